@@ -1,0 +1,53 @@
+import { BaseLogger, thresholdOf } from './base-logger.js';
+import { formatJson, formatPretty } from './format.js';
+import { type LogLevel, resolveLevel } from './levels.js';
+import { createRedactor, type RedactOptions } from './redact.js';
+import type { Logger } from './types.js';
+
+/** Options for {@link createLogger}. */
+export interface LoggerOptions {
+  /**
+   * The least severe level written.
+   * @default the value of `SESSIONKIT_LOG_LEVEL`, else `'info'`
+   */
+  level?: LogLevel | undefined;
+  /**
+   * `'pretty'` for people, `'json'` for one JSON object per line.
+   * @default 'pretty'
+   */
+  format?: 'pretty' | 'json' | undefined;
+  /**
+   * Receives each formatted line (without a newline).
+   * @default a write of the line and a newline to standard error
+   */
+  write?: ((line: string) => void) | undefined;
+  /** Extra keys to redact; the defaults always apply unless `replaceDefaultKeys` is set. */
+  redact?: RedactOptions | undefined;
+  /** Fields added to every entry. */
+  bindings?: Record<string, unknown> | undefined;
+}
+
+function writeToStderr(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * A logger that formats entries as pretty text or JSON lines and redacts secrets in every
+ * message and field.
+ *
+ * @example
+ * const logger = createLogger({ level: 'debug', format: 'json' });
+ * logger.child({ component: 'session' }).debug('token acquired', { expiresInMs: 3_600_000 });
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = resolveLevel(options.level, 'info');
+  const format: string = options.format ?? 'pretty';
+  if (format !== 'pretty' && format !== 'json') {
+    throw new TypeError(`Unknown log format "${format}". Use 'pretty' or 'json'.`);
+  }
+  const write = options.write ?? writeToStderr;
+  const toLine = format === 'json' ? formatJson : formatPretty;
+  const redactor = createRedactor(options.redact);
+  const logger = new BaseLogger({ threshold: thresholdOf(level), redactor, sink: (entry) => { write(toLine(entry)); } });
+  return options.bindings === undefined ? logger : logger.child(options.bindings);
+}

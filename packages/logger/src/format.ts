@@ -1,0 +1,47 @@
+import type { LogEntry } from './types.js';
+
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Set) return [...value];
+  return value;
+}
+
+/** Serialise without throwing: BigInt as a string, circular references cut. */
+export function safeStringify(value: unknown): string {
+  const stack: unknown[] = [];
+  return JSON.stringify(value, function (this: unknown, key: string, item: unknown) {
+    const replaced = replacer(key, item);
+    if (replaced !== null && typeof replaced === 'object') {
+      // `this` is the holder of `item`: drop everything deeper than it from the path.
+      const holderIndex = stack.indexOf(this);
+      stack.length = holderIndex + 1;
+      if (stack.includes(replaced)) return '[Circular]';
+      stack.push(replaced);
+    }
+    return replaced;
+  });
+}
+
+/** One JSON object per line: `time`, `level`, `msg`, then bindings and fields. */
+export function formatJson(entry: LogEntry): string {
+  return safeStringify({ ...entry.fields, time: entry.time, level: entry.level, msg: entry.msg });
+}
+
+const LABELS = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO ', warn: 'WARN ', error: 'ERROR' } as const;
+
+function formatValue(value: unknown): string {
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  if (value instanceof Date) return value.toISOString();
+  if (value !== null && typeof value === 'object') return safeStringify(value);
+  return String(value);
+}
+
+/** A line for people: `12:00:00.000 INFO  message key=value …`. */
+export function formatPretty(entry: LogEntry): string {
+  let line = `${entry.time.slice(11, 23)} ${LABELS[entry.level]} ${entry.msg}`;
+  for (const [key, value] of Object.entries(entry.fields)) {
+    if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+  }
+  return line;
+}

@@ -1,0 +1,182 @@
+/** The text that replaces a secret value. */
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Keys whose values are secret wherever they appear: object keys (any depth), URL query
+ * parameters, form fields, `KEY=value` command lines and JSON text. Compared without regard
+ * to case, `-` or `_`, so `client_secret`, `clientSecret` and `Client-Secret` are one key.
+ */
+export const defaultRedactKeys: readonly string[] = [
+  'password',
+  'passwd',
+  'pw',
+  's_pw',
+  'newpassword',
+  'secret',
+  'client_secret',
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'session',
+  's_session',
+  'sessionid',
+  'otp',
+  's_otp',
+  'auth',
+  'api_key',
+  'x-api-key',
+  'private_key',
+  'passphrase',
+];
+
+/** Options for {@link redact} and for a logger's redaction. */
+export interface RedactOptions {
+  /** Extra secret keys, added to {@link defaultRedactKeys}. */
+  keys?: readonly string[] | undefined;
+  /**
+   * Replace the default keys instead of adding to them. Only for callers that know their data.
+   * @default false
+   */
+  replaceDefaultKeys?: boolean | undefined;
+}
+
+const MAX_DEPTH = 12;
+
+function normalizeKey(key: string): string {
+  return key.toLowerCase().replace(/[-_]/g, '');
+}
+
+/** A compiled redactor: build it once, apply it to many values. */
+export interface Redactor {
+  /** A deep copy of `value` with every secret replaced. Never mutates its input. */
+  value<T>(value: T): T;
+  /** `text` with secrets in URLs, forms, command lines, JSON and auth headers replaced. */
+  text(text: string): string;
+  /** Whether `key` names a secret. */
+  isSecretKey(key: string): boolean;
+}
+
+// A key-like token followed by `=` (plain or URL-encoded). The value runs to the end of the
+// line when the key starts a line (ISPAPI command text: values may hold `&` and blanks), and to
+// the next separator otherwise (query strings, form bodies, `key=value` log text).
+const LINE_ASSIGNMENT = /^([ \t]*)([A-Za-z][\w.-]*)([ \t]*=[ \t]*)(.*)$/gm;
+const INLINE_ASSIGNMENT = /(^|[?&;,\s"'(])([A-Za-z][\w.-]*)(=|%3D)([^&\s,;"']*)/gi;
+// Encoded command text inside a form field: `%0AAUTH%3Dsecret%0A...`; the value may hold `%26`.
+const ENCODED_LINE_ASSIGNMENT = /(%0A|%0D|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0A|%0D|&|$)/gi;
+// "key": "value" inside JSON text, and "key": 123.
+const JSON_MEMBER = /("([A-Za-z][\w.-]*)"\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s,}\]]+)/g;
+// Header lines such as `Authorization: Basic abc` or `Cookie: a=b; c=d`.
+const HEADER_LINE = /(^|[\r\n,{]\s*)([A-Za-z][\w-]*)(\s*:\s*)([^\r\n]*)/g;
+// Credentials after an auth scheme, anywhere in text.
+const AUTH_SCHEME = /\b(Bearer|Basic|Digest|Token)(\s+)[A-Za-z0-9\-._~+/]+=*/gi;
+
+/** Build a redactor for a set of keys. */
+export function createRedactor(options: RedactOptions = {}): Redactor {
+  const keys = new Set<string>();
+  for (const key of options.replaceDefaultKeys === true ? [] : defaultRedactKeys) keys.add(normalizeKey(key));
+  for (const key of options.keys ?? []) keys.add(normalizeKey(key));
+  const isSecretKey = (key: string): boolean => keys.has(normalizeKey(key));
+
+  const text = (input: string): string => {
+    let out = input;
+    if (out.includes('=')) {
+      out = out.replace(LINE_ASSIGNMENT, (match, indent: string, key: string, eq: string) =>
+        isSecretKey(key) ? `${indent}${key}${eq}${REDACTED}` : match,
+      );
+    }
+    if (out.includes('=') || /%3D/i.test(out)) {
+      out = out.replace(ENCODED_LINE_ASSIGNMENT, (match, lead: string, key: string, eq: string) =>
+        isSecretKey(key) ? `${lead}${key}${eq}${REDACTED}` : match,
+      );
+      out = out.replace(INLINE_ASSIGNMENT, (match, lead: string, key: string, eq: string, value: string) =>
+        isSecretKey(key) && value !== REDACTED ? `${lead}${key}${eq}${REDACTED}` : match,
+      );
+    }
+    if (out.includes('"')) {
+      out = out.replace(JSON_MEMBER, (match, head: string, key: string) =>
+        isSecretKey(key) ? `${head}"${REDACTED}"` : match,
+      );
+    }
+    if (out.includes(':')) {
+      out = out.replace(HEADER_LINE, (match, lead: string, key: string, colon: string) =>
+        isSecretKey(key) ? `${lead}${key}${colon}${REDACTED}` : match,
+      );
+    }
+    return out.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
+  };
+
+  const copy = (input: unknown, seen: WeakMap<object, unknown>, depth: number): unknown => {
+    if (typeof input === 'string') return text(input);
+    if (input === null || typeof input !== 'object') return input;
+    const existing = seen.get(input);
+    if (existing !== undefined) return existing;
+    if (depth >= MAX_DEPTH) return '[Truncated]';
+    if (input instanceof Date) return new Date(input.getTime());
+    if (input instanceof URL) return text(input.href);
+    if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
+    if (Array.isArray(input)) {
+      const out: unknown[] = [];
+      seen.set(input, out);
+      for (const item of input) out.push(copy(item, seen, depth + 1));
+      return out;
+    }
+    if (input instanceof Map) {
+      const out = new Map<unknown, unknown>();
+      seen.set(input, out);
+      for (const [key, item] of input) {
+        out.set(key, typeof key === 'string' && isSecretKey(key) ? REDACTED : copy(item, seen, depth + 1));
+      }
+      return out;
+    }
+    if (input instanceof Set) {
+      const out = new Set<unknown>();
+      seen.set(input, out);
+      for (const item of input) out.add(copy(item, seen, depth + 1));
+      return out;
+    }
+    const out: Record<string, unknown> = {};
+    seen.set(input, out);
+    if (input instanceof Error) {
+      out.name = input.name;
+      out.message = text(input.message);
+      if (input.stack !== undefined) out.stack = text(input.stack);
+      if (input.cause !== undefined) out.cause = copy(input.cause, seen, depth + 1);
+    }
+    for (const key of Object.keys(input)) {
+      const item = (input as Record<string, unknown>)[key];
+      out[key] = isSecretKey(key) ? REDACTED : copy(item, seen, depth + 1);
+    }
+    return out;
+  };
+
+  return {
+    value: <T>(value: T): T => copy(value, new WeakMap(), 0) as T,
+    text,
+    isSecretKey,
+  };
+}
+
+let defaultRedactor: Redactor | undefined;
+
+/**
+ * A deep copy of `value` with secret values replaced by `[REDACTED]`: values under secret
+ * keys at any depth (objects, arrays, Maps, Errors and their causes), and secrets inside
+ * strings (URL query parameters, form fields, `KEY=value` command text, JSON text,
+ * `Authorization: Bearer …`). Circular references are kept as references to the copy.
+ * Never mutates `value`.
+ *
+ * @example
+ * redact({ user: 'demo', password: 'hunter2' }) // { user: 'demo', password: '[REDACTED]' }
+ */
+export function redact<T>(value: T, options?: RedactOptions): T {
+  if (options === undefined) {
+    defaultRedactor ??= createRedactor();
+    return defaultRedactor.value(value);
+  }
+  return createRedactor(options).value(value);
+}

@@ -1,0 +1,177 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type CommandApi, type CommandApiOptions, type CommandApiStats, createCommandApi } from './command/command-api.js';
+import {
+  createEventsGateway,
+  type EventsGateway,
+  type EventsGatewayOptions,
+  type EventsGatewayStats,
+} from './events/events-gateway.js';
+import {
+  createIdentityProvider,
+  type IdentityProvider,
+  type IdentityProviderOptions,
+  type IdentityProviderStats,
+} from './idp/identity-provider.js';
+import type { SandboxModule } from './module.js';
+import { createSelfSignedCertificate, type TlsMaterial } from './tls.js';
+
+/** Options of {@link startSandbox}. The identity provider's options sit at the top level. */
+export interface SandboxOptions extends IdentityProviderOptions {
+  /** TCP port; 0 picks a free one. @default 0 */
+  port?: number | undefined;
+  /** Address to listen on. @default '127.0.0.1' */
+  host?: string | undefined;
+  /**
+   * Serve HTTPS (and WSS): `true` makes a self-signed certificate at start, exposed as
+   * `sandbox.certificate` for clients to trust explicitly; or pass your own key and certificate.
+   * @default false
+   */
+  tls?: boolean | TlsMaterial | undefined;
+  /** Options of the ISPAPI command API. */
+  commands?: CommandApiOptions | undefined;
+  /** Options of the events gateway. */
+  ess?: EventsGatewayOptions | undefined;
+}
+
+/** Counters of every protocol the sandbox serves. */
+export interface SandboxStats {
+  readonly idp: IdentityProviderStats;
+  readonly commands: CommandApiStats;
+  readonly events: EventsGatewayStats;
+}
+
+/** A running sandbox. */
+export interface Sandbox {
+  /** Base URL, such as `http://127.0.0.1:54321`. */
+  readonly url: string;
+  /** The OAuth 2.0 token endpoint. */
+  readonly tokenUrl: string;
+  /** The ISPAPI command endpoint. */
+  readonly commandUrl: string;
+  /** The Events and State WebSocket endpoint. */
+  readonly essUrl: string;
+  /** The self-signed certificate in PEM when serving TLS, for clients to trust. */
+  readonly certificate: string | undefined;
+  readonly stats: SandboxStats;
+  /** The identity provider, with its fault controls. */
+  readonly idp: IdentityProvider;
+  /** The command API, with its fault controls. */
+  readonly commands: CommandApi;
+  /** The events gateway, with its fault controls. */
+  readonly events: EventsGateway;
+  /** Push events to subscribed sessions. */
+  publish(events: Record<string, unknown> | readonly Record<string, unknown>[]): void;
+  /** Abruptly close every open connection (HTTP keep-alive and WebSocket). */
+  dropConnections(): void;
+  /** Stop listening and close every connection. */
+  close(): Promise<void>;
+}
+
+function notFound(response: ServerResponse): void {
+  response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+}
+
+/**
+ * Start a local server speaking the OAuth 2.0 token endpoint, the ISPAPI command protocol and
+ * the Events and State WebSocket API, on a free port of 127.0.0.1 by default.
+ *
+ * @example
+ * const sandbox = await startSandbox();
+ * // ... point clients at sandbox.tokenUrl, sandbox.commandUrl, sandbox.essUrl
+ * await sandbox.close();
+ */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const material = options.tls === true ? await createSelfSignedCertificate() : options.tls === false ? undefined : options.tls;
+  const idp = createIdentityProvider(options);
+  const commands = createCommandApi(options.commands ?? {});
+  const events = createEventsGateway(options.ess ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
+  const modules: SandboxModule[] = [idp, commands, events];
+
+  const route = (request: IncomingMessage): { module: SandboxModule | undefined; url: URL } => {
+    const url = new URL(request.url ?? '/', 'http://sandbox.invalid');
+    return { module: modules.find((candidate) => candidate.handles(url.pathname)), url };
+  };
+
+  const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
+    const { module, url } = route(request);
+    if (module === undefined) {
+      notFound(response);
+      return;
+    }
+    Promise.resolve(module.handle(request, response, url)).catch((error: unknown) => {
+      if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' });
+      response.end(error instanceof Error ? error.message : 'internal error');
+    });
+  };
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const { module, url } = route(request);
+    if (module?.upgrade === undefined) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    module.upgrade(request, socket, head, url);
+  };
+
+  const server: Server = material === undefined ? createHttpServer(onRequest) : createHttpsServer(material, onRequest);
+  server.keepAliveTimeout = 60_000;
+  const sockets = new Set<Socket>();
+  server.on(material === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('upgrade', onUpgrade);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const scheme = material === undefined ? 'http' : 'https';
+  const url = `${scheme}://${host}:${address.port}`;
+
+  const dropConnections = (): void => {
+    for (const module of modules) module.dropConnections?.();
+    for (const socket of sockets) socket.destroy();
+  };
+
+  return {
+    url,
+    tokenUrl: `${url}/IDP/connect/token`,
+    commandUrl: `${url}/api/call.cgi`,
+    essUrl: `${scheme === 'https' ? 'wss' : 'ws'}://${host}:${address.port}/api/ws/events/v1`,
+    certificate: material?.cert,
+    stats: {
+      get idp() {
+        return idp.stats;
+      },
+      get commands() {
+        return commands.stats;
+      },
+      get events() {
+        return events.stats;
+      },
+    },
+    idp,
+    commands,
+    events,
+    publish: (published) => {
+      events.publish(Array.isArray(published) ? published : [published as Record<string, unknown>]);
+    },
+    dropConnections,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => { resolve(); }));
+      dropConnections();
+      await Promise.all(modules.map((module) => module.close()));
+      await closed;
+    },
+  };
+}
