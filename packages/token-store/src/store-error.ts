@@ -1,0 +1,38 @@
+const marker = Symbol.for('@sessionkit/token-store.error');
+
+/** What went wrong in a store. */
+export type StoreErrorCode =
+  /** The backing service (keychain, Secret Service, Redis) cannot be reached or is not installed. */
+  | 'UNAVAILABLE'
+  /** `withLock` waited `timeoutMs` without getting the lock. */
+  | 'LOCK_TIMEOUT'
+  /** A permission problem, or a path that is not a plain file (a planted symlink). */
+  | 'PERMISSION'
+  /** A call to the backing service took too long. */
+  | 'TIMEOUT'
+  /** A key or record the store cannot accept. */
+  | 'INVALID_ARGUMENT'
+  /** Any other input/output failure. */
+  | 'IO';
+
+/** Options of {@link StoreError}. */
+export interface StoreErrorOptions {
+  cause?: unknown;
+}
+
+/** The one error type of `@sessionkit/token-store`. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError' as const;
+  readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options: StoreErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    Object.defineProperty(this, marker, { value: true });
+  }
+
+  /** True for a StoreError from any copy of this package. */
+  static isInstance(value: unknown): value is StoreError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+  }
+}

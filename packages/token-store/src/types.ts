@@ -1,0 +1,32 @@
+/**
+ * A stored record: a JSON object. `version` names the record's format so that it can evolve;
+ * readers ignore records whose version they do not know.
+ */
+export interface StoredRecord {
+  version: number;
+  [field: string]: unknown;
+}
+
+/** Options of {@link TokenStore.withLock}. */
+export interface LockOptions {
+  /** How long to wait for the lock before failing with `StoreError('LOCK_TIMEOUT')`. */
+  timeoutMs?: number | undefined;
+}
+
+/**
+ * Where tokens live. Every adapter (memory, file, keychain, ...) implements this; sessions
+ * take any of them.
+ */
+export interface TokenStore {
+  /** The record under `key`, or undefined when there is none (or it could not be read). */
+  get(key: string): Promise<StoredRecord | undefined>;
+  /** Store `value` under `key`, replacing what was there. */
+  set(key: string, value: StoredRecord): Promise<void>;
+  /** Remove `key`; removing a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /**
+   * Run `fn` holding the exclusive lock for `key`: exclusive across processes where the
+   * adapter can be (file, keychain), within this process otherwise (memory).
+   */
+  withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>;
+}
