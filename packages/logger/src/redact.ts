@@ -72,8 +72,9 @@ const ENCODED_LINE_ASSIGNMENT = /(%0A|%0D|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)
 const JSON_MEMBER = /("([A-Za-z][\w.-]*)"\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s,}\]]+)/g;
 // Header lines such as `Authorization: Basic abc` or `Cookie: a=b; c=d`.
 const HEADER_LINE = /(^|[\r\n,{]\s*)([A-Za-z][\w-]*)(\s*:\s*)([^\r\n]*)/g;
-// Credentials after an auth scheme, anywhere in text.
-const AUTH_SCHEME = /\b(Bearer|Basic|Digest|Token)(\s+)[A-Za-z0-9\-._~+/]+=*/gi;
+// Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
+// characters keeps prose such as "bearer tokens expire" intact.
+const AUTH_SCHEME = /\b(Bearer|Basic|Digest)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi;
 
 /** Build a redactor for a set of keys. */
 export function createRedactor(options: RedactOptions = {}): Redactor {

@@ -1,0 +1,104 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { describe, expect, it, vi } from 'vitest';
+import winston from 'winston';
+import { adaptLogger } from './adapt-logger.js';
+import { REDACTED } from './redact.js';
+import type { LogEntry } from './types.js';
+
+const SECRET = 'adapter-secret-42';
+
+function sinkStream(): { chunks: string[]; stream: Writable } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk.toString());
+      callback();
+    },
+  });
+  return { chunks, stream };
+}
+
+describe('adaptLogger', () => {
+  it('wraps a real pino logger, honouring its level and redacting', () => {
+    const { chunks, stream } = sinkStream();
+    const target = pino({ level: 'debug' }, stream);
+    const logger = adaptLogger(target).child({ component: 'session' });
+    logger.trace('dropped by pino level');
+    logger.debug('token acquired', { access_token: SECRET, expiresInMs: 10 });
+    const entries = chunks.map((chunk) => JSON.parse(chunk) as Record<string, unknown>);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ level: 20, msg: 'token acquired', component: 'session', access_token: REDACTED, expiresInMs: 10 });
+    expect(logger.isLevelEnabled('trace')).toBe(false);
+    expect(logger.isLevelEnabled('debug')).toBe(true);
+    expect(chunks.join('')).not.toContain(SECRET);
+  });
+
+  it('wraps a real winston logger, mapping levels and redacting', () => {
+    const { chunks, stream } = sinkStream();
+    // Winston's own Stream transport, typed as an interface rather than a class in winston's
+    // declarations; the cast only restores the class type that the constructor really returns.
+    const transport = new winston.transports.Stream({ stream }) as unknown as winston.transport;
+    const target = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [transport] });
+    const logger = adaptLogger(target);
+    logger.trace('maps to silly: below debug, dropped');
+    logger.warn(`login failed with password=${SECRET}`, { client_secret: SECRET, attempt: 2 });
+    const entries = chunks.map((chunk) => JSON.parse(chunk) as Record<string, unknown>);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ level: 'warn', client_secret: REDACTED, attempt: 2 });
+    expect(entries[0]!.message).toBe(`login failed with password=${REDACTED}`);
+    expect(logger.isLevelEnabled('trace')).toBe(false);
+    expect(logger.isLevelEnabled('debug')).toBe(true);
+  });
+
+  it('wraps console, one method per level, with fields only when there are some', () => {
+    const target = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn(), log: vi.fn() };
+    const logger = adaptLogger(target, { level: 'trace' });
+    logger.trace('t');
+    logger.info('i', { token: SECRET });
+    logger.error('e');
+    expect(target.debug).toHaveBeenCalledWith('t');
+    expect(target.info).toHaveBeenCalledWith('i', { token: REDACTED });
+    expect(target.error).toHaveBeenCalledWith('e');
+    expect(target.log).not.toHaveBeenCalled();
+  });
+
+  it('accepts the global console', () => {
+    const spy = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    adaptLogger(console).warn('careful', { secret: SECRET });
+    expect(spy).toHaveBeenCalledWith('careful', { secret: REDACTED });
+    spy.mockRestore();
+  });
+
+  it('gives a custom sink structured, redacted entries', () => {
+    const entries: LogEntry[] = [];
+    const logger = adaptLogger({ log: (entry: LogEntry) => entries.push(entry) }, { level: 'debug' }).child({ requestId: 7 });
+    logger.trace('below level');
+    logger.debug(`sent s_session=${SECRET}`, { command: { COMMAND: 'StatusAccount', PASSWORD: SECRET } });
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({
+      level: 'debug',
+      msg: `sent s_session=${REDACTED}`,
+      fields: { requestId: 7, command: { COMMAND: 'StatusAccount', PASSWORD: REDACTED } },
+    });
+    expect(typeof entries[0]!.time).toBe('string');
+  });
+
+  it('does no work for disabled levels of a sink', () => {
+    const log = vi.fn();
+    const touched = vi.fn();
+    const logger = adaptLogger({ log }, { level: 'error' });
+    logger.info('x', {
+      get costly(): number {
+        touched();
+        return 1;
+      },
+    });
+    expect(log).not.toHaveBeenCalled();
+    expect(touched).not.toHaveBeenCalled();
+  });
+
+  it('rejects targets it cannot drive', () => {
+    expect(() => adaptLogger({} as never)).toThrow(/adaptLogger\(\) takes console/);
+  });
+});

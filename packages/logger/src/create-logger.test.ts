@@ -1,0 +1,140 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createLogger } from './create-logger.js';
+import { REDACTED } from './redact.js';
+import { silentLogger } from './silent-logger.js';
+
+function capture(): { lines: string[]; write: (line: string) => void } {
+  const lines: string[] = [];
+  return { lines, write: (line) => lines.push(line) };
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe('createLogger', () => {
+  it('writes one JSON object per line with time, level, msg, bindings and fields', () => {
+    const { lines, write } = capture();
+    const logger = createLogger({ level: 'debug', format: 'json', write }).child({ component: 'session' });
+    logger.debug('token acquired', { expiresInMs: 3_600_000 });
+    expect(lines).toHaveLength(1);
+    const entry = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(entry).toMatchObject({ level: 'debug', msg: 'token acquired', component: 'session', expiresInMs: 3_600_000 });
+    expect(new Date(entry.time as string).toISOString()).toBe(entry.time);
+  });
+
+  it('filters by level and reports enabled levels', () => {
+    const { lines, write } = capture();
+    const logger = createLogger({ level: 'warn', format: 'json', write });
+    logger.trace('t');
+    logger.debug('d');
+    logger.info('i');
+    logger.warn('w');
+    logger.error('e');
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(['w', 'e']);
+    expect(logger.isLevelEnabled('info')).toBe(false);
+    expect(logger.isLevelEnabled('warn')).toBe(true);
+    expect(logger.isLevelEnabled('silent')).toBe(false);
+  });
+
+  it('writes nothing at level silent', () => {
+    const { lines, write } = capture();
+    const logger = createLogger({ level: 'silent', write });
+    logger.error('nope');
+    expect(lines).toEqual([]);
+  });
+
+  it('takes its level from SESSIONKIT_LOG_LEVEL when none is given', () => {
+    vi.stubEnv('SESSIONKIT_LOG_LEVEL', 'TRACE');
+    const { lines, write } = capture();
+    createLogger({ write }).trace('hello');
+    expect(lines).toHaveLength(1);
+  });
+
+  it('defaults to info without the variable', () => {
+    vi.stubEnv('SESSIONKIT_LOG_LEVEL', '');
+    const { lines, write } = capture();
+    const logger = createLogger({ write });
+    logger.debug('hidden');
+    logger.info('shown');
+    expect(lines).toHaveLength(1);
+  });
+
+  it('rejects unknown levels and formats with a clear message', () => {
+    vi.stubEnv('SESSIONKIT_LOG_LEVEL', 'loud');
+    expect(() => createLogger()).toThrow(/SESSIONKIT_LOG_LEVEL="loud" is not a log level/);
+    expect(() => createLogger({ level: 'loud' as never })).toThrow(/Unknown log level "loud"/);
+    expect(() => createLogger({ level: 'info', format: 'xml' as never })).toThrow(/Unknown log format/);
+  });
+
+  it('does no work at all for a disabled level', () => {
+    const { lines, write } = capture();
+    const logger = createLogger({ level: 'info', write });
+    const touched = vi.fn();
+    const fields = {
+      get expensive(): string {
+        touched();
+        return 'value';
+      },
+    };
+    const date = vi.spyOn(Date.prototype, 'toISOString');
+    logger.debug('not written', fields);
+    logger.child({ a: 1 }).trace('not written either', fields);
+    expect(touched).not.toHaveBeenCalled();
+    expect(date).not.toHaveBeenCalled();
+    expect(lines).toEqual([]);
+    date.mockRestore();
+  });
+
+  it('redacts messages, fields and bindings in both formats', () => {
+    const secret = 's3cr3t-value-123';
+    for (const format of ['json', 'pretty'] as const) {
+      const { lines, write } = capture();
+      const logger = createLogger({ level: 'trace', format, write }).child({ password: secret });
+      logger.info(`calling with Authorization: Bearer ${secret}`, {
+        request: { headers: { authorization: `Bearer ${secret}` }, url: `https://x.test/?token=${secret}` },
+        command: `COMMAND=StartSession\ns_pw=${secret}`,
+        error: new Error(`failed: client_secret=${secret}`),
+      });
+      expect(lines.join('\n')).not.toContain(secret);
+      expect(lines.join('\n')).toContain(REDACTED);
+    }
+  });
+
+  it('redacts extra keys given in options', () => {
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write, redact: { keys: ['pin'] } }).info('x', { pin: '4711' });
+    expect(lines[0]).not.toContain('4711');
+  });
+
+  it('prints pretty lines for people', () => {
+    const { lines, write } = capture();
+    createLogger({ level: 'info', write }).child({ component: 'demo' }).warn('slow answer', { ms: 12, note: 'two words' });
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}slow answer component=demo ms=12 note="two words"$/);
+  });
+
+  it('never throws on BigInt or circular fields', () => {
+    const { lines, write } = capture();
+    const circular: Record<string, unknown> = { big: 2n ** 70n };
+    circular.self = circular;
+    const logger = createLogger({ format: 'json', write });
+    logger.info('odd values', { circular });
+    const entry = JSON.parse(lines[0]!) as { circular: { big: string; self: string } };
+    expect(entry.circular.big).toBe((2n ** 70n).toString());
+    expect(entry.circular.self).toBe('[Circular]');
+  });
+
+  it('keeps the caller field when it collides with a binding', () => {
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write }).child({ attempt: 1 }).info('x', { attempt: 2 });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ attempt: 2 });
+  });
+});
+
+describe('silentLogger', () => {
+  it('is disabled at every level and its children too', () => {
+    expect(silentLogger.isLevelEnabled('error')).toBe(false);
+    expect(silentLogger.child({ a: 1 })).toBe(silentLogger);
+    expect(() => { silentLogger.error('nothing'); }).not.toThrow();
+  });
+});

@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { createRedactor, REDACTED, redact } from './redact.js';
+
+const SECRET = 'hunter2-very-secret';
+
+describe('redact: values under secret keys', () => {
+  it.each([
+    'password', 'PASSWORD', 'Password', 'pw', 's_pw', 'S_PW', 'secret', 'client_secret', 'clientSecret',
+    'token', 'access_token', 'accessToken', 'refresh_token', 'refreshToken', 'authorization', 'Authorization',
+    'cookie', 'session', 's_session', 'sessionid', 'sessionId', 'otp', 's_otp', 'auth', 'AUTH', 'newpassword',
+  ])('redacts %s', (key) => {
+    const out = redact({ [key]: SECRET, user: 'demo' });
+    expect(out).toEqual({ [key]: REDACTED, user: 'demo' });
+  });
+
+  it('redacts at any depth, inside arrays, and keeps other values', () => {
+    const input = { a: { b: [{ c: { password: SECRET, n: 1 } }, { token: SECRET }] }, ok: true, nothing: null };
+    expect(redact(input)).toEqual({ a: { b: [{ c: { password: REDACTED, n: 1 } }, { token: REDACTED }] }, ok: true, nothing: null });
+  });
+
+  it('redacts a whole object under a secret key', () => {
+    expect(redact({ auth: { user: 'demo', pass: SECRET } })).toEqual({ auth: REDACTED });
+  });
+
+  it('never mutates its input', () => {
+    const input = { password: SECRET, nested: { token: SECRET }, list: [`password=${SECRET}`] };
+    const snapshot = structuredClone(input);
+    const out = redact(input);
+    expect(input).toEqual(snapshot);
+    expect(out).not.toBe(input);
+    expect(out.nested).not.toBe(input.nested);
+  });
+
+  it('redacts Error objects, their messages and their causes', () => {
+    const cause = Object.assign(new Error(`upstream said Bearer ${SECRET}`), { password: SECRET });
+    const error = new Error(`login failed for url https://x.test/t?password=${SECRET}&user=demo`, { cause });
+    const out = redact({ error }) as unknown as { error: Record<string, unknown> };
+    const text = JSON.stringify(out);
+    expect(text).not.toContain(SECRET);
+    expect(out.error.name).toBe('Error');
+    expect(out.error.message).toContain('user=demo');
+    expect((out.error.cause as Record<string, unknown>).password).toBe(REDACTED);
+  });
+
+  it('survives circular structures and BigInt', () => {
+    const a: Record<string, unknown> = { name: 'a', big: 10n, password: SECRET };
+    a.self = a;
+    const out = redact(a);
+    expect(out.big).toBe(10n);
+    expect(out.password).toBe(REDACTED);
+    expect(out.self).toBe(out);
+  });
+
+  it('handles Maps, Sets, Dates, URLs and binary data', () => {
+    const when = new Date(0);
+    const out = redact({
+      map: new Map([['password', SECRET], ['user', 'demo']]),
+      set: new Set([`token=${SECRET}`]),
+      when,
+      url: new URL(`https://api.test/x?access_token=${SECRET}&page=2`),
+      bytes: Buffer.from(SECRET),
+    });
+    expect(out.map.get('password')).toBe(REDACTED);
+    expect(out.map.get('user')).toBe('demo');
+    expect([...out.set]).toEqual([`token=${REDACTED}`]);
+    expect(out.when).toEqual(when);
+    expect(out.when).not.toBe(when);
+    expect(out.url).toBe(`https://api.test/x?access_token=${REDACTED}&page=2`);
+    expect(JSON.stringify(out.bytes)).not.toContain(SECRET);
+  });
+
+  it('takes extra keys, and can replace the defaults', () => {
+    expect(redact({ pin: SECRET, password: SECRET }, { keys: ['pin'] })).toEqual({ pin: REDACTED, password: REDACTED });
+    expect(redact({ pin: SECRET, password: 'x' }, { keys: ['pin'], replaceDefaultKeys: true })).toEqual({ pin: REDACTED, password: 'x' });
+  });
+});
+
+describe('redact: secrets inside text', () => {
+  const redactor = createRedactor();
+  const text = (input: string): string => redactor.text(input);
+
+  it('redacts URL query parameters', () => {
+    expect(text(`GET https://api.test/a?user=demo&password=${SECRET}&x=1`)).toBe(`GET https://api.test/a?user=demo&password=${REDACTED}&x=1`);
+    expect(text(`/cb?code=1&access_token=${SECRET}`)).toBe(`/cb?code=1&access_token=${REDACTED}`);
+  });
+
+  it('redacts Authorization headers and bearer credentials inside messages', () => {
+    expect(text(`sent Authorization: Bearer ${SECRET} to api`)).not.toContain(SECRET);
+    expect(text(`header was bearer ${SECRET}.more`)).not.toContain(SECRET);
+    expect(text(`Basic ${Buffer.from(`u:${SECRET}`).toString('base64')}`)).toBe(`Basic ${REDACTED}`);
+  });
+
+  it('redacts KEY=value command text, to the end of the line', () => {
+    const command = `COMMAND=ModifyDomain\nDOMAIN=example.com\nAUTH=gwrgwqg%&\\44t3*\npassword = ${SECRET} with blanks\nNEWPASSWORD=${SECRET}`;
+    const out = text(command);
+    expect(out).toBe(`COMMAND=ModifyDomain\nDOMAIN=example.com\nAUTH=${REDACTED}\npassword = ${REDACTED}\nNEWPASSWORD=${REDACTED}`);
+  });
+
+  it('redacts form-encoded bodies, including URL-encoded command text', () => {
+    const body = `s_entity=54cd&s_login=demo&s_pw=${SECRET}&s_session=${SECRET}&s_otp=123456&s_command=COMMAND%3DModifyDomain%0AAUTH%3Dgw%26r${SECRET}%0ADOMAIN%3Dexample.com`;
+    const out = text(body);
+    expect(out).not.toContain(SECRET);
+    expect(out).not.toContain('123456');
+    expect(out).toContain('s_login=demo');
+    expect(out).toContain('DOMAIN%3Dexample.com');
+  });
+
+  it('redacts JSON text such as raw token responses', () => {
+    const raw = `{"access_token":"${SECRET}","token_type":"Bearer","expires_in":3600,"refresh_token":"${SECRET}x"}`;
+    const out = text(raw);
+    expect(out).not.toContain(SECRET);
+    expect(JSON.parse(out)).toEqual({ access_token: REDACTED, token_type: 'Bearer', expires_in: 3600, refresh_token: REDACTED });
+  });
+
+  it('redacts header lines such as Cookie', () => {
+    expect(text(`Cookie: sid=${SECRET}; theme=dark\nAccept: */*`)).toBe(`Cookie: ${REDACTED}\nAccept: */*`);
+  });
+
+  it('leaves ordinary text alone', () => {
+    const plain = 'CODE = 200\nDESCRIPTION = Command completed successfully\nPROPERTY[DOMAIN][0] = example.com';
+    expect(text(plain)).toBe(plain);
+    expect(text('tokens acquired: 1, user=demo')).toBe('tokens acquired: 1, user=demo');
+    expect(text('token acquired; bearer tokens expire')).toBe('token acquired; bearer tokens expire');
+  });
+});
