@@ -1,34 +1,597 @@
-// Placeholder: the identity provider is built under issue 4 (owner: the core-session work).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxModule } from '../module.js';
+import { BodyTooLargeError, parseBasicAuthorization, readBody } from './request-body.js';
+
+/** A grant type the sandbox's token endpoint knows. */
+export type GrantType = 'client_credentials' | 'password' | 'refresh_token';
+
+/** An OAuth 2.0 client registered with the identity provider. */
+export interface IdentityProviderClient {
+  clientId: string;
+  /** The client secret; omit it for a public client (which sends only `client_id`). */
+  clientSecret?: string | undefined;
+  /**
+   * The grants this client may use. A refresh token is issued only to clients allowed the
+   * `refresh_token` grant.
+   * @default ['client_credentials'] with a secret, ['password', 'refresh_token'] without one
+   */
+  grants?: readonly GrantType[] | undefined;
+}
+
+/** A resource owner who may log in with the `password` grant. */
+export interface IdentityProviderUser {
+  username: string;
+  password: string;
+}
+
+/** A sliding-window limit on logins per identity (user name or client id). */
+export interface AuthRateLimit {
+  /** Logins allowed per identity within `windowMs`. */
+  max: number;
+  /** The window, in milliseconds. */
+  windowMs: number;
+}
+
+/** An injected failure of the token endpoint. */
+export type IdentityProviderFault = (
+  | {
+      /** Answer with an error status and a plain-text body. */
+      kind: 'error';
+      /** @default 500 */
+      status?: number | undefined;
+    }
+  | {
+      /** Read the request and never answer, until the client or the sandbox closes the connection. */
+      kind: 'hang';
+    }
+  | {
+      /** Answer 200 with `content-type: application/json` and a truncated JSON body. */
+      kind: 'malformed-json';
+    }
+  | {
+      /** Answer 429 with a `Retry-After` header. */
+      kind: 'rate-limit';
+      /** Seconds, or an HTTP date. @default 1 */
+      retryAfter?: number | string | undefined;
+    }
+) & {
+  /** How many of the next matching requests fail this way. @default 1 */
+  count?: number | undefined;
+  /** Only requests with this `grant_type` match; every request when omitted. */
+  grant?: GrantType | undefined;
+};
 
 /** Options of the identity provider; they are also top-level options of `startSandbox`. */
 export interface IdentityProviderOptions {
-  /** Token lifetime in seconds. @default 3600 */
+  /**
+   * Extra users for the `password` grant, added to the demo user (`demo` / `demo-password`).
+   */
+  users?: readonly IdentityProviderUser[] | undefined;
+  /**
+   * Extra clients, added to `sessionkit-demo` / `demo-secret` (client_credentials) and the public
+   * client `GrantValidatorClient` (password, refresh_token). A client with an existing id replaces it.
+   */
+  clients?: readonly IdentityProviderClient[] | undefined;
+  /** Access token lifetime in seconds (`expires_in`). @default 3600 */
   tokenTtlSeconds?: number | undefined;
+  /** Refresh token lifetime in seconds. @default 86400 */
+  refreshTokenTtlSeconds?: number | undefined;
+  /**
+   * Limit logins (`password` and `client_credentials` requests, right or wrong) per identity;
+   * over the limit the endpoint answers 429 with `Retry-After`. Refused attempts do not count.
+   * @default undefined (no limit)
+   */
+  authRateLimit?: AuthRateLimit | undefined;
+  /** Faults queued at start, as if passed to `injectFault` in order. */
+  faults?: readonly IdentityProviderFault[] | undefined;
 }
 
-/** Request counters of the identity provider. */
+/** Request counters of the identity provider. Live: the same object updates as requests arrive. */
 export interface IdentityProviderStats {
+  /** Every request to the token endpoint, faulted ones included. */
   requests: number;
+  /** Access tokens issued. */
+  issued: number;
+  /** Requests refused with an OAuth error (400, 401, 405, 413). */
+  refused: number;
+  /** Requests refused with 429 by `authRateLimit`. */
+  rateLimited: number;
+  /** Requests answered by an injected fault. */
+  faults: number;
+  /** Requests per `grant_type` value as sent (`(none)` when missing). */
+  byGrant: Record<string, number>;
+  /**
+   * Requests per identity: `client:<client id>` for client_credentials, `user:<user name>` for
+   * password, and the identity the refresh token was issued to for refresh_token.
+   */
+  byIdentity: Record<string, number>;
 }
 
-/** The OAuth 2.0 token endpoint. */
+/** What the identity provider knows about a live access token. */
+export interface AccessTokenInfo {
+  /** `client:<client id>` or `user:<user name>`. */
+  identity: string;
+  clientId: string;
+  username?: string | undefined;
+  scope?: string | undefined;
+  /** Epoch milliseconds on the provider's clock. */
+  expiresAt: number;
+}
+
+/** A token response, as the endpoint would send it. */
+export interface IssuedToken {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token?: string;
+  scope?: string;
+}
+
+/** The OAuth 2.0 token endpoint at `/IDP/connect/token` (alias `/API/IDP/connect/token`). */
 export interface IdentityProvider extends SandboxModule {
   readonly stats: IdentityProviderStats;
-  /** The identity an access token was issued to, or undefined when it is unknown or expired. */
-  verifyAccessToken(token: string): { identity: string } | undefined;
+  /** The identity an access token was issued to, or undefined when it is unknown, expired or revoked. */
+  verifyAccessToken(token: string): AccessTokenInfo | undefined;
+  /** Make the next matching requests fail (see {@link IdentityProviderFault}). */
+  injectFault(fault: IdentityProviderFault): void;
+  /** Drop every queued fault and release hanging requests by closing their connections. */
+  clearFaults(): void;
+  /** Every access token issued so far stops verifying; refresh tokens stay valid. */
+  expireAll(): void;
+  /** Every access and refresh token issued so far becomes invalid. */
+  revokeAll(): void;
+  /** Invalidate one access or refresh token; true when it was known. */
+  revoke(token: string): boolean;
+  /** Move the provider's clock forward (token expiry, refresh token expiry, rate-limit windows). */
+  advanceClock(ms: number): void;
+  /** Change the lifetime of tokens issued from now on. */
+  setTokenTtlSeconds(seconds: number): void;
+  /** Change or remove (undefined) the login rate limit. */
+  setAuthRateLimit(limit: AuthRateLimit | undefined): void;
+  /** Issue a token without a request, for tests of token consumers. Not counted in `requests`. */
+  issueToken(options?: { clientId?: string | undefined; username?: string | undefined; scope?: string | undefined }): IssuedToken;
+  /** Set every counter back to zero. */
+  resetStats(): void;
 }
 
-export function createIdentityProvider(_options: IdentityProviderOptions): IdentityProvider {
-  const stats = { requests: 0 };
+type AccessRecord = AccessTokenInfo;
+
+interface RefreshRecord {
+  identity: string;
+  clientId: string;
+  username: string | undefined;
+  scope: string | undefined;
+  expiresAt: number;
+}
+
+interface QueuedFault {
+  fault: IdentityProviderFault;
+  remaining: number;
+}
+
+interface OAuthError {
+  status: number;
+  error: string;
+  description: string;
+  headers?: Record<string, string>;
+}
+
+interface ClientAuthentication {
+  client: IdentityProviderClient;
+}
+
+const TOKEN_PATHS = new Set(['/IDP/connect/token', '/API/IDP/connect/token']);
+const GRANTS: readonly string[] = ['client_credentials', 'password', 'refresh_token'];
+const SWEEP_EVERY = 256;
+
+const defaultClients: readonly IdentityProviderClient[] = [
+  { clientId: 'sessionkit-demo', clientSecret: 'demo-secret', grants: ['client_credentials'] },
+  { clientId: 'GrantValidatorClient', grants: ['password', 'refresh_token'] },
+];
+const defaultUsers: readonly IdentityProviderUser[] = [{ username: 'demo', password: 'demo-password' }];
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+function secretsEqual(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function normalizeScope(scope: string | null): string | undefined {
+  if (scope === null) return undefined;
+  const parts = scope.split(' ').filter((part) => part.length > 0);
+  return parts.length === 0 ? undefined : parts.join(' ');
+}
+
+function grantsOf(client: IdentityProviderClient): readonly GrantType[] {
+  return client.grants ?? (client.clientSecret === undefined ? ['password', 'refresh_token'] : ['client_credentials']);
+}
+
+function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function increment(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+function emptyCounts(): Record<string, number> {
+  return Object.create(null) as Record<string, number>;
+}
+
+function positiveSeconds(name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of seconds of 0 or more, not ${value}.`);
+  return value;
+}
+
+function checkRateLimit(limit: AuthRateLimit | undefined): AuthRateLimit | undefined {
+  if (limit === undefined) return undefined;
+  if (!Number.isInteger(limit.max) || limit.max < 1) throw new RangeError(`authRateLimit.max must be a whole number of 1 or more, not ${limit.max}.`);
+  if (!Number.isFinite(limit.windowMs) || limit.windowMs <= 0) throw new RangeError(`authRateLimit.windowMs must be above 0, not ${limit.windowMs}.`);
+  return { max: limit.max, windowMs: limit.windowMs };
+}
+
+const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    ...noStore,
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+function sendError(response: ServerResponse, error: OAuthError): void {
+  sendJson(response, error.status, { error: error.error, error_description: error.description }, error.headers);
+}
+
+function invalidClient(description: string): OAuthError {
+  return {
+    status: 401,
+    error: 'invalid_client',
+    description,
+    headers: { 'www-authenticate': 'Basic realm="sessionkit-sandbox", charset="UTF-8"' },
+  };
+}
+
+/**
+ * Create the sandbox's OAuth 2.0 token endpoint (RFC 6749): `client_credentials` (form fields
+ * or HTTP Basic), `password`, and `refresh_token` with rotating refresh tokens.
+ *
+ * @example
+ * const idp = createIdentityProvider({ tokenTtlSeconds: 60 });
+ * idp.injectFault({ kind: 'rate-limit', retryAfter: 2 });
+ */
+export function createIdentityProvider(options: IdentityProviderOptions): IdentityProvider {
+  const clients = new Map<string, IdentityProviderClient>();
+  for (const client of [...defaultClients, ...(options.clients ?? [])]) clients.set(client.clientId, client);
+  const users = new Map<string, IdentityProviderUser>();
+  for (const user of [...defaultUsers, ...(options.users ?? [])]) users.set(user.username, user);
+
+  let tokenTtlSeconds = positiveSeconds('tokenTtlSeconds', options.tokenTtlSeconds ?? 3600);
+  const refreshTokenTtlSeconds = positiveSeconds('refreshTokenTtlSeconds', options.refreshTokenTtlSeconds ?? 86_400);
+  let rateLimit = checkRateLimit(options.authRateLimit);
+  let clockOffset = 0;
+  const now = (): number => Date.now() + clockOffset;
+
+  const accessTokens = new Map<string, AccessRecord>();
+  const refreshTokens = new Map<string, RefreshRecord>();
+  const loginAttempts = new Map<string, number[]>();
+  const faults: QueuedFault[] = [];
+  const hanging = new Set<ServerResponse>();
+  let issuedSinceSweep = 0;
+
+  const stats: IdentityProviderStats = {
+    requests: 0,
+    issued: 0,
+    refused: 0,
+    rateLimited: 0,
+    faults: 0,
+    byGrant: emptyCounts(),
+    byIdentity: emptyCounts(),
+  };
+
+  const injectFault = (fault: IdentityProviderFault): void => {
+    const count = fault.count ?? 1;
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`A fault's count must be a whole number of 1 or more, not ${count}.`);
+    faults.push({ fault, remaining: count });
+  };
+  for (const fault of options.faults ?? []) injectFault(fault);
+
+  const takeFault = (grant: string): IdentityProviderFault | undefined => {
+    const index = faults.findIndex((queued) => queued.fault.grant === undefined || queued.fault.grant === grant);
+    const queued = faults[index];
+    if (queued === undefined) return undefined;
+    queued.remaining -= 1;
+    if (queued.remaining === 0) faults.splice(index, 1);
+    return queued.fault;
+  };
+
+  const releaseHanging = (): void => {
+    for (const response of hanging) response.destroy();
+    hanging.clear();
+  };
+
+  const applyFault = (fault: IdentityProviderFault, response: ServerResponse): void => {
+    stats.faults += 1;
+    switch (fault.kind) {
+      case 'error': {
+        const status = fault.status ?? 500;
+        response.writeHead(status, { ...noStore, 'content-type': 'text/plain; charset=utf-8' }).end('injected server error');
+        return;
+      }
+      case 'hang':
+        hanging.add(response);
+        response.once('close', () => hanging.delete(response));
+        return;
+      case 'malformed-json':
+        response.writeHead(200, { ...noStore, 'content-type': 'application/json; charset=utf-8' }).end('{"access_token":"trunc');
+        return;
+      case 'rate-limit':
+        response
+          .writeHead(429, { ...noStore, 'content-type': 'application/json; charset=utf-8', 'retry-after': String(fault.retryAfter ?? 1) })
+          .end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'Too many requests (injected).' }));
+        return;
+    }
+  };
+
+  const sweep = (): void => {
+    issuedSinceSweep += 1;
+    if (issuedSinceSweep < SWEEP_EVERY) return;
+    issuedSinceSweep = 0;
+    const time = now();
+    for (const [token, record] of accessTokens) if (record.expiresAt <= time) accessTokens.delete(token);
+    for (const [token, record] of refreshTokens) if (record.expiresAt <= time) refreshTokens.delete(token);
+  };
+
+  const issue = (grant: { identity: string; client: IdentityProviderClient; username: string | undefined; scope: string | undefined }): IssuedToken => {
+    sweep();
+    const time = now();
+    const accessToken = newToken();
+    accessTokens.set(accessToken, {
+      identity: grant.identity,
+      clientId: grant.client.clientId,
+      username: grant.username,
+      scope: grant.scope,
+      expiresAt: time + tokenTtlSeconds * 1000,
+    });
+    const body: IssuedToken = { access_token: accessToken, token_type: 'Bearer', expires_in: tokenTtlSeconds };
+    if (grantsOf(grant.client).includes('refresh_token')) {
+      const refreshToken = newToken();
+      refreshTokens.set(refreshToken, {
+        identity: grant.identity,
+        clientId: grant.client.clientId,
+        username: grant.username,
+        scope: grant.scope,
+        expiresAt: time + refreshTokenTtlSeconds * 1000,
+      });
+      body.refresh_token = refreshToken;
+    }
+    if (grant.scope !== undefined) body.scope = grant.scope;
+    stats.issued += 1;
+    return body;
+  };
+
+  /** 429 details when `identity` is over the login limit; records the attempt otherwise. */
+  const overRateLimit = (identity: string): OAuthError | undefined => {
+    const limit = rateLimit;
+    if (limit === undefined) return undefined;
+    const time = now();
+    const attempts = (loginAttempts.get(identity) ?? []).filter((at) => at > time - limit.windowMs);
+    if (attempts.length >= limit.max) {
+      loginAttempts.set(identity, attempts);
+      const oldest = attempts[0] ?? time;
+      const retryAfterSeconds = Math.max(1, Math.ceil((oldest + limit.windowMs - time) / 1000));
+      return {
+        status: 429,
+        error: 'temporarily_unavailable',
+        description: 'Too many logins for this identity; retry later.',
+        headers: { 'retry-after': String(retryAfterSeconds) },
+      };
+    }
+    attempts.push(time);
+    loginAttempts.set(identity, attempts);
+    return undefined;
+  };
+
+  const authenticateClient = (form: URLSearchParams, request: IncomingMessage): ClientAuthentication | OAuthError => {
+    const basic = parseBasicAuthorization(request.headers.authorization);
+    if (basic === null) return invalidClient('The Authorization header is not valid HTTP Basic client credentials.');
+    const bodyId = form.get('client_id');
+    const bodySecret = form.get('client_secret');
+    if (basic !== undefined && bodySecret !== null) {
+      return { status: 400, error: 'invalid_request', description: 'Use one client authentication method, not both Basic and client_secret.' };
+    }
+    if (basic !== undefined && bodyId !== null && bodyId !== basic.clientId) {
+      return { status: 400, error: 'invalid_request', description: 'client_id differs from the client of the Authorization header.' };
+    }
+    const clientId = basic?.clientId ?? bodyId;
+    if (clientId === null || clientId.length === 0) return invalidClient('No client authentication was included.');
+    const client = clients.get(clientId);
+    if (client === undefined) return invalidClient('Unknown client.');
+    if (client.clientSecret !== undefined) {
+      const secret = basic?.clientSecret ?? bodySecret;
+      if (secret === null) return invalidClient('This client must authenticate with its secret.');
+      if (!secretsEqual(secret, client.clientSecret)) return invalidClient('Client authentication failed.');
+    }
+    return { client };
+  };
+
+  const identityForStats = (grant: string, form: URLSearchParams, request: IncomingMessage): string => {
+    if (grant === 'password') return `user:${form.get('username') ?? '(none)'}`;
+    if (grant === 'refresh_token') {
+      const record = refreshTokens.get(form.get('refresh_token') ?? '');
+      if (record !== undefined) return record.identity;
+    }
+    const basic = parseBasicAuthorization(request.headers.authorization);
+    return `client:${basic?.clientId ?? form.get('client_id') ?? '(none)'}`;
+  };
+
+  const grantToken = (grant: string, form: URLSearchParams, request: IncomingMessage): IssuedToken | OAuthError => {
+    if (!GRANTS.includes(grant)) {
+      return grant === ''
+        ? { status: 400, error: 'invalid_request', description: 'The grant_type parameter is missing.' }
+        : { status: 400, error: 'unsupported_grant_type', description: 'This grant type is not supported.' };
+    }
+    const loginIdentity = grant === 'refresh_token' ? undefined : identityForStats(grant, form, request);
+    if (loginIdentity !== undefined) {
+      const limited = overRateLimit(loginIdentity);
+      if (limited !== undefined) return limited;
+    }
+    const authentication = authenticateClient(form, request);
+    if ('error' in authentication) return authentication;
+    const { client } = authentication;
+    if (!grantsOf(client).includes(grant as GrantType)) {
+      return { status: 400, error: 'unauthorized_client', description: 'This client may not use this grant type.' };
+    }
+    const scope = normalizeScope(form.get('scope'));
+
+    if (grant === 'client_credentials') {
+      return issue({ identity: `client:${client.clientId}`, client, username: undefined, scope });
+    }
+    if (grant === 'password') {
+      const username = form.get('username');
+      const password = form.get('password');
+      if (username === null || password === null) {
+        return { status: 400, error: 'invalid_request', description: 'The password grant needs username and password.' };
+      }
+      const user = users.get(username);
+      // Compare even for an unknown user so the answer takes as long either way.
+      const matches = secretsEqual(password, user?.password ?? '\u0000no-such-user');
+      if (user === undefined || !matches) {
+        return { status: 400, error: 'invalid_grant', description: 'The user name or password is wrong.' };
+      }
+      return issue({ identity: `user:${username}`, client, username, scope });
+    }
+
+    const refreshToken = form.get('refresh_token');
+    if (refreshToken === null || refreshToken.length === 0) {
+      return { status: 400, error: 'invalid_request', description: 'The refresh_token parameter is missing.' };
+    }
+    const record = refreshTokens.get(refreshToken);
+    if (record === undefined || record.expiresAt <= now() || record.clientId !== client.clientId) {
+      if (record !== undefined && record.expiresAt <= now()) refreshTokens.delete(refreshToken);
+      return { status: 400, error: 'invalid_grant', description: 'The refresh token is invalid, expired, revoked or was issued to another client.' };
+    }
+    if (scope !== undefined) {
+      const granted = new Set((record.scope ?? '').split(' '));
+      if (!scope.split(' ').every((part) => granted.has(part))) {
+        return { status: 400, error: 'invalid_scope', description: 'The requested scope exceeds the scope originally granted.' };
+      }
+    }
+    // Rotation: the old refresh token is spent whatever happens next.
+    refreshTokens.delete(refreshToken);
+    return issue({ identity: record.identity, client, username: record.username, scope: scope ?? record.scope });
+  };
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    stats.requests += 1;
+    if (request.method !== 'POST') {
+      request.resume();
+      stats.refused += 1;
+      sendError(response, {
+        status: 405,
+        error: 'invalid_request',
+        description: 'The token endpoint accepts POST only.',
+        headers: { allow: 'POST' },
+      });
+      return;
+    }
+    let body: string;
+    try {
+      body = await readBody(request);
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      stats.refused += 1;
+      sendError(response, { status: 413, error: 'invalid_request', description: error.message, headers: { connection: 'close' } });
+      return;
+    }
+    const form = new URLSearchParams(body);
+    const grant = form.get('grant_type') ?? '';
+    increment(stats.byGrant, grant === '' ? '(none)' : grant);
+    increment(stats.byIdentity, identityForStats(grant, form, request));
+
+    const fault = takeFault(grant);
+    if (fault !== undefined) {
+      applyFault(fault, response);
+      return;
+    }
+
+    const answer = grantToken(grant, form, request);
+    if ('error' in answer) {
+      if (answer.status === 429) stats.rateLimited += 1;
+      else stats.refused += 1;
+      sendError(response, answer);
+      return;
+    }
+    sendJson(response, 200, answer);
+  };
+
+  const resetStats = (): void => {
+    stats.requests = 0;
+    stats.issued = 0;
+    stats.refused = 0;
+    stats.rateLimited = 0;
+    stats.faults = 0;
+    for (const key of Object.keys(stats.byGrant)) Reflect.deleteProperty(stats.byGrant, key);
+    for (const key of Object.keys(stats.byIdentity)) Reflect.deleteProperty(stats.byIdentity, key);
+  };
+
   return {
     stats,
-    handles: (pathname) => pathname === '/IDP/connect/token' || pathname === '/API/IDP/connect/token',
-    handle: (_request, response) => {
-      stats.requests += 1;
-      response.writeHead(501).end();
+    handles: (pathname) => TOKEN_PATHS.has(pathname),
+    handle,
+    verifyAccessToken: (token) => {
+      const record = accessTokens.get(token);
+      if (record === undefined) return undefined;
+      if (record.expiresAt <= now()) {
+        accessTokens.delete(token);
+        return undefined;
+      }
+      return { ...record };
     },
-    verifyAccessToken: () => undefined,
-    close: () => Promise.resolve(),
+    injectFault,
+    clearFaults: () => {
+      faults.length = 0;
+      releaseHanging();
+    },
+    expireAll: () => {
+      accessTokens.clear();
+    },
+    revokeAll: () => {
+      accessTokens.clear();
+      refreshTokens.clear();
+    },
+    revoke: (token) => accessTokens.delete(token) || refreshTokens.delete(token),
+    advanceClock: (ms) => {
+      if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`advanceClock takes milliseconds of 0 or more, not ${ms}.`);
+      clockOffset += ms;
+    },
+    setTokenTtlSeconds: (seconds) => {
+      tokenTtlSeconds = positiveSeconds('tokenTtlSeconds', seconds);
+    },
+    setAuthRateLimit: (limit) => {
+      rateLimit = checkRateLimit(limit);
+      loginAttempts.clear();
+    },
+    issueToken: (issueOptions = {}) => {
+      const clientId = issueOptions.clientId ?? (issueOptions.username === undefined ? 'sessionkit-demo' : 'GrantValidatorClient');
+      const client = clients.get(clientId) ?? { clientId };
+      const username = issueOptions.username;
+      const identity = username === undefined ? `client:${clientId}` : `user:${username}`;
+      return issue({ identity, client, username, scope: normalizeScope(issueOptions.scope ?? null) });
+    },
+    resetStats,
+    dropConnections: releaseHanging,
+    close: () => {
+      faults.length = 0;
+      releaseHanging();
+      return Promise.resolve();
+    },
   };
 }

@@ -1,0 +1,227 @@
+import { request as httpRequest } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox, type SandboxOptions } from '@sessionkit/sandbox';
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: Record<string, unknown>;
+}
+
+let sandbox: Sandbox | undefined;
+
+afterEach(async () => {
+  await sandbox?.close();
+  sandbox = undefined;
+});
+
+async function start(options: SandboxOptions = {}): Promise<Sandbox> {
+  sandbox = await startSandbox(options);
+  return sandbox;
+}
+
+async function post(url: string, form: Record<string, string>, init: { headers?: Record<string, string>; contentType?: string } = {}): Promise<Answer> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': init.contentType ?? 'application/x-www-form-urlencoded', ...init.headers },
+    body: new URLSearchParams(form).toString(),
+  });
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // Malformed bodies are asserted through `text`.
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+const clientCredentials = { grant_type: 'client_credentials', client_id: 'sessionkit-demo', client_secret: 'demo-secret' };
+const passwordGrant = { grant_type: 'password', client_id: 'GrantValidatorClient', username: 'demo', password: 'demo-password' };
+
+function basic(id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+describe('identity provider: grants', () => {
+  it('issues a client_credentials token from form fields that verifies for the client', async () => {
+    const { tokenUrl, idp } = await start();
+    const answer = await post(tokenUrl, { ...clientCredentials, scope: ' read  write ' });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    expect(answer.json).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'read write' });
+    expect(answer.json.refresh_token).toBeUndefined();
+    const token = answer.json.access_token as string;
+    expect(idp.verifyAccessToken(token)).toMatchObject({ identity: 'client:sessionkit-demo', clientId: 'sessionkit-demo', scope: 'read write' });
+    expect(idp.verifyAccessToken(`${token}x`)).toBeUndefined();
+  });
+
+  it('accepts HTTP Basic client authentication and the /API alias, and reads the body as a form whatever the content type', async () => {
+    const { url } = await start();
+    const answer = await post(
+      `${url}/API/IDP/connect/token`,
+      { grant_type: 'client_credentials' },
+      { headers: { authorization: basic('sessionkit-demo', 'demo-secret') }, contentType: 'text/plain' },
+    );
+    expect(answer.status).toBe(200);
+    expect(typeof answer.json.access_token).toBe('string');
+  });
+
+  it('issues password tokens with a rotating refresh token; a spent refresh token is invalid_grant', async () => {
+    const { tokenUrl, idp, stats } = await start({ tokenTtlSeconds: 120 });
+    const first = await post(tokenUrl, passwordGrant);
+    expect(first.status).toBe(200);
+    expect(first.json.expires_in).toBe(120);
+    expect(idp.verifyAccessToken(first.json.access_token as string)?.identity).toBe('user:demo');
+    const refresh = { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: first.json.refresh_token as string };
+    const second = await post(tokenUrl, refresh);
+    expect(second.status).toBe(200);
+    expect(second.json.refresh_token).toEqual(expect.any(String));
+    expect(second.json.refresh_token).not.toBe(first.json.refresh_token);
+    expect(idp.verifyAccessToken(second.json.access_token as string)?.identity).toBe('user:demo');
+    const replayed = await post(tokenUrl, refresh);
+    expect(replayed.status).toBe(400);
+    expect(replayed.json.error).toBe('invalid_grant');
+    expect(stats.idp.byGrant).toEqual({ password: 1, refresh_token: 2 });
+    expect(stats.idp.byIdentity).toEqual({ 'user:demo': 2, 'client:GrantValidatorClient': 1 });
+  });
+
+  it('accepts extra users and clients', async () => {
+    const { tokenUrl } = await start({
+      users: [{ username: 'alice', password: 'alice-pw' }],
+      clients: [{ clientId: 'robot', clientSecret: 'robot-secret', grants: ['client_credentials', 'refresh_token'] }],
+    });
+    expect((await post(tokenUrl, { ...passwordGrant, username: 'alice', password: 'alice-pw' })).status).toBe(200);
+    const robot = await post(tokenUrl, { grant_type: 'client_credentials', client_id: 'robot', client_secret: 'robot-secret' });
+    expect(robot.status).toBe(200);
+    expect(robot.json.refresh_token).toEqual(expect.any(String));
+  });
+});
+
+describe('identity provider: errors', () => {
+  it('answers RFC 6749 error bodies with the right statuses', async () => {
+    const { tokenUrl, stats } = await start();
+    const wrongSecret = await post(tokenUrl, { ...clientCredentials, client_secret: 'nope' });
+    expect(wrongSecret.status).toBe(401);
+    expect(wrongSecret.json.error).toBe('invalid_client');
+    expect(wrongSecret.headers.get('www-authenticate')).toMatch(/^Basic/);
+    expect(wrongSecret.text).not.toContain('nope');
+
+    const unknownClient = await post(tokenUrl, { ...clientCredentials, client_id: 'stranger' });
+    expect(unknownClient.status).toBe(401);
+    expect(unknownClient.json.error).toBe('invalid_client');
+
+    const wrongPassword = await post(tokenUrl, { ...passwordGrant, password: 'wrong' });
+    expect(wrongPassword.status).toBe(400);
+    expect(wrongPassword.json.error).toBe('invalid_grant');
+
+    const unknownGrant = await post(tokenUrl, { grant_type: 'implicit', client_id: 'sessionkit-demo' });
+    expect(unknownGrant.status).toBe(400);
+    expect(unknownGrant.json.error).toBe('unsupported_grant_type');
+
+    const missingGrant = await post(tokenUrl, { client_id: 'sessionkit-demo' });
+    expect(missingGrant.status).toBe(400);
+    expect(missingGrant.json.error).toBe('invalid_request');
+
+    const missingPassword = await post(tokenUrl, { grant_type: 'password', client_id: 'GrantValidatorClient', username: 'demo' });
+    expect(missingPassword.json.error).toBe('invalid_request');
+
+    const wrongClientForGrant = await post(tokenUrl, { ...passwordGrant, client_id: 'sessionkit-demo', client_secret: 'demo-secret' });
+    expect(wrongClientForGrant.status).toBe(400);
+    expect(wrongClientForGrant.json.error).toBe('unauthorized_client');
+
+    const both = await post(tokenUrl, clientCredentials, { headers: { authorization: basic('sessionkit-demo', 'demo-secret') } });
+    expect(both.json.error).toBe('invalid_request');
+
+    const get = await fetch(tokenUrl);
+    expect(get.status).toBe(405);
+    expect(((await get.json()) as Record<string, unknown>).error).toBe('invalid_request');
+
+    expect(stats.idp.issued).toBe(0);
+    expect(stats.idp.refused).toBe(stats.idp.requests);
+  });
+});
+
+describe('identity provider: rate limit', () => {
+  it('answers 429 with Retry-After once an identity is over the login limit, per identity', async () => {
+    const { tokenUrl, idp, stats } = await start({ authRateLimit: { max: 2, windowMs: 10_000 } });
+    expect((await post(tokenUrl, passwordGrant)).status).toBe(200);
+    expect((await post(tokenUrl, { ...passwordGrant, password: 'wrong' })).status).toBe(400);
+    const limited = await post(tokenUrl, passwordGrant);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(9);
+    expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(10);
+    expect(limited.json.error).toEqual(expect.any(String));
+    expect((await post(tokenUrl, clientCredentials)).status).toBe(200);
+    expect(stats.idp.rateLimited).toBe(1);
+    idp.advanceClock(10_001);
+    expect((await post(tokenUrl, passwordGrant)).status).toBe(200);
+  });
+});
+
+describe('identity provider: faults and test controls', () => {
+  it('fails the next N requests with 500, then serves again', async () => {
+    const { tokenUrl, idp, stats } = await start();
+    idp.injectFault({ kind: 'error', count: 2 });
+    expect((await post(tokenUrl, clientCredentials)).status).toBe(500);
+    expect((await post(tokenUrl, clientCredentials)).status).toBe(500);
+    expect((await post(tokenUrl, clientCredentials)).status).toBe(200);
+    expect(stats.idp).toMatchObject({ requests: 3, faults: 2, issued: 1 });
+  });
+
+  it('returns malformed JSON and 429 with a chosen Retry-After, filtered by grant', async () => {
+    const { tokenUrl, idp } = await start({ faults: [{ kind: 'rate-limit', retryAfter: 7, grant: 'password' }] });
+    idp.injectFault({ kind: 'malformed-json' });
+    const malformed = await post(tokenUrl, clientCredentials);
+    expect(malformed.status).toBe(200);
+    expect(() => JSON.parse(malformed.text) as unknown).toThrow();
+    expect((await post(tokenUrl, clientCredentials)).status).toBe(200);
+    const limited = await post(tokenUrl, passwordGrant);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('7');
+  });
+
+  it('hangs until the client gives up, and close() releases hanging requests', async () => {
+    const { tokenUrl, idp } = await start();
+    idp.injectFault({ kind: 'hang', count: 2 });
+    await expect(
+      fetch(tokenUrl, { method: 'POST', body: new URLSearchParams(clientCredentials), signal: AbortSignal.timeout(200) }),
+    ).rejects.toThrow();
+    const released = new Promise<string>((resolve) => {
+      const request = httpRequest(tokenUrl, { method: 'POST' }, () => { resolve('answered'); });
+      request.on('error', () => { resolve('closed'); });
+      request.end(new URLSearchParams(clientCredentials).toString());
+    });
+    // Wait until the request has arrived so that close() has something to release.
+    const deadline = Date.now() + 5000;
+    while (idp.stats.requests < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    idp.clearFaults();
+    expect(await released).toBe('closed');
+  });
+
+  it('expires and revokes tokens for consumers to test 401 handling', async () => {
+    const { tokenUrl, idp } = await start({ tokenTtlSeconds: 60 });
+    const first = await post(tokenUrl, passwordGrant);
+    const access = first.json.access_token as string;
+    idp.advanceClock(59_000);
+    expect(idp.verifyAccessToken(access)).toBeDefined();
+    idp.advanceClock(1_000);
+    expect(idp.verifyAccessToken(access)).toBeUndefined();
+
+    const second = await post(tokenUrl, passwordGrant);
+    idp.expireAll();
+    expect(idp.verifyAccessToken(second.json.access_token as string)).toBeUndefined();
+    const refreshed = await post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: second.json.refresh_token as string });
+    expect(refreshed.status).toBe(200);
+
+    expect(idp.revoke(refreshed.json.refresh_token as string)).toBe(true);
+    const revoked = await post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: refreshed.json.refresh_token as string });
+    expect(revoked.json.error).toBe('invalid_grant');
+
+    const minted = idp.issueToken({ username: 'demo' });
+    expect(idp.verifyAccessToken(minted.access_token)?.identity).toBe('user:demo');
+    idp.revokeAll();
+    expect(idp.verifyAccessToken(minted.access_token)).toBeUndefined();
+  });
+});
