@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// The project's test command (`pnpm test`): build, typecheck, lint and package checks through
+// turbo, then every vitest project, inside a real Secret Service session for the keychain tests.
+// `--tests-only` skips the turbo steps (CI uses it to rerun the suite under Node 22 and 24).
+// Writes .test-results/<label>.json (vitest's JSON report) and <label>.summary.json, and ends
+// with the line `N passed, N failed, N skipped`.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+// Arguments after `--` go to vitest, e.g. `pnpm test -- --project @sessionkit/logger`.
+const separator = process.argv.indexOf('--');
+const vitestArgs = separator === -1 ? [] : process.argv.slice(separator + 1);
+const { values } = parseArgs({
+  args: separator === -1 ? process.argv.slice(2) : process.argv.slice(2, separator),
+  options: {
+    'tests-only': { type: 'boolean', default: false },
+    label: { type: 'string', default: `node${process.versions.node.split('.')[0]}` },
+  },
+});
+
+function run(command, args, options = {}) {
+  console.log(`\n$ ${[command, ...args].join(' ')}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
+  if (result.error) throw result.error;
+  return result.status ?? 1;
+}
+
+if (!values['tests-only']) {
+  const turbo = join(root, 'node_modules', '.bin', 'turbo');
+  const status = run(turbo, ['run', 'build', 'typecheck', 'lint', 'check:package', '--output-logs=errors-only']);
+  if (status !== 0) {
+    console.error('\nbuild, typecheck, lint or package checks failed: see above.');
+    mkdirSync(join(root, '.test-results'), { recursive: true });
+    writeFileSync(join(root, '.test-results', `${values.label}.summary.json`), `${JSON.stringify({ label: values.label, node: process.version, passed: 0, failed: 1, skipped: 0 })}\n`);
+    console.log('0 passed, 1 failed');
+    process.exit(status);
+  }
+}
+
+const resultsDir = join(root, '.test-results');
+mkdirSync(resultsDir, { recursive: true });
+const reportFile = join(resultsDir, `${values.label}.json`);
+const vitest = [
+  process.execPath,
+  join(root, 'node_modules', 'vitest', 'vitest.mjs'),
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${reportFile}`,
+  ...vitestArgs,
+];
+const withSecretService = join(root, 'tooling', 'scripts', 'with-secret-service.sh');
+console.log(`\nRunning the test suite under Node ${process.version}`);
+const status = existsSync(withSecretService) && process.platform === 'linux'
+  ? run('bash', [withSecretService, ...vitest])
+  : run(vitest[0], vitest.slice(1));
+
+let summary = { passed: 0, failed: 1, skipped: 0 };
+if (existsSync(reportFile)) {
+  const report = JSON.parse(readFileSync(reportFile, 'utf8'));
+  // A suite that failed to load counts as a failure even though it ran no test.
+  const failedSuites = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0).length;
+  summary = {
+    passed: report.numPassedTests,
+    failed: report.numFailedTests + failedSuites,
+    skipped: report.numPendingTests + report.numTodoTests,
+  };
+}
+if (status !== 0 && summary.failed === 0) summary.failed = 1;
+writeFileSync(join(resultsDir, `${values.label}.summary.json`), `${JSON.stringify({ label: values.label, node: process.version, ...summary })}\n`);
+console.log(`\n${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);
+process.exit(status === 0 && summary.failed === 0 ? 0 : 1);
