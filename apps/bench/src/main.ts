@@ -1,1 +1,64 @@
-export {};
+// `pnpm bench [--quick] [--only name,name]`: runs every suite against an in-process sandbox,
+// prints one table per benchmark (median, min, max, ratio to the baseline, target) and writes
+// results/latest.json and results/latest.md (results/quick.* for --quick runs).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { formatMarkdown, formatTable, summarise } from './harness.js';
+import { suites } from './suites/index.js';
+import type { Measurement } from './types.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`pnpm bench [--quick] [--only ${suites.map((suite) => suite.name).join(',')}]`);
+  process.exit(0);
+}
+
+const only = values.only?.split(',').map((name) => name.trim());
+const unknown = only?.filter((name) => !suites.some((suite) => suite.name === name)) ?? [];
+if (unknown.length > 0) {
+  console.error(`Unknown suite(s): ${unknown.join(', ')}. Known: ${suites.map((suite) => suite.name).join(', ')}`);
+  process.exit(2);
+}
+
+const started = Date.now();
+const measurements: Measurement[] = [];
+const failures: string[] = [];
+for (const suite of suites) {
+  if (only !== undefined && !only.includes(suite.name)) continue;
+  console.log(`\n▶ ${suite.name}${values.quick ? ' (quick)' : ''}`);
+  try {
+    measurements.push(...(await suite.run({ quick: values.quick, log: (line) => { console.log(line); } })));
+  } catch (error) {
+    failures.push(suite.name);
+    console.error(`  ✖ ${suite.name} failed:`, error);
+  }
+}
+
+const rows = summarise(measurements);
+console.log(formatTable(rows));
+
+const resultsDir = new URL('../results/', import.meta.url);
+mkdirSync(resultsDir, { recursive: true });
+const name = values.quick ? 'quick' : 'latest';
+const meta = {
+  date: new Date().toISOString(),
+  node: process.version,
+  platform: `${process.platform} ${process.arch}`,
+  quick: values.quick,
+  durationMs: Date.now() - started,
+};
+writeFileSync(new URL(`${name}.json`, resultsDir), `${JSON.stringify({ ...meta, rows, measurements }, null, 2)}\n`);
+writeFileSync(
+  new URL(`${name}.md`, resultsDir),
+  `${formatMarkdown(rows, `sessionkit benchmarks (${meta.date.slice(0, 10)}, Node ${meta.node}, ${meta.platform}${values.quick ? ', quick' : ''})`)}\n`,
+);
+const missed = rows.filter((row) => row.verdict === 'missed').length;
+console.log(`\n${rows.length} results in ${((Date.now() - started) / 1000).toFixed(1)} s; targets missed: ${missed}; suites failed: ${failures.length}`);
+process.exit(failures.length === 0 ? 0 : 1);

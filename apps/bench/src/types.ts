@@ -14,6 +14,8 @@ export interface Measurement {
   baseline?: boolean | undefined;
   /** A target on the ratio to the baseline (for example 0.75 for ">= 0.75x raw"), when there is one. */
   targetRatio?: number | undefined;
+  /** An absolute target on the median, e.g. `{ op: '<=', value: 2048 }` for a size budget. */
+  target?: { op: '<=' | '>='; value: number } | undefined;
   /** Anything a reader needs to know (a peer that could not run, RSS before/after, ...). */
   notes?: string | undefined;
 }

@@ -1,0 +1,6 @@
+import type { BenchmarkSuite } from '../types.js';
+import { suite as bundleSize } from './bundle-size.js';
+import { suite as coldImport } from './cold-import.js';
+
+/** Every suite `pnpm bench` runs, in order. */
+export const suites: readonly BenchmarkSuite[] = [bundleSize, coldImport];
