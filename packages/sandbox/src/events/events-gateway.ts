@@ -1,35 +1,581 @@
-// Placeholder: the events gateway is built under issue 6 (owner: the ess-client work).
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { SandboxModule } from '../module.js';
+import { EventGenerator, type EventGeneratorOptions } from './event-generator.js';
+import { type EventFilter, type MatchTarget, matchTarget, parseFilters, subscriptionMatches } from './filters.js';
+import { type LogEntry, SessionLog } from './session-log.js';
 
-/** Options of the events gateway. */
-export type EventsGatewayOptions = Record<string, never>;
+/** Options of the events gateway (`startSandbox({ ess })`). */
+export interface EventsGatewayOptions {
+  /** How long a session can be resumed after its connection was lost. @default 30000 */
+  resumeWindowMs?: number | undefined;
+  /**
+   * How many sent events each session keeps for replay. A resume from an event that has
+   * fallen out of this buffer is not honoured: it gets a new session (status 201).
+   * @default 10000
+   */
+  replayBufferSize?: number | undefined;
+  /** Largest number of events in one pushed frame. @default 100 */
+  maxEventsPerFrame?: number | undefined;
+  /**
+   * The generator of camera, output and input events: `true` for the defaults, an object to
+   * tune it, `false` for none (tests then use `publish`).
+   * @default true (one batch of 5 events per second)
+   */
+  generator?: boolean | EventGeneratorOptions | undefined;
+  /** Delay before each getState response, as on a large system. @default 0 */
+  getStateDelayMs?: number | undefined;
+  /**
+   * How long a connection without an `Authorization` header (a browser) has to send the
+   * `authenticate` command. @default 10000
+   */
+  authenticateTimeoutMs?: number | undefined;
+  /** Largest frame accepted from a client, in bytes. @default 1048576 */
+  maxPayload?: number | undefined;
+}
 
 /** What the gateway needs from the identity provider. */
 export interface EventsGatewayDependencies {
+  /** The identity an access token was issued to, or undefined when it is unknown or expired. */
   verifyAccessToken(token: string): { identity: string } | undefined;
 }
 
-/** Counters of the events gateway. */
+/** Counters of the events gateway (a snapshot: read `stats` again for fresh numbers). */
 export interface EventsGatewayStats {
+  /** WebSocket connections open now. */
   connections: number;
+  /** WebSocket connections accepted since start. */
+  connectionsTotal: number;
+  /** Upgrades answered with 401 (missing, invalid or expired token). */
+  unauthorized: number;
+  /** Upgrades refused by `refuseUpgrades` (503 or another status). */
+  refused: number;
+  /** Sessions known now (connected or inside their resume window). */
+  sessions: number;
+  /** `startSession` answered 201. */
+  sessionsNew: number;
+  /** `startSession` answered 200. */
+  sessionsResumed: number;
+  /** Events accepted by `publish` or made by the generator. */
+  eventsPublished: number;
+  /** Events written to connections, replays included. */
+  eventsSent: number;
+  /** Commands received. */
+  commands: number;
+  /** Connections closed because of a malformed command. */
+  malformed: number;
 }
 
-/** The Events and State WebSocket endpoint at `/api/ws/events/v1`. */
+/** Options of {@link EventsGateway.refuseUpgrades}. */
+export interface RefuseUpgradesOptions {
+  /** HTTP status of the refusal. @default 503 */
+  status?: number | undefined;
+  /** How many upgrades to refuse; undefined refuses until `acceptUpgrades()`. */
+  count?: number | undefined;
+}
+
+/** The Events and State WebSocket endpoint at `/api/ws/events/v1`, with its fault controls. */
 export interface EventsGateway extends SandboxModule {
   readonly stats: EventsGatewayStats;
-  /** Push events to every session whose subscriptions match them. */
+  /**
+   * Push events to every session whose subscriptions match them. Missing `id` and `time`
+   * are filled in; `type` and `source` are required.
+   */
   publish(events: readonly Record<string, unknown>[]): void;
+  /** Publish `count` events from the generator now (even when its timer is off). */
+  generate(count: number): void;
+  /** Abruptly destroy every WebSocket connection; sessions stay resumable for the window. */
+  dropConnections(): void;
+  /**
+   * Make every open connection go silent without closing it (no frames, no pongs, nothing
+   * read), as a half-open TCP connection looks to the client.
+   */
+  stallConnections(): void;
+  /** Answer the next upgrades with an HTTP error instead of switching protocols. */
+  refuseUpgrades(options?: RefuseUpgradesOptions): void;
+  /** Stop refusing upgrades. */
+  acceptUpgrades(): void;
+  /** Delay each getState response by `ms` from now on (0 answers at once). */
+  setGetStateDelay(ms: number): void;
+  /** Forget every session that has no open connection, as if its resume window had ended. */
+  expireSessions(): void;
 }
 
-export function createEventsGateway(_options: EventsGatewayOptions, _dependencies: EventsGatewayDependencies): EventsGateway {
-  const stats = { connections: 0 };
+interface Connection {
+  readonly ws: WebSocket;
+  authenticated: boolean;
+  session: GatewaySession | undefined;
+  stalled: boolean;
+  /** Bytes handed to the socket and not yet written out. */
+  inFlight: number;
+  flushScheduled: boolean;
+  readonly commandIds: Set<number>;
+  authTimer: NodeJS.Timeout | undefined;
+}
+
+interface GatewaySession {
+  readonly id: string;
+  readonly subscriptions: Map<string, EventFilter[]>;
+  readonly log: SessionLog;
+  connection: Connection | undefined;
+  expiry: NodeJS.Timeout | undefined;
+}
+
+interface PublishedEvent extends LogEntry {
+  readonly target: MatchTarget;
+  readonly stateKey: string | undefined;
+}
+
+type Command = Record<string, unknown> & { command: string; commandId: number };
+
+const eventsPath = '/api/ws/events/v1';
+/** Bytes in flight per connection before the gateway waits for the socket to drain. */
+const highWaterBytes = 1 << 20;
+
+let timeCounter = 0;
+/** ISO 8601 with 7 fractional digits, as the real gateway writes them. */
+function timestamp(): string {
+  timeCounter = (timeCounter + 1) % 10_000;
+  return `${new Date().toISOString().slice(0, -1)}${String(timeCounter).padStart(4, '0')}Z`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function refuse(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
+  const reasons: Record<number, string> = { 401: 'Unauthorized', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+  const lines = [`HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}`, 'Connection: close', 'Content-Length: 0'];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  socket.on('error', () => undefined);
+  socket.end(`${lines.join('\r\n')}\r\n\r\n`, () => {
+    socket.destroy();
+  });
+}
+
+function normalize(event: Record<string, unknown>): PublishedEvent {
+  if (!isRecord(event)) throw new TypeError('A published event must be an object.');
+  const { type, source } = event;
+  if (typeof type !== 'string' || type.length === 0) throw new TypeError('A published event needs a "type" (an event-type id).');
+  if (typeof source !== 'string' || source.length === 0) {
+    throw new TypeError('A published event needs a "source" such as "cameras/{id}".');
+  }
+  const id = typeof event.id === 'string' && event.id.length > 0 ? event.id : randomUUID();
+  const time = typeof event.time === 'string' ? event.time : timestamp();
+  const stategroupid = typeof event.stategroupid === 'string' ? event.stategroupid : undefined;
   return {
-    stats,
-    handles: (pathname) => pathname === '/api/ws/events/v1' || pathname === '/api/ws/events/v1/',
-    handle: (_request, response) => {
-      response.writeHead(426).end();
+    id,
+    json: JSON.stringify({ ...event, id, time }),
+    target: matchTarget(source, type),
+    stateKey: stategroupid === undefined ? undefined : `${source}\n${stategroupid}`,
+  };
+}
+
+/**
+ * The sandbox's Events and State WebSocket gateway (protocols/ess.md): bearer tokens checked
+ * at upgrade, sessions resumable for a window with replay, include/exclude subscriptions,
+ * getState, an event generator, and controls for fault tests.
+ */
+export function createEventsGateway(options: EventsGatewayOptions, dependencies: EventsGatewayDependencies): EventsGateway {
+  const resumeWindowMs = options.resumeWindowMs ?? 30_000;
+  const replayBufferSize = options.replayBufferSize ?? 10_000;
+  const maxEventsPerFrame = Math.max(1, options.maxEventsPerFrame ?? 100);
+  const authenticateTimeoutMs = options.authenticateTimeoutMs ?? 10_000;
+  let getStateDelayMs = options.getStateDelayMs ?? 0;
+  const generatorOptions = options.generator === false ? undefined : options.generator === true || options.generator === undefined ? {} : options.generator;
+  const generator = new EventGenerator(generatorOptions ?? {});
+
+  const stats: EventsGatewayStats = {
+    connections: 0,
+    connectionsTotal: 0,
+    unauthorized: 0,
+    refused: 0,
+    sessions: 0,
+    sessionsNew: 0,
+    sessionsResumed: 0,
+    eventsPublished: 0,
+    eventsSent: 0,
+    commands: 0,
+    malformed: 0,
+  };
+  const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 1024 * 1024, perMessageDeflate: false });
+  const connections = new Set<Connection>();
+  const sessions = new Map<string, GatewaySession>();
+  const states = new Map<string, PublishedEvent>();
+  const timers = new Set<NodeJS.Timeout>();
+  let refusal: { status: number; remaining: number } | undefined;
+
+  const later = (ms: number, fn: () => void): void => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, ms);
+    timers.add(timer);
+  };
+
+  const sessionMatches = (session: GatewaySession, target: MatchTarget): boolean => {
+    for (const filters of session.subscriptions.values()) {
+      if (subscriptionMatches(filters, target)) return true;
+    }
+    return false;
+  };
+
+  const send = (connection: Connection, frame: string): void => {
+    if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) return;
+    connection.ws.send(frame);
+  };
+
+  const respond = (connection: Connection, commandId: number, status: number, fields: Record<string, unknown> = {}): void => {
+    send(connection, JSON.stringify({ commandId, status, ...fields }));
+  };
+
+  const fail = (connection: Connection, commandId: number, status: number, errorText: string): void => {
+    respond(connection, commandId, status, { error: { errorText } });
+  };
+
+  const closeMalformed = (connection: Connection, reason: string): void => {
+    stats.malformed += 1;
+    connection.ws.close(1008, `malformed command: ${reason}`.slice(0, 120));
+  };
+
+  const flush = (connection: Connection): void => {
+    const session = connection.session;
+    if (session?.connection !== connection || connection.stalled || connection.ws.readyState !== WebSocket.OPEN) return;
+    while (session.log.pending && connection.inFlight < highWaterBytes) {
+      const entries = session.log.take(maxEventsPerFrame);
+      let frame = '{"events":[';
+      let first = true;
+      for (const entry of entries) {
+        if (!first) frame += ',';
+        frame += entry.json;
+        first = false;
+      }
+      frame += ']}';
+      const size = frame.length;
+      connection.inFlight += size;
+      stats.eventsSent += entries.length;
+      connection.ws.send(frame, () => {
+        connection.inFlight -= size;
+        if (connection.inFlight < highWaterBytes / 2) scheduleFlush(connection);
+      });
+    }
+  };
+
+  const scheduleFlush = (connection: Connection): void => {
+    if (connection.flushScheduled || connection.stalled) return;
+    connection.flushScheduled = true;
+    setImmediate(() => {
+      connection.flushScheduled = false;
+      flush(connection);
+    });
+  };
+
+  const forget = (session: GatewaySession): void => {
+    if (session.expiry !== undefined) clearTimeout(session.expiry);
+    session.expiry = undefined;
+    if (sessions.get(session.id) === session) sessions.delete(session.id);
+    stats.sessions = sessions.size;
+  };
+
+  const detach = (session: GatewaySession): void => {
+    session.connection = undefined;
+    if (session.expiry !== undefined) clearTimeout(session.expiry);
+    session.expiry = setTimeout(() => {
+      forget(session);
+    }, resumeWindowMs);
+    session.expiry.unref();
+  };
+
+  const startSession = (connection: Connection, command: Command): void => {
+    const sessionId = command.sessionId ?? '';
+    const eventId = command.eventId ?? '';
+    if (typeof sessionId !== 'string' || typeof eventId !== 'string') {
+      closeMalformed(connection, 'sessionId and eventId must be strings');
+      return;
+    }
+    const current = connection.session;
+    if (current !== undefined) {
+      connection.session = undefined;
+      if (current.connection === connection) detach(current);
+    }
+    const known = sessionId !== '' && eventId !== '' ? sessions.get(sessionId) : undefined;
+    if (known?.log.rewindAfter(eventId) === true) {
+      if (known.expiry !== undefined) clearTimeout(known.expiry);
+      known.expiry = undefined;
+      const previous = known.connection;
+      if (previous !== undefined && previous !== connection) {
+        previous.session = undefined;
+        previous.ws.terminate();
+      }
+      known.connection = connection;
+      connection.session = known;
+      stats.sessionsResumed += 1;
+      respond(connection, command.commandId, 200, { sessionId: known.id });
+      scheduleFlush(connection);
+      return;
+    }
+    const session: GatewaySession = {
+      id: randomUUID(),
+      subscriptions: new Map(),
+      log: new SessionLog(replayBufferSize),
+      connection,
+      expiry: undefined,
+    };
+    sessions.set(session.id, session);
+    stats.sessions = sessions.size;
+    stats.sessionsNew += 1;
+    connection.session = session;
+    respond(connection, command.commandId, 201, { sessionId: session.id });
+  };
+
+  const getState = (connection: Connection, session: GatewaySession, commandId: number): void => {
+    const answer = (): void => {
+      if (connection.session !== session) return;
+      let frame = `{"commandId":${commandId},"status":200,"states":[`;
+      let first = true;
+      for (const state of states.values()) {
+        if (!sessionMatches(session, state.target)) continue;
+        if (!first) frame += ',';
+        frame += state.json;
+        first = false;
+      }
+      send(connection, `${frame}]}`);
+    };
+    if (getStateDelayMs > 0) later(getStateDelayMs, answer);
+    else answer();
+  };
+
+  const authenticate = (connection: Connection, command: Command): void => {
+    const token = command.token;
+    if (typeof token !== 'string') {
+      closeMalformed(connection, 'authenticate needs a token');
+      return;
+    }
+    const raw = token.replace(/^Bearer\s+/i, '');
+    if (dependencies.verifyAccessToken(raw) === undefined) {
+      fail(connection, command.commandId, 401, 'The token is missing, invalid or expired.');
+      connection.ws.close(1008, 'invalid token');
+      return;
+    }
+    connection.authenticated = true;
+    if (connection.authTimer !== undefined) clearTimeout(connection.authTimer);
+    respond(connection, command.commandId, 200);
+  };
+
+  const handleCommand = (connection: Connection, message: unknown): void => {
+    if (!isRecord(message) || typeof message.command !== 'string' || !Number.isSafeInteger(message.commandId)) {
+      closeMalformed(connection, 'a command needs "command" and an integer "commandId"');
+      return;
+    }
+    const command = message as Command;
+    if (connection.commandIds.has(command.commandId)) {
+      closeMalformed(connection, `commandId ${command.commandId} was already used on this connection`);
+      return;
+    }
+    connection.commandIds.add(command.commandId);
+    stats.commands += 1;
+    if (command.command === 'authenticate') {
+      authenticate(connection, command);
+      return;
+    }
+    if (!connection.authenticated) {
+      closeMalformed(connection, 'authenticate first');
+      return;
+    }
+    if (command.command === 'startSession') {
+      startSession(connection, command);
+      return;
+    }
+    const known = new Set(['addSubscription', 'removeSubscription', 'getState']);
+    if (!known.has(command.command)) {
+      fail(connection, command.commandId, 400, `Unknown command "${command.command}".`);
+      return;
+    }
+    const session = connection.session;
+    if (session === undefined) {
+      fail(connection, command.commandId, 400, 'No session on this connection: send startSession first.');
+      return;
+    }
+    switch (command.command) {
+      case 'addSubscription': {
+        const filters = parseFilters(command.filters);
+        if (filters === undefined) {
+          closeMalformed(connection, 'filters must be a non-empty list of include/exclude filters');
+          return;
+        }
+        const subscriptionId = randomUUID();
+        session.subscriptions.set(subscriptionId, filters);
+        respond(connection, command.commandId, 200, { subscriptionId });
+        return;
+      }
+      case 'removeSubscription': {
+        if (typeof command.subscriptionId !== 'string') {
+          closeMalformed(connection, 'removeSubscription needs a subscriptionId');
+          return;
+        }
+        if (session.subscriptions.delete(command.subscriptionId)) respond(connection, command.commandId, 200);
+        else fail(connection, command.commandId, 404, `No subscription "${command.subscriptionId}" in this session.`);
+        return;
+      }
+      default:
+        getState(connection, session, command.commandId);
+    }
+  };
+
+  const onConnection = (ws: WebSocket, authenticated: boolean): void => {
+    const connection: Connection = {
+      ws,
+      authenticated,
+      session: undefined,
+      stalled: false,
+      inFlight: 0,
+      flushScheduled: false,
+      commandIds: new Set(),
+      authTimer: undefined,
+    };
+    connections.add(connection);
+    stats.connections = connections.size;
+    stats.connectionsTotal += 1;
+    if (!authenticated) {
+      connection.authTimer = setTimeout(() => {
+        if (!connection.authenticated) connection.ws.close(1008, 'authentication timed out');
+      }, authenticateTimeoutMs);
+      connection.authTimer.unref();
+    }
+    ws.on('error', () => undefined);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (connection.stalled) return;
+      if (isBinary) {
+        closeMalformed(connection, 'binary frame');
+        return;
+      }
+      let message: unknown;
+      try {
+        message = JSON.parse(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'));
+      } catch {
+        closeMalformed(connection, 'not JSON');
+        return;
+      }
+      handleCommand(connection, message);
+    });
+    ws.on('close', () => {
+      connections.delete(connection);
+      stats.connections = connections.size;
+      if (connection.authTimer !== undefined) clearTimeout(connection.authTimer);
+      const session = connection.session;
+      connection.session = undefined;
+      if (session?.connection === connection) detach(session);
+    });
+  };
+
+  const publish = (events: readonly Record<string, unknown>[]): void => {
+    const published = events.map(normalize);
+    stats.eventsPublished += published.length;
+    for (const event of published) {
+      if (event.stateKey !== undefined) states.set(event.stateKey, event);
+    }
+    for (const session of sessions.values()) {
+      if (session.subscriptions.size === 0) continue;
+      let added = false;
+      for (const event of published) {
+        if (!sessionMatches(session, event.target)) continue;
+        session.log.append(event);
+        added = true;
+      }
+      if (added && session.connection !== undefined) scheduleFlush(session.connection);
+    }
+  };
+
+  let generatorTimer: NodeJS.Timeout | undefined;
+  if (generatorOptions !== undefined) {
+    const batchSize = generatorOptions.batchSize ?? 5;
+    generatorTimer = setInterval(() => {
+      publish(generator.next(batchSize));
+    }, generatorOptions.intervalMs ?? 1000);
+    generatorTimer.unref();
+  }
+
+  return {
+    get stats() {
+      return { ...stats };
     },
-    publish: () => undefined,
-    close: () => Promise.resolve(),
+    handles: (pathname) => pathname === eventsPath || pathname === `${eventsPath}/`,
+    handle: (_request: IncomingMessage, response: ServerResponse) => {
+      response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' }).end('Upgrade Required: this is a WebSocket endpoint.');
+    },
+    upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (refusal !== undefined) {
+        const { status } = refusal;
+        refusal.remaining -= 1;
+        if (refusal.remaining <= 0) refusal = undefined;
+        stats.refused += 1;
+        refuse(socket, status, status === 503 ? { 'Retry-After': '1' } : {});
+        return;
+      }
+      const header = request.headers.authorization;
+      let authenticated = false;
+      if (header !== undefined) {
+        const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+        if (token === undefined || dependencies.verifyAccessToken(token) === undefined) {
+          stats.unauthorized += 1;
+          refuse(socket, 401, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+          return;
+        }
+        authenticated = true;
+      } else if (request.headers.origin === undefined) {
+        // Browsers always send Origin and cannot set Authorization: they authenticate by command.
+        stats.unauthorized += 1;
+        refuse(socket, 401, { 'WWW-Authenticate': 'Bearer' });
+        return;
+      }
+      server.handleUpgrade(request, socket, head, (ws) => {
+        onConnection(ws, authenticated);
+      });
+    },
+    publish,
+    generate: (count) => {
+      publish(generator.next(count));
+    },
+    dropConnections: () => {
+      for (const connection of connections) connection.ws.terminate();
+    },
+    stallConnections: () => {
+      for (const connection of connections) {
+        connection.stalled = true;
+        connection.ws.pause();
+      }
+    },
+    refuseUpgrades: (refuseOptions = {}) => {
+      refusal = { status: refuseOptions.status ?? 503, remaining: refuseOptions.count ?? Number.POSITIVE_INFINITY };
+    },
+    acceptUpgrades: () => {
+      refusal = undefined;
+    },
+    setGetStateDelay: (ms) => {
+      getStateDelayMs = ms;
+    },
+    expireSessions: () => {
+      for (const session of [...sessions.values()]) {
+        if (session.connection === undefined) forget(session);
+      }
+    },
+    close: async () => {
+      if (generatorTimer !== undefined) clearInterval(generatorTimer);
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      for (const session of sessions.values()) {
+        if (session.expiry !== undefined) clearTimeout(session.expiry);
+      }
+      sessions.clear();
+      stats.sessions = 0;
+      for (const connection of connections) connection.ws.terminate();
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+    },
   };
 }

@@ -1,0 +1,363 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { eventTypes, stateGroups } from './event-generator.js';
+
+type Frame = Record<string, unknown>;
+
+/** A bare protocol client: records every frame, answers commands by id. */
+class RawClient {
+  readonly frames: Frame[] = [];
+  readonly events: Frame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  #nextId = 1;
+  #waiters: { test: () => boolean; resolve: () => void }[] = [];
+
+  constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+      });
+    });
+    ws.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString('utf8')) as Frame;
+      this.frames.push(frame);
+      if (Array.isArray(frame.events)) this.events.push(...(frame.events as Frame[]));
+      this.#waiters = this.#waiters.filter((waiter) => {
+        if (!waiter.test()) return true;
+        waiter.resolve();
+        return false;
+      });
+    });
+  }
+
+  static async open(url: string, headers: Record<string, string>, origin?: string): Promise<RawClient> {
+    const ws = new WebSocket(url, origin === undefined ? { headers } : { headers, origin });
+    const client = new RawClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => {
+        resolve();
+      });
+      ws.once('error', reject);
+    });
+    return client;
+  }
+
+  until(test: () => boolean): Promise<void> {
+    if (test()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ test, resolve }));
+  }
+
+  async command(command: string, fields: Frame = {}): Promise<Frame> {
+    const commandId = this.#nextId++;
+    this.ws.send(JSON.stringify({ command, commandId, ...fields }));
+    await this.until(() => this.frames.some((frame) => frame.commandId === commandId));
+    return this.frames.find((frame) => frame.commandId === commandId)!;
+  }
+
+  untilEvents(count: number): Promise<void> {
+    return this.until(() => this.events.length >= count);
+  }
+}
+
+function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.on('unexpected-response', (request, response) => {
+      resolve(response.statusCode ?? 0);
+      request.destroy();
+    });
+    ws.on('open', () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.on('error', (error) => {
+      reject(error);
+    });
+  });
+}
+
+const includeAll = [{ modifier: 'include', resourceTypes: ['*'], sourceIds: ['*'], eventTypes: ['*'] }];
+const camera = 'cameras/25d08c6a-cc08-4498-8772-242111f9840c';
+const output = 'outputs/9b1c3a55-1d2e-4f11-8f00-0a7f3c2d9e10';
+
+function motion(n: number, source = camera): Frame {
+  return { id: `e${n}`, type: n % 2 === 0 ? eventTypes.motionStarted : eventTypes.motionStopped, source, stategroupid: stateGroups.motion, data: { n } };
+}
+
+describe('events gateway', () => {
+  let sandbox: Sandbox;
+  let auth: Record<string, string>;
+
+  beforeEach(async () => {
+    sandbox = await startSandbox({ ess: { generator: false, resumeWindowMs: 500 } });
+    const response = await fetch(sandbox.tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&client_id=sessionkit-demo&client_secret=demo-secret',
+    });
+    const body = (await response.json()) as { access_token: string };
+    auth = { Authorization: `Bearer ${body.access_token}` };
+  });
+
+  afterEach(async () => {
+    await sandbox.close();
+  });
+
+  it('checks the bearer token at upgrade, on both URL forms', async () => {
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(101);
+    expect(await upgradeStatus(`${sandbox.essUrl}/`, auth)).toBe(101);
+    expect(await upgradeStatus(sandbox.essUrl)).toBe(401);
+    expect(await upgradeStatus(sandbox.essUrl, { Authorization: 'Bearer not-a-token' })).toBe(401);
+    sandbox.idp.expireAll();
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(401);
+    expect(sandbox.stats.events.unauthorized).toBe(3);
+    const plain = await fetch(sandbox.essUrl.replace(/^ws/, 'http'));
+    expect(plain.status).toBe(426);
+  });
+
+  it('lets a client without headers (a browser, with Origin) authenticate by command', async () => {
+    const token = auth.Authorization!;
+    const browser = await RawClient.open(sandbox.essUrl, {}, 'http://localhost');
+    expect(await browser.command('authenticate', { token })).toMatchObject({ status: 200 });
+    expect(await browser.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 201 });
+    browser.ws.close();
+
+    const early = await RawClient.open(sandbox.essUrl, {}, 'http://localhost');
+    early.ws.send(JSON.stringify({ command: 'startSession', commandId: 1, sessionId: '', eventId: '' }));
+    expect((await early.closed).code).toBe(1008);
+
+    const wrong = await RawClient.open(sandbox.essUrl, {}, 'http://localhost');
+    expect(await wrong.command('authenticate', { token: 'Bearer nope' })).toMatchObject({ status: 401, error: { errorText: expect.any(String) as string } });
+    expect((await wrong.closed).code).toBe(1008);
+  });
+
+  it('closes the connection on a malformed command and answers unknown ones with an error', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    expect(await client.command('getState')).toMatchObject({ status: 400 });
+    expect(await client.command('fly')).toMatchObject({ status: 400 });
+    await client.command('startSession', { sessionId: '', eventId: '' });
+    client.ws.send('{"command":"addSubscription","commandId":99,"filters":[{"modifier":"sometimes"}]}');
+    expect((await client.closed).code).toBe(1008);
+
+    const notJson = await RawClient.open(sandbox.essUrl, auth);
+    notJson.ws.send('startSession please');
+    expect((await notJson.closed).code).toBe(1008);
+
+    const reused = await RawClient.open(sandbox.essUrl, auth);
+    await reused.command('startSession', { sessionId: '', eventId: '' });
+    reused.ws.send(JSON.stringify({ command: 'getState', commandId: 1 }));
+    expect((await reused.closed).code).toBe(1008);
+    expect(sandbox.stats.events.malformed).toBe(3);
+  });
+
+  it('delivers events by include and exclude filters, case-insensitively, with wildcards', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    const started = await client.command('startSession', { sessionId: '', eventId: '' });
+    expect(started).toMatchObject({ status: 201, sessionId: expect.any(String) as string });
+    const added = await client.command('addSubscription', {
+      filters: [
+        { modifier: 'Include', resourceTypes: ['cameras', 'outputs'], sourceIds: ['*'], eventTypes: ['*'] },
+        { modifier: 'EXCLUDE', resourceTypes: ['cameras'], sourceIds: ['25d08c6a-*'], eventTypes: [eventTypes.motionStopped] },
+      ],
+    });
+    expect(added).toMatchObject({ status: 200, subscriptionId: expect.any(String) as string });
+    sandbox.publish([
+      motion(0),
+      motion(1),
+      { id: 'o1', type: eventTypes.outputActivated, source: output, stategroupid: stateGroups.output },
+      { id: 'i1', type: eventTypes.communicationError, source: 'inputEvents/abc' },
+    ]);
+    await client.untilEvents(2);
+    expect(client.events.map((event) => event.id)).toEqual(['e0', 'o1']);
+    expect(client.events[0]).toMatchObject({ type: eventTypes.motionStarted, source: camera, data: { n: 0 } });
+    expect(client.events[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$/);
+
+    expect(await client.command('removeSubscription', { subscriptionId: added.subscriptionId })).toMatchObject({ status: 200 });
+    expect(await client.command('removeSubscription', { subscriptionId: added.subscriptionId })).toMatchObject({ status: 404 });
+    await client.command('addSubscription', { filters: [{ modifier: 'include', resourceTypes: ['inputEvents'], sourceIds: ['*'], eventTypes: ['*'] }] });
+    sandbox.publish([motion(2), { id: 'i2', type: eventTypes.communicationError, source: 'inputEvents/abc' }]);
+    await client.untilEvents(3);
+    expect(client.events.map((event) => event.id)).toEqual(['e0', 'o1', 'i2']);
+    expect(sandbox.stats.events.eventsSent).toBe(3);
+    client.ws.close();
+  });
+
+  it('resumes a session inside the window, replaying after eventId, and starts a new one otherwise', async () => {
+    const first = await RawClient.open(sandbox.essUrl, auth);
+    const { sessionId } = await first.command('startSession', { sessionId: '', eventId: '' });
+    await first.command('addSubscription', { filters: includeAll });
+    sandbox.publish([motion(0), motion(1), motion(2)]);
+    await first.untilEvents(3);
+    sandbox.dropConnections();
+    await first.closed;
+    sandbox.publish([motion(3), motion(4)]);
+
+    const second = await RawClient.open(sandbox.essUrl, auth);
+    const resumed = await second.command('startSession', { sessionId, eventId: 'e1' });
+    expect(resumed).toEqual({ commandId: 1, status: 200, sessionId });
+    await second.untilEvents(3);
+    expect(second.events.map((event) => event.id)).toEqual(['e2', 'e3', 'e4']);
+
+    second.ws.terminate();
+    await second.closed;
+    const unknown = await RawClient.open(sandbox.essUrl, auth);
+    const fresh = await unknown.command('startSession', { sessionId: 'no-such-session', eventId: 'e4' });
+    expect(fresh).toMatchObject({ status: 201 });
+    expect(fresh.sessionId).not.toBe(sessionId);
+    sandbox.events.expireSessions();
+    const late = await unknown.command('startSession', { sessionId, eventId: 'e4' });
+    expect(late).toMatchObject({ status: 201 });
+    expect(sandbox.stats.events).toMatchObject({ sessionsNew: 3, sessionsResumed: 1 });
+    unknown.ws.close();
+  });
+
+  it('forgets a session when its resume window ends', async () => {
+    const first = await RawClient.open(sandbox.essUrl, auth);
+    const { sessionId } = await first.command('startSession', { sessionId: '', eventId: '' });
+    await first.command('addSubscription', { filters: includeAll });
+    sandbox.publish([motion(0)]);
+    await first.untilEvents(1);
+    first.ws.terminate();
+    await first.closed;
+    const started = Date.now();
+    while (sandbox.stats.events.sessions > 0 && Date.now() - started < 5000) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const second = await RawClient.open(sandbox.essUrl, auth);
+    expect(await second.command('startSession', { sessionId, eventId: 'e0' })).toMatchObject({ status: 201 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    second.ws.close();
+  });
+
+  it('keeps a bounded replay buffer per session', async () => {
+    await sandbox.close();
+    sandbox = await startSandbox({ ess: { generator: false, replayBufferSize: 10 } });
+    const token = sandbox.idp.issueToken().access_token;
+    const headers = { Authorization: `Bearer ${token}` };
+    const first = await RawClient.open(sandbox.essUrl, headers);
+    const { sessionId } = await first.command('startSession', { sessionId: '', eventId: '' });
+    await first.command('addSubscription', { filters: includeAll });
+    sandbox.publish(Array.from({ length: 50 }, (_, n) => motion(n)));
+    await first.untilEvents(50);
+    first.ws.terminate();
+    await first.closed;
+    const second = await RawClient.open(sandbox.essUrl, headers);
+    expect(await second.command('startSession', { sessionId, eventId: 'e45' })).toMatchObject({ status: 200 });
+    await second.untilEvents(4);
+    expect(second.events.map((event) => event.id)).toEqual(['e46', 'e47', 'e48', 'e49']);
+    second.ws.terminate();
+    await second.closed;
+    const third = await RawClient.open(sandbox.essUrl, headers);
+    expect(await third.command('startSession', { sessionId, eventId: 'e20' })).toMatchObject({ status: 201 });
+    third.ws.close();
+  });
+
+  it('answers getState with the latest state per source and state group, after a delay when asked, with events in between', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    await client.command('startSession', { sessionId: '', eventId: '' });
+    await client.command('addSubscription', { filters: [{ modifier: 'include', resourceTypes: ['cameras'], sourceIds: ['*'], eventTypes: ['*'] }] });
+    sandbox.publish([
+      motion(0),
+      motion(1),
+      { id: 'r1', type: eventTypes.recordingStarted, source: camera, stategroupid: stateGroups.recording },
+      { id: 'o1', type: eventTypes.outputActivated, source: output, stategroupid: stateGroups.output },
+      { id: 'x1', type: eventTypes.systemConfigurationChanged, source: camera },
+    ]);
+    await client.untilEvents(4);
+    sandbox.events.setGetStateDelay(200);
+    const commandId = 50;
+    client.ws.send(JSON.stringify({ command: 'getState', commandId }));
+    sandbox.publish([motion(2)]);
+    await client.untilEvents(5);
+    expect(client.frames.some((frame) => frame.commandId === commandId)).toBe(false);
+    await client.until(() => client.frames.some((frame) => frame.commandId === commandId));
+    const response = client.frames.find((frame) => frame.commandId === commandId)!;
+    const states = response.states as Frame[];
+    expect(states.map((state) => state.id).sort()).toEqual(['e2', 'r1']);
+    client.ws.close();
+  });
+
+  it('refuses upgrades with 503 for a count, or until told to accept again', async () => {
+    sandbox.events.refuseUpgrades({ count: 2 });
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(503);
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(503);
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(101);
+    sandbox.events.refuseUpgrades({ status: 500 });
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(500);
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(500);
+    sandbox.events.acceptUpgrades();
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(101);
+    expect(sandbox.stats.events.refused).toBe(4);
+  });
+
+  it('drops connections in the middle of a burst; the rest is replayed on resume', async () => {
+    const first = await RawClient.open(sandbox.essUrl, auth);
+    const { sessionId } = await first.command('startSession', { sessionId: '', eventId: '' });
+    await first.command('addSubscription', { filters: includeAll });
+    sandbox.publish(Array.from({ length: 20_000 }, (_, n) => motion(n)));
+    await first.untilEvents(1);
+    sandbox.dropConnections();
+    await first.closed;
+    expect(first.events.length).toBeLessThan(20_000);
+    const last = first.events.at(-1)!.id as string;
+    const second = await RawClient.open(sandbox.essUrl, auth);
+    expect(await second.command('startSession', { sessionId, eventId: last })).toMatchObject({ status: 200 });
+    await second.untilEvents(20_000 - first.events.length);
+    const ids = [...first.events, ...second.events].map((event) => event.id);
+    expect(ids).toEqual(Array.from({ length: 20_000 }, (_, n) => `e${n}`));
+    second.ws.close();
+  });
+
+  it('stalls connections like a half-open TCP connection: no frames, no pongs', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    await client.command('startSession', { sessionId: '', eventId: '' });
+    await client.command('addSubscription', { filters: includeAll });
+    const pong = new Promise<boolean>((resolve) => {
+      client.ws.once('pong', () => {
+        resolve(true);
+      });
+      setTimeout(() => {
+        resolve(false);
+      }, 300);
+    });
+    sandbox.events.stallConnections();
+    client.ws.ping();
+    sandbox.publish([motion(0)]);
+    expect(await pong).toBe(false);
+    expect(client.events).toHaveLength(0);
+    expect(sandbox.stats.events.connections).toBe(1);
+    client.ws.terminate();
+  });
+
+  it('generates camera, output and input events with state groups', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    await client.command('startSession', { sessionId: '', eventId: '' });
+    await client.command('addSubscription', { filters: includeAll });
+    sandbox.events.generate(300);
+    await client.untilEvents(300);
+    const resourceTypes = new Set(client.events.map((event) => (event.source as string).split('/')[0]));
+    expect(resourceTypes).toEqual(new Set(['cameras', 'outputs', 'inputEvents']));
+    const known = new Set<string>(Object.values(eventTypes));
+    expect(client.events.every((event) => known.has(event.type as string))).toBe(true);
+    expect(client.events.some((event) => typeof event.stategroupid === 'string')).toBe(true);
+    const frames = client.frames.filter((frame) => Array.isArray(frame.events));
+    expect(frames.length).toBeGreaterThan(1);
+    client.ws.close();
+  });
+});
+
+describe('events gateway generator timer', () => {
+  it('publishes batches on its own when enabled', async () => {
+    const sandbox = await startSandbox({ ess: { generator: { intervalMs: 20, batchSize: 3 } } });
+    try {
+      const started = Date.now();
+      while (sandbox.stats.events.eventsPublished < 9 && Date.now() - started < 5000) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(sandbox.stats.events.eventsPublished).toBeGreaterThanOrEqual(9);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
