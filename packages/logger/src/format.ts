@@ -1,5 +1,6 @@
 import type { LogEntry } from './types.js';
 
+// Entries are redacted copies, already free of cycles; BigInt, Map and Set still need help.
 function replacer(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Map) return Object.fromEntries(value);
@@ -7,20 +8,9 @@ function replacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** Serialise without throwing: BigInt as a string, circular references cut. */
+/** JSON text of a redacted value, without throwing on BigInt. */
 export function safeStringify(value: unknown): string {
-  const stack: unknown[] = [];
-  return JSON.stringify(value, function (this: unknown, key: string, item: unknown) {
-    const replaced = replacer(key, item);
-    if (replaced !== null && typeof replaced === 'object') {
-      // `this` is the holder of `item`: drop everything deeper than it from the path.
-      const holderIndex = stack.indexOf(this);
-      stack.length = holderIndex + 1;
-      if (stack.includes(replaced)) return '[Circular]';
-      stack.push(replaced);
-    }
-    return replaced;
-  });
+  return JSON.stringify(value, replacer);
 }
 
 /** One JSON object per line: `time`, `level`, `msg`, then bindings and fields. */

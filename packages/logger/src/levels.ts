@@ -28,14 +28,11 @@ export function resolveLevel(
   fallback: LogLevel,
   env: Record<string, string | undefined> = process.env,
 ): LogLevel {
-  if (level !== undefined) {
-    if (!isLogLevel(level)) throw new TypeError(`Unknown log level "${String(level)}". Use one of: ${Object.keys(levelWeights).join(', ')}.`);
-    return level;
-  }
   const fromEnv = env.SESSIONKIT_LOG_LEVEL?.trim().toLowerCase();
-  if (fromEnv === undefined || fromEnv === '') return fallback;
-  if (!isLogLevel(fromEnv)) {
-    throw new TypeError(`SESSIONKIT_LOG_LEVEL="${fromEnv}" is not a log level. Use one of: ${Object.keys(levelWeights).join(', ')}.`);
+  const value: string = level ?? (fromEnv === undefined || fromEnv === '' ? fallback : fromEnv);
+  if (!isLogLevel(value)) {
+    const source = level === undefined ? 'SESSIONKIT_LOG_LEVEL' : 'level';
+    throw new TypeError(`${source} "${value}" is not a log level: use ${Object.keys(levelWeights).join(', ')}.`);
   }
-  return fromEnv;
+  return value;
 }

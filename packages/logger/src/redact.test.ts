@@ -42,13 +42,18 @@ describe('redact: values under secret keys', () => {
     expect((out.error.cause as Record<string, unknown>).password).toBe(REDACTED);
   });
 
+  it('copies shared (non-circular) references in full', () => {
+    const shared = { token: SECRET, id: 1 };
+    expect(redact({ a: shared, b: shared })).toEqual({ a: { token: REDACTED, id: 1 }, b: { token: REDACTED, id: 1 } });
+  });
+
   it('survives circular structures and BigInt', () => {
     const a: Record<string, unknown> = { name: 'a', big: 10n, password: SECRET };
     a.self = a;
     const out = redact(a);
     expect(out.big).toBe(10n);
     expect(out.password).toBe(REDACTED);
-    expect(out.self).toBe(out);
+    expect(out.self).toBe('[Circular]');
   });
 
   it('handles Maps, Sets, Dates, URLs and binary data', () => {

@@ -6,33 +6,11 @@ export const REDACTED = '[REDACTED]';
  * parameters, form fields, `KEY=value` command lines and JSON text. Compared without regard
  * to case, `-` or `_`, so `client_secret`, `clientSecret` and `Client-Secret` are one key.
  */
-export const defaultRedactKeys: readonly string[] = [
-  'password',
-  'passwd',
-  'pw',
-  's_pw',
-  'newpassword',
-  'secret',
-  'client_secret',
-  'token',
-  'access_token',
-  'refresh_token',
-  'id_token',
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'session',
-  's_session',
-  'sessionid',
-  'otp',
-  's_otp',
-  'auth',
-  'api_key',
-  'x-api-key',
-  'private_key',
-  'passphrase',
-];
+export const defaultRedactKeys: readonly string[] = (
+  'password passwd pw s_pw newpassword secret client_secret token access_token refresh_token id_token ' +
+  'authorization proxy-authorization cookie set-cookie session s_session sessionid otp s_otp auth ' +
+  'api_key x-api-key private_key passphrase'
+).split(' ');
 
 /** Options for {@link redact} and for a logger's redaction. */
 export interface RedactOptions {
@@ -111,52 +89,34 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     return out.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
   };
 
-  const copy = (input: unknown, seen: WeakMap<object, unknown>, depth: number): unknown => {
+  // `path` holds the objects being copied above this one: meeting one again is a cycle.
+  const copy = (input: unknown, path: object[]): unknown => {
     if (typeof input === 'string') return text(input);
     if (input === null || typeof input !== 'object') return input;
-    const existing = seen.get(input);
-    if (existing !== undefined) return existing;
-    if (depth >= MAX_DEPTH) return '[Truncated]';
+    if (path.includes(input)) return '[Circular]';
+    if (path.length >= MAX_DEPTH) return '[Truncated]';
     if (input instanceof Date) return new Date(input.getTime());
     if (input instanceof URL) return text(input.href);
     if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
-    if (Array.isArray(input)) {
-      const out: unknown[] = [];
-      seen.set(input, out);
-      for (const item of input) out.push(copy(item, seen, depth + 1));
-      return out;
-    }
-    if (input instanceof Map) {
-      const out = new Map<unknown, unknown>();
-      seen.set(input, out);
-      for (const [key, item] of input) {
-        out.set(key, typeof key === 'string' && isSecretKey(key) ? REDACTED : copy(item, seen, depth + 1));
-      }
-      return out;
-    }
-    if (input instanceof Set) {
-      const out = new Set<unknown>();
-      seen.set(input, out);
-      for (const item of input) out.add(copy(item, seen, depth + 1));
-      return out;
-    }
+    const inner = [...path, input];
+    const item = (key: unknown, value: unknown): unknown =>
+      typeof key === 'string' && isSecretKey(key) ? REDACTED : copy(value, inner);
+    if (Array.isArray(input)) return input.map((value) => copy(value, inner));
+    if (input instanceof Set) return new Set([...input].map((value) => copy(value, inner)));
+    if (input instanceof Map) return new Map([...input].map(([key, value]) => [key, item(key, value)]));
     const out: Record<string, unknown> = {};
-    seen.set(input, out);
     if (input instanceof Error) {
       out.name = input.name;
       out.message = text(input.message);
-      if (input.stack !== undefined) out.stack = text(input.stack);
-      if (input.cause !== undefined) out.cause = copy(input.cause, seen, depth + 1);
+      out.stack = input.stack === undefined ? undefined : text(input.stack);
+      out.cause = copy(input.cause, inner);
     }
-    for (const key of Object.keys(input)) {
-      const item = (input as Record<string, unknown>)[key];
-      out[key] = isSecretKey(key) ? REDACTED : copy(item, seen, depth + 1);
-    }
+    for (const [key, value] of Object.entries(input)) out[key] = item(key, value);
     return out;
   };
 
   return {
-    value: <T>(value: T): T => copy(value, new WeakMap(), 0) as T,
+    value: <T>(value: T): T => copy(value, []) as T,
     text,
     isSecretKey,
   };
@@ -168,7 +128,7 @@ let defaultRedactor: Redactor | undefined;
  * A deep copy of `value` with secret values replaced by `[REDACTED]`: values under secret
  * keys at any depth (objects, arrays, Maps, Errors and their causes), and secrets inside
  * strings (URL query parameters, form fields, `KEY=value` command text, JSON text,
- * `Authorization: Bearer …`). Circular references are kept as references to the copy.
+ * `Authorization: Bearer …`). A reference back to an enclosing object becomes `'[Circular]'`.
  * Never mutates `value`.
  *
  * @example
