@@ -14,5 +14,18 @@ export type {
   IdentityProviderUser,
   IssuedToken,
 } from './idp/identity-provider.js';
-export type { CommandApi, CommandApiOptions, CommandApiStats } from './command/command-api.js';
+export type {
+  CommandApi,
+  CommandApiDependencies,
+  CommandApiOptions,
+  CommandApiStats,
+  CommandFault,
+  CommandRequestRecord,
+  CommandRole,
+  CommandUser,
+  FaultHandle,
+  FaultOptions,
+} from './command/command-api.js';
+export { decodeCommandRequestBody } from './command/command-text.js';
+export type { DecodedCommandRequest } from './command/command-text.js';
 export type { EventsGateway, EventsGatewayDependencies, EventsGatewayOptions, EventsGatewayStats } from './events/events-gateway.js';

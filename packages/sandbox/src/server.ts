@@ -86,7 +86,7 @@ function notFound(response: ServerResponse): void {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const material = options.tls === true ? await createSelfSignedCertificate() : options.tls === false ? undefined : options.tls;
   const idp = createIdentityProvider(options);
-  const commands = createCommandApi(options.commands ?? {});
+  const commands = createCommandApi(options.commands ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
   const events = createEventsGateway(options.ess ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
   const modules: SandboxModule[] = [idp, commands, events];
 

@@ -1,0 +1,94 @@
+/**
+ * A fault the command API plays instead of (or before) its normal answer.
+ * - `slow`: wait `delayMs`, then answer normally.
+ * - `drop`: read the request, then destroy the connection without answering.
+ * - `status`: answer this HTTP status (e.g. 503), optionally with `Retry-After` and a body.
+ * - `empty-body`: answer HTTP 200 with an empty body.
+ * - `invalid-body`: answer HTTP 200 with a body that has no CODE or DESCRIPTION.
+ * - `respond`: answer exactly this body (and status), to show clients any response text.
+ */
+export type CommandFault =
+  | { type: 'slow'; delayMs: number }
+  | { type: 'drop' }
+  | { type: 'status'; status: number; retryAfter?: number | string | undefined; body?: string | undefined }
+  | { type: 'empty-body' }
+  | { type: 'invalid-body'; body?: string | undefined }
+  | { type: 'respond'; body: string; status?: number | undefined; contentType?: string | undefined };
+
+/** Which requests a fault applies to, and how many times. */
+export interface FaultOptions {
+  /** How many matching requests get the fault; `Infinity` until cleared. @default 1 */
+  times?: number | undefined;
+  /** Only requests running this ISPAPI command (any case), such as `'QueryDomainList'`. */
+  command?: string | undefined;
+  /** Only requests to this path, such as `'/api/rest/v1/whoami'`. */
+  path?: string | undefined;
+}
+
+/** A fault waiting to be played. */
+export interface FaultHandle {
+  /** How many more requests will get it. */
+  readonly remaining: number;
+  /** Withdraw it. */
+  clear(): void;
+}
+
+interface PendingFault {
+  fault: CommandFault;
+  remaining: number;
+  command: string | undefined;
+  path: string | undefined;
+}
+
+/** Faults in the order they were injected; the first that matches a request is played. */
+export class FaultQueue {
+  #pending: PendingFault[] = [];
+
+  get size(): number {
+    return this.#pending.length;
+  }
+
+  add(fault: CommandFault, options: FaultOptions = {}): FaultHandle {
+    const times = options.times ?? 1;
+    if (!(times >= 1)) throw new RangeError('times must be at least 1');
+    if (fault.type === 'slow' && !(fault.delayMs >= 0)) throw new RangeError('delayMs must be zero or more');
+    if (fault.type === 'status' && !(Number.isInteger(fault.status) && fault.status >= 100 && fault.status <= 599)) {
+      throw new RangeError('status must be an HTTP status from 100 to 599');
+    }
+    const pending: PendingFault = {
+      fault,
+      remaining: times,
+      command: options.command?.toUpperCase(),
+      path: options.path,
+    };
+    this.#pending.push(pending);
+    return {
+      get remaining() {
+        return pending.remaining;
+      },
+      clear: () => {
+        pending.remaining = 0;
+        this.#pending = this.#pending.filter((candidate) => candidate !== pending);
+      },
+    };
+  }
+
+  /** Take the fault for a request, if one matches. */
+  take(path: string, command: string | undefined): CommandFault | undefined {
+    if (this.#pending.length === 0) return undefined;
+    const upper = command?.toUpperCase();
+    const index = this.#pending.findIndex(
+      (pending) => (pending.command === undefined || pending.command === upper) && (pending.path === undefined || pending.path === path),
+    );
+    const pending = this.#pending[index];
+    if (pending === undefined) return undefined;
+    pending.remaining -= 1;
+    if (pending.remaining <= 0) this.#pending.splice(index, 1);
+    return pending.fault;
+  }
+
+  clear(): void {
+    for (const pending of this.#pending) pending.remaining = 0;
+    this.#pending = [];
+  }
+}

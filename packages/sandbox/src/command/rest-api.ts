@@ -1,0 +1,89 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CommandFault } from './faults.js';
+
+/** Counters of the JSON endpoints. */
+export interface RestStats {
+  requests: number;
+  /** Requests answered 401 because the bearer token was missing, unknown or expired. */
+  unauthorized: number;
+}
+
+/** What the JSON endpoints get from the command API. */
+export interface RestContext {
+  stats: RestStats;
+  verifyAccessToken: ((token: string) => { identity: string } | undefined) | undefined;
+  takeFault(): CommandFault | undefined;
+  playFault(fault: CommandFault): Promise<boolean>;
+}
+
+const MAX_BODY_BYTES = 262_144;
+
+function json(response: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  response
+    .writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) })
+    .end(body);
+}
+
+function readBody(request: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        resolve(undefined);
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.once('end', () => {
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    request.once('error', reject);
+  });
+}
+
+/**
+ * The JSON endpoints under `/api/rest/v1/`, protected by bearer tokens from the identity
+ * provider: `GET whoami` answers `{ identity }`; `POST echo` answers `{ identity, method, query, body }`.
+ */
+export async function handleRest(request: IncomingMessage, response: ServerResponse, url: URL, context: RestContext): Promise<void> {
+  context.stats.requests += 1;
+  const body = await readBody(request);
+  if (body === undefined) {
+    json(response, 413, { error: 'payload_too_large' }, { connection: 'close' });
+    return;
+  }
+  const fault = context.takeFault();
+  if (fault !== undefined && (await context.playFault(fault))) return;
+
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+  const verified = match?.[1] === undefined ? undefined : context.verifyAccessToken?.(match[1]);
+  if (verified === undefined) {
+    context.stats.unauthorized += 1;
+    const error = match === null ? 'invalid_request' : 'invalid_token';
+    json(response, 401, { error }, { 'www-authenticate': `Bearer realm="sessionkit-sandbox", error="${error}"` });
+    return;
+  }
+  const route = url.pathname.replace(/\/+$/, '');
+  if (route === '/api/rest/v1/whoami' && (request.method === 'GET' || request.method === 'HEAD')) {
+    json(response, 200, { identity: verified.identity });
+    return;
+  }
+  if (route === '/api/rest/v1/echo' && (request.method === 'POST' || request.method === 'PUT')) {
+    let parsed: unknown = null;
+    if (body !== '') {
+      try {
+        parsed = JSON.parse(body) as unknown;
+      } catch {
+        json(response, 400, { error: 'invalid_json' });
+        return;
+      }
+    }
+    json(response, 200, { identity: verified.identity, method: request.method, query: Object.fromEntries(url.searchParams), body: parsed });
+    return;
+  }
+  json(response, 404, { error: 'not_found' });
+}
