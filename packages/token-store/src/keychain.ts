@@ -1,1 +1,2 @@
-export {};
+export { defaultKeychainTimeoutMs, KeychainStore } from './keychain-store.js';
+export type { KeychainStoreOptions } from './keychain-store.js';

@@ -1,37 +1,56 @@
+import { callAsync } from './call-async.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
-import { assertKey, assertRecord } from './validate.js';
+import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
 
 /**
  * Keeps records in this process's memory, as JSON text so callers never share mutable
  * objects with the store. `withLock` serialises callers per key within this process.
  * For tests and short-lived programs.
+ *
+ * @example
+ * const store = new MemoryStore();
+ * await store.set('identity', { version: 1, accessToken: '…' });
+ * await store.withLock('identity', async () => { … });
  */
 export class MemoryStore implements TokenStore {
   readonly #records = new Map<string, string>();
   readonly #locks = new KeyedMutex();
 
+  /** The record under `key`, or undefined. Rejects with `INVALID_ARGUMENT` for a bad key. */
   get(key: string): Promise<StoredRecord | undefined> {
-    assertKey(key);
-    const text = this.#records.get(key);
-    return Promise.resolve(text === undefined ? undefined : (JSON.parse(text) as StoredRecord));
+    return callAsync(() => {
+      assertKey(key);
+      const text = this.#records.get(key);
+      return text === undefined ? undefined : parseRecord(text);
+    });
   }
 
+  /** Stores a copy of `value`. Rejects with `INVALID_ARGUMENT` for a bad key or record. */
   set(key: string, value: StoredRecord): Promise<void> {
-    assertKey(key);
-    assertRecord(value);
-    this.#records.set(key, JSON.stringify(value));
-    return Promise.resolve();
+    return callAsync(() => {
+      assertKey(key);
+      this.#records.set(key, serializeRecord(value));
+    });
   }
 
+  /** Removes `key`; a missing key is not an error. */
   delete(key: string): Promise<void> {
-    assertKey(key);
-    this.#records.delete(key);
-    return Promise.resolve();
+    return callAsync(() => {
+      assertKey(key);
+      this.#records.delete(key);
+    });
   }
 
+  /**
+   * Runs `fn` once every earlier `withLock` caller for `key` in this store has finished;
+   * waiting longer than `options.timeoutMs` rejects with `LOCK_TIMEOUT`.
+   */
   withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
-    assertKey(key);
-    return this.#locks.run(key, fn, options?.timeoutMs);
+    return callAsync(() => {
+      assertKey(key);
+      if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
+      return this.#locks.run(key, fn, options?.timeoutMs);
+    });
   }
 }

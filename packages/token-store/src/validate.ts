@@ -15,13 +15,44 @@ export function assertRecord(value: unknown): asserts value is StoredRecord {
   }
 }
 
-/** Parse stored JSON text as a record; undefined when it is not one. */
+/**
+ * The JSON text of a record, checked so that what is stored reads back as a record.
+ * Throws `INVALID_ARGUMENT` for a non-record or a value JSON cannot encode (BigInt, cycles).
+ */
+export function serializeRecord(value: unknown): string {
+  assertRecord(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new StoreError('INVALID_ARGUMENT', 'A stored record must be encodable as JSON (no BigInt values or cycles).', { cause: error });
+  }
+  // A toJSON method can turn a record into something else; check what will be read back.
+  if (parseRecord(text) === undefined) {
+    throw new StoreError('INVALID_ARGUMENT', 'A stored record must encode as a JSON object with a numeric "version" field.');
+  }
+  return text;
+}
+
+/** Parse stored JSON text as a record; undefined when it is not valid JSON or not a record. */
 export function parseRecord(text: string): StoredRecord | undefined {
-  const value: unknown = JSON.parse(text);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
   try {
     assertRecord(value);
   } catch {
     return undefined;
   }
   return value;
+}
+
+/** Throws `INVALID_ARGUMENT` unless `value` is a finite number of milliseconds, at least `minimum`. */
+export function assertMilliseconds(name: string, value: number, minimum = 0): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < minimum) {
+    throw new StoreError('INVALID_ARGUMENT', `${name} must be a finite number of milliseconds, at least ${minimum}.`);
+  }
 }

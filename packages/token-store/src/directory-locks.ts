@@ -1,0 +1,53 @@
+import { join } from 'node:path';
+import type { Logger } from '@sessionkit/logger';
+import { keyFileStem } from './key-file-name.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { acquireLockFile } from './lock-file.js';
+import { ensurePrivateDirectory } from './private-directory.js';
+
+/**
+ * One queue per lock file for the whole process, shared by every store instance, so callers
+ * in one process wait their turn here instead of polling a lock file their own process holds.
+ */
+const processQueues = new KeyedMutex();
+
+/** Options of {@link DirectoryLocks}. */
+export interface DirectoryLocksOptions {
+  dir: string;
+  lockTimeoutMs: number;
+  staleLockMs: number;
+  logger: Logger;
+}
+
+/**
+ * Per-key locks exclusive across processes, as lock files `<sha256(key)>.lock` in a private
+ * directory. FileStore and KeychainStore both lock through this.
+ */
+export class DirectoryLocks {
+  readonly #options: DirectoryLocksOptions;
+
+  constructor(options: DirectoryLocksOptions) {
+    this.#options = options;
+  }
+
+  /** The lock file used for `key`. */
+  lockPathFor(key: string): string {
+    return join(this.#options.dir, `${keyFileStem(key)}.lock`);
+  }
+
+  /** Runs `fn` holding the lock for `key`, waiting at most `timeoutMs` in all. */
+  async run<T>(key: string, fn: () => Promise<T>, timeoutMs: number = this.#options.lockTimeoutMs): Promise<T> {
+    const { dir, staleLockMs, logger } = this.#options;
+    const deadline = Date.now() + timeoutMs;
+    const path = this.lockPathFor(key);
+    return processQueues.run(path, async () => {
+      await ensurePrivateDirectory(dir, logger);
+      const held = await acquireLockFile(path, { deadline, timeoutMs, staleLockMs, logger });
+      try {
+        return await fn();
+      } finally {
+        await held.release();
+      }
+    }, timeoutMs);
+  }
+}

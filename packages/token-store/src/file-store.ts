@@ -1,0 +1,252 @@
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
+import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { type Logger, silentLogger } from '@sessionkit/logger';
+import { callAsync } from './call-async.js';
+import { defaultStoreDirectory } from './default-directory.js';
+import { DirectoryLocks } from './directory-locks.js';
+import { errorCode, fileSystemError, hasPosixModes } from './fs-errors.js';
+import { keyFileStem } from './key-file-name.js';
+import { ensurePrivateDirectory } from './private-directory.js';
+import { StoreError } from './store-error.js';
+import type { LockOptions, StoredRecord, TokenStore } from './types.js';
+import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
+
+/** Options of {@link FileStore}. */
+export interface FileStoreOptions {
+  /**
+   * The directory holding one file per key. Created with mode 0700.
+   * @default `$XDG_CONFIG_HOME/sessionkit`, else `~/.config/sessionkit` (`%APPDATA%\sessionkit` on Windows)
+   */
+  dir?: string | undefined;
+  /**
+   * How long `withLock` waits for a key's lock before `StoreError('LOCK_TIMEOUT')`, unless the
+   * call passes its own `timeoutMs`.
+   * @default 10000
+   */
+  lockTimeoutMs?: number | undefined;
+  /**
+   * A lock file not refreshed for this long is stale and may be broken. The holder refreshes
+   * it every `staleLockMs / 3`, so only a dead or frozen holder goes stale. A lock whose owner
+   * process is gone (same host) is broken at once.
+   * @default 30000
+   */
+  staleLockMs?: number | undefined;
+  /**
+   * Receives warnings (a corrupt file moved aside, a stale lock broken) and debug entries.
+   * @default silentLogger
+   */
+  logger?: Logger | undefined;
+}
+
+/** Default of {@link FileStoreOptions.lockTimeoutMs}. */
+export const defaultLockTimeoutMs = 10_000;
+/** Default of {@link FileStoreOptions.staleLockMs}. */
+export const defaultStaleLockMs = 30_000;
+
+const noFollow = (constants.O_NOFOLLOW as number | undefined) ?? 0;
+const nonBlocking = (constants.O_NONBLOCK as number | undefined) ?? 0;
+
+function ignore(): void {
+  // Best-effort cleanup: the failure changes nothing for the caller.
+}
+
+function symlinkRefusal(path: string): StoreError {
+  return new StoreError('PERMISSION', `Refusing to use ${path}: it is not a regular file (a symbolic link?). Remove it; a planted link could redirect a secret.`);
+}
+
+/**
+ * Keeps each record in its own file, private to the user: directory 0700, files 0600 (checked
+ * and tightened on every write), named from a SHA-256 of the key. Writes are atomic (a
+ * temporary file in the same directory, flushed, then renamed), so a reader never sees a torn
+ * file. A file that cannot be parsed is moved aside to `<file>.corrupt-<time>`, logged as a
+ * warning, and treated as missing. A symbolic link at a token or lock path is refused with
+ * `PERMISSION`. `withLock` is exclusive across processes through an owner-tagged lock file.
+ *
+ * @example
+ * import { FileStore } from '@sessionkit/token-store/file';
+ *
+ * const store = new FileStore({ lockTimeoutMs: 5_000 });
+ * await store.withLock('api.example.com client-a', async () => {
+ *   const record = await store.get('api.example.com client-a');
+ *   if (record === undefined) await store.set('api.example.com client-a', { version: 1, token: '…' });
+ * });
+ */
+export class FileStore implements TokenStore {
+  /** The absolute directory the files live in. */
+  readonly dir: string;
+  readonly #logger: Logger;
+  readonly #locks: DirectoryLocks;
+
+  constructor(options: FileStoreOptions = {}) {
+    this.dir = resolve(options.dir ?? defaultStoreDirectory());
+    const lockTimeoutMs = options.lockTimeoutMs ?? defaultLockTimeoutMs;
+    const staleLockMs = options.staleLockMs ?? defaultStaleLockMs;
+    assertMilliseconds('lockTimeoutMs', lockTimeoutMs);
+    assertMilliseconds('staleLockMs', staleLockMs, 1);
+    this.#logger = options.logger ?? silentLogger;
+    this.#locks = new DirectoryLocks({ dir: this.dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
+  }
+
+  /** The file that holds `key`'s record. */
+  pathFor(key: string): string {
+    assertKey(key);
+    return join(this.dir, `${keyFileStem(key)}.json`);
+  }
+
+  /**
+   * The record under `key`, or undefined when there is none or the file was corrupt (it is
+   * then moved aside). Rejects with `PERMISSION` when the path is a symbolic link.
+   */
+  get(key: string): Promise<StoredRecord | undefined> {
+    return callAsync(async () => this.#read(this.pathFor(key)));
+  }
+
+  /** Atomically replaces `key`'s file with `value`. */
+  set(key: string, value: StoredRecord): Promise<void> {
+    return callAsync(async () => {
+      const path = this.pathFor(key);
+      const text = serializeRecord(value);
+      await ensurePrivateDirectory(this.dir, this.#logger);
+      await this.#assertNotLink(path);
+      await this.#writeAtomically(path, text);
+    });
+  }
+
+  /** Removes `key`'s file; a missing file is not an error. */
+  delete(key: string): Promise<void> {
+    return callAsync(async () => {
+      const path = this.pathFor(key);
+      if (!(await this.#assertNotLink(path))) return;
+      try {
+        await unlink(path);
+      } catch (error) {
+        if (errorCode(error) !== 'ENOENT') throw fileSystemError(error, 'delete', path);
+      }
+    });
+  }
+
+  /**
+   * Runs `fn` holding `key`'s lock, exclusive across processes (and across store instances in
+   * this process). Waits at most `options.timeoutMs` (default `lockTimeoutMs`), then rejects
+   * with `LOCK_TIMEOUT`. Not re-entrant: calling `withLock` for the same key inside `fn` waits
+   * for itself until the timeout.
+   */
+  withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+    return callAsync(() => {
+      assertKey(key);
+      if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
+      return this.#locks.run(key, fn, options?.timeoutMs);
+    });
+  }
+
+  /** True when `path` exists (as a regular file); throws PERMISSION for anything else. */
+  async #assertNotLink(path: string): Promise<boolean> {
+    try {
+      const info = await lstat(path);
+      if (!info.isFile()) throw symlinkRefusal(path);
+      return true;
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return false;
+      throw fileSystemError(error, 'inspect', path);
+    }
+  }
+
+  async #read(path: string): Promise<StoredRecord | undefined> {
+    if (!(await this.#assertNotLink(path))) return undefined;
+    let handle: FileHandle;
+    try {
+      handle = await open(path, constants.O_RDONLY | noFollow | nonBlocking);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT') return undefined;
+      if (code === 'EACCES' || code === 'EPERM') {
+        await this.#moveAside(path, undefined, 'could not be read');
+        return undefined;
+      }
+      throw fileSystemError(error, 'open', path);
+    }
+    let text: string;
+    let inode: bigint;
+    try {
+      const info = await handle.stat({ bigint: true });
+      if (!info.isFile()) throw symlinkRefusal(path);
+      inode = info.ino;
+      if (hasPosixModes && (info.mode & 0o777n) !== 0o600n && BigInt(process.getuid?.() ?? -1) === info.uid) {
+        await handle.chmod(0o600);
+        this.#logger.debug('tightened a token file to mode 0600', { file: path });
+      }
+      text = await handle.readFile('utf8');
+    } catch (error) {
+      throw fileSystemError(error, 'read', path);
+    } finally {
+      await handle.close().catch(ignore);
+    }
+    const record = parseRecord(text);
+    if (record === undefined) await this.#moveAside(path, inode, 'could not be parsed');
+    return record;
+  }
+
+  /**
+   * Renames a bad file to `<path>.corrupt-<time>`. If a writer replaced the file after it was
+   * read (`inode` differs), the good file is put back unless an even newer one exists.
+   */
+  async #moveAside(path: string, inode: bigint | undefined, problem: string): Promise<void> {
+    const aside = `${path}.corrupt-${Date.now()}`;
+    try {
+      await rename(path, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw fileSystemError(error, 'move aside the corrupt file', path);
+    }
+    if (inode !== undefined) {
+      const moved = await lstat(aside, { bigint: true }).catch(() => undefined);
+      if (moved !== undefined && moved.ino !== inode) {
+        await link(aside, path).catch(ignore);
+        await unlink(aside).catch(ignore);
+        return;
+      }
+    }
+    this.#logger.warn(`a token file ${problem}; moved it aside and treated it as missing`, { file: path, movedTo: aside });
+  }
+
+  async #writeAtomically(path: string, text: string): Promise<void> {
+    const tempPath = join(this.dir, `.${basename(path)}.${randomUUID()}.tmp`);
+    let handle: FileHandle;
+    try {
+      handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | noFollow, 0o600);
+    } catch (error) {
+      throw fileSystemError(error, 'create a temporary file in', this.dir);
+    }
+    try {
+      try {
+        // The umask can only remove bits; chmod makes the mode exactly 0600.
+        if (hasPosixModes) await handle.chmod(0o600);
+        await handle.writeFile(text, 'utf8');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tempPath, path);
+    } catch (error) {
+      await unlink(tempPath).catch(ignore);
+      throw fileSystemError(error, 'write', path);
+    }
+    await this.#syncDirectory();
+  }
+
+  /** Makes the rename durable. Not supported on Windows, where it is skipped. */
+  async #syncDirectory(): Promise<void> {
+    if (process.platform === 'win32') return;
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(this.dir, constants.O_RDONLY);
+      await handle.sync();
+    } catch (error) {
+      this.#logger.debug('could not flush the store directory', { dir: this.dir, code: errorCode(error) });
+    } finally {
+      await handle?.close().catch(ignore);
+    }
+  }
+}

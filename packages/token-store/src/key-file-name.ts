@@ -1,0 +1,9 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The file-name stem for a key: the SHA-256 of the key in hex. A key can hold a user name or
+ * a URL; the hash keeps it out of directory listings and makes every key a safe file name.
+ */
+export function keyFileStem(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
