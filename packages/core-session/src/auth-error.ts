@@ -1,0 +1,58 @@
+const marker = Symbol.for('@sessionkit/core-session.error');
+
+/** What went wrong while obtaining a token. */
+export type AuthErrorCode =
+  /** The server refused the credentials or the request (invalid_client, invalid_grant, 400/401/403). */
+  | 'INVALID_CREDENTIALS'
+  /** The token endpoint answered 429, or a throttle recorded in the store is still running: see `retryAfterMs`. */
+  | 'RATE_LIMITED'
+  /** The request did not complete: connection refused or reset, DNS failure, timeout. Retried with backoff. */
+  | 'NETWORK'
+  /** The server answered 5xx. Retried with backoff. */
+  | 'SERVER'
+  /** The server answered something that is not a usable token response. */
+  | 'INVALID_RESPONSE'
+  /** The session or authenticator is misconfigured (a missing environment variable, an insecure URL). */
+  | 'CONFIGURATION';
+
+/** Options of {@link AuthError}. */
+export interface AuthErrorOptions {
+  cause?: unknown;
+  /** For `RATE_LIMITED`: how long to wait before asking again, in milliseconds. */
+  retryAfterMs?: number | undefined;
+  /** The HTTP status, when the error comes from an HTTP answer. */
+  status?: number | undefined;
+  /** The OAuth 2.0 `error` code of the answer, such as `invalid_grant`. */
+  oauthError?: string | undefined;
+}
+
+/** The one error type of `@sessionkit/core-session`. Its message never holds a secret. */
+export class AuthError extends Error {
+  override readonly name = 'AuthError' as const;
+  readonly code: AuthErrorCode;
+  /** For `RATE_LIMITED`: how long to wait before asking again, in milliseconds. */
+  readonly retryAfterMs: number | undefined;
+  /** The HTTP status, when the error comes from an HTTP answer. */
+  readonly status: number | undefined;
+  /** The OAuth 2.0 `error` code of the answer, such as `invalid_grant`. */
+  readonly oauthError: string | undefined;
+
+  constructor(code: AuthErrorCode, message: string, options: AuthErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryAfterMs = options.retryAfterMs;
+    this.status = options.status;
+    this.oauthError = options.oauthError;
+    Object.defineProperty(this, marker, { value: true });
+  }
+
+  /** True for an AuthError from any copy of this package. */
+  static isInstance(value: unknown): value is AuthError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+  }
+
+  /** Whether the session retries an attempt that failed with this error (`SERVER`, `NETWORK`). */
+  get retryable(): boolean {
+    return this.code === 'SERVER' || this.code === 'NETWORK';
+  }
+}

@@ -1,0 +1,73 @@
+import type { Logger } from '@sessionkit/logger';
+
+/**
+ * A credential a session hands to clients: an OAuth 2.0 access token, a command API's session
+ * id, or anything else an {@link Authenticator} obtains. Plain data: it is stored as JSON.
+ * Every field but `value` and `obtainedAt` is optional.
+ */
+export interface Token {
+  /** The secret itself: an access token or a session id. */
+  readonly value: string;
+  /**
+   * The authorization scheme, used by `session.authorization()` as `<type> <value>`.
+   * @default 'Bearer'
+   */
+  readonly type?: string | undefined;
+  /** When it stops being valid, in UTC epoch milliseconds; undefined when unknown (never expires by time). */
+  readonly expiresAt?: number | undefined;
+  /** A refresh token for `Authenticator.refresh`, when the server issued one. */
+  readonly refreshToken?: string | undefined;
+  /**
+   * Sliding expiry: the token dies this long after its last use. Overrides the session's
+   * `idleTtlMs` for this token.
+   */
+  readonly idleTtlMs?: number | undefined;
+  /** The granted scope, space-separated. */
+  readonly scope?: string | undefined;
+  /** When the request that obtained it was sent, in UTC epoch milliseconds. */
+  readonly obtainedAt: number;
+}
+
+/** What a session gives an authenticator for one attempt. */
+export interface AuthContext {
+  /** Aborted when the attempt times out or the session ends; pass it to the request. */
+  readonly signal: AbortSignal;
+  /** The session's clock (UTC epoch milliseconds). Read it just before sending, for `obtainedAt`. */
+  now(): number;
+  /** The session's logger. Never give it a secret. */
+  readonly logger: Logger;
+  /** 1 for the first attempt, 2 for the first retry, and so on. */
+  readonly attempt: number;
+}
+
+/**
+ * How a session obtains tokens. `oauth2()` builds one for an OAuth 2.0 token endpoint; any
+ * object of this shape works (a command API's StartSession login, a signed assertion, ...).
+ * Throw `AuthError` from its methods so the session can tell what to retry:
+ * `SERVER` and `NETWORK` are retried with backoff, `RATE_LIMITED` records a throttle that every
+ * process sharing the store honours, the others fail at once.
+ *
+ * @example
+ * const authenticator: Authenticator = {
+ *   identity: 'ispapi https://api.example.com/api/call.cgi demo',
+ *   async authenticate({ now, signal }) {
+ *     const obtainedAt = now();
+ *     const sessionId = await startSession(signal);
+ *     return { value: sessionId, type: 'Session', idleTtlMs: 15 * 60_000, obtainedAt };
+ *   },
+ * };
+ */
+export interface Authenticator {
+  /**
+   * Who the tokens belong to, without any secret: for example the token URL, client id, user
+   * name and scope. Sessions with the same identity (and store) share one token; the store key
+   * is a hash of it.
+   */
+  readonly identity: string;
+  /** Obtain a new token with the primary credentials. */
+  authenticate(context: AuthContext): Promise<Token>;
+  /** Obtain a new token from `token` (its refresh token). When it fails, the session falls back to `authenticate` once. */
+  refresh?(token: Token, context: AuthContext): Promise<Token>;
+  /** Log out or revoke `token`; called by `session.end()`. */
+  revoke?(token: Token, context: AuthContext): Promise<void>;
+}

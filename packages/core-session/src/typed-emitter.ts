@@ -1,0 +1,58 @@
+import type { Logger } from '@sessionkit/logger';
+
+/** Maps each event name to the arguments its listeners receive. */
+export type EventMap<Events> = { [E in keyof Events]: unknown[] };
+
+/** A listener of event `E`. */
+export type Listener<Events extends EventMap<Events>, E extends keyof Events> = (...args: Events[E]) => void;
+
+/**
+ * A minimal typed event emitter. A listener that throws is logged and does not stop the others
+ * or the emitter's owner.
+ */
+export class TypedEmitter<Events extends EventMap<Events>> {
+  readonly #listeners = new Map<keyof Events, Set<unknown>>();
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  /** Call `listener` on every `event`. */
+  on<E extends keyof Events>(event: E, listener: Listener<Events, E>): this {
+    let set = this.#listeners.get(event);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener);
+    return this;
+  }
+
+  /** Call `listener` on the next `event` only. */
+  once<E extends keyof Events>(event: E, listener: Listener<Events, E>): this {
+    const wrapper: Listener<Events, E> = (...args) => {
+      this.off(event, wrapper);
+      listener(...args);
+    };
+    return this.on(event, wrapper);
+  }
+
+  /** Stop calling `listener`. */
+  off<E extends keyof Events>(event: E, listener: Listener<Events, E>): this {
+    this.#listeners.get(event)?.delete(listener);
+    return this;
+  }
+
+  protected emit<E extends keyof Events>(event: E, ...args: Events[E]): void {
+    const set = this.#listeners.get(event);
+    if (set === undefined) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as Listener<Events, E>)(...args);
+      } catch (error) {
+        this.#logger.warn('an event listener threw', { event: String(event), error: error instanceof Error ? error.name : typeof error });
+      }
+    }
+  }
+}
