@@ -1,0 +1,983 @@
+import { type Logger, silentLogger } from '@sessionkit/logger';
+import type { TokenStore } from '@sessionkit/token-store';
+import { type ClientOptions, type RawData, WebSocket } from 'ws';
+import { backoffDelay, type BackoffSettings } from './backoff.js';
+import { toWireFilters } from './commands.js';
+import { closeError, EssError } from './ess-error.js';
+import { type Batch, EventStream, type OverflowPolicy, type StreamOwner } from './event-stream.js';
+import { RecentIds } from './recent-ids.js';
+import { type RememberedSubscription, type ResumeRecord, ResumeWriter } from './resume-store.js';
+import { isStateful, StateCache } from './state-cache.js';
+import type {
+  ConnectionState,
+  EssClientEvents,
+  EssConnectionChange,
+  EssEvent,
+  EssFilter,
+  EssGap,
+  EssState,
+  EssStateChange,
+} from './types.js';
+
+/** The token a {@link EssSession} hands out (a `Token` of `@sessionkit/core-session`). */
+export interface EssSessionToken {
+  readonly value: string;
+  /** @default 'Bearer' */
+  readonly type?: string | undefined;
+}
+
+/**
+ * What the client needs from a `Session` of `@sessionkit/core-session` (a Session is one):
+ * a valid token before every connect, and `invalidate` after a 401.
+ */
+export interface EssSession {
+  getToken(): Promise<EssSessionToken>;
+  invalidate(token: EssSessionToken): void;
+}
+
+/** How the client reconnects. */
+export interface ReconnectOptions {
+  /** Ceiling of the first reconnect delay; each failed attempt doubles it (full jitter). @default 500 */
+  initialDelayMs?: number | undefined;
+  /** Cap of the delay once the resume window has passed. @default 30000 */
+  maxDelayMs?: number | undefined;
+  /** The gateway's resume window, counted from the loss of the connection. @default 30000 */
+  resumeWindowMs?: number | undefined;
+  /** Cap of the delay while the resume window is still open, so several attempts land inside it. @default 5000 */
+  windowMaxDelayMs?: number | undefined;
+  /** Failed attempts in a row before halting with RETRIES_EXHAUSTED. @default Infinity */
+  maxRetries?: number | undefined;
+  /**
+   * Whether to try again after `error` (`attempt` counts failures in a row, from 1).
+   * @default (error) => error.retryable
+   */
+  shouldReconnect?: ((error: EssError, attempt: number) => boolean) | undefined;
+}
+
+/** Options of {@link EssClient}. */
+export interface EssClientOptions {
+  /** The events endpoint, such as `wss://gateway/api/ws/events/v1`. */
+  url: string;
+  /**
+   * Where bearer tokens come from, before every connect: a `Session` (invalidated after a
+   * 401), or a function returning an access token (with or without the `Bearer ` prefix).
+   */
+  auth: EssSession | (() => Promise<string>);
+  /** Filters subscribed on every new session (the client restores them after a gap). */
+  filters?: readonly EssFilter[] | undefined;
+  /** Where `{sessionId, lastEventId}` is saved after every delivered batch, so a restarted process resumes. */
+  resumeStore?: TokenStore | undefined;
+  /** Key of the resume record in `resumeStore`. Give each consumer its own. @default `ess-client:${url}` */
+  resumeKey?: string | undefined;
+  /** Reconnect settings, or `false` to halt on the first failure. @default true */
+  reconnect?: boolean | ReconnectOptions | undefined;
+  /** Interval of WebSocket pings; 0 turns the heartbeat off. @default 30000 */
+  heartbeatMs?: number | undefined;
+  /** How long a ping may wait for its pong before the connection counts as dead. @default 10000 */
+  heartbeatTimeoutMs?: number | undefined;
+  /** Timeout of startSession, addSubscription and removeSubscription. @default 10000 */
+  commandTimeoutMs?: number | undefined;
+  /** Timeout of getState, which takes a minute or more on large systems. @default 300000 */
+  getStateTimeoutMs?: number | undefined;
+  /** Timeout of the WebSocket handshake. @default 10000 */
+  connectTimeoutMs?: number | undefined;
+  /** Events buffered per `events()` iterator before the overflow policy applies. @default 1000 */
+  highWaterMark?: number | undefined;
+  /**
+   * At the high-water mark: `pause` stops reading the socket until the buffer is down to half
+   * (nothing is lost; the gateway buffers); `error` ends the iterator with OVERFLOW.
+   * @default 'pause'
+   */
+  overflow?: OverflowPolicy | undefined;
+  /** Largest accepted frame in bytes (a getState answer can be megabytes). @default 67108864 */
+  maxPayload?: number | undefined;
+  /** How many recent event ids are remembered to drop duplicates. @default 10000 */
+  dedupeCapacity?: number | undefined;
+  /** Fetch state (getState) by itself after every new session. @default true */
+  fetchState?: boolean | undefined;
+  /** Extra trusted CA certificates (PEM) for `wss://`, such as the sandbox's self-signed one. */
+  ca?: string | readonly string[] | undefined;
+  /** @default silentLogger */
+  logger?: Logger | undefined;
+}
+
+/** Counters of one client. */
+export interface EssClientStats {
+  /** Events accepted (after dropping duplicates). */
+  events: number;
+  /** Duplicate events dropped. */
+  duplicates: number;
+  /** Connections that reached `online`. */
+  connections: number;
+  /** Sessions resumed (status 200). */
+  resumes: number;
+  /** Gaps reported. */
+  gaps: number;
+}
+
+type Frame = Record<string, unknown>;
+
+interface Pending {
+  readonly command: string;
+  readonly resolve: (frame: Frame) => void;
+  readonly reject: (error: EssError) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+interface Credential {
+  readonly header: string;
+  invalidate(): void;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: EssError): void;
+}
+
+/** One WebSocket connection and what belongs to it alone. */
+class Connection {
+  readonly ws: WebSocket;
+  readonly pending = new Map<number, Pending>();
+  readonly opened: Promise<void>;
+  readonly ended: Promise<EssError>;
+  nextCommandId = 1;
+  getStatePending = 0;
+  paused = false;
+  /** Why the client itself ended this connection (heartbeat), overriding the close code. */
+  failure: EssError | undefined;
+  heartbeat: NodeJS.Timeout | undefined;
+  pongTimer: NodeJS.Timeout | undefined;
+  /** Set once startSession has answered. */
+  established = false;
+  /** A new session whose state has not been fetched yet. */
+  needsState = false;
+  #ended!: (error: EssError) => void;
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
+    this.ended = new Promise((resolve) => {
+      this.#ended = resolve;
+    });
+    this.opened = new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (error?: EssError): void => {
+        if (settled) return;
+        settled = true;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      ws.once('open', () => {
+        settle();
+      });
+      ws.once('unexpected-response', (_request, response) => {
+        const status = response.statusCode ?? 0;
+        response.resume();
+        const retryAfterMs = Number(response.headers['retry-after']) * 1000;
+        settle(
+          status === 401
+            ? new EssError('UNAUTHORIZED', 'The events gateway refused the token (401 at upgrade).', { status })
+            : new EssError('HANDSHAKE_FAILED', `The events gateway answered the upgrade with HTTP ${status}.`, {
+                status,
+                retryable: status >= 500 || status === 429 || status === 408,
+                retryAfterMs: Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? retryAfterMs : undefined,
+              }),
+        );
+        ws.terminate();
+      });
+      ws.on('error', (error: Error & { code?: string }) => {
+        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          this.failure ??= new EssError('FRAME_TOO_LARGE', 'A frame exceeded maxPayload; raise the maxPayload option.', { cause: error, closeCode: 1009 });
+        }
+        settle(new EssError('CONNECTION_FAILED', `Could not connect to the events gateway: ${error.message}`, { cause: error, retryable: true }));
+      });
+      ws.once('close', () => {
+        settle(new EssError('CONNECTION_FAILED', 'The connection closed during the handshake.', { retryable: true }));
+      });
+    });
+    this.opened.catch(() => undefined);
+  }
+
+  end(error: EssError): void {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    if (this.pongTimer !== undefined) clearTimeout(this.pongTimer);
+    this.heartbeat = undefined;
+    this.pongTimer = undefined;
+    for (const [, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(
+        error.code === 'CLOSED'
+          ? error
+          : new EssError('CONNECTION_LOST', `The connection was lost before "${pending.command}" was answered.`, { cause: error, retryable: true }),
+      );
+    }
+    this.pending.clear();
+    this.#ended(error);
+  }
+
+  /** Something arrived: the connection is alive. */
+  alive(): void {
+    if (this.pongTimer !== undefined) {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = undefined;
+    }
+  }
+}
+
+function isRecord(value: unknown): value is Frame {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function frameText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+function errorText(frame: Frame): string {
+  const error = frame.error;
+  return isRecord(error) && typeof error.errorText === 'string' ? error.errorText : 'no error text';
+}
+
+const authCodesNotWorthRetrying = new Set(['INVALID_CREDENTIALS', 'INVALID_RESPONSE', 'INVALID_ARGUMENT']);
+
+const filtersSubscriptionId = 'filters';
+
+/**
+ * A client of the Events and State WebSocket API: one session kept across reconnects,
+ * subscriptions, state, and every event delivered once and in order, or a `gap` reported.
+ *
+ * @example
+ * const ess = new EssClient({
+ *   url: 'wss://gateway.example.com/api/ws/events/v1',
+ *   auth: session,
+ *   filters: [{ modifier: 'include', resourceTypes: ['cameras'] }],
+ *   resumeStore: new FileStore(),
+ * });
+ * ess.on('gap', (gap) => logger.warn('events may have been lost', { ...gap }));
+ * await ess.connect();
+ * for await (const event of ess.events()) handle(event);
+ */
+export class EssClient {
+  readonly #url: string;
+  readonly #auth: EssSession | (() => Promise<string>);
+  readonly #logger: Logger;
+  readonly #reconnect: (BackoffSettings & { maxRetries: number; shouldReconnect: (error: EssError, attempt: number) => boolean }) | undefined;
+  readonly #heartbeatMs: number;
+  readonly #heartbeatTimeoutMs: number;
+  readonly #commandTimeoutMs: number;
+  readonly #getStateTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #highWaterMark: number;
+  readonly #overflow: OverflowPolicy;
+  readonly #maxPayload: number;
+  readonly #fetchState: boolean;
+  readonly #ca: string | readonly string[] | undefined;
+  readonly #writer: ResumeWriter | undefined;
+
+  readonly #recent: RecentIds;
+  readonly #cache = new StateCache();
+  readonly #subscriptions = new Map<string, RememberedSubscription>();
+  /** Server ids to remove once a session is resumed (unsubscribed while offline). */
+  readonly #removals = new Set<string>();
+  #streams: EventStream[] = [];
+  readonly #streamOwner: StreamOwner;
+  readonly #listeners: { [K in keyof EssClientEvents]: Set<EssClientEvents[K]> } = {
+    event: new Set(),
+    gap: new Set(),
+    state: new Set(),
+    connection: new Set(),
+  };
+  readonly #stats: EssClientStats = { events: 0, duplicates: 0, connections: 0, resumes: 0, gaps: 0 };
+
+  #state: ConnectionState = 'offline';
+  #sessionId: string | undefined;
+  #lastEventId: string | undefined;
+  #connection: Connection | undefined;
+  #opening: Connection | undefined;
+  #running: Promise<void> | undefined;
+  #restored = false;
+  #closed = false;
+  #forced = false;
+  #haltError: EssError | undefined;
+  #onlineWaiters: Waiter[] = [];
+  #wake: (() => void) | undefined;
+  #nextSubscriptionNumber = 1;
+  /** The last event handed to every consumer: what the resume record holds. */
+  #delivered: string | undefined;
+
+  constructor(options: EssClientOptions) {
+    if (typeof options.url !== 'string' || !/^wss?:\/\//i.test(options.url)) {
+      throw new EssError('INVALID_COMMAND', 'EssClient needs a ws:// or wss:// url.');
+    }
+    if (typeof options.auth !== 'function' && (typeof options.auth !== 'object' || typeof options.auth.getToken !== 'function')) {
+      throw new EssError('INVALID_COMMAND', 'EssClient needs auth: a Session or a function returning a token.');
+    }
+    this.#url = options.url;
+    this.#auth = options.auth;
+    this.#logger = (options.logger ?? silentLogger).child({ component: 'ess-client' });
+    const reconnect = options.reconnect ?? true;
+    if (reconnect === false) {
+      this.#reconnect = undefined;
+    } else {
+      const settings = reconnect === true ? {} : reconnect;
+      this.#reconnect = {
+        initialDelayMs: settings.initialDelayMs ?? 500,
+        maxDelayMs: settings.maxDelayMs ?? 30_000,
+        resumeWindowMs: settings.resumeWindowMs ?? 30_000,
+        windowMaxDelayMs: settings.windowMaxDelayMs ?? 5_000,
+        maxRetries: settings.maxRetries ?? Number.POSITIVE_INFINITY,
+        shouldReconnect: settings.shouldReconnect ?? ((error) => error.retryable),
+      };
+    }
+    this.#heartbeatMs = options.heartbeatMs ?? 30_000;
+    this.#heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 10_000;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? 10_000;
+    this.#getStateTimeoutMs = options.getStateTimeoutMs ?? 300_000;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#highWaterMark = options.highWaterMark ?? 1000;
+    this.#overflow = options.overflow ?? 'pause';
+    this.#maxPayload = options.maxPayload ?? 64 * 1024 * 1024;
+    this.#fetchState = options.fetchState ?? true;
+    this.#ca = options.ca;
+    this.#recent = new RecentIds(options.dedupeCapacity ?? 10_000);
+    this.#writer =
+      options.resumeStore === undefined ? undefined : new ResumeWriter(options.resumeStore, options.resumeKey ?? `ess-client:${options.url}`, this.#logger);
+    if (options.filters !== undefined) {
+      this.#subscriptions.set(filtersSubscriptionId, { id: filtersSubscriptionId, serverId: undefined, filters: toWireFilters(options.filters) });
+    }
+    this.#streamOwner = {
+      flowChanged: () => {
+        this.#updateFlow();
+      },
+      batchTaken: (batch) => {
+        this.#batchTaken(batch);
+      },
+      detach: (stream) => {
+        this.#streams = this.#streams.filter((candidate) => candidate !== stream);
+        this.#updateFlow();
+      },
+    };
+  }
+
+  /** The gateway's id of the current session. */
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** Id of the last event received in the current session; the client resumes after it. */
+  get lastEventId(): string | undefined {
+    return this.#lastEventId;
+  }
+
+  /** `connecting`, `online`, `offline` (not started or closed), `delayed` (reconnecting) or `halted` (gave up). */
+  get connectionState(): ConnectionState {
+    return this.#state;
+  }
+
+  /** The state cache: the latest stateful event per source and state group. */
+  get state(): readonly EssState[] {
+    return this.#cache.snapshot();
+  }
+
+  /** Counters since construction. */
+  get stats(): EssClientStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Connect (resuming a stored session when there is one) and resolve once online. Rejects
+   * with an {@link EssError} when the client halts (401 twice, retries exhausted, ...) or is closed.
+   */
+  connect(): Promise<void> {
+    if (this.#state === 'online') return Promise.resolve();
+    this.#closed = false;
+    const online = this.#whenOnline();
+    this.#start();
+    return online;
+  }
+
+  /**
+   * Reconnect now: from `halted` (retry counters start again), while `delayed` (skipping the
+   * wait), or when `online` (dropping the connection and resuming the session).
+   */
+  reconnect(): Promise<void> {
+    this.#closed = false;
+    const online = this.#whenOnline();
+    if (this.#running === undefined) {
+      this.#start();
+    } else if (this.#connection !== undefined && this.#state === 'online') {
+      this.#forced = true;
+      this.#connection.ws.terminate();
+    } else {
+      this.#wake?.();
+    }
+    return online;
+  }
+
+  /**
+   * Close the connection and end every `events()` iterator. The resume record stays, so a
+   * new client (or process) can resume the session within the window.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    const closed = new EssError('CLOSED', 'The client was closed.');
+    for (const connection of [this.#connection, this.#opening]) {
+      if (connection === undefined) continue;
+      connection.end(closed);
+      const { ws } = connection;
+      if (ws.readyState === WebSocket.CLOSED) continue;
+      const gone = new Promise((resolve) => ws.once('close', resolve));
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      else ws.terminate();
+      const timer = setTimeout(() => {
+        ws.terminate();
+      }, 1000);
+      await gone;
+      clearTimeout(timer);
+    }
+    for (const stream of this.#streams) stream.end();
+    this.#streams = [];
+    this.#rejectWaiters(closed);
+    await this.#running;
+    await this.#writer?.flush();
+    this.#setState('offline');
+  }
+
+  /**
+   * Iterate over events as they arrive, each once and in order. The buffer holds up to
+   * `highWaterMark` events; see the `overflow` option. Ends when the client is closed and
+   * throws the EssError when it halts.
+   *
+   * @example
+   * for await (const event of ess.events()) console.log(event.type, event.source);
+   */
+  events(): AsyncIterableIterator<EssEvent, undefined> {
+    const stream = new EventStream(this.#streamOwner, this.#highWaterMark, this.#overflow);
+    if (this.#haltError !== undefined && this.#state === 'halted') stream.fail(this.#haltError);
+    else if (this.#closed) stream.end();
+    else this.#streams = [...this.#streams, stream];
+    return stream;
+  }
+
+  /**
+   * Add a subscription to the session; the client restores it after a gap. Resolves with an
+   * id for {@link unsubscribe}, stable across reconnects. Waits for the connection when it is
+   * not online.
+   */
+  async subscribe(filters: readonly EssFilter[]): Promise<string> {
+    const wire = toWireFilters(filters);
+    const connection = await this.#online();
+    const frame = await this.#command(connection, 'addSubscription', { filters: wire }, this.#commandTimeoutMs);
+    const serverId = frame.subscriptionId;
+    if (typeof serverId !== 'string') throw new EssError('PROTOCOL_ERROR', 'addSubscription was answered without a subscriptionId.');
+    const id = `subscription-${this.#nextSubscriptionNumber++}`;
+    this.#subscriptions.set(id, { id, serverId, filters: wire });
+    this.#saveRecord();
+    return id;
+  }
+
+  /** Remove a subscription made by {@link subscribe}. */
+  async unsubscribe(id: string): Promise<void> {
+    const subscription = this.#subscriptions.get(id);
+    if (subscription === undefined || id === filtersSubscriptionId) {
+      throw new EssError('INVALID_COMMAND', `No subscription "${id}" was made by subscribe().`);
+    }
+    this.#subscriptions.delete(id);
+    this.#saveRecord();
+    const serverId = subscription.serverId;
+    if (serverId === undefined) return;
+    const connection = this.#connection;
+    if (connection === undefined || this.#state !== 'online') {
+      this.#removals.add(serverId);
+      return;
+    }
+    await this.#removeOnServer(connection, serverId);
+  }
+
+  /**
+   * Fetch the current state of everything the session's subscriptions match; it also
+   * replaces the state cache. Uses `getStateTimeoutMs`, and the heartbeat deadline is off
+   * while it is pending.
+   */
+  async getState(): Promise<EssState[]> {
+    const connection = await this.#online();
+    return this.#loadState(connection);
+  }
+
+  /** Listen to `event`, `gap`, `state` or `connection`. */
+  on<K extends keyof EssClientEvents>(name: K, listener: EssClientEvents[K]): this {
+    this.#listeners[name].add(listener);
+    return this;
+  }
+
+  /** Stop listening. */
+  off<K extends keyof EssClientEvents>(name: K, listener: EssClientEvents[K]): this {
+    this.#listeners[name].delete(listener);
+    return this;
+  }
+
+  #emit<K extends keyof EssClientEvents>(name: K, payload: Parameters<EssClientEvents[K]>[0]): void {
+    for (const listener of this.#listeners[name]) {
+      try {
+        (listener as (value: typeof payload) => void)(payload);
+      } catch (error) {
+        this.#logger.warn(`a "${name}" listener threw`, { error });
+      }
+    }
+  }
+
+  #setState(state: ConnectionState, error?: EssError): void {
+    const previous = this.#state;
+    if (previous === state && error === undefined) return;
+    this.#state = state;
+    const change: EssConnectionChange = error === undefined ? { state, previous } : { state, previous, error };
+    this.#emit('connection', change);
+    if (state === 'online') {
+      const waiters = this.#onlineWaiters;
+      this.#onlineWaiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    }
+  }
+
+  #whenOnline(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#onlineWaiters.push({ resolve, reject });
+    });
+  }
+
+  #rejectWaiters(error: EssError): void {
+    const waiters = this.#onlineWaiters;
+    this.#onlineWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  async #online(): Promise<Connection> {
+    for (;;) {
+      const connection = this.#connection;
+      if (connection !== undefined && this.#state === 'online') return connection;
+      if (this.#closed || this.#running === undefined) {
+        throw this.#haltError ?? new EssError('CLOSED', 'The client is not connected: call connect() first.');
+      }
+      await this.#whenOnline();
+    }
+  }
+
+  #start(): void {
+    if (this.#running !== undefined) return;
+    this.#haltError = undefined;
+    this.#running = this.#run().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        done();
+      };
+    });
+  }
+
+  #halt(error: EssError): void {
+    this.#logger.error('halted; call reconnect() to try again', { code: error.code, status: error.status, closeCode: error.closeCode });
+    this.#haltError = error;
+    this.#setState('halted', error);
+    for (const stream of this.#streams) stream.fail(error);
+    this.#streams = [];
+    this.#rejectWaiters(error);
+  }
+
+  /**
+   * Whether to try again after `error`, the `attempt`-th failure in a row (0 for the loss of
+   * an open connection, which `maxRetries` does not count); halts when not.
+   */
+  #retry(error: EssError, attempt: number): boolean {
+    const settings = this.#reconnect;
+    if (!settings?.shouldReconnect(error, Math.max(1, attempt))) {
+      this.#halt(error);
+      return false;
+    }
+    if (attempt > settings.maxRetries) {
+      this.#halt(
+        new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} failed reconnect attempts: ${error.message}`, { cause: error }),
+      );
+      return false;
+    }
+    return true;
+  }
+
+  /** Read through a method: `close()` may change it while `#run` awaits. */
+  #isClosed(): boolean {
+    return this.#closed;
+  }
+
+  async #run(): Promise<void> {
+    if (!this.#restored) {
+      this.#restored = true;
+      await this.#restore();
+    }
+    this.#setState(this.#stats.connections === 0 ? 'connecting' : 'delayed');
+    let failures = 0;
+    let refreshedAfter401 = false;
+    let lostAt = Date.now();
+    let wait = 0;
+    while (!this.#isClosed()) {
+      if (wait > 0) {
+        this.#logger.debug('reconnecting after a delay', { delayMs: wait, attempt: failures + 1 });
+        await this.#sleep(wait);
+        if (this.#isClosed()) break;
+      }
+      wait = 0;
+      let connection: Connection;
+      let credential: Credential | undefined;
+      try {
+        credential = await this.#credential();
+        if (this.#isClosed()) break;
+        connection = await this.#open(credential);
+      } catch (caught) {
+        if (this.#isClosed()) break;
+        const error = EssError.isInstance(caught)
+          ? caught
+          : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught, retryable: true });
+        if (error.code === 'UNAUTHORIZED' && !refreshedAfter401 && credential !== undefined) {
+          refreshedAfter401 = true;
+          this.#logger.info('401 at upgrade: invalidating the token and trying once more');
+          credential.invalidate();
+          continue;
+        }
+        failures += 1;
+        if (!this.#retry(error, failures)) return;
+        const settings = this.#reconnect;
+        if (settings !== undefined) {
+          const delay = backoffDelay(settings, failures - 1, Date.now() - lostAt);
+          wait = Math.max(delay, Math.min(error.retryAfterMs ?? 0, settings.maxDelayMs));
+        }
+        this.#logger.warn('connect attempt failed', { code: error.code, status: error.status, attempt: failures, nextDelayMs: wait });
+        continue;
+      }
+      failures = 0;
+      refreshedAfter401 = false;
+      this.#stats.connections += 1;
+      this.#setState('online');
+      this.#updateFlow();
+      if (connection.needsState) void this.#refreshState(connection);
+      const reason = await connection.ended;
+      if (this.#isClosed()) break;
+      lostAt = Date.now();
+      this.#setState('delayed', reason);
+      this.#logger.warn('connection lost', { code: reason.code, closeCode: reason.closeCode });
+      if (this.#forced) {
+        this.#forced = false;
+        continue;
+      }
+      if (!this.#retry(reason, 0)) return;
+      const settings = this.#reconnect;
+      if (settings !== undefined) wait = backoffDelay(settings, 0, 0);
+    }
+  }
+
+  async #restore(): Promise<void> {
+    const record = await this.#writer?.read();
+    if (record === undefined) return;
+    this.#sessionId = record.sessionId;
+    this.#lastEventId = record.lastEventId;
+    this.#delivered = record.lastEventId;
+    for (const subscription of record.subscriptions) {
+      const existing = this.#subscriptions.get(subscription.id);
+      if (subscription.id === filtersSubscriptionId) {
+        if (existing !== undefined) existing.serverId = subscription.serverId;
+        continue;
+      }
+      this.#subscriptions.set(subscription.id, subscription);
+      const number = Number(/^subscription-(\d+)$/.exec(subscription.id)?.[1]);
+      if (Number.isSafeInteger(number) && number >= this.#nextSubscriptionNumber) this.#nextSubscriptionNumber = number + 1;
+    }
+    this.#logger.info('restored a resume record', { sessionId: record.sessionId, lastEventId: record.lastEventId });
+  }
+
+  async #credential(): Promise<Credential> {
+    const auth = this.#auth;
+    try {
+      if (typeof auth === 'function') {
+        const value: unknown = await auth();
+        if (typeof value !== 'string' || value.trim() === '') throw new TypeError('the auth function returned no token');
+        const header = /^bearer\s/i.test(value) ? value : `Bearer ${value}`;
+        return { header, invalidate: () => undefined };
+      }
+      const token = await auth.getToken();
+      return {
+        header: `${token.type ?? 'Bearer'} ${token.value}`,
+        invalidate: () => {
+          auth.invalidate(token);
+        },
+      };
+    } catch (error) {
+      const code = isRecord(error) && typeof error.code === 'string' ? error.code : undefined;
+      throw new EssError('AUTH_FAILED', 'Could not get a token for the events gateway.', {
+        cause: error,
+        retryable: code === undefined || !authCodesNotWorthRetrying.has(code),
+      });
+    }
+  }
+
+  async #open(credential: Credential): Promise<Connection> {
+    const options: ClientOptions = {
+      headers: { authorization: credential.header },
+      maxPayload: this.#maxPayload,
+      handshakeTimeout: this.#connectTimeoutMs,
+      perMessageDeflate: false,
+      followRedirects: false,
+    };
+    if (this.#ca !== undefined) options.ca = typeof this.#ca === 'string' ? this.#ca : [...this.#ca];
+    const connection = new Connection(new WebSocket(this.#url, options));
+    this.#opening = connection;
+    connection.ws.on('message', (data: RawData) => {
+      this.#onFrame(connection, data);
+    });
+    connection.ws.on('pong', () => {
+      connection.alive();
+    });
+    connection.ws.once('close', (code: number, reason: Buffer) => {
+      connection.end(connection.failure ?? closeError(code, reason.toString('utf8')));
+      if (this.#connection === connection) this.#connection = undefined;
+    });
+    try {
+      await connection.opened;
+      this.#connection = connection;
+      await this.#startSession(connection);
+      this.#startHeartbeat(connection);
+      return connection;
+    } catch (error) {
+      connection.ws.terminate();
+      if (this.#connection === connection) this.#connection = undefined;
+      throw error;
+    } finally {
+      this.#opening = undefined;
+    }
+  }
+
+  async #startSession(connection: Connection): Promise<void> {
+    const previousSessionId = this.#sessionId;
+    const previousEventId = this.#lastEventId;
+    const resume = previousSessionId !== undefined && previousEventId !== undefined;
+    const frame = await this.#command(
+      connection,
+      'startSession',
+      { sessionId: resume ? previousSessionId : '', eventId: resume ? previousEventId : '' },
+      this.#commandTimeoutMs,
+    );
+    const sessionId = frame.sessionId;
+    if (typeof sessionId !== 'string' || sessionId === '') {
+      throw new EssError('PROTOCOL_ERROR', 'startSession was answered without a sessionId.');
+    }
+    connection.established = true;
+    if (resume && frame.status === 200) {
+      this.#stats.resumes += 1;
+      this.#logger.info('session resumed', { sessionId, lastEventId: previousEventId });
+      for (const serverId of this.#removals) await this.#removeOnServer(connection, serverId);
+      this.#removals.clear();
+      for (const subscription of this.#subscriptions.values()) {
+        if (subscription.serverId === undefined) await this.#addOnServer(connection, subscription);
+      }
+      return;
+    }
+    this.#sessionId = sessionId;
+    this.#lastEventId = undefined;
+    this.#delivered = undefined;
+    this.#removals.clear();
+    for (const subscription of this.#subscriptions.values()) subscription.serverId = undefined;
+    if (previousSessionId !== undefined) {
+      this.#stats.gaps += 1;
+      const gap: EssGap = { previousSessionId, sessionId, lastEventId: previousEventId };
+      this.#logger.warn('the session could not be resumed: events may have been lost', { ...gap });
+      this.#emit('gap', gap);
+    } else {
+      this.#logger.info('session started', { sessionId });
+    }
+    this.#saveRecord();
+    for (const subscription of this.#subscriptions.values()) await this.#addOnServer(connection, subscription);
+    this.#saveRecord();
+    connection.needsState = this.#fetchState;
+  }
+
+  async #addOnServer(connection: Connection, subscription: RememberedSubscription): Promise<void> {
+    const frame = await this.#command(connection, 'addSubscription', { filters: subscription.filters }, this.#commandTimeoutMs);
+    if (typeof frame.subscriptionId !== 'string') throw new EssError('PROTOCOL_ERROR', 'addSubscription was answered without a subscriptionId.');
+    subscription.serverId = frame.subscriptionId;
+  }
+
+  async #removeOnServer(connection: Connection, serverId: string): Promise<void> {
+    try {
+      await this.#command(connection, 'removeSubscription', { subscriptionId: serverId }, this.#commandTimeoutMs);
+    } catch (error) {
+      if (!EssError.isInstance(error) || error.status !== 404) throw error;
+    }
+  }
+
+  async #refreshState(connection: Connection): Promise<void> {
+    connection.needsState = false;
+    try {
+      await this.#loadState(connection);
+    } catch (error) {
+      this.#logger.warn('could not fetch state after a new session', { error });
+    }
+  }
+
+  async #loadState(connection: Connection): Promise<EssState[]> {
+    const mark = this.#cache.mark();
+    connection.getStatePending += 1;
+    let frame: Frame;
+    try {
+      frame = await this.#command(connection, 'getState', {}, this.#getStateTimeoutMs);
+    } finally {
+      connection.getStatePending -= 1;
+    }
+    const states: EssState[] = [];
+    if (Array.isArray(frame.states)) {
+      for (const item of frame.states as unknown[]) {
+        if (isRecord(item) && typeof item.source === 'string' && isStateful(item as unknown as EssEvent)) states.push(item as unknown as EssState);
+      }
+    }
+    this.#cache.replace(states, mark);
+    this.#emit('state', { reason: 'snapshot', changed: this.#cache.snapshot() } satisfies EssStateChange);
+    return states;
+  }
+
+  #command(connection: Connection, command: string, fields: Frame, timeoutMs: number): Promise<Frame> {
+    if (connection.ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new EssError('CONNECTION_LOST', `Cannot send "${command}": the connection is not open.`, { retryable: true }));
+    }
+    const commandId = connection.nextCommandId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        connection.pending.delete(commandId);
+        reject(new EssError('COMMAND_TIMEOUT', `"${command}" was not answered within ${timeoutMs} ms.`, { retryable: true }));
+      }, timeoutMs);
+      connection.pending.set(commandId, { command, resolve, reject, timer });
+      connection.ws.send(JSON.stringify({ command, commandId, ...fields }));
+      if (connection.paused) this.#updateFlow();
+    });
+  }
+
+  #onFrame(connection: Connection, data: RawData): void {
+    connection.alive();
+    let frame: unknown;
+    try {
+      frame = JSON.parse(frameText(data));
+    } catch {
+      this.#logger.debug('ignored a frame that is not JSON');
+      return;
+    }
+    if (!isRecord(frame)) {
+      this.#logger.debug('ignored a frame that is not an object');
+      return;
+    }
+    const events = frame.events;
+    if (Array.isArray(events)) this.#onEvents(events as unknown[]);
+    const commandId = frame.commandId;
+    if (typeof commandId === 'number') {
+      const pending = connection.pending.get(commandId);
+      if (pending === undefined) {
+        this.#logger.debug('ignored a response to no pending command', { commandId });
+        return;
+      }
+      connection.pending.delete(commandId);
+      clearTimeout(pending.timer);
+      if (connection.pending.size === 0) this.#updateFlow();
+      const status = typeof frame.status === 'number' ? frame.status : 0;
+      if (status >= 200 && status < 300) pending.resolve(frame);
+      else pending.reject(new EssError('COMMAND_FAILED', `"${pending.command}" failed with status ${status}: ${errorText(frame)}`, { status }));
+    } else if (!Array.isArray(events)) {
+      this.#logger.debug('ignored a frame that is neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
+    }
+  }
+
+  #onEvents(list: readonly unknown[]): void {
+    let last: EssEvent | undefined;
+    let changed: EssState[] | undefined;
+    const streams = this.#streams;
+    const listeners = this.#listeners.event.size > 0;
+    for (const item of list) {
+      if (!isRecord(item) || typeof item.id !== 'string') {
+        this.#logger.debug('ignored an event without an id');
+        continue;
+      }
+      const event = item as EssEvent;
+      if (this.#recent.has(event.id)) {
+        this.#stats.duplicates += 1;
+        continue;
+      }
+      this.#recent.add(event.id);
+      this.#stats.events += 1;
+      last = event;
+      if (isStateful(event) && this.#cache.apply(event)) (changed ??= []).push(event);
+      if (listeners) this.#emit('event', event);
+      for (const stream of streams) stream.push(event);
+    }
+    if (last === undefined) return;
+    this.#lastEventId = last.id;
+    if (changed !== undefined) this.#emit('state', { reason: 'event', changed });
+    const sessionId = this.#sessionId;
+    if (this.#writer === undefined || sessionId === undefined) return;
+    const active = this.#streams;
+    const batch: Batch = { sessionId, last, remaining: active.length + 1 };
+    for (const stream of active) stream.endBatch(batch);
+    this.#batchTaken(batch);
+  }
+
+  #batchTaken(batch: Batch): void {
+    batch.remaining -= 1;
+    if (batch.remaining !== 0 || batch.sessionId !== this.#sessionId) return;
+    this.#saveRecord(batch.last.id);
+  }
+
+  #saveRecord(lastEventId?: string): void {
+    const sessionId = this.#sessionId;
+    if (this.#writer === undefined || sessionId === undefined) return;
+    if (lastEventId !== undefined) this.#delivered = lastEventId;
+    this.#writer.save({
+      sessionId,
+      lastEventId: this.#delivered,
+      subscriptions: [...this.#subscriptions.values()].map((subscription) => ({ ...subscription })),
+    } satisfies ResumeRecord);
+  }
+
+  #updateFlow(): void {
+    const connection = this.#connection;
+    if (!connection?.established) return;
+    // Never paused while a command waits for its answer: a consumer awaiting subscribe()
+    // inside its for-await loop would otherwise wait for itself.
+    const full = connection.pending.size === 0 && this.#streams.some((stream) => stream.full);
+    if (full && !connection.paused) {
+      connection.paused = true;
+      connection.ws.pause();
+      this.#logger.debug('paused reading: an events() consumer is behind');
+    } else if (!full && connection.paused) {
+      connection.paused = false;
+      connection.ws.resume();
+    }
+  }
+
+  #startHeartbeat(connection: Connection): void {
+    if (this.#heartbeatMs <= 0) return;
+    connection.heartbeat = setInterval(() => {
+      if (connection.pongTimer !== undefined || connection.getStatePending > 0 || connection.paused) return;
+      connection.ws.ping();
+      connection.pongTimer = setTimeout(() => {
+        connection.pongTimer = undefined;
+        if (connection.getStatePending > 0 || connection.paused) return;
+        connection.failure = new EssError('HEARTBEAT_TIMEOUT', `No pong within ${this.#heartbeatTimeoutMs} ms: the connection is dead.`, {
+          retryable: true,
+        });
+        connection.ws.terminate();
+      }, this.#heartbeatTimeoutMs);
+    }, this.#heartbeatMs);
+  }
+}

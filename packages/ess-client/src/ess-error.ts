@@ -1,0 +1,97 @@
+const marker = Symbol.for('@sessionkit/ess-client.error');
+
+/** What went wrong in an {@link EssClient}. */
+export type EssErrorCode =
+  /** The gateway answered 401 at upgrade twice in a row, the second time with a fresh token. */
+  | 'UNAUTHORIZED'
+  /** The `auth` option (a Session or a function) failed to give a token. */
+  | 'AUTH_FAILED'
+  /** The upgrade was answered with another HTTP status (500, 503, ...). */
+  | 'HANDSHAKE_FAILED'
+  /** The TCP/TLS connection or the WebSocket handshake failed or timed out. */
+  | 'CONNECTION_FAILED'
+  /** An open connection closed without being asked to (network loss, server restart, ...). */
+  | 'CONNECTION_LOST'
+  /** No pong came back within `heartbeatTimeoutMs`: the connection was half-open. */
+  | 'HEARTBEAT_TIMEOUT'
+  /** No response within `commandTimeoutMs` (or `getStateTimeoutMs`). */
+  | 'COMMAND_TIMEOUT'
+  /** The gateway answered a command with a status outside 200-299. */
+  | 'COMMAND_FAILED'
+  /** A command was refused before sending because its arguments are invalid; nothing was sent. */
+  | 'INVALID_COMMAND'
+  /** The gateway closed for a protocol violation (close codes 1002, 1003, 1007, 1008). */
+  | 'PROTOCOL_ERROR'
+  /** A frame exceeded `maxPayload` (close code 1009). */
+  | 'FRAME_TOO_LARGE'
+  /** Reconnecting stopped: `maxRetries` was reached. The last failure is the `cause`. */
+  | 'RETRIES_EXHAUSTED'
+  /** An `events()` iterator's buffer overflowed with `overflow: 'error'`. */
+  | 'OVERFLOW'
+  /** The client was closed. */
+  | 'CLOSED';
+
+/** Options of {@link EssError}. */
+export interface EssErrorOptions {
+  cause?: unknown;
+  /** HTTP status at upgrade, or a command response's status. */
+  status?: number | undefined;
+  /** WebSocket close code. */
+  closeCode?: number | undefined;
+  /** Whether reconnecting may help. @default false */
+  retryable?: boolean | undefined;
+  /** A server's `Retry-After`, in milliseconds. */
+  retryAfterMs?: number | undefined;
+}
+
+/** The one error type of `@sessionkit/ess-client`. */
+export class EssError extends Error {
+  override readonly name = 'EssError' as const;
+  readonly code: EssErrorCode;
+  /** HTTP status at upgrade, or a command response's status. */
+  readonly status: number | undefined;
+  /** WebSocket close code, when the error comes from a close. */
+  readonly closeCode: number | undefined;
+  /** Whether reconnecting may help; the default `shouldReconnect` follows it. */
+  readonly retryable: boolean;
+  /** A server's `Retry-After`, in milliseconds. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: EssErrorCode, message: string, options: EssErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status;
+    this.closeCode = options.closeCode;
+    this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+    Object.defineProperty(this, marker, { value: true });
+  }
+
+  /** True for an EssError from any copy of this package. */
+  static isInstance(value: unknown): value is EssError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+  }
+}
+
+/** The error an unrequested close with `code` stands for. */
+export function closeError(code: number, reason: string): EssError {
+  const said = reason === '' ? '' : ` (${reason})`;
+  switch (code) {
+    case 1002:
+    case 1003:
+    case 1007:
+    case 1008:
+      return new EssError('PROTOCOL_ERROR', `The gateway closed the connection with ${code}${said}: it rejected what the client sent.`, {
+        closeCode: code,
+      });
+    case 1009:
+      return new EssError('FRAME_TOO_LARGE', `A frame exceeded the size limit (close code 1009${said}); raise the maxPayload option.`, {
+        closeCode: code,
+      });
+    default:
+      return new EssError('CONNECTION_LOST', `The connection closed with code ${code}${said}; reconnecting.`, {
+        closeCode: code,
+        retryable: true,
+      });
+  }
+}

@@ -1,0 +1,184 @@
+import { EssError } from './ess-error.js';
+import type { EssEvent } from './types.js';
+
+/** What to do when an `events()` iterator's buffer reaches `highWaterMark`. */
+export type OverflowPolicy = 'pause' | 'error';
+
+/** A batch of events: delivered once every stream has handed out its last event. */
+export interface Batch {
+  readonly sessionId: string;
+  readonly last: EssEvent;
+  remaining: number;
+}
+
+/** What a stream tells its client. */
+export interface StreamOwner {
+  /** The stream's buffer crossed the high-water mark, or fell to the low-water mark. */
+  flowChanged(): void;
+  /** The consumer took the last event of `batch` (or stopped before it): once per stream and batch. */
+  batchTaken(batch: Batch): void;
+  /** The consumer stopped iterating. */
+  detach(stream: EventStream): void;
+}
+
+interface Waiter {
+  resolve: (result: IteratorResult<EssEvent, undefined>) => void;
+  reject: (error: Error) => void;
+}
+
+const done: IteratorResult<EssEvent, undefined> = { done: true, value: undefined };
+
+/**
+ * One `events()` iterator: a FIFO buffer between the socket reader and a `for await` loop.
+ * With `pause`, reaching `highWaterMark` makes the client stop reading the socket until the
+ * buffer is down to half; nothing is dropped. With `error`, the iterator throws OVERFLOW.
+ */
+export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
+  readonly #owner: StreamOwner;
+  readonly #highWaterMark: number;
+  readonly #policy: OverflowPolicy;
+  #buffer: (EssEvent | undefined)[] = [];
+  #head = 0;
+  readonly #batches: (Batch | undefined)[] = [];
+  #batchHead = 0;
+  #waiter: Waiter | undefined;
+  #ended = false;
+  #error: Error | undefined;
+  #full = false;
+
+  constructor(owner: StreamOwner, highWaterMark: number, policy: OverflowPolicy) {
+    this.#owner = owner;
+    this.#highWaterMark = Math.max(1, highWaterMark);
+    this.#policy = policy;
+  }
+
+  /** Events buffered and not yet taken. */
+  get size(): number {
+    return this.#buffer.length - this.#head;
+  }
+
+  /** Whether the buffer is at or above the high-water mark (and has not drained to half since). */
+  get full(): boolean {
+    return this.#full;
+  }
+
+  /** Buffer one event (or hand it straight to a waiting consumer). */
+  push(event: EssEvent): void {
+    if (this.#ended) return;
+    const waiter = this.#waiter;
+    if (waiter !== undefined && this.size === 0) {
+      this.#waiter = undefined;
+      this.#taken(event);
+      waiter.resolve({ done: false, value: event });
+      return;
+    }
+    this.#buffer.push(event);
+    if (!this.#full && this.size >= this.#highWaterMark) {
+      if (this.#policy === 'error') {
+        this.fail(new EssError('OVERFLOW', `The events() buffer reached its highWaterMark of ${this.#highWaterMark} events; the consumer is too slow.`));
+        this.#owner.detach(this);
+        return;
+      }
+      this.#full = true;
+      this.#owner.flowChanged();
+    }
+  }
+
+  /** Mark the end of a batch at the last pushed event. */
+  endBatch(batch: Batch): void {
+    if (this.#ended) {
+      this.#owner.batchTaken(batch);
+      return;
+    }
+    if (this.size === 0 && this.#waiter === undefined) {
+      // The consumer has already taken the batch's last event.
+      this.#owner.batchTaken(batch);
+      return;
+    }
+    this.#batches.push(batch);
+  }
+
+  #taken(event: EssEvent): void {
+    const batch = this.#batches[this.#batchHead];
+    if (batch?.last !== event) return;
+    this.#batches[this.#batchHead] = undefined;
+    this.#batchHead += 1;
+    if (this.#batchHead > 256 && this.#batchHead * 2 > this.#batches.length) {
+      this.#batches.splice(0, this.#batchHead);
+      this.#batchHead = 0;
+    }
+    this.#owner.batchTaken(batch);
+  }
+
+  next(): Promise<IteratorResult<EssEvent, undefined>> {
+    const event = this.#buffer[this.#head];
+    if (event !== undefined) {
+      this.#buffer[this.#head] = undefined;
+      this.#head += 1;
+      if (this.#head === this.#buffer.length) {
+        this.#buffer = [];
+        this.#head = 0;
+      } else if (this.#head > 1024 && this.#head * 2 > this.#buffer.length) {
+        this.#buffer = this.#buffer.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#taken(event);
+      if (this.#full && this.size <= this.#highWaterMark >> 1) {
+        this.#full = false;
+        this.#owner.flowChanged();
+      }
+      return Promise.resolve({ done: false, value: event });
+    }
+    if (this.#error !== undefined) {
+      const error = this.#error;
+      this.#error = undefined;
+      return Promise.reject(error);
+    }
+    if (this.#ended) return Promise.resolve(done);
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  return(): Promise<IteratorResult<EssEvent, undefined>> {
+    this.end();
+    this.#owner.detach(this);
+    return Promise.resolve(done);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** No more events: the consumer gets what is buffered, then `done`. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#releaseBatches();
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.resolve(done);
+  }
+
+  /** Stop with `error`: buffered events are dropped and the next `next()` rejects. */
+  fail(error: Error): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#buffer = [];
+    this.#head = 0;
+    this.#releaseBatches();
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    if (waiter === undefined) this.#error = error;
+    else waiter.reject(error);
+  }
+
+  #releaseBatches(): void {
+    for (let index = this.#batchHead; index < this.#batches.length; index += 1) {
+      const batch = this.#batches[index];
+      if (batch !== undefined) this.#owner.batchTaken(batch);
+    }
+    this.#batches.length = 0;
+    this.#batchHead = 0;
+  }
+}
