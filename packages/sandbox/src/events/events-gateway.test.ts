@@ -268,10 +268,18 @@ describe('events gateway', () => {
     sandbox.events.setGetStateDelay(200);
     const commandId = 50;
     client.ws.send(JSON.stringify({ command: 'getState', commandId }));
+    const ponged = new Promise<boolean>((resolve) => {
+      client.ws.once('pong', () => {
+        resolve(client.frames.some((frame) => frame.commandId === commandId));
+      });
+    });
+    client.ws.ping();
     sandbox.publish([motion(2)]);
     await client.untilEvents(5);
     expect(client.frames.some((frame) => frame.commandId === commandId)).toBe(false);
     await client.until(() => client.frames.some((frame) => frame.commandId === commandId));
+    // A gateway busy computing state answers the ping only after the getState response.
+    expect(await ponged).toBe(true);
     const response = client.frames.find((frame) => frame.commandId === commandId)!;
     const states = response.states as Frame[];
     expect(states.map((state) => state.id).sort()).toEqual(['e2', 'r1']);

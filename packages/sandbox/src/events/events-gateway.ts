@@ -25,7 +25,10 @@ export interface EventsGatewayOptions {
    * @default true (one batch of 5 events per second)
    */
   generator?: boolean | EventGeneratorOptions | undefined;
-  /** Delay before each getState response, as on a large system. @default 0 */
+  /**
+   * Delay before each getState response, as on a large system. While a delayed getState is
+   * pending the connection answers no pings, like a gateway busy computing state. @default 0
+   */
   getStateDelayMs?: number | undefined;
   /**
    * How long a connection without an `Authorization` header (a browser) has to send the
@@ -97,7 +100,7 @@ export interface EventsGateway extends SandboxModule {
   refuseUpgrades(options?: RefuseUpgradesOptions): void;
   /** Stop refusing upgrades. */
   acceptUpgrades(): void;
-  /** Delay each getState response by `ms` from now on (0 answers at once). */
+  /** Delay each getState response by `ms` from now on (0 answers at once); pings wait meanwhile. */
   setGetStateDelay(ms: number): void;
   /** Forget every session that has no open connection, as if its resume window had ended. */
   expireSessions(): void;
@@ -113,6 +116,10 @@ interface Connection {
   flushScheduled: boolean;
   readonly commandIds: Set<number>;
   authTimer: NodeJS.Timeout | undefined;
+  /** Delayed getState commands pending: pongs wait until none is. */
+  busy: number;
+  /** Pings that arrived while busy, answered when it is not. */
+  heldPings: Buffer[];
 }
 
 interface GatewaySession {
@@ -200,7 +207,12 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     commands: 0,
     malformed: 0,
   };
-  const server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 1024 * 1024, perMessageDeflate: false });
+  const server = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayload ?? 1024 * 1024,
+    perMessageDeflate: false,
+    autoPong: false,
+  });
   const connections = new Set<Connection>();
   const sessions = new Map<string, GatewaySession>();
   const states = new Map<string, PublishedEvent>();
@@ -343,8 +355,23 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       }
       send(connection, `${frame}]}`);
     };
-    if (getStateDelayMs > 0) later(getStateDelayMs, answer);
-    else answer();
+    if (getStateDelayMs <= 0) {
+      answer();
+      return;
+    }
+    connection.busy += 1;
+    later(getStateDelayMs, () => {
+      connection.busy -= 1;
+      answer();
+      if (connection.busy === 0) {
+        for (const data of connection.heldPings.splice(0)) pong(connection, data);
+      }
+    });
+  };
+
+  const pong = (connection: Connection, data: Buffer): void => {
+    if (connection.stalled || connection.ws.readyState !== WebSocket.OPEN) return;
+    connection.ws.pong(data);
   };
 
   const authenticate = (connection: Connection, command: Command): void => {
@@ -434,6 +461,8 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       flushScheduled: false,
       commandIds: new Set(),
       authTimer: undefined,
+      busy: 0,
+      heldPings: [],
     };
     connections.add(connection);
     stats.connections = connections.size;
@@ -445,6 +474,10 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       connection.authTimer.unref();
     }
     ws.on('error', () => undefined);
+    ws.on('ping', (data: Buffer) => {
+      if (connection.busy > 0) connection.heldPings.push(data);
+      else pong(connection, data);
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (connection.stalled) return;
       if (isBinary) {
