@@ -53,6 +53,10 @@ const vitest = [
   `--outputFile.json=${reportFile}`,
   ...vitestArgs,
 ];
+// Debian packages the tests use (redis-server for the fleet store); installed when missing.
+const ensureRedis = join(root, 'tooling', 'scripts', 'ensure-redis.sh');
+if (existsSync(ensureRedis) && process.platform === 'linux') run('bash', [ensureRedis]);
+
 const withSecretService = join(root, 'tooling', 'scripts', 'with-secret-service.sh');
 console.log(`\nRunning the test suite under Node ${process.version}`);
 const status = existsSync(withSecretService) && process.platform === 'linux'
