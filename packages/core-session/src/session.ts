@@ -564,7 +564,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       const clear = (): void => {
         if (state.flight === started) state.flight = undefined;
       };
-      started.then(clear, clear);
+      started.then(clear, (error: unknown) => {
+        clear();
+        this.#logger.debug('could not get a token', { code: errorCode(error), background: mode === 'background' });
+      });
     } else {
       this.#logger.trace('joining the acquisition in flight');
     }

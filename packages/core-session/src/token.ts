@@ -33,7 +33,7 @@ export interface AuthContext {
   /** Aborted when the attempt times out or the session ends; pass it to the request. */
   readonly signal: AbortSignal;
   /** The session's clock (UTC epoch milliseconds). Read it just before sending, for `obtainedAt`. */
-  now(): number;
+  readonly now: () => number;
   /** The session's logger. Never give it a secret. */
   readonly logger: Logger;
   /** 1 for the first attempt, 2 for the first retry, and so on. */

@@ -37,3 +37,59 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** The outcome a session-child process prints. */
+export interface ChildResult {
+  ok: boolean;
+  fingerprint?: string;
+  code?: string;
+  retryAfterMs?: number;
+}
+
+/**
+ * Start `count` session-child processes, wait until every one is ready, release them together,
+ * and collect their results.
+ */
+export async function runSessionChildren(count: number, env: Record<string, string>, timeoutMs = 60_000): Promise<ChildResult[]> {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const script = fileURLToPath(new URL('./session-child.ts', import.meta.url));
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, ['--import', 'tsx', '--conditions=@sessionkit/source', script], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
+  );
+  const outputs = children.map((child) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: string) => {
+        stdout += chunk;
+        if (stdout.startsWith('ready\n')) resolve();
+      });
+      child.once('exit', (code) => { reject(new Error(`child exited (${code}) before it was ready: ${stderr}`)); });
+    });
+    child.stderr.on('data', (chunk: string) => (stderr += chunk));
+    const exited = new Promise<ChildResult>((resolve, reject) => {
+      child.once('exit', (code) => {
+        const line = stdout.split('\n').find((candidate) => candidate.startsWith('{'));
+        if (code !== 0 || line === undefined) reject(new Error(`child exited with ${code}: ${stderr}`));
+        else resolve(JSON.parse(line) as ChildResult);
+      });
+    });
+    return { ready, exited };
+  });
+  const timer = setTimeout(() => {
+    for (const child of children) child.kill();
+  }, timeoutMs);
+  try {
+    await Promise.all(outputs.map((output) => output.ready));
+    for (const child of children) child.stdin.write('go\n');
+    return await Promise.all(outputs.map((output) => output.exited));
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,191 @@
+import { inspect } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '@sessionkit/logger';
+import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
+import { AuthError, oauth2, parseRetryAfter, Session, storeKeyFor, type Token } from '@sessionkit/core-session';
+import { manualClock } from './testing/helpers.js';
+
+let sandbox: Sandbox;
+
+beforeEach(async () => {
+  sandbox = await startSandbox();
+});
+
+afterEach(async () => {
+  await sandbox.close();
+});
+
+function caught(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('oauth2', () => {
+  it('authenticates with HTTP Basic by default and with form fields on request', async () => {
+    for (const clientAuthentication of ['basic', 'body'] as const) {
+      const session = new Session({
+        authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret', scope: 'read', clientAuthentication }),
+      });
+      const token = await session.getToken();
+      expect(token).toMatchObject({ type: 'Bearer', scope: 'read' });
+      expect(sandbox.idp.verifyAccessToken(token.value)?.clientId).toBe('sessionkit-demo');
+    }
+  });
+
+  it('maps refusals to INVALID_CREDENTIALS with the OAuth error code', async () => {
+    const session = new Session({
+      authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'wrong-secret' }),
+    });
+    const error = await caught(session.getToken());
+    expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_CREDENTIALS', status: 401, oauthError: 'invalid_client' });
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+
+  it('requires https except on loopback unless allowed explicitly', () => {
+    const base = { grant: 'client_credentials', clientId: 'c', clientSecret: 's' } as const;
+    expect(() => oauth2({ ...base, tokenUrl: 'http://id.example.com/token' })).toThrow(/plain http/);
+    expect(() => oauth2({ ...base, tokenUrl: 'http://id.example.com/token' })).toThrow(expect.objectContaining({ code: 'CONFIGURATION' }) as Error);
+    expect(() => oauth2({ ...base, tokenUrl: 'http://id.example.com/token', allowInsecure: true })).not.toThrow();
+    for (const tokenUrl of ['https://id.example.com/token', 'http://127.0.0.1:1/t', 'http://localhost:1/t', 'http://[::1]:1/t']) {
+      expect(() => oauth2({ ...base, tokenUrl })).not.toThrow();
+    }
+    expect(() => oauth2({ ...base, tokenUrl: 'https://user:pw@id.example.com/token' })).toThrow(/credentials/);
+    expect(() => oauth2({ grant: 'client_credentials', clientId: 'c', tokenUrl: 'https://id.example.com/t' })).toThrow(/clientSecret/);
+    expect(() => oauth2({ grant: 'password', clientId: 'c', username: 'u', tokenUrl: 'https://id.example.com/t' })).toThrow(/password/);
+  });
+
+  it('parses Retry-After as seconds or an HTTP date', () => {
+    const now = Date.parse('2025-01-01T00:00:00Z');
+    expect(parseRetryAfter('2', now)).toBe(2000);
+    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+  });
+
+  it('derives a store key from the identity that reveals no secret', () => {
+    const first = oauth2({ tokenUrl: 'https://id.example.com/t', grant: 'password', clientId: 'c', username: 'alice', password: 'hunter2-secret' });
+    const second = oauth2({ tokenUrl: 'https://id.example.com/t', grant: 'password', clientId: 'c', username: 'alice', password: 'other-password' });
+    const third = oauth2({ tokenUrl: 'https://id.example.com/t', grant: 'password', clientId: 'c', username: 'bob', password: 'hunter2-secret' });
+    expect(first.identity).not.toContain('hunter2');
+    expect(storeKeyFor(first.identity)).toBe(storeKeyFor(second.identity));
+    expect(storeKeyFor(first.identity)).not.toBe(storeKeyFor(third.identity));
+    expect(storeKeyFor(first.identity)).toMatch(/^sessionkit-session-[0-9a-f]{32}$/);
+  });
+});
+
+describe('Session.fromEnv', () => {
+  it('names the missing variable', () => {
+    expect(() => Session.fromEnv({})).toThrow(/SESSIONKIT_TOKEN_URL/);
+    expect(() => Session.fromEnv({ SESSIONKIT_TOKEN_URL: sandbox.tokenUrl })).toThrow(/SESSIONKIT_CLIENT_ID/);
+    expect(() => Session.fromEnv({ SESSIONKIT_TOKEN_URL: sandbox.tokenUrl, SESSIONKIT_CLIENT_ID: 'sessionkit-demo' })).toThrow(/SESSIONKIT_CLIENT_SECRET/);
+    expect(() => Session.fromEnv({ SESSIONKIT_TOKEN_URL: sandbox.tokenUrl, SESSIONKIT_CLIENT_ID: 'GrantValidatorClient', SESSIONKIT_USERNAME: 'demo' })).toThrow(
+      /SESSIONKIT_PASSWORD/,
+    );
+    expect(() => Session.fromEnv({ SESSIONKIT_TOKEN_URL: sandbox.tokenUrl, SESSIONKIT_CLIENT_ID: 'x', SESSIONKIT_PASSWORD: 'p' })).toThrow(/SESSIONKIT_USERNAME/);
+    const error = (() => {
+      try {
+        Session.fromEnv({});
+      } catch (thrown) {
+        return thrown;
+      }
+      return undefined;
+    })();
+    expect(AuthError.isInstance(error) && error.code).toBe('CONFIGURATION');
+  });
+
+  it('uses client_credentials without a user name and the password grant with one', async () => {
+    const clientSession = Session.fromEnv({
+      SESSIONKIT_TOKEN_URL: sandbox.tokenUrl,
+      SESSIONKIT_CLIENT_ID: 'sessionkit-demo',
+      SESSIONKIT_CLIENT_SECRET: 'demo-secret',
+      SESSIONKIT_API_URL: 'https://api.example.com/v1',
+    });
+    expect(clientSession.apiUrl).toBe('https://api.example.com/v1');
+    expect(sandbox.idp.verifyAccessToken((await clientSession.getToken()).value)?.identity).toBe('client:sessionkit-demo');
+
+    const userSession = Session.fromEnv({
+      SESSIONKIT_TOKEN_URL: sandbox.tokenUrl,
+      SESSIONKIT_CLIENT_ID: 'GrantValidatorClient',
+      SESSIONKIT_USERNAME: 'demo',
+      SESSIONKIT_PASSWORD: 'demo-password',
+      SESSIONKIT_SCOPE: 'api',
+    });
+    const token = await userSession.getToken();
+    expect(sandbox.idp.verifyAccessToken(token.value)).toMatchObject({ identity: 'user:demo', scope: 'api' });
+    expect(sandbox.stats.idp.byGrant).toEqual({ client_credentials: 1, password: 1 });
+  });
+});
+
+describe('secrets never reach logs or errors', () => {
+  it('logs at trace level through every path without a password, client secret, access or refresh token', async () => {
+    const lines: string[] = [];
+    // Redaction switched off: the session itself must never hand a secret to the logger.
+    const logger = createLogger({ level: 'trace', format: 'json', write: (line) => lines.push(line), redact: { keys: [], replaceDefaultKeys: true } });
+    const secrets = new Set(['demo-secret', 'demo-password', 'wrong-password', 'wrong-secret']);
+    const remember = (token: Token): void => {
+      secrets.add(token.value);
+      if (token.refreshToken !== undefined) secrets.add(token.refreshToken);
+    };
+    const errors: unknown[] = [];
+    const clock = manualClock();
+    const retry = { baseDelayMs: 1, maxDelayMs: 2 };
+
+    const user = new Session({
+      authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'password', clientId: 'GrantValidatorClient', username: 'demo', password: 'demo-password', timeoutMs: 100 }),
+      logger,
+      clock,
+      retry,
+    });
+    user.on('token', remember);
+    user.on('refresh-failed', ({ error }) => errors.push(error));
+    const first = await user.getToken();
+    clock.advance(3_600_000); // refresh-token grant
+    await user.getToken();
+    sandbox.idp.revokeAll();
+    clock.advance(3_600_000); // refused refresh, fallback to password
+    await user.getToken();
+    user.invalidate(await user.authorization());
+    user.invalidate(first);
+    sandbox.idp.injectFault({ kind: 'error', count: 1 });
+    sandbox.idp.injectFault({ kind: 'hang', count: 1 });
+    sandbox.idp.injectFault({ kind: 'malformed-json', count: 1 });
+    await user.getToken(); // the refresh fails (500, hang, malformed JSON); the password grant succeeds
+    user.invalidate(await user.authorization());
+    sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter: 1 });
+    errors.push(await caught(user.getToken()));
+    clock.advance(1000);
+    await user.getToken();
+    await user.end();
+
+    const client = new Session({
+      authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret', clientAuthentication: 'body' }),
+      logger,
+      retry,
+    });
+    client.on('token', remember);
+    await client.getToken();
+    const wrong = new Session({
+      authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'password', clientId: 'GrantValidatorClient', username: 'demo', password: 'wrong-password' }),
+      logger,
+    });
+    errors.push(await caught(wrong.getToken()));
+    const wrongSecret = new Session({
+      authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'wrong-secret' }),
+      logger,
+    });
+    errors.push(await caught(wrongSecret.getToken()));
+
+    expect(secrets.size).toBeGreaterThan(8);
+    expect(lines.length).toBeGreaterThan(20);
+    expect(lines.some((line) => line.includes('"fingerprint"'))).toBe(true);
+    expect(errors.map((error) => (error as AuthError).code)).toEqual(
+      expect.arrayContaining(['INVALID_CREDENTIALS', 'INVALID_RESPONSE', 'RATE_LIMITED']),
+    );
+    const everything = [...lines, ...errors.map((error) => `${String(error)}\n${inspect(error, { depth: 10, showHidden: true })}`)].join('\n');
+    for (const secret of secrets) expect(everything).not.toContain(secret);
+  });
+});

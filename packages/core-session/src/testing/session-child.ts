@@ -1,0 +1,35 @@
+// A child process for the cross-process tests: builds a Session on a shared FileStore, prints
+// "ready", waits for "go" on stdin (so that every child starts together), calls getToken() once
+// and prints the outcome as one JSON line. Run with tsx and the @sessionkit/source condition.
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fingerprint } from '@sessionkit/logger';
+import { FileStore } from '@sessionkit/token-store/file';
+import { AuthError, oauth2, Session } from '@sessionkit/core-session';
+
+const tokenUrl = process.env.TOKEN_URL ?? '';
+const dir = process.env.STORE_DIR ?? '';
+const offset = Number(process.env.CLOCK_OFFSET_MS ?? '0');
+
+const session = new Session({
+  authenticator: oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
+  store: new FileStore({ dir, lockTimeoutMs: 20_000 }),
+  clock: () => Date.now() + offset,
+  retry: { baseDelayMs: 1, maxDelayMs: 5 },
+});
+
+const lines = createInterface({ input: process.stdin });
+process.stdout.write('ready\n');
+await once(lines, 'line');
+lines.close();
+
+let result: Record<string, unknown>;
+try {
+  const token = await session.getToken();
+  result = { ok: true, fingerprint: fingerprint(token.value) };
+} catch (error) {
+  result = AuthError.isInstance(error)
+    ? { ok: false, code: error.code, retryAfterMs: error.retryAfterMs }
+    : { ok: false, code: error instanceof Error ? error.name : 'unknown' };
+}
+process.stdout.write(`${JSON.stringify(result)}\n`);
