@@ -1,0 +1,239 @@
+/** The paging window of a list response (`FIRST`, `LAST`, `COUNT`, `LIMIT`, `TOTAL`). */
+export interface Pagination {
+  /** Index of the first record of this page. */
+  readonly first: number;
+  /** Index of the last record of this page (`first - 1` for an empty page). */
+  readonly last: number;
+  /** Records on this page. */
+  readonly count: number;
+  /** Page size, when the server said. */
+  readonly limit: number | undefined;
+  /** Records in the whole list, when the server said. */
+  readonly total: number | undefined;
+  /** 1-based number of this page, when `limit` is known and positive. */
+  readonly page: number | undefined;
+  /** Pages in the whole list, when `limit` and `total` are known. */
+  readonly pages: number | undefined;
+  /**
+   * Whether another page follows: false on an error, without `TOTAL`, with `LIMIT <= 0`, when
+   * `LAST + 1 >= TOTAL`, or when the window would not advance.
+   */
+  readonly hasNext: boolean;
+  /** `FIRST` of the next page (`LAST + 1`), when `hasNext`. */
+  readonly nextFirst: number | undefined;
+}
+
+/** What a response was built from; see the fields of {@link CommandResponse}. */
+export interface CommandResponseInit {
+  code: number;
+  description: string;
+  runtime?: number | undefined;
+  queuetime?: number | undefined;
+  pending?: boolean | undefined;
+  /** Column values by index; a missing index is a hole. */
+  properties?: ReadonlyMap<string, readonly (string | undefined)[]> | undefined;
+  raw: string;
+  synthetic?: boolean | undefined;
+  httpStatus?: number | undefined;
+  cause?: unknown;
+  attempt?: number | undefined;
+  durationMs?: number | undefined;
+  url?: string | undefined;
+  command?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Paging metadata: properties of list responses that are not columns. */
+export const PAGING_PROPERTIES: ReadonlySet<string> = new Set(['FIRST', 'LAST', 'COUNT', 'LIMIT', 'TOTAL']);
+
+const SECRET_NAME = /^(?:S_PW|S_SESSION|S_OTP|PASSWORD|NEWPASSWORD|OLDPASSWORD|AUTH|SESSION|OTP)\d*$/i;
+
+/**
+ * Whether a form field, command parameter or response property holds a secret: `s_pw`,
+ * `s_session`, `s_otp`, `PASSWORD`, `NEWPASSWORD`, `OLDPASSWORD`, `AUTH`, `SESSION`, `OTP`,
+ * in any case, also numbered (`AUTH0`). Their values are masked in logs and `toJSON()`.
+ */
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+/** The mask that replaces secret values. */
+export const MASK = '***';
+
+const EMPTY_PROPERTIES: ReadonlyMap<string, readonly (string | undefined)[]> = new Map();
+
+function normalizeName(name: string): string {
+  const upper = name.toUpperCase();
+  return /\s/.test(upper) ? upper.replace(/\s+/g, '') : upper;
+}
+
+function integerProperty(properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined {
+  const text = properties.get(name)?.[0];
+  if (text === undefined || !/^\s*-?\d{1,15}\s*$/.test(text)) return undefined;
+  return Number(text);
+}
+
+/**
+ * One answer of the API, or a response the client made up for a transport failure (421/423,
+ * `synthetic: true`). Check the code with the predicates: `request()` does not throw for API
+ * results.
+ */
+export class CommandResponse {
+  /** Three-digit result code: 2xx success, 4xx temporary error, 5xx permanent error. */
+  readonly code: number;
+  readonly description: string;
+  /** Seconds the server spent, when it said. */
+  readonly runtime: number | undefined;
+  /** Seconds the command waited in the server's queue, when it said. */
+  readonly queuetime: number | undefined;
+  /** `PENDING = 1`: the server accepted the command and finishes it later. */
+  readonly pending: boolean;
+  /** Data column names in order of appearance; paging metadata (`FIRST`, `TOTAL`, ...) is not a column. */
+  readonly columns: readonly string[];
+  /** The paging window of a list response; undefined when the response has no paging metadata. */
+  readonly pagination: Pagination | undefined;
+  /** True when the client made this response up (a transport failure), rather than the API. */
+  readonly synthetic: boolean;
+  /** HTTP status of the answer; undefined when no answer arrived. */
+  readonly httpStatus: number | undefined;
+  /** The transport error behind a synthetic response, if any. */
+  readonly cause: unknown;
+  /** Which attempt this response came from (1 = first). */
+  readonly attempt: number;
+  /** Milliseconds from the start of the request (first attempt) to this response. */
+  readonly durationMs: number;
+  /** The URL the request went to. */
+  readonly url: string | undefined;
+  /** The command as sent, with secret values masked (`***`). */
+  readonly command: Readonly<Record<string, string>> | undefined;
+
+  readonly #properties: ReadonlyMap<string, readonly (string | undefined)[]>;
+  readonly #raw: string;
+  #records: readonly Readonly<Record<string, string>>[] | undefined;
+
+  constructor(init: CommandResponseInit) {
+    this.code = init.code;
+    this.description = init.description;
+    this.runtime = init.runtime;
+    this.queuetime = init.queuetime;
+    this.pending = init.pending ?? false;
+    this.#properties = init.properties ?? EMPTY_PROPERTIES;
+    this.#raw = init.raw;
+    this.synthetic = init.synthetic ?? false;
+    this.httpStatus = init.httpStatus;
+    this.cause = init.cause;
+    this.attempt = init.attempt ?? 1;
+    this.durationMs = init.durationMs ?? 0;
+    this.url = init.url;
+    this.command = init.command;
+    const columns: string[] = [];
+    let hasPaging = false;
+    for (const name of this.#properties.keys()) {
+      if (PAGING_PROPERTIES.has(name)) hasPaging = true;
+      else columns.push(name);
+    }
+    this.columns = columns;
+    this.pagination = hasPaging ? this.#paginate() : undefined;
+  }
+
+  /** The response text as received (or as made up). It may hold secrets, such as a session id: do not log it. */
+  get raw(): string {
+    return this.#raw;
+  }
+
+  /** 2xx. */
+  isSuccess(): boolean {
+    return this.code >= 200 && this.code < 300;
+  }
+
+  /** 4xx: a temporary error, try again later. */
+  isTemporaryError(): boolean {
+    return this.code >= 400 && this.code < 500;
+  }
+
+  /** 5xx: a permanent error. */
+  isError(): boolean {
+    return this.code >= 500 && this.code < 600;
+  }
+
+  /**
+   * The value of `PROPERTY[NAME][index]`, or undefined. Names are compared in upper case
+   * without white space; paging metadata is readable here too (`property('TOTAL')`).
+   */
+  property(name: string, index = 0): string | undefined {
+    return this.#properties.get(normalizeName(name))?.[index];
+  }
+
+  /** Every value of column `name`, each at its index (holes are undefined); empty when there is no such column. */
+  column(name: string): readonly (string | undefined)[] {
+    return this.#properties.get(normalizeName(name)) ?? [];
+  }
+
+  /** Row `i` holds every column that has a value at index `i`. Paging metadata is not part of the rows. */
+  get records(): readonly Readonly<Record<string, string>>[] {
+    if (this.#records !== undefined) return this.#records;
+    let length = 0;
+    for (const name of this.columns) length = Math.max(length, this.#properties.get(name)?.length ?? 0);
+    const records: Record<string, string>[] = [];
+    for (let index = 0; index < length; index += 1) {
+      const record: Record<string, string> = {};
+      for (const name of this.columns) {
+        const value = this.#properties.get(name)?.[index];
+        if (value !== undefined) record[name] = value;
+      }
+      records.push(record);
+    }
+    this.#records = records;
+    return records;
+  }
+
+  /** A plain view for logs and snapshots, with secret columns masked and without the raw text. */
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      description: this.description,
+      runtime: this.runtime,
+      queuetime: this.queuetime,
+      pending: this.pending,
+      columns: this.columns,
+      records: this.records.map((record) => {
+        const masked: Record<string, string> = {};
+        for (const [name, value] of Object.entries(record)) masked[name] = isSecretName(name) ? MASK : value;
+        return masked;
+      }),
+      pagination: this.pagination,
+      synthetic: this.synthetic,
+      httpStatus: this.httpStatus,
+      attempt: this.attempt,
+      durationMs: this.durationMs,
+      url: this.url,
+      command: this.command,
+    };
+  }
+
+  #paginate(): Pagination {
+    const properties = this.#properties;
+    const first = integerProperty(properties, 'FIRST') ?? 0;
+    let count = integerProperty(properties, 'COUNT');
+    if (count === undefined) {
+      count = 0;
+      for (const name of this.columns) count = Math.max(count, properties.get(name)?.length ?? 0);
+    }
+    const last = integerProperty(properties, 'LAST') ?? first + count - 1;
+    const limit = integerProperty(properties, 'LIMIT');
+    const total = integerProperty(properties, 'TOTAL');
+    const nextFirst = last + 1;
+    const hasNext =
+      this.isSuccess() && total !== undefined && (limit === undefined || limit > 0) && nextFirst < total && nextFirst > first;
+    return {
+      first,
+      last,
+      count,
+      limit,
+      total,
+      page: limit !== undefined && limit > 0 ? Math.floor(first / limit) + 1 : undefined,
+      pages: limit !== undefined && limit > 0 && total !== undefined ? Math.ceil(total / limit) : undefined,
+      hasNext,
+      nextFirst: hasNext ? nextFirst : undefined,
+    };
+  }
+}

@@ -1,0 +1,124 @@
+import { type LogFields, type Logger, type LogLevel, silentLogger } from '@sessionkit/logger';
+import { COMMAND_LOG_MESSAGE } from './command-client.js';
+import { parseResponse } from './parse-response.js';
+
+/** The response object the public SDKs hand to a custom logger (the parts loggers use). */
+export interface LegacyResponseView {
+  /** The command as sent, secrets masked. */
+  getCommand(): Record<string, string>;
+  /** The command as `KEY = value` lines, secrets masked. */
+  getCommandPlain(): string;
+  /** The response text, secrets masked. */
+  getPlain(): string;
+  getCode(): number;
+  getDescription(): string;
+  getRuntime(): number;
+  getQueuetime(): number;
+  isSuccess(): boolean;
+  isTmpError(): boolean;
+  isError(): boolean;
+}
+
+/** A custom logger of the public ISPAPI SDKs: `log(post, response, error)`. */
+export interface LegacyCommandLogger {
+  log(post: string, response: LegacyResponseView, error?: string | null): unknown;
+}
+
+/** Options of {@link adaptLegacyCommandLogger}. */
+export interface LegacyLoggerOptions {
+  /** Where every other entry goes. @default silentLogger */
+  fallback?: Logger | undefined;
+}
+
+function stringField(fields: LogFields, name: string): string {
+  const value = fields[name];
+  return typeof value === 'string' ? value : '';
+}
+
+function view(fields: LogFields): LegacyResponseView {
+  const plain = stringField(fields, 'body');
+  const parsed = parseResponse(plain);
+  const command = (typeof fields.command === 'object' && fields.command !== null ? fields.command : {}) as Record<string, string>;
+  const code = typeof fields.code === 'number' ? fields.code : parsed.code;
+  const description = typeof fields.description === 'string' ? fields.description : parsed.description;
+  return {
+    getCommand: () => ({ ...command }),
+    getCommandPlain: () =>
+      Object.entries(command)
+        .map(([key, value]) => `${key} = ${value}\n`)
+        .join(''),
+    getPlain: () => plain,
+    getCode: () => code,
+    getDescription: () => description,
+    getRuntime: () => (typeof fields.runtime === 'number' ? fields.runtime : 0),
+    getQueuetime: () => (typeof fields.queuetime === 'number' ? fields.queuetime : 0),
+    isSuccess: () => code >= 200 && code < 300,
+    isTmpError: () => code >= 400 && code < 500,
+    isError: () => code >= 500 && code < 600,
+  };
+}
+
+function errorText(fields: LogFields): string | null {
+  const error = fields.error;
+  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
+    return (error as { message: string }).message;
+  }
+  const status = fields.status;
+  return typeof status === 'number' && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
+}
+
+class LegacyLogger implements Logger {
+  readonly #target: LegacyCommandLogger;
+  readonly #fallback: Logger;
+
+  constructor(target: LegacyCommandLogger, fallback: Logger) {
+    this.#target = target;
+    this.#fallback = fallback;
+  }
+
+  trace(msg: string, fields?: LogFields): void {
+    this.#fallback.trace(msg, fields);
+  }
+
+  debug(msg: string, fields?: LogFields): void {
+    if (msg === COMMAND_LOG_MESSAGE && fields !== undefined) {
+      this.#target.log(stringField(fields, 'post'), view(fields), errorText(fields));
+      return;
+    }
+    this.#fallback.debug(msg, fields);
+  }
+
+  info(msg: string, fields?: LogFields): void {
+    this.#fallback.info(msg, fields);
+  }
+
+  warn(msg: string, fields?: LogFields): void {
+    this.#fallback.warn(msg, fields);
+  }
+
+  error(msg: string, fields?: LogFields): void {
+    this.#fallback.error(msg, fields);
+  }
+
+  child(bindings: LogFields): Logger {
+    return new LegacyLogger(this.#target, this.#fallback.child(bindings));
+  }
+
+  isLevelEnabled(level: LogLevel): boolean {
+    return level === 'debug' || level === 'trace' || this.#fallback.isLevelEnabled(level);
+  }
+}
+
+/**
+ * A {@link Logger} for a `CommandClient` that hands each request to a custom logger of the
+ * public SDKs' shape, `log(post, response, error)`: `post` is the request body and
+ * `response.getPlain()` the response text, both with every secret masked. Other entries go to
+ * `fallback`.
+ *
+ * @example
+ * const client = new CommandClient({ credentials, logger: adaptLegacyCommandLogger({ log: (post, r, error) => audit(post, r.getPlain(), error) }) });
+ */
+export function adaptLegacyCommandLogger(target: LegacyCommandLogger, options: LegacyLoggerOptions = {}): Logger {
+  if (typeof target.log !== 'function') throw new TypeError('adaptLegacyCommandLogger() needs an object with a log(post, response, error) method.');
+  return new LegacyLogger(target, options.fallback ?? silentLogger);
+}

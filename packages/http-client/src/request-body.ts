@@ -1,0 +1,57 @@
+/**
+ * The connection fields of one request. Empty strings count as absent. When `session` is set,
+ * `login`, `password` and `otp` are not sent (a session replaces them).
+ */
+export interface ConnectionFields {
+  /** `s_entity`: the system (`54cd` live, `1234` OT&E). */
+  entity?: string | undefined;
+  /** `s_login`: the account, or `account!role` for a role user. */
+  login?: string | undefined;
+  /** `s_otp`: a one-time password. */
+  otp?: string | undefined;
+  /** `s_pw`: the password. */
+  password?: string | undefined;
+  /** `s_remoteaddr`: the end customer's IP address, for accounts with an IP filter. */
+  remoteAddress?: string | undefined;
+  /** `s_session`: a session id from StartSession. */
+  session?: string | undefined;
+  /** `s_user`: view the data of this subuser. */
+  user?: string | undefined;
+}
+
+const EXTRA = /[!'()*]/g;
+const HAS_EXTRA = /[!'()*]/;
+
+/**
+ * Form-encode one component the way the public ISPAPI SDKs do: `encodeURIComponent` with
+ * `! ' ( ) *` escaped as well.
+ */
+export function encodeFormComponent(text: string): string {
+  const encoded = encodeURIComponent(text);
+  return HAS_EXTRA.test(encoded) ? encoded.replace(EXTRA, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`) : encoded;
+}
+
+function field(name: string, value: string | undefined): string {
+  return value === undefined || value === '' ? '' : `${name}=${encodeFormComponent(value)}&`;
+}
+
+/**
+ * The `application/x-www-form-urlencoded` body of a request: the connection fields in the
+ * protocol's order (`s_entity`, `s_login`, `s_otp`, `s_pw`, `s_remoteaddr`, `s_session`,
+ * `s_user`), each only when it has a value, then `s_command` last.
+ *
+ * @example
+ * encodeRequestBody({ entity: '54cd', login: 'demo', password: 'secret' }, 'COMMAND=StatusAccount')
+ * // 's_entity=54cd&s_login=demo&s_pw=secret&s_command=COMMAND%3DStatusAccount'
+ */
+export function encodeRequestBody(connection: ConnectionFields, commandText: string): string {
+  const hasSession = connection.session !== undefined && connection.session !== '';
+  return (
+    field('s_entity', connection.entity) +
+    (hasSession ? '' : field('s_login', connection.login) + field('s_otp', connection.otp) + field('s_pw', connection.password)) +
+    field('s_remoteaddr', connection.remoteAddress) +
+    field('s_session', connection.session) +
+    field('s_user', connection.user) +
+    `s_command=${encodeFormComponent(commandText)}`
+  );
+}

@@ -1,0 +1,98 @@
+import { AuthError, type AuthErrorCode, type Authenticator, type Token } from '@sessionkit/core-session';
+import type { Logger } from '@sessionkit/logger';
+import { CommandClient, type CommandClientOptions, type CommandCredentials, ISPAPI_SYSTEMS } from './command-client.js';
+import type { CommandResponse } from './command-response.js';
+
+/** Options of {@link ispapiSessionAuthenticator}. */
+export interface IspapiSessionAuthenticatorOptions
+  extends Pick<CommandClientOptions, 'system' | 'url' | 'ca' | 'tls' | 'timeoutMs' | 'connectTimeoutMs' | 'userAgent' | 'remoteAddress'> {
+  /** The login for StartSession. */
+  credentials: CommandCredentials;
+  /** StartSession TIMEOUT: idle seconds until the session expires (60–3600). @default 600 */
+  timeoutSeconds?: number | undefined;
+  /** StartSession MAXTTL: lifetime in seconds (60–86400). @default 86400 */
+  maxTtlSeconds?: number | undefined;
+  /** Where the StartSession/EndSession requests are logged (masked). @default silentLogger */
+  logger?: Logger | undefined;
+}
+
+/** An {@link Authenticator} that logs in with StartSession and out with EndSession. */
+export interface IspapiSessionAuthenticator extends Authenticator {
+  /** Close the connections of the login requests. */
+  close(): Promise<void>;
+}
+
+function failureCode(response: CommandResponse): AuthErrorCode {
+  if (response.synthetic) {
+    if (response.code === 423) return 'INVALID_RESPONSE';
+    const status = response.httpStatus;
+    if (status === undefined) return 'NETWORK';
+    return status >= 500 || status === 408 || status === 429 ? 'SERVER' : 'INVALID_RESPONSE';
+  }
+  if (response.code === 530 || response.code === 531) return 'INVALID_CREDENTIALS';
+  if (response.isTemporaryError()) return 'SERVER';
+  return response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION';
+}
+
+function failure(response: CommandResponse): AuthError {
+  return new AuthError(failureCode(response), `StartSession failed: ${response.code} ${response.description}`, {
+    cause: response,
+    ...(response.httpStatus === undefined ? {} : { status: response.httpStatus }),
+  });
+}
+
+/**
+ * An authenticator for core-session's `Session` whose token is an ISPAPI session: it runs
+ * StartSession (with TIMEOUT and MAXTTL) and hands the session id out as the token, with
+ * `idleTtlMs` so that the Session expires it after the same idle time as the server. The
+ * Session then keeps one login in flight per identity, stores it, and shares it; `session.end()`
+ * runs EndSession. Give the Session to a `CommandClient` as its `session` option.
+ *
+ * @example
+ * const authenticator = ispapiSessionAuthenticator({ system: 'ote', credentials: { login: 'demo', password }, timeoutSeconds: 900 });
+ * const session = new Session({ authenticator, store: new FileStore() });
+ * const client = new CommandClient({ system: 'ote', session, highPerformance: true });
+ */
+export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOptions): IspapiSessionAuthenticator {
+  const client = new CommandClient({
+    system: options.system,
+    url: options.url,
+    ca: options.ca,
+    tls: options.tls,
+    timeoutMs: options.timeoutMs,
+    connectTimeoutMs: options.connectTimeoutMs,
+    userAgent: options.userAgent,
+    remoteAddress: options.remoteAddress,
+    credentials: options.credentials,
+    logger: options.logger,
+    retry: false,
+  });
+  const login = options.credentials.role === undefined || options.credentials.role === '' ? options.credentials.login : `${options.credentials.login}!${options.credentials.role}`;
+  const timeoutSeconds = options.timeoutSeconds ?? 600;
+  const maxTtlSeconds = options.maxTtlSeconds ?? 86_400;
+  return {
+    identity: `ispapi ${client.url} entity=${ISPAPI_SYSTEMS[client.system].entity} login=${login}`,
+    async authenticate(context): Promise<Token> {
+      const obtainedAt = context.now();
+      const response = await client.request(
+        { COMMAND: 'StartSession', TIMEOUT: timeoutSeconds, MAXTTL: maxTtlSeconds },
+        { signal: context.signal },
+      );
+      const id = response.isSuccess() ? response.property('SESSION') : undefined;
+      if (id === undefined || id === '') throw failure(response);
+      const timeout = Number(response.property('TIMEOUT') ?? timeoutSeconds);
+      const maxTtl = Number(response.property('MAXTTL') ?? maxTtlSeconds);
+      return {
+        value: id,
+        type: 'Session',
+        obtainedAt,
+        expiresAt: obtainedAt + (Number.isFinite(maxTtl) ? maxTtl : maxTtlSeconds) * 1000,
+        idleTtlMs: (Number.isFinite(timeout) ? timeout : timeoutSeconds) * 1000,
+      };
+    },
+    async revoke(token, context): Promise<void> {
+      await client.request({ COMMAND: 'EndSession' }, { sessionId: token.value, signal: context.signal });
+    },
+    close: () => client.close(),
+  };
+}
