@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { posix, win32 } from 'node:path';
 
 /**
  * The directory sessionkit keeps its files in when no `dir` is given:
@@ -17,8 +17,8 @@ export function defaultStoreDirectory(
 ): string {
   if (platform === 'win32') {
     const appData = env.APPDATA;
-    return join(appData !== undefined && appData !== '' ? appData : join(home, 'AppData', 'Roaming'), 'sessionkit');
+    return win32.join(appData !== undefined && win32.isAbsolute(appData) ? appData : win32.join(home, 'AppData', 'Roaming'), 'sessionkit');
   }
   const configHome = env.XDG_CONFIG_HOME;
-  return join(configHome !== undefined && isAbsolute(configHome) ? configHome : join(home, '.config'), 'sessionkit');
+  return posix.join(configHome !== undefined && posix.isAbsolute(configHome) ? configHome : posix.join(home, '.config'), 'sessionkit');
 }

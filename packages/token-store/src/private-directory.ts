@@ -1,6 +1,6 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import type { Logger } from '@sessionkit/logger';
-import { fileSystemError, hasPosixModes } from './fs-errors.js';
+import { errorCode, fileSystemError, hasPosixModes } from './fs-errors.js';
 import { StoreError } from './store-error.js';
 
 /**
@@ -12,7 +12,9 @@ export async function ensurePrivateDirectory(dir: string, logger: Logger): Promi
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw fileSystemError(error, 'create the directory', dir);
+    // EEXIST/ENOTDIR: something that is not a directory is in the way; the check below says so.
+    const code = errorCode(error);
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw fileSystemError(error, 'create the directory', dir);
   }
   let info;
   try {

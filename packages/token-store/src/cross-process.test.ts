@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { FileStore } from './file-store.js';
+import { recordingLogger } from './testing/recording-logger.js';
+import { spawnChild, type TsChild } from './testing/spawn-ts.js';
+
+async function temporaryDirectory(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'token-store-processes-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function lockName(key: string): string {
+  return `${createHash('sha256').update(key, 'utf8').digest('hex')}.lock`;
+}
+
+/** Children that print "ready", then start together on "go". */
+async function startTogether(children: TsChild[]): Promise<void> {
+  await Promise.all(children.map((child) => child.line((line) => line === 'ready')));
+  for (const child of children) child.process.stdin.write('go\n');
+}
+
+function killOnFinish(child: TsChild): void {
+  onTestFinished(() => {
+    if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
+  });
+}
+
+describe('FileStore across processes', () => {
+  it('8 processes x 200 withLock-guarded read-modify-write increments end at exactly 1600', async () => {
+    const dir = await temporaryDirectory();
+    const children = Array.from({ length: 8 }, () => spawnChild('increment', [dir, 'counter', '200', '60000', '30000']));
+    children.forEach(killOnFinish);
+    await startTogether(children);
+    const results = await Promise.all(children.map((child) => child.exited));
+    for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 });
+    expect(children.every((child) => child.lines.includes('done'))).toBe(true);
+    await expect(new FileStore({ dir }).get('counter')).resolves.toEqual({ version: 1, count: 1600 });
+    // Nothing left behind: no lock, no temporary file, no corrupt file.
+    expect(await readdir(dir)).toEqual([`${createHash('sha256').update('counter').digest('hex')}.json`]);
+  }, 120_000);
+
+  it('a lock holder killed with SIGKILL does not block the others past staleLockMs', async () => {
+    const dir = await temporaryDirectory();
+    const staleLockMs = 1_500;
+    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '60000']);
+    killOnFinish(holder);
+    await holder.line((line) => line === 'locked');
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs, logger });
+    // While the holder lives, its lock holds.
+    await expect(store.withLock('key', () => Promise.resolve(), { timeoutMs: 100 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    holder.process.kill('SIGKILL');
+    const killedAt = Date.now();
+    await holder.exited;
+    expect(await readdir(dir)).toContain(lockName('key'));
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 10_000 })).resolves.toBe('acquired');
+    expect(Date.now() - killedAt).toBeLessThan(staleLockMs);
+    expect(entries.some((entry) => entry.msg === 'broke a stale lock')).toBe(true);
+  }, 30_000);
+
+  it('a frozen holder (SIGSTOP: alive, no heartbeat) is broken once its lock is older than staleLockMs', async (context) => {
+    if (process.platform === 'win32') context.skip('no SIGSTOP on Windows');
+    const dir = await temporaryDirectory();
+    const staleLockMs = 600;
+    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '60000']);
+    killOnFinish(holder);
+    await holder.line((line) => line === 'locked');
+    holder.process.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    const store = new FileStore({ dir, staleLockMs });
+    const acquired = await store.withLock('key', () => Promise.resolve(Date.now()), { timeoutMs: 10_000 });
+    // Its last heartbeat was at most staleLockMs / 3 before the stop.
+    expect(acquired - stoppedAt).toBeGreaterThanOrEqual(staleLockMs - staleLockMs / 3 - 50);
+    holder.process.kill('SIGKILL');
+    await holder.exited;
+  }, 30_000);
+
+  it('a live holder keeps its lock past staleLockMs (the heartbeat), and releases it cleanly', async () => {
+    const dir = await temporaryDirectory();
+    const staleLockMs = 300;
+    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '1500']);
+    killOnFinish(holder);
+    await holder.line((line) => line === 'locked');
+    const store = new FileStore({ dir, staleLockMs });
+    await expect(store.withLock('key', () => Promise.resolve(), { timeoutMs: 900 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    await expect(store.withLock('key', () => Promise.resolve('after release'), { timeoutMs: 10_000 })).resolves.toBe('after release');
+    const result = await holder.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(holder.lines).toContain('released');
+    expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+  }, 30_000);
+
+  it('concurrent writers never leave a file that fails to parse', async () => {
+    const dir = await temporaryDirectory();
+    const writers = Array.from({ length: 4 }, (_, index) => spawnChild('writer', [dir, 'shared', '60', String(index)]));
+    writers.forEach(killOnFinish);
+    const store = new FileStore({ dir });
+    const path = store.pathFor('shared');
+    await startTogether(writers);
+    const state = { running: true };
+    const finished = Promise.all(writers.map((writer) => writer.exited)).finally(() => {
+      state.running = false;
+    });
+    let reads = 0;
+    const failures: string[] = [];
+    while (state.running) {
+      // Read the raw file, not through get(): get() would move a torn file aside and hide it.
+      const text = await readFile(path, 'utf8').catch(() => undefined);
+      if (text !== undefined) {
+        reads += 1;
+        try {
+          JSON.parse(text);
+        } catch {
+          failures.push(`${text.length} bytes: ${text.slice(0, 40)}…${text.slice(-20)}`);
+        }
+      }
+    }
+    const results = await finished;
+    for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 });
+    expect(failures).toEqual([]);
+    expect(reads).toBeGreaterThan(10);
+    const last = await store.get('shared');
+    expect(last).toMatchObject({ version: 1, index: 59 });
+    expect(await readdir(dir)).toEqual([`${createHash('sha256').update('shared').digest('hex')}.json`]);
+  }, 60_000);
+});

@@ -1,0 +1,294 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { defaultStoreDirectory } from './default-directory.js';
+import { FileStore } from './file-store.js';
+import { StoreError } from './store-error.js';
+import { recordingLogger } from './testing/recording-logger.js';
+import { describeStoreContract } from './testing/store-contract.js';
+
+async function temporaryDirectory(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'token-store-file-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+async function modeOf(path: string): Promise<number> {
+  return (await stat(path)).mode & 0o777;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<StoreError> {
+  const error: unknown = await promise.then(() => undefined, (reason: unknown) => reason);
+  if (!StoreError.isInstance(error)) throw new Error(`expected a StoreError, got ${String(error)}`);
+  return error;
+}
+
+/** The pid of a process that has certainly exited. */
+function deadPid(): number {
+  const result = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  return Number(result.stdout);
+}
+
+describeStoreContract('FileStore', async () => {
+  const dir = await temporaryDirectory();
+  return { store: new FileStore({ dir }), reopen: () => new FileStore({ dir }) };
+}, { persistent: true });
+
+describe('defaultStoreDirectory', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('uses $XDG_CONFIG_HOME/sessionkit, else ~/.config/sessionkit', () => {
+    expect(defaultStoreDirectory({ XDG_CONFIG_HOME: '/xdg/config' }, 'linux', '/home/ada')).toBe('/xdg/config/sessionkit');
+    expect(defaultStoreDirectory({}, 'linux', '/home/ada')).toBe('/home/ada/.config/sessionkit');
+    expect(defaultStoreDirectory({ XDG_CONFIG_HOME: '' }, 'darwin', '/Users/ada')).toBe('/Users/ada/.config/sessionkit');
+    // The XDG specification says relative paths are invalid and must be ignored.
+    expect(defaultStoreDirectory({ XDG_CONFIG_HOME: 'relative/dir' }, 'linux', '/home/ada')).toBe('/home/ada/.config/sessionkit');
+  });
+
+  it('uses %APPDATA%\\sessionkit on Windows', () => {
+    expect(defaultStoreDirectory({ APPDATA: 'C:\\Users\\ada\\AppData\\Roaming' }, 'win32', 'C:\\Users\\ada')).toBe('C:\\Users\\ada\\AppData\\Roaming\\sessionkit');
+    expect(defaultStoreDirectory({}, 'win32', 'C:\\Users\\ada')).toBe('C:\\Users\\ada\\AppData\\Roaming\\sessionkit');
+  });
+
+  it('is where a FileStore without dir keeps its files', async () => {
+    const base = await temporaryDirectory();
+    vi.stubEnv('XDG_CONFIG_HOME', base);
+    const store = new FileStore();
+    expect(store.dir).toBe(join(base, 'sessionkit'));
+    await store.set('identity', { version: 1 });
+    expect(await readdir(join(base, 'sessionkit'))).toEqual([`${sha256('identity')}.json`]);
+  });
+});
+
+describe('FileStore files', () => {
+  it('names each file from a SHA-256 of the key, never the key itself, and leaves no temporary files', async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    const key = 'https://login.example.com/token client-a user@example.com';
+    for (let index = 0; index < 5; index += 1) await store.set(key, { version: 1, index });
+    const names = await readdir(dir);
+    expect(names).toEqual([`${sha256(key)}.json`]);
+    expect(names.join(' ')).not.toContain('example');
+    expect(store.pathFor(key)).toBe(join(dir, `${sha256(key)}.json`));
+    expect(JSON.parse(await readFile(join(dir, names[0]!), 'utf8'))).toEqual({ version: 1, index: 4 });
+  });
+
+  it('creates the directory (and missing parents) with mode 0700 and files with mode 0600', async () => {
+    const base = await temporaryDirectory();
+    const dir = join(base, 'nested', 'sessionkit');
+    const store = new FileStore({ dir });
+    await store.set('key', { version: 1 });
+    expect(await modeOf(dir)).toBe(0o700);
+    expect(await modeOf(store.pathFor('key'))).toBe(0o600);
+  });
+
+  it('tightens a 0755 directory and a 0644 file on the next write', async () => {
+    const dir = await temporaryDirectory();
+    await chmod(dir, 0o755);
+    const store = new FileStore({ dir });
+    await writeFile(store.pathFor('key'), JSON.stringify({ version: 1, old: true }), { mode: 0o644 });
+    await chmod(store.pathFor('key'), 0o644);
+    expect(await modeOf(dir)).toBe(0o755);
+    await store.set('key', { version: 1, fresh: true });
+    expect(await modeOf(dir)).toBe(0o700);
+    expect(await modeOf(store.pathFor('key'))).toBe(0o600);
+    await expect(store.get('key')).resolves.toEqual({ version: 1, fresh: true });
+  });
+
+  it('tightens a 0644 file when reading it, and a loosened directory again on every write', async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    await store.set('key', { version: 1 });
+    await chmod(store.pathFor('key'), 0o644);
+    await expect(store.get('key')).resolves.toEqual({ version: 1 });
+    expect(await modeOf(store.pathFor('key'))).toBe(0o600);
+    await chmod(dir, 0o777);
+    await store.set('other', { version: 1 });
+    expect(await modeOf(dir)).toBe(0o700);
+  });
+
+  it('refuses a symbolic link at a token path with PERMISSION and never writes through it', async () => {
+    const dir = await temporaryDirectory();
+    const outside = await temporaryDirectory();
+    const target = join(outside, 'target.json');
+    await writeFile(target, JSON.stringify({ version: 1, planted: true }));
+    const store = new FileStore({ dir });
+    const path = store.pathFor('key');
+    await symlink(target, path);
+    expect((await rejection(store.get('key'))).code).toBe('PERMISSION');
+    expect((await rejection(store.set('key', { version: 1, secret: 'do not redirect' }))).code).toBe('PERMISSION');
+    expect((await rejection(store.delete('key'))).code).toBe('PERMISSION');
+    expect(JSON.parse(await readFile(target, 'utf8'))).toEqual({ version: 1, planted: true });
+    expect(await readlink(path)).toBe(target);
+  });
+
+  it('refuses a dangling symbolic link at a token path (it would create the target)', async () => {
+    const dir = await temporaryDirectory();
+    const outside = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    await symlink(join(outside, 'created-by-redirect.json'), store.pathFor('key'));
+    expect((await rejection(store.set('key', { version: 1 }))).code).toBe('PERMISSION');
+    expect((await rejection(store.get('key'))).code).toBe('PERMISSION');
+    expect(await readdir(outside)).toEqual([]);
+  });
+
+  it('refuses a directory at a token path with PERMISSION', async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    await mkdir(store.pathFor('key'));
+    expect((await rejection(store.get('key'))).code).toBe('PERMISSION');
+    expect((await rejection(store.set('key', { version: 1 }))).code).toBe('PERMISSION');
+  });
+
+  it('refuses a directory that is a file with PERMISSION', async () => {
+    const base = await temporaryDirectory();
+    const dir = join(base, 'not-a-directory');
+    await writeFile(dir, 'x');
+    expect((await rejection(new FileStore({ dir }).set('key', { version: 1 }))).code).toBe('PERMISSION');
+  });
+
+  it('moves a corrupt file aside to <file>.corrupt-<time>, warns, and treats it as missing', async () => {
+    const dir = await temporaryDirectory();
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, logger });
+    const path = store.pathFor('key');
+    await writeFile(path, '{"version": 1, "accessTo', { mode: 0o600 });
+    const before = Date.now();
+    await expect(store.get('key')).resolves.toBeUndefined();
+    const names = await readdir(dir);
+    const aside = names.find((name) => name.startsWith(`${sha256('key')}.json.corrupt-`));
+    expect(names).toHaveLength(1);
+    expect(aside).toBeDefined();
+    const time = Number(aside!.split('.corrupt-')[1]);
+    expect(time).toBeGreaterThanOrEqual(before);
+    expect(time).toBeLessThanOrEqual(Date.now());
+    expect(await readFile(join(dir, aside!), 'utf8')).toBe('{"version": 1, "accessTo');
+    const warnings = entries.filter((entry) => entry.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toContain('moved it aside');
+    expect(warnings[0]!.movedTo).toBe(join(dir, aside!));
+    await store.set('key', { version: 1, fresh: true });
+    await expect(store.get('key')).resolves.toEqual({ version: 1, fresh: true });
+  });
+
+  it('treats valid JSON that is not a record (no numeric version) as corrupt', async () => {
+    const dir = await temporaryDirectory();
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, logger });
+    await writeFile(store.pathFor('key'), '[1, 2, 3]');
+    await expect(store.get('key')).resolves.toBeUndefined();
+    expect((await readdir(dir)).every((name) => name.includes('.corrupt-'))).toBe(true);
+    expect(entries.filter((entry) => entry.level === 'warn')).toHaveLength(1);
+  });
+
+  it('rejects bad options with INVALID_ARGUMENT', () => {
+    expect(() => new FileStore({ staleLockMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    expect(() => new FileStore({ lockTimeoutMs: -5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    expect(() => new FileStore({ lockTimeoutMs: Number.POSITIVE_INFINITY })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+  });
+});
+
+describe('FileStore locks (in one process)', () => {
+  it('holds an owner-tagged 0600 lock file while fn runs and removes it after', async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    const seen = await store.withLock('key', async () => {
+      const info = await lstat(lockPath);
+      return { mode: info.mode & 0o777, owner: JSON.parse(await readFile(lockPath, 'utf8')) as Record<string, unknown>, names: await readdir(dir) };
+    });
+    expect(seen.mode).toBe(0o600);
+    expect(seen.owner).toMatchObject({ pid: process.pid, host: hostname() });
+    expect(seen.owner.nonce).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Math.abs(Date.now() - (seen.owner.time as number))).toBeLessThan(10_000);
+    expect(seen.names).toEqual([`${sha256('key')}.lock`]);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('excludes callers across two store instances over the same directory', async () => {
+    const dir = await temporaryDirectory();
+    const stores = [new FileStore({ dir }), new FileStore({ dir })];
+    await stores[0]!.set('key', { version: 1, count: 0 });
+    await Promise.all(Array.from({ length: 10 }, (_, index) => {
+      const store = stores[index % 2]!;
+      return store.withLock('key', async () => {
+        const record = await store.get('key');
+        await store.set('key', { version: 1, count: (record!.count as number) + 1 });
+      });
+    }));
+    await expect(stores[1]!.get('key')).resolves.toEqual({ version: 1, count: 10 });
+  });
+
+  it('refuses a symbolic link at the lock path with PERMISSION, without running fn', async () => {
+    const dir = await temporaryDirectory();
+    const outside = await temporaryDirectory();
+    await symlink(join(outside, 'elsewhere.lock'), join(dir, `${sha256('key')}.lock`));
+    let ran = false;
+    const error = await rejection(new FileStore({ dir }).withLock('key', () => {
+      ran = true;
+      return Promise.resolve();
+    }, { timeoutMs: 1_000 }));
+    expect(error.code).toBe('PERMISSION');
+    expect(ran).toBe(false);
+    expect(await readdir(outside)).toEqual([]);
+  });
+
+  it('breaks at once a lock whose owner process on this host has exited, with a warning', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now() }), { mode: 0o600 });
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+    const warning = entries.find((entry) => entry.msg === 'broke a stale lock');
+    expect(warning).toMatchObject({ level: 'warn', reason: 'its owner process has exited' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('breaks a lock from another host once it is older than staleLockMs', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    await writeFile(lockPath, JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'old', time: Date.now() - 60_000 }), { mode: 0o600 });
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lockPath, old, old);
+    const store = new FileStore({ dir, staleLockMs: 5_000 });
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+  });
+
+  it('waits for a live lock from another host and breaks it only when it has gone stale', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    await writeFile(lockPath, JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'fresh', time: Date.now() }), { mode: 0o600 });
+    const written = (await stat(lockPath)).mtimeMs;
+    const store = new FileStore({ dir, staleLockMs: 400 });
+    let acquiredAt = 0;
+    await store.withLock('key', () => {
+      acquiredAt = Date.now();
+      return Promise.resolve();
+    }, { timeoutMs: 5_000 });
+    expect(acquiredAt - written).toBeGreaterThanOrEqual(400);
+  });
+
+  it('times out with LOCK_TIMEOUT naming the holder, and leaves a live lock alone', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    const owner = JSON.stringify({ pid: 4242, host: 'another-host.example', nonce: 'live', time: Date.now() });
+    await writeFile(lockPath, owner, { mode: 0o600 });
+    const store = new FileStore({ dir, lockTimeoutMs: 200 });
+    const started = Date.now();
+    const error = await rejection(store.withLock('key', () => Promise.resolve()));
+    expect(error.code).toBe('LOCK_TIMEOUT');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(error.message).toContain('process 4242 on another-host.example');
+    expect(await readFile(lockPath, 'utf8')).toBe(owner);
+  });
+});

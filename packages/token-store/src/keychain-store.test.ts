@@ -1,0 +1,174 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { KeychainStore } from './keychain-store.js';
+import { StoreError } from './store-error.js';
+import { spawnChild } from './testing/spawn-ts.js';
+import { deferred, describeStoreContract } from './testing/store-contract.js';
+
+// tooling/scripts/with-secret-service.sh sets SESSIONKIT_SECRET_SERVICE=1 inside a dbus-run-session
+// with an unlocked gnome-keyring, or SESSIONKIT_SECRET_SERVICE_UNAVAILABLE to the reason it could not.
+const secretService = process.env.SESSIONKIT_SECRET_SERVICE === '1';
+const skipReason = secretService
+  ? undefined
+  : `no Secret Service: ${process.env.SESSIONKIT_SECRET_SERVICE_UNAVAILABLE ?? 'SESSIONKIT_SECRET_SERVICE is not 1 (run the tests through tooling/scripts/with-secret-service.sh)'}`;
+
+async function temporaryDirectory(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'token-store-keychain-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<StoreError> {
+  const error: unknown = await promise.then(() => undefined, (reason: unknown) => reason);
+  if (!StoreError.isInstance(error)) throw new Error(`expected a StoreError, got ${String(error)}`);
+  return error;
+}
+
+function keychainStore(options: ConstructorParameters<typeof KeychainStore>[0]): KeychainStore {
+  const store = new KeychainStore(options);
+  onTestFinished(() => store.close());
+  return store;
+}
+
+describeStoreContract('KeychainStore (gnome-keyring over D-Bus)', async () => {
+  const lockDir = await temporaryDirectory();
+  const service = `sessionkit-test-${randomUUID()}`;
+  const store = keychainStore({ service, lockDir });
+  return { store, reopen: () => keychainStore({ service, lockDir }) };
+}, { skipReason, persistent: true });
+
+describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretService ? '' : ` SKIPPED: ${skipReason ?? ''}`}`, () => {
+  it('files records in the Secret Service itself, where secret-tool finds them', async () => {
+    const service = `sessionkit-test-${randomUUID()}`;
+    const store = keychainStore({ service, lockDir: await temporaryDirectory() });
+    await store.set('identity', { version: 1, accessToken: 'token-value' });
+    onTestFinished(() => store.delete('identity'));
+    const found = execFileSync('secret-tool', ['search', '--all', 'service', service], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(found).toContain('identity');
+    const secret = execFileSync('secret-tool', ['lookup', 'service', service, 'username', 'identity'], { encoding: 'utf8' });
+    expect(JSON.parse(secret)).toEqual({ version: 1, accessToken: 'token-value' });
+  });
+
+  it('treats an item that is not a record as missing, with a warning', async () => {
+    const service = `sessionkit-test-${randomUUID()}`;
+    execFileSync('secret-tool', ['store', '--label=bad', 'service', service, 'username', 'identity'], { input: 'not json' });
+    const warnings: string[] = [];
+    const { createLogger } = await import('@sessionkit/logger');
+    const logger = createLogger({ level: 'warn', format: 'json', write: (line) => warnings.push(line) });
+    const store = keychainStore({ service, lockDir: await temporaryDirectory(), logger });
+    onTestFinished(() => store.delete('identity'));
+    await expect(store.get('identity')).resolves.toBeUndefined();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('could not be parsed');
+    expect(warnings[0]).not.toContain('not json');
+  });
+});
+
+describe('KeychainStore without a Secret Service', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('rejects with UNAVAILABLE naming the fix when there is no session bus (child process, no DBUS_SESSION_BUS_ADDRESS)', async () => {
+    const lockDir = await temporaryDirectory();
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: lockDir };
+    delete env.DBUS_SESSION_BUS_ADDRESS;
+    const child = spawnChild('keychain-unavailable', [lockDir], env);
+    const result = await child.exited;
+    expect(result.code, result.stderr).toBe(0);
+    const outcome = JSON.parse(child.lines[0] ?? '{}') as { ok: boolean; name?: string; code?: string; message?: string };
+    expect(outcome).toMatchObject({ ok: false, name: 'StoreError', code: 'UNAVAILABLE' });
+    expect(outcome.message).toContain('DBUS_SESSION_BUS_ADDRESS');
+    expect(outcome.message).toContain('gnome-keyring');
+    expect(outcome.message).toContain('dbus-run-session');
+    expect(outcome.message).toContain('never falls back to the kernel keyring');
+  });
+
+  it('rejects with UNAVAILABLE when the session bus address leads nowhere (the native store refuses, no fallback)', async () => {
+    const lockDir = await temporaryDirectory();
+    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', `unix:path=${join(lockDir, 'no-such-bus')}`);
+    const store = keychainStore({ lockDir, service: `sessionkit-test-${randomUUID()}` });
+    for (const attempt of [store.get('key'), store.set('key', { version: 1 }), store.delete('key')]) {
+      const error = await rejection(attempt);
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(error.message).toContain('no-such-bus');
+      expect(error.message).toContain('gnome-keyring');
+    }
+  });
+
+  it('rejects with TIMEOUT when the keychain does not answer, and ends the stuck call', async () => {
+    const lockDir = await temporaryDirectory();
+    const socketPath = join(lockDir, 'silent-bus');
+    const connections: Socket[] = [];
+    // A "bus" that accepts connections and never says a word: the native call blocks.
+    const server = createServer((socket) => {
+      connections.push(socket);
+      socket.on('error', () => undefined);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    onTestFinished(() => new Promise<void>((resolve) => {
+      for (const socket of connections) socket.destroy();
+      server.close(() => {
+        resolve();
+      });
+    }));
+    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', `unix:path=${socketPath}`);
+    const store = keychainStore({ lockDir, timeoutMs: 400 });
+    const started = Date.now();
+    const error = await rejection(store.get('key'));
+    expect(error.code).toBe('TIMEOUT');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(390);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(connections.length).toBeGreaterThan(0);
+    // The helper that made the stuck call was killed, which closes its connection.
+    await vi.waitFor(() => {
+      expect(connections.every((socket) => socket.closed)).toBe(true);
+    }, { timeout: 5_000 });
+  });
+
+  it('names the package to install when @napi-rs/keyring cannot be resolved (child process, no NODE_PATH)', async () => {
+    const elsewhere = await temporaryDirectory();
+    // Package managers' bin shims put their store on NODE_PATH, where the module would be found.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.NODE_PATH;
+    const child = spawnChild('resolve-keyring', [elsewhere], env);
+    const result = await child.exited;
+    expect(result.code, result.stderr).toBe(0);
+    const outcome = JSON.parse(child.lines[0] ?? '{}') as { first: { code?: string; message?: string }; remembered: boolean; fromPackage: string };
+    expect(outcome.first.code).toBe('UNAVAILABLE');
+    expect(outcome.first.message).toContain('npm install @napi-rs/keyring');
+    expect(outcome.remembered).toBe(true);
+    expect(outcome.fromPackage).toMatch(/@napi-rs[\\/]keyring[\\/]index\.js$/);
+  });
+
+  it('rejects bad options with INVALID_ARGUMENT', () => {
+    expect(() => new KeychainStore({ service: '' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    expect(() => new KeychainStore({ timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+  });
+
+  it('locks through the same lock files as FileStore, without touching the keychain', async () => {
+    const lockDir = await temporaryDirectory();
+    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', '');
+    vi.stubEnv('XDG_RUNTIME_DIR', lockDir);
+    const { FileStore } = await import('./file-store.js');
+    const fileStore = new FileStore({ dir: lockDir });
+    const store = keychainStore({ lockDir });
+    const entered = deferred();
+    const release = deferred();
+    const holder = fileStore.withLock('identity', async () => {
+      entered.resolve();
+      await release.promise;
+    });
+    await entered.promise;
+    expect((await rejection(store.withLock('identity', () => Promise.resolve(), { timeoutMs: 100 }))).code).toBe('LOCK_TIMEOUT');
+    release.resolve();
+    await holder;
+    await expect(store.withLock('identity', () => Promise.resolve('mine'))).resolves.toBe('mine');
+  });
+});
