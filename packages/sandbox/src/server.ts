@@ -49,6 +49,8 @@ export interface Sandbox {
   readonly url: string;
   /** The OAuth 2.0 token endpoint. */
   readonly tokenUrl: string;
+  /** The OAuth 2.0 token revocation endpoint (RFC 7009). */
+  readonly revocationUrl: string;
   /** The ISPAPI command endpoint. */
   readonly commandUrl: string;
   /** The Events and State WebSocket endpoint. */
@@ -146,6 +148,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   return {
     url,
     tokenUrl: `${url}/IDP/connect/token`,
+    revocationUrl: `${url}/IDP/connect/revocation`,
     commandUrl: `${url}/api/call.cgi`,
     essUrl: `${scheme === 'https' ? 'wss' : 'ws'}://${host}:${address.port}/api/ws/events/v1`,
     certificate: material?.cert,

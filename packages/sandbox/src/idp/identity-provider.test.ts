@@ -225,3 +225,29 @@ describe('identity provider: faults and test controls', () => {
     expect(idp.verifyAccessToken(minted.access_token)).toBeUndefined();
   });
 });
+
+describe('identity provider: revocation (RFC 7009)', () => {
+  it('revokes a client\'s own access and refresh tokens and answers 200 for unknown ones', async () => {
+    const { tokenUrl, revocationUrl, idp, stats } = await start();
+    const issued = await post(tokenUrl, passwordGrant);
+    const access = issued.json.access_token as string;
+    const refresh = issued.json.refresh_token as string;
+    const other = await post(tokenUrl, clientCredentials);
+
+    // Another client cannot revoke this client's token (the answer is 200 all the same).
+    expect((await post(revocationUrl, { token: access, client_id: 'sessionkit-demo', client_secret: 'demo-secret' })).status).toBe(200);
+    expect(idp.verifyAccessToken(access)).toBeDefined();
+
+    expect((await post(revocationUrl, { token: access, token_type_hint: 'access_token', client_id: 'GrantValidatorClient' })).status).toBe(200);
+    expect(idp.verifyAccessToken(access)).toBeUndefined();
+    expect((await post(revocationUrl, { token: refresh, client_id: 'GrantValidatorClient' })).status).toBe(200);
+    const refused = await post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: refresh });
+    expect(refused.json.error).toBe('invalid_grant');
+    expect((await post(revocationUrl, { token: 'unknown', client_id: 'GrantValidatorClient' })).status).toBe(200);
+    expect((await post(revocationUrl, { token: 'x', token_type_hint: 'id_token', client_id: 'GrantValidatorClient' })).json.error).toBe('unsupported_token_type');
+    expect((await post(revocationUrl, { token: 'x', client_id: 'sessionkit-demo', client_secret: 'bad' })).status).toBe(401);
+    expect(idp.verifyAccessToken(other.json.access_token as string)).toBeDefined();
+    expect(stats.idp.revocations).toBe(6);
+    expect(stats.idp.requests).toBe(3);
+  });
+});

@@ -99,6 +99,8 @@ export interface IdentityProviderStats {
   rateLimited: number;
   /** Requests answered by an injected fault. */
   faults: number;
+  /** Requests to the revocation endpoint (not counted in `requests`). */
+  revocations: number;
   /** Requests per `grant_type` value as sent (`(none)` when missing). */
   byGrant: Record<string, number>;
   /**
@@ -128,7 +130,10 @@ export interface IssuedToken {
   scope?: string;
 }
 
-/** The OAuth 2.0 token endpoint at `/IDP/connect/token` (alias `/API/IDP/connect/token`). */
+/**
+ * The OAuth 2.0 token endpoint at `/IDP/connect/token` (alias `/API/IDP/connect/token`) and the
+ * RFC 7009 revocation endpoint at `/IDP/connect/revocation` (alias `/API/IDP/connect/revocation`).
+ */
 export interface IdentityProvider extends SandboxModule {
   readonly stats: IdentityProviderStats;
   /** The identity an access token was issued to, or undefined when it is unknown, expired or revoked. */
@@ -182,6 +187,7 @@ interface ClientAuthentication {
 }
 
 const TOKEN_PATHS = new Set(['/IDP/connect/token', '/API/IDP/connect/token']);
+const REVOCATION_PATHS = new Set(['/IDP/connect/revocation', '/API/IDP/connect/revocation']);
 const GRANTS: readonly string[] = ['client_credentials', 'password', 'refresh_token'];
 const SWEEP_EVERY = 256;
 
@@ -292,6 +298,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     refused: 0,
     rateLimited: 0,
     faults: 0,
+    revocations: 0,
     byGrant: emptyCounts(),
     byIdentity: emptyCounts(),
   };
@@ -489,8 +496,28 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     return issue({ identity: record.identity, client, username: record.username, scope: scope ?? record.scope });
   };
 
-  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    stats.requests += 1;
+  /** RFC 7009: the client revokes one of its own tokens; unknown tokens are answered 200 too. */
+  const revoke = (form: URLSearchParams, request: IncomingMessage): OAuthError | undefined => {
+    const authentication = authenticateClient(form, request);
+    if ('error' in authentication) return authentication;
+    const token = form.get('token');
+    if (token === null || token.length === 0) return { status: 400, error: 'invalid_request', description: 'The token parameter is missing.' };
+    const hint = form.get('token_type_hint');
+    if (hint !== null && hint !== 'access_token' && hint !== 'refresh_token') {
+      return { status: 400, error: 'unsupported_token_type', description: 'token_type_hint must be access_token or refresh_token.' };
+    }
+    const record = accessTokens.get(token) ?? refreshTokens.get(token);
+    if (record?.clientId === authentication.client.clientId) {
+      accessTokens.delete(token);
+      refreshTokens.delete(token);
+    }
+    return undefined;
+  };
+
+  const handle = async (request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> => {
+    const revocation = REVOCATION_PATHS.has(url.pathname);
+    if (revocation) stats.revocations += 1;
+    else stats.requests += 1;
     if (request.method !== 'POST') {
       request.resume();
       stats.refused += 1;
@@ -512,6 +539,12 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       return;
     }
     const form = new URLSearchParams(body);
+    if (revocation) {
+      const refused = revoke(form, request);
+      if (refused === undefined) response.writeHead(200, { ...noStore, 'content-length': 0 }).end();
+      else sendError(response, refused);
+      return;
+    }
     const grant = form.get('grant_type') ?? '';
     increment(stats.byGrant, grant === '' ? '(none)' : grant);
     increment(stats.byIdentity, identityForStats(grant, form, request));
@@ -538,13 +571,14 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     stats.refused = 0;
     stats.rateLimited = 0;
     stats.faults = 0;
+    stats.revocations = 0;
     for (const key of Object.keys(stats.byGrant)) Reflect.deleteProperty(stats.byGrant, key);
     for (const key of Object.keys(stats.byIdentity)) Reflect.deleteProperty(stats.byIdentity, key);
   };
 
   return {
     stats,
-    handles: (pathname) => TOKEN_PATHS.has(pathname),
+    handles: (pathname) => TOKEN_PATHS.has(pathname) || REVOCATION_PATHS.has(pathname),
     handle,
     verifyAccessToken: (token) => {
       const record = accessTokens.get(token);
