@@ -190,8 +190,22 @@ describe('FileStore files', () => {
     expect(entries.filter((entry) => entry.level === 'warn')).toHaveLength(1);
   });
 
+  it('removes temporary files left by killed processes once they are old, and only those', async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    const oldData = join(dir, `.${sha256('a')}.json.0b4c6d7e-0000-4000-8000-000000000000.tmp`);
+    const oldLock = join(dir, `${sha256('a')}.lock.0b4c6d7e-0000-4000-8000-000000000001.tmp`);
+    const fresh = join(dir, `${sha256('b')}.lock.0b4c6d7e-0000-4000-8000-000000000002.tmp`);
+    const other = join(dir, 'notes.txt');
+    for (const path of [oldData, oldLock, fresh, other]) await writeFile(path, 'x');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const path of [oldData, oldLock, other]) await utimes(path, hourAgo, hourAgo);
+    await store.set('key', { version: 1 });
+    expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, `${sha256('b')}.lock.0b4c6d7e-0000-4000-8000-000000000002.tmp`, 'notes.txt'].sort());
+  });
+
   it('rejects bad options with INVALID_ARGUMENT', () => {
-    expect(() => new FileStore({ staleLockMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    expect(() => new FileStore({ staleLockMs: 99 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
     expect(() => new FileStore({ lockTimeoutMs: -5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
     expect(() => new FileStore({ lockTimeoutMs: Number.POSITIVE_INFINITY })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
   });

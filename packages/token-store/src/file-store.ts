@@ -29,7 +29,7 @@ export interface FileStoreOptions {
   /**
    * A lock file not refreshed for this long is stale and may be broken. The holder refreshes
    * it every `staleLockMs / 3`, so only a dead or frozen holder goes stale. A lock whose owner
-   * process is gone (same host) is broken at once.
+   * process is gone (same host) is broken at once. At least 100.
    * @default 30000
    */
   staleLockMs?: number | undefined;
@@ -84,7 +84,7 @@ export class FileStore implements TokenStore {
     const lockTimeoutMs = options.lockTimeoutMs ?? defaultLockTimeoutMs;
     const staleLockMs = options.staleLockMs ?? defaultStaleLockMs;
     assertMilliseconds('lockTimeoutMs', lockTimeoutMs);
-    assertMilliseconds('staleLockMs', staleLockMs, 1);
+    assertMilliseconds('staleLockMs', staleLockMs, 100);
     this.#logger = options.logger ?? silentLogger;
     this.#locks = new DirectoryLocks({ dir: this.dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
   }

@@ -2,3 +2,6 @@ export { MemoryStore } from './memory-store.js';
 export { StoreError } from './store-error.js';
 export type { StoreErrorCode, StoreErrorOptions } from './store-error.js';
 export type { LockOptions, StoredRecord, TokenStore } from './types.js';
+// Types only: importing them loads neither the file nor the keychain adapter.
+export type { FileStoreOptions } from './file-store.js';
+export type { KeychainStoreOptions } from './keychain-store.js';

@@ -33,7 +33,7 @@ export interface KeychainStoreOptions {
    */
   lockTimeoutMs?: number | undefined;
   /**
-   * A lock file not refreshed for this long is stale and may be broken.
+   * A lock file not refreshed for this long is stale and may be broken (see FileStore). At least 100.
    * @default 30000
    */
   staleLockMs?: number | undefined;
@@ -94,7 +94,7 @@ export class KeychainStore implements TokenStore {
     const lockTimeoutMs = options.lockTimeoutMs ?? defaultLockTimeoutMs;
     const staleLockMs = options.staleLockMs ?? defaultStaleLockMs;
     assertMilliseconds('lockTimeoutMs', lockTimeoutMs);
-    assertMilliseconds('staleLockMs', staleLockMs, 1);
+    assertMilliseconds('staleLockMs', staleLockMs, 100);
     this.#logger = options.logger ?? silentLogger;
     const dir = resolve(options.lockDir ?? defaultStoreDirectory());
     this.#locks = new DirectoryLocks({ dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
