@@ -343,7 +343,39 @@ describe('Session: faults', () => {
   });
 });
 
+describe('Session: store lock', () => {
+  it('fails with LOCK_TIMEOUT when the lock is held too long, unless a good token appeared meanwhile', async () => {
+    const store = new MemoryStore();
+    const subject = session({ store, lockTimeoutMs: 50 });
+    let release = (): void => undefined;
+    const held = store.withLock(subject.key, () => new Promise<void>((resolve) => (release = resolve)));
+    await expect(subject.getToken()).rejects.toMatchObject({ name: 'StoreError', code: 'LOCK_TIMEOUT' });
+    expect(sandbox.stats.idp.requests).toBe(0);
+
+    const token = sandbox.idp.issueToken();
+    const waiting = subject.getToken();
+    await store.set(subject.key, { version: 1, token: { value: token.access_token, obtainedAt: Date.now(), expiresAt: Date.now() + 3_600_000 } });
+    expect((await waiting).value).toBe(token.access_token);
+    release();
+    await held;
+    expect(sandbox.stats.idp.requests).toBe(0);
+  });
+});
+
 describe('Session: custom authenticators, export, end', () => {
+  it('end() revokes the access and refresh token at an RFC 7009 endpoint', async () => {
+    const subject = session({ authenticator: passwordGrant({ revocationUrl: sandbox.revocationUrl }) });
+    const token = await subject.getToken();
+    await subject.end();
+    expect(sandbox.idp.verifyAccessToken(token.value)).toBeUndefined();
+    expect(sandbox.stats.idp.revocations).toBe(2);
+    const refresh = await fetch(sandbox.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: token.refreshToken! }),
+    });
+    expect(refresh.status).toBe(400);
+  });
+
   it('rejects a value that is not a token with INVALID_RESPONSE', async () => {
     const authenticator = { identity: 'broken', authenticate: () => Promise.resolve({ value: '' } as unknown as Token) };
     await expect(session({ authenticator }).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE' });

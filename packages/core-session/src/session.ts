@@ -1,5 +1,5 @@
 import { fingerprint, type Logger, silentLogger } from '@sessionkit/logger';
-import { MemoryStore, type TokenStore } from '@sessionkit/token-store';
+import { MemoryStore, StoreError, type TokenStore } from '@sessionkit/token-store';
 import { AuthError } from './auth-error.js';
 import { backoffDelay, delay, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
 import { oauth2, type OAuth2Options } from './oauth2.js';
@@ -585,6 +585,19 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (early !== undefined) return early;
 
     this.#logger.trace('waiting for the store lock');
+    try {
+      return await this.#lockedAcquisition(mode);
+    } catch (error) {
+      // The holder took too long (its own retries, say); it may have stored a token meanwhile.
+      if (StoreError.isInstance(error) && error.code === 'LOCK_TIMEOUT') {
+        const found = this.#pick(await this.#read(), mode);
+        if (found !== undefined) return found;
+      }
+      throw error;
+    }
+  }
+
+  #lockedAcquisition(mode: Mode): Promise<Acquired> {
     return this.#store.withLock(
       this.key,
       async () => {
