@@ -56,13 +56,13 @@ if [ -n "$missing" ]; then
     apt_log="${TMPDIR:-/tmp}/sessionkit-secret-service-apt.log"
     note "installing dbus gnome-keyring libsecret-tools (missing: $missing; log: $apt_log)"
     packages="dbus gnome-keyring libsecret-tools"
-    # dbus-run-session ships in the dbus package on current distributions, in dbus-x11 on some older ones.
-    if ! apt-cache show dbus 2>/dev/null | grep -q 'dbus-run-session' && apt-cache show dbus-x11 >/dev/null 2>&1; then
-      packages="$packages dbus-x11"
-    fi
     {
       DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update &&
-      DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends $packages
+      DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends $packages &&
+      # dbus-run-session is in the dbus packages on current distributions, in dbus-x11 on older ones.
+      if ! command -v dbus-run-session >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 install --no-install-recommends dbus-x11
+      fi
     } >"$apt_log" 2>&1 || reason="apt-get install of $packages failed (see $apt_log)"
     missing="$(missing_tools)"
   fi
