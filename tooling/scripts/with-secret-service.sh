@@ -88,7 +88,7 @@ if [ -z "$reason" ]; then
     # not make the bus activate a second, locked daemon; then insist on a real round trip.
     owned=""
     for _ in $(seq 1 200); do
-      kill -0 "$daemon" 2>/dev/null || fail "gnome-keyring-daemon exited: $(tr "\n" " " < "$base/keyring.log" | cut -c1-300)"
+      kill -0 "$daemon" 2>/dev/null || fail "gnome-keyring-daemon exited: $(tr "\n" " " < "$base/keyring.log" | sed "s/ *$//" | cut -c1-300)"
       command -v dbus-send >/dev/null 2>&1 || { owned=1; break; }
       case "$(dbus-send --session --print-reply=literal --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null)" in
         *true*) owned=1; break ;;
@@ -99,7 +99,7 @@ if [ -z "$reason" ]; then
     probe="probe-$$-$RANDOM"
     ok=""
     for _ in $(seq 1 20); do
-      kill -0 "$daemon" 2>/dev/null || fail "gnome-keyring-daemon exited: $(tr "\n" " " < "$base/keyring.log" | cut -c1-300)"
+      kill -0 "$daemon" 2>/dev/null || fail "gnome-keyring-daemon exited: $(tr "\n" " " < "$base/keyring.log" | sed "s/ *$//" | cut -c1-300)"
       if printf "%s" "$probe" | timeout 5 secret-tool store --label="sessionkit probe" sessionkit-probe "$probe" >/dev/null 2>&1 &&
          [ "$(timeout 5 secret-tool lookup sessionkit-probe "$probe" 2>/dev/null)" = "$probe" ]; then
         ok=1
@@ -107,7 +107,7 @@ if [ -z "$reason" ]; then
       fi
       sleep 0.1
     done
-    [ -n "$ok" ] || fail "gnome-keyring did not answer a secret-tool store/lookup round trip: $(tr "\n" " " < "$base/keyring.log" | cut -c1-300)"
+    [ -n "$ok" ] || fail "gnome-keyring did not answer a secret-tool store/lookup round trip: $(tr "\n" " " < "$base/keyring.log" | sed "s/ *$//" | cut -c1-300)"
     timeout 5 secret-tool clear sessionkit-probe "$probe" >/dev/null 2>&1
     while IFS= read -r line; do
       case "$line" in
