@@ -123,11 +123,20 @@ export function syntheticResponse(kind: keyof typeof SYNTHETIC, detail: Response
   const template = SYNTHETIC[kind];
   const description = kind === 'empty' ? template.description.replace('{URL}', displayUrl(detail.url ?? '')) : template.description;
   return new CommandResponse({
-    ...detail,
     code: template.code,
     description,
+    runtime: undefined,
+    queuetime: undefined,
+    pending: false,
+    properties: undefined,
     raw: `[RESPONSE]\nCODE = ${template.code}\nDESCRIPTION = ${description}\nEOF\n`,
     synthetic: true,
+    httpStatus: detail.httpStatus,
+    cause: detail.cause,
+    attempt: detail.attempt,
+    durationMs: detail.durationMs,
+    url: detail.url,
+    command: detail.command,
   });
 }
 
@@ -148,5 +157,21 @@ export function parseResponse(text: string, options: ParseResponseOptions & Resp
   if (body.trim() === '') return syntheticResponse('empty', detail);
   const parsed = parseText(body);
   if (parsed === undefined) return syntheticResponse('invalid', detail);
-  return new CommandResponse({ ...detail, ...parsed, raw: body });
+  // One object shape for every response keeps this path monomorphic (spreads of varying shapes deoptimise it).
+  return new CommandResponse({
+    code: parsed.code,
+    description: parsed.description,
+    runtime: parsed.runtime,
+    queuetime: parsed.queuetime,
+    pending: parsed.pending,
+    properties: parsed.properties,
+    raw: body,
+    synthetic: false,
+    httpStatus: detail.httpStatus,
+    cause: detail.cause,
+    attempt: detail.attempt,
+    durationMs: detail.durationMs,
+    url: detail.url,
+    command: detail.command,
+  });
 }
