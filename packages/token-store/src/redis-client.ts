@@ -1,0 +1,160 @@
+import { StoreError } from './store-error.js';
+
+/** An argument of a Redis command. */
+export type RedisArgument = string | number;
+
+/**
+ * What RedisStore needs of a Redis client. An `ioredis` `Redis` instance (v5 or v6) fits; so
+ * does any object with a `call(command, ...args)` method that sends one command and resolves
+ * with its reply. When the client also has ioredis's `status` and events, the store checks
+ * the connection before each command and fails fast while it is down.
+ */
+export interface RedisClientLike {
+  /** Sends one command, such as `call('SET', key, value, 'PX', 1000)`, and resolves with the reply. */
+  call(command: string, ...args: RedisArgument[]): Promise<unknown>;
+  /** ioredis's connection state: `wait`, `connecting`, `connect`, `ready`, `reconnecting`, `close` or `end`. */
+  readonly status?: string | undefined;
+  /** Starts connecting a client created with `lazyConnect`. */
+  connect?(): Promise<unknown>;
+  once?(event: string, listener: (...args: unknown[]) => void): unknown;
+  on?(event: string, listener: (...args: unknown[]) => void): unknown;
+  off?(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Closes the connection gracefully. */
+  quit?(): Promise<unknown>;
+  /** Closes the connection at once. */
+  disconnect?(): void;
+}
+
+const permissionReplies = /^(NOAUTH|WRONGPASS|NOPERM)\b/;
+const unavailableReplies = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|MISCONF)\b/;
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A copy of a client error with only its name and message: ioredis attaches the command and its
+ * arguments (which may hold a token) to its errors, and a cause is often logged whole.
+ */
+function sanitized(error: unknown): Error {
+  const copy = new Error(messageOf(error));
+  copy.name = error instanceof Error ? error.name : 'Error';
+  return copy;
+}
+
+/** A StoreError for a failed Redis command, by what the client or server said. */
+export function redisError(error: unknown, action: string): StoreError {
+  if (StoreError.isInstance(error)) return error;
+  const message = messageOf(error);
+  const name = error instanceof Error ? error.name : '';
+  const cause = sanitized(error);
+  if (name === 'ReplyError' || permissionReplies.test(message) || unavailableReplies.test(message)) {
+    if (permissionReplies.test(message)) {
+      return new StoreError('PERMISSION', `Redis refused to ${action}: ${message}. Check the user name and password in the Redis URL (or the client's options) and the user's ACL.`, { cause });
+    }
+    if (unavailableReplies.test(message)) {
+      return new StoreError('UNAVAILABLE', `Redis cannot ${action} right now: ${message}.`, { cause });
+    }
+    return new StoreError('IO', `Redis could not ${action}: ${message}.`, { cause });
+  }
+  if (/timed? ?out/i.test(message)) {
+    return new StoreError('TIMEOUT', `Redis did not answer in time to ${action}: ${message}.`, { cause });
+  }
+  return new StoreError('UNAVAILABLE', `Redis is unreachable, could not ${action}: ${message}. Check that the Redis server is running and reachable.`, { cause });
+}
+
+function unreachable(status: string, lastError: unknown, action: string): StoreError {
+  // A refused AUTH closes the connection: say what the server said, not just "unreachable".
+  if (permissionReplies.test(messageOf(lastError))) return redisError(lastError, action);
+  const detail = lastError === undefined ? '' : ` (last error: ${messageOf(lastError)})`;
+  return new StoreError(
+    'UNAVAILABLE',
+    `Redis is unreachable: the connection is ${status}${detail}. Check that the Redis server is running and reachable; the client keeps reconnecting in the background.`,
+    lastError === undefined ? {} : { cause: sanitized(lastError) },
+  );
+}
+
+/**
+ * Sends commands through a client with a bound on every call, failing fast instead of queueing
+ * while the connection is down.
+ */
+export class RedisConnection {
+  readonly client: RedisClientLike;
+  readonly #timeoutMs: number;
+  /** The latest connection error, kept for messages (only for clients this store listens to). */
+  lastError: unknown;
+
+  constructor(client: RedisClientLike, timeoutMs: number) {
+    this.client = client;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Runs one command; rejects with a StoreError (`UNAVAILABLE`, `TIMEOUT`, `PERMISSION`, `IO`). */
+  async command(action: string, command: string, ...args: RedisArgument[]): Promise<unknown> {
+    const deadline = Date.now() + this.#timeoutMs;
+    await this.#whenReady(action);
+    const sent = this.client.call(command, ...args);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(new StoreError('TIMEOUT', `Redis did not answer within ${this.#timeoutMs} ms, could not ${action}. The server may be overloaded or frozen; raise commandTimeoutMs if it is just slow.`));
+      }, Math.max(1, deadline - Date.now()));
+    });
+    try {
+      return await Promise.race([sent, timedOut]);
+    } catch (error) {
+      // A late rejection of the command itself must not go unhandled.
+      sent.catch(() => undefined);
+      throw redisError(error, action);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Resolves when the client can take a command now. Waits (within the timeout) while a
+   * connection is being made; fails at once while the client is reconnecting or closed.
+   */
+  async #whenReady(action: string): Promise<void> {
+    const { client } = this;
+    const status = client.status;
+    if (status === undefined || status === 'ready') return;
+    if (status === 'end') {
+      throw new StoreError('UNAVAILABLE', `The Redis connection has been closed (quit or disconnect), could not ${action}. Create a new client.`);
+    }
+    if (status === 'reconnecting' || status === 'close') throw unreachable(status, this.lastError, action);
+    if (client.once === undefined || client.off === undefined) return;
+    const { once, off } = { once: client.once.bind(client), off: client.off.bind(client) };
+    const waiting = new Promise<void>((resolve, reject) => {
+      let failure: unknown;
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        off('ready', onReady);
+        off('error', onError);
+        off('close', onClose);
+        off('end', onClose);
+      };
+      const onReady = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: unknown): void => {
+        failure = error;
+      };
+      const onClose = (): void => {
+        cleanup();
+        reject(unreachable('closed', failure ?? this.lastError, action));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new StoreError('TIMEOUT', `Could not connect to Redis within ${this.#timeoutMs} ms, could not ${action}. Check the address and the network.`));
+      }, this.#timeoutMs);
+      once('ready', onReady);
+      once('error', onError);
+      once('close', onClose);
+      once('end', onClose);
+    });
+    if (status === 'wait') client.connect?.().catch(() => undefined);
+    await waiting;
+  }
+}

@@ -1,0 +1,387 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { StoreError } from './store-error.js';
+import { recordingLogger } from './testing/recording-logger.js';
+import { type RedisServer, redisSkipReason, startRedisServer } from './testing/redis-server.js';
+import { describeStoreContract } from './testing/store-contract.js';
+
+const skipReason = await redisSkipReason();
+const skipped = skipReason === undefined ? '' : ` SKIPPED: ${skipReason}`;
+
+let server: RedisServer;
+/** A plain client for looking at what the store wrote. */
+let raw: Redis;
+
+beforeAll(async () => {
+  if (skipReason !== undefined) return;
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+});
+
+afterAll(async () => {
+  if (skipReason !== undefined) return;
+  raw.disconnect();
+  await server.dispose();
+});
+
+/** A store on the test server, closed when the test ends. */
+function openStore(options: Omit<RedisStoreOptions, 'url' | 'client'> = {}): RedisStore {
+  const store = new RedisStore({ url: server.url, prefix: `test-${randomUUID()}:`, ...options });
+  onTestFinished(() => store.close());
+  return store;
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+async function storeErrorOf(promise: Promise<unknown>): Promise<StoreError> {
+  const error: unknown = await promise.then(() => undefined, (reason: unknown) => reason);
+  if (!StoreError.isInstance(error)) throw new Error(`expected a StoreError, got ${String(error)}`);
+  return error;
+}
+
+/** Polls `check` until true, at most `timeoutMs`: for effects there is nothing to await for. */
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describeStoreContract('RedisStore (from a URL)', () => {
+  const opened: RedisStore[] = [];
+  const open = (): RedisStore => {
+    const store = new RedisStore({ url: server.url });
+    opened.push(store);
+    return store;
+  };
+  return {
+    store: open(),
+    reopen: open,
+    cleanup: async () => {
+      await Promise.all(opened.map((store) => store.close()));
+    },
+  };
+}, { skipReason, persistent: true });
+
+describeStoreContract('RedisStore (with an ioredis client passed in)', () => {
+  const client = new Redis(server.url);
+  return {
+    store: new RedisStore({ client }),
+    reopen: () => new RedisStore({ client }),
+    cleanup: async () => {
+      await client.quit();
+    },
+  };
+}, { skipReason, persistent: true });
+
+describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
+  it('stores records as JSON text under <prefix>record:<key>, with the default prefix sessionkit:', async () => {
+    const store = new RedisStore({ url: server.url });
+    onTestFinished(() => store.close());
+    const key = `layout ${randomUUID()}`;
+    onTestFinished(() => store.delete(key));
+    expect(store.prefix).toBe('sessionkit:');
+    expect(store.recordKeyFor(key)).toBe(`sessionkit:record:${key}`);
+    expect(store.lockKeyFor(key)).toBe(`sessionkit:lock:${key}`);
+    await store.set(key, { version: 1, value: 'x' });
+    expect(JSON.parse((await raw.get(`sessionkit:record:${key}`)) ?? 'null')).toEqual({ version: 1, value: 'x' });
+  });
+
+  it('keeps prefixes apart, and a record key never collides with a lock key', async () => {
+    const first = openStore({ prefix: 'app-a:' });
+    const second = openStore({ prefix: 'app-b:' });
+    const key = `shared ${randomUUID()}`;
+    onTestFinished(async () => {
+      await first.delete(key);
+      await first.delete(`lock:${key}`);
+    });
+    await first.set(key, { version: 1, owner: 'a' });
+    await expect(second.get(key)).resolves.toBeUndefined();
+    // A record whose key looks like a lock key stays a record, and does not block the lock.
+    await first.set(`lock:${key}`, { version: 1 });
+    await expect(first.withLock(key, () => Promise.resolve('locked'), { timeoutMs: 0 })).resolves.toBe('locked');
+    await expect(first.get(`lock:${key}`)).resolves.toEqual({ version: 1 });
+  });
+
+  it('treats a value that is not a record as missing, with a warning that names the key but not the value', async () => {
+    const { logger, entries } = recordingLogger();
+    const store = openStore({ logger });
+    await raw.set(store.recordKeyFor('broken'), '{"version":1,"token":"secret-value');
+    await expect(store.get('broken')).resolves.toBeUndefined();
+    expect(entries).toMatchObject([{ level: 'warn', msg: 'a Redis value is not a stored record; treated as missing', redisKey: store.recordKeyFor('broken') }]);
+    expect(JSON.stringify(entries)).not.toContain('secret-value');
+  });
+
+  describe('ttl', () => {
+    it("'record-expiry' (default): a session record lives until its token's expiry plus ttlGraceMs", async () => {
+      const store = openStore();
+      const expiresAt = Date.now() + 3_600_000;
+      await store.set('session', { version: 1, token: { value: 'v', obtainedAt: Date.now(), expiresAt }, lastUsedAt: Date.now() });
+      const ttl = await raw.pttl(store.recordKeyFor('session'));
+      expect(ttl).toBeGreaterThan(3_600_000 + 60_000 - 5_000);
+      expect(ttl).toBeLessThanOrEqual(3_600_000 + 60_000);
+    });
+
+    it('a throttle outliving the token keeps the record until the throttle ends', async () => {
+      const store = openStore({ ttlGraceMs: 0 });
+      const now = Date.now();
+      await store.set('throttled', { version: 1, token: { value: 'v', obtainedAt: now, expiresAt: now + 10_000 }, throttledUntil: now + 50_000 });
+      const ttl = await raw.pttl(store.recordKeyFor('throttled'));
+      expect(ttl).toBeGreaterThan(45_000);
+      expect(ttl).toBeLessThanOrEqual(50_000);
+      // A throttle record without a token.
+      await store.set('throttle only', { version: 1, throttledUntil: now + 20_000 });
+      expect(await raw.pttl(store.recordKeyFor('throttle only'))).toBeLessThanOrEqual(20_000);
+      expect(await raw.pttl(store.recordKeyFor('throttle only'))).toBeGreaterThan(15_000);
+    });
+
+    it('no TTL for a record without an expiry, a token without expiresAt, or a token with a refresh token', async () => {
+      const store = openStore();
+      const now = Date.now();
+      const records = {
+        plain: { version: 1, data: 'x' },
+        'no expiry': { version: 1, token: { value: 'v', obtainedAt: now } },
+        refreshable: { version: 1, token: { value: 'v', obtainedAt: now, expiresAt: now + 1000, refreshToken: 'r' } },
+      };
+      for (const [key, record] of Object.entries(records)) {
+        await store.set(key, record);
+        expect(await raw.pttl(store.recordKeyFor(key)), key).toBe(-1);
+      }
+    });
+
+    it('replacing a record replaces its TTL (none when the new record has no expiry)', async () => {
+      const store = openStore();
+      await store.set('key', { version: 1, expiresAt: Date.now() + 5_000 });
+      expect(await raw.pttl(store.recordKeyFor('key'))).toBeGreaterThan(0);
+      await store.set('key', { version: 1 });
+      expect(await raw.pttl(store.recordKeyFor('key'))).toBe(-1);
+    });
+
+    it('an expired record disappears from Redis after ttlGraceMs', async () => {
+      const store = openStore({ ttlGraceMs: 50 });
+      await store.set('short', { version: 1, expiresAt: Date.now() - 1000 });
+      await expect(store.get('short')).resolves.toEqual({ version: 1, expiresAt: expect.any(Number) as number });
+      await eventually(async () => (await raw.exists(store.recordKeyFor('short'))) === 0);
+      await expect(store.get('short')).resolves.toBeUndefined();
+    });
+
+    it('ttl: false writes no TTL', async () => {
+      const store = openStore({ ttl: false });
+      await store.set('key', { version: 1, expiresAt: Date.now() + 5_000 });
+      expect(await raw.pttl(store.recordKeyFor('key'))).toBe(-1);
+    });
+  });
+
+  describe('withLock', () => {
+    it('holds a lock key with a lease and an owner tag while fn runs, and deletes it afterwards', async () => {
+      const store = openStore({ lockLeaseMs: 5_000 });
+      const lockKey = store.lockKeyFor('key');
+      const seen = await store.withLock('key', async () => ({ value: await raw.get(lockKey), ttl: await raw.pttl(lockKey) }));
+      expect(JSON.parse(seen.value ?? 'null')).toMatchObject({ pid: process.pid, host: expect.any(String) as string, nonce: expect.any(String) as string });
+      expect(seen.ttl).toBeGreaterThan(4_000);
+      expect(seen.ttl).toBeLessThanOrEqual(5_000);
+      expect(await raw.exists(lockKey)).toBe(0);
+    });
+
+    it('renews the lease while fn runs: a holder working for several leases keeps the lock', async () => {
+      const leaseMs = 150;
+      const store = openStore({ lockLeaseMs: leaseMs });
+      const other = openStore({ prefix: store.prefix });
+      const { logger, entries } = recordingLogger();
+      const release = deferred();
+      const entered = deferred();
+      const holder = new RedisStore({ url: server.url, prefix: store.prefix, lockLeaseMs: leaseMs, logger });
+      onTestFinished(() => holder.close());
+      const held = holder.withLock('key', async () => {
+        entered.resolve();
+        await release.promise;
+      });
+      await entered.promise;
+      // Another store waits more than 3 leases and gets nothing.
+      const error = await storeErrorOf(other.withLock('key', () => Promise.resolve(), { timeoutMs: leaseMs * 4 }));
+      expect(error.code).toBe('LOCK_TIMEOUT');
+      expect(error.message).toContain(`held by process ${process.pid} on `);
+      release.resolve();
+      await held;
+      await expect(other.withLock('key', () => Promise.resolve('free'), { timeoutMs: 2_000 })).resolves.toBe('free');
+      expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
+    });
+
+    it('a lease lost while fn runs is logged as a warning, and the release leaves the new holder\'s lock alone', async () => {
+      const leaseMs = 150;
+      const { logger, entries } = recordingLogger();
+      const holder = openStore({ lockLeaseMs: leaseMs, logger });
+      const other = openStore({ prefix: holder.prefix, lockLeaseMs: 10_000 });
+      const lockKey = holder.lockKeyFor('key');
+      const otherEntered = deferred();
+      const otherRelease = deferred();
+      let otherHeld: Promise<void> | undefined;
+      await holder.withLock('key', async () => {
+        // As after a failover to a replica that never saw the lock: the key is gone.
+        await raw.del(lockKey);
+        otherHeld = other.withLock('key', async () => {
+          otherEntered.resolve();
+          await otherRelease.promise;
+        });
+        await otherEntered.promise;
+        await eventually(() => entries.some((entry) => entry.level === 'warn'));
+      });
+      expect(entries.filter((entry) => entry.level === 'warn')).toMatchObject([
+        { msg: expect.stringContaining('lost the Redis lock lease while still holding it') as string, lockKey, leaseMs },
+      ]);
+      // The first holder's release did not delete the second holder's lock.
+      expect(JSON.parse((await raw.get(lockKey)) ?? 'null')).toMatchObject({ pid: process.pid });
+      otherRelease.resolve();
+      await otherHeld;
+      expect(await raw.exists(lockKey)).toBe(0);
+    });
+
+    it('a lock key left by a holder that never released it expires with its lease', async () => {
+      const store = openStore();
+      await raw.set(store.lockKeyFor('key'), 'someone', 'PX', 300);
+      const started = Date.now();
+      await expect(store.withLock('key', () => Promise.resolve('mine'), { timeoutMs: 5_000 })).resolves.toBe('mine');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    });
+
+    it('LOCK_TIMEOUT names an unknown holder without echoing its value', async () => {
+      const store = openStore();
+      await raw.set(store.lockKeyFor('key'), 'opaque-value-123', 'PX', 5_000);
+      const error = await storeErrorOf(store.withLock('key', () => Promise.resolve(), { timeoutMs: 50 }));
+      expect(error.code).toBe('LOCK_TIMEOUT');
+      expect(error.message).toContain('another client');
+      expect(error.message).not.toContain('opaque-value-123');
+    });
+
+    it('callers in one process queue in memory: one Redis SET NX per holder, not a retry storm', async () => {
+      const store = openStore();
+      const before = await commandCalls('set');
+      const order: number[] = [];
+      await Promise.all(Array.from({ length: 10 }, (_, index) => store.withLock('key', async () => {
+        order.push(index);
+        await new Promise((resolve) => setImmediate(resolve));
+      })));
+      expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(await commandCalls('set')).toBe(before + 10);
+    });
+  });
+
+  describe('clients and closing', () => {
+    it('close() closes a client it created from the URL; the store then rejects with UNAVAILABLE', async () => {
+      const store = new RedisStore({ url: server.url, prefix: `test-${randomUUID()}:` });
+      await store.set('key', { version: 1 });
+      expect(await connectionsNamed('sessionkit-token-store')).toBeGreaterThanOrEqual(1);
+      const before = await connectionsNamed('sessionkit-token-store');
+      await store.close();
+      await eventually(async () => (await connectionsNamed('sessionkit-token-store')) === before - 1);
+      const error = await storeErrorOf(store.get('key'));
+      expect(error.code).toBe('UNAVAILABLE');
+      await store.close();
+    });
+
+    it('close() leaves a client passed in open', async () => {
+      const client = new Redis(server.url);
+      onTestFinished(() => {
+        client.disconnect();
+      });
+      const store = new RedisStore({ client, prefix: `test-${randomUUID()}:` });
+      await store.set('key', { version: 1 });
+      await store.close();
+      expect(client.status).toBe('ready');
+      await expect(client.ping()).resolves.toBe('PONG');
+      await expect(store.get('key')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    });
+
+    it('a client passed in with lazyConnect is connected on first use', async () => {
+      const client = new Redis(server.url, { lazyConnect: true });
+      onTestFinished(() => {
+        client.disconnect();
+      });
+      const store = new RedisStore({ client, prefix: `test-${randomUUID()}:` });
+      expect(client.status).toBe('wait');
+      await store.set('key', { version: 1 });
+      await expect(store.get('key')).resolves.toEqual({ version: 1 });
+    });
+
+    it('creates no connection until first used', async () => {
+      const before = await connectionsNamed('sessionkit-token-store');
+      const store = new RedisStore({ url: server.url });
+      expect(await connectionsNamed('sessionkit-token-store')).toBe(before);
+      await store.close();
+    });
+  });
+
+  describe('options', () => {
+    it('rejects bad options with INVALID_ARGUMENT', () => {
+      const bad: unknown[] = [
+        {},
+        { url: 'http://localhost:6379' },
+        { url: 'not a url' },
+        { url: 'redis://127.0.0.1', client: new Redis({ lazyConnect: true }) },
+        { client: {} },
+        { url: 'redis://127.0.0.1', lockLeaseMs: 0 },
+        { url: 'redis://127.0.0.1', lockTimeoutMs: -1 },
+        { url: 'redis://127.0.0.1', commandTimeoutMs: Number.NaN },
+        { url: 'redis://127.0.0.1', ttlGraceMs: -5 },
+        { url: 'redis://127.0.0.1', ttl: 'always' },
+        { url: 'redis://127.0.0.1', prefix: 5 },
+      ];
+      for (const options of bad) {
+        let error: unknown;
+        try {
+          new RedisStore(options as RedisStoreOptions);
+        } catch (caught) {
+          error = caught;
+        }
+        expect(StoreError.isInstance(error) && error.code, JSON.stringify(options)).toBe('INVALID_ARGUMENT');
+      }
+    });
+
+    it('a URL with a password never appears in an error or a log line', async () => {
+      const secured = await startRedisServer({ args: ['--requirepass', 'right-password'] });
+      onTestFinished(() => secured.dispose());
+      const { logger, entries } = recordingLogger();
+      const wrong = new RedisStore({ url: `redis://:wrong-password-42@127.0.0.1:${secured.port}`, logger });
+      onTestFinished(() => wrong.close());
+      const error = await storeErrorOf(wrong.get('key'));
+      expect(error.code).toBe('PERMISSION');
+      const everything = `${error.message} ${String((error.cause as Error | undefined)?.message)} ${JSON.stringify(entries)}`;
+      expect(everything).not.toContain('wrong-password-42');
+      const right = new RedisStore({ url: `redis://:right-password@127.0.0.1:${secured.port}`, logger });
+      onTestFinished(() => right.close());
+      await right.set('key', { version: 1 });
+      await expect(right.get('key')).resolves.toEqual({ version: 1 });
+      expect(JSON.stringify(entries)).not.toContain('right-password');
+    });
+  });
+
+  it('is exported from @sessionkit/token-store/redis only (not from the package root)', async () => {
+    const redis = await import('@sessionkit/token-store/redis');
+    const root: Record<string, unknown> = await import('@sessionkit/token-store');
+    expect(redis.RedisStore).toBe(RedisStore);
+    expect(redis.defaultRedisPrefix).toBe('sessionkit:');
+    expect(root.RedisStore).toBeUndefined();
+  });
+});
+
+/** How often the server has run `command` (INFO commandstats). */
+async function commandCalls(command: string): Promise<number> {
+  const info = await raw.info('commandstats');
+  const match = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info);
+  return Number(match?.[1] ?? 0);
+}
+
+/** How many connections with this client name the server has. */
+async function connectionsNamed(name: string): Promise<number> {
+  const list = (await raw.call('CLIENT', 'LIST')) as string;
+  return list.split('\n').filter((line) => line.includes(` name=${name} `)).length;
+}

@@ -1,0 +1,3 @@
+export { defaultRedisCommandTimeoutMs, defaultRedisLockLeaseMs, defaultRedisLockTimeoutMs, defaultRedisPrefix, defaultRedisTtlGraceMs, RedisStore } from './redis-store.js';
+export type { RedisStoreOptions } from './redis-store.js';
+export type { RedisArgument, RedisClientLike } from './redis-client.js';
