@@ -47,14 +47,19 @@ export interface ChildResult {
 }
 
 /**
- * Start `count` session-child processes, wait until every one is ready, release them together,
- * and collect their results.
+ * Start one session-child process per environment (or `count` with the same one), wait until
+ * every one is ready, release them together, and collect their results in order.
  */
-export async function runSessionChildren(count: number, env: Record<string, string>, timeoutMs = 60_000): Promise<ChildResult[]> {
+export async function runSessionChildren(
+  count: number | readonly Record<string, string>[],
+  sharedEnv: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<ChildResult[]> {
+  const envs = typeof count === 'number' ? Array.from({ length: count }, () => sharedEnv) : count.map((env) => ({ ...sharedEnv, ...env }));
   const { spawn } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
   const script = fileURLToPath(new URL('./session-child.ts', import.meta.url));
-  const children = Array.from({ length: count }, () =>
+  const children = envs.map((env) =>
     spawn(process.execPath, ['--import', 'tsx', '--conditions=@sessionkit/source', script], {
       env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],

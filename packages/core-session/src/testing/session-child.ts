@@ -9,12 +9,14 @@ import { AuthError, oauth2, Session } from '@sessionkit/core-session';
 
 const tokenUrl = process.env.TOKEN_URL ?? '';
 const dir = process.env.STORE_DIR ?? '';
-const offset = Number(process.env.CLOCK_OFFSET_MS ?? '0');
+// A fixed clock (CLOCK_AT_MS) lets a test put children at an exact moment of its manual clock,
+// however long the child took to start.
+const fixedTime = process.env.CLOCK_AT_MS === undefined ? undefined : Number(process.env.CLOCK_AT_MS);
 
 const session = new Session({
   authenticator: oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
   store: new FileStore({ dir, lockTimeoutMs: 20_000 }),
-  clock: () => Date.now() + offset,
+  clock: fixedTime === undefined ? Date.now : () => fixedTime,
   retry: { baseDelayMs: 1, maxDelayMs: 5 },
 });
 
