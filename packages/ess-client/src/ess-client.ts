@@ -1,3 +1,4 @@
+import type { Session } from '@sessionkit/core-session';
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import type { TokenStore } from '@sessionkit/token-store';
 import { type ClientOptions, type RawData, WebSocket } from 'ws';
@@ -19,21 +20,11 @@ import type {
   EssStateChange,
 } from './types.js';
 
-/** The token a {@link EssSession} hands out (a `Token` of `@sessionkit/core-session`). */
-export interface EssSessionToken {
-  readonly value: string;
-  /** @default 'Bearer' */
-  readonly type?: string | undefined;
-}
-
 /**
- * What the client needs from a `Session` of `@sessionkit/core-session` (a Session is one):
- * a valid token before every connect, and `invalidate` after a 401.
+ * What the client uses of a `Session` (`@sessionkit/core-session`): a valid token before
+ * every connect, and `invalidate` after a 401. Pass the Session itself.
  */
-export interface EssSession {
-  getToken(): Promise<EssSessionToken>;
-  invalidate(token: EssSessionToken): void;
-}
+export type EssSession = Pick<Session, 'getToken' | 'invalidate'>;
 
 /** How the client reconnects. */
 export interface ReconnectOptions {
@@ -238,7 +229,7 @@ function errorText(frame: Frame): string {
   return isRecord(error) && typeof error.errorText === 'string' ? error.errorText : 'no error text';
 }
 
-const authCodesNotWorthRetrying = new Set(['INVALID_CREDENTIALS', 'INVALID_RESPONSE', 'INVALID_ARGUMENT']);
+const authCodesNotWorthRetrying = new Set(['INVALID_CREDENTIALS', 'CONFIGURATION']);
 
 const filtersSubscriptionId = 'filters';
 
@@ -720,9 +711,11 @@ export class EssClient {
       };
     } catch (error) {
       const code = isRecord(error) && typeof error.code === 'string' ? error.code : undefined;
-      throw new EssError('AUTH_FAILED', 'Could not get a token for the events gateway.', {
+      const retryAfterMs = isRecord(error) && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : undefined;
+      throw new EssError('AUTH_FAILED', `Could not get a token for the events gateway${code === undefined ? '' : ` (${code})`}.`, {
         cause: error,
         retryable: code === undefined || !authCodesNotWorthRetrying.has(code),
+        retryAfterMs,
       });
     }
   }

@@ -28,4 +28,12 @@ export type {
 } from './command/command-api.js';
 export { decodeCommandRequestBody } from './command/command-text.js';
 export type { DecodedCommandRequest } from './command/command-text.js';
-export type { EventsGateway, EventsGatewayDependencies, EventsGatewayOptions, EventsGatewayStats } from './events/events-gateway.js';
+export type {
+  EventsGateway,
+  EventsGatewayDependencies,
+  EventsGatewayOptions,
+  EventsGatewayStats,
+  RefuseUpgradesOptions,
+} from './events/events-gateway.js';
+export { eventTypes, stateGroups } from './events/event-generator.js';
+export type { EventGeneratorOptions } from './events/event-generator.js';

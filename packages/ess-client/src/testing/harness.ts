@@ -1,7 +1,7 @@
 // Helpers shared by the ess-client tests (not published).
 import { type Sandbox, type SandboxOptions, startSandbox } from '@sessionkit/sandbox';
 import type { EssClient } from '../ess-client.js';
-import type { EssClientEvents, EssEvent } from '../types.js';
+import type { EssClientEvents, EssEvent, EssFilter } from '../types.js';
 
 /** Event-type ids from protocols/ess.md. */
 export const motionStarted = '6eb95dd6-7ccc-4bce-99f8-af0d0b582d77';
@@ -9,7 +9,7 @@ export const motionStopped = '6f55a7a7-d21c-4629-ac18-af1975e395a2';
 export const outputActivated = '7a78f5bb-d8c3-4997-89b7-cae72713b7db';
 export const motionGroup = '4a0c2d6e-7f3b-4d8e-9a51-000000000001';
 
-export const everything = [{ modifier: 'include' as const, resourceTypes: ['*'], sourceIds: ['*'], eventTypes: ['*'] }];
+export const everything: EssFilter[] = [{ modifier: 'include', resourceTypes: ['*'], sourceIds: ['*'], eventTypes: ['*'] }];
 
 /** A sandbox without the event generator: tests publish what they expect. */
 export function startEssSandbox(ess: NonNullable<SandboxOptions['ess']> = {}): Promise<Sandbox> {

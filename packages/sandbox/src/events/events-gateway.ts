@@ -77,6 +77,8 @@ export interface RefuseUpgradesOptions {
   status?: number | undefined;
   /** How many upgrades to refuse; undefined refuses until `acceptUpgrades()`. */
   count?: number | undefined;
+  /** `Retry-After` header of a 503, in seconds; 0 sends none. @default 1 */
+  retryAfterSeconds?: number | undefined;
 }
 
 /** The Events and State WebSocket endpoint at `/api/ws/events/v1`, with its fault controls. */
@@ -217,7 +219,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
   const sessions = new Map<string, GatewaySession>();
   const states = new Map<string, PublishedEvent>();
   const timers = new Set<NodeJS.Timeout>();
-  let refusal: { status: number; remaining: number } | undefined;
+  let refusal: { status: number; remaining: number; retryAfterSeconds: number } | undefined;
 
   const later = (ms: number, fn: () => void): void => {
     const timer = setTimeout(() => {
@@ -540,11 +542,11 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     },
     upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (refusal !== undefined) {
-        const { status } = refusal;
+        const { status, retryAfterSeconds } = refusal;
         refusal.remaining -= 1;
         if (refusal.remaining <= 0) refusal = undefined;
         stats.refused += 1;
-        refuse(socket, status, status === 503 ? { 'Retry-After': '1' } : {});
+        refuse(socket, status, status === 503 && retryAfterSeconds > 0 ? { 'Retry-After': String(retryAfterSeconds) } : {});
         return;
       }
       const header = request.headers.authorization;
@@ -581,7 +583,11 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       }
     },
     refuseUpgrades: (refuseOptions = {}) => {
-      refusal = { status: refuseOptions.status ?? 503, remaining: refuseOptions.count ?? Number.POSITIVE_INFINITY };
+      refusal = {
+        status: refuseOptions.status ?? 503,
+        remaining: refuseOptions.count ?? Number.POSITIVE_INFINITY,
+        retryAfterSeconds: refuseOptions.retryAfterSeconds ?? 1,
+      };
     },
     acceptUpgrades: () => {
       refusal = undefined;

@@ -1,0 +1,407 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { oauth2, Session } from '@sessionkit/core-session';
+import { createLogger } from '@sessionkit/logger';
+import type { Sandbox } from '@sessionkit/sandbox';
+import { EssClient, type EssClientOptions, EssError, type EssEvent, type EssGap } from '@sessionkit/ess-client';
+import {
+  everything,
+  fetchToken,
+  motionGroup,
+  motionStopped,
+  next,
+  numbered,
+  numberOf,
+  outputActivated,
+  startEssSandbox,
+  take,
+  until,
+} from './testing/harness.js';
+
+let sandbox: Sandbox;
+const clients: EssClient[] = [];
+
+beforeEach(async () => {
+  sandbox = await startEssSandbox();
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  await sandbox.close();
+});
+
+function session(): Session {
+  return new Session({
+    authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
+  });
+}
+
+function client(options: Partial<EssClientOptions> = {}): EssClient {
+  const created = new EssClient({
+    url: sandbox.essUrl,
+    auth: session(),
+    filters: everything,
+    reconnect: { initialDelayMs: 20 },
+    ...options,
+  });
+  clients.push(created);
+  return created;
+}
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, index) => from + index);
+}
+
+describe('EssClient: sessions', () => {
+  it('starts a new session, subscribes its filters and delivers events in order, with state', async () => {
+    const ess = client({ filters: [{ resourceTypes: ['cameras'] }] });
+    const states: string[] = [];
+    ess.on('state', (change) => states.push(change.reason));
+    const connection: string[] = [];
+    ess.on('connection', (change) => connection.push(change.state));
+    expect(ess.connectionState).toBe('offline');
+    await ess.connect();
+    expect(ess.connectionState).toBe('online');
+    expect(connection).toEqual(['connecting', 'online']);
+    expect(ess.sessionId).toEqual(expect.any(String));
+    expect(sandbox.stats.events).toMatchObject({ sessionsNew: 1, sessionsResumed: 0, connections: 1 });
+
+    const iterator = ess.events();
+    sandbox.publish([...numbered(0, 8), { id: 'o1', type: outputActivated, source: 'outputs/o1', stategroupid: 'output' }]);
+    const events = await take(iterator, 8);
+    expect(events.map(numberOf)).toEqual(range(0, 8));
+    expect(events[0]!.time).toMatch(/\.\d{7}Z$/);
+    expect(ess.lastEventId).toBe('e7');
+    // Latest motion state per camera: e4..e7.
+    expect(ess.state.map((state) => state.id).sort()).toEqual(['e4', 'e5', 'e6', 'e7']);
+    expect(states).toContain('event');
+
+    const snapshot = await ess.getState();
+    expect(snapshot.map((state) => state.id).sort()).toEqual(['e4', 'e5', 'e6', 'e7']);
+    expect(snapshot.every((state) => state.stategroupid === motionGroup)).toBe(true);
+    expect(states).toContain('snapshot');
+  });
+
+  it('drops duplicate ids and delivers each event once', async () => {
+    const ess = client();
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 3));
+    sandbox.publish(numbered(1, 3));
+    const events = await take(iterator, 4);
+    expect(events.map((event) => event.id)).toEqual(['e0', 'e1', 'e2', 'e3']);
+    expect(ess.stats.duplicates).toBe(2);
+  });
+
+  it('subscribes and unsubscribes; refuses invalid filters before sending anything', async () => {
+    const ess = client({ filters: [{ resourceTypes: ['outputs'] }] });
+    await ess.connect();
+    const iterator = ess.events();
+    const commands = sandbox.stats.events.commands;
+    await expect(ess.subscribe([{ modifier: 'sometimes' as 'include' }])).rejects.toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND' });
+    await expect(ess.subscribe([])).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
+    await expect(ess.subscribe([{ sourceIds: [''] }])).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
+    expect(sandbox.stats.events.commands).toBe(commands);
+    expect(ess.connectionState).toBe('online');
+
+    const id = await ess.subscribe([{ resourceTypes: ['CAMERAS'], sourceIds: ['c1'] }, { modifier: 'exclude', eventTypes: [motionStopped] }]);
+    // Camera c1 is n % 4 === 1, and odd n are "motion stopped": excluded. Other cameras do not match.
+    sandbox.publish(numbered(0, 4));
+    sandbox.publish(numbered(9, 1));
+    sandbox.publish(numbered(13, 1).map((event) => ({ ...event, type: outputActivated })));
+    const [event] = await take(iterator, 1);
+    expect(event!.id).toBe('e13');
+    await ess.unsubscribe(id);
+    await expect(ess.unsubscribe(id)).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
+    sandbox.publish(numbered(21, 1).map((event) => ({ ...event, type: outputActivated }))); // c1: no longer subscribed
+    sandbox.publish([{ id: 'out', type: outputActivated, source: 'outputs/x' }]); // matches the filters option
+    const [after] = await take(iterator, 1);
+    expect(after!.id).toBe('out');
+  });
+
+  it('resumes inside the window and replays what was in flight or published meanwhile, once and in order', async () => {
+    const ess = client();
+    const gaps: EssGap[] = [];
+    ess.on('gap', (gap) => gaps.push(gap));
+    await ess.connect();
+    const sessionId = ess.sessionId;
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 10_000));
+    const first = await take(iterator, 100);
+    sandbox.dropConnections();
+    sandbox.publish(numbered(10_000, 1000));
+    const rest = await take(iterator, 10_900);
+    expect([...first, ...rest].map(numberOf)).toEqual(range(0, 11_000));
+    expect(ess.sessionId).toBe(sessionId);
+    expect(ess.stats.resumes).toBe(1);
+    expect(sandbox.stats.events.sessionsResumed).toBe(1);
+    expect(gaps).toEqual([]);
+  });
+
+  it('after the window: reports a gap, subscribes again and fetches state by itself', async () => {
+    const ess = client({ filters: [{ resourceTypes: ['cameras'] }] });
+    await ess.connect();
+    const oldSession = ess.sessionId;
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 10));
+    await take(iterator, 10);
+
+    sandbox.events.refuseUpgrades();
+    const away = next(ess, 'connection', (change) => change.state === 'delayed');
+    sandbox.dropConnections();
+    expect((await away).error).toMatchObject({ code: 'CONNECTION_LOST' });
+    await until(() => sandbox.stats.events.refused >= 1, 5000, 'a refused reconnect');
+    sandbox.publish(numbered(10, 4)); // lost: the session is about to expire
+    sandbox.events.expireSessions();
+    sandbox.publish(numbered(14, 6)); // lost: there is no session at all
+    const gap = next(ess, 'gap');
+    const refetched = next(ess, 'state', (change) => change.reason === 'snapshot');
+    sandbox.events.acceptUpgrades();
+
+    expect(await gap).toEqual({ previousSessionId: oldSession, sessionId: expect.any(String) as string, lastEventId: 'e9' });
+    expect(ess.sessionId).not.toBe(oldSession);
+    const snapshot = await refetched;
+    // The refetched state includes the lost events' effect: the latest per camera is e16..e19.
+    expect(snapshot.changed.map((state) => state.id).sort()).toEqual(['e16', 'e17', 'e18', 'e19']);
+    expect(ess.state.map((state) => state.id).sort()).toEqual(['e16', 'e17', 'e18', 'e19']);
+    sandbox.publish(numbered(20, 5));
+    expect((await take(iterator, 5)).map(numberOf)).toEqual(range(20, 5));
+    expect(ess.stats.gaps).toBe(1);
+    expect(sandbox.stats.events.sessionsNew).toBe(2);
+  });
+});
+
+describe('EssClient: tokens', () => {
+  it('gets a fresh token after a 401 at reconnect: the Session is invalidated and asked again', async () => {
+    const logged: string[] = [];
+    const ess = client({ logger: createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) }) });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 5));
+    await take(iterator, 5);
+    const tokenRequests = sandbox.stats.idp.requests;
+    sandbox.idp.expireAll();
+    sandbox.dropConnections();
+    sandbox.publish(numbered(5, 5));
+    expect((await take(iterator, 5)).map(numberOf)).toEqual(range(5, 5));
+    expect(sandbox.stats.events.unauthorized).toBe(1);
+    expect(sandbox.stats.idp.requests).toBe(tokenRequests + 1);
+    expect(ess.stats.resumes).toBe(1);
+    expect(logged.some((line) => line.includes('401 at upgrade'))).toBe(true);
+  });
+
+  it('halts with UNAUTHORIZED when the second token is refused too; reconnect() recovers', async () => {
+    const stale = await fetchToken(sandbox);
+    let token = stale;
+    const logged: string[] = [];
+    const ess = client({ auth: () => Promise.resolve(token), logger: createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) }) });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 3));
+    await take(iterator, 3);
+    sandbox.idp.expireAll();
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    sandbox.dropConnections();
+    const change = await halted;
+    expect(change.error).toBeInstanceOf(EssError);
+    expect(change.error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
+    expect(ess.connectionState).toBe('halted');
+    expect(sandbox.stats.events.unauthorized).toBe(2);
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(ess.getState()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(logged.join('\n')).not.toContain(stale);
+
+    token = await fetchToken(sandbox);
+    sandbox.publish(numbered(3, 3));
+    const reconnecting = ess.reconnect();
+    expect(ess.connectionState).toBe('delayed');
+    const resumed = ess.events();
+    await reconnecting;
+    expect((await take(resumed, 3)).map(numberOf)).toEqual(range(3, 3));
+    expect(ess.stats.resumes).toBe(1);
+  });
+
+  it('accepts a function returning a token with or without the Bearer prefix', async () => {
+    const ess = client({ auth: async () => `Bearer ${await fetchToken(sandbox)}` });
+    await ess.connect();
+    expect(ess.connectionState).toBe('online');
+  });
+});
+
+describe('EssClient: faults', () => {
+  it('recovers from 503 at upgrade with backoff and resumes', async () => {
+    const ess = client();
+    const logged: string[] = [];
+    const withLog = client({ logger: createLogger({ level: 'debug', format: 'json', write: (line) => logged.push(line) }) });
+    await ess.connect();
+    await withLog.connect();
+    const iterator = withLog.events();
+    sandbox.publish(numbered(0, 3));
+    await take(iterator, 3);
+    sandbox.events.refuseUpgrades({ count: 6 });
+    sandbox.dropConnections();
+    sandbox.publish(numbered(3, 3));
+    expect((await take(iterator, 3)).map(numberOf)).toEqual(range(3, 3));
+    await until(() => ess.connectionState === 'online', 10_000, 'the other client');
+    expect(sandbox.stats.events.refused).toBe(6);
+    expect(withLog.stats.resumes).toBe(1);
+    expect(withLog.stats.gaps).toBe(0);
+    expect(logged.some((line) => line.includes('"status":503'))).toBe(true);
+  });
+
+  it('halts with RETRIES_EXHAUSTED after maxRetries failed attempts', async () => {
+    const ess = client({ reconnect: { initialDelayMs: 5, maxRetries: 2 } });
+    await ess.connect();
+    sandbox.events.refuseUpgrades({ retryAfterSeconds: 0 });
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    sandbox.dropConnections();
+    const { error } = await halted;
+    expect(error).toMatchObject({ code: 'RETRIES_EXHAUSTED' });
+    expect(error?.cause).toMatchObject({ code: 'HANDSHAKE_FAILED', status: 503 });
+    expect(sandbox.stats.events.refused).toBe(3);
+  });
+
+  it('routes events that arrive while commands are pending; none is lost', async () => {
+    const ess = client();
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.events.setGetStateDelay(300);
+    const before = ess.stats.events;
+    const state = ess.getState();
+    const subscribed = ess.subscribe([{ resourceTypes: ['outputs'] }]);
+    for (let batch = 0; batch < 30; batch += 1) sandbox.publish(numbered(batch * 100, 100));
+    await subscribed;
+    const duringGetState = ess.stats.events - before;
+    const states = await state;
+    expect(duringGetState).toBeGreaterThan(0);
+    expect(states.length).toBe(4);
+    expect((await take(iterator, 3000)).map(numberOf)).toEqual(range(0, 3000));
+  });
+
+  it('waits for a slow getState with its own timeout; the heartbeat deadline does not kill it', async () => {
+    const ess = client({ commandTimeoutMs: 150, getStateTimeoutMs: 10_000, heartbeatMs: 30, heartbeatTimeoutMs: 60 });
+    await ess.connect();
+    sandbox.publish(numbered(0, 4));
+    sandbox.events.setGetStateDelay(800);
+    const states = await ess.getState();
+    expect(states.map((state) => state.id).sort()).toEqual(['e0', 'e1', 'e2', 'e3']);
+    expect(ess.stats.connections).toBe(1);
+    expect(sandbox.stats.events.connectionsTotal).toBe(1);
+
+    const impatient = client({ getStateTimeoutMs: 100 });
+    await impatient.connect();
+    await expect(impatient.getState()).rejects.toMatchObject({ code: 'COMMAND_TIMEOUT' });
+  });
+
+  it('detects a half-open connection by heartbeat, terminates it and resumes', async () => {
+    const ess = client({ heartbeatMs: 50, heartbeatTimeoutMs: 100 });
+    // The heartbeat deadline is off while a getState is pending: let the first one finish.
+    const fetched = next(ess, 'state', (change) => change.reason === 'snapshot');
+    await ess.connect();
+    await fetched;
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 5));
+    await take(iterator, 5);
+    const lost = next(ess, 'connection', (change) => change.state === 'delayed');
+    sandbox.events.stallConnections();
+    sandbox.publish(numbered(5, 5));
+    expect((await lost).error).toMatchObject({ code: 'HEARTBEAT_TIMEOUT' });
+    expect((await take(iterator, 5)).map(numberOf)).toEqual(range(5, 5));
+    expect(ess.stats.resumes).toBe(1);
+    expect(ess.stats.gaps).toBe(0);
+  });
+
+  it('receives large frames (a multi-megabyte getState) and halts with FRAME_TOO_LARGE above maxPayload', async () => {
+    const big = numbered(0, 3000, { cameras: 3000, padding: 2000 });
+    sandbox.publish(big);
+    const ess = client();
+    await ess.connect();
+    const states = await ess.getState();
+    expect(states).toHaveLength(3000);
+
+    const small = client({ maxPayload: 1_000_000, fetchState: false });
+    await small.connect();
+    const halted = next(small, 'connection', (change) => change.state === 'halted');
+    await expect(small.getState()).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
+    expect((await halted).error).toMatchObject({ code: 'FRAME_TOO_LARGE' });
+  });
+});
+
+describe('EssClient: backpressure', () => {
+  async function settled(read: () => number): Promise<void> {
+    let last = -1;
+    let same = 0;
+    await until(
+      () => {
+        const value = read();
+        same = value === last ? same + 1 : 0;
+        last = value;
+        return same >= 5;
+      },
+      10_000,
+      'a steady count',
+    );
+  }
+
+  it('stops reading the socket while the consumer lags, then delivers everything', async () => {
+    const total = 20_000;
+    const ess = client({ highWaterMark: 100 });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, total, { padding: 1000 }));
+    const first = await take(iterator, 10);
+    await settled(() => ess.stats.events);
+    const received = ess.stats.events;
+    expect(received).toBeLessThan(total / 2);
+    expect(sandbox.stats.events.eventsSent).toBeLessThan(total);
+    const rest = await take(iterator, total - 10);
+    expect([...first, ...rest].map(numberOf)).toEqual(range(0, total));
+  });
+
+  it("ends the iterator with OVERFLOW under overflow: 'error'", async () => {
+    const ess = client({ highWaterMark: 50, overflow: 'error' });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 500));
+    await until(() => ess.stats.events >= 500, 10_000, 'all events');
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'OVERFLOW' });
+  });
+});
+
+describe('EssClient: lifecycle', () => {
+  it('close() ends iterators and rejects commands; connect() works again', async () => {
+    const ess = client();
+    await ess.connect();
+    const iterator = ess.events();
+    const pending = iterator.next();
+    await ess.close();
+    expect(ess.connectionState).toBe('offline');
+    expect(await pending).toEqual({ done: true, value: undefined });
+    await expect(ess.getState()).rejects.toMatchObject({ code: 'CLOSED' });
+    await ess.connect();
+    expect(ess.connectionState).toBe('online');
+    expect(ess.stats.resumes).toBe(0);
+  });
+
+  it('reconnect() while online drops the connection and resumes at once', async () => {
+    const ess = client();
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 2));
+    await take(iterator, 2);
+    await ess.reconnect();
+    sandbox.publish(numbered(2, 2));
+    expect((await take(iterator, 2)).map(numberOf)).toEqual([2, 3]);
+    expect(ess.stats.resumes).toBe(1);
+    expect(sandbox.stats.events.connectionsTotal).toBe(2);
+  });
+
+  it('delivers to event listeners as well as iterators', async () => {
+    const ess = client();
+    const seen: EssEvent[] = [];
+    ess.on('event', (event) => seen.push(event));
+    await ess.connect();
+    sandbox.publish(numbered(0, 3));
+    await until(() => seen.length === 3);
+    expect(seen.map(numberOf)).toEqual([0, 1, 2]);
+  });
+});
