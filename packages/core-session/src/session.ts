@@ -365,7 +365,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (this.#token === undefined) return;
     if (this.#idleTtl !== undefined && now >= this.#lastUsedAt + this.#idleTtl) return;
     this.#lastUsedAt = now;
-    if (this.#idleTtl !== undefined && now - this.#persistedUsedAt >= this.#persistInterval()) void this.flush();
+    this.#persistUseIfDue(now);
   }
 
   /** Write the last-use time to the store now instead of lazily (before a process exits, say). */
@@ -447,7 +447,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (token !== undefined && this.#usable(now)) {
       this.#lastUsedAt = now;
       if (now >= this.#refreshAt) this.#refreshInBackground(now);
-      if (this.#idleTtl !== undefined && now - this.#persistedUsedAt >= this.#persistInterval()) void this.flush();
+      this.#persistUseIfDue(now);
       this.#updateFastUntil();
       return token;
     }
@@ -468,6 +468,12 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   #stillValid(now: number): boolean {
     return now < this.#expiresAt && (this.#idleTtl === undefined || now < this.#lastUsedAt + this.#idleTtl);
+  }
+
+  /** Start writing lastUsedAt to the store when it is due (idle tokens only) and no write is running. */
+  #persistUseIfDue(now: number): void {
+    if (this.#idleTtl === undefined || this.#persisting !== undefined) return;
+    if (now - this.#persistedUsedAt >= this.#persistInterval()) void this.flush();
   }
 
   #persistInterval(): number {
