@@ -21,13 +21,20 @@ export interface ConnectionFields {
 
 const EXTRA = /[!'()*]/g;
 const HAS_EXTRA = /[!'()*]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
  * Form-encode one component the way the public ISPAPI SDKs do: `encodeURIComponent` with
  * `! ' ( ) *` escaped as well.
  */
 export function encodeFormComponent(text: string): string {
-  const encoded = encodeURIComponent(text);
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(text);
+  } catch {
+    // A lone surrogate cannot be UTF-8: send U+FFFD for it, as TextEncoder would.
+    encoded = encodeURIComponent(text.replace(LONE_SURROGATE, '\uFFFD'));
+  }
   return HAS_EXTRA.test(encoded) ? encoded.replace(EXTRA, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`) : encoded;
 }
 

@@ -1,0 +1,420 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { CommandClient, type CommandClientOptions, HttpClientError, ISPAPI_SYSTEMS, retryAfterMs } from '@sessionkit/http-client';
+
+const DEMO = { login: 'demo', password: 'demo-password' };
+
+let sandbox: Sandbox;
+let now = Date.UTC(2025, 5, 1);
+const clients: CommandClient[] = [];
+
+function client(options: CommandClientOptions = {}): CommandClient {
+  const created = new CommandClient({ url: sandbox.commandUrl, credentials: DEMO, retry: { baseDelayMs: 1 }, ...options });
+  clients.push(created);
+  return created;
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox({
+    commands: {
+      clock: () => now,
+      users: [
+        { login: 'otp-user', password: 'otp-password', otp: '654321', domains: 3 },
+        { login: 'filtered', password: 'filtered-password', allowedAddresses: ['203.0.113.9'], domains: 2 },
+      ],
+    },
+  });
+});
+
+afterEach(async () => {
+  sandbox.commands.clearFaults();
+  await Promise.all(clients.splice(0).map((created) => created.close()));
+});
+
+afterAll(async () => {
+  await sandbox.close();
+});
+
+describe('systems', () => {
+  it('sets URL and entity together, and a URL override changes the URL only', () => {
+    const live = new CommandClient();
+    const ote = new CommandClient({ system: 'ote' });
+    const overridden = new CommandClient({ system: 'ote', url: 'http://127.0.0.1:1/api/call.cgi' });
+    expect([live.url, live.entity]).toEqual([ISPAPI_SYSTEMS.live.url, '54cd']);
+    expect([ote.url, ote.entity]).toEqual(['https://api-ote.ispapi.net/api/call.cgi', '1234']);
+    expect([overridden.url, overridden.entity, overridden.system]).toEqual(['http://127.0.0.1:1/api/call.cgi', '1234', 'ote']);
+    clients.push(live, ote, overridden);
+  });
+
+  it('keeps the live and OT&E systems apart', async () => {
+    const live = client();
+    const ote = client({ system: 'ote' });
+    expect((await live.request({ COMMAND: 'StatusAccount' })).property('AMOUNT')).toBe('10000.00');
+    expect((await ote.request({ COMMAND: 'StatusAccount' })).property('AMOUNT')).toBe('50000.00');
+    expect((await ote.request({ COMMAND: 'AddDomain', DOMAIN: 'client-ote-only.com' })).code).toBe(200);
+    expect((await ote.request({ COMMAND: 'CheckDomain', DOMAIN: 'client-ote-only.com' })).code).toBe(211);
+    expect((await live.request({ COMMAND: 'CheckDomain', DOMAIN: 'client-ote-only.com' })).code).toBe(210);
+    expect(sandbox.commands.recent.at(-1)?.entity).toBe('54cd');
+  });
+
+  it('rejects a bad system or URL when it is built', () => {
+    expect(() => new CommandClient({ system: 'test' as 'live' })).toThrow(HttpClientError);
+    expect(() => new CommandClient({ url: 'ftp://example.com/' })).toThrow(/http/);
+    expect(() => new CommandClient({ url: 'https://user:pw@example.com/' })).toThrow(/credentials/);
+    expect(() => new CommandClient({ highPerformance: { connections: 0 } })).toThrow(/connections/);
+  });
+});
+
+describe('requests', () => {
+  it('sends a form with the fields in order, the content type set, and the user agent in the SDK format', async () => {
+    const created = client({ credentials: { ...DEMO, role: 'ops' }, remoteAddress: '198.51.100.4', subuser: 'demo-sub' });
+    await created.request({ COMMAND: 'StatusAccount' });
+    const seen = sandbox.commands.recent.at(-1);
+    expect(seen?.contentType).toBe('application/x-www-form-urlencoded');
+    expect(seen?.fieldNames).toEqual(['s_entity', 's_login', 's_pw', 's_remoteaddr', 's_user', 's_command']);
+    expect(seen).toMatchObject({ login: 'demo!ops', remoteAddress: '198.51.100.4', user: 'demo-sub' });
+    expect(seen?.userAgent).toMatch(/^sessionkit \((linux|darwin|win32); [a-z0-9]+; rv:\d+\.\d+\.\d+\) sessionkit-http-client\/\d+\.\d+\.\d+ node\/v\d+\.\d+\.\d+$/);
+    expect(created.userAgent).toBe(seen?.userAgent);
+
+    const named = client({ userAgent: { name: 'shop', version: '2.1.0', modules: ['billing/1.4.0', 'dns/0.3.1'] } });
+    await named.request({ COMMAND: 'StatusAccount' });
+    expect(sandbox.commands.recent.at(-1)?.userAgent).toMatch(/^shop \(\w+; \w+; rv:2\.1\.0\) billing\/1\.4\.0 dns\/0\.3\.1 sessionkit-http-client\/[\d.]+ node\/v[\d.]+$/);
+    const verbatim = client({ userAgent: 'exactly this' });
+    await verbatim.request({ COMMAND: 'StatusAccount' });
+    expect(sandbox.commands.recent.at(-1)?.userAgent).toBe('exactly this');
+  });
+
+  it('logs in as a role user, with a one-time password, through an IP filter, and views a subuser', async () => {
+    const viewer = client({ credentials: { ...DEMO, role: 'viewer', password: 'viewer-password' } });
+    expect((await viewer.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    expect((await viewer.request({ COMMAND: 'DeleteDomain', DOMAIN: 'x.com' })).code).toBe(531);
+
+    expect((await client({ credentials: { login: 'otp-user', password: 'otp-password' } }).request({ COMMAND: 'StatusAccount' })).code).toBe(530);
+    expect((await client({ credentials: { login: 'otp-user', password: 'otp-password', otp: '654321' } }).request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+
+    const filtered = client({ credentials: { login: 'filtered', password: 'filtered-password' } });
+    expect((await filtered.request({ COMMAND: 'StatusAccount' })).code).toBe(531);
+    expect((await filtered.request({ COMMAND: 'StatusAccount' }, { remoteAddress: '203.0.113.9' })).code).toBe(200);
+    expect((await client({ credentials: { login: 'filtered', password: 'filtered-password' }, remoteAddress: '203.0.113.9' }).request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+
+    const own = client();
+    expect((await own.request({ COMMAND: 'QueryDomainList', LIMIT: 1 }, { subuser: 'demo-sub' })).property('TOTAL')).toBe('40');
+    expect((await client({ subuser: 'demo-sub' }).request({ COMMAND: 'QueryDomainList', LIMIT: 1 })).property('TOTAL')).toBe('40');
+    expect((await own.request({ COMMAND: 'QueryDomainList', LIMIT: 1 })).property('TOTAL')).toBe('3000');
+  });
+
+  it('resolves API errors as responses, never throwing', async () => {
+    const wrong = client({ credentials: { login: 'demo', password: 'wrong' } });
+    const refused = await wrong.request({ COMMAND: 'StatusAccount' });
+    expect(refused).toMatchObject({ code: 530, synthetic: false, httpStatus: 200, attempt: 1 });
+    expect(refused.isError()).toBe(true);
+    const missing = await client().request({ COMMAND: 'StatusDomain', DOMAIN: 'not-mine-at-all.com' });
+    expect(missing.code).toBe(545);
+    expect(missing.command).toEqual({ COMMAND: 'StatusDomain', DOMAIN: 'not-mine-at-all.com' });
+  });
+
+  it('rejects only caller errors: a bad command, an aborted signal, a closed client', async () => {
+    const created = client();
+    await expect(created.request({ DOMAIN: 'x.com' })).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT' });
+    await expect(created.request({ COMMAND: 'X', BAD: {} })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(created.request({ COMMAND: 'StatusAccount' }, { signal: AbortSignal.abort('stop') })).rejects.toMatchObject({ code: 'ABORTED', cause: 'stop' });
+
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 10_000 });
+    const controller = new AbortController();
+    const pending = created.request({ COMMAND: 'StatusAccount' }, { signal: controller.signal });
+    setTimeout(() => { controller.abort(); }, 50);
+    await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
+
+    await created.close();
+    await expect(created.request({ COMMAND: 'StatusAccount' })).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('never changes the caller’s command', async () => {
+    const command = Object.freeze({ COMMAND: 'CheckDomains', DOMAIN: Object.freeze(['a-free-one.com', 'b-free-one.com']) });
+    const response = await client().request(command);
+    expect(response.column('DOMAINCHECK').map((value) => value?.slice(0, 3))).toEqual(['210', '210']);
+  });
+});
+
+describe('connections', () => {
+  it('reuses keep-alive connections for sequential requests', async () => {
+    const created = client({ highPerformance: true });
+    sandbox.commands.resetStats();
+    for (let index = 0; index < 20; index += 1) await created.request({ COMMAND: 'StatusAccount' });
+    expect(sandbox.stats.commands.requests).toBe(20);
+    // undici's Pool may open a second connection while the first is being released; no more.
+    expect(sandbox.stats.commands.connections).toBeLessThanOrEqual(2);
+  });
+
+  it('bounds the pool in high-performance mode', async () => {
+    const created = client({ highPerformance: { connections: 3 } });
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 20 }, { times: 12 });
+    const responses = await Promise.all(Array.from({ length: 24 }, () => created.request({ COMMAND: 'StatusAccount' })));
+    expect(responses.every((response) => response.code === 200)).toBe(true);
+    expect(sandbox.stats.commands.requests).toBe(24);
+    expect(sandbox.stats.commands.connections).toBe(3);
+  });
+
+  it('opens more connections without the bound', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 50 }, { times: 8 });
+    await Promise.all(Array.from({ length: 8 }, () => created.request({ COMMAND: 'StatusAccount' })));
+    expect(sandbox.stats.commands.connections).toBe(8);
+  });
+
+  it('reconnects after the server dropped every connection', async () => {
+    const created = client({ highPerformance: true });
+    expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    sandbox.dropConnections();
+    expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+  });
+
+  it('trusts a self-signed certificate only when told to', async () => {
+    const secure = await startSandbox({ tls: true, commands: { domainCount: 5 } });
+    try {
+      const trusting = new CommandClient({ url: secure.commandUrl, credentials: DEMO, ca: secure.certificate, highPerformance: true });
+      const viaTls = new CommandClient({ url: secure.commandUrl, credentials: DEMO, tls: { ca: secure.certificate, minVersion: 'TLSv1.3' } });
+      const untrusting = new CommandClient({ url: secure.commandUrl, credentials: DEMO });
+      clients.push(trusting, viaTls, untrusting);
+      expect((await trusting.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+      expect((await viaTls.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+      const refused = await untrusting.request({ COMMAND: 'StatusAccount' });
+      expect(refused).toMatchObject({ code: 421, synthetic: true, attempt: 1, httpStatus: undefined });
+      expect(String((refused.cause as { code?: string }).code)).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
+      expect(secure.stats.commands.requests).toBe(2);
+    } finally {
+      await secure.close();
+    }
+  });
+});
+
+describe('failures and retries', () => {
+  it('turns an empty body into 423 and an invalid body into 423, without retrying', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'empty-body' });
+    const empty = await created.request({ COMMAND: 'StatusAccount' });
+    expect(empty).toMatchObject({ code: 423, synthetic: true, httpStatus: 200, attempt: 1, description: `Empty API response. Probably unreachable API end point ${sandbox.commandUrl}` });
+    sandbox.commands.injectFault({ type: 'invalid-body' });
+    const invalid = await created.request({ COMMAND: 'StatusAccount' });
+    expect(invalid).toMatchObject({ code: 423, description: 'Invalid API response. Contact Support', httpStatus: 200 });
+    expect(invalid.raw).toContain('CODE = 423');
+    expect(sandbox.stats.commands.requests).toBe(2);
+  });
+
+  it('retries a read-only command after HTTP 5xx, honouring Retry-After, and keeps the status', async () => {
+    const entries: Record<string, unknown>[] = [];
+    const logger = {
+      trace: () => undefined,
+      debug: (_msg: string, fields?: Record<string, unknown>) => { if (fields !== undefined) entries.push(fields); },
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+      child: () => logger,
+      isLevelEnabled: (level: string) => level !== 'trace',
+    };
+    const created = client({ logger });
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: '0.3' });
+    const started = performance.now();
+    const response = await created.request({ COMMAND: 'QueryDomainList', LIMIT: 1 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(response).toMatchObject({ code: 200, attempt: 2 });
+    expect(entries.map((entry) => [entry.status, entry.code, entry.attempt, entry.retryInMs])).toEqual([
+      [503, 421, 1, 300],
+      [200, 200, 2, undefined],
+    ]);
+
+    sandbox.commands.injectFault({ type: 'status', status: 502 }, { times: 5 });
+    const exhausted = await created.request({ COMMAND: 'StatusAccount' });
+    expect(exhausted).toMatchObject({ code: 421, synthetic: true, httpStatus: 502, attempt: 3 });
+    sandbox.commands.clearFaults();
+
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 120 });
+    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 421, httpStatus: 503, attempt: 1 });
+    sandbox.commands.injectFault({ type: 'status', status: 404 });
+    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 421, httpStatus: 404, attempt: 1 });
+  });
+
+  it('never retries a write command once it may have reached the server', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'status', status: 503 });
+    expect(await created.request({ COMMAND: 'AddDomain', DOMAIN: 'write-once-a.com' })).toMatchObject({ code: 421, httpStatus: 503, attempt: 1 });
+    sandbox.commands.injectFault({ type: 'drop' });
+    const dropped = await created.request({ COMMAND: 'AddDomain', DOMAIN: 'write-once-b.com' });
+    expect(dropped).toMatchObject({ code: 421, synthetic: true, httpStatus: undefined, attempt: 1 });
+    expect(dropped.cause).toBeInstanceOf(Error);
+    expect(sandbox.stats.commands.requests).toBe(2);
+    // ... unless the caller says it is safe.
+    sandbox.commands.injectFault({ type: 'drop' });
+    expect(await created.request({ COMMAND: 'AddDomain', DOMAIN: 'write-once-c.com' }, { idempotent: true })).toMatchObject({ code: 200, attempt: 2 });
+  });
+
+  it('retries a read-only command after a dropped connection', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'drop' }, { times: 2 });
+    expect(await created.request({ COMMAND: 'CheckDomain', DOMAIN: 'dropped-twice.com' })).toMatchObject({ code: 210, attempt: 3 });
+    expect(sandbox.stats.commands.requests).toBe(3);
+    sandbox.commands.injectFault({ type: 'drop' }, { times: 2 });
+    expect(await client({ retry: false }).request({ COMMAND: 'CheckDomain', DOMAIN: 'dropped-twice.com' })).toMatchObject({ code: 421, attempt: 1 });
+  });
+
+  it('retries any command when it never left the client (connection refused)', async () => {
+    const closed = await startSandbox({ commands: { domainCount: 1 } });
+    const url = closed.commandUrl;
+    await closed.close();
+    const created = client({ url, retry: { retries: 2, baseDelayMs: 1 } });
+    const response = await created.request({ COMMAND: 'AddDomain', DOMAIN: 'never-sent.com' });
+    expect(response).toMatchObject({ code: 421, synthetic: true, attempt: 3, httpStatus: undefined });
+    expect((response.cause as { code?: string }).code).toBe('ECONNREFUSED');
+  });
+
+  it('separates the connect timeout from the response timeout', async () => {
+    // A TCP server that accepts and never answers: a TLS handshake to it never completes.
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => {
+      sockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const connecting = client({ url: `https://127.0.0.1:${port}/api/call.cgi`, connectTimeoutMs: 100, retry: { retries: 1, baseDelayMs: 1 } });
+      const timedOut = await connecting.request({ COMMAND: 'AddDomain', DOMAIN: 'never-connected.com' });
+      expect(timedOut).toMatchObject({ code: 421, attempt: 2 });
+      expect((timedOut.cause as { code?: string }).code).toBe('UND_ERR_CONNECT_TIMEOUT');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => { resolve(); }));
+    }
+
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 5000 });
+    const slow = client({ timeoutMs: 100, retry: false });
+    const late = await slow.request({ COMMAND: 'StatusAccount' });
+    expect(late).toMatchObject({ code: 421, attempt: 1 });
+    expect((late.cause as { code?: string }).code).toBe('UND_ERR_HEADERS_TIMEOUT');
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 300 });
+    expect((await slow.request({ COMMAND: 'StatusAccount' }, { timeoutMs: 5000 })).code).toBe(200);
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    expect(retryAfterMs('2')).toBe(2000);
+    expect(retryAfterMs(['1.5'])).toBe(1500);
+    expect(retryAfterMs(new Date(10_000).toUTCString(), 4000)).toBe(6000);
+    expect(retryAfterMs('soon')).toBeUndefined();
+    expect(retryAfterMs(undefined)).toBeUndefined();
+  });
+});
+
+describe('sessions', () => {
+  it('logs in, sends the session instead of the credentials, and logs out', async () => {
+    const created = client({ credentials: { ...DEMO, otp: '1' } });
+    const login = await created.login({ timeoutSeconds: 120 });
+    expect(login.code).toBe(200);
+    expect(created.loggedIn).toBe(true);
+    expect(sandbox.commands.recent.at(-1)?.command).toEqual({ COMMAND: 'StartSession', TIMEOUT: '120' });
+    expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    const used = sandbox.commands.recent.at(-1);
+    expect(used).toMatchObject({ usedSession: true, login: undefined });
+    expect(used?.fieldNames).toEqual(['s_entity', 's_session', 's_command']);
+
+    const logout = await created.logout();
+    expect(logout.code).toBe(200);
+    expect(created.loggedIn).toBe(false);
+    expect(sandbox.commands.recent.at(-1)?.command.COMMAND).toBe('EndSession');
+    expect(await created.logout()).toMatchObject({ code: 530, description: 'SESSION NOT FOUND', synthetic: true });
+  });
+
+  it('reports a failed login and stays on the credentials', async () => {
+    const created = client({ credentials: { login: 'demo', password: 'nope' } });
+    expect((await created.login()).code).toBe(530);
+    expect(created.loggedIn).toBe(false);
+    await expect(client({ credentials: undefined }).login()).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    expect((await client().login({ timeoutSeconds: 30 })).code).toBe(541);
+  });
+
+  it('expires a session after TIMEOUT seconds without use', async () => {
+    const created = client();
+    expect((await created.login({ timeoutSeconds: 60 })).code).toBe(200);
+    now += 45_000;
+    expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    now += 45_000;
+    expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    now += 61_000;
+    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
+  });
+
+  it('saves a session and reuses it elsewhere, entity included', async () => {
+    const ote = client({ system: 'ote' });
+    await ote.login();
+    const amount = (await ote.request({ COMMAND: 'StatusAccount' })).property('AMOUNT');
+    expect(amount).not.toBe((await client().request({ COMMAND: 'StatusAccount' })).property('AMOUNT'));
+    const saved = ote.saveSession();
+    expect(saved).toEqual({ entity: '1234', session: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown });
+    const elsewhere = client({ credentials: undefined });
+    expect(elsewhere.entity).toBe('54cd');
+    elsewhere.reuseSession(saved!);
+    expect(elsewhere.entity).toBe('1234');
+    expect((await elsewhere.request({ COMMAND: 'StatusAccount' })).property('AMOUNT')).toBe(amount);
+    expect(() => { elsewhere.reuseSession({ entity: '', session: 'x' }); }).toThrow(HttpClientError);
+    expect(client().saveSession()).toBeUndefined();
+  });
+});
+
+describe('pages', () => {
+  let fresh: Sandbox;
+  beforeAll(async () => {
+    fresh = await startSandbox();
+  });
+  afterAll(async () => {
+    await fresh.close();
+  });
+
+  it('pages through every domain and stops after the last page', async () => {
+    const created = client({ url: fresh.commandUrl, highPerformance: true });
+    const command = Object.freeze({ COMMAND: 'QueryDomainList', LIMIT: 700, AUTH: 'not-masked-secret' });
+    const domains: string[] = [];
+    const firsts: number[] = [];
+    for await (const page of created.pages(command)) {
+      expect(page.code).toBe(200);
+      firsts.push(page.pagination?.first ?? -1);
+      for (const record of page.records) domains.push(record.DOMAIN ?? '');
+    }
+    expect(firsts).toEqual([0, 700, 1400, 2100, 2800]);
+    expect(domains).toHaveLength(3000);
+    expect(new Set(domains).size).toBe(3000);
+    expect(fresh.stats.commands.requests).toBe(5);
+    const sent = fresh.commands.recent.slice(-5).map((request) => request.command);
+    expect(sent.map((request) => request.AUTH)).toEqual(Array(5).fill('not-masked-secret'));
+    expect(sent.map((request) => request.FIRST)).toEqual(['0', '700', '1400', '2100', '2800']);
+    expect(command).toEqual({ COMMAND: 'QueryDomainList', LIMIT: 700, AUTH: 'not-masked-secret' });
+  });
+
+  it('starts at the command’s FIRST', async () => {
+    const pages = [];
+    for await (const page of client({ url: fresh.commandUrl }).pages({ COMMAND: 'QueryDomainList', FIRST: 2500, LIMIT: 1000 })) pages.push(page);
+    expect(pages.map((page) => page.records.length)).toEqual([500]);
+  });
+
+  async function collect(body: string | string[]): Promise<number[]> {
+    for (const text of Array.isArray(body) ? body : [body]) sandbox.commands.injectFault({ type: 'respond', body: text }, { command: 'QueryDomainList' });
+    const codes: number[] = [];
+    for await (const page of client().pages({ COMMAND: 'QueryDomainList', LIMIT: 10 }, { maxPages: 5 })) codes.push(page.code);
+    return codes;
+  }
+  const page = (first: number, last: number, total?: number, limit = 10, code = 200): string =>
+    `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = x\nPROPERTY[FIRST][0] = ${first}\nPROPERTY[LAST][0] = ${last}\nPROPERTY[LIMIT][0] = ${limit}\n${total === undefined ? '' : `PROPERTY[TOTAL][0] = ${total}\n`}PROPERTY[DOMAIN][0] = a.com\nEOF\n`;
+
+  it('stops without TOTAL, with LIMIT <= 0, when the window does not advance, and on an error', async () => {
+    expect(await collect(page(0, 9))).toEqual([200]);
+    expect(await collect(page(0, 9, 100, 0))).toEqual([200]);
+    expect(await collect([page(0, 9, 100), page(0, 9, 100)])).toEqual([200, 200]);
+    expect(await collect([page(0, 9, 100), '[RESPONSE]\nCODE = 421\nDESCRIPTION = busy\nEOF\n'])).toEqual([200, 421]);
+    expect(await collect([page(0, 9, 100), page(10, 19, 100), page(20, 29, 100), page(30, 39, 100), page(40, 49, 100)])).toEqual([200, 200, 200, 200, 200]);
+    sandbox.commands.clearFaults();
+  });
+});

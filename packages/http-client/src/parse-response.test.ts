@@ -1,0 +1,146 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parseResponse } from '@sessionkit/http-client';
+
+const SPEC_EXAMPLE = `[RESPONSE]
+CODE = 200
+DESCRIPTION = Command completed successfully
+PROPERTY[AMOUNT][0] = 217458.12
+PROPERTY[CURRENCY][0] = EUR
+QUEUETIME = 0
+RUNTIME = 0.023
+EOF
+`;
+
+describe('parseResponse', () => {
+  it('parses the spec example', () => {
+    const response = parseResponse(SPEC_EXAMPLE);
+    expect(response.code).toBe(200);
+    expect(response.description).toBe('Command completed successfully');
+    expect(response.runtime).toBe(0.023);
+    expect(response.queuetime).toBe(0);
+    expect(response.pending).toBe(false);
+    expect(response.isSuccess()).toBe(true);
+    expect(response.isTemporaryError()).toBe(false);
+    expect(response.isError()).toBe(false);
+    expect(response.columns).toEqual(['AMOUNT', 'CURRENCY']);
+    expect(response.records).toEqual([{ AMOUNT: '217458.12', CURRENCY: 'EUR' }]);
+    expect(response.property('amount')).toBe('217458.12');
+    expect(response.pagination).toBeUndefined();
+    expect(response.synthetic).toBe(false);
+    expect(response.raw).toBe(SPEC_EXAMPLE);
+  });
+
+  it('accepts any case, \\r\\n or \\r, blanks around =, and keeps = inside values', () => {
+    const response = parseResponse(
+      '[response]\r\n  code=421  \r\ndescription   =  Try again = later  \r\nproperty[ Auth Code ][0]=a=b=c\rPendinG = 1\r\neof\r\nCODE = 200\r\n',
+    );
+    expect(response.code).toBe(421);
+    expect(response.description).toBe('Try again = later');
+    expect(response.isTemporaryError()).toBe(true);
+    expect(response.property('AUTHCODE')).toBe('a=b=c');
+    expect(response.property('auth code')).toBe('a=b=c');
+    expect(response.columns).toEqual(['AUTHCODE']);
+    expect(response.pending).toBe(true);
+  });
+
+  it('places values by their index, not in order of appearance', () => {
+    const response = parseResponse(
+      '[RESPONSE]\nCODE = 200\nDESCRIPTION = OK\nPROPERTY[DOMAIN][2] = c.com\nPROPERTY[DOMAIN][0] = a.com\nPROPERTY[STATUS][1] = ACTIVE\nPROPERTY[DOMAIN][1] = b.com\nEOF\n',
+    );
+    expect(response.column('DOMAIN')).toEqual(['a.com', 'b.com', 'c.com']);
+    expect(response.column('STATUS')).toEqual([undefined, 'ACTIVE']);
+    expect(response.records).toEqual([{ DOMAIN: 'a.com' }, { DOMAIN: 'b.com', STATUS: 'ACTIVE' }, { DOMAIN: 'c.com' }]);
+    expect(response.property('STATUS', 0)).toBeUndefined();
+    expect(response.column('NOPE')).toEqual([]);
+  });
+
+  it('keeps paging metadata out of the columns and reads the window', () => {
+    const page = (first: number, count: number, total: number | undefined, limit: number | undefined, code = 200): ReturnType<typeof parseResponse> => {
+      let text = `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = x\nPROPERTY[FIRST][0] = ${first}\nPROPERTY[LAST][0] = ${first + count - 1}\nPROPERTY[COUNT][0] = ${count}\n`;
+      if (limit !== undefined) text += `PROPERTY[LIMIT][0] = ${limit}\n`;
+      if (total !== undefined) text += `PROPERTY[TOTAL][0] = ${total}\n`;
+      for (let index = 0; index < count; index += 1) text += `PROPERTY[DOMAIN][${index}] = d${first + index}.com\n`;
+      return parseResponse(`${text}EOF\n`);
+    };
+    const middle = page(100, 100, 250, 100);
+    expect(middle.columns).toEqual(['DOMAIN']);
+    expect(middle.records).toHaveLength(100);
+    expect(middle.records[0]).toEqual({ DOMAIN: 'd100.com' });
+    expect(middle.property('TOTAL')).toBe('250');
+    expect(middle.pagination).toEqual({ first: 100, last: 199, count: 100, limit: 100, total: 250, page: 2, pages: 3, hasNext: true, nextFirst: 200 });
+    expect(page(200, 50, 250, 100).pagination).toMatchObject({ hasNext: false, nextFirst: undefined, page: 3 });
+    expect(page(0, 10, undefined, 10).pagination?.hasNext).toBe(false);
+    expect(page(0, 10, 100, 0).pagination?.hasNext).toBe(false);
+    expect(page(5, 0, 100, 10).pagination?.hasNext).toBe(false);
+    expect(page(0, 10, 100, 10, 421).pagination?.hasNext).toBe(false);
+    expect(page(0, 10, 100, undefined).pagination).toMatchObject({ hasNext: true, nextFirst: 10, page: undefined });
+  });
+
+  it('makes empty text the synthetic 423 Empty API response, naming the URL without credentials', () => {
+    const response = parseResponse(' \n ', { url: 'https://user:secret@api.example.com/api/call.cgi?token=x' });
+    expect(response).toMatchObject({ code: 423, synthetic: true, description: 'Empty API response. Probably unreachable API end point https://api.example.com/api/call.cgi' });
+    expect(response.isTemporaryError()).toBe(true);
+  });
+
+  it('makes text without CODE or DESCRIPTION the synthetic 423 Invalid API response', () => {
+    for (const text of [
+      '<html>Bad gateway</html>',
+      '[RESPONSE]\nDESCRIPTION = no code\nEOF',
+      '[RESPONSE]\nCODE = 200\nEOF',
+      '[RESPONSE]\nCODE = 2000\nDESCRIPTION = x\nEOF',
+      '[RESPONSE]\nCODE = abc\nDESCRIPTION = x\nEOF',
+      '[RESPONSE]\nEOF\nCODE = 200\nDESCRIPTION = after EOF\n',
+    ]) {
+      expect(parseResponse(text), text).toMatchObject({ code: 423, description: 'Invalid API response. Contact Support', synthetic: true });
+    }
+  });
+
+  it('ignores indexes that would allocate far more than the body holds', () => {
+    const response = parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[A][999999] = far\nPROPERTY[B][1] = near\nPROPERTY[C][99999999] = too far\nEOF');
+    expect(response.column('A')).toEqual([]);
+    expect(response.column('C')).toEqual([]);
+    expect(response.column('B')).toEqual([undefined, 'near']);
+  });
+
+  it('masks secret columns in toJSON and keeps the raw text out of it', () => {
+    const response = parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[SESSION][0] = s3cr3t-session\nPROPERTY[AUTH][0] = s3cr3t-auth\nPROPERTY[DOMAIN][0] = a.com\nEOF');
+    const json = JSON.stringify(response);
+    expect(json).not.toContain('s3cr3t');
+    expect(json).toContain('a.com');
+    expect(response.property('SESSION')).toBe('s3cr3t-session');
+  });
+
+  it('never throws on arbitrary text, and what it returns is consistent', () => {
+    const line = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary' }),
+      fc.constantFrom('[RESPONSE]', 'EOF', 'CODE = 200', 'code=421', 'DESCRIPTION = ok', 'RUNTIME = x', 'QUEUETIME=1e999', 'PENDING=1'),
+      fc.tuple(fc.string(), fc.nat(2_000_000), fc.string()).map(([name, index, value]) => `PROPERTY[${name}][${index}] = ${value}`),
+      fc.tuple(fc.constantFrom('FIRST', 'LAST', 'COUNT', 'LIMIT', 'TOTAL'), fc.integer({ min: -5, max: 500 })).map(([name, value]) => `PROPERTY[${name}][0] = ${value}`),
+    );
+    const text = fc.oneof(
+      fc.string({ unit: 'binary' }),
+      fc.array(line, { maxLength: 30 }).chain((lines) => fc.constantFrom('\n', '\r\n', '\r').map((separator) => lines.join(separator))),
+    );
+    fc.assert(
+      fc.property(text, (input) => {
+        const response = parseResponse(input);
+        expect(Number.isInteger(response.code) && response.code >= 100 && response.code <= 999).toBe(true);
+        expect(typeof response.description).toBe('string');
+        const predicates = [response.isSuccess(), response.isTemporaryError(), response.isError()].filter(Boolean);
+        expect(predicates.length).toBeLessThanOrEqual(1);
+        for (const column of response.columns) expect(['FIRST', 'LAST', 'COUNT', 'LIMIT', 'TOTAL']).not.toContain(column);
+        expect(Array.isArray(response.records)).toBe(true);
+        if (response.pagination?.hasNext === true) expect(response.pagination.nextFirst).toBeGreaterThan(response.pagination.first);
+        expect(() => JSON.stringify(response)).not.toThrow();
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('does not throw for values that are not text at all', () => {
+    expect(parseResponse(undefined as unknown as string).code).toBe(423);
+    expect(parseResponse(42 as unknown as string).code).toBe(423);
+  });
+});

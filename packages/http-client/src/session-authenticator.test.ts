@@ -1,0 +1,157 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Session } from '@sessionkit/core-session';
+import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { MemoryStore } from '@sessionkit/token-store';
+import { CommandClient, ispapiSessionAuthenticator, type IspapiSessionAuthenticatorOptions } from '@sessionkit/http-client';
+
+let sandbox: Sandbox;
+let now = Date.UTC(2025, 6, 1);
+const clock = (): number => now;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ commands: { clock, domainCount: 50 } });
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  sandbox.commands.clearFaults();
+});
+afterAll(async () => {
+  await sandbox.close();
+});
+
+function setup(options: Partial<IspapiSessionAuthenticatorOptions> = {}, store = new MemoryStore()): { session: Session; client: CommandClient } {
+  const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, ...options });
+  const session = new Session({ authenticator, store, clock });
+  const client = new CommandClient({ url: sandbox.commandUrl, session });
+  cleanups.push(() => authenticator.close(), () => client.close());
+  return { session, client };
+}
+
+function started(): number {
+  return sandbox.stats.commands.byCommand.StartSession ?? 0;
+}
+
+describe('CommandClient with a core-session Session', () => {
+  it('logs in once by StartSession for many concurrent requests and sends the session id', async () => {
+    const { client } = setup();
+    const before = started();
+    const responses = await Promise.all(Array.from({ length: 10 }, () => client.request({ COMMAND: 'StatusAccount' })));
+    expect(responses.map((response) => response.code)).toEqual(Array(10).fill(200));
+    expect(started() - before).toBe(1);
+    expect(sandbox.commands.recent.at(-1)).toMatchObject({ usedSession: true, login: undefined });
+    expect(sandbox.commands.recent.find((request) => request.command.COMMAND === 'StartSession')?.command).toMatchObject({ TIMEOUT: '600', MAXTTL: '86400' });
+  });
+
+  it('hands out the session id with the server’s idle timeout and lifetime', async () => {
+    const { session } = setup({ timeoutSeconds: 120, maxTtlSeconds: 3600 });
+    const token = await session.getToken();
+    expect(token).toMatchObject({ type: 'Session', idleTtlMs: 120_000, obtainedAt: now, expiresAt: now + 3_600_000 });
+    expect(token.value).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('after a 530 invalidates the session, logs in once more and replays a read-only command', async () => {
+    const { session, client } = setup();
+    await client.request({ COMMAND: 'StatusAccount' });
+    const oldToken = await session.getToken();
+    const before = started();
+    sandbox.commands.expireSessions();
+    const response = await client.request({ COMMAND: 'QueryDomainList', LIMIT: 1 });
+    expect(response).toMatchObject({ code: 200, attempt: 2 });
+    expect(started() - before).toBe(1);
+    expect((await session.getToken()).value).not.toBe(oldToken.value);
+    const recent = sandbox.commands.recent.slice(-3);
+    expect(recent.map((request) => [request.command.COMMAND, request.code])).toEqual([
+      ['QueryDomainList', 530],
+      ['StartSession', 200],
+      ['QueryDomainList', 200],
+    ]);
+  });
+
+  it('does not replay a write command after a 530, but the next request logs in again', async () => {
+    const { client } = setup();
+    await client.request({ COMMAND: 'StatusAccount' });
+    const before = started();
+    sandbox.commands.expireSessions();
+    const response = await client.request({ COMMAND: 'AddDomain', DOMAIN: 'not-replayed.com' });
+    expect(response).toMatchObject({ code: 530, description: 'SESSION NOT FOUND', attempt: 1 });
+    expect(started() - before).toBe(0);
+    expect((await client.request({ COMMAND: 'CheckDomain', DOMAIN: 'not-replayed.com' })).code).toBe(210);
+    expect(started() - before).toBe(1);
+  });
+
+  it('replays at most once', async () => {
+    const { client } = setup();
+    await client.request({ COMMAND: 'StatusAccount' });
+    const answer = '[RESPONSE]\nCODE = 530\nDESCRIPTION = SESSION NOT FOUND\nEOF\n';
+    sandbox.commands.injectFault({ type: 'respond', body: answer }, { command: 'StatusAccount', times: 5 });
+    const response = await client.request({ COMMAND: 'StatusAccount' });
+    expect(response).toMatchObject({ code: 530, attempt: 2 });
+    sandbox.commands.clearFaults();
+  });
+
+  it('expires the session after its idle timeout on the client too, sliding with use', async () => {
+    const { client } = setup({ timeoutSeconds: 60 });
+    await client.request({ COMMAND: 'StatusAccount' });
+    const before = started();
+    const refusedBefore = sandbox.stats.commands.byCode['530'] ?? 0;
+    now += 40_000;
+    expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    now += 40_000;
+    expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    expect(started() - before).toBe(0);
+    now += 61_000;
+    expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    // The Session knew the session had gone idle: it logged in again without a 530 round trip.
+    expect(started() - before).toBe(1);
+    expect(sandbox.stats.commands.byCode['530'] ?? 0).toBe(refusedBefore);
+  });
+
+  it('ends the session with EndSession', async () => {
+    const { session, client } = setup();
+    await client.request({ COMMAND: 'StatusAccount' });
+    const token = await session.getToken();
+    const ended = sandbox.stats.commands.sessions.ended;
+    await session.end();
+    expect(sandbox.stats.commands.sessions.ended).toBe(ended + 1);
+    expect(sandbox.commands.recent.at(-1)?.command.COMMAND).toBe('EndSession');
+    const reuse = new CommandClient({ url: sandbox.commandUrl });
+    cleanups.push(() => reuse.close());
+    expect((await reuse.request({ COMMAND: 'StatusAccount' }, { sessionId: token.value })).code).toBe(530);
+  });
+
+  it('shares one login between sessions that share a store', async () => {
+    const store = new MemoryStore();
+    const first = setup({}, store);
+    const second = setup({}, store);
+    const before = started();
+    await Promise.all([first.client.request({ COMMAND: 'StatusAccount' }), second.client.request({ COMMAND: 'StatusAccount' })]);
+    expect(started() - before).toBe(1);
+  });
+
+  it('returns the StartSession answer when the login is refused, and leaves login() to the Session', async () => {
+    const { client } = setup({ credentials: { login: 'demo', password: 'wrong-password' } });
+    const response = await client.request({ COMMAND: 'StatusAccount' });
+    expect(response).toMatchObject({ code: 530, synthetic: false });
+    expect(sandbox.commands.recent.at(-1)?.command.COMMAND).toBe('StartSession');
+    await expect(client.login()).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    await expect(client.logout()).rejects.toMatchObject({ code: 'INVALID_STATE' });
+  });
+
+  it('returns a synthetic 421 when the login cannot reach the server', async () => {
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { command: 'StartSession', times: 10 });
+    const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' } });
+    const session = new Session({ authenticator, clock, retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+    const client = new CommandClient({ url: sandbox.commandUrl, session });
+    cleanups.push(() => authenticator.close(), () => client.close());
+    const response = await client.request({ COMMAND: 'StatusAccount' });
+    expect(response).toMatchObject({ code: 421, synthetic: true, httpStatus: 503 });
+  });
+
+  it('names the identity without secrets', () => {
+    const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, system: 'ote', credentials: { login: 'demo', role: 'ops', password: 'ops-password' } });
+    cleanups.push(() => authenticator.close());
+    expect(authenticator.identity).toBe(`ispapi ${sandbox.commandUrl} entity=1234 login=demo!ops`);
+    expect(authenticator.identity).not.toContain('ops-password');
+  });
+});
