@@ -10,7 +10,7 @@ const renewScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.
 const releaseScript = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 
 const firstRetryMs = 5;
-const maxRetryMs = 100;
+const maxRetryMs = 50;
 
 /** What the lock key holds: who took it, for people inspecting Redis. Not a secret. */
 function ownerToken(): string {

@@ -1,0 +1,149 @@
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { RedisStore, type RedisStoreOptions } from './redis-store.js';
+import { StoreError } from './store-error.js';
+import { recordingLogger } from './testing/recording-logger.js';
+import { type RedisServer, redisSkipReason, startRedisServer } from './testing/redis-server.js';
+
+const skipReason = await redisSkipReason();
+
+/** A server of its own for each test: these tests stop and freeze it. */
+async function ownServer(): Promise<RedisServer> {
+  const server = await startRedisServer();
+  onTestFinished(() => server.dispose());
+  return server;
+}
+
+function openStore(options: RedisStoreOptions): RedisStore {
+  const store = new RedisStore(options);
+  onTestFinished(() => store.close());
+  return store;
+}
+
+async function storeErrorOf(promise: Promise<unknown>): Promise<StoreError> {
+  const error: unknown = await promise.then(() => undefined, (reason: unknown) => reason);
+  if (!StoreError.isInstance(error)) throw new Error(`expected a StoreError, got ${String(error)}`);
+  return error;
+}
+
+/** A loopback port nothing listens on. */
+function deadPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+// Large enough that an answer before it shows the store failed fast rather than timing out.
+const patientMs = 8_000;
+
+describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipReason === undefined ? '' : ` SKIPPED: ${skipReason}`}`, () => {
+  it('a server that stops: every call rejects with UNAVAILABLE at once; the store recovers when it is back', async () => {
+    const server = await ownServer();
+    const { logger, entries } = recordingLogger();
+    const store = openStore({ url: server.url, commandTimeoutMs: patientMs, logger });
+    await store.set('key', { version: 1, value: 'before' });
+    await server.stop();
+    await eventually(() => entries.some((entry) => entry.msg === 'lost the connection to Redis; reconnecting in the background'));
+    let ran = false;
+    const started = Date.now();
+    const errors = [
+      await storeErrorOf(store.get('key')),
+      await storeErrorOf(store.set('key', { version: 1 })),
+      await storeErrorOf(store.delete('key')),
+      await storeErrorOf(store.withLock('key', () => {
+        ran = true;
+        return Promise.resolve();
+      })),
+    ];
+    expect(errors.map((error) => error.code)).toEqual(['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+    expect(Date.now() - started).toBeLessThan(patientMs / 2);
+    expect(ran).toBe(false);
+    expect(errors[0]?.message).toMatch(/Redis is unreachable/);
+    expect(errors[0]?.message).toContain('ECONNREFUSED');
+
+    await server.restart();
+    // The data is gone with the server (no persistence), but the store works again.
+    await eventually(async () => (await store.get('key').then(() => true, () => false)));
+    await store.set('key', { version: 1, value: 'after' });
+    await expect(store.get('key')).resolves.toEqual({ version: 1, value: 'after' });
+    expect(entries.some((entry) => entry.level === 'info' && entry.msg === 'reconnected to Redis')).toBe(true);
+  }, 30_000);
+
+  it('nothing listening at the URL: UNAVAILABLE at once, not a hang', async () => {
+    const port = await deadPort();
+    const store = openStore({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: patientMs });
+    const started = Date.now();
+    const error = await storeErrorOf(store.get('key'));
+    expect(error.code).toBe('UNAVAILABLE');
+    expect(error.message).toContain('ECONNREFUSED');
+    await expect(store.withLock('key', () => Promise.resolve())).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(patientMs / 2);
+  });
+
+  it('a frozen server (SIGSTOP): TIMEOUT after commandTimeoutMs', async () => {
+    const server = await ownServer();
+    const store = openStore({ url: server.url, commandTimeoutMs: 300 });
+    await store.set('key', { version: 1 });
+    server.pause();
+    onTestFinished(() => {
+      server.resume();
+    });
+    const started = Date.now();
+    const error = await storeErrorOf(store.get('key'));
+    expect(error.code).toBe('TIMEOUT');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+    server.resume();
+    await eventually(async () => (await store.get('key').then(() => true, () => false)));
+    await expect(store.get('key')).resolves.toEqual({ version: 1 });
+  }, 30_000);
+
+  it('an ioredis client passed in with its default options (offline queue on) still fails fast', async () => {
+    const server = await ownServer();
+    const client = new Redis(server.url);
+    client.on('error', () => undefined);
+    onTestFinished(() => {
+      client.disconnect();
+    });
+    const store = openStore({ client, commandTimeoutMs: patientMs });
+    await store.set('key', { version: 1 });
+    await server.stop();
+    await eventually(() => client.status === 'reconnecting');
+    const started = Date.now();
+    await expect(store.get('key')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(store.withLock('key', () => Promise.resolve())).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(patientMs / 2);
+  }, 30_000);
+
+  it('a holder whose Redis goes away cannot renew: after a lease it warns that the lock is probably lost', async () => {
+    const server = await ownServer();
+    const { logger, entries } = recordingLogger();
+    const leaseMs = 300;
+    const store = openStore({ url: server.url, lockLeaseMs: leaseMs, logger });
+    const result = await store.withLock('key', async () => {
+      await server.stop();
+      await eventually(() => entries.some((entry) => entry.msg.startsWith('could not renew the Redis lock for longer than its lease')));
+      return 'finished';
+    });
+    expect(result).toBe('finished');
+    const warnings = entries.filter((entry) => entry.level === 'warn').map((entry) => entry.msg);
+    expect(warnings).toContain('could not renew the Redis lock for longer than its lease: it has probably expired, and another process may now hold it');
+    expect(warnings).toContain('could not release the Redis lock; it expires when its lease runs out');
+  }, 30_000);
+});
