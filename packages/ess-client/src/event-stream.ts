@@ -15,7 +15,7 @@ export interface Batch {
 export interface StreamOwner {
   /** The stream's buffer crossed the high-water mark, or fell to the low-water mark. */
   flowChanged(): void;
-  /** The consumer took the last event of `batch` (or stopped before it): once per stream and batch. */
+  /** The consumer took the last event of `batch`: once per stream and batch. */
   batchTaken(batch: Batch): void;
   /** The consumer stopped iterating. */
   detach(stream: EventStream): void;
@@ -86,10 +86,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
 
   /** Mark the end of a batch at the last pushed event. */
   endBatch(batch: Batch): void {
-    if (this.#ended) {
-      this.#owner.batchTaken(batch);
-      return;
-    }
+    if (this.#ended) return;
     if (this.size === 0 && this.#waiter === undefined) {
       // The consumer has already taken the batch's last event.
       this.#owner.batchTaken(batch);
@@ -173,11 +170,8 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     else waiter.reject(error);
   }
 
+  /** Batches this stream never handed out stay undelivered: they are not saved as resume points. */
   #releaseBatches(): void {
-    for (let index = this.#batchHead; index < this.#batches.length; index += 1) {
-      const batch = this.#batches[index];
-      if (batch !== undefined) this.#owner.batchTaken(batch);
-    }
     this.#batches.length = 0;
     this.#batchHead = 0;
   }

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { EssError } from '@sessionkit/ess-client';
+import { closeError } from './ess-error.js';
+
+describe('EssError', () => {
+  it('is recognised across copies by its marker, with code, cause and retryable', () => {
+    const cause = new Error('socket hang up');
+    const error = new EssError('CONNECTION_FAILED', 'failed', { cause, retryable: true });
+    expect(EssError.isInstance(error)).toBe(true);
+    expect(EssError.isInstance(new Error('x'))).toBe(false);
+    expect(EssError.isInstance({ code: 'CLOSED' })).toBe(false);
+    expect(error).toMatchObject({ name: 'EssError', code: 'CONNECTION_FAILED', cause, retryable: true });
+  });
+
+  it('maps close codes: protocol violations and oversized frames halt, the rest reconnects', () => {
+    for (const code of [1002, 1003, 1007, 1008]) expect(closeError(code, 'malformed command')).toMatchObject({ code: 'PROTOCOL_ERROR', retryable: false, closeCode: code });
+    expect(closeError(1009, '')).toMatchObject({ code: 'FRAME_TOO_LARGE', retryable: false });
+    for (const code of [1000, 1001, 1006, 1011, 1012, 1013, 4000]) expect(closeError(code, '')).toMatchObject({ code: 'CONNECTION_LOST', retryable: true });
+    expect(closeError(1008, 'malformed command: x').message).toContain('malformed command: x');
+  });
+});

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { type Batch, EventStream, type StreamOwner } from './event-stream.js';
+import type { EssEvent } from './types.js';
+
+function owner(): StreamOwner & { flows: boolean[]; taken: Batch[]; stream?: EventStream } {
+  const record: StreamOwner & { flows: boolean[]; taken: Batch[]; stream?: EventStream } = {
+    flows: [],
+    taken: [],
+    flowChanged: () => record.flows.push(record.stream?.full ?? false),
+    batchTaken: (batch) => record.taken.push(batch),
+    detach: () => undefined,
+  };
+  return record;
+}
+
+const event = (id: string): EssEvent => ({ id, time: '2026-01-01T00:00:00Z', type: 't', source: 'cameras/a' });
+
+describe('EventStream', () => {
+  it('signals full at the high-water mark and not full at half, dropping nothing', async () => {
+    const parent = owner();
+    const stream = new EventStream(parent, 4, 'pause');
+    parent.stream = stream;
+    for (let n = 0; n < 6; n += 1) stream.push(event(`e${n}`));
+    expect(parent.flows).toEqual([true]);
+    expect(stream.size).toBe(6);
+    const ids: string[] = [];
+    for (let n = 0; n < 4; n += 1) ids.push(((await stream.next()).value!).id);
+    expect(parent.flows).toEqual([true, false]);
+    stream.end();
+    for (let n = 0; n < 2; n += 1) ids.push(((await stream.next()).value!).id);
+    expect(ids).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']);
+    expect(await stream.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('reports a batch once the consumer takes its last event, and not before', async () => {
+    const parent = owner();
+    const stream = new EventStream(parent, 100, 'pause');
+    const last = event('b');
+    stream.push(event('a'));
+    stream.push(last);
+    const batch: Batch = { sessionId: 's', last, remaining: 1 };
+    stream.endBatch(batch);
+    await stream.next();
+    expect(parent.taken).toEqual([]);
+    await stream.next();
+    expect(parent.taken).toEqual([batch]);
+
+    const waiting = stream.next();
+    const direct = event('c');
+    stream.push(direct);
+    stream.endBatch({ sessionId: 's', last: direct, remaining: 1 });
+    expect((await waiting).value).toBe(direct);
+    expect(parent.taken).toHaveLength(2);
+  });
+
+  it("fails with OVERFLOW under 'error'", async () => {
+    const stream = new EventStream(owner(), 2, 'error');
+    stream.push(event('a'));
+    stream.push(event('b'));
+    await expect(stream.next()).rejects.toMatchObject({ code: 'OVERFLOW' });
+  });
+});

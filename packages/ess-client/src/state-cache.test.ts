@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { compareTimes, StateCache } from './state-cache.js';
+import type { EssState } from './types.js';
+
+function state(id: string, time: string, source = 'cameras/a', stategroupid = 'motion'): EssState {
+  return { id, time, type: 't', source, stategroupid };
+}
+
+describe('compareTimes', () => {
+  it('orders ISO 8601 times with up to 7 fractional digits and offsets', () => {
+    expect(compareTimes('2026-04-24T13:41:38.1234567Z', '2026-04-24T13:41:38.1234568Z')).toBeLessThan(0);
+    expect(compareTimes('2026-04-24T13:41:38.12Z', '2026-04-24T13:41:38.1199999Z')).toBeGreaterThan(0);
+    expect(compareTimes('2026-04-24T15:41:38+02:00', '2026-04-24T13:41:38Z')).toBe(0);
+    expect(compareTimes('yesterday', '2026-04-24T13:41:38Z')).toBe(0);
+  });
+});
+
+describe('StateCache', () => {
+  it('keeps the latest state per source and state group; an older event never wins', () => {
+    const cache = new StateCache();
+    expect(cache.apply(state('1', '2026-01-01T00:00:01.0000001Z'))).toBe(true);
+    expect(cache.apply(state('2', '2026-01-01T00:00:00.9999999Z'))).toBe(false);
+    expect(cache.apply(state('3', '2026-01-01T00:00:01.0000001Z', 'cameras/a', 'recording'))).toBe(true);
+    expect(cache.snapshot().map((entry) => entry.id).sort()).toEqual(['1', '3']);
+  });
+
+  it('replaces itself with a snapshot, keeping newer states that events set meanwhile', () => {
+    const cache = new StateCache();
+    cache.apply(state('old', '2026-01-01T00:00:00Z', 'cameras/gone'));
+    const mark = cache.mark();
+    cache.apply(state('event', '2026-01-01T00:00:05Z'));
+    cache.apply(state('stale-event', '2026-01-01T00:00:01Z', 'cameras/b'));
+    cache.replace([state('snap-a', '2026-01-01T00:00:03Z'), state('snap-b', '2026-01-01T00:00:03Z', 'cameras/b')], mark);
+    expect(cache.snapshot().map((entry) => entry.id).sort()).toEqual(['event', 'snap-b']);
+  });
+});
