@@ -143,7 +143,8 @@ function expected(command: Record<string, unknown>): Record<string, string> {
     if (value === null || value === undefined) return undefined;
     if (typeof value === 'boolean') return value ? '1' : '0';
     if (typeof value === 'number') return plainDecimal(value);
-    return wellFormed(String(value).replace(/[\r\n]/g, ''));
+    if (typeof value === 'bigint') return value.toString();
+    return wellFormed((value as string).replace(/[\r\n]/g, ''));
   };
   for (const [key, value] of Object.entries(command)) {
     if (Array.isArray(value)) {

@@ -32,6 +32,8 @@ export function maskedPost(connection: ConnectionFields, pairs: readonly (readon
 }
 
 const PROPERTY_NAME = /^PROPERTY\s*\[([^\]]*)\]/i;
+// `name=value` of a secret field anywhere in text (a form echoed in an HTML page, say), plain or URL-encoded.
+const INLINE_SECRET = /\b(s_pw|s_session|s_otp|password|newpassword|oldpassword|auth|session|otp)(\s*(?:=|%3D)\s*)([^&\s"'<>]*)/gi;
 
 /**
  * Response text with secret values masked: `PROPERTY[SESSION][0]`, `PROPERTY[AUTH][i]`,
@@ -48,10 +50,11 @@ export function redactResponseText(text: string): string {
     const name = PROPERTY_NAME.exec(key)?.[1]?.replace(/\s+/g, '') ?? key;
     if (isSecretName(name)) lines[index] = `${line.slice(0, equals + 1)} ${MASK}`;
   }
-  return textRedactor().text(lines.join(''));
+  return redactText(lines.join(''));
 }
 
 /** Any text (an error message) with secrets masked. */
 export function redactText(text: string): string {
-  return textRedactor().text(text);
+  const masked = text.replace(INLINE_SECRET, (match, name: string, equals: string, value: string) => (value === '' || value === MASK ? match : `${name}${equals}${MASK}`));
+  return textRedactor().text(masked);
 }

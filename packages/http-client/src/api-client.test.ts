@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HTTPError } from 'ky';
+import { Agent } from 'undici';
+import { oauth2, Session } from '@sessionkit/core-session';
+import { createLogger } from '@sessionkit/logger';
+import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { createApiClient } from '@sessionkit/http-client';
+
+let sandbox: Sandbox;
+beforeAll(async () => {
+  sandbox = await startSandbox({ commands: { domainCount: 5 } });
+});
+afterAll(async () => {
+  await sandbox.close();
+});
+
+function session(target: Sandbox = sandbox, fetcher?: typeof fetch): Session {
+  return new Session({
+    authenticator: oauth2({
+      tokenUrl: target.tokenUrl,
+      grant: 'client_credentials',
+      clientId: 'sessionkit-demo',
+      clientSecret: 'demo-secret',
+      ...(fetcher === undefined ? {} : { fetch: fetcher }),
+    }),
+  });
+}
+
+describe('createApiClient', () => {
+  it('adds the session’s authorization to every request', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session() });
+    expect(await api.get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+    const echo = await api.post('v1/echo', { json: { hello: ['world'] }, searchParams: { a: '1' } }).json();
+    expect(echo).toEqual({ identity: 'client:sessionkit-demo', method: 'POST', query: { a: '1' }, body: { hello: ['world'] } });
+  });
+
+  it('after a 401 invalidates the token, gets a new one and replays once', async () => {
+    const own = session();
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: own });
+    await api.get('v1/whoami');
+    const first = await own.getToken();
+    const issued = sandbox.stats.idp.issued;
+    const unauthorized = sandbox.stats.commands.rest.unauthorized;
+    sandbox.idp.expireAll();
+    expect(await api.post('v1/echo', { json: { n: 1 } }).json()).toMatchObject({ body: { n: 1 } });
+    expect(sandbox.stats.idp.issued - issued).toBe(1);
+    expect(sandbox.stats.commands.rest.unauthorized - unauthorized).toBe(1);
+    expect((await own.getToken()).value).not.toBe(first.value);
+  });
+
+  it('replays only once: a second 401 is the caller’s', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session() });
+    await api.get('v1/whoami');
+    const requests = sandbox.stats.commands.rest.requests;
+    sandbox.commands.injectFault({ type: 'status', status: 401 }, { path: '/api/rest/v1/whoami', times: 5 });
+    const error = await api.get('v1/whoami').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HTTPError);
+    expect((error as HTTPError).response.status).toBe(401);
+    expect(sandbox.stats.commands.rest.requests - requests).toBe(2);
+    sandbox.commands.clearFaults();
+  });
+
+  it('retries after Retry-After on 429 and 503', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session() });
+    await api.get('v1/whoami');
+    const requests = sandbox.stats.commands.rest.requests;
+    sandbox.commands.injectFault({ type: 'status', status: 429, retryAfter: '0.2' }, { path: '/api/rest/v1/whoami' });
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: '0.1' }, { path: '/api/rest/v1/whoami' });
+    const started = performance.now();
+    expect(await api.get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(sandbox.stats.commands.rest.requests - requests).toBe(3);
+    const limited = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0 });
+    sandbox.commands.injectFault({ type: 'status', status: 429, retryAfter: 1 }, { path: '/api/rest/v1/whoami' });
+    await expect(limited.get('v1/whoami')).rejects.toBeInstanceOf(HTTPError);
+  });
+
+  it('logs each request through the logger without the token', async () => {
+    const lines: string[] = [];
+    const own = session();
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: own, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
+    await api.get('v1/whoami', { searchParams: { access_token: 'query-secret-value' } });
+    sandbox.idp.expireAll();
+    const stale = await own.getToken();
+    await api.get('v1/whoami');
+    const token = await own.getToken();
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries.filter((entry) => entry.msg === 'rest request').map((entry) => entry.status)).toEqual([200, 401, 200]);
+    expect(entries.some((entry) => entry.msg === 'rest 401: token invalidated, replaying once')).toBe(true);
+    for (const line of lines) {
+      expect(line).not.toContain(token.value);
+      expect(line).not.toContain(stale.value);
+      expect(line).not.toContain('query-secret-value');
+    }
+  });
+
+  it('shares a keep-alive pool and trusts a self-signed certificate explicitly', async () => {
+    const secure = await startSandbox({ tls: true, commands: { domainCount: 5 } });
+    const agent = new Agent({ connect: { ca: secure.certificate } });
+    try {
+      const fetchWithCa: typeof fetch = (input, init) => {
+        const withAgent: Record<string, unknown> = { ...init, dispatcher: agent };
+        return fetch(input, withAgent);
+      };
+      const own = session(secure, fetchWithCa);
+      const api = createApiClient({ baseUrl: `${secure.url}/api/rest/`, session: own, highPerformance: { connections: 2 }, ca: secure.certificate });
+      secure.commands.resetStats();
+      for (let index = 0; index < 6; index += 1) expect((await api.get('v1/whoami').json<{ identity: string }>()).identity).toBe('client:sessionkit-demo');
+      expect(secure.stats.commands.rest.requests).toBe(6);
+      const untrusting = createApiClient({ baseUrl: `${secure.url}/api/rest/`, session: own, retry: 0 });
+      await expect(untrusting.get('v1/whoami')).rejects.toThrow();
+      const shared = createApiClient({ baseUrl: `${secure.url}/api/rest/`, session: own, dispatcher: agent });
+      expect((await shared.get('v1/whoami').json<{ identity: string }>()).identity).toBe('client:sessionkit-demo');
+    } finally {
+      await agent.close();
+      await secure.close();
+    }
+  });
+
+  it('rejects a bad base URL', () => {
+    expect(() => createApiClient({ baseUrl: 'not a url', session: session() })).toThrow(/baseUrl/);
+  });
+});

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@sessionkit/logger';
+import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { adaptLegacyCommandLogger, CommandClient, COMMAND_LOG_MESSAGE, type LegacyResponseView } from '@sessionkit/http-client';
+
+const PASSWORD = 'P4ss-Secret-Word';
+const OTP = '918273';
+const COMMAND_SECRETS = { PASSWORD: 'Cmd-Pw-Secret', NewPassword: 'New-Pw-Secret', auth: 'Auth-Code-Secret' };
+
+let sandbox: Sandbox;
+beforeAll(async () => {
+  sandbox = await startSandbox({ commands: { users: [{ login: 'secret-user', password: PASSWORD, otp: OTP, domains: 3 }] } });
+});
+afterAll(async () => {
+  await sandbox.close();
+});
+
+interface Captured {
+  post: string;
+  command: Record<string, string>;
+  plain: string;
+  code: number;
+  error: string | null | undefined;
+}
+
+describe('debug logging', () => {
+  it('writes one entry per attempt and never a secret, anywhere', async () => {
+    const json: string[] = [];
+    const pretty: string[] = [];
+    const legacy: Captured[] = [];
+    const jsonLogger = createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) });
+    const prettyLogger = createLogger({ level: 'trace', format: 'pretty', write: (line) => pretty.push(line) });
+    const legacyLogger = adaptLegacyCommandLogger({
+      log: (post: string, response: LegacyResponseView, error?: string | null) => {
+        legacy.push({ post, command: response.getCommand(), plain: response.getPlain(), code: response.getCode(), error });
+      },
+    });
+    const options = { url: sandbox.commandUrl, credentials: { login: 'secret-user', password: PASSWORD, otp: OTP }, retry: { retries: 1, baseDelayMs: 1 } };
+    const clients = [
+      new CommandClient({ ...options, logger: jsonLogger }),
+      new CommandClient({ ...options, logger: prettyLogger }),
+      new CommandClient({ ...options, logger: legacyLogger }),
+    ];
+    const secrets = new Set([PASSWORD, OTP, ...Object.values(COMMAND_SECRETS)]);
+    const outputs: string[] = [];
+    try {
+      for (const client of clients) {
+        // Credentials with otp on every request, then a session.
+        const account = await client.request({ COMMAND: 'StatusAccount' });
+        expect(account.code).toBe(200);
+        const domain = (await client.request({ COMMAND: 'QueryDomainList', LIMIT: 1 })).property('DOMAIN') ?? '';
+        const status = await client.request({ COMMAND: 'StatusDomain', DOMAIN: domain });
+        secrets.add(status.property('AUTH') ?? 'missing');
+        const login = await client.login({ timeoutSeconds: 600 });
+        const session = login.property('SESSION') ?? 'missing';
+        secrets.add(session);
+        // Secret command parameters in any case, an API error, and a write with a secret.
+        outputs.push(JSON.stringify(await client.request({ COMMAND: 'ModifyAccount', ...COMMAND_SECRETS })));
+        outputs.push(JSON.stringify(await client.request({ COMMAND: 'ModifyDomain', DOMAIN: domain, AUTH: COMMAND_SECRETS.auth })));
+        // Transport failures: a dropped connection (retried), a 503, a body that echoes secrets.
+        sandbox.commands.injectFault({ type: 'drop' });
+        outputs.push(JSON.stringify(await client.request({ COMMAND: 'StatusAccount' })));
+        sandbox.commands.injectFault({ type: 'status', status: 503, body: `s_session=${session}&s_pw=${PASSWORD}` }, { times: 2 });
+        outputs.push(JSON.stringify(await client.request({ COMMAND: 'CheckDomain', DOMAIN: 'a.com' })));
+        sandbox.commands.injectFault({ type: 'invalid-body', body: `<pre>s_pw=${PASSWORD}&s_otp=${OTP}\nPROPERTY[SESSION][0] = ${session}\nauth: ${COMMAND_SECRETS.auth}\n"password": "${PASSWORD}"</pre>` });
+        outputs.push(JSON.stringify(await client.request({ COMMAND: 'StatusAccount' })));
+        // A caller error whose command holds a secret.
+        outputs.push(String(await client.request({ COMMAND: 'X', PASSWORD: PASSWORD, BAD: { PASSWORD } }).catch((error: unknown) => error)));
+        outputs.push(JSON.stringify(login), JSON.stringify(status));
+        expect((await client.logout()).code).toBe(200);
+      }
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+    }
+
+    const legacyText = legacy.map((entry) => JSON.stringify(entry));
+    const everything = [...json, ...pretty, ...legacyText, ...outputs];
+    expect(json.length).toBeGreaterThan(10);
+    for (const secret of secrets) {
+      expect(secret.length).toBeGreaterThan(4);
+      for (const line of everything) expect(line.includes(secret), `"${secret}" leaked in: ${line}`).toBe(false);
+    }
+
+    // One structured entry per attempt, with what a person debugging needs.
+    const entries = json.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === COMMAND_LOG_MESSAGE);
+    expect(entries.length).toBe(12);
+    expect(entries[0]).toMatchObject({
+      level: 'debug',
+      system: 'live',
+      command: { COMMAND: 'StatusAccount' },
+      status: 200,
+      code: 200,
+      queuetime: 0,
+      attempt: 1,
+    });
+    expect(typeof entries[0]?.runtime).toBe('number');
+    expect(typeof entries[0]?.durationMs).toBe('number');
+    expect(entries[0]?.post).toMatch(/^s_entity=54cd&s_login=secret-user&s_otp=\S+&s_pw=\S+&s_command=COMMAND%3DStatusAccount$/);
+    const dropped = entries.filter((entry) => entry.error !== undefined);
+    expect(dropped[0]).toMatchObject({ code: 421, attempt: 1, retryInMs: expect.any(Number) as unknown });
+    expect(entries.filter((entry) => entry.status === 503).map((entry) => entry.attempt)).toEqual([1, 2]);
+
+    // The legacy adapter gets (post, response, error) for each attempt.
+    expect(legacy).toHaveLength(12);
+    expect(legacy[0]?.post).toContain('s_command=COMMAND%3DStatusAccount');
+    expect(legacy[0]?.plain).toMatch(/^\[RESPONSE\]\nCODE = 200\n/);
+    expect(legacy[0]?.error).toBeNull();
+    expect(legacy.some((entry) => typeof entry.error === 'string' && entry.code === 421)).toBe(true);
+    expect(legacy.find((entry) => entry.command.COMMAND === 'ModifyAccount')?.command).toEqual({ COMMAND: 'ModifyAccount', PASSWORD: '***', NEWPASSWORD: '***', AUTH: '***' });
+  });
+
+  it('costs nothing when the logger is off', async () => {
+    let asked = 0;
+    const off = {
+      trace: () => { throw new Error('not expected'); },
+      debug: () => { throw new Error('not expected'); },
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+      child: () => off,
+      isLevelEnabled: () => {
+        asked += 1;
+        return false;
+      },
+    };
+    const client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, logger: off });
+    try {
+      expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+      expect(asked).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
+});
