@@ -238,6 +238,17 @@ describe.skipIf(skipReason !== undefined)(`Session on a RedisStore during a Redi
     expect(StoreError.isInstance(failures[0]?.error) && failures[0].error.code).toBe('UNAVAILABLE');
     expect((await session.getToken()).value).toBe(token.value);
     expect(sandbox.stats.idp.requests).toBe(1);
+
+    // Inside the last seconds before expiry, where callers would wait for a new token: the
+    // store cannot coordinate one, so the token that has not expired yet is still served.
+    clock.advance(200_000 - 5_000);
+    expect((await session.getToken()).value).toBe(token.value);
+    expect(sandbox.stats.idp.requests).toBe(1);
+
+    // Expired: nothing valid is left, and the caller learns why.
+    clock.advance(5_000);
+    await expect(session.getToken()).rejects.toMatchObject({ name: 'StoreError', code: 'UNAVAILABLE' });
+    expect(sandbox.stats.idp.requests).toBe(1);
   }, 30_000);
 
   it('without a token in memory, getToken() rejects with StoreError UNAVAILABLE and asks the token endpoint nothing; it works again once Redis is back', async () => {

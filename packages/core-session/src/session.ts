@@ -599,6 +599,15 @@ export class Session extends TypedEmitter<SessionEvents> {
         const found = this.#pick(await this.#read(), mode);
         if (found !== undefined) return found;
       }
+      // The store cannot be reached (a Redis outage, say): a token that has not expired yet
+      // beats an error; without one, the caller gets the StoreError.
+      if (mode === 'blocking' && StoreError.isInstance(error) && (error.code === 'UNAVAILABLE' || error.code === 'TIMEOUT')) {
+        const servable = this.#servable(undefined);
+        if (servable !== undefined) {
+          this.#logger.warn('the store is unavailable; serving the current token until it expires', { code: error.code });
+          return servable;
+        }
+      }
       throw error;
     }
   }
