@@ -109,6 +109,25 @@ describe('debug logging', () => {
     expect(legacy.find((entry) => entry.command.COMMAND === 'ModifyAccount')?.command).toEqual({ COMMAND: 'ModifyAccount', PASSWORD: '***', NEWPASSWORD: '***', AUTH: '***' });
   });
 
+  it('with debug: true and no logger, writes the entries to standard error', async () => {
+    const written: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    };
+    const client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'secret-user', password: PASSWORD, otp: OTP }, debug: true });
+    try {
+      expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    } finally {
+      process.stderr.write = write;
+      await client.close();
+    }
+    expect(written.join('')).toContain(COMMAND_LOG_MESSAGE);
+    expect(written.join('')).toContain('code=200');
+    expect(written.join('')).not.toContain(PASSWORD);
+  });
+
   it('costs nothing when the logger is off', async () => {
     let asked = 0;
     const off = {
