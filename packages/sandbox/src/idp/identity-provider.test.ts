@@ -1,4 +1,7 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox, type SandboxOptions } from '@sessionkit/sandbox';
 
@@ -249,5 +252,38 @@ describe('identity provider: revocation (RFC 7009)', () => {
     expect(idp.verifyAccessToken(other.json.access_token as string)).toBeDefined();
     expect(stats.idp.revocations).toBe(6);
     expect(stats.idp.requests).toBe(3);
+  });
+});
+
+describe('identity provider state file', () => {
+  it('accepts tokens issued before a restart with the same state file, and stores only hashes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
+    const stateFile = join(dir, 'idp-state.json');
+    try {
+      const first = await startSandbox({ stateFile });
+      const response = await fetch(first.tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=password&username=demo&password=demo-password&client_id=GrantValidatorClient',
+      });
+      const body = (await response.json()) as { access_token: string; refresh_token: string };
+      await first.close();
+
+      const text = await readFile(stateFile, 'utf8');
+      expect(text).not.toContain(body.access_token);
+      expect(text).not.toContain(body.refresh_token);
+      expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
+
+      const second = await startSandbox({ stateFile });
+      expect(second.idp.verifyAccessToken(body.access_token)).toMatchObject({ identity: 'user:demo' });
+      expect(second.idp.verifyAccessToken('not-a-token')).toBeUndefined();
+      await second.close();
+
+      const third = await startSandbox();
+      expect(third.idp.verifyAccessToken(body.access_token)).toBeUndefined();
+      await third.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxModule } from '../module.js';
 import { BodyTooLargeError, parseBasicAuthorization, readBody } from './request-body.js';
+import { bindStateFile, TokenTable } from './token-table.js';
 
 /** A grant type the sandbox's token endpoint knows. */
 export type GrantType = 'client_credentials' | 'password' | 'refresh_token';
@@ -85,6 +86,13 @@ export interface IdentityProviderOptions {
   authRateLimit?: AuthRateLimit | undefined;
   /** Faults queued at start, as if passed to `injectFault` in order. */
   faults?: readonly IdentityProviderFault[] | undefined;
+  /**
+   * A JSON file (created 0600) that keeps issued tokens, as SHA-256 hashes, across restarts, so
+   * a sandbox started again with the same file still accepts them. The demo uses it to show a
+   * second run reusing its stored token.
+   * @default undefined (tokens live in memory only)
+   */
+  stateFile?: string | undefined;
 }
 
 /** Request counters of the identity provider. Live: the same object updates as requests arrive. */
@@ -285,8 +293,10 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   let clockOffset = 0;
   const now = (): number => Date.now() + clockOffset;
 
-  const accessTokens = new Map<string, AccessRecord>();
-  const refreshTokens = new Map<string, RefreshRecord>();
+  const { access: accessTokens, refresh: refreshTokens } =
+    options.stateFile === undefined
+      ? { access: new TokenTable<AccessRecord>(), refresh: new TokenTable<RefreshRecord>() }
+      : bindStateFile<AccessRecord, RefreshRecord>(options.stateFile, now);
   const loginAttempts = new Map<string, number[]>();
   const faults: QueuedFault[] = [];
   const hanging = new Set<ServerResponse>();
@@ -352,8 +362,8 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     if (issuedSinceSweep < SWEEP_EVERY) return;
     issuedSinceSweep = 0;
     const time = now();
-    for (const [token, record] of accessTokens) if (record.expiresAt <= time) accessTokens.delete(token);
-    for (const [token, record] of refreshTokens) if (record.expiresAt <= time) refreshTokens.delete(token);
+    accessTokens.sweep(time);
+    refreshTokens.sweep(time);
   };
 
   const issue = (grant: { identity: string; client: IdentityProviderClient; username: string | undefined; scope: string | undefined }): IssuedToken => {
