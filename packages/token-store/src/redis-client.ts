@@ -91,20 +91,20 @@ export class RedisConnection {
 
   /** Runs one command; rejects with a StoreError (`UNAVAILABLE`, `TIMEOUT`, `PERMISSION`, `IO`). */
   async command(action: string, command: string, ...args: RedisArgument[]): Promise<unknown> {
-    const deadline = Date.now() + this.#timeoutMs;
     await this.#whenReady(action);
-    const sent = this.client.call(command, ...args);
+    let sent: Promise<unknown> | undefined;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
         reject(new StoreError('TIMEOUT', `Redis did not answer within ${this.#timeoutMs} ms, could not ${action}. The server may be overloaded or frozen; raise commandTimeoutMs if it is just slow.`));
-      }, Math.max(1, deadline - Date.now()));
+      }, this.#timeoutMs);
     });
     try {
+      sent = this.client.call(command, ...args);
       return await Promise.race([sent, timedOut]);
     } catch (error) {
       // A late rejection of the command itself must not go unhandled.
-      sent.catch(() => undefined);
+      sent?.catch(() => undefined);
       throw redisError(error, action);
     } finally {
       clearTimeout(timer);

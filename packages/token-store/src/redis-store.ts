@@ -42,8 +42,9 @@ export interface RedisStoreOptions {
    */
   lockTimeoutMs?: number | undefined;
   /**
-   * How long one Redis command (including waiting for a connection being made) may take before
-   * `StoreError('TIMEOUT')`.
+   * How long Redis may take to answer one command, and how long a call waits for a connection
+   * that is being made, before `StoreError('TIMEOUT')`. (While the connection is down, calls
+   * fail at once with `UNAVAILABLE`.)
    * @default 2000
    */
   commandTimeoutMs?: number | undefined;
