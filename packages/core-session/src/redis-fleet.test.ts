@@ -143,7 +143,7 @@ describe.skipIf(skipReason !== undefined)(`Session fleet on a RedisStore${skippe
 
   it('a lock holder killed mid-acquisition (SIGKILL) keeps the others out until its lease ends; then one takes over', async () => {
     const prefix = `fleet-${randomUUID()}:`;
-    const leaseMs = 1_000;
+    const leaseMs = 1_500;
     // The first token request never gets an answer: its process is stuck in the acquisition.
     sandbox.idp.injectFault({ kind: 'hang' });
     const children = await fleet(3, prefix, leaseMs);

@@ -98,6 +98,10 @@ function endpointOf(url: string): string {
   return `${protocol}//${host}${pathname === '/' ? '' : pathname}`;
 }
 
+function orEmpty(options: unknown): RedisStoreOptions {
+  return options ?? {};
+}
+
 function reconnectDelay(attempt: number): number {
   return Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
 }
@@ -143,7 +147,9 @@ export class RedisStore implements TokenStore {
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
-    const { client, url } = options as RedisStoreOptions | undefined ?? {};
+    // Called from JavaScript without options: a clear error below rather than a TypeError here.
+    options = orEmpty(options);
+    const { client, url } = options;
     if (client !== undefined && url !== undefined) {
       throw new StoreError('INVALID_ARGUMENT', 'RedisStore takes either client or url, not both.');
     }
