@@ -1,1 +1,53 @@
-export {};
+#!/usr/bin/env node
+// sessionkit demo: every package, against an embedded sandbox by default (see --help).
+import { AuthError } from '@sessionkit/core-session';
+import { demoLogger, runDemo, type DemoSummary } from './demo.js';
+import { HELP, parseOptions, UsageError } from './options.js';
+import { createReporter, formatSummary } from './reporter.js';
+
+function summaryRows(summary: DemoSummary): [string, string][] {
+  const { token, commands, events } = summary;
+  return [
+    ['mode', summary.mode],
+    ['token requests', token.tokenRequests === undefined ? 'n/a' : String(token.tokenRequests)],
+    ['stored token reused', token.reusedStoredToken ? 'yes' : 'no'],
+    ['command requests', 'skipped' in commands ? 'skipped' : `${commands.requests} (${commands.domainsListed} domains in ${commands.pages} pages)`],
+    ['events received', 'skipped' in events ? 'skipped' : `${events.received} of ${events.published} published, ${events.duplicates} duplicates, ${events.missing} missing`],
+    ['resumes / gaps', 'skipped' in events ? 'skipped' : `${events.resumes} / ${events.gaps}`],
+    ['time', `${(summary.durationMs / 1000).toFixed(2)} s`],
+    ['result', summary.ok ? 'ok' : 'FAILED'],
+  ];
+}
+
+async function main(): Promise<number> {
+  let options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${HELP}`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const progress = (text: string): void => {
+    (options.json ? process.stderr : process.stdout).write(text);
+  };
+  try {
+    const summary = await runDemo(options, createReporter(progress), demoLogger(options.logLevel));
+    if (options.json) console.log(JSON.stringify(summary, null, 2));
+    else console.log(`\nSummary\n${formatSummary(summaryRows(summary))}`);
+    return summary.ok ? 0 : 1;
+  } catch (error) {
+    if (AuthError.isInstance(error) && error.code === 'CONFIGURATION') {
+      console.error(`\n${error.message}`);
+      return 2;
+    }
+    console.error('\nThe demo failed:', error instanceof Error ? error.message : error);
+    return 1;
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_AUTH_CODE, type DemoSummary } from './demo.js';
+
+const main = fileURLToPath(new URL('main.ts', import.meta.url));
+const tsx = import.meta.resolve('tsx');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the demo as a user would, in its own process. */
+function runDemo(args: readonly string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', tsx, '--conditions=@sessionkit/source', main, ...args],
+      { env: { ...process.env, SESSIONKIT_LOG_LEVEL: '' }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Every string value in the JSON files of the demo's store directory: the tokens it holds. */
+async function storedStrings(dir: string): Promise<string[]> {
+  const values: string[] = [];
+  const collect = (value: unknown): void => {
+    if (typeof value === 'string') values.push(value);
+    else if (value !== null && typeof value === 'object') for (const item of Object.values(value)) collect(item);
+  };
+  for (const name of await readdir(dir)) {
+    if (!name.endsWith('.json')) continue;
+    collect(JSON.parse(await readFile(join(dir, name), 'utf8')));
+  }
+  return values.filter((value) => value.length >= 20);
+}
+
+describe('the demo, end to end against the embedded sandbox', () => {
+  let storeDir: string;
+
+  beforeAll(async () => {
+    storeDir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-test-'));
+  });
+
+  afterAll(async () => {
+    await rm(storeDir, { recursive: true, force: true });
+  });
+
+  it('authenticates once, runs every step, and loses or repeats no event across the dropped connection', async () => {
+    const run = await runDemo(['--json', '--store-dir', storeDir]);
+    expect(run.stderr).toContain('▶ Session');
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout) as DemoSummary;
+    expect(summary.ok).toBe(true);
+    expect(summary.token).toEqual({ reusedStoredToken: false, tokenRequests: 1 });
+    expect(summary.commands).toMatchObject({ sessionLogin: true, domainsListed: 3000, pages: 6 });
+    expect(summary.events).toMatchObject({ published: 1200, received: 1200, duplicates: 0, missing: 0, outOfOrder: 0, gaps: 0 });
+    expect((summary.events as { resumes: number }).resumes).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reuses the stored token on the second run: 0 token requests, by the sandbox counter', async () => {
+    const run = await runDemo(['--json', '--store-dir', storeDir]);
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout) as DemoSummary;
+    expect(summary.token).toEqual({ reusedStoredToken: true, tokenRequests: 0 });
+    expect(run.stderr).toContain('reused the stored token: 0 token requests');
+  });
+
+  it('prints a readable summary table without --json', async () => {
+    const run = await runDemo(['--store-dir', storeDir]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/token requests\s+0/);
+    expect(run.stdout).toMatch(/result\s+ok/);
+    expect(run.stdout).toContain('"AUTH":"[REDACTED]"');
+  });
+
+  it('prints no secret of any kind at --log-level trace', async () => {
+    const traceDir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-trace-'));
+    try {
+      const run = await runDemo(['--log-level', 'trace', '--store-dir', traceDir]);
+      expect(run.code).toBe(0);
+      const output = run.stdout + run.stderr;
+      expect(output).toMatch(/TRACE|DEBUG/);
+      const secrets = ['demo-secret', 'demo-password', DEMO_AUTH_CODE, ...(await storedStrings(traceDir))];
+      expect(secrets.length).toBeGreaterThan(3);
+      for (const secret of secrets) expect(output).not.toContain(secret);
+      // Access and refresh tokens are 43 base64url characters; ISPAPI session ids 32 hex digits.
+      expect(output).not.toMatch(/(?<![\w-])[\w-]{43}(?![\w-])/);
+      expect(output).not.toMatch(/(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])/);
+    } finally {
+      await rm(traceDir, { recursive: true, force: true });
+    }
+  });
+
+  it('explains its options with --help and rejects bad ones', async () => {
+    const help = await runDemo(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--system <live|ote>');
+    const bad = await runDemo(['--system', 'moon']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--system must be live or ote');
+  });
+});
