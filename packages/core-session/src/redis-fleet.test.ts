@@ -230,8 +230,9 @@ describe.skipIf(skipReason !== undefined)(`Session on a RedisStore during a Redi
     expect((await session.getToken()).value).toBe(token.value);
     expect(await session.authorization()).toBe(`Bearer ${token.value}`);
 
-    // Inside the refresh window: still the same token, while the refresh fails on the store.
-    clock.advance(3_600_000 - 200_000);
+    // Past the refresh point (which falls in the first half of the 5-minute window): still the
+    // same token, while the background refresh fails on the store.
+    clock.advance(3_600_000 - 100_000);
     expect((await session.getToken()).value).toBe(token.value);
     await eventually(() => failures.length > 0);
     expect(failures[0]).toMatchObject({ background: true });
@@ -241,7 +242,7 @@ describe.skipIf(skipReason !== undefined)(`Session on a RedisStore during a Redi
 
     // Inside the last seconds before expiry, where callers would wait for a new token: the
     // store cannot coordinate one, so the token that has not expired yet is still served.
-    clock.advance(200_000 - 5_000);
+    clock.advance(100_000 - 5_000);
     expect((await session.getToken()).value).toBe(token.value);
     expect(sandbox.stats.idp.requests).toBe(1);
 
