@@ -171,8 +171,9 @@ describe.skipIf(skipReason !== undefined)(`Session fleet on a RedisStore${skippe
     expect(results.every((result) => result.ok)).toBe(true);
     expect(new Set(results.map((result) => result.fingerprint)).size).toBe(1);
     expect(sandbox.stats.idp.requests).toBe(2);
-    // Its last renewal was at most leaseMs / 3 before the kill.
-    expect(tookOverAfter).toBeGreaterThanOrEqual(leaseMs - leaseMs / 3 - 100);
+    // Its last renewal was about leaseMs / 3 before the kill at most (more on a starved CPU): the
+    // others waited for the lease to run out.
+    expect(tookOverAfter).toBeGreaterThanOrEqual(leaseMs / 2);
   }, 60_000);
 
   it('a 429 seen by one process stops every process until Retry-After has passed', async () => {

@@ -59,8 +59,9 @@ describe.skipIf(skipReason !== undefined)(`RedisStore across processes${skipReas
     const killedAt = Date.now();
     await holder.exited;
     const acquiredAt = await store.withLock('key', () => Promise.resolve(Date.now()), { timeoutMs: 10_000 });
-    // Its last renewal was at most leaseMs / 3 before the kill; the lease then ran to its end.
-    expect(acquiredAt - killedAt).toBeGreaterThanOrEqual(leaseMs - leaseMs / 3 - 100);
+    // Its last renewal was about leaseMs / 3 before the kill at most (more on a starved CPU); the
+    // lease then ran to its end: not at once.
+    expect(acquiredAt - killedAt).toBeGreaterThanOrEqual(leaseMs / 2);
     expect(acquiredAt - killedAt).toBeLessThan(leaseMs + 1_000);
   }, 30_000);
 
