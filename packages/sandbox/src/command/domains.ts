@@ -1,4 +1,4 @@
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 
 /** One registered domain in the sandbox's registry. */
 export interface DomainRecord {
@@ -103,11 +103,24 @@ export function generateDomains(entity: string, owner: string, count: number, no
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 const TOP_LABEL = /^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$/;
 
+/**
+ * `domainToASCII`, made the same on every Node version: '' also when a label claims to be
+ * punycode (`xn--`) but does not decode. Node 20 and 22 answer '' for such a name; Node 24
+ * passes it through unchanged.
+ */
+export function toAscii(input: string): string {
+  const ascii = domainToASCII(input);
+  for (const label of ascii.split('.')) {
+    if (label.startsWith('xn--') && domainToUnicode(label).startsWith('xn--')) return '';
+  }
+  return ascii;
+}
+
 /** The ASCII form of a domain name, or undefined when it is not a valid registrable name. */
 export function normalizeDomain(input: string): string | undefined {
   const trimmed = input.trim();
   if (trimmed === '' || trimmed.length > 253) return undefined;
-  const ascii = domainToASCII(trimmed.toLowerCase());
+  const ascii = toAscii(trimmed.toLowerCase());
   if (ascii === '' || ascii.length > 253) return undefined;
   const labels = ascii.split('.');
   if (labels.length < 2) return undefined;

@@ -1,5 +1,5 @@
-import { domainToASCII, domainToUnicode } from 'node:url';
-import { authCode, type DomainRecord, formatDate, generateDomains, isHostName, normalizeDomain } from './domains.js';
+import { domainToUnicode } from 'node:url';
+import { authCode, type DomainRecord, formatDate, generateDomains, isHostName, normalizeDomain, toAscii } from './domains.js';
 import { type CommandResult, descriptions, result } from './response-text.js';
 
 /** Who runs a command, after authentication. */
@@ -202,7 +202,7 @@ export class Registry {
     for (const { key, value } of indexedValues(command, 'NAMESERVER')) {
       if (value.trim() === '') continue;
       if (!isHostName(value)) return badSyntax(key);
-      nameservers.push(domainToASCII(value.trim().toLowerCase()));
+      nameservers.push(toAscii(value.trim().toLowerCase()));
     }
     if (nameservers.length > 13) return badValue('NAMESERVER');
     return nameservers;
@@ -347,7 +347,7 @@ export function convertIdn(command: Record<string, string>): CommandResult {
   const ace: string[] = [];
   const idn: string[] = [];
   for (const input of inputs) {
-    const ascii = domainToASCII(input.value.trim().toLowerCase());
+    const ascii = toAscii(input.value.trim().toLowerCase());
     if (ascii === '') return badSyntax(input.key);
     ace.push(ascii);
     idn.push(domainToUnicode(ascii));
