@@ -6,7 +6,7 @@ import { backoffDelay, type BackoffSettings } from './backoff.js';
 import { toWireFilters } from './commands.js';
 import { closeError, EssError } from './ess-error.js';
 import { type Batch, EventStream, type OverflowPolicy, type StreamOwner } from './event-stream.js';
-import { RecentIds } from './recent-ids.js';
+import { type DedupeMode, RecentIds } from './recent-ids.js';
 import { type RememberedSubscription, type ResumeRecord, ResumeWriter } from './resume-store.js';
 import { isStateful, StateCache } from './state-cache.js';
 import type {
@@ -84,6 +84,14 @@ export interface EssClientOptions {
   maxPayload?: number | undefined;
   /** How many recent event ids are remembered to drop duplicates. @default 10000 */
   dedupeCapacity?: number | undefined;
+  /**
+   * When ids are checked for duplicates: `always` checks every event against the last
+   * `dedupeCapacity` ids; `after-reconnect` checks only the first `dedupeCapacity` events of each
+   * connection (where a replay after a resume repeats events), which costs almost nothing in
+   * the steady state but trusts the gateway not to repeat an id within one connection.
+   * @default 'always'
+   */
+  dedupe?: DedupeMode | undefined;
   /** Fetch state (getState) by itself after every new session. @default true */
   fetchState?: boolean | undefined;
   /** Extra trusted CA certificates (PEM) for `wss://`, such as the sandbox's self-signed one. */
@@ -330,7 +338,7 @@ export class EssClient {
     this.#maxPayload = options.maxPayload ?? 64 * 1024 * 1024;
     this.#fetchState = options.fetchState ?? true;
     this.#ca = options.ca;
-    this.#recent = new RecentIds(options.dedupeCapacity ?? 10_000);
+    this.#recent = new RecentIds(options.dedupeCapacity ?? 10_000, options.dedupe ?? 'always');
     this.#writer =
       options.resumeStore === undefined ? undefined : new ResumeWriter(options.resumeStore, options.resumeKey ?? `ess-client:${options.url}`, this.#logger);
     if (options.filters !== undefined) {
@@ -744,6 +752,7 @@ export class EssClient {
     try {
       await connection.opened;
       this.#connection = connection;
+      this.#recent.guard();
       await this.#startSession(connection);
       this.#startHeartbeat(connection);
       return connection;
@@ -903,11 +912,10 @@ export class EssClient {
         continue;
       }
       const event = item as EssEvent;
-      if (this.#recent.has(event.id)) {
+      if (!this.#recent.accept(event.id)) {
         this.#stats.duplicates += 1;
         continue;
       }
-      this.#recent.add(event.id);
       this.#stats.events += 1;
       last = event;
       if (isStateful(event) && this.#cache.apply(event)) (changed ??= []).push(event);

@@ -3,6 +3,7 @@ export type { EssClientOptions, EssClientStats, EssSession, ReconnectOptions } f
 export { EssError } from './ess-error.js';
 export type { EssErrorCode, EssErrorOptions } from './ess-error.js';
 export type { OverflowPolicy } from './event-stream.js';
+export type { DedupeMode } from './recent-ids.js';
 export type {
   ConnectionState,
   EssClientEvents,

@@ -2,7 +2,7 @@ import type { EssEvent, EssState } from './types.js';
 
 const timePattern = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/;
 
-/** [epoch seconds, nanoseconds] of an ISO 8601 time, or undefined when it does not parse. */
+/** [epoch milliseconds, nanoseconds] of an ISO 8601 time, or undefined when it does not parse. */
 function timeKey(time: unknown): [number, number] | undefined {
   if (typeof time !== 'string') return undefined;
   const match = timePattern.exec(time);
@@ -14,6 +14,10 @@ function timeKey(time: unknown): [number, number] | undefined {
 
 /** Negative when `a` is older than `b`; 0 when equal or not comparable. */
 export function compareTimes(a: unknown, b: unknown): number {
+  // Fast path: UTC times in the same format order as strings.
+  if (typeof a === 'string' && typeof b === 'string' && a.length === b.length && a.charCodeAt(a.length - 1) === 90 && b.charCodeAt(b.length - 1) === 90) {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
   const left = timeKey(a);
   const right = timeKey(b);
   if (left === undefined || right === undefined) return 0;
@@ -26,6 +30,7 @@ export function isStateful(event: EssEvent): event is EssState {
 }
 
 interface Entry {
+  readonly group: string;
   state: EssState;
   /** Change counter value when an event last set this entry. */
   version: number;
@@ -34,22 +39,27 @@ interface Entry {
 /**
  * The current state per (`source`, `stategroupid`): the latest `type`, from getState
  * snapshots and stateful events. An older event (by `time`) never overwrites a newer state.
+ * Kept as source -> the few state groups of that source, updated in place.
  */
 export class StateCache {
-  #entries = new Map<string, Entry>();
+  #sources = new Map<string, Entry[]>();
   #version = 0;
-
-  static key(state: EssState): string {
-    return `${state.source}\n${state.stategroupid}`;
-  }
 
   /** Apply a stateful event; true when it changed the cache. */
   apply(state: EssState): boolean {
-    const key = StateCache.key(state);
-    const current = this.#entries.get(key);
-    if (current !== undefined && compareTimes(current.state.time, state.time) > 0) return false;
-    this.#version += 1;
-    this.#entries.set(key, { state, version: this.#version });
+    const entries = this.#sources.get(state.source);
+    if (entries === undefined) {
+      this.#sources.set(state.source, [{ group: state.stategroupid, state, version: ++this.#version }]);
+      return true;
+    }
+    for (const entry of entries) {
+      if (entry.group !== state.stategroupid) continue;
+      if (compareTimes(entry.state.time, state.time) > 0) return false;
+      entry.state = state;
+      entry.version = ++this.#version;
+      return true;
+    }
+    entries.push({ group: state.stategroupid, state, version: ++this.#version });
     return true;
   }
 
@@ -63,26 +73,43 @@ export class StateCache {
    * after the mark stay when they are newer than the snapshot's.
    */
   replace(states: readonly EssState[], mark: number): void {
-    const next = new Map<string, Entry>();
-    for (const state of states) next.set(StateCache.key(state), { state, version: mark });
-    for (const [key, entry] of this.#entries) {
-      if (entry.version <= mark) continue;
-      const snapshot = next.get(key);
-      if (snapshot === undefined || compareTimes(entry.state.time, snapshot.state.time) >= 0) next.set(key, entry);
+    const previous = this.#sources;
+    this.#sources = new Map();
+    for (const state of states) this.#put(state, mark);
+    for (const entries of previous.values()) {
+      for (const entry of entries) {
+        if (entry.version <= mark) continue;
+        const current = this.#find(entry.state.source, entry.group);
+        if (current === undefined || compareTimes(entry.state.time, current.state.time) >= 0) this.#put(entry.state, entry.version);
+      }
     }
-    this.#entries = next;
+  }
+
+  #find(source: string, group: string): Entry | undefined {
+    return this.#sources.get(source)?.find((entry) => entry.group === group);
+  }
+
+  #put(state: EssState, version: number): void {
+    const existing = this.#find(state.source, state.stategroupid);
+    if (existing !== undefined) {
+      existing.state = state;
+      existing.version = version;
+      return;
+    }
+    const entries = this.#sources.get(state.source);
+    const entry: Entry = { group: state.stategroupid, state, version };
+    if (entries === undefined) this.#sources.set(state.source, [entry]);
+    else entries.push(entry);
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#sources.clear();
   }
 
   /** The current states, in no particular order. */
   snapshot(): EssState[] {
-    return Array.from(this.#entries.values(), (entry) => entry.state);
-  }
-
-  get size(): number {
-    return this.#entries.size;
+    const states: EssState[] = [];
+    for (const entries of this.#sources.values()) for (const entry of entries) states.push(entry.state);
+    return states;
   }
 }

@@ -144,10 +144,17 @@ const eventsPath = '/api/ws/events/v1';
 const highWaterBytes = 1 << 20;
 
 let timeCounter = 0;
+let lastMillisecond = 0;
+let millisecondPrefix = '';
 /** ISO 8601 with 7 fractional digits, as the real gateway writes them. */
 function timestamp(): string {
+  const now = Date.now();
+  if (now !== lastMillisecond) {
+    lastMillisecond = now;
+    millisecondPrefix = new Date(now).toISOString().slice(0, -1);
+  }
   timeCounter = (timeCounter + 1) % 10_000;
-  return `${new Date().toISOString().slice(0, -1)}${String(timeCounter).padStart(4, '0')}Z`;
+  return `${millisecondPrefix}${String(timeCounter).padStart(4, '0')}Z`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
