@@ -3,7 +3,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// The token-store package's test helper for a private redis-server (not published).
+import { type RedisServer, redisSkipReason, startRedisServer } from '../../../packages/token-store/src/testing/redis-server.js';
 import { DEMO_AUTH_CODE, type DemoSummary } from './demo.js';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
@@ -16,12 +19,12 @@ interface Run {
 }
 
 /** Runs the demo as a user would, in its own process. */
-function runDemo(args: readonly string[]): Promise<Run> {
+function runDemo(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', tsx, '--conditions=@sessionkit/source', main, ...args],
-      { env: { ...process.env, SESSIONKIT_LOG_LEVEL: '' }, timeout: 60_000 },
+      { env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '', ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
       },
@@ -107,5 +110,77 @@ describe('the demo, end to end against the embedded sandbox', () => {
     const bad = await runDemo(['--system', 'moon']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--system must be live or ote');
+  });
+});
+
+const redisSkip = await redisSkipReason();
+
+describe(`the demo with --store redis:// (fleet mode), against a real redis-server${redisSkip === undefined ? '' : ` SKIPPED: ${redisSkip}`}`, () => {
+  const password = 'Redis-Pass-For-The-Demo-0815';
+  let server: RedisServer;
+  let raw: Redis;
+  let storeDir: string;
+
+  beforeAll(async () => {
+    if (redisSkip !== undefined) return;
+    server = await startRedisServer({ args: ['--requirepass', password] });
+    raw = new Redis({ port: server.port, host: '127.0.0.1', password, lazyConnect: true });
+    await raw.connect();
+    storeDir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-redis-'));
+  });
+
+  afterAll(async () => {
+    if (redisSkip !== undefined) return;
+    raw.disconnect();
+    await server.dispose();
+    await rm(storeDir, { recursive: true, force: true });
+  });
+
+  const withPassword = (): string => `redis://:${password}@127.0.0.1:${server.port}`;
+
+  it.skipIf(redisSkip !== undefined)('keeps the token in Redis: 1 token request, then 0 on the next run, and no file token', async () => {
+    const first = await runDemo(['--json', '--log-level', 'trace', '--store-dir', storeDir, '--store', withPassword()]);
+    expect(first.code).toBe(0);
+    const summary = JSON.parse(first.stdout) as DemoSummary;
+    expect(summary.ok).toBe(true);
+    expect(summary.store).toEqual({ kind: 'redis', location: `redis://127.0.0.1:${server.port}` });
+    expect(summary.token).toEqual({ reusedStoredToken: false, tokenRequests: 1 });
+    // The record is in Redis, under the store's default prefix, as JSON with the token.
+    const stored = await raw.get('sessionkit:record:sessionkit-demo-sandbox');
+    expect(stored).not.toBeNull();
+    const record = JSON.parse(stored ?? '{}') as { token?: { value?: unknown } };
+    expect(typeof record.token?.value).toBe('string');
+    const accessToken = String(record.token?.value);
+    expect(accessToken.length).toBeGreaterThan(20);
+    // Only the sandbox's own state is in the directory: the token lives in Redis alone.
+    expect((await readdir(storeDir)).filter((name) => name !== 'sandbox-idp-state.json')).toEqual([]);
+    // Neither the Redis password nor the token shows up at trace level.
+    const output = first.stdout + first.stderr;
+    expect(output).toMatch(/TRACE|DEBUG/);
+    expect(output).not.toContain(password);
+    expect(output).not.toContain(accessToken);
+
+    // A second run (another machine of the fleet), given the URL through the environment.
+    const second = await runDemo(['--json', '--store-dir', storeDir], { SESSIONKIT_REDIS_URL: withPassword() });
+    expect(second.code).toBe(0);
+    const again = JSON.parse(second.stdout) as DemoSummary;
+    expect(again.store.kind).toBe('redis');
+    expect(again.token).toEqual({ reusedStoredToken: true, tokenRequests: 0 });
+    expect(second.stderr).toContain('reused the stored token: 0 token requests');
+    expect(second.stdout + second.stderr).not.toContain(password);
+  });
+
+  it.skipIf(redisSkip !== undefined)('fails with exit code 1 and a StoreError message, without the password, when Redis refuses the password', async () => {
+    const run = await runDemo(['--store-dir', storeDir, '--store', `redis://:wrong-${password}@127.0.0.1:${server.port}`]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('The demo failed');
+    expect(run.stderr).toMatch(/Redis/);
+    expect(run.stdout + run.stderr).not.toContain(password);
+  });
+
+  it('rejects a --store that is not a Redis URL with exit code 2', async () => {
+    const run = await runDemo(['--store', 'memcached://127.0.0.1:11211']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--store must start with redis:// or rediss://');
   });
 });

@@ -6,14 +6,18 @@ import { EssClient, type EssEvent } from '@sessionkit/ess-client';
 import { COMMAND_LOG_MESSAGE, CommandClient } from '@sessionkit/http-client';
 import { adaptLogger, createLogger, type LogEntry, type Logger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
+import type { TokenStore } from '@sessionkit/token-store';
 import { FileStore } from '@sessionkit/token-store/file';
-import type { DemoOptions } from './options.js';
+import { RedisStore } from '@sessionkit/token-store/redis';
+import { type DemoOptions, redisEndpoint } from './options.js';
 import type { Reporter } from './reporter.js';
 
 /** Everything the demo measured; `--json` prints it. */
 export interface DemoSummary {
   mode: 'sandbox' | 'real system';
   storeDir: string;
+  /** Where the token is kept: the FileStore's directory, or the Redis endpoint (no password). */
+  store: { kind: 'file' | 'redis'; location: string };
   token: {
     /** True when the token came from the store, with no token request. */
     reusedStoredToken: boolean;
@@ -115,9 +119,19 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
             return fetch(input, withDispatcher);
           }) as typeof fetch;
 
-    // 2. One Session for the identity, kept in a FileStore.
-    report.step('Session: authenticate once, keep the token in a FileStore');
-    const store = new FileStore({ dir: options.storeDir, logger });
+    // 2. One Session for the identity, kept in a FileStore, or in Redis for a fleet.
+    const storeInfo: DemoSummary['store'] =
+      options.redisUrl === undefined ? { kind: 'file', location: options.storeDir } : { kind: 'redis', location: redisEndpoint(options.redisUrl) };
+    report.step(`Session: authenticate once, keep the token in a ${storeInfo.kind === 'file' ? 'FileStore' : 'RedisStore (fleet mode)'}`);
+    let store: TokenStore;
+    if (options.redisUrl === undefined) {
+      store = new FileStore({ dir: options.storeDir, logger });
+    } else {
+      const redisStore = new RedisStore({ url: options.redisUrl, logger });
+      // Pushed before the session's flush, so closed after it (closers run in reverse).
+      closers.push(() => redisStore.close());
+      store = redisStore;
+    }
     const sessionEnv =
       sandbox === undefined
         ? env
@@ -135,7 +149,11 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
     await session.start();
     const tokenRequests = sandbox === undefined ? undefined : sandbox.stats.idp.requests - before;
     const reusedStoredToken = tokenRequests === 0;
-    report.detail(`store directory: ${options.storeDir}`);
+    report.detail(
+      storeInfo.kind === 'file'
+        ? `store directory: ${storeInfo.location}`
+        : `Redis at ${storeInfo.location}: every process using it shares this token, one acquisition in flight and any 429 pause`,
+    );
     report.done(
       tokenRequests === undefined
         ? 'authenticated'
@@ -261,6 +279,7 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
     return {
       mode: sandbox === undefined ? 'real system' : 'sandbox',
       storeDir: options.storeDir,
+      store: storeInfo,
       token: { reusedStoredToken, tokenRequests },
       commands,
       events,

@@ -9,6 +9,7 @@ function summaryRows(summary: DemoSummary): [string, string][] {
   const { token, commands, events } = summary;
   return [
     ['mode', summary.mode],
+    ['token store', `${summary.store.kind === 'file' ? 'FileStore' : 'RedisStore'} ${summary.store.location}`],
     ['token requests', token.tokenRequests === undefined ? 'n/a' : String(token.tokenRequests)],
     ['stored token reused', token.reusedStoredToken ? 'yes' : 'no'],
     ['command requests', 'skipped' in commands ? 'skipped' : `${commands.requests} (${commands.domainsListed} domains in ${commands.pages} pages)`],

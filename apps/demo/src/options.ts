@@ -11,7 +11,11 @@ Options:
   --url <url>            a real system's base URL (token endpoint, command API and events
                          gateway under the sandbox's paths); credentials from the environment
   --system <live|ote>    ISPAPI system for the command client (default: ote)
-  --store-dir <dir>      FileStore directory (default: ${join(tmpdir(), 'sessionkit-demo')})
+  --store <redis-url>    keep the token in Redis (redis://host:port/db, rediss:// for TLS),
+                         shared by every machine of a fleet, instead of the FileStore; a URL
+                         with a password belongs in SESSIONKIT_REDIS_URL instead
+  --store-dir <dir>      FileStore directory, and the embedded sandbox's state
+                         (default: ${join(tmpdir(), 'sessionkit-demo')})
   --log-level <level>    trace, debug, info, warn, error or silent (default: warn)
   --json                 print one JSON summary on standard output (progress goes to stderr)
   -h, --help             this text
@@ -20,6 +24,7 @@ Environment for a real system (never on the command line):
   SESSIONKIT_TOKEN_URL, SESSIONKIT_CLIENT_ID, SESSIONKIT_CLIENT_SECRET
   (or SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD for the password grant), SESSIONKIT_SCOPE,
   SESSIONKIT_COMMAND_URL, SESSIONKIT_ISPAPI_LOGIN, SESSIONKIT_ISPAPI_PASSWORD, SESSIONKIT_ESS_URL
+  SESSIONKIT_REDIS_URL (the same as --store, which wins when both are given)
   A step whose endpoint or credentials are not configured is skipped and says so.`;
 
 export interface DemoOptions {
@@ -27,6 +32,8 @@ export interface DemoOptions {
   url: string | undefined;
   system: 'live' | 'ote';
   storeDir: string;
+  /** `--store` or `SESSIONKIT_REDIS_URL`: keep the token in a RedisStore; undefined: a FileStore. */
+  redisUrl: string | undefined;
   logLevel: LogLevel;
   json: boolean;
   help: boolean;
@@ -36,7 +43,21 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export function parseOptions(argv: readonly string[]): DemoOptions {
+/** Where a Redis URL points, without its user name or password: for progress lines. */
+export function redisEndpoint(url: string): string {
+  const { protocol, host, pathname } = new URL(url);
+  return `${protocol}//${host}${pathname === '/' ? '' : pathname}`;
+}
+
+function checkRedisUrl(url: string, from: string): string {
+  // The message never repeats the URL: it may carry a password.
+  if (!URL.canParse(url)) throw new UsageError(`${from} must be a Redis URL such as redis://127.0.0.1:6379.`);
+  const { protocol } = new URL(url);
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`${from} must start with redis:// or rediss://, not ${protocol}//.`);
+  return url;
+}
+
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): DemoOptions {
   let values;
   try {
     ({ values } = parseArgs({
@@ -44,6 +65,7 @@ export function parseOptions(argv: readonly string[]): DemoOptions {
       options: {
         url: { type: 'string' },
         system: { type: 'string', default: 'ote' },
+        store: { type: 'string' },
         'store-dir': { type: 'string', default: join(tmpdir(), 'sessionkit-demo') },
         'log-level': { type: 'string', default: 'warn' },
         json: { type: 'boolean', default: false },
@@ -58,5 +80,12 @@ export function parseOptions(argv: readonly string[]): DemoOptions {
   const logLevel = values['log-level'].toLowerCase();
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be trace, debug, info, warn, error or silent, not "${logLevel}".`);
   if (values.url !== undefined && !URL.canParse(values.url)) throw new UsageError(`--url must be a URL, not "${values.url}".`);
-  return { url: values.url, system, storeDir: values['store-dir'], logLevel, json: values.json, help: values.help };
+  const envRedisUrl = env.SESSIONKIT_REDIS_URL === '' ? undefined : env.SESSIONKIT_REDIS_URL;
+  const redisUrl =
+    values.store !== undefined
+      ? checkRedisUrl(values.store, '--store')
+      : envRedisUrl === undefined
+        ? undefined
+        : checkRedisUrl(envRedisUrl, 'SESSIONKIT_REDIS_URL');
+  return { url: values.url, system, storeDir: values['store-dir'], redisUrl, logLevel, json: values.json, help: values.help };
 }
