@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
@@ -77,6 +79,75 @@ describe('oauth2', () => {
   });
 });
 
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+}
+
+describe('oauth2 redirects', () => {
+  it('never follows a redirect of the token endpoint: the credentials reach no other server', async () => {
+    const received: string[] = [];
+    const elsewhere = createServer((request, response) => {
+      let body = '';
+      request.setEncoding('utf8');
+      request.on('data', (chunk: string) => (body += chunk));
+      request.on('end', () => {
+        received.push(`${request.method ?? ''} ${request.headers.authorization ?? ''} ${body}`);
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"access_token":"stolen","expires_in":60}');
+      });
+    });
+    const elsewhereUrl = await listen(elsewhere);
+    let status = 307;
+    const redirector = createServer((request, response) => {
+      request.resume();
+      response.writeHead(status, { location: `${elsewhereUrl}/collect` }).end();
+    });
+    const redirectorUrl = await listen(redirector);
+    try {
+      for (status of [307, 308, 302]) {
+        for (const grant of ['client_credentials', 'password'] as const) {
+          const session = new Session({
+            authenticator: oauth2({ tokenUrl: `${redirectorUrl}/token`, grant, clientId: 'client-a', clientSecret: 'redirect-secret', username: 'alice', password: 'redirect-password', clientAuthentication: 'body' }),
+            retry: { retries: 0 },
+          });
+          const error = await caught(session.getToken());
+          expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', status });
+          expect(String(error)).toContain(`redirect to ${elsewhereUrl}`);
+          expect(inspect(error, { depth: 10 })).not.toMatch(/redirect-secret|redirect-password/);
+        }
+      }
+      expect(received).toEqual([]);
+    } finally {
+      await closeServer(redirector);
+      await closeServer(elsewhere);
+    }
+  });
+});
+
+describe('oauth2 identity', () => {
+  it('tells apart identities that differ in the token URL query, or only in where a space falls', () => {
+    const identity = (options: { tokenUrl: string; clientId: string; username?: string; scope?: string }): string =>
+      oauth2({ grant: 'password', password: 'pw-secret', ...options, username: options.username ?? 'u' }).identity;
+    const tenantA = identity({ tokenUrl: 'https://id.example.com/token?tenant=a', clientId: 'c' });
+    const tenantB = identity({ tokenUrl: 'https://id.example.com/token?tenant=b', clientId: 'c' });
+    expect(storeKeyFor(tenantA)).not.toBe(storeKeyFor(tenantB));
+    expect(tenantA).not.toContain('tenant=a');
+    expect(identity({ tokenUrl: 'https://id.example.com/token', clientId: 'a b', username: 'c' })).not.toBe(
+      identity({ tokenUrl: 'https://id.example.com/token', clientId: 'a', username: 'b c' }),
+    );
+    expect(identity({ tokenUrl: 'https://id.example.com/token', clientId: 'c', username: 'u', scope: 'x' })).not.toBe(
+      identity({ tokenUrl: 'https://id.example.com/token', clientId: 'c', username: 'u x' }),
+    );
+    expect(identity({ tokenUrl: 'https://id.example.com/token#a', clientId: 'c' })).toBe(identity({ tokenUrl: 'https://id.example.com/token', clientId: 'c' }));
+    expect(identity({ tokenUrl: 'https://id.example.com/token', clientId: 'c' })).not.toContain('pw-secret');
+  });
+});
+
 describe('Session.fromEnv', () => {
   it('names the missing variable', () => {
     expect(() => Session.fromEnv({})).toThrow(/SESSIONKIT_TOKEN_URL/);
@@ -95,6 +166,36 @@ describe('Session.fromEnv', () => {
       return undefined;
     })();
     expect(AuthError.isInstance(error) && error.code).toBe('CONFIGURATION');
+  });
+
+  it('names SESSIONKIT_TOKEN_URL when it is not a URL or uses plain http off loopback', () => {
+    const env = { SESSIONKIT_CLIENT_ID: 'sessionkit-demo', SESSIONKIT_CLIENT_SECRET: 'demo-secret' };
+    for (const [tokenUrl, problem] of [
+      ['not a url', /SESSIONKIT_TOKEN_URL is not a valid URL/],
+      ['http://id.example.com/token', /SESSIONKIT_TOKEN_URL uses plain http on id\.example\.com/],
+      ['ftp://id.example.com/token', /SESSIONKIT_TOKEN_URL must be an https URL/],
+    ] as const) {
+      const error = (() => {
+        try {
+          Session.fromEnv({ ...env, SESSIONKIT_TOKEN_URL: tokenUrl });
+        } catch (thrown) {
+          return thrown;
+        }
+        return undefined;
+      })();
+      expect(error).toMatchObject({ name: 'AuthError', code: 'CONFIGURATION', message: expect.stringMatching(problem) as unknown });
+    }
+    expect(() => Session.fromEnv({ ...env, SESSIONKIT_TOKEN_URL: 'http://id.example.com/token' }, { allowInsecure: true })).not.toThrow();
+    // An invalid URL holding a secret does not carry it along in the error's cause.
+    const invalid = (() => {
+      try {
+        Session.fromEnv({ ...env, SESSIONKIT_TOKEN_URL: 'https://user:url-secret@exa mple.com/token' });
+      } catch (thrown) {
+        return thrown;
+      }
+      return undefined;
+    })();
+    expect(inspect(invalid, { depth: 10, showHidden: true })).not.toContain('url-secret');
   });
 
   it('uses client_credentials without a user name and the password grant with one', async () => {

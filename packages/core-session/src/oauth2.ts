@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { fingerprint } from '@sessionkit/logger';
 import ky from 'ky';
 import { AuthError } from './auth-error.js';
@@ -55,6 +56,27 @@ export function parseRetryAfter(header: string | null, now: number): number | un
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * Who an oauth2 authenticator's tokens belong to, without any secret: the token URL (its query,
+ * which may hold a tenant or a key, only as a hash), the client id, the user name and the scope,
+ * each percent-encoded so that no two different identities read the same.
+ */
+function identityOf(tokenUrl: URL, clientId: string, username: string | undefined, scope: string | undefined): string {
+  const query = tokenUrl.search === '' ? '' : ` query=sha256:${createHash('sha256').update(tokenUrl.search).digest('hex').slice(0, 16)}`;
+  return `oauth2 ${loggableUrl(tokenUrl)}${query} client=${encodeURIComponent(clientId)} user=${encodeURIComponent(username ?? '')} scope=${encodeURIComponent(scope ?? '')}`;
+}
+
+/** The error for a redirect: credentials are never re-sent to another address. */
+function redirectRefused(what: string, status: number, headers: Headers): AuthError {
+  const location = headers.get('location');
+  const target = location !== null && URL.canParse(location) ? ` to ${new URL(location).origin}` : '';
+  return new AuthError(
+    'INVALID_RESPONSE',
+    `The ${what} answered HTTP ${status}, a redirect${target}. Token requests never follow redirects (they would re-send the credentials elsewhere): configure the final URL instead.`,
+    { status },
+  );
+}
+
 function describeGrant(form: URLSearchParams): string {
   return form.get('grant_type') ?? 'unknown';
 }
@@ -93,7 +115,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be above 0, not ${timeoutMs}.`);
 
   const client = ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
-  const identity = ['oauth2', loggableUrl(tokenUrl), clientId, username ?? '', scope ?? ''].join(' ');
+  const identity = identityOf(tokenUrl, clientId, username, scope);
   const basic =
     clientSecret !== undefined && clientAuthentication === 'basic'
       ? `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`
@@ -114,7 +136,9 @@ export function oauth2(options: OAuth2Options): Authenticator {
     const started = Date.now();
     context.logger.debug('token request', { url: loggableUrl(url), grant: describeGrant(form), attempt: context.attempt });
     try {
-      const response = await client.post(url, { body: form, headers, signal });
+      // Never follow a redirect: a 307/308 would send the form (password, secret) to wherever
+      // the Location header points, over plain http too.
+      const response = await client.post(url, { body: form, headers, signal, redirect: 'manual' });
       const body = await response.text();
       context.logger.debug('token response', { status: response.status, durationMs: Date.now() - started });
       return { status: response.status, headers: response.headers, body };
@@ -141,6 +165,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
       });
     }
     if (status >= 500) throw new AuthError('SERVER', `The token endpoint failed with HTTP ${status}.`, { status });
+    if (status >= 300 && status < 400) throw redirectRefused('token endpoint', status, headers);
 
     let json: TokenResponse | undefined;
     try {
@@ -233,7 +258,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
               if (value === undefined) continue;
               const form = new URLSearchParams({ token: value, token_type_hint: hint });
               if (basic === undefined) form.set('client_id', clientId);
-              const { status } = await post(revocationUrl, form, context, secrets);
+              const { status, headers } = await post(revocationUrl, form, context, secrets);
+              if (status >= 300 && status < 400) throw redirectRefused('revocation endpoint', status, headers);
               if (status !== 200) throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The revocation endpoint answered HTTP ${status}.`, { status });
             }
           },

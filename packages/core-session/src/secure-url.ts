@@ -14,8 +14,9 @@ export function requireSecureUrl(value: string | URL, what: string, allowInsecur
   let url: URL;
   try {
     url = new URL(value);
-  } catch (error) {
-    throw new AuthError('CONFIGURATION', `${what} is not a valid URL.`, { cause: error });
+  } catch {
+    // No cause: Node's "Invalid URL" error carries the input, which may hold a secret.
+    throw new AuthError('CONFIGURATION', `${what} is not a valid URL.`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new AuthError('CONFIGURATION', `${what} must be an https URL, not ${url.protocol}.`);

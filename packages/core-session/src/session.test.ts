@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
 import { AuthError, type Authenticator, oauth2, type OAuth2Options, Session, type SessionOptions, type Token } from '@sessionkit/core-session';
@@ -96,6 +97,49 @@ describe('Session: expiry and refresh', () => {
     expect(second.value).not.toBe(first.value);
     expect(await subject.getToken()).toBe(second);
     expect(sandbox.stats.idp.requests).toBe(2);
+  });
+
+  it('spreads the background refreshes of sessions holding equally old tokens over the first half of the window (jitter)', async () => {
+    const clock = manualClock();
+    const window = 300_000;
+    const margin = 10_000;
+    const sessions = Array.from({ length: 20 }, () => {
+      const lines: string[] = [];
+      const logger = createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) });
+      return { session: session({ clock, logger, refreshWindowMs: window, expiryMarginMs: margin }), lines };
+    });
+    const first = await Promise.all(sessions.map(({ session: subject }) => subject.getToken()));
+    const expiresAt = first[0]!.expiresAt!;
+    expect(first.every((token) => token.expiresAt === expiresAt)).toBe(true);
+
+    // Walk from before the window to past its first half; note when each session starts refreshing
+    // (it logs that synchronously inside getToken(), which keeps answering with the current token).
+    const startedAt = new Map<number, number>();
+    const refreshed: Promise<unknown>[] = [];
+    const step = 5000;
+    clock.advance(expiresAt - window - step - clock());
+    while (clock() < expiresAt - (window - margin) / 2 + step) {
+      for (const [index, { session: subject, lines }] of sessions.entries()) {
+        if (startedAt.has(index)) continue;
+        const next = new Promise((resolve) => subject.once('token', resolve));
+        expect(await subject.getToken()).toBe(first[index]);
+        if (lines.some((line) => line.includes('refreshing in the background'))) {
+          startedAt.set(index, clock());
+          refreshed.push(next);
+        }
+      }
+      clock.advance(step);
+    }
+    await Promise.all(refreshed);
+    expect(startedAt.size).toBe(sessions.length);
+    const starts = [...startedAt.values()];
+    // Never before the window, always within its first half (plus one step of the walk)...
+    expect(Math.min(...starts)).toBeGreaterThanOrEqual(expiresAt - window);
+    expect(Math.max(...starts)).toBeLessThan(expiresAt - (window - margin) / 2 + step);
+    // ...and not in lockstep: 20 uniform picks over 29 steps land on at most 2 steps with
+    // probability below 1e-20.
+    expect(new Set(starts).size).toBeGreaterThan(2);
+    expect(sandbox.stats.idp.requests).toBe(40);
   });
 
   it('rotates refresh tokens; the spent one is refused by the server', async () => {

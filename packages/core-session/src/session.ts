@@ -3,6 +3,7 @@ import { MemoryStore, StoreError, type TokenStore } from '@sessionkit/token-stor
 import { AuthError } from './auth-error.js';
 import { backoffDelay, delay, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
 import { oauth2, type OAuth2Options } from './oauth2.js';
+import { requireSecureUrl } from './secure-url.js';
 import { compactToken, decodeRecord, encodeRecord, parseToken, type SessionRecord } from './session-record.js';
 import { storeKeyFor } from './store-key.js';
 import type { AuthContext, Authenticator, Token } from './token.js';
@@ -262,6 +263,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     const apiUrl = read('SESSIONKIT_API_URL');
     if (apiUrl !== undefined && !URL.canParse(apiUrl)) throw new AuthError('CONFIGURATION', 'The environment variable SESSIONKIT_API_URL is not a valid URL.');
     const { allowInsecure, timeoutMs, clientAuthentication, fetch, ...sessionOptions } = options;
+    // Checked here too, so that a bad or plain-http URL is reported by the variable's name.
+    requireSecureUrl(tokenUrl, 'The environment variable SESSIONKIT_TOKEN_URL', allowInsecure === true);
     const authenticator = oauth2({
       tokenUrl,
       grant: username === undefined ? 'client_credentials' : 'password',
