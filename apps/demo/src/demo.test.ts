@@ -1,13 +1,14 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The token-store package's test helper for a private redis-server (not published).
 import { type RedisServer, redisSkipReason, startRedisServer } from '../../../packages/token-store/src/testing/redis-server.js';
-import { DEMO_AUTH_CODE, type DemoSummary } from './demo.js';
+import { DEMO_AUTH_CODE, type DemoSummary, SANDBOX_DEFAULTS } from './demo.js';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
 const tsx = import.meta.resolve('tsx');
@@ -63,7 +64,7 @@ describe('the demo, end to end against the embedded sandbox', () => {
     expect(run.code).toBe(0);
     const summary = JSON.parse(run.stdout) as DemoSummary;
     expect(summary.ok).toBe(true);
-    expect(summary.token).toEqual({ reusedStoredToken: false, tokenRequests: 1 });
+    expect(summary.token).toEqual({ reusedStoredToken: false, tokenRequests: 1, countedBy: 'sandbox' });
     expect(summary.commands).toMatchObject({ sessionLogin: true, domainsListed: 3000, pages: 6 });
     expect(summary.events).toMatchObject({ published: 1200, received: 1200, duplicates: 0, missing: 0, outOfOrder: 0, gaps: 0 });
     expect((summary.events as { resumes: number }).resumes).toBeGreaterThanOrEqual(1);
@@ -73,7 +74,7 @@ describe('the demo, end to end against the embedded sandbox', () => {
     const run = await runDemo(['--json', '--store-dir', storeDir]);
     expect(run.code).toBe(0);
     const summary = JSON.parse(run.stdout) as DemoSummary;
-    expect(summary.token).toEqual({ reusedStoredToken: true, tokenRequests: 0 });
+    expect(summary.token).toEqual({ reusedStoredToken: true, tokenRequests: 0, countedBy: 'sandbox' });
     expect(run.stderr).toContain('reused the stored token: 0 token requests');
   });
 
@@ -92,8 +93,10 @@ describe('the demo, end to end against the embedded sandbox', () => {
       expect(run.code).toBe(0);
       const output = run.stdout + run.stderr;
       expect(output).toMatch(/TRACE|DEBUG/);
-      const secrets = ['demo-secret', 'demo-password', DEMO_AUTH_CODE, ...(await storedStrings(traceDir))];
-      expect(secrets.length).toBeGreaterThan(3);
+      const stored = await storedStrings(traceDir);
+      // The stored access and refresh tokens (and the sandbox's token hashes).
+      expect(stored.length).toBeGreaterThanOrEqual(2);
+      const secrets = [SANDBOX_DEFAULTS.clientSecret, SANDBOX_DEFAULTS.ispapiPassword, DEMO_AUTH_CODE, ...stored];
       for (const secret of secrets) expect(output).not.toContain(secret);
       // Access and refresh tokens are 43 base64url characters; ISPAPI session ids 32 hex digits.
       expect(output).not.toMatch(/(?<![\w-])[\w-]{43}(?![\w-])/);
@@ -144,7 +147,7 @@ describe(`the demo with --store redis:// (fleet mode), against a real redis-serv
     const summary = JSON.parse(first.stdout) as DemoSummary;
     expect(summary.ok).toBe(true);
     expect(summary.store).toEqual({ kind: 'redis', location: `redis://127.0.0.1:${server.port}` });
-    expect(summary.token).toEqual({ reusedStoredToken: false, tokenRequests: 1 });
+    expect(summary.token).toEqual({ reusedStoredToken: false, tokenRequests: 1, countedBy: 'sandbox' });
     // The record is in Redis, under the store's default prefix, as JSON with the token.
     const stored = await raw.get('sessionkit:record:sessionkit-demo-sandbox');
     expect(stored).not.toBeNull();
@@ -165,7 +168,7 @@ describe(`the demo with --store redis:// (fleet mode), against a real redis-serv
     expect(second.code).toBe(0);
     const again = JSON.parse(second.stdout) as DemoSummary;
     expect(again.store.kind).toBe('redis');
-    expect(again.token).toEqual({ reusedStoredToken: true, tokenRequests: 0 });
+    expect(again.token).toEqual({ reusedStoredToken: true, tokenRequests: 0, countedBy: 'sandbox' });
     expect(second.stderr).toContain('reused the stored token: 0 token requests');
     expect(second.stdout + second.stderr).not.toContain(password);
   });
@@ -182,5 +185,78 @@ describe(`the demo with --store redis:// (fleet mode), against a real redis-serv
     const run = await runDemo(['--store', 'memcached://127.0.0.1:11211']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('--store must start with redis:// or rediss://');
+  });
+});
+
+describe('the demo against a real system (--url), here a separately started sandbox that the demo does not control', () => {
+  let sandbox: Sandbox;
+  let dir: string;
+  let caFile: string;
+  /** The credentials, in the environment only: the demo takes none on its command line. */
+  let credentials: Record<string, string>;
+
+  beforeAll(async () => {
+    // Events flow on the gateway's own schedule, as on a real system.
+    sandbox = await startSandbox({ tls: true, ess: { generator: { intervalMs: 50, batchSize: 5 } } });
+    dir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-real-'));
+    caFile = join(dir, 'ca.pem');
+    await writeFile(caFile, sandbox.certificate ?? '');
+    credentials = {
+      // The system's certificate is trusted the way a user trusts a private CA: not by the demo.
+      NODE_EXTRA_CA_CERTS: caFile,
+      SESSIONKIT_CLIENT_ID: SANDBOX_DEFAULTS.clientId,
+      SESSIONKIT_CLIENT_SECRET: SANDBOX_DEFAULTS.clientSecret,
+      SESSIONKIT_ISPAPI_LOGIN: SANDBOX_DEFAULTS.ispapiLogin,
+      SESSIONKIT_ISPAPI_PASSWORD: SANDBOX_DEFAULTS.ispapiPassword,
+    };
+  });
+
+  afterAll(async () => {
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to start without credentials in the environment (exit code 2, naming the variable)', async () => {
+    const before = sandbox.stats.idp.requests;
+    const run = await runDemo(['--url', sandbox.url, '--store-dir', join(dir, 'none')], { NODE_EXTRA_CA_CERTS: caFile, SESSIONKIT_CLIENT_ID: '', SESSIONKIT_CLIENT_SECRET: '' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('SESSIONKIT_CLIENT_ID');
+    expect(sandbox.stats.idp.requests).toBe(before);
+  });
+
+  it('authenticates with the credentials from the environment, then reuses the token: counted by the demo and by the server alike', async () => {
+    const storeDir = join(dir, 'store');
+    const args = ['--url', sandbox.url, '--json', '--log-level', 'trace', '--listen-seconds', '1', '--store-dir', storeDir];
+    const tokensBefore = sandbox.stats.idp.requests;
+    const commandsBefore = sandbox.stats.commands.requests;
+    const first = await runDemo(args, credentials);
+    expect(first.code).toBe(0);
+    const summary = JSON.parse(first.stdout) as DemoSummary;
+    expect(summary.mode).toBe('real system');
+    expect(summary.ok).toBe(true);
+    expect(summary.token).toEqual({ reusedStoredToken: false, tokenRequests: 1, countedBy: 'demo' });
+    expect(sandbox.stats.idp.requests - tokensBefore).toBe(1);
+    expect(summary.commands).toMatchObject({ sessionLogin: true, domainsListed: 3000, pages: 6 });
+    expect(sandbox.stats.commands.requests - commandsBefore).toBe((summary.commands as { requests: number }).requests);
+    expect(sandbox.stats.commands.byEntity['1234']).toBeGreaterThan(0);
+    expect((summary.events as { received: number }).received).toBeGreaterThan(0);
+    expect(summary.events).toMatchObject({ duplicates: 0, gaps: 0 });
+    const output = first.stdout + first.stderr;
+    for (const secret of [SANDBOX_DEFAULTS.clientSecret, SANDBOX_DEFAULTS.ispapiPassword, ...(await storedStrings(storeDir))]) {
+      expect(output).not.toContain(secret);
+    }
+
+    const second = await runDemo(args, credentials);
+    expect(second.code).toBe(0);
+    expect((JSON.parse(second.stdout) as DemoSummary).token).toEqual({ reusedStoredToken: true, tokenRequests: 0, countedBy: 'demo' });
+    expect(sandbox.stats.idp.requests - tokensBefore).toBe(1);
+  });
+
+  it('runs the command step on the live system with --system live', async () => {
+    const before = sandbox.stats.commands.byEntity['54cd'] ?? 0;
+    const run = await runDemo(['--url', sandbox.url, '--json', '--system', 'live', '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials);
+    expect(run.code).toBe(0);
+    expect((JSON.parse(run.stdout) as DemoSummary).commands).toMatchObject({ sessionLogin: true });
+    expect((sandbox.stats.commands.byEntity['54cd'] ?? 0) - before).toBeGreaterThan(0);
   });
 });

@@ -21,8 +21,10 @@ export interface DemoSummary {
   token: {
     /** True when the token came from the store, with no token request. */
     reusedStoredToken: boolean;
-    /** Token endpoint requests seen by the sandbox (undefined against a real system). */
-    tokenRequests: number | undefined;
+    /** Token endpoint requests while the session started. */
+    tokenRequests: number;
+    /** Who counted them: the embedded sandbox's own counter, or the demo's fetch (a real system). */
+    countedBy: 'sandbox' | 'demo';
   };
   commands:
     | { requests: number; pages: number; domainsListed: number; sessionLogin: boolean; debugEntries: number; redactedExample: string }
@@ -34,7 +36,8 @@ export interface DemoSummary {
   ok: boolean;
 }
 
-const SANDBOX_DEFAULTS = {
+/** The embedded sandbox's built-in credentials (see the sandbox README) that the demo uses. */
+export const SANDBOX_DEFAULTS = {
   clientId: 'sessionkit-demo',
   clientSecret: 'demo-secret',
   ispapiLogin: 'demo',
@@ -110,14 +113,17 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
     }
     if (ca !== undefined) agent = new Agent({ connect: { ca } });
     const dispatcher = agent;
-    const trustingFetch =
-      dispatcher === undefined
-        ? undefined
-        : ((input: string | URL | Request, init?: RequestInit) => {
-            // Node's fetch takes an undici dispatcher; its RequestInit type does not name it.
-            const withDispatcher: Record<string, unknown> = { ...init, dispatcher };
-            return fetch(input, withDispatcher);
-          }) as typeof fetch;
+    // Every token request goes through this fetch, so the demo counts them itself as well.
+    let fetchedTokens = 0;
+    const tokenEndpoint = new URL(tokenUrl).href;
+    const sessionFetch = ((input: string | URL | Request, init?: RequestInit) => {
+      const target = input instanceof Request ? input.url : String(input);
+      if (target === tokenEndpoint) fetchedTokens += 1;
+      if (dispatcher === undefined) return fetch(input, init);
+      // Node's fetch takes an undici dispatcher; its RequestInit type does not name it.
+      const withDispatcher: Record<string, unknown> = { ...init, dispatcher };
+      return fetch(input, withDispatcher);
+    }) as typeof fetch;
 
     // 2. One Session for the identity, kept in a FileStore, or in Redis for a fleet.
     const storeInfo: DemoSummary['store'] =
@@ -132,9 +138,10 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       closers.push(() => redisStore.close());
       store = redisStore;
     }
+    // Against a real system the credentials come from the environment only.
     const sessionEnv =
       sandbox === undefined
-        ? env
+        ? { ...env, SESSIONKIT_TOKEN_URL: tokenUrl }
         : { SESSIONKIT_TOKEN_URL: tokenUrl, SESSIONKIT_CLIENT_ID: SANDBOX_DEFAULTS.clientId, SESSIONKIT_CLIENT_SECRET: SANDBOX_DEFAULTS.clientSecret };
     const session = Session.fromEnv(sessionEnv, {
       store,
@@ -142,24 +149,24 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       // The embedded sandbox listens on a new port each run: name the stored session so that the
       // next run finds it. Against a real system the key derives from the identity.
       ...(sandbox === undefined ? {} : { key: 'sessionkit-demo-sandbox' }),
-      ...(trustingFetch === undefined ? {} : { fetch: trustingFetch }),
+      fetch: sessionFetch,
     });
     closers.push(() => session.flush());
     const before = sandbox?.stats.idp.requests ?? 0;
     await session.start();
-    const tokenRequests = sandbox === undefined ? undefined : sandbox.stats.idp.requests - before;
+    const countedBy = sandbox === undefined ? 'demo' : 'sandbox';
+    const tokenRequests = sandbox === undefined ? fetchedTokens : sandbox.stats.idp.requests - before;
     const reusedStoredToken = tokenRequests === 0;
     report.detail(
       storeInfo.kind === 'file'
         ? `store directory: ${storeInfo.location}`
         : `Redis at ${storeInfo.location}: every process using it shares this token, one acquisition in flight and any 429 pause`,
     );
+    const counter = countedBy === 'sandbox' ? 'sandbox counter' : "counted by the demo's fetch";
     report.done(
-      tokenRequests === undefined
-        ? 'authenticated'
-        : reusedStoredToken
-          ? 'reused the stored token: 0 token requests (sandbox counter)'
-          : `authenticated: ${tokenRequests} token request (sandbox counter); run the demo again to see it reused`,
+      reusedStoredToken
+        ? `reused the stored token: 0 token requests (${counter})`
+        : `authenticated: ${tokenRequests} token request${tokenRequests === 1 ? '' : 's'} (${counter}); run the demo again to see it reused`,
     );
 
     // 3. ISPAPI commands on the OT&E system, with debug logging to a custom logger.
@@ -238,8 +245,8 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       const state = await ess.getState();
       report.detail(`online, session ${ess.sessionId === undefined ? '?' : 'started'}; getState: ${state.length} stateful sources`);
       if (sandbox === undefined) {
-        report.detail('listening for 10 s (a real gateway publishes on its own schedule)');
-        await new Promise((resolve) => setTimeout(resolve, 10_000));
+        report.detail(`listening for ${options.listenSeconds} s (a real gateway publishes on its own schedule)`);
+        await new Promise((resolve) => setTimeout(resolve, options.listenSeconds * 1000));
         events = { published: 0, received: received.length, duplicates: ess.stats.duplicates, missing: 0, outOfOrder: 0, resumes: ess.stats.resumes, gaps: ess.stats.gaps };
       } else {
         const published: string[] = [];
@@ -280,7 +287,7 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       mode: sandbox === undefined ? 'real system' : 'sandbox',
       storeDir: options.storeDir,
       store: storeInfo,
-      token: { reusedStoredToken, tokenRequests },
+      token: { reusedStoredToken, tokenRequests, countedBy },
       commands,
       events,
       durationMs: Date.now() - started,

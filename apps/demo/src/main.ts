@@ -10,7 +10,7 @@ function summaryRows(summary: DemoSummary): [string, string][] {
   return [
     ['mode', summary.mode],
     ['token store', `${summary.store.kind === 'file' ? 'FileStore' : 'RedisStore'} ${summary.store.location}`],
-    ['token requests', token.tokenRequests === undefined ? 'n/a' : String(token.tokenRequests)],
+    ['token requests', `${token.tokenRequests} (${token.countedBy === 'sandbox' ? 'sandbox counter' : 'counted by the demo'})`],
     ['stored token reused', token.reusedStoredToken ? 'yes' : 'no'],
     ['command requests', 'skipped' in commands ? 'skipped' : `${commands.requests} (${commands.domainsListed} domains in ${commands.pages} pages)`],
     ['events received', 'skipped' in events ? 'skipped' : `${events.received} of ${events.published} published, ${events.duplicates} duplicates, ${events.missing} missing`],

@@ -16,6 +16,7 @@ Options:
                          with a password belongs in SESSIONKIT_REDIS_URL instead
   --store-dir <dir>      FileStore directory, and the embedded sandbox's state
                          (default: ${join(tmpdir(), 'sessionkit-demo')})
+  --listen-seconds <n>   on a real system, how long to listen for events (default: 10)
   --log-level <level>    trace, debug, info, warn, error or silent (default: warn)
   --json                 print one JSON summary on standard output (progress goes to stderr)
   -h, --help             this text
@@ -34,6 +35,8 @@ export interface DemoOptions {
   storeDir: string;
   /** `--store` or `SESSIONKIT_REDIS_URL`: keep the token in a RedisStore; undefined: a FileStore. */
   redisUrl: string | undefined;
+  /** How long to listen for events on a real system. */
+  listenSeconds: number;
   logLevel: LogLevel;
   json: boolean;
   help: boolean;
@@ -67,6 +70,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
         system: { type: 'string', default: 'ote' },
         store: { type: 'string' },
         'store-dir': { type: 'string', default: join(tmpdir(), 'sessionkit-demo') },
+        'listen-seconds': { type: 'string', default: '10' },
         'log-level': { type: 'string', default: 'warn' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -80,6 +84,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const logLevel = values['log-level'].toLowerCase();
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be trace, debug, info, warn, error or silent, not "${logLevel}".`);
   if (values.url !== undefined && !URL.canParse(values.url)) throw new UsageError(`--url must be a URL, not "${values.url}".`);
+  const listenSeconds = Number(values['listen-seconds']);
+  if (!(Number.isFinite(listenSeconds) && listenSeconds >= 0 && listenSeconds <= 3600)) {
+    throw new UsageError(`--listen-seconds must be a number of seconds from 0 to 3600, not "${values['listen-seconds']}".`);
+  }
   const envRedisUrl = env.SESSIONKIT_REDIS_URL === '' ? undefined : env.SESSIONKIT_REDIS_URL;
   const redisUrl =
     values.store !== undefined
@@ -87,5 +95,5 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       : envRedisUrl === undefined
         ? undefined
         : checkRedisUrl(envRedisUrl, 'SESSIONKIT_REDIS_URL');
-  return { url: values.url, system, storeDir: values['store-dir'], redisUrl, logLevel, json: values.json, help: values.help };
+  return { url: values.url, system, storeDir: values['store-dir'], redisUrl, listenSeconds, logLevel, json: values.json, help: values.help };
 }
