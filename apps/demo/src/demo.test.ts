@@ -110,6 +110,10 @@ describe('the demo, end to end against the embedded sandbox', () => {
     const help = await runDemo(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--system <live|ote>');
+    // `pnpm demo -- --help` passes the `--` on to the demo.
+    const dashed = await runDemo(['--', '--help']);
+    expect(dashed.code).toBe(0);
+    expect(dashed.stdout).toContain('--system <live|ote>');
     const bad = await runDemo(['--system', 'moon']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--system must be live or ote');

@@ -64,7 +64,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   let values;
   try {
     ({ values } = parseArgs({
-      args: [...argv],
+      // `pnpm demo -- --json` hands the demo the `--` too.
+      args: argv[0] === '--' ? argv.slice(1) : [...argv],
       options: {
         url: { type: 'string' },
         system: { type: 'string', default: 'ote' },
