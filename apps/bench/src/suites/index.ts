@@ -2,7 +2,8 @@ import type { BenchmarkSuite } from '../types.js';
 import { suite as bundleSize } from './bundle-size.js';
 import { suite as coldImport } from './cold-import.js';
 import { suite as coreSession } from './core-session.js';
+import { suite as essClient } from './ess-client.js';
 import { suite as httpClient } from './http-client.js';
 
 /** Every suite `pnpm bench` runs, in order. */
-export const suites: readonly BenchmarkSuite[] = [coreSession, httpClient, bundleSize, coldImport];
+export const suites: readonly BenchmarkSuite[] = [coreSession, httpClient, essClient, bundleSize, coldImport];
