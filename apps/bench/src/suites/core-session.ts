@@ -36,7 +36,8 @@ async function measure(benchmark: string, loops: Loop[], iterations: number, rou
     higherIsBetter: true,
     rounds: values,
     baseline: loop.baseline,
-    notes: loop.baseline === true ? 'the limit: no session logic at all' : 'target: at least 1,000,000 ops/s on the reference machine',
+    ...(loop.baseline === true ? {} : { target: { op: '>=' as const, value: 1_000_000 } }),
+    notes: loop.baseline === true ? 'the limit: no session logic at all' : 'one Date.now() and a few field reads per call; the promise is settled and shared',
   }));
 }
 
