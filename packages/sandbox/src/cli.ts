@@ -1,37 +1,155 @@
+// The `sessionkit-sandbox` command: the sandbox as a standalone server (see --help).
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { startSandbox } from './server.js';
+import { type Sandbox, type SandboxOptions, startSandbox } from './server.js';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '8080' },
-    host: { type: 'string', default: '127.0.0.1' },
-    tls: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+const USAGE = `sessionkit-sandbox: a local OAuth 2.0 token endpoint, ISPAPI command API and events gateway
 
-if (values.help) {
-  console.log(`sessionkit-sandbox: a local OAuth 2.0 token endpoint, ISPAPI command API and events gateway
+Usage: sessionkit-sandbox [options]
 
-Usage: sessionkit-sandbox [--port 8080] [--host 127.0.0.1] [--tls]`);
-  process.exit(0);
+Options:
+  --port <n>                   TCP port; 0 picks a free one (default: 8080)
+  --host <address>             address to listen on (default: 127.0.0.1)
+  --tls                        HTTPS and WSS with a new self-signed certificate
+  --cert-file <file>           with --tls, also write the certificate (PEM) to this file,
+                               for clients to trust (e.g. NODE_EXTRA_CA_CERTS=<file>)
+  --state-file <file>          keep issued tokens (as hashes) in this file, so that they stay
+                               valid when the sandbox is started again with the same file
+  --token-ttl <seconds>        access token lifetime (default: 3600)
+  --auth-rate-limit <max>/<s>  answer 429 past <max> logins per identity within <s> seconds
+  --event-interval <ms>        the event generator publishes a batch every <ms> (default: 1000;
+                               0 turns it off)
+  --resume-window <seconds>    how long an events session can be resumed (default: 30)
+  --domains <n>                domains generated for the user demo on each system (default: 3000)
+  -h, --help                   this text
+
+Built in: client sessionkit-demo / demo-secret (client_credentials), user demo / demo-password
+(password grant through the public client GrantValidatorClient; also the command API login).
+Stop it with Ctrl-C (SIGINT) or SIGTERM; it prints its counters as it stops.`;
+
+class UsageError extends Error {}
+
+function wholeNumber(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${text}".`);
+  }
+  return value;
 }
 
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-  console.error(`--port must be a whole number from 0 to 65535, not "${values.port}"`);
-  process.exit(2);
+interface CliOptions {
+  sandbox: SandboxOptions;
+  certFile: string | undefined;
+  help: boolean;
 }
 
-const sandbox = await startSandbox({ port, host: values.host, tls: values.tls });
-console.log(`sessionkit sandbox listening on ${sandbox.url}
+function parseCli(argv: readonly string[]): CliOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv[0] === '--' ? argv.slice(1) : [...argv],
+      options: {
+        port: { type: 'string', default: '8080' },
+        host: { type: 'string', default: '127.0.0.1' },
+        tls: { type: 'boolean', default: false },
+        'cert-file': { type: 'string' },
+        'state-file': { type: 'string' },
+        'token-ttl': { type: 'string' },
+        'auth-rate-limit': { type: 'string' },
+        'event-interval': { type: 'string' },
+        'resume-window': { type: 'string' },
+        domains: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const certFile = values['cert-file'];
+  if (certFile !== undefined && !values.tls) throw new UsageError('--cert-file needs --tls.');
+  const options: SandboxOptions = {
+    port: wholeNumber('port', values.port, 0, 65_535),
+    host: values.host,
+    tls: values.tls,
+    stateFile: values['state-file'],
+  };
+  if (values['token-ttl'] !== undefined) options.tokenTtlSeconds = wholeNumber('token-ttl', values['token-ttl'], 1, 31_536_000);
+  const rateLimit = values['auth-rate-limit'];
+  if (rateLimit !== undefined) {
+    const [max = '', seconds = '', ...rest] = rateLimit.split('/');
+    if (rest.length > 0) throw new UsageError(`--auth-rate-limit must be <max>/<seconds>, such as 5/60, not "${rateLimit}".`);
+    options.authRateLimit = { max: wholeNumber('auth-rate-limit max', max, 1, 1_000_000), windowMs: wholeNumber('auth-rate-limit seconds', seconds, 1, 86_400) * 1000 };
+  }
+  const ess: NonNullable<SandboxOptions['ess']> = {};
+  const interval = values['event-interval'];
+  if (interval !== undefined) {
+    const intervalMs = wholeNumber('event-interval', interval, 0, 3_600_000);
+    ess.generator = intervalMs === 0 ? false : { intervalMs };
+  }
+  const window = values['resume-window'];
+  if (window !== undefined) ess.resumeWindowMs = wholeNumber('resume-window', window, 1, 86_400) * 1000;
+  options.ess = ess;
+  if (values.domains !== undefined) options.commands = { domainCount: wholeNumber('domains', values.domains, 0, 1_000_000) };
+  return { sandbox: options, certFile, help: values.help };
+}
+
+function counters(sandbox: Sandbox): string {
+  const { idp, commands, events } = sandbox.stats;
+  return [
+    `${idp.requests} token requests (${idp.issued} tokens issued, ${idp.refused} refused, ${idp.rateLimited} rate-limited)`,
+    `${commands.requests} commands`,
+    `${events.connectionsTotal} events connections, ${events.eventsSent} events sent`,
+  ].join(', ');
+}
+
+async function main(): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseCli(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let sandbox: Sandbox;
+  try {
+    sandbox = await startSandbox(options.sandbox);
+  } catch (error) {
+    console.error(`sessionkit-sandbox could not start: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+  if (options.certFile !== undefined && sandbox.certificate !== undefined) {
+    await writeFile(options.certFile, sandbox.certificate);
+  }
+  console.log(`sessionkit sandbox listening on ${sandbox.url}
   token endpoint : ${sandbox.tokenUrl}
   command API    : ${sandbox.commandUrl}
   events gateway : ${sandbox.essUrl}`);
-if (sandbox.certificate !== undefined) console.log(`\nself-signed certificate (trust it explicitly):\n${sandbox.certificate}`);
+  if (sandbox.certificate !== undefined) {
+    console.log(
+      options.certFile === undefined
+        ? `\nself-signed certificate (trust it explicitly):\n${sandbox.certificate}`
+        : `\nself-signed certificate written to ${options.certFile} (trust it explicitly)`,
+    );
+  }
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      console.log(`\n${signal}: stopping after ${counters(sandbox)}`);
+      sandbox.close().then(
+        () => { resolve(0); },
+        (error: unknown) => {
+          console.error(`closing failed: ${error instanceof Error ? error.message : String(error)}`);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
 
-const stop = (): void => {
-  void sandbox.close().then(() => process.exit(0));
-};
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
+process.exitCode = await main();
