@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { fingerprint } from '@sessionkit/logger';
-import ky from 'ky';
+import type { KyInstance } from 'ky';
 import { AuthError } from './auth-error.js';
 import { scrubText } from './scrub.js';
 import { loggableUrl, requireSecureUrl } from './secure-url.js';
@@ -114,7 +114,13 @@ export function oauth2(options: OAuth2Options): Authenticator {
   }
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be above 0, not ${timeoutMs}.`);
 
-  const client = ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) });
+  // ky is imported on the first request, not with this package: importing it sets up Node's
+  // fetch (undici), which took most of the package's cold-import time.
+  let client: Promise<KyInstance> | undefined;
+  const kyClient = (): Promise<KyInstance> =>
+    (client ??= import('ky').then(({ default: ky }) =>
+      ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) }),
+    ));
   const identity = identityOf(tokenUrl, clientId, username, scope);
   const basic =
     clientSecret !== undefined && clientAuthentication === 'basic'
@@ -130,6 +136,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
 
   /** POST a form; the response, or an AuthError for a network failure or timeout. */
   const post = async (url: URL, form: URLSearchParams, context: AuthContext, secrets: readonly (string | undefined)[]): Promise<{ status: number; headers: Headers; body: string }> => {
+    const http = await kyClient();
     const headers = { ...withClient(form), accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([context.signal, timeout]);
@@ -138,7 +145,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
     try {
       // Never follow a redirect: a 307/308 would send the form (password, secret) to wherever
       // the Location header points, over plain http too.
-      const response = await client.post(url, { body: form, headers, signal, redirect: 'manual' });
+      const response = await http.post(url, { body: form, headers, signal, redirect: 'manual' });
       const body = await response.text();
       context.logger.debug('token response', { status: response.status, durationMs: Date.now() - started });
       return { status: response.status, headers: response.headers, body };
