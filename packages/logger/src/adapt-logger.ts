@@ -11,7 +11,8 @@ export interface ConsoleLike {
   error(...data: unknown[]): void;
 }
 
-type PinoMethod = (fields: object, msg: string) => void;
+/** One level method of a pino logger, called as `logger.info(fields, msg)`. */
+export type PinoMethod = (fields: object, msg: string) => void;
 
 /** The part of a pino logger the adapter uses. */
 export interface PinoLike {

@@ -1,5 +1,5 @@
 export { adaptLogger } from './adapt-logger.js';
-export type { AdaptLoggerOptions, ConsoleLike, LogSink, LoggerTarget, PinoLike, WinstonLike } from './adapt-logger.js';
+export type { AdaptLoggerOptions, ConsoleLike, LogSink, LoggerTarget, PinoLike, PinoMethod, WinstonLike } from './adapt-logger.js';
 export { createLogger } from './create-logger.js';
 export type { LoggerOptions } from './create-logger.js';
 export { isLogLevel, levelWeights, resolveLevel } from './levels.js';

@@ -26,6 +26,7 @@ export type {
   FaultHandle,
   FaultOptions,
 } from './command/command-api.js';
+export type { RestStats } from './command/rest-api.js';
 export { decodeCommandRequestBody } from './command/command-text.js';
 export type { DecodedCommandRequest } from './command/command-text.js';
 export type {
