@@ -19,6 +19,11 @@ function sinkStream(): { chunks: string[]; stream: Writable } {
   return { chunks, stream };
 }
 
+/** Winston's Stream transport (see the cast below). */
+function streamTransport(stream: Writable) {
+  return new winston.transports.Stream({ stream }) as unknown as winston.transport;
+}
+
 describe('adaptLogger', () => {
   it('wraps a real pino logger, honouring its level and redacting', () => {
     const { chunks, stream } = sinkStream();
@@ -49,6 +54,40 @@ describe('adaptLogger', () => {
     expect(entries[0]!.message).toBe(`login failed with password=${REDACTED}`);
     expect(logger.isLevelEnabled('trace')).toBe(false);
     expect(logger.isLevelEnabled('debug')).toBe(true);
+  });
+
+  it('maps levels onto winston syslog levels (warn is warning) and skips disabled ones', () => {
+    const { chunks, stream } = sinkStream();
+    const transport = new winston.transports.Stream({ stream }) as unknown as winston.transport;
+    const target = winston.createLogger({ levels: winston.config.syslog.levels, level: 'warning', format: winston.format.json(), transports: [transport] });
+    const logger = adaptLogger(target);
+    logger.info('below warning');
+    logger.warn('w');
+    logger.error('e');
+    expect(chunks.map((chunk) => (JSON.parse(chunk) as { level: string }).level)).toEqual(['warning', 'error']);
+    expect(logger.isLevelEnabled('info')).toBe(false);
+  });
+
+  it.each(['pino', 'winston'])('does no work for a level that %s has disabled', (library) => {
+    const { chunks, stream } = sinkStream();
+    const target =
+      library === 'pino'
+        ? pino({ level: 'warn' }, stream)
+        : winston.createLogger({ level: 'warn', transports: [streamTransport(stream)] });
+    const logger = adaptLogger(target).child({ component: 'x' });
+    const touched = vi.fn();
+    const date = vi.spyOn(Date.prototype, 'toISOString');
+    logger.info('not written', {
+      get costly(): number {
+        touched();
+        return 1;
+      },
+    });
+    logger.debug('nor this');
+    expect(touched).not.toHaveBeenCalled();
+    expect(date).not.toHaveBeenCalled();
+    date.mockRestore();
+    expect(chunks).toEqual([]);
   });
 
   it('wraps console, one method per level, with fields only when there are some', () => {

@@ -23,6 +23,13 @@ describe('createLogger', () => {
     expect(new Date(entry.time as string).toISOString()).toBe(entry.time);
   });
 
+  it('puts time, level and msg first, and keeps fields that share their names', () => {
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write }).child({ level: 'binding' }).info('hello', { msg: 'field', a: 1 });
+    expect(Object.keys(JSON.parse(lines[0]!) as object)).toEqual(['time', 'level', 'msg', '_level', '_msg', 'a']);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', msg: 'hello', _level: 'binding', _msg: 'field' });
+  });
+
   it('filters by level and reports enabled levels', () => {
     const { lines, write } = capture();
     const logger = createLogger({ level: 'warn', format: 'json', write });

@@ -13,9 +13,16 @@ export function safeStringify(value: unknown): string {
   return JSON.stringify(value, replacer);
 }
 
-/** One JSON object per line: `time`, `level`, `msg`, then bindings and fields. */
+const ENTRY_KEYS = new Set(['time', 'level', 'msg']);
+
+/**
+ * One JSON object per line: `time`, `level`, `msg`, then bindings and fields. A binding or
+ * field named `time`, `level` or `msg` is kept as `_time`, `_level` or `_msg`.
+ */
 export function formatJson(entry: LogEntry): string {
-  return safeStringify({ ...entry.fields, time: entry.time, level: entry.level, msg: entry.msg });
+  const out: Record<string, unknown> = { time: entry.time, level: entry.level, msg: entry.msg };
+  for (const [key, value] of Object.entries(entry.fields)) out[ENTRY_KEYS.has(key) ? `_${key}` : key] = value;
+  return safeStringify(out);
 }
 
 const LABELS = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO ', warn: 'WARN ', error: 'ERROR' } as const;

@@ -42,6 +42,25 @@ describe('redact: values under secret keys', () => {
     expect((out.error.cause as Record<string, unknown>).password).toBe(REDACTED);
   });
 
+  it('follows a chain of causes and the errors of an AggregateError', () => {
+    const root = new Error(`root: Authorization: Bearer ${SECRET}`);
+    const middle = new TypeError('middle', { cause: root });
+    const aggregate = new AggregateError([Object.assign(new Error('one'), { token: SECRET }), new Error(`two?token=${SECRET}`)], 'several failed', { cause: middle });
+    const out = redact({ error: aggregate }) as unknown as { error: { errors: Record<string, unknown>[]; cause: { name: string; cause: { message: string } } } };
+    expect(JSON.stringify(out)).not.toContain(SECRET);
+    expect(out.error.cause.name).toBe('TypeError');
+    expect(out.error.cause.cause.message).toContain(REDACTED);
+    expect(out.error.errors).toHaveLength(2);
+    expect(out.error.errors[0]!.token).toBe(REDACTED);
+    expect(aggregate.errors[0]).toHaveProperty('token', SECRET);
+  });
+
+  it('turns an error that is its own cause into [Circular]', () => {
+    const error: Error = new Error('loop');
+    error.cause = error;
+    expect((redact(error) as unknown as { cause: unknown }).cause).toBe('[Circular]');
+  });
+
   it('copies shared (non-circular) references in full', () => {
     const shared = { token: SECRET, id: 1 };
     expect(redact({ a: shared, b: shared })).toEqual({ a: { token: REDACTED, id: 1 }, b: { token: REDACTED, id: 1 } });

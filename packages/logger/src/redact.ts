@@ -110,6 +110,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       out.message = text(input.message);
       out.stack = input.stack === undefined ? undefined : text(input.stack);
       out.cause = copy(input.cause, inner);
+      // The errors of an AggregateError are an own but non-enumerable property.
+      if (input instanceof AggregateError) out.errors = copy(input.errors, inner);
     }
     for (const [key, value] of Object.entries(input)) out[key] = item(key, value);
     return out;
