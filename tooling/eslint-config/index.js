@@ -43,8 +43,15 @@ export function createConfig({ rootDir, allowConsole = false, ignores = [] }) {
         'no-restricted-syntax': [
           'error',
           { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
+          { selector: 'ExportSpecifier[exported.name="default"]', message: 'Use named exports.' },
         ],
       },
+    },
+    {
+      // A package's command-line entry point (such as the sandbox's `src/cli.ts`) talks to the
+      // terminal; the rest of a package logs through @sessionkit/logger.
+      files: ['**/cli.ts'],
+      rules: { 'no-console': 'off' },
     },
     {
       // Config files are loaded by tools that expect a default export.
