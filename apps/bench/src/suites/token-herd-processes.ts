@@ -86,6 +86,10 @@ async function runChild(): Promise<void> {
   };
   const job = JSON.parse(process.env.TOKEN_HERD_JOB ?? '{}') as ChildJob;
   const session = job.contender === 'sessionkit' ? await sessionFor(job) : undefined;
+  // Load Node's fetch (undici) and ky before "ready" in both contenders, so that the herd
+  // measures talking to the token endpoint and the store, not eight processes loading modules.
+  await (await fetch('data:,')).text();
+  if (session !== undefined) await import('ky');
   process.once('message', () => {
     // The one message a child gets is "go".
     const token = session === undefined ? plainFileToken(job) : session.getToken().then((held) => held.value);
