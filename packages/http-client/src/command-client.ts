@@ -7,7 +7,7 @@ import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError } from './http-client-error.js';
 import { parseResponse, type ResponseDetail, syntheticResponse } from './parse-response.js';
 import { maskedCommand, maskedPost, redactResponseText, redactText } from './redaction.js';
-import { type ConnectionFields, encodeRequestBody } from './request-body.js';
+import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
 import { classifyError, createPool, type TlsOptions } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
@@ -254,6 +254,9 @@ export class CommandClient {
   #entity: string;
   #sessionId: string | undefined;
   #closed = false;
+  // The encoded connection fields of the latest request: they rarely change between requests.
+  #encodedFor: ConnectionFields | undefined;
+  #encoded = '';
 
   constructor(options: CommandClientOptions = {}) {
     const system = options.system ?? 'live';
@@ -505,7 +508,7 @@ export class CommandClient {
     started: number,
     firstAttempt: number,
   ): Promise<CommandResponse> {
-    const body = encodeRequestBody(connection, commandText);
+    const body = `${this.#encodeConnection(connection)}s_command=${encodeFormComponent(commandText)}`;
     const signal = options.signal;
     const retry = this.#retry;
     for (let attempt = firstAttempt, retries = 0; ; attempt += 1, retries += 1) {
@@ -538,6 +541,25 @@ export class CommandClient {
       if (retryInMs === undefined) return response;
       await sleep(retryInMs, signal);
     }
+  }
+
+  #encodeConnection(connection: ConnectionFields): string {
+    const last = this.#encodedFor;
+    if (
+      last !== undefined &&
+      last.entity === connection.entity &&
+      last.login === connection.login &&
+      last.otp === connection.otp &&
+      last.password === connection.password &&
+      last.remoteAddress === connection.remoteAddress &&
+      last.session === connection.session &&
+      last.user === connection.user
+    ) {
+      return this.#encoded;
+    }
+    this.#encoded = encodeConnectionFields(connection);
+    this.#encodedFor = connection;
+    return this.#encoded;
   }
 
   #backoff(retries: number): number {

@@ -103,6 +103,15 @@ describe('parseResponse', () => {
     expect(response.column('B')).toEqual([undefined, 'near']);
   });
 
+  it('reads a huge body of lines without "=" in one pass', () => {
+    // Searching for each line's "=" from the line's start again would be quadratic: about a
+    // minute here, far beyond the test timeout; one pass takes a fraction of a second.
+    const lines = 1_000_000;
+    const response = parseResponse(`[RESPONSE]\n${'x\n'.repeat(lines)}CODE = 200\nDESCRIPTION = ${'y'.repeat(10)}\n${'\r\n'.repeat(lines)}PROPERTY[A][0] = a=b\nEOF\n`);
+    expect(response).toMatchObject({ code: 200, description: 'yyyyyyyyyy', synthetic: false });
+    expect(response.property('A')).toBe('a=b');
+  });
+
   it('masks secret columns in toJSON and keeps the raw text out of it', () => {
     const response = parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[SESSION][0] = s3cr3t-session\nPROPERTY[AUTH][0] = s3cr3t-auth\nPROPERTY[DOMAIN][0] = a.com\nEOF');
     const json = JSON.stringify(response);

@@ -53,24 +53,37 @@ function displayUrl(url: string): string {
   }
 }
 
-function parseText(text: string): Parsed | undefined {
+const EOF_LINE = /^\s*EOF\s*$/i;
+const THREE_DIGITS = /^\d{3}$/;
+
+function parseText(input: string): Parsed | undefined {
   let code: number | undefined;
   let description: string | undefined;
   let runtime: number | undefined;
   let queuetime: number | undefined;
   let pending = false;
   const properties = new Map<string, (string | undefined)[]>();
-  const lines = text.includes('\r') ? text.split(/\r\n|\r|\n/) : text.split('\n');
-  // Holes cost memory too: a body may not make the columns much longer than it has lines.
-  let slots = lines.length * 4 + 100_000;
-  for (const line of lines) {
-    const equals = line.indexOf('=');
-    if (equals === -1) {
-      if (/^\s*EOF\s*$/i.test(line)) break;
+  const text = input.includes('\r') ? input.replace(/\r\n?/g, '\n') : input;
+  const length = text.length;
+  // Holes cost memory too: the columns may not grow much faster than the body has lines.
+  let slots = 100_000;
+  // Line by line without splitting the text first: a response is read once, front to back.
+  // `equals` is the next `=` at or after the line's start (-1: none left), found once for all
+  // the lines before it, so that lines without one cost no second scan.
+  let equals = -2;
+  for (let start = 0; start <= length; ) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = length;
+    const lineStart = start;
+    start = end + 1;
+    slots += 4;
+    if (equals !== -1 && equals < lineStart) equals = text.indexOf('=', lineStart);
+    if (equals === -1 || equals > end) {
+      if (EOF_LINE.test(text.slice(lineStart, end))) break;
       continue;
     }
-    const key = line.slice(0, equals).trim();
-    const value = line.slice(equals + 1).trim();
+    const key = text.slice(lineStart, equals).trim();
+    const value = text.slice(equals + 1, end).trim();
     const first = key.charCodeAt(0) | 32;
     if (first === 112 /* p */) {
       if (key.length === 7 && key.toUpperCase() === 'PENDING') {
@@ -79,7 +92,8 @@ function parseText(text: string): Parsed | undefined {
       }
       const match = PROPERTY_KEY.exec(key);
       if (match === null) continue;
-      const name = (match[1] ?? '').toUpperCase().replace(/\s+/g, '');
+      const rawName = match[1] ?? '';
+      const name = /\s/.test(rawName) ? rawName.toUpperCase().replace(/\s+/g, '') : rawName.toUpperCase();
       const index = Number(match[2]);
       if (name === '' || index > MAX_PROPERTY_INDEX) continue;
       let values = properties.get(name);
@@ -94,21 +108,22 @@ function parseText(text: string): Parsed | undefined {
       values[index] = value;
       continue;
     }
-    switch (key.toUpperCase()) {
-      case 'CODE':
-        if (code === undefined) {
-          if (!/^\d{3}$/.test(value)) return undefined;
+    // CODE, DESCRIPTION, RUNTIME, QUEUETIME: the first of each counts.
+    switch (key.length) {
+      case 4:
+        if (code === undefined && key.toUpperCase() === 'CODE') {
+          if (!THREE_DIGITS.test(value)) return undefined;
           code = Number(value);
         }
         break;
-      case 'DESCRIPTION':
-        description ??= value;
+      case 11:
+        if (description === undefined && key.toUpperCase() === 'DESCRIPTION') description = value;
         break;
-      case 'RUNTIME':
-        runtime ??= decimal(value);
+      case 7:
+        if (runtime === undefined && key.toUpperCase() === 'RUNTIME') runtime = decimal(value);
         break;
-      case 'QUEUETIME':
-        queuetime ??= decimal(value);
+      case 9:
+        if (queuetime === undefined && key.toUpperCase() === 'QUEUETIME') queuetime = decimal(value);
         break;
       default:
         break;
