@@ -6,10 +6,9 @@ import { type Logger, silentLogger } from '@sessionkit/logger';
 import { callAsync } from './call-async.js';
 import { defaultStoreDirectory } from './default-directory.js';
 import { DirectoryLocks } from './directory-locks.js';
-import { errorCode, fileSystemError, hasPosixModes } from './fs-errors.js';
+import { errorCode, fileSystemError, hasPosixModes, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
 import { keyFileStem } from './key-file-name.js';
 import { ensurePrivateDirectory } from './private-directory.js';
-import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
 import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
 
@@ -44,17 +43,6 @@ export interface FileStoreOptions {
 export const defaultLockTimeoutMs = 10_000;
 /** Default of {@link FileStoreOptions.staleLockMs}. */
 export const defaultStaleLockMs = 30_000;
-
-const noFollow = (constants.O_NOFOLLOW as number | undefined) ?? 0;
-const nonBlocking = (constants.O_NONBLOCK as number | undefined) ?? 0;
-
-function ignore(): void {
-  // Best-effort cleanup: the failure changes nothing for the caller.
-}
-
-function symlinkRefusal(path: string): StoreError {
-  return new StoreError('PERMISSION', `Refusing to use ${path}: it is not a regular file (a symbolic link?). Remove it; a planted link could redirect a secret.`);
-}
 
 /**
  * Keeps each record in its own file, private to the user: directory 0700, files 0600 (checked
@@ -145,7 +133,7 @@ export class FileStore implements TokenStore {
   async #assertNotLink(path: string): Promise<boolean> {
     try {
       const info = await lstat(path);
-      if (!info.isFile()) throw symlinkRefusal(path);
+      if (!info.isFile()) throw notPlain(path);
       return true;
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return false;
@@ -171,7 +159,7 @@ export class FileStore implements TokenStore {
     let inode: bigint;
     try {
       const info = await handle.stat({ bigint: true });
-      if (!info.isFile()) throw symlinkRefusal(path);
+      if (!info.isFile()) throw notPlain(path);
       inode = info.ino;
       if (hasPosixModes && (info.mode & 0o777n) !== 0o600n && BigInt(process.getuid?.() ?? -1) === info.uid) {
         await handle.chmod(0o600);

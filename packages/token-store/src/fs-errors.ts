@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { StoreError } from './store-error.js';
 
 /** The `code` of a Node.js system error, if it is one. */
@@ -21,3 +22,19 @@ export function fileSystemError(error: unknown, action: string, path: string): S
 
 /** Whether the platform has POSIX owners and modes that this package checks. */
 export const hasPosixModes: boolean = process.platform !== 'win32';
+
+// Windows has neither flag; there the lstat checks are what refuses a link.
+/** `O_NOFOLLOW` where the platform has it: opening a symbolic link fails instead of following it. */
+export const noFollow: number = (constants as Partial<typeof constants>).O_NOFOLLOW ?? 0;
+/** `O_NONBLOCK` where the platform has it: opening a FIFO planted at a path does not hang. */
+export const nonBlocking: number = (constants as Partial<typeof constants>).O_NONBLOCK ?? 0;
+
+/** For best-effort cleanup whose failure changes nothing for the caller. */
+export function ignore(): void {
+  // Nothing to do.
+}
+
+/** `PERMISSION` for something at `path` that is not the plain file (or directory) expected there. */
+export function notPlain(path: string, expected: 'file' | 'directory' = 'file'): StoreError {
+  return new StoreError('PERMISSION', `Refusing to use ${path}: it is not a regular ${expected} (a symbolic link?). Remove it; a planted link could redirect a secret.`);
+}

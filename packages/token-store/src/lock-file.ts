@@ -4,7 +4,7 @@ import { type FileHandle, link, lstat, mkdir, open, readFile, rename, rmdir, unl
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
-import { errorCode, fileSystemError } from './fs-errors.js';
+import { errorCode, fileSystemError, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
 import { StoreError } from './store-error.js';
 
 /** What a lock file holds: who owns the lock. */
@@ -43,15 +43,8 @@ interface ObservedLock {
   mtimeMs: number;
 }
 
-// Windows has neither flag; there the lstat checks are what refuses a link.
-const noFollow = (constants.O_NOFOLLOW as number | undefined) ?? 0;
-const nonBlocking = (constants.O_NONBLOCK as number | undefined) ?? 0;
 const firstPollMs = 2;
 const maxPollMs = 25;
-
-function ignore(): void {
-  // Best-effort cleanup: the failure changes nothing for the caller.
-}
 
 let cachedPidNamespace: string | null | undefined;
 function pidNamespace(): string | undefined {
@@ -121,7 +114,7 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
     throw fileSystemError(error, 'inspect the lock file', path);
   }
   if (!info.isFile()) {
-    throw new StoreError('PERMISSION', `Refusing to use the lock file ${path}: it is not a regular file (a symbolic link?). Remove it.`);
+    throw notPlain(path);
   }
   let text;
   try {
@@ -153,7 +146,7 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
       return true;
     }
     if (!info.isDirectory()) {
-      throw new StoreError('PERMISSION', `Refusing to use ${guard}: it is not a directory (a symbolic link?). Remove it.`);
+      throw notPlain(guard, 'directory');
     }
     // Its owner died while breaking a lock: clear the way for the next breaker.
     if (Date.now() - info.mtimeMs > staleLockMs) await rmdir(guard).catch(ignore);
