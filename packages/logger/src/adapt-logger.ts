@@ -1,7 +1,7 @@
-import { BaseLogger, type EntrySink, thresholdOf } from './base-logger.js';
-import { type EntryLevel, type LogLevel, resolveLevel } from './levels.js';
+import { createBaseLogger, type LoggerCore } from './base-logger.js';
+import { type EntryLevel, levelWeights, type LogLevel, resolveLevel } from './levels.js';
 import { createRedactor, type RedactOptions } from './redact.js';
-import type { LogEntry, LogFields, Logger } from './types.js';
+import type { LogEntry, Logger } from './types.js';
 
 /** The part of `console` the adapter uses. */
 export interface ConsoleLike {
@@ -53,25 +53,7 @@ export interface AdaptLoggerOptions {
   redact?: RedactOptions | undefined;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function');
-}
-
-function isPino(target: LoggerTarget): target is PinoLike {
-  const levels = (target as Partial<PinoLike>).levels;
-  return isObject(levels) && isObject(levels.values) && typeof (target as Partial<PinoLike>).isLevelEnabled === 'function';
-}
-
-function isWinston(target: LoggerTarget): target is WinstonLike {
-  const candidate = target as Partial<WinstonLike>;
-  return isObject(candidate.levels) && typeof candidate.add === 'function' && typeof candidate.log === 'function';
-}
-
-function isConsole(target: LoggerTarget): target is ConsoleLike {
-  const candidate = target as Partial<ConsoleLike>;
-  return ['debug', 'info', 'warn', 'error'].every((name) => typeof candidate[name as keyof ConsoleLike] === 'function');
-}
-
+// Our levels and, in order of preference, the names winston's level sets (npm, syslog, cli) use.
 const WINSTON_NAMES: Record<EntryLevel, readonly string[]> = {
   trace: ['trace', 'silly', 'debug'],
   debug: ['debug'],
@@ -79,24 +61,6 @@ const WINSTON_NAMES: Record<EntryLevel, readonly string[]> = {
   warn: ['warn', 'warning'],
   error: ['error', 'err'],
 };
-
-function winstonLevels(target: WinstonLike): Record<EntryLevel, string> {
-  const pick = (level: EntryLevel): string => WINSTON_NAMES[level].find((name) => name in target.levels) ?? 'info';
-  return { trace: pick('trace'), debug: pick('debug'), info: pick('info'), warn: pick('warn'), error: pick('error') };
-}
-
-const CONSOLE_METHODS: Record<EntryLevel, keyof ConsoleLike> = {
-  trace: 'debug',
-  debug: 'debug',
-  info: 'info',
-  warn: 'warn',
-  error: 'error',
-};
-
-function hasFields(fields: LogFields): boolean {
-  for (const _ in fields) return true;
-  return false;
-}
 
 /**
  * Wrap `console`, a pino logger, a winston logger, or any `{ log(entry) }` object as a
@@ -106,31 +70,35 @@ function hasFields(fields: LogFields): boolean {
  * const session = new Session({ authenticator, logger: adaptLogger(pino()) });
  */
 export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = {}): Logger {
-  const redactor = createRedactor(options.redact);
-  let sink: EntrySink;
-  let isEnabled: ((level: EntryLevel) => boolean) | undefined;
-  let defaultLevel: LogLevel = 'trace';
+  const loose = target as unknown as Record<string, unknown> & { levels?: { values?: unknown } };
+  const has = (method: string): boolean => typeof loose[method] === 'function';
+  let sink: LoggerCore['sink'];
+  let isEnabled: LoggerCore['isEnabled'];
 
-  if (isPino(target)) {
-    sink = (entry) => { target[entry.level](entry.fields, entry.msg); };
-    isEnabled = (level) => target.isLevelEnabled(level);
-  } else if (isWinston(target)) {
-    const names = winstonLevels(target);
-    sink = (entry) => target.log({ ...entry.fields, level: names[entry.level], message: entry.msg });
-    isEnabled = (level) => target.isLevelEnabled(names[level]);
-  } else if (isConsole(target)) {
-    defaultLevel = resolveLevel(undefined, 'info');
-    sink = (entry) => {
-      const method = CONSOLE_METHODS[entry.level];
-      if (hasFields(entry.fields)) target[method](entry.msg, entry.fields);
-      else target[method](entry.msg);
+  if (typeof loose.levels?.values === 'object' && has('isLevelEnabled')) {
+    const pino = target as PinoLike;
+    sink = (entry) => { pino[entry.level](entry.fields, entry.msg); };
+    isEnabled = (level) => pino.isLevelEnabled(level);
+  } else if (typeof loose.levels === 'object' && has('add') && has('log')) {
+    const winston = target as WinstonLike;
+    const names = Object.fromEntries(
+      Object.entries(WINSTON_NAMES).map(([level, candidates]) => [level, candidates.find((name) => name in winston.levels) ?? 'info']),
+    ) as Record<EntryLevel, string>;
+    sink = (entry) => winston.log({ ...entry.fields, level: names[entry.level], message: entry.msg });
+    isEnabled = (level) => winston.isLevelEnabled(names[level]);
+  } else if (['debug', 'info', 'warn', 'error'].every(has)) {
+    const consoleTarget = target as ConsoleLike;
+    sink = ({ level, msg, fields }) => {
+      const method = level === 'trace' ? 'debug' : level;
+      if (Object.keys(fields).length > 0) consoleTarget[method](msg, fields);
+      else consoleTarget[method](msg);
     };
-  } else if (typeof (target as Partial<LogSink>).log === 'function') {
-    defaultLevel = resolveLevel(undefined, 'info');
-    sink = (entry) => { target.log(entry); };
+  } else if (has('log')) {
+    sink = (entry) => { (target as LogSink).log(entry); };
   } else {
     throw new TypeError('adaptLogger() takes console, a pino or winston logger, or an object with a log(entry) method.');
   }
-  const level = options.level === undefined ? defaultLevel : resolveLevel(options.level, defaultLevel);
-  return new BaseLogger({ threshold: thresholdOf(level), redactor, sink, isEnabled });
+  // pino and winston apply their own level, so by default every level is passed on to them.
+  const level = resolveLevel(options.level ?? (isEnabled === undefined ? undefined : 'trace'), 'info');
+  return createBaseLogger({ threshold: levelWeights[level], redactor: createRedactor(options.redact), sink, isEnabled });
 }

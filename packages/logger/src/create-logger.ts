@@ -1,6 +1,6 @@
-import { BaseLogger, thresholdOf } from './base-logger.js';
+import { createBaseLogger } from './base-logger.js';
 import { formatJson, formatPretty } from './format.js';
-import { type LogLevel, resolveLevel } from './levels.js';
+import { levelWeights, type LogLevel, resolveLevel } from './levels.js';
 import { createRedactor, type RedactOptions } from './redact.js';
 import type { Logger } from './types.js';
 
@@ -47,7 +47,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
   const write = options.write ?? writeToStderr;
   const toLine = format === 'json' ? formatJson : formatPretty;
-  const redactor = createRedactor(options.redact);
-  const logger = new BaseLogger({ threshold: thresholdOf(level), redactor, sink: (entry) => { write(toLine(entry)); } });
+  const logger = createBaseLogger({
+    threshold: levelWeights[level],
+    redactor: createRedactor(options.redact),
+    sink: (entry) => { write(toLine(entry)); },
+  });
   return options.bindings === undefined ? logger : logger.child(options.bindings);
 }

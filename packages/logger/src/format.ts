@@ -13,19 +13,15 @@ export function safeStringify(value: unknown): string {
   return JSON.stringify(value, replacer);
 }
 
-const ENTRY_KEYS = new Set(['time', 'level', 'msg']);
-
 /**
  * One JSON object per line: `time`, `level`, `msg`, then bindings and fields. A binding or
- * field named `time`, `level` or `msg` is kept as `_time`, `_level` or `_msg`.
+ * field whose name is taken (`time`, `level`, `msg`) is kept with a `_` prefix.
  */
 export function formatJson(entry: LogEntry): string {
   const out: Record<string, unknown> = { time: entry.time, level: entry.level, msg: entry.msg };
-  for (const [key, value] of Object.entries(entry.fields)) out[ENTRY_KEYS.has(key) ? `_${key}` : key] = value;
+  for (const [key, value] of Object.entries(entry.fields)) out[Object.hasOwn(out, key) ? `_${key}` : key] = value;
   return safeStringify(out);
 }
-
-const LABELS = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO ', warn: 'WARN ', error: 'ERROR' } as const;
 
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
@@ -36,7 +32,7 @@ function formatValue(value: unknown): string {
 
 /** A line for people: `12:00:00.000 INFO  message key=value …`. */
 export function formatPretty(entry: LogEntry): string {
-  let line = `${entry.time.slice(11, 23)} ${LABELS[entry.level]} ${entry.msg}`;
+  let line = `${entry.time.slice(11, 23)} ${entry.level.toUpperCase().padEnd(5)} ${entry.msg}`;
   for (const [key, value] of Object.entries(entry.fields)) {
     if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
   }
