@@ -213,6 +213,33 @@ function aborted(signal: AbortSignal): HttpClientError {
   return new HttpClientError('ABORTED', 'The request was aborted by its signal.', { cause: signal.reason });
 }
 
+/** The Session's token; a caller's signal stops the wait (the login itself goes on for the others). */
+function tokenOf(session: Session, signal: AbortSignal | undefined): Promise<Token> {
+  const pending = session.getToken();
+  if (signal === undefined) return pending;
+  if (signal.aborted) return Promise.reject(aborted(signal));
+  return new Promise<Token>((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(aborted(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (token) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(token);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(asError(error));
+      },
+    );
+  });
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error), { cause: error });
+}
+
 function errorSummary(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: redactText(String(error)) };
   const code = classifyError(error).code;
@@ -337,8 +364,14 @@ export class CommandClient {
    * transport failure (with `httpStatus`, `cause`, `attempt`, `durationMs`). Rejects only with
    * `HttpClientError`: `INVALID_ARGUMENT` (a command that cannot be sent), `ABORTED`, `CLOSED`.
    */
-  async request(command: Readonly<Record<string, unknown>>, options: CommandRequestOptions = {}): Promise<CommandResponse> {
-    return this.#send(flattenCommand(command), options, false);
+  request(command: Readonly<Record<string, unknown>>, options: CommandRequestOptions = {}): Promise<CommandResponse> {
+    let pairs: [string, string][];
+    try {
+      pairs = flattenCommand(command);
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    return this.#send(pairs, options, false);
   }
 
   /**
@@ -424,10 +457,11 @@ export class CommandClient {
     await this.#pool.close();
   }
 
-  async #send(pairs: [string, string][], options: CommandRequestOptions, credentialsOnly: boolean): Promise<CommandResponse> {
-    if (this.#closed) throw new HttpClientError('CLOSED', 'The client is closed.');
+  // Not async itself: without a Session the request goes straight to #exchange.
+  #send(pairs: [string, string][], options: CommandRequestOptions, credentialsOnly: boolean): Promise<CommandResponse> {
+    if (this.#closed) return Promise.reject(new HttpClientError('CLOSED', 'The client is closed.'));
     const signal = options.signal;
-    if (signal?.aborted === true) throw aborted(signal);
+    if (signal?.aborted === true) return Promise.reject(aborted(signal));
     const started = performance.now();
     const name = pairs[0]?.[1] ?? '';
     const readOnly = options.idempotent ?? isReadOnlyCommand(name);
@@ -443,10 +477,21 @@ export class CommandClient {
     };
     const session = this.#session;
     if (session === undefined || credentialsOnly || options.sessionId !== undefined) return this.#exchange(pairs, commandText, connection, readOnly, options, started, 1);
+    return this.#sendInSession(session, pairs, commandText, connection, readOnly, options, started);
+  }
 
+  async #sendInSession(
+    session: Session,
+    pairs: [string, string][],
+    commandText: string,
+    connection: ConnectionFields,
+    readOnly: boolean,
+    options: CommandRequestOptions,
+    started: number,
+  ): Promise<CommandResponse> {
     let token: Token;
     try {
-      token = await session.getToken();
+      token = await tokenOf(session, options.signal);
     } catch (error) {
       return this.#sessionFailure(error, started);
     }
@@ -458,7 +503,7 @@ export class CommandClient {
     session.invalidate(token);
     if (!readOnly) return response;
     try {
-      token = await session.getToken();
+      token = await tokenOf(session, options.signal);
     } catch (error) {
       return this.#sessionFailure(error, started);
     }
@@ -469,10 +514,13 @@ export class CommandClient {
   }
 
   #sessionFailure(error: unknown, started: number): CommandResponse {
+    if (HttpClientError.isInstance(error)) throw error; // aborted while waiting for the login
     const detail: ResponseDetail = { url: this.url, cause: error, attempt: 1, durationMs: performance.now() - started };
     if (AuthError.isInstance(error)) {
       if (error.cause instanceof CommandResponse) return error.cause;
-      if (error.code === 'CONFIGURATION') throw error;
+      if (error.code === 'CONFIGURATION') {
+        throw new HttpClientError('INVALID_STATE', 'The client\'s Session cannot log in: its authenticator is misconfigured.', { cause: error });
+      }
       if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse('sessionNotFound', detail);
     }
     return syntheticResponse('httpError', detail);
@@ -519,7 +567,7 @@ export class CommandClient {
         attempt,
         durationMs: performance.now() - started,
         httpStatus: result.status,
-        command: maskedCommand(pairs),
+        command: () => maskedCommand(pairs),
       };
       let response: CommandResponse;
       let retryInMs: number | undefined;

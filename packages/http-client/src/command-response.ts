@@ -39,7 +39,8 @@ export interface CommandResponseInit {
   attempt?: number | undefined;
   durationMs?: number | undefined;
   url?: string | undefined;
-  command?: Readonly<Record<string, string>> | undefined;
+  /** The command as sent, secrets masked; or a function that makes it, called when `command` is first read. */
+  command?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
 }
 
 /** Paging metadata: properties of list responses that are not columns. */
@@ -103,11 +104,10 @@ export class CommandResponse {
   readonly durationMs: number;
   /** The URL the request went to. */
   readonly url: string | undefined;
-  /** The command as sent, with secret values masked (`***`). */
-  readonly command: Readonly<Record<string, string>> | undefined;
 
   readonly #properties: ReadonlyMap<string, readonly (string | undefined)[]>;
   readonly #raw: string;
+  #command: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
   #records: readonly Readonly<Record<string, string>>[] | undefined;
 
   constructor(init: CommandResponseInit) {
@@ -124,7 +124,7 @@ export class CommandResponse {
     this.attempt = init.attempt ?? 1;
     this.durationMs = init.durationMs ?? 0;
     this.url = init.url;
-    this.command = init.command;
+    this.#command = init.command;
     const columns: string[] = [];
     let hasPaging = false;
     for (const name of this.#properties.keys()) {
@@ -133,6 +133,15 @@ export class CommandResponse {
     }
     this.columns = columns;
     this.pagination = hasPaging ? this.#paginate() : undefined;
+  }
+
+  /** The command as sent, with secret values masked (`***`). */
+  get command(): Readonly<Record<string, string>> | undefined {
+    const command = this.#command;
+    if (typeof command !== 'function') return command;
+    const made = command();
+    this.#command = made;
+    return made;
   }
 
   /** The response text as received (or as made up). It may hold secrets, such as a session id: do not log it. */

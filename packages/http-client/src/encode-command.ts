@@ -14,6 +14,18 @@ export type Command = Readonly<Record<string, CommandValue>>;
 
 const VALID_KEY = /^[^\s=]+$/;
 
+/** Whether a parameter name can be sent: not empty, no `=`, no white space. */
+function isValidKey(key: string): boolean {
+  // Letters, digits and `_` need no regular expression; anything else asks the full rule.
+  if (key.length === 0) return false;
+  for (let index = 0; index < key.length; index += 1) {
+    const code = key.charCodeAt(index);
+    const plain = (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || (code >= 48 && code <= 57) || code === 95;
+    if (!plain) return VALID_KEY.test(key);
+  }
+  return true;
+}
+
 function invalid(message: string): HttpClientError {
   return new HttpClientError('INVALID_ARGUMENT', message);
 }
@@ -70,16 +82,25 @@ export function flattenCommand(command: Readonly<Record<string, unknown>>): [key
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalid('A command must be a plain object such as { COMMAND: "StatusAccount" }.');
   }
-  const pairs: [string, string][] = [];
-  const seen = new Set<string>();
+  // COMMAND goes first; its value is filled in once it is found.
+  const pairs: [string, string][] = [['COMMAND', '']];
+  // Few parameters are compared one by one; many go through a set.
+  let seen: Set<string> | undefined;
   let commandName: string | undefined;
   const add = (key: string, value: string): void => {
-    if (seen.has(key)) throw invalid(`Command parameter ${key} is given twice (keys are sent in upper case).`);
-    seen.add(key);
+    if (seen === undefined && pairs.length > 16) seen = new Set(pairs.slice(1).map(([name]) => name));
+    let twice = false;
+    if (seen === undefined) {
+      for (let index = 1; index < pairs.length; index += 1) if (pairs[index]?.[0] === key) twice = true;
+    } else {
+      twice = seen.has(key);
+      seen.add(key);
+    }
+    if (twice) throw invalid(`Command parameter ${key} is given twice (keys are sent in upper case).`);
     pairs.push([key, value]);
   };
   for (const rawKey of Object.keys(command)) {
-    if (!VALID_KEY.test(rawKey)) throw invalid(`Command parameter names must not be empty or hold "=" or white space: ${JSON.stringify(rawKey)}.`);
+    if (!isValidKey(rawKey)) throw invalid(`Command parameter names must not be empty or hold "=" or white space: ${JSON.stringify(rawKey)}.`);
     const key = rawKey.toUpperCase();
     const value = command[rawKey];
     if (key === 'COMMAND') {
@@ -103,13 +124,18 @@ export function flattenCommand(command: Readonly<Record<string, unknown>>): [key
     if (text !== undefined) add(key, text);
   }
   if (commandName === undefined) throw invalid('A command needs COMMAND, a non-empty string.');
-  pairs.unshift(['COMMAND', commandName]);
+  pairs[0] = ['COMMAND', commandName];
   return pairs;
 }
 
 /** Command text from pairs: `KEY=value` lines joined by `\n`, no trailing newline. */
 export function commandTextOf(pairs: readonly (readonly [string, string])[]): string {
-  return pairs.map(([key, value]) => `${key}=${value}`).join('\n');
+  let text = '';
+  for (let index = 0; index < pairs.length; index += 1) {
+    const pair = pairs[index];
+    if (pair !== undefined) text += index === 0 ? `${pair[0]}=${pair[1]}` : `\n${pair[0]}=${pair[1]}`;
+  }
+  return text;
 }
 
 /**

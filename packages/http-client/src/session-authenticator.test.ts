@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Session } from '@sessionkit/core-session';
+import { AuthError, Session } from '@sessionkit/core-session';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
 import { CommandClient, ispapiSessionAuthenticator, type IspapiSessionAuthenticatorOptions } from '@sessionkit/http-client';
@@ -66,6 +66,53 @@ describe('CommandClient with a core-session Session', () => {
       ['StartSession', 200],
       ['QueryDomainList', 200],
     ]);
+  });
+
+  it('after a 530 to many concurrent requests logs in once and replays each read-only one', async () => {
+    const { client } = setup();
+    await client.request({ COMMAND: 'StatusAccount' });
+    const before = started();
+    sandbox.commands.expireSessions();
+    const responses = await Promise.all(Array.from({ length: 12 }, (_, index) => client.request({ COMMAND: 'CheckDomain', DOMAIN: `concurrent-${index}.com` })));
+    expect(responses.map((response) => response.code)).toEqual(Array(12).fill(210));
+    expect(responses.every((response) => response.attempt === 2)).toBe(true);
+    expect(started() - before).toBe(1);
+  });
+
+  it('stops waiting for the login when the caller aborts, without stopping the login', async () => {
+    const { session, client } = setup();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 800 }, { command: 'StartSession' });
+    const before = started();
+    const sessionsBefore = sandbox.stats.commands.sessions.started;
+    const controller = new AbortController();
+    const pending = client.request({ COMMAND: 'StatusAccount' }, { signal: controller.signal });
+    while (started() === before) await new Promise((resolve) => setTimeout(resolve, 5)); // the login reached the server
+    controller.abort('enough');
+    await expect(pending).rejects.toMatchObject({ name: 'HttpClientError', code: 'ABORTED', cause: 'enough' });
+    // It did not wait for the answer to StartSession ...
+    expect(sandbox.stats.commands.sessions.started).toBe(sessionsBefore);
+    // ... which still comes, and serves the next request without another login.
+    expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    expect(started() - before).toBe(1);
+    expect(sandbox.stats.commands.sessions.started).toBe(sessionsBefore + 1);
+    expect((await session.getToken()).value).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('rejects with INVALID_STATE when the Session’s authenticator is misconfigured', async () => {
+    const misconfigured = new Session({
+      authenticator: {
+        identity: 'misconfigured',
+        authenticate: () => Promise.reject(new AuthError('CONFIGURATION', 'ISPAPI_PASSWORD is not set')),
+      },
+      clock,
+    });
+    const client = new CommandClient({ url: sandbox.commandUrl, session: misconfigured });
+    cleanups.push(() => client.close());
+    await expect(client.request({ COMMAND: 'StatusAccount' })).rejects.toMatchObject({
+      name: 'HttpClientError',
+      code: 'INVALID_STATE',
+      cause: { name: 'AuthError', code: 'CONFIGURATION' },
+    });
   });
 
   it('does not replay a write command after a 530, but the next request logs in again', async () => {
