@@ -905,22 +905,27 @@ export class EssClient {
     let last: EssEvent | undefined;
     let changed: EssState[] | undefined;
     const streams = this.#streams;
+    const streamCount = streams.length;
     const listeners = this.#listeners.event.size > 0;
+    const collectChanges = this.#listeners.state.size > 0;
+    const recent = this.#recent;
+    const cache = this.#cache;
+    const stats = this.#stats;
     for (const item of list) {
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');
         continue;
       }
       const event = item as EssEvent;
-      if (!this.#recent.accept(event.id)) {
-        this.#stats.duplicates += 1;
+      if (!recent.accept(event.id)) {
+        stats.duplicates += 1;
         continue;
       }
-      this.#stats.events += 1;
+      stats.events += 1;
       last = event;
-      if (isStateful(event) && this.#cache.apply(event)) (changed ??= []).push(event);
+      if (isStateful(event) && cache.apply(event) && collectChanges) (changed ??= []).push(event);
       if (listeners) this.#emit('event', event);
-      for (const stream of streams) stream.push(event);
+      for (let stream = 0; stream < streamCount; stream += 1) streams[stream]?.push(event);
     }
     if (last === undefined) return;
     this.#lastEventId = last.id;

@@ -53,6 +53,20 @@ describe('EventStream', () => {
     expect(parent.taken).toHaveLength(2);
   });
 
+  it('keeps FIFO order while its ring wraps around and grows', async () => {
+    const stream = new EventStream(owner(), 1_000_000, 'pause');
+    const taken: string[] = [];
+    let pushed = 0;
+    // Uneven pushes and takes move the head around the ring and grow it while wrapped.
+    for (let round = 0; round < 200; round += 1) {
+      for (let n = 0; n < (round % 7) * 5 + 3; n += 1) stream.push(event(`e${pushed++}`));
+      for (let n = 0; n < (round % 5) * 4 + 1 && stream.size > 0; n += 1) taken.push((await stream.next()).value!.id);
+    }
+    while (stream.size > 0) taken.push((await stream.next()).value!.id);
+    expect(pushed).toBeGreaterThan(3000);
+    expect(taken).toEqual(Array.from({ length: pushed }, (_, n) => `e${n}`));
+  });
+
   it("fails with OVERFLOW under 'error'", async () => {
     const stream = new EventStream(owner(), 2, 'error');
     stream.push(event('a'));

@@ -37,8 +37,10 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   readonly #owner: StreamOwner;
   readonly #highWaterMark: number;
   readonly #policy: OverflowPolicy;
-  #buffer: (EssEvent | undefined)[] = [];
+  /** A growable ring: `#size` events from `#head`, capacity a power of two. */
+  #ring: (EssEvent | undefined)[] = new Array<EssEvent | undefined>(64).fill(undefined);
   #head = 0;
+  #size = 0;
   readonly #batches: (Batch | undefined)[] = [];
   #batchHead = 0;
   #waiter: Waiter | undefined;
@@ -54,7 +56,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
 
   /** Events buffered and not yet taken. */
   get size(): number {
-    return this.#buffer.length - this.#head;
+    return this.#size;
   }
 
   /** Whether the buffer is at or above the high-water mark (and has not drained to half since). */
@@ -66,14 +68,18 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   push(event: EssEvent): void {
     if (this.#ended) return;
     const waiter = this.#waiter;
-    if (waiter !== undefined && this.size === 0) {
+    if (waiter !== undefined) {
+      // A waiting consumer means an empty buffer.
       this.#waiter = undefined;
       this.#taken(event);
       waiter.resolve({ done: false, value: event });
       return;
     }
-    this.#buffer.push(event);
-    if (!this.#full && this.size >= this.#highWaterMark) {
+    let ring = this.#ring;
+    if (this.#size === ring.length) ring = this.#grow();
+    ring[(this.#head + this.#size) & (ring.length - 1)] = event;
+    this.#size += 1;
+    if (!this.#full && this.#size >= this.#highWaterMark) {
       if (this.#policy === 'error') {
         this.fail(new EssError('OVERFLOW', `The events() buffer reached its highWaterMark of ${this.#highWaterMark} events; the consumer is too slow.`));
         this.#owner.detach(this);
@@ -84,10 +90,19 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     }
   }
 
+  #grow(): (EssEvent | undefined)[] {
+    const old = this.#ring;
+    const ring = new Array<EssEvent | undefined>(old.length * 2).fill(undefined);
+    for (let index = 0; index < this.#size; index += 1) ring[index] = old[(this.#head + index) & (old.length - 1)];
+    this.#ring = ring;
+    this.#head = 0;
+    return ring;
+  }
+
   /** Mark the end of a batch at the last pushed event. */
   endBatch(batch: Batch): void {
     if (this.#ended) return;
-    if (this.size === 0 && this.#waiter === undefined) {
+    if (this.#size === 0 && this.#waiter === undefined) {
       // The consumer has already taken the batch's last event.
       this.#owner.batchTaken(batch);
       return;
@@ -108,19 +123,15 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   }
 
   next(): Promise<IteratorResult<EssEvent, undefined>> {
-    const event = this.#buffer[this.#head];
+    const ring = this.#ring;
+    const head = this.#head;
+    const event = ring[head];
     if (event !== undefined) {
-      this.#buffer[this.#head] = undefined;
-      this.#head += 1;
-      if (this.#head === this.#buffer.length) {
-        this.#buffer = [];
-        this.#head = 0;
-      } else if (this.#head > 1024 && this.#head * 2 > this.#buffer.length) {
-        this.#buffer = this.#buffer.slice(this.#head);
-        this.#head = 0;
-      }
+      ring[head] = undefined;
+      this.#head = (head + 1) & (ring.length - 1);
+      this.#size -= 1;
       this.#taken(event);
-      if (this.#full && this.size <= this.#highWaterMark >> 1) {
+      if (this.#full && this.#size <= this.#highWaterMark >> 1) {
         this.#full = false;
         this.#owner.flowChanged();
       }
@@ -161,8 +172,9 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   fail(error: Error): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#buffer = [];
+    this.#ring = [];
     this.#head = 0;
+    this.#size = 0;
     this.#releaseBatches();
     const waiter = this.#waiter;
     this.#waiter = undefined;

@@ -1,5 +1,40 @@
 import { describe, expect, it } from 'vitest';
-import { RecentIds } from './recent-ids.js';
+import { type DedupeMode, RecentIds } from './recent-ids.js';
+
+/** The obvious implementation: an array of the last `capacity` accepted ids. */
+class Reference {
+  readonly #ids: string[] = [];
+  #guardRemaining = 0;
+
+  constructor(
+    readonly capacity: number,
+    readonly mode: DedupeMode,
+  ) {}
+
+  guard(): void {
+    this.#guardRemaining = this.capacity;
+  }
+
+  accept(id: string): boolean {
+    const checking = this.mode === 'always' || this.#guardRemaining > 0;
+    if (checking && this.#ids.includes(id)) return false;
+    if (checking && this.mode === 'after-reconnect') this.#guardRemaining -= 1;
+    this.#ids.push(id);
+    if (this.#ids.length > this.capacity) this.#ids.shift();
+    return true;
+  }
+}
+
+/** A small deterministic generator (mulberry32), so a failure can be replayed. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let value = Math.imul(state ^ (state >>> 15), 1 | state);
+    value ^= value + Math.imul(value ^ (value >>> 7), 61 | value);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 describe('RecentIds', () => {
   it("'always': checks every id against the last `capacity` ids only", () => {
@@ -24,5 +59,30 @@ describe('RecentIds', () => {
     ids.guard(); // a reconnect: a replay may repeat the last ids
     expect(ids.guarding).toBe(true);
     expect(['c', 'd', 'e'].map((id) => ids.accept(id))).toEqual([false, false, true]);
+  });
+
+  it('answers as a plain array of the last ids would, over long random runs in both modes', () => {
+    for (const mode of ['always', 'after-reconnect'] as const) {
+      for (const capacity of [1, 2, 3, 5, 8, 13, 64, 1000]) {
+        const next = random(capacity * 7919 + mode.length);
+        const ids = new RecentIds(capacity, mode);
+        const reference = new Reference(capacity, mode);
+        // A pool about twice the capacity: duplicates inside and outside the window are frequent.
+        const pool = Array.from({ length: capacity * 2 + 3 }, (_, n) => (n % 5 === 0 ? `${'long-prefix/'.repeat(12)}${n}` : `id-${n}`));
+        const answers: boolean[] = [];
+        const expected: boolean[] = [];
+        for (let step = 0; step < 20_000; step += 1) {
+          if (mode === 'after-reconnect' && next() < 0.002) {
+            ids.guard();
+            reference.guard();
+          }
+          const id = pool[Math.floor(next() * pool.length)] ?? 'id-0';
+          answers.push(ids.accept(id));
+          expected.push(reference.accept(id));
+        }
+        expect(answers, `${mode}, capacity ${capacity}`).toEqual(expected);
+        expect(answers.includes(false)).toBe(true);
+      }
+    }
   });
 });

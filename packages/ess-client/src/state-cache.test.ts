@@ -33,4 +33,31 @@ describe('StateCache', () => {
     cache.replace([state('snap-a', '2026-01-01T00:00:03Z'), state('snap-b', '2026-01-01T00:00:03Z', 'cameras/b')], mark);
     expect(cache.snapshot().map((entry) => entry.id).sort()).toEqual(['event', 'snap-b']);
   });
+
+  it('stays right with many sources whose names end alike, and after a snapshot replaced it', () => {
+    const cache = new StateCache();
+    const expected = new Map<string, string>();
+    // 3000 sources sharing their last 12 characters, in two groups, updated out of order.
+    const sources = Array.from({ length: 3000 }, (_, n) => `cameras/${n}-000000000000`);
+    for (let step = 0; step < 30_000; step += 1) {
+      const source = sources[(step * 7919) % sources.length] ?? 'cameras/x';
+      const group = step % 3 === 0 ? 'recording' : 'motion';
+      const second = String(step % 50).padStart(2, '0');
+      const time = `2026-01-01T00:00:${second}.${String(step).padStart(7, '0')}Z`;
+      const key = `${source} ${group}`;
+      const previous = expected.get(key);
+      const newer = previous === undefined || previous.split('|')[1]! <= time;
+      expect(cache.apply(state(`s${step}`, time, source, group))).toBe(newer);
+      if (newer) expected.set(key, `s${step}|${time}`);
+    }
+    const snapshot = new Map(cache.snapshot().map((entry) => [`${entry.source} ${entry.stategroupid}`, entry.id]));
+    expect(snapshot).toEqual(new Map([...expected].map(([key, value]) => [key, value.split('|')[0]])));
+
+    const fresh = new StateCache();
+    fresh.apply(state('before', '2026-01-01T00:00:00Z'));
+    fresh.replace([state('snap', '2026-01-01T00:01:00Z')], fresh.mark());
+    expect(fresh.apply(state('older', '2026-01-01T00:00:59Z'))).toBe(false);
+    expect(fresh.apply(state('newer', '2026-01-01T00:01:01Z', 'cameras/b'))).toBe(true);
+    expect(fresh.snapshot().map((entry) => entry.id).sort()).toEqual(['newer', 'snap']);
+  });
 });

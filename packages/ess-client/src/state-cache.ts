@@ -29,6 +29,19 @@ export function isStateful(event: EssEvent): event is EssState {
   return typeof event.stategroupid === 'string';
 }
 
+/**
+ * A cheap hash of a source for the front cache: its length and last 12 characters (the
+ * random end of `{resourceType}/{guid}`). Only the front cache's hit rate depends on it.
+ */
+function tailHash(source: string): number {
+  const length = source.length;
+  let hash = length;
+  for (let index = length > 12 ? length - 12 : 0; index < length; index += 1) hash = Math.imul(hash ^ source.charCodeAt(index), 0x01000193);
+  return hash ^ (hash >>> 15);
+}
+
+const frontSize = 1024;
+
 interface Entry {
   readonly group: string;
   state: EssState;
@@ -39,18 +52,30 @@ interface Entry {
 /**
  * The current state per (`source`, `stategroupid`): the latest `type`, from getState
  * snapshots and stateful events. An older event (by `time`) never overwrites a newer state.
- * Kept as source -> the few state groups of that source, updated in place.
+ * Kept as source -> the few state groups of that source, updated in place. A direct-mapped
+ * front cache of recently seen sources saves most `Map` lookups: each event's `source` is a
+ * new string, and hashing it for the `Map` costs more than the rest of `apply`.
  */
 export class StateCache {
   #sources = new Map<string, Entry[]>();
   #version = 0;
+  readonly #frontKeys = new Array<string | undefined>(frontSize).fill(undefined);
+  readonly #frontEntries = new Array<Entry[] | undefined>(frontSize).fill(undefined);
 
   /** Apply a stateful event; true when it changed the cache. */
   apply(state: EssState): boolean {
-    const entries = this.#sources.get(state.source);
+    const source = state.source;
+    const slot = tailHash(source) & (frontSize - 1);
+    let entries = this.#frontKeys[slot] === source ? this.#frontEntries[slot] : undefined;
     if (entries === undefined) {
-      this.#sources.set(state.source, [{ group: state.stategroupid, state, version: ++this.#version }]);
-      return true;
+      entries = this.#sources.get(source);
+      if (entries === undefined) {
+        entries = [{ group: state.stategroupid, state, version: ++this.#version }];
+        this.#sources.set(source, entries);
+        this.#remember(slot, source, entries);
+        return true;
+      }
+      this.#remember(slot, source, entries);
     }
     for (const entry of entries) {
       if (entry.group !== state.stategroupid) continue;
@@ -61,6 +86,16 @@ export class StateCache {
     }
     entries.push({ group: state.stategroupid, state, version: ++this.#version });
     return true;
+  }
+
+  #remember(slot: number, source: string, entries: Entry[]): void {
+    this.#frontKeys[slot] = source;
+    this.#frontEntries[slot] = entries;
+  }
+
+  #forgetFront(): void {
+    this.#frontKeys.fill(undefined);
+    this.#frontEntries.fill(undefined);
   }
 
   /** A mark to pass to {@link replace} for a snapshot requested now. */
@@ -75,6 +110,7 @@ export class StateCache {
   replace(states: readonly EssState[], mark: number): void {
     const previous = this.#sources;
     this.#sources = new Map();
+    this.#forgetFront();
     for (const state of states) this.#put(state, mark);
     for (const entries of previous.values()) {
       for (const entry of entries) {
@@ -104,6 +140,7 @@ export class StateCache {
 
   clear(): void {
     this.#sources.clear();
+    this.#forgetFront();
   }
 
   /** The current states, in no particular order. */
