@@ -136,6 +136,17 @@ describe('redact: secrets inside text', () => {
     expect(JSON.parse(out)).toEqual({ access_token: REDACTED, token_type: 'Bearer', expires_in: 3600, refresh_token: REDACTED });
   });
 
+  it('redacts members nested in JSON text', () => {
+    const raw = `{"data":{"access_token":"${SECRET}","expires_in":3600},"list":[{"token":"x\\"${SECRET}"}]}`;
+    const out = text(raw);
+    expect(out).not.toContain(SECRET);
+    expect(JSON.parse(out)).toEqual({ data: { access_token: REDACTED, expires_in: 3600 }, list: [{ token: REDACTED }] });
+  });
+
+  it('redacts a quoted key="value" whole, blanks included', () => {
+    expect(text(`login user=demo password="${SECRET} and more" failed`)).toBe(`login user=demo password="${REDACTED}" failed`);
+  });
+
   it('redacts header lines such as Cookie', () => {
     expect(text(`Cookie: sid=${SECRET}; theme=dark\nAccept: */*`)).toBe(`Cookie: ${REDACTED}\nAccept: */*`);
   });

@@ -39,20 +39,29 @@ export interface Redactor {
   isSecretKey(key: string): boolean;
 }
 
-// A key-like token followed by `=` (plain or URL-encoded). The value runs to the end of the
-// line when the key starts a line (ISPAPI command text: values may hold `&` and blanks), and to
-// the next separator otherwise (query strings, form bodies, `key=value` log text).
-const LINE_ASSIGNMENT = /^([ \t]*)([A-Za-z][\w.-]*)([ \t]*=[ \t]*)(.*)$/gm;
-const INLINE_ASSIGNMENT = /(^|[?&;,\s"'(])([A-Za-z][\w.-]*)(=|%3D)([^&\s,;"']*)/gi;
-// Encoded command text inside a form field: `%0AAUTH%3Dsecret%0A...`; the value may hold `%26`.
-const ENCODED_LINE_ASSIGNMENT = /(%0A|%0D|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0A|%0D|&|$)/gi;
-// "key": "value" inside JSON text, and "key": 123.
-const JSON_MEMBER = /("([A-Za-z][\w.-]*)"\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s,}\]]+)/g;
-// Header lines such as `Authorization: Basic abc` or `Cookie: a=b; c=d`.
-const HEADER_LINE = /(^|[\r\n,{]\s*)([A-Za-z][\w-]*)(\s*:\s*)([^\r\n]*)/g;
+// Each pattern finds a key and its value in text, as four groups: what leads up to the key, the
+// key, the separator and the value. A quoted value stays quoted once redacted. Order matters:
+// whole-line assignments go before inline ones.
+const KEY_VALUE_PATTERNS = [
+  // `KEY=value` starting a line (ISPAPI command text): the value, `&` and blanks included, runs
+  // to the end of the line.
+  /^([ \t]*)([A-Za-z][\w.-]*)([ \t]*=[ \t]*)(.*)$/gm,
+  // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
+  // hold `%26`.
+  /(%0A|%0D|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0A|%0D|&|$)/gi,
+  // `key=value` in query strings, form bodies and log text: the value runs to the next separator.
+  /(^|[?&;,\s"'(])([A-Za-z][\w.-]*)(=|%3D)("(?:[^"\\]|\\.)*"|[^&\s,;"']*)/gi,
+  // "key": "value" and "key": 123 inside JSON text. An object or array value is not taken as a
+  // whole, so the members nested in it are still looked at.
+  /(")([A-Za-z][\w.-]*)("\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s"{[,}\]]+)/g,
+  // Header lines such as `Authorization: Basic abc` or `Cookie: a=b; c=d`.
+  /(^|[\r\n,{]\s*)([A-Za-z][\w-]*)(\s*:\s*)([^\r\n]*)/g,
+];
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
 const AUTH_SCHEME = /\b(Bearer|Basic|Digest)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi;
+// What an Error holds besides its own enumerable properties.
+const ERROR_KEYS = ['name', 'message', 'stack', 'cause', 'errors'] as const;
 
 /** Build a redactor for a set of keys. */
 export function createRedactor(options: RedactOptions = {}): Redactor {
@@ -61,31 +70,11 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   for (const key of options.keys ?? []) keys.add(normalizeKey(key));
   const isSecretKey = (key: string): boolean => keys.has(normalizeKey(key));
 
+  const hide = (match: string, lead: string, key: string, separator: string, value: string): string =>
+    isSecretKey(key) ? `${lead}${key}${separator}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : match;
   const text = (input: string): string => {
     let out = input;
-    if (out.includes('=')) {
-      out = out.replace(LINE_ASSIGNMENT, (match, indent: string, key: string, eq: string) =>
-        isSecretKey(key) ? `${indent}${key}${eq}${REDACTED}` : match,
-      );
-    }
-    if (out.includes('=') || /%3D/i.test(out)) {
-      out = out.replace(ENCODED_LINE_ASSIGNMENT, (match, lead: string, key: string, eq: string) =>
-        isSecretKey(key) ? `${lead}${key}${eq}${REDACTED}` : match,
-      );
-      out = out.replace(INLINE_ASSIGNMENT, (match, lead: string, key: string, eq: string, value: string) =>
-        isSecretKey(key) && value !== REDACTED ? `${lead}${key}${eq}${REDACTED}` : match,
-      );
-    }
-    if (out.includes('"')) {
-      out = out.replace(JSON_MEMBER, (match, head: string, key: string) =>
-        isSecretKey(key) ? `${head}"${REDACTED}"` : match,
-      );
-    }
-    if (out.includes(':')) {
-      out = out.replace(HEADER_LINE, (match, lead: string, key: string, colon: string) =>
-        isSecretKey(key) ? `${lead}${key}${colon}${REDACTED}` : match,
-      );
-    }
+    for (const pattern of KEY_VALUE_PATTERNS) out = out.replace(pattern, hide);
     return out.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
   };
 
@@ -106,12 +95,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     if (input instanceof Map) return new Map([...input].map(([key, value]) => [key, item(key, value)]));
     const out: Record<string, unknown> = {};
     if (input instanceof Error) {
-      out.name = input.name;
-      out.message = text(input.message);
-      out.stack = input.stack === undefined ? undefined : text(input.stack);
-      out.cause = copy(input.cause, inner);
-      // The errors of an AggregateError are an own but non-enumerable property.
-      if (input instanceof AggregateError) out.errors = copy(input.errors, inner);
+      // Not enumerable, so not copied below; `errors` is an AggregateError's.
+      for (const key of ERROR_KEYS) if (key in input) out[key] = copy(input[key as keyof Error], inner);
     }
     for (const [key, value] of Object.entries(input)) out[key] = item(key, value);
     return out;
