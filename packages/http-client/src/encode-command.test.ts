@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { decodeCommandRequestBody } from '@sessionkit/sandbox';
-import { encodeCommand, encodeFormComponent, encodeRequestBody, flattenCommand, HttpClientError, plainDecimal } from '@sessionkit/http-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeCommandRequestBody, type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { CommandClient, encodeCommand, encodeFormComponent, encodeRequestBody, flattenCommand, HttpClientError, plainDecimal } from '@sessionkit/http-client';
 
 describe('encodeCommand', () => {
   it('encodes the spec example', () => {
@@ -202,5 +202,41 @@ describe('encode → sandbox decode', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  describe('over a real socket', () => {
+    let sandbox: Sandbox;
+    let client: CommandClient;
+    beforeAll(async () => {
+      sandbox = await startSandbox({ commands: { domainCount: 1, recentRequests: 1 } });
+      client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, highPerformance: { connections: 1 }, retry: false });
+    });
+    afterAll(async () => {
+      await client.close();
+      await sandbox.close();
+    });
+
+    it('the sandbox reads back any command CommandClient sends, with its per-request fields', async () => {
+      const text = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }));
+      await fc.assert(
+        fc.asyncProperty(
+          fc.string({ minLength: 1, unit: 'binary' }).filter((name) => name.replace(/[\r\n]/g, '').trim() !== ''),
+          command,
+          fc.record({ remoteAddress: text, subuser: text }, { requiredKeys: [] }),
+          async (name, params, fields) => {
+            const full = { COMMAND: name, ...params };
+            const response = await client.request(full, fields);
+            expect(response.synthetic).toBe(false);
+            const seen = sandbox.commands.recent.at(-1);
+            expect(seen?.command).toEqual(expected(full));
+            expect(seen?.entity).toBe('54cd');
+            expect(seen?.login).toBe('demo');
+            expect(seen?.remoteAddress).toBe(fields.remoteAddress === undefined || fields.remoteAddress === '' ? undefined : wellFormed(fields.remoteAddress));
+            expect(seen?.user).toBe(fields.subuser === undefined || fields.subuser === '' ? undefined : wellFormed(fields.subuser));
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
   });
 });
