@@ -59,7 +59,7 @@ const WINSTON_NAMES: Record<EntryLevel, readonly string[]> = {
   debug: ['debug'],
   info: ['info'],
   warn: ['warn', 'warning'],
-  error: ['error', 'err'],
+  error: ['error'],
 };
 
 /**

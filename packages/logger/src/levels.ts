@@ -11,7 +11,7 @@ export const levelWeights: Readonly<Record<LogLevel, number>> = {
   info: 30,
   warn: 40,
   error: 50,
-  silent: Number.POSITIVE_INFINITY,
+  silent: Infinity,
 };
 
 /** True when `value` names a level. */

@@ -151,6 +151,11 @@ describe('redact: secrets inside text', () => {
     expect(text(`Cookie: sid=${SECRET}; theme=dark\nAccept: */*`)).toBe(`Cookie: ${REDACTED}\nAccept: */*`);
   });
 
+  it('redacts key=value and key: value after { or , to the end of the line', () => {
+    expect(text(`options {password=${SECRET} more}`)).toBe(`options {password=${REDACTED}`);
+    expect(text(`request failed, Authorization: Digest x=${SECRET}`)).toBe(`request failed, Authorization: ${REDACTED}`);
+  });
+
   it('leaves ordinary text alone', () => {
     const plain = 'CODE = 200\nDESCRIPTION = Command completed successfully\nPROPERTY[DOMAIN][0] = example.com';
     expect(text(plain)).toBe(plain);

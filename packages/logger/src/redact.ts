@@ -41,11 +41,12 @@ export interface Redactor {
 
 // Each pattern finds a key and its value in text, as four groups: what leads up to the key, the
 // key, the separator and the value. A quoted value stays quoted once redacted. Order matters:
-// whole-line assignments go before inline ones.
+// whole-line values go before inline ones.
 const KEY_VALUE_PATTERNS = [
-  // `KEY=value` starting a line (ISPAPI command text): the value, `&` and blanks included, runs
-  // to the end of the line.
-  /^([ \t]*)([A-Za-z][\w.-]*)([ \t]*=[ \t]*)(.*)$/gm,
+  // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
+  // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
+  // of the line.
+  /(^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)(.*)/gm,
   // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
   // hold `%26`.
   /(%0A|%0D|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0A|%0D|&|$)/gi,
@@ -54,8 +55,6 @@ const KEY_VALUE_PATTERNS = [
   // "key": "value" and "key": 123 inside JSON text. An object or array value is not taken as a
   // whole, so the members nested in it are still looked at.
   /(")([A-Za-z][\w.-]*)("\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s"{[,}\]]+)/g,
-  // Header lines such as `Authorization: Basic abc` or `Cookie: a=b; c=d`.
-  /(^|[\r\n,{]\s*)([A-Za-z][\w-]*)(\s*:\s*)([^\r\n]*)/g,
 ];
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
@@ -65,9 +64,8 @@ const ERROR_KEYS = ['name', 'message', 'stack', 'cause', 'errors'] as const;
 
 /** Build a redactor for a set of keys. */
 export function createRedactor(options: RedactOptions = {}): Redactor {
-  const keys = new Set<string>();
-  for (const key of options.replaceDefaultKeys === true ? [] : defaultRedactKeys) keys.add(normalizeKey(key));
-  for (const key of options.keys ?? []) keys.add(normalizeKey(key));
+  const defaults = options.replaceDefaultKeys === true ? [] : defaultRedactKeys;
+  const keys = new Set([...defaults, ...(options.keys ?? [])].map(normalizeKey));
   const isSecretKey = (key: string): boolean => keys.has(normalizeKey(key));
 
   const hide = (match: string, lead: string, key: string, separator: string, value: string): string =>
@@ -84,7 +82,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     if (input === null || typeof input !== 'object') return input;
     if (path.includes(input)) return '[Circular]';
     if (path.length >= MAX_DEPTH) return '[Truncated]';
-    if (input instanceof Date) return new Date(input.getTime());
+    if (input instanceof Date) return new Date(input);
     if (input instanceof URL) return text(input.href);
     if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
     const inner = [...path, input];
@@ -122,9 +120,6 @@ let defaultRedactor: Redactor | undefined;
  * redact({ user: 'demo', password: 'hunter2' }) // { user: 'demo', password: '[REDACTED]' }
  */
 export function redact<T>(value: T, options?: RedactOptions): T {
-  if (options === undefined) {
-    defaultRedactor ??= createRedactor();
-    return defaultRedactor.value(value);
-  }
-  return createRedactor(options).value(value);
+  const redactor = options === undefined ? (defaultRedactor ??= createRedactor()) : createRedactor(options);
+  return redactor.value(value);
 }
