@@ -15,37 +15,28 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
+/** `value` (milliseconds), or `fallback` when it is undefined; a RangeError naming the option when it is negative or not a number. */
+export function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= 0)) throw new RangeError(`${name} must be 0 or more milliseconds, not ${String(value)}.`);
+  return value;
+}
+
 /** Fill in and check retry options. */
 export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
-  const policy = { retries: options.retries ?? 2, baseDelayMs: options.baseDelayMs ?? 200, maxDelayMs: options.maxDelayMs ?? 5000 };
-  if (!Number.isInteger(policy.retries) || policy.retries < 0 || policy.retries > 20) {
-    throw new RangeError(`retry.retries must be a whole number from 0 to 20, not ${policy.retries}.`);
+  const retries = options.retries ?? 2;
+  if (!Number.isInteger(retries) || retries < 0 || retries > 20) {
+    throw new RangeError(`retry.retries must be a whole number from 0 to 20, not ${retries}.`);
   }
-  if (!(policy.baseDelayMs >= 0) || !(policy.maxDelayMs >= 0)) throw new RangeError('retry delays must be 0 or more milliseconds.');
-  return policy;
+  return {
+    retries,
+    baseDelayMs: nonNegative('retry.baseDelayMs', options.baseDelayMs, 200),
+    maxDelayMs: nonNegative('retry.maxDelayMs', options.maxDelayMs, 5000),
+  };
 }
 
 /** "Full jitter" backoff: a random delay between 0 and min(max, base * 2^(retry - 1)). */
 export function backoffDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
   return Math.floor(random() * cap);
-}
-
-/** Resolve after `ms`, or reject with the signal's reason when it aborts first. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { fingerprint } from '@sessionkit/logger';
 import type { KyInstance } from 'ky';
 import { AuthError } from './auth-error.js';
 import { scrubText } from './scrub.js';
@@ -66,21 +65,6 @@ function identityOf(tokenUrl: URL, clientId: string, username: string | undefine
   return `oauth2 ${loggableUrl(tokenUrl)}${query} client=${encodeURIComponent(clientId)} user=${encodeURIComponent(username ?? '')} scope=${encodeURIComponent(scope ?? '')}`;
 }
 
-/** The error for a redirect: credentials are never re-sent to another address. */
-function redirectRefused(what: string, status: number, headers: Headers): AuthError {
-  const location = headers.get('location');
-  const target = location !== null && URL.canParse(location) ? ` to ${new URL(location).origin}` : '';
-  return new AuthError(
-    'INVALID_RESPONSE',
-    `The ${what} answered HTTP ${status}, a redirect${target}. Token requests never follow redirects (they would re-send the credentials elsewhere): configure the final URL instead.`,
-    { status },
-  );
-}
-
-function describeGrant(form: URLSearchParams): string {
-  return form.get('grant_type') ?? 'unknown';
-}
-
 /**
  * An authenticator for an OAuth 2.0 token endpoint (RFC 6749): the `client_credentials` or
  * `password` grant, and the `refresh_token` grant whenever the server issues refresh tokens.
@@ -97,19 +81,20 @@ export function oauth2(options: OAuth2Options): Authenticator {
   const tokenUrl = requireSecureUrl(options.tokenUrl, 'tokenUrl', allowInsecure);
   const revocationUrl = options.revocationUrl === undefined ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure);
   const { grant, clientId, clientSecret, username, password } = options;
-  const scopeParts = options.scope?.split(' ').filter((part) => part.length > 0) ?? [];
+  const scopeParts = options.scope?.split(' ').filter((part) => part !== '') ?? [];
   const scope = scopeParts.length === 0 ? undefined : scopeParts.join(' ');
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const clientAuthentication = options.clientAuthentication ?? 'basic';
 
-  if (typeof clientId !== 'string' || clientId.length === 0) throw new AuthError('CONFIGURATION', 'oauth2 needs a clientId.');
-  if (grant === 'client_credentials' && (clientSecret === undefined || clientSecret.length === 0)) {
-    throw new AuthError('CONFIGURATION', 'The client_credentials grant needs a clientSecret.');
-  }
+  const need = (present: unknown, what: string): void => {
+    if (present === undefined || present === '') throw new AuthError('CONFIGURATION', `oauth2 needs ${what}.`);
+  };
+  need(clientId, 'a clientId');
   if (grant === 'password') {
-    if (username === undefined || username.length === 0) throw new AuthError('CONFIGURATION', 'The password grant needs a username.');
-    if (password === undefined) throw new AuthError('CONFIGURATION', 'The password grant needs a password.');
-  } else if ((grant as string) !== 'client_credentials') {
+    need(username, 'a username for the password grant');
+    need(password, 'a password for the password grant');
+  } else if ((grant as string) === 'client_credentials') {
+    need(clientSecret, 'a clientSecret for the client_credentials grant');
+  } else {
     throw new AuthError('CONFIGURATION', `Unknown grant "${grant as string}": use 'client_credentials' or 'password'.`);
   }
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be above 0, not ${timeoutMs}.`);
@@ -118,158 +103,135 @@ export function oauth2(options: OAuth2Options): Authenticator {
   // fetch (undici), which took most of the package's cold-import time.
   let client: Promise<KyInstance> | undefined;
   const kyClient = (): Promise<KyInstance> =>
-    (client ??= import('ky').then(({ default: ky }) =>
-      ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch === undefined ? {} : { fetch: options.fetch }) }),
-    ));
-  const identity = identityOf(tokenUrl, clientId, username, scope);
+    (client ??= import('ky').then(({ default: ky }) => ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch && { fetch: options.fetch }) })));
   const basic =
-    clientSecret !== undefined && clientAuthentication === 'basic'
+    clientSecret !== undefined && (options.clientAuthentication ?? 'basic') === 'basic'
       ? `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`
       : undefined;
 
-  const withClient = (form: URLSearchParams): Record<string, string> => {
-    if (basic !== undefined) return { authorization: basic };
-    form.set('client_id', clientId);
-    if (clientSecret !== undefined) form.set('client_secret', clientSecret);
-    return {};
-  };
-
-  /** POST a form; the response, or an AuthError for a network failure or timeout. */
-  const post = async (url: URL, form: URLSearchParams, context: AuthContext, secrets: readonly (string | undefined)[]): Promise<{ status: number; headers: Headers; body: string }> => {
+  /**
+   * POST `form` with the client's credentials to `url`, the `what` endpoint. Network failures,
+   * timeouts and redirects become AuthErrors whose messages hold none of the secrets of `token`
+   * or the options.
+   */
+  const post = async (what: string, url: URL, form: URLSearchParams, context: AuthContext, token?: Token): Promise<{ status: number; headers: Headers; body: string; secrets: (string | undefined)[] }> => {
+    const secrets = [clientSecret, password, token?.refreshToken, token?.value];
+    const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
+    if (basic === undefined) {
+      form.set('client_id', clientId);
+      if (clientSecret !== undefined) form.set('client_secret', clientSecret);
+    } else {
+      headers.authorization = basic;
+    }
     const http = await kyClient();
-    const headers = { ...withClient(form), accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
     const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = AbortSignal.any([context.signal, timeout]);
     const started = Date.now();
-    context.logger.debug('token request', { url: loggableUrl(url), grant: describeGrant(form), attempt: context.attempt });
+    let response: Response;
+    let body: string;
     try {
       // Never follow a redirect: a 307/308 would send the form (password, secret) to wherever
       // the Location header points, over plain http too.
-      const response = await http.post(url, { body: form, headers, signal, redirect: 'manual' });
-      const body = await response.text();
-      context.logger.debug('token response', { status: response.status, durationMs: Date.now() - started });
-      return { status: response.status, headers: response.headers, body };
+      response = await http.post(url, { body: form, headers, signal: AbortSignal.any([context.signal, timeout]), redirect: 'manual' });
+      body = await response.text();
     } catch (error) {
-      if (timeout.aborted) {
-        throw new AuthError('NETWORK', `The token endpoint did not answer within ${timeoutMs} ms.`);
-      }
-      if (context.signal.aborted) throw new AuthError('NETWORK', 'The token request was aborted.');
+      if (timeout.aborted) throw new AuthError('NETWORK', `The ${what} did not answer within timeoutMs (${timeoutMs} ms).`);
+      if (context.signal.aborted) throw new AuthError('NETWORK', `The ${what} request was aborted.`);
       const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
-      const detail = typeof code === 'string' ? ` (${code})` : '';
       // The cause is a fetch TypeError: it carries no request body, so no secret.
-      throw new AuthError('NETWORK', `The token request to ${url.host} failed${detail}: ${scrubText(error instanceof Error ? error.message : String(error), secrets)}.`, {
+      throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${typeof code === 'string' ? ` (${code})` : ''}: ${scrubText(error instanceof Error ? error.message : String(error), secrets)}.`, {
         cause: error,
       });
     }
+    const { status } = response;
+    context.logger.debug(`${what} answered`, { url: loggableUrl(url), grant: form.get('grant_type') ?? undefined, attempt: context.attempt, status, durationMs: Date.now() - started });
+    if (status >= 300 && status < 400) {
+      const location = response.headers.get('location');
+      throw new AuthError(
+        'INVALID_RESPONSE',
+        `The ${what} answered HTTP ${status}, a redirect${location !== null && URL.canParse(location) ? ` to ${new URL(location).origin}` : ''}. Token requests never follow redirects (they would re-send the credentials): configure the final URL instead.`,
+        { status },
+      );
+    }
+    return { status, headers: response.headers, body, secrets };
   };
 
-  const parseToken = (status: number, headers: Headers, body: string, context: AuthContext, obtainedAt: number, secrets: readonly (string | undefined)[]): Token => {
+  /** A token from the token endpoint for `form`, or the AuthError its answer means. */
+  const request = async (form: URLSearchParams, context: AuthContext, token?: Token): Promise<Token> => {
+    // expiresAt counts from the moment the request is sent, not from when the answer arrives.
+    const obtainedAt = context.now();
+    const { status, headers, body, secrets } = await post('token endpoint', tokenUrl, form, context, token);
     if (status === 429) {
       const retryAfterMs = parseRetryAfter(headers.get('retry-after'), context.now()) ?? DEFAULT_RETRY_AFTER_MS;
-      throw new AuthError('RATE_LIMITED', `The token endpoint is rate limiting this client (429); retry after ${retryAfterMs} ms.`, {
-        status,
-        retryAfterMs,
-      });
+      throw new AuthError('RATE_LIMITED', `The token endpoint is rate limiting this client (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
     }
     if (status >= 500) throw new AuthError('SERVER', `The token endpoint failed with HTTP ${status}.`, { status });
-    if (status >= 300 && status < 400) throw redirectRefused('token endpoint', status, headers);
 
     let json: TokenResponse | undefined;
     try {
       const parsed: unknown = JSON.parse(body);
       if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) json = parsed;
     } catch {
-      json = undefined;
+      // not JSON: json stays undefined
     }
 
     if (status !== 200) {
       const oauthError = typeof json?.error === 'string' ? scrubText(json.error, secrets, 60) : undefined;
-      const description = typeof json?.error_description === 'string' ? `: ${scrubText(json.error_description, secrets)}` : '';
+      const detail = `${oauthError === undefined ? '' : ` (${oauthError})`}${typeof json?.error_description === 'string' ? `: ${scrubText(json.error_description, secrets)}` : ''}`;
       if (status === 400 || status === 401 || status === 403) {
-        throw new AuthError(
-          'INVALID_CREDENTIALS',
-          `The token endpoint refused the request with HTTP ${status}${oauthError === undefined ? '' : ` (${oauthError})`}${description}. Check the client id, secret, user name and password.`,
-          { status, oauthError },
-        );
+        throw new AuthError('INVALID_CREDENTIALS', `The token endpoint refused the request with HTTP ${status}${detail}. Check the client id, secret, user name and password.`, { status, oauthError });
       }
-      throw new AuthError('INVALID_RESPONSE', `The token endpoint answered HTTP ${status}; expected 200 with a token. Check tokenUrl.`, { status, oauthError });
+      throw new AuthError('INVALID_RESPONSE', `The token endpoint answered HTTP ${status}${detail}; expected 200 with a token. Check tokenUrl.`, { status, oauthError });
     }
-    if (json === undefined) throw new AuthError('INVALID_RESPONSE', 'The token endpoint answered 200 with a body that is not a JSON object.', { status });
-    if (typeof json.access_token !== 'string' || json.access_token.length === 0) {
-      throw new AuthError('INVALID_RESPONSE', 'The token response has no access_token.', { status });
-    }
+    const invalid = (problem: string): AuthError =>
+      new AuthError('INVALID_RESPONSE', `The token endpoint answered 200 with ${problem}. Check that tokenUrl is an OAuth 2.0 token endpoint.`, { status });
+    if (json === undefined) throw invalid('a body that is not a JSON object');
+    const { access_token: value, expires_in: expiresIn, refresh_token: refreshToken, token_type: type } = json;
+    if (typeof value !== 'string' || value === '') throw invalid('no access_token');
     let expiresAt: number | undefined;
-    if (json.expires_in !== undefined && json.expires_in !== null) {
-      const seconds = typeof json.expires_in === 'string' ? Number(json.expires_in) : json.expires_in;
-      if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
-        throw new AuthError('INVALID_RESPONSE', 'The token response has an expires_in that is not a number of seconds.', { status });
-      }
+    if (expiresIn !== undefined && expiresIn !== null) {
+      const seconds = typeof expiresIn === 'string' || typeof expiresIn === 'number' ? Number(expiresIn) : Number.NaN;
+      if (!Number.isFinite(seconds) || seconds < 0) throw invalid('an expires_in that is not a number of seconds');
       expiresAt = obtainedAt + seconds * 1000;
     }
-    if (json.refresh_token !== undefined && typeof json.refresh_token !== 'string') {
-      throw new AuthError('INVALID_RESPONSE', 'The token response has a refresh_token that is not a string.', { status });
-    }
-    const type = typeof json.token_type === 'string' && json.token_type.length > 0 ? json.token_type : 'Bearer';
-    const token: Token = {
-      value: json.access_token,
-      type: type.toLowerCase() === 'bearer' ? 'Bearer' : type,
+    if (refreshToken !== undefined && typeof refreshToken !== 'string') throw invalid('a refresh_token that is not a string');
+    return {
+      value,
+      type: typeof type !== 'string' || type === '' || type.toLowerCase() === 'bearer' ? 'Bearer' : type,
       expiresAt,
-      refreshToken: json.refresh_token,
+      refreshToken,
       scope: typeof json.scope === 'string' ? json.scope : scope,
       obtainedAt,
     };
-    context.logger.debug('token issued', {
-      fingerprint: fingerprint(token.value),
-      expiresInMs: expiresAt === undefined ? undefined : expiresAt - obtainedAt,
-      refreshable: token.refreshToken !== undefined,
-    });
-    return token;
-  };
-
-  const request = async (form: URLSearchParams, context: AuthContext, secrets: readonly (string | undefined)[]): Promise<Token> => {
-    // expiresAt counts from the moment the request is sent, not from when the answer arrives.
-    const obtainedAt = context.now();
-    const { status, headers, body } = await post(tokenUrl, form, context, secrets);
-    return parseToken(status, headers, body, context, obtainedAt, secrets);
   };
 
   return {
-    identity,
+    identity: identityOf(tokenUrl, clientId, username, scope),
     authenticate: (context) => {
       const form = new URLSearchParams({ grant_type: grant });
       if (grant === 'password') {
         form.set('username', username ?? '');
         form.set('password', password ?? '');
-        if (basic === undefined) form.set('client_id', clientId);
       }
       if (scope !== undefined) form.set('scope', scope);
-      return request(form, context, [clientSecret, password]);
+      return request(form, context);
     },
     refresh: async (token, context) => {
       if (token.refreshToken === undefined) throw new AuthError('INVALID_CREDENTIALS', 'This token has no refresh token.');
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token.refreshToken });
-      if (basic === undefined) form.set('client_id', clientId);
-      const refreshed = await request(form, context, [clientSecret, password, token.refreshToken, token.value]);
+      const refreshed = await request(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token.refreshToken }), context, token);
       // RFC 6749 section 6: without a new refresh token, the old one stays valid.
       return refreshed.refreshToken === undefined ? { ...refreshed, refreshToken: token.refreshToken, scope: refreshed.scope ?? token.scope } : refreshed;
     },
-    ...(revocationUrl === undefined
-      ? {}
-      : {
-          revoke: async (token: Token, context: AuthContext): Promise<void> => {
-            const secrets = [clientSecret, password, token.refreshToken, token.value];
-            for (const [value, hint] of [
-              [token.refreshToken, 'refresh_token'],
-              [token.value, 'access_token'],
-            ] as const) {
-              if (value === undefined) continue;
-              const form = new URLSearchParams({ token: value, token_type_hint: hint });
-              if (basic === undefined) form.set('client_id', clientId);
-              const { status, headers } = await post(revocationUrl, form, context, secrets);
-              if (status >= 300 && status < 400) throw redirectRefused('revocation endpoint', status, headers);
-              if (status !== 200) throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The revocation endpoint answered HTTP ${status}.`, { status });
-            }
-          },
-        }),
+    ...(revocationUrl && {
+      revoke: async (token: Token, context: AuthContext): Promise<void> => {
+        for (const [value, hint] of [
+          [token.refreshToken, 'refresh_token'],
+          [token.value, 'access_token'],
+        ] as const) {
+          if (value === undefined) continue;
+          const { status } = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
+          if (status !== 200) throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The revocation endpoint answered HTTP ${status}.`, { status });
+        }
+      },
+    }),
   };
 }

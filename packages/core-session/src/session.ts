@@ -1,10 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fingerprint, type Logger, silentLogger } from '@sessionkit/logger';
 import { MemoryStore, StoreError, type TokenStore } from '@sessionkit/token-store';
 import { AuthError } from './auth-error.js';
-import { backoffDelay, delay, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
+import { backoffDelay, nonNegative, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
 import { oauth2, type OAuth2Options } from './oauth2.js';
 import { requireSecureUrl } from './secure-url.js';
-import { compactToken, decodeRecord, encodeRecord, parseToken, type SessionRecord } from './session-record.js';
+import { decodeRecord, encodeRecord, parseToken, type SessionRecord } from './session-record.js';
 import { storeKeyFor } from './store-key.js';
 import type { AuthContext, Authenticator, Token } from './token.js';
 import { TypedEmitter } from './typed-emitter.js';
@@ -100,6 +101,18 @@ interface Acquired {
   persistedUsedAt: number;
 }
 
+/** When a token is refreshed, handed out no more, and dead, under a session's settings. */
+interface Timings {
+  /** The start of the refresh window (without jitter). */
+  refreshStart: number;
+  /** From here on callers wait for a new token. */
+  forcedAt: number;
+  expiresAt: number;
+  idleTtl: number | undefined;
+  /** How long before idle expiry callers wait for a new token. */
+  idleMargin: number;
+}
+
 type Mode = 'background' | 'blocking';
 
 /** What sessions in one process that share a store and key share. */
@@ -113,19 +126,14 @@ interface SharedState {
 
 const MAX_INVALID = 32;
 const DEFAULT_RETRY_AFTER_MS = 5000;
+const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: undefined, idleMargin: 0 };
 const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
   let byKey = shared.get(store);
-  if (byKey === undefined) {
-    byKey = new Map();
-    shared.set(store, byKey);
-  }
+  if (byKey === undefined) shared.set(store, (byKey = new Map<string, SharedState>()));
   let state = byKey.get(key);
-  if (state === undefined) {
-    state = { flight: undefined, invalid: new Set(), throttledUntil: 0 };
-    byKey.set(key, state);
-  }
+  if (state === undefined) byKey.set(key, (state = { flight: undefined, invalid: new Set(), throttledUntil: 0 }));
   return state;
 }
 
@@ -133,16 +141,9 @@ function authorizationOf(token: Token): string {
   return `${token.type ?? 'Bearer'} ${token.value}`;
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) throw new RangeError(`${name} must be 0 or more milliseconds, not ${String(value)}.`);
-  return value;
-}
-
 function errorCode(error: unknown): string {
-  if (AuthError.isInstance(error)) return error.code;
-  if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string') return (error as { code: string }).code;
-  return error instanceof Error ? error.name : typeof error;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.name : typeof error;
 }
 
 function errorMessage(error: unknown): string {
@@ -191,12 +192,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   #lastUsedAt = 0;
   #persistedUsedAt = 0;
   #persisting: Promise<void> | undefined;
-  // Timings of the current token, computed once when it is adopted.
+  /** Timings of the current token, computed once when it is adopted. */
+  #timing = NO_TOKEN;
+  /** The start of the current token's refresh window, with jitter. */
   #refreshAt = Infinity;
-  #forcedAt = Infinity;
-  #expiresAt = Infinity;
-  #idleTtl: number | undefined;
-  #idleMargin = 0;
   #backgroundRunning = false;
   #backgroundRetryAt = 0;
   #generation = 0;
@@ -206,7 +205,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const logger = options.logger ?? silentLogger;
     super(logger);
     const authenticator = options.authenticator as Authenticator | undefined;
-    if (authenticator === undefined || typeof authenticator.authenticate !== 'function' || typeof authenticator.identity !== 'string') {
+    if (typeof authenticator?.authenticate !== 'function' || typeof authenticator.identity !== 'string') {
       throw new TypeError('Session needs an authenticator: oauth2({...}) or an object with identity and authenticate().');
     }
     this.#authenticator = authenticator;
@@ -245,40 +244,34 @@ export class Session extends TypedEmitter<SessionEvents> {
       if (value === undefined) throw new AuthError('CONFIGURATION', `The environment variable ${name} is not set: ${hint}`);
       return value;
     };
-    const tokenUrl = need('SESSIONKIT_TOKEN_URL', 'set it to the OAuth 2.0 token endpoint, such as https://id.example.com/connect/token.');
+    const tokenUrl = need('SESSIONKIT_TOKEN_URL', 'set it to the OAuth 2.0 token endpoint.');
     const clientId = need('SESSIONKIT_CLIENT_ID', 'set it to the OAuth 2.0 client id.');
-    const username = read('SESSIONKIT_USERNAME');
-    const password = read('SESSIONKIT_PASSWORD');
-    let clientSecret: string | undefined;
-    if (username !== undefined || password !== undefined) {
-      if (username === undefined) need('SESSIONKIT_USERNAME', 'the password grant needs it because SESSIONKIT_PASSWORD is set.');
-      if (password === undefined) need('SESSIONKIT_PASSWORD', 'the password grant needs it because SESSIONKIT_USERNAME is set.');
-      clientSecret = read('SESSIONKIT_CLIENT_SECRET');
-    } else {
-      clientSecret = need(
-        'SESSIONKIT_CLIENT_SECRET',
-        'the client_credentials grant needs it (or set SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD for the password grant).',
-      );
+    let username = read('SESSIONKIT_USERNAME');
+    let password = read('SESSIONKIT_PASSWORD');
+    const passwordGrant = username !== undefined || password !== undefined;
+    if (passwordGrant) {
+      username = need('SESSIONKIT_USERNAME', 'the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD.');
+      password = need('SESSIONKIT_PASSWORD', 'the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD.');
     }
-    const apiUrl = read('SESSIONKIT_API_URL');
+    const clientSecret = passwordGrant
+      ? read('SESSIONKIT_CLIENT_SECRET')
+      : need('SESSIONKIT_CLIENT_SECRET', 'the client_credentials grant needs it (or set SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD for the password grant).');
+    const apiUrl = options.apiUrl ?? read('SESSIONKIT_API_URL');
     if (apiUrl !== undefined && !URL.canParse(apiUrl)) throw new AuthError('CONFIGURATION', 'The environment variable SESSIONKIT_API_URL is not a valid URL.');
-    const { allowInsecure, timeoutMs, clientAuthentication, fetch, ...sessionOptions } = options;
     // Checked here too, so that a bad or plain-http URL is reported by the variable's name.
-    requireSecureUrl(tokenUrl, 'The environment variable SESSIONKIT_TOKEN_URL', allowInsecure === true);
+    requireSecureUrl(tokenUrl, 'The environment variable SESSIONKIT_TOKEN_URL', options.allowInsecure === true);
+    // oauth2 takes its transport options (allowInsecure, timeoutMs, clientAuthentication, fetch) from `options`.
     const authenticator = oauth2({
+      ...options,
       tokenUrl,
-      grant: username === undefined ? 'client_credentials' : 'password',
+      grant: passwordGrant ? 'password' : 'client_credentials',
       clientId,
       clientSecret,
       username,
       password,
       scope: read('SESSIONKIT_SCOPE'),
-      allowInsecure,
-      timeoutMs,
-      clientAuthentication,
-      fetch,
     });
-    return new Session({ ...sessionOptions, authenticator, apiUrl: options.apiUrl ?? apiUrl });
+    return new Session({ ...options, authenticator, apiUrl });
   }
 
   /**
@@ -289,15 +282,14 @@ export class Session extends TypedEmitter<SessionEvents> {
   static restore(data: SessionData, options: SessionOptions): Session {
     const session = new Session(options);
     const input = data as Partial<SessionData> | undefined;
-    if (input?.version !== 1 || typeof input.key !== 'string') {
+    const token = parseToken(input?.token);
+    if (input?.version !== 1 || typeof input.key !== 'string' || (input.token !== undefined && token === undefined)) {
       throw new AuthError('CONFIGURATION', 'Session.restore() needs the data session.export() returned (version 1).');
     }
     if (input.key !== session.key) {
       throw new AuthError('CONFIGURATION', 'This session data belongs to another identity (its key differs from this session\'s).');
     }
-    if (input.token !== undefined) {
-      const token = parseToken(input.token);
-      if (token === undefined) throw new AuthError('CONFIGURATION', 'The session data holds a token of an unknown shape.');
+    if (token !== undefined) {
       const lastUsedAt = typeof input.lastUsedAt === 'number' ? input.lastUsedAt : token.obtainedAt;
       session.#adopt({ token, lastUsedAt, persistedUsedAt: lastUsedAt }, 'restored');
     }
@@ -344,13 +336,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     const current = this.#token;
     const value = typeof token === 'string' ? token : token.value;
     const matches = current !== undefined && (value === current.value || value === authorizationOf(current));
+    const invalid = this.#shared.invalid;
     const invalidValue = matches ? current.value : value;
-    this.#shared.invalid.delete(invalidValue);
-    this.#shared.invalid.add(invalidValue);
-    if (this.#shared.invalid.size > MAX_INVALID) {
-      const oldest = this.#shared.invalid.values().next().value;
-      if (oldest !== undefined) this.#shared.invalid.delete(oldest);
-    }
+    invalid.delete(invalidValue);
+    invalid.add(invalidValue);
+    if (invalid.size > MAX_INVALID) invalid.delete([...invalid][0] ?? '');
     if (!matches) {
       this.#logger.trace('invalidate: not the current token, ignored');
       return;
@@ -365,8 +355,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   touch(): void {
     const now = this.#clock();
-    if (this.#token === undefined) return;
-    if (this.#idleTtl !== undefined && now >= this.#lastUsedAt + this.#idleTtl) return;
+    if (this.#token === undefined || !this.#valid(this.#timing, this.#lastUsedAt, now, true)) return;
     this.#lastUsedAt = now;
     this.#persistUseIfDue(now);
   }
@@ -415,19 +404,16 @@ export class Session extends TypedEmitter<SessionEvents> {
         const record = await this.#read();
         token ??= record?.token;
         const throttledUntil = record?.throttledUntil;
-        if (throttledUntil !== undefined && throttledUntil > this.#clock()) {
-          await this.#store.set(this.key, encodeRecord({ token: undefined, lastUsedAt: undefined, throttledUntil }));
-        } else {
-          await this.#store.delete(this.key);
-        }
+        if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }));
+        else await this.#store.delete(this.key);
       },
       this.#lockOptions,
     );
     const authenticator = this.#authenticator;
-    if (token === undefined || authenticator.revoke === undefined) return;
     const revoked = token;
+    if (revoked === undefined || authenticator.revoke === undefined) return;
     try {
-      await this.#attempt((context) => authenticator.revoke?.(revoked, context) ?? Promise.resolve());
+      await this.#attempt((context) => authenticator.revoke?.(revoked, context));
       this.#logger.debug('token revoked', { fingerprint: fingerprint(revoked.value) });
     } catch (error) {
       this.#logger.warn('could not revoke the token', { code: errorCode(error), message: errorMessage(error) });
@@ -440,21 +426,21 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   export(): SessionData {
     const token = this.#token;
-    return { version: 1, key: this.key, token: token === undefined ? undefined : compactToken(token), lastUsedAt: token === undefined ? undefined : this.#lastUsedAt };
+    return { version: 1, key: this.key, token: token && { ...token }, lastUsedAt: token && this.#lastUsedAt };
   }
 
   // ---------------------------------------------------------------------------------------
 
   async #slowGetToken(now: number): Promise<Token> {
     const token = this.#token;
-    if (token !== undefined && this.#usable(now)) {
+    if (token !== undefined && this.#valid(this.#timing, this.#lastUsedAt, now, false)) {
       this.#lastUsedAt = now;
       if (now >= this.#refreshAt) this.#refreshInBackground(now);
       this.#persistUseIfDue(now);
       this.#updateFastUntil();
       return token;
     }
-    if (token !== undefined && now < this.#shared.throttledUntil && this.#stillValid(now)) {
+    if (token !== undefined && now < this.#shared.throttledUntil && this.#valid(this.#timing, this.#lastUsedAt, now, true)) {
       // Throttled: a token that has not expired yet keeps being used.
       this.#lastUsedAt = now;
       return token;
@@ -465,34 +451,30 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
-  #usable(now: number): boolean {
-    return now < this.#forcedAt && (this.#idleTtl === undefined || now < this.#lastUsedAt + this.#idleTtl - this.#idleMargin);
-  }
-
-  #stillValid(now: number): boolean {
-    return now < this.#expiresAt && (this.#idleTtl === undefined || now < this.#lastUsedAt + this.#idleTtl);
+  /**
+   * Whether a token with `timing`, last used at `lastUsedAt`, can be handed out at `now`: before
+   * its forced point, or with `untilExpiry` (for a caller that would otherwise fail) until it expires.
+   */
+  #valid(timing: Timings, lastUsedAt: number, now: number, untilExpiry: boolean): boolean {
+    const idleEnd = timing.idleTtl === undefined ? Infinity : lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin);
+    return now < Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, idleEnd);
   }
 
   /** Start writing lastUsedAt to the store when it is due (idle tokens only) and no write is running. */
   #persistUseIfDue(now: number): void {
-    if (this.#idleTtl === undefined || this.#persisting !== undefined) return;
-    if (now - this.#persistedUsedAt >= this.#persistInterval()) void this.flush();
+    if (this.#timing.idleTtl !== undefined && this.#persisting === undefined && now - this.#persistedUsedAt >= this.#persistInterval()) void this.flush();
   }
 
   #persistInterval(): number {
-    return Math.max(1, (this.#idleTtl ?? Infinity) / 4);
+    return Math.max(1, (this.#timing.idleTtl ?? Infinity) / 4);
   }
 
   #updateFastUntil(): void {
-    if (this.#token === undefined) {
-      this.#fastUntil = -Infinity;
-      return;
-    }
-    let until = Math.min(this.#refreshAt, this.#forcedAt);
-    if (this.#idleTtl !== undefined) {
-      until = Math.min(until, this.#lastUsedAt + this.#idleTtl - this.#idleMargin, this.#persistedUsedAt + this.#persistInterval());
-    }
-    this.#fastUntil = until;
+    const { forcedAt, idleTtl, idleMargin } = this.#timing;
+    this.#fastUntil =
+      this.#token === undefined
+        ? -Infinity
+        : Math.min(this.#refreshAt, forcedAt, idleTtl === undefined ? Infinity : Math.min(this.#lastUsedAt + idleTtl - idleMargin, this.#persistedUsedAt + this.#persistInterval()));
   }
 
   #forget(): void {
@@ -502,43 +484,42 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#fastUntil = -Infinity;
   }
 
-  /** Refresh point, forced point and expiry of `token` under this session's settings. */
-  #timings(token: Token): { refreshStart: number; forcedAt: number; expiresAt: number; idleTtl: number | undefined; idleMargin: number } {
+  /** The timings of `token` under this session's settings. */
+  #timings(token: Token): Timings {
     const idleTtl = token.idleTtlMs ?? this.#idleTtlMs;
     const idleMargin = idleTtl === undefined ? 0 : Math.min(this.#expiryMarginMs, idleTtl / 10);
-    if (token.expiresAt === undefined) return { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl, idleMargin };
-    const lifetime = Math.max(0, token.expiresAt - token.obtainedAt);
-    const window = Math.min(this.#refreshWindowMs, lifetime / 2);
-    const margin = Math.min(this.#expiryMarginMs, lifetime / 10);
-    return { refreshStart: token.expiresAt - window, forcedAt: token.expiresAt - margin, expiresAt: token.expiresAt, idleTtl, idleMargin };
+    const { expiresAt } = token;
+    if (expiresAt === undefined) return { ...NO_TOKEN, idleTtl, idleMargin };
+    const lifetime = Math.max(0, expiresAt - token.obtainedAt);
+    return {
+      refreshStart: expiresAt - Math.min(this.#refreshWindowMs, lifetime / 2),
+      forcedAt: expiresAt - Math.min(this.#expiryMarginMs, lifetime / 10),
+      expiresAt,
+      idleTtl,
+      idleMargin,
+    };
   }
 
   #adopt(acquired: Acquired, how: string): void {
     const { token } = acquired;
     const changed = this.#token?.value !== token.value;
     this.#token = token;
-    if (changed || this.#ready === undefined) {
+    if (changed) {
       this.#ready = Promise.resolve(token);
       this.#readyAuthorization = Promise.resolve(authorizationOf(token));
-      this.#lastUsedAt = acquired.lastUsedAt;
-      this.#persistedUsedAt = acquired.persistedUsedAt;
-    } else {
-      this.#lastUsedAt = Math.max(this.#lastUsedAt, acquired.lastUsedAt);
-      this.#persistedUsedAt = Math.max(this.#persistedUsedAt, acquired.persistedUsedAt);
     }
-    const timings = this.#timings(token);
-    this.#forcedAt = timings.forcedAt;
-    this.#expiresAt = timings.expiresAt;
-    this.#idleTtl = timings.idleTtl;
-    this.#idleMargin = timings.idleMargin;
+    // The same token again (read back from the store, say): keep the later use times.
+    this.#lastUsedAt = Math.max(changed ? 0 : this.#lastUsedAt, acquired.lastUsedAt);
+    this.#persistedUsedAt = Math.max(changed ? 0 : this.#persistedUsedAt, acquired.persistedUsedAt);
+    const timing = this.#timings(token);
+    this.#timing = timing;
     // Background refreshes start at a random point of the first half of the window, so that
     // processes holding the same token do not all refresh at once.
-    const spread = Number.isFinite(timings.refreshStart) ? Math.max(0, timings.forcedAt - timings.refreshStart) / 2 : 0;
-    this.#refreshAt = timings.refreshStart + Math.random() * spread;
+    this.#refreshAt = timing.refreshStart + (timing.forcedAt < Infinity ? (Math.random() * Math.max(0, timing.forcedAt - timing.refreshStart)) / 2 : 0);
     this.#backgroundRetryAt = 0;
     this.#updateFastUntil();
     if (changed) {
-      this.#logger.debug(how === 'acquired' ? 'token acquired' : `token ${how}`, {
+      this.#logger.debug(`token ${how}`, {
         fingerprint: fingerprint(token.value),
         expiresInMs: token.expiresAt === undefined ? undefined : token.expiresAt - this.#clock(),
       });
@@ -549,11 +530,11 @@ export class Session extends TypedEmitter<SessionEvents> {
   #refreshInBackground(now: number): void {
     if (this.#backgroundRunning || this.#shared.flight !== undefined || now < this.#backgroundRetryAt || now < this.#shared.throttledUntil) return;
     this.#backgroundRunning = true;
-    this.#logger.debug('refreshing in the background', { expiresInMs: this.#expiresAt - now });
+    this.#logger.debug('refreshing in the background', { expiresInMs: this.#timing.expiresAt - now });
     this.#acquire('background')
       .catch((error: unknown) => {
         const at = this.#clock();
-        this.#backgroundRetryAt = at + Math.min(30_000, Math.max(1000, (this.#forcedAt - at) / 4));
+        this.#backgroundRetryAt = at + Math.min(30_000, Math.max(1000, (this.#timing.forcedAt - at) / 4));
         this.#logger.warn('background refresh failed; still serving the current token', { code: errorCode(error), message: errorMessage(error) });
         this.emit('refresh-failed', { error, background: true, fallback: false });
       })
@@ -568,50 +549,40 @@ export class Session extends TypedEmitter<SessionEvents> {
     let flight = state.flight;
     if (flight === undefined) {
       const started = this.#runAcquisition(mode);
-      flight = started;
-      state.flight = started;
+      flight = state.flight = started;
       const clear = (): void => {
         if (state.flight === started) state.flight = undefined;
       };
-      started.then(clear, (error: unknown) => {
-        clear();
-        this.#logger.debug('could not get a token', { code: errorCode(error), background: mode === 'background' });
-      });
+      started.then(clear, clear);
     } else {
       this.#logger.trace('joining the acquisition in flight');
     }
     const generation = this.#generation;
     return flight.then((acquired) => {
-      if (generation === this.#generation && !this.#shared.invalid.has(acquired.token.value)) this.#adopt(acquired, 'acquired');
+      if (generation === this.#generation && !state.invalid.has(acquired.token.value)) this.#adopt(acquired, 'acquired');
       return acquired.token;
     });
   }
 
   async #runAcquisition(mode: Mode): Promise<Acquired> {
     // Read without the lock first: when another process already holds a good token, no lock is needed.
-    const before = await this.#read();
-    const early = this.#pick(before, mode) ?? this.#whileThrottled(before, mode);
+    const early = this.#fromRecord(await this.#read(), mode);
     if (early !== undefined) return early;
 
     this.#logger.trace('waiting for the store lock');
     try {
       return await this.#lockedAcquisition(mode);
     } catch (error) {
+      if (!StoreError.isInstance(error)) throw error;
       // The holder took too long (its own retries, say); it may have stored a token meanwhile.
-      if (StoreError.isInstance(error) && error.code === 'LOCK_TIMEOUT') {
-        const found = this.#pick(await this.#read(), mode);
-        if (found !== undefined) return found;
-      }
+      const found = error.code === 'LOCK_TIMEOUT' ? this.#reuse(await this.#read(), mode) : undefined;
+      if (found !== undefined) return found;
       // The store cannot be reached (a Redis outage, say): a token that has not expired yet
       // beats an error; without one, the caller gets the StoreError.
-      if (mode === 'blocking' && StoreError.isInstance(error) && (error.code === 'UNAVAILABLE' || error.code === 'TIMEOUT')) {
-        const servable = this.#servable(undefined);
-        if (servable !== undefined) {
-          this.#logger.warn('the store is unavailable; serving the current token until it expires', { code: error.code });
-          return servable;
-        }
-      }
-      throw error;
+      const servable = mode === 'blocking' && (error.code === 'UNAVAILABLE' || error.code === 'TIMEOUT') ? this.#reuse(undefined, mode, true) : undefined;
+      if (servable === undefined) throw error;
+      this.#logger.warn('the store is unavailable; serving the current token until it expires', { code: error.code });
+      return servable;
     }
   }
 
@@ -621,72 +592,57 @@ export class Session extends TypedEmitter<SessionEvents> {
       async () => {
         // Another process may have done the work while this one waited for the lock.
         const record = await this.#read();
-        const found = this.#pick(record, mode) ?? this.#whileThrottled(record, mode);
+        const found = this.#fromRecord(record, mode);
         if (found !== undefined) return found;
         let token: Token;
         try {
           token = await this.#obtain(record?.token, mode);
         } catch (error) {
-          if (AuthError.isInstance(error) && error.code === 'RATE_LIMITED') {
-            const until = this.#clock() + (error.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
-            await this.#write({ token: record?.token, lastUsedAt: record?.lastUsedAt, throttledUntil: until });
-            this.#noteThrottle(until);
-            const servable = mode === 'blocking' ? this.#servable(record) : undefined;
-            if (servable !== undefined) return servable;
-          }
-          throw error;
+          if (!AuthError.isInstance(error) || error.code !== 'RATE_LIMITED') throw error;
+          const until = this.#clock() + (error.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
+          await this.#write({ ...record, throttledUntil: until });
+          return this.#throttled(record, mode, until, error);
         }
         const now = this.#clock();
-        await this.#write({ token, lastUsedAt: now, throttledUntil: undefined });
+        await this.#write({ token, lastUsedAt: now });
         return { token, lastUsedAt: now, persistedUsedAt: now };
       },
       this.#lockOptions,
     );
   }
 
-  /** The stored token when it can be used as it is for `mode`. */
-  #pick(record: SessionRecord | undefined, mode: Mode): Acquired | undefined {
-    const token = record?.token;
-    if (token === undefined || this.#shared.invalid.has(token.value)) return undefined;
+  /**
+   * A token to hand out without asking the authenticator: the stored one while it is before its
+   * forced point (for a background refresh, before its refresh window); or, with `untilExpiry`
+   * (a blocking caller that would otherwise fail), the stored or the current one until it expires.
+   */
+  #reuse(record: SessionRecord | undefined, mode: Mode, untilExpiry = false): Acquired | undefined {
     const now = this.#clock();
-    const lastUsedAt = Math.max(record?.lastUsedAt ?? token.obtainedAt, this.#token?.value === token.value ? this.#lastUsedAt : 0);
-    const timings = this.#timings(token);
-    if (now >= timings.forcedAt) return undefined;
-    if (timings.idleTtl !== undefined && now >= lastUsedAt + timings.idleTtl - timings.idleMargin) return undefined;
-    if (mode === 'background' && now >= timings.refreshStart) return undefined;
-    return { token, lastUsedAt, persistedUsedAt: record?.lastUsedAt ?? token.obtainedAt };
-  }
-
-  /** A token that has not expired yet, from the store or memory. */
-  #servable(record: SessionRecord | undefined): Acquired | undefined {
-    const now = this.#clock();
-    const candidates: [Token | undefined, number | undefined][] = [
-      [record?.token, record?.lastUsedAt],
-      [this.#token, this.#lastUsedAt],
-    ];
-    for (const [token, usedAt] of candidates) {
+    for (const token of untilExpiry ? [record?.token, this.#token] : [record?.token]) {
       if (token === undefined || this.#shared.invalid.has(token.value)) continue;
-      const timings = this.#timings(token);
-      const lastUsedAt = usedAt ?? token.obtainedAt;
-      if (now >= timings.expiresAt) continue;
-      if (timings.idleTtl !== undefined && now >= lastUsedAt + timings.idleTtl) continue;
-      return { token, lastUsedAt, persistedUsedAt: record?.lastUsedAt ?? token.obtainedAt };
+      const persistedUsedAt = (record?.token?.value === token.value ? record.lastUsedAt : undefined) ?? token.obtainedAt;
+      const lastUsedAt = Math.max(persistedUsedAt, this.#token?.value === token.value ? this.#lastUsedAt : 0);
+      const timing = this.#timings(token);
+      if (this.#valid(timing, lastUsedAt, now, untilExpiry) && (untilExpiry || mode === 'blocking' || now < timing.refreshStart)) {
+        return { token, lastUsedAt, persistedUsedAt };
+      }
     }
     return undefined;
   }
 
-  /**
-   * While a throttle runs: a still-valid token for a blocking caller, else RATE_LIMITED.
-   * Undefined when there is no throttle.
-   */
-  #whileThrottled(record: SessionRecord | undefined, mode: Mode): Acquired | undefined {
-    const now = this.#clock();
+  /** The stored token when it can be used as it is; while a throttle runs, what {@link #throttled} gives. */
+  #fromRecord(record: SessionRecord | undefined, mode: Mode): Acquired | undefined {
     const until = Math.max(record?.throttledUntil ?? 0, this.#shared.throttledUntil);
-    if (until <= now) return undefined;
+    return this.#reuse(record, mode) ?? (until > this.#clock() ? this.#throttled(record, mode, until) : undefined);
+  }
+
+  /** While a throttle runs until `until`: a token that has not expired yet for a blocking caller, else `error` or RATE_LIMITED. */
+  #throttled(record: SessionRecord | undefined, mode: Mode, until: number, error?: AuthError): Acquired {
     this.#noteThrottle(until);
-    const servable = mode === 'blocking' ? this.#servable(record) : undefined;
+    const servable = mode === 'blocking' ? this.#reuse(record, mode, true) : undefined;
     if (servable !== undefined) return servable;
-    throw new AuthError('RATE_LIMITED', `The token endpoint is throttling this identity; retry after ${until - now} ms.`, { retryAfterMs: until - now });
+    const retryAfterMs = until - this.#clock();
+    throw error ?? new AuthError('RATE_LIMITED', `The token endpoint is throttling this identity; retry after ${retryAfterMs} ms.`, { retryAfterMs });
   }
 
   #noteThrottle(until: number): void {
@@ -704,9 +660,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const base = [stored, this.#token].find((token) => token?.refreshToken !== undefined);
     if (base !== undefined && authenticator.refresh !== undefined) {
       try {
-        return this.#checked(
-          await this.#attempt((context) => authenticator.refresh?.(base, context) ?? Promise.reject(new AuthError('INVALID_CREDENTIALS', 'No refresh.'))),
-        );
+        return this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context)));
       } catch (error) {
         if (AuthError.isInstance(error) && error.code === 'RATE_LIMITED') throw error;
         this.#logger.debug('refresh failed; falling back to the primary grant', { code: errorCode(error) });
@@ -716,7 +670,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#checked(await this.#attempt((context) => authenticator.authenticate(context)));
   }
 
-  #checked(token: Token): Token {
+  #checked(token: unknown): Token {
     const checked = parseToken(token);
     if (checked === undefined) {
       throw new AuthError('INVALID_RESPONSE', 'The authenticator returned something that is not a token (it needs a non-empty string value and a numeric obtainedAt).');
@@ -725,25 +679,23 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   /** Run one authenticator call with a timeout, retrying SERVER and NETWORK failures with full-jitter backoff. */
-  async #attempt<T>(run: (context: AuthContext) => Promise<T>): Promise<T> {
+  async #attempt<T>(run: (context: AuthContext) => Promise<T> | undefined): Promise<T | undefined> {
     for (let attempt = 1; ; attempt += 1) {
       const controller = new AbortController();
       const timeoutMs = this.#attemptTimeoutMs;
       const timer = setTimeout(() => {
-        controller.abort(new AuthError('NETWORK', `The authenticator did not finish within ${timeoutMs} ms.`));
+        controller.abort(new AuthError('NETWORK', `The authenticator did not finish within attemptTimeoutMs (${timeoutMs} ms).`));
       }, timeoutMs);
-      const context: AuthContext = { signal: controller.signal, now: this.#clock, logger: this.#logger, attempt };
       try {
-        return await new Promise<T>((resolve, reject) => {
+        return await new Promise<T | undefined>((resolve, reject) => {
           controller.signal.addEventListener('abort', () => { reject(controller.signal.reason as Error); }, { once: true });
-          run(context).then(resolve, reject);
+          Promise.resolve(run({ signal: controller.signal, now: this.#clock, logger: this.#logger, attempt })).then(resolve, reject);
         });
       } catch (error) {
-        const retryable = AuthError.isInstance(error) && error.retryable;
-        if (!retryable || attempt > this.#retry.retries) throw error;
+        if (!AuthError.isInstance(error) || !error.retryable || attempt > this.#retry.retries) throw error;
         const wait = backoffDelay(this.#retry, attempt);
-        this.#logger.debug('attempt failed; retrying', { code: errorCode(error), attempt, delayMs: wait });
-        await delay(wait);
+        this.#logger.debug('attempt failed; retrying', { code: error.code, attempt, delayMs: wait });
+        await sleep(wait);
       } finally {
         clearTimeout(timer);
         controller.abort();
