@@ -27,7 +27,7 @@ export function createBaseLogger(core: LoggerCore, bindings: LogFields = {}): Lo
       time: new Date().toISOString(),
       level,
       msg: redactor.text(msg),
-      fields: fields === undefined ? bindings : { ...bindings, ...redactor.value(fields) },
+      fields: { ...bindings, ...redactor.value(fields) },
     });
   };
   return {
