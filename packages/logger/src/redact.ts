@@ -72,7 +72,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     isSecretKey(key) ? `${lead}${key}${separator}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : match;
   const text = (input: string): string => {
     let out = input;
-    for (const pattern of KEY_VALUE_PATTERNS) out = out.replace(pattern, hide);
+    // Every key/value pattern needs a separator; most messages have none and skip them all.
+    if (/[=:]|%3D/i.test(out)) for (const pattern of KEY_VALUE_PATTERNS) out = out.replace(pattern, hide);
     return out.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
   };
 
