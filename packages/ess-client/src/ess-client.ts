@@ -226,10 +226,12 @@ function isRecord(value: unknown): value is Frame {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// Decodes frames a little faster than Buffer#toString('utf8') (no per-call slice wrapper);
+// ws has already checked that text frames are valid UTF-8.
+const utf8 = new TextDecoder();
+
 function frameText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
+  return utf8.decode(Array.isArray(data) ? Buffer.concat(data) : data);
 }
 
 function errorText(frame: Frame): string {

@@ -85,4 +85,21 @@ describe('RecentIds', () => {
       }
     }
   });
+
+  it('hashes whole ids once their tails cluster, and stays right throughout', () => {
+    const uuids = new RecentIds(1000, 'always');
+    for (let n = 0; n < 5000; n += 1) uuids.accept(crypto.randomUUID());
+    expect(uuids.hashingWholeIds).toBe(false);
+
+    // Ids that differ only before a long common suffix: every tail hash is the same.
+    const suffix = '/cameras/25d08c6a-cc08-4498-8772-242111f9840c';
+    const clustered = new RecentIds(1000, 'always');
+    const reference = new Reference(1000, 'always');
+    const next = random(42);
+    for (let step = 0; step < 20_000; step += 1) {
+      const id = `${Math.floor(next() * 1500) + 100_000}${suffix}`;
+      expect(clustered.accept(id)).toBe(reference.accept(id));
+    }
+    expect(clustered.hashingWholeIds).toBe(true);
+  });
 });

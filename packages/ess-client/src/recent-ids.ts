@@ -1,20 +1,7 @@
 /** When duplicate event ids are looked for. */
 export type DedupeMode = 'after-reconnect' | 'always';
 
-/**
- * A 32-bit hash of an id: FNV-1a over the even and the odd characters in two independent
- * lanes (twice the instruction-level parallelism of one), then mixed. Only buckets depend on
- * it: ids are still compared as strings. Ids longer than 128 characters are hashed by their
- * length and their first and last 64 characters.
- */
-function hashOf(id: string): number {
-  const length = id.length;
-  let hash = length <= 128 ? hashRange(id, 0, length, 0x811c9dc5 ^ length) : hashRange(id, length - 64, length, hashRange(id, 0, 64, 0x811c9dc5 ^ length));
-  hash ^= hash >>> 15;
-  hash = Math.imul(hash, 0x2c1b3c6d);
-  return hash ^ (hash >>> 12);
-}
-
+/** 32 bits from FNV-1a over `id[from..to)` in two lanes (even and odd characters), for instruction-level parallelism. */
 function hashRange(id: string, from: number, to: number, seed: number): number {
   let even = seed;
   let odd = 0x050c5d1f;
@@ -27,12 +14,35 @@ function hashRange(id: string, from: number, to: number, seed: number): number {
   return even ^ Math.imul(odd, 0x9e3779b1);
 }
 
+function finish(hash: number): number {
+  let mixed = hash ^ (hash >>> 15);
+  mixed = Math.imul(mixed, 0x2c1b3c6d);
+  return mixed ^ (mixed >>> 12);
+}
+
+/** The hash of a whole id (ids over 128 characters: their length and first and last 64). */
+function fullHash(id: string): number {
+  const length = id.length;
+  const seed = 0x811c9dc5 ^ length;
+  return finish(length <= 128 ? hashRange(id, 0, length, seed) : hashRange(id, length - 64, length, hashRange(id, 0, 64, seed)));
+}
+
+/** The hash of an id's length and last 16 characters, where ids usually differ (UUIDs, counters, ULIDs). */
+function tailHash(id: string): number {
+  const length = id.length;
+  return finish(hashRange(id, length > 16 ? length - 16 : 0, length, 0x811c9dc5 ^ length));
+}
+
+/** A lookup probing more slots than this means the tail hash clusters these ids: hash them whole. */
+const clusteredProbes = 48;
+
 /**
  * Drops duplicate event ids with bounded memory: the last `capacity` ids, in a ring, indexed by
  * an open-addressing hash table in typed arrays (linear probing, at most half full, removal by
- * backward shift). Nothing is allocated per id, which keeps the garbage collector out of the
- * hot path: a `Set` of the same ids costs about twice as much per event, mostly in rehashing
- * as old ids leave it.
+ * backward shift). Nothing is allocated per id, and only an id's last 16 characters are hashed
+ * (its length too), which is where ids differ; ids are always compared whole. Should the tails
+ * cluster (a lookup probing more than 48 slots, as ids with a long common suffix would make
+ * it), the table is rebuilt hashing whole ids from then on, so no input makes it slow.
  *
  * In `always` mode every id is checked. In `after-reconnect` mode ids are checked only during
  * the first `capacity` events of each connection, which is where duplicates come from (a
@@ -52,6 +62,8 @@ export class RecentIds {
   #next = 0;
   #checking: boolean;
   #guardRemaining = 0;
+  /** Hashing whole ids instead of their tails, since the tails were found to cluster. */
+  #whole = false;
 
   constructor(capacity: number, mode: DedupeMode = 'always') {
     this.#capacity = Math.max(1, Math.floor(capacity));
@@ -71,13 +83,23 @@ export class RecentIds {
     this.#guardRemaining = this.#capacity;
     if (this.#checking) return;
     this.#checking = true;
+    this.#rebuild();
+  }
+
+  /** Whether whole ids are hashed (the tails of recent ids clustered). */
+  get hashingWholeIds(): boolean {
+    return this.#whole;
+  }
+
+  /** Fill the table from the ring. */
+  #rebuild(): void {
     this.#slots.fill(0);
     const ids = this.#ids;
     const hashes = this.#hashes;
     for (let index = 0; index < this.#capacity; index += 1) {
       const id = ids[index];
       if (id === undefined) continue;
-      const hash = hashOf(id);
+      const hash = this.#whole ? fullHash(id) : tailHash(id);
       hashes[index] = hash;
       this.#insert(hash, index);
     }
@@ -88,12 +110,18 @@ export class RecentIds {
     const position = this.#next;
     const ids = this.#ids;
     if (this.#checking) {
-      const hash = hashOf(id);
+      const hash = this.#whole ? fullHash(id) : tailHash(id);
       const slots = this.#slots;
       const hashes = this.#hashes;
       const mask = this.#mask;
+      let probes = 0;
       for (let slot = hash & mask, entry = slots[slot] ?? 0; entry !== 0; slot = (slot + 1) & mask, entry = slots[slot] ?? 0) {
         if (hashes[entry - 1] === hash && ids[entry - 1] === id) return false;
+        if (++probes > clusteredProbes && !this.#whole) {
+          this.#whole = true;
+          this.#rebuild();
+          return this.accept(id);
+        }
       }
       if (ids[position] !== undefined) this.#remove(position);
       hashes[position] = hash;
