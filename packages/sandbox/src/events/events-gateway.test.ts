@@ -317,6 +317,22 @@ describe('events gateway', () => {
     second.ws.close();
   });
 
+  it('closes connections with a chosen close code, sessions staying resumable, and sends raw frames', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    const { sessionId } = await client.command('startSession', { sessionId: '', eventId: '' });
+    await client.command('addSubscription', { filters: includeAll });
+    sandbox.events.sendRaw('{"notice":"maintenance at 02:00"}');
+    sandbox.publish([motion(0)]);
+    await client.untilEvents(1);
+    expect(client.frames).toContainEqual({ notice: 'maintenance at 02:00' });
+    sandbox.events.closeConnections(1001, 'restarting');
+    expect(await client.closed).toEqual({ code: 1001, reason: 'restarting' });
+    const again = await RawClient.open(sandbox.essUrl, auth);
+    expect(await again.command('startSession', { sessionId, eventId: 'e0' })).toMatchObject({ status: 200 });
+    sandbox.events.closeConnections(1008, 'command rejected');
+    expect((await again.closed).code).toBe(1008);
+  });
+
   it('stalls connections like a half-open TCP connection: no frames, no pongs', async () => {
     const client = await RawClient.open(sandbox.essUrl, auth);
     await client.command('startSession', { sessionId: '', eventId: '' });

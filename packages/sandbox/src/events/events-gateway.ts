@@ -98,6 +98,17 @@ export interface EventsGateway extends SandboxModule {
    * read), as a half-open TCP connection looks to the client.
    */
   stallConnections(): void;
+  /**
+   * Close every open connection cleanly with a WebSocket close `code` and `reason`: 1001 as a
+   * gateway going down for its daily restart, 1008 as after a command it rejected, 1011 after
+   * an internal error. Sessions stay resumable for the window, as after `dropConnections()`.
+   */
+  closeConnections(code: number, reason?: string): void;
+  /**
+   * Send `frame` as it is (a text frame) on every open connection, between the events: for
+   * frames a client does not know, such as a newer gateway's, or a response to no command.
+   */
+  sendRaw(frame: string): void;
   /** Answer the next upgrades with an HTTP error instead of switching protocols. */
   refuseUpgrades(options?: RefuseUpgradesOptions): void;
   /** Stop refusing upgrades. */
@@ -588,6 +599,12 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
         connection.stalled = true;
         connection.ws.pause();
       }
+    },
+    closeConnections: (code, reason = '') => {
+      for (const connection of connections) connection.ws.close(code, reason);
+    },
+    sendRaw: (frame) => {
+      for (const connection of connections) send(connection, frame);
     },
     refuseUpgrades: (refuseOptions = {}) => {
       refusal = {
