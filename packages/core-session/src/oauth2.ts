@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { KyInstance } from 'ky';
 import { AuthError } from './auth-error.js';
 import { scrubText } from './scrub.js';
-import { loggableUrl, requireSecureUrl } from './secure-url.js';
+import { requireSecureUrl } from './secure-url.js';
 import type { AuthContext, Authenticator, Token } from './token.js';
 
 /** Options of {@link oauth2}. */
@@ -62,7 +62,7 @@ export function parseRetryAfter(header: string | null, now: number): number | un
  */
 function identityOf(tokenUrl: URL, clientId: string, username: string | undefined, scope: string | undefined): string {
   const query = tokenUrl.search === '' ? '' : ` query=sha256:${createHash('sha256').update(tokenUrl.search).digest('hex').slice(0, 16)}`;
-  return `oauth2 ${loggableUrl(tokenUrl)}${query} client=${encodeURIComponent(clientId)} user=${encodeURIComponent(username ?? '')} scope=${encodeURIComponent(scope ?? '')}`;
+  return `oauth2 ${tokenUrl.origin}${tokenUrl.pathname}${query} client=${encodeURIComponent(clientId)} user=${encodeURIComponent(username ?? '')} scope=${encodeURIComponent(scope ?? '')}`;
 }
 
 /**
@@ -135,7 +135,6 @@ export function oauth2(options: OAuth2Options): Authenticator {
       body = await response.text();
     } catch (error) {
       if (timeout.aborted) throw new AuthError('NETWORK', `The ${what} did not answer within timeoutMs (${timeoutMs} ms).`);
-      if (context.signal.aborted) throw new AuthError('NETWORK', `The ${what} request was aborted.`);
       const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
       // The cause is a fetch TypeError: it carries no request body, so no secret.
       throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${typeof code === 'string' ? ` (${code})` : ''}: ${scrubText(error instanceof Error ? error.message : String(error), secrets)}.`, {
@@ -143,14 +142,11 @@ export function oauth2(options: OAuth2Options): Authenticator {
       });
     }
     const { status } = response;
-    context.logger.debug(`${what} answered`, { url: loggableUrl(url), grant: form.get('grant_type') ?? undefined, attempt: context.attempt, status, durationMs: Date.now() - started });
+    context.logger.debug(`${what} answered`, { grant: form.get('grant_type') ?? undefined, status, durationMs: Date.now() - started });
     if (status >= 300 && status < 400) {
       const location = response.headers.get('location');
-      throw new AuthError(
-        'INVALID_RESPONSE',
-        `The ${what} answered HTTP ${status}, a redirect${location !== null && URL.canParse(location) ? ` to ${new URL(location).origin}` : ''}. Token requests never follow redirects (they would re-send the credentials): configure the final URL instead.`,
-        { status },
-      );
+      const target = location !== null && URL.canParse(location) ? ` to ${new URL(location).origin}` : '';
+      throw new AuthError('INVALID_RESPONSE', `The ${what} answered HTTP ${status}, a redirect${target}; credentials are never re-sent elsewhere: configure the final URL.`, { status });
     }
     return { status, headers: response.headers, body, secrets };
   };
@@ -176,11 +172,13 @@ export function oauth2(options: OAuth2Options): Authenticator {
 
     if (status !== 200) {
       const oauthError = typeof json?.error === 'string' ? scrubText(json.error, secrets, 60) : undefined;
-      const detail = `${oauthError === undefined ? '' : ` (${oauthError})`}${typeof json?.error_description === 'string' ? `: ${scrubText(json.error_description, secrets)}` : ''}`;
-      if (status === 400 || status === 401 || status === 403) {
-        throw new AuthError('INVALID_CREDENTIALS', `The token endpoint refused the request with HTTP ${status}${detail}. Check the client id, secret, user name and password.`, { status, oauthError });
-      }
-      throw new AuthError('INVALID_RESPONSE', `The token endpoint answered HTTP ${status}${detail}; expected 200 with a token. Check tokenUrl.`, { status, oauthError });
+      const description = typeof json?.error_description === 'string' ? `: ${scrubText(json.error_description, secrets)}` : '';
+      const refused = status === 400 || status === 401 || status === 403;
+      throw new AuthError(
+        refused ? 'INVALID_CREDENTIALS' : 'INVALID_RESPONSE',
+        `The token endpoint answered HTTP ${status}${oauthError === undefined ? '' : ` (${oauthError})`}${description}. ${refused ? 'Check the client id, secret, user name and password.' : 'Check tokenUrl.'}`,
+        { status, oauthError },
+      );
     }
     const invalid = (problem: string): AuthError =>
       new AuthError('INVALID_RESPONSE', `The token endpoint answered 200 with ${problem}. Check that tokenUrl is an OAuth 2.0 token endpoint.`, { status });

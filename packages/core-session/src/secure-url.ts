@@ -22,18 +22,13 @@ export function requireSecureUrl(value: string | URL, what: string, allowInsecur
     throw new AuthError('CONFIGURATION', `${what} must be an https URL, not ${url.protocol}.`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new AuthError('CONFIGURATION', `${what} must not hold credentials; pass them as options instead.`);
+    throw new AuthError('CONFIGURATION', `${what} must not hold credentials: pass them as options.`);
   }
   if (url.protocol === 'http:' && !allowInsecure && !isLoopbackHost(url.hostname)) {
     throw new AuthError(
       'CONFIGURATION',
-      `${what} uses plain http on ${url.host}: credentials would cross the network in clear text. Use https, or set allowInsecure: true if you really mean it.`,
+      `${what} uses plain http on ${url.host}, which sends credentials in clear text: use https (or allowInsecure: true).`,
     );
   }
   return url;
-}
-
-/** A URL as it may appear in a log: origin and path, without query or fragment. */
-export function loggableUrl(url: URL): string {
-  return `${url.origin}${url.pathname}`;
 }

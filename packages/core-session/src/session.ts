@@ -255,7 +255,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     const clientSecret = passwordGrant
       ? read('SESSIONKIT_CLIENT_SECRET')
-      : need('SESSIONKIT_CLIENT_SECRET', 'the client_credentials grant needs it (or set SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD for the password grant).');
+      : need('SESSIONKIT_CLIENT_SECRET', 'the client_credentials grant needs it; the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD instead.');
     const apiUrl = options.apiUrl ?? read('SESSIONKIT_API_URL');
     if (apiUrl !== undefined && !URL.canParse(apiUrl)) throw new AuthError('CONFIGURATION', 'The environment variable SESSIONKIT_API_URL is not a valid URL.');
     // Checked here too, so that a bad or plain-http URL is reported by the variable's name.
@@ -287,7 +287,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       throw new AuthError('CONFIGURATION', 'Session.restore() needs the data session.export() returned (version 1).');
     }
     if (input.key !== session.key) {
-      throw new AuthError('CONFIGURATION', 'This session data belongs to another identity (its key differs from this session\'s).');
+      throw new AuthError('CONFIGURATION', 'This session data belongs to another identity (another store key).');
     }
     if (token !== undefined) {
       const lastUsedAt = typeof input.lastUsedAt === 'number' ? input.lastUsedAt : token.obtainedAt;
@@ -379,7 +379,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         this.#lockOptions,
       )
       .catch((error: unknown) => {
-        this.#logger.warn('could not record the last use of the token in the store', { code: errorCode(error) });
+        this.#logger.warn('could not record the token\'s last use in the store', { code: errorCode(error) });
       })
       .finally(() => {
         this.#persisting = undefined;
@@ -673,7 +673,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #checked(token: unknown): Token {
     const checked = parseToken(token);
     if (checked === undefined) {
-      throw new AuthError('INVALID_RESPONSE', 'The authenticator returned something that is not a token (it needs a non-empty string value and a numeric obtainedAt).');
+      throw new AuthError('INVALID_RESPONSE', 'The authenticator returned no valid token: it needs a non-empty string value and a numeric obtainedAt.');
     }
     return checked;
   }
@@ -687,6 +687,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         controller.abort(new AuthError('NETWORK', `The authenticator did not finish within attemptTimeoutMs (${timeoutMs} ms).`));
       }, timeoutMs);
       try {
+        // Ends the attempt on time even when the authenticator ignores the signal.
         return await new Promise<T | undefined>((resolve, reject) => {
           controller.signal.addEventListener('abort', () => { reject(controller.signal.reason as Error); }, { once: true });
           Promise.resolve(run({ signal: controller.signal, now: this.#clock, logger: this.#logger, attempt })).then(resolve, reject);
@@ -723,7 +724,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     try {
       await this.#store.set(this.key, encodeRecord(record));
     } catch (error) {
-      this.#logger.warn('could not write the session record; other processes will not see this token', { code: errorCode(error) });
+      this.#logger.warn('could not write the session record; other processes will not see it', { code: errorCode(error) });
     }
   }
 }
