@@ -348,6 +348,18 @@ describe('sessions', () => {
     expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
   });
 
+  it('ends a session after MAXTTL seconds even while it is in use', async () => {
+    const created = client();
+    expect((await created.login({ timeoutSeconds: 60, maxTtlSeconds: 120 })).code).toBe(200);
+    expect(sandbox.commands.recent.at(-1)?.command).toEqual({ COMMAND: 'StartSession', TIMEOUT: '60', MAXTTL: '120' });
+    for (let used = 0; used < 2; used += 1) {
+      now += 50_000;
+      expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    }
+    now += 25_000;
+    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
+  });
+
   it('saves a session and reuses it elsewhere, entity included', async () => {
     const ote = client({ system: 'ote' });
     await ote.login();
