@@ -156,6 +156,13 @@ describe('redact: secrets inside text', () => {
     expect(text(`request failed, Authorization: Digest x=${SECRET}`)).toBe(`request failed, Authorization: ${REDACTED}`);
   });
 
+  it('keeps searching a line after a key that is not secret', () => {
+    expect(text(`status: 401, token: ${SECRET}`)).toBe(`status: 401, token: ${REDACTED}`);
+    expect(text(`{Accept: */*, Authorization: Digest x=${SECRET}, y=1}`)).toBe(`{Accept: */*, Authorization: ${REDACTED}`);
+    expect(text(`DOMAIN=example.com, password: ${SECRET}\nCOMMAND=x`)).toBe(`DOMAIN=example.com, password: ${REDACTED}\nCOMMAND=x`);
+    expect(text(`retry: 2, password=\nnext: 1`)).toBe(`retry: 2, password=${REDACTED}\nnext: 1`);
+  });
+
   it('leaves ordinary text alone', () => {
     const plain = 'CODE = 200\nDESCRIPTION = Command completed successfully\nPROPERTY[DOMAIN][0] = example.com';
     expect(text(plain)).toBe(plain);

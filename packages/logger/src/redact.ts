@@ -45,8 +45,9 @@ export interface Redactor {
 const KEY_VALUE_PATTERNS = [
   // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
   // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
-  // of the line.
-  /(^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)(.*)/gm,
+  // of the line. The value is only looked ahead at, so that after a key that is not secret the
+  // rest of the line is still searched (`status: 401, token: …`); a secret one is cut at CUT.
+  /(^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)(?=(.*))/gm,
   // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
   // hold `%26`.
   /(%0A|%0D|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0A|%0D|&|$)/gi,
@@ -56,6 +57,8 @@ const KEY_VALUE_PATTERNS = [
   // whole, so the members nested in it are still looked at.
   /(")([A-Za-z][\w.-]*)("\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s"{[,}\]]+)/g,
 ];
+// Marks where a whole-line value was cut: everything from it to the end of its line goes.
+const CUT = '\u{E000}';
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
 const AUTH_SCHEME = /\b(Bearer|Basic|Digest)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi;
@@ -68,12 +71,24 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   const keys = new Set([...defaults, ...(options.keys ?? [])].map(normalizeKey));
   const isSecretKey = (key: string): boolean => keys.has(normalizeKey(key));
 
-  const hide = (match: string, lead: string, key: string, separator: string, value: string): string =>
-    isSecretKey(key) ? `${lead}${key}${separator}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : match;
   const text = (input: string): string => {
     let out = input;
     // Every key/value pattern needs a separator; most messages have none and skip them all.
-    if (/[=:]|%3D/i.test(out)) for (const pattern of KEY_VALUE_PATTERNS) out = out.replace(pattern, hide);
+    if (/[=:]|%3D/i.test(out)) {
+      let cut = false as boolean; // set inside hide(), which TypeScript does not follow
+      const hide = (match: string, lead: string, key: string, separator: string, value: string): string => {
+        if (!isSecretKey(key)) return match;
+        // Only the whole-line pattern leaves its value out of the match: cut the line there.
+        const lineValue = value !== '' && match.length === lead.length + key.length + separator.length;
+        cut ||= lineValue;
+        return `${lead}${key}${separator}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}${lineValue ? CUT : ''}`;
+      };
+      for (const pattern of KEY_VALUE_PATTERNS) {
+        out = out.replace(pattern, hide);
+        if (cut) out = out.replace(/\u{E000}.*/gu, '');
+        cut = false;
+      }
+    }
     return out.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
   };
 
