@@ -15,10 +15,6 @@ export function defaultStoreDirectory(
   platform: NodeJS.Platform = process.platform,
   home: string = homedir(),
 ): string {
-  if (platform === 'win32') {
-    const appData = env.APPDATA;
-    return win32.join(appData !== undefined && win32.isAbsolute(appData) ? appData : win32.join(home, 'AppData', 'Roaming'), 'sessionkit');
-  }
-  const configHome = env.XDG_CONFIG_HOME;
-  return posix.join(configHome !== undefined && posix.isAbsolute(configHome) ? configHome : posix.join(home, '.config'), 'sessionkit');
+  const [path, base, fallback] = platform === 'win32' ? [win32, env.APPDATA, ['AppData', 'Roaming']] : [posix, env.XDG_CONFIG_HOME, ['.config']];
+  return path.join(base !== undefined && path.isAbsolute(base) ? base : path.join(home, ...fallback), 'sessionkit');
 }

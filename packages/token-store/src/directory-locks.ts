@@ -42,11 +42,11 @@ export class DirectoryLocks {
     const path = this.lockPathFor(key);
     return processQueues.run(path, async () => {
       await ensurePrivateDirectory(dir, logger);
-      const held = await acquireLockFile(path, { deadline, timeoutMs, staleLockMs, logger });
+      const release = await acquireLockFile(path, { deadline, timeoutMs, staleLockMs, logger });
       try {
         return await fn();
       } finally {
-        await held.release();
+        await release();
       }
     }, timeoutMs);
   }

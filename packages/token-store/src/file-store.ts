@@ -3,7 +3,6 @@ import { constants } from 'node:fs';
 import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { type Logger, silentLogger } from '@sessionkit/logger';
-import { callAsync } from './call-async.js';
 import { defaultStoreDirectory } from './default-directory.js';
 import { DirectoryLocks } from './directory-locks.js';
 import { errorCode, fileSystemError, hasPosixModes, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
@@ -87,32 +86,28 @@ export class FileStore implements TokenStore {
    * The record under `key`, or undefined when there is none or the file was corrupt (it is
    * then moved aside). Rejects with `PERMISSION` when the path is a symbolic link.
    */
-  get(key: string): Promise<StoredRecord | undefined> {
-    return callAsync(async () => this.#read(this.pathFor(key)));
+  async get(key: string): Promise<StoredRecord | undefined> {
+    return this.#read(this.pathFor(key));
   }
 
   /** Atomically replaces `key`'s file with `value`. */
-  set(key: string, value: StoredRecord): Promise<void> {
-    return callAsync(async () => {
-      const path = this.pathFor(key);
-      const text = serializeRecord(value);
-      await ensurePrivateDirectory(this.dir, this.#logger);
-      await this.#assertNotLink(path);
-      await this.#writeAtomically(path, text);
-    });
+  async set(key: string, value: StoredRecord): Promise<void> {
+    const path = this.pathFor(key);
+    const text = serializeRecord(value);
+    await ensurePrivateDirectory(this.dir, this.#logger);
+    await this.#assertNotLink(path);
+    await this.#writeAtomically(path, text);
   }
 
   /** Removes `key`'s file; a missing file is not an error. */
-  delete(key: string): Promise<void> {
-    return callAsync(async () => {
-      const path = this.pathFor(key);
-      if (!(await this.#assertNotLink(path))) return;
-      try {
-        await unlink(path);
-      } catch (error) {
-        if (errorCode(error) !== 'ENOENT') throw fileSystemError(error, 'delete', path);
-      }
-    });
+  async delete(key: string): Promise<void> {
+    const path = this.pathFor(key);
+    if (!(await this.#assertNotLink(path))) return;
+    try {
+      await unlink(path);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw fileSystemError(error, 'delete', path);
+    }
   }
 
   /**
@@ -121,12 +116,10 @@ export class FileStore implements TokenStore {
    * with `LOCK_TIMEOUT`. Not re-entrant: calling `withLock` for the same key inside `fn` waits
    * for itself until the timeout.
    */
-  withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
-    return callAsync(() => {
-      assertKey(key);
-      if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
-      return this.#locks.run(key, fn, options?.timeoutMs);
-    });
+  async withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+    assertKey(key);
+    if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
+    return await this.#locks.run(key, fn, options?.timeoutMs);
   }
 
   /** True when `path` exists (as a regular file); throws PERMISSION for anything else. */

@@ -11,9 +11,7 @@ export function errorCode(error: unknown): string | undefined {
 export function fileSystemError(error: unknown, action: string, path: string): StoreError {
   if (StoreError.isInstance(error)) return error;
   const code = errorCode(error);
-  if (code === 'ELOOP' || code === 'EMLINK') {
-    return new StoreError('PERMISSION', `Refusing to ${action} ${path}: it is a symbolic link. Remove the link; a planted link could redirect a secret.`, { cause: error });
-  }
+  if (code === 'ELOOP' || code === 'EMLINK') return notPlain(path);
   if (code === 'EACCES' || code === 'EPERM') {
     return new StoreError('PERMISSION', `Permission denied to ${action} ${path}. Check the owner and mode of the file and its directory.`, { cause: error });
   }

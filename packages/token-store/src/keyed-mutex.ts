@@ -1,4 +1,4 @@
-import { StoreError } from './store-error.js';
+import { lockTimeout } from './store-error.js';
 
 interface Waiter {
   start(): void;
@@ -36,7 +36,7 @@ export class KeyedMutex {
           const index = queue.indexOf(waiter);
           if (index > 0) {
             queue.splice(index, 1);
-            reject(new StoreError('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for the lock on a store key. Another caller holds it; raise timeoutMs or find the holder.`));
+            reject(lockTimeout(timeoutMs, 'on a store key'));
           }
         }, timeoutMs);
         timer.unref();

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
 import { errorCode, fileSystemError, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
-import { StoreError } from './store-error.js';
+import { lockTimeout } from './store-error.js';
 
 /** What a lock file holds: who owns the lock. */
 export interface LockOwner {
@@ -16,7 +16,7 @@ export interface LockOwner {
   /** When the owner wrote the lock, in epoch milliseconds. */
   time: number;
   /** Linux: the owner's PID namespace, so a PID is only judged dead from inside the same one. */
-  pidNamespace?: string;
+  pidNamespace?: string | undefined;
 }
 
 /** Options of {@link acquireLockFile}. */
@@ -30,13 +30,6 @@ export interface AcquireLockOptions {
   logger: Logger;
 }
 
-/** A lock held by this process. */
-export interface HeldLock {
-  readonly owner: LockOwner;
-  /** Removes the lock file if it is still ours. Never throws. */
-  release(): Promise<void>;
-}
-
 interface ObservedLock {
   text: string;
   owner: LockOwner | undefined;
@@ -47,10 +40,11 @@ const firstPollMs = 2;
 const maxPollMs = 25;
 
 let cachedPidNamespace: string | null | undefined;
+/** This process's PID namespace (Linux only: elsewhere there is no /proc to read it from). */
 function pidNamespace(): string | undefined {
   if (cachedPidNamespace === undefined) {
     try {
-      cachedPidNamespace = process.platform === 'linux' ? readlinkSync('/proc/self/ns/pid') : null;
+      cachedPidNamespace = readlinkSync('/proc/self/ns/pid');
     } catch {
       cachedPidNamespace = null;
     }
@@ -59,22 +53,16 @@ function pidNamespace(): string | undefined {
 }
 
 function parseOwner(text: string): LockOwner | undefined {
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    const owner = JSON.parse(text) as Partial<Record<keyof LockOwner, unknown>> | null;
+    const { pid, host, nonce, time, pidNamespace: namespace } = owner ?? {};
+    if (typeof pid === 'number' && typeof host === 'string' && typeof nonce === 'string' && typeof time === 'number' && (namespace === undefined || typeof namespace === 'string')) {
+      return { pid, host, nonce, time, pidNamespace: namespace };
+    }
   } catch {
-    return undefined;
+    // Not JSON: a lock file being written, or not a lock file.
   }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const owner = value as Partial<Record<keyof LockOwner, unknown>>;
-  if (typeof owner.pid !== 'number' || typeof owner.host !== 'string' || typeof owner.nonce !== 'string' || typeof owner.time !== 'number') return undefined;
-  return {
-    pid: owner.pid,
-    host: owner.host,
-    nonce: owner.nonce,
-    time: owner.time,
-    ...(typeof owner.pidNamespace === 'string' ? { pidNamespace: owner.pidNamespace } : {}),
-  };
+  return undefined;
 }
 
 function isProcessAlive(pid: number): boolean {
@@ -106,24 +94,15 @@ function staleReason(lock: ObservedLock, staleLockMs: number): string | undefine
  * but a regular file (a planted symbolic link), without following it.
  */
 async function readLock(path: string): Promise<ObservedLock | undefined> {
-  let info;
   try {
-    info = await lstat(path);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw fileSystemError(error, 'inspect the lock file', path);
-  }
-  if (!info.isFile()) {
-    throw notPlain(path);
-  }
-  let text;
-  try {
-    text = await readFile(path, { encoding: 'utf8', flag: constants.O_RDONLY | noFollow | nonBlocking });
+    const info = await lstat(path);
+    if (!info.isFile()) throw notPlain(path);
+    const text = await readFile(path, { encoding: 'utf8', flag: constants.O_RDONLY | noFollow | nonBlocking });
+    return { text, owner: parseOwner(text), mtimeMs: info.mtimeMs };
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
     throw fileSystemError(error, 'read the lock file', path);
   }
-  return { text, owner: parseOwner(text), mtimeMs: info.mtimeMs };
 }
 
 /**
@@ -183,19 +162,13 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
   }
 }
 
-function timeoutError(path: string, timeoutMs: number, holder: ObservedLock | undefined): StoreError {
-  const owner = holder?.owner;
-  const by = owner === undefined ? '' : ` It is held by process ${owner.pid} on ${owner.host} since ${new Date(owner.time).toISOString()}.`;
-  return new StoreError('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for the lock ${path}.${by} Raise timeoutMs, or find the holder.`);
-}
-
 /**
  * Takes the lock file at `path`, exclusive across processes: the owner tag is written to a
  * private temporary file which is then hard-linked to `path` (atomic, fails if `path` exists,
  * never follows a link), so the lock file is never seen empty. While held, its modification
  * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale.
  */
-export async function acquireLockFile(path: string, options: AcquireLockOptions): Promise<HeldLock> {
+export async function acquireLockFile(path: string, options: AcquireLockOptions): Promise<() => Promise<void>> {
   const { deadline, staleLockMs, logger } = options;
   const nonce = randomUUID();
   const tempPath = `${path}.${nonce}.tmp`;
@@ -210,8 +183,7 @@ export async function acquireLockFile(path: string, options: AcquireLockOptions)
     let pollMs = firstPollMs;
     let quickRetries = 0;
     for (;;) {
-      const namespace = pidNamespace();
-      owner = { pid: process.pid, host: hostname(), nonce, time: Date.now(), ...(namespace === undefined ? {} : { pidNamespace: namespace }) };
+      owner = { pid: process.pid, host: hostname(), nonce, time: Date.now(), pidNamespace: pidNamespace() };
       // Rewritten before every attempt so the time and the file's mtime say "now" at the link.
       await handle.truncate(0);
       await handle.write(JSON.stringify(owner), 0, 'utf8');
@@ -227,7 +199,10 @@ export async function acquireLockFile(path: string, options: AcquireLockOptions)
         retryNow = await breakStaleLock(path, current, staleLockMs, nonce, logger);
       }
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw timeoutError(path, options.timeoutMs, current);
+      if (remaining <= 0) {
+        const holder = current?.owner;
+        throw lockTimeout(options.timeoutMs, path, holder && `process ${holder.pid} on ${holder.host} since ${new Date(holder.time).toISOString()}`);
+      }
       if (retryNow && quickRetries < 3) {
         quickRetries += 1;
         continue;
@@ -245,7 +220,8 @@ export async function acquireLockFile(path: string, options: AcquireLockOptions)
   return holdLock(path, owner, handle, staleLockMs, logger);
 }
 
-function holdLock(path: string, owner: LockOwner, handle: FileHandle, staleLockMs: number, logger: Logger): HeldLock {
+/** Keeps the lock fresh while held; the function it returns releases it (if still ours) and never throws. */
+function holdLock(path: string, owner: LockOwner, handle: FileHandle, staleLockMs: number, logger: Logger): () => Promise<void> {
   let heartbeat: Promise<void> = Promise.resolve();
   // The handle is the lock file's own inode: touching it can never touch someone else's lock.
   const timer = setInterval(() => {
@@ -255,26 +231,20 @@ function holdLock(path: string, owner: LockOwner, handle: FileHandle, staleLockM
     }).catch(ignore);
   }, Math.max(10, Math.floor(staleLockMs / 3)));
   timer.unref();
-  let released = false;
-  return {
-    owner,
-    async release(): Promise<void> {
-      if (released) return;
-      released = true;
-      clearInterval(timer);
-      await heartbeat;
-      try {
-        const current = await readLock(path);
-        if (current?.owner?.nonce === owner.nonce) {
-          await unlink(path);
-        } else {
-          logger.warn('the lock was broken by another process while it was held', { lock: path });
-        }
-      } catch (error) {
-        logger.warn('could not release a lock; it will be broken as stale', { lock: path, code: errorCode(error) });
-      } finally {
-        await handle.close().catch(ignore);
+  return async () => {
+    clearInterval(timer);
+    await heartbeat;
+    try {
+      const current = await readLock(path);
+      if (current?.owner?.nonce === owner.nonce) {
+        await unlink(path);
+      } else {
+        logger.warn('the lock was broken by another process while it was held', { lock: path });
       }
-    },
+    } catch (error) {
+      logger.warn('could not release a lock; it will be broken as stale', { lock: path, code: errorCode(error) });
+    } finally {
+      await handle.close().catch(ignore);
+    }
   };
 }

@@ -1,7 +1,7 @@
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '@sessionkit/logger';
 import { errorCode, fileSystemError, hasPosixModes } from './fs-errors.js';
-import { sweepLeftovers } from './leftovers.js';
 import { StoreError } from './store-error.js';
 
 /**
@@ -11,37 +11,69 @@ import { StoreError } from './store-error.js';
  * directory in a process also removes temporary files left by killed processes.
  */
 export async function ensurePrivateDirectory(dir: string, logger: Logger): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    // EEXIST/ENOTDIR: something that is not a directory is in the way; the check below says so.
-    const code = errorCode(error);
-    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw fileSystemError(error, 'create the directory', dir);
-  }
   let info;
   try {
+    await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+      // EEXIST/ENOTDIR: something that is not a directory is in the way; the check below says so.
+      const code = errorCode(error);
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw error;
+    });
     info = await stat(dir);
   } catch (error) {
-    throw fileSystemError(error, 'inspect the directory', dir);
+    throw fileSystemError(error, 'create the directory', dir);
   }
   if (!info.isDirectory()) {
     throw new StoreError('PERMISSION', `${dir} is not a directory. Move it away or choose another directory.`);
   }
-  if (hasPosixModes) await checkOwnerAndMode(dir, info.uid, info.mode, logger);
+  if (hasPosixModes) {
+    const uid = process.getuid?.();
+    if (uid !== undefined && info.uid !== uid) {
+      throw new StoreError('PERMISSION', `${dir} belongs to user ${info.uid}, not to this user (${uid}). Use a directory you own.`);
+    }
+    const mode = info.mode & 0o777;
+    if (mode !== 0o700) {
+      try {
+        await chmod(dir, 0o700);
+      } catch (error) {
+        throw fileSystemError(error, 'restrict the mode of', dir);
+      }
+      logger.debug('tightened the store directory to mode 0700', { dir, previousMode: mode.toString(8) });
+    }
+  }
   await sweepLeftovers(dir, logger);
 }
 
-async function checkOwnerAndMode(dir: string, owner: number, mode: number, logger: Logger): Promise<void> {
-  const uid = process.getuid?.();
-  if (uid !== undefined && owner !== uid) {
-    throw new StoreError('PERMISSION', `${dir} belongs to user ${owner}, not to this user (${uid}). Use a directory you own.`);
+/** Temporary files this old are leftovers of a killed process: live ones are refreshed within milliseconds. */
+const leftoverAgeMs = 10 * 60_000;
+const swept = new Set<string>();
+
+/**
+ * Once per directory and process, removes temporary files left by processes killed mid-write
+ * or mid-wait (`*.tmp`, `*.lock.stale-*`) that are older than ten minutes. A live writer's
+ * temporary file exists for milliseconds and a waiting locker rewrites its own on every poll,
+ * so neither is ever that old. Failures are ignored: this is housekeeping.
+ */
+async function sweepLeftovers(dir: string, logger: Logger): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
   }
-  if ((mode & 0o777) !== 0o700) {
+  const now = Date.now();
+  for (const name of names) {
+    if (!name.endsWith('.tmp') && !name.includes('.lock.stale-')) continue;
+    const path = join(dir, name);
     try {
-      await chmod(dir, 0o700);
-    } catch (error) {
-      throw fileSystemError(error, 'restrict the mode of', dir);
+      const info = await lstat(path);
+      if (info.isFile() && now - info.mtimeMs > leftoverAgeMs) {
+        await unlink(path);
+        logger.debug('removed a leftover temporary file', { file: path });
+      }
+    } catch {
+      // Gone already, or not ours to remove.
     }
-    logger.debug('tightened the store directory to mode 0700', { dir, previousMode: (mode & 0o777).toString(8) });
   }
 }

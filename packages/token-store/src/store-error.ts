@@ -36,3 +36,8 @@ export class StoreError extends Error {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
   }
 }
+
+/** `LOCK_TIMEOUT` after waiting `timeoutMs` for the lock `what`, held by `holder`. */
+export function lockTimeout(timeoutMs: number, what: string, holder = 'another caller'): StoreError {
+  return new StoreError('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for the lock ${what}, held by ${holder}. Raise timeoutMs, or find the holder.`);
+}

@@ -8,46 +8,34 @@ export function assertKey(key: unknown): asserts key is string {
   }
 }
 
-/** Throws `INVALID_ARGUMENT` unless `value` is a JSON object with a numeric `version`. */
-export function assertRecord(value: unknown): asserts value is StoredRecord {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || typeof (value as StoredRecord).version !== 'number') {
-    throw new StoreError('INVALID_ARGUMENT', 'A stored record must be a JSON object with a numeric "version" field.');
-  }
-}
-
 /**
- * The JSON text of a record, checked so that what is stored reads back as a record.
- * Throws `INVALID_ARGUMENT` for a non-record or a value JSON cannot encode (BigInt, cycles).
+ * The JSON text of a record, checked so that what is stored reads back as a record (a toJSON
+ * method can turn it into something else). Throws `INVALID_ARGUMENT` for a non-record or a
+ * value JSON cannot encode (BigInt, cycles).
  */
 export function serializeRecord(value: unknown): string {
-  assertRecord(value);
-  let text: string;
+  let text: string | undefined;
+  let cause: unknown;
   try {
     text = JSON.stringify(value);
   } catch (error) {
-    throw new StoreError('INVALID_ARGUMENT', 'A stored record must be encodable as JSON (no BigInt values or cycles).', { cause: error });
+    cause = error;
   }
-  // A toJSON method can turn a record into something else; check what will be read back.
-  if (parseRecord(text) === undefined) {
-    throw new StoreError('INVALID_ARGUMENT', 'A stored record must encode as a JSON object with a numeric "version" field.');
+  if (text === undefined || parseRecord(text) === undefined) {
+    throw new StoreError('INVALID_ARGUMENT', 'A stored record must be a JSON object with a numeric "version" field (and no BigInt values or cycles).', { cause });
   }
   return text;
 }
 
 /** Parse stored JSON text as a record; undefined when it is not valid JSON or not a record. */
 export function parseRecord(text: string): StoredRecord | undefined {
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as StoredRecord).version === 'number') return value as StoredRecord;
   } catch {
-    return undefined;
+    // Not JSON.
   }
-  try {
-    assertRecord(value);
-  } catch {
-    return undefined;
-  }
-  return value;
+  return undefined;
 }
 
 /** Throws `INVALID_ARGUMENT` unless `value` is a finite number of milliseconds, at least `minimum`. */
