@@ -7,6 +7,7 @@ import {
   everything,
   fetchToken,
   motionGroup,
+  motionStarted,
   motionStopped,
   next,
   numbered,
@@ -323,6 +324,163 @@ describe('EssClient: faults', () => {
     const halted = next(small, 'connection', (change) => change.state === 'halted');
     await expect(small.getState()).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
     expect((await halted).error).toMatchObject({ code: 'FRAME_TOO_LARGE' });
+  });
+});
+
+describe('EssClient: close codes, reconnect policy, subscriptions across reconnects', () => {
+  it('maps close codes: 1001 (restart) resumes; 1008 halts with PROTOCOL_ERROR until reconnect()', async () => {
+    const ess = client();
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 3));
+    await take(iterator, 3);
+    const lost = next(ess, 'connection', (change) => change.state === 'delayed');
+    sandbox.events.closeConnections(1001, 'restarting');
+    expect((await lost).error).toMatchObject({ name: 'EssError', code: 'CONNECTION_LOST', closeCode: 1001, retryable: true });
+    sandbox.publish(numbered(3, 2));
+    expect((await take(iterator, 2)).map(numberOf)).toEqual([3, 4]);
+    expect(ess.stats.resumes).toBe(1);
+
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    sandbox.events.closeConnections(1008, 'command rejected');
+    const { error } = await halted;
+    expect(error).toMatchObject({ code: 'PROTOCOL_ERROR', closeCode: 1008, retryable: false });
+    expect(error?.message).toContain('command rejected');
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'PROTOCOL_ERROR' });
+    expect(sandbox.stats.events.connectionsTotal).toBe(2);
+
+    sandbox.publish(numbered(5, 2));
+    const reconnecting = ess.reconnect();
+    const resumed = ess.events();
+    await reconnecting;
+    expect((await take(resumed, 2)).map(numberOf)).toEqual([5, 6]);
+    expect(ess.stats.resumes).toBe(2);
+  });
+
+  it('logs frames it does not know at debug level and keeps the connection', async () => {
+    const logged: string[] = [];
+    const ess = client({ logger: createLogger({ level: 'debug', format: 'json', write: (line) => logged.push(line) }) });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.events.sendRaw('{"notice":"maintenance at 02:00"}');
+    sandbox.events.sendRaw('{"commandId":999,"status":200}');
+    sandbox.events.sendRaw('not json');
+    sandbox.events.sendRaw('[1,2]');
+    sandbox.events.sendRaw('{"events":[{"type":"no id"}]}');
+    sandbox.publish(numbered(0, 2));
+    expect((await take(iterator, 2)).map(numberOf)).toEqual([0, 1]);
+    expect(ess.connectionState).toBe('online');
+    expect(ess.stats).toMatchObject({ connections: 1, events: 2 });
+    const text = logged.join('\n');
+    for (const said of ['neither a response nor events', 'no pending command', 'not JSON', 'not an object', 'without an id']) expect(text).toContain(said);
+  });
+
+  it('asks shouldReconnect after every failure; reconnect: false halts on the first loss', async () => {
+    const asked: [string, number][] = [];
+    const ess = client({
+      reconnect: {
+        initialDelayMs: 5,
+        shouldReconnect: (error, attempt) => {
+          asked.push([error.code, attempt]);
+          return attempt < 3;
+        },
+      },
+    });
+    await ess.connect();
+    sandbox.events.refuseUpgrades({ retryAfterSeconds: 0 });
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    sandbox.dropConnections();
+    expect((await halted).error).toMatchObject({ code: 'HANDSHAKE_FAILED', status: 503 });
+    expect(asked).toEqual([
+      ['CONNECTION_LOST', 1],
+      ['HANDSHAKE_FAILED', 1],
+      ['HANDSHAKE_FAILED', 2],
+      ['HANDSHAKE_FAILED', 3],
+    ]);
+    expect(sandbox.stats.events.refused).toBe(3);
+
+    sandbox.events.acceptUpgrades();
+    const once = client({ reconnect: false });
+    await once.connect();
+    const stopped = next(once, 'connection', (change) => change.state === 'halted');
+    sandbox.dropConnections();
+    expect((await stopped).error).toMatchObject({ code: 'CONNECTION_LOST' });
+    expect(sandbox.stats.events.connectionsTotal).toBe(2);
+    await once.reconnect();
+    expect(once.stats.resumes).toBe(0); // no event yet, so nothing to resume from: a new session
+  });
+
+  it("reconnect() from a 'halted' listener starts again at once", async () => {
+    const ess = client({ reconnect: false });
+    let halts = 0;
+    ess.on('connection', (change) => {
+      if (change.state !== 'halted' || (halts += 1) > 1) return;
+      ess.reconnect().catch(() => undefined);
+    });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 1));
+    await take(iterator, 1);
+    const again = next(ess, 'connection', (change) => change.state === 'online');
+    sandbox.dropConnections();
+    await again;
+    const resumed = ess.events();
+    sandbox.publish(numbered(1, 2));
+    expect((await take(resumed, 2)).map(numberOf)).toEqual([1, 2]);
+    expect(halts).toBe(1);
+    expect(ess.stats).toMatchObject({ connections: 2, resumes: 1 });
+  });
+
+  it('reconnect() while delayed skips the rest of the backoff wait', async () => {
+    // The first delay is drawn from [0, 1e9) ms: without reconnect() the test would time out.
+    const ess = client({ reconnect: { initialDelayMs: 1e9, windowMaxDelayMs: 1e9, maxDelayMs: 1e9 } });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 1));
+    await take(iterator, 1);
+    const away = next(ess, 'connection', (change) => change.state === 'delayed');
+    sandbox.dropConnections();
+    await away;
+    await ess.reconnect();
+    expect(ess.stats.resumes).toBe(1);
+  });
+
+  it('removes a subscription unsubscribed while offline once resumed, and restores the others after a gap', async () => {
+    const ess = client({ filters: [{ resourceTypes: ['outputs'] }] });
+    await ess.connect();
+    const iterator = ess.events();
+    const cameras = await ess.subscribe([{ resourceTypes: ['cameras'] }]);
+    await ess.subscribe([{ resourceTypes: ['inputEvents'] }]);
+    sandbox.publish(numbered(0, 2));
+    await take(iterator, 2);
+    const input = (id: string): Record<string, unknown> => ({ id, type: motionStarted, source: 'inputEvents/i1' });
+    const output = (id: string): Record<string, unknown> => ({ id, type: outputActivated, source: 'outputs/o1' });
+
+    sandbox.events.refuseUpgrades({ retryAfterSeconds: 0 });
+    const away = next(ess, 'connection', (change) => change.state === 'delayed');
+    sandbox.dropConnections();
+    await away;
+    await ess.unsubscribe(cameras);
+    let back = next(ess, 'connection', (change) => change.state === 'online');
+    sandbox.events.acceptUpgrades();
+    await back;
+    expect(ess.stats.resumes).toBe(1);
+    sandbox.publish([...numbered(2, 2), input('in1')]);
+    expect((await take(iterator, 1)).map((event) => event.id)).toEqual(['in1']);
+
+    sandbox.events.refuseUpgrades({ retryAfterSeconds: 0 });
+    const awayAgain = next(ess, 'connection', (change) => change.state === 'delayed');
+    sandbox.dropConnections();
+    await awayAgain;
+    sandbox.events.expireSessions();
+    const gap = next(ess, 'gap');
+    back = next(ess, 'connection', (change) => change.state === 'online');
+    sandbox.events.acceptUpgrades();
+    await gap;
+    await back;
+    sandbox.publish([input('in2'), ...numbered(4, 1), output('o1')]);
+    expect((await take(iterator, 2)).map((event) => event.id)).toEqual(['in2', 'o1']);
+    expect(sandbox.stats.events).toMatchObject({ sessionsNew: 2, sessionsResumed: 1 });
   });
 });
 

@@ -567,9 +567,10 @@ export class EssClient {
   #start(): void {
     if (this.#running !== undefined) return;
     this.#haltError = undefined;
-    this.#running = this.#run().finally(() => {
-      this.#running = undefined;
+    const running: Promise<void> = this.#run().finally(() => {
+      if (this.#running === running) this.#running = undefined;
     });
+    this.#running = running;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -589,10 +590,14 @@ export class EssClient {
   #halt(error: EssError): void {
     this.#logger.error('halted; call reconnect() to try again', { code: error.code, status: error.status, closeCode: error.closeCode });
     this.#haltError = error;
-    this.#setState('halted', error);
-    for (const stream of this.#streams) stream.fail(error);
+    const streams = this.#streams;
     this.#streams = [];
+    for (const stream of streams) stream.fail(error);
     this.#rejectWaiters(error);
+    // This run is over (it returns right after): reconnect() starts a new one at once, even
+    // from a listener of the 'halted' change below.
+    this.#running = undefined;
+    this.#setState('halted', error);
   }
 
   /**
