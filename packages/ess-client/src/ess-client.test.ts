@@ -445,6 +445,24 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
     expect(ess.stats.resumes).toBe(1);
   });
 
+  it('sends an unsubscribe again after a resume when the connection died before the answer', async () => {
+    const ess = client({ filters: [{ resourceTypes: ['outputs'] }], heartbeatMs: 50, heartbeatTimeoutMs: 100, fetchState: false });
+    await ess.connect();
+    const iterator = ess.events();
+    const cameras = await ess.subscribe([{ resourceTypes: ['cameras'] }]);
+    sandbox.publish(numbered(0, 1));
+    await take(iterator, 1);
+    const lost = next(ess, 'connection', (change) => change.state === 'delayed');
+    const back = next(ess, 'connection', (change) => change.state === 'online');
+    sandbox.events.stallConnections(); // the removal is never answered; the heartbeat ends the connection
+    await ess.unsubscribe(cameras);
+    expect((await lost).error).toMatchObject({ code: 'HEARTBEAT_TIMEOUT' });
+    await back;
+    expect(ess.stats.resumes).toBe(1);
+    sandbox.publish([...numbered(1, 2), { id: 'o1', type: outputActivated, source: 'outputs/o1' }]);
+    expect((await take(iterator, 1)).map((event) => event.id)).toEqual(['o1']);
+  });
+
   it('removes a subscription unsubscribed while offline once resumed, and restores the others after a gap', async () => {
     const ess = client({ filters: [{ resourceTypes: ['outputs'] }] });
     await ess.connect();

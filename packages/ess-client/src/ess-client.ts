@@ -478,7 +478,11 @@ export class EssClient {
     return id;
   }
 
-  /** Remove a subscription made by {@link subscribe}. */
+  /**
+   * Remove a subscription made by {@link subscribe}. While offline, or when the connection is
+   * lost before the gateway answers, the removal is sent once the session is resumed (a new
+   * session after a gap has none of the old subscriptions anyway).
+   */
   async unsubscribe(id: string): Promise<void> {
     const subscription = this.#subscriptions.get(id);
     if (subscription === undefined || id === filtersSubscriptionId) {
@@ -493,7 +497,13 @@ export class EssClient {
       this.#removals.add(serverId);
       return;
     }
-    await this.#removeOnServer(connection, serverId);
+    try {
+      await this.#removeOnServer(connection, serverId);
+    } catch (error) {
+      if (!EssError.isInstance(error) || (error.code !== 'CONNECTION_LOST' && error.code !== 'COMMAND_TIMEOUT')) throw error;
+      // Not known to have reached the gateway: sent again when the session is resumed.
+      this.#removals.add(serverId);
+    }
   }
 
   /**
@@ -792,9 +802,13 @@ export class EssClient {
       this.#logger.info('session resumed', { sessionId, lastEventId: previousEventId });
       for (const serverId of this.#removals) await this.#removeOnServer(connection, serverId);
       this.#removals.clear();
+      let added = false;
       for (const subscription of this.#subscriptions.values()) {
-        if (subscription.serverId === undefined) await this.#addOnServer(connection, subscription);
+        if (subscription.serverId !== undefined) continue;
+        await this.#addOnServer(connection, subscription);
+        added = true;
       }
+      if (added) this.#saveRecord();
       return;
     }
     this.#sessionId = sessionId;
