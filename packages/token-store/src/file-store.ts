@@ -219,7 +219,7 @@ export class FileStore implements TokenStore {
 
   /** Makes the rename durable. Not supported on Windows, where it is skipped. */
   async #syncDirectory(): Promise<void> {
-    if (process.platform === 'win32') return;
+    if (!hasPosixModes) return;
     let handle: FileHandle | undefined;
     try {
       handle = await open(this.dir, constants.O_RDONLY);

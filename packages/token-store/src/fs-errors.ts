@@ -3,8 +3,8 @@ import { StoreError } from './store-error.js';
 
 /** The `code` of a Node.js system error, if it is one. */
 export function errorCode(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
-  return undefined;
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /** A StoreError for a failed file-system call: `PERMISSION` for access and symlink errors, `IO` otherwise. */
@@ -13,7 +13,7 @@ export function fileSystemError(error: unknown, action: string, path: string): S
   const code = errorCode(error);
   if (code === 'ELOOP' || code === 'EMLINK') return notPlain(path);
   if (code === 'EACCES' || code === 'EPERM') {
-    return new StoreError('PERMISSION', `Permission denied to ${action} ${path}. Check the owner and mode of the file and its directory.`, { cause: error });
+    return new StoreError('PERMISSION', `Permission denied to ${action} ${path}: check its owner and mode, and its directory's.`, { cause: error });
   }
   return new StoreError('IO', `Could not ${action} ${path} (${code ?? 'unknown error'}).`, { cause: error });
 }
@@ -34,5 +34,5 @@ export function ignore(): void {
 
 /** `PERMISSION` for something at `path` that is not the plain file (or directory) expected there. */
 export function notPlain(path: string, expected: 'file' | 'directory' = 'file'): StoreError {
-  return new StoreError('PERMISSION', `Refusing to use ${path}: it is not a regular ${expected} (a symbolic link?). Remove it; a planted link could redirect a secret.`);
+  return new StoreError('PERMISSION', `Refusing ${path}: not a regular ${expected} (a planted link could redirect a secret). Remove it.`);
 }

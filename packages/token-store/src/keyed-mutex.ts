@@ -1,39 +1,38 @@
 import { lockTimeout } from './store-error.js';
 
-interface Waiter {
-  start(): void;
-}
-
 /**
  * In-process mutual exclusion per key, first come first served, with bounded waiting.
  * Adapters use it in front of their cross-process lock so a process's own callers queue here
  * instead of contending on the file system.
  */
 export class KeyedMutex {
-  readonly #queues = new Map<string, Waiter[]>();
+  /** Per key, the callers' start functions: the first one runs, the others wait. */
+  readonly #queues = new Map<string, (() => void)[]>();
 
   /** Run `fn` once every earlier caller for `key` has finished. */
   run<T>(key: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const waiter: Waiter = {
-        start: () => {
-          if (timer !== undefined) clearTimeout(timer);
-          // The async wrapper turns a synchronous throw in `fn` into a rejection.
-          const result = (async () => fn())();
-          result.then(resolve, reject).finally(() => { this.#release(key, waiter); });
-        },
+      const start = (): void => {
+        clearTimeout(timer);
+        // The async wrapper turns a synchronous throw in `fn` into a rejection.
+        (async () => fn())().then(resolve, reject).finally(() => {
+          queue.shift();
+          const next = queue.at(0);
+          if (next === undefined) this.#queues.delete(key);
+          else next();
+        });
       };
-      const queue = this.#queues.get(key);
-      if (queue === undefined) {
-        this.#queues.set(key, [waiter]);
-        waiter.start();
+      const queue = this.#queues.get(key) ?? [];
+      queue.push(start);
+      if (queue.length === 1) {
+        this.#queues.set(key, queue);
+        start();
         return;
       }
-      queue.push(waiter);
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
-          const index = queue.indexOf(waiter);
+          const index = queue.indexOf(start);
           if (index > 0) {
             queue.splice(index, 1);
             reject(lockTimeout(timeoutMs, 'on a store key'));
@@ -42,14 +41,5 @@ export class KeyedMutex {
         timer.unref();
       }
     });
-  }
-
-  #release(key: string, waiter: Waiter): void {
-    const queue = this.#queues.get(key);
-    if (queue?.[0] !== waiter) return;
-    queue.shift();
-    const next = queue.at(0);
-    if (next === undefined) this.#queues.delete(key);
-    else next.start();
   }
 }

@@ -152,7 +152,7 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
       try {
         await link(aside, path);
       } catch {
-        logger.warn('a lock changed hands while a stale lock was broken; two holders are possible', { lock: path });
+        logger.warn('a stale lock changed hands while being broken; two holders are possible', { lock: path });
       }
       await unlink(aside).catch(ignore);
     }
@@ -239,7 +239,7 @@ function holdLock(path: string, owner: LockOwner, handle: FileHandle, staleLockM
       if (current?.owner?.nonce === owner.nonce) {
         await unlink(path);
       } else {
-        logger.warn('the lock was broken by another process while it was held', { lock: path });
+        logger.warn('another process broke the lock while it was held', { lock: path });
       }
     } catch (error) {
       logger.warn('could not release a lock; it will be broken as stale', { lock: path, code: errorCode(error) });

@@ -23,12 +23,12 @@ export async function ensurePrivateDirectory(dir: string, logger: Logger): Promi
     throw fileSystemError(error, 'create the directory', dir);
   }
   if (!info.isDirectory()) {
-    throw new StoreError('PERMISSION', `${dir} is not a directory. Move it away or choose another directory.`);
+    throw new StoreError('PERMISSION', `${dir} is not a directory: move it away or choose another.`);
   }
   if (hasPosixModes) {
     const uid = process.getuid?.();
     if (uid !== undefined && info.uid !== uid) {
-      throw new StoreError('PERMISSION', `${dir} belongs to user ${info.uid}, not to this user (${uid}). Use a directory you own.`);
+      throw new StoreError('PERMISSION', `${dir} belongs to user ${info.uid}, not this user (${uid}): use a directory you own.`);
     }
     const mode = info.mode & 0o777;
     if (mode !== 0o700) {

@@ -22,7 +22,7 @@ export function serializeRecord(value: unknown): string {
     cause = error;
   }
   if (text === undefined || parseRecord(text) === undefined) {
-    throw new StoreError('INVALID_ARGUMENT', 'A stored record must be a JSON object with a numeric "version" field (and no BigInt values or cycles).', { cause });
+    throw new StoreError('INVALID_ARGUMENT', 'A stored record must be a JSON object with a numeric "version" (no BigInt values or cycles).', { cause });
   }
   return text;
 }
