@@ -5,13 +5,16 @@ import ky, { type KyInstance, type Options as KyOptions, type RetryOptions as Ky
 import type { Dispatcher } from 'undici';
 import { HttpClientError } from './http-client-error.js';
 import { redactText } from './redaction.js';
-import { createAgent, type TlsOptions } from './transport.js';
+import { type ConnectionOptions, createDispatcher } from './transport.js';
 
 /** The part of a core-session `Session` the REST client uses. */
 export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
 
-/** Options of {@link createApiClient}. */
-export interface ApiClientOptions {
+/**
+ * Options of {@link createApiClient}. `highPerformance`, `ca` and `tls` give the client its own
+ * undici Agent (the same options as the command client's); without them it uses fetch's global one.
+ */
+export interface ApiClientOptions extends ConnectionOptions {
   /** Base URL; request paths are relative to it (`api.get('v1/whoami')`). */
   baseUrl: string | URL;
   /** Gives the `Authorization` header of every request, and drops a token the API refused. */
@@ -20,15 +23,6 @@ export interface ApiClientOptions {
   logger?: Logger | undefined;
   /** ky's retry: a limit or options. It honours `Retry-After` on 413, 429 and 503. @default { limit: 2, maxRetryAfter: 60000 } */
   retry?: number | KyRetryOptions | undefined;
-  /**
-   * One keep-alive undici Agent of bounded size for this client, with idle connections kept
-   * 60 s (the same option as the command client's). @default false
-   */
-  highPerformance?: boolean | { connections?: number | undefined } | undefined;
-  /** Certificates to trust (PEM), such as `sandbox.certificate`. Shorthand for `tls.ca`. */
-  ca?: TlsOptions['ca'];
-  /** TLS settings of the connections. */
-  tls?: TlsOptions | undefined;
   /** An undici dispatcher to use instead of one of the client's own (to share a pool). */
   dispatcher?: Dispatcher | undefined;
   /** ky's timeout per attempt, in milliseconds. @default 30000 */
@@ -58,39 +52,25 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   }
   const session = options.session;
   const logger = options.logger ?? silentLogger;
-  const highPerformance = options.highPerformance;
-  const enabled = highPerformance === true || typeof highPerformance === 'object';
-  const tls: TlsOptions = { ...options.tls, ...(options.ca === undefined ? {} : { ca: options.ca }) };
-  const needsAgent = enabled || tls.ca !== undefined || tls.cert !== undefined || tls.servername !== undefined;
-  const dispatcher =
-    options.dispatcher ??
-    (needsAgent
-      ? createAgent({
-          highPerformance: enabled,
-          connections: enabled ? (typeof highPerformance === 'object' ? highPerformance.connections : undefined) ?? 16 : undefined,
-          connectTimeoutMs: 10_000,
-          responseTimeoutMs: options.timeoutMs ?? 30_000,
-          tls,
-        })
-      : undefined);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const ownPool = options.highPerformance === true || typeof options.highPerformance === 'object' || options.ca !== undefined || options.tls !== undefined;
+  const dispatcher = options.dispatcher ?? (ownPool ? createDispatcher(undefined, options, 10_000, timeoutMs) : undefined);
 
-  const elapsed = (started: number): number => Math.round((performance.now() - started) * 1000) / 1000;
   const fetchOnce = async (input: Request, init: RequestInit | undefined): Promise<Response> => {
     const started = performance.now();
+    let outcome: Record<string, unknown> = {};
     try {
       const response = await fetch(input, init);
-      if (logger.isLevelEnabled('debug')) logger.debug('rest request', { method: input.method, url: redactText(input.url), status: response.status, durationMs: elapsed(started) });
+      outcome = { status: response.status };
       return response;
     } catch (error) {
-      if (logger.isLevelEnabled('debug')) {
-        logger.debug('rest request failed', {
-          method: input.method,
-          url: redactText(input.url),
-          durationMs: elapsed(started),
-          error: error instanceof Error ? { name: error.name, message: redactText(error.message) } : redactText(String(error)),
-        });
-      }
+      outcome = { error: error instanceof Error ? { name: error.name, message: redactText(error.message) } : redactText(String(error)) };
       throw error;
+    } finally {
+      if (logger.isLevelEnabled('debug')) {
+        const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+        logger.debug(outcome.error === undefined ? 'rest request' : 'rest request failed', { method: input.method, url: redactText(input.url), ...outcome, durationMs });
+      }
     }
   };
 
@@ -109,23 +89,22 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     if (refused !== null) session.invalidate(refused);
     logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactText(input.url) });
     void response.body?.cancel().catch(() => undefined);
-    again.headers.set('authorization', await session.authorization());
+    const authorization = await session.authorization();
+    again.headers.set('authorization', authorization);
     const replayed = await fetchOnce(again, init);
-    if (replayed.status === 401) {
-      const refusedAgain = again.headers.get('authorization');
-      if (refusedAgain !== null) session.invalidate(refusedAgain);
-      logger.debug('rest 401 after a replay: giving up', { method: input.method, url: redactText(input.url) });
-    }
+    // The fresh token was refused too: drop it, and leave the 401 to the caller.
+    if (replayed.status === 401) session.invalidate(authorization);
     return replayed;
   };
 
   const kyOptions: KyOptions = {
     prefixUrl: baseUrl.href,
     retry: options.retry ?? { limit: 2, maxRetryAfter: 60_000 },
-    timeout: options.timeoutMs ?? 30_000,
+    timeout: timeoutMs,
     ...(options.headers === undefined ? {} : { headers: options.headers }),
     fetch: send as typeof fetch,
     hooks: {
+      ...options.hooks,
       beforeRequest: [
         async (request) => {
           request.headers.set('authorization', await session.authorization());
@@ -138,13 +117,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
         },
         ...(options.hooks?.beforeRetry ?? []),
       ],
-      afterResponse: [...(options.hooks?.afterResponse ?? [])],
-      beforeError: [...(options.hooks?.beforeError ?? [])],
     },
   };
   // ky hands options it does not know to fetch: Node's fetch takes an undici dispatcher (its
   // RequestInit type names Node's bundled undici, hence the untyped record).
   const withDispatcher: Record<string, unknown> = { ...kyOptions, dispatcher };
-  const instance: KyInstance = ky.create(dispatcher === undefined ? kyOptions : withDispatcher);
-  return instance;
+  return ky.create(withDispatcher);
 }

@@ -1,14 +1,15 @@
 import { performance } from 'node:perf_hooks';
-import { AuthError, type Session, type Token } from '@sessionkit/core-session';
+import { setTimeout as delay } from 'node:timers/promises';
+import { AuthError, parseRetryAfter, type Session, type Token } from '@sessionkit/core-session';
 import { createLogger, type Logger, silentLogger } from '@sessionkit/logger';
-import type { Dispatcher, Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 import { CommandResponse } from './command-response.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError } from './http-client-error.js';
 import { parseResponse, type ResponseDetail, syntheticResponse } from './parse-response.js';
 import { maskedCommand, maskedPost, redactResponseText, redactText } from './redaction.js';
 import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
-import { classifyError, createPool, type TlsOptions } from './transport.js';
+import { type ConnectionOptions, createDispatcher, errorCode, isRetryableError } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
 /** An ISPAPI system: it sets the URL and the entity together. */
@@ -49,8 +50,8 @@ export interface CommandRetryOptions {
   maxRetryAfterMs?: number | undefined;
 }
 
-/** Options of {@link CommandClient}. */
-export interface CommandClientOptions {
+/** Options of {@link CommandClient}; `highPerformance`, `ca` and `tls` set up its connection pool. */
+export interface CommandClientOptions extends ConnectionOptions {
   /** The system: its URL and entity. @default 'live' */
   system?: IspapiSystem | undefined;
   /** Another URL (a sandbox, the local proxy {@link ISPAPI_PROXY_URL}); the entity stays the system's. */
@@ -67,16 +68,6 @@ export interface CommandClientOptions {
   remoteAddress?: string | undefined;
   /** `s_user`: view the data of this subuser. */
   subuser?: string | undefined;
-  /**
-   * One keep-alive pool of bounded size for this client, with idle connections kept for 60 s.
-   * Without it, connections are still reused but closed after 4 s idle, and not bounded.
-   * @default false ({ connections: 16 } when true)
-   */
-  highPerformance?: boolean | { connections?: number | undefined } | undefined;
-  /** Certificates to trust (PEM), such as `sandbox.certificate`. Shorthand for `tls.ca`. */
-  ca?: TlsOptions['ca'];
-  /** TLS settings of the connections. */
-  tls?: TlsOptions | undefined;
   /** Response timeout: how long to wait for the answer's headers, and then between parts of its body. @default 300000 */
   timeoutMs?: number | undefined;
   /** How long connecting (TCP and TLS) may take. @default 10000 */
@@ -136,11 +127,25 @@ export interface SavedSession {
 
 const READ_ONLY = /^(?:Check|Query|Status|Get)/i;
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-const FORM_HEADERS = 'application/x-www-form-urlencoded';
 
 /** Whether a command only reads (Check…, Query…, Status…, Get…), so that retrying it is safe. */
 export function isReadOnlyCommand(name: string): boolean {
   return READ_ONLY.test(name.trim());
+}
+
+/** The `s_login` of credentials: `login`, or `login!role` for a role user. */
+export function loginOf(credentials: CommandCredentials): string {
+  return credentials.role === undefined || credentials.role === '' ? credentials.login : `${credentials.login}!${credentials.role}`;
+}
+
+/** One command on its way: what every attempt and replay of it shares. */
+interface Outgoing {
+  pairs: [string, string][];
+  commandText: string;
+  readOnly: boolean;
+  options: CommandRequestOptions;
+  /** `performance.now()` when `request()` was called. */
+  started: number;
 }
 
 interface Attempt {
@@ -148,26 +153,6 @@ interface Attempt {
   headers: Record<string, string | string[] | undefined> | undefined;
   text: string;
   error: unknown;
-}
-
-interface ResolvedRetry {
-  retries: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  maxRetryAfterMs: number;
-}
-
-function resolveRetry(retry: CommandClientOptions['retry']): ResolvedRetry {
-  const defaults = { retries: 2, baseDelayMs: 100, maxDelayMs: 2000, maxRetryAfterMs: 60_000 };
-  if (retry === undefined) return defaults;
-  if (retry === false) return { ...defaults, retries: 0 };
-  if (typeof retry === 'number') return { ...defaults, retries: retry };
-  return {
-    retries: retry.retries ?? defaults.retries,
-    baseDelayMs: retry.baseDelayMs ?? defaults.baseDelayMs,
-    maxDelayMs: retry.maxDelayMs ?? defaults.maxDelayMs,
-    maxRetryAfterMs: retry.maxRetryAfterMs ?? defaults.maxRetryAfterMs,
-  };
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
@@ -180,59 +165,25 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
 
 /** Milliseconds to wait from a `Retry-After` header (seconds or an HTTP date); undefined when absent or unreadable. */
 export function retryAfterMs(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (text === undefined || text.trim() === '') return undefined;
-  if (/^\s*\d+(?:\.\d+)?\s*$/.test(text)) return Math.round(Number(text) * 1000);
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  return parseRetryAfter((Array.isArray(value) ? value[0] : value) ?? null, now);
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal === undefined) {
-      setTimeout(resolve, ms);
-      return;
-    }
-    if (signal.aborted) {
-      reject(aborted(signal));
-      return;
-    }
+function aborted(signal: AbortSignal | undefined): HttpClientError {
+  return new HttpClientError('ABORTED', 'The request was aborted by its signal.', { cause: signal?.reason });
+}
+
+/** `promise`, or a rejection with `ABORTED` as soon as `signal` fires (the work behind `promise` goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => {
-      clearTimeout(timer);
       reject(aborted(signal));
     };
-    const timer = setTimeout(() => {
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => {
       signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function aborted(signal: AbortSignal): HttpClientError {
-  return new HttpClientError('ABORTED', 'The request was aborted by its signal.', { cause: signal.reason });
-}
-
-/** The Session's token; a caller's signal stops the wait (the login itself goes on for the others). */
-function tokenOf(session: Session, signal: AbortSignal | undefined): Promise<Token> {
-  const pending = session.getToken();
-  if (signal === undefined) return pending;
-  if (signal.aborted) return Promise.reject(aborted(signal));
-  return new Promise<Token>((resolve, reject) => {
-    const onAbort = (): void => {
-      reject(aborted(signal));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (token) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(token);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(asError(error));
-      },
-    );
+    });
   });
 }
 
@@ -242,7 +193,7 @@ function asError(error: unknown): Error {
 
 function errorSummary(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: redactText(String(error)) };
-  const code = classifyError(error).code;
+  const code = errorCode(error);
   return { name: error.name, ...(code === undefined ? {} : { code }), message: redactText(error.message) };
 }
 
@@ -264,14 +215,14 @@ export class CommandClient {
   readonly system: IspapiSystem;
   /** The endpoint. */
   readonly url: string;
+  /** The user agent the client sends. */
+  readonly userAgent: string;
 
-  readonly #origin: string;
   readonly #path: string;
-  readonly #pool: Pool;
+  readonly #pool: Dispatcher;
   readonly #headers: Record<string, string>;
   readonly #logger: Logger;
-  readonly #retry: ResolvedRetry;
-  readonly #responseTimeoutMs: number;
+  readonly #retry: { retries: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
   readonly #session: Session | undefined;
   readonly #login: string | undefined;
   readonly #password: string | undefined;
@@ -298,14 +249,10 @@ export class CommandClient {
     } catch (error) {
       throw new HttpClientError('INVALID_ARGUMENT', 'url is not a valid URL.', { cause: error });
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new HttpClientError('INVALID_ARGUMENT', `url must be http: or https:, not ${url.protocol}`);
-    }
-    if (url.username !== '' || url.password !== '') {
-      throw new HttpClientError('INVALID_ARGUMENT', 'url must not hold credentials; use the credentials option.');
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '') {
+      throw new HttpClientError('INVALID_ARGUMENT', 'url must be an http: or https: URL without credentials (give those in the credentials option).');
     }
     this.url = url.href;
-    this.#origin = url.origin;
     this.#path = `${url.pathname}${url.search}`;
 
     const credentials = options.credentials;
@@ -313,45 +260,26 @@ export class CommandClient {
       if (typeof credentials.login !== 'string' || credentials.login === '' || typeof credentials.password !== 'string') {
         throw new HttpClientError('INVALID_ARGUMENT', 'credentials need a login and a password.');
       }
-      this.#login = credentials.role === undefined || credentials.role === '' ? credentials.login : `${credentials.login}!${credentials.role}`;
+      this.#login = loginOf(credentials);
       this.#password = credentials.password;
       this.#otp = credentials.otp;
     }
     this.#session = options.session;
     this.#remoteAddress = options.remoteAddress;
     this.#subuser = options.subuser;
-    this.#retry = resolveRetry(options.retry);
-    nonNegative('retry.retries', this.#retry.retries, 0);
-    this.#responseTimeoutMs = nonNegative('timeoutMs', options.timeoutMs, 300_000);
-    const connectTimeoutMs = nonNegative('connectTimeoutMs', options.connectTimeoutMs, 10_000);
+    const retry = options.retry;
+    const { retries = 2, baseDelayMs = 100, maxDelayMs = 2000, maxRetryAfterMs = 60_000 } = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
+    this.#retry = { retries: nonNegative('retry.retries', retries, 0), baseDelayMs, maxDelayMs, maxRetryAfterMs };
+    const responseTimeoutMs = nonNegative('timeoutMs', options.timeoutMs, 300_000);
+    this.#pool = createDispatcher(url.origin, options, nonNegative('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
     this.#logger = options.logger ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
-
-    const highPerformance = options.highPerformance;
-    const enabled = highPerformance === true || (typeof highPerformance === 'object');
-    const connections = enabled ? (typeof highPerformance === 'object' ? highPerformance.connections : undefined) ?? 16 : undefined;
-    if (connections !== undefined && !(Number.isInteger(connections) && connections >= 1)) {
-      throw new HttpClientError('INVALID_ARGUMENT', 'highPerformance.connections must be a whole number of 1 or more.');
-    }
-    const tls: TlsOptions = { ...options.tls, ...(options.ca === undefined ? {} : { ca: options.ca }) };
-    this.#pool = createPool(this.#origin, {
-      highPerformance: enabled,
-      connections,
-      connectTimeoutMs,
-      responseTimeoutMs: this.#responseTimeoutMs,
-      tls,
-    });
-    const userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
-    this.#headers = { 'content-type': FORM_HEADERS, 'user-agent': userAgent };
+    this.userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
+    this.#headers = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.userAgent };
   }
 
   /** The entity (`54cd` live, `1234` OT&E) the client sends. */
   get entity(): string {
     return this.#entity;
-  }
-
-  /** The user agent the client sends. */
-  get userAgent(): string {
-    return this.#headers['user-agent'] ?? '';
   }
 
   /** Whether a session started by `login()` (or reused) is in use. */
@@ -389,18 +317,19 @@ export class CommandClient {
   async *pages(command: Readonly<Record<string, unknown>>, options: PagesOptions = {}): AsyncGenerator<CommandResponse, void, undefined> {
     const pairs = flattenCommand(command);
     const maxPages = nonNegative('maxPages', options.maxPages, 10_000);
-    const firstIndex = pairs.findIndex(([key]) => key === 'FIRST');
-    const given = firstIndex === -1 ? undefined : pairs[firstIndex]?.[1];
-    let first = given !== undefined && /^\d+$/.test(given.trim()) ? Number(given) : 0;
+    let firstIndex = pairs.findIndex(([key]) => key === 'FIRST');
+    if (firstIndex === -1) firstIndex = pairs.push(['FIRST', '0']) - 1;
+    const given = pairs[firstIndex]?.[1].trim() ?? '';
+    let first = /^\d+$/.test(given) ? Number(given) : 0;
     for (let page = 0; page < maxPages; page += 1) {
-      const pagePairs = pairs.map((pair): [string, string] => [pair[0], pair[1]]);
-      if (firstIndex === -1) pagePairs.push(['FIRST', String(first)]);
-      else pagePairs[firstIndex] = ['FIRST', String(first)];
+      // A copy per page: each response keeps the command it was sent with.
+      const pagePairs = pairs.slice();
+      pagePairs[firstIndex] = ['FIRST', String(first)];
       const response = await this.#send(pagePairs, options, false);
       yield response;
-      const pagination = response.pagination;
-      if (!response.isSuccess() || pagination?.nextFirst === undefined || pagination.nextFirst <= first) return;
-      first = pagination.nextFirst;
+      const nextFirst = response.pagination?.nextFirst;
+      if (!response.isSuccess() || nextFirst === undefined || nextFirst <= first) return;
+      first = nextFirst;
     }
   }
 
@@ -409,9 +338,7 @@ export class CommandClient {
    * login, password and otp from now on. Resolves with the StartSession response.
    */
   async login(options: LoginOptions = {}): Promise<CommandResponse> {
-    if (this.#session !== undefined) {
-      throw new HttpClientError('INVALID_STATE', 'This client\'s sessions are managed by its Session: use session.start() and session.end().');
-    }
+    this.#refuseWithSession();
     if (this.#login === undefined) throw new HttpClientError('INVALID_STATE', 'login() needs the credentials option.');
     const pairs: [string, string][] = [['COMMAND', 'StartSession']];
     if (options.timeoutSeconds !== undefined) pairs.push(['TIMEOUT', String(nonNegative('timeoutSeconds', options.timeoutSeconds, 0))]);
@@ -427,9 +354,7 @@ export class CommandClient {
    * Without a session, resolves with the synthetic `530 SESSION NOT FOUND`.
    */
   async logout(options: { signal?: AbortSignal | undefined } = {}): Promise<CommandResponse> {
-    if (this.#session !== undefined) {
-      throw new HttpClientError('INVALID_STATE', 'This client\'s sessions are managed by its Session: use session.end().');
-    }
+    this.#refuseWithSession();
     if (this.#sessionId === undefined) return syntheticResponse('sessionNotFound', { url: this.url, attempt: 1 });
     const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal }, false);
     if (response.isSuccess() || response.code === 530) this.#sessionId = undefined;
@@ -457,60 +382,47 @@ export class CommandClient {
     await this.#pool.close();
   }
 
+  #refuseWithSession(): void {
+    if (this.#session !== undefined) {
+      throw new HttpClientError('INVALID_STATE', 'This client\'s sessions are managed by its Session: use session.start() and session.end().');
+    }
+  }
+
   // Not async itself: without a Session the request goes straight to #exchange.
   #send(pairs: [string, string][], options: CommandRequestOptions, credentialsOnly: boolean): Promise<CommandResponse> {
     if (this.#closed) return Promise.reject(new HttpClientError('CLOSED', 'The client is closed.'));
-    const signal = options.signal;
-    if (signal?.aborted === true) return Promise.reject(aborted(signal));
-    const started = performance.now();
-    const name = pairs[0]?.[1] ?? '';
-    const readOnly = options.idempotent ?? isReadOnlyCommand(name);
-    const commandText = commandTextOf(pairs);
-    const connection: ConnectionFields = {
-      entity: this.#entity,
-      login: this.#login,
-      otp: this.#otp,
-      password: this.#password,
-      remoteAddress: options.remoteAddress ?? this.#remoteAddress,
-      session: credentialsOnly ? undefined : options.sessionId ?? this.#sessionId,
-      user: options.subuser ?? this.#subuser,
+    if (options.signal?.aborted === true) return Promise.reject(aborted(options.signal));
+    const outgoing: Outgoing = {
+      pairs,
+      commandText: commandTextOf(pairs),
+      readOnly: options.idempotent ?? isReadOnlyCommand(pairs[0]?.[1] ?? ''),
+      options,
+      started: performance.now(),
     };
     const session = this.#session;
-    if (session === undefined || credentialsOnly || options.sessionId !== undefined) return this.#exchange(pairs, commandText, connection, readOnly, options, started, 1);
-    return this.#sendInSession(session, pairs, commandText, connection, readOnly, options, started);
+    if (credentialsOnly) return this.#exchange(outgoing, undefined, 1);
+    if (session === undefined || options.sessionId !== undefined) return this.#exchange(outgoing, options.sessionId ?? this.#sessionId, 1);
+    return this.#sendInSession(session, outgoing);
   }
 
-  async #sendInSession(
-    session: Session,
-    pairs: [string, string][],
-    commandText: string,
-    connection: ConnectionFields,
-    readOnly: boolean,
-    options: CommandRequestOptions,
-    started: number,
-  ): Promise<CommandResponse> {
-    let token: Token;
-    try {
-      token = await tokenOf(session, options.signal);
-    } catch (error) {
-      return this.#sessionFailure(error, started);
+  // With the Session's token; after a 530 the token is invalidated, and a read-only command is replayed once with a new one.
+  async #sendInSession(session: Session, outgoing: Outgoing): Promise<CommandResponse> {
+    for (let attempt = 1, replay = false; ; replay = true) {
+      let token: Token;
+      try {
+        token = await untilAborted(session.getToken(), outgoing.options.signal);
+      } catch (error) {
+        return this.#sessionFailure(error, outgoing.started);
+      }
+      const response = await this.#exchange(outgoing, token.value, attempt);
+      if (response.code !== 530 || response.synthetic) {
+        session.touch();
+        return response;
+      }
+      session.invalidate(token);
+      if (replay || !outgoing.readOnly) return response;
+      attempt = response.attempt + 1;
     }
-    let response = await this.#exchange(pairs, commandText, { ...connection, session: token.value }, readOnly, options, started, 1);
-    if (response.code !== 530 || response.synthetic) {
-      session.touch();
-      return response;
-    }
-    session.invalidate(token);
-    if (!readOnly) return response;
-    try {
-      token = await tokenOf(session, options.signal);
-    } catch (error) {
-      return this.#sessionFailure(error, started);
-    }
-    response = await this.#exchange(pairs, commandText, { ...connection, session: token.value }, readOnly, options, started, response.attempt + 1);
-    if (response.code === 530 && !response.synthetic) session.invalidate(token);
-    else session.touch();
-    return response;
   }
 
   #sessionFailure(error: unknown, started: number): CommandResponse {
@@ -547,72 +459,71 @@ export class CommandClient {
     }
   }
 
-  async #exchange(
-    pairs: readonly [string, string][],
-    commandText: string,
-    connection: ConnectionFields,
-    readOnly: boolean,
-    options: CommandRequestOptions,
-    started: number,
-    firstAttempt: number,
-  ): Promise<CommandResponse> {
-    const body = `${this.#encodeConnection(connection)}s_command=${encodeFormComponent(commandText)}`;
-    const signal = options.signal;
-    const retry = this.#retry;
+  async #exchange(outgoing: Outgoing, session: string | undefined, firstAttempt: number): Promise<CommandResponse> {
+    const { pairs, options } = outgoing;
+    const connection: ConnectionFields = {
+      entity: this.#entity,
+      login: this.#login,
+      otp: this.#otp,
+      password: this.#password,
+      remoteAddress: options.remoteAddress ?? this.#remoteAddress,
+      session,
+      user: options.subuser ?? this.#subuser,
+    };
+    const body = `${this.#encodeConnection(connection)}s_command=${encodeFormComponent(outgoing.commandText)}`;
     for (let attempt = firstAttempt, retries = 0; ; attempt += 1, retries += 1) {
       const result = await this.#attempt(body, options);
-      if (signal?.aborted === true) throw aborted(signal);
+      if (options.signal?.aborted === true) throw aborted(options.signal);
       const detail: ResponseDetail = {
         url: this.url,
         attempt,
-        durationMs: performance.now() - started,
+        durationMs: performance.now() - outgoing.started,
         httpStatus: result.status,
         command: () => maskedCommand(pairs),
       };
+      const status = result.status ?? 0;
       let response: CommandResponse;
       let retryInMs: number | undefined;
-      if (result.error !== undefined) {
-        response = syntheticResponse('httpError', { ...detail, cause: result.error });
-        const kind = classifyError(result.error);
-        if (retries < retry.retries && !kind.permanent && (kind.notSent || readOnly)) retryInMs = this.#backoff(retries);
-      } else if (result.status === undefined || result.status < 200 || result.status >= 300) {
-        response = syntheticResponse('httpError', detail);
-        if (retries < retry.retries && readOnly && result.status !== undefined && RETRY_STATUSES.has(result.status)) {
-          const after = retryAfterMs(result.headers?.['retry-after']);
-          if (after === undefined) retryInMs = this.#backoff(retries);
-          else if (after <= retry.maxRetryAfterMs) retryInMs = after;
-        }
-      } else {
+      if (status >= 200 && status < 300) {
         response = parseResponse(result.text, detail);
+      } else {
+        response = syntheticResponse('httpError', { ...detail, cause: result.error });
+        if (retries < this.#retry.retries) retryInMs = this.#retryDelay(result, outgoing.readOnly, retries);
       }
       this.#log(response, connection, pairs, result, retryInMs);
       if (retryInMs === undefined) return response;
-      await sleep(retryInMs, signal);
+      await delay(retryInMs, undefined, { signal: options.signal }).catch(() => {
+        throw aborted(options.signal);
+      });
     }
+  }
+
+  /** How long to wait before the next attempt after a failure; undefined when it must not be retried. */
+  #retryDelay(result: Attempt, readOnly: boolean, retries: number): number | undefined {
+    const retry = this.#retry;
+    const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** retries);
+    const backoff = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    if (result.error !== undefined) return isRetryableError(result.error, readOnly) ? backoff : undefined;
+    if (!readOnly || !RETRY_STATUSES.has(result.status ?? 0)) return undefined;
+    const after = retryAfterMs(result.headers?.['retry-after']);
+    if (after === undefined) return backoff;
+    return after <= retry.maxRetryAfterMs ? after : undefined;
   }
 
   #encodeConnection(connection: ConnectionFields): string {
     const last = this.#encodedFor;
+    // login, password and otp are the client's own and never change.
     if (
-      last !== undefined &&
-      last.entity === connection.entity &&
-      last.login === connection.login &&
-      last.otp === connection.otp &&
-      last.password === connection.password &&
-      last.remoteAddress === connection.remoteAddress &&
-      last.session === connection.session &&
-      last.user === connection.user
+      last === undefined ||
+      last.entity !== connection.entity ||
+      last.session !== connection.session ||
+      last.remoteAddress !== connection.remoteAddress ||
+      last.user !== connection.user
     ) {
-      return this.#encoded;
+      this.#encoded = encodeConnectionFields(connection);
+      this.#encodedFor = connection;
     }
-    this.#encoded = encodeConnectionFields(connection);
-    this.#encodedFor = connection;
     return this.#encoded;
-  }
-
-  #backoff(retries: number): number {
-    const ceiling = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** retries);
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
   }
 
   #log(response: CommandResponse, connection: ConnectionFields, pairs: readonly [string, string][], result: Attempt, retryInMs: number | undefined): void {
@@ -622,7 +533,7 @@ export class CommandClient {
       system: this.system,
       entity: connection.entity,
       url: this.url,
-      command: response.command ?? maskedCommand(pairs),
+      command: response.command,
       status: result.status,
       code: response.code,
       description: response.description,

@@ -46,7 +46,10 @@ export interface CommandResponseInit {
 /** Paging metadata: properties of list responses that are not columns. */
 export const PAGING_PROPERTIES: ReadonlySet<string> = new Set(['FIRST', 'LAST', 'COUNT', 'LIMIT', 'TOTAL']);
 
-const SECRET_NAME = /^(?:S_PW|S_SESSION|S_OTP|PASSWORD|NEWPASSWORD|OLDPASSWORD|AUTH|SESSION|OTP)\d*$/i;
+/** Names of the fields, parameters and properties that hold secrets, as a regular expression alternation. */
+export const SECRET_NAMES = 's_pw|s_session|s_otp|password|newpassword|oldpassword|auth|session|otp';
+
+const SECRET_NAME = new RegExp(`^(?:${SECRET_NAMES})\\d*$`, 'i');
 
 /**
  * Whether a form field, command parameter or response property holds a secret: `s_pw`,
@@ -62,9 +65,9 @@ export const MASK = '***';
 
 const EMPTY_PROPERTIES: ReadonlyMap<string, readonly (string | undefined)[]> = new Map();
 
-function normalizeName(name: string): string {
-  const upper = name.toUpperCase();
-  return /\s/.test(upper) ? upper.replace(/\s+/g, '') : upper;
+/** A property name as stored: upper case, without white space. */
+export function normalizeName(name: string): string {
+  return name.toUpperCase().replace(/\s+/g, '');
 }
 
 function integerProperty(properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined {
@@ -180,10 +183,8 @@ export class CommandResponse {
   /** Row `i` holds every column that has a value at index `i`. Paging metadata is not part of the rows. */
   get records(): readonly Readonly<Record<string, string>>[] {
     if (this.#records !== undefined) return this.#records;
-    let length = 0;
-    for (const name of this.columns) length = Math.max(length, this.#properties.get(name)?.length ?? 0);
     const records: Record<string, string>[] = [];
-    for (let index = 0; index < length; index += 1) {
+    for (let index = 0, rows = this.#rows(); index < rows; index += 1) {
       const record: Record<string, string> = {};
       for (const name of this.columns) {
         const value = this.#properties.get(name)?.[index];
@@ -219,28 +220,31 @@ export class CommandResponse {
     };
   }
 
+  /** The number of rows: the longest column. */
+  #rows(): number {
+    let rows = 0;
+    for (const name of this.columns) rows = Math.max(rows, this.#properties.get(name)?.length ?? 0);
+    return rows;
+  }
+
   #paginate(): Pagination {
     const properties = this.#properties;
     const first = integerProperty(properties, 'FIRST') ?? 0;
-    let count = integerProperty(properties, 'COUNT');
-    if (count === undefined) {
-      count = 0;
-      for (const name of this.columns) count = Math.max(count, properties.get(name)?.length ?? 0);
-    }
+    const count = integerProperty(properties, 'COUNT') ?? this.#rows();
     const last = integerProperty(properties, 'LAST') ?? first + count - 1;
     const limit = integerProperty(properties, 'LIMIT');
     const total = integerProperty(properties, 'TOTAL');
+    const pageSize = limit !== undefined && limit > 0 ? limit : undefined;
     const nextFirst = last + 1;
-    const hasNext =
-      this.isSuccess() && total !== undefined && (limit === undefined || limit > 0) && nextFirst < total && nextFirst > first;
+    const hasNext = this.isSuccess() && total !== undefined && (limit === undefined || limit > 0) && nextFirst < total && nextFirst > first;
     return {
       first,
       last,
       count,
       limit,
       total,
-      page: limit !== undefined && limit > 0 ? Math.floor(first / limit) + 1 : undefined,
-      pages: limit !== undefined && limit > 0 && total !== undefined ? Math.ceil(total / limit) : undefined,
+      page: pageSize === undefined ? undefined : Math.floor(first / pageSize) + 1,
+      pages: pageSize === undefined || total === undefined ? undefined : Math.ceil(total / pageSize),
       hasNext,
       nextFirst: hasNext ? nextFirst : undefined,
     };

@@ -12,19 +12,8 @@ export type CommandValue = CommandScalar | readonly CommandScalar[];
  */
 export type Command = Readonly<Record<string, CommandValue>>;
 
+// Not empty, no `=`, no white space.
 const VALID_KEY = /^[^\s=]+$/;
-
-/** Whether a parameter name can be sent: not empty, no `=`, no white space. */
-function isValidKey(key: string): boolean {
-  // Letters, digits and `_` need no regular expression; anything else asks the full rule.
-  if (key.length === 0) return false;
-  for (let index = 0; index < key.length; index += 1) {
-    const code = key.charCodeAt(index);
-    const plain = (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || (code >= 48 && code <= 57) || code === 95;
-    if (!plain) return VALID_KEY.test(key);
-  }
-  return true;
-}
 
 function invalid(message: string): HttpClientError {
   return new HttpClientError('INVALID_ARGUMENT', message);
@@ -33,21 +22,14 @@ function invalid(message: string): HttpClientError {
 /** `n` in plain decimal notation (never `1e+21` or `1e-7`). */
 export function plainDecimal(n: number): string {
   if (!Number.isFinite(n)) throw invalid(`A command value must be a finite number, not ${String(n)}.`);
-  if (n === 0) return '0';
   const text = String(n);
   const e = text.indexOf('e');
   if (e === -1) return text;
-  const exponent = Number(text.slice(e + 1));
-  const negative = text.startsWith('-');
-  const mantissa = text.slice(negative ? 1 : 0, e);
-  const point = mantissa.indexOf('.');
-  const digits = point === -1 ? mantissa : mantissa.slice(0, point) + mantissa.slice(point + 1);
-  const position = (point === -1 ? mantissa.length : point) + exponent;
-  let plain: string;
-  if (position <= 0) plain = `0.${'0'.repeat(-position)}${digits}`;
-  else if (position >= digits.length) plain = digits + '0'.repeat(position - digits.length);
-  else plain = `${digits.slice(0, position)}.${digits.slice(position)}`;
-  return negative ? `-${plain}` : plain;
+  // Exponent notation always has one digit before the point: `1.5e-7`, `1e+21`.
+  const sign = n < 0 ? '-' : '';
+  const digits = text.slice(sign.length, e).replace('.', '');
+  const point = 1 + Number(text.slice(e + 1));
+  return sign + (point > 0 ? digits.padEnd(point, '0') : `0.${'0'.repeat(-point)}${digits}`);
 }
 
 function scalarText(key: string, value: unknown): string | undefined {
@@ -82,49 +64,33 @@ export function flattenCommand(command: Readonly<Record<string, unknown>>): [key
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalid('A command must be a plain object such as { COMMAND: "StatusAccount" }.');
   }
-  // COMMAND goes first; its value is filled in once it is found.
+  // COMMAND goes first, wherever it is in the object.
   const pairs: [string, string][] = [['COMMAND', '']];
-  // Few parameters are compared one by one; many go through a set.
-  let seen: Set<string> | undefined;
-  let commandName: string | undefined;
-  const add = (key: string, value: string): void => {
-    if (seen === undefined && pairs.length > 16) seen = new Set(pairs.slice(1).map(([name]) => name));
-    let twice = false;
-    if (seen === undefined) {
-      for (let index = 1; index < pairs.length; index += 1) if (pairs[index]?.[0] === key) twice = true;
-    } else {
-      twice = seen.has(key);
-      seen.add(key);
-    }
-    if (twice) throw invalid(`Command parameter ${key} is given twice (keys are sent in upper case).`);
-    pairs.push([key, value]);
+  const seen = new Set<string>();
+  const add = (key: string, value: unknown): void => {
+    const text = scalarText(key, value);
+    if (text === undefined) return;
+    if (seen.has(key)) throw invalid(`Command parameter ${key} is given twice (keys are sent in upper case).`);
+    seen.add(key);
+    if (key === 'COMMAND') pairs[0] = [key, text];
+    else pairs.push([key, text]);
   };
   for (const rawKey of Object.keys(command)) {
-    if (!isValidKey(rawKey)) throw invalid(`Command parameter names must not be empty or hold "=" or white space: ${JSON.stringify(rawKey)}.`);
+    if (!VALID_KEY.test(rawKey)) throw invalid(`Command parameter names must not be empty or hold "=" or white space: ${JSON.stringify(rawKey)}.`);
     const key = rawKey.toUpperCase();
     const value = command[rawKey];
-    if (key === 'COMMAND') {
-      if (commandName !== undefined) throw invalid('COMMAND is given twice.');
-      const name = scalarText(key, value);
-      if (typeof value !== 'string' || name === undefined || name.trim() === '') throw invalid('A command needs COMMAND, a non-empty string.');
-      commandName = name;
+    if (key === 'COMMAND' && (typeof value !== 'string' || value.trim() === '')) throw invalid('A command needs COMMAND, a non-empty string.');
+    if (!Array.isArray(value)) {
+      add(key, value);
       continue;
     }
-    if (Array.isArray(value)) {
-      const items: readonly unknown[] = value;
-      for (let index = 0; index < items.length; index += 1) {
-        const item: unknown = items[index];
-        if (Array.isArray(item)) throw invalid(`Command parameter ${key} must not hold nested arrays.`);
-        const text = scalarText(`${key}${index}`, item);
-        if (text !== undefined) add(`${key}${index}`, text);
-      }
-      continue;
+    const items: readonly unknown[] = value;
+    for (let index = 0; index < items.length; index += 1) {
+      if (Array.isArray(items[index])) throw invalid(`Command parameter ${key} must not hold nested arrays.`);
+      add(`${key}${index}`, items[index]);
     }
-    const text = scalarText(key, value);
-    if (text !== undefined) add(key, text);
   }
-  if (commandName === undefined) throw invalid('A command needs COMMAND, a non-empty string.');
-  pairs[0] = ['COMMAND', commandName];
+  if (!seen.has('COMMAND')) throw invalid('A command needs COMMAND, a non-empty string.');
   return pairs;
 }
 

@@ -1,6 +1,5 @@
 import { type LogFields, type Logger, type LogLevel, silentLogger } from '@sessionkit/logger';
 import { COMMAND_LOG_MESSAGE } from './command-client.js';
-import { parseResponse } from './parse-response.js';
 
 /** The response object the public SDKs hand to a custom logger (the parts loggers use). */
 export interface LegacyResponseView {
@@ -35,23 +34,26 @@ function stringField(fields: LogFields, name: string): string {
   return typeof value === 'string' ? value : '';
 }
 
+// The fields of a CommandClient's request entry (the only entries handed to the custom logger).
 function view(fields: LogFields): LegacyResponseView {
-  const plain = stringField(fields, 'body');
-  const parsed = parseResponse(plain);
-  const command = (typeof fields.command === 'object' && fields.command !== null ? fields.command : {}) as Record<string, string>;
-  const code = typeof fields.code === 'number' ? fields.code : parsed.code;
-  const description = typeof fields.description === 'string' ? fields.description : parsed.description;
+  const { command, code, description, runtime, queuetime } = fields as {
+    command: Record<string, string>;
+    code: number;
+    description: string;
+    runtime: number | undefined;
+    queuetime: number | undefined;
+  };
   return {
     getCommand: () => ({ ...command }),
     getCommandPlain: () =>
       Object.entries(command)
         .map(([key, value]) => `${key} = ${value}\n`)
         .join(''),
-    getPlain: () => plain,
+    getPlain: () => stringField(fields, 'body'),
     getCode: () => code,
     getDescription: () => description,
-    getRuntime: () => (typeof fields.runtime === 'number' ? fields.runtime : 0),
-    getQueuetime: () => (typeof fields.queuetime === 'number' ? fields.queuetime : 0),
+    getRuntime: () => runtime ?? 0,
+    getQueuetime: () => queuetime ?? 0,
     isSuccess: () => code >= 200 && code < 300,
     isTmpError: () => code >= 400 && code < 500,
     isError: () => code >= 500 && code < 600,
@@ -59,10 +61,8 @@ function view(fields: LogFields): LegacyResponseView {
 }
 
 function errorText(fields: LogFields): string | null {
-  const error = fields.error;
-  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
-    return (error as { message: string }).message;
-  }
+  const error = fields.error as { message: string } | undefined;
+  if (error !== undefined) return error.message;
   const status = fields.status;
   return typeof status === 'number' && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
 }

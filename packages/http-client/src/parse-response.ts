@@ -1,4 +1,4 @@
-import { CommandResponse, type CommandResponseInit } from './command-response.js';
+import { CommandResponse, type CommandResponseInit, normalizeName } from './command-response.js';
 
 /** Options of {@link parseResponse}. */
 export interface ParseResponseOptions {
@@ -25,13 +25,14 @@ export const MAX_PROPERTY_INDEX = 1_000_000;
 
 const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d{1,7})\s*\]$/i;
 
+/** What the response text says; {@link responseOf} adds the transport details. */
 interface Parsed {
   code: number;
   description: string;
   runtime: number | undefined;
   queuetime: number | undefined;
   pending: boolean;
-  properties: Map<string, (string | undefined)[]>;
+  properties: Map<string, (string | undefined)[]> | undefined;
 }
 
 function decimal(value: string): number | undefined {
@@ -40,7 +41,7 @@ function decimal(value: string): number | undefined {
   return Number.isFinite(number) ? number : undefined;
 }
 
-/** The endpoint without user information, for a description. */
+/** The endpoint without user information or query, for a description. */
 function displayUrl(url: string): string {
   try {
     const parsed = new URL(url);
@@ -84,21 +85,13 @@ function parseText(input: string): Parsed | undefined {
     }
     const key = text.slice(lineStart, equals).trim();
     const value = text.slice(equals + 1, end).trim();
-    const first = key.charCodeAt(0) | 32;
-    if (first === 112 /* p */) {
-      if (key.length === 7 && key.toUpperCase() === 'PENDING') {
-        pending = value === '1';
-        continue;
-      }
-      const match = PROPERTY_KEY.exec(key);
-      if (match === null) continue;
-      const rawName = match[1] ?? '';
-      const name = /\s/.test(rawName) ? rawName.toUpperCase().replace(/\s+/g, '') : rawName.toUpperCase();
-      const index = Number(match[2]);
-      if (name === '' || index > MAX_PROPERTY_INDEX) continue;
+    const property = PROPERTY_KEY.exec(key);
+    if (property !== null) {
+      const name = normalizeName(property[1] ?? '');
+      const index = Number(property[2]);
       let values = properties.get(name);
       const growth = index + 1 - (values?.length ?? 0);
-      if (growth > slots) continue;
+      if (name === '' || index > MAX_PROPERTY_INDEX || growth > slots) continue;
       if (growth > 0) slots -= growth;
       if (values === undefined) {
         values = [];
@@ -108,22 +101,25 @@ function parseText(input: string): Parsed | undefined {
       values[index] = value;
       continue;
     }
-    // CODE, DESCRIPTION, RUNTIME, QUEUETIME: the first of each counts.
-    switch (key.length) {
-      case 4:
-        if (code === undefined && key.toUpperCase() === 'CODE') {
+    // The first CODE, DESCRIPTION, RUNTIME and QUEUETIME count.
+    switch (key.toUpperCase()) {
+      case 'CODE':
+        if (code === undefined) {
           if (!THREE_DIGITS.test(value)) return undefined;
           code = Number(value);
         }
         break;
-      case 11:
-        if (description === undefined && key.toUpperCase() === 'DESCRIPTION') description = value;
+      case 'DESCRIPTION':
+        description ??= value;
         break;
-      case 7:
-        if (runtime === undefined && key.toUpperCase() === 'RUNTIME') runtime = decimal(value);
+      case 'RUNTIME':
+        runtime ??= decimal(value);
         break;
-      case 9:
-        if (queuetime === undefined && key.toUpperCase() === 'QUEUETIME') queuetime = decimal(value);
+      case 'QUEUETIME':
+        queuetime ??= decimal(value);
+        break;
+      case 'PENDING':
+        pending = value === '1';
         break;
       default:
         break;
@@ -133,19 +129,17 @@ function parseText(input: string): Parsed | undefined {
   return { code, description, runtime, queuetime, pending, properties };
 }
 
-/** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
-export function syntheticResponse(kind: keyof typeof SYNTHETIC, detail: ResponseDetail = {}): CommandResponse {
-  const template = SYNTHETIC[kind];
-  const description = kind === 'empty' ? template.description.replace('{URL}', displayUrl(detail.url ?? '')) : template.description;
+// One object shape for every response keeps construction monomorphic (spreads of varying shapes deoptimise it).
+function responseOf(parsed: Parsed, raw: string, synthetic: boolean, detail: ResponseDetail): CommandResponse {
   return new CommandResponse({
-    code: template.code,
-    description,
-    runtime: undefined,
-    queuetime: undefined,
-    pending: false,
-    properties: undefined,
-    raw: `[RESPONSE]\nCODE = ${template.code}\nDESCRIPTION = ${description}\nEOF\n`,
-    synthetic: true,
+    code: parsed.code,
+    description: parsed.description,
+    runtime: parsed.runtime,
+    queuetime: parsed.queuetime,
+    pending: parsed.pending,
+    properties: parsed.properties,
+    raw,
+    synthetic,
     httpStatus: detail.httpStatus,
     cause: detail.cause,
     attempt: detail.attempt,
@@ -153,6 +147,14 @@ export function syntheticResponse(kind: keyof typeof SYNTHETIC, detail: Response
     url: detail.url,
     command: detail.command,
   });
+}
+
+/** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
+export function syntheticResponse(kind: keyof typeof SYNTHETIC, detail: ResponseDetail = {}): CommandResponse {
+  const { code, description: template } = SYNTHETIC[kind];
+  const description = template.replace('{URL}', () => displayUrl(detail.url ?? ''));
+  const parsed: Parsed = { code, description, runtime: undefined, queuetime: undefined, pending: false, properties: undefined };
+  return responseOf(parsed, `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, true, detail);
 }
 
 /**
@@ -168,25 +170,7 @@ export function syntheticResponse(kind: keyof typeof SYNTHETIC, detail: Response
  */
 export function parseResponse(text: string, options: ParseResponseOptions & ResponseDetail = {}): CommandResponse {
   const body = typeof text === 'string' ? text : '';
-  const detail: ResponseDetail = options;
-  if (body.trim() === '') return syntheticResponse('empty', detail);
+  if (body.trim() === '') return syntheticResponse('empty', options);
   const parsed = parseText(body);
-  if (parsed === undefined) return syntheticResponse('invalid', detail);
-  // One object shape for every response keeps this path monomorphic (spreads of varying shapes deoptimise it).
-  return new CommandResponse({
-    code: parsed.code,
-    description: parsed.description,
-    runtime: parsed.runtime,
-    queuetime: parsed.queuetime,
-    pending: parsed.pending,
-    properties: parsed.properties,
-    raw: body,
-    synthetic: false,
-    httpStatus: detail.httpStatus,
-    cause: detail.cause,
-    attempt: detail.attempt,
-    durationMs: detail.durationMs,
-    url: detail.url,
-    command: detail.command,
-  });
+  return parsed === undefined ? syntheticResponse('invalid', options) : responseOf(parsed, body, false, options);
 }

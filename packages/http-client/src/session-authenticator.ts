@@ -1,6 +1,6 @@
 import { AuthError, type AuthErrorCode, type Authenticator, type Token } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
-import { CommandClient, type CommandClientOptions, type CommandCredentials, ISPAPI_SYSTEMS } from './command-client.js';
+import { CommandClient, type CommandClientOptions, type CommandCredentials, loginOf } from './command-client.js';
 import type { CommandResponse } from './command-response.js';
 
 /** Options of {@link ispapiSessionAuthenticator}. */
@@ -54,24 +54,12 @@ function failure(response: CommandResponse): AuthError {
  * const client = new CommandClient({ system: 'ote', session, highPerformance: true });
  */
 export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOptions): IspapiSessionAuthenticator {
-  const client = new CommandClient({
-    system: options.system,
-    url: options.url,
-    ca: options.ca,
-    tls: options.tls,
-    timeoutMs: options.timeoutMs,
-    connectTimeoutMs: options.connectTimeoutMs,
-    userAgent: options.userAgent,
-    remoteAddress: options.remoteAddress,
-    credentials: options.credentials,
-    logger: options.logger,
-    retry: false,
-  });
-  const login = options.credentials.role === undefined || options.credentials.role === '' ? options.credentials.login : `${options.credentials.login}!${options.credentials.role}`;
+  // No retries of its own: the Session retries a failed login.
+  const client = new CommandClient({ ...options, retry: false });
   const timeoutSeconds = options.timeoutSeconds ?? 600;
   const maxTtlSeconds = options.maxTtlSeconds ?? 86_400;
   return {
-    identity: `ispapi ${client.url} entity=${ISPAPI_SYSTEMS[client.system].entity} login=${login}`,
+    identity: `ispapi ${client.url} entity=${client.entity} login=${loginOf(options.credentials)}`,
     async authenticate(context): Promise<Token> {
       const obtainedAt = context.now();
       const response = await client.request(
@@ -80,15 +68,12 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
       );
       const id = response.isSuccess() ? response.property('SESSION') : undefined;
       if (id === undefined || id === '') throw failure(response);
-      const timeout = Number(response.property('TIMEOUT') ?? timeoutSeconds);
-      const maxTtl = Number(response.property('MAXTTL') ?? maxTtlSeconds);
-      return {
-        value: id,
-        type: 'Session',
-        obtainedAt,
-        expiresAt: obtainedAt + (Number.isFinite(maxTtl) ? maxTtl : maxTtlSeconds) * 1000,
-        idleTtlMs: (Number.isFinite(timeout) ? timeout : timeoutSeconds) * 1000,
+      // The server's TIMEOUT and MAXTTL, when it says, else the ones asked for.
+      const milliseconds = (name: string, asked: number): number => {
+        const seconds = Number(response.property(name) ?? asked);
+        return (Number.isFinite(seconds) ? seconds : asked) * 1000;
       };
+      return { value: id, type: 'Session', obtainedAt, expiresAt: obtainedAt + milliseconds('MAXTTL', maxTtlSeconds), idleTtlMs: milliseconds('TIMEOUT', timeoutSeconds) };
     },
     async revoke(token, context): Promise<void> {
       await client.request({ COMMAND: 'EndSession' }, { sessionId: token.value, signal: context.signal });

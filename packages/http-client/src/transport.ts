@@ -1,4 +1,5 @@
 import { Agent, Pool } from 'undici';
+import { HttpClientError } from './http-client-error.js';
 
 /** TLS settings for the connections. There is no option to turn certificate checks off. */
 export interface TlsOptions {
@@ -16,93 +17,66 @@ export interface TlsOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined;
 }
 
-/** How the keep-alive pool of a client is set up. */
-export interface PoolSettings {
-  /** A bounded pool with long-lived connections (`highPerformance`), or undici's defaults. */
-  highPerformance: boolean;
-  /** Connections at most; undefined for no bound. */
-  connections: number | undefined;
-  connectTimeoutMs: number;
-  responseTimeoutMs: number;
-  tls: TlsOptions;
+/** The connection options the command client and the REST client share. */
+export interface ConnectionOptions {
+  /**
+   * One keep-alive pool of bounded size for this client, with idle connections kept for 60 s.
+   * Without it, connections are still reused but closed after 4 s idle, and not bounded.
+   * @default false ({ connections: 16 } when true)
+   */
+  highPerformance?: boolean | { connections?: number | undefined } | undefined;
+  /** Certificates to trust (PEM), such as `sandbox.certificate`. Shorthand for `tls.ca`. */
+  ca?: TlsOptions['ca'];
+  /** TLS settings of the connections. */
+  tls?: TlsOptions | undefined;
 }
 
-/** Idle keep-alive connections live this long in high-performance mode (bounded by the server's own hint). */
-export const HIGH_PERFORMANCE_KEEP_ALIVE_MS = 60_000;
-
-function connectOptions(settings: PoolSettings): Record<string, unknown> {
-  const { ca, cert, key, passphrase, servername, minVersion } = settings.tls;
-  const connect: Record<string, unknown> = { timeout: settings.connectTimeoutMs };
-  if (ca !== undefined) connect.ca = typeof ca === 'string' || Buffer.isBuffer(ca) ? ca : [...ca];
-  if (cert !== undefined) connect.cert = cert;
-  if (key !== undefined) connect.key = key;
-  if (passphrase !== undefined) connect.passphrase = passphrase;
-  if (servername !== undefined) connect.servername = servername;
-  connect.minVersion = minVersion ?? 'TLSv1.2';
-  return connect;
-}
-
-/** One undici Pool for one origin: the command client's keep-alive connections. */
-export function createPool(origin: string, settings: PoolSettings): Pool {
-  return new Pool(origin, {
-    connections: settings.connections ?? null,
+/**
+ * The keep-alive pool of a client: an undici Pool for one origin (the command client), or an
+ * Agent for any origin (the REST client), with the same settings.
+ */
+export function createDispatcher(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): Pool | Agent {
+  const highPerformance = options.highPerformance;
+  const bounded = highPerformance === true || typeof highPerformance === 'object';
+  const connections = bounded ? (typeof highPerformance === 'object' ? highPerformance.connections : undefined) ?? 16 : null;
+  if (connections !== null && !(Number.isInteger(connections) && connections >= 1)) {
+    throw new HttpClientError('INVALID_ARGUMENT', 'highPerformance.connections must be a whole number of 1 or more.');
+  }
+  // Only the documented TLS settings are passed on, so that nothing can turn certificate checks off.
+  const { cert, key, passphrase, servername, minVersion = 'TLSv1.2' } = options.tls ?? {};
+  const ca = (options.ca ?? options.tls?.ca) as string | Buffer | (string | Buffer)[] | undefined;
+  const settings: Pool.Options = {
+    connections,
     pipelining: 1,
-    keepAliveTimeout: settings.highPerformance ? HIGH_PERFORMANCE_KEEP_ALIVE_MS : 4000,
-    keepAliveMaxTimeout: settings.highPerformance ? 10 * HIGH_PERFORMANCE_KEEP_ALIVE_MS : 600_000,
-    headersTimeout: settings.responseTimeoutMs,
-    bodyTimeout: settings.responseTimeoutMs,
-    connect: connectOptions(settings),
-  });
-}
-
-/** An undici Agent (any origin) with the same settings, for the REST client. */
-export function createAgent(settings: PoolSettings): Agent {
-  return new Agent({
-    connections: settings.connections ?? null,
-    pipelining: 1,
-    keepAliveTimeout: settings.highPerformance ? HIGH_PERFORMANCE_KEEP_ALIVE_MS : 4000,
-    keepAliveMaxTimeout: settings.highPerformance ? 10 * HIGH_PERFORMANCE_KEEP_ALIVE_MS : 600_000,
-    headersTimeout: settings.responseTimeoutMs,
-    bodyTimeout: settings.responseTimeoutMs,
-    connect: connectOptions(settings),
-  });
+    keepAliveTimeout: bounded ? 60_000 : 4000,
+    keepAliveMaxTimeout: 600_000,
+    headersTimeout: responseTimeoutMs,
+    bodyTimeout: responseTimeoutMs,
+    connect: { timeout: connectTimeoutMs, ca, cert, key, passphrase, servername, minVersion },
+  };
+  return origin === undefined ? new Agent(settings) : new Pool(origin, settings);
 }
 
 // Errors raised before a single byte of the request could reach the server.
-const NOT_SENT = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
 
-// Certificate problems: retrying cannot help.
-const PERMANENT = /^(?:ERR_TLS_CERT_ALTNAME_INVALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|CERT_[A-Z_]+|ERR_SSL_[A-Z_]+|ERR_TLS_[A-Z_]+)$/;
+// Certificate and TLS problems: retrying cannot help.
+const PERMANENT = /^(?:ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_)/;
 
-/** How a transport error bears on retrying. */
-export interface ErrorClass {
-  /** The request certainly did not reach the server: any command may be retried. */
-  notSent: boolean;
-  /** Retrying cannot help (a certificate the client does not trust, say). */
-  permanent: boolean;
-  /** The error's code, such as `ECONNREFUSED` or `UND_ERR_HEADERS_TIMEOUT`. */
-  code: string | undefined;
-}
-
-function codeOf(error: unknown): string | undefined {
+/** The code of an error or of the first of its causes that has one, such as `ECONNREFUSED`. */
+export function errorCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
+  const { code, cause } = error as { code?: unknown; cause?: unknown };
   if (typeof code === 'string') return code;
-  const cause = (error as { cause?: unknown }).cause;
-  return cause === error ? undefined : codeOf(cause);
+  return cause === error ? undefined : errorCode(cause);
 }
 
-/** Classify a transport error. */
-export function classifyError(error: unknown): ErrorClass {
-  const code = codeOf(error);
-  if (code === undefined) return { notSent: false, permanent: false, code };
-  return { notSent: NOT_SENT.has(code), permanent: PERMANENT.test(code), code };
+/**
+ * Whether a request that failed with this transport error may be sent again: never after a
+ * certificate or TLS error (retrying cannot help); a read-only command always, any other
+ * command only when the error proves that the request never reached the server.
+ */
+export function isRetryableError(error: unknown, readOnly: boolean): boolean {
+  const code = errorCode(error) ?? '';
+  return !PERMANENT.test(code) && (readOnly || NOT_SENT.has(code));
 }
