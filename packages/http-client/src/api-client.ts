@@ -3,9 +3,8 @@ import type { Session } from '@sessionkit/core-session';
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import ky, { type KyInstance, type Options as KyOptions, type RetryOptions as KyRetryOptions } from 'ky';
 import type { Dispatcher } from 'undici';
-import { HttpClientError } from './http-client-error.js';
-import { redactText } from './redaction.js';
-import { type ConnectionOptions, createDispatcher } from './transport.js';
+import { errorSummary, redactText } from './redaction.js';
+import { type ConnectionOptions, createDispatcher, endpointUrl } from './transport.js';
 
 /** The part of a core-session `Session` the REST client uses. */
 export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
@@ -19,7 +18,7 @@ export interface ApiClientOptions extends ConnectionOptions {
   baseUrl: string | URL;
   /** Gives the `Authorization` header of every request, and drops a token the API refused. */
   session: ApiSession;
-  /** Where requests, retries and replays are logged (redacted). @default silentLogger */
+  /** Where every attempt (first, retry, replay) and every 401 replay are logged, redacted. @default silentLogger */
   logger?: Logger | undefined;
   /** ky's retry: a limit or options. It honours `Retry-After` on 413, 429 and 503. @default { limit: 2, maxRetryAfter: 60000 } */
   retry?: number | KyRetryOptions | undefined;
@@ -29,7 +28,7 @@ export interface ApiClientOptions extends ConnectionOptions {
   timeoutMs?: number | undefined;
   /** Headers sent with every request. */
   headers?: Record<string, string> | undefined;
-  /** More ky hooks; they run after the client's own. */
+  /** More ky hooks; `beforeRequest` hooks run after the client's own. */
   hooks?: KyOptions['hooks'];
 }
 
@@ -44,12 +43,7 @@ export interface ApiClientOptions extends ConnectionOptions {
  * const me = await api.get('v1/whoami').json<{ identity: string }>();
  */
 export function createApiClient(options: ApiClientOptions): KyInstance {
-  let baseUrl: URL;
-  try {
-    baseUrl = new URL(options.baseUrl);
-  } catch (error) {
-    throw new HttpClientError('INVALID_ARGUMENT', 'baseUrl is not a valid URL.', { cause: error });
-  }
+  const baseUrl = endpointUrl('baseUrl', options.baseUrl);
   const session = options.session;
   const logger = options.logger ?? silentLogger;
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -64,12 +58,12 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       outcome = { status: response.status };
       return response;
     } catch (error) {
-      outcome = { error: error instanceof Error ? { name: error.name, message: redactText(error.message) } : redactText(String(error)) };
+      outcome = { error: errorSummary(error) };
       throw error;
     } finally {
       if (logger.isLevelEnabled('debug')) {
         const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-        logger.debug(outcome.error === undefined ? 'rest request' : 'rest request failed', { method: input.method, url: redactText(input.url), ...outcome, durationMs });
+        logger.debug('rest request', { method: input.method, url: redactText(input.url), ...outcome, durationMs });
       }
     }
   };
@@ -110,12 +104,6 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
           request.headers.set('authorization', await session.authorization());
         },
         ...(options.hooks?.beforeRequest ?? []),
-      ],
-      beforeRetry: [
-        ({ request, error, retryCount }) => {
-          logger.debug('rest retry', { method: request.method, url: redactText(request.url), retryCount, error: redactText(error.message) });
-        },
-        ...(options.hooks?.beforeRetry ?? []),
       ],
     },
   };

@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { CommandClient, type CommandClientOptions, HttpClientError, ISPAPI_SYSTEMS, retryAfterMs } from '@sessionkit/http-client';
+import { CommandClient, type CommandClientOptions, HttpClientError, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
+import { retryAfterMs } from './command-client.js';
 
 const DEMO = { login: 'demo', password: 'demo-password' };
 

@@ -7,9 +7,9 @@ import { CommandResponse } from './command-response.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError } from './http-client-error.js';
 import { parseResponse, type ResponseDetail, syntheticResponse } from './parse-response.js';
-import { maskedCommand, maskedPost, redactResponseText, redactText } from './redaction.js';
+import { errorSummary, maskedCommand, maskedPost, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
-import { type ConnectionOptions, createDispatcher, errorCode, isRetryableError } from './transport.js';
+import { type ConnectionOptions, createDispatcher, endpointUrl, isRetryableError } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
 /** An ISPAPI system: it sets the URL and the entity together. */
@@ -191,12 +191,6 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error), { cause: error });
 }
 
-function errorSummary(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: redactText(String(error)) };
-  const code = errorCode(error);
-  return { name: error.name, ...(code === undefined ? {} : { code }), message: redactText(error.message) };
-}
-
 /**
  * A client of the ISPAPI command protocol: form-encoded `s_command` requests over an undici
  * keep-alive pool, plain-text responses parsed into {@link CommandResponse}. `request()` never
@@ -243,15 +237,7 @@ export class CommandClient {
     }
     this.system = system;
     this.#entity = ISPAPI_SYSTEMS[system].entity;
-    let url: URL;
-    try {
-      url = new URL(options.url ?? ISPAPI_SYSTEMS[system].url);
-    } catch (error) {
-      throw new HttpClientError('INVALID_ARGUMENT', 'url is not a valid URL.', { cause: error });
-    }
-    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '') {
-      throw new HttpClientError('INVALID_ARGUMENT', 'url must be an http: or https: URL without credentials (give those in the credentials option).');
-    }
+    const url = endpointUrl('url', options.url ?? ISPAPI_SYSTEMS[system].url);
     this.url = url.href;
     this.#path = `${url.pathname}${url.search}`;
 
@@ -340,9 +326,8 @@ export class CommandClient {
   async login(options: LoginOptions = {}): Promise<CommandResponse> {
     this.#refuseWithSession();
     if (this.#login === undefined) throw new HttpClientError('INVALID_STATE', 'login() needs the credentials option.');
-    const pairs: [string, string][] = [['COMMAND', 'StartSession']];
-    if (options.timeoutSeconds !== undefined) pairs.push(['TIMEOUT', String(nonNegative('timeoutSeconds', options.timeoutSeconds, 0))]);
-    if (options.maxTtlSeconds !== undefined) pairs.push(['MAXTTL', String(nonNegative('maxTtlSeconds', options.maxTtlSeconds, 0))]);
+    // The server checks the ranges of TIMEOUT and MAXTTL.
+    const pairs = flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds });
     const response = await this.#send(pairs, { signal: options.signal }, true);
     const id = response.isSuccess() ? response.property('SESSION') : undefined;
     if (id !== undefined && id !== '') this.#sessionId = id;

@@ -196,28 +196,14 @@ export class CommandResponse {
     return records;
   }
 
-  /** A plain view for logs and snapshots, with secret columns masked and without the raw text. */
+  /** A plain view for logs and snapshots: the fields above, with secret columns masked, without `cause` (an error may hold anything) and without the raw text. */
   toJSON(): Record<string, unknown> {
-    return {
-      code: this.code,
-      description: this.description,
-      runtime: this.runtime,
-      queuetime: this.queuetime,
-      pending: this.pending,
-      columns: this.columns,
-      records: this.records.map((record) => {
-        const masked: Record<string, string> = {};
-        for (const [name, value] of Object.entries(record)) masked[name] = isSecretName(name) ? MASK : value;
-        return masked;
-      }),
-      pagination: this.pagination,
-      synthetic: this.synthetic,
-      httpStatus: this.httpStatus,
-      attempt: this.attempt,
-      durationMs: this.durationMs,
-      url: this.url,
-      command: this.command,
-    };
+    const records = this.records.map((record) => {
+      const masked: Record<string, string> = {};
+      for (const [name, value] of Object.entries(record)) masked[name] = isSecretName(name) ? MASK : value;
+      return masked;
+    });
+    return { ...Object.fromEntries(Object.entries(this)), cause: undefined, records, command: this.command };
   }
 
   /** The number of rows: the longest column. */

@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCommandRequestBody, type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { CommandClient, encodeCommand, encodeFormComponent, encodeRequestBody, flattenCommand, HttpClientError, plainDecimal } from '@sessionkit/http-client';
+import { CommandClient, encodeCommand, HttpClientError } from '@sessionkit/http-client';
+// Internals the client is built from (not exported by the package).
+import { flattenCommand, plainDecimal } from './encode-command.js';
+import { encodeFormComponent, encodeRequestBody } from './request-body.js';
 
 describe('encodeCommand', () => {
   it('encodes the spec example', () => {

@@ -1,4 +1,4 @@
-export { CommandClient, COMMAND_LOG_MESSAGE, ISPAPI_PROXY_URL, ISPAPI_SYSTEMS, isReadOnlyCommand, retryAfterMs } from './command-client.js';
+export { CommandClient, COMMAND_LOG_MESSAGE, ISPAPI_PROXY_URL, ISPAPI_SYSTEMS } from './command-client.js';
 export type {
   CommandClientOptions,
   CommandCredentials,
@@ -9,13 +9,11 @@ export type {
   PagesOptions,
   SavedSession,
 } from './command-client.js';
-export { CommandResponse, isSecretName, MASK, PAGING_PROPERTIES } from './command-response.js';
+export { CommandResponse } from './command-response.js';
 export type { CommandResponseInit, Pagination } from './command-response.js';
-export { encodeCommand, flattenCommand, plainDecimal } from './encode-command.js';
+export { encodeCommand } from './encode-command.js';
 export type { Command, CommandScalar, CommandValue } from './encode-command.js';
-export { encodeFormComponent, encodeRequestBody } from './request-body.js';
-export type { ConnectionFields } from './request-body.js';
-export { MAX_PROPERTY_INDEX, parseResponse, SYNTHETIC, syntheticResponse } from './parse-response.js';
+export { parseResponse } from './parse-response.js';
 export type { ParseResponseOptions, ResponseDetail } from './parse-response.js';
 export { HttpClientError } from './http-client-error.js';
 export type { HttpClientErrorCode, HttpClientErrorOptions } from './http-client-error.js';
@@ -25,6 +23,5 @@ export { adaptLegacyCommandLogger } from './legacy-logger.js';
 export type { LegacyCommandLogger, LegacyLoggerOptions, LegacyResponseView } from './legacy-logger.js';
 export { createApiClient } from './api-client.js';
 export type { ApiClientOptions, ApiSession } from './api-client.js';
-export { formatUserAgent } from './user-agent.js';
 export type { UserAgentParts } from './user-agent.js';
-export type { TlsOptions } from './transport.js';
+export type { ConnectionOptions, TlsOptions } from './transport.js';

@@ -1,4 +1,4 @@
-import { type LogFields, type Logger, type LogLevel, silentLogger } from '@sessionkit/logger';
+import { type LogFields, type Logger, silentLogger } from '@sessionkit/logger';
 import { COMMAND_LOG_MESSAGE } from './command-client.js';
 
 /** The response object the public SDKs hand to a custom logger (the parts loggers use). */
@@ -67,46 +67,28 @@ function errorText(fields: LogFields): string | null {
   return typeof status === 'number' && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
 }
 
-class LegacyLogger implements Logger {
-  readonly #target: LegacyCommandLogger;
-  readonly #fallback: Logger;
-
-  constructor(target: LegacyCommandLogger, fallback: Logger) {
-    this.#target = target;
-    this.#fallback = fallback;
-  }
-
-  trace(msg: string, fields?: LogFields): void {
-    this.#fallback.trace(msg, fields);
-  }
-
-  debug(msg: string, fields?: LogFields): void {
-    if (msg === COMMAND_LOG_MESSAGE && fields !== undefined) {
-      this.#target.log(stringField(fields, 'post'), view(fields), errorText(fields));
-      return;
-    }
-    this.#fallback.debug(msg, fields);
-  }
-
-  info(msg: string, fields?: LogFields): void {
-    this.#fallback.info(msg, fields);
-  }
-
-  warn(msg: string, fields?: LogFields): void {
-    this.#fallback.warn(msg, fields);
-  }
-
-  error(msg: string, fields?: LogFields): void {
-    this.#fallback.error(msg, fields);
-  }
-
-  child(bindings: LogFields): Logger {
-    return new LegacyLogger(this.#target, this.#fallback.child(bindings));
-  }
-
-  isLevelEnabled(level: LogLevel): boolean {
-    return level === 'debug' || level === 'trace' || this.#fallback.isLevelEnabled(level);
-  }
+function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {
+  return {
+    trace: (msg, fields) => {
+      fallback.trace(msg, fields);
+    },
+    debug: (msg, fields) => {
+      if (msg === COMMAND_LOG_MESSAGE && fields !== undefined) target.log(stringField(fields, 'post'), view(fields), errorText(fields));
+      else fallback.debug(msg, fields);
+    },
+    info: (msg, fields) => {
+      fallback.info(msg, fields);
+    },
+    warn: (msg, fields) => {
+      fallback.warn(msg, fields);
+    },
+    error: (msg, fields) => {
+      fallback.error(msg, fields);
+    },
+    child: (bindings) => legacyLogger(target, fallback.child(bindings)),
+    // Every request entry goes to the target, with the trace-level body and post.
+    isLevelEnabled: (level) => level === 'debug' || level === 'trace' || fallback.isLevelEnabled(level),
+  };
 }
 
 /**
@@ -120,5 +102,5 @@ class LegacyLogger implements Logger {
  */
 export function adaptLegacyCommandLogger(target: LegacyCommandLogger, options: LegacyLoggerOptions = {}): Logger {
   if (typeof target.log !== 'function') throw new TypeError('adaptLegacyCommandLogger() needs an object with a log(post, response, error) method.');
-  return new LegacyLogger(target, options.fallback ?? silentLogger);
+  return legacyLogger(target, options.fallback ?? silentLogger);
 }

@@ -1,6 +1,7 @@
 import { createRedactor, type Redactor } from '@sessionkit/logger';
 import { isSecretName, MASK, normalizeName, SECRET_NAMES } from './command-response.js';
 import { commandTextOf } from './encode-command.js';
+import { errorCode } from './transport.js';
 import { type ConnectionFields, encodeRequestBody } from './request-body.js';
 
 let redactor: Redactor | undefined;
@@ -50,4 +51,11 @@ export function redactText(text: string): string {
   const masked = text.replace(INLINE_SECRET, (match, name: string, equals: string, value: string) => (value === '' || value === MASK ? match : `${name}${equals}${MASK}`));
   redactor ??= createRedactor({ keys: SECRET_NAMES.split('|') });
   return redactor.text(masked);
+}
+
+/** What a log entry shows of an error: its name, code and message, with secrets masked. */
+export function errorSummary(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: redactText(String(error)) };
+  const code = errorCode(error);
+  return { name: error.name, ...(code === undefined ? {} : { code }), message: redactText(error.message) };
 }

@@ -20,8 +20,6 @@ export interface ConnectionFields {
 }
 
 const EXTRA = /[!'()*]/g;
-const HAS_EXTRA = /[!'()*]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
  * Form-encode one component the way the public ISPAPI SDKs do: `encodeURIComponent` with
@@ -32,10 +30,10 @@ export function encodeFormComponent(text: string): string {
   try {
     encoded = encodeURIComponent(text);
   } catch {
-    // A lone surrogate cannot be UTF-8: send U+FFFD for it, as TextEncoder would.
-    encoded = encodeURIComponent(text.replace(LONE_SURROGATE, '\uFFFD'));
+    // A lone surrogate cannot be UTF-8: send U+FFFD for it, as Buffer.from (and TextEncoder) would.
+    encoded = encodeURIComponent(Buffer.from(text).toString());
   }
-  return HAS_EXTRA.test(encoded) ? encoded.replace(EXTRA, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`) : encoded;
+  return encoded.replace(EXTRA, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function field(name: string, value: string | undefined): string {

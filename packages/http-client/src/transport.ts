@@ -31,6 +31,15 @@ export interface ConnectionOptions {
   tls?: TlsOptions | undefined;
 }
 
+/** `value` as an http: or https: URL without credentials; `INVALID_ARGUMENT` naming the option `name` otherwise. */
+export function endpointUrl(name: string, value: string | URL): URL {
+  const url = URL.canParse(String(value)) ? new URL(value) : undefined;
+  if ((url?.protocol !== 'https:' && url?.protocol !== 'http:') || url.username !== '' || url.password !== '') {
+    throw new HttpClientError('INVALID_ARGUMENT', `${name} must be an http: or https: URL without user name or password (credentials go in the client's own options).`);
+  }
+  return url;
+}
+
 /**
  * The keep-alive pool of a client: an undici Pool for one origin (the command client), or an
  * Agent for any origin (the REST client), with the same settings.

@@ -10,20 +10,14 @@ export interface UserAgentParts {
   modules?: readonly string[] | undefined;
 }
 
-let packageVersion: string | undefined;
-
-/** This package's version, read once from its package.json. */
-export function httpClientVersion(): string {
-  if (packageVersion === undefined) {
-    try {
-      const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
-      const parsed = JSON.parse(text) as { version?: unknown };
-      packageVersion = typeof parsed.version === 'string' ? parsed.version : '0.0.0';
-    } catch {
-      packageVersion = '0.0.0';
-    }
+/** This package's version, from its package.json (`0.0.0` when that cannot be read). */
+function httpClientVersion(): string {
+  try {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof version === 'string' ? version : '0.0.0';
+  } catch {
+    return '0.0.0';
   }
-  return packageVersion;
 }
 
 /**
@@ -36,7 +30,6 @@ export function httpClientVersion(): string {
  */
 export function formatUserAgent(parts?: UserAgentParts): string {
   const version = httpClientVersion();
-  const name = parts?.name ?? 'sessionkit';
-  const modules = parts?.modules !== undefined && parts.modules.length > 0 ? ` ${parts.modules.join(' ')}` : '';
-  return `${name} (${process.platform}; ${process.arch}; rv:${parts?.version ?? version})${modules} sessionkit-http-client/${version} node/${process.version}`;
+  const modules = [...(parts?.modules ?? []), `sessionkit-http-client/${version}`, `node/${process.version}`];
+  return `${parts?.name ?? 'sessionkit'} (${process.platform}; ${process.arch}; rv:${parts?.version ?? version}) ${modules.join(' ')}`;
 }
