@@ -3,10 +3,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { AuthError, parseRetryAfter, type Session, type Token } from '@sessionkit/core-session';
 import { createLogger, type Logger, silentLogger } from '@sessionkit/logger';
 import type { Dispatcher } from 'undici';
-import { CommandResponse } from './command-response.js';
+import { CommandResponse, type ResponseDetail } from './command-response.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError } from './http-client-error.js';
-import { parseResponse, type ResponseDetail, syntheticResponse } from './parse-response.js';
+import { parseResponse, syntheticResponse } from './parse-response.js';
 import { errorSummary, maskedCommand, maskedPost, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
 import { type ConnectionOptions, createDispatcher, endpointUrl, isRetryableError } from './transport.js';
@@ -424,19 +424,18 @@ export class CommandClient {
   }
 
   async #attempt(body: string, options: CommandRequestOptions): Promise<Attempt> {
-    const request: Dispatcher.RequestOptions = {
-      path: this.#path,
-      method: 'POST',
-      headers: this.#headers,
-      body,
-      signal: options.signal ?? null,
-    };
-    if (options.timeoutMs !== undefined) {
-      request.headersTimeout = options.timeoutMs;
-      request.bodyTimeout = options.timeoutMs;
-    }
+    // A per-request timeout replaces the pool's; null keeps the pool's.
+    const timeout = options.timeoutMs ?? null;
     try {
-      const answer = await this.#pool.request(request);
+      const answer = await this.#pool.request({
+        path: this.#path,
+        method: 'POST',
+        headers: this.#headers,
+        body,
+        signal: options.signal ?? null,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
       const text = await answer.body.text();
       return { status: answer.statusCode, headers: answer.headers, text, error: undefined };
     } catch (error) {

@@ -23,7 +23,7 @@ export interface Pagination {
   readonly nextFirst: number | undefined;
 }
 
-/** What a response was built from; see the fields of {@link CommandResponse}. */
+/** What the response text says (or what the client made up); see the fields of {@link CommandResponse}. */
 export interface CommandResponseInit {
   code: number;
   description: string;
@@ -34,6 +34,10 @@ export interface CommandResponseInit {
   properties?: ReadonlyMap<string, readonly (string | undefined)[]> | undefined;
   raw: string;
   synthetic?: boolean | undefined;
+}
+
+/** How a response came about: the transport details; see the fields of {@link CommandResponse}. */
+export interface ResponseDetail {
   httpStatus?: number | undefined;
   cause?: unknown;
   attempt?: number | undefined;
@@ -67,7 +71,9 @@ const EMPTY_PROPERTIES: ReadonlyMap<string, readonly (string | undefined)[]> = n
 
 /** A property name as stored: upper case, without white space. */
 export function normalizeName(name: string): string {
-  return name.toUpperCase().replace(/\s+/g, '');
+  const upper = name.toUpperCase();
+  // Most names hold no white space: a test is cheaper than a replace (the parser calls this for every property line).
+  return /\s/.test(upper) ? upper.replace(/\s+/g, '') : upper;
 }
 
 function integerProperty(properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined {
@@ -113,7 +119,7 @@ export class CommandResponse {
   #command: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
   #records: readonly Readonly<Record<string, string>>[] | undefined;
 
-  constructor(init: CommandResponseInit) {
+  constructor(init: CommandResponseInit, detail: ResponseDetail = {}) {
     this.code = init.code;
     this.description = init.description;
     this.runtime = init.runtime;
@@ -122,12 +128,12 @@ export class CommandResponse {
     this.#properties = init.properties ?? EMPTY_PROPERTIES;
     this.#raw = init.raw;
     this.synthetic = init.synthetic ?? false;
-    this.httpStatus = init.httpStatus;
-    this.cause = init.cause;
-    this.attempt = init.attempt ?? 1;
-    this.durationMs = init.durationMs ?? 0;
-    this.url = init.url;
-    this.#command = init.command;
+    this.httpStatus = detail.httpStatus;
+    this.cause = detail.cause;
+    this.attempt = detail.attempt ?? 1;
+    this.durationMs = detail.durationMs ?? 0;
+    this.url = detail.url;
+    this.#command = detail.command;
     const columns: string[] = [];
     let hasPaging = false;
     for (const name of this.#properties.keys()) {

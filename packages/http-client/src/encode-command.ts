@@ -46,7 +46,7 @@ function scalarText(key: string, value: unknown): string | undefined {
       return undefined;
     default:
       if (value === null) return undefined;
-      throw invalid(`Command parameter ${key} must be a string, number, bigint, boolean or an array of them.`);
+      throw invalid(`Command parameter ${key} must be a string, number, bigint, boolean, or a flat array of them.`);
   }
 }
 
@@ -85,10 +85,7 @@ export function flattenCommand(command: Readonly<Record<string, unknown>>): [key
       continue;
     }
     const items: readonly unknown[] = value;
-    for (let index = 0; index < items.length; index += 1) {
-      if (Array.isArray(items[index])) throw invalid(`Command parameter ${key} must not hold nested arrays.`);
-      add(`${key}${index}`, items[index]);
-    }
+    for (let index = 0; index < items.length; index += 1) add(`${key}${index}`, items[index]);
   }
   if (!seen.has('COMMAND')) throw invalid('A command needs COMMAND, a non-empty string.');
   return pairs;

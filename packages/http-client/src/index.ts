@@ -10,11 +10,11 @@ export type {
   SavedSession,
 } from './command-client.js';
 export { CommandResponse } from './command-response.js';
-export type { CommandResponseInit, Pagination } from './command-response.js';
+export type { CommandResponseInit, Pagination, ResponseDetail } from './command-response.js';
 export { encodeCommand } from './encode-command.js';
 export type { Command, CommandScalar, CommandValue } from './encode-command.js';
 export { parseResponse } from './parse-response.js';
-export type { ParseResponseOptions, ResponseDetail } from './parse-response.js';
+export type { ParseResponseOptions } from './parse-response.js';
 export { HttpClientError } from './http-client-error.js';
 export type { HttpClientErrorCode, HttpClientErrorOptions } from './http-client-error.js';
 export { ispapiSessionAuthenticator } from './session-authenticator.js';

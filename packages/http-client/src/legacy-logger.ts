@@ -29,14 +29,11 @@ export interface LegacyLoggerOptions {
   fallback?: Logger | undefined;
 }
 
-function stringField(fields: LogFields, name: string): string {
-  const value = fields[name];
-  return typeof value === 'string' ? value : '';
-}
-
-// The fields of a CommandClient's request entry (the only entries handed to the custom logger).
+// The fields of a CommandClient's request entry (the only entries handed to the custom logger);
+// `post` and `body` are there because this logger enables the trace level.
 function view(fields: LogFields): LegacyResponseView {
-  const { command, code, description, runtime, queuetime } = fields as {
+  const { command, code, description, runtime, queuetime, body } = fields as {
+    body: string;
     command: Record<string, string>;
     code: number;
     description: string;
@@ -49,7 +46,7 @@ function view(fields: LogFields): LegacyResponseView {
       Object.entries(command)
         .map(([key, value]) => `${key} = ${value}\n`)
         .join(''),
-    getPlain: () => stringField(fields, 'body'),
+    getPlain: () => body,
     getCode: () => code,
     getDescription: () => description,
     getRuntime: () => runtime ?? 0,
@@ -73,7 +70,7 @@ function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {
       fallback.trace(msg, fields);
     },
     debug: (msg, fields) => {
-      if (msg === COMMAND_LOG_MESSAGE && fields !== undefined) target.log(stringField(fields, 'post'), view(fields), errorText(fields));
+      if (msg === COMMAND_LOG_MESSAGE && fields !== undefined) target.log(fields.post as string, view(fields), errorText(fields));
       else fallback.debug(msg, fields);
     },
     info: (msg, fields) => {

@@ -1,13 +1,10 @@
-import { CommandResponse, type CommandResponseInit, normalizeName } from './command-response.js';
+import { CommandResponse, type CommandResponseInit, normalizeName, type ResponseDetail } from './command-response.js';
 
 /** Options of {@link parseResponse}. */
 export interface ParseResponseOptions {
   /** The endpoint, named in the description of the 423 for an empty body. */
   url?: string | undefined;
 }
-
-/** Transport details that {@link parseResponse} copies onto the response. */
-export type ResponseDetail = Omit<CommandResponseInit, 'code' | 'description' | 'runtime' | 'queuetime' | 'pending' | 'properties' | 'raw' | 'synthetic'>;
 
 /** Descriptions of the responses a client makes up itself (the public SDKs' templates). */
 export const SYNTHETIC = {
@@ -25,16 +22,6 @@ export const MAX_PROPERTY_INDEX = 1_000_000;
 
 const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d{1,7})\s*\]$/i;
 
-/** What the response text says; {@link responseOf} adds the transport details. */
-interface Parsed {
-  code: number;
-  description: string;
-  runtime: number | undefined;
-  queuetime: number | undefined;
-  pending: boolean;
-  properties: Map<string, (string | undefined)[]> | undefined;
-}
-
 function decimal(value: string): number | undefined {
   if (value === '') return undefined;
   const number = Number(value);
@@ -43,21 +30,15 @@ function decimal(value: string): number | undefined {
 
 /** The endpoint without user information or query, for a description. */
 function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    parsed.search = '';
-    return parsed.href;
-  } catch {
-    return '(unknown URL)';
-  }
+  if (!URL.canParse(url)) return '(unknown URL)';
+  const { origin, pathname } = new URL(url);
+  return `${origin}${pathname}`;
 }
 
 const EOF_LINE = /^\s*EOF\s*$/i;
 const THREE_DIGITS = /^\d{3}$/;
 
-function parseText(input: string): Parsed | undefined {
+function parseText(input: string): CommandResponseInit | undefined {
   let code: number | undefined;
   let description: string | undefined;
   let runtime: number | undefined;
@@ -126,35 +107,14 @@ function parseText(input: string): Parsed | undefined {
     }
   }
   if (code === undefined || description === undefined) return undefined;
-  return { code, description, runtime, queuetime, pending, properties };
-}
-
-// One object shape for every response keeps construction monomorphic (spreads of varying shapes deoptimise it).
-function responseOf(parsed: Parsed, raw: string, synthetic: boolean, detail: ResponseDetail): CommandResponse {
-  return new CommandResponse({
-    code: parsed.code,
-    description: parsed.description,
-    runtime: parsed.runtime,
-    queuetime: parsed.queuetime,
-    pending: parsed.pending,
-    properties: parsed.properties,
-    raw,
-    synthetic,
-    httpStatus: detail.httpStatus,
-    cause: detail.cause,
-    attempt: detail.attempt,
-    durationMs: detail.durationMs,
-    url: detail.url,
-    command: detail.command,
-  });
+  return { code, description, runtime, queuetime, pending, properties, raw: input, synthetic: false };
 }
 
 /** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
 export function syntheticResponse(kind: keyof typeof SYNTHETIC, detail: ResponseDetail = {}): CommandResponse {
   const { code, description: template } = SYNTHETIC[kind];
   const description = template.replace('{URL}', () => displayUrl(detail.url ?? ''));
-  const parsed: Parsed = { code, description, runtime: undefined, queuetime: undefined, pending: false, properties: undefined };
-  return responseOf(parsed, `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, true, detail);
+  return new CommandResponse({ code, description, raw: `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, synthetic: true }, detail);
 }
 
 /**
@@ -172,5 +132,5 @@ export function parseResponse(text: string, options: ParseResponseOptions & Resp
   const body = typeof text === 'string' ? text : '';
   if (body.trim() === '') return syntheticResponse('empty', options);
   const parsed = parseText(body);
-  return parsed === undefined ? syntheticResponse('invalid', options) : responseOf(parsed, body, false, options);
+  return parsed === undefined ? syntheticResponse('invalid', options) : new CommandResponse(parsed, options);
 }
