@@ -28,7 +28,7 @@ export interface ApiClientOptions extends ConnectionOptions {
   timeoutMs?: number | undefined;
   /** Headers sent with every request. */
   headers?: Record<string, string> | undefined;
-  /** More ky hooks; `beforeRequest` hooks run after the client's own. */
+  /** ky hooks. The client sets the authorization when the request is sent, after every `beforeRequest` hook. */
   hooks?: KyOptions['hooks'];
 }
 
@@ -68,11 +68,12 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     }
   };
 
-  // The 401 replay happens here, inside ky's fetch, rather than in an afterResponse hook: ky
-  // clones every response (a tee of its body stream) for each afterResponse hook, which cost
-  // more than a tenth of the throughput. A request with a body is cloned before it is sent, so
-  // that it can be sent again; one without a body is simply sent again.
+  // The authorization and the 401 replay happen here, inside ky's fetch, rather than in hooks: ky
+  // clones every response (a tee of its body stream) for each afterResponse hook, which cost more
+  // than a tenth of the throughput. A request with a body is cloned before it is sent, so that it
+  // can be sent again; one without a body is simply sent again.
   const send = async (input: Request, init?: RequestInit): Promise<Response> => {
+    input.headers.set('authorization', await session.authorization());
     const again = input.body === null ? input : input.clone();
     const response = await fetchOnce(input, init);
     if (response.status !== 401) {
@@ -97,15 +98,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     timeout: timeoutMs,
     ...(options.headers === undefined ? {} : { headers: options.headers }),
     fetch: send as typeof fetch,
-    hooks: {
-      ...options.hooks,
-      beforeRequest: [
-        async (request) => {
-          request.headers.set('authorization', await session.authorization());
-        },
-        ...(options.hooks?.beforeRequest ?? []),
-      ],
-    },
+    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
   };
   // ky hands options it does not know to fetch: Node's fetch takes an undici dispatcher (its
   // RequestInit type names Node's bundled undici, hence the untyped record).

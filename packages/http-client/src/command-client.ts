@@ -3,11 +3,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { AuthError, parseRetryAfter, type Session, type Token } from '@sessionkit/core-session';
 import { createLogger, type Logger, silentLogger } from '@sessionkit/logger';
 import type { Dispatcher } from 'undici';
-import { CommandResponse, type ResponseDetail } from './command-response.js';
+import { CommandResponse, maskPairs, type ResponseDetail } from './command-response.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError } from './http-client-error.js';
 import { parseResponse, syntheticResponse } from './parse-response.js';
-import { errorSummary, maskedCommand, maskedPost, redactResponseText } from './redaction.js';
+import { errorSummary, maskedPost, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
 import { type ConnectionOptions, createDispatcher, endpointUrl, isRetryableError } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
@@ -463,7 +463,7 @@ export class CommandClient {
         attempt,
         durationMs: performance.now() - outgoing.started,
         httpStatus: result.status,
-        command: () => maskedCommand(pairs),
+        command: () => Object.fromEntries(maskPairs(pairs)),
       };
       const status = result.status ?? 0;
       let response: CommandResponse;

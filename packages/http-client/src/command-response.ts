@@ -67,6 +67,11 @@ export function isSecretName(name: string): boolean {
 /** The mask that replaces secret values. */
 export const MASK = '***';
 
+/** The pairs with every secret value (`PASSWORD`, `NEWPASSWORD`, `AUTH`, ..., any case) masked. */
+export function maskPairs(pairs: readonly (readonly [string, string])[]): [string, string][] {
+  return pairs.map(([key, value]) => [key, isSecretName(key) ? MASK : value]);
+}
+
 const EMPTY_PROPERTIES: ReadonlyMap<string, readonly (string | undefined)[]> = new Map();
 
 /** A property name as stored: upper case, without white space. */
@@ -204,11 +209,7 @@ export class CommandResponse {
 
   /** A plain view for logs and snapshots: the fields above, with secret columns masked, without `cause` (an error may hold anything) and without the raw text. */
   toJSON(): Record<string, unknown> {
-    const records = this.records.map((record) => {
-      const masked: Record<string, string> = {};
-      for (const [name, value] of Object.entries(record)) masked[name] = isSecretName(name) ? MASK : value;
-      return masked;
-    });
+    const records = this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record))));
     return { ...Object.fromEntries(Object.entries(this)), cause: undefined, records, command: this.command };
   }
 

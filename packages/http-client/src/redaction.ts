@@ -1,20 +1,10 @@
 import { createRedactor, type Redactor } from '@sessionkit/logger';
-import { isSecretName, MASK, normalizeName, SECRET_NAMES } from './command-response.js';
+import { isSecretName, MASK, maskPairs, normalizeName, SECRET_NAMES } from './command-response.js';
 import { commandTextOf } from './encode-command.js';
 import { errorCode } from './transport.js';
 import { type ConnectionFields, encodeRequestBody } from './request-body.js';
 
 let redactor: Redactor | undefined;
-
-/** The pairs with every secret value (`PASSWORD`, `NEWPASSWORD`, `AUTH`, ..., any case) masked. */
-export function maskPairs(pairs: readonly (readonly [string, string])[]): [string, string][] {
-  return pairs.map(([key, value]) => [key, isSecretName(key) ? MASK : value]);
-}
-
-/** The command as an object with secret values masked. */
-export function maskedCommand(pairs: readonly (readonly [string, string])[]): Record<string, string> {
-  return Object.fromEntries(maskPairs(pairs));
-}
 
 /** The request body as it would be sent, with `s_pw`, `s_session`, `s_otp` and secret command values masked. */
 export function maskedPost(connection: ConnectionFields, pairs: readonly (readonly [string, string])[]): string {

@@ -35,10 +35,7 @@ function failureCode(response: CommandResponse): AuthErrorCode {
 }
 
 function failure(response: CommandResponse): AuthError {
-  return new AuthError(failureCode(response), `StartSession failed: ${response.code} ${response.description}`, {
-    cause: response,
-    ...(response.httpStatus === undefined ? {} : { status: response.httpStatus }),
-  });
+  return new AuthError(failureCode(response), `StartSession failed: ${response.code} ${response.description}`, { cause: response, status: response.httpStatus });
 }
 
 /**
