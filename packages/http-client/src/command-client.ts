@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import { CommandResponse, maskPairs, type ResponseDetail } from './command-response.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError } from './http-client-error.js';
-import { parseResponse, syntheticResponse } from './parse-response.js';
+import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
 import { errorSummary, maskedPost, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
 import { type ConnectionOptions, createDispatcher, endpointUrl, isRetryableError } from './transport.js';
@@ -138,6 +138,12 @@ export function loginOf(credentials: CommandCredentials): string {
   return credentials.role === undefined || credentials.role === '' ? credentials.login : `${credentials.login}!${credentials.role}`;
 }
 
+/** The session id a StartSession response hands out; undefined when the login failed. */
+export function startedSession(response: CommandResponse): string | undefined {
+  const id = response.isSuccess() ? response.property('SESSION') : undefined;
+  return isText(id) ? id : undefined;
+}
+
 /** One command on its way: what every attempt and replay of it shares. */
 interface Outgoing {
   pairs: [string, string][];
@@ -153,6 +159,10 @@ interface Attempt {
   headers: Record<string, string | string[] | undefined> | undefined;
   text: string;
   error: unknown;
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string' && value !== '';
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
@@ -243,7 +253,7 @@ export class CommandClient {
 
     const credentials = options.credentials;
     if (credentials !== undefined) {
-      if (typeof credentials.login !== 'string' || credentials.login === '' || typeof credentials.password !== 'string') {
+      if (!isText(credentials.login) || typeof credentials.password !== 'string') {
         throw new HttpClientError('INVALID_ARGUMENT', 'credentials need a login and a password.');
       }
       this.#login = loginOf(credentials);
@@ -329,8 +339,7 @@ export class CommandClient {
     // The server checks the ranges of TIMEOUT and MAXTTL.
     const pairs = flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds });
     const response = await this.#send(pairs, { signal: options.signal }, true);
-    const id = response.isSuccess() ? response.property('SESSION') : undefined;
-    if (id !== undefined && id !== '') this.#sessionId = id;
+    this.#sessionId = startedSession(response) ?? this.#sessionId;
     return response;
   }
 
@@ -340,7 +349,7 @@ export class CommandClient {
    */
   async logout(options: { signal?: AbortSignal | undefined } = {}): Promise<CommandResponse> {
     this.#refuseWithSession();
-    if (this.#sessionId === undefined) return syntheticResponse('sessionNotFound', { url: this.url, attempt: 1 });
+    if (this.#sessionId === undefined) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url, attempt: 1 });
     const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal }, false);
     if (response.isSuccess() || response.code === 530) this.#sessionId = undefined;
     return response;
@@ -353,7 +362,7 @@ export class CommandClient {
 
   /** Use a saved session: sets both its entity and its id. */
   reuseSession(saved: SavedSession): void {
-    if (typeof saved.entity !== 'string' || saved.entity === '' || typeof saved.session !== 'string' || saved.session === '') {
+    if (!isText(saved.entity) || !isText(saved.session)) {
       throw new HttpClientError('INVALID_ARGUMENT', 'A saved session needs an entity and a session id.');
     }
     this.#entity = saved.entity;
@@ -418,9 +427,9 @@ export class CommandClient {
       if (error.code === 'CONFIGURATION') {
         throw new HttpClientError('INVALID_STATE', 'The client\'s Session cannot log in: its authenticator is misconfigured.', { cause: error });
       }
-      if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse('sessionNotFound', detail);
+      if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(SESSION_NOT_FOUND, detail);
     }
-    return syntheticResponse('httpError', detail);
+    return syntheticResponse(HTTP_ERROR, detail);
   }
 
   async #attempt(body: string, options: CommandRequestOptions): Promise<Attempt> {
@@ -471,7 +480,7 @@ export class CommandClient {
       if (status >= 200 && status < 300) {
         response = parseResponse(result.text, detail);
       } else {
-        response = syntheticResponse('httpError', { ...detail, cause: result.error });
+        response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.error });
         if (retries < this.#retry.retries) retryInMs = this.#retryDelay(result, outgoing.readOnly, retries);
       }
       this.#log(response, connection, pairs, result, retryInMs);

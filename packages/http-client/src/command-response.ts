@@ -83,7 +83,7 @@ export function normalizeName(name: string): string {
 
 function integerProperty(properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined {
   const text = properties.get(name)?.[0];
-  if (text === undefined || !/^\s*-?\d{1,15}\s*$/.test(text)) return undefined;
+  if (text === undefined || !/^-?\d{1,15}$/.test(text)) return undefined;
   return Number(text);
 }
 

@@ -22,7 +22,7 @@ export class HttpClientError extends Error {
   readonly code: HttpClientErrorCode;
 
   constructor(code: HttpClientErrorCode, message: string, options: HttpClientErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options);
     this.code = code;
     Object.defineProperty(this, marker, { value: true });
   }

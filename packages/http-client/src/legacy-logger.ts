@@ -57,11 +57,11 @@ function view(fields: LogFields): LegacyResponseView {
   };
 }
 
+// The transport error's message, or the HTTP status when it was not 2xx; null for an answer that arrived.
 function errorText(fields: LogFields): string | null {
-  const error = fields.error as { message: string } | undefined;
+  const { error, status } = fields as { error?: { message: string }; status?: number };
   if (error !== undefined) return error.message;
-  const status = fields.status;
-  return typeof status === 'number' && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
+  return status !== undefined && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
 }
 
 function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {

@@ -6,13 +6,19 @@ export interface ParseResponseOptions {
   url?: string | undefined;
 }
 
-/** Descriptions of the responses a client makes up itself (the public SDKs' templates). */
-export const SYNTHETIC = {
-  httpError: { code: 421, description: 'Command failed due to HTTP communication error' },
-  empty: { code: 423, description: 'Empty API response. Probably unreachable API end point {URL}' },
-  invalid: { code: 423, description: 'Invalid API response. Contact Support' },
-  sessionNotFound: { code: 530, description: 'SESSION NOT FOUND' },
-} as const;
+/** A response the client makes up itself, with the public SDKs' code and description. */
+export interface Synthetic {
+  readonly code: number;
+  /** `{URL}` stands for the endpoint. */
+  readonly description: string;
+}
+
+/** A network error, a timeout, or an HTTP status that is not 2xx. */
+export const HTTP_ERROR: Synthetic = { code: 421, description: 'Command failed due to HTTP communication error' };
+/** No session to end, or the Session could not log in. */
+export const SESSION_NOT_FOUND: Synthetic = { code: 530, description: 'SESSION NOT FOUND' };
+const EMPTY: Synthetic = { code: 423, description: 'Empty API response. Probably unreachable API end point {URL}' };
+const INVALID: Synthetic = { code: 423, description: 'Invalid API response. Contact Support' };
 
 /**
  * Properties with an index above this are ignored; so are indexes that would make the columns
@@ -111,8 +117,7 @@ function parseText(input: string): CommandResponseInit | undefined {
 }
 
 /** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
-export function syntheticResponse(kind: keyof typeof SYNTHETIC, detail: ResponseDetail = {}): CommandResponse {
-  const { code, description: template } = SYNTHETIC[kind];
+export function syntheticResponse({ code, description: template }: Synthetic, detail: ResponseDetail = {}): CommandResponse {
   const description = template.replace('{URL}', () => displayUrl(detail.url ?? ''));
   return new CommandResponse({ code, description, raw: `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, synthetic: true }, detail);
 }
@@ -130,7 +135,7 @@ export function syntheticResponse(kind: keyof typeof SYNTHETIC, detail: Response
  */
 export function parseResponse(text: string, options: ParseResponseOptions & ResponseDetail = {}): CommandResponse {
   const body = typeof text === 'string' ? text : '';
-  if (body.trim() === '') return syntheticResponse('empty', options);
+  if (body.trim() === '') return syntheticResponse(EMPTY, options);
   const parsed = parseText(body);
-  return parsed === undefined ? syntheticResponse('invalid', options) : new CommandResponse(parsed, options);
+  return parsed === undefined ? syntheticResponse(INVALID, options) : new CommandResponse(parsed, options);
 }

@@ -46,6 +46,5 @@ export function redactText(text: string): string {
 /** What a log entry shows of an error: its name, code and message, with secrets masked. */
 export function errorSummary(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { message: redactText(String(error)) };
-  const code = errorCode(error);
-  return { name: error.name, ...(code === undefined ? {} : { code }), message: redactText(error.message) };
+  return { name: error.name, code: errorCode(error), message: redactText(error.message) };
 }

@@ -1,6 +1,6 @@
 import { AuthError, type AuthErrorCode, type Authenticator, type Token } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
-import { CommandClient, type CommandClientOptions, type CommandCredentials, loginOf } from './command-client.js';
+import { CommandClient, type CommandClientOptions, type CommandCredentials, loginOf, startedSession } from './command-client.js';
 import type { CommandResponse } from './command-response.js';
 
 /** Options of {@link ispapiSessionAuthenticator}. */
@@ -63,8 +63,8 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
         { COMMAND: 'StartSession', TIMEOUT: timeoutSeconds, MAXTTL: maxTtlSeconds },
         { signal: context.signal },
       );
-      const id = response.isSuccess() ? response.property('SESSION') : undefined;
-      if (id === undefined || id === '') throw failure(response);
+      const id = startedSession(response);
+      if (id === undefined) throw failure(response);
       // The server's TIMEOUT and MAXTTL, when it says, else the ones asked for.
       const milliseconds = (name: string, asked: number): number => {
         const seconds = Number(response.property(name) ?? asked);

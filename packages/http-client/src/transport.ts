@@ -54,11 +54,11 @@ export function createDispatcher(origin: string | undefined, options: Connection
   // Only the documented TLS settings are passed on, so that nothing can turn certificate checks off.
   const { cert, key, passphrase, servername, minVersion = 'TLSv1.2' } = options.tls ?? {};
   const ca = (options.ca ?? options.tls?.ca) as string | Buffer | (string | Buffer)[] | undefined;
+  // undici's defaults for the rest: one request at a time per connection (no pipelining), idle
+  // connections kept at most 10 minutes whatever the server's keep-alive hint says.
   const settings: Pool.Options = {
     connections,
-    pipelining: 1,
     keepAliveTimeout: bounded ? 60_000 : 4000,
-    keepAliveMaxTimeout: 600_000,
     headersTimeout: responseTimeoutMs,
     bodyTimeout: responseTimeoutMs,
     connect: { timeout: connectTimeoutMs, ca, cert, key, passphrase, servername, minVersion },
@@ -67,7 +67,7 @@ export function createDispatcher(origin: string | undefined, options: Connection
 }
 
 // Errors raised before a single byte of the request could reach the server.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+const NOT_SENT = /^(?:ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|UND_ERR_CONNECT_TIMEOUT)$/;
 
 // Certificate and TLS problems: retrying cannot help.
 const PERMANENT = /^(?:ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_)/;
@@ -87,5 +87,5 @@ export function errorCode(error: unknown): string | undefined {
  */
 export function isRetryableError(error: unknown, readOnly: boolean): boolean {
   const code = errorCode(error) ?? '';
-  return !PERMANENT.test(code) && (readOnly || NOT_SENT.has(code));
+  return !PERMANENT.test(code) && (readOnly || NOT_SENT.test(code));
 }
