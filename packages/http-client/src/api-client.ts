@@ -73,18 +73,18 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // than a tenth of the throughput. A request with a body is cloned before it is sent, so that it
   // can be sent again; one without a body is simply sent again.
   const send = async (input: Request, init?: RequestInit): Promise<Response> => {
-    input.headers.set('authorization', await session.authorization());
+    let authorization = await session.authorization();
+    input.headers.set('authorization', authorization);
     const again = input.body === null ? input : input.clone();
     const response = await fetchOnce(input, init);
     if (response.status !== 401) {
       if (again !== input) void again.body?.cancel().catch(() => undefined);
       return response;
     }
-    const refused = input.headers.get('authorization');
-    if (refused !== null) session.invalidate(refused);
+    session.invalidate(authorization);
     logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactText(input.url) });
     void response.body?.cancel().catch(() => undefined);
-    const authorization = await session.authorization();
+    authorization = await session.authorization();
     again.headers.set('authorization', authorization);
     const replayed = await fetchOnce(again, init);
     // The fresh token was refused too: drop it, and leave the 401 to the caller.

@@ -147,7 +147,6 @@ export function startedSession(response: CommandResponse): string | undefined {
 /** One command on its way: what every attempt and replay of it shares. */
 interface Outgoing {
   pairs: [string, string][];
-  commandText: string;
   readOnly: boolean;
   options: CommandRequestOptions;
   /** `performance.now()` when `request()` was called. */
@@ -388,7 +387,6 @@ export class CommandClient {
     if (options.signal?.aborted === true) return Promise.reject(aborted(options.signal));
     const outgoing: Outgoing = {
       pairs,
-      commandText: commandTextOf(pairs),
       readOnly: options.idempotent ?? isReadOnlyCommand(pairs[0]?.[1] ?? ''),
       options,
       started: performance.now(),
@@ -463,7 +461,7 @@ export class CommandClient {
       session,
       user: options.subuser ?? this.#subuser,
     };
-    const body = `${this.#encodeConnection(connection)}s_command=${encodeFormComponent(outgoing.commandText)}`;
+    const body = `${this.#encodeConnection(connection)}s_command=${encodeFormComponent(commandTextOf(pairs))}`;
     for (let attempt = firstAttempt, retries = 0; ; attempt += 1, retries += 1) {
       const result = await this.#attempt(body, options);
       if (options.signal?.aborted === true) throw aborted(options.signal);

@@ -107,9 +107,6 @@ function parseText(input: string): CommandResponseInit | undefined {
         break;
       case 'PENDING':
         pending = value === '1';
-        break;
-      default:
-        break;
     }
   }
   if (code === undefined || description === undefined) return undefined;
