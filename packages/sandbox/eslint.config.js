@@ -1,3 +1,3 @@
 import { createConfig } from '@sessionkit/eslint-config';
 
-export default createConfig({ rootDir: import.meta.dirname, allowConsole: true });
+export default createConfig({ rootDir: import.meta.dirname });

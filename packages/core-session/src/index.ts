@@ -7,3 +7,4 @@ export { Session } from './session.js';
 export type { RefreshFailedEvent, SessionData, SessionEvents, SessionFromEnvOptions, SessionOptions, ThrottledEvent } from './session.js';
 export { storeKeyFor } from './store-key.js';
 export type { AuthContext, Authenticator, Token } from './token.js';
+export type { EventMap, Listener } from './typed-emitter.js';

@@ -1,3 +1,8 @@
+/**
+ * Where tokens live: the `TokenStore` interface, `StoreError`, and the in-process `MemoryStore`.
+ * The file, keychain and Redis adapters are at `/file`, `/keychain` and `/redis`.
+ * @module
+ */
 export { MemoryStore } from './memory-store.js';
 export { StoreError } from './store-error.js';
 export type { StoreErrorCode, StoreErrorOptions } from './store-error.js';
