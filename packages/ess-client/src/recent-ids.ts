@@ -27,10 +27,14 @@ function fullHash(id: string): number {
   return finish(length <= 128 ? hashRange(id, 0, length, seed) : hashRange(id, length - 64, length, hashRange(id, 0, 64, seed)));
 }
 
-/** The hash of an id's length and last 16 characters, where ids usually differ (UUIDs, counters, ULIDs). */
+/**
+ * The hash of an id's length and last 8 characters, where ids usually differ (the random end
+ * of a UUID or ULID, the low digits of a counter). Hashing in JavaScript costs a few
+ * nanoseconds per character, so fewer characters make the check markedly cheaper.
+ */
 function tailHash(id: string): number {
   const length = id.length;
-  return finish(hashRange(id, length > 16 ? length - 16 : 0, length, 0x811c9dc5 ^ length));
+  return finish(hashRange(id, length > 8 ? length - 8 : 0, length, 0x811c9dc5 ^ length));
 }
 
 /** A lookup probing more slots than this means the tail hash clusters these ids: hash them whole. */
@@ -39,7 +43,7 @@ const clusteredProbes = 48;
 /**
  * Drops duplicate event ids with bounded memory: the last `capacity` ids, in a ring, indexed by
  * an open-addressing hash table in typed arrays (linear probing, at most half full, removal by
- * backward shift). Nothing is allocated per id, and only an id's last 16 characters are hashed
+ * backward shift). Nothing is allocated per id, and only an id's last 8 characters are hashed
  * (its length too), which is where ids differ; ids are always compared whole. Should the tails
  * cluster (a lookup probing more than 48 slots, as ids with a long common suffix would make
  * it), the table is rebuilt hashing whole ids from then on, so no input makes it slow.

@@ -30,13 +30,14 @@ export function isStateful(event: EssEvent): event is EssState {
 }
 
 /**
- * A cheap hash of a source for the front cache: its length and last 12 characters (the
- * random end of `{resourceType}/{guid}`). Only the front cache's hit rate depends on it.
+ * A cheap hash of a source for the front cache: its length and last 4 characters (the random
+ * end of `{resourceType}/{guid}`). Only the front cache's hit rate depends on it; a miss
+ * falls back to the `Map`.
  */
 function tailHash(source: string): number {
   const length = source.length;
-  let hash = length;
-  for (let index = length > 12 ? length - 12 : 0; index < length; index += 1) hash = Math.imul(hash ^ source.charCodeAt(index), 0x01000193);
+  let hash = Math.imul(length, 0x9e3779b1);
+  for (let index = length > 4 ? length - 4 : 0; index < length; index += 1) hash = Math.imul(hash ^ source.charCodeAt(index), 0x01000193);
   return hash ^ (hash >>> 15);
 }
 
