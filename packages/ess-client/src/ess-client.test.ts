@@ -372,7 +372,8 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
     expect(ess.connectionState).toBe('online');
     expect(ess.stats).toMatchObject({ connections: 1, events: 2 });
     const text = logged.join('\n');
-    for (const said of ['neither a response nor events', 'no pending command', 'not JSON', 'not an object', 'without an id']) expect(text).toContain(said);
+    for (const said of ['neither a response nor events', 'no pending command', 'not a JSON object', 'without an id']) expect(text).toContain(said);
+    expect(text.split('not a JSON object')).toHaveLength(3); // 'not json' and '[1,2]'
   });
 
   it('asks shouldReconnect after every failure; reconnect: false halts on the first loss', async () => {

@@ -74,24 +74,12 @@ export class EssError extends Error {
 }
 
 /** The error an unrequested close with `code` stands for. */
-export function closeError(code: number, reason: string): EssError {
+export function closeError(code: number, reason: string, cause?: unknown): EssError {
   const said = reason === '' ? '' : ` (${reason})`;
-  switch (code) {
-    case 1002:
-    case 1003:
-    case 1007:
-    case 1008:
-      return new EssError('PROTOCOL_ERROR', `The gateway closed the connection with ${code}${said}: it rejected what the client sent.`, {
-        closeCode: code,
-      });
-    case 1009:
-      return new EssError('FRAME_TOO_LARGE', `A frame exceeded the size limit (close code 1009${said}); raise the maxPayload option.`, {
-        closeCode: code,
-      });
-    default:
-      return new EssError('CONNECTION_LOST', `The connection closed with code ${code}${said}; reconnecting.`, {
-        closeCode: code,
-        retryable: true,
-      });
+  const options = { closeCode: code, cause };
+  if (code === 1002 || code === 1003 || code === 1007 || code === 1008) {
+    return new EssError('PROTOCOL_ERROR', `The gateway closed the connection with ${code}${said}: it rejected what the client sent.`, options);
   }
+  if (code === 1009) return new EssError('FRAME_TOO_LARGE', `A frame exceeded the size limit (close code 1009${said}); raise the maxPayload option.`, options);
+  return new EssError('CONNECTION_LOST', `The connection closed with code ${code}${said}; reconnecting.`, { ...options, retryable: true });
 }

@@ -1,40 +1,24 @@
 /** When duplicate event ids are looked for. */
 export type DedupeMode = 'after-reconnect' | 'always';
 
-/** 32 bits from FNV-1a over `id[from..to)` in two lanes (even and odd characters), for instruction-level parallelism. */
-function hashRange(id: string, from: number, to: number, seed: number): number {
-  let even = seed;
-  let odd = 0x050c5d1f;
-  let index = from;
-  for (; index + 1 < to; index += 2) {
-    even = Math.imul(even ^ id.charCodeAt(index), 0x01000193);
-    odd = Math.imul(odd ^ id.charCodeAt(index + 1), 0x01000193);
-  }
-  if (index < to) even = Math.imul(even ^ id.charCodeAt(index), 0x01000193);
-  return even ^ Math.imul(odd, 0x9e3779b1);
-}
-
-function finish(hash: number): number {
-  let mixed = hash ^ (hash >>> 15);
-  mixed = Math.imul(mixed, 0x2c1b3c6d);
-  return mixed ^ (mixed >>> 12);
-}
-
-/** The hash of a whole id (ids over 128 characters: their length and first and last 64). */
-function fullHash(id: string): number {
-  const length = id.length;
-  const seed = 0x811c9dc5 ^ length;
-  return finish(length <= 128 ? hashRange(id, 0, length, seed) : hashRange(id, length - 64, length, hashRange(id, 0, 64, seed)));
+/**
+ * A 32-bit hash (FNV-1a, then mixed) of an id's length and its characters from `from` on.
+ * Only buckets depend on it: ids are always compared whole.
+ */
+function hashFrom(id: string, from: number): number {
+  let hash = 0x811c9dc5 ^ id.length;
+  for (let index = from; index < id.length; index += 1) hash = Math.imul(hash ^ id.charCodeAt(index), 0x01000193);
+  hash = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d);
+  return hash ^ (hash >>> 12);
 }
 
 /**
- * The hash of an id's length and last 8 characters, where ids usually differ (the random end
- * of a UUID or ULID, the low digits of a counter). Hashing in JavaScript costs a few
- * nanoseconds per character, so fewer characters make the check markedly cheaper.
+ * Where hashing starts: an id's last 8 characters, where ids usually differ (the random end of
+ * a UUID or ULID, the low digits of a counter), or all of it once tails were found to cluster.
+ * Hashing in JavaScript costs a few nanoseconds per character.
  */
-function tailHash(id: string): number {
-  const length = id.length;
-  return finish(hashRange(id, length > 8 ? length - 8 : 0, length, 0x811c9dc5 ^ length));
+function hashStart(id: string, whole: boolean): number {
+  return whole || id.length < 8 ? 0 : id.length - 8;
 }
 
 /** A lookup probing more slots than this means the tail hash clusters these ids: hash them whole. */
@@ -103,7 +87,7 @@ export class RecentIds {
     for (let index = 0; index < this.#capacity; index += 1) {
       const id = ids[index];
       if (id === undefined) continue;
-      const hash = this.#whole ? fullHash(id) : tailHash(id);
+      const hash = hashFrom(id, hashStart(id, this.#whole));
       hashes[index] = hash;
       this.#insert(hash, index);
     }
@@ -114,7 +98,7 @@ export class RecentIds {
     const position = this.#next;
     const ids = this.#ids;
     if (this.#checking) {
-      const hash = this.#whole ? fullHash(id) : tailHash(id);
+      const hash = hashFrom(id, hashStart(id, this.#whole));
       const slots = this.#slots;
       const hashes = this.#hashes;
       const mask = this.#mask;

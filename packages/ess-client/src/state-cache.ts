@@ -70,13 +70,9 @@ export class StateCache {
     let entries = this.#frontKeys[slot] === source ? this.#frontEntries[slot] : undefined;
     if (entries === undefined) {
       entries = this.#sources.get(source);
-      if (entries === undefined) {
-        entries = [{ group: state.stategroupid, state, version: ++this.#version }];
-        this.#sources.set(source, entries);
-        this.#remember(slot, source, entries);
-        return true;
-      }
-      this.#remember(slot, source, entries);
+      if (entries === undefined) this.#sources.set(source, (entries = []));
+      this.#frontKeys[slot] = source;
+      this.#frontEntries[slot] = entries;
     }
     for (const entry of entries) {
       if (entry.group !== state.stategroupid) continue;
@@ -87,16 +83,6 @@ export class StateCache {
     }
     entries.push({ group: state.stategroupid, state, version: ++this.#version });
     return true;
-  }
-
-  #remember(slot: number, source: string, entries: Entry[]): void {
-    this.#frontKeys[slot] = source;
-    this.#frontEntries[slot] = entries;
-  }
-
-  #forgetFront(): void {
-    this.#frontKeys.fill(undefined);
-    this.#frontEntries.fill(undefined);
   }
 
   /** A mark to pass to {@link replace} for a snapshot requested now. */
@@ -111,7 +97,8 @@ export class StateCache {
   replace(states: readonly EssState[], mark: number): void {
     const previous = this.#sources;
     this.#sources = new Map();
-    this.#forgetFront();
+    this.#frontKeys.fill(undefined);
+    this.#frontEntries.fill(undefined);
     for (const state of states) this.#put(state, mark);
     for (const entries of previous.values()) {
       for (const entry of entries) {
@@ -137,11 +124,6 @@ export class StateCache {
     const entry: Entry = { group: state.stategroupid, state, version };
     if (entries === undefined) this.#sources.set(state.source, [entry]);
     else entries.push(entry);
-  }
-
-  clear(): void {
-    this.#sources.clear();
-    this.#forgetFront();
   }
 
   /** The current states, in no particular order. */
