@@ -1,10 +1,10 @@
-import { performance } from 'node:perf_hooks';
 import type { Session } from '@sessionkit/core-session';
 import { type Logger, silentLogger } from '@sessionkit/logger';
-import ky, { type KyInstance, type Options as KyOptions, type RetryOptions as KyRetryOptions } from 'ky';
+import type * as Ky from 'ky';
+import type { KyInstance, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
 import type { Dispatcher } from 'undici';
 import { errorSummary, redactText } from './redaction.js';
-import { type ConnectionOptions, createDispatcher, endpointUrl } from './transport.js';
+import { type ConnectionOptions, createDispatcher, endpointUrl, load } from './transport.js';
 
 /** The part of a core-session `Session` the REST client uses. */
 export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
@@ -48,7 +48,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   const logger = options.logger ?? silentLogger;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const ownPool = options.highPerformance === true || typeof options.highPerformance === 'object' || options.ca !== undefined || options.tls !== undefined;
-  const dispatcher = options.dispatcher ?? (ownPool ? createDispatcher(undefined, options, 10_000, timeoutMs) : undefined);
+  const dispatcher = options.dispatcher ?? (ownPool ? createDispatcher(undefined, options, 10_000, timeoutMs)() : undefined);
 
   const fetchOnce = async (input: Request, init: RequestInit | undefined): Promise<Response> => {
     const started = performance.now();
@@ -103,5 +103,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // ky hands options it does not know to fetch: Node's fetch takes an undici dispatcher (its
   // RequestInit type names Node's bundled undici, hence the untyped record).
   const withDispatcher: Record<string, unknown> = { ...kyOptions, dispatcher };
-  return ky.create(withDispatcher);
+  // ky is loaded here, by the first client, not with this package: its module builds a Request,
+  // which makes Node load its own fetch (most of ky's ~60 ms import).
+  return (load('ky') as typeof Ky).default.create(withDispatcher);
 }

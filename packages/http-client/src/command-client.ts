@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AuthError, parseRetryAfter, type Session, type Token } from '@sessionkit/core-session';
 import { createLogger, type Logger, silentLogger } from '@sessionkit/logger';
@@ -222,7 +221,9 @@ export class CommandClient {
   readonly userAgent: string;
 
   readonly #path: string;
-  readonly #pool: Dispatcher;
+  // Made, and undici loaded, by the first request.
+  #pool: Dispatcher | undefined;
+  readonly #newPool: () => Dispatcher;
   readonly #headers: Record<string, string>;
   readonly #logger: Logger;
   readonly #retry: { retries: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
@@ -266,7 +267,7 @@ export class CommandClient {
     const { retries = 2, baseDelayMs = 100, maxDelayMs = 2000, maxRetryAfterMs = 60_000 } = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
     this.#retry = { retries: nonNegative('retry.retries', retries, 0), baseDelayMs, maxDelayMs, maxRetryAfterMs };
     const responseTimeoutMs = nonNegative('timeoutMs', options.timeoutMs, 300_000);
-    this.#pool = createDispatcher(url.origin, options, nonNegative('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
+    this.#newPool = createDispatcher(url.origin, options, nonNegative('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
     this.#logger = options.logger ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
     this.userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
     this.#headers = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.userAgent };
@@ -372,7 +373,7 @@ export class CommandClient {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#pool.close();
+    await this.#pool?.close();
   }
 
   #refuseWithSession(): void {
@@ -434,7 +435,7 @@ export class CommandClient {
     // A per-request timeout replaces the pool's; null keeps the pool's.
     const timeout = options.timeoutMs ?? null;
     try {
-      const answer = await this.#pool.request({
+      const answer = await (this.#pool ??= this.#newPool()).request({
         path: this.#path,
         method: 'POST',
         headers: this.#headers,

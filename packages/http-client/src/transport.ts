@@ -1,5 +1,13 @@
-import { Agent, Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type * as Undici from 'undici';
 import { HttpClientError } from './http-client-error.js';
+
+/**
+ * Loads a dependency when it is first needed rather than with this package (undici alone takes
+ * longer to import than the 50 ms budget of the whole package). `require()` is synchronous, so
+ * clients stay synchronous to create; Node 20.19+ loads ES modules (ky) this way too.
+ */
+export const load: NodeJS.Require = createRequire(import.meta.url);
 
 /** TLS settings for the connections. There is no option to turn certificate checks off. */
 export interface TlsOptions {
@@ -41,10 +49,11 @@ export function endpointUrl(name: string, value: string | URL): URL {
 }
 
 /**
- * The keep-alive pool of a client: an undici Pool for one origin (the command client), or an
- * Agent for any origin (the REST client), with the same settings.
+ * Checks the options and returns what makes the keep-alive pool of a client: an undici Pool for
+ * one origin (the command client), or an Agent for any origin (the REST client), with the same
+ * settings. undici is loaded when the pool is made.
  */
-export function createDispatcher(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): Pool | Agent {
+export function createDispatcher(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher {
   const highPerformance = options.highPerformance;
   const bounded = highPerformance === true || typeof highPerformance === 'object';
   const connections = bounded ? (typeof highPerformance === 'object' ? highPerformance.connections : undefined) ?? 16 : null;
@@ -56,14 +65,17 @@ export function createDispatcher(origin: string | undefined, options: Connection
   const ca = (options.ca ?? options.tls?.ca) as string | Buffer | (string | Buffer)[] | undefined;
   // undici's defaults for the rest: one request at a time per connection (no pipelining), idle
   // connections kept at most 10 minutes whatever the server's keep-alive hint says.
-  const settings: Pool.Options = {
+  const settings: Undici.Pool.Options = {
     connections,
     keepAliveTimeout: bounded ? 60_000 : 4000,
     headersTimeout: responseTimeoutMs,
     bodyTimeout: responseTimeoutMs,
     connect: { timeout: connectTimeoutMs, ca, cert, key, passphrase, servername, minVersion },
   };
-  return origin === undefined ? new Agent(settings) : new Pool(origin, settings);
+  return () => {
+    const { Agent, Pool } = load('undici') as typeof Undici;
+    return origin === undefined ? new Agent(settings) : new Pool(origin, settings);
+  };
 }
 
 // Errors raised before a single byte of the request could reach the server.
