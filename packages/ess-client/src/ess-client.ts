@@ -1,7 +1,8 @@
 import type { Session } from '@sessionkit/core-session';
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import type { TokenStore } from '@sessionkit/token-store';
-import { type ClientOptions, type RawData, WebSocket } from 'ws';
+import type * as Ws from 'ws';
+import type { ClientOptions, RawData, WebSocket } from 'ws';
 import { backoffDelay, type BackoffSettings } from './backoff.js';
 import { toWireFilters } from './commands.js';
 import { closeError, EssError } from './ess-error.js';
@@ -241,6 +242,10 @@ const authCodesNotWorthRetrying = new Set(['INVALID_CREDENTIALS', 'CONFIGURATION
 
 const filtersSubscriptionId = 'filters';
 
+// ws is loaded by the first connect(), not with this package: it was more than half of the
+// package's cold-import time.
+let wsModule: Promise<typeof Ws> | undefined;
+
 /**
  * A client of the Events and State WebSocket API: one session kept across reconnects,
  * subscriptions, state, and every event delivered once and in order, or a `gap` reported.
@@ -425,9 +430,9 @@ export class EssClient {
       if (connection === undefined) continue;
       connection.end(closed);
       const { ws } = connection;
-      if (ws.readyState === WebSocket.CLOSED) continue;
+      if (ws.readyState === ws.CLOSED) continue;
       const gone = new Promise((resolve) => ws.once('close', resolve));
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      if (ws.readyState === ws.OPEN) ws.close(1000);
       else ws.terminate();
       const timer = setTimeout(() => {
         ws.terminate();
@@ -651,8 +656,9 @@ export class EssClient {
       let credential: Credential | undefined;
       try {
         credential = await this.#credential();
+        const { WebSocket } = await (wsModule ??= import('ws'));
         if (this.#isClosed()) break;
-        connection = await this.#open(credential);
+        connection = await this.#open(credential, WebSocket);
       } catch (caught) {
         if (this.#isClosed()) break;
         const error = EssError.isInstance(caught)
@@ -741,7 +747,7 @@ export class EssClient {
     }
   }
 
-  async #open(credential: Credential): Promise<Connection> {
+  async #open(credential: Credential, WebSocket: typeof Ws.WebSocket): Promise<Connection> {
     const options: ClientOptions = {
       headers: { authorization: credential.header },
       maxPayload: this.#maxPayload,
@@ -870,7 +876,7 @@ export class EssClient {
   }
 
   #command(connection: Connection, command: string, fields: Frame, timeoutMs: number): Promise<Frame> {
-    if (connection.ws.readyState !== WebSocket.OPEN) {
+    if (connection.ws.readyState !== connection.ws.OPEN) {
       return Promise.reject(new EssError('CONNECTION_LOST', `Cannot send "${command}": the connection is not open.`, { retryable: true }));
     }
     const commandId = connection.nextCommandId++;
