@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import type * as Undici from 'undici';
 import { HttpClientError } from './http-client-error.js';
 
@@ -7,7 +6,10 @@ import { HttpClientError } from './http-client-error.js';
  * longer to import than the 50 ms budget of the whole package). `require()` is synchronous, so
  * clients stay synchronous to create; Node 20.19+ loads ES modules (ky) this way too.
  */
-export const load: NodeJS.Require = createRequire(import.meta.url);
+export function load(id: string): unknown {
+  return (requireHere ??= process.getBuiltinModule('node:module').createRequire(import.meta.url))(id);
+}
+let requireHere: NodeJS.Require | undefined;
 
 /** TLS settings for the connections. There is no option to turn certificate checks off. */
 export interface TlsOptions {
