@@ -1,6 +1,7 @@
 // `pnpm bench [--quick] [--only name,name]`: runs every suite against an in-process sandbox,
 // prints one table per benchmark (median, min, max, ratio to the baseline, target) and writes
-// results/latest.json and results/latest.md (results/quick.* for --quick runs).
+// results/latest.json and results/latest.md (results/quick.* for --quick runs, results/partial.* for
+// --only runs, so that a run of some suites never replaces the baseline).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatMarkdown, formatTable, summarise } from './harness.js';
@@ -46,7 +47,8 @@ console.log(formatTable(rows));
 
 const resultsDir = new URL('../results/', import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
-const name = values.quick ? 'quick' : 'latest';
+// Only a full run of every suite replaces the committed baseline (latest.*).
+const name = values.quick ? 'quick' : only === undefined ? 'latest' : 'partial';
 const meta = {
   date: new Date().toISOString(),
   node: process.version,
