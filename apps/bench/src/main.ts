@@ -1,4 +1,4 @@
-// `pnpm bench [--quick] [--only name,name]`: runs every suite against an in-process sandbox,
+// `pnpm bench [--quick] [--only name,name]`: runs every suite (each starts the sandbox it needs),
 // prints one table per benchmark (median, min, max, ratio to the baseline, target) and writes
 // results/latest.json and results/latest.md (results/quick.* for --quick runs, results/partial.* for
 // --only runs, so that a run of some suites never replaces the baseline).
