@@ -253,6 +253,36 @@ describe('events gateway', () => {
     third.ws.close();
   });
 
+  it('keeps at most replayBufferSize events for a session without a connection', async () => {
+    await sandbox.close();
+    sandbox = await startSandbox({ ess: { generator: false, replayBufferSize: 10 } });
+    const headers = { Authorization: `Bearer ${sandbox.idp.issueToken().access_token}` };
+    const resumeAfterDrop = async (published: number): Promise<{ status: unknown; ids: unknown[] }> => {
+      const first = await RawClient.open(sandbox.essUrl, headers);
+      const { sessionId } = await first.command('startSession', { sessionId: '', eventId: '' });
+      await first.command('addSubscription', { filters: includeAll });
+      sandbox.publish([motion(0), motion(1)]);
+      await first.untilEvents(2);
+      first.ws.terminate();
+      await first.closed;
+      while (sandbox.stats.events.connections > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      sandbox.publish(Array.from({ length: published }, (_, n) => motion(2 + n)));
+      const second = await RawClient.open(sandbox.essUrl, headers);
+      const { status } = await second.command('startSession', { sessionId, eventId: 'e1' });
+      if (status === 200) await second.untilEvents(published);
+      second.ws.terminate();
+      await second.closed;
+      return { status, ids: second.events.map((event) => event.id) };
+    };
+    const ids = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_, n) => `e${String(from + n)}`);
+    // 2 sent + 8 waiting fit in 10: all 8 are replayed.
+    expect(await resumeAfterDrop(8)).toEqual({ status: 200, ids: ids(2, 9) });
+    // 2 sent + 9 waiting: e0 is dropped; the resume point e1 and all 9 are still kept.
+    expect(await resumeAfterDrop(9)).toEqual({ status: 200, ids: ids(2, 10) });
+    // 2 sent + 10 waiting: the resume point e1 is dropped too, so the resume is refused.
+    expect(await resumeAfterDrop(10)).toEqual({ status: 201, ids: [] });
+  });
+
   it('answers getState with the latest state per source and state group, after a delay when asked, with events in between', async () => {
     const client = await RawClient.open(sandbox.essUrl, auth);
     await client.command('startSession', { sessionId: '', eventId: '' });

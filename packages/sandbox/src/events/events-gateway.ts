@@ -12,8 +12,9 @@ export interface EventsGatewayOptions {
   /** How long a session can be resumed after its connection was lost. @default 30000 */
   resumeWindowMs?: number | undefined;
   /**
-   * How many sent events each session keeps for replay. A resume from an event that has
-   * fallen out of this buffer is not honoured: it gets a new session (status 201).
+   * How many sent events each session keeps for replay, and how many events in all a session
+   * without a connection keeps (older ones are dropped, sent or not). A resume from an event
+   * that has fallen out of this buffer is not honoured: it gets a new session (status 201).
    * @default 10000
    */
   replayBufferSize?: number | undefined;
@@ -537,7 +538,9 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
         session.log.append(event);
         added = true;
       }
-      if (added && session.connection !== undefined) scheduleFlush(session.connection);
+      if (!added) continue;
+      if (session.connection === undefined) session.log.trimToLimit();
+      else scheduleFlush(session.connection);
     }
   };
 

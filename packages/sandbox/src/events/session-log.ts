@@ -7,7 +7,8 @@ export interface LogEntry {
 /**
  * The events of one session in publish order, addressed by sequence number. Entries before
  * the send cursor have been sent and are kept for replay, at most `replayLimit` of them;
- * entries from the cursor on are waiting to be sent.
+ * entries from the cursor on are waiting to be sent. While no connection drains the log,
+ * `trimToLimit()` keeps it to `replayLimit` entries in all.
  */
 export class SessionLog {
   readonly #replayLimit: number;
@@ -59,15 +60,28 @@ export class SessionLog {
     return true;
   }
 
+  /**
+   * For a session without a connection: keep at most `replayLimit` entries, sent or not,
+   * dropping the oldest. Events dropped unsent are lost, as on a gateway whose buffer ran
+   * over; a resume from before them is not honoured (`rewindAfter` answers false).
+   */
+  trimToLimit(): void {
+    this.#drop(this.end - this.#firstSeq - this.#replayLimit);
+    if (this.cursor < this.#firstSeq) this.cursor = this.#firstSeq;
+  }
+
   #evict(): void {
-    let sent = this.cursor - this.#firstSeq;
-    while (sent > this.#replayLimit) {
+    this.#drop(this.cursor - this.#firstSeq - this.#replayLimit);
+  }
+
+  /** Drop the `count` oldest entries. */
+  #drop(count: number): void {
+    for (; count > 0; count -= 1) {
       const entry = this.#entries[this.#start];
       if (entry === undefined) break;
       if (this.#seqById.get(entry.id) === this.#firstSeq) this.#seqById.delete(entry.id);
       this.#start += 1;
       this.#firstSeq += 1;
-      sent -= 1;
     }
     if (this.#start > 1024 && this.#start * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#start);
