@@ -1,5 +1,5 @@
-import { homedir } from 'node:os';
-import { posix, win32 } from 'node:path';
+import { homedir } from './node-builtins.js';
+import { posix, win32 } from './node-builtins.js';
 
 /**
  * The directory sessionkit keeps its files in when no `dir` is given:

@@ -1,8 +1,8 @@
-import { join } from 'node:path';
 import type { Logger } from '@sessionkit/logger';
 import { keyFileStem } from './key-file-name.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { acquireLockFile } from './lock-file.js';
+import { join } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
 
 /**
@@ -30,19 +30,14 @@ export class DirectoryLocks {
     this.#options = options;
   }
 
-  /** The lock file used for `key`. */
-  lockPathFor(key: string): string {
-    return join(this.#options.dir, `${keyFileStem(key)}.lock`);
-  }
-
   /** Runs `fn` holding the lock for `key`, waiting at most `timeoutMs` in all. */
   async run<T>(key: string, fn: () => Promise<T>, timeoutMs: number = this.#options.lockTimeoutMs): Promise<T> {
-    const { dir, staleLockMs, logger } = this.#options;
+    const options = this.#options;
     const deadline = Date.now() + timeoutMs;
-    const path = this.lockPathFor(key);
+    const path = join(options.dir, `${keyFileStem(key)}.lock`);
     return processQueues.run(path, async () => {
-      await ensurePrivateDirectory(dir, logger);
-      const release = await acquireLockFile(path, { deadline, timeoutMs, staleLockMs, logger });
+      await ensurePrivateDirectory(options.dir, options.logger);
+      const release = await acquireLockFile(path, { ...options, deadline, timeoutMs });
       try {
         return await fn();
       } finally {

@@ -1,12 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
-import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import { defaultStoreDirectory } from './default-directory.js';
 import { DirectoryLocks } from './directory-locks.js';
-import { errorCode, fileSystemError, hasPosixModes, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
+import { createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, moveAside, nonBlocking, noFollow, notPlain, putBack } from './fs-errors.js';
 import { keyFileStem } from './key-file-name.js';
+import { basename, constants, type FileHandle, join, lstat, open, randomUUID, rename, resolve, unlink } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
 import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
@@ -87,16 +84,67 @@ export class FileStore implements TokenStore {
    * then moved aside). Rejects with `PERMISSION` when the path is a symbolic link.
    */
   async get(key: string): Promise<StoredRecord | undefined> {
-    return this.#read(this.pathFor(key));
+    const path = this.pathFor(key);
+    if (!(await this.#assertNotLink(path))) return undefined;
+    let handle: FileHandle;
+    try {
+      handle = await open(path, constants.O_RDONLY | noFollow | nonBlocking);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'EACCES' || code === 'EPERM') return this.#moveAside(path, undefined, 'could not be read');
+      if (code === 'ENOENT') return undefined;
+      throw fileSystemError(error, 'open', path);
+    }
+    let text: string;
+    let inode: bigint;
+    try {
+      const info = await handle.stat({ bigint: true });
+      if (!info.isFile()) throw notPlain(path);
+      inode = info.ino;
+      if (hasPosixModes && (info.mode & 0o777n) !== 0o600n && BigInt(process.getuid?.() ?? -1) === info.uid) {
+        await handle.chmod(0o600);
+        this.#logger.debug('tightened the mode to 0600', { file: path });
+      }
+      text = await handle.readFile('utf8');
+    } catch (error) {
+      throw fileSystemError(error, 'read', path);
+    } finally {
+      await handle.close().catch(ignore);
+    }
+    return parseRecord(text) ?? this.#moveAside(path, inode, 'could not be parsed');
   }
 
-  /** Atomically replaces `key`'s file with `value`. */
+  /**
+   * Atomically replaces `key`'s file with `value`: writes a temporary file beside it (mode
+   * exactly 0600), flushes it, renames it over the file, then flushes the directory.
+   */
   async set(key: string, value: StoredRecord): Promise<void> {
     const path = this.pathFor(key);
     const text = serializeRecord(value);
     await ensurePrivateDirectory(this.dir, this.#logger);
     await this.#assertNotLink(path);
-    await this.#writeAtomically(path, text);
+    const tempPath = join(this.dir, `.${basename(path)}.${randomUUID()}.tmp`);
+    const handle = await createTempFile(tempPath, path);
+    try {
+      try {
+        // The umask can only remove bits; chmod makes the mode exactly 0600.
+        if (hasPosixModes) await handle.chmod(0o600);
+        await handle.writeFile(text, 'utf8');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tempPath, path);
+    } catch (error) {
+      await unlink(tempPath).catch(ignore);
+      throw fileSystemError(error, 'write', path);
+    }
+    // Makes the rename durable. Not supported on Windows, where it is skipped.
+    if (hasPosixModes) {
+      await open(this.dir, constants.O_RDONLY).then((dir) => dir.sync().finally(() => dir.close())).catch((error: unknown) => {
+        this.#logger.debug('could not flush the store directory', { dir: this.dir, code: errorCode(error) });
+      });
+    }
   }
 
   /** Removes `key`'s file; a missing file is not an error. */
@@ -122,11 +170,10 @@ export class FileStore implements TokenStore {
     return await this.#locks.run(key, fn, options?.timeoutMs);
   }
 
-  /** True when `path` exists (as a regular file); throws PERMISSION for anything else. */
+  /** True when `path` exists (as a regular file); throws PERMISSION for anything else (a planted link). */
   async #assertNotLink(path: string): Promise<boolean> {
     try {
-      const info = await lstat(path);
-      if (!info.isFile()) throw notPlain(path);
+      if (!(await lstat(path)).isFile()) throw notPlain(path);
       return true;
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return false;
@@ -134,100 +181,15 @@ export class FileStore implements TokenStore {
     }
   }
 
-  async #read(path: string): Promise<StoredRecord | undefined> {
-    if (!(await this.#assertNotLink(path))) return undefined;
-    let handle: FileHandle;
-    try {
-      handle = await open(path, constants.O_RDONLY | noFollow | nonBlocking);
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === 'ENOENT') return undefined;
-      if (code === 'EACCES' || code === 'EPERM') {
-        await this.#moveAside(path, undefined, 'could not be read');
-        return undefined;
-      }
-      throw fileSystemError(error, 'open', path);
-    }
-    let text: string;
-    let inode: bigint;
-    try {
-      const info = await handle.stat({ bigint: true });
-      if (!info.isFile()) throw notPlain(path);
-      inode = info.ino;
-      if (hasPosixModes && (info.mode & 0o777n) !== 0o600n && BigInt(process.getuid?.() ?? -1) === info.uid) {
-        await handle.chmod(0o600);
-        this.#logger.debug('tightened a token file to mode 0600', { file: path });
-      }
-      text = await handle.readFile('utf8');
-    } catch (error) {
-      throw fileSystemError(error, 'read', path);
-    } finally {
-      await handle.close().catch(ignore);
-    }
-    const record = parseRecord(text);
-    if (record === undefined) await this.#moveAside(path, inode, 'could not be parsed');
-    return record;
-  }
-
   /**
    * Renames a bad file to `<path>.corrupt-<time>`. If a writer replaced the file after it was
    * read (`inode` differs), the good file is put back unless an even newer one exists.
    */
-  async #moveAside(path: string, inode: bigint | undefined, problem: string): Promise<void> {
+  async #moveAside(path: string, inode: bigint | undefined, problem: string): Promise<undefined> {
     const aside = `${path}.corrupt-${Date.now()}`;
-    try {
-      await rename(path, aside);
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return;
-      throw fileSystemError(error, 'move aside the corrupt file', path);
-    }
-    if (inode !== undefined) {
-      const moved = await lstat(aside, { bigint: true }).catch(() => undefined);
-      if (moved !== undefined && moved.ino !== inode) {
-        await link(aside, path).catch(ignore);
-        await unlink(aside).catch(ignore);
-        return;
-      }
-    }
-    this.#logger.warn(`a token file ${problem}; moved it aside and treated it as missing`, { file: path, movedTo: aside });
-  }
-
-  async #writeAtomically(path: string, text: string): Promise<void> {
-    const tempPath = join(this.dir, `.${basename(path)}.${randomUUID()}.tmp`);
-    let handle: FileHandle;
-    try {
-      handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | noFollow, 0o600);
-    } catch (error) {
-      throw fileSystemError(error, 'create a temporary file in', this.dir);
-    }
-    try {
-      try {
-        // The umask can only remove bits; chmod makes the mode exactly 0600.
-        if (hasPosixModes) await handle.chmod(0o600);
-        await handle.writeFile(text, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tempPath, path);
-    } catch (error) {
-      await unlink(tempPath).catch(ignore);
-      throw fileSystemError(error, 'write', path);
-    }
-    await this.#syncDirectory();
-  }
-
-  /** Makes the rename durable. Not supported on Windows, where it is skipped. */
-  async #syncDirectory(): Promise<void> {
-    if (!hasPosixModes) return;
-    let handle: FileHandle | undefined;
-    try {
-      handle = await open(this.dir, constants.O_RDONLY);
-      await handle.sync();
-    } catch (error) {
-      this.#logger.debug('could not flush the store directory', { dir: this.dir, code: errorCode(error) });
-    } finally {
-      await handle?.close().catch(ignore);
-    }
+    if (!(await moveAside(path, aside))) return;
+    const moved = inode === undefined ? undefined : await lstat(aside, { bigint: true }).catch(ignore);
+    if (moved !== undefined && moved.ino !== inode) await putBack(aside, path);
+    else this.#logger.warn(`a token file ${problem}; moved it aside and treated it as missing`, { file: path, movedTo: aside });
   }
 }

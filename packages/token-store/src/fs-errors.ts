@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, type FileHandle, link, open, rename, unlink } from './node-builtins.js';
 import { StoreError } from './store-error.js';
 
 /** The `code` of a Node.js system error, if it is one. */
@@ -28,11 +28,44 @@ export const noFollow: number = (constants as Partial<typeof constants>).O_NOFOL
 export const nonBlocking: number = (constants as Partial<typeof constants>).O_NONBLOCK ?? 0;
 
 /** For best-effort cleanup whose failure changes nothing for the caller. */
-export function ignore(): void {
+export function ignore(): undefined {
   // Nothing to do.
 }
 
 /** `PERMISSION` for something at `path` that is not the plain file (or directory) expected there. */
 export function notPlain(path: string, expected: 'file' | 'directory' = 'file'): StoreError {
-  return new StoreError('PERMISSION', `Refusing ${path}: not a regular ${expected} (a planted link could redirect a secret). Remove it.`);
+  return new StoreError('PERMISSION', `Refusing ${path}: not a plain ${expected}. Move it away (a planted link could redirect secrets).`);
+}
+
+/**
+ * Creates the temporary file `tempPath` beside `path`: exclusively (never an existing file or
+ * a link), mode 0600, open for writing.
+ */
+export async function createTempFile(tempPath: string, path: string): Promise<FileHandle> {
+  try {
+    return await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | noFollow, 0o600);
+  } catch (error) {
+    throw fileSystemError(error, 'create a temporary file beside', path);
+  }
+}
+
+/** Renames `path` to `aside` (atomic); false when there was nothing at `path`. */
+export async function moveAside(path: string, aside: string): Promise<boolean> {
+  try {
+    await rename(path, aside);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return false;
+    throw fileSystemError(error, 'move aside', path);
+  }
+}
+
+/**
+ * Undoes {@link moveAside}: links `aside` back to `path` (never replacing a newer file there)
+ * and removes `aside`. False when it could not be put back.
+ */
+export async function putBack(aside: string, path: string): Promise<boolean> {
+  const restored = await link(aside, path).then(() => true, () => false);
+  await unlink(aside).catch(ignore);
+  return restored;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash } from './node-builtins.js';
 
 /**
  * The file-name stem for a key: the SHA-256 of the key in hex. A key can hold a user name or

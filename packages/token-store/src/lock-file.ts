@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { constants, readlinkSync } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, readFile, rename, rmdir, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
-import { errorCode, fileSystemError, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
+import { createTempFile, errorCode, fileSystemError, ignore, moveAside, nonBlocking, noFollow, notPlain, putBack } from './fs-errors.js';
+import { constants, hostname, link, lstat, mkdir, randomUUID, readFile, readlinkSync, rmdir, unlink } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
 
 /** What a lock file holds: who owns the lock. */
@@ -36,31 +33,25 @@ interface ObservedLock {
   mtimeMs: number;
 }
 
-const firstPollMs = 2;
-const maxPollMs = 25;
-
-let cachedPidNamespace: string | null | undefined;
+/** Cached: '' once known to be unreadable. */
+let ownPidNamespace: string | undefined;
 /** This process's PID namespace (Linux only: elsewhere there is no /proc to read it from). */
 function pidNamespace(): string | undefined {
-  if (cachedPidNamespace === undefined) {
-    try {
-      cachedPidNamespace = readlinkSync('/proc/self/ns/pid');
-    } catch {
-      cachedPidNamespace = null;
-    }
+  try {
+    ownPidNamespace ??= readlinkSync('/proc/self/ns/pid');
+  } catch {
+    ownPidNamespace = '';
   }
-  return cachedPidNamespace ?? undefined;
+  return ownPidNamespace || undefined;
 }
 
+/** The owner tag in a lock file's text; undefined for anything else (such as a file being written). */
 function parseOwner(text: string): LockOwner | undefined {
   try {
-    const owner = JSON.parse(text) as Partial<Record<keyof LockOwner, unknown>> | null;
-    const { pid, host, nonce, time, pidNamespace: namespace } = owner ?? {};
-    if (typeof pid === 'number' && typeof host === 'string' && typeof nonce === 'string' && typeof time === 'number' && (namespace === undefined || typeof namespace === 'string')) {
-      return { pid, host, nonce, time, pidNamespace: namespace };
-    }
+    const owner = JSON.parse(text) as LockOwner;
+    if (typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.nonce === 'string' && typeof owner.time === 'number' && (owner.pidNamespace === undefined || typeof owner.pidNamespace === 'string')) return owner;
   } catch {
-    // Not JSON: a lock file being written, or not a lock file.
+    // Not JSON (or null): not an owner tag.
   }
   return undefined;
 }
@@ -84,9 +75,8 @@ function staleReason(lock: ObservedLock, staleLockMs: number): string | undefine
     const sameNamespace = owner.pidNamespace === undefined || namespace === undefined || owner.pidNamespace === namespace;
     if (sameNamespace && !isProcessAlive(owner.pid)) return 'its owner process has exited';
   }
-  const ageMs = Date.now() - lock.mtimeMs;
-  if (ageMs > staleLockMs) return `it was last refreshed ${Math.round(ageMs)} ms ago (staleLockMs ${staleLockMs})`;
-  return undefined;
+  const ageMs = Math.round(Date.now() - lock.mtimeMs);
+  return ageMs > staleLockMs ? `not refreshed for ${ageMs} ms (staleLockMs ${staleLockMs})` : undefined;
 }
 
 /**
@@ -101,7 +91,7 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
     return { text, owner: parseOwner(text), mtimeMs: info.mtimeMs };
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
-    throw fileSystemError(error, 'read the lock file', path);
+    throw fileSystemError(error, 'read', path);
   }
 }
 
@@ -118,15 +108,9 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
     await mkdir(guard, { mode: 0o700 });
   } catch (error) {
     if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', guard);
-    let info;
-    try {
-      info = await lstat(guard);
-    } catch {
-      return true;
-    }
-    if (!info.isDirectory()) {
-      throw notPlain(guard, 'directory');
-    }
+    const info = await lstat(guard).catch(ignore);
+    if (info === undefined) return true;
+    if (!info.isDirectory()) throw notPlain(guard, 'directory');
     // Its owner died while breaking a lock: clear the way for the next breaker.
     if (Date.now() - info.mtimeMs > staleLockMs) await rmdir(guard).catch(ignore);
     return false;
@@ -137,24 +121,13 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
     const reason = staleReason(current, staleLockMs);
     if (reason === undefined) return false;
     const aside = `${path}.stale-${nonce}`;
-    try {
-      await rename(path, aside);
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return true;
-      throw fileSystemError(error, 'move aside the stale lock', path);
-    }
-    const moved = await readLock(aside).catch(() => undefined);
-    if (moved?.text === current.text) {
+    if (!(await moveAside(path, aside))) return true;
+    if ((await readLock(aside).catch(ignore))?.text === current.text) {
       await unlink(aside).catch(ignore);
       logger.warn('broke a stale lock', { lock: path, ownerPid: current.owner?.pid, ownerHost: current.owner?.host, reason });
-    } else {
-      // The lock changed hands between the check and the rename: give it back.
-      try {
-        await link(aside, path);
-      } catch {
-        logger.warn('a stale lock changed hands while being broken; two holders are possible', { lock: path });
-      }
-      await unlink(aside).catch(ignore);
+    } else if (!(await putBack(aside, path))) {
+      // The lock changed hands between the check and the rename, and could not be given back.
+      logger.warn('a stale lock changed hands while being broken; two holders are possible', { lock: path });
     }
     return true;
   } finally {
@@ -166,38 +139,30 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
  * Takes the lock file at `path`, exclusive across processes: the owner tag is written to a
  * private temporary file which is then hard-linked to `path` (atomic, fails if `path` exists,
  * never follows a link), so the lock file is never seen empty. While held, its modification
- * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale.
+ * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale. The function
+ * returned releases the lock (if still ours) and never throws.
  */
 export async function acquireLockFile(path: string, options: AcquireLockOptions): Promise<() => Promise<void>> {
   const { deadline, staleLockMs, logger } = options;
   const nonce = randomUUID();
   const tempPath = `${path}.${nonce}.tmp`;
-  let handle: FileHandle;
+  const handle = await createTempFile(tempPath, path);
   try {
-    handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | noFollow, 0o600);
-  } catch (error) {
-    throw fileSystemError(error, 'create a lock file beside', path);
-  }
-  let owner: LockOwner;
-  try {
-    let pollMs = firstPollMs;
+    let pollMs = 2;
     let quickRetries = 0;
     for (;;) {
-      owner = { pid: process.pid, host: hostname(), nonce, time: Date.now(), pidNamespace: pidNamespace() };
       // Rewritten before every attempt so the time and the file's mtime say "now" at the link.
+      const owner: LockOwner = { pid: process.pid, host: hostname(), nonce, time: Date.now(), pidNamespace: pidNamespace() };
       await handle.truncate(0);
       await handle.write(JSON.stringify(owner), 0, 'utf8');
       try {
         await link(tempPath, path);
         break;
       } catch (error) {
-        if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create the lock file', path);
+        if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', path);
       }
       const current = await readLock(path);
-      let retryNow = current === undefined;
-      if (current !== undefined && staleReason(current, staleLockMs) !== undefined) {
-        retryNow = await breakStaleLock(path, current, staleLockMs, nonce, logger);
-      }
+      const retryNow = current === undefined || (staleReason(current, staleLockMs) !== undefined && await breakStaleLock(path, current, staleLockMs, nonce, logger));
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         const holder = current?.owner;
@@ -209,25 +174,20 @@ export async function acquireLockFile(path: string, options: AcquireLockOptions)
       }
       quickRetries = 0;
       await sleep(Math.min(remaining, pollMs * (0.5 + Math.random())));
-      pollMs = Math.min(pollMs * 1.5, maxPollMs);
+      pollMs = Math.min(pollMs * 1.5, 25);
     }
   } catch (error) {
     await handle.close().catch(ignore);
-    await unlink(tempPath).catch(ignore);
     throw error;
+  } finally {
+    await unlink(tempPath).catch(ignore);
   }
-  await unlink(tempPath).catch(ignore);
-  return holdLock(path, owner, handle, staleLockMs, logger);
-}
-
-/** Keeps the lock fresh while held; the function it returns releases it (if still ours) and never throws. */
-function holdLock(path: string, owner: LockOwner, handle: FileHandle, staleLockMs: number, logger: Logger): () => Promise<void> {
   let heartbeat: Promise<void> = Promise.resolve();
   // The handle is the lock file's own inode: touching it can never touch someone else's lock.
   const timer = setInterval(() => {
-    heartbeat = heartbeat.then(async () => {
+    heartbeat = heartbeat.then(() => {
       const now = new Date();
-      await handle.utimes(now, now);
+      return handle.utimes(now, now);
     }).catch(ignore);
   }, Math.max(10, Math.floor(staleLockMs / 3)));
   timer.unref();
@@ -235,14 +195,10 @@ function holdLock(path: string, owner: LockOwner, handle: FileHandle, staleLockM
     clearInterval(timer);
     await heartbeat;
     try {
-      const current = await readLock(path);
-      if (current?.owner?.nonce === owner.nonce) {
-        await unlink(path);
-      } else {
-        logger.warn('another process broke the lock while it was held', { lock: path });
-      }
+      if ((await readLock(path))?.owner?.nonce === nonce) await unlink(path);
+      else logger.warn('the lock was broken while held', { lock: path });
     } catch (error) {
-      logger.warn('could not release a lock; it will be broken as stale', { lock: path, code: errorCode(error) });
+      logger.warn('could not release the lock; it will go stale', { lock: path, code: errorCode(error) });
     } finally {
       await handle.close().catch(ignore);
     }

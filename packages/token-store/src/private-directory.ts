@@ -1,7 +1,6 @@
-import { chmod, lstat, mkdir, readdir, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from '@sessionkit/logger';
-import { errorCode, fileSystemError, hasPosixModes } from './fs-errors.js';
+import { errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
+import { chmod, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
 import { StoreError } from './store-error.js';
 
 /**
@@ -20,24 +19,20 @@ export async function ensurePrivateDirectory(dir: string, logger: Logger): Promi
     });
     info = await stat(dir);
   } catch (error) {
-    throw fileSystemError(error, 'create the directory', dir);
+    throw fileSystemError(error, 'create', dir);
   }
-  if (!info.isDirectory()) {
-    throw new StoreError('PERMISSION', `${dir} is not a directory: move it away or choose another.`);
-  }
+  if (!info.isDirectory()) throw notPlain(dir, 'directory');
   if (hasPosixModes) {
     const uid = process.getuid?.();
     if (uid !== undefined && info.uid !== uid) {
-      throw new StoreError('PERMISSION', `${dir} belongs to user ${info.uid}, not this user (${uid}): use a directory you own.`);
+      throw new StoreError('PERMISSION', `${dir} is owned by user ${info.uid}, not ${uid}: use a directory you own.`);
     }
     const mode = info.mode & 0o777;
     if (mode !== 0o700) {
-      try {
-        await chmod(dir, 0o700);
-      } catch (error) {
+      await chmod(dir, 0o700).catch((error: unknown) => {
         throw fileSystemError(error, 'restrict the mode of', dir);
-      }
-      logger.debug('tightened the store directory to mode 0700', { dir, previousMode: mode.toString(8) });
+      });
+      logger.debug('tightened the mode to 0700', { dir, previousMode: mode.toString(8) });
     }
   }
   await sweepLeftovers(dir, logger);
@@ -56,14 +51,8 @@ const swept = new Set<string>();
 async function sweepLeftovers(dir: string, logger: Logger): Promise<void> {
   if (swept.has(dir)) return;
   swept.add(dir);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
   const now = Date.now();
-  for (const name of names) {
+  for (const name of await readdir(dir).catch(() => [])) {
     if (!name.endsWith('.tmp') && !name.includes('.lock.stale-')) continue;
     const path = join(dir, name);
     try {

@@ -39,5 +39,5 @@ export class StoreError extends Error {
 
 /** `LOCK_TIMEOUT` after waiting `timeoutMs` for the lock `what`, held by `holder`. */
 export function lockTimeout(timeoutMs: number, what: string, holder = 'another caller'): StoreError {
-  return new StoreError('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for the lock ${what}, held by ${holder}. Raise timeoutMs, or find the holder.`);
+  return new StoreError('LOCK_TIMEOUT', `Waited ${timeoutMs} ms for the lock ${what}, held by ${holder}. Raise timeoutMs or find the holder.`);
 }

@@ -22,7 +22,7 @@ export function serializeRecord(value: unknown): string {
     cause = error;
   }
   if (text === undefined || parseRecord(text) === undefined) {
-    throw new StoreError('INVALID_ARGUMENT', 'A stored record must be a JSON object with a numeric "version" (no BigInt values or cycles).', { cause });
+    throw new StoreError('INVALID_ARGUMENT', 'A record must be a JSON object with a numeric "version", without BigInt or cycles.', { cause });
   }
   return text;
 }
@@ -41,6 +41,6 @@ export function parseRecord(text: string): StoredRecord | undefined {
 /** Throws `INVALID_ARGUMENT` unless `value` is a finite number of milliseconds, at least `minimum`. */
 export function assertMilliseconds(name: string, value: number, minimum = 0): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < minimum) {
-    throw new StoreError('INVALID_ARGUMENT', `${name} must be a finite number of milliseconds, at least ${minimum}.`);
+    throw new StoreError('INVALID_ARGUMENT', `${name} must be a finite number of ms, at least ${minimum}.`);
   }
 }
