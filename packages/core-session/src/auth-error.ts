@@ -1,5 +1,8 @@
 const marker = Symbol.for('@sessionkit/core-session.error');
 
+/** How long a `RATE_LIMITED` answer without its own `Retry-After` (or `retryAfterMs`) throttles. */
+export const DEFAULT_RETRY_AFTER_MS = 5000;
+
 /** What went wrong while obtaining a token. */
 export type AuthErrorCode =
   /** The server refused the credentials or the request (invalid_client, invalid_grant, 400/401/403). */
@@ -29,13 +32,13 @@ export interface AuthErrorOptions {
 /** The one error type of `@sessionkit/core-session`. Its message never holds a secret. */
 export class AuthError extends Error {
   override readonly name = 'AuthError' as const;
-  readonly code: AuthErrorCode;
+  declare readonly code: AuthErrorCode;
   /** For `RATE_LIMITED`: how long to wait before asking again, in milliseconds. */
-  readonly retryAfterMs: number | undefined;
+  declare readonly retryAfterMs: number | undefined;
   /** The HTTP status, when the error comes from an HTTP answer. */
-  readonly status: number | undefined;
+  declare readonly status: number | undefined;
   /** The OAuth 2.0 `error` code of the answer, such as `invalid_grant`. */
-  readonly oauthError: string | undefined;
+  declare readonly oauthError: string | undefined;
 
   constructor(code: AuthErrorCode, message: string, options: AuthErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -48,11 +51,23 @@ export class AuthError extends Error {
 
   /** True for an AuthError from any copy of this package. */
   static isInstance(value: unknown): value is AuthError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+    // Only this package's constructor sets the marker (reading it from a primitive gives undefined).
+    return (value as Partial<Record<symbol, unknown>> | null | undefined)?.[marker] === true;
   }
 
   /** Whether the session retries an attempt that failed with this error (`SERVER`, `NETWORK`). */
   get retryable(): boolean {
     return this.code === 'SERVER' || this.code === 'NETWORK';
   }
+}
+
+/** The message of `error` when it is an Error, else its string form. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** What to log about `error` without its message: its string `code`, else its name or type. */
+export function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.name : typeof error;
 }

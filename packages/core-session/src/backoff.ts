@@ -26,7 +26,7 @@ export function nonNegative(name: string, value: number | undefined, fallback: n
 export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
   const retries = options.retries ?? 2;
   if (!Number.isInteger(retries) || retries < 0 || retries > 20) {
-    throw new RangeError(`retry.retries must be a whole number from 0 to 20, not ${retries}.`);
+    throw new RangeError(`retry.retries must be an integer from 0 to 20, not ${retries}.`);
   }
   return {
     retries,

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { KyInstance } from 'ky';
-import { AuthError } from './auth-error.js';
+import { AuthError, DEFAULT_RETRY_AFTER_MS, errorMessage } from './auth-error.js';
 import { scrubText } from './scrub.js';
 import { requireSecureUrl } from './secure-url.js';
+import { sha256Hex } from './store-key.js';
 import type { AuthContext, Authenticator, Token } from './token.js';
 
 /** Options of {@link oauth2}. */
@@ -44,8 +44,6 @@ interface TokenResponse {
   error_description?: unknown;
 }
 
-const DEFAULT_RETRY_AFTER_MS = 5000;
-
 /** Milliseconds to wait from a `Retry-After` header (seconds or an HTTP date), or undefined. */
 export function parseRetryAfter(header: string | null, now: number): number | undefined {
   if (header === null) return undefined;
@@ -61,7 +59,7 @@ export function parseRetryAfter(header: string | null, now: number): number | un
  * each percent-encoded so that no two different identities read the same.
  */
 function identityOf(tokenUrl: URL, clientId: string, username: string | undefined, scope: string | undefined): string {
-  const query = tokenUrl.search === '' ? '' : ` query=sha256:${createHash('sha256').update(tokenUrl.search).digest('hex').slice(0, 16)}`;
+  const query = tokenUrl.search === '' ? '' : ` query=sha256:${sha256Hex(tokenUrl.search, 16)}`;
   return `oauth2 ${tokenUrl.origin}${tokenUrl.pathname}${query} client=${encodeURIComponent(clientId)} user=${encodeURIComponent(username ?? '')} scope=${encodeURIComponent(scope ?? '')}`;
 }
 
@@ -81,22 +79,26 @@ export function oauth2(options: OAuth2Options): Authenticator {
   const tokenUrl = requireSecureUrl(options.tokenUrl, 'tokenUrl', allowInsecure);
   const revocationUrl = options.revocationUrl === undefined ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure);
   const { grant, clientId, clientSecret, username, password } = options;
-  const scopeParts = options.scope?.split(' ').filter((part) => part !== '') ?? [];
-  const scope = scopeParts.length === 0 ? undefined : scopeParts.join(' ');
+  const scope = (options.scope ?? '').split(' ').filter(Boolean).join(' ') || undefined;
   const timeoutMs = options.timeoutMs ?? 10_000;
 
-  const need = (present: unknown, what: string): void => {
-    if (present === undefined || present === '') throw new AuthError('CONFIGURATION', `oauth2 needs ${what}.`);
+  /** `value`, or an AuthError('CONFIGURATION') saying that oauth2 needs `what`. */
+  const need = (value: string | undefined, what: string): string => {
+    if (value === undefined || value === '') throw new AuthError('CONFIGURATION', `oauth2 needs ${what}.`);
+    return value;
   };
   need(clientId, 'a clientId');
+  // The form of the primary grant, checked here once.
+  const primary: Record<string, string> = { grant_type: grant };
   if (grant === 'password') {
-    need(username, 'a username for the password grant');
-    need(password, 'a password for the password grant');
+    primary.username = need(username, 'a username for the password grant');
+    primary.password = need(password, 'a password for the password grant');
   } else if ((grant as string) === 'client_credentials') {
     need(clientSecret, 'a clientSecret for the client_credentials grant');
   } else {
     throw new AuthError('CONFIGURATION', `Unknown grant "${grant as string}": use 'client_credentials' or 'password'.`);
   }
+  if (scope !== undefined) primary.scope = scope;
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be above 0, not ${timeoutMs}.`);
 
   // ky is imported on the first request, not with this package: importing it sets up Node's
@@ -104,24 +106,20 @@ export function oauth2(options: OAuth2Options): Authenticator {
   let client: Promise<KyInstance> | undefined;
   const kyClient = (): Promise<KyInstance> =>
     (client ??= import('ky').then(({ default: ky }) => ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch && { fetch: options.fetch }) })));
-  const basic =
-    clientSecret !== undefined && (options.clientAuthentication ?? 'basic') === 'basic'
-      ? `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`
-      : undefined;
+  const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
+  const basic = clientSecret !== undefined && (options.clientAuthentication ?? 'basic') === 'basic';
+  if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
 
   /**
-   * POST `form` with the client's credentials to `url`, the `what` endpoint. Network failures,
-   * timeouts and redirects become AuthErrors whose messages hold none of the secrets of `token`
-   * or the options.
+   * POST `form` with the client's credentials to `url`, the `what` endpoint: the response, its
+   * body, and the secrets its error texts must not show. Network failures, timeouts and
+   * redirects become AuthErrors whose messages hold none of the secrets of `token` or the options.
    */
-  const post = async (what: string, url: URL, form: URLSearchParams, context: AuthContext, token?: Token): Promise<{ status: number; headers: Headers; body: string; secrets: (string | undefined)[] }> => {
+  const post = async (what: string, url: URL, form: URLSearchParams, context: AuthContext, token?: Token): Promise<[Response, string, (string | undefined)[]]> => {
     const secrets = [clientSecret, password, token?.refreshToken, token?.value];
-    const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
-    if (basic === undefined) {
+    if (!basic) {
       form.set('client_id', clientId);
       if (clientSecret !== undefined) form.set('client_secret', clientSecret);
-    } else {
-      headers.authorization = basic;
     }
     const http = await kyClient();
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -137,28 +135,29 @@ export function oauth2(options: OAuth2Options): Authenticator {
       if (timeout.aborted) throw new AuthError('NETWORK', `The ${what} did not answer within timeoutMs (${timeoutMs} ms).`);
       const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
       // The cause is a fetch TypeError: it carries no request body, so no secret.
-      throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${typeof code === 'string' ? ` (${code})` : ''}: ${scrubText(error instanceof Error ? error.message : String(error), secrets)}.`, {
+      throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${typeof code === 'string' ? ` (${code})` : ''}: ${scrubText(errorMessage(error), secrets)}.`, {
         cause: error,
       });
     }
     const { status } = response;
     context.logger.debug(`${what} answered`, { grant: form.get('grant_type') ?? undefined, status, durationMs: Date.now() - started });
     if (status >= 300 && status < 400) {
-      const location = response.headers.get('location');
-      const target = location !== null && URL.canParse(location) ? ` to ${new URL(location).origin}` : '';
-      throw new AuthError('INVALID_RESPONSE', `The ${what} answered HTTP ${status}, a redirect${target}; credentials are never re-sent elsewhere: configure the final URL.`, { status });
+      const location = response.headers.get('location') ?? '';
+      const target = URL.canParse(location) ? ` to ${new URL(location).origin}` : '';
+      throw new AuthError('INVALID_RESPONSE', `The ${what} answered HTTP ${status}, a redirect${target}, not followed: configure the final URL.`, { status });
     }
-    return { status, headers: response.headers, body, secrets };
+    return [response, body, secrets];
   };
 
   /** A token from the token endpoint for `form`, or the AuthError its answer means. */
   const request = async (form: URLSearchParams, context: AuthContext, token?: Token): Promise<Token> => {
     // expiresAt counts from the moment the request is sent, not from when the answer arrives.
     const obtainedAt = context.now();
-    const { status, headers, body, secrets } = await post('token endpoint', tokenUrl, form, context, token);
+    const [response, body, secrets] = await post('token endpoint', tokenUrl, form, context, token);
+    const { status } = response;
     if (status === 429) {
-      const retryAfterMs = parseRetryAfter(headers.get('retry-after'), context.now()) ?? DEFAULT_RETRY_AFTER_MS;
-      throw new AuthError('RATE_LIMITED', `The token endpoint is rate limiting this client (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), context.now()) ?? DEFAULT_RETRY_AFTER_MS;
+      throw new AuthError('RATE_LIMITED', `The token endpoint is throttling this identity (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
     }
     if (status >= 500) throw new AuthError('SERVER', `The token endpoint failed with HTTP ${status}.`, { status });
 
@@ -176,18 +175,17 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const refused = status === 400 || status === 401 || status === 403;
       throw new AuthError(
         refused ? 'INVALID_CREDENTIALS' : 'INVALID_RESPONSE',
-        `The token endpoint answered HTTP ${status}${oauthError === undefined ? '' : ` (${oauthError})`}${description}. ${refused ? 'Check the client id, secret, user name and password.' : 'Check tokenUrl.'}`,
+        `The token endpoint answered HTTP ${status}${oauthError === undefined ? '' : ` (${oauthError})`}${description}. ${refused ? 'Check the credentials.' : 'Check tokenUrl.'}`,
         { status, oauthError },
       );
     }
-    const invalid = (problem: string): AuthError =>
-      new AuthError('INVALID_RESPONSE', `The token endpoint answered 200 with ${problem}. Check that tokenUrl is an OAuth 2.0 token endpoint.`, { status });
+    const invalid = (problem: string): AuthError => new AuthError('INVALID_RESPONSE', `The token endpoint answered 200 with ${problem}. Check tokenUrl.`, { status });
     if (json === undefined) throw invalid('a body that is not a JSON object');
     const { access_token: value, expires_in: expiresIn, refresh_token: refreshToken, token_type: type } = json;
     if (typeof value !== 'string' || value === '') throw invalid('no access_token');
     let expiresAt: number | undefined;
     if (expiresIn !== undefined && expiresIn !== null) {
-      const seconds = typeof expiresIn === 'string' || typeof expiresIn === 'number' ? Number(expiresIn) : Number.NaN;
+      const seconds = typeof expiresIn === 'string' || typeof expiresIn === 'number' ? Number(expiresIn) : NaN;
       if (!Number.isFinite(seconds) || seconds < 0) throw invalid('an expires_in that is not a number of seconds');
       expiresAt = obtainedAt + seconds * 1000;
     }
@@ -204,15 +202,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
 
   return {
     identity: identityOf(tokenUrl, clientId, username, scope),
-    authenticate: (context) => {
-      const form = new URLSearchParams({ grant_type: grant });
-      if (grant === 'password') {
-        form.set('username', username ?? '');
-        form.set('password', password ?? '');
-      }
-      if (scope !== undefined) form.set('scope', scope);
-      return request(form, context);
-    },
+    authenticate: (context) => request(new URLSearchParams(primary), context),
     refresh: async (token, context) => {
       if (token.refreshToken === undefined) throw new AuthError('INVALID_CREDENTIALS', 'This token has no refresh token.');
       const refreshed = await request(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token.refreshToken }), context, token);
@@ -226,7 +216,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
           [token.value, 'access_token'],
         ] as const) {
           if (value === undefined) continue;
-          const { status } = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
+          const [{ status }] = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
           if (status !== 200) throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The revocation endpoint answered HTTP ${status}.`, { status });
         }
       },

@@ -11,7 +11,7 @@ export function scrubText(text: string, secrets: readonly (string | undefined)[]
   for (const secret of secrets) {
     if (secret === undefined || secret.length < 3) continue;
     for (const form of new Set([secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2)])) {
-      out = out.split(form).join('[REDACTED]');
+      out = out.replaceAll(form, '[REDACTED]');
     }
   }
   redactor ??= createRedactor();

@@ -1,9 +1,12 @@
 import { AuthError } from './auth-error.js';
 
-/** Whether `hostname` (as `URL.hostname` gives it) is a loopback address. */
+/**
+ * Whether `hostname` is a loopback address: `localhost` or a subdomain of it, `[::1]`, or
+ * 127.x.x.x. Takes `URL.hostname`, which is normalized: lower case, IPv4 as four decimal
+ * numbers (`127.1` reads `127.0.0.1`), IPv6 compressed and in brackets.
+ */
 export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
-  return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+  return /^((.*\.)?localhost|\[::1\]|127(\.\d{1,3}){3})$/.test(hostname);
 }
 
 /**
@@ -22,12 +25,12 @@ export function requireSecureUrl(value: string | URL, what: string, allowInsecur
     throw new AuthError('CONFIGURATION', `${what} must be an https URL, not ${url.protocol}.`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new AuthError('CONFIGURATION', `${what} must not hold credentials: pass them as options.`);
+    throw new AuthError('CONFIGURATION', `${what} must not hold credentials.`);
   }
   if (url.protocol === 'http:' && !allowInsecure && !isLoopbackHost(url.hostname)) {
     throw new AuthError(
       'CONFIGURATION',
-      `${what} uses plain http on ${url.host}, which sends credentials in clear text: use https (or allowInsecure: true).`,
+      `${what} uses plain http on ${url.host}: use https (or allowInsecure: true).`,
     );
   }
   return url;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fingerprint, type Logger, silentLogger } from '@sessionkit/logger';
 import { MemoryStore, StoreError, type TokenStore } from '@sessionkit/token-store';
-import { AuthError } from './auth-error.js';
+import { AuthError, DEFAULT_RETRY_AFTER_MS, errorCode, errorMessage } from './auth-error.js';
 import { backoffDelay, nonNegative, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
 import { oauth2, type OAuth2Options } from './oauth2.js';
 import { requireSecureUrl } from './secure-url.js';
@@ -108,7 +108,8 @@ interface Timings {
   /** From here on callers wait for a new token. */
   forcedAt: number;
   expiresAt: number;
-  idleTtl: number | undefined;
+  /** Sliding expiry; Infinity when the token has none. */
+  idleTtl: number;
   /** How long before idle expiry callers wait for a new token. */
   idleMargin: number;
 }
@@ -125,8 +126,7 @@ interface SharedState {
 }
 
 const MAX_INVALID = 32;
-const DEFAULT_RETRY_AFTER_MS = 5000;
-const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: undefined, idleMargin: 0 };
+const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: Infinity, idleMargin: 0 };
 const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
@@ -139,15 +139,6 @@ function sharedStateFor(store: TokenStore, key: string): SharedState {
 
 function authorizationOf(token: Token): string {
   return `${token.type ?? 'Bearer'} ${token.value}`;
-}
-
-function errorCode(error: unknown): string {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : error instanceof Error ? error.name : typeof error;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -178,7 +169,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #clock: () => number;
   readonly #refreshWindowMs: number;
   readonly #expiryMarginMs: number;
-  readonly #idleTtlMs: number | undefined;
+  /** Infinity for none. */
+  readonly #idleTtlMs: number;
   readonly #retry: RetryPolicy;
   readonly #attemptTimeoutMs: number;
   readonly #lockOptions: { timeoutMs?: number };
@@ -206,7 +198,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     super(logger);
     const authenticator = options.authenticator as Authenticator | undefined;
     if (typeof authenticator?.authenticate !== 'function' || typeof authenticator.identity !== 'string') {
-      throw new TypeError('Session needs an authenticator: oauth2({...}) or an object with identity and authenticate().');
+      throw new TypeError('Session needs an authenticator with identity and authenticate().');
     }
     this.#authenticator = authenticator;
     this.identity = authenticator.identity;
@@ -216,7 +208,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#clock = options.clock ?? Date.now;
     this.#refreshWindowMs = nonNegative('refreshWindowMs', options.refreshWindowMs, 300_000);
     this.#expiryMarginMs = nonNegative('expiryMarginMs', options.expiryMarginMs, 10_000);
-    this.#idleTtlMs = options.idleTtlMs === undefined ? undefined : nonNegative('idleTtlMs', options.idleTtlMs, 0);
+    this.#idleTtlMs = nonNegative('idleTtlMs', options.idleTtlMs, Infinity);
     this.#retry = retryPolicy(options.retry);
     this.#attemptTimeoutMs = nonNegative('attemptTimeoutMs', options.attemptTimeoutMs, 30_000);
     this.#lockOptions = options.lockTimeoutMs === undefined ? {} : { timeoutMs: nonNegative('lockTimeoutMs', options.lockTimeoutMs, 0) };
@@ -235,28 +227,29 @@ export class Session extends TypedEmitter<SessionEvents> {
    * const session = Session.fromEnv(process.env, { store: new FileStore() });
    */
   static fromEnv(env: Record<string, string | undefined> = process.env, options: SessionFromEnvOptions = {}): Session {
+    // Variables are named without their SESSIONKIT_ prefix here: read('TOKEN_URL') is SESSIONKIT_TOKEN_URL.
     const read = (name: string): string | undefined => {
-      const value = env[name];
-      return value === undefined || value.trim() === '' ? undefined : value;
+      const value = env[`SESSIONKIT_${name}`];
+      // Unset or blank: undefined.
+      return value?.trim() ? value : undefined;
     };
-    const need = (name: string, hint: string): string => {
+    const need = (name: string, hint = ''): string => {
       const value = read(name);
-      if (value === undefined) throw new AuthError('CONFIGURATION', `The environment variable ${name} is not set: ${hint}`);
+      if (value === undefined) throw new AuthError('CONFIGURATION', `The environment variable SESSIONKIT_${name} is not set${hint}.`);
       return value;
     };
-    const tokenUrl = need('SESSIONKIT_TOKEN_URL', 'set it to the OAuth 2.0 token endpoint.');
-    const clientId = need('SESSIONKIT_CLIENT_ID', 'set it to the OAuth 2.0 client id.');
-    let username = read('SESSIONKIT_USERNAME');
-    let password = read('SESSIONKIT_PASSWORD');
-    const passwordGrant = username !== undefined || password !== undefined;
+    const tokenUrl = need('TOKEN_URL');
+    const clientId = need('CLIENT_ID');
+    const username = read('USERNAME');
+    const password = read('PASSWORD');
+    const passwordGrant = (username ?? password) !== undefined;
+    const passwordHint = 'the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD';
     if (passwordGrant) {
-      username = need('SESSIONKIT_USERNAME', 'the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD.');
-      password = need('SESSIONKIT_PASSWORD', 'the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD.');
+      need('USERNAME', `: ${passwordHint}`);
+      need('PASSWORD', `: ${passwordHint}`);
     }
-    const clientSecret = passwordGrant
-      ? read('SESSIONKIT_CLIENT_SECRET')
-      : need('SESSIONKIT_CLIENT_SECRET', 'the client_credentials grant needs it; the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD instead.');
-    const apiUrl = options.apiUrl ?? read('SESSIONKIT_API_URL');
+    const clientSecret = passwordGrant ? read('CLIENT_SECRET') : need('CLIENT_SECRET', `: the client_credentials grant needs it; ${passwordHint} instead`);
+    const apiUrl = options.apiUrl ?? read('API_URL');
     if (apiUrl !== undefined && !URL.canParse(apiUrl)) throw new AuthError('CONFIGURATION', 'The environment variable SESSIONKIT_API_URL is not a valid URL.');
     // Checked here too, so that a bad or plain-http URL is reported by the variable's name.
     requireSecureUrl(tokenUrl, 'The environment variable SESSIONKIT_TOKEN_URL', options.allowInsecure === true);
@@ -269,7 +262,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       clientSecret,
       username,
       password,
-      scope: read('SESSIONKIT_SCOPE'),
+      scope: read('SCOPE'),
     });
     return new Session({ ...options, authenticator, apiUrl });
   }
@@ -284,10 +277,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     const input = data as Partial<SessionData> | undefined;
     const token = parseToken(input?.token);
     if (input?.version !== 1 || typeof input.key !== 'string' || (input.token !== undefined && token === undefined)) {
-      throw new AuthError('CONFIGURATION', 'Session.restore() needs the data session.export() returned (version 1).');
+      throw new AuthError('CONFIGURATION', 'Session.restore() needs what session.export() returned.');
     }
     if (input.key !== session.key) {
-      throw new AuthError('CONFIGURATION', 'This session data belongs to another identity (another store key).');
+      throw new AuthError('CONFIGURATION', 'This session data belongs to another identity.');
     }
     if (token !== undefined) {
       const lastUsedAt = typeof input.lastUsedAt === 'number' ? input.lastUsedAt : token.obtainedAt;
@@ -368,18 +361,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (token === undefined || usedAt <= this.#persistedUsedAt) return;
     this.#persistedUsedAt = usedAt;
     this.#updateFastUntil();
-    const persisting = this.#store
-      .withLock(
-        this.key,
-        async () => {
-          const record = await this.#read();
-          if (record?.token?.value !== token.value || (record.lastUsedAt ?? 0) >= usedAt) return;
-          await this.#write({ ...record, lastUsedAt: usedAt });
-        },
-        this.#lockOptions,
-      )
+    const persisting = this.#locked(async () => {
+      const record = await this.#read();
+      if (record?.token?.value !== token.value || (record.lastUsedAt ?? 0) >= usedAt) return;
+      await this.#write({ ...record, lastUsedAt: usedAt });
+    })
       .catch((error: unknown) => {
-        this.#logger.warn('could not record the token\'s last use in the store', { code: errorCode(error) });
+        this.#logger.warn('could not store the token\'s last use', { code: errorCode(error) });
       })
       .finally(() => {
         this.#persisting = undefined;
@@ -396,19 +384,15 @@ export class Session extends TypedEmitter<SessionEvents> {
   async end(): Promise<void> {
     this.#generation += 1;
     let token = this.#token;
+    // invalidate() forgets it (and marks it invalid for every session of this process); without a token there is nothing to forget.
     if (token !== undefined) this.invalidate(token);
-    this.#forget();
-    await this.#store.withLock(
-      this.key,
-      async () => {
-        const record = await this.#read();
-        token ??= record?.token;
-        const throttledUntil = record?.throttledUntil;
-        if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }));
-        else await this.#store.delete(this.key);
-      },
-      this.#lockOptions,
-    );
+    await this.#locked(async () => {
+      const record = await this.#read();
+      token ??= record?.token;
+      const throttledUntil = record?.throttledUntil;
+      if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }));
+      else await this.#store.delete(this.key);
+    });
     const authenticator = this.#authenticator;
     const revoked = token;
     if (revoked === undefined || authenticator.revoke === undefined) return;
@@ -445,10 +429,9 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#lastUsedAt = now;
       return token;
     }
-    for (let round = 0; ; round += 1) {
-      const acquired = await this.#acquire('blocking');
-      if (!this.#shared.invalid.has(acquired.value) || round >= 1) return acquired;
-    }
+    // A token invalidated here meanwhile (a 401 elsewhere) is not handed out: acquire once more, never loop.
+    const acquired = await this.#acquire('blocking');
+    return this.#shared.invalid.has(acquired.value) ? this.#acquire('blocking') : acquired;
   }
 
   /**
@@ -456,17 +439,17 @@ export class Session extends TypedEmitter<SessionEvents> {
    * its forced point, or with `untilExpiry` (for a caller that would otherwise fail) until it expires.
    */
   #valid(timing: Timings, lastUsedAt: number, now: number, untilExpiry: boolean): boolean {
-    const idleEnd = timing.idleTtl === undefined ? Infinity : lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin);
-    return now < Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, idleEnd);
+    return now < Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin));
   }
 
   /** Start writing lastUsedAt to the store when it is due (idle tokens only) and no write is running. */
   #persistUseIfDue(now: number): void {
-    if (this.#timing.idleTtl !== undefined && this.#persisting === undefined && now - this.#persistedUsedAt >= this.#persistInterval()) void this.flush();
+    if (this.#persisting === undefined && now >= this.#persistDueAt()) void this.flush();
   }
 
-  #persistInterval(): number {
-    return Math.max(1, (this.#timing.idleTtl ?? Infinity) / 4);
+  /** When lastUsedAt is next due in the store: a quarter of the idle time after the last write (never, without idle expiry). */
+  #persistDueAt(): number {
+    return this.#persistedUsedAt + Math.max(1, this.#timing.idleTtl / 4);
   }
 
   #updateFastUntil(): void {
@@ -474,7 +457,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#fastUntil =
       this.#token === undefined
         ? -Infinity
-        : Math.min(this.#refreshAt, forcedAt, idleTtl === undefined ? Infinity : Math.min(this.#lastUsedAt + idleTtl - idleMargin, this.#persistedUsedAt + this.#persistInterval()));
+        : Math.min(this.#refreshAt, forcedAt, this.#lastUsedAt + idleTtl - idleMargin, this.#persistDueAt());
   }
 
   #forget(): void {
@@ -487,7 +470,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** The timings of `token` under this session's settings. */
   #timings(token: Token): Timings {
     const idleTtl = token.idleTtlMs ?? this.#idleTtlMs;
-    const idleMargin = idleTtl === undefined ? 0 : Math.min(this.#expiryMarginMs, idleTtl / 10);
+    const idleMargin = idleTtl < Infinity ? Math.min(this.#expiryMarginMs, idleTtl / 10) : 0;
     const { expiresAt } = token;
     if (expiresAt === undefined) return { ...NO_TOKEN, idleTtl, idleMargin };
     const lifetime = Math.max(0, expiresAt - token.obtainedAt);
@@ -504,10 +487,6 @@ export class Session extends TypedEmitter<SessionEvents> {
     const { token } = acquired;
     const changed = this.#token?.value !== token.value;
     this.#token = token;
-    if (changed) {
-      this.#ready = Promise.resolve(token);
-      this.#readyAuthorization = Promise.resolve(authorizationOf(token));
-    }
     // The same token again (read back from the store, say): keep the later use times.
     this.#lastUsedAt = Math.max(changed ? 0 : this.#lastUsedAt, acquired.lastUsedAt);
     this.#persistedUsedAt = Math.max(changed ? 0 : this.#persistedUsedAt, acquired.persistedUsedAt);
@@ -519,6 +498,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#backgroundRetryAt = 0;
     this.#updateFastUntil();
     if (changed) {
+      this.#ready = Promise.resolve(token);
+      this.#readyAuthorization = Promise.resolve(authorizationOf(token));
       this.#logger.debug(`token ${how}`, {
         fingerprint: fingerprint(token.value),
         expiresInMs: token.expiresAt === undefined ? undefined : token.expiresAt - this.#clock(),
@@ -535,7 +516,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       .catch((error: unknown) => {
         const at = this.#clock();
         this.#backgroundRetryAt = at + Math.min(30_000, Math.max(1000, (this.#timing.forcedAt - at) / 4));
-        this.#logger.warn('background refresh failed; still serving the current token', { code: errorCode(error), message: errorMessage(error) });
+        this.#logger.warn('background refresh failed; serving the current token', { code: errorCode(error), message: errorMessage(error) });
         this.emit('refresh-failed', { error, background: true, fallback: false });
       })
       .finally(() => {
@@ -571,25 +552,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
     this.#logger.trace('waiting for the store lock');
     try {
-      return await this.#lockedAcquisition(mode);
-    } catch (error) {
-      if (!StoreError.isInstance(error)) throw error;
-      // The holder took too long (its own retries, say); it may have stored a token meanwhile.
-      const found = error.code === 'LOCK_TIMEOUT' ? this.#reuse(await this.#read(), mode) : undefined;
-      if (found !== undefined) return found;
-      // The store cannot be reached (a Redis outage, say): a token that has not expired yet
-      // beats an error; without one, the caller gets the StoreError.
-      const servable = mode === 'blocking' && (error.code === 'UNAVAILABLE' || error.code === 'TIMEOUT') ? this.#reuse(undefined, mode, true) : undefined;
-      if (servable === undefined) throw error;
-      this.#logger.warn('the store is unavailable; serving the current token until it expires', { code: error.code });
-      return servable;
-    }
-  }
-
-  #lockedAcquisition(mode: Mode): Promise<Acquired> {
-    return this.#store.withLock(
-      this.key,
-      async () => {
+      return await this.#locked(async () => {
         // Another process may have done the work while this one waited for the lock.
         const record = await this.#read();
         const found = this.#fromRecord(record, mode);
@@ -606,9 +569,19 @@ export class Session extends TypedEmitter<SessionEvents> {
         const now = this.#clock();
         await this.#write({ token, lastUsedAt: now });
         return { token, lastUsedAt: now, persistedUsedAt: now };
-      },
-      this.#lockOptions,
-    );
+      });
+    } catch (error) {
+      if (!StoreError.isInstance(error)) throw error;
+      // The holder took too long (its own retries, say); it may have stored a token meanwhile.
+      const found = error.code === 'LOCK_TIMEOUT' ? this.#reuse(await this.#read(), mode) : undefined;
+      if (found !== undefined) return found;
+      // The store cannot be reached (a Redis outage, say): a token that has not expired yet
+      // beats an error; without one, the caller gets the StoreError.
+      const servable = mode === 'blocking' && (error.code === 'UNAVAILABLE' || error.code === 'TIMEOUT') ? this.#reuse(undefined, mode, true) : undefined;
+      if (servable === undefined) throw error;
+      this.#logger.warn('store unavailable; serving the current token until it expires', { code: error.code });
+      return servable;
+    }
   }
 
   /**
@@ -638,20 +611,17 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** While a throttle runs until `until`: a token that has not expired yet for a blocking caller, else `error` or RATE_LIMITED. */
   #throttled(record: SessionRecord | undefined, mode: Mode, until: number, error?: AuthError): Acquired {
-    this.#noteThrottle(until);
+    const shared = this.#shared;
+    shared.throttledUntil = Math.max(shared.throttledUntil, until);
+    const retryAfterMs = Math.max(0, until - this.#clock());
+    if (until !== this.#lastThrottleEmitted) {
+      this.#lastThrottleEmitted = until;
+      this.#logger.warn('the token endpoint is throttling this identity', { retryAfterMs });
+      this.emit('throttled', { until, retryAfterMs });
+    }
     const servable = mode === 'blocking' ? this.#reuse(record, mode, true) : undefined;
     if (servable !== undefined) return servable;
-    const retryAfterMs = until - this.#clock();
     throw error ?? new AuthError('RATE_LIMITED', `The token endpoint is throttling this identity; retry after ${retryAfterMs} ms.`, { retryAfterMs });
-  }
-
-  #noteThrottle(until: number): void {
-    if (until > this.#shared.throttledUntil) this.#shared.throttledUntil = until;
-    if (until === this.#lastThrottleEmitted) return;
-    this.#lastThrottleEmitted = until;
-    const retryAfterMs = Math.max(0, until - this.#clock());
-    this.#logger.warn('the token endpoint is throttling this identity', { retryAfterMs });
-    this.emit('throttled', { until, retryAfterMs });
   }
 
   /** A new token: by the refresh token when there is one, falling back to the primary grant once. */
@@ -673,7 +643,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #checked(token: unknown): Token {
     const checked = parseToken(token);
     if (checked === undefined) {
-      throw new AuthError('INVALID_RESPONSE', 'The authenticator returned no valid token: it needs a non-empty string value and a numeric obtainedAt.');
+      throw new AuthError('INVALID_RESPONSE', 'The authenticator returned no token with a string value and a numeric obtainedAt.');
     }
     return checked;
   }
@@ -684,12 +654,12 @@ export class Session extends TypedEmitter<SessionEvents> {
       const controller = new AbortController();
       const timeoutMs = this.#attemptTimeoutMs;
       const timer = setTimeout(() => {
-        controller.abort(new AuthError('NETWORK', `The authenticator did not finish within attemptTimeoutMs (${timeoutMs} ms).`));
+        controller.abort(new AuthError('NETWORK', `The authenticator did not answer within attemptTimeoutMs (${timeoutMs} ms).`));
       }, timeoutMs);
       try {
         // Ends the attempt on time even when the authenticator ignores the signal.
         return await new Promise<T | undefined>((resolve, reject) => {
-          controller.signal.addEventListener('abort', () => { reject(controller.signal.reason as Error); }, { once: true });
+          controller.signal.addEventListener('abort', () => { reject(controller.signal.reason as Error); });
           Promise.resolve(run({ signal: controller.signal, now: this.#clock, logger: this.#logger, attempt })).then(resolve, reject);
         });
       } catch (error) {
@@ -704,6 +674,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
   }
 
+  /** Run `work` holding the store's lock on this session's key. */
+  #locked<T>(work: () => Promise<T>): Promise<T> {
+    return this.#store.withLock(this.key, work, this.#lockOptions);
+  }
+
   async #read(): Promise<SessionRecord | undefined> {
     let stored;
     try {
@@ -714,7 +689,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     const record = decodeRecord(stored);
     if (record === 'invalid') {
-      this.#logger.warn('ignoring a session record this version cannot read');
+      this.#logger.warn('ignoring an unreadable session record');
       return undefined;
     }
     return record;
@@ -724,7 +699,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     try {
       await this.#store.set(this.key, encodeRecord(record));
     } catch (error) {
-      this.#logger.warn('could not write the session record; other processes will not see it', { code: errorCode(error) });
+      this.#logger.warn('could not write the session record', { code: errorCode(error) });
     }
   }
 }

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
 
+/** The first `length` hex characters of the SHA-256 of `text`. */
+export function sha256Hex(text: string, length: number): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, length);
+}
+
 /**
  * The store key of an identity: `sessionkit-session-` and 32 hex characters of the SHA-256 of
  * the identity. Stable across processes and versions; reveals nothing of the identity.
  */
 export function storeKeyFor(identity: string): string {
-  return `sessionkit-session-${createHash('sha256').update(identity).digest('hex').slice(0, 32)}`;
+  return `sessionkit-session-${sha256Hex(identity, 32)}`;
 }

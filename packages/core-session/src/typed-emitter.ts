@@ -1,4 +1,5 @@
 import type { Logger } from '@sessionkit/logger';
+import { errorCode } from './auth-error.js';
 
 /** Maps each event name to the arguments its listeners receive. */
 export type EventMap<Events> = { [E in keyof Events]: unknown[] };
@@ -51,7 +52,7 @@ export class TypedEmitter<Events extends EventMap<Events>> {
       try {
         (listener as Listener<Events, E>)(...args);
       } catch (error) {
-        this.#logger.warn('an event listener threw', { event: String(event), error: error instanceof Error ? error.name : typeof error });
+        this.#logger.warn('an event listener threw', { event: String(event), error: errorCode(error) });
       }
     }
   }
