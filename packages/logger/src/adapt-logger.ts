@@ -1,6 +1,6 @@
-import { createBaseLogger, type LoggerCore } from './base-logger.js';
-import { type EntryLevel, levelWeights, type LogLevel, resolveLevel } from './levels.js';
-import { createRedactor, type RedactOptions } from './redact.js';
+import { createBaseLogger, type Sink } from './base-logger.js';
+import { type EntryLevel, entryLevels, type LogLevel } from './levels.js';
+import type { RedactOptions } from './redact.js';
 import type { LogEntry, Logger } from './types.js';
 
 /** The part of `console` the adapter uses. */
@@ -53,14 +53,13 @@ export interface AdaptLoggerOptions {
   redact?: RedactOptions | undefined;
 }
 
-// Our levels and, in order of preference, the names winston's level sets (npm, syslog, cli) use.
-const WINSTON_NAMES: Record<EntryLevel, readonly string[]> = {
-  trace: ['trace', 'silly', 'debug'],
-  debug: ['debug'],
-  info: ['info'],
-  warn: ['warn', 'warning'],
-  error: ['error'],
-};
+// The names to try, in order, for our levels that winston's level sets (npm, syslog, cli) may lack.
+const WINSTON_NAMES: Partial<Record<EntryLevel, string>> = { trace: 'trace silly debug', warn: 'warn warning' };
+
+/** A target of unknown kind, as the detection below looks at it. */
+interface Loose {
+  levels?: { values?: unknown };
+}
 
 /**
  * Wrap `console`, a pino logger, a winston logger, or any `{ log(entry) }` object as a
@@ -70,35 +69,28 @@ const WINSTON_NAMES: Record<EntryLevel, readonly string[]> = {
  * const session = new Session({ authenticator, logger: adaptLogger(pino()) });
  */
 export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = {}): Logger {
-  const loose = target as unknown as Record<string, unknown> & { levels?: { values?: unknown } };
-  const has = (method: string): boolean => typeof loose[method] === 'function';
-  let sink: LoggerCore['sink'];
-  let isEnabled: LoggerCore['isEnabled'];
+  const has = (method: string): boolean => typeof (target as unknown as Record<string, unknown>)[method] === 'function';
+  const adapt = (sink: Sink, isEnabled?: (level: EntryLevel) => boolean): Logger =>
+    // pino and winston apply their own level, so by default every level is passed on to them.
+    createBaseLogger(options.level ?? (isEnabled && 'trace'), options.redact, sink, isEnabled);
 
-  if (typeof loose.levels?.values === 'object' && has('isLevelEnabled')) {
-    const pino = target as PinoLike;
-    sink = (entry) => { pino[entry.level](entry.fields, entry.msg); };
-    isEnabled = (level) => pino.isLevelEnabled(level);
-  } else if (typeof loose.levels === 'object' && has('add') && has('log')) {
-    const winston = target as WinstonLike;
-    const names = Object.fromEntries(
-      Object.entries(WINSTON_NAMES).map(([level, candidates]) => [level, candidates.find((name) => name in winston.levels) ?? 'info']),
-    ) as Record<EntryLevel, string>;
-    sink = (entry) => winston.log({ ...entry.fields, level: names[entry.level], message: entry.msg });
-    isEnabled = (level) => winston.isLevelEnabled(names[level]);
-  } else if (['debug', 'info', 'warn', 'error'].every(has)) {
-    const consoleTarget = target as ConsoleLike;
-    sink = ({ level, msg, fields }) => {
-      const method = level === 'trace' ? 'debug' : level;
-      if (Object.keys(fields).length > 0) consoleTarget[method](msg, fields);
-      else consoleTarget[method](msg);
-    };
-  } else if (has('log')) {
-    sink = (entry) => { (target as LogSink).log(entry); };
-  } else {
-    throw new TypeError('adaptLogger() takes console, a pino or winston logger, or an object with a log(entry) method.');
+  if (typeof (target as Loose).levels?.values === 'object' && has('isLevelEnabled')) {
+    return adapt(
+      (level, msg, fields) => { (target as PinoLike)[level](fields, msg); },
+      (level) => (target as PinoLike).isLevelEnabled(level),
+    );
   }
-  // pino and winston apply their own level, so by default every level is passed on to them.
-  const level = resolveLevel(options.level ?? (isEnabled === undefined ? undefined : 'trace'), 'info');
-  return createBaseLogger({ threshold: levelWeights[level], redactor: createRedactor(options.redact), sink, isEnabled });
+  if (typeof (target as Loose).levels === 'object' && has('add') && has('log')) {
+    const names = Object.fromEntries(
+      entryLevels.map((level) => [level, (WINSTON_NAMES[level] ?? level).split(' ').find((name) => name in (target as WinstonLike).levels) ?? 'info']),
+    ) as Record<EntryLevel, string>;
+    return adapt((level, msg, fields) => (target as WinstonLike).log({ ...fields, level: names[level], message: msg }), (level) => (target as WinstonLike).isLevelEnabled(names[level]));
+  }
+  if (entryLevels.slice(1).every(has)) {
+    return adapt((level, msg, fields) => {
+      (target as ConsoleLike)[level === 'trace' ? 'debug' : level](msg, ...(Object.keys(fields).length ? [fields] : []));
+    });
+  }
+  if (has('log')) return adapt((level, msg, fields, time) => { (target as LogSink).log({ time, level, msg, fields }); });
+  throw new TypeError('adaptLogger() takes console, a pino or winston logger, or a { log(entry) } sink.');
 }

@@ -1,7 +1,7 @@
 import { createBaseLogger } from './base-logger.js';
 import { formatJson, formatPretty } from './format.js';
-import { levelWeights, type LogLevel, resolveLevel } from './levels.js';
-import { createRedactor, type RedactOptions } from './redact.js';
+import type { LogLevel } from './levels.js';
+import type { RedactOptions } from './redact.js';
 import type { Logger } from './types.js';
 
 /** Options for {@link createLogger}. */
@@ -40,17 +40,13 @@ function writeToStderr(line: string): void {
  * logger.child({ component: 'session' }).debug('token acquired', { expiresInMs: 3_600_000 });
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = resolveLevel(options.level, 'info');
   const format: string = options.format ?? 'pretty';
+  const write = options.write ?? writeToStderr;
+  const toLine = format === 'json' ? formatJson : formatPretty;
+  // The level is checked first (in createBaseLogger), then the format.
+  const logger = createBaseLogger(options.level, options.redact, (...entry) => { write(toLine(...entry)); });
   if (format !== 'pretty' && format !== 'json') {
     throw new TypeError(`Unknown log format "${format}". Use 'pretty' or 'json'.`);
   }
-  const write = options.write ?? writeToStderr;
-  const toLine = format === 'json' ? formatJson : formatPretty;
-  const logger = createBaseLogger({
-    threshold: levelWeights[level],
-    redactor: createRedactor(options.redact),
-    sink: (entry) => { write(toLine(entry)); },
-  });
-  return options.bindings === undefined ? logger : logger.child(options.bindings);
+  return logger.child(options.bindings ?? {});
 }

@@ -1,4 +1,5 @@
-import type { LogEntry } from './types.js';
+import type { EntryLevel } from './levels.js';
+import type { LogFields } from './types.js';
 
 // Entries are redacted copies, already free of cycles; BigInt, Map and Set still need help.
 function replacer(_key: string, value: unknown): unknown {
@@ -17,23 +18,23 @@ export function safeStringify(value: unknown): string {
  * One JSON object per line: `time`, `level`, `msg`, then bindings and fields. A binding or
  * field whose name is taken (`time`, `level`, `msg`) is kept with a `_` prefix.
  */
-export function formatJson(entry: LogEntry): string {
-  const out: Record<string, unknown> = { time: entry.time, level: entry.level, msg: entry.msg };
-  for (const [key, value] of Object.entries(entry.fields)) out[Object.hasOwn(out, key) ? `_${key}` : key] = value;
+export function formatJson(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
+  const out: Record<string, unknown> = { time, level, msg };
+  for (const [key, value] of Object.entries(fields)) out[Object.hasOwn(out, key) ? `_${key}` : key] = value;
   return safeStringify(out);
 }
 
 function formatValue(value: unknown): string {
-  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : safeStringify(value);
   if (value instanceof Date) return value.toISOString();
   if (value !== null && typeof value === 'object') return safeStringify(value);
   return String(value);
 }
 
 /** A line for people: `12:00:00.000 INFO  message key=value …`. */
-export function formatPretty(entry: LogEntry): string {
-  let line = `${entry.time.slice(11, 23)} ${entry.level.toUpperCase().padEnd(5)} ${entry.msg}`;
-  for (const [key, value] of Object.entries(entry.fields)) {
+export function formatPretty(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
+  let line = `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}`;
+  for (const [key, value] of Object.entries(fields)) {
     if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
   }
   return line;

@@ -14,6 +14,9 @@ export const levelWeights: Readonly<Record<LogLevel, number>> = {
   silent: Infinity,
 };
 
+/** The levels an entry can be written at, most verbose first. */
+export const entryLevels: readonly EntryLevel[] = Object.keys(levelWeights).slice(0, -1) as EntryLevel[];
+
 /** True when `value` names a level. */
 export function isLogLevel(value: unknown): value is LogLevel {
   return typeof value === 'string' && Object.hasOwn(levelWeights, value);
@@ -28,8 +31,7 @@ export function resolveLevel(
   fallback: LogLevel,
   env: Record<string, string | undefined> = process.env,
 ): LogLevel {
-  const fromEnv = env.SESSIONKIT_LOG_LEVEL?.trim().toLowerCase();
-  const value: string = level ?? (fromEnv === undefined || fromEnv === '' ? fallback : fromEnv);
+  const value: string = level ?? ((env.SESSIONKIT_LOG_LEVEL ?? '').trim().toLowerCase() || fallback);
   if (!isLogLevel(value)) {
     const source = level === undefined ? 'SESSIONKIT_LOG_LEVEL' : 'level';
     throw new TypeError(`${source} "${value}" is not a log level: use ${Object.keys(levelWeights).join(', ')}.`);

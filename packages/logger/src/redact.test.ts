@@ -93,6 +93,31 @@ describe('redact: values under secret keys', () => {
     expect(JSON.stringify(out.bytes)).not.toContain(SECRET);
   });
 
+  it('stops copying at depth 12 and labels binary data without its bytes', () => {
+    let deep: Record<string, unknown> = { password: SECRET };
+    for (let level = 0; level < 13; level += 1) deep = { next: deep };
+    let out: unknown = redact(deep);
+    for (let level = 0; level < 12; level += 1) out = (out as Record<string, unknown>).next;
+    expect(out).toBe('[Truncated]');
+    expect(redact({ bytes: new Uint8Array(3), view: new DataView(new ArrayBuffer(4)) })).toEqual({ bytes: '[Uint8Array 3 bytes]', view: '[DataView 4 bytes]' });
+  });
+
+  it('copies Map keys that are not strings, Sets of objects and an Error\'s own fields over its members', () => {
+    const key = { id: 1 };
+    const out = redact({ map: new Map<unknown, unknown>([[1, `token=${SECRET}`], [key, { pw: SECRET }]]), set: new Set([{ token: SECRET }]) });
+    expect([...out.map]).toEqual([[1, `token=${REDACTED}`], [key, { pw: REDACTED }]]);
+    expect([...out.set]).toEqual([{ token: REDACTED }]);
+    const error = Object.defineProperty(Object.assign(new Error('original'), { code: 'E1' }), 'name', { value: 'CustomError', enumerable: true });
+    expect(redact(error)).toEqual({ name: 'CustomError', message: 'original', stack: expect.any(String) as unknown, code: 'E1' });
+  });
+
+  it('copies a "__proto__" key as an own field, not as the prototype of the copy', () => {
+    const out = redact(JSON.parse(`{"__proto__":{"token":"${SECRET}","admin":true}}`) as Record<string, unknown>);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.hasOwn(out, '__proto__')).toBe(true);
+    expect(JSON.stringify(out)).toBe(`{"__proto__":{"token":"${REDACTED}","admin":true}}`);
+  });
+
   it('takes extra keys, and can replace the defaults', () => {
     expect(redact({ pin: SECRET, password: SECRET }, { keys: ['pin'] })).toEqual({ pin: REDACTED, password: REDACTED });
     expect(redact({ pin: SECRET, password: 'x' }, { keys: ['pin'], replaceDefaultKeys: true })).toEqual({ pin: REDACTED, password: 'x' });
@@ -168,5 +193,72 @@ describe('redact: secrets inside text', () => {
     expect(text(plain)).toBe(plain);
     expect(text('tokens acquired: 1, user=demo')).toBe('tokens acquired: 1, user=demo');
     expect(text('token acquired; bearer tokens expire')).toBe('token acquired; bearer tokens expire');
+  });
+});
+
+describe('redact: text patterns, pinned', () => {
+  // Exact outputs of the text patterns for inputs at the edges of each pattern: the line leads,
+  // blanks and separators, encoded commands, query and form separators, quoted values, JSON
+  // members, auth schemes and text that must stay as it is. A change to a pattern must keep all.
+  const redactor = createRedactor();
+  it.each([
+    ["password=abc def", "password=[REDACTED]"],
+    ["  \tpassword \t= \tabc def", "  \tpassword \t= \t[REDACTED]"],
+    ["token:abc", "token:[REDACTED]"],
+    ["a=1\npassword=x y\nb=2", "a=1\npassword=[REDACTED]\nb=2"],
+    ["a=1\r\npassword=x y\r\nb=2", "a=1\r\npassword=[REDACTED]\r\nb=2"],
+    ["x, token: abc def\nnext: 1", "x, token: [REDACTED]\nnext: 1"],
+    ["x,\ntoken: abc", "x,\ntoken: [REDACTED]"],
+    ["{token=abc}", "{token=[REDACTED]"],
+    ["note={ pw: abc }, ok", "note={ pw: [REDACTED]"],
+    ["password=\"quoted value\" tail", "password=\"[REDACTED]\""],
+    ["password=", "password=[REDACTED]"],
+    ["password=\n", "password=[REDACTED]\n"],
+    ["Set-Cookie: a=b; c=d", "Set-Cookie: [REDACTED]"],
+    ["x-api-key: k1 k2", "x-api-key: [REDACTED]"],
+    ["proxy.authorization: x", "proxy.authorization: x"],
+    ["1password=abc", "1password=abc"],
+    ["status: 401, note: ok, secret: abc, more: 1", "status: 401, note: ok, secret: [REDACTED]"],
+    ["url: http://h/?a=1&token=abc&b=2", "url: http://h/?a=1&token=[REDACTED]&b=2"],
+    ["s_command=COMMAND%3DX%0APASSWORD%3Dab%26cd%0ADOMAIN%3Dd.com", "s_command=COMMAND%3DX%0APASSWORD%3D[REDACTED]%0ADOMAIN%3Dd.com"],
+    ["S_COMMAND=auth%3Dabc&s_login=x", "S_COMMAND=auth%3D[REDACTED]&s_login=x"],
+    ["cmd=x%0Dpassword%3dabc%0Dnext%3D1", "cmd=x%0Dpassword%3d[REDACTED]%0Dnext%3D1"],
+    ["body %0Aotp%3D123456", "body %0Aotp%3D[REDACTED]"],
+    ["%0Apassword%3D", "%0Apassword%3D[REDACTED]"],
+    ["https://h.test/p?user=u&password=abc&x=1", "https://h.test/p?user=u&password=[REDACTED]&x=1"],
+    ["a=1;token=abc;b=2", "a=1;token=[REDACTED];b=2"],
+    ["f(token=abc) g", "f(token=[REDACTED] g"],
+    ["say 'token=abc' done", "say 'token=[REDACTED]' done"],
+    ["x \"pw=abc\" y", "x \"pw=[REDACTED]\" y"],
+    ["password%3Dabc&x=1", "password%3D[REDACTED]&x=1"],
+    ["login token=\"a \\\" b\" c", "login token=\"[REDACTED]\" c"],
+    ["token=abc,next=1", "token=[REDACTED]"],
+    ["mytoken=abc", "mytoken=abc"],
+    ["tokens=abc", "tokens=abc"],
+    ["client-secret=abc clientSecret=def CLIENT_SECRET=ghi", "client-secret=[REDACTED]"],
+    ["id.token=abc", "id.token=abc"],
+    ["{\"password\":\"abc\",\"user\":\"u\"}", "{\"password\":\"[REDACTED]\",\"user\":\"u\"}"],
+    ["{\"password\" : 123, \"n\": [1,2]}", "{\"password\" : [REDACTED], \"n\": [1,2]}"],
+    ["{\"token\":{\"inner\":\"x\",\"access_token\":\"y\"}}", "{\"token\":{\"inner\":\"x\",\"access_token\":\"[REDACTED]\"}}"],
+    ["{\"token\":[\"a\",\"b\"]}", "{\"token\":[\"a\",\"b\"]}"],
+    ["{\"token\":null,\"pw\":true}", "{\"token\":[REDACTED],\"pw\":[REDACTED]}"],
+    ["{\"a\":\"b\\\"token\\\":\\\"c\"}", "{\"a\":\"b\\\"token\\\":\\\"c\"}"],
+    ["[\"token\",\"abc\"]", "[\"token\",\"abc\"]"],
+    ["Authorization: Bearer abcdefgh.ijk", "Authorization: [REDACTED]"],
+    ["header bearer abcdefgh", "header bearer [REDACTED]"],
+    ["bearer abcdefg", "bearer abcdefg"],
+    ["Basic dXNlcjpwYXNz==", "Basic [REDACTED]"],
+    ["DIGEST   abcdefghijkl rest", "DIGEST   [REDACTED] rest"],
+    ["xBearer abcdefghijk", "xBearer abcdefghijk"],
+    ["Bearer\tabcdefghijk", "Bearer\t[REDACTED]"],
+    ["Bearer abc~def+ghi/j=", "Bearer [REDACTED]"],
+    ["CODE = 200\nDESCRIPTION = Command completed successfully", "CODE = 200\nDESCRIPTION = Command completed successfully"],
+    ["time: 12:00:00 ok", "time: 12:00:00 ok"],
+    ["tokens acquired: 1, user=demo", "tokens acquired: 1, user=demo"],
+    ["no separators at all", "no separators at all"],
+    ["ratio 3:4 and a=b", "ratio 3:4 and a=b"],
+    ["e-mail: a@b.c", "e-mail: a@b.c"],
+  ])('%j', (input, expected) => {
+    expect(redactor.text(input)).toBe(expected);
   });
 });

@@ -23,8 +23,6 @@ export interface RedactOptions {
   replaceDefaultKeys?: boolean | undefined;
 }
 
-const MAX_DEPTH = 12;
-
 function normalizeKey(key: string): string {
   return key.toLowerCase().replace(/[-_]/g, '');
 }
@@ -46,47 +44,45 @@ const KEY_VALUE_PATTERNS = [
   // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
   // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
   // of the line. The value is only looked ahead at, so that after a key that is not secret the
-  // rest of the line is still searched (`status: 401, token: …`); a secret one is cut at CUT.
+  // rest of the line is still searched (`status: 401, token: …`); a secret one is marked with
+  // U+E000 (a private-use character), and the text from the mark to the end of its line goes.
   /(^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)(?=(.*))/gm,
   // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
   // hold `%26`.
-  /(%0A|%0D|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0A|%0D|&|$)/gi,
+  /(%0[AD]|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0[AD]|&|$)/gi,
   // `key=value` in query strings, form bodies and log text: the value runs to the next separator.
   /(^|[?&;,\s"'(])([A-Za-z][\w.-]*)(=|%3D)("(?:[^"\\]|\\.)*"|[^&\s,;"']*)/gi,
   // "key": "value" and "key": 123 inside JSON text. An object or array value is not taken as a
   // whole, so the members nested in it are still looked at.
   /(")([A-Za-z][\w.-]*)("\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s"{[,}\]]+)/g,
 ];
-// Marks where a whole-line value was cut: everything from it to the end of its line goes.
-const CUT = '\u{E000}';
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
-const AUTH_SCHEME = /\b(Bearer|Basic|Digest)(\s+)[A-Za-z0-9\-._~+/]{8,}=*/gi;
+const AUTH_SCHEME = /\b(Bearer|Basic|Digest)(\s+)[\w.~+/-]{8,}=*/gi;
 // What an Error holds besides its own enumerable properties.
-const ERROR_KEYS = ['name', 'message', 'stack', 'cause', 'errors'] as const;
+const ERROR_KEYS = 'name message stack cause errors'.split(' ');
 
 /** Build a redactor for a set of keys. */
 export function createRedactor(options: RedactOptions = {}): Redactor {
-  const defaults = options.replaceDefaultKeys === true ? [] : defaultRedactKeys;
-  const keys = new Set([...defaults, ...(options.keys ?? [])].map(normalizeKey));
+  const keys = new Set(
+    [...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(options.keys ?? [])].map(normalizeKey),
+  );
   const isSecretKey = (key: string): boolean => keys.has(normalizeKey(key));
 
   const text = (input: string): string => {
     let out = input;
     // Every key/value pattern needs a separator; most messages have none and skip them all.
     if (/[=:]|%3D/i.test(out)) {
-      let cut = false as boolean; // set inside hide(), which TypeScript does not follow
-      const hide = (match: string, lead: string, key: string, separator: string, value: string): string => {
-        if (!isSecretKey(key)) return match;
-        // Only the whole-line pattern leaves its value out of the match: cut the line there.
-        const lineValue = value !== '' && match.length === lead.length + key.length + separator.length;
-        cut ||= lineValue;
-        return `${lead}${key}${separator}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}${lineValue ? CUT : ''}`;
-      };
+      let cut = '' as string; // set inside hide(), which TypeScript does not follow
+      const hide = (match: string, lead: string, key: string, separator: string, value: string): string =>
+        isSecretKey(key)
+          ? // Only the whole-line pattern leaves its value out of the match: cut the line there.
+            lead + key + separator + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED) + (value !== '' && match === lead + key + separator ? (cut = '\uE000') : '')
+          : match;
       for (const pattern of KEY_VALUE_PATTERNS) {
         out = out.replace(pattern, hide);
-        if (cut) out = out.replace(/\u{E000}.*/gu, '');
-        cut = false;
+        // Only the first pattern cuts; once cut, the text holds no U+E000 and this changes nothing.
+        if (cut) out = out.replace(/\uE000.*/g, '');
       }
     }
     return out.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
@@ -96,24 +92,31 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   const copy = (input: unknown, path: object[]): unknown => {
     if (typeof input === 'string') return text(input);
     if (input === null || typeof input !== 'object') return input;
-    if (path.includes(input)) return '[Circular]';
-    if (path.length >= MAX_DEPTH) return '[Truncated]';
-    if (input instanceof Date) return new Date(input);
-    if (input instanceof URL) return text(input.href);
-    if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
     const inner = [...path, input];
-    const item = (key: unknown, value: unknown): unknown =>
-      typeof key === 'string' && isSecretKey(key) ? REDACTED : copy(value, inner);
-    if (Array.isArray(input)) return input.map((value) => copy(value, inner));
-    if (input instanceof Set) return new Set([...input].map((value) => copy(value, inner)));
-    if (input instanceof Map) return new Map([...input].map(([key, value]) => [key, item(key, value)]));
-    const out: Record<string, unknown> = {};
-    if (input instanceof Error) {
-      // Not enumerable, so not copied below; `errors` is an AggregateError's.
-      for (const key of ERROR_KEYS) if (key in input) out[key] = copy(input[key as keyof Error], inner);
-    }
-    for (const [key, value] of Object.entries(input)) out[key] = item(key, value);
-    return out;
+    const each = (value: unknown): unknown => copy(value, inner);
+    const entries = (list: [unknown, unknown][]): [unknown, unknown][] =>
+      list.map(([key, value]) => [key, typeof key === 'string' && isSecretKey(key) ? REDACTED : each(value)]);
+    return path.includes(input)
+      ? '[Circular]'
+      : path.length >= 12 // the depth at which copying stops
+        ? '[Truncated]'
+        : input instanceof Date
+          ? new Date(input)
+          : input instanceof URL
+            ? text(input.href)
+            : ArrayBuffer.isView(input)
+              ? `[${input.constructor.name} ${input.byteLength} bytes]`
+              : Array.isArray(input)
+                ? input.map(each)
+                : input instanceof Set
+                  ? new Set([...input].map(each))
+                  : input instanceof Map
+                    ? new Map(entries([...input]))
+                    : Object.fromEntries([
+                        // Not enumerable, so not in Object.entries(); `errors` is an AggregateError's.
+                        ...(input instanceof Error ? ERROR_KEYS.filter((key) => key in input).map((key) => [key, each(input[key as keyof Error])]) : []),
+                        ...entries(Object.entries(input)),
+                      ]);
   };
 
   return {

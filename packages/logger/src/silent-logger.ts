@@ -1,16 +1,13 @@
+import { type EntryLevel, entryLevels } from './levels.js';
 import type { Logger } from './types.js';
 
-function ignore(): void {
+const ignore = (): void => {
   // Intentionally empty: the silent logger writes nothing.
-}
+};
 
 /** A logger that writes nothing: the default of every sessionkit package. */
 export const silentLogger: Logger = {
-  trace: ignore,
-  debug: ignore,
-  info: ignore,
-  warn: ignore,
-  error: ignore,
+  ...(Object.fromEntries(entryLevels.map((level) => [level, ignore])) as Record<EntryLevel, typeof ignore>),
   child: () => silentLogger,
   isLevelEnabled: () => false,
 };
