@@ -188,6 +188,42 @@ describe('redact: secrets inside text', () => {
     expect(text(`retry: 2, password=\nnext: 1`)).toBe(`retry: 2, password=${REDACTED}\nnext: 1`);
   });
 
+  it('searches the values of keys that are not secret: nested queries, quoted text, JSON in JSON', () => {
+    expect(text(`redirect=https://x.test/cb?access_token=${SECRET}&state=1`)).toBe(`redirect=https://x.test/cb?access_token=${REDACTED}&state=1`);
+    expect(text(`GET /a?next=/b?token=${SECRET}`)).toBe(`GET /a?next=/b?token=${REDACTED}`);
+    expect(text(`msg="retry password=${SECRET}" n=2`)).toBe(`msg="retry password=${REDACTED}" n=2`);
+    const doubled = JSON.stringify({ body: JSON.stringify({ token: SECRET, n: 1 }) });
+    const out = text(doubled);
+    expect(out).not.toContain(SECRET);
+    expect(JSON.parse((JSON.parse(out) as { body: string }).body)).toEqual({ token: REDACTED, n: 1 });
+    // Deeper than four values inside values, a value is redacted whatever its key.
+    expect(text('a=b?c=d?e=f?g=h?i=j?k=l')).toBe(`a=b?c=d?e=f?g=h?i=${REDACTED}`);
+  });
+
+  it('redacts quoted values cut short and single-quoted values', () => {
+    expect(text(`token="${SECRET}`)).toBe(`token="${REDACTED}"`);
+    expect(text(`x token="${SECRET} and more`)).toBe(`x token="${REDACTED}"`);
+    expect(text(`{"token": "${SECRET}`)).toBe(`{"token": "${REDACTED}"`);
+    expect(text(`x token='${SECRET} more' y`)).toBe(`x token='${REDACTED}' y`);
+  });
+
+  it('redacts key: value and key = value in the middle of a line, a colon one to the end of the line', () => {
+    expect(text(`login failed password = ${SECRET} x`)).toBe(`login failed password = ${REDACTED} x`);
+    expect(text(`login failed password: ${SECRET} ${SECRET}\nnext`)).toBe(`login failed password: ${REDACTED}\nnext`);
+    expect(text(`root cause Authorization: Bearer ${SECRET} more`)).toBe(`root cause Authorization: ${REDACTED}`);
+  });
+
+  it('redacts the password in a URL', () => {
+    expect(text(`store redis://:${SECRET}@127.0.0.1:6379/0 ready`)).toBe(`store redis://:${REDACTED}@127.0.0.1:6379/0 ready`);
+    expect(text(`https://user:${SECRET}@h.test/p`)).toBe(`https://user:${REDACTED}@h.test/p`);
+    expect(redact(new URL(`https://user:${SECRET}@h.test/p`))).toBe(`https://user:${REDACTED}@h.test/p`);
+  });
+
+  it('takes U+E000 in the input for what it is: it does not cut the line', () => {
+    expect(text('a \uE000 b, password=x y\nnext')).toBe('a \uFFFD b, password=[REDACTED]\nnext');
+    expect(text('note \uE000 kept')).toBe('note \uE000 kept');
+  });
+
   it('leaves ordinary text alone', () => {
     const plain = 'CODE = 200\nDESCRIPTION = Command completed successfully\nPROPERTY[DOMAIN][0] = example.com';
     expect(text(plain)).toBe(plain);
@@ -242,7 +278,8 @@ describe('redact: text patterns, pinned', () => {
     ["{\"token\":{\"inner\":\"x\",\"access_token\":\"y\"}}", "{\"token\":{\"inner\":\"x\",\"access_token\":\"[REDACTED]\"}}"],
     ["{\"token\":[\"a\",\"b\"]}", "{\"token\":[\"a\",\"b\"]}"],
     ["{\"token\":null,\"pw\":true}", "{\"token\":[REDACTED],\"pw\":[REDACTED]}"],
-    ["{\"a\":\"b\\\"token\\\":\\\"c\"}", "{\"a\":\"b\\\"token\\\":\\\"c\"}"],
+    // A JSON string is searched as the text it encodes, so JSON inside it is redacted too.
+    ["{\"a\":\"b\\\"token\\\":\\\"c\"}", "{\"a\":\"b\\\"token\\\":\\\"[REDACTED]\\\"\"}"],
     ["[\"token\",\"abc\"]", "[\"token\",\"abc\"]"],
     ["Authorization: Bearer abcdefgh.ijk", "Authorization: [REDACTED]"],
     ["header bearer abcdefgh", "header bearer [REDACTED]"],

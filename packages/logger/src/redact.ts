@@ -38,24 +38,32 @@ export interface Redactor {
 }
 
 // Each pattern finds a key and its value in text, as four groups: what leads up to the key, the
-// key, the separator and the value. A quoted value stays quoted once redacted. Order matters:
-// whole-line values go before inline ones.
-const KEY_VALUE_PATTERNS = [
-  // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
-  // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
-  // of the line. The value is only looked ahead at, so that after a key that is not secret the
-  // rest of the line is still searched (`status: 401, token: …`); a secret one is marked with
-  // U+E000 (a private-use character), and the text from the mark to the end of its line goes.
-  /(^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)(?=(.*))/gm,
-  // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
-  // hold `%26`.
-  /(%0[AD]|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0[AD]|&|$)/gi,
-  // `key=value` in query strings, form bodies and log text: the value runs to the next separator.
-  /(^|[?&;,\s"'(])([A-Za-z][\w.-]*)(=|%3D)("(?:[^"\\]|\\.)*"|[^&\s,;"']*)/gi,
-  // "key": "value" and "key": 123 inside JSON text. An object or array value is not taken as a
-  // whole, so the members nested in it are still looked at.
-  /(")([A-Za-z][\w.-]*)("\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s"{[,}\]]+)/g,
-];
+// key, the separator and the value. A quoted value stays quoted once redacted.
+//
+// `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
+// starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
+// of the line. The value is only looked ahead at, so that after a key that is not secret the
+// rest of the line is still searched (`status: 401, token: …`); after a secret one, CUT marks
+// where the line is cut.
+const LINE = /(^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)(?=(.*))/gm;
+// The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
+// hold `%26`.
+const ENCODED = /(%0[AD]|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0[AD]|&|$)/gi;
+// `key=value` and `key: value` in query strings, form bodies and log text: the value is quoted
+// (a missing closing quote reads to the end) or runs to the next separator.
+const INLINE = /(^|[?&;,\s"'(])([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*|%3D)("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^&\s,;"']*)/gi;
+// "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end). An object
+// or array value is not taken as a whole, so the members nested in it are still looked at.
+const JSON_MEMBER = /(")([A-Za-z][\w.-]*)("\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s"{[,}\]]+)/g;
+// The password in a URL's user information: `redis://user:secret@host`.
+const URL_PASSWORD = /\b([a-z][\w+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi;
+// Where a secret line value starts: a private-use character, taken out of the input first.
+const CUT = '\uE000';
+// How deep values inside values are searched (`next=/b?token=…`, JSON inside a JSON string);
+// deeper down, a value under any key is redacted.
+const MAX_TEXT_DEPTH = 4;
+// How deep objects are copied; deeper ones become '[Truncated]'.
+const MAX_DEPTH = 12;
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
 const AUTH_SCHEME = /\b(Bearer|Basic|Digest)(\s+)[\w.~+/-]{8,}=*/gi;
@@ -69,54 +77,80 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   );
   const isSecretKey = (key: string): boolean => keys.has(normalizeKey(key));
 
-  const text = (input: string): string => {
-    let out = input;
+  const text = (input: string, depth = 0): string => {
+    // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
+    // even though the key/value patterns below take only `Bearer` as its value.
+    let out = input.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
     // Every key/value pattern needs a separator; most messages have none and skip them all.
     if (/[=:]|%3D/i.test(out)) {
-      let cut = '' as string; // set inside hide(), which TypeScript does not follow
-      const hide = (match: string, lead: string, key: string, separator: string, value: string): string =>
-        isSecretKey(key)
-          ? // Only the whole-line pattern leaves its value out of the match: cut the line there.
-            lead + key + separator + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED) + (value !== '' && match === lead + key + separator ? (cut = '\uE000') : '')
-          : match;
-      for (const pattern of KEY_VALUE_PATTERNS) {
-        out = out.replace(pattern, hide);
-        // Only the first pattern cuts; once cut, the text holds no U+E000 and this changes nothing.
+      out = out.replaceAll(CUT, '\uFFFD');
+      let cut = false;
+      const cutLines = (): void => {
         if (cut) out = out.replace(/\uE000.*/g, '');
-      }
+        cut = false;
+      };
+      out = out.replace(LINE, (match: string, lead: string, key: string, separator: string, value: string) => {
+        if (!isSecretKey(key)) return match;
+        cut = true;
+        return lead + key + separator + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED) + CUT;
+      });
+      cutLines();
+      // A value that is not secret is searched too: it may hold a query (`redirect=https://…?token=…`),
+      // a quoted `key=value` or JSON text.
+      const inner = (value: string): string => (depth < MAX_TEXT_DEPTH ? text(value, depth + 1) : REDACTED);
+      const hide = (match: string, lead: string, key: string, separator: string, value: string): string => {
+        const quote = /^["']/.exec(value)?.[0] ?? '';
+        if (isSecretKey(key)) {
+          // `key: value` reads like a header: its value may hold blanks, so the line is cut.
+          const toLineEnd = separator.includes(':');
+          cut ||= toLineEnd;
+          return lead + key + separator + quote + REDACTED + quote + (toLineEnd ? CUT : '');
+        }
+        if (quote === '') return lead + key + separator + inner(value);
+        const closed = value.length > 1 && value.endsWith(quote) ? quote : '';
+        return lead + key + separator + quote + inner(value.slice(1, value.length - closed.length)) + closed;
+      };
+      out = out.replace(ENCODED, hide).replace(INLINE, hide);
+      cutLines();
+      // In JSON text a string value is searched as the text it encodes: JSON inside a JSON string.
+      out = out.replace(JSON_MEMBER, (match: string, lead: string, key: string, separator: string, value: string) => {
+        if (isSecretKey(key)) return lead + key + separator + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED);
+        if (!value.startsWith('"') || !/[=:]|%3D/i.test(value)) return match;
+        let decoded: unknown;
+        try {
+          decoded = JSON.parse(value);
+        } catch {
+          return match;
+        }
+        if (typeof decoded !== 'string') return match;
+        const searched = inner(decoded);
+        return searched === decoded ? match : lead + key + separator + JSON.stringify(searched);
+      });
     }
-    return out.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
+    return out.replace(URL_PASSWORD, `$1${REDACTED}@`);
   };
 
   // `path` holds the objects being copied above this one: meeting one again is a cycle.
   const copy = (input: unknown, path: object[]): unknown => {
     if (typeof input === 'string') return text(input);
     if (input === null || typeof input !== 'object') return input;
+    if (path.includes(input)) return '[Circular]';
+    if (path.length >= MAX_DEPTH) return '[Truncated]';
+    if (input instanceof Date) return new Date(input);
+    if (input instanceof URL) return text(input.href);
+    if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
     const inner = [...path, input];
     const each = (value: unknown): unknown => copy(value, inner);
     const entries = (list: [unknown, unknown][]): [unknown, unknown][] =>
       list.map(([key, value]) => [key, typeof key === 'string' && isSecretKey(key) ? REDACTED : each(value)]);
-    return path.includes(input)
-      ? '[Circular]'
-      : path.length >= 12 // the depth at which copying stops
-        ? '[Truncated]'
-        : input instanceof Date
-          ? new Date(input)
-          : input instanceof URL
-            ? text(input.href)
-            : ArrayBuffer.isView(input)
-              ? `[${input.constructor.name} ${input.byteLength} bytes]`
-              : Array.isArray(input)
-                ? input.map(each)
-                : input instanceof Set
-                  ? new Set([...input].map(each))
-                  : input instanceof Map
-                    ? new Map(entries([...input]))
-                    : Object.fromEntries([
-                        // Not enumerable, so not in Object.entries(); `errors` is an AggregateError's.
-                        ...(input instanceof Error ? ERROR_KEYS.filter((key) => key in input).map((key) => [key, each(input[key as keyof Error])]) : []),
-                        ...entries(Object.entries(input)),
-                      ]);
+    if (Array.isArray(input)) return input.map(each);
+    if (input instanceof Set) return new Set([...input].map(each));
+    if (input instanceof Map) return new Map(entries([...input]));
+    return Object.fromEntries([
+      // Not enumerable, so not in Object.entries(); `errors` is an AggregateError's.
+      ...(input instanceof Error ? ERROR_KEYS.filter((key) => key in input).map((key) => [key, each(input[key as keyof Error])]) : []),
+      ...entries(Object.entries(input)),
+    ]);
   };
 
   return {
