@@ -227,29 +227,30 @@ export class Session extends TypedEmitter<SessionEvents> {
    * const session = Session.fromEnv(process.env, { store: new FileStore() });
    */
   static fromEnv(env: Record<string, string | undefined> = process.env, options: SessionFromEnvOptions = {}): Session {
-    // Variables are named without their SESSIONKIT_ prefix here: read('TOKEN_URL') is SESSIONKIT_TOKEN_URL.
     const read = (name: string): string | undefined => {
-      const value = env[`SESSIONKIT_${name}`];
+      const value = env[name];
       // Unset or blank: undefined.
       return value?.trim() ? value : undefined;
     };
     const need = (name: string, hint = ''): string => {
       const value = read(name);
-      if (value === undefined) throw new AuthError('CONFIGURATION', `The environment variable SESSIONKIT_${name} is not set${hint}.`);
+      if (value === undefined) throw new AuthError('CONFIGURATION', `The environment variable ${name} is not set${hint}.`);
       return value;
     };
-    const tokenUrl = need('TOKEN_URL');
-    const clientId = need('CLIENT_ID');
-    const username = read('USERNAME');
-    const password = read('PASSWORD');
+    const tokenUrl = need('SESSIONKIT_TOKEN_URL');
+    const clientId = need('SESSIONKIT_CLIENT_ID');
+    const username = read('SESSIONKIT_USERNAME');
+    const password = read('SESSIONKIT_PASSWORD');
     const passwordGrant = (username ?? password) !== undefined;
     const passwordHint = 'the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD';
     if (passwordGrant) {
-      need('USERNAME', `: ${passwordHint}`);
-      need('PASSWORD', `: ${passwordHint}`);
+      need('SESSIONKIT_USERNAME', `: ${passwordHint}`);
+      need('SESSIONKIT_PASSWORD', `: ${passwordHint}`);
     }
-    const clientSecret = passwordGrant ? read('CLIENT_SECRET') : need('CLIENT_SECRET', `: the client_credentials grant needs it; ${passwordHint} instead`);
-    const apiUrl = options.apiUrl ?? read('API_URL');
+    const clientSecret = passwordGrant
+      ? read('SESSIONKIT_CLIENT_SECRET')
+      : need('SESSIONKIT_CLIENT_SECRET', `: the client_credentials grant needs it; ${passwordHint} instead`);
+    const apiUrl = options.apiUrl ?? read('SESSIONKIT_API_URL');
     if (apiUrl !== undefined && !URL.canParse(apiUrl)) throw new AuthError('CONFIGURATION', 'The environment variable SESSIONKIT_API_URL is not a valid URL.');
     // Checked here too, so that a bad or plain-http URL is reported by the variable's name.
     requireSecureUrl(tokenUrl, 'The environment variable SESSIONKIT_TOKEN_URL', options.allowInsecure === true);
@@ -262,7 +263,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       clientSecret,
       username,
       password,
-      scope: read('SCOPE'),
+      scope: read('SESSIONKIT_SCOPE'),
     });
     return new Session({ ...options, authenticator, apiUrl });
   }
