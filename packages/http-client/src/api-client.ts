@@ -4,7 +4,7 @@ import type * as Ky from 'ky';
 import type { KyInstance, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
 import type { Dispatcher } from 'undici';
 import { errorSummary, redactText } from './redaction.js';
-import { type ConnectionOptions, createDispatcher, endpointUrl, load } from './transport.js';
+import { type ConnectionOptions, dispatcherFactory, endpointUrl, load } from './transport.js';
 
 /** The part of a core-session `Session` the REST client uses. */
 export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
@@ -48,7 +48,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   const logger = options.logger ?? silentLogger;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const ownPool = options.highPerformance === true || typeof options.highPerformance === 'object' || options.ca !== undefined || options.tls !== undefined;
-  const dispatcher = options.dispatcher ?? (ownPool ? createDispatcher(undefined, options, 10_000, timeoutMs)() : undefined);
+  const dispatcher = options.dispatcher ?? (ownPool ? dispatcherFactory(undefined, options, 10_000, timeoutMs)() : undefined);
 
   const fetchOnce = async (input: Request, init: RequestInit | undefined): Promise<Response> => {
     const started = performance.now();

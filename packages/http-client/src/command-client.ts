@@ -8,7 +8,7 @@ import { HttpClientError } from './http-client-error.js';
 import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
 import { errorSummary, maskedPost, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
-import { type ConnectionOptions, createDispatcher, endpointUrl, isRetryableError } from './transport.js';
+import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
 /** An ISPAPI system: it sets the URL and the entity together. */
@@ -267,7 +267,7 @@ export class CommandClient {
     const { retries = 2, baseDelayMs = 100, maxDelayMs = 2000, maxRetryAfterMs = 60_000 } = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
     this.#retry = { retries: nonNegative('retry.retries', retries, 0), baseDelayMs, maxDelayMs, maxRetryAfterMs };
     const responseTimeoutMs = nonNegative('timeoutMs', options.timeoutMs, 300_000);
-    this.#newPool = createDispatcher(url.origin, options, nonNegative('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
+    this.#newPool = dispatcherFactory(url.origin, options, nonNegative('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
     this.#logger = options.logger ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
     this.userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
     this.#headers = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.userAgent };

@@ -55,7 +55,7 @@ export function endpointUrl(name: string, value: string | URL): URL {
  * one origin (the command client), or an Agent for any origin (the REST client), with the same
  * settings. undici is loaded when the pool is made.
  */
-export function createDispatcher(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher {
+export function dispatcherFactory(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher {
   const highPerformance = options.highPerformance;
   const bounded = highPerformance === true || typeof highPerformance === 'object';
   const connections = bounded ? (typeof highPerformance === 'object' ? highPerformance.connections : undefined) ?? 16 : null;

@@ -126,8 +126,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
         const searched = inner(decoded);
         return searched === decoded ? match : lead + key + separator + JSON.stringify(searched);
       });
+      out = out.replace(URL_PASSWORD, `$1${REDACTED}@`);
     }
-    return out.replace(URL_PASSWORD, `$1${REDACTED}@`);
+    return out;
   };
 
   // `path` holds the objects being copied above this one: meeting one again is a cycle.
