@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { FileStore } from './file-store.js';
+import { isRoot, unprivilegedChildUser, unprivilegedUser } from './testing/other-user.js';
 import { recordingLogger } from './testing/recording-logger.js';
 import { spawnChild, type TsChild } from './testing/spawn-ts.js';
 
@@ -108,7 +109,7 @@ describe('FileStore across processes', () => {
     let reads = 0;
     const failures: string[] = [];
     while (state.running) {
-      // Read the raw file, not through get(): get() would move a torn file aside and hide it.
+      // Read the raw file, not through get(): get() would report a torn file as missing.
       const text = await readFile(path, 'utf8').catch(() => undefined);
       if (text !== undefined) {
         reads += 1;
@@ -127,4 +128,41 @@ describe('FileStore across processes', () => {
     expect(last).toMatchObject({ version: 1, index: 59 });
     expect(await readdir(dir)).toEqual([`${createHash('sha256').update('shared').digest('hex')}.json`]);
   }, 60_000);
+
+  it('a get() right after a completed set() returns that record while other processes keep reading a corrupt file', async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    const path = store.pathFor('key');
+    await store.set('key', { version: 1, round: -1 });
+    const readers = Array.from({ length: 6 }, () => spawnChild('reader', [dir, 'key']));
+    readers.forEach(killOnFinish);
+    await Promise.all(readers.map((reader) => reader.line((line) => line === 'ready')));
+    const misses: number[] = [];
+    for (let round = 0; round < 300; round += 1) {
+      // Something else corrupts the file (atomically: readers see only whole files).
+      await writeFile(`${path}.garbage`, 'not a record');
+      await rename(`${path}.garbage`, path);
+      await store.set('key', { version: 1, round });
+      const record = await store.get('key');
+      if (record?.round !== round) misses.push(round);
+    }
+    for (const reader of readers) reader.process.stdin.write('stop\n');
+    const results = await Promise.all(readers.map((reader) => reader.exited));
+    for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 });
+    expect(misses).toEqual([]);
+    await expect(store.get('key')).resolves.toEqual({ version: 1, round: 299 });
+  }, 60_000);
+
+  it('under a umask without the owner read bit (0477) lock files are still 0600, so their owner reads them back and releases them', async () => {
+    const dir = await temporaryDirectory();
+    // Run as a user file permissions apply to (root reads any file) where possible; as root,
+    // the mode of the lock file still shows the difference.
+    const user = unprivilegedChildUser();
+    if (isRoot && typeof user !== 'string') await chown(dir, unprivilegedUser.uid, unprivilegedUser.gid);
+    const child = spawnChild('umask-lock', [dir, 'key', '477'], process.env, typeof user === 'string' ? {} : user);
+    const result = await child.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(child.lines).toEqual(['mode 600', 'again']);
+    expect(await readdir(dir)).toEqual([]);
+  }, 30_000);
 });

@@ -1,13 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { defaultStoreDirectory } from './default-directory.js';
 import { FileStore } from './file-store.js';
 import { StoreError } from './store-error.js';
+import { anotherUid, isRoot, unprivilegedChildUser, unprivilegedUser } from './testing/other-user.js';
 import { recordingLogger } from './testing/recording-logger.js';
+import { spawnChild } from './testing/spawn-ts.js';
 import { describeStoreContract } from './testing/store-contract.js';
 
 async function temporaryDirectory(): Promise<string> {
@@ -156,28 +158,33 @@ describe('FileStore files', () => {
     expect((await rejection(new FileStore({ dir }).set('key', { version: 1 }))).code).toBe('PERMISSION');
   });
 
-  it('moves a corrupt file aside to <file>.corrupt-<time>, warns, and treats it as missing', async () => {
+  it('treats a corrupt file as missing with a warning, keeps a hard-linked copy <file>.corrupt-<time>, and leaves the file for set() to replace', async () => {
     const dir = await temporaryDirectory();
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, logger });
     const path = store.pathFor('key');
     await writeFile(path, '{"version": 1, "accessTo', { mode: 0o600 });
+    const inode = (await stat(path)).ino;
     const before = Date.now();
     await expect(store.get('key')).resolves.toBeUndefined();
-    const names = await readdir(dir);
-    const aside = names.find((name) => name.startsWith(`${sha256('key')}.json.corrupt-`));
-    expect(names).toHaveLength(1);
-    expect(aside).toBeDefined();
-    const time = Number(aside!.split('.corrupt-')[1]);
+    // Never renamed or removed: a writer may have just put a good record at the path.
+    expect((await stat(path)).ino).toBe(inode);
+    expect(await readFile(path, 'utf8')).toBe('{"version": 1, "accessTo');
+    const copies = (await readdir(dir)).filter((name) => name.startsWith(`${sha256('key')}.json.corrupt-`));
+    expect(copies).toHaveLength(1);
+    const copy = join(dir, copies[0]!);
+    const time = Number(copies[0]!.split('.corrupt-')[1]);
     expect(time).toBeGreaterThanOrEqual(before);
     expect(time).toBeLessThanOrEqual(Date.now());
-    expect(await readFile(join(dir, aside!), 'utf8')).toBe('{"version": 1, "accessTo');
+    expect((await stat(copy)).ino).toBe(inode);
     const warnings = entries.filter((entry) => entry.level === 'warn');
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.msg).toContain('moved it aside');
-    expect(warnings[0]!.movedTo).toBe(join(dir, aside!));
+    expect(warnings).toEqual([expect.objectContaining({ msg: 'a token file could not be parsed; treated as missing', file: path, copiedTo: copy })]);
+    // Read again: still missing, still one copy.
+    await expect(store.get('key')).resolves.toBeUndefined();
+    expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, copies[0]!].sort());
     await store.set('key', { version: 1, fresh: true });
     await expect(store.get('key')).resolves.toEqual({ version: 1, fresh: true });
+    expect(await readFile(copy, 'utf8')).toBe('{"version": 1, "accessTo');
   });
 
   it('treats valid JSON that is not a record (no numeric version) as corrupt', async () => {
@@ -186,7 +193,9 @@ describe('FileStore files', () => {
     const store = new FileStore({ dir, logger });
     await writeFile(store.pathFor('key'), '[1, 2, 3]');
     await expect(store.get('key')).resolves.toBeUndefined();
-    expect((await readdir(dir)).every((name) => name.includes('.corrupt-'))).toBe(true);
+    const names = await readdir(dir);
+    expect(names).toHaveLength(2);
+    expect(names.filter((name) => name.includes('.corrupt-'))).toHaveLength(1);
     expect(entries.filter((entry) => entry.level === 'warn')).toHaveLength(1);
   });
 
@@ -208,6 +217,73 @@ describe('FileStore files', () => {
     expect(() => new FileStore({ staleLockMs: 99 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
     expect(() => new FileStore({ lockTimeoutMs: -5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
     expect(() => new FileStore({ lockTimeoutMs: Number.POSITIVE_INFINITY })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+  });
+
+  it('rejects lockTimeoutMs and staleLockMs above 2147483647 with INVALID_ARGUMENT (Node.js would fire such timers after 1 ms)', () => {
+    // staleLockMs / 3 is the heartbeat interval: 7e9 would touch the lock file every millisecond.
+    for (const options of [{ lockTimeoutMs: 2 ** 31 }, { staleLockMs: 2 ** 31 }, { staleLockMs: 7e9 }]) {
+      expect(() => new FileStore(options), JSON.stringify(options)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('2147483647') as string }) as Error);
+    }
+    expect(new FileStore({ lockTimeoutMs: 2 ** 31 - 1, staleLockMs: 2 ** 31 - 1 })).toBeInstanceOf(FileStore);
+  });
+});
+
+describe('FileStore and file owners', () => {
+  it('get() refuses a token file owned by another user with PERMISSION (planted in a loose directory), and leaves it alone', async (context) => {
+    if (!isRoot) context.skip('needs root, to give a token file to another user (chown)');
+    const dir = await temporaryDirectory();
+    await chmod(dir, 0o777);
+    const store = new FileStore({ dir });
+    const path = store.pathFor('key');
+    const planted = JSON.stringify({ version: 1, accessToken: 'PLANTED-TOKEN' });
+    await writeFile(path, planted, { mode: 0o644 });
+    await chown(path, anotherUid, anotherUid);
+    const error = await rejection(store.get('key'));
+    expect(error.code).toBe('PERMISSION');
+    expect(error.message).toContain(`${path} is owned by user ${anotherUid}, not 0`);
+    expect(error.message).not.toContain('PLANTED');
+    expect(await readFile(path, 'utf8')).toBe(planted);
+    expect(await modeOf(path)).toBe(0o644);
+    expect(await readdir(dir)).toEqual([basename(path)]);
+  });
+
+  it('get() gives a token file of this user that it cannot read (mode 0200) mode 0600 and reads it, never moving it aside', async (context) => {
+    // Root reads any file: the reader must be a user that file permissions apply to.
+    const user = unprivilegedChildUser();
+    if (typeof user === 'string') return context.skip(user);
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    const path = store.pathFor('key');
+    await store.set('key', { version: 1, accessToken: 'own' });
+    await chmod(path, 0o200);
+    if (isRoot) {
+      await chown(dir, unprivilegedUser.uid, unprivilegedUser.gid);
+      await chown(path, unprivilegedUser.uid, unprivilegedUser.gid);
+    }
+    const child = spawnChild('get-record', [dir, 'key'], process.env, user);
+    const result = await child.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(child.lines).toEqual(['record {"version":1,"accessToken":"own"}']);
+    expect(await modeOf(path)).toBe(0o600);
+    expect(await readdir(dir)).toEqual([basename(path)]);
+  });
+
+  it("get() refuses another user's token file that it cannot read with PERMISSION, never moving it aside", async (context) => {
+    if (!isRoot) context.skip('needs root, to give a token file to another user and read it as a third');
+    const user = unprivilegedChildUser();
+    if (typeof user === 'string') return context.skip(user);
+    const dir = await temporaryDirectory();
+    await chown(dir, unprivilegedUser.uid, unprivilegedUser.gid);
+    await chmod(dir, 0o777);
+    const path = new FileStore({ dir }).pathFor('key');
+    await writeFile(path, JSON.stringify({ version: 1, accessToken: 'PLANTED-TOKEN' }), { mode: 0o600 });
+    await chown(path, anotherUid, anotherUid);
+    const child = spawnChild('get-record', [dir, 'key'], process.env, user);
+    const result = await child.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(child.lines).toEqual([`error PERMISSION ${path} is owned by user ${anotherUid}, not ${unprivilegedUser.uid}: use a directory (and files) you own.`]);
+    expect(await readdir(dir)).toEqual([basename(path)]);
+    expect(await modeOf(path)).toBe(0o600);
   });
 });
 

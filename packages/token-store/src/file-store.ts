@@ -1,9 +1,9 @@
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import { defaultStoreDirectory } from './default-directory.js';
 import { DirectoryLocks } from './directory-locks.js';
-import { createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, moveAside, nonBlocking, noFollow, notPlain, putBack } from './fs-errors.js';
+import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
 import { keyFileStem } from './key-file-name.js';
-import { basename, constants, type FileHandle, join, lstat, open, randomUUID, rename, resolve, unlink } from './node-builtins.js';
+import { basename, type BigIntStats, chmod, constants, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, type Stats, unlink } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
 import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
@@ -29,7 +29,7 @@ export interface FileStoreOptions {
    */
   staleLockMs?: number | undefined;
   /**
-   * Receives warnings (a corrupt file moved aside, a stale lock broken) and debug entries.
+   * Receives warnings (a corrupt file, a stale lock broken) and debug entries.
    * @default silentLogger
    */
   logger?: Logger | undefined;
@@ -44,9 +44,11 @@ export const defaultStaleLockMs = 30_000;
  * Keeps each record in its own file, private to the user: directory 0700, files 0600 (checked
  * and tightened on every write), named from a SHA-256 of the key. Writes are atomic (a
  * temporary file in the same directory, flushed, then renamed), so a reader never sees a torn
- * file. A file that cannot be parsed is moved aside to `<file>.corrupt-<time>`, logged as a
- * warning, and treated as missing. A symbolic link at a token or lock path is refused with
- * `PERMISSION`. `withLock` is exclusive across processes through an owner-tagged lock file.
+ * file. A file that cannot be parsed is treated as missing, with a warning and a copy kept as
+ * `<file>.corrupt-<time>` (a hard link: the file itself stays until the next `set` replaces it).
+ * A symbolic link at a token or lock path, a token file owned by another user and (for writes
+ * and locks) a directory owned by another user are refused with `PERMISSION`. `withLock` is
+ * exclusive across processes through an owner-tagged lock file.
  *
  * @example
  * import { FileStore } from '@sessionkit/token-store/file';
@@ -80,38 +82,49 @@ export class FileStore implements TokenStore {
   }
 
   /**
-   * The record under `key`, or undefined when there is none or the file was corrupt (it is
-   * then moved aside). Rejects with `PERMISSION` when the path is a symbolic link.
+   * The record under `key`, or undefined when there is none or the file does not parse (then a
+   * warning is logged and a copy kept, see the class). Rejects with `PERMISSION` when the path
+   * is a symbolic link or the file belongs to another user. A file of this user that it cannot
+   * read (mode 0200) gets mode 0600 and is read again.
    */
   async get(key: string): Promise<StoredRecord | undefined> {
     const path = this.pathFor(key);
-    if (!(await this.#assertNotLink(path))) return undefined;
-    let handle: FileHandle;
-    try {
-      handle = await open(path, constants.O_RDONLY | noFollow | nonBlocking);
-    } catch (error) {
-      const code = errorCode(error);
-      if (code === 'EACCES' || code === 'EPERM') return this.#moveAside(path, undefined, 'could not be read');
-      if (code === 'ENOENT') return undefined;
-      throw fileSystemError(error, 'open', path);
+    let handle: FileHandle | undefined;
+    for (let repaired = false; !handle; repaired = true) {
+      const found = await this.#inspect(path);
+      if (!found) return undefined;
+      // Never trust a file someone else wrote (into a loose directory): it would hand us their
+      // token. This also covers another user's directory, whose files are theirs; it is checked
+      // again on the open file, which may have been swapped since.
+      assertOwner(found.uid, path);
+      try {
+        handle = await open(path, constants.O_RDONLY | noFollow | nonBlocking);
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'ENOENT') return undefined;
+        if (repaired || (code !== 'EACCES' && code !== 'EPERM')) throw fileSystemError(error, 'open', path);
+        // Our own file without the owner's read bit: make it 0600 and try once more (if chmod
+        // fails, so does the second open, with PERMISSION).
+        await chmod(path, 0o600).catch(ignore);
+      }
     }
-    let text: string;
-    let inode: bigint;
     try {
       const info = await handle.stat({ bigint: true });
       if (!info.isFile()) throw notPlain(path);
-      inode = info.ino;
-      if (hasPosixModes && (info.mode & 0o777n) !== 0o600n && BigInt(process.getuid?.() ?? -1) === info.uid) {
+      assertOwner(info.uid, path);
+      if (hasPosixModes && (info.mode & 0o777n) !== 0o600n) {
         await handle.chmod(0o600);
         this.#logger.debug('tightened the mode to 0600', { file: path });
       }
-      text = await handle.readFile('utf8');
+      const record = parseRecord(await handle.readFile('utf8'));
+      // Still open, so the inode cannot be reused by another file meanwhile.
+      if (!record) await this.#keepCorrupt(path, info);
+      return record;
     } catch (error) {
       throw fileSystemError(error, 'read', path);
     } finally {
       await handle.close().catch(ignore);
     }
-    return parseRecord(text) ?? this.#moveAside(path, inode, 'could not be parsed');
   }
 
   /**
@@ -122,13 +135,11 @@ export class FileStore implements TokenStore {
     const path = this.pathFor(key);
     const text = serializeRecord(value);
     await ensurePrivateDirectory(this.dir, this.#logger);
-    await this.#assertNotLink(path);
+    await this.#inspect(path);
     const tempPath = join(this.dir, `.${basename(path)}.${randomUUID()}.tmp`);
     const handle = await createTempFile(tempPath, path);
     try {
       try {
-        // The umask can only remove bits; chmod makes the mode exactly 0600.
-        if (hasPosixModes) await handle.chmod(0o600);
         await handle.writeFile(text, 'utf8');
         await handle.sync();
       } finally {
@@ -150,7 +161,7 @@ export class FileStore implements TokenStore {
   /** Removes `key`'s file; a missing file is not an error. */
   async delete(key: string): Promise<void> {
     const path = this.pathFor(key);
-    if (!(await this.#assertNotLink(path))) return;
+    if (!(await this.#inspect(path))) return;
     try {
       await unlink(path);
     } catch (error) {
@@ -170,26 +181,32 @@ export class FileStore implements TokenStore {
     return await this.#locks.run(key, fn, options?.timeoutMs);
   }
 
-  /** True when `path` exists (as a regular file); throws PERMISSION for anything else (a planted link). */
-  async #assertNotLink(path: string): Promise<boolean> {
+  /** The file at `path`, undefined when there is none; throws PERMISSION for anything but a regular file (a planted link). */
+  async #inspect(path: string): Promise<Stats | undefined> {
     try {
-      if (!(await lstat(path)).isFile()) throw notPlain(path);
-      return true;
+      const info = await lstat(path);
+      if (!info.isFile()) throw notPlain(path);
+      return info;
     } catch (error) {
-      if (errorCode(error) === 'ENOENT') return false;
+      if (errorCode(error) === 'ENOENT') return undefined;
       throw fileSystemError(error, 'inspect', path);
     }
   }
 
   /**
-   * Renames a bad file to `<path>.corrupt-<time>`. If a writer replaced the file after it was
-   * read (`inode` differs), the good file is put back unless an even newer one exists.
+   * Warns about the unparsable file `info` at `path` and, once per file, keeps a copy as a hard
+   * link `<path>.corrupt-<time>`. Nothing at `path` is renamed or removed: a writer may have
+   * just put a good record there (link() takes whatever is there now, so a link to another
+   * inode is undone), and the next set() replaces the corrupt file atomically anyway.
    */
-  async #moveAside(path: string, inode: bigint | undefined, problem: string): Promise<undefined> {
-    const aside = `${path}.corrupt-${Date.now()}`;
-    if (!(await moveAside(path, aside))) return;
-    const moved = inode === undefined ? undefined : await lstat(aside, { bigint: true }).catch(ignore);
-    if (moved !== undefined && moved.ino !== inode) await putBack(aside, path);
-    else this.#logger.warn(`a token file ${problem}; moved it aside and treated it as missing`, { file: path, movedTo: aside });
+  async #keepCorrupt(path: string, info: BigIntStats): Promise<void> {
+    const copy = `${path}.corrupt-${Date.now()}`;
+    let copiedTo: string | undefined;
+    if (info.nlink < 2n) {
+      const linked = await link(path, copy).then(() => lstat(copy, { bigint: true }), ignore);
+      if (linked?.ino === info.ino) copiedTo = copy;
+      else if (linked) await unlink(copy).catch(ignore);
+    }
+    this.#logger.warn('a token file could not be parsed; treated as missing', { file: path, copiedTo });
   }
 }

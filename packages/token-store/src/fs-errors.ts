@@ -37,14 +37,31 @@ export function notPlain(path: string, expected: 'file' | 'directory' = 'file'):
   return new StoreError('PERMISSION', `Refusing ${path}: not a plain ${expected}. Move it away (a planted link could redirect secrets).`);
 }
 
+/** Throws `PERMISSION` unless `owner`, the uid of `path`, is this process's user (where there are POSIX owners). */
+export function assertOwner(owner: number | bigint, path: string): void {
+  const uid = process.getuid?.();
+  if (hasPosixModes && uid !== undefined && Number(owner) !== uid) {
+    throw new StoreError('PERMISSION', `${path} is owned by user ${owner}, not ${uid}: use a directory (and files) you own.`);
+  }
+}
+
 /**
  * Creates the temporary file `tempPath` beside `path`: exclusively (never an existing file or
- * a link), mode 0600, open for writing.
+ * a link), mode exactly 0600, open for writing.
  */
 export async function createTempFile(tempPath: string, path: string): Promise<FileHandle> {
+  let handle: FileHandle | undefined;
   try {
-    return await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | noFollow, 0o600);
+    handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | noFollow, 0o600);
+    // The umask can only remove bits, even the owner's read bit (umask 0477), which would leave
+    // a lock file its owner cannot read back to release: chmod makes the mode exactly 0600.
+    if (hasPosixModes) await handle.chmod(0o600);
+    return handle;
   } catch (error) {
+    if (handle) {
+      await handle.close().catch(ignore);
+      await unlink(tempPath).catch(ignore);
+    }
     throw fileSystemError(error, 'create a temporary file beside', path);
   }
 }

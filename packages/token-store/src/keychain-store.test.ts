@@ -152,6 +152,13 @@ describe('KeychainStore without a Secret Service', () => {
     expect(() => new KeychainStore({ timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
   });
 
+  it('rejects timeoutMs, lockTimeoutMs and staleLockMs above 2147483647 with INVALID_ARGUMENT (Node.js would fire such timers after 1 ms)', () => {
+    for (const options of [{ timeoutMs: 2 ** 31 }, { lockTimeoutMs: 2 ** 31 }, { staleLockMs: 2 ** 31 }]) {
+      expect(() => new KeychainStore(options), JSON.stringify(options)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    }
+    expect(new KeychainStore({ timeoutMs: 2 ** 31 - 1, lockTimeoutMs: 2 ** 31 - 1, staleLockMs: 2 ** 31 - 1 })).toBeInstanceOf(KeychainStore);
+  });
+
   it('locks through the same lock files as FileStore, without touching the keychain', async () => {
     const lockDir = await temporaryDirectory();
     vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', '');

@@ -1,7 +1,6 @@
 import type { Logger } from '@sessionkit/logger';
-import { errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
+import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
 import { chmod, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
-import { StoreError } from './store-error.js';
 
 /**
  * Creates `dir` (mode 0700) if needed, then checks that it is a directory owned by this user
@@ -22,11 +21,8 @@ export async function ensurePrivateDirectory(dir: string, logger: Logger): Promi
     throw fileSystemError(error, 'create', dir);
   }
   if (!info.isDirectory()) throw notPlain(dir, 'directory');
+  assertOwner(info.uid, dir);
   if (hasPosixModes) {
-    const uid = process.getuid?.();
-    if (uid !== undefined && info.uid !== uid) {
-      throw new StoreError('PERMISSION', `${dir} is owned by user ${info.uid}, not ${uid}: use a directory you own.`);
-    }
     const mode = info.mode & 0o777;
     if (mode !== 0o700) {
       await chmod(dir, 0o700).catch((error: unknown) => {

@@ -334,6 +334,10 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
         { url: 'redis://127.0.0.1', lockTimeoutMs: -1 },
         { url: 'redis://127.0.0.1', commandTimeoutMs: Number.NaN },
         { url: 'redis://127.0.0.1', ttlGraceMs: -5 },
+        // Above 2147483647 ms Node.js fires a timer after 1 ms.
+        { url: 'redis://127.0.0.1', lockLeaseMs: 2 ** 31 },
+        { url: 'redis://127.0.0.1', lockTimeoutMs: 2 ** 31 },
+        { url: 'redis://127.0.0.1', commandTimeoutMs: 2 ** 31 },
         { url: 'redis://127.0.0.1', ttl: 'always' },
         { url: 'redis://127.0.0.1', prefix: 5 },
       ];

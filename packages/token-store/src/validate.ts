@@ -1,10 +1,16 @@
 import { StoreError } from './store-error.js';
 import type { StoredRecord } from './types.js';
 
-/** Throws `INVALID_ARGUMENT` for an empty or non-string key. */
+/**
+ * Throws `INVALID_ARGUMENT` for an empty or non-string key, or one that is not well-formed
+ * UTF-16 (a lone surrogate): encoded as UTF-8 it would turn into U+FFFD and share its file and
+ * lock with other keys.
+ */
 export function assertKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) {
-    throw new StoreError('INVALID_ARGUMENT', 'A store key must be a non-empty string.');
+  // `/\p{Cs}/u` finds lone surrogates only (a pair is one code point): `!key.isWellFormed()`,
+  // which the ES2023 lib that dependent packages compile this file with does not declare.
+  if (typeof key !== 'string' || key.length === 0 || /\p{Cs}/u.test(key)) {
+    throw new StoreError('INVALID_ARGUMENT', 'A store key must be a non-empty string without lone surrogates.');
   }
 }
 
@@ -38,9 +44,12 @@ export function parseRecord(text: string): StoredRecord | undefined {
   return undefined;
 }
 
-/** Throws `INVALID_ARGUMENT` unless `value` is a finite number of milliseconds, at least `minimum`. */
+/**
+ * Throws `INVALID_ARGUMENT` unless `value` is a number of milliseconds from `minimum` to
+ * 2,147,483,647 (about 24.8 days): Node.js runs a longer timer after 1 ms instead.
+ */
 export function assertMilliseconds(name: string, value: number, minimum = 0): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < minimum) {
-    throw new StoreError('INVALID_ARGUMENT', `${name} must be a finite number of ms, at least ${minimum}.`);
+  if (typeof value !== 'number' || !(value >= minimum && value <= 2_147_483_647)) {
+    throw new StoreError('INVALID_ARGUMENT', `${name} must be a number of ms from ${minimum} to 2147483647.`);
   }
 }

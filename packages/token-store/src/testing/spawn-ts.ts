@@ -15,10 +15,16 @@ export interface TsChild {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
+/** Who a child runs as (root only can pick another user); the default is this process's user. */
+export interface ChildUser {
+  uid?: number | undefined;
+  gid?: number | undefined;
+}
+
 /** Starts `children/<name>.ts` with `args`, resolving workspace packages to their sources. */
-export function spawnChild(name: string, args: string[], env: NodeJS.ProcessEnv = process.env): TsChild {
+export function spawnChild(name: string, args: string[], env: NodeJS.ProcessEnv = process.env, user: ChildUser = {}): TsChild {
   const script = fileURLToPath(new URL(`./children/${name}.ts`, import.meta.url));
-  const child = spawn(process.execPath, ['--import', tsxLoader, '--conditions=@sessionkit/source', script, ...args], { env, stdio: 'pipe' });
+  const child = spawn(process.execPath, ['--import', tsxLoader, '--conditions=@sessionkit/source', script, ...args], { env, stdio: 'pipe', ...user });
   const lines: string[] = [];
   const waiters: { test: (line: string) => boolean; resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
   let buffered = '';

@@ -144,6 +144,23 @@ export function describeStoreContract(name: string, setup: () => StoreUnderTest 
       }
     });
 
+    it('rejects keys with a lone surrogate with INVALID_ARGUMENT (in UTF-8 they would share a name with other keys), and keeps surrogate pairs', async () => {
+      const { store, key } = await open();
+      // Encoded as UTF-8, each of these three would become 'user-\uFFFD'.
+      for (const bad of [`${key()} user-\uD800`, `${key()} user-\uDC00`, `${key()} \uDC00\uD800`]) {
+        await expectStoreError(store.get(bad), 'INVALID_ARGUMENT');
+        await expectStoreError(store.set(bad, { version: 1 }), 'INVALID_ARGUMENT');
+        await expectStoreError(store.delete(bad), 'INVALID_ARGUMENT');
+        await expectStoreError(store.withLock(bad, () => Promise.resolve()), 'INVALID_ARGUMENT');
+      }
+      const pair = key('user-\uD83D\uDE00');
+      const replacement = key('user-\uFFFD');
+      await store.set(pair, { version: 1, owner: 'pair' });
+      await store.set(replacement, { version: 1, owner: 'replacement' });
+      await expect(store.get(pair)).resolves.toEqual({ version: 1, owner: 'pair' });
+      await expect(store.get(replacement)).resolves.toEqual({ version: 1, owner: 'replacement' });
+    });
+
     it('rejects invalid records with INVALID_ARGUMENT and keeps the previous record', async () => {
       const { store, key } = await open();
       await store.set(key(), { version: 1, kept: true });
@@ -249,6 +266,18 @@ export function describeStoreContract(name: string, setup: () => StoreUnderTest 
       const { store, key } = await open();
       await expectStoreError(store.withLock(key(), () => Promise.resolve(), { timeoutMs: -1 }), 'INVALID_ARGUMENT');
       await expectStoreError(store.withLock(key(), () => Promise.resolve(), { timeoutMs: Number.NaN }), 'INVALID_ARGUMENT');
+    });
+
+    it('withLock rejects a timeoutMs above 2147483647 with INVALID_ARGUMENT (Node.js would fire such a timer after 1 ms), and takes 2147483647', async () => {
+      const { store, key } = await open();
+      let ran = false;
+      const error = await expectStoreError(store.withLock(key(), () => {
+        ran = true;
+        return Promise.resolve();
+      }, { timeoutMs: 2 ** 31 }), 'INVALID_ARGUMENT');
+      expect(error.message).toContain('2147483647');
+      expect(ran).toBe(false);
+      await expect(store.withLock(key(), () => Promise.resolve('ok'), { timeoutMs: 2 ** 31 - 1 })).resolves.toBe('ok');
     });
 
     if (persistent) {
