@@ -3,6 +3,14 @@ const marker = Symbol.for('@sessionkit/core-session.error');
 /** How long a `RATE_LIMITED` answer without its own `Retry-After` (or `retryAfterMs`) throttles. */
 export const DEFAULT_RETRY_AFTER_MS = 5000;
 
+/** The longest a `RATE_LIMITED` answer throttles (1 hour): a longer `Retry-After` is cut to it. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/** How long `RATE_LIMITED` with `retryAfterMs` throttles: at most 1 hour; the 5 s default when it is missing, negative or not a number. */
+export function throttleDelay(retryAfterMs: number | undefined): number {
+  return retryAfterMs !== undefined && retryAfterMs >= 0 ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) : DEFAULT_RETRY_AFTER_MS;
+}
+
 /** What went wrong while obtaining a token. */
 export type AuthErrorCode =
   /** The server refused the credentials or the request (invalid_client, invalid_grant, 400/401/403). */

@@ -15,10 +15,18 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-/** `value` (milliseconds), or `fallback` when it is undefined; a RangeError naming the option when it is negative or not a number. */
-export function nonNegative(name: string, value: number | undefined, fallback: number): number {
+/** The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days): a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * `value` (milliseconds), or `fallback` when it is undefined; a RangeError naming the option when
+ * it is negative, not a number, or above `max` (for timers: {@link MAX_TIMER_MS}).
+ */
+export function nonNegative(name: string, value: number | undefined, fallback: number, max?: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= 0)) throw new RangeError(`${name} must be 0 or more milliseconds, not ${String(value)}.`);
+  if (typeof value !== 'number' || !(value >= 0 && value <= (max ?? Infinity))) {
+    throw new RangeError(`${name} must be 0 ${max === undefined ? 'or more' : `to ${max}`} milliseconds, not ${String(value)}.`);
+  }
   return value;
 }
 
@@ -30,8 +38,8 @@ export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
   }
   return {
     retries,
-    baseDelayMs: nonNegative('retry.baseDelayMs', options.baseDelayMs, 200),
-    maxDelayMs: nonNegative('retry.maxDelayMs', options.maxDelayMs, 5000),
+    baseDelayMs: nonNegative('retry.baseDelayMs', options.baseDelayMs, 200, MAX_TIMER_MS),
+    maxDelayMs: nonNegative('retry.maxDelayMs', options.maxDelayMs, 5000, MAX_TIMER_MS),
   };
 }
 

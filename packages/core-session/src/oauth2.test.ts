@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { AuthError, oauth2, parseRetryAfter, Session, storeKeyFor, type Token } from '@sessionkit/core-session';
@@ -68,6 +68,16 @@ describe('oauth2', () => {
     expect(parseRetryAfter(null, now)).toBeUndefined();
   });
 
+  it('reads Retry-After strictly (seconds or an HTTP date) and caps it at 1 hour', () => {
+    const now = Date.parse('2025-01-01T00:00:00Z');
+    expect(parseRetryAfter(' 30 ', now)).toBe(30_000);
+    expect(parseRetryAfter('1.5', now)).toBe(1500);
+    expect(parseRetryAfter('Wednesday, 01-Jan-25 00:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Tue, 31 Dec 2024 23:00:00 GMT', now)).toBe(0);
+    for (const header of ['-1', '+1', '1e3', '.5', '60 seconds', 'in 2050', 'in 2050 GMT', '']) expect(parseRetryAfter(header, now)).toBeUndefined();
+    for (const header of ['7200', '9'.repeat(400), 'Wed, 21 Oct 2037 07:28:00 GMT']) expect(parseRetryAfter(header, now)).toBe(3_600_000);
+  });
+
   it('derives a store key from the identity that reveals no secret', () => {
     const first = oauth2({ tokenUrl: 'https://id.example.com/t', grant: 'password', clientId: 'c', username: 'alice', password: 'hunter2-secret' });
     const second = oauth2({ tokenUrl: 'https://id.example.com/t', grant: 'password', clientId: 'c', username: 'alice', password: 'other-password' });
@@ -126,6 +136,63 @@ describe('oauth2 redirects', () => {
       await closeServer(redirector);
       await closeServer(elsewhere);
     }
+  });
+});
+
+describe('oauth2 token responses', () => {
+  /** A token endpoint on a loopback port that answers every request with the JSON `body` of the moment. */
+  async function tokenEndpoint(): Promise<{ url: string; answer: (body: unknown) => void; requests: () => number; close: () => Promise<void> }> {
+    let body: unknown;
+    let requests = 0;
+    const server = createServer((request, response) => {
+      requests += 1;
+      request.resume();
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+    const url = `${await listen(server)}/token`;
+    return { url, answer: (next) => (body = next), requests: () => requests, close: () => closeServer(server) };
+  }
+
+  function sessionFor(tokenUrl: string): Session {
+    return new Session({ authenticator: oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'response-secret' }), retry: { retries: 0 } });
+  }
+
+  it('uses token_type Bearer in any case, or none; refuses any other type with INVALID_RESPONSE that holds no secret', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    for (const type of ['Bearer', 'bearer', 'BEARER', undefined, null, '']) {
+      endpoint.answer({ access_token: 'typed-access-token', token_type: type, expires_in: 3600 });
+      const session = sessionFor(endpoint.url);
+      expect(await session.getToken()).toMatchObject({ type: 'Bearer' });
+      expect(await session.authorization()).toBe('Bearer typed-access-token');
+    }
+    for (const type of ['mac', 'DPoP', 'Bearer\r\nX-Injected: 1', 'typed-access-token', 42, { scheme: 'Bearer' }]) {
+      endpoint.answer({ access_token: 'typed-access-token', token_type: type, expires_in: 3600 });
+      const error = await caught(sessionFor(endpoint.url).getToken());
+      expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', message: expect.stringContaining('only Bearer is supported') as unknown });
+      expect(String(error)).not.toMatch(/[\r\n]/);
+      expect(inspect(error, { depth: 10, showHidden: true })).not.toMatch(/typed-access-token|response-secret/);
+    }
+  });
+
+  it('reads an expires_in that is empty, 0 or too large to be a time as no known expiry: one request, not one per call', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    let expected = 0;
+    for (const expiresIn of ['', 0, '0', 1e306, '1e306', null]) {
+      endpoint.answer({ access_token: 'lifetime-token', token_type: 'Bearer', expires_in: expiresIn });
+      const session = sessionFor(endpoint.url);
+      expect((await session.getToken()).expiresAt).toBeUndefined();
+      for (let call = 0; call < 5; call += 1) await session.getToken();
+      expect(endpoint.requests()).toBe((expected += 1));
+    }
+    const clock = manualClock();
+    endpoint.answer({ access_token: 'lifetime-token', token_type: 'Bearer', expires_in: '120' });
+    expect((await new Session({ authenticator: oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'c', clientSecret: 's' }), clock }).getToken()).expiresAt).toBe(
+      clock() + 120_000,
+    );
+    endpoint.answer({ access_token: 'lifetime-token', token_type: 'Bearer', expires_in: -1 });
+    await expect(sessionFor(endpoint.url).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('expires_in') as unknown });
   });
 });
 

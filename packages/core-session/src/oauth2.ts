@@ -1,5 +1,6 @@
 import type { KyInstance } from 'ky';
-import { AuthError, DEFAULT_RETRY_AFTER_MS, errorMessage } from './auth-error.js';
+import { AuthError, DEFAULT_RETRY_AFTER_MS, errorMessage, MAX_RETRY_AFTER_MS } from './auth-error.js';
+import { MAX_TIMER_MS } from './backoff.js';
 import { scrubText } from './scrub.js';
 import { requireSecureUrl } from './secure-url.js';
 import { sha256Hex } from './store-key.js';
@@ -26,7 +27,7 @@ export interface OAuth2Options {
   clientAuthentication?: 'basic' | 'body' | undefined;
   /** Allow a plain http token URL on a non-loopback host. @default false */
   allowInsecure?: boolean | undefined;
-  /** Give up on one request after this long (hang protection). @default 10000 */
+  /** Give up on one request after this long (hang protection); at most 2147483647 (setTimeout's limit). @default 10000 */
   timeoutMs?: number | undefined;
   /** An RFC 7009 revocation endpoint, used by `session.end()`. Without it `end()` only forgets the token. */
   revocationUrl?: string | URL | undefined;
@@ -44,13 +45,15 @@ interface TokenResponse {
   error_description?: unknown;
 }
 
-/** Milliseconds to wait from a `Retry-After` header (seconds or an HTTP date), or undefined. */
+/**
+ * Milliseconds to wait from a `Retry-After` header: seconds (digits, a decimal fraction allowed),
+ * or an HTTP date (`Wed, 21 Oct 2037 07:28:00 GMT`); at most 1 hour. Undefined for anything else.
+ */
 export function parseRetryAfter(header: string | null, now: number): number | undefined {
-  if (header === null) return undefined;
-  const trimmed = header.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.ceil(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  const trimmed = header?.trim() ?? '';
+  // Date.parse alone reads far too much ("-1", "in 2050"): only the HTTP date form goes to it.
+  const ms = /^\d+(\.\d+)?$/.test(trimmed) ? Math.ceil(Number(trimmed) * 1000) : / \d\d:\d\d:\d\d GMT$/.test(trimmed) ? Date.parse(trimmed) - now : NaN;
+  return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
 /**
@@ -99,7 +102,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
     throw new AuthError('CONFIGURATION', `Unknown grant "${grant as string}": use 'client_credentials' or 'password'.`);
   }
   if (scope !== undefined) primary.scope = scope;
-  if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be above 0, not ${timeoutMs}.`);
+  if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) throw new RangeError(`timeoutMs must be above 0 and at most ${MAX_TIMER_MS} milliseconds, not ${timeoutMs}.`);
 
   // ky is imported on the first request, not with this package: importing it sets up Node's
   // fetch (undici), which took most of the package's cold-import time.
@@ -184,15 +187,21 @@ export function oauth2(options: OAuth2Options): Authenticator {
     const { access_token: value, expires_in: expiresIn, refresh_token: refreshToken, token_type: type } = json;
     if (typeof value !== 'string' || value === '') throw invalid('no access_token');
     let expiresAt: number | undefined;
-    if (expiresIn !== undefined && expiresIn !== null) {
+    if (expiresIn !== undefined && expiresIn !== null && expiresIn !== '') {
       const seconds = typeof expiresIn === 'string' || typeof expiresIn === 'number' ? Number(expiresIn) : NaN;
       if (!Number.isFinite(seconds) || seconds < 0) throw invalid('an expires_in that is not a number of seconds');
-      expiresAt = obtainedAt + seconds * 1000;
+      // 0, and a lifetime too long to be a time, mean no known expiry: used until a 401 (0 would expire at once, a storm).
+      const at = obtainedAt + seconds * 1000;
+      if (seconds > 0 && Number.isFinite(at)) expiresAt = at;
     }
     if (refreshToken !== undefined && typeof refreshToken !== 'string') throw invalid('a refresh_token that is not a string');
+    // RFC 6749 section 7.1: never use a token type this client does not understand. A missing one (lenient servers) is Bearer.
+    if (type !== undefined && type !== null && type !== '' && (typeof type !== 'string' || type.toLowerCase() !== 'bearer')) {
+      throw invalid(`token_type ${scrubText(JSON.stringify(type), [...secrets, value], 24)}: only Bearer is supported`);
+    }
     return {
       value,
-      type: typeof type !== 'string' || type === '' || type.toLowerCase() === 'bearer' ? 'Bearer' : type,
+      type: 'Bearer',
       expiresAt,
       refreshToken,
       scope: typeof json.scope === 'string' ? json.scope : scope,

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
-import { MemoryStore } from '@sessionkit/token-store';
+import { MemoryStore, StoreError, type LockOptions } from '@sessionkit/token-store';
 import { AuthError, type Authenticator, oauth2, type OAuth2Options, Session, type SessionOptions, type Token } from '@sessionkit/core-session';
-import { CountingStore, eventually, manualClock } from './testing/helpers.js';
+import { CountingStore, eventually, manualClock, settled } from './testing/helpers.js';
 
 let sandbox: Sandbox;
 
@@ -236,6 +236,54 @@ describe('Session: expiry and refresh', () => {
     const sharing = session({ clock, store, idleTtlMs: 60_000 });
     expect((await sharing.getToken()).value).toBe(token.value);
   });
+
+  it('records the use when getToken() is answered by an acquisition (a token read from the store), for sliding expiry', async () => {
+    const clock = manualClock();
+    const store = new MemoryStore();
+    const idleTtlMs = 15 * 60_000;
+    // One process logs in and goes quiet; 10 minutes later another one picks the token up and uses it.
+    const first = await session({ clock, store, idleTtlMs }).getToken();
+    clock.advance(10 * 60_000);
+    const user = session({ clock, store, idleTtlMs });
+    expect((await user.getToken()).value).toBe(first.value);
+    expect(user.export().lastUsedAt).toBe(clock());
+    await user.flush();
+    expect(await store.get(user.key)).toMatchObject({ lastUsedAt: clock() });
+
+    // 15 minutes after the login but 5 after that use: the token lives on, here and in other processes.
+    clock.advance(5 * 60_000);
+    expect((await user.getToken()).value).toBe(first.value);
+    expect((await session({ clock, store, idleTtlMs }).getToken()).value).toBe(first.value);
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+
+  it('backs off when a background refresh brings no newer token (a provider answering with its cached one)', async () => {
+    const clock = manualClock();
+    const issuedAt = clock();
+    let requests = 0;
+    const authenticator: Authenticator = {
+      identity: 'caching provider',
+      authenticate: () => {
+        requests += 1;
+        return Promise.resolve({ value: 'cached-token', obtainedAt: issuedAt, expiresAt: issuedAt + 3_600_000 });
+      },
+    };
+    const subject = session({ clock, authenticator, refreshWindowMs: 300_000, expiryMarginMs: 10_000 });
+    await subject.getToken();
+    // Past the jittered refresh start (in the first half of the window) wherever it fell.
+    clock.advance(3_600_000 - 150_000);
+    for (let call = 0; call < 50; call += 1) {
+      expect((await subject.getToken()).value).toBe('cached-token');
+      await settled(); // the background refresh, if one started, has ended
+      clock.advance(100);
+    }
+    expect(requests).toBe(2);
+    // After the pause (here 30 s: a quarter of the time to the forced point, at most 30 s) it asks again.
+    clock.advance(30_000);
+    await subject.getToken();
+    await settled();
+    expect(requests).toBe(3);
+  });
 });
 
 describe('Session: 401 replay', () => {
@@ -266,6 +314,31 @@ describe('Session: 401 replay', () => {
     subject.invalidate(await subject.authorization());
     expect((await subject.getToken()).value).not.toBe(second.value);
     expect(sandbox.stats.idp.requests).toBe(3);
+  });
+
+  it('adopts a value the server issues again after invalidate(): no token requests on every later call, no loop', async () => {
+    let requests = 0;
+    const authenticator: Authenticator = {
+      identity: 'reissuing provider',
+      authenticate: ({ now }) => {
+        requests += 1;
+        return Promise.resolve({ value: 'same-token', obtainedAt: now(), expiresAt: now() + 3_600_000 });
+      },
+    };
+    const subject = session({ authenticator });
+    subject.invalidate(await subject.getToken());
+    // Asked again, the server answers with the same value; asked once more, again: it is used.
+    expect(await subject.authorization()).toBe('Bearer same-token');
+    expect(requests).toBe(3);
+    for (let call = 0; call < 10; call += 1) expect((await subject.getToken()).value).toBe('same-token');
+    expect(requests).toBe(3);
+
+    // A later 401 invalidates it again: one getToken() makes two requests at most.
+    subject.invalidate('same-token');
+    expect((await subject.getToken()).value).toBe('same-token');
+    expect(requests).toBe(5);
+    await subject.getToken();
+    expect(requests).toBe(5);
   });
 
   it('does not adopt an invalidated token that is still in the store', async () => {
@@ -318,6 +391,101 @@ describe('Session: throttling in one process', () => {
     clock.advance(500);
     await expect(subject.getToken()).resolves.toMatchObject({ value: expect.any(String) as unknown });
     expect(sandbox.stats.idp.requests).toBe(2);
+  });
+});
+
+describe('Session: throttles and outages met by a caller that joins a background refresh', () => {
+  it('serves the token that has not expired yet to a caller past the forced point whose joined background refresh ends in 429', async () => {
+    const clock = manualClock();
+    const subject = session({ clock, refreshWindowMs: 300_000, expiryMarginMs: 10_000 });
+    const first = await subject.getToken();
+    sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter: 60 });
+    const failed = new Promise((resolve) => subject.once('refresh-failed', resolve));
+    clock.advance(3_600_000 - 20_000); // past the jittered refresh start: a background refresh starts
+    const background = subject.getToken();
+    clock.advance(15_000); // 5 s before expiry, past the forced point: this caller joins that refresh
+    const blocking = subject.getToken();
+    expect(await background).toBe(first);
+    expect(await blocking).toBe(first);
+    await failed;
+    expect(sandbox.stats.idp.requests).toBe(2);
+  });
+
+  it('serves it too when the joined background refresh meets a store outage', async () => {
+    class OutageStore extends MemoryStore {
+      down = false;
+      override withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+        return this.down ? Promise.reject(new StoreError('UNAVAILABLE', 'The store is down (test).')) : super.withLock(key, fn, options);
+      }
+    }
+    const clock = manualClock();
+    const store = new OutageStore();
+    const subject = session({ clock, store, refreshWindowMs: 300_000, expiryMarginMs: 10_000 });
+    const first = await subject.getToken();
+    const failed = new Promise((resolve) => subject.once('refresh-failed', resolve));
+    store.down = true;
+    clock.advance(3_600_000 - 20_000);
+    const background = subject.getToken();
+    clock.advance(15_000);
+    const blocking = subject.getToken();
+    expect(await background).toBe(first);
+    expect(await blocking).toBe(first);
+    expect(await failed).toMatchObject({ background: true, error: { code: 'UNAVAILABLE' } });
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+});
+
+describe('Session: Retry-After limits', () => {
+  it('caps a Retry-After at 1 hour and stores a throttle every process can read', async () => {
+    const clock = manualClock();
+    const store = new MemoryStore();
+    const subject = session({ clock, store });
+    const first = await subject.getToken();
+    subject.invalidate(first);
+    sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter: '9'.repeat(400) });
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 3_600_000 });
+    const until = clock() + 3_600_000;
+    expect(await store.get(subject.key)).toMatchObject({ token: { value: first.value }, throttledUntil: until });
+    clock.advance(3_600_000 - 1);
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 1 });
+    clock.advance(1);
+    expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
+    expect(sandbox.stats.idp.requests).toBe(3);
+
+    // An authenticator's own retryAfterMs: Infinity is capped too; NaN means the 5 s default.
+    for (const [retryAfterMs, expected] of [[Infinity, 3_600_000], [Number.NaN, 5000]] as const) {
+      const throttling: Authenticator = {
+        identity: `throttling ${retryAfterMs}`,
+        authenticate: () => Promise.reject(new AuthError('RATE_LIMITED', 'Slow down (test).', { retryAfterMs })),
+      };
+      const other = session({ clock, store, authenticator: throttling });
+      await expect(other.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+      expect(await store.get(other.key)).toEqual({ version: 1, throttledUntil: clock() + expected });
+    }
+  });
+
+  it('ignores a stored throttle far beyond the 1-hour cap (written from a bad Retry-After by an older version)', async () => {
+    const clock = manualClock();
+    const store = new MemoryStore();
+    const subject = session({ clock, store });
+    await store.set(subject.key, { version: 1, throttledUntil: clock() + 8432 * 86_400_000 });
+    expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+});
+
+describe('Session: option limits', () => {
+  it('rejects timeouts above 2147483647 ms, which setTimeout would fire after 1 ms', () => {
+    for (const value of [Infinity, 3_000_000_000]) {
+      expect(() => session({ attemptTimeoutMs: value })).toThrow(/^attemptTimeoutMs must be 0 to 2147483647 milliseconds/);
+      expect(() => session({ lockTimeoutMs: value })).toThrow(RangeError);
+      expect(() => session({ retry: { maxDelayMs: value } })).toThrow(/^retry\.maxDelayMs must be 0 to 2147483647/);
+      expect(() => clientCredentials({ timeoutMs: value })).toThrow(/^timeoutMs must be above 0 and at most 2147483647 milliseconds/);
+    }
+    const largest = 2_147_483_647;
+    expect(() => session({ attemptTimeoutMs: largest, lockTimeoutMs: largest, retry: { maxDelayMs: largest }, authenticator: clientCredentials({ timeoutMs: largest }) })).not.toThrow();
+    // Not timers: no such limit.
+    expect(() => session({ idleTtlMs: 30 * 86_400_000, refreshWindowMs: 30 * 86_400_000 })).not.toThrow();
   });
 });
 
@@ -433,6 +601,47 @@ describe('Session: custom authenticators, export, end', () => {
     expect(await restored.getToken()).toEqual(token);
     expect(sandbox.stats.idp.requests).toBe(1);
     expect(() => Session.restore(data, { authenticator: passwordGrant() })).toThrow(/another identity/);
+  });
+
+  it('end() during an acquisition waits for it, revokes the token it brought too, and leaves no token in the store', async () => {
+    const revoked: string[] = [];
+    let issued = 0;
+    let release = (): void => undefined;
+    /** Its second token comes when the test releases it. */
+    const slowSecond: Authenticator = {
+      identity: 'revocable, slow',
+      authenticate: async ({ now }) => {
+        const number = (issued += 1);
+        if (number === 2) await new Promise<void>((resolve) => (release = resolve));
+        return { value: `token-${number}`, obtainedAt: now(), expiresAt: now() + 600_000 };
+      },
+      revoke: (token) => {
+        revoked.push(token.value);
+        return Promise.resolve();
+      },
+    };
+    const clock = manualClock();
+    const store = new MemoryStore();
+    const subject = session({ clock, store, authenticator: slowSecond });
+    await subject.getToken();
+    clock.advance(600_000 - 20_000); // a background refresh starts and waits for the endpoint
+    expect((await subject.getToken()).value).toBe('token-1');
+    await settled();
+    expect(issued).toBe(2);
+    const ended = subject.end();
+    await settled();
+    release();
+    await ended;
+    expect(revoked).toEqual(['token-1', 'token-2']);
+    expect(await store.get(subject.key)).toBeUndefined();
+
+    // end() while a blocking getToken() has not taken the store's lock yet.
+    const otherStore = new MemoryStore();
+    const other = session({ store: otherStore, authenticator: { ...slowSecond, identity: 'revocable' } });
+    const [token] = await Promise.all([other.getToken(), other.end()]);
+    expect(token.value).toBe('token-3');
+    expect(revoked).toEqual(['token-1', 'token-2', 'token-3']);
+    expect(await otherStore.get(other.key)).toBeUndefined();
   });
 
   it('end() forgets the token here and in the store, keeps a running throttle, and revokes', async () => {

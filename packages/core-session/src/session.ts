@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fingerprint, type Logger, silentLogger } from '@sessionkit/logger';
 import { MemoryStore, StoreError, type TokenStore } from '@sessionkit/token-store';
-import { AuthError, DEFAULT_RETRY_AFTER_MS, errorCode, errorMessage } from './auth-error.js';
-import { backoffDelay, nonNegative, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
+import { AuthError, errorCode, errorMessage, MAX_RETRY_AFTER_MS, throttleDelay } from './auth-error.js';
+import { backoffDelay, MAX_TIMER_MS, nonNegative, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
 import { oauth2, type OAuth2Options } from './oauth2.js';
 import { requireSecureUrl } from './secure-url.js';
 import { decodeRecord, encodeRecord, parseToken, type SessionRecord } from './session-record.js';
@@ -47,9 +47,9 @@ export interface SessionOptions {
   clock?: (() => number) | undefined;
   /** Retries of attempts that fail with `SERVER` or `NETWORK`, with full-jitter backoff. @default { retries: 2, baseDelayMs: 200, maxDelayMs: 5000 } */
   retry?: RetryOptions | undefined;
-  /** Give up on one attempt of the authenticator after this long (hang protection). @default 30000 */
+  /** Give up on one attempt of the authenticator after this long (hang protection); at most 2147483647 (setTimeout's limit). @default 30000 */
   attemptTimeoutMs?: number | undefined;
-  /** How long to wait for the store's lock before failing with `StoreError('LOCK_TIMEOUT')`. @default the store's own */
+  /** How long to wait for the store's lock before failing with `StoreError('LOCK_TIMEOUT')`; at most 2147483647. @default the store's own */
   lockTimeoutMs?: number | undefined;
   /** The API base URL the clients of this session should call, when configured (`SESSIONKIT_API_URL`). */
   apiUrl?: string | undefined;
@@ -210,8 +210,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#expiryMarginMs = nonNegative('expiryMarginMs', options.expiryMarginMs, 10_000);
     this.#idleTtlMs = nonNegative('idleTtlMs', options.idleTtlMs, Infinity);
     this.#retry = retryPolicy(options.retry);
-    this.#attemptTimeoutMs = nonNegative('attemptTimeoutMs', options.attemptTimeoutMs, 30_000);
-    this.#lockOptions = options.lockTimeoutMs === undefined ? {} : { timeoutMs: nonNegative('lockTimeoutMs', options.lockTimeoutMs, 0) };
+    this.#attemptTimeoutMs = nonNegative('attemptTimeoutMs', options.attemptTimeoutMs, 30_000, MAX_TIMER_MS);
+    this.#lockOptions = options.lockTimeoutMs === undefined ? {} : { timeoutMs: nonNegative('lockTimeoutMs', options.lockTimeoutMs, 0, MAX_TIMER_MS) };
     this.#logger = logger.child({ component: 'session', key: this.key.slice(-8) });
     this.#shared = sharedStateFor(this.#store, this.key);
   }
@@ -349,9 +349,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   touch(): void {
     const now = this.#clock();
-    if (this.#token === undefined || !this.#valid(this.#timing, this.#lastUsedAt, now, true)) return;
-    this.#lastUsedAt = now;
-    this.#persistUseIfDue(now);
+    if (this.#token !== undefined && this.#valid(this.#timing, this.#lastUsedAt, now, true)) this.#used(now);
   }
 
   /** Write the last-use time to the store now instead of lazily (before a process exits, say). */
@@ -384,24 +382,29 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   async end(): Promise<void> {
     this.#generation += 1;
-    let token = this.#token;
+    const token = this.#token;
     // invalidate() forgets it (and marks it invalid for every session of this process); without a token there is nothing to forget.
     if (token !== undefined) this.invalidate(token);
-    await this.#locked(async () => {
+    // An acquisition in flight would store its token after the delete below: let it finish first (its failure is not end()'s).
+    await this.#shared.flight?.catch(() => undefined);
+    const stored = await this.#locked(async () => {
       const record = await this.#read();
-      token ??= record?.token;
       const throttledUntil = record?.throttledUntil;
       if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }));
       else await this.#store.delete(this.key);
+      return record?.token;
     });
     const authenticator = this.#authenticator;
-    const revoked = token;
-    if (revoked === undefined || authenticator.revoke === undefined) return;
-    try {
-      await this.#attempt((context) => authenticator.revoke?.(revoked, context));
-      this.#logger.debug('token revoked', { fingerprint: fingerprint(revoked.value) });
-    } catch (error) {
-      this.#logger.warn('could not revoke the token', { code: errorCode(error), message: errorMessage(error) });
+    if (authenticator.revoke === undefined) return;
+    // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke both.
+    for (const revoked of stored?.value === token?.value ? [token] : [token, stored]) {
+      if (revoked === undefined) continue;
+      try {
+        await this.#attempt((context) => authenticator.revoke?.(revoked, context));
+        this.#logger.debug('token revoked', { fingerprint: fingerprint(revoked.value) });
+      } catch (error) {
+        this.#logger.warn('could not revoke the token', { code: errorCode(error), message: errorMessage(error) });
+      }
     }
   }
 
@@ -419,20 +422,29 @@ export class Session extends TypedEmitter<SessionEvents> {
   async #slowGetToken(now: number): Promise<Token> {
     const token = this.#token;
     if (token !== undefined && this.#valid(this.#timing, this.#lastUsedAt, now, false)) {
-      this.#lastUsedAt = now;
+      this.#used(now);
       if (now >= this.#refreshAt) this.#refreshInBackground(now);
-      this.#persistUseIfDue(now);
-      this.#updateFastUntil();
       return token;
     }
     if (token !== undefined && now < this.#shared.throttledUntil && this.#valid(this.#timing, this.#lastUsedAt, now, true)) {
       // Throttled: a token that has not expired yet keeps being used.
-      this.#lastUsedAt = now;
+      this.#used(now);
       return token;
     }
     // A token invalidated here meanwhile (a 401 elsewhere) is not handed out: acquire once more, never loop.
-    const acquired = await this.#acquire('blocking');
-    return this.#shared.invalid.has(acquired.value) ? this.#acquire('blocking') : acquired;
+    // When that brings the same value again, the server issued it again: it is used (a 401 invalidates it again).
+    let acquired = await this.#acquire('blocking');
+    if (this.#shared.invalid.has(acquired.value)) acquired = await this.#acquire('blocking', true);
+    // A use, for sliding expiry, as when answered from memory.
+    if (acquired === this.#token) this.#used(this.#clock());
+    return acquired;
+  }
+
+  /** Record a use of the current token at `now`, for sliding expiry. */
+  #used(now: number): void {
+    this.#lastUsedAt = now;
+    this.#persistUseIfDue(now);
+    this.#updateFastUntil();
   }
 
   /**
@@ -513,20 +525,32 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (this.#backgroundRunning || this.#shared.flight !== undefined || now < this.#backgroundRetryAt || now < this.#shared.throttledUntil) return;
     this.#backgroundRunning = true;
     this.#logger.debug('refreshing in the background', { expiresInMs: this.#timing.expiresAt - now });
+    const backOff = (): void => {
+      const at = this.#clock();
+      this.#backgroundRetryAt = at + Math.min(30_000, Math.max(1000, (this.#timing.forcedAt - at) / 4));
+    };
     this.#acquire('background')
-      .catch((error: unknown) => {
-        const at = this.#clock();
-        this.#backgroundRetryAt = at + Math.min(30_000, Math.max(1000, (this.#timing.forcedAt - at) / 4));
-        this.#logger.warn('background refresh failed; serving the current token', { code: errorCode(error), message: errorMessage(error) });
-        this.emit('refresh-failed', { error, background: true, fallback: false });
-      })
+      .then(
+        () => {
+          // No newer token (a provider answering with its cached one, say): ask again later, as after a failure, not on every call.
+          if (this.#clock() >= this.#refreshAt) backOff();
+        },
+        (error: unknown) => {
+          backOff();
+          this.#logger.warn('background refresh failed; serving the current token', { code: errorCode(error), message: errorMessage(error) });
+          this.emit('refresh-failed', { error, background: true, fallback: false });
+        },
+      )
       .finally(() => {
         this.#backgroundRunning = false;
       });
   }
 
-  /** Join the acquisition in flight for this store and key, or start one. */
-  #acquire(mode: Mode): Promise<Token> {
+  /**
+   * Join the acquisition in flight for this store and key, or start one. With `reissued`, a value
+   * invalidated here that comes back was issued again by the server: it is valid again.
+   */
+  #acquire(mode: Mode, reissued = false): Promise<Token> {
     const state = this.#shared;
     let flight = state.flight;
     if (flight === undefined) {
@@ -540,10 +564,22 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#logger.trace('joining the acquisition in flight');
     }
     const generation = this.#generation;
-    return flight.then((acquired) => {
-      if (generation === this.#generation && !state.invalid.has(acquired.token.value)) this.#adopt(acquired, 'acquired');
-      return acquired.token;
-    });
+    return flight.then(
+      (acquired) => {
+        const { value } = acquired.token;
+        if (reissued) state.invalid.delete(value);
+        if (generation === this.#generation && !state.invalid.has(value)) this.#adopt(acquired, 'acquired');
+        return acquired.token;
+      },
+      (error: unknown) => {
+        // Throttled (AuthError), or the store is out (StoreError), also when the flight joined was a
+        // background refresh: a blocking caller gets a token that has not expired yet rather than the error.
+        const servable = mode === 'blocking' && /^(RATE_LIMITED|UNAVAILABLE|TIMEOUT)$/.test(errorCode(error)) ? this.#reuse(undefined, mode, true) : undefined;
+        if (servable === undefined) throw error;
+        this.#logger.warn('serving the current token until it expires', { code: errorCode(error) });
+        return servable.token;
+      },
+    );
   }
 
   async #runAcquisition(mode: Mode): Promise<Acquired> {
@@ -563,7 +599,7 @@ export class Session extends TypedEmitter<SessionEvents> {
           token = await this.#obtain(record?.token, mode);
         } catch (error) {
           if (!AuthError.isInstance(error) || error.code !== 'RATE_LIMITED') throw error;
-          const until = this.#clock() + (error.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS);
+          const until = this.#clock() + throttleDelay(error.retryAfterMs);
           await this.#write({ ...record, throttledUntil: until });
           return this.#throttled(record, mode, until, error);
         }
@@ -572,16 +608,10 @@ export class Session extends TypedEmitter<SessionEvents> {
         return { token, lastUsedAt: now, persistedUsedAt: now };
       });
     } catch (error) {
-      if (!StoreError.isInstance(error)) throw error;
       // The holder took too long (its own retries, say); it may have stored a token meanwhile.
-      const found = error.code === 'LOCK_TIMEOUT' ? this.#reuse(await this.#read(), mode) : undefined;
-      if (found !== undefined) return found;
-      // The store cannot be reached (a Redis outage, say): a token that has not expired yet
-      // beats an error; without one, the caller gets the StoreError.
-      const servable = mode === 'blocking' && (error.code === 'UNAVAILABLE' || error.code === 'TIMEOUT') ? this.#reuse(undefined, mode, true) : undefined;
-      if (servable === undefined) throw error;
-      this.#logger.warn('store unavailable; serving the current token until it expires', { code: error.code });
-      return servable;
+      const found = StoreError.isInstance(error) && error.code === 'LOCK_TIMEOUT' ? this.#reuse(await this.#read(), mode) : undefined;
+      if (found === undefined) throw error;
+      return found;
     }
   }
 
@@ -606,8 +636,11 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** The stored token when it can be used as it is; while a throttle runs, what {@link #throttled} gives. */
   #fromRecord(record: SessionRecord | undefined, mode: Mode): Acquired | undefined {
-    const until = Math.max(record?.throttledUntil ?? 0, this.#shared.throttledUntil);
-    return this.#reuse(record, mode) ?? (until > this.#clock() ? this.#throttled(record, mode, until) : undefined);
+    const now = this.#clock();
+    const stored = record?.throttledUntil ?? 0;
+    // A throttle far beyond the 1-hour cap came from a bad Retry-After (an older version wrote it): ignored.
+    const until = Math.max(stored - now > 2 * MAX_RETRY_AFTER_MS ? 0 : stored, this.#shared.throttledUntil);
+    return this.#reuse(record, mode) ?? (until > now ? this.#throttled(record, mode, until) : undefined);
   }
 
   /** While a throttle runs until `until`: a token that has not expired yet for a blocking caller, else `error` or RATE_LIMITED. */

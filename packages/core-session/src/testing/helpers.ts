@@ -29,6 +29,14 @@ export class CountingStore extends MemoryStore {
   }
 }
 
+/**
+ * Let every pending promise callback run. In-memory stores and in-process authenticators use no
+ * timers or I/O, so work they started (a background refresh, say) has ended when this resolves.
+ */
+export function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Poll `check` until it is true, at most `timeoutMs`; for effects that have nothing to await. */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
