@@ -117,7 +117,32 @@ describe('createApiClient', () => {
     }
   });
 
+  it('leaves retrying a failed login to the Session: ky never retries an AuthError, and a caller’s shouldRetry decides the rest', async () => {
+    const refused = (): Session =>
+      new Session({ authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'wrong-secret' }) });
+    const consulted: unknown[] = [];
+    const retries = [undefined, 3, { limit: 3, shouldRetry: ({ error }: { error: Error }) => { consulted.push(error); return true; } }];
+    for (const retry of retries) {
+      const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: refused(), ...(retry === undefined ? {} : { retry }) });
+      const before = sandbox.stats.idp.requests;
+      await expect(api.get('v1/whoami')).rejects.toMatchObject({ name: 'AuthError', code: 'INVALID_CREDENTIALS' });
+      expect(sandbox.stats.idp.requests - before).toBe(1);
+    }
+    expect(consulted).toEqual([]);
+
+    // Other failures still go to the caller's shouldRetry: here it refuses a retry ky would make.
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: { limit: 2, shouldRetry: ({ error }) => { consulted.push(error); return false; } } });
+    await api.get('v1/whoami');
+    const requests = sandbox.stats.commands.rest.requests;
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { path: '/api/rest/v1/whoami', times: 2 });
+    await expect(api.get('v1/whoami')).rejects.toBeInstanceOf(HTTPError);
+    expect(sandbox.stats.commands.rest.requests - requests).toBe(1);
+    expect(consulted).toHaveLength(1);
+    sandbox.commands.clearFaults();
+  });
+
   it('rejects a bad base URL', () => {
     expect(() => createApiClient({ baseUrl: 'not a url', session: session() })).toThrow(/baseUrl/);
+    expect(() => createApiClient({ baseUrl: `${sandbox.url}/api/rest/?s_session=hunter2-secret`, session: session() })).toThrow(/secret query fields/);
   });
 });

@@ -1,8 +1,9 @@
 import type { Session } from '@sessionkit/core-session';
-import { type Logger, silentLogger } from '@sessionkit/logger';
+import type { Logger } from '@sessionkit/logger';
 import type * as Ky from 'ky';
 import type { KyInstance, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
 import type { Dispatcher } from 'undici';
+import { AuthError, silentLogger } from './dependencies.js';
 import { errorSummary, redactText } from './redaction.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, load } from './transport.js';
 
@@ -20,7 +21,11 @@ export interface ApiClientOptions extends ConnectionOptions {
   session: ApiSession;
   /** Where every attempt (first, retry, replay) and every 401 replay are logged, redacted. @default silentLogger */
   logger?: Logger | undefined;
-  /** ky's retry: a limit or options. It honours `Retry-After` on 413, 429 and 503. @default { limit: 2, maxRetryAfter: 60000 } */
+  /**
+   * ky's retry: a limit or options. It honours `Retry-After` on 413, 429 and 503. A failure to get
+   * the authorization (an `AuthError`) is never retried here: the Session has retried what it can.
+   * @default { limit: 2, maxRetryAfter: 60000 }
+   */
   retry?: number | KyRetryOptions | undefined;
   /** An undici dispatcher to use instead of one of the client's own (to share a pool). */
   dispatcher?: Dispatcher | undefined;
@@ -36,7 +41,8 @@ export interface ApiClientOptions extends ConnectionOptions {
  * A ky instance for a bearer-protected JSON API: every request carries
  * `await session.authorization()`; a 401 makes it call `session.invalidate()` with the refused
  * credentials and replay the request once with a fresh token (never more); 413/429/503 are
- * retried after `Retry-After`; every request is logged at debug level (redacted).
+ * retried after `Retry-After`, a failed login (an `AuthError`) never: the Session has retried it;
+ * every request is logged at debug level (redacted).
  *
  * @example
  * const api = createApiClient({ baseUrl: 'https://api.example.com/', session });
@@ -92,9 +98,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     return replayed;
   };
 
+  const retry = typeof options.retry === 'number' ? { limit: options.retry } : options.retry ?? { limit: 2, maxRetryAfter: 60_000 };
   const kyOptions: KyOptions = {
     prefixUrl: baseUrl.href,
-    retry: options.retry ?? { limit: 2, maxRetryAfter: 60_000 },
+    retry: { ...retry, shouldRetry: (state) => !AuthError.isInstance(state.error) && retry.shouldRetry?.(state) },
     timeout: timeoutMs,
     ...(options.headers === undefined ? {} : { headers: options.headers }),
     fetch: send as typeof fetch,

@@ -1,8 +1,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { LogFields, Logger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { CommandClient, type CommandClientOptions, HttpClientError, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
+import { CommandClient, type CommandClientOptions, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
 import { retryAfterMs } from './command-client.js';
+import { errorCode } from './transport.js';
 
 const DEMO = { login: 'demo', password: 'demo-password' };
 
@@ -14,6 +16,32 @@ function client(options: CommandClientOptions = {}): CommandClient {
   const created = new CommandClient({ url: sandbox.commandUrl, credentials: DEMO, retry: { baseDelayMs: 1 }, ...options });
   clients.push(created);
   return created;
+}
+
+/** What `make` throws (undefined when it does not). */
+function thrownBy(make: () => unknown): unknown {
+  try {
+    make();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+/** A logger that hands each debug entry to `onDebug`. */
+function debugLogger(onDebug: (fields: LogFields) => void): Logger {
+  const logger: Logger = {
+    trace: () => undefined,
+    debug: (_message, fields) => {
+      if (fields !== undefined) onDebug(fields);
+    },
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+    child: () => logger,
+    isLevelEnabled: (level) => level === 'debug',
+  };
+  return logger;
 }
 
 beforeAll(async () => {
@@ -64,6 +92,20 @@ describe('systems', () => {
     expect(() => new CommandClient({ url: 'ftp://example.com/' })).toThrow(/http/);
     expect(() => new CommandClient({ url: 'https://user:pw@example.com/' })).toThrow(/credentials/);
     expect(() => new CommandClient({ highPerformance: { connections: 0 } })).toThrow(/connections/);
+  });
+
+  it('rejects an endpoint URL with a secret in its query, without repeating the secret', () => {
+    const queries = ['s_login=demo&s_pw=hunter2-secret', 'S_SESSION=hunter2-secret', 's%5Fotp=hunter2-secret', 'lang=en&Password=hunter2-secret', 'auth0=hunter2-secret'];
+    for (const query of queries) {
+      const url = `${sandbox.commandUrl}?${query}`;
+      for (const make of [() => new CommandClient({ url }), () => ispapiSessionAuthenticator({ url, credentials: DEMO })]) {
+        const error = thrownBy(make);
+        expect(error).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: expect.stringMatching(/secret query fields .*options/) as unknown });
+        expect(JSON.stringify(error) + String(error)).not.toContain('hunter2');
+      }
+    }
+    // A query without secrets is part of the endpoint, as before.
+    expect(new CommandClient({ url: `${sandbox.commandUrl}?lang=en&s_login=demo` }).url).toBe(`${sandbox.commandUrl}?lang=en&s_login=demo`);
   });
 });
 
@@ -129,6 +171,24 @@ describe('requests', () => {
 
     await created.close();
     await expect(created.request({ COMMAND: 'StatusAccount' })).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('rejects a bad per-request timeoutMs and a user agent with control characters as INVALID_ARGUMENT, sending nothing', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    for (const timeoutMs of [-5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(created.request({ COMMAND: 'StatusAccount' }, { timeoutMs })).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT' });
+    }
+    await expect(created.pages({ COMMAND: 'QueryDomainList' }, { timeoutMs: -1 }).next()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(sandbox.stats.commands.requests).toBe(0);
+
+    const userAgents = ['shop\r\nX-Injected: 1', 'shop\n', 'tab\there', 'nul\0', 'snow \u2603', { name: 'shop\r\nX-Injected: 1', version: '1.0.0' }];
+    for (const userAgent of userAgents) {
+      expect(thrownBy(() => new CommandClient({ url: sandbox.commandUrl, userAgent }))).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT' });
+    }
+    // Latin-1 text is a valid header value.
+    await client({ userAgent: 'Bücher-Laden/1.0' }).request({ COMMAND: 'StatusAccount' });
+    expect(sandbox.commands.recent.at(-1)?.userAgent).toBe('Bücher-Laden/1.0');
   });
 
   it('never changes the caller’s command', async () => {
@@ -300,6 +360,33 @@ describe('failures and retries', () => {
     expect((late.cause as { code?: string }).code).toBe('UND_ERR_HEADERS_TIMEOUT');
     sandbox.commands.injectFault({ type: 'slow', delayMs: 300 });
     expect((await slow.request({ COMMAND: 'StatusAccount' }, { timeoutMs: 5000 })).code).toBe(200);
+  });
+
+  it('never retries an argument undici refuses', async () => {
+    // undici's pool takes whole milliseconds: with a fractional timeout it refuses every request before sending it.
+    const created = client({ timeoutMs: 1.5 });
+    sandbox.commands.resetStats();
+    const refused = await created.request({ COMMAND: 'StatusAccount' });
+    expect(refused).toMatchObject({ code: 421, synthetic: true, attempt: 1, httpStatus: undefined });
+    expect(errorCode(refused.cause)).toBe('UND_ERR_INVALID_ARG');
+    expect(sandbox.stats.commands.requests).toBe(0);
+  });
+
+  it('stops retrying once the client is closed: the retry rejects with CLOSED and is not sent', async () => {
+    const closing: Promise<void>[] = [];
+    // close() is called while the first attempt's failure is logged, before the backoff.
+    const created = client({
+      retry: { retries: 2, baseDelayMs: 1 },
+      logger: debugLogger((fields) => {
+        if (fields.attempt === 1) closing.push(created.close());
+      }),
+    });
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { times: 3 });
+    await expect(created.request({ COMMAND: 'StatusAccount' })).rejects.toMatchObject({ name: 'HttpClientError', code: 'CLOSED' });
+    await Promise.all(closing);
+    expect(closing).toHaveLength(1);
+    expect(sandbox.stats.commands.requests).toBe(1);
   });
 
   it('reads Retry-After as seconds or as an HTTP date', () => {

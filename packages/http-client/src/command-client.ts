@@ -1,8 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { AuthError, parseRetryAfter, type Session, type Token } from '@sessionkit/core-session';
-import { createLogger, type Logger, silentLogger } from '@sessionkit/logger';
+import type { Session, Token } from '@sessionkit/core-session';
+import type { Logger } from '@sessionkit/logger';
 import type { Dispatcher } from 'undici';
 import { CommandResponse, maskPairs, type ResponseDetail } from './command-response.js';
+import { AuthError, createLogger, parseRetryAfter, silentLogger } from './dependencies.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError } from './http-client-error.js';
 import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
@@ -53,7 +54,11 @@ export interface CommandRetryOptions {
 export interface CommandClientOptions extends ConnectionOptions {
   /** The system: its URL and entity. @default 'live' */
   system?: IspapiSystem | undefined;
-  /** Another URL (a sandbox, the local proxy {@link ISPAPI_PROXY_URL}); the entity stays the system's. */
+  /**
+   * Another URL (a sandbox, the local proxy {@link ISPAPI_PROXY_URL}); the entity stays the system's.
+   * No credentials in it: a user name or password, or a secret query field such as `s_pw`, is
+   * `INVALID_ARGUMENT` (use `credentials` or `session`).
+   */
   url?: string | undefined;
   /** Login and password; the client sends them with each request until `login()` starts a session. */
   credentials?: CommandCredentials | undefined;
@@ -77,7 +82,11 @@ export interface CommandClientOptions extends ConnectionOptions {
   logger?: Logger | undefined;
   /** Without a `logger`: log every request to standard error at debug level. @default false */
   debug?: boolean | undefined;
-  /** The user agent, verbatim, or parts for the SDK format. @default 'sessionkit (platform; arch; rv:version) sessionkit-http-client/version node/vX' */
+  /**
+   * The user agent, verbatim, or parts for the SDK format. Latin-1 text without control characters
+   * (CR, LF, ...): anything else is `INVALID_ARGUMENT`.
+   * @default 'sessionkit (platform; arch; rv:version) sessionkit-http-client/version node/vX'
+   */
   userAgent?: string | UserAgentParts | undefined;
 }
 
@@ -85,7 +94,7 @@ export interface CommandClientOptions extends ConnectionOptions {
 export interface CommandRequestOptions {
   /** Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. */
   signal?: AbortSignal | undefined;
-  /** The response timeout of this request. */
+  /** The response timeout of this request, in milliseconds: a finite number of 0 or more (else `INVALID_ARGUMENT`). */
   timeoutMs?: number | undefined;
   /**
    * Whether the command may be retried and replayed even after it reached the server.
@@ -134,7 +143,7 @@ export function isReadOnlyCommand(name: string): boolean {
 
 /** The `s_login` of credentials: `login`, or `login!role` for a role user. */
 export function loginOf(credentials: CommandCredentials): string {
-  return credentials.role === undefined || credentials.role === '' ? credentials.login : `${credentials.login}!${credentials.role}`;
+  return credentials.role ? `${credentials.login}!${credentials.role}` : credentials.login;
 }
 
 /** The session id a StartSession response hands out; undefined when the login failed. */
@@ -165,7 +174,7 @@ function isText(value: unknown): value is string {
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+  if (!(Number.isFinite(value) && value >= 0)) {
     throw new HttpClientError('INVALID_ARGUMENT', `${name} must be a finite number of 0 or more, not ${String(value)}.`);
   }
   return value;
@@ -214,11 +223,11 @@ function asError(error: unknown): Error {
  */
 export class CommandClient {
   /** The system whose entity the client sends. */
-  readonly system: IspapiSystem;
+  declare readonly system: IspapiSystem;
   /** The endpoint. */
-  readonly url: string;
+  declare readonly url: string;
   /** The user agent the client sends. */
-  readonly userAgent: string;
+  declare readonly userAgent: string;
 
   readonly #path: string;
   // Made, and undici loaded, by the first request.
@@ -269,8 +278,13 @@ export class CommandClient {
     const responseTimeoutMs = nonNegative('timeoutMs', options.timeoutMs, 300_000);
     this.#newPool = dispatcherFactory(url.origin, options, nonNegative('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
     this.#logger = options.logger ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
-    this.userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
-    this.#headers = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.userAgent };
+    const userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
+    // A header value: CR or LF would inject headers; undici refuses control characters and anything beyond Latin-1.
+    if (/[^ -~\xa0-\xff]/.test(userAgent)) {
+      throw new HttpClientError('INVALID_ARGUMENT', 'userAgent must be Latin-1 text without control characters (CR, LF).');
+    }
+    this.userAgent = userAgent;
+    this.#headers = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent };
   }
 
   /** The entity (`54cd` live, `1234` OT&E) the client sends. */
@@ -286,16 +300,14 @@ export class CommandClient {
   /**
    * Send one command. Resolves with the API's response, or with a synthetic 421/423 for a
    * transport failure (with `httpStatus`, `cause`, `attempt`, `durationMs`). Rejects only with
-   * `HttpClientError`: `INVALID_ARGUMENT` (a command that cannot be sent), `ABORTED`, `CLOSED`.
+   * `HttpClientError`: `INVALID_ARGUMENT` (a command or option that cannot be sent), `ABORTED`, `CLOSED`.
    */
   request(command: Readonly<Record<string, unknown>>, options: CommandRequestOptions = {}): Promise<CommandResponse> {
-    let pairs: [string, string][];
     try {
-      pairs = flattenCommand(command);
+      return this.#send(flattenCommand(command), options, false);
     } catch (error) {
       return Promise.reject(asError(error));
     }
-    return this.#send(pairs, options, false);
   }
 
   /**
@@ -323,8 +335,9 @@ export class CommandClient {
       pagePairs[firstIndex] = ['FIRST', String(first)];
       const response = await this.#send(pagePairs, options, false);
       yield response;
+      // Undefined after an error, without TOTAL, and so on (see Pagination.hasNext).
       const nextFirst = response.pagination?.nextFirst;
-      if (!response.isSuccess() || nextFirst === undefined || nextFirst <= first) return;
+      if (nextFirst === undefined || nextFirst <= first) return;
       first = nextFirst;
     }
   }
@@ -349,7 +362,7 @@ export class CommandClient {
    */
   async logout(options: { signal?: AbortSignal | undefined } = {}): Promise<CommandResponse> {
     this.#refuseWithSession();
-    if (this.#sessionId === undefined) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url, attempt: 1 });
+    if (this.#sessionId === undefined) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
     const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal }, false);
     if (response.isSuccess() || response.code === 530) this.#sessionId = undefined;
     return response;
@@ -369,7 +382,10 @@ export class CommandClient {
     this.#sessionId = saved.session;
   }
 
-  /** Close the pool once the requests in flight are done; later requests reject with `CLOSED`. */
+  /**
+   * Close the pool once the requests in flight are done. Nothing is sent after that: later
+   * requests, a request still waiting for its Session's login and a retry reject with `CLOSED`.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -384,8 +400,10 @@ export class CommandClient {
 
   // Not async itself: without a Session the request goes straight to #exchange.
   #send(pairs: [string, string][], options: CommandRequestOptions, credentialsOnly: boolean): Promise<CommandResponse> {
-    if (this.#closed) return Promise.reject(new HttpClientError('CLOSED', 'The client is closed.'));
-    if (options.signal?.aborted === true) return Promise.reject(aborted(options.signal));
+    // Throws rather than rejecting: request() and the async callers turn that into a rejection.
+    nonNegative('timeoutMs', options.timeoutMs, 0);
+    if (this.#closed) throw new HttpClientError('CLOSED', 'The client is closed.');
+    if (options.signal?.aborted) throw aborted(options.signal);
     const outgoing: Outgoing = {
       pairs,
       readOnly: options.idempotent ?? isReadOnlyCommand(pairs[0]?.[1] ?? ''),
@@ -420,7 +438,7 @@ export class CommandClient {
 
   #sessionFailure(error: unknown, started: number): CommandResponse {
     if (HttpClientError.isInstance(error)) throw error; // aborted while waiting for the login
-    const detail: ResponseDetail = { url: this.url, cause: error, attempt: 1, durationMs: performance.now() - started };
+    const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - started };
     if (AuthError.isInstance(error)) {
       if (error.cause instanceof CommandResponse) return error.cause;
       if (error.code === 'CONFIGURATION') {
@@ -432,6 +450,8 @@ export class CommandClient {
   }
 
   async #attempt(body: string, options: CommandRequestOptions): Promise<Attempt> {
+    // Nothing is sent after close() (a request that waited for its login, a retry), and no new pool is made.
+    if (this.#closed) throw new HttpClientError('CLOSED', 'The client is closed.');
     // A per-request timeout replaces the pool's; null keeps the pool's.
     const timeout = options.timeoutMs ?? null;
     try {
@@ -465,7 +485,7 @@ export class CommandClient {
     const body = `${this.#encodeConnection(connection)}s_command=${encodeFormComponent(commandTextOf(pairs))}`;
     for (let attempt = firstAttempt, retries = 0; ; attempt += 1, retries += 1) {
       const result = await this.#attempt(body, options);
-      if (options.signal?.aborted === true) throw aborted(options.signal);
+      if (options.signal?.aborted) throw aborted(options.signal);
       const detail: ResponseDetail = {
         url: this.url,
         attempt,

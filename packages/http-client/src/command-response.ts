@@ -93,31 +93,33 @@ function integerProperty(properties: ReadonlyMap<string, readonly (string | unde
  * results.
  */
 export class CommandResponse {
+  // `declare` fields are not emitted as class fields (a smaller bundle): each is set once in the
+  // constructor, in this order, which is the order of `Object.entries()` and `toJSON()`.
   /** Three-digit result code: 2xx success, 4xx temporary error, 5xx permanent error. */
-  readonly code: number;
-  readonly description: string;
+  declare readonly code: number;
+  declare readonly description: string;
   /** Seconds the server spent, when it said. */
-  readonly runtime: number | undefined;
+  declare readonly runtime: number | undefined;
   /** Seconds the command waited in the server's queue, when it said. */
-  readonly queuetime: number | undefined;
+  declare readonly queuetime: number | undefined;
   /** `PENDING = 1`: the server accepted the command and finishes it later. */
-  readonly pending: boolean;
+  declare readonly pending: boolean;
   /** Data column names in order of appearance; paging metadata (`FIRST`, `TOTAL`, ...) is not a column. */
-  readonly columns: readonly string[];
+  declare readonly columns: readonly string[];
   /** The paging window of a list response; undefined when the response has no paging metadata. */
-  readonly pagination: Pagination | undefined;
+  declare readonly pagination: Pagination | undefined;
   /** True when the client made this response up (a transport failure), rather than the API. */
-  readonly synthetic: boolean;
+  declare readonly synthetic: boolean;
   /** HTTP status of the answer; undefined when no answer arrived. */
-  readonly httpStatus: number | undefined;
+  declare readonly httpStatus: number | undefined;
   /** The transport error behind a synthetic response, if any. */
-  readonly cause: unknown;
+  declare readonly cause: unknown;
   /** Which attempt this response came from (1 = first). */
-  readonly attempt: number;
+  declare readonly attempt: number;
   /** Milliseconds from the start of the request (first attempt) to this response. */
-  readonly durationMs: number;
+  declare readonly durationMs: number;
   /** The URL the request went to. */
-  readonly url: string | undefined;
+  declare readonly url: string | undefined;
 
   readonly #properties: ReadonlyMap<string, readonly (string | undefined)[]>;
   readonly #raw: string;
@@ -132,13 +134,6 @@ export class CommandResponse {
     this.pending = init.pending ?? false;
     this.#properties = init.properties ?? EMPTY_PROPERTIES;
     this.#raw = init.raw;
-    this.synthetic = init.synthetic ?? false;
-    this.httpStatus = detail.httpStatus;
-    this.cause = detail.cause;
-    this.attempt = detail.attempt ?? 1;
-    this.durationMs = detail.durationMs ?? 0;
-    this.url = detail.url;
-    this.#command = detail.command;
     const columns: string[] = [];
     let hasPaging = false;
     for (const name of this.#properties.keys()) {
@@ -147,6 +142,13 @@ export class CommandResponse {
     }
     this.columns = columns;
     this.pagination = hasPaging ? this.#paginate() : undefined;
+    this.synthetic = init.synthetic ?? false;
+    this.httpStatus = detail.httpStatus;
+    this.cause = detail.cause;
+    this.attempt = detail.attempt ?? 1;
+    this.durationMs = detail.durationMs ?? 0;
+    this.url = detail.url;
+    this.#command = detail.command;
   }
 
   /** The command as sent, with secret values masked (`***`). */

@@ -19,9 +19,9 @@ export interface HttpClientErrorOptions {
 /** The one error type of `@sessionkit/http-client`. Its message never holds a secret. */
 export class HttpClientError extends Error {
   override readonly name = 'HttpClientError' as const;
-  readonly code: HttpClientErrorCode;
+  declare readonly code: HttpClientErrorCode;
 
-  constructor(code: HttpClientErrorCode, message: string, options: HttpClientErrorOptions = {}) {
+  constructor(code: HttpClientErrorCode, message: string, options?: HttpClientErrorOptions) {
     super(message, options);
     this.code = code;
     Object.defineProperty(this, marker, { value: true });
@@ -29,6 +29,6 @@ export class HttpClientError extends Error {
 
   /** True for an HttpClientError from any copy of this package. */
   static isInstance(value: unknown): value is HttpClientError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+    return (value as Partial<Record<symbol, unknown>> | null | undefined)?.[marker] === true;
   }
 }

@@ -1,5 +1,6 @@
-import { type LogFields, type Logger, silentLogger } from '@sessionkit/logger';
+import type { LogFields, Logger } from '@sessionkit/logger';
 import { COMMAND_LOG_MESSAGE } from './command-client.js';
+import { silentLogger } from './dependencies.js';
 
 /** The response object the public SDKs hand to a custom logger (the parts loggers use). */
 export interface LegacyResponseView {
@@ -98,6 +99,6 @@ function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {
  * const client = new CommandClient({ credentials, logger: adaptLegacyCommandLogger({ log: (post, r, error) => audit(post, r.getPlain(), error) }) });
  */
 export function adaptLegacyCommandLogger(target: LegacyCommandLogger, options: LegacyLoggerOptions = {}): Logger {
-  if (typeof target.log !== 'function') throw new TypeError('adaptLegacyCommandLogger() needs an object with a log(post, response, error) method.');
+  if (typeof target.log !== 'function') throw new TypeError('adaptLegacyCommandLogger() needs an object with a log() method.');
   return legacyLogger(target, options.fallback ?? silentLogger);
 }

@@ -1,5 +1,6 @@
-import { createRedactor, type Redactor } from '@sessionkit/logger';
+import type { Redactor } from '@sessionkit/logger';
 import { isSecretName, MASK, maskPairs, normalizeName, SECRET_NAMES } from './command-response.js';
+import { createRedactor } from './dependencies.js';
 import { commandTextOf } from './encode-command.js';
 import { errorCode } from './transport.js';
 import { type ConnectionFields, encodeRequestBody } from './request-body.js';
@@ -8,7 +9,7 @@ let redactor: Redactor | undefined;
 
 /** The request body as it would be sent, with `s_pw`, `s_session`, `s_otp` and secret command values masked. */
 export function maskedPost(connection: ConnectionFields, pairs: readonly (readonly [string, string])[]): string {
-  const mask = (value: string | undefined): string | undefined => (value === undefined || value === '' ? value : MASK);
+  const mask = (value: string | undefined): string | undefined => value && MASK;
   return encodeRequestBody(
     { ...connection, password: mask(connection.password), session: mask(connection.session), otp: mask(connection.otp) },
     commandTextOf(maskPairs(pairs)),

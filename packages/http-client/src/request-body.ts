@@ -37,7 +37,7 @@ export function encodeFormComponent(text: string): string {
 }
 
 function field(name: string, value: string | undefined): string {
-  return value === undefined || value === '' ? '' : `${name}=${encodeFormComponent(value)}&`;
+  return value ? `${name}=${encodeFormComponent(value)}&` : '';
 }
 
 /**
@@ -46,10 +46,9 @@ function field(name: string, value: string | undefined): string {
  * value and each followed by `&`; login, password and otp are left out when a session is set.
  */
 export function encodeConnectionFields(connection: ConnectionFields): string {
-  const hasSession = connection.session !== undefined && connection.session !== '';
   return (
     field('s_entity', connection.entity) +
-    (hasSession ? '' : field('s_login', connection.login) + field('s_otp', connection.otp) + field('s_pw', connection.password)) +
+    (connection.session ? '' : field('s_login', connection.login) + field('s_otp', connection.otp) + field('s_pw', connection.password)) +
     field('s_remoteaddr', connection.remoteAddress) +
     field('s_session', connection.session) +
     field('s_user', connection.user)

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuthError, Session } from '@sessionkit/core-session';
+import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
 import { CommandClient, ispapiSessionAuthenticator, type IspapiSessionAuthenticatorOptions } from '@sessionkit/http-client';
@@ -165,6 +166,58 @@ describe('CommandClient with a core-session Session', () => {
     const reuse = new CommandClient({ url: sandbox.commandUrl });
     cleanups.push(() => reuse.close());
     expect((await reuse.request({ COMMAND: 'StatusAccount' }, { sessionId: token.value })).code).toBe(530);
+  });
+
+  it('sends nothing when the client is closed while a request waits for its login', async () => {
+    const { session, client } = setup();
+    const before = sandbox.stats.commands.byCommand.StatusAccount ?? 0;
+    const connections = sandbox.stats.commands.connections;
+    const pending = client.request({ COMMAND: 'StatusAccount' });
+    await client.close();
+    await expect(pending).rejects.toMatchObject({ name: 'HttpClientError', code: 'CLOSED' });
+    expect(sandbox.stats.commands.byCommand.StatusAccount ?? 0).toBe(before);
+    // The login itself went on (on the authenticator's connection), and its session is there for the next client.
+    expect((await session.getToken()).value).toMatch(/^[0-9a-f]{32}$/);
+    expect(sandbox.stats.commands.connections - connections).toBe(1);
+  });
+
+  it('reports a failed EndSession to the Session, which retries it or warns; an unknown session counts as ended', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) });
+    const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' } });
+    const session = new Session({ authenticator, clock, logger, retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+    const probe = new CommandClient({ url: sandbox.commandUrl, retry: false });
+    cleanups.push(() => authenticator.close(), () => probe.close());
+    const codeWith = async (sessionId: string): Promise<number> => (await probe.request({ COMMAND: 'StatusAccount' }, { sessionId })).code;
+    const ends = (): number => sandbox.stats.commands.byCommand.EndSession ?? 0;
+    const warnings = (): number => lines.filter((line) => line.includes('could not revoke the token')).length;
+
+    // One 503: the Session tries again, and the session is gone.
+    const first = await session.getToken();
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { command: 'EndSession', times: 1 });
+    let before = ends();
+    await session.end();
+    expect(ends() - before).toBe(2);
+    expect(await codeWith(first.value)).toBe(530);
+    expect(warnings()).toBe(0);
+
+    // Failing every time: the Session warns (without the session id) once it gives up.
+    const second = await session.getToken();
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { command: 'EndSession', times: 2 });
+    before = ends();
+    await session.end();
+    expect(ends() - before).toBe(2);
+    expect(warnings()).toBe(1);
+    expect(await codeWith(second.value)).toBe(200);
+
+    // The server no longer knows the session (530): ended, nothing to retry or warn about.
+    await session.getToken();
+    sandbox.commands.expireSessions();
+    before = ends();
+    await session.end();
+    expect(ends() - before).toBe(1);
+    expect(warnings()).toBe(1);
+    for (const line of lines) expect(line).not.toContain(second.value);
   });
 
   it('shares one login between sessions that share a store', async () => {

@@ -1,7 +1,8 @@
-import { AuthError, type AuthErrorCode, type Authenticator, type Token } from '@sessionkit/core-session';
+import type { AuthErrorCode, Authenticator, Token } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
 import { CommandClient, type CommandClientOptions, type CommandCredentials, loginOf, startedSession } from './command-client.js';
 import type { CommandResponse } from './command-response.js';
+import { AuthError } from './dependencies.js';
 
 /** Options of {@link ispapiSessionAuthenticator}. */
 export interface IspapiSessionAuthenticatorOptions
@@ -34,8 +35,8 @@ function failureCode(response: CommandResponse): AuthErrorCode {
   return response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION';
 }
 
-function failure(response: CommandResponse): AuthError {
-  return new AuthError(failureCode(response), `StartSession failed: ${response.code} ${response.description}`, { cause: response, status: response.httpStatus });
+function failure(command: string, response: CommandResponse): AuthError {
+  return new AuthError(failureCode(response), `${command} failed: ${response.code} ${response.description}`, { cause: response, status: response.httpStatus });
 }
 
 /**
@@ -43,7 +44,8 @@ function failure(response: CommandResponse): AuthError {
  * StartSession (with TIMEOUT and MAXTTL) and hands the session id out as the token, with
  * `idleTtlMs` so that the Session expires it after the same idle time as the server. The
  * Session then keeps one login in flight per identity, stores it, and shares it; `session.end()`
- * runs EndSession. Give the Session to a `CommandClient` as its `session` option.
+ * runs EndSession (a failure other than 530, session already gone, is an `AuthError` the Session
+ * retries or warns about). Give the Session to a `CommandClient` as its `session` option.
  *
  * @example
  * const authenticator = ispapiSessionAuthenticator({ system: 'ote', credentials: { login: 'demo', password }, timeoutSeconds: 900 });
@@ -64,7 +66,7 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
         { signal: context.signal },
       );
       const id = startedSession(response);
-      if (id === undefined) throw failure(response);
+      if (id === undefined) throw failure('StartSession', response);
       // The server's TIMEOUT and MAXTTL, when it says, else the ones asked for.
       const milliseconds = (name: string, asked: number): number => {
         const seconds = Number(response.property(name) ?? asked);
@@ -72,8 +74,11 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
       };
       return { value: id, type: 'Session', obtainedAt, expiresAt: obtainedAt + milliseconds('MAXTTL', maxTtlSeconds), idleTtlMs: milliseconds('TIMEOUT', timeoutSeconds) };
     },
+    // Ended, or already unknown to the server (530); any other answer is a failure that the
+    // Session retries (SERVER, NETWORK) or warns about.
     async revoke(token, context): Promise<void> {
-      await client.request({ COMMAND: 'EndSession' }, { sessionId: token.value, signal: context.signal });
+      const response = await client.request({ COMMAND: 'EndSession' }, { sessionId: token.value, signal: context.signal });
+      if (!response.isSuccess() && response.code !== 530) throw failure('EndSession', response);
     },
     close: () => client.close(),
   };

@@ -1,4 +1,5 @@
 import type * as Undici from 'undici';
+import { isSecretName } from './command-response.js';
 import { HttpClientError } from './http-client-error.js';
 
 /**
@@ -41,11 +42,16 @@ export interface ConnectionOptions {
   tls?: TlsOptions | undefined;
 }
 
-/** `value` as an http: or https: URL without credentials; `INVALID_ARGUMENT` naming the option `name` otherwise. */
+/**
+ * `value` as an http: or https: URL without credentials: no user name or password, and no secret
+ * field (`s_pw`, `s_session`, `s_otp`, `password`, ...) in its query, where `response.url` and
+ * the logs would show it. `INVALID_ARGUMENT` naming the option `name` otherwise; the message
+ * never repeats the URL.
+ */
 export function endpointUrl(name: string, value: string | URL): URL {
   const url = URL.canParse(String(value)) ? new URL(value) : undefined;
-  if ((url?.protocol !== 'https:' && url?.protocol !== 'http:') || url.username !== '' || url.password !== '') {
-    throw new HttpClientError('INVALID_ARGUMENT', `${name} must be an http: or https: URL without user name or password (credentials go in the client's own options).`);
+  if ((url?.protocol !== 'https:' && url?.protocol !== 'http:') || url.username + url.password !== '' || [...url.searchParams.keys()].some(isSecretName)) {
+    throw new HttpClientError('INVALID_ARGUMENT', `${name} must be an http: or https: URL without user name, password or secret query fields (credentials go in the client's own options).`);
   }
   return url;
 }
@@ -83,8 +89,8 @@ export function dispatcherFactory(origin: string | undefined, options: Connectio
 // Errors raised before a single byte of the request could reach the server.
 const NOT_SENT = /^(?:ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|UND_ERR_CONNECT_TIMEOUT)$/;
 
-// Certificate and TLS problems: retrying cannot help.
-const PERMANENT = /^(?:ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_)/;
+// Certificate and TLS problems, and arguments undici refuses (the request was never sent): retrying cannot help.
+const PERMANENT = /^(?:ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_|UND_ERR_INVALID_ARG)/;
 
 /** The code of an error or of the first of its causes that has one, such as `ECONNREFUSED`. */
 export function errorCode(error: unknown): string | undefined {
@@ -96,8 +102,9 @@ export function errorCode(error: unknown): string | undefined {
 
 /**
  * Whether a request that failed with this transport error may be sent again: never after a
- * certificate or TLS error (retrying cannot help); a read-only command always, any other
- * command only when the error proves that the request never reached the server.
+ * certificate or TLS error or an argument undici refused (retrying cannot help); a read-only
+ * command always, any other command only when the error proves that the request never reached
+ * the server.
  */
 export function isRetryableError(error: unknown, readOnly: boolean): boolean {
   const code = errorCode(error) ?? '';

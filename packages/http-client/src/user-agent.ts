@@ -1,3 +1,5 @@
+import { load } from './transport.js';
+
 /** The parts of a user agent in the public SDKs' format. */
 export interface UserAgentParts {
   /** Your application's name. */
@@ -9,12 +11,12 @@ export interface UserAgentParts {
 }
 
 /**
- * This package's version, from its package.json (`0.0.0` when that cannot be read). node:fs is
- * taken with getBuiltinModule: importing it would build its ES module facade, ~2 ms of cold import.
+ * This package's version, from its package.json (`0.0.0` when that cannot be read). It is read
+ * with `require()` (see `load`): importing node:fs would build its ES module facade, ~2 ms of cold import.
  */
 function httpClientVersion(): string {
   try {
-    const { version } = JSON.parse(process.getBuiltinModule('node:fs').readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const { version } = load('../package.json') as { version?: unknown };
     return typeof version === 'string' ? version : '0.0.0';
   } catch {
     return '0.0.0';

@@ -1,0 +1,6 @@
+/**
+ * The runtime imports of core-session and logger, in one place. The bundle keeps one import
+ * statement per module that imports a package; importing them here once makes `dist` smaller.
+ */
+export { AuthError, parseRetryAfter } from '@sessionkit/core-session';
+export { createLogger, createRedactor, silentLogger } from '@sessionkit/logger';
