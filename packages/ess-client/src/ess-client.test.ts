@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import type { Sandbox } from '@sessionkit/sandbox';
+import { MemoryStore } from '@sessionkit/token-store';
+import { WebSocketServer } from 'ws';
 import { EssClient, type EssClientOptions, EssError, type EssEvent, type EssGap } from '@sessionkit/ess-client';
 import {
   everything,
@@ -580,5 +582,268 @@ describe('EssClient: lifecycle', () => {
     sandbox.publish(numbered(0, 3));
     await until(() => seen.length === 3);
     expect(seen.map(numberOf)).toEqual([0, 1, 2]);
+  });
+});
+
+describe('EssClient: edge cases of delivery, the resume record and the lifecycle', () => {
+  const key = 'ess-test';
+  async function recorded(store: MemoryStore): Promise<unknown> {
+    return (await store.get(key))?.lastEventId;
+  }
+
+  it('hands out what an iterator buffered before a halt, so reconnect() loses nothing and reports no gap', async () => {
+    const ess = client({ reconnect: false, fetchState: false });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 20));
+    await until(() => ess.lastEventId === 'e19');
+    const first = await take(iterator, 5);
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    sandbox.dropConnections();
+    await halted;
+    const buffered = await take(iterator, 15);
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
+    await ess.reconnect();
+    const resumed = ess.events();
+    sandbox.publish(numbered(20, 5));
+    const rest = await take(resumed, 5);
+    expect([...first, ...buffered, ...rest].map(numberOf)).toEqual(range(0, 25));
+    expect(ess.stats).toMatchObject({ resumes: 1, gaps: 0 });
+  });
+
+  it("delivers nothing after close(): not the rest of a batch when an 'event' listener closes the client", async () => {
+    const ess = client({ fetchState: false });
+    await ess.connect();
+    const iterator = ess.events();
+    let heard = 0;
+    let closing: Promise<void> | undefined;
+    ess.on('event', () => {
+      heard += 1;
+      closing ??= ess.close();
+      expect(ess.connectionState).toBe('offline');
+    });
+    sandbox.publish(numbered(0, 100));
+    await until(() => closing !== undefined);
+    await closing;
+    expect(await take(iterator, 100)).toEqual([]);
+    expect(heard).toBe(1);
+  });
+
+  it('ignores a stateful event without a source instead of throwing in the socket handler', async () => {
+    const ess = client({ fetchState: false });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.events.sendRaw('{"events":[{"id":"bad","time":"2026-01-01T00:00:00Z","type":"t","stategroupid":"g"}]}');
+    sandbox.publish(numbered(0, 1));
+    expect((await take(iterator, 2)).map((event) => event.id)).toEqual(['bad', 'e0']);
+    expect(ess.state.map((state) => state.id)).toEqual(['e0']);
+    expect(ess.connectionState).toBe('online');
+  });
+
+  it("advances the resume record for an iterator started from an 'event' listener", async () => {
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });
+    await ess.connect();
+    const taken: string[] = [];
+    let started = false;
+    ess.on('event', () => {
+      if (started) return;
+      started = true;
+      void (async () => {
+        for await (const event of ess.events()) taken.push(event.id);
+      })();
+    });
+    sandbox.publish(numbered(0, 5));
+    await until(() => ess.lastEventId === 'e4');
+    for (let batch = 1; batch <= 3; batch += 1) {
+      sandbox.publish(numbered(batch * 5, 5));
+      await until(() => taken.at(-1) === `e${batch * 5 + 4}`);
+    }
+    await ess.close();
+    expect(await recorded(store)).toBe('e19');
+  });
+
+  it('advances the resume record while an iterator is drained after close(): a restart repeats nothing', async () => {
+    const store = new MemoryStore();
+    const options = { fetchState: false, resumeStore: store, resumeKey: key };
+    const first = client(options);
+    await first.connect();
+    const iterator = first.events();
+    sandbox.publish(numbered(0, 3));
+    sandbox.publish(numbered(3, 7));
+    await until(() => first.lastEventId === 'e9');
+    const taken = await take(iterator, 3);
+    await first.close();
+    for await (const event of iterator) taken.push(event);
+    expect(taken.map(numberOf)).toEqual(range(0, 10));
+    await first.close(); // waits for the record written while draining
+    expect(await recorded(store)).toBe('e9');
+
+    const second = client(options);
+    const resumed = second.events();
+    await second.connect();
+    sandbox.publish(numbered(10, 2));
+    expect((await take(resumed, 2)).map(numberOf)).toEqual([10, 11]);
+    expect(second.stats.resumes).toBe(1);
+  });
+
+  it('fetches state on the next connection when the connection dropped during the automatic getState', async () => {
+    sandbox.events.setGetStateDelay(300);
+    sandbox.publish(numbered(0, 4, { prefix: 'pre' }));
+    const ess = client();
+    await ess.connect(); // a new session: getState sent, answered in 300 ms
+    const iterator = ess.events();
+    sandbox.publish([{ id: 'o1', type: outputActivated, source: 'outputs/o1' }]);
+    await take(iterator, 1);
+    const snapshot = next(ess, 'state', (change) => change.reason === 'snapshot');
+    sandbox.dropConnections(); // the getState is lost with the connection
+    expect((await snapshot).changed.map((state) => state.id).sort()).toEqual(['pre0', 'pre1', 'pre2', 'pre3']);
+    expect(ess.stats.resumes).toBe(1);
+  });
+
+  it('pauses reading again when a command times out while an iterator is full', async () => {
+    const total = 20_000;
+    const ess = client({ fetchState: false, highWaterMark: 100, getStateTimeoutMs: 100, heartbeatMs: 0 });
+    await ess.connect();
+    const iterator = ess.events();
+    const steady = async (): Promise<void> => {
+      let last = -1;
+      let same = 0;
+      await until(
+        () => {
+          same = ess.stats.events === last ? same + 1 : 0;
+          last = ess.stats.events;
+          return same >= 5;
+        },
+        10_000,
+        'a steady count',
+      );
+    };
+    sandbox.publish(numbered(0, 300));
+    await take(iterator, 1);
+    await steady(); // paused at the high-water mark
+    // Sending a command resumes reading (the answer must get through); its timeout pauses again.
+    sandbox.events.setGetStateDelay(60_000);
+    await expect(ess.getState()).rejects.toMatchObject({ code: 'COMMAND_TIMEOUT' });
+    sandbox.publish(numbered(300, total, { padding: 1000 }));
+    await steady();
+    expect(ess.stats.events).toBeLessThan(total / 2);
+  });
+
+  it("keeps the resume record before what an iterator missed with overflow: 'error'", async () => {
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key, highWaterMark: 10, overflow: 'error' });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 5));
+    await take(iterator, 5);
+    sandbox.publish(numbered(5, 50));
+    await until(() => ess.lastEventId === 'e54');
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'OVERFLOW' });
+    await ess.close();
+    expect(await recorded(store)).toBe('e4');
+  });
+
+  it('halts with the error when shouldReconnect throws', async () => {
+    const bug = new Error('bug in the callback');
+    const ess = client({
+      reconnect: {
+        shouldReconnect: () => {
+          throw bug;
+        },
+      },
+    });
+    await ess.connect();
+    const iterator = ess.events();
+    const pending = iterator.next();
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    sandbox.dropConnections();
+    const { error, previous } = await halted;
+    expect(error).toMatchObject({ name: 'EssError', code: 'CONNECTION_LOST', cause: bug });
+    expect(previous).toBe('online');
+    await expect(pending).rejects.toBe(error);
+  });
+
+  it('changes connection states only as they happen: offline at close(), no delayed without a reconnect', async () => {
+    const seen: string[] = [];
+    const watch = (ess: EssClient): EssClient => ess.on('connection', (change) => seen.push(`${change.previous}>${change.state}`));
+
+    const once = watch(client({ reconnect: false }));
+    await once.connect();
+    const halted = next(once, 'connection', (change) => change.state === 'halted');
+    sandbox.events.closeConnections(1001, 'restart');
+    await halted;
+    expect(seen.splice(0)).toEqual(['offline>connecting', 'connecting>online', 'online>halted']);
+
+    const stored = watch(client({ resumeStore: new MemoryStore() }));
+    const connecting = stored.connect();
+    await stored.close();
+    await expect(connecting).rejects.toMatchObject({ code: 'CLOSED' });
+    expect(seen.splice(0)).toEqual([]);
+
+    const ess = watch(client());
+    await ess.connect();
+    const closing = ess.close();
+    expect(ess.connectionState).toBe('offline');
+    const again = ess.connect();
+    await closing;
+    await again;
+    expect(ess.connectionState).toBe('online');
+    expect(seen.splice(0)).toEqual(['offline>connecting', 'connecting>online', 'online>offline', 'offline>connecting', 'connecting>online']);
+
+    // close(), connect(), close(): the last call wins, and the connect() in between is closed.
+    const first = ess.close();
+    const queued = ess.connect();
+    const last = ess.close();
+    await first;
+    await expect(queued).rejects.toMatchObject({ code: 'CLOSED' });
+    await last;
+    expect(ess.connectionState).toBe('offline');
+  });
+
+  it('sends an unsubscribe made while a reconnect re-adds subscriptions on that connection', async () => {
+    // A gateway of its own: it answers addSubscription after 100 ms, so the unsubscribe lands
+    // between startSession and online.
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const received: string[] = [];
+    let connections = 0;
+    server.on('connection', (socket) => {
+      connections += 1;
+      const connection = connections;
+      socket.on('message', (raw: Buffer) => {
+        const command = JSON.parse(raw.toString()) as { command: string; commandId: number; subscriptionId?: string };
+        received.push(`${connection}:${command.command}${command.subscriptionId === undefined ? '' : `(${command.subscriptionId})`}`);
+        const reply = (fields: Record<string, unknown>): void => {
+          socket.send(JSON.stringify({ commandId: command.commandId, status: 200, ...fields }));
+        };
+        if (command.command === 'startSession') reply({ status: 201, sessionId: `s${connection}` });
+        else if (command.command === 'addSubscription') {
+          setTimeout(() => {
+            reply({ subscriptionId: `sub${connection}-${command.commandId}` });
+          }, 100);
+        }
+        else reply({});
+      });
+    });
+    try {
+      const { port } = server.address() as { port: number };
+      const ess = client({ url: `ws://127.0.0.1:${port}/api/ws/events/v1`, auth: () => Promise.resolve('token'), fetchState: false, heartbeatMs: 0 });
+      await ess.connect();
+      const outputs = await ess.subscribe([{ resourceTypes: ['outputs'] }]);
+      await ess.subscribe([{ resourceTypes: ['inputEvents'] }]);
+      for (const socket of server.clients) socket.terminate();
+      // A new session: the filters and `outputs` are added again, `inputEvents` is pending.
+      await until(() => received.filter((line) => line.startsWith('2:addSubscription')).length === 3);
+      expect(ess.connectionState).toBe('delayed');
+      await ess.unsubscribe(outputs);
+      await until(() => ess.connectionState === 'online');
+      expect(received.filter((line) => line.startsWith('2:'))).toContain('2:removeSubscription(sub2-3)');
+    } finally {
+      for (const socket of server.clients) socket.terminate();
+      await new Promise((resolve) => {
+        server.close(resolve);
+      });
+    }
   });
 });

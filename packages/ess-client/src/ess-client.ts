@@ -77,7 +77,9 @@ export interface EssClientOptions {
   highWaterMark?: number | undefined;
   /**
    * At the high-water mark: `pause` stops reading the socket until the buffer is down to half
-   * (nothing is lost; the gateway buffers); `error` ends the iterator with OVERFLOW.
+   * (nothing is lost; the gateway buffers); `error` ends the iterator with OVERFLOW, and the
+   * resume record then stops advancing (it never skips what that iterator missed) until the
+   * client halts or is closed.
    * @default 'pause'
    */
   overflow?: OverflowPolicy | undefined;
@@ -149,8 +151,6 @@ class Connection {
   pongTimer: NodeJS.Timeout | undefined;
   /** Set once startSession has answered. */
   established = false;
-  /** A new session whose state has not been fetched yet. */
-  needsState = false;
   #ended!: (error: EssError) => void;
 
   constructor(ws: WebSocket) {
@@ -158,22 +158,16 @@ class Connection {
     this.ended = new Promise((resolve) => {
       this.#ended = resolve;
     });
+    // A promise settles once: whichever of these comes first decides.
     this.opened = new Promise((resolve, reject) => {
-      let settled = false;
-      const settle = (error?: EssError): void => {
-        if (settled) return;
-        settled = true;
-        if (error === undefined) resolve();
-        else reject(error);
-      };
       ws.once('open', () => {
-        settle();
+        resolve();
       });
       ws.once('unexpected-response', (_request, response) => {
         const status = response.statusCode ?? 0;
         response.resume();
         const retryAfterMs = Number(response.headers['retry-after']) * 1000;
-        settle(
+        reject(
           status === 401
             ? new EssError('UNAUTHORIZED', 'The events gateway refused the token (401 at upgrade).', { status })
             : new EssError('HANDSHAKE_FAILED', `The events gateway answered the upgrade with HTTP ${status}.`, {
@@ -188,20 +182,18 @@ class Connection {
         if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
           this.failure ??= closeError(1009, '', error);
         }
-        settle(new EssError('CONNECTION_FAILED', `Could not connect to the events gateway: ${error.message}`, { cause: error, retryable: true }));
+        reject(new EssError('CONNECTION_FAILED', `Could not connect to the events gateway: ${error.message}`, { cause: error, retryable: true }));
       });
       ws.once('close', () => {
-        settle(new EssError('CONNECTION_FAILED', 'The connection closed during the handshake.', { retryable: true }));
+        reject(new EssError('CONNECTION_FAILED', 'The connection closed during the handshake.', { retryable: true }));
       });
     });
     this.opened.catch(() => undefined);
   }
 
   end(error: EssError): void {
-    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
-    if (this.pongTimer !== undefined) clearTimeout(this.pongTimer);
-    this.heartbeat = undefined;
-    this.pongTimer = undefined;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.pongTimer);
     for (const [, pending] of this.pending) {
       clearTimeout(pending.timer);
       pending.reject(
@@ -227,18 +219,12 @@ function isRecord(value: unknown): value is Frame {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-// With ws's default binaryType ('nodebuffer') every message is one Buffer. Buffer#toString
-// rather than a TextDecoder: JSON.parse was measured ~20% slower on a TextDecoder's strings.
-function frameText(data: RawData): string {
-  return (data as Buffer).toString();
-}
-
 function errorText(frame: Frame): string {
   const error = frame.error;
   return isRecord(error) && typeof error.errorText === 'string' ? error.errorText : 'no error text';
 }
 
-const authCodesNotWorthRetrying = new Set(['INVALID_CREDENTIALS', 'CONFIGURATION']);
+const authCodesNotWorthRetrying = ['INVALID_CREDENTIALS', 'CONFIGURATION'];
 
 const filtersSubscriptionId = 'filters';
 
@@ -303,6 +289,9 @@ export class EssClient {
   #closed = false;
   #forced = false;
   #haltError: EssError | undefined;
+  #closing: Promise<void> | undefined;
+  /** A new session whose state has not been fetched yet: cleared once a getState succeeds. */
+  #needsState = false;
   #onlineWaiters: Waiter[] = [];
   #wake: (() => void) | undefined;
   #nextSubscriptionNumber = 1;
@@ -329,7 +318,7 @@ export class EssClient {
         maxDelayMs: settings.maxDelayMs ?? 30_000,
         resumeWindowMs: settings.resumeWindowMs ?? 30_000,
         windowMaxDelayMs: settings.windowMaxDelayMs ?? 5_000,
-        maxRetries: settings.maxRetries ?? Number.POSITIVE_INFINITY,
+        maxRetries: settings.maxRetries ?? Infinity,
         shouldReconnect: settings.shouldReconnect ?? ((error) => error.retryable),
       };
     }
@@ -340,7 +329,7 @@ export class EssClient {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.#highWaterMark = options.highWaterMark ?? 1000;
     this.#overflow = options.overflow ?? 'pause';
-    this.#maxPayload = options.maxPayload ?? 64 * 1024 * 1024;
+    this.#maxPayload = options.maxPayload ?? 2 ** 26;
     this.#fetchState = options.fetchState ?? true;
     this.#ca = options.ca;
     this.#recent = new RecentIds(options.dedupeCapacity ?? 10_000, options.dedupe ?? 'always');
@@ -393,6 +382,7 @@ export class EssClient {
    * with an {@link EssError} when the client halts (401 twice, retries exhausted, ...) or is closed.
    */
   connect(): Promise<void> {
+    if (this.#closing) return this.#closing.then(() => this.connect());
     if (this.#state === 'online') return Promise.resolve();
     this.#closed = false;
     const online = this.#whenOnline();
@@ -405,6 +395,7 @@ export class EssClient {
    * wait), or when `online` (dropping the connection and resuming the session).
    */
   reconnect(): Promise<void> {
+    if (this.#closing) return this.#closing.then(() => this.reconnect());
     this.#closed = false;
     const online = this.#whenOnline();
     if (this.#running === undefined) {
@@ -420,12 +411,27 @@ export class EssClient {
 
   /**
    * Close the connection and end every `events()` iterator. The resume record stays, so a
-   * new client (or process) can resume the session within the window.
+   * new client (or process) can resume the session within the window. The client is
+   * `offline` from the call on; `connect()` meanwhile waits for the close to finish. An
+   * iterator drained after close() still advances the resume record: call close() again to
+   * wait for that write.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    // A close() during a close runs after it, and after any connect() queued meanwhile.
+    if (this.#closing) return this.#closing.then(() => this.close());
+    return (this.#closing = this.#close().finally(() => {
+      this.#closing = undefined;
+    }));
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#wake?.();
     const closed = new EssError('CLOSED', 'The client was closed.');
+    for (const stream of this.#streams) stream.end();
+    this.#streams = [];
+    this.#settleWaiters(closed);
+    this.#setState('offline');
     for (const connection of [this.#connection, this.#opening]) {
       if (connection === undefined) continue;
       connection.end(closed);
@@ -440,12 +446,8 @@ export class EssClient {
       await gone;
       clearTimeout(timer);
     }
-    for (const stream of this.#streams) stream.end();
-    this.#streams = [];
-    this.#rejectWaiters(closed);
     await this.#running;
     await this.#writer?.flush();
-    this.#setState('offline');
   }
 
   /**
@@ -458,9 +460,9 @@ export class EssClient {
    */
   events(): AsyncIterableIterator<EssEvent, undefined> {
     const stream = new EventStream(this.#streamOwner, this.#highWaterMark, this.#overflow);
-    if (this.#haltError !== undefined && this.#state === 'halted') stream.fail(this.#haltError);
+    if (this.#state === 'halted') stream.fail(this.#haltError);
     else if (this.#closed) stream.end();
-    else this.#streams = [...this.#streams, stream];
+    else this.#streams = this.#streams.concat(stream);
     return stream;
   }
 
@@ -493,7 +495,8 @@ export class EssClient {
     const serverId = subscription.serverId;
     if (serverId === undefined) return;
     const connection = this.#connection;
-    if (connection === undefined || this.#state !== 'online') {
+    // Not established: queued for the next startSession (sent there when it resumes).
+    if (!connection?.established) {
       this.#removals.add(serverId);
       return;
     }
@@ -545,11 +548,7 @@ export class EssClient {
     this.#state = state;
     const change: EssConnectionChange = error === undefined ? { state, previous } : { state, previous, error };
     this.#emit('connection', change);
-    if (state === 'online') {
-      const waiters = this.#onlineWaiters;
-      this.#onlineWaiters = [];
-      for (const waiter of waiters) waiter.resolve();
-    }
+    if (state === 'online') this.#settleWaiters();
   }
 
   #whenOnline(): Promise<void> {
@@ -558,10 +557,14 @@ export class EssClient {
     });
   }
 
-  #rejectWaiters(error: EssError): void {
+  /** Resolve the callers waiting for `online`, or reject them with `error`. */
+  #settleWaiters(error?: EssError): void {
     const waiters = this.#onlineWaiters;
     this.#onlineWaiters = [];
-    for (const waiter of waiters) waiter.reject(error);
+    for (const waiter of waiters) {
+      if (error === undefined) waiter.resolve();
+      else waiter.reject(error);
+    }
   }
 
   async #online(): Promise<Connection> {
@@ -603,8 +606,10 @@ export class EssClient {
     this.#haltError = error;
     const streams = this.#streams;
     this.#streams = [];
+    // Buffered events are still handed out first: they were received, and a reconnect()
+    // resumes after them.
     for (const stream of streams) stream.fail(error);
-    this.#rejectWaiters(error);
+    this.#settleWaiters(error);
     // This run is over (it returns right after): reconnect() starts a new one at once, even
     // from a listener of the 'halted' change below.
     this.#running = undefined;
@@ -613,21 +618,24 @@ export class EssClient {
 
   /**
    * Whether to try again after `error`, the `attempt`-th failure in a row (0 for the loss of
-   * an open connection, which `maxRetries` does not count); halts when not.
+   * an open connection, which `maxRetries` does not count): the settings to back off with, or
+   * undefined after halting (also when `shouldReconnect` throws).
    */
-  #retry(error: EssError, attempt: number): boolean {
+  #retry(error: EssError, attempt: number): BackoffSettings | undefined {
     const settings = this.#reconnect;
-    if (!settings?.shouldReconnect(error, Math.max(1, attempt))) {
-      this.#halt(error);
-      return false;
+    try {
+      if (!settings?.shouldReconnect(error, Math.max(1, attempt))) throw error;
+    } catch (caught) {
+      this.#halt(caught === error ? error : new EssError(error.code, 'The shouldReconnect option threw.', { cause: caught }));
+      return undefined;
     }
     if (attempt > settings.maxRetries) {
       this.#halt(
         new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} failed reconnect attempts: ${error.message}`, { cause: error }),
       );
-      return false;
+      return undefined;
     }
-    return true;
+    return settings;
   }
 
   /** Read through a method: `close()` may change it while `#run` awaits. */
@@ -640,7 +648,8 @@ export class EssClient {
       this.#restored = true;
       await this.#restore();
     }
-    this.#setState(this.#stats.connections === 0 ? 'connecting' : 'delayed');
+    if (this.#isClosed()) return;
+    this.#setState(this.#state === 'offline' ? 'connecting' : 'delayed');
     let failures = 0;
     let refreshedAfter401 = false;
     let lostAt = Date.now();
@@ -671,33 +680,31 @@ export class EssClient {
           continue;
         }
         failures += 1;
-        if (!this.#retry(error, failures)) return;
-        const settings = this.#reconnect;
-        if (settings !== undefined) {
-          const delay = backoffDelay(settings, failures - 1, Date.now() - lostAt);
-          wait = Math.max(delay, Math.min(error.retryAfterMs ?? 0, settings.maxDelayMs));
-        }
+        const settings = this.#retry(error, failures);
+        if (settings === undefined) return;
+        wait = Math.max(backoffDelay(settings, failures - 1, Date.now() - lostAt), Math.min(error.retryAfterMs ?? 0, settings.maxDelayMs));
         this.#logger.warn('connect attempt failed', { code: error.code, status: error.status, attempt: failures, nextDelayMs: wait });
         continue;
       }
+      if (this.#isClosed()) break;
       failures = 0;
       refreshedAfter401 = false;
       this.#stats.connections += 1;
       this.#setState('online');
       this.#updateFlow();
-      if (connection.needsState) void this.#refreshState(connection);
+      if (this.#needsState) void this.#refreshState(connection);
       const reason = await connection.ended;
       if (this.#isClosed()) break;
       lostAt = Date.now();
-      this.#setState('delayed', reason);
       this.#logger.warn('connection lost', { code: reason.code, closeCode: reason.closeCode });
       if (this.#forced) {
         this.#forced = false;
-        continue;
+      } else {
+        const settings = this.#retry(reason, 0);
+        if (settings === undefined) return;
+        wait = backoffDelay(settings, 0, 0);
       }
-      if (!this.#retry(reason, 0)) return;
-      const settings = this.#reconnect;
-      if (settings !== undefined) wait = backoffDelay(settings, 0, 0);
+      this.#setState('delayed', reason);
     }
   }
 
@@ -741,7 +748,7 @@ export class EssClient {
       const retryAfterMs = isRecord(error) && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : undefined;
       throw new EssError('AUTH_FAILED', `Could not get a token for the events gateway${code === undefined ? '' : ` (${code})`}.`, {
         cause: error,
-        retryable: code === undefined || !authCodesNotWorthRetrying.has(code),
+        retryable: code === undefined || !authCodesNotWorthRetrying.includes(code),
         retryAfterMs,
       });
     }
@@ -829,7 +836,7 @@ export class EssClient {
     this.#saveRecord();
     for (const subscription of this.#subscriptions.values()) await this.#addOnServer(connection, subscription);
     this.#saveRecord();
-    connection.needsState = this.#fetchState;
+    this.#needsState = this.#fetchState;
   }
 
   async #addOnServer(connection: Connection, subscription: RememberedSubscription): Promise<void> {
@@ -847,7 +854,6 @@ export class EssClient {
   }
 
   async #refreshState(connection: Connection): Promise<void> {
-    connection.needsState = false;
     try {
       await this.#loadState(connection);
     } catch (error) {
@@ -867,10 +873,11 @@ export class EssClient {
     const states: EssState[] = [];
     if (Array.isArray(frame.states)) {
       for (const item of frame.states as unknown[]) {
-        if (isRecord(item) && typeof item.source === 'string' && isStateful(item as unknown as EssEvent)) states.push(item as unknown as EssState);
+        if (isRecord(item) && isStateful(item as unknown as EssEvent)) states.push(item as unknown as EssState);
       }
     }
     this.#cache.replace(states, mark);
+    this.#needsState = false;
     this.#emit('state', { reason: 'snapshot', changed: this.#cache.snapshot() } satisfies EssStateChange);
     return states;
   }
@@ -883,6 +890,7 @@ export class EssClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         connection.pending.delete(commandId);
+        this.#updateFlow();
         reject(new EssError('COMMAND_TIMEOUT', `"${command}" was not answered within ${timeoutMs} ms.`, { retryable: true }));
       }, timeoutMs);
       connection.pending.set(commandId, { command, resolve, reject, timer });
@@ -894,8 +902,10 @@ export class EssClient {
   #onFrame(connection: Connection, data: RawData): void {
     connection.alive();
     let frame: unknown;
+    // With ws's default binaryType ('nodebuffer') every message is one Buffer. Buffer#toString
+    // rather than a TextDecoder: JSON.parse was measured ~20% slower on a TextDecoder's strings.
     try {
-      frame = JSON.parse(frameText(data));
+      frame = JSON.parse((data as Buffer).toString());
     } catch {
       // not JSON: ignored below, like any other frame that is not an object
     }
@@ -933,6 +943,9 @@ export class EssClient {
     const cache = this.#cache;
     const stats = this.#stats;
     for (const item of list) {
+      // Closed (perhaps by an 'event' listener): nothing more is delivered, and this batch is
+      // not counted, so a restarted process gets it again rather than never.
+      if (this.#closed) return;
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');
         continue;
@@ -1000,7 +1013,7 @@ export class EssClient {
       connection.pongTimer = setTimeout(() => {
         connection.pongTimer = undefined;
         if (connection.getStatePending > 0 || connection.paused) return;
-        connection.failure = new EssError('HEARTBEAT_TIMEOUT', `No pong within ${this.#heartbeatTimeoutMs} ms: the connection is dead.`, {
+        connection.failure = new EssError('HEARTBEAT_TIMEOUT', `No pong within ${this.#heartbeatTimeoutMs} ms.`, {
           retryable: true,
         });
         connection.ws.terminate();

@@ -67,6 +67,60 @@ describe('EventStream', () => {
     expect(taken).toEqual(Array.from({ length: pushed }, (_, n) => `e${n}`));
   });
 
+  it('settles concurrent next() calls in order, and every pending one when it ends or fails', async () => {
+    const stream = new EventStream(owner(), 100, 'pause');
+    const first = stream.next();
+    const second = stream.next();
+    const third = stream.next();
+    stream.push(event('a'));
+    stream.push(event('b'));
+    expect((await first).value?.id).toBe('a');
+    expect((await second).value?.id).toBe('b');
+    stream.end();
+    expect(await third).toEqual({ done: true, value: undefined });
+
+    const failing = new EventStream(owner(), 100, 'pause');
+    const rejected = failing.next();
+    const after = failing.next();
+    failing.fail(new Error('halted'));
+    await expect(rejected).rejects.toThrow('halted');
+    expect(await after).toEqual({ done: true, value: undefined });
+  });
+
+  it('reports a batch at once when the buffer is empty, even with a next() pending', () => {
+    const parent = owner();
+    const stream = new EventStream(parent, 100, 'pause');
+    void stream.next();
+    // Made during a batch: it never got the batch's last event.
+    const batch: Batch = { sessionId: 's', last: event('x'), remaining: 1 };
+    stream.endBatch(batch);
+    expect(parent.taken).toEqual([batch]);
+  });
+
+  it('hands out buffered events after end() or a failure without drop, still reporting their batches', async () => {
+    const stops = [
+      (stream: EventStream): void => {
+        stream.end();
+      },
+      (stream: EventStream): void => {
+        stream.fail(new Error('halted'));
+      },
+    ];
+    for (const stop of stops) {
+      const parent = owner();
+      const stream = new EventStream(parent, 100, 'pause');
+      const last = event('b');
+      stream.push(event('a'));
+      stream.push(last);
+      const batch: Batch = { sessionId: 's', last, remaining: 1 };
+      stream.endBatch(batch);
+      stop(stream);
+      expect(((await stream.next()).value!).id).toBe('a');
+      expect(((await stream.next()).value!).id).toBe('b');
+      expect(parent.taken).toEqual([batch]);
+    }
+  });
+
   it("fails with OVERFLOW under 'error'", async () => {
     const stream = new EventStream(owner(), 2, 'error');
     stream.push(event('a'));

@@ -43,7 +43,10 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   #size = 0;
   readonly #batches: (Batch | undefined)[] = [];
   #batchHead = 0;
+  /** A pending `next()`: only ever waiting on an empty buffer. */
   #waiter: Waiter | undefined;
+  /** `next()` calls made while `#waiter` was pending (rare), oldest first. */
+  readonly #queue: Waiter[] = [];
   #ended = false;
   #error: Error | undefined;
   #full = false;
@@ -70,7 +73,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     const waiter = this.#waiter;
     if (waiter !== undefined) {
       // A waiting consumer means an empty buffer.
-      this.#waiter = undefined;
+      this.#waiter = this.#queue.shift();
       this.#taken(event);
       waiter.resolve({ done: false, value: event });
       return;
@@ -81,8 +84,9 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     this.#size += 1;
     if (!this.#full && this.#size >= this.#highWaterMark) {
       if (this.#policy === 'error') {
-        this.fail(new EssError('OVERFLOW', `The events() buffer reached its highWaterMark of ${this.#highWaterMark} events; the consumer is too slow.`));
-        this.#owner.detach(this);
+        // Not detached: a consumer that takes nothing more, so the resume record stays before
+        // the events it never got.
+        this.fail(new EssError('OVERFLOW', `The events() buffer reached its highWaterMark of ${this.#highWaterMark} events; the consumer is too slow.`), true);
         return;
       }
       this.#full = true;
@@ -102,8 +106,9 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   /** Mark the end of a batch at the last pushed event. */
   endBatch(batch: Batch): void {
     if (this.#ended) return;
-    if (this.#size === 0 && this.#waiter === undefined) {
-      // The consumer has already taken the batch's last event.
+    if (this.#size === 0) {
+      // The consumer has already taken the batch's last event (or never got it: a stream
+      // created during the batch).
       this.#owner.batchTaken(batch);
       return;
     }
@@ -144,12 +149,14 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     }
     if (this.#ended) return Promise.resolve(done);
     return new Promise((resolve, reject) => {
-      this.#waiter = { resolve, reject };
+      if (this.#waiter === undefined) this.#waiter = { resolve, reject };
+      else this.#queue.push({ resolve, reject });
     });
   }
 
   return(): Promise<IteratorResult<EssEvent, undefined>> {
     this.end();
+    this.#releaseBatches();
     this.#owner.detach(this);
     return Promise.resolve(done);
   }
@@ -158,28 +165,32 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     return this;
   }
 
-  /** No more events: the consumer gets what is buffered, then `done`. */
+  /**
+   * No more events: the consumer gets what is buffered, then `done`. Taking the buffered
+   * events still reports their batches.
+   */
   end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#releaseBatches();
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.resolve(done);
+    this.fail();
   }
 
-  /** Stop with `error`: buffered events are dropped and the next `next()` rejects. */
-  fail(error: Error): void {
+  /**
+   * Stop with `error` (none: just end): with `drop`, buffered events are dropped and the next
+   * `next()` rejects; without, the consumer gets what is buffered first.
+   */
+  fail(error?: Error, drop?: boolean): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#ring = [];
-    this.#head = 0;
-    this.#size = 0;
-    this.#releaseBatches();
+    if (drop) {
+      this.#ring = [];
+      this.#head = 0;
+      this.#size = 0;
+      this.#releaseBatches();
+    }
+    this.#error = error;
+    // Waiters mean an empty buffer (and a queue only behind `#waiter`): the first gets the
+    // error, every other `done`. push() never serves them again: the stream has ended.
     const waiter = this.#waiter;
-    this.#waiter = undefined;
-    if (waiter === undefined) this.#error = error;
-    else waiter.reject(error);
+    if (waiter !== undefined) for (const { resolve, reject } of [waiter, ...this.#queue]) void this.next().then(resolve, reject);
   }
 
   /** Batches this stream never handed out stay undelivered: they are not saved as resume points. */

@@ -24,9 +24,9 @@ export function compareTimes(a: unknown, b: unknown): number {
   return left[0] - right[0] || left[1] - right[1];
 }
 
-/** Whether an event carries a state (a `stategroupid`). */
+/** Whether an event carries a state (a `stategroupid`) of a `source`. */
 export function isStateful(event: EssEvent): event is EssState {
-  return typeof event.stategroupid === 'string';
+  return typeof event.stategroupid === 'string' && typeof event.source === 'string';
 }
 
 /**
