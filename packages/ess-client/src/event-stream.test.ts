@@ -15,6 +15,18 @@ function owner(): StreamOwner & { flows: boolean[]; taken: Batch[]; stream?: Eve
 
 const event = (id: string): EssEvent => ({ id, time: '2026-01-01T00:00:00Z', type: 't', source: 'cameras/a' });
 
+/** A stream holding events a and b, b ending a batch. */
+function batchOfTwo(): { parent: ReturnType<typeof owner>; stream: EventStream; batch: Batch } {
+  const parent = owner();
+  const stream = new EventStream(parent, 100, 'pause');
+  const last = event('b');
+  stream.push(event('a'));
+  stream.push(last);
+  const batch: Batch = { sessionId: 's', last, remaining: 1 };
+  stream.endBatch(batch);
+  return { parent, stream, batch };
+}
+
 describe('EventStream', () => {
   it('signals full at the high-water mark and not full at half, dropping nothing', async () => {
     const parent = owner();
@@ -33,13 +45,7 @@ describe('EventStream', () => {
   });
 
   it('reports a batch once the consumer takes its last event, and not before', async () => {
-    const parent = owner();
-    const stream = new EventStream(parent, 100, 'pause');
-    const last = event('b');
-    stream.push(event('a'));
-    stream.push(last);
-    const batch: Batch = { sessionId: 's', last, remaining: 1 };
-    stream.endBatch(batch);
+    const { parent, stream, batch } = batchOfTwo();
     await stream.next();
     expect(parent.taken).toEqual([]);
     await stream.next();
@@ -107,13 +113,7 @@ describe('EventStream', () => {
       },
     ];
     for (const stop of stops) {
-      const parent = owner();
-      const stream = new EventStream(parent, 100, 'pause');
-      const last = event('b');
-      stream.push(event('a'));
-      stream.push(last);
-      const batch: Batch = { sessionId: 's', last, remaining: 1 };
-      stream.endBatch(batch);
+      const { parent, stream, batch } = batchOfTwo();
       stop(stream);
       expect(((await stream.next()).value!).id).toBe('a');
       expect(((await stream.next()).value!).id).toBe('b');
