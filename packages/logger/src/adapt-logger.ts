@@ -92,5 +92,5 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
     });
   }
   if (has('log')) return adapt((level, msg, fields, time) => { (target as LogSink).log({ time, level, msg, fields }); });
-  throw new TypeError('adaptLogger() takes console, a pino or winston logger, or a { log(entry) } sink.');
+  throw new TypeError('adaptLogger() takes console, pino, winston or a { log(entry) } sink.');
 }

@@ -27,10 +27,6 @@ export interface LoggerOptions {
   bindings?: Record<string, unknown> | undefined;
 }
 
-function writeToStderr(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
 /**
  * A logger that formats entries as pretty text or JSON lines and redacts secrets in every
  * message and field.
@@ -41,7 +37,7 @@ function writeToStderr(line: string): void {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const format: string = options.format ?? 'pretty';
-  const write = options.write ?? writeToStderr;
+  const write = options.write ?? ((line) => process.stderr.write(`${line}\n`));
   const toLine = format === 'json' ? formatJson : formatPretty;
   // The level is checked first (in createBaseLogger), then the format.
   const logger = createBaseLogger(options.level, options.redact, (...entry) => { write(toLine(...entry)); });

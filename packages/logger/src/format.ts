@@ -3,7 +3,7 @@ import type { LogFields } from './types.js';
 
 // Entries are redacted copies, already free of cycles; BigInt, Map and Set still need help.
 function replacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'bigint') return String(value);
   if (value instanceof Map) return Object.fromEntries(value);
   if (value instanceof Set) return [...value];
   return value;
@@ -27,7 +27,7 @@ export function formatJson(level: EntryLevel, msg: string, fields: LogFields, ti
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : safeStringify(value);
   if (value instanceof Date) return value.toISOString();
-  if (value !== null && typeof value === 'object') return safeStringify(value);
+  if (value && typeof value === 'object') return safeStringify(value);
   return String(value);
 }
 

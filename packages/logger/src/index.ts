@@ -1,11 +1,11 @@
+export { createRedactor, defaultRedactKeys, redact, REDACTED } from './redact.js';
+export type { RedactOptions, Redactor } from './redact.js';
 export { adaptLogger } from './adapt-logger.js';
 export type { AdaptLoggerOptions, ConsoleLike, LogSink, LoggerTarget, PinoLike, PinoMethod, WinstonLike } from './adapt-logger.js';
 export { createLogger } from './create-logger.js';
 export type { LoggerOptions } from './create-logger.js';
 export { isLogLevel, levelWeights, resolveLevel } from './levels.js';
 export type { EntryLevel, LogLevel } from './levels.js';
-export { createRedactor, defaultRedactKeys, redact, REDACTED } from './redact.js';
-export type { RedactOptions, Redactor } from './redact.js';
 export { silentLogger } from './silent-logger.js';
 export { fingerprint } from './fingerprint.js';
 export type { LogEntry, LogFields, Logger } from './types.js';

@@ -33,8 +33,9 @@ export function resolveLevel(
 ): LogLevel {
   const value: string = level ?? ((env.SESSIONKIT_LOG_LEVEL ?? '').trim().toLowerCase() || fallback);
   if (!isLogLevel(value)) {
-    const source = level === undefined ? 'SESSIONKIT_LOG_LEVEL' : 'level';
-    throw new TypeError(`${source} "${value}" is not a log level: use ${Object.keys(levelWeights).join(', ')}.`);
+    throw new TypeError(
+      `${level === undefined ? 'SESSIONKIT_LOG_LEVEL' : 'level'} "${value}" is not a log level: use ${Object.keys(levelWeights).join(', ')}.`,
+    );
   }
   return value;
 }

@@ -23,9 +23,7 @@ export interface RedactOptions {
   replaceDefaultKeys?: boolean | undefined;
 }
 
-function normalizeKey(key: string): string {
-  return key.toLowerCase().replace(/[-_]/g, '');
-}
+const normalizeKey = (key: string): string => key.toLowerCase().replace(/[-_]/g, '');
 
 /** A compiled redactor: build it once, apply it to many values. */
 export interface Redactor {
@@ -37,38 +35,34 @@ export interface Redactor {
   isSecretKey(key: string): boolean;
 }
 
-// Each pattern finds a key and its value in text, as four groups: what leads up to the key, the
-// key, the separator and the value. A quoted value stays quoted once redacted.
+// Each pattern finds a key and its value in text, as three groups: the text up to the value
+// (what leads up to the key, the key and the separator), the key, and the value. A quoted value
+// stays quoted once redacted.
 //
 // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
 // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
-// of the line. The value is only looked ahead at, so that after a key that is not secret the
-// rest of the line is still searched (`status: 401, token: …`); after a secret one, CUT marks
-// where the line is cut.
-const LINE = /(^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)(?=(.*))/gm;
+// of the line. The value is not taken, so that after a key that is not secret the rest of the
+// line is still searched (`status: 401, token: …`); after a secret one, CUT marks where the line
+// is cut. The last group is the value's opening double quote, if any.
+const LINE = /((?:^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
 // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
 // hold `%26`.
-const ENCODED = /(%0[AD]|s_command=)([A-Za-z][\w.-]*)(%3D)(.*?)(?=%0[AD]|&|$)/gi;
+const ENCODED = /((?:%0[AD]|s_command=)([A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
 // `key=value` and `key: value` in query strings, form bodies and log text: the value is quoted
 // (a missing closing quote reads to the end) or runs to the next separator.
-const INLINE = /(^|[?&;,\s"'(])([A-Za-z][\w.-]*)([ \t]*[=:][ \t]*|%3D)("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^&\s,;"']*)/gi;
+const INLINE = /((?:^|[?&;,\s"'(])([A-Za-z][\w.-]*)(?:[ \t]*[=:][ \t]*|%3D))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end). An object
 // or array value is not taken as a whole, so the members nested in it are still looked at.
-const JSON_MEMBER = /(")([A-Za-z][\w.-]*)("\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s"{[,}\]]+)/g;
+const JSON_MEMBER = /("([A-Za-z][\w.-]*)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s"{[,}\]]+)/g;
 // The password in a URL's user information: `redis://user:secret@host`.
 const URL_PASSWORD = /\b([a-z][\w+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi;
 // Where a secret line value starts: a private-use character, taken out of the input first.
 const CUT = '\uE000';
-// How deep values inside values are searched (`next=/b?token=…`, JSON inside a JSON string);
-// deeper down, a value under any key is redacted.
-const MAX_TEXT_DEPTH = 4;
-// How deep objects are copied; deeper ones become '[Truncated]'.
-const MAX_DEPTH = 12;
+// A mark and the rest of its line.
+const CUT_REST = /\uE000.*/g;
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
-const AUTH_SCHEME = /\b(Bearer|Basic|Digest)(\s+)[\w.~+/-]{8,}=*/gi;
-// What an Error holds besides its own enumerable properties.
-const ERROR_KEYS = 'name message stack cause errors'.split(' ');
+const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)\s+)[\w.~+/-]{8,}=*/gi;
 
 /** Build a redactor for a set of keys. */
 export function createRedactor(options: RedactOptions = {}): Redactor {
@@ -78,65 +72,58 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   const isSecretKey = (key: string): boolean => keys.has(normalizeKey(key));
 
   const text = (input: string, depth = 0): string => {
+    // A value that is not secret is searched too: it may hold a query (`redirect=https://…?token=…`),
+    // a quoted `key=value` or JSON text. Values inside values are searched four levels deep
+    // (`next=/b?token=…`, JSON inside a JSON string); deeper down, a value under any key is redacted.
+    const inner = (value: string): string => (depth < 4 ? text(value, depth + 1) : REDACTED);
+    const hide = (match: string, head: string, key: string, value: string): string => {
+      // The opening quote, the text and the closing quote (a quoted value cut short has none);
+      // the pattern matches any string.
+      const [, quote, body, closed] = /^(["']?)([^]*?)(\1?)$/.exec(value) as unknown as [string, string, string, string];
+      return head + quote + (isSecretKey(key)
+        // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
+        // `head`, only the separator can hold a colon).
+        ? REDACTED + quote + (head.includes(':') ? CUT : '')
+        : inner(body) + closed);
+    };
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
     // even though the key/value patterns below take only `Bearer` as its value.
-    let out = input.replace(AUTH_SCHEME, `$1$2${REDACTED}`);
+    const out = input.replace(AUTH_SCHEME, `$1${REDACTED}`);
     // Every key/value pattern needs a separator; most messages have none and skip them all.
-    if (/[=:]|%3D/i.test(out)) {
-      out = out.replaceAll(CUT, '\uFFFD');
-      let cut = false;
-      const cutLines = (): void => {
-        if (cut) out = out.replace(/\uE000.*/g, '');
-        cut = false;
-      };
-      out = out.replace(LINE, (match: string, lead: string, key: string, separator: string, value: string) => {
-        if (!isSecretKey(key)) return match;
-        cut = true;
-        return lead + key + separator + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED) + CUT;
-      });
-      cutLines();
-      // A value that is not secret is searched too: it may hold a query (`redirect=https://…?token=…`),
-      // a quoted `key=value` or JSON text.
-      const inner = (value: string): string => (depth < MAX_TEXT_DEPTH ? text(value, depth + 1) : REDACTED);
-      const hide = (match: string, lead: string, key: string, separator: string, value: string): string => {
-        const quote = /^["']/.exec(value)?.[0] ?? '';
-        if (isSecretKey(key)) {
-          // `key: value` reads like a header: its value may hold blanks, so the line is cut.
-          const toLineEnd = separator.includes(':');
-          cut ||= toLineEnd;
-          return lead + key + separator + quote + REDACTED + quote + (toLineEnd ? CUT : '');
-        }
-        if (quote === '') return lead + key + separator + inner(value);
-        const closed = value.length > 1 && value.endsWith(quote) ? quote : '';
-        return lead + key + separator + quote + inner(value.slice(1, value.length - closed.length)) + closed;
-      };
-      out = out.replace(ENCODED, hide).replace(INLINE, hide);
-      cutLines();
+    if (!/[=:]|%3D/i.test(out)) return out;
+    return out
+      .replaceAll(CUT, '\uFFFD')
+      .replace(LINE, (match: string, head: string, key: string, quote: string) =>
+        isSecretKey(key) ? head + quote + REDACTED + quote + CUT : match)
+      // Cut the lines at the marks (the only U+E000 left), before and after the inline patterns.
+      .replace(CUT_REST, '')
+      .replace(ENCODED, hide)
+      .replace(INLINE, hide)
+      .replace(CUT_REST, '')
       // In JSON text a string value is searched as the text it encodes: JSON inside a JSON string.
-      out = out.replace(JSON_MEMBER, (match: string, lead: string, key: string, separator: string, value: string) => {
-        if (isSecretKey(key)) return lead + key + separator + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED);
+      .replace(JSON_MEMBER, (match: string, head: string, key: string, value: string) => {
+        if (isSecretKey(key)) return head + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED);
         if (!value.startsWith('"') || !/[=:]|%3D/i.test(value)) return match;
-        let decoded: unknown;
+        // A value starting with a quote is a string, if it is JSON at all.
+        let decoded: string;
         try {
-          decoded = JSON.parse(value);
+          decoded = JSON.parse(value) as string;
         } catch {
           return match;
         }
-        if (typeof decoded !== 'string') return match;
         const searched = inner(decoded);
-        return searched === decoded ? match : lead + key + separator + JSON.stringify(searched);
-      });
-      out = out.replace(URL_PASSWORD, `$1${REDACTED}@`);
-    }
-    return out;
+        return searched === decoded ? match : head + JSON.stringify(searched);
+      })
+      .replace(URL_PASSWORD, `$1${REDACTED}@`);
   };
 
   // `path` holds the objects being copied above this one: meeting one again is a cycle.
   const copy = (input: unknown, path: object[]): unknown => {
     if (typeof input === 'string') return text(input);
-    if (input === null || typeof input !== 'object') return input;
+    if (!input || typeof input !== 'object') return input;
     if (path.includes(input)) return '[Circular]';
-    if (path.length >= MAX_DEPTH) return '[Truncated]';
+    // Objects are copied twelve levels deep.
+    if (path.length >= 12) return '[Truncated]';
     if (input instanceof Date) return new Date(input);
     if (input instanceof URL) return text(input.href);
     if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
@@ -147,11 +134,12 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     if (Array.isArray(input)) return input.map(each);
     if (input instanceof Set) return new Set([...input].map(each));
     if (input instanceof Map) return new Map(entries([...input]));
-    return Object.fromEntries([
-      // Not enumerable, so not in Object.entries(); `errors` is an AggregateError's.
-      ...(input instanceof Error ? ERROR_KEYS.filter((key) => key in input).map((key) => [key, each(input[key as keyof Error])]) : []),
-      ...entries(Object.entries(input)),
-    ]);
+    return Object.fromEntries(entries([
+      // What an Error holds besides its own enumerable properties (which Object.entries() lists);
+      // `errors` is an AggregateError's.
+      ...(input instanceof Error ? 'name message stack cause errors'.split(' ').filter((key) => key in input).map((key): [string, unknown] => [key, input[key as keyof Error]]) : []),
+      ...Object.entries(input),
+    ]));
   };
 
   return {
