@@ -49,7 +49,8 @@ export class AuthError extends Error {
   declare readonly oauthError: string | undefined;
 
   constructor(code: AuthErrorCode, message: string, options: AuthErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Error reads `cause` from the options (only when present) and ignores the rest.
+    super(message, options);
     this.code = code;
     this.retryAfterMs = options.retryAfterMs;
     this.status = options.status;

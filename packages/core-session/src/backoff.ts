@@ -44,7 +44,6 @@ export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
 }
 
 /** "Full jitter" backoff: a random delay between 0 and min(max, base * 2^(retry - 1)). */
-export function backoffDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
-  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, retry - 1));
-  return Math.floor(random() * cap);
+export function backoffDelay(policy: RetryPolicy, retry: number): number {
+  return Math.floor(Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1)));
 }

@@ -57,16 +57,6 @@ export function parseRetryAfter(header: string | null, now: number): number | un
 }
 
 /**
- * Who an oauth2 authenticator's tokens belong to, without any secret: the token URL (its query,
- * which may hold a tenant or a key, only as a hash), the client id, the user name and the scope,
- * each percent-encoded so that no two different identities read the same.
- */
-function identityOf(tokenUrl: URL, clientId: string, username: string | undefined, scope: string | undefined): string {
-  const query = tokenUrl.search === '' ? '' : ` query=sha256:${sha256Hex(tokenUrl.search, 16)}`;
-  return `oauth2 ${tokenUrl.origin}${tokenUrl.pathname}${query} client=${encodeURIComponent(clientId)} user=${encodeURIComponent(username ?? '')} scope=${encodeURIComponent(scope ?? '')}`;
-}
-
-/**
  * An authenticator for an OAuth 2.0 token endpoint (RFC 6749): the `client_credentials` or
  * `password` grant, and the `refresh_token` grant whenever the server issues refresh tokens.
  * Requests go through ky with its retries off: the session owns the retry policy.
@@ -78,28 +68,28 @@ function identityOf(tokenUrl: URL, clientId: string, username: string | undefine
  * });
  */
 export function oauth2(options: OAuth2Options): Authenticator {
-  const allowInsecure = options.allowInsecure === true;
-  const tokenUrl = requireSecureUrl(options.tokenUrl, 'tokenUrl', allowInsecure);
-  const revocationUrl = options.revocationUrl === undefined ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure);
-  const { grant, clientId, clientSecret, username, password } = options;
+  const { grant, clientId, clientSecret, username, password, allowInsecure } = options;
+  const tokenUrl = requireSecureUrl(options.tokenUrl, 'tokenUrl', allowInsecure === true);
+  const revocationUrl = options.revocationUrl === undefined ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure === true);
   const scope = (options.scope ?? '').split(' ').filter(Boolean).join(' ') || undefined;
   const timeoutMs = options.timeoutMs ?? 10_000;
 
-  /** `value`, or an AuthError('CONFIGURATION') saying that oauth2 needs `what`. */
-  const need = (value: string | undefined, what: string): string => {
-    if (value === undefined || value === '') throw new AuthError('CONFIGURATION', `oauth2 needs ${what}.`);
+  /** `value`, or an AuthError('CONFIGURATION') saying that the grant needs the option `name`. */
+  const need = (value: string | undefined, name: string): string => {
+    if (value === undefined || value === '') throw new AuthError('CONFIGURATION', `oauth2 needs ${name} for the ${grant} grant.`);
     return value;
   };
-  need(clientId, 'a clientId');
+  if (grant !== 'password' && (grant as string) !== 'client_credentials') {
+    throw new AuthError('CONFIGURATION', `Unknown grant "${grant as string}": use 'client_credentials' or 'password'.`);
+  }
+  need(clientId, 'clientId');
   // The form of the primary grant, checked here once.
   const primary: Record<string, string> = { grant_type: grant };
   if (grant === 'password') {
-    primary.username = need(username, 'a username for the password grant');
-    primary.password = need(password, 'a password for the password grant');
-  } else if ((grant as string) === 'client_credentials') {
-    need(clientSecret, 'a clientSecret for the client_credentials grant');
+    primary.username = need(username, 'username');
+    primary.password = need(password, 'password');
   } else {
-    throw new AuthError('CONFIGURATION', `Unknown grant "${grant as string}": use 'client_credentials' or 'password'.`);
+    need(clientSecret, 'clientSecret');
   }
   if (scope !== undefined) primary.scope = scope;
   if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) throw new RangeError(`timeoutMs must be above 0 and at most ${MAX_TIMER_MS} milliseconds, not ${timeoutMs}.`);
@@ -107,8 +97,6 @@ export function oauth2(options: OAuth2Options): Authenticator {
   // ky is imported on the first request, not with this package: importing it sets up Node's
   // fetch (undici), which took most of the package's cold-import time.
   let client: Promise<KyInstance> | undefined;
-  const kyClient = (): Promise<KyInstance> =>
-    (client ??= import('ky').then(({ default: ky }) => ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch && { fetch: options.fetch }) })));
   const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
   const basic = clientSecret !== undefined && (options.clientAuthentication ?? 'basic') === 'basic';
   if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
@@ -124,7 +112,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
       form.set('client_id', clientId);
       if (clientSecret !== undefined) form.set('client_secret', clientSecret);
     }
-    const http = await kyClient();
+    const http = await (client ??= import('ky').then(({ default: ky }) => ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch && { fetch: options.fetch }) })));
     const timeout = AbortSignal.timeout(timeoutMs);
     const started = Date.now();
     let response: Response;
@@ -209,8 +197,12 @@ export function oauth2(options: OAuth2Options): Authenticator {
     };
   };
 
+  // Who the tokens belong to, without any secret: the token URL (its query, which may hold a
+  // tenant or a key, only as a hash), the client id, the user name and the scope, each
+  // percent-encoded so that no two different identities read the same.
+  const query = tokenUrl.search === '' ? '' : ` query=sha256:${sha256Hex(tokenUrl.search, 16)}`;
   return {
-    identity: identityOf(tokenUrl, clientId, username, scope),
+    identity: `oauth2 ${tokenUrl.origin}${tokenUrl.pathname}${query} client=${encodeURIComponent(clientId)} user=${encodeURIComponent(username ?? '')} scope=${encodeURIComponent(scope ?? '')}`,
     authenticate: (context) => request(new URLSearchParams(primary), context),
     refresh: async (token, context) => {
       if (token.refreshToken === undefined) throw new AuthError('INVALID_CREDENTIALS', 'This token has no refresh token.');

@@ -14,8 +14,12 @@ export interface SessionRecord {
   throttledUntil?: number | undefined;
 }
 
+function isTime(value: unknown): value is number {
+  return Number.isFinite(value);
+}
+
 function optionalNumber(value: unknown): value is number | undefined {
-  return value === undefined || (typeof value === 'number' && Number.isFinite(value));
+  return value === undefined || isTime(value);
 }
 
 function optionalString(value: unknown): value is string | undefined {
@@ -31,9 +35,9 @@ function withoutUndefined<T extends object>(object: T): T {
 export function parseToken(value: unknown): Token | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt } = value as Record<string, unknown>;
-  if (typeof secret !== 'string' || secret === '' || typeof obtainedAt !== 'number' || !Number.isFinite(obtainedAt)) return undefined;
-  if (!optionalString(type) || !optionalString(refreshToken) || !optionalString(scope) || !optionalNumber(expiresAt) || !optionalNumber(idleTtlMs)) return undefined;
-  return withoutUndefined({ value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt });
+  return typeof secret === 'string' && secret !== '' && isTime(obtainedAt) && optionalString(type) && optionalString(refreshToken) && optionalString(scope) && optionalNumber(expiresAt) && optionalNumber(idleTtlMs)
+    ? withoutUndefined({ value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt })
+    : undefined;
 }
 
 /**

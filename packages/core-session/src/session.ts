@@ -130,10 +130,10 @@ const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresA
 const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
-  let byKey = shared.get(store);
-  if (byKey === undefined) shared.set(store, (byKey = new Map<string, SharedState>()));
-  let state = byKey.get(key);
-  if (state === undefined) byKey.set(key, (state = { flight: undefined, invalid: new Set(), throttledUntil: 0 }));
+  const byKey = shared.get(store) ?? new Map<string, SharedState>();
+  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), throttledUntil: 0 };
+  byKey.set(key, state);
+  shared.set(store, byKey);
   return state;
 }
 
@@ -156,12 +156,13 @@ function authorizationOf(token: Token): string {
  * if (response.status === 401) session.invalidate(token); // then get a token again and replay once
  */
 export class Session extends TypedEmitter<SessionEvents> {
+  // Declared, not initialized here: the constructor assigns them.
   /** The store key of this session's identity. */
-  readonly key: string;
+  declare readonly key: string;
   /** `authenticator.identity`. */
-  readonly identity: string;
+  declare readonly identity: string;
   /** The API base URL from the options or `SESSIONKIT_API_URL`, when set. */
-  readonly apiUrl: string | undefined;
+  declare readonly apiUrl: string | undefined;
 
   readonly #authenticator: Authenticator;
   readonly #store: TokenStore;
@@ -200,11 +201,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (typeof authenticator?.authenticate !== 'function' || typeof authenticator.identity !== 'string') {
       throw new TypeError('Session needs an authenticator with identity and authenticate().');
     }
-    this.#authenticator = authenticator;
-    this.identity = authenticator.identity;
-    this.#store = options.store ?? new MemoryStore();
     this.key = options.key ?? storeKeyFor(authenticator.identity);
+    this.identity = authenticator.identity;
     this.apiUrl = options.apiUrl;
+    this.#authenticator = authenticator;
+    this.#store = options.store ?? new MemoryStore();
     this.#clock = options.clock ?? Date.now;
     this.#refreshWindowMs = nonNegative('refreshWindowMs', options.refreshWindowMs, 300_000);
     this.#expiryMarginMs = nonNegative('expiryMarginMs', options.expiryMarginMs, 10_000);
@@ -227,11 +228,9 @@ export class Session extends TypedEmitter<SessionEvents> {
    * const session = Session.fromEnv(process.env, { store: new FileStore() });
    */
   static fromEnv(env: Record<string, string | undefined> = process.env, options: SessionFromEnvOptions = {}): Session {
-    const read = (name: string): string | undefined => {
-      const value = env[name];
-      // Unset or blank: undefined.
-      return value?.trim() ? value : undefined;
-    };
+    /** The variable `name`; unset or blank is undefined. */
+    const read = (name: string): string | undefined => (env[name]?.trim() ? env[name] : undefined);
+    /** The variable `name`, or an error naming it (and `hint`: what needs it). */
     const need = (name: string, hint = ''): string => {
       const value = read(name);
       if (value === undefined) throw new AuthError('CONFIGURATION', `The environment variable ${name} is not set${hint}.`);
@@ -241,15 +240,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     const clientId = need('SESSIONKIT_CLIENT_ID');
     const username = read('SESSIONKIT_USERNAME');
     const password = read('SESSIONKIT_PASSWORD');
-    const passwordGrant = (username ?? password) !== undefined;
-    const passwordHint = 'the password grant needs SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD';
-    if (passwordGrant) {
-      need('SESSIONKIT_USERNAME', `: ${passwordHint}`);
-      need('SESSIONKIT_PASSWORD', `: ${passwordHint}`);
+    // Either of the user name and password chooses the password grant, which needs both.
+    const grant = (username ?? password) === undefined ? 'client_credentials' : 'password';
+    if (grant === 'password') {
+      need('SESSIONKIT_USERNAME', ': the password grant needs it');
+      need('SESSIONKIT_PASSWORD', ': the password grant needs it');
     }
-    const clientSecret = passwordGrant
-      ? read('SESSIONKIT_CLIENT_SECRET')
-      : need('SESSIONKIT_CLIENT_SECRET', `: the client_credentials grant needs it; ${passwordHint} instead`);
+    const clientSecret =
+      grant === 'password'
+        ? read('SESSIONKIT_CLIENT_SECRET')
+        : need('SESSIONKIT_CLIENT_SECRET', ': the client_credentials grant needs it (or set SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD for the password grant)');
     const apiUrl = options.apiUrl ?? read('SESSIONKIT_API_URL');
     if (apiUrl !== undefined && !URL.canParse(apiUrl)) throw new AuthError('CONFIGURATION', 'The environment variable SESSIONKIT_API_URL is not a valid URL.');
     // Checked here too, so that a bad or plain-http URL is reported by the variable's name.
@@ -258,7 +258,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const authenticator = oauth2({
       ...options,
       tokenUrl,
-      grant: passwordGrant ? 'password' : 'client_credentials',
+      grant,
       clientId,
       clientSecret,
       username,
@@ -327,20 +327,23 @@ export class Session extends TypedEmitter<SessionEvents> {
    * Takes the Token, its value, or the `authorization()` string. Then get a token and replay once.
    */
   invalidate(token: Token | string): void {
+    const given = typeof token === 'string' ? token : token.value;
     const current = this.#token;
-    const value = typeof token === 'string' ? token : token.value;
-    const matches = current !== undefined && (value === current.value || value === authorizationOf(current));
+    // The value refused from now on: the current one when `token` is it or its header.
+    const value = current !== undefined && given === authorizationOf(current) ? current.value : given;
     const invalid = this.#shared.invalid;
-    const invalidValue = matches ? current.value : value;
-    invalid.delete(invalidValue);
-    invalid.add(invalidValue);
+    invalid.delete(value);
+    invalid.add(value);
     if (invalid.size > MAX_INVALID) invalid.delete([...invalid][0] ?? '');
-    if (!matches) {
+    if (value !== current?.value) {
       this.#logger.trace('invalidate: not the current token, ignored');
       return;
     }
-    this.#logger.debug('token invalidated', { fingerprint: fingerprint(current.value) });
-    this.#forget();
+    this.#logger.debug('token invalidated', { fingerprint: fingerprint(value) });
+    this.#token = undefined;
+    this.#ready = undefined;
+    this.#readyAuthorization = undefined;
+    this.#fastUntil = -Infinity;
   }
 
   /**
@@ -349,7 +352,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   touch(): void {
     const now = this.#clock();
-    if (this.#token !== undefined && this.#valid(this.#timing, this.#lastUsedAt, now, true)) this.#used(now);
+    if (this.#token !== undefined && now < this.#usableUntil(this.#timing, this.#lastUsedAt, true)) this.#used(now);
   }
 
   /** Write the last-use time to the store now instead of lazily (before a process exits, say). */
@@ -360,19 +363,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (token === undefined || usedAt <= this.#persistedUsedAt) return;
     this.#persistedUsedAt = usedAt;
     this.#updateFastUntil();
-    const persisting = this.#locked(async () => {
+    await (this.#persisting = this.#locked(async () => {
       const record = await this.#read();
-      if (record?.token?.value !== token.value || (record.lastUsedAt ?? 0) >= usedAt) return;
-      await this.#write({ ...record, lastUsedAt: usedAt });
+      if (record?.token?.value === token.value && (record.lastUsedAt ?? 0) < usedAt) await this.#write({ ...record, lastUsedAt: usedAt });
     })
       .catch((error: unknown) => {
         this.#logger.warn('could not store the token\'s last use', { code: errorCode(error) });
       })
       .finally(() => {
         this.#persisting = undefined;
-      });
-    this.#persisting = persisting;
-    await persisting;
+      }));
   }
 
   /**
@@ -421,14 +421,10 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   async #slowGetToken(now: number): Promise<Token> {
     const token = this.#token;
-    if (token !== undefined && this.#valid(this.#timing, this.#lastUsedAt, now, false)) {
+    // While throttled, a token that has not expired yet keeps being used (and no refresh starts).
+    if (token !== undefined && now < this.#usableUntil(this.#timing, this.#lastUsedAt, now < this.#shared.throttledUntil)) {
       this.#used(now);
       if (now >= this.#refreshAt) this.#refreshInBackground(now);
-      return token;
-    }
-    if (token !== undefined && now < this.#shared.throttledUntil && this.#valid(this.#timing, this.#lastUsedAt, now, true)) {
-      // Throttled: a token that has not expired yet keeps being used.
-      this.#used(now);
       return token;
     }
     // A token invalidated here meanwhile (a 401 elsewhere) is not handed out: acquire once more, never loop.
@@ -443,21 +439,17 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Record a use of the current token at `now`, for sliding expiry. */
   #used(now: number): void {
     this.#lastUsedAt = now;
-    this.#persistUseIfDue(now);
+    // Written to the store when due (idle tokens only) and no write is running.
+    if (this.#persisting === undefined && now >= this.#persistDueAt()) void this.flush();
     this.#updateFastUntil();
   }
 
   /**
-   * Whether a token with `timing`, last used at `lastUsedAt`, can be handed out at `now`: before
-   * its forced point, or with `untilExpiry` (for a caller that would otherwise fail) until it expires.
+   * Until when a token with `timing`, last used at `lastUsedAt`, can be handed out: until its forced
+   * point, or with `untilExpiry` (for a caller that would otherwise fail) until it expires.
    */
-  #valid(timing: Timings, lastUsedAt: number, now: number, untilExpiry: boolean): boolean {
-    return now < Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin));
-  }
-
-  /** Start writing lastUsedAt to the store when it is due (idle tokens only) and no write is running. */
-  #persistUseIfDue(now: number): void {
-    if (this.#persisting === undefined && now >= this.#persistDueAt()) void this.flush();
+  #usableUntil(timing: Timings, lastUsedAt: number, untilExpiry: boolean): number {
+    return Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin));
   }
 
   /** When lastUsedAt is next due in the store: a quarter of the idle time after the last write (never, without idle expiry). */
@@ -466,18 +458,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   #updateFastUntil(): void {
-    const { forcedAt, idleTtl, idleMargin } = this.#timing;
     this.#fastUntil =
-      this.#token === undefined
-        ? -Infinity
-        : Math.min(this.#refreshAt, forcedAt, this.#lastUsedAt + idleTtl - idleMargin, this.#persistDueAt());
-  }
-
-  #forget(): void {
-    this.#token = undefined;
-    this.#ready = undefined;
-    this.#readyAuthorization = undefined;
-    this.#fastUntil = -Infinity;
+      this.#token === undefined ? -Infinity : Math.min(this.#refreshAt, this.#usableUntil(this.#timing, this.#lastUsedAt, false), this.#persistDueAt());
   }
 
   /** The timings of `token` under this session's settings. */
@@ -554,12 +536,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     const state = this.#shared;
     let flight = state.flight;
     if (flight === undefined) {
-      const started = this.#runAcquisition(mode);
-      flight = state.flight = started;
+      flight = state.flight = this.#runAcquisition(mode);
+      // Nothing else replaces a flight while it runs: once it has settled, the next caller starts a new one.
       const clear = (): void => {
-        if (state.flight === started) state.flight = undefined;
+        state.flight = undefined;
       };
-      started.then(clear, clear);
+      flight.then(clear, clear);
     } else {
       this.#logger.trace('joining the acquisition in flight');
     }
@@ -622,12 +604,12 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   #reuse(record: SessionRecord | undefined, mode: Mode, untilExpiry = false): Acquired | undefined {
     const now = this.#clock();
-    for (const token of untilExpiry ? [record?.token, this.#token] : [record?.token]) {
+    for (const token of [record?.token, untilExpiry ? this.#token : undefined]) {
       if (token === undefined || this.#shared.invalid.has(token.value)) continue;
       const persistedUsedAt = (record?.token?.value === token.value ? record.lastUsedAt : undefined) ?? token.obtainedAt;
       const lastUsedAt = Math.max(persistedUsedAt, this.#token?.value === token.value ? this.#lastUsedAt : 0);
       const timing = this.#timings(token);
-      if (this.#valid(timing, lastUsedAt, now, untilExpiry) && (untilExpiry || mode === 'blocking' || now < timing.refreshStart)) {
+      if (now < this.#usableUntil(timing, lastUsedAt, untilExpiry) && (untilExpiry || mode === 'blocking' || now < timing.refreshStart)) {
         return { token, lastUsedAt, persistedUsedAt };
       }
     }
@@ -686,6 +668,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   async #attempt<T>(run: (context: AuthContext) => Promise<T> | undefined): Promise<T | undefined> {
     for (let attempt = 1; ; attempt += 1) {
       const controller = new AbortController();
+      const { signal } = controller;
       const timeoutMs = this.#attemptTimeoutMs;
       const timer = setTimeout(() => {
         controller.abort(new AuthError('NETWORK', `The authenticator did not answer within attemptTimeoutMs (${timeoutMs} ms).`));
@@ -693,8 +676,8 @@ export class Session extends TypedEmitter<SessionEvents> {
       try {
         // Ends the attempt on time even when the authenticator ignores the signal.
         return await new Promise<T | undefined>((resolve, reject) => {
-          controller.signal.addEventListener('abort', () => { reject(controller.signal.reason as Error); });
-          Promise.resolve(run({ signal: controller.signal, now: this.#clock, logger: this.#logger, attempt })).then(resolve, reject);
+          signal.addEventListener('abort', () => { reject(signal.reason as Error); });
+          Promise.resolve(run({ signal, now: this.#clock, logger: this.#logger, attempt })).then(resolve, reject);
         });
       } catch (error) {
         if (!AuthError.isInstance(error) || !error.retryable || attempt > this.#retry.retries) throw error;

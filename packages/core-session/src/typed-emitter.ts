@@ -21,12 +21,9 @@ export class TypedEmitter<Events extends EventMap<Events>> {
 
   /** Call `listener` on every `event`. */
   on<E extends keyof Events>(event: E, listener: Listener<Events, E>): this {
-    let set = this.#listeners.get(event);
-    if (set === undefined) {
-      set = new Set();
-      this.#listeners.set(event, set);
-    }
+    const set = this.#listeners.get(event) ?? new Set();
     set.add(listener);
+    this.#listeners.set(event, set);
     return this;
   }
 
