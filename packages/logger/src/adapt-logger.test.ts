@@ -140,4 +140,28 @@ describe('adaptLogger', () => {
   it('rejects targets it cannot drive', () => {
     expect(() => adaptLogger({} as never)).toThrow(/adaptLogger\(\) takes console/);
   });
+
+  it('refuses a pino- or winston-like target that lacks a method its adapter calls, at once', () => {
+    const method = (): boolean => true;
+    const pinoLike = { levels: { values: { info: 30 } }, isLevelEnabled: method, trace: method, debug: method, info: method, warn: method, error: method };
+    const winstonLike = { levels: { info: 2 }, add: method, log: method, isLevelEnabled: method };
+    expect(() => adaptLogger(pinoLike)).not.toThrow();
+    expect(() => adaptLogger(winstonLike)).not.toThrow();
+    for (const target of [
+      { levels: { values: null }, isLevelEnabled: method },
+      { ...pinoLike, trace: undefined },
+      { ...pinoLike, isLevelEnabled: undefined },
+      { ...winstonLike, isLevelEnabled: undefined },
+      { ...winstonLike, log: undefined },
+    ]) {
+      expect(() => adaptLogger(target as never), JSON.stringify(target)).toThrow(TypeError);
+    }
+  });
+
+  it('does not take a target whose levels.values is null for pino', () => {
+    const target = { levels: { values: null }, isLevelEnabled: vi.fn(), trace: vi.fn(), debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+    adaptLogger(target).info('as console', { a: 1 });
+    expect(target.info).toHaveBeenCalledWith('as console', { a: 1 });
+    expect(target.isLevelEnabled).not.toHaveBeenCalled();
+  });
 });

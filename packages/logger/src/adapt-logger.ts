@@ -61,6 +61,9 @@ interface Loose {
   levels?: { values?: unknown };
 }
 
+/** Whether `value` is an object (or a function): something `in` can look into. */
+const isObject = (value: unknown): value is object => Object(value) === value;
+
 /**
  * Wrap `console`, a pino logger, a winston logger, or any `{ log(entry) }` object as a
  * sessionkit {@link Logger}. Entries are redacted before they reach the target.
@@ -74,23 +77,30 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
     // pino and winston apply their own level, so by default every level is passed on to them.
     createBaseLogger(options.level ?? (isEnabled && 'trace'), options.redact, sink, isEnabled);
 
-  if (typeof (target as Loose).levels?.values === 'object' && has('isLevelEnabled')) {
-    return adapt(
-      (level, msg, fields) => { (target as PinoLike)[level](fields, msg); },
-      (level) => (target as PinoLike).isLevelEnabled(level),
-    );
-  }
-  if (typeof (target as Loose).levels === 'object' && has('add') && has('log')) {
-    const names = Object.fromEntries(
-      entryLevels.map((level) => [level, (WINSTON_NAMES[level] ?? level).split(' ').find((name) => name in (target as WinstonLike).levels) ?? 'info']),
-    ) as Record<EntryLevel, string>;
-    return adapt((level, msg, fields) => (target as WinstonLike).log({ ...fields, level: names[level], message: msg }), (level) => (target as WinstonLike).isLevelEnabled(names[level]));
-  }
-  if (entryLevels.slice(1).every(has)) {
+  // pino is told by its `levels.values`, winston by its `levels` and `add`; such a target must
+  // have every method its adapter calls, or it is refused here instead of failing at its first
+  // entry (it is not taken for console or a sink either).
+  const levels = (target as Loose).levels;
+  if (isObject(levels?.values)) {
+    if (['isLevelEnabled', ...entryLevels].every(has)) {
+      return adapt(
+        (level, msg, fields) => { (target as PinoLike)[level](fields, msg); },
+        (level) => (target as PinoLike).isLevelEnabled(level),
+      );
+    }
+  } else if (isObject(levels) && has('add')) {
+    if (has('log') && has('isLevelEnabled')) {
+      const names = Object.fromEntries(
+        entryLevels.map((level) => [level, (WINSTON_NAMES[level] ?? level).split(' ').find((name) => name in levels) ?? 'info']),
+      ) as Record<EntryLevel, string>;
+      return adapt((level, msg, fields) => (target as WinstonLike).log({ ...fields, level: names[level], message: msg }), (level) => (target as WinstonLike).isLevelEnabled(names[level]));
+    }
+  } else if (entryLevels.slice(1).every(has)) {
     return adapt((level, msg, fields) => {
       (target as ConsoleLike)[level === 'trace' ? 'debug' : level](msg, ...(Object.keys(fields).length ? [fields] : []));
     });
+  } else if (has('log')) {
+    return adapt((level, msg, fields, time) => { (target as LogSink).log({ time, level, msg, fields }); });
   }
-  if (has('log')) return adapt((level, msg, fields, time) => { (target as LogSink).log({ time, level, msg, fields }); });
   throw new TypeError('adaptLogger() takes console, pino, winston or a { log(entry) } sink.');
 }

@@ -30,6 +30,22 @@ describe('createLogger', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', msg: 'hello', _level: 'binding', _msg: 'field' });
   });
 
+  it('never overwrites a field: a taken name gets _ prefixes until it is free', () => {
+    for (const fields of [{ _msg: 'a', msg: 'b' }, { msg: 'b', _msg: 'a' }]) {
+      const { lines, write } = capture();
+      createLogger({ format: 'json', write }).child({ __msg: 'c' }).info('hello', fields);
+      const entry = JSON.parse(lines[0]!) as Record<string, unknown>;
+      expect(Object.values(entry).slice(2).sort()).toEqual(['a', 'b', 'c', 'hello']);
+      expect(entry.msg).toBe('hello');
+    }
+  });
+
+  it('keeps a "__proto__" field in JSON lines', () => {
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write }).info('x', JSON.parse('{"__proto__":{"a":1},"b":2}') as Record<string, unknown>);
+    expect(lines[0]).toMatch(/"msg":"x","__proto__":\{"a":1\},"b":2\}$/);
+  });
+
   it('filters by level and reports enabled levels', () => {
     const { lines, write } = capture();
     const logger = createLogger({ level: 'warn', format: 'json', write });
@@ -118,6 +134,30 @@ describe('createLogger', () => {
     const { lines, write } = capture();
     createLogger({ level: 'info', write }).child({ component: 'demo' }).warn('slow answer', { ms: 12, note: 'two words' });
     expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}slow answer component=demo ms=12 note="two words"$/);
+  });
+
+  it('escapes line breaks and other control characters in the message, keys and values', () => {
+    const { lines, write } = capture();
+    createLogger({ write }).info('a\nFAKE INFO  b\r\u2028c\u2029d\u0085e\u001b[1Af\tg', {
+      'k\r\nFAKE': 1,
+      plain: 'x\u0085y\u001bz',
+      spaced: 'x\u2028 y',
+      nested: { 'k\u2029': 'v\n' },
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toMatch(/[^\t -~\xa0-\u2027\u202a-\uffff]/);
+    expect(lines[0]!.slice(13)).toBe(
+      'INFO  a\\nFAKE INFO  b\\r\\u2028c\\u2029d\\u0085e\\u001b[1Af\tg k\\r\\nFAKE=1 plain=x\\u0085y\\u001bz ' +
+        'spaced="x\\u2028 y" nested={"k\\u2029":"v\\n"}',
+    );
+  });
+
+  it('writes JSON lines without raw line separators, as valid JSON of the same text', () => {
+    const { lines, write } = capture();
+    const fields = { text: 'a\u2028b\u2029c\u0085d', 'k\u2028': 1 };
+    createLogger({ format: 'json', write }).info('m\u2028n', fields);
+    expect(lines[0]).not.toMatch(/[\u2028\u2029\u0085]/);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ msg: 'm\u2028n', ...fields });
   });
 
   it('never throws on BigInt or circular fields', () => {

@@ -1,5 +1,5 @@
 import { createBaseLogger } from './base-logger.js';
-import { formatJson, formatPretty } from './format.js';
+import { escapeControls, formatJson, formatPretty } from './format.js';
 import type { LogLevel } from './levels.js';
 import type { RedactOptions } from './redact.js';
 import type { Logger } from './types.js';
@@ -39,8 +39,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const format: string = options.format ?? 'pretty';
   const write = options.write ?? ((line) => process.stderr.write(`${line}\n`));
   const toLine = format === 'json' ? formatJson : formatPretty;
-  // The level is checked first (in createBaseLogger), then the format.
-  const logger = createBaseLogger(options.level, options.redact, (...entry) => { write(toLine(...entry)); });
+  // The level is checked first (in createBaseLogger), then the format. A line holds no line break.
+  const logger = createBaseLogger(options.level, options.redact, (...entry) => { write(escapeControls(toLine(...entry))); });
   if (format !== 'pretty' && format !== 'json') {
     throw new TypeError(`Unknown log format "${format}". Use 'pretty' or 'json'.`);
   }

@@ -16,11 +16,17 @@ export function safeStringify(value: unknown): string {
 
 /**
  * One JSON object per line: `time`, `level`, `msg`, then bindings and fields. A binding or
- * field whose name is taken (`time`, `level`, `msg`) is kept with a `_` prefix.
+ * field whose name is taken (`time`, `level`, `msg`, or the new name of an earlier field) gets
+ * `_` prefixes until its name is free: `msg` becomes `_msg`, and then a field `_msg` becomes `__msg`.
  */
 export function formatJson(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
-  const out: Record<string, unknown> = { time, level, msg };
-  for (const [key, value] of Object.entries(fields)) out[Object.hasOwn(out, key) ? `_${key}` : key] = value;
+  // No prototype, so that a `__proto__` field is a field like any other.
+  const out: Record<string, unknown> = { __proto__: null, time, level, msg };
+  for (const [name, value] of Object.entries(fields)) {
+    let key = name;
+    while (key in out) key = `_${key}`;
+    out[key] = value;
+  }
   return safeStringify(out);
 }
 
@@ -29,6 +35,16 @@ function formatValue(value: unknown): string {
   if (value instanceof Date) return value.toISOString();
   if (value && typeof value === 'object') return safeStringify(value);
   return String(value);
+}
+
+/**
+ * `line` with line breaks (CR, LF, U+2028, U+2029 and the like) and other control characters
+ * but tab written as escapes (`\n`, `\u2028`), so that an entry is one line and cannot pass for
+ * two (or move a terminal's cursor). In JSON text, they can only be inside strings.
+ */
+export function escapeControls(line: string): string {
+  return line.replace(/[^\t -~\xa0-\u2027\u202a-\uffff]/g, (char) =>
+    char < ' ' ? safeStringify(char).slice(1, -1) : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A line for people: `12:00:00.000 INFO  message key=value …`. */

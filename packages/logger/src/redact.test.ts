@@ -219,6 +219,22 @@ describe('redact: secrets inside text', () => {
     expect(redact(new URL(`https://user:${SECRET}@h.test/p`))).toBe(`https://user:${REDACTED}@h.test/p`);
   });
 
+  it('recognises keys that start with _ or - in text, as it does object keys', () => {
+    expect(redact({ _token: SECRET, '--password': SECRET })).toEqual({ _token: REDACTED, '--password': REDACTED });
+    expect(text(`GET /cb?x=1&_token=${SECRET}&y=2`)).toBe(`GET /cb?x=1&_token=${REDACTED}&y=2`);
+    expect(text(`_token: ${SECRET} more\nnext: 1`)).toBe(`_token: ${REDACTED}\nnext: 1`);
+    expect(text(`{"_token":"${SECRET}","__pw__":1}`)).toBe(`{"_token":"${REDACTED}","__pw__":${REDACTED}}`);
+    expect(text(`run cli --password=${SECRET} --user=demo`)).toBe(`run cli --password=${REDACTED} --user=demo`);
+    expect(text(`s_command=COMMAND%3DX%0A_AUTH%3D${SECRET}%0ADOMAIN%3Dd.com`)).toBe(`s_command=COMMAND%3DX%0A_AUTH%3D${REDACTED}%0ADOMAIN%3Dd.com`);
+  });
+
+  it('reads escapes in a JSON member key before checking it', () => {
+    expect(text(`{"\\u0074oken":"${SECRET}","n":1}`)).toBe(`{"\\u0074oken":"${REDACTED}","n":1}`);
+    expect(text(`{"data":{"client\\u005Fsecret": "${SECRET}"}}`)).toBe(`{"data":{"client\\u005Fsecret": "${REDACTED}"}}`);
+    // A key with an escaped quote is a key too; the one after it is still found.
+    expect(JSON.parse(text(`{"a\\"b":1,"\\u0070assword":"${SECRET}"}`))).toEqual({ 'a"b': 1, password: REDACTED });
+  });
+
   it('takes U+E000 in the input for what it is: it does not cut the line', () => {
     expect(text('a \uE000 b, password=x y\nnext')).toBe('a \uFFFD b, password=[REDACTED]\nnext');
     expect(text('note \uE000 kept')).toBe('note \uE000 kept');
@@ -273,6 +289,13 @@ describe('redact: text patterns, pinned', () => {
     ["tokens=abc", "tokens=abc"],
     ["client-secret=abc clientSecret=def CLIENT_SECRET=ghi", "client-secret=[REDACTED]"],
     ["id.token=abc", "id.token=abc"],
+    ["_token=abc def", "_token=[REDACTED]"],
+    ["x?__access-token__=abc&y=1", "x?__access-token__=[REDACTED]&y=1"],
+    ["a -5:3 _1=2 -x=3 __=4", "a -5:3 _1=2 -x=3 __=4"],
+    ["{\"-token\" : \"abc\"}", "{\"-token\" : \"[REDACTED]\"}"],
+    ["{\"\\u0074oken\":\"abc\"}", "{\"\\u0074oken\":\"[REDACTED]\"}"],
+    ["{\"\\x74oken\":\"abc\"}", "{\"\\x74oken\":\"abc\"}"],
+    ["[\"a\", \":\", {\"token\":\"abc\"}]", "[\"a\", \":\", {\"token\":\"[REDACTED]\"}]"],
     ["{\"password\":\"abc\",\"user\":\"u\"}", "{\"password\":\"[REDACTED]\",\"user\":\"u\"}"],
     ["{\"password\" : 123, \"n\": [1,2]}", "{\"password\" : [REDACTED], \"n\": [1,2]}"],
     ["{\"token\":{\"inner\":\"x\",\"access_token\":\"y\"}}", "{\"token\":{\"inner\":\"x\",\"access_token\":\"[REDACTED]\"}}"],

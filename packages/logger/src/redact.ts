@@ -37,23 +37,26 @@ export interface Redactor {
 
 // Each pattern finds a key and its value in text, as three groups: the text up to the value
 // (what leads up to the key, the key and the separator), the key, and the value. A quoted value
-// stays quoted once redacted.
+// stays quoted once redacted. A key starts with a letter after any `_` and `-` (which key
+// comparison ignores): `_token`, `--password`, but not `1password` or `-5`.
 //
 // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
 // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
 // of the line. The value is not taken, so that after a key that is not secret the rest of the
 // line is still searched (`status: 401, token: …`); after a secret one, CUT marks where the line
 // is cut. The last group is the value's opening double quote, if any.
-const LINE = /((?:^[ \t]*|[,{]\s*)([A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
+const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
 // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
 // hold `%26`.
-const ENCODED = /((?:%0[AD]|s_command=)([A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
+const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
 // `key=value` and `key: value` in query strings, form bodies and log text: the value is quoted
 // (a missing closing quote reads to the end) or runs to the next separator.
-const INLINE = /((?:^|[?&;,\s"'(])([A-Za-z][\w.-]*)(?:[ \t]*[=:][ \t]*|%3D))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^&\s,;"']*)/gi;
+const INLINE = /((?:^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)(?:[ \t]*[=:][ \t]*|%3D))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end). An object
-// or array value is not taken as a whole, so the members nested in it are still looked at.
-const JSON_MEMBER = /("([A-Za-z][\w.-]*)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s"{[,}\]]+)/g;
+// or array value is not taken as a whole, so the members nested in it are still looked at. The
+// key may hold escapes (`"\u0074oken"`), but no blank, bare quote or comma, so a match never starts
+// between two strings (`["a", ":", {"token": …}]`).
+const JSON_MEMBER = /("((?:[\w.-]|\\.)+)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s"{[,}\]]+)/g;
 // The password in a URL's user information: `redis://user:secret@host`.
 const URL_PASSWORD = /\b([a-z][\w+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi;
 // Where a secret line value starts: a private-use character, taken out of the input first.
@@ -63,6 +66,15 @@ const CUT_REST = /\uE000.*/g;
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
 const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)\s+)[\w.~+/-]{8,}=*/gi;
+
+// The string a JSON string literal stands for, or undefined when it is not one.
+const parse = (json: string): string | undefined => {
+  try {
+    return JSON.parse(json) as string;
+  } catch {
+    return undefined;
+  }
+};
 
 /** Build a redactor for a set of keys. */
 export function createRedactor(options: RedactOptions = {}): Redactor {
@@ -102,16 +114,13 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       .replace(CUT_REST, '')
       // In JSON text a string value is searched as the text it encodes: JSON inside a JSON string.
       .replace(JSON_MEMBER, (match: string, head: string, key: string, value: string) => {
-        if (isSecretKey(key)) return head + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED);
-        if (!value.startsWith('"') || !/[=:]|%3D/i.test(value)) return match;
-        // A value starting with a quote is a string, if it is JSON at all.
-        let decoded: string;
-        try {
-          decoded = JSON.parse(value) as string;
-        } catch {
-          return match;
-        }
-        const searched = inner(decoded);
+        // The key as JSON reads it: `"\u0074oken"` is `token` (an escape it cannot read leaves it as written).
+        if (isSecretKey(parse(`"${key}"`) ?? key)) return head + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED);
+        if (!/[=:]|%3D/i.test(value)) return match;
+        // A value with a separator is JSON only as a string (a number, `true`, `false` or `null`
+        // has none): anything else is left as it is.
+        const decoded = parse(value);
+        const searched = decoded && inner(decoded);
         return searched === decoded ? match : head + JSON.stringify(searched);
       })
       .replace(URL_PASSWORD, `$1${REDACTED}@`);
