@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LogFields, Logger } from '@sessionkit/logger';
-import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { type CommandFault, type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { CommandClient, type CommandClientOptions, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
 import { retryAfterMs } from './command-client.js';
 import { errorCode } from './transport.js';
@@ -26,6 +26,16 @@ function thrownBy(make: () => unknown): unknown {
     return error;
   }
   return undefined;
+}
+
+/** Resolves after `ms`. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What `promise` (of a value or an error) settles with within `ms`, else 'still pending'. */
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  return Promise.race([promise, sleep(ms).then(() => 'still pending')]);
 }
 
 /** A logger that hands each debug entry to `onDebug`. */
@@ -92,6 +102,57 @@ describe('systems', () => {
     expect(() => new CommandClient({ url: 'ftp://example.com/' })).toThrow(/http/);
     expect(() => new CommandClient({ url: 'https://user:pw@example.com/' })).toThrow(/credentials/);
     expect(() => new CommandClient({ highPerformance: { connections: 0 } })).toThrow(/connections/);
+    expect(() => new CommandClient({ highPerformance: { connections: 1.5 } })).toThrow(/^highPerformance\.connections must be a whole number from 1 /);
+  });
+
+  it('rejects a bad timeoutMs or connectTimeoutMs when it is built, instead of a 421 for every request', async () => {
+    sandbox.commands.resetStats();
+    // undici's pool takes whole milliseconds only: a fractional timeoutMs used to fail every request.
+    for (const ms of [1.5, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
+      const makers = [
+        () => new CommandClient({ url: sandbox.commandUrl, credentials: DEMO, timeoutMs: ms }),
+        () => ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: DEMO, timeoutMs: ms }),
+      ];
+      for (const make of makers) {
+        expect(thrownBy(make)).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: `timeoutMs must be a whole number from 0 to 2147483647, not ${ms}.` });
+      }
+      expect(thrownBy(() => new CommandClient({ url: sandbox.commandUrl, connectTimeoutMs: ms }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^connectTimeoutMs /) as unknown });
+    }
+    expect(sandbox.stats.commands.requests).toBe(0);
+    // Whole milliseconds, up to the longest timer, are fine.
+    expect((await client({ timeoutMs: 2000, connectTimeoutMs: 2 ** 31 - 1 }).request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+  });
+
+  it('rejects bad retry options when it is built, naming the option', async () => {
+    const bad: [CommandClientOptions['retry'], string][] = [
+      [{ baseDelayMs: -1 }, 'retry.baseDelayMs'],
+      [{ baseDelayMs: Number.NaN }, 'retry.baseDelayMs'],
+      [{ baseDelayMs: 1.5 }, 'retry.baseDelayMs'],
+      [{ baseDelayMs: 2 ** 31, maxDelayMs: 2 ** 31 }, 'retry.baseDelayMs'],
+      [{ maxDelayMs: -1 }, 'retry.maxDelayMs'],
+      [{ maxDelayMs: Number.POSITIVE_INFINITY }, 'retry.maxDelayMs'],
+      [{ maxDelayMs: 2000.5 }, 'retry.maxDelayMs'],
+      [{ maxDelayMs: 2 ** 31 }, 'retry.maxDelayMs'],
+      [{ baseDelayMs: 500, maxDelayMs: 100 }, 'retry.maxDelayMs'],
+      // Above the default maxDelayMs (2000).
+      [{ baseDelayMs: 5000 }, 'retry.maxDelayMs'],
+      [{ maxRetryAfterMs: -1 }, 'retry.maxRetryAfterMs'],
+      [{ maxRetryAfterMs: 2 ** 31 }, 'retry.maxRetryAfterMs'],
+      [{ retries: 1.5 }, 'retry.retries'],
+      [{ retries: -1 }, 'retry.retries'],
+      [1.5, 'retry.retries'],
+    ];
+    for (const [retry, name] of bad) {
+      const error = thrownBy(() => new CommandClient({ url: sandbox.commandUrl, retry }));
+      expect(error, JSON.stringify(retry)).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: expect.stringMatching(new RegExp(`^${name} must be a whole number from `)) as unknown });
+    }
+    expect(thrownBy(() => new CommandClient({ retry: { baseDelayMs: 500, maxDelayMs: 100 } }))).toMatchObject({ message: 'retry.maxDelayMs must be a whole number from 500 to 2147483647, not 100.' });
+    expect(thrownBy(() => new CommandClient({ retry: { baseDelayMs: 5000 } }))).toMatchObject({ message: 'retry.maxDelayMs must be a whole number from 5000 to 2147483647, not 2000.' });
+    expect(() => new CommandClient({ retry: { baseDelayMs: 2 ** 31 - 1, maxDelayMs: 2 ** 31 - 1, maxRetryAfterMs: 2 ** 31 - 1 } })).not.toThrow();
+    // The lower edges are fine too: a client with them retries at once.
+    const edge = client({ retry: { retries: 1, baseDelayMs: 0, maxDelayMs: 0, maxRetryAfterMs: 0 } });
+    sandbox.commands.injectFault({ type: 'status', status: 503 });
+    expect(await edge.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 2 });
   });
 
   it('rejects an endpoint URL with a secret in its query, without repeating the secret', () => {
@@ -176,10 +237,12 @@ describe('requests', () => {
   it('rejects a bad per-request timeoutMs and a user agent with control characters as INVALID_ARGUMENT, sending nothing', async () => {
     const created = client();
     sandbox.commands.resetStats();
-    for (const timeoutMs of [-5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      await expect(created.request({ COMMAND: 'StatusAccount' }, { timeoutMs })).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT' });
+    // Checked as the client's own timeoutMs is.
+    for (const timeoutMs of [-5, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
+      await expect(created.request({ COMMAND: 'StatusAccount' }, { timeoutMs })).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^timeoutMs /) as unknown });
     }
     await expect(created.pages({ COMMAND: 'QueryDomainList' }, { timeoutMs: -1 }).next()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(created.pages({ COMMAND: 'QueryDomainList' }, { maxPages: 1.5 }).next()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^maxPages /) as unknown });
     expect(sandbox.stats.commands.requests).toBe(0);
 
     const userAgents = ['shop\r\nX-Injected: 1', 'shop\n', 'tab\there', 'nul\0', 'snow \u2603', { name: 'shop\r\nX-Injected: 1', version: '1.0.0' }];
@@ -363,10 +426,10 @@ describe('failures and retries', () => {
   });
 
   it('never retries an argument undici refuses', async () => {
-    // undici's pool takes whole milliseconds: with a fractional timeout it refuses every request before sending it.
-    const created = client({ timeoutMs: 1.5 });
+    const created = client();
     sandbox.commands.resetStats();
-    const refused = await created.request({ COMMAND: 'StatusAccount' });
+    // A JavaScript caller's mistake that undici refuses before sending anything: a signal that is no AbortSignal.
+    const refused = await created.request({ COMMAND: 'StatusAccount' }, { signal: {} as AbortSignal });
     expect(refused).toMatchObject({ code: 421, synthetic: true, attempt: 1, httpStatus: undefined });
     expect(errorCode(refused.cause)).toBe('UND_ERR_INVALID_ARG');
     expect(sandbox.stats.commands.requests).toBe(0);
@@ -386,6 +449,49 @@ describe('failures and retries', () => {
     await expect(created.request({ COMMAND: 'StatusAccount' })).rejects.toMatchObject({ name: 'HttpClientError', code: 'CLOSED' });
     await Promise.all(closing);
     expect(closing).toHaveLength(1);
+    expect(sandbox.stats.commands.requests).toBe(1);
+  });
+
+  it('wakes a request waiting to retry when the client is closed: CLOSED at once, and nothing more is sent', async () => {
+    // A backoff and a Retry-After wait, each far longer than the test may take.
+    const waits: [CommandClientOptions['retry'], CommandFault][] = [
+      [{ retries: 2, baseDelayMs: 20_000, maxDelayMs: 20_000 }, { type: 'status', status: 503 }],
+      [{ retries: 2, baseDelayMs: 1 }, { type: 'status', status: 503, retryAfter: 20 }],
+    ];
+    for (const [retry, fault] of waits) {
+      let retrying = (): void => undefined;
+      const waiting = new Promise<void>((resolve) => {
+        retrying = resolve;
+      });
+      const created = client({
+        retry,
+        logger: debugLogger((fields) => {
+          if (fields.retryInMs !== undefined) retrying();
+        }),
+      });
+      sandbox.commands.clearFaults();
+      sandbox.commands.resetStats();
+      sandbox.commands.injectFault(fault, { times: 3 });
+      const pending = created.request({ COMMAND: 'StatusAccount' }).catch((error: unknown) => error);
+      await waiting;
+      await sleep(50);
+      await created.close();
+      expect(await settledWithin(pending, 1000)).toMatchObject({ name: 'HttpClientError', code: 'CLOSED' });
+      await sleep(50);
+      expect(sandbox.stats.commands.requests).toBe(1);
+    }
+  });
+
+  it('stops waiting to retry as soon as the signal fires: ABORTED, and nothing more is sent', async () => {
+    const created = client({ retry: { retries: 2, baseDelayMs: 20_000, maxDelayMs: 20_000 } });
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { times: 3 });
+    const controller = new AbortController();
+    const pending = created.request({ COMMAND: 'StatusAccount' }, { signal: controller.signal }).catch((error: unknown) => error);
+    while (sandbox.stats.commands.requests === 0) await sleep(5);
+    await sleep(50);
+    controller.abort('enough');
+    expect(await settledWithin(pending, 1000)).toMatchObject({ name: 'HttpClientError', code: 'ABORTED', cause: 'enough' });
     expect(sandbox.stats.commands.requests).toBe(1);
   });
 

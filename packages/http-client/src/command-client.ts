@@ -1,15 +1,14 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Session, Token } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
 import type { Dispatcher } from 'undici';
 import { CommandResponse, maskPairs, type ResponseDetail } from './command-response.js';
 import { AuthError, createLogger, parseRetryAfter, silentLogger } from './dependencies.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
-import { HttpClientError } from './http-client-error.js';
+import { HttpClientError, invalidArgument } from './http-client-error.js';
 import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
 import { errorSummary, maskedPost, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
-import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError } from './transport.js';
+import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError, wholeNumber } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
 /** An ISPAPI system: it sets the URL and the entity together. */
@@ -38,13 +37,17 @@ export interface CommandCredentials {
   otp?: string | undefined;
 }
 
-/** Retries of failed transports (never of API results). */
+/**
+ * Retries of failed transports (never of API results). Each is a whole number from 0 to
+ * 2147483647 (the longest timer Node keeps), and `maxDelayMs` is at least `baseDelayMs`;
+ * anything else is `INVALID_ARGUMENT`.
+ */
 export interface CommandRetryOptions {
   /** Retries after the first attempt. @default 2 */
   retries?: number | undefined;
   /** Backoff before the first retry, doubled for each further one, with jitter. @default 100 */
   baseDelayMs?: number | undefined;
-  /** The longest backoff. @default 2000 */
+  /** The longest backoff; at least `baseDelayMs` (so a `baseDelayMs` above 2000 needs it too). @default 2000 */
   maxDelayMs?: number | undefined;
   /** A `Retry-After` longer than this is not waited for: the failure is returned instead. @default 60000 */
   maxRetryAfterMs?: number | undefined;
@@ -72,7 +75,11 @@ export interface CommandClientOptions extends ConnectionOptions {
   remoteAddress?: string | undefined;
   /** `s_user`: view the data of this subuser. */
   subuser?: string | undefined;
-  /** Response timeout: how long to wait for the answer's headers, and then between parts of its body. @default 300000 */
+  /**
+   * Response timeout: how long to wait for the answer's headers, and then between parts of its
+   * body. Like every time here, whole milliseconds from 0 to 2147483647 (else `INVALID_ARGUMENT`).
+   * @default 300000
+   */
   timeoutMs?: number | undefined;
   /** How long connecting (TCP and TLS) may take. @default 10000 */
   connectTimeoutMs?: number | undefined;
@@ -94,7 +101,7 @@ export interface CommandClientOptions extends ConnectionOptions {
 export interface CommandRequestOptions {
   /** Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. */
   signal?: AbortSignal | undefined;
-  /** The response timeout of this request, in milliseconds: a finite number of 0 or more (else `INVALID_ARGUMENT`). */
+  /** The response timeout of this request: whole milliseconds from 0 to 2147483647, as the client's (else `INVALID_ARGUMENT`). */
   timeoutMs?: number | undefined;
   /**
    * Whether the command may be retried and replayed even after it reached the server.
@@ -114,7 +121,7 @@ export interface CommandRequestOptions {
 
 /** Options of {@link CommandClient.pages}. */
 export interface PagesOptions extends CommandRequestOptions {
-  /** Stop after this many pages. @default 10000 */
+  /** Stop after this many pages (a whole number, else `INVALID_ARGUMENT`). @default 10000 */
   maxPages?: number | undefined;
 }
 
@@ -172,14 +179,6 @@ function isText(value: unknown): value is string {
   return typeof value === 'string' && value !== '';
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!(Number.isFinite(value) && value >= 0)) {
-    throw new HttpClientError('INVALID_ARGUMENT', `${name} must be a finite number of 0 or more, not ${String(value)}.`);
-  }
-  return value;
-}
-
 /** Milliseconds to wait from a `Retry-After` header (seconds or an HTTP date); undefined when absent or unreadable. */
 export function retryAfterMs(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
   return parseRetryAfter((Array.isArray(value) ? value[0] : value) ?? null, now);
@@ -187,21 +186,6 @@ export function retryAfterMs(value: string | string[] | undefined, now: number =
 
 function aborted(signal: AbortSignal | undefined): HttpClientError {
   return new HttpClientError('ABORTED', 'The request was aborted by its signal.', { cause: signal?.reason });
-}
-
-/** `promise`, or a rejection with `ABORTED` as soon as `signal` fires (the work behind `promise` goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      reject(aborted(signal));
-    };
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => {
-      signal.removeEventListener('abort', onAbort);
-    });
-  });
 }
 
 function asError(error: unknown): Error {
@@ -245,6 +229,8 @@ export class CommandClient {
   #entity: string;
   #sessionId: string | undefined;
   #closed = false;
+  // What wakes each request waiting for a retry or a login (see #wait); close() calls them.
+  readonly #waiting = new Set<() => void>();
   // The encoded connection fields of the latest request: they rarely change between requests.
   #encodedFor: ConnectionFields | undefined;
   #encoded = '';
@@ -252,7 +238,7 @@ export class CommandClient {
   constructor(options: CommandClientOptions = {}) {
     const system = options.system ?? 'live';
     if (!Object.hasOwn(ISPAPI_SYSTEMS, system)) {
-      throw new HttpClientError('INVALID_ARGUMENT', `system must be 'live' or 'ote', not ${JSON.stringify(system)}.`);
+      throw invalidArgument(`system must be 'live' or 'ote', not ${JSON.stringify(system)}.`);
     }
     this.system = system;
     this.#entity = ISPAPI_SYSTEMS[system].entity;
@@ -263,7 +249,7 @@ export class CommandClient {
     const credentials = options.credentials;
     if (credentials !== undefined) {
       if (!isText(credentials.login) || typeof credentials.password !== 'string') {
-        throw new HttpClientError('INVALID_ARGUMENT', 'credentials need a login and a password.');
+        throw invalidArgument('credentials need a login and a password.');
       }
       this.#login = loginOf(credentials);
       this.#password = credentials.password;
@@ -273,15 +259,22 @@ export class CommandClient {
     this.#remoteAddress = options.remoteAddress;
     this.#subuser = options.subuser;
     const retry = options.retry;
-    const { retries = 2, baseDelayMs = 100, maxDelayMs = 2000, maxRetryAfterMs = 60_000 } = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
-    this.#retry = { retries: nonNegative('retry.retries', retries, 0), baseDelayMs, maxDelayMs, maxRetryAfterMs };
-    const responseTimeoutMs = nonNegative('timeoutMs', options.timeoutMs, 300_000);
-    this.#newPool = dispatcherFactory(url.origin, options, nonNegative('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
+    const given = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
+    const baseDelayMs = wholeNumber('retry.baseDelayMs', given.baseDelayMs, 100);
+    this.#retry = {
+      retries: wholeNumber('retry.retries', given.retries, 2),
+      baseDelayMs,
+      // Not below the base, the default included: a baseDelayMs above 2000 needs a maxDelayMs too.
+      maxDelayMs: wholeNumber('retry.maxDelayMs', given.maxDelayMs, 2000, baseDelayMs),
+      maxRetryAfterMs: wholeNumber('retry.maxRetryAfterMs', given.maxRetryAfterMs, 60_000),
+    };
+    const responseTimeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 300_000);
+    this.#newPool = dispatcherFactory(url.origin, options, wholeNumber('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
     this.#logger = options.logger ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
     const userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
     // A header value: CR or LF would inject headers; undici refuses control characters and anything beyond Latin-1.
     if (/[^ -~\xa0-\xff]/.test(userAgent)) {
-      throw new HttpClientError('INVALID_ARGUMENT', 'userAgent must be Latin-1 text without control characters (CR, LF).');
+      throw invalidArgument('userAgent must be Latin-1 text without control characters (CR, LF).');
     }
     this.userAgent = userAgent;
     this.#headers = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent };
@@ -324,7 +317,7 @@ export class CommandClient {
    */
   async *pages(command: Readonly<Record<string, unknown>>, options: PagesOptions = {}): AsyncGenerator<CommandResponse, void, undefined> {
     const pairs = flattenCommand(command);
-    const maxPages = nonNegative('maxPages', options.maxPages, 10_000);
+    const maxPages = wholeNumber('maxPages', options.maxPages, 10_000);
     let firstIndex = pairs.findIndex(([key]) => key === 'FIRST');
     if (firstIndex === -1) firstIndex = pairs.push(['FIRST', '0']) - 1;
     const given = pairs[firstIndex]?.[1].trim() ?? '';
@@ -376,7 +369,7 @@ export class CommandClient {
   /** Use a saved session: sets both its entity and its id. */
   reuseSession(saved: SavedSession): void {
     if (!isText(saved.entity) || !isText(saved.session)) {
-      throw new HttpClientError('INVALID_ARGUMENT', 'A saved session needs an entity and a session id.');
+      throw invalidArgument('A saved session needs an entity and a session id.');
     }
     this.#entity = saved.entity;
     this.#sessionId = saved.session;
@@ -384,12 +377,24 @@ export class CommandClient {
 
   /**
    * Close the pool once the requests in flight are done. Nothing is sent after that: later
-   * requests, a request still waiting for its Session's login and a retry reject with `CLOSED`.
+   * requests reject with `CLOSED`, and so do, at once, the requests waiting for a retry (backoff
+   * or `Retry-After`) or for their Session's login.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const wake of this.#waiting) wake();
     await this.#pool?.close();
+  }
+
+  /** Throws `CLOSED` once the client is closed and `ABORTED` once `signal` fired: nothing is sent after that. */
+  #refuse(signal: AbortSignal | undefined): void {
+    if (this.#closed || signal?.aborted) throw this.#stopped(signal);
+  }
+
+  /** Why a request stops: `CLOSED` when the client is closed, else `ABORTED`. */
+  #stopped(signal: AbortSignal | undefined): HttpClientError {
+    return this.#closed ? new HttpClientError('CLOSED', 'The client is closed.') : aborted(signal);
   }
 
   #refuseWithSession(): void {
@@ -401,9 +406,8 @@ export class CommandClient {
   // Not async itself: without a Session the request goes straight to #exchange.
   #send(pairs: [string, string][], options: CommandRequestOptions, credentialsOnly: boolean): Promise<CommandResponse> {
     // Throws rather than rejecting: request() and the async callers turn that into a rejection.
-    nonNegative('timeoutMs', options.timeoutMs, 0);
-    if (this.#closed) throw new HttpClientError('CLOSED', 'The client is closed.');
-    if (options.signal?.aborted) throw aborted(options.signal);
+    wholeNumber('timeoutMs', options.timeoutMs, 0);
+    this.#refuse(options.signal);
     const outgoing: Outgoing = {
       pairs,
       readOnly: options.idempotent ?? isReadOnlyCommand(pairs[0]?.[1] ?? ''),
@@ -421,7 +425,7 @@ export class CommandClient {
     for (let attempt = 1, replay = false; ; replay = true) {
       let token: Token;
       try {
-        token = await untilAborted(session.getToken(), outgoing.options.signal);
+        token = await this.#wait(session.getToken(), outgoing.options.signal);
       } catch (error) {
         return this.#sessionFailure(error, outgoing.started);
       }
@@ -437,12 +441,12 @@ export class CommandClient {
   }
 
   #sessionFailure(error: unknown, started: number): CommandResponse {
-    if (HttpClientError.isInstance(error)) throw error; // aborted while waiting for the login
+    if (HttpClientError.isInstance(error)) throw error; // closed or aborted while waiting for the login
     const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - started };
     if (AuthError.isInstance(error)) {
       if (error.cause instanceof CommandResponse) return error.cause;
       if (error.code === 'CONFIGURATION') {
-        throw new HttpClientError('INVALID_STATE', 'The client\'s Session cannot log in: its authenticator is misconfigured.', { cause: error });
+        throw new HttpClientError('INVALID_STATE', 'The Session\'s authenticator is misconfigured.', { cause: error });
       }
       if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(SESSION_NOT_FOUND, detail);
     }
@@ -450,8 +454,8 @@ export class CommandClient {
   }
 
   async #attempt(body: string, options: CommandRequestOptions): Promise<Attempt> {
-    // Nothing is sent after close() (a request that waited for its login, a retry), and no new pool is made.
-    if (this.#closed) throw new HttpClientError('CLOSED', 'The client is closed.');
+    // Nothing is sent after close() or the abort (a request that waited for its login, a retry), and no new pool is made.
+    this.#refuse(options.signal);
     // A per-request timeout replaces the pool's; null keeps the pool's.
     const timeout = options.timeoutMs ?? null;
     try {
@@ -504,10 +508,35 @@ export class CommandClient {
       }
       this.#log(response, connection, pairs, result, retryInMs);
       if (retryInMs === undefined) return response;
-      await delay(retryInMs, undefined, { signal: options.signal }).catch(() => {
-        throw aborted(options.signal);
+      // The backoff or Retry-After wait: close() and the signal end it at once.
+      let timer: NodeJS.Timeout | undefined;
+      await this.#wait(
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, retryInMs);
+        }),
+        options.signal,
+      ).finally(() => {
+        clearTimeout(timer);
       });
     }
+  }
+
+  /** `promise`, or a rejection with `CLOSED` or `ABORTED` as soon as close() is called or `signal` fires (the work behind `promise` goes on). */
+  #wait<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    let wake!: () => void;
+    return new Promise<T>((resolve, reject) => {
+      promise.then(resolve, reject);
+      // Closed or aborted already (by the logger, say): rejects at once.
+      this.#refuse(signal);
+      wake = () => {
+        reject(this.#stopped(signal));
+      };
+      this.#waiting.add(wake);
+      signal?.addEventListener('abort', wake);
+    }).finally(() => {
+      this.#waiting.delete(wake);
+      signal?.removeEventListener('abort', wake);
+    });
   }
 
   /** How long to wait before the next attempt after a failure; undefined when it must not be retried. */

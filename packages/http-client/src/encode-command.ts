@@ -1,4 +1,4 @@
-import { HttpClientError } from './http-client-error.js';
+import { invalidArgument } from './http-client-error.js';
 
 /** A value a command parameter may have. `null` and `undefined` are left out. */
 export type CommandScalar = string | number | bigint | boolean | null | undefined;
@@ -15,13 +15,9 @@ export type Command = Readonly<Record<string, CommandValue>>;
 // Not empty, no `=`, no white space.
 const VALID_KEY = /^[^\s=]+$/;
 
-function invalid(message: string): HttpClientError {
-  return new HttpClientError('INVALID_ARGUMENT', message);
-}
-
 /** `n` in plain decimal notation (never `1e+21` or `1e-7`). */
 export function plainDecimal(n: number): string {
-  if (!Number.isFinite(n)) throw invalid(`A command value must be a finite number, not ${String(n)}.`);
+  if (!Number.isFinite(n)) throw invalidArgument(`A command value must be a finite number, not ${String(n)}.`);
   const text = String(n);
   const e = text.indexOf('e');
   if (e === -1) return text;
@@ -46,7 +42,7 @@ function scalarText(key: string, value: unknown): string | undefined {
       return undefined;
     default:
       if (value === null) return undefined;
-      throw invalid(`Command parameter ${key} must be a string, number, bigint, boolean, or a flat array of them.`);
+      throw invalidArgument(`Command parameter ${key} must be a string, number, bigint, boolean, or a flat array of them.`);
   }
 }
 
@@ -62,7 +58,7 @@ function scalarText(key: string, value: unknown): string | undefined {
 export function flattenCommand(command: Readonly<Record<string, unknown>>): [key: string, value: string][] {
   const input: unknown = command;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw invalid('A command must be a plain object such as { COMMAND: "StatusAccount" }.');
+    throw invalidArgument('A command must be a plain object such as { COMMAND: "StatusAccount" }.');
   }
   // COMMAND goes first, wherever it is in the object.
   const pairs: [string, string][] = [['COMMAND', '']];
@@ -70,16 +66,16 @@ export function flattenCommand(command: Readonly<Record<string, unknown>>): [key
   const add = (key: string, value: unknown): void => {
     const text = scalarText(key, value);
     if (text === undefined) return;
-    if (seen.has(key)) throw invalid(`Command parameter ${key} is given twice (keys are sent in upper case).`);
+    if (seen.has(key)) throw invalidArgument(`Command parameter ${key} is given twice (keys are sent in upper case).`);
     seen.add(key);
     if (key === 'COMMAND') pairs[0] = [key, text];
     else pairs.push([key, text]);
   };
   for (const rawKey of Object.keys(command)) {
-    if (!VALID_KEY.test(rawKey)) throw invalid(`Command parameter names must not be empty or hold "=" or white space: ${JSON.stringify(rawKey)}.`);
+    if (!VALID_KEY.test(rawKey)) throw invalidArgument(`Command parameter names must not be empty or hold "=" or white space: ${JSON.stringify(rawKey)}.`);
     const key = rawKey.toUpperCase();
     const value = command[rawKey];
-    if (key === 'COMMAND' && (typeof value !== 'string' || value.trim() === '')) throw invalid('A command needs COMMAND, a non-empty string.');
+    if (key === 'COMMAND' && (typeof value !== 'string' || value.trim() === '')) throw invalidArgument('A command needs COMMAND, a non-empty string.');
     if (!Array.isArray(value)) {
       add(key, value);
       continue;
@@ -87,7 +83,7 @@ export function flattenCommand(command: Readonly<Record<string, unknown>>): [key
     const items: readonly unknown[] = value;
     for (let index = 0; index < items.length; index += 1) add(`${key}${index}`, items[index]);
   }
-  if (!seen.has('COMMAND')) throw invalid('A command needs COMMAND, a non-empty string.');
+  if (!seen.has('COMMAND')) throw invalidArgument('A command needs COMMAND, a non-empty string.');
   return pairs;
 }
 

@@ -32,3 +32,8 @@ export class HttpClientError extends Error {
     return (value as Partial<Record<symbol, unknown>> | null | undefined)?.[marker] === true;
   }
 }
+
+/** An `INVALID_ARGUMENT` error: a command or option the client cannot send. */
+export function invalidArgument(message: string): HttpClientError {
+  return new HttpClientError('INVALID_ARGUMENT', message);
+}

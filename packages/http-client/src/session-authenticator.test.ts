@@ -181,6 +181,19 @@ describe('CommandClient with a core-session Session', () => {
     expect(sandbox.stats.commands.connections - connections).toBe(1);
   });
 
+  it('rejects at once when the client is closed while a request waits for a slow login', async () => {
+    const { session, client } = setup();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 2000 }, { command: 'StartSession' });
+    const before = started();
+    const pending = client.request({ COMMAND: 'StatusAccount' }).catch((error: unknown) => error);
+    while (started() === before) await new Promise((resolve) => setTimeout(resolve, 5)); // the login reached the server
+    await client.close();
+    const outcome = await Promise.race([pending, new Promise((resolve) => setTimeout(() => { resolve('still waiting'); }, 500))]);
+    expect(outcome).toMatchObject({ name: 'HttpClientError', code: 'CLOSED' });
+    // The login goes on, for the Session.
+    expect((await session.getToken()).value).toMatch(/^[0-9a-f]{32}$/);
+  });
+
   it('reports a failed EndSession to the Session, which retries it or warns; an unknown session counts as ended', async () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) });

@@ -1,6 +1,6 @@
 import type * as Undici from 'undici';
 import { isSecretName } from './command-response.js';
-import { HttpClientError } from './http-client-error.js';
+import { invalidArgument } from './http-client-error.js';
 
 /**
  * Loads a dependency when it is first needed rather than with this package (undici alone takes
@@ -33,6 +33,7 @@ export interface ConnectionOptions {
   /**
    * One keep-alive pool of bounded size for this client, with idle connections kept for 60 s.
    * Without it, connections are still reused but closed after 4 s idle, and not bounded.
+   * `connections` is a whole number from 1 to 2147483647 (else `INVALID_ARGUMENT`).
    * @default false ({ connections: 16 } when true)
    */
   highPerformance?: boolean | { connections?: number | undefined } | undefined;
@@ -51,9 +52,22 @@ export interface ConnectionOptions {
 export function endpointUrl(name: string, value: string | URL): URL {
   const url = URL.canParse(String(value)) ? new URL(value) : undefined;
   if ((url?.protocol !== 'https:' && url?.protocol !== 'http:') || url.username + url.password !== '' || [...url.searchParams.keys()].some(isSecretName)) {
-    throw new HttpClientError('INVALID_ARGUMENT', `${name} must be an http: or https: URL without user name, password or secret query fields (credentials go in the client's own options).`);
+    throw invalidArgument(`${name} must be an http: or https: URL without user name, password or secret query fields (credentials go in options).`);
   }
   return url;
+}
+
+/**
+ * `value` (or `fallback` when it is undefined) if it is a whole number from `min` to 2147483647,
+ * the longest timer Node keeps (a longer one fires after 1 ms; undici's pool takes whole
+ * milliseconds only); else `INVALID_ARGUMENT` naming the option.
+ */
+export function wholeNumber(name: string, value: number | undefined, fallback: number, min = 0): number {
+  const number = value ?? fallback;
+  if (!(Number.isInteger(number) && number >= min && number <= 2 ** 31 - 1)) {
+    throw invalidArgument(`${name} must be a whole number from ${min} to 2147483647, not ${String(number)}.`);
+  }
+  return number;
 }
 
 /**
@@ -63,11 +77,7 @@ export function endpointUrl(name: string, value: string | URL): URL {
  */
 export function dispatcherFactory(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher {
   const highPerformance = options.highPerformance;
-  const bounded = highPerformance === true || typeof highPerformance === 'object';
-  const connections = bounded ? (typeof highPerformance === 'object' ? highPerformance.connections : undefined) ?? 16 : null;
-  if (connections !== null && !(Number.isInteger(connections) && connections >= 1)) {
-    throw new HttpClientError('INVALID_ARGUMENT', 'highPerformance.connections must be a whole number of 1 or more.');
-  }
+  const connections = typeof highPerformance === 'object' ? wholeNumber('highPerformance.connections', highPerformance.connections, 16, 1) : highPerformance === true ? 16 : null;
   // Only the documented TLS settings are passed on, so that nothing can turn certificate checks off.
   const { cert, key, passphrase, servername, minVersion = 'TLSv1.2' } = options.tls ?? {};
   const ca = (options.ca ?? options.tls?.ca) as string | Buffer | (string | Buffer)[] | undefined;
@@ -75,7 +85,7 @@ export function dispatcherFactory(origin: string | undefined, options: Connectio
   // connections kept at most 10 minutes whatever the server's keep-alive hint says.
   const settings: Undici.Pool.Options = {
     connections,
-    keepAliveTimeout: bounded ? 60_000 : 4000,
+    keepAliveTimeout: connections === null ? 4000 : 60_000,
     headersTimeout: responseTimeoutMs,
     bodyTimeout: responseTimeoutMs,
     connect: { timeout: connectTimeoutMs, ca, cert, key, passphrase, servername, minVersion },
