@@ -20,12 +20,14 @@ export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * `value` (milliseconds), or `fallback` when it is undefined; a RangeError naming the option when
- * it is negative, not a number, or above `max` (for timers: {@link MAX_TIMER_MS}).
+ * it is not a number, negative (with `positive`, also 0: a timeout of 0 ends every attempt at once),
+ * or above `max` (for timers: {@link MAX_TIMER_MS}).
  */
-export function nonNegative(name: string, value: number | undefined, fallback: number, max?: number): number {
+export function milliseconds(name: string, value: number | undefined, fallback: number, max?: number, positive = false): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value >= 0 && value <= (max ?? Infinity))) {
-    throw new RangeError(`${name} must be 0 ${max === undefined ? 'or more' : `to ${max}`} milliseconds, not ${String(value)}.`);
+  if (typeof value !== 'number' || !((positive ? value > 0 : value >= 0) && value <= (max ?? Infinity))) {
+    const range = max === undefined ? '0 or more' : `${positive ? 'above 0 and at most' : '0 to'} ${max}`;
+    throw new RangeError(`${name} must be ${range} milliseconds, not ${String(value)}.`);
   }
   return value;
 }
@@ -38,8 +40,8 @@ export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
   }
   return {
     retries,
-    baseDelayMs: nonNegative('retry.baseDelayMs', options.baseDelayMs, 200, MAX_TIMER_MS),
-    maxDelayMs: nonNegative('retry.maxDelayMs', options.maxDelayMs, 5000, MAX_TIMER_MS),
+    baseDelayMs: milliseconds('retry.baseDelayMs', options.baseDelayMs, 200, MAX_TIMER_MS),
+    maxDelayMs: milliseconds('retry.maxDelayMs', options.maxDelayMs, 5000, MAX_TIMER_MS),
   };
 }
 

@@ -78,6 +78,38 @@ describe('oauth2', () => {
     for (const header of ['7200', '9'.repeat(400), 'Wed, 21 Oct 2037 07:28:00 GMT']) expect(parseRetryAfter(header, now)).toBe(3_600_000);
   });
 
+  it('reads all three HTTP-date forms of Retry-After, asctime too, as GMT whatever the local time zone', () => {
+    const now = Date.parse('1994-11-06T08:49:30Z');
+    const timeZone = process.env.TZ;
+    onTestFinished(() => {
+      if (timeZone === undefined) delete process.env.TZ;
+      else process.env.TZ = timeZone;
+    });
+    for (const zone of ['UTC', 'America/New_York', 'Asia/Kolkata']) {
+      process.env.TZ = zone;
+      // RFC 9110 section 5.6.7: IMF-fixdate, the obsolete RFC 850 form and asctime (day padded with a space, or not).
+      for (const header of ['Sun, 06 Nov 1994 08:49:37 GMT', 'Sunday, 06-Nov-94 08:49:37 GMT', 'Sun Nov  6 08:49:37 1994', 'Sun Nov 6 08:49:37 1994']) {
+        expect(parseRetryAfter(header, now)).toBe(7000);
+      }
+      expect(parseRetryAfter('Sun Nov 16 08:49:37 1994', now)).toBe(3_600_000);
+      expect(parseRetryAfter('Sat Nov  5 08:49:37 1994', now)).toBe(0);
+      // Only the asctime shape gets GMT added: other text before a time and a year is not a date.
+      for (const header of ['in 08:49:37 1994', 'Sun Nov  6 08:49:37 94', 'Sun Nov  6 08:49 1994', 'Sun Nov  6 08:49:37 1994 EST']) expect(parseRetryAfter(header, now)).toBeUndefined();
+    }
+  });
+
+  it('throttles for an asctime Retry-After from the token endpoint, not the 5 s default', async () => {
+    const clock = manualClock(Math.floor(Date.now() / 1000) * 1000);
+    // asctime from the IMF-fixdate parts: "Sun, 06 Nov 1994 08:49:37 GMT" -> "Sun Nov  6 08:49:37 1994".
+    const [weekday = '', day = '', month, year, time] = new Date(clock() + 42_000).toUTCString().split(' ');
+    sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter: `${weekday.slice(0, 3)} ${month} ${day.replace(/^0/, ' ')} ${time} ${year}` });
+    const session = new Session({ clock, authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }) });
+    await expect(session.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', status: 429, retryAfterMs: 42_000 });
+    clock.advance(41_999);
+    await expect(session.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 1 });
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+
   it('derives a store key from the identity that reveals no secret', () => {
     const first = oauth2({ tokenUrl: 'https://id.example.com/t', grant: 'password', clientId: 'c', username: 'alice', password: 'hunter2-secret' });
     const second = oauth2({ tokenUrl: 'https://id.example.com/t', grant: 'password', clientId: 'c', username: 'alice', password: 'other-password' });
@@ -263,6 +295,33 @@ describe('Session.fromEnv', () => {
       return undefined;
     })();
     expect(inspect(invalid, { depth: 10, showHidden: true })).not.toContain('url-secret');
+  });
+
+  it('checks apiUrl, naming where it came from: the option or SESSIONKIT_API_URL', () => {
+    const env = { SESSIONKIT_TOKEN_URL: sandbox.tokenUrl, SESSIONKIT_CLIENT_ID: 'sessionkit-demo', SESSIONKIT_CLIENT_SECRET: 'demo-secret' };
+    const authenticator = oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
+    const thrown = (build: () => unknown): unknown => {
+      try {
+        build();
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    const invalid = 'https://user:api-secret@exa mple.com/v1';
+    for (const [build, message] of [
+      [() => Session.fromEnv(env, { apiUrl: invalid }), 'apiUrl is not a valid URL.'],
+      [() => Session.fromEnv({ ...env, SESSIONKIT_API_URL: 'https://api.example.com/v1' }, { apiUrl: 'not a url' }), 'apiUrl is not a valid URL.'],
+      [() => new Session({ authenticator, apiUrl: invalid }), 'apiUrl is not a valid URL.'],
+      [() => Session.fromEnv({ ...env, SESSIONKIT_API_URL: invalid }), 'The environment variable SESSIONKIT_API_URL is not a valid URL.'],
+    ] as const) {
+      const error = thrown(build);
+      expect(error).toMatchObject({ name: 'AuthError', code: 'CONFIGURATION', message });
+      expect(inspect(error, { depth: 10, showHidden: true })).not.toContain('api-secret');
+    }
+    // The option wins over the variable, which is then not read.
+    expect(Session.fromEnv({ ...env, SESSIONKIT_API_URL: 'not a url' }, { apiUrl: 'https://api.example.com/v2' }).apiUrl).toBe('https://api.example.com/v2');
+    expect(new Session({ authenticator, apiUrl: 'http://127.0.0.1:8080/' }).apiUrl).toBe('http://127.0.0.1:8080/');
   });
 
   it('uses client_credentials without a user name and the password grant with one', async () => {

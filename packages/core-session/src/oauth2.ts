@@ -1,6 +1,6 @@
 import type { KyInstance } from 'ky';
 import { AuthError, DEFAULT_RETRY_AFTER_MS, errorMessage, MAX_RETRY_AFTER_MS } from './auth-error.js';
-import { MAX_TIMER_MS } from './backoff.js';
+import { MAX_TIMER_MS, milliseconds } from './backoff.js';
 import { scrubText } from './scrub.js';
 import { requireSecureUrl } from './secure-url.js';
 import { sha256Hex } from './store-key.js';
@@ -27,7 +27,7 @@ export interface OAuth2Options {
   clientAuthentication?: 'basic' | 'body' | undefined;
   /** Allow a plain http token URL on a non-loopback host. @default false */
   allowInsecure?: boolean | undefined;
-  /** Give up on one request after this long (hang protection); at most 2147483647 (setTimeout's limit). @default 10000 */
+  /** Give up on one request after this long (hang protection); above 0 and at most 2147483647 (setTimeout's limit). @default 10000 */
   timeoutMs?: number | undefined;
   /** An RFC 7009 revocation endpoint, used by `session.end()`. Without it `end()` only forgets the token. */
   revocationUrl?: string | URL | undefined;
@@ -47,12 +47,16 @@ interface TokenResponse {
 
 /**
  * Milliseconds to wait from a `Retry-After` header: seconds (digits, a decimal fraction allowed),
- * or an HTTP date (`Wed, 21 Oct 2037 07:28:00 GMT`); at most 1 hour. Undefined for anything else.
+ * or an HTTP date in any of its three forms (RFC 9110 section 5.6.7: `Wed, 21 Oct 2037 07:28:00 GMT`,
+ * the obsolete `Wednesday, 21-Oct-37 07:28:00 GMT` and `Wed Oct 21 07:28:00 2037`); at most 1 hour.
+ * Undefined for anything else.
  */
 export function parseRetryAfter(header: string | null, now: number): number | undefined {
   const trimmed = header?.trim() ?? '';
-  // Date.parse alone reads far too much ("-1", "in 2050"): only the HTTP date form goes to it.
-  const ms = /^\d+(\.\d+)?$/.test(trimmed) ? Math.ceil(Number(trimmed) * 1000) : / \d\d:\d\d:\d\d GMT$/.test(trimmed) ? Date.parse(trimmed) - now : NaN;
+  // Date.parse alone reads far too much ("-1", "in 2050"): only the HTTP date forms go to it (anything
+  // else is '', which it reads as NaN). asctime has no zone, so GMT is added: else it is read as local time.
+  const date = / \d\d:\d\d:\d\d GMT$/.test(trimmed) ? trimmed : /^[a-z]{3} [a-z]{3} +\d\d? \d\d:\d\d:\d\d \d{4}$/i.test(trimmed) ? `${trimmed} GMT` : '';
+  const ms = /^\d+(\.\d+)?$/.test(trimmed) ? Math.ceil(Number(trimmed) * 1000) : Date.parse(date) - now;
   return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
@@ -72,7 +76,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
   const tokenUrl = requireSecureUrl(options.tokenUrl, 'tokenUrl', allowInsecure === true);
   const revocationUrl = options.revocationUrl === undefined ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure === true);
   const scope = (options.scope ?? '').split(' ').filter(Boolean).join(' ') || undefined;
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timeoutMs = milliseconds('timeoutMs', options.timeoutMs, 10_000, MAX_TIMER_MS, true);
 
   /** `value`, or an AuthError('CONFIGURATION') saying that the grant needs the option `name`. */
   const need = (value: string | undefined, name: string): string => {
@@ -92,7 +96,6 @@ export function oauth2(options: OAuth2Options): Authenticator {
     need(clientSecret, 'clientSecret');
   }
   if (scope !== undefined) primary.scope = scope;
-  if (!(timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) throw new RangeError(`timeoutMs must be above 0 and at most ${MAX_TIMER_MS} milliseconds, not ${timeoutMs}.`);
 
   // ky is imported on the first request, not with this package: importing it sets up Node's
   // fetch (undici), which took most of the package's cold-import time.

@@ -18,7 +18,8 @@ function isTime(value: unknown): value is number {
   return Number.isFinite(value);
 }
 
-function optionalNumber(value: unknown): value is number | undefined {
+/** Undefined, or a finite number (a time, a duration). */
+export function optionalNumber(value: unknown): value is number | undefined {
   return value === undefined || isTime(value);
 }
 

@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore, StoreError, type LockOptions } from '@sessionkit/token-store';
-import { AuthError, type Authenticator, oauth2, type OAuth2Options, Session, type SessionOptions, type Token } from '@sessionkit/core-session';
+import { AuthError, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionOptions, type Token } from '@sessionkit/core-session';
 import { CountingStore, eventually, manualClock, settled } from './testing/helpers.js';
 
 let sandbox: Sandbox;
@@ -52,6 +52,30 @@ describe('Session: single flight', () => {
     expect(await subject.getToken()).toBe(token);
     expect(await subject.authorization()).toBe(`Bearer ${token.value}`);
     expect(sandbox.stats.idp.requests).toBe(1);
+  });
+});
+
+describe('Session: events', () => {
+  it('off() removes a listener added with once() before it fired', async () => {
+    const clock = manualClock();
+    const subject = session({ clock });
+    const cancelled: Token[] = [];
+    const kept: Token[] = [];
+    const onCancelled = (token: Token): void => void cancelled.push(token);
+    subject.once('token', onCancelled).once('token', (token) => kept.push(token));
+    subject.off('token', onCancelled);
+    const first = await subject.getToken();
+    clock.advance(3_600_000);
+    await subject.getToken();
+    expect(cancelled).toEqual([]);
+    expect(kept).toEqual([first]);
+
+    // The same listener added with on() and once(): off() stops both.
+    subject.on('token', onCancelled).once('token', onCancelled).off('token', onCancelled);
+    clock.advance(3_600_000);
+    await subject.getToken();
+    expect(cancelled).toEqual([]);
+    expect(sandbox.stats.idp.requests).toBe(3);
   });
 });
 
@@ -341,6 +365,22 @@ describe('Session: 401 replay', () => {
     expect(requests).toBe(5);
   });
 
+  it('invalidate() with an outdated authorization() string blocks that token, also where it is still stored', async () => {
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
+      const store = new MemoryStore();
+      const holder = session({ store });
+      const first = await holder.getToken();
+      const header = (await holder.authorization()).replace('Bearer', scheme);
+      // For another session of this process sharing the store, the header is not its current token's.
+      const other = session({ store });
+      other.invalidate(header);
+      const second = await other.getToken();
+      expect(second.value).not.toBe(first.value);
+      expect(sandbox.idp.verifyAccessToken(second.value)).toBeDefined();
+    }
+    expect(sandbox.stats.idp.requests).toBe(6);
+  });
+
   it('does not adopt an invalidated token that is still in the store', async () => {
     const store = new MemoryStore();
     const first = await session({ store }).getToken();
@@ -477,7 +517,7 @@ describe('Session: Retry-After limits', () => {
 describe('Session: option limits', () => {
   it('rejects timeouts above 2147483647 ms, which setTimeout would fire after 1 ms', () => {
     for (const value of [Infinity, 3_000_000_000]) {
-      expect(() => session({ attemptTimeoutMs: value })).toThrow(/^attemptTimeoutMs must be 0 to 2147483647 milliseconds/);
+      expect(() => session({ attemptTimeoutMs: value })).toThrow(/^attemptTimeoutMs must be above 0 and at most 2147483647 milliseconds/);
       expect(() => session({ lockTimeoutMs: value })).toThrow(RangeError);
       expect(() => session({ retry: { maxDelayMs: value } })).toThrow(/^retry\.maxDelayMs must be 0 to 2147483647/);
       expect(() => clientCredentials({ timeoutMs: value })).toThrow(/^timeoutMs must be above 0 and at most 2147483647 milliseconds/);
@@ -486,6 +526,17 @@ describe('Session: option limits', () => {
     expect(() => session({ attemptTimeoutMs: largest, lockTimeoutMs: largest, retry: { maxDelayMs: largest }, authenticator: clientCredentials({ timeoutMs: largest }) })).not.toThrow();
     // Not timers: no such limit.
     expect(() => session({ idleTtlMs: 30 * 86_400_000, refreshWindowMs: 30 * 86_400_000 })).not.toThrow();
+  });
+
+  it('rejects attemptTimeoutMs 0, which would time every attempt out at once, as oauth2 rejects timeoutMs 0', async () => {
+    for (const value of [0, -1, Number.NaN]) {
+      expect(() => session({ attemptTimeoutMs: value })).toThrow(new RangeError(`attemptTimeoutMs must be above 0 and at most 2147483647 milliseconds, not ${value}.`));
+      expect(() => clientCredentials({ timeoutMs: value })).toThrow(new RangeError(`timeoutMs must be above 0 and at most 2147483647 milliseconds, not ${value}.`));
+    }
+    // A timeout above 0 works as before.
+    expect(sandbox.idp.verifyAccessToken((await session({ attemptTimeoutMs: 5000 }).getToken()).value)).toBeDefined();
+    // 0 still means "do not wait" for the store's lock.
+    expect(() => session({ lockTimeoutMs: 0 })).not.toThrow();
   });
 });
 
@@ -603,14 +654,41 @@ describe('Session: custom authenticators, export, end', () => {
     expect(() => Session.restore(data, { authenticator: passwordGrant() })).toThrow(/another identity/);
   });
 
-  it('end() during an acquisition waits for it, revokes the token it brought too, and leaves no token in the store', async () => {
+  it('restore() refuses a lastUsedAt that is not a finite time, as the stored record\'s check does', async () => {
+    const clock = manualClock();
+    const source = session({ clock, idleTtlMs: 60_000 });
+    const token = await source.getToken();
+    for (const lastUsedAt of [Number.NaN, Infinity, -Infinity, '1', null]) {
+      const data = { ...source.export(), lastUsedAt } as unknown as SessionData;
+      const error = (() => {
+        try {
+          Session.restore(data, { authenticator: clientCredentials(), clock, idleTtlMs: 60_000 });
+        } catch (caught) {
+          return caught;
+        }
+        return undefined;
+      })();
+      expect(error).toMatchObject({ name: 'AuthError', code: 'CONFIGURATION', message: 'Session.restore() needs a lastUsedAt that is a finite time (epoch ms) or none.' });
+    }
+    // A finite one, or none (the token's obtainedAt), is used as before: within the idle time, no login.
+    clock.advance(30_000);
+    for (const lastUsedAt of [clock(), undefined]) {
+      const restored = Session.restore({ ...source.export(), lastUsedAt }, { authenticator: clientCredentials(), clock, idleTtlMs: 60_000 });
+      expect(await restored.getToken()).toEqual(token);
+    }
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+
+  it('end() during an acquisition aborts it, revokes the token it still brings, and leaves no token in the store', async () => {
     const revoked: string[] = [];
+    const signals: AbortSignal[] = [];
     let issued = 0;
     let release = (): void => undefined;
-    /** Its second token comes when the test releases it. */
+    /** Its second token comes when the test releases it, whatever its signal says. */
     const slowSecond: Authenticator = {
       identity: 'revocable, slow',
-      authenticate: async ({ now }) => {
+      authenticate: async ({ now, signal }) => {
+        signals.push(signal);
         const number = (issued += 1);
         if (number === 2) await new Promise<void>((resolve) => (release = resolve));
         return { value: `token-${number}`, obtainedAt: now(), expiresAt: now() + 600_000 };
@@ -622,26 +700,70 @@ describe('Session: custom authenticators, export, end', () => {
     };
     const clock = manualClock();
     const store = new MemoryStore();
-    const subject = session({ clock, store, authenticator: slowSecond });
+    const subject = session({ clock, store, authenticator: slowSecond, attemptTimeoutMs: 5000 });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
     await subject.getToken();
     clock.advance(600_000 - 20_000); // a background refresh starts and waits for the endpoint
     expect((await subject.getToken()).value).toBe('token-1');
     await settled();
     expect(issued).toBe(2);
-    const ended = subject.end();
-    await settled();
+    // end() aborts the attempt instead of waiting for it (here until attemptTimeoutMs, 5 s)...
+    const started = Date.now();
+    await subject.end();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(signals[1]?.aborted).toBe(true);
+    expect(revoked).toEqual(['token-1']);
+    expect(await store.get(subject.key)).toBeUndefined();
+    // ...and the token the authenticator still brings is revoked, not stored or used.
     release();
-    await ended;
+    await eventually(() => revoked.length === 2);
     expect(revoked).toEqual(['token-1', 'token-2']);
     expect(await store.get(subject.key)).toBeUndefined();
+    expect(subject.export().token).toBeUndefined();
+    expect(failures).toEqual([]); // cancelled by end(), not a failed refresh
 
-    // end() while a blocking getToken() has not taken the store's lock yet.
+    // end() while a blocking getToken() has not reached its attempt yet: no attempt, the caller is told.
     const otherStore = new MemoryStore();
     const other = session({ store: otherStore, authenticator: { ...slowSecond, identity: 'revocable' } });
-    const [token] = await Promise.all([other.getToken(), other.end()]);
-    expect(token.value).toBe('token-3');
-    expect(revoked).toEqual(['token-1', 'token-2', 'token-3']);
+    const [outcome] = await Promise.all([other.getToken().catch((error: unknown) => error), other.end()]);
+    expect(outcome).toMatchObject({ name: 'AuthError', code: 'NETWORK', message: 'The session ended during this acquisition.' });
+    expect(issued).toBe(2);
     expect(await otherStore.get(other.key)).toBeUndefined();
+    // A later getToken() authenticates again.
+    expect((await other.getToken()).value).toBe('token-3');
+    expect(revoked).toEqual(['token-1', 'token-2']);
+  });
+
+  it('end() aborts a login the token endpoint never answers, instead of waiting for the timeouts', async () => {
+    sandbox.idp.injectFault({ kind: 'hang' });
+    const subject = session({ authenticator: clientCredentials({ timeoutMs: 3000, revocationUrl: sandbox.revocationUrl }), attemptTimeoutMs: 3000 });
+    const pending = subject.getToken().catch((error: unknown) => error);
+    await eventually(() => sandbox.stats.idp.requests === 1);
+    const started = Date.now();
+    await subject.end();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await pending).toMatchObject({ name: 'AuthError', code: 'NETWORK', message: 'The session ended during this acquisition.' });
+    // No retry after end(), and nothing was issued to revoke.
+    expect(sandbox.stats.idp).toMatchObject({ requests: 1, revocations: 0 });
+    expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
+  });
+
+  it('end() cuts a retry backoff short and makes no further attempt', async () => {
+    sandbox.idp.injectFault({ kind: 'error', count: 5 });
+    // Half of the 4 s backoff cap: without the abort, end() would wait 2 s for the retry.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    onTestFinished(() => {
+      random.mockRestore();
+    });
+    const subject = session({ retry: { retries: 2, baseDelayMs: 4000, maxDelayMs: 4000 } });
+    const pending = subject.getToken().catch((error: unknown) => error);
+    await eventually(() => sandbox.stats.idp.faults === 1);
+    const started = Date.now();
+    await subject.end();
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await pending).toMatchObject({ name: 'AuthError', code: 'NETWORK', message: 'The session ended during this acquisition.' });
+    expect(sandbox.stats.idp.requests).toBe(1);
   });
 
   it('end() forgets the token here and in the store, keeps a running throttle, and revokes', async () => {

@@ -2,10 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fingerprint, type Logger, silentLogger } from '@sessionkit/logger';
 import { MemoryStore, StoreError, type TokenStore } from '@sessionkit/token-store';
 import { AuthError, errorCode, errorMessage, MAX_RETRY_AFTER_MS, throttleDelay } from './auth-error.js';
-import { backoffDelay, MAX_TIMER_MS, nonNegative, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
+import { backoffDelay, MAX_TIMER_MS, milliseconds, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
 import { oauth2, type OAuth2Options } from './oauth2.js';
 import { requireSecureUrl } from './secure-url.js';
-import { decodeRecord, encodeRecord, parseToken, type SessionRecord } from './session-record.js';
+import { decodeRecord, encodeRecord, optionalNumber, parseToken, type SessionRecord } from './session-record.js';
 import { storeKeyFor } from './store-key.js';
 import type { AuthContext, Authenticator, Token } from './token.js';
 import { TypedEmitter } from './typed-emitter.js';
@@ -47,11 +47,11 @@ export interface SessionOptions {
   clock?: (() => number) | undefined;
   /** Retries of attempts that fail with `SERVER` or `NETWORK`, with full-jitter backoff. @default { retries: 2, baseDelayMs: 200, maxDelayMs: 5000 } */
   retry?: RetryOptions | undefined;
-  /** Give up on one attempt of the authenticator after this long (hang protection); at most 2147483647 (setTimeout's limit). @default 30000 */
+  /** Give up on one attempt of the authenticator after this long (hang protection); above 0 and at most 2147483647 (setTimeout's limit). @default 30000 */
   attemptTimeoutMs?: number | undefined;
   /** How long to wait for the store's lock before failing with `StoreError('LOCK_TIMEOUT')`; at most 2147483647. @default the store's own */
   lockTimeoutMs?: number | undefined;
-  /** The API base URL the clients of this session should call, when configured (`SESSIONKIT_API_URL`). */
+  /** The API base URL the clients of this session should call, when configured (`SESSIONKIT_API_URL`). An invalid URL is an `AuthError('CONFIGURATION')`. */
   apiUrl?: string | undefined;
 }
 
@@ -137,6 +137,12 @@ function sharedStateFor(store: TokenStore, key: string): SharedState {
   return state;
 }
 
+/** `url` when it is undefined or a valid URL, else an `AuthError('CONFIGURATION')` naming `what` (not the value: it may hold a secret). */
+function validUrl(url: string | undefined, what: string): string | undefined {
+  if (url !== undefined && !URL.canParse(url)) throw new AuthError('CONFIGURATION', `${what} is not a valid URL.`);
+  return url;
+}
+
 function authorizationOf(token: Token): string {
   return `${token.type ?? 'Bearer'} ${token.value}`;
 }
@@ -193,6 +199,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #backgroundRetryAt = 0;
   #generation = 0;
   #lastThrottleEmitted = 0;
+  /** Aborted by end(): it cancels the acquisitions this session started before. */
+  #ending = new AbortController();
 
   constructor(options: SessionOptions) {
     const logger = options.logger ?? silentLogger;
@@ -203,16 +211,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     this.key = options.key ?? storeKeyFor(authenticator.identity);
     this.identity = authenticator.identity;
-    this.apiUrl = options.apiUrl;
+    this.apiUrl = validUrl(options.apiUrl, 'apiUrl');
     this.#authenticator = authenticator;
     this.#store = options.store ?? new MemoryStore();
     this.#clock = options.clock ?? Date.now;
-    this.#refreshWindowMs = nonNegative('refreshWindowMs', options.refreshWindowMs, 300_000);
-    this.#expiryMarginMs = nonNegative('expiryMarginMs', options.expiryMarginMs, 10_000);
-    this.#idleTtlMs = nonNegative('idleTtlMs', options.idleTtlMs, Infinity);
+    this.#refreshWindowMs = milliseconds('refreshWindowMs', options.refreshWindowMs, 300_000);
+    this.#expiryMarginMs = milliseconds('expiryMarginMs', options.expiryMarginMs, 10_000);
+    this.#idleTtlMs = milliseconds('idleTtlMs', options.idleTtlMs, Infinity);
     this.#retry = retryPolicy(options.retry);
-    this.#attemptTimeoutMs = nonNegative('attemptTimeoutMs', options.attemptTimeoutMs, 30_000, MAX_TIMER_MS);
-    this.#lockOptions = options.lockTimeoutMs === undefined ? {} : { timeoutMs: nonNegative('lockTimeoutMs', options.lockTimeoutMs, 0, MAX_TIMER_MS) };
+    this.#attemptTimeoutMs = milliseconds('attemptTimeoutMs', options.attemptTimeoutMs, 30_000, MAX_TIMER_MS, true);
+    this.#lockOptions = options.lockTimeoutMs === undefined ? {} : { timeoutMs: milliseconds('lockTimeoutMs', options.lockTimeoutMs, 0, MAX_TIMER_MS) };
     this.#logger = logger.child({ component: 'session', key: this.key.slice(-8) });
     this.#shared = sharedStateFor(this.#store, this.key);
   }
@@ -250,8 +258,8 @@ export class Session extends TypedEmitter<SessionEvents> {
       grant === 'password'
         ? read('SESSIONKIT_CLIENT_SECRET')
         : need('SESSIONKIT_CLIENT_SECRET', ': the client_credentials grant needs it (or set SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD for the password grant)');
-    const apiUrl = options.apiUrl ?? read('SESSIONKIT_API_URL');
-    if (apiUrl !== undefined && !URL.canParse(apiUrl)) throw new AuthError('CONFIGURATION', 'The environment variable SESSIONKIT_API_URL is not a valid URL.');
+    // An invalid options.apiUrl is reported by the constructor, as "apiUrl".
+    const apiUrl = options.apiUrl ?? validUrl(read('SESSIONKIT_API_URL'), 'The environment variable SESSIONKIT_API_URL');
     // Checked here too, so that a bad or plain-http URL is reported by the variable's name.
     requireSecureUrl(tokenUrl, 'The environment variable SESSIONKIT_TOKEN_URL', options.allowInsecure === true);
     // oauth2 takes its transport options (allowInsecure, timeoutMs, clientAuthentication, fetch) from `options`.
@@ -271,7 +279,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /**
    * A session that starts with the token of `data` (from `session.export()`), for programs that
    * persist sessions themselves. Throws `AuthError('CONFIGURATION')` when `data` belongs to
-   * another identity or is not session data.
+   * another identity or is not session data (a `lastUsedAt` that is not a finite time included).
    */
   static restore(data: SessionData, options: SessionOptions): Session {
     const session = new Session(options);
@@ -280,11 +288,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (input?.version !== 1 || typeof input.key !== 'string' || (input.token !== undefined && token === undefined)) {
       throw new AuthError('CONFIGURATION', 'Session.restore() needs what session.export() returned.');
     }
+    // As the stored record's check: NaN would drop the token, Infinity keep it past its idle expiry.
+    if (!optionalNumber(input.lastUsedAt)) throw new AuthError('CONFIGURATION', 'Session.restore() needs a lastUsedAt that is a finite time (epoch ms) or none.');
     if (input.key !== session.key) {
       throw new AuthError('CONFIGURATION', 'This session data belongs to another identity.');
     }
     if (token !== undefined) {
-      const lastUsedAt = typeof input.lastUsedAt === 'number' ? input.lastUsedAt : token.obtainedAt;
+      const lastUsedAt = input.lastUsedAt ?? token.obtainedAt;
       session.#adopt({ token, lastUsedAt, persistedUsedAt: lastUsedAt }, 'restored');
     }
     return session;
@@ -324,12 +334,13 @@ export class Session extends TypedEmitter<SessionEvents> {
   /**
    * After the API answered 401 with `token`: drop it, but only if it is still the current
    * token (compare before invalidating), so that many failed requests cause one acquisition.
-   * Takes the Token, its value, or the `authorization()` string. Then get a token and replay once.
+   * Takes the Token, its value, or an `authorization()` string. Then get a token and replay once.
    */
   invalidate(token: Token | string): void {
-    const given = typeof token === 'string' ? token : token.value;
+    // A Bearer header (of an older token, say) stands for its token.
+    const given = typeof token === 'string' ? token.replace(/^bearer +/i, '') : token.value;
     const current = this.#token;
-    // The value refused from now on: the current one when `token` is it or its header.
+    // The value refused from now on: the current one when `token` is it or its header (of any type).
     const value = current !== undefined && given === authorizationOf(current) ? current.value : given;
     const invalid = this.#shared.invalid;
     invalid.delete(value);
@@ -379,13 +390,21 @@ export class Session extends TypedEmitter<SessionEvents> {
    * End the session: forget the token here and in the store (a running throttle stays
    * recorded), then log out or revoke it when the authenticator can. A failed revocation is
    * logged, not thrown. A later `getToken()` authenticates again.
+   *
+   * An acquisition this session started is aborted (the `signal` of its authenticator call) rather
+   * than left to run until `attemptTimeoutMs`; `getToken()` calls waiting for it reject with
+   * `AuthError('NETWORK')`. A token it still brings is revoked too: one stored before the abort
+   * with the others, one the authenticator returns after it (ignoring the signal) when it arrives.
    */
   async end(): Promise<void> {
     this.#generation += 1;
+    this.#ending.abort(new AuthError('NETWORK', 'The session ended during this acquisition.'));
+    this.#ending = new AbortController();
     const token = this.#token;
     // invalidate() forgets it (and marks it invalid for every session of this process); without a token there is nothing to forget.
     if (token !== undefined) this.invalidate(token);
-    // An acquisition in flight would store its token after the delete below: let it finish first (its failure is not end()'s).
+    // An acquisition in flight (aborted above when this session started it) would store its token after the delete below:
+    // let it settle first (its failure is not end()'s).
     await this.#shared.flight?.catch(() => undefined);
     const stored = await this.#locked(async () => {
       const record = await this.#read();
@@ -394,17 +413,20 @@ export class Session extends TypedEmitter<SessionEvents> {
       else await this.#store.delete(this.key);
       return record?.token;
     });
+    // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke both.
+    for (const revoked of stored?.value === token?.value ? [token] : [token, stored]) if (revoked !== undefined) await this.#revoke(revoked);
+  }
+
+  /** Log out or revoke `token` when the authenticator can; a failure is logged, not thrown. */
+  async #revoke(token: Token): Promise<void> {
     const authenticator = this.#authenticator;
     if (authenticator.revoke === undefined) return;
-    // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke both.
-    for (const revoked of stored?.value === token?.value ? [token] : [token, stored]) {
-      if (revoked === undefined) continue;
-      try {
-        await this.#attempt((context) => authenticator.revoke?.(revoked, context));
-        this.#logger.debug('token revoked', { fingerprint: fingerprint(revoked.value) });
-      } catch (error) {
-        this.#logger.warn('could not revoke the token', { code: errorCode(error), message: errorMessage(error) });
-      }
+    try {
+      // Not aborted by a later end(), which would leave the token valid: only by its timeout.
+      await this.#attempt((context) => authenticator.revoke?.(token, context));
+      this.#logger.debug('token revoked', { fingerprint: fingerprint(token.value) });
+    } catch (error) {
+      this.#logger.warn('could not revoke the token', { code: errorCode(error), message: errorMessage(error) });
     }
   }
 
@@ -506,6 +528,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #refreshInBackground(now: number): void {
     if (this.#backgroundRunning || this.#shared.flight !== undefined || now < this.#backgroundRetryAt || now < this.#shared.throttledUntil) return;
     this.#backgroundRunning = true;
+    const generation = this.#generation;
     this.#logger.debug('refreshing in the background', { expiresInMs: this.#timing.expiresAt - now });
     const backOff = (): void => {
       const at = this.#clock();
@@ -519,6 +542,8 @@ export class Session extends TypedEmitter<SessionEvents> {
         },
         (error: unknown) => {
           backOff();
+          // Cancelled by end(): not a failure to report.
+          if (generation !== this.#generation) return;
           this.#logger.warn('background refresh failed; serving the current token', { code: errorCode(error), message: errorMessage(error) });
           this.emit('refresh-failed', { error, background: true, fallback: false });
         },
@@ -565,6 +590,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   async #runAcquisition(mode: Mode): Promise<Acquired> {
+    // Taken now: an end() from here on cancels this acquisition, also before its first attempt.
+    const ended = this.#ending.signal;
     // Read without the lock first: when another process already holds a good token, no lock is needed.
     const early = this.#fromRecord(await this.#read(), mode);
     if (early !== undefined) return early;
@@ -578,7 +605,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         if (found !== undefined) return found;
         let token: Token;
         try {
-          token = await this.#obtain(record?.token, mode);
+          token = await this.#obtain(record?.token, mode, ended);
         } catch (error) {
           if (!AuthError.isInstance(error) || error.code !== 'RATE_LIMITED') throw error;
           const until = this.#clock() + throttleDelay(error.retryAfterMs);
@@ -641,19 +668,19 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   /** A new token: by the refresh token when there is one, falling back to the primary grant once. */
-  async #obtain(stored: Token | undefined, mode: Mode): Promise<Token> {
+  async #obtain(stored: Token | undefined, mode: Mode, ended: AbortSignal): Promise<Token> {
     const authenticator = this.#authenticator;
     const base = [stored, this.#token].find((token) => token?.refreshToken !== undefined);
     if (base !== undefined && authenticator.refresh !== undefined) {
       try {
-        return this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context)));
+        return this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context), ended));
       } catch (error) {
-        if (AuthError.isInstance(error) && error.code === 'RATE_LIMITED') throw error;
+        if (ended.aborted || (AuthError.isInstance(error) && error.code === 'RATE_LIMITED')) throw error;
         this.#logger.debug('refresh failed; falling back to the primary grant', { code: errorCode(error) });
         this.emit('refresh-failed', { error, background: mode === 'background', fallback: true });
       }
     }
-    return this.#checked(await this.#attempt((context) => authenticator.authenticate(context)));
+    return this.#checked(await this.#attempt((context) => authenticator.authenticate(context), ended));
   }
 
   #checked(token: unknown): Token {
@@ -664,26 +691,37 @@ export class Session extends TypedEmitter<SessionEvents> {
     return checked;
   }
 
-  /** Run one authenticator call with a timeout, retrying SERVER and NETWORK failures with full-jitter backoff. */
-  async #attempt<T>(run: (context: AuthContext) => Promise<T> | undefined): Promise<T | undefined> {
+  /**
+   * Run one authenticator call with a timeout, retrying SERVER and NETWORK failures with full-jitter
+   * backoff. With `ended` (end() aborts it), an acquisition: ended, it stops, and a token that comes
+   * after that is revoked.
+   */
+  async #attempt<T>(run: (context: AuthContext) => Promise<T> | undefined, ended?: AbortSignal): Promise<T | undefined> {
     for (let attempt = 1; ; attempt += 1) {
       const controller = new AbortController();
-      const { signal } = controller;
+      const signal = ended ? AbortSignal.any([controller.signal, ended]) : controller.signal;
       const timeoutMs = this.#attemptTimeoutMs;
       const timer = setTimeout(() => {
         controller.abort(new AuthError('NETWORK', `The authenticator did not answer within attemptTimeoutMs (${timeoutMs} ms).`));
       }, timeoutMs);
       try {
-        // Ends the attempt on time even when the authenticator ignores the signal.
+        // Ends the attempt on time (or at end()) even when the authenticator ignores the signal.
         return await new Promise<T | undefined>((resolve, reject) => {
+          signal.throwIfAborted();
           signal.addEventListener('abort', () => { reject(signal.reason as Error); });
-          Promise.resolve(run({ signal, now: this.#clock, logger: this.#logger, attempt })).then(resolve, reject);
+          Promise.resolve(run({ signal, now: this.#clock, logger: this.#logger, attempt })).then((value) => {
+            // The attempt was abandoned at end(): this token is stored nowhere, so nobody else would revoke it.
+            const late = ended?.aborted ? parseToken(value) : undefined;
+            if (late !== undefined) void this.#revoke(late);
+            resolve(value);
+          }, reject);
         });
       } catch (error) {
-        if (!AuthError.isInstance(error) || !error.retryable || attempt > this.#retry.retries) throw error;
+        if (ended?.aborted || !AuthError.isInstance(error) || !error.retryable || attempt > this.#retry.retries) throw error;
         const wait = backoffDelay(this.#retry, attempt);
         this.#logger.debug('attempt failed; retrying', { code: error.code, attempt, delayMs: wait });
-        await sleep(wait);
+        // end() cuts the wait short; the next attempt then does not start.
+        await sleep(wait, undefined, { signal: ended }).catch(() => undefined);
       } finally {
         clearTimeout(timer);
         controller.abort();

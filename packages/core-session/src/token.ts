@@ -30,7 +30,11 @@ export interface Token {
 
 /** What a session gives an authenticator for one attempt. */
 export interface AuthContext {
-  /** Aborted when the attempt times out or the session ends; pass it to the request. */
+  /**
+   * Aborted when the attempt times out (`attemptTimeoutMs`), or when `session.end()` cancels the
+   * acquisition it belongs to (a `revoke()` that `end()` runs is aborted only by its timeout); pass
+   * it to the request. A token returned after it aborted is not used; after `end()` it is revoked.
+   */
   readonly signal: AbortSignal;
   /** The session's clock (UTC epoch milliseconds). Read it just before sending, for `obtainedAt`. */
   readonly now: () => number;
@@ -68,6 +72,6 @@ export interface Authenticator {
   authenticate(context: AuthContext): Promise<Token>;
   /** Obtain a new token from `token` (its refresh token). When it fails, the session falls back to `authenticate` once. */
   refresh?(token: Token, context: AuthContext): Promise<Token>;
-  /** Log out or revoke `token`; called by `session.end()`. */
+  /** Log out or revoke `token`; called by `session.end()`, and for a token that came after `end()` abandoned its acquisition. */
   revoke?(token: Token, context: AuthContext): Promise<void>;
 }

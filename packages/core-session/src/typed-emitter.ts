@@ -27,18 +27,20 @@ export class TypedEmitter<Events extends EventMap<Events>> {
     return this;
   }
 
-  /** Call `listener` on the next `event` only. */
+  /** Call `listener` on the next `event` only. `off(event, listener)` cancels it. */
   once<E extends keyof Events>(event: E, listener: Listener<Events, E>): this {
-    const wrapper: Listener<Events, E> = (...args) => {
+    const wrapper = Object.assign((...args: Events[E]) => {
       this.off(event, wrapper);
       listener(...args);
-    };
+    }, { listener });
     return this.on(event, wrapper);
   }
 
-  /** Stop calling `listener`. */
+  /** Stop calling `listener`, whether added with `on()` or `once()`. */
   off<E extends keyof Events>(event: E, listener: Listener<Events, E>): this {
-    this.#listeners.get(event)?.delete(listener);
+    const set = this.#listeners.get(event);
+    // A once() listener is registered as a wrapper that names it.
+    for (const added of set ?? []) if (added === listener || (added as { listener?: unknown }).listener === listener) set?.delete(added);
     return this;
   }
 
