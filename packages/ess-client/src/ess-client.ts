@@ -160,9 +160,7 @@ class Connection {
     });
     // A promise settles once: whichever of these comes first decides.
     this.opened = new Promise((resolve, reject) => {
-      ws.once('open', () => {
-        resolve();
-      });
+      ws.once('open', resolve);
       ws.once('unexpected-response', (_request, response) => {
         const status = response.statusCode ?? 0;
         response.resume();
@@ -267,7 +265,7 @@ export class EssClient {
   readonly #recent: RecentIds;
   readonly #cache = new StateCache();
   readonly #subscriptions = new Map<string, RememberedSubscription>();
-  /** Server ids to remove once a session is resumed (unsubscribed while offline). */
+  /** Server ids to remove once a session is resumed (unsubscribed while offline); saved in the resume record. */
   readonly #removals = new Set<string>();
   #streams: EventStream[] = [];
   readonly #streamOwner: StreamOwner;
@@ -292,6 +290,12 @@ export class EssClient {
   #closing: Promise<void> | undefined;
   /** A new session whose state has not been fetched yet: cleared once a getState succeeds. */
   #needsState = false;
+  /**
+   * An addSubscription of this session was sent and never answered with an id: the gateway may
+   * hold a subscription the client cannot name (no command lists them), so the session is not
+   * to be resumed. The next connection starts a new one; the record is saved without its last event.
+   */
+  #abandoned = false;
   #onlineWaiters: Waiter[] = [];
   #wake: (() => void) | undefined;
   #nextSubscriptionNumber = 1;
@@ -302,7 +306,8 @@ export class EssClient {
     if (typeof options.url !== 'string' || !/^wss?:\/\//i.test(options.url)) {
       throw new EssError('INVALID_COMMAND', 'EssClient needs a ws:// or wss:// url.');
     }
-    if (typeof options.auth !== 'function' && (typeof options.auth !== 'object' || typeof options.auth.getToken !== 'function')) {
+    // Checked at run time for callers without types.
+    if (typeof options.auth !== 'function' && typeof (options.auth as Partial<EssSession> | null)?.getToken !== 'function') {
       throw new EssError('INVALID_COMMAND', 'EssClient needs auth: a Session or a function returning a token.');
     }
     this.#url = options.url;
@@ -395,12 +400,10 @@ export class EssClient {
    * wait), or when `online` (dropping the connection and resuming the session).
    */
   reconnect(): Promise<void> {
-    if (this.#closing) return this.#closing.then(() => this.reconnect());
-    this.#closed = false;
+    // Not running (offline, halted, or closing: then after the close): as connect().
+    if (this.#closing || this.#running === undefined) return this.connect();
     const online = this.#whenOnline();
-    if (this.#running === undefined) {
-      this.#start();
-    } else if (this.#connection !== undefined && this.#state === 'online') {
+    if (this.#connection !== undefined && this.#state === 'online') {
       this.#forced = true;
       this.#connection.ws.terminate();
     } else {
@@ -428,9 +431,7 @@ export class EssClient {
     this.#closed = true;
     this.#wake?.();
     const closed = new EssError('CLOSED', 'The client was closed.');
-    for (const stream of this.#streams) stream.end();
-    this.#streams = [];
-    this.#settleWaiters(closed);
+    this.#endAll(closed);
     this.#setState('offline');
     for (const connection of [this.#connection, this.#opening]) {
       if (connection === undefined) continue;
@@ -469,7 +470,9 @@ export class EssClient {
   /**
    * Add a subscription to the session; the client restores it after a gap. Resolves with an
    * id for {@link unsubscribe}, stable across reconnects. Waits for the connection when it is
-   * not online.
+   * not online. When the connection is lost before the answer, it rejects (CONNECTION_LOST) and
+   * the session, which may hold that subscription under an id the client never learned, is not
+   * resumed: the next connection starts a new one (a `gap`) without it.
    */
   async subscribe(filters: readonly EssFilter[]): Promise<string> {
     const subscription: RememberedSubscription = { id: '', serverId: undefined, filters: toWireFilters(filters) };
@@ -482,8 +485,9 @@ export class EssClient {
 
   /**
    * Remove a subscription made by {@link subscribe}. While offline, or when the connection is
-   * lost before the gateway answers, the removal is sent once the session is resumed (a new
-   * session after a gap has none of the old subscriptions anyway).
+   * lost before the gateway answers, the removal is sent once the session is resumed, also by a
+   * restarted process (it is kept in the resume record); a new session after a gap has none of
+   * the old subscriptions anyway. One whose add is still in flight is removed once added.
    */
   async unsubscribe(id: string): Promise<void> {
     const subscription = this.#subscriptions.get(id);
@@ -491,22 +495,17 @@ export class EssClient {
       throw new EssError('INVALID_COMMAND', `No subscription "${id}" was made by subscribe().`);
     }
     this.#subscriptions.delete(id);
-    this.#saveRecord();
     const serverId = subscription.serverId;
-    if (serverId === undefined) return;
+    if (serverId !== undefined) this.#removals.add(serverId);
+    this.#saveRecord();
     const connection = this.#connection;
-    // Not established: queued for the next startSession (sent there when it resumes).
-    if (!connection?.established) {
-      this.#removals.add(serverId);
-      return;
-    }
+    // Not established: sent by the next startSession.
+    if (serverId === undefined || !connection?.established) return;
     try {
-      await this.#removeOnServer(connection, serverId);
+      await this.#remove(connection, serverId, true);
     } catch (error) {
-      // Lost or unanswered (retryable): not known to have reached the gateway, so sent again
-      // when the session is resumed.
+      // Lost or unanswered: stays queued.
       if (!EssError.isInstance(error) || !error.retryable) throw error;
-      this.#removals.add(serverId);
     }
   }
 
@@ -567,6 +566,13 @@ export class EssClient {
     }
   }
 
+  /** End every iterator (after its buffer; with `error` when given) and reject the callers waiting for `online`. */
+  #endAll(reason: EssError, error?: EssError): void {
+    for (const stream of this.#streams) stream.fail(error);
+    this.#streams = [];
+    this.#settleWaiters(reason);
+  }
+
   async #online(): Promise<Connection> {
     for (;;) {
       const connection = this.#connection;
@@ -589,27 +595,23 @@ export class EssClient {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
+      // Ends the wait early (close(), reconnect()) or on time.
+      const wake = (): void => {
+        this.#wake = undefined;
         clearTimeout(timer);
         resolve();
-      }
-      this.#wake = () => {
-        this.#wake = undefined;
-        done();
       };
+      const timer = setTimeout(wake, ms);
+      this.#wake = wake;
     });
   }
 
   #halt(error: EssError): void {
     this.#logger.error('halted; call reconnect() to try again', { code: error.code, status: error.status, closeCode: error.closeCode });
     this.#haltError = error;
-    const streams = this.#streams;
-    this.#streams = [];
     // Buffered events are still handed out first: they were received, and a reconnect()
     // resumes after them.
-    for (const stream of streams) stream.fail(error);
-    this.#settleWaiters(error);
+    this.#endAll(error, error);
     // This run is over (it returns right after): reconnect() starts a new one at once, even
     // from a listener of the 'halted' change below.
     this.#running = undefined;
@@ -623,22 +625,21 @@ export class EssClient {
    */
   #retry(error: EssError, attempt: number): BackoffSettings | undefined {
     const settings = this.#reconnect;
+    let halt: EssError | undefined;
     try {
-      if (!settings?.shouldReconnect(error, Math.max(1, attempt))) throw error;
+      if (!settings?.shouldReconnect(error, Math.max(1, attempt))) halt = error;
+      else if (attempt > settings.maxRetries) {
+        halt = new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} failed reconnect attempts: ${error.message}`, { cause: error });
+      }
     } catch (caught) {
-      this.#halt(caught === error ? error : new EssError(error.code, 'The shouldReconnect option threw.', { cause: caught }));
-      return undefined;
+      halt = new EssError(error.code, 'The shouldReconnect option threw.', { cause: caught });
     }
-    if (attempt > settings.maxRetries) {
-      this.#halt(
-        new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} failed reconnect attempts: ${error.message}`, { cause: error }),
-      );
-      return undefined;
-    }
-    return settings;
+    if (halt === undefined) return settings;
+    this.#halt(halt);
+    return undefined;
   }
 
-  /** Read through a method: `close()` may change it while `#run` awaits. */
+  /** Read through a method: `close()` may change it while `#run` awaits, or a listener during `#onEvents`. */
   #isClosed(): boolean {
     return this.#closed;
   }
@@ -675,7 +676,7 @@ export class EssClient {
           : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught, retryable: true });
         if (error.code === 'UNAUTHORIZED' && !refreshedAfter401 && credential !== undefined) {
           refreshedAfter401 = true;
-          this.#logger.info('401 at upgrade: invalidating the token and trying once more');
+          this.#logger.info('401 at upgrade: trying once more with a fresh token');
           credential.invalidate();
           continue;
         }
@@ -692,7 +693,11 @@ export class EssClient {
       this.#stats.connections += 1;
       this.#setState('online');
       this.#updateFlow();
-      if (this.#needsState) void this.#refreshState(connection);
+      if (this.#needsState) {
+        this.#loadState(connection).catch((error: unknown) => {
+          this.#logger.warn('the automatic getState failed', { error });
+        });
+      }
       const reason = await connection.ended;
       if (this.#isClosed()) break;
       lostAt = Date.now();
@@ -714,6 +719,7 @@ export class EssClient {
     this.#sessionId = record.sessionId;
     this.#lastEventId = record.lastEventId;
     this.#delivered = record.lastEventId;
+    for (const serverId of record.removals) this.#removals.add(serverId);
     for (const subscription of record.subscriptions) {
       const existing = this.#subscriptions.get(subscription.id);
       if (subscription.id === filtersSubscriptionId) {
@@ -744,12 +750,12 @@ export class EssClient {
         },
       };
     } catch (error) {
-      const code = isRecord(error) && typeof error.code === 'string' ? error.code : undefined;
-      const retryAfterMs = isRecord(error) && typeof error.retryAfterMs === 'number' ? error.retryAfterMs : undefined;
-      throw new EssError('AUTH_FAILED', `Could not get a token for the events gateway${code === undefined ? '' : ` (${code})`}.`, {
+      const { code, retryAfterMs } = isRecord(error) ? error : {};
+      const known = typeof code === 'string';
+      throw new EssError('AUTH_FAILED', `Could not get a token for the events gateway${known ? ` (${code})` : ''}.`, {
         cause: error,
-        retryable: code === undefined || !authCodesNotWorthRetrying.includes(code),
-        retryAfterMs,
+        retryable: !known || !authCodesNotWorthRetrying.includes(code),
+        retryAfterMs: typeof retryAfterMs === 'number' ? retryAfterMs : undefined,
       });
     }
   }
@@ -762,7 +768,8 @@ export class EssClient {
       perMessageDeflate: false,
       followRedirects: false,
     };
-    if (this.#ca !== undefined) options.ca = typeof this.#ca === 'string' ? this.#ca : [...this.#ca];
+    // ws and tls only read the list.
+    if (this.#ca !== undefined) options.ca = this.#ca as string | string[];
     const connection = new Connection(new WebSocket(this.#url, options));
     this.#opening = connection;
     connection.ws.on('message', (data: RawData) => {
@@ -794,7 +801,7 @@ export class EssClient {
   async #startSession(connection: Connection): Promise<void> {
     const previousSessionId = this.#sessionId;
     const previousEventId = this.#lastEventId;
-    const resume = previousSessionId !== undefined && previousEventId !== undefined;
+    const resume = previousSessionId !== undefined && previousEventId !== undefined && !this.#abandoned;
     const frame = await this.#command(
       connection,
       'startSession',
@@ -809,56 +816,70 @@ export class EssClient {
     if (resume && frame.status === 200) {
       this.#stats.resumes += 1;
       this.#logger.info('session resumed', { sessionId, lastEventId: previousEventId });
-      for (const serverId of this.#removals) await this.#removeOnServer(connection, serverId);
-      this.#removals.clear();
-      let added = false;
-      for (const subscription of this.#subscriptions.values()) {
-        if (subscription.serverId !== undefined) continue;
-        await this.#addOnServer(connection, subscription);
-        added = true;
-      }
-      if (added) this.#saveRecord();
-      return;
-    }
-    this.#sessionId = sessionId;
-    this.#lastEventId = undefined;
-    this.#delivered = undefined;
-    this.#removals.clear();
-    for (const subscription of this.#subscriptions.values()) subscription.serverId = undefined;
-    if (previousSessionId !== undefined) {
-      this.#stats.gaps += 1;
-      const gap: EssGap = { previousSessionId, sessionId, lastEventId: previousEventId };
-      this.#logger.warn('the session could not be resumed: events may have been lost', { ...gap });
-      this.#emit('gap', gap);
     } else {
-      this.#logger.info('session started', { sessionId });
+      this.#sessionId = sessionId;
+      this.#lastEventId = undefined;
+      this.#delivered = undefined;
+      this.#abandoned = false;
+      this.#removals.clear();
+      for (const subscription of this.#subscriptions.values()) subscription.serverId = undefined;
+      if (previousSessionId !== undefined) {
+        this.#stats.gaps += 1;
+        const gap: EssGap = { previousSessionId, sessionId, lastEventId: previousEventId };
+        this.#logger.warn('the session was not resumed: events may have been lost', { ...gap });
+        this.#emit('gap', gap);
+      } else {
+        this.#logger.info('session started', { sessionId });
+      }
+      this.#saveRecord();
+      this.#needsState = this.#fetchState;
     }
+    // A resumed session lacks only what was not added to it yet.
+    for (const subscription of this.#subscriptions.values()) {
+      if (subscription.serverId !== undefined) continue;
+      const serverId = await this.#addOnServer(connection, subscription);
+      // Unsubscribed while this add was in flight: removed below.
+      if (!this.#subscriptions.has(subscription.id)) this.#removals.add(serverId);
+    }
+    // Saved first, so a removal lost with the connection stays in the record (a sent one listed
+    // there until the next save is harmless: answered 404 next time).
     this.#saveRecord();
-    for (const subscription of this.#subscriptions.values()) await this.#addOnServer(connection, subscription);
-    this.#saveRecord();
-    this.#needsState = this.#fetchState;
+    for (const serverId of this.#removals) await this.#remove(connection, serverId);
   }
 
-  async #addOnServer(connection: Connection, subscription: RememberedSubscription): Promise<void> {
-    const frame = await this.#command(connection, 'addSubscription', { filters: subscription.filters }, this.#commandTimeoutMs);
-    if (typeof frame.subscriptionId !== 'string') throw new EssError('PROTOCOL_ERROR', 'addSubscription was answered without a subscriptionId.');
-    subscription.serverId = frame.subscriptionId;
+  async #addOnServer(connection: Connection, subscription: RememberedSubscription): Promise<string> {
+    // Throws at once when nothing could be sent.
+    const answer = this.#command(connection, 'addSubscription', { filters: subscription.filters }, this.#commandTimeoutMs);
+    try {
+      const { subscriptionId } = await answer;
+      if (typeof subscriptionId !== 'string') throw new EssError('PROTOCOL_ERROR', 'addSubscription was answered without a subscriptionId.');
+      return (subscription.serverId = subscriptionId);
+    } catch (error) {
+      // Sent and not refused (COMMAND_FAILED): the gateway may have added it (see #abandoned).
+      if ((error as Partial<EssError> | undefined)?.code !== 'COMMAND_FAILED') {
+        this.#abandoned = true;
+        this.#saveRecord();
+      }
+      throw error;
+    }
   }
 
-  async #removeOnServer(connection: Connection, serverId: string): Promise<void> {
+  /**
+   * Send a queued removal. Lost or unanswered, it stays queued and the error is thrown. Answered,
+   * it is dequeued; a refusal other than 404 (gone already) is thrown when `strict`, and only
+   * logged otherwise (while a session is set up: not worth ending the connection over).
+   */
+  async #remove(connection: Connection, serverId: string, strict?: boolean): Promise<void> {
     try {
       await this.#command(connection, 'removeSubscription', { subscriptionId: serverId }, this.#commandTimeoutMs);
     } catch (error) {
-      if (!EssError.isInstance(error) || error.status !== 404) throw error;
+      if (!EssError.isInstance(error) || error.retryable) throw error;
+      this.#removals.delete(serverId);
+      if (error.status === 404) return;
+      if (strict) throw error;
+      this.#logger.warn('could not remove a subscription', { error });
     }
-  }
-
-  async #refreshState(connection: Connection): Promise<void> {
-    try {
-      await this.#loadState(connection);
-    } catch (error) {
-      this.#logger.warn('could not fetch state after a new session', { error });
-    }
+    this.#removals.delete(serverId);
   }
 
   async #loadState(connection: Connection): Promise<EssState[]> {
@@ -882,9 +903,10 @@ export class EssClient {
     return states;
   }
 
+  /** Send a command and wait for its answer. Throws at once (not sent) when the connection is not open. */
   #command(connection: Connection, command: string, fields: Frame, timeoutMs: number): Promise<Frame> {
     if (connection.ws.readyState !== connection.ws.OPEN) {
-      return Promise.reject(new EssError('CONNECTION_LOST', `Cannot send "${command}": the connection is not open.`, { retryable: true }));
+      throw new EssError('CONNECTION_LOST', `Cannot send "${command}": the connection is not open.`, { retryable: true });
     }
     const commandId = connection.nextCommandId++;
     return new Promise((resolve, reject) => {
@@ -910,7 +932,7 @@ export class EssClient {
       // not JSON: ignored below, like any other frame that is not an object
     }
     if (!isRecord(frame)) {
-      this.#logger.debug('ignored a frame that is not a JSON object');
+      this.#logger.debug('ignored a frame: not a JSON object');
       return;
     }
     const events = frame.events;
@@ -929,7 +951,7 @@ export class EssClient {
       if (status >= 200 && status < 300) pending.resolve(frame);
       else pending.reject(new EssError('COMMAND_FAILED', `"${pending.command}" failed with status ${status}: ${errorText(frame)}`, { status }));
     } else if (!Array.isArray(events)) {
-      this.#logger.debug('ignored a frame that is neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
+      this.#logger.debug('ignored a frame: neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
     }
   }
 
@@ -942,10 +964,8 @@ export class EssClient {
     const recent = this.#recent;
     const cache = this.#cache;
     const stats = this.#stats;
+    if (this.#closed) return;
     for (const item of list) {
-      // Closed (perhaps by an 'event' listener): nothing more is delivered, and this batch is
-      // not counted, so a restarted process gets it again rather than never.
-      if (this.#closed) return;
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');
         continue;
@@ -956,17 +976,27 @@ export class EssClient {
         continue;
       }
       stats.events += 1;
-      last = event;
       if (isStateful(event) && cache.apply(event) && collectChanges) (changed ??= []).push(event);
-      if (listeners) this.#emit('event', event);
+      if (listeners) {
+        this.#emit('event', event);
+        // Closed by a listener: nothing more is delivered. The batch ends at the last event
+        // every consumer got: this one, unless iterators (which got the one before) are open.
+        if (this.#isClosed()) {
+          if (streams.length === 0) last = event;
+          break;
+        }
+      }
+      last = event;
       for (const stream of streams) stream.push(event);
     }
     if (last === undefined) return;
     this.#lastEventId = last.id;
-    if (changed !== undefined) this.#emit('state', { reason: 'event', changed });
+    const closed = this.#isClosed();
+    if (changed !== undefined && !closed) this.#emit('state', { reason: 'event', changed });
     const sessionId = this.#sessionId;
     if (this.#writer === undefined || sessionId === undefined) return;
-    const active = this.#streams;
+    // After close() the batch still ends for the iterators it was pushed to: they hand it out.
+    const active = closed ? streams : this.#streams;
     const batch: Batch = { sessionId, last, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
     this.#batchTaken(batch);
@@ -984,8 +1014,9 @@ export class EssClient {
     if (lastEventId !== undefined) this.#delivered = lastEventId;
     this.#writer.save({
       sessionId,
-      lastEventId: this.#delivered,
+      lastEventId: this.#abandoned ? undefined : this.#delivered,
       subscriptions: [...this.#subscriptions.values()].map((subscription) => ({ ...subscription })),
+      removals: [...this.#removals],
     } satisfies ResumeRecord);
   }
 

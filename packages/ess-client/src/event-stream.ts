@@ -48,6 +48,8 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   /** `next()` calls made while `#waiter` was pending (rare), oldest first. */
   readonly #queue: Waiter[] = [];
   #ended = false;
+  /** Failed with its buffer dropped (OVERFLOW): it never reports a batch again. */
+  #dropped = false;
   #error: Error | undefined;
   #full = false;
 
@@ -103,9 +105,12 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     return ring;
   }
 
-  /** Mark the end of a batch at the last pushed event. */
+  /**
+   * Mark the end of a batch at the last pushed event. Also after end(): the buffered events
+   * are still handed out.
+   */
   endBatch(batch: Batch): void {
-    if (this.#ended) return;
+    if (this.#dropped) return;
     if (this.#size === 0) {
       // The consumer has already taken the batch's last event (or never got it: a stream
       // created during the batch).
@@ -181,6 +186,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     if (this.#ended) return;
     this.#ended = true;
     if (drop) {
+      this.#dropped = true;
       this.#ring = [];
       this.#head = 0;
       this.#size = 0;

@@ -1,6 +1,6 @@
 import type { Logger } from '@sessionkit/logger';
 import type { StoredRecord, TokenStore } from '@sessionkit/token-store';
-import type { WireFilter } from './commands.js';
+import { toWireFilters, type WireFilter } from './commands.js';
 
 /** A subscription as the client remembers it across reconnects and restarts. */
 export interface RememberedSubscription {
@@ -17,21 +17,11 @@ export interface ResumeRecord {
   /** The last event handed to the consumer; undefined before the first one. */
   lastEventId: string | undefined;
   subscriptions: RememberedSubscription[];
+  /** Server ids of subscriptions to remove once the session is resumed (unsubscribed while offline). */
+  removals: string[];
 }
 
 const recordVersion = 1;
-
-function isWireFilter(value: unknown): value is WireFilter {
-  if (typeof value !== 'object' || value === null) return false;
-  const filter = value as Record<string, unknown>;
-  const isList = (list: unknown): boolean => Array.isArray(list) && list.every((item) => typeof item === 'string');
-  return (
-    (filter.modifier === 'include' || filter.modifier === 'exclude') &&
-    isList(filter.resourceTypes) &&
-    isList(filter.sourceIds) &&
-    isList(filter.eventTypes)
-  );
-}
 
 /** Read a record written by {@link ResumeWriter}; undefined when absent, foreign or damaged. */
 export function parseResumeRecord(record: StoredRecord | undefined): ResumeRecord | undefined {
@@ -40,17 +30,18 @@ export function parseResumeRecord(record: StoredRecord | undefined): ResumeRecor
   const subscriptions: RememberedSubscription[] = [];
   if (Array.isArray(record.subscriptions)) {
     for (const item of record.subscriptions as unknown[]) {
-      if (typeof item !== 'object' || item === null) continue;
-      const entry = item as Record<string, unknown>;
-      if (typeof entry.id !== 'string' || !Array.isArray(entry.filters) || !entry.filters.every(isWireFilter)) continue;
-      subscriptions.push({
-        id: entry.id,
-        serverId: typeof entry.serverId === 'string' ? entry.serverId : undefined,
-        filters: entry.filters,
-      });
+      const { id, serverId, filters } = (item ?? {}) as Record<string, unknown>;
+      if (typeof id !== 'string') continue;
+      try {
+        // Checked as subscribe() checks them: a malformed command would make the gateway close the connection.
+        subscriptions.push({ id, serverId: typeof serverId === 'string' ? serverId : undefined, filters: toWireFilters(filters) });
+      } catch {
+        // damaged: left out
+      }
     }
   }
-  return { sessionId: record.sessionId, lastEventId, subscriptions };
+  const removals = Array.isArray(record.removals) ? record.removals.filter((id): id is string => typeof id === 'string') : [];
+  return { sessionId: record.sessionId, lastEventId, subscriptions, removals };
 }
 
 /**
@@ -74,7 +65,7 @@ export class ResumeWriter {
     try {
       return parseResumeRecord(await this.#store.get(this.#key));
     } catch (error) {
-      this.#logger.warn('could not read the resume record; starting a new session', { error });
+      this.#logger.warn('could not read the resume record', { error });
       return undefined;
     }
   }
@@ -93,13 +84,8 @@ export class ResumeWriter {
     for (let record = this.#next; record !== undefined; record = this.#next) {
       this.#next = undefined;
       try {
-        await this.#store.set(this.#key, {
-          version: recordVersion,
-          sessionId: record.sessionId,
-          lastEventId: record.lastEventId ?? null,
-          subscriptions: record.subscriptions.map((subscription) => ({ ...subscription, serverId: subscription.serverId ?? null })),
-          savedAt: Date.now(),
-        });
+        // Stored as JSON: an undefined lastEventId or serverId is left out, and read back as undefined.
+        await this.#store.set(this.#key, { version: recordVersion, ...record, savedAt: Date.now() });
       } catch (error) {
         this.#logger.warn('could not save the resume record', { error });
       }

@@ -48,7 +48,10 @@ export interface EssConnectionChange {
   readonly error?: EssError | undefined;
 }
 
-/** Payload of the `gap` event: a resume was refused, so events may have been lost. */
+/**
+ * Payload of the `gap` event: the session was not resumed (the gateway refused, or the client
+ * gave it up after an unanswered `subscribe()`), so events may have been lost.
+ */
 export interface EssGap {
   /** The session that could not be resumed. */
   readonly previousSessionId: string;

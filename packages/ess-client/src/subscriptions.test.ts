@@ -1,0 +1,218 @@
+// The client's subscriptions and the gateway's stay the same through lost answers, reconnects
+// and restarts, and the resume record matches what was delivered when a listener closes the
+// client. Real sandbox, real sockets; a relay (testing/relay.ts) holds back or cuts off answers.
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { oauth2, Session } from '@sessionkit/core-session';
+import type { Sandbox } from '@sessionkit/sandbox';
+import { MemoryStore } from '@sessionkit/token-store';
+import { EssClient, type EssClientOptions, type EssEvent, type EssGap } from '@sessionkit/ess-client';
+import { next, numbered, outputActivated, startEssSandbox, take, until } from './testing/harness.js';
+import { type Relay, startRelay } from './testing/relay.js';
+
+let sandbox: Sandbox;
+let relay: Relay | undefined;
+const clients: EssClient[] = [];
+const key = 'ess-subscriptions-test';
+
+beforeEach(async () => {
+  sandbox = await startEssSandbox();
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  await relay?.close();
+  relay = undefined;
+  await sandbox.close();
+});
+
+function client(options: Partial<EssClientOptions> = {}): EssClient {
+  const created = new EssClient({
+    url: sandbox.essUrl,
+    auth: new Session({
+      authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
+    }),
+    filters: [{ resourceTypes: ['cameras'] }],
+    fetchState: false,
+    reconnect: { initialDelayMs: 20 },
+    ...options,
+  });
+  clients.push(created);
+  return created;
+}
+
+const outputs = [{ resourceTypes: ['outputs'] }];
+const output = (id: string): Record<string, unknown> => ({ id, type: outputActivated, source: 'outputs/o1' });
+const ids = (events: EssEvent[]): string[] => events.map((event) => event.id);
+const isOutputsAdd = (command: Record<string, unknown>): boolean =>
+  command.command === 'addSubscription' && JSON.stringify(command.filters).includes('outputs');
+
+async function recordReaches(store: MemoryStore, lastEventId: string): Promise<void> {
+  for (let tries = 0; (await store.get(key))?.lastEventId !== lastEventId; tries += 1) {
+    if (tries > 1000) throw new Error(`the resume record never reached ${lastEventId}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Lose the connection while upgrades are refused; resolves once the client is `delayed`. */
+async function goOffline(ess: EssClient): Promise<void> {
+  sandbox.events.refuseUpgrades({ retryAfterSeconds: 0 });
+  const away = next(ess, 'connection', (change) => change.state === 'delayed');
+  sandbox.dropConnections();
+  await away;
+}
+
+it('a subscribe() whose answer a drop cut off leaves no subscription behind: a new session, and a retry that unsubscribe() removes', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const ess = client({ url: relay.url });
+  await ess.connect();
+  const iterator = ess.events();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+
+  // The gateway adds the subscription; the answer is lost with the connection.
+  const cut = relay.cutAnswer(isOutputsAdd);
+  const gaps: EssGap[] = [];
+  ess.on('gap', (gap) => gaps.push(gap));
+  const back = next(ess, 'connection', (change) => change.state === 'online');
+  await expect(ess.subscribe(outputs)).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
+  await cut;
+  await back;
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e1']);
+  // That session holds a subscription the client cannot name: it was not resumed.
+  expect(gaps).toMatchObject([{ lastEventId: 'e0' }]);
+
+  // Subscribing again makes one subscription, which unsubscribe() removes.
+  const id = await ess.subscribe(outputs);
+  sandbox.publish([output('o2')]);
+  expect(ids(await take(iterator, 1))).toEqual(['o2']);
+  await ess.unsubscribe(id);
+  sandbox.publish([output('o3'), ...numbered(2, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e2']);
+  expect(ess.stats).toMatchObject({ resumes: 0, gaps: 1 });
+});
+
+it('a process that closed during an unanswered subscribe() leaves a record that does not resume that session', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const store = new MemoryStore();
+  const first = client({ url: relay.url, resumeStore: store, resumeKey: key });
+  await first.connect();
+  const iterator = first.events();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  const { held } = relay.holdAnswer(isOutputsAdd);
+  const subscribing = expect(first.subscribe(outputs)).rejects.toMatchObject({ code: 'CLOSED' });
+  await held; // the gateway has added it
+  await first.close();
+  await subscribing;
+
+  const second = client({ resumeStore: store, resumeKey: key });
+  const resumed = second.events();
+  await second.connect();
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  expect(ids(await take(resumed, 1))).toEqual(['e1']);
+  expect(second.stats).toMatchObject({ resumes: 0, gaps: 1 });
+});
+
+it('removes a subscription unsubscribed while its own add is in flight on a new session', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const ess = client({ url: relay.url });
+  await ess.connect();
+  const iterator = ess.events();
+  const id = await ess.subscribe(outputs);
+  sandbox.publish([output('o1')]);
+  await take(iterator, 1);
+
+  await goOffline(ess);
+  sandbox.events.expireSessions();
+  const { held, release } = relay.holdAnswer(isOutputsAdd);
+  const back = next(ess, 'connection', (change) => change.state === 'online');
+  sandbox.events.acceptUpgrades();
+  await held; // a new session: the filters are added again, and `outputs` is being added
+  await ess.unsubscribe(id);
+  release();
+  await back;
+  sandbox.publish([output('o2'), ...numbered(0, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e0']);
+  expect(ess.stats).toMatchObject({ gaps: 1 });
+});
+
+it('a restarted process sends the removals queued while offline: the resumed session keeps no unsubscribed subscription', async () => {
+  const store = new MemoryStore();
+  const options = { resumeStore: store, resumeKey: key };
+  const first = client(options);
+  await first.connect();
+  const iterator = first.events();
+  const id = await first.subscribe(outputs);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await goOffline(first);
+  await first.unsubscribe(id); // queued for the resume
+  await first.close();
+  sandbox.events.acceptUpgrades();
+
+  const second = client(options);
+  const resumed = second.events();
+  await second.connect();
+  expect(second.stats.resumes).toBe(1);
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  expect(ids(await take(resumed, 1))).toEqual(['e1']);
+});
+
+it("saves the events an 'event' listener got before it closed the client: a restart repeats none and loses none", async () => {
+  const store = new MemoryStore();
+  const options = { resumeStore: store, resumeKey: key };
+  const first = client(options);
+  await first.connect();
+  const heard: string[] = [];
+  let closing: Promise<void> | undefined;
+  first.on('event', (event) => {
+    heard.push(event.id);
+    if (event.id === 'e4') closing = first.close();
+  });
+  sandbox.publish(numbered(0, 2));
+  await recordReaches(store, 'e1');
+  sandbox.publish(numbered(2, 8)); // one batch; the listener closes at its third event
+  await until(() => closing !== undefined);
+  await closing;
+  expect(heard).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
+  expect((await store.get(key))?.lastEventId).toBe('e4');
+
+  const second = client(options);
+  const again: string[] = [];
+  second.on('event', (event) => again.push(event.id));
+  await second.connect();
+  expect(second.stats.resumes).toBe(1);
+  sandbox.publish(numbered(10, 1));
+  await until(() => again.includes('e10'));
+  expect(again).toEqual(['e5', 'e6', 'e7', 'e8', 'e9', 'e10']);
+});
+
+it("with an iterator open as well, the record follows what the iterator takes of that batch, also after close()", async () => {
+  const store = new MemoryStore();
+  const options = { resumeStore: store, resumeKey: key };
+  const first = client(options);
+  await first.connect();
+  const iterator = first.events();
+  let closing: Promise<void> | undefined;
+  first.on('event', (event) => {
+    if (event.id === 'e4') closing = first.close();
+  });
+  sandbox.publish(numbered(0, 2));
+  await take(iterator, 2);
+  await recordReaches(store, 'e1');
+  sandbox.publish(numbered(2, 8)); // the iterator gets e2 and e3 of this batch, the listener e4 too
+  await until(() => closing !== undefined);
+  await closing;
+  expect((await store.get(key))?.lastEventId).toBe('e1'); // not taken yet
+  expect(ids(await take(iterator, 10))).toEqual(['e2', 'e3']);
+  await first.close(); // waits for the record written while draining
+  expect((await store.get(key))?.lastEventId).toBe('e3');
+
+  const second = client(options);
+  const resumed = second.events();
+  await second.connect();
+  expect(second.stats.resumes).toBe(1);
+  sandbox.publish(numbered(10, 1));
+  expect(ids(await take(resumed, 7))).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10']);
+});
