@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { format } from 'node:util';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import winston from 'winston';
@@ -68,6 +69,23 @@ describe('adaptLogger', () => {
     expect(logger.isLevelEnabled('info')).toBe(false);
   });
 
+  it('never lets a field overwrite what winston writes: a taken name gets _ prefixes until free', () => {
+    const { chunks, stream } = sinkStream();
+    const target = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [streamTransport(stream)] });
+    adaptLogger(target).child({ level: 'binding' }).warn('the message', { message: 'field', _level: 'own', toString: 1 });
+    expect(JSON.parse(chunks[0]!)).toEqual({ level: 'warn', message: 'the message', _level: 'binding', _message: 'field', __level: 'own', toString: 1 });
+  });
+
+  it('never lets a field repeat a key that pino writes: a taken name gets _ prefixes until free', () => {
+    const { chunks, stream } = sinkStream();
+    adaptLogger(pino(stream)).child({ level: 'binding' }).warn('the message', { msg: 'field', time: 1, pid: 2, hostname: 'h', _level: 'own', toString: 3 });
+    const line = chunks[0]!;
+    // Every key once, so that JSON.parse (which keeps the last of a repeated key) loses nothing.
+    const keys = [...line.matchAll(/"(\w+)":/g)].map((match) => match[1]);
+    expect(keys).toEqual(['level', 'time', 'pid', 'hostname', '_level', '_msg', '_time', '_pid', '_hostname', '__level', 'toString', 'msg']);
+    expect(JSON.parse(line)).toMatchObject({ level: 40, msg: 'the message', _level: 'binding', _msg: 'field', _time: 1, _pid: 2, _hostname: 'h', __level: 'own' });
+  });
+
   it.each(['pino', 'winston'])('does no work for a level that %s has disabled', (library) => {
     const { chunks, stream } = sinkStream();
     const target =
@@ -96,16 +114,32 @@ describe('adaptLogger', () => {
     logger.trace('t');
     logger.info('i', { token: SECRET });
     logger.error('e');
-    expect(target.debug).toHaveBeenCalledWith('t');
-    expect(target.info).toHaveBeenCalledWith('i', { token: REDACTED });
-    expect(target.error).toHaveBeenCalledWith('e');
+    expect(target.debug).toHaveBeenCalledWith('%s', 't');
+    expect(target.info).toHaveBeenCalledWith('%s', 'i', { token: REDACTED });
+    expect(target.error).toHaveBeenCalledWith('%s', 'e');
     expect(target.log).not.toHaveBeenCalled();
+  });
+
+  it('escapes line breaks and control characters in a console message, so it is one line', () => {
+    const target = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+    adaptLogger(target).info('login ok\n12:00:00 INFO admin logged in\u2028\u001b[2K', { user: 'demo' });
+    const line = format(...(target.info.mock.calls[0] as unknown[]));
+    expect(line).toBe("login ok\\n12:00:00 INFO admin logged in\\u2028\\u001b[2K { user: 'demo' }");
+  });
+
+  it('does not let a console message read as a format take the fields', () => {
+    const target = { debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+    const logger = adaptLogger(target);
+    logger.info('GET /caf%c3%a9', { status: 200 });
+    logger.warn('%d%%');
+    expect(format(...(target.info.mock.calls[0] as unknown[]))).toBe('GET /caf%c3%a9 { status: 200 }');
+    expect(format(...(target.warn.mock.calls[0] as unknown[]))).toBe('%d%%');
   });
 
   it('accepts the global console', () => {
     const spy = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     adaptLogger(console).warn('careful', { secret: SECRET });
-    expect(spy).toHaveBeenCalledWith('careful', { secret: REDACTED });
+    expect(spy).toHaveBeenCalledWith('%s', 'careful', { secret: REDACTED });
     spy.mockRestore();
   });
 
@@ -138,7 +172,9 @@ describe('adaptLogger', () => {
   });
 
   it('rejects targets it cannot drive', () => {
-    expect(() => adaptLogger({} as never)).toThrow(/adaptLogger\(\) takes console/);
+    for (const [name, target] of Object.entries({ empty: {}, null: null, undefined: undefined, number: 42 })) {
+      expect(() => adaptLogger(target as never), name).toThrow(/^adaptLogger\(\) takes console/);
+    }
   });
 
   it('refuses a pino- or winston-like target that lacks a method its adapter calls, at once', () => {
@@ -161,7 +197,7 @@ describe('adaptLogger', () => {
   it('does not take a target whose levels.values is null for pino', () => {
     const target = { levels: { values: null }, isLevelEnabled: vi.fn(), trace: vi.fn(), debug: vi.fn(), info: vi.fn(), warn: vi.fn(), error: vi.fn() };
     adaptLogger(target).info('as console', { a: 1 });
-    expect(target.info).toHaveBeenCalledWith('as console', { a: 1 });
+    expect(target.info).toHaveBeenCalledWith('%s', 'as console', { a: 1 });
     expect(target.isLevelEnabled).not.toHaveBeenCalled();
   });
 });

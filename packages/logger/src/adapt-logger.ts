@@ -1,4 +1,5 @@
 import { createBaseLogger, type Sink } from './base-logger.js';
+import { escapeControls, withFields } from './format.js';
 import { type EntryLevel, entryLevels, type LogLevel } from './levels.js';
 import type { RedactOptions } from './redact.js';
 import type { LogEntry, Logger } from './types.js';
@@ -56,6 +57,9 @@ export interface AdaptLoggerOptions {
 // The names to try, in order, for our levels that winston's level sets (npm, syslog, cli) may lack.
 const WINSTON_NAMES: Partial<Record<EntryLevel, string>> = { trace: 'trace silly debug', warn: 'warn warning' };
 
+// The keys a pino logger (with its default options) writes around the fields of an entry.
+const PINO_KEYS = ['level', 'time', 'pid', 'hostname', 'msg'];
+
 /** A target of unknown kind, as the detection below looks at it. */
 interface Loose {
   levels?: { values?: unknown };
@@ -72,7 +76,7 @@ const isObject = (value: unknown): value is object => Object(value) === value;
  * const session = new Session({ authenticator, logger: adaptLogger(pino()) });
  */
 export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = {}): Logger {
-  const has = (method: string): boolean => typeof (target as unknown as Record<string, unknown>)[method] === 'function';
+  const has = (method: string): boolean => typeof (target as unknown as Record<string, unknown> | undefined)?.[method] === 'function';
   const adapt = (sink: Sink, isEnabled?: (level: EntryLevel) => boolean): Logger =>
     // pino and winston apply their own level, so by default every level is passed on to them.
     createBaseLogger(options.level ?? (isEnabled && 'trace'), options.redact, sink, isEnabled);
@@ -80,11 +84,14 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
   // pino is told by its `levels.values`, winston by its `levels` and `add`; such a target must
   // have every method its adapter calls, or it is refused here instead of failing at its first
   // entry (it is not taken for console or a sink either).
-  const levels = (target as Loose).levels;
+  // `?.`: null and undefined are refused below, as any other target it cannot drive.
+  const levels = (target as Loose | undefined)?.levels;
   if (isObject(levels?.values)) {
     if (['isLevelEnabled', ...entryLevels].every(has)) {
       return adapt(
-        (level, msg, fields) => { (target as PinoLike)[level](fields, msg); },
+        // A field must not repeat one of pino's keys: JSON.parse keeps the last of them (pino's
+        // message is last, a field's level came after pino's), so one value would be lost.
+        (level, msg, fields) => { (target as PinoLike)[level](withFields({}, fields, PINO_KEYS), msg); },
         (level) => (target as PinoLike).isLevelEnabled(level),
       );
     }
@@ -93,11 +100,14 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
       const names = Object.fromEntries(
         entryLevels.map((level) => [level, (WINSTON_NAMES[level] ?? level).split(' ').find((name) => name in levels) ?? 'info']),
       ) as Record<EntryLevel, string>;
-      return adapt((level, msg, fields) => (target as WinstonLike).log({ ...fields, level: names[level], message: msg }), (level) => (target as WinstonLike).isLevelEnabled(names[level]));
+      return adapt((level, msg, fields) => (target as WinstonLike).log(withFields({ level: names[level], message: msg }, fields)), (level) => (target as WinstonLike).isLevelEnabled(names[level]));
     }
   } else if (entryLevels.slice(1).every(has)) {
     return adapt((level, msg, fields) => {
-      (target as ConsoleLike)[level === 'trace' ? 'debug' : level](msg, ...(Object.keys(fields).length ? [fields] : []));
+      // The message is escaped as createLogger's lines are, so that it cannot forge a second line, and
+      // passed after '%s', so that a `%c` or `%d` in it is not read as a format that takes the fields.
+      // The console writes the fields itself (Node escapes line breaks in their keys and strings).
+      (target as ConsoleLike)[level === 'trace' ? 'debug' : level]('%s', escapeControls(msg), ...(Object.keys(fields).length ? [fields] : []));
     });
   } else if (has('log')) {
     return adapt((level, msg, fields, time) => { (target as LogSink).log({ time, level, msg, fields }); });

@@ -15,19 +15,24 @@ export function safeStringify(value: unknown): string {
 }
 
 /**
- * One JSON object per line: `time`, `level`, `msg`, then bindings and fields. A binding or
- * field whose name is taken (`time`, `level`, `msg`, or the new name of an earlier field) gets
- * `_` prefixes until its name is free: `msg` becomes `_msg`, and then a field `_msg` becomes `__msg`.
+ * `head`, then `fields`, none overwriting another: a field whose name is taken (in `head`, in
+ * `taken`, or by the new name of an earlier field) gets `_` prefixes until its name is free, so
+ * after `msg`, a field `msg` becomes `_msg`, and then a field `_msg` becomes `__msg`. The
+ * object has no prototype, so that a `__proto__` field is a field like any other.
  */
-export function formatJson(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
-  // No prototype, so that a `__proto__` field is a field like any other.
-  const out: Record<string, unknown> = { __proto__: null, time, level, msg };
+export function withFields<T extends object>(head: T, fields: LogFields, taken: readonly string[] = []): T & LogFields {
+  const out: LogFields = { __proto__: null, ...head };
   for (const [name, value] of Object.entries(fields)) {
     let key = name;
-    while (key in out) key = `_${key}`;
+    while (key in out || taken.includes(key)) key = `_${key}`;
     out[key] = value;
   }
-  return safeStringify(out);
+  return out as T & LogFields;
+}
+
+/** One JSON object per line: `time`, `level`, `msg`, then bindings and fields, renamed as {@link withFields} does. */
+export function formatJson(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
+  return safeStringify(withFields({ time, level, msg }, fields));
 }
 
 function formatValue(value: unknown): string {
