@@ -8,6 +8,11 @@ export interface WireFilter {
   eventTypes: string[];
 }
 
+/** `value` when it is an array, else none: for lists in frames and records that may be damaged. */
+export function arrayOf(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
 function invalid(message: string): EssError {
   return new EssError('INVALID_COMMAND', message);
 }

@@ -4,7 +4,7 @@ import type { TokenStore } from '@sessionkit/token-store';
 import type * as Ws from 'ws';
 import type { ClientOptions, RawData, WebSocket } from 'ws';
 import { backoffDelay, type BackoffSettings } from './backoff.js';
-import { toWireFilters } from './commands.js';
+import { arrayOf, toWireFilters } from './commands.js';
 import { closeError, EssError } from './ess-error.js';
 import { type Batch, EventStream, type OverflowPolicy, type StreamOwner } from './event-stream.js';
 import { type DedupeMode, RecentIds } from './recent-ids.js';
@@ -151,6 +151,8 @@ class Connection {
   pongTimer: NodeJS.Timeout | undefined;
   /** Set once startSession has answered. */
   established = false;
+  /** Command ids of addSubscriptions that timed out: a late answer names a subscription to remove. */
+  readonly timedOutAdds = new Set<number>();
   #ended!: (error: EssError) => void;
 
   constructor(ws: WebSocket) {
@@ -314,19 +316,18 @@ export class EssClient {
     this.#auth = options.auth;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'ess-client' });
     const reconnect = options.reconnect ?? true;
-    if (reconnect === false) {
-      this.#reconnect = undefined;
-    } else {
-      const settings = reconnect === true ? {} : reconnect;
-      this.#reconnect = {
-        initialDelayMs: settings.initialDelayMs ?? 500,
-        maxDelayMs: settings.maxDelayMs ?? 30_000,
-        resumeWindowMs: settings.resumeWindowMs ?? 30_000,
-        windowMaxDelayMs: settings.windowMaxDelayMs ?? 5_000,
-        maxRetries: settings.maxRetries ?? Infinity,
-        shouldReconnect: settings.shouldReconnect ?? ((error) => error.retryable),
-      };
-    }
+    const settings = reconnect === true ? {} : reconnect;
+    this.#reconnect =
+      settings === false
+        ? undefined
+        : {
+            initialDelayMs: settings.initialDelayMs ?? 500,
+            maxDelayMs: settings.maxDelayMs ?? 30_000,
+            resumeWindowMs: settings.resumeWindowMs ?? 30_000,
+            windowMaxDelayMs: settings.windowMaxDelayMs ?? 5_000,
+            maxRetries: settings.maxRetries ?? Infinity,
+            shouldReconnect: settings.shouldReconnect ?? ((error) => error.retryable),
+          };
     this.#heartbeatMs = options.heartbeatMs ?? 30_000;
     this.#heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 10_000;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 10_000;
@@ -477,7 +478,10 @@ export class EssClient {
   async subscribe(filters: readonly EssFilter[]): Promise<string> {
     const subscription: RememberedSubscription = { id: '', serverId: undefined, filters: toWireFilters(filters) };
     await this.#addOnServer(await this.#online(), subscription);
-    subscription.id = `subscription-${this.#nextSubscriptionNumber++}`;
+    // The next number not taken: a restarted process holds the restored ids already.
+    do {
+      subscription.id = `subscription-${this.#nextSubscriptionNumber++}`;
+    } while (this.#subscriptions.has(subscription.id));
     this.#subscriptions.set(subscription.id, subscription);
     this.#saveRecord();
     return subscription.id;
@@ -721,14 +725,17 @@ export class EssClient {
     this.#delivered = record.lastEventId;
     for (const serverId of record.removals) this.#removals.add(serverId);
     for (const subscription of record.subscriptions) {
-      const existing = this.#subscriptions.get(subscription.id);
       if (subscription.id === filtersSubscriptionId) {
-        if (existing !== undefined) existing.serverId = subscription.serverId;
+        // The `filters` option decides: the stored filters subscription is kept only when the
+        // option names the same filters; otherwise (other filters, or none) it is removed from the
+        // resumed session, and the option's filters, if any, are added to it.
+        const own = this.#subscriptions.get(filtersSubscriptionId);
+        const serverId = subscription.serverId;
+        if (own && JSON.stringify(own.filters) === JSON.stringify(subscription.filters)) own.serverId = serverId;
+        else if (serverId !== undefined) this.#removals.add(serverId);
         continue;
       }
       this.#subscriptions.set(subscription.id, subscription);
-      const number = Number(/^subscription-(\d+)$/.exec(subscription.id)?.[1]);
-      if (Number.isSafeInteger(number) && number >= this.#nextSubscriptionNumber) this.#nextSubscriptionNumber = number + 1;
     }
     this.#logger.info('restored a resume record', { sessionId: record.sessionId, lastEventId: record.lastEventId });
   }
@@ -802,12 +809,10 @@ export class EssClient {
     const previousSessionId = this.#sessionId;
     const previousEventId = this.#lastEventId;
     const resume = previousSessionId !== undefined && previousEventId !== undefined && !this.#abandoned;
-    const frame = await this.#command(
-      connection,
-      'startSession',
-      { sessionId: resume ? previousSessionId : '', eventId: resume ? previousEventId : '' },
-      this.#commandTimeoutMs,
-    );
+    const frame = await this.#command(connection, 'startSession', {
+      sessionId: resume ? previousSessionId : '',
+      eventId: resume ? previousEventId : '',
+    });
     const sessionId = frame.sessionId;
     if (typeof sessionId !== 'string' || sessionId === '') {
       throw new EssError('PROTOCOL_ERROR', 'startSession was answered without a sessionId.');
@@ -849,7 +854,7 @@ export class EssClient {
 
   async #addOnServer(connection: Connection, subscription: RememberedSubscription): Promise<string> {
     // Throws at once when nothing could be sent.
-    const answer = this.#command(connection, 'addSubscription', { filters: subscription.filters }, this.#commandTimeoutMs);
+    const answer = this.#command(connection, 'addSubscription', { filters: subscription.filters });
     try {
       const { subscriptionId } = await answer;
       if (typeof subscriptionId !== 'string') throw new EssError('PROTOCOL_ERROR', 'addSubscription was answered without a subscriptionId.');
@@ -865,13 +870,14 @@ export class EssClient {
   }
 
   /**
-   * Send a queued removal. Lost or unanswered, it stays queued and the error is thrown. Answered,
-   * it is dequeued; a refusal other than 404 (gone already) is thrown when `strict`, and only
-   * logged otherwise (while a session is set up: not worth ending the connection over).
+   * Send a removal (queued, or of a late answer's subscription). Lost or unanswered, it stays
+   * queued and the error is thrown. Answered, it is dequeued; a refusal other than 404 (gone
+   * already) is thrown when `strict`, and only logged otherwise (while a session is set up, or
+   * for a late answer: not worth ending the connection over).
    */
   async #remove(connection: Connection, serverId: string, strict?: boolean): Promise<void> {
     try {
-      await this.#command(connection, 'removeSubscription', { subscriptionId: serverId }, this.#commandTimeoutMs);
+      await this.#command(connection, 'removeSubscription', { subscriptionId: serverId });
     } catch (error) {
       if (!EssError.isInstance(error) || error.retryable) throw error;
       this.#removals.delete(serverId);
@@ -891,12 +897,7 @@ export class EssClient {
     } finally {
       connection.getStatePending -= 1;
     }
-    const states: EssState[] = [];
-    if (Array.isArray(frame.states)) {
-      for (const item of frame.states as unknown[]) {
-        if (isRecord(item) && isStateful(item as unknown as EssEvent)) states.push(item as unknown as EssState);
-      }
-    }
+    const states = arrayOf(frame.states).filter((item): item is EssState => isRecord(item) && isStateful(item as unknown as EssEvent));
     this.#cache.replace(states, mark);
     this.#needsState = false;
     this.#emit('state', { reason: 'snapshot', changed: this.#cache.snapshot() } satisfies EssStateChange);
@@ -904,7 +905,7 @@ export class EssClient {
   }
 
   /** Send a command and wait for its answer. Throws at once (not sent) when the connection is not open. */
-  #command(connection: Connection, command: string, fields: Frame, timeoutMs: number): Promise<Frame> {
+  #command(connection: Connection, command: string, fields: Frame, timeoutMs = this.#commandTimeoutMs): Promise<Frame> {
     if (connection.ws.readyState !== connection.ws.OPEN) {
       throw new EssError('CONNECTION_LOST', `Cannot send "${command}": the connection is not open.`, { retryable: true });
     }
@@ -912,6 +913,7 @@ export class EssClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         connection.pending.delete(commandId);
+        if (command === 'addSubscription') connection.timedOutAdds.add(commandId);
         this.#updateFlow();
         reject(new EssError('COMMAND_TIMEOUT', `"${command}" was not answered within ${timeoutMs} ms.`, { retryable: true }));
       }, timeoutMs);
@@ -941,6 +943,11 @@ export class EssClient {
     if (typeof commandId === 'number') {
       const pending = connection.pending.get(commandId);
       if (pending === undefined) {
+        // A late answer to an addSubscription that timed out (subscribe() rejected): the gateway
+        // added a subscription the client does not hold, so it is removed.
+        if (connection.timedOutAdds.delete(commandId) && typeof frame.subscriptionId === 'string') {
+          this.#remove(connection, frame.subscriptionId).catch(() => undefined);
+        }
         this.#logger.debug('ignored a response to no pending command', { commandId });
         return;
       }

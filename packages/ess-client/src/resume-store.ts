@@ -1,6 +1,6 @@
 import type { Logger } from '@sessionkit/logger';
 import type { StoredRecord, TokenStore } from '@sessionkit/token-store';
-import { toWireFilters, type WireFilter } from './commands.js';
+import { arrayOf, toWireFilters, type WireFilter } from './commands.js';
 
 /** A subscription as the client remembers it across reconnects and restarts. */
 export interface RememberedSubscription {
@@ -28,19 +28,17 @@ export function parseResumeRecord(record: StoredRecord | undefined): ResumeRecor
   if (record?.version !== recordVersion || typeof record.sessionId !== 'string' || record.sessionId === '') return undefined;
   const lastEventId = typeof record.lastEventId === 'string' && record.lastEventId !== '' ? record.lastEventId : undefined;
   const subscriptions: RememberedSubscription[] = [];
-  if (Array.isArray(record.subscriptions)) {
-    for (const item of record.subscriptions as unknown[]) {
-      const { id, serverId, filters } = (item ?? {}) as Record<string, unknown>;
-      if (typeof id !== 'string') continue;
-      try {
-        // Checked as subscribe() checks them: a malformed command would make the gateway close the connection.
-        subscriptions.push({ id, serverId: typeof serverId === 'string' ? serverId : undefined, filters: toWireFilters(filters) });
-      } catch {
-        // damaged: left out
-      }
+  for (const item of arrayOf(record.subscriptions)) {
+    const { id, serverId, filters } = (item ?? {}) as Record<string, unknown>;
+    if (typeof id !== 'string') continue;
+    try {
+      // Checked as subscribe() checks them: a malformed command would make the gateway close the connection.
+      subscriptions.push({ id, serverId: typeof serverId === 'string' ? serverId : undefined, filters: toWireFilters(filters) });
+    } catch {
+      // damaged: left out
     }
   }
-  const removals = Array.isArray(record.removals) ? record.removals.filter((id): id is string => typeof id === 'string') : [];
+  const removals = arrayOf(record.removals).filter((id): id is string => typeof id === 'string');
   return { sessionId: record.sessionId, lastEventId, subscriptions, removals };
 }
 

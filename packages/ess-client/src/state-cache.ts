@@ -103,27 +103,23 @@ export class StateCache {
     for (const entries of previous.values()) {
       for (const entry of entries) {
         if (entry.version <= mark) continue;
-        const current = this.#find(entry.state.source, entry.group);
+        const current = this.#sources.get(entry.state.source)?.find((candidate) => candidate.group === entry.group);
         if (current === undefined || compareTimes(entry.state.time, current.state.time) >= 0) this.#put(entry.state, entry.version);
       }
     }
   }
 
-  #find(source: string, group: string): Entry | undefined {
-    return this.#sources.get(source)?.find((entry) => entry.group === group);
-  }
-
   #put(state: EssState, version: number): void {
-    const existing = this.#find(state.source, state.stategroupid);
-    if (existing !== undefined) {
-      existing.state = state;
-      existing.version = version;
+    const source = state.source;
+    let entries = this.#sources.get(source);
+    if (entries === undefined) this.#sources.set(source, (entries = []));
+    for (const entry of entries) {
+      if (entry.group !== state.stategroupid) continue;
+      entry.state = state;
+      entry.version = version;
       return;
     }
-    const entries = this.#sources.get(state.source);
-    const entry: Entry = { group: state.stategroupid, state, version };
-    if (entries === undefined) this.#sources.set(state.source, [entry]);
-    else entries.push(entry);
+    entries.push({ group: state.stategroupid, state, version });
   }
 
   /** The current states, in no particular order. */

@@ -216,3 +216,84 @@ it("with an iterator open as well, the record follows what the iterator takes of
   sandbox.publish(numbered(10, 1));
   expect(ids(await take(resumed, 7))).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10']);
 });
+
+/** A first process (filters: cameras) that takes e0, saves its record and closes. */
+async function firstProcess(store: MemoryStore): Promise<void> {
+  const first = client({ resumeStore: store, resumeKey: key });
+  await first.connect();
+  const iterator = first.events();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await recordReaches(store, 'e0');
+  await first.close();
+}
+
+it('a process restarted with other filters resumes the session with its own filters, not the stored ones', async () => {
+  const store = new MemoryStore();
+  await firstProcess(store);
+  const second = client({ resumeStore: store, resumeKey: key, filters: outputs });
+  const resumed = second.events();
+  await second.connect();
+  expect(second.stats.resumes).toBe(1);
+  sandbox.publish([...numbered(1, 1), output('o1')]);
+  expect(ids(await take(resumed, 1))).toEqual(['o1']);
+  await second.close();
+
+  // Its record names the new filters' subscription: a third process with them resumes it as is.
+  const third = client({ resumeStore: store, resumeKey: key, filters: outputs });
+  const again = third.events();
+  await third.connect();
+  expect(third.stats.resumes).toBe(1);
+  sandbox.publish([...numbered(2, 1), output('o2')]);
+  expect(ids(await take(again, 1))).toEqual(['o2']);
+});
+
+it('a process restarted without a filters option removes the stored filters subscription from the resumed session', async () => {
+  const store = new MemoryStore();
+  await firstProcess(store);
+  const second = client({ resumeStore: store, resumeKey: key, filters: undefined });
+  const resumed = second.events();
+  await second.connect();
+  expect(second.stats.resumes).toBe(1);
+  await second.subscribe(outputs);
+  sandbox.publish([...numbered(1, 1), output('o1')]);
+  expect(ids(await take(resumed, 1))).toEqual(['o1']);
+});
+
+it('removes the subscription of a late answer to a subscribe() that timed out', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const ess = client({ url: relay.url, commandTimeoutMs: 1000 });
+  await ess.connect();
+  const iterator = ess.events();
+  const { held, release } = relay.holdAnswer(isOutputsAdd);
+  const subscribing = expect(ess.subscribe(outputs)).rejects.toMatchObject({ code: 'COMMAND_TIMEOUT' });
+  await held; // the gateway has added it
+  await subscribing;
+  release();
+  await until(() => relay?.commands.some((command) => command.command === 'removeSubscription') === true, 5000, 'a removeSubscription');
+  await ess.getState(); // answered after the removal: the gateway handles commands in order
+  sandbox.publish([output('o1'), ...numbered(0, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e0']);
+});
+
+it("a restarted process names new subscriptions apart from its restored ones, which unsubscribe() still removes", async () => {
+  const store = new MemoryStore();
+  const options = { resumeStore: store, resumeKey: key };
+  const first = client(options);
+  await first.connect();
+  const iterator = first.events();
+  const restored = await first.subscribe(outputs);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await recordReaches(store, 'e0');
+  await first.close();
+
+  const second = client(options);
+  const resumed = second.events();
+  await second.connect();
+  const added = await second.subscribe([{ resourceTypes: ['inputEvents'] }]);
+  expect(added).not.toBe(restored);
+  await second.unsubscribe(restored);
+  sandbox.publish([output('o1'), { id: 'i1', type: outputActivated, source: 'inputEvents/i1' }]);
+  expect(ids(await take(resumed, 1))).toEqual(['i1']);
+});
