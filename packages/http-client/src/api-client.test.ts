@@ -4,7 +4,7 @@ import { Agent } from 'undici';
 import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { createApiClient } from '@sessionkit/http-client';
+import { type ApiClientOptions, createApiClient } from '@sessionkit/http-client';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -13,6 +13,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await sandbox.close();
 });
+
+/** What `make` throws (undefined when it does not). */
+function thrownBy(make: () => unknown): unknown {
+  try {
+    make();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
 
 function session(target: Sandbox = sandbox, fetcher?: typeof fetch): Session {
   return new Session({
@@ -139,6 +149,47 @@ describe('createApiClient', () => {
     expect(sandbox.stats.commands.rest.requests - requests).toBe(1);
     expect(consulted).toHaveLength(1);
     sandbox.commands.clearFaults();
+  });
+
+  it('rejects a bad timeoutMs or retry count when it is built, naming the option, instead of failing every request', async () => {
+    const baseUrl = `${sandbox.url}/api/rest/`;
+    for (const value of [1.5, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
+      // With its own pool (highPerformance, ca or tls) a fractional timeoutMs used to fail every request: undici takes whole milliseconds only.
+      for (const own of [{ highPerformance: true }, {}]) {
+        expect(thrownBy(() => createApiClient({ baseUrl, session: session(), ...own, timeoutMs: value }))).toMatchObject({
+          name: 'HttpClientError',
+          code: 'INVALID_ARGUMENT',
+          message: `timeoutMs must be a whole number from 1 to 2147483647, not ${value}.`,
+        });
+      }
+      expect(thrownBy(() => createApiClient({ baseUrl, session: session(), retry: value }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^retry must be a whole number from 0 /) as unknown });
+    }
+    // 0 used to time out every request at once (ky's timer, unlike undici's, does not take 0 as none).
+    expect(thrownBy(() => createApiClient({ baseUrl, session: session(), timeoutMs: 0 }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'timeoutMs must be a whole number from 1 to 2147483647, not 0.' });
+    // Whole milliseconds are fine, with the client's own pool too.
+    const api = createApiClient({ baseUrl, session: session(), highPerformance: true, timeoutMs: 2000, retry: 0 });
+    expect(await api.get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+  });
+
+  it('treats options given as null (plain JavaScript) like options not given', async () => {
+    const nulls = { highPerformance: null, ca: null, tls: null, retry: null, timeoutMs: null, headers: null, hooks: null, logger: null, dispatcher: null };
+    // highPerformance, headers and hooks given as null used to throw a TypeError.
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), ...nulls } as unknown as ApiClientOptions);
+    expect(await api.get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+    // Headers and hooks of a request still apply.
+    const seen: (string | null)[] = [];
+    const hooks = { beforeRequest: [(request: Request) => { seen.push(request.headers.get('x-request')); }] };
+    expect(await api.get('v1/whoami', { headers: { 'x-request': 'one' }, hooks }).json()).toEqual({ identity: 'client:sessionkit-demo' });
+    expect(seen).toEqual(['one']);
+  });
+
+  it('sends the client’s headers and runs its hooks, with those of each request', async () => {
+    const seen: string[] = [];
+    const hook = (name: string) => (request: Request) => { seen.push(`${name}: ${request.headers.get('x-client') ?? '-'} ${request.headers.get('x-request') ?? '-'}`); };
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), headers: { 'x-client': 'c' }, hooks: { beforeRequest: [hook('client')] } });
+    await api.get('v1/whoami', { headers: { 'x-request': 'r' }, hooks: { beforeRequest: [hook('request')] } });
+    await api.get('v1/whoami');
+    expect(seen).toEqual(['client: c r', 'request: c r', 'client: c -']);
   });
 
   it('rejects a bad base URL', () => {

@@ -5,7 +5,7 @@ import type { KyInstance, Options as KyOptions, RetryOptions as KyRetryOptions }
 import type { Dispatcher } from 'undici';
 import { AuthError, silentLogger } from './dependencies.js';
 import { errorSummary, redactText } from './redaction.js';
-import { type ConnectionOptions, dispatcherFactory, endpointUrl, load } from './transport.js';
+import { type ConnectionOptions, dispatcherFactory, endpointUrl, load, wholeNumber } from './transport.js';
 
 /** The part of a core-session `Session` the REST client uses. */
 export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
@@ -13,6 +13,7 @@ export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
 /**
  * Options of {@link createApiClient}. `highPerformance`, `ca` and `tls` give the client its own
  * undici Agent (the same options as the command client's); without them it uses fetch's global one.
+ * An option given as null counts as not given.
  */
 export interface ApiClientOptions extends ConnectionOptions {
   /** Base URL; request paths are relative to it (`api.get('v1/whoami')`). */
@@ -22,14 +23,15 @@ export interface ApiClientOptions extends ConnectionOptions {
   /** Where every attempt (first, retry, replay) and every 401 replay are logged, redacted. @default silentLogger */
   logger?: Logger | undefined;
   /**
-   * ky's retry: a limit or options. It honours `Retry-After` on 413, 429 and 503. A failure to get
-   * the authorization (an `AuthError`) is never retried here: the Session has retried what it can.
+   * ky's retry: a limit (a whole number from 0 to 2147483647, else `INVALID_ARGUMENT`) or ky's
+   * options. It honours `Retry-After` on 413, 429 and 503. A failure to get the authorization
+   * (an `AuthError`) is never retried here: the Session has retried what it can.
    * @default { limit: 2, maxRetryAfter: 60000 }
    */
   retry?: number | KyRetryOptions | undefined;
   /** An undici dispatcher to use instead of one of the client's own (to share a pool). */
   dispatcher?: Dispatcher | undefined;
-  /** ky's timeout per attempt, in milliseconds. @default 30000 */
+  /** ky's timeout per attempt: whole milliseconds from 1 to 2147483647 (else `INVALID_ARGUMENT`). @default 30000 */
   timeoutMs?: number | undefined;
   /** Headers sent with every request. */
   headers?: Record<string, string> | undefined;
@@ -52,9 +54,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   const baseUrl = endpointUrl('baseUrl', options.baseUrl);
   const session = options.session;
   const logger = options.logger ?? silentLogger;
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const ownPool = options.highPerformance === true || typeof options.highPerformance === 'object' || options.ca !== undefined || options.tls !== undefined;
-  const dispatcher = options.dispatcher ?? (ownPool ? dispatcherFactory(undefined, options, 10_000, timeoutMs)() : undefined);
+  // From 1: ky's timer would end every request at 0.
+  const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 30_000, 1);
+  // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
+  const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory(undefined, options, 10_000, timeoutMs)() : undefined);
 
   const fetchOnce = async (input: Request, init: RequestInit | undefined): Promise<Response> => {
     const started = performance.now();
@@ -84,7 +87,8 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     const again = input.body === null ? input : input.clone();
     const response = await fetchOnce(input, init);
     if (response.status !== 401) {
-      if (again !== input) void again.body?.cancel().catch(() => undefined);
+      // The copy's body is not needed (without a body, `again` is `input` itself, and this does nothing).
+      void again.body?.cancel().catch(() => undefined);
       return response;
     }
     session.invalidate(authorization);
@@ -98,18 +102,17 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     return replayed;
   };
 
-  const retry = typeof options.retry === 'number' ? { limit: options.retry } : options.retry ?? { limit: 2, maxRetryAfter: 60_000 };
+  const retry = typeof options.retry === 'number' ? { limit: wholeNumber('retry', options.retry, 2) } : options.retry ?? { limit: 2, maxRetryAfter: 60_000 };
   const kyOptions: KyOptions = {
     prefixUrl: baseUrl.href,
     retry: { ...retry, shouldRetry: (state) => !AuthError.isInstance(state.error) && retry.shouldRetry?.(state) },
     timeout: timeoutMs,
-    ...(options.headers === undefined ? {} : { headers: options.headers }),
     fetch: send as typeof fetch,
-    ...(options.hooks === undefined ? {} : { hooks: options.hooks }),
   };
   // ky hands options it does not know to fetch: Node's fetch takes an undici dispatcher (its
-  // RequestInit type names Node's bundled undici, hence the untyped record).
-  const withDispatcher: Record<string, unknown> = { ...kyOptions, dispatcher };
+  // RequestInit type names Node's bundled undici, hence the untyped record). ky leaves out
+  // headers and hooks that are undefined (null ones would throw).
+  const withDispatcher: Record<string, unknown> = { ...kyOptions, headers: options.headers ?? undefined, hooks: options.hooks ?? undefined, dispatcher };
   // ky is loaded here, by the first client, not with this package: its module builds a Request,
   // which makes Node load its own fetch (most of ky's ~60 ms import).
   return (load('ky') as typeof Ky).default.create(withDispatcher);

@@ -1,10 +1,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { errors as undiciErrors } from 'undici';
 import type { LogFields, Logger } from '@sessionkit/logger';
 import { type CommandFault, type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { CommandClient, type CommandClientOptions, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
+import { CommandClient, type CommandClientOptions, type CommandRequestOptions, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
 import { retryAfterMs } from './command-client.js';
-import { errorCode } from './transport.js';
+import { errorCode, isRetryableError } from './transport.js';
 
 const DEMO = { login: 'demo', password: 'demo-password' };
 
@@ -254,6 +255,37 @@ describe('requests', () => {
     expect(sandbox.commands.recent.at(-1)?.userAgent).toBe('Bücher-Laden/1.0');
   });
 
+  it('rejects a signal that is not an AbortSignal as INVALID_ARGUMENT, sending nothing', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    // It used to end as a 421 (undici refused it) after the request was encoded, or a TypeError with a Session.
+    for (const signal of [{}, 'stop', { aborted: false }, new AbortController(), 0]) {
+      const options = { signal } as unknown as CommandRequestOptions;
+      await expect(created.request({ COMMAND: 'StatusAccount' }, options)).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'signal must be an AbortSignal.' });
+      await expect(created.pages({ COMMAND: 'QueryDomainList' }, options).next()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(created.login(options)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    expect(sandbox.stats.commands.requests).toBe(0);
+    expect(created.loggedIn).toBe(false);
+  });
+
+  it('treats options given as null (plain JavaScript) like options not given', async () => {
+    const nulls = { system: null, highPerformance: null, ca: null, tls: null, retry: null, timeoutMs: null, connectTimeoutMs: null, logger: null, debug: null, userAgent: null, remoteAddress: null, subuser: null, session: null };
+    const created = client(nulls as unknown as CommandClientOptions);
+    const requestNulls = { signal: null, timeoutMs: null, idempotent: null, remoteAddress: null, subuser: null, sessionId: null } as unknown as CommandRequestOptions;
+    expect(await created.request({ COMMAND: 'StatusAccount' }, requestNulls)).toMatchObject({ code: 200, attempt: 1 });
+    expect(sandbox.commands.recent.at(-1)?.fieldNames).toEqual(['s_entity', 's_login', 's_pw', 's_command']);
+    // No Session: login() is the client's own (it used to be INVALID_STATE with session: null).
+    expect((await created.login()).code).toBe(200);
+    expect(created.loggedIn).toBe(true);
+    // The default retries (retry: null used to throw a TypeError, as highPerformance: null did).
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { times: 2 });
+    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 3 });
+    // No credentials: login() says so (credentials: null used to throw a TypeError).
+    const withoutCredentials = client({ credentials: null } as unknown as CommandClientOptions);
+    await expect(withoutCredentials.login()).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_STATE' });
+  });
+
   it('never changes the caller’s command', async () => {
     const command = Object.freeze({ COMMAND: 'CheckDomains', DOMAIN: Object.freeze(['a-free-one.com', 'b-free-one.com']) });
     const response = await client().request(command);
@@ -425,14 +457,15 @@ describe('failures and retries', () => {
     expect((await slow.request({ COMMAND: 'StatusAccount' }, { timeoutMs: 5000 })).code).toBe(200);
   });
 
-  it('never retries an argument undici refuses', async () => {
-    const created = client();
-    sandbox.commands.resetStats();
-    // A JavaScript caller's mistake that undici refuses before sending anything: a signal that is no AbortSignal.
-    const refused = await created.request({ COMMAND: 'StatusAccount' }, { signal: {} as AbortSignal });
-    expect(refused).toMatchObject({ code: 421, synthetic: true, attempt: 1, httpStatus: undefined });
-    expect(errorCode(refused.cause)).toBe('UND_ERR_INVALID_ARG');
-    expect(sandbox.stats.commands.requests).toBe(0);
+  it('never retries an argument undici refuses', () => {
+    // A safety net: the client checks what it hands to undici (a signal that is no AbortSignal,
+    // the example this test used to send, is now INVALID_ARGUMENT before anything is sent).
+    const refused = new undiciErrors.InvalidArgumentError('signal must be an EventEmitter or EventTarget');
+    expect(errorCode(refused)).toBe('UND_ERR_INVALID_ARG');
+    for (const readOnly of [true, false]) {
+      expect(isRetryableError(refused, readOnly)).toBe(false);
+      expect(isRetryableError(new TypeError('fetch failed', { cause: refused }), readOnly)).toBe(false);
+    }
   });
 
   it('stops retrying once the client is closed: the retry rejects with CLOSED and is not sent', async () => {

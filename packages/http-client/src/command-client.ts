@@ -53,7 +53,10 @@ export interface CommandRetryOptions {
   maxRetryAfterMs?: number | undefined;
 }
 
-/** Options of {@link CommandClient}; `highPerformance`, `ca` and `tls` set up its connection pool. */
+/**
+ * Options of {@link CommandClient}; `highPerformance`, `ca` and `tls` set up its connection pool.
+ * An option given as null counts as not given (here and per request).
+ */
 export interface CommandClientOptions extends ConnectionOptions {
   /** The system: its URL and entity. @default 'live' */
   system?: IspapiSystem | undefined;
@@ -99,7 +102,7 @@ export interface CommandClientOptions extends ConnectionOptions {
 
 /** Options of one request. */
 export interface CommandRequestOptions {
-  /** Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. */
+  /** Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. Anything but an AbortSignal is `INVALID_ARGUMENT`. */
   signal?: AbortSignal | undefined;
   /** The response timeout of this request: whole milliseconds from 0 to 2147483647, as the client's (else `INVALID_ARGUMENT`). */
   timeoutMs?: number | undefined;
@@ -247,7 +250,7 @@ export class CommandClient {
     this.#path = `${url.pathname}${url.search}`;
 
     const credentials = options.credentials;
-    if (credentials !== undefined) {
+    if (credentials != null) {
       if (!isText(credentials.login) || typeof credentials.password !== 'string') {
         throw invalidArgument('credentials need a login and a password.');
       }
@@ -255,10 +258,11 @@ export class CommandClient {
       this.#password = credentials.password;
       this.#otp = credentials.otp;
     }
+    // Tested for truthiness, so that null (plain JavaScript) counts as no Session.
     this.#session = options.session;
     this.#remoteAddress = options.remoteAddress;
     this.#subuser = options.subuser;
-    const retry = options.retry;
+    const retry = options.retry ?? {};
     const given = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
     const baseDelayMs = wholeNumber('retry.baseDelayMs', given.baseDelayMs, 100);
     this.#retry = {
@@ -398,7 +402,7 @@ export class CommandClient {
   }
 
   #refuseWithSession(): void {
-    if (this.#session !== undefined) {
+    if (this.#session) {
       throw new HttpClientError('INVALID_STATE', 'This client\'s sessions are managed by its Session: use session.start() and session.end().');
     }
   }
@@ -406,8 +410,10 @@ export class CommandClient {
   // Not async itself: without a Session the request goes straight to #exchange.
   #send(pairs: [string, string][], options: CommandRequestOptions, credentialsOnly: boolean): Promise<CommandResponse> {
     // Throws rather than rejecting: request() and the async callers turn that into a rejection.
+    const signal = options.signal;
+    if (signal != null && !(signal instanceof AbortSignal)) throw invalidArgument('signal must be an AbortSignal.');
     wholeNumber('timeoutMs', options.timeoutMs, 0);
-    this.#refuse(options.signal);
+    this.#refuse(signal);
     const outgoing: Outgoing = {
       pairs,
       readOnly: options.idempotent ?? isReadOnlyCommand(pairs[0]?.[1] ?? ''),
@@ -416,7 +422,7 @@ export class CommandClient {
     };
     const session = this.#session;
     if (credentialsOnly) return this.#exchange(outgoing, undefined, 1);
-    if (session === undefined || options.sessionId !== undefined) return this.#exchange(outgoing, options.sessionId ?? this.#sessionId, 1);
+    if (!session || options.sessionId != null) return this.#exchange(outgoing, options.sessionId ?? this.#sessionId, 1);
     return this.#sendInSession(session, outgoing);
   }
 

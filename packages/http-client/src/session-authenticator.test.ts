@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuthError, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
-import { CommandClient, ispapiSessionAuthenticator, type IspapiSessionAuthenticatorOptions } from '@sessionkit/http-client';
+import { CommandClient, type CommandRequestOptions, ispapiSessionAuthenticator, type IspapiSessionAuthenticatorOptions } from '@sessionkit/http-client';
 
 let sandbox: Sandbox;
 let now = Date.UTC(2025, 6, 1);
@@ -97,6 +97,31 @@ describe('CommandClient with a core-session Session', () => {
     expect(started() - before).toBe(1);
     expect(sandbox.stats.commands.sessions.started).toBe(sessionsBefore + 1);
     expect((await session.getToken()).value).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('rejects a signal that is not an AbortSignal before it asks the Session for a token: no login, nothing sent', async () => {
+    const { session, client } = setup();
+    const getToken = vi.spyOn(session, 'getToken');
+    const requests = sandbox.stats.commands.requests;
+    // It used to ask for the token (starting a login), then reject with a raw TypeError.
+    await expect(client.request({ COMMAND: 'StatusAccount' }, { signal: new AbortController() } as unknown as CommandRequestOptions)).rejects.toMatchObject({
+      name: 'HttpClientError',
+      code: 'INVALID_ARGUMENT',
+      message: 'signal must be an AbortSignal.',
+    });
+    expect(getToken).not.toHaveBeenCalled();
+    expect(sandbox.stats.commands.requests).toBe(requests);
+  });
+
+  it('treats options given as null like options not given: a null sessionId leaves the request to the Session', async () => {
+    const { client } = setup({ ca: null, tls: null, timeoutMs: null, logger: null } as unknown as Partial<IspapiSessionAuthenticatorOptions>);
+    const before = started();
+    // It used to bypass the Session and send the request without a session or credentials.
+    expect((await client.request({ COMMAND: 'StatusAccount' }, { sessionId: null } as unknown as CommandRequestOptions)).code).toBe(200);
+    expect(sandbox.commands.recent.at(-1)).toMatchObject({ usedSession: true });
+    expect(started() - before).toBe(1);
+    // A Session manages this client's sessions.
+    await expect(client.login()).rejects.toMatchObject({ code: 'INVALID_STATE' });
   });
 
   it('rejects with INVALID_STATE when the Session’s authenticator is misconfigured', async () => {

@@ -76,8 +76,9 @@ export function wholeNumber(name: string, value: number | undefined, fallback: n
  * settings. undici is loaded when the pool is made.
  */
 export function dispatcherFactory(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher {
+  // true or an object: a bounded pool; false, null or undefined: none.
   const highPerformance = options.highPerformance;
-  const connections = typeof highPerformance === 'object' ? wholeNumber('highPerformance.connections', highPerformance.connections, 16, 1) : highPerformance === true ? 16 : null;
+  const connections = highPerformance ? wholeNumber('highPerformance.connections', highPerformance === true ? undefined : highPerformance.connections, 16, 1) : null;
   // Only the documented TLS settings are passed on, so that nothing can turn certificate checks off.
   const { cert, key, passphrase, servername, minVersion = 'TLSv1.2' } = options.tls ?? {};
   const ca = (options.ca ?? options.tls?.ca) as string | Buffer | (string | Buffer)[] | undefined;
