@@ -998,12 +998,12 @@ export class EssClient {
     }
     if (last === undefined) return;
     this.#lastEventId = last.id;
-    const closed = this.#isClosed();
-    if (changed !== undefined && !closed) this.#emit('state', { reason: 'event', changed });
+    if (changed !== undefined && !this.#isClosed()) this.#emit('state', { reason: 'event', changed });
     const sessionId = this.#sessionId;
     if (this.#writer === undefined || sessionId === undefined) return;
-    // After close() the batch still ends for the iterators it was pushed to: they hand it out.
-    const active = closed ? streams : this.#streams;
+    // After close() (by an 'event' or a 'state' listener too) the batch still ends for the
+    // iterators it was pushed to: they hand it out.
+    const active = this.#isClosed() ? streams : this.#streams;
     const batch: Batch = { sessionId, last, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
     this.#batchTaken(batch);

@@ -217,6 +217,27 @@ it("with an iterator open as well, the record follows what the iterator takes of
   expect(ids(await take(resumed, 7))).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10']);
 });
 
+it("a 'state' listener that closes the client leaves the record before the batch an iterator has not taken yet", async () => {
+  const store = new MemoryStore();
+  const first = client({ resumeStore: store, resumeKey: key });
+  await first.connect();
+  const iterator = first.events();
+  sandbox.publish(numbered(0, 2));
+  await take(iterator, 2);
+  await recordReaches(store, 'e1');
+  let closing: Promise<void> | undefined;
+  first.on('state', () => {
+    closing ??= first.close();
+  });
+  sandbox.publish(numbered(2, 5)); // one batch of stateful events, buffered by the iterator
+  await until(() => closing !== undefined);
+  await closing;
+  expect((await store.get(key))?.lastEventId).toBe('e1');
+  expect(ids(await take(iterator, 10))).toEqual(['e2', 'e3', 'e4', 'e5', 'e6']);
+  await first.close(); // waits for the record written while draining
+  expect((await store.get(key))?.lastEventId).toBe('e6');
+});
+
 /** A first process (filters: cameras) that takes e0, saves its record and closes. */
 async function firstProcess(store: MemoryStore): Promise<void> {
   const first = client({ resumeStore: store, resumeKey: key });
