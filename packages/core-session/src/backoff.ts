@@ -19,15 +19,17 @@ export interface RetryPolicy {
 export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
- * `value` (milliseconds), or `fallback` when it is undefined; a RangeError naming the option when
+ * `value` (milliseconds), or `fallback` when it is undefined or null; a RangeError naming the option when
  * it is not a number, negative (with `positive`, also 0: a timeout of 0 ends every attempt at once),
  * or above `max` (for timers: {@link MAX_TIMER_MS}).
  */
 export function milliseconds(name: string, value: number | undefined, fallback: number, max?: number, positive = false): number {
-  if (value === undefined) return fallback;
+  // null, from plain JavaScript, counts as not given, as elsewhere in sessionkit.
+  if (value == null) return fallback;
   if (typeof value !== 'number' || !((positive ? value > 0 : value >= 0) && value <= (max ?? Infinity))) {
     const range = max === undefined ? '0 or more' : `${positive ? 'above 0 and at most' : '0 to'} ${max}`;
-    throw new RangeError(`${name} must be ${range} milliseconds, not ${String(value)}.`);
+    // A string is shown quoted: "5" is not 5.
+    throw new RangeError(`${name} must be ${range} milliseconds, not ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`);
   }
   return value;
 }

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
@@ -747,6 +749,99 @@ describe('Session: custom authenticators, export, end', () => {
     // No retry after end(), and nothing was issued to revoke.
     expect(sandbox.stats.idp).toMatchObject({ requests: 1, revocations: 0 });
     expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
+  });
+
+  it('a getToken() made right after end() authenticates again, and another session that joined the ended acquisition gets a token', async () => {
+    const revoked: string[] = [];
+    let issued = 0;
+    const gates: (() => void)[] = [];
+    // Ignores its signal and answers when released: the token of an abandoned attempt still arrives.
+    const gated: Authenticator = {
+      identity: 'gated',
+      authenticate: ({ now }) =>
+        new Promise((resolve) => {
+          issued += 1;
+          const value = `token-${issued}`;
+          gates.push(() => {
+            resolve({ value, obtainedAt: now(), expiresAt: now() + 60_000 });
+          });
+        }),
+      revoke: (token) => {
+        revoked.push(token.value);
+        return Promise.resolve();
+      },
+    };
+    const store = new MemoryStore();
+    const first = session({ store, authenticator: gated });
+    const second = session({ store, authenticator: gated });
+    const fromFirst = first.getToken().catch((error: unknown) => error);
+    const fromSecond = second.getToken(); // joins the acquisition the first session started
+    await eventually(() => gates.length === 1);
+    const ending = first.end();
+    const afterEnd = first.getToken(); // not awaited: end() is still running
+    expect(await fromFirst).toMatchObject({ code: 'NETWORK', message: 'The session ended during this acquisition.' });
+    await eventually(() => gates.length === 2);
+    gates[1]?.();
+    await ending;
+    expect((await afterEnd).value).toBe('token-2');
+    expect((await fromSecond).value).toBe('token-2');
+    gates[0]?.(); // the abandoned attempt's token arrives: revoked, used by nobody
+    await eventually(() => revoked.includes('token-1'));
+    expect((await second.getToken()).value).toBe('token-2');
+  });
+
+  it('end() while the acquisition stores its token: the waiting caller is told, and the token is revoked even when the store write fails', async () => {
+    for (const fails of [false, true]) {
+      const revoked: string[] = [];
+      let release: (() => void) | undefined;
+      const store = new (class extends MemoryStore {
+        override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          if (fails) throw new StoreError('UNAVAILABLE', 'the disk is full');
+          await super.set(...args);
+        }
+      })();
+      const subject = session({
+        store,
+        authenticator: {
+          identity: `storing-${String(fails)}`,
+          authenticate: ({ now }) => Promise.resolve({ value: 'token-1', obtainedAt: now(), expiresAt: now() + 60_000 }),
+          revoke: (token) => {
+            revoked.push(token.value);
+            return Promise.resolve();
+          },
+        },
+      });
+      const pending = subject.getToken().catch((error: unknown) => error);
+      await eventually(() => release !== undefined); // the token is back; its write is running
+      const ending = subject.end();
+      release?.();
+      await ending;
+      expect(await pending).toMatchObject({ code: 'NETWORK', message: 'The session ended during this acquisition.' });
+      expect(revoked).toEqual(['token-1']);
+      expect(subject.export().token).toBeUndefined();
+    }
+  });
+
+  it('keeps no memory per acquisition on a long-lived session', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let issued = 0;
+    const subject = session({
+      authenticator: { identity: 'many', authenticate: ({ now }) => Promise.resolve({ value: `token-${(issued += 1)}`, obtainedAt: now() }) },
+    });
+    const cycle = async (count: number): Promise<void> => {
+      for (let index = 0; index < count; index += 1) subject.invalidate(await subject.getToken());
+    };
+    await cycle(500);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await cycle(10_000);
+    gc();
+    // Each acquisition once kept ~3.6 kB alive for the life of the session (36 MB here).
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(8 * 1024 * 1024);
   });
 
   it('end() cuts a retry backoff short and makes no further attempt', async () => {

@@ -143,6 +143,15 @@ function validUrl(url: string | undefined, what: string): string | undefined {
   return url;
 }
 
+/** The reasons end() aborts acquisitions with: a caller of another session retries on one. */
+const endings = new WeakSet<object>();
+
+function sessionEnded(): AuthError {
+  const error = new AuthError('NETWORK', 'The session ended during this acquisition.');
+  endings.add(error);
+  return error;
+}
+
 function authorizationOf(token: Token): string {
   return `${token.type ?? 'Bearer'} ${token.value}`;
 }
@@ -398,14 +407,14 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   async end(): Promise<void> {
     this.#generation += 1;
-    this.#ending.abort(new AuthError('NETWORK', 'The session ended during this acquisition.'));
+    this.#ending.abort(sessionEnded());
     this.#ending = new AbortController();
     const token = this.#token;
     // invalidate() forgets it (and marks it invalid for every session of this process); without a token there is nothing to forget.
     if (token !== undefined) this.invalidate(token);
     // An acquisition in flight (aborted above when this session started it) would store its token after the delete below:
-    // let it settle first (its failure is not end()'s).
-    await this.#shared.flight?.catch(() => undefined);
+    // let it settle first (its failure is not end()'s). A token it brought is revoked too, stored or not.
+    const acquired = await this.#shared.flight?.then(({ token }) => token, () => undefined);
     const stored = await this.#locked(async () => {
       const record = await this.#read();
       const throttledUntil = record?.throttledUntil;
@@ -413,8 +422,10 @@ export class Session extends TypedEmitter<SessionEvents> {
       else await this.#store.delete(this.key);
       return record?.token;
     });
-    // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke both.
-    for (const revoked of stored?.value === token?.value ? [token] : [token, stored]) if (revoked !== undefined) await this.#revoke(revoked);
+    // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke each once.
+    const revoked = new Map<string, Token>();
+    for (const each of [token, stored, acquired]) if (each !== undefined) revoked.set(each.value, each);
+    for (const each of revoked.values()) await this.#revoke(each);
   }
 
   /** Log out or revoke `token` when the authenticator can; a failure is logged, not thrown. */
@@ -573,12 +584,17 @@ export class Session extends TypedEmitter<SessionEvents> {
     const generation = this.#generation;
     return flight.then(
       (acquired) => {
+        // This session ended meanwhile: end() revokes that token, so it is not handed out.
+        if (generation !== this.#generation) throw sessionEnded();
         const { value } = acquired.token;
         if (reissued) state.invalid.delete(value);
-        if (generation === this.#generation && !state.invalid.has(value)) this.#adopt(acquired, 'acquired');
+        if (!state.invalid.has(value)) this.#adopt(acquired, 'acquired');
         return acquired.token;
       },
       (error: unknown) => {
+        // Cancelled by the end() of a session that is not this caller's (another one sharing the store,
+        // or this one before this call): start again.
+        if (endings.has(error as object) && generation === this.#generation) return this.#acquire(mode, reissued);
         // Throttled (AuthError), or the store is out (StoreError), also when the flight joined was a
         // background refresh: a blocking caller gets a token that has not expired yet rather than the error.
         const servable = mode === 'blocking' && /^(RATE_LIMITED|UNAVAILABLE|TIMEOUT)$/.test(errorCode(error)) ? this.#reuse(undefined, mode, true) : undefined;
@@ -699,7 +715,13 @@ export class Session extends TypedEmitter<SessionEvents> {
   async #attempt<T>(run: (context: AuthContext) => Promise<T> | undefined, ended?: AbortSignal): Promise<T | undefined> {
     for (let attempt = 1; ; attempt += 1) {
       const controller = new AbortController();
-      const signal = ended ? AbortSignal.any([controller.signal, ended]) : controller.signal;
+      const { signal } = controller;
+      // end() aborts this attempt too; the listener goes when the attempt ends, since `ended` lives as
+      // long as the session (AbortSignal.any would keep every attempt's signal alive with it).
+      const onEnd = (): void => {
+        controller.abort(ended?.reason);
+      };
+      ended?.addEventListener('abort', onEnd);
       const timeoutMs = this.#attemptTimeoutMs;
       const timer = setTimeout(() => {
         controller.abort(new AuthError('NETWORK', `The authenticator did not answer within attemptTimeoutMs (${timeoutMs} ms).`));
@@ -707,7 +729,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       try {
         // Ends the attempt on time (or at end()) even when the authenticator ignores the signal.
         return await new Promise<T | undefined>((resolve, reject) => {
-          signal.throwIfAborted();
+          ended?.throwIfAborted();
           signal.addEventListener('abort', () => { reject(signal.reason as Error); });
           Promise.resolve(run({ signal, now: this.#clock, logger: this.#logger, attempt })).then((value) => {
             // The attempt was abandoned at end(): this token is stored nowhere, so nobody else would revoke it.
@@ -724,6 +746,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         await sleep(wait, undefined, { signal: ended }).catch(() => undefined);
       } finally {
         clearTimeout(timer);
+        ended?.removeEventListener('abort', onEnd);
         controller.abort();
       }
     }
