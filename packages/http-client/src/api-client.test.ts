@@ -5,6 +5,7 @@ import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { type ApiClientOptions, createApiClient } from '@sessionkit/http-client';
+import { thrownBy } from './testing/thrown-by.js';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -13,16 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sandbox.close();
 });
-
-/** What `make` throws (undefined when it does not). */
-function thrownBy(make: () => unknown): unknown {
-  try {
-    make();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 function session(target: Sandbox = sandbox, fetcher?: typeof fetch): Session {
   return new Session({

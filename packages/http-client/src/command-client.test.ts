@@ -6,6 +6,7 @@ import { type CommandFault, type Sandbox, startSandbox } from '@sessionkit/sandb
 import { CommandClient, type CommandClientOptions, type CommandRequestOptions, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
 import { retryAfterMs } from './command-client.js';
 import { errorCode, isRetryableError } from './transport.js';
+import { thrownBy } from './testing/thrown-by.js';
 
 const DEMO = { login: 'demo', password: 'demo-password' };
 
@@ -17,16 +18,6 @@ function client(options: CommandClientOptions = {}): CommandClient {
   const created = new CommandClient({ url: sandbox.commandUrl, credentials: DEMO, retry: { baseDelayMs: 1 }, ...options });
   clients.push(created);
   return created;
-}
-
-/** What `make` throws (undefined when it does not). */
-function thrownBy(make: () => unknown): unknown {
-  try {
-    make();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
 }
 
 /** Resolves after `ms`. */
