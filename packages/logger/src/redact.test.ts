@@ -235,6 +235,39 @@ describe('redact: secrets inside text', () => {
     expect(JSON.parse(text(`{"a\\"b":1,"\\u0070assword":"${SECRET}"}`))).toEqual({ 'a"b': 1, password: REDACTED });
   });
 
+  it('redacts single-quoted keys, as in Python and JavaScript literals', () => {
+    expect(text(`{'token': '${SECRET}'}`)).toBe(`{'token': '${REDACTED}'}`);
+    expect(text(`{'password': "${SECRET}"}`)).toBe(`{'password': "${REDACTED}"}`);
+    expect(text(`{'user': 'demo', 'client_secret': '${SECRET} x', 'n': 1}`)).toBe(`{'user': 'demo', 'client_secret': '${REDACTED}', 'n': 1}`);
+    // A quoted value that runs on does not hide a key right after its closing quote.
+    expect(text(`{'cookie': "a'b, 'x': "password=${SECRET}\nnext`)).toBe(`{'cookie': "${REDACTED}"password=${REDACTED}\nnext`);
+  });
+
+  it('redacts JSON whose quotes are escaped: JSON inside a string, logged as it is', () => {
+    expect(text(`body={\\"token\\":\\"${SECRET}\\"}`)).toBe(`body={\\"token\\":\\"${REDACTED}\\"}`);
+    expect(text(`"{\\"client_secret\\":\\"${SECRET}\\"}"`)).toBe(`"{\\"client_secret\\":\\"${REDACTED}\\"}"`);
+    // An escaped quote inside the escaped string (`\\\"`) does not end it.
+    expect(text(`{\\"pw\\": \\"a\\\\\\"${SECRET}\\", \\"n\\":1}`)).toBe(`{\\"pw\\": \\"${REDACTED}\\", \\"n\\":1}`);
+    expect(text(`{\\"n\\":1,\\"otp\\":123456}`)).toBe(`{\\"n\\":1,\\"otp\\":${REDACTED}}`);
+  });
+
+  it('redacts a whole object or array under a secret key in JSON text', () => {
+    expect(text(`{"token":{"x":"${SECRET}"}}`)).toBe(`{"token":"${REDACTED}"}`);
+    expect(text(`{"password":["${SECRET}"],"n":1}`)).toBe(`{"password":"${REDACTED}","n":1}`);
+    // Brackets inside strings do not count; what follows the value is still searched.
+    expect(text(`{"auth": {"a":"}]\\"{","b":[["${SECRET}"]]}, "n":[1], "pw":"${SECRET}"}`)).toBe(`{"auth": "${REDACTED}", "n":[1], "pw":"${REDACTED}"}`);
+    // A value cut short is redacted to the end of the text.
+    expect(text(`{"token":{"a":["${SECRET}"`)).toBe(`{"token":"${REDACTED}"`);
+    expect(text(`{"token":{"a":"]}${SECRET}`)).toBe(`{"token":"${REDACTED}"`);
+    expect(text(`x={\\"token\\":{\\"x\\":\\"}${SECRET}\\"},\\"n\\":1}`)).toBe(`x={\\"token\\":\\"${REDACTED}\\",\\"n\\":1}`);
+  });
+
+  it('searches a JSON string value that holds an escape as the text it encodes', () => {
+    expect(text(`{"a":"token\\u003d${SECRET}"}`)).toBe(`{"a":"token=${REDACTED}"}`);
+    expect(text(`{"a":"x\\npassword\\u003D${SECRET} y","n":1}`)).toBe(`{"a":"x\\npassword=${REDACTED}","n":1}`);
+    expect(text('{"a":"x\\ny"}')).toBe('{"a":"x\\ny"}');
+  });
+
   it('takes U+E000 in the input for what it is: it does not cut the line', () => {
     expect(text('a \uE000 b, password=x y\nnext')).toBe('a \uFFFD b, password=[REDACTED]\nnext');
     expect(text('note \uE000 kept')).toBe('note \uE000 kept');
@@ -298,8 +331,9 @@ describe('redact: text patterns, pinned', () => {
     ["[\"a\", \":\", {\"token\":\"abc\"}]", "[\"a\", \":\", {\"token\":\"[REDACTED]\"}]"],
     ["{\"password\":\"abc\",\"user\":\"u\"}", "{\"password\":\"[REDACTED]\",\"user\":\"u\"}"],
     ["{\"password\" : 123, \"n\": [1,2]}", "{\"password\" : [REDACTED], \"n\": [1,2]}"],
-    ["{\"token\":{\"inner\":\"x\",\"access_token\":\"y\"}}", "{\"token\":{\"inner\":\"x\",\"access_token\":\"[REDACTED]\"}}"],
-    ["{\"token\":[\"a\",\"b\"]}", "{\"token\":[\"a\",\"b\"]}"],
+    ["{\"token\":{\"inner\":\"x\",\"access_token\":\"y\"}}", "{\"token\":\"[REDACTED]\"}"],
+    ["{\"token\":[\"a\",\"b\"]}", "{\"token\":\"[REDACTED]\"}"],
+    ["{\"data\":{\"inner\":\"x\",\"access_token\":\"y\"}}", "{\"data\":{\"inner\":\"x\",\"access_token\":\"[REDACTED]\"}}"],
     ["{\"token\":null,\"pw\":true}", "{\"token\":[REDACTED],\"pw\":[REDACTED]}"],
     // A JSON string is searched as the text it encodes, so JSON inside it is redacted too.
     ["{\"a\":\"b\\\"token\\\":\\\"c\"}", "{\"a\":\"b\\\"token\\\":\\\"[REDACTED]\\\"\"}"],

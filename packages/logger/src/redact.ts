@@ -50,13 +50,23 @@ const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?)
 // hold `%26`.
 const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
 // `key=value` and `key: value` in query strings, form bodies and log text: the value is quoted
-// (a missing closing quote reads to the end) or runs to the next separator.
-const INLINE = /((?:^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)(?:[ \t]*[=:][ \t]*|%3D))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^&\s,;"']*)/gi;
-// "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end). An object
-// or array value is not taken as a whole, so the members nested in it are still looked at. The
+// (a missing closing quote reads to the end) or runs to the next separator. The key may be
+// single-quoted, as in a Python or JavaScript literal: `{'token': 'value'}`. The character before
+// the key is looked at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`)
+// is still found.
+const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*[=:][ \t]*|%3D))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^&\s,;"']*)/gi;
+// "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
+// its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
+// groups: the text up to the value, the escape before each quote (none or `\`), the key and the
+// value. An object or array value is only its opening bracket: under a secret key it is redacted
+// to its closing one (`close`), under another the members nested in it are still looked at. The
 // key may hold escapes (`"\u0074oken"`), but no blank, bare quote or comma, so a match never starts
-// between two strings (`["a", ":", {"token": …}]`).
-const JSON_MEMBER = /("((?:[\w.-]|\\.)+)"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^\s"{[,}\]]+)/g;
+// between two strings (`["a", ":", {"token": …}]`). In a string with escaped quotes, `\\\"` is a
+// quote inside it.
+const JSON_MEMBER = /((\\?)"((?:[\w.-]|\\.)+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|[^\s"{[,}\]]+)/g;
+// What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
+// an opening bracket (the second group) or a closing one.
+const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|([{[])|[}\]]/g;
 // The password in a URL's user information: `redis://user:secret@host`.
 const URL_PASSWORD = /\b([a-z][\w+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi;
 // Where a secret line value starts: a private-use character, taken out of the input first.
@@ -74,6 +84,15 @@ const parse = (json: string): string | undefined => {
   } catch {
     return undefined;
   }
+};
+
+// Where the object or array whose opening bracket ends at `from` ends: after its closing
+// bracket (brackets inside strings do not count), or at the end of the text if it has none.
+const close = (json: string, from: number): number => {
+  let depth = 1;
+  let token;
+  for (TOKEN.lastIndex = from; depth && (token = TOKEN.exec(json)); ) depth += token[2] ? 1 : token[1] == null ? -1 : 0;
+  return depth ? json.length : TOKEN.lastIndex;
 };
 
 /** Build a redactor for a set of keys. */
@@ -94,16 +113,39 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       const [, quote, body, closed] = /^(["']?)([^]*?)(\1?)$/.exec(value) as unknown as [string, string, string, string];
       return head + quote + (isSecretKey(key)
         // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
-        // `head`, only the separator can hold a colon).
-        ? REDACTED + quote + (head.includes(':') ? CUT : '')
+        // `head`, only the separator can hold a colon); not after a quoted key (`'token': 'x'`),
+        // which is a literal's.
+        ? REDACTED + quote + (/[^'\s]\s*:/.test(head) ? CUT : '')
         : inner(body) + closed);
+    };
+    // JSON members, one after the other: a string value is searched as the text it encodes (JSON
+    // inside a JSON string), and the object or array under a secret key is skipped whole.
+    const members = (json: string): string => {
+      // Its own copy: `inner` searches values with the same pattern.
+      const pattern = new RegExp(JSON_MEMBER);
+      let out = '';
+      let last = 0;
+      for (let found, decoded, searched; (found = pattern.exec(json)); last = pattern.lastIndex) {
+        const [match, head, escape, key, value] = found as unknown as [string, string, string, string, string];
+        // The key as JSON reads it: `"\u0074oken"` is `token` (an escape it cannot read leaves it as written).
+        const secret = isSecretKey(parse(`"${key}"`) ?? key);
+        if (secret && '{['.includes(value)) pattern.lastIndex = close(json, pattern.lastIndex);
+        out += json.slice(last, found.index) + (secret
+          ? head + (/^\\?["{[]/.test(value) ? escape + `"${REDACTED}` + escape + '"' : REDACTED)
+          // A value with a separator or an escape (`\u003d` is `=`) is JSON only as a string (a
+          // number, `true`, `false` or `null` has neither): anything else is left as it is.
+          : /[=:\\]|%3D/i.test(value) && (decoded = parse(value)) && (searched = inner(decoded)) !== decoded
+            ? head + JSON.stringify(searched)
+            : match);
+      }
+      return out + json.slice(last);
     };
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
     // even though the key/value patterns below take only `Bearer` as its value.
     const out = input.replace(AUTH_SCHEME, `$1${REDACTED}`);
     // Every key/value pattern needs a separator; most messages have none and skip them all.
     if (!/[=:]|%3D/i.test(out)) return out;
-    return out
+    return members(out
       .replaceAll(CUT, '\uFFFD')
       .replace(LINE, (match: string, head: string, key: string, quote: string) =>
         isSecretKey(key) ? head + quote + REDACTED + quote + CUT : match)
@@ -111,18 +153,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       .replace(CUT_REST, '')
       .replace(ENCODED, hide)
       .replace(INLINE, hide)
-      .replace(CUT_REST, '')
-      // In JSON text a string value is searched as the text it encodes: JSON inside a JSON string.
-      .replace(JSON_MEMBER, (match: string, head: string, key: string, value: string) => {
-        // The key as JSON reads it: `"\u0074oken"` is `token` (an escape it cannot read leaves it as written).
-        if (isSecretKey(parse(`"${key}"`) ?? key)) return head + (value.startsWith('"') ? `"${REDACTED}"` : REDACTED);
-        if (!/[=:]|%3D/i.test(value)) return match;
-        // A value with a separator is JSON only as a string (a number, `true`, `false` or `null`
-        // has none): anything else is left as it is.
-        const decoded = parse(value);
-        const searched = decoded && inner(decoded);
-        return searched === decoded ? match : head + JSON.stringify(searched);
-      })
+      .replace(CUT_REST, ''))
       .replace(URL_PASSWORD, `$1${REDACTED}@`);
   };
 
