@@ -790,6 +790,56 @@ describe('Session: custom authenticators, export, end', () => {
     expect((await second.getToken()).value).toBe('token-2');
   });
 
+  it('a getToken() made after an un-awaited end(), while the ended acquisition stores its token, gets a new token, not the revoked one', async () => {
+    const revoked: string[] = [];
+    let issued = 0;
+    let release: (() => void) | undefined;
+    const store = new (class extends MemoryStore {
+      override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
+        if (issued === 1 && release === undefined) {
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+        }
+        await super.set(...args);
+      }
+    })();
+    const subject = session({
+      store,
+      authenticator: {
+        identity: 'storing-slowly',
+        authenticate: ({ now }) => Promise.resolve({ value: `token-${(issued += 1)}`, obtainedAt: now(), expiresAt: now() + 60_000 }),
+        revoke: (token) => {
+          revoked.push(token.value);
+          return Promise.resolve();
+        },
+      },
+    });
+    const before = subject.getToken().catch((error: unknown) => error);
+    await eventually(() => release !== undefined); // token-1 is back; its write is running
+    const ending = subject.end();
+    const after = subject.getToken();
+    release?.();
+    expect(await before).toMatchObject({ code: 'NETWORK', message: 'The session ended during this acquisition.' });
+    expect((await after).value).toBe('token-2');
+    await ending;
+    expect(revoked).toEqual(['token-1']);
+    expect((await subject.getToken()).value).toBe('token-2');
+  });
+
+  it('takes null for the retry and lock options as not given', async () => {
+    const lockOptions: (LockOptions | undefined)[] = [];
+    const store = new (class extends MemoryStore {
+      override withLock<T>(key: string, work: () => Promise<T>, options?: LockOptions): Promise<T> {
+        lockOptions.push(options);
+        return super.withLock(key, work, options);
+      }
+    })();
+    const subject = new Session({ authenticator: clientCredentials(), store, retry: null as never, lockTimeoutMs: null as never, attemptTimeoutMs: null as never });
+    expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
+    expect(lockOptions[0]).toEqual({});
+  });
+
   it('end() while the acquisition stores its token: the waiting caller is told, and the token is revoked even when the store write fails', async () => {
     for (const fails of [false, true]) {
       const revoked: string[] = [];

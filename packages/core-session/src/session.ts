@@ -145,6 +145,8 @@ function validUrl(url: string | undefined, what: string): string | undefined {
 
 /** The reasons end() aborts acquisitions with: a caller of another session retries on one. */
 const endings = new WeakSet<object>();
+/** Acquisitions that were in flight when a session ended: their tokens are revoked. */
+const endedFlights = new WeakSet<Promise<Acquired>>();
 
 function sessionEnded(): AuthError {
   const error = new AuthError('NETWORK', 'The session ended during this acquisition.');
@@ -227,9 +229,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#refreshWindowMs = milliseconds('refreshWindowMs', options.refreshWindowMs, 300_000);
     this.#expiryMarginMs = milliseconds('expiryMarginMs', options.expiryMarginMs, 10_000);
     this.#idleTtlMs = milliseconds('idleTtlMs', options.idleTtlMs, Infinity);
-    this.#retry = retryPolicy(options.retry);
+    this.#retry = retryPolicy(options.retry ?? undefined);
     this.#attemptTimeoutMs = milliseconds('attemptTimeoutMs', options.attemptTimeoutMs, 30_000, MAX_TIMER_MS, true);
-    this.#lockOptions = options.lockTimeoutMs === undefined ? {} : { timeoutMs: milliseconds('lockTimeoutMs', options.lockTimeoutMs, 0, MAX_TIMER_MS) };
+    this.#lockOptions = options.lockTimeoutMs == null ? {} : { timeoutMs: milliseconds('lockTimeoutMs', options.lockTimeoutMs, 0, MAX_TIMER_MS) };
     this.#logger = logger.child({ component: 'session', key: this.key.slice(-8) });
     this.#shared = sharedStateFor(this.#store, this.key);
   }
@@ -407,6 +409,10 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   async end(): Promise<void> {
     this.#generation += 1;
+    // The acquisition in flight now ends with this session: its token, should it still come, is
+    // revoked below, so no caller adopts it (#acquire).
+    const flight = this.#shared.flight;
+    if (flight !== undefined) endedFlights.add(flight);
     this.#ending.abort(sessionEnded());
     this.#ending = new AbortController();
     const token = this.#token;
@@ -414,7 +420,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (token !== undefined) this.invalidate(token);
     // An acquisition in flight (aborted above when this session started it) would store its token after the delete below:
     // let it settle first (its failure is not end()'s). A token it brought is revoked too, stored or not.
-    const acquired = await this.#shared.flight?.then(({ token }) => token, () => undefined);
+    const acquired = await flight?.then(({ token }) => token, () => undefined);
     const stored = await this.#locked(async () => {
       const record = await this.#read();
       const throttledUntil = record?.throttledUntil;
@@ -584,11 +590,17 @@ export class Session extends TypedEmitter<SessionEvents> {
     const generation = this.#generation;
     return flight.then(
       (acquired) => {
-        // This session ended meanwhile: end() revokes that token, so it is not handed out.
-        if (generation !== this.#generation) throw sessionEnded();
+        if (endedFlights.has(flight)) {
+          // An end() (of this session or another sharing the store) revokes this token: refused
+          // by every session of the process, and not handed out. A caller of an ended session is
+          // told; any other starts again.
+          this.invalidate(acquired.token);
+          if (generation !== this.#generation) throw sessionEnded();
+          return this.#acquire(mode, reissued);
+        }
         const { value } = acquired.token;
         if (reissued) state.invalid.delete(value);
-        if (!state.invalid.has(value)) this.#adopt(acquired, 'acquired');
+        if (generation === this.#generation && !state.invalid.has(value)) this.#adopt(acquired, 'acquired');
         return acquired.token;
       },
       (error: unknown) => {

@@ -60,10 +60,11 @@ const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*[=:][ \t]*|%
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
 // value. An object or array value is only its opening bracket: under a secret key it is redacted
 // to its closing one (`close`), under another the members nested in it are still looked at. The
-// key may hold escapes (`"\u0074oken"`), but no blank, bare quote or comma, so a match never starts
-// between two strings (`["a", ":", {"token": …}]`). In a string with escaped quotes, `\\\"` is a
-// quote inside it.
-const JSON_MEMBER = /((\\?)"((?:[\w.-]|\\.)+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|[^\s"{[,}\]]+)/g;
+// key may hold escapes (`"\u0074oken"`; not `\"`, so that a key never runs past its closing
+// quote, which made long runs of escaped quotes take quadratic time), but no blank, bare quote or
+// comma, so a match never starts between two strings (`["a", ":", {"token": …}]`). In a string
+// with escaped quotes, `\\\"` is a quote inside it.
+const JSON_MEMBER = /((\\?)"((?:[\w.-]|\\[^"])+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|[^\s"{[,}\]]+)/g;
 // What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
 // an opening bracket (the second group) or a closing one.
 const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|([{[])|[}\]]/g;
