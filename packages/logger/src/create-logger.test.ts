@@ -136,6 +136,12 @@ describe('createLogger', () => {
     expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}slow answer component=demo ms=12 note="two words"$/);
   });
 
+  it('quotes pretty keys as it quotes values, so that one field cannot pass for two', () => {
+    const { lines, write } = capture();
+    createLogger({ write }).info('m', { 'user=admin role': 'x', 'a"b': 1, '': 2, ok: 3 });
+    expect(lines[0]!.slice(13)).toBe('INFO  m "user=admin role"=x "a\\"b"=1 ""=2 ok=3');
+  });
+
   it('escapes line breaks and other control characters in the message, keys and values', () => {
     const { lines, write } = capture();
     createLogger({ write }).info('a\nFAKE INFO  b\r\u2028c\u2029d\u0085e\u001b[1Af\tg', {
@@ -147,7 +153,7 @@ describe('createLogger', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).not.toMatch(/[^\t -~\xa0-\u2027\u202a-\uffff]/);
     expect(lines[0]!.slice(13)).toBe(
-      'INFO  a\\nFAKE INFO  b\\r\\u2028c\\u2029d\\u0085e\\u001b[1Af\tg k\\r\\nFAKE=1 plain=x\\u0085y\\u001bz ' +
+      'INFO  a\\nFAKE INFO  b\\r\\u2028c\\u2029d\\u0085e\\u001b[1Af\tg "k\\r\\nFAKE"=1 plain=x\\u0085y\\u001bz ' +
         'spaced="x\\u2028 y" nested={"k\\u2029":"v\\n"}',
     );
   });

@@ -56,7 +56,8 @@ export function escapeControls(line: string): string {
 export function formatPretty(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
   let line = `${time.slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}`;
   for (const [key, value] of Object.entries(fields)) {
-    if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+    // A key is quoted as a value is, so that `a=1 b` cannot pass for two fields.
+    if (value !== undefined) line += ` ${formatValue(key)}=${formatValue(value)}`;
   }
   return line;
 }

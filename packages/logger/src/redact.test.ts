@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createRedactor, REDACTED, redact } from './redact.js';
 
@@ -262,14 +263,46 @@ describe('redact: secrets inside text', () => {
     expect(text(`x={\\"token\\":{\\"x\\":\\"}${SECRET}\\"},\\"n\\":1}`)).toBe(`x={\\"token\\":\\"${REDACTED}\\",\\"n\\":1}`);
   });
 
+  it('redacts a whole object or array under a secret key in util.inspect output and literals', () => {
+    // One line, and spread over lines (util.inspect breaks lines past 72 characters): the members
+    // under the secret key go, whatever their names; what follows the closing bracket stays.
+    expect(text(inspect({ a: 1, token: { x: SECRET } }))).toBe(`{ a: 1, token: ${REDACTED} }`);
+    const long = { a: 1, auth: { user: 'demo', key: SECRET, note: 'x'.repeat(60) }, user: 'demo' };
+    expect(inspect(long)).toContain('\n');
+    expect(text(inspect(long))).toBe(`{\n  a: 1,\n  auth: ${REDACTED},\n  user: 'demo'\n}`);
+    // A secret inside it does not cut the line before its closing bracket; brackets in strings,
+    // single- or double-quoted, do not count.
+    expect(text(`{\n  token: { password: '${SECRET}', k: "}" },\n  user: 'demo'\n}`)).toBe(`{\n  token: ${REDACTED},\n  user: 'demo'\n}`);
+    expect(text(`token: [1, '] ${SECRET}', ["${SECRET}"]] rest`)).toBe(`token: ${REDACTED} rest`);
+    // Single-quoted keys of Python and JavaScript literals.
+    expect(text(`{'token': {'x': '${SECRET}'}, 'user': 'u'}`)).toBe(`{'token': ${REDACTED}, 'user': 'u'}`);
+    expect(text(`{'auth': ['${SECRET}', '${SECRET}'], 'user': 'u'}`)).toBe(`{'auth': ${REDACTED}, 'user': 'u'}`);
+    // One never closed is redacted to the end of the text.
+    expect(text(`x token: { a: '${SECRET}\nmore ${SECRET}`)).toBe(`x token: ${REDACTED}`);
+    // Under a key that is not secret, the members are searched (`, key: value` cuts its line).
+    expect(text(`{ user: { name: 'demo', password: '${SECRET}' } }`)).toBe(`{ user: { name: 'demo', password: ${REDACTED}`);
+  });
+
+  it('redacts the value of a secret --flag given after a blank, as on a command line', () => {
+    expect(text(`mysql --password ${SECRET} --user root`)).toBe(`mysql --password ${REDACTED} --user root`);
+    expect(text(`curl --token '${SECRET} x' -v`)).toBe(`curl --token '${REDACTED}' -v`);
+    expect(text(`tool --client-secret\t${SECRET}`)).toBe(`tool --client-secret\t${REDACTED}`);
+    // The value of a flag that is not secret is searched.
+    expect(text(`run --name token=${SECRET} --x 1`)).toBe(`run --name token=${REDACTED} --x 1`);
+    // Only a `--` flag takes a blank as its separator.
+    expect(text('a -- b, password was reset, token refreshed')).toBe('a -- b, password was reset, token refreshed');
+    expect(text('run --verbose --dry-run')).toBe('run --verbose --dry-run');
+  });
+
   it('searches a JSON string value that holds an escape as the text it encodes', () => {
     expect(text(`{"a":"token\\u003d${SECRET}"}`)).toBe(`{"a":"token=${REDACTED}"}`);
     expect(text(`{"a":"x\\npassword\\u003D${SECRET} y","n":1}`)).toBe(`{"a":"x\\npassword=${REDACTED}","n":1}`);
     expect(text('{"a":"x\\ny"}')).toBe('{"a":"x\\ny"}');
   });
 
-  it('takes U+E000 in the input for what it is: it does not cut the line', () => {
+  it('takes U+E000 and U+E001 in the input for what they are: they do not cut or drop text', () => {
     expect(text('a \uE000 b, password=x y\nnext')).toBe('a \uFFFD b, password=[REDACTED]\nnext');
+    expect(text('a \uE001{ b }, password=x y\nnext')).toBe('a \uFFFD{ b }, password=[REDACTED]\nnext');
     expect(text('note \uE000 kept')).toBe('note \uE000 kept');
   });
 

@@ -44,17 +44,21 @@ export interface Redactor {
 // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
 // of the line. The value is not taken, so that after a key that is not secret the rest of the
 // line is still searched (`status: 401, token: …`); after a secret one, CUT marks where the line
-// is cut. The last group is the value's opening double quote, if any.
-const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
+// is cut. The last group is the value's opening double quote or bracket, if any: an object or
+// array (`token: {` in `util.inspect` output) is marked with OPEN instead and dropped to its
+// closing bracket, which may be lines further down.
+const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=(["{[]?))/gm;
 // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
 // hold `%26`.
 const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
-// `key=value` and `key: value` in query strings, form bodies and log text: the value is quoted
-// (a missing closing quote reads to the end) or runs to the next separator. The key may be
+// `key=value` and `key: value` in query strings, form bodies and log text, and `--key value` on a
+// command line: the value is quoted (a missing closing quote reads to the end), an opening
+// bracket (under a secret key, its object or array is dropped whole, as OPEN does), or runs to
+// the next separator. The key may be
 // single-quoted, as in a Python or JavaScript literal: `{'token': 'value'}`. The character before
 // the key is looked at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`)
 // is still found.
-const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*[=:][ \t]*|%3D))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^&\s,;"']*)/gi;
+const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*[=:][ \t]*|%3D|(?<=(?:^|\s)--[\w.-]+)[ \t]+))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[{[]|[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -65,13 +69,16 @@ const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*[=:][ \t]*|%
 // comma, so a match never starts between two strings (`["a", ":", {"token": …}]`). In a string
 // with escaped quotes, `\\\"` is a quote inside it.
 const JSON_MEMBER = /((\\?)"((?:[\w.-]|\\[^"])+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|[^\s"{[,}\]]+)/g;
-// What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
-// an opening bracket (the second group) or a closing one.
-const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|([{[])|[}\]]/g;
+// What `close` counts: a string (double-quoted, its quotes escaped or not, or single-quoted as
+// in `util.inspect` output; to the end of the text if cut short), an opening bracket (the second
+// group) or a closing one (the third).
+const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|'(?:[^'\\]|\\.)*'?|([{[])|([}\]])/g;
 // The password in a URL's user information: `redis://user:secret@host`.
 const URL_PASSWORD = /\b([a-z][\w+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi;
-// Where a secret line value starts: a private-use character, taken out of the input first.
+// Where a secret line value starts, and where an object or array under a secret key starts:
+// private-use characters, taken out of the input first.
 const CUT = '\uE000';
+const OPEN = '\uE001';
 // A mark and the rest of its line.
 const CUT_REST = /\uE000.*/g;
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
@@ -92,8 +99,18 @@ const parse = (json: string): string | undefined => {
 const close = (json: string, from: number): number => {
   let depth = 1;
   let token;
-  for (TOKEN.lastIndex = from; depth && (token = TOKEN.exec(json)); ) depth += token[2] ? 1 : token[1] == null ? -1 : 0;
+  for (TOKEN.lastIndex = from; depth && (token = TOKEN.exec(json)); ) depth += token[2] ? 1 : token[3] ? -1 : 0;
   return depth ? json.length : TOKEN.lastIndex;
+};
+
+// Each object or array marked with OPEN, to its closing bracket, becomes REDACTED (marks inside
+// it go with it); then the lines are cut at the CUT marks (the only U+E000 left). Dropping goes
+// first, so that a line cut inside a dropped object does not lose its closing bracket.
+const cut = (text: string): string => {
+  let out = '';
+  let last = 0;
+  for (let at; (at = text.indexOf(OPEN, last)) >= 0; last = close(text, at + 2)) out += text.slice(last, at) + REDACTED;
+  return (out + text.slice(last)).replace(CUT_REST, '');
 };
 
 /** Build a redactor for a set of keys. */
@@ -113,10 +130,12 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       // the pattern matches any string.
       const [, quote, body, closed] = /^(["']?)([^]*?)(\1?)$/.exec(value) as unknown as [string, string, string, string];
       return head + quote + (isSecretKey(key)
-        // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
-        // `head`, only the separator can hold a colon); not after a quoted key (`'token': 'x'`),
-        // which is a literal's.
-        ? REDACTED + quote + (/[^'\s]\s*:/.test(head) ? CUT : '')
+        ? /^[{[]/.test(value)
+          ? OPEN + value
+          // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
+          // `head`, only the separator can hold a colon); not after a quoted key (`'token': 'x'`),
+          // which is a literal's.
+          : REDACTED + quote + (/[^'\s]\s*:/.test(head) ? CUT : '')
         : inner(body) + closed);
     };
     // JSON members, one after the other: a string value is searched as the text it encodes (JSON
@@ -144,17 +163,16 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
     // even though the key/value patterns below take only `Bearer` as its value.
     const out = input.replace(AUTH_SCHEME, `$1${REDACTED}`);
-    // Every key/value pattern needs a separator; most messages have none and skip them all.
-    if (!/[=:]|%3D/i.test(out)) return out;
-    return members(out
-      .replaceAll(CUT, '\uFFFD')
+    // Every key/value pattern needs a separator (a blank after `--key` is one); most messages
+    // have none and skip them all.
+    if (!/[=:]|%3D|--[\w.-]+[ \t]/i.test(out)) return out;
+    return members(cut(cut(out
+      .replace(/[\uE000\uE001]/g, '\uFFFD')
       .replace(LINE, (match: string, head: string, key: string, quote: string) =>
-        isSecretKey(key) ? head + quote + REDACTED + quote + CUT : match)
-      // Cut the lines at the marks (the only U+E000 left), before and after the inline patterns.
-      .replace(CUT_REST, '')
+        // `quote` is empty, `"`, or (after it in code order) a bracket.
+        isSecretKey(key) ? head + (quote > '"' ? OPEN : quote + REDACTED + quote + CUT) : match))
       .replace(ENCODED, hide)
-      .replace(INLINE, hide)
-      .replace(CUT_REST, ''))
+      .replace(INLINE, hide)))
       .replace(URL_PASSWORD, `$1${REDACTED}@`);
   };
 
