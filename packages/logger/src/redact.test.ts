@@ -263,24 +263,42 @@ describe('redact: secrets inside text', () => {
     expect(text(`x={\\"token\\":{\\"x\\":\\"}${SECRET}\\"},\\"n\\":1}`)).toBe(`x={\\"token\\":\\"${REDACTED}\\",\\"n\\":1}`);
   });
 
-  it('redacts a whole object or array under a secret key in util.inspect output and literals', () => {
-    // One line, and spread over lines (util.inspect breaks lines past 72 characters): the members
-    // under the secret key go, whatever their names; what follows the closing bracket stays.
-    expect(text(inspect({ a: 1, token: { x: SECRET } }))).toBe(`{ a: 1, token: ${REDACTED} }`);
+  it('redacts an object or array under a secret key in util.inspect output and literals, over all its lines', () => {
+    // On one line, the line is cut at the key's value.
+    expect(text(inspect({ a: 1, token: { x: SECRET } }))).toBe(`{ a: 1, token: ${REDACTED}`);
+    expect(text(`{'token': {'x': '${SECRET}'}, 'user': 'u'}`)).toBe(`{'token': ${REDACTED}`);
+    expect(text(`{'auth': ['${SECRET}', '${SECRET}'], 'user': 'u'}`)).toBe(`{'auth': ${REDACTED}`);
+    // Spread over lines (util.inspect breaks lines past 72 characters), the lines indented below
+    // the key go too, and its closing bracket; what follows is kept.
     const long = { a: 1, auth: { user: 'demo', key: SECRET, note: 'x'.repeat(60) }, user: 'demo' };
     expect(inspect(long)).toContain('\n');
-    expect(text(inspect(long))).toBe(`{\n  a: 1,\n  auth: ${REDACTED},\n  user: 'demo'\n}`);
-    // A secret inside it does not cut the line before its closing bracket; brackets in strings,
-    // single- or double-quoted, do not count.
-    expect(text(`{\n  token: { password: '${SECRET}', k: "}" },\n  user: 'demo'\n}`)).toBe(`{\n  token: ${REDACTED},\n  user: 'demo'\n}`);
-    expect(text(`token: [1, '] ${SECRET}', ["${SECRET}"]] rest`)).toBe(`token: ${REDACTED} rest`);
-    // Single-quoted keys of Python and JavaScript literals.
-    expect(text(`{'token': {'x': '${SECRET}'}, 'user': 'u'}`)).toBe(`{'token': ${REDACTED}, 'user': 'u'}`);
-    expect(text(`{'auth': ['${SECRET}', '${SECRET}'], 'user': 'u'}`)).toBe(`{'auth': ${REDACTED}, 'user': 'u'}`);
-    // One never closed is redacted to the end of the text.
-    expect(text(`x token: { a: '${SECRET}\nmore ${SECRET}`)).toBe(`x token: ${REDACTED}`);
+    expect(text(inspect(long))).toBe(`{\n  a: 1,\n  auth: ${REDACTED}\n  user: 'demo'\n}`);
+    // Whatever its strings hold (backticks, a lone apostrophe, brackets), and whatever the value
+    // is: a class instance, a Map, a Set, an object without a prototype.
+    class Credentials {
+      value = SECRET;
+      note = 'x'.repeat(70);
+    }
+    const tricky = {
+      token: { a: `it's "q" }`, b: ']', c: Symbol("it's"), d: SECRET, e: 'x'.repeat(40) },
+      auth: new Credentials(),
+      cookie: Object.assign(Object.create(null) as object, { a: SECRET, b: 'x'.repeat(70) }),
+      secret: new Map([['k', { v: SECRET, w: 'x'.repeat(70) }]]),
+      password: new Set([SECRET, 'x'.repeat(70)]),
+      user: 'demo',
+    };
+    const out = text(inspect(tricky));
+    expect(out).not.toContain(SECRET);
+    expect(out).toBe(`{\n  token: ${REDACTED}\n  auth: ${REDACTED}\n  cookie: ${REDACTED}\n  secret: ${REDACTED}\n  password: ${REDACTED}\n  user: 'demo'\n}`);
     // Under a key that is not secret, the members are searched (`, key: value` cuts its line).
     expect(text(`{ user: { name: 'demo', password: '${SECRET}' } }`)).toBe(`{ user: { name: 'demo', password: ${REDACTED}`);
+    // Lines indented below a secret `key:` line without a bracket (YAML) go as well.
+    expect(text(`auth:\n  user: demo\n  key: ${SECRET}\nnext: 1`)).toBe(`auth:${REDACTED}\nnext: 1`);
+  });
+
+  it('redacts Map entries in util.inspect output', () => {
+    expect(text(inspect(new Map([['token', SECRET], ['user', 'demo']])))).toBe(`Map(2) { 'token' => '${REDACTED}', 'user' => 'demo' }`);
+    expect(text(inspect(new Map([['auth', { k: SECRET }]])))).toBe(`Map(1) { 'auth' => ${REDACTED}`);
   });
 
   it('redacts the value of a secret --flag given after a blank, as on a command line', () => {
@@ -289,9 +307,11 @@ describe('redact: secrets inside text', () => {
     expect(text(`tool --client-secret\t${SECRET}`)).toBe(`tool --client-secret\t${REDACTED}`);
     // The value of a flag that is not secret is searched.
     expect(text(`run --name token=${SECRET} --x 1`)).toBe(`run --name token=${REDACTED} --x 1`);
+    // A value starting with `-` is the next option: the flag has no value (the program asks for it).
+    expect(text('mysql --password --host db')).toBe('mysql --password --host db');
     // Only a `--` flag takes a blank as its separator.
     expect(text('a -- b, password was reset, token refreshed')).toBe('a -- b, password was reset, token refreshed');
-    expect(text('run --verbose --dry-run')).toBe('run --verbose --dry-run');
+    expect(text('run --verbose --dry-run ---- x')).toBe('run --verbose --dry-run ---- x');
   });
 
   it('searches a JSON string value that holds an escape as the text it encodes', () => {
@@ -300,9 +320,8 @@ describe('redact: secrets inside text', () => {
     expect(text('{"a":"x\\ny"}')).toBe('{"a":"x\\ny"}');
   });
 
-  it('takes U+E000 and U+E001 in the input for what they are: they do not cut or drop text', () => {
+  it('takes U+E000 in the input for what it is: it does not cut the line', () => {
     expect(text('a \uE000 b, password=x y\nnext')).toBe('a \uFFFD b, password=[REDACTED]\nnext');
-    expect(text('a \uE001{ b }, password=x y\nnext')).toBe('a \uFFFD{ b }, password=[REDACTED]\nnext');
     expect(text('note \uE000 kept')).toBe('note \uE000 kept');
   });
 

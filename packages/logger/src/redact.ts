@@ -44,21 +44,22 @@ export interface Redactor {
 // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
 // of the line. The value is not taken, so that after a key that is not secret the rest of the
 // line is still searched (`status: 401, token: …`); after a secret one, CUT marks where the line
-// is cut. The last group is the value's opening double quote or bracket, if any: an object or
-// array (`token: {` in `util.inspect` output) is marked with OPEN instead and dropped to its
-// closing bracket, which may be lines further down.
-const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=(["{[]?))/gm;
+// is cut (with the lines indented below it: see CUT_REST). The last group is the value's opening
+// double quote, if any.
+const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
 // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
 // hold `%26`.
 const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
-// `key=value` and `key: value` in query strings, form bodies and log text, and `--key value` on a
-// command line: the value is quoted (a missing closing quote reads to the end), an opening
-// bracket (under a secret key, its object or array is dropped whole, as OPEN does), or runs to
-// the next separator. The key may be
-// single-quoted, as in a Python or JavaScript literal: `{'token': 'value'}`. The character before
-// the key is looked at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`)
-// is still found.
-const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*[=:][ \t]*|%3D|(?<=(?:^|\s)--[\w.-]+)[ \t]+))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[{[]|[^&\s,;"']*)/gi;
+// `key=value` and `key: value` in query strings, form bodies and log text, `'key' => value` in
+// `util.inspect` output of a Map, and `--key value` on a command line (a value that does not
+// start with `-`, which would be the next option): the value is quoted (a missing closing quote
+// reads to the end), an opening bracket (under a secret key, the line is cut there; not the
+// `[` of a value already redacted), or runs to the next separator. The key may be single-quoted, as in a Python or JavaScript literal:
+// `{'token': 'value'}`. The character before the key is looked at, not taken, so a key right
+// after a quoted value (`"a'b", 'x': "token=…`) is still found. That a blank follows a `--` flag
+// is checked after the blank (the lookbehind), so the check runs once per word, not once for
+// every shorter key a long word could be cut to.
+const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?!-)(?<=(?:^|\s)--[\w.-]+[ \t]+)))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -69,18 +70,20 @@ const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*[=:][ \t]*|%
 // comma, so a match never starts between two strings (`["a", ":", {"token": …}]`). In a string
 // with escaped quotes, `\\\"` is a quote inside it.
 const JSON_MEMBER = /((\\?)"((?:[\w.-]|\\[^"])+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|[^\s"{[,}\]]+)/g;
-// What `close` counts: a string (double-quoted, its quotes escaped or not, or single-quoted as
-// in `util.inspect` output; to the end of the text if cut short), an opening bracket (the second
-// group) or a closing one (the third).
-const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|'(?:[^'\\]|\\.)*'?|([{[])|([}\]])/g;
-// The password in a URL's user information: `redis://user:secret@host`.
-const URL_PASSWORD = /\b([a-z][\w+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi;
-// Where a secret line value starts, and where an object or array under a secret key starts:
-// private-use characters, taken out of the input first.
+// What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
+// an opening bracket (the second group) or a closing one.
+const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|([{[])|[}\]]/g;
+// The password in a URL's user information: `redis://user:secret@host`. The scheme starts where
+// a word does (not after a letter, digit, `+`, `.` or `-`), so that a long word is tried once,
+// not from each of its letters.
+const URL_PASSWORD = /(?<![\w+.-])([a-z][\w+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi;
+// Where a secret line value starts: a private-use character, taken out of the input first.
 const CUT = '\uE000';
-const OPEN = '\uE001';
-// A mark and the rest of its line.
-const CUT_REST = /\uE000.*/g;
+// A mark and the rest of its line, and the lines right below it indented deeper than its line,
+// and then a closing bracket at its line's indentation: what `util.inspect` (or YAML) writes for
+// an object or array under the key, over as many lines as it takes, whatever its strings hold.
+// The text before the mark is kept.
+const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm;
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
 const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)\s+)[\w.~+/-]{8,}=*/gi;
@@ -99,18 +102,8 @@ const parse = (json: string): string | undefined => {
 const close = (json: string, from: number): number => {
   let depth = 1;
   let token;
-  for (TOKEN.lastIndex = from; depth && (token = TOKEN.exec(json)); ) depth += token[2] ? 1 : token[3] ? -1 : 0;
+  for (TOKEN.lastIndex = from; depth && (token = TOKEN.exec(json)); ) depth += token[2] ? 1 : token[1] == null ? -1 : 0;
   return depth ? json.length : TOKEN.lastIndex;
-};
-
-// Each object or array marked with OPEN, to its closing bracket, becomes REDACTED (marks inside
-// it go with it); then the lines are cut at the CUT marks (the only U+E000 left). Dropping goes
-// first, so that a line cut inside a dropped object does not lose its closing bracket.
-const cut = (text: string): string => {
-  let out = '';
-  let last = 0;
-  for (let at; (at = text.indexOf(OPEN, last)) >= 0; last = close(text, at + 2)) out += text.slice(last, at) + REDACTED;
-  return (out + text.slice(last)).replace(CUT_REST, '');
 };
 
 /** Build a redactor for a set of keys. */
@@ -130,12 +123,10 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       // the pattern matches any string.
       const [, quote, body, closed] = /^(["']?)([^]*?)(\1?)$/.exec(value) as unknown as [string, string, string, string];
       return head + quote + (isSecretKey(key)
-        ? /^[{[]/.test(value)
-          ? OPEN + value
-          // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
-          // `head`, only the separator can hold a colon); not after a quoted key (`'token': 'x'`),
-          // which is a literal's.
-          : REDACTED + quote + (/[^'\s]\s*:/.test(head) ? CUT : '')
+        // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
+        // `head`, only the separator can hold a colon); not after a quoted key (`'token': 'x'`),
+        // which is a literal's, unless the value is an object or array.
+        ? REDACTED + quote + (/^[{[]$/.test(value) || /[^'\s]\s*:/.test(head) ? CUT : '')
         : inner(body) + closed);
     };
     // JSON members, one after the other: a string value is searched as the text it encodes (JSON
@@ -163,16 +154,19 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
     // even though the key/value patterns below take only `Bearer` as its value.
     const out = input.replace(AUTH_SCHEME, `$1${REDACTED}`);
-    // Every key/value pattern needs a separator (a blank after `--key` is one); most messages
-    // have none and skip them all.
-    if (!/[=:]|%3D|--[\w.-]+[ \t]/i.test(out)) return out;
-    return members(cut(cut(out
-      .replace(/[\uE000\uE001]/g, '\uFFFD')
+    // Every key/value pattern needs a separator (a blank after a `--` flag is one); most
+    // messages have none and skip them all. A flag is looked for only after a blank, so that a
+    // long run of dashes is not tried at each of them.
+    if (!/[=:]|%3D|(?:^|\s)--[A-Za-z][\w.-]*[ \t]/i.test(out)) return out;
+    return members(out
+      .replaceAll(CUT, '\uFFFD')
       .replace(LINE, (match: string, head: string, key: string, quote: string) =>
-        // `quote` is empty, `"`, or (after it in code order) a bracket.
-        isSecretKey(key) ? head + (quote > '"' ? OPEN : quote + REDACTED + quote + CUT) : match))
+        isSecretKey(key) ? head + quote + REDACTED + quote + CUT : match)
+      // Cut the lines at the marks (the only U+E000 left), before and after the inline patterns.
+      .replace(CUT_REST, '$1$2')
       .replace(ENCODED, hide)
-      .replace(INLINE, hide)))
+      .replace(INLINE, hide)
+      .replace(CUT_REST, '$1$2'))
       .replace(URL_PASSWORD, `$1${REDACTED}@`);
   };
 
