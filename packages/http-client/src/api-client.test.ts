@@ -174,6 +174,27 @@ describe('createApiClient', () => {
     expect(seen).toEqual(['one']);
   });
 
+  it('treats the options argument given as null like none, so that baseUrl is missing, and refuses one that is not an object', () => {
+    // Both used to throw a TypeError.
+    expect(thrownBy(() => createApiClient(null as never))).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^baseUrl must be an http: or https: URL /) as unknown });
+    expect(thrownBy(() => createApiClient(`${sandbox.url}/api/rest/` as never))).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'options must be an object, not string.' });
+  });
+
+  it('refuses a missing or unusable session when it is built, naming it, instead of a TypeError at the first request', async () => {
+    const baseUrl = `${sandbox.url}/api/rest/`;
+    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must be a core-session Session (with authorization() and invalidate()).' };
+    const requests = sandbox.stats.commands.rest.requests;
+    expect(thrownBy(() => createApiClient({ baseUrl } as ApiClientOptions))).toMatchObject(error);
+    for (const unusable of [null, 'Bearer token', {}, { authorization: () => Promise.resolve('Bearer token') }, { invalidate: () => undefined }]) {
+      expect(thrownBy(() => createApiClient({ baseUrl, session: unusable } as unknown as ApiClientOptions)), JSON.stringify(unusable)).toMatchObject(error);
+    }
+    expect(sandbox.stats.commands.rest.requests).toBe(requests);
+    // Anything with both works, such as a wrapper of a Session.
+    const own = session();
+    const wrapper = { authorization: () => own.authorization(), invalidate: (refused: string) => { own.invalidate(refused); } };
+    expect(await createApiClient({ baseUrl, session: wrapper }).get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+  });
+
   it('sends the client’s headers and runs its hooks, with those of each request', async () => {
     const seen: string[] = [];
     const hook = (name: string) => (request: Request) => { seen.push(`${name}: ${request.headers.get('x-client') ?? '-'} ${request.headers.get('x-request') ?? '-'}`); };

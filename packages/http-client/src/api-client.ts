@@ -5,7 +5,8 @@ import type { KyInstance, Options as KyOptions, RetryOptions as KyRetryOptions }
 import type { Dispatcher } from 'undici';
 import { AuthError, silentLogger } from './dependencies.js';
 import { errorSummary, redactText } from './redaction.js';
-import { type ConnectionOptions, dispatcherFactory, endpointUrl, load, wholeNumber } from './transport.js';
+import { invalidArgument } from './http-client-error.js';
+import { type ConnectionOptions, dispatcherFactory, endpointUrl, load, optionsOf, wholeNumber } from './transport.js';
 
 /** The part of a core-session `Session` the REST client uses. */
 export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
@@ -13,12 +14,16 @@ export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
 /**
  * Options of {@link createApiClient}. `highPerformance`, `ca` and `tls` give the client its own
  * undici Agent (the same options as the command client's); without them it uses fetch's global one.
- * An option given as null counts as not given.
+ * An option given as null counts as not given, and so do options given as null as a whole (which
+ * then lack `baseUrl`); options that are not an object are `INVALID_ARGUMENT`.
  */
 export interface ApiClientOptions extends ConnectionOptions {
   /** Base URL; request paths are relative to it (`api.get('v1/whoami')`). */
   baseUrl: string | URL;
-  /** Gives the `Authorization` header of every request, and drops a token the API refused. */
+  /**
+   * Gives the `Authorization` header of every request, and drops a token the API refused. Required:
+   * without `authorization()` and `invalidate()` it is `INVALID_ARGUMENT` when the client is built.
+   */
   session: ApiSession;
   /** Where every attempt (first, retry, replay) and every 401 replay are logged, redacted. @default silentLogger */
   logger?: Logger | undefined;
@@ -51,8 +56,13 @@ export interface ApiClientOptions extends ConnectionOptions {
  * const me = await api.get('v1/whoami').json<{ identity: string }>();
  */
 export function createApiClient(options: ApiClientOptions): KyInstance {
+  options = optionsOf(options);
   const baseUrl = endpointUrl('baseUrl', options.baseUrl);
   const session = options.session;
+  // Plain JavaScript: without this check every request would fail with a TypeError.
+  if (typeof (session as Partial<ApiSession> | undefined)?.authorization !== 'function' || typeof session.invalidate !== 'function') {
+    throw invalidArgument('session must be a core-session Session (with authorization() and invalidate()).');
+  }
   const logger = options.logger ?? silentLogger;
   // From 1: ky's timer would end every request at 0.
   const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 30_000, 1);
@@ -61,7 +71,8 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
 
   const fetchOnce = async (input: Request, init: RequestInit | undefined): Promise<Response> => {
     const started = performance.now();
-    let outcome: Record<string, unknown> = {};
+    // Set by the try or the catch before the finally reads it.
+    let outcome!: Record<string, unknown>;
     try {
       const response = await fetch(input, init);
       outcome = { status: response.status };

@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errors as undiciErrors } from 'undici';
 import type { LogFields, Logger } from '@sessionkit/logger';
@@ -275,6 +276,56 @@ describe('requests', () => {
     // No credentials: login() says so (credentials: null used to throw a TypeError).
     const withoutCredentials = client({ credentials: null } as unknown as CommandClientOptions);
     await expect(withoutCredentials.login()).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_STATE' });
+  });
+
+  it('treats the options argument given as null like none, and refuses one that is not an object, sending nothing', async () => {
+    // Each of these used to throw a TypeError (reading a property of null).
+    const none = null as never;
+    const unconfigured = new CommandClient(none);
+    clients.push(unconfigured);
+    expect([unconfigured.system, unconfigured.url]).toEqual(['live', ISPAPI_SYSTEMS.live.url]);
+    const created = client();
+    expect(await created.request({ COMMAND: 'StatusAccount' }, none)).toMatchObject({ code: 200, attempt: 1 });
+    const pages = created.pages({ COMMAND: 'QueryDomainList', LIMIT: 1 }, none);
+    expect((await pages.next()).value).toMatchObject({ code: 200, pagination: { hasNext: true } });
+    expect((await pages.next()).value).toMatchObject({ code: 200, pagination: { first: 1 } });
+    await pages.return();
+    expect((await created.login(none)).code).toBe(200);
+    expect((await created.logout(none)).code).toBe(200);
+    expect(created.loggedIn).toBe(false);
+
+    // Anything else that is not an object is a mistake (`new CommandClient('ote')` used to make a live client).
+    sandbox.commands.resetStats();
+    for (const options of ['ote', 5, true, () => ({ system: 'ote' })]) {
+      const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: `options must be an object, not ${typeof options}.` };
+      const given = options as never;
+      expect(thrownBy(() => new CommandClient(given))).toMatchObject(error);
+      await expect(created.request({ COMMAND: 'StatusAccount' }, given)).rejects.toMatchObject(error);
+      await expect(created.pages({ COMMAND: 'QueryDomainList' }, given).next()).rejects.toMatchObject(error);
+      await expect(created.login(given)).rejects.toMatchObject(error);
+      await expect(created.logout(given)).rejects.toMatchObject(error);
+    }
+    expect(sandbox.stats.commands.requests).toBe(0);
+  });
+
+  it('takes an AbortSignal from another realm (a vm context), which instanceof refuses, and stops when it fires', async () => {
+    // A vm context has no AbortController: the signal is made there, with what undici and the client use of one.
+    const foreign = runInNewContext(`
+      const listeners = new Set();
+      const signal = { aborted: false, reason: undefined, addEventListener: (type, listener) => { listeners.add(listener); }, removeEventListener: (type, listener) => { listeners.delete(listener); } };
+      ({ signal, abort: (reason) => { signal.aborted = true; signal.reason = reason; for (const listener of [...listeners]) listener(); } });
+    `) as { signal: AbortSignal; abort: (reason: unknown) => void };
+    expect(foreign.signal instanceof AbortSignal).toBe(false);
+    const created = client();
+    // It used to be INVALID_ARGUMENT.
+    expect((await created.request({ COMMAND: 'StatusAccount' }, { signal: foreign.signal })).code).toBe(200);
+
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 10_000 });
+    const pending = created.request({ COMMAND: 'StatusAccount' }, { signal: foreign.signal }).catch((error: unknown) => error);
+    while (sandbox.stats.commands.requests === 0) await sleep(5);
+    foreign.abort('enough');
+    expect(await settledWithin(pending, 1000)).toMatchObject({ name: 'HttpClientError', code: 'ABORTED', cause: 'enough' });
   });
 
   it('never changes the caller’s command', async () => {

@@ -8,7 +8,7 @@ import { HttpClientError, invalidArgument } from './http-client-error.js';
 import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
 import { errorSummary, maskedPost, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
-import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError, wholeNumber } from './transport.js';
+import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError, optionsOf, wholeNumber } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
 /** An ISPAPI system: it sets the URL and the entity together. */
@@ -55,7 +55,9 @@ export interface CommandRetryOptions {
 
 /**
  * Options of {@link CommandClient}; `highPerformance`, `ca` and `tls` set up its connection pool.
- * An option given as null counts as not given (here and per request).
+ * An option given as null counts as not given (here and per request), and so do options given as
+ * null as a whole (`new CommandClient(null)`, `request(command, null)`); options that are not an
+ * object (`new CommandClient('ote')`) are `INVALID_ARGUMENT`.
  */
 export interface CommandClientOptions extends ConnectionOptions {
   /** The system: its URL and entity. @default 'live' */
@@ -102,7 +104,11 @@ export interface CommandClientOptions extends ConnectionOptions {
 
 /** Options of one request. */
 export interface CommandRequestOptions {
-  /** Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. Anything but an AbortSignal is `INVALID_ARGUMENT`. */
+  /**
+   * Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. An AbortSignal
+   * of any realm (a vm context's too: anything with a boolean `aborted` and `addEventListener()`);
+   * anything else is `INVALID_ARGUMENT`.
+   */
   signal?: AbortSignal | undefined;
   /** The response timeout of this request: whole milliseconds from 0 to 2147483647, as the client's (else `INVALID_ARGUMENT`). */
   timeoutMs?: number | undefined;
@@ -143,13 +149,9 @@ export interface SavedSession {
   session: string;
 }
 
-const READ_ONLY = /^(?:Check|Query|Status|Get)/i;
+// The names of the commands that only read (Check…, Query…, Status…, Get…), which are safe to retry; blanks before them are allowed.
+const READ_ONLY = /^\s*(?:Check|Query|Status|Get)/i;
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-
-/** Whether a command only reads (Check…, Query…, Status…, Get…), so that retrying it is safe. */
-export function isReadOnlyCommand(name: string): boolean {
-  return READ_ONLY.test(name.trim());
-}
 
 /** The `s_login` of credentials: `login`, or `login!role` for a role user. */
 export function loginOf(credentials: CommandCredentials): string {
@@ -158,8 +160,8 @@ export function loginOf(credentials: CommandCredentials): string {
 
 /** The session id a StartSession response hands out; undefined when the login failed. */
 export function startedSession(response: CommandResponse): string | undefined {
-  const id = response.isSuccess() ? response.property('SESSION') : undefined;
-  return isText(id) ? id : undefined;
+  const id = response.property('SESSION');
+  return response.isSuccess() && isText(id) ? id : undefined;
 }
 
 /** One command on its way: what every attempt and replay of it shares. */
@@ -171,11 +173,12 @@ interface Outgoing {
   started: number;
 }
 
+/** What one attempt got: an answer (`status`, `headers`, `text`), or the transport's `error` (with empty `text`). */
 interface Attempt {
-  status: number | undefined;
-  headers: Record<string, string | string[] | undefined> | undefined;
+  status?: number | undefined;
+  headers?: Record<string, string | string[] | undefined> | undefined;
   text: string;
-  error: unknown;
+  error?: unknown;
 }
 
 function isText(value: unknown): value is string {
@@ -189,10 +192,6 @@ export function retryAfterMs(value: string | string[] | undefined, now: number =
 
 function aborted(signal: AbortSignal | undefined): HttpClientError {
   return new HttpClientError('ABORTED', 'The request was aborted by its signal.', { cause: signal?.reason });
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error), { cause: error });
 }
 
 /**
@@ -216,47 +215,46 @@ export class CommandClient {
   /** The user agent the client sends. */
   declare readonly userAgent: string;
 
-  readonly #path: string;
   // Made, and undici loaded, by the first request.
   #pool: Dispatcher | undefined;
   readonly #newPool: () => Dispatcher;
-  readonly #headers: Record<string, string>;
+  // The path, method and headers of every request.
+  readonly #target: { path: string; method: 'POST'; headers: Record<string, string> };
   readonly #logger: Logger;
   readonly #retry: { retries: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
   readonly #session: Session | undefined;
-  readonly #login: string | undefined;
-  readonly #password: string | undefined;
-  readonly #otp: string | undefined;
+  // login, password and otp: the client's own, sent with each request without a session.
+  readonly #credentials: ConnectionFields | undefined;
   readonly #remoteAddress: string | undefined;
   readonly #subuser: string | undefined;
   #entity: string;
   #sessionId: string | undefined;
-  #closed = false;
+  // Set by close().
+  #closed: boolean | undefined;
   // What wakes each request waiting for a retry or a login (see #wait); close() calls them.
   readonly #waiting = new Set<() => void>();
   // The encoded connection fields of the latest request: they rarely change between requests.
   #encodedFor: ConnectionFields | undefined;
-  #encoded = '';
+  #encoded!: string;
 
-  constructor(options: CommandClientOptions = {}) {
+  constructor(options?: CommandClientOptions) {
+    options = optionsOf(options);
     const system = options.system ?? 'live';
     if (!Object.hasOwn(ISPAPI_SYSTEMS, system)) {
       throw invalidArgument(`system must be 'live' or 'ote', not ${JSON.stringify(system)}.`);
     }
     this.system = system;
-    this.#entity = ISPAPI_SYSTEMS[system].entity;
-    const url = endpointUrl('url', options.url ?? ISPAPI_SYSTEMS[system].url);
+    const defaults = ISPAPI_SYSTEMS[system];
+    this.#entity = defaults.entity;
+    const url = endpointUrl('url', options.url ?? defaults.url);
     this.url = url.href;
-    this.#path = `${url.pathname}${url.search}`;
 
     const credentials = options.credentials;
     if (credentials != null) {
       if (!isText(credentials.login) || typeof credentials.password !== 'string') {
         throw invalidArgument('credentials need a login and a password.');
       }
-      this.#login = loginOf(credentials);
-      this.#password = credentials.password;
-      this.#otp = credentials.otp;
+      this.#credentials = { login: loginOf(credentials), password: credentials.password, otp: credentials.otp };
     }
     // Tested for truthiness, so that null (plain JavaScript) counts as no Session.
     this.#session = options.session;
@@ -281,7 +279,7 @@ export class CommandClient {
       throw invalidArgument('userAgent must be Latin-1 text without control characters (CR, LF).');
     }
     this.userAgent = userAgent;
-    this.#headers = { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent };
+    this.#target = { path: `${url.pathname}${url.search}`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent } };
   }
 
   /** The entity (`54cd` live, `1234` OT&E) the client sends. */
@@ -299,11 +297,12 @@ export class CommandClient {
    * transport failure (with `httpStatus`, `cause`, `attempt`, `durationMs`). Rejects only with
    * `HttpClientError`: `INVALID_ARGUMENT` (a command or option that cannot be sent), `ABORTED`, `CLOSED`.
    */
-  request(command: Readonly<Record<string, unknown>>, options: CommandRequestOptions = {}): Promise<CommandResponse> {
+  request(command: Readonly<Record<string, unknown>>, options?: CommandRequestOptions): Promise<CommandResponse> {
     try {
-      return this.#send(flattenCommand(command), options, false);
+      return this.#send(flattenCommand(command), optionsOf(options));
     } catch (error) {
-      return Promise.reject(asError(error));
+      // An Error, whatever a caller's getter threw.
+      return Promise.reject(error instanceof Error ? error : new Error(String(error), { cause: error }));
     }
   }
 
@@ -319,7 +318,8 @@ export class CommandClient {
    *   for (const record of page.records) console.log(record.DOMAIN);
    * }
    */
-  async *pages(command: Readonly<Record<string, unknown>>, options: PagesOptions = {}): AsyncGenerator<CommandResponse, void, undefined> {
+  async *pages(command: Readonly<Record<string, unknown>>, options?: PagesOptions): AsyncGenerator<CommandResponse, void, undefined> {
+    options = optionsOf(options);
     const pairs = flattenCommand(command);
     const maxPages = wholeNumber('maxPages', options.maxPages, 10_000);
     let firstIndex = pairs.findIndex(([key]) => key === 'FIRST');
@@ -330,7 +330,7 @@ export class CommandClient {
       // A copy per page: each response keeps the command it was sent with.
       const pagePairs = pairs.slice();
       pagePairs[firstIndex] = ['FIRST', String(first)];
-      const response = await this.#send(pagePairs, options, false);
+      const response = await this.#send(pagePairs, options);
       yield response;
       // Undefined after an error, without TOTAL, and so on (see Pagination.hasNext).
       const nextFirst = response.pagination?.nextFirst;
@@ -343,12 +343,14 @@ export class CommandClient {
    * StartSession with the credentials; on success the client sends the session id instead of
    * login, password and otp from now on. Resolves with the StartSession response.
    */
-  async login(options: LoginOptions = {}): Promise<CommandResponse> {
+  async login(options?: LoginOptions): Promise<CommandResponse> {
+    options = optionsOf(options);
     this.#refuseWithSession();
-    if (this.#login === undefined) throw new HttpClientError('INVALID_STATE', 'login() needs the credentials option.');
+    if (this.#credentials === undefined) throw new HttpClientError('INVALID_STATE', 'login() needs the credentials option.');
     // The server checks the ranges of TIMEOUT and MAXTTL.
     const pairs = flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds });
-    const response = await this.#send(pairs, { signal: options.signal }, true);
+    // An empty session id: the credentials, even when a session is in use.
+    const response = await this.#send(pairs, { signal: options.signal, sessionId: '' });
     this.#sessionId = startedSession(response) ?? this.#sessionId;
     return response;
   }
@@ -357,10 +359,11 @@ export class CommandClient {
    * EndSession; the client forgets the session when the server ended it or did not know it.
    * Without a session, resolves with the synthetic `530 SESSION NOT FOUND`.
    */
-  async logout(options: { signal?: AbortSignal | undefined } = {}): Promise<CommandResponse> {
+  async logout(options?: { signal?: AbortSignal | undefined }): Promise<CommandResponse> {
+    options = optionsOf(options);
     this.#refuseWithSession();
     if (this.#sessionId === undefined) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
-    const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal }, false);
+    const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
     if (response.isSuccess() || response.code === 530) this.#sessionId = undefined;
     return response;
   }
@@ -408,20 +411,20 @@ export class CommandClient {
   }
 
   // Not async itself: without a Session the request goes straight to #exchange.
-  #send(pairs: [string, string][], options: CommandRequestOptions, credentialsOnly: boolean): Promise<CommandResponse> {
+  #send(pairs: [string, string][], options: CommandRequestOptions): Promise<CommandResponse> {
     // Throws rather than rejecting: request() and the async callers turn that into a rejection.
     const signal = options.signal;
-    if (signal != null && !(signal instanceof AbortSignal)) throw invalidArgument('signal must be an AbortSignal.');
+    // Duck-typed, as undici checks it: an AbortSignal of another realm (a vm context) fails instanceof.
+    if (signal != null && (typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) throw invalidArgument('signal must be an AbortSignal.');
     wholeNumber('timeoutMs', options.timeoutMs, 0);
     this.#refuse(signal);
     const outgoing: Outgoing = {
       pairs,
-      readOnly: options.idempotent ?? isReadOnlyCommand(pairs[0]?.[1] ?? ''),
+      readOnly: options.idempotent ?? READ_ONLY.test(pairs[0]?.[1] ?? ''),
       options,
       started: performance.now(),
     };
     const session = this.#session;
-    if (credentialsOnly) return this.#exchange(outgoing, undefined, 1);
     if (!session || options.sessionId != null) return this.#exchange(outgoing, options.sessionId ?? this.#sessionId, 1);
     return this.#sendInSession(session, outgoing);
   }
@@ -466,28 +469,24 @@ export class CommandClient {
     const timeout = options.timeoutMs ?? null;
     try {
       const answer = await (this.#pool ??= this.#newPool()).request({
-        path: this.#path,
-        method: 'POST',
-        headers: this.#headers,
+        ...this.#target,
         body,
         signal: options.signal ?? null,
         headersTimeout: timeout,
         bodyTimeout: timeout,
       });
       const text = await answer.body.text();
-      return { status: answer.statusCode, headers: answer.headers, text, error: undefined };
+      return { status: answer.statusCode, headers: answer.headers, text };
     } catch (error) {
-      return { status: undefined, headers: undefined, text: '', error };
+      return { text: '', error };
     }
   }
 
   async #exchange(outgoing: Outgoing, session: string | undefined, firstAttempt: number): Promise<CommandResponse> {
     const { pairs, options } = outgoing;
     const connection: ConnectionFields = {
+      ...this.#credentials,
       entity: this.#entity,
-      login: this.#login,
-      otp: this.#otp,
-      password: this.#password,
       remoteAddress: options.remoteAddress ?? this.#remoteAddress,
       session,
       user: options.subuser ?? this.#subuser,

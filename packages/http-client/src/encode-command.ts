@@ -31,17 +31,15 @@ export function plainDecimal(n: number): string {
 function scalarText(key: string, value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
-      return value.includes('\n') || value.includes('\r') ? value.replace(/[\r\n]/g, '') : value;
+      return /[\r\n]/.test(value) ? value.replace(/[\r\n]/g, '') : value;
     case 'number':
       return plainDecimal(value);
     case 'bigint':
       return value.toString();
     case 'boolean':
       return value ? '1' : '0';
-    case 'undefined':
-      return undefined;
     default:
-      if (value === null) return undefined;
+      if (value == null) return undefined;
       throw invalidArgument(`Command parameter ${key} must be a string, number, bigint, boolean, or a flat array of them.`);
   }
 }
@@ -55,9 +53,9 @@ function scalarText(key: string, value: unknown): string | undefined {
  * that is empty or holds `=` or white space, two keys that are the same in upper case, an
  * object as a value.
  */
-export function flattenCommand(command: Readonly<Record<string, unknown>>): [key: string, value: string][] {
-  const input: unknown = command;
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+export function flattenCommand(command: unknown): [key: string, value: string][] {
+  // unknown: plain JavaScript may pass anything.
+  if (typeof command !== 'object' || command === null || Array.isArray(command)) {
     throw invalidArgument('A command must be a plain object such as { COMMAND: "StatusAccount" }.');
   }
   // COMMAND goes first, wherever it is in the object.
@@ -68,20 +66,16 @@ export function flattenCommand(command: Readonly<Record<string, unknown>>): [key
     if (text === undefined) return;
     if (seen.has(key)) throw invalidArgument(`Command parameter ${key} is given twice (keys are sent in upper case).`);
     seen.add(key);
-    if (key === 'COMMAND') pairs[0] = [key, text];
-    else pairs.push([key, text]);
+    pairs[key === 'COMMAND' ? 0 : pairs.length] = [key, text];
   };
   for (const rawKey of Object.keys(command)) {
     if (!VALID_KEY.test(rawKey)) throw invalidArgument(`Command parameter names must not be empty or hold "=" or white space: ${JSON.stringify(rawKey)}.`);
     const key = rawKey.toUpperCase();
-    const value = command[rawKey];
+    const value = (command as Readonly<Record<string, unknown>>)[rawKey];
     if (key === 'COMMAND' && (typeof value !== 'string' || value.trim() === '')) throw invalidArgument('A command needs COMMAND, a non-empty string.');
-    if (!Array.isArray(value)) {
-      add(key, value);
-      continue;
-    }
-    const items: readonly unknown[] = value;
-    for (let index = 0; index < items.length; index += 1) add(`${key}${index}`, items[index]);
+    // An array's empty slots are skipped, as undefined items are; the others keep their index.
+    if (Array.isArray(value)) (value as readonly unknown[]).forEach((item, index) => { add(`${key}${index}`, item); });
+    else add(key, value);
   }
   if (!seen.has('COMMAND')) throw invalidArgument('A command needs COMMAND, a non-empty string.');
   return pairs;
@@ -90,10 +84,8 @@ export function flattenCommand(command: Readonly<Record<string, unknown>>): [key
 /** Command text from pairs: `KEY=value` lines joined by `\n`, no trailing newline. */
 export function commandTextOf(pairs: readonly (readonly [string, string])[]): string {
   let text = '';
-  for (let index = 0; index < pairs.length; index += 1) {
-    const pair = pairs[index];
-    if (pair !== undefined) text += index === 0 ? `${pair[0]}=${pair[1]}` : `\n${pair[0]}=${pair[1]}`;
-  }
+  // A line break before each pair but the first (whose line is never empty).
+  for (const [key, value] of pairs) text += `${text && '\n'}${key}=${value}`;
   return text;
 }
 

@@ -1,6 +1,7 @@
 import type { LogFields, Logger } from '@sessionkit/logger';
 import { COMMAND_LOG_MESSAGE } from './command-client.js';
 import { silentLogger } from './dependencies.js';
+import { optionsOf } from './transport.js';
 
 /** The response object the public SDKs hand to a custom logger (the parts loggers use). */
 export interface LegacyResponseView {
@@ -24,7 +25,7 @@ export interface LegacyCommandLogger {
   log(post: string, response: LegacyResponseView, error?: string | null): unknown;
 }
 
-/** Options of {@link adaptLegacyCommandLogger}. */
+/** Options of {@link adaptLegacyCommandLogger}; null counts as none, and anything else but an object is `INVALID_ARGUMENT`. */
 export interface LegacyLoggerOptions {
   /** Where every other entry goes. @default silentLogger */
   fallback?: Logger | undefined;
@@ -98,7 +99,7 @@ function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {
  * @example
  * const client = new CommandClient({ credentials, logger: adaptLegacyCommandLogger({ log: (post, r, error) => audit(post, r.getPlain(), error) }) });
  */
-export function adaptLegacyCommandLogger(target: LegacyCommandLogger, options: LegacyLoggerOptions = {}): Logger {
+export function adaptLegacyCommandLogger(target: LegacyCommandLogger, options?: LegacyLoggerOptions): Logger {
   if (typeof target.log !== 'function') throw new TypeError('adaptLegacyCommandLogger() needs an object with a log() method.');
-  return legacyLogger(target, options.fallback ?? silentLogger);
+  return legacyLogger(target, optionsOf(options).fallback ?? silentLogger);
 }

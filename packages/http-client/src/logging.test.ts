@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { adaptLegacyCommandLogger, CommandClient, COMMAND_LOG_MESSAGE, type LegacyResponseView } from '@sessionkit/http-client';
+import { thrownBy } from './testing/thrown-by.js';
 
 const PASSWORD = 'P4ss-Secret-Word';
 const OTP = '918273';
@@ -126,6 +127,23 @@ describe('debug logging', () => {
     expect(written.join('')).toContain(COMMAND_LOG_MESSAGE);
     expect(written.join('')).toContain('code=200');
     expect(written.join('')).not.toContain(PASSWORD);
+  });
+
+  it('adapts a legacy logger with options given as null like none, and refuses options that are not an object', async () => {
+    const posts: string[] = [];
+    const target = { log: (post: string) => { posts.push(post); } };
+    // It used to throw a TypeError.
+    const logger = adaptLegacyCommandLogger(target, null as never);
+    // No fallback: other entries go nowhere.
+    expect(logger.isLevelEnabled('info')).toBe(false);
+    const client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, logger });
+    try {
+      expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    } finally {
+      await client.close();
+    }
+    expect(posts).toHaveLength(1);
+    expect(thrownBy(() => adaptLegacyCommandLogger(target, 'fallback' as never))).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'options must be an object, not string.' });
   });
 
   it('costs nothing when the logger is off', async () => {

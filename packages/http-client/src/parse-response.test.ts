@@ -148,6 +148,12 @@ describe('parseResponse', () => {
     );
   });
 
+  it('takes options given as null like none, without throwing', () => {
+    // Both used to throw a TypeError.
+    expect(parseResponse(' ', null as never)).toMatchObject({ code: 423, synthetic: true, url: undefined, attempt: 1 });
+    expect(parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = Command completed successfully\nEOF\n', null as never)).toMatchObject({ code: 200, url: undefined, attempt: 1 });
+  });
+
   it('does not throw for values that are not text at all', () => {
     expect(parseResponse(undefined as unknown as string).code).toBe(423);
     expect(parseResponse(42 as unknown as string).code).toBe(423);

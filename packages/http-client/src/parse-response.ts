@@ -110,11 +110,11 @@ function parseText(input: string): CommandResponseInit | undefined {
     }
   }
   if (code === undefined || description === undefined) return undefined;
-  return { code, description, runtime, queuetime, pending, properties, raw: input, synthetic: false };
+  return { code, description, runtime, queuetime, pending, properties, raw: input };
 }
 
 /** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
-export function syntheticResponse({ code, description: template }: Synthetic, detail: ResponseDetail = {}): CommandResponse {
+export function syntheticResponse({ code, description: template }: Synthetic, detail: ResponseDetail): CommandResponse {
   const description = template.replace('{URL}', () => displayUrl(detail.url ?? ''));
   return new CommandResponse({ code, description, raw: `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, synthetic: true }, detail);
 }
@@ -130,7 +130,9 @@ export function syntheticResponse({ code, description: template }: Synthetic, de
  * response.isSuccess();          // true
  * response.property('AMOUNT');   // '12.5'
  */
-export function parseResponse(text: string, options: ParseResponseOptions & ResponseDetail = {}): CommandResponse {
+export function parseResponse(text: string, options?: ParseResponseOptions & ResponseDetail): CommandResponse {
+  // Never throws: null (plain JavaScript) counts as no options, as everywhere.
+  options ??= {};
   const body = typeof text === 'string' ? text : '';
   if (body.trim() === '') return syntheticResponse(EMPTY, options);
   const parsed = parseText(body);

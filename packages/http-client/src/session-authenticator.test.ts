@@ -4,6 +4,7 @@ import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
 import { CommandClient, type CommandRequestOptions, ispapiSessionAuthenticator, type IspapiSessionAuthenticatorOptions } from '@sessionkit/http-client';
+import { thrownBy } from './testing/thrown-by.js';
 
 let sandbox: Sandbox;
 let now = Date.UTC(2025, 6, 1);
@@ -122,6 +123,17 @@ describe('CommandClient with a core-session Session', () => {
     expect(started() - before).toBe(1);
     // A Session manages this client's sessions.
     await expect(client.login()).rejects.toMatchObject({ code: 'INVALID_STATE' });
+  });
+
+  it('refuses missing credentials when it is built, as it refuses incomplete ones, sending nothing', () => {
+    const requests = sandbox.stats.commands.requests;
+    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'credentials need a login and a password.' };
+    // Without credentials (or without options: null counts as none) it used to throw a TypeError, reading their login.
+    for (const options of [{ url: sandbox.commandUrl }, { url: sandbox.commandUrl, credentials: null }, { url: sandbox.commandUrl, credentials: { login: 'demo' } }, null, undefined]) {
+      expect(thrownBy(() => ispapiSessionAuthenticator(options as never)), JSON.stringify(options)).toMatchObject(error);
+    }
+    expect(thrownBy(() => ispapiSessionAuthenticator('demo' as never))).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'options must be an object, not string.' });
+    expect(sandbox.stats.commands.requests).toBe(requests);
   });
 
   it('rejects with INVALID_STATE when the Session’s authenticator is misconfigured', async () => {

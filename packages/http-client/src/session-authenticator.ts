@@ -3,11 +3,12 @@ import type { Logger } from '@sessionkit/logger';
 import { CommandClient, type CommandClientOptions, type CommandCredentials, loginOf, startedSession } from './command-client.js';
 import type { CommandResponse } from './command-response.js';
 import { AuthError } from './dependencies.js';
+import { optionsOf } from './transport.js';
 
-/** Options of {@link ispapiSessionAuthenticator}. */
+/** Options of {@link ispapiSessionAuthenticator}; given as null as a whole, they lack `credentials`. */
 export interface IspapiSessionAuthenticatorOptions
   extends Pick<CommandClientOptions, 'system' | 'url' | 'ca' | 'tls' | 'timeoutMs' | 'connectTimeoutMs' | 'userAgent' | 'remoteAddress'> {
-  /** The login for StartSession. */
+  /** The login for StartSession: required, with a login and a password (else `INVALID_ARGUMENT`). */
   credentials: CommandCredentials;
   /** StartSession TIMEOUT: idle seconds until the session expires (60–3600). @default 600 */
   timeoutSeconds?: number | undefined;
@@ -53,12 +54,16 @@ function failure(command: string, response: CommandResponse): AuthError {
  * const client = new CommandClient({ system: 'ote', session, highPerformance: true });
  */
 export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOptions): IspapiSessionAuthenticator {
+  const given: Partial<IspapiSessionAuthenticatorOptions> = optionsOf(options);
+  // Required here, unlike for a client: missing ones (plain JavaScript) fail the client's check,
+  // which names them, rather than the login line below with a TypeError.
+  const credentials = given.credentials ?? ({} as CommandCredentials);
   // No retries of its own: the Session retries a failed login.
-  const client = new CommandClient({ ...options, retry: false });
-  const timeoutSeconds = options.timeoutSeconds ?? 600;
-  const maxTtlSeconds = options.maxTtlSeconds ?? 86_400;
+  const client = new CommandClient({ ...given, credentials, retry: false });
+  const timeoutSeconds = given.timeoutSeconds ?? 600;
+  const maxTtlSeconds = given.maxTtlSeconds ?? 86_400;
   return {
-    identity: `ispapi ${client.url} entity=${client.entity} login=${loginOf(options.credentials)}`,
+    identity: `ispapi ${client.url} entity=${client.entity} login=${loginOf(credentials)}`,
     async authenticate(context): Promise<Token> {
       const obtainedAt = context.now();
       const response = await client.request(

@@ -58,6 +58,18 @@ export function endpointUrl(name: string, value: string | URL): URL {
 }
 
 /**
+ * The options argument of a public entry: `{}` for none, undefined or null (plain JavaScript),
+ * as an option given as null counts as not given; anything else but an object is
+ * `INVALID_ARGUMENT`. The required options (`baseUrl`, `session`, `credentials`) are checked
+ * where they are used.
+ */
+export function optionsOf<T>(options: T | null | undefined): T {
+  const given = options ?? ({} as T);
+  if (typeof given !== 'object') throw invalidArgument(`options must be an object, not ${typeof given}.`);
+  return given;
+}
+
+/**
  * `value` (or `fallback` when it is undefined) if it is a whole number from `min` to 2147483647,
  * the longest timer Node keeps (a longer one fires after 1 ms; undici's pool takes whole
  * milliseconds only); else `INVALID_ARGUMENT` naming the option.

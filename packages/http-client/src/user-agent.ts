@@ -15,12 +15,13 @@ export interface UserAgentParts {
  * with `require()` (see `load`): importing node:fs would build its ES module facade, ~2 ms of cold import.
  */
 function httpClientVersion(): string {
+  let version: unknown;
   try {
-    const { version } = load('../package.json') as { version?: unknown };
-    return typeof version === 'string' ? version : '0.0.0';
+    version = (load('../package.json') as { version?: unknown }).version;
   } catch {
-    return '0.0.0';
+    // No package.json: the fallback below.
   }
+  return typeof version === 'string' ? version : '0.0.0';
 }
 
 /**
