@@ -104,11 +104,7 @@ export interface CommandClientOptions extends ConnectionOptions {
 
 /** Options of one request. */
 export interface CommandRequestOptions {
-  /**
-   * Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. An AbortSignal
-   * of any realm (a vm context's too: anything with a boolean `aborted` and `addEventListener()`);
-   * anything else is `INVALID_ARGUMENT`.
-   */
+  /** Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. Anything but an AbortSignal is `INVALID_ARGUMENT`. */
   signal?: AbortSignal | undefined;
   /** The response timeout of this request: whole milliseconds from 0 to 2147483647, as the client's (else `INVALID_ARGUMENT`). */
   timeoutMs?: number | undefined;
@@ -414,8 +410,7 @@ export class CommandClient {
   #send(pairs: [string, string][], options: CommandRequestOptions): Promise<CommandResponse> {
     // Throws rather than rejecting: request() and the async callers turn that into a rejection.
     const signal = options.signal;
-    // Duck-typed, as undici checks it: an AbortSignal of another realm (a vm context) fails instanceof.
-    if (signal != null && (typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) throw invalidArgument('signal must be an AbortSignal.');
+    if (signal != null && !(signal instanceof AbortSignal)) throw invalidArgument('signal must be an AbortSignal.');
     wholeNumber('timeoutMs', options.timeoutMs, 0);
     this.#refuse(signal);
     const outgoing: Outgoing = {
