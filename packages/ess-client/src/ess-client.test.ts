@@ -141,7 +141,8 @@ describe('EssClient: sessions', () => {
   });
 
   it('after the window: reports a gap, subscribes again and fetches state by itself', async () => {
-    const ess = client({ filters: [{ resourceTypes: ['cameras'] }] });
+    const logged: string[] = [];
+    const ess = client({ filters: [{ resourceTypes: ['cameras'] }], logger: createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) }) });
     await ess.connect();
     const oldSession = ess.sessionId;
     const iterator = ess.events();
@@ -162,6 +163,9 @@ describe('EssClient: sessions', () => {
 
     expect(await gap).toEqual({ previousSessionId: oldSession, sessionId: expect.any(String) as string, lastEventId: 'e9' });
     expect(ess.sessionId).not.toBe(oldSession);
+    // Session ids are secrets to the logger: neither the old one nor the new one is logged.
+    expect(logged.some((line) => line.includes('the session was not resumed'))).toBe(true);
+    expect(logged.filter((line) => line.includes(oldSession ?? '?') || line.includes(ess.sessionId ?? '?'))).toEqual([]);
     const snapshot = await refetched;
     // The refetched state includes the lost events' effect: the latest per camera is e16..e19.
     expect(snapshot.changed.map((state) => state.id).sort()).toEqual(['e16', 'e17', 'e18', 'e19']);

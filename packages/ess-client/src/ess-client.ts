@@ -831,7 +831,8 @@ export class EssClient {
       if (previousSessionId !== undefined) {
         this.#stats.gaps += 1;
         const gap: EssGap = { previousSessionId, sessionId, lastEventId: previousEventId };
-        this.#logger.warn('the session was not resumed: events may have been lost', { ...gap });
+        // Not the session ids, which the logger counts as secrets (the old one would show).
+        this.#logger.warn('the session was not resumed: events may have been lost', { lastEventId: previousEventId });
         this.#emit('gap', gap);
       } else {
         this.#logger.info('session started', { sessionId });
