@@ -51,14 +51,14 @@ export interface ResponseDetail {
 export const PAGING_PROPERTIES: ReadonlySet<string> = new Set(['FIRST', 'LAST', 'COUNT', 'LIMIT', 'TOTAL']);
 
 /** Names of the fields, parameters and properties that hold secrets, as a regular expression alternation. */
-export const SECRET_NAMES = 's_pw|s_session|s_otp|password|newpassword|oldpassword|auth|session|otp';
+export const SECRET_NAMES = 's_pw|s_session|s_otp|password|newpassword|oldpassword|auth|session|sessionid|otp|token|secret';
 
 const SECRET_NAME = new RegExp(`^(?:${SECRET_NAMES})\\d*$`, 'i');
 
 /**
  * Whether a form field, command parameter or response property holds a secret: `s_pw`,
- * `s_session`, `s_otp`, `PASSWORD`, `NEWPASSWORD`, `OLDPASSWORD`, `AUTH`, `SESSION`, `OTP`,
- * in any case, also numbered (`AUTH0`). Their values are masked in logs and `toJSON()`.
+ * `s_session`, `s_otp`, `PASSWORD`, `NEWPASSWORD`, `OLDPASSWORD`, `AUTH`, `SESSION`, `SESSIONID`,
+ * `OTP`, `TOKEN`, `SECRET`, in any case, also numbered (`AUTH0`). Their values are masked in logs and `toJSON()`.
  */
 export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name);

@@ -113,7 +113,8 @@ describe('parseResponse', () => {
   });
 
   it('masks secret columns in toJSON and keeps the raw text out of it', () => {
-    const response = parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[SESSION][0] = s3cr3t-session\nPROPERTY[AUTH][0] = s3cr3t-auth\nPROPERTY[DOMAIN][0] = a.com\nEOF');
+    const response = parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[SESSION][0] = s3cr3t-session\nPROPERTY[AUTH][0] = s3cr3t-auth\n' +
+      'PROPERTY[SESSIONID][0] = s3cr3t-id\nPROPERTY[TOKEN][0] = s3cr3t-token\nPROPERTY[Secret][0] = s3cr3t-secret\nPROPERTY[DOMAIN][0] = a.com\nEOF');
     const json = JSON.stringify(response);
     expect(json).not.toContain('s3cr3t');
     expect(json).toContain('a.com');
