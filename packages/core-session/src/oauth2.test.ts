@@ -207,6 +207,18 @@ describe('oauth2 token responses', () => {
     }
   });
 
+  it('keeps a secret echoed by the server out of the error in its JSON-escaped form too', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    const secret = 'se"cr\\et-value';
+    // The type is shown as JSON, where the secret's `"` and `\` are escaped.
+    endpoint.answer({ access_token: 'escaped-access-token', token_type: secret });
+    const authenticator = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'client-t', clientSecret: secret });
+    const error = await caught(new Session({ authenticator, retry: { retries: 0 } }).getToken());
+    expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', message: expect.stringContaining('only Bearer is supported') as unknown });
+    expect(String(error)).not.toContain('et-value');
+  });
+
   it('reads an expires_in that is empty, 0 or too large to be a time as no known expiry: one request, not one per call', async () => {
     const endpoint = await tokenEndpoint();
     onTestFinished(endpoint.close);

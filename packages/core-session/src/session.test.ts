@@ -392,6 +392,27 @@ describe('Session: 401 replay', () => {
     expect((await other.getToken()).value).not.toBe(first.value);
     expect(sandbox.stats.idp.requests).toBe(2);
   });
+  it('stops handing out a token another session of this process invalidated, from memory too', async () => {
+    const store = new MemoryStore();
+    const holder = session({ store });
+    const first = await holder.getToken();
+    const other = session({ store });
+    expect(await other.getToken()).toEqual(first);
+    expect(await other.authorization()).toBe(`Bearer ${first.value}`);
+    // A 401 seen by one of them: the other, which holds the token in memory, drops it too.
+    other.invalidate(first);
+    const second = await holder.getToken();
+    expect(second.value).not.toBe(first.value);
+    expect(await holder.authorization()).toBe(`Bearer ${second.value}`);
+    expect(await other.getToken()).toEqual(second);
+    expect(sandbox.stats.idp.requests).toBe(2);
+    // Invalidating a token no session holds any more changes nothing: both keep answering from memory.
+    holder.invalidate(first);
+    expect(await other.getToken()).toEqual(second);
+    expect(await holder.getToken()).toEqual(second);
+    expect(sandbox.stats.idp.requests).toBe(2);
+  });
+
 });
 
 describe('Session: throttling in one process', () => {

@@ -121,6 +121,8 @@ interface SharedState {
   flight: Promise<Acquired> | undefined;
   /** Token values invalidated in this process (after a 401), newest last. */
   invalid: Set<string>;
+  /** How many invalidate() calls there were: a session whose count is behind checks its token against `invalid`. */
+  invalidations: number;
   /** The latest throttle seen in this process. */
   throttledUntil: number;
 }
@@ -131,7 +133,7 @@ const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
   const byKey = shared.get(store) ?? new Map<string, SharedState>();
-  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), throttledUntil: 0 };
+  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), invalidations: 0, throttledUntil: 0 };
   byKey.set(key, state);
   shared.set(store, byKey);
   return state;
@@ -197,8 +199,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   #token: Token | undefined;
   #ready: Promise<Token> | undefined;
   #readyAuthorization: Promise<string> | undefined;
-  /** Until this time getToken() answers from memory without any other check. */
+  /** Until this time getToken() answers from memory, checking only that no session of this process invalidated a token since. */
   #fastUntil = -Infinity;
+  /** The shared invalidation count when this session last checked its token against the shared invalid set. */
+  #invalidations = 0;
   #lastUsedAt = 0;
   #persistedUsedAt = 0;
   #persisting: Promise<void> | undefined;
@@ -325,7 +329,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   getToken(): Promise<Token> {
     const now = this.#clock();
-    if (now < this.#fastUntil && this.#ready !== undefined) {
+    if (now < this.#fastUntil && this.#ready !== undefined && this.#invalidations === this.#shared.invalidations) {
       this.#lastUsedAt = now;
       return this.#ready;
     }
@@ -335,7 +339,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** The `Authorization` header value for the current token, such as `Bearer eyJ…`. */
   authorization(): Promise<string> {
     const now = this.#clock();
-    if (now < this.#fastUntil && this.#readyAuthorization !== undefined) {
+    if (now < this.#fastUntil && this.#readyAuthorization !== undefined && this.#invalidations === this.#shared.invalidations) {
       this.#lastUsedAt = now;
       return this.#readyAuthorization;
     }
@@ -354,6 +358,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     // The value refused from now on: the current one when `token` is it or its header (of any type).
     const value = current !== undefined && given === authorizationOf(current) ? current.value : given;
     const invalid = this.#shared.invalid;
+    this.#shared.invalidations += 1;
     invalid.delete(value);
     invalid.add(value);
     if (invalid.size > MAX_INVALID) invalid.delete([...invalid][0] ?? '');
@@ -459,6 +464,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   // ---------------------------------------------------------------------------------------
 
   async #slowGetToken(now: number): Promise<Token> {
+    // A token another session of this process invalidated (after a 401 there) is not handed out here either.
+    if (this.#token !== undefined && this.#shared.invalid.has(this.#token.value)) this.invalidate(this.#token);
+    this.#invalidations = this.#shared.invalidations;
     const token = this.#token;
     // While throttled, a token that has not expired yet keeps being used (and no refresh starts).
     if (token !== undefined && now < this.#usableUntil(this.#timing, this.#lastUsedAt, now < this.#shared.throttledUntil)) {
