@@ -31,7 +31,7 @@ export function plainDecimal(n: number): string {
 function scalarText(key: string, value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
-      return /[\r\n]/.test(value) ? value.replace(/[\r\n]/g, '') : value;
+      return value.replace(/[\r\n]/g, '');
     case 'number':
       return plainDecimal(value);
     case 'bigint':
