@@ -21,7 +21,7 @@ export function safeStringify(value: unknown): string {
  * object has no prototype, so that a `__proto__` field is a field like any other.
  */
 export function withFields<T extends object>(head: T, fields: LogFields, taken: readonly string[] = []): T & LogFields {
-  const out: LogFields = { __proto__: null, ...head };
+  const out: LogFields = Object.assign(Object.create(null) as LogFields, head);
   for (const [name, value] of Object.entries(fields)) {
     let key = name;
     while (key in out || taken.includes(key)) key = `_${key}`;
