@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
@@ -93,6 +94,21 @@ describe('EssClient: sessions', () => {
     const events = await take(iterator, 4);
     expect(events.map((event) => event.id)).toEqual(['e0', 'e1', 'e2', 'e3']);
     expect(ess.stats.duplicates).toBe(2);
+  });
+
+  it('refuses a url that is not ws:// or wss://, or that ws could not parse, without showing it', () => {
+    const auth = (): Promise<string> => Promise.resolve('token');
+    // A bad port: ws's own error would have shown the whole url, credentials and query included.
+    for (const url of ['http://127.0.0.1/x', 'wss://user:S3CR3T-pw@127.0.0.1:99999/x', 'wss://127.0.0.1:99999/x?access_token=S3CR3T-q', 'wss://[::1/x']) {
+      let error: unknown;
+      try {
+        new EssClient({ url, auth });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, url).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND' });
+      expect(inspect(error, { depth: 10 })).not.toContain('S3CR3T');
+    }
   });
 
   it('subscribes and unsubscribes; refuses invalid filters before sending anything', async () => {

@@ -305,7 +305,8 @@ export class EssClient {
   #delivered: string | undefined;
 
   constructor(options: EssClientOptions) {
-    if (typeof options.url !== 'string' || !/^wss?:\/\//i.test(options.url)) {
+    // A URL ws cannot parse is refused here: ws's own error would show it whole, credentials included.
+    if (typeof options.url !== 'string' || !/^wss?:/i.test(options.url) || !URL.canParse(options.url)) {
       throw new EssError('INVALID_COMMAND', 'EssClient needs a ws:// or wss:// url.');
     }
     // Checked at run time for callers without types.
