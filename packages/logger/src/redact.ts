@@ -53,12 +53,12 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|
 // `key=value` and `key: value` in query strings, form bodies and log text, `'key' => value` in
 // `util.inspect` output of a Map, and `--key value` on a command line (a value that does not
 // start with `-`, which would be the next option): the value is quoted (a missing closing quote
-// reads to the end), an opening bracket (under a secret key, the line is cut there; not the
-// `[` of a value already redacted), or runs to the next separator. The key may be single-quoted, as in a Python or JavaScript literal:
-// `{'token': 'value'}`. The character before the key is looked at, not taken, so a key right
-// after a quoted value (`"a'b", 'x': "token=…`) is still found. That a blank follows a `--` flag
-// is checked after the blank (the lookbehind), so the check runs once per word, not once for
-// every shorter key a long word could be cut to.
+// reads to the end), an opening bracket (under a secret key, the line is cut there; not the `[`
+// of a value already redacted), or runs to the next separator. The key may be single-quoted, as
+// in a Python or JavaScript literal: `{'token': 'value'}`. The character before the key is looked
+// at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`) is still found.
+// That a blank follows a `--` flag is checked after the blank (the lookbehind), so the check
+// runs once per word, not once for every shorter key a long word could be cut to.
 const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?!-)(?<=(?:^|\s)--[\w.-]+[ \t]+)))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
