@@ -662,6 +662,20 @@ describe('Session: custom authenticators, export, end', () => {
     expect(refresh.status).toBe(400);
   });
 
+  it('end() of one session stops the others of this process handing out the token it revoked', async () => {
+    const store = new MemoryStore();
+    const authenticator = passwordGrant({ revocationUrl: sandbox.revocationUrl });
+    const holder = session({ store, authenticator });
+    const first = await holder.getToken();
+    // A session of the same store that never held a token ends: it revokes the stored one.
+    await session({ store, authenticator }).end();
+    expect(sandbox.idp.verifyAccessToken(first.value)).toBeUndefined();
+    const second = await holder.getToken();
+    expect(second.value).not.toBe(first.value);
+    expect(sandbox.idp.verifyAccessToken(second.value)).toBeDefined();
+    expect(sandbox.stats.idp.requests).toBe(2);
+  });
+
   it('rejects a value that is not a token with INVALID_RESPONSE', async () => {
     const authenticator = { identity: 'broken', authenticate: () => Promise.resolve({ value: '' } as unknown as Token) };
     await expect(session({ authenticator }).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE' });

@@ -436,6 +436,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke each once.
     const revoked = new Map<string, Token>();
     for (const each of [token, stored, acquired]) if (each !== undefined) revoked.set(each.value, each);
+    // Tokens about to be revoked are refused by every session of this process, also one that only
+    // another session held (from the store). Without revocation they stay valid, and usable there.
+    if (this.#authenticator.revoke !== undefined) for (const each of revoked.values()) this.invalidate(each);
     for (const each of revoked.values()) await this.#revoke(each);
   }
 
