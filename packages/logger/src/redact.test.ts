@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createRedactor, REDACTED, redact } from './redact.js';
+import { createLogger } from './create-logger.js';
 
 const SECRET = 'hunter2-very-secret';
 
@@ -312,6 +313,17 @@ describe('redact: secrets inside text', () => {
     // Only a `--` flag takes a blank as its separator.
     expect(text('a -- b, password was reset, token refreshed')).toBe('a -- b, password was reset, token refreshed');
     expect(text('run --verbose --dry-run ---- x')).toBe('run --verbose --dry-run ---- x');
+  });
+
+  it('redacts the word after a secret flag in an argument list, as in process.argv', () => {
+    expect(redact({ argv: ['node', 'app.js', '--password', SECRET, '--user', 'root'] })).toEqual({ argv: ['node', 'app.js', '--password', REDACTED, '--user', 'root'] });
+    expect(redact(['-pw', SECRET, '--client-secret', { value: SECRET }, '--api_key', 7])).toEqual(['-pw', REDACTED, '--client-secret', REDACTED, '--api_key', REDACTED]);
+    // The next option is not a value; a word without a dash is no flag; other flags' values are searched.
+    expect(redact(['--token', '--verbose', 'password', 'x', '--name', `token=${SECRET}`])).toEqual(['--token', '--verbose', 'password', 'x', '--name', `token=${REDACTED}`]);
+    // Logged through a logger too.
+    const lines: string[] = [];
+    createLogger({ level: 'info', write: (line) => lines.push(line) }).info('started', { argv: ['--password', SECRET] });
+    expect(lines.join('\n')).not.toContain(SECRET);
   });
 
   it('searches a JSON string value that holds an escape as the text it encodes', () => {

@@ -88,6 +88,9 @@ const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm
 // characters keeps prose such as "bearer tokens expire" intact.
 const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)\s+)[\w.~+/-]{8,}=*/gi;
 
+// Whether a value is a command-line option: a string starting with `-`.
+const flag = (word: unknown): word is string => typeof word === 'string' && word.startsWith('-');
+
 // The string a JSON string literal stands for, or undefined when it is not one.
 const parse = (json: string): string | undefined => {
   try {
@@ -184,7 +187,14 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     const each = (value: unknown): unknown => copy(value, inner);
     const entries = (list: [unknown, unknown][]): [unknown, unknown][] =>
       list.map(([key, value]) => [key, typeof key === 'string' && isSecretKey(key) ? REDACTED : each(value)]);
-    if (Array.isArray(input)) return input.map(each);
+    // An argument list (`process.argv`, a `spawn()` call): the word after a secret `--flag` (or
+    // `-flag`) is its value, unless it is the next option.
+    if (Array.isArray(input)) {
+      return input.map((value: unknown, index) => {
+        const previous: unknown = input[index - 1];
+        return flag(previous) && isSecretKey(previous) && !flag(value) ? REDACTED : each(value);
+      });
+    }
     if (input instanceof Set) return new Set([...input].map(each));
     if (input instanceof Map) return new Map(entries([...input]));
     return Object.fromEntries(entries([
