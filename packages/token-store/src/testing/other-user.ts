@@ -1,4 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, linkSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
 import type { ChildUser } from './spawn-ts.js';
 
 /** The unprivileged user (nobody) that root runs children as, where a test needs one. */
@@ -8,23 +12,45 @@ export const anotherUid = 65533;
 
 export const isRoot: boolean = process.getuid?.() === 0;
 
+/** Why {@link unprivilegedUser} cannot run the Node binary at `path` ('' when it can). */
+function cannotRun(path: string): string {
+  const result = spawnSync(path, ['-e', ''], { ...unprivilegedUser, stdio: 'ignore' });
+  return result.status === 0 ? '' : `uid ${unprivilegedUser.uid} cannot run ${path} (${result.error?.message ?? `exit ${String(result.status ?? result.signal)}`})`;
+}
+
 let probed: string | undefined;
-/** Why root cannot run a child as {@link unprivilegedUser} here ('' when it can). */
-function unprivilegedProblem(): string {
-  if (probed === undefined) {
-    // Under `npm exec node@22` the Node binary lives in root's 0700 home, out of nobody's reach.
-    const result = spawnSync(process.execPath, ['-e', ''], { ...unprivilegedUser, stdio: 'ignore' });
-    probed = result.status === 0 ? '' : `uid ${unprivilegedUser.uid} cannot run ${process.execPath} (${result.error?.message ?? `exit ${String(result.status ?? result.signal)}`})`;
+
+/**
+ * How root runs a child as {@link unprivilegedUser}: with this Node binary, or, where nobody cannot
+ * reach it (under `npm exec node@22` it lives in root's 0700 home), with a link to it (a copy
+ * across file systems) in a directory of its own under the temporary directory, removed when the
+ * current test finishes. A string when neither works: why.
+ */
+function unprivilegedRunner(): ChildUser | string {
+  probed ??= cannotRun(process.execPath);
+  if (probed === '') return unprivilegedUser;
+  const dir = mkdtempSync(join(tmpdir(), 'sessionkit-node-'));
+  onTestFinished(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  chmodSync(dir, 0o755);
+  const execPath = join(dir, 'node');
+  try {
+    linkSync(process.execPath, execPath);
+  } catch {
+    copyFileSync(process.execPath, execPath);
   }
-  return probed;
+  chmodSync(execPath, 0o755);
+  const problem = cannotRun(execPath);
+  return problem === '' ? { ...unprivilegedUser, execPath } : `${probed}; ${problem}`;
 }
 
 /**
  * The user to run a child as so that file permissions apply to it (root ignores them): this
- * process's own user when it is not root, else nobody. A string instead: why that is
- * impossible here, for the test to skip with.
+ * process's own user when it is not root, else nobody (with a Node binary nobody can run). A
+ * string instead: why that is impossible here, for the test to skip with. Call it inside a test.
  */
 export function unprivilegedChildUser(): ChildUser | string {
   if (!isRoot) return {};
-  return unprivilegedProblem() || unprivilegedUser;
+  return unprivilegedRunner();
 }

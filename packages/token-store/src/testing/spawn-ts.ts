@@ -19,12 +19,15 @@ export interface TsChild {
 export interface ChildUser {
   uid?: number | undefined;
   gid?: number | undefined;
+  /** The Node binary to run, when this process's is out of the user's reach. @default process.execPath */
+  execPath?: string | undefined;
 }
 
 /** Starts `children/<name>.ts` with `args`, resolving workspace packages to their sources. */
 export function spawnChild(name: string, args: string[], env: NodeJS.ProcessEnv = process.env, user: ChildUser = {}): TsChild {
   const script = fileURLToPath(new URL(`./children/${name}.ts`, import.meta.url));
-  const child = spawn(process.execPath, ['--import', tsxLoader, '--conditions=@sessionkit/source', script, ...args], { env, stdio: 'pipe', ...user });
+  const { execPath = process.execPath, uid, gid } = user;
+  const child = spawn(execPath, ['--import', tsxLoader, '--conditions=@sessionkit/source', script, ...args], { env, stdio: 'pipe', uid, gid });
   const lines: string[] = [];
   const waiters: { test: (line: string) => boolean; resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
   let buffered = '';
