@@ -111,6 +111,29 @@ describe('EssClient: sessions', () => {
     }
   });
 
+  it('refuses a url with a fragment, which ws would refuse at every connect, without showing it', () => {
+    const auth = (): Promise<string> => Promise.resolve('token');
+    const urls = [
+      'ws://host:1234/api/ws/events/v1#frag',
+      `${sandbox.essUrl}#S3CR3T-f`,
+      'wss://user:S3CR3T-pw@127.0.0.1:1234/api/ws/events/v1?access_token=S3CR3T-q#x',
+      'wss://127.0.0.1:1234/api/ws/events/v1#',
+    ];
+    for (const url of urls) {
+      let error: unknown;
+      try {
+        new EssClient({ url, auth });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, url).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND' });
+      expect(inspect(error, { depth: 10 })).not.toContain('S3CR3T');
+      expect(inspect(error, { depth: 10 })).not.toContain('1234');
+    }
+    // Without the fragment the same urls are taken.
+    expect(new EssClient({ url: 'wss://user:pw@127.0.0.1:1234/api/ws/events/v1?access_token=q', auth })).toBeInstanceOf(EssClient);
+  });
+
   it('subscribes and unsubscribes; refuses invalid filters before sending anything', async () => {
     const ess = client({ filters: [{ resourceTypes: ['outputs'] }] });
     await ess.connect();

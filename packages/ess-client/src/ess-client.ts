@@ -13,7 +13,6 @@ import { isStateful, StateCache } from './state-cache.js';
 import type {
   ConnectionState,
   EssClientEvents,
-  EssConnectionChange,
   EssEvent,
   EssFilter,
   EssGap,
@@ -48,7 +47,7 @@ export interface ReconnectOptions {
 
 /** Options of {@link EssClient}. */
 export interface EssClientOptions {
-  /** The events endpoint, such as `wss://gateway/api/ws/events/v1`. */
+  /** The events endpoint, such as `wss://gateway/api/ws/events/v1`; without a `#fragment` (ws refuses one). */
   url: string;
   /**
    * Where bearer tokens come from, before every connect: a `Session` (invalidated after a
@@ -305,8 +304,9 @@ export class EssClient {
   #delivered: string | undefined;
 
   constructor(options: EssClientOptions) {
-    // A URL ws cannot parse is refused here: ws's own error would show it whole, credentials included.
-    if (typeof options.url !== 'string' || !/^wss?:/i.test(options.url) || !URL.canParse(options.url)) {
+    // A URL ws cannot parse or refuses (a fragment) is refused here: ws would throw at every
+    // connect, its error showing the URL whole, credentials included.
+    if (typeof options.url !== 'string' || !/^wss?:[^#]*$/i.test(options.url) || !URL.canParse(options.url)) {
       throw new EssError('INVALID_COMMAND', 'EssClient needs a ws:// or wss:// url.');
     }
     // Checked at run time for callers without types.
@@ -550,8 +550,7 @@ export class EssClient {
     const previous = this.#state;
     if (previous === state && error === undefined) return;
     this.#state = state;
-    const change: EssConnectionChange = error === undefined ? { state, previous } : { state, previous, error };
-    this.#emit('connection', change);
+    this.#emit('connection', error === undefined ? { state, previous } : { state, previous, error });
     if (state === 'online') this.#settleWaiters();
   }
 
@@ -738,7 +737,7 @@ export class EssClient {
       }
       this.#subscriptions.set(subscription.id, subscription);
     }
-    this.#logger.info('restored a resume record', { sessionId: record.sessionId, lastEventId: record.lastEventId });
+    this.#logger.info('restored a resume record', { sessionId: record.sessionId, lastEventId: this.#lastEventId });
   }
 
   async #credential(): Promise<Credential> {

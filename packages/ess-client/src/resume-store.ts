@@ -25,8 +25,8 @@ const recordVersion = 1;
 
 /** Read a record written by {@link ResumeWriter}; undefined when absent, foreign or damaged. */
 export function parseResumeRecord(record: StoredRecord | undefined): ResumeRecord | undefined {
-  if (record?.version !== recordVersion || typeof record.sessionId !== 'string' || record.sessionId === '') return undefined;
-  const lastEventId = typeof record.lastEventId === 'string' && record.lastEventId !== '' ? record.lastEventId : undefined;
+  if (record?.version !== recordVersion || typeof record.sessionId !== 'string' || !record.sessionId) return undefined;
+  const lastEventId = (typeof record.lastEventId === 'string' && record.lastEventId) || undefined;
   const subscriptions: RememberedSubscription[] = [];
   for (const item of arrayOf(record.subscriptions)) {
     const { id, serverId, filters } = (item ?? {}) as Record<string, unknown>;
