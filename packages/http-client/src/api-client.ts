@@ -114,17 +114,19 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   };
 
   const retry = typeof options.retry === 'number' ? { limit: wholeNumber('retry', options.retry, 2) } : options.retry ?? { limit: 2, maxRetryAfter: 60_000 };
-  const kyOptions: KyOptions = {
-    prefixUrl: baseUrl.href,
-    retry: { ...retry, shouldRetry: (state) => !AuthError.isInstance(state.error) && retry.shouldRetry?.(state) },
-    timeout: timeoutMs,
-    fetch: send as typeof fetch,
-  };
   // ky hands options it does not know to fetch: Node's fetch takes an undici dispatcher (its
   // RequestInit type names Node's bundled undici, hence the untyped record). ky leaves out
   // headers and hooks that are undefined (null ones would throw).
-  const withDispatcher: Record<string, unknown> = { ...kyOptions, headers: options.headers ?? undefined, hooks: options.hooks ?? undefined, dispatcher };
+  const kyOptions: Record<string, unknown> = {
+    prefixUrl: baseUrl.href,
+    retry: { ...retry, shouldRetry: (state) => !AuthError.isInstance(state.error) && retry.shouldRetry?.(state) } satisfies KyRetryOptions,
+    timeout: timeoutMs,
+    fetch: send,
+    headers: options.headers ?? undefined,
+    hooks: options.hooks ?? undefined,
+    dispatcher,
+  };
   // ky is loaded here, by the first client, not with this package: its module builds a Request,
   // which makes Node load its own fetch (most of ky's ~60 ms import).
-  return (load('ky') as typeof Ky).default.create(withDispatcher);
+  return (load('ky') as typeof Ky).default.create(kyOptions);
 }

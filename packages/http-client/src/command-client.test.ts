@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errors as undiciErrors } from 'undici';
-import type { LogFields, Logger } from '@sessionkit/logger';
+import { createLogger, type LogFields, type Logger } from '@sessionkit/logger';
 import { type CommandFault, type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { CommandClient, type CommandClientOptions, type CommandRequestOptions, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
 import { retryAfterMs } from './command-client.js';
@@ -622,6 +622,84 @@ describe('sessions', () => {
     expect((await elsewhere.request({ COMMAND: 'StatusAccount' })).property('AMOUNT')).toBe(amount);
     expect(() => { elsewhere.reuseSession({ entity: '', session: 'x' }); }).toThrow(HttpClientError);
     expect(client().saveSession()).toBeUndefined();
+  });
+});
+
+describe('secrets the server echoes in a description', () => {
+  // `!` and the blank are sent form-encoded (`%21`, `%20`): a server may echo either form.
+  const PASSWORD = 'hunter2 Echo!';
+  const ENCODED = 'hunter2%20Echo%21';
+  const OTP = '493817';
+  const SESSION = '0f1e2d3c4b5a69788796a5b4c3d2e1f0';
+
+  /** A logger at trace level writing JSON lines to `lines`, and its request entries. */
+  function jsonLogger(): { logger: Logger; lines: string[]; entries: () => Record<string, unknown>[] } {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'trace', format: 'json', write: (line) => lines.push(line) });
+    const entries = (): Record<string, unknown>[] => lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === 'ispapi request');
+    return { logger, lines, entries };
+  }
+
+  it('masks the password and otp, verbatim and form-encoded, in description, toJSON() and the log entries; the properties stay as received', async () => {
+    const { logger, lines, entries } = jsonLogger();
+    const created = client({ credentials: { login: 'demo', password: PASSWORD, otp: OTP }, logger });
+    sandbox.commands.injectFault({
+      type: 'respond',
+      body: `[RESPONSE]\ncode = 530\ndescription = Authentication failed for password ${PASSWORD} (${ENCODED}) and otp ${OTP}\nproperty[echo][0] = ${PASSWORD}\nproperty[echo][1] = ${OTP}\nEOF\n`,
+    });
+    const response = await created.request({ COMMAND: 'StatusAccount' });
+    const masked = 'Authentication failed for password *** (***) and otp ***';
+    expect(response).toMatchObject({ code: 530, synthetic: false, description: masked });
+    expect(response.toJSON().description).toBe(masked);
+    expect(response.column('ECHO')).toEqual([PASSWORD, OTP]);
+    expect(response.records).toEqual([{ ECHO: PASSWORD }, { ECHO: OTP }]);
+    // The text as received, as documented.
+    expect(response.raw).toContain(`password ${PASSWORD} (${ENCODED})`);
+
+    expect(entries()).toHaveLength(1);
+    expect(entries()[0]).toMatchObject({ code: 530, description: masked });
+    expect(entries()[0]?.body).toContain(`description = ${masked}`);
+    for (const secret of [PASSWORD, ENCODED, OTP]) {
+      for (const line of lines) expect(line, `"${secret}" leaked in: ${line}`).not.toContain(secret);
+    }
+  });
+
+  it('masks the session id of the request in description, toJSON() and the log entries', async () => {
+    const { logger, lines, entries } = jsonLogger();
+    const created = client({ logger });
+    sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\nCODE = 530\nDESCRIPTION = SESSION NOT FOUND: ${SESSION}\nEOF\n` });
+    const response = await created.request({ COMMAND: 'StatusAccount' }, { sessionId: SESSION });
+    expect(sandbox.commands.recent.at(-1)?.fieldNames).toContain('s_session');
+    expect(response).toMatchObject({ code: 530, description: 'SESSION NOT FOUND: ***' });
+    expect(JSON.stringify(response)).not.toContain(SESSION);
+    expect(entries()[0]).toMatchObject({ code: 530, description: 'SESSION NOT FOUND: ***' });
+    for (const line of lines) expect(line).not.toContain(SESSION);
+  });
+
+  it('keeps the new session id of a StartSession answer that echoes the password, and logs in with it', async () => {
+    const { logger, lines } = jsonLogger();
+    const created = client({ credentials: { login: 'demo', password: PASSWORD }, logger });
+    sandbox.commands.injectFault(
+      { type: 'respond', body: `[RESPONSE]\ncode = 200\ndescription = Welcome, ${PASSWORD}\nproperty[session][0] = ${SESSION}\nEOF\n` },
+      { command: 'StartSession' },
+    );
+    const login = await created.login();
+    expect(login).toMatchObject({ code: 200, description: 'Welcome, ***' });
+    expect(login.property('SESSION')).toBe(SESSION);
+    expect(created.saveSession()?.session).toBe(SESSION);
+    // toJSON() masks the SESSION column as it always did.
+    expect(login.toJSON().records).toEqual([{ SESSION: '***' }]);
+    for (const line of lines) expect(line).not.toContain(PASSWORD);
+  });
+
+  it('leaves secrets shorter than 3 characters and the client’s own descriptions alone', async () => {
+    const short = client({ credentials: { login: 'demo', password: 'demo-password', otp: '42' } });
+    sandbox.commands.injectFault({ type: 'respond', body: '[RESPONSE]\ncode = 200\ndescription = 42 domains\nEOF\n' });
+    expect((await short.request({ COMMAND: 'StatusAccount' })).description).toBe('42 domains');
+    // A synthetic 423 names the endpoint, whatever the password.
+    const api = client({ credentials: { login: 'demo', password: 'unreachable' } });
+    sandbox.commands.injectFault({ type: 'empty-body' });
+    expect(await api.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 423, synthetic: true, description: `Empty API response. Probably unreachable API end point ${sandbox.commandUrl}` });
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Session, Token } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
 import type { Dispatcher } from 'undici';
-import { CommandResponse, maskPairs, type ResponseDetail } from './command-response.js';
+import { CommandResponse, MASK, maskPairs, type ResponseDetail } from './command-response.js';
 import { AuthError, createLogger, parseRetryAfter, silentLogger } from './dependencies.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError, invalidArgument } from './http-client-error.js';
@@ -175,6 +175,20 @@ interface Attempt {
   headers?: Record<string, string | string[] | undefined> | undefined;
   text: string;
   error?: unknown;
+}
+
+/**
+ * `text` with the request's secrets (session id, password, otp; those of 3 characters or more)
+ * masked where the server echoed them, verbatim or form-encoded as sent. Without an echo it costs
+ * one `includes()` per secret, and one for a `%`.
+ */
+function unechoed(text: string, connection: ConnectionFields): string {
+  const encoded = text.includes('%');
+  // The session id first: a shorter secret inside it would leave the rest of it unmasked.
+  for (const secret of [connection.session, connection.password, connection.otp]) {
+    if (secret && secret.length > 2 && (encoded || text.includes(secret))) text = text.replaceAll(secret, MASK).replaceAll(encodeFormComponent(secret), MASK);
+  }
+  return text;
 }
 
 function isText(value: unknown): value is string {
@@ -505,6 +519,9 @@ export class CommandClient {
       let retryInMs: number | undefined;
       if (status >= 200 && status < 300) {
         response = parseResponse(result.text, detail);
+        // A secret the server echoed in the description (`530 ... password hunter2`) is masked
+        // there; the properties (a StartSession's new session id) stay as they are.
+        if (!response.synthetic) (response as { description: string }).description = unechoed(response.description, connection);
       } else {
         response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.error });
         if (retries < this.#retry.retries) retryInMs = this.#retryDelay(result, outgoing.readOnly, retries);
@@ -590,7 +607,7 @@ export class CommandClient {
     if (retryInMs !== undefined) fields.retryInMs = retryInMs;
     if (logger.isLevelEnabled('trace')) {
       fields.post = maskedPost(connection, pairs);
-      fields.body = redactResponseText(result.error === undefined ? result.text : response.raw);
+      fields.body = unechoed(redactResponseText(result.error === undefined ? result.text : response.raw), connection);
     }
     logger.debug(COMMAND_LOG_MESSAGE, fields);
   }

@@ -195,24 +195,22 @@ export class CommandResponse {
 
   /** Row `i` holds every column that has a value at index `i`. Paging metadata is not part of the rows. */
   get records(): readonly Readonly<Record<string, string>>[] {
-    if (this.#records !== undefined) return this.#records;
-    const records: Record<string, string>[] = [];
-    for (let index = 0, rows = this.#rows(); index < rows; index += 1) {
+    // fill().map(): as fast as a loop (Array.from({ length }) is not).
+    return (this.#records ??= Array<0>(this.#rows()).fill(0).map((_, index) => {
       const record: Record<string, string> = {};
       for (const name of this.columns) {
         const value = this.#properties.get(name)?.[index];
         if (value !== undefined) record[name] = value;
       }
-      records.push(record);
-    }
-    this.#records = records;
-    return records;
+      return record;
+    }));
   }
 
   /** A plain view for logs and snapshots: the fields above, with secret columns masked, without `cause` (an error may hold anything) and without the raw text. */
   toJSON(): Record<string, unknown> {
     const records = this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record))));
-    return { ...Object.fromEntries(Object.entries(this)), cause: undefined, records, command: this.command };
+    // The own fields (no getters, no private fields).
+    return { ...(this as object), cause: undefined, records, command: this.command };
   }
 
   /** The number of rows: the longest column. */

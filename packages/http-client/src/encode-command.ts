@@ -15,9 +15,8 @@ export type Command = Readonly<Record<string, CommandValue>>;
 // Not empty, no `=`, no white space.
 const VALID_KEY = /^[^\s=]+$/;
 
-/** `n` in plain decimal notation (never `1e+21` or `1e-7`). */
+/** Finite `n` in plain decimal notation (never `1e+21` or `1e-7`). */
 export function plainDecimal(n: number): string {
-  if (!Number.isFinite(n)) throw invalidArgument(`A command value must be a finite number, not ${String(n)}.`);
   const text = String(n);
   const e = text.indexOf('e');
   if (e === -1) return text;
@@ -33,6 +32,7 @@ function scalarText(key: string, value: unknown): string | undefined {
     case 'string':
       return value.replace(/[\r\n]/g, '');
     case 'number':
+      if (!Number.isFinite(value)) throw invalidArgument(`Command parameter ${key} must be a finite number, not ${value}.`);
       return plainDecimal(value);
     case 'bigint':
       return value.toString();
@@ -56,7 +56,7 @@ function scalarText(key: string, value: unknown): string | undefined {
 export function flattenCommand(command: unknown): [key: string, value: string][] {
   // unknown: plain JavaScript may pass anything.
   if (typeof command !== 'object' || command === null || Array.isArray(command)) {
-    throw invalidArgument('A command must be a plain object such as { COMMAND: "StatusAccount" }.');
+    throw invalidArgument('A command must be a plain object with COMMAND, a non-empty string.');
   }
   // COMMAND goes first, wherever it is in the object.
   const pairs: [string, string][] = [['COMMAND', '']];
@@ -69,7 +69,7 @@ export function flattenCommand(command: unknown): [key: string, value: string][]
     pairs[key === 'COMMAND' ? 0 : pairs.length] = [key, text];
   };
   for (const rawKey of Object.keys(command)) {
-    if (!VALID_KEY.test(rawKey)) throw invalidArgument(`Command parameter names must not be empty or hold "=" or white space: ${JSON.stringify(rawKey)}.`);
+    if (!VALID_KEY.test(rawKey)) throw invalidArgument(`Command parameter ${JSON.stringify(rawKey)} must not be empty or hold "=" or white space.`);
     const key = rawKey.toUpperCase();
     const value = (command as Readonly<Record<string, unknown>>)[rawKey];
     if (key === 'COMMAND' && (typeof value !== 'string' || value.trim() === '')) throw invalidArgument('A command needs COMMAND, a non-empty string.');

@@ -36,9 +36,8 @@ function decimal(value: string): number | undefined {
 
 /** The endpoint without user information or query, for a description. */
 function displayUrl(url: string): string {
-  if (!URL.canParse(url)) return '(unknown URL)';
-  const { origin, pathname } = new URL(url);
-  return `${origin}${pathname}`;
+  const parsed = URL.parse(url);
+  return parsed ? `${parsed.origin}${parsed.pathname}` : '(unknown URL)';
 }
 
 const EOF_LINE = /^\s*EOF\s*$/i;

@@ -270,6 +270,34 @@ describe('CommandClient with a core-session Session', () => {
     for (const line of lines) expect(line).not.toContain(second.value);
   });
 
+  it('masks the password and the session id the server echoes in its AuthError messages, and so in the revoke warning', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) });
+    const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' } });
+    const session = new Session({ authenticator, clock, logger, retry: { retries: 0 } });
+    const client = new CommandClient({ url: sandbox.commandUrl, session });
+    cleanups.push(() => authenticator.close(), () => client.close());
+
+    // A refused login: the AuthError, and the StartSession answer the client returns.
+    const refused = '[RESPONSE]\ncode = 530\ndescription = Authentication failed: demo-password is not the password\nEOF\n';
+    sandbox.commands.injectFault({ type: 'respond', body: refused }, { command: 'StartSession' });
+    const error = await session.getToken().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_CREDENTIALS', message: 'StartSession failed: 530 Authentication failed: *** is not the password' });
+    sandbox.commands.injectFault({ type: 'respond', body: refused }, { command: 'StartSession' });
+    expect(await client.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, description: 'Authentication failed: *** is not the password' });
+
+    // An EndSession that fails and names the session: the warning does not.
+    const token = await session.getToken();
+    sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\ncode = 549\ndescription = Session ${token.value} could not be ended\nEOF\n` }, { command: 'EndSession' });
+    await session.end();
+    const warning = lines.find((line) => line.includes('could not revoke the token'));
+    expect(warning).toContain('EndSession failed: 549 Session *** could not be ended');
+    for (const line of lines) {
+      expect(line).not.toContain(token.value);
+      expect(line).not.toContain('demo-password');
+    }
+  });
+
   it('shares one login between sessions that share a store', async () => {
     const store = new MemoryStore();
     const first = setup({}, store);

@@ -26,7 +26,7 @@ export interface IspapiSessionAuthenticator extends Authenticator {
 
 function failureCode(response: CommandResponse): AuthErrorCode {
   if (response.synthetic) {
-    if (response.code === 423) return 'INVALID_RESPONSE';
+    // A 423 (empty or invalid body) came with a 2xx status: INVALID_RESPONSE.
     const status = response.httpStatus;
     if (status === undefined) return 'NETWORK';
     return status >= 500 || status === 408 || status === 429 ? 'SERVER' : 'INVALID_RESPONSE';

@@ -50,8 +50,8 @@ export interface ConnectionOptions {
  * never repeats the URL.
  */
 export function endpointUrl(name: string, value: string | URL): URL {
-  const url = URL.canParse(String(value)) ? new URL(value) : undefined;
-  if ((url?.protocol !== 'https:' && url?.protocol !== 'http:') || url.username + url.password !== '' || [...url.searchParams.keys()].some(isSecretName)) {
+  const url = URL.parse(String(value));
+  if (!url || !/^https?:$/.test(url.protocol) || url.username + url.password !== '' || [...url.searchParams.keys()].some(isSecretName)) {
     throw invalidArgument(`${name} must be an http: or https: URL without user name, password or secret query fields (credentials go in options).`);
   }
   return url;

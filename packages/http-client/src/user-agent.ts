@@ -11,20 +11,6 @@ export interface UserAgentParts {
 }
 
 /**
- * This package's version, from its package.json (`0.0.0` when that cannot be read). It is read
- * with `require()` (see `load`): importing node:fs would build its ES module facade, ~2 ms of cold import.
- */
-function httpClientVersion(): string {
-  let version: unknown;
-  try {
-    version = (load('../package.json') as { version?: unknown }).version;
-  } catch {
-    // No package.json: the fallback below.
-  }
-  return typeof version === 'string' ? version : '0.0.0';
-}
-
-/**
  * A user agent in the public ISPAPI SDKs' format:
  * `NAME (platform; arch; rv:version) modules… sessionkit-http-client/x.y.z node/vX`.
  *
@@ -33,7 +19,16 @@ function httpClientVersion(): string {
  * // 'my-shop (linux; x64; rv:2.1.0) billing/1.4.0 sessionkit-http-client/0.1.0 node/v22.11.0'
  */
 export function formatUserAgent(parts?: UserAgentParts): string {
-  const version = httpClientVersion();
-  const modules = [...(parts?.modules ?? []), `sessionkit-http-client/${version}`, `node/${process.version}`];
-  return `${parts?.name ?? 'sessionkit'} (${process.platform}; ${process.arch}; rv:${parts?.version ?? version}) ${modules.join(' ')}`;
+  // This package's version, from its package.json (`0.0.0` when that cannot be read). It is read
+  // with `require()` (see `load`): importing node:fs would build its ES module facade, ~2 ms of cold import.
+  let read: unknown;
+  try {
+    read = (load('../package.json') as { version?: unknown }).version;
+  } catch {
+    // No package.json: the fallback below.
+  }
+  const version = typeof read === 'string' ? read : '0.0.0';
+  // Each module followed by a blank.
+  const modules = [...(parts?.modules ?? []), ''].join(' ');
+  return `${parts?.name ?? 'sessionkit'} (${process.platform}; ${process.arch}; rv:${parts?.version ?? version}) ${modules}sessionkit-http-client/${version} node/${process.version}`;
 }
