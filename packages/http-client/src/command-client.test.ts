@@ -621,6 +621,8 @@ describe('sessions', () => {
     expect(elsewhere.entity).toBe('1234');
     expect((await elsewhere.request({ COMMAND: 'StatusAccount' })).property('AMOUNT')).toBe(amount);
     expect(() => { elsewhere.reuseSession({ entity: '', session: 'x' }); }).toThrow(HttpClientError);
+    // null (plain JavaScript) too, rather than with a TypeError.
+    expect(thrownBy(() => { elsewhere.reuseSession(null as never); })).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT' });
     expect(client().saveSession()).toBeUndefined();
   });
 });

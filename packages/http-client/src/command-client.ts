@@ -385,7 +385,8 @@ export class CommandClient {
 
   /** Use a saved session: sets both its entity and its id. */
   reuseSession(saved: SavedSession): void {
-    if (!isText(saved.entity) || !isText(saved.session)) {
+    // null (plain JavaScript) is refused like any other bad value, not with a TypeError.
+    if (!isText((saved as SavedSession | null)?.entity) || !isText(saved.session)) {
       throw invalidArgument('A saved session needs an entity and a session id.');
     }
     this.#entity = saved.entity;

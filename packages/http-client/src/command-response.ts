@@ -126,7 +126,9 @@ export class CommandResponse {
   #command: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
   #records: readonly Readonly<Record<string, string>>[] | undefined;
 
-  constructor(init: CommandResponseInit, detail: ResponseDetail = {}) {
+  constructor(init: CommandResponseInit, detail?: ResponseDetail | null) {
+    // null (plain JavaScript) counts as no detail, as everywhere.
+    detail ??= {};
     this.code = init.code;
     this.description = init.description;
     this.runtime = init.runtime;

@@ -100,6 +100,6 @@ function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {
  * const client = new CommandClient({ credentials, logger: adaptLegacyCommandLogger({ log: (post, r, error) => audit(post, r.getPlain(), error) }) });
  */
 export function adaptLegacyCommandLogger(target: LegacyCommandLogger, options?: LegacyLoggerOptions): Logger {
-  if (typeof target.log !== 'function') throw new TypeError('adaptLegacyCommandLogger() needs an object with a log() method.');
+  if (typeof (target as LegacyCommandLogger | null)?.log !== 'function') throw new TypeError('adaptLegacyCommandLogger() needs an object with a log() method.');
   return legacyLogger(target, optionsOf(options).fallback ?? silentLogger);
 }

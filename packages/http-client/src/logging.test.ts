@@ -144,6 +144,8 @@ describe('debug logging', () => {
     }
     expect(posts).toHaveLength(1);
     expect(thrownBy(() => adaptLegacyCommandLogger(target, 'fallback' as never))).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'options must be an object, not string.' });
+    // A null target is refused with the same TypeError as any other target without log().
+    expect(thrownBy(() => adaptLegacyCommandLogger(null as never))).toMatchObject({ name: 'TypeError', message: 'adaptLegacyCommandLogger() needs an object with a log() method.' });
   });
 
   it('costs nothing when the logger is off', async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseResponse } from '@sessionkit/http-client';
+import { CommandResponse, parseResponse } from '@sessionkit/http-client';
 
 const SPEC_EXAMPLE = `[RESPONSE]
 CODE = 200
@@ -29,6 +29,13 @@ describe('parseResponse', () => {
     expect(response.pagination).toBeUndefined();
     expect(response.synthetic).toBe(false);
     expect(response.raw).toBe(SPEC_EXAMPLE);
+  });
+
+  it('builds a CommandResponse with a detail given as null like none', () => {
+    // It used to throw a TypeError.
+    const response = new CommandResponse({ code: 200, description: 'ok', raw: '' }, null);
+    expect(response).toMatchObject({ code: 200, description: 'ok', attempt: 1, durationMs: 0, httpStatus: undefined, url: undefined });
+    expect(response.command).toBeUndefined();
   });
 
   it('accepts any case, \\r\\n or \\r, blanks around =, and keeps = inside values', () => {
