@@ -120,7 +120,7 @@ describe('EssClient: sessions', () => {
       'ws://host:1234/api/ws/events/v1#frag',
       `${sandbox.essUrl}#S3CR3T-f`,
       'wss://user:S3CR3T-pw@127.0.0.1:1234/api/ws/events/v1?access_token=S3CR3T-q#x',
-      'wss://127.0.0.1:1234/api/ws/events/v1#',
+      'wss://127.0.0.1:1234/api/ws/events/v1##',
     ];
     for (const url of urls) {
       const error = constructorError(url);
@@ -128,8 +128,9 @@ describe('EssClient: sessions', () => {
       expect(inspect(error, { depth: 10 })).not.toContain('S3CR3T');
       expect(inspect(error, { depth: 10 })).not.toContain('1234');
     }
-    // Without the fragment the same urls are taken.
+    // Without the fragment the same urls are taken, and so is an empty fragment, which ws takes too.
     expect(constructorError('wss://user:pw@127.0.0.1:1234/api/ws/events/v1?access_token=q')).toBeUndefined();
+    expect(constructorError('wss://127.0.0.1:1234/api/ws/events/v1#')).toBeUndefined();
   });
 
   it('subscribes and unsubscribes; refuses invalid filters before sending anything', async () => {

@@ -304,9 +304,9 @@ export class EssClient {
   #delivered: string | undefined;
 
   constructor(options: EssClientOptions) {
-    // A URL ws cannot parse or refuses (a fragment) is refused here: ws would throw at every
-    // connect, its error showing the URL whole, credentials included.
-    if (typeof options.url !== 'string' || !/^wss?:[^#]*$/i.test(options.url) || !URL.canParse(options.url)) {
+    // A URL ws cannot parse or refuses (a fragment; an empty one, a trailing `#`, it takes) is
+    // refused here: ws would throw at every connect, its error showing the URL whole, credentials included.
+    if (typeof options.url !== 'string' || !/^wss?:[^#]*#?$/i.test(options.url) || !URL.canParse(options.url)) {
       throw new EssError('INVALID_COMMAND', 'EssClient needs a ws:// or wss:// url.');
     }
     // Checked at run time for callers without types.
