@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, linkSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
@@ -23,7 +23,7 @@ let probed: string | undefined;
 /**
  * How root runs a child as {@link unprivilegedUser}: with this Node binary, or, where nobody cannot
  * reach it (under `npm exec node@22` it lives in root's 0700 home), with a link to it (a copy
- * across file systems) in a directory of its own under the temporary directory, removed when the
+ * across file systems, or when others may not run it) in a directory of its own under the temporary directory, removed when the
  * current test finishes. A string when neither works: why.
  */
 function unprivilegedRunner(): ChildUser | string {
@@ -35,12 +35,15 @@ function unprivilegedRunner(): ChildUser | string {
   });
   chmodSync(dir, 0o755);
   const execPath = join(dir, 'node');
+  // A link shares the binary's mode: only when others may already run it (a chmod of the link
+  // would change the binary itself); otherwise, or across file systems, a copy made runnable.
   try {
+    if ((statSync(process.execPath).mode & 0o005) !== 0o005) throw new Error('not runnable by others');
     linkSync(process.execPath, execPath);
   } catch {
     copyFileSync(process.execPath, execPath);
+    chmodSync(execPath, 0o755);
   }
-  chmodSync(execPath, 0o755);
   const problem = cannotRun(execPath);
   return problem === '' ? { ...unprivilegedUser, execPath } : `${probed}; ${problem}`;
 }
