@@ -182,7 +182,7 @@ describe('createApiClient', () => {
 
   it('refuses a missing or unusable session when it is built, naming it, instead of a TypeError at the first request', async () => {
     const baseUrl = `${sandbox.url}/api/rest/`;
-    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must be a core-session Session (with authorization() and invalidate()).' };
+    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must be a Session (with authorization() and invalidate()).' };
     const requests = sandbox.stats.commands.rest.requests;
     expect(thrownBy(() => createApiClient({ baseUrl } as ApiClientOptions))).toMatchObject(error);
     for (const unusable of [null, 'Bearer token', {}, { authorization: () => Promise.resolve('Bearer token') }, { invalidate: () => undefined }]) {

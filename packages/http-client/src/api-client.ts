@@ -61,7 +61,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   const session = options.session;
   // Plain JavaScript: without this check every request would fail with a TypeError.
   if (typeof (session as Partial<ApiSession> | undefined)?.authorization !== 'function' || typeof session.invalidate !== 'function') {
-    throw invalidArgument('session must be a core-session Session (with authorization() and invalidate()).');
+    throw invalidArgument('session must be a Session (with authorization() and invalidate()).');
   }
   const logger = options.logger ?? silentLogger;
   // From 1: ky's timer would end every request at 0.
@@ -88,29 +88,31 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     }
   };
 
+  // One attempt with a fresh authorization, which is dropped when the API refuses it (401).
+  const attempt = async (request: Request, init: RequestInit | undefined): Promise<Response> => {
+    const authorization = await session.authorization();
+    request.headers.set('authorization', authorization);
+    const response = await fetchOnce(request, init);
+    if (response.status === 401) session.invalidate(authorization);
+    return response;
+  };
+
   // The authorization and the 401 replay happen here, inside ky's fetch, rather than in hooks: ky
   // clones every response (a tee of its body stream) for each afterResponse hook, which cost more
   // than a tenth of the throughput. A request with a body is cloned before it is sent, so that it
   // can be sent again; one without a body is simply sent again.
   const send = async (input: Request, init?: RequestInit): Promise<Response> => {
-    let authorization = await session.authorization();
-    input.headers.set('authorization', authorization);
     const again = input.body === null ? input : input.clone();
-    const response = await fetchOnce(input, init);
+    const response = await attempt(input, init);
     if (response.status !== 401) {
       // The copy's body is not needed (without a body, `again` is `input` itself, and this does nothing).
       void again.body?.cancel().catch(() => undefined);
       return response;
     }
-    session.invalidate(authorization);
     logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactText(input.url) });
     void response.body?.cancel().catch(() => undefined);
-    authorization = await session.authorization();
-    again.headers.set('authorization', authorization);
-    const replayed = await fetchOnce(again, init);
-    // The fresh token was refused too: drop it, and leave the 401 to the caller.
-    if (replayed.status === 401) session.invalidate(authorization);
-    return replayed;
+    // A fresh token refused too is dropped as well, and the 401 left to the caller.
+    return attempt(again, init);
   };
 
   const retry = typeof options.retry === 'number' ? { limit: wholeNumber('retry', options.retry, 2) } : options.retry ?? { limit: 2, maxRetryAfter: 60_000 };

@@ -3,9 +3,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errors as undiciErrors } from 'undici';
 import { createLogger, type LogFields, type Logger } from '@sessionkit/logger';
 import { type CommandFault, type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { CommandClient, type CommandClientOptions, type CommandRequestOptions, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
+import { CommandClient, type CommandClientOptions, type CommandRequestOptions, type CommandResponse, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
 import { retryAfterMs } from './command-client.js';
 import { errorCode, isRetryableError } from './transport.js';
+import { redactResponseText } from './redaction.js';
 import { thrownBy } from './testing/thrown-by.js';
 
 const DEMO = { login: 'demo', password: 'demo-password' };
@@ -694,6 +695,115 @@ describe('secrets the server echoes in a description', () => {
     for (const line of lines) expect(line).not.toContain(PASSWORD);
   });
 
+  /** The response to `command` (StatusAccount) when the server answers `code` with `description`, and the trace log. */
+  async function answer(
+    description: string,
+    options: CommandClientOptions & { command?: Record<string, unknown>; sessionId?: string; code?: number } = {},
+  ): Promise<{ response: CommandResponse; lines: string[]; entry: Record<string, unknown> | undefined }> {
+    const { logger, lines, entries } = jsonLogger();
+    const { command = { COMMAND: 'StatusAccount' }, sessionId, code = 530, ...clientOptions } = options;
+    const created = client({ logger, ...clientOptions });
+    sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\ncode = ${code}\ndescription = ${description}\nEOF\n` });
+    const response = await created.request(command, sessionId === undefined ? undefined : { sessionId });
+    return { response, lines, entry: entries()[0] };
+  }
+
+  /** Expects `description` masked as `masked` in the response, its toJSON() and the log entry, and `secrets` nowhere in the log. */
+  function expectMasked({ response, lines, entry }: Awaited<ReturnType<typeof answer>>, masked: string, secrets: string[]): void {
+    expect(response.description).toBe(masked);
+    expect(response.toJSON().description).toBe(masked);
+    expect(entry).toMatchObject({ description: masked });
+    expect(entry?.body).toContain(`description = ${masked}`);
+    for (const secret of secrets) {
+      for (const line of lines) expect(line, `"${secret}" leaked in: ${line}`).not.toContain(secret);
+    }
+  }
+
+  it('masks a password the server echoes only form-encoded, as sent', async () => {
+    const echo = await answer(`Authentication failed for ${ENCODED}`, { credentials: { login: 'demo', password: PASSWORD } });
+    expectMasked(echo, 'Authentication failed for ***', [ENCODED]);
+  });
+
+  it('masks a password echoed with + for a blank (URLSearchParams, x-www-form-urlencoded)', async () => {
+    const plus = new URLSearchParams({ s_pw: 'hunter two' }).toString().slice('s_pw='.length);
+    expect(plus).toBe('hunter+two');
+    const echo = await answer(`Authentication failed, password ${plus} is wrong`, { credentials: { login: 'demo', password: 'hunter two' } });
+    expectMasked(echo, 'Authentication failed, password *** is wrong', [plus]);
+  });
+
+  it('masks a password echoed encodeURIComponent style: some characters escaped, others (!) as they are', async () => {
+    const component = encodeURIComponent(PASSWORD);
+    expect(component).toBe('hunter2%20Echo!');
+    expectMasked(await answer(`Authentication failed for ${component}`, { credentials: { login: 'demo', password: PASSWORD } }), 'Authentication failed for ***', [component]);
+  });
+
+  it('masks a password echoed with lower-case hex escapes', async () => {
+    expectMasked(await answer('Authentication failed for a%2fb%2ac-Pass', { credentials: { login: 'demo', password: 'a/b*c-Pass' } }), 'Authentication failed for ***', ['a%2fb%2ac-Pass']);
+  });
+
+  it('masks a password whose characters are several escapes each (UTF-8), in either case', async () => {
+    const echo = await answer(`Falsches Passwort ${encodeURIComponent('Grüße 5€')}, Gr%c3%bc%c3%9fe+5%e2%82%ac`, { credentials: { login: 'demo', password: 'Grüße 5€' } });
+    expectMasked(echo, 'Falsches Passwort ***, ***', ['%C3%BC%C3%9Fe%205%E2%82%AC', '%c3%bc%c3%9fe+5%e2%82%ac']);
+  });
+
+  it('masks a password with regex and replacement syntax ($&, ., *), as it is and form-encoded', async () => {
+    const echo = await answer('wrong password $&a.*b$1 (%24%26a.%2Ab%241), not $&aXXb$1', { credentials: { login: 'demo', password: '$&a.*b$1' } });
+    expectMasked(echo, 'wrong password *** (***), not $&aXXb$1', ['$&a.*b$1', '%24%26a.%2Ab%241']);
+  });
+
+  it('masks a secret command value the server echoes (NEWPASSWORD)', async () => {
+    const echo = await answer('Password too weak: Weak-New1', { command: { COMMAND: 'ModifyPassword', NEWPASSWORD: 'Weak-New1' }, code: 504 });
+    expectMasked(echo, 'Password too weak: ***', ['Weak-New1']);
+  });
+
+  it('masks the new session id a StartSession answer names in its description; property(\'SESSION\') keeps it, and the client logs in with it', async () => {
+    const { logger, lines, entries } = jsonLogger();
+    const created = client({ logger });
+    sandbox.commands.injectFault(
+      { type: 'respond', body: `[RESPONSE]\ncode = 200\ndescription = Session ${SESSION} started\nproperty[session][0] = ${SESSION}\nEOF\n` },
+      { command: 'StartSession' },
+    );
+    const login = await created.login();
+    expect(login).toMatchObject({ code: 200, description: 'Session *** started' });
+    expect(login.toJSON().description).toBe('Session *** started');
+    expect(login.property('SESSION')).toBe(SESSION);
+    expect(login.raw).toContain(`Session ${SESSION} started`);
+    expect(created.saveSession()?.session).toBe(SESSION);
+    expect(entries()[0]).toMatchObject({ description: 'Session *** started' });
+    for (const line of lines) expect(line).not.toContain(SESSION);
+  });
+
+  it('masks the longest secret first: an otp that holds the password is masked whole', async () => {
+    const echo = await answer('Authentication failed: otp 482193 expired', { credentials: { login: 'demo', password: '4821', otp: '482193' } });
+    expectMasked(echo, 'Authentication failed: otp *** expired', ['93 expired']);
+  });
+
+  it('masks the longest secret first: a session id that holds the password is masked whole', async () => {
+    const echo = await answer('SESSION ffabc123ee0011 NOT FOUND', { credentials: { login: 'demo', password: 'abc123' }, sessionId: 'ffabc123ee0011' });
+    expectMasked(echo, 'SESSION *** NOT FOUND', ['ffabc123ee0011', 'ee0011']);
+  });
+
+  it('masks a password with a trailing blank that the server echoes at the end of the description (which is trimmed)', async () => {
+    const echo = await answer('Authentication failed for password hunter2-Pass ', { credentials: { login: 'demo', password: 'hunter2-Pass ' } });
+    expectMasked(echo, 'Authentication failed for password ***', ['hunter2-Pass']);
+  });
+
+  it('masks the trace body before redacting it: a password that redaction would change in part is masked whole', async () => {
+    const password = 'Sunny token=42 Harbor-Light';
+    const echo = await answer(`Authentication failed for ${password}`, { credentials: { login: 'demo', password } });
+    expectMasked(echo, 'Authentication failed for ***', ['Sunny', 'Harbor-Light']);
+  });
+
+  it('masks a secret of many symbols without backtracking over a run of escapes', async () => {
+    // With each symbol's escapes free to take any share of the run, this took 8 s (and 4× as long for each more).
+    const password = `ab${'€'.repeat(10)}c`;
+    const run = `ab${'%E2%82%AC'.repeat(12)}x`;
+    const started = performance.now();
+    const echo = await answer(`${run} ${encodeURIComponent(password)}`, { credentials: { login: 'demo', password } });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expectMasked(echo, `${run} ***`, [encodeURIComponent(password)]);
+  });
+
   it('leaves secrets shorter than 3 characters and the client’s own descriptions alone', async () => {
     const short = client({ credentials: { login: 'demo', password: 'demo-password', otp: '42' } });
     sandbox.commands.injectFault({ type: 'respond', body: '[RESPONSE]\ncode = 200\ndescription = 42 domains\nEOF\n' });
@@ -756,5 +866,14 @@ describe('pages', () => {
     expect(await collect([page(0, 9, 100), '[RESPONSE]\nCODE = 421\nDESCRIPTION = busy\nEOF\n'])).toEqual([200, 421]);
     expect(await collect([page(0, 9, 100), page(10, 19, 100), page(20, 29, 100), page(30, 39, 100), page(40, 49, 100)])).toEqual([200, 200, 200, 200, 200]);
     sandbox.commands.clearFaults();
+  });
+});
+
+describe('redactResponseText', () => {
+  it('masks secret lines and takes linear time on a long line without "="', () => {
+    expect(redactResponseText('[RESPONSE]\r\nPROPERTY[SESSION][0] = abc123\nCODE = 200\rdescription = password=hunter2\n')).toBe('[RESPONSE]\r\nPROPERTY[SESSION][0] = ***\nCODE = 200\rdescription = password=[REDACTED]\n');
+    // Tried from every character, this took about 40 s (quadratic); vitest's 5 s timeout fails it.
+    const line = 'a'.repeat(200_000);
+    expect(redactResponseText(`${line}\nPASSWORD = x`)).toBe(`${line}\nPASSWORD = [REDACTED]`);
   });
 });

@@ -1,7 +1,7 @@
 import type { Session, Token } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
 import type { Dispatcher } from 'undici';
-import { CommandResponse, MASK, maskPairs, type ResponseDetail } from './command-response.js';
+import { CommandResponse, isSecretName, MASK, maskPairs, type ResponseDetail } from './command-response.js';
 import { AuthError, createLogger, parseRetryAfter, silentLogger } from './dependencies.js';
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError, invalidArgument } from './http-client-error.js';
@@ -178,15 +178,38 @@ interface Attempt {
 }
 
 /**
- * `text` with the request's secrets (session id, password, otp; those of 3 characters or more)
- * masked where the server echoed them, verbatim or form-encoded as sent. Without an echo it costs
- * one `includes()` per secret, and one for a `%`.
+ * `text` with the secrets of a request and of its response masked where the server echoed them:
+ * the session id, password and otp, the values of the command's secret parameters (`NEWPASSWORD`,
+ * ...) and of the response's secret properties (StartSession's new session id); at most 64 (the
+ * request's first), so that a response with thousands of secret values cannot make this slow.
+ * Each secret of 3 characters or more, and its trimmed value when that still has 3 (the parser
+ * trims a description), longest first (a secret inside another would leave the rest of that one
+ * unmasked), is masked where it appears as it is; in text with a `%` or `+`, also URL- or
+ * form-encoded: each of its characters but an ASCII letter, digit or `_` (which no encoder
+ * changes) as itself, as `+` or as `%` escapes in either case, one for an ASCII character, one and
+ * its continuation bytes (`%80` to `%BF`) for any other. That is a little more than exact
+ * encodings (`a+b` for `a.b` too, any escape for any such character), and the escapes of one
+ * character never run into the next one's, so that a pattern cannot backtrack over a run of them.
+ * Without a `%` or `+` and without an echo, this costs a `trim()` and an `includes()` per secret
+ * (and an `isSecretName()` per parameter and property name): no pattern is built, and on the slow
+ * path only for a secret whose first run of letters, digits and `_` is in the text.
  */
-function unechoed(text: string, connection: ConnectionFields): string {
-  const encoded = text.includes('%');
-  // The session id first: a shorter secret inside it would leave the rest of it unmasked.
-  for (const secret of [connection.session, connection.password, connection.otp]) {
-    if (secret && secret.length > 2 && (encoded || text.includes(secret))) text = text.replaceAll(secret, MASK).replaceAll(encodeFormComponent(secret), MASK);
+function unechoed(text: string, connection: ConnectionFields, pairs: readonly [string, string][], response: CommandResponse): string {
+  const encoded = text.includes('%') || text.includes('+');
+  const found: string[] = [];
+  let checks = 64;
+  const check = (secret?: string): void => {
+    // The trimmed secret is in the text whenever the whole one is.
+    if (secret && checks-- > 0 && (encoded || text.includes(secret.trim()))) found.push(secret, secret.trim());
+  };
+  check(connection.session);
+  check(connection.password);
+  check(connection.otp);
+  for (const [key, value] of pairs) if (isSecretName(key)) check(value);
+  for (const name of response.columns) if (isSecretName(name)) response.column(name).forEach(check);
+  for (const secret of found.sort((a, b) => b.length - a.length)) {
+    // Each character but a letter, digit or `_` is escaped: nothing in a secret is read as regex syntax.
+    if (secret.length > 2 && text.includes(secret.replace(/\W[^]*/, ''))) text = text.replaceAll(encoded ? new RegExp(secret.replace(/\W/gu, '(?:\\$&|\\+|%[^89ABab]\\w(?:%[89ABab]\\w)*)'), 'g') : secret, MASK);
   }
   return text;
 }
@@ -201,7 +224,7 @@ export function retryAfterMs(value: string | string[] | undefined, now: number =
 }
 
 function aborted(signal: AbortSignal | undefined): HttpClientError {
-  return new HttpClientError('ABORTED', 'The request was aborted by its signal.', { cause: signal?.reason });
+  return new HttpClientError('ABORTED', 'Aborted by the signal.', { cause: signal?.reason });
 }
 
 /**
@@ -286,7 +309,7 @@ export class CommandClient {
     const userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
     // A header value: CR or LF would inject headers; undici refuses control characters and anything beyond Latin-1.
     if (/[^ -~\xa0-\xff]/.test(userAgent)) {
-      throw invalidArgument('userAgent must be Latin-1 text without control characters (CR, LF).');
+      throw invalidArgument('userAgent must be Latin-1 text without control characters.');
     }
     this.userAgent = userAgent;
     this.#target = { path: `${url.pathname}${url.search}`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent } };
@@ -417,7 +440,7 @@ export class CommandClient {
 
   #refuseWithSession(): void {
     if (this.#session) {
-      throw new HttpClientError('INVALID_STATE', 'This client\'s sessions are managed by its Session: use session.start() and session.end().');
+      throw new HttpClientError('INVALID_STATE', 'This client has a Session: use session.start() and session.end().');
     }
   }
 
@@ -522,7 +545,7 @@ export class CommandClient {
         response = parseResponse(result.text, detail);
         // A secret the server echoed in the description (`530 ... password hunter2`) is masked
         // there; the properties (a StartSession's new session id) stay as they are.
-        if (!response.synthetic) (response as { description: string }).description = unechoed(response.description, connection);
+        if (!response.synthetic) (response as { description: string }).description = unechoed(response.description, connection, pairs, response);
       } else {
         response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.error });
         if (retries < this.#retry.retries) retryInMs = this.#retryDelay(result, outgoing.readOnly, retries);
@@ -608,7 +631,8 @@ export class CommandClient {
     if (retryInMs !== undefined) fields.retryInMs = retryInMs;
     if (logger.isLevelEnabled('trace')) {
       fields.post = maskedPost(connection, pairs);
-      fields.body = unechoed(redactResponseText(result.error === undefined ? result.text : response.raw), connection);
+      // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
+      fields.body = redactResponseText(unechoed(result.error === undefined ? result.text : response.raw, connection, pairs, response));
     }
     logger.debug(COMMAND_LOG_MESSAGE, fields);
   }

@@ -40,7 +40,7 @@ function scalarText(key: string, value: unknown): string | undefined {
       return value ? '1' : '0';
     default:
       if (value == null) return undefined;
-      throw invalidArgument(`Command parameter ${key} must be a string, number, bigint, boolean, or a flat array of them.`);
+      throw invalidArgument(`Command parameter ${key} must be a string, number, bigint, boolean or an array of them.`);
   }
 }
 
@@ -64,7 +64,7 @@ export function flattenCommand(command: unknown): [key: string, value: string][]
   const add = (key: string, value: unknown): void => {
     const text = scalarText(key, value);
     if (text === undefined) return;
-    if (seen.has(key)) throw invalidArgument(`Command parameter ${key} is given twice (keys are sent in upper case).`);
+    if (seen.has(key)) throw invalidArgument(`Command parameter ${key} is given twice (keys are upper-cased).`);
     seen.add(key);
     pairs[key === 'COMMAND' ? 0 : pairs.length] = [key, text];
   };

@@ -62,8 +62,7 @@ function view(fields: LogFields): LegacyResponseView {
 // The transport error's message, or the HTTP status when it was not 2xx; null for an answer that arrived.
 function errorText(fields: LogFields): string | null {
   const { error, status } = fields as { error?: { message: string }; status?: number };
-  if (error !== undefined) return error.message;
-  return status !== undefined && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
+  return error?.message ?? (status !== undefined && (status < 200 || status >= 300) ? `HTTP ${status}` : null);
 }
 
 function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {

@@ -6,19 +6,15 @@ export interface ParseResponseOptions {
   url?: string | undefined;
 }
 
-/** A response the client makes up itself, with the public SDKs' code and description. */
-export interface Synthetic {
-  readonly code: number;
-  /** `{URL}` stands for the endpoint. */
-  readonly description: string;
-}
+/** A response the client makes up itself: the public SDKs' code and description (`{URL}` stands for the endpoint). */
+export type Synthetic = readonly [code: number, description: string];
 
 /** A network error, a timeout, or an HTTP status that is not 2xx. */
-export const HTTP_ERROR: Synthetic = { code: 421, description: 'Command failed due to HTTP communication error' };
+export const HTTP_ERROR: Synthetic = [421, 'Command failed due to HTTP communication error'];
 /** No session to end, or the Session could not log in. */
-export const SESSION_NOT_FOUND: Synthetic = { code: 530, description: 'SESSION NOT FOUND' };
-const EMPTY: Synthetic = { code: 423, description: 'Empty API response. Probably unreachable API end point {URL}' };
-const INVALID: Synthetic = { code: 423, description: 'Invalid API response. Contact Support' };
+export const SESSION_NOT_FOUND: Synthetic = [530, 'SESSION NOT FOUND'];
+const EMPTY: Synthetic = [423, 'Empty API response. Probably unreachable API end point {URL}'];
+const INVALID: Synthetic = [423, 'Invalid API response. Contact Support'];
 
 /**
  * Properties with an index above this are ignored; so are indexes that would make the columns
@@ -113,7 +109,7 @@ function parseText(input: string): CommandResponseInit | undefined {
 }
 
 /** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
-export function syntheticResponse({ code, description: template }: Synthetic, detail: ResponseDetail): CommandResponse {
+export function syntheticResponse([code, template]: Synthetic, detail: ResponseDetail): CommandResponse {
   const description = template.replace('{URL}', () => displayUrl(detail.url ?? ''));
   return new CommandResponse({ code, description, raw: `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, synthetic: true }, detail);
 }

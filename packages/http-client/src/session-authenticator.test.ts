@@ -298,6 +298,30 @@ describe('CommandClient with a core-session Session', () => {
     }
   });
 
+  it('masks the new session id a StartSession answer names in its description, in the authenticator’s log entries, and hands it out', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'trace', format: 'json', write: (line) => lines.push(line) });
+    const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, logger });
+    const session = new Session({ authenticator, clock, logger });
+    cleanups.push(() => authenticator.close());
+    const id = '0f1e2d3c4b5a69788796a5b4c3d2e1f0';
+    sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\ncode = 200\ndescription = Session ${id} started\nproperty[session][0] = ${id}\nEOF\n` }, { command: 'StartSession' });
+    expect((await session.getToken()).value).toBe(id);
+    const entry = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((logged) => logged.msg === 'ispapi request');
+    expect(entry).toMatchObject({ code: 200, description: 'Session *** started' });
+    expect(entry?.body).toContain('description = Session *** started');
+    for (const line of lines) expect(line).not.toContain(id);
+  });
+
+  it('masks a password the server echoes form-encoded (+ for a blank, lower-case hex) in the AuthError of a refused login', async () => {
+    const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'hunter two*' } });
+    const session = new Session({ authenticator, clock, retry: { retries: 0 } });
+    cleanups.push(() => authenticator.close());
+    sandbox.commands.injectFault({ type: 'respond', body: '[RESPONSE]\ncode = 530\ndescription = Authentication failed for hunter+two%2a (hunter%20two%2A)\nEOF\n' }, { command: 'StartSession' });
+    const error = await session.getToken().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_CREDENTIALS', message: 'StartSession failed: 530 Authentication failed for *** (***)' });
+  });
+
   it('shares one login between sessions that share a store', async () => {
     const store = new MemoryStore();
     const first = setup({}, store);

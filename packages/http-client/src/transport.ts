@@ -52,7 +52,7 @@ export interface ConnectionOptions {
 export function endpointUrl(name: string, value: string | URL): URL {
   const url = URL.parse(String(value));
   if (!url || !/^https?:$/.test(url.protocol) || url.username + url.password !== '' || [...url.searchParams.keys()].some(isSecretName)) {
-    throw invalidArgument(`${name} must be an http: or https: URL without user name, password or secret query fields (credentials go in options).`);
+    throw invalidArgument(`${name} must be an http: or https: URL without credentials or secret query fields (they go in options).`);
   }
   return url;
 }
@@ -90,7 +90,8 @@ export function wholeNumber(name: string, value: number | undefined, fallback: n
 export function dispatcherFactory(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher {
   // true or an object: a bounded pool; false, null or undefined: none.
   const highPerformance = options.highPerformance;
-  const connections = highPerformance ? wholeNumber('highPerformance.connections', highPerformance === true ? undefined : highPerformance.connections, 16, 1) : null;
+  // `true.connections` is undefined: the default.
+  const connections = highPerformance ? wholeNumber('highPerformance.connections', (highPerformance as { connections?: number }).connections, 16, 1) : null;
   // Only the documented TLS settings are passed on, so that nothing can turn certificate checks off.
   const { cert, key, passphrase, servername, minVersion = 'TLSv1.2' } = options.tls ?? {};
   const ca = (options.ca ?? options.tls?.ca) as string | Buffer | (string | Buffer)[] | undefined;
@@ -98,7 +99,7 @@ export function dispatcherFactory(origin: string | undefined, options: Connectio
   // connections kept at most 10 minutes whatever the server's keep-alive hint says.
   const settings: Undici.Pool.Options = {
     connections,
-    keepAliveTimeout: connections === null ? 4000 : 60_000,
+    keepAliveTimeout: highPerformance ? 60_000 : 4000,
     headersTimeout: responseTimeoutMs,
     bodyTimeout: responseTimeoutMs,
     connect: { timeout: connectTimeoutMs, ca, cert, key, passphrase, servername, minVersion },
