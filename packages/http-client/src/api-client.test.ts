@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HTTPError } from 'ky';
+import { HTTPError, type Options as KyOptions } from 'ky';
 import { Agent } from 'undici';
 import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
@@ -74,6 +74,23 @@ describe('createApiClient', () => {
     const limited = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0 });
     sandbox.commands.injectFault({ type: 'status', status: 429, retryAfter: 1 }, { path: '/api/rest/v1/whoami' });
     await expect(limited.get('v1/whoami')).rejects.toBeInstanceOf(HTTPError);
+  });
+
+  it('keeps the default cap on Retry-After (60 s) when only a retry count or limit is given', async () => {
+    // ky hands its normalized options to beforeRequest hooks: what it will wait by.
+    const retryOf = async (retry: ApiClientOptions['retry']): Promise<{ limit?: number; maxRetryAfter?: number }> => {
+      let seen: KyOptions['retry'];
+      const hooks = { beforeRequest: [(_request: Request, options: { retry: KyOptions['retry'] }) => { seen = options.retry; }] };
+      await createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry, hooks }).get('v1/whoami');
+      return seen as { limit?: number; maxRetryAfter?: number };
+    };
+    // A count alone, or a limit alone, used to drop the cap: a Retry-After of a day was waited out.
+    expect(await retryOf(3)).toMatchObject({ limit: 3, maxRetryAfter: 60_000 });
+    expect(await retryOf({ limit: 1 })).toMatchObject({ limit: 1, maxRetryAfter: 60_000 });
+    expect(await retryOf(undefined)).toMatchObject({ limit: 2, maxRetryAfter: 60_000 });
+    expect(await retryOf({ maxRetryAfter: 5000 })).toMatchObject({ limit: 2, maxRetryAfter: 5000 });
+    // Neither a count nor an object: refused when built (a string used to be spread into ky's options).
+    expect(thrownBy(() => createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: '3' as unknown as number }))).toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('logs each request through the logger without the token', async () => {

@@ -31,7 +31,7 @@ export interface ApiClientOptions extends ConnectionOptions {
    * ky's retry: a limit (a whole number from 0 to 2147483647, else `INVALID_ARGUMENT`) or ky's
    * options. It honours `Retry-After` on 413, 429 and 503. A failure to get the authorization
    * (an `AuthError`) is never retried here: the Session has retried what it can.
-   * @default { limit: 2, maxRetryAfter: 60000 }
+   * @default { limit: 2, maxRetryAfter: 60000 }, under what is given (a count alone keeps the cap)
    */
   retry?: number | KyRetryOptions | undefined;
   /** An undici dispatcher to use instead of one of the client's own (to share a pool). */
@@ -115,7 +115,8 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     return attempt(again, init);
   };
 
-  const retry = typeof options.retry === 'number' ? { limit: wholeNumber('retry', options.retry, 2) } : options.retry ?? { limit: 2, maxRetryAfter: 60_000 };
+  // The defaults stay for what the caller leaves out: a count alone keeps the cap on Retry-After.
+  const retry: KyRetryOptions = { limit: 2, maxRetryAfter: 60_000, ...(typeof options.retry === 'object' ? options.retry : { limit: wholeNumber('retry', options.retry, 2) }) };
   // ky hands options it does not know to fetch: Node's fetch takes an undici dispatcher (its
   // RequestInit type names Node's bundled undici, hence the untyped record). ky leaves out
   // headers and hooks that are undefined (null ones would throw).
