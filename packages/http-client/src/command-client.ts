@@ -82,7 +82,9 @@ export interface CommandClientOptions extends ConnectionOptions {
   subuser?: string | undefined;
   /**
    * Response timeout: how long to wait for the answer's headers, and then between parts of its
-   * body. Like every time here, whole milliseconds from 0 to 2147483647 (else `INVALID_ARGUMENT`).
+   * body. Like every time here, whole milliseconds from 0 to 2147483647 (else `INVALID_ARGUMENT`);
+   * 0 for none. undici checks it about once a second, so it may fire up to a second late; for a
+   * tighter limit pass a `signal` such as `AbortSignal.timeout(ms)`.
    * @default 300000
    */
   timeoutMs?: number | undefined;
@@ -106,7 +108,7 @@ export interface CommandClientOptions extends ConnectionOptions {
 export interface CommandRequestOptions {
   /** Cancels the request; `request()` then rejects with `HttpClientError('ABORTED')`. Anything but an AbortSignal is `INVALID_ARGUMENT`. */
   signal?: AbortSignal | undefined;
-  /** The response timeout of this request: whole milliseconds from 0 to 2147483647, as the client's (else `INVALID_ARGUMENT`). */
+  /** The response timeout of this request: whole milliseconds from 0 (none) to 2147483647, as the client's (else `INVALID_ARGUMENT`). */
   timeoutMs?: number | undefined;
   /**
    * Whether the command may be retried and replayed even after it reached the server.
@@ -374,7 +376,9 @@ export class CommandClient {
 
   /**
    * StartSession with the credentials; on success the client sends the session id instead of
-   * login, password and otp from now on. Resolves with the StartSession response.
+   * login, password and otp from now on. Resolves with the StartSession response. With a session
+   * in use already, a new one replaces it and the old one stays open on the server until it times
+   * out (it may be shared through {@link saveSession}): call {@link logout} first to end it.
    */
   async login(options?: LoginOptions): Promise<CommandResponse> {
     options = optionsOf(options);
