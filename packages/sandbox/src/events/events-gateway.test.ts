@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { eventTypes, stateGroups } from './event-generator.js';
@@ -382,6 +382,31 @@ describe('events gateway', () => {
     expect(client.events).toHaveLength(0);
     expect(sandbox.stats.events.connections).toBe(1);
     client.ws.terminate();
+  });
+
+  it('fills in times that strictly increase in publish order, past 10000 events in one millisecond and a clock stepping back', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    await client.command('startSession', { sessionId: '', eventId: '' });
+    await client.command('addSubscription', { filters: includeAll });
+    const frozen = Date.now();
+    const now = vi.spyOn(Date, 'now').mockReturnValue(frozen);
+    try {
+      // More than 10000 times in one millisecond: the 4 sub-millisecond digits must not wrap back.
+      for (let batch = 0; batch < 21; batch++) {
+        sandbox.publish(Array.from({ length: 500 }, () => ({ type: eventTypes.motionStarted, source: camera })));
+      }
+      // The clock steps back a second: the times still go forward.
+      now.mockReturnValue(frozen - 1000);
+      sandbox.publish([{ type: eventTypes.motionStarted, source: camera }, { type: eventTypes.motionStopped, source: camera }]);
+    } finally {
+      now.mockRestore();
+    }
+    await client.untilEvents(10_502);
+    const times = client.events.map((event) => event.time as string);
+    expect(times.every((time) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$/.test(time))).toBe(true);
+    const backwards = times.findIndex((time, index) => index > 0 && time <= times[index - 1]!);
+    expect(backwards === -1 ? undefined : [times[backwards - 1], times[backwards]]).toBeUndefined();
+    client.ws.close();
   });
 
   it('generates camera, output and input events with state groups', async () => {

@@ -87,7 +87,8 @@ export interface EventsGateway extends SandboxModule {
   readonly stats: EventsGatewayStats;
   /**
    * Push events to every session whose subscriptions match them. Missing `id` and `time`
-   * are filled in; `type` and `source` are required.
+   * are filled in (each filled-in `time` is later than every one filled in before, even for
+   * events in the same millisecond); `type` and `source` are required.
    */
   publish(events: readonly Record<string, unknown>[]): void;
   /** Publish `count` events from the generator now (even when its timer is off). */
@@ -155,17 +156,28 @@ const eventsPath = '/api/ws/events/v1';
 /** Bytes in flight per connection before the gateway waits for the socket to drain. */
 const highWaterBytes = 1 << 20;
 
-let timeCounter = 0;
+/** The millisecond of the last time issued (may run ahead of the clock, see `timestamp`). */
 let lastMillisecond = 0;
+/** The 100 ns ticks of the last time issued inside `lastMillisecond`, 0 to 9999. */
+let timeCounter = 0;
 let millisecondPrefix = '';
-/** ISO 8601 with 7 fractional digits, as the real gateway writes them. */
+/**
+ * ISO 8601 with 7 fractional digits, as the real gateway writes them. Times strictly increase
+ * in the order they are issued: within one millisecond the last 4 digits count up; after 10000
+ * times in one millisecond, or when the clock steps back, the time moves on from the last one
+ * issued instead of going backwards.
+ */
 function timestamp(): string {
   const now = Date.now();
-  if (now !== lastMillisecond) {
+  if (now > lastMillisecond) {
     lastMillisecond = now;
+    timeCounter = 0;
     millisecondPrefix = new Date(now).toISOString().slice(0, -1);
+  } else if (++timeCounter === 10_000) {
+    lastMillisecond += 1;
+    timeCounter = 0;
+    millisecondPrefix = new Date(lastMillisecond).toISOString().slice(0, -1);
   }
-  timeCounter = (timeCounter + 1) % 10_000;
   return `${millisecondPrefix}${String(timeCounter).padStart(4, '0')}Z`;
 }
 
