@@ -207,6 +207,33 @@ describe('command API', () => {
       expect(await use()).toBe(530);
     });
 
+    it('counts an idle or MAXTTL-expired session as expired, not active, without it being used again', async () => {
+      let time = Date.UTC(2025, 0, 1);
+      const own = await startSandbox({ commands: { clock: () => time, domainCount: 5 } });
+      try {
+        const sessions = own.stats.commands.sessions;
+        const idle = (await call(own, DEMO, { COMMAND: 'StartSession', TIMEOUT: 60 })).properties.get('SESSION')?.[0] ?? '';
+        await call(own, DEMO, { COMMAND: 'StartSession', TIMEOUT: 3600, MAXTTL: 120 });
+        await call(own, DEMO, { COMMAND: 'StartSession', TIMEOUT: 3600 });
+        expect([sessions.active, sessions.expired, own.commands.activeSessions]).toEqual([3, 0, 3]);
+        time += 59_999;
+        expect([sessions.active, sessions.expired]).toEqual([3, 0]);
+        time += 1;
+        expect([sessions.active, sessions.expired, own.commands.activeSessions]).toEqual([2, 1, 2]);
+        time += 60_000;
+        expect([own.commands.activeSessions, sessions.expired, sessions.active]).toEqual([1, 2, 1]);
+        // Using the expired session afterwards does not count it twice.
+        expect((await call(own, { s_entity: '54cd', s_session: idle }, { COMMAND: 'StatusAccount' })).code).toBe(530);
+        expect([sessions.started, sessions.expired, sessions.active]).toEqual([3, 2, 1]);
+        // A reset forgets sessions that expired before it.
+        time += 3_600_000;
+        own.commands.resetStats();
+        expect([sessions.expired, sessions.active]).toEqual([0, 0]);
+      } finally {
+        await own.close();
+      }
+    });
+
     it('keeps the role of the login in the session', async () => {
       const id = (await start({}, { s_entity: '54cd', s_login: 'demo!viewer', s_pw: 'viewer-password' })).properties.get('SESSION')?.[0] ?? '';
       expect((await call(sandbox, { s_entity: '54cd', s_session: id }, { COMMAND: 'AddDomain', DOMAIN: 'viewer-try.com' })).code).toBe(531);
@@ -502,6 +529,13 @@ describe('JSON endpoints', () => {
     expect(limited.headers.get('retry-after')).toBe('1');
     expect((await fetch(`${sandbox.url}/api/rest/v1/whoami`, { headers: { authorization } })).status).toBe(200);
     expect((await fetch(`${sandbox.url}/api/rest/v1/nothing`, { headers: { authorization } })).status).toBe(404);
+    // A fault with neither `command` nor `path` is played for the next request of either kind;
+    // a `command` fault is never played for a JSON request.
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { command: 'StatusAccount' });
+    sandbox.commands.injectFault({ type: 'status', status: 502 });
+    expect((await fetch(`${sandbox.url}/api/rest/v1/whoami`, { headers: { authorization } })).status).toBe(502);
+    expect((await fetch(`${sandbox.url}/api/rest/v1/whoami`, { headers: { authorization } })).status).toBe(200);
+    sandbox.commands.clearFaults();
   });
 });
 

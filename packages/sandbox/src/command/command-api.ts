@@ -84,7 +84,11 @@ export interface CommandApiStats {
   faults: number;
   /** Distinct connections that carried requests. */
   connections: number;
-  /** Sessions started, ended by EndSession, expired (idle, MAXTTL or `expireSessions`), alive now. */
+  /**
+   * Sessions started, ended by EndSession, expired (idle, MAXTTL or `expireSessions`), alive now.
+   * `expired` and `active` go by the clock when read: an idle session past its TIMEOUT counts
+   * as expired at once, not only when it is used again.
+   */
   readonly sessions: { readonly started: number; readonly ended: number; readonly expired: number; readonly active: number };
   /** Requests to the JSON endpoints under `/api/rest/`. */
   readonly rest: RestStats;
@@ -228,10 +232,11 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
         return sessions.counters.ended;
       },
       get expired() {
+        sessions.expireIdle();
         return sessions.counters.expired;
       },
       get active() {
-        return sessions.size;
+        return sessions.active;
       },
     },
     rest: { requests: 0, unauthorized: 0 },
@@ -441,7 +446,7 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
       return [...recent];
     },
     get activeSessions(): number {
-      return sessions.size;
+      return sessions.active;
     },
     handles: (pathname) => pathname === '/api/call.cgi' || pathname.startsWith('/api/rest/'),
     handle: (request, response, url) => {
@@ -470,6 +475,8 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
       stats.rest.requests = 0;
       stats.rest.unauthorized = 0;
       seenSockets = new WeakSet();
+      // Sessions that expired before the reset are not counted as expired after it.
+      sessions.expireIdle();
       sessions.counters.started = 0;
       sessions.counters.ended = 0;
       sessions.counters.expired = 0;

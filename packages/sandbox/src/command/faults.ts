@@ -15,11 +15,18 @@ export type CommandFault =
   | { type: 'invalid-body'; body?: string | undefined }
   | { type: 'respond'; body: string; status?: number | undefined; contentType?: string | undefined };
 
-/** Which requests a fault applies to, and how many times. */
+/**
+ * Which requests a fault applies to, and how many times. With neither `command` nor `path`, a
+ * fault applies to the next request(s) of either kind: ISPAPI commands at `/api/call.cgi` and
+ * the JSON endpoints under `/api/rest/`.
+ */
 export interface FaultOptions {
   /** How many matching requests get the fault; `Infinity` until cleared. @default 1 */
   times?: number | undefined;
-  /** Only requests running this ISPAPI command (any case), such as `'QueryDomainList'`. */
+  /**
+   * Only requests running this ISPAPI command (any case), such as `'QueryDomainList'`; never a
+   * request to a JSON endpoint.
+   */
   command?: string | undefined;
   /** Only requests to this path, such as `'/api/rest/v1/whoami'`. */
   path?: string | undefined;

@@ -28,13 +28,34 @@ export class SessionStore {
   readonly counters: SessionCounters = { started: 0, ended: 0, expired: 0 };
   readonly #sessions = new Map<string, ApiSession>();
   readonly #clock: () => number;
+  /**
+   * No session can expire before this time: the earliest deadline when sessions were started
+   * or last swept (using a session only moves its deadline later). Lets `expireIdle` skip the
+   * sweep while nothing can have expired.
+   */
+  #nextExpiry = Number.POSITIVE_INFINITY;
 
   constructor(clock: () => number) {
     this.#clock = clock;
   }
 
+  /** Sessions stored, expired ones that have not been swept yet included. */
   get size(): number {
     return this.#sessions.size;
+  }
+
+  /** Sessions alive now: expires the ones past their TIMEOUT or MAXTTL by the clock first. */
+  get active(): number {
+    this.expireIdle();
+    return this.#sessions.size;
+  }
+
+  /**
+   * Drop the sessions that have expired by the clock, counting them as expired. Cheap when
+   * none can have expired yet (no sweep before the earliest deadline).
+   */
+  expireIdle(): void {
+    if (this.#sessions.size > 0 && this.#clock() >= this.#nextExpiry) this.#sweep();
   }
 
   start(fields: Omit<ApiSession, 'id' | 'createdAt' | 'lastUsedAt'>): ApiSession {
@@ -42,6 +63,7 @@ export class SessionStore {
     const now = this.#clock();
     const session: ApiSession = { ...fields, id: randomBytes(16).toString('hex'), createdAt: now, lastUsedAt: now };
     this.#sessions.set(session.id, session);
+    this.#nextExpiry = Math.min(this.#nextExpiry, deadlineOf(session));
     this.counters.started += 1;
     return session;
   }
@@ -71,12 +93,14 @@ export class SessionStore {
   expireAll(): number {
     const count = this.#sessions.size;
     this.#sessions.clear();
+    this.#nextExpiry = Number.POSITIVE_INFINITY;
     this.counters.expired += count;
     return count;
   }
 
   clear(): void {
     this.#sessions.clear();
+    this.#nextExpiry = Number.POSITIVE_INFINITY;
   }
 
   #isExpired(session: ApiSession, now: number): boolean {
@@ -85,11 +109,20 @@ export class SessionStore {
 
   #sweep(): void {
     const now = this.#clock();
+    let nextExpiry = Number.POSITIVE_INFINITY;
     for (const [id, session] of this.#sessions) {
       if (this.#isExpired(session, now)) {
         this.#sessions.delete(id);
         this.counters.expired += 1;
+      } else {
+        nextExpiry = Math.min(nextExpiry, deadlineOf(session));
       }
     }
+    this.#nextExpiry = nextExpiry;
   }
+}
+
+/** When `session` expires unless it is used again (idle TIMEOUT or MAXTTL, whichever is first). */
+function deadlineOf(session: ApiSession): number {
+  return Math.min(session.lastUsedAt + session.timeoutMs, session.createdAt + session.maxTtlMs);
 }
