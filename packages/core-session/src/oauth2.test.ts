@@ -173,16 +173,16 @@ describe('oauth2 redirects', () => {
 
 describe('oauth2 token responses', () => {
   /** A token endpoint on a loopback port that answers every request with the JSON `body` of the moment. */
-  async function tokenEndpoint(): Promise<{ url: string; answer: (body: unknown) => void; requests: () => number; close: () => Promise<void> }> {
-    let body: unknown;
+  async function tokenEndpoint(): Promise<{ url: string; answer: (body: unknown) => void; answerText: (text: string) => void; requests: () => number; close: () => Promise<void> }> {
+    let text = '';
     let requests = 0;
     const server = createServer((request, response) => {
       requests += 1;
       request.resume();
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      response.writeHead(200, { 'content-type': 'application/json' }).end(text);
     });
     const url = `${await listen(server)}/token`;
-    return { url, answer: (next) => (body = next), requests: () => requests, close: () => closeServer(server) };
+    return { url, answer: (next) => (text = JSON.stringify(next)), answerText: (next) => (text = next), requests: () => requests, close: () => closeServer(server) };
   }
 
   function sessionFor(tokenUrl: string): Session {
@@ -237,6 +237,29 @@ describe('oauth2 token responses', () => {
     );
     endpoint.answer({ access_token: 'lifetime-token', token_type: 'Bearer', expires_in: -1 });
     await expect(sessionFor(endpoint.url).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('expires_in') as unknown });
+  });
+
+  it('reads an expires_in under 1 second, infinite, or too large for a Date as no known expiry; every expiresAt is a valid Date', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    const clock = manualClock();
+    const sessionAt = (): Session => new Session({ authenticator: oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'c', clientSecret: 's' }), clock, retry: { retries: 0 } });
+    const largest = Math.floor((8.64e15 - clock()) / 1000); // the longest lifetime in seconds whose end is still a Date
+    let expected = 0;
+    // Under 1 s every token would be expired when handed out: a new token request on every call.
+    for (const raw of ['1e400', '"1e400"', '-0', '5e-324', '0.0001', '0.999', '1e13', String(largest + 1)]) {
+      endpoint.answerText(`{"access_token":"lifetime-token","token_type":"Bearer","expires_in":${raw}}`);
+      const session = sessionAt();
+      expect((await session.getToken()).expiresAt, raw).toBeUndefined();
+      for (let call = 0; call < 5; call += 1) await session.getToken();
+      expect(endpoint.requests(), raw).toBe((expected += 1));
+    }
+    for (const [seconds, expiresAt] of [[1, clock() + 1000], [largest, clock() + largest * 1000]]) {
+      endpoint.answer({ access_token: 'lifetime-token', token_type: 'Bearer', expires_in: seconds });
+      const token = await sessionAt().getToken();
+      expect(token.expiresAt).toBe(expiresAt);
+      expect(Number.isNaN(new Date(token.expiresAt!).getTime())).toBe(false);
+    }
   });
 });
 
@@ -360,6 +383,24 @@ describe('Session.fromEnv', () => {
 });
 
 describe('secrets never reach logs or errors', () => {
+  it('keeps the HTTP Basic credential out of an error when the server echoes its bare base64', async () => {
+    const server = createServer((request, response) => {
+      request.resume();
+      const credential = request.headers.authorization?.split(' ')[1] ?? '';
+      response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_client', error_description: `unknown client ${credential}` }));
+    });
+    const tokenUrl = `${await listen(server)}/token`;
+    onTestFinished(() => closeServer(server));
+    const clientSecret = 'basic-secret+/=!';
+    const base64 = Buffer.from(`client-b:${encodeURIComponent(clientSecret)}`).toString('base64');
+    for (const grant of ['client_credentials', 'password'] as const) {
+      const authenticator = oauth2({ tokenUrl, grant, clientId: 'client-b', clientSecret, username: 'u', password: 'basic-password' });
+      const error = await caught(new Session({ authenticator }).getToken());
+      expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_CREDENTIALS', message: expect.stringContaining('unknown client [REDACTED]') as unknown });
+      expect(inspect(error, { depth: 10, showHidden: true })).not.toContain(base64);
+    }
+  });
+
   it('logs at trace level through every path without a password, client secret, access or refresh token', async () => {
     const lines: string[] = [];
     // Redaction switched off: the session itself must never hand a secret to the logger.

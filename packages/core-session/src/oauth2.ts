@@ -110,7 +110,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
    * redirects become AuthErrors whose messages hold none of the secrets of `token` or the options.
    */
   const post = async (what: string, url: URL, form: URLSearchParams, context: AuthContext, token?: Token): Promise<[Response, string, (string | undefined)[]]> => {
-    const secrets = [clientSecret, password, token?.refreshToken, token?.value];
+    // The Basic credential first: base64 of client_id:client_secret, which a server may echo as it is.
+    const secrets = [headers.authorization?.slice(6), clientSecret, password, token?.refreshToken, token?.value];
     if (!basic) {
       form.set('client_id', clientId);
       if (clientSecret !== undefined) form.set('client_secret', clientSecret);
@@ -180,10 +181,11 @@ export function oauth2(options: OAuth2Options): Authenticator {
     let expiresAt: number | undefined;
     if (expiresIn !== undefined && expiresIn !== null && expiresIn !== '') {
       const seconds = typeof expiresIn === 'string' || typeof expiresIn === 'number' ? Number(expiresIn) : NaN;
-      if (!Number.isFinite(seconds) || seconds < 0) throw invalid('an expires_in that is not a number of seconds');
-      // 0, and a lifetime too long to be a time, mean no known expiry: used until a 401 (0 would expire at once, a storm).
+      if (Number.isNaN(seconds) || seconds < 0) throw invalid('an expires_in that is not a number of seconds');
+      // Under 1 s (0 included), and a lifetime too long to be a time (past the largest Date, 8.64e15 ms; Infinity included),
+      // mean no known expiry: used until a 401 (under 1 s would expire at once, a storm of requests).
       const at = obtainedAt + seconds * 1000;
-      if (seconds > 0 && Number.isFinite(at)) expiresAt = at;
+      if (seconds >= 1 && at <= 8.64e15) expiresAt = at;
     }
     if (refreshToken !== undefined && typeof refreshToken !== 'string') throw invalid('a refresh_token that is not a string');
     // RFC 6749 section 7.1: never use a token type this client does not understand. A missing one (lenient servers) is Bearer.

@@ -23,20 +23,26 @@ export function optionalNumber(value: unknown): value is number | undefined {
   return value === undefined || isTime(value);
 }
 
+/** Undefined, Infinity (none) or a finite number: a token's expiresAt or idleTtlMs. */
+function optionalLimit(value: unknown): value is number | undefined {
+  return value === Infinity || optionalNumber(value);
+}
+
 function optionalString(value: unknown): value is string | undefined {
   return value === undefined || typeof value === 'string';
 }
 
-/** `object` without its undefined fields, so stored JSON and exports stay small. */
+/** `object` without its undefined fields, so stored JSON and exports stay small; Infinity (a token's none, which JSON cannot hold) is dropped too. */
 function withoutUndefined<T extends object>(object: T): T {
-  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined && value !== Infinity)) as T;
 }
 
 /** A token from untrusted data (a store, an authenticator, `Session.restore`), or undefined when it is not one. */
 export function parseToken(value: unknown): Token | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt } = value as Record<string, unknown>;
-  return typeof secret === 'string' && secret !== '' && isTime(obtainedAt) && optionalString(type) && optionalString(refreshToken) && optionalString(scope) && optionalNumber(expiresAt) && optionalNumber(idleTtlMs)
+  // An expiresAt or idleTtlMs of Infinity means none (as the session's idleTtlMs option does): withoutUndefined drops it.
+  return typeof secret === 'string' && secret !== '' && isTime(obtainedAt) && optionalString(type) && optionalString(refreshToken) && optionalString(scope) && optionalLimit(expiresAt) && optionalLimit(idleTtlMs)
     ? withoutUndefined({ value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt })
     : undefined;
 }

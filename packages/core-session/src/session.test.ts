@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 
 import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore, StoreError, type LockOptions } from '@sessionkit/token-store';
-import { AuthError, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionOptions, type Token } from '@sessionkit/core-session';
+import { AuthError, type AuthContext, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionOptions, type Token } from '@sessionkit/core-session';
 import { CountingStore, eventually, manualClock, settled } from './testing/helpers.js';
 
 let sandbox: Sandbox;
@@ -188,6 +188,33 @@ describe('Session: expiry and refresh', () => {
     });
     expect(replay.status).toBe(400);
     expect(((await replay.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  it('refreshes with the newer refresh token held in memory, not the spent one left in the store by a failed write', async () => {
+    const clock = manualClock();
+    const store = new (class extends MemoryStore {
+      failing = false;
+      override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
+        if (this.failing) throw new StoreError('UNAVAILABLE', 'The disk is full (test).');
+        await super.set(...args);
+      }
+    })();
+    const subject = session({ clock, store, authenticator: passwordGrant() });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    const first = await subject.getToken();
+    store.failing = true;
+    clock.advance(3_600_000);
+    // Refreshed with the first refresh token, which the server rotates; the new one is not stored.
+    const second = await subject.getToken();
+    expect(second.refreshToken).not.toBe(first.refreshToken);
+    expect((await store.get(subject.key))?.token).toMatchObject({ refreshToken: first.refreshToken });
+    store.failing = false;
+    clock.advance(3_600_000);
+    const third = await subject.getToken();
+    expect(sandbox.idp.verifyAccessToken(third.value)?.identity).toBe('user:demo');
+    expect(sandbox.stats.idp.byGrant).toEqual({ password: 1, refresh_token: 2 });
+    expect(failures).toEqual([]);
   });
 
   it('falls back to the primary grant once when the refresh token is refused', async () => {
@@ -681,6 +708,30 @@ describe('Session: custom authenticators, export, end', () => {
     await expect(session({ authenticator }).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE' });
   });
 
+  it('takes an expiresAt or idleTtlMs of Infinity from an authenticator as none, and names those fields when they are not numbers', async () => {
+    const clock = manualClock();
+    for (const field of ['expiresAt', 'idleTtlMs'] as const) {
+      let issued = 0;
+      const store = new MemoryStore();
+      const authenticator: Authenticator = {
+        identity: `endless ${field}`,
+        authenticate: ({ now }) => Promise.resolve({ value: `endless-${(issued += 1)}`, obtainedAt: now(), [field]: Infinity }),
+      };
+      const subject = session({ clock, store, authenticator });
+      const token = await subject.getToken();
+      expect(token).toEqual({ value: 'endless-1', obtainedAt: clock() });
+      // Stored as it is handed out (JSON has no Infinity), and used until a 401: one login.
+      expect((await store.get(subject.key))?.token).toEqual(token);
+      clock.advance(30 * 86_400_000);
+      expect(await subject.getToken()).toBe(token);
+      expect(issued).toBe(1);
+    }
+    for (const bad of [{ expiresAt: Number.NaN }, { idleTtlMs: '60000' }]) {
+      const authenticator = { identity: 'bad times', authenticate: ({ now }: AuthContext) => Promise.resolve({ value: 'bad', obtainedAt: now(), ...bad } as unknown as Token) };
+      await expect(session({ authenticator }).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('expiresAt and idleTtlMs') as unknown });
+    }
+  });
+
   it('exports and restores a session without a new login', async () => {
     const source = session();
     const token = await source.getToken();
@@ -940,6 +991,41 @@ describe('Session: custom authenticators, export, end', () => {
     await subject.end();
     expect(await pending).toMatchObject({ name: 'AuthError', code: 'NETWORK', message: 'The session ended during this acquisition.' });
     expect(sandbox.stats.idp.requests).toBe(1);
+  });
+
+  it('end() still revokes the token it held when the store is down or its lock cannot be had, then rejects with the store error', async () => {
+    class OutageStore extends MemoryStore {
+      down = false;
+      override withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+        return this.down ? Promise.reject(new StoreError('UNAVAILABLE', 'The store is down (test).')) : super.withLock(key, fn, options);
+      }
+    }
+    const authenticator = passwordGrant({ revocationUrl: sandbox.revocationUrl });
+    const outage = new OutageStore();
+    const down = session({ store: outage, authenticator });
+    const first = await down.getToken();
+    outage.down = true;
+    await expect(down.end()).rejects.toMatchObject({ name: 'StoreError', code: 'UNAVAILABLE' });
+    expect(sandbox.idp.verifyAccessToken(first.value)).toBeUndefined();
+    expect(sandbox.stats.idp.revocations).toBe(2); // the refresh and the access token
+    expect(down.export().token).toBeUndefined();
+
+    // The lock is held past lockTimeoutMs (another session's slow work, say).
+    const store = new MemoryStore();
+    const busy = session({ store, authenticator, lockTimeoutMs: 50 });
+    const second = await busy.getToken();
+    let release = (): void => undefined;
+    const held = store.withLock(busy.key, () => new Promise<void>((resolve) => (release = resolve)));
+    await expect(busy.end()).rejects.toMatchObject({ name: 'StoreError', code: 'LOCK_TIMEOUT' });
+    expect(sandbox.idp.verifyAccessToken(second.value)).toBeUndefined();
+    expect(sandbox.stats.idp.revocations).toBe(4);
+    release();
+    await held;
+    // The store still holds the revoked token: no session of this process hands it out.
+    expect((await store.get(busy.key))?.token).toMatchObject({ value: second.value });
+    const third = await session({ store, authenticator }).getToken();
+    expect(third.value).not.toBe(second.value);
+    expect(sandbox.idp.verifyAccessToken(third.value)).toBeDefined();
   });
 
   it('end() forgets the token here and in the store, keeps a running throttle, and revokes', async () => {

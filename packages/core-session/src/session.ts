@@ -244,8 +244,10 @@ export class Session extends TypedEmitter<SessionEvents> {
    * A session for the OAuth 2.0 identity described by environment variables:
    * `SESSIONKIT_TOKEN_URL`, `SESSIONKIT_CLIENT_ID` (required), `SESSIONKIT_CLIENT_SECRET`,
    * `SESSIONKIT_USERNAME`, `SESSIONKIT_PASSWORD`, `SESSIONKIT_SCOPE`, `SESSIONKIT_API_URL`.
-   * With a user name and password it uses the `password` grant, else `client_credentials`
-   * (which needs the secret). A missing variable is an `AuthError('CONFIGURATION')` naming it.
+   * With a user name or a password it uses the `password` grant, which needs both (either alone is
+   * an `AuthError('CONFIGURATION')` naming the other, also when a client secret is set); with
+   * neither, `client_credentials` (which needs the secret). A missing variable is an
+   * `AuthError('CONFIGURATION')` naming it.
    *
    * @example
    * const session = Session.fromEnv(process.env, { store: new FileStore() });
@@ -405,7 +407,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   /**
    * End the session: forget the token here and in the store (a running throttle stays
    * recorded), then log out or revoke it when the authenticator can. A failed revocation is
-   * logged, not thrown. A later `getToken()` authenticates again.
+   * logged, not thrown. When the store fails (or its lock cannot be had), the token held here is
+   * still forgotten and revoked, then `end()` rejects with the store's error (the store may still
+   * hold it). A later `getToken()` authenticates again.
    *
    * An acquisition this session started is aborted (the `signal` of its authenticator call) rather
    * than left to run until `attemptTimeoutMs`; `getToken()` calls waiting for it reject with
@@ -426,13 +430,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     // An acquisition in flight (aborted above when this session started it) would store its token after the delete below:
     // let it settle first (its failure is not end()'s). A token it brought is revoked too, stored or not.
     const acquired = await flight?.then(({ token }) => token, () => undefined);
-    const stored = await this.#locked(async () => {
+    const cleanup = this.#locked(async () => {
       const record = await this.#read();
       const throttledUntil = record?.throttledUntil;
       if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }));
       else await this.#store.delete(this.key);
       return record?.token;
     });
+    // A store that fails (or a lock that cannot be had) does not stop the revocation of the tokens
+    // held here: end() rejects with its error after it.
+    const stored = await cleanup.catch(() => undefined);
     // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke each once.
     const revoked = new Map<string, Token>();
     for (const each of [token, stored, acquired]) if (each !== undefined) revoked.set(each.value, each);
@@ -440,6 +447,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     // another session held (from the store). Without revocation they stay valid, and usable there.
     if (this.#authenticator.revoke !== undefined) for (const each of revoked.values()) this.invalidate(each);
     for (const each of revoked.values()) await this.#revoke(each);
+    await cleanup;
   }
 
   /** Log out or revoke `token` when the authenticator can; a failure is logged, not thrown. */
@@ -709,7 +717,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** A new token: by the refresh token when there is one, falling back to the primary grant once. */
   async #obtain(stored: Token | undefined, mode: Mode, ended: AbortSignal): Promise<Token> {
     const authenticator = this.#authenticator;
-    const base = [stored, this.#token].find((token) => token?.refreshToken !== undefined);
+    // The later of the stored and the current token: after a failed store write, the stored one's
+    // refresh token may be spent (rotated), and the current one holds its successor.
+    const [base] = [stored, this.#token].filter((token): token is Token => token?.refreshToken !== undefined).sort((a, b) => b.obtainedAt - a.obtainedAt);
     if (base !== undefined && authenticator.refresh !== undefined) {
       try {
         return this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context), ended));
@@ -725,7 +735,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #checked(token: unknown): Token {
     const checked = parseToken(token);
     if (checked === undefined) {
-      throw new AuthError('INVALID_RESPONSE', 'The authenticator returned no token with a string value and a numeric obtainedAt.');
+      throw new AuthError('INVALID_RESPONSE', 'The authenticator returned no token with a string value, a numeric obtainedAt, and a numeric expiresAt and idleTtlMs or none.');
     }
     return checked;
   }

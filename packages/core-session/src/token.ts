@@ -13,13 +13,13 @@ export interface Token {
    * @default 'Bearer'
    */
   readonly type?: string | undefined;
-  /** When it stops being valid, in UTC epoch milliseconds; undefined when unknown (never expires by time). */
+  /** When it stops being valid, in UTC epoch milliseconds; undefined when unknown (never expires by time), as is Infinity. */
   readonly expiresAt?: number | undefined;
   /** A refresh token for `Authenticator.refresh`, when the server issued one. */
   readonly refreshToken?: string | undefined;
   /**
    * Sliding expiry: the token dies this long after its last use. Overrides the session's
-   * `idleTtlMs` for this token.
+   * `idleTtlMs` for this token. Infinity counts as not set (the session's `idleTtlMs` applies).
    */
   readonly idleTtlMs?: number | undefined;
   /** The granted scope, space-separated. */
