@@ -786,6 +786,180 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     expect(await recorded(store)).toBe('e4');
   });
 
+  it('holds the events that come before the first events() call, a resume replay during connect() included, and saves them only once taken', async () => {
+    const store = new MemoryStore();
+    const options = { fetchState: false, resumeStore: store, resumeKey: key };
+    const first = client(options);
+    const iterator = first.events();
+    await first.connect();
+    sandbox.publish(numbered(0, 3));
+    await take(iterator, 3);
+    await first.close();
+    expect(await recorded(store)).toBe('e2');
+    sandbox.publish(numbered(3, 5)); // while no process runs, inside the resume window
+
+    // A restarted process in the order most code is written: connect(), then events().
+    const second = client(options);
+    await second.connect(); // the replay of e3..e7 arrives during connect(), before any iterator
+    await until(() => second.lastEventId === 'e7');
+    // Nobody took them yet: the record stays where it was.
+    expect(await recorded(store)).toBe('e2');
+    const late = second.events();
+    sandbox.publish(numbered(8, 2));
+    // The replay used to reach no consumer, and the record moved past it all the same.
+    expect((await take(late, 7)).map(numberOf)).toEqual(range(3, 7));
+    expect(second.stats).toMatchObject({ resumes: 1, gaps: 0 });
+    await second.close();
+    expect(await recorded(store)).toBe('e9');
+    // The next events() is an iterator of its own again.
+    const after = second.events();
+    expect(await after.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('ends a late first iterator with OVERFLOW when more than highWaterMark events were held for it, rather than losing them unseen', async () => {
+    const ess = client({ fetchState: false, highWaterMark: 5 });
+    await ess.connect();
+    sandbox.publish(numbered(0, 8));
+    await until(() => ess.lastEventId === 'e7');
+    await expect(ess.events().next()).rejects.toMatchObject({ code: 'OVERFLOW' });
+    // The next iterator gets what comes next.
+    const iterator = ess.events();
+    sandbox.publish(numbered(8, 2));
+    expect((await take(iterator, 2)).map(numberOf)).toEqual([8, 9]);
+  });
+
+  it("drops the held events when an 'event' listener comes first: it gets the next ones, and so does a later iterator", async () => {
+    const ess = client({ fetchState: false, highWaterMark: 5 });
+    await ess.connect();
+    sandbox.publish(numbered(0, 3));
+    await until(() => ess.lastEventId === 'e2');
+    const heard: number[] = [];
+    ess.on('event', (event) => heard.push(numberOf(event)));
+    const iterator = ess.events();
+    // More than highWaterMark in all: the dropped held stream no longer fills up or throws.
+    sandbox.publish(numbered(3, 10));
+    expect((await take(iterator, 10)).map(numberOf)).toEqual(range(3, 10));
+    expect(heard).toEqual(range(3, 10));
+  });
+
+  it('hands a reconnect() after a halt the replay it brings, to an iterator made after it', async () => {
+    const ess = client({ reconnect: false, fetchState: false });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 2));
+    await take(iterator, 2);
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    sandbox.events.closeConnections(1008, 'policy');
+    await halted;
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'PROTOCOL_ERROR' });
+    sandbox.publish(numbered(2, 3)); // while halted
+    await ess.reconnect();
+    const resumed = ess.events();
+    sandbox.publish(numbered(5, 1));
+    expect((await take(resumed, 4)).map(numberOf)).toEqual(range(2, 4));
+    expect(ess.stats).toMatchObject({ resumes: 1, gaps: 0 });
+  });
+
+  it('never moves the resume record back: an iterator from before a close() drained after a connect() saves nothing older', async () => {
+    const store = new MemoryStore();
+    const options = { fetchState: false, resumeStore: store, resumeKey: key };
+    const ess = client(options);
+    const heard: string[] = [];
+    ess.on('event', (event) => heard.push(event.id));
+    const old = ess.events();
+    await ess.connect();
+    sandbox.publish(numbered(0, 5));
+    await until(() => heard.length === 5);
+    await ess.close(); // the iterator still holds e0..e4
+    await ess.connect();
+    sandbox.publish(numbered(5, 5));
+    await until(() => heard.length === 10);
+    await ess.close();
+    expect(await recorded(store)).toBe('e9');
+    const drained: EssEvent[] = [];
+    for await (const event of old) drained.push(event);
+    expect(drained.map(numberOf)).toEqual(range(0, 5));
+    await ess.close();
+    // It used to go back to e4, and a restarted process got e5..e9 again.
+    expect(await recorded(store)).toBe('e9');
+  });
+
+  it('leaves a batch to the other iterators when one leaves in the middle of it, and to none when it was the only one', async () => {
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });
+    const a = ess.events();
+    const b = ess.events();
+    await ess.connect();
+    sandbox.publish(numbered(0, 2));
+    await take(a, 2);
+    await take(b, 2);
+    sandbox.publish(numbered(2, 5));
+    await take(b, 5);
+    await take(a, 1);
+    await a.return?.();
+    // b took the whole batch: it used to stay undelivered (a's share never came).
+    await until(() => ess.lastEventId === 'e6');
+    await ess.close();
+    expect(await recorded(store)).toBe('e6');
+
+    // Alone, an iterator that leaves early does not make the record pass what it did not take.
+    const alone = client({ fetchState: false, resumeStore: store, resumeKey: key });
+    const only = alone.events();
+    await alone.connect();
+    sandbox.publish(numbered(7, 4));
+    await take(only, 2);
+    await only.return?.();
+    await alone.close();
+    expect(await recorded(store)).toBe('e6');
+    // And next() after return() is done: the buffer was dropped.
+    expect(await only.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('fetches state after connect() in a restarted process that resumes its session (its cache is empty)', async () => {
+    const store = new MemoryStore();
+    const options = { resumeStore: store, resumeKey: key };
+    const first = client(options);
+    const iterator = first.events();
+    await first.connect();
+    sandbox.publish(numbered(0, 4));
+    await take(iterator, 4);
+    await until(() => first.state.length === 4);
+    await first.close();
+
+    const second = client(options);
+    const snapshot = next(second, 'state', (change) => change.reason === 'snapshot');
+    await second.connect();
+    expect(second.stats.resumes).toBe(1);
+    // It used to stay empty: only a new session fetched state.
+    expect((await snapshot).changed).toHaveLength(4);
+    expect(second.state).toHaveLength(4);
+  });
+
+  it('closes promptly while an iterator is full (the paused socket still reads the close answer)', async () => {
+    const ess = client({ fetchState: false, highWaterMark: 10, heartbeatMs: 0 });
+    const iterator = ess.events();
+    await ess.connect();
+    sandbox.publish(numbered(0, 2000, { padding: 1000 }));
+    await take(iterator, 1);
+    await until(() => ess.stats.events >= 10);
+    const started = performance.now();
+    await ess.close();
+    // Not the 1 s terminate fallback, which a paused socket always needed.
+    expect(performance.now() - started).toBeLessThan(900);
+  });
+
+  it('rejects commands with CLOSED after a halt and a close(), not with the old halt error', async () => {
+    const ess = client({ reconnect: false, fetchState: false });
+    await ess.connect();
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    sandbox.events.closeConnections(1008, 'policy');
+    await halted;
+    await expect(ess.getState()).rejects.toMatchObject({ code: 'PROTOCOL_ERROR' });
+    await ess.close();
+    await expect(ess.getState()).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(ess.subscribe([{}])).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
   it('halts with the error when shouldReconnect throws', async () => {
     const bug = new Error('bug in the callback');
     const ess = client({

@@ -302,6 +302,15 @@ export class EssClient {
   #nextSubscriptionNumber = 1;
   /** The last event handed to every consumer: what the resume record holds. */
   #delivered: string | undefined;
+  /** Batches made, and the `seq` of the last one saved: the record never moves back. */
+  #batches = 0;
+  #savedSeq = 0;
+  /**
+   * Events that came while no iterator was open and no `event` listener was added, held for the
+   * next `events()` call (up to `highWaterMark`; more ends it with OVERFLOW), so that
+   * `await connect()` and then `events()` misses nothing, a resume's replay included.
+   */
+  #held: EventStream | undefined;
 
   constructor(options: EssClientOptions) {
     // A URL ws cannot parse or refuses (a fragment; an empty one, a trailing `#`, it takes) is
@@ -349,8 +358,8 @@ export class EssClient {
       flowChanged: () => {
         this.#updateFlow();
       },
-      batchTaken: (batch) => {
-        this.#batchTaken(batch);
+      batchTaken: (batch, taken) => {
+        this.#batchTaken(batch, taken);
       },
       detach: (stream) => {
         this.#streams = this.#streams.filter((candidate) => candidate !== stream);
@@ -431,6 +440,7 @@ export class EssClient {
 
   async #close(): Promise<void> {
     this.#closed = true;
+    this.#haltError = undefined;
     this.#wake?.();
     const closed = new EssError('CLOSED', 'The client was closed.');
     this.#endAll(closed);
@@ -441,6 +451,8 @@ export class EssClient {
       const { ws } = connection;
       if (ws.readyState === ws.CLOSED) continue;
       const gone = new Promise((resolve) => ws.once('close', resolve));
+      // A paused socket (an iterator behind) would not read the gateway's answer to the close.
+      ws.resume();
       if (ws.readyState === ws.OPEN) ws.close(1000);
       else ws.terminate();
       const timer = setTimeout(() => {
@@ -456,12 +468,17 @@ export class EssClient {
   /**
    * Iterate over events as they arrive, each once and in order. The buffer holds up to
    * `highWaterMark` events; see the `overflow` option. Ends when the client is closed and
-   * throws the EssError when it halts.
+   * throws the EssError when it halts. It starts with the events that came while nothing
+   * consumed them (no iterator, no `event` listener), held for it: up to `highWaterMark`, else
+   * it throws OVERFLOW at once.
    *
    * @example
    * for await (const event of ess.events()) console.log(event.type, event.source);
    */
   events(): AsyncIterableIterator<EssEvent, undefined> {
+    const held = this.#held;
+    this.#held = undefined;
+    if (held) return held;
     const stream = new EventStream(this.#streamOwner, this.#highWaterMark, this.#overflow);
     if (this.#state === 'halted') stream.fail(this.#haltError);
     else if (this.#closed) stream.end();
@@ -527,6 +544,11 @@ export class EssClient {
   /** Listen to `event`, `gap`, `state` or `connection`. */
   on<K extends keyof EssClientEvents>(name: K, listener: EssClientEvents[K]): this {
     this.#listeners[name].add(listener);
+    // Events held for events() are dropped (not delivered): the listener gets the next ones.
+    if (name === 'event') {
+      void this.#held?.return();
+      this.#held = undefined;
+    }
     return this;
   }
 
@@ -574,6 +596,7 @@ export class EssClient {
   #endAll(reason: EssError, error?: EssError): void {
     for (const stream of this.#streams) stream.fail(error);
     this.#streams = [];
+    this.#held = undefined;
     this.#settleWaiters(reason);
   }
 
@@ -723,6 +746,8 @@ export class EssClient {
     this.#sessionId = record.sessionId;
     this.#lastEventId = record.lastEventId;
     this.#delivered = record.lastEventId;
+    // This process's state cache is empty, also when the session is resumed.
+    this.#needsState = this.#fetchState;
     for (const serverId of record.removals) this.#removals.add(serverId);
     for (const subscription of record.subscriptions) {
       if (subscription.id === filtersSubscriptionId) {
@@ -966,13 +991,14 @@ export class EssClient {
   #onEvents(list: readonly unknown[]): void {
     let last: EssEvent | undefined;
     let changed: EssState[] | undefined;
-    const streams = this.#streams;
+    let streams = this.#streams;
     const listeners = this.#listeners.event.size > 0;
     const collectChanges = this.#listeners.state.size > 0;
     const recent = this.#recent;
     const cache = this.#cache;
     const stats = this.#stats;
     if (this.#closed) return;
+    if (!listeners && streams.length === 0) this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#highWaterMark, 'error'))];
     for (const item of list) {
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');
@@ -1005,14 +1031,17 @@ export class EssClient {
     // After close() (by an 'event' or a 'state' listener too) the batch still ends for the
     // iterators it was pushed to: they hand it out.
     const active = this.#isClosed() ? streams : this.#streams;
-    const batch: Batch = { sessionId, last, remaining: active.length + 1 };
+    const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
-    this.#batchTaken(batch);
+    // Listeners took it; iterators (or none) take it when they hand out its last event.
+    this.#batchTaken(batch, listeners);
   }
 
-  #batchTaken(batch: Batch): void {
-    batch.remaining -= 1;
-    if (batch.remaining !== 0 || batch.sessionId !== this.#sessionId) return;
+  #batchTaken(batch: Batch, taken = true): void {
+    if (taken) batch.taken = true;
+    // An older batch taken late (an iterator from before a close(), drained after a connect()) is not saved.
+    if (--batch.remaining || !batch.taken || batch.sessionId !== this.#sessionId || batch.seq < this.#savedSeq) return;
+    this.#savedSeq = batch.seq;
     this.#saveRecord(batch.last.id);
   }
 

@@ -22,7 +22,7 @@ function batchOfTwo(): { parent: ReturnType<typeof owner>; stream: EventStream; 
   const last = event('b');
   stream.push(event('a'));
   stream.push(last);
-  const batch: Batch = { sessionId: 's', last, remaining: 1 };
+  const batch: Batch = { sessionId: 's', last, seq: 1, remaining: 1 };
   stream.endBatch(batch);
   return { parent, stream, batch };
 }
@@ -54,7 +54,7 @@ describe('EventStream', () => {
     const waiting = stream.next();
     const direct = event('c');
     stream.push(direct);
-    stream.endBatch({ sessionId: 's', last: direct, remaining: 1 });
+    stream.endBatch({ sessionId: 's', last: direct, seq: 1, remaining: 1 });
     expect((await waiting).value).toBe(direct);
     expect(parent.taken).toHaveLength(2);
   });
@@ -98,7 +98,7 @@ describe('EventStream', () => {
     const stream = new EventStream(parent, 100, 'pause');
     void stream.next();
     // Made during a batch: it never got the batch's last event.
-    const batch: Batch = { sessionId: 's', last: event('x'), remaining: 1 };
+    const batch: Batch = { sessionId: 's', last: event('x'), seq: 1, remaining: 1 };
     stream.endBatch(batch);
     expect(parent.taken).toEqual([batch]);
   });

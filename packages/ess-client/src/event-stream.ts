@@ -4,19 +4,28 @@ import type { EssEvent } from './types.js';
 /** What to do when an `events()` iterator's buffer reaches `highWaterMark`. */
 export type OverflowPolicy = 'pause' | 'error';
 
-/** A batch of events: delivered once every stream has handed out its last event. */
+/**
+ * A batch of events: delivered once every stream has handed out its last event (or left), and
+ * some consumer took it. `seq` counts batches up, so that the record never moves back.
+ */
 export interface Batch {
   readonly sessionId: string;
   readonly last: EssEvent;
+  readonly seq: number;
   remaining: number;
+  /** A consumer took the batch (not only streams that left before its end). */
+  taken?: boolean;
 }
 
 /** What a stream tells its client. */
 export interface StreamOwner {
   /** The stream's buffer crossed the high-water mark, or fell to the low-water mark. */
   flowChanged(): void;
-  /** The consumer took the last event of `batch`: once per stream and batch. */
-  batchTaken(batch: Batch): void;
+  /**
+   * The consumer took the last event of `batch` (`taken`), or left before it (`taken` false):
+   * once per stream and batch.
+   */
+  batchTaken(batch: Batch, taken?: boolean): void;
   /** The consumer stopped iterating. */
   detach(stream: EventStream): void;
 }
@@ -159,10 +168,17 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     });
   }
 
+  /**
+   * The consumer leaves: the buffer is dropped (`next()` is `done` from now on), and the batches
+   * it had not finished are left to the other consumers: they count as delivered once those
+   * took them, and not at all when none did.
+   */
   return(): Promise<IteratorResult<EssEvent, undefined>> {
-    this.end();
-    this.#releaseBatches();
+    const batches = this.#batches.slice(this.#batchHead);
+    this.fail(undefined, true);
+    this.#error = undefined;
     this.#owner.detach(this);
+    for (const batch of batches) if (batch) this.#owner.batchTaken(batch, false);
     return Promise.resolve(done);
   }
 
@@ -183,8 +199,6 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
    * `next()` rejects; without, the consumer gets what is buffered first.
    */
   fail(error?: Error, drop?: boolean): void {
-    if (this.#ended) return;
-    this.#ended = true;
     if (drop) {
       this.#dropped = true;
       this.#ring = [];
@@ -192,6 +206,8 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       this.#size = 0;
       this.#releaseBatches();
     }
+    if (this.#ended) return;
+    this.#ended = true;
     this.#error = error;
     // Waiters mean an empty buffer (and a queue only behind `#waiter`): the first gets the
     // error, every other `done`. push() never serves them again: the stream has ended.
