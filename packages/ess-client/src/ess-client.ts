@@ -15,7 +15,6 @@ import type {
   EssClientEvents,
   EssEvent,
   EssFilter,
-  EssGap,
   EssState,
   EssStateChange,
 } from './types.js';
@@ -137,10 +136,11 @@ interface Waiter {
 
 /** One WebSocket connection and what belongs to it alone. */
 class Connection {
-  readonly ws: WebSocket;
+  // Declared only: set by the constructor.
+  declare readonly ws: WebSocket;
   readonly pending = new Map<number, Pending>();
-  readonly opened: Promise<void>;
-  readonly ended: Promise<EssError>;
+  declare readonly opened: Promise<void>;
+  declare readonly ended: Promise<EssError>;
   nextCommandId = 1;
   getStatePending = 0;
   paused = false;
@@ -172,7 +172,7 @@ class Connection {
             : new EssError('HANDSHAKE_FAILED', `The events gateway answered the upgrade with HTTP ${status}.`, {
                 status,
                 retryable: status >= 500 || status === 429 || status === 408,
-                retryAfterMs: Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? retryAfterMs : undefined,
+                retryAfterMs: retryAfterMs > 0 && retryAfterMs < Infinity ? retryAfterMs : undefined,
               }),
         );
         ws.terminate();
@@ -218,12 +218,18 @@ function isRecord(value: unknown): value is Frame {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function errorText(frame: Frame): string {
-  const error = frame.error;
-  return isRecord(error) && typeof error.errorText === 'string' ? error.errorText : 'no error text';
-}
+type Reconnect = Required<{ [K in keyof ReconnectOptions]: Exclude<ReconnectOptions[K], undefined> }>;
 
-const authCodesNotWorthRetrying = ['INVALID_CREDENTIALS', 'CONFIGURATION'];
+type Settings = Required<{
+  [K in 'heartbeatMs' | 'heartbeatTimeoutMs' | 'commandTimeoutMs' | 'getStateTimeoutMs' | 'connectTimeoutMs' | 'highWaterMark' | 'overflow' | 'maxPayload' | 'fetchState']: Exclude<EssClientOptions[K], undefined>;
+}>;
+
+/** `defaults` with each value `given` holds instead (as `??`: undefined or null takes the default). */
+function withDefaults<T extends object>(given: { [K in keyof T]?: T[K] | undefined }, defaults: T): T {
+  const result = {} as T;
+  for (const key in defaults) result[key] = given[key] ?? defaults[key];
+  return result;
+}
 
 const filtersSubscriptionId = 'filters';
 
@@ -250,16 +256,9 @@ export class EssClient {
   readonly #url: string;
   readonly #auth: EssSession | (() => Promise<string>);
   readonly #logger: Logger;
-  readonly #reconnect: (BackoffSettings & { maxRetries: number; shouldReconnect: (error: EssError, attempt: number) => boolean }) | undefined;
-  readonly #heartbeatMs: number;
-  readonly #heartbeatTimeoutMs: number;
-  readonly #commandTimeoutMs: number;
-  readonly #getStateTimeoutMs: number;
-  readonly #connectTimeoutMs: number;
-  readonly #highWaterMark: number;
-  readonly #overflow: OverflowPolicy;
-  readonly #maxPayload: number;
-  readonly #fetchState: boolean;
+  readonly #reconnect: Reconnect | undefined;
+  /** The options with their defaults filled in. */
+  readonly #options: Settings;
   readonly #ca: string | readonly string[] | undefined;
   readonly #writer: ResumeWriter | undefined;
 
@@ -326,27 +325,28 @@ export class EssClient {
     this.#auth = options.auth;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'ess-client' });
     const reconnect = options.reconnect ?? true;
-    const settings = reconnect === true ? {} : reconnect;
     this.#reconnect =
-      settings === false
+      reconnect === false
         ? undefined
-        : {
-            initialDelayMs: settings.initialDelayMs ?? 500,
-            maxDelayMs: settings.maxDelayMs ?? 30_000,
-            resumeWindowMs: settings.resumeWindowMs ?? 30_000,
-            windowMaxDelayMs: settings.windowMaxDelayMs ?? 5_000,
-            maxRetries: settings.maxRetries ?? Infinity,
-            shouldReconnect: settings.shouldReconnect ?? ((error) => error.retryable),
-          };
-    this.#heartbeatMs = options.heartbeatMs ?? 30_000;
-    this.#heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 10_000;
-    this.#commandTimeoutMs = options.commandTimeoutMs ?? 10_000;
-    this.#getStateTimeoutMs = options.getStateTimeoutMs ?? 300_000;
-    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-    this.#highWaterMark = options.highWaterMark ?? 1000;
-    this.#overflow = options.overflow ?? 'pause';
-    this.#maxPayload = options.maxPayload ?? 2 ** 26;
-    this.#fetchState = options.fetchState ?? true;
+        : withDefaults<Reconnect>(reconnect === true ? {} : reconnect, {
+            initialDelayMs: 500,
+            maxDelayMs: 30_000,
+            resumeWindowMs: 30_000,
+            windowMaxDelayMs: 5_000,
+            maxRetries: Infinity,
+            shouldReconnect: (error) => error.retryable,
+          });
+    this.#options = withDefaults<Settings>(options, {
+      heartbeatMs: 30_000,
+      heartbeatTimeoutMs: 10_000,
+      commandTimeoutMs: 10_000,
+      getStateTimeoutMs: 300_000,
+      connectTimeoutMs: 10_000,
+      highWaterMark: 1000,
+      overflow: 'pause',
+      maxPayload: 2 ** 26,
+      fetchState: true,
+    });
     this.#ca = options.ca;
     this.#recent = new RecentIds(options.dedupeCapacity ?? 10_000, options.dedupe ?? 'always');
     this.#writer =
@@ -479,7 +479,7 @@ export class EssClient {
     const held = this.#held;
     this.#held = undefined;
     if (held) return held;
-    const stream = new EventStream(this.#streamOwner, this.#highWaterMark, this.#overflow);
+    const stream = new EventStream(this.#streamOwner, this.#options.highWaterMark, this.#options.overflow);
     if (this.#state === 'halted') stream.fail(this.#haltError);
     else if (this.#closed) stream.end();
     else this.#streams = this.#streams.concat(stream);
@@ -522,13 +522,7 @@ export class EssClient {
     this.#saveRecord();
     const connection = this.#connection;
     // Not established: sent by the next startSession.
-    if (serverId === undefined || !connection?.established) return;
-    try {
-      await this.#remove(connection, serverId, true);
-    } catch (error) {
-      // Lost or unanswered: stays queued.
-      if (!EssError.isInstance(error) || !error.retryable) throw error;
-    }
+    if (serverId !== undefined && connection?.established) await this.#remove(connection, serverId, true);
   }
 
   /**
@@ -537,8 +531,7 @@ export class EssClient {
    * while it is pending.
    */
   async getState(): Promise<EssState[]> {
-    const connection = await this.#online();
-    return this.#loadState(connection);
+    return this.#loadState(await this.#online());
   }
 
   /** Listen to `event`, `gap`, `state` or `connection`. */
@@ -572,7 +565,7 @@ export class EssClient {
     const previous = this.#state;
     if (previous === state && error === undefined) return;
     this.#state = state;
-    this.#emit('connection', error === undefined ? { state, previous } : { state, previous, error });
+    this.#emit('connection', { state, previous, ...(error && { error }) });
     if (state === 'online') this.#settleWaiters();
   }
 
@@ -744,10 +737,9 @@ export class EssClient {
     const record = await this.#writer?.read();
     if (record === undefined) return;
     this.#sessionId = record.sessionId;
-    this.#lastEventId = record.lastEventId;
-    this.#delivered = record.lastEventId;
+    this.#lastEventId = this.#delivered = record.lastEventId;
     // This process's state cache is empty, also when the session is resumed.
-    this.#needsState = this.#fetchState;
+    this.#needsState = this.#options.fetchState;
     for (const serverId of record.removals) this.#removals.add(serverId);
     for (const subscription of record.subscriptions) {
       if (subscription.id === filtersSubscriptionId) {
@@ -786,7 +778,8 @@ export class EssClient {
       const known = typeof code === 'string';
       throw new EssError('AUTH_FAILED', `Could not get a token for the events gateway${known ? ` (${code})` : ''}.`, {
         cause: error,
-        retryable: !known || !authCodesNotWorthRetrying.includes(code),
+        // Not worth retrying: INVALID_CREDENTIALS, CONFIGURATION.
+        retryable: !known || (code !== 'INVALID_CREDENTIALS' && code !== 'CONFIGURATION'),
         retryAfterMs: typeof retryAfterMs === 'number' ? retryAfterMs : undefined,
       });
     }
@@ -795,8 +788,8 @@ export class EssClient {
   async #open(credential: Credential, WebSocket: typeof Ws.WebSocket): Promise<Connection> {
     const options: ClientOptions = {
       headers: { authorization: credential.header },
-      maxPayload: this.#maxPayload,
-      handshakeTimeout: this.#connectTimeoutMs,
+      maxPayload: this.#options.maxPayload,
+      handshakeTimeout: this.#options.connectTimeoutMs,
       perMessageDeflate: false,
       followRedirects: false,
     };
@@ -848,22 +841,20 @@ export class EssClient {
       this.#logger.info('session resumed', { sessionId, lastEventId: previousEventId });
     } else {
       this.#sessionId = sessionId;
-      this.#lastEventId = undefined;
-      this.#delivered = undefined;
+      this.#lastEventId = this.#delivered = undefined;
       this.#abandoned = false;
       this.#removals.clear();
       for (const subscription of this.#subscriptions.values()) subscription.serverId = undefined;
       if (previousSessionId !== undefined) {
         this.#stats.gaps += 1;
-        const gap: EssGap = { previousSessionId, sessionId, lastEventId: previousEventId };
         // Not the session ids, which the logger counts as secrets (the old one would show).
         this.#logger.warn('the session was not resumed: events may have been lost', { lastEventId: previousEventId });
-        this.#emit('gap', gap);
+        this.#emit('gap', { previousSessionId, sessionId, lastEventId: previousEventId });
       } else {
         this.#logger.info('session started', { sessionId });
       }
       this.#saveRecord();
-      this.#needsState = this.#fetchState;
+      this.#needsState = this.#options.fetchState;
     }
     // A resumed session lacks only what was not added to it yet.
     for (const subscription of this.#subscriptions.values()) {
@@ -897,15 +888,17 @@ export class EssClient {
 
   /**
    * Send a removal (queued, or of a late answer's subscription). Lost or unanswered, it stays
-   * queued and the error is thrown. Answered, it is dequeued; a refusal other than 404 (gone
-   * already) is thrown when `strict`, and only logged otherwise (while a session is set up, or
-   * for a late answer: not worth ending the connection over).
+   * queued and the error is thrown, unless `strict` (unsubscribe(), which then resolves).
+   * Answered, it is dequeued; a refusal other than 404 (gone already) is thrown when `strict`,
+   * and only logged otherwise (while a session is set up, or for a late answer: not worth
+   * ending the connection over).
    */
   async #remove(connection: Connection, serverId: string, strict?: boolean): Promise<void> {
     try {
       await this.#command(connection, 'removeSubscription', { subscriptionId: serverId });
     } catch (error) {
-      if (!EssError.isInstance(error) || error.retryable) throw error;
+      if (!EssError.isInstance(error) || (error.retryable && !strict)) throw error;
+      if (error.retryable) return;
       this.#removals.delete(serverId);
       if (error.status === 404) return;
       if (strict) throw error;
@@ -919,7 +912,7 @@ export class EssClient {
     connection.getStatePending += 1;
     let frame: Frame;
     try {
-      frame = await this.#command(connection, 'getState', {}, this.#getStateTimeoutMs);
+      frame = await this.#command(connection, 'getState', {}, this.#options.getStateTimeoutMs);
     } finally {
       connection.getStatePending -= 1;
     }
@@ -931,7 +924,7 @@ export class EssClient {
   }
 
   /** Send a command and wait for its answer. Throws at once (not sent) when the connection is not open. */
-  #command(connection: Connection, command: string, fields: Frame, timeoutMs = this.#commandTimeoutMs): Promise<Frame> {
+  #command(connection: Connection, command: string, fields: Frame, timeoutMs = this.#options.commandTimeoutMs): Promise<Frame> {
     if (connection.ws.readyState !== connection.ws.OPEN) {
       throw new EssError('CONNECTION_LOST', `Cannot send "${command}": the connection is not open.`, { retryable: true });
     }
@@ -981,8 +974,13 @@ export class EssClient {
       clearTimeout(pending.timer);
       if (connection.pending.size === 0) this.#updateFlow();
       const status = typeof frame.status === 'number' ? frame.status : 0;
-      if (status >= 200 && status < 300) pending.resolve(frame);
-      else pending.reject(new EssError('COMMAND_FAILED', `"${pending.command}" failed with status ${status}: ${errorText(frame)}`, { status }));
+      if (status >= 200 && status < 300) {
+        pending.resolve(frame);
+        return;
+      }
+      const error = frame.error;
+      const text = isRecord(error) && typeof error.errorText === 'string' ? error.errorText : 'no error text';
+      pending.reject(new EssError('COMMAND_FAILED', `"${pending.command}" failed with status ${status}: ${text}`, { status }));
     } else if (!Array.isArray(events)) {
       this.#logger.debug('ignored a frame: neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
     }
@@ -998,7 +996,7 @@ export class EssClient {
     const cache = this.#cache;
     const stats = this.#stats;
     if (this.#closed) return;
-    if (!listeners && streams.length === 0) this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#highWaterMark, 'error'))];
+    if (!listeners && streams.length === 0) this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'error'))];
     for (const item of list) {
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');
@@ -1063,29 +1061,30 @@ export class EssClient {
     // Never paused while a command waits for its answer: a consumer awaiting subscribe()
     // inside its for-await loop would otherwise wait for itself.
     const full = connection.pending.size === 0 && this.#streams.some((stream) => stream.full);
-    if (full && !connection.paused) {
-      connection.paused = true;
+    if (full === connection.paused) return;
+    connection.paused = full;
+    if (full) {
       connection.ws.pause();
       this.#logger.debug('paused reading: an events() consumer is behind');
-    } else if (!full && connection.paused) {
-      connection.paused = false;
+    } else {
       connection.ws.resume();
     }
   }
 
   #startHeartbeat(connection: Connection): void {
-    if (this.#heartbeatMs <= 0) return;
+    const { heartbeatMs, heartbeatTimeoutMs } = this.#options;
+    if (heartbeatMs <= 0) return;
     connection.heartbeat = setInterval(() => {
       if (connection.pongTimer !== undefined || connection.getStatePending > 0 || connection.paused) return;
       connection.ws.ping();
       connection.pongTimer = setTimeout(() => {
         connection.pongTimer = undefined;
         if (connection.getStatePending > 0 || connection.paused) return;
-        connection.failure = new EssError('HEARTBEAT_TIMEOUT', `No pong within ${this.#heartbeatTimeoutMs} ms.`, {
+        connection.failure = new EssError('HEARTBEAT_TIMEOUT', `No pong within ${heartbeatTimeoutMs} ms.`, {
           retryable: true,
         });
         connection.ws.terminate();
-      }, this.#heartbeatTimeoutMs);
-    }, this.#heartbeatMs);
+      }, heartbeatTimeoutMs);
+    }, heartbeatMs);
   }
 }

@@ -47,15 +47,16 @@ export interface EssErrorOptions {
 /** The one error type of `@sessionkit/ess-client`. */
 export class EssError extends Error {
   override readonly name = 'EssError' as const;
-  readonly code: EssErrorCode;
+  // Declared only (set by the constructor, in this order): no field definitions in the bundle.
+  declare readonly code: EssErrorCode;
   /** HTTP status at upgrade, or a command response's status. */
-  readonly status: number | undefined;
+  declare readonly status: number | undefined;
   /** WebSocket close code, when the error comes from a close. */
-  readonly closeCode: number | undefined;
+  declare readonly closeCode: number | undefined;
   /** Whether reconnecting may help; the default `shouldReconnect` follows it. */
-  readonly retryable: boolean;
+  declare readonly retryable: boolean;
   /** A server's `Retry-After`, in milliseconds. */
-  readonly retryAfterMs: number | undefined;
+  declare readonly retryAfterMs: number | undefined;
 
   constructor(code: EssErrorCode, message: string, options: EssErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -75,11 +76,11 @@ export class EssError extends Error {
 
 /** The error an unrequested close with `code` stands for. */
 export function closeError(code: number, reason: string, cause?: unknown): EssError {
-  const said = reason === '' ? '' : ` (${reason})`;
+  const closed = `The connection closed with code ${code}${reason === '' ? '' : ` (${reason})`}`;
   const options = { closeCode: code, cause };
   if (code === 1002 || code === 1003 || code === 1007 || code === 1008) {
-    return new EssError('PROTOCOL_ERROR', `The gateway closed the connection with ${code}${said}: it rejected what the client sent.`, options);
+    return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what the client sent.`, options);
   }
-  if (code === 1009) return new EssError('FRAME_TOO_LARGE', `A frame exceeded the size limit (close code 1009${said}); raise the maxPayload option.`, options);
-  return new EssError('CONNECTION_LOST', `The connection closed with code ${code}${said}; reconnecting.`, { ...options, retryable: true });
+  if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded the size limit; raise the maxPayload option.`, options);
+  return new EssError('CONNECTION_LOST', `${closed}; reconnecting.`, { ...options, retryable: true });
 }

@@ -97,7 +97,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       if (this.#policy === 'error') {
         // Not detached: a consumer that takes nothing more, so the resume record stays before
         // the events it never got.
-        this.fail(new EssError('OVERFLOW', `The events() buffer reached its highWaterMark of ${this.#highWaterMark} events; the consumer is too slow.`), true);
+        this.fail(new EssError('OVERFLOW', `The events() consumer is too slow: its buffer reached highWaterMark (${this.#highWaterMark} events).`), true);
         return;
       }
       this.#full = true;
@@ -204,7 +204,9 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       this.#ring = [];
       this.#head = 0;
       this.#size = 0;
-      this.#releaseBatches();
+      // Batches this stream never handed out stay undelivered: they are not saved as resume points.
+      this.#batches.length = 0;
+      this.#batchHead = 0;
     }
     if (this.#ended) return;
     this.#ended = true;
@@ -213,11 +215,5 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     // error, every other `done`. push() never serves them again: the stream has ended.
     const waiter = this.#waiter;
     if (waiter !== undefined) for (const { resolve, reject } of [waiter, ...this.#queue]) void this.next().then(resolve, reject);
-  }
-
-  /** Batches this stream never handed out stay undelivered: they are not saved as resume points. */
-  #releaseBatches(): void {
-    this.#batches.length = 0;
-    this.#batchHead = 0;
   }
 }

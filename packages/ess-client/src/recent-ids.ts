@@ -21,9 +21,6 @@ function hashStart(id: string, whole: boolean): number {
   return whole || id.length < 8 ? 0 : id.length - 8;
 }
 
-/** A lookup probing more slots than this means the tail hash clusters these ids: hash them whole. */
-const clusteredProbes = 48;
-
 /**
  * Drops duplicate event ids with bounded memory: the last `capacity` ids, in a ring, indexed by
  * an open-addressing hash table in typed arrays (linear probing, at most half full, removal by
@@ -105,7 +102,8 @@ export class RecentIds {
       let probes = 0;
       for (let slot = hash & mask, entry = slots[slot] ?? 0; entry !== 0; slot = (slot + 1) & mask, entry = slots[slot] ?? 0) {
         if (hashes[entry - 1] === hash && ids[entry - 1] === id) return false;
-        if (++probes > clusteredProbes && !this.#whole) {
+        // Probing more than 48 slots means the tail hash clusters these ids: hash them whole.
+        if (++probes > 48 && !this.#whole) {
           this.#whole = true;
           this.#rebuild();
           return this.accept(id);

@@ -21,11 +21,10 @@ export interface ResumeRecord {
   removals: string[];
 }
 
-const recordVersion = 1;
-
 /** Read a record written by {@link ResumeWriter}; undefined when absent, foreign or damaged. */
 export function parseResumeRecord(record: StoredRecord | undefined): ResumeRecord | undefined {
-  if (record?.version !== recordVersion || typeof record.sessionId !== 'string' || !record.sessionId) return undefined;
+  // Version 1 of the record format (written by ResumeWriter below).
+  if (record?.version !== 1 || typeof record.sessionId !== 'string' || !record.sessionId) return undefined;
   const lastEventId = (typeof record.lastEventId === 'string' && record.lastEventId) || undefined;
   const subscriptions: RememberedSubscription[] = [];
   for (const item of arrayOf(record.subscriptions)) {
@@ -83,7 +82,7 @@ export class ResumeWriter {
       this.#next = undefined;
       try {
         // Stored as JSON: an undefined lastEventId or serverId is left out, and read back as undefined.
-        await this.#store.set(this.#key, { version: recordVersion, ...record, savedAt: Date.now() });
+        await this.#store.set(this.#key, { version: 1, ...record, savedAt: Date.now() });
       } catch (error) {
         this.#logger.warn('could not save the resume record', { error });
       }

@@ -102,21 +102,22 @@ export class StateCache {
     for (const state of states) this.#put(state, mark);
     for (const entries of previous.values()) {
       for (const entry of entries) {
-        if (entry.version <= mark) continue;
-        const current = this.#sources.get(entry.state.source)?.find((candidate) => candidate.group === entry.group);
-        if (current === undefined || compareTimes(entry.state.time, current.state.time) >= 0) this.#put(entry.state, entry.version);
+        if (entry.version > mark) this.#put(entry.state, entry.version, true);
       }
     }
   }
 
-  #put(state: EssState, version: number): void {
+  /** Set the state of its source and group; with `keepNewer`, not over a newer one. */
+  #put(state: EssState, version: number, keepNewer?: boolean): void {
     const source = state.source;
     let entries = this.#sources.get(source);
     if (entries === undefined) this.#sources.set(source, (entries = []));
     for (const entry of entries) {
       if (entry.group !== state.stategroupid) continue;
-      entry.state = state;
-      entry.version = version;
+      if (!keepNewer || compareTimes(state.time, entry.state.time) >= 0) {
+        entry.state = state;
+        entry.version = version;
+      }
       return;
     }
     entries.push({ group: state.stategroupid, state, version });
