@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { defaultStoreDirectory } from './default-directory.js';
-import { FileStore } from './file-store.js';
+import { FileStore, type FileStoreOptions } from './file-store.js';
 import { StoreError } from './store-error.js';
 import { anotherUid, isRoot, unprivilegedChildUser, unprivilegedUser } from './testing/other-user.js';
 import { recordingLogger } from './testing/recording-logger.js';
@@ -213,10 +213,30 @@ describe('FileStore files', () => {
     expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, `${sha256('b')}.lock.0b4c6d7e-0000-4000-8000-000000000002.tmp`, 'notes.txt'].sort());
   });
 
+  it('sweeps only its own temporary files: old *.tmp files of the user in a shared dir stay', async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    const uuid = '0b4c6d7e-0000-4000-8000-000000000003';
+    const ownAside = `${sha256('c')}.lock.stale-${uuid}`;
+    const foreign = ['draft-report.tmp', '.draft.tmp', `notes.lock.stale-${uuid}`, `${sha256('d')}.json.tmp`, `report.${uuid}.tmp`, `${sha256('e')}.txt.${uuid}.tmp`];
+    for (const name of [ownAside, ...foreign]) await writeFile(join(dir, name), 'two hours of work');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const name of [ownAside, ...foreign]) await utimes(join(dir, name), hourAgo, hourAgo);
+    await store.set('key', { version: 1 });
+    expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, ...foreign].sort());
+  });
+
   it('rejects bad options with INVALID_ARGUMENT', () => {
     expect(() => new FileStore({ staleLockMs: 99 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
     expect(() => new FileStore({ lockTimeoutMs: -5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
     expect(() => new FileStore({ lockTimeoutMs: Number.POSITIVE_INFINITY })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+  });
+
+  it('takes null options (from JavaScript) as none, and rejects a dir that is not a string with INVALID_ARGUMENT', () => {
+    expect(new FileStore(null).dir).toBe(defaultStoreDirectory());
+    for (const dir of [5, {}, ['a'], true]) {
+      expect(() => new FileStore({ dir } as unknown as FileStoreOptions), JSON.stringify(dir)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    }
   });
 
   it('rejects lockTimeoutMs and staleLockMs above 2147483647 with INVALID_ARGUMENT (Node.js would fire such timers after 1 ms)', () => {
@@ -342,6 +362,35 @@ describe('FileStore locks (in one process)', () => {
     const warning = entries.find((entry) => entry.msg === 'broke a stale lock');
     expect(warning).toMatchObject({ level: 'warn', reason: 'its owner process has exited' });
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('breaks a dead owner\'s lock at once even when a breaker died mid-break and left its <lock>.break guard', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now() }), { mode: 0o600 });
+    // The guard a breaker holds while it breaks a lock carries its owner tag; this breaker was killed.
+    await writeFile(`${lockPath}.break`, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-breaker', time: Date.now() }), { mode: 0o600 });
+    const store = new FileStore({ dir, staleLockMs: 60_000 });
+    const started = Date.now();
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 3_000 })).resolves.toBe('acquired');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('leaves a live breaker\'s <lock>.break guard alone: other breakers wait (until it is older than staleLockMs)', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    const guard = `${lockPath}.break`;
+    await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now() }), { mode: 0o600 });
+    const breaker = JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'live-breaker', time: Date.now() });
+    await writeFile(guard, breaker, { mode: 0o600 });
+    const store = new FileStore({ dir, staleLockMs: 1_000 });
+    expect((await rejection(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
+    expect(await readFile(guard, 'utf8')).toBe(breaker);
+    // Frozen for longer than staleLockMs: the guard is stale like any lock.
+    const old = new Date(Date.now() - 5_000);
+    await utimes(guard, old, old);
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
   });
 
   it('breaks a lock from another host once it is older than staleLockMs', async () => {

@@ -5,6 +5,7 @@ import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes,
 import { keyFileStem } from './key-file-name.js';
 import { basename, type BigIntStats, chmod, constants, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, type Stats, unlink } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
+import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
 import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
 
@@ -65,8 +66,12 @@ export class FileStore implements TokenStore {
   readonly #logger: Logger;
   readonly #locks: DirectoryLocks;
 
-  constructor(options: FileStoreOptions = {}) {
-    this.dir = resolve(options.dir ?? defaultStoreDirectory());
+  constructor(options?: FileStoreOptions | null) {
+    // From JavaScript: null is no options, and a dir that is not a string an INVALID_ARGUMENT.
+    options ??= {};
+    const dir = options.dir ?? defaultStoreDirectory();
+    if (typeof dir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'dir must be a string.');
+    this.dir = resolve(dir);
     const lockTimeoutMs = options.lockTimeoutMs ?? defaultLockTimeoutMs;
     const staleLockMs = options.staleLockMs ?? defaultStaleLockMs;
     assertMilliseconds('lockTimeoutMs', lockTimeoutMs);

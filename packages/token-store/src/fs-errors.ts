@@ -1,4 +1,4 @@
-import { constants, type FileHandle, link, open, rename, unlink } from './node-builtins.js';
+import { constants, type FileHandle, open, unlink } from './node-builtins.js';
 import { StoreError } from './store-error.js';
 
 /** The `code` of a Node.js system error, if it is one. */
@@ -64,25 +64,4 @@ export async function createTempFile(tempPath: string, path: string): Promise<Fi
     }
     throw fileSystemError(error, 'create a temporary file beside', path);
   }
-}
-
-/** Renames `path` to `aside` (atomic); false when there was nothing at `path`. */
-export async function moveAside(path: string, aside: string): Promise<boolean> {
-  try {
-    await rename(path, aside);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return false;
-    throw fileSystemError(error, 'move aside', path);
-  }
-}
-
-/**
- * Undoes {@link moveAside}: links `aside` back to `path` (never replacing a newer file there)
- * and removes `aside`. False when it could not be put back.
- */
-export async function putBack(aside: string, path: string): Promise<boolean> {
-  const restored = await link(aside, path).then(() => true, () => false);
-  await unlink(aside).catch(ignore);
-  return restored;
 }

@@ -76,6 +76,9 @@ export class KeychainHelper {
   close(): Promise<void> {
     const child = this.#child;
     if (child === undefined) return Promise.resolve();
+    // The child is unref'd: without this, a process with nothing else to do would exit before
+    // the exit event, leaving an awaited close() unsettled.
+    child.ref();
     const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
     this.#stop('the store was closed', 'UNAVAILABLE');
     return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : exited;

@@ -5,7 +5,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { KeychainStore } from './keychain-store.js';
+import { KeychainStore, type KeychainStoreOptions } from './keychain-store.js';
 import { StoreError } from './store-error.js';
 import { spawnChild } from './testing/spawn-ts.js';
 import { deferred, describeStoreContract } from './testing/store-contract.js';
@@ -147,9 +147,35 @@ describe('KeychainStore without a Secret Service', () => {
     expect(outcome.fromPackage).toMatch(/@napi-rs[\\/]keyring[\\/]index\.js$/);
   });
 
+  it('close() resolves when nothing else keeps the process alive (child process; the helper process is unref\'d)', async () => {
+    const lockDir = await temporaryDirectory();
+    // A Secret Service when there is one; otherwise a bus address that leads nowhere, which
+    // still starts the helper process (it answers UNAVAILABLE).
+    const env: NodeJS.ProcessEnv = secretService ? process.env : { ...process.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(lockDir, 'no-such-bus')}` };
+    const child = spawnChild('keychain-close', [lockDir, `sessionkit-test-${randomUUID()}`], env);
+    const result = await child.exited;
+    expect(child.lines[0]).toMatch(/^used: /);
+    expect(child.lines[1], result.stderr).toBe('closed');
+    expect(result.code, result.stderr).toBe(0);
+  });
+
   it('rejects bad options with INVALID_ARGUMENT', () => {
     expect(() => new KeychainStore({ service: '' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
     expect(() => new KeychainStore({ timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+  });
+
+  it('rejects a service with NUL or a lone surrogate with INVALID_ARGUMENT (the Secret Service cuts it at NUL and turns a lone surrogate into U+FFFD: another service\'s items)', () => {
+    for (const service of ['svc\0one', 'svc\0', 'svc\uD800', 'svc\uDC00', '\uDC00\uD800']) {
+      expect(() => new KeychainStore({ service }), JSON.stringify(service)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    }
+    expect(new KeychainStore({ service: 'svc \uD83D\uDE00 \uFFFD' }).service).toBe('svc \uD83D\uDE00 \uFFFD');
+  });
+
+  it('takes null options (from JavaScript) as none, and rejects a lockDir that is not a string with INVALID_ARGUMENT', () => {
+    expect(new KeychainStore(null).service).toBe('sessionkit');
+    for (const lockDir of [5, {}, ['a'], true]) {
+      expect(() => new KeychainStore({ lockDir } as unknown as KeychainStoreOptions), JSON.stringify(lockDir)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    }
   });
 
   it('rejects timeoutMs, lockTimeoutMs and staleLockMs above 2147483647 with INVALID_ARGUMENT (Node.js would fire such timers after 1 ms)', () => {

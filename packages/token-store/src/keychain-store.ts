@@ -83,10 +83,14 @@ export class KeychainStore implements TokenStore {
   readonly #locks: DirectoryLocks;
   #helper: KeychainHelper | undefined;
 
-  constructor(options: KeychainStoreOptions = {}) {
+  constructor(options?: KeychainStoreOptions | null) {
+    // From JavaScript: null is no options, and a lockDir that is not a string an INVALID_ARGUMENT.
+    options ??= {};
     const service = options.service ?? 'sessionkit';
-    if (typeof service !== 'string' || service === '') {
-      throw new StoreError('INVALID_ARGUMENT', 'KeychainStore service must be a non-empty string.');
+    // The keychain cuts a name at NUL and turns a lone surrogate into U+FFFD: such a service
+    // would share its items with another service (the same rule as assertKey for keys).
+    if (typeof service !== 'string' || service === '' || /[\0\p{Cs}]/u.test(service)) {
+      throw new StoreError('INVALID_ARGUMENT', 'KeychainStore service must be a non-empty string without NUL or lone surrogates.');
     }
     this.service = service;
     this.#timeoutMs = options.timeoutMs ?? defaultKeychainTimeoutMs;
@@ -96,7 +100,9 @@ export class KeychainStore implements TokenStore {
     assertMilliseconds('lockTimeoutMs', lockTimeoutMs);
     assertMilliseconds('staleLockMs', staleLockMs, 100);
     this.#logger = options.logger ?? silentLogger;
-    const dir = resolve(options.lockDir ?? defaultStoreDirectory());
+    const lockDir = options.lockDir ?? defaultStoreDirectory();
+    if (typeof lockDir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'KeychainStore lockDir must be a string.');
+    const dir = resolve(lockDir);
     this.#locks = new DirectoryLocks({ dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
   }
 

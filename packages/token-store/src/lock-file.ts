@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
-import { createTempFile, errorCode, fileSystemError, ignore, moveAside, nonBlocking, noFollow, notPlain, putBack } from './fs-errors.js';
-import { constants, hostname, link, lstat, mkdir, randomUUID, readFile, readlinkSync, rmdir, unlink } from './node-builtins.js';
+import { createTempFile, errorCode, fileSystemError, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
+import { constants, hostname, link, lstat, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
 
 /** What a lock file holds: who owns the lock. */
@@ -97,22 +97,24 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
 
 /**
  * Breaks a lock judged stale, safely against other breakers and against the lock changing
- * hands meanwhile: breakers take turns through a `.break` directory (mkdir is atomic), re-read
- * and re-judge the lock under it, move it aside atomically (rename), and delete it only if what
- * was moved is the lock judged stale; anything else is put back.
+ * hands meanwhile: breakers take turns through a `.break` guard, re-read and re-judge the lock
+ * under it, move it aside atomically (rename), and delete it only if what was moved is the lock
+ * judged stale; anything else is put back.
+ * The guard is a hard link to the breaker's own owner tag (`tempPath`: atomic, exclusive, never
+ * seen empty), judged like a lock: a guard left by a breaker that died mid-break is cleared at
+ * once (same host), any other once not refreshed for `staleLockMs`.
  * Returns true when the caller should retry at once, false when it should wait.
  */
-async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs: number, nonce: string, logger: Logger): Promise<boolean> {
+async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs: number, nonce: string, tempPath: string, logger: Logger): Promise<boolean> {
   const guard = `${path}.break`;
   try {
-    await mkdir(guard, { mode: 0o700 });
+    await link(tempPath, guard);
   } catch (error) {
     if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', guard);
-    const info = await lstat(guard).catch(ignore);
-    if (info === undefined) return true;
-    if (!info.isDirectory()) throw notPlain(guard, 'directory');
-    // Its owner died while breaking a lock: clear the way for the next breaker.
-    if (Date.now() - info.mtimeMs > staleLockMs) await rmdir(guard).catch(ignore);
+    const breaker = await readLock(guard);
+    if (breaker === undefined) return true;
+    // Its owner died (or froze) while breaking a lock: clear the way for the next breaker.
+    if (staleReason(breaker, staleLockMs) !== undefined) await unlink(guard).catch(ignore);
     return false;
   }
   try {
@@ -121,17 +123,23 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
     const reason = staleReason(current, staleLockMs);
     if (reason === undefined) return false;
     const aside = `${path}.stale-${nonce}`;
-    if (!(await moveAside(path, aside))) return true;
+    try {
+      await rename(path, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return true;
+      throw fileSystemError(error, 'move aside', path);
+    }
     if ((await readLock(aside).catch(ignore))?.text === current.text) {
-      await unlink(aside).catch(ignore);
       logger.warn('broke a stale lock', { lock: path, ownerPid: current.owner?.pid, ownerHost: current.owner?.host, reason });
-    } else if (!(await putBack(aside, path))) {
-      // The lock changed hands between the check and the rename, and could not be given back.
+    } else if (!(await link(aside, path).then(() => true, ignore))) {
+      // The lock changed hands between the check and the rename, and could not be given back
+      // (link never replaces a newer lock at `path`).
       logger.warn('a stale lock changed hands while being broken; two holders are possible', { lock: path });
     }
+    await unlink(aside).catch(ignore);
     return true;
   } finally {
-    await rmdir(guard).catch(ignore);
+    await unlink(guard).catch(ignore);
   }
 }
 
@@ -162,7 +170,7 @@ export async function acquireLockFile(path: string, options: AcquireLockOptions)
         if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', path);
       }
       const current = await readLock(path);
-      const retryNow = current === undefined || (staleReason(current, staleLockMs) !== undefined && await breakStaleLock(path, current, staleLockMs, nonce, logger));
+      const retryNow = current === undefined || (staleReason(current, staleLockMs) !== undefined && await breakStaleLock(path, current, staleLockMs, nonce, tempPath, logger));
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         const holder = current?.owner;

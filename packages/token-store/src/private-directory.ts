@@ -35,21 +35,27 @@ export async function ensurePrivateDirectory(dir: string, logger: Logger): Promi
 }
 
 /** Temporary files this old are leftovers of a killed process: live ones are refreshed within milliseconds. */
-const leftoverAgeMs = 10 * 60_000;
+const leftoverAgeMs = 600_000; // ten minutes
 const swept = new Set<string>();
+/**
+ * The names of this package's temporary files, and no one else's (`dir` may be shared):
+ * `.<sha256>.json.<uuid>.tmp` (FileStore writes), `<sha256>.lock.<uuid>.tmp` (lock owner tags)
+ * and `<sha256>.lock.stale-<uuid>` (locks being broken).
+ */
+const leftoverName = /^\.?\w{64}\.(json|lock)\.(stale-)?[\w-]{36}(\.tmp)?$/;
 
 /**
- * Once per directory and process, removes temporary files left by processes killed mid-write
- * or mid-wait (`*.tmp`, `*.lock.stale-*`) that are older than ten minutes. A live writer's
- * temporary file exists for milliseconds and a waiting locker rewrites its own on every poll,
- * so neither is ever that old. Failures are ignored: this is housekeeping.
+ * Once per directory and process, removes this package's temporary files left by processes
+ * killed mid-write or mid-wait (see `leftoverName`) that are older than ten minutes. A live
+ * writer's temporary file exists for milliseconds and a waiting locker rewrites its own on every
+ * poll, so neither is ever that old. Failures are ignored: this is housekeeping.
  */
 async function sweepLeftovers(dir: string, logger: Logger): Promise<void> {
   if (swept.has(dir)) return;
   swept.add(dir);
   const now = Date.now();
   for (const name of await readdir(dir).catch(() => [])) {
-    if (!name.endsWith('.tmp') && !name.includes('.lock.stale-')) continue;
+    if (!leftoverName.test(name)) continue;
     const path = join(dir, name);
     try {
       const info = await lstat(path);

@@ -25,6 +25,8 @@ export interface RedisClientLike {
   disconnect?(): void;
 }
 
+type Listen = (event: string, listener: (...args: unknown[]) => void) => unknown;
+
 const permissionReplies = /^(NOAUTH|WRONGPASS|NOPERM)\b/;
 const unavailableReplies = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|MISCONF)\b/;
 
@@ -83,6 +85,8 @@ export class RedisConnection {
   readonly #timeoutMs: number;
   /** The latest connection error, kept for messages (only for clients this store listens to). */
   lastError: unknown;
+  /** The wait for the connection being made, while one is (see `#whenReady`). */
+  #connecting: Promise<{ failure: unknown } | undefined> | undefined;
 
   constructor(client: RedisClientLike, timeoutMs: number) {
     this.client = client;
@@ -124,37 +128,54 @@ export class RedisConnection {
     }
     if (status === 'reconnecting' || status === 'close') throw unreachable(status, this.lastError, action);
     if (client.once === undefined || client.off === undefined) return;
-    const { once, off } = { once: client.once.bind(client), off: client.off.bind(client) };
-    const waiting = new Promise<void>((resolve, reject) => {
+    // One wait per connection attempt, shared by every call made meanwhile: listeners per call
+    // would pass the client's listener limit (MaxListenersExceededWarning) at 10 calls.
+    const connecting = this.#connecting ?? this.#awaitConnection(client.once.bind(client), client.off.bind(client), status);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(new StoreError('TIMEOUT', `Could not connect to Redis within ${this.#timeoutMs} ms, could not ${action}. Check the address and the network.`));
+      }, this.#timeoutMs);
+    });
+    try {
+      const closed = await Promise.race([connecting, timedOut]);
+      if (closed) throw unreachable('closed', closed.failure ?? this.lastError, action);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Waits for the connection being made, as `#connecting` until it settles: resolves undefined
+   * once it is ready, or with the last error seen once it closes instead. Never rejects.
+   */
+  #awaitConnection(once: Listen, off: Listen, status: string): Promise<{ failure: unknown } | undefined> {
+    const waiting = new Promise<{ failure: unknown } | undefined>((resolve) => {
       let failure: unknown;
-      const cleanup = (): void => {
-        clearTimeout(timer);
+      const settle = (outcome: { failure: unknown } | undefined): void => {
+        if (this.#connecting === waiting) this.#connecting = undefined;
         off('ready', onReady);
         off('error', onError);
         off('close', onClose);
         off('end', onClose);
+        resolve(outcome);
       };
       const onReady = (): void => {
-        cleanup();
-        resolve();
+        settle(undefined);
       };
       const onError = (error: unknown): void => {
         failure = error;
       };
       const onClose = (): void => {
-        cleanup();
-        reject(unreachable('closed', failure ?? this.lastError, action));
+        settle({ failure });
       };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new StoreError('TIMEOUT', `Could not connect to Redis within ${this.#timeoutMs} ms, could not ${action}. Check the address and the network.`));
-      }, this.#timeoutMs);
       once('ready', onReady);
       once('error', onError);
       once('close', onClose);
       once('end', onClose);
     });
-    if (status === 'wait') client.connect?.().catch(() => undefined);
-    await waiting;
+    this.#connecting = waiting;
+    if (status === 'wait') this.client.connect?.().catch(() => undefined);
+    return waiting;
   }
 }

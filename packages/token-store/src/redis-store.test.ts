@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { StoreError } from './store-error.js';
 import { recordingLogger } from './testing/recording-logger.js';
@@ -158,6 +158,24 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       }
     });
 
+    it('stores a record whose expiry is too far ahead for SET … PX (1e19, 1e21 sent as "1e+21", MAX_VALUE) without a TTL', async () => {
+      const store = openStore();
+      const records = {
+        'expiresAt 1e19': { version: 1, expiresAt: 1e19 },
+        'expiresAt 1e21': { version: 1, expiresAt: 1e21 },
+        'throttledUntil MAX_VALUE': { version: 1, throttledUntil: Number.MAX_VALUE },
+        'token.expiresAt 1e300': { version: 1, token: { value: 'v', obtainedAt: 0, expiresAt: 1e300 } },
+      };
+      for (const [key, record] of Object.entries(records)) {
+        await store.set(key, record);
+        await expect(store.get(key), key).resolves.toEqual(record);
+        expect(await raw.pttl(store.recordKeyFor(key)), key).toBe(-1);
+      }
+      // The latest Date (8.64e15 ms, year 275760) still gets its TTL.
+      await store.set('latest date', { version: 1, expiresAt: 8.64e15 });
+      expect(await raw.pttl(store.recordKeyFor('latest date'))).toBeGreaterThan(8.6e15 - Date.now());
+    });
+
     it('replacing a record replaces its TTL (none when the new record has no expiry)', async () => {
       const store = openStore();
       await store.set('key', { version: 1, expiresAt: Date.now() + 5_000 });
@@ -311,6 +329,33 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       expect(client.status).toBe('wait');
       await store.set('key', { version: 1 });
       await expect(store.get('key')).resolves.toEqual({ version: 1 });
+    });
+
+    it('30 calls made while the connection is being made share one wait: no MaxListenersExceededWarning, no listeners left', async () => {
+      const client = new Redis(server.url, { lazyConnect: true });
+      onTestFinished(() => {
+        client.disconnect();
+      });
+      const warnings: string[] = [];
+      const onWarning = (warning: Error): void => {
+        warnings.push(`${warning.name}: ${warning.message}`);
+      };
+      process.on('warning', onWarning);
+      onTestFinished(() => {
+        process.off('warning', onWarning);
+      });
+      const events = ['ready', 'error', 'close', 'end'];
+      const before = events.map((event) => client.listenerCount(event));
+      const once = vi.spyOn(client, 'once');
+      const store = new RedisStore({ client, prefix: `test-${randomUUID()}:` });
+      const outcomes = await Promise.allSettled(Array.from({ length: 30 }, (_, index) => store.get(`key ${index}`)));
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(30);
+      // One for the store's shared wait, one that ioredis's connect() adds itself (31 with a wait per call).
+      expect(once.mock.calls.filter(([event]) => event === 'ready').length).toBeLessThanOrEqual(2);
+      expect(events.map((event) => client.listenerCount(event))).toEqual(before);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((warning) => warning.startsWith('MaxListenersExceededWarning'))).toEqual([]);
     });
 
     it('creates no connection until first used', async () => {

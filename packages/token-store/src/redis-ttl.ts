@@ -28,10 +28,14 @@ export function recordExpiry(record: StoredRecord): number | undefined {
 
 /**
  * How long Redis should keep `record` (for `SET … PX`): until its expiry plus `graceMs`, counted
- * from `now`, and never less than `graceMs`. Undefined when the record does not expire.
+ * from `now`, and never less than `graceMs`. Undefined when the record does not expire, or
+ * expires so far ahead that `SET … PX` would refuse the TTL: Redis takes at most a 64-bit
+ * integer minus the current time (about 9.2e18 ms), and a number from 1e21 on is sent as
+ * "1e+21". Beyond 2^53 ms (285,000 years, past the latest Date) the record is kept without one.
  */
 export function recordTimeToLive(record: StoredRecord, now: number, graceMs: number): number | undefined {
   const expiry = recordExpiry(record);
   if (expiry === undefined) return undefined;
-  return Math.max(1, Math.ceil(Math.max(0, expiry - now) + graceMs));
+  const ttl = Math.max(1, Math.ceil(Math.max(0, expiry - now) + graceMs));
+  return ttl <= Number.MAX_SAFE_INTEGER ? ttl : undefined;
 }

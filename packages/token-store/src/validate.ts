@@ -2,15 +2,16 @@ import { StoreError } from './store-error.js';
 import type { StoredRecord } from './types.js';
 
 /**
- * Throws `INVALID_ARGUMENT` for an empty or non-string key, or one that is not well-formed
- * UTF-16 (a lone surrogate): encoded as UTF-8 it would turn into U+FFFD and share its file and
- * lock with other keys.
+ * Throws `INVALID_ARGUMENT` for an empty or non-string key, or one with NUL or a lone surrogate:
+ * it would share its file, keychain item or lock with other keys (the keychain cuts a name at
+ * NUL; in UTF-8 a lone surrogate turns into U+FFFD).
  */
 export function assertKey(key: unknown): asserts key is string {
-  // `/\p{Cs}/u` finds lone surrogates only (a pair is one code point): `!key.isWellFormed()`,
+  // `\p{Cs}` with the u flag finds lone surrogates only (a pair is one code point): `!isWellFormed()`,
   // which the ES2023 lib that dependent packages compile this file with does not declare.
-  if (typeof key !== 'string' || key.length === 0 || /\p{Cs}/u.test(key)) {
-    throw new StoreError('INVALID_ARGUMENT', 'A store key must be a non-empty string without lone surrogates.');
+  // KeychainStore checks its service name with the same pattern.
+  if (typeof key !== 'string' || key.length === 0 || /[\0\p{Cs}]/u.test(key)) {
+    throw new StoreError('INVALID_ARGUMENT', 'A store key must be a non-empty string without NUL or lone surrogates.');
   }
 }
 

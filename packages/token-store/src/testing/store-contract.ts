@@ -161,6 +161,17 @@ export function describeStoreContract(name: string, setup: () => StoreUnderTest 
       await expect(store.get(replacement)).resolves.toEqual({ version: 1, owner: 'replacement' });
     });
 
+    it('rejects keys containing NUL with INVALID_ARGUMENT (the keychain cuts a name at NUL, so "a<NUL>x" and "a<NUL>y" would share the item "a")', async () => {
+      const { store, key } = await open();
+      for (const bad of [`${key()}\0x`, `${key()}\0y`]) {
+        await expectStoreError(store.get(bad), 'INVALID_ARGUMENT');
+        await expectStoreError(store.set(bad, { version: 1 }), 'INVALID_ARGUMENT');
+        await expectStoreError(store.delete(bad), 'INVALID_ARGUMENT');
+        await expectStoreError(store.withLock(bad, () => Promise.resolve()), 'INVALID_ARGUMENT');
+      }
+      await expect(store.get(key())).resolves.toBeUndefined();
+    });
+
     it('rejects invalid records with INVALID_ARGUMENT and keeps the previous record', async () => {
       const { store, key } = await open();
       await store.set(key(), { version: 1, kept: true });
