@@ -603,6 +603,43 @@ describe('EssClient: lifecycle', () => {
     expect(ess.stats.resumes).toBe(0);
   });
 
+  it('close() does not wait for a token request that hangs', async () => {
+    let asked = 0;
+    const ess = client({ auth: () => { asked += 1; return new Promise<string>(() => undefined); } });
+    const connecting = ess.connect();
+    await until(() => asked === 1);
+    // It used to wait for the token forever (with a Session: until its attempt timed out).
+    await ess.close();
+    await expect(connecting).rejects.toMatchObject({ code: 'CLOSED' });
+    expect(ess.connectionState).toBe('offline');
+    // Connecting again asks again.
+    ess.connect().catch(() => undefined);
+    await until(() => asked === 2);
+  });
+
+  it('refuses numeric options that are NaN, negative, or times Node cannot keep (Infinity fired at once), naming the option', () => {
+    const cases: [Partial<EssClientOptions>, string][] = [
+      [{ commandTimeoutMs: Number.POSITIVE_INFINITY }, 'commandTimeoutMs'],
+      [{ getStateTimeoutMs: 2 ** 31 }, 'getStateTimeoutMs'],
+      [{ heartbeatMs: Number.NaN }, 'heartbeatMs'],
+      [{ connectTimeoutMs: -1 }, 'connectTimeoutMs'],
+      [{ highWaterMark: Number.NaN }, 'highWaterMark'],
+      [{ reconnect: { initialDelayMs: Number.POSITIVE_INFINITY } }, 'initialDelayMs'],
+      [{ reconnect: { maxRetries: -1 } }, 'maxRetries'],
+    ];
+    for (const [options, name] of cases) {
+      let error: unknown;
+      try {
+        client(options);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, name).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', message: `${name} must be a number from 0 to 2147483647.` });
+    }
+    // Numbers that are not times may be larger: maxRetries Infinity (the default), a big maxPayload.
+    expect(() => client({ reconnect: { maxRetries: Number.POSITIVE_INFINITY }, maxPayload: 2 ** 32, getStateTimeoutMs: 2 ** 31 - 1, heartbeatMs: 0 })).not.toThrow();
+  });
+
   it('reconnect() while online drops the connection and resumes at once', async () => {
     const ess = client();
     await ess.connect();

@@ -224,10 +224,19 @@ type Settings = Required<{
   [K in 'heartbeatMs' | 'heartbeatTimeoutMs' | 'commandTimeoutMs' | 'getStateTimeoutMs' | 'connectTimeoutMs' | 'highWaterMark' | 'overflow' | 'maxPayload' | 'fetchState']: Exclude<EssClientOptions[K], undefined>;
 }>;
 
-/** `defaults` with each value `given` holds instead (as `??`: undefined or null takes the default). */
+/**
+ * `defaults` with each value `given` holds instead (as `??`: undefined or null takes the default).
+ * A number must be at least 0 (not NaN), and a time (`…Ms`) below 2 ** 31, the longest timer
+ * Node keeps (a longer one, Infinity too, would fire at once): else `INVALID_COMMAND`.
+ */
 function withDefaults<T extends object>(given: { [K in keyof T]?: T[K] | undefined }, defaults: T): T {
   const result = {} as T;
-  for (const key in defaults) result[key] = given[key] ?? defaults[key];
+  for (const key in defaults) {
+    const value = (result[key] = given[key] ?? defaults[key]);
+    if (typeof value === 'number' && !(value >= 0 && (value < 2 ** 31 || !key.endsWith('Ms')))) {
+      throw new EssError('INVALID_COMMAND', `${key} must be a number from 0 to 2147483647.`);
+    }
+  }
   return result;
 }
 
@@ -298,6 +307,8 @@ export class EssClient {
   #abandoned = false;
   #onlineWaiters: Waiter[] = [];
   #wake: (() => void) | undefined;
+  /** Ends the wait for a token of the run (with no token): close() calls it. */
+  #stopAuth: ((none?: undefined) => void) | undefined;
   #nextSubscriptionNumber = 1;
   /** The last event handed to every consumer: what the resume record holds. */
   #delivered: string | undefined;
@@ -442,6 +453,7 @@ export class EssClient {
     this.#closed = true;
     this.#haltError = undefined;
     this.#wake?.();
+    this.#stopAuth?.();
     const closed = new EssError('CLOSED', 'The client was closed.');
     this.#endAll(closed);
     this.#setState('offline');
@@ -685,9 +697,13 @@ export class EssClient {
       let connection: Connection;
       let credential: Credential | undefined;
       try {
-        credential = await this.#credential();
+        // close() ends the wait for a token (a token request may take long, or never end).
+        credential = await new Promise<Credential | undefined>((resolve, reject) => {
+          this.#stopAuth = resolve;
+          this.#credential().then(resolve, reject);
+        });
         const { WebSocket } = await (wsModule ??= import('ws'));
-        if (this.#isClosed()) break;
+        if (this.#isClosed() || credential === undefined) break;
         connection = await this.#open(credential, WebSocket);
       } catch (caught) {
         if (this.#isClosed()) break;
