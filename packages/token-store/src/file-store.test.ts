@@ -364,12 +364,12 @@ describe('FileStore locks (in one process)', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
-  it('breaks a dead owner\'s lock at once even when a breaker died mid-break and left its <lock>.break guard', async () => {
+  it('breaks a dead owner\'s lock at once even when a breaker died mid-break and left its <lock>.breaker guard', async () => {
     const dir = await temporaryDirectory();
     const lockPath = join(dir, `${sha256('key')}.lock`);
     await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now() }), { mode: 0o600 });
     // The guard a breaker holds while it breaks a lock carries its owner tag; this breaker was killed.
-    await writeFile(`${lockPath}.break`, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-breaker', time: Date.now() }), { mode: 0o600 });
+    await writeFile(`${lockPath}.breaker`, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-breaker', time: Date.now() }), { mode: 0o600 });
     const store = new FileStore({ dir, staleLockMs: 60_000 });
     const started = Date.now();
     await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 3_000 })).resolves.toBe('acquired');
@@ -377,10 +377,19 @@ describe('FileStore locks (in one process)', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
-  it('leaves a live breaker\'s <lock>.break guard alone: other breakers wait (until it is older than staleLockMs)', async () => {
+  it('is not blocked by a <lock>.break directory, the guard of earlier builds', async () => {
     const dir = await temporaryDirectory();
     const lockPath = join(dir, `${sha256('key')}.lock`);
-    const guard = `${lockPath}.break`;
+    await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now() }), { mode: 0o600 });
+    await mkdir(`${lockPath}.break`, { mode: 0o700 });
+    const store = new FileStore({ dir, staleLockMs: 60_000 });
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+  });
+
+  it('leaves a live breaker\'s <lock>.breaker guard alone: other breakers wait (until it is older than staleLockMs)', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    const guard = `${lockPath}.breaker`;
     await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now() }), { mode: 0o600 });
     const breaker = JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'live-breaker', time: Date.now() });
     await writeFile(guard, breaker, { mode: 0o600 });

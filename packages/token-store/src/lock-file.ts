@@ -97,7 +97,7 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
 
 /**
  * Breaks a lock judged stale, safely against other breakers and against the lock changing
- * hands meanwhile: breakers take turns through a `.break` guard, re-read and re-judge the lock
+ * hands meanwhile: breakers take turns through a `.breaker` guard (not `.break`, the directory earlier builds used), re-read and re-judge the lock
  * under it, move it aside atomically (rename), and delete it only if what was moved is the lock
  * judged stale; anything else is put back.
  * The guard is a hard link to the breaker's own owner tag (`tempPath`: atomic, exclusive, never
@@ -106,7 +106,7 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
  * Returns true when the caller should retry at once, false when it should wait.
  */
 async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs: number, nonce: string, tempPath: string, logger: Logger): Promise<boolean> {
-  const guard = `${path}.break`;
+  const guard = `${path}.breaker`;
   try {
     await link(tempPath, guard);
   } catch (error) {
