@@ -23,7 +23,7 @@ export function optionalNumber(value: unknown): value is number | undefined {
   return value === undefined || isTime(value);
 }
 
-/** Undefined, Infinity (none) or a finite number: a token's expiresAt or idleTtlMs. */
+/** Undefined, Infinity (none) or a finite number: a token's expiresAt. */
 function optionalLimit(value: unknown): value is number | undefined {
   return value === Infinity || optionalNumber(value);
 }
@@ -41,8 +41,9 @@ function withoutUndefined<T extends object>(object: T): T {
 export function parseToken(value: unknown): Token | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt } = value as Record<string, unknown>;
-  // An expiresAt or idleTtlMs of Infinity means none (as the session's idleTtlMs option does): withoutUndefined drops it.
-  return typeof secret === 'string' && secret !== '' && isTime(obtainedAt) && optionalString(type) && optionalString(refreshToken) && optionalString(scope) && optionalLimit(expiresAt) && optionalLimit(idleTtlMs)
+  // An expiresAt of Infinity means none (never expires by time): withoutUndefined drops it. Not an idleTtlMs of
+  // Infinity: dropped, it would mean the session's idleTtlMs, not none (and JSON cannot hold it).
+  return typeof secret === 'string' && secret !== '' && isTime(obtainedAt) && optionalString(type) && optionalString(refreshToken) && optionalString(scope) && optionalLimit(expiresAt) && optionalNumber(idleTtlMs)
     ? withoutUndefined({ value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt })
     : undefined;
 }

@@ -708,9 +708,9 @@ describe('Session: custom authenticators, export, end', () => {
     await expect(session({ authenticator }).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE' });
   });
 
-  it('takes an expiresAt or idleTtlMs of Infinity from an authenticator as none, and names those fields when they are not numbers', async () => {
+  it('takes an expiresAt of Infinity from an authenticator as none, and names expiresAt and idleTtlMs when they are not numbers (an idleTtlMs of Infinity included)', async () => {
     const clock = manualClock();
-    for (const field of ['expiresAt', 'idleTtlMs'] as const) {
+    for (const field of ['expiresAt'] as const) {
       let issued = 0;
       const store = new MemoryStore();
       const authenticator: Authenticator = {
@@ -726,7 +726,8 @@ describe('Session: custom authenticators, export, end', () => {
       expect(await subject.getToken()).toBe(token);
       expect(issued).toBe(1);
     }
-    for (const bad of [{ expiresAt: Number.NaN }, { idleTtlMs: '60000' }]) {
+    // Dropped, an idleTtlMs of Infinity would have meant the session's idleTtlMs, not none.
+    for (const bad of [{ expiresAt: Number.NaN }, { idleTtlMs: '60000' }, { idleTtlMs: Infinity }]) {
       const authenticator = { identity: 'bad times', authenticate: ({ now }: AuthContext) => Promise.resolve({ value: 'bad', obtainedAt: now(), ...bad } as unknown as Token) };
       await expect(session({ authenticator }).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('expiresAt and idleTtlMs') as unknown });
     }

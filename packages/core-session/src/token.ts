@@ -19,7 +19,7 @@ export interface Token {
   readonly refreshToken?: string | undefined;
   /**
    * Sliding expiry: the token dies this long after its last use. Overrides the session's
-   * `idleTtlMs` for this token. Infinity counts as not set (the session's `idleTtlMs` applies).
+   * `idleTtlMs` for this token. A finite number (Infinity is refused as `INVALID_RESPONSE`).
    */
   readonly idleTtlMs?: number | undefined;
   /** The granted scope, space-separated. */
