@@ -12,7 +12,10 @@ export interface BackoffSettings {
  * attempts land inside it; afterwards it is `maxDelayMs`.
  */
 export function backoffDelay(settings: BackoffSettings, attempt: number, sinceLostMs: number, random: () => number = Math.random): number {
-  const cap = sinceLostMs < settings.resumeWindowMs ? Math.min(settings.windowMaxDelayMs, settings.maxDelayMs) : settings.maxDelayMs;
-  const ceiling = Math.min(cap, settings.initialDelayMs * 2 ** Math.min(attempt, 30));
+  const ceiling = Math.min(
+    settings.maxDelayMs,
+    sinceLostMs < settings.resumeWindowMs ? settings.windowMaxDelayMs : Infinity,
+    settings.initialDelayMs * 2 ** Math.min(attempt, 30),
+  );
   return Math.floor(random() * ceiling);
 }

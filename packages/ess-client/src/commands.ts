@@ -13,17 +13,23 @@ export function arrayOf(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
+/** Whether `value` is a plain object (not null, not an array): for frames and filters. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 function invalid(message: string): EssError {
   return new EssError('INVALID_COMMAND', message);
 }
 
-function list(value: unknown, name: string, index: number): string[] {
+/** The list `filter[name]`, every item a non-empty string; `['*']` when absent. */
+function list(filter: Record<string, unknown>, name: string, index: number): string[] {
+  const value = filter[name];
   if (value === undefined) return ['*'];
-  if (!Array.isArray(value) || value.length === 0) throw invalid(`filters[${index}].${name} must be a non-empty array of strings.`);
-  return value.map((item: unknown) => {
-    if (typeof item !== 'string' || item.length === 0) throw invalid(`filters[${index}].${name} must hold non-empty strings.`);
-    return item;
-  });
+  if (!Array.isArray(value) || value.length === 0 || !value.every((item: unknown) => typeof item === 'string' && item !== '')) {
+    throw invalid(`filters[${index}].${name} must be a non-empty array of non-empty strings.`);
+  }
+  return value.slice() as string[];
 }
 
 /**
@@ -33,15 +39,14 @@ function list(value: unknown, name: string, index: number): string[] {
 export function toWireFilters(filters: unknown): WireFilter[] {
   if (!Array.isArray(filters) || filters.length === 0) throw invalid('filters must be a non-empty array.');
   return filters.map((filter: unknown, index) => {
-    if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw invalid(`filters[${index}] must be an object.`);
-    const raw = filter as Record<string, unknown>;
-    const modifier = raw.modifier === undefined ? 'include' : typeof raw.modifier === 'string' ? raw.modifier.toLowerCase() : undefined;
+    if (!isRecord(filter)) throw invalid(`filters[${index}] must be an object.`);
+    const modifier = filter.modifier === undefined ? 'include' : typeof filter.modifier === 'string' ? filter.modifier.toLowerCase() : undefined;
     if (modifier !== 'include' && modifier !== 'exclude') throw invalid(`filters[${index}].modifier must be "include" or "exclude".`);
     return {
       modifier,
-      resourceTypes: list(raw.resourceTypes, 'resourceTypes', index),
-      sourceIds: list(raw.sourceIds, 'sourceIds', index),
-      eventTypes: list(raw.eventTypes, 'eventTypes', index),
+      resourceTypes: list(filter, 'resourceTypes', index),
+      sourceIds: list(filter, 'sourceIds', index),
+      eventTypes: list(filter, 'eventTypes', index),
     };
   });
 }

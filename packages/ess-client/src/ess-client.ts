@@ -4,7 +4,7 @@ import type { TokenStore } from '@sessionkit/token-store';
 import type * as Ws from 'ws';
 import type { ClientOptions, RawData, WebSocket } from 'ws';
 import { backoffDelay, type BackoffSettings } from './backoff.js';
-import { arrayOf, toWireFilters } from './commands.js';
+import { arrayOf, isRecord, toWireFilters } from './commands.js';
 import { closeError, EssError } from './ess-error.js';
 import { type Batch, EventStream, type OverflowPolicy, type StreamOwner } from './event-stream.js';
 import { type DedupeMode, RecentIds } from './recent-ids.js';
@@ -145,7 +145,7 @@ class Connection {
   getStatePending = 0;
   paused = false;
   /** Why the client itself ended this connection (heartbeat), overriding the close code. */
-  failure: EssError | undefined;
+  declare failure: EssError | undefined;
   heartbeat: NodeJS.Timeout | undefined;
   pongTimer: NodeJS.Timeout | undefined;
   /** Set once startSession has answered. */
@@ -168,8 +168,8 @@ class Connection {
         const retryAfterMs = Number(response.headers['retry-after']) * 1000;
         reject(
           status === 401
-            ? new EssError('UNAUTHORIZED', 'The events gateway refused the token (401 at upgrade).', { status })
-            : new EssError('HANDSHAKE_FAILED', `The events gateway answered the upgrade with HTTP ${status}.`, {
+            ? new EssError('UNAUTHORIZED', 'The events gateway refused the token (401).', { status })
+            : new EssError('HANDSHAKE_FAILED', `The events gateway answered HTTP ${status}.`, {
                 status,
                 retryable: status >= 500 || status === 429 || status === 408,
                 retryAfterMs: retryAfterMs > 0 && retryAfterMs < Infinity ? retryAfterMs : undefined,
@@ -181,7 +181,7 @@ class Connection {
         if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
           this.failure ??= closeError(1009, '', error);
         }
-        reject(new EssError('CONNECTION_FAILED', `Could not connect to the events gateway: ${error.message}`, { cause: error, retryable: true }));
+        reject(new EssError('CONNECTION_FAILED', `Could not connect: ${error.message}`, { cause: error, retryable: true }));
       });
       ws.once('close', () => {
         reject(new EssError('CONNECTION_FAILED', 'The connection closed during the handshake.', { retryable: true }));
@@ -212,10 +212,6 @@ class Connection {
       this.pongTimer = undefined;
     }
   }
-}
-
-function isRecord(value: unknown): value is Frame {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 type Reconnect = Required<{ [K in keyof ReconnectOptions]: Exclude<ReconnectOptions[K], undefined> }>;
@@ -330,7 +326,7 @@ export class EssClient {
     }
     // Checked at run time for callers without types.
     if (typeof options.auth !== 'function' && typeof (options.auth as Partial<EssSession> | null)?.getToken !== 'function') {
-      throw new EssError('INVALID_COMMAND', 'EssClient needs auth: a Session or a function returning a token.');
+      throw new EssError('INVALID_COMMAND', 'EssClient needs auth: a Session or a token function.');
     }
     this.#url = options.url;
     this.#auth = options.auth;
@@ -526,7 +522,7 @@ export class EssClient {
   async unsubscribe(id: string): Promise<void> {
     const subscription = this.#subscriptions.get(id);
     if (subscription === undefined || id === filtersSubscriptionId) {
-      throw new EssError('INVALID_COMMAND', `No subscription "${id}" was made by subscribe().`);
+      throw new EssError('INVALID_COMMAND', `No subscription "${id}" from subscribe().`);
     }
     this.#subscriptions.delete(id);
     const serverId = subscription.serverId;
@@ -610,7 +606,7 @@ export class EssClient {
       const connection = this.#connection;
       if (connection !== undefined && this.#state === 'online') return connection;
       if (this.#closed || this.#running === undefined) {
-        throw this.#haltError ?? new EssError('CLOSED', 'The client is not connected: call connect() first.');
+        throw this.#haltError ?? new EssError('CLOSED', 'Not connected: call connect() first.');
       }
       await this.#whenOnline();
     }
@@ -661,7 +657,7 @@ export class EssClient {
     try {
       if (!settings?.shouldReconnect(error, Math.max(1, attempt))) halt = error;
       else if (attempt > settings.maxRetries) {
-        halt = new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} failed reconnect attempts: ${error.message}`, { cause: error });
+        halt = new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} retries: ${error.message}`, { cause: error });
       }
     } catch (caught) {
       halt = new EssError(error.code, 'The shouldReconnect option threw.', { cause: caught });
@@ -712,7 +708,7 @@ export class EssClient {
           : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught, retryable: true });
         if (error.code === 'UNAUTHORIZED' && !refreshedAfter401 && credential !== undefined) {
           refreshedAfter401 = true;
-          this.#logger.info('401 at upgrade: trying once more with a fresh token');
+          this.#logger.info('401 at upgrade: retrying with a fresh token');
           credential.invalidate();
           continue;
         }
@@ -792,7 +788,7 @@ export class EssClient {
     } catch (error) {
       const { code, retryAfterMs } = isRecord(error) ? error : {};
       const known = typeof code === 'string';
-      throw new EssError('AUTH_FAILED', `Could not get a token for the events gateway${known ? ` (${code})` : ''}.`, {
+      throw new EssError('AUTH_FAILED', `Could not get a token${known ? ` (${code})` : ''}.`, {
         cause: error,
         // Not worth retrying: INVALID_CREDENTIALS, CONFIGURATION.
         retryable: !known || (code !== 'INVALID_CREDENTIALS' && code !== 'CONFIGURATION'),
@@ -942,7 +938,7 @@ export class EssClient {
   /** Send a command and wait for its answer. Throws at once (not sent) when the connection is not open. */
   #command(connection: Connection, command: string, fields: Frame, timeoutMs = this.#options.commandTimeoutMs): Promise<Frame> {
     if (connection.ws.readyState !== connection.ws.OPEN) {
-      throw new EssError('CONNECTION_LOST', `Cannot send "${command}": the connection is not open.`, { retryable: true });
+      throw new EssError('CONNECTION_LOST', `Cannot send "${command}": not connected.`, { retryable: true });
     }
     const commandId = connection.nextCommandId++;
     return new Promise((resolve, reject) => {
@@ -1081,7 +1077,7 @@ export class EssClient {
     connection.paused = full;
     if (full) {
       connection.ws.pause();
-      this.#logger.debug('paused reading: an events() consumer is behind');
+      this.#logger.debug('paused reading: an events() consumer fell behind');
     } else {
       connection.ws.resume();
     }

@@ -79,8 +79,8 @@ export function closeError(code: number, reason: string, cause?: unknown): EssEr
   const closed = `The connection closed with code ${code}${reason === '' ? '' : ` (${reason})`}`;
   const options = { closeCode: code, cause };
   if (code === 1002 || code === 1003 || code === 1007 || code === 1008) {
-    return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what the client sent.`, options);
+    return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, options);
   }
-  if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded the size limit; raise the maxPayload option.`, options);
+  if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded the maxPayload option.`, options);
   return new EssError('CONNECTION_LOST', `${closed}; reconnecting.`, { ...options, retryable: true });
 }

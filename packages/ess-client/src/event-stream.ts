@@ -97,7 +97,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       if (this.#policy === 'error') {
         // Not detached: a consumer that takes nothing more, so the resume record stays before
         // the events it never got.
-        this.fail(new EssError('OVERFLOW', `The events() consumer is too slow: its buffer reached highWaterMark (${this.#highWaterMark} events).`), true);
+        this.fail(new EssError('OVERFLOW', `An events() consumer fell behind: highWaterMark (${this.#highWaterMark}) reached.`), true);
         return;
       }
       this.#full = true;

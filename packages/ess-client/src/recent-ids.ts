@@ -2,23 +2,16 @@
 export type DedupeMode = 'after-reconnect' | 'always';
 
 /**
- * A 32-bit hash (FNV-1a, then mixed) of an id's length and its characters from `from` on.
- * Only buckets depend on it: ids are always compared whole.
+ * A 32-bit hash (FNV-1a, then mixed) of an id's length and its characters: its last 8, where
+ * ids usually differ (the random end of a UUID or ULID, the low digits of a counter), or all of
+ * it (`whole`) once tails were found to cluster. Hashing in JavaScript costs a few nanoseconds
+ * per character. Only buckets depend on it: ids are always compared whole.
  */
-function hashFrom(id: string, from: number): number {
+function hashOf(id: string, whole: boolean): number {
   let hash = 0x811c9dc5 ^ id.length;
-  for (let index = from; index < id.length; index += 1) hash = Math.imul(hash ^ id.charCodeAt(index), 0x01000193);
+  for (let index = whole || id.length < 8 ? 0 : id.length - 8; index < id.length; index += 1) hash = Math.imul(hash ^ id.charCodeAt(index), 0x01000193);
   hash = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d);
   return hash ^ (hash >>> 12);
-}
-
-/**
- * Where hashing starts: an id's last 8 characters, where ids usually differ (the random end of
- * a UUID or ULID, the low digits of a counter), or all of it once tails were found to cluster.
- * Hashing in JavaScript costs a few nanoseconds per character.
- */
-function hashStart(id: string, whole: boolean): number {
-  return whole || id.length < 8 ? 0 : id.length - 8;
 }
 
 /**
@@ -50,7 +43,7 @@ export class RecentIds {
   /** Hashing whole ids instead of their tails, since the tails were found to cluster. */
   #whole = false;
 
-  constructor(capacity: number, mode: DedupeMode = 'always') {
+  constructor(capacity: number, mode: DedupeMode) {
     this.#capacity = Math.max(1, Math.floor(capacity));
     this.#always = mode === 'always';
     this.#checking = this.#always;
@@ -84,7 +77,7 @@ export class RecentIds {
     for (let index = 0; index < this.#capacity; index += 1) {
       const id = ids[index];
       if (id === undefined) continue;
-      const hash = hashFrom(id, hashStart(id, this.#whole));
+      const hash = hashOf(id, this.#whole);
       hashes[index] = hash;
       this.#insert(hash, index);
     }
@@ -95,7 +88,7 @@ export class RecentIds {
     const position = this.#next;
     const ids = this.#ids;
     if (this.#checking) {
-      const hash = hashFrom(id, hashStart(id, this.#whole));
+      const hash = hashOf(id, this.#whole);
       const slots = this.#slots;
       const hashes = this.#hashes;
       const mask = this.#mask;
