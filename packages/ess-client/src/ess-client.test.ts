@@ -626,6 +626,8 @@ describe('EssClient: lifecycle', () => {
       [{ highWaterMark: Number.NaN }, 'highWaterMark'],
       [{ reconnect: { initialDelayMs: Number.POSITIVE_INFINITY } }, 'initialDelayMs'],
       [{ reconnect: { maxRetries: -1 } }, 'maxRetries'],
+      // Node takes a longer timer, or a fraction above the longest, as 1 ms.
+      [{ commandTimeoutMs: 2147483647.5 }, 'commandTimeoutMs'],
     ];
     for (const [options, name] of cases) {
       let error: unknown;
@@ -638,6 +640,8 @@ describe('EssClient: lifecycle', () => {
     }
     // Numbers that are not times may be larger: maxRetries Infinity (the default), a big maxPayload.
     expect(() => client({ reconnect: { maxRetries: Number.POSITIVE_INFINITY }, maxPayload: 2 ** 32, getStateTimeoutMs: 2 ** 31 - 1, heartbeatMs: 0 })).not.toThrow();
+    // resumeWindowMs is no timer (it is compared with the time since the loss): always inside the window.
+    expect(() => client({ reconnect: { resumeWindowMs: Number.POSITIVE_INFINITY } })).not.toThrow();
   });
 
   it('reconnect() while online drops the connection and resumes at once', async () => {
@@ -854,15 +858,76 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
   });
 
   it('ends a late first iterator with OVERFLOW when more than highWaterMark events were held for it, rather than losing them unseen', async () => {
-    const ess = client({ fetchState: false, highWaterMark: 5 });
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, highWaterMark: 5, resumeStore: store, resumeKey: key });
     await ess.connect();
     sandbox.publish(numbered(0, 8));
     await until(() => ess.lastEventId === 'e7');
+    // Nobody waits for the dropped events any more: the record goes on.
+    for (let tries = 0; tries < 500 && (await recorded(store)) !== 'e7'; tries += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await recorded(store)).toBe('e7');
     await expect(ess.events().next()).rejects.toMatchObject({ code: 'OVERFLOW' });
-    // The next iterator gets what comes next.
+    // The next iterator gets what comes next, and moves the record (the overflowed one used to stall it for good).
     const iterator = ess.events();
+    sandbox.publish(numbered(8, 4));
+    expect((await take(iterator, 4)).map(numberOf)).toEqual(range(8, 4));
+    await ess.close();
+    expect(await recorded(store)).toBe('e11');
+  });
+
+  it("gives a held stream the overflow option once events() takes it: 'pause' by default, not OVERFLOW", async () => {
+    const ess = client({ fetchState: false, highWaterMark: 10 });
+    await ess.connect();
+    sandbox.publish(numbered(0, 1));
+    await until(() => ess.lastEventId === 'e0');
+    const iterator = ess.events();
+    sandbox.publish(numbered(1, 50));
+    await until(() => ess.stats.events >= 11);
+    // A slow consumer: reading pauses at 10 buffered events instead of failing the iterator.
+    expect((await take(iterator, 51)).map(numberOf)).toEqual(range(0, 51));
+  });
+
+  it('keeps advancing the resume record of a client that never takes events (its state alone)', async () => {
+    const store = new MemoryStore();
+    const ess = client({ highWaterMark: 10, resumeStore: store, resumeKey: key });
+    ess.on('state', () => undefined);
+    await ess.connect();
+    sandbox.publish(numbered(0, 20));
+    await until(() => ess.lastEventId === 'e19');
+    await ess.close();
+    // Held events nobody took used to keep it at none: a restart then lost the session.
+    expect(await recorded(store)).toBe('e19');
+  });
+
+  it('keeps the held events across a halt and reconnect(), and across close() and connect(), for the next events()', async () => {
+    const halting = client({ reconnect: false, fetchState: false });
+    await halting.connect();
+    sandbox.publish(numbered(0, 3));
+    await until(() => halting.lastEventId === 'e2');
+    const halted = next(halting, 'connection', (change) => change.state === 'halted');
+    sandbox.events.closeConnections(1008, 'policy');
+    await halted;
+    sandbox.publish(numbered(3, 2));
+    await halting.reconnect();
+    expect((await take(halting.events(), 5)).map(numberOf)).toEqual(range(0, 5));
+
+    const closing = client({ fetchState: false });
+    await closing.connect();
+    sandbox.publish(numbered(5, 3));
+    await until(() => closing.lastEventId === 'e7');
+    await closing.close();
     sandbox.publish(numbered(8, 2));
-    expect((await take(iterator, 2)).map(numberOf)).toEqual([8, 9]);
+    await closing.connect();
+    expect((await take(closing.events(), 5)).map(numberOf)).toEqual(range(5, 5));
+    // Taken after close(): the held events, then done.
+    const after = client({ fetchState: false });
+    await after.connect();
+    sandbox.publish(numbered(10, 2));
+    await until(() => after.lastEventId === 'e11');
+    await after.close();
+    const drained: EssEvent[] = [];
+    for await (const event of after.events()) drained.push(event);
+    expect(drained.map(numberOf)).toEqual([10, 11]);
   });
 
   it("drops the held events when an 'event' listener comes first: it gets the next ones, and so does a later iterator", async () => {

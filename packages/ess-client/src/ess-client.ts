@@ -222,14 +222,15 @@ type Settings = Required<{
 
 /**
  * `defaults` with each value `given` holds instead (as `??`: undefined or null takes the default).
- * A number must be at least 0 (not NaN), and a time (`…Ms`) below 2 ** 31, the longest timer
- * Node keeps (a longer one, Infinity too, would fire at once): else `INVALID_COMMAND`.
+ * A number must be at least 0 (not NaN), and a timer's time (`…Ms`, but not `resumeWindowMs`, only
+ * compared with elapsed time) at most 2147483647, the longest timer Node keeps (a longer one,
+ * Infinity too, would fire at once): else `INVALID_COMMAND`.
  */
 function withDefaults<T extends object>(given: { [K in keyof T]?: T[K] | undefined }, defaults: T): T {
   const result = {} as T;
   for (const key in defaults) {
     const value = (result[key] = given[key] ?? defaults[key]);
-    if (typeof value === 'number' && !(value >= 0 && (value < 2 ** 31 || !key.endsWith('Ms')))) {
+    if (typeof value === 'number' && !(value >= 0 && (value <= 2147483647 || !key.endsWith('Ms') || key === 'resumeWindowMs'))) {
       throw new EssError('INVALID_COMMAND', `${key} must be a number from 0 to 2147483647.`);
     }
   }
@@ -313,8 +314,10 @@ export class EssClient {
   #savedSeq = 0;
   /**
    * Events that came while no iterator was open and no `event` listener was added, held for the
-   * next `events()` call (up to `highWaterMark`; more ends it with OVERFLOW), so that
-   * `await connect()` and then `events()` misses nothing, a resume's replay included.
+   * next `events()` call, so that `await connect()` and then `events()` misses nothing, a resume's
+   * replay included (also across a halt and reconnect(), or close() and connect()). Up to
+   * `highWaterMark`: beyond, they are dropped (the record goes on, as for a client that never
+   * takes events) and the next `events()` throws OVERFLOW once.
    */
   #held: EventStream | undefined;
 
@@ -484,10 +487,14 @@ export class EssClient {
    * for await (const event of ess.events()) console.log(event.type, event.source);
    */
   events(): AsyncIterableIterator<EssEvent, undefined> {
+    const { highWaterMark, overflow } = this.#options;
     const held = this.#held;
     this.#held = undefined;
-    if (held) return held;
-    const stream = new EventStream(this.#streamOwner, this.#options.highWaterMark, this.#options.overflow);
+    // One that overflowed (it is not a consumer any more) throws OVERFLOW once.
+    if (held && !this.#streams.includes(held)) return held;
+    const stream = held ?? new EventStream(this.#streamOwner, highWaterMark, overflow);
+    stream.adopt(overflow);
+    this.#streams = this.#streams.filter((other) => other !== stream);
     if (this.#state === 'halted') stream.fail(this.#haltError);
     else if (this.#closed) stream.end();
     else this.#streams = this.#streams.concat(stream);
@@ -595,9 +602,12 @@ export class EssClient {
 
   /** End every iterator (after its buffer; with `error` when given) and reject the callers waiting for `online`. */
   #endAll(reason: EssError, error?: EssError): void {
-    for (const stream of this.#streams) stream.fail(error);
-    this.#streams = [];
-    this.#held = undefined;
+    // Not the stream held for the next events() call: it keeps its events, and gets those of a
+    // reconnect() or connect() to come (that call hands them out, and ends or fails it when the
+    // client is still closed or halted).
+    const held = this.#held;
+    for (const stream of this.#streams) if (stream !== held) stream.fail(error);
+    this.#streams = this.#streams.filter((stream) => stream === held);
     this.#settleWaiters(reason);
   }
 
@@ -1008,7 +1018,9 @@ export class EssClient {
     const cache = this.#cache;
     const stats = this.#stats;
     if (this.#closed) return;
-    if (!listeners && streams.length === 0) this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'error'))];
+    if (!listeners && streams.length === 0 && this.#held === undefined) {
+      this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'hold'))];
+    }
     for (const item of list) {
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');
@@ -1043,8 +1055,9 @@ export class EssClient {
     const active = this.#isClosed() ? streams : this.#streams;
     const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
-    // Listeners took it; iterators (or none) take it when they hand out its last event.
-    this.#batchTaken(batch, listeners);
+    // Listeners took it, and so did no one when there is no consumer at all (a held stream that
+    // overflowed); iterators take it when they hand out its last event.
+    this.#batchTaken(batch, listeners || active.length === 0);
   }
 
   #batchTaken(batch: Batch, taken = true): void {

@@ -45,7 +45,8 @@ const done: IteratorResult<EssEvent, undefined> = { done: true, value: undefined
 export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   readonly #owner: StreamOwner;
   readonly #highWaterMark: number;
-  readonly #policy: OverflowPolicy;
+  /** `hold`: the client holds the stream for the next `events()` call, which sets the option's policy. */
+  #policy: OverflowPolicy | 'hold';
   /** A growable ring: `#size` events from `#head`, capacity a power of two. */
   #ring: (EssEvent | undefined)[] = new Array<EssEvent | undefined>(64).fill(undefined);
   #head = 0;
@@ -62,9 +63,14 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   #error: Error | undefined;
   #full = false;
 
-  constructor(owner: StreamOwner, highWaterMark: number, policy: OverflowPolicy) {
+  constructor(owner: StreamOwner, highWaterMark: number, policy: OverflowPolicy | 'hold') {
     this.#owner = owner;
     this.#highWaterMark = Math.max(1, highWaterMark);
+    this.#policy = policy;
+  }
+
+  /** Taken by an `events()` call: from now on, the option's overflow policy applies. */
+  adopt(policy: OverflowPolicy): void {
     this.#policy = policy;
   }
 
@@ -94,10 +100,17 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     ring[(this.#head + this.#size) & (ring.length - 1)] = event;
     this.#size += 1;
     if (!this.#full && this.#size >= this.#highWaterMark) {
-      if (this.#policy === 'error') {
-        // Not detached: a consumer that takes nothing more, so the resume record stays before
-        // the events it never got.
+      if (this.#policy !== 'pause') {
+        const batches = this.#batches.slice(this.#batchHead);
+        // With `error`, not detached: a consumer that takes nothing more, so the resume record
+        // stays before the events it never got.
         this.fail(new EssError('OVERFLOW', `An events() consumer fell behind: highWaterMark (${this.#highWaterMark}) reached.`), true);
+        if (this.#policy === 'hold') {
+          // Held with no events() call to take it (a client used for its state alone, say): the
+          // record goes on as without it, and the next events() throws OVERFLOW once.
+          this.#owner.detach(this);
+          for (const batch of batches) if (batch) this.#owner.batchTaken(batch);
+        }
         return;
       }
       this.#full = true;
