@@ -230,7 +230,7 @@ function withDefaults<T extends object>(given: { [K in keyof T]?: T[K] | undefin
   const result = {} as T;
   for (const key in defaults) {
     const value = (result[key] = given[key] ?? defaults[key]);
-    if (typeof value === 'number' && !(value >= 0 && (value <= 2147483647 || !key.endsWith('Ms') || key === 'resumeWindowMs'))) {
+    if (typeof value === 'number' && !(value >= 0 && (value <= 2147483647 || !/(?<!Window)Ms$/.test(key)))) {
       throw new EssError('INVALID_COMMAND', `${key} must be a number from 0 to 2147483647.`);
     }
   }
@@ -317,7 +317,9 @@ export class EssClient {
    * next `events()` call, so that `await connect()` and then `events()` misses nothing, a resume's
    * replay included (also across a halt and reconnect(), or close() and connect()). Up to
    * `highWaterMark`: beyond, they are dropped (the record goes on, as for a client that never
-   * takes events) and the next `events()` throws OVERFLOW once.
+   * takes events) and the next `events()` throws OVERFLOW once. Made only when `#streams` is
+   * empty, and taken by any `events()` call: while it is set, `#streams` is `[held]`, or empty
+   * once it overflowed.
    */
   #held: EventStream | undefined;
 
@@ -487,17 +489,21 @@ export class EssClient {
    * for await (const event of ess.events()) console.log(event.type, event.source);
    */
   events(): AsyncIterableIterator<EssEvent, undefined> {
-    const { highWaterMark, overflow } = this.#options;
     const held = this.#held;
     this.#held = undefined;
-    // One that overflowed (it is not a consumer any more) throws OVERFLOW once.
-    if (held && !this.#streams.includes(held)) return held;
-    const stream = held ?? new EventStream(this.#streamOwner, highWaterMark, overflow);
-    stream.adopt(overflow);
-    this.#streams = this.#streams.filter((other) => other !== stream);
-    if (this.#state === 'halted') stream.fail(this.#haltError);
-    else if (this.#closed) stream.end();
-    else this.#streams = this.#streams.concat(stream);
+    if (held) {
+      // One that overflowed (it is not a consumer any more: #streams is empty) throws OVERFLOW once.
+      if (this.#streams.length === 0) return held;
+      // #streams holds it alone: it is added again below, unless the client is closed or halted.
+      this.#streams = [];
+    }
+    // A new one, like a held one, takes the option's policy.
+    const stream = held ?? new EventStream(this.#streamOwner, this.#options.highWaterMark, 'hold');
+    stream.adopt(this.#options.overflow);
+    // Halted (#haltError is set while halted only): it throws the error once the held events are
+    // out; closed (#haltError is unset then): it ends.
+    if (this.#haltError || this.#closed) stream.fail(this.#haltError);
+    else this.#streams = [...this.#streams, stream];
     return stream;
   }
 
@@ -595,19 +601,20 @@ export class EssClient {
     const waiters = this.#onlineWaiters;
     this.#onlineWaiters = [];
     for (const waiter of waiters) {
-      if (error === undefined) waiter.resolve();
-      else waiter.reject(error);
+      if (error) waiter.reject(error);
+      else waiter.resolve();
     }
   }
 
   /** End every iterator (after its buffer; with `error` when given) and reject the callers waiting for `online`. */
   #endAll(reason: EssError, error?: EssError): void {
-    // Not the stream held for the next events() call: it keeps its events, and gets those of a
-    // reconnect() or connect() to come (that call hands them out, and ends or fails it when the
-    // client is still closed or halted).
-    const held = this.#held;
-    for (const stream of this.#streams) if (stream !== held) stream.fail(error);
-    this.#streams = this.#streams.filter((stream) => stream === held);
+    // Not the stream held for the next events() call (then the only one, if any): it keeps its
+    // events, and gets those of a reconnect() or connect() to come (that call hands them out, and
+    // ends or fails it when the client is still closed or halted).
+    if (this.#held === undefined) {
+      for (const stream of this.#streams) stream.fail(error);
+      this.#streams = [];
+    }
     this.#settleWaiters(reason);
   }
 
@@ -813,10 +820,11 @@ export class EssClient {
       maxPayload: this.#options.maxPayload,
       handshakeTimeout: this.#options.connectTimeoutMs,
       perMessageDeflate: false,
+      // Written out, though ws 8 follows none by default: a redirect would take the token elsewhere.
       followRedirects: false,
+      // ws and tls only read the list (none: tls takes an undefined ca as absent).
+      ca: this.#ca as string | string[] | undefined,
     };
-    // ws and tls only read the list.
-    if (this.#ca !== undefined) options.ca = this.#ca as string | string[];
     const connection = new Connection(new WebSocket(this.#url, options));
     this.#opening = connection;
     connection.ws.on('message', (data: RawData) => {
@@ -826,7 +834,7 @@ export class EssClient {
       connection.alive();
     });
     connection.ws.once('close', (code: number, reason: Buffer) => {
-      connection.end(connection.failure ?? closeError(code, reason.toString('utf8')));
+      connection.end(connection.failure ?? closeError(code, reason.toString()));
       if (this.#connection === connection) this.#connection = undefined;
     });
     try {
@@ -1065,13 +1073,14 @@ export class EssClient {
     // An older batch taken late (an iterator from before a close(), drained after a connect()) is not saved.
     if (--batch.remaining || !batch.taken || batch.sessionId !== this.#sessionId || batch.seq < this.#savedSeq) return;
     this.#savedSeq = batch.seq;
-    this.#saveRecord(batch.last.id);
+    // A batch is made only with a writer and a session (its own, as checked above).
+    this.#delivered = batch.last.id;
+    this.#saveRecord();
   }
 
-  #saveRecord(lastEventId?: string): void {
+  #saveRecord(): void {
     const sessionId = this.#sessionId;
     if (this.#writer === undefined || sessionId === undefined) return;
-    if (lastEventId !== undefined) this.#delivered = lastEventId;
     this.#writer.save({
       sessionId,
       lastEventId: this.#abandoned ? undefined : this.#delivered,
@@ -1098,7 +1107,8 @@ export class EssClient {
 
   #startHeartbeat(connection: Connection): void {
     const { heartbeatMs, heartbeatTimeoutMs } = this.#options;
-    if (heartbeatMs <= 0) return;
+    // 0: off (withDefaults refused a negative number).
+    if (!heartbeatMs) return;
     connection.heartbeat = setInterval(() => {
       if (connection.pongTimer !== undefined || connection.getStatePending > 0 || connection.paused) return;
       connection.ws.ping();

@@ -70,13 +70,14 @@ export class EssError extends Error {
 
   /** True for an EssError from any copy of this package. */
   static isInstance(value: unknown): value is EssError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+    // Only an EssError has the marker (a primitive's prototype has none).
+    return (value as Partial<Record<symbol, unknown>> | null | undefined)?.[marker] === true;
   }
 }
 
 /** The error an unrequested close with `code` stands for. */
 export function closeError(code: number, reason: string, cause?: unknown): EssError {
-  const closed = `The connection closed with code ${code}${reason === '' ? '' : ` (${reason})`}`;
+  const closed = `The connection closed with code ${code}${reason && ` (${reason})`}`;
   const options = { closeCode: code, cause };
   if (code === 1002 || code === 1003 || code === 1007 || code === 1008) {
     return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, options);

@@ -101,16 +101,13 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     this.#size += 1;
     if (!this.#full && this.#size >= this.#highWaterMark) {
       if (this.#policy !== 'pause') {
-        const batches = this.#batches.slice(this.#batchHead);
-        // With `error`, not detached: a consumer that takes nothing more, so the resume record
-        // stays before the events it never got.
-        this.fail(new EssError('OVERFLOW', `An events() consumer fell behind: highWaterMark (${this.#highWaterMark}) reached.`), true);
-        if (this.#policy === 'hold') {
-          // Held with no events() call to take it (a client used for its state alone, say): the
-          // record goes on as without it, and the next events() throws OVERFLOW once.
-          this.#owner.detach(this);
-          for (const batch of batches) if (batch) this.#owner.batchTaken(batch);
-        }
+        const error = new EssError('OVERFLOW', `An events() consumer fell behind: highWaterMark (${this.#highWaterMark}) reached.`);
+        // Held with no events() call to take it (a client used for its state alone, say): the
+        // record goes on as without it, and the next events() throws OVERFLOW once. With
+        // `error`, not detached: a consumer that takes nothing more, so the resume record stays
+        // before the events it never got.
+        if (this.#policy === 'hold') this.#leave(error);
+        else this.fail(error, true);
         return;
       }
       this.#full = true;
@@ -187,12 +184,23 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
    * took them, and not at all when none did.
    */
   return(): Promise<IteratorResult<EssEvent, undefined>> {
-    const batches = this.#batches.slice(this.#batchHead);
-    this.fail(undefined, true);
-    this.#error = undefined;
-    this.#owner.detach(this);
-    for (const batch of batches) if (batch) this.#owner.batchTaken(batch, false);
+    this.#leave();
     return Promise.resolve(done);
+  }
+
+  /**
+   * Drop the buffer, stop and detach: the consumer left (return(): no error, an earlier one
+   * dropped too, and the batches not handed out are left to the other consumers), or a held
+   * stream overflowed (`overflow`, thrown once by the next `next()`; those batches count as
+   * taken: no consumer holds back the record).
+   */
+  #leave(overflow?: EssError): void {
+    // From #batchHead on, every entry is a batch.
+    const batches = this.#batches.slice(this.#batchHead) as Batch[];
+    this.fail(overflow, true);
+    this.#error = overflow;
+    this.#owner.detach(this);
+    for (const batch of batches) this.#owner.batchTaken(batch, overflow !== undefined);
   }
 
   [Symbol.asyncIterator](): this {

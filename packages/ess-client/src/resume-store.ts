@@ -25,7 +25,6 @@ export interface ResumeRecord {
 export function parseResumeRecord(record: StoredRecord | undefined): ResumeRecord | undefined {
   // Version 1 of the record format (written by ResumeWriter below).
   if (record?.version !== 1 || typeof record.sessionId !== 'string' || !record.sessionId) return undefined;
-  const lastEventId = (typeof record.lastEventId === 'string' && record.lastEventId) || undefined;
   const subscriptions: RememberedSubscription[] = [];
   for (const item of arrayOf(record.subscriptions)) {
     const { id, serverId, filters } = (item ?? {}) as Record<string, unknown>;
@@ -37,8 +36,12 @@ export function parseResumeRecord(record: StoredRecord | undefined): ResumeRecor
       // damaged: left out
     }
   }
-  const removals = arrayOf(record.removals).filter((id): id is string => typeof id === 'string');
-  return { sessionId: record.sessionId, lastEventId, subscriptions, removals };
+  return {
+    sessionId: record.sessionId,
+    lastEventId: (typeof record.lastEventId === 'string' && record.lastEventId) || undefined,
+    subscriptions,
+    removals: arrayOf(record.removals).filter((id): id is string => typeof id === 'string'),
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ function timeKey(time: unknown): [number, number] | undefined {
   const match = timePattern.exec(time);
   if (match === null) return undefined;
   const seconds = Date.parse(`${match[1] ?? ''}${match[3] ?? ''}`);
-  if (Number.isNaN(seconds)) return undefined;
+  if (isNaN(seconds)) return undefined;
   return [seconds, Number((match[2] ?? '').padEnd(9, '0').slice(0, 9))];
 }
 
