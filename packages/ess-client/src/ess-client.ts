@@ -313,13 +313,12 @@ export class EssClient {
   #batches = 0;
   #savedSeq = 0;
   /**
-   * Events that came while no iterator was open and no `event` listener was added, held for the
-   * next `events()` call, so that `await connect()` and then `events()` misses nothing, a resume's
-   * replay included (also across a halt and reconnect(), or close() and connect()). Up to
-   * `highWaterMark`: beyond, they are dropped (the record goes on, as for a client that never
-   * takes events) and the next `events()` throws OVERFLOW once. Made only when `#streams` is
-   * empty, and taken by any `events()` call: while it is set, `#streams` is `[held]`, or empty
-   * once it overflowed.
+   * Events that came while connecting with no consumer (no iterator, no `event` listener), held
+   * for the next `events()` call, so that `await connect()` and then `events()` misses nothing, a
+   * resume's replay included. Let go (the record goes on) when events come online and nobody took
+   * it; dropped at `highWaterMark`, and the next `events()` then throws OVERFLOW once. Made only
+   * when `#streams` is empty, and taken by any `events()` call: while it is set, `#streams` is
+   * `[held]`, or empty once it overflowed.
    */
   #held: EventStream | undefined;
 
@@ -481,9 +480,9 @@ export class EssClient {
   /**
    * Iterate over events as they arrive, each once and in order. The buffer holds up to
    * `highWaterMark` events; see the `overflow` option. Ends when the client is closed and
-   * throws the EssError when it halts. It starts with the events that came while nothing
-   * consumed them (no iterator, no `event` listener), held for it: up to `highWaterMark`, else
-   * it throws OVERFLOW at once.
+   * throws the EssError when it halts. Called right after `connect()` resolves, it starts with
+   * the events that came while connecting with nothing to consume them (a resume's replay), held
+   * for it (see the README).
    *
    * @example
    * for await (const event of ess.events()) console.log(event.type, event.source);
@@ -1026,8 +1025,18 @@ export class EssClient {
     const cache = this.#cache;
     const stats = this.#stats;
     if (this.#closed) return;
-    if (!listeners && streams.length === 0 && this.#held === undefined) {
-      this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'hold'))];
+    const held = this.#held;
+    if (!listeners) {
+      if (held && this.#state === 'online') {
+        // Online, and no events() call took the held events right after connect() (or
+        // reconnect()): nobody will. They are let go, and the record goes on as without them.
+        this.#held = undefined;
+        held.release();
+        streams = this.#streams;
+      } else if (!held && !streams.length && this.#state !== 'online') {
+        // Connecting, with no consumer (a resume's replay before connect() resolves): held.
+        this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'hold'))];
+      }
     }
     for (const item of list) {
       if (!isRecord(item) || typeof item.id !== 'string') {
@@ -1041,6 +1050,8 @@ export class EssClient {
       }
       stats.events += 1;
       if (isStateful(event) && cache.apply(event) && collectChanges) (changed ??= []).push(event);
+      // Read for each event, before the listeners: an iterator one of them makes gets the next ones.
+      const targets = this.#streams;
       if (listeners) {
         this.#emit('event', event);
         // Closed by a listener: nothing more is delivered. The batch ends at the last event
@@ -1051,7 +1062,7 @@ export class EssClient {
         }
       }
       last = event;
-      for (const stream of streams) stream.push(event);
+      for (const stream of targets) stream.push(event);
     }
     if (last === undefined) return;
     this.#lastEventId = last.id;
@@ -1063,9 +1074,9 @@ export class EssClient {
     const active = this.#isClosed() ? streams : this.#streams;
     const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
-    // Listeners took it, and so did no one when there is no consumer at all (a held stream that
-    // overflowed); iterators take it when they hand out its last event.
-    this.#batchTaken(batch, listeners || active.length === 0);
+    // Listeners took it, and so did no one when there was no consumer at all as it came;
+    // iterators take it when they hand out its last event (one that left meanwhile does not).
+    this.#batchTaken(batch, listeners || streams.length === 0);
   }
 
   #batchTaken(batch: Batch, taken = true): void {

@@ -188,19 +188,24 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     return Promise.resolve(done);
   }
 
+  /** Held and let go (nobody took it): as an overflow, without the error. */
+  release(): void {
+    this.#leave(undefined, true);
+  }
+
   /**
    * Drop the buffer, stop and detach: the consumer left (return(): no error, an earlier one
    * dropped too, and the batches not handed out are left to the other consumers), or a held
-   * stream overflowed (`overflow`, thrown once by the next `next()`; those batches count as
-   * taken: no consumer holds back the record).
+   * stream overflowed (`overflow`, thrown once by the next `next()`) or was let go (`taken`):
+   * then those batches count as taken, so that no consumer holds back the record.
    */
-  #leave(overflow?: EssError): void {
+  #leave(overflow?: EssError, taken = overflow !== undefined): void {
     // From #batchHead on, every entry is a batch.
     const batches = this.#batches.slice(this.#batchHead) as Batch[];
     this.fail(overflow, true);
     this.#error = overflow;
     this.#owner.detach(this);
-    for (const batch of batches) this.#owner.batchTaken(batch, overflow !== undefined);
+    for (const batch of batches) this.#owner.batchTaken(batch, taken);
   }
 
   [Symbol.asyncIterator](): this {
