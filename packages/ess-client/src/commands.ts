@@ -26,7 +26,7 @@ function invalid(message: string): EssError {
 function list(filter: Record<string, unknown>, name: string, index: number): string[] {
   const value = filter[name];
   if (value === undefined) return ['*'];
-  if (!Array.isArray(value) || value.length === 0 || !value.every((item: unknown) => typeof item === 'string' && item !== '')) {
+  if (!Array.isArray(value) || !value.length || !value.every((item: unknown) => typeof item === 'string' && item !== '')) {
     throw invalid(`filters[${index}].${name} must be a non-empty array of non-empty strings.`);
   }
   return value.slice() as string[];
@@ -37,10 +37,11 @@ function list(filter: Record<string, unknown>, name: string, index: number): str
  * connection) and fill in the defaults. Throws EssError('INVALID_COMMAND').
  */
 export function toWireFilters(filters: unknown): WireFilter[] {
-  if (!Array.isArray(filters) || filters.length === 0) throw invalid('filters must be a non-empty array.');
+  if (!Array.isArray(filters) || !filters.length) throw invalid('filters must be a non-empty array.');
   return filters.map((filter: unknown, index) => {
     if (!isRecord(filter)) throw invalid(`filters[${index}] must be an object.`);
-    const modifier = filter.modifier === undefined ? 'include' : typeof filter.modifier === 'string' ? filter.modifier.toLowerCase() : undefined;
+    const { modifier: given = 'include' } = filter;
+    const modifier = typeof given === 'string' ? given.toLowerCase() : undefined;
     if (modifier !== 'include' && modifier !== 'exclude') throw invalid(`filters[${index}].modifier must be "include" or "exclude".`);
     return {
       modifier,

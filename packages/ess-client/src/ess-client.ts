@@ -3,7 +3,7 @@ import { type Logger, silentLogger } from '@sessionkit/logger';
 import type { TokenStore } from '@sessionkit/token-store';
 import type * as Ws from 'ws';
 import type { ClientOptions, RawData, WebSocket } from 'ws';
-import { backoffDelay, type BackoffSettings } from './backoff.js';
+import { backoffDelay } from './backoff.js';
 import { arrayOf, isRecord, toWireFilters } from './commands.js';
 import { closeError, EssError } from './ess-error.js';
 import { type Batch, EventStream, type OverflowPolicy, type StreamOwner } from './event-stream.js';
@@ -423,9 +423,9 @@ export class EssClient {
    */
   reconnect(): Promise<void> {
     // Not running (offline, halted, or closing: then after the close): as connect().
-    if (this.#closing || this.#running === undefined) return this.connect();
+    if (this.#closing || !this.#running) return this.connect();
     const online = this.#whenOnline();
-    if (this.#connection !== undefined && this.#state === 'online') {
+    if (this.#connection && this.#state === 'online') {
       this.#forced = true;
       this.#connection.ws.terminate();
     } else {
@@ -458,7 +458,7 @@ export class EssClient {
     this.#endAll(closed);
     this.#setState('offline');
     for (const connection of [this.#connection, this.#opening]) {
-      if (connection === undefined) continue;
+      if (!connection) continue;
       connection.end(closed);
       const { ws } = connection;
       if (ws.readyState === ws.CLOSED) continue;
@@ -492,7 +492,7 @@ export class EssClient {
     this.#held = undefined;
     if (held) {
       // One that overflowed (it is not a consumer any more: #streams is empty) throws OVERFLOW once.
-      if (this.#streams.length === 0) return held;
+      if (!this.#streams.length) return held;
       // #streams holds it alone: it is added again below, unless the client is closed or halted.
       this.#streams = [];
     }
@@ -533,16 +533,15 @@ export class EssClient {
    */
   async unsubscribe(id: string): Promise<void> {
     const subscription = this.#subscriptions.get(id);
-    if (subscription === undefined || id === filtersSubscriptionId) {
+    if (!subscription || id === filtersSubscriptionId) {
       throw new EssError('INVALID_COMMAND', `No subscription "${id}" from subscribe().`);
     }
     this.#subscriptions.delete(id);
     const serverId = subscription.serverId;
     if (serverId !== undefined) this.#removals.add(serverId);
     this.#saveRecord();
-    const connection = this.#connection;
     // Not established: sent by the next startSession.
-    if (serverId !== undefined && connection?.established) await this.#remove(connection, serverId, true);
+    if (serverId !== undefined && this.#connection?.established) await this.#remove(this.#connection, serverId, true);
   }
 
   /**
@@ -583,7 +582,7 @@ export class EssClient {
 
   #setState(state: ConnectionState, error?: EssError): void {
     const previous = this.#state;
-    if (previous === state && error === undefined) return;
+    if (previous === state && !error) return;
     this.#state = state;
     this.#emit('connection', { state, previous, ...(error && { error }) });
     if (state === 'online') this.#settleWaiters();
@@ -610,7 +609,7 @@ export class EssClient {
     // Not the stream held for the next events() call (then the only one, if any): it keeps its
     // events, and gets those of a reconnect() or connect() to come (that call hands them out, and
     // ends or fails it when the client is still closed or halted).
-    if (this.#held === undefined) {
+    if (!this.#held) {
       for (const stream of this.#streams) stream.fail(error);
       this.#streams = [];
     }
@@ -619,9 +618,8 @@ export class EssClient {
 
   async #online(): Promise<Connection> {
     for (;;) {
-      const connection = this.#connection;
-      if (connection !== undefined && this.#state === 'online') return connection;
-      if (this.#closed || this.#running === undefined) {
+      if (this.#connection && this.#state === 'online') return this.#connection;
+      if (this.#closed || !this.#running) {
         throw this.#haltError ?? new EssError('CLOSED', 'Not connected: call connect() first.');
       }
       await this.#whenOnline();
@@ -629,7 +627,7 @@ export class EssClient {
   }
 
   #start(): void {
-    if (this.#running !== undefined) return;
+    if (this.#running) return;
     this.#haltError = undefined;
     const running: Promise<void> = this.#run().finally(() => {
       if (this.#running === running) this.#running = undefined;
@@ -664,21 +662,24 @@ export class EssClient {
 
   /**
    * Whether to try again after `error`, the `attempt`-th failure in a row (0 for the loss of
-   * an open connection, which `maxRetries` does not count): the settings to back off with, or
-   * undefined after halting (also when `shouldReconnect` throws).
+   * an open connection, which `maxRetries` does not count), `sinceLostMs` after the loss of the
+   * last connection: the delay to wait first, at least the error's Retry-After (up to
+   * `maxDelayMs`); or undefined after halting (also when `shouldReconnect` throws).
    */
-  #retry(error: EssError, attempt: number): BackoffSettings | undefined {
+  #retry(error: EssError, attempt: number, sinceLostMs: number): number | undefined {
     const settings = this.#reconnect;
-    let halt: EssError | undefined;
+    const tries = Math.max(1, attempt);
+    let halt = error;
     try {
-      if (!settings?.shouldReconnect(error, Math.max(1, attempt))) halt = error;
-      else if (attempt > settings.maxRetries) {
+      if (settings?.shouldReconnect(error, tries)) {
+        if (attempt <= settings.maxRetries) {
+          return Math.max(backoffDelay(settings, tries - 1, sinceLostMs), Math.min(error.retryAfterMs ?? 0, settings.maxDelayMs));
+        }
         halt = new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} retries: ${error.message}`, { cause: error });
       }
     } catch (caught) {
       halt = new EssError(error.code, 'The shouldReconnect option threw.', { cause: caught });
     }
-    if (halt === undefined) return settings;
     this.#halt(halt);
     return undefined;
   }
@@ -698,7 +699,7 @@ export class EssClient {
     let failures = 0;
     let refreshedAfter401 = false;
     let lostAt = Date.now();
-    let wait = 0;
+    let wait: number | undefined = 0;
     while (!this.#isClosed()) {
       if (wait > 0) {
         this.#logger.debug('reconnecting after a delay', { delayMs: wait, attempt: failures + 1 });
@@ -715,23 +716,22 @@ export class EssClient {
           this.#credential().then(resolve, reject);
         });
         const { WebSocket } = await (wsModule ??= import('ws'));
-        if (this.#isClosed() || credential === undefined) break;
+        if (this.#isClosed() || !credential) break;
         connection = await this.#open(credential, WebSocket);
       } catch (caught) {
         if (this.#isClosed()) break;
         const error = EssError.isInstance(caught)
           ? caught
           : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught, retryable: true });
-        if (error.code === 'UNAUTHORIZED' && !refreshedAfter401 && credential !== undefined) {
+        if (error.code === 'UNAUTHORIZED' && !refreshedAfter401 && credential) {
           refreshedAfter401 = true;
           this.#logger.info('401 at upgrade: retrying with a fresh token');
           credential.invalidate();
           continue;
         }
         failures += 1;
-        const settings = this.#retry(error, failures);
-        if (settings === undefined) return;
-        wait = Math.max(backoffDelay(settings, failures - 1, Date.now() - lostAt), Math.min(error.retryAfterMs ?? 0, settings.maxDelayMs));
+        wait = this.#retry(error, failures, Date.now() - lostAt);
+        if (wait === undefined) return;
         this.#logger.warn('connect attempt failed', { code: error.code, status: error.status, attempt: failures, nextDelayMs: wait });
         continue;
       }
@@ -753,9 +753,8 @@ export class EssClient {
       if (this.#forced) {
         this.#forced = false;
       } else {
-        const settings = this.#retry(reason, 0);
-        if (settings === undefined) return;
-        wait = backoffDelay(settings, 0, 0);
+        wait = this.#retry(reason, 0, 0);
+        if (wait === undefined) return;
       }
       this.#setState('delayed', reason);
     }
@@ -763,7 +762,7 @@ export class EssClient {
 
   async #restore(): Promise<void> {
     const record = await this.#writer?.read();
-    if (record === undefined) return;
+    if (!record) return;
     this.#sessionId = record.sessionId;
     this.#lastEventId = this.#delivered = record.lastEventId;
     // This process's state cache is empty, also when the session is resumed.
@@ -790,7 +789,7 @@ export class EssClient {
     try {
       if (typeof auth === 'function') {
         const value: unknown = await auth();
-        if (typeof value !== 'string' || value.trim() === '') throw new TypeError('the auth function returned no token');
+        if (typeof value !== 'string' || !value.trim()) throw new TypeError('the auth function returned no token');
         const header = /^bearer\s/i.test(value) ? value : `Bearer ${value}`;
         return { header, invalidate: () => undefined };
       }
@@ -861,7 +860,7 @@ export class EssClient {
       eventId: resume ? previousEventId : '',
     });
     const sessionId = frame.sessionId;
-    if (typeof sessionId !== 'string' || sessionId === '') {
+    if (typeof sessionId !== 'string' || !sessionId) {
       throw new EssError('PROTOCOL_ERROR', 'startSession was answered without a sessionId.');
     }
     connection.established = true;
@@ -1001,7 +1000,7 @@ export class EssClient {
       }
       connection.pending.delete(commandId);
       clearTimeout(pending.timer);
-      if (connection.pending.size === 0) this.#updateFlow();
+      if (!connection.pending.size) this.#updateFlow();
       const status = typeof frame.status === 'number' ? frame.status : 0;
       if (status >= 200 && status < 300) {
         pending.resolve(frame);
@@ -1027,15 +1026,15 @@ export class EssClient {
     if (this.#closed) return;
     const held = this.#held;
     if (!listeners) {
-      if (held && this.#state === 'online') {
+      if (this.#state !== 'online') {
+        // Connecting, with no consumer (a resume's replay before connect() resolves): held.
+        if (!held && !streams.length) this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'hold'))];
+      } else if (held) {
         // Online, and no events() call took the held events right after connect() (or
         // reconnect()): nobody will. They are let go, and the record goes on as without them.
         this.#held = undefined;
         held.release();
         streams = this.#streams;
-      } else if (!held && !streams.length && this.#state !== 'online') {
-        // Connecting, with no consumer (a resume's replay before connect() resolves): held.
-        this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'hold'))];
       }
     }
     for (const item of list) {
@@ -1057,7 +1056,7 @@ export class EssClient {
         // Closed by a listener: nothing more is delivered. The batch ends at the last event
         // every consumer got: this one, unless iterators (which got the one before) are open.
         if (this.#isClosed()) {
-          if (streams.length === 0) last = event;
+          if (!streams.length) last = event;
           break;
         }
       }
@@ -1076,7 +1075,7 @@ export class EssClient {
     for (const stream of active) stream.endBatch(batch);
     // Listeners took it, and so did no one when there was no consumer at all as it came;
     // iterators take it when they hand out its last event (one that left meanwhile does not).
-    this.#batchTaken(batch, listeners || streams.length === 0);
+    this.#batchTaken(batch, listeners || !streams.length);
   }
 
   #batchTaken(batch: Batch, taken = true): void {
@@ -1091,13 +1090,15 @@ export class EssClient {
 
   #saveRecord(): void {
     const sessionId = this.#sessionId;
-    if (this.#writer === undefined || sessionId === undefined) return;
-    this.#writer.save({
-      sessionId,
-      lastEventId: this.#abandoned ? undefined : this.#delivered,
-      subscriptions: [...this.#subscriptions.values()].map((subscription) => ({ ...subscription })),
-      removals: [...this.#removals],
-    } satisfies ResumeRecord);
+    // Without a writer, the record is not even made.
+    if (sessionId !== undefined) {
+      this.#writer?.save({
+        sessionId,
+        lastEventId: this.#abandoned ? undefined : this.#delivered,
+        subscriptions: [...this.#subscriptions.values()].map((subscription) => ({ ...subscription })),
+        removals: [...this.#removals],
+      } satisfies ResumeRecord);
+    }
   }
 
   #updateFlow(): void {
@@ -1105,7 +1106,7 @@ export class EssClient {
     if (!connection?.established) return;
     // Never paused while a command waits for its answer: a consumer awaiting subscribe()
     // inside its for-await loop would otherwise wait for itself.
-    const full = connection.pending.size === 0 && this.#streams.some((stream) => stream.full);
+    const full = !connection.pending.size && this.#streams.some((stream) => stream.full);
     if (full === connection.paused) return;
     connection.paused = full;
     if (full) {
@@ -1121,11 +1122,11 @@ export class EssClient {
     // 0: off (withDefaults refused a negative number).
     if (!heartbeatMs) return;
     connection.heartbeat = setInterval(() => {
-      if (connection.pongTimer !== undefined || connection.getStatePending > 0 || connection.paused) return;
+      if (connection.pongTimer || connection.getStatePending || connection.paused) return;
       connection.ws.ping();
       connection.pongTimer = setTimeout(() => {
         connection.pongTimer = undefined;
-        if (connection.getStatePending > 0 || connection.paused) return;
+        if (connection.getStatePending || connection.paused) return;
         connection.failure = new EssError('HEARTBEAT_TIMEOUT', `No pong within ${heartbeatTimeoutMs} ms.`, {
           retryable: true,
         });

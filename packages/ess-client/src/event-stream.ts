@@ -58,8 +58,6 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   /** `next()` calls made while `#waiter` was pending (rare), oldest first. */
   readonly #queue: Waiter[] = [];
   #ended = false;
-  /** Failed with its buffer dropped (OVERFLOW): it never reports a batch again. */
-  #dropped = false;
   #error: Error | undefined;
   #full = false;
 
@@ -106,7 +104,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
         // record goes on as without it, and the next events() throws OVERFLOW once. With
         // `error`, not detached: a consumer that takes nothing more, so the resume record stays
         // before the events it never got.
-        if (this.#policy === 'hold') this.#leave(error);
+        if (this.#policy === 'hold') this.#leave(true, error);
         else this.fail(error, true);
         return;
       }
@@ -129,7 +127,9 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
    * are still handed out.
    */
   endBatch(batch: Batch): void {
-    if (this.#dropped) return;
+    // A ring of no capacity: the buffer was dropped (fail() with `drop`, as OVERFLOW) for good,
+    // and the stream never reports a batch again.
+    if (!this.#ring.length) return;
     if (this.#size === 0) {
       // The consumer has already taken the batch's last event (or never got it: a stream
       // created during the batch).
@@ -184,22 +184,22 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
    * took them, and not at all when none did.
    */
   return(): Promise<IteratorResult<EssEvent, undefined>> {
-    this.#leave();
+    this.#leave(false);
     return Promise.resolve(done);
   }
 
   /** Held and let go (nobody took it): as an overflow, without the error. */
   release(): void {
-    this.#leave(undefined, true);
+    this.#leave(true);
   }
 
   /**
    * Drop the buffer, stop and detach: the consumer left (return(): no error, an earlier one
    * dropped too, and the batches not handed out are left to the other consumers), or a held
-   * stream overflowed (`overflow`, thrown once by the next `next()`) or was let go (`taken`):
-   * then those batches count as taken, so that no consumer holds back the record.
+   * stream overflowed (`overflow`, thrown once by the next `next()`) or was let go: then those
+   * batches count as `taken`, so that no consumer holds back the record.
    */
-  #leave(overflow?: EssError, taken = overflow !== undefined): void {
+  #leave(taken: boolean, overflow?: EssError): void {
     // From #batchHead on, every entry is a batch.
     const batches = this.#batches.slice(this.#batchHead) as Batch[];
     this.fail(overflow, true);
@@ -226,7 +226,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
    */
   fail(error?: Error, drop?: boolean): void {
     if (drop) {
-      this.#dropped = true;
+      // For good: no capacity (see endBatch()).
       this.#ring = [];
       this.#head = 0;
       this.#size = 0;

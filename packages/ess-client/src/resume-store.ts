@@ -81,7 +81,7 @@ export class ResumeWriter {
   }
 
   async #drain(): Promise<void> {
-    for (let record = this.#next; record !== undefined; record = this.#next) {
+    for (let record = this.#next; record; record = this.#next) {
       this.#next = undefined;
       try {
         // Stored as JSON: an undefined lastEventId or serverId is left out, and read back as undefined.

@@ -6,7 +6,7 @@ const timePattern = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d
 function timeKey(time: unknown): [number, number] | undefined {
   if (typeof time !== 'string') return undefined;
   const match = timePattern.exec(time);
-  if (match === null) return undefined;
+  if (!match) return undefined;
   const seconds = Date.parse(`${match[1] ?? ''}${match[3] ?? ''}`);
   if (isNaN(seconds)) return undefined;
   return [seconds, Number((match[2] ?? '').padEnd(9, '0').slice(0, 9))];
@@ -20,7 +20,7 @@ export function compareTimes(a: unknown, b: unknown): number {
   }
   const left = timeKey(a);
   const right = timeKey(b);
-  if (left === undefined || right === undefined) return 0;
+  if (!left || !right) return 0;
   return left[0] - right[0] || left[1] - right[1];
 }
 
