@@ -313,12 +313,11 @@ export class EssClient {
   #batches = 0;
   #savedSeq = 0;
   /**
-   * Events that came while connecting with no consumer (no iterator, no `event` listener), held
-   * for the next `events()` call, so that `await connect()` and then `events()` misses nothing, a
-   * resume's replay included. Let go (the record goes on) when events come online and nobody took
-   * it; dropped at `highWaterMark`, and the next `events()` then throws OVERFLOW once. Made only
-   * when `#streams` is empty, and taken by any `events()` call: while it is set, `#streams` is
-   * `[held]`, or empty once it overflowed.
+   * An iterator made for the events that came while connecting with no consumer (no iterator,
+   * no `event` listener), so that `await connect()` and then `events()` misses nothing, a
+   * resume's replay included: the next `events()` call returns it. Let go (the record goes on)
+   * when no call took it right after the client went online; dropped by close(). While it is
+   * set, it is the only one of `#streams`.
    */
   #held: EventStream | undefined;
 
@@ -480,9 +479,9 @@ export class EssClient {
   /**
    * Iterate over events as they arrive, each once and in order. The buffer holds up to
    * `highWaterMark` events; see the `overflow` option. Ends when the client is closed and
-   * throws the EssError when it halts. Called right after `connect()` resolves, it starts with
-   * the events that came while connecting with nothing to consume them (a resume's replay), held
-   * for it (see the README).
+   * throws the EssError when it halts. Called right after `connect()` resolves, it is the
+   * iterator that held the events which came while connecting with nothing to consume them (a
+   * resume's replay; see the README).
    *
    * @example
    * for await (const event of ess.events()) console.log(event.type, event.source);
@@ -490,20 +489,17 @@ export class EssClient {
   events(): AsyncIterableIterator<EssEvent, undefined> {
     const held = this.#held;
     this.#held = undefined;
-    if (held) {
-      // One that overflowed (it is not a consumer any more: #streams is empty) throws OVERFLOW once.
-      if (!this.#streams.length) return held;
-      // #streams holds it alone: it is added again below, unless the client is closed or halted.
-      this.#streams = [];
-    }
-    // A new one, like a held one, takes the option's policy.
-    const stream = held ?? new EventStream(this.#streamOwner, this.#options.highWaterMark, 'hold');
-    stream.adopt(this.#options.overflow);
-    // Halted (#haltError is set while halted only): it throws the error once the held events are
-    // out; closed (#haltError is unset then): it ends.
+    // Held for this call: already one of #streams (there is none while closed or halted).
+    if (held) return held;
+    const stream = this.#newStream();
+    // Halted (#haltError is set while halted only): it throws the error; closed: it ends.
     if (this.#haltError || this.#closed) stream.fail(this.#haltError);
     else this.#streams = [...this.#streams, stream];
     return stream;
+  }
+
+  #newStream(): EventStream {
+    return new EventStream(this.#streamOwner, this.#options.highWaterMark, this.#options.overflow);
   }
 
   /**
@@ -606,13 +602,10 @@ export class EssClient {
 
   /** End every iterator (after its buffer; with `error` when given) and reject the callers waiting for `online`. */
   #endAll(reason: EssError, error?: EssError): void {
-    // Not the stream held for the next events() call (then the only one, if any): it keeps its
-    // events, and gets those of a reconnect() or connect() to come (that call hands them out, and
-    // ends or fails it when the client is still closed or halted).
-    if (!this.#held) {
-      for (const stream of this.#streams) stream.fail(error);
-      this.#streams = [];
-    }
+    for (const stream of this.#streams) stream.fail(error);
+    this.#streams = [];
+    // Held events nobody took are not delivered: the record stays before them.
+    this.#held = undefined;
     this.#settleWaiters(reason);
   }
 
@@ -741,6 +734,16 @@ export class EssClient {
       this.#stats.connections += 1;
       this.#setState('online');
       this.#updateFlow();
+      const held = this.#held;
+      // Not taken by an events() call right after connect() (or reconnect()) resolved: nobody
+      // will take it. Let go: the record goes on, as without it.
+      if (held) {
+        setImmediate(() => {
+          if (this.#held !== held) return;
+          this.#held = undefined;
+          held.release();
+        });
+      }
       if (this.#needsState) {
         this.#loadState(connection).catch((error: unknown) => {
           this.#logger.warn('the automatic getState failed', { error });
@@ -1024,19 +1027,8 @@ export class EssClient {
     const cache = this.#cache;
     const stats = this.#stats;
     if (this.#closed) return;
-    const held = this.#held;
-    if (!listeners) {
-      if (this.#state !== 'online') {
-        // Connecting, with no consumer (a resume's replay before connect() resolves): held.
-        if (!held && !streams.length) this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'hold'))];
-      } else if (held) {
-        // Online, and no events() call took the held events right after connect() (or
-        // reconnect()): nobody will. They are let go, and the record goes on as without them.
-        this.#held = undefined;
-        held.release();
-        streams = this.#streams;
-      }
-    }
+    // Connecting, with no consumer (a resume's replay before connect() resolves): held.
+    if (!listeners && !streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = this.#newStream())];
     for (const item of list) {
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');

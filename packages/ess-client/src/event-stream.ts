@@ -45,8 +45,7 @@ const done: IteratorResult<EssEvent, undefined> = { done: true, value: undefined
 export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   readonly #owner: StreamOwner;
   readonly #highWaterMark: number;
-  /** `hold`: the client holds the stream for the next `events()` call, which sets the option's policy. */
-  #policy: OverflowPolicy | 'hold';
+  readonly #policy: OverflowPolicy;
   /** A growable ring: `#size` events from `#head`, capacity a power of two. */
   #ring: (EssEvent | undefined)[] = new Array<EssEvent | undefined>(64).fill(undefined);
   #head = 0;
@@ -61,14 +60,9 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   #error: Error | undefined;
   #full = false;
 
-  constructor(owner: StreamOwner, highWaterMark: number, policy: OverflowPolicy | 'hold') {
+  constructor(owner: StreamOwner, highWaterMark: number, policy: OverflowPolicy) {
     this.#owner = owner;
     this.#highWaterMark = Math.max(1, highWaterMark);
-    this.#policy = policy;
-  }
-
-  /** Taken by an `events()` call: from now on, the option's overflow policy applies. */
-  adopt(policy: OverflowPolicy): void {
     this.#policy = policy;
   }
 
@@ -98,14 +92,10 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     ring[(this.#head + this.#size) & (ring.length - 1)] = event;
     this.#size += 1;
     if (!this.#full && this.#size >= this.#highWaterMark) {
-      if (this.#policy !== 'pause') {
-        const error = new EssError('OVERFLOW', `An events() consumer fell behind: highWaterMark (${this.#highWaterMark}) reached.`);
-        // Held with no events() call to take it (a client used for its state alone, say): the
-        // record goes on as without it, and the next events() throws OVERFLOW once. With
-        // `error`, not detached: a consumer that takes nothing more, so the resume record stays
-        // before the events it never got.
-        if (this.#policy === 'hold') this.#leave(true, error);
-        else this.fail(error, true);
+      if (this.#policy === 'error') {
+        // Not detached: a consumer that takes nothing more, so the resume record stays before
+        // the events it never got.
+        this.fail(new EssError('OVERFLOW', `An events() consumer fell behind: highWaterMark (${this.#highWaterMark}) reached.`), true);
         return;
       }
       this.#full = true;
@@ -188,22 +178,21 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     return Promise.resolve(done);
   }
 
-  /** Held and let go (nobody took it): as an overflow, without the error. */
+  /** Held by the client and let go (no `events()` call took it): its batches count as taken. */
   release(): void {
     this.#leave(true);
   }
 
   /**
-   * Drop the buffer, stop and detach: the consumer left (return(): no error, an earlier one
-   * dropped too, and the batches not handed out are left to the other consumers), or a held
-   * stream overflowed (`overflow`, thrown once by the next `next()`) or was let go: then those
-   * batches count as `taken`, so that no consumer holds back the record.
+   * Drop the buffer, stop and detach: the consumer left (return(): an earlier error is dropped
+   * too, and the batches not handed out are left to the other consumers), or a held stream was
+   * let go (`taken`: its batches count as taken, so that no consumer holds back the record).
    */
-  #leave(taken: boolean, overflow?: EssError): void {
+  #leave(taken: boolean): void {
     // From #batchHead on, every entry is a batch.
     const batches = this.#batches.slice(this.#batchHead) as Batch[];
-    this.fail(overflow, true);
-    this.#error = overflow;
+    this.fail(undefined, true);
+    this.#error = undefined;
     this.#owner.detach(this);
     for (const batch of batches) this.#owner.batchTaken(batch, taken);
   }
