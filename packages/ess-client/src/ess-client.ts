@@ -489,17 +489,19 @@ export class EssClient {
   events(): AsyncIterableIterator<EssEvent, undefined> {
     const held = this.#held;
     this.#held = undefined;
-    // Held for this call: already one of #streams (there is none while closed or halted).
-    if (held) return held;
-    const stream = this.#newStream();
-    // Halted (#haltError is set while halted only): it throws the error; closed: it ends.
-    if (this.#haltError || this.#closed) stream.fail(this.#haltError);
-    else this.#streams = [...this.#streams, stream];
+    // Held for this call, one of #streams already (its only one).
+    const stream = held ?? this.#newStream();
+    // Halted (#haltError is set while halted only): it throws the error (a held one after its
+    // events); closed: it ends.
+    if (this.#haltError || this.#closed) {
+      stream.fail(this.#haltError);
+      this.#streams = [];
+    } else if (!held) this.#streams = [...this.#streams, stream];
     return stream;
   }
 
-  #newStream(): EventStream {
-    return new EventStream(this.#streamOwner, this.#options.highWaterMark, this.#options.overflow);
+  #newStream(overflow = this.#options.overflow): EventStream {
+    return new EventStream(this.#streamOwner, this.#options.highWaterMark, overflow);
   }
 
   /**
@@ -602,10 +604,11 @@ export class EssClient {
 
   /** End every iterator (after its buffer; with `error` when given) and reject the callers waiting for `online`. */
   #endAll(reason: EssError, error?: EssError): void {
-    for (const stream of this.#streams) stream.fail(error);
-    this.#streams = [];
-    // Held events nobody took are not delivered: the record stays before them.
-    this.#held = undefined;
+    // Not the iterator held for the next events() call: that call hands out its events (and the
+    // ones of a resumed session's connect(), which come after them), then ends or throws.
+    const held = this.#held;
+    for (const stream of this.#streams) if (stream !== held) stream.fail(error);
+    this.#streams = held ? [held] : [];
     this.#settleWaiters(reason);
   }
 
@@ -739,8 +742,10 @@ export class EssClient {
       // will take it. Let go: the record goes on, as without it.
       if (held) {
         setImmediate(() => {
-          if (this.#held !== held) return;
+          // Taken, or the client closed or halted meanwhile: then kept for the next events().
+          if (this.#held !== held || this.#state !== 'online') return;
           this.#held = undefined;
+          this.#logger.info('let go the events held for events(): no call took them right after going online', { events: held.size });
           held.release();
         });
       }
@@ -873,6 +878,9 @@ export class EssClient {
     } else {
       this.#sessionId = sessionId;
       this.#lastEventId = this.#delivered = undefined;
+      // Events held from the old session are not handed out after the gap that reports their loss.
+      void this.#held?.return();
+      this.#held = undefined;
       this.#abandoned = false;
       this.#removals.clear();
       for (const subscription of this.#subscriptions.values()) subscription.serverId = undefined;
@@ -1028,7 +1036,8 @@ export class EssClient {
     const stats = this.#stats;
     if (this.#closed) return;
     // Connecting, with no consumer (a resume's replay before connect() resolves): held.
-    if (!listeners && !streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = this.#newStream())];
+    // It pauses reading at highWaterMark whatever the overflow option: nothing held is dropped.
+    if (!listeners && !streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = this.#newStream('pause'))];
     for (const item of list) {
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');

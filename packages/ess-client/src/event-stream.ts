@@ -219,9 +219,8 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       this.#ring = [];
       this.#head = 0;
       this.#size = 0;
-      // Batches this stream never handed out stay undelivered: they are not saved as resume points.
-      this.#batches.length = 0;
-      this.#batchHead = 0;
+      // Its unfinished batches stay pending: never taken, they are not saved as resume points,
+      // unless the stream leaves (#leave) or, held, is let go.
     }
     if (this.#ended) return;
     this.#ended = true;
