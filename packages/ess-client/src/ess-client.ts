@@ -368,8 +368,14 @@ export class EssClient {
       flowChanged: () => {
         this.#updateFlow();
       },
-      batchTaken: (batch, taken) => {
-        this.#batchTaken(batch, taken);
+      batchTaken: (batch, taken = true) => {
+        if (taken) batch.taken = true;
+        // An older batch taken late (an iterator from before a close(), drained after a connect()) is not saved.
+        if (--batch.remaining || !batch.taken || batch.sessionId !== this.#sessionId || batch.seq < this.#savedSeq) return;
+        this.#savedSeq = batch.seq;
+        // A batch is made only with a writer and a session (its own, as checked above).
+        this.#delivered = batch.last.id;
+        this.#saveRecord();
       },
       detach: (stream) => {
         this.#streams = this.#streams.filter((candidate) => candidate !== stream);
@@ -412,7 +418,13 @@ export class EssClient {
     if (this.#state === 'online') return Promise.resolve();
     this.#closed = false;
     const online = this.#whenOnline();
-    this.#start();
+    if (!this.#running) {
+      this.#haltError = undefined;
+      const running: Promise<void> = this.#run().finally(() => {
+        if (this.#running === running) this.#running = undefined;
+      });
+      this.#running = running;
+    }
     return online;
   }
 
@@ -490,7 +502,7 @@ export class EssClient {
     const held = this.#held;
     this.#held = undefined;
     // Held for this call, one of #streams already (its only one).
-    const stream = held ?? this.#newStream();
+    const stream = held ?? new EventStream(this.#streamOwner, this.#options.highWaterMark, this.#options.overflow);
     // Halted (#haltError is set while halted only): it throws the error (a held one after its
     // events); closed: it ends.
     if (this.#haltError || this.#closed) {
@@ -498,10 +510,6 @@ export class EssClient {
       this.#streams = [];
     } else if (!held) this.#streams = [...this.#streams, stream];
     return stream;
-  }
-
-  #newStream(overflow = this.#options.overflow): EventStream {
-    return new EventStream(this.#streamOwner, this.#options.highWaterMark, overflow);
   }
 
   /**
@@ -583,7 +591,6 @@ export class EssClient {
     if (previous === state && !error) return;
     this.#state = state;
     this.#emit('connection', { state, previous, ...(error && { error }) });
-    if (state === 'online') this.#settleWaiters();
   }
 
   #whenOnline(): Promise<void> {
@@ -622,40 +629,6 @@ export class EssClient {
     }
   }
 
-  #start(): void {
-    if (this.#running) return;
-    this.#haltError = undefined;
-    const running: Promise<void> = this.#run().finally(() => {
-      if (this.#running === running) this.#running = undefined;
-    });
-    this.#running = running;
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      // Ends the wait early (close(), reconnect()) or on time.
-      const wake = (): void => {
-        this.#wake = undefined;
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#wake = wake;
-    });
-  }
-
-  #halt(error: EssError): void {
-    this.#logger.error('halted; call reconnect() to try again', { code: error.code, status: error.status, closeCode: error.closeCode });
-    this.#haltError = error;
-    // Buffered events are still handed out first: they were received, and a reconnect()
-    // resumes after them.
-    this.#endAll(error, error);
-    // This run is over (it returns right after): reconnect() starts a new one at once, even
-    // from a listener of the 'halted' change below.
-    this.#running = undefined;
-    this.#setState('halted', error);
-  }
-
   /**
    * Whether to try again after `error`, the `attempt`-th failure in a row (0 for the loss of
    * an open connection, which `maxRetries` does not count), `sinceLostMs` after the loss of the
@@ -676,7 +649,16 @@ export class EssClient {
     } catch (caught) {
       halt = new EssError(error.code, 'The shouldReconnect option threw.', { cause: caught });
     }
-    this.#halt(halt);
+    // No retry: halt.
+    this.#logger.error('halted; call reconnect() to try again', { code: halt.code, status: halt.status, closeCode: halt.closeCode });
+    this.#haltError = halt;
+    // Buffered events are still handed out first: they were received, and a reconnect()
+    // resumes after them.
+    this.#endAll(halt, halt);
+    // This run is over (#run returns on undefined): reconnect() starts a new one at once, even
+    // from a listener of the 'halted' change below.
+    this.#running = undefined;
+    this.#setState('halted', halt);
     return undefined;
   }
 
@@ -699,7 +681,16 @@ export class EssClient {
     while (!this.#isClosed()) {
       if (wait > 0) {
         this.#logger.debug('reconnecting after a delay', { delayMs: wait, attempt: failures + 1 });
-        await this.#sleep(wait);
+        await new Promise<void>((resolve) => {
+          // Ends the wait early (close(), reconnect()) or on time.
+          const wake = (): void => {
+            this.#wake = undefined;
+            clearTimeout(timer);
+            resolve();
+          };
+          const timer = setTimeout(wake, wait);
+          this.#wake = wake;
+        });
         if (this.#isClosed()) break;
       }
       wait = 0;
@@ -736,6 +727,7 @@ export class EssClient {
       refreshedAfter401 = false;
       this.#stats.connections += 1;
       this.#setState('online');
+      this.#settleWaiters();
       this.#updateFlow();
       const held = this.#held;
       // Not taken by an events() call right after connect() (or reconnect()) resolved: nobody
@@ -745,8 +737,8 @@ export class EssClient {
           // Taken, or the client closed or halted meanwhile: then kept for the next events().
           if (this.#held !== held || this.#state !== 'online') return;
           this.#held = undefined;
-          this.#logger.info('let go the events held for events(): no call took them right after going online', { events: held.size });
-          held.release();
+          this.#logger.info('let go the held events: no events() call took them right after going online', { events: held.size });
+          held.release(true);
         });
       }
       if (this.#needsState) {
@@ -1037,7 +1029,7 @@ export class EssClient {
     if (this.#closed) return;
     // Connecting, with no consumer (a resume's replay before connect() resolves): held.
     // It pauses reading at highWaterMark whatever the overflow option: nothing held is dropped.
-    if (!listeners && !streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = this.#newStream('pause'))];
+    if (!listeners && !streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'pause'))];
     for (const item of list) {
       if (!isRecord(item) || typeof item.id !== 'string') {
         this.#logger.debug('ignored an event without an id');
@@ -1076,17 +1068,7 @@ export class EssClient {
     for (const stream of active) stream.endBatch(batch);
     // Listeners took it, and so did no one when there was no consumer at all as it came;
     // iterators take it when they hand out its last event (one that left meanwhile does not).
-    this.#batchTaken(batch, listeners || !streams.length);
-  }
-
-  #batchTaken(batch: Batch, taken = true): void {
-    if (taken) batch.taken = true;
-    // An older batch taken late (an iterator from before a close(), drained after a connect()) is not saved.
-    if (--batch.remaining || !batch.taken || batch.sessionId !== this.#sessionId || batch.seq < this.#savedSeq) return;
-    this.#savedSeq = batch.seq;
-    // A batch is made only with a writer and a session (its own, as checked above).
-    this.#delivered = batch.last.id;
-    this.#saveRecord();
+    this.#streamOwner.batchTaken(batch, listeners || !streams.length);
   }
 
   #saveRecord(): void {
@@ -1096,7 +1078,7 @@ export class EssClient {
       this.#writer?.save({
         sessionId,
         lastEventId: this.#abandoned ? undefined : this.#delivered,
-        subscriptions: [...this.#subscriptions.values()].map((subscription) => ({ ...subscription })),
+        subscriptions: Array.from(this.#subscriptions.values(), (subscription) => ({ ...subscription })),
         removals: [...this.#removals],
       } satisfies ResumeRecord);
     }

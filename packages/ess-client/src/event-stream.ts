@@ -174,21 +174,17 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
    * took them, and not at all when none did.
    */
   return(): Promise<IteratorResult<EssEvent, undefined>> {
-    this.#leave(false);
+    this.release(false);
     return Promise.resolve(done);
-  }
-
-  /** Held by the client and let go (no `events()` call took it): its batches count as taken. */
-  release(): void {
-    this.#leave(true);
   }
 
   /**
    * Drop the buffer, stop and detach: the consumer left (return(): an earlier error is dropped
-   * too, and the batches not handed out are left to the other consumers), or a held stream was
-   * let go (`taken`: its batches count as taken, so that no consumer holds back the record).
+   * too, and the batches not handed out are left to the other consumers), or a stream held by
+   * the client was let go, no `events()` call having taken it (`taken`: its batches count as
+   * taken, so that no consumer holds back the record).
    */
-  #leave(taken: boolean): void {
+  release(taken: boolean): void {
     // From #batchHead on, every entry is a batch.
     const batches = this.#batches.slice(this.#batchHead) as Batch[];
     this.fail(undefined, true);
@@ -220,7 +216,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       this.#head = 0;
       this.#size = 0;
       // Its unfinished batches stay pending: never taken, they are not saved as resume points,
-      // unless the stream leaves (#leave) or, held, is let go.
+      // unless the stream leaves or, held, is let go (release()).
     }
     if (this.#ended) return;
     this.#ended = true;
