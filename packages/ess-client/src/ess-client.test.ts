@@ -674,6 +674,12 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     return (await store.get(key))?.lastEventId;
   }
 
+  /** Wait (up to 5 s) for the record to reach `id`, with nothing else to await. */
+  async function recordReaches(store: MemoryStore, id: string): Promise<void> {
+    for (let tries = 0; tries < 500 && (await recorded(store)) !== id; tries += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await recorded(store)).toBe(id);
+  }
+
   it('hands out what an iterator buffered before a halt, so reconnect() loses nothing and reports no gap', async () => {
     const ess = client({ reconnect: false, fetchState: false });
     await ess.connect();
@@ -906,8 +912,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await ess.connect(); // e1, e2 held, for a moment
     // Nobody took them: let go, and the record goes on without another frame (a client used for
     // its state alone used to replay them at every restart).
-    for (let tries = 0; tries < 500 && (await recorded(store)) !== 'e2'; tries += 1) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(await recorded(store)).toBe('e2');
+    await recordReaches(store, 'e2');
     const iterator = ess.events();
     sandbox.publish(numbered(3, 1));
     expect((await take(iterator, 1)).map(numberOf)).toEqual([3]);
@@ -922,8 +927,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await ess.connect();
     sandbox.publish(numbered(0, 1));
     await take(iterator, 1);
-    for (let tries = 0; tries < 500 && (await recorded(store)) !== 'e0'; tries += 1) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(await recorded(store)).toBe('e0');
+    await recordReaches(store, 'e0');
     ess.on('state', () => void iterator.return?.());
     sandbox.publish(numbered(1, 3));
     await until(() => ess.lastEventId === 'e3');
@@ -940,8 +944,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await ess.connect(); // the replay overflows the held iterator; nobody takes it
     await until(() => ess.lastEventId === 'e300');
     // Its dropped batches used to stay pending: every restart replayed the same events.
-    for (let tries = 0; tries < 500 && (await recorded(store)) !== 'e300'; tries += 1) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(await recorded(store)).toBe('e300');
+    await recordReaches(store, 'e300');
   });
 
   it('keeps held events across close() for the next events(): it hands them out (then ends, or goes on after a connect() that resumes); a new session drops them', async () => {
