@@ -1065,6 +1065,22 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     expect(await recorded(store)).toBe('e9');
   });
 
+  it('counts an iterator that leaves once, however often return() is called', async () => {
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });
+    const a = ess.events();
+    const b = ess.events();
+    await ess.connect();
+    sandbox.publish(numbered(0, 5));
+    await take(a, 1);
+    await a.return?.();
+    await a.return?.();
+    await take(b, 5);
+    await ess.close();
+    // A second return() used to count a's share twice: the batch then never completed.
+    expect(await recorded(store)).toBe('e4');
+  });
+
   it('leaves a batch to the other iterators when one leaves in the middle of it, and to none when it was the only one', async () => {
     const store = new MemoryStore();
     const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });

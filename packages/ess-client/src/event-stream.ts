@@ -185,8 +185,8 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
    * taken, so that no consumer holds back the record).
    */
   release(taken: boolean): void {
-    // From #batchHead on, every entry is a batch.
-    const batches = this.#batches.slice(this.#batchHead) as Batch[];
+    // From #batchHead on, every entry is a batch; each is reported once (return() may be called again).
+    const batches = this.#batches.splice(this.#batchHead) as Batch[];
     this.fail(undefined, true);
     this.#error = undefined;
     this.#owner.detach(this);
