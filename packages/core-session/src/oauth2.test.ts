@@ -223,7 +223,7 @@ describe('oauth2 token responses', () => {
     const endpoint = await tokenEndpoint();
     onTestFinished(endpoint.close);
     let expected = 0;
-    for (const expiresIn of ['', 0, '0', 1e306, '1e306', null]) {
+    for (const expiresIn of ['', ' \t', 0, '0', 1e306, `1${'0'.repeat(306)}`, null]) {
       endpoint.answer({ access_token: 'lifetime-token', token_type: 'Bearer', expires_in: expiresIn });
       const session = sessionFor(endpoint.url);
       expect((await session.getToken()).expiresAt).toBeUndefined();
@@ -239,6 +239,27 @@ describe('oauth2 token responses', () => {
     await expect(sessionFor(endpoint.url).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('expires_in') as unknown });
   });
 
+  it('reads expires_in as a JSON number or a plain decimal string only: "0x10", "1e3", "Infinity" and the like are INVALID_RESPONSE', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    const clock = manualClock();
+    const sessionAt = (): Session => new Session({ authenticator: oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'c', clientSecret: 's' }), clock, retry: { retries: 0 } });
+    // Digits with an optional fraction, whitespace around them allowed.
+    for (const [expiresIn, ms] of [['120', 120_000], [' 120 ', 120_000], ['\t90\n', 90_000], ['1.5', 1500], ['007', 7000]] as const) {
+      endpoint.answer({ access_token: 'lifetime-token', token_type: 'Bearer', expires_in: expiresIn });
+      expect((await sessionAt().getToken()).expiresAt, expiresIn).toBe(clock() + ms);
+    }
+    // Number() would read each of these as a lifetime (16 s, 1000 s, none, ...).
+    for (const expiresIn of ['0x10', '0b11', '0o17', '1e3', '1E3', 'Infinity', '-Infinity', '+60', '-1', '-0', '.5', '5.', '1 000', '1_000', '60s', '3600 3600', [60], true, { seconds: 60 }]) {
+      endpoint.answer({ access_token: 'lifetime-token', token_type: 'Bearer', expires_in: expiresIn });
+      await expect(sessionAt().getToken(), JSON.stringify(expiresIn)).rejects.toMatchObject({
+        name: 'AuthError',
+        code: 'INVALID_RESPONSE',
+        message: 'The token endpoint answered 200 with an expires_in that is not a number of seconds. Check tokenUrl.',
+      });
+    }
+  });
+
   it('reads an expires_in under 1 second, infinite, or too large for a Date as no known expiry; every expiresAt is a valid Date', async () => {
     const endpoint = await tokenEndpoint();
     onTestFinished(endpoint.close);
@@ -247,7 +268,7 @@ describe('oauth2 token responses', () => {
     const largest = Math.floor((8.64e15 - clock()) / 1000); // the longest lifetime in seconds whose end is still a Date
     let expected = 0;
     // Under 1 s every token would be expired when handed out: a new token request on every call.
-    for (const raw of ['1e400', '"1e400"', '-0', '5e-324', '0.0001', '0.999', '1e13', String(largest + 1)]) {
+    for (const raw of ['1e400', `"${'9'.repeat(400)}"`, '-0', '5e-324', '0.0001', '"0.999"', '0.999', '1e13', String(largest + 1)]) {
       endpoint.answerText(`{"access_token":"lifetime-token","token_type":"Bearer","expires_in":${raw}}`);
       const session = sessionAt();
       expect((await session.getToken()).expiresAt, raw).toBeUndefined();

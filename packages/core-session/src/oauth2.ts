@@ -63,7 +63,10 @@ export function parseRetryAfter(header: string | null, now: number): number | un
 /**
  * An authenticator for an OAuth 2.0 token endpoint (RFC 6749): the `client_credentials` or
  * `password` grant, and the `refresh_token` grant whenever the server issues refresh tokens.
- * Requests go through ky with its retries off: the session owns the retry policy.
+ * Requests go through ky with its retries off: the session owns the retry policy. A token
+ * response's `expires_in` is a JSON number or a decimal string (digits, a fraction allowed, spaces
+ * around them); anything else (`"0x10"`, `"1e3"`, negative) is `AuthError('INVALID_RESPONSE')`.
+ * Missing, empty, under 1 second or too large to be a time, it means no known expiry.
  *
  * @example
  * const session = new Session({
@@ -175,12 +178,16 @@ export function oauth2(options: OAuth2Options): Authenticator {
       );
     }
     const invalid = (problem: string): AuthError => new AuthError('INVALID_RESPONSE', `The token endpoint answered 200 with ${problem}. Check tokenUrl.`, { status });
-    if (json === undefined) throw invalid('a body that is not a JSON object');
+    if (!json) throw invalid('a body that is not a JSON object');
     const { access_token: value, expires_in: expiresIn, refresh_token: refreshToken, token_type: type } = json;
-    if (typeof value !== 'string' || value === '') throw invalid('no access_token');
+    if (typeof value !== 'string' || !value) throw invalid('no access_token');
     let expiresAt: number | undefined;
-    if (expiresIn !== undefined && expiresIn !== null && expiresIn !== '') {
-      const seconds = typeof expiresIn === 'string' || typeof expiresIn === 'number' ? Number(expiresIn) : NaN;
+    // Missing, null, empty or blank (a lenient server's "no value"): no known expiry.
+    const lifetime = typeof expiresIn === 'string' ? expiresIn.trim() : (expiresIn ?? '');
+    if (lifetime !== '') {
+      // RFC 6749 gives a JSON number; some servers send a decimal string. Only digits, a fraction allowed: Number() alone
+      // would read "0x10" as 16 s, "1e3" as 1000 s and "Infinity" as no expiry.
+      const seconds = typeof lifetime === 'number' || (typeof lifetime === 'string' && /^\d+(\.\d+)?$/.test(lifetime)) ? Number(lifetime) : NaN;
       if (Number.isNaN(seconds) || seconds < 0) throw invalid('an expires_in that is not a number of seconds');
       // Under 1 s (0 included), and a lifetime too long to be a time (past the largest Date, 8.64e15 ms; Infinity included),
       // mean no known expiry: used until a 401 (under 1 s would expire at once, a storm of requests).
@@ -205,7 +212,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
   // Who the tokens belong to, without any secret: the token URL (its query, which may hold a
   // tenant or a key, only as a hash), the client id, the user name and the scope, each
   // percent-encoded so that no two different identities read the same.
-  const query = tokenUrl.search === '' ? '' : ` query=sha256:${sha256Hex(tokenUrl.search, 16)}`;
+  const query = tokenUrl.search && ` query=sha256:${sha256Hex(tokenUrl.search, 16)}`;
   return {
     identity: `oauth2 ${tokenUrl.origin}${tokenUrl.pathname}${query} client=${encodeURIComponent(clientId)} user=${encodeURIComponent(username ?? '')} scope=${encodeURIComponent(scope ?? '')}`,
     authenticate: (context) => request(new URLSearchParams(primary), context),

@@ -24,7 +24,7 @@ export function requireSecureUrl(value: string | URL, what: string, allowInsecur
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new AuthError('CONFIGURATION', `${what} must be an https URL, not ${url.protocol}.`);
   }
-  if (url.username !== '' || url.password !== '') {
+  if (url.username || url.password) {
     throw new AuthError('CONFIGURATION', `${what} must not hold credentials.`);
   }
   if (url.protocol === 'http:' && !allowInsecure && !isLoopbackHost(url.hostname)) {

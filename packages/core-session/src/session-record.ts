@@ -14,18 +14,12 @@ export interface SessionRecord {
   throttledUntil?: number | undefined;
 }
 
-function isTime(value: unknown): value is number {
-  return Number.isFinite(value);
-}
+/** A finite number (a time, a duration). */
+const isTime = Number.isFinite as (value: unknown) => value is number;
 
 /** Undefined, or a finite number (a time, a duration). */
 export function optionalNumber(value: unknown): value is number | undefined {
   return value === undefined || isTime(value);
-}
-
-/** Undefined, Infinity (none) or a finite number: a token's expiresAt. */
-function optionalLimit(value: unknown): value is number | undefined {
-  return value === Infinity || optionalNumber(value);
 }
 
 function optionalString(value: unknown): value is string | undefined {
@@ -43,7 +37,7 @@ export function parseToken(value: unknown): Token | undefined {
   const { value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt } = value as Record<string, unknown>;
   // An expiresAt of Infinity means none (never expires by time): withoutUndefined drops it. Not an idleTtlMs of
   // Infinity: dropped, it would mean the session's idleTtlMs, not none (and JSON cannot hold it).
-  return typeof secret === 'string' && secret !== '' && isTime(obtainedAt) && optionalString(type) && optionalString(refreshToken) && optionalString(scope) && optionalLimit(expiresAt) && optionalNumber(idleTtlMs)
+  return typeof secret === 'string' && secret && isTime(obtainedAt) && optionalString(type) && optionalString(refreshToken) && optionalString(scope) && (expiresAt === Infinity || optionalNumber(expiresAt)) && optionalNumber(idleTtlMs)
     ? withoutUndefined({ value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt })
     : undefined;
 }

@@ -81,6 +81,73 @@ describe('Session: events', () => {
   });
 });
 
+describe('Session: refresh-failed', () => {
+  it('reports a failed blocking acquisition once, with background: false, however many callers wait for it', async () => {
+    const clock = manualClock();
+    const subject = session({ clock, authenticator: passwordGrant() });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    await subject.getToken();
+    // Expired: callers wait for the refresh-token grant, which fails (500, retried), then for the password grant, which fails too.
+    clock.advance(3_600_000);
+    sandbox.idp.injectFault({ kind: 'error', count: 6 });
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => subject.getToken().catch((error: unknown) => error)));
+    expect(outcomes).toEqual(Array.from({ length: 10 }, () => expect.objectContaining({ name: 'AuthError', code: 'SERVER' }) as unknown));
+    const failed = { error: outcomes[0], background: false, fallback: false };
+    expect(failures).toEqual([{ error: expect.objectContaining({ code: 'SERVER' }) as unknown, background: false, fallback: true }, failed]);
+    expect(sandbox.stats.idp.byGrant).toEqual({ password: 4, refresh_token: 3 });
+
+    // Without a token at all, the same.
+    const fresh = session({ authenticator: clientCredentials() });
+    const freshFailures: unknown[] = [];
+    fresh.on('refresh-failed', (event) => freshFailures.push(event));
+    sandbox.idp.injectFault({ kind: 'error', count: 3 });
+    const error = await fresh.getToken().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'AuthError', code: 'SERVER' });
+    expect(freshFailures).toEqual([{ error, background: false, fallback: false }]);
+  });
+
+  it('takes an authenticator\'s null refresh and revoke (plain JavaScript) as none: no refresh attempt, no failure reported', async () => {
+    const clock = manualClock();
+    let issued = 0;
+    const authenticator = {
+      identity: 'null methods',
+      authenticate: ({ now }: AuthContext) => Promise.resolve({ value: `token-${(issued += 1)}`, refreshToken: 'refresh', obtainedAt: now(), expiresAt: now() + 600_000 }),
+      refresh: null,
+      revoke: null,
+    } as unknown as Authenticator;
+    const subject = session({ clock, authenticator });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    await subject.getToken();
+    clock.advance(600_000);
+    expect((await subject.getToken()).value).toBe('token-2');
+    await subject.end();
+    expect(failures).toEqual([]);
+  });
+
+  it('does not report a blocking acquisition that end() cancelled', async () => {
+    const authenticator: Authenticator = {
+      identity: 'waits for its signal',
+      authenticate: ({ signal }) =>
+        new Promise<Token>((_resolve, reject) => {
+          signal.addEventListener('abort', () => {
+            reject(signal.reason as Error);
+          });
+        }),
+    };
+    const subject = session({ authenticator });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    const pending = subject.getToken().catch((error: unknown) => error);
+    await settled();
+    await subject.end();
+    expect(await pending).toMatchObject({ name: 'AuthError', code: 'NETWORK', message: 'The session ended during this acquisition.' });
+    await settled();
+    expect(failures).toEqual([]);
+  });
+});
+
 describe('Session: expiry and refresh', () => {
   it('measures expiresAt from when the request was sent', async () => {
     const clock = manualClock();
@@ -440,6 +507,31 @@ describe('Session: 401 replay', () => {
     expect(sandbox.stats.idp.requests).toBe(2);
   });
 
+  it('invalidate() given no token (undefined, null, a number: plain JavaScript) throws AuthError CONFIGURATION at once and changes nothing', async () => {
+    const store = new MemoryStore();
+    const subject = session({ store });
+    const other = session({ store });
+    const token = await subject.getToken();
+    expect(await other.getToken()).toEqual(token);
+    for (const bad of [undefined, null, 42, {}, { value: 42 }, ['Bearer x']]) {
+      let thrown: unknown;
+      try {
+        subject.invalidate(bad as unknown as string);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, JSON.stringify(bad)).toMatchObject({
+        name: 'AuthError',
+        code: 'CONFIGURATION',
+        message: 'invalidate() needs a token, its value or an authorization() string.',
+      });
+    }
+    // Both sessions keep answering from memory: the same settled promise, no request.
+    expect(subject.getToken()).toBe(subject.getToken());
+    expect(other.getToken()).toBe(other.getToken());
+    expect(await subject.getToken()).toBe(token);
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
 });
 
 describe('Session: throttling in one process', () => {

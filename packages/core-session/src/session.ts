@@ -72,9 +72,16 @@ export interface SessionData {
 export interface RefreshFailedEvent {
   /** Usually an `AuthError`; a `StoreError` when the store's lock could not be taken. */
   error: unknown;
-  /** True for a refresh in the background: the session keeps serving its current token. */
+  /**
+   * True for a refresh in the background: the session keeps serving its current token. False for an
+   * acquisition that `getToken()` callers wait for: they reject with the same error, or, while the
+   * store is out, get the token that has not expired yet.
+   */
   background: boolean;
-  /** True when the failure was the refresh-token grant and the session now falls back to the primary grant. */
+  /**
+   * True when the failure was the refresh-token grant and the session now falls back to the primary
+   * grant; should that fail too, a second event (`fallback: false`) follows.
+   */
   fallback: boolean;
 }
 
@@ -89,7 +96,12 @@ export interface ThrottledEvent {
 export interface SessionEvents {
   /** A new token is in use (acquired here or read from the store). The token is a secret: do not log it. */
   token: [token: Token];
-  /** An attempt to get a new token failed. */
+  /**
+   * An acquisition of a new token failed: a refresh in the background, or one that `getToken()` callers
+   * wait for (with no token, or one near expiry). Emitted once per acquisition, by the session that started
+   * it, however many callers wait for it. Not when `end()` cancelled it, nor for a 429 after which the
+   * waiting callers get the token that has not expired yet (`throttled` reports that).
+   */
   'refresh-failed': [event: RefreshFailedEvent];
   /** The token endpoint throttles this identity (a 429 here, or a throttle record from another process). */
   throttled: [event: ThrottledEvent];
@@ -302,7 +314,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const session = new Session(options);
     const input = data as Partial<SessionData> | undefined;
     const token = parseToken(input?.token);
-    if (input?.version !== 1 || typeof input.key !== 'string' || (input.token !== undefined && token === undefined)) {
+    if (input?.version !== 1 || typeof input.key !== 'string' || (input.token !== undefined && !token)) {
       throw new AuthError('CONFIGURATION', 'Session.restore() needs what session.export() returned.');
     }
     // As the stored record's check: NaN would drop the token, Infinity keep it past its idle expiry.
@@ -310,7 +322,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (input.key !== session.key) {
       throw new AuthError('CONFIGURATION', 'This session data belongs to another identity.');
     }
-    if (token !== undefined) {
+    if (token) {
       const lastUsedAt = input.lastUsedAt ?? token.obtainedAt;
       session.#adopt({ token, lastUsedAt, persistedUsedAt: lastUsedAt }, 'restored');
     }
@@ -327,11 +339,12 @@ export class Session extends TypedEmitter<SessionEvents> {
    * inside it, refreshes in the background and keeps answering; near expiry, waits for a new
    * token, with one acquisition in flight per identity in this process and, through
    * `store.withLock`, across processes. Records use, for sliding expiry.
-   * Rejects with `AuthError` (or `StoreError` when the store's lock cannot be had).
+   * Rejects with `AuthError` (or `StoreError` when the store's lock cannot be had); the failed
+   * acquisition is also reported by the `refresh-failed` event.
    */
   getToken(): Promise<Token> {
     const now = this.#clock();
-    if (now < this.#fastUntil && this.#ready !== undefined && this.#invalidations === this.#shared.invalidations) {
+    if (now < this.#fastUntil && this.#ready && this.#invalidations === this.#shared.invalidations) {
       this.#lastUsedAt = now;
       return this.#ready;
     }
@@ -341,7 +354,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** The `Authorization` header value for the current token, such as `Bearer eyJ…`. */
   authorization(): Promise<string> {
     const now = this.#clock();
-    if (now < this.#fastUntil && this.#readyAuthorization !== undefined && this.#invalidations === this.#shared.invalidations) {
+    if (now < this.#fastUntil && this.#readyAuthorization && this.#invalidations === this.#shared.invalidations) {
       this.#lastUsedAt = now;
       return this.#readyAuthorization;
     }
@@ -352,13 +365,17 @@ export class Session extends TypedEmitter<SessionEvents> {
    * After the API answered 401 with `token`: drop it, but only if it is still the current
    * token (compare before invalidating), so that many failed requests cause one acquisition.
    * Takes the Token, its value, or an `authorization()` string. Then get a token and replay once.
+   * Anything else (`undefined`, `null`, a number: plain JavaScript) throws `AuthError('CONFIGURATION')`
+   * at once, as `Session.restore()` does for data that is not session data: ignored, it would leave
+   * the refused token in use, and the replay would fail again.
    */
   invalidate(token: Token | string): void {
     // A Bearer header (of an older token, say) stands for its token.
-    const given = typeof token === 'string' ? token.replace(/^bearer +/i, '') : token.value;
+    const given = typeof token === 'string' ? token.replace(/^bearer +/i, '') : (token as Partial<Token> | null | undefined)?.value;
+    if (typeof given !== 'string') throw new AuthError('CONFIGURATION', 'invalidate() needs a token, its value or an authorization() string.');
     const current = this.#token;
     // The value refused from now on: the current one when `token` is it or its header (of any type).
-    const value = current !== undefined && given === authorizationOf(current) ? current.value : given;
+    const value = current && given === authorizationOf(current) ? current.value : given;
     const invalid = this.#shared.invalid;
     this.#shared.invalidations += 1;
     invalid.delete(value);
@@ -381,12 +398,12 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   touch(): void {
     const now = this.#clock();
-    if (this.#token !== undefined && now < this.#usableUntil(this.#timing, this.#lastUsedAt, true)) this.#used(now);
+    if (this.#token && now < this.#usableUntil(this.#timing, this.#lastUsedAt, true)) this.#used(now);
   }
 
   /** Write the last-use time to the store now instead of lazily (before a process exits, say). */
   async flush(): Promise<void> {
-    while (this.#persisting !== undefined) await this.#persisting;
+    while (this.#persisting) await this.#persisting;
     const token = this.#token;
     const usedAt = this.#lastUsedAt;
     if (token === undefined || usedAt <= this.#persistedUsedAt) return;
@@ -421,12 +438,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     // The acquisition in flight now ends with this session: its token, should it still come, is
     // revoked below, so no caller adopts it (#acquire).
     const flight = this.#shared.flight;
-    if (flight !== undefined) endedFlights.add(flight);
+    if (flight) endedFlights.add(flight);
     this.#ending.abort(sessionEnded());
     this.#ending = new AbortController();
     const token = this.#token;
     // invalidate() forgets it (and marks it invalid for every session of this process); without a token there is nothing to forget.
-    if (token !== undefined) this.invalidate(token);
+    if (token) this.invalidate(token);
     // An acquisition in flight (aborted above when this session started it) would store its token after the delete below:
     // let it settle first (its failure is not end()'s). A token it brought is revoked too, stored or not.
     const acquired = await flight?.then(({ token }) => token, () => undefined);
@@ -442,10 +459,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     const stored = await cleanup.catch(() => undefined);
     // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke each once.
     const revoked = new Map<string, Token>();
-    for (const each of [token, stored, acquired]) if (each !== undefined) revoked.set(each.value, each);
+    for (const each of [token, stored, acquired]) if (each) revoked.set(each.value, each);
     // Tokens about to be revoked are refused by every session of this process, also one that only
     // another session held (from the store). Without revocation they stay valid, and usable there.
-    if (this.#authenticator.revoke !== undefined) for (const each of revoked.values()) this.invalidate(each);
+    if (this.#authenticator.revoke) for (const each of revoked.values()) this.invalidate(each);
     for (const each of revoked.values()) await this.#revoke(each);
     await cleanup;
   }
@@ -453,7 +470,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** Log out or revoke `token` when the authenticator can; a failure is logged, not thrown. */
   async #revoke(token: Token): Promise<void> {
     const authenticator = this.#authenticator;
-    if (authenticator.revoke === undefined) return;
+    if (!authenticator.revoke) return;
     try {
       // Not aborted by a later end(), which would leave the token valid: only by its timeout.
       await this.#attempt((context) => authenticator.revoke?.(token, context));
@@ -476,11 +493,11 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   async #slowGetToken(now: number): Promise<Token> {
     // A token another session of this process invalidated (after a 401 there) is not handed out here either.
-    if (this.#token !== undefined && this.#shared.invalid.has(this.#token.value)) this.invalidate(this.#token);
+    if (this.#token && this.#shared.invalid.has(this.#token.value)) this.invalidate(this.#token);
     this.#invalidations = this.#shared.invalidations;
     const token = this.#token;
     // While throttled, a token that has not expired yet keeps being used (and no refresh starts).
-    if (token !== undefined && now < this.#usableUntil(this.#timing, this.#lastUsedAt, now < this.#shared.throttledUntil)) {
+    if (token && now < this.#usableUntil(this.#timing, this.#lastUsedAt, now < this.#shared.throttledUntil)) {
       this.#used(now);
       if (now >= this.#refreshAt) this.#refreshInBackground(now);
       return token;
@@ -498,7 +515,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #used(now: number): void {
     this.#lastUsedAt = now;
     // Written to the store when due (idle tokens only) and no write is running.
-    if (this.#persisting === undefined && now >= this.#persistDueAt()) void this.flush();
+    if (!this.#persisting && now >= this.#persistDueAt()) void this.flush();
     this.#updateFastUntil();
   }
 
@@ -517,7 +534,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   #updateFastUntil(): void {
     this.#fastUntil =
-      this.#token === undefined ? -Infinity : Math.min(this.#refreshAt, this.#usableUntil(this.#timing, this.#lastUsedAt, false), this.#persistDueAt());
+      this.#token ? Math.min(this.#refreshAt, this.#usableUntil(this.#timing, this.#lastUsedAt, false), this.#persistDueAt()) : -Infinity;
   }
 
   /** The timings of `token` under this session's settings. */
@@ -562,27 +579,21 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   #refreshInBackground(now: number): void {
-    if (this.#backgroundRunning || this.#shared.flight !== undefined || now < this.#backgroundRetryAt || now < this.#shared.throttledUntil) return;
+    if (this.#backgroundRunning || this.#shared.flight || now < this.#backgroundRetryAt || now < this.#shared.throttledUntil) return;
     this.#backgroundRunning = true;
-    const generation = this.#generation;
     this.#logger.debug('refreshing in the background', { expiresInMs: this.#timing.expiresAt - now });
     const backOff = (): void => {
       const at = this.#clock();
       this.#backgroundRetryAt = at + Math.min(30_000, Math.max(1000, (this.#timing.forcedAt - at) / 4));
     };
+    // A failure is reported by #acquire, which started this refresh.
     this.#acquire('background')
       .then(
         () => {
           // No newer token (a provider answering with its cached one, say): ask again later, as after a failure, not on every call.
           if (this.#clock() >= this.#refreshAt) backOff();
         },
-        (error: unknown) => {
-          backOff();
-          // Cancelled by end(): not a failure to report.
-          if (generation !== this.#generation) return;
-          this.#logger.warn('background refresh failed; serving the current token', { code: errorCode(error), message: errorMessage(error) });
-          this.emit('refresh-failed', { error, background: true, fallback: false });
-        },
+        backOff,
       )
       .finally(() => {
         this.#backgroundRunning = false;
@@ -595,18 +606,24 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   #acquire(mode: Mode, reissued = false): Promise<Token> {
     const state = this.#shared;
+    const generation = this.#generation;
     let flight = state.flight;
-    if (flight === undefined) {
+    if (!flight) {
       flight = state.flight = this.#runAcquisition(mode);
       // Nothing else replaces a flight while it runs: once it has settled, the next caller starts a new one.
-      const clear = (): void => {
+      flight.then(() => {
         state.flight = undefined;
-      };
-      flight.then(clear, clear);
+      }, (error: unknown) => {
+        state.flight = undefined;
+        // A failed acquisition is reported once, here, by the session that started it, however many
+        // callers wait for it, in the background or not; one that end() cancelled is not a failure.
+        if (generation !== this.#generation) return;
+        this.#logger.warn(`${mode} token acquisition failed`, { code: errorCode(error), message: errorMessage(error) });
+        this.emit('refresh-failed', { error, background: mode === 'background', fallback: false });
+      });
     } else {
       this.#logger.trace('joining the acquisition in flight');
     }
-    const generation = this.#generation;
     return flight.then(
       (acquired) => {
         if (endedFlights.has(flight)) {
@@ -629,7 +646,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         // Throttled (AuthError), or the store is out (StoreError), also when the flight joined was a
         // background refresh: a blocking caller gets a token that has not expired yet rather than the error.
         const servable = mode === 'blocking' && /^(RATE_LIMITED|UNAVAILABLE|TIMEOUT)$/.test(errorCode(error)) ? this.#reuse(undefined, mode, true) : undefined;
-        if (servable === undefined) throw error;
+        if (!servable) throw error;
         this.#logger.warn('serving the current token until it expires', { code: errorCode(error) });
         return servable.token;
       },
@@ -641,7 +658,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     const ended = this.#ending.signal;
     // Read without the lock first: when another process already holds a good token, no lock is needed.
     const early = this.#fromRecord(await this.#read(), mode);
-    if (early !== undefined) return early;
+    if (early) return early;
 
     this.#logger.trace('waiting for the store lock');
     try {
@@ -649,7 +666,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         // Another process may have done the work while this one waited for the lock.
         const record = await this.#read();
         const found = this.#fromRecord(record, mode);
-        if (found !== undefined) return found;
+        if (found) return found;
         let token: Token;
         try {
           token = await this.#obtain(record?.token, mode, ended);
@@ -666,7 +683,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     } catch (error) {
       // The holder took too long (its own retries, say); it may have stored a token meanwhile.
       const found = StoreError.isInstance(error) && error.code === 'LOCK_TIMEOUT' ? this.#reuse(await this.#read(), mode) : undefined;
-      if (found === undefined) throw error;
+      if (!found) throw error;
       return found;
     }
   }
@@ -679,7 +696,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #reuse(record: SessionRecord | undefined, mode: Mode, untilExpiry = false): Acquired | undefined {
     const now = this.#clock();
     for (const token of [record?.token, untilExpiry ? this.#token : undefined]) {
-      if (token === undefined || this.#shared.invalid.has(token.value)) continue;
+      if (!token || this.#shared.invalid.has(token.value)) continue;
       const persistedUsedAt = (record?.token?.value === token.value ? record.lastUsedAt : undefined) ?? token.obtainedAt;
       const lastUsedAt = Math.max(persistedUsedAt, this.#token?.value === token.value ? this.#lastUsedAt : 0);
       const timing = this.#timings(token);
@@ -710,7 +727,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.emit('throttled', { until, retryAfterMs });
     }
     const servable = mode === 'blocking' ? this.#reuse(record, mode, true) : undefined;
-    if (servable !== undefined) return servable;
+    if (servable) return servable;
     throw error ?? new AuthError('RATE_LIMITED', `The token endpoint is throttling this identity; retry after ${retryAfterMs} ms.`, { retryAfterMs });
   }
 
@@ -720,7 +737,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     // The later of the stored and the current token: after a failed store write, the stored one's
     // refresh token may be spent (rotated), and the current one holds its successor.
     const [base] = [stored, this.#token].filter((token): token is Token => token?.refreshToken !== undefined).sort((a, b) => b.obtainedAt - a.obtainedAt);
-    if (base !== undefined && authenticator.refresh !== undefined) {
+    if (base && authenticator.refresh) {
       try {
         return this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context), ended));
       } catch (error) {
@@ -734,7 +751,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   #checked(token: unknown): Token {
     const checked = parseToken(token);
-    if (checked === undefined) {
+    if (!checked) {
       throw new AuthError('INVALID_RESPONSE', 'The authenticator returned no token with a string value, a numeric obtainedAt, and a numeric expiresAt and idleTtlMs or none.');
     }
     return checked;
@@ -767,7 +784,7 @@ export class Session extends TypedEmitter<SessionEvents> {
           Promise.resolve(run({ signal, now: this.#clock, logger: this.#logger, attempt })).then((value) => {
             // The attempt was abandoned at end(): this token is stored nowhere, so nobody else would revoke it.
             const late = ended?.aborted ? parseToken(value) : undefined;
-            if (late !== undefined) void this.#revoke(late);
+            if (late) void this.#revoke(late);
             resolve(value);
           }, reject);
         });

@@ -46,7 +46,7 @@ export class TypedEmitter<Events extends EventMap<Events>> {
 
   protected emit<E extends keyof Events>(event: E, ...args: Events[E]): void {
     const set = this.#listeners.get(event);
-    if (set === undefined) return;
+    if (!set) return;
     for (const listener of [...set]) {
       try {
         (listener as Listener<Events, E>)(...args);
