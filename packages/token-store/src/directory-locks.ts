@@ -11,7 +11,7 @@ import { ensurePrivateDirectory } from './private-directory.js';
  */
 const processQueues = new KeyedMutex();
 
-/** Options of {@link DirectoryLocks}. */
+/** Options of {@link directoryLocks}. */
 export interface DirectoryLocksOptions {
   dir: string;
   lockTimeoutMs: number;
@@ -19,24 +19,19 @@ export interface DirectoryLocksOptions {
   logger: Logger;
 }
 
+/** Runs `fn` holding the lock for `key`, waiting at most `timeoutMs` in all. */
+export type RunLocked = <T>(key: string, fn: () => Promise<T>, timeoutMs?: number) => Promise<T>;
+
 /**
  * Per-key locks exclusive across processes, as lock files `<sha256(key)>.lock` in a private
  * directory. FileStore and KeychainStore both lock through this.
  */
-export class DirectoryLocks {
-  readonly #options: DirectoryLocksOptions;
-
-  constructor(options: DirectoryLocksOptions) {
-    this.#options = options;
-  }
-
-  /** Runs `fn` holding the lock for `key`, waiting at most `timeoutMs` in all. */
-  async run<T>(key: string, fn: () => Promise<T>, timeoutMs: number = this.#options.lockTimeoutMs): Promise<T> {
-    const options = this.#options;
+export function directoryLocks(options: DirectoryLocksOptions): RunLocked {
+  return async (key, fn, timeoutMs = options.lockTimeoutMs) => {
     const deadline = Date.now() + timeoutMs;
     const path = join(options.dir, `${keyFileStem(key)}.lock`);
     return processQueues.run(path, async () => {
-      await ensurePrivateDirectory(options.dir, options.logger);
+      await ensurePrivateDirectory(options);
       const release = await acquireLockFile(path, { ...options, deadline, timeoutMs });
       try {
         return await fn();
@@ -44,5 +39,5 @@ export class DirectoryLocks {
         await release();
       }
     }, timeoutMs);
-  }
+  };
 }

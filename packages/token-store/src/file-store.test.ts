@@ -338,6 +338,15 @@ describe('FileStore locks (in one process)', () => {
     await expect(stores[1]!.get('key')).resolves.toEqual({ version: 1, count: 10 });
   });
 
+  it('refuses an fn that is not a function with INVALID_ARGUMENT before it touches the disk (no directory, no lock file)', async () => {
+    const base = await temporaryDirectory();
+    const dir = join(base, 'sessionkit');
+    const error = await rejection(new FileStore({ dir }).withLock('key', 'not a function' as unknown as () => Promise<void>));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toBe('fn must be a function.');
+    expect(await readdir(base)).toEqual([]);
+  });
+
   it('refuses a symbolic link at the lock path with PERMISSION, without running fn', async () => {
     const dir = await temporaryDirectory();
     const outside = await temporaryDirectory();

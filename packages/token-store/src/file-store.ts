@@ -1,13 +1,13 @@
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import { defaultStoreDirectory } from './default-directory.js';
-import { DirectoryLocks } from './directory-locks.js';
-import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, nonBlocking, noFollow, notPlain } from './fs-errors.js';
+import { directoryLocks, type DirectoryLocksOptions, type RunLocked } from './directory-locks.js';
+import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, inspectFile, notPlain, readFlags } from './fs-errors.js';
 import { keyFileStem } from './key-file-name.js';
-import { basename, type BigIntStats, chmod, constants, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, type Stats, unlink } from './node-builtins.js';
+import { basename, chmod, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, unlink } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
 import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
-import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
+import { assertKey, assertLockArguments, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -63,8 +63,9 @@ export const defaultStaleLockMs = 30_000;
 export class FileStore implements TokenStore {
   /** The absolute directory the files live in. */
   readonly dir: string;
-  readonly #logger: Logger;
-  readonly #locks: DirectoryLocks;
+  /** The lock settings and the logger; `set` hands them to the leftover sweep, which judges breaker guards by them. */
+  readonly #settings: DirectoryLocksOptions;
+  readonly #locks: RunLocked;
 
   constructor(options?: FileStoreOptions | null) {
     // From JavaScript: null is no options, and a dir that is not a string an INVALID_ARGUMENT.
@@ -72,12 +73,13 @@ export class FileStore implements TokenStore {
     const dir = options.dir ?? defaultStoreDirectory();
     if (typeof dir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'dir must be a string.');
     this.dir = resolve(dir);
-    const lockTimeoutMs = options.lockTimeoutMs ?? defaultLockTimeoutMs;
-    const staleLockMs = options.staleLockMs ?? defaultStaleLockMs;
-    assertMilliseconds('lockTimeoutMs', lockTimeoutMs);
-    assertMilliseconds('staleLockMs', staleLockMs, 100);
-    this.#logger = options.logger ?? silentLogger;
-    this.#locks = new DirectoryLocks({ dir: this.dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
+    this.#settings = {
+      dir: this.dir,
+      lockTimeoutMs: assertMilliseconds('lockTimeoutMs', options.lockTimeoutMs ?? defaultLockTimeoutMs),
+      staleLockMs: assertMilliseconds('staleLockMs', options.staleLockMs ?? defaultStaleLockMs, 100),
+      logger: options.logger ?? silentLogger,
+    };
+    this.#locks = directoryLocks(this.#settings);
   }
 
   /** The file that holds `key`'s record. */
@@ -96,14 +98,14 @@ export class FileStore implements TokenStore {
     const path = this.pathFor(key);
     let handle: FileHandle | undefined;
     for (let repaired = false; !handle; repaired = true) {
-      const found = await this.#inspect(path);
+      const found = await inspectFile(path);
       if (!found) return undefined;
       // Never trust a file someone else wrote (into a loose directory): it would hand us their
       // token. This also covers another user's directory, whose files are theirs; it is checked
       // again on the open file, which may have been swapped since.
       assertOwner(found.uid, path);
       try {
-        handle = await open(path, constants.O_RDONLY | noFollow | nonBlocking);
+        handle = await open(path, readFlags);
       } catch (error) {
         const code = errorCode(error);
         if (code === 'ENOENT') return undefined;
@@ -119,11 +121,24 @@ export class FileStore implements TokenStore {
       assertOwner(info.uid, path);
       if (hasPosixModes && (info.mode & 0o777n) !== 0o600n) {
         await handle.chmod(0o600);
-        this.#logger.debug('tightened the mode to 0600', { file: path });
+        this.#settings.logger.debug('tightened the mode to 0600', { file: path });
       }
       const record = parseRecord(await handle.readFile('utf8'));
-      // Still open, so the inode cannot be reused by another file meanwhile.
-      if (!record) await this.#keepCorrupt(path, info);
+      if (!record) {
+        // Warn and, once per file, keep a copy as a hard link `<path>.corrupt-<time>`. Nothing at
+        // `path` is renamed or removed: a writer may have just put a good record there, and the
+        // next set() replaces the corrupt file atomically anyway. link() takes whatever is at
+        // `path` now, so a link to another inode is undone (this one is still open, so its
+        // number cannot be reused meanwhile).
+        const copy = `${path}.corrupt-${Date.now()}`;
+        let copiedTo: string | undefined;
+        if (info.nlink < 2n) {
+          const linked = await link(path, copy).then(() => lstat(copy, { bigint: true }), ignore);
+          if (linked?.ino === info.ino) copiedTo = copy;
+          else if (linked) await unlink(copy).catch(ignore);
+        }
+        this.#settings.logger.warn('a token file could not be parsed; treated as missing', { file: path, copiedTo });
+      }
       return record;
     } catch (error) {
       throw fileSystemError(error, 'read', path);
@@ -139,13 +154,13 @@ export class FileStore implements TokenStore {
   async set(key: string, value: StoredRecord): Promise<void> {
     const path = this.pathFor(key);
     const text = serializeRecord(value);
-    await ensurePrivateDirectory(this.dir, this.#logger);
-    await this.#inspect(path);
+    await ensurePrivateDirectory(this.#settings);
+    await inspectFile(path);
     const tempPath = join(this.dir, `.${basename(path)}.${randomUUID()}.tmp`);
     const handle = await createTempFile(tempPath, path);
     try {
       try {
-        await handle.writeFile(text, 'utf8');
+        await handle.writeFile(text); // UTF-8, the default
         await handle.sync();
       } finally {
         await handle.close();
@@ -157,8 +172,8 @@ export class FileStore implements TokenStore {
     }
     // Makes the rename durable. Not supported on Windows, where it is skipped.
     if (hasPosixModes) {
-      await open(this.dir, constants.O_RDONLY).then((dir) => dir.sync().finally(() => dir.close())).catch((error: unknown) => {
-        this.#logger.debug('could not flush the store directory', { dir: this.dir, code: errorCode(error) });
+      await open(this.dir).then((dir) => dir.sync().finally(() => dir.close())).catch((error: unknown) => {
+        this.#settings.logger.debug('could not flush the store directory', { dir: this.dir, code: errorCode(error) });
       });
     }
   }
@@ -166,7 +181,7 @@ export class FileStore implements TokenStore {
   /** Removes `key`'s file; a missing file is not an error. */
   async delete(key: string): Promise<void> {
     const path = this.pathFor(key);
-    if (!(await this.#inspect(path))) return;
+    if (!(await inspectFile(path))) return;
     try {
       await unlink(path);
     } catch (error) {
@@ -178,40 +193,11 @@ export class FileStore implements TokenStore {
    * Runs `fn` holding `key`'s lock, exclusive across processes (and across store instances in
    * this process). Waits at most `options.timeoutMs` (default `lockTimeoutMs`), then rejects
    * with `LOCK_TIMEOUT`. Not re-entrant: calling `withLock` for the same key inside `fn` waits
-   * for itself until the timeout.
+   * for itself until the timeout. A bad key or `timeoutMs`, or an `fn` that is not a function,
+   * is refused with `INVALID_ARGUMENT` before any lock is taken.
    */
   async withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
-    assertKey(key);
-    if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
-    return await this.#locks.run(key, fn, options?.timeoutMs);
-  }
-
-  /** The file at `path`, undefined when there is none; throws PERMISSION for anything but a regular file (a planted link). */
-  async #inspect(path: string): Promise<Stats | undefined> {
-    try {
-      const info = await lstat(path);
-      if (!info.isFile()) throw notPlain(path);
-      return info;
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return undefined;
-      throw fileSystemError(error, 'inspect', path);
-    }
-  }
-
-  /**
-   * Warns about the unparsable file `info` at `path` and, once per file, keeps a copy as a hard
-   * link `<path>.corrupt-<time>`. Nothing at `path` is renamed or removed: a writer may have
-   * just put a good record there (link() takes whatever is there now, so a link to another
-   * inode is undone), and the next set() replaces the corrupt file atomically anyway.
-   */
-  async #keepCorrupt(path: string, info: BigIntStats): Promise<void> {
-    const copy = `${path}.corrupt-${Date.now()}`;
-    let copiedTo: string | undefined;
-    if (info.nlink < 2n) {
-      const linked = await link(path, copy).then(() => lstat(copy, { bigint: true }), ignore);
-      if (linked?.ino === info.ino) copiedTo = copy;
-      else if (linked) await unlink(copy).catch(ignore);
-    }
-    this.#logger.warn('a token file could not be parsed; treated as missing', { file: path, copiedTo });
+    assertLockArguments(key, fn, options);
+    return this.#locks(key, fn, options?.timeoutMs);
   }
 }

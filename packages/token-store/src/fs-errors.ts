@@ -1,4 +1,4 @@
-import { constants, type FileHandle, open, unlink } from './node-builtins.js';
+import { constants, type FileHandle, lstat, open, type Stats, unlink } from './node-builtins.js';
 import { StoreError } from './store-error.js';
 
 /** The `code` of a Node.js system error, if it is one. */
@@ -23,9 +23,12 @@ export const hasPosixModes: boolean = process.platform !== 'win32';
 
 // Windows has neither flag; there the lstat checks are what refuses a link.
 /** `O_NOFOLLOW` where the platform has it: opening a symbolic link fails instead of following it. */
-export const noFollow: number = (constants as Partial<typeof constants>).O_NOFOLLOW ?? 0;
-/** `O_NONBLOCK` where the platform has it: opening a FIFO planted at a path does not hang. */
-export const nonBlocking: number = (constants as Partial<typeof constants>).O_NONBLOCK ?? 0;
+const noFollow: number = (constants as Partial<typeof constants>).O_NOFOLLOW ?? 0;
+/**
+ * The flags that open an existing file for reading: `O_RDONLY` (which is 0), `noFollow`, and
+ * `O_NONBLOCK` where the platform has it, so that opening a FIFO planted at the path does not hang.
+ */
+export const readFlags: number = noFollow | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0);
 
 /** For best-effort cleanup whose failure changes nothing for the caller. */
 export function ignore(): undefined {
@@ -39,8 +42,9 @@ export function notPlain(path: string, expected: 'file' | 'directory' = 'file'):
 
 /** Throws `PERMISSION` unless `owner`, the uid of `path`, is this process's user (where there are POSIX owners). */
 export function assertOwner(owner: number | bigint, path: string): void {
+  // process.getuid exists exactly where there are POSIX owners (not on Windows or Android).
   const uid = process.getuid?.();
-  if (hasPosixModes && uid !== undefined && Number(owner) !== uid) {
+  if (uid !== undefined && Number(owner) !== uid) {
     throw new StoreError('PERMISSION', `${path} is owned by user ${owner}, not ${uid}: use a directory (and files) you own.`);
   }
 }
@@ -52,7 +56,9 @@ export function assertOwner(owner: number | bigint, path: string): void {
 export async function createTempFile(tempPath: string, path: string): Promise<FileHandle> {
   let handle: FileHandle | undefined;
   try {
-    handle = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | noFollow, 0o600);
+    // 'wx' is O_CREAT | O_EXCL (with O_WRONLY and O_TRUNC, a no-op on a new file): it never opens
+    // an existing file, and never follows a symbolic link (POSIX: EEXIST), so O_NOFOLLOW adds nothing.
+    handle = await open(tempPath, 'wx', 0o600);
     // The umask can only remove bits, even the owner's read bit (umask 0477), which would leave
     // a lock file its owner cannot read back to release: chmod makes the mode exactly 0600.
     if (hasPosixModes) await handle.chmod(0o600);
@@ -63,5 +69,20 @@ export async function createTempFile(tempPath: string, path: string): Promise<Fi
       await unlink(tempPath).catch(ignore);
     }
     throw fileSystemError(error, 'create a temporary file beside', path);
+  }
+}
+
+/**
+ * The file at `path`, undefined when there is none; throws `PERMISSION` for anything but a
+ * regular file (a planted link). Token files and lock files are both inspected with it.
+ */
+export async function inspectFile(path: string): Promise<Stats | undefined> {
+  try {
+    const info = await lstat(path);
+    if (!info.isFile()) throw notPlain(path);
+    return info;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw fileSystemError(error, 'inspect', path);
   }
 }

@@ -5,5 +5,6 @@ import { createHash } from './node-builtins.js';
  * a URL; the hash keeps it out of directory listings and makes every key a safe file name.
  */
 export function keyFileStem(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  // update() hashes a string as UTF-8 by default.
+  return createHash('sha256').update(key).digest('hex');
 }

@@ -2,13 +2,13 @@ import { resolve } from 'node:path';
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import { callAsync } from './call-async.js';
 import { defaultStoreDirectory } from './default-directory.js';
-import { DirectoryLocks } from './directory-locks.js';
+import { directoryLocks, type RunLocked } from './directory-locks.js';
 import { defaultLockTimeoutMs, defaultStaleLockMs } from './file-store.js';
 import { type HelperReply, type HelperRequest, KeychainHelper } from './keychain-helper.js';
 import { missingSessionBus, resolveKeyringModule, secretServiceAdvice } from './keychain-module.js';
 import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
-import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
+import { assertKey, assertLockArguments, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
 
 /** Options of {@link KeychainStore}. */
 export interface KeychainStoreOptions {
@@ -80,7 +80,7 @@ export class KeychainStore implements TokenStore {
   readonly service: string;
   readonly #timeoutMs: number;
   readonly #logger: Logger;
-  readonly #locks: DirectoryLocks;
+  readonly #locks: RunLocked;
   #helper: KeychainHelper | undefined;
 
   constructor(options?: KeychainStoreOptions | null) {
@@ -103,7 +103,7 @@ export class KeychainStore implements TokenStore {
     const lockDir = options.lockDir ?? defaultStoreDirectory();
     if (typeof lockDir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'KeychainStore lockDir must be a string.');
     const dir = resolve(lockDir);
-    this.#locks = new DirectoryLocks({ dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
+    this.#locks = directoryLocks({ dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
   }
 
   /** The record under `key`, or undefined (also when the item is not a record; then a warning is logged). */
@@ -141,9 +141,8 @@ export class KeychainStore implements TokenStore {
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     return callAsync(() => {
-      assertKey(key);
-      if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
-      return this.#locks.run(key, fn, options?.timeoutMs);
+      assertLockArguments(key, fn, options);
+      return this.#locks(key, fn, options?.timeoutMs);
     });
   }
 

@@ -1,7 +1,7 @@
 import { callAsync } from './call-async.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
-import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
+import { assertKey, assertLockArguments, parseRecord, serializeRecord } from './validate.js';
 
 /**
  * Keeps records in this process's memory, as JSON text so callers never share mutable
@@ -48,8 +48,7 @@ export class MemoryStore implements TokenStore {
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     return callAsync(() => {
-      assertKey(key);
-      if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
+      assertLockArguments(key, fn, options);
       return this.#locks.run(key, fn, options?.timeoutMs);
     });
   }

@@ -1,14 +1,27 @@
 import type { Logger } from '@sessionkit/logger';
 import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
-import { chmod, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
+import { clearStaleGuard } from './lock-file.js';
+import { chmod, join, lstat, mkdir, randomUUID, readdir, stat, unlink } from './node-builtins.js';
+
+/**
+ * What {@link ensurePrivateDirectory} needs: the directory, where to log, and `staleLockMs`,
+ * by which its leftover sweep judges breaker guards (as breakers do).
+ */
+export interface PrivateDirectoryOptions {
+  dir: string;
+  logger: Logger;
+  staleLockMs: number;
+}
 
 /**
  * Creates `dir` (mode 0700) if needed, then checks that it is a directory owned by this user
  * and tightens its mode to 0700. Runs before every write, so a directory loosened by hand is
  * fixed on the next write. On Windows only the directory check applies. The first call per
- * directory in a process also removes temporary files left by killed processes.
+ * directory in a process also removes temporary files left by killed processes, and stale
+ * breaker guards.
  */
-export async function ensurePrivateDirectory(dir: string, logger: Logger): Promise<void> {
+export async function ensurePrivateDirectory(options: PrivateDirectoryOptions): Promise<void> {
+  const { dir, logger } = options;
   let info;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
@@ -31,7 +44,7 @@ export async function ensurePrivateDirectory(dir: string, logger: Logger): Promi
       logger.debug('tightened the mode to 0700', { dir, previousMode: mode.toString(8) });
     }
   }
-  await sweepLeftovers(dir, logger);
+  await sweepLeftovers(options);
 }
 
 /** Temporary files this old are leftovers of a killed process: live ones are refreshed within milliseconds. */
@@ -40,17 +53,21 @@ const swept = new Set<string>();
 /**
  * The names of this package's temporary files, and no one else's (`dir` may be shared):
  * `.<sha256>.json.<uuid>.tmp` (FileStore writes), `<sha256>.lock.<uuid>.tmp` (lock owner tags)
- * and `<sha256>.lock.stale-<uuid>` (locks being broken).
+ * and `<sha256>.lock.stale-<uuid>` (locks and guards being removed); and `<sha256>.lock.breaker`,
+ * the guard of a lock being broken.
  */
-const leftoverName = /^\.?\w{64}\.(json|lock)\.(stale-)?[\w-]{36}(\.tmp)?$/;
+const leftoverName = /^(\.?\w{64}\.(json|lock)\.(stale-)?[\w-]{36}(\.tmp)?|\w{64}\.lock\.breaker)$/;
 
 /**
  * Once per directory and process, removes this package's temporary files left by processes
  * killed mid-write or mid-wait (see `leftoverName`) that are older than ten minutes. A live
  * writer's temporary file exists for milliseconds and a waiting locker rewrites its own on every
- * poll, so neither is ever that old. Failures are ignored: this is housekeeping.
+ * poll, so neither is ever that old. A breaker's guard is otherwise only cleared when that lock
+ * is next broken, so a stale one (its breaker died, or it was not refreshed for `staleLockMs`)
+ * is cleared here as breakers clear it, never a live breaker's. Failures are ignored: this is
+ * housekeeping.
  */
-async function sweepLeftovers(dir: string, logger: Logger): Promise<void> {
+async function sweepLeftovers({ dir, logger, staleLockMs }: PrivateDirectoryOptions): Promise<void> {
   if (swept.has(dir)) return;
   swept.add(dir);
   const now = Date.now();
@@ -58,6 +75,11 @@ async function sweepLeftovers(dir: string, logger: Logger): Promise<void> {
     if (!leftoverName.test(name)) continue;
     const path = join(dir, name);
     try {
+      if (name.endsWith('.breaker')) {
+        // `<lock>.breaker`: moved aside as `<lock>.stale-<uuid>`, a name this sweep knows.
+        await clearStaleGuard(path, staleLockMs, `${path.slice(0, -8)}.stale-${randomUUID()}`);
+        continue;
+      }
       const info = await lstat(path);
       if (info.isFile() && now - info.mtimeMs > leftoverAgeMs) {
         await unlink(path);

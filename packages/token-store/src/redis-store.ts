@@ -7,7 +7,7 @@ import { loadRedisClientConstructor } from './redis-module.js';
 import { recordTimeToLive } from './redis-ttl.js';
 import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
-import { assertKey, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
+import { assertKey, assertLockArguments, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
 
 /** Options of {@link RedisStore}. Pass `client` or `url`. */
 export interface RedisStoreOptions {
@@ -235,8 +235,8 @@ export class RedisStore implements TokenStore {
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     return callAsync(() => {
+      assertLockArguments(key, fn, options);
       const lockKey = this.lockKeyFor(key);
-      if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
       const timeoutMs = options?.timeoutMs ?? this.#lockTimeoutMs;
       const deadline = Date.now() + timeoutMs;
       return this.#queues.run(lockKey, async () => {

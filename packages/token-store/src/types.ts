@@ -26,7 +26,9 @@ export interface TokenStore {
   delete(key: string): Promise<void>;
   /**
    * Run `fn` holding the exclusive lock for `key`: exclusive across processes where the
-   * adapter can be (file, keychain), within this process otherwise (memory).
+   * adapter can be (file, keychain, Redis), within this process otherwise (memory). A bad key
+   * or `timeoutMs`, or an `fn` that is not a function, is refused with
+   * `StoreError('INVALID_ARGUMENT')` before any lock is taken.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>;
 }

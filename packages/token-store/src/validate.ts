@@ -1,5 +1,5 @@
 import { StoreError } from './store-error.js';
-import type { StoredRecord } from './types.js';
+import type { LockOptions, StoredRecord } from './types.js';
 
 /**
  * Throws `INVALID_ARGUMENT` for an empty or non-string key, or one with NUL or a lone surrogate:
@@ -10,7 +10,7 @@ export function assertKey(key: unknown): asserts key is string {
   // `\p{Cs}` with the u flag finds lone surrogates only (a pair is one code point): `!isWellFormed()`,
   // which the ES2023 lib that dependent packages compile this file with does not declare.
   // KeychainStore checks its service name with the same pattern.
-  if (typeof key !== 'string' || key.length === 0 || /[\0\p{Cs}]/u.test(key)) {
+  if (typeof key !== 'string' || key === '' || /[\0\p{Cs}]/u.test(key)) {
     throw new StoreError('INVALID_ARGUMENT', 'A store key must be a non-empty string without NUL or lone surrogates.');
   }
 }
@@ -37,8 +37,9 @@ export function serializeRecord(value: unknown): string {
 /** Parse stored JSON text as a record; undefined when it is not valid JSON or not a record. */
 export function parseRecord(text: string): StoredRecord | undefined {
   try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as StoredRecord).version === 'number') return value as StoredRecord;
+    const value = JSON.parse(text) as StoredRecord | null;
+    // Of what JSON.parse returns, only an object that is not an array can have a "version".
+    if (typeof value?.version === 'number') return value;
   } catch {
     // Not JSON.
   }
@@ -46,11 +47,23 @@ export function parseRecord(text: string): StoredRecord | undefined {
 }
 
 /**
- * Throws `INVALID_ARGUMENT` unless `value` is a number of milliseconds from `minimum` to
- * 2,147,483,647 (about 24.8 days): Node.js runs a longer timer after 1 ms instead.
+ * Returns `value` if it is a number of milliseconds from `minimum` to 2,147,483,647 (about 24.8
+ * days), and throws `INVALID_ARGUMENT` otherwise: Node.js runs a longer timer after 1 ms instead.
  */
-export function assertMilliseconds(name: string, value: number, minimum = 0): void {
+export function assertMilliseconds(name: string, value: number, minimum = 0): number {
   if (typeof value !== 'number' || !(value >= minimum && value <= 2_147_483_647)) {
     throw new StoreError('INVALID_ARGUMENT', `${name} must be a number of ms from ${minimum} to 2147483647.`);
   }
+  return value;
+}
+
+/**
+ * Throws `INVALID_ARGUMENT` for `withLock` arguments that every store refuses, before it takes
+ * any lock: a bad key, an `fn` that is not a function (which would otherwise fail with a
+ * TypeError only once the lock was held) and a bad `timeoutMs`.
+ */
+export function assertLockArguments(key: unknown, fn: unknown, options: LockOptions | undefined): void {
+  assertKey(key);
+  if (typeof fn !== 'function') throw new StoreError('INVALID_ARGUMENT', 'fn must be a function.');
+  if (options?.timeoutMs !== undefined) assertMilliseconds('timeoutMs', options.timeoutMs);
 }

@@ -273,6 +273,26 @@ export function describeStoreContract(name: string, setup: () => StoreUnderTest 
       await holder;
     });
 
+    it('withLock rejects an fn that is not a function with INVALID_ARGUMENT at once, without taking or waiting for the lock', async () => {
+      const { store, key } = await open();
+      const bad = ['not a function', undefined, null, {}, Promise.resolve()] as unknown as (() => Promise<unknown>)[];
+      // With the lock free: a StoreError, not the TypeError of calling it.
+      for (const fn of bad) await expectStoreError(store.withLock(key(), fn), 'INVALID_ARGUMENT');
+      // With the lock held: refused at once, where a check made only once the lock was had would time out.
+      const release = deferred();
+      const entered = deferred();
+      const holder = store.withLock(key(), async () => {
+        entered.resolve();
+        await release.promise;
+        return 'held';
+      });
+      await entered.promise;
+      for (const fn of bad) await expectStoreError(store.withLock(key(), fn, { timeoutMs: 200 }), 'INVALID_ARGUMENT');
+      release.resolve();
+      await expect(holder).resolves.toBe('held');
+      await expect(store.withLock(key(), () => Promise.resolve('free'), { timeoutMs: 2_000 })).resolves.toBe('free');
+    });
+
     it('withLock rejects a negative or non-finite timeoutMs with INVALID_ARGUMENT', async () => {
       const { store, key } = await open();
       await expectStoreError(store.withLock(key(), () => Promise.resolve(), { timeoutMs: -1 }), 'INVALID_ARGUMENT');
