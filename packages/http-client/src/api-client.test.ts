@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HTTPError, type Options as KyOptions } from 'ky';
+import { HTTPError, type Options as KyOptions, TimeoutError } from 'ky';
 import { Agent } from 'undici';
 import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
@@ -219,6 +219,80 @@ describe('createApiClient', () => {
     await api.get('v1/whoami', { headers: { 'x-request': 'r' }, hooks: { beforeRequest: [hook('request')] } });
     await api.get('v1/whoami');
     expect(seen).toEqual(['client: c r', 'request: c r', 'client: c -']);
+  });
+
+  // Secret query fields a caller may put in a path or in searchParams, and a password in a URL in a query value.
+  const SECRETS = { api_key: 'key-secret-1', access_token: 'token-secret-2', password: 'password-secret-3', s_pw: 'pw-secret-4' };
+  const IN_URL = 'url-secret-5';
+  // The same in a path (searchParams would replace its query): the URL in a query value as it is, not encoded.
+  const QUERY = `?${new URLSearchParams(SECRETS).toString()}&next=https://user:${IN_URL}@example.com/`;
+  const expectRedacted = (error: unknown): void => {
+    const { message, stack } = error as Error;
+    for (const secret of [...Object.values(SECRETS), IN_URL]) {
+      expect(message).not.toContain(secret);
+      expect(stack).not.toContain(secret);
+    }
+    // Still the URL, redacted.
+    expect(message).toContain('/api/rest/v1/');
+    expect(message).toContain('api_key=');
+  };
+
+  it('redacts the URL in the message and stack of an HTTPError and keeps its response and request', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0 });
+    // A 404 of the API, the secrets in the path's query.
+    const missing = await api.get(`v1/missing${QUERY}`).catch((caught: unknown) => caught);
+    expect(missing).toBeInstanceOf(HTTPError);
+    expectRedacted(missing);
+    expect((missing as HTTPError).response.status).toBe(404);
+    expect(await (missing as HTTPError).response.json()).toEqual({ error: 'not_found' });
+    expect((missing as HTTPError).request.url).toContain(QUERY);
+    // A fault (500), the secrets in searchParams, a request with a body, through json().
+    sandbox.commands.injectFault({ type: 'status', status: 500 }, { path: '/api/rest/v1/echo' });
+    const failed = await api.post('v1/echo', { json: { a: 1 }, searchParams: SECRETS }).json().catch((caught: unknown) => caught);
+    expect(failed).toBeInstanceOf(HTTPError);
+    expectRedacted(failed);
+    expect((failed as HTTPError).response.status).toBe(500);
+    expect((failed as HTTPError).options.method).toBe('POST');
+  });
+
+  it('redacts the URL in the message and stack of a TimeoutError and keeps its request', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, timeoutMs: 150 });
+    // The token first, so that the login does not count against the timeout.
+    await api.get('v1/whoami');
+    // Without and with a signal of the caller (which ky combines with its own), and with a body.
+    const requests = [() => api.get(`v1/whoami${QUERY}`), () => api.get(`v1/whoami${QUERY}`, { signal: new AbortController().signal }), () => api.post('v1/whoami', { json: { a: 1 }, searchParams: SECRETS })];
+    for (const request of requests) {
+      sandbox.commands.injectFault({ type: 'slow', delayMs: 2000 }, { path: '/api/rest/v1/whoami' });
+      const error = await request().catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(TimeoutError);
+      expectRedacted(error);
+      // The request is the one sent, its URL as it was.
+      expect((error as TimeoutError).request.url).toContain(`api_key=${SECRETS.api_key}`);
+    }
+    sandbox.commands.clearFaults();
+  });
+
+  it('runs the caller’s beforeError hooks after the redaction: of the client, of extend() and of each request', async () => {
+    const seen: string[] = [];
+    const hook = (name: string) => (error: HTTPError): HTTPError => {
+      seen.push(`${name}: ${error.message}`);
+      return error;
+    };
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, hooks: { beforeError: [hook('client')] } });
+    const extended = api.extend({ hooks: { beforeError: [hook('extend')] } });
+    // What the caller's last hook returns is what is thrown.
+    const error = await extended.get('v1/missing', { searchParams: SECRETS, hooks: { beforeError: [hook('request'), (thrown) => Object.assign(thrown, { tagged: true })] } }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'HTTPError', tagged: true, response: { status: 404 } });
+    expect(seen.map((entry) => entry.split(':')[0])).toEqual(['client', 'extend', 'request']);
+    for (const entry of seen) {
+      expect(entry).toContain('Request failed with status code 404');
+      for (const secret of Object.values(SECRETS)) expect(entry).not.toContain(secret);
+    }
+    // Its other hooks still run too.
+    const requests: string[] = [];
+    const withOthers = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, hooks: { beforeRequest: [(request) => { requests.push(request.method); }] } });
+    expectRedacted(await withOthers.get('v1/missing', { searchParams: SECRETS }).catch((caught: unknown) => caught));
+    expect(requests).toEqual(['GET']);
   });
 
   it('rejects a bad base URL', () => {

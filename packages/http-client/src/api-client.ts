@@ -1,7 +1,7 @@
 import type { Session } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
 import type * as Ky from 'ky';
-import type { KyInstance, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
+import type { HTTPError, KyInstance, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
 import type { Dispatcher } from 'undici';
 import { AuthError, silentLogger } from './dependencies.js';
 import { errorSummary, redactText } from './redaction.js';
@@ -40,7 +40,10 @@ export interface ApiClientOptions extends ConnectionOptions {
   timeoutMs?: number | undefined;
   /** Headers sent with every request. */
   headers?: Record<string, string> | undefined;
-  /** ky hooks. The client sets the authorization when the request is sent, after every `beforeRequest` hook. */
+  /**
+   * ky hooks. The client sets the authorization when the request is sent, after every `beforeRequest`
+   * hook. Its own `beforeError` hook, which redacts the URL in the message, runs before these.
+   */
   hooks?: KyOptions['hooks'];
 }
 
@@ -49,7 +52,8 @@ export interface ApiClientOptions extends ConnectionOptions {
  * `await session.authorization()`; a 401 makes it call `session.invalidate()` with the refused
  * credentials and replay the request once with a fresh token (never more); 413/429/503 are
  * retried after `Retry-After`, a failed login (an `AuthError`) never: the Session has retried it;
- * every request is logged at debug level (redacted).
+ * every request is logged at debug level (redacted). The URL in the message (and stack) of ky's
+ * `HTTPError` and `TimeoutError` is redacted the same way; `error.request.url` is the URL as sent.
  *
  * @example
  * const api = createApiClient({ baseUrl: 'https://api.example.com/', session });
@@ -69,12 +73,16 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
   const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory(undefined, options, 10_000, timeoutMs)() : undefined);
 
-  const fetchOnce = async (input: Request, init: RequestInit | undefined): Promise<Response> => {
+  // One attempt with a fresh authorization, logged (redacted) when it is over; the authorization is
+  // dropped when the API refuses it (401), after the entry.
+  const attempt = async (request: Request, init: RequestInit | undefined): Promise<Response> => {
+    const authorization = await session.authorization();
+    request.headers.set('authorization', authorization);
     const started = performance.now();
     // Set by the try or the catch before the finally reads it.
-    let outcome!: Record<string, unknown>;
+    let outcome!: { status?: number; error?: unknown };
     try {
-      const response = await fetch(input, init);
+      const response = await fetch(request, init);
       outcome = { status: response.status };
       return response;
     } catch (error) {
@@ -83,18 +91,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     } finally {
       if (logger.isLevelEnabled('debug')) {
         const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-        logger.debug('rest request', { method: input.method, url: redactText(input.url), ...outcome, durationMs });
+        logger.debug('rest request', { method: request.method, url: redactText(request.url), ...outcome, durationMs });
       }
+      if (outcome.status === 401) session.invalidate(authorization);
     }
-  };
-
-  // One attempt with a fresh authorization, which is dropped when the API refuses it (401).
-  const attempt = async (request: Request, init: RequestInit | undefined): Promise<Response> => {
-    const authorization = await session.authorization();
-    request.headers.set('authorization', authorization);
-    const response = await fetchOnce(request, init);
-    if (response.status === 401) session.invalidate(authorization);
-    return response;
   };
 
   // The authorization and the 401 replay happen here, inside ky's fetch, rather than in hooks: ky
@@ -102,6 +102,15 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // than a tenth of the throughput. A request with a body is cloned before it is sent, so that it
   // can be sent again; one without a body is simply sent again.
   const send = async (input: Request, init?: RequestInit): Promise<Response> => {
+    // ky's TimeoutError does not go through the beforeError hooks: its message (and so its stack)
+    // is made from this Request's url, in the same turn as ky aborts the request's signal, right
+    // after. So on the abort the url reads redacted (as in the log), for that turn only: from the
+    // next microtask on it is the Request's own again, so error.request.url keeps the URL as sent.
+    // A caller's abort makes no error with the URL and changes nothing either.
+    input.signal.addEventListener('abort', () => {
+      Object.defineProperty(input, 'url', { value: redactText(input.url), configurable: true });
+      queueMicrotask(() => delete (input as { url?: string }).url);
+    });
     const again = input.body === null ? input : input.clone();
     const response = await attempt(input, init);
     if (response.status !== 401) {
@@ -126,7 +135,23 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     timeout: timeoutMs,
     fetch: send,
     headers: options.headers ?? undefined,
-    hooks: options.hooks ?? undefined,
+    // ky's HTTPError has the request's URL in its message: redacted as in the log (a secret query
+    // field the caller put in the path or searchParams), and first, so that the caller's own hooks
+    // (these, then those of extend() and of each request) get it redacted too. The URL as sent stays
+    // in error.request.url.
+    hooks: {
+      ...options.hooks,
+      beforeError: [
+        (error: HTTPError) => {
+          error.message = redactText(error.message);
+          // V8 writes the stack (which starts with the message) when it is first read: if it was
+          // read before this hook, it still has the URL.
+          error.stack &&= redactText(error.stack);
+          return error;
+        },
+        ...(options.hooks?.beforeError ?? []),
+      ],
+    },
     dispatcher,
   };
   // ky is loaded here, by the first client, not with this package: its module builds a Request,

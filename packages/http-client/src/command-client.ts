@@ -7,7 +7,7 @@ import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError, invalidArgument } from './http-client-error.js';
 import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
 import { errorSummary, maskedPost, redactResponseText } from './redaction.js';
-import { type ConnectionFields, encodeConnectionFields, encodeFormComponent } from './request-body.js';
+import { type ConnectionFields, encodeRequestBody } from './request-body.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError, optionsOf, wholeNumber } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
@@ -149,7 +149,6 @@ export interface SavedSession {
 
 // The names of the commands that only read (Check…, Query…, Status…, Get…), which are safe to retry; blanks before them are allowed.
 const READ_ONLY = /^\s*(?:Check|Query|Status|Get)/i;
-const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 /** The `s_login` of credentials: `login`, or `login!role` for a role user. */
 export function loginOf(credentials: CommandCredentials): string {
@@ -268,9 +267,6 @@ export class CommandClient {
   #closed: boolean | undefined;
   // What wakes each request waiting for a retry or a login (see #wait); close() calls them.
   readonly #waiting = new Set<() => void>();
-  // The encoded connection fields of the latest request: they rarely change between requests.
-  #encodedFor: ConnectionFields | undefined;
-  #encoded!: string;
 
   constructor(options?: CommandClientOptions) {
     options = optionsOf(options);
@@ -531,7 +527,7 @@ export class CommandClient {
       // Spread last, as above.
       ...this.#credentials,
     };
-    const body = `${this.#encodeConnection(connection)}s_command=${encodeFormComponent(commandTextOf(pairs))}`;
+    const body = encodeRequestBody(connection, commandTextOf(pairs));
     for (let attempt = firstAttempt, retries = 0; ; attempt += 1, retries += 1) {
       const result = await this.#attempt(body, options);
       if (options.signal?.aborted) throw aborted(options.signal);
@@ -593,26 +589,10 @@ export class CommandClient {
     const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** retries);
     const backoff = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
     if (result.error !== undefined) return isRetryableError(result.error, readOnly) ? backoff : undefined;
-    if (!readOnly || !RETRY_STATUSES.has(result.status ?? 0)) return undefined;
+    if (!readOnly || ![408, 429, 500, 502, 503, 504].includes(result.status ?? 0)) return undefined;
     const after = retryAfterMs(result.headers?.['retry-after']);
     if (after === undefined) return backoff;
     return after <= retry.maxRetryAfterMs ? after : undefined;
-  }
-
-  #encodeConnection(connection: ConnectionFields): string {
-    const last = this.#encodedFor;
-    // login, password and otp are the client's own and never change.
-    if (
-      last === undefined ||
-      last.entity !== connection.entity ||
-      last.session !== connection.session ||
-      last.remoteAddress !== connection.remoteAddress ||
-      last.user !== connection.user
-    ) {
-      this.#encoded = encodeConnectionFields(connection);
-      this.#encodedFor = connection;
-    }
-    return this.#encoded;
   }
 
   #log(response: CommandResponse, connection: ConnectionFields, pairs: readonly [string, string][], result: Attempt, retryInMs: number | undefined): void {

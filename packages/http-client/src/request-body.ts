@@ -41,21 +41,6 @@ function field(name: string, value: string | undefined): string {
 }
 
 /**
- * The connection part of a request body: the fields in the protocol's order (`s_entity`,
- * `s_login`, `s_otp`, `s_pw`, `s_remoteaddr`, `s_session`, `s_user`), each only when it has a
- * value and each followed by `&`; login, password and otp are left out when a session is set.
- */
-export function encodeConnectionFields(connection: ConnectionFields): string {
-  return (
-    field('s_entity', connection.entity) +
-    (connection.session ? '' : field('s_login', connection.login) + field('s_otp', connection.otp) + field('s_pw', connection.password)) +
-    field('s_remoteaddr', connection.remoteAddress) +
-    field('s_session', connection.session) +
-    field('s_user', connection.user)
-  );
-}
-
-/**
  * The `application/x-www-form-urlencoded` body of a request: the connection fields in the
  * protocol's order (`s_entity`, `s_login`, `s_otp`, `s_pw`, `s_remoteaddr`, `s_session`,
  * `s_user`), each only when it has a value, then `s_command` last.
@@ -65,5 +50,12 @@ export function encodeConnectionFields(connection: ConnectionFields): string {
  * // 's_entity=54cd&s_login=demo&s_pw=secret&s_command=COMMAND%3DStatusAccount'
  */
 export function encodeRequestBody(connection: ConnectionFields, commandText: string): string {
-  return `${encodeConnectionFields(connection)}s_command=${encodeFormComponent(commandText)}`;
+  return (
+    field('s_entity', connection.entity) +
+    (connection.session ? '' : field('s_login', connection.login) + field('s_otp', connection.otp) + field('s_pw', connection.password)) +
+    field('s_remoteaddr', connection.remoteAddress) +
+    field('s_session', connection.session) +
+    field('s_user', connection.user) +
+    `s_command=${encodeFormComponent(commandText)}`
+  );
 }
