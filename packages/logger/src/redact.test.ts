@@ -315,6 +315,24 @@ describe('redact: secrets inside text', () => {
     expect(text('run --verbose --dry-run ---- x')).toBe('run --verbose --dry-run ---- x');
   });
 
+  it('redacts the value of a secret --flag on the line after a shell line continuation', () => {
+    expect(text(`mysql --password \\\n  ${SECRET} --user root`)).toBe(`mysql --password \\\n  ${REDACTED} --user root`);
+    expect(text(`mysql --password \\\r\n${SECRET}`)).toBe(`mysql --password \\\r\n${REDACTED}`);
+    // The next option after the continuation: the flag has no value.
+    expect(text('mysql --password \\\n  --host db')).not.toContain('--password \\\n  [REDACTED]');
+  });
+
+  it('finds custom secret keys that start with a digit in text, as in objects and JSON', () => {
+    const custom = createRedactor({ keys: ['2fa', '3ds-code'] });
+    expect(custom.text(`login 2fa=${SECRET} user=demo`)).toBe(`login 2fa=${REDACTED} user=demo`);
+    expect(custom.text(`x?3ds_code=${SECRET}&y=1`)).toBe(`x?3ds_code=${REDACTED}&y=1`);
+    expect(custom.text(`2FA: ${SECRET}`)).toBe(`2FA: ${REDACTED}`);
+    expect(custom.text(`tool --2fa ${SECRET}`)).toBe(`tool --2fa ${REDACTED}`);
+    expect(custom.value({ '2fa': SECRET, note: `{"2fa":"${SECRET}"}` })).toEqual({ '2fa': REDACTED, note: `{"2fa":"${REDACTED}"}` });
+    // Digits that are not a secret key stay as they are.
+    expect(custom.text('time: 12:00:00, 2fb=1')).toBe('time: 12:00:00, 2fb=1');
+  });
+
   it('redacts the word after a secret flag in an argument list, as in process.argv', () => {
     expect(redact({ argv: ['node', 'app.js', '--password', SECRET, '--user', 'root'] })).toEqual({ argv: ['node', 'app.js', '--password', REDACTED, '--user', 'root'] });
     expect(redact(['-pw', SECRET, '--client-secret', { value: SECRET }, '--api_key', 7])).toEqual(['-pw', REDACTED, '--client-secret', REDACTED, '--api_key', REDACTED]);
