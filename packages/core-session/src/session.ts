@@ -73,15 +73,11 @@ export interface RefreshFailedEvent {
   /** Usually an `AuthError`; a `StoreError` when the store's lock could not be taken. */
   error: unknown;
   /**
-   * True for a refresh in the background: the session keeps serving its current token. False for an
-   * acquisition that `getToken()` callers wait for: they reject with the same error, or, while the
-   * store is out, get the token that has not expired yet.
+   * True for a refresh in the background: the session keeps serving its current token. False for a
+   * refused refresh token (`fallback`) while `getToken()` callers wait.
    */
   background: boolean;
-  /**
-   * True when the failure was the refresh-token grant and the session now falls back to the primary
-   * grant; should that fail too, a second event (`fallback: false`) follows.
-   */
+  /** True when the failure was the refresh-token grant and the session now falls back to the primary grant. */
   fallback: boolean;
 }
 
@@ -97,10 +93,10 @@ export interface SessionEvents {
   /** A new token is in use (acquired here or read from the store). The token is a secret: do not log it. */
   token: [token: Token];
   /**
-   * An acquisition of a new token failed: a refresh in the background, or one that `getToken()` callers
-   * wait for (with no token, or one near expiry). Emitted once per acquisition, by the session that started
-   * it, however many callers wait for it. Not when `end()` cancelled it, nor for a 429 after which the
-   * waiting callers get the token that has not expired yet (`throttled` reports that).
+   * A refresh in the background failed (the session keeps serving its current token), once per
+   * refresh, by the session that started it; not when `end()` cancelled it. Or a refresh token was
+   * refused and the session falls back to its primary grant (`fallback: true`). A failed acquisition
+   * that `getToken()` callers wait for is not reported here: they reject with its error.
    */
   'refresh-failed': [event: RefreshFailedEvent];
   /** The token endpoint throttles this identity (a 429 here, or a throttle record from another process). */
@@ -339,8 +335,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    * inside it, refreshes in the background and keeps answering; near expiry, waits for a new
    * token, with one acquisition in flight per identity in this process and, through
    * `store.withLock`, across processes. Records use, for sliding expiry.
-   * Rejects with `AuthError` (or `StoreError` when the store's lock cannot be had); the failed
-   * acquisition is also reported by the `refresh-failed` event.
+   * Rejects with `AuthError` (or `StoreError` when the store's lock cannot be had).
    */
   getToken(): Promise<Token> {
     const now = this.#clock();
@@ -581,19 +576,25 @@ export class Session extends TypedEmitter<SessionEvents> {
   #refreshInBackground(now: number): void {
     if (this.#backgroundRunning || this.#shared.flight || now < this.#backgroundRetryAt || now < this.#shared.throttledUntil) return;
     this.#backgroundRunning = true;
+    const generation = this.#generation;
     this.#logger.debug('refreshing in the background', { expiresInMs: this.#timing.expiresAt - now });
     const backOff = (): void => {
       const at = this.#clock();
       this.#backgroundRetryAt = at + Math.min(30_000, Math.max(1000, (this.#timing.forcedAt - at) / 4));
     };
-    // A failure is reported by #acquire, which started this refresh.
     this.#acquire('background')
       .then(
         () => {
           // No newer token (a provider answering with its cached one, say): ask again later, as after a failure, not on every call.
           if (this.#clock() >= this.#refreshAt) backOff();
         },
-        backOff,
+        (error: unknown) => {
+          backOff();
+          // Cancelled by end(): not a failure to report.
+          if (generation !== this.#generation) return;
+          this.#logger.warn('background refresh failed; serving the current token', { code: errorCode(error), message: errorMessage(error) });
+          this.emit('refresh-failed', { error, background: true, fallback: false });
+        },
       )
       .finally(() => {
         this.#backgroundRunning = false;
@@ -606,24 +607,18 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   #acquire(mode: Mode, reissued = false): Promise<Token> {
     const state = this.#shared;
-    const generation = this.#generation;
     let flight = state.flight;
     if (!flight) {
       flight = state.flight = this.#runAcquisition(mode);
       // Nothing else replaces a flight while it runs: once it has settled, the next caller starts a new one.
-      flight.then(() => {
+      const clear = (): void => {
         state.flight = undefined;
-      }, (error: unknown) => {
-        state.flight = undefined;
-        // A failed acquisition is reported once, here, by the session that started it, however many
-        // callers wait for it, in the background or not; one that end() cancelled is not a failure.
-        if (generation !== this.#generation) return;
-        this.#logger.warn(`${mode} token acquisition failed`, { code: errorCode(error), message: errorMessage(error) });
-        this.emit('refresh-failed', { error, background: mode === 'background', fallback: false });
-      });
+      };
+      flight.then(clear, clear);
     } else {
       this.#logger.trace('joining the acquisition in flight');
     }
+    const generation = this.#generation;
     return flight.then(
       (acquired) => {
         if (endedFlights.has(flight)) {
