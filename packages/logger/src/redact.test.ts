@@ -318,8 +318,9 @@ describe('redact: secrets inside text', () => {
   it('redacts the value of a secret --flag on the line after a shell line continuation', () => {
     expect(text(`mysql --password \\\n  ${SECRET} --user root`)).toBe(`mysql --password \\\n  ${REDACTED} --user root`);
     expect(text(`mysql --password \\\r\n${SECRET}`)).toBe(`mysql --password \\\r\n${REDACTED}`);
-    // The next option after the continuation: the flag has no value.
-    expect(text('mysql --password \\\n  --host db')).not.toContain('--password \\\n  [REDACTED]');
+    // The next option after the continuation: the flag has no value on that line (the backslash
+    // is taken for one, as it was before continuations were read).
+    expect(text('mysql --password \\\n  --host db')).toBe(`mysql --password ${REDACTED}\n  --host db`);
   });
 
   it('finds custom secret keys that start with a digit in text, as in objects and JSON', () => {
@@ -385,6 +386,11 @@ describe('redact: text patterns, pinned', () => {
     ["x-api-key: k1 k2", "x-api-key: [REDACTED]"],
     ["proxy.authorization: x", "proxy.authorization: x"],
     ["1password=abc", "1password=abc"],
+    // A number before a separator is no key: the secret key after it is found.
+    ["HTTP 401: token: abc def", "HTTP 401: token: [REDACTED]"],
+    ["step 3: --password abc --host db", "step 3: --password [REDACTED] --host db"],
+    ["mac 00:1a:2b:3c:4d:5e", "mac 00:1a:2b:3c:4d:5e"],
+    ["a=1=2=3=4=5 2001:db8:0:0:0:0:2:1", "a=1=2=3=4=5 2001:db8:0:0:0:0:2:1"],
     ["status: 401, note: ok, secret: abc, more: 1", "status: 401, note: ok, secret: [REDACTED]"],
     ["url: http://h/?a=1&token=abc&b=2", "url: http://h/?a=1&token=[REDACTED]&b=2"],
     ["s_command=COMMAND%3DX%0APASSWORD%3Dab%26cd%0ADOMAIN%3Dd.com", "s_command=COMMAND%3DX%0APASSWORD%3D[REDACTED]%0ADOMAIN%3Dd.com"],
