@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTPError, type Options as KyOptions, TimeoutError } from 'ky';
 import { Agent } from 'undici';
@@ -255,10 +256,12 @@ describe('createApiClient', () => {
     expect((failed as HTTPError).options.method).toBe('POST');
   });
 
-  it('redacts the URL in the message and stack of a TimeoutError and keeps its request', async () => {
-    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, timeoutMs: 150 });
+  it('redacts the URL in the message and stack of a TimeoutError and keeps its request, without the bearer token', async () => {
+    const tokens = session();
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: tokens, retry: 0, timeoutMs: 150 });
     // The token first, so that the login does not count against the timeout.
     await api.get('v1/whoami');
+    const { value: token } = await tokens.getToken();
     // Without and with a signal of the caller (which ky combines with its own), and with a body.
     const requests = [() => api.get(`v1/whoami${QUERY}`), () => api.get(`v1/whoami${QUERY}`, { signal: new AbortController().signal }), () => api.post('v1/whoami', { json: { a: 1 }, searchParams: SECRETS })];
     for (const request of requests) {
@@ -268,6 +271,9 @@ describe('createApiClient', () => {
       expectRedacted(error);
       // The request is the one sent, its URL as it was.
       expect((error as TimeoutError).request.url).toContain(`api_key=${SECRETS.api_key}`);
+      // The authorization went with the fetch, not onto ky's Request: console.error(error) prints its headers.
+      expect((error as TimeoutError).request.headers.get('authorization')).toBeNull();
+      expect(inspect(error, { depth: 10 })).not.toContain(token);
     }
     sandbox.commands.clearFaults();
   });

@@ -77,12 +77,15 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // dropped when the API refuses it (401), after the entry.
   const attempt = async (request: Request, init: RequestInit | undefined): Promise<Response> => {
     const authorization = await session.authorization();
-    request.headers.set('authorization', authorization);
+    // Sent with a copy of the headers, not set on ky's Request: that one is the `request` of a
+    // TimeoutError, which util.inspect (console.error) prints with its headers.
+    const headers = new Headers(request.headers);
+    headers.set('authorization', authorization);
     const started = performance.now();
     // Set by the try or the catch before the finally reads it.
     let outcome!: { status?: number; error?: unknown };
     try {
-      const response = await fetch(request, init);
+      const response = await fetch(request, { ...init, headers });
       outcome = { status: response.status };
       return response;
     } catch (error) {
@@ -143,10 +146,9 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       ...options.hooks,
       beforeError: [
         (error: HTTPError) => {
+          // V8 writes the stack (which starts with the message) when it is first read, which
+          // nothing does before this hook: it will show this message.
           error.message = redactText(error.message);
-          // V8 writes the stack (which starts with the message) when it is first read: if it was
-          // read before this hook, it still has the URL.
-          error.stack &&= redactText(error.stack);
           return error;
         },
         ...(options.hooks?.beforeError ?? []),
