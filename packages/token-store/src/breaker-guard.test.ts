@@ -1,29 +1,50 @@
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { FileStore } from './file-store.js';
 import type * as NodeBuiltins from './node-builtins.js';
+import { recordingLogger } from './testing/recording-logger.js';
 
 /**
- * What to do right after the package has read a path, once: the test's way in between a
- * breaker (or the sweep) reading a guard and acting on what it read, where the races are.
+ * What to do right after the package has read (`readFile`), linked to (`link`, by its target) or
+ * removed (`unlink`, or `rename` away, by its source) a path, once. A mock of ./node-builtins.js,
+ * used only to force an interleaving of the package's real file operations on real files with
+ * another process's steps, played here as plain fs calls at the moment the races happen; the
+ * package's own code runs unchanged.
  */
-const afterRead = vi.hoisted(() => new Map<string, () => Promise<void>>());
+const after = vi.hoisted(() => new Map<string, () => Promise<void>>());
 
 vi.mock('./node-builtins.js', async (importOriginal) => {
   const builtins = await importOriginal<typeof NodeBuiltins>();
-  // The package reads lock files and guards only as `readFile(path, { encoding: 'utf8', … })`.
-  const readFile = async (path: string, options: { encoding: 'utf8'; flag?: number }): Promise<string> => {
-    const text = await builtins.readFile(path, options);
-    const hook = afterRead.get(path);
-    afterRead.delete(path);
+  const run = async (key: string): Promise<void> => {
+    const hook = after.get(key);
+    after.delete(key);
     await hook?.();
-    return text;
   };
-  return { ...builtins, readFile };
+  return {
+    ...builtins,
+    // The package reads lock files and guards only as `readFile(path, { encoding: 'utf8', … })`.
+    readFile: async (path: string, options: { encoding: 'utf8'; flag?: number }): Promise<string> => {
+      const text = await builtins.readFile(path, options);
+      await run(`read ${path}`);
+      return text;
+    },
+    link: async (existing: string, path: string): Promise<void> => {
+      await builtins.link(existing, path);
+      await run(`link ${path}`);
+    },
+    unlink: async (path: string): Promise<void> => {
+      await builtins.unlink(path);
+      await run(`remove ${path}`);
+    },
+    rename: async (from: string, to: string): Promise<void> => {
+      await builtins.rename(from, to);
+      await run(`remove ${from}`);
+    },
+  };
 });
 
 async function temporaryDirectory(): Promise<string> {
@@ -42,57 +63,81 @@ function deadPid(): number {
   return Number(result.stdout);
 }
 
+/** The pid of a live process (another breaker at its work), killed when the test ends. */
+function livePid(): number {
+  const child: ChildProcess = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+  onTestFinished(() => {
+    child.kill('SIGKILL');
+  });
+  if (child.pid === undefined) throw new Error('could not start a child process');
+  return child.pid;
+}
+
 /** An owner tag as lock files and guards hold it. */
 function ownerTag(pid: number, nonce: string): string {
   return JSON.stringify({ pid, host: hostname(), nonce, time: Date.now() });
 }
 
 /**
- * Breaker B reads the guard G0 of a breaker that died and judges it stale; before B removes it,
- * another breaker removes G0 and a third, C, links its fresh guard G1. `swap` does that part.
+ * The race around a dead breaker's guard G0: the package reads G0 and judges it stale; before it
+ * removes it, another breaker removes G0 and breaker B (a live process) links its guard GB. The
+ * package then removes whatever is at the guard path, and B, done breaking, leaves: its own
+ * guard is no longer there.
  */
-function swapGuardAfterRead(guard: string, fresh: string): void {
-  afterRead.set(guard, async () => {
+function replaceJudgedGuard(guard: string): void {
+  const fresh = ownerTag(livePid(), 'breaker-b');
+  after.set(`read ${guard}`, async () => {
     await rm(guard);
     await writeFile(guard, fresh, { mode: 0o600 });
+    after.set(`remove ${guard}`, async () => {
+      // B leaves: the guard path is empty (B's guard was removed, or moved aside, by the package).
+      await expect(rm(guard)).rejects.toMatchObject({ code: 'ENOENT' });
+    });
   });
 }
 
 describe('the <lock>.breaker guard', () => {
-  it("a breaker that judged a dead breaker's guard stale leaves a fresh guard linked meanwhile by another breaker (so two cannot break at once)", async () => {
+  // A hook a test's package code never reached must not fire in the next test.
+  afterEach(() => {
+    after.clear();
+  });
+
+  it("a breaker clears a dead breaker's guard and breaks a dead owner's lock promptly, never reviving the guard of a breaker that has left", async () => {
     const dir = await temporaryDirectory();
-    const store = new FileStore({ dir, staleLockMs: 60_000 });
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
     // The leftover sweep runs on a directory's first use: done now, so the breaker meets the guard below.
     await store.withLock('warm-up', () => Promise.resolve());
     const lockPath = lockPathFor(dir, 'key');
     const guard = `${lockPath}.breaker`;
-    const deadLock = ownerTag(deadPid(), 'dead-owner');
-    await writeFile(lockPath, deadLock, { mode: 0o600 });
+    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
     await writeFile(guard, ownerTag(deadPid(), 'dead-breaker'), { mode: 0o600 });
-    // C: a live breaker (this process), at its work.
-    const fresh = ownerTag(process.pid, 'live-breaker');
-    swapGuardAfterRead(guard, fresh);
-    // C's guard is live, so this breaker must wait for it; had it removed it, it would break the lock and get in.
-    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 500 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
-    expect(afterRead.has(guard)).toBe(false);
-    expect(await readFile(guard, 'utf8')).toBe(fresh);
-    expect(await readFile(lockPath, 'utf8')).toBe(deadLock);
-    // Nothing left aside.
-    expect((await readdir(dir)).sort()).toEqual([basename(lockPath), basename(guard)].sort());
+    replaceJudgedGuard(guard);
+    const started = Date.now();
+    // Had B's guard been put back, it would look live (B's process runs) for staleLockMs (60 s): LOCK_TIMEOUT.
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(after.size).toBe(0);
+    expect(entries.filter((entry) => entry.msg === 'broke a stale lock')).toHaveLength(1);
+    // No lock, no guard, nothing left aside.
+    expect(await readdir(dir)).toEqual([]);
   });
 
-  it("the leftover sweep leaves a fresh guard linked after it judged a dead breaker's guard stale", async () => {
+  it('the leftover sweep clears a stale guard without reviving the guard of a breaker that has left, so a dead owner\'s lock is then broken promptly', async () => {
     const dir = await temporaryDirectory();
-    const guard = `${lockPathFor(dir, 'key')}.breaker`;
+    const lockPath = lockPathFor(dir, 'key');
+    const guard = `${lockPath}.breaker`;
     await writeFile(guard, ownerTag(deadPid(), 'dead-breaker'), { mode: 0o600 });
-    const fresh = ownerTag(process.pid, 'live-breaker');
-    swapGuardAfterRead(guard, fresh);
+    replaceJudgedGuard(guard);
+    const store = new FileStore({ dir, staleLockMs: 60_000 });
     // The first write in this directory sweeps it.
-    await new FileStore({ dir }).set('other', { version: 1 });
-    expect(afterRead.has(guard)).toBe(false);
-    expect(await readFile(guard, 'utf8')).toBe(fresh);
-    // Nothing left aside: the guard and the record.
-    expect(await readdir(dir)).toHaveLength(2);
+    await store.set('other', { version: 1 });
+    expect(after.size).toBe(0);
+    expect(await readdir(dir)).toEqual([basename(store.pathFor('other'))]);
+    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+    const started = Date.now();
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('the leftover sweep removes the guard of a breaker that died, and one not refreshed for staleLockMs, and leaves a live one', async () => {
@@ -101,16 +146,39 @@ describe('the <lock>.breaker guard', () => {
     const frozen = `${lockPathFor(dir, 'b')}.breaker`;
     const live = `${lockPathFor(dir, 'c')}.breaker`;
     const elsewhere = `${lockPathFor(dir, 'd')}.breaker`;
+    const breaker = livePid();
     await writeFile(dead, ownerTag(deadPid(), 'dead-breaker'), { mode: 0o600 });
-    // Alive (this process), but untouched for longer than staleLockMs: judged stale, as breakers judge it.
-    await writeFile(frozen, ownerTag(process.pid, 'frozen-breaker'), { mode: 0o600 });
+    // Alive, but untouched for longer than staleLockMs: judged stale, as breakers judge it.
+    await writeFile(frozen, ownerTag(breaker, 'frozen-breaker'), { mode: 0o600 });
     const old = new Date(Date.now() - 5_000);
     await utimes(frozen, old, old);
-    await writeFile(live, ownerTag(process.pid, 'live-breaker'), { mode: 0o600 });
+    // Alive, and fresh.
+    await writeFile(live, ownerTag(breaker, 'live-breaker'), { mode: 0o600 });
     // Another host's breaker cannot be checked for life: only its age counts, and it is fresh.
     await writeFile(elsewhere, JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'remote-breaker', time: Date.now() }), { mode: 0o600 });
     const store = new FileStore({ dir, staleLockMs: 1_000 });
     await store.set('key', { version: 1 });
     expect((await readdir(dir)).sort()).toEqual([live, elsewhere, store.pathFor('key')].map((path) => basename(path)).sort());
+  });
+
+  it("a breaker stalled past staleLockMs, whose guard was cleared and replaced by a successor's, leaves the successor's guard", async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir, staleLockMs: 60_000 });
+    await store.withLock('warm-up', () => Promise.resolve());
+    const lockPath = lockPathFor(dir, 'key');
+    const guard = `${lockPath}.breaker`;
+    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+    const successor = ownerTag(livePid(), 'successor');
+    // Right after this breaker takes the guard it stalls; meanwhile its guard is judged stale and
+    // cleared, and a successor (a live process) takes its turn.
+    after.set(`link ${guard}`, async () => {
+      await rm(guard);
+      await writeFile(guard, successor, { mode: 0o600 });
+    });
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+    expect(after.size).toBe(0);
+    // Had the breaker removed it, a third breaker could get in beside the successor.
+    expect(await readFile(guard, 'utf8')).toBe(successor);
+    expect(await readdir(dir)).toEqual([basename(guard)]);
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chown, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { FileStore } from './file-store.js';
 import { isRoot, unprivilegedChildUser, unprivilegedUser } from './testing/other-user.js';
 import { recordingLogger } from './testing/recording-logger.js';
@@ -94,6 +94,25 @@ describe('FileStore across processes', () => {
     expect(holder.lines).toContain('released');
     expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
   }, 30_000);
+
+  it("withLock waits out another process's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
+    const dir = await temporaryDirectory();
+    const holder = spawnChild('hold-lock', [dir, 'key', '30000', '300']);
+    killOnFinish(holder);
+    await holder.line((line) => line === 'locked');
+    const store = new FileStore({ dir });
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // The fake clock never advances here: only the poll's own timer (node:timers/promises, which
+    // fake timers leave alone) can see the holder release its lock, about 300 ms later in real time.
+    // Polling on the global setTimeout would wait for the fake clock forever.
+    await expect(store.withLock('key', () => Promise.resolve('acquired'))).resolves.toBe('acquired');
+    vi.useRealTimers();
+    const result = await holder.exited;
+    expect(result.code, result.stderr).toBe(0);
+  }, 10_000);
 
   it('concurrent writers never leave a file that fails to parse', async () => {
     const dir = await temporaryDirectory();

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
 import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags } from './fs-errors.js';
 import { hostname, link, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
@@ -95,78 +96,65 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
 }
 
 /**
- * Removes the file at `path` if it is still `stale` (the lock or guard judged stale), safely
- * against it changing hands meanwhile: moves it aside atomically (rename to `aside`, a name
- * unique to this caller), compares what was moved, and puts anything else back with link(),
- * which never replaces a file created at `path` since. Resolves true when the file was removed,
- * false when another one was moved and could not be put back (a newer one took its place), and
- * undefined when `path` was gone or what was moved has been put back.
- */
-async function removeIfUnchanged(path: string, stale: ObservedLock, aside: string): Promise<boolean | undefined> {
-  try {
-    await rename(path, aside);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw fileSystemError(error, 'move aside', path);
-  }
-  try {
-    if ((await readLock(aside).catch(ignore))?.text === stale.text) return true;
-    // Put back (link() resolves with nothing), or false.
-    return await (link(aside, path).catch(() => false) as Promise<false | undefined>);
-  } finally {
-    await unlink(aside).catch(ignore);
-  }
-}
-
-/**
  * Clears the breaker guard at `guard` (see `breakStaleLock`) if it is stale, judged like a lock:
- * its breaker died mid-break (same host), or it has not been refreshed for `staleLockMs`. It is
- * removed with `removeIfUnchanged` (moved aside to `aside`), never with a plain unlink: another
- * breaker may have cleared it first and a third linked a fresh one, which an unlink would
- * remove, letting two breakers in at once. Resolves false when there was no guard.
+ * its breaker died mid-break (same host), or it has not been refreshed for `staleLockMs`. A plain
+ * unlink: two callers judging the same dead guard at once can race, the second removing a guard a
+ * third breaker has just linked, so two breakers may be in at once; the lock itself is then still
+ * deleted only if what `breakStaleLock` moved aside is the lock judged stale, anything else being
+ * put back. (Moving a guard aside and putting it back could revive a departed breaker's guard.)
+ * Resolves false when there was no guard.
  */
-export async function clearStaleGuard(guard: string, staleLockMs: number, aside: string): Promise<boolean> {
+export async function clearStaleGuard(guard: string, staleLockMs: number): Promise<boolean> {
   const breaker = await readLock(guard);
-  if (breaker && staleReason(breaker, staleLockMs) !== undefined) await removeIfUnchanged(guard, breaker, aside);
+  if (breaker && staleReason(breaker, staleLockMs) !== undefined) await unlink(guard).catch(ignore);
   return breaker !== undefined;
 }
 
 /**
  * Breaks a lock judged stale, safely against other breakers and against the lock changing
  * hands meanwhile: breakers take turns through a `.breaker` guard (not `.break`, the directory
- * earlier builds used), re-read and re-judge the lock under it, and remove it only if it is
- * still the lock judged stale (`removeIfUnchanged`).
+ * earlier builds used), re-read and re-judge the lock under it, move it aside atomically
+ * (rename), and delete it only if what was moved is the lock judged stale; anything else is put
+ * back.
  * The guard is a hard link to the breaker's own owner tag (`tempPath`: atomic, exclusive, never
  * seen empty); one left by a breaker that died mid-break is cleared by `clearStaleGuard`.
  * Returns true when the caller should retry at once, false when it should wait.
  */
 async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs: number, nonce: string, tempPath: string, logger: Logger): Promise<boolean> {
   const guard = `${path}.breaker`;
-  // One aside name for the guard and the lock: this breaker moves one file aside at a time,
-  // and the leftover sweep knows the name.
-  const aside = `${path}.stale-${nonce}`;
   try {
     await link(tempPath, guard);
   } catch (error) {
     if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', guard);
     // Another breaker's turn: wait, after clearing its guard if it died (or froze) mid-break;
     // retry at once if the guard has gone already.
-    return !(await clearStaleGuard(guard, staleLockMs, aside));
+    return !(await clearStaleGuard(guard, staleLockMs));
   }
   try {
     const current = await readLock(path);
     if (current?.text !== observed.text) return true;
     const reason = staleReason(current, staleLockMs);
     if (reason === undefined) return false;
-    const removed = await removeIfUnchanged(path, current, aside);
-    if (removed) logger.warn('broke a stale lock', { lock: path, ownerPid: current.owner?.pid, ownerHost: current.owner?.host, reason });
-    // The lock changed hands between the check and the rename, and could not be given back.
-    else if (removed === false) logger.warn('a stale lock changed hands while being broken; two holders are possible', { lock: path });
+    const aside = `${path}.stale-${nonce}`;
+    try {
+      await rename(path, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return true;
+      throw fileSystemError(error, 'move aside', path);
+    }
+    if ((await readLock(aside).catch(ignore))?.text === current.text) {
+      logger.warn('broke a stale lock', { lock: path, ownerPid: current.owner?.pid, ownerHost: current.owner?.host, reason });
+    } else if (!(await link(aside, path).then(() => true, ignore))) {
+      // The lock changed hands between the check and the rename, and could not be given back
+      // (link never replaces a newer lock at `path`).
+      logger.warn('a stale lock changed hands while being broken; two holders are possible', { lock: path });
+    }
+    await unlink(aside).catch(ignore);
     return true;
   } finally {
-    // Its own guard, held for the few milliseconds above. (A breaker frozen for longer than
-    // staleLockMs may find another's guard here; like a frozen holder, it has lost its turn.)
-    await unlink(guard).catch(ignore);
+    // Only while it is still this breaker's own guard: a breaker stalled for longer than
+    // staleLockMs has had its guard cleared as stale, and the guard now there is a successor's.
+    if ((await readLock(guard).catch(ignore))?.owner?.nonce === nonce) await unlink(guard).catch(ignore);
   }
 }
 
@@ -208,8 +196,9 @@ export async function acquireLockFile(path: string, options: AcquireLockOptions)
         continue;
       }
       quickRetries = 0;
-      // The global timer: node:timers/promises would add an import to the bundle for this alone.
-      await new Promise((resolve) => setTimeout(resolve, Math.min(remaining, pollMs * (0.5 + Math.random()))));
+      // node:timers/promises, not the global timer, which fake timers (vi.useFakeTimers() and the
+      // like) replace: a test with fake timers would wait for a contended lock forever.
+      await sleep(Math.min(remaining, pollMs * (0.5 + Math.random())));
       pollMs = Math.min(pollMs * 1.5, 25);
     }
   } catch (error) {

@@ -1,7 +1,7 @@
 import type { Logger } from '@sessionkit/logger';
 import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
 import { clearStaleGuard } from './lock-file.js';
-import { chmod, join, lstat, mkdir, randomUUID, readdir, stat, unlink } from './node-builtins.js';
+import { chmod, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
 
 /**
  * What {@link ensurePrivateDirectory} needs: the directory, where to log, and `staleLockMs`,
@@ -53,7 +53,7 @@ const swept = new Set<string>();
 /**
  * The names of this package's temporary files, and no one else's (`dir` may be shared):
  * `.<sha256>.json.<uuid>.tmp` (FileStore writes), `<sha256>.lock.<uuid>.tmp` (lock owner tags)
- * and `<sha256>.lock.stale-<uuid>` (locks and guards being removed); and `<sha256>.lock.breaker`,
+ * and `<sha256>.lock.stale-<uuid>` (locks being broken); and `<sha256>.lock.breaker`,
  * the guard of a lock being broken.
  */
 const leftoverName = /^(\.?\w{64}\.(json|lock)\.(stale-)?[\w-]{36}(\.tmp)?|\w{64}\.lock\.breaker)$/;
@@ -64,8 +64,8 @@ const leftoverName = /^(\.?\w{64}\.(json|lock)\.(stale-)?[\w-]{36}(\.tmp)?|\w{64
  * writer's temporary file exists for milliseconds and a waiting locker rewrites its own on every
  * poll, so neither is ever that old. A breaker's guard is otherwise only cleared when that lock
  * is next broken, so a stale one (its breaker died, or it was not refreshed for `staleLockMs`)
- * is cleared here as breakers clear it, never a live breaker's. Failures are ignored: this is
- * housekeeping.
+ * is cleared here as breakers clear it (`clearStaleGuard`), never one that is live when read.
+ * Failures are ignored: this is housekeeping.
  */
 async function sweepLeftovers({ dir, logger, staleLockMs }: PrivateDirectoryOptions): Promise<void> {
   if (swept.has(dir)) return;
@@ -76,8 +76,7 @@ async function sweepLeftovers({ dir, logger, staleLockMs }: PrivateDirectoryOpti
     const path = join(dir, name);
     try {
       if (name.endsWith('.breaker')) {
-        // `<lock>.breaker`: moved aside as `<lock>.stale-<uuid>`, a name this sweep knows.
-        await clearStaleGuard(path, staleLockMs, `${path.slice(0, -8)}.stale-${randomUUID()}`);
+        await clearStaleGuard(path, staleLockMs);
         continue;
       }
       const info = await lstat(path);
