@@ -323,15 +323,15 @@ describe('redact: secrets inside text', () => {
     expect(text('mysql --password \\\n  --host db')).toBe(`mysql --password ${REDACTED}\n  --host db`);
   });
 
-  it('finds custom secret keys that start with a digit in text, as in objects and JSON', () => {
-    const custom = createRedactor({ keys: ['2fa', '3ds-code'] });
-    expect(custom.text(`login 2fa=${SECRET} user=demo`)).toBe(`login 2fa=${REDACTED} user=demo`);
-    expect(custom.text(`x?3ds_code=${SECRET}&y=1`)).toBe(`x?3ds_code=${REDACTED}&y=1`);
-    expect(custom.text(`2FA: ${SECRET}`)).toBe(`2FA: ${REDACTED}`);
-    expect(custom.text(`tool --2fa ${SECRET}`)).toBe(`tool --2fa ${REDACTED}`);
-    expect(custom.value({ '2fa': SECRET, note: `{"2fa":"${SECRET}"}` })).toEqual({ '2fa': REDACTED, note: `{"2fa":"${REDACTED}"}` });
-    // Digits that are not a secret key stay as they are.
-    expect(custom.text('time: 12:00:00, 2fb=1')).toBe('time: 12:00:00, 2fb=1');
+  it('finds a secret key right after another key and its separator (`a: token: …`)', () => {
+    // The first key's value is not taken to be the second key: that one and its value are found.
+    expect(text(`a: token: ${SECRET} x`)).toBe(`a: token: ${REDACTED}`);
+    expect(text(`took 12ms: token: ${SECRET}`)).toBe(`took 12ms: token: ${REDACTED}`);
+    expect(text(`error 0x80070005: password: ${SECRET} rejected`)).toBe(`error 0x80070005: password: ${REDACTED}`);
+    expect(text(`HTTP 5xx: secret: ${SECRET}`)).toBe(`HTTP 5xx: secret: ${REDACTED}`);
+    // A value that only looks like a key (no blank after its colon) is still a value.
+    expect(text('url: http://h/x?a=1 next: https://h/')).toBe('url: http://h/x?a=1 next: https://h/');
+    expect(text('mac 0c:4d:e9:a1:b2:c3 ip 2a01:4f8:c0c:1a2b:3c4d::1')).toBe('mac 0c:4d:e9:a1:b2:c3 ip 2a01:4f8:c0c:1a2b:3c4d::1');
   });
 
   it('redacts the word after a secret flag in an argument list, as in process.argv', () => {

@@ -37,9 +37,8 @@ export interface Redactor {
 
 // Each pattern finds a key and its value in text, as three groups: the text up to the value
 // (what leads up to the key, the key and the separator), the key, and the value. A quoted value
-// stays quoted once redacted. A key starts with a letter, after any `_` and `-` (which key
-// comparison ignores) and digits: `_token`, `--password`, a custom `2fa`, but not `1`, `-5` or `401`
-// (a number before a colon is no key: `HTTP 401: token: …` must find `token`).
+// stays quoted once redacted. A key starts with a letter after any `_` and `-` (which key
+// comparison ignores): `_token`, `--password`, but not `1password`, `-5` or `401`.
 //
 // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
 // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
@@ -47,10 +46,10 @@ export interface Redactor {
 // line is still searched (`status: 401, token: …`); after a secret one, CUT marks where the line
 // is cut (with the lines indented below it: see CUT_REST). The last group is the value's opening
 // double quote, if any.
-const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*\d*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
+const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
 // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
 // hold `%26`.
-const ENCODED = /((?:%0[AD]|s_command=)([_-]*\d*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
+const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
 // `key=value` and `key: value` in query strings, form bodies and log text, `'key' => value` in
 // `util.inspect` output of a Map, and `--key value` on a command line (a value that does not
 // start with `-`, which would be the next option): the value is quoted (a missing closing quote
@@ -62,7 +61,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*\d*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[A
 // runs once per word, not once for every shorter key a long word could be cut to, and only at the
 // end of the blanks (`(?![-\t ])`), so that a long run of blanks is not tried at each of them. The
 // value of a `--` flag may follow a shell line continuation (`--password \`, the value on the next line).
-const INLINE = /((?<=^|[?&;,\s"'(])([_-]*\d*[A-Za-z][\w.-]*)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
+const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -163,7 +162,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // Every key/value pattern needs a separator (a blank after a `--` flag is one); most
     // messages have none and skip them all. A flag is looked for only after a blank, so that a
     // long run of dashes is not tried at each of them.
-    if (!/[=:]|%3D|(?:^|\s)--\d*[A-Za-z][\w.-]*[ \t]/i.test(out)) return out;
+    if (!/[=:]|%3D|(?:^|\s)--[A-Za-z][\w.-]*[ \t]/i.test(out)) return out;
     return members(out
       .replaceAll(CUT, '\uFFFD')
       .replace(LINE, (match: string, head: string, key: string, quote: string) =>
