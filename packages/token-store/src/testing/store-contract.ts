@@ -34,6 +34,19 @@ function present<T>(value: T | undefined): T {
   return value;
 }
 
+/** Takes `key`'s lock in `store` and holds it until `release()`; resolves once it is held. */
+async function holdLock(store: TokenStore, key: string): Promise<{ release: () => void; holder: Promise<string> }> {
+  const release = deferred();
+  const entered = deferred();
+  const holder = store.withLock(key, async () => {
+    entered.resolve();
+    await release.promise;
+    return 'held';
+  });
+  await entered.promise;
+  return { release: release.resolve, holder };
+}
+
 async function expectStoreError(promise: Promise<unknown>, code: StoreError['code']): Promise<StoreError> {
   const error: unknown = await promise.then(
     () => undefined,
@@ -237,14 +250,7 @@ export function describeStoreContract(name: string, setup: () => StoreUnderTest 
 
     it('withLock gives up after timeoutMs with LOCK_TIMEOUT, without running fn', async () => {
       const { store, key } = await open();
-      const release = deferred();
-      const entered = deferred();
-      const holder = store.withLock(key(), async () => {
-        entered.resolve();
-        await release.promise;
-        return 'held';
-      });
-      await entered.promise;
+      const { release, holder } = await holdLock(store, key());
       let ran = false;
       const started = Date.now();
       const error = await expectStoreError(store.withLock(key(), () => {
@@ -254,22 +260,16 @@ export function describeStoreContract(name: string, setup: () => StoreUnderTest 
       expect(Date.now() - started).toBeGreaterThanOrEqual(140);
       expect(error.name).toBe('StoreError');
       expect(ran).toBe(false);
-      release.resolve();
+      release();
       await expect(holder).resolves.toBe('held');
       await expect(store.withLock(key(), () => Promise.resolve('free'), { timeoutMs: 2_000 })).resolves.toBe('free');
     });
 
     it('withLock on one key does not block another key', async () => {
       const { store, key } = await open();
-      const release = deferred();
-      const entered = deferred();
-      const holder = store.withLock(key('a'), async () => {
-        entered.resolve();
-        await release.promise;
-      });
-      await entered.promise;
+      const { release, holder } = await holdLock(store, key('a'));
       await expect(store.withLock(key('b'), () => Promise.resolve('b'), { timeoutMs: 2_000 })).resolves.toBe('b');
-      release.resolve();
+      release();
       await holder;
     });
 
@@ -279,16 +279,9 @@ export function describeStoreContract(name: string, setup: () => StoreUnderTest 
       // With the lock free: a StoreError, not the TypeError of calling it.
       for (const fn of bad) await expectStoreError(store.withLock(key(), fn), 'INVALID_ARGUMENT');
       // With the lock held: refused at once, where a check made only once the lock was had would time out.
-      const release = deferred();
-      const entered = deferred();
-      const holder = store.withLock(key(), async () => {
-        entered.resolve();
-        await release.promise;
-        return 'held';
-      });
-      await entered.promise;
+      const { release, holder } = await holdLock(store, key());
       for (const fn of bad) await expectStoreError(store.withLock(key(), fn, { timeoutMs: 200 }), 'INVALID_ARGUMENT');
-      release.resolve();
+      release();
       await expect(holder).resolves.toBe('held');
       await expect(store.withLock(key(), () => Promise.resolve('free'), { timeoutMs: 2_000 })).resolves.toBe('free');
     });
