@@ -448,4 +448,15 @@ describe('FileStore locks (in one process)', () => {
     expect(error.message).toContain('process 4242 on another-host.example');
     expect(await readFile(lockPath, 'utf8')).toBe(owner);
   });
+
+  it('times out with LOCK_TIMEOUT, not a RangeError, for a live lock whose owner tag has a time that is not a date', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    // A corrupt or foreign tag: taken as no owner tag, and judged by its file's age alone.
+    await writeFile(lockPath, JSON.stringify({ pid: 4242, host: 'another-host.example', nonce: 'odd', time: 1e300 }), { mode: 0o600 });
+    const store = new FileStore({ dir, lockTimeoutMs: 200 });
+    const error = await rejection(store.withLock('key', () => Promise.resolve()));
+    expect(error).toMatchObject({ name: 'StoreError', code: 'LOCK_TIMEOUT' });
+    expect(error.message).toContain('held by another caller');
+  });
 });

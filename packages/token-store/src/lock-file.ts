@@ -45,11 +45,14 @@ function pidNamespace(): string | undefined {
   return ownPidNamespace || undefined;
 }
 
-/** The owner tag in a lock file's text; undefined for anything else (such as a file being written). */
+/**
+ * The owner tag in a lock file's text; undefined for anything else (such as a file being written,
+ * or a `time` that is not a time: the timeout message quotes it as a date).
+ */
 function parseOwner(text: string): LockOwner | undefined {
   try {
     const owner = JSON.parse(text) as LockOwner;
-    if (typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.nonce === 'string' && typeof owner.time === 'number' && (owner.pidNamespace === undefined || typeof owner.pidNamespace === 'string')) return owner;
+    if (typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.nonce === 'string' && new Date(owner.time).getTime() >= 0 && (owner.pidNamespace === undefined || typeof owner.pidNamespace === 'string')) return owner;
   } catch {
     // Not JSON (or null): not an owner tag.
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
 import type { RedisConnection } from './redis-client.js';
 import { StoreError } from './store-error.js';
@@ -26,10 +27,6 @@ function holderOf(value: unknown): string {
     // Not written by this package: say nothing more about it.
   }
   return 'another client';
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Settings of {@link RedisLease}. */
@@ -83,6 +80,8 @@ export class RedisLease {
         throw new StoreError('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for the Redis lock on a store key, held by ${holderOf(holder)}. Raise timeoutMs, or find the holder; a dead holder's lease runs out within ${leaseMs} ms.`);
       }
       // Full jitter, so that waiters do not retry in lockstep.
+      // node:timers/promises, not the global timer, which fake timers (vi.useFakeTimers() and the
+      // like) replace: a test with fake timers would wait for a held lock forever (as FileStore).
       await delay(Math.min(remaining, Math.max(1, Math.random() * wait)));
       wait = Math.min(maxRetryMs, wait * 2);
     }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
@@ -200,6 +201,28 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
   });
 
   describe('withLock', () => {
+    it("waits out another holder's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
+      const store = openStore();
+      const other = openStore({ prefix: store.prefix });
+      // Connected before the clock is faked.
+      await store.get('warm-up');
+      const entered = deferred();
+      const held = other.withLock('key', async () => {
+        entered.resolve();
+        // Real time, whatever the fake clock does.
+        await sleep(300);
+      });
+      await entered.promise;
+      vi.useFakeTimers();
+      onTestFinished(() => {
+        vi.useRealTimers();
+      });
+      // The fake clock never advances: only a poll on a timer fake timers leave alone sees the lock go.
+      await expect(store.withLock('key', () => Promise.resolve('acquired'))).resolves.toBe('acquired');
+      vi.useRealTimers();
+      await held;
+    });
+
     it('holds a lock key with a lease and an owner tag while fn runs, and deletes it afterwards', async () => {
       const store = openStore({ lockLeaseMs: 5_000 });
       const lockKey = store.lockKeyFor('key');
