@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
-import { AuthError, oauth2, parseRetryAfter, Session, storeKeyFor, type Token } from '@sessionkit/core-session';
+import { AuthError, oauth2, type OAuth2Options, parseRetryAfter, Session, storeKeyFor, type Token } from '@sessionkit/core-session';
 import { manualClock } from './testing/helpers.js';
 
 let sandbox: Sandbox;
@@ -38,6 +38,20 @@ describe('oauth2', () => {
     }
   });
 
+  it('sends no client credential for a public client whose clientSecret is null (plain JavaScript)', async () => {
+    const sent: (string | null)[] = [];
+    // The real fetch, recording what it sends.
+    const recording: typeof fetch = (input, init) => {
+      sent.push(new Headers(input instanceof Request ? input.headers : init?.headers).get('authorization'));
+      return fetch(input, init);
+    };
+    const options = { tokenUrl: sandbox.tokenUrl, grant: 'password', clientId: 'GrantValidatorClient', clientSecret: null, username: 'demo', password: 'demo-password', fetch: recording };
+    const token = await new Session({ authenticator: oauth2(options as unknown as OAuth2Options) }).getToken();
+    expect(token.type).toBe('Bearer');
+    // Not `Basic base64("GrantValidatorClient:null")`.
+    expect(sent).toEqual([null]);
+  });
+
   it('maps refusals to INVALID_CREDENTIALS with the OAuth error code', async () => {
     const session = new Session({
       authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'wrong-secret' }),
@@ -58,6 +72,9 @@ describe('oauth2', () => {
     expect(() => oauth2({ ...base, tokenUrl: 'https://user:pw@id.example.com/token' })).toThrow(/credentials/);
     expect(() => oauth2({ grant: 'client_credentials', clientId: 'c', tokenUrl: 'https://id.example.com/t' })).toThrow(/clientSecret/);
     expect(() => oauth2({ grant: 'password', clientId: 'c', username: 'u', tokenUrl: 'https://id.example.com/t' })).toThrow(/password/);
+    // null, from plain JavaScript, is missing too.
+    expect(() => oauth2({ grant: 'client_credentials', clientId: 'c', clientSecret: null, tokenUrl: 'https://id.example.com/t' } as unknown as OAuth2Options)).toThrow(/clientSecret/);
+    expect(() => oauth2({ grant: 'password', clientId: null, username: 'u', password: 'p', tokenUrl: 'https://id.example.com/t' } as unknown as OAuth2Options)).toThrow(/clientId/);
   });
 
   it('parses Retry-After as seconds or an HTTP date', () => {

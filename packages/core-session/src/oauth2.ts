@@ -75,7 +75,9 @@ export function parseRetryAfter(header: string | null, now: number): number | un
  * });
  */
 export function oauth2(options: OAuth2Options): Authenticator {
-  const { grant, clientId, clientSecret, username, password, allowInsecure } = options;
+  const { grant, clientId, username, password, allowInsecure } = options;
+  // From plain JavaScript, a null secret is none (a public client), not the text "null".
+  const clientSecret = options.clientSecret ?? undefined;
   const tokenUrl = requireSecureUrl(options.tokenUrl, 'tokenUrl', allowInsecure === true);
   const revocationUrl = options.revocationUrl === undefined ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure === true);
   const scope = (options.scope ?? '').split(' ').filter(Boolean).join(' ') || undefined;
@@ -83,7 +85,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
 
   /** `value`, or an AuthError('CONFIGURATION') saying that the grant needs the option `name`. */
   const need = (value: string | undefined, name: string): string => {
-    if (value === undefined || value === '') throw new AuthError('CONFIGURATION', `oauth2 needs ${name} for the ${grant} grant.`);
+    // Not a string (null, from plain JavaScript) or empty: missing.
+    if (typeof value !== 'string' || !value) throw new AuthError('CONFIGURATION', `oauth2 needs ${name} for the ${grant} grant.`);
     return value;
   };
   if (grant !== 'password' && (grant as string) !== 'client_credentials') {
