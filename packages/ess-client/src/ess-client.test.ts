@@ -1064,12 +1064,18 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     expect(await recorded(store)).toBe('e9');
   });
 
-  it('counts an iterator that leaves once, however often return() is called', async () => {
+  /** A connected client with a resume store and two iterators made before connect(). */
+  async function twoIterators(): Promise<{ store: MemoryStore; ess: EssClient; a: AsyncIterableIterator<EssEvent, undefined>; b: AsyncIterableIterator<EssEvent, undefined> }> {
     const store = new MemoryStore();
     const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });
     const a = ess.events();
     const b = ess.events();
     await ess.connect();
+    return { store, ess, a, b };
+  }
+
+  it('counts an iterator that leaves once, however often return() is called', async () => {
+    const { store, ess, a, b } = await twoIterators();
     sandbox.publish(numbered(0, 5));
     await take(a, 1);
     await a.return?.();
@@ -1081,11 +1087,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
   });
 
   it('leaves a batch to the other iterators when one leaves in the middle of it, and to none when it was the only one', async () => {
-    const store = new MemoryStore();
-    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });
-    const a = ess.events();
-    const b = ess.events();
-    await ess.connect();
+    const { store, ess, a, b } = await twoIterators();
     sandbox.publish(numbered(0, 2));
     await take(a, 2);
     await take(b, 2);
