@@ -6,9 +6,13 @@ export const DEFAULT_RETRY_AFTER_MS = 5000;
 /** The longest a `RATE_LIMITED` answer throttles (1 hour): a longer `Retry-After` is cut to it. */
 export const MAX_RETRY_AFTER_MS = 3_600_000;
 
-/** How long `RATE_LIMITED` with `retryAfterMs` throttles: at most 1 hour; the 5 s default when it is missing, negative or not a number. */
+/**
+ * How long `RATE_LIMITED` with `retryAfterMs` throttles: 1 second to 1 hour; the 5 s default when it is
+ * missing, negative or not a number. Never less than a second: a `Retry-After: 0`, or a date already
+ * past when the clocks differ, would otherwise let every caller of every process through at once.
+ */
 export function throttleDelay(retryAfterMs: number | undefined): number {
-  return retryAfterMs !== undefined && retryAfterMs >= 0 ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) : DEFAULT_RETRY_AFTER_MS;
+  return retryAfterMs !== undefined && retryAfterMs >= 0 ? Math.min(Math.max(retryAfterMs, 1000), MAX_RETRY_AFTER_MS) : DEFAULT_RETRY_AFTER_MS;
 }
 
 /** What went wrong while obtaining a token. */

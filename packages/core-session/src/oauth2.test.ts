@@ -277,6 +277,26 @@ describe('oauth2 token responses', () => {
     }
   });
 
+  it('reads a refresh_token that is null or empty as none: the token is used, and a refresh answered so keeps the refresh token it used', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    for (const refreshToken of [null, '']) {
+      endpoint.answer({ access_token: 'no-refresh-token', token_type: 'Bearer', expires_in: 3600, refresh_token: refreshToken, scope: null });
+      const session = sessionFor(endpoint.url);
+      const token = await session.getToken();
+      expect(token).toMatchObject({ value: 'no-refresh-token' });
+      expect(token.refreshToken).toBeUndefined();
+    }
+    endpoint.answer({ access_token: 'first-access', token_type: 'Bearer', expires_in: 3600, refresh_token: 'kept-refresh-token' });
+    const session = sessionFor(endpoint.url);
+    session.invalidate(await session.getToken());
+    endpoint.answer({ access_token: 'refreshed-access', token_type: 'Bearer', expires_in: 3600, refresh_token: null });
+    expect(await session.getToken()).toMatchObject({ value: 'refreshed-access', refreshToken: 'kept-refresh-token' });
+    // Anything else that is not a string is still refused.
+    endpoint.answer({ access_token: 'no-refresh-token', token_type: 'Bearer', refresh_token: 42 });
+    await expect(sessionFor(endpoint.url).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('refresh_token') as unknown });
+  });
+
   it('reads an expires_in under 1 second, infinite, or too large for a Date as no known expiry; every expiresAt is a valid Date', async () => {
     const endpoint = await tokenEndpoint();
     onTestFinished(endpoint.close);

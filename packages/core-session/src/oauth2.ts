@@ -197,7 +197,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const at = obtainedAt + seconds * 1000;
       if (seconds >= 1 && at <= 8.64e15) expiresAt = at;
     }
-    if (refreshToken !== undefined && typeof refreshToken !== 'string') throw invalid('a refresh_token that is not a string');
+    // Missing, null or empty (a lenient server's "no value"): none; a refresh then keeps the one it used.
+    if (refreshToken != null && typeof refreshToken !== 'string') throw invalid('a refresh_token that is not a string');
     // RFC 6749 section 7.1: never use a token type this client does not understand. A missing one (lenient servers) is Bearer.
     if (type !== undefined && type !== null && type !== '' && (typeof type !== 'string' || type.toLowerCase() !== 'bearer')) {
       throw invalid(`token_type ${scrubText(JSON.stringify(type), [...secrets, value], 24)}: only Bearer is supported`);
@@ -206,7 +207,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
       value,
       type: 'Bearer',
       expiresAt,
-      refreshToken,
+      refreshToken: typeof refreshToken === 'string' && refreshToken !== '' ? refreshToken : undefined,
       scope: typeof json.scope === 'string' ? json.scope : scope,
       obtainedAt,
     };

@@ -615,6 +615,32 @@ describe('Session: Retry-After limits', () => {
     }
   });
 
+  it('throttles at least 1 s for a Retry-After of 0 or a date already past (clocks that differ): no request per call', async () => {
+    const clock = manualClock(Math.floor(Date.now() / 1000) * 1000);
+    const store = new MemoryStore();
+    for (const retryAfter of ['0', new Date(clock() - 5000).toUTCString()]) {
+      const before = sandbox.stats.idp.requests;
+      const subject = session({ clock, store });
+      sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter });
+      await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+      expect(await store.get(subject.key)).toMatchObject({ throttledUntil: clock() + 1000 });
+      for (let call = 0; call < 5; call += 1) await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+      expect(sandbox.stats.idp.requests - before, retryAfter).toBe(1);
+      clock.advance(1000);
+      expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
+      expect(sandbox.stats.idp.requests - before).toBe(2);
+      subject.invalidate(await subject.getToken());
+    }
+    // An authenticator's own retryAfterMs of 0 too.
+    const throttling: Authenticator = {
+      identity: 'throttling 0',
+      authenticate: () => Promise.reject(new AuthError('RATE_LIMITED', 'Slow down (test).', { retryAfterMs: 0 })),
+    };
+    const other = session({ clock, store, authenticator: throttling });
+    await expect(other.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    expect(await store.get(other.key)).toEqual({ version: 1, throttledUntil: clock() + 1000 });
+  });
+
   it('ignores a stored throttle far beyond the 1-hour cap (written from a bad Retry-After by an older version)', async () => {
     const clock = manualClock();
     const store = new MemoryStore();
