@@ -329,6 +329,20 @@ describe('events gateway', () => {
     expect(sandbox.stats.events.refused).toBe(4);
   });
 
+  it('answers the next commands with an error status when told to, of one name or any, keeping the connection', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    sandbox.events.failCommands({ command: 'startSession' });
+    expect(await client.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 503, error: { errorText: expect.any(String) as unknown } });
+    const { sessionId } = await client.command('startSession', { sessionId: '', eventId: '' });
+    expect(sessionId).toEqual(expect.any(String));
+    sandbox.events.failCommands({ status: 500, count: 2 });
+    expect(await client.command('addSubscription', { filters: includeAll })).toMatchObject({ status: 500 });
+    expect(await client.command('getState')).toMatchObject({ status: 500 });
+    expect(await client.command('addSubscription', { filters: includeAll })).toMatchObject({ status: 200 });
+    expect(sandbox.stats.events.failed).toBe(3);
+    expect(sandbox.stats.events.sessionsNew).toBe(1);
+  });
+
   it('drops connections in the middle of a burst; the rest is replayed on resume', async () => {
     const first = await RawClient.open(sandbox.essUrl, auth);
     const { sessionId } = await first.command('startSession', { sessionId: '', eventId: '' });

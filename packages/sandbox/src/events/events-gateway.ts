@@ -70,6 +70,8 @@ export interface EventsGatewayStats {
   commands: number;
   /** Connections closed because of a malformed command. */
   malformed: number;
+  /** Commands answered with an error by `failCommands`. */
+  failed: number;
 }
 
 /** Options of {@link EventsGateway.refuseUpgrades}. */
@@ -80,6 +82,16 @@ export interface RefuseUpgradesOptions {
   count?: number | undefined;
   /** `Retry-After` header of a 503, in seconds; 0 sends none. @default 1 */
   retryAfterSeconds?: number | undefined;
+}
+
+/** Options of {@link EventsGateway.failCommands}. */
+export interface FailCommandsOptions {
+  /** Only commands of this name (such as `startSession`); undefined: any but `authenticate`. */
+  command?: string | undefined;
+  /** Status of the error answers. @default 503 */
+  status?: number | undefined;
+  /** How many commands to answer so. @default 1 */
+  count?: number | undefined;
 }
 
 /** The Events and State WebSocket endpoint at `/api/ws/events/v1`, with its fault controls. */
@@ -115,6 +127,11 @@ export interface EventsGateway extends SandboxModule {
   refuseUpgrades(options?: RefuseUpgradesOptions): void;
   /** Stop refusing upgrades. */
   acceptUpgrades(): void;
+  /**
+   * Answer the next commands with an error status (`{"error": {"errorText": …}}`) instead of
+   * carrying them out, as a gateway that is restarting or overloaded does; the connection stays open.
+   */
+  failCommands(options?: FailCommandsOptions): void;
   /** Delay each getState response by `ms` from now on (0 answers at once); pings wait meanwhile. */
   setGetStateDelay(ms: number): void;
   /** Forget every session that has no open connection, as if its resume window had ended. */
@@ -239,6 +256,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     eventsSent: 0,
     commands: 0,
     malformed: 0,
+    failed: 0,
   };
   const server = new WebSocketServer({
     noServer: true,
@@ -251,6 +269,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
   const states = new Map<string, PublishedEvent>();
   const timers = new Set<NodeJS.Timeout>();
   let refusal: { status: number; remaining: number; retryAfterSeconds: number } | undefined;
+  let failing: { command: string | undefined; status: number; remaining: number } | undefined;
 
   const later = (ms: number, fn: () => void): void => {
     const timer = setTimeout(() => {
@@ -444,6 +463,12 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       closeMalformed(connection, 'authenticate first');
       return;
     }
+    if (failing !== undefined && failing.remaining > 0 && (failing.command === undefined || failing.command === command.command)) {
+      failing.remaining -= 1;
+      stats.failed += 1;
+      fail(connection, command.commandId, failing.status, 'The gateway cannot carry out commands now (failCommands).');
+      return;
+    }
     if (command.command === 'startSession') {
       startSession(connection, command);
       return;
@@ -630,6 +655,9 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     },
     acceptUpgrades: () => {
       refusal = undefined;
+    },
+    failCommands: (failOptions = {}) => {
+      failing = { command: failOptions.command, status: failOptions.status ?? 503, remaining: failOptions.count ?? 1 };
     },
     setGetStateDelay: (ms) => {
       getStateDelayMs = ms;
