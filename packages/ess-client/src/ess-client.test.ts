@@ -159,6 +159,25 @@ describe('EssClient: sessions', () => {
     expect(after!.id).toBe('out');
   });
 
+  it('keeps a subscription whose removal the gateway refused, so unsubscribe() can be tried again', async () => {
+    const ess = client({ filters: [{ resourceTypes: ['outputs'] }] });
+    await ess.connect();
+    const iterator = ess.events();
+    const id = await ess.subscribe([{ resourceTypes: ['cameras'] }]);
+    for (const status of [500, 403]) {
+      sandbox.events.failCommands({ command: 'removeSubscription', status });
+      await expect(ess.unsubscribe(id)).rejects.toMatchObject({ code: 'COMMAND_FAILED', status, retryable: status === 500 });
+      // Still subscribed on the gateway: its events still come.
+      sandbox.publish(numbered(status, 1));
+      expect((await take(iterator, 1)).map(numberOf)).toEqual([status]);
+    }
+    await ess.unsubscribe(id);
+    await expect(ess.unsubscribe(id)).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
+    sandbox.publish(numbered(600, 1));
+    sandbox.publish([{ id: 'out', type: outputActivated, source: 'outputs/x' }]);
+    expect((await take(iterator, 1))[0]!.id).toBe('out');
+  });
+
   it('resumes inside the window and replays what was in flight or published meanwhile, once and in order', async () => {
     const ess = client();
     const gaps: EssGap[] = [];
@@ -291,6 +310,36 @@ describe('EssClient: faults', () => {
     expect(withLog.stats.resumes).toBe(1);
     expect(withLog.stats.gaps).toBe(0);
     expect(logged.some((line) => line.includes('"status":503'))).toBe(true);
+  });
+
+  it('retries a connection whose startSession or re-subscription gets a server error; halts on any other refusal', async () => {
+    const ess = client();
+    sandbox.events.failCommands({ command: 'startSession', status: 503 });
+    await ess.connect();
+    expect(ess.connectionState).toBe('online');
+    expect(sandbox.stats.events.failed).toBe(1);
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 3));
+    await take(iterator, 3);
+    // A resume answered 500 twice is tried again until it resumes: nothing lost or repeated.
+    sandbox.events.failCommands({ command: 'startSession', status: 500, count: 2 });
+    sandbox.dropConnections();
+    sandbox.publish(numbered(3, 3));
+    expect((await take(iterator, 3)).map(numberOf)).toEqual(range(3, 3));
+    expect(ess.stats).toMatchObject({ resumes: 1, gaps: 0 });
+    expect(sandbox.stats.events.failed).toBe(3);
+
+    // A new session whose filters subscription gets 503 is set up again too.
+    const other = client();
+    sandbox.events.failCommands({ command: 'addSubscription', status: 503 });
+    await other.connect();
+    expect(other.connectionState).toBe('online');
+
+    // A refusal that is not a server error (400) is not retried: connect() rejects, the client halts.
+    const refused = client();
+    sandbox.events.failCommands({ command: 'startSession', status: 400 });
+    await expect(refused.connect()).rejects.toMatchObject({ code: 'COMMAND_FAILED', status: 400, retryable: false });
+    expect(refused.connectionState).toBe('halted');
   });
 
   it('halts with RETRIES_EXHAUSTED after maxRetries failed attempts', async () => {

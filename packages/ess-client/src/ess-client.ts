@@ -171,7 +171,7 @@ class Connection {
             ? new EssError('UNAUTHORIZED', 'The events gateway refused the token (401).', { status })
             : new EssError('HANDSHAKE_FAILED', `The events gateway answered HTTP ${status}.`, {
                 status,
-                retryable: status >= 500 || status === 429 || status === 408,
+                retryable: retryableStatus(status),
                 retryAfterMs: retryAfterMs > 0 && retryAfterMs < Infinity ? retryAfterMs : undefined,
               }),
         );
@@ -238,6 +238,9 @@ function withDefaults<T extends object>(given: { [K in keyof T]?: T[K] | undefin
 }
 
 const filtersSubscriptionId = 'filters';
+
+/** Whether a status refusing an upgrade or a command may pass: a server error, 429 or 408. */
+const retryableStatus = (status: number): boolean => status >= 500 || status === 429 || status === 408;
 
 // ws is loaded by the first connect(), not with this package: it was more than half of the
 // package's cold-import time.
@@ -535,7 +538,9 @@ export class EssClient {
    * Remove a subscription made by {@link subscribe}. While offline, or when the connection is
    * lost before the gateway answers, the removal is sent once the session is resumed, also by a
    * restarted process (it is kept in the resume record); a new session after a gap has none of
-   * the old subscriptions anyway. One whose add is still in flight is removed once added.
+   * the old subscriptions anyway. One whose add is still in flight is removed once added. When
+   * the gateway refuses the removal (COMMAND_FAILED; 404, gone already, is no refusal), the
+   * subscription is kept, and unsubscribe() can be called again.
    */
   async unsubscribe(id: string): Promise<void> {
     const subscription = this.#subscriptions.get(id);
@@ -547,7 +552,16 @@ export class EssClient {
     if (serverId !== undefined) this.#removals.add(serverId);
     this.#saveRecord();
     // Not established: sent by the next startSession.
-    if (serverId !== undefined && this.#connection?.established) await this.#remove(this.#connection, serverId, true);
+    if (serverId !== undefined && this.#connection?.established) {
+      try {
+        await this.#remove(this.#connection, serverId, true);
+      } catch (error) {
+        // Refused: the gateway still holds it, so the client does too, and unsubscribe() can be tried again.
+        this.#subscriptions.set(id, subscription);
+        this.#saveRecord();
+        throw error;
+      }
+    }
   }
 
   /**
@@ -920,16 +934,18 @@ export class EssClient {
   /**
    * Send a removal (queued, or of a late answer's subscription). Lost or unanswered, it stays
    * queued and the error is thrown, unless `strict` (unsubscribe(), which then resolves).
-   * Answered, it is dequeued; a refusal other than 404 (gone already) is thrown when `strict`,
-   * and only logged otherwise (while a session is set up, or for a late answer: not worth
-   * ending the connection over).
+   * Answered, it is dequeued; a refusal other than 404 (gone already), a retryable one (5xx)
+   * too, is thrown when `strict`, and only logged otherwise (while a session is set up, or for
+   * a late answer: not worth ending the connection over).
    */
   async #remove(connection: Connection, serverId: string, strict?: boolean): Promise<void> {
     try {
       await this.#command(connection, 'removeSubscription', { subscriptionId: serverId });
     } catch (error) {
-      if (!EssError.isInstance(error) || (error.retryable && !strict)) throw error;
-      if (error.retryable) return;
+      // Lost or unanswered; a refusal (COMMAND_FAILED), even a retryable one, is an answer.
+      const lost = EssError.isInstance(error) && error.retryable && error.code !== 'COMMAND_FAILED';
+      if (!EssError.isInstance(error) || (lost && !strict)) throw error;
+      if (lost) return;
       this.#removals.delete(serverId);
       if (error.status === 404) return;
       if (strict) throw error;
@@ -1011,7 +1027,8 @@ export class EssClient {
       }
       const error = frame.error;
       const text = isRecord(error) && typeof error.errorText === 'string' ? error.errorText : 'no error text';
-      pending.reject(new EssError('COMMAND_FAILED', `"${pending.command}" failed with status ${status}: ${text}`, { status }));
+      // A server error (the gateway restarting, say) may pass: retryable, like one at upgrade.
+      pending.reject(new EssError('COMMAND_FAILED', `"${pending.command}" failed with status ${status}: ${text}`, { status, retryable: retryableStatus(status) }));
     } else if (!Array.isArray(events)) {
       this.#logger.debug('ignored a frame: neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
     }

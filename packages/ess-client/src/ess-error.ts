@@ -16,7 +16,7 @@ export type EssErrorCode =
   | 'HEARTBEAT_TIMEOUT'
   /** No response within `commandTimeoutMs` (or `getStateTimeoutMs`). */
   | 'COMMAND_TIMEOUT'
-  /** The gateway answered a command with a status outside 200-299. */
+  /** The gateway answered a command with a status outside 200-299 (retryable for 5xx, 429 and 408). */
   | 'COMMAND_FAILED'
   /** A command was refused before sending because its arguments are invalid; nothing was sent. */
   | 'INVALID_COMMAND'
