@@ -24,11 +24,12 @@ async function start(options: SandboxOptions = {}): Promise<Sandbox> {
   return sandbox;
 }
 
-async function post(url: string, form: Record<string, string>, init: { headers?: Record<string, string>; contentType?: string } = {}): Promise<Answer> {
+/** POST a form: a record, or a body as written (to repeat a parameter). */
+async function post(url: string, form: Record<string, string> | string, init: { headers?: Record<string, string>; contentType?: string } = {}): Promise<Answer> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': init.contentType ?? 'application/x-www-form-urlencoded', ...init.headers },
-    body: new URLSearchParams(form).toString(),
+    body: typeof form === 'string' ? form : new URLSearchParams(form).toString(),
   });
   const text = await response.text();
   let json: Record<string, unknown> = {};
@@ -90,6 +91,36 @@ describe('identity provider: grants', () => {
     expect(stats.idp.byIdentity).toEqual({ 'user:demo': 2, 'client:GrantValidatorClient': 1 });
   });
 
+  it('keeps the grant\'s scope on the new refresh token when a refresh asks a narrower scope (RFC 6749 section 6)', async () => {
+    const { tokenUrl, idp } = await start();
+    const first = await post(tokenUrl, { ...passwordGrant, scope: 'read write' });
+    expect(first.json.scope).toBe('read write');
+    const refresh = (token: unknown, scope?: string): Promise<Answer> =>
+      post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: token as string, ...(scope !== undefined && { scope }) });
+    const narrowed = await refresh(first.json.refresh_token, 'read');
+    expect(narrowed.status).toBe(200);
+    expect(narrowed.json.scope).toBe('read');
+    expect(idp.verifyAccessToken(narrowed.json.access_token as string)?.scope).toBe('read');
+    const widened = await refresh(narrowed.json.refresh_token, 'read write');
+    expect(widened.status).toBe(200);
+    expect(widened.json.scope).toBe('read write');
+    const unchanged = await refresh(widened.json.refresh_token);
+    expect(unchanged.json.scope).toBe('read write');
+    expect((await refresh(unchanged.json.refresh_token, 'read admin')).json.error).toBe('invalid_scope');
+  });
+
+  it('refuses client_credentials to a public client with invalid_client (RFC 6749 sections 4.4, 5.2)', async () => {
+    const { tokenUrl, stats } = await start({ clients: [{ clientId: 'public-robot', grants: ['client_credentials'] }] });
+    const inForm = await post(tokenUrl, { grant_type: 'client_credentials', client_id: 'public-robot' });
+    expect(inForm.status).toBe(401);
+    expect(inForm.json.error).toBe('invalid_client');
+    expect(inForm.headers.get('www-authenticate')).toMatch(/^Basic/);
+    const inBasic = await post(tokenUrl, { grant_type: 'client_credentials' }, { headers: { authorization: basic('public-robot', 'anything') } });
+    expect(inBasic.json.error).toBe('invalid_client');
+    expect((await post(tokenUrl, { grant_type: 'client_credentials', client_id: 'GrantValidatorClient' })).json.error).toBe('invalid_client');
+    expect(stats.idp.issued).toBe(0);
+  });
+
   it('accepts extra users and clients', async () => {
     const { tokenUrl } = await start({
       users: [{ username: 'alice', password: 'alice-pw' }],
@@ -143,6 +174,53 @@ describe('identity provider: errors', () => {
 
     expect(stats.idp.issued).toBe(0);
     expect(stats.idp.refused).toBe(stats.idp.requests);
+  });
+});
+
+describe('identity provider: parameters (RFC 6749 section 3.2)', () => {
+  it('treats a parameter sent without a value as omitted', async () => {
+    const { tokenUrl, revocationUrl, idp } = await start();
+    const authorization = basic('sessionkit-demo', 'demo-secret');
+    const emptySecret = await post(tokenUrl, { grant_type: 'client_credentials', client_secret: '' }, { headers: { authorization } });
+    expect(emptySecret.status).toBe(200);
+    const emptyId = await post(tokenUrl, { grant_type: 'client_credentials', client_id: '', scope: '' }, { headers: { authorization } });
+    expect(emptyId.status).toBe(200);
+    expect(emptyId.json.scope).toBeUndefined();
+    expect((await post(tokenUrl, { ...passwordGrant, password: '' })).json.error).toBe('invalid_request');
+    expect((await post(tokenUrl, { ...passwordGrant, username: '' })).json.error).toBe('invalid_request');
+    expect((await post(tokenUrl, { ...clientCredentials, grant_type: '' })).json.error).toBe('invalid_request');
+
+    const token = emptySecret.json.access_token as string;
+    const revoked = await post(revocationUrl, { token, token_type_hint: '', client_id: '', client_secret: '' }, { headers: { authorization } });
+    expect(revoked.status).toBe(200);
+    expect(idp.verifyAccessToken(token)).toBeUndefined();
+  });
+
+  it('refuses a repeated parameter with invalid_request naming it, never its values', async () => {
+    const { tokenUrl, revocationUrl, idp, stats } = await start();
+    const credentials = 'client_id=sessionkit-demo&client_secret=demo-secret';
+    const grant = await post(tokenUrl, `grant_type=client_credentials&grant_type=password&${credentials}`);
+    expect(grant.status).toBe(400);
+    expect(grant.json).toEqual({ error: 'invalid_request', error_description: expect.stringContaining('grant_type') as unknown });
+    const secret = await post(tokenUrl, `grant_type=client_credentials&${credentials}&client_secret=other-secret`);
+    expect(secret.json.error).toBe('invalid_request');
+    expect(secret.json.error_description).toContain('client_secret');
+    expect(secret.text).not.toMatch(/demo-secret|other-secret/);
+    expect((await post(tokenUrl, `${new URLSearchParams(passwordGrant).toString()}&password=other`)).json.error).toBe('invalid_request');
+    expect(stats.idp.issued).toBe(0);
+    expect(stats.idp.refused).toBe(3);
+
+    // Unrecognized parameters are ignored, repeated or not; an empty value is no value.
+    const ignored = await post(tokenUrl, `grant_type=client_credentials&${credentials}&resource=a&resource=b&scope=&scope=read`);
+    expect(ignored.status).toBe(200);
+    expect(ignored.json.scope).toBe('read');
+
+    const token = ignored.json.access_token as string;
+    const revocation = await post(revocationUrl, `token=${token}&token=${token}&${credentials}`);
+    expect(revocation.status).toBe(400);
+    expect(revocation.json.error).toBe('invalid_request');
+    expect(revocation.text).not.toContain(token);
+    expect(idp.verifyAccessToken(token)).toBeDefined();
   });
 });
 
@@ -252,6 +330,29 @@ describe('identity provider: revocation (RFC 7009)', () => {
     expect(idp.verifyAccessToken(other.json.access_token as string)).toBeDefined();
     expect(stats.idp.revocations).toBe(6);
     expect(stats.idp.requests).toBe(3);
+  });
+});
+
+describe('identity provider: revoking a grant (RFC 7009 section 2.1)', () => {
+  it('revokes the access tokens of a refresh token\'s grant with it, and only those', async () => {
+    const { tokenUrl, revocationUrl, idp } = await start();
+    const first = await post(tokenUrl, passwordGrant);
+    const refresh = (token: unknown): Promise<Answer> =>
+      post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: token as string });
+    const second = await refresh(first.json.refresh_token);
+    const other = await post(tokenUrl, passwordGrant);
+    const accessOf = (answer: Answer): string => answer.json.access_token as string;
+
+    // Revoking an access token leaves its refresh token alone (RFC 7009 makes that optional).
+    expect((await post(revocationUrl, { token: accessOf(other), client_id: 'GrantValidatorClient' })).status).toBe(200);
+    const otherRefreshed = await refresh(other.json.refresh_token);
+    expect(otherRefreshed.status).toBe(200);
+
+    expect((await post(revocationUrl, { token: second.json.refresh_token as string, client_id: 'GrantValidatorClient' })).status).toBe(200);
+    expect(idp.verifyAccessToken(accessOf(first))).toBeUndefined();
+    expect(idp.verifyAccessToken(accessOf(second))).toBeUndefined();
+    expect(idp.verifyAccessToken(accessOf(otherRefreshed))).toBeDefined();
+    expect((await refresh(otherRefreshed.json.refresh_token)).status).toBe(200);
   });
 });
 

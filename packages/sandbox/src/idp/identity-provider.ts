@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxModule } from '../module.js';
 import { BodyTooLargeError, parseBasicAuthorization, readBody } from './request-body.js';
@@ -14,7 +14,8 @@ export interface IdentityProviderClient {
   clientSecret?: string | undefined;
   /**
    * The grants this client may use. A refresh token is issued only to clients allowed the
-   * `refresh_token` grant.
+   * `refresh_token` grant. `client_credentials` also needs a `clientSecret` (RFC 6749 section 4.4):
+   * a client without one is refused with `invalid_client`.
    * @default ['client_credentials'] with a secret, ['password', 'refresh_token'] without one
    */
   grants?: readonly GrantType[] | undefined;
@@ -109,7 +110,7 @@ export interface IdentityProviderStats {
   faults: number;
   /** Requests to the revocation endpoint (not counted in `requests`). */
   revocations: number;
-  /** Requests per `grant_type` value as sent (`(none)` when missing). */
+  /** Requests per `grant_type` value as sent (`(none)` when missing; requests repeating a parameter are not counted). */
   byGrant: Record<string, number>;
   /**
    * Requests per identity: `client:<client id>` for client_credentials, `user:<user name>` for
@@ -168,9 +169,14 @@ export interface IdentityProvider extends SandboxModule {
   resetStats(): void;
 }
 
-type AccessRecord = AccessTokenInfo;
+interface AccessRecord extends AccessTokenInfo {
+  /** The grant the token was issued under; absent in state files of older versions. */
+  grantId?: string | undefined;
+}
 
 interface RefreshRecord {
+  /** The grant the token was issued under; absent in state files of older versions. */
+  grantId?: string | undefined;
   identity: string;
   clientId: string;
   username: string | undefined;
@@ -194,9 +200,17 @@ interface ClientAuthentication {
   client: IdentityProviderClient;
 }
 
+type ParameterName = (typeof TOKEN_PARAMETERS)[number] | (typeof REVOCATION_PARAMETERS)[number];
+
+/** The request parameters an endpoint reads, by name; absent when not sent or sent empty. */
+type Params = Partial<Record<ParameterName, string>>;
+
 const TOKEN_PATHS = new Set(['/IDP/connect/token', '/API/IDP/connect/token']);
 const REVOCATION_PATHS = new Set(['/IDP/connect/revocation', '/API/IDP/connect/revocation']);
 const GRANTS: readonly string[] = ['client_credentials', 'password', 'refresh_token'];
+// The parameters each endpoint reads; others are ignored, as RFC 6749 section 3.2 requires.
+const TOKEN_PARAMETERS = ['grant_type', 'client_id', 'client_secret', 'scope', 'username', 'password', 'refresh_token'] as const;
+const REVOCATION_PARAMETERS = ['token', 'token_type_hint', 'client_id', 'client_secret'] as const;
 const SWEEP_EVERY = 256;
 
 const defaultClients: readonly IdentityProviderClient[] = [
@@ -213,8 +227,24 @@ function secretsEqual(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-function normalizeScope(scope: string | null): string | undefined {
-  if (scope === null) return undefined;
+/**
+ * The parameters `names` of a form body, or invalid_request when one is repeated (RFC 6749
+ * section 3.2). A parameter sent without a value counts as omitted (section 3.2 too), so an
+ * empty one neither counts as a repeat nor hides the real value. The error names the parameter,
+ * never a value: values may be secrets.
+ */
+function readParams(form: URLSearchParams, names: readonly ParameterName[]): Params | OAuthError {
+  const params: Params = {};
+  for (const name of names) {
+    const values = form.getAll(name).filter((value) => value.length > 0);
+    if (values.length > 1) return { status: 400, error: 'invalid_request', description: `The ${name} parameter is repeated.` };
+    if (values[0] !== undefined) params[name] = values[0];
+  }
+  return params;
+}
+
+function normalizeScope(scope: string | undefined): string | undefined {
+  if (scope === undefined) return undefined;
   const parts = scope.split(' ').filter((part) => part.length > 0);
   return parts.length === 0 ? undefined : parts.join(' ');
 }
@@ -366,21 +396,31 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     refreshTokens.sweep(time);
   };
 
-  const issue = (grant: { identity: string; client: IdentityProviderClient; username: string | undefined; scope: string | undefined }): IssuedToken => {
+  /**
+   * Issue an access token of `accessScope` under `grant`, and a refresh token of the grant's
+   * whole scope: RFC 6749 section 6 has a refresh token keep the scope of the one it replaces
+   * even when the refresh asked a narrower scope for the access token.
+   */
+  const issue = (
+    grant: { id: string; identity: string; client: IdentityProviderClient; username: string | undefined; scope: string | undefined },
+    accessScope: string | undefined = grant.scope,
+  ): IssuedToken => {
     sweep();
     const time = now();
     const accessToken = newToken();
     accessTokens.set(accessToken, {
+      grantId: grant.id,
       identity: grant.identity,
       clientId: grant.client.clientId,
       username: grant.username,
-      scope: grant.scope,
+      scope: accessScope,
       expiresAt: time + tokenTtlSeconds * 1000,
     });
     const body: IssuedToken = { access_token: accessToken, token_type: 'Bearer', expires_in: tokenTtlSeconds };
     if (grantsOf(grant.client).includes('refresh_token')) {
       const refreshToken = newToken();
       refreshTokens.set(refreshToken, {
+        grantId: grant.id,
         identity: grant.identity,
         clientId: grant.client.clientId,
         username: grant.username,
@@ -389,7 +429,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       });
       body.refresh_token = refreshToken;
     }
-    if (grant.scope !== undefined) body.scope = grant.scope;
+    if (accessScope !== undefined) body.scope = accessScope;
     stats.issued += 1;
     return body;
   };
@@ -416,65 +456,78 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     return undefined;
   };
 
-  const authenticateClient = (form: URLSearchParams, request: IncomingMessage): ClientAuthentication | OAuthError => {
+  const authenticateClient = (params: Params, request: IncomingMessage): ClientAuthentication | OAuthError => {
     const basic = parseBasicAuthorization(request.headers.authorization);
     if (basic === null) return invalidClient('The Authorization header is not valid HTTP Basic client credentials.');
-    const bodyId = form.get('client_id');
-    const bodySecret = form.get('client_secret');
-    if (basic !== undefined && bodySecret !== null) {
+    const { client_id: bodyId, client_secret: bodySecret } = params;
+    if (basic !== undefined && bodySecret !== undefined) {
       return { status: 400, error: 'invalid_request', description: 'Use one client authentication method, not both Basic and client_secret.' };
     }
-    if (basic !== undefined && bodyId !== null && bodyId !== basic.clientId) {
+    if (basic !== undefined && bodyId !== undefined && bodyId !== basic.clientId) {
       return { status: 400, error: 'invalid_request', description: 'client_id differs from the client of the Authorization header.' };
     }
     const clientId = basic?.clientId ?? bodyId;
-    if (clientId === null || clientId.length === 0) return invalidClient('No client authentication was included.');
+    if (clientId === undefined || clientId.length === 0) return invalidClient('No client authentication was included.');
     const client = clients.get(clientId);
     if (client === undefined) return invalidClient('Unknown client.');
     if (client.clientSecret !== undefined) {
       const secret = basic?.clientSecret ?? bodySecret;
-      if (secret === null) return invalidClient('This client must authenticate with its secret.');
+      if (secret === undefined) return invalidClient('This client must authenticate with its secret.');
       if (!secretsEqual(secret, client.clientSecret)) return invalidClient('Client authentication failed.');
     }
     return { client };
   };
 
-  const identityForStats = (grant: string, form: URLSearchParams, request: IncomingMessage): string => {
-    if (grant === 'password') return `user:${form.get('username') ?? '(none)'}`;
+  const identityForStats = (grant: string, params: Params, request: IncomingMessage): string => {
+    if (grant === 'password') return `user:${params.username ?? '(none)'}`;
     if (grant === 'refresh_token') {
-      const record = refreshTokens.get(form.get('refresh_token') ?? '');
+      const record = refreshTokens.get(params.refresh_token ?? '');
       if (record !== undefined) return record.identity;
     }
     const basic = parseBasicAuthorization(request.headers.authorization);
-    return `client:${basic?.clientId ?? form.get('client_id') ?? '(none)'}`;
+    return `client:${basic?.clientId ?? params.client_id ?? '(none)'}`;
   };
 
-  const grantToken = (grant: string, form: URLSearchParams, request: IncomingMessage): IssuedToken | OAuthError => {
+  /**
+   * Why `client` may not use `grant`, if it may not. RFC 6749 section 4.4 keeps client_credentials
+   * for confidential clients. A client without a secret has no way to authenticate, and section
+   * 5.2 answers "no client authentication included" with invalid_client; unauthorized_client is
+   * for an *authenticated* client refused a grant type, which a public client never is.
+   */
+  const refuseGrant = (client: IdentityProviderClient, grant: string): OAuthError | undefined => {
+    if (grant === 'client_credentials' && client.clientSecret === undefined) {
+      return invalidClient('The client_credentials grant is for confidential clients, which authenticate with a secret.');
+    }
+    if (!grantsOf(client).includes(grant as GrantType)) {
+      return { status: 400, error: 'unauthorized_client', description: 'This client may not use this grant type.' };
+    }
+    return undefined;
+  };
+
+  const grantToken = (grant: string, params: Params, request: IncomingMessage): IssuedToken | OAuthError => {
     if (!GRANTS.includes(grant)) {
       return grant === ''
         ? { status: 400, error: 'invalid_request', description: 'The grant_type parameter is missing.' }
         : { status: 400, error: 'unsupported_grant_type', description: 'This grant type is not supported.' };
     }
-    const loginIdentity = grant === 'refresh_token' ? undefined : identityForStats(grant, form, request);
+    const loginIdentity = grant === 'refresh_token' ? undefined : identityForStats(grant, params, request);
     if (loginIdentity !== undefined) {
       const limited = overRateLimit(loginIdentity);
       if (limited !== undefined) return limited;
     }
-    const authentication = authenticateClient(form, request);
+    const authentication = authenticateClient(params, request);
     if ('error' in authentication) return authentication;
     const { client } = authentication;
-    if (!grantsOf(client).includes(grant as GrantType)) {
-      return { status: 400, error: 'unauthorized_client', description: 'This client may not use this grant type.' };
-    }
-    const scope = normalizeScope(form.get('scope'));
+    const refused = refuseGrant(client, grant);
+    if (refused !== undefined) return refused;
+    const scope = normalizeScope(params.scope);
 
     if (grant === 'client_credentials') {
-      return issue({ identity: `client:${client.clientId}`, client, username: undefined, scope });
+      return issue({ id: randomUUID(), identity: `client:${client.clientId}`, client, username: undefined, scope });
     }
     if (grant === 'password') {
-      const username = form.get('username');
-      const password = form.get('password');
-      if (username === null || password === null) {
+      const { username, password } = params;
+      if (username === undefined || password === undefined) {
         return { status: 400, error: 'invalid_request', description: 'The password grant needs username and password.' };
       }
       const user = users.get(username);
@@ -483,11 +536,11 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       if (user === undefined || !matches) {
         return { status: 400, error: 'invalid_grant', description: 'The user name or password is wrong.' };
       }
-      return issue({ identity: `user:${username}`, client, username, scope });
+      return issue({ id: randomUUID(), identity: `user:${username}`, client, username, scope });
     }
 
-    const refreshToken = form.get('refresh_token');
-    if (refreshToken === null || refreshToken.length === 0) {
+    const refreshToken = params.refresh_token;
+    if (refreshToken === undefined) {
       return { status: 400, error: 'invalid_request', description: 'The refresh_token parameter is missing.' };
     }
     const record = refreshTokens.get(refreshToken);
@@ -503,23 +556,30 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     }
     // Rotation: the old refresh token is spent whatever happens next.
     refreshTokens.delete(refreshToken);
-    return issue({ identity: record.identity, client, username: record.username, scope: scope ?? record.scope });
+    const grantRecord = { id: record.grantId ?? randomUUID(), identity: record.identity, client, username: record.username, scope: record.scope };
+    return issue(grantRecord, scope ?? record.scope);
   };
 
   /** RFC 7009: the client revokes one of its own tokens; unknown tokens are answered 200 too. */
   const revoke = (form: URLSearchParams, request: IncomingMessage): OAuthError | undefined => {
-    const authentication = authenticateClient(form, request);
+    const params = readParams(form, REVOCATION_PARAMETERS);
+    if ('error' in params) return params;
+    const authentication = authenticateClient(params, request);
     if ('error' in authentication) return authentication;
-    const token = form.get('token');
-    if (token === null || token.length === 0) return { status: 400, error: 'invalid_request', description: 'The token parameter is missing.' };
-    const hint = form.get('token_type_hint');
-    if (hint !== null && hint !== 'access_token' && hint !== 'refresh_token') {
+    const { token, token_type_hint: hint } = params;
+    if (token === undefined) return { status: 400, error: 'invalid_request', description: 'The token parameter is missing.' };
+    if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') {
       return { status: 400, error: 'unsupported_token_type', description: 'token_type_hint must be access_token or refresh_token.' };
     }
-    const record = accessTokens.get(token) ?? refreshTokens.get(token);
-    if (record?.clientId === authentication.client.clientId) {
-      accessTokens.delete(token);
+    const { clientId } = authentication.client;
+    if (accessTokens.get(token)?.clientId === clientId) accessTokens.delete(token);
+    const refresh = refreshTokens.get(token);
+    if (refresh?.clientId === clientId) {
       refreshTokens.delete(token);
+      // RFC 7009 section 2.1: revoking a refresh token also invalidates the access tokens of its
+      // grant, so a client that revoked its refresh token cannot go on with an access token.
+      const { grantId } = refresh;
+      if (grantId !== undefined) accessTokens.deleteWhere((access) => access.grantId === grantId);
     }
     return undefined;
   };
@@ -555,9 +615,15 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       else sendError(response, refused);
       return;
     }
-    const grant = form.get('grant_type') ?? '';
+    const params = readParams(form, TOKEN_PARAMETERS);
+    if ('error' in params) {
+      stats.refused += 1;
+      sendError(response, params);
+      return;
+    }
+    const grant = params.grant_type ?? '';
     increment(stats.byGrant, grant === '' ? '(none)' : grant);
-    increment(stats.byIdentity, identityForStats(grant, form, request));
+    increment(stats.byIdentity, identityForStats(grant, params, request));
 
     const fault = takeFault(grant);
     if (fault !== undefined) {
@@ -565,7 +631,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       return;
     }
 
-    const answer = grantToken(grant, form, request);
+    const answer = grantToken(grant, params, request);
     if ('error' in answer) {
       if (answer.status === 429) stats.rateLimited += 1;
       else stats.refused += 1;
@@ -597,7 +663,8 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
         accessTokens.delete(token);
         return undefined;
       }
-      return { ...record };
+      const { identity, clientId, username, scope, expiresAt } = record;
+      return { identity, clientId, username, scope, expiresAt };
     },
     injectFault,
     clearFaults: () => {
@@ -628,7 +695,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       const client = clients.get(clientId) ?? { clientId };
       const username = issueOptions.username;
       const identity = username === undefined ? `client:${clientId}` : `user:${username}`;
-      return issue({ identity, client, username, scope: normalizeScope(issueOptions.scope ?? null) });
+      return issue({ id: randomUUID(), identity, client, username, scope: normalizeScope(issueOptions.scope) });
     },
     resetStats,
     dropConnections: releaseHanging,

@@ -37,6 +37,14 @@ export class TokenTable<T extends { expiresAt: number }> {
     this.#onChange();
   }
 
+  /** Forget every record `matches` picks (the access tokens of a revoked grant); true when any was. */
+  deleteWhere(matches: (record: T) => boolean): boolean {
+    let deleted = false;
+    for (const [hash, record] of this.#records) if (matches(record)) deleted = this.#records.delete(hash) || deleted;
+    if (deleted) this.#onChange();
+    return deleted;
+  }
+
   /** Forget every record that expired at or before `time`. */
   sweep(time: number): void {
     for (const [hash, record] of this.#records) if (record.expiresAt <= time) this.#records.delete(hash);
