@@ -143,6 +143,10 @@ describe('command API', () => {
       expect((await call(sandbox, user, { COMMAND: 'StatusAccount' })).code).toBe(531);
       expect((await call(sandbox, { ...user, s_remoteaddr: '198.51.100.1' }, { COMMAND: 'StatusAccount' })).code).toBe(531);
       expect((await call(sandbox, { ...user, s_remoteaddr: '203.0.113.7' }, { COMMAND: 'StatusAccount' })).code).toBe(200);
+      // Sent empty is not sent: the connection's own address is checked, not "".
+      for (const fields of [user, { ...user, s_remoteaddr: '' }]) {
+        expect(await call(sandbox, fields, { COMMAND: 'StatusAccount' })).toMatchObject({ code: 531, description: expect.stringContaining('IP address 127.0.0.1 not allowed') as unknown });
+      }
     });
 
     it('shows a subuser view with s_user', async () => {

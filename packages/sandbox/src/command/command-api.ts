@@ -335,7 +335,9 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
       if (user.otp !== undefined && fields.s_otp !== user.otp) return result(530, `${descriptions[530]}; invalid one-time password`);
     }
     if (user.allowedAddresses !== undefined) {
-      const address = fields.s_remoteaddr ?? socket.remoteAddress ?? '';
+      // Sent empty is not sent (as for s_session and s_user): the socket's address counts.
+      const sent = fields.s_remoteaddr;
+      const address = sent !== undefined && sent !== '' ? sent : (socket.remoteAddress ?? '');
       if (!user.allowedAddresses.includes(address)) return result(531, `${descriptions[531]}; IP address ${address} not allowed`);
     }
     let owner = user.login;
