@@ -116,15 +116,13 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     });
     const again = input.body === null ? input : input.clone();
     const response = await attempt(input, init);
-    if (response.status !== 401) {
-      // The copy's body is not needed (without a body, `again` is `input` itself, and this does nothing).
-      void again.body?.cancel().catch(() => undefined);
-      return response;
-    }
-    logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactText(input.url) });
-    void response.body?.cancel().catch(() => undefined);
+    const refused = response.status === 401;
+    if (refused) logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactText(input.url) });
+    // The body not needed: the refused response's, or else the copy's (without a body, `again` is
+    // `input` itself, and this does nothing).
+    void (refused ? response : again).body?.cancel().catch(() => undefined);
     // A fresh token refused too is dropped as well, and the 401 left to the caller.
-    return attempt(again, init);
+    return refused ? attempt(again, init) : response;
   };
 
   // The defaults stay for what the caller leaves out: a count alone keeps the cap on Retry-After.

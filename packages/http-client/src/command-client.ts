@@ -163,11 +163,13 @@ export function startedSession(response: CommandResponse): string | undefined {
 
 /** One command on its way: what every attempt and replay of it shares. */
 interface Outgoing {
-  pairs: [string, string][];
-  readOnly: boolean;
+  /** The command's pairs. */
+  command: [string, string][];
+  /** May be retried and replayed: the option, else whether the command only reads. */
+  idempotent: boolean;
   options: CommandRequestOptions;
   /** `performance.now()` when `request()` was called. */
-  started: number;
+  start: number;
 }
 
 /** What one attempt got: an answer (`status`, `headers`, `text`), or the transport's `error` (with empty `text`). */
@@ -255,7 +257,8 @@ export class CommandClient {
   // The path, method and headers of every request.
   readonly #target: { path: string; method: 'POST'; headers: Record<string, string> };
   readonly #logger: Logger;
-  readonly #retry: { retries: number; baseDelayMs: number; maxDelayMs: number; maxRetryAfterMs: number };
+  // How long to wait before the next attempt after a failure (`retries` done so far); undefined when it must not be retried.
+  readonly #retryDelay: (result: Attempt, readOnly: boolean, retries: number) => number | undefined;
   readonly #session: Session | undefined;
   // login, password and otp: the client's own, sent with each request without a session.
   readonly #credentials: ConnectionFields | undefined;
@@ -294,12 +297,19 @@ export class CommandClient {
     const retry = options.retry ?? {};
     const given = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
     const baseDelayMs = wholeNumber('retry.baseDelayMs', given.baseDelayMs, 100);
-    this.#retry = {
-      retries: wholeNumber('retry.retries', given.retries, 2),
-      baseDelayMs,
-      // Not below the base, the default included: a baseDelayMs above 2000 needs a maxDelayMs too.
-      maxDelayMs: wholeNumber('retry.maxDelayMs', given.maxDelayMs, 2000, baseDelayMs),
-      maxRetryAfterMs: wholeNumber('retry.maxRetryAfterMs', given.maxRetryAfterMs, 60_000),
+    const maxRetries = wholeNumber('retry.retries', given.retries, 2);
+    // Not below the base, the default included: a baseDelayMs above 2000 needs a maxDelayMs too.
+    const maxDelayMs = wholeNumber('retry.maxDelayMs', given.maxDelayMs, 2000, baseDelayMs);
+    const maxRetryAfterMs = wholeNumber('retry.maxRetryAfterMs', given.maxRetryAfterMs, 60_000);
+    this.#retryDelay = (result, readOnly, retries) => {
+      if (retries >= maxRetries) return undefined;
+      const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** retries);
+      const backoff = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+      if (result.error !== undefined) return isRetryableError(result.error, readOnly) ? backoff : undefined;
+      if (!readOnly || ![408, 429, 500, 502, 503, 504].includes(result.status ?? 0)) return undefined;
+      const after = retryAfterMs(result.headers?.['retry-after']);
+      if (after === undefined) return backoff;
+      return after <= maxRetryAfterMs ? after : undefined;
     };
     const responseTimeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 300_000);
     this.#newPool = dispatcherFactory(url.origin, options, wholeNumber('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
@@ -320,7 +330,7 @@ export class CommandClient {
 
   /** Whether a session started by `login()` (or reused) is in use. */
   get loggedIn(): boolean {
-    return this.#sessionId !== undefined;
+    return !!this.#sessionId;
   }
 
   /**
@@ -357,7 +367,7 @@ export class CommandClient {
     if (firstIndex === -1) firstIndex = pairs.push(['FIRST', '0']) - 1;
     const given = pairs[firstIndex]?.[1].trim() ?? '';
     let first = /^\d+$/.test(given) ? Number(given) : 0;
-    for (let page = 0; page < maxPages; page += 1) {
+    for (let page = 0; page < maxPages; page++) {
       // A copy per page: each response keeps the command it was sent with.
       const pagePairs = pairs.slice();
       pagePairs[firstIndex] = ['FIRST', String(first)];
@@ -379,11 +389,10 @@ export class CommandClient {
   async login(options?: LoginOptions): Promise<CommandResponse> {
     options = optionsOf(options);
     this.#refuseWithSession();
-    if (this.#credentials === undefined) throw new HttpClientError('INVALID_STATE', 'login() needs the credentials option.');
+    if (!this.#credentials) throw new HttpClientError('INVALID_STATE', 'login() needs the credentials option.');
     // The server checks the ranges of TIMEOUT and MAXTTL.
-    const pairs = flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds });
     // An empty session id: the credentials, even when a session is in use.
-    const response = await this.#send(pairs, { signal: options.signal, sessionId: '' });
+    const response = await this.#send(flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds }), { signal: options.signal, sessionId: '' });
     this.#sessionId = startedSession(response) ?? this.#sessionId;
     return response;
   }
@@ -395,7 +404,7 @@ export class CommandClient {
   async logout(options?: { signal?: AbortSignal | undefined }): Promise<CommandResponse> {
     options = optionsOf(options);
     this.#refuseWithSession();
-    if (this.#sessionId === undefined) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
+    if (!this.#sessionId) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
     const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
     if (response.isSuccess() || response.code === 530) this.#sessionId = undefined;
     return response;
@@ -403,11 +412,15 @@ export class CommandClient {
 
   /** `{ entity, session }` of the session in use, to reuse it later; undefined without one. */
   saveSession(): SavedSession | undefined {
-    return this.#sessionId === undefined ? undefined : { entity: this.#entity, session: this.#sessionId };
+    return this.#sessionId ? { entity: this.#entity, session: this.#sessionId } : undefined;
   }
 
-  /** Use a saved session: sets both its entity and its id. */
+  /**
+   * Use a saved session: sets both its entity and its id. Not on a client with a Session, whose
+   * token it would be sent with (as with {@link login}).
+   */
   reuseSession(saved: SavedSession): void {
+    this.#refuseWithSession();
     // null (plain JavaScript) is refused like any other bad value, not with a TypeError.
     if (!isText((saved as SavedSession | null)?.entity) || !isText(saved.session)) {
       throw invalidArgument('A saved session needs an entity and a session id.');
@@ -452,10 +465,10 @@ export class CommandClient {
     wholeNumber('timeoutMs', options.timeoutMs, 0);
     this.#refuse(signal);
     const outgoing: Outgoing = {
-      pairs,
-      readOnly: options.idempotent ?? READ_ONLY.test(pairs[0]?.[1] ?? ''),
+      command: pairs,
+      idempotent: options.idempotent ?? READ_ONLY.test(pairs[0]?.[1] ?? ''),
       options,
-      started: performance.now(),
+      start: performance.now(),
     };
     const session = this.#session;
     if (!session || options.sessionId != null) return this.#exchange(outgoing, options.sessionId ?? this.#sessionId, 1);
@@ -469,30 +482,27 @@ export class CommandClient {
       try {
         token = await this.#wait(session.getToken(), outgoing.options.signal);
       } catch (error) {
-        return this.#sessionFailure(error, outgoing.started);
+        if (HttpClientError.isInstance(error)) throw error; // closed or aborted while waiting for the login
+        const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - outgoing.start };
+        if (AuthError.isInstance(error)) {
+          if (error.cause instanceof CommandResponse) return error.cause;
+          if (error.code === 'CONFIGURATION') {
+            throw new HttpClientError('INVALID_STATE', 'The Session\'s authenticator is misconfigured.', { cause: error });
+          }
+          if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(SESSION_NOT_FOUND, detail);
+        }
+        return syntheticResponse(HTTP_ERROR, detail);
       }
       const response = await this.#exchange(outgoing, token.value, attempt);
-      if (response.code !== 530 || response.synthetic) {
+      // A made-up response is never a 530 here: #exchange makes up only 421 and 423.
+      if (response.code !== 530) {
         session.touch();
         return response;
       }
       session.invalidate(token);
-      if (replay || !outgoing.readOnly) return response;
+      if (replay || !outgoing.idempotent) return response;
       attempt = response.attempt + 1;
     }
-  }
-
-  #sessionFailure(error: unknown, started: number): CommandResponse {
-    if (HttpClientError.isInstance(error)) throw error; // closed or aborted while waiting for the login
-    const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - started };
-    if (AuthError.isInstance(error)) {
-      if (error.cause instanceof CommandResponse) return error.cause;
-      if (error.code === 'CONFIGURATION') {
-        throw new HttpClientError('INVALID_STATE', 'The Session\'s authenticator is misconfigured.', { cause: error });
-      }
-      if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(SESSION_NOT_FOUND, detail);
-    }
-    return syntheticResponse(HTTP_ERROR, detail);
   }
 
   async #attempt(body: string, options: CommandRequestOptions): Promise<Attempt> {
@@ -518,7 +528,7 @@ export class CommandClient {
   }
 
   async #exchange(outgoing: Outgoing, session: string | undefined, firstAttempt: number): Promise<CommandResponse> {
-    const { pairs, options } = outgoing;
+    const { command: pairs, options } = outgoing;
     const connection: ConnectionFields = {
       entity: this.#entity,
       remoteAddress: options.remoteAddress ?? this.#remoteAddress,
@@ -528,13 +538,13 @@ export class CommandClient {
       ...this.#credentials,
     };
     const body = encodeRequestBody(connection, commandTextOf(pairs));
-    for (let attempt = firstAttempt, retries = 0; ; attempt += 1, retries += 1) {
+    for (let attempt = firstAttempt, retries = 0; ; attempt++, retries++) {
       const result = await this.#attempt(body, options);
       if (options.signal?.aborted) throw aborted(options.signal);
       const detail: ResponseDetail = {
         url: this.url,
         attempt,
-        durationMs: performance.now() - outgoing.started,
+        durationMs: performance.now() - outgoing.start,
         httpStatus: result.status,
         command: () => Object.fromEntries(maskPairs(pairs)),
       };
@@ -548,7 +558,7 @@ export class CommandClient {
         if (!response.synthetic) (response as { description: string }).description = unechoed(response.description, connection, pairs, response);
       } else {
         response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.error });
-        if (retries < this.#retry.retries) retryInMs = this.#retryDelay(result, outgoing.readOnly, retries);
+        retryInMs = this.#retryDelay(result, outgoing.idempotent, retries);
       }
       this.#log(response, connection, pairs, result, retryInMs);
       if (retryInMs === undefined) return response;
@@ -581,18 +591,6 @@ export class CommandClient {
       this.#waiting.delete(wake);
       signal?.removeEventListener('abort', wake);
     });
-  }
-
-  /** How long to wait before the next attempt after a failure; undefined when it must not be retried. */
-  #retryDelay(result: Attempt, readOnly: boolean, retries: number): number | undefined {
-    const retry = this.#retry;
-    const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** retries);
-    const backoff = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-    if (result.error !== undefined) return isRetryableError(result.error, readOnly) ? backoff : undefined;
-    if (!readOnly || ![408, 429, 500, 502, 503, 504].includes(result.status ?? 0)) return undefined;
-    const after = retryAfterMs(result.headers?.['retry-after']);
-    if (after === undefined) return backoff;
-    return after <= retry.maxRetryAfterMs ? after : undefined;
   }
 
   #log(response: CommandResponse, connection: ConnectionFields, pairs: readonly [string, string][], result: Attempt, retryInMs: number | undefined): void {

@@ -83,8 +83,7 @@ export function normalizeName(name: string): string {
 
 function integerProperty(properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined {
   const text = properties.get(name)?.[0];
-  if (text === undefined || !/^-?\d{1,15}$/.test(text)) return undefined;
-  return Number(text);
+  return /^-?\d{1,15}$/.test(text ?? '') ? Number(text) : undefined;
 }
 
 /**
@@ -231,7 +230,7 @@ export class CommandResponse {
     const total = integerProperty(properties, 'TOTAL');
     const pageSize = limit !== undefined && limit > 0 ? limit : undefined;
     const nextFirst = last + 1;
-    const hasNext = this.isSuccess() && total !== undefined && (limit === undefined || limit > 0) && nextFirst < total && nextFirst > first;
+    const hasNext = this.isSuccess() && total !== undefined && (limit ?? 1) > 0 && nextFirst < total && nextFirst > first;
     return {
       first,
       last,

@@ -61,8 +61,9 @@ function view(fields: LogFields): LegacyResponseView {
 
 // The transport error's message, or the HTTP status when it was not 2xx; null for an answer that arrived.
 function errorText(fields: LogFields): string | null {
-  const { error, status } = fields as { error?: { message: string }; status?: number };
-  return error?.message ?? (status !== undefined && (status < 200 || status >= 300) ? `HTTP ${status}` : null);
+  // Without a status (no answer arrived) there is no HTTP status to report: read as 200.
+  const { error, status = 200 } = fields as { error?: { message: string }; status?: number };
+  return error?.message ?? (status < 200 || status >= 300 ? `HTTP ${status}` : null);
 }
 
 function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {

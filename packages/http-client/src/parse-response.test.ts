@@ -38,9 +38,9 @@ describe('parseResponse', () => {
     expect(response.command).toBeUndefined();
   });
 
-  it('accepts any case, \\r\\n or \\r, blanks around =, and keeps = inside values', () => {
+  it('accepts any case, \\r\\n or \\n, blanks around =, and keeps = inside values', () => {
     const response = parseResponse(
-      '[response]\r\n  code=421  \r\ndescription   =  Try again = later  \r\nproperty[ Auth Code ][0]=a=b=c\rPendinG = 1\r\neof\r\nCODE = 200\r\n',
+      '[response]\r\n  code=421  \r\ndescription   =  Try again = later  \r\nproperty[ Auth Code ][0]=a=b=c\nPendinG = 1\r\neof\r\nCODE = 200\r\n',
     );
     expect(response.code).toBe(421);
     expect(response.description).toBe('Try again = later');
@@ -49,6 +49,12 @@ describe('parseResponse', () => {
     expect(response.property('auth code')).toBe('a=b=c');
     expect(response.columns).toEqual(['AUTHCODE']);
     expect(response.pending).toBe(true);
+  });
+
+  it('keeps a lone \\r inside its value: only \\r\\n and \\n end a line, so text after it is never read as a property', () => {
+    const response = parseResponse('[RESPONSE]\r\nCODE = 200\r\nDESCRIPTION = OK\r\nPROPERTY[REMARK][0] = line1\rline2\r\nPROPERTY[NOTE][0] = a\rPROPERTY[DOMAIN][0] = injected.com\r\nEOF\r\n');
+    expect(response.records).toEqual([{ REMARK: 'line1\rline2', NOTE: 'a\rPROPERTY[DOMAIN][0] = injected.com' }]);
+    expect(response.columns).toEqual(['REMARK', 'NOTE']);
   });
 
   it('places values by their index, not in order of appearance', () => {

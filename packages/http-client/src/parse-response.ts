@@ -46,7 +46,8 @@ function parseText(input: string): CommandResponseInit | undefined {
   let queuetime: number | undefined;
   let pending = false;
   const properties = new Map<string, (string | undefined)[]>();
-  const text = input.includes('\r') ? input.replace(/\r\n?/g, '\n') : input;
+  // Only CRLF ends a line: a lone CR is part of a value (free text stored at a registrar).
+  const text = input.replaceAll('\r\n', '\n');
   const length = text.length;
   // Holes cost memory too: the columns may not grow much faster than the body has lines.
   let slots = 100_000;
@@ -118,7 +119,7 @@ export function syntheticResponse([code, template]: Synthetic, detail: ResponseD
  * Parse ISPAPI response text into a {@link CommandResponse}. Pure, and never throws: text
  * without `CODE` or `DESCRIPTION` (or with a `CODE` that is not three digits) becomes the
  * synthetic `423 Invalid API response`, and empty text `423 Empty API response`. Accepts any
- * case, `\r\n`, `\n` or `\r`, and blanks around `=`; places each `PROPERTY[NAME][i]` at index `i`.
+ * case, `\r\n` or `\n` line ends (a lone `\r` is part of its value), and blanks around `=`; places each `PROPERTY[NAME][i]` at index `i`.
  *
  * @example
  * const response = parseResponse('[RESPONSE]\ncode = 200\ndescription = OK\nproperty[amount][0] = 12.5\nEOF\n');

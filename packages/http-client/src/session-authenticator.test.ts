@@ -340,6 +340,18 @@ describe('CommandClient with a core-session Session', () => {
     await expect(client.logout()).rejects.toMatchObject({ code: 'INVALID_STATE' });
   });
 
+  it('refuses reuseSession() on a client with a Session (its token is sent, so the saved entity would break every request)', async () => {
+    const { client } = setup();
+    expect(() => {
+      client.reuseSession({ entity: '1234', session: 'saved-session-id' });
+    }).toThrow(expect.objectContaining({ name: 'HttpClientError', code: 'INVALID_STATE' }));
+    expect(client.entity).toBe('54cd');
+    expect(client.saveSession()).toBeUndefined();
+    const before = started();
+    expect(await client.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200 });
+    expect(started() - before).toBe(1);
+  });
+
   it('returns a synthetic 421 when the login cannot reach the server', async () => {
     sandbox.commands.injectFault({ type: 'status', status: 503 }, { command: 'StartSession', times: 10 });
     const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' } });
