@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chown, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -171,6 +171,20 @@ describe('FileStore across processes', () => {
     expect(misses).toEqual([]);
     await expect(store.get('key')).resolves.toEqual({ version: 1, round: 299 });
   }, 60_000);
+
+  it('under a umask without the owner search bit (0177) creates the missing parents of its directory 0700, so the store works', async () => {
+    const base = await temporaryDirectory();
+    const dir = join(base, 'config', 'sessionkit');
+    const user = unprivilegedChildUser();
+    if (isRoot && typeof user !== 'string') await chown(base, unprivilegedUser.uid, unprivilegedUser.gid);
+    const child = spawnChild('umask-lock', [dir, 'key', '177'], process.env, typeof user === 'string' ? {} : user);
+    const result = await child.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(child.lines).toEqual(['mode 600', 'again']);
+    // Made 0600 by the umask, the parent would be unusable for every later call (and for others).
+    expect((await stat(join(base, 'config'))).mode & 0o777).toBe(0o700);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+  }, 30_000);
 
   it('under a umask without the owner read bit (0477) lock files are still 0600, so their owner reads them back and releases them', async () => {
     const dir = await temporaryDirectory();

@@ -32,7 +32,7 @@ export function directoryLocks(options: DirectoryLocksOptions): RunLocked {
     const path = join(options.dir, `${keyFileStem(key)}.lock`);
     return processQueues.run(path, async () => {
       await ensurePrivateDirectory(options);
-      const release = await acquireLockFile(path, { ...options, deadline, timeoutMs });
+      const release = await acquireLockFile(path, options, deadline, timeoutMs);
       try {
         return await fn();
       } finally {

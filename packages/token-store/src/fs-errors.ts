@@ -21,14 +21,13 @@ export function fileSystemError(error: unknown, action: string, path: string): S
 /** Whether the platform has POSIX owners and modes that this package checks. */
 export const hasPosixModes: boolean = process.platform !== 'win32';
 
-// Windows has neither flag; there the lstat checks are what refuses a link.
-/** `O_NOFOLLOW` where the platform has it: opening a symbolic link fails instead of following it. */
-const noFollow: number = (constants as Partial<typeof constants>).O_NOFOLLOW ?? 0;
 /**
- * The flags that open an existing file for reading: `O_RDONLY` (which is 0), `noFollow`, and
- * `O_NONBLOCK` where the platform has it, so that opening a FIFO planted at the path does not hang.
+ * The flags that open an existing file for reading: `O_RDONLY` (which is 0), and where the
+ * platform has them `O_NOFOLLOW` (opening a symbolic link fails instead of following it) and
+ * `O_NONBLOCK` (opening a FIFO planted at the path does not hang). Windows has neither flag;
+ * there the lstat checks are what refuses a link.
  */
-export const readFlags: number = noFollow | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0);
+export const readFlags: number = ((constants as Partial<typeof constants>).O_NOFOLLOW ?? 0) | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0);
 
 /** For best-effort cleanup whose failure changes nothing for the caller. */
 export function ignore(): undefined {

@@ -3,7 +3,7 @@
  * The file, keychain and Redis adapters are at `/file`, `/keychain` and `/redis`.
  * @module
  */
-export { MemoryStore } from './memory-store.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { StoreError } from './store-error.js';
 export type { StoreErrorCode, StoreErrorOptions } from './store-error.js';
 export type { LockOptions, StoredRecord, TokenStore } from './types.js';

@@ -38,7 +38,6 @@ export class KeyedMutex {
             reject(lockTimeout(timeoutMs, 'on a store key'));
           }
         }, timeoutMs);
-        timer.unref();
       }
     });
   }

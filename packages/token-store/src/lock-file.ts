@@ -18,10 +18,6 @@ export interface LockOwner {
 
 /** Options of {@link acquireLockFile}. */
 export interface AcquireLockOptions {
-  /** Epoch milliseconds after which waiting ends in `LOCK_TIMEOUT`. */
-  deadline: number;
-  /** Reported in the `LOCK_TIMEOUT` message. */
-  timeoutMs: number;
   /** A lock whose file has not been touched for this long is stale. At least 100: every store refuses less. */
   staleLockMs: number;
   logger: Logger;
@@ -166,10 +162,10 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
  * private temporary file which is then hard-linked to `path` (atomic, fails if `path` exists,
  * never follows a link), so the lock file is never seen empty. While held, its modification
  * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale. The function
- * returned releases the lock (if still ours) and never throws.
+ * returned releases the lock (if still ours) and never throws. Waiting ends in `LOCK_TIMEOUT` at
+ * `deadline` (epoch milliseconds); its message reports `timeoutMs`.
  */
-export async function acquireLockFile(path: string, options: AcquireLockOptions): Promise<() => Promise<void>> {
-  const { deadline, staleLockMs, logger } = options;
+export async function acquireLockFile(path: string, { staleLockMs, logger }: AcquireLockOptions, deadline: number, timeoutMs: number): Promise<() => Promise<void>> {
   const nonce = randomUUID();
   const tempPath = `${path}.${nonce}.tmp`;
   const handle = await createTempFile(tempPath, path);
@@ -192,7 +188,7 @@ export async function acquireLockFile(path: string, options: AcquireLockOptions)
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         const holder = current?.owner;
-        throw lockTimeout(options.timeoutMs, path, holder && `process ${holder.pid} on ${holder.host} since ${new Date(holder.time).toISOString()}`);
+        throw lockTimeout(timeoutMs, path, holder && `process ${holder.pid} on ${holder.host} since ${new Date(holder.time).toISOString()}`);
       }
       if (retryNow && quickRetries < 3) {
         quickRetries += 1;

@@ -1,12 +1,23 @@
 import { callAsync } from './call-async.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
-import { assertKey, assertLockArguments, parseRecord, serializeRecord } from './validate.js';
+import { assertKey, assertLockArguments, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * How long `withLock` waits for a key held by another caller before `LOCK_TIMEOUT`, unless a
+   * call passes its own `timeoutMs`.
+   * @default 10000
+   */
+  lockTimeoutMs?: number | undefined;
+}
 
 /**
  * Keeps records in this process's memory, as JSON text so callers never share mutable
  * objects with the store. `withLock` serialises callers per key within this process.
- * For tests and short-lived programs.
+ * For tests and short-lived programs. As in the other stores, waiting for a lock is bounded
+ * (`lockTimeoutMs`, 10 s by default) and ends in `LOCK_TIMEOUT`, never in a silent hang.
  *
  * @example
  * const store = new MemoryStore();
@@ -16,6 +27,12 @@ import { assertKey, assertLockArguments, parseRecord, serializeRecord } from './
 export class MemoryStore implements TokenStore {
   readonly #records = new Map<string, string>();
   readonly #locks = new KeyedMutex();
+  readonly #lockTimeoutMs: number;
+
+  constructor(options?: MemoryStoreOptions | null) {
+    // From JavaScript: null is no options.
+    this.#lockTimeoutMs = assertMilliseconds('lockTimeoutMs', options?.lockTimeoutMs ?? 10_000);
+  }
 
   /** The record under `key`, or undefined. Rejects with `INVALID_ARGUMENT` for a bad key. */
   get(key: string): Promise<StoredRecord | undefined> {
@@ -44,12 +61,14 @@ export class MemoryStore implements TokenStore {
 
   /**
    * Runs `fn` once every earlier `withLock` caller for `key` in this store has finished;
-   * waiting longer than `options.timeoutMs` rejects with `LOCK_TIMEOUT`.
+   * waiting longer than `options.timeoutMs` (default `lockTimeoutMs`) rejects with
+   * `LOCK_TIMEOUT`. Not re-entrant: calling `withLock` for the same key inside `fn` waits for
+   * itself until the timeout.
    */
   withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     return callAsync(() => {
       assertLockArguments(key, fn, options);
-      return this.#locks.run(key, fn, options?.timeoutMs);
+      return this.#locks.run(key, fn, options?.timeoutMs ?? this.#lockTimeoutMs);
     });
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '@sessionkit/logger';
 import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
 import { clearStaleGuard } from './lock-file.js';
-import { chmod, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
+import { chmod, dirname, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
 
 /**
  * What {@link ensurePrivateDirectory} needs: the directory, where to log, and `staleLockMs`,
@@ -13,6 +13,15 @@ export interface PrivateDirectoryOptions {
   staleLockMs: number;
 }
 
+const swept = new Set<string>();
+/**
+ * The names of this package's temporary files, and no one else's (`dir` may be shared):
+ * `.<sha256>.json.<uuid>.tmp` (FileStore writes), `<sha256>.lock.<uuid>.tmp` (lock owner tags)
+ * and `<sha256>.lock.stale-<uuid>` (locks being broken); and `<sha256>.lock.breaker`,
+ * the guard of a lock being broken.
+ */
+const leftoverName = /^(\.?\w{64}\.(json|lock)\.(stale-)?[\w-]{36}(\.tmp)?|\w{64}\.lock\.breaker)$/;
+
 /**
  * Creates `dir` (mode 0700) if needed, then checks that it is a directory owned by this user
  * and tightens its mode to 0700. Runs before every write, so a directory loosened by hand is
@@ -20,11 +29,10 @@ export interface PrivateDirectoryOptions {
  * directory in a process also removes temporary files left by killed processes, and stale
  * breaker guards.
  */
-export async function ensurePrivateDirectory(options: PrivateDirectoryOptions): Promise<void> {
-  const { dir, logger } = options;
+export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: PrivateDirectoryOptions): Promise<void> {
   let info;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+    await makeDirectory(dir).catch((error: unknown) => {
       // EEXIST/ENOTDIR: something that is not a directory is in the way; the check below says so.
       const code = errorCode(error);
       if (code !== 'EEXIST' && code !== 'ENOTDIR') throw error;
@@ -44,30 +52,13 @@ export async function ensurePrivateDirectory(options: PrivateDirectoryOptions): 
       logger.debug('tightened the mode to 0700', { dir, previousMode: mode.toString(8) });
     }
   }
-  await sweepLeftovers(options);
-}
-
-/** Temporary files this old are leftovers of a killed process: live ones are refreshed within milliseconds. */
-const leftoverAgeMs = 600_000; // ten minutes
-const swept = new Set<string>();
-/**
- * The names of this package's temporary files, and no one else's (`dir` may be shared):
- * `.<sha256>.json.<uuid>.tmp` (FileStore writes), `<sha256>.lock.<uuid>.tmp` (lock owner tags)
- * and `<sha256>.lock.stale-<uuid>` (locks being broken); and `<sha256>.lock.breaker`,
- * the guard of a lock being broken.
- */
-const leftoverName = /^(\.?\w{64}\.(json|lock)\.(stale-)?[\w-]{36}(\.tmp)?|\w{64}\.lock\.breaker)$/;
-
-/**
- * Once per directory and process, removes this package's temporary files left by processes
- * killed mid-write or mid-wait (see `leftoverName`) that are older than ten minutes. A live
- * writer's temporary file exists for milliseconds and a waiting locker rewrites its own on every
- * poll, so neither is ever that old. A breaker's guard is otherwise only cleared when that lock
- * is next broken, so a stale one (its breaker died, or it was not refreshed for `staleLockMs`)
- * is cleared here as breakers clear it (`clearStaleGuard`), never one that is live when read.
- * Failures are ignored: this is housekeeping.
- */
-async function sweepLeftovers({ dir, logger, staleLockMs }: PrivateDirectoryOptions): Promise<void> {
+  // Once per directory and process, removes this package's temporary files left by processes
+  // killed mid-write or mid-wait (see `leftoverName`) that are older than ten minutes. A live
+  // writer's temporary file exists for milliseconds and a waiting locker rewrites its own on every
+  // poll, so neither is ever that old. A breaker's guard is otherwise only cleared when that lock
+  // is next broken, so a stale one (its breaker died, or it was not refreshed for `staleLockMs`)
+  // is cleared here as breakers clear it (`clearStaleGuard`), never one that is live when read.
+  // Failures are ignored: this is housekeeping.
   if (swept.has(dir)) return;
   swept.add(dir);
   const now = Date.now();
@@ -79,8 +70,8 @@ async function sweepLeftovers({ dir, logger, staleLockMs }: PrivateDirectoryOpti
         await clearStaleGuard(path, staleLockMs);
         continue;
       }
-      const info = await lstat(path);
-      if (info.isFile() && now - info.mtimeMs > leftoverAgeMs) {
+      const leftover = await lstat(path);
+      if (leftover.isFile() && now - leftover.mtimeMs > 600_000) {
         await unlink(path);
         logger.debug('removed a leftover temporary file', { file: path });
       }
@@ -88,4 +79,21 @@ async function sweepLeftovers({ dir, logger, staleLockMs }: PrivateDirectoryOpti
       // Gone already, or not ours to remove.
     }
   }
+}
+
+/**
+ * Creates `dir`, and the parents it lacks, each mode 0700 whatever the umask: a umask such as
+ * 0177 leaves a new directory without its owner's search bit, so nothing could be created in
+ * it (`mkdir` with `recursive` would fail below a new parent, and leave that parent so). Only
+ * directories made here are changed. Throws EEXIST when `dir` exists.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  await mkdir(dir, { mode: 0o700 }).catch(async (error: unknown) => {
+    if (errorCode(error) !== 'ENOENT') throw error;
+    await makeDirectory(dirname(dir)).catch((parentError: unknown) => {
+      if (errorCode(parentError) !== 'EEXIST') throw parentError;
+    });
+    await mkdir(dir, { mode: 0o700 });
+  });
+  await chmod(dir, 0o700);
 }
