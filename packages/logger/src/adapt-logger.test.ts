@@ -1,3 +1,4 @@
+import { Console } from 'node:console';
 import { Writable } from 'node:stream';
 import { format } from 'node:util';
 import { pino } from 'pino';
@@ -5,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import winston from 'winston';
 import { adaptLogger } from './adapt-logger.js';
 import { REDACTED } from './redact.js';
-import type { LogEntry } from './types.js';
+import type { LogEntry, Logger } from './types.js';
 
 const SECRET = 'adapter-secret-42';
 
@@ -200,4 +201,77 @@ describe('adaptLogger', () => {
     expect(target.info).toHaveBeenCalledWith('%s', 'as console', { a: 1 });
     expect(target.isLevelEnabled).not.toHaveBeenCalled();
   });
+});
+
+// Fields that throw when they are read, redacted or serialized; what they throw must not be logged.
+const THROWN = 'thrown-secret-9';
+function revoked(): object {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+}
+// Each as the descriptor of a field `body`.
+const unreadable: Record<string, () => PropertyDescriptor> = {
+  'a getter that throws': () => ({
+    get: (): never => {
+      throw new Error(`body used already ${THROWN}`);
+    },
+  }),
+  'an own toJSON that throws': () => ({ value: { toJSON: (): never => { throw new Error(THROWN); } } }),
+  'a revoked Proxy': () => ({ value: revoked() }),
+  'an Error whose cause getter throws': () => ({
+    value: Object.defineProperty(new Error('failed'), 'cause', { get: (): never => { throw new Error(THROWN); } }),
+  }),
+};
+
+/** A logger on a real target, and the text the target wrote. */
+const targets: Record<string, () => { logger: Logger; chunks: string[] }> = {
+  pino: () => {
+    const { chunks, stream } = sinkStream();
+    return { logger: adaptLogger(pino(stream)), chunks };
+  },
+  winston: () => {
+    const { chunks, stream } = sinkStream();
+    return { logger: adaptLogger(winston.createLogger({ format: winston.format.json(), transports: [streamTransport(stream)] })), chunks };
+  },
+  console: () => {
+    const { chunks, stream } = sinkStream();
+    return { logger: adaptLogger(new Console({ stdout: stream, stderr: stream })), chunks };
+  },
+  // A sink that serializes what it gets, as most do.
+  sink: () => {
+    const chunks: string[] = [];
+    return { logger: adaptLogger({ log: (entry: LogEntry) => chunks.push(JSON.stringify(entry)) }), chunks };
+  },
+};
+
+describe.each(Object.keys(targets))('adaptLogger(%s) with fields it cannot read', (target) => {
+  it.each(Object.keys(unreadable))('passes the entry on with %s as [Unreadable], the other fields redacted', (name) => {
+    const { logger, chunks } = targets[target]!();
+    const fields: Record<string, unknown> = Object.defineProperty({ ok: 1 }, 'body', { enumerable: true, ...unreadable[name]!() });
+    fields.password = 's3cr3t';
+    expect(() => { logger.child({ component: 'c' }).warn('the message', fields); }).not.toThrow();
+    expect(chunks).toHaveLength(1);
+    const text = chunks[0]!;
+    expect(text).toMatch(/the message/);
+    expect(text).toMatch(/"?component"?: ?["']c["'].*"?ok"?: ?1/s);
+    expect(text).toContain(REDACTED);
+    expect(text).not.toMatch(/s3cr3t|thrown|used already/);
+    // pino serializes a field whose toJSON throws as a placeholder of its own; the console never calls toJSON.
+    if (name !== 'an own toJSON that throws' || target === 'winston' || target === 'sink') {
+      expect(text).toMatch(/"?body"?: ?["']\[Unreadable]["']/);
+    }
+  });
+
+  it('passes the entry on with fields: [Unreadable] when not even their names can be read', () => {
+    const { logger, chunks } = targets[target]!();
+    expect(() => { logger.child({ component: 'c' }).error('the message', revoked() as never); }).not.toThrow();
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]).toMatch(/"?fields"?: ?["']\[Unreadable]["']/);
+  });
+});
+
+it('lets an error thrown by a sink itself through', () => {
+  const logger = adaptLogger({ log: (): never => { throw new Error('sink down'); } });
+  expect(() => { logger.info('x', { a: 1 }); }).toThrow('sink down');
 });

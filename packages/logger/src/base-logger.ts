@@ -1,3 +1,4 @@
+import { safeStringify } from './format.js';
 import { type EntryLevel, entryLevels, type LogLevel, levelWeights, resolveLevel } from './levels.js';
 import { createRedactor, type RedactOptions } from './redact.js';
 import type { LogFields, Logger } from './types.js';
@@ -5,11 +6,16 @@ import type { LogFields, Logger } from './types.js';
 /** Receives each entry that passed the level check, already redacted, as the parts of a `LogEntry`. */
 export type Sink = (level: EntryLevel, msg: string, fields: LogFields, time: string) => void;
 
+/** What an entry holds in place of a field that could not be read, redacted or serialized. */
+const UNREADABLE = '[Unreadable]';
+
 /**
  * The one logger implementation behind `createLogger` and `adaptLogger`: a level check first
  * (so a disabled level costs a comparison and nothing else), then redaction, then the sink.
  * `level` is resolved as {@link resolveLevel} does (fallback `'info'`); `isEnabled` is a further
  * check by the target (pino and winston apply their own level).
+ *
+ * No field makes a log call throw (its caller is often handling an error already): see `readable`.
  */
 export function createBaseLogger(
   level: LogLevel | undefined,
@@ -21,19 +27,65 @@ export function createBaseLogger(
   const redactor = createRedactor(redact);
   const isLevelEnabled = (level: LogLevel): boolean =>
     level !== 'silent' && levelWeights[level] >= threshold && (isEnabled?.(level) ?? true);
+  // A field redacted as it is inside the whole: under its own key.
+  const redactField = (value: unknown, key: string): unknown => redactor.value({ [key]: value })[key];
+  // Only after a field threw (a getter or `toJSON` that throws, a revoked Proxy, an Error whose
+  // `cause` getter throws), in redaction or when the sink or its target serialized it: the fields
+  // one by one, each as `copy` makes it (redacted) and then serialized as the JSON format does.
+  // One that throws is UNREADABLE; when not even the keys can be listed, `fields` is. Nothing of
+  // the error is kept: its message may hold what the field held.
+  const readable = (fields: unknown, copy: (value: unknown, key: string) => unknown): LogFields => {
+    try {
+      // An array (from untyped code) is one value, whose items are redacted together (the word
+      // after a `--flag`), not one by one. (Asked inside: a revoked Proxy throws even here.)
+      if (Array.isArray(fields)) return { fields: UNREADABLE };
+      return Object.fromEntries(Object.keys(fields ?? {}).map((key) => {
+        try {
+          const value = copy((fields as LogFields)[key], key);
+          safeStringify(value);
+          return [key, value];
+        } catch {
+          return [key, UNREADABLE];
+        }
+      }));
+    } catch {
+      return { fields: UNREADABLE };
+    }
+  };
   const make = (bindings: LogFields): Logger => {
     const methods = Object.fromEntries(
       entryLevels.map((level) => [
         level,
         (msg: string, fields?: LogFields): void => {
-          if (isLevelEnabled(level)) sink(level, redactor.text(msg), { ...bindings, ...redactor.value(fields) }, new Date().toISOString());
+          if (!isLevelEnabled(level)) return;
+          // Not a string from untyped code (`logger.error(error)`): as text.
+          const text = redactor.text(typeof msg === 'string' ? msg : String(msg));
+          const time = new Date().toISOString();
+          try {
+            sink(level, text, { ...bindings, ...redactor.value(fields) }, time);
+          } catch {
+            // The entry again, with the fields that can be read. What this throws is the sink's
+            // own failure (a `write` function or target that throws even on plain, serializable
+            // fields), and it is not caught: that is a bug in the code that set the logger up,
+            // to be seen at once, not every entry lost without a trace. (Such a sink is called
+            // twice for an entry.)
+            sink(level, text, { ...readable(bindings, (value) => value), ...readable(fields, redactField) }, time);
+          }
         },
       ]),
     ) as Record<EntryLevel, Logger['info']>;
     return {
       ...methods,
       // Bindings are redacted once here, not on every entry.
-      child: (more) => make({ ...bindings, ...redactor.value(more) }),
+      child: (more) => {
+        let redacted: LogFields;
+        try {
+          redacted = redactor.value(more);
+        } catch {
+          redacted = readable(more, redactField);
+        }
+        return make({ ...bindings, ...redacted });
+      },
       isLevelEnabled,
     };
   };

@@ -184,6 +184,99 @@ describe('createLogger', () => {
   });
 });
 
+// Fields that throw when they are read, redacted or serialized; what they throw must not be logged.
+const THROWN = 'thrown-secret-9';
+function revoked(): object {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+}
+// Each as the descriptor of a field `body`.
+const unreadable: Record<string, () => PropertyDescriptor> = {
+  'a getter that throws': () => ({
+    get: (): never => {
+      throw new Error(`body used already ${THROWN}`);
+    },
+  }),
+  'an own toJSON that throws': () => ({ value: { toJSON: (): never => { throw new Error(THROWN); } } }),
+  'a revoked Proxy': () => ({ value: revoked() }),
+  'an Error whose cause getter throws': () => ({
+    value: Object.defineProperty(new Error('failed'), 'cause', { get: (): never => { throw new Error(THROWN); } }),
+  }),
+};
+/** `{ ok: 1, body, password }`, `body` as the case makes it. */
+function fieldsWith(name: string): Record<string, unknown> {
+  const fields: Record<string, unknown> = Object.defineProperty({ ok: 1 }, 'body', { enumerable: true, ...unreadable[name]!() });
+  fields.password = 's3cr3t';
+  return fields;
+}
+
+describe('createLogger with fields it cannot read', () => {
+  it.each(['json', 'pretty'] as const)('writes an invalid Date as null, as JSON does (%s)', (format) => {
+    const { lines, write } = capture();
+    createLogger({ format, write }).info('token expires', { expiresAt: new Date('garbage'), nested: { at: new Date('garbage') } });
+    expect(lines[0]).toMatch(format === 'json' ? /"expiresAt":null,"nested":\{"at":null\}\}$/ : / expiresAt=null nested=\{"at":null\}$/);
+  });
+
+  describe.each(['json', 'pretty'] as const)('%s', (format) => {
+    it.each(Object.keys(unreadable))('writes the entry with %s as [Unreadable], the other fields redacted', (name) => {
+      const { lines, write } = capture();
+      const logger = createLogger({ format, write }).child({ component: 'c' });
+      expect(() => { logger.info('x', fieldsWith(name)); }).not.toThrow();
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).not.toMatch(/s3cr3t|thrown|used already/);
+      if (format === 'pretty') {
+        expect(lines[0]!.slice(13)).toBe('INFO  x component=c ok=1 body=[Unreadable] password=[REDACTED]');
+      } else {
+        const entry = JSON.parse(lines[0]!) as Record<string, unknown>;
+        expect(entry).toEqual({ time: entry.time, level: 'info', msg: 'x', component: 'c', ok: 1, body: '[Unreadable]', password: REDACTED });
+        expect(new Date(entry.time as string).toISOString()).toBe(entry.time);
+      }
+    });
+  });
+
+  it('writes fields: [Unreadable] when not even their names can be read, keeping the bindings', () => {
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write }).child({ component: 'c' }).warn('x', revoked() as never);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'warn', msg: 'x', component: 'c', fields: '[Unreadable]' });
+  });
+
+  it('takes unreadable bindings without throwing, and still writes their entries', () => {
+    for (const name of Object.keys(unreadable)) {
+      const { lines, write } = capture();
+      const logger = createLogger({ format: 'json', write }).child(fieldsWith(name));
+      logger.info('first', { more: 2 });
+      logger.error('second');
+      expect(lines.map((line) => JSON.parse(line) as unknown), name).toMatchObject([
+        { msg: 'first', ok: 1, body: '[Unreadable]', password: REDACTED, more: 2 },
+        { msg: 'second', ok: 1, body: '[Unreadable]', password: REDACTED },
+      ]);
+      expect(lines.join('\n')).not.toMatch(/s3cr3t|thrown/);
+    }
+  });
+
+  it('writes an array of fields with one it cannot read as fields: [Unreadable], never its items one by one', () => {
+    const { lines, write } = capture();
+    const fields = ['--password', 'S3CRET-arg', { get boom(): never { throw new Error('boom'); } }];
+    createLogger({ format: 'json', write }).info('spawn', fields as never);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ msg: 'spawn', fields: '[Unreadable]' });
+    expect(lines.join('\n')).not.toContain('S3CRET');
+  });
+
+  it('writes a message that is not a string (untyped code) as text, redacted, without throwing', () => {
+    const { lines, write } = capture();
+    const logger = createLogger({ format: 'json', write });
+    logger.error(new Error('refused: token=abc123') as never);
+    logger.warn(42 as never);
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual([`Error: refused: token=${REDACTED}`, '42']);
+  });
+
+  it('lets an error thrown by the write function itself through', () => {
+    const write = vi.fn((): never => { throw new Error('disk full'); });
+    expect(() => { createLogger({ write }).info('x', { a: 1 }); }).toThrow('disk full');
+  });
+});
+
 describe('silentLogger', () => {
   it('is disabled at every level and its children too', () => {
     expect(silentLogger.isLevelEnabled('error')).toBe(false);

@@ -37,7 +37,8 @@ export function formatJson(level: EntryLevel, msg: string, fields: LogFields, ti
 
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : safeStringify(value);
-  if (value instanceof Date) return value.toISOString();
+  // As JSON writes a Date (`null` when it is invalid), so a field reads the same in both formats.
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'null' : value.toISOString();
   if (value && typeof value === 'object') return safeStringify(value);
   return String(value);
 }

@@ -319,8 +319,9 @@ describe('redact: secrets inside text', () => {
     expect(text(`mysql --password \\\n  ${SECRET} --user root`)).toBe(`mysql --password \\\n  ${REDACTED} --user root`);
     expect(text(`mysql --password \\\r\n${SECRET}`)).toBe(`mysql --password \\\r\n${REDACTED}`);
     // The next option after the continuation: the flag has no value on that line (the backslash
-    // is taken for one, as it was before continuations were read).
-    expect(text('mysql --password \\\n  --host db')).toBe(`mysql --password ${REDACTED}\n  --host db`);
+    // is taken for one, as it was before continuations were read, and kept, as a value's closing
+    // backslashes are: they may escape a quote).
+    expect(text('mysql --password \\\n  --host db')).toBe(`mysql --password ${REDACTED}\\\n  --host db`);
   });
 
   it('finds a secret key right after another key and its separator (`a: token: …`)', () => {
@@ -364,6 +365,145 @@ describe('redact: secrets inside text', () => {
   });
 });
 
+describe('redact: secret keys after a prefix', () => {
+  const redactor = createRedactor();
+  const text = (input: string): string => redactor.text(input);
+
+  it.each([
+    'SESSIONKIT_CLIENT_SECRET', 'SESSIONKIT_PASSWORD', 'SESSIONKIT_ISPAPI_PASSWORD', 'X-Auth-Token', 'X-Amz-Security-Token',
+    'MY_API_KEY', 'db.password', 'spring.datasource.password', 'X-CSRF-Token', 'user.session',
+  ])('redacts %s: a secret key at its end, after a separator', (key) => {
+    expect(redact({ [key]: SECRET, user: 'demo' })).toEqual({ [key]: REDACTED, user: 'demo' });
+    expect(text(`${key}=${SECRET}\nDOMAIN=example.com`)).toBe(`${key}=${REDACTED}\nDOMAIN=example.com`);
+    expect(text(`env ${key}=${SECRET} node app.js`)).toBe(`env ${key}=${REDACTED} node app.js`);
+    expect(text(`${key}: ${SECRET} x\nAccept: */*`)).toBe(`${key}: ${REDACTED}\nAccept: */*`);
+    expect(text(`{"${key}":"${SECRET}","n":1}`)).toBe(`{"${key}":"${REDACTED}","n":1}`);
+    expect(text(`GET /a?${key}=${SECRET}&page=2`)).toBe(`GET /a?${key}=${REDACTED}&page=2`);
+  });
+
+  it('redacts sessionkit\'s own environment variables and prefixed headers', () => {
+    const env = { SESSIONKIT_CLIENT_SECRET: SECRET, SESSIONKIT_PASSWORD: SECRET, SESSIONKIT_ISPAPI_PASSWORD: SECRET, SESSIONKIT_LOG_LEVEL: 'debug' };
+    expect(redact({ env })).toEqual({ env: { SESSIONKIT_CLIENT_SECRET: REDACTED, SESSIONKIT_PASSWORD: REDACTED, SESSIONKIT_ISPAPI_PASSWORD: REDACTED, SESSIONKIT_LOG_LEVEL: 'debug' } });
+    expect(text(`SESSIONKIT_CLIENT_SECRET=${SECRET}\nSESSIONKIT_LOG_LEVEL=debug`)).toBe(`SESSIONKIT_CLIENT_SECRET=${REDACTED}\nSESSIONKIT_LOG_LEVEL=debug`);
+    expect(text(`X-Auth-Token: ${SECRET}\nX-Amz-Security-Token: ${SECRET}\nX-Request-Id: 7`)).toBe(`X-Auth-Token: ${REDACTED}\nX-Amz-Security-Token: ${REDACTED}\nX-Request-Id: 7`);
+    expect(redact({ headers: new Map([['X-Auth-Token', SECRET], ['X-Request-Id', '7']]) }).headers.get('X-Auth-Token')).toBe(REDACTED);
+    expect(text(`run --db-password ${SECRET} --db-host h`)).toBe(`run --db-password ${REDACTED} --db-host h`);
+    expect(redact(['--db-password', SECRET, '--db-host', 'h'])).toEqual(['--db-password', REDACTED, '--db-host', 'h']);
+  });
+
+  it('keeps keys whose end is not a secret key, and words without a separator', () => {
+    const plain = 'token_type=Bearer&expires_in=3600 session_count=3 auth_method=basic mytoken=a tokens=b passwordless=true SESSIONKIT_LOG_LEVEL=debug';
+    expect(text(plain)).toBe(plain);
+    expect(redact({ token_type: 'Bearer', sessionCount: 3, password_hint: 'pet', 'x-request-id': '7', secretary: 'x' })).toEqual({ token_type: 'Bearer', sessionCount: 3, password_hint: 'pet', 'x-request-id': '7', secretary: 'x' });
+    // A file name or a host is no key: its end after the last `.` is no secret key.
+    const trace = 'at Session.start (src/session.ts:12:5) via auth.example.com:443 token.js:1';
+    expect(text(trace)).toBe(trace);
+  });
+
+  it('errs towards hiding: a key that only ends in a secret key loses its value too', () => {
+    expect(redact({ has_session: true, next_page_token: 'p2', use_auth: false })).toEqual({ has_session: REDACTED, next_page_token: REDACTED, use_auth: REDACTED });
+    expect(text('GET /items?next_page_token=p2&page_size=50')).toBe(`GET /items?next_page_token=${REDACTED}&page_size=50`);
+  });
+
+  it('looks a key up at its ends: cheap for keys without a separator, bounded for long ones', () => {
+    const isSecretKey = (key: string): boolean => redactor.isSecretKey(key);
+    expect(isSecretKey('MY_API_KEY')).toBe(true);
+    expect(isSecretKey('my-api.key')).toBe(true);
+    expect(isSecretKey('apikey')).toBe(true);
+    expect(isSecretKey('KEY')).toBe(false);
+    expect(isSecretKey('token_')).toBe(true);
+    expect(isSecretKey(`${'a_'.repeat(50_000)}token`)).toBe(true);
+    expect(isSecretKey(`token_${'a_'.repeat(50_000)}`)).toBe(false);
+    expect(isSecretKey('_'.repeat(100_000))).toBe(false);
+    // Custom keys work the same way, with or without the defaults.
+    expect(createRedactor({ keys: ['pin'] }).isSecretKey('card.pin')).toBe(true);
+    expect(createRedactor({ keys: ['card_number'], replaceDefaultKeys: true }).isSecretKey('billing.card-number')).toBe(true);
+    expect(createRedactor({ keys: ['card_number'], replaceDefaultKeys: true }).isSecretKey('number')).toBe(false);
+    expect(createRedactor({ keys: [], replaceDefaultKeys: true }).isSecretKey('x_token')).toBe(false);
+  });
+});
+
+describe('redact: JWTs, URL fragments and flags after a key', () => {
+  const redactor = createRedactor();
+  const text = (input: string): string => redactor.text(input);
+  const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZW1vIn0.sig';
+  const REAL = 'eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJpc3MiOiJodHRwczovL2lkcC50ZXN0Iiwic3ViIjoiZGVtbyJ9.M2Vq-d_4x';
+
+  it('redacts a bare JWT under any key, in any text', () => {
+    expect(redact({ value: JWT, type: 'Bearer', expiresAt: 1_700_000_000 })).toEqual({ value: REDACTED, type: 'Bearer', expiresAt: 1_700_000_000 });
+    expect(redact({ value: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZW1vIn0.sig' })).toEqual({ value: REDACTED });
+    expect(text(`issued ${REAL} for demo`)).toBe(`issued ${REDACTED} for demo`);
+    expect(text(`token issued: ${REAL}, expires in 3600`)).toBe(`token issued: ${REDACTED}, expires in 3600`);
+    expect(text(`{"value":"${REAL}","type":"Bearer"}`)).toBe(`{"value":"${REDACTED}","type":"Bearer"}`);
+    expect(text(`cb#id_token=${REAL}&state=1`)).toBe(`cb#id_token=${REDACTED}&state=1`);
+    // After a percent-escape, in an encoded query; with an empty signature (`alg: none`).
+    expect(text(`next=%2Fcb%3Fx%3D${REAL}`)).toBe(`next=%2Fcb%3Fx%3D${REDACTED}`);
+    expect(text('none eyJhbGciOiJub25lIn0.eyJzdWIiOiJkZW1vIn0. ok')).toBe(`none ${REDACTED} ok`);
+  });
+
+  it('keeps what only looks like part of a JWT', () => {
+    for (const plain of [
+      'header eyJhbGciOiJIUzI1NiJ9 alone', 'two parts eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZW1vIn0', 'eyJhbGciOiJIUzI1NiJ9.notjson.sig',
+      `inside a word x${JWT}`, `after a dash a-${JWT}`, 'keyJa.eyJb.c', 'version 1.2.3 eyJ',
+    ]) expect(text(plain)).toBe(plain);
+  });
+
+  it('redacts parameters in a URL fragment', () => {
+    expect(text('https://app/cb#access_token=abc123&state=1')).toBe(`https://app/cb#access_token=${REDACTED}&state=1`);
+    expect(text(`redirect to https://app/cb#state=1&id_token=${SECRET}&expires_in=3600 done`)).toBe(`redirect to https://app/cb#state=1&id_token=${REDACTED}&expires_in=3600 done`);
+    for (const plain of ['https://h.test/docs#token-lifetime', 'color: #fff; see issue #12', 'a#main:hover', 'https://h.test/#section=intro']) expect(text(plain)).toBe(plain);
+  });
+
+  it('redacts the value of a secret --flag that is the value of a key', () => {
+    expect(text('spawn args: --password hunter2')).toBe(`spawn args: --password ${REDACTED}`);
+    expect(text('args=--password hunter2')).toBe(`args=--password ${REDACTED}`);
+    expect(text('args: --client-secret s3cr3t --verbose')).toBe(`args: --client-secret ${REDACTED} --verbose`);
+    expect(text('--client-secret s3cr3t --verbose')).toBe(`--client-secret ${REDACTED} --verbose`);
+    expect(text(`args: --token '${SECRET} x' --verbose`)).toBe(`args: --token '${REDACTED}' --verbose`);
+    expect(text(`args: --password \\\n  ${SECRET} --verbose`)).toBe(`args: --password \\\n  ${REDACTED} --verbose`);
+    expect(text(`args: --verbose --password ${SECRET}`)).toBe(`args: --verbose --password ${REDACTED}`);
+    expect(text(`args=--password=${SECRET} --verbose`)).toBe(`args=--password=${REDACTED} --verbose`);
+    // A word that is itself a key is found as one, as before.
+    expect(text(`args: --name token: ${SECRET}`)).toBe(`args: --name token: ${REDACTED}`);
+    expect(text(`args: --name token = ${SECRET}`)).toBe(`args: --name token = ${REDACTED}`);
+    // A flag that is not secret, or without a value, changes nothing.
+    for (const plain of ['args: --verbose --dry-run', 'args: --name demo --verbose', 'args: --password --host db', 'args=--name demo']) expect(text(plain)).toBe(plain);
+  });
+
+  it('keeps the structure around a value it redacts', () => {
+    // A redacted value keeps the backslash it ends with: it escapes the quote after it.
+    expect(text(`x password=abc\\"token\\":\\"${SECRET}\\" n=1`)).toBe(`x password=${REDACTED}\\"token\\":\\"${REDACTED}\\" n=1`);
+    // A secret `key:` inside a value cuts the rest of the line, as it does outside one.
+    expect(text(`redirect=https://h.test/cb?token: ${SECRET} ${SECRET}\nnext: 1`)).toBe(`redirect=https://h.test/cb?token:${REDACTED}\nnext: 1`);
+    // An unquoted JSON value reads on past a value redacted inside it.
+    expect(text(`{"pw": a?token=b&c${SECRET}}`)).toBe(`{"pw": ${REDACTED}}`);
+    // A flag after a blank is any `--`, `_` and `-`, then a letter, as the patterns read it.
+    expect(text(`x ----client-secret ${SECRET}`)).toBe(`x ----client-secret ${REDACTED}`);
+    // A cut inside a quoted value stays inside it: the rest of a logfmt line is kept.
+    expect(text(`level=info msg="Authorization: ${SECRET}" user=bob status=200`)).toBe(`level=info msg="Authorization: ${REDACTED}" user=bob status=200`);
+    expect(text(`err='token: ${SECRET}' user=bob`)).toBe(`err='token: ${REDACTED}' user=bob`);
+  });
+});
+
+describe('redact: objects with a toJSON method', () => {
+  it('copies what toJSON returns, redacted, not the method (which would give the secrets back when written)', () => {
+    const value = { a: { toJSON: () => ({ password: SECRET, user: 'bob' }) }, b: 1 };
+    const copy = redact(value);
+    expect(copy).toEqual({ a: { password: REDACTED, user: 'bob' }, b: 1 });
+    expect(JSON.stringify(copy)).not.toContain(SECRET);
+    // A class whose toJSON gives text: that text, searched as text.
+    class Credential {
+      toJSON(): string {
+        return `token=${SECRET}`;
+      }
+    }
+    expect(redact({ credential: new Credential() })).toEqual({ credential: `token=${REDACTED}` });
+    // One that returns itself is copied as an object.
+    const self = { user: 'bob', password: SECRET, toJSON(): unknown { return this; } };
+    expect(JSON.stringify(redact(self))).toBe(`{"user":"bob","password":"${REDACTED}"}`);
+  });
+});
+
 describe('redact: text patterns, pinned', () => {
   // Exact outputs of the text patterns for inputs at the edges of each pattern: the line leads,
   // blanks and separators, encoded commands, query and form separators, quoted values, JSON
@@ -384,7 +524,8 @@ describe('redact: text patterns, pinned', () => {
     ["password=\n", "password=[REDACTED]\n"],
     ["Set-Cookie: a=b; c=d", "Set-Cookie: [REDACTED]"],
     ["x-api-key: k1 k2", "x-api-key: [REDACTED]"],
-    ["proxy.authorization: x", "proxy.authorization: x"],
+    // `.` separates a key's parts, as `-` and `_` do: a secret key at its end makes it secret.
+    ["proxy.authorization: x", "proxy.authorization: [REDACTED]"],
     ["1password=abc", "1password=abc"],
     // A number before a separator is no key: the secret key after it is found.
     ["HTTP 401: token: abc def", "HTTP 401: token: [REDACTED]"],
@@ -409,7 +550,7 @@ describe('redact: text patterns, pinned', () => {
     ["mytoken=abc", "mytoken=abc"],
     ["tokens=abc", "tokens=abc"],
     ["client-secret=abc clientSecret=def CLIENT_SECRET=ghi", "client-secret=[REDACTED]"],
-    ["id.token=abc", "id.token=abc"],
+    ["id.token=abc", "id.token=[REDACTED]"],
     ["_token=abc def", "_token=[REDACTED]"],
     ["x?__access-token__=abc&y=1", "x?__access-token__=[REDACTED]&y=1"],
     ["a -5:3 _1=2 -x=3 __=4", "a -5:3 _1=2 -x=3 __=4"],
@@ -440,6 +581,19 @@ describe('redact: text patterns, pinned', () => {
     ["no separators at all", "no separators at all"],
     ["ratio 3:4 and a=b", "ratio 3:4 and a=b"],
     ["e-mail: a@b.c", "e-mail: a@b.c"],
+    // A key that ends in a secret key after `-`, `_` or `.`; a JWT anywhere; a URL fragment; a
+    // secret flag as the value of a key; an empty secret value (what follows may be it) cuts.
+    ["SESSIONKIT_PASSWORD=abc def", "SESSIONKIT_PASSWORD=[REDACTED]"],
+    ["x X-Auth-Token=abc&y=1", "x X-Auth-Token=[REDACTED]&y=1"],
+    ["{\"db.password\":\"abc\"}", "{\"db.password\":\"[REDACTED]\"}"],
+    ["token_type=Bearer&tokenizer=x", "token_type=Bearer&tokenizer=x"],
+    ["x eyJa.eyJb.c y", "x [REDACTED] y"],
+    ["x=eyJa.eyJb", "x=eyJa.eyJb"],
+    ["https://h/cb#access_token=abc&state=1", "https://h/cb#access_token=[REDACTED]&state=1"],
+    ["args: --password abc --v", "args: --password [REDACTED] --v"],
+    ["args=--pw 'a b' --v", "args=--pw '[REDACTED]' --v"],
+    ["args: --pw key=abc", "args: --pw key=abc"],
+    ["x ?password=&user=u", "x ?password=[REDACTED]"],
   ])('%j', (input, expected) => {
     expect(redactor.text(input)).toBe(expected);
   });

@@ -4,7 +4,9 @@ export const REDACTED = '[REDACTED]';
 /**
  * Keys whose values are secret wherever they appear: object keys (any depth), URL query
  * parameters, form fields, `KEY=value` command lines and JSON text. Compared without regard
- * to case, `-` or `_`, so `client_secret`, `clientSecret` and `Client-Secret` are one key.
+ * to case, `-`, `_` or `.`, so `client_secret`, `clientSecret` and `Client-Secret` are one key;
+ * a key that ends in one after a `-`, `_` or `.` is secret too (`SESSIONKIT_CLIENT_SECRET`,
+ * `X-Auth-Token`, `db.password`).
  */
 export const defaultRedactKeys: readonly string[] = (
   'password passwd pw s_pw newpassword secret client_secret token access_token refresh_token id_token ' +
@@ -23,7 +25,7 @@ export interface RedactOptions {
   replaceDefaultKeys?: boolean | undefined;
 }
 
-const normalizeKey = (key: string): string => key.toLowerCase().replace(/[-_]/g, '');
+const normalizeKey = (key: string): string => key.toLowerCase().replace(/[-_.]/g, '');
 
 /** A compiled redactor: build it once, apply it to many values. */
 export interface Redactor {
@@ -31,7 +33,7 @@ export interface Redactor {
   value<T>(value: T): T;
   /** `text` with secrets in URLs, forms, command lines, JSON and auth headers replaced. */
   text(text: string): string;
-  /** Whether `key` names a secret. */
+  /** Whether `key` names a secret: it, or its end after a `-`, `_` or `.`, is a secret key. */
   isSecretKey(key: string): boolean;
 }
 
@@ -61,7 +63,15 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|
 // runs once per word, not once for every shorter key a long word could be cut to, and only at the
 // end of the blanks (`(?![-\t ])`), so that a long run of blanks is not tried at each of them. The
 // value of a `--` flag may follow a shell line continuation (`--password \`, the value on the next line).
-const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
+// A key may follow a `#` as in a URL fragment (`#access_token=…`), only with an `=` right after
+// it: `#https://…` or `#anchor: …` is no key, whose value would take the key after it (that `=` is
+// looked for only after a `#`: in a lookbehind the engine would look for it first, from every
+// character of a long word, in quadratic time). A value that is a `--` flag takes the flag's own
+// value with it (`args: --password …`, so that the flag is looked at as a key when the value is
+// searched): one word without a key's start or a separator in it, or a quoted string, taken whole
+// (the lookahead's group, which the engine does not take apart again) and not followed by a
+// separator: a word that is itself a key (`--name token = …`) is left to be found as one.
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=#)(?=[\w.-]+=))([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -71,7 +81,7 @@ const INLINE = /((?<=^|[?&;,\s"'(])([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*(?:=>|[=:])[
 // quote, which made long runs of escaped quotes take quadratic time), but no blank, bare quote or
 // comma, so a match never starts between two strings (`["a", ":", {"token": …}]`). In a string
 // with escaped quotes, `\\\"` is a quote inside it.
-const JSON_MEMBER = /((\\?)"((?:[\w.-]|\\[^"])+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|[^\s"{[,}\]]+)/g;
+const JSON_MEMBER = /((\\?)"((?:[\w.-]|\\[^"])+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|(?:[^\s"{[,}\]]|\[REDACTED])+)/g;
 // What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
 // an opening bracket (the second group) or a closing one.
 const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|([{[])|[}\]]/g;
@@ -89,6 +99,15 @@ const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm
 // Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
 // characters keeps prose such as "bearer tokens expire" intact.
 const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)\s+)[\w.~+/-]{8,}=*/gi;
+// A JWT anywhere in text, under any key or none: a base64url header and payload that both
+// start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
+// base64url characters does, or right after a percent-escape (`%3DeyJ…` in an encoded query),
+// so that a long run (`eyJeyJ…`, `-eyJ-eyJ…`) is tried once, not from each `eyJ` in it.
+const JWT = /(?:(?<![\w-])|(?<=%\w\w))eyJ[\w-]*\.eyJ[\w-]*\.[\w-]*/g;
+
+// The backslashes a value ends with: one may escape the quote after it (`x=a\"token\":…`, JSON
+// inside a string, logged as it is), so a value redacted or cut keeps them.
+const ending = (value: string): string => value.replace(/^[^]*[^\\]/, '');
 
 // Whether a value is a command-line option: a string starting with `-`.
 const flag = (word: unknown): word is string => typeof word === 'string' && word.startsWith('-');
@@ -116,13 +135,31 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   const keys = new Set(
     [...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(options.keys ?? [])].map(normalizeKey),
   );
-  const isSecretKey = (key: string): boolean => keys.has(normalizeKey(key));
+  // A key without a separator (most keys) is one lookup. One with separators is looked up at
+  // each end after a separator, shortest first (`MY_API_KEY`: `key`, `apikey`, `myapikey`), up
+  // to the length of the longest key: a long one (`a_a_a_…=` in text) is a few lookups, not one
+  // for each of its ends.
+  const longest = Math.max(...Array.from(keys, (key) => key.length));
+  const isSecretKey = (key: string): boolean => {
+    const lower = key.toLowerCase();
+    if (!/[-_.]/.test(lower)) return keys.has(lower);
+    const parts = lower.split(/[-_.]/);
+    for (let end = '', part; (part = parts.pop()) != null && (end = part + end).length <= longest; ) if (keys.has(end)) return true;
+    return false;
+  };
 
-  const text = (input: string, depth = 0): string => {
+  const text = (input: string, depth = 0, cut = ''): string => {
     // A value that is not secret is searched too: it may hold a query (`redirect=https://…?token=…`),
     // a quoted `key=value` or JSON text. Values inside values are searched four levels deep
     // (`next=/b?token=…`, JSON inside a JSON string); deeper down, a value under any key is redacted.
-    const inner = (value: string): string => (depth < 4 ? text(value, depth + 1) : REDACTED);
+    const inner = (value: string, mark?: string): string => (depth < 4 ? text(value, depth + 1, mark) : REDACTED + ending(value));
+    // A line cut that runs to the end of the text: then `cut`, a mark that cuts the line of the
+    // text this one is a value in.
+    let end = '';
+    const cutRest = (match: string, indent: string, before: string, at: number, all: string): string => {
+      end = at + match.length < all.length ? end : cut;
+      return indent + before;
+    };
     const hide = (match: string, head: string, key: string, value: string): string => {
       // The opening quote, the text and the closing quote (a quoted value cut short has none);
       // the pattern matches any string.
@@ -130,9 +167,13 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       return head + quote + (isSecretKey(key)
         // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
         // `head`, only the separator can hold a colon); not after a quoted key (`'token': 'x'`),
-        // which is a literal's, unless the value is an object or array.
-        ? REDACTED + quote + (/^[{[]$/.test(value) || /[^'\s]\s*:/.test(head) ? CUT : '')
-        : inner(body) + closed);
+        // which is a literal's, unless the value is an object or array. So is the line after an
+        // empty value or one that ends in a key and its colon: the value may be what follows. The
+        // value of a key that is not secret is searched with `CUT` as its mark: a line cut in it
+        // that runs to its end cuts this line too, as it would have outside the value.
+        ? REDACTED + (quote || ending(value)) + (/^[{[]?$|:$/.test(value) || /[^'\s]\s*:/.test(head) ? CUT : '')
+        // (A quoted value cannot run past its closing quote: a cut inside it stays inside.)
+        : inner(body, quote ? '' : CUT) + closed);
     };
     // JSON members, one after the other: a string value is searched as the text it encodes (JSON
     // inside a JSON string), and the object or array under a secret key is skipped whole.
@@ -159,20 +200,27 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
     // even though the key/value patterns below take only `Bearer` as its value.
     const out = input.replace(AUTH_SCHEME, `$1${REDACTED}`);
-    // Every key/value pattern needs a separator (a blank after a `--` flag is one); most
-    // messages have none and skip them all. A flag is looked for only after a blank, so that a
-    // long run of dashes is not tried at each of them.
-    if (!/[=:]|%3D|(?:^|\s)--[A-Za-z][\w.-]*[ \t]/i.test(out)) return out;
-    return members(out
-      .replaceAll(CUT, '\uFFFD')
+    // Every key/value pattern needs a separator (a blank after a `--` flag is one: `--`, any `_`
+    // and `-`, then a letter, as INLINE reads a flag); most messages have none and skip them all.
+    // A flag is looked for only after a blank, so that a long run of dashes is not tried at each
+    // of them. JWTs go last, with or without a separator: a `[REDACTED]` put in before the
+    // key/value patterns would end an unquoted value early (a bracket ends one), and the rest of
+    // that value would be read as text.
+    const result = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]/i.test(out) ? out : members(out
+      // In a value inside a value, a mark is one a pattern put there (an encoded value's cut).
+      .replaceAll(CUT, depth ? CUT : '\uFFFD')
       .replace(LINE, (match: string, head: string, key: string, quote: string) =>
         isSecretKey(key) ? head + quote + REDACTED + quote + CUT : match)
-      // Cut the lines at the marks (the only U+E000 left), before and after the inline patterns.
+      // Cut the lines at the marks (the only U+E000 left), before and after the inline patterns;
+      // after them, a cut that runs to the end of a value inside a value ends with `cut`.
       .replace(CUT_REST, '$1$2')
       .replace(ENCODED, hide)
       .replace(INLINE, hide)
-      .replace(CUT_REST, '$1$2'))
-      .replace(URL_PASSWORD, `$1${REDACTED}@`);
+      .replace(CUT_REST, cutRest))
+      .replace(URL_PASSWORD, `$1${REDACTED}@`)).replace(JWT, REDACTED);
+    // A value inside a value keeps the backslashes it ends with, even where a line cut took them.
+    const tail = depth ? ending(input) : '';
+    return result + (result.endsWith(tail) ? '' : tail) + end;
   };
 
   // `path` holds the objects being copied above this one: meeting one again is a cycle.
@@ -185,6 +233,13 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     if (input instanceof Date) return new Date(input);
     if (input instanceof URL) return text(input.href);
     if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
+    // What JSON would write for an object with a `toJSON` method is what it returns: that is what
+    // is copied. (A copied `toJSON` would run when the copy is written and give back secrets.)
+    const toJSON: unknown = (input as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') {
+      const json: unknown = toJSON.call(input, '');
+      if (json !== input) return copy(json, path);
+    }
     const inner = [...path, input];
     const each = (value: unknown): unknown => copy(value, inner);
     const entries = (list: [unknown, unknown][]): [unknown, unknown][] =>
