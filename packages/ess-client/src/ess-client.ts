@@ -136,22 +136,27 @@ interface Waiter {
 
 /** One WebSocket connection and what belongs to it alone. */
 class Connection {
+  // Short property names: unlike #private ones, they are kept whole in the minified bundle.
   // Declared only: set by the constructor.
   declare readonly ws: WebSocket;
   readonly pending = new Map<number, Pending>();
   declare readonly opened: Promise<void>;
   declare readonly ended: Promise<EssError>;
-  nextCommandId = 1;
-  getStatePending = 0;
+  /** The next command's commandId. */
+  nextId = 1;
+  /** getState commands waiting for their answer (the heartbeat deadline is off meanwhile). */
+  loading = 0;
   paused = false;
   /** Why the client itself ended this connection (heartbeat), overriding the close code. */
-  declare failure: EssError | undefined;
-  heartbeat: NodeJS.Timeout | undefined;
-  pongTimer: NodeJS.Timeout | undefined;
-  /** Set once startSession has answered. */
-  established = false;
+  declare error: EssError | undefined;
+  /** The heartbeat's ping interval. */
+  timer: NodeJS.Timeout | undefined;
+  /** The deadline of the pong to the last ping, while it is awaited. */
+  pong: NodeJS.Timeout | undefined;
+  /** Set once startSession has answered (the session is established). */
+  started = false;
   /** Command ids of addSubscriptions that timed out: a late answer names a subscription to remove. */
-  readonly timedOutAdds = new Set<number>();
+  readonly timedOut = new Set<number>();
   #ended!: (error: EssError) => void;
 
   constructor(ws: WebSocket) {
@@ -179,7 +184,7 @@ class Connection {
       });
       ws.on('error', (error: Error & { code?: string }) => {
         if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-          this.failure ??= closeError(1009, '', error);
+          this.error ??= closeError(1009, '', error);
         }
         reject(new EssError('CONNECTION_FAILED', `Could not connect: ${error.message}`, { cause: error, retryable: true }));
       });
@@ -191,8 +196,8 @@ class Connection {
   }
 
   end(error: EssError): void {
-    clearInterval(this.heartbeat);
-    clearTimeout(this.pongTimer);
+    clearInterval(this.timer);
+    clearTimeout(this.pong);
     for (const [, pending] of this.pending) {
       clearTimeout(pending.timer);
       pending.reject(
@@ -207,9 +212,9 @@ class Connection {
 
   /** Something arrived: the connection is alive. */
   alive(): void {
-    if (this.pongTimer !== undefined) {
-      clearTimeout(this.pongTimer);
-      this.pongTimer = undefined;
+    if (this.pong !== undefined) {
+      clearTimeout(this.pong);
+      this.pong = undefined;
     }
   }
 }
@@ -293,7 +298,11 @@ export class EssClient {
   #opening: Connection | undefined;
   #running: Promise<void> | undefined;
   #restored = false;
-  #closed = false;
+  /**
+   * Set (1) by close(), cleared (0) by connect(). A number, not a boolean: TypeScript does not
+   * narrow it, so it is read again after an await or a listener (close() may change it meanwhile).
+   */
+  #closed = 0;
   #forced = false;
   #haltError: EssError | undefined;
   #closing: Promise<void> | undefined;
@@ -419,7 +428,7 @@ export class EssClient {
   connect(): Promise<void> {
     if (this.#closing) return this.#closing.then(() => this.connect());
     if (this.#state === 'online') return Promise.resolve();
-    this.#closed = false;
+    this.#closed = 0;
     const online = this.#whenOnline();
     if (!this.#running) {
       this.#haltError = undefined;
@@ -464,7 +473,7 @@ export class EssClient {
   }
 
   async #close(): Promise<void> {
-    this.#closed = true;
+    this.#closed = 1;
     this.#haltError = undefined;
     this.#wake?.();
     this.#stopAuth?.();
@@ -552,7 +561,7 @@ export class EssClient {
     if (serverId !== undefined) this.#removals.add(serverId);
     this.#saveRecord();
     // Not established: sent by the next startSession.
-    if (serverId !== undefined && this.#connection?.established) {
+    if (serverId !== undefined && this.#connection?.started) {
       try {
         await this.#remove(this.#connection, serverId, true);
       } catch (error) {
@@ -676,23 +685,18 @@ export class EssClient {
     return undefined;
   }
 
-  /** Read through a method: `close()` may change it while `#run` awaits, or a listener during `#onEvents`. */
-  #isClosed(): boolean {
-    return this.#closed;
-  }
-
   async #run(): Promise<void> {
     if (!this.#restored) {
       this.#restored = true;
       await this.#restore();
     }
-    if (this.#isClosed()) return;
+    if (this.#closed) return;
     this.#setState(this.#state === 'offline' ? 'connecting' : 'delayed');
     let failures = 0;
     let refreshedAfter401 = false;
     let lostAt = Date.now();
     let wait: number | undefined = 0;
-    while (!this.#isClosed()) {
+    while (!this.#closed) {
       if (wait > 0) {
         this.#logger.debug('reconnecting after a delay', { delayMs: wait, attempt: failures + 1 });
         await new Promise<void>((resolve) => {
@@ -705,7 +709,7 @@ export class EssClient {
           const timer = setTimeout(wake, wait);
           this.#wake = wake;
         });
-        if (this.#isClosed()) break;
+        if (this.#closed) break;
       }
       wait = 0;
       let connection: Connection;
@@ -717,10 +721,10 @@ export class EssClient {
           this.#credential().then(resolve, reject);
         });
         const { WebSocket } = await (wsModule ??= import('ws'));
-        if (this.#isClosed() || !credential) break;
+        if (this.#closed || !credential) break;
         connection = await this.#open(credential, WebSocket);
       } catch (caught) {
-        if (this.#isClosed()) break;
+        if (this.#closed) break;
         const error = EssError.isInstance(caught)
           ? caught
           : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught, retryable: true });
@@ -736,7 +740,7 @@ export class EssClient {
         this.#logger.warn('connect attempt failed', { code: error.code, status: error.status, attempt: failures, nextDelayMs: wait });
         continue;
       }
-      if (this.#isClosed()) break;
+      if (this.#closed) break;
       failures = 0;
       refreshedAfter401 = false;
       this.#stats.connections += 1;
@@ -761,7 +765,7 @@ export class EssClient {
         });
       }
       const reason = await connection.ended;
-      if (this.#isClosed()) break;
+      if (this.#closed) break;
       lostAt = Date.now();
       this.#logger.warn('connection lost', { code: reason.code, closeCode: reason.closeCode });
       if (this.#forced) {
@@ -846,7 +850,7 @@ export class EssClient {
       connection.alive();
     });
     connection.ws.once('close', (code: number, reason: Buffer) => {
-      connection.end(connection.failure ?? closeError(code, reason.toString()));
+      connection.end(connection.error ?? closeError(code, reason.toString()));
       if (this.#connection === connection) this.#connection = undefined;
     });
     try {
@@ -877,7 +881,7 @@ export class EssClient {
     if (typeof sessionId !== 'string' || !sessionId) {
       throw new EssError('PROTOCOL_ERROR', 'startSession was answered without a sessionId.');
     }
-    connection.established = true;
+    connection.started = true;
     if (resume && frame.status === 200) {
       this.#stats.resumes += 1;
       this.#logger.info('session resumed', { sessionId, lastEventId: previousEventId });
@@ -943,9 +947,11 @@ export class EssClient {
       await this.#command(connection, 'removeSubscription', { subscriptionId: serverId });
     } catch (error) {
       // Lost or unanswered; a refusal (COMMAND_FAILED), even a retryable one, is an answer.
-      const lost = EssError.isInstance(error) && error.retryable && error.code !== 'COMMAND_FAILED';
-      if (!EssError.isInstance(error) || (lost && !strict)) throw error;
-      if (lost) return;
+      if (!EssError.isInstance(error)) throw error;
+      if (error.retryable && error.code !== 'COMMAND_FAILED') {
+        if (strict) return;
+        throw error;
+      }
       this.#removals.delete(serverId);
       if (error.status === 404) return;
       if (strict) throw error;
@@ -956,12 +962,12 @@ export class EssClient {
 
   async #loadState(connection: Connection): Promise<EssState[]> {
     const mark = this.#cache.mark();
-    connection.getStatePending += 1;
+    connection.loading += 1;
     let frame: Frame;
     try {
       frame = await this.#command(connection, 'getState', {}, this.#options.getStateTimeoutMs);
     } finally {
-      connection.getStatePending -= 1;
+      connection.loading -= 1;
     }
     const states = arrayOf(frame.states).filter((item): item is EssState => isRecord(item) && isStateful(item as unknown as EssEvent));
     this.#cache.replace(states, mark);
@@ -975,11 +981,11 @@ export class EssClient {
     if (connection.ws.readyState !== connection.ws.OPEN) {
       throw new EssError('CONNECTION_LOST', `Cannot send "${command}": not connected.`, { retryable: true });
     }
-    const commandId = connection.nextCommandId++;
+    const commandId = connection.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         connection.pending.delete(commandId);
-        if (command === 'addSubscription') connection.timedOutAdds.add(commandId);
+        if (command === 'addSubscription') connection.timedOut.add(commandId);
         this.#updateFlow();
         reject(new EssError('COMMAND_TIMEOUT', `"${command}" was not answered within ${timeoutMs} ms.`, { retryable: true }));
       }, timeoutMs);
@@ -1011,7 +1017,7 @@ export class EssClient {
       if (pending === undefined) {
         // A late answer to an addSubscription that timed out (subscribe() rejected): the gateway
         // added a subscription the client does not hold, so it is removed.
-        if (connection.timedOutAdds.delete(commandId) && typeof frame.subscriptionId === 'string') {
+        if (connection.timedOut.delete(commandId) && typeof frame.subscriptionId === 'string') {
           this.#remove(connection, frame.subscriptionId).catch(() => undefined);
         }
         this.#logger.debug('ignored a response to no pending command', { commandId });
@@ -1065,7 +1071,7 @@ export class EssClient {
         this.#emit('event', event);
         // Closed by a listener: nothing more is delivered. The batch ends at the last event
         // every consumer got: this one, unless iterators (which got the one before) are open.
-        if (this.#isClosed()) {
+        if (this.#closed) {
           if (!streams.length) last = event;
           break;
         }
@@ -1075,12 +1081,12 @@ export class EssClient {
     }
     if (last === undefined) return;
     this.#lastEventId = last.id;
-    if (changed !== undefined && !this.#isClosed()) this.#emit('state', { reason: 'event', changed });
+    if (changed !== undefined && !this.#closed) this.#emit('state', { reason: 'event', changed });
     const sessionId = this.#sessionId;
     if (this.#writer === undefined || sessionId === undefined) return;
     // After close() (by an 'event' or a 'state' listener too) the batch still ends for the
     // iterators it was pushed to: they hand it out.
-    const active = this.#isClosed() ? streams : this.#streams;
+    const active = this.#closed ? streams : this.#streams;
     const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
     // Listeners took it, and so did no one when there was no consumer at all as it came;
@@ -1103,7 +1109,7 @@ export class EssClient {
 
   #updateFlow(): void {
     const connection = this.#connection;
-    if (!connection?.established) return;
+    if (!connection?.started) return;
     // Never paused while a command waits for its answer: a consumer awaiting subscribe()
     // inside its for-await loop would otherwise wait for itself.
     const full = !connection.pending.size && this.#streams.some((stream) => stream.full);
@@ -1121,13 +1127,13 @@ export class EssClient {
     const { heartbeatMs, heartbeatTimeoutMs } = this.#options;
     // 0: off (withDefaults refused a negative number).
     if (!heartbeatMs) return;
-    connection.heartbeat = setInterval(() => {
-      if (connection.pongTimer || connection.getStatePending || connection.paused) return;
+    connection.timer = setInterval(() => {
+      if (connection.pong || connection.loading || connection.paused) return;
       connection.ws.ping();
-      connection.pongTimer = setTimeout(() => {
-        connection.pongTimer = undefined;
-        if (connection.getStatePending || connection.paused) return;
-        connection.failure = new EssError('HEARTBEAT_TIMEOUT', `No pong within ${heartbeatTimeoutMs} ms.`, {
+      connection.pong = setTimeout(() => {
+        connection.pong = undefined;
+        if (connection.loading || connection.paused) return;
+        connection.error = new EssError('HEARTBEAT_TIMEOUT', `No pong within ${heartbeatTimeoutMs} ms.`, {
           retryable: true,
         });
         connection.ws.terminate();

@@ -16,14 +16,11 @@ function hashOf(id: string, whole: boolean): number {
 
 /**
  * Drops duplicate event ids with bounded memory: the last `capacity` ids, in a ring, indexed by
- * an open-addressing hash table in typed arrays (linear probing). Nothing is allocated per id,
- * and only an id's last 8 characters are hashed (its length too), which is where ids differ;
- * ids are always compared whole. An id pushed out of the ring is not taken out of the table:
- * its slot points at a ring entry that now holds another id, so it no longer matches anything.
- * Every `capacity` insertions the table is rebuilt from the ring, which clears those stale
- * slots; with four slots per id it is never more than half full. Should the tails cluster (a
- * lookup probing more than 48 slots, as ids with a long common suffix would make it), the table
- * is rebuilt hashing whole ids from then on, so no input makes it slow.
+ * an open-addressing hash table in typed arrays (linear probing, at most half full, removal by
+ * backward shift). Nothing is allocated per id, and only an id's last 8 characters are hashed
+ * (its length too), which is where ids differ; ids are always compared whole. Should the tails
+ * cluster (a lookup probing more than 48 slots, as ids with a long common suffix would make
+ * it), the table is rebuilt hashing whole ids from then on, so no input makes it slow.
  *
  * In `always` mode every id is checked. In `after-reconnect` mode ids are checked only during
  * the first `capacity` events of each connection, which is where duplicates come from (a
@@ -35,14 +32,12 @@ export class RecentIds {
   readonly #always: boolean;
   /** The ring of recent ids; `#next` is the oldest (the one to overwrite). */
   readonly #ids: (string | undefined)[];
-  /** Hash of each ring entry (while checking). */
+  /** Hash of each ring entry. */
   readonly #hashes: Int32Array;
-  /** Open-addressing table: ring index + 1, or 0 for an empty slot; some slots are stale. */
+  /** Open-addressing table: ring index + 1, or 0 for an empty slot. */
   readonly #slots: Int32Array;
   readonly #mask: number;
   #next = 0;
-  /** Insertions left before the table is rebuilt (clearing its stale slots). */
-  #untilRebuild = 0;
   #checking: boolean;
   #guardRemaining = 0;
   /** Hashing whole ids instead of their tails, since the tails were found to cluster. */
@@ -53,12 +48,11 @@ export class RecentIds {
     this.#always = mode === 'always';
     this.#checking = this.#always;
     let size = 8;
-    while (size < this.#capacity * 4) size *= 2;
+    while (size < this.#capacity * 2) size *= 2;
     this.#mask = size - 1;
     this.#slots = new Int32Array(size);
     this.#hashes = new Int32Array(this.#capacity);
     this.#ids = new Array<string | undefined>(this.#capacity).fill(undefined);
-    this.#untilRebuild = this.#capacity;
   }
 
   /** A connection starts: check the next `capacity` ids against the recent ones. */
@@ -67,7 +61,7 @@ export class RecentIds {
     this.#guardRemaining = this.#capacity;
     if (this.#checking) return;
     this.#checking = true;
-    this.#rebuild(true);
+    this.#rebuild();
   }
 
   /** Whether whole ids are hashed (the tails of recent ids clustered). */
@@ -75,22 +69,18 @@ export class RecentIds {
     return this.#whole;
   }
 
-  /** Fill the table from the ring, hashing its ids again (`rehash`) or with their kept hashes. */
-  #rebuild(rehash: boolean): void {
-    const slots = this.#slots;
-    const mask = this.#mask;
+  /** Fill the table from the ring. */
+  #rebuild(): void {
+    this.#slots.fill(0);
     const ids = this.#ids;
     const hashes = this.#hashes;
-    slots.fill(0);
     for (let index = 0; index < this.#capacity; index += 1) {
       const id = ids[index];
       if (id === undefined) continue;
-      const hash = rehash ? (hashes[index] = hashOf(id, this.#whole)) : (hashes[index] ?? 0);
-      let slot = hash & mask;
-      while (slots[slot] !== 0) slot = (slot + 1) & mask;
-      slots[slot] = index + 1;
+      const hash = hashOf(id, this.#whole);
+      hashes[index] = hash;
+      this.#insert(hash, index);
     }
-    this.#untilRebuild = this.#capacity;
   }
 
   /** False when `id` is a duplicate of a recent one; otherwise remembers it. */
@@ -103,29 +93,53 @@ export class RecentIds {
       const hashes = this.#hashes;
       const mask = this.#mask;
       let probes = 0;
-      let slot = hash & mask;
-      for (let entry = slots[slot] ?? 0; entry !== 0; slot = (slot + 1) & mask, entry = slots[slot] ?? 0) {
+      for (let slot = hash & mask, entry = slots[slot] ?? 0; entry !== 0; slot = (slot + 1) & mask, entry = slots[slot] ?? 0) {
         if (hashes[entry - 1] === hash && ids[entry - 1] === id) return false;
         // Probing more than 48 slots means the tail hash clusters these ids: hash them whole.
         if (++probes > 48 && !this.#whole) {
           this.#whole = true;
-          this.#rebuild(true);
+          this.#rebuild();
           return this.accept(id);
         }
       }
-      // The empty slot the lookup ended at.
+      if (ids[position] !== undefined) this.#remove(position);
       hashes[position] = hash;
-      slots[slot] = position + 1;
+      this.#insert(hash, position);
       if (!this.#always && --this.#guardRemaining <= 0) this.#checking = false;
     }
     ids[position] = id;
     this.#next = position + 1 === this.#capacity ? 0 : position + 1;
-    if (this.#checking && --this.#untilRebuild === 0) this.#rebuild(false);
     return true;
   }
 
   /** Whether ids are being checked now. */
   get guarding(): boolean {
     return this.#checking;
+  }
+
+  #insert(hash: number, index: number): void {
+    const slots = this.#slots;
+    const mask = this.#mask;
+    let slot = hash & mask;
+    while (slots[slot] !== 0) slot = (slot + 1) & mask;
+    slots[slot] = index + 1;
+  }
+
+  /** Take ring entry `index` out of the table, shifting later entries of its probe run back. */
+  #remove(index: number): void {
+    const slots = this.#slots;
+    const hashes = this.#hashes;
+    const mask = this.#mask;
+    let hole = (hashes[index] ?? 0) & mask;
+    while (slots[hole] !== index + 1) hole = (hole + 1) & mask;
+    for (let probe = (hole + 1) & mask, entry = slots[probe] ?? 0; entry !== 0; probe = (probe + 1) & mask, entry = slots[probe] ?? 0) {
+      const home = (hashes[entry - 1] ?? 0) & mask;
+      // The entry may fill the hole unless its home lies cyclically in (hole, probe].
+      if (((probe - home) & mask) >= ((probe - hole) & mask)) {
+        slots[hole] = entry;
+        hole = probe;
+      }
+    }
+    slots[hole] = 0;
   }
 }
