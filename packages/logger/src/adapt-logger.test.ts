@@ -7,6 +7,7 @@ import winston from 'winston';
 import { adaptLogger } from './adapt-logger.js';
 import { REDACTED } from './redact.js';
 import type { LogEntry, Logger } from './types.js';
+import { fieldsWith, revoked, unreadable } from './testing/unreadable-fields.js';
 
 const SECRET = 'adapter-secret-42';
 
@@ -203,26 +204,6 @@ describe('adaptLogger', () => {
   });
 });
 
-// Fields that throw when they are read, redacted or serialized; what they throw must not be logged.
-const THROWN = 'thrown-secret-9';
-function revoked(): object {
-  const { proxy, revoke } = Proxy.revocable({}, {});
-  revoke();
-  return proxy;
-}
-// Each as the descriptor of a field `body`.
-const unreadable: Record<string, () => PropertyDescriptor> = {
-  'a getter that throws': () => ({
-    get: (): never => {
-      throw new Error(`body used already ${THROWN}`);
-    },
-  }),
-  'an own toJSON that throws': () => ({ value: { toJSON: (): never => { throw new Error(THROWN); } } }),
-  'a revoked Proxy': () => ({ value: revoked() }),
-  'an Error whose cause getter throws': () => ({
-    value: Object.defineProperty(new Error('failed'), 'cause', { get: (): never => { throw new Error(THROWN); } }),
-  }),
-};
 
 /** A logger on a real target, and the text the target wrote. */
 const targets: Record<string, () => { logger: Logger; chunks: string[] }> = {
@@ -248,8 +229,7 @@ const targets: Record<string, () => { logger: Logger; chunks: string[] }> = {
 describe.each(Object.keys(targets))('adaptLogger(%s) with fields it cannot read', (target) => {
   it.each(Object.keys(unreadable))('passes the entry on with %s as [Unreadable], the other fields redacted', (name) => {
     const { logger, chunks } = targets[target]!();
-    const fields: Record<string, unknown> = Object.defineProperty({ ok: 1 }, 'body', { enumerable: true, ...unreadable[name]!() });
-    fields.password = 's3cr3t';
+    const fields = fieldsWith(name);
     expect(() => { logger.child({ component: 'c' }).warn('the message', fields); }).not.toThrow();
     expect(chunks).toHaveLength(1);
     const text = chunks[0]!;

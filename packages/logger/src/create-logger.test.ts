@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from './create-logger.js';
 import { REDACTED } from './redact.js';
 import { silentLogger } from './silent-logger.js';
+import { fieldsWith, revoked, unreadable } from './testing/unreadable-fields.js';
 
 function capture(): { lines: string[]; write: (line: string) => void } {
   const lines: string[] = [];
@@ -184,32 +185,6 @@ describe('createLogger', () => {
   });
 });
 
-// Fields that throw when they are read, redacted or serialized; what they throw must not be logged.
-const THROWN = 'thrown-secret-9';
-function revoked(): object {
-  const { proxy, revoke } = Proxy.revocable({}, {});
-  revoke();
-  return proxy;
-}
-// Each as the descriptor of a field `body`.
-const unreadable: Record<string, () => PropertyDescriptor> = {
-  'a getter that throws': () => ({
-    get: (): never => {
-      throw new Error(`body used already ${THROWN}`);
-    },
-  }),
-  'an own toJSON that throws': () => ({ value: { toJSON: (): never => { throw new Error(THROWN); } } }),
-  'a revoked Proxy': () => ({ value: revoked() }),
-  'an Error whose cause getter throws': () => ({
-    value: Object.defineProperty(new Error('failed'), 'cause', { get: (): never => { throw new Error(THROWN); } }),
-  }),
-};
-/** `{ ok: 1, body, password }`, `body` as the case makes it. */
-function fieldsWith(name: string): Record<string, unknown> {
-  const fields: Record<string, unknown> = Object.defineProperty({ ok: 1 }, 'body', { enumerable: true, ...unreadable[name]!() });
-  fields.password = 's3cr3t';
-  return fields;
-}
 
 describe('createLogger with fields it cannot read', () => {
   it.each(['json', 'pretty'] as const)('writes an invalid Date as null, as JSON does (%s)', (format) => {
