@@ -1,5 +1,5 @@
 import type { KyInstance } from 'ky';
-import { AuthError, DEFAULT_RETRY_AFTER_MS, errorMessage, MAX_RETRY_AFTER_MS } from './auth-error.js';
+import { AuthError, errorMessage, MAX_RETRY_AFTER_MS, throttleDelay } from './auth-error.js';
 import { MAX_TIMER_MS, milliseconds } from './backoff.js';
 import { scrubText } from './scrub.js';
 import { requireSecureUrl } from './secure-url.js';
@@ -157,7 +157,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
     const [response, body, secrets] = await post('token endpoint', tokenUrl, form, context, token);
     const { status } = response;
     if (status === 429) {
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), context.now()) ?? DEFAULT_RETRY_AFTER_MS;
+      // As long as the session will throttle: 1 s at least, the 5 s default without a header.
+      const retryAfterMs = throttleDelay(parseRetryAfter(response.headers.get('retry-after'), context.now()));
       throw new AuthError('RATE_LIMITED', `The token endpoint is throttling this identity (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
     }
     if (status >= 500) throw new AuthError('SERVER', `The token endpoint failed with HTTP ${status}.`, { status });

@@ -622,7 +622,8 @@ describe('Session: Retry-After limits', () => {
       const before = sandbox.stats.idp.requests;
       const subject = session({ clock, store });
       sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter });
-      await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', status: 429 });
+      // The error says how long the throttle runs.
+      await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', status: 429, retryAfterMs: 1000 });
       expect(await store.get(subject.key)).toMatchObject({ throttledUntil: clock() + 1000 });
       for (let call = 0; call < 5; call += 1) await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED' });
       expect(sandbox.stats.idp.requests - before, retryAfter).toBe(1);
