@@ -206,7 +206,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // of them. JWTs go last, with or without a separator: a `[REDACTED]` put in before the
     // key/value patterns would end an unquoted value early (a bracket ends one), and the rest of
     // that value would be read as text.
-    const result = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]/i.test(out) ? out : members(out
+    const beforeJwt = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]/i.test(out) ? out : members(out
       // In a value inside a value, a mark is one a pattern put there (an encoded value's cut).
       .replaceAll(CUT, depth ? CUT : '\uFFFD')
       .replace(LINE, (match: string, head: string, key: string, quote: string) =>
@@ -217,7 +217,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       .replace(ENCODED, hide)
       .replace(INLINE, hide)
       .replace(CUT_REST, cutRest))
-      .replace(URL_PASSWORD, `$1${REDACTED}@`)).replace(JWT, REDACTED);
+      .replace(URL_PASSWORD, `$1${REDACTED}@`));
+    // Most text holds no JWT: one `includes` (~40 ns) instead of the pattern's scan (~370 ns).
+    const result = beforeJwt.includes('eyJ') ? beforeJwt.replace(JWT, REDACTED) : beforeJwt;
     // A value inside a value keeps the backslashes it ends with, even where a line cut took them.
     const tail = depth ? ending(input) : '';
     return result + (result.endsWith(tail) ? '' : tail) + end;

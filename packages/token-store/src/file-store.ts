@@ -7,7 +7,7 @@ import { basename, chmod, type FileHandle, join, link, lstat, open, randomUUID, 
 import { ensurePrivateDirectory } from './private-directory.js';
 import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
-import { assertKey, assertLockArguments, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
+import { assertKey, assertLockArguments, assertMilliseconds, defaultLockTimeoutMs, parseRecord, serializeRecord } from './validate.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -36,8 +36,8 @@ export interface FileStoreOptions {
   logger?: Logger | undefined;
 }
 
-/** Default of {@link FileStoreOptions.lockTimeoutMs}. */
-export const defaultLockTimeoutMs = 10_000;
+/** Default of {@link FileStoreOptions.lockTimeoutMs} (every store's). */
+export { defaultLockTimeoutMs };
 /** Default of {@link FileStoreOptions.staleLockMs}. */
 export const defaultStaleLockMs = 30_000;
 

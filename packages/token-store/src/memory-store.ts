@@ -1,7 +1,7 @@
 import { callAsync } from './call-async.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
-import { assertKey, assertLockArguments, assertMilliseconds, parseRecord, serializeRecord } from './validate.js';
+import { assertKey, assertLockArguments, assertMilliseconds, defaultLockTimeoutMs, parseRecord, serializeRecord } from './validate.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -31,7 +31,7 @@ export class MemoryStore implements TokenStore {
 
   constructor(options?: MemoryStoreOptions | null) {
     // From JavaScript: null is no options.
-    this.#lockTimeoutMs = assertMilliseconds('lockTimeoutMs', options?.lockTimeoutMs ?? 10_000);
+    this.#lockTimeoutMs = assertMilliseconds('lockTimeoutMs', options?.lockTimeoutMs ?? defaultLockTimeoutMs);
   }
 
   /** The record under `key`, or undefined. Rejects with `INVALID_ARGUMENT` for a bad key. */

@@ -46,6 +46,9 @@ export function parseRecord(text: string): StoredRecord | undefined {
   return undefined;
 }
 
+/** How long `withLock` waits by default in every store (`lockTimeoutMs`), then `LOCK_TIMEOUT`. */
+export const defaultLockTimeoutMs = 10_000;
+
 /**
  * Returns `value` if it is a number of milliseconds from `minimum` to 2,147,483,647 (about 24.8
  * days), and throws `INVALID_ARGUMENT` otherwise: Node.js runs a longer timer after 1 ms instead.
