@@ -132,6 +132,32 @@ describe('events gateway', () => {
     expect((await wrong.closed).code).toBe(1008);
   });
 
+  it('refuses authenticate on a connection already authenticated (by header or command) with 409, keeping the connection', async () => {
+    const token = auth.Authorization!;
+    const other = `Bearer ${sandbox.idp.issueToken().access_token}`;
+    const refused = { status: 409, error: { errorText: expect.stringContaining('cannot be replaced') as unknown } };
+
+    // Authenticated by the upgrade header: neither a valid token nor an invalid one is taken.
+    const headed = await RawClient.open(sandbox.essUrl, auth);
+    const again = await headed.command('authenticate', { token: other });
+    expect(again).toMatchObject(refused);
+    expect(JSON.stringify(again)).not.toContain(other.slice(7));
+    expect(await headed.command('authenticate', { token: 'Bearer not-a-token' })).toMatchObject(refused);
+    expect(await headed.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 201 });
+
+    // Authenticated by an earlier authenticate command.
+    const browser = await RawClient.open(sandbox.essUrl, {}, 'http://localhost');
+    expect(await browser.command('authenticate', { token })).toMatchObject({ status: 200 });
+    expect(await browser.command('authenticate', { token: other })).toMatchObject(refused);
+    expect(await browser.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 201 });
+
+    expect(headed.ws.readyState).toBe(WebSocket.OPEN);
+    expect(browser.ws.readyState).toBe(WebSocket.OPEN);
+    expect(sandbox.stats.events.malformed).toBe(0);
+    headed.ws.close();
+    browser.ws.close();
+  });
+
   it('closes the connection on a malformed command and answers unknown ones with an error', async () => {
     const client = await RawClient.open(sandbox.essUrl, auth);
     expect(await client.command('getState')).toMatchObject({ status: 400 });

@@ -432,6 +432,12 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       closeMalformed(connection, 'authenticate needs a token');
       return;
     }
+    // ess.md: the token is checked only when the connection is made and cannot be replaced on an
+    // open connection. Refused without looking at the new token; the connection keeps its own.
+    if (connection.authenticated) {
+      fail(connection, command.commandId, 409, 'This connection is already authenticated: the token cannot be replaced on an open connection.');
+      return;
+    }
     const raw = token.replace(/^Bearer\s+/i, '');
     if (dependencies.verifyAccessToken(raw) === undefined) {
       fail(connection, command.commandId, 401, 'The token is missing, invalid or expired.');
