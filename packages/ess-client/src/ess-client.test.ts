@@ -416,7 +416,23 @@ describe('EssClient: faults', () => {
     await small.connect();
     const halted = next(small, 'connection', (change) => change.state === 'halted');
     await expect(small.getState()).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
-    expect((await halted).error).toMatchObject({ code: 'FRAME_TOO_LARGE' });
+    const { error } = await halted;
+    expect(error).toMatchObject({ code: 'FRAME_TOO_LARGE', closeCode: 1009, retryable: false });
+    expect(error?.message).toContain('maxPayload');
+  });
+
+  it("reports the gateway's close 1009 (a frame the client sent was too large for it) as PROTOCOL_ERROR, not as its own maxPayload", async () => {
+    await sandbox.close();
+    sandbox = await startEssSandbox({ maxPayload: 4096 });
+    const ess = client({ fetchState: false });
+    await ess.connect();
+    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    // About 7 kB on the wire, over the gateway's 4096 bytes.
+    const sourceIds = Array.from({ length: 500 }, (_, index) => `camera-${index}`);
+    await expect(ess.subscribe([{ resourceTypes: ['cameras'], sourceIds }])).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
+    const { error } = await halted;
+    expect(error).toMatchObject({ code: 'PROTOCOL_ERROR', closeCode: 1009, retryable: false });
+    expect(error?.message).not.toContain('maxPayload');
   });
 });
 
@@ -523,6 +539,42 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
     expect((await take(resumed, 2)).map(numberOf)).toEqual([1, 2]);
     expect(halts).toBe(1);
     expect(ess.stats).toMatchObject({ connections: 2, resumes: 1 });
+  });
+
+  it('asks shouldReconnect after the next loss when close() came before the loss a reconnect() made was handled', async () => {
+    const asked: string[] = [];
+    const ess = client({
+      fetchState: false,
+      reconnect: {
+        initialDelayMs: 5,
+        shouldReconnect: (error) => {
+          asked.push(error.code);
+          return false;
+        },
+      },
+    });
+    await ess.connect();
+    // reconnect() ends the connection to resume at once; close() comes before that loss is handled.
+    const reconnecting = ess.reconnect();
+    const closing = ess.close();
+    await expect(reconnecting).rejects.toMatchObject({ code: 'CLOSED' });
+    await closing;
+    await ess.connect();
+    const change = next(ess, 'connection');
+    sandbox.dropConnections();
+    // An automatic reconnect would go to 'delayed' without asking; shouldReconnect says no: halted.
+    expect(await change).toMatchObject({ previous: 'online', state: 'halted', error: { code: 'CONNECTION_LOST' } });
+    expect(asked).toEqual(['CONNECTION_LOST']);
+    expect(sandbox.stats.events.connectionsTotal).toBe(2);
+
+    // An explicit reconnect() still always reconnects, whatever shouldReconnect says.
+    await ess.reconnect();
+    const forced = next(ess, 'connection');
+    const again = ess.reconnect();
+    expect(await forced).toMatchObject({ previous: 'online', state: 'delayed' });
+    await again;
+    expect(ess.connectionState).toBe('online');
+    expect(asked).toEqual(['CONNECTION_LOST']);
   });
 
   it('reconnect() while delayed skips the rest of the backoff wait', async () => {

@@ -38,7 +38,8 @@ export interface ReconnectOptions {
   /** Failed attempts in a row before halting with RETRIES_EXHAUSTED. @default Infinity */
   maxRetries?: number | undefined;
   /**
-   * Whether to try again after `error` (`attempt` counts failures in a row, from 1).
+   * Whether to try again after `error` (`attempt` counts failures in a row, from 1). Asked after
+   * every failure and every loss, except the loss of the connection a `reconnect()` call ends.
    * @default (error) => error.retryable
    */
   shouldReconnect?: ((error: EssError, attempt: number) => boolean) | undefined;
@@ -155,6 +156,11 @@ class Connection {
   pong: NodeJS.Timeout | undefined;
   /** Set once startSession has answered (the session is established). */
   started = false;
+  /**
+   * Ended by reconnect(): its loss reconnects at once, without asking shouldReconnect. Kept on the
+   * connection, so it never applies to the loss of another one (after a close() came first, say).
+   */
+  declare forced: boolean | undefined;
   /** Command ids of addSubscriptions that timed out: a late answer names a subscription to remove. */
   readonly timedOut = new Set<number>();
   #ended!: (error: EssError) => void;
@@ -303,7 +309,6 @@ export class EssClient {
    * narrow it, so it is read again after an await or a listener (close() may change it meanwhile).
    */
   #closed = 0;
-  #forced = false;
   #haltError: EssError | undefined;
   #closing: Promise<void> | undefined;
   /** A new session whose state has not been fetched yet: cleared once a getState succeeds. */
@@ -442,14 +447,15 @@ export class EssClient {
 
   /**
    * Reconnect now: from `halted` (retry counters start again), while `delayed` (skipping the
-   * wait), or when `online` (dropping the connection and resuming the session).
+   * wait), or when `online` (dropping the connection and resuming the session, without asking
+   * `shouldReconnect`).
    */
   reconnect(): Promise<void> {
     // Not running (offline, halted, or closing: then after the close): as connect().
     if (this.#closing || !this.#running) return this.connect();
     const online = this.#whenOnline();
     if (this.#connection && this.#state === 'online') {
-      this.#forced = true;
+      this.#connection.forced = true;
       this.#connection.ws.terminate();
     } else {
       this.#wake?.();
@@ -768,9 +774,8 @@ export class EssClient {
       if (this.#closed) break;
       lostAt = Date.now();
       this.#logger.warn('connection lost', { code: reason.code, closeCode: reason.closeCode });
-      if (this.#forced) {
-        this.#forced = false;
-      } else {
+      // An automatic reconnect asks shouldReconnect; one that reconnect() asked for does not.
+      if (!connection.forced) {
         wait = this.#retry(reason, 0, 0);
         if (wait === undefined) return;
       }

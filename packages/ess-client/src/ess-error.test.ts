@@ -12,9 +12,15 @@ describe('EssError', () => {
     expect(error).toMatchObject({ name: 'EssError', code: 'CONNECTION_FAILED', cause, retryable: true });
   });
 
-  it('maps close codes: protocol violations and oversized frames halt, the rest reconnects', () => {
+  it("maps close codes: protocol violations and oversized frames (either side's) halt, the rest reconnects", () => {
     for (const code of [1002, 1003, 1007, 1008]) expect(closeError(code, 'malformed command')).toMatchObject({ code: 'PROTOCOL_ERROR', retryable: false, closeCode: code });
-    expect(closeError(1009, '')).toMatchObject({ code: 'FRAME_TOO_LARGE', retryable: false });
+    // 1009 from the gateway: it found a frame the client sent too large; with ws's error as the
+    // cause: a frame from the gateway exceeded the client's own maxPayload.
+    expect(closeError(1009, '')).toMatchObject({ code: 'PROTOCOL_ERROR', retryable: false, closeCode: 1009 });
+    expect(closeError(1009, '').message).not.toContain('maxPayload');
+    const tooLarge = new RangeError('Max payload size exceeded');
+    expect(closeError(1009, '', tooLarge)).toMatchObject({ code: 'FRAME_TOO_LARGE', retryable: false, closeCode: 1009, cause: tooLarge });
+    expect(closeError(1009, '', tooLarge).message).toContain('maxPayload');
     for (const code of [1000, 1001, 1006, 1011, 1012, 1013, 4000]) expect(closeError(code, '')).toMatchObject({ code: 'CONNECTION_LOST', retryable: true });
     expect(closeError(1008, 'malformed command: x').message).toContain('malformed command: x');
   });

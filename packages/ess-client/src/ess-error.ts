@@ -20,9 +20,12 @@ export type EssErrorCode =
   | 'COMMAND_FAILED'
   /** A command was refused before sending because its arguments are invalid; nothing was sent. */
   | 'INVALID_COMMAND'
-  /** The gateway closed for a protocol violation (close codes 1002, 1003, 1007, 1008). */
+  /**
+   * The gateway closed for a protocol violation (close codes 1002, 1003, 1007, 1008), or with 1009:
+   * a frame the client sent was too large for the gateway.
+   */
   | 'PROTOCOL_ERROR'
-  /** A frame exceeded `maxPayload` (close code 1009). */
+  /** A frame from the gateway exceeded the client's `maxPayload` option (the client closes with 1009). */
   | 'FRAME_TOO_LARGE'
   /** Reconnecting stopped: `maxRetries` was reached. The last failure is the `cause`. */
   | 'RETRIES_EXHAUSTED'
@@ -75,11 +78,14 @@ export class EssError extends Error {
   }
 }
 
-/** The error an unrequested close with `code` stands for. */
+/**
+ * The error an unrequested close with `code` stands for. A 1009 with a `cause` (ws's error) is the
+ * client's own `maxPayload` exceeded; without, the gateway's close: it found a frame sent too large.
+ */
 export function closeError(code: number, reason: string, cause?: unknown): EssError {
   const closed = `The connection closed with code ${code}${reason && ` (${reason})`}`;
   const options = { closeCode: code, cause };
-  if (code === 1002 || code === 1003 || code === 1007 || code === 1008) {
+  if (code === 1002 || code === 1003 || code === 1007 || code === 1008 || (code === 1009 && !cause)) {
     return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, options);
   }
   if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded the maxPayload option.`, options);
