@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,18 +20,27 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the demo as a user would, in its own process. */
-function runDemo(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
+/** Runs the demo as a user would, in its own process; `code` is -1 when it had to be killed after `timeoutMs`. */
+function runDemo(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', tsx, '--conditions=@sessionkit/source', main, ...args],
-      { env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '', ...env }, timeout: 60_000 },
+      { env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '', ...env }, timeout: timeoutMs },
       (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : error.killed ? -1 : 1, stdout, stderr });
       },
     );
   });
+}
+
+/** A loopback port where nothing listens. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Every string value in the JSON files of the demo's store directory: the tokens it holds. */
@@ -241,6 +251,9 @@ describe('the demo against a real system (--url), here a separately started sand
     expect(summary.token).toEqual({ reusedStoredToken: false, tokenRequests: 1, countedBy: 'demo' });
     expect(sandbox.stats.idp.requests - tokensBefore).toBe(1);
     expect(summary.commands).toMatchObject({ sessionLogin: true, domainsListed: 3000, pages: 6 });
+    // No write reaches a real system, so there is no auth code whose redaction could be shown.
+    expect(summary.commands).not.toHaveProperty('redactedExample');
+    expect(first.stderr).toContain('ModifyDomain in the session: not sent to a real system');
     expect(sandbox.stats.commands.requests - commandsBefore).toBe((summary.commands as { requests: number }).requests);
     expect(sandbox.stats.commands.byEntity['1234']).toBeGreaterThan(0);
     expect((summary.events as { received: number }).received).toBeGreaterThan(0);
@@ -256,11 +269,40 @@ describe('the demo against a real system (--url), here a separately started sand
     expect(sandbox.stats.idp.requests - tokensBefore).toBe(1);
   });
 
-  it('runs the command step on the live system with --system live', async () => {
+  it('runs the command step on the live system with --system live, and sums it up without --json', async () => {
     const before = sandbox.stats.commands.byEntity['54cd'] ?? 0;
-    const run = await runDemo(['--url', sandbox.url, '--json', '--system', 'live', '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials);
+    const run = await runDemo(['--url', sandbox.url, '--system', 'live', '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials);
     expect(run.code).toBe(0);
-    expect((JSON.parse(run.stdout) as DemoSummary).commands).toMatchObject({ sessionLogin: true });
+    expect(run.stdout).toContain('CommandClient on the live system');
+    expect(run.stdout).toMatch(/command requests\s+\d+ \(3000 domains in 6 pages\)/);
     expect((sandbox.stats.commands.byEntity['54cd'] ?? 0) - before).toBeGreaterThan(0);
+    // A real gateway publishes on its own schedule: nothing was published by the demo to compare with.
+    expect(run.stdout).toMatch(/events received\s+\d+, 0 duplicates dropped\n/);
+    expect(run.stdout).not.toContain('published');
+    expect(run.stdout).toMatch(/result\s+ok/);
+  });
+
+  it('refuses an endpoint variable holding a password with exit code 2, before any request, and never prints it', async () => {
+    const before = sandbox.stats.idp.requests;
+    const secret = 'Url-Password-For-The-Demo-4242';
+    const tokenUrl = new URL('/IDP/connect/token', sandbox.url);
+    tokenUrl.username = 'sessionkit-demo';
+    tokenUrl.password = secret;
+    const run = await runDemo(['--url', sandbox.url, '--store-dir', join(dir, 'refused')], { ...credentials, SESSIONKIT_TOKEN_URL: tokenUrl.href });
+    expect(run.stdout + run.stderr).not.toContain(secret);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('The environment variable SESSIONKIT_TOKEN_URL must not hold a user name or password');
+    expect(sandbox.stats.idp.requests).toBe(before);
+  });
+
+  it('gives up on an events gateway it cannot reach, with exit code 1 and the reason, instead of retrying for ever', async () => {
+    const essUrl = `wss://127.0.0.1:${await closedPort()}/api/ws/events/v1`;
+    const env = { ...credentials, SESSIONKIT_ESS_URL: essUrl, SESSIONKIT_ISPAPI_LOGIN: '', SESSIONKIT_ISPAPI_PASSWORD: ' ' };
+    const run = await runDemo(['--url', sandbox.url, '--listen-seconds', '0', '--store-dir', join(dir, 'store')], env, 20_000);
+    expect(run.code).toBe(1);
+    // Blank variables count as unset: the command step is skipped, not run with an empty login.
+    expect(run.stdout).toContain('skipped: set SESSIONKIT_ISPAPI_LOGIN and SESSIONKIT_ISPAPI_PASSWORD');
+    expect(run.stdout).toContain(`events gateway ${essUrl}`);
+    expect(run.stderr).toMatch(/The demo failed: Gave up after \d+ retries: .*ECONNREFUSED/);
   });
 });

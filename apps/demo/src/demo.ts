@@ -9,7 +9,7 @@ import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import type { TokenStore } from '@sessionkit/token-store';
 import { FileStore } from '@sessionkit/token-store/file';
 import { RedisStore } from '@sessionkit/token-store/redis';
-import { type DemoOptions, redisEndpoint } from './options.js';
+import { type DemoOptions, displayUrl, readEnv, redisEndpoint } from './options.js';
 import type { Reporter } from './reporter.js';
 
 /** Everything the demo measured; `--json` prints it. */
@@ -27,7 +27,7 @@ export interface DemoSummary {
     countedBy: 'sandbox' | 'demo';
   };
   commands:
-    | { requests: number; pages: number; domainsListed: number; sessionLogin: boolean; debugEntries: number; redactedExample: string }
+    | { requests: number; pages: number; domainsListed: number; sessionLogin: boolean; debugEntries: number; redactedExample?: string | undefined }
     | { skipped: string };
   events:
     | { published: number; received: number; duplicates: number; missing: number; outOfOrder: number; resumes: number; gaps: number }
@@ -46,6 +46,9 @@ export const SANDBOX_DEFAULTS = {
 
 /** A secret the demo sends (as a domain's auth code) to show that debug logs redact it. */
 export const DEMO_AUTH_CODE = 'Demo-Auth-Code-4711!';
+
+/** Failed connection attempts in a row after which the events step gives up (about 1.5 s in all). */
+const ESS_MAX_RETRIES = 5;
 
 /** The events the demo publishes in each of its three bursts. */
 const BURST = 400;
@@ -86,13 +89,14 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
   const closers: (() => Promise<void>)[] = [];
   try {
     // 1. The server side: an embedded sandbox over HTTPS, or a real system.
-    report.step(options.url === undefined ? 'Starting the embedded sandbox (HTTPS, self-signed certificate)' : `Using the system at ${options.url}`);
+    const { endpoints } = options;
+    report.step(endpoints === undefined ? 'Starting the embedded sandbox (HTTPS, self-signed certificate)' : `Using the system at ${endpoints.base}`);
     await mkdir(options.storeDir, { recursive: true, mode: 0o700 });
     let tokenUrl: string;
     let commandUrl: string;
-    let essUrl: string;
+    let essUrl: string | undefined;
     let ca: string | undefined;
-    if (options.url === undefined) {
+    if (endpoints === undefined) {
       sandbox = await startSandbox({
         tls: true,
         // Tokens survive a restart of the sandbox, so a second run can reuse the stored one.
@@ -103,13 +107,11 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       ca = sandbox.certificate;
       report.done(`listening on ${sandbox.url}; clients trust its certificate explicitly`);
     } else {
-      const base = new URL(options.url);
-      tokenUrl = env.SESSIONKIT_TOKEN_URL ?? new URL('/IDP/connect/token', base).href;
-      commandUrl = env.SESSIONKIT_COMMAND_URL ?? new URL('/api/call.cgi', base).href;
-      const ws = new URL('/api/ws/events/v1', base);
-      ws.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-      essUrl = env.SESSIONKIT_ESS_URL ?? ws.href;
-      report.done(`token endpoint ${tokenUrl}`);
+      ({ tokenUrl, commandUrl, essUrl } = endpoints);
+      report.detail(`token endpoint ${displayUrl(tokenUrl)}`);
+      report.detail(`command API    ${displayUrl(commandUrl)}`);
+      report.detail(`events gateway ${essUrl === undefined ? 'not configured' : displayUrl(essUrl)}`);
+      report.done('credentials from the environment; certificates verified as usual');
     }
     if (ca !== undefined) agent = new Agent({ connect: { ca } });
     const dispatcher = agent;
@@ -172,8 +174,8 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
     // 3. ISPAPI commands on the OT&E system, with debug logging to a custom logger.
     report.step(`CommandClient on the ${options.system === 'ote' ? 'OT&E' : 'live'} system: StatusAccount, a paged QueryDomainList, a session login`);
     let commands: DemoSummary['commands'];
-    const ispapiLogin = sandbox === undefined ? env.SESSIONKIT_ISPAPI_LOGIN : SANDBOX_DEFAULTS.ispapiLogin;
-    const ispapiPassword = sandbox === undefined ? env.SESSIONKIT_ISPAPI_PASSWORD : SANDBOX_DEFAULTS.ispapiPassword;
+    const ispapiLogin = sandbox === undefined ? readEnv(env, 'SESSIONKIT_ISPAPI_LOGIN') : SANDBOX_DEFAULTS.ispapiLogin;
+    const ispapiPassword = sandbox === undefined ? readEnv(env, 'SESSIONKIT_ISPAPI_PASSWORD') : SANDBOX_DEFAULTS.ispapiPassword;
     if (ispapiLogin === undefined || ispapiPassword === undefined) {
       commands = { skipped: 'set SESSIONKIT_ISPAPI_LOGIN and SESSIONKIT_ISPAPI_PASSWORD to run the command step' };
       report.skip(commands.skipped);
@@ -209,19 +211,22 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
           ? undefined
           : await client.request({ COMMAND: 'ModifyDomain', DOMAIN: firstDomain, AUTH: DEMO_AUTH_CODE });
       await client.logout();
-      report.detail(`StartSession: ${login.code}; ModifyDomain in the session: ${modify?.code ?? 'not run'}; EndSession done`);
+      report.detail(`StartSession: ${login.code}; ModifyDomain in the session: ${modify?.code ?? 'not sent to a real system'}; EndSession done`);
       const example = [...debugEntries].reverse().find((entry) => entry.msg === COMMAND_LOG_MESSAGE && JSON.stringify(entry.fields).includes('ModifyDomain'));
-      const { command, status, code } = example?.fields ?? {};
-      const redactedExample = JSON.stringify({ command, status, code });
-      report.detail(`its debug entry, from the custom logger: ${redactedExample}`);
+      let redactedExample: string | undefined;
+      if (example !== undefined) {
+        const { command, status, code } = example.fields;
+        redactedExample = JSON.stringify({ command, status, code });
+        report.detail(`its debug entry, from the custom logger: ${redactedExample}`);
+      }
       commands = { requests: debugEntries.filter((entry) => entry.msg === COMMAND_LOG_MESSAGE).length, pages, domainsListed, sessionLogin, debugEntries: debugEntries.length, redactedExample };
       report.done(`${commands.requests} requests on one keep-alive pool; passwords and session ids appear only as [REDACTED]`);
     }
 
     // 4. Events and state over the WebSocket, with an abrupt drop in the middle of a burst.
-    report.step('EssClient: subscribe to outputs and cameras, get state, receive events, survive a dropped connection');
+    report.step(`EssClient: subscribe to outputs and cameras, get state, receive events${sandbox === undefined ? '' : ', survive a dropped connection'}`);
     let events: DemoSummary['events'];
-    if (sandbox === undefined && env.SESSIONKIT_ESS_URL === undefined && env.SESSIONKIT_TOKEN_URL !== undefined) {
+    if (essUrl === undefined) {
       events = { skipped: 'set SESSIONKIT_ESS_URL to the events gateway of the system to run the events step' };
       report.skip(events.skipped);
     } else {
@@ -231,7 +236,9 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         ca,
         logger,
         filters: [{ modifier: 'include', resourceTypes: ['outputs', 'cameras'], sourceIds: ['*'], eventTypes: ['*'] }],
-        reconnect: { initialDelayMs: 50 },
+        // Give up after a few failed attempts in a row (an unreachable gateway would otherwise be
+        // retried for ever); a dropped connection that reconnects at once starts the count again.
+        reconnect: { initialDelayMs: 50, maxRetries: ESS_MAX_RETRIES },
       });
       closers.push(() => ess.close());
       const received: string[] = [];
@@ -277,7 +284,11 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
           gaps: ess.stats.gaps,
         };
       }
-      report.done(`${events.received} events, ${events.duplicates} duplicates, ${events.missing} missing, ${events.resumes} resume(s), ${events.gaps} gap(s)`);
+      report.done(
+        sandbox === undefined
+          ? `${events.received} events in ${options.listenSeconds} s, ${events.duplicates} duplicates dropped, ${events.resumes} resume(s), ${events.gaps} gap(s)`
+          : `${events.received} events, ${events.duplicates} duplicates, ${events.missing} missing, ${events.resumes} resume(s), ${events.gaps} gap(s)`,
+      );
     }
 
     const ok =

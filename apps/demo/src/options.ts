@@ -8,8 +8,9 @@ export const HELP = `sessionkit demo: every package against an embedded sandbox,
 Usage: pnpm demo [options]
 
 Options:
-  --url <url>            a real system's base URL (token endpoint, command API and events
-                         gateway under the sandbox's paths); credentials from the environment
+  --url <url>            a real system's base URL, such as https://api.example.com (no path:
+                         the token endpoint, command API and events gateway are at the
+                         sandbox's paths); credentials from the environment
   --system <live|ote>    ISPAPI system for the command client (default: ote)
   --store <redis-url>    keep the token in Redis (redis://host:port/db, rediss:// for TLS),
                          shared by every machine of a fleet, instead of the FileStore; a URL
@@ -21,16 +22,30 @@ Options:
   --json                 print one JSON summary on standard output (progress goes to stderr)
   -h, --help             this text
 
-Environment for a real system (never on the command line):
-  SESSIONKIT_TOKEN_URL, SESSIONKIT_CLIENT_ID, SESSIONKIT_CLIENT_SECRET
-  (or SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD for the password grant), SESSIONKIT_SCOPE,
-  SESSIONKIT_COMMAND_URL, SESSIONKIT_ISPAPI_LOGIN, SESSIONKIT_ISPAPI_PASSWORD, SESSIONKIT_ESS_URL
+Environment for a real system (never on the command line; a blank variable counts as unset):
+  SESSIONKIT_CLIENT_ID, with SESSIONKIT_CLIENT_SECRET (client_credentials grant) or with
+  SESSIONKIT_USERNAME and SESSIONKIT_PASSWORD (password grant); SESSIONKIT_SCOPE
+  SESSIONKIT_ISPAPI_LOGIN, SESSIONKIT_ISPAPI_PASSWORD for the command step
+  SESSIONKIT_TOKEN_URL, SESSIONKIT_COMMAND_URL, SESSIONKIT_ESS_URL: endpoints elsewhere than
+  under --url (with SESSIONKIT_TOKEN_URL but no SESSIONKIT_ESS_URL the events step is skipped)
   SESSIONKIT_REDIS_URL (the same as --store, which wins when both are given)
   A step whose endpoint or credentials are not configured is skipped and says so.`;
+
+/** A real system's endpoints: derived from `--url`, or from the environment's overrides. */
+export interface Endpoints {
+  /** The `--url` origin, such as `https://api.example.com`. */
+  base: string;
+  tokenUrl: string;
+  commandUrl: string;
+  /** Undefined: the events step is skipped (the token endpoint is elsewhere, the gateway unknown). */
+  essUrl: string | undefined;
+}
 
 export interface DemoOptions {
   /** A real system's base URL; undefined runs the embedded sandbox. */
   url: string | undefined;
+  /** The real system's endpoints; defined when `url` is (and `help` is not). */
+  endpoints: Endpoints | undefined;
   system: 'live' | 'ote';
   storeDir: string;
   /** `--store` or `SESSIONKIT_REDIS_URL`: keep the token in a RedisStore; undefined: a FileStore. */
@@ -44,6 +59,62 @@ export interface DemoOptions {
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** The variable `name`; unset or blank is undefined (as in `Session.fromEnv`). */
+export function readEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  return value?.trim() ? value : undefined;
+}
+
+/** A URL as progress lines show it: no user name, password, query or fragment, which may hold secrets. */
+export function displayUrl(url: string): string {
+  const { origin, pathname } = new URL(url);
+  return `${origin}${pathname}`;
+}
+
+/** Whether `hostname` (as `URL` gives it) is this machine, where plain http cannot be overheard. */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
+}
+
+/**
+ * `url` (from `from`: an option or a variable) when it parses, uses `secure` (or its plain
+ * counterpart on loopback only: tokens and passwords travel in it) and holds no user name or
+ * password. The messages never repeat the URL: it may carry a secret.
+ */
+function checkUrl(url: string, from: string, secure: 'https:' | 'wss:'): string {
+  const plain = secure === 'https:' ? 'http:' : 'ws:';
+  if (!URL.canParse(url)) throw new UsageError(`${from} must be a URL starting with ${secure}// (or ${plain}// on this machine).`);
+  const { protocol, hostname, host, username, password } = new URL(url);
+  if (protocol !== secure && protocol !== plain) throw new UsageError(`${from} must start with ${secure}// (or ${plain}// on this machine), not ${protocol}`);
+  if (protocol === plain && !isLoopback(hostname)) throw new UsageError(`${from} uses plain ${plain}// on ${host}: use ${secure}// (plain ${plain}// only on this machine, such as a local sandbox).`);
+  if (username !== '' || password !== '') throw new UsageError(`${from} must not hold a user name or password: the credentials have variables of their own (below).`);
+  return url;
+}
+
+/** The endpoints of the real system at `url`, each overridable by its variable. */
+function realEndpoints(url: string, env: NodeJS.ProcessEnv): Endpoints {
+  const base = new URL(checkUrl(url, '--url', 'https:'));
+  if (base.pathname !== '/' || base.search !== '' || base.hash !== '') {
+    throw new UsageError('--url must be a base URL without a path, query or fragment, such as https://api.example.com: set SESSIONKIT_TOKEN_URL, SESSIONKIT_COMMAND_URL and SESSIONKIT_ESS_URL for endpoints elsewhere.');
+  }
+  const override = (name: string, secure: 'https:' | 'wss:'): string | undefined => {
+    const value = readEnv(env, name);
+    return value === undefined ? undefined : checkUrl(value, `The environment variable ${name}`, secure);
+  };
+  const tokenUrl = override('SESSIONKIT_TOKEN_URL', 'https:');
+  const commandUrl = override('SESSIONKIT_COMMAND_URL', 'https:');
+  const essUrl = override('SESSIONKIT_ESS_URL', 'wss:');
+  const ws = new URL('/api/ws/events/v1', base);
+  ws.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+  return {
+    base: base.origin,
+    tokenUrl: tokenUrl ?? new URL('/IDP/connect/token', base).href,
+    commandUrl: commandUrl ?? new URL('/api/call.cgi', base).href,
+    // A token endpoint elsewhere says the system is not laid out as the sandbox: the gateway's URL is unknown.
+    essUrl: essUrl ?? (tokenUrl === undefined ? ws.href : undefined),
+  };
 }
 
 /** Where a Redis URL points, without its user name or password: for progress lines. */
@@ -84,17 +155,17 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   if (system !== 'live' && system !== 'ote') throw new UsageError(`--system must be live or ote, not "${system}".`);
   const logLevel = values['log-level'].toLowerCase();
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be trace, debug, info, warn, error or silent, not "${logLevel}".`);
-  if (values.url !== undefined && !URL.canParse(values.url)) throw new UsageError(`--url must be a URL, not "${values.url}".`);
   const listenSeconds = Number(values['listen-seconds']);
   if (!(Number.isFinite(listenSeconds) && listenSeconds >= 0 && listenSeconds <= 3600)) {
     throw new UsageError(`--listen-seconds must be a number of seconds from 0 to 3600, not "${values['listen-seconds']}".`);
   }
-  const envRedisUrl = env.SESSIONKIT_REDIS_URL === '' ? undefined : env.SESSIONKIT_REDIS_URL;
+  const endpoints = values.url === undefined || values.help ? undefined : realEndpoints(values.url, env);
+  const envRedisUrl = readEnv(env, 'SESSIONKIT_REDIS_URL');
   const redisUrl =
     values.store !== undefined
       ? checkRedisUrl(values.store, '--store')
       : envRedisUrl === undefined
         ? undefined
         : checkRedisUrl(envRedisUrl, 'SESSIONKIT_REDIS_URL');
-  return { url: values.url, system, storeDir: values['store-dir'], redisUrl, listenSeconds, logLevel, json: values.json, help: values.help };
+  return { url: values.url, endpoints, system, storeDir: values['store-dir'], redisUrl, listenSeconds, logLevel, json: values.json, help: values.help };
 }

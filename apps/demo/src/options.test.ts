@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { displayUrl, parseOptions, UsageError } from './options.js';
+
+/** The UsageError that parsing `argv` with `env` throws. */
+function usageError(argv: readonly string[], env: NodeJS.ProcessEnv = {}): UsageError {
+  try {
+    parseOptions(argv, env);
+  } catch (error) {
+    if (error instanceof UsageError) return error;
+    throw error;
+  }
+  throw new Error(`parseOptions(${JSON.stringify(argv)}) did not throw`);
+}
+
+describe('parseOptions: a real system (--url)', () => {
+  it('derives the three endpoints from the base URL, at the sandbox paths', () => {
+    expect(parseOptions(['--url', 'https://api.example.com'], {}).endpoints).toEqual({
+      base: 'https://api.example.com',
+      tokenUrl: 'https://api.example.com/IDP/connect/token',
+      commandUrl: 'https://api.example.com/api/call.cgi',
+      essUrl: 'wss://api.example.com/api/ws/events/v1',
+    });
+    // Plain http on this machine (a sandbox started without --tls) gives ws://.
+    expect(parseOptions(['--url', 'http://127.0.0.1:8080/'], {}).endpoints?.essUrl).toBe('ws://127.0.0.1:8080/api/ws/events/v1');
+  });
+
+  it('has no endpoints without --url (the embedded sandbox) or with --help', () => {
+    expect(parseOptions([], {}).endpoints).toBeUndefined();
+    expect(parseOptions(['--', '--help', '--url', 'nonsense'], {})).toMatchObject({ help: true, endpoints: undefined });
+  });
+
+  it('takes the endpoints of the environment, a blank variable counting as unset', () => {
+    const env = {
+      SESSIONKIT_TOKEN_URL: 'https://idp.example.com/oauth/token',
+      SESSIONKIT_COMMAND_URL: ' ',
+      SESSIONKIT_ESS_URL: 'wss://gateway.example.com/events',
+    };
+    expect(parseOptions(['--url', 'https://api.example.com'], env).endpoints).toEqual({
+      base: 'https://api.example.com',
+      tokenUrl: 'https://idp.example.com/oauth/token',
+      commandUrl: 'https://api.example.com/api/call.cgi',
+      essUrl: 'wss://gateway.example.com/events',
+    });
+    const blank = { SESSIONKIT_TOKEN_URL: '', SESSIONKIT_COMMAND_URL: '', SESSIONKIT_ESS_URL: '', SESSIONKIT_REDIS_URL: '  ' };
+    const options = parseOptions(['--url', 'https://api.example.com'], blank);
+    expect(options.endpoints?.tokenUrl).toBe('https://api.example.com/IDP/connect/token');
+    expect(options.endpoints?.essUrl).toBe('wss://api.example.com/api/ws/events/v1');
+    expect(options.redisUrl).toBeUndefined();
+  });
+
+  it('leaves the events gateway unknown when only the token endpoint is elsewhere', () => {
+    const options = parseOptions(['--url', 'https://api.example.com'], { SESSIONKIT_TOKEN_URL: 'https://idp.example.com/token' });
+    expect(options.endpoints?.essUrl).toBeUndefined();
+  });
+
+  it.each([
+    ['no scheme', 'localhost:8443', 'must start with https://'],
+    ['no URL at all', '127.0.0.1:8443', 'must be a URL starting with https://'],
+    ['another scheme', 'ftp://api.example.com', 'must start with https://'],
+    ['plain http to another machine', 'http://api.example.com', 'uses plain http:// on api.example.com'],
+    ['a path', 'https://api.example.com/API', 'must be a base URL without a path'],
+    ['a query', 'https://api.example.com/?key=value', 'must be a base URL without a path, query'],
+    ['credentials', 'https://user:Url-Secret-1@api.example.com', 'must not hold a user name or password'],
+  ])('refuses a --url with %s (exit code 2, not a failure half-way)', (_, url, message) => {
+    const error = usageError(['--url', url]);
+    expect(error.message).toMatch(/^--url /);
+    expect(error.message).toContain(message);
+    expect(error.message).not.toContain('Url-Secret-1');
+  });
+
+  it.each([
+    ['SESSIONKIT_TOKEN_URL', 'https://client:Env-Secret-2@idp.example.com/token', 'must not hold a user name or password'],
+    ['SESSIONKIT_TOKEN_URL', 'not a url Env-Secret-2', 'must be a URL starting with https://'],
+    ['SESSIONKIT_COMMAND_URL', 'http://api.example.com/api/call.cgi?s_pw=Env-Secret-2', 'uses plain http://'],
+    ['SESSIONKIT_ESS_URL', 'https://gateway.example.com/events?token=Env-Secret-2', 'must start with wss://'],
+    ['SESSIONKIT_ESS_URL', 'wss://:Env-Secret-2@gateway.example.com/events', 'must not hold a user name or password'],
+  ])('refuses a bad %s by its name, without repeating its value', (name, value, message) => {
+    const error = usageError(['--url', 'https://api.example.com'], { [name]: value });
+    expect(error.message).toContain(`The environment variable ${name} `);
+    expect(error.message).toContain(message);
+    expect(error.message).not.toContain('Env-Secret-2');
+  });
+});
+
+describe('displayUrl', () => {
+  it('keeps the origin and path, never a user name, password, query or fragment', () => {
+    expect(displayUrl('https://user:pass@idp.example.com:8443/oauth/token?client_secret=s3#frag')).toBe('https://idp.example.com:8443/oauth/token');
+    expect(displayUrl('wss://gateway.example.com/api/ws/events/v1')).toBe('wss://gateway.example.com/api/ws/events/v1');
+  });
+});
