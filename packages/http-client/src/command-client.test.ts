@@ -667,6 +667,22 @@ describe('secrets the server echoes in a description', () => {
     }
   });
 
+  it('masks in toJSON() the secrets of the request that a record echoes; records and properties stay as received', async () => {
+    const created = client({ credentials: { login: 'demo', password: PASSWORD, otp: OTP } });
+    const properties = [`property[echo][0] = ${PASSWORD}`, `property[echo][1] = ${OTP}`, `property[message][0] = wrong password ${ENCODED}, new one Weak-New1 refused`, 'property[user][0] = demo', 'property[user][1] = 493'];
+    sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\ncode = 504\ndescription = Parameter value policy error\n${properties.join('\n')}\nEOF\n` });
+    const response = await created.request({ COMMAND: 'ModifyPassword', NEWPASSWORD: 'Weak-New1' });
+    const records = [{ ECHO: PASSWORD, MESSAGE: `wrong password ${ENCODED}, new one Weak-New1 refused`, USER: 'demo' }, { ECHO: OTP, USER: '493' }];
+    expect(response.records).toEqual(records);
+    expect(response.column('ECHO')).toEqual([PASSWORD, OTP]);
+    // toJSON() (and so JSON.stringify and a logger) used to show them as received.
+    expect(response.toJSON().records).toEqual([{ ECHO: '***', MESSAGE: 'wrong password ***, new one *** refused', USER: 'demo' }, { ECHO: '***', USER: '493' }]);
+    const json = JSON.stringify(response);
+    for (const secret of [PASSWORD, ENCODED, OTP, 'Weak-New1']) expect(json).not.toContain(secret);
+    // Only the request's secrets: a value that is not one stays.
+    expect(response.records).toEqual(records);
+  });
+
   it('masks the session id of the request in description, toJSON() and the log entries', async () => {
     const { logger, lines, entries } = jsonLogger();
     const created = client({ logger });

@@ -383,8 +383,9 @@ export class CommandClient {
   /**
    * StartSession with the credentials; on success the client sends the session id instead of
    * login, password and otp from now on. Resolves with the StartSession response. With a session
-   * in use already, a new one replaces it and the old one stays open on the server until it times
-   * out (it may be shared through {@link saveSession}): call {@link logout} first to end it.
+   * in use already (or another login() in flight), a new one replaces it and the old one stays open
+   * on the server until it times out (it may be shared through {@link saveSession}): call
+   * {@link logout} first to end it.
    */
   async login(options?: LoginOptions): Promise<CommandResponse> {
     options = optionsOf(options);
@@ -547,15 +548,15 @@ export class CommandClient {
         durationMs: performance.now() - outgoing.start,
         httpStatus: result.status,
         command: () => Object.fromEntries(maskPairs(pairs)),
+        // A secret the server echoed (`530 ... password hunter2`) is masked in the description and
+        // toJSON(); the properties (a StartSession's new session id) stay as they are.
+        unecho: (text, response) => unechoed(text, connection, pairs, response),
       };
       const status = result.status ?? 0;
       let response: CommandResponse;
       let retryInMs: number | undefined;
       if (status >= 200 && status < 300) {
         response = parseResponse(result.text, detail);
-        // A secret the server echoed in the description (`530 ... password hunter2`) is masked
-        // there; the properties (a StartSession's new session id) stay as they are.
-        if (!response.synthetic) (response as { description: string }).description = unechoed(response.description, connection, pairs, response);
       } else {
         response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.error });
         retryInMs = this.#retryDelay(result, outgoing.idempotent, retries);

@@ -45,6 +45,11 @@ export interface ResponseDetail {
   url?: string | undefined;
   /** The command as sent, secrets masked; or a function that makes it, called when `command` is first read. */
   command?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
+  /**
+   * Masks in a text the secrets the request sent (and those of this response) where the server
+   * echoed them: applied to the description, and by `toJSON()` to every record value.
+   */
+  unecho?: ((text: string, response: CommandResponse) => string) | undefined;
 }
 
 /** Paging metadata: properties of list responses that are not columns. */
@@ -123,6 +128,7 @@ export class CommandResponse {
   readonly #properties: ReadonlyMap<string, readonly (string | undefined)[]>;
   readonly #raw: string;
   #command: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
+  readonly #unecho: ResponseDetail['unecho'];
   #records: readonly Readonly<Record<string, string>>[] | undefined;
 
   constructor(init: CommandResponseInit, detail?: ResponseDetail | null) {
@@ -150,6 +156,9 @@ export class CommandResponse {
     this.durationMs = detail.durationMs ?? 0;
     this.url = detail.url;
     this.#command = detail.command;
+    // Last: it may look at the properties. The description keeps its place among the fields; the
+    // client's own (synthetic) descriptions are left alone.
+    if ((this.#unecho = detail.unecho) && !this.synthetic) this.description = this.#unecho(this.description, this);
   }
 
   /** The command as sent, with secret values masked (`***`). */
@@ -207,9 +216,13 @@ export class CommandResponse {
     }));
   }
 
-  /** A plain view for logs and snapshots: the fields above, with secret columns masked, without `cause` (an error may hold anything) and without the raw text. */
+  /**
+   * A plain view for logs and snapshots: the fields above, with secret columns masked and the
+   * secrets of the request masked where a record echoes them, without `cause` (an error may hold
+   * anything) and without the raw text.
+   */
   toJSON(): Record<string, unknown> {
-    const records = this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record))));
+    const records = this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record)).map(([name, value]) => [name, this.#unecho?.(value, this) ?? value])));
     // The own fields (no getters, no private fields).
     return { ...(this as object), cause: undefined, records, command: this.command };
   }
