@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { FileStore } from './file-store.js';
 import type * as NodeBuiltins from './node-builtins.js';
 import { recordingLogger } from './testing/recording-logger.js';
+import { spawnChild } from './testing/spawn-ts.js';
 
 /**
  * What to do right after the package has read (`readFile`), linked to (`link`, by its target) or
@@ -181,4 +182,101 @@ describe('the <lock>.breaker guard', () => {
     expect(await readFile(guard, 'utf8')).toBe(successor);
     expect(await readdir(dir)).toEqual([basename(guard)]);
   });
+});
+
+describe('the put-back of a lock that changed hands while being broken', () => {
+  afterEach(() => {
+    after.clear();
+  });
+
+  it('a holder that released a lock a breaker had moved aside leaves it stale at once, so its put-back does not keep others waiting for staleLockMs', async () => {
+    const dir = await temporaryDirectory();
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
+    await store.withLock('warm-up', () => Promise.resolve());
+    const lockPath = lockPathFor(dir, 'key');
+    const guard = `${lockPath}.breaker`;
+    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+    // Another process, D, that takes the lock and releases it on command, and stays alive after.
+    const holder = spawnChild('hold-on-command', [dir, 'key', '60000']);
+    onTestFinished(() => {
+      holder.process.kill('SIGKILL');
+    });
+    await holder.line((line) => line === 'ready');
+    // This process breaks the dead owner's lock. Once it holds the guard and has judged the lock
+    // stale again, the lock changes hands: the dead owner's lock goes (as a frozen owner that woke
+    // up would release it) and D takes the lock. This breaker then moves D's lock aside, and while
+    // it is aside D releases: D finds no lock of its own to remove. Seeing that what it moved is not
+    // the lock it judged stale, the breaker puts D's lock back.
+    after.set(`link ${guard}`, () => {
+      after.set(`read ${lockPath}`, async () => {
+        await rm(lockPath);
+        holder.process.stdin.write('go\n');
+        await holder.line((line) => line === 'locked');
+        after.set(`remove ${lockPath}`, async () => {
+          holder.process.stdin.write('release\n');
+          await holder.line((line) => line === 'released');
+        });
+      });
+      return Promise.resolve();
+    });
+    // D's process runs: its put-back lock would look live until not refreshed for staleLockMs (60 s).
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 10_000 })).resolves.toBe('acquired');
+    expect(after.size).toBe(0);
+    expect(holder.lines).toContain('warn the lock was broken while held');
+    expect(entries.filter((entry) => entry.msg === 'broke a stale lock')).toHaveLength(1);
+    holder.process.stdin.write('exit\n');
+    expect((await holder.exited).code).toBe(0);
+    expect(await readdir(dir)).toEqual([]);
+  }, 30_000);
+
+  it("the put-back never replaces the lock of a process that took it while it was aside: it fails, with a warning that two holders are possible", async () => {
+    const dir = await temporaryDirectory();
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
+    await store.withLock('warm-up', () => Promise.resolve());
+    const lockPath = lockPathFor(dir, 'key');
+    const guard = `${lockPath}.breaker`;
+    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+    const [first, second] = [0, 1].map(() => spawnChild('hold-on-command', [dir, 'key', '60000']));
+    for (const child of [first!, second!]) {
+      onTestFinished(() => {
+        child.process.kill('SIGKILL');
+      });
+      await child.line((line) => line === 'ready');
+    }
+    let secondTag = '';
+    // As above, the lock changes hands after the breaker's last check (the first holder takes it);
+    // while the breaker has it aside, the second holder takes the empty path.
+    after.set(`link ${guard}`, () => {
+      after.set(`read ${lockPath}`, async () => {
+        await rm(lockPath);
+        first!.process.stdin.write('go\n');
+        await first!.line((line) => line === 'locked');
+        after.set(`remove ${lockPath}`, async () => {
+          second!.process.stdin.write('go\n');
+          await second!.line((line) => line === 'locked');
+          secondTag = await readFile(lockPath, 'utf8');
+        });
+      });
+      return Promise.resolve();
+    });
+    const waiting = store.withLock('key', () => readFile(lockPath, 'utf8'), { timeoutMs: 20_000 });
+    await vi.waitFor(() => {
+      expect(entries.map((entry) => entry.msg)).toContain('a stale lock changed hands while being broken; two holders are possible');
+    }, { timeout: 20_000, interval: 20 });
+    // The second holder's lock is still the one at the path: the put-back (a link) did not replace it.
+    expect(await readFile(lockPath, 'utf8')).toBe(secondTag);
+    second!.process.stdin.write('release\n');
+    await second!.line((line) => line === 'released');
+    expect(JSON.parse(await waiting)).toMatchObject({ pid: process.pid });
+    // The first holder's lock file was only ever aside: it finds none of its own to remove.
+    first!.process.stdin.write('release\n');
+    await first!.line((line) => line === 'released');
+    expect(first!.lines).toContain('warn the lock was broken while held');
+    expect(second!.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+    for (const child of [first!, second!]) child.process.stdin.write('exit\n');
+    await Promise.all([first!.exited, second!.exited]);
+    expect(await readdir(dir)).toEqual([]);
+  }, 60_000);
 });

@@ -172,6 +172,28 @@ describe('FileStore across processes', () => {
     await expect(store.get('key')).resolves.toEqual({ version: 1, round: 299 });
   }, 60_000);
 
+  it('6 processes reading a corrupt file under the lock at once: one moves it aside (the same file, whole), the others find nothing, and no file is left at the path', async () => {
+    const dir = await temporaryDirectory();
+    const store = new FileStore({ dir });
+    const path = store.pathFor('key');
+    const corrupt = '{"version":1,"accessToken":"trunc';
+    await writeFile(path, corrupt, { mode: 0o600 });
+    const { ino } = await stat(path);
+    const readers = Array.from({ length: 6 }, () => spawnChild('locked-get', [dir, 'key']));
+    readers.forEach(killOnFinish);
+    await startTogether(readers);
+    const results = await Promise.all(readers.map((reader) => reader.exited));
+    for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0 });
+    const lines = readers.flatMap((reader) => reader.lines);
+    expect(lines.filter((line) => line === 'missing')).toHaveLength(6);
+    expect(lines.filter((line) => line.startsWith('warn'))).toEqual(['warn a token file could not be parsed; treated as missing moved']);
+    const names = await readdir(dir);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(/\.json\.corrupt-\d+$/);
+    expect((await stat(join(dir, names[0]!))).ino).toBe(ino);
+    expect(await readFile(join(dir, names[0]!), 'utf8')).toBe(corrupt);
+  }, 60_000);
+
   it('under a umask without the owner search bit (0177) creates the missing parents of its directory 0700, so the store works', async () => {
     const base = await temporaryDirectory();
     const dir = join(base, 'config', 'sessionkit');

@@ -16,5 +16,5 @@ export function defaultStoreDirectory(
   home: string = homedir(),
 ): string {
   const [path, base, fallback] = platform === 'win32' ? [win32, env.APPDATA, ['AppData', 'Roaming']] : [posix, env.XDG_CONFIG_HOME, ['.config']];
-  return path.join(base !== undefined && path.isAbsolute(base) ? base : path.join(home, ...fallback), 'sessionkit');
+  return path.join(base && path.isAbsolute(base) ? base : path.join(home, ...fallback), 'sessionkit');
 }

@@ -11,6 +11,12 @@ import { ensurePrivateDirectory } from './private-directory.js';
  */
 const processQueues = new KeyedMutex();
 
+/**
+ * The lock files this process holds now (while `fn` runs). `FileStore.get` moves a corrupt file
+ * aside only under its key's lock, where no writer that takes the lock can replace it meanwhile.
+ */
+export const heldLocks: Set<string> = new Set<string>();
+
 /** Options of {@link directoryLocks}. */
 export interface DirectoryLocksOptions {
   dir: string;
@@ -33,9 +39,11 @@ export function directoryLocks(options: DirectoryLocksOptions): RunLocked {
     return processQueues.run(path, async () => {
       await ensurePrivateDirectory(options);
       const release = await acquireLockFile(path, options, deadline, timeoutMs);
+      heldLocks.add(path);
       try {
         return await fn();
       } finally {
+        heldLocks.delete(path);
         await release();
       }
     }, timeoutMs);

@@ -158,7 +158,7 @@ describe('FileStore files', () => {
     expect((await rejection(new FileStore({ dir }).set('key', { version: 1 }))).code).toBe('PERMISSION');
   });
 
-  it('treats a corrupt file as missing with a warning, keeps a hard-linked copy <file>.corrupt-<time>, and leaves the file for set() to replace', async () => {
+  it('moves a corrupt file read under its key\'s lock aside to <file>.corrupt-<time> (a rename: the same file, no copy left at the path), with a warning, and treats it as missing', async () => {
     const dir = await temporaryDirectory();
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, logger });
@@ -166,25 +166,47 @@ describe('FileStore files', () => {
     await writeFile(path, '{"version": 1, "accessTo', { mode: 0o600 });
     const inode = (await stat(path)).ino;
     const before = Date.now();
-    await expect(store.get('key')).resolves.toBeUndefined();
-    // Never renamed or removed: a writer may have just put a good record at the path.
-    expect((await stat(path)).ino).toBe(inode);
-    expect(await readFile(path, 'utf8')).toBe('{"version": 1, "accessTo');
-    const copies = (await readdir(dir)).filter((name) => name.startsWith(`${sha256('key')}.json.corrupt-`));
-    expect(copies).toHaveLength(1);
-    const copy = join(dir, copies[0]!);
-    const time = Number(copies[0]!.split('.corrupt-')[1]);
+    await expect(store.withLock('key', () => store.get('key'))).resolves.toBeUndefined();
+    // Gone from its path: the next reader finds no file (and logs nothing), not the same corrupt file again.
+    const names = await readdir(dir);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(new RegExp(`^${sha256('key')}\\.json\\.corrupt-\\d+$`));
+    const movedTo = join(dir, names[0]!);
+    const time = Number(names[0]!.split('.corrupt-')[1]);
     expect(time).toBeGreaterThanOrEqual(before);
     expect(time).toBeLessThanOrEqual(Date.now());
-    expect((await stat(copy)).ino).toBe(inode);
-    const warnings = entries.filter((entry) => entry.level === 'warn');
-    expect(warnings).toEqual([expect.objectContaining({ msg: 'a token file could not be parsed; treated as missing', file: path, copiedTo: copy })]);
-    // Read again: still missing, still one copy.
+    const moved = await stat(movedTo);
+    expect(moved.ino).toBe(inode);
+    expect(moved.nlink).toBe(1);
+    expect(moved.mode & 0o777).toBe(0o600);
+    expect(await readFile(movedTo, 'utf8')).toBe('{"version": 1, "accessTo');
+    expect(entries.filter((entry) => entry.level === 'warn')).toEqual([expect.objectContaining({ msg: 'a token file could not be parsed; treated as missing', file: path, movedTo })]);
+    await expect(store.withLock('key', () => store.get('key'))).resolves.toBeUndefined();
     await expect(store.get('key')).resolves.toBeUndefined();
-    expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, copies[0]!].sort());
+    expect(entries.filter((entry) => entry.level === 'warn')).toHaveLength(1);
     await store.set('key', { version: 1, fresh: true });
     await expect(store.get('key')).resolves.toEqual({ version: 1, fresh: true });
-    expect(await readFile(copy, 'utf8')).toBe('{"version": 1, "accessTo');
+    expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, names[0]!].sort());
+  });
+
+  it('leaves a corrupt file read outside its key\'s lock in place (a writer may just have replaced it), with a warning; a read under the lock then moves it aside', async () => {
+    const dir = await temporaryDirectory();
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, logger });
+    const path = store.pathFor('key');
+    await writeFile(path, 'not a record', { mode: 0o600 });
+    await expect(store.get('key')).resolves.toBeUndefined();
+    // Another key's lock does not count.
+    await expect(store.withLock('other', () => store.get('key'))).resolves.toBeUndefined();
+    expect(await readdir(dir)).toEqual([basename(path)]);
+    const warning = { msg: 'a token file could not be parsed; treated as missing', file: path, movedTo: undefined };
+    expect(entries.filter((entry) => entry.level === 'warn').map(({ msg, file, movedTo }) => ({ msg, file, movedTo }))).toEqual([warning, warning]);
+    // A second store over the same directory: the lock is the lock file's, whichever instance took it.
+    await expect(store.withLock('key', () => new FileStore({ dir }).get('key'))).resolves.toBeUndefined();
+    const names = await readdir(dir);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toContain('.json.corrupt-');
+    expect(await readFile(join(dir, names[0]!), 'utf8')).toBe('not a record');
   });
 
   it('treats valid JSON that is not a record (no numeric version) as corrupt', async () => {
@@ -192,10 +214,10 @@ describe('FileStore files', () => {
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, logger });
     await writeFile(store.pathFor('key'), '[1, 2, 3]');
-    await expect(store.get('key')).resolves.toBeUndefined();
+    await expect(store.withLock('key', () => store.get('key'))).resolves.toBeUndefined();
     const names = await readdir(dir);
-    expect(names).toHaveLength(2);
-    expect(names.filter((name) => name.includes('.corrupt-'))).toHaveLength(1);
+    expect(names).toHaveLength(1);
+    expect(names[0]).toContain('.json.corrupt-');
     expect(entries.filter((entry) => entry.level === 'warn')).toHaveLength(1);
   });
 

@@ -1,6 +1,6 @@
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import { defaultStoreDirectory } from './default-directory.js';
-import { directoryLocks, type DirectoryLocksOptions, type RunLocked } from './directory-locks.js';
+import { directoryLocks, type DirectoryLocksOptions, heldLocks, type RunLocked } from './directory-locks.js';
 import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, inspectFile, notPlain, readFlags } from './fs-errors.js';
 import { keyFileStem } from './key-file-name.js';
 import { basename, chmod, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, unlink } from './node-builtins.js';
@@ -45,8 +45,9 @@ export const defaultStaleLockMs = 30_000;
  * Keeps each record in its own file, private to the user: directory 0700, files 0600 (checked
  * and tightened on every write), named from a SHA-256 of the key. Writes are atomic (a
  * temporary file in the same directory, flushed, then renamed), so a reader never sees a torn
- * file. A file that cannot be parsed is treated as missing, with a warning and a copy kept as
- * `<file>.corrupt-<time>` (a hard link: the file itself stays until the next `set` replaces it).
+ * file. A file that cannot be parsed is treated as missing, with a warning, and moved aside to
+ * `<file>.corrupt-<time>` when read under its key's lock (inside `withLock`); read outside the lock
+ * it stays until the next `set` replaces it (or a `get` under the lock moves it).
  * A symbolic link at a token or lock path, a token file owned by another user and (for writes
  * and locks) a directory owned by another user are refused with `PERMISSION`. `withLock` is
  * exclusive across processes through an owner-tagged lock file.
@@ -62,7 +63,7 @@ export const defaultStaleLockMs = 30_000;
  */
 export class FileStore implements TokenStore {
   /** The absolute directory the files live in. */
-  readonly dir: string;
+  declare readonly dir: string;
   /** The lock settings and the logger; `set` hands them to the leftover sweep, which judges breaker guards by them. */
   readonly #settings: DirectoryLocksOptions;
   readonly #locks: RunLocked;
@@ -90,9 +91,9 @@ export class FileStore implements TokenStore {
 
   /**
    * The record under `key`, or undefined when there is none or the file does not parse (then a
-   * warning is logged and a copy kept, see the class). Rejects with `PERMISSION` when the path
-   * is a symbolic link or the file belongs to another user. A file of this user that it cannot
-   * read (mode 0200) gets mode 0600 and is read again.
+   * warning is logged and, under the key's lock, the file moved aside, see the class). Rejects
+   * with `PERMISSION` when the path is a symbolic link or the file belongs to another user. A file
+   * of this user that it cannot read (mode 0200) gets mode 0600 and is read again.
    */
   async get(key: string): Promise<StoredRecord | undefined> {
     const path = this.pathFor(key);
@@ -125,19 +126,26 @@ export class FileStore implements TokenStore {
       }
       const record = parseRecord(await handle.readFile('utf8'));
       if (!record) {
-        // Warn and, once per file, keep a copy as a hard link `<path>.corrupt-<time>`. Nothing at
-        // `path` is renamed or removed: a writer may have just put a good record there, and the
-        // next set() replaces the corrupt file atomically anyway. link() takes whatever is at
-        // `path` now, so a link to another inode is undone (this one is still open, so its
-        // number cannot be reused meanwhile).
-        const copy = `${path}.corrupt-${Date.now()}`;
-        let copiedTo: string | undefined;
-        if (info.nlink < 2n) {
-          const linked = await link(path, copy).then(() => lstat(copy, { bigint: true }), ignore);
-          if (linked?.ino === info.ino) copiedTo = copy;
-          else if (linked) await unlink(copy).catch(ignore);
+        // Moved aside to `<path>.corrupt-<time>`, but only under the key's lock (a get() inside
+        // withLock, as Session's re-read), where no writer that takes the lock can replace it meanwhile;
+        // elsewhere it stays for the next set() to replace (or a get() under the lock to move): a
+        // rename there could take a record a writer has just put in its place. Even under the lock,
+        // only this file: renamed only while `path` still names it (it is open, so no other file can
+        // have its inode number), and a record that an unlocked set() renamed in the instant between
+        // that check and the rename is put back at once (link: never over a newer record).
+        let movedTo: string | undefined = `${path}.corrupt-${Date.now()}`;
+        if (
+          !heldLocks.has(join(this.dir, `${keyFileStem(key)}.lock`)) ||
+          (await lstat(path, { bigint: true }).catch(ignore))?.ino !== info.ino ||
+          !(await rename(path, movedTo).then(() => 1, ignore))
+        ) {
+          movedTo = undefined;
+        } else if ((await lstat(movedTo, { bigint: true }).catch(ignore))?.ino !== info.ino) {
+          await link(movedTo, path).catch(ignore);
+          await unlink(movedTo).catch(ignore);
+          movedTo = undefined;
         }
-        this.#settings.logger.warn('a token file could not be parsed; treated as missing', { file: path, copiedTo });
+        this.#settings.logger.warn('a token file could not be parsed; treated as missing', { file: path, movedTo });
       }
       return record;
     } catch (error) {

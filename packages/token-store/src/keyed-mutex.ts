@@ -19,8 +19,8 @@ export class KeyedMutex {
         (async () => fn())().then(resolve, reject).finally(() => {
           queue.shift();
           const next = queue.at(0);
-          if (next === undefined) this.#queues.delete(key);
-          else next();
+          if (next) next();
+          else this.#queues.delete(key);
         });
       };
       const queue = this.#queues.get(key) ?? [];

@@ -105,8 +105,8 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
  */
 export async function clearStaleGuard(guard: string, staleLockMs: number): Promise<boolean> {
   const breaker = await readLock(guard);
-  if (breaker && staleReason(breaker, staleLockMs) !== undefined) await unlink(guard).catch(ignore);
-  return breaker !== undefined;
+  if (breaker && staleReason(breaker, staleLockMs)) await unlink(guard).catch(ignore);
+  return !!breaker;
 }
 
 /**
@@ -114,7 +114,9 @@ export async function clearStaleGuard(guard: string, staleLockMs: number): Promi
  * hands meanwhile: breakers take turns through a `.breaker` guard (not `.break`, the directory
  * earlier builds used), re-read and re-judge the lock under it, move it aside atomically
  * (rename), and delete it only if what was moved is the lock judged stale; anything else is put
- * back.
+ * back with `link`, which never replaces a lock a process took at the path while it was aside
+ * (the put-back then fails: two holders, with a warning). A holder that releases while its lock
+ * is aside dates its lock file to 1970 (see `acquireLockFile`), so a put-back lock is stale at once.
  * The guard is a hard link to the breaker's own owner tag (`tempPath`: atomic, exclusive, never
  * seen empty); one left by a breaker that died mid-break is cleared by `clearStaleGuard`.
  * Returns true when the caller should retry at once, false when it should wait.
@@ -133,7 +135,7 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
     const current = await readLock(path);
     if (current?.text !== observed.text) return true;
     const reason = staleReason(current, staleLockMs);
-    if (reason === undefined) return false;
+    if (!reason) return false;
     const aside = `${path}.stale-${nonce}`;
     try {
       await rename(path, aside);
@@ -162,7 +164,8 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
  * private temporary file which is then hard-linked to `path` (atomic, fails if `path` exists,
  * never follows a link), so the lock file is never seen empty. While held, its modification
  * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale. The function
- * returned releases the lock (if still ours) and never throws. Waiting ends in `LOCK_TIMEOUT` at
+ * returned releases the lock (if still ours; if not, it dates its own lock file to 1970, in case
+ * a breaker has it aside and puts it back) and never throws. Waiting ends in `LOCK_TIMEOUT` at
  * `deadline` (epoch milliseconds); its message reports `timeoutMs`.
  */
 export async function acquireLockFile(path: string, { staleLockMs, logger }: AcquireLockOptions, deadline: number, timeoutMs: number): Promise<() => Promise<void>> {
@@ -184,7 +187,7 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
         if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', path);
       }
       const current = await readLock(path);
-      const retryNow = current === undefined || (staleReason(current, staleLockMs) !== undefined && await breakStaleLock(path, current, staleLockMs, nonce, tempPath, logger));
+      const retryNow = !current || (staleReason(current, staleLockMs) && await breakStaleLock(path, current, staleLockMs, nonce, tempPath, logger));
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
         const holder = current?.owner;
@@ -221,7 +224,13 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
     await heartbeat;
     try {
       if ((await readLock(path))?.owner?.nonce === nonce) await unlink(path);
-      else logger.warn('the lock was broken while held', { lock: path });
+      else {
+        logger.warn('the lock was broken while held', { lock: path });
+        // Moved aside by a breaker that may yet put it back (see `breakStaleLock`): dated to 1970, this
+        // lock file (our own inode, wherever it is now) is stale at once for every waiter, not only
+        // after staleLockMs.
+        await handle.utimes(0, 0);
+      }
     } catch (error) {
       logger.warn('could not release the lock; it will go stale', { lock: path, code: errorCode(error) });
     } finally {

@@ -23,7 +23,7 @@ export interface StoreErrorOptions {
 /** The one error type of `@sessionkit/token-store`. */
 export class StoreError extends Error {
   override readonly name = 'StoreError' as const;
-  readonly code: StoreErrorCode;
+  declare readonly code: StoreErrorCode;
 
   constructor(code: StoreErrorCode, message: string, options: StoreErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

@@ -28,7 +28,7 @@ export function serializeRecord(value: unknown): string {
   } catch (error) {
     cause = error;
   }
-  if (text === undefined || parseRecord(text) === undefined) {
+  if (!text || !parseRecord(text)) {
     throw new StoreError('INVALID_ARGUMENT', 'A record must be a JSON object with a numeric "version", without BigInt or cycles.', { cause });
   }
   return text;
