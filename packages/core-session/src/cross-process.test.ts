@@ -1,12 +1,14 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { FileStore } from '@sessionkit/token-store/file';
-import { oauth2, Session } from '@sessionkit/core-session';
-import { manualClock, runSessionChildren } from './testing/helpers.js';
+import { oauth2, type RefreshFailedEvent, Session, type Token } from '@sessionkit/core-session';
+import { manualClock, runSessionChildren, startFileSessionChild } from './testing/helpers.js';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -28,6 +30,29 @@ function fileSession(clock?: () => number): Session {
     clock,
     retry: { baseDelayMs: 1, maxDelayMs: 5 },
   });
+}
+
+/** A session of the sandbox's user demo (password grant, rotating refresh tokens) on a FileStore in `dir`. */
+function passwordSession(options: { clock?: () => number; store?: FileStore; fetch?: typeof fetch; revoke?: boolean } = {}): Session {
+  return new Session({
+    authenticator: oauth2({
+      tokenUrl: sandbox.tokenUrl,
+      grant: 'password',
+      clientId: 'GrantValidatorClient',
+      username: 'demo',
+      password: 'demo-password',
+      revocationUrl: options.revoke ? sandbox.revocationUrl : undefined,
+      fetch: options.fetch,
+    }),
+    store: options.store ?? new FileStore({ dir }),
+    clock: options.clock,
+    retry: { baseDelayMs: 1, maxDelayMs: 5 },
+  });
+}
+
+/** The token a session stored under `key`, read from its file (compared, never printed). */
+async function storedToken(key: string): Promise<Token | undefined> {
+  return (await new FileStore({ dir }).get(key))?.token as Token | undefined;
 }
 
 describe('Session across processes (FileStore)', () => {
@@ -101,5 +126,85 @@ describe('Session across processes (FileStore)', () => {
     expect(sandbox.stats.idp.requests).toBe(2);
     expect((await readdir(dir)).some((name) => name.includes('.corrupt-'))).toBe(true);
     expect(await store.get(first.key)).toMatchObject({ version: 1, token: { value: fresh.value } });
+  });
+
+  it("refreshes with the stored token's refresh token when this process's token was stamped later by a clock running ahead: no spent refresh token, no second request", async () => {
+    // This process's clock runs 10 minutes ahead of the other process's.
+    const clock = manualClock(Date.now() + 600_000);
+    const here = passwordSession({ clock });
+    const failures: RefreshFailedEvent[] = [];
+    here.on('refresh-failed', (event) => failures.push(event));
+    const first = await here.getToken();
+    const other = await startFileSessionChild({ TOKEN_URL: sandbox.tokenUrl, STORE_DIR: dir, GRANT: 'password' });
+    expect(await other.getToken(Date.now())).toEqual({ ok: true, fingerprint: fingerprint(first.value), events: [] });
+    // A 401 there: the other process refreshes with the stored refresh token (rotated: spent now) and
+    // stores the successor, whose obtainedAt its clock stamps 10 minutes before this one's.
+    await other.command('invalidate');
+    const second = await other.getToken(Date.now());
+    expect(second).toMatchObject({ ok: true, events: [] });
+    expect(second.fingerprint).not.toBe(fingerprint(first.value));
+    expect((await storedToken(here.key))!.obtainedAt).toBeLessThan(first.obtainedAt);
+    expect(sandbox.stats.idp).toMatchObject({ requests: 2, refused: 0, byGrant: { password: 1, refresh_token: 1 } });
+
+    // Here the first token reaches its forced margin: a blocking refresh, holding the first token
+    // (later by obtainedAt) while the store holds its successor.
+    clock.advance(3_600_000 - 5_000);
+    const third = await here.getToken();
+    expect(fingerprint(third.value)).not.toBe(second.fingerprint);
+    expect(failures).toEqual([]);
+    expect(sandbox.stats.idp).toMatchObject({ requests: 3, refused: 0, byGrant: { password: 1, refresh_token: 2 } });
+    expect((await storedToken(here.key))?.value).toBe(third.value);
+    expect(await other.close()).toBe(0);
+  });
+
+  it("end() revokes while it still holds the store's lock: a process waiting for the lock gets a new login, not a refresh of the grant that end() closes", async () => {
+    const lockFile = join(dir, `${createHash('sha256').update(passwordSession().key).digest('hex')}.lock`);
+    const lockHeldHere = async (): Promise<boolean> => {
+      const text = await readFile(lockFile, 'utf8').catch(() => '{}');
+      return (JSON.parse(text) as { pid?: number }).pid === process.pid;
+    };
+    let otherDone = false;
+    // end()'s revocation requests are held back until the other process has its token, unless this
+    // process holds the lock then; so, should end() revoke after releasing the lock, the other
+    // process's refresh surely comes first, as it can on a busy machine.
+    const revocationFetch: typeof fetch = async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.startsWith(sandbox.revocationUrl)) while (!otherDone && !(await lockHeldHere())) await sleep(5);
+      return fetch(input, init);
+    };
+    const other = await startFileSessionChild({ TOKEN_URL: sandbox.tokenUrl, STORE_DIR: dir, GRANT: 'password' });
+    let entered!: () => void;
+    const inCleanup = new Promise<void>((resolve) => (entered = resolve));
+    // end() deletes the record holding the lock: it waits there until the other process waits for that lock.
+    const store = new (class extends FileStore {
+      override async delete(key: string): Promise<void> {
+        entered();
+        const waiting = new RegExp(`^${createHash('sha256').update(key).digest('hex')}\\.lock\\.[0-9a-f-]{36}\\.tmp$`);
+        while (!(await readdir(dir)).some((name) => waiting.test(name))) await sleep(5);
+        await super.delete(key);
+      }
+    })({ dir });
+    const here = passwordSession({ store, fetch: revocationFetch, revoke: true });
+    const token = await here.getToken();
+    // The other process holds the same token, with its refresh token, and needs a new one once it
+    // is 5 s from expiry by its clock.
+    expect(await other.getToken(Date.now())).toEqual({ ok: true, fingerprint: fingerprint(token.value), events: [] });
+    const ending = here.end();
+    await inCleanup;
+    const result = other.getToken(token.expiresAt! - 5_000).finally(() => {
+      otherDone = true;
+    });
+    await ending;
+    const after = await result;
+    expect(after.ok).toBe(true);
+    expect(after.fingerprint).not.toBe(fingerprint(token.value));
+    // Its refresh token revoked, the other process falls back to a new login.
+    expect(after.events).toEqual(['refresh-failed fallback']);
+    expect(sandbox.stats.idp).toMatchObject({ requests: 3, refused: 1, byGrant: { password: 2, refresh_token: 1 } });
+    expect(sandbox.idp.verifyAccessToken(token.value)).toBeUndefined();
+    const stored = await storedToken(here.key);
+    expect(fingerprint(stored!.value)).toBe(after.fingerprint);
+    expect(sandbox.idp.verifyAccessToken(stored!.value)).toBeDefined();
+    expect(await other.close()).toBe(0);
   });
 });

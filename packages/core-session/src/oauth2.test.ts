@@ -58,6 +58,8 @@ describe('oauth2', () => {
     });
     const error = await caught(session.getToken());
     expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_CREDENTIALS', status: 401, oauthError: 'invalid_client' });
+    // The server's description ends with a full stop: not doubled.
+    expect((error as Error).message).toMatch(/^The token endpoint answered HTTP 401 \(invalid_client\): [^.]+\. Check the credentials\.$/);
     expect(sandbox.stats.idp.requests).toBe(1);
   });
 

@@ -177,7 +177,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const refused = status === 400 || status === 401 || status === 403;
       throw new AuthError(
         refused ? 'INVALID_CREDENTIALS' : 'INVALID_RESPONSE',
-        `The token endpoint answered HTTP ${status}${oauthError === undefined ? '' : ` (${oauthError})`}${description}. ${refused ? 'Check the credentials.' : 'Check tokenUrl.'}`,
+        // One full stop after a description that ends with its own.
+        `${`The token endpoint answered HTTP ${status}${oauthError === undefined ? '' : ` (${oauthError})`}${description}`.replace(/\.?$/, '.')} ${refused ? 'Check the credentials.' : 'Check tokenUrl.'}`,
         { status, oauthError },
       );
     }

@@ -253,6 +253,34 @@ describe('Session: expiry and refresh', () => {
     expect(failures).toEqual([]);
   });
 
+  it('after two failed writes in a row, refreshes with the newest refresh token, presenting no spent one', async () => {
+    const clock = manualClock();
+    const store = new (class extends MemoryStore {
+      failing = false;
+      override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
+        if (this.failing) throw new StoreError('UNAVAILABLE', 'The disk is full (test).');
+        await super.set(...args);
+      }
+    })();
+    const subject = session({ clock, store, authenticator: passwordGrant() });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    const first = await subject.getToken();
+    store.failing = true;
+    clock.advance(3_600_000);
+    await subject.getToken();
+    clock.advance(3_600_000);
+    const third = await subject.getToken();
+    // The store still holds the first token, whose refresh token is spent, as is the second's.
+    expect((await store.get(subject.key))?.token).toMatchObject({ refreshToken: first.refreshToken });
+    store.failing = false;
+    clock.advance(3_600_000);
+    const fourth = await subject.getToken();
+    expect(fourth.value).not.toBe(third.value);
+    expect(sandbox.stats.idp).toMatchObject({ refused: 0, byGrant: { password: 1, refresh_token: 3 } });
+    expect(failures).toEqual([]);
+  });
+
   it('falls back to the primary grant once when the refresh token is refused', async () => {
     const clock = manualClock();
     const subject = session({ clock, authenticator: passwordGrant() });

@@ -127,7 +127,7 @@ type Mode = 'background' | 'blocking';
 /** What sessions in one process that share a store and key share. */
 interface SharedState {
   flight: Promise<Acquired> | undefined;
-  /** Token values invalidated in this process (after a 401), newest last. */
+  /** Token values invalidated in this process (after a 401), and refresh tokens it has spent (rotated away), newest last. */
   invalid: Set<string>;
   /** How many invalidate() calls there were: a session whose count is behind checks its token against `invalid`. */
   invalidations: number;
@@ -138,6 +138,14 @@ interface SharedState {
 const MAX_INVALID = 32;
 const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: Infinity, idleMargin: 0 };
 const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
+
+/** Refuse `value` (a token's value, or a spent refresh token) from now on in the sessions of `state`; the newest MAX_INVALID are kept. */
+function refuse(state: SharedState, value: string): void {
+  const { invalid } = state;
+  invalid.delete(value);
+  invalid.add(value);
+  if (invalid.size > MAX_INVALID) invalid.delete([...invalid][0] ?? '');
+}
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
   const byKey = shared.get(store) ?? new Map<string, SharedState>();
@@ -371,11 +379,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     const current = this.#token;
     // The value refused from now on: the current one when `token` is it or its header (of any type).
     const value = current && given === authorizationOf(current) ? current.value : given;
-    const invalid = this.#shared.invalid;
     this.#shared.invalidations += 1;
-    invalid.delete(value);
-    invalid.add(value);
-    if (invalid.size > MAX_INVALID) invalid.delete([...invalid][0] ?? '');
+    refuse(this.#shared, value);
     if (value !== current?.value) {
       this.#logger.trace('invalidate: not the current token, ignored');
       return;
@@ -418,10 +423,12 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /**
    * End the session: forget the token here and in the store (a running throttle stays
-   * recorded), then log out or revoke it when the authenticator can. A failed revocation is
-   * logged, not thrown. When the store fails (or its lock cannot be had), the token held here is
-   * still forgotten and revoked, then `end()` rejects with the store's error (the store may still
-   * hold it). A later `getToken()` authenticates again.
+   * recorded), then log out or revoke it when the authenticator can, still holding the store's
+   * lock: a process waiting for it then finds the record gone and its refresh token revoked, and
+   * logs in anew rather than refresh the grant ended here. A failed revocation is logged, not
+   * thrown. When the store fails (or its lock cannot be had), the token held here is still
+   * forgotten and revoked, then `end()` rejects with the store's error (the store may still hold
+   * it). A later `getToken()` authenticates again.
    *
    * An acquisition this session started is aborted (the `signal` of its authenticator call) rather
    * than left to run until `attemptTimeoutMs`; `getToken()` calls waiting for it reject with
@@ -442,24 +449,36 @@ export class Session extends TypedEmitter<SessionEvents> {
     // An acquisition in flight (aborted above when this session started it) would store its token after the delete below:
     // let it settle first (its failure is not end()'s). A token it brought is revoked too, stored or not.
     const acquired = await flight?.then(({ token }) => token, () => undefined);
-    const cleanup = this.#locked(async () => {
-      const record = await this.#read();
-      const throttledUntil = record?.throttledUntil;
-      if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }));
-      else await this.#store.delete(this.key);
-      return record?.token;
-    });
-    // A store that fails (or a lock that cannot be had) does not stop the revocation of the tokens
-    // held here: end() rejects with its error after it.
-    const stored = await cleanup.catch(() => undefined);
-    // The stored token differs from this one when an acquisition (here or in another process) replaced it: revoke each once.
-    const revoked = new Map<string, Token>();
-    for (const each of [token, stored, acquired]) if (each) revoked.set(each.value, each);
-    // Tokens about to be revoked are refused by every session of this process, also one that only
-    // another session held (from the store). Without revocation they stay valid, and usable there.
-    if (this.#authenticator.revoke) for (const each of revoked.values()) this.invalidate(each);
-    for (const each of revoked.values()) await this.#revoke(each);
-    await cleanup;
+    let revoking: Promise<void> | undefined;
+    // Once, with the stored token when the store could be read: it differs from this one when an
+    // acquisition (here or in another process) replaced it. Each token is revoked once.
+    const revokeAll = (stored?: Token): Promise<void> =>
+      (revoking ??= (async () => {
+        const revoked = new Map<string, Token>();
+        for (const each of [token, stored, acquired]) if (each) revoked.set(each.value, each);
+        // Tokens about to be revoked are refused by every session of this process, also one that only
+        // another session held (from the store). Without revocation they stay valid, and usable there.
+        if (this.#authenticator.revoke) for (const each of revoked.values()) this.invalidate(each);
+        for (const each of revoked.values()) await this.#revoke(each);
+      })());
+    try {
+      await this.#locked(async () => {
+        const record = await this.#read();
+        try {
+          const throttledUntil = record?.throttledUntil;
+          if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }));
+          else await this.#store.delete(this.key);
+        } finally {
+          // Still holding the lock: a process waiting for it would otherwise find the store empty and
+          // refresh with the refresh token about to be revoked, storing a token of the grant ended here.
+          await revokeAll(record?.token);
+        }
+      });
+    } finally {
+      // A store that fails (or a lock that cannot be had) does not stop the revocation of the tokens
+      // held here: end() rejects with its error after it.
+      await revokeAll();
+    }
   }
 
   /** Log out or revoke `token` when the authenticator can; a failure is logged, not thrown. */
@@ -729,12 +748,18 @@ export class Session extends TypedEmitter<SessionEvents> {
   /** A new token: by the refresh token when there is one, falling back to the primary grant once. */
   async #obtain(stored: Token | undefined, mode: Mode, ended: AbortSignal): Promise<Token> {
     const authenticator = this.#authenticator;
-    // The later of the stored and the current token: after a failed store write, the stored one's
-    // refresh token may be spent (rotated), and the current one holds its successor.
-    const [base] = [stored, this.#token].filter((token): token is Token => token?.refreshToken !== undefined).sort((a, b) => b.obtainedAt - a.obtainedAt);
+    const state = this.#shared;
+    // The stored token's refresh token, unless this process has spent it (a refresh here rotated it
+    // away, and the store write failed): then the current token's, its successor. Not the later by
+    // obtainedAt: other processes, a custom clock or a clock stepped back stamp it by clocks that need
+    // not agree, and an older token judged newer would present a spent refresh token.
+    const base = [stored, this.#token].find((token): token is Token & { refreshToken: string } => token?.refreshToken !== undefined && !state.invalid.has(token.refreshToken));
     if (base && authenticator.refresh) {
       try {
-        return this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context), ended));
+        const token = this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context), ended));
+        // Rotated: the refresh token used is spent. One kept (no new one issued) stays usable.
+        if (token.refreshToken !== base.refreshToken) refuse(state, base.refreshToken);
+        return token;
       } catch (error) {
         if (ended.aborted || (AuthError.isInstance(error) && error.code === 'RATE_LIMITED')) throw error;
         this.#logger.debug('refresh failed; falling back to the primary grant', { code: errorCode(error) });

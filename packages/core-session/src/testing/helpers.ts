@@ -106,3 +106,85 @@ export async function runSessionChildren(
     clearTimeout(timer);
   }
 }
+
+/** The outcome of one command of a file-session-child process. */
+export interface StepResult {
+  ok: boolean;
+  fingerprint?: string;
+  name?: string;
+  code?: string;
+  /** Events the session emitted since the previous command, such as 'refresh-failed fallback'. */
+  events: string[];
+}
+
+/** A process with one Session on a FileStore, driven command by command (testing/file-session-child.ts). */
+export interface FileSessionChild {
+  /** Every stdout line so far. */
+  readonly lines: string[];
+  /** getToken() in the child, with its clock at `at`. */
+  getToken(at: number): Promise<StepResult>;
+  /** Sends a command ('invalidate', 'end') and resolves with its outcome. */
+  command(name: 'invalidate' | 'end'): Promise<StepResult>;
+  /** Ends its stdin and waits for its exit code. */
+  close(): Promise<number | null>;
+}
+
+/** Starts a file-session-child with `env` and resolves once it is ready. Killed when the test ends, if still running. */
+export async function startFileSessionChild(env: Record<string, string>): Promise<FileSessionChild> {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const { onTestFinished } = await import('vitest');
+  const script = fileURLToPath(new URL('./file-session-child.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@sessionkit/source', script], { env: { ...process.env, ...env }, stdio: 'pipe' });
+  const lines: string[] = [];
+  const waiters: { from: number; test: (line: string) => boolean; resolve: (line: string) => void; reject: (error: Error) => void }[] = [];
+  let stderr = '';
+  let buffered = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
+      lines.push(buffered.slice(0, newline));
+      buffered = buffered.slice(newline + 1);
+      for (const waiter of [...waiters]) {
+        const found = lines.slice(waiter.from).find(waiter.test);
+        if (found !== undefined) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(found);
+        }
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('close', (code) => {
+      for (const waiter of waiters.splice(0)) waiter.reject(new Error(`child exited (${String(code)}) before the expected line; stderr: ${stderr}`));
+      resolve(code);
+    });
+  });
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const line = (test: (line: string) => boolean, from = 0): Promise<string> => {
+    const found = lines.slice(from).find(test);
+    if (found !== undefined) return Promise.resolve(found);
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.reject(new Error(`child has exited; stderr: ${stderr}`));
+    return new Promise((resolve, reject) => waiters.push({ from, test, resolve, reject }));
+  };
+  const send = async (text: string): Promise<StepResult> => {
+    const from = lines.length;
+    child.stdin.write(`${text}\n`);
+    return JSON.parse(await line((candidate) => candidate.startsWith('{'), from)) as StepResult;
+  };
+  await line((candidate) => candidate === 'ready');
+  return {
+    lines,
+    getToken: (at) => send(`get ${at}`),
+    command: (name) => send(name),
+    close: () => {
+      child.stdin.end();
+      return exited;
+    },
+  };
+}
