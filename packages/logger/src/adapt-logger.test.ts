@@ -7,7 +7,7 @@ import winston from 'winston';
 import { adaptLogger } from './adapt-logger.js';
 import { REDACTED } from './redact.js';
 import type { LogEntry, Logger } from './types.js';
-import { fieldsWith, revoked, unreadable } from './testing/unreadable-fields.js';
+import { errorWithUnreadableCause, fieldsWith, revoked, THROWN, unreadable } from './testing/unreadable-fields.js';
 
 const SECRET = 'adapter-secret-42';
 
@@ -243,6 +243,15 @@ describe.each(Object.keys(targets))('adaptLogger(%s) with fields it cannot read'
     }
   });
 
+  it('passes an Error whose cause getter throws on with its message, only its cause [Unreadable]', () => {
+    const { logger, chunks } = targets[target]!();
+    expect(() => { logger.error('the message', { error: errorWithUnreadableCause(), body: revoked() }); }).not.toThrow();
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]).toContain(`failed: token=${REDACTED}`);
+    expect(chunks[0]).toMatch(/"?cause"?: ?["']\[Unreadable]["']/);
+    expect(chunks[0]).not.toMatch(new RegExp(`s3cr3t|${THROWN}`));
+  });
+
   it('passes the entry on with fields: [Unreadable] when not even their names can be read', () => {
     const { logger, chunks } = targets[target]!();
     expect(() => { logger.child({ component: 'c' }).error('the message', revoked() as never); }).not.toThrow();
@@ -251,7 +260,9 @@ describe.each(Object.keys(targets))('adaptLogger(%s) with fields it cannot read'
   });
 });
 
-it('lets an error thrown by a sink itself through', () => {
-  const logger = adaptLogger({ log: (): never => { throw new Error('sink down'); } });
+it('lets an error thrown by a sink itself through, calling the sink once', () => {
+  const entries: LogEntry[] = [];
+  const logger = adaptLogger({ log: (entry: LogEntry): never => { entries.push(entry); throw new Error('sink down'); } });
   expect(() => { logger.info('x', { a: 1 }); }).toThrow('sink down');
+  expect(entries).toHaveLength(1);
 });

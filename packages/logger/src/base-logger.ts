@@ -1,13 +1,10 @@
 import { safeStringify } from './format.js';
 import { type EntryLevel, entryLevels, type LogLevel, levelWeights, resolveLevel } from './levels.js';
-import { createRedactor, type RedactOptions } from './redact.js';
+import { createRedactor, type RedactOptions, UNREADABLE } from './redact.js';
 import type { LogFields, Logger } from './types.js';
 
 /** Receives each entry that passed the level check, already redacted, as the parts of a `LogEntry`. */
 export type Sink = (level: EntryLevel, msg: string, fields: LogFields, time: string) => void;
-
-/** What an entry holds in place of a field that could not be read, redacted or serialized. */
-const UNREADABLE = '[Unreadable]';
 
 /**
  * The one logger implementation behind `createLogger` and `adaptLogger`: a level check first
@@ -61,14 +58,23 @@ export function createBaseLogger(
           // Not a string from untyped code (`logger.error(error)`): as text.
           const text = redactor.text(typeof msg === 'string' ? msg : String(msg));
           const time = new Date().toISOString();
+          // Set once the fields are redacted: a failure after that is the sink's.
+          let all: LogFields | undefined;
           try {
-            sink(level, text, { ...bindings, ...redactor.value(fields) }, time);
-          } catch {
-            // The entry again, with the fields that can be read. What this throws is the sink's
-            // own failure (a `write` function or target that throws even on plain, serializable
-            // fields), and it is not caught: that is a bug in the code that set the logger up,
-            // to be seen at once, not every entry lost without a trace. (Such a sink is called
-            // twice for an entry.)
+            sink(level, text, (all = { ...bindings, ...redactor.value(fields) }), time);
+          } catch (error) {
+            // The sink failed on fields that serialize: the failure is its own (a `write` function
+            // or target that throws on plain fields). It is not caught, and the sink is not called
+            // again: that is a bug in the code that set the logger up, to be seen at once, not
+            // every entry lost without a trace or written twice.
+            try {
+              safeStringify(all);
+            } catch {
+              all = undefined;
+            }
+            if (all) throw error;
+            // Redaction failed (the sink was not called) or a field did not serialize in the
+            // sink: the entry again, with the fields that can be read.
             sink(level, text, { ...readable(bindings, (value) => value), ...readable(fields, redactField) }, time);
           }
         },

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from './create-logger.js';
 import { REDACTED } from './redact.js';
 import { silentLogger } from './silent-logger.js';
-import { fieldsWith, revoked, unreadable } from './testing/unreadable-fields.js';
+import { errorWithUnreadableCause, fieldsWith, revoked, THROWN, unreadable } from './testing/unreadable-fields.js';
 
 function capture(): { lines: string[]; write: (line: string) => void } {
   const lines: string[] = [];
@@ -210,6 +210,20 @@ describe('createLogger with fields it cannot read', () => {
     });
   });
 
+  it('keeps an Error whose cause getter throws, redacted, with only its cause [Unreadable]', () => {
+    const { lines, write } = capture();
+    const logger = createLogger({ format: 'json', write });
+    logger.error('alone', { error: errorWithUnreadableCause() });
+    // With a field that cannot be read at all: the fields are then taken one by one.
+    logger.error('with another', { error: errorWithUnreadableCause(), body: revoked(), ok: 1 });
+    expect(lines).toHaveLength(2);
+    expect(lines.join('\n')).not.toMatch(new RegExp(`s3cr3t|${THROWN}`));
+    const [alone, other] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const error = { name: 'Error', message: `failed: token=${REDACTED}`, stack: expect.stringMatching(/^Error: failed: token=\[REDACTED]\n/) as unknown, cause: '[Unreadable]' };
+    expect(alone).toMatchObject({ msg: 'alone', error });
+    expect(other).toMatchObject({ msg: 'with another', error, body: '[Unreadable]', ok: 1 });
+  });
+
   it('writes fields: [Unreadable] when not even their names can be read, keeping the bindings', () => {
     const { lines, write } = capture();
     createLogger({ format: 'json', write }).child({ component: 'c' }).warn('x', revoked() as never);
@@ -249,6 +263,29 @@ describe('createLogger with fields it cannot read', () => {
   it('lets an error thrown by the write function itself through', () => {
     const write = vi.fn((): never => { throw new Error('disk full'); });
     expect(() => { createLogger({ write }).info('x', { a: 1 }); }).toThrow('disk full');
+  });
+
+  it.each(['json', 'pretty'] as const)('calls a write function that throws once per entry (%s)', (format) => {
+    const lines: string[] = [];
+    const write = (line: string): never => {
+      lines.push(line);
+      throw new Error('disk full');
+    };
+    const logger = createLogger({ format, write }).child({ component: 'c' });
+    expect(() => { logger.info('plain', { a: 1 }); }).toThrow('disk full');
+    expect(() => { logger.info('unreadable', fieldsWith('a getter that throws')); }).toThrow('disk full');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toContain('plain');
+    expect(lines[1]).toContain('[Unreadable]');
+    expect(lines.join('\n')).not.toMatch(/s3cr3t|thrown|used already/);
+  });
+
+  it.each(['json', 'pretty'] as const)('writes a field that fails only when serialized as [Unreadable], once (%s)', (format) => {
+    const { lines, write } = capture();
+    // A Map key that cannot be made a property name: redacted as it is, refused by serialization.
+    createLogger({ format, write }).info('x', { map: new Map([[revoked(), 1]]), password: 's3cr3t', ok: 1 });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(format === 'json' ? /"map":"\[Unreadable]","password":"\[REDACTED]","ok":1\}$/ : / map=\[Unreadable] password=\[REDACTED] ok=1$/);
   });
 });
 

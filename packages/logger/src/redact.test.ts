@@ -57,6 +57,13 @@ describe('redact: values under secret keys', () => {
     expect(aggregate.errors[0]).toHaveProperty('token', SECRET);
   });
 
+  it('keeps an Error whose cause getter throws, with only its cause [Unreadable]', () => {
+    const error = Object.defineProperty(new TypeError(`failed: token=${SECRET}`), 'cause', { get: (): never => { throw new Error(SECRET); } });
+    const out = redact({ error }) as unknown as { error: Record<string, unknown> };
+    expect(out.error).toEqual({ name: 'TypeError', message: `failed: token=${REDACTED}`, stack: expect.stringContaining(`TypeError: failed: token=${REDACTED}\n`) as unknown, cause: '[Unreadable]' });
+    expect(JSON.stringify(out)).not.toContain(SECRET);
+  });
+
   it('turns an error that is its own cause into [Circular]', () => {
     const error: Error = new Error('loop');
     error.cause = error;
@@ -346,6 +353,23 @@ describe('redact: secrets inside text', () => {
     expect(lines.join('\n')).not.toContain(SECRET);
   });
 
+  it('redacts the value after a secret header name in Node\'s rawHeaders (names and values in turn)', () => {
+    const rawHeaders = ['Host', 'api.test', 'Authorization', `Bearer ${SECRET}`, 'cookie', `sid=${SECRET}`, 'X-Api-Key', SECRET, 'Accept', '*/*'];
+    const out = [...rawHeaders];
+    for (const index of [3, 5, 7]) out[index] = REDACTED;
+    expect(redact({ res: { statusCode: 200, rawHeaders } })).toEqual({ res: { statusCode: 200, rawHeaders: out } });
+    // A name at a value's place (the value of Host here) is a value: the name after it is kept.
+    expect(redact({ rawHeaders: ['Host', 'token', 'Accept', 'x', 7, 'y'] })).toEqual({ rawHeaders: ['Host', 'token', 'Accept', 'x', 7, 'y'] });
+    // Logged through a logger too.
+    const lines: string[] = [];
+    createLogger({ format: 'json', write: (line) => lines.push(line) }).info('request', { rawHeaders });
+    expect(lines.join('\n')).not.toContain(SECRET);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ rawHeaders: out });
+    // Under other keys a list of names has the same shape and is kept: a CORS header list, columns.
+    const lists = { allowedHeaders: ['Authorization', 'Content-Type'], columns: ['token', 'expires_in', 'password', 'user'] };
+    expect(redact(lists)).toEqual(lists);
+  });
+
   it('searches a JSON string value that holds an escape as the text it encodes', () => {
     expect(text(`{"a":"token\\u003d${SECRET}"}`)).toBe(`{"a":"token=${REDACTED}"}`);
     expect(text(`{"a":"x\\npassword\\u003D${SECRET} y","n":1}`)).toBe(`{"a":"x\\npassword=${REDACTED}","n":1}`);
@@ -470,6 +494,36 @@ describe('redact: JWTs, URL fragments and flags after a key', () => {
     for (const plain of ['args: --verbose --dry-run', 'args: --name demo --verbose', 'args: --password --host db', 'args=--name demo']) expect(text(plain)).toBe(plain);
   });
 
+  it('redacts Rails- and PHP-style bracketed form keys, also URL-encoded', () => {
+    expect(text(`POST /users user[name]=bob&user[password]=${SECRET}&user[remember]=1`)).toBe(`POST /users user[name]=bob&user[password]=${REDACTED}&user[remember]=1`);
+    expect(text(`GET /a?user%5Bpassword%5D=${SECRET}&x=1`)).toBe(`GET /a?user%5Bpassword%5D=${REDACTED}&x=1`);
+    expect(text(`GET /a?user%5bpassword%5d=${SECRET}&x=1`)).toBe(`GET /a?user%5bpassword%5d=${REDACTED}&x=1`);
+    expect(text(`a[b][api_key]=${SECRET}&c=1 tokens[]=x token[]=${SECRET}`)).toBe(`a[b][api_key]=${REDACTED}&c=1 tokens[]=x token[]=${REDACTED}`);
+    expect(text(`{"user[password]":"${SECRET}","n":1}`)).toBe(`{"user[password]":"${REDACTED}","n":1}`);
+    expect(redact({ 'user[password]': SECRET, 'user%5Btoken%5D': SECRET, 'user[name]': 'bob' })).toEqual({ 'user[password]': REDACTED, 'user%5Btoken%5D': REDACTED, 'user[name]': 'bob' });
+    // A key whose last name is no secret key keeps its value, and a bracket alone is no key.
+    const plain = 'PROPERTY[DOMAIN][0] = example.com user[password_hint]=pet items[0]: 5 see [token]=x a[token';
+    expect(text(plain)).toBe(plain);
+  });
+
+  it('keeps the rest of the line after an empty secret value', () => {
+    expect(text('GET /cb?token=&state=x')).toBe(`GET /cb?token=${REDACTED}&state=x`);
+    expect(text('x?code=1&access_token=&state=2 user=bob')).toBe(`x?code=1&access_token=${REDACTED}&state=2 user=bob`);
+    expect(text('login password=, user=bob')).toBe(`login password=${REDACTED}, user=bob`);
+    expect(text('login password= ; user=bob')).toBe(`login password= ${REDACTED}; user=bob`);
+    expect(text('s_command=COMMAND%3DX%0APASSWORD%3D%0ADOMAIN%3Dd.com&s_login=u')).toBe(`s_command=COMMAND%3DX%0APASSWORD%3D${REDACTED}%0ADOMAIN%3Dd.com&s_login=u`);
+    // Inside the value of another key: the rest of that value and of its line are kept.
+    expect(text('redirect=/cb?token=&state=x user=bob')).toBe(`redirect=/cb?token=${REDACTED}&state=x user=bob`);
+    expect(text('redirect=/cb?token=,next=1')).toBe(`redirect=/cb?token=${REDACTED},next=1`);
+    // Unless it ends that value and the value ends at a blank or quote: what follows may be it, as
+    // after `token= ` outside a value (`console.log('url=/login?password=', password)`).
+    expect(text(`url=/login?password= ${SECRET} x`)).toBe(`url=/login?password=${REDACTED}`);
+    expect(text(`x a=b?token="${SECRET} x" y`)).toBe(`x a=b?token=${REDACTED}`);
+    // An empty value that ends its line may be the lines indented below it, as after `key:`.
+    expect(text(`x password=\n  ${SECRET}\nnext: 1`)).toBe(`x password=${REDACTED}\nnext: 1`);
+    expect(text(`x password=\r\n  ${SECRET}\r\nnext: 1`)).toBe(`x password=${REDACTED}\r\nnext: 1`);
+  });
+
   it('keeps the structure around a value it redacts', () => {
     // A redacted value keeps the backslash it ends with: it escapes the quote after it.
     expect(text(`x password=abc\\"token\\":\\"${SECRET}\\" n=1`)).toBe(`x password=${REDACTED}\\"token\\":\\"${REDACTED}\\" n=1`);
@@ -582,7 +636,7 @@ describe('redact: text patterns, pinned', () => {
     ["ratio 3:4 and a=b", "ratio 3:4 and a=b"],
     ["e-mail: a@b.c", "e-mail: a@b.c"],
     // A key that ends in a secret key after `-`, `_` or `.`; a JWT anywhere; a URL fragment; a
-    // secret flag as the value of a key; an empty secret value (what follows may be it) cuts.
+    // secret flag as the value of a key; an empty secret value, the rest of its line kept.
     ["SESSIONKIT_PASSWORD=abc def", "SESSIONKIT_PASSWORD=[REDACTED]"],
     ["x X-Auth-Token=abc&y=1", "x X-Auth-Token=[REDACTED]&y=1"],
     ["{\"db.password\":\"abc\"}", "{\"db.password\":\"[REDACTED]\"}"],
@@ -593,7 +647,7 @@ describe('redact: text patterns, pinned', () => {
     ["args: --password abc --v", "args: --password [REDACTED] --v"],
     ["args=--pw 'a b' --v", "args=--pw '[REDACTED]' --v"],
     ["args: --pw key=abc", "args: --pw key=abc"],
-    ["x ?password=&user=u", "x ?password=[REDACTED]"],
+    ["x ?password=&user=u", "x ?password=[REDACTED]&user=u"],
   ])('%j', (input, expected) => {
     expect(redactor.text(input)).toBe(expected);
   });

@@ -1,6 +1,9 @@
 /** The text that replaces a secret value. */
 export const REDACTED = '[REDACTED]';
 
+/** What a copy holds in place of a value that could not be read, redacted or serialized. */
+export const UNREADABLE = '[Unreadable]';
+
 /**
  * Keys whose values are secret wherever they appear: object keys (any depth), URL query
  * parameters, form fields, `KEY=value` command lines and JSON text. Compared without regard
@@ -33,14 +36,20 @@ export interface Redactor {
   value<T>(value: T): T;
   /** `text` with secrets in URLs, forms, command lines, JSON and auth headers replaced. */
   text(text: string): string;
-  /** Whether `key` names a secret: it, or its end after a `-`, `_` or `.`, is a secret key. */
+  /**
+   * Whether `key` names a secret: it, or its end after a `-`, `_`, `.` or bracket (`user[password]`,
+   * `user%5Bpassword%5D`), is a secret key.
+   */
   isSecretKey(key: string): boolean;
 }
 
 // Each pattern finds a key and its value in text, as three groups: the text up to the value
 // (what leads up to the key, the key and the separator), the key, and the value. A quoted value
 // stays quoted once redacted. A key starts with a letter after any `_` and `-` (which key
-// comparison ignores): `_token`, `--password`, but not `1password`, `-5` or `401`.
+// comparison ignores): `_token`, `--password`, but not `1password`, `-5` or `401`. In INLINE it may
+// end in bracketed names, as form keys do (`user[password]=`, `user%5Bpassword%5D=`), when an `=` or
+// `%3D` follows them directly: `PROPERTY[DOMAIN][0] = …` lines of an ISPAPI response are no keys,
+// as before, so that a long list is not searched value by value (twice the time).
 //
 // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
 // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
@@ -50,8 +59,9 @@ export interface Redactor {
 // double quote, if any.
 const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
 // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
-// hold `%26`.
-const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|&|$)/gi;
+// hold `%26`. The fourth group is empty; the fifth is INLINE's: what ends the value, but for the
+// end of the text.
+const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)()(?=(%0[AD]|&)|$)/gi;
 // `key=value` and `key: value` in query strings, form bodies and log text, `'key' => value` in
 // `util.inspect` output of a Map, and `--key value` on a command line (a value that does not
 // start with `-`, which would be the next option): the value is quoted (a missing closing quote
@@ -70,8 +80,10 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)(?=%0[AD]|
 // value with it (`args: --password …`, so that the flag is looked at as a key when the value is
 // searched): one word without a key's start or a separator in it, or a quoted string, taken whole
 // (the lookahead's group, which the engine does not take apart again) and not followed by a
-// separator: a word that is itself a key (`--name token = …`) is left to be found as one.
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=#)(?=[\w.-]+=))([_-]*[A-Za-z][\w.-]*)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
+// separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
+// fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
+// (undefined before a blank, a quote or the end of the text, after which the value may go on).
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=#)(?=[\w.-]+=))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D))?)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)(?=([&,;])|)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -81,7 +93,7 @@ const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=#)(?=[\w.-]+=))([_-]*[A-Za-z][\w.-]*)
 // quote, which made long runs of escaped quotes take quadratic time), but no blank, bare quote or
 // comma, so a match never starts between two strings (`["a", ":", {"token": …}]`). In a string
 // with escaped quotes, `\\\"` is a quote inside it.
-const JSON_MEMBER = /((\\?)"((?:[\w.-]|\\[^"])+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|(?:[^\s"{[,}\]]|\[REDACTED])+)/g;
+const JSON_MEMBER = /((\\?)"((?:[\w.[\]-]|\\[^"])+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|(?:[^\s"{[,}\]]|\[REDACTED])+)/g;
 // What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
 // an opening bracket (the second group) or a closing one.
 const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|([{[])|[}\]]/g;
@@ -135,24 +147,25 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   const keys = new Set(
     [...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(options.keys ?? [])].map(normalizeKey),
   );
-  // A key without a separator (most keys) is one lookup. One with separators is looked up at
-  // each end after a separator, shortest first (`MY_API_KEY`: `key`, `apikey`, `myapikey`), up
-  // to the length of the longest key: a long one (`a_a_a_…=` in text) is a few lookups, not one
-  // for each of its ends.
+  // A key without a separator (most keys) is one lookup. One with separators (brackets too, so
+  // that a form key `user[password]` ends in `password`) is looked up at each end after a
+  // separator, shortest first (`MY_API_KEY`: `key`, `apikey`, `myapikey`), up to the length of the
+  // longest key: a long one (`a_a_a_…=` in text) is a few lookups, not one for each of its ends.
   const longest = Math.max(...Array.from(keys, (key) => key.length));
   const isSecretKey = (key: string): boolean => {
     const lower = key.toLowerCase();
-    if (!/[-_.]/.test(lower)) return keys.has(lower);
-    const parts = lower.split(/[-_.]/);
+    if (!/[-_.[\]]|%5[bd]/.test(lower)) return keys.has(lower);
+    const parts = lower.split(/[-_.[\]]|%5[bd]/);
     for (let end = '', part; (part = parts.pop()) != null && (end = part + end).length <= longest; ) if (keys.has(end)) return true;
     return false;
   };
 
-  const text = (input: string, depth = 0, cut = ''): string => {
+  // `after`: for a value inside a value, the fifth group of the match it is the value in.
+  const text = (input: string, depth = 0, cut = '', after?: string): string => {
     // A value that is not secret is searched too: it may hold a query (`redirect=https://…?token=…`),
     // a quoted `key=value` or JSON text. Values inside values are searched four levels deep
     // (`next=/b?token=…`, JSON inside a JSON string); deeper down, a value under any key is redacted.
-    const inner = (value: string, mark?: string): string => (depth < 4 ? text(value, depth + 1, mark) : REDACTED + ending(value));
+    const inner = (value: string, mark?: string, next?: string): string => (depth < 4 ? text(value, depth + 1, mark, next) : REDACTED + ending(value));
     // A line cut that runs to the end of the text: then `cut`, a mark that cuts the line of the
     // text this one is a value in.
     let end = '';
@@ -160,20 +173,25 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       end = at + match.length < all.length ? end : cut;
       return indent + before;
     };
-    const hide = (match: string, head: string, key: string, value: string): string => {
+    const hide = (match: string, head: string, key: string, value: string, _flag?: unknown, next?: string): string => {
       // The opening quote, the text and the closing quote (a quoted value cut short has none);
       // the pattern matches any string.
       const [, quote, body, closed] = /^(["']?)([^]*?)(\1?)$/.exec(value) as unknown as [string, string, string, string];
       return head + quote + (isSecretKey(key)
         // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
         // `head`, only the separator can hold a colon); not after a quoted key (`'token': 'x'`),
-        // which is a literal's, unless the value is an object or array. So is the line after an
-        // empty value or one that ends in a key and its colon: the value may be what follows. The
-        // value of a key that is not secret is searched with `CUT` as its mark: a line cut in it
-        // that runs to its end cuts this line too, as it would have outside the value.
-        ? REDACTED + (quote || ending(value)) + (/^[{[]?$|:$/.test(value) || /[^'\s]\s*:/.test(head) ? CUT : '')
+        // which is a literal's, unless the value is an object or array. So is the line after a
+        // value that ends in a key and its colon: the value may be what follows. An empty value is
+        // `[REDACTED]`, and the line after it is cut only where its value may follow it: not before
+        // `&`, `,` or `;` (`?token=&state=x`), nor at the end of a value inside a value that these
+        // end (`redirect=/cb?token=&state=x`); the lines indented below it when it ends its line;
+        // what follows the value it ends after a blank or quote (`url=/login?password= …`, as
+        // `password= …` outside a value takes the word after the blank). The value of a key that
+        // is not secret is searched with `CUT` as its mark: a line cut in it that runs to its end
+        // cuts this line too, as it would have outside the value.
+        ? REDACTED + (quote || ending(value)) + (/^[{[]$|:$/.test(value) || /[^'\s]\s*:/.test(head) || !(value || next || after) ? CUT : '')
         // (A quoted value cannot run past its closing quote: a cut inside it stays inside.)
-        : inner(body, quote ? '' : CUT) + closed);
+        : inner(body, quote ? '' : CUT, next) + closed);
     };
     // JSON members, one after the other: a string value is searched as the text it encodes (JSON
     // inside a JSON string), and the object or array under a secret key is skipped whole.
@@ -225,8 +243,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     return result + (result.endsWith(tail) ? '' : tail) + end;
   };
 
-  // `path` holds the objects being copied above this one: meeting one again is a cycle.
-  const copy = (input: unknown, path: object[]): unknown => {
+  // `path` holds the objects being copied above this one: meeting one again is a cycle. `raw`:
+  // `input` is the value of a `rawHeaders` key.
+  const copy = (input: unknown, path: object[], raw?: boolean): unknown => {
     if (typeof input === 'string') return text(input);
     if (!input || typeof input !== 'object') return input;
     if (path.includes(input)) return '[Circular]';
@@ -245,21 +264,31 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     const inner = [...path, input];
     const each = (value: unknown): unknown => copy(value, inner);
     const entries = (list: [unknown, unknown][]): [unknown, unknown][] =>
-      list.map(([key, value]) => [key, typeof key === 'string' && isSecretKey(key) ? REDACTED : each(value)]);
+      list.map(([key, value]) => [key, typeof key === 'string' && isSecretKey(key) ? REDACTED : copy(value, inner, key === 'rawHeaders')]);
     // An argument list (`process.argv`, a `spawn()` call): the word after a secret `--flag` (or
-    // `-flag`) is its value, unless it is the next option.
+    // `-flag`) is its value, unless it is the next option. Node's `rawHeaders` (names and values
+    // in turn: `['Authorization', 'Bearer …', 'Host', 'h']`): the value after a secret name. (Only
+    // under that key: a list of names, such as `['Authorization', 'Content-Type']` for CORS, has
+    // the same shape.)
     if (Array.isArray(input)) {
       return input.map((value: unknown, index) => {
         const previous: unknown = input[index - 1];
-        return flag(previous) && isSecretKey(previous) && !flag(value) ? REDACTED : each(value);
+        return typeof previous === 'string' && (raw ? index % 2 : flag(previous) && !flag(value)) && isSecretKey(previous) ? REDACTED : each(value);
       });
     }
     if (input instanceof Set) return new Set([...input].map(each));
     if (input instanceof Map) return new Map(entries([...input]));
     return Object.fromEntries(entries([
       // What an Error holds besides its own enumerable properties (which Object.entries() lists);
-      // `errors` is an AggregateError's.
-      ...(input instanceof Error ? 'name message stack cause errors'.split(' ').filter((key) => key in input).map((key): [string, unknown] => [key, input[key as keyof Error]]) : []),
+      // `errors` is an AggregateError's. Each is read on its own: one whose getter throws (a
+      // `cause` getter) is UNREADABLE, and the message, name and stack are kept.
+      ...(input instanceof Error ? 'name message stack cause errors'.split(' ').filter((key) => key in input).map((key): [string, unknown] => {
+        try {
+          return [key, input[key as keyof Error]];
+        } catch {
+          return [key, UNREADABLE];
+        }
+      }) : []),
       ...Object.entries(input),
     ]));
   };

@@ -18,10 +18,15 @@ export const unreadable: Record<string, () => PropertyDescriptor> = {
   }),
   'an own toJSON that throws': () => ({ value: { toJSON: (): never => { throw new Error(THROWN); } } }),
   'a revoked Proxy': () => ({ value: revoked() }),
-  'an Error whose cause getter throws': () => ({
-    value: Object.defineProperty(new Error('failed'), 'cause', { get: (): never => { throw new Error(THROWN); } }),
-  }),
 };
+
+/**
+ * An Error whose `cause` getter throws, its message holding a secret (`s3cr3t`): only its cause is
+ * unreadable; its name, message and stack are kept, redacted.
+ */
+export function errorWithUnreadableCause(): Error {
+  return Object.defineProperty(new Error('failed: token=s3cr3t'), 'cause', { get: (): never => { throw new Error(THROWN); } });
+}
 
 /** `{ ok: 1, body, password }`, `body` as the case `name` makes it. */
 export function fieldsWith(name: string): Record<string, unknown> {
