@@ -26,9 +26,10 @@ export function createBaseLogger(
     level !== 'silent' && levelWeights[level] >= threshold && (isEnabled?.(level) ?? true);
   // A field redacted as it is inside the whole: under its own key.
   const redactField = (value: unknown, key: string): unknown => redactor.value({ [key]: value })[key];
-  // Only after a field threw (a getter or `toJSON` that throws, a revoked Proxy, an Error whose
-  // `cause` getter throws), in redaction or when the sink or its target serialized it: the fields
-  // one by one, each as `copy` makes it (redacted) and then serialized as the JSON format does.
+  // Only after a field threw (a getter or `toJSON` that throws, a revoked Proxy; an Error whose
+  // `cause` getter throws no longer does: `copy` reads that member on its own), in redaction or
+  // when the sink or its target serialized it: the fields one by one, each as `copy` makes it
+  // (redacted) and then serialized as the JSON format does.
   // One that throws is UNREADABLE; when not even the keys can be listed, `fields` is. Nothing of
   // the error is kept: its message may hold what the field held.
   const readable = (fields: unknown, copy: (value: unknown, key: string) => unknown): LogFields => {

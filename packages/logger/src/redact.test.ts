@@ -524,6 +524,12 @@ describe('redact: JWTs, URL fragments and flags after a key', () => {
     expect(text(`x password=\r\n  ${SECRET}\r\nnext: 1`)).toBe(`x password=${REDACTED}\r\nnext: 1`);
   });
 
+  it('hides the lines indented below an empty secret value inside a quoted value, whatever follows the quote', () => {
+    // A `,`, `&` or `;` after the closing quote does not end the empty value inside it.
+    expect(text(`msg="x password=\n    ${SECRET}",level=info`)).toBe(`msg="x password=${REDACTED}",level=info`);
+    expect(text(`a=1&b='login token=\n  ${SECRET}';c=2`)).toBe(`a=1&b='login token=${REDACTED}';c=2`);
+  });
+
   it('keeps the structure around a value it redacts', () => {
     // A redacted value keeps the backslash it ends with: it escapes the quote after it.
     expect(text(`x password=abc\\"token\\":\\"${SECRET}\\" n=1`)).toBe(`x password=${REDACTED}\\"token\\":\\"${REDACTED}\\" n=1`);

@@ -160,7 +160,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     return false;
   };
 
-  // `after`: for a value inside a value, the fifth group of the match it is the value in.
+  // `after`: for an unquoted value inside a value, the fifth group of the match it is the value in.
   const text = (input: string, depth = 0, cut = '', after?: string): string => {
     // A value that is not secret is searched too: it may hold a query (`redirect=https://…?token=…`),
     // a quoted `key=value` or JSON text. Values inside values are searched four levels deep
@@ -190,8 +190,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
         // is not secret is searched with `CUT` as its mark: a line cut in it that runs to its end
         // cuts this line too, as it would have outside the value.
         ? REDACTED + (quote || ending(value)) + (/^[{[]$|:$/.test(value) || /[^'\s]\s*:/.test(head) || !(value || next || after) ? CUT : '')
-        // (A quoted value cannot run past its closing quote: a cut inside it stays inside.)
-        : inner(body, quote ? '' : CUT, next) + closed);
+        // (A quoted value cannot run past its closing quote: a cut inside it stays inside. What
+        // follows that quote does not end an empty value inside it: `msg="x token=\n  …",a=1`.)
+        : inner(body, quote ? '' : CUT, quote ? '' : next) + closed);
     };
     // JSON members, one after the other: a string value is searched as the text it encodes (JSON
     // inside a JSON string), and the object or array under a secret key is skipped whole.
