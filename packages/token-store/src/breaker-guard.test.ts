@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -229,6 +229,59 @@ describe('the put-back of a lock that changed hands while being broken', () => {
     expect((await holder.exited).code).toBe(0);
     expect(await readdir(dir)).toEqual([]);
   }, 30_000);
+
+  it('a holder whose lock a breaker moves aside between its release\'s own check and its unlink leaves it stale at once too', async () => {
+    const dir = await temporaryDirectory();
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
+    const lockPath = lockPathFor(dir, 'key');
+    // Where a breaker (whose last check was of an earlier, stale lock) has the lock it moved.
+    const aside = `${lockPath}.stale-breaker`;
+    await store.withLock('key', () => {
+      // At release, right after this holder has read its own lock back, and before its unlink.
+      after.set(`read ${lockPath}`, () => rename(lockPath, aside));
+      return Promise.resolve();
+    });
+    expect(after.size).toBe(0);
+    expect(entries.filter((entry) => entry.level === 'warn').map((entry) => entry.msg)).toEqual(['could not release the lock; it will go stale']);
+    // The breaker sees that it moved a lock other than the one it judged stale, and puts it back.
+    await link(aside, lockPath);
+    await rm(aside);
+    expect((await stat(lockPath)).mtimeMs).toBe(0);
+    // The released lock names this (live) process: left fresh, it would keep every waiter out for
+    // staleLockMs (60 s), here until LOCK_TIMEOUT.
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 5_000 })).resolves.toBe('acquired');
+    expect(entries.filter((entry) => entry.msg === 'broke a stale lock')).toHaveLength(1);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a holder whose unlink at release removed a lock another process took while its own was aside leaves its own undated: put back, it still keeps others out', async () => {
+    const dir = await temporaryDirectory();
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
+    const lockPath = lockPathFor(dir, 'key');
+    const aside = `${lockPath}.stale-breaker`;
+    // Process T, alive, whose lock is at the path once this holder's is aside.
+    const third = ownerTag(livePid(), 'third');
+    await store.withLock('key', () => {
+      // At release, right after this holder has read its own lock back: a breaker moves it aside and
+      // T takes the empty path; this holder's unlink then removes T's lock.
+      after.set(`read ${lockPath}`, async () => {
+        await rename(lockPath, aside);
+        await writeFile(lockPath, third, { mode: 0o600 });
+      });
+      return Promise.resolve();
+    });
+    expect(after.size).toBe(0);
+    expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
+    // The breaker puts this holder's lock back, at the path T's lock no longer holds.
+    await link(aside, lockPath);
+    await rm(aside);
+    // T still runs: the lock put back is all that keeps others out, so it must not look stale.
+    expect((await stat(lockPath)).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 500 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    expect(entries.filter((entry) => entry.msg === 'broke a stale lock')).toEqual([]);
+  });
 
   it("the put-back never replaces the lock of a process that took it while it was aside: it fails, with a warning that two holders are possible", async () => {
     const dir = await temporaryDirectory();

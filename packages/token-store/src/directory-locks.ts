@@ -13,7 +13,9 @@ const processQueues = new KeyedMutex();
 
 /**
  * The lock files this process holds now (while `fn` runs). `FileStore.get` moves a corrupt file
- * aside only under its key's lock, where no writer that takes the lock can replace it meanwhile.
+ * aside only under its key's lock, where no writer of another process that takes the lock can
+ * replace it meanwhile. Per process, not per caller: a `get` in this process outside `withLock`
+ * while another caller holds the lock counts too (its inode checks handle the holder's `set`).
  */
 export const heldLocks: Set<string> = new Set<string>();
 

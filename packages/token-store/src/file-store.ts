@@ -46,7 +46,7 @@ export const defaultStaleLockMs = 30_000;
  * and tightened on every write), named from a SHA-256 of the key. Writes are atomic (a
  * temporary file in the same directory, flushed, then renamed), so a reader never sees a torn
  * file. A file that cannot be parsed is treated as missing, with a warning, and moved aside to
- * `<file>.corrupt-<time>` when read under its key's lock (inside `withLock`); read outside the lock
+ * `<file>.corrupt-<time>` when read while this process holds its key's lock (inside `withLock`); read outside the lock
  * it stays until the next `set` replaces it (or a `get` under the lock moves it).
  * A symbolic link at a token or lock path, a token file owned by another user and (for writes
  * and locks) a directory owned by another user are refused with `PERMISSION`. `withLock` is
@@ -126,8 +126,9 @@ export class FileStore implements TokenStore {
       }
       const record = parseRecord(await handle.readFile('utf8'));
       if (!record) {
-        // Moved aside to `<path>.corrupt-<time>`, but only under the key's lock (a get() inside
-        // withLock, as Session's re-read), where no writer that takes the lock can replace it meanwhile;
+        // Moved aside to `<path>.corrupt-<time>`, but only while this process holds the key's lock (a
+        // get() inside withLock, as Session's re-read, or beside it: see heldLocks), where no writer of
+        // another process that takes the lock can replace it meanwhile;
         // elsewhere it stays for the next set() to replace (or a get() under the lock to move): a
         // rename there could take a record a writer has just put in its place. Even under the lock,
         // only this file: renamed only while `path` still names it (it is open, so no other file can

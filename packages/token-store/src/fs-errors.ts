@@ -24,10 +24,10 @@ export const hasPosixModes: boolean = process.platform !== 'win32';
 /**
  * The flags that open an existing file for reading: `O_RDONLY` (which is 0), and where the
  * platform has them `O_NOFOLLOW` (opening a symbolic link fails instead of following it) and
- * `O_NONBLOCK` (opening a FIFO planted at the path does not hang). Windows has neither flag;
- * there the lstat checks are what refuses a link.
+ * `O_NONBLOCK` (opening a FIFO planted at the path does not hang). Windows has neither flag
+ * (both undefined there, which `|` reads as 0); there the lstat checks are what refuses a link.
  */
-export const readFlags: number = ((constants as Partial<typeof constants>).O_NOFOLLOW ?? 0) | ((constants as Partial<typeof constants>).O_NONBLOCK ?? 0);
+export const readFlags: number = constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** For best-effort cleanup whose failure changes nothing for the caller. */
 export function ignore(): undefined {

@@ -164,8 +164,8 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
  * private temporary file which is then hard-linked to `path` (atomic, fails if `path` exists,
  * never follows a link), so the lock file is never seen empty. While held, its modification
  * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale. The function
- * returned releases the lock (if still ours; if not, it dates its own lock file to 1970, in case
- * a breaker has it aside and puts it back) and never throws. Waiting ends in `LOCK_TIMEOUT` at
+ * returned releases the lock (if still ours; if not, or if the check or the unlink fails, it dates
+ * its own lock file to 1970, in case a breaker has it aside and puts it back) and never throws. Waiting ends in `LOCK_TIMEOUT` at
  * `deadline` (epoch milliseconds); its message reports `timeoutMs`.
  */
 export async function acquireLockFile(path: string, { staleLockMs, logger }: AcquireLockOptions, deadline: number, timeoutMs: number): Promise<() => Promise<void>> {
@@ -227,12 +227,17 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
       else {
         logger.warn('the lock was broken while held', { lock: path });
         // Moved aside by a breaker that may yet put it back (see `breakStaleLock`): dated to 1970, this
-        // lock file (our own inode, wherever it is now) is stale at once for every waiter, not only
-        // after staleLockMs.
+        // lock file (our own inode, wherever it is now, which no one else's lock can be) is stale at
+        // once for every waiter, not only after staleLockMs.
         await handle.utimes(0, 0);
       }
     } catch (error) {
       logger.warn('could not release the lock; it will go stale', { lock: path, code: errorCode(error) });
+      // Dated too: the breaker's move may have come between the check and the unlink (ENOENT), or
+      // the check or the unlink failed otherwise with the lock still ours at the path. Not after an
+      // unlink that succeeded: had a breaker moved our lock by then, what the unlink removed was a
+      // lock another process took meanwhile, which the one put back is all that still protects.
+      await handle.utimes(0, 0).catch(ignore);
     } finally {
       await handle.close().catch(ignore);
     }

@@ -10,7 +10,7 @@ export function assertKey(key: unknown): asserts key is string {
   // `\p{Cs}` with the u flag finds lone surrogates only (a pair is one code point): `!isWellFormed()`,
   // which the ES2023 lib that dependent packages compile this file with does not declare.
   // KeychainStore checks its service name with the same pattern.
-  if (typeof key !== 'string' || key === '' || /[\0\p{Cs}]/u.test(key)) {
+  if (!key || typeof key !== 'string' || /[\0\p{Cs}]/u.test(key)) {
     throw new StoreError('INVALID_ARGUMENT', 'A store key must be a non-empty string without NUL or lone surrogates.');
   }
 }
