@@ -1,18 +1,12 @@
 // Takes the lock for `key`, prints "locked", holds it for holdMs, releases, prints "released".
 // Warnings from the store are printed as "warn <message>".
 // Arguments: dir key staleLockMs holdMs
-import { createLogger } from '@sessionkit/logger';
 import { FileStore } from '@sessionkit/token-store/file';
+import { warningPrinter } from './child-io.js';
 
 const [dir, key, staleLockMs, holdMs] = process.argv.slice(2);
 if (dir === undefined || key === undefined) throw new Error('usage: hold-lock dir key staleLockMs holdMs');
-const logger = createLogger({
-  level: 'warn',
-  format: 'json',
-  write: (line) => {
-    process.stdout.write(`warn ${(JSON.parse(line) as { msg: string }).msg}\n`);
-  },
-});
+const logger = warningPrinter();
 const store = new FileStore({ dir, staleLockMs: Number(staleLockMs), logger });
 await store.withLock(key, async () => {
   process.stdout.write('locked\n');

@@ -3,18 +3,12 @@
 // signal. Warnings from the store are printed as "warn <message>".
 // Arguments: dir key staleLockMs
 import { createInterface } from 'node:readline';
-import { createLogger } from '@sessionkit/logger';
 import { FileStore } from '@sessionkit/token-store/file';
+import { warningPrinter } from './child-io.js';
 
 const [dir, key, staleLockMs] = process.argv.slice(2);
 if (dir === undefined || key === undefined) throw new Error('usage: hold-on-command dir key staleLockMs');
-const logger = createLogger({
-  level: 'warn',
-  format: 'json',
-  write: (line) => {
-    process.stdout.write(`warn ${(JSON.parse(line) as { msg: string }).msg}\n`);
-  },
-});
+const logger = warningPrinter();
 const store = new FileStore({ dir, staleLockMs: Number(staleLockMs), logger });
 const commands: string[] = [];
 const waiting: ((line: string) => void)[] = [];

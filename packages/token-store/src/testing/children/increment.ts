@@ -1,21 +1,13 @@
 // Waits for "go" on stdin, then does `count` withLock-guarded read-modify-write increments.
 // Arguments: dir key count lockTimeoutMs staleLockMs
-import { createInterface } from 'node:readline';
 import { FileStore } from '@sessionkit/token-store/file';
+import { readyThenGo } from './child-io.js';
 
 const [dir, key, count, lockTimeoutMs, staleLockMs] = process.argv.slice(2);
 if (dir === undefined || key === undefined) throw new Error('usage: increment dir key count lockTimeoutMs staleLockMs');
 const store = new FileStore({ dir, lockTimeoutMs: Number(lockTimeoutMs), staleLockMs: Number(staleLockMs) });
 
-const input = createInterface({ input: process.stdin });
-const go = new Promise<void>((resolve) => {
-  input.on('line', (line) => {
-    if (line === 'go') resolve();
-  });
-});
-process.stdout.write('ready\n');
-await go;
-input.close();
+await readyThenGo();
 for (let index = 0; index < Number(count); index += 1) {
   await store.withLock(key, async () => {
     const record = await store.get(key);

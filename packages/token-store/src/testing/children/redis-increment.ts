@@ -1,21 +1,13 @@
 // Waits for "go" on stdin, then does `count` withLock-guarded read-modify-write increments on a
 // RedisStore, and closes it. Arguments: url prefix key count leaseMs
-import { createInterface } from 'node:readline';
 import { RedisStore } from '@sessionkit/token-store/redis';
+import { readyThenGo } from './child-io.js';
 
 const [url, prefix, key, count, leaseMs] = process.argv.slice(2);
 if (url === undefined || prefix === undefined || key === undefined) throw new Error('usage: redis-increment url prefix key count leaseMs');
 const store = new RedisStore({ url, prefix, lockLeaseMs: Number(leaseMs), lockTimeoutMs: 60_000 });
 
-const input = createInterface({ input: process.stdin });
-const go = new Promise<void>((resolve) => {
-  input.on('line', (line) => {
-    if (line === 'go') resolve();
-  });
-});
-process.stdout.write('ready\n');
-await go;
-input.close();
+await readyThenGo();
 for (let index = 0; index < Number(count); index += 1) {
   await store.withLock(key, async () => {
     const record = await store.get(key);

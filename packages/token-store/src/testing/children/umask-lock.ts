@@ -4,20 +4,14 @@
 // Arguments: dir key umask (octal)
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger } from '@sessionkit/logger';
 import { StoreError } from '@sessionkit/token-store';
 import { FileStore } from '@sessionkit/token-store/file';
+import { warningPrinter } from './child-io.js';
 
 const [dir, key, umask] = process.argv.slice(2);
 if (dir === undefined || key === undefined || umask === undefined) throw new Error('usage: umask-lock dir key umask');
 process.umask(Number.parseInt(umask, 8));
-const logger = createLogger({
-  level: 'warn',
-  format: 'json',
-  write: (line) => {
-    process.stdout.write(`warn ${(JSON.parse(line) as { msg: string }).msg}\n`);
-  },
-});
+const logger = warningPrinter();
 const store = new FileStore({ dir, logger });
 try {
   await store.withLock(key, async () => {
