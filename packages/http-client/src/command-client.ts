@@ -181,40 +181,45 @@ interface Attempt {
 }
 
 /**
- * `text` with the secrets of a request and of its response masked where the server echoed them:
- * the session id, password and otp, the values of the command's secret parameters (`NEWPASSWORD`,
- * ...) and of the response's secret properties (StartSession's new session id); at most 64 (the
- * request's first), so that a response with thousands of secret values cannot make this slow.
- * Each secret of 3 characters or more, and its trimmed value when that still has 3 (the parser
- * trims a description), longest first (a secret inside another would leave the rest of that one
- * unmasked), is masked where it appears as it is; in text with a `%` or `+`, also URL- or
- * form-encoded: each of its characters but an ASCII letter, digit or `_` (which no encoder
- * changes) as itself, as `+` or as `%` escapes in either case, one for an ASCII character, one and
- * its continuation bytes (`%80` to `%BF`) for any other. That is a little more than exact
- * encodings (`a+b` for `a.b` too, any escape for any such character), and the escapes of one
- * character never run into the next one's, so that a pattern cannot backtrack over a run of them.
- * Without a `%` or `+` and without an echo, this costs a `trim()` and an `includes()` per secret
- * (and an `isSecretName()` per parameter and property name): no pattern is built, and on the slow
- * path only for a secret whose first run of letters, digits and `_` is in the text.
+ * What masks, in a text, the secrets of a request and of its response where the server echoed
+ * them: the session id, password and otp, the values of the command's secret parameters
+ * (`NEWPASSWORD`, ...) and of the response's secret properties (StartSession's new session id);
+ * at most 64 (the request's first), so that a response with thousands of secret values cannot make
+ * this slow. They are gathered once per response (its description, each record value of
+ * `toJSON()` and the trace body share them). Each secret of 3 characters or more, and its trimmed
+ * value when that still has 3 (the parser trims a description), longest first (a secret inside
+ * another would leave the rest of that one unmasked), is masked where it appears as it is; in
+ * text with a `%` or `+`, also URL- or form-encoded: each of its characters but an ASCII letter,
+ * digit or `_` (which no encoder changes) as itself, as `+` or as `%` escapes in either case, one
+ * for an ASCII character, one and its continuation bytes (`%80` to `%BF`) for any other. That is
+ * a little more than exact encodings (`a+b` for `a.b` too, any escape for any such character),
+ * and the escapes of one character never run into the next one's, so that a pattern cannot
+ * backtrack over a run of them. Without a `%` or `+`, a text costs an `includes()` per secret: a
+ * pattern is built only for a secret whose first run of letters, digits and `_` is in an encoded
+ * text.
  */
-function unechoed(text: string, connection: ConnectionFields, pairs: readonly [string, string][], response: CommandResponse): string {
-  const encoded = text.includes('%') || text.includes('+');
-  const found: string[] = [];
+function unechoer(connection: ConnectionFields, pairs: readonly [string, string][], response: CommandResponse): (text: string) => string {
+  const secrets: string[] = [];
   let checks = 64;
-  const check = (secret?: string): void => {
-    // The trimmed secret is in the text whenever the whole one is.
-    if (secret && checks-- > 0 && (encoded || text.includes(secret.trim()))) found.push(secret, secret.trim());
+  const add = (secret?: string): void => {
+    if (secret && checks-- > 0) secrets.push(secret, secret.trim());
   };
-  check(connection.session);
-  check(connection.password);
-  check(connection.otp);
-  for (const [key, value] of pairs) if (isSecretName(key)) check(value);
-  for (const name of response.columns) if (isSecretName(name)) response.column(name).forEach(check);
-  for (const secret of found.sort((a, b) => b.length - a.length)) {
-    // Each character but a letter, digit or `_` is escaped: nothing in a secret is read as regex syntax.
-    if (secret.length > 2 && text.includes(secret.replace(/\W[^]*/, ''))) text = text.replaceAll(encoded ? new RegExp(secret.replace(/\W/gu, '(?:\\$&|\\+|%[^89ABab]\\w(?:%[89ABab]\\w)*)'), 'g') : secret, MASK);
-  }
-  return text;
+  add(connection.session);
+  add(connection.password);
+  add(connection.otp);
+  for (const [key, value] of pairs) if (isSecretName(key)) add(value);
+  for (const name of response.columns) if (isSecretName(name)) response.column(name).forEach(add);
+  // Longest first.
+  secrets.sort((a, b) => b.length - a.length);
+  return (text) => {
+    const encoded = text.includes('%') || text.includes('+');
+    for (const secret of secrets) {
+      // Encoded, a secret keeps its first run of letters, digits and `_`. Each other character is
+      // escaped: nothing in a secret is read as regex syntax.
+      if (secret.length > 2 && text.includes(encoded ? secret.replace(/\W[^]*/, '') : secret)) text = text.replaceAll(encoded ? new RegExp(secret.replace(/\W/gu, '(?:\\$&|\\+|%[^89ABab]\\w(?:%[89ABab]\\w)*)'), 'g') : secret, MASK);
+    }
+    return text;
+  };
 }
 
 function isText(value: unknown): value is string {
@@ -550,7 +555,7 @@ export class CommandClient {
         command: () => Object.fromEntries(maskPairs(pairs)),
         // A secret the server echoed (`530 ... password hunter2`) is masked in the description and
         // toJSON(); the properties (a StartSession's new session id) stay as they are.
-        unecho: (text, response) => unechoed(text, connection, pairs, response),
+        unecho: (response) => unechoer(connection, pairs, response),
       };
       const status = result.status ?? 0;
       let response: CommandResponse;
@@ -615,7 +620,7 @@ export class CommandClient {
     if (logger.isLevelEnabled('trace')) {
       fields.post = maskedPost(connection, pairs);
       // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
-      fields.body = redactResponseText(unechoed(result.error === undefined ? result.text : response.raw, connection, pairs, response));
+      fields.body = redactResponseText(unechoer(connection, pairs, response)(result.error === undefined ? result.text : response.raw));
     }
     logger.debug(COMMAND_LOG_MESSAGE, fields);
   }

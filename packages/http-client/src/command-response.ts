@@ -46,10 +46,11 @@ export interface ResponseDetail {
   /** The command as sent, secrets masked; or a function that makes it, called when `command` is first read. */
   command?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
   /**
-   * Masks in a text the secrets the request sent (and those of this response) where the server
-   * echoed them: applied to the description, and by `toJSON()` to every record value.
+   * @internal What makes, for this response, the function that masks in a text the secrets the
+   * request sent (and those of the response) where the server echoed them: applied to the
+   * description, and by `toJSON()` to every record value. The client sets it.
    */
-  unecho?: ((text: string, response: CommandResponse) => string) | undefined;
+  unecho?: ((response: CommandResponse) => (text: string) => string) | undefined;
 }
 
 /** Paging metadata: properties of list responses that are not columns. */
@@ -128,7 +129,7 @@ export class CommandResponse {
   readonly #properties: ReadonlyMap<string, readonly (string | undefined)[]>;
   readonly #raw: string;
   #command: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
-  readonly #unecho: ResponseDetail['unecho'];
+  readonly #unecho: ((text: string) => string) | undefined;
   #records: readonly Readonly<Record<string, string>>[] | undefined;
 
   constructor(init: CommandResponseInit, detail?: ResponseDetail | null) {
@@ -158,7 +159,7 @@ export class CommandResponse {
     this.#command = detail.command;
     // Last: it may look at the properties. The description keeps its place among the fields; the
     // client's own (synthetic) descriptions are left alone.
-    if ((this.#unecho = detail.unecho) && !this.synthetic) this.description = this.#unecho(this.description, this);
+    if ((this.#unecho = detail.unecho?.(this)) && !this.synthetic) this.description = this.#unecho(this.description);
   }
 
   /** The command as sent, with secret values masked (`***`). */
@@ -222,7 +223,7 @@ export class CommandResponse {
    * anything) and without the raw text.
    */
   toJSON(): Record<string, unknown> {
-    const records = this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record)).map(([name, value]) => [name, this.#unecho?.(value, this) ?? value])));
+    const records = this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record)).map(([name, value]) => [name, this.#unecho?.(value) ?? value])));
     // The own fields (no getters, no private fields).
     return { ...(this as object), cause: undefined, records, command: this.command };
   }

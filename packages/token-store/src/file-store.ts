@@ -46,8 +46,9 @@ export const defaultStaleLockMs = 30_000;
  * and tightened on every write), named from a SHA-256 of the key. Writes are atomic (a
  * temporary file in the same directory, flushed, then renamed), so a reader never sees a torn
  * file. A file that cannot be parsed is treated as missing, with a warning, and moved aside to
- * `<file>.corrupt-<time>` when read while this process holds its key's lock (inside `withLock`); read outside the lock
- * it stays until the next `set` replaces it (or a `get` under the lock moves it).
+ * `<file>.corrupt-<time>` when read while this process holds its key's lock (inside `withLock`, or
+ * any `get` of that key meanwhile: see `heldLocks`); otherwise it stays until the next `set`
+ * replaces it (or a `get` under the lock moves it).
  * A symbolic link at a token or lock path, a token file owned by another user and (for writes
  * and locks) a directory owned by another user are refused with `PERMISSION`. `withLock` is
  * exclusive across processes through an owner-tagged lock file.
