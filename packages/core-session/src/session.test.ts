@@ -7,6 +7,16 @@ import { MemoryStore, StoreError, type LockOptions } from '@sessionkit/token-sto
 import { AuthError, type AuthContext, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionOptions, type Token } from '@sessionkit/core-session';
 import { CountingStore, eventually, manualClock, settled } from './testing/helpers.js';
 
+/** A MemoryStore whose writes fail (a full disk) while `failing` is set. */
+class FailingWritesStore extends MemoryStore {
+  failing = false;
+
+  override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
+    if (this.failing) throw new StoreError('UNAVAILABLE', 'The disk is full (test).');
+    await super.set(...args);
+  }
+}
+
 let sandbox: Sandbox;
 
 beforeEach(async () => {
@@ -228,13 +238,7 @@ describe('Session: expiry and refresh', () => {
 
   it('refreshes with the newer refresh token held in memory, not the spent one left in the store by a failed write', async () => {
     const clock = manualClock();
-    const store = new (class extends MemoryStore {
-      failing = false;
-      override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
-        if (this.failing) throw new StoreError('UNAVAILABLE', 'The disk is full (test).');
-        await super.set(...args);
-      }
-    })();
+    const store = new FailingWritesStore();
     const subject = session({ clock, store, authenticator: passwordGrant() });
     const failures: unknown[] = [];
     subject.on('refresh-failed', (event) => failures.push(event));
@@ -255,13 +259,7 @@ describe('Session: expiry and refresh', () => {
 
   it('after two failed writes in a row, refreshes with the newest refresh token, presenting no spent one', async () => {
     const clock = manualClock();
-    const store = new (class extends MemoryStore {
-      failing = false;
-      override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
-        if (this.failing) throw new StoreError('UNAVAILABLE', 'The disk is full (test).');
-        await super.set(...args);
-      }
-    })();
+    const store = new FailingWritesStore();
     const subject = session({ clock, store, authenticator: passwordGrant() });
     const failures: unknown[] = [];
     subject.on('refresh-failed', (event) => failures.push(event));
