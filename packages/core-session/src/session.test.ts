@@ -236,13 +236,18 @@ describe('Session: expiry and refresh', () => {
     expect(((await replay.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
-  it('refreshes with the newer refresh token held in memory, not the spent one left in the store by a failed write', async () => {
+  /** A password-grant session on a manual clock and a FailingWritesStore, with its first token. */
+  async function sessionWithFailingWrites() {
     const clock = manualClock();
     const store = new FailingWritesStore();
     const subject = session({ clock, store, authenticator: passwordGrant() });
     const failures: unknown[] = [];
     subject.on('refresh-failed', (event) => failures.push(event));
-    const first = await subject.getToken();
+    return { clock, store, subject, failures, first: await subject.getToken() };
+  }
+
+  it('refreshes with the newer refresh token held in memory, not the spent one left in the store by a failed write', async () => {
+    const { clock, store, subject, failures, first } = await sessionWithFailingWrites();
     store.failing = true;
     clock.advance(3_600_000);
     // Refreshed with the first refresh token, which the server rotates; the new one is not stored.
@@ -258,12 +263,7 @@ describe('Session: expiry and refresh', () => {
   });
 
   it('after two failed writes in a row, refreshes with the newest refresh token, presenting no spent one', async () => {
-    const clock = manualClock();
-    const store = new FailingWritesStore();
-    const subject = session({ clock, store, authenticator: passwordGrant() });
-    const failures: unknown[] = [];
-    subject.on('refresh-failed', (event) => failures.push(event));
-    const first = await subject.getToken();
+    const { clock, store, subject, failures, first } = await sessionWithFailingWrites();
     store.failing = true;
     clock.advance(3_600_000);
     await subject.getToken();

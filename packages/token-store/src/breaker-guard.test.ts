@@ -97,6 +97,21 @@ function replaceJudgedGuard(guard: string): void {
   });
 }
 
+/**
+ * A FileStore (staleLockMs 60 s, a recording logger) on a new directory, already swept (the
+ * leftover sweep runs on a directory's first use: done now, so the breaker meets what a test puts
+ * there), with a dead owner's lock for `key`.
+ */
+async function deadOwnersLock() {
+  const dir = await temporaryDirectory();
+  const { logger, entries } = recordingLogger();
+  const store = new FileStore({ dir, staleLockMs: 60_000, logger });
+  await store.withLock('warm-up', () => Promise.resolve());
+  const lockPath = lockPathFor(dir, 'key');
+  await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+  return { dir, entries, store, lockPath, guard: `${lockPath}.breaker` };
+}
+
 describe('the <lock>.breaker guard', () => {
   // A hook a test's package code never reached must not fire in the next test.
   afterEach(() => {
@@ -104,14 +119,7 @@ describe('the <lock>.breaker guard', () => {
   });
 
   it("a breaker clears a dead breaker's guard and breaks a dead owner's lock promptly, never reviving the guard of a breaker that has left", async () => {
-    const dir = await temporaryDirectory();
-    const { logger, entries } = recordingLogger();
-    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
-    // The leftover sweep runs on a directory's first use: done now, so the breaker meets the guard below.
-    await store.withLock('warm-up', () => Promise.resolve());
-    const lockPath = lockPathFor(dir, 'key');
-    const guard = `${lockPath}.breaker`;
-    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+    const { dir, entries, store, guard } = await deadOwnersLock();
     await writeFile(guard, ownerTag(deadPid(), 'dead-breaker'), { mode: 0o600 });
     replaceJudgedGuard(guard);
     const started = Date.now();
@@ -163,12 +171,7 @@ describe('the <lock>.breaker guard', () => {
   });
 
   it("a breaker stalled past staleLockMs, whose guard was cleared and replaced by a successor's, leaves the successor's guard", async () => {
-    const dir = await temporaryDirectory();
-    const store = new FileStore({ dir, staleLockMs: 60_000 });
-    await store.withLock('warm-up', () => Promise.resolve());
-    const lockPath = lockPathFor(dir, 'key');
-    const guard = `${lockPath}.breaker`;
-    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+    const { dir, store, guard } = await deadOwnersLock();
     const successor = ownerTag(livePid(), 'successor');
     // Right after this breaker takes the guard it stalls; meanwhile its guard is judged stale and
     // cleared, and a successor (a live process) takes its turn.
@@ -190,13 +193,7 @@ describe('the put-back of a lock that changed hands while being broken', () => {
   });
 
   it('a holder that released a lock a breaker had moved aside leaves it stale at once, so its put-back does not keep others waiting for staleLockMs', async () => {
-    const dir = await temporaryDirectory();
-    const { logger, entries } = recordingLogger();
-    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
-    await store.withLock('warm-up', () => Promise.resolve());
-    const lockPath = lockPathFor(dir, 'key');
-    const guard = `${lockPath}.breaker`;
-    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+    const { dir, entries, store, lockPath, guard } = await deadOwnersLock();
     // Another process, D, that takes the lock and releases it on command, and stays alive after.
     const holder = spawnChild('hold-on-command', [dir, 'key', '60000']);
     onTestFinished(() => {
@@ -284,13 +281,7 @@ describe('the put-back of a lock that changed hands while being broken', () => {
   });
 
   it("the put-back never replaces the lock of a process that took it while it was aside: it fails, with a warning that two holders are possible", async () => {
-    const dir = await temporaryDirectory();
-    const { logger, entries } = recordingLogger();
-    const store = new FileStore({ dir, staleLockMs: 60_000, logger });
-    await store.withLock('warm-up', () => Promise.resolve());
-    const lockPath = lockPathFor(dir, 'key');
-    const guard = `${lockPath}.breaker`;
-    await writeFile(lockPath, ownerTag(deadPid(), 'dead-owner'), { mode: 0o600 });
+    const { dir, entries, store, lockPath, guard } = await deadOwnersLock();
     const [first, second] = [0, 1].map(() => spawnChild('hold-on-command', [dir, 'key', '60000']));
     for (const child of [first!, second!]) {
       onTestFinished(() => {
