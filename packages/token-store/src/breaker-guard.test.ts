@@ -240,7 +240,7 @@ describe('the put-back of a lock that changed hands while being broken', () => {
       return Promise.resolve();
     });
     expect(after.size).toBe(0);
-    expect(entries.filter((entry) => entry.level === 'warn').map((entry) => entry.msg)).toEqual(['could not release the lock; it will go stale']);
+    expect(entries.filter((entry) => entry.level === 'warn').map((entry) => entry.msg)).toEqual(['could not release the lock; dated it stale']);
     // The breaker sees that it moved a lock other than the one it judged stale, and puts it back.
     await link(aside, lockPath);
     await rm(aside);

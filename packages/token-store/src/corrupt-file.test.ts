@@ -75,6 +75,15 @@ describe('FileStore.get on a corrupt file, racing an unlocked writer', () => {
     return { dir, store, path, warnings };
   }
 
+  /** The writer's `record` (its file, `inode`) is at the path, alone in the directory, and nothing was moved aside. */
+  async function expectWriterKept({ dir, store, path, warnings }: Awaited<ReturnType<typeof corruptStore>>, record: object, inode: number): Promise<void> {
+    expect(await contentOf(path)).toBe(JSON.stringify(record));
+    expect((await stat(path)).ino).toBe(inode);
+    expect(await readdir(dir)).toEqual([basename(path)]);
+    expect(warnings()).toEqual([{ msg: 'a token file could not be parsed; treated as missing', movedTo: undefined }]);
+    await expect(store.get('key')).resolves.toEqual(record);
+  }
+
   it('a record renamed over the corrupt file after it was read is left where it is: never missing from its path, even for an instant', async () => {
     const { dir, store, path, warnings } = await corruptStore();
     const record = { version: 1, accessToken: 'the writer\'s' };
@@ -89,11 +98,7 @@ describe('FileStore.get on a corrupt file, racing an unlocked writer', () => {
     });
     await expect(store.withLock('key', () => store.get('key'))).resolves.toBeUndefined();
     expect(seenDuringGet).toEqual([]);
-    expect(await contentOf(path)).toBe(JSON.stringify(record));
-    expect((await stat(path)).ino).toBe(inode);
-    expect(await readdir(dir)).toEqual([basename(path)]);
-    expect(warnings()).toEqual([{ msg: 'a token file could not be parsed; treated as missing', movedTo: undefined }]);
-    await expect(store.get('key')).resolves.toEqual(record);
+    await expectWriterKept({ dir, store, path, warnings }, record, inode);
   });
 
   it('a record renamed over the corrupt file between the inode check and the move is put back at once, and nothing is left aside', async () => {
@@ -105,11 +110,7 @@ describe('FileStore.get on a corrupt file, racing an unlocked writer', () => {
       inode = await writeAtomically(path, record);
     });
     await expect(store.withLock('key', () => store.get('key'))).resolves.toBeUndefined();
-    expect(await contentOf(path)).toBe(JSON.stringify(record));
-    expect((await stat(path)).ino).toBe(inode);
-    expect(await readdir(dir)).toEqual([basename(path)]);
-    expect(warnings()).toEqual([{ msg: 'a token file could not be parsed; treated as missing', movedTo: undefined }]);
-    await expect(store.get('key')).resolves.toEqual(record);
+    await expectWriterKept({ dir, store, path, warnings }, record, inode);
   });
 
   it('a newer record written while the moved one was aside stays: the put-back never replaces it', async () => {

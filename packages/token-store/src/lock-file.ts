@@ -232,7 +232,7 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
         await handle.utimes(0, 0);
       }
     } catch (error) {
-      logger.warn('could not release the lock; it will go stale', { lock: path, code: errorCode(error) });
+      logger.warn('could not release the lock; dated it stale', { lock: path, code: errorCode(error) });
       // Dated too: the breaker's move may have come between the check and the unlink (ENOENT), or
       // the check or the unlink failed otherwise with the lock still ours at the path. Not after an
       // unlink that succeeded: had a breaker moved our lock by then, what the unlink removed was a
