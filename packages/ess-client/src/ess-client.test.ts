@@ -591,6 +591,36 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
     expect(ess.stats.resumes).toBe(1);
   });
 
+  it("reconnect() from shouldReconnect or a 'delayed' listener skips the wait that follows", async () => {
+    // The delays are drawn from [0, 1e9) ms: a wait that is not skipped times the test out.
+    const slow = { initialDelayMs: 1e9, windowMaxDelayMs: 1e9, maxDelayMs: 1e9 };
+    const asking = client({
+      fetchState: false,
+      reconnect: {
+        ...slow,
+        shouldReconnect: () => {
+          asking.reconnect().catch(() => undefined);
+          return true;
+        },
+      },
+    });
+    const listening = client({ fetchState: false, reconnect: slow });
+    listening.on('connection', (change) => {
+      if (change.state === 'delayed') listening.reconnect().catch(() => undefined);
+    });
+    for (const ess of [asking, listening]) {
+      await ess.connect();
+      const iterator = ess.events();
+      sandbox.publish(numbered(0, 1));
+      await take(iterator, 1);
+      const back = next(ess, 'connection', (change) => change.previous === 'delayed' && change.state === 'online');
+      sandbox.dropConnections();
+      await back;
+      expect(ess.stats).toMatchObject({ connections: 2, resumes: 1 });
+      await ess.close();
+    }
+  });
+
   it('sends an unsubscribe again after a resume when the connection died before the answer', async () => {
     const ess = client({ filters: [{ resourceTypes: ['outputs'] }], heartbeatMs: 50, heartbeatTimeoutMs: 100, fetchState: false });
     await ess.connect();

@@ -320,6 +320,11 @@ export class EssClient {
    */
   #abandoned = false;
   #onlineWaiters: Waiter[] = [];
+  /**
+   * Ends the run's backoff wait early (close(), reconnect()). Set by a reconnect() that came
+   * while no wait was running (from shouldReconnect, a 'delayed' listener or during an attempt):
+   * then the next wait is skipped.
+   */
   #wake: (() => void) | undefined;
   /** Ends the wait for a token of the run (with no token): close() calls it. */
   #stopAuth: ((none?: undefined) => void) | undefined;
@@ -447,7 +452,8 @@ export class EssClient {
 
   /**
    * Reconnect now: from `halted` (retry counters start again), while `delayed` (skipping the
-   * wait), or when `online` (dropping the connection and resuming the session, without asking
+   * wait, also when called from `shouldReconnect` or a `connection` listener before the wait
+   * begins), or when `online` (dropping the connection and resuming the session, without asking
    * `shouldReconnect`).
    */
   reconnect(): Promise<void> {
@@ -458,7 +464,7 @@ export class EssClient {
       this.#connection.forced = true;
       this.#connection.ws.terminate();
     } else {
-      this.#wake?.();
+      (this.#wake ??= () => undefined)();
     }
     return online;
   }
@@ -703,21 +709,17 @@ export class EssClient {
     let lostAt = Date.now();
     let wait: number | undefined = 0;
     while (!this.#closed) {
-      if (wait > 0) {
+      if (wait > 0 && !this.#wake) {
         this.#logger.debug('reconnecting after a delay', { delayMs: wait, attempt: failures + 1 });
+        let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
-          // Ends the wait early (close(), reconnect()) or on time.
-          const wake = (): void => {
-            this.#wake = undefined;
-            clearTimeout(timer);
-            resolve();
-          };
-          const timer = setTimeout(wake, wait);
-          this.#wake = wake;
+          timer = setTimeout((this.#wake = resolve), wait);
         });
+        clearTimeout(timer);
         if (this.#closed) break;
       }
       wait = 0;
+      this.#wake = undefined;
       let connection: Connection;
       let credential: Credential | undefined;
       try {
