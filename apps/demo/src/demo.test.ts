@@ -116,6 +116,56 @@ describe('the demo, end to end against the embedded sandbox', () => {
     }
   });
 
+  it('takes its log level from SESSIONKIT_LOG_LEVEL (in any case) when --log-level is not given, and --log-level wins', async () => {
+    const fromEnv = await runDemo(['--json', '--store-dir', storeDir], { SESSIONKIT_LOG_LEVEL: 'Debug' });
+    expect(fromEnv.code).toBe(0);
+    expect(fromEnv.stderr).toMatch(/ DEBUG /);
+    expect(fromEnv.stderr).not.toMatch(/ TRACE /);
+    // The logs go to stderr: stdout is still the JSON summary alone.
+    expect((JSON.parse(fromEnv.stdout) as DemoSummary).ok).toBe(true);
+    for (const secret of [SANDBOX_DEFAULTS.clientSecret, SANDBOX_DEFAULTS.ispapiPassword, DEMO_AUTH_CODE, ...(await storedStrings(storeDir))]) {
+      expect(fromEnv.stdout + fromEnv.stderr).not.toContain(secret);
+    }
+    const overridden = await runDemo(['--json', '--log-level', 'warn', '--store-dir', storeDir], { SESSIONKIT_LOG_LEVEL: 'debug' });
+    expect(overridden.code).toBe(0);
+    expect(overridden.stderr).not.toMatch(/ (DEBUG|INFO) /);
+  });
+
+  it('refuses an unknown SESSIONKIT_LOG_LEVEL with exit code 2, by its name, without repeating its value or starting anything', async () => {
+    const value = 'Loud-Log-Level-Secret-9931';
+    const run = await runDemo(['--store-dir', storeDir], { SESSIONKIT_LOG_LEVEL: value });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('The environment variable SESSIONKIT_LOG_LEVEL must be trace, debug, info, warn, error or silent');
+    expect(run.stdout + run.stderr).not.toContain(value);
+    expect(run.stdout).not.toContain('▶');
+    // --help still answers.
+    const help = await runDemo(['--help'], { SESSIONKIT_LOG_LEVEL: value });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('SESSIONKIT_LOG_LEVEL');
+  });
+
+  it('refuses a --store-dir that is a file, or under one, with exit code 2 before starting anything', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-file-'));
+    try {
+      const file = join(dir, 'not-a-directory');
+      await writeFile(file, 'a file\n');
+      for (const [storeDirArg, message] of [
+        [file, `--store-dir must be a directory, and ${file} is a file.`],
+        [join(file, 'sub'), `--store-dir must be a directory, and ${join(file, 'sub')} is under a file.`],
+      ] as const) {
+        const run = await runDemo(['--json', '--store-dir', storeDirArg]);
+        expect(run.code).toBe(2);
+        expect(run.stderr).toContain(message);
+        expect(run.stderr).not.toContain('The demo failed');
+        expect(run.stderr).not.toContain('▶');
+        expect(run.stdout).toBe('');
+      }
+      expect(await readFile(file, 'utf8')).toBe('a file\n');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('explains its options with --help and rejects bad ones', async () => {
     const help = await runDemo(['--help']);
     expect(help.code).toBe(0);
@@ -258,6 +308,9 @@ describe('the demo against a real system (--url), here a separately started sand
     expect(sandbox.stats.commands.byEntity['1234']).toBeGreaterThan(0);
     expect((summary.events as { received: number }).received).toBeGreaterThan(0);
     expect(summary.events).toMatchObject({ duplicates: 0, gaps: 0 });
+    // The demo published nothing to a real system: no count to compare with, null rather than a misleading 0.
+    expect(summary.events).toMatchObject({ published: null, missing: null, outOfOrder: null });
+    expect(first.stderr).not.toMatch(/published|missing/);
     const output = first.stdout + first.stderr;
     for (const secret of [SANDBOX_DEFAULTS.clientSecret, SANDBOX_DEFAULTS.ispapiPassword, ...(await storedStrings(storeDir))]) {
       expect(output).not.toContain(secret);
@@ -269,6 +322,25 @@ describe('the demo against a real system (--url), here a separately started sand
     expect(sandbox.stats.idp.requests - tokensBefore).toBe(1);
   });
 
+  it("counts the event ids a real gateway repeats as dropped duplicates, which do not fail the run", async () => {
+    // While the demo listens, the gateway sends some ids twice; the client drops the repeats.
+    let serial = 0;
+    const repeating = setInterval(() => {
+      serial += 1;
+      const event = { id: `repeated-${String(serial)}`, type: '6eb95dd6-7ccc-4bce-99f8-af0d0b582d77', source: 'cameras/repeated' };
+      sandbox.publish([event, { ...event }]);
+    }, 50);
+    try {
+      const run = await runDemo(['--url', sandbox.url, '--json', '--listen-seconds', '1', '--store-dir', join(dir, 'store')], credentials);
+      expect(run.code).toBe(0);
+      const summary = JSON.parse(run.stdout) as DemoSummary;
+      expect((summary.events as { duplicates: number }).duplicates).toBeGreaterThan(0);
+      expect(summary.ok).toBe(true);
+    } finally {
+      clearInterval(repeating);
+    }
+  });
+
   it('runs the command step on the live system with --system live, and sums it up without --json', async () => {
     const before = sandbox.stats.commands.byEntity['54cd'] ?? 0;
     const run = await runDemo(['--url', sandbox.url, '--system', 'live', '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials);
@@ -278,7 +350,7 @@ describe('the demo against a real system (--url), here a separately started sand
     expect((sandbox.stats.commands.byEntity['54cd'] ?? 0) - before).toBeGreaterThan(0);
     // A real gateway publishes on its own schedule: nothing was published by the demo to compare with.
     expect(run.stdout).toMatch(/events received\s+\d+, 0 duplicates dropped\n/);
-    expect(run.stdout).not.toContain('published');
+    expect(run.stdout).not.toMatch(/published|missing/);
     expect(run.stdout).toMatch(/result\s+ok/);
   });
 

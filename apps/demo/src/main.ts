@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // sessionkit demo: every package, against an embedded sandbox by default (see --help).
 import type { DemoSummary } from './demo.js';
-import { HELP, parseOptions, UsageError } from './options.js';
+import { HELP, parseOptions, prepareStoreDir, UsageError } from './options.js';
 import { createReporter, formatSummary } from './reporter.js';
 
 function summaryRows(summary: DemoSummary): [string, string][] {
@@ -31,14 +31,16 @@ async function main(): Promise<number> {
   let options;
   try {
     options = parseOptions(process.argv.slice(2));
+    if (options.help) {
+      console.log(HELP);
+      return 0;
+    }
+    // Before anything starts: a --store-dir that cannot be a directory is a usage error.
+    await prepareStoreDir(options.storeDir);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`${error.message}\n\n${HELP}`);
     return 2;
-  }
-  if (options.help) {
-    console.log(HELP);
-    return 0;
   }
   const progress = (text: string): void => {
     (options.json ? process.stderr : process.stdout).write(text);

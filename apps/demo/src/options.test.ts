@@ -88,3 +88,21 @@ describe('displayUrl', () => {
     expect(displayUrl('wss://gateway.example.com/api/ws/events/v1')).toBe('wss://gateway.example.com/api/ws/events/v1');
   });
 });
+
+describe('parseOptions: the log level', () => {
+  it('is --log-level, else SESSIONKIT_LOG_LEVEL (any case, blank counting as unset), else warn', () => {
+    expect(parseOptions([], {}).logLevel).toBe('warn');
+    expect(parseOptions([], { SESSIONKIT_LOG_LEVEL: ' ' }).logLevel).toBe('warn');
+    expect(parseOptions([], { SESSIONKIT_LOG_LEVEL: ' TRACE ' }).logLevel).toBe('trace');
+    expect(parseOptions(['--log-level', 'Error'], { SESSIONKIT_LOG_LEVEL: 'trace' }).logLevel).toBe('error');
+    // --log-level wins even over a variable it would refuse.
+    expect(parseOptions(['--log-level', 'silent'], { SESSIONKIT_LOG_LEVEL: 'loud' }).logLevel).toBe('silent');
+  });
+
+  it('refuses an unknown SESSIONKIT_LOG_LEVEL by its name, without repeating its value', () => {
+    const error = usageError([], { SESSIONKIT_LOG_LEVEL: 'Env-Secret-3' });
+    expect(error.message).toContain('The environment variable SESSIONKIT_LOG_LEVEL must be trace, debug, info, warn, error or silent');
+    expect(error.message).not.toContain('Env-Secret-3');
+    expect(usageError(['--log-level', 'loud']).message).toContain('--log-level must be trace, debug, info, warn, error or silent, not "loud"');
+  });
+});

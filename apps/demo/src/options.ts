@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,8 +19,10 @@ Options:
   --store-dir <dir>      FileStore directory, and the embedded sandbox's state
                          (default: ${join(tmpdir(), 'sessionkit-demo')})
   --listen-seconds <n>   on a real system, how long to listen for events (default: 10)
-  --log-level <level>    trace, debug, info, warn, error or silent (default: warn)
-  --json                 print one JSON summary on standard output (progress goes to stderr)
+  --log-level <level>    trace, debug, info, warn, error or silent, for the packages' logs on
+                         stderr (default: SESSIONKIT_LOG_LEVEL, else warn)
+  --json                 print one JSON summary on standard output (progress goes to stderr);
+                         pnpm -s demo -- --json keeps pnpm's own header off standard output
   -h, --help             this text
 
 Environment for a real system (never on the command line; a blank variable counts as unset):
@@ -131,6 +134,42 @@ function checkRedisUrl(url: string, from: string): string {
   return url;
 }
 
+/** The levels, as usage messages list them. */
+const LEVELS = 'trace, debug, info, warn, error or silent';
+
+/**
+ * The log level: `--log-level`, else `SESSIONKIT_LOG_LEVEL` (blank counts as unset; any case),
+ * else warn. A bad variable is refused by its name without repeating its value, as the other
+ * variables are; a bad `--log-level` is repeated, as the other options are.
+ */
+function logLevelOf(option: string | undefined, env: NodeJS.ProcessEnv): LogLevel {
+  if (option !== undefined) {
+    const level = option.toLowerCase();
+    if (!isLogLevel(level)) throw new UsageError(`--log-level must be ${LEVELS}, not "${option}".`);
+    return level;
+  }
+  const value = readEnv(env, 'SESSIONKIT_LOG_LEVEL');
+  if (value === undefined) return 'warn';
+  const level = value.trim().toLowerCase();
+  if (!isLogLevel(level)) throw new UsageError(`The environment variable SESSIONKIT_LOG_LEVEL must be ${LEVELS} (or blank for the default, warn); --log-level overrides it.`);
+  return level;
+}
+
+/**
+ * Creates the FileStore directory (mode 0700) unless it exists. A path that cannot be a
+ * directory is a usage error (exit code 2), found before anything starts.
+ */
+export async function prepareStoreDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UsageError(`--store-dir must be a directory, and ${dir} is a file.`);
+    if (code === 'ENOTDIR') throw new UsageError(`--store-dir must be a directory, and ${dir} is under a file.`);
+    throw new UsageError(`--store-dir ${dir} cannot be created: ${code ?? (error instanceof Error ? error.message : String(error))}.`);
+  }
+}
+
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): DemoOptions {
   let values;
   try {
@@ -143,7 +182,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
         store: { type: 'string' },
         'store-dir': { type: 'string', default: join(tmpdir(), 'sessionkit-demo') },
         'listen-seconds': { type: 'string', default: '10' },
-        'log-level': { type: 'string', default: 'warn' },
+        'log-level': { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -153,8 +192,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   }
   const { system } = values;
   if (system !== 'live' && system !== 'ote') throw new UsageError(`--system must be live or ote, not "${system}".`);
-  const logLevel = values['log-level'].toLowerCase();
-  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level must be trace, debug, info, warn, error or silent, not "${logLevel}".`);
+  // --help answers whatever the environment holds.
+  const logLevel = logLevelOf(values['log-level'], values.help ? {} : env);
   const listenSeconds = Number(values['listen-seconds']);
   if (!(Number.isFinite(listenSeconds) && listenSeconds >= 0 && listenSeconds <= 3600)) {
     throw new UsageError(`--listen-seconds must be a number of seconds from 0 to 3600, not "${values['listen-seconds']}".`);
