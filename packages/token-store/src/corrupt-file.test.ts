@@ -1,10 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { linkSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { FileStore } from './file-store.js';
 import type * as NodeBuiltins from './node-builtins.js';
+import { isRoot } from './testing/other-user.js';
 import { recordingLogger } from './testing/recording-logger.js';
 
 /**
@@ -137,8 +140,107 @@ describe('FileStore.get on a corrupt file, racing an unlocked writer', () => {
     const { ino } = await stat(path);
     await expect(store.withLock('key', () => store.get('key'))).resolves.toBeUndefined();
     const names = await readdir(dir);
-    expect(names).toEqual([expect.stringMatching(new RegExp(`^${createHash('sha256').update('key').digest('hex')}\\.json\\.corrupt-\\d+$`)) as string]);
+    expect(names).toEqual([expect.stringMatching(new RegExp(`^${createHash('sha256').update('key').digest('hex')}\\.json\\.corrupt-\\d+-[\\da-f-]{36}$`)) as string]);
     expect((await stat(join(dir, names[0]!))).ino).toBe(ino);
     expect(warnings()).toEqual([{ msg: 'a token file could not be parsed; treated as missing', movedTo: join(dir, names[0]!) }]);
+  });
+
+  it('a record renamed over the corrupt file whose put-back link fails otherwise than EEXIST (too many links) is renamed back, not deleted', async ({ skip }) => {
+    const { dir, store, path, warnings } = await corruptStore();
+    const record = { version: 1, accessToken: 'the writer\'s' };
+    // The writer's record, with as many hard links as the file system allows (65,000 on ext4), in a
+    // directory of its own on the same file system: get()'s link that would put it back then fails
+    // with EMLINK, a real failure of link() that is not EEXIST, while a rename still works.
+    const links = await temporaryDirectory();
+    const written = join(links, 'record');
+    await writeFile(written, JSON.stringify(record), { mode: 0o600 });
+    const { ino } = await stat(written);
+    let full = false;
+    for (let count = 1; count < 70_000 && !full; count += 1) {
+      try {
+        linkSync(written, join(links, String(count)));
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'EMLINK') throw error;
+        full = true;
+      }
+    }
+    if (!full) skip(`the file system of ${tmpdir()} allows 70,000 links to a file: no EMLINK to fail the put-back with`);
+    // The check still finds the corrupt file; the writer's rename lands right after it.
+    hooks.set(`after inode ${path}`, async () => {
+      await rename(written, path);
+    });
+    await expect(store.withLock('key', () => store.get('key'))).resolves.toBeUndefined();
+    await expectWriterKept({ dir, store, path, warnings }, record, ino);
+  }, 30_000);
+
+  it('a record renamed over the corrupt file that can be neither linked nor renamed back stays aside, whole, and the warning names where', async ({ skip }) => {
+    const { dir, store, path, warnings } = await corruptStore();
+    const record = { version: 1, accessToken: 'the writer\'s' };
+    let inode = 0;
+    // A directory nothing can be added to or removed from: read-only by its mode, or for root (whom
+    // modes do not stop) immutable (chattr +i, ext4 and the like).
+    const freeze = async (): Promise<() => Promise<void>> => {
+      if (!isRoot) {
+        await chmod(dir, 0o500);
+        return () => chmod(dir, 0o700);
+      }
+      execFileSync('chattr', ['+i', dir], { stdio: 'ignore' });
+      return () => {
+        execFileSync('chattr', ['-i', dir], { stdio: 'ignore' });
+        return Promise.resolve();
+      };
+    };
+    if (isRoot) {
+      try {
+        await (await freeze())();
+      } catch {
+        skip('root, and chattr +i does not work here: no way to make the store directory refuse changes');
+      }
+    }
+    let thaw: (() => Promise<void>) | undefined;
+    onTestFinished(() => thaw?.());
+    hooks.set(`after inode ${path}`, async () => {
+      inode = await writeAtomically(path, record);
+      // get() has moved the writer's record aside: from now on neither the link nor the rename that would put it back can work.
+      hooks.set(`after rename ${path}`, async () => {
+        thaw = await freeze();
+      });
+    });
+    const found = await store.withLock('key', async () => {
+      const result = await store.get('key');
+      // Before the lock is released: its lock file is in the directory too.
+      await thaw?.();
+      thaw = undefined;
+      return result;
+    });
+    expect(found).toBeUndefined();
+    const names = await readdir(dir);
+    expect(names).toEqual([expect.stringMatching(/\.json\.corrupt-\d+-[\da-f-]{36}$/) as string]);
+    const aside = join(dir, names[0]!);
+    expect((await stat(aside)).ino).toBe(inode);
+    expect(await contentOf(aside)).toBe(JSON.stringify(record));
+    expect(warnings()).toEqual([{ msg: 'a token file could not be parsed; treated as missing', movedTo: aside }]);
+  });
+
+  it('two corrupt files moved aside in the same millisecond keep apart: neither replaces the other', async () => {
+    const { dir, store, path, warnings } = await corruptStore();
+    const first = await contentOf(path);
+    const second = '{"version":1,"refreshTo';
+    // One millisecond for the whole test: both moves are named from the same time.
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(now);
+    onTestFinished(() => {
+      vi.restoreAllMocks();
+    });
+    await store.withLock('key', async () => {
+      await expect(store.get('key')).resolves.toBeUndefined();
+      await writeFile(path, second, { mode: 0o600 });
+      await expect(store.get('key')).resolves.toBeUndefined();
+    });
+    const names = await readdir(dir);
+    expect(names).toHaveLength(2);
+    for (const name of names) expect(name).toContain(`.json.corrupt-${now}-`);
+    expect((await Promise.all(names.map((name) => contentOf(join(dir, name))))).sort()).toEqual([first, second].sort());
+    expect(warnings().map((warning) => (warning as { movedTo: unknown }).movedTo)).toEqual(expect.arrayContaining(names.map((name) => join(dir, name))));
   });
 });

@@ -189,7 +189,7 @@ describe('FileStore across processes', () => {
     expect(lines.filter((line) => line.startsWith('warn'))).toEqual(['warn a token file could not be parsed; treated as missing moved']);
     const names = await readdir(dir);
     expect(names).toHaveLength(1);
-    expect(names[0]).toMatch(/\.json\.corrupt-\d+$/);
+    expect(names[0]).toMatch(/\.json\.corrupt-\d+-[\da-f-]{36}$/);
     expect((await stat(join(dir, names[0]!))).ino).toBe(ino);
     expect(await readFile(join(dir, names[0]!), 'utf8')).toBe(corrupt);
   }, 60_000);

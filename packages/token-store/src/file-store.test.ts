@@ -158,7 +158,7 @@ describe('FileStore files', () => {
     expect((await rejection(new FileStore({ dir }).set('key', { version: 1 }))).code).toBe('PERMISSION');
   });
 
-  it('moves a corrupt file read under its key\'s lock aside to <file>.corrupt-<time> (a rename: the same file, no copy left at the path), with a warning, and treats it as missing', async () => {
+  it('moves a corrupt file read under its key\'s lock aside to <file>.corrupt-<time>-<uuid> (a rename: the same file, no copy left at the path), with a warning, and treats it as missing', async () => {
     const dir = await temporaryDirectory();
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, logger });
@@ -170,9 +170,9 @@ describe('FileStore files', () => {
     // Gone from its path: the next reader finds no file (and logs nothing), not the same corrupt file again.
     const names = await readdir(dir);
     expect(names).toHaveLength(1);
-    expect(names[0]).toMatch(new RegExp(`^${sha256('key')}\\.json\\.corrupt-\\d+$`));
+    expect(names[0]).toMatch(new RegExp(`^${sha256('key')}\\.json\\.corrupt-\\d+-[\\da-f]{8}(-[\\da-f]{4}){3}-[\\da-f]{12}$`));
     const movedTo = join(dir, names[0]!);
-    const time = Number(names[0]!.split('.corrupt-')[1]);
+    const time = Number(names[0]!.split('.corrupt-')[1]!.split('-')[0]);
     expect(time).toBeGreaterThanOrEqual(before);
     expect(time).toBeLessThanOrEqual(Date.now());
     const moved = await stat(movedTo);

@@ -46,7 +46,7 @@ export const defaultStaleLockMs = 30_000;
  * and tightened on every write), named from a SHA-256 of the key. Writes are atomic (a
  * temporary file in the same directory, flushed, then renamed), so a reader never sees a torn
  * file. A file that cannot be parsed is treated as missing, with a warning, and moved aside to
- * `<file>.corrupt-<time>` when read while this process holds its key's lock (inside `withLock`, or
+ * `<file>.corrupt-<time>-<uuid>` when read while this process holds its key's lock (inside `withLock`, or
  * any `get` of that key meanwhile: see `heldLocks`); otherwise it stays until the next `set`
  * replaces it (or a `get` under the lock moves it).
  * A symbolic link at a token or lock path, a token file owned by another user and (for writes
@@ -127,25 +127,28 @@ export class FileStore implements TokenStore {
       }
       const record = parseRecord(await handle.readFile('utf8'));
       if (!record) {
-        // Moved aside to `<path>.corrupt-<time>`, but only while this process holds the key's lock (a
-        // get() inside withLock, as Session's re-read, or beside it: see heldLocks), where no writer of
-        // another process that takes the lock can replace it meanwhile;
+        // Moved aside to `<path>.corrupt-<time>-<uuid>` (two moved in one millisecond keep apart), but
+        // only while this process holds the key's lock (a get() inside withLock, as Session's re-read,
+        // or beside it: see heldLocks), where no writer of another process that takes the lock can
+        // replace it meanwhile;
         // elsewhere it stays for the next set() to replace (or a get() under the lock to move): a
         // rename there could take a record a writer has just put in its place. Even under the lock,
         // only this file: renamed only while `path` still names it (it is open, so no other file can
         // have its inode number), and a record that an unlocked set() renamed in the instant between
-        // that check and the rename is put back at once (link: never over a newer record).
-        let movedTo: string | undefined = `${path}.corrupt-${Date.now()}`;
-        if (
-          !heldLocks.has(join(this.dir, `${keyFileStem(key)}.lock`)) ||
-          (await lstat(path, { bigint: true }).catch(ignore))?.ino !== info.ino ||
-          !(await rename(path, movedTo).then(() => 1, ignore))
-        ) {
-          movedTo = undefined;
-        } else if ((await lstat(movedTo, { bigint: true }).catch(ignore))?.ino !== info.ino) {
-          await link(movedTo, path).catch(ignore);
-          await unlink(movedTo).catch(ignore);
-          movedTo = undefined;
+        // that check and the rename is put back at once (link: never over a newer record; EEXIST
+        // means a newer one is there, and the moved one is dropped). A link failing otherwise (an I/O
+        // error, a full disk, too many links) found the path empty, EEXIST being reported first: the
+        // record is renamed back instead, and if that fails too it stays aside, named in the warning,
+        // not deleted.
+        const aside = `${path}.corrupt-${Date.now()}-${randomUUID()}`;
+        let movedTo: string | undefined;
+        if (heldLocks.has(join(this.dir, `${keyFileStem(key)}.lock`)) && (await lstat(path, { bigint: true }).catch(ignore))?.ino === info.ino && (await rename(path, aside).then(() => 1, ignore))) {
+          movedTo =
+            (await lstat(aside, { bigint: true }).catch(ignore))?.ino === info.ino
+              ? aside
+              : await link(aside, path)
+                .then(() => unlink(aside), (error: unknown) => (errorCode(error) === 'EEXIST' ? unlink(aside) : rename(aside, path)))
+                .then(ignore, () => aside);
         }
         this.#settings.logger.warn('a token file could not be parsed; treated as missing', { file: path, movedTo });
       }
@@ -191,11 +194,10 @@ export class FileStore implements TokenStore {
   /** Removes `key`'s file; a missing file is not an error. */
   async delete(key: string): Promise<void> {
     const path = this.pathFor(key);
-    if (!(await inspectFile(path))) return;
-    try {
-      await unlink(path);
-    } catch (error) {
-      if (errorCode(error) !== 'ENOENT') throw fileSystemError(error, 'delete', path);
+    if (await inspectFile(path)) {
+      await unlink(path).catch((error: unknown) => {
+        if (errorCode(error) !== 'ENOENT') throw fileSystemError(error, 'delete', path);
+      });
     }
   }
 

@@ -18,7 +18,7 @@ export class KeyedMutex {
         // The async wrapper turns a synchronous throw in `fn` into a rejection.
         (async () => fn())().then(resolve, reject).finally(() => {
           queue.shift();
-          const next = queue.at(0);
+          const next = queue[0];
           if (next) next();
           else this.#queues.delete(key);
         });

@@ -56,7 +56,9 @@ function parseOwner(text: string): LockOwner | undefined {
 }
 
 function isProcessAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return true;
+  // Not a process: alive, so never broken as dead. A pid that is not an integer of 32 bits makes
+  // process.kill throw ERR_INVALID_ARG_TYPE, not ESRCH, so it counts as alive below.
+  if (pid <= 0) return true;
   try {
     process.kill(pid, 0);
     return true;
@@ -211,12 +213,10 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
   }
   let heartbeat: Promise<void> = Promise.resolve();
   // The handle is the lock file's own inode: touching it can never touch someone else's lock.
-  // Every staleLockMs / 3, at least 33 ms (staleLockMs is at least 100).
+  // Every staleLockMs / 3, at least 33 ms (staleLockMs is at least 100). Two dates: only the mtime is
+  // read (staleness); the atime may be a millisecond apart from it.
   const timer = setInterval(() => {
-    heartbeat = heartbeat.then(() => {
-      const now = new Date();
-      return handle.utimes(now, now);
-    }).catch(ignore);
+    heartbeat = heartbeat.then(() => handle.utimes(new Date(), new Date())).catch(ignore);
   }, Math.floor(staleLockMs / 3));
   timer.unref();
   return async () => {

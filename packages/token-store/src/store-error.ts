@@ -26,7 +26,7 @@ export class StoreError extends Error {
   declare readonly code: StoreErrorCode;
 
   constructor(code: StoreErrorCode, message: string, options: StoreErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options.cause === undefined ? undefined : options);
     this.code = code;
     Object.defineProperty(this, marker, { value: true });
   }
