@@ -279,6 +279,25 @@ describe('Session: expiry and refresh', () => {
     expect(failures).toEqual([]);
   });
 
+  it('keeps knowing the refresh token it spent through a burst of invalidations: still presents no spent one', async () => {
+    const { clock, store, subject, failures, first } = await sessionWithFailingWrites();
+    store.failing = true;
+    clock.advance(3_600_000);
+    const second = await subject.getToken();
+    store.failing = false;
+    // The store still holds the first token, whose refresh token the refresh above spent.
+    expect((await store.get(subject.key))?.token).toMatchObject({ refreshToken: first.refreshToken });
+    // 40 requests refused with as many different older tokens (their Authorization headers): each
+    // value is refused from now on, more than the 32 invalidated values kept.
+    for (let index = 0; index < 40; index += 1) subject.invalidate(`Bearer older-token-${index}`);
+    expect(await subject.getToken()).toBe(second);
+    clock.advance(3_600_000);
+    const third = await subject.getToken();
+    expect(third.value).not.toBe(second.value);
+    expect(sandbox.stats.idp).toMatchObject({ refused: 0, byGrant: { password: 1, refresh_token: 2 } });
+    expect(failures).toEqual([]);
+  });
+
   it('falls back to the primary grant once when the refresh token is refused', async () => {
     const clock = manualClock();
     const subject = session({ clock, authenticator: passwordGrant() });

@@ -127,8 +127,13 @@ type Mode = 'background' | 'blocking';
 /** What sessions in one process that share a store and key share. */
 interface SharedState {
   flight: Promise<Acquired> | undefined;
-  /** Token values invalidated in this process (after a 401), and refresh tokens it has spent (rotated away), newest last. */
+  /** Token values invalidated in this process (after a 401), newest last. */
   invalid: Set<string>;
+  /**
+   * Refresh tokens this process has spent (rotated away), newest last. Apart from `invalid`, so that
+   * a burst of invalidations never pushes out the one the store still holds after a failed write.
+   */
+  spent: Set<string>;
   /** How many invalidate() calls there were: a session whose count is behind checks its token against `invalid`. */
   invalidations: number;
   /** The latest throttle seen in this process. */
@@ -139,17 +144,16 @@ const MAX_INVALID = 32;
 const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: Infinity, idleMargin: 0 };
 const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 
-/** Refuse `value` (a token's value, or a spent refresh token) from now on in the sessions of `state`; the newest MAX_INVALID are kept. */
-function refuse(state: SharedState, value: string): void {
-  const { invalid } = state;
-  invalid.delete(value);
-  invalid.add(value);
-  if (invalid.size > MAX_INVALID) invalid.delete([...invalid][0] ?? '');
+/** Add `value` (a token's value, or a spent refresh token) to `refused` (a SharedState's `invalid` or `spent`) as its newest; the newest MAX_INVALID are kept. */
+function refuse(refused: Set<string>, value: string): void {
+  refused.delete(value);
+  refused.add(value);
+  if (refused.size > MAX_INVALID) refused.delete([...refused][0] ?? '');
 }
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
   const byKey = shared.get(store) ?? new Map<string, SharedState>();
-  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), invalidations: 0, throttledUntil: 0 };
+  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), spent: new Set<string>(), invalidations: 0, throttledUntil: 0 };
   byKey.set(key, state);
   shared.set(store, byKey);
   return state;
@@ -380,7 +384,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     // The value refused from now on: the current one when `token` is it or its header (of any type).
     const value = current && given === authorizationOf(current) ? current.value : given;
     this.#shared.invalidations += 1;
-    refuse(this.#shared, value);
+    refuse(this.#shared.invalid, value);
     if (value !== current?.value) {
       this.#logger.trace('invalidate: not the current token, ignored');
       return;
@@ -471,6 +475,9 @@ export class Session extends TypedEmitter<SessionEvents> {
         } finally {
           // Still holding the lock: a process waiting for it would otherwise find the store empty and
           // refresh with the refresh token about to be revoked, storing a token of the grant ended here.
+          // All of them, tokens without a refresh token too: a token endpoint answering with its cached
+          // access token would hand that waiter the token about to be revoked. (And `revoke` takes a
+          // whole token: its refresh token cannot be revoked apart from its access token.)
           await revokeAll(record?.token);
         }
       });
@@ -753,12 +760,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     // away, and the store write failed): then the current token's, its successor. Not the later by
     // obtainedAt: other processes, a custom clock or a clock stepped back stamp it by clocks that need
     // not agree, and an older token judged newer would present a spent refresh token.
-    const base = [stored, this.#token].find((token): token is Token & { refreshToken: string } => token?.refreshToken !== undefined && !state.invalid.has(token.refreshToken));
+    const base = [stored, this.#token].find((token): token is Token & { refreshToken: string } => token?.refreshToken !== undefined && !state.spent.has(token.refreshToken));
     if (base && authenticator.refresh) {
       try {
         const token = this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context), ended));
         // Rotated: the refresh token used is spent. One kept (no new one issued) stays usable.
-        if (token.refreshToken !== base.refreshToken) refuse(state, base.refreshToken);
+        if (token.refreshToken !== base.refreshToken) refuse(state.spent, base.refreshToken);
         return token;
       } catch (error) {
         if (ended.aborted || (AuthError.isInstance(error) && error.code === 'RATE_LIMITED')) throw error;
