@@ -260,6 +260,15 @@ describe.each(Object.keys(targets))('adaptLogger(%s) with fields it cannot read'
   });
 });
 
+it('passes Maps with object keys to the console redacted, even a key whose Symbol.toStringTag getter throws', () => {
+  const { logger, chunks } = targets.console!();
+  const key = { toString: () => 'k', get [Symbol.toStringTag](): never { throw new Error(THROWN); } };
+  expect(() => { logger.info('the message', { map: new Map([[key, 1]]), keyed: new Map([[{ token: SECRET, id: 7 }, 2]]) }); }).not.toThrow();
+  expect(chunks).toHaveLength(1);
+  expect(chunks[0]).not.toMatch(new RegExp(`${SECRET}|${THROWN}`));
+  expect(chunks[0]).toContain(`{ token: '${REDACTED}', id: 7 } => 2`);
+});
+
 it('lets an error thrown by a sink itself through, calling the sink once', () => {
   const entries: LogEntry[] = [];
   const logger = adaptLogger({ log: (entry: LogEntry): never => { entries.push(entry); throw new Error('sink down'); } });

@@ -224,6 +224,15 @@ describe('createLogger with fields it cannot read', () => {
     expect(other).toMatchObject({ msg: 'with another', error, body: '[Unreadable]', ok: 1 });
   });
 
+  it('writes a function field whose toString or Symbol.toPrimitive throws as [Unreadable] in the pretty format', () => {
+    const { lines, write } = capture();
+    const fn = Object.assign(() => 1, { toString: (): never => { throw new Error(THROWN); } });
+    const primitive = Object.assign(() => 2, { [Symbol.toPrimitive]: (): never => { throw new Error(THROWN); } });
+    expect(() => { createLogger({ write }).child({ component: 'c' }).info('x', { fn, ok: 1, primitive, password: 's3cr3t' }); }).not.toThrow();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.slice(13)).toBe('INFO  x component=c fn=[Unreadable] ok=1 primitive=[Unreadable] password=[REDACTED]');
+  });
+
   it('writes fields: [Unreadable] when not even their names can be read, keeping the bindings', () => {
     const { lines, write } = capture();
     createLogger({ format: 'json', write }).child({ component: 'c' }).warn('x', revoked() as never);

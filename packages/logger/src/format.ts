@@ -1,4 +1,5 @@
 import type { EntryLevel } from './levels.js';
+import { UNREADABLE } from './redact.js';
 import type { LogFields } from './types.js';
 
 // Entries are redacted copies, already free of cycles; BigInt, Map and Set still need help.
@@ -40,7 +41,12 @@ function formatValue(value: unknown): string {
   // As JSON writes a Date (`null` when it is invalid), so a field reads the same in both formats.
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'null' : value.toISOString();
   if (value && typeof value === 'object') return safeStringify(value);
-  return String(value);
+  // A function (its `toString` or `Symbol.toPrimitive`, which may throw) or a primitive.
+  try {
+    return String(value);
+  } catch {
+    return UNREADABLE;
+  }
 }
 
 /**

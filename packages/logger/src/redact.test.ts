@@ -564,6 +564,114 @@ describe('redact: objects with a toJSON method', () => {
   });
 });
 
+describe('redact: index and spaced bracket keys, Ruby hashes, argument arrays in text, values after a separator', () => {
+  const redactor = createRedactor();
+  const text = (input: string): string => redactor.text(input);
+
+  it('takes an index at the end of a bracketed key for no name: password[0] is password', () => {
+    expect(text(`POST /x password[0]=${SECRET}&password[1]=${SECRET}&n=1`)).toBe(`POST /x password[0]=${REDACTED}&password[1]=${REDACTED}&n=1`);
+    expect(text(`x user[password][0]=${SECRET}&a%5Btoken%5D%5B12%5D=${SECRET}&y=1`)).toBe(`x user[password][0]=${REDACTED}&a%5Btoken%5D%5B12%5D=${REDACTED}&y=1`);
+    expect(redact({ 'password[0]': SECRET, 'items[0]': 1 })).toEqual({ 'password[0]': REDACTED, 'items[0]': 1 });
+    // An index is no name, but a name that holds digits is one: its end is no secret key.
+    expect(text('x items[0]=1&password[0x]=2&passwords[0]=3')).toBe('x items[0]=1&password[0x]=2&passwords[0]=3');
+  });
+
+  it('reads a bracketed key with blanks before its = or :, unless its last name is an index', () => {
+    expect(text(`user[password] = ${SECRET} x`)).toBe(`user[password] = ${REDACTED} x`);
+    expect(text(`x user[password]\t=${SECRET}&y=1`)).toBe(`x user[password]\t=${REDACTED}&y=1`);
+    expect(text(`x user%5Bpassword%5D = ${SECRET}&y=1`)).toBe(`x user%5Bpassword%5D = ${REDACTED}&y=1`);
+    expect(text(`x user[password]: ${SECRET} ${SECRET}\nnext: 1`)).toBe(`x user[password]: ${REDACTED}\nnext: 1`);
+    // ISPAPI response lines (`PROPERTY[…][0] = …`, masked by the command client) are left as they are.
+    const response = '[RESPONSE]\nCODE = 200\nPROPERTY[DOMAIN][0] = example.com\nPROPERTY[SESSION][0] = ***\nEOF';
+    expect(text(response)).toBe(response);
+  });
+
+  it('redacts password_confirmation as a key of its own, in objects and text, bracketed or not', () => {
+    expect(redact({ password_confirmation: SECRET, passwordConfirmation: SECRET, user: { password_confirmation: SECRET } }))
+      .toEqual({ password_confirmation: REDACTED, passwordConfirmation: REDACTED, user: { password_confirmation: REDACTED } });
+    expect(text(`POST /users user[password]=${SECRET}&user[password_confirmation]=${SECRET}&user[name]=bob`))
+      .toBe(`POST /users user[password]=${REDACTED}&user[password_confirmation]=${REDACTED}&user[name]=bob`);
+    expect(text(`x password_confirmation=${SECRET} y=1`)).toBe(`x password_confirmation=${REDACTED} y=1`);
+    expect(text(`{"user":{"password_confirmation":"${SECRET}"}}`)).toBe(`{"user":{"password_confirmation":"${REDACTED}"}}`);
+    // Other words after a secret key are still another key.
+    expect(text('x password_hint=pet user[password_reset_at]=1')).toBe('x password_hint=pet user[password_reset_at]=1');
+  });
+
+  it('redacts double-quoted and symbol keys of Ruby hashes (`"key"=>value`, `:key=>value`)', () => {
+    expect(text(`params {"user"=>"bob", "password"=>"${SECRET}", "n"=>1}`)).toBe(`params {"user"=>"bob", "password"=>"${REDACTED}", "n"=>1}`);
+    expect(text(`{"token" => "${SECRET} x", "api_key"=>${SECRET}, "n"=>1}`)).toBe(`{"token" => "${REDACTED}", "api_key"=>${REDACTED}, "n"=>1}`);
+    expect(text(`opts {:user=>"bob", :password=>"${SECRET}", :client_secret => '${SECRET}'}`)).toBe(`opts {:user=>"bob", :password=>"${REDACTED}", :client_secret => '${REDACTED}'}`);
+    // A double-quoted key followed by anything but `=>` is left to the JSON patterns, as before.
+    expect(text(`{"password":"${SECRET}","user":"bob"}`)).toBe(`{"password":"${REDACTED}","user":"bob"}`);
+  });
+
+  it('redacts the element after a secret flag in an argument array written as text (JSON, util.inspect)', () => {
+    expect(text(`spawn args=["--password","${SECRET}","--user","root"]`)).toBe(`spawn args=["--password","${REDACTED}","--user","root"]`);
+    expect(text(`{"argv":["node","-pw", "${SECRET}"]}`)).toBe(`{"argv":["node","-pw", "${REDACTED}"]}`);
+    expect(text(inspect(['app.js', '--client-secret', SECRET]))).toBe(`[ 'app.js', '--client-secret', '${REDACTED}' ]`);
+    // Spread over lines by util.inspect.
+    const long = inspect(['node', 'x'.repeat(30), '--password', SECRET, '--note', 'y'.repeat(30)]);
+    expect(long).toContain('\n');
+    expect(text(long)).toBe(long.replace(SECRET, REDACTED));
+    // The next option is no value; a flag that is not secret, or a word without a dash, takes none.
+    for (const plain of ['args=["--password","--host","db"]', `args=["--name","bob"]`, `["password","x"]`, `['token', 'x']`]) expect(text(plain)).toBe(plain);
+  });
+
+  it('takes a value that starts with &, , or ; for the value, unless a key or a blank follows that separator', () => {
+    expect(text(`x password=&${SECRET}`)).toBe(`x password=${REDACTED}`);
+    expect(text(`GET /?password=&${SECRET}&user=bob`)).toBe(`GET /?password=${REDACTED}&user=bob`);
+    expect(text(`x token=,${SECRET} y=1`)).toBe(`x token=${REDACTED} y=1`);
+    expect(text(`x password= ,${SECRET} y=1`)).toBe(`x password= ${REDACTED} y=1`);
+    expect(text(`x password=;${SECRET} y=1`)).toBe(`x password=${REDACTED} y=1`);
+    expect(text(`mysql --password ;${SECRET} --user root`)).toBe(`mysql --password ${REDACTED} --user root`);
+    // An empty value stays empty before a key (`&user=`, `,next=1`, `;b:`), a blank, another separator or the end.
+    expect(text('x ?password=&user=bob&token=,next=1&pw=;b:1&otp=& z')).toBe(`x ?password=${REDACTED}&user=bob&token=${REDACTED},next=1&pw=${REDACTED};b:1&otp=${REDACTED}& z`);
+    expect(text('Cookie: a=1; x\nSet: token=; Path=/; pw=&&x=1')).toBe(`Cookie: ${REDACTED}\nSet: token=${REDACTED}; Path=/; pw=${REDACTED}&&x=1`);
+  });
+
+  it('takes what follows an empty secret value that starts the value of another key, as outside a value', () => {
+    expect(text(`x user= token= ${SECRET} more`)).toBe(`x user= token=${REDACTED}`);
+    expect(text(`x user[a]=token= ${SECRET}`)).toBe(`x user[a]=token=${REDACTED}`);
+    // A value after the secret key, or a separator that ends the outer value, keeps the rest of the line.
+    expect(text('x user=token=abc more')).toBe(`x user=token=${REDACTED} more`);
+    expect(text('x user=token=&b=1 more')).toBe(`x user=token=${REDACTED}&b=1 more`);
+  });
+
+  it('hides the lines indented below an empty secret value in URL-encoded command text', () => {
+    expect(text(`s_command=COMMAND%3DX%0APASSWORD%3D%0A%20%20${SECRET}%0A%20%20${SECRET}%0ADOMAIN%3Dd.com&s_login=u`))
+      .toBe(`s_command=COMMAND%3DX%0APASSWORD%3D${REDACTED}%0ADOMAIN%3Dd.com&s_login=u`);
+    expect(text(`s_command=X%0D%0AAUTH%3D%0D%0A%09${SECRET}&y=1`)).toBe(`s_command=X%0D%0AAUTH%3D${REDACTED}&y=1`);
+    // Lines that are not indented are kept, as is a value that is not empty and what follows it.
+    expect(text('s_command=X%0APASSWORD%3D%0ADOMAIN%3Dd.com')).toBe(`s_command=X%0APASSWORD%3D${REDACTED}%0ADOMAIN%3Dd.com`);
+    expect(text('s_command=X%0ANOTE%3D%0A%20%20kept%0AY%3D1')).toBe('s_command=X%0ANOTE%3D%0A%20%20kept%0AY%3D1');
+  });
+
+  it('copies object Map keys, redacted, so that a console prints no secret in them', () => {
+    const key = { token: SECRET, id: 1 };
+    const out = redact({ map: new Map<unknown, unknown>([[key, 1], ['k', 2]]) });
+    expect([...out.map]).toEqual([[{ token: REDACTED, id: 1 }, 1], ['k', 2]]);
+    expect(key.token).toBe(SECRET);
+    expect(inspect(out)).not.toContain(SECRET);
+  });
+
+  it('takes linear time on long runs of the new key forms', () => {
+    const runs = ['&a[a]=', 'password=', 'password=&', 'a=&a', 'a=,', 'a=;a', 'x a[a] = ', 'x a[0] = ', 'a[0]', 'a[0][0]', '%5B0%5D', 'password[0]=', '"a"=>', '"a"', ':a=>', ':a', ':a ', '"--a",', "'--a', ", '"--password","', 'a= token= ', '%0Aa%3D%0A%20', '%0A%20', 'x=&a[a'];
+    for (const run of runs) {
+      for (const input of [run.repeat(100_000 / run.length), `x ${run.repeat(100_000 / run.length)}x`]) {
+        const started = performance.now();
+        text(input);
+        // Tens of ms on a quiet machine; quadratic time would be tens of seconds (one rejected pattern took 37 s).
+        expect(performance.now() - started, JSON.stringify(run)).toBeLessThan(3_000);
+      }
+    }
+    for (const input of ['x=&' + 'a'.repeat(100_000), `:${'a'.repeat(100_000)}`, `:a${' '.repeat(100_000)}`, '["--a",' + ' '.repeat(100_000), `"--${'a'.repeat(100_000)}"`, `x a[a]${' '.repeat(100_000)}`]) {
+      const started = performance.now();
+      text(input);
+      expect(performance.now() - started).toBeLessThan(3_000);
+    }
+  });
+});
+
 describe('redact: text patterns, pinned', () => {
   // Exact outputs of the text patterns for inputs at the edges of each pattern: the line leads,
   // blanks and separators, encoded commands, query and form separators, quoted values, JSON

@@ -12,7 +12,7 @@ export const UNREADABLE = '[Unreadable]';
  * `X-Auth-Token`, `db.password`).
  */
 export const defaultRedactKeys: readonly string[] = (
-  'password passwd pw s_pw newpassword secret client_secret token access_token refresh_token id_token ' +
+  'password password_confirmation passwd pw s_pw newpassword secret client_secret token access_token refresh_token id_token ' +
   'authorization proxy-authorization cookie set-cookie session s_session sessionid otp s_otp auth ' +
   'api_key x-api-key private_key passphrase'
 ).split(' ');
@@ -38,7 +38,7 @@ export interface Redactor {
   text(text: string): string;
   /**
    * Whether `key` names a secret: it, or its end after a `-`, `_`, `.` or bracket (`user[password]`,
-   * `user%5Bpassword%5D`), is a secret key.
+   * `user%5Bpassword%5D`), is a secret key. An index in brackets is no name: `password[0]` is `password`.
    */
   isSecretKey(key: string): boolean;
 }
@@ -48,8 +48,9 @@ export interface Redactor {
 // stays quoted once redacted. A key starts with a letter after any `_` and `-` (which key
 // comparison ignores): `_token`, `--password`, but not `1password`, `-5` or `401`. In INLINE it may
 // end in bracketed names, as form keys do (`user[password]=`, `user%5Bpassword%5D=`), when an `=` or
-// `%3D` follows them directly: `PROPERTY[DOMAIN][0] = …` lines of an ISPAPI response are no keys,
-// as before, so that a long list is not searched value by value (twice the time).
+// `%3D` follows them directly, or an `=` or `:` after blanks (`user[password] = …`) unless the last
+// name is an index: `PROPERTY[DOMAIN][0] = …` lines of an ISPAPI response are no keys, as before,
+// so that a long list is not searched value by value (twice the time).
 //
 // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
 // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
@@ -59,31 +60,36 @@ export interface Redactor {
 // double quote, if any.
 const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
 // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
-// hold `%26`. The fourth group is empty; the fifth is INLINE's: what ends the value, but for the
-// end of the text.
-const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)(.*?)()(?=(%0[AD]|&)|$)/gi;
+// hold `%26`. An empty value followed by indented lines (`%0A%20…`, `%0A+…`) is those lines, as
+// CUT_REST takes them below a plain `AUTH=`. The fourth group is empty; the fifth is INLINE's: what
+// ends the value, but for the end of the text.
+const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)((?:(?:%0[AD])+(?=%20|%09|\+).*?(?=%0[AD]|&|$))+|.*?)()(?=(%0[AD]|&)|$)/gi;
 // `key=value` and `key: value` in query strings, form bodies and log text, `'key' => value` in
-// `util.inspect` output of a Map, and `--key value` on a command line (a value that does not
-// start with `-`, which would be the next option): the value is quoted (a missing closing quote
+// `util.inspect` output of a Map (`"key"=>value` of a Ruby hash), `--key value` on a command line,
+// and `"--key", "value"` in an argument array written as JSON or by `util.inspect` (a value that
+// does not start with `-`, which would be the next option): the value is quoted (a missing closing quote
 // reads to the end), an opening bracket (under a secret key, the line is cut there; not the `[`
-// of a value already redacted), or runs to the next separator. The key may be single-quoted, as
+// of a value already redacted), or runs to the next separator (a `&`, `,` or `;` right after the
+// separator starts the value, unless a blank, a separator or a word and a separator follows it:
+// `password=&x` is `&x`, `password=&user=bob` is empty). The key may be single-quoted, as
 // in a Python or JavaScript literal: `{'token': 'value'}`. The character before the key is looked
 // at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`) is still found.
 // That a blank follows a `--` flag is checked after the blank (the lookbehind), so the check
 // runs once per word, not once for every shorter key a long word could be cut to, and only at the
 // end of the blanks (`(?![-\t ])`), so that a long run of blanks is not tried at each of them. The
 // value of a `--` flag may follow a shell line continuation (`--password \`, the value on the next line).
-// A key may follow a `#` as in a URL fragment (`#access_token=…`), only with an `=` right after
-// it: `#https://…` or `#anchor: …` is no key, whose value would take the key after it (that `=` is
-// looked for only after a `#`: in a lookbehind the engine would look for it first, from every
-// character of a long word, in quadratic time). A value that is a `--` flag takes the flag's own
+// A key may follow a `#` as in a URL fragment (`#access_token=…`), or a `:` as a Ruby symbol
+// (`:password=>…`), only with an `=` or `=>` right after it: `#https://…` or `#anchor: …` is no
+// key, whose value would take the key after it (that `=` is looked for only after a `#` or `:`: in
+// a lookbehind the engine would look for it first, from every character of a long word, in
+// quadratic time). A value that is a `--` flag takes the flag's own
 // value with it (`args: --password …`, so that the flag is looked at as a key when the value is
 // searched): one word without a key's start or a separator in it, or a quoted string, taken whole
 // (the lookahead's group, which the engine does not take apart again) and not followed by a
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=#)(?=[\w.-]+=))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D))?)'?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|(?<!\[\d*]|%5B\d*%5D)[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["']),\s*(?=["'](?!-))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -150,12 +156,13 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   // A key without a separator (most keys) is one lookup. One with separators (brackets too, so
   // that a form key `user[password]` ends in `password`) is looked up at each end after a
   // separator, shortest first (`MY_API_KEY`: `key`, `apikey`, `myapikey`), up to the length of the
-  // longest key: a long one (`a_a_a_…=` in text) is a few lookups, not one for each of its ends.
+  // longest key: a long one (`a_a_a_…=` in text) is a few lookups, not one for each of its ends. An
+  // index in brackets (`[0]`, `[]`, `%5B0%5D`) is one separator, so `password[0]` ends in `password`.
   const longest = Math.max(...Array.from(keys, (key) => key.length));
   const isSecretKey = (key: string): boolean => {
     const lower = key.toLowerCase();
     if (!/[-_.[\]]|%5[bd]/.test(lower)) return keys.has(lower);
-    const parts = lower.split(/[-_.[\]]|%5[bd]/);
+    const parts = lower.split(/\[\d*]|%5b\d*%5d|[-_.[\]]|%5[bd]/);
     for (let end = '', part; (part = parts.pop()) != null && (end = part + end).length <= longest; ) if (keys.has(end)) return true;
     return false;
   };
@@ -225,11 +232,16 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // of them. JWTs go last, with or without a separator: a `[REDACTED]` put in before the
     // key/value patterns would end an unquoted value early (a bracket ends one), and the rest of
     // that value would be read as text.
-    const beforeJwt = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]/i.test(out) ? out : members(out
+    const beforeJwt = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]|["']-[\w.-]*["'],/i.test(out) ? out : members(out
       // In a value inside a value, a mark is one a pattern put there (an encoded value's cut).
       .replaceAll(CUT, depth ? CUT : '\uFFFD')
-      .replace(LINE, (match: string, head: string, key: string, quote: string) =>
-        isSecretKey(key) ? head + quote + REDACTED + quote + CUT : match)
+      .replace(LINE, (match: string, head: string, key: string, quote: string, at: number, all: string) => {
+        if (!isSecretKey(key)) return match;
+        // An empty value that ends a value inside a value, and nothing ends that value: what follows
+        // it may be this value (`user= token= …`), as after an empty INLINE value (see `hide`).
+        end = at + match.length < all.length || after ? end : cut;
+        return head + quote + REDACTED + quote + CUT;
+      })
       // Cut the lines at the marks (the only U+E000 left), before and after the inline patterns;
       // after them, a cut that runs to the end of a value inside a value ends with `cut`.
       .replace(CUT_REST, '$1$2')
@@ -264,8 +276,10 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     }
     const inner = [...path, input];
     const each = (value: unknown): unknown => copy(value, inner);
+    // A Map key that is an object is copied too: the console prints it, with what it holds (and it
+    // read its `Symbol.toStringTag` getter, which may throw).
     const entries = (list: [unknown, unknown][]): [unknown, unknown][] =>
-      list.map(([key, value]) => [key, typeof key === 'string' && isSecretKey(key) ? REDACTED : copy(value, inner, key === 'rawHeaders')]);
+      list.map(([key, value]) => [typeof key === 'object' ? each(key) : key, typeof key === 'string' && isSecretKey(key) ? REDACTED : copy(value, inner, key === 'rawHeaders')]);
     // An argument list (`process.argv`, a `spawn()` call): the word after a secret `--flag` (or
     // `-flag`) is its value, unless it is the next option. Node's `rawHeaders` (names and values
     // in turn: `['Authorization', 'Bearer …', 'Host', 'h']`): the value after a secret name. (Only
