@@ -301,6 +301,37 @@ describe('createApiClient', () => {
     expect(requests).toEqual(['GET']);
   });
 
+  it('redacts a URL percent-encoded in a query value (searchParams) in errors and the log, and leaves other encoded values as they are', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) });
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, timeoutMs: 150, logger });
+    await api.get('v1/whoami');
+    // searchParams encodes each value: `:` `/` `?` `=` `&` `@` become escapes, which hid the secret from the redaction.
+    const secrets = { redirect: 'https://x.example/cb?password=encoded-secret-1', next: '/cb?a=1&token=encoded-secret-2', back: 'https://user:encoded-secret-3@example.com/', twice: encodeURIComponent('/cb?api_key=encoded-secret-4') };
+    const plain = { q: 'a b&c=d', price: '100%', odd: '%zz' };
+    const searchParams = { ...plain, ...secrets };
+    const check = (error: unknown): void => {
+      const { message, stack } = error as Error;
+      for (const secret of ['encoded-secret-1', 'encoded-secret-2', 'encoded-secret-3', 'encoded-secret-4']) {
+        expect(message).not.toContain(secret);
+        expect(stack).not.toContain(secret);
+      }
+      // Still the URL, the values without a secret as they were.
+      expect(message).toContain(`v1/missing?${new URLSearchParams(plain).toString()}&redirect=https%3A%2F%2Fx.example%2Fcb%3Fpassword%3D`);
+    };
+    const missing = await api.get('v1/missing', { searchParams }).catch((caught: unknown) => caught);
+    expect(missing).toBeInstanceOf(HTTPError);
+    check(missing);
+    expect((missing as HTTPError).request.url).toContain(new URLSearchParams(searchParams).toString());
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 2000 }, { path: '/api/rest/v1/missing' });
+    const timedOut = await api.get('v1/missing', { searchParams }).catch((caught: unknown) => caught);
+    expect(timedOut).toBeInstanceOf(TimeoutError);
+    check(timedOut);
+    sandbox.commands.clearFaults();
+    expect(lines.filter((line) => line.includes('v1/missing?'))).toHaveLength(2);
+    for (const line of lines) expect(line).not.toMatch(/encoded-secret/);
+  });
+
   it('rejects a bad base URL', () => {
     expect(() => createApiClient({ baseUrl: 'not a url', session: session() })).toThrow(/baseUrl/);
     expect(() => createApiClient({ baseUrl: `${sandbox.url}/api/rest/?s_session=hunter2-secret`, session: session() })).toThrow(/secret query fields/);

@@ -53,7 +53,10 @@ export interface ApiClientOptions extends ConnectionOptions {
  * credentials and replay the request once with a fresh token (never more); 413/429/503 are
  * retried after `Retry-After`, a failed login (an `AuthError`) never: the Session has retried it;
  * every request is logged at debug level (redacted). The URL in the message (and stack) of ky's
- * `HTTPError` and `TimeoutError` is redacted the same way; `error.request.url` is the URL as sent.
+ * `HTTPError` and `TimeoutError` is redacted the same way (a URL percent-encoded in a query value
+ * too); `error.request.url` is the URL as sent. A client made by `create()` is a plain ky instance
+ * (no session, no redaction), and a request whose options drop the hooks (`beforeError: undefined`)
+ * drops the redaction hook with them.
  *
  * @example
  * const api = createApiClient({ baseUrl: 'https://api.example.com/', session });
@@ -71,7 +74,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // From 1: ky's timer would end every request at 0.
   const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 30_000, 1);
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
-  const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory(undefined, options, 10_000, timeoutMs)() : undefined);
+  const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory('', options, 10_000, timeoutMs)() : undefined);
 
   // One attempt with a fresh authorization, logged (redacted) when it is over; the authorization is
   // dropped when the API refuses it (401), after the entry.
@@ -93,8 +96,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       throw error;
     } finally {
       if (logger.isLevelEnabled('debug')) {
-        const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-        logger.debug('rest request', { method: request.method, url: redactText(request.url), ...outcome, durationMs });
+        logger.debug('rest request', { method: request.method, url: redactText(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
       }
       if (outcome.status === 401) session.invalidate(authorization);
     }
@@ -114,7 +116,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       Object.defineProperty(input, 'url', { value: redactText(input.url), configurable: true });
       queueMicrotask(() => delete (input as { url?: string }).url);
     });
-    const again = input.body === null ? input : input.clone();
+    const again = input.body ? input.clone() : input;
     const response = await attempt(input, init);
     const refused = response.status === 401;
     if (refused) logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactText(input.url) });

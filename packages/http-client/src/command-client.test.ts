@@ -578,6 +578,90 @@ describe('sessions', () => {
     expect(await created.logout()).toMatchObject({ code: 530, description: 'SESSION NOT FOUND', synthetic: true });
   });
 
+  it('starts one session for concurrent login() calls: a call while one is in flight waits for it and shares its response', async () => {
+    const created = client();
+    const { sessions } = sandbox.stats.commands;
+    const started = sessions.started;
+    const active = sessions.active;
+    // Two at once used to start two sessions, the one that finished first left open on the server.
+    const [first, second] = await Promise.all([created.login({ timeoutSeconds: 120 }), created.login({ timeoutSeconds: 60 })]);
+    expect(first.code).toBe(200);
+    expect(second).toBe(first);
+    expect(sessions.started - started).toBe(1);
+    expect(sessions.active - active).toBe(1);
+    expect(created.saveSession()?.session).toBe(first.property('SESSION'));
+    // Once it is over, a login() starts a session again (as documented, the one in use is replaced).
+    const next = await created.login();
+    expect(next.code).toBe(200);
+    expect(next).not.toBe(first);
+    expect(sessions.started - started).toBe(2);
+    expect(created.saveSession()?.session).toBe(next.property('SESSION'));
+    await created.logout();
+    await client().request({ COMMAND: 'EndSession' }, { sessionId: first.property('SESSION') ?? '' });
+
+    // A failed login is shared as well, and not kept: the next call tries again.
+    const refused = client({ credentials: { login: 'demo', password: 'nope' } });
+    const requests = sandbox.stats.commands.requests;
+    const failed = await Promise.all([refused.login(), refused.login()]);
+    expect(failed[0].code).toBe(530);
+    expect(failed[1]).toBe(failed[0]);
+    expect(sandbox.stats.commands.requests - requests).toBe(1);
+    expect((await refused.login()).code).toBe(530);
+    expect(sandbox.stats.commands.requests - requests).toBe(2);
+  });
+
+  it('lets a login() that waits for one in flight end its own wait with its signal or close(), and refuses a bad signal, with one StartSession', async () => {
+    const created = client();
+    const { sessions } = sandbox.stats.commands;
+    const started = sessions.started;
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 300 }, { command: 'StartSession' });
+    const first = created.login();
+    const controller = new AbortController();
+    const waiting = created.login({ signal: controller.signal });
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ name: 'HttpClientError', code: 'ABORTED' });
+    await expect(created.login({ signal: 'stop' } as never)).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT' });
+    expect((await first).code).toBe(200);
+    expect(sessions.started - started).toBe(1);
+    expect(created.loggedIn).toBe(true);
+    await created.logout();
+
+    // close() ends the wait at once; the login in flight finishes.
+    const closing = client();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 300 }, { command: 'StartSession' });
+    const inFlight = closing.login();
+    const waiter = closing.login();
+    const closed = closing.close();
+    expect(await settledWithin(waiter.catch((error: unknown) => error), 100)).toMatchObject({ name: 'HttpClientError', code: 'CLOSED' });
+    const login = await inFlight;
+    expect(login.code).toBe(200);
+    await closed;
+    expect(sessions.started - started).toBe(2);
+    await client().request({ COMMAND: 'EndSession' }, { sessionId: login.property('SESSION') ?? '' });
+  });
+
+  it('ends the session of a login() in flight when logout() is called meanwhile', async () => {
+    const created = client();
+    const { sessions } = sandbox.stats.commands;
+    const active = sessions.active;
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
+    const login = created.login();
+    // It used to answer 530 SESSION NOT FOUND at once, and the session then started stayed open.
+    const logout = await created.logout();
+    expect(logout).toMatchObject({ code: 200, synthetic: false });
+    expect(sandbox.commands.recent.at(-1)?.command.COMMAND).toBe('EndSession');
+    expect((await login).code).toBe(200);
+    expect(created.loggedIn).toBe(false);
+    expect(sessions.active - active).toBe(0);
+    // Its own signal ends its wait; the login goes on.
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
+    const again = created.login();
+    await expect(created.logout({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+    expect((await again).code).toBe(200);
+    expect((await created.logout()).code).toBe(200);
+    expect(sessions.active - active).toBe(0);
+  });
+
   it('reports a failed login and stays on the credentials', async () => {
     const created = client({ credentials: { login: 'demo', password: 'nope' } });
     expect((await created.login()).code).toBe(530);

@@ -6,7 +6,7 @@ import { AuthError, createLogger, parseRetryAfter, silentLogger } from './depend
 import { commandTextOf, flattenCommand } from './encode-command.js';
 import { HttpClientError, invalidArgument } from './http-client-error.js';
 import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
-import { errorSummary, maskedPost, redactResponseText } from './redaction.js';
+import { errorSummary, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeRequestBody } from './request-body.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError, optionsOf, wholeNumber } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
@@ -151,15 +151,15 @@ export interface SavedSession {
 const READ_ONLY = /^\s*(?:Check|Query|Status|Get)/i;
 
 /** The `s_login` of credentials: `login`, or `login!role` for a role user. */
-export function loginOf(credentials: CommandCredentials): string {
+export const loginOf = (credentials: CommandCredentials): string => {
   return credentials.role ? `${credentials.login}!${credentials.role}` : credentials.login;
-}
+};
 
 /** The session id a StartSession response hands out; undefined when the login failed. */
-export function startedSession(response: CommandResponse): string | undefined {
+export const startedSession = (response: CommandResponse): string | undefined => {
   const id = response.property('SESSION');
   return response.isSuccess() && isText(id) ? id : undefined;
-}
+};
 
 /** One command on its way: what every attempt and replay of it shares. */
 interface Outgoing {
@@ -198,42 +198,40 @@ interface Attempt {
  * pattern is built only for a secret whose first run of letters, digits and `_` is in an encoded
  * text.
  */
-function unechoer(connection: ConnectionFields, pairs: readonly [string, string][], response: CommandResponse): (text: string) => string {
+const unechoer = (connection: ConnectionFields, pairs: readonly [string, string][], response: CommandResponse): (text: string) => string => {
   const secrets: string[] = [];
   let checks = 64;
   const add = (secret?: string): void => {
     if (secret && checks-- > 0) secrets.push(secret, secret.trim());
   };
-  add(connection.session);
-  add(connection.password);
-  add(connection.otp);
-  for (const [key, value] of pairs) if (isSecretName(key)) add(value);
+  // The connection's session, password and otp (in that order: see #exchange), then the command's.
+  for (const [key, value] of [...Object.entries(connection as Record<string, string | undefined>), ...pairs]) if (isSecretName(key)) add(value);
   for (const name of response.columns) if (isSecretName(name)) response.column(name).forEach(add);
   // Longest first.
   secrets.sort((a, b) => b.length - a.length);
   return (text) => {
-    const encoded = text.includes('%') || text.includes('+');
+    const encoded = /[%+]/.test(text);
     for (const secret of secrets) {
       // Encoded, a secret keeps its first run of letters, digits and `_`. Each other character is
       // escaped: nothing in a secret is read as regex syntax.
-      if (secret.length > 2 && text.includes(encoded ? secret.replace(/\W[^]*/, '') : secret)) text = text.replaceAll(encoded ? new RegExp(secret.replace(/\W/gu, '(?:\\$&|\\+|%[^89ABab]\\w(?:%[89ABab]\\w)*)'), 'g') : secret, MASK);
+      if (secret.length > 2 && text.includes(encoded ? secret.replace(/\W[^]*/, '') : secret)) text = text.replaceAll(encoded ? RegExp(secret.replace(/\W/gu, '(?:\\$&|\\+|%[^89ABab]\\w(?:%[89ABab]\\w)*)'), 'g') : secret, MASK);
     }
     return text;
   };
-}
+};
 
-function isText(value: unknown): value is string {
+const isText = (value: unknown): value is string => {
   return typeof value === 'string' && value !== '';
-}
+};
 
 /** Milliseconds to wait from a `Retry-After` header (seconds or an HTTP date); undefined when absent or unreadable. */
-export function retryAfterMs(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
+export const retryAfterMs = (value: string | string[] | undefined, now: number = Date.now()): number | undefined => {
   return parseRetryAfter((Array.isArray(value) ? value[0] : value) ?? null, now);
-}
+};
 
-function aborted(signal: AbortSignal | undefined): HttpClientError {
+const aborted = (signal: AbortSignal | undefined): HttpClientError => {
   return new HttpClientError('ABORTED', 'Aborted by the signal.', { cause: signal?.reason });
-}
+};
 
 /**
  * A client of the ISPAPI command protocol: form-encoded `s_command` requests over an undici
@@ -271,6 +269,8 @@ export class CommandClient {
   readonly #subuser: string | undefined;
   #entity: string;
   #sessionId: string | undefined;
+  // The login() in flight, which a second login() call waits for and logout() ends the session of.
+  #login: Promise<CommandResponse> | undefined;
   // Set by close().
   #closed: boolean | undefined;
   // What wakes each request waiting for a retry or a login (see #wait); close() calls them.
@@ -309,9 +309,9 @@ export class CommandClient {
     this.#retryDelay = (result, readOnly, retries) => {
       if (retries >= maxRetries) return undefined;
       const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** retries);
-      const backoff = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+      const backoff = Math.round(((1 + Math.random()) * ceiling) / 2);
       if (result.error !== undefined) return isRetryableError(result.error, readOnly) ? backoff : undefined;
-      if (!readOnly || ![408, 429, 500, 502, 503, 504].includes(result.status ?? 0)) return undefined;
+      if (!readOnly || !([408, 429, 500, 502, 503, 504] as (number | undefined)[]).includes(result.status)) return undefined;
       const after = retryAfterMs(result.headers?.['retry-after']);
       if (after === undefined) return backoff;
       return after <= maxRetryAfterMs ? after : undefined;
@@ -325,7 +325,7 @@ export class CommandClient {
       throw invalidArgument('userAgent must be Latin-1 text without control characters.');
     }
     this.userAgent = userAgent;
-    this.#target = { path: `${url.pathname}${url.search}`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent } };
+    this.#target = { path: url.pathname + url.search, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent } };
   }
 
   /** The entity (`54cd` live, `1234` OT&E) the client sends. */
@@ -348,7 +348,7 @@ export class CommandClient {
       return this.#send(flattenCommand(command), optionsOf(options));
     } catch (error) {
       // An Error, whatever a caller's getter threw.
-      return Promise.reject(error instanceof Error ? error : new Error(String(error), { cause: error }));
+      return Promise.reject(error instanceof Error ? error : Error(String(error), { cause: error }));
     }
   }
 
@@ -369,9 +369,10 @@ export class CommandClient {
     const pairs = flattenCommand(command);
     const maxPages = wholeNumber('maxPages', options.maxPages, 10_000);
     let firstIndex = pairs.findIndex(([key]) => key === 'FIRST');
-    if (firstIndex === -1) firstIndex = pairs.push(['FIRST', '0']) - 1;
-    const given = pairs[firstIndex]?.[1].trim() ?? '';
-    let first = /^\d+$/.test(given) ? Number(given) : 0;
+    if (firstIndex < 0) firstIndex = pairs.push(['FIRST', '0']) - 1;
+    // Found or added above.
+    const given = (pairs[firstIndex] as [string, string])[1].trim();
+    let first = /^\d+$/.test(given) ? +given : 0;
     for (let page = 0; page < maxPages; page++) {
       // A copy per page: each response keeps the command it was sent with.
       const pagePairs = pairs.slice();
@@ -379,37 +380,54 @@ export class CommandClient {
       const response = await this.#send(pagePairs, options);
       yield response;
       // Undefined after an error, without TOTAL, and so on (see Pagination.hasNext).
-      const nextFirst = response.pagination?.nextFirst;
-      if (nextFirst === undefined || nextFirst <= first) return;
+      const nextFirst = response.pagination?.nextFirst ?? 0;
+      // `first` is 0 or more: 0 (no next page) is not above it.
+      if (!(nextFirst > first)) return;
       first = nextFirst;
     }
   }
 
   /**
    * StartSession with the credentials; on success the client sends the session id instead of
-   * login, password and otp from now on. Resolves with the StartSession response. With a session
-   * in use already (or another login() in flight), a new one replaces it and the old one stays open
-   * on the server until it times out (it may be shared through {@link saveSession}): call
-   * {@link logout} first to end it.
+   * login, password and otp from now on. Resolves with the StartSession response. A call while
+   * another login() is in flight sends nothing: it waits for that one and resolves with its
+   * response (or rejects as it does); its options are not used, and its `signal` and
+   * {@link close} end only its own wait. With a session in use already, a new one replaces it and
+   * the old one stays open on the server until it times out (it may be shared through
+   * {@link saveSession}): call {@link logout} first to end it.
    */
   async login(options?: LoginOptions): Promise<CommandResponse> {
     options = optionsOf(options);
     this.#refuseWithSession();
     if (!this.#credentials) throw new HttpClientError('INVALID_STATE', 'login() needs the credentials option.');
+    // One login at a time: close() and this call's signal end its wait at once (and a signal that
+    // is not an AbortSignal is refused), not the login it waits for.
+    if (this.#login) return this.#wait(this.#login, options.signal);
     // The server checks the ranges of TIMEOUT and MAXTTL.
     // An empty session id: the credentials, even when a session is in use.
-    const response = await this.#send(flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds }), { signal: options.signal, sessionId: '' });
+    // This continuation runs before those of the calls waiting for the login (they come later): it
+    // forgets the login and takes its session in one go, before any of them goes on.
+    let response: CommandResponse;
+    try {
+      response = await (this.#login = this.#send(flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds }), { signal: options.signal, sessionId: '' }));
+    } finally {
+      this.#login = undefined;
+    }
     this.#sessionId = startedSession(response) ?? this.#sessionId;
     return response;
   }
 
   /**
    * EndSession; the client forgets the session when the server ended it or did not know it.
-   * Without a session, resolves with the synthetic `530 SESSION NOT FOUND`.
+   * A login() in flight is waited for first, however it ends (this call's `signal` and
+   * {@link close} end the wait), so that the session it starts is the one ended. Without a
+   * session, resolves with the synthetic `530 SESSION NOT FOUND`.
    */
   async logout(options?: { signal?: AbortSignal | undefined }): Promise<CommandResponse> {
     options = optionsOf(options);
     this.#refuseWithSession();
+    // However the login ends; this call's signal and close() end the wait (a rejection).
+    if (this.#login) await this.#wait(this.#login.catch(() => undefined), options.signal);
     if (!this.#sessionId) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
     const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
     if (response.isSuccess() || response.code === 530) this.#sessionId = undefined;
@@ -447,8 +465,12 @@ export class CommandClient {
     await this.#pool?.close();
   }
 
-  /** Throws `CLOSED` once the client is closed and `ABORTED` once `signal` fired: nothing is sent after that. */
+  /**
+   * Throws `INVALID_ARGUMENT` for a signal that is not an AbortSignal (from plain JavaScript),
+   * `CLOSED` once the client is closed and `ABORTED` once `signal` fired: nothing is sent after that.
+   */
   #refuse(signal: AbortSignal | undefined): void {
+    if (signal != null && !(signal instanceof AbortSignal)) throw invalidArgument('signal must be an AbortSignal.');
     if (this.#closed || signal?.aborted) throw this.#stopped(signal);
   }
 
@@ -466,10 +488,8 @@ export class CommandClient {
   // Not async itself: without a Session the request goes straight to #exchange.
   #send(pairs: [string, string][], options: CommandRequestOptions): Promise<CommandResponse> {
     // Throws rather than rejecting: request() and the async callers turn that into a rejection.
-    const signal = options.signal;
-    if (signal != null && !(signal instanceof AbortSignal)) throw invalidArgument('signal must be an AbortSignal.');
     wholeNumber('timeoutMs', options.timeoutMs, 0);
-    this.#refuse(signal);
+    this.#refuse(options.signal);
     const outgoing: Outgoing = {
       command: pairs,
       idempotent: options.idempotent ?? READ_ONLY.test(pairs[0]?.[1] ?? ''),
@@ -511,28 +531,6 @@ export class CommandClient {
     }
   }
 
-  async #attempt(body: string, options: CommandRequestOptions): Promise<Attempt> {
-    // Nothing is sent after close() or the abort (a request that waited for its login, a retry), and no new pool is made.
-    this.#refuse(options.signal);
-    // A per-request timeout replaces the pool's; null keeps the pool's.
-    const timeout = options.timeoutMs ?? null;
-    try {
-      const answer = await (this.#pool ??= this.#newPool()).request({
-        body,
-        signal: options.signal ?? null,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        // Spread last: on Node 20, an object literal that starts with a spread and adds properties
-        // after it costs about 3 µs to build (V8 11), a third of this client's own time per request.
-        ...this.#target,
-      });
-      const text = await answer.body.text();
-      return { status: answer.statusCode, headers: answer.headers, text };
-    } catch (error) {
-      return { text: '', error };
-    }
-  }
-
   async #exchange(outgoing: Outgoing, session: string | undefined, firstAttempt: number): Promise<CommandResponse> {
     const { command: pairs, options } = outgoing;
     const connection: ConnectionFields = {
@@ -545,7 +543,24 @@ export class CommandClient {
     };
     const body = encodeRequestBody(connection, commandTextOf(pairs));
     for (let attempt = firstAttempt, retries = 0; ; attempt++, retries++) {
-      const result = await this.#attempt(body, options);
+      // Nothing is sent after close() or the abort (a request that waited for its login, a retry), and no new pool is made.
+      this.#refuse(options.signal);
+      let result: Attempt;
+      try {
+        const answer = await (this.#pool ??= this.#newPool()).request({
+          body,
+          signal: options.signal ?? null,
+          // A per-request timeout replaces the pool's; null keeps the pool's.
+          headersTimeout: options.timeoutMs ?? null,
+          bodyTimeout: options.timeoutMs ?? null,
+          // Spread last: on Node 20, an object literal that starts with a spread and adds properties
+          // after it costs about 3 µs to build (V8 11), a third of this client's own time per request.
+          ...this.#target,
+        });
+        result = { status: answer.statusCode, headers: answer.headers, text: await answer.body.text() };
+      } catch (error) {
+        result = { text: '', error };
+      }
       if (options.signal?.aborted) throw aborted(options.signal);
       const detail: ResponseDetail = {
         url: this.url,
@@ -566,7 +581,35 @@ export class CommandClient {
         response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.error });
         retryInMs = this.#retryDelay(result, outgoing.idempotent, retries);
       }
-      this.#log(response, connection, pairs, result, retryInMs);
+      // One debug entry per attempt.
+      const logger = this.#logger;
+      if (logger.isLevelEnabled('debug')) {
+        const fields: Record<string, unknown> = {
+          system: this.system,
+          entity: connection.entity,
+          url: this.url,
+          command: response.command,
+          status: result.status,
+          code: response.code,
+          description: response.description,
+          runtime: response.runtime,
+          queuetime: response.queuetime,
+          durationMs: Math.round(response.durationMs * 1000) / 1000,
+          attempt: response.attempt,
+        };
+        if (result.error !== undefined) fields.error = errorSummary(result.error);
+        if (retryInMs !== undefined) fields.retryInMs = retryInMs;
+        if (logger.isLevelEnabled('trace')) {
+          // The request body as it would be sent, with `s_pw`, `s_session`, `s_otp` and secret command values masked.
+          fields.post = encodeRequestBody(
+            { ...connection, password: connection.password && MASK, session: connection.session && MASK, otp: connection.otp && MASK },
+            commandTextOf(maskPairs(pairs)),
+          );
+          // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
+          fields.body = redactResponseText(unechoer(connection, pairs, response)(result.error === undefined ? result.text : response.raw));
+        }
+        logger.debug(COMMAND_LOG_MESSAGE, fields);
+      }
       if (retryInMs === undefined) return response;
       // The backoff or Retry-After wait: close() and the signal end it at once.
       let timer: NodeJS.Timeout | undefined;
@@ -595,33 +638,8 @@ export class CommandClient {
       signal?.addEventListener('abort', wake);
     }).finally(() => {
       this.#waiting.delete(wake);
-      signal?.removeEventListener('abort', wake);
+      // Not there when #refuse threw for a signal that is not an AbortSignal (login(), logout()).
+      (signal as Partial<AbortSignal> | undefined)?.removeEventListener?.('abort', wake);
     });
-  }
-
-  #log(response: CommandResponse, connection: ConnectionFields, pairs: readonly [string, string][], result: Attempt, retryInMs: number | undefined): void {
-    const logger = this.#logger;
-    if (!logger.isLevelEnabled('debug')) return;
-    const fields: Record<string, unknown> = {
-      system: this.system,
-      entity: connection.entity,
-      url: this.url,
-      command: response.command,
-      status: result.status,
-      code: response.code,
-      description: response.description,
-      runtime: response.runtime,
-      queuetime: response.queuetime,
-      durationMs: Math.round(response.durationMs * 1000) / 1000,
-      attempt: response.attempt,
-    };
-    if (result.error !== undefined) fields.error = errorSummary(result.error);
-    if (retryInMs !== undefined) fields.retryInMs = retryInMs;
-    if (logger.isLevelEnabled('trace')) {
-      fields.post = maskedPost(connection, pairs);
-      // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
-      fields.body = redactResponseText(unechoer(connection, pairs, response)(result.error === undefined ? result.text : response.raw));
-    }
-    logger.debug(COMMAND_LOG_MESSAGE, fields);
   }
 }

@@ -59,38 +59,38 @@ export const PAGING_PROPERTIES: ReadonlySet<string> = new Set(['FIRST', 'LAST', 
 /** Names of the fields, parameters and properties that hold secrets, as a regular expression alternation. */
 export const SECRET_NAMES = 's_pw|s_session|s_otp|password|newpassword|oldpassword|auth|session|sessionid|otp|token|secret';
 
-const SECRET_NAME = new RegExp(`^(?:${SECRET_NAMES})\\d*$`, 'i');
+const SECRET_NAME = RegExp(`^(?:${SECRET_NAMES})\\d*$`, 'i');
 
 /**
  * Whether a form field, command parameter or response property holds a secret: `s_pw`,
  * `s_session`, `s_otp`, `PASSWORD`, `NEWPASSWORD`, `OLDPASSWORD`, `AUTH`, `SESSION`, `SESSIONID`,
  * `OTP`, `TOKEN`, `SECRET`, in any case, also numbered (`AUTH0`). Their values are masked in logs and `toJSON()`.
  */
-export function isSecretName(name: string): boolean {
+export const isSecretName = (name: string): boolean => {
   return SECRET_NAME.test(name);
-}
+};
 
 /** The mask that replaces secret values. */
 export const MASK = '***';
 
 /** The pairs with every secret value (`PASSWORD`, `NEWPASSWORD`, `AUTH`, ..., any case) masked. */
-export function maskPairs(pairs: readonly (readonly [string, string])[]): [string, string][] {
+export const maskPairs = (pairs: readonly (readonly [string, string])[]): [string, string][] => {
   return pairs.map(([key, value]) => [key, isSecretName(key) ? MASK : value]);
-}
+};
 
 const EMPTY_PROPERTIES: ReadonlyMap<string, readonly (string | undefined)[]> = new Map();
 
 /** A property name as stored: upper case, without white space. */
-export function normalizeName(name: string): string {
+export const normalizeName = (name: string): string => {
   const upper = name.toUpperCase();
   // Most names hold no white space: a test is cheaper than a replace (the parser calls this for every property line).
   return /\s/.test(upper) ? upper.replace(/\s+/g, '') : upper;
-}
+};
 
-function integerProperty(properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined {
+const integerProperty = (properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined => {
   const text = properties.get(name)?.[0];
   return /^-?\d{1,15}$/.test(text ?? '') ? Number(text) : undefined;
-}
+};
 
 /**
  * One answer of the API, or a response the client made up for a transport failure (421/423,
@@ -165,10 +165,7 @@ export class CommandResponse {
   /** The command as sent, with secret values masked (`***`). */
   get command(): Readonly<Record<string, string>> | undefined {
     const command = this.#command;
-    if (typeof command !== 'function') return command;
-    const made = command();
-    this.#command = made;
-    return made;
+    return typeof command === 'function' ? (this.#command = command()) : command;
   }
 
   /** The response text as received (or as made up). It may hold secrets, such as a session id: do not log it. */
@@ -242,17 +239,18 @@ export class CommandResponse {
     const last = integerProperty(properties, 'LAST') ?? first + count - 1;
     const limit = integerProperty(properties, 'LIMIT');
     const total = integerProperty(properties, 'TOTAL');
-    const pageSize = limit !== undefined && limit > 0 ? limit : undefined;
+    // Undefined unless positive (NaN for undefined).
+    const pageSize = Number(limit) > 0 ? limit : undefined;
     const nextFirst = last + 1;
-    const hasNext = this.isSuccess() && total !== undefined && (limit ?? 1) > 0 && nextFirst < total && nextFirst > first;
+    const hasNext = this.isSuccess() && nextFirst < Number(total) && (limit ?? 1) > 0 && nextFirst > first;
     return {
       first,
       last,
       count,
       limit,
       total,
-      page: pageSize === undefined ? undefined : Math.floor(first / pageSize) + 1,
-      pages: pageSize === undefined || total === undefined ? undefined : Math.ceil(total / pageSize),
+      page: pageSize && Math.floor(first / pageSize) + 1,
+      pages: pageSize && total !== undefined ? Math.ceil(total / pageSize) : undefined,
       hasNext,
       nextFirst: hasNext ? nextFirst : undefined,
     };

@@ -16,18 +16,18 @@ export type Command = Readonly<Record<string, CommandValue>>;
 const VALID_KEY = /^[^\s=]+$/;
 
 /** Finite `n` in plain decimal notation (never `1e+21` or `1e-7`). */
-export function plainDecimal(n: number): string {
+export const plainDecimal = (n: number): string => {
   const text = String(n);
   const e = text.indexOf('e');
-  if (e === -1) return text;
+  if (e < 0) return text;
   // Exponent notation always has one digit before the point: `1.5e-7`, `1e+21`.
   const sign = n < 0 ? '-' : '';
   const digits = text.slice(sign.length, e).replace('.', '');
-  const point = 1 + Number(text.slice(e + 1));
+  const point = 1 + +text.slice(e + 1);
   return sign + (point > 0 ? digits.padEnd(point, '0') : `0.${'0'.repeat(-point)}${digits}`);
-}
+};
 
-function scalarText(key: string, value: unknown): string | undefined {
+const scalarText = (key: string, value: unknown): string | undefined => {
   switch (typeof value) {
     case 'string':
       return value.replace(/[\r\n]/g, '');
@@ -35,14 +35,14 @@ function scalarText(key: string, value: unknown): string | undefined {
       if (!Number.isFinite(value)) throw invalidArgument(`Command parameter ${key} must be a finite number, not ${value}.`);
       return plainDecimal(value);
     case 'bigint':
-      return value.toString();
+      return String(value);
     case 'boolean':
       return value ? '1' : '0';
     default:
       if (value == null) return undefined;
       throw invalidArgument(`Command parameter ${key} must be a string, number, bigint, boolean or an array of them.`);
   }
-}
+};
 
 /**
  * The command as the `KEY`/`value` pairs that are sent, in order: `COMMAND` first, then the
@@ -53,9 +53,9 @@ function scalarText(key: string, value: unknown): string | undefined {
  * that is empty or holds `=` or white space, two keys that are the same in upper case, an
  * object as a value.
  */
-export function flattenCommand(command: unknown): [key: string, value: string][] {
+export const flattenCommand = (command: unknown): [key: string, value: string][] => {
   // unknown: plain JavaScript may pass anything.
-  if (typeof command !== 'object' || command === null || Array.isArray(command)) {
+  if (!command || typeof command !== 'object' || Array.isArray(command)) {
     throw invalidArgument('A command must be a plain object with COMMAND, a non-empty string.');
   }
   // COMMAND goes first, wherever it is in the object.
@@ -72,22 +72,22 @@ export function flattenCommand(command: unknown): [key: string, value: string][]
     if (!VALID_KEY.test(rawKey)) throw invalidArgument(`Command parameter ${JSON.stringify(rawKey)} must not be empty or hold "=" or white space.`);
     const key = rawKey.toUpperCase();
     const value = (command as Readonly<Record<string, unknown>>)[rawKey];
-    if (key === 'COMMAND' && (typeof value !== 'string' || value.trim() === '')) throw invalidArgument('A command needs COMMAND, a non-empty string.');
+    if (key === 'COMMAND' && (typeof value !== 'string' || !value.trim())) throw invalidArgument('A command needs COMMAND, a non-empty string.');
     // An array's empty slots are skipped, as undefined items are; the others keep their index.
     if (Array.isArray(value)) (value as readonly unknown[]).forEach((item, index) => { add(`${key}${index}`, item); });
     else add(key, value);
   }
   if (!seen.has('COMMAND')) throw invalidArgument('A command needs COMMAND, a non-empty string.');
   return pairs;
-}
+};
 
 /** Command text from pairs: `KEY=value` lines joined by `\n`, no trailing newline. */
-export function commandTextOf(pairs: readonly (readonly [string, string])[]): string {
+export const commandTextOf = (pairs: readonly (readonly [string, string])[]): string => {
   let text = '';
   // A line break before each pair but the first (whose line is never empty).
   for (const [key, value] of pairs) text += `${text && '\n'}${key}=${value}`;
   return text;
-}
+};
 
 /**
  * Serialise a command as ISPAPI command text: `KEY=value` lines joined by `\n`, `COMMAND`

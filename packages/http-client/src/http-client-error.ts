@@ -34,6 +34,6 @@ export class HttpClientError extends Error {
 }
 
 /** An `INVALID_ARGUMENT` error: a command or option the client cannot send. */
-export function invalidArgument(message: string): HttpClientError {
+export const invalidArgument = (message: string): HttpClientError => {
   return new HttpClientError('INVALID_ARGUMENT', message);
-}
+};

@@ -33,7 +33,7 @@ export interface LegacyLoggerOptions {
 
 // The fields of a CommandClient's request entry (the only entries handed to the custom logger);
 // `post` and `body` are there because this logger enables the trace level.
-function view(fields: LogFields): LegacyResponseView {
+const view = (fields: LogFields): LegacyResponseView => {
   const { command, code, description, runtime, queuetime, body } = fields as {
     body: string;
     command: Record<string, string>;
@@ -57,22 +57,22 @@ function view(fields: LogFields): LegacyResponseView {
     isTmpError: () => code >= 400 && code < 500,
     isError: () => code >= 500 && code < 600,
   };
-}
+};
 
 // The transport error's message, or the HTTP status when it was not 2xx; null for an answer that arrived.
-function errorText(fields: LogFields): string | null {
+const errorText = (fields: LogFields): string | null => {
   // Without a status (no answer arrived) there is no HTTP status to report: read as 200.
   const { error, status = 200 } = fields as { error?: { message: string }; status?: number };
   return error?.message ?? (status < 200 || status >= 300 ? `HTTP ${status}` : null);
-}
+};
 
-function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {
+const legacyLogger = (target: LegacyCommandLogger, fallback: Logger): Logger => {
   return {
     trace: (msg, fields) => {
       fallback.trace(msg, fields);
     },
     debug: (msg, fields) => {
-      if (msg === COMMAND_LOG_MESSAGE && fields !== undefined) target.log(fields.post as string, view(fields), errorText(fields));
+      if (msg === COMMAND_LOG_MESSAGE && fields) target.log(fields.post as string, view(fields), errorText(fields));
       else fallback.debug(msg, fields);
     },
     info: (msg, fields) => {
@@ -88,7 +88,7 @@ function legacyLogger(target: LegacyCommandLogger, fallback: Logger): Logger {
     // Every request entry goes to the target, with the trace-level body and post.
     isLevelEnabled: (level) => level === 'debug' || level === 'trace' || fallback.isLevelEnabled(level),
   };
-}
+};
 
 /**
  * A {@link Logger} for a `CommandClient` that hands each request to a custom logger of the

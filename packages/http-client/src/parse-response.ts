@@ -24,22 +24,14 @@ export const MAX_PROPERTY_INDEX = 1_000_000;
 
 const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d{1,7})\s*\]$/i;
 
-function decimal(value: string): number | undefined {
-  if (value === '') return undefined;
-  const number = Number(value);
-  return Number.isFinite(number) ? number : undefined;
-}
-
-/** The endpoint without user information or query, for a description. */
-function displayUrl(url: string): string {
-  const parsed = URL.parse(url);
-  return parsed ? `${parsed.origin}${parsed.pathname}` : '(unknown URL)';
-}
+const decimal = (value: string): number | undefined => {
+  return value && Number.isFinite(+value) ? +value : undefined;
+};
 
 const EOF_LINE = /^\s*EOF\s*$/i;
 const THREE_DIGITS = /^\d{3}$/;
 
-function parseText(input: string): CommandResponseInit | undefined {
+const parseText = (input: string): CommandResponseInit | undefined => {
   let code: number | undefined;
   let description: string | undefined;
   let runtime: number | undefined;
@@ -57,29 +49,26 @@ function parseText(input: string): CommandResponseInit | undefined {
   let equals = -2;
   for (let start = 0; start <= length; ) {
     let end = text.indexOf('\n', start);
-    if (end === -1) end = length;
+    if (end < 0) end = length;
     const lineStart = start;
     start = end + 1;
     slots += 4;
     if (equals !== -1 && equals < lineStart) equals = text.indexOf('=', lineStart);
-    if (equals === -1 || equals > end) {
+    if (equals < 0 || equals > end) {
       if (EOF_LINE.test(text.slice(lineStart, end))) break;
       continue;
     }
     const key = text.slice(lineStart, equals).trim();
     const value = text.slice(equals + 1, end).trim();
     const property = PROPERTY_KEY.exec(key);
-    if (property !== null) {
+    if (property) {
       const name = normalizeName(property[1] ?? '');
       const index = Number(property[2]);
       let values = properties.get(name);
       const growth = index + 1 - (values?.length ?? 0);
-      if (name === '' || index > MAX_PROPERTY_INDEX || growth > slots) continue;
+      if (!name || index > MAX_PROPERTY_INDEX || growth > slots) continue;
       if (growth > 0) slots -= growth;
-      if (values === undefined) {
-        values = [];
-        properties.set(name, values);
-      }
+      if (!values) properties.set(name, (values = []));
       while (values.length < index) values.push(undefined);
       values[index] = value;
       continue;
@@ -89,7 +78,7 @@ function parseText(input: string): CommandResponseInit | undefined {
       case 'CODE':
         if (code === undefined) {
           if (!THREE_DIGITS.test(value)) return undefined;
-          code = Number(value);
+          code = +value;
         }
         break;
       case 'DESCRIPTION':
@@ -107,13 +96,17 @@ function parseText(input: string): CommandResponseInit | undefined {
   }
   if (code === undefined || description === undefined) return undefined;
   return { code, description, runtime, queuetime, pending, properties, raw: input };
-}
+};
 
 /** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
-export function syntheticResponse([code, template]: Synthetic, detail: ResponseDetail): CommandResponse {
-  const description = template.replace('{URL}', () => displayUrl(detail.url ?? ''));
+export const syntheticResponse = ([code, template]: Synthetic, detail: ResponseDetail): CommandResponse => {
+  // The endpoint without user information or query.
+  const description = template.replace('{URL}', () => {
+    const url = URL.parse(detail.url ?? '');
+    return url ? url.origin + url.pathname : '(unknown URL)';
+  });
   return new CommandResponse({ code, description, raw: `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, synthetic: true }, detail);
-}
+};
 
 /**
  * Parse ISPAPI response text into a {@link CommandResponse}. Pure, and never throws: text
@@ -129,8 +122,7 @@ export function syntheticResponse([code, template]: Synthetic, detail: ResponseD
 export function parseResponse(text: string, options?: ParseResponseOptions & ResponseDetail): CommandResponse {
   // Never throws: null (plain JavaScript) counts as no options, as everywhere.
   options ??= {};
-  const body = typeof text === 'string' ? text : '';
-  if (body.trim() === '') return syntheticResponse(EMPTY, options);
-  const parsed = parseText(body);
-  return parsed === undefined ? syntheticResponse(INVALID, options) : new CommandResponse(parsed, options);
+  if (typeof text !== 'string' || !text.trim()) return syntheticResponse(EMPTY, options);
+  const parsed = parseText(text);
+  return parsed ? new CommandResponse(parsed, options) : syntheticResponse(INVALID, options);
 }

@@ -25,20 +25,15 @@ const EXTRA = /[!'()*]/g;
  * Form-encode one component the way the public ISPAPI SDKs do: `encodeURIComponent` with
  * `! ' ( ) *` escaped as well.
  */
-export function encodeFormComponent(text: string): string {
-  let encoded: string;
-  try {
-    encoded = encodeURIComponent(text);
-  } catch {
-    // A lone surrogate cannot be UTF-8: send U+FFFD for it, as Buffer.from (and TextEncoder) would.
-    encoded = encodeURIComponent(Buffer.from(text).toString());
-  }
-  return encoded.replace(EXTRA, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
-}
+export const encodeFormComponent = (text: string): string => {
+  // A lone surrogate cannot be UTF-8: U+FFFD is sent for it, as Buffer.from (and TextEncoder) would
+  // (toWellFormed() is ES2024, in Node since 20).
+  return encodeURIComponent((text as string & { toWellFormed(): string }).toWellFormed()).replace(EXTRA, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+};
 
-function field(name: string, value: string | undefined): string {
+const field = (name: string, value: string | undefined): string => {
   return value ? `${name}=${encodeFormComponent(value)}&` : '';
-}
+};
 
 /**
  * The `application/x-www-form-urlencoded` body of a request: the connection fields in the
@@ -49,7 +44,7 @@ function field(name: string, value: string | undefined): string {
  * encodeRequestBody({ entity: '54cd', login: 'demo', password: 'secret' }, 'COMMAND=StatusAccount')
  * // 's_entity=54cd&s_login=demo&s_pw=secret&s_command=COMMAND%3DStatusAccount'
  */
-export function encodeRequestBody(connection: ConnectionFields, commandText: string): string {
+export const encodeRequestBody = (connection: ConnectionFields, commandText: string): string => {
   return (
     field('s_entity', connection.entity) +
     (connection.session ? '' : field('s_login', connection.login) + field('s_otp', connection.otp) + field('s_pw', connection.password)) +
@@ -58,4 +53,4 @@ export function encodeRequestBody(connection: ConnectionFields, commandText: str
     field('s_user', connection.user) +
     `s_command=${encodeFormComponent(commandText)}`
   );
-}
+};

@@ -24,21 +24,17 @@ export interface IspapiSessionAuthenticator extends Authenticator {
   close(): Promise<void>;
 }
 
-function failureCode(response: CommandResponse): AuthErrorCode {
+const failure = (command: string, response: CommandResponse): AuthError => {
+  let code: AuthErrorCode;
   if (response.synthetic) {
     // A 423 (empty or invalid body) came with a 2xx status: INVALID_RESPONSE.
     const status = response.httpStatus;
-    if (status === undefined) return 'NETWORK';
-    return status >= 500 || status === 408 || status === 429 ? 'SERVER' : 'INVALID_RESPONSE';
+    code = status === undefined ? 'NETWORK' : status >= 500 || status === 408 || status === 429 ? 'SERVER' : 'INVALID_RESPONSE';
+  } else {
+    code = response.code === 530 || response.code === 531 ? 'INVALID_CREDENTIALS' : response.isTemporaryError() ? 'SERVER' : response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION';
   }
-  if (response.code === 530 || response.code === 531) return 'INVALID_CREDENTIALS';
-  if (response.isTemporaryError()) return 'SERVER';
-  return response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION';
-}
-
-function failure(command: string, response: CommandResponse): AuthError {
-  return new AuthError(failureCode(response), `${command} failed: ${response.code} ${response.description}`, { cause: response, status: response.httpStatus });
-}
+  return new AuthError(code, `${command} failed: ${response.code} ${response.description}`, { cause: response, status: response.httpStatus });
+};
 
 /**
  * An authenticator for core-session's `Session` whose token is an ISPAPI session: it runs
@@ -71,10 +67,11 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
         { signal: context.signal },
       );
       const id = startedSession(response);
-      if (id === undefined) throw failure('StartSession', response);
+      if (!id) throw failure('StartSession', response);
       // The server's TIMEOUT and MAXTTL, when it says, else the ones asked for.
       const milliseconds = (name: string, asked: number): number => {
-        const seconds = Number(response.property(name) ?? asked);
+        // Missing: NaN, so the one asked for.
+        const seconds = Number(response.property(name));
         return (Number.isFinite(seconds) ? seconds : asked) * 1000;
       };
       return { value: id, type: 'Session', obtainedAt, expiresAt: obtainedAt + milliseconds('MAXTTL', maxTtlSeconds), idleTtlMs: milliseconds('TIMEOUT', timeoutSeconds) };

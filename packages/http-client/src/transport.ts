@@ -7,9 +7,9 @@ import { invalidArgument } from './http-client-error.js';
  * longer to import than the 50 ms budget of the whole package). `require()` is synchronous, so
  * clients stay synchronous to create; Node 20.19+ loads ES modules (ky) this way too.
  */
-export function load(id: string): unknown {
+export const load = (id: string): unknown => {
   return (requireHere ??= process.getBuiltinModule('node:module').createRequire(import.meta.url))(id);
-}
+};
 let requireHere: NodeJS.Require | undefined;
 
 /** TLS settings for the connections. There is no option to turn certificate checks off. */
@@ -49,13 +49,13 @@ export interface ConnectionOptions {
  * the logs would show it. `INVALID_ARGUMENT` naming the option `name` otherwise; the message
  * never repeats the URL.
  */
-export function endpointUrl(name: string, value: string | URL): URL {
+export const endpointUrl = (name: string, value: string | URL): URL => {
   const url = URL.parse(String(value));
-  if (!url || !/^https?:$/.test(url.protocol) || url.username + url.password !== '' || [...url.searchParams.keys()].some(isSecretName)) {
+  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || [...url.searchParams.keys()].some(isSecretName)) {
     throw invalidArgument(`${name} must be an http: or https: URL without credentials or secret query fields (they go in options).`);
   }
   return url;
-}
+};
 
 /**
  * The options argument of a public entry: `{}` for none, undefined or null (plain JavaScript),
@@ -63,31 +63,31 @@ export function endpointUrl(name: string, value: string | URL): URL {
  * `INVALID_ARGUMENT`. The required options (`baseUrl`, `session`, `credentials`) are checked
  * where they are used.
  */
-export function optionsOf<T>(options: T | null | undefined): T {
+export const optionsOf = <T,>(options: T | null | undefined): T => {
   const given = options ?? ({} as T);
   if (typeof given !== 'object') throw invalidArgument(`options must be an object, not ${typeof given}.`);
   return given;
-}
+};
 
 /**
  * `value` (or `fallback` when it is undefined) if it is a whole number from `min` to 2147483647,
  * the longest timer Node keeps (a longer one fires after 1 ms; undici's pool takes whole
  * milliseconds only); else `INVALID_ARGUMENT` naming the option.
  */
-export function wholeNumber(name: string, value: number | undefined, fallback: number, min = 0): number {
+export const wholeNumber = (name: string, value: number | undefined, fallback: number, min = 0): number => {
   const number = value ?? fallback;
-  if (!(Number.isInteger(number) && number >= min && number <= 2 ** 31 - 1)) {
+  if (!(Number.isInteger(number) && number >= min && number < 2 ** 31)) {
     throw invalidArgument(`${name} must be a whole number from ${min} to 2147483647, not ${String(number)}.`);
   }
   return number;
-}
+};
 
 /**
  * Checks the options and returns what makes the keep-alive pool of a client: an undici Pool for
- * one origin (the command client), or an Agent for any origin (the REST client), with the same
+ * one origin (the command client), or an Agent for any origin (the REST client, `''`), with the same
  * settings. undici is loaded when the pool is made.
  */
-export function dispatcherFactory(origin: string | undefined, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher {
+export const dispatcherFactory = (origin: string, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher => {
   // true or an object: a bounded pool; false, null or undefined: none.
   const highPerformance = options.highPerformance;
   // `true.connections` is undefined: the default.
@@ -106,9 +106,9 @@ export function dispatcherFactory(origin: string | undefined, options: Connectio
   };
   return () => {
     const { Agent, Pool } = load('undici') as typeof Undici;
-    return origin === undefined ? new Agent(settings) : new Pool(origin, settings);
+    return origin ? new Pool(origin, settings) : new Agent(settings);
   };
-}
+};
 
 // Errors raised before a single byte of the request could reach the server.
 const NOT_SENT = /^(?:ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|UND_ERR_CONNECT_TIMEOUT)$/;
@@ -117,12 +117,12 @@ const NOT_SENT = /^(?:ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|
 const PERMANENT = /^(?:ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_|UND_ERR_INVALID_ARG)/;
 
 /** The code of an error or of the first of its causes that has one, such as `ECONNREFUSED`. */
-export function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
+export const errorCode = (error: unknown): string | undefined => {
+  if (!error || typeof error !== 'object') return undefined;
   const { code, cause } = error as { code?: unknown; cause?: unknown };
   if (typeof code === 'string') return code;
   return cause === error ? undefined : errorCode(cause);
-}
+};
 
 /**
  * Whether a request that failed with this transport error may be sent again: never after a
@@ -130,7 +130,7 @@ export function errorCode(error: unknown): string | undefined {
  * command always, any other command only when the error proves that the request never reached
  * the server.
  */
-export function isRetryableError(error: unknown, readOnly: boolean): boolean {
+export const isRetryableError = (error: unknown, readOnly: boolean): boolean => {
   const code = errorCode(error) ?? '';
   return !PERMANENT.test(code) && (readOnly || NOT_SENT.test(code));
-}
+};

@@ -18,7 +18,7 @@ export interface UserAgentParts {
  * formatUserAgent({ name: 'my-shop', version: '2.1.0', modules: ['billing/1.4.0'] })
  * // 'my-shop (linux; x64; rv:2.1.0) billing/1.4.0 sessionkit-http-client/0.1.0 node/v22.11.0'
  */
-export function formatUserAgent(parts?: UserAgentParts): string {
+export const formatUserAgent = (parts?: UserAgentParts): string => {
   // This package's version, from its package.json (`0.0.0` when that cannot be read). It is read
   // with `require()` (see `load`): importing node:fs would build its ES module facade, ~2 ms of cold import.
   let read: unknown;
@@ -31,4 +31,4 @@ export function formatUserAgent(parts?: UserAgentParts): string {
   // Each module followed by a blank.
   const modules = [...(parts?.modules ?? []), ''].join(' ');
   return `${parts?.name ?? 'sessionkit'} (${process.platform}; ${process.arch}; rv:${parts?.version ?? version}) ${modules}sessionkit-http-client/${version} node/${process.version}`;
-}
+};
