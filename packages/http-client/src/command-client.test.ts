@@ -662,6 +662,24 @@ describe('sessions', () => {
     expect(sessions.active - active).toBe(0);
   });
 
+  it('keeps the session of a login() that finished while a logout() of the one before was in flight', async () => {
+    const created = client();
+    const { sessions } = sandbox.stats.commands;
+    const active = sessions.active;
+    await created.login();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 300 }, { command: 'EndSession' });
+    const logout = created.logout();
+    // Sent with the credentials, as the session in use is being ended.
+    const login = await created.login();
+    expect(login.code).toBe(200);
+    expect((await logout).code).toBe(200);
+    // The logout ended the session before it; the new one stays in use, not left open unknown to the client.
+    expect(created.loggedIn).toBe(true);
+    expect(sessions.active - active).toBe(1);
+    expect((await created.logout()).code).toBe(200);
+    expect(sessions.active - active).toBe(0);
+  });
+
   it('reports a failed login and stays on the credentials', async () => {
     const created = client({ credentials: { login: 'demo', password: 'nope' } });
     expect((await created.login()).code).toBe(530);
@@ -975,5 +993,25 @@ describe('redactResponseText', () => {
     // Tried from every character, this took about 40 s (quadratic); vitest's 5 s timeout fails it.
     const line = 'a'.repeat(200_000);
     expect(redactResponseText(`${line}\nPASSWORD = x`)).toBe(`${line}\nPASSWORD = [REDACTED]`);
+  });
+
+  it('masks secrets in values URL-encoded up to four times, past a bad escape, and stays linear on deep nesting', () => {
+    const url = 'https://x.example/cb?token=encoded-secret';
+    let encoded = url;
+    for (let layers = 1; layers <= 4; layers++) {
+      encoded = encodeURIComponent(encoded);
+      const masked = redactResponseText(`PROPERTY[URL][0]=${encoded}`);
+      expect(masked).not.toContain('encoded-secret');
+      expect(masked).toMatch(/^PROPERTY\[URL\]\[0\]=https%/);
+    }
+    // A stray `%` elsewhere in the value does not keep the rest from being decoded.
+    expect(redactResponseText(`PROPERTY[URL][0]=${encodeURIComponent(url)}%26pct%3D100%`)).not.toContain('encoded-secret');
+    // A value without a secret stays exactly as it was.
+    const plain = `PROPERTY[URL][0]=${encodeURIComponent('https://x.example/cb?a=1&b=%zz')}%`;
+    expect(redactResponseText(plain)).toBe(plain);
+    // Nested escapes peel one layer per decoding: they recursed once per layer, and 5,000 layers
+    // aborted the process (V8 ran out of memory compiling a pattern on a full stack).
+    const nested = `PROPERTY[URL][0]=%25${'25'.repeat(100_000)}`;
+    expect(redactResponseText(nested)).toBe(nested);
   });
 });

@@ -428,9 +428,11 @@ export class CommandClient {
     this.#refuseWithSession();
     // However the login ends; this call's signal and close() end the wait (a rejection).
     if (this.#login) await this.#wait(this.#login.catch(() => undefined), options.signal);
-    if (!this.#sessionId) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
+    const ended = this.#sessionId;
+    if (!ended) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
     const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
-    if (response.isSuccess() || response.code === 530) this.#sessionId = undefined;
+    // Not a session a login() started meanwhile.
+    if ((response.isSuccess() || response.code === 530) && this.#sessionId === ended) this.#sessionId = undefined;
     return response;
   }
 

@@ -1,6 +1,7 @@
 import type { Redactor } from '@sessionkit/logger';
 import { isSecretName, MASK, normalizeName, SECRET_NAMES } from './command-response.js';
 import { createRedactor } from './dependencies.js';
+import { encodeFormComponent } from './request-body.js';
 import { errorCode } from './transport.js';
 
 let redactor: Redactor | undefined;
@@ -26,26 +27,36 @@ export const redactResponseText = (text: string): string => {
 // looked at from one start only (linear).
 const ENCODED_VALUE = /(?<=^|=)[^&\s"'<>=]*%[^&\s"'<>=]*/g;
 
+// Ours, then those the logger knows (JSON members, auth headers, ...).
+const maskPlain = (text: string): string => (redactor ??= createRedactor({ keys: SECRET_NAMES.split('|') })).text(text.replace(INLINE_SECRET, `$1$2${MASK}`));
+
 /**
- * Any text (an error message) with secrets masked: those in a value it URL-encodes (decoded,
- * masked and encoded again, at any depth, since each decoding makes it shorter; a value without
- * a secret, or that is not an encoding, stays as it is), ours, then those the logger knows (JSON
- * members, auth headers, ...).
+ * Any text (an error message) with secrets masked, also those in a value it URL-encodes, up to
+ * four encodings deep: the value is decoded a layer at a time (each run of escapes that decodes;
+ * a run with a bad one stays as it is), and the first layer that shows a secret is masked and
+ * encoded again as often (as form values are encoded). A value without a secret, or that is not an encoding, stays as it is. No recursion:
+ * the time is linear in the text.
  */
 export const redactText = (text: string): string =>
-  (redactor ??= createRedactor({ keys: SECRET_NAMES.split('|') })).text(
-    text
-      .replace(ENCODED_VALUE, (value) => {
-        try {
-          const decoded = decodeURIComponent(value);
-          const inner = redactText(decoded);
-          if (inner !== decoded) return encodeURIComponent(inner);
-        } catch {
-          // Not an encoding (a lone `%`): kept as it is.
+  maskPlain(
+    text.replace(ENCODED_VALUE, (value) => {
+      // `layers` decodings so far.
+      for (let layers = 0, decoded = value, next, masked; layers++ < 4; decoded = next) {
+        next = decoded.replace(/(?:%\w\w)+/g, (run) => {
+          try {
+            return decodeURIComponent(run);
+          } catch {
+            return run;
+          }
+        });
+        if (next === decoded) break;
+        if ((masked = maskPlain(next)) !== next) {
+          while (layers--) masked = encodeFormComponent(masked);
+          return masked;
         }
-        return value;
-      })
-      .replace(INLINE_SECRET, `$1$2${MASK}`),
+      }
+      return value;
+    }),
   );
 
 /** What a log entry shows of an error: its name, code and message, with secrets masked. */
