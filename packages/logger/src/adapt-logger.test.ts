@@ -260,13 +260,32 @@ describe.each(Object.keys(targets))('adaptLogger(%s) with fields it cannot read'
   });
 });
 
-it('passes Maps with object keys to the console redacted, even a key whose Symbol.toStringTag getter throws', () => {
+it('passes Maps with object keys to the console, redacted where they hold a secret, even a key whose Symbol.toStringTag getter throws', () => {
   const { logger, chunks } = targets.console!();
   const key = { toString: () => 'k', get [Symbol.toStringTag](): never { throw new Error(THROWN); } };
-  expect(() => { logger.info('the message', { map: new Map([[key, 1]]), keyed: new Map([[{ token: SECRET, id: 7 }, 2]]) }); }).not.toThrow();
+  expect(() => { logger.info('the message', { map: new Map([[key, 1]]), keyed: new Map([[{ token: SECRET, id: 7 }, 2]]), ok: 1 }); }).not.toThrow();
   expect(chunks).toHaveLength(1);
   expect(chunks[0]).not.toMatch(new RegExp(`${SECRET}|${THROWN}`));
   expect(chunks[0]).toContain(`{ token: '${REDACTED}', id: 7 } => 2`);
+  expect(chunks[0]).toContain(`map: '[Unreadable]'`);
+});
+
+it('never throws with the console on what util.inspect cannot write, the field [Unreadable], the entry written once', () => {
+  const fn = Object.defineProperty(() => 1, Symbol.toStringTag, { get: (): never => { throw new Error(THROWN); } });
+  const custom = { [Symbol.for('nodejs.util.inspect.custom')]: (): never => { throw new Error(THROWN); } };
+  for (const bad of [fn, { nested: { fn } }, new Map([['k', fn]]), new Map([[fn, 1]]), new Map([[custom, 1]])]) {
+    const { logger, chunks } = targets.console!();
+    expect(() => { logger.info('the message', { bad, password: SECRET, ok: 1 }); }).not.toThrow();
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]).toBe(`the message { bad: '[Unreadable]', password: '${REDACTED}', ok: 1 }\n`);
+  }
+});
+
+it('lets an error thrown by the console itself through, calling it once', () => {
+  const info = vi.fn((): never => { throw new Error('console down'); });
+  const logger = adaptLogger({ debug: vi.fn(), info, warn: vi.fn(), error: vi.fn() });
+  expect(() => { logger.info('x', { a: 1, fn: () => 1 }); }).toThrow('console down');
+  expect(info).toHaveBeenCalledTimes(1);
 });
 
 it('lets an error thrown by a sink itself through, calling the sink once', () => {

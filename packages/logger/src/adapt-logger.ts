@@ -1,8 +1,9 @@
 import { createBaseLogger, type Sink } from './base-logger.js';
 import { escapeControls, withFields } from './format.js';
+import { inspect } from 'node:util';
 import { type EntryLevel, entryLevels, type LogLevel } from './levels.js';
-import type { RedactOptions } from './redact.js';
-import type { LogEntry, Logger } from './types.js';
+import { type RedactOptions, UNREADABLE } from './redact.js';
+import type { LogEntry, LogFields, Logger } from './types.js';
 
 /** The part of `console` the adapter uses. */
 export interface ConsoleLike {
@@ -107,7 +108,28 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
       // The message is escaped as createLogger's lines are, so that it cannot forge a second line, and
       // passed after '%s', so that a `%c` or `%d` in it is not read as a format that takes the fields.
       // The console writes the fields itself (Node escapes line breaks in their keys and strings).
-      (target as ConsoleLike)[level === 'trace' ? 'debug' : level]('%s', escapeControls(msg), ...(Object.keys(fields).length ? [fields] : []));
+      const write = (all: LogFields): void => {
+        (target as ConsoleLike)[level === 'trace' ? 'debug' : level]('%s', escapeControls(msg), ...(Object.keys(all).length ? [all] : []));
+      };
+      // `util.inspect`, with which the console writes the fields, reads what the copy passes on as it
+      // is (a function, an object Map key holding no secret), and may throw there: a
+      // `Symbol.toStringTag` getter, a custom inspect method. The console has written nothing then,
+      // and writes the entry again, each field that inspect cannot write `[Unreadable]`. When inspect
+      // can write the fields, the failure is the console's own, and is let through.
+      const inspects = (value: unknown): boolean => {
+        try {
+          inspect(value, { depth: Infinity });
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      try {
+        write(fields);
+      } catch (error) {
+        if (inspects(fields)) throw error;
+        write(Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, inspects(value) ? value : UNREADABLE])));
+      }
     });
   } else if (has('log')) {
     return adapt((level, msg, fields, time) => { (target as LogSink).log({ time, level, msg, fields }); });

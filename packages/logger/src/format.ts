@@ -2,10 +2,28 @@ import type { EntryLevel } from './levels.js';
 import { UNREADABLE } from './redact.js';
 import type { LogFields } from './types.js';
 
-// Entries are redacted copies, already free of cycles; BigInt, Map and Set still need help.
+// Entries are redacted copies, already free of cycles; BigInt, Map and Set still need help. A Map
+// is written as an object whose names are its keys as text (an object key as its `toString` gives
+// it); a name taken by an earlier key (`1` and `'1'`, two objects written `[object Object]`) gets a
+// number, `#2`, `#3`…, until it is free, so that no entry is lost (and a thousand such keys do not
+// make a line of a million underscores). Symbol keys are not written, as before.
 function replacer(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return String(value);
-  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Map) {
+    const out = Object.create(null) as Record<string, unknown>;
+    // The last number each text was given.
+    const numbers = new Map<string, number>();
+    for (const [key, item] of value as Map<unknown, unknown>) {
+      if (typeof key === 'symbol') continue;
+      const text = String(key);
+      let number = numbers.get(text) ?? 1;
+      let name = text;
+      while (name in out) name = `${text}#${++number}`;
+      numbers.set(text, number);
+      out[name] = item;
+    }
+    return out;
+  }
   if (value instanceof Set) return [...value];
   return value;
 }

@@ -641,21 +641,120 @@ describe('redact: index and spaced bracket keys, Ruby hashes, argument arrays in
     expect(text(`s_command=COMMAND%3DX%0APASSWORD%3D%0A%20%20${SECRET}%0A%20%20${SECRET}%0ADOMAIN%3Dd.com&s_login=u`))
       .toBe(`s_command=COMMAND%3DX%0APASSWORD%3D${REDACTED}%0ADOMAIN%3Dd.com&s_login=u`);
     expect(text(`s_command=X%0D%0AAUTH%3D%0D%0A%09${SECRET}&y=1`)).toBe(`s_command=X%0D%0AAUTH%3D${REDACTED}&y=1`);
-    // Lines that are not indented are kept, as is a value that is not empty and what follows it.
+    // Lines that are not indented are kept, and so are the lines indented below a key that is not secret.
     expect(text('s_command=X%0APASSWORD%3D%0ADOMAIN%3Dd.com')).toBe(`s_command=X%0APASSWORD%3D${REDACTED}%0ADOMAIN%3Dd.com`);
     expect(text('s_command=X%0ANOTE%3D%0A%20%20kept%0AY%3D1')).toBe('s_command=X%0ANOTE%3D%0A%20%20kept%0AY%3D1');
+    expect(text('s_command=X%0ANOTE%3Dabc%0A%20%20kept%0AY%3D1')).toBe('s_command=X%0ANOTE%3Dabc%0A%20%20kept%0AY%3D1');
   });
 
-  it('copies object Map keys, redacted, so that a console prints no secret in them', () => {
+  it('hides the lines indented below a secret value that is not empty in URL-encoded command text, as below a plain one', () => {
+    expect(text(`s_command=X%0APASSWORD%3Dabc%0A%20%20${SECRET}`)).toBe(`s_command=X%0APASSWORD%3D${REDACTED}`);
+    expect(text(`s_command=X%0APASSWORD%3Dabc%0A%20%20${SECRET}%0A+${SECRET}%0ADOMAIN%3Dd.com&s_login=u`)).toBe(`s_command=X%0APASSWORD%3D${REDACTED}%0ADOMAIN%3Dd.com&s_login=u`);
+    // A value that is a blank (`%20`) is no empty value either.
+    expect(text(`s_command=X%0APASSWORD%3D%20%0A%20%20${SECRET}%0AY%3D1`)).toBe(`s_command=X%0APASSWORD%3D${REDACTED}%0AY%3D1`);
+    // The plain text it encodes, for comparison.
+    expect(text(`X\nPASSWORD=abc\n  ${SECRET}`.replaceAll('\\n', '\n'))).toBe(`X\nPASSWORD=${REDACTED}`);
+  });
+
+  it('reads encoded blanks before the = of a key in URL-encoded command text', () => {
+    expect(text(`s_command=X%0AOTP%20%3D%20${SECRET}%0AY%3D1`)).toBe(`s_command=X%0AOTP%20%3D${REDACTED}%0AY%3D1`);
+    expect(text(`s_command=X%0APASSWORD+%3D+${SECRET}&s_login=u`)).toBe(`s_command=X%0APASSWORD+%3D${REDACTED}&s_login=u`);
+    expect(text('s_command=X%0ANOTE%20%3D%20kept%0AY%3D1')).toBe('s_command=X%0ANOTE%20%3D%20kept%0AY%3D1');
+  });
+
+  it('never takes the next key in a JSON object, Ruby hash or Map for the value of a flag that is a value there', () => {
+    const hidden = (json: string): string => json.replace(SECRET, REDACTED);
+    for (const input of [
+      `{"flag":"--password","password":"${SECRET}"}`,
+      `{"option":"--token","token":"${SECRET}"}`,
+      `{"arg":"-pw","x-api-key":"${SECRET}"}`,
+      JSON.stringify({ flag: '--password', password: SECRET }, null, 2),
+      `body={"flag":"--password","password":"${SECRET}"}`,
+      `{"opts":{"flag":"--password","password":"${SECRET}"},"n":1}`,
+    ]) expect(text(input), input).toBe(hidden(input));
+    expect(redact({ body: `{"flag":"--password","password":"${SECRET}"}` })).toEqual({ body: `{"flag":"--password","password":"${REDACTED}"}` });
+    // The key after such a value keeps its name.
+    for (const kept of ['{"flag":"--password","user":"bob"}', '{"a":"-pw", "n": 1}', `{"a"=>"--password", "user"=>"bob"}`]) expect(text(kept)).toBe(kept);
+    // A Map whose value is a flag, as util.inspect writes it on one line or on several.
+    expect(text(`Map(2) { 'flag' => '--password', 'session' => { a: '${SECRET}' } }`)).toBe(`Map(2) { 'flag' => '--password', 'session' => ${REDACTED}`);
+    const long = inspect(new Map<string, unknown>([['flag', '--password'], ['session', { a: SECRET, b: 'x'.repeat(60) }], ['n', 1]]));
+    expect(long).toContain('\n');
+    expect(text(long)).toBe(`Map(3) {\n  'flag' => '--password',\n  'session' => ${REDACTED},\n  'n' => 1\n}`);
+    const bracketed = inspect(new Map<string, unknown>([['user[password]', '--password'], ['session', { a: SECRET }]]));
+    expect(text(bracketed)).toBe(`Map(2) {\n  'user[password]' => '${REDACTED}',\n  'session' => ${REDACTED}\n}`);
+  });
+
+  it('never takes a key for the element after a flag in an argument array written as text, even where no key belongs', () => {
+    expect(text(`x ["--password", "token": "${SECRET}"]`)).toBe(`x ["--password", "token": "${REDACTED}"]`);
+    expect(text(`x ["--password", "token"=>"${SECRET}"]`)).toBe(`x ["--password", "token"=>"${REDACTED}"]`);
+    expect(text(`x ['-pw', 'auth' => '${SECRET}']`)).toBe(`x ['-pw', 'auth' => '${REDACTED}']`);
+    // A value that is followed by anything else is the flag's, also in a call's arguments.
+    expect(text(`x ["--password", "${SECRET}", "--host", "h:1"]`)).toBe(`x ["--password", "${REDACTED}", "--host", "h:1"]`);
+    expect(text(`spawn('--password', '${SECRET}')`)).toBe(`spawn('--password', '${REDACTED}')`);
+  });
+
+  it('takes the element after a flag with blanks before the comma', () => {
+    expect(text(`args=["--password" , "${SECRET}"]`)).toBe(`args=["--password" , "${REDACTED}"]`);
+    expect(text(`args=[ '--token'\n  , '${SECRET}' ]`)).toBe(`args=[ '--token'\n  , '${REDACTED}' ]`);
+  });
+
+  it('reads bracketed keys of Ruby hashes and util.inspect Map entries (`"user[password]"=>…`)', () => {
+    expect(text(`params {"user[password]"=>"${SECRET}", "user[name]"=>"bob"}`)).toBe(`params {"user[password]"=>"${REDACTED}", "user[name]"=>"bob"}`);
+    expect(text(`{"password[0]"=>"${SECRET}", "password[1]" => "${SECRET}"}`)).toBe(`{"password[0]"=>"${REDACTED}", "password[1]" => "${REDACTED}"}`);
+    expect(text(`Map(2) { 'user[password]' => '${SECRET}', 'user[name]' => 'bob' }`)).toBe(`Map(2) { 'user[password]' => '${REDACTED}', 'user[name]' => 'bob' }`);
+    // And single-quoted ones of Python and JavaScript literals.
+    expect(text(`{'user[password]': '${SECRET}', 'user[name]': 'bob'}`)).toBe(`{'user[password]': '${REDACTED}', 'user[name]': 'bob'}`);
+    // ISPAPI's `PROPERTY[…][0] = …` lines are still no keys.
+    expect(text('PROPERTY[PASSWORD][0] = x')).toBe('PROPERTY[PASSWORD][0] = x');
+  });
+
+  it('copies an object Map key that holds a secret, redacted, so that a console prints no secret in it', () => {
     const key = { token: SECRET, id: 1 };
     const out = redact({ map: new Map<unknown, unknown>([[key, 1], ['k', 2]]) });
     expect([...out.map]).toEqual([[{ token: REDACTED, id: 1 }, 1], ['k', 2]]);
     expect(key.token).toBe(SECRET);
     expect(inspect(out)).not.toContain(SECRET);
+    // Each copy is a key of its own, even where the copy is text (a URL).
+    const url = new URL(`https://h/?token=${SECRET}`);
+    const two = redact(new Map<unknown, unknown>([[{ token: SECRET }, 1], [{ token: SECRET }, 2], [url, 3], [`https://h/?token=${REDACTED}`, 4]]));
+    expect(two.size).toBe(4);
+    expect(inspect(two)).not.toContain(SECRET);
+    expect(String([...two.keys()][2])).toBe(`https://h/?token=${REDACTED}`);
+  });
+
+  it('keeps the other object Map keys as they are: no two become one, and the formats write them as before', () => {
+    class Id {
+      constructor(readonly n: number) {}
+      toString(): string { return `id-${this.n}`; }
+    }
+    const ids = new Map([[new Id(1), 'a'], [new Id(2), 'b']]);
+    const out = redact({ ids }).ids;
+    expect([...out.keys()]).toEqual([...ids.keys()]);
+    expect([...out.keys()][0]).toBe([...ids.keys()][0]);
+    const bytes = new Map([[new Uint8Array(3), 1], [new Uint8Array(3), 2]]);
+    expect(redact({ bytes }).bytes.size).toBe(2);
+    const url = new Map<unknown, number>([[new URL('https://h/'), 1], ['https://h/', 2]]);
+    expect(redact({ url }).url.size).toBe(2);
+    // A key whose own getter throws is written as before (its `toString`), not the whole field as [Unreadable].
+    const getter = Object.defineProperty({}, 'x', { enumerable: true, get: (): never => { throw new Error('thrown'); } });
+    const lines: string[] = [];
+    for (const format of ['json', 'pretty'] as const) createLogger({ format, write: (line) => lines.push(line) }).info('x', { ids, getter: new Map([[getter, 1]]) });
+    expect(lines[0]).toContain('"ids":{"id-1":"a","id-2":"b"},"getter":{"[object Object]":1}}');
+    expect(lines[1]).toMatch(/ ids=\{"id-1":"a","id-2":"b"} getter=\{"\[object Object]":1}$/);
+  });
+
+  it('writes every entry of a Map in the formats, a key whose text an earlier key has with a number', () => {
+    const lines: string[] = [];
+    const map = new Map<unknown, unknown>([[1, 'number'], ['1', 'string'], [{ token: SECRET }, 'a'], [{ token: SECRET }, 'b'], ['[object Object]#3', 'c'], [{}, 'd'], ['__proto__', 'p'], [Symbol('s'), 'not written']]);
+    for (const format of ['json', 'pretty'] as const) createLogger({ format, write: (line) => lines.push(line) }).info('x', { map });
+    expect(lines[0]).not.toContain(SECRET);
+    const written = '{"1":"number","1#2":"string","[object Object]":"a","[object Object]#2":"b","[object Object]#3":"c","[object Object]#4":"d","__proto__":"p"}';
+    expect(lines[0]).toContain(`"map":${written}}`);
+    expect(lines[1]).toMatch(new RegExp(` map=${written.replace(/[[\]{}]/g, '\\$&')}$`));
   });
 
   it('takes linear time on long runs of the new key forms', () => {
-    const runs = ['&a[a]=', 'password=', 'password=&', 'a=&a', 'a=,', 'a=;a', 'x a[a] = ', 'x a[0] = ', 'a[0]', 'a[0][0]', '%5B0%5D', 'password[0]=', '"a"=>', '"a"', ':a=>', ':a', ':a ', '"--a",', "'--a', ", '"--password","', 'a= token= ', '%0Aa%3D%0A%20', '%0A%20', 'x=&a[a'];
+    const runs = ['"a[0]"=>', "'a[a]' =>", "'a[a]': ", 'a[a]"', '%0Aa%20%3D', '%0Aa%20', '%0Aa%3Db%0A%20', '%0Aa+', '"-a"  ,', '["-a", "a"', '["-a", "a":', '["-a" , "a"=>', '"-a",', '["-a",\'', '&a[a]=', 'password=', 'password=&', 'a=&a', 'a=,', 'a=;a', 'x a[a] = ', 'x a[0] = ', 'a[0]', 'a[0][0]', '%5B0%5D', 'password[0]=', '"a"=>', '"a"', ':a=>', ':a', ':a ', '"--a",', "'--a', ", '"--password","', 'a= token= ', '%0Aa%3D%0A%20', '%0A%20', 'x=&a[a'];
     for (const run of runs) {
       for (const input of [run.repeat(100_000 / run.length), `x ${run.repeat(100_000 / run.length)}x`]) {
         const started = performance.now();
@@ -664,7 +763,7 @@ describe('redact: index and spaced bracket keys, Ruby hashes, argument arrays in
         expect(performance.now() - started, JSON.stringify(run)).toBeLessThan(3_000);
       }
     }
-    for (const input of ['x=&' + 'a'.repeat(100_000), `:${'a'.repeat(100_000)}`, `:a${' '.repeat(100_000)}`, '["--a",' + ' '.repeat(100_000), `"--${'a'.repeat(100_000)}"`, `x a[a]${' '.repeat(100_000)}`]) {
+    for (const input of ['x=&' + 'a'.repeat(100_000), `:${'a'.repeat(100_000)}`, `:a${' '.repeat(100_000)}`, '["--a",' + ' '.repeat(100_000), '["--a"' + ' '.repeat(100_000), '["--a", "' + 'a'.repeat(100_000), '["--a", "a"' + ' '.repeat(100_000), `a[a]"${' '.repeat(100_000)}`, `s_command=a${'%20'.repeat(30_000)}`, `s_command=a%3D${'%0A%20'.repeat(30_000)}`, `"--${'a'.repeat(100_000)}"`, `x a[a]${' '.repeat(100_000)}`]) {
       const started = performance.now();
       text(input);
       expect(performance.now() - started).toBeLessThan(3_000);

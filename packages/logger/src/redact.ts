@@ -48,9 +48,11 @@ export interface Redactor {
 // stays quoted once redacted. A key starts with a letter after any `_` and `-` (which key
 // comparison ignores): `_token`, `--password`, but not `1password`, `-5` or `401`. In INLINE it may
 // end in bracketed names, as form keys do (`user[password]=`, `user%5Bpassword%5D=`), when an `=` or
-// `%3D` follows them directly, or an `=` or `:` after blanks (`user[password] = …`) unless the last
-// name is an index: `PROPERTY[DOMAIN][0] = …` lines of an ISPAPI response are no keys, as before,
-// so that a long list is not searched value by value (twice the time).
+// `%3D` follows them directly, an `=>` after its closing quote or blanks (`"user[password]"=>…` in a
+// Ruby hash, `'user[password]' => …` in a Map), or an `=` or `:` after blanks or a single quote
+// (`user[password] = …`, `{'user[password]': …}`) unless the last name is an index:
+// `PROPERTY[DOMAIN][0] = …` lines of an ISPAPI response are no keys, as before, so that a long list
+// is not searched value by value (twice the time).
 //
 // `KEY=value` (ISPAPI command text) and `Key: value` (header lines such as `Cookie: a=b; c=d`)
 // starting a line or following `,` or `{`: the value, `&` and blanks included, runs to the end
@@ -59,15 +61,17 @@ export interface Redactor {
 // is cut (with the lines indented below it: see CUT_REST). The last group is the value's opening
 // double quote, if any.
 const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?))/gm;
-// The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`; the value may
-// hold `%26`. An empty value followed by indented lines (`%0A%20…`, `%0A+…`) is those lines, as
-// CUT_REST takes them below a plain `AUTH=`. The fourth group is empty; the fifth is INLINE's: what
-// ends the value, but for the end of the text.
-const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)((?:(?:%0[AD])+(?=%20|%09|\+).*?(?=%0[AD]|&|$))+|.*?)()(?=(%0[AD]|&)|$)/gi;
+// The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`, also with encoded
+// blanks before the `%3D` (`OTP%20%3D…`); the value may hold `%26`. The indented lines below it
+// (`%0A%20…`, `%0A+…`) are part of the value, as CUT_REST takes them below a plain `AUTH=…`. The
+// fourth group is empty; the fifth is INLINE's: what ends the value, but for the end of the text.
+const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)(.*?(?=%0[AD]|&|$)(?:(?:%0[AD])+(?=%20|%09|\+).*?(?=%0[AD]|&|$))*)()(?=(%0[AD]|&)|$)/gi;
 // `key=value` and `key: value` in query strings, form bodies and log text, `'key' => value` in
 // `util.inspect` output of a Map (`"key"=>value` of a Ruby hash), `--key value` on a command line,
-// and `"--key", "value"` in an argument array written as JSON or by `util.inspect` (a value that
-// does not start with `-`, which would be the next option): the value is quoted (a missing closing quote
+// and `"--key", "value"` in an argument array written as JSON or by `util.inspect` (a quoted value
+// that does not start with `-`, which would be the next option, and is not followed by a `:` or
+// `=>`: then the flag is a value in an object, hash or Map, and what follows it is the next key,
+// which must stay a key: `{"flag":"--password","password":"…"}`): the value is quoted (a missing closing quote
 // reads to the end), an opening bracket (under a secret key, the line is cut there; not the `[`
 // of a value already redacted), or runs to the next separator (a `&`, `,` or `;` right after the
 // separator starts the value, unless a blank, a separator or a word and a separator follows it:
@@ -89,7 +93,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)%3D)((?:(?:%0[AD])+
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|(?<!\[\d*]|%5B\d*%5D)[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["']),\s*(?=["'](?!-))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)(?:[^"\\]|\\.)*(?:"|$)(?!\s*(?::|=>))|'(?!-)(?:[^'\\]|\\.)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -232,7 +236,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // of them. JWTs go last, with or without a separator: a `[REDACTED]` put in before the
     // key/value patterns would end an unquoted value early (a bracket ends one), and the rest of
     // that value would be read as text.
-    const beforeJwt = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]|["']-[\w.-]*["'],/i.test(out) ? out : members(out
+    const beforeJwt = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]|["']-[\w.-]*["']\s*,/i.test(out) ? out : members(out
       // In a value inside a value, a mark is one a pattern put there (an encoded value's cut).
       .replaceAll(CUT, depth ? CUT : '\uFFFD')
       .replace(LINE, (match: string, head: string, key: string, quote: string, at: number, all: string) => {
@@ -256,16 +260,22 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     return result + (result.endsWith(tail) ? '' : tail) + end;
   };
 
+  // How many values `copy` has changed so far (see `entries`).
+  let changed = 0;
   // `path` holds the objects being copied above this one: meeting one again is a cycle. `raw`:
   // `input` is the value of a `rawHeaders` key.
   const copy = (input: unknown, path: object[], raw?: boolean): unknown => {
-    if (typeof input === 'string') return text(input);
+    if (typeof input === 'string') {
+      const out = text(input);
+      if (out !== input) changed++;
+      return out;
+    }
     if (!input || typeof input !== 'object') return input;
     if (path.includes(input)) return '[Circular]';
     // Objects are copied twelve levels deep.
     if (path.length >= 12) return '[Truncated]';
     if (input instanceof Date) return new Date(input);
-    if (input instanceof URL) return text(input.href);
+    if (input instanceof URL) return copy(input.href, path);
     if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
     // What JSON would write for an object with a `toJSON` method is what it returns: that is what
     // is copied. (A copied `toJSON` would run when the copy is written and give back secrets.)
@@ -276,10 +286,24 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     }
     const inner = [...path, input];
     const each = (value: unknown): unknown => copy(value, inner);
-    // A Map key that is an object is copied too: the console prints it, with what it holds (and it
-    // read its `Symbol.toStringTag` getter, which may throw).
+    // A Map key that is an object stays as it is (so no two keys become one, and the formats write
+    // it as before, as its `toString` gives it), unless its copy hides something: the console prints
+    // it with what it holds. The copy is then an object, a key of its own. One that cannot be
+    // copied stays too.
+    const mapKey = (key: unknown): unknown => {
+      const before = changed;
+      try {
+        const out = each(key);
+        return changed > before ? Object(out) : key;
+      } catch {
+        return key;
+      }
+    };
     const entries = (list: [unknown, unknown][]): [unknown, unknown][] =>
-      list.map(([key, value]) => [typeof key === 'object' ? each(key) : key, typeof key === 'string' && isSecretKey(key) ? REDACTED : copy(value, inner, key === 'rawHeaders')]);
+      list.map(([key, value]) => [
+        key && typeof key === 'object' ? mapKey(key) : key,
+        typeof key === 'string' && isSecretKey(key) ? (changed++, REDACTED) : copy(value, inner, key === 'rawHeaders'),
+      ]);
     // An argument list (`process.argv`, a `spawn()` call): the word after a secret `--flag` (or
     // `-flag`) is its value, unless it is the next option. Node's `rawHeaders` (names and values
     // in turn: `['Authorization', 'Bearer …', 'Host', 'h']`): the value after a secret name. (Only
@@ -288,7 +312,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     if (Array.isArray(input)) {
       return input.map((value: unknown, index) => {
         const previous: unknown = input[index - 1];
-        return typeof previous === 'string' && (raw ? index % 2 : flag(previous) && !flag(value)) && isSecretKey(previous) ? REDACTED : each(value);
+        return typeof previous === 'string' && (raw ? index % 2 : flag(previous) && !flag(value)) && isSecretKey(previous) ? (changed++, REDACTED) : each(value);
       });
     }
     if (input instanceof Set) return new Set([...input].map(each));
