@@ -64,8 +64,10 @@ const LINE = /((?:^[ \t]*|[,{]\s*)([_-]*[A-Za-z][\w.-]*)[ \t]*[=:][ \t]*)(?=("?)
 // The same command text URL-encoded inside a form field: `%0AAUTH%3Dsecret%0A…`, also with encoded
 // blanks before the `%3D` (`OTP%20%3D…`); the value may hold `%26`. The indented lines below it
 // (`%0A%20…`, `%0A+…`) are part of the value, as CUT_REST takes them below a plain `AUTH=…`. The
-// fourth group is empty; the fifth is INLINE's: what ends the value, but for the end of the text.
-const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)(.*?(?=%0[AD]|&|$)(?:(?:%0[AD])+(?=%20|%09|\+).*?(?=%0[AD]|&|$))*)()(?=(%0[AD]|&)|$)/gi;
+// fourth group is empty; the fifth is INLINE's: what ends the value, but for the end of a line (the
+// `m` flag: a raw line break ends it too; without it, each candidate was scanned to the next line
+// break and failed there, in quadratic time).
+const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)(.*?(?=%0[AD]|&|$)(?:(?:%0[AD])+(?=%20|%09|\+).*?(?=%0[AD]|&|$))*)()(?=(%0[AD]|&)|$)/gim;
 // `key=value` and `key: value` in query strings, form bodies and log text, `'key' => value` in
 // `util.inspect` output of a Map (`"key"=>value` of a Ruby hash), `--key value` on a command line,
 // and `"--key", "value"` in an argument array written as JSON or by `util.inspect` (a quoted value
