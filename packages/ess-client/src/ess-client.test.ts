@@ -621,6 +621,31 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
     }
   });
 
+  it('a reconnect() during a connect attempt that succeeds skips no wait after a later loss', async () => {
+    const logged: string[] = [];
+    const token = await fetchToken(sandbox);
+    let again: Promise<void> | undefined;
+    const ess = client({
+      fetchState: false,
+      // The first attempt asks for a token: reconnect() is called in the middle of it.
+      auth: () => {
+        again ??= ess.reconnect();
+        return Promise.resolve(token);
+      },
+      reconnect: { initialDelayMs: 1e9, windowMaxDelayMs: 1e9, maxDelayMs: 1e9 },
+      logger: createLogger({ level: 'debug', format: 'json', write: (line) => logged.push(line) }),
+    });
+    await ess.connect();
+    await again;
+    const away = next(ess, 'connection', (change) => change.state === 'delayed');
+    sandbox.dropConnections();
+    await away;
+    // The backoff wait began (it logs as it begins), rather than a reconnect at once.
+    expect(logged.some((line) => line.includes('reconnecting after a delay'))).toBe(true);
+    expect(ess.connectionState).toBe('delayed');
+    expect(ess.stats.connections).toBe(1);
+  });
+
   it('sends an unsubscribe again after a resume when the connection died before the answer', async () => {
     const ess = client({ filters: [{ resourceTypes: ['outputs'] }], heartbeatMs: 50, heartbeatTimeoutMs: 100, fetchState: false });
     await ess.connect();

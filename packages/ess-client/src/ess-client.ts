@@ -750,6 +750,8 @@ export class EssClient {
       }
       if (this.#closed) break;
       failures = 0;
+      // A reconnect() during this attempt got what it asked for: no wait skipped after a later loss.
+      this.#wake = undefined;
       refreshedAfter401 = false;
       this.#stats.connections += 1;
       this.#setState('online');
