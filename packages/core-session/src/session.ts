@@ -217,6 +217,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #shared: SharedState;
 
   #token: Token | undefined;
+  /** The token restore() gave; see {@link #older}. */
+  #restored: Token | undefined;
   #ready: Promise<Token> | undefined;
   #readyAuthorization: Promise<string> | undefined;
   /** Until this time getToken() answers from memory, checking only that no session of this process invalidated a token since. */
@@ -332,6 +334,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     }
     if (token) {
       const lastUsedAt = input.lastUsedAt ?? token.obtainedAt;
+      session.#restored = token;
       session.#adopt({ token, lastUsedAt, persistedUsedAt: lastUsedAt }, 'restored');
     }
     return session;
@@ -717,7 +720,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #reuse(record: SessionRecord | undefined, mode: Mode, untilExpiry = false): Acquired | undefined {
     const now = this.#clock();
     for (const token of [record?.token, untilExpiry ? this.#token : undefined]) {
-      if (!token || this.#shared.invalid.has(token.value)) continue;
+      if (!token || this.#shared.invalid.has(token.value) || this.#older(token)) continue;
       const persistedUsedAt = (record?.token?.value === token.value ? record.lastUsedAt : undefined) ?? token.obtainedAt;
       const lastUsedAt = Math.max(persistedUsedAt, this.#token?.value === token.value ? this.#lastUsedAt : 0);
       const timing = this.#timings(token);
@@ -726,6 +729,16 @@ export class Session extends TypedEmitter<SessionEvents> {
       }
     }
     return undefined;
+  }
+
+  /**
+   * True for a stored token older (by obtainedAt) than the one restore() gave, while this session
+   * holds that one: the store missed the refreshes since (made elsewhere), and with rotation its
+   * refresh token is spent. The only case where obtainedAt decides: nothing else tells them apart.
+   */
+  #older(token: Token): boolean {
+    const held = this.#token;
+    return !!held && held === this.#restored && token.obtainedAt < held.obtainedAt;
   }
 
   /** The stored token when it can be used as it is; while a throttle runs, what {@link #throttled} gives. */
@@ -759,8 +772,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     // The stored token's refresh token, unless this process has spent it (a refresh here rotated it
     // away, and the store write failed): then the current token's, its successor. Not the later by
     // obtainedAt: other processes, a custom clock or a clock stepped back stamp it by clocks that need
-    // not agree, and an older token judged newer would present a spent refresh token.
-    const base = [stored, this.#token].find((token): token is Token & { refreshToken: string } => token?.refreshToken !== undefined && !state.spent.has(token.refreshToken));
+    // not agree, and an older token judged newer would present a spent refresh token. Only a stored
+    // token older than a restored one held here is passed over (#older).
+    const base = [stored, this.#token].find(
+      (token): token is Token & { refreshToken: string } => token?.refreshToken !== undefined && !state.spent.has(token.refreshToken) && !this.#older(token),
+    );
     if (base && authenticator.refresh) {
       try {
         const token = this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context), ended));
