@@ -1,7 +1,6 @@
 import type { Redactor } from '@sessionkit/logger';
 import { isSecretName, MASK, normalizeName, SECRET_NAMES } from './command-response.js';
 import { createRedactor } from './dependencies.js';
-import { encodeFormComponent } from './request-body.js';
 import { errorCode } from './transport.js';
 
 let redactor: Redactor | undefined;
@@ -22,42 +21,13 @@ export const redactResponseText = (text: string): string => {
   return redactText(text.replace(/(?<![^\r\n])([^\r\n=]*)=.*/g, (line, key: string) => (isSecretName(normalizeName(PROPERTY_NAME.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line)));
 };
 
-// A value with percent-escapes, after a `=` or from the text's start (`next=%2Fcb%3Ftoken%3Dabc`: a
-// URL in a query value, encoded by searchParams). Without `=` in it, so that each character is
-// looked at from one start only (linear).
-const ENCODED_VALUE = /(?<=^|=)[^&\s"'<>=]*%[^&\s"'<>=]*/g;
-
-// Ours, then those the logger knows (JSON members, auth headers, ...).
-const maskPlain = (text: string): string => (redactor ??= createRedactor({ keys: SECRET_NAMES.split('|') })).text(text.replace(INLINE_SECRET, `$1$2${MASK}`));
-
 /**
- * Any text (an error message) with secrets masked, also those in a value it URL-encodes, up to
- * four encodings deep: the value is decoded a layer at a time (each run of escapes that decodes;
- * a run with a bad one stays as it is), and the first layer that shows a secret is masked and
- * encoded again as often (as form values are encoded). A value without a secret, or that is not an encoding, stays as it is. No recursion:
- * the time is linear in the text.
+ * Any text (an error message) with secrets masked: ours, then those the logger knows (JSON
+ * members, auth headers, ...). The logger, which has our names among its keys, also finds them in
+ * a value the text URL-encodes, up to four encodings deep (`next=https%3A%2F%2Fx%2Fcb%3Ftoken%3D…`),
+ * after any character and with their values to the next `&`, as INLINE_SECRET reads them here.
  */
-export const redactText = (text: string): string =>
-  maskPlain(
-    text.replace(ENCODED_VALUE, (value) => {
-      // `layers` decodings so far.
-      for (let layers = 0, decoded = value, next, masked; layers++ < 4; decoded = next) {
-        next = decoded.replace(/(?:%\w\w)+/g, (run) => {
-          try {
-            return decodeURIComponent(run);
-          } catch {
-            return run;
-          }
-        });
-        if (next === decoded) break;
-        if ((masked = maskPlain(next)) !== next) {
-          while (layers--) masked = encodeFormComponent(masked);
-          return masked;
-        }
-      }
-      return value;
-    }),
-  );
+export const redactText = (text: string): string => (redactor ??= createRedactor({ keys: SECRET_NAMES.split('|') })).text(text.replace(INLINE_SECRET, `$1$2${MASK}`));
 
 /** What a log entry shows of an error: its name, code and message, with secrets masked. */
 export const errorSummary = (error: unknown): Record<string, unknown> => {

@@ -125,6 +125,19 @@ describe('createLogger', () => {
     }
   });
 
+  it('redacts a secret in a percent-encoded query value in both formats (an error message from core-session or ess-client)', () => {
+    const secret = 's3cr3t-value-123';
+    const url = `https://id.test/oauth/authorize?client_id=app&redirect_uri=${encodeURIComponent(`https://app.test/cb?access_token=${secret}`)}`;
+    for (const format of ['json', 'pretty'] as const) {
+      const { lines, write } = capture();
+      const logger = createLogger({ format, write }).child({ component: 'session' });
+      logger.warn('could not revoke the token', { code: 'NETWORK', message: `fetch failed: GET ${url}` });
+      logger.warn(`connect attempt failed: ${url}`, { error: new Error(`unexpected redirect to ${url}`) });
+      expect(lines.join('\n')).not.toContain(secret);
+      expect(lines.join('\n').split(`redirect_uri=https%3A%2F%2Fapp.test%2Fcb%3Faccess_token%3D${REDACTED}`)).toHaveLength(5);
+    }
+  });
+
   it('redacts extra keys given in options', () => {
     const { lines, write } = capture();
     createLogger({ format: 'json', write, redact: { keys: ['pin'] } }).info('x', { pin: '4711' });

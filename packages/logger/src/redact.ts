@@ -120,18 +120,50 @@ const CUT = '\uE000';
 // an object or array under the key, over as many lines as it takes, whatever its strings hold.
 // The text before the mark is kept.
 const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm;
-// Credentials after an auth scheme, anywhere in text. Credentials are long; requiring eight
-// characters keeps prose such as "bearer tokens expire" intact.
-const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)\s+)[\w.~+/-]{8,}=*/gi;
+// Credentials after an auth scheme, anywhere in text, also after a `+` (a blank in a form value:
+// `h=Bearer+…`), on the same line: after a line break, the next header's name is no credential.
+// Credentials are long; requiring eight characters keeps prose such as "bearer tokens expire" intact.
+const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)[ \t+]+)[\w.~+/-]{8,}=*/gi;
 // A JWT anywhere in text, under any key or none: a base64url header and payload that both
 // start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
 // base64url characters does, or right after a percent-escape (`%3DeyJ…` in an encoded query),
 // so that a long run (`eyJeyJ…`, `-eyJ-eyJ…`) is tried once, not from each `eyJ` in it.
 const JWT = /(?:(?<![\w-])|(?<=%\w\w))eyJ[\w-]*\.eyJ[\w-]*\.[\w-]*/g;
+// In a decoded layer of an encoded value (a query or a form, mostly): `key=value` after any
+// character but a key's own, where the patterns below see no key's start (`/cb/token=…`,
+// `a|password=…`, `x:token = …`): the key and its separator. A key starts where a run of key
+// characters does, so a long run is tried once, and not inside an escape (`%26token%3D…` is left
+// to the next layer). The value of a secret key (VALUE) runs to the next `&`, quote, angle bracket
+// or line break, unless it is redacted already: a blank does not end it, as a form writes one as
+// `+` (`password=hunter+two`), nor does a `,` or `;`. Blanks and line breaks around the `=` are
+// skipped (`token=\nQv7…`, as http-client's own pattern read it).
+const KEY_VALUE = /(?<![\w.-]|%(?=[\da-f]{2}))([\w.-]+)\s*(?:=|%3D)\s*/gi;
+const VALUE = /(?!\[REDACTED])[^&\r\n"'<>]+/y;
+// A value with percent-escapes (`next=%2Fcb%3Ftoken%3D…`: a URL in a query value, as searchParams
+// encodes it), after a `=`, a blank or a quote, or at the start of the text. It holds none of
+// these, so each character is looked at from one start only. A `%` without two hex digits after
+// it (`cpu at 95%`) makes no such value.
+const PERCENT_VALUE = /(?<=^|[=\s"'])[^&\s"'<>=]*%[\da-f]{2}[^&\s"'<>=]*/gi;
+const ESCAPE = /%[\da-f]{2}/i;
+// The parts of a layer of encoding: runs of escapes, each decoded whole (those of ASCII characters
+// apart from the others, which may not be UTF-8); runs of the characters that encoding leaves as
+// they are (cut or not, they come out of it the same: fewer parts than one a character); and any
+// other character alone.
+const UNITS = /(?:%[0-7][\da-f])+|(?:%[89a-f][\da-f])+|[\w.!~*'()-]+|[^]/gi;
 
 // The backslashes a value ends with: one may escape the quote after it (`x=a\"token\":…`, JSON
 // inside a string, logged as it is), so a value redacted or cut keeps them.
 const ending = (value: string): string => value.replace(/^[^]*[^\\]/, '');
+
+// A part of a layer of encoding decoded: a run of escapes as the text it stands for (ASCII ones by
+// decodeURIComponent, the fastest; others as UTF-8 with U+FFFD for bytes that are not, where
+// decodeURIComponent would throw, a few microseconds each); a `+` as a blank, as a form writes
+// one; any other part as it is.
+const decode = (part: string): string => {
+  if (part === '+') return ' ';
+  if (!part.startsWith('%') || part.length < 3) return part;
+  return /^%[0-7]/.test(part) ? decodeURIComponent(part) : Buffer.from(part.replace(/%/g, ''), 'hex').toString();
+};
 
 // Whether a value is a command-line option: a string starting with `-`.
 const flag = (word: unknown): word is string => typeof word === 'string' && word.startsWith('-');
@@ -171,6 +203,28 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     const parts = lower.split(/\[\d*]|%5b\d*%5d|[-_.[\]]|%5[bd]/);
     for (let end = '', part; (part = parts.pop()) != null && (end = part + end).length <= longest; ) if (keys.has(end)) return true;
     return false;
+  };
+
+  // What a layer of an encoded value must hold for its search to change it: a secret key's name
+  // (with the separators key comparison ignores taken out: `-`, `_`, `.`, brackets, `api[key]`), an auth scheme, a JWT, a
+  // password in a URL, a backslash (a JSON escape: `\u0074oken`) or a U+E000 (written as U+FFFD).
+  // Most values hold none (`https%3A%2F%2Fx%2Fcb%3Fstate%3D1`, `%3D`): they are not searched.
+  const searchable = new RegExp(`${Array.from(keys, (key) => key.replace(/\W/g, '\\$&')).join('|')}|bearer|basic|digest|eyj|://[^\\s/:@]*:[^\\s/@]*@|\\\\|\uE000`, 'i');
+
+  // The values of KEY_VALUE's secret keys masked. A value is read after a secret key only: the
+  // search goes on in the value of another key, and no value is read once for each key in it
+  // (`a=,a=,…`, in quadratic time).
+  const keyValues = (input: string): string => {
+    let out = '';
+    let last = 0;
+    for (let found; (found = KEY_VALUE.exec(input)); ) {
+      VALUE.lastIndex = KEY_VALUE.lastIndex;
+      if (isSecretKey(found[1] ?? '') && VALUE.test(input)) {
+        out += input.slice(last, KEY_VALUE.lastIndex) + REDACTED;
+        last = KEY_VALUE.lastIndex = VALUE.lastIndex;
+      }
+    }
+    return out + input.slice(last);
   };
 
   // `after`: for an unquoted value inside a value, the fifth group of the match it is the value in.
@@ -262,13 +316,63 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     return result + (result.endsWith(tail) ? '' : tail) + end;
   };
 
+  // Also the secrets in a value that the text percent-encodes, up to four encodings deep. Each
+  // layer is decoded and searched as text; then, layer by layer back down, what the searches
+  // changed is encoded again (but `[REDACTED]`, left readable as in encoded command text), and the
+  // parts before and after it are kept as they were written. A loop, not recursion: the time is
+  // linear however deep the escapes nest.
+  const redactEncoded = (value: string): string => {
+    // Each layer's parts, as written and decoded, and whether its search changed it.
+    const layers: [string[], string[], boolean][] = [];
+    let masked = value;
+    while (layers.length < 4 && ESCAPE.test(masked)) {
+      const parts = masked.match(UNITS) as string[];
+      const decoded = parts.map(decode);
+      const plain = decoded.join('');
+      // KEY_VALUE goes first: a decoded layer is mostly a query or a form, whose values a blank, a
+      // `,` or a `;` do not end.
+      masked = searchable.test(plain.replace(/\[\d*]|%5b\d*%5d|[-_.[\]]|%5[bd]/gi, '')) ? text(keyValues(plain)) : plain;
+      layers.push([parts, decoded, masked !== plain]);
+    }
+    if (!layers.some(([, , searched]) => searched)) return value;
+    // Back down: the layers below the deepest one a search changed stay as written.
+    let altered = false;
+    for (const [parts, decoded, searched] of layers.reverse()) {
+      altered ||= searched;
+      if (!altered) {
+        masked = parts.join('');
+        continue;
+      }
+      // The parts kept as written: those whose decoded text the masked text still starts and ends with.
+      let start = 0;
+      let from = 0;
+      for (let part; (part = decoded[start]) != null && masked.startsWith(part, from); start++) from += part.length;
+      let end = parts.length;
+      let to = masked.length;
+      for (let part; end > start && (part = decoded[end - 1]) != null && to - part.length >= from && masked.endsWith(part, to); end--) to -= part.length;
+      // But not up to inside a mask (a secret that starts with `[` or ends with `]`): the mask would
+      // come out encoded.
+      const before = masked.lastIndexOf(REDACTED, from - 1);
+      for (let part; before >= 0 && from > before && from < before + REDACTED.length && (part = decoded[start - 1]) != null; start--) from -= part.length;
+      const after = masked.indexOf(REDACTED, to - REDACTED.length + 1);
+      for (let part; after >= 0 && to > after && to < after + REDACTED.length && (part = decoded[end]) != null; end++) to += part.length;
+      masked = parts.slice(0, start).join('') + (masked.slice(from, to) as string & { toWellFormed(): string }).toWellFormed().split(REDACTED).map(encodeURIComponent).join(REDACTED) + parts.slice(end).join('');
+    }
+    return masked;
+  };
+  const redactText = (input: string): string => {
+    const out = text(input);
+    // Most text has no `%` (one `includes`), and a `%` is seldom an escape (`cpu at 95%`).
+    return out.includes('%') && ESCAPE.test(out) ? out.replace(PERCENT_VALUE, redactEncoded) : out;
+  };
+
   // How many values `copy` has changed so far (see `entries`).
   let changed = 0;
   // `path` holds the objects being copied above this one: meeting one again is a cycle. `raw`:
   // `input` is the value of a `rawHeaders` key.
   const copy = (input: unknown, path: object[], raw?: boolean): unknown => {
     if (typeof input === 'string') {
-      const out = text(input);
+      const out = redactText(input);
       if (out !== input) changed++;
       return out;
     }
@@ -336,7 +440,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
 
   return {
     value: <T>(value: T): T => copy(value, []) as T,
-    text,
+    text: redactText,
     isSecretKey,
   };
 }

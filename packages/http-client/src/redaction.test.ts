@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { errorSummary, redactText } from './redaction.js';
+
+const SECRET = 'Qv7secretZ';
+
+// Each way `text` can be read back: as it is, and decoded once, twice, ... (a `+` as a blank, as a
+// form writes one; a run of escapes that is not UTF-8 stays as it is).
+const readings = (text: string): string[] => {
+  const all = [text];
+  for (let layer = 0; layer < 5; layer++) {
+    text = text.replace(/\+/g, ' ').replace(/(?:%[\da-f]{2})+/gi, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
+    all.push(text);
+  }
+  return all;
+};
+
+const encodings = {
+  uri: encodeURIComponent,
+  form: (text: string): string => new URLSearchParams({ a: text }).toString().slice(2),
+};
+
+describe('redactText', () => {
+  it('masks our secret fields in an encoded value after any character, as it did before the logger decoded such values', () => {
+    // Before, our own pattern ran on each decoded layer: a field after any character but a letter,
+    // digit or `_`, with blanks around its `=` or not. The logger reads these since.
+    const leads = [...Array.from(' !"#$%&\'()*+,-./:;<=>?@[\\]^`{|}~é'), '\t', '\n'];
+    const inputs: string[] = [];
+    for (const lead of leads) {
+      for (const key of ['token', 'password', 's_pw', 'OLDPASSWORD', 'session', 'otp', 'auth', 'Secret']) {
+        for (const separator of ['=', ' = ', '= ', ' =', '=\t']) {
+          for (const [name, encode] of Object.entries(encodings)) {
+            let value = `a${lead}${key}${separator}${SECRET}&b=1`;
+            for (let layer = 1; layer <= 3; layer++) {
+              value = encode(value);
+              inputs.push(`next=${value}`, `failed: ${value} (${name})`);
+            }
+          }
+        }
+      }
+    }
+    // A value as a query reads it: a `,`, `;` or line break does not end it.
+    for (const value of [`/cb?token=ab,${SECRET}`, `/cb?x=1&password=${SECRET};a`, `/cb?token=\n${SECRET}`]) inputs.push(`next=${encodeURIComponent(value)}`);
+    // The review's examples.
+    inputs.push(`next=%2Fcb%2Ftoken%3D${SECRET}`, `next=a%7Cpassword%3D${SECRET}`, `next=%2Fcb%3Fmsg%3Dbad%2Bpassword%253D${SECRET}`);
+    const leaks = inputs.filter((input) => readings(redactText(input)).some((text) => text.includes(SECRET)));
+    expect(leaks).toEqual([]);
+    expect(inputs.length).toBeGreaterThan(5_000);
+    expect(errorSummary(new Error(`redirect to next=${encodeURIComponent(`/cb|token=${SECRET}`)} failed`))).toEqual({ name: 'Error', code: undefined, message: 'redirect to next=%2Fcb%7Ctoken%3D[REDACTED] failed' });
+  });
+
+  it('leaves encoded values without a secret field as they are', () => {
+    for (const input of [`next=${encodeURIComponent('/cb/user=abc|tokens=1&token_type=Bearer')}`, 'q=a+b%26c%3Dd&price=100%25', 'cpu at 95%']) expect(redactText(input)).toBe(input);
+  });
+});
