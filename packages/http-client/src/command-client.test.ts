@@ -31,6 +31,20 @@ function settledWithin(promise: Promise<unknown>, ms: number): Promise<unknown> 
   return Promise.race([promise, sleep(ms).then(() => 'still pending')]);
 }
 
+/** `promise`, and `name` pushed to `order` once it settles. */
+function tracked<T>(order: string[], name: string, promise: Promise<T>): Promise<T> {
+  const push = (): void => {
+    order.push(name);
+  };
+  void promise.then(push, push);
+  return promise;
+}
+
+/** The COMMAND of each request the sandbox got since its stats were reset. */
+function commandsSent(): (string | undefined)[] {
+  return sandbox.commands.recent.map((record) => record.command.COMMAND);
+}
+
 /** A logger that hands each debug entry to `onDebug`. */
 function debugLogger(onDebug: (fields: LogFields) => void): Logger {
   const logger: Logger = {
@@ -584,7 +598,7 @@ describe('sessions', () => {
     const started = sessions.started;
     const active = sessions.active;
     // Two at once used to start two sessions, the one that finished first left open on the server.
-    const [first, second] = await Promise.all([created.login({ timeoutSeconds: 120 }), created.login({ timeoutSeconds: 60 })]);
+    const [first, second] = await Promise.all([created.login({ timeoutSeconds: 120 }), created.login({ timeoutSeconds: 120 })]);
     expect(first.code).toBe(200);
     expect(second).toBe(first);
     expect(sessions.started - started).toBe(1);
@@ -678,6 +692,152 @@ describe('sessions', () => {
     expect(sessions.active - active).toBe(1);
     expect((await created.logout()).code).toBe(200);
     expect(sessions.active - active).toBe(0);
+  });
+
+  it('takes login() and logout() calls in call order: a login() after a logout() starts its own session after it', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    const { sessions } = sandbox.stats.commands;
+    const active = sessions.active;
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
+    const order: string[] = [];
+    const first = tracked(order, 'login', created.login());
+    const logout = tracked(order, 'logout', created.logout());
+    // It used to share the first login, which the logout then ended: logged out after a login().
+    const last = tracked(order, 'login again', created.login());
+    const [started, ended, again] = await Promise.all([first, logout, last]);
+    expect([started.code, ended.code, again.code]).toEqual([200, 200, 200]);
+    expect(order).toEqual(['login', 'logout', 'login again']);
+    expect(commandsSent()).toEqual(['StartSession', 'EndSession', 'StartSession']);
+    expect(again.property('SESSION')).not.toBe(started.property('SESSION'));
+    expect(created.saveSession()?.session).toBe(again.property('SESSION'));
+    expect(sessions.active - active).toBe(1);
+    expect((await created.logout()).code).toBe(200);
+    expect(sessions.active - active).toBe(0);
+  });
+
+  it('takes logout(); login(); logout() in call order: the login waits for the first logout, the last logout ends its session', async () => {
+    const created = client();
+    const { sessions } = sandbox.stats.commands;
+    const active = sessions.active;
+    await created.login();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'EndSession' });
+    const order: string[] = [];
+    // The login used to be sent at once and to finish before the first logout.
+    const calls = [tracked(order, 'logout', created.logout()), tracked(order, 'login', created.login()), tracked(order, 'logout again', created.logout())];
+    expect((await Promise.all(calls)).map((response) => response.code)).toEqual([200, 200, 200]);
+    expect(order).toEqual(['logout', 'login', 'logout again']);
+    expect(commandsSent()).toEqual(['EndSession', 'StartSession', 'EndSession']);
+    expect(created.loggedIn).toBe(false);
+    expect(sessions.active - active).toBe(0);
+  });
+
+  it('takes login(); logout(); logout() in call order: the second logout finds no session and sends nothing', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
+    const login = created.login();
+    // Both used to wait for the login and send EndSession for its session.
+    const [first, second] = await Promise.all([created.logout(), created.logout()]);
+    expect((await login).code).toBe(200);
+    expect(first).toMatchObject({ code: 200, synthetic: false });
+    expect(second).toMatchObject({ code: 530, description: 'SESSION NOT FOUND', synthetic: true });
+    expect(commandsSent()).toEqual(['StartSession', 'EndSession']);
+    expect(created.loggedIn).toBe(false);
+  });
+
+  it('shares a StartSession only between login() calls with the same options: one with other options starts its own after it', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 100 }, { command: 'StartSession' });
+    // They all used to share the first one, sent with TIMEOUT=120.
+    const [first, second, third, fourth] = await Promise.all([
+      created.login({ timeoutSeconds: 120 }),
+      created.login({ timeoutSeconds: 60 }),
+      created.login({ timeoutSeconds: 60 }),
+      created.login({ timeoutSeconds: 60, maxTtlSeconds: 120 }),
+    ]);
+    expect(sandbox.commands.recent.map((record) => record.command)).toEqual([
+      { COMMAND: 'StartSession', TIMEOUT: '120' },
+      { COMMAND: 'StartSession', TIMEOUT: '60' },
+      { COMMAND: 'StartSession', TIMEOUT: '60', MAXTTL: '120' },
+    ]);
+    expect(third).toBe(second);
+    const ids = [first, second, fourth].map((response) => response.property('SESSION'));
+    expect(new Set(ids).size).toBe(3);
+    expect(created.saveSession()?.session).toBe(ids[2]);
+    await created.logout();
+    // The sessions replaced stay open on the server, as documented.
+    for (const id of ids.slice(0, 2)) await client().request({ COMMAND: 'EndSession' }, { sessionId: id ?? '' });
+  });
+
+  it('ends the wait of a queued logout() or login() at once with its signal or close(), sends nothing for it, and keeps the order of the rest', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
+    const first = created.login();
+    const controller = new AbortController();
+    const logout = created.logout({ signal: controller.signal });
+    const again = created.login();
+    controller.abort();
+    expect(await settledWithin(logout.catch((error: unknown) => error), 50)).toMatchObject({ name: 'HttpClientError', code: 'ABORTED' });
+    const [started, restarted] = await Promise.all([first, again]);
+    // The second login is still sent after the first (it used to share it), and no EndSession is sent.
+    expect(commandsSent()).toEqual(['StartSession', 'StartSession']);
+    expect(restarted.property('SESSION')).not.toBe(started.property('SESSION'));
+    expect(created.saveSession()?.session).toBe(restarted.property('SESSION'));
+    await created.logout();
+    await client().request({ COMMAND: 'EndSession' }, { sessionId: started.property('SESSION') ?? '' });
+
+    // close(): the calls queued behind a login in flight stop at once; the login finishes; nothing more is sent.
+    const closing = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
+    const inFlight = closing.login();
+    const queued = [closing.logout(), closing.login({ timeoutSeconds: 60 })];
+    const closed = closing.close();
+    for (const call of queued) expect(await settledWithin(call.catch((error: unknown) => error), 50)).toMatchObject({ name: 'HttpClientError', code: 'CLOSED' });
+    const login = await inFlight;
+    expect(login.code).toBe(200);
+    await closed;
+    expect(commandsSent()).toEqual(['StartSession']);
+    await client().request({ COMMAND: 'EndSession' }, { sessionId: login.property('SESSION') ?? '' });
+  });
+
+  it('does not share a login() whose signal has fired: a login() after it starts its own session', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
+    const controller = new AbortController();
+    const aborted = created.login({ signal: controller.signal }).catch((error: unknown) => error);
+    controller.abort();
+    // It used to share the aborted one and reject with ABORTED, nothing sent for it.
+    const login = await created.login();
+    expect(await aborted).toMatchObject({ code: 'ABORTED' });
+    expect(login.code).toBe(200);
+    expect(created.saveSession()?.session).toBe(login.property('SESSION'));
+    expect((await created.logout()).code).toBe(200);
+  });
+
+  it('lets a queued login() whose request is running finish after close(), like any request in flight', async () => {
+    const created = client();
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 50 }, { command: 'StartSession', times: 1 });
+    const first = created.login();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 300 }, { command: 'StartSession' });
+    const second = created.login({ timeoutSeconds: 60 });
+    await first;
+    // Its own StartSession is on the way now.
+    await sleep(100);
+    const closed = created.close();
+    // It used to reject with CLOSED at once while its StartSession went on and took effect.
+    const response = await second;
+    await closed;
+    expect(response.code).toBe(200);
+    expect(commandsSent()).toEqual(['StartSession', 'StartSession']);
+    expect(created.saveSession()?.session).toBe(response.property('SESSION'));
+    for (const id of [await first, response].map((started) => started.property('SESSION'))) await client().request({ COMMAND: 'EndSession' }, { sessionId: id ?? '' });
   });
 
   it('reports a failed login and stays on the credentials', async () => {

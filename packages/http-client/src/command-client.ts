@@ -269,8 +269,9 @@ export class CommandClient {
   readonly #subuser: string | undefined;
   #entity: string;
   #sessionId: string | undefined;
-  // The login() in flight, which a second login() call waits for and logout() ends the session of.
-  #login: Promise<CommandResponse> | undefined;
+  // The last login() or logout() called, while it is not over: its StartSession command (none for
+  // a logout()), which a login() with the same one shares, its promise and its signal (see #queue).
+  #last: [string | undefined, Promise<CommandResponse>, AbortSignal | undefined] | undefined;
   // Set by close().
   #closed: boolean | undefined;
   // What wakes each request waiting for a retry or a login (see #wait); close() calls them.
@@ -389,10 +390,13 @@ export class CommandClient {
 
   /**
    * StartSession with the credentials; on success the client sends the session id instead of
-   * login, password and otp from now on. Resolves with the StartSession response. A call while
-   * another login() is in flight sends nothing: it waits for that one and resolves with its
-   * response (or rejects as it does); its options are not used, and its `signal` and
-   * {@link close} end only its own wait. With a session in use already, a new one replaces it and
+   * login, password and otp from now on. Resolves with the StartSession response. login() and
+   * {@link logout} take effect in call order: each one's request waits until those called before
+   * it are over (its `signal` and {@link close} end that wait at once). A login() called right
+   * after another one with the same options, while that one is not over and its signal has not
+   * fired, sends nothing: it resolves with that login's response or rejects as it does, with
+   * `ABORTED` too when the first caller's `signal` fires (give the calls the same signal, or
+   * none); its own `signal` and {@link close} end only its own wait. With a session in use already, a new one replaces it and
    * the old one stays open on the server until it times out (it may be shared through
    * {@link saveSession}): call {@link logout} first to end it.
    */
@@ -400,40 +404,40 @@ export class CommandClient {
     options = optionsOf(options);
     this.#refuseWithSession();
     if (!this.#credentials) throw new HttpClientError('INVALID_STATE', 'login() needs the credentials option.');
-    // One login at a time: close() and this call's signal end its wait at once (and a signal that
-    // is not an AbortSignal is refused), not the login it waits for.
-    if (this.#login) return this.#wait(this.#login, options.signal);
+    const signal = options.signal;
     // The server checks the ranges of TIMEOUT and MAXTTL.
-    // An empty session id: the credentials, even when a session is in use.
-    // This continuation runs before those of the calls waiting for the login (they come later): it
-    // forgets the login and takes its session in one go, before any of them goes on.
-    let response: CommandResponse;
-    try {
-      response = await (this.#login = this.#send(flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds }), { signal: options.signal, sessionId: '' }));
-    } finally {
-      this.#login = undefined;
-    }
-    this.#sessionId = startedSession(response) ?? this.#sessionId;
-    return response;
+    const command = flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds });
+    const key = String(command);
+    const last = this.#last;
+    // close() and this call's signal end its wait at once (and a signal that is not an AbortSignal
+    // is refused), not the login it waits for.
+    // Not a login whose signal has fired: it is doomed (or over already), and this call comes after that.
+    if (last?.[0] === key && !last[2]?.aborted) return this.#wait(last[1], signal);
+    return this.#queue(signal, async () => {
+      // An empty session id: the credentials, even when a session is in use.
+      const response = await this.#send(command, { signal, sessionId: '' });
+      this.#sessionId = startedSession(response) ?? this.#sessionId;
+      return response;
+    }, key);
   }
 
   /**
    * EndSession; the client forgets the session when the server ended it or did not know it.
-   * A login() in flight is waited for first, however it ends (this call's `signal` and
-   * {@link close} end the wait), so that the session it starts is the one ended. Without a
+   * It is sent once the login() and logout() calls made before it are over (its `signal` and
+   * {@link close} end that wait at once), so that it ends the session they leave. Without a
    * session, resolves with the synthetic `530 SESSION NOT FOUND`.
    */
   async logout(options?: { signal?: AbortSignal | undefined }): Promise<CommandResponse> {
     options = optionsOf(options);
     this.#refuseWithSession();
-    // However the login ends; this call's signal and close() end the wait (a rejection).
-    if (this.#login) await this.#wait(this.#login.catch(() => undefined), options.signal);
-    const ended = this.#sessionId;
-    if (!ended) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
-    const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
-    // Not a session a login() started meanwhile.
-    if ((response.isSuccess() || response.code === 530) && this.#sessionId === ended) this.#sessionId = undefined;
-    return response;
+    return this.#queue(options.signal, async () => {
+      const ended = this.#sessionId;
+      if (!ended) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
+      const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
+      // Not a session reuseSession() set meanwhile.
+      if ((response.isSuccess() || response.code === 530) && this.#sessionId === ended) this.#sessionId = undefined;
+      return response;
+    });
   }
 
   /** `{ entity, session }` of the session in use, to reuse it later; undefined without one. */
@@ -624,6 +628,26 @@ export class CommandClient {
         clearTimeout(timer);
       });
     }
+  }
+
+  /**
+   * `run` once the login() and logout() calls made before are over, however they end; close()
+   * and `signal` end the wait at once. `key` is a login()'s StartSession command.
+   */
+  #queue(signal: AbortSignal | undefined, run: () => Promise<CommandResponse>, key?: string): Promise<CommandResponse> {
+    const before = this.#last?.[1];
+    // At once when none is left (like a request: a close() right after it lets it finish), else
+    // after the one before, however it ends, so that each settles after all those before it.
+    const call = before ? before.then(run, run) : run();
+    const over = (): void => {
+      // The next login() starts a session again. This runs before the callers waiting for this one go on.
+      if (this.#last?.[1] === call) this.#last = undefined;
+    };
+    void call.then(over, over);
+    this.#last = [key, call, signal];
+    // Queued: close() and the signal end the wait for those before it at once; once its own request
+    // runs, that request finishes like any other.
+    return before ? this.#wait(before.catch(() => 0), signal).then(() => call) : call;
   }
 
   /** `promise`, or a rejection with `CLOSED` or `ABORTED` as soon as close() is called or `signal` fires (the work behind `promise` goes on). */
