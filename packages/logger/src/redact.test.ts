@@ -914,8 +914,12 @@ describe('redact: text patterns, pinned', () => {
     // a `/` or `|` stays with its value, as do paths and bracketed fields of ordinary log lines.
     ["/cb/user=abc|page=2 path/tokens=1 x:token_type = Bearer", "/cb/user=abc|page=2 path/tokens=1 x:token_type = Bearer"],
     ["[req=abc123][session=9f8e] handled path /var/lib/app/session=1/file", "[req=abc123][session=9f8e] handled path /var/lib/app/session=1/file"],
-    // An auth scheme ends a line: the next header's name is no credential, its value stays for its own key.
+    // After an auth scheme that ends a line, the next header's name is no credential (its value is left
+    // to its own key), but a credential on its own line is.
     ["WWW-Authenticate: Bearer\nAuthorization: abcdefgh123", "WWW-Authenticate: Bearer\nAuthorization: [REDACTED]"],
+    ["Bearer +\nAuthorization: abcdefgh123", "Bearer +\nAuthorization: [REDACTED]"],
+    ["auth: Bearer \nQv7secretZ(", "auth: [REDACTED]\n[REDACTED]("],
+    ["x Bearer \nQv7secretZ(", "x Bearer \n[REDACTED]("],
     // A number before a separator is no key: the secret key after it is found.
     ["HTTP 401: token: abc def", "HTTP 401: token: [REDACTED]"],
     ["step 3: --password abc --host db", "step 3: --password [REDACTED] --host db"],

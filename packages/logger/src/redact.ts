@@ -121,9 +121,10 @@ const CUT = '\uE000';
 // The text before the mark is kept.
 const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm;
 // Credentials after an auth scheme, anywhere in text, also after a `+` (a blank in a form value:
-// `h=Bearer+…`), on the same line: after a line break, the next header's name is no credential.
-// Credentials are long; requiring eight characters keeps prose such as "bearer tokens expire" intact.
-const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)[ \t+]+)[\w.~+/-]{8,}=*/gi;
+// `h=Bearer+…`) or on the next line, but not a header's name there (`Bearer\nSet-Cookie: …`: its
+// value is left to the header's own key). Credentials are long; requiring eight characters keeps
+// prose such as "bearer tokens expire" intact.
+const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))[\w.~+/-]{8,}=*/gi;
 // A JWT anywhere in text, under any key or none: a base64url header and payload that both
 // start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
 // base64url characters does, or right after a percent-escape (`%3DeyJ…` in an encoded query),
