@@ -96,6 +96,17 @@ describe('EssClient: sessions', () => {
     expect(ess.stats.duplicates).toBe(2);
   });
 
+  it('delivers text as sent in frames of ASCII and of other characters alike', async () => {
+    const ess = client();
+    await ess.connect();
+    const iterator = ess.events();
+    const names = ['Gate 2', 'Kamera Süd – Tor 2', '東京 カメラ 😀'];
+    // One frame each: the first is all ASCII, the others are not.
+    for (const [index, name] of names.entries()) sandbox.publish([{ id: `t${index}`, type: outputActivated, source: 'outputs/o1', data: { name } }]);
+    const events = await take(iterator, 3);
+    expect(events.map((event) => (event.data as { name: string }).name)).toEqual(names);
+  });
+
   /** What `new EssClient({ url })` throws (undefined when it does not). */
   function constructorError(url: string): unknown {
     try {

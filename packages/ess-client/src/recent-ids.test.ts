@@ -86,6 +86,24 @@ describe('RecentIds', () => {
     }
   });
 
+  it('keeps hashing tails for random ids at capacities just under a power of two (a table 3/8 full at most)', () => {
+    // Half full, as a table of 2 slots per id rounded up to a power of two was at these
+    // capacities, some lookups of these ids probed more than 48 slots.
+    const hex = (next: () => number): string => Math.floor(next() * 2 ** 32).toString(16).padStart(8, '0');
+    for (const [capacity, seed] of [
+      [500, 19],
+      [4000, 8],
+    ] as const) {
+      const next = random(seed);
+      const ids = new RecentIds(capacity, 'always');
+      for (let step = 0; step < 100_000; step += 1) {
+        const [a, b, c, d, e, f] = [hex(next), hex(next), hex(next), hex(next), hex(next), hex(next)];
+        ids.accept(`${a}-${b.slice(0, 4)}-4${c.slice(0, 3)}-a${d.slice(0, 3)}-${e.slice(0, 4)}${f}`);
+      }
+      expect(ids.hashingWholeIds, `capacity ${capacity}`).toBe(false);
+    }
+  });
+
   it('hashes whole ids once their tails cluster, and stays right throughout', () => {
     const uuids = new RecentIds(1000, 'always');
     for (let n = 0; n < 5000; n += 1) uuids.accept(crypto.randomUUID());
