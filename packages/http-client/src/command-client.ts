@@ -409,9 +409,9 @@ export class CommandClient {
     const command = flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds });
     const key = String(command);
     const last = this.#last;
-    // close() and this call's signal end its wait at once (and a signal that is not an AbortSignal
-    // is refused), not the login it waits for.
-    // Not a login whose signal has fired: it is doomed (or over already), and this call comes after that.
+    // The login just before with the same command is shared, unless its signal has fired (it is
+    // doomed, and this call comes after that). close() and this call's signal end only this call's
+    // wait (and a signal that is not an AbortSignal is refused), not the login it waits for.
     if (last?.[0] === key && !last[2]?.aborted) return this.#wait(last[1], signal);
     return this.#queue(signal, async () => {
       // An empty session id: the credentials, even when a session is in use.
