@@ -52,6 +52,34 @@ describe('oauth2', () => {
     expect(sent).toEqual([null]);
   });
 
+  it('takes every optional option given as null (plain JavaScript) as not set, revocationUrl included', async () => {
+    const optional: Record<Exclude<keyof OAuth2Options, 'tokenUrl' | 'grant' | 'clientId'>, null> = {
+      clientSecret: null,
+      username: null,
+      password: null,
+      scope: null,
+      clientAuthentication: null,
+      allowInsecure: null,
+      timeoutMs: null,
+      revocationUrl: null,
+      fetch: null,
+    };
+    for (const name of Object.keys(optional)) {
+      // Each where the grant does not need it: a public client for clientSecret.
+      const base =
+        name === 'clientSecret'
+          ? { grant: 'password', clientId: 'GrantValidatorClient', username: 'demo', password: 'demo-password' }
+          : { grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' };
+      const authenticator = oauth2({ tokenUrl: sandbox.tokenUrl, ...base, [name]: null } as unknown as OAuth2Options);
+      const session = new Session({ authenticator });
+      expect(sandbox.idp.verifyAccessToken((await session.getToken()).value), name).toBeDefined();
+      // No revocation endpoint: end() only forgets the token.
+      expect('revoke' in authenticator, name).toBe(false);
+      await session.end();
+    }
+    expect(sandbox.stats.idp).toMatchObject({ requests: Object.keys(optional).length, revocations: 0 });
+  });
+
   it('maps refusals to INVALID_CREDENTIALS with the OAuth error code', async () => {
     const session = new Session({
       authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'wrong-secret' }),

@@ -79,7 +79,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
   // From plain JavaScript, a null secret is none (a public client), not the text "null".
   const clientSecret = options.clientSecret ?? undefined;
   const tokenUrl = requireSecureUrl(options.tokenUrl, 'tokenUrl', allowInsecure === true);
-  const revocationUrl = options.revocationUrl === undefined ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure === true);
+  const revocationUrl = options.revocationUrl == null ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure === true);
   const scope = (options.scope ?? '').split(' ').filter(Boolean).join(' ') || undefined;
   const timeoutMs = milliseconds('timeoutMs', options.timeoutMs, 10_000, MAX_TIMER_MS, true);
 

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 
 import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore, StoreError, type LockOptions } from '@sessionkit/token-store';
-import { AuthError, type AuthContext, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionOptions, type Token } from '@sessionkit/core-session';
+import { AuthError, type AuthContext, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionFromEnvOptions, type SessionOptions, type Token } from '@sessionkit/core-session';
 import { CountingStore, eventually, manualClock, settled } from './testing/helpers.js';
 
 /** A MemoryStore whose writes fail (a full disk) while `failing` is set. */
@@ -348,6 +348,51 @@ describe('Session: expiry and refresh', () => {
     expect((await subject.getToken()).value).toBe('session-2');
   });
 
+  it('reads a token\'s idleTtlMs of 0 or less as no idle expiry and an expiresAt under 1 s after obtainedAt as none: one login, not one per call', async () => {
+    const clock = manualClock();
+    for (const [times, idle] of [
+      [{ idleTtlMs: 0 }, true],
+      [{ idleTtlMs: -1 }, true],
+      [{ expiresAt: 0 }, false],
+      [{ expiresAt: -60_000 }, false],
+      [{ expiresAt: 999 }, false],
+    ] as const) {
+      const name = JSON.stringify(times);
+      let logins = 0;
+      const authenticator: Authenticator = {
+        identity: `short times ${name}`,
+        authenticate: ({ now }) => {
+          logins += 1;
+          const obtainedAt = now();
+          // expiresAt counts from obtainedAt here.
+          return Promise.resolve({ value: `session-${logins}`, type: 'Session', obtainedAt, ...times, ...('expiresAt' in times && { expiresAt: obtainedAt + times.expiresAt }) });
+        },
+      };
+      const store = new MemoryStore();
+      // The session's own idleTtlMs does not apply to a token that carries one of 0 or less.
+      const subject = session({ clock, store, authenticator, idleTtlMs: 60_000 });
+      for (let call = 0; call < 10; call += 1) {
+        expect((await subject.getToken()).value, name).toBe('session-1');
+        clock.advance(1);
+      }
+      const token = await subject.getToken();
+      // No known expiry, as oauth2 reads an expires_in under 1 s: handed out and stored without expiresAt.
+      expect(token.expiresAt, name).toBeUndefined();
+      expect((await store.get(subject.key))?.token, name).toEqual(token);
+      // Read back from the store, the same: another session uses it without a login.
+      expect((await session({ clock, store, authenticator, idleTtlMs: 60_000 }).getToken()).value, name).toBe('session-1');
+      if (idle) {
+        clock.advance(10 * 60_000);
+        expect((await subject.getToken()).value, name).toBe('session-1');
+      }
+      expect(logins, name).toBe(1);
+    }
+    // A lifetime of 1 s is kept.
+    const obtainedAt = clock();
+    const authenticator: Authenticator = { identity: 'one second', authenticate: () => Promise.resolve({ value: 'short', obtainedAt, expiresAt: obtainedAt + 1000 }) };
+    expect((await session({ clock, authenticator }).getToken()).expiresAt).toBe(obtainedAt + 1000);
+  });
+
   it('persists lastUsedAt lazily: not on every use, but before other processes would think the token idle', async () => {
     const clock = manualClock();
     const store = new CountingStore();
@@ -489,6 +534,36 @@ describe('Session: 401 replay', () => {
       expect(sandbox.idp.verifyAccessToken(second.value)).toBeDefined();
     }
     expect(sandbox.stats.idp.requests).toBe(6);
+  });
+
+  it('invalidate() with an outdated authorization() string of a token of another type (Session) blocks that token', async () => {
+    for (const prefix of ['session-', 'session ']) {
+      let issued = 0;
+      const authenticator: Authenticator = {
+        identity: `custom type ${prefix}`,
+        authenticate: ({ now }) => Promise.resolve({ value: `${prefix}${(issued += 1)}`, type: 'Session', obtainedAt: now() }),
+      };
+      const store = new MemoryStore();
+      const holder = session({ store, authenticator });
+      const header = await holder.authorization();
+      expect(header).toBe(`Session ${prefix}1`);
+      // Not the current token of this session, which holds none: the one in the store is refused.
+      const other = session({ store, authenticator });
+      other.invalidate(header);
+      const second = await other.getToken();
+      expect(second.value).toBe(`${prefix}2`);
+      // Nor is it served from memory by the session still holding it: it takes the new one from the store.
+      expect(await holder.getToken()).toEqual(second);
+      // A value that holds a space, given as it is, is refused whole, not as the part after the space.
+      session({ store, authenticator }).invalidate(second.value);
+      expect((await holder.getToken()).value).toBe(`${prefix}3`);
+      // The current token is recognised by its value and by its header.
+      holder.invalidate(await holder.authorization());
+      expect((await holder.getToken()).value).toBe(`${prefix}4`);
+      holder.invalidate(`${prefix}4`);
+      expect((await holder.getToken()).value).toBe(`${prefix}5`);
+      expect(issued).toBe(5);
+    }
   });
 
   it('does not adopt an invalidated token that is still in the store', async () => {
@@ -720,6 +795,54 @@ describe('Session: option limits', () => {
     expect(sandbox.idp.verifyAccessToken((await session({ attemptTimeoutMs: 5000 }).getToken()).value)).toBeDefined();
     // 0 still means "do not wait" for the store's lock.
     expect(() => session({ lockTimeoutMs: 0 })).not.toThrow();
+  });
+
+  it('refuses an idleTtlMs of 0, which would expire every token as it is handed out, as attemptTimeoutMs 0 is refused', async () => {
+    const clock = manualClock();
+    for (const value of [0, -0, -1]) {
+      expect(() => session({ clock, idleTtlMs: value })).toThrow(new RangeError(`idleTtlMs must be above 0 milliseconds, not ${value}.`));
+    }
+    expect(() => Session.fromEnv({ SESSIONKIT_TOKEN_URL: sandbox.tokenUrl, SESSIONKIT_CLIENT_ID: 'sessionkit-demo', SESSIONKIT_CLIENT_SECRET: 'demo-secret' }, { idleTtlMs: 0 })).toThrow(
+      /^idleTtlMs must be above 0 milliseconds/,
+    );
+    expect(sandbox.stats.idp.requests).toBe(0);
+    // Above 0 it works as before: used every half millisecond, a token of 1 ms idle time lives on.
+    const subject = session({ clock, idleTtlMs: 1 });
+    for (let call = 0; call < 10; call += 1) {
+      await subject.getToken();
+      clock.advance(0.5);
+    }
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+
+  it('takes every option given as null (plain JavaScript) as not set, apiUrl included', async () => {
+    const sessionOptions: Record<Exclude<keyof SessionOptions, 'authenticator'>, null> = {
+      store: null,
+      key: null,
+      refreshWindowMs: null,
+      expiryMarginMs: null,
+      idleTtlMs: null,
+      logger: null,
+      clock: null,
+      retry: null,
+      attemptTimeoutMs: null,
+      lockTimeoutMs: null,
+      apiUrl: null,
+    };
+    for (const name of Object.keys(sessionOptions)) {
+      const subject = new Session({ authenticator: clientCredentials(), [name]: null });
+      expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value), name).toBeDefined();
+      expect(subject.apiUrl, name).toBeUndefined();
+    }
+    const fromEnvOptions: Record<keyof SessionFromEnvOptions, null> = { ...sessionOptions, allowInsecure: null, timeoutMs: null, clientAuthentication: null, fetch: null };
+    const env = { SESSIONKIT_TOKEN_URL: sandbox.tokenUrl, SESSIONKIT_CLIENT_ID: 'sessionkit-demo', SESSIONKIT_CLIENT_SECRET: 'demo-secret', SESSIONKIT_API_URL: 'https://api.example.com/v1' };
+    for (const name of Object.keys(fromEnvOptions)) {
+      const subject = Session.fromEnv(env, { [name]: null });
+      expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value), name).toBeDefined();
+      // The variable, as without the option.
+      expect(subject.apiUrl, name).toBe('https://api.example.com/v1');
+    }
+    expect(sandbox.stats.idp.requests).toBe(Object.keys(sessionOptions).length + Object.keys(fromEnvOptions).length);
   });
 });
 

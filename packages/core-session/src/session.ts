@@ -37,7 +37,7 @@ export interface SessionOptions {
   expiryMarginMs?: number | undefined;
   /**
    * Sliding expiry for tokens that do not carry their own `idleTtlMs`: a token dies this long
-   * after its last use (`getToken()` or `touch()`).
+   * after its last use (`getToken()` or `touch()`). Above 0: leave it out for none.
    * @default undefined (no idle expiry)
    */
   idleTtlMs?: number | undefined;
@@ -127,7 +127,7 @@ type Mode = 'background' | 'blocking';
 /** What sessions in one process that share a store and key share. */
 interface SharedState {
   flight: Promise<Acquired> | undefined;
-  /** Token values invalidated in this process (after a 401), newest last. */
+  /** Token values, or authorization() strings, invalidated in this process (after a 401), newest last. */
   invalid: Set<string>;
   /**
    * Refresh tokens this process has spent (rotated away), newest last. Apart from `invalid`, so that
@@ -159,10 +159,11 @@ function sharedStateFor(store: TokenStore, key: string): SharedState {
   return state;
 }
 
-/** `url` when it is undefined or a valid URL, else an `AuthError('CONFIGURATION')` naming `what` (not the value: it may hold a secret). */
+/** `url` when it is a valid URL, undefined when it is undefined or null, else an `AuthError('CONFIGURATION')` naming `what` (not the value: it may hold a secret). */
 function validUrl(url: string | undefined, what: string): string | undefined {
-  if (url !== undefined && !URL.canParse(url)) throw new AuthError('CONFIGURATION', `${what} is not a valid URL.`);
-  return url;
+  // null, from plain JavaScript, counts as not set.
+  if (url != null && !URL.canParse(url)) throw new AuthError('CONFIGURATION', `${what} is not a valid URL.`);
+  return url ?? undefined;
 }
 
 /** The reasons end() aborts acquisitions with: a caller of another session retries on one. */
@@ -254,7 +255,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#clock = options.clock ?? Date.now;
     this.#refreshWindowMs = milliseconds('refreshWindowMs', options.refreshWindowMs, 300_000);
     this.#expiryMarginMs = milliseconds('expiryMarginMs', options.expiryMarginMs, 10_000);
-    this.#idleTtlMs = milliseconds('idleTtlMs', options.idleTtlMs, Infinity);
+    // 0 would expire every token as it is handed out: each later call would ask for a new one.
+    this.#idleTtlMs = milliseconds('idleTtlMs', options.idleTtlMs, Infinity, undefined, true);
     this.#retry = retryPolicy(options.retry ?? undefined);
     this.#attemptTimeoutMs = milliseconds('attemptTimeoutMs', options.attemptTimeoutMs, 30_000, MAX_TIMER_MS, true);
     this.#lockOptions = options.lockTimeoutMs == null ? {} : { timeoutMs: milliseconds('lockTimeoutMs', options.lockTimeoutMs, 0, MAX_TIMER_MS) };
@@ -374,13 +376,14 @@ export class Session extends TypedEmitter<SessionEvents> {
   /**
    * After the API answered 401 with `token`: drop it, but only if it is still the current
    * token (compare before invalidating), so that many failed requests cause one acquisition.
-   * Takes the Token, its value, or an `authorization()` string. Then get a token and replay once.
+   * Takes the Token, its value, or an `authorization()` string (of any type). Then get a token and replay once.
    * Anything else (`undefined`, `null`, a number: plain JavaScript) throws `AuthError('CONFIGURATION')`
    * at once, as `Session.restore()` does for data that is not session data: ignored, it would leave
    * the refused token in use, and the replay would fail again.
    */
   invalidate(token: Token | string): void {
-    // A Bearer header (of an older token, say) stands for its token.
+    // A Bearer header (of an older token, say) stands for its token; a header of another type is
+    // refused as it is, and matches its token's authorization() string (#isRefused).
     const given = typeof token === 'string' ? token.replace(/^bearer +/i, '') : (token as Partial<Token> | null | undefined)?.value;
     if (typeof given !== 'string') throw new AuthError('CONFIGURATION', 'invalidate() needs a token, its value or an authorization() string.');
     const current = this.#token;
@@ -393,9 +396,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       return;
     }
     this.#logger.debug('token invalidated', { fingerprint: fingerprint(value) });
-    this.#token = undefined;
-    this.#ready = undefined;
-    this.#readyAuthorization = undefined;
+    this.#token = this.#ready = this.#readyAuthorization = undefined;
     this.#fastUntil = -Infinity;
   }
 
@@ -517,7 +518,7 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   async #slowGetToken(now: number): Promise<Token> {
     // A token another session of this process invalidated (after a 401 there) is not handed out here either.
-    if (this.#token && this.#shared.invalid.has(this.#token.value)) this.invalidate(this.#token);
+    if (this.#token && this.#isRefused(this.#token)) this.invalidate(this.#token);
     this.#invalidations = this.#shared.invalidations;
     const token = this.#token;
     // While throttled, a token that has not expired yet keeps being used (and no refresh starts).
@@ -529,10 +530,19 @@ export class Session extends TypedEmitter<SessionEvents> {
     // A token invalidated here meanwhile (a 401 elsewhere) is not handed out: acquire once more, never loop.
     // When that brings the same value again, the server issued it again: it is used (a 401 invalidates it again).
     let acquired = await this.#acquire('blocking');
-    if (this.#shared.invalid.has(acquired.value)) acquired = await this.#acquire('blocking', true);
+    if (this.#isRefused(acquired)) acquired = await this.#acquire('blocking', true);
     // A use, for sliding expiry, as when answered from memory.
     if (acquired === this.#token) this.#used(this.#clock());
     return acquired;
+  }
+
+  /**
+   * Whether `token` was invalidated in this process, by its value or by its authorization() string. That
+   * string is kept whole, not split at its first space: a value may hold a space itself.
+   */
+  #isRefused(token: Token): boolean {
+    const { invalid } = this.#shared;
+    return invalid.has(token.value) || invalid.has(authorizationOf(token));
   }
 
   /** Record a use of the current token at `now`, for sliding expiry. */
@@ -563,17 +573,23 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** The timings of `token` under this session's settings. */
   #timings(token: Token): Timings {
-    const idleTtl = token.idleTtlMs ?? this.#idleTtlMs;
+    const idle = token.idleTtlMs ?? this.#idleTtlMs;
+    // A token's idleTtlMs of 0 or less means none, as a too short expiresAt does (parseToken): it would
+    // expire the token as it is handed out, and every later call would ask for a new one.
+    const idleTtl = idle > 0 ? idle : Infinity;
     const idleMargin = idleTtl < Infinity ? Math.min(this.#expiryMarginMs, idleTtl / 10) : 0;
     const { expiresAt } = token;
-    if (expiresAt === undefined) return { ...NO_TOKEN, idleTtl, idleMargin };
-    const lifetime = Math.max(0, expiresAt - token.obtainedAt);
+    // Used only with an expiresAt, then at least 1 s: parseToken drops a shorter one.
+    const lifetime = (expiresAt ?? 0) - token.obtainedAt;
     return {
-      refreshStart: expiresAt - Math.min(this.#refreshWindowMs, lifetime / 2),
-      forcedAt: expiresAt - Math.min(this.#expiryMarginMs, lifetime / 10),
-      expiresAt,
+      ...NO_TOKEN,
       idleTtl,
       idleMargin,
+      ...(expiresAt !== undefined && {
+        refreshStart: expiresAt - Math.min(this.#refreshWindowMs, lifetime / 2),
+        forcedAt: expiresAt - Math.min(this.#expiryMarginMs, lifetime / 10),
+        expiresAt,
+      }),
     };
   }
 
@@ -658,10 +674,13 @@ export class Session extends TypedEmitter<SessionEvents> {
           if (generation !== this.#generation) throw sessionEnded();
           return this.#acquire(mode, reissued);
         }
-        const { value } = acquired.token;
-        if (reissued) state.invalid.delete(value);
-        if (generation === this.#generation && !state.invalid.has(value)) this.#adopt(acquired, 'acquired');
-        return acquired.token;
+        const { token } = acquired;
+        if (reissued) {
+          state.invalid.delete(token.value);
+          state.invalid.delete(authorizationOf(token));
+        }
+        if (generation === this.#generation && !this.#isRefused(token)) this.#adopt(acquired, 'acquired');
+        return token;
       },
       (error: unknown) => {
         // Cancelled by the end() of a session that is not this caller's (another one sharing the store,
@@ -720,7 +739,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #reuse(record: SessionRecord | undefined, mode: Mode, untilExpiry = false): Acquired | undefined {
     const now = this.#clock();
     for (const token of [record?.token, untilExpiry ? this.#token : undefined]) {
-      if (!token || this.#shared.invalid.has(token.value) || this.#older(token)) continue;
+      if (!token || this.#isRefused(token) || this.#older(token)) continue;
       const persistedUsedAt = (record?.token?.value === token.value ? record.lastUsedAt : undefined) ?? token.obtainedAt;
       const lastUsedAt = Math.max(persistedUsedAt, this.#token?.value === token.value ? this.#lastUsedAt : 0);
       const timing = this.#timings(token);

@@ -13,13 +13,17 @@ export interface Token {
    * @default 'Bearer'
    */
   readonly type?: string | undefined;
-  /** When it stops being valid, in UTC epoch milliseconds; undefined when unknown (never expires by time), as is Infinity. */
+  /**
+   * When it stops being valid, in UTC epoch milliseconds; undefined when unknown (never expires by time), as is
+   * Infinity or a time under 1 s after `obtainedAt` (such a token would be expired when handed out).
+   */
   readonly expiresAt?: number | undefined;
   /** A refresh token for `Authenticator.refresh`, when the server issued one. */
   readonly refreshToken?: string | undefined;
   /**
    * Sliding expiry: the token dies this long after its last use. Overrides the session's
-   * `idleTtlMs` for this token. A finite number (Infinity is refused as `INVALID_RESPONSE`).
+   * `idleTtlMs` for this token. A finite number (Infinity is refused as `INVALID_RESPONSE`); 0 or less means
+   * none (it would expire the token as it is handed out).
    */
   readonly idleTtlMs?: number | undefined;
   /** The granted scope, space-separated. */
