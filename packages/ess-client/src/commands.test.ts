@@ -8,3 +8,10 @@ it('fills filter defaults and refuses malformed filters before anything is sent'
     expect(() => toWireFilters(bad)).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND' }));
   }
 });
+
+it('refuses the holes of sparse arrays, which JSON would send as null', () => {
+  // eslint-disable-next-line no-sparse-arrays
+  for (const bad of [[{ resourceTypes: ['cameras', , 'outputs'] }], [{ eventTypes: [, 'x'] }], [{}, , {}], [, {}]]) {
+    expect(() => toWireFilters(bad)).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND' }));
+  }
+});

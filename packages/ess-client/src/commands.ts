@@ -26,10 +26,13 @@ function invalid(message: string): EssError {
 function list(filter: Record<string, unknown>, name: string, index: number): string[] {
   const value = filter[name];
   if (value === undefined) return ['*'];
-  if (!Array.isArray(value) || !value.length || !value.every((item: unknown) => typeof item === 'string' && item !== '')) {
+  // A copy in which a hole of a sparse array is undefined (refused): every() would skip it, and
+  // JSON would send it as null.
+  const items = Array.from(arrayOf(value));
+  if (!items.length || !items.every((item) => typeof item === 'string' && item !== '')) {
     throw invalid(`filters[${index}].${name} must be a non-empty array of non-empty strings.`);
   }
-  return value.slice() as string[];
+  return items as string[];
 }
 
 /**
@@ -38,7 +41,8 @@ function list(filter: Record<string, unknown>, name: string, index: number): str
  */
 export function toWireFilters(filters: unknown): WireFilter[] {
   if (!Array.isArray(filters) || !filters.length) throw invalid('filters must be a non-empty array.');
-  return filters.map((filter: unknown, index) => {
+  // Array.from visits the holes of a sparse array (as undefined, refused), which map() skips.
+  return Array.from(filters, (filter: unknown, index) => {
     if (!isRecord(filter)) throw invalid(`filters[${index}] must be an object.`);
     const { modifier: given = 'include' } = filter;
     const modifier = typeof given === 'string' ? given.toLowerCase() : undefined;

@@ -5,7 +5,7 @@ import { createLogger } from '@sessionkit/logger';
 import type { Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
 import { WebSocketServer } from 'ws';
-import { EssClient, type EssClientOptions, EssError, type EssEvent, type EssGap } from '@sessionkit/ess-client';
+import { EssClient, type EssClientOptions, EssError, type EssEvent, type EssFilter, type EssGap } from '@sessionkit/ess-client';
 import {
   everything,
   fetchToken,
@@ -1426,5 +1426,100 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
         server.close(resolve);
       });
     }
+  });
+});
+
+describe('EssClient: close() and connect() from callbacks, sparse filters, tokens with whitespace', () => {
+  /** How `promise` settled within `ms`: 'resolved', 'rejected CODE' or 'pending'. */
+  const settled = (promise: Promise<unknown>, ms = 3000): Promise<string> =>
+    Promise.race([
+      promise.then(
+        () => 'resolved',
+        (error: unknown) => `rejected ${(error as Partial<EssError>).code}`,
+      ),
+      new Promise<string>((resolve) => {
+        setTimeout(() => {
+          resolve('pending');
+        }, ms);
+      }),
+    ]);
+
+  for (const call of ['connect', 'reconnect'] as const) {
+    it(`${call}() from an 'offline' connection listener during close() waits for the close`, async () => {
+      const token = await fetchToken(sandbox);
+      const ess = client({ auth: () => Promise.resolve(token), fetchState: false });
+      let again: Promise<void> | undefined;
+      ess.on('connection', (change) => {
+        if (change.state === 'offline' && !again) {
+          again = ess[call]();
+          again.catch(() => undefined);
+        }
+      });
+      await ess.connect();
+      expect(await settled(ess.close())).toBe('resolved');
+      expect(await settled(again!)).toBe('resolved');
+      expect(ess.connectionState).toBe('online');
+    });
+  }
+
+  for (const answer of [true, false]) {
+    it(`stays offline after a close() from shouldReconnect answering ${answer}; events() then ends`, async () => {
+      let closing: Promise<void> | undefined;
+      const ess = client({
+        fetchState: false,
+        reconnect: {
+          initialDelayMs: 20,
+          shouldReconnect: () => {
+            closing ??= ess.close();
+            return answer;
+          },
+        },
+      });
+      await ess.connect();
+      const offline = next(ess, 'connection', (change) => change.state === 'offline');
+      sandbox.dropConnections();
+      await offline;
+      await closing;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(ess.connectionState).toBe('offline');
+      expect(sandbox.stats.events.connectionsTotal).toBe(1);
+      await expect(ess.events().next()).resolves.toEqual({ done: true, value: undefined });
+    });
+  }
+
+  it('refuses sparse filter lists before sending anything: the connection stays', async () => {
+    const ess = client({ fetchState: false });
+    await ess.connect();
+    const commands = sandbox.stats.events.commands;
+    // eslint-disable-next-line no-sparse-arrays
+    await expect(ess.subscribe([{ resourceTypes: ['cameras', , 'outputs'] as string[] }])).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
+    // eslint-disable-next-line no-sparse-arrays
+    await expect(ess.subscribe([{ resourceTypes: ['cameras'] }, , {}] as EssFilter[])).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => client({ filters: [, { eventTypes: [motionStarted] }] as EssFilter[] })).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND' }));
+    expect(sandbox.stats.events.commands).toBe(commands);
+    expect(sandbox.stats.events.malformed).toBe(0);
+    expect(ess.connectionState).toBe('online');
+  });
+
+  it('sends a token function\'s token without the whitespace around it (a token read from a file ends with a newline)', async () => {
+    const token = await fetchToken(sandbox);
+    const ess = client({ auth: () => Promise.resolve(` ${token}\r\n`), reconnect: { initialDelayMs: 20, maxRetries: 2 } });
+    expect(await settled(ess.connect())).toBe('resolved');
+  });
+
+  it('halts, not retrying, when a token cannot go in a header; the error names the header, not the token', async () => {
+    const token = await fetchToken(sandbox);
+    // A line break inside, and a character beyond Latin-1 (U+20AC, the euro sign).
+    for (const bad of [`${token.slice(0, 8)}\n${token.slice(8)}`, `${token}\u20ac`]) {
+      // maxRetries: were it retried, it would end with RETRIES_EXHAUSTED.
+      const ess = client({ auth: () => Promise.resolve(bad), reconnect: { initialDelayMs: 20, maxRetries: 2 } });
+      const error = await ess.connect().catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ name: 'EssError', code: 'CONNECTION_FAILED', retryable: false, cause: { code: 'ERR_INVALID_CHAR' } });
+      expect(inspect(error, { depth: 10 })).toContain('authorization');
+      expect(inspect(error, { depth: 10 })).not.toContain(token.slice(8, 40));
+      expect(ess.connectionState).toBe('halted');
+    }
+    expect(sandbox.stats.events.connectionsTotal).toBe(0);
   });
 });

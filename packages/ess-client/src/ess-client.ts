@@ -52,7 +52,8 @@ export interface EssClientOptions {
   url: string;
   /**
    * Where bearer tokens come from, before every connect: a `Session` (invalidated after a
-   * 401), or a function returning an access token (with or without the `Bearer ` prefix).
+   * 401), or a function returning an access token (with or without the `Bearer ` prefix; the
+   * whitespace around it is dropped).
    */
   auth: EssSession | (() => Promise<string>);
   /** Filters subscribed on every new session (the client restores them after a gap). */
@@ -473,16 +474,19 @@ export class EssClient {
   /**
    * Close the connection and end every `events()` iterator. The resume record stays, so a
    * new client (or process) can resume the session within the window. The client is
-   * `offline` from the call on; `connect()` meanwhile waits for the close to finish. An
-   * iterator drained after close() still advances the resume record: call close() again to
-   * wait for that write.
+   * `offline` from the call on; `connect()` meanwhile (from a listener of that change too)
+   * waits for the close to finish. An iterator drained after close() still advances the
+   * resume record: call close() again to wait for that write.
    */
   close(): Promise<void> {
     // A close() during a close runs after it, and after any connect() queued meanwhile.
     if (this.#closing) return this.#closing.then(() => this.close());
-    return (this.#closing = this.#close().finally(() => {
+    const closing = (this.#closing = this.#close().finally(() => {
       this.#closing = undefined;
     }));
+    // Once #closing is set: a connect() or reconnect() from a listener of this change waits for the close.
+    this.#setState('offline');
+    return closing;
   }
 
   async #close(): Promise<void> {
@@ -492,7 +496,6 @@ export class EssClient {
     this.#stopAuth?.();
     const closed = new EssError('CLOSED', 'The client was closed.');
     this.#endAll(closed);
-    this.#setState('offline');
     for (const connection of [this.#connection, this.#opening]) {
       if (!connection) continue;
       connection.end(closed);
@@ -685,6 +688,8 @@ export class EssClient {
     } catch (caught) {
       halt = new EssError(error.code, 'The shouldReconnect option threw.', { cause: caught });
     }
+    // Closed by shouldReconnect: the run ends, not halted.
+    if (this.#closed) return;
     // No retry: halt.
     this.#logger.error('halted; call reconnect() to try again', { code: halt.code, status: halt.status, closeCode: halt.closeCode });
     this.#haltError = halt;
@@ -734,9 +739,9 @@ export class EssClient {
         connection = await this.#open(credential, WebSocket);
       } catch (caught) {
         if (this.#closed) break;
-        const error = EssError.isInstance(caught)
-          ? caught
-          : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught, retryable: true });
+        // An error not of the client's own comes back at every attempt (Node refuses a token with
+        // a control character in it as a header): not retryable, so it halts, with it as the cause.
+        const error = EssError.isInstance(caught) ? caught : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught });
         if (error.code === 'UNAUTHORIZED' && !refreshedAfter401 && credential) {
           refreshedAfter401 = true;
           this.#logger.info('401 at upgrade: retrying with a fresh token');
@@ -782,7 +787,8 @@ export class EssClient {
       // An automatic reconnect asks shouldReconnect; one that reconnect() asked for does not.
       if (!connection.forced) {
         wait = this.#retry(reason, 0, 0);
-        if (wait === undefined) return;
+        // Also when shouldReconnect closed the client and still answered yes: not delayed.
+        if (wait === undefined || this.#closed) return;
       }
       this.#setState('delayed', reason);
     }
@@ -817,8 +823,10 @@ export class EssClient {
     try {
       if (typeof auth === 'function') {
         const value: unknown = await auth();
-        if (typeof value !== 'string' || !value.trim()) throw new TypeError('the auth function returned no token');
-        const header = /^bearer\s/i.test(value) ? value : `Bearer ${value}`;
+        // Without the whitespace around it: a token read from a file ends with a newline.
+        const token = typeof value === 'string' ? value.trim() : '';
+        if (!token) throw new TypeError('the auth function returned no token');
+        const header = /^bearer\s/i.test(token) ? token : `Bearer ${token}`;
         return { header, invalidate: () => undefined };
       }
       const token = await auth.getToken();

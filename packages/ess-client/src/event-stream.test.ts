@@ -38,7 +38,7 @@ describe('EventStream', () => {
     const ids: string[] = [];
     for (let n = 0; n < 4; n += 1) ids.push(((await stream.next()).value!).id);
     expect(parent.flows).toEqual([true, false]);
-    stream.end();
+    stream.fail();
     for (let n = 0; n < 2; n += 1) ids.push(((await stream.next()).value!).id);
     expect(ids).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']);
     expect(await stream.next()).toEqual({ done: true, value: undefined });
@@ -82,7 +82,7 @@ describe('EventStream', () => {
     stream.push(event('b'));
     expect((await first).value?.id).toBe('a');
     expect((await second).value?.id).toBe('b');
-    stream.end();
+    stream.fail();
     expect(await third).toEqual({ done: true, value: undefined });
 
     const failing = new EventStream(owner(), 100, 'pause');
@@ -103,10 +103,10 @@ describe('EventStream', () => {
     expect(parent.taken).toEqual([batch]);
   });
 
-  it('hands out buffered events after end() or a failure without drop, still reporting their batches', async () => {
+  it('hands out buffered events after fail() without drop, with or without an error, still reporting their batches', async () => {
     const stops = [
       (stream: EventStream): void => {
-        stream.end();
+        stream.fail();
       },
       (stream: EventStream): void => {
         stream.fail(new Error('halted'));

@@ -113,7 +113,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   }
 
   /**
-   * Mark the end of a batch at the last pushed event. Also after end(): the buffered events
+   * Mark the end of a batch at the last pushed event. Also after fail(): the buffered events
    * are still handed out.
    */
   endBatch(batch: Batch): void {
@@ -195,14 +195,6 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
 
   [Symbol.asyncIterator](): this {
     return this;
-  }
-
-  /**
-   * No more events: the consumer gets what is buffered, then `done`. Taking the buffered
-   * events still reports their batches.
-   */
-  end(): void {
-    this.fail();
   }
 
   /**

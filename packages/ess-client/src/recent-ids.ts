@@ -130,9 +130,4 @@ export class RecentIds {
     this.#next = position + 1 === this.#capacity ? 0 : position + 1;
     return true;
   }
-
-  /** Whether ids are being checked now. */
-  get guarding(): boolean {
-    return this.#checking;
-  }
 }
