@@ -75,8 +75,8 @@ function livePid(): number {
 }
 
 /** An owner tag as lock files and guards hold it. */
-function ownerTag(pid: number, nonce: string): string {
-  return JSON.stringify({ pid, host: hostname(), nonce, time: Date.now() });
+function ownerTag(pid: number, nonce: string, staleLockMs?: number): string {
+  return JSON.stringify({ pid, host: hostname(), nonce, time: Date.now(), staleLockMs });
 }
 
 /**
@@ -155,19 +155,23 @@ describe('the <lock>.breaker guard', () => {
     const frozen = `${lockPathFor(dir, 'b')}.breaker`;
     const live = `${lockPathFor(dir, 'c')}.breaker`;
     const elsewhere = `${lockPathFor(dir, 'd')}.breaker`;
+    const patient = `${lockPathFor(dir, 'e')}.breaker`;
     const breaker = livePid();
     await writeFile(dead, ownerTag(deadPid(), 'dead-breaker'), { mode: 0o600 });
-    // Alive, but untouched for longer than staleLockMs: judged stale, as breakers judge it.
-    await writeFile(frozen, ownerTag(breaker, 'frozen-breaker'), { mode: 0o600 });
+    // Alive, but untouched for longer than staleLockMs (its own and the sweeper's): judged stale, as breakers judge it.
+    await writeFile(frozen, ownerTag(breaker, 'frozen-breaker', 1_000), { mode: 0o600 });
     const old = new Date(Date.now() - 5_000);
     await utimes(frozen, old, old);
+    // Alive, untouched as long, but its breaker's staleLockMs is 60 s: not stale yet.
+    await writeFile(patient, ownerTag(breaker, 'patient-breaker', 60_000), { mode: 0o600 });
+    await utimes(patient, old, old);
     // Alive, and fresh.
     await writeFile(live, ownerTag(breaker, 'live-breaker'), { mode: 0o600 });
     // Another host's breaker cannot be checked for life: only its age counts, and it is fresh.
     await writeFile(elsewhere, JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'remote-breaker', time: Date.now() }), { mode: 0o600 });
     const store = new FileStore({ dir, staleLockMs: 1_000 });
     await store.set('key', { version: 1 });
-    expect((await readdir(dir)).sort()).toEqual([live, elsewhere, store.pathFor('key')].map((path) => basename(path)).sort());
+    expect((await readdir(dir)).sort()).toEqual([live, elsewhere, patient, store.pathFor('key')].map((path) => basename(path)).sort());
   });
 
   it("a breaker stalled past staleLockMs, whose guard was cleared and replaced by a successor's, leaves the successor's guard", async () => {

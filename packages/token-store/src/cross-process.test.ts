@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chown, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { FileStore } from './file-store.js';
 import { isRoot, unprivilegedChildUser, unprivilegedUser } from './testing/other-user.js';
@@ -28,6 +29,18 @@ function killOnFinish(child: TsChild): void {
   onTestFinished(() => {
     if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
   });
+}
+
+/** The real clock, taken before any test fakes it. */
+const realNow = performance.now.bind(performance);
+
+/**
+ * Whether `holder` has released its lock: its "released" line follows the release at once, but may
+ * reach this process a moment after a waiter took the lock, so it is given 200 ms. (Real time:
+ * node:timers/promises, which fake timers leave alone.)
+ */
+function releasedBy(holder: TsChild): Promise<boolean> {
+  return Promise.race([holder.line((line) => line === 'released').then(() => true), sleep(200).then(() => false)]);
 }
 
 describe('FileStore across processes', () => {
@@ -113,6 +126,104 @@ describe('FileStore across processes', () => {
     const result = await holder.exited;
     expect(result.code, result.stderr).toBe(0);
   }, 10_000);
+
+  it('a waiter with a smaller staleLockMs waits out the live lock of a holder with a larger one (a slower heartbeat), and breaks it at once once that holder is killed', async () => {
+    const dir = await temporaryDirectory();
+    // Refreshed every second; held for 2.5 s.
+    const holder = spawnChild('hold-lock', [dir, 'key', '3000', '2500']);
+    killOnFinish(holder);
+    await holder.line((line) => line === 'locked');
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 200, logger });
+    const acquiredWhileHeld = await store.withLock('key', async () => !(await releasedBy(holder)), { timeoutMs: 10_000 });
+    const result = await holder.exited;
+    expect(acquiredWhileHeld).toBe(false);
+    expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
+    expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+    expect(result.code, result.stderr).toBe(0);
+    // However long its staleLockMs, a holder on this host that died is found at once.
+    const killed = spawnChild('hold-lock', [dir, 'key', '2147483647', '60000']);
+    killOnFinish(killed);
+    await killed.line((line) => line === 'locked');
+    killed.process.kill('SIGKILL');
+    await killed.exited;
+    const started = Date.now();
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 5_000 })).resolves.toBe('acquired');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(entries.filter((entry) => entry.msg === 'broke a stale lock')).toMatchObject([{ reason: 'its owner process has exited' }]);
+  }, 30_000);
+
+  it("with fake timers and the system time set an hour ahead, withLock still waits out another process's live lock: its age is read on the real clock", async () => {
+    const dir = await temporaryDirectory();
+    const holder = spawnChild('hold-lock', [dir, 'key', '30000', '1500']);
+    killOnFinish(holder);
+    await holder.line((line) => line === 'locked');
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, logger });
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // As a test does to expire a token: by the faked clock, the lock file is an hour old.
+    vi.setSystemTime(Date.now() + 3_600_000);
+    const acquiredWhileHeld = await store.withLock('key', async () => !(await releasedBy(holder)));
+    vi.useRealTimers();
+    expect(acquiredWhileHeld).toBe(false);
+    expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
+    const result = await holder.exited;
+    expect(result.code, result.stderr).toBe(0);
+  }, 30_000);
+
+  it('with fake timers (the clock never advancing), timeoutMs is still enforced in real time: against another process and behind a caller of this process', async () => {
+    const dir = await temporaryDirectory();
+    const holder = spawnChild('hold-lock', [dir, 'key', '30000', '3000']);
+    killOnFinish(holder);
+    await holder.line((line) => line === 'locked');
+    const store = new FileStore({ dir });
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let started = realNow();
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 300 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    expect(realNow() - started).toBeLessThan(2_000);
+    // Queued in memory behind a caller of this process that holds the lock for a second.
+    const held = store.withLock('mine', () => sleep(1_000));
+    started = realNow();
+    await expect(store.withLock('mine', () => Promise.resolve('acquired'), { timeoutMs: 200 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    expect(realNow() - started).toBeLessThan(800);
+    await held;
+    vi.useRealTimers();
+    expect((await holder.exited).code).toBe(0);
+  }, 30_000);
+
+  it("a holder under fake timers (the system time set an hour back) keeps its lock live for other processes: the heartbeat runs on a real timer and dates the file on the real clock", async () => {
+    const dir = await temporaryDirectory();
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 300, logger });
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    vi.setSystemTime(Date.now() - 3_600_000);
+    const waiter = spawnChild('hold-lock', [dir, 'key', '300', '0']);
+    killOnFinish(waiter);
+    await store.withLock('key', async () => {
+      // Once the waiter polls (its owner tag's temporary file is there), hold for over 3 x staleLockMs.
+      const deadline = realNow() + 10_000;
+      while (!(await readdir(dir)).some((name) => name.endsWith('.tmp'))) {
+        if (realNow() > deadline) throw new Error('the waiter never started waiting');
+        await sleep(10);
+      }
+      await sleep(1_000);
+      expect(waiter.lines).toEqual([]);
+    });
+    vi.useRealTimers();
+    const result = await waiter.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(waiter.lines).toEqual(['locked', 'released']);
+    expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
+  }, 30_000);
 
   it('concurrent writers never leave a file that fails to parse', async () => {
     const dir = await temporaryDirectory();

@@ -15,6 +15,7 @@ export function defaultStoreDirectory(
   platform: NodeJS.Platform = process.platform,
   home: string = homedir(),
 ): string {
-  const [path, base, fallback] = platform === 'win32' ? [win32, env.APPDATA, ['AppData', 'Roaming']] : [posix, env.XDG_CONFIG_HOME, ['.config']];
-  return path.join(base && path.isAbsolute(base) ? base : path.join(home, ...fallback), 'sessionkit');
+  // win32.join turns the fallback's slash into a backslash.
+  const [path, base, fallback] = platform === 'win32' ? [win32, env.APPDATA, 'AppData/Roaming'] : [posix, env.XDG_CONFIG_HOME, '.config'];
+  return path.join(base && path.isAbsolute(base) ? base : path.join(home, fallback), 'sessionkit');
 }

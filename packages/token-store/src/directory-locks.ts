@@ -1,4 +1,5 @@
 import type { Logger } from '@sessionkit/logger';
+import { now } from './clock.js';
 import { keyFileStem } from './key-file-name.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { acquireLockFile } from './lock-file.js';
@@ -36,7 +37,7 @@ export type RunLocked = <T>(key: string, fn: () => Promise<T>, timeoutMs?: numbe
  */
 export function directoryLocks(options: DirectoryLocksOptions): RunLocked {
   return async (key, fn, timeoutMs = options.lockTimeoutMs) => {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = now() + timeoutMs;
     const path = join(options.dir, `${keyFileStem(key)}.lock`);
     return processQueues.run(path, async () => {
       await ensurePrivateDirectory(options);

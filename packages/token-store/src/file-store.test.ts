@@ -254,6 +254,19 @@ describe('FileStore files', () => {
     expect(() => new FileStore({ lockTimeoutMs: Number.POSITIVE_INFINITY })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
   });
 
+  it("rejects an empty dir (an environment variable set but empty) with INVALID_ARGUMENT, instead of taking the current directory (and making it 0700)", async () => {
+    const dir = await temporaryDirectory();
+    await chmod(dir, 0o755);
+    const cwd = process.cwd();
+    process.chdir(dir);
+    onTestFinished(() => {
+      process.chdir(cwd);
+    });
+    expect(() => new FileStore({ dir: '' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'dir must be a non-empty string.' }) as Error);
+    expect(await modeOf(dir)).toBe(0o755);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('takes null options (from JavaScript) as none, and rejects a dir that is not a string with INVALID_ARGUMENT', () => {
     expect(new FileStore(null).dir).toBe(defaultStoreDirectory());
     for (const dir of [5, {}, ['a'], true]) {
@@ -422,7 +435,7 @@ describe('FileStore locks (in one process)', () => {
     const lockPath = join(dir, `${sha256('key')}.lock`);
     const guard = `${lockPath}.breaker`;
     await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now() }), { mode: 0o600 });
-    const breaker = JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'live-breaker', time: Date.now() });
+    const breaker = JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'live-breaker', time: Date.now(), staleLockMs: 1_000 });
     await writeFile(guard, breaker, { mode: 0o600 });
     const store = new FileStore({ dir, staleLockMs: 1_000 });
     expect((await rejection(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
@@ -446,7 +459,7 @@ describe('FileStore locks (in one process)', () => {
   it('waits for a live lock from another host and breaks it only when it has gone stale', async () => {
     const dir = await temporaryDirectory();
     const lockPath = join(dir, `${sha256('key')}.lock`);
-    await writeFile(lockPath, JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'fresh', time: Date.now() }), { mode: 0o600 });
+    await writeFile(lockPath, JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'fresh', time: Date.now(), staleLockMs: 400 }), { mode: 0o600 });
     const written = (await stat(lockPath)).mtimeMs;
     const store = new FileStore({ dir, staleLockMs: 400 });
     let acquiredAt = 0;
@@ -455,6 +468,38 @@ describe('FileStore locks (in one process)', () => {
       return Promise.resolve();
     }, { timeoutMs: 5_000 });
     expect(acquiredAt - written).toBeGreaterThanOrEqual(400);
+  });
+
+  it("judges a lock's age by the longer of the waiter's staleLockMs and its owner's (30 s for a tag without one), and a dead owner on this host at once whatever its tag says", async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    const store = new FileStore({ dir, staleLockMs: 5_000 });
+    /** A lock from another host (its age alone can make it stale), last refreshed `ageMs` ago. */
+    const remoteLock = async (ageMs: number, staleLockMs?: number): Promise<string> => {
+      const owner = JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'remote', time: Date.now() - ageMs, staleLockMs });
+      await writeFile(lockPath, owner, { mode: 0o600 });
+      const refreshed = new Date(Date.now() - ageMs);
+      await utimes(lockPath, refreshed, refreshed);
+      return owner;
+    };
+    // Older than the waiter's 5 s, younger than the owner's 60 s (it refreshes every 20 s): live.
+    let owner = await remoteLock(10_000, 60_000);
+    expect((await rejection(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
+    expect(await readFile(lockPath, 'utf8')).toBe(owner);
+    // An earlier version's tag, without staleLockMs: its owner may have had the default, 30 s.
+    owner = await remoteLock(10_000);
+    expect((await rejection(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
+    expect(await readFile(lockPath, 'utf8')).toBe(owner);
+    await remoteLock(31_000);
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+    // Past the longest staleLockMs an option takes (2147483647): counts as the default, not forever.
+    await remoteLock(31_000, 1e15);
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+    // On this host, an owner that has exited is found at once, however long its staleLockMs.
+    await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now(), staleLockMs: 2_147_483_647 }), { mode: 0o600 });
+    const started = Date.now();
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('times out with LOCK_TIMEOUT naming the holder, and leaves a live lock alone', async () => {

@@ -3,7 +3,8 @@ import { defaultStoreDirectory } from './default-directory.js';
 import { directoryLocks, type DirectoryLocksOptions, heldLocks, type RunLocked } from './directory-locks.js';
 import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, inspectFile, notPlain, readFlags } from './fs-errors.js';
 import { keyFileStem } from './key-file-name.js';
-import { basename, chmod, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, unlink } from './node-builtins.js';
+import { defaultStaleLockMs } from './lock-file.js';
+import { chmod, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, unlink } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
 import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
@@ -39,7 +40,7 @@ export interface FileStoreOptions {
 /** Default of {@link FileStoreOptions.lockTimeoutMs} (every store's). */
 export { defaultLockTimeoutMs };
 /** Default of {@link FileStoreOptions.staleLockMs}. */
-export const defaultStaleLockMs = 30_000;
+export { defaultStaleLockMs };
 
 /**
  * Keeps each record in its own file, private to the user: directory 0700, files 0600 (checked
@@ -70,10 +71,11 @@ export class FileStore implements TokenStore {
   readonly #locks: RunLocked;
 
   constructor(options?: FileStoreOptions | null) {
-    // From JavaScript: null is no options, and a dir that is not a string an INVALID_ARGUMENT.
+    // From JavaScript: null is no options, and a dir that is not a string an INVALID_ARGUMENT; so is ''
+    // (an environment variable set but empty), which resolve() would take as the current directory.
     options ??= {};
     const dir = options.dir ?? defaultStoreDirectory();
-    if (typeof dir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'dir must be a string.');
+    if (!dir || typeof dir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'dir must be a non-empty string.');
     this.dir = resolve(dir);
     this.#settings = {
       dir: this.dir,
@@ -169,7 +171,7 @@ export class FileStore implements TokenStore {
     const text = serializeRecord(value);
     await ensurePrivateDirectory(this.#settings);
     await inspectFile(path);
-    const tempPath = join(this.dir, `.${basename(path)}.${randomUUID()}.tmp`);
+    const tempPath = join(this.dir, `.${keyFileStem(key)}.json.${randomUUID()}.tmp`);
     const handle = await createTempFile(tempPath, path);
     try {
       try {

@@ -171,6 +171,10 @@ describe('KeychainStore without a Secret Service', () => {
     expect(new KeychainStore({ service: 'svc \uD83D\uDE00 \uFFFD' }).service).toBe('svc \uD83D\uDE00 \uFFFD');
   });
 
+  it('rejects an empty lockDir (an environment variable set but empty) with INVALID_ARGUMENT, instead of locking in the current directory', () => {
+    expect(() => new KeychainStore({ lockDir: '' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'KeychainStore lockDir must be a non-empty string.' }) as Error);
+  });
+
   it('takes null options (from JavaScript) as none, and rejects a lockDir that is not a string with INVALID_ARGUMENT', () => {
     expect(new KeychainStore(null).service).toBe('sessionkit');
     for (const lockDir of [5, {}, ['a'], true]) {

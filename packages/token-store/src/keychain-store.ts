@@ -84,7 +84,8 @@ export class KeychainStore implements TokenStore {
   #helper: KeychainHelper | undefined;
 
   constructor(options?: KeychainStoreOptions | null) {
-    // From JavaScript: null is no options, and a lockDir that is not a string an INVALID_ARGUMENT.
+    // From JavaScript: null is no options, and a lockDir that is not a string an INVALID_ARGUMENT; so is
+    // '', which resolve() would take as the current directory.
     options ??= {};
     const service = options.service ?? 'sessionkit';
     // The keychain cuts a name at NUL and turns a lone surrogate into U+FFFD: such a service
@@ -101,7 +102,7 @@ export class KeychainStore implements TokenStore {
     assertMilliseconds('staleLockMs', staleLockMs, 100);
     this.#logger = options.logger ?? silentLogger;
     const lockDir = options.lockDir ?? defaultStoreDirectory();
-    if (typeof lockDir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'KeychainStore lockDir must be a string.');
+    if (!lockDir || typeof lockDir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'KeychainStore lockDir must be a non-empty string.');
     const dir = resolve(lockDir);
     this.#locks = directoryLocks({ dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
   }

@@ -1,4 +1,8 @@
+import { timers as realTimers } from './clock.js';
 import { lockTimeout } from './store-error.js';
+
+/** The timer functions a {@link KeyedMutex} bounds waits with. */
+export type Timers = Pick<typeof globalThis, 'setTimeout' | 'clearTimeout'>;
 
 /**
  * In-process mutual exclusion per key, first come first served, with bounded waiting.
@@ -9,12 +13,16 @@ export class KeyedMutex {
   /** Per key, the callers' start functions: the first one runs, the others wait. */
   readonly #queues = new Map<string, (() => void)[]>();
 
-  /** Run `fn` once every earlier caller for `key` has finished. */
-  run<T>(key: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  /**
+   * Run `fn` once every earlier caller for `key` has finished, waiting at most `timeoutMs` on
+   * `timers`: `node:timers` by default, which fake timers leave alone, for the stores whose locks
+   * other processes share; MemoryStore passes the globals, so a test's fake clock times it out.
+   */
+  run<T>(key: string, fn: () => Promise<T>, timeoutMs?: number, timers: Timers = realTimers): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const start = (): void => {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         // The async wrapper turns a synchronous throw in `fn` into a rejection.
         (async () => fn())().then(resolve, reject).finally(() => {
           queue.shift();
@@ -31,7 +39,7 @@ export class KeyedMutex {
         return;
       }
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        timer = timers.setTimeout(() => {
           const index = queue.indexOf(start);
           if (index > 0) {
             queue.splice(index, 1);

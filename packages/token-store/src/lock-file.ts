@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
+import { now, timers } from './clock.js';
 import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags } from './fs-errors.js';
 import { hostname, link, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
@@ -14,11 +14,16 @@ export interface LockOwner {
   time: number;
   /** Linux: the owner's PID namespace, so a PID is only judged dead from inside the same one. */
   pidNamespace?: string | undefined;
+  /** The owner's staleLockMs, which its heartbeat keeps to (see `staleReason`). */
+  staleLockMs?: number | undefined;
 }
+
+/** Default of every store's `staleLockMs`, and the one a lock's owner tag without it is judged by. */
+export const defaultStaleLockMs = 30_000;
 
 /** Options of {@link acquireLockFile}. */
 export interface AcquireLockOptions {
-  /** A lock whose file has not been touched for this long is stale. At least 100: every store refuses less. */
+  /** A lock whose file has not been touched for this long (or for its owner's, if longer) is stale. At least 100: every store refuses less. */
   staleLockMs: number;
   logger: Logger;
 }
@@ -48,7 +53,7 @@ function pidNamespace(): string | undefined {
 function parseOwner(text: string): LockOwner | undefined {
   try {
     const owner = JSON.parse(text) as LockOwner;
-    if (typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.nonce === 'string' && new Date(owner.time).getTime() >= 0 && (owner.pidNamespace === undefined || typeof owner.pidNamespace === 'string')) return owner;
+    if (typeof owner.pid === 'number' && typeof owner.host === 'string' && typeof owner.nonce === 'string' && +new Date(owner.time) >= 0 && (owner.pidNamespace === undefined || typeof owner.pidNamespace === 'string')) return owner;
   } catch {
     // Not JSON (or null): not an owner tag.
   }
@@ -68,7 +73,13 @@ function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** Why `lock` may be broken, or undefined while it is live. */
+/**
+ * Why `lock` may be broken, or undefined while it is live. Its owner refreshes it every third of
+ * its own staleLockMs, which may be longer than the caller's: it is stale only once older than
+ * the longer of the two. A tag without one (earlier versions), or with one that is not a number
+ * up to the longest option (2147483647), counts as the default. However long the owner's, a dead
+ * owner on this host (and in this PID namespace) is found at once.
+ */
 function staleReason(lock: ObservedLock, staleLockMs: number): string | undefined {
   const owner = lock.owner;
   if (owner?.host === hostname()) {
@@ -76,8 +87,10 @@ function staleReason(lock: ObservedLock, staleLockMs: number): string | undefine
     const sameNamespace = owner.pidNamespace === undefined || namespace === undefined || owner.pidNamespace === namespace;
     if (sameNamespace && !isProcessAlive(owner.pid)) return 'its owner process has exited';
   }
-  const ageMs = Math.round(Date.now() - lock.mtimeMs);
-  return ageMs > staleLockMs ? `not refreshed for ${ageMs} ms (staleLockMs ${staleLockMs})` : undefined;
+  const ageMs = Math.round(now() - lock.mtimeMs);
+  const ownerMs = owner?.staleLockMs ?? defaultStaleLockMs;
+  const limitMs = Math.max(staleLockMs, ownerMs <= 2_147_483_647 ? ownerMs : defaultStaleLockMs);
+  return ageMs > limitMs ? `not refreshed for ${ageMs} ms (staleLockMs ${limitMs})` : undefined;
 }
 
 /**
@@ -168,7 +181,7 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
  * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale. The function
  * returned releases the lock (if still ours; if not, or if the check or the unlink fails, it dates
  * its own lock file to 1970, in case a breaker has it aside and puts it back) and never throws. Waiting ends in `LOCK_TIMEOUT` at
- * `deadline` (epoch milliseconds); its message reports `timeoutMs`.
+ * `deadline` (epoch milliseconds of the real clock, `now`); its message reports `timeoutMs`.
  */
 export async function acquireLockFile(path: string, { staleLockMs, logger }: AcquireLockOptions, deadline: number, timeoutMs: number): Promise<() => Promise<void>> {
   const nonce = randomUUID();
@@ -179,7 +192,7 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
     let quickRetries = 0;
     for (;;) {
       // Rewritten before every attempt so the time and the file's mtime say "now" at the link.
-      const owner: LockOwner = { pid: process.pid, host: hostname(), nonce, time: Date.now(), pidNamespace: pidNamespace() };
+      const owner: LockOwner = { pid: process.pid, host: hostname(), nonce, time: now(), pidNamespace: pidNamespace(), staleLockMs };
       await handle.truncate(0);
       await handle.write(JSON.stringify(owner), 0); // UTF-8, the default
       try {
@@ -190,19 +203,16 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
       }
       const current = await readLock(path);
       const retryNow = !current || (staleReason(current, staleLockMs) && await breakStaleLock(path, current, staleLockMs, nonce, tempPath, logger));
-      const remaining = deadline - Date.now();
+      const remaining = deadline - now();
       if (remaining <= 0) {
         const holder = current?.owner;
         throw lockTimeout(timeoutMs, path, holder && `process ${holder.pid} on ${holder.host} since ${new Date(holder.time).toISOString()}`);
       }
-      if (retryNow && quickRetries < 3) {
-        quickRetries += 1;
-        continue;
-      }
+      if (retryNow && quickRetries++ < 3) continue;
       quickRetries = 0;
-      // node:timers/promises, not the global timer, which fake timers (vi.useFakeTimers() and the
-      // like) replace: a test with fake timers would wait for a contended lock forever.
-      await sleep(Math.min(remaining, pollMs * (0.5 + Math.random())));
+      // A real timer, not the global one, which fake timers (vi.useFakeTimers() and the like)
+      // replace: a test with fake timers would wait for a contended lock forever.
+      await new Promise((resolve) => timers.setTimeout(resolve, Math.min(remaining, pollMs * (0.5 + Math.random()))));
       pollMs = Math.min(pollMs * 1.5, 25);
     }
   } catch (error) {
@@ -213,14 +223,15 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
   }
   let heartbeat: Promise<void> = Promise.resolve();
   // The handle is the lock file's own inode: touching it can never touch someone else's lock.
-  // Every staleLockMs / 3, at least 33 ms (staleLockMs is at least 100). Two dates: only the mtime is
-  // read (staleness); the atime may be a millisecond apart from it.
-  const timer = setInterval(() => {
-    heartbeat = heartbeat.then(() => handle.utimes(new Date(), new Date())).catch(ignore);
-  }, Math.floor(staleLockMs / 3));
+  // Every staleLockMs / 3 (a timer truncates it to whole ms), at least 33 ms (staleLockMs is at
+  // least 100), on a real timer, in seconds of the real clock (see clock.ts). Two readings: only
+  // the mtime is read (staleness); the atime may be a millisecond apart from it.
+  const timer = timers.setInterval(() => {
+    heartbeat = heartbeat.then(() => handle.utimes(now() / 1000, now() / 1000)).catch(ignore);
+  }, staleLockMs / 3);
   timer.unref();
   return async () => {
-    clearInterval(timer);
+    timers.clearInterval(timer);
     await heartbeat;
     try {
       if ((await readLock(path))?.owner?.nonce === nonce) await unlink(path);

@@ -68,7 +68,8 @@ export class MemoryStore implements TokenStore {
   withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     return callAsync(() => {
       assertLockArguments(key, fn, options);
-      return this.#locks.run(key, fn, options?.timeoutMs ?? this.#lockTimeoutMs);
+      // On the global timers: everything here is in this process, so a test's fake clock bounds the wait.
+      return this.#locks.run(key, fn, options?.timeoutMs ?? this.#lockTimeoutMs, globalThis);
     });
   }
 }

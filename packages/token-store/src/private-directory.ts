@@ -1,4 +1,5 @@
 import type { Logger } from '@sessionkit/logger';
+import { now } from './clock.js';
 import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
 import { clearStaleGuard } from './lock-file.js';
 import { chmod, dirname, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
@@ -61,7 +62,7 @@ export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: Priva
   // Failures are ignored: this is housekeeping.
   if (swept.has(dir)) return;
   swept.add(dir);
-  const now = Date.now();
+  const sweptAt = now();
   for (const name of await readdir(dir).catch(() => [])) {
     if (!leftoverName.test(name)) continue;
     const path = join(dir, name);
@@ -71,7 +72,7 @@ export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: Priva
         continue;
       }
       const leftover = await lstat(path);
-      if (leftover.isFile() && now - leftover.mtimeMs > 600_000) {
+      if (leftover.isFile() && sweptAt - leftover.mtimeMs > 600_000) {
         await unlink(path);
         logger.debug('removed a leftover temporary file', { file: path });
       }

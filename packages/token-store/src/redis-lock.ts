@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
+import { now, timers } from './clock.js';
 import type { RedisConnection } from './redis-client.js';
 import { StoreError } from './store-error.js';
 
@@ -67,14 +68,14 @@ export class RedisLease {
     const { connection, lockKey, leaseMs } = this.#options;
     let wait = firstRetryMs;
     for (;;) {
-      const sentAt = Date.now();
+      const sentAt = now();
       const reply = await connection.command('take the lock', 'SET', lockKey, this.#owner, 'NX', 'PX', leaseMs);
       if (reply === 'OK') {
         this.#confirmedAt = sentAt;
         this.#startRenewing();
         return;
       }
-      const remaining = deadline - Date.now();
+      const remaining = deadline - now();
       if (remaining <= 0) {
         const holder = await connection.command('read the lock', 'GET', lockKey).catch(() => undefined);
         throw new StoreError('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for the Redis lock on a store key, held by ${holderOf(holder)}. Raise timeoutMs, or find the holder; a dead holder's lease runs out within ${leaseMs} ms.`);
@@ -110,14 +111,15 @@ export class RedisLease {
 
   #startRenewing(): void {
     const interval = Math.max(1, Math.floor(this.#options.leaseMs / 3));
-    this.#timer = setInterval(() => {
+    // A real timer (see clock.ts): under a test's fake timers the lease would run out while held.
+    this.#timer = timers.setInterval(() => {
       void this.#renew();
     }, interval);
     this.#timer.unref();
   }
 
   #stopRenewing(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) timers.clearInterval(this.#timer);
     this.#timer = undefined;
   }
 
@@ -125,7 +127,7 @@ export class RedisLease {
     if (this.#renewing || this.#lost) return;
     this.#renewing = true;
     const { connection, lockKey, leaseMs, logger } = this.#options;
-    const sentAt = Date.now();
+    const sentAt = now();
     try {
       const extended = await connection.command('renew the lock', 'EVAL', renewScript, 1, lockKey, this.#owner, leaseMs);
       if (extended === 1) {
@@ -135,7 +137,7 @@ export class RedisLease {
       }
     } catch (error) {
       const code = StoreError.isInstance(error) ? error.code : undefined;
-      if (this.#timer !== undefined && Date.now() - this.#confirmedAt >= leaseMs) {
+      if (this.#timer !== undefined && now() - this.#confirmedAt >= leaseMs) {
         this.#markLost('could not renew the Redis lock for longer than its lease: it has probably expired, and another process may now hold it');
       } else {
         logger.debug('could not renew the Redis lock; retrying', { lockKey, code });

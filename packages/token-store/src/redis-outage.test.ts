@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { RedisStore, type RedisStoreOptions } from './redis-store.js';
 import { StoreError } from './store-error.js';
 import { recordingLogger } from './testing/recording-logger.js';
@@ -112,6 +113,25 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     server.resume();
     await eventually(async () => (await store.get('key').then(() => true, () => false)));
     await expect(store.get('key')).resolves.toEqual({ version: 1 });
+  }, 30_000);
+
+  it('close() with a frozen server returns after commandTimeoutMs, also under fake timers (the clock never advancing)', async () => {
+    const server = await ownServer();
+    const store = new RedisStore({ url: server.url, commandTimeoutMs: 300 });
+    await store.set('key', { version: 1 });
+    server.pause();
+    onTestFinished(() => {
+      server.resume();
+    });
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // Real time (node:timers/promises, which fake timers leave alone): a close() that hangs loses the race.
+    const outcome = await Promise.race([store.close().then(() => 'closed'), sleep(5_000).then(() => 'still closing after 5 s')]);
+    vi.useRealTimers();
+    expect(outcome).toBe('closed');
+    expect((await storeErrorOf(store.get('key'))).code).toBe('UNAVAILABLE');
   }, 30_000);
 
   it('an ioredis client passed in with its default options (offline queue on) still fails fast', async () => {

@@ -48,6 +48,9 @@ async function storeErrorOf(promise: Promise<unknown>): Promise<StoreError> {
   return error;
 }
 
+/** The real clock, taken before any test fakes it. */
+const realNow = performance.now.bind(performance);
+
 /** Polls `check` until true, at most `timeoutMs`: for effects there is nothing to await for. */
 async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -221,6 +224,56 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       await expect(store.withLock('key', () => Promise.resolve('acquired'))).resolves.toBe('acquired');
       vi.useRealTimers();
       await held;
+    });
+
+    it('with fake timers (the clock never advancing), timeoutMs is still enforced in real time: against another holder and behind a caller of this process', async () => {
+      const store = openStore();
+      const other = openStore({ prefix: store.prefix });
+      // Connected before the clock is faked.
+      await store.get('warm-up');
+      const entered = deferred();
+      const held = other.withLock('key', async () => {
+        entered.resolve();
+        await sleep(3_000);
+      });
+      await entered.promise;
+      vi.useFakeTimers();
+      onTestFinished(() => {
+        vi.useRealTimers();
+      });
+      let started = realNow();
+      expect((await storeErrorOf(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
+      expect(realNow() - started).toBeLessThan(2_000);
+      // Queued in memory behind the holder, a caller of the same store.
+      started = realNow();
+      expect((await storeErrorOf(other.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
+      expect(realNow() - started).toBeLessThan(2_000);
+      vi.useRealTimers();
+      await held;
+    });
+
+    it('a holder under fake timers renews its lease on a real timer: another store waiting three leases gets nothing', async () => {
+      const leaseMs = 300;
+      const { logger, entries } = recordingLogger();
+      const holder = openStore({ lockLeaseMs: leaseMs, logger });
+      const other = openStore({ prefix: holder.prefix });
+      await Promise.all([holder.get('warm-up'), other.get('warm-up')]);
+      vi.useFakeTimers();
+      onTestFinished(() => {
+        vi.useRealTimers();
+      });
+      const entered = deferred();
+      const release = deferred();
+      const held = holder.withLock('key', async () => {
+        entered.resolve();
+        await release.promise;
+      });
+      await entered.promise;
+      expect((await storeErrorOf(other.withLock('key', () => Promise.resolve(), { timeoutMs: leaseMs * 3 }))).code).toBe('LOCK_TIMEOUT');
+      release.resolve();
+      await held;
+      vi.useRealTimers();
+      expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
     });
 
     it('holds a lock key with a lease and an owner tag while fn runs, and deletes it afterwards', async () => {

@@ -1,5 +1,6 @@
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import { callAsync } from './call-async.js';
+import { now, timers } from './clock.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { type RedisClientLike, RedisConnection } from './redis-client.js';
 import { RedisLease } from './redis-lock.js';
@@ -238,7 +239,8 @@ export class RedisStore implements TokenStore {
       assertLockArguments(key, fn, options);
       const lockKey = this.lockKeyFor(key);
       const timeoutMs = options?.timeoutMs ?? this.#lockTimeoutMs;
-      const deadline = Date.now() + timeoutMs;
+      // The real clock and (in the queue) real timers: see clock.ts.
+      const deadline = now() + timeoutMs;
       return this.#queues.run(lockKey, async () => {
         const connection = await this.#connect();
         const lease = new RedisLease({ connection, lockKey, leaseMs: this.#leaseMs, logger: this.#logger });
@@ -276,10 +278,11 @@ export class RedisStore implements TokenStore {
       await Promise.race([
         client.quit().catch(() => undefined),
         new Promise((resolve) => {
-          timer = setTimeout(resolve, this.#commandTimeoutMs);
+          // A real timer: under a test's fake timers a frozen server's QUIT never times out.
+          timer = timers.setTimeout(resolve, this.#commandTimeoutMs);
         }),
       ]);
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
     }
     if (client.status !== 'end') client.disconnect?.();
   }
