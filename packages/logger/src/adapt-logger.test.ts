@@ -4,7 +4,7 @@ import { format, inspect } from 'node:util';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import winston from 'winston';
-import { adaptLogger } from './adapt-logger.js';
+import { adaptLogger, type LoggerTarget } from './adapt-logger.js';
 import { REDACTED } from './redact.js';
 import type { LogEntry, Logger } from './types.js';
 import { errorWithUnreadableCause, fieldsWith, revoked, THROWN, unreadable } from './testing/unreadable-fields.js';
@@ -143,6 +143,19 @@ describe('adaptLogger', () => {
     adaptLogger(console).warn('careful', { secret: SECRET });
     expect(spy).toHaveBeenCalledWith('%s', 'careful', { secret: REDACTED });
     spy.mockRestore();
+  });
+
+  it('types the entry of a sink written as a plain method (no annotation needed under strict)', () => {
+    const messages: string[] = [];
+    // Type-checked by `pnpm typecheck`: without the sink overload, `entry` is an implicit any here.
+    adaptLogger({
+      log(entry) {
+        messages.push(`${entry.level} ${entry.msg} ${String(entry.fields.password)}`);
+      },
+    }).info('ready', { password: SECRET });
+    const target: LoggerTarget = console;
+    expect(typeof adaptLogger(target).info).toBe('function');
+    expect(messages).toEqual([`info ready ${REDACTED}`]);
   });
 
   it('gives a custom sink structured, redacted entries', () => {

@@ -76,6 +76,10 @@ const isObject = (value: unknown): value is object => Object(value) === value;
  * @example
  * const session = new Session({ authenticator, logger: adaptLogger(pino()) });
  */
+// A sink first: in the union, `log` has several signatures, so `{ log(entry) {…} }` would leave
+// `entry` untyped (an implicit any under `strict`).
+export function adaptLogger(target: LogSink, options?: AdaptLoggerOptions): Logger;
+export function adaptLogger(target: LoggerTarget, options?: AdaptLoggerOptions): Logger;
 export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = {}): Logger {
   const has = (method: string): boolean => typeof (target as unknown as Record<string, unknown> | undefined)?.[method] === 'function';
   const adapt = (sink: Sink, isEnabled?: (level: EntryLevel) => boolean): Logger =>
