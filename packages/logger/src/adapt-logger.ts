@@ -79,6 +79,7 @@ const isObject = (value: unknown): value is object => Object(value) === value;
 // A sink first: in the union, `log` has several signatures, so `{ log(entry) {…} }` would leave
 // `entry` untyped (an implicit any under `strict`).
 export function adaptLogger(target: LogSink, options?: AdaptLoggerOptions): Logger;
+// eslint-disable-next-line @typescript-eslint/unified-signatures -- one signature taking the union is what leaves `entry` untyped
 export function adaptLogger(target: LoggerTarget, options?: AdaptLoggerOptions): Logger;
 export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = {}): Logger {
   const has = (method: string): boolean => typeof (target as unknown as Record<string, unknown> | undefined)?.[method] === 'function';
