@@ -195,7 +195,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const seconds = typeof lifetime === 'number' || (typeof lifetime === 'string' && /^\d+(\.\d+)?$/.test(lifetime)) ? Number(lifetime) : NaN;
       if (Number.isNaN(seconds) || seconds < 0) throw invalid('an expires_in that is not a number of seconds');
       // Under 1 s (0 included), and a lifetime too long to be a time (past the largest Date, 8.64e15 ms; Infinity included),
-      // mean no known expiry: used until a 401 (under 1 s would expire at once, a storm of requests).
+      // mean no known expiry: used until a 401 (under 1 s, the session would ask for a new token every second).
       const at = obtainedAt + seconds * 1000;
       if (seconds >= 1 && at <= 8.64e15) expiresAt = at;
     }

@@ -35,12 +35,11 @@ function withoutUndefined<T extends object>(object: T): T {
 export function parseToken(value: unknown): Token | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const { value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt } = value as Record<string, unknown>;
-  // An expiresAt of Infinity means none (never expires by time): withoutUndefined drops it. So does one under 1 s
-  // after obtainedAt, as oauth2 reads an expires_in under 1 s: expired when handed out, it would have every later
-  // call ask for a new token. Not an idleTtlMs of Infinity: dropped, it would mean the session's idleTtlMs, not
-  // none (and JSON cannot hold it); one of 0 or less means none (Session's #timings).
+  // An expiresAt of Infinity means none (never expires by time): withoutUndefined drops it. Not an idleTtlMs of
+  // Infinity: dropped, it would mean the session's idleTtlMs, not none (and JSON cannot hold it). Short or past
+  // times are kept as they are: the session serves such a token for 1 s (Session's #timings).
   return typeof secret === 'string' && secret && isTime(obtainedAt) && optionalString(type) && optionalString(refreshToken) && optionalString(scope) && (expiresAt === Infinity || optionalNumber(expiresAt)) && optionalNumber(idleTtlMs)
-    ? withoutUndefined({ value: secret, type, expiresAt: (expiresAt ?? Infinity) - obtainedAt < 1000 ? undefined : expiresAt, refreshToken, idleTtlMs, scope, obtainedAt })
+    ? withoutUndefined({ value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt })
     : undefined;
 }
 

@@ -1,9 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore, StoreError, type LockOptions } from '@sessionkit/token-store';
+import { FileStore } from '@sessionkit/token-store/file';
 import { AuthError, type AuthContext, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionFromEnvOptions, type SessionOptions, type Token } from '@sessionkit/core-session';
 import { CountingStore, eventually, manualClock, settled } from './testing/helpers.js';
 
@@ -348,15 +352,9 @@ describe('Session: expiry and refresh', () => {
     expect((await subject.getToken()).value).toBe('session-2');
   });
 
-  it('reads a token\'s idleTtlMs of 0 or less as no idle expiry and an expiresAt under 1 s after obtainedAt as none: one login, not one per call', async () => {
+  it('serves a token for 1 s after obtainedAt whatever its expiresAt and idleTtlMs say, then replaces it: one login a second, not one per call', async () => {
     const clock = manualClock();
-    for (const [times, idle] of [
-      [{ idleTtlMs: 0 }, true],
-      [{ idleTtlMs: -1 }, true],
-      [{ expiresAt: 0 }, false],
-      [{ expiresAt: -60_000 }, false],
-      [{ expiresAt: 999 }, false],
-    ] as const) {
+    for (const times of [{ expiresAt: 0 }, { expiresAt: -60_000 }, { expiresAt: 999 }, { expiresAt: 1200 }, { idleTtlMs: 0 }, { idleTtlMs: -1 }, { idleTtlMs: 1 }]) {
       const name = JSON.stringify(times);
       let logins = 0;
       const authenticator: Authenticator = {
@@ -368,29 +366,86 @@ describe('Session: expiry and refresh', () => {
           return Promise.resolve({ value: `session-${logins}`, type: 'Session', obtainedAt, ...times, ...('expiresAt' in times && { expiresAt: obtainedAt + times.expiresAt }) });
         },
       };
-      const store = new MemoryStore();
-      // The session's own idleTtlMs does not apply to a token that carries one of 0 or less.
+      const store = new CountingStore();
+      // The session's own idleTtlMs does not apply to a token that carries one.
       const subject = session({ clock, store, authenticator, idleTtlMs: 60_000 });
+      const obtainedAt = clock();
       for (let call = 0; call < 10; call += 1) {
         expect((await subject.getToken()).value, name).toBe('session-1');
+        await settled(); // a background refresh, had one started, has ended
         clock.advance(1);
       }
+      // Also past the refresh window of a 1.2 s token (from 600 ms): no background refresh in that second.
+      clock.advance(obtainedAt + 999 - clock());
       const token = await subject.getToken();
-      // No known expiry, as oauth2 reads an expires_in under 1 s: handed out and stored without expiresAt.
-      expect(token.expiresAt, name).toBeUndefined();
-      expect((await store.get(subject.key))?.token, name).toEqual(token);
+      await settled();
+      expect(token.value, name).toBe('session-1');
+      // Its times are kept as they are, in the store too (one write: a tiny idleTtlMs stores no use before the second is up).
+      expect(token, name).toMatchObject('expiresAt' in times ? { expiresAt: obtainedAt + times.expiresAt } : { idleTtlMs: times.idleTtlMs });
+      expect(store.written, name).toEqual([expect.objectContaining({ token }) as unknown]);
       // Read back from the store, the same: another session uses it without a login.
       expect((await session({ clock, store, authenticator, idleTtlMs: 60_000 }).getToken()).value, name).toBe('session-1');
-      if (idle) {
-        clock.advance(10 * 60_000);
-        expect((await subject.getToken()).value, name).toBe('session-1');
-      }
       expect(logins, name).toBe(1);
+      // Once the second is up and the token has expired (or idled out), the next call replaces it, once.
+      clock.advance(60_000);
+      for (let call = 0; call < 10; call += 1) {
+        expect((await subject.getToken()).value, name).toBe('session-2');
+        await settled();
+        clock.advance(1);
+      }
+      // A 401 replaces it at once, within its first second.
+      subject.invalidate(await subject.authorization());
+      expect((await subject.getToken()).value, name).toBe('session-3');
+      expect(logins, name).toBe(3);
     }
-    // A lifetime of 1 s is kept.
-    const obtainedAt = clock();
-    const authenticator: Authenticator = { identity: 'one second', authenticate: () => Promise.resolve({ value: 'short', obtainedAt, expiresAt: obtainedAt + 1000 }) };
-    expect((await session({ clock, authenticator }).getToken()).expiresAt).toBe(obtainedAt + 1000);
+  });
+
+  function cachingAuthenticator(firstRemainingMs: number): Authenticator & { logins: number } {
+    const auth = {
+      identity: `cache ${firstRemainingMs}`,
+      logins: 0,
+      authenticate: ({ now }: { now: () => number }): Promise<Token> => {
+        auth.logins += 1;
+        const obtainedAt = now();
+        return Promise.resolve(
+          auth.logins === 1
+            ? { value: 'cached-nearly-expired', obtainedAt, expiresAt: obtainedAt + firstRemainingMs }
+            : { value: `fresh-${auth.logins}`, obtainedAt, expiresAt: obtainedAt + 3_600_000 },
+        );
+      },
+    };
+    return auth;
+  }
+
+  for (const remaining of [500, 0, -5_000]) {
+    it(`a token handed out with ${remaining} ms left is replaced once it has expired`, async () => {
+      const clock = manualClock();
+      const authenticator = cachingAuthenticator(remaining);
+      const session = new Session({ authenticator, clock, store: new MemoryStore() });
+      expect((await session.getToken()).value).toBe('cached-nearly-expired');
+      clock.advance(60_000);
+      expect((await session.getToken()).value).not.toBe('cached-nearly-expired');
+    });
+  }
+
+  it('shares a token handed out with 500 ms left through a FileStore with its real expiresAt, then both sessions take the fresh one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-short-token-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const clock = manualClock();
+    const authenticator = cachingAuthenticator(500);
+    // Two FileStore objects on one directory share nothing in memory, as two processes would.
+    const first = session({ clock, authenticator, store: new FileStore({ dir }) });
+    const second = session({ clock, authenticator, store: new FileStore({ dir }) });
+    const cached = await first.getToken();
+    expect(cached.expiresAt).toBe(cached.obtainedAt + 500);
+    expect((await new FileStore({ dir }).get(first.key))?.token).toEqual(cached);
+    clock.advance(900);
+    expect(await second.getToken()).toEqual(cached);
+    clock.advance(200);
+    const fresh = await second.getToken();
+    expect(fresh.value).toBe('fresh-2');
+    expect(await first.getToken()).toEqual(fresh);
+    expect(authenticator.logins).toBe(2);
   });
 
   it('persists lastUsedAt lazily: not on every use, but before other processes would think the token idle', async () => {

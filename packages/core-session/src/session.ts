@@ -120,6 +120,8 @@ interface Timings {
   idleTtl: number;
   /** How long before idle expiry callers wait for a new token. */
   idleMargin: number;
+  /** Until then (1 s after obtainedAt) the token is served whatever its times say. */
+  servedUntil: number;
 }
 
 type Mode = 'background' | 'blocking';
@@ -141,7 +143,7 @@ interface SharedState {
 }
 
 const MAX_INVALID = 32;
-const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: Infinity, idleMargin: 0 };
+const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: Infinity, idleMargin: 0, servedUntil: -Infinity };
 const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 
 /** Add `value` (a token's value, or a spent refresh token) to `refused` (a SharedState's `invalid` or `spent`) as its newest; the newest MAX_INVALID are kept. */
@@ -255,7 +257,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#clock = options.clock ?? Date.now;
     this.#refreshWindowMs = milliseconds('refreshWindowMs', options.refreshWindowMs, 300_000);
     this.#expiryMarginMs = milliseconds('expiryMarginMs', options.expiryMarginMs, 10_000);
-    // 0 would expire every token as it is handed out: each later call would ask for a new one.
+    // 0 would have every token replaced 1 s after it was obtained (a token is served that long at least): leave it out for none.
     this.#idleTtlMs = milliseconds('idleTtlMs', options.idleTtlMs, Infinity, undefined, true);
     this.#retry = retryPolicy(options.retry ?? undefined);
     this.#attemptTimeoutMs = milliseconds('attemptTimeoutMs', options.attemptTimeoutMs, 30_000, MAX_TIMER_MS, true);
@@ -555,15 +557,18 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /**
    * Until when a token with `timing`, last used at `lastUsedAt`, can be handed out: until its forced
-   * point, or with `untilExpiry` (for a caller that would otherwise fail) until it expires.
+   * point, or with `untilExpiry` (for a caller that would otherwise fail) until it expires; and until servedUntil at least.
    */
   #usableUntil(timing: Timings, lastUsedAt: number, untilExpiry: boolean): number {
-    return Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin));
+    return Math.max(timing.servedUntil, Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin)));
   }
 
-  /** When lastUsedAt is next due in the store: a quarter of the idle time after the last write (never, without idle expiry). */
+  /**
+   * When lastUsedAt is next due in the store: a quarter of the idle time after the last write (never, without idle
+   * expiry); not before servedUntil, when no session judges the token idle yet: a tiny idleTtlMs writes not on every call.
+   */
   #persistDueAt(): number {
-    return this.#persistedUsedAt + Math.max(1, this.#timing.idleTtl / 4);
+    return Math.max(this.#timing.servedUntil, this.#persistedUsedAt + Math.max(1, this.#timing.idleTtl / 4));
   }
 
   #updateFastUntil(): void {
@@ -573,20 +578,22 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /** The timings of `token` under this session's settings. */
   #timings(token: Token): Timings {
-    const idle = token.idleTtlMs ?? this.#idleTtlMs;
-    // A token's idleTtlMs of 0 or less means none, as a too short expiresAt does (parseToken): it would
-    // expire the token as it is handed out, and every later call would ask for a new one.
-    const idleTtl = idle > 0 ? idle : Infinity;
+    const idleTtl = token.idleTtlMs ?? this.#idleTtlMs;
     const idleMargin = idleTtl < Infinity ? Math.min(this.#expiryMarginMs, idleTtl / 10) : 0;
+    // A token is served (and not refreshed) for 1 s after it was obtained, whatever its expiresAt and idleTtlMs
+    // say: a cache hands out a token with the life it has left, or none, and each later call would ask for a new
+    // one. Its times stay as they are, so the next call after that replaces it; a 401 (invalidate()) at once.
+    const servedUntil = token.obtainedAt + 1000;
     const { expiresAt } = token;
-    // Used only with an expiresAt, then at least 1 s: parseToken drops a shorter one.
+    // Used only with an expiresAt; under 0 (expired when obtained) all three below are before servedUntil anyway.
     const lifetime = (expiresAt ?? 0) - token.obtainedAt;
     return {
       ...NO_TOKEN,
       idleTtl,
       idleMargin,
+      servedUntil,
       ...(expiresAt !== undefined && {
-        refreshStart: expiresAt - Math.min(this.#refreshWindowMs, lifetime / 2),
+        refreshStart: Math.max(servedUntil, expiresAt - Math.min(this.#refreshWindowMs, lifetime / 2)),
         forcedAt: expiresAt - Math.min(this.#expiryMarginMs, lifetime / 10),
         expiresAt,
       }),

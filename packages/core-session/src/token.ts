@@ -15,15 +15,16 @@ export interface Token {
   readonly type?: string | undefined;
   /**
    * When it stops being valid, in UTC epoch milliseconds; undefined when unknown (never expires by time), as is
-   * Infinity or a time under 1 s after `obtainedAt` (such a token would be expired when handed out).
+   * Infinity. Kept as it is when it is close to `obtainedAt` or before it (a cache handing out a token with the life
+   * it has left): a session serves every token for 1 s after `obtainedAt` at least, then replaces it.
    */
   readonly expiresAt?: number | undefined;
   /** A refresh token for `Authenticator.refresh`, when the server issued one. */
   readonly refreshToken?: string | undefined;
   /**
    * Sliding expiry: the token dies this long after its last use. Overrides the session's
-   * `idleTtlMs` for this token. A finite number (Infinity is refused as `INVALID_RESPONSE`); 0 or less means
-   * none (it would expire the token as it is handed out).
+   * `idleTtlMs` for this token. A finite number (Infinity is refused as `INVALID_RESPONSE`); leave it out for
+   * none. A session serves the token for 1 s after `obtainedAt` at least, also with an idleTtlMs shorter than that.
    */
   readonly idleTtlMs?: number | undefined;
   /** The granted scope, space-separated. */
