@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { oauth2, Session } from '@sessionkit/core-session';
+import { type Authenticator, oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import type { Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
@@ -1521,5 +1521,71 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
       expect(ess.connectionState).toBe('halted');
     }
     expect(sandbox.stats.events.connectionsTotal).toBe(0);
+  });
+
+  /** A Session whose first token is `first` (living 2 s), then `good` (an hour); `issued` counts the tokens. */
+  function fileSession(first: string, good: string, logged: string[]): { auth: Session; issued: () => number } {
+    let issued = 0;
+    const authenticator: Authenticator = {
+      identity: 'file token',
+      authenticate: ({ now }) => {
+        issued += 1;
+        const obtainedAt = now();
+        return Promise.resolve(
+          issued === 1 ? { value: first, obtainedAt, expiresAt: obtainedAt + 2_000 } : { value: good, obtainedAt, expiresAt: obtainedAt + 3_600_000 },
+        );
+      },
+    };
+    const logger = createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) });
+    return { auth: new Session({ authenticator, store: new MemoryStore(), logger }), issued: () => issued };
+  }
+
+  it('sends a Session token without the whitespace around it: one read from a file with a trailing newline goes online at once', async () => {
+    const good = await fetchToken(sandbox);
+    const logged: string[] = [];
+    const { auth, issued } = fileSession(`${good}\n`, good, logged);
+    const ess = client({ auth, fetchState: false, reconnect: { initialDelayMs: 200, maxDelayMs: 500 } });
+    const states: string[] = [];
+    ess.on('connection', (change) => states.push(change.state));
+    expect(await settled(ess.connect())).toBe('resolved');
+    expect(states).toEqual(['connecting', 'online']);
+    expect(issued()).toBe(1);
+  });
+
+  it('drops a Session token Node refuses as a header and retries after the backoff: online with the next token, never the token in a log or error', async () => {
+    const good = await fetchToken(sandbox);
+    const bad = `${good.slice(0, 5)}\u0001${good.slice(5)}`;
+    const logged: string[] = [];
+    const { auth, issued } = fileSession(bad, good, logged);
+    const errors: EssError[] = [];
+    const ess = client({
+      auth,
+      fetchState: false,
+      reconnect: {
+        initialDelayMs: 200,
+        maxDelayMs: 500,
+        shouldReconnect: (error) => {
+          errors.push(error);
+          return error.retryable;
+        },
+      },
+      logger: createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) }),
+    });
+    const started = Date.now();
+    expect(await settled(ess.connect(), 5000)).toBe('resolved');
+    // One failed attempt, and online before the first token expired: it was dropped, not waited out.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(errors).toHaveLength(1);
+    const error = errors[0];
+    expect(error).toMatchObject({ code: 'CONNECTION_FAILED', retryable: true, cause: { code: 'ERR_INVALID_CHAR' } });
+    expect(issued()).toBe(2);
+    // The Session does not hand the refused token out again.
+    expect((await auth.getToken()).value).toBe(good);
+    expect(issued()).toBe(2);
+    expect(sandbox.stats.events.connectionsTotal).toBe(1);
+    const secret = good.slice(5, 40);
+    expect(inspect(error, { depth: 10 })).not.toContain(secret);
+    expect(logged.filter((line) => line.includes('connect attempt failed') || line.includes('token invalidated'))).toHaveLength(2);
+    for (const line of logged) expect(line).not.toContain(secret);
   });
 });

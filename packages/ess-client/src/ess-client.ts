@@ -52,8 +52,8 @@ export interface EssClientOptions {
   url: string;
   /**
    * Where bearer tokens come from, before every connect: a `Session` (invalidated after a
-   * 401), or a function returning an access token (with or without the `Bearer ` prefix; the
-   * whitespace around it is dropped).
+   * 401, or when Node refuses its token as a header), or a function returning an access token
+   * (with or without the `Bearer ` prefix). The whitespace around a token is dropped.
    */
   auth: EssSession | (() => Promise<string>);
   /** Filters subscribed on every new session (the client restores them after a gap). */
@@ -129,7 +129,8 @@ interface Pending {
 
 interface Credential {
   readonly header: string;
-  invalidate(): void;
+  /** Drops the token: whether it could (a Session's; a token function's cannot be). */
+  invalidate(): boolean;
 }
 
 interface Waiter {
@@ -739,9 +740,16 @@ export class EssClient {
         connection = await this.#open(credential, WebSocket);
       } catch (caught) {
         if (this.#closed) break;
-        // An error not of the client's own comes back at every attempt (Node refuses a token with
-        // a control character in it as a header): not retryable, so it halts, with it as the cause.
-        const error = EssError.isInstance(caught) ? caught : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught });
+        // An error not of the client's own comes back at every attempt: it halts, with it as the cause.
+        // But a Session's token that Node refuses as a header (a control character in it) is dropped,
+        // and the error is retryable: the next attempt, after the backoff, takes a fresh token. A
+        // token function's cannot be dropped: that halts.
+        const error = EssError.isInstance(caught)
+          ? caught
+          : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', {
+              cause: caught,
+              retryable: (caught as { code?: unknown } | undefined)?.code === 'ERR_INVALID_CHAR' && credential?.invalidate(),
+            });
         if (error.code === 'UNAUTHORIZED' && !refreshedAfter401 && credential) {
           refreshedAfter401 = true;
           this.#logger.info('401 at upgrade: retrying with a fresh token');
@@ -827,13 +835,15 @@ export class EssClient {
         const token = typeof value === 'string' ? value.trim() : '';
         if (!token) throw new TypeError('the auth function returned no token');
         const header = /^bearer\s/i.test(token) ? token : `Bearer ${token}`;
-        return { header, invalidate: () => undefined };
+        return { header, invalidate: () => false };
       }
       const token = await auth.getToken();
       return {
-        header: `${token.type ?? 'Bearer'} ${token.value}`,
+        // Trimmed, as a function's token is (a token file's newline); invalidate() gets the token as it came.
+        header: `${token.type ?? 'Bearer'} ${token.value.trim()}`,
         invalidate: () => {
           auth.invalidate(token);
+          return true;
         },
       };
     } catch (error) {
