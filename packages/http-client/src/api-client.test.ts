@@ -332,6 +332,35 @@ describe('createApiClient', () => {
     for (const line of lines) expect(line).not.toMatch(/encoded-secret/);
   });
 
+  it('refuses an authorization that is not a valid header value without quoting it, and sends nothing', async () => {
+    const SECRET = 'Tok3n-Secret-Value';
+    const tokenSession = (value: string): Session =>
+      new Session({ authenticator: { identity: `bad-token ${value.length}`, authenticate: (context) => Promise.resolve({ value, type: 'Bearer', obtainedAt: context.now(), expiresAt: context.now() + 60_000 }) } });
+    const sources: ApiClientOptions['session'][] = [
+      tokenSession(`${SECRET}\nX-Injected: 1`),
+      tokenSession(`${SECRET}\r\nX-Injected: 1`),
+      tokenSession(`${SECRET}\0`),
+      // Beyond Latin-1: a TypeError without the token, but refused the same way.
+      tokenSession(`${SECRET}\u2603`),
+      // A token source of the caller's own.
+      { authorization: () => Promise.resolve(`Bearer ${SECRET}\nX`), invalidate: () => undefined },
+    ];
+    for (const source of sources) {
+      const lines: string[] = [];
+      const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: source, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
+      const requests = sandbox.stats.commands.rest.requests;
+      const error = await api.get('v1/whoami').catch((caught: unknown) => caught);
+      const seen: string[] = [inspect(error, { depth: 20, showHidden: true }), ...lines];
+      for (let cause: unknown = error; cause != null; cause = (cause as Error).cause) seen.push((cause as Error).message, String((cause as Error).stack));
+      for (const text of seen) expect(text).not.toContain(SECRET);
+      // An AuthError: ky does not retry it.
+      expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', message: 'authorization must be Latin-1 text without control characters.' });
+      expect((error as Error).cause).toBeUndefined();
+      // Not retried, and never sent.
+      expect(sandbox.stats.commands.rest.requests - requests).toBe(0);
+    }
+  });
+
   it('rejects a bad base URL', () => {
     expect(() => createApiClient({ baseUrl: 'not a url', session: session() })).toThrow(/baseUrl/);
     expect(() => createApiClient({ baseUrl: `${sandbox.url}/api/rest/?s_session=hunter2-secret`, session: session() })).toThrow(/secret query fields/);

@@ -83,7 +83,13 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // Sent with a copy of the headers, not set on ky's Request: that one is the `request` of a
     // TimeoutError, which util.inspect (console.error) prints with its headers.
     const headers = new Headers(request.headers);
-    headers.set('authorization', authorization);
+    try {
+      headers.set('authorization', authorization);
+    } catch {
+      // A CR, LF or NUL, or a character beyond Latin-1: the TypeError would quote the token. An
+      // AuthError, which ky does not retry, without it.
+      throw new AuthError('INVALID_RESPONSE', 'authorization must be Latin-1 text without control characters.');
+    }
     const started = performance.now();
     // Set by the try or the catch before the finally reads it.
     let outcome!: { status?: number; error?: unknown };

@@ -275,6 +275,38 @@ describe('requests', () => {
     expect(created.loggedIn).toBe(false);
   });
 
+  it('refuses a connection field that is not a string as INVALID_ARGUMENT naming the option, without its value, sending nothing', async () => {
+    sandbox.commands.resetStats();
+    // From plain JavaScript: these used to be accepted, and then every request rejected with a TypeError.
+    const otp = { login: 'otp-user', password: 'otp-password', otp: 654_321 };
+    const given: [Record<string, unknown>, string][] = [
+      [{ credentials: otp }, 'credentials.otp'],
+      [{ remoteAddress: 3_405_803_785 }, 'remoteAddress'],
+      [{ subuser: { login: 'demo-sub' } }, 'subuser'],
+    ];
+    for (const [options, name] of given) {
+      const expected = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: `${name} must be a string.` };
+      expect(thrownBy(() => new CommandClient({ url: sandbox.commandUrl, credentials: DEMO, ...options }))).toMatchObject(expected);
+      // The authenticator's client refuses them too, rather than every login of the Session failing with a TypeError.
+      expect(thrownBy(() => ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: DEMO, ...options }))).toMatchObject(expected);
+    }
+    const created = client({ credentials: { login: 'otp-user', password: 'otp-password', otp: '654321' } });
+    const perRequest: [CommandRequestOptions, string][] = [
+      [{ remoteAddress: 3_405_803_785 as never }, 'remoteAddress'],
+      [{ subuser: ['demo-sub'] as never }, 'subuser'],
+      [{ sessionId: 918_273_645 as never }, 'sessionId'],
+    ];
+    for (const [options, name] of perRequest) {
+      const expected = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: `${name} must be a string.` };
+      await expect(created.request({ COMMAND: 'StatusAccount' }, options)).rejects.toMatchObject(expected);
+      await expect(created.pages({ COMMAND: 'QueryDomainList' }, options).next()).rejects.toMatchObject(expected);
+    }
+    expect(sandbox.stats.commands.requests).toBe(0);
+    // As strings they are sent.
+    expect((await created.request({ COMMAND: 'StatusAccount' }, { remoteAddress: '203.0.113.9' })).code).toBe(200);
+    expect(sandbox.commands.recent.at(-1)?.fieldNames).toEqual(['s_entity', 's_login', 's_otp', 's_pw', 's_remoteaddr', 's_command']);
+  });
+
   it('treats options given as null (plain JavaScript) like options not given', async () => {
     const nulls = { system: null, highPerformance: null, ca: null, tls: null, retry: null, timeoutMs: null, connectTimeoutMs: null, logger: null, debug: null, userAgent: null, remoteAddress: null, subuser: null, session: null };
     const created = client(nulls as unknown as CommandClientOptions);

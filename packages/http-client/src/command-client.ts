@@ -221,12 +221,22 @@ const unechoer = (connection: ConnectionFields, pairs: readonly [string, string]
 };
 
 const isText = (value: unknown): value is string => {
-  return typeof value === 'string' && value !== '';
+  return typeof value === 'string' && !!value;
+};
+
+/**
+ * `value`, unless it is given (not null) and not a string: `INVALID_ARGUMENT` naming the option,
+ * without the value (an otp or a session id is a secret). From plain JavaScript (a number as otp,
+ * say), every request would fail with a TypeError otherwise.
+ */
+const textOption = <T,>(name: string, value: T): T => {
+  if (value != null && typeof value !== 'string') throw invalidArgument(`${name} must be a string.`);
+  return value;
 };
 
 /** Milliseconds to wait from a `Retry-After` header (seconds or an HTTP date); undefined when absent or unreadable. */
 export const retryAfterMs = (value: string | string[] | undefined, now: number = Date.now()): number | undefined => {
-  return parseRetryAfter((Array.isArray(value) ? value[0] : value) ?? null, now);
+  return parseRetryAfter([value].flat()[0] ?? null, now);
 };
 
 const aborted = (signal: AbortSignal | undefined): HttpClientError => {
@@ -294,12 +304,12 @@ export class CommandClient {
       if (!isText(credentials.login) || typeof credentials.password !== 'string') {
         throw invalidArgument('credentials need a login and a password.');
       }
-      this.#credentials = { login: loginOf(credentials), password: credentials.password, otp: credentials.otp };
+      this.#credentials = { login: loginOf(credentials), password: credentials.password, otp: textOption('credentials.otp', credentials.otp) };
     }
     // Tested for truthiness, so that null (plain JavaScript) counts as no Session.
     this.#session = options.session;
-    this.#remoteAddress = options.remoteAddress;
-    this.#subuser = options.subuser;
+    this.#remoteAddress = textOption('remoteAddress', options.remoteAddress);
+    this.#subuser = textOption('subuser', options.subuser);
     const retry = options.retry ?? {};
     const given = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
     const baseDelayMs = wholeNumber('retry.baseDelayMs', given.baseDelayMs, 100);
@@ -312,7 +322,8 @@ export class CommandClient {
       const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** retries);
       const backoff = Math.round(((1 + Math.random()) * ceiling) / 2);
       if (result.error !== undefined) return isRetryableError(result.error, readOnly) ? backoff : undefined;
-      if (!readOnly || !([408, 429, 500, 502, 503, 504] as (number | undefined)[]).includes(result.status)) return undefined;
+      // 408, 429, 500, 502, 503, 504 (no status: `undefined`, none of them).
+      if (!readOnly || !/^(408|429|50[0234])$/.test(String(result.status))) return undefined;
       const after = retryAfterMs(result.headers?.['retry-after']);
       if (after === undefined) return backoff;
       return after <= maxRetryAfterMs ? after : undefined;
@@ -495,6 +506,8 @@ export class CommandClient {
   #send(pairs: [string, string][], options: CommandRequestOptions): Promise<CommandResponse> {
     // Throws rather than rejecting: request() and the async callers turn that into a rejection.
     wholeNumber('timeoutMs', options.timeoutMs, 0);
+    textOption('remoteAddress', options.remoteAddress);
+    textOption('subuser', options.subuser);
     this.#refuse(options.signal);
     const outgoing: Outgoing = {
       command: pairs,
@@ -503,7 +516,7 @@ export class CommandClient {
       start: performance.now(),
     };
     const session = this.#session;
-    if (!session || options.sessionId != null) return this.#exchange(outgoing, options.sessionId ?? this.#sessionId, 1);
+    if (textOption('sessionId', options.sessionId) != null || !session) return this.#exchange(outgoing, options.sessionId ?? this.#sessionId, 1);
     return this.#sendInSession(session, outgoing);
   }
 

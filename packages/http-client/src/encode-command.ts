@@ -18,13 +18,12 @@ const VALID_KEY = /^[^\s=]+$/;
 /** Finite `n` in plain decimal notation (never `1e+21` or `1e-7`). */
 export const plainDecimal = (n: number): string => {
   const text = String(n);
-  const e = text.indexOf('e');
-  if (e < 0) return text;
-  // Exponent notation always has one digit before the point: `1.5e-7`, `1e+21`.
-  const sign = n < 0 ? '-' : '';
-  const digits = text.slice(sign.length, e).replace('.', '');
-  const point = 1 + +text.slice(e + 1);
-  return sign + (point > 0 ? digits.padEnd(point, '0') : `0.${'0'.repeat(-point)}${digits}`);
+  // Exponent notation always has one digit before the point (`1.5e-7`, `1e+21`): without the point,
+  // the digits and the exponent; the sign stays.
+  return text.includes('e') ? text.replace('.', '').replace(/(\d+)e(.+)/, (_, digits: string, exponent: string) => {
+    const point = 1 + +exponent;
+    return point > 0 ? digits.padEnd(point, '0') : `0.${'0'.repeat(-point)}${digits}`;
+  }) : text;
 };
 
 const scalarText = (key: string, value: unknown): string | undefined => {

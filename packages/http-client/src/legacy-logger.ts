@@ -31,33 +31,34 @@ export interface LegacyLoggerOptions {
   fallback?: Logger | undefined;
 }
 
-// The fields of a CommandClient's request entry (the only entries handed to the custom logger);
-// `post` and `body` are there because this logger enables the trace level.
-const view = (fields: LogFields): LegacyResponseView => {
-  const { command, code, description, runtime, queuetime, body } = fields as {
-    body: string;
-    command: Record<string, string>;
-    code: number;
-    description: string;
-    runtime: number | undefined;
-    queuetime: number | undefined;
-  };
-  return {
-    getCommand: () => ({ ...command }),
-    getCommandPlain: () =>
-      Object.entries(command)
-        .map(([key, value]) => `${key} = ${value}\n`)
-        .join(''),
-    getPlain: () => body,
-    getCode: () => code,
-    getDescription: () => description,
-    getRuntime: () => runtime ?? 0,
-    getQueuetime: () => queuetime ?? 0,
-    isSuccess: () => code >= 200 && code < 300,
-    isTmpError: () => code >= 400 && code < 500,
-    isError: () => code >= 500 && code < 600,
-  };
-};
+/**
+ * The fields of a CommandClient's request entry (the only entries handed to the custom logger) that
+ * the view reads; `body` is there because this logger enables the trace level, as `post` is.
+ */
+interface RequestEntry {
+  body: string;
+  command: Record<string, string>;
+  code: number;
+  description: string;
+  runtime: number | undefined;
+  queuetime: number | undefined;
+}
+
+const view = ({ command, code, description, runtime, queuetime, body }: RequestEntry): LegacyResponseView => ({
+  getCommand: () => ({ ...command }),
+  getCommandPlain: () =>
+    Object.entries(command)
+      .map(([key, value]) => `${key} = ${value}\n`)
+      .join(''),
+  getPlain: () => body,
+  getCode: () => code,
+  getDescription: () => description,
+  getRuntime: () => runtime ?? 0,
+  getQueuetime: () => queuetime ?? 0,
+  isSuccess: () => code >= 200 && code < 300,
+  isTmpError: () => code >= 400 && code < 500,
+  isError: () => code >= 500 && code < 600,
+});
 
 // The transport error's message, or the HTTP status when it was not 2xx; null for an answer that arrived.
 const errorText = (fields: LogFields): string | null => {
@@ -72,7 +73,7 @@ const legacyLogger = (target: LegacyCommandLogger, fallback: Logger): Logger => 
       fallback.trace(msg, fields);
     },
     debug: (msg, fields) => {
-      if (msg === COMMAND_LOG_MESSAGE && fields) target.log(fields.post as string, view(fields), errorText(fields));
+      if (msg === COMMAND_LOG_MESSAGE && fields) target.log(fields.post as string, view(fields as unknown as RequestEntry), errorText(fields));
       else fallback.debug(msg, fields);
     },
     info: (msg, fields) => {

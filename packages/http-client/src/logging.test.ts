@@ -110,6 +110,40 @@ describe('debug logging', () => {
     expect(legacy.find((entry) => entry.command.COMMAND === 'ModifyAccount')?.command).toEqual({ COMMAND: 'ModifyAccount', PASSWORD: '***', NEWPASSWORD: '***', AUTH: '***' });
   });
 
+  it('masks a secret value with a lone CR, U+2028 or U+2029 in the trace body, past the 64 echoed secrets and in bodies that are not parsed', async () => {
+    const json: string[] = [];
+    const plain: string[] = [];
+    const loggers = [
+      createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) }),
+      adaptLegacyCommandLogger({ log: (_post, response) => { plain.push(response.getPlain()); } }),
+    ];
+    for (const inside of ['\r', '\u2028', '\u2029']) {
+      // 70 secret values: the last ones are not among the 64 masked where echoed.
+      const rows = Array.from({ length: 70 }, (_, i) => `PROPERTY[AUTH][${i}] = ${i === 69 ? `Xy${inside}LEAKED-AUTH-CODE-69` : `auth-code-${i}`}\r\nPROPERTY[DOMAIN][${i}] = d${i}.com`);
+      const body = ['[RESPONSE]', 'CODE = 200', 'DESCRIPTION = Command completed successfully', ...rows, 'EOF', ''].join('\r\n');
+      // Not parsed (no CODE, or not a 2xx): no secret of the response is known.
+      const unparsed = `<pre>\r\nPASSWORD = Xy${inside}LEAKED-PASSWORD\r\nPROPERTY[SESSION][0] = s${inside}LEAKED-SESSION\r\n</pre>`;
+      const faults = [{ type: 'respond', body }, { type: 'invalid-body', body: unparsed }, { type: 'respond', status: 403, body: unparsed }] as const;
+      for (const logger of loggers) {
+        const client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, logger });
+        try {
+          for (const fault of faults) {
+            sandbox.commands.injectFault(fault, { command: 'QueryDomainList' });
+            await client.request({ COMMAND: 'QueryDomainList', WIDE: 1 });
+          }
+        } finally {
+          await client.close();
+        }
+      }
+    }
+    expect([...json, ...plain].filter((text) => text.includes('LEAKED'))).toEqual([]);
+    // Each body was logged, the values that are not secret as they were.
+    expect(json).toHaveLength(9);
+    expect(plain).toHaveLength(9);
+    expect(plain.filter((text) => text.includes('PROPERTY[AUTH][69] = ***\r\nPROPERTY[DOMAIN][69] = d69.com\r\nEOF'))).toHaveLength(3);
+    expect(plain.filter((text) => text.includes('<pre>'))).toHaveLength(6);
+  });
+
   it('with debug: true and no logger, writes the entries to standard error', async () => {
     const written: string[] = [];
     const write = process.stderr.write.bind(process.stderr);

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { errorSummary, redactText } from './redaction.js';
+import { parseResponse } from '@sessionkit/http-client';
+import { errorSummary, redactResponseText, redactText } from './redaction.js';
 
 const SECRET = 'Qv7secretZ';
 
@@ -56,5 +58,39 @@ describe('redactText', () => {
 
   it('leaves encoded values without a secret field as they are', () => {
     for (const input of [`next=${encodeURIComponent('/cb/user=abc|tokens=1&token_type=Bearer')}`, 'q=a+b%26c%3Dd&price=100%25', 'cpu at 95%']) expect(redactText(input)).toBe(input);
+  });
+});
+
+describe('redactResponseText', () => {
+  it('masks a secret value to the end of its line as the parser reads it: a lone CR, U+2028 and U+2029 are part of the value', () => {
+    for (const inside of ['\r', '\r\r', '\u2028', '\u2029']) {
+      const body = `CODE = 200\r\nPROPERTY[AUTH][0] = Xy${inside}LEAKED\r\nPASSWORD = a${inside}LEAKED\nPROPERTY[DOMAIN][0] = d${inside}.com\r\nPROPERTY[SESSION][0] = s${inside}LEAKED`;
+      // The line ends stay as they were, the other values too (the logger's redaction writes its own mask for PASSWORD).
+      expect(redactResponseText(body)).toBe(`CODE = 200\r\nPROPERTY[AUTH][0] = ***\r\nPASSWORD = [REDACTED]\nPROPERTY[DOMAIN][0] = d${inside}.com\r\nPROPERTY[SESSION][0] = ***`);
+    }
+    expect(redactResponseText('PROPERTY[AUTH][0] = abc\u2028def')).toBe('PROPERTY[AUTH][0] = ***');
+    // A CR before a CR LF is the value's; the CR LF ends the line.
+    expect(redactResponseText('PASSWORD = a\r\r\nX = 1')).toBe('PASSWORD = [REDACTED]\r\nX = 1');
+    // The parser reads `PROPERTY[AUTH]\r[0]` as AUTH: a lone CR does not start a line.
+    expect(parseResponse('CODE = 200\nDESCRIPTION = ok\nPROPERTY[AUTH]\r[0] = LEAKED\n').property('AUTH')).toBe('LEAKED');
+    expect(redactResponseText('PROPERTY[AUTH]\r[0] = LEAKED\r\n')).toBe('PROPERTY[AUTH]\r[0] = ***\r\n');
+  });
+
+  it('masks all of every secret property value the parser reads, whatever the line ends', () => {
+    const fragment = fc.constantFrom('PROPERTY[AUTH][0]', 'PROPERTY[DOMAIN][1]', 'PROPERTY', '[SESSION]', '[2]', 'x', ' = ', '=', '\r', '\n', '\r\n', '\u2028', '\u2029', 'LEAK');
+    fc.assert(
+      fc.property(fc.array(fragment, { maxLength: 24 }), (fragments) => {
+        // Each LEAK numbered, so that one found in the output is the one read into a value.
+        let count = 0;
+        const body = `[RESPONSE]\r\nCODE = 200\r\nDESCRIPTION = ok\r\n${fragments.join('').replaceAll('LEAK', () => `L${count++}K`)}`;
+        const response = parseResponse(body);
+        expect(response.synthetic).toBe(false);
+        const redacted = redactResponseText(body);
+        for (const value of [...response.column('AUTH'), ...response.column('SESSION')]) {
+          for (const marker of value?.match(/L\d+K/g) ?? []) expect(redacted).not.toContain(marker);
+        }
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });

@@ -16,9 +16,11 @@ const INLINE_SECRET = RegExp(`\\b(${SECRET_NAMES})(\\s*(?:=|%3D)\\s*)[^&\\s"'<>]
  * (form fields, JSON members, auth headers) in a body that is not protocol text.
  */
 export const redactResponseText = (text: string): string => {
-  // Each line with a `=`: the key before its first one. A match starts only where a line does (the
+  // Each line with a `=`: the key before its first one, the value to the line's end. Lines as the
+  // parser reads them: only a LF ends one (with a CR before it); a lone CR, U+2028 or U+2029 (where
+  // `.` would stop) is part of the key or value. A match starts only where a line does (the
   // lookbehind): tried from every character, a long line without `=` took quadratic time.
-  return redactText(text.replace(/(?<![^\r\n])([^\r\n=]*)=.*/g, (line, key: string) => (isSecretName(normalizeName(PROPERTY_NAME.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line)));
+  return redactText(text.replace(/(?<![^\n])([^\n=]*)=(?:(?!\r\n)[^\n])*/g, (line, key: string) => (isSecretName(normalizeName(PROPERTY_NAME.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line)));
 };
 
 /**

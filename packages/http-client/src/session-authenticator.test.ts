@@ -114,6 +114,22 @@ describe('CommandClient with a core-session Session', () => {
     expect(sandbox.stats.commands.requests).toBe(requests);
   });
 
+  it('refuses a remoteAddress, subuser or sessionId that is not a string before it asks the Session for a token: no login, nothing sent', async () => {
+    const { session, client } = setup();
+    const getToken = vi.spyOn(session, 'getToken');
+    const requests = sandbox.stats.commands.requests;
+    // They used to log in, then reject with a raw TypeError.
+    for (const [name, value] of [['remoteAddress', 3_405_803_785], ['subuser', { login: 'demo-sub' }], ['sessionId', 918_273_645]] as const) {
+      await expect(client.request({ COMMAND: 'StatusAccount' }, { [name]: value })).rejects.toMatchObject({
+        name: 'HttpClientError',
+        code: 'INVALID_ARGUMENT',
+        message: `${name} must be a string.`,
+      });
+    }
+    expect(getToken).not.toHaveBeenCalled();
+    expect(sandbox.stats.commands.requests).toBe(requests);
+  });
+
   it('treats options given as null like options not given: a null sessionId leaves the request to the Session', async () => {
     const { client } = setup({ ca: null, tls: null, timeoutMs: null, logger: null } as unknown as Partial<IspapiSessionAuthenticatorOptions>);
     const before = started();

@@ -25,15 +25,12 @@ export interface IspapiSessionAuthenticator extends Authenticator {
 }
 
 const failure = (command: string, response: CommandResponse): AuthError => {
-  let code: AuthErrorCode;
-  if (response.synthetic) {
-    // A 423 (empty or invalid body) came with a 2xx status: INVALID_RESPONSE.
-    const status = response.httpStatus;
-    code = status === undefined ? 'NETWORK' : status >= 500 || status === 408 || status === 429 ? 'SERVER' : 'INVALID_RESPONSE';
-  } else {
-    code = response.code === 530 || response.code === 531 ? 'INVALID_CREDENTIALS' : response.isTemporaryError() ? 'SERVER' : response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION';
-  }
-  return new AuthError(code, `${command} failed: ${response.code} ${response.description}`, { cause: response, status: response.httpStatus });
+  const status = response.httpStatus;
+  // Made up (synthetic): a 423 (empty or invalid body) came with a 2xx status, INVALID_RESPONSE.
+  const code: AuthErrorCode = response.synthetic
+    ? status === undefined ? 'NETWORK' : status >= 500 || status === 408 || status === 429 ? 'SERVER' : 'INVALID_RESPONSE'
+    : response.code === 530 || response.code === 531 ? 'INVALID_CREDENTIALS' : response.isTemporaryError() ? 'SERVER' : response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION';
+  return new AuthError(code, `${command} failed: ${response.code} ${response.description}`, { cause: response, status });
 };
 
 /**
