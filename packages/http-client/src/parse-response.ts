@@ -38,7 +38,7 @@ const parseText = (input: string): CommandResponseInit | undefined => {
   let queuetime: number | undefined;
   let pending = false;
   const properties = new Map<string, (string | undefined)[]>();
-  // Only CRLF ends a line: a lone CR is part of a value (free text stored at a registrar).
+  // A LF ends a line (with a CR before it, CRLF): a lone CR is part of a value (free text stored at a registrar).
   const text = input.replaceAll('\r\n', '\n');
   const length = text.length;
   // Holes cost memory too: the columns may not grow much faster than the body has lines.
