@@ -1,10 +1,11 @@
 /**
- * The real clock and timers, for lock deadlines, staleness and heartbeats: they measure time that
- * other processes share. Fake timers (`vi.useFakeTimers()` and the like) replace the global
- * `Date`, `setTimeout` and `setInterval` of the process they run in, but not a `Date.now` taken
- * before they were installed (here, when the package loads) nor what `node:timers` exports to
- * an ES module.
+ * The timers that fake timers (`vi.useFakeTimers()` and the like) leave alone, for lock waits,
+ * heartbeats and lease renewals. Fake timers replace the global `setTimeout` and `setInterval`
+ * (and what `require('node:timers')` exports), but not what `node:timers` exports to an ES
+ * module, even one loaded while they are on. They also replace `Date`, `performance` and
+ * `process.hrtime`, so durations (deadlines, lease ages) are read from `process.uptime()`, which
+ * they leave alone: monotonic, but stopped while the machine sleeps, so it serves within one
+ * process only. Lock files are dated by the file system instead (see lock-file.ts).
  * @module
  */
-export const now: () => number = Date.now;
 export * as timers from 'node:timers';

@@ -1,5 +1,4 @@
 import type { Logger } from '@sessionkit/logger';
-import { now } from './clock.js';
 import { keyFileStem } from './key-file-name.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { acquireLockFile } from './lock-file.js';
@@ -37,7 +36,8 @@ export type RunLocked = <T>(key: string, fn: () => Promise<T>, timeoutMs?: numbe
  */
 export function directoryLocks(options: DirectoryLocksOptions): RunLocked {
   return async (key, fn, timeoutMs = options.lockTimeoutMs) => {
-    const deadline = now() + timeoutMs;
+    // In ms of process.uptime(), which fake timers leave alone (see clock.ts).
+    const deadline = process.uptime() * 1000 + timeoutMs;
     const path = join(options.dir, `${keyFileStem(key)}.lock`);
     return processQueues.run(path, async () => {
       await ensurePrivateDirectory(options);

@@ -235,6 +235,27 @@ describe('FileStore files', () => {
     expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, `${sha256('b')}.lock.0b4c6d7e-0000-4000-8000-000000000002.tmp`, 'notes.txt'].sort());
   });
 
+  it("leaves a temporary file in use alone in a store loaded under fake timers with the clock set a day ahead: the sweep reads ages against the directory's mtime", async () => {
+    const dir = await temporaryDirectory();
+    const old = `.${sha256('a')}.json.0b4c6d7e-0000-4000-8000-000000000000.tmp`;
+    // Another process's, waiting for a lock: it rewrites its owner tag on every poll.
+    const inUse = `${sha256('b')}.lock.0b4c6d7e-0000-4000-8000-000000000002.tmp`;
+    for (const name of [old, inUse]) await writeFile(join(dir, name), 'x');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(join(dir, old), hourAgo, hourAgo);
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // As a test does to expire a token, before the package is first imported.
+    vi.setSystemTime(Date.now() + 86_400_000);
+    vi.resetModules();
+    const { FileStore: LoadedUnderFakeTimers } = (await import('./file-store.js')) as { FileStore: typeof FileStore };
+    await new LoadedUnderFakeTimers({ dir }).set('key', { version: 1 });
+    vi.useRealTimers();
+    expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, inUse].sort());
+  });
+
   it('sweeps only its own temporary files: old *.tmp files of the user in a shared dir stay', async () => {
     const dir = await temporaryDirectory();
     const store = new FileStore({ dir });
@@ -470,7 +491,7 @@ describe('FileStore locks (in one process)', () => {
     expect(acquiredAt - written).toBeGreaterThanOrEqual(400);
   });
 
-  it("judges a lock's age by the longer of the waiter's staleLockMs and its owner's (30 s for a tag without one), and a dead owner on this host at once whatever its tag says", async () => {
+  it("judges a lock's age by the longer of the waiter's staleLockMs and its owner's (the waiter's own for a tag without a valid one), and a dead owner on this host at once whatever its tag says", async () => {
     const dir = await temporaryDirectory();
     const lockPath = join(dir, `${sha256('key')}.lock`);
     const store = new FileStore({ dir, staleLockMs: 5_000 });
@@ -486,20 +507,34 @@ describe('FileStore locks (in one process)', () => {
     let owner = await remoteLock(10_000, 60_000);
     expect((await rejection(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
     expect(await readFile(lockPath, 'utf8')).toBe(owner);
-    // An earlier version's tag, without staleLockMs: its owner may have had the default, 30 s.
-    owner = await remoteLock(10_000);
+    // An earlier version's tag, without staleLockMs: judged by the waiter's own 5 s, as that version judges.
+    owner = await remoteLock(3_000);
     expect((await rejection(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
     expect(await readFile(lockPath, 'utf8')).toBe(owner);
-    await remoteLock(31_000);
+    await remoteLock(6_000);
     await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
-    // Past the longest staleLockMs an option takes (2147483647): counts as the default, not forever.
-    await remoteLock(31_000, 1e15);
+    // Past the longest staleLockMs an option takes (2147483647): the waiter's own too, not forever.
+    await remoteLock(6_000, 1e15);
     await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
     // On this host, an owner that has exited is found at once, however long its staleLockMs.
     await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now(), staleLockMs: 2_147_483_647 }), { mode: 0o600 });
     const started = Date.now();
     await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
     expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it("judges a lock whose tag has no staleLockMs (a lock of an earlier version, or of a container whose pid cannot be checked) or one that is not a number by the waiter's own staleLockMs", async () => {
+    const dir = join(await temporaryDirectory(), 'store');
+    const store = new FileStore({ dir, staleLockMs: 1_000 });
+    await store.set('key', { version: 1 });
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    // Neither counts as 30 s (the default) nor as 2000000000 ms (~23 days, a string that <= takes as a number).
+    for (const [nonce, ageMs, staleLockMs] of [['earlier-version', 5_000, undefined], ['string', 40_000, '2000000000']] as const) {
+      await writeFile(lockPath, JSON.stringify({ pid: 1, host: 'another-host.example', nonce, time: Date.now() - ageMs, staleLockMs }), { mode: 0o600 });
+      const refreshed = new Date(Date.now() - ageMs);
+      await utimes(lockPath, refreshed, refreshed);
+      await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 }), nonce).resolves.toBe('acquired');
+    }
   });
 
   it('times out with LOCK_TIMEOUT naming the holder, and leaves a live lock alone', async () => {

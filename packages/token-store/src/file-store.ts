@@ -3,7 +3,6 @@ import { defaultStoreDirectory } from './default-directory.js';
 import { directoryLocks, type DirectoryLocksOptions, heldLocks, type RunLocked } from './directory-locks.js';
 import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, inspectFile, notPlain, readFlags } from './fs-errors.js';
 import { keyFileStem } from './key-file-name.js';
-import { defaultStaleLockMs } from './lock-file.js';
 import { chmod, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, unlink } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
 import { StoreError } from './store-error.js';
@@ -24,9 +23,10 @@ export interface FileStoreOptions {
    */
   lockTimeoutMs?: number | undefined;
   /**
-   * A lock file not refreshed for this long is stale and may be broken. The holder refreshes
-   * it every `staleLockMs / 3`, so only a dead or frozen holder goes stale. A lock whose owner
-   * process is gone (same host) is broken at once. At least 100.
+   * A lock file not refreshed for this long (or for its holder's own, if longer: the lock's tag
+   * carries it) is stale and may be broken. The holder refreshes it every `staleLockMs / 3`, so
+   * only a dead or frozen holder goes stale. A lock whose owner process is gone (same host) is
+   * broken at once. At least 100.
    * @default 30000
    */
   staleLockMs?: number | undefined;
@@ -40,7 +40,7 @@ export interface FileStoreOptions {
 /** Default of {@link FileStoreOptions.lockTimeoutMs} (every store's). */
 export { defaultLockTimeoutMs };
 /** Default of {@link FileStoreOptions.staleLockMs}. */
-export { defaultStaleLockMs };
+export const defaultStaleLockMs = 30_000;
 
 /**
  * Keeps each record in its own file, private to the user: directory 0700, files 0600 (checked

@@ -26,19 +26,14 @@ export class KeyedMutex {
         // The async wrapper turns a synchronous throw in `fn` into a rejection.
         (async () => fn())().then(resolve, reject).finally(() => {
           queue.shift();
-          const next = queue[0];
-          if (next) next();
+          if (queue[0]) queue[0]();
           else this.#queues.delete(key);
         });
       };
       const queue = this.#queues.get(key) ?? [];
-      queue.push(start);
-      if (queue.length === 1) {
-        this.#queues.set(key, queue);
-        start();
-        return;
-      }
-      if (timeoutMs !== undefined) {
+      this.#queues.set(key, queue);
+      if (queue.push(start) === 1) start();
+      else if (timeoutMs !== undefined) {
         timer = timers.setTimeout(() => {
           const index = queue.indexOf(start);
           if (index > 0) {

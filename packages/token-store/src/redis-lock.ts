@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '@sessionkit/logger';
-import { now, timers } from './clock.js';
+import { timers } from './clock.js';
 import type { RedisConnection } from './redis-client.js';
 import { StoreError } from './store-error.js';
 
@@ -47,7 +47,7 @@ export class RedisLease {
   readonly #owner = ownerToken();
   #timer: NodeJS.Timeout | undefined;
   #renewing = false;
-  /** When the last successful SET or PEXPIRE was sent: the lease runs at least until this + leaseMs. */
+  /** When (in ms of `process.uptime()`, see clock.ts) the last successful SET or PEXPIRE was sent: the lease runs at least until this + leaseMs. */
   #confirmedAt = 0;
   #lost = false;
 
@@ -61,21 +61,22 @@ export class RedisLease {
   }
 
   /**
-   * Takes the lock, retrying with capped backoff until `deadline`; rejects with `LOCK_TIMEOUT`
-   * then, or at once with the StoreError of a failed command (Redis unreachable).
+   * Takes the lock, retrying with capped backoff until `deadline` (in ms of `process.uptime()`,
+   * see clock.ts); rejects with `LOCK_TIMEOUT` then, or at once with the StoreError of a failed
+   * command (Redis unreachable).
    */
   async acquire(deadline: number, timeoutMs: number): Promise<void> {
     const { connection, lockKey, leaseMs } = this.#options;
     let wait = firstRetryMs;
     for (;;) {
-      const sentAt = now();
+      const sentAt = process.uptime() * 1000;
       const reply = await connection.command('take the lock', 'SET', lockKey, this.#owner, 'NX', 'PX', leaseMs);
       if (reply === 'OK') {
         this.#confirmedAt = sentAt;
         this.#startRenewing();
         return;
       }
-      const remaining = deadline - now();
+      const remaining = deadline - process.uptime() * 1000;
       if (remaining <= 0) {
         const holder = await connection.command('read the lock', 'GET', lockKey).catch(() => undefined);
         throw new StoreError('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for the Redis lock on a store key, held by ${holderOf(holder)}. Raise timeoutMs, or find the holder; a dead holder's lease runs out within ${leaseMs} ms.`);
@@ -127,7 +128,7 @@ export class RedisLease {
     if (this.#renewing || this.#lost) return;
     this.#renewing = true;
     const { connection, lockKey, leaseMs, logger } = this.#options;
-    const sentAt = now();
+    const sentAt = process.uptime() * 1000;
     try {
       const extended = await connection.command('renew the lock', 'EVAL', renewScript, 1, lockKey, this.#owner, leaseMs);
       if (extended === 1) {
@@ -137,7 +138,7 @@ export class RedisLease {
       }
     } catch (error) {
       const code = StoreError.isInstance(error) ? error.code : undefined;
-      if (this.#timer !== undefined && now() - this.#confirmedAt >= leaseMs) {
+      if (this.#timer !== undefined && process.uptime() * 1000 - this.#confirmedAt >= leaseMs) {
         this.#markLost('could not renew the Redis lock for longer than its lease: it has probably expired, and another process may now hold it');
       } else {
         logger.debug('could not renew the Redis lock; retrying', { lockKey, code });

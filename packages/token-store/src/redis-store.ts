@@ -1,6 +1,6 @@
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import { callAsync } from './call-async.js';
-import { now, timers } from './clock.js';
+import { timers } from './clock.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { type RedisClientLike, RedisConnection } from './redis-client.js';
 import { RedisLease } from './redis-lock.js';
@@ -239,8 +239,8 @@ export class RedisStore implements TokenStore {
       assertLockArguments(key, fn, options);
       const lockKey = this.lockKeyFor(key);
       const timeoutMs = options?.timeoutMs ?? this.#lockTimeoutMs;
-      // The real clock and (in the queue) real timers: see clock.ts.
-      const deadline = now() + timeoutMs;
+      // A clock and (in the queue) timers that fake timers leave alone: see clock.ts.
+      const deadline = process.uptime() * 1000 + timeoutMs;
       return this.#queues.run(lockKey, async () => {
         const connection = await this.#connect();
         const lease = new RedisLease({ connection, lockKey, leaseMs: this.#leaseMs, logger: this.#logger });
