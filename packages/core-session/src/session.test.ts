@@ -352,9 +352,9 @@ describe('Session: expiry and refresh', () => {
     expect((await subject.getToken()).value).toBe('session-2');
   });
 
-  it('serves a token for 1 s after obtainedAt whatever its expiresAt and idleTtlMs say, then replaces it: one login a second, not one per call', async () => {
+  it('serves a token whose expiresAt or idleTtlMs is under 1 s for 1 s after obtainedAt, then replaces it: one login a second, not one per call', async () => {
     const clock = manualClock();
-    for (const times of [{ expiresAt: 0 }, { expiresAt: -60_000 }, { expiresAt: 999 }, { expiresAt: 1200 }, { idleTtlMs: 0 }, { idleTtlMs: -1 }, { idleTtlMs: 1 }]) {
+    for (const times of [{ expiresAt: 0 }, { expiresAt: -60_000 }, { expiresAt: 999 }, { idleTtlMs: 0 }, { idleTtlMs: -1 }, { idleTtlMs: 1 }]) {
       const name = JSON.stringify(times);
       let logins = 0;
       const authenticator: Authenticator = {
@@ -375,7 +375,7 @@ describe('Session: expiry and refresh', () => {
         await settled(); // a background refresh, had one started, has ended
         clock.advance(1);
       }
-      // Also past the refresh window of a 1.2 s token (from 600 ms): no background refresh in that second.
+      // To the end of that second: no refresh, in the background or not.
       clock.advance(obtainedAt + 999 - clock());
       const token = await subject.getToken();
       await settled();
@@ -399,6 +399,46 @@ describe('Session: expiry and refresh', () => {
       expect(logins, name).toBe(3);
     }
   });
+
+  // A token of 1 s or more keeps its refresh window and margin (the defaults are longer than half and a tenth of
+  // its life): refreshed in the background from half its life, and callers wait from 9/10 of it, not at its expiry.
+  // Also with an idleTtlMs under 1 s: its first second holds off idle expiry only.
+  for (const [lifetime, idleTtlMs] of [[1000], [1100], [1200], [1000, 500]] as const) {
+    const name = `${lifetime} ms${idleTtlMs ? ` with an idleTtlMs of ${idleTtlMs}` : ''}`;
+    it(`refreshes a token that lives ${name} in the background before any caller waits, as from 9/10 of its life`, async () => {
+      const clock = manualClock();
+      let logins = 0;
+      const authenticator: Authenticator = {
+        identity: `short ${name}`,
+        authenticate: ({ now }) => {
+          logins += 1;
+          // The second login never answers: a caller that has to wait shows as a pending getToken().
+          if (logins > 1) return new Promise<Token>(() => undefined);
+          const obtainedAt = now();
+          return Promise.resolve({ value: 'first', obtainedAt, expiresAt: obtainedAt + lifetime, idleTtlMs });
+        },
+      };
+      const subject = new Session({ authenticator, clock, store: new MemoryStore() });
+      const start = clock();
+      await subject.getToken();
+      let backgroundAt: number | undefined;
+      let blockedAt: number | undefined;
+      for (let at = 10; at <= lifetime; at += 10) {
+        clock.advance(start + at - clock());
+        const served = await Promise.race([subject.getToken().then(() => true), settled().then(() => false)]);
+        await settled(); // a background refresh, had one started, has asked for its token
+        if (!served) {
+          blockedAt = at;
+          break;
+        }
+        if (logins > 1) backgroundAt ??= at;
+      }
+      // The start is jittered over the first half of the window from half its life to 9/10 of it.
+      expect(backgroundAt).toBeGreaterThanOrEqual(lifetime / 2);
+      expect(backgroundAt).toBeLessThanOrEqual((lifetime * 7) / 10);
+      expect(blockedAt).toBe((lifetime * 9) / 10);
+    });
+  }
 
   function cachingAuthenticator(firstRemainingMs: number): Authenticator & { logins: number } {
     const auth = {

@@ -120,7 +120,7 @@ interface Timings {
   idleTtl: number;
   /** How long before idle expiry callers wait for a new token. */
   idleMargin: number;
-  /** Until then (1 s after obtainedAt) the token is served whatever its times say. */
+  /** With an idleTtl under 1 s, until then (1 s after obtainedAt) the token is not idled out; else -Infinity. */
   servedUntil: number;
 }
 
@@ -257,7 +257,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#clock = options.clock ?? Date.now;
     this.#refreshWindowMs = milliseconds('refreshWindowMs', options.refreshWindowMs, 300_000);
     this.#expiryMarginMs = milliseconds('expiryMarginMs', options.expiryMarginMs, 10_000);
-    // 0 would have every token replaced 1 s after it was obtained (a token is served that long at least): leave it out for none.
+    // 0 would have every token replaced 1 s after it was obtained (an idle time under 1 s serves a token that long): leave it out for none.
     this.#idleTtlMs = milliseconds('idleTtlMs', options.idleTtlMs, Infinity, undefined, true);
     this.#retry = retryPolicy(options.retry ?? undefined);
     this.#attemptTimeoutMs = milliseconds('attemptTimeoutMs', options.attemptTimeoutMs, 30_000, MAX_TIMER_MS, true);
@@ -557,10 +557,10 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /**
    * Until when a token with `timing`, last used at `lastUsedAt`, can be handed out: until its forced
-   * point, or with `untilExpiry` (for a caller that would otherwise fail) until it expires; and until servedUntil at least.
+   * point, or with `untilExpiry` (for a caller that would otherwise fail) until it expires; not idled out before servedUntil.
    */
   #usableUntil(timing: Timings, lastUsedAt: number, untilExpiry: boolean): number {
-    return Math.max(timing.servedUntil, Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin)));
+    return Math.min(untilExpiry ? timing.expiresAt : timing.forcedAt, Math.max(timing.servedUntil, lastUsedAt + timing.idleTtl - (untilExpiry ? 0 : timing.idleMargin)));
   }
 
   /**
@@ -580,20 +580,25 @@ export class Session extends TypedEmitter<SessionEvents> {
   #timings(token: Token): Timings {
     const idleTtl = token.idleTtlMs ?? this.#idleTtlMs;
     const idleMargin = idleTtl < Infinity ? Math.min(this.#expiryMarginMs, idleTtl / 10) : 0;
-    // A token is served (and not refreshed) for 1 s after it was obtained, whatever its expiresAt and idleTtlMs
-    // say: a cache hands out a token with the life it has left, or none, and each later call would ask for a new
-    // one. Its times stay as they are, so the next call after that replaces it; a 401 (invalidate()) at once.
+    // A token whose expiresAt is under 1 s after obtainedAt (or not after it) is served (and not refreshed) until
+    // 1 s after obtainedAt, and one whose idleTtl is under 1 s not idled out before then: a cache hands out a token
+    // with the life it has left, or none, and each later call would ask for a new one. Its times stay as they are, so
+    // the next call after that replaces it; a 401 (invalidate()) at once. Longer times keep their window and margin.
     const servedUntil = token.obtainedAt + 1000;
-    const { expiresAt } = token;
-    // Used only with an expiresAt; under 0 (expired when obtained) all three below are before servedUntil anyway.
-    const lifetime = (expiresAt ?? 0) - token.obtainedAt;
+    let { expiresAt } = token;
+    let lifetime = (expiresAt ?? Infinity) - token.obtainedAt;
+    // Timed as expiring at servedUntil, with no refresh window or margin before it.
+    if (lifetime < 1000) {
+      expiresAt = servedUntil;
+      lifetime = 0;
+    }
     return {
       ...NO_TOKEN,
       idleTtl,
       idleMargin,
-      servedUntil,
+      ...(idleTtl < 1000 && { servedUntil }),
       ...(expiresAt !== undefined && {
-        refreshStart: Math.max(servedUntil, expiresAt - Math.min(this.#refreshWindowMs, lifetime / 2)),
+        refreshStart: expiresAt - Math.min(this.#refreshWindowMs, lifetime / 2),
         forcedAt: expiresAt - Math.min(this.#expiryMarginMs, lifetime / 10),
         expiresAt,
       }),

@@ -15,8 +15,9 @@ export interface Token {
   readonly type?: string | undefined;
   /**
    * When it stops being valid, in UTC epoch milliseconds; undefined when unknown (never expires by time), as is
-   * Infinity. Kept as it is when it is close to `obtainedAt` or before it (a cache handing out a token with the life
-   * it has left): a session serves every token for 1 s after `obtainedAt` at least, then replaces it.
+   * Infinity. Kept as it is when it is under 1 s after `obtainedAt` or not after it (a cache handing out a token with
+   * the life it has left): a session serves such a token until 1 s after `obtainedAt`, then replaces it. From 1 s on,
+   * the session's refresh window and margin apply as they are.
    */
   readonly expiresAt?: number | undefined;
   /** A refresh token for `Authenticator.refresh`, when the server issued one. */
@@ -24,7 +25,7 @@ export interface Token {
   /**
    * Sliding expiry: the token dies this long after its last use. Overrides the session's
    * `idleTtlMs` for this token. A finite number (Infinity is refused as `INVALID_RESPONSE`); leave it out for
-   * none. A session serves the token for 1 s after `obtainedAt` at least, also with an idleTtlMs shorter than that.
+   * none. Under 1 s (0 or less too), a session does not idle the token out before 1 s after `obtainedAt`.
    */
   readonly idleTtlMs?: number | undefined;
   /** The granted scope, space-separated. */
