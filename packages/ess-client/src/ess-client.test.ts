@@ -5,7 +5,7 @@ import { createLogger } from '@sessionkit/logger';
 import type { Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
 import { WebSocketServer } from 'ws';
-import { EssClient, type EssClientOptions, EssError, type EssEvent, type EssFilter, type EssGap } from '@sessionkit/ess-client';
+import { EssClient, type EssClientOptions, EssError, type EssEvent, type EssFilter, type EssGap, type EssSession } from '@sessionkit/ess-client';
 import {
   everything,
   fetchToken,
@@ -261,7 +261,7 @@ describe('EssClient: tokens', () => {
     expect(sandbox.stats.events.unauthorized).toBe(1);
     expect(sandbox.stats.idp.requests).toBe(tokenRequests + 1);
     expect(ess.stats.resumes).toBe(1);
-    expect(logged.some((line) => line.includes('401 at upgrade'))).toBe(true);
+    expect(logged.some((line) => line.includes('token refused: retrying with a fresh token') && line.includes('UNAUTHORIZED'))).toBe(true);
   });
 
   it('halts with UNAUTHORIZED when the second token is refused too; reconnect() recovers', async () => {
@@ -1512,10 +1512,19 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
     const token = await fetchToken(sandbox);
     // A line break inside, and a character beyond Latin-1 (U+20AC, the euro sign).
     for (const bad of [`${token.slice(0, 8)}\n${token.slice(8)}`, `${token}\u20ac`]) {
-      // maxRetries: were it retried, it would end with RETRIES_EXHAUSTED.
-      const ess = client({ auth: () => Promise.resolve(bad), reconnect: { initialDelayMs: 20, maxRetries: 2 } });
+      let calls = 0;
+      // maxRetries: were it retried after a backoff, it would end with RETRIES_EXHAUSTED.
+      const ess = client({
+        auth: () => {
+          calls += 1;
+          return Promise.resolve(bad);
+        },
+        reconnect: { initialDelayMs: 20, maxRetries: 2 },
+      });
       const error = await ess.connect().catch((caught: unknown) => caught);
       expect(error).toMatchObject({ name: 'EssError', code: 'CONNECTION_FAILED', retryable: false, cause: { code: 'ERR_INVALID_CHAR' } });
+      // Not tried again at once either: the function's token cannot be dropped.
+      expect(calls).toBe(1);
       expect(inspect(error, { depth: 10 })).toContain('authorization');
       expect(inspect(error, { depth: 10 })).not.toContain(token.slice(8, 40));
       expect(ess.connectionState).toBe('halted');
@@ -1523,27 +1532,41 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
     expect(sandbox.stats.events.connectionsTotal).toBe(0);
   });
 
-  /** A Session whose first token is `first` (living 2 s), then `good` (an hour); `issued` counts the tokens. */
-  function fileSession(first: string, good: string, logged: string[]): { auth: Session; issued: () => number } {
+  /**
+   * A Session whose authenticator hands out `tokens` in turn, each `[value, lifeMs]`, the last
+   * one for good (as read from a token file); `issued` counts the token requests, `attempts`
+   * the client's getToken() calls (one a connect attempt).
+   */
+  function fileSession(logged: string[], ...tokens: [string, number][]): { auth: EssSession; issued: () => number; attempts: () => number } {
     let issued = 0;
+    let attempts = 0;
     const authenticator: Authenticator = {
       identity: 'file token',
       authenticate: ({ now }) => {
+        const [value, lifeMs] = tokens[Math.min(issued, tokens.length - 1)]!;
         issued += 1;
         const obtainedAt = now();
-        return Promise.resolve(
-          issued === 1 ? { value: first, obtainedAt, expiresAt: obtainedAt + 2_000 } : { value: good, obtainedAt, expiresAt: obtainedAt + 3_600_000 },
-        );
+        return Promise.resolve({ value, obtainedAt, expiresAt: obtainedAt + lifeMs });
       },
     };
     const logger = createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) });
-    return { auth: new Session({ authenticator, store: new MemoryStore(), logger }), issued: () => issued };
+    const session = new Session({ authenticator, store: new MemoryStore(), logger });
+    const auth: EssSession = {
+      getToken: () => {
+        attempts += 1;
+        return session.getToken();
+      },
+      invalidate: (token) => {
+        session.invalidate(token);
+      },
+    };
+    return { auth, issued: () => issued, attempts: () => attempts };
   }
 
   it('sends a Session token without the whitespace around it: one read from a file with a trailing newline goes online at once', async () => {
     const good = await fetchToken(sandbox);
     const logged: string[] = [];
-    const { auth, issued } = fileSession(`${good}\n`, good, logged);
+    const { auth, issued } = fileSession(logged, [`${good}\n`, 2_000], [good, 3_600_000]);
     const ess = client({ auth, fetchState: false, reconnect: { initialDelayMs: 200, maxDelayMs: 500 } });
     const states: string[] = [];
     ess.on('connection', (change) => states.push(change.state));
@@ -1552,11 +1575,11 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
     expect(issued()).toBe(1);
   });
 
-  it('drops a Session token Node refuses as a header and retries after the backoff: online with the next token, never the token in a log or error', async () => {
+  it('drops a Session token Node refuses as a header and tries the next one at once, without asking shouldReconnect; never the token in a log', async () => {
     const good = await fetchToken(sandbox);
     const bad = `${good.slice(0, 5)}\u0001${good.slice(5)}`;
     const logged: string[] = [];
-    const { auth, issued } = fileSession(bad, good, logged);
+    const { auth, issued } = fileSession(logged, [bad, 2_000], [good, 3_600_000]);
     const errors: EssError[] = [];
     const ess = client({
       auth,
@@ -1571,21 +1594,55 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
       },
       logger: createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) }),
     });
-    const started = Date.now();
     expect(await settled(ess.connect(), 5000)).toBe('resolved');
-    // One failed attempt, and online before the first token expired: it was dropped, not waited out.
-    expect(Date.now() - started).toBeLessThan(2_000);
-    expect(errors).toHaveLength(1);
-    const error = errors[0];
-    expect(error).toMatchObject({ code: 'CONNECTION_FAILED', retryable: true, cause: { code: 'ERR_INVALID_CHAR' } });
+    // Tried again at once, as after a 401: no failure for shouldReconnect, no backoff.
+    expect(errors).toEqual([]);
     expect(issued()).toBe(2);
     // The Session does not hand the refused token out again.
     expect((await auth.getToken()).value).toBe(good);
     expect(issued()).toBe(2);
     expect(sandbox.stats.events.connectionsTotal).toBe(1);
+    const retried = logged.filter((line) => line.includes('token refused: retrying with a fresh token'));
+    expect(retried).toHaveLength(1);
+    expect(retried[0]).toContain('ERR_INVALID_CHAR');
+    expect(retried[0]).not.toContain('401');
+    expect(logged.filter((line) => line.includes('connect attempt failed'))).toEqual([]);
+    expect(logged.filter((line) => line.includes('token invalidated'))).toHaveLength(1);
+    const secret = good.slice(5, 40);
+    for (const line of logged) expect(line).not.toContain(secret);
+  });
+
+  it('halts after one retry when the Session hands out the refused token again (a token file with a control character in it)', async () => {
+    const good = await fetchToken(sandbox);
+    const bad = `${good.slice(0, 5)}\u0001${good.slice(5)}`;
+    const logged: string[] = [];
+    const { auth, issued, attempts } = fileSession(logged, [bad, 3_600_000]);
+    // Retried after every backoff, this client would make about 40 attempts a second.
+    const ess = client({ auth, fetchState: false, reconnect: { initialDelayMs: 50, maxDelayMs: 100 }, logger: createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) }) });
+    const connecting = ess.connect();
+    expect(await settled(connecting, 2000)).toBe('rejected CONNECTION_FAILED');
+    expect(ess.connectionState).toBe('halted');
+    // The first token, and the second, which the Session took from the authenticator twice (it
+    // takes an invalidated value that comes back only the second time).
+    expect(attempts()).toBe(2);
+    expect(issued()).toBeLessThanOrEqual(3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(attempts()).toBe(2);
+    const error = await connecting.catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'CONNECTION_FAILED', retryable: false, cause: { code: 'ERR_INVALID_CHAR' } });
+    expect(sandbox.stats.events.connectionsTotal).toBe(0);
     const secret = good.slice(5, 40);
     expect(inspect(error, { depth: 10 })).not.toContain(secret);
-    expect(logged.filter((line) => line.includes('connect attempt failed') || line.includes('token invalidated'))).toHaveLength(2);
     for (const line of logged) expect(line).not.toContain(secret);
+  });
+
+  it('does not try a third token in a run: a 401 to the token that replaced a refused one halts', async () => {
+    const good = await fetchToken(sandbox);
+    const logged: string[] = [];
+    const { auth, attempts } = fileSession(logged, [`${good.slice(0, 5)}\u0001${good.slice(5)}`, 2_000], ['not-a-token', 3_600_000]);
+    const ess = client({ auth, fetchState: false, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
+    expect(await settled(ess.connect())).toBe('rejected UNAUTHORIZED');
+    expect(attempts()).toBe(2);
+    expect(sandbox.stats.events.unauthorized).toBe(1);
   });
 });

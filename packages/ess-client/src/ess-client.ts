@@ -129,8 +129,8 @@ interface Pending {
 
 interface Credential {
   readonly header: string;
-  /** Drops the token: whether it could (a Session's; a token function's cannot be). */
-  invalidate(): boolean;
+  /** Drops a Session's token (a token function's cannot be dropped). */
+  invalidate?: () => void;
 }
 
 interface Waiter {
@@ -712,7 +712,7 @@ export class EssClient {
     if (this.#closed) return;
     this.#setState(this.#state === 'offline' ? 'connecting' : 'delayed');
     let failures = 0;
-    let refreshedAfter401 = false;
+    let tokenRetried = false;
     let lostAt = Date.now();
     let wait: number | undefined = 0;
     while (!this.#closed) {
@@ -740,20 +740,17 @@ export class EssClient {
         connection = await this.#open(credential, WebSocket);
       } catch (caught) {
         if (this.#closed) break;
-        // An error not of the client's own comes back at every attempt: it halts, with it as the cause.
-        // But a Session's token that Node refuses as a header (a control character in it) is dropped,
-        // and the error is retryable: the next attempt, after the backoff, takes a fresh token. A
-        // token function's cannot be dropped: that halts.
-        const error = EssError.isInstance(caught)
-          ? caught
-          : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', {
-              cause: caught,
-              retryable: (caught as { code?: unknown } | undefined)?.code === 'ERR_INVALID_CHAR' && credential?.invalidate(),
-            });
-        if (error.code === 'UNAUTHORIZED' && !refreshedAfter401 && credential) {
-          refreshedAfter401 = true;
-          this.#logger.info('401 at upgrade: retrying with a fresh token');
-          credential.invalidate();
+        // An error not of the client's own comes back at every attempt: not retryable, so it halts, with it as the cause.
+        const error = EssError.isInstance(caught) ? caught : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught });
+        // A 401, or a Session's token that Node refuses as a header (a control character in it): the
+        // token is dropped and a fresh one tried at once, once a run. Not again: a Session may hand out
+        // the same value (a token file's), which would retry forever. A token function's refused token
+        // cannot be dropped: that halts at once.
+        const code = (caught as { code?: unknown } | undefined)?.code;
+        if (!tokenRetried && (error.code === 'UNAUTHORIZED' || (code === 'ERR_INVALID_CHAR' && credential?.invalidate))) {
+          tokenRetried = true;
+          credential?.invalidate?.();
+          this.#logger.info('token refused: retrying with a fresh token', { code });
           continue;
         }
         failures += 1;
@@ -766,7 +763,7 @@ export class EssClient {
       failures = 0;
       // A reconnect() during this attempt got what it asked for: no wait skipped after a later loss.
       this.#wake = undefined;
-      refreshedAfter401 = false;
+      tokenRetried = false;
       this.#stats.connections += 1;
       this.#setState('online');
       this.#settleWaiters();
@@ -835,7 +832,7 @@ export class EssClient {
         const token = typeof value === 'string' ? value.trim() : '';
         if (!token) throw new TypeError('the auth function returned no token');
         const header = /^bearer\s/i.test(token) ? token : `Bearer ${token}`;
-        return { header, invalidate: () => false };
+        return { header };
       }
       const token = await auth.getToken();
       return {
@@ -843,7 +840,6 @@ export class EssClient {
         header: `${token.type ?? 'Bearer'} ${token.value.trim()}`,
         invalidate: () => {
           auth.invalidate(token);
-          return true;
         },
       };
     } catch (error) {

@@ -2,7 +2,7 @@ const marker = Symbol.for('@sessionkit/ess-client.error');
 
 /** What went wrong in an {@link EssClient}. */
 export type EssErrorCode =
-  /** The gateway answered 401 at upgrade twice in a row, the second time with a fresh token. */
+  /** The gateway answered 401 at upgrade to a fresh token (one asked for after a 401, or after Node refused a token as a header). */
   | 'UNAUTHORIZED'
   /** The `auth` option (a Session or a function) failed to give a token. */
   | 'AUTH_FAILED'
