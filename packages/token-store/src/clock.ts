@@ -1,11 +1,14 @@
 /**
- * The timers that fake timers (`vi.useFakeTimers()` and the like) leave alone, for lock waits,
- * heartbeats and lease renewals. Fake timers replace the global `setTimeout` and `setInterval`
- * (and what `require('node:timers')` exports), but not what `node:timers` exports to an ES
- * module, even one loaded while they are on. They also replace `Date`, `performance` and
- * `process.hrtime`, so durations (deadlines, lease ages) are read from `process.uptime()`, which
- * they leave alone: monotonic, but stopped while the machine sleeps, so it serves within one
- * process only. Lock files are dated by the file system instead (see lock-file.ts).
+ * The clock and timers of the locks. `now` is `Date.now` as it was when the package loaded: it
+ * dates what other processes compare (lock heartbeats, lock and guard ages, the leftover sweep, the
+ * owner tag's `time`). `timers` is `node:timers` as an ES module sees it, for lock waits,
+ * heartbeats and lease renewals. Fake timers installed after that first import (`vi.useFakeTimers()`,
+ * `vi.setSystemTime()`, node:test's `mock.timers.enable()`) replace the global `Date` and timers but
+ * reach neither, so they never reach the locks. Installed before it, their `Date.now` (and, with
+ * `mock.timers`, which patches `node:timers` too, their timers) is what these capture, for good:
+ * not supported. Durations within one process (lock deadlines, Redis lease ages) are read
+ * from `process.uptime()`, which fake timers leave alone.
  * @module
  */
+export const now: () => number = Date.now;
 export * as timers from 'node:timers';

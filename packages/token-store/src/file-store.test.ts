@@ -235,27 +235,6 @@ describe('FileStore files', () => {
     expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, `${sha256('b')}.lock.0b4c6d7e-0000-4000-8000-000000000002.tmp`, 'notes.txt'].sort());
   });
 
-  it("leaves a temporary file in use alone in a store loaded under fake timers with the clock set a day ahead: the sweep reads ages against the directory's mtime", async () => {
-    const dir = await temporaryDirectory();
-    const old = `.${sha256('a')}.json.0b4c6d7e-0000-4000-8000-000000000000.tmp`;
-    // Another process's, waiting for a lock: it rewrites its owner tag on every poll.
-    const inUse = `${sha256('b')}.lock.0b4c6d7e-0000-4000-8000-000000000002.tmp`;
-    for (const name of [old, inUse]) await writeFile(join(dir, name), 'x');
-    const hourAgo = new Date(Date.now() - 3_600_000);
-    await utimes(join(dir, old), hourAgo, hourAgo);
-    vi.useFakeTimers();
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    // As a test does to expire a token, before the package is first imported.
-    vi.setSystemTime(Date.now() + 86_400_000);
-    vi.resetModules();
-    const { FileStore: LoadedUnderFakeTimers } = (await import('./file-store.js')) as { FileStore: typeof FileStore };
-    await new LoadedUnderFakeTimers({ dir }).set('key', { version: 1 });
-    vi.useRealTimers();
-    expect((await readdir(dir)).sort()).toEqual([`${sha256('key')}.json`, inUse].sort());
-  });
-
   it('sweeps only its own temporary files: old *.tmp files of the user in a shared dir stay', async () => {
     const dir = await temporaryDirectory();
     const store = new FileStore({ dir });

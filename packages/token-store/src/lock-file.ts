@@ -1,5 +1,5 @@
 import type { Logger } from '@sessionkit/logger';
-import { timers } from './clock.js';
+import { now, timers } from './clock.js';
 import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags } from './fs-errors.js';
 import { hostname, link, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
@@ -10,7 +10,7 @@ export interface LockOwner {
   host: string;
   /** Random per acquisition: tells two locks of the same process apart. */
   nonce: string;
-  /** When the owner wrote the lock, in epoch milliseconds (its own clock: only quoted, never compared). */
+  /** When the owner wrote the lock, in epoch milliseconds (`now`, see clock.ts). */
   time: number;
   /** Linux: the owner's PID namespace, so a PID is only judged dead from inside the same one. */
   pidNamespace?: string | undefined;
@@ -28,16 +28,6 @@ export interface AcquireLockOptions {
 interface ObservedLock {
   text: string;
   owner: LockOwner | undefined;
-  mtimeMs: number;
-}
-
-/**
- * What a lock's age is read against: a file the file system has dated (its mtime) no later than
- * now, and as late as can be, never a process's clock (which a test may fake, or which may be
- * another host's). `acquireLockFile` passes its own tag file, written just before; the leftover
- * sweep, the directory.
- */
-export interface TimeReference {
   mtimeMs: number;
 }
 
@@ -81,21 +71,21 @@ function isProcessAlive(pid: number): boolean {
 }
 
 /**
- * Why `lock` may be broken, or undefined while it is live, its age read against `now`. Its owner
- * refreshes it every third of its own staleLockMs, which may be longer than the caller's: it is
- * stale only once older than the longer of the two. A tag without one (earlier versions), or with
- * one that is not a number up to the longest option (2147483647), counts as the caller's, as it did
- * before tags carried it. However long the owner's, a dead owner on this host (and in this PID
- * namespace) is found at once.
+ * Why `lock` may be broken, or undefined while it is live, its age read on `now` (see clock.ts).
+ * Its owner refreshes it every third of its own staleLockMs, which may be longer than the
+ * caller's: it is stale only once older than the longer of the two. A tag without one (earlier
+ * versions), or with one that is not a number up to the longest option (2147483647), counts as the
+ * caller's, as it did before tags carried it. However long the owner's, a dead owner on this host
+ * (and in this PID namespace) is found at once.
  */
-function staleReason(lock: ObservedLock, staleLockMs: number, now: TimeReference): string | undefined {
+function staleReason(lock: ObservedLock, staleLockMs: number): string | undefined {
   const owner = lock.owner;
   if (owner?.host === hostname()) {
     const namespace = pidNamespace();
     const sameNamespace = owner.pidNamespace === undefined || namespace === undefined || owner.pidNamespace === namespace;
     if (sameNamespace && !isProcessAlive(owner.pid)) return 'its owner process has exited';
   }
-  const ageMs = Math.round(now.mtimeMs - lock.mtimeMs);
+  const ageMs = Math.round(now() - lock.mtimeMs);
   // Only a number up to the longest option: JSON may hold a string ("2000000000", which <= would
   // coerce) or 1e999 (Infinity). One below the caller's changes nothing.
   const ownerMs = owner?.staleLockMs;
@@ -120,18 +110,17 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
 }
 
 /**
- * Clears the breaker guard at `guard` (see `breakStaleLock`) if it is stale, judged like a lock
- * against `now`: its breaker died mid-break (same host), or it has not been refreshed for
- * `staleLockMs`. A plain unlink: two callers judging the same dead guard at once can race, the
- * second removing a guard a third breaker has just linked, so two breakers may be in at once; the
- * lock itself is then still deleted only if what `breakStaleLock` moved aside is the lock judged
- * stale, anything else being put back. (Moving a guard aside and putting it back could revive a
- * departed breaker's guard.)
+ * Clears the breaker guard at `guard` (see `breakStaleLock`) if it is stale, judged like a lock:
+ * its breaker died mid-break (same host), or it has not been refreshed for `staleLockMs`. A plain
+ * unlink: two callers judging the same dead guard at once can race, the second removing a guard a
+ * third breaker has just linked, so two breakers may be in at once; the lock itself is then still
+ * deleted only if what `breakStaleLock` moved aside is the lock judged stale, anything else being
+ * put back. (Moving a guard aside and putting it back could revive a departed breaker's guard.)
  * Resolves false when there was no guard.
  */
-export async function clearStaleGuard(guard: string, staleLockMs: number, now: TimeReference): Promise<boolean> {
+export async function clearStaleGuard(guard: string, staleLockMs: number): Promise<boolean> {
   const breaker = await readLock(guard);
-  if (breaker && staleReason(breaker, staleLockMs, now)) await unlink(guard).catch(ignore);
+  if (breaker && staleReason(breaker, staleLockMs)) await unlink(guard).catch(ignore);
   return !!breaker;
 }
 
@@ -144,11 +133,10 @@ export async function clearStaleGuard(guard: string, staleLockMs: number, now: T
  * (the put-back then fails: two holders, with a warning). A holder that releases while its lock
  * is aside dates its lock file to 1970 (see `acquireLockFile`), so a put-back lock is stale at once.
  * The guard is a hard link to the breaker's own owner tag (`tempPath`: atomic, exclusive, never
- * seen empty); one left by a breaker that died mid-break is cleared by `clearStaleGuard`. Locks
- * and guards are judged against `now`. Returns true when the caller should retry at once, false
- * when it should wait.
+ * seen empty); one left by a breaker that died mid-break is cleared by `clearStaleGuard`.
+ * Returns true when the caller should retry at once, false when it should wait.
  */
-async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs: number, now: TimeReference, nonce: string, tempPath: string, logger: Logger): Promise<boolean> {
+async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs: number, nonce: string, tempPath: string, logger: Logger): Promise<boolean> {
   const guard = `${path}.breaker`;
   try {
     await link(tempPath, guard);
@@ -156,12 +144,12 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
     if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', guard);
     // Another breaker's turn: wait, after clearing its guard if it died (or froze) mid-break;
     // retry at once if the guard has gone already.
-    return !(await clearStaleGuard(guard, staleLockMs, now));
+    return !(await clearStaleGuard(guard, staleLockMs));
   }
   try {
     const current = await readLock(path);
     if (current?.text !== observed.text) return true;
-    const reason = staleReason(current, staleLockMs, now);
+    const reason = staleReason(current, staleLockMs);
     if (!reason) return false;
     const aside = `${path}.stale-${nonce}`;
     try {
@@ -189,11 +177,8 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
 /**
  * Takes the lock file at `path`, exclusive across processes: the owner tag is written to a
  * private temporary file which is then hard-linked to `path` (atomic, fails if `path` exists,
- * never follows a link), so the lock file is never seen empty. While held, the tag is rewritten in
- * place every `staleLockMs / 3`, so a long holder is not judged stale. Times that other processes
- * compare are the file system's, never a process's clock (which a test may fake, or which may be
- * another host's): a write has the kernel (or a network file system's server) date the file, and a
- * waiter reads a lock's mtime against that of its own tag file, written just before. The function
+ * never follows a link), so the lock file is never seen empty. While held, its modification
+ * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale. The function
  * returned releases the lock (if still ours; if not, or if the check or the unlink fails, it dates
  * its own lock file to 1970, in case a breaker has it aside and puts it back) and never throws. Waiting ends in `LOCK_TIMEOUT` at
  * `deadline` (in ms of `process.uptime()`, see clock.ts); its message reports `timeoutMs`.
@@ -202,25 +187,22 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
   const nonce = randomUUID();
   const tempPath = `${path}.${nonce}.tmp`;
   const handle = await createTempFile(tempPath, path);
-  let tag: string;
   try {
     let pollMs = 2;
     let quickRetries = 0;
     for (;;) {
       // Rewritten before every attempt so the time and the file's mtime say "now" at the link.
-      tag = JSON.stringify({ pid: process.pid, host: hostname(), nonce, time: Date.now(), pidNamespace: pidNamespace(), staleLockMs } satisfies LockOwner);
+      const owner: LockOwner = { pid: process.pid, host: hostname(), nonce, time: now(), pidNamespace: pidNamespace(), staleLockMs };
       await handle.truncate();
-      await handle.write(tag, 0); // UTF-8, the default
+      await handle.write(JSON.stringify(owner), 0); // UTF-8, the default
       try {
         await link(tempPath, path);
         break;
       } catch (error) {
         if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', path);
       }
-      // Dated by that write, read before the lock: its age is never overstated.
-      const now = await handle.stat();
       const current = await readLock(path);
-      const retryNow = !current || (staleReason(current, staleLockMs, now) && await breakStaleLock(path, current, staleLockMs, now, nonce, tempPath, logger));
+      const retryNow = !current || (staleReason(current, staleLockMs) && await breakStaleLock(path, current, staleLockMs, nonce, tempPath, logger));
       const remaining = deadline - process.uptime() * 1000;
       if (remaining <= 0) {
         const holder = current?.owner;
@@ -242,11 +224,10 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
   let heartbeat: Promise<void> = Promise.resolve();
   // The handle is the lock file's own inode: touching it can never touch someone else's lock.
   // Every staleLockMs / 3 (a timer truncates it to whole ms), at least 33 ms (staleLockMs is at
-  // least 100), on a real timer (see clock.ts). The same bytes, so a reader never sees another
-  // tag; the write has the file system date the file. sync sends it at once: an NFS client may
-  // otherwise hold it back from the server (which dates it) for tens of seconds.
+  // least 100), on a real timer, in seconds of the real clock (see clock.ts). Two readings: only
+  // the mtime is read (staleness); the atime may be a millisecond apart from it.
   const timer = timers.setInterval(() => {
-    heartbeat = heartbeat.then(() => handle.write(tag, 0)).then(() => handle.sync()).catch(ignore);
+    heartbeat = heartbeat.then(() => handle.utimes(now() / 1000, now() / 1000)).catch(ignore);
   }, staleLockMs / 3).unref();
   return async () => {
     timers.clearInterval(timer);

@@ -1,4 +1,5 @@
 import type { Logger } from '@sessionkit/logger';
+import { now } from './clock.js';
 import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
 import { clearStaleGuard } from './lock-file.js';
 import { chmod, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
@@ -58,19 +59,17 @@ export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: Priva
   // poll, so neither is ever that old. A breaker's guard is otherwise only cleared when that lock
   // is next broken, so a stale one (its breaker died, or it was not refreshed for `staleLockMs`)
   // is cleared here as breakers clear it (`clearStaleGuard`), never one that is live when read.
-  // Ages are read against the directory's mtime, not a process's clock (which a test may fake, even
-  // set ahead): the file system dated it at the last file created or removed in it, no later than
-  // now, so a file is never judged older than it is and one in use is never removed; a stale one
-  // may only be left for a later sweep, or a breaker. Failures are ignored: this is housekeeping.
+  // Failures are ignored: this is housekeeping.
   if (swept.has(dir)) return;
   swept.add(dir);
+  const sweptAt = now();
   for (const name of await readdir(dir).catch(() => [])) {
     if (!leftoverName.test(name)) continue;
     const path = join(dir, name);
     try {
       const leftover = await lstat(path);
-      if (name.endsWith('.breaker')) await clearStaleGuard(path, staleLockMs, info);
-      else if (leftover.isFile() && info.mtimeMs - leftover.mtimeMs > 600_000) {
+      if (name.endsWith('.breaker')) await clearStaleGuard(path, staleLockMs);
+      else if (leftover.isFile() && sweptAt - leftover.mtimeMs > 600_000) {
         await unlink(path);
         logger.debug('removed a leftover temporary file', { file: path });
       }

@@ -16,8 +16,8 @@ async function ownServer(): Promise<RedisServer> {
   return server;
 }
 
-function openStore(options: RedisStoreOptions, Store: typeof RedisStore = RedisStore): RedisStore {
-  const store = new Store(options);
+function openStore(options: RedisStoreOptions): RedisStore {
+  const store = new RedisStore(options);
   onTestFinished(() => store.close());
   return store;
 }
@@ -165,53 +165,5 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     const warnings = entries.filter((entry) => entry.level === 'warn').map((entry) => entry.msg);
     expect(warnings).toContain('could not renew the Redis lock for longer than its lease: it has probably expired, and another process may now hold it');
     expect(warnings).toContain('could not release the Redis lock; it expires when its lease runs out');
-  }, 30_000);
-});
-
-// Kept out of redis-store.test.ts, which compares the class its entries export: after
-// vi.resetModules(), later imports get other copies of the package's modules.
-describe.skipIf(skipReason !== undefined)(`RedisStore loaded under fake timers, used after vi.useRealTimers()${skipReason === undefined ? '' : ` SKIPPED: ${skipReason}`}`, () => {
-  /** RedisStore as imported while fake timers are on (its modules loaded afresh), with real timers back. */
-  async function loadedUnderFakeTimers(): Promise<typeof RedisStore> {
-    vi.useFakeTimers();
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    vi.resetModules();
-    const loaded = (await import('./redis-store.js')) as { RedisStore: typeof RedisStore };
-    vi.useRealTimers();
-    return loaded.RedisStore;
-  }
-
-  it('still times out in real time', async () => {
-    const server = await ownServer();
-    const holder = openStore({ url: server.url });
-    let entered!: () => void;
-    const holding = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    const held = holder.withLock('key', async () => {
-      entered();
-      await sleep(3_000);
-    });
-    await holding;
-    const LoadedUnderFakeTimers = await loadedUnderFakeTimers();
-    const store = openStore({ url: server.url }, LoadedUnderFakeTimers);
-    const waiting = store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 300 }).catch((error: unknown) => error);
-    const outcome = await Promise.race([waiting, sleep(2_000).then(() => 'still waiting after 2 s')]);
-    expect(outcome).toMatchObject({ code: 'LOCK_TIMEOUT' });
-    await waiting;
-    await held;
-  }, 30_000);
-
-  it('a holder whose Redis goes away still warns once a lease has gone by in real time', async () => {
-    const server = await ownServer();
-    const LoadedUnderFakeTimers = await loadedUnderFakeTimers();
-    const { logger, entries } = recordingLogger();
-    const store = openStore({ url: server.url, lockLeaseMs: 300, logger }, LoadedUnderFakeTimers);
-    await store.withLock('key', async () => {
-      await server.stop();
-      await eventually(() => entries.some((entry) => entry.msg.startsWith('could not renew the Redis lock for longer than its lease')));
-    });
   }, 30_000);
 });
