@@ -155,6 +155,9 @@ export const loginOf = (credentials: CommandCredentials): string => {
   return credentials.role ? `${credentials.login}!${credentials.role}` : credentials.login;
 };
 
+/** Whether an EndSession ended the session, or the server did not know it (530). */
+export const sessionEnded = (response: CommandResponse): boolean => response.isSuccess() || response.code === 530;
+
 /** The session id a StartSession response hands out; undefined when the login failed. */
 export const startedSession = (response: CommandResponse): string | undefined => {
   const id = response.property('SESSION');
@@ -446,7 +449,7 @@ export class CommandClient {
       if (!ended) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
       const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
       // Not a session reuseSession() set meanwhile.
-      if ((response.isSuccess() || response.code === 530) && this.#sessionId === ended) this.#sessionId = undefined;
+      if (sessionEnded(response) && this.#sessionId === ended) this.#sessionId = undefined;
       return response;
     });
   }

@@ -220,9 +220,13 @@ export class CommandResponse {
    * anything) and without the raw text.
    */
   toJSON(): Record<string, unknown> {
-    const records = this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record)).map(([name, value]) => [name, this.#unecho?.(value) ?? value])));
     // The own fields (no getters, no private fields).
-    return { ...(this as object), cause: undefined, records, command: this.command };
+    return {
+      ...(this as object),
+      cause: undefined,
+      records: this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record)).map(([name, value]) => [name, this.#unecho?.(value) ?? value]))),
+      command: this.command,
+    };
   }
 
   /** The number of rows: the longest column. */

@@ -16,11 +16,15 @@ const INLINE_SECRET = RegExp(`\\b(${SECRET_NAMES})(\\s*(?:=|%3D)\\s*)[^&\\s"'<>]
  * (form fields, JSON members, auth headers) in a body that is not protocol text.
  */
 export const redactResponseText = (text: string): string => {
-  // Each line with a `=`: the key before its first one, the value to the line's end. Lines as the
-  // parser reads them: only a LF ends one (with a CR before it); a lone CR, U+2028 or U+2029 (where
-  // `.` would stop) is part of the key or value. A match starts only where a line does (the
-  // lookbehind): tried from every character, a long line without `=` took quadratic time.
-  return redactText(text.replace(/(?<![^\n])([^\n=]*)=(?:(?!\r\n)[^\n])*/g, (line, key: string) => (isSecretName(normalizeName(PROPERTY_NAME.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line)));
+  // Each line with a `=`: the key before its first one, the value to the line's end. First the lines
+  // as the parser reads them: only a LF ends one (with a CR before it), so a lone CR, U+2028 or
+  // U+2029 (where `.` stops) is part of the key or value. Then, on that, those that start after a CR
+  // (a page that ends its lines with a CR alone), each value to the next CR, LF, U+2028 or U+2029:
+  // the lines as read before, when a CR ended one too (those after a LF are the parser's, masked
+  // already). A masked line reads the same both ways. A match starts only where a line does (the
+  // lookbehinds): tried from every character, a long line without `=` took quadratic time.
+  const mask = (line: string, key: string): string => (isSecretName(normalizeName(PROPERTY_NAME.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line);
+  return redactText(text.replace(/(?<![^\n])([^\n=]*)=(?:(?!\r\n)[^\n])*/g, mask).replace(/(?<![^\r])([^\r\n=]*)=.*/g, mask));
 };
 
 /**

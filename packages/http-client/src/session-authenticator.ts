@@ -1,6 +1,6 @@
-import type { AuthErrorCode, Authenticator, Token } from '@sessionkit/core-session';
+import type { Authenticator, Token } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
-import { CommandClient, type CommandClientOptions, type CommandCredentials, loginOf, startedSession } from './command-client.js';
+import { CommandClient, type CommandClientOptions, type CommandCredentials, loginOf, sessionEnded, startedSession } from './command-client.js';
 import type { CommandResponse } from './command-response.js';
 import { AuthError } from './dependencies.js';
 import { optionsOf } from './transport.js';
@@ -26,11 +26,14 @@ export interface IspapiSessionAuthenticator extends Authenticator {
 
 const failure = (command: string, response: CommandResponse): AuthError => {
   const status = response.httpStatus;
-  // Made up (synthetic): a 423 (empty or invalid body) came with a 2xx status, INVALID_RESPONSE.
-  const code: AuthErrorCode = response.synthetic
-    ? status === undefined ? 'NETWORK' : status >= 500 || status === 408 || status === 429 ? 'SERVER' : 'INVALID_RESPONSE'
-    : response.code === 530 || response.code === 531 ? 'INVALID_CREDENTIALS' : response.isTemporaryError() ? 'SERVER' : response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION';
-  return new AuthError(code, `${command} failed: ${response.code} ${response.description}`, { cause: response, status });
+  return new AuthError(
+    // Made up (synthetic): a 423 (empty or invalid body) came with a 2xx status, INVALID_RESPONSE.
+    response.synthetic
+      ? status === undefined ? 'NETWORK' : status >= 500 || status === 408 || status === 429 ? 'SERVER' : 'INVALID_RESPONSE'
+      : response.code === 530 || response.code === 531 ? 'INVALID_CREDENTIALS' : response.isTemporaryError() ? 'SERVER' : response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION',
+    `${command} failed: ${response.code} ${response.description}`,
+    { cause: response, status },
+  );
 };
 
 /**
@@ -77,7 +80,7 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
     // Session retries (SERVER, NETWORK) or warns about.
     async revoke(token, context): Promise<void> {
       const response = await client.request({ COMMAND: 'EndSession' }, { sessionId: token.value, signal: context.signal });
-      if (!response.isSuccess() && response.code !== 530) throw failure('EndSession', response);
+      if (!sessionEnded(response)) throw failure('EndSession', response);
     },
     close: () => client.close(),
   };

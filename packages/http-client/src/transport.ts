@@ -111,10 +111,10 @@ export const dispatcherFactory = (origin: string, options: ConnectionOptions, co
 };
 
 // Errors raised before a single byte of the request could reach the server.
-const NOT_SENT = /^(?:E(?:CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/;
+const NOT_SENT = /^(E(CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/;
 
 // Certificate and TLS problems, and arguments undici refuses (the request was never sent): retrying cannot help.
-const PERMANENT = /^(?:ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_|UND_ERR_INVALID_ARG)/;
+const PERMANENT = /^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_|UND_ERR_INVALID_ARG)/;
 
 /** The code of an error or of the first of its causes that has one, such as `ECONNREFUSED`. */
 export const errorCode = (error: unknown): string | undefined => {
