@@ -118,8 +118,8 @@ describe('FileStore across processes', () => {
     onTestFinished(() => {
       vi.useRealTimers();
     });
-    // The fake clock never advances here: only the poll's own timer (node:timers/promises, which
-    // fake timers leave alone) can see the holder release its lock, about 300 ms later in real time.
+    // The fake clock never advances here: only the poll's own timer (node:timers, imported before
+    // the fake timers were installed, which they leave alone) can see the holder release its lock, about 300 ms later in real time.
     // Polling on the global setTimeout would wait for the fake clock forever.
     await expect(store.withLock('key', () => Promise.resolve('acquired'))).resolves.toBe('acquired');
     vi.useRealTimers();
