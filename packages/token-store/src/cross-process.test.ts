@@ -31,6 +31,14 @@ function killOnFinish(child: TsChild): void {
   });
 }
 
+/** A child process holding the lock on 'key' in `dir` (its `staleLockMs`, for `holdMs`), once it has it. */
+async function holdLock(dir: string, staleLockMs: string, holdMs: string): Promise<TsChild> {
+  const holder = spawnChild('hold-lock', [dir, 'key', staleLockMs, holdMs]);
+  killOnFinish(holder);
+  await holder.line((line) => line === 'locked');
+  return holder;
+}
+
 /** The real clock, taken before any test fakes it. */
 const realNow = performance.now.bind(performance);
 
@@ -60,9 +68,7 @@ describe('FileStore across processes', () => {
   it('a lock holder killed with SIGKILL does not block the others past staleLockMs', async () => {
     const dir = await temporaryDirectory();
     const staleLockMs = 1_500;
-    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '60000']);
-    killOnFinish(holder);
-    await holder.line((line) => line === 'locked');
+    const holder = await holdLock(dir, String(staleLockMs), '60000');
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, staleLockMs, logger });
     // While the holder lives, its lock holds.
@@ -80,9 +86,7 @@ describe('FileStore across processes', () => {
     if (process.platform === 'win32') context.skip('no SIGSTOP on Windows');
     const dir = await temporaryDirectory();
     const staleLockMs = 600;
-    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '60000']);
-    killOnFinish(holder);
-    await holder.line((line) => line === 'locked');
+    const holder = await holdLock(dir, String(staleLockMs), '60000');
     holder.process.kill('SIGSTOP');
     const stoppedAt = Date.now();
     const store = new FileStore({ dir, staleLockMs });
@@ -96,9 +100,7 @@ describe('FileStore across processes', () => {
   it('a live holder keeps its lock past staleLockMs (the heartbeat), and releases it cleanly', async () => {
     const dir = await temporaryDirectory();
     const staleLockMs = 300;
-    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '1500']);
-    killOnFinish(holder);
-    await holder.line((line) => line === 'locked');
+    const holder = await holdLock(dir, String(staleLockMs), '1500');
     const store = new FileStore({ dir, staleLockMs });
     await expect(store.withLock('key', () => Promise.resolve(), { timeoutMs: 900 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
     await expect(store.withLock('key', () => Promise.resolve('after release'), { timeoutMs: 10_000 })).resolves.toBe('after release');
@@ -110,9 +112,7 @@ describe('FileStore across processes', () => {
 
   it("withLock waits out another process's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
     const dir = await temporaryDirectory();
-    const holder = spawnChild('hold-lock', [dir, 'key', '30000', '300']);
-    killOnFinish(holder);
-    await holder.line((line) => line === 'locked');
+    const holder = await holdLock(dir, '30000', '300');
     const store = new FileStore({ dir });
     vi.useFakeTimers();
     onTestFinished(() => {
@@ -130,9 +130,7 @@ describe('FileStore across processes', () => {
   it('a waiter with a smaller staleLockMs waits out the live lock of a holder with a larger one (a slower heartbeat), and breaks it at once once that holder is killed', async () => {
     const dir = await temporaryDirectory();
     // Refreshed every second; held for 2.5 s.
-    const holder = spawnChild('hold-lock', [dir, 'key', '3000', '2500']);
-    killOnFinish(holder);
-    await holder.line((line) => line === 'locked');
+    const holder = await holdLock(dir, '3000', '2500');
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, staleLockMs: 200, logger });
     const acquiredWhileHeld = await store.withLock('key', async () => !(await releasedBy(holder)), { timeoutMs: 10_000 });
@@ -142,9 +140,7 @@ describe('FileStore across processes', () => {
     expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
     expect(result.code, result.stderr).toBe(0);
     // However long its staleLockMs, a holder on this host that died is found at once.
-    const killed = spawnChild('hold-lock', [dir, 'key', '2147483647', '60000']);
-    killOnFinish(killed);
-    await killed.line((line) => line === 'locked');
+    const killed = await holdLock(dir, '2147483647', '60000');
     killed.process.kill('SIGKILL');
     await killed.exited;
     const started = Date.now();
@@ -155,9 +151,7 @@ describe('FileStore across processes', () => {
 
   it("with fake timers and the system time set an hour ahead, withLock still waits out another process's live lock: its age is read on the real clock", async () => {
     const dir = await temporaryDirectory();
-    const holder = spawnChild('hold-lock', [dir, 'key', '30000', '1500']);
-    killOnFinish(holder);
-    await holder.line((line) => line === 'locked');
+    const holder = await holdLock(dir, '30000', '1500');
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, logger });
     vi.useFakeTimers();
@@ -176,9 +170,7 @@ describe('FileStore across processes', () => {
 
   it('with fake timers (the clock never advancing), timeoutMs is still enforced in real time: against another process and behind a caller of this process', async () => {
     const dir = await temporaryDirectory();
-    const holder = spawnChild('hold-lock', [dir, 'key', '30000', '3000']);
-    killOnFinish(holder);
-    await holder.line((line) => line === 'locked');
+    const holder = await holdLock(dir, '30000', '3000');
     const store = new FileStore({ dir });
     vi.useFakeTimers();
     onTestFinished(() => {

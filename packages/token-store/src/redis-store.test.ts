@@ -204,22 +204,29 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
   });
 
   describe('withLock', () => {
-    it("waits out another holder's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
+    /**
+     * Two stores on one prefix: `other` holds 'key' for `holdMs` of real time (whatever the fake
+     * clock does), then the clock is faked (`store` connected before it).
+     */
+    async function heldByAnotherUnderFakeTimers(holdMs: number): Promise<{ store: RedisStore; other: RedisStore; held: Promise<void> }> {
       const store = openStore();
       const other = openStore({ prefix: store.prefix });
-      // Connected before the clock is faked.
       await store.get('warm-up');
       const entered = deferred();
       const held = other.withLock('key', async () => {
         entered.resolve();
-        // Real time, whatever the fake clock does.
-        await sleep(300);
+        await sleep(holdMs);
       });
       await entered.promise;
       vi.useFakeTimers();
       onTestFinished(() => {
         vi.useRealTimers();
       });
+      return { store, other, held };
+    }
+
+    it("waits out another holder's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
+      const { store, held } = await heldByAnotherUnderFakeTimers(300);
       // The fake clock never advances: only a poll on a timer fake timers leave alone sees the lock go.
       await expect(store.withLock('key', () => Promise.resolve('acquired'))).resolves.toBe('acquired');
       vi.useRealTimers();
@@ -227,20 +234,7 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
     });
 
     it('with fake timers (the clock never advancing), timeoutMs is still enforced in real time: against another holder and behind a caller of this process', async () => {
-      const store = openStore();
-      const other = openStore({ prefix: store.prefix });
-      // Connected before the clock is faked.
-      await store.get('warm-up');
-      const entered = deferred();
-      const held = other.withLock('key', async () => {
-        entered.resolve();
-        await sleep(3_000);
-      });
-      await entered.promise;
-      vi.useFakeTimers();
-      onTestFinished(() => {
-        vi.useRealTimers();
-      });
+      const { store, other, held } = await heldByAnotherUnderFakeTimers(3_000);
       let started = realNow();
       expect((await storeErrorOf(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
       expect(realNow() - started).toBeLessThan(2_000);
