@@ -115,15 +115,23 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const cannotStart = (error: unknown, what = ''): number => {
+    console.error(`sessionkit-sandbox could not start: ${what}${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  };
   let sandbox: Sandbox;
   try {
     sandbox = await startSandbox(options.sandbox);
   } catch (error) {
-    console.error(`sessionkit-sandbox could not start: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    return cannotStart(error);
   }
   if (options.certFile !== undefined && sandbox.certificate !== undefined) {
-    await writeFile(options.certFile, sandbox.certificate);
+    try {
+      await writeFile(options.certFile, sandbox.certificate);
+    } catch (error) {
+      await sandbox.close();
+      return cannotStart(error, 'cannot write --cert-file: ');
+    }
   }
   console.log(`sessionkit sandbox listening on ${sandbox.url}
   token endpoint : ${sandbox.tokenUrl}

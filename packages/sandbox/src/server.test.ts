@@ -1,11 +1,56 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startSandbox } from '@sessionkit/sandbox';
+
+/**
+ * Sends `request` as it is on a new connection; resolves with all that came back once the server
+ * closed it, or once it has been silent for a second (then a test fails on what it got).
+ */
+function exchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    socket.setTimeout(1000, () => { socket.destroy(); });
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => { resolve(received); });
+  });
+}
+
+/** Resolves with `value`, or with 'still waiting' after `ms`: a bound for what should be at once. */
+function within<T>(promise: Promise<T>, ms = 1000): Promise<T | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<'still waiting'>((resolve) => { timer = setTimeout(resolve, ms, 'still waiting'); });
+  return Promise.race([promise, bound]).finally(() => { clearTimeout(timer); });
+}
+
+/** A TCP connection to `url` that never starts a TLS handshake. */
+async function silentConnection(url: string): Promise<Socket> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** GETs `path` over HTTPS trusting `ca`; resolves with the status. */
+function httpsStatus(url: string, ca: string | undefined): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    httpsRequest(url, { ca }, (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 describe('startSandbox', () => {
   it('listens on a free loopback port and answers 404 for unknown paths', async () => {
@@ -36,6 +81,46 @@ describe('startSandbox', () => {
       });
       expect(status).toBe(404);
     } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('takes a target starting with // as a path, answers 400 to one that is no URL, and keeps serving', async () => {
+    const sandbox = await startSandbox({ ess: { generator: false } });
+    try {
+      const port = Number(new URL(sandbox.url).port);
+      const get = (target: string, headers = ''): Promise<string> => exchange(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}\r\n`);
+      // Not host `sandbox.invalid` and path /api/call.cgi: the path is //sandbox.invalid/api/call.cgi.
+      const command = 's_entity=54cd&s_login=demo&s_pw=demo-password&s_command=COMMAND%3DStatusAccount';
+      expect(await get(`//sandbox.invalid/api/call.cgi?${command}`)).toMatch(/^HTTP\/1\.1 404 /);
+      expect(await get('//')).toMatch(/^HTTP\/1\.1 404 /);
+      expect(await get('http://[')).toMatch(/^HTTP\/1\.1 400 /);
+      // An upgrade gets its 400 and a closed socket (exchange resolves on close).
+      expect(await get('http://[/api/ws/events/v1', 'Upgrade: websocket\r\nConnection: Upgrade\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+      expect((await fetch(`${sandbox.url}/api/call.cgi?${command}`)).status).toBe(200);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it('over TLS, closes connections that have not begun their handshake on dropConnections() and close()', async () => {
+    const sandbox = await startSandbox({ tls: true, ess: { generator: false } });
+    const silent: Socket[] = [];
+    try {
+      silent.push(await silentConnection(sandbox.url));
+      // Answered on a later connection: the server has taken in the earlier one.
+      expect(await httpsStatus(`${sandbox.url}/nowhere`, sandbox.certificate)).toBe(404);
+      const dropped = once(silent[0]!, 'close');
+      sandbox.dropConnections();
+      expect(await within(dropped)).not.toBe('still waiting');
+
+      silent.push(await silentConnection(sandbox.url));
+      expect(await httpsStatus(`${sandbox.url}/nowhere`, sandbox.certificate)).toBe(404);
+      const closedToo = once(silent[1]!, 'close');
+      expect(await within(sandbox.close())).toBeUndefined();
+      expect(await within(closedToo)).not.toBe('still waiting');
+    } finally {
+      for (const socket of silent) socket.destroy();
       await sandbox.close();
     }
   });
@@ -191,6 +276,34 @@ describe('sessionkit-sandbox (the command)', () => {
     child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString('utf8'); });
     expect(await exitOf(child)).toBe(0);
     expect(stdout).toContain('--state-file <file>');
+  });
+
+  it('stops on SIGINT while a TCP connection has not begun its TLS handshake', async () => {
+    const certFile = join(dir, 'silent-cert.pem');
+    const running = await startCli(['--port', '0', '--tls', '--cert-file', certFile, '--event-interval', '0']);
+    const silent = await silentConnection(running.tokenUrl);
+    try {
+      // Answered on a later connection: the command has taken in the silent one.
+      expect(await httpsStatus(new URL('/nowhere', running.tokenUrl).href, await readFile(certFile, 'utf8'))).toBe(404);
+      expect(await within(running.stop('SIGINT'), 2000)).toBe(0);
+    } finally {
+      silent.destroy();
+    }
+  });
+
+  it.each([
+    ['--cert-file', ['--tls', '--cert-file']],
+    ['--state-file', ['--state-file']],
+  ])('exits with 1 and says why, without a stack trace, when %s cannot be written', async (_flag, args) => {
+    const child = spawnCli(['--port', '0', '--event-interval', '0', ...args, join(dir, 'no-such-dir', 'file')]);
+    onTestFinished(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString('utf8'); });
+    child.stdout.resume();
+    // Exiting at all shows the sandbox was closed: a listening server would keep the process alive.
+    expect(await exitOf(child)).toBe(1);
+    expect(stderr).toMatch(/^sessionkit-sandbox could not start: .*ENOENT.*no-such-dir/);
+    expect(stderr).not.toMatch(/^\s+at /m);
   });
 
   it('exits with 1 and says why when the port is taken', async () => {

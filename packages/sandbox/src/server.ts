@@ -77,6 +77,27 @@ function notFound(response: ServerResponse): void {
 }
 
 /**
+ * The request target as a URL, or undefined when it is not one. An origin-form target is taken
+ * as the path even when it starts with `//`, which `new URL(target, base)` would read as a host.
+ */
+function targetUrl(target: string): URL | undefined {
+  try {
+    return target.startsWith('/') ? new URL(`http://sandbox.invalid${target}`) : new URL(target);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Answer an upgrade request with an empty HTTP error and close its socket. */
+function refuseUpgrade(socket: Duplex, statusLine: string): void {
+  // The HTTP server stops listening for errors on a socket it hands over for an upgrade.
+  socket.on('error', () => undefined);
+  socket.end(`HTTP/1.1 ${statusLine}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => {
+    socket.destroy();
+  });
+}
+
+/**
  * Start a local server speaking the OAuth 2.0 token endpoint, the ISPAPI command protocol and
  * the Events and State WebSocket API, on a free port of 127.0.0.1 by default.
  *
@@ -92,13 +113,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const events = createEventsGateway(options.ess ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
   const modules: SandboxModule[] = [idp, commands, events];
 
-  const route = (request: IncomingMessage): { module: SandboxModule | undefined; url: URL } => {
-    const url = new URL(request.url ?? '/', 'http://sandbox.invalid');
-    return { module: modules.find((candidate) => candidate.handles(url.pathname)), url };
+  const route = (request: IncomingMessage): { module: SandboxModule | undefined; url: URL } | undefined => {
+    const url = targetUrl(request.url ?? '/');
+    return url === undefined ? undefined : { module: modules.find((candidate) => candidate.handles(url.pathname)), url };
   };
 
   const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
-    const { module, url } = route(request);
+    const routed = route(request);
+    if (routed === undefined) {
+      request.resume();
+      response.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('bad request target');
+      return;
+    }
+    const { module, url } = routed;
     if (module === undefined) {
       notFound(response);
       return;
@@ -110,9 +137,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const { module, url } = route(request);
+    const routed = route(request);
+    if (routed === undefined) {
+      refuseUpgrade(socket, '400 Bad Request');
+      return;
+    }
+    const { module, url } = routed;
     if (module?.upgrade === undefined) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, '404 Not Found');
       return;
     }
     module.upgrade(request, socket, head, url);
@@ -121,7 +153,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const server: Server = material === undefined ? createHttpServer(onRequest) : createHttpsServer(material, onRequest);
   server.keepAliveTimeout = 60_000;
   const sockets = new Set<Socket>();
-  server.on(material === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+  // The TCP socket, over TLS too: from before the handshake, so that close() does not wait for
+  // a handshake that may never come. Destroying it destroys the TLS socket over it.
+  server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCommandRequestBody, type Sandbox, startSandbox } from '@sessionkit/sandbox';
@@ -52,6 +53,18 @@ async function call(
   });
   expect(response.status).toBe(200);
   return parse(await response.text());
+}
+
+/** POSTs `body` with node:http; resolves with the status and `connection` header, or the error code. */
+function postRaw(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number | undefined; connection: string | undefined } | string> {
+  return new Promise((resolve) => {
+    const outgoing = httpRequest(url, { method: 'POST', headers: { 'content-length': String(Buffer.byteLength(body)), ...headers } }, (incoming) => {
+      incoming.resume();
+      incoming.on('end', () => { resolve({ status: incoming.statusCode, connection: incoming.headers.connection }); });
+    });
+    outgoing.on('error', (error: NodeJS.ErrnoException) => { resolve(error.code ?? error.message); });
+    outgoing.end(body);
+  });
 }
 
 describe('command API', () => {
@@ -364,6 +377,18 @@ describe('command API', () => {
       }
     });
 
+    it('gives a demo user passed in (any case) domainCount domains, or 3000', async () => {
+      const replaced = await startSandbox({ commands: { domainCount: 7, users: [{ login: 'Demo', password: 'new-password', otp: '123456' }] } });
+      const byDefault = await startSandbox({ commands: { users: [{ login: 'demo', password: 'demo-password' }] } });
+      try {
+        const status = await call(replaced, { ...DEMO, s_pw: 'new-password', s_otp: '123456' }, { COMMAND: 'StatusAccount' });
+        expect(status.properties.get('DOMAINCOUNT')).toEqual(['7']);
+        expect((await call(byDefault, DEMO, { COMMAND: 'StatusAccount' })).properties.get('DOMAINCOUNT')).toEqual(['3000']);
+      } finally {
+        await Promise.all([replaced.close(), byDefault.close()]);
+      }
+    });
+
     it('generates the same domains on every start', async () => {
       const other = await startSandbox();
       try {
@@ -431,6 +456,25 @@ describe('command API', () => {
       expect(parse(await (await post()).text()).code).toBe(200);
     });
 
+    it('throws RangeError for a fault or times it cannot play, and queues nothing', async () => {
+      const impossible: [string, () => void][] = [
+        ['respond status 42', () => sandbox.commands.injectFault({ type: 'respond', status: 42, body: '' })],
+        ['respond status 1000', () => sandbox.commands.injectFault({ type: 'respond', status: 1000, body: '' })],
+        ['respond status 103', () => sandbox.commands.injectFault({ type: 'respond', status: 103, body: '' })],
+        ['status 100', () => sandbox.commands.injectFault({ type: 'status', status: 100 })],
+        ['slow delayMs Infinity', () => sandbox.commands.injectFault({ type: 'slow', delayMs: Number.POSITIVE_INFINITY })],
+        ['times 0', () => sandbox.commands.injectFault({ type: 'drop' }, { times: 0 })],
+        ['times 1.5', () => sandbox.commands.injectFault({ type: 'drop' }, { times: 1.5 })],
+        ['times NaN', () => sandbox.commands.injectFault({ type: 'drop' }, { times: Number.NaN })],
+      ];
+      for (const [name, inject] of impossible) expect(inject, name).toThrow(RangeError);
+      expect((await call(sandbox, DEMO, { COMMAND: 'StatusAccount' })).code).toBe(200);
+      sandbox.commands.injectFault({ type: 'respond', status: 299, body: 'odd' });
+      const odd = await fetch(sandbox.commandUrl, { method: 'POST', body: body(DEMO, { COMMAND: 'StatusAccount' }) });
+      expect(odd.status).toBe(299);
+      expect(await odd.text()).toBe('odd');
+    });
+
     it('plays a fault for the next N requests, or only for one command', async () => {
       const handle = sandbox.commands.injectFault({ type: 'status', status: 500 }, { times: 2, command: 'querydomainlist' });
       expect((await call(sandbox, DEMO, { COMMAND: 'StatusAccount' })).code).toBe(200);
@@ -449,6 +493,13 @@ describe('command API', () => {
       sandbox.commands.clearFaults();
       expect(parse(await (await list()).text()).code).toBe(200);
     });
+  });
+
+  it('answers 413 with connection: close to a body over 1 MiB, and serves the next request', async () => {
+    const form = body(DEMO, { COMMAND: 'StatusAccount' });
+    const answer = await postRaw(sandbox.commandUrl, `${form}&pad=${'x'.repeat(1_048_576 - form.length)}`);
+    expect(answer).toEqual({ status: 413, connection: 'close' });
+    expect((await call(sandbox, DEMO, { COMMAND: 'StatusAccount' })).code).toBe(200);
   });
 
   it('counts requests per command, entity and code, and keeps the latest requests', async () => {
@@ -521,6 +572,15 @@ describe('JSON endpoints', () => {
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ identity: 'client:sessionkit-demo' });
     expect(sandbox.stats.commands.rest).toEqual({ requests: 3, unauthorized: 2 });
+  });
+
+  it('answers 413 with connection: close to a body over 256 KiB', async () => {
+    const authorization = `Bearer ${await token()}`;
+    const pad = 'x'.repeat(262_144);
+    const answer = await postRaw(`${sandbox.url}/api/rest/v1/echo`, JSON.stringify({ pad }), { authorization, 'content-type': 'application/json' });
+    expect(answer).toEqual({ status: 413, connection: 'close' });
+    const fits = await postRaw(`${sandbox.url}/api/rest/v1/echo`, JSON.stringify({ pad: pad.slice(10) }), { authorization, 'content-type': 'application/json' });
+    expect(fits).toEqual({ status: 200, connection: 'keep-alive' });
   });
 
   it('echoes JSON and plays faults by path', async () => {

@@ -8,6 +8,7 @@ import { type CommandFault, type FaultHandle, type FaultOptions, FaultQueue } fr
 import { decodeFormComponent } from './form.js';
 import { type Actor, integerParameter, isWriteCommand, REGISTRAR_COMMANDS, Registry } from './registrar.js';
 import { type CommandResult, descriptions, formatResponse, result } from './response-text.js';
+import { readBody } from './request-body.js';
 import { handleRest, type RestStats } from './rest-api.js';
 import { type ApiSession, SessionStore } from './sessions.js';
 
@@ -42,7 +43,7 @@ export interface CommandApiOptions {
   /**
    * Accounts besides the built-in `demo` / `demo-password` (roles `demo!ops` / `ops-password`
    * and read-only `demo!viewer` / `viewer-password`, subuser `demo-sub`). A user with login
-   * `demo` replaces the built-in one.
+   * `demo` (in any case) replaces the built-in one, and gets `domainCount` unless it sets `domains`.
    */
   users?: readonly CommandUser[] | undefined;
   /** Domains generated for `demo` on each system. @default 3000 */
@@ -158,27 +159,6 @@ function increment(counter: Record<string, number>, key: string): void {
   counter[key] = (counter[key] ?? 0) + 1;
 }
 
-function readBody(request: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve(undefined);
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.once('end', () => {
-      const [only] = chunks;
-      resolve(chunks.length === 1 && only !== undefined ? only.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
-    });
-    request.once('error', reject);
-  });
-}
-
 function fieldNamesOf(body: string): string[] {
   if (body === '') return [];
   return body.split('&').filter((part) => part !== '').map((part) => {
@@ -200,7 +180,9 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
 
   const owners = new Map<string, number>();
   for (const user of users.values()) {
-    owners.set(user.login, user.domains ?? (user === DEFAULT_USER ? options.domainCount ?? 3000 : 25));
+    // Logins are matched without regard to case, so a `Demo` passed in replaces the built-in one.
+    const isDemo = user.login.toLowerCase() === DEFAULT_USER.login;
+    owners.set(user.login, user.domains ?? (isDemo ? options.domainCount ?? 3000 : 25));
     for (const subuser of user.subusers ?? []) owners.set(subuser, options.subuserDomainCount ?? 40);
   }
   const registries = new Map<string, Registry>();
@@ -407,9 +389,9 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
       response.writeHead(405, { allow: 'GET, POST', 'content-type': 'text/plain' }).end('method not allowed');
       return;
     }
-    const body = await readBody(request);
+    const body = await readBody(request, MAX_BODY_BYTES);
     if (body === undefined) {
-      if (!response.headersSent && !response.destroyed) response.writeHead(413, { connection: 'close' }).end();
+      response.writeHead(413, { 'content-type': 'text/plain', connection: 'close' }).end(`request body larger than ${MAX_BODY_BYTES} bytes`);
       return;
     }
     const started = performance.now();

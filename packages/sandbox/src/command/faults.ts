@@ -2,10 +2,10 @@
  * A fault the command API plays instead of (or before) its normal answer.
  * - `slow`: wait `delayMs`, then answer normally.
  * - `drop`: read the request, then destroy the connection without answering.
- * - `status`: answer this HTTP status (e.g. 503), optionally with `Retry-After` and a body.
+ * - `status`: answer this HTTP status (200 to 599, e.g. 503), optionally with `Retry-After` and a body.
  * - `empty-body`: answer HTTP 200 with an empty body.
  * - `invalid-body`: answer HTTP 200 with a body that has no CODE or DESCRIPTION.
- * - `respond`: answer exactly this body (and status), to show clients any response text.
+ * - `respond`: answer exactly this body (and status, 200 to 599), to show clients any response text.
  */
 export type CommandFault =
   | { type: 'slow'; delayMs: number }
@@ -21,7 +21,7 @@ export type CommandFault =
  * the JSON endpoints under `/api/rest/`.
  */
 export interface FaultOptions {
-  /** How many matching requests get the fault; `Infinity` until cleared. @default 1 */
+  /** How many matching requests get the fault: a whole number of 1 or more, or `Infinity` until cleared. @default 1 */
   times?: number | undefined;
   /**
    * Only requests running this ISPAPI command (any case), such as `'QueryDomainList'`; never a
@@ -47,6 +47,9 @@ interface PendingFault {
   path: string | undefined;
 }
 
+/** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days). */
+const MAX_DELAY_MS = 2_147_483_647;
+
 /** Faults in the order they were injected; the first that matches a request is played. */
 export class FaultQueue {
   #pending: PendingFault[] = [];
@@ -57,10 +60,16 @@ export class FaultQueue {
 
   add(fault: CommandFault, options: FaultOptions = {}): FaultHandle {
     const times = options.times ?? 1;
-    if (!(times >= 1)) throw new RangeError('times must be at least 1');
-    if (fault.type === 'slow' && !(fault.delayMs >= 0)) throw new RangeError('delayMs must be zero or more');
-    if (fault.type === 'status' && !(Number.isInteger(fault.status) && fault.status >= 100 && fault.status <= 599)) {
-      throw new RangeError('status must be an HTTP status from 100 to 599');
+    if (!((Number.isInteger(times) || times === Number.POSITIVE_INFINITY) && times >= 1)) {
+      throw new RangeError(`times must be a whole number of 1 or more, or Infinity, not ${times}`);
+    }
+    if (fault.type === 'slow' && !(fault.delayMs >= 0 && fault.delayMs <= MAX_DELAY_MS)) {
+      throw new RangeError(`delayMs must be from 0 to ${MAX_DELAY_MS}, not ${fault.delayMs}`);
+    }
+    // A 1xx status is no final answer: the client would go on waiting for one.
+    const status = fault.type === 'status' ? fault.status : fault.type === 'respond' ? (fault.status ?? 200) : 200;
+    if (!(Number.isInteger(status) && status >= 200 && status <= 599)) {
+      throw new RangeError(`status must be an HTTP status from 200 to 599, not ${status}`);
     }
     const pending: PendingFault = {
       fault,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CommandFault } from './faults.js';
+import { readBody } from './request-body.js';
 
 /** Counters of the JSON endpoints. */
 export interface RestStats {
@@ -25,33 +26,13 @@ function json(response: ServerResponse, status: number, value: unknown, headers:
     .end(body);
 }
 
-function readBody(request: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve(undefined);
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.once('end', () => {
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    request.once('error', reject);
-  });
-}
-
 /**
  * The JSON endpoints under `/api/rest/v1/`, protected by bearer tokens from the identity
  * provider: `GET whoami` answers `{ identity }`; `POST echo` answers `{ identity, method, query, body }`.
  */
 export async function handleRest(request: IncomingMessage, response: ServerResponse, url: URL, context: RestContext): Promise<void> {
   context.stats.requests += 1;
-  const body = await readBody(request);
+  const body = await readBody(request, MAX_BODY_BYTES);
   if (body === undefined) {
     json(response, 413, { error: 'payload_too_large' }, { connection: 'close' });
     return;

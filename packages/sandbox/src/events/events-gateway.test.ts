@@ -355,6 +355,33 @@ describe('events gateway', () => {
     expect(sandbox.stats.events.refused).toBe(4);
   });
 
+  it('throws RangeError for fault controls it cannot carry out, keeping the settings it had', async () => {
+    const { events } = sandbox;
+    const impossible: [string, () => void][] = [
+      ['refuseUpgrades count 0', () => { events.refuseUpgrades({ count: 0 }); }],
+      ['refuseUpgrades count 1.5', () => { events.refuseUpgrades({ count: 1.5 }); }],
+      ['refuseUpgrades status 42', () => { events.refuseUpgrades({ status: 42 }); }],
+      ['refuseUpgrades status 200', () => { events.refuseUpgrades({ status: 200 }); }],
+      ['refuseUpgrades retryAfterSeconds -1', () => { events.refuseUpgrades({ retryAfterSeconds: -1 }); }],
+      ['failCommands count -1', () => { events.failCommands({ count: -1 }); }],
+      ['failCommands count 0', () => { events.failCommands({ count: 0 }); }],
+      ['failCommands status 42', () => { events.failCommands({ status: 42 }); }],
+      ['failCommands status 600', () => { events.failCommands({ status: 600 }); }],
+      ['setGetStateDelay -5', () => { events.setGetStateDelay(-5); }],
+      ['setGetStateDelay NaN', () => { events.setGetStateDelay(Number.NaN); }],
+      ['setGetStateDelay Infinity', () => { events.setGetStateDelay(Number.POSITIVE_INFINITY); }],
+    ];
+    for (const [name, control] of impossible) expect(control, name).toThrow(RangeError);
+    await expect(startSandbox({ ess: { generator: false, getStateDelayMs: -1 } })).rejects.toThrow(RangeError);
+    // None of them took effect: upgrades, commands and getState are served as before.
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(101);
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    expect(await client.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 201 });
+    expect(await client.command('getState')).toMatchObject({ status: 200 });
+    expect(sandbox.stats.events).toMatchObject({ refused: 0, failed: 0 });
+    client.ws.close();
+  });
+
   it('answers the next commands with an error status when told to, of one name or any, keeping the connection', async () => {
     const client = await RawClient.open(sandbox.essUrl, auth);
     sandbox.events.failCommands({ command: 'startSession' });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { SandboxModule } from '../module.js';
@@ -76,11 +76,11 @@ export interface EventsGatewayStats {
 
 /** Options of {@link EventsGateway.refuseUpgrades}. */
 export interface RefuseUpgradesOptions {
-  /** HTTP status of the refusal. @default 503 */
+  /** HTTP status of the refusal, from 400 to 599. @default 503 */
   status?: number | undefined;
-  /** How many upgrades to refuse; undefined refuses until `acceptUpgrades()`. */
+  /** How many upgrades to refuse (1 or more); undefined or `Infinity` refuses until `acceptUpgrades()`. */
   count?: number | undefined;
-  /** `Retry-After` header of a 503, in seconds; 0 sends none. @default 1 */
+  /** `Retry-After` header of a 503, in whole seconds; 0 sends none. @default 1 */
   retryAfterSeconds?: number | undefined;
 }
 
@@ -88,9 +88,9 @@ export interface RefuseUpgradesOptions {
 export interface FailCommandsOptions {
   /** Only commands of this name (such as `startSession`); undefined: any but `authenticate`. */
   command?: string | undefined;
-  /** Status of the error answers. @default 503 */
+  /** Status of the error answers, from 400 to 599. @default 503 */
   status?: number | undefined;
-  /** How many commands to answer so. @default 1 */
+  /** How many commands to answer so: a whole number of 1 or more. @default 1 */
   count?: number | undefined;
 }
 
@@ -198,13 +198,32 @@ function timestamp(): string {
   return `${millisecondPrefix}${String(timeCounter).padStart(4, '0')}Z`;
 }
 
+/** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days). */
+const maxDelayMs = 2_147_483_647;
+
+function checkCount(name: string, count: number, infinite: boolean): number {
+  if (!((Number.isInteger(count) || (infinite && count === Number.POSITIVE_INFINITY)) && count >= 1)) {
+    throw new RangeError(`${name} must be a whole number of 1 or more${infinite ? ', or Infinity' : ''}, not ${count}.`);
+  }
+  return count;
+}
+
+function checkErrorStatus(name: string, status: number): number {
+  if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError(`${name} must be an HTTP error status from 400 to 599, not ${status}.`);
+  return status;
+}
+
+function checkDelay(name: string, ms: number): number {
+  if (!(ms >= 0 && ms <= maxDelayMs)) throw new RangeError(`${name} must be from 0 to ${maxDelayMs} ms, not ${ms}.`);
+  return ms;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function refuse(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
-  const reasons: Record<number, string> = { 401: 'Unauthorized', 500: 'Internal Server Error', 503: 'Service Unavailable' };
-  const lines = [`HTTP/1.1 ${status} ${reasons[status] ?? 'Error'}`, 'Connection: close', 'Content-Length: 0'];
+  const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`, 'Connection: close', 'Content-Length: 0'];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   socket.on('error', () => undefined);
   socket.end(`${lines.join('\r\n')}\r\n\r\n`, () => {
@@ -240,7 +259,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
   const replayBufferSize = options.replayBufferSize ?? 10_000;
   const maxEventsPerFrame = Math.max(1, options.maxEventsPerFrame ?? 100);
   const authenticateTimeoutMs = options.authenticateTimeoutMs ?? 10_000;
-  let getStateDelayMs = options.getStateDelayMs ?? 0;
+  let getStateDelayMs = checkDelay('getStateDelayMs', options.getStateDelayMs ?? 0);
   const generatorOptions = options.generator === false ? undefined : options.generator === true || options.generator === undefined ? {} : options.generator;
   const generator = new EventGenerator(generatorOptions ?? {});
 
@@ -653,20 +672,28 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       for (const connection of connections) send(connection, frame);
     },
     refuseUpgrades: (refuseOptions = {}) => {
+      const retryAfterSeconds = refuseOptions.retryAfterSeconds ?? 1;
+      if (!Number.isInteger(retryAfterSeconds) || retryAfterSeconds < 0) {
+        throw new RangeError(`retryAfterSeconds must be a whole number of 0 or more, not ${retryAfterSeconds}.`);
+      }
       refusal = {
-        status: refuseOptions.status ?? 503,
-        remaining: refuseOptions.count ?? Number.POSITIVE_INFINITY,
-        retryAfterSeconds: refuseOptions.retryAfterSeconds ?? 1,
+        status: checkErrorStatus('status', refuseOptions.status ?? 503),
+        remaining: checkCount('count', refuseOptions.count ?? Number.POSITIVE_INFINITY, true),
+        retryAfterSeconds,
       };
     },
     acceptUpgrades: () => {
       refusal = undefined;
     },
     failCommands: (failOptions = {}) => {
-      failing = { command: failOptions.command, status: failOptions.status ?? 503, remaining: failOptions.count ?? 1 };
+      failing = {
+        command: failOptions.command,
+        status: checkErrorStatus('status', failOptions.status ?? 503),
+        remaining: checkCount('count', failOptions.count ?? 1, false),
+      };
     },
     setGetStateDelay: (ms) => {
-      getStateDelayMs = ms;
+      getStateDelayMs = checkDelay('setGetStateDelay', ms);
     },
     expireSessions: () => {
       for (const session of [...sessions.values()]) {

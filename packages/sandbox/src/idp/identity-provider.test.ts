@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -251,6 +251,25 @@ describe('identity provider: faults and test controls', () => {
     expect(stats.idp).toMatchObject({ requests: 3, faults: 2, issued: 1 });
   });
 
+  it('throws RangeError for a fault that cannot be played: a count below 1 or a status that is no HTTP error', async () => {
+    const { tokenUrl, idp } = await start();
+    for (const fault of [
+      { kind: 'error', status: 42 },
+      { kind: 'error', status: 1000 },
+      { kind: 'error', status: 200 },
+      { kind: 'error', status: 503.5 },
+      { kind: 'hang', count: 0 },
+      { kind: 'malformed-json', count: 1.5 },
+    ] as const) {
+      expect(() => { idp.injectFault(fault); }, JSON.stringify(fault)).toThrow(RangeError);
+    }
+    await expect(startSandbox({ faults: [{ kind: 'error', status: 99 }] })).rejects.toThrow(RangeError);
+    // Nothing was queued by the refused faults; a valid status is played as given.
+    expect((await post(tokenUrl, clientCredentials)).status).toBe(200);
+    idp.injectFault({ kind: 'error', status: 418 });
+    expect((await post(tokenUrl, clientCredentials)).status).toBe(418);
+  });
+
   it('returns malformed JSON and 429 with a chosen Retry-After, filtered by grant', async () => {
     const { tokenUrl, idp } = await start({ faults: [{ kind: 'rate-limit', retryAfter: 7, grant: 'password' }] });
     idp.injectFault({ kind: 'malformed-json' });
@@ -357,6 +376,26 @@ describe('identity provider: revoking a grant (RFC 7009 section 2.1)', () => {
 });
 
 describe('identity provider state file', () => {
+  it('is written at start, so that one that cannot be written fails the start', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
+    try {
+      const stateFile = join(dir, 'idp-state.json');
+      await (await startSandbox({ stateFile })).close();
+      expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
+
+      const missing = join(dir, 'no-such-dir', 'idp-state.json');
+      await expect(start({ stateFile: missing })).rejects.toThrow(`The state file ${missing} cannot be written: ENOENT`);
+      // A directory in its place: the temporary file is written, the rename fails, and the
+      // temporary file is removed again.
+      const directory = join(dir, 'a-directory');
+      await mkdir(directory);
+      await expect(start({ stateFile: directory })).rejects.toThrow(`The state file ${directory} cannot be written`);
+      expect((await readdir(dir)).sort()).toEqual(['a-directory', 'idp-state.json']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('accepts tokens issued before a restart with the same state file, and stores only hashes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
     const stateFile = join(dir, 'idp-state.json');

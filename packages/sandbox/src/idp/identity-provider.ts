@@ -40,7 +40,7 @@ export type IdentityProviderFault = (
   | {
       /** Answer with an error status and a plain-text body. */
       kind: 'error';
-      /** @default 500 */
+      /** From 400 to 599. @default 500 */
       status?: number | undefined;
     }
   | {
@@ -58,7 +58,7 @@ export type IdentityProviderFault = (
       retryAfter?: number | string | undefined;
     }
 ) & {
-  /** How many of the next matching requests fail this way. @default 1 */
+  /** How many of the next matching requests fail this way: a whole number of 1 or more. @default 1 */
   count?: number | undefined;
   /** Only requests with this `grant_type` match; every request when omitted. */
   grant?: GrantType | undefined;
@@ -346,6 +346,10 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   const injectFault = (fault: IdentityProviderFault): void => {
     const count = fault.count ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`A fault's count must be a whole number of 1 or more, not ${count}.`);
+    if (fault.kind === 'error') {
+      const status = fault.status ?? 500;
+      if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError(`An error fault's status must be an HTTP error status from 400 to 599, not ${status}.`);
+    }
     faults.push({ fault, remaining: count });
   };
   for (const fault of options.faults ?? []) injectFault(fault);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 function hashOf(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
@@ -92,8 +92,20 @@ export function bindStateFile<A extends { expiresAt: number }, R extends { expir
   save = () => {
     const content: StateFileContent<A, R> = { version: 1, accessTokens: access.entries(), refreshTokens: refresh.entries() };
     const temporary = `${path}.${String(process.pid)}.tmp`;
-    writeFileSync(temporary, JSON.stringify(content), { mode: 0o600 });
-    renameSync(temporary, path);
+    try {
+      writeFileSync(temporary, JSON.stringify(content), { mode: 0o600 });
+      renameSync(temporary, path);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw error;
+    }
   };
+  // Written once at start, so that a file that cannot be written fails the start rather than
+  // every token request after it.
+  try {
+    save();
+  } catch (error) {
+    throw new Error(`The state file ${path} cannot be written: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
   return { access, refresh };
 }
