@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,13 +20,16 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the demo as a user would, in its own process; `code` is -1 when it had to be killed after `timeoutMs`. */
-function runDemo(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> {
+/**
+ * Runs the demo as a user would, in its own process (in `cwd`, else this one's); `code` is -1
+ * when it had to be killed after `timeoutMs`.
+ */
+function runDemo(args: readonly string[], env: Record<string, string> = {}, { timeoutMs = 60_000, cwd }: { timeoutMs?: number; cwd?: string } = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', tsx, '--conditions=@sessionkit/source', main, ...args],
-      { env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '', ...env }, timeout: timeoutMs },
+      { env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '', ...env }, timeout: timeoutMs, ...(cwd === undefined ? {} : { cwd }) },
       (error, stdout, stderr) => {
         resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : error.killed ? -1 : 1, stdout, stderr });
       },
@@ -138,8 +141,8 @@ describe('the demo, end to end against the embedded sandbox', () => {
     expect(run.stderr).toContain('The environment variable SESSIONKIT_LOG_LEVEL must be trace, debug, info, warn, error or silent');
     expect(run.stdout + run.stderr).not.toContain(value);
     expect(run.stdout).not.toContain('▶');
-    // --help still answers.
-    const help = await runDemo(['--help'], { SESSIONKIT_LOG_LEVEL: value });
+    // --help still answers, whatever the environment holds.
+    const help = await runDemo(['--help'], { SESSIONKIT_LOG_LEVEL: value, SESSIONKIT_REDIS_URL: 'localhost:6379' });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('SESSIONKIT_LOG_LEVEL');
   });
@@ -375,6 +378,100 @@ describe('the demo against a real system (--url), here a separately started sand
     // Blank variables count as unset: the command step is skipped, not run with an empty login.
     expect(run.stdout).toContain('skipped: set SESSIONKIT_ISPAPI_LOGIN and SESSIONKIT_ISPAPI_PASSWORD');
     expect(run.stdout).toContain(`events gateway ${essUrl}`);
+    // The failed step, in the progress and in the summary table, which still comes.
+    expect(run.stdout).toMatch(/✗ Gave up after \d+ retries: .*ECONNREFUSED/);
+    expect(run.stdout).toMatch(/command requests\s+skipped\n/);
+    expect(run.stdout).toMatch(/events received\s+not completed\n/);
+    expect(run.stdout).toMatch(/result\s+FAILED in the events step/);
     expect(run.stderr).toMatch(/The demo failed: Gave up after \d+ retries: .*ECONNREFUSED/);
+  });
+
+  it('counts every token request of the run: a stored token the server revoked is not "reused" when the events step had to replace it', async () => {
+    const storeDir = join(dir, 'revoked');
+    const args = ['--url', sandbox.url, '--json', '--listen-seconds', '0', '--store-dir', storeDir];
+    expect((await runDemo(args, credentials)).code).toBe(0);
+    // The server forgets the stored access and refresh tokens (only these: the other tests' stay valid).
+    const stored = await storedStrings(storeDir);
+    expect(stored.filter((token) => sandbox.idp.revoke(token)).length).toBeGreaterThanOrEqual(1);
+    const before = sandbox.stats.idp.requests;
+    const run = await runDemo(args, credentials);
+    expect(run.code).toBe(0);
+    const served = sandbox.stats.idp.requests - before;
+    expect(served).toBeGreaterThanOrEqual(1);
+    // The session started with the stored token; the gateway refused it, and the session got another.
+    expect(run.stderr).toContain('reused the stored token: 0 token requests');
+    expect(run.stderr).toContain('the session requested a token');
+    expect((JSON.parse(run.stdout) as DemoSummary).token).toEqual({ reusedStoredToken: false, tokenRequests: served, countedBy: 'demo' });
+  });
+
+  it('succeeds for an account without domains: an empty list is a valid answer', async () => {
+    const empty = await startSandbox({ tls: true, commands: { domainCount: 0 }, ess: { generator: false } });
+    try {
+      const emptyCa = join(dir, 'empty-ca.pem');
+      await writeFile(emptyCa, empty.certificate ?? '');
+      const run = await runDemo(['--url', empty.url, '--listen-seconds', '0', '--store-dir', join(dir, 'empty')], { ...credentials, NODE_EXTRA_CA_CERTS: emptyCa });
+      expect(run.stdout).toContain('QueryDomainList: 0 domains');
+      expect(run.stdout).not.toContain('✗');
+      expect(run.stdout).toMatch(/result\s+ok/);
+      expect(run.code).toBe(0);
+    } finally {
+      await empty.close();
+    }
+  });
+
+  it('says why a run failed when a check fails, here a session login the server refuses', async () => {
+    const fault = sandbox.commands.injectFault({ type: 'respond', body: '[RESPONSE]\ncode=530\ndescription=Authentication failed\nEOF\n' }, { command: 'StartSession' });
+    try {
+      const run = await runDemo(['--url', sandbox.url, '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('✗ StartSession failed: 530 Authentication failed');
+      expect(run.stdout).toMatch(/result\s+FAILED in the commands step/);
+      expect(run.stderr).toContain('The demo failed: StartSession failed: 530 Authentication failed');
+    } finally {
+      fault.clear();
+    }
+  });
+
+  it('prints the JSON summary with --json when a step fails: ok false, the step and its error, and no secret', async () => {
+    const wrong = 'Wrong-Ispapi-Password-5150';
+    const run = await runDemo(['--url', sandbox.url, '--json', '--listen-seconds', '0', '--store-dir', join(dir, 'store')], { ...credentials, SESSIONKIT_ISPAPI_PASSWORD: wrong });
+    expect(run.code).toBe(1);
+    const summary = JSON.parse(run.stdout) as DemoSummary;
+    expect(summary).toMatchObject({
+      mode: 'real system',
+      ok: false,
+      error: { step: 'commands', message: 'QueryDomainList failed: 530 Authentication failed' },
+      commands: { skipped: 'not completed: the commands step failed' },
+      events: { skipped: 'not completed: the commands step failed' },
+    });
+    // The steps before it still report what they did.
+    expect(summary.token.countedBy).toBe('demo');
+    expect(run.stderr).toContain('✗ QueryDomainList failed: 530 Authentication failed');
+    expect(run.stdout + run.stderr).not.toContain(wrong);
+  });
+
+  it('refuses a SESSIONKIT_COMMAND_URL with the password in its query with exit code 2, before any request, naming the variable', async () => {
+    const before = sandbox.stats.idp.requests;
+    const secret = 'Query-Password-For-The-Demo-6262';
+    const commandUrl = `${sandbox.url}/api/call.cgi?s_login=demo&s_pw=${secret}`;
+    const run = await runDemo(['--url', sandbox.url, '--store-dir', join(dir, 'refused')], { ...credentials, SESSIONKIT_COMMAND_URL: commandUrl });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('The environment variable SESSIONKIT_COMMAND_URL must not hold the secret query field s_pw');
+    expect(run.stdout + run.stderr).not.toContain(secret);
+    expect(run.stdout).not.toContain('▶');
+    expect(sandbox.stats.idp.requests).toBe(before);
+  });
+
+  it('puts a relative --store-dir under INIT_CWD, where `pnpm demo` was run, not under the demo\'s own directory', async () => {
+    const initCwd = join(dir, 'where-pnpm-ran');
+    const demoCwd = join(dir, 'demo-cwd');
+    await mkdir(initCwd);
+    await mkdir(demoCwd);
+    const run = await runDemo(['--url', sandbox.url, '--json', '--listen-seconds', '0', '--store-dir', 'mystore'], { ...credentials, INIT_CWD: initCwd }, { cwd: demoCwd });
+    expect(run.code).toBe(0);
+    expect((JSON.parse(run.stdout) as DemoSummary).storeDir).toBe(join(initCwd, 'mystore'));
+    expect(run.stderr).toContain(`store directory: ${join(initCwd, 'mystore')}`);
+    expect((await stat(join(initCwd, 'mystore'))).isDirectory()).toBe(true);
+    expect(await readdir(demoCwd)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { Session } from '@sessionkit/core-session';
+import { AuthError, Session } from '@sessionkit/core-session';
 import { EssClient, type EssEvent } from '@sessionkit/ess-client';
 import { COMMAND_LOG_MESSAGE, CommandClient } from '@sessionkit/http-client';
 import { adaptLogger, createLogger, type LogEntry, type Logger } from '@sessionkit/logger';
@@ -11,6 +11,10 @@ import { RedisStore } from '@sessionkit/token-store/redis';
 import { type DemoOptions, displayUrl, prepareStoreDir, readEnv, redisEndpoint } from './options.js';
 import type { Reporter } from './reporter.js';
 
+/** The steps that can fail, in their order, as `DemoSummary.error` names them. */
+export const STEPS = ['server', 'session', 'commands', 'events'] as const;
+export type DemoStep = (typeof STEPS)[number];
+
 /** Everything the demo measured; `--json` prints it. */
 export interface DemoSummary {
   mode: 'sandbox' | 'real system';
@@ -18,13 +22,14 @@ export interface DemoSummary {
   /** Where the token is kept: the FileStore's directory, or the Redis endpoint (no password). */
   store: { kind: 'file' | 'redis'; location: string };
   token: {
-    /** True when the token came from the store, with no token request. */
+    /** True when the session started with the stored token and made no token request in the whole run. */
     reusedStoredToken: boolean;
-    /** Token endpoint requests while the session started. */
+    /** Token endpoint requests in the whole run: at the start, and later (a token the server refused, say). */
     tokenRequests: number;
     /** Who counted them: the embedded sandbox's own counter, or the demo's fetch (a real system). */
     countedBy: 'sandbox' | 'demo';
   };
+  /** The step's counts; skipped with the reason, also when it failed or an earlier step did. */
   commands:
     | { requests: number; pages: number; domainsListed: number; sessionLogin: boolean; debugEntries: number; redactedExample?: string | undefined }
     | { skipped: string };
@@ -47,7 +52,10 @@ export interface DemoSummary {
       }
     | { skipped: string };
   durationMs: number;
+  /** False exactly when `error` is there. */
   ok: boolean;
+  /** The step that failed and why (an error's message, or the counts that are wrong); the run ended there. */
+  error?: { step: DemoStep; message: string };
 }
 
 /** The embedded sandbox's built-in credentials (see the sandbox README) that the demo uses. */
@@ -94,16 +102,35 @@ function until(client: EssClient, predicate: () => boolean, timeoutMs: number, w
   });
 }
 
-/** Runs the five steps; throws only for configuration errors, reports failures in `ok`. */
+/** The counts of a step that did not complete: it failed, or an earlier one did. */
+function notCompleted(step: DemoStep): { skipped: string } {
+  return { skipped: `not completed: the ${step} step failed` };
+}
+
+/**
+ * Runs the steps. Throws only for configuration errors (missing credentials, say); a step that
+ * fails ends the run, and the summary says which and why in `error`, with `ok` false.
+ */
 export async function runDemo(options: DemoOptions, report: Reporter, logger: Logger): Promise<DemoSummary> {
   const started = Date.now();
   const env = process.env;
+  const { endpoints } = options;
+  const storeInfo: DemoSummary['store'] =
+    options.redisUrl === undefined ? { kind: 'file', location: options.storeDir } : { kind: 'redis', location: redisEndpoint(options.redisUrl) };
+  const countedBy = endpoints === undefined ? 'sandbox' : 'demo';
   let sandbox: Sandbox | undefined;
   let agent: Agent | undefined;
   const closers: (() => Promise<void>)[] = [];
+  let step: DemoStep = 'server';
+  // Token requests so far: by the sandbox's counter, or by the demo's fetch on a real system.
+  let tokenRequests = (): number => 0;
+  let sessionStarted = false;
+  let commands: DemoSummary['commands'] | undefined;
+  let events: DemoSummary['events'] | undefined;
+  let error: DemoSummary['error'];
+  let durationMs = 0;
   try {
     // 1. The server side: an embedded sandbox over HTTPS, or a real system.
-    const { endpoints } = options;
     report.step(endpoints === undefined ? 'Starting the embedded sandbox (HTTPS, self-signed certificate)' : `Using the system at ${endpoints.base}`);
     await prepareStoreDir(options.storeDir);
     let tokenUrl: string;
@@ -140,10 +167,12 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       const withDispatcher: Record<string, unknown> = { ...init, dispatcher };
       return fetch(input, withDispatcher);
     }) as typeof fetch;
+    const idp = sandbox?.stats.idp;
+    const idpBefore = idp?.requests ?? 0;
+    tokenRequests = () => (idp === undefined ? fetchedTokens : idp.requests - idpBefore);
 
     // 2. One Session for the identity, kept in a FileStore, or in Redis for a fleet.
-    const storeInfo: DemoSummary['store'] =
-      options.redisUrl === undefined ? { kind: 'file', location: options.storeDir } : { kind: 'redis', location: redisEndpoint(options.redisUrl) };
+    step = 'session';
     report.step(`Session: authenticate once, keep the token in a ${storeInfo.kind === 'file' ? 'FileStore' : 'RedisStore (fleet mode)'}`);
     let store: TokenStore;
     if (options.redisUrl === undefined) {
@@ -168,11 +197,9 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       fetch: sessionFetch,
     });
     closers.push(() => session.flush());
-    const before = sandbox?.stats.idp.requests ?? 0;
     await session.start();
-    const countedBy = sandbox === undefined ? 'demo' : 'sandbox';
-    const tokenRequests = sandbox === undefined ? fetchedTokens : sandbox.stats.idp.requests - before;
-    const reusedStoredToken = tokenRequests === 0;
+    sessionStarted = true;
+    const atStart = tokenRequests();
     report.detail(
       storeInfo.kind === 'file'
         ? `store directory: ${storeInfo.location}`
@@ -180,14 +207,14 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
     );
     const counter = countedBy === 'sandbox' ? 'sandbox counter' : "counted by the demo's fetch";
     report.done(
-      reusedStoredToken
+      atStart === 0
         ? `reused the stored token: 0 token requests (${counter})`
-        : `authenticated: ${tokenRequests} token request${tokenRequests === 1 ? '' : 's'} (${counter}); run the demo again to see it reused`,
+        : `authenticated: ${atStart} token request${atStart === 1 ? '' : 's'} (${counter}); run the demo again to see it reused`,
     );
 
     // 3. ISPAPI commands on the OT&E system, with debug logging to a custom logger.
+    step = 'commands';
     report.step(`CommandClient on the ${options.system === 'ote' ? 'OT&E' : 'live'} system: StatusAccount, a paged QueryDomainList, a session login`);
-    let commands: DemoSummary['commands'];
     const ispapiLogin = sandbox === undefined ? readEnv(env, 'SESSIONKIT_ISPAPI_LOGIN') : SANDBOX_DEFAULTS.ispapiLogin;
     const ispapiPassword = sandbox === undefined ? readEnv(env, 'SESSIONKIT_ISPAPI_PASSWORD') : SANDBOX_DEFAULTS.ispapiPassword;
     if (ispapiLogin === undefined || ispapiPassword === undefined) {
@@ -216,16 +243,19 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         domainsListed += page.records.length;
         firstDomain ??= page.property('DOMAIN');
       }
+      // An account without domains is fine: the list is empty, and the write below is not sent.
       report.detail(`QueryDomainList: ${domainsListed} domains in ${pages} pages`);
       const login = await client.login();
-      const sessionLogin = login.isSuccess();
+      if (!login.isSuccess()) throw new Error(`StartSession failed: ${login.code} ${login.description}`);
       // A write in the session that carries a secret: the domain's transfer auth code.
       const modify =
         sandbox === undefined || firstDomain === undefined
           ? undefined
           : await client.request({ COMMAND: 'ModifyDomain', DOMAIN: firstDomain, AUTH: DEMO_AUTH_CODE });
       await client.logout();
-      report.detail(`StartSession: ${login.code}; ModifyDomain in the session: ${modify?.code ?? 'not sent to a real system'}; EndSession done`);
+      report.detail(
+        `StartSession: ${login.code}; ModifyDomain in the session: ${modify?.code ?? (sandbox === undefined ? 'not sent to a real system' : 'not sent, no domain')}; EndSession done`,
+      );
       const example = [...debugEntries].reverse().find((entry) => entry.msg === COMMAND_LOG_MESSAGE && JSON.stringify(entry.fields).includes('ModifyDomain'));
       let redactedExample: string | undefined;
       if (example !== undefined) {
@@ -233,14 +263,14 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         redactedExample = JSON.stringify({ command, status, code });
         report.detail(`its debug entry, from the custom logger: ${redactedExample}`);
       }
-      commands = { requests: debugEntries.filter((entry) => entry.msg === COMMAND_LOG_MESSAGE).length, pages, domainsListed, sessionLogin, debugEntries: debugEntries.length, redactedExample };
-      report.done(`${commands.requests} requests on one keep-alive pool; passwords and session ids appear only as [REDACTED]`);
+      const requests = debugEntries.filter((entry) => entry.msg === COMMAND_LOG_MESSAGE).length;
+      commands = { requests, pages, domainsListed, sessionLogin: true, debugEntries: debugEntries.length, redactedExample };
+      report.done(`${requests} requests on one keep-alive pool; passwords and session ids appear only as [REDACTED]`);
     }
 
     // 4. Events and state over the WebSocket, with an abrupt drop in the middle of a burst.
+    step = 'events';
     report.step(`EssClient: subscribe to outputs and cameras, get state, receive events${sandbox === undefined ? '' : ', survive a dropped connection'}`);
-    let events: DemoSummary['events'];
-    let deliveredTwice = 0;
     if (essUrl === undefined) {
       events = { skipped: 'set SESSIONKIT_ESS_URL to the events gateway of the system to run the events step' };
       report.skip(events.skipped);
@@ -266,13 +296,18 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       await ess.connect();
       const state = await ess.getState();
       report.detail(`online, session ${ess.sessionId === undefined ? '?' : 'started'}; getState: ${state.length} stateful sources`);
+      let problems: string[];
+      let result: string;
       if (sandbox === undefined) {
         report.detail(`listening for ${options.listenSeconds} s (a real gateway publishes on its own schedule)`);
         await new Promise((resolve) => setTimeout(resolve, options.listenSeconds * 1000));
         // Duplicates the client dropped (a gateway may repeat ids); one that reached the listener
         // twice would be the client's fault, and fails the run.
-        deliveredTwice = received.length - new Set(received).size;
-        events = { published: null, received: received.length, duplicates: ess.stats.duplicates, missing: null, outOfOrder: null, resumes: ess.stats.resumes, gaps: ess.stats.gaps };
+        const deliveredTwice = received.length - new Set(received).size;
+        const counts = { published: null, received: received.length, duplicates: ess.stats.duplicates, missing: null, outOfOrder: null, resumes: ess.stats.resumes, gaps: ess.stats.gaps };
+        events = counts;
+        problems = deliveredTwice === 0 ? [] : [`${deliveredTwice} events reached the demo twice`];
+        result = `${counts.received} events in ${options.listenSeconds} s, ${counts.duplicates} duplicates dropped, ${counts.resumes} resume(s), ${counts.gaps} gap(s)`;
       } else {
         const published: string[] = [];
         const burst = (): void => {
@@ -290,44 +325,57 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         burst();
         await until(ess, () => received.length >= published.length, 20_000, 'the last burst');
         const seen = new Set(received);
-        const missing = published.filter((id) => !seen.has(id)).length;
-        const outOfOrder = received.filter((id, index) => id !== published[index]).length;
-        events = {
+        const counts = {
           published: published.length,
           received: received.length,
           duplicates: received.length - seen.size + ess.stats.duplicates,
-          missing,
-          outOfOrder,
+          missing: published.filter((id) => !seen.has(id)).length,
+          outOfOrder: received.filter((id, index) => id !== published[index]).length,
           resumes: ess.stats.resumes,
           gaps: ess.stats.gaps,
         };
+        events = counts;
+        problems = [
+          ...(counts.duplicates === 0 ? [] : [`${counts.duplicates} duplicates`]),
+          ...(counts.missing === 0 ? [] : [`${counts.missing} missing`]),
+          ...(counts.outOfOrder === 0 ? [] : [`${counts.outOfOrder} out of order`]),
+          ...(counts.resumes >= 1 ? [] : ['no resume after the dropped connection']),
+        ];
+        result = `${counts.received} events, ${counts.duplicates} duplicates, ${counts.missing} missing, ${counts.resumes} resume(s), ${counts.gaps} gap(s)`;
       }
-      report.done(
-        sandbox === undefined
-          ? `${events.received} events in ${options.listenSeconds} s, ${events.duplicates} duplicates dropped, ${events.resumes} resume(s), ${events.gaps} gap(s)`
-          : `${events.received} events, ${events.duplicates} duplicates, ${events.missing} missing, ${events.resumes} resume(s), ${events.gaps} gap(s)`,
-      );
+      // A stored token the server no longer accepts is replaced here, when the gateway refuses it.
+      const later = tokenRequests() - atStart;
+      if (later > 0) report.detail(`the session requested a token ${later === 1 ? 'once' : `${later} times`} since it started (the server refused the one it had, or it expired)`);
+      if (problems.length > 0) {
+        report.detail(result);
+        throw new Error(`the events did not arrive intact: ${problems.join(', ')}`);
+      }
+      report.done(result);
     }
-
-    const ok =
-      ('skipped' in commands || (commands.sessionLogin && commands.domainsListed > 0)) &&
-      ('skipped' in events ||
-        (sandbox === undefined ? deliveredTwice === 0 : events.duplicates === 0 && events.missing === 0 && events.outOfOrder === 0 && events.resumes >= 1));
-    return {
-      mode: sandbox === undefined ? 'real system' : 'sandbox',
-      storeDir: options.storeDir,
-      store: storeInfo,
-      token: { reusedStoredToken, tokenRequests, countedBy },
-      commands,
-      events,
-      durationMs: Date.now() - started,
-      ok,
-    };
+  } catch (cause) {
+    if (AuthError.isInstance(cause) && cause.code === 'CONFIGURATION') throw cause;
+    // The packages' messages hold no secret: they are written for logs.
+    error = { step, message: cause instanceof Error ? cause.message : String(cause) };
+    report.fail(error.message);
   } finally {
+    durationMs = Date.now() - started;
     for (const close of closers.reverse()) await close().catch((error: unknown) => { logger.warn('closing failed', { error }); });
     await agent?.close();
     await sandbox?.close();
   }
+  // Counted after the closing too: the sandbox's counter outlives it.
+  const requests = tokenRequests();
+  return {
+    mode: endpoints === undefined ? 'sandbox' : 'real system',
+    storeDir: options.storeDir,
+    store: storeInfo,
+    token: { reusedStoredToken: sessionStarted && requests === 0, tokenRequests: requests, countedBy },
+    commands: commands ?? notCompleted(step),
+    events: events ?? notCompleted(step),
+    durationMs,
+    ok: error === undefined,
+    ...(error === undefined ? {} : { error }),
+  };
 }
 
 /** The logger every package gets: pretty lines on stderr at the chosen level. */

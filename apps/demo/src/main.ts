@@ -1,29 +1,32 @@
 #!/usr/bin/env node
 // sessionkit demo: every package, against an embedded sandbox by default (see --help).
-import type { DemoSummary } from './demo.js';
+import type { DemoStep, DemoSummary } from './demo.js';
 import { HELP, parseOptions, prepareStoreDir, UsageError } from './options.js';
 import { createReporter, formatSummary } from './reporter.js';
 
-function summaryRows(summary: DemoSummary): [string, string][] {
-  const { token, commands, events } = summary;
+/** The rows of the summary table; `steps` in their order (demo.ts's `STEPS`). */
+function summaryRows(summary: DemoSummary, steps: readonly DemoStep[]): [string, string][] {
+  const { token, commands, events, error } = summary;
+  // A step skipped because it, or a step before it, failed.
+  const skipped = (step: DemoStep): string => (error !== undefined && steps.indexOf(step) >= steps.indexOf(error.step) ? 'not completed' : 'skipped');
   return [
     ['mode', summary.mode],
     ['token store', `${summary.store.kind === 'file' ? 'FileStore' : 'RedisStore'} ${summary.store.location}`],
     ['token requests', `${token.tokenRequests} (${token.countedBy === 'sandbox' ? 'sandbox counter' : 'counted by the demo'})`],
     ['stored token reused', token.reusedStoredToken ? 'yes' : 'no'],
-    ['command requests', 'skipped' in commands ? 'skipped' : `${commands.requests} (${commands.domainsListed} domains in ${commands.pages} pages)`],
+    ['command requests', 'skipped' in commands ? skipped('commands') : `${commands.requests} (${commands.domainsListed} domains in ${commands.pages} pages)`],
     [
       'events received',
       'skipped' in events
-        ? 'skipped'
+        ? skipped('events')
         : summary.mode === 'sandbox'
           ? `${events.received} of ${events.published} published, ${events.duplicates} duplicates, ${events.missing} missing`
           : // A real gateway publishes on its own schedule: nothing to compare with.
             `${events.received}, ${events.duplicates} duplicates dropped`,
     ],
-    ['resumes / gaps', 'skipped' in events ? 'skipped' : `${events.resumes} / ${events.gaps}`],
+    ['resumes / gaps', 'skipped' in events ? skipped('events') : `${events.resumes} / ${events.gaps}`],
     ['time', `${(summary.durationMs / 1000).toFixed(2)} s`],
-    ['result', summary.ok ? 'ok' : 'FAILED'],
+    ['result', summary.ok ? 'ok' : `FAILED in the ${error?.step ?? '?'} step`],
   ];
 }
 
@@ -46,11 +49,13 @@ async function main(): Promise<number> {
     (options.json ? process.stderr : process.stdout).write(text);
   };
   // Loaded only now: --help and a bad option answer without loading every package.
-  const [{ AuthError }, { demoLogger, runDemo }] = await Promise.all([import('@sessionkit/core-session'), import('./demo.js')]);
+  const [{ AuthError }, { demoLogger, runDemo, STEPS }] = await Promise.all([import('@sessionkit/core-session'), import('./demo.js')]);
   try {
+    // A failed step is in the summary too: with --json, stdout holds one JSON document then as well.
     const summary = await runDemo(options, createReporter(progress), demoLogger(options.logLevel));
     if (options.json) console.log(JSON.stringify(summary, null, 2));
-    else console.log(`\nSummary\n${formatSummary(summaryRows(summary))}`);
+    else console.log(`\nSummary\n${formatSummary(summaryRows(summary, STEPS))}`);
+    if (summary.error !== undefined) console.error(`\nThe demo failed: ${summary.error.message}`);
     return summary.ok ? 0 : 1;
   } catch (error) {
     if (AuthError.isInstance(error) && error.code === 'CONFIGURATION') {

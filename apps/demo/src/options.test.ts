@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { displayUrl, parseOptions, UsageError } from './options.js';
 
@@ -79,6 +80,62 @@ describe('parseOptions: a real system (--url)', () => {
     expect(error.message).toContain(`The environment variable ${name} `);
     expect(error.message).toContain(message);
     expect(error.message).not.toContain('Env-Secret-2');
+  });
+
+  it.each(['s_pw', 'S_PW', 's_session', 's_otp', 'password', 'NewPassword', 'oldpassword', 'auth', 'AUTH0', 'session', 'sessionid', 'otp', 'token', 'secret', 's%5Fpw'])(
+    'refuses a SESSIONKIT_COMMAND_URL with the secret query field %s up front, as the CommandClient would only after a token request',
+    (field) => {
+      const error = usageError(['--url', 'https://api.example.com'], { SESSIONKIT_COMMAND_URL: `https://api.example.com/api/call.cgi?s_login=demo&${field}=Env-Secret-4` });
+      expect(error.message).toMatch(/^The environment variable SESSIONKIT_COMMAND_URL must not hold the secret query field /);
+      expect(error.message).toContain('set SESSIONKIT_ISPAPI_LOGIN and SESSIONKIT_ISPAPI_PASSWORD instead');
+      expect(error.message).not.toContain('Env-Secret-4');
+    },
+  );
+
+  it('takes a SESSIONKIT_COMMAND_URL with query fields that hold no secret', () => {
+    const commandUrl = 'https://api.example.com/api/call.cgi?s_login=demo&s_entity=1234&s_passwordless=1';
+    expect(parseOptions(['--url', 'https://api.example.com'], { SESSIONKIT_COMMAND_URL: commandUrl }).endpoints?.commandUrl).toBe(commandUrl);
+  });
+});
+
+describe('parseOptions: --store-dir', () => {
+  it('resolves a relative directory against INIT_CWD, where pnpm was run, else the working directory', () => {
+    expect(parseOptions(['--store-dir', 'mystore'], { INIT_CWD: '/home/someone/work' }).storeDir).toBe(resolve('/home/someone/work', 'mystore'));
+    expect(parseOptions(['--store-dir', '../mystore'], { INIT_CWD: '/home/someone/work' }).storeDir).toBe(resolve('/home/someone/mystore'));
+    expect(parseOptions(['--store-dir', 'mystore'], {}).storeDir).toBe(join(process.cwd(), 'mystore'));
+    expect(parseOptions(['--store-dir', '/var/tmp/store'], { INIT_CWD: '/home/someone/work' }).storeDir).toBe(resolve('/var/tmp/store'));
+  });
+
+  it('refuses a blank directory rather than using the working directory', () => {
+    expect(usageError(['--store-dir', '']).message).toBe('--store-dir must name a directory, not be blank.');
+    expect(usageError(['--store-dir', ' ']).message).toBe('--store-dir must name a directory, not be blank.');
+  });
+});
+
+describe('parseOptions: --listen-seconds', () => {
+  it.each(['0', '10', '2.5', '3600'])('takes %j', (value) => {
+    expect(parseOptions(['--listen-seconds', value], {}).listenSeconds).toBe(Number(value));
+  });
+
+  it.each(['', ' ', '0x10', '1e3', '-1', '3601', '10s', ' 10', 'Infinity'])('refuses %j: only plain decimal numbers of seconds', (value) => {
+    // The `=` form: parseArgs takes "-1" after a space for an option.
+    expect(usageError([`--listen-seconds=${value}`]).message).toBe(`--listen-seconds must be a number of seconds from 0 to 3600, such as 10 or 2.5, not "${value}".`);
+  });
+});
+
+describe('parseOptions: SESSIONKIT_REDIS_URL', () => {
+  it('refuses a bad one by its name, as the other variables, without repeating it', () => {
+    const plain = usageError([], { SESSIONKIT_REDIS_URL: 'localhost:6379' });
+    expect(plain.message).toBe('The environment variable SESSIONKIT_REDIS_URL must be a Redis URL starting with redis:// or rediss://, such as redis://127.0.0.1:6379.');
+    const other = usageError([], { SESSIONKIT_REDIS_URL: 'memcached://:Env-Secret-5@127.0.0.1:11211' });
+    expect(other.message).toBe('The environment variable SESSIONKIT_REDIS_URL must start with redis:// or rediss://, not memcached://.');
+    // --store wins over the variable, which is then not read.
+    expect(parseOptions(['--store', 'redis://127.0.0.1:6379'], { SESSIONKIT_REDIS_URL: 'localhost:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('is not read with --help, which answers whatever the environment holds', () => {
+    const env = { SESSIONKIT_REDIS_URL: 'localhost:6379', SESSIONKIT_LOG_LEVEL: 'loud' };
+    expect(parseOptions(['--help'], env)).toMatchObject({ help: true, redisUrl: undefined });
   });
 });
 

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isLogLevel, type LogLevel } from '@sessionkit/logger';
 
@@ -50,6 +50,7 @@ export interface DemoOptions {
   /** The real system's endpoints; defined when `url` is (and `help` is not). */
   endpoints: Endpoints | undefined;
   system: 'live' | 'ote';
+  /** `--store-dir`, made absolute (see `parseOptions`). */
   storeDir: string;
   /** `--store` or `SESSIONKIT_REDIS_URL`: keep the token in a RedisStore; undefined: a FileStore. */
   redisUrl: string | undefined;
@@ -82,17 +83,30 @@ function isLoopback(hostname: string): boolean {
 }
 
 /**
+ * The query fields the CommandClient refuses in its URL (`isSecretName` in http-client, which it
+ * does not export): ISPAPI connection secrets and secret command parameters, in any case, also
+ * numbered (`AUTH0`).
+ */
+const SECRET_QUERY_FIELD = /^(?:s_pw|s_session|s_otp|password|newpassword|oldpassword|auth|session|sessionid|otp|token|secret)\d*$/i;
+
+/**
  * `url` (from `from`: an option or a variable) when it parses, uses `secure` (or its plain
  * counterpart on loopback only: tokens and passwords travel in it) and holds no user name or
- * password. The messages never repeat the URL: it may carry a secret.
+ * password, nor, for the command API (`commandApi`), a query field the CommandClient refuses.
+ * The messages never repeat the URL: it may carry a secret.
  */
-function checkUrl(url: string, from: string, secure: 'https:' | 'wss:'): string {
+function checkUrl(url: string, from: string, secure: 'https:' | 'wss:', commandApi = false): string {
   const plain = secure === 'https:' ? 'http:' : 'ws:';
   if (!URL.canParse(url)) throw new UsageError(`${from} must be a URL starting with ${secure}// (or ${plain}// on this machine).`);
-  const { protocol, hostname, host, username, password } = new URL(url);
+  const { protocol, hostname, host, username, password, searchParams } = new URL(url);
   if (protocol !== secure && protocol !== plain) throw new UsageError(`${from} must start with ${secure}// (or ${plain}// on this machine), not ${protocol}`);
   if (protocol === plain && !isLoopback(hostname)) throw new UsageError(`${from} uses plain ${plain}// on ${host}: use ${secure}// (plain ${plain}// only on this machine, such as a local sandbox).`);
   if (username !== '' || password !== '') throw new UsageError(`${from} must not hold a user name or password: the credentials have variables of their own (below).`);
+  // The field's name only: its value is the secret.
+  const field = commandApi ? [...searchParams.keys()].find((name) => SECRET_QUERY_FIELD.test(name)) : undefined;
+  if (field !== undefined) {
+    throw new UsageError(`${from} must not hold the secret query field ${field}: remove it, and set SESSIONKIT_ISPAPI_LOGIN and SESSIONKIT_ISPAPI_PASSWORD instead (below).`);
+  }
   return url;
 }
 
@@ -102,12 +116,13 @@ function realEndpoints(url: string, env: NodeJS.ProcessEnv): Endpoints {
   if (base.pathname !== '/' || base.search !== '' || base.hash !== '') {
     throw new UsageError('--url must be a base URL without a path, query or fragment, such as https://api.example.com: set SESSIONKIT_TOKEN_URL, SESSIONKIT_COMMAND_URL and SESSIONKIT_ESS_URL for endpoints elsewhere.');
   }
-  const override = (name: string, secure: 'https:' | 'wss:'): string | undefined => {
+  const override = (name: string, secure: 'https:' | 'wss:', commandApi = false): string | undefined => {
     const value = readEnv(env, name);
-    return value === undefined ? undefined : checkUrl(value, `The environment variable ${name}`, secure);
+    return value === undefined ? undefined : checkUrl(value, `The environment variable ${name}`, secure, commandApi);
   };
   const tokenUrl = override('SESSIONKIT_TOKEN_URL', 'https:');
-  const commandUrl = override('SESSIONKIT_COMMAND_URL', 'https:');
+  // The CommandClient would refuse it only once the run is under way, after a token request.
+  const commandUrl = override('SESSIONKIT_COMMAND_URL', 'https:', true);
   const essUrl = override('SESSIONKIT_ESS_URL', 'wss:');
   const ws = new URL('/api/ws/events/v1', base);
   ws.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -127,8 +142,11 @@ export function redisEndpoint(url: string): string {
 }
 
 function checkRedisUrl(url: string, from: string): string {
-  // The message never repeats the URL: it may carry a password.
-  if (!URL.canParse(url)) throw new UsageError(`${from} must be a Redis URL such as redis://127.0.0.1:6379.`);
+  // The message never repeats the URL: it may carry a password. Without "//" after a scheme, what
+  // parses as one is something else (localhost:6379 gives "localhost:"), so it is not named.
+  if (!URL.canParse(url) || !/^[a-z][\w+.-]*:\/\//i.test(url)) {
+    throw new UsageError(`${from} must be a Redis URL starting with redis:// or rediss://, such as redis://127.0.0.1:6379.`);
+  }
   const { protocol } = new URL(url);
   if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`${from} must start with redis:// or rediss://, not ${protocol}//.`);
   return url;
@@ -192,19 +210,25 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   }
   const { system } = values;
   if (system !== 'live' && system !== 'ote') throw new UsageError(`--system must be live or ote, not "${system}".`);
-  // --help answers whatever the environment holds.
-  const logLevel = logLevelOf(values['log-level'], values.help ? {} : env);
-  const listenSeconds = Number(values['listen-seconds']);
-  if (!(Number.isFinite(listenSeconds) && listenSeconds >= 0 && listenSeconds <= 3600)) {
-    throw new UsageError(`--listen-seconds must be a number of seconds from 0 to 3600, not "${values['listen-seconds']}".`);
+  // --help answers whatever the environment holds: none of it is read.
+  const given = values.help ? {} : env;
+  const logLevel = logLevelOf(values['log-level'], given);
+  // Plain decimals only: Number() also takes "" and " " (0), "0x10" (16) and "1e3".
+  const seconds = values['listen-seconds'];
+  const listenSeconds = /^\d+(?:\.\d+)?$/.test(seconds) ? Number(seconds) : Number.NaN;
+  if (!(listenSeconds >= 0 && listenSeconds <= 3600)) {
+    throw new UsageError(`--listen-seconds must be a number of seconds from 0 to 3600, such as 10 or 2.5, not "${seconds}".`);
   }
+  if (values['store-dir'].trim() === '') throw new UsageError('--store-dir must name a directory, not be blank.');
+  // `pnpm demo` runs the demo in apps/demo; pnpm names the directory the user ran it from in INIT_CWD.
+  const storeDir = resolve(readEnv(given, 'INIT_CWD') ?? process.cwd(), values['store-dir']);
   const endpoints = values.url === undefined || values.help ? undefined : realEndpoints(values.url, env);
-  const envRedisUrl = readEnv(env, 'SESSIONKIT_REDIS_URL');
+  const envRedisUrl = readEnv(given, 'SESSIONKIT_REDIS_URL');
   const redisUrl =
     values.store !== undefined
       ? checkRedisUrl(values.store, '--store')
       : envRedisUrl === undefined
         ? undefined
-        : checkRedisUrl(envRedisUrl, 'SESSIONKIT_REDIS_URL');
-  return { url: values.url, endpoints, system, storeDir: values['store-dir'], redisUrl, listenSeconds, logLevel, json: values.json, help: values.help };
+        : checkRedisUrl(envRedisUrl, 'The environment variable SESSIONKIT_REDIS_URL');
+  return { url: values.url, endpoints, system, storeDir, redisUrl, listenSeconds, logLevel, json: values.json, help: values.help };
 }

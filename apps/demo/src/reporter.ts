@@ -4,6 +4,8 @@ export interface Reporter {
   detail(line: string): void;
   done(result: string): void;
   skip(reason: string): void;
+  /** The step failed, and why; the run ends there. */
+  fail(reason: string): void;
 }
 
 export function createReporter(write: (text: string) => void): Reporter {
@@ -12,6 +14,7 @@ export function createReporter(write: (text: string) => void): Reporter {
     detail: (line) => { write(`  ${line}\n`); },
     done: (result) => { write(`  ✔ ${result}\n`); },
     skip: (reason) => { write(`  – skipped: ${reason}\n`); },
+    fail: (reason) => { write(`  ✗ ${reason}\n`); },
   };
 }
 
