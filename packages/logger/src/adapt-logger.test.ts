@@ -59,6 +59,28 @@ describe('adaptLogger', () => {
     expect(logger.isLevelEnabled('debug')).toBe(true);
   });
 
+  it('wraps the winston module itself, its default logger, which has neither levels nor isLevelEnabled', () => {
+    const { chunks, stream } = sinkStream();
+    const transport = streamTransport(stream);
+    winston.add(transport);
+    try {
+      const logger = adaptLogger(winston);
+      logger.debug('below info, the default level: dropped by winston');
+      logger.info('server started', { port: 8080, token: SECRET });
+      logger.warn('w');
+      winston.level = 'silly';
+      logger.trace('t');
+      expect(chunks.map((chunk) => JSON.parse(chunk) as unknown)).toEqual([
+        { level: 'info', message: 'server started', port: 8080, token: REDACTED },
+        { level: 'warn', message: 'w' },
+        { level: 'silly', message: 't' },
+      ]);
+    } finally {
+      winston.remove(transport);
+      winston.level = 'info';
+    }
+  });
+
   it('maps levels onto winston syslog levels (warn is warning) and skips disabled ones', () => {
     const { chunks, stream } = sinkStream();
     const transport = new winston.transports.Stream({ stream }) as unknown as winston.transport;
@@ -197,12 +219,12 @@ describe('adaptLogger', () => {
     const pinoLike = { levels: { values: { info: 30 } }, isLevelEnabled: method, trace: method, debug: method, info: method, warn: method, error: method };
     const winstonLike = { levels: { info: 2 }, add: method, log: method, isLevelEnabled: method };
     expect(() => adaptLogger(pinoLike)).not.toThrow();
-    expect(() => adaptLogger(winstonLike)).not.toThrow();
+    // As the winston module: its levels are taken to be npm's, and every level is passed on.
+    expect(() => adaptLogger({ add: method, log: method })).not.toThrow();
     for (const target of [
       { levels: { values: null }, isLevelEnabled: method },
       { ...pinoLike, trace: undefined },
       { ...pinoLike, isLevelEnabled: undefined },
-      { ...winstonLike, isLevelEnabled: undefined },
       { ...winstonLike, log: undefined },
     ]) {
       expect(() => adaptLogger(target as never), JSON.stringify(target)).toThrow(TypeError);
@@ -282,6 +304,14 @@ it('passes Maps with object keys to the console, redacted where they hold a secr
   expect(chunks[0]).toContain(`{ token: '${REDACTED}', id: 7 } => 2`);
   // Node 24's inspect writes such a key itself; earlier ones throw, and the field is [Unreadable].
   expect(chunks[0]).toContain(inspects(key) ? 'map: Map(1) {' : `map: '[Unreadable]'`);
+});
+
+it.each(['pino', 'winston'])('passes Map and Set fields to %s as the JSON format writes them, not as {}', (library) => {
+  const { logger, chunks } = targets[library]!();
+  const retries = new Map<unknown, unknown>([['ess', 3], [1, 'number'], ['1', 'string'], ['token', SECRET]]);
+  logger.info('stats', { retries, ids: new Set(['a', 'b']), nested: { inner: new Map([['k', new Set([1])]]) } });
+  expect(JSON.parse(chunks[0]!)).toMatchObject({ retries: { ess: 3, 1: 'number', '1#2': 'string', token: REDACTED }, ids: ['a', 'b'], nested: { inner: { k: [1] } } });
+  expect(chunks[0]).not.toContain(SECRET);
 });
 
 /** Whether this Node's `util.inspect` writes `value` (Node 24's copes with more throwing getters). */

@@ -1,5 +1,5 @@
 import { createBaseLogger, type Sink } from './base-logger.js';
-import { escapeControls, withFields } from './format.js';
+import { escapeControls, safeStringify, withFields } from './format.js';
 import { inspect } from 'node:util';
 import { type EntryLevel, entryLevels, type LogLevel } from './levels.js';
 import { type RedactOptions, UNREADABLE } from './redact.js';
@@ -27,12 +27,15 @@ export interface PinoLike {
   error: PinoMethod;
 }
 
-/** The part of a winston logger the adapter uses. */
+/**
+ * The part of a winston logger the adapter uses. The winston module itself (its default logger)
+ * has neither `levels` nor `isLevelEnabled`: its levels are taken to be npm's, and winston decides.
+ */
 export interface WinstonLike {
-  levels: Record<string, number>;
+  levels?: Record<string, number> | undefined;
   add(transport: never): unknown;
   log(entry: { level: string; message: string }): unknown;
-  isLevelEnabled(level: string): boolean;
+  isLevelEnabled?: ((level: string) => boolean) | undefined;
 }
 
 /** Any object with a `log(entry)` method receives structured, redacted entries. */
@@ -57,6 +60,9 @@ export interface AdaptLoggerOptions {
 
 // The names to try, in order, for our levels that winston's level sets (npm, syslog, cli) may lack.
 const WINSTON_NAMES: Partial<Record<EntryLevel, string>> = { trace: 'trace silly debug', warn: 'warn warning' };
+
+// winston's default levels, those of its default logger (the module), which does not expose them.
+const NPM_LEVELS = { error: 0, warn: 1, info: 2, http: 3, verbose: 4, debug: 5, silly: 6 };
 
 // The keys a pino logger (with its default options) writes around the fields of an entry.
 const PINO_KEYS = ['level', 'time', 'pid', 'hostname', 'msg'];
@@ -87,9 +93,12 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
     // pino and winston apply their own level, so by default every level is passed on to them.
     createBaseLogger(options.level ?? (isEnabled && 'trace'), options.redact, sink, isEnabled);
 
-  // pino is told by its `levels.values`, winston by its `levels` and `add`; such a target must
-  // have every method its adapter calls, or it is refused here instead of failing at its first
-  // entry (it is not taken for console or a sink either).
+  // pino and winston write a Map or Set as `{}`: they get the fields as the JSON format writes them.
+  const json = (fields: LogFields): LogFields => JSON.parse(safeStringify(fields)) as LogFields;
+
+  // pino is told by its `levels.values`, winston by its `add` and `log`; a pino target must have
+  // every method its adapter calls, or it is refused here instead of failing at its first entry
+  // (it is not taken for console or a sink either).
   // `?.`: null and undefined are refused below, as any other target it cannot drive.
   const levels = (target as Loose | undefined)?.levels;
   if (isObject(levels?.values)) {
@@ -97,17 +106,19 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
       return adapt(
         // A field must not repeat one of pino's keys: JSON.parse keeps the last of them (pino's
         // message is last, a field's level came after pino's), so one value would be lost.
-        (level, msg, fields) => { (target as PinoLike)[level](withFields({}, fields, PINO_KEYS), msg); },
+        (level, msg, fields) => { (target as PinoLike)[level](withFields({}, json(fields), PINO_KEYS), msg); },
         (level) => (target as PinoLike).isLevelEnabled(level),
       );
     }
-  } else if (isObject(levels) && has('add')) {
-    if (has('log') && has('isLevelEnabled')) {
-      const names = Object.fromEntries(
-        entryLevels.map((level) => [level, (WINSTON_NAMES[level] ?? level).split(' ').find((name) => name in levels) ?? 'info']),
-      ) as Record<EntryLevel, string>;
-      return adapt((level, msg, fields) => (target as WinstonLike).log(withFields({ level: names[level], message: msg }, fields)), (level) => (target as WinstonLike).isLevelEnabled(names[level]));
-    }
+  } else if (has('add') && has('log')) {
+    const known = levels ?? NPM_LEVELS;
+    const names = Object.fromEntries(
+      entryLevels.map((level) => [level, (WINSTON_NAMES[level] ?? level).split(' ').find((name) => name in known) ?? 'info']),
+    ) as Record<EntryLevel, string>;
+    return adapt(
+      (level, msg, fields) => (target as WinstonLike).log(withFields({ level: names[level], message: msg }, json(fields))),
+      (level) => (target as WinstonLike).isLevelEnabled?.(names[level]) ?? true,
+    );
   } else if (entryLevels.slice(1).every(has)) {
     return adapt((level, msg, fields) => {
       // The message is escaped as createLogger's lines are, so that it cannot forge a second line, and

@@ -1,4 +1,4 @@
-import { safeStringify } from './format.js';
+import { safeStringify, toText } from './format.js';
 import { type EntryLevel, entryLevels, type LogLevel, levelWeights, resolveLevel } from './levels.js';
 import { createRedactor, type RedactOptions, UNREADABLE } from './redact.js';
 import type { LogFields, Logger } from './types.js';
@@ -56,8 +56,8 @@ export function createBaseLogger(
         level,
         (msg: string, fields?: LogFields): void => {
           if (!isLevelEnabled(level)) return;
-          // Not a string from untyped code (`logger.error(error)`): as text.
-          const text = redactor.text(typeof msg === 'string' ? msg : String(msg));
+          // Not a string from untyped code (`logger.error(error)`): as text, if it has one.
+          const text = redactor.text(toText(msg));
           const time = new Date().toISOString();
           // Set once the fields are redacted: a failure after that is the sink's.
           let all: LogFields | undefined;

@@ -41,6 +41,17 @@ describe('createLogger', () => {
     }
   });
 
+  it('puts time, level and msg first also before fields and bindings named like array indexes', () => {
+    const { lines, write } = capture();
+    const logger = createLogger({ format: 'json', write });
+    logger.child({ 1: 'binding' }).info('counts', { 200: 10, msg: 'field', time: 't' });
+    logger.info('no fields');
+    logger.info('none written', { a: undefined });
+    expect(lines[0]).toMatch(/^\{"time":"[^"]+","level":"info","msg":"counts","1":"binding","200":10,"_msg":"field","_time":"t"\}$/);
+    expect(lines[1]).toMatch(/^\{"time":"[^"]+","level":"info","msg":"no fields"\}$/);
+    expect(lines[2]).toMatch(/^\{"time":"[^"]+","level":"info","msg":"none written"\}$/);
+  });
+
   it('keeps a "__proto__" field in JSON lines', () => {
     const { lines, write } = capture();
     createLogger({ format: 'json', write }).info('x', JSON.parse('{"__proto__":{"a":1},"b":2}') as Record<string, unknown>);
@@ -156,6 +167,12 @@ describe('createLogger', () => {
     expect(lines[0]!.slice(13)).toBe('INFO  m "user=admin role"=x "a\\"b"=1 ""=2 ok=3');
   });
 
+  it('quotes an object or array value in pretty lines as it quotes a string, so that it cannot pass for two fields', () => {
+    const { lines, write } = capture();
+    createLogger({ write }).info('login', { user: { name: 'bob role=admin' }, list: ['a b'], empty: {}, ids: [1, 2] });
+    expect(lines[0]!.slice(13)).toBe('INFO  login user="{\\"name\\":\\"bob role=admin\\"}" list="[\\"a b\\"]" empty={} ids=[1,2]');
+  });
+
   it('escapes line breaks and other control characters in the message, keys and values', () => {
     const { lines, write } = capture();
     createLogger({ write }).info('a\nFAKE INFO  b\r\u2028c\u2029d\u0085e\u001b[1Af\tg', {
@@ -168,7 +185,7 @@ describe('createLogger', () => {
     expect(lines[0]).not.toMatch(/[^\t -~\xa0-\u2027\u202a-\uffff]/);
     expect(lines[0]!.slice(13)).toBe(
       'INFO  a\\nFAKE INFO  b\\r\\u2028c\\u2029d\\u0085e\\u001b[1Af\tg "k\\r\\nFAKE"=1 plain=x\\u0085y\\u001bz ' +
-        'spaced="x\\u2028 y" nested={"k\\u2029":"v\\n"}',
+        'spaced="x\\u2028 y" nested="{\\"k\\u2029\\":\\"v\\\\n\\"}"',
     );
   });
 
@@ -203,7 +220,7 @@ describe('createLogger with fields it cannot read', () => {
   it.each(['json', 'pretty'] as const)('writes an invalid Date as null, as JSON does (%s)', (format) => {
     const { lines, write } = capture();
     createLogger({ format, write }).info('token expires', { expiresAt: new Date('garbage'), nested: { at: new Date('garbage') } });
-    expect(lines[0]).toMatch(format === 'json' ? /"expiresAt":null,"nested":\{"at":null\}\}$/ : / expiresAt=null nested=\{"at":null\}$/);
+    expect(lines[0]).toMatch(format === 'json' ? /"expiresAt":null,"nested":\{"at":null\}\}$/ : / expiresAt=null nested="\{\\"at\\":null\}"$/);
   });
 
   describe.each(['json', 'pretty'] as const)('%s', (format) => {
@@ -280,6 +297,15 @@ describe('createLogger with fields it cannot read', () => {
     logger.error(new Error('refused: token=abc123') as never);
     logger.warn(42 as never);
     expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual([`Error: refused: token=${REDACTED}`, '42']);
+  });
+
+  it('writes a message whose text cannot be read (untyped code) as [Unreadable], without throwing', () => {
+    const { lines, write } = capture();
+    const logger = createLogger({ format: 'json', write });
+    for (const msg of [Object.create(null) as object, { toString: (): never => { throw new Error(THROWN); } }, revoked()]) {
+      expect(() => { logger.error(msg as never); }).not.toThrow();
+    }
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(['[Unreadable]', '[Unreadable]', '[Unreadable]']);
   });
 
   it('lets an error thrown by the write function itself through', () => {

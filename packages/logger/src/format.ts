@@ -51,20 +51,28 @@ export function withFields<T extends object>(head: T, fields: LogFields, taken: 
 
 /** One JSON object per line: `time`, `level`, `msg`, then bindings and fields, renamed as {@link withFields} does. */
 export function formatJson(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
-  return safeStringify(withFields({ time, level, msg }, fields));
+  // Two objects joined: in one, JavaScript would put fields named like array indexes (`200`) first.
+  const rest = safeStringify(withFields({}, fields, ['time', 'level', 'msg']));
+  return safeStringify({ time, level, msg }).slice(0, -1) + (rest.length > 2 ? `,${rest.slice(1)}` : '}');
+}
+
+/** `String(value)`, or UNREADABLE where that throws (a throwing `toString`, no prototype, a revoked Proxy). */
+export function toText(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return UNREADABLE;
+  }
 }
 
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : safeStringify(value);
   // As JSON writes a Date (`null` when it is invalid), so a field reads the same in both formats.
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'null' : value.toISOString();
-  if (value && typeof value === 'object') return safeStringify(value);
+  // Its JSON text, quoted as a string is: raw, `{"a":"b c=d"}` would read as two fields.
+  if (value && typeof value === 'object') return formatValue(safeStringify(value));
   // A function (its `toString` or `Symbol.toPrimitive`, which may throw) or a primitive.
-  try {
-    return String(value);
-  } catch {
-    return UNREADABLE;
-  }
+  return toText(value);
 }
 
 /**

@@ -8,8 +8,8 @@ export const UNREADABLE = '[Unreadable]';
  * Keys whose values are secret wherever they appear: object keys (any depth), URL query
  * parameters, form fields, `KEY=value` command lines and JSON text. Compared without regard
  * to case, `-`, `_` or `.`, so `client_secret`, `clientSecret` and `Client-Secret` are one key;
- * a key that ends in one after a `-`, `_` or `.` is secret too (`SESSIONKIT_CLIENT_SECRET`,
- * `X-Auth-Token`, `db.password`).
+ * a key that ends in one after a `-`, `_` or `.`, or from a capital after a small letter or digit,
+ * is secret too (`SESSIONKIT_CLIENT_SECRET`, `X-Auth-Token`, `db.password`, `sessionToken`).
  */
 export const defaultRedactKeys: readonly string[] = (
   'password password_confirmation passwd pw s_pw newpassword secret client_secret token access_token refresh_token id_token ' +
@@ -37,8 +37,8 @@ export interface Redactor {
   /** `text` with secrets in URLs, forms, command lines, JSON and auth headers replaced. */
   text(text: string): string;
   /**
-   * Whether `key` names a secret: it, or its end after a `-`, `_`, `.` or bracket (`user[password]`,
-   * `user%5Bpassword%5D`), is a secret key. An index in brackets is no name: `password[0]` is `password`.
+   * Whether `key` names a secret: it, or its end after a `-`, `_`, `.`, bracket (`user[password]`,
+   * `user%5Bpassword%5D`) or camelCase word break (`dbPassword`), is a secret key. An index in brackets is no name: `password[0]` is `password`.
    */
   isSecretKey(key: string): boolean;
 }
@@ -95,7 +95,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)(?:[^"\\]|\\.)*(?:"|$)(?!\s*(?::|=>))|'(?!-)(?:[^'\\]|\\.)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|\{|\[(?!REDACTED])|(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\{|\[(?!REDACTED])|(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -104,11 +104,13 @@ const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*
 // key may hold escapes (`"\u0074oken"`; not `\"`, so that a key never runs past its closing
 // quote, which made long runs of escaped quotes take quadratic time), but no blank, bare quote or
 // comma, so a match never starts between two strings (`["a", ":", {"token": …}]`). In a string
-// with escaped quotes, `\\\"` is a quote inside it.
-const JSON_MEMBER = /((\\?)"((?:[\w.[\]-]|\\[^"])+)\2"\s*:\s*)(\2"(?:[^"\\]|\\\2\2.|\\[^"])*(?:\2")?|[{[]|(?:[^\s"{[,}\]]|\[REDACTED])+)/g;
+// with escaped quotes, `\\\"` is a quote inside it. Here, in TOKEN and in INLINE a loop takes a run of
+// plain characters at a time, not one (`[^"\\]*(?:\\.[^"\\]*)*`, not `(?:[^"\\]|\\.)*`): megabytes of
+// one string would exhaust the backtracking stack (a RangeError).
+const JSON_MEMBER = /((\\?)"((?=[\w.[\]-]|\\[^"])[\w.[\]-]*(?:\\[^"][\w.[\]-]*)*)\2"\s*:\s*)(\2"[^"\\]*(?:(?:\\\2\2.|\\[^"])[^"\\]*)*(?:\2")?|[{[]|(?:[^\s"{[,}\]]+|\[REDACTED])+)/g;
 // What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
 // an opening bracket (the second group) or a closing one.
-const TOKEN = /(\\?)"(?:[^"\\]|\\\1\1.|\\[^"])*(?:\1")?|([{[])|[}\]]/g;
+const TOKEN = /(\\?)"[^"\\]*(?:(?:\\\1\1.|\\[^"])[^"\\]*)*(?:\1")?|([{[])|[}\]]/g;
 // The password in a URL's user information: `redis://user:secret@host`. The scheme starts where
 // a word does (not after a letter, digit, `+`, `.` or `-`), so that a long word is tried once,
 // not from each of its letters.
@@ -146,6 +148,8 @@ const VALUE = /(?!\[REDACTED])[^&\r\n"'<>]+/y;
 // it (`cpu at 95%`) makes no such value.
 const PERCENT_VALUE = /(?<=^|[=\s"'])[^&\s"'<>=]*%[\da-f]{2}[^&\s"'<>=]*/gi;
 const ESCAPE = /%[\da-f]{2}/i;
+// An Error's name (a Node error's code after it) and `: `, as its text and stack start.
+const PREFIX = /^\w*Error(?: \[ERR_\w+])?: /;
 // The parts of a layer of encoding: runs of escapes, each decoded whole (those of ASCII characters
 // apart from the others, which may not be UTF-8); runs of the characters that encoding leaves as
 // they are (cut or not, they come out of it the same: fewer parts than one a character); and any
@@ -193,16 +197,16 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     [...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(options.keys ?? [])].map(normalizeKey),
   );
   // A key without a separator (most keys) is one lookup. One with separators (brackets too, so
-  // that a form key `user[password]` ends in `password`) is looked up at each end after a
+  // that a form key `user[password]` ends in `password`; and a capital after a small letter or
+  // digit, so that `dbPassword` is `db_password`) is looked up at each end after a
   // separator, shortest first (`MY_API_KEY`: `key`, `apikey`, `myapikey`), up to the length of the
   // longest key: a long one (`a_a_a_…=` in text) is a few lookups, not one for each of its ends. An
   // index in brackets (`[0]`, `[]`, `%5B0%5D`) is one separator, so `password[0]` ends in `password`.
   const longest = Math.max(...Array.from(keys, (key) => key.length));
   const isSecretKey = (key: string): boolean => {
-    const lower = key.toLowerCase();
-    if (!/[-_.[\]]|%5[bd]/.test(lower)) return keys.has(lower);
-    const parts = lower.split(/\[\d*]|%5b\d*%5d|[-_.[\]]|%5[bd]/);
-    for (let end = '', part; (part = parts.pop()) != null && (end = part + end).length <= longest; ) if (keys.has(end)) return true;
+    if (!/[-_.[\]]|%5[bdBD]|[a-z\d][A-Z]/.test(key)) return keys.has(key.toLowerCase());
+    const parts = key.split(/\[\d*]|%5[bB]\d*%5[dD]|[-_.[\]]|%5[bdBD]|(?<=[a-z\d])(?=[A-Z])/);
+    for (let end = '', part; (part = parts.pop()) != null && (end = part.toLowerCase() + end).length <= longest; ) if (keys.has(end)) return true;
     return false;
   };
 
@@ -362,9 +366,19 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     return masked;
   };
   const redactText = (input: string): string => {
-    const out = text(input);
-    // Most text has no `%` (one `includes`), and a `%` is seldom an escape (`cpu at 95%`).
-    return out.includes('%') && ESCAPE.test(out) ? out.replace(PERCENT_VALUE, redactEncoded) : out;
+    try {
+      // Text that starts as an Error's does (`String(error)`, a stack: `TypeError: message`): the
+      // message is searched as it would be alone, not as the value of a key `TypeError` (which
+      // `'password'` in `'password': 'x'` would be, and the secret after it no key's).
+      const [head = ''] = PREFIX.exec(input) ?? [];
+      const out = head + text(input.slice(head.length));
+      // Most text has no `%` (one `includes`), and a `%` is seldom an escape (`cpu at 95%`).
+      return out.includes('%') && ESCAPE.test(out) ? out.replace(PERCENT_VALUE, redactEncoded) : out;
+    } catch {
+      // A pattern that ran out of backtracking stack (a RangeError: millions of lines indented
+      // below a secret key): what it would have found is not known, so none of the text is kept.
+      return REDACTED;
+    }
   };
 
   // How many values `copy` has changed so far (see `entries`).
@@ -415,28 +429,35 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // `-flag`) is its value, unless it is the next option. Node's `rawHeaders` (names and values
     // in turn: `['Authorization', 'Bearer …', 'Host', 'h']`): the value after a secret name. (Only
     // under that key: a list of names, such as `['Authorization', 'Content-Type']` for CORS, has
-    // the same shape.)
+    // the same shape.) A pair in a list (`[name, value]`: `Object.entries()`, `[...headers]`, the
+    // tuples of fetch's `headers`): its value, as a Map entry's.
     if (Array.isArray(input)) {
       return input.map((value: unknown, index) => {
         const previous: unknown = input[index - 1];
-        return typeof previous === 'string' && (raw ? index % 2 : flag(previous) && !flag(value)) && isSecretKey(previous) ? (changed++, REDACTED) : each(value);
+        return typeof previous === 'string' && (raw ? index % 2 : (input.length === 2 && Array.isArray(path.at(-1))) || (flag(previous) && !flag(value))) && isSecretKey(previous) ? (changed++, REDACTED) : each(value);
       });
     }
     if (input instanceof Set) return new Set([...input].map(each));
     if (input instanceof Map) return new Map(entries([...input]));
-    return Object.fromEntries(entries([
-      // What an Error holds besides its own enumerable properties (which Object.entries() lists);
-      // `errors` is an AggregateError's. Each is read on its own: one whose getter throws (a
-      // `cause` getter) is UNREADABLE, and the message, name and stack are kept.
-      ...(input instanceof Error ? 'name message stack cause errors'.split(' ').filter((key) => key in input).map((key): [string, unknown] => {
-        try {
-          return [key, input[key as keyof Error]];
-        } catch {
-          return [key, UNREADABLE];
-        }
-      }) : []),
-      ...Object.entries(input),
-    ]));
+    // What an Error holds besides its own enumerable properties (which Object.entries() lists);
+    // `errors` is an AggregateError's. Each is read on its own: one whose getter throws (a
+    // `cause` getter) is UNREADABLE, and the message, name and stack are kept.
+    const own = input instanceof Error ? 'name message stack cause errors'.split(' ').filter((key) => key in input).map((key): [string, unknown] => {
+      try {
+        return [key, input[key as keyof Error]];
+      } catch {
+        return [key, UNREADABLE];
+      }
+    }) : [];
+    const out = Object.fromEntries(entries([...own, ...Object.entries(input)])) as Record<string, unknown>;
+    // A stack starts with `name: message`, which the patterns may read otherwise than the message
+    // alone (`Failure: 'password': …`: `'password'` as the value of a key `Failure`): there it
+    // gets the name and message as redacted, and the rest of it is redacted on its own.
+    const { name, message, stack } = Object.fromEntries(own);
+    if (typeof name === 'string' && typeof message === 'string' && typeof stack === 'string' && stack.startsWith(`${name}: ${message}`)) {
+      out.stack = `${out.name as string}: ${out.message as string}${each(stack.slice(name.length + message.length + 2)) as string}`;
+    }
+    return out;
   };
 
   return {
