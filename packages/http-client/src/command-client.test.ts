@@ -888,7 +888,40 @@ describe('sessions', () => {
     now += 45_000;
     expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
     now += 61_000;
-    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
+    // The client forgets the expired session, and replays the read-only command with the credentials.
+    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 2 });
+    expect(sandbox.commands.recent.slice(-2).map((sent) => [sent.usedSession, sent.login])).toEqual([[true, undefined], [false, 'demo']]);
+    expect(created.loggedIn).toBe(false);
+  });
+
+  it('forgets a session the server no longer knows, and replays only a read-only command, once, with the credentials', async () => {
+    const created = client();
+    expect((await created.login()).code).toBe(200);
+    sandbox.commands.expireSessions();
+    // It used to keep the dead session: every later request was sent with it and failed with 530.
+    expect(await created.request({ COMMAND: 'ConvertIDN', DOMAIN: 'example.com' })).toMatchObject({ code: 530, attempt: 1 });
+    expect(created.loggedIn).toBe(false);
+    expect(created.saveSession()).toBeUndefined();
+    expect(await created.request({ COMMAND: 'ConvertIDN', DOMAIN: 'example.com' })).toMatchObject({ code: 200, attempt: 1 });
+    expect(sandbox.commands.recent.slice(-2).map((sent) => sent.usedSession)).toEqual([true, false]);
+
+    // Without credentials there is nothing to replay with; wrong credentials are not replayed either.
+    expect((await created.login()).code).toBe(200);
+    const saved = created.saveSession()!;
+    sandbox.commands.expireSessions();
+    const reused = client({ credentials: undefined });
+    reused.reuseSession(saved);
+    const requests = sandbox.stats.commands.requests;
+    expect(await reused.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, attempt: 1 });
+    expect(reused.loggedIn).toBe(false);
+    expect(await client({ credentials: { login: 'demo', password: 'nope' } }).request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, attempt: 1 });
+    expect(sandbox.stats.commands.requests - requests).toBe(2);
+    // The session a login() set meanwhile is kept.
+    reused.reuseSession(saved);
+    const replaced = reused.request({ COMMAND: 'StatusAccount' });
+    reused.reuseSession({ entity: saved.entity, session: 'other' });
+    expect((await replaced).code).toBe(530);
+    expect(reused.saveSession()?.session).toBe('other');
   });
 
   it('ends a session after MAXTTL seconds even while it is in use', async () => {
@@ -900,7 +933,8 @@ describe('sessions', () => {
       expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
     }
     now += 25_000;
-    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
+    expect(await created.request({ COMMAND: 'StatusAccount' }, { idempotent: false })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
+    expect(created.loggedIn).toBe(false);
   });
 
   it('saves a session and reuses it elsewhere, entity included', async () => {
@@ -1172,7 +1206,10 @@ describe('pages', () => {
   it('stops without TOTAL, with LIMIT <= 0, when the window does not advance, and on an error', async () => {
     expect(await collect(page(0, 9))).toEqual([200]);
     expect(await collect(page(0, 9, 100, 0))).toEqual([200]);
-    expect(await collect([page(0, 9, 100), page(0, 9, 100)])).toEqual([200, 200]);
+    // A page that repeats the window is not yielded (it used to be, its records a second time).
+    expect(await collect([page(0, 9, 100), page(0, 9, 100)])).toEqual([200]);
+    expect(await collect([page(0, 9, 100), page(5, 14, 100)])).toEqual([200]);
+    expect(await collect([page(0, 9, 100), page(10, 19, 100, 10, 421)])).toEqual([200, 421]);
     expect(await collect([page(0, 9, 100), '[RESPONSE]\nCODE = 421\nDESCRIPTION = busy\nEOF\n'])).toEqual([200, 421]);
     expect(await collect([page(0, 9, 100), page(10, 19, 100), page(20, 29, 100), page(30, 39, 100), page(40, 49, 100)])).toEqual([200, 200, 200, 200, 200]);
     sandbox.commands.clearFaults();

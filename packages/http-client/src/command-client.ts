@@ -372,7 +372,8 @@ export class CommandClient {
    * `FIRST` (or 0) and asks for `FIRST = LAST + 1` next, keeping the command exactly as it
    * was sent (the caller's object is never changed, masked values are never re-sent). Stops
    * after the last page, on a response that is not a success, without `TOTAL`, with
-   * `LIMIT <= 0`, or when the window does not advance; the failed response is yielded.
+   * `LIMIT <= 0`, or when the window does not advance; the failed response is yielded, but not a
+   * later page that does not start at the `FIRST` asked for (a server that ignores `FIRST`).
    *
    * @example
    * for await (const page of client.pages({ COMMAND: 'QueryDomainList', LIMIT: 1000 })) {
@@ -393,6 +394,9 @@ export class CommandClient {
       const pagePairs = pairs.slice();
       pagePairs[firstIndex] = ['FIRST', String(first)];
       const response = await this.#send(pagePairs, options);
+      // A later page whose window did not advance (a server that ignores FIRST) is not yielded:
+      // its records would repeat.
+      if (page && response.isSuccess() && response.pagination?.first !== first) return;
       yield response;
       // Undefined after an error, without TOTAL, and so on (see Pagination.hasNext).
       const nextFirst = response.pagination?.nextFirst ?? 0;
@@ -404,7 +408,8 @@ export class CommandClient {
 
   /**
    * StartSession with the credentials; on success the client sends the session id instead of
-   * login, password and otp from now on. Resolves with the StartSession response. login() and
+   * login, password and otp from now on, until the server answers 530 for it: then the client
+   * forgets it and replays a read-only command once with the credentials. Resolves with the StartSession response. login() and
    * {@link logout} take effect in call order: each one's request waits until those called before
    * it are over (its `signal` and {@link close} end that wait at once). A login() called right
    * after another one with the same options, while that one is not over and its signal has not
@@ -519,15 +524,17 @@ export class CommandClient {
       start: performance.now(),
     };
     const session = this.#session;
-    if (textOption('sessionId', options.sessionId) != null || !session) return this.#exchange(outgoing, options.sessionId ?? this.#sessionId, 1);
+    // Straight to #exchange with the given session id or the credentials alone.
+    if (textOption('sessionId', options.sessionId) != null || !(session || this.#sessionId)) return this.#exchange(outgoing, options.sessionId, 1);
     return this.#sendInSession(session, outgoing);
   }
 
-  // With the Session's token; after a 530 the token is invalidated, and a read-only command is replayed once with a new one.
-  async #sendInSession(session: Session, outgoing: Outgoing): Promise<CommandResponse> {
+  // With the Session's token, else the session login() started. After a 530 the token is invalidated
+  // (the session forgotten), and a read-only command is replayed once with a new one (the credentials).
+  async #sendInSession(session: Session | undefined, outgoing: Outgoing): Promise<CommandResponse> {
     for (let attempt = 1, replay = false; ; replay = true) {
-      let token: Token;
-      try {
+      let token: Token | undefined;
+      if (session) try {
         token = await this.#wait(session.getToken(), outgoing.options.signal);
       } catch (error) {
         if (HttpClientError.isInstance(error)) throw error; // closed or aborted while waiting for the login
@@ -541,14 +548,18 @@ export class CommandClient {
         }
         return syntheticResponse(HTTP_ERROR, detail);
       }
-      const response = await this.#exchange(outgoing, token.value, attempt);
+      const id = token?.value ?? this.#sessionId;
+      const response = await this.#exchange(outgoing, id, attempt);
       // A made-up response is never a 530 here: #exchange makes up only 421 and 423.
       if (response.code !== 530) {
-        session.touch();
+        session?.touch();
         return response;
       }
-      session.invalidate(token);
-      if (replay || !outgoing.idempotent) return response;
+      if (token) session?.invalidate(token);
+      // Not a session a login() or reuseSession() set meanwhile, nor the credentials refused.
+      else if (id && this.#sessionId === id) this.#sessionId = undefined;
+      else return response;
+      if (replay || !outgoing.idempotent || !(session || this.#credentials)) return response;
       attempt = response.attempt + 1;
     }
   }

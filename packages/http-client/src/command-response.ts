@@ -224,7 +224,7 @@ export class CommandResponse {
     return {
       ...(this as object),
       cause: undefined,
-      records: this.records.map((record) => Object.fromEntries(maskPairs(Object.entries(record)).map(([name, value]) => [name, this.#unecho?.(value) ?? value]))),
+      records: this.records.map((record) => Object.fromEntries(Object.entries(record).map(([name, value]) => [name, isSecretName(name) ? MASK : this.#unecho?.(value) ?? value]))),
       command: this.command,
     };
   }
