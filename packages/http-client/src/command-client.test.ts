@@ -916,12 +916,25 @@ describe('sessions', () => {
     expect(reused.loggedIn).toBe(false);
     expect(await client({ credentials: { login: 'demo', password: 'nope' } }).request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 530, attempt: 1 });
     expect(sandbox.stats.commands.requests - requests).toBe(2);
-    // The session a login() set meanwhile is kept.
+    // The session a login() set meanwhile is kept, and the replay uses it.
+    expect((await created.login()).code).toBe(200);
+    const live = created.saveSession()!;
     reused.reuseSession(saved);
     const replaced = reused.request({ COMMAND: 'StatusAccount' });
-    reused.reuseSession({ entity: saved.entity, session: 'other' });
-    expect((await replaced).code).toBe(530);
-    expect(reused.saveSession()?.session).toBe('other');
+    reused.reuseSession(live);
+    expect(await replaced).toMatchObject({ code: 200, attempt: 2 });
+    expect(sandbox.commands.recent.at(-1)?.usedSession).toBe(true);
+    expect(reused.saveSession()?.session).toBe(live.session);
+  });
+
+  it('replays every read-only request that was in flight when the server forgot the session', async () => {
+    const created = client();
+    expect((await created.login()).code).toBe(200);
+    sandbox.commands.expireSessions();
+    // Only the first answer used to be replayed: the others found the session already forgotten.
+    const answers = await Promise.all([1, 2, 3].map(() => created.request({ COMMAND: 'StatusAccount' })));
+    expect(answers.map(({ code, attempt }) => [code, attempt])).toEqual([[200, 2], [200, 2], [200, 2]]);
+    expect(created.loggedIn).toBe(false);
   });
 
   it('ends a session after MAXTTL seconds even while it is in use', async () => {
@@ -1210,6 +1223,9 @@ describe('pages', () => {
     expect(await collect([page(0, 9, 100), page(0, 9, 100)])).toEqual([200]);
     expect(await collect([page(0, 9, 100), page(5, 14, 100)])).toEqual([200]);
     expect(await collect([page(0, 9, 100), page(10, 19, 100, 10, 421)])).toEqual([200, 421]);
+    // A page without FIRST is not taken for one that ignored it.
+    const withoutFirst = (last: number): string => page(last - 9, last, 20).replace(/PROPERTY\[FIRST\]\[0\] = \d+\n/, '');
+    expect(await collect([page(0, 9, 20), withoutFirst(19)])).toEqual([200, 200]);
     expect(await collect([page(0, 9, 100), '[RESPONSE]\nCODE = 421\nDESCRIPTION = busy\nEOF\n'])).toEqual([200, 421]);
     expect(await collect([page(0, 9, 100), page(10, 19, 100), page(20, 29, 100), page(30, 39, 100), page(40, 49, 100)])).toEqual([200, 200, 200, 200, 200]);
     sandbox.commands.clearFaults();

@@ -396,7 +396,7 @@ export class CommandClient {
       const response = await this.#send(pagePairs, options);
       // A later page whose window did not advance (a server that ignores FIRST) is not yielded:
       // its records would repeat.
-      if (page && response.isSuccess() && response.pagination?.first !== first) return;
+      if (page && response.isSuccess() && response.property('FIRST') !== undefined && response.pagination?.first !== first) return;
       yield response;
       // Undefined after an error, without TOTAL, and so on (see Pagination.hasNext).
       const nextFirst = response.pagination?.nextFirst ?? 0;
@@ -556,10 +556,11 @@ export class CommandClient {
         return response;
       }
       if (token) session?.invalidate(token);
-      // Not a session a login() or reuseSession() set meanwhile, nor the credentials refused.
-      else if (id && this.#sessionId === id) this.#sessionId = undefined;
-      else return response;
-      if (replay || !outgoing.idempotent || !(session || this.#credentials)) return response;
+      // The credentials refused: nothing to replay with.
+      else if (!id) return response;
+      // Forgotten unless a login() or reuseSession() set another meanwhile (the replay uses that one).
+      else if (this.#sessionId === id) this.#sessionId = undefined;
+      if (replay || !outgoing.idempotent || !(session || this.#sessionId || this.#credentials)) return response;
       attempt = response.attempt + 1;
     }
   }

@@ -41,10 +41,8 @@ const parseText = (input: string): CommandResponseInit | undefined => {
   // A LF ends a line (with a CR before it, CRLF): a lone CR is part of a value (free text stored at a registrar).
   const text = input.replaceAll('\r\n', '\n');
   const length = text.length;
-  // Holes cost memory too: the columns may not grow much faster than the body has lines (all of
-  // them, so that a high index on an early line is kept as on a late one).
-  let slots = 100_004;
-  for (let at = 0; (at = text.indexOf('\n', at) + 1); ) slots += 4;
+  // Holes cost memory too: the columns may not grow much faster than the body has lines.
+  let slots = 100_000;
   // Line by line without splitting the text first: a response is read once, front to back.
   // `equals` is the next `=` at or after the line's start (-1: none left), found once for all
   // the lines before it, so that lines without one cost no second scan.
@@ -54,6 +52,7 @@ const parseText = (input: string): CommandResponseInit | undefined => {
     if (end < 0) end = length;
     const lineStart = start;
     start = end + 1;
+    slots += 4;
     if (equals !== -1 && equals < lineStart) equals = text.indexOf('=', lineStart);
     if (equals < 0 || equals > end) {
       if (EOF_LINE.test(text.slice(lineStart, end))) break;
