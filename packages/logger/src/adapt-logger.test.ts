@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import winston from 'winston';
 import { adaptLogger, type LoggerTarget } from './adapt-logger.js';
+import { toPlain } from './format.js';
 import { REDACTED } from './redact.js';
 import type { LogEntry, Logger } from './types.js';
 import { errorWithUnreadableCause, fieldsWith, revoked, THROWN, unreadable } from './testing/unreadable-fields.js';
@@ -194,6 +195,32 @@ describe('adaptLogger', () => {
     expect(typeof entries[0]!.time).toBe('string');
   });
 
+  it('takes a { log(entry) } sink that also has an add method for a sink, not for winston', () => {
+    class FanOut {
+      readonly sinks: ((entry: LogEntry) => void)[] = [];
+      add(sink: (entry: LogEntry) => void): this {
+        this.sinks.push(sink);
+        return this;
+      }
+      log(entry: LogEntry): void {
+        for (const sink of this.sinks) sink(entry);
+      }
+    }
+    class Collector extends Set<LogEntry> {
+      log(entry: LogEntry): void {
+        this.add(entry);
+      }
+    }
+    const entries: LogEntry[] = [];
+    const collector = new Collector();
+    adaptLogger(new FanOut().add((entry) => entries.push(entry))).info('signed in', { userId: 7 });
+    adaptLogger(collector).info('signed in', { userId: 7 });
+    expect([...entries, ...collector]).toMatchObject([
+      { level: 'info', msg: 'signed in', fields: { userId: 7 } },
+      { level: 'info', msg: 'signed in', fields: { userId: 7 } },
+    ]);
+  });
+
   it('does no work for disabled levels of a sink', () => {
     const log = vi.fn();
     const touched = vi.fn();
@@ -219,8 +246,9 @@ describe('adaptLogger', () => {
     const pinoLike = { levels: { values: { info: 30 } }, isLevelEnabled: method, trace: method, debug: method, info: method, warn: method, error: method };
     const winstonLike = { levels: { info: 2 }, add: method, log: method, isLevelEnabled: method };
     expect(() => adaptLogger(pinoLike)).not.toThrow();
-    // As the winston module: its levels are taken to be npm's, and every level is passed on.
-    expect(() => adaptLogger({ add: method, log: method })).not.toThrow();
+    // As the winston module (told by its createLogger): its levels are taken to be npm's, and every level is passed on.
+    const winstonModule = { add: method, log: method, createLogger: method };
+    expect(() => adaptLogger(winstonModule)).not.toThrow();
     for (const target of [
       { levels: { values: null }, isLevelEnabled: method },
       { ...pinoLike, trace: undefined },
@@ -312,6 +340,31 @@ it.each(['pino', 'winston'])('passes Map and Set fields to %s as the JSON format
   logger.info('stats', { retries, ids: new Set(['a', 'b']), nested: { inner: new Map([['k', new Set([1])]]) } });
   expect(JSON.parse(chunks[0]!)).toMatchObject({ retries: { ess: 3, 1: 'number', '1#2': 'string', token: REDACTED }, ids: ['a', 'b'], nested: { inner: { k: [1] } } });
   expect(chunks[0]).not.toContain(SECRET);
+});
+
+it.each(['pino', 'winston'])('passes a Date field to %s as a Date, which its serializers and formats may expect', (library) => {
+  const { chunks, stream } = sinkStream();
+  const logger = adaptLogger(library === 'pino'
+    ? pino({ serializers: { expiresAt: (date: Date) => date.getTime() } }, stream)
+    : winston.createLogger({
+      format: winston.format.combine(winston.format((info) => Object.assign(info, { expiresAt: (info.expiresAt as Date).getTime() }))(), winston.format.json()),
+      transports: [streamTransport(stream)],
+    }));
+  logger.info('token stored', { expiresAt: new Date(0) });
+  logger.info('token stored', { expiresAt: new Date(0), ids: new Set([1]) });
+  expect(chunks.map((chunk) => JSON.parse(chunk) as unknown)).toMatchObject([{ expiresAt: 0 }, { expiresAt: 0, ids: [1] }]);
+});
+
+it('copies for pino and winston only what holds a Map, Set or BigInt, and leaves Dates and the rest as they are', () => {
+  const date = new Date(0);
+  const plain = { a: { b: [1, { at: date }, 'x'] }, n: null };
+  expect(toPlain(plain)).toBe(plain);
+  const mixed = { plain, map: new Map([['k', new Set([1n])]]), list: [date, 2n] };
+  const out = toPlain(mixed) as typeof plain & Record<string, unknown>;
+  expect(out).toEqual({ plain, map: { k: ['1'] }, list: [date, '2'] });
+  expect(out.plain).toBe(plain);
+  expect((out.list as unknown[])[0]).toBe(date);
+  expect(mixed.map).toBeInstanceOf(Map);
 });
 
 /** Whether this Node's `util.inspect` writes `value` (Node 24's copes with more throwing getters). */

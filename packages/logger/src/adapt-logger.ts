@@ -1,5 +1,5 @@
 import { createBaseLogger, type Sink } from './base-logger.js';
-import { escapeControls, safeStringify, withFields } from './format.js';
+import { escapeControls, toPlain, withFields } from './format.js';
 import { inspect } from 'node:util';
 import { type EntryLevel, entryLevels, type LogLevel } from './levels.js';
 import { type RedactOptions, UNREADABLE } from './redact.js';
@@ -28,8 +28,9 @@ export interface PinoLike {
 }
 
 /**
- * The part of a winston logger the adapter uses. The winston module itself (its default logger)
- * has neither `levels` nor `isLevelEnabled`: its levels are taken to be npm's, and winston decides.
+ * The part of a winston logger the adapter uses. The winston module itself (its default logger,
+ * told by its `createLogger`) has neither `levels` nor `isLevelEnabled`: its levels are taken to
+ * be npm's, and winston decides.
  */
 export interface WinstonLike {
   levels?: Record<string, number> | undefined;
@@ -93,10 +94,11 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
     // pino and winston apply their own level, so by default every level is passed on to them.
     createBaseLogger(options.level ?? (isEnabled && 'trace'), options.redact, sink, isEnabled);
 
-  // pino and winston write a Map or Set as `{}`: they get the fields as the JSON format writes them.
-  const json = (fields: LogFields): LogFields => JSON.parse(safeStringify(fields)) as LogFields;
+  // pino and winston write a Map or Set as `{}`: they get those as the JSON format writes them.
+  const json = (fields: LogFields): LogFields => toPlain(fields) as LogFields;
 
-  // pino is told by its `levels.values`, winston by its `add` and `log`; a pino target must have
+  // pino is told by its `levels.values`, winston by its `add` and `log` and its `levels` (the module
+  // by its `createLogger`: a sink may have an `add` method of its own); a pino target must have
   // every method its adapter calls, or it is refused here instead of failing at its first entry
   // (it is not taken for console or a sink either).
   // `?.`: null and undefined are refused below, as any other target it cannot drive.
@@ -110,7 +112,7 @@ export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = 
         (level) => (target as PinoLike).isLevelEnabled(level),
       );
     }
-  } else if (has('add') && has('log')) {
+  } else if (has('add') && has('log') && (isObject(levels) || has('createLogger'))) {
     const known = levels ?? NPM_LEVELS;
     const names = Object.fromEntries(
       entryLevels.map((level) => [level, (WINSTON_NAMES[level] ?? level).split(' ').find((name) => name in known) ?? 'info']),

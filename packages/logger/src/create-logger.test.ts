@@ -173,6 +173,13 @@ describe('createLogger', () => {
     expect(lines[0]!.slice(13)).toBe('INFO  login user="{\\"name\\":\\"bob role=admin\\"}" list="[\\"a b\\"]" empty={} ids=[1,2]');
   });
 
+  it('quotes the text of a function or symbol value in pretty lines as it quotes a string', () => {
+    const { lines, write } = capture();
+    const onRetry = (attempt: number): number => attempt;
+    createLogger({ write }).info('m', { onRetry, kind: Symbol('x user=admin'), plain: Symbol('s') });
+    expect(lines[0]!.slice(13)).toBe(`INFO  m onRetry=${JSON.stringify(String(onRetry))} kind="Symbol(x user=admin)" plain=Symbol(s)`);
+  });
+
   it('escapes line breaks and other control characters in the message, keys and values', () => {
     const { lines, write } = capture();
     createLogger({ write }).info('a\nFAKE INFO  b\r\u2028c\u2029d\u0085e\u001b[1Af\tg', {

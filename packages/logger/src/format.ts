@@ -28,6 +28,24 @@ function replacer(_key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * A redacted value with each Map, Set and BigInt in it as the JSON format writes them, the rest as
+ * it is (a Date stays a Date): for pino and winston, which write a Map or Set as `{}`. An object or
+ * array is copied only when something in it changes.
+ */
+export function toPlain(value: unknown): unknown {
+  const plain = replacer('', value);
+  if (!plain || typeof plain !== 'object' || plain instanceof Date) return plain;
+  const out = plain as Record<string, unknown>;
+  // What a Map or Set becomes is new, and changed in place.
+  let copy = out === value ? undefined : out;
+  for (const key in out) {
+    const item = toPlain(out[key]);
+    if (item !== out[key]) (copy ??= (Array.isArray(out) ? out.slice() : { ...out }) as Record<string, unknown>)[key] = item;
+  }
+  return copy ?? value;
+}
+
 /** JSON text of a redacted value, without throwing on BigInt. */
 export function safeStringify(value: unknown): string {
   return JSON.stringify(value, replacer);
@@ -71,8 +89,9 @@ function formatValue(value: unknown): string {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'null' : value.toISOString();
   // Its JSON text, quoted as a string is: raw, `{"a":"b c=d"}` would read as two fields.
   if (value && typeof value === 'object') return formatValue(safeStringify(value));
-  // A function (its `toString` or `Symbol.toPrimitive`, which may throw) or a primitive.
-  return toText(value);
+  // A function (its `toString` or `Symbol.toPrimitive`, which may throw) or a primitive: its
+  // text, quoted as a string is (`Symbol(a b=c)`, a function's source).
+  return formatValue(toText(value));
 }
 
 /**

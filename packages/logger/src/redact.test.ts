@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createRedactor, REDACTED, redact } from './redact.js';
 import { createLogger } from './create-logger.js';
 
@@ -1056,6 +1056,61 @@ describe('redact: camelCase keys, Errors as text, long strings, [name, value] pa
       expect(out.stack.startsWith(`Failure: ${out.message}\n    at `)).toBe(true);
       expect(out.stack).not.toContain(SECRET);
     }
+  });
+
+  it('searches an Error\'s stack once: the frames after `name: message`, not the whole stack again', () => {
+    const error = new Error('request failed', { cause: new Error('socket hang up') });
+    const frames = error.stack!.slice(error.stack!.indexOf('\n'));
+    // Each search of a text starts with a `replace` on it: those on text holding the frames.
+    const searches = (value: unknown): number => {
+      const spy = vi.spyOn(String.prototype, 'replace');
+      try {
+        redact(value);
+        return spy.mock.contexts.filter((context) => String(context).includes(frames)).length;
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    expect(searches(frames)).toBeGreaterThan(0);
+    expect(searches({ error })).toBe(searches(frames));
+    // A stack under a secret key of the options stays hidden whole.
+    expect(redact({ error }, { keys: ['stack'] }).error).toMatchObject({ message: 'request failed', stack: REDACTED });
+  });
+
+  // INLINE reads `Error: 'password'` as a key `Error` and its value: the secret after it was no
+  // key's where the Error's text is not at the start of the string.
+  it.each([
+    [`login failed: ${String(new Error(`'password': '${SECRET}'`))}`, `login failed: Error: 'password': '${REDACTED}'`],
+    [`Error: outer\n    at f (a.js:1:1)\ncaused by: Error: 'token' => '${SECRET}'\n    at g (a.js:2:2)`, `Error: outer\n    at f (a.js:1:1)\ncaused by: Error: 'token' => '${REDACTED}'\n    at g (a.js:2:2)`],
+    [`Failure: 'api_key' = "${SECRET}" x`, `Failure: 'api_key' = "${REDACTED}" x`],
+    [`[custom] Error: 'user[password]': ${SECRET}, 'user': 'bob'`, `[custom] Error: 'user[password]': ${REDACTED}, 'user': 'bob'`],
+    [`x: 'cookie'%3D${SECRET}&a=1`, `x: 'cookie'%3D${REDACTED}&a=1`],
+    // Not a secret key: kept as it was.
+    [`failed: Error: 'status': 'E1'`, `failed: Error: 'status': 'E1'`],
+  ])('hides the value of a quoted secret key after a separator: %s', (input, output) => {
+    expect(text(input)).toBe(output);
+  });
+
+  // Texts a fuzz found where reading such a string as a key instead (in INLINE, or inside a value
+  // too) kept what was hidden before.
+  it.each([
+    [`Failure: 'name'::api_key\t=>\t'${SECRET}'`, `Failure: 'name'::api_key\t=>\t'${REDACTED}'`],
+    [`k='x-y:"otp" = { | "sessionToken": '${SECRET}'`, `k='x-y:"otp" = ${REDACTED}`],
+    [`q=a%3A%20%22secret%22%253DsessionToken%3D%20name%3D${SECRET}`, `q=a%3A%20%22secret%22%253DsessionToken%3D%20${REDACTED}`],
+    [`q=Error%3A%20%22X-Auth-Token%22%253Dotp%20%3D%20${SECRET}&z=1`, `q=Error%3A%20%22X-Auth-Token%22%253Dotp%20%3D%20${REDACTED}&z=1`],
+  ])('still hides what it hid before around a quoted key after a separator: %s', (input, output) => {
+    expect(text(input)).toBe(output);
+  });
+
+  it('hides what an inner Error hides in a message, stack or util.inspect output that holds its text', () => {
+    const inner = new Error(`'password': '${SECRET}'`);
+    const outer = new Error(`login failed: ${String(inner)}`);
+    expect(JSON.stringify(redact({ outer }))).not.toContain(SECRET);
+    expect(text(inspect(new Error('outer', { cause: inner })))).not.toContain(SECRET);
+    expect(text(`Error: outer\n    at f (a.js:1:1)\ncaused by: ${inner.stack!}`)).not.toContain(SECRET);
+    const lines: string[] = [];
+    createLogger({ format: 'json', write: (line) => lines.push(line) }).error(`login failed: ${String(inner)}`);
+    expect(lines[0]).toContain(`login failed: Error: 'password': '${REDACTED}'`);
   });
 
   it('keeps the frames of a stack below a message it redacts', () => {

@@ -96,6 +96,15 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
 const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\{|\[(?!REDACTED])|(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+// A quoted key and its value right after a separator, where INLINE took the key for the value of
+// the key before it: `Error: 'password': '…'` inside text (`login failed: ${error}`, a cause in a
+// stack or in `util.inspect` output), `x => 'token' => …`. Looked for once the key/value patterns
+// are done, so that a secret key's value is hidden and the rest is read as before (INLINE reading
+// such a string as a key moved where values end: one then ran over the key after it, and a fuzz
+// found texts that kept more). A value that starts as a key and its separator is not taken, as its
+// own value may follow it (`'token': name = x`): after a blank the value is then empty, and the rest
+// of the line is cut. The groups are INLINE's first three.
+const QUOTED_KEY = /(["'](?<=[=:>][ \t]*.)([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)["'][ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -288,6 +297,12 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       }
       return out + json.slice(last);
     };
+    // See QUOTED_KEY. Only in the text itself, not again in a value inside it: the pattern reads the
+    // text across the quotes of its values, and a value changed on its own could lose a key that
+    // `members` reads across them (mismatched quotes: `k='"otp" = { "token": '…'`).
+    const quotedKeys = (searched: string): string => (depth ? searched : searched
+      .replace(QUOTED_KEY, (match: string, head: string, key: string, value: string) => (isSecretKey(key) ? hide(match, head, key, value) : match))
+      .replace(CUT_REST, cutRest));
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
     // even though the key/value patterns below take only `Bearer` as its value.
     const out = input.replace(AUTH_SCHEME, `$1${REDACTED}`);
@@ -297,7 +312,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // of them. JWTs go last, with or without a separator: a `[REDACTED]` put in before the
     // key/value patterns would end an unquoted value early (a bracket ends one), and the rest of
     // that value would be read as text.
-    const beforeJwt = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]|["']-[\w.-]*["']\s*,/i.test(out) ? out : members(out
+    const beforeJwt = (!/[=:]|%3D|(?:^|\s)--[_-]*[A-Za-z][\w.-]*[ \t]|["']-[\w.-]*["']\s*,/i.test(out) ? out : quotedKeys(members(out
       // In a value inside a value, a mark is one a pattern put there (an encoded value's cut).
       .replaceAll(CUT, depth ? CUT : '\uFFFD')
       .replace(LINE, (match: string, head: string, key: string, quote: string, at: number, all: string) => {
@@ -312,7 +327,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       .replace(CUT_REST, '$1$2')
       .replace(ENCODED, hide)
       .replace(INLINE, hide)
-      .replace(CUT_REST, cutRest))
+      .replace(CUT_REST, cutRest)))
       .replace(URL_PASSWORD, `$1${REDACTED}@`));
     // Most text holds no JWT: one `includes` (~40 ns) instead of the pattern's scan (~370 ns).
     const result = beforeJwt.includes('eyJ') ? beforeJwt.replace(JWT, REDACTED) : beforeJwt;
@@ -369,7 +384,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     try {
       // Text that starts as an Error's does (`String(error)`, a stack: `TypeError: message`): the
       // message is searched as it would be alone, not as the value of a key `TypeError` (which
-      // `'password'` in `'password': 'x'` would be, and the secret after it no key's).
+      // `password` in `password => x` would be, and the secret after it no key's).
       const [head = ''] = PREFIX.exec(input) ?? [];
       const out = head + text(input.slice(head.length));
       // Most text has no `%` (one `includes`), and a `%` is seldom an escape (`cpu at 95%`).
@@ -449,14 +464,14 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
         return [key, UNREADABLE];
       }
     }) : [];
-    const out = Object.fromEntries(entries([...own, ...Object.entries(input)])) as Record<string, unknown>;
     // A stack starts with `name: message`, which the patterns may read otherwise than the message
-    // alone (`Failure: 'password': …`: `'password'` as the value of a key `Failure`): there it
-    // gets the name and message as redacted, and the rest of it is redacted on its own.
+    // alone (`Failure: password => …`: `password` as the value of a key `Failure`): there it
+    // gets the name and message as redacted, and only the rest of it is searched (once).
     const { name, message, stack } = Object.fromEntries(own);
-    if (typeof name === 'string' && typeof message === 'string' && typeof stack === 'string' && stack.startsWith(`${name}: ${message}`)) {
-      out.stack = `${out.name as string}: ${out.message as string}${each(stack.slice(name.length + message.length + 2)) as string}`;
-    }
+    const head = typeof name === 'string' && typeof message === 'string' && typeof stack === 'string' && stack.startsWith(`${name}: ${message}`) ? name.length + message.length + 2 : 0;
+    const out = Object.fromEntries(entries([...own, ...Object.entries(input)].map(([key, value]) => [key, head && key === 'stack' ? (stack as string).slice(head) : value]))) as Record<string, unknown>;
+    // (Not when `stack` is a secret key of the options: it stays `[REDACTED]`.)
+    if (head && out.stack !== REDACTED) out.stack = `${out.name as string}: ${out.message as string}${out.stack as string}`;
     return out;
   };
 
