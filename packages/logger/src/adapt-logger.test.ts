@@ -365,6 +365,9 @@ it('copies for pino and winston only what holds a Map, Set or BigInt, and leaves
   expect(out.plain).toBe(plain);
   expect((out.list as unknown[])[0]).toBe(date);
   expect(mixed.map).toBeInstanceOf(Map);
+  // A plain object, as util.inspect (winston's prettyPrint) writes it: not `[Object: null prototype]`.
+  expect(Object.getPrototypeOf(out.map)).toBe(Object.prototype);
+  expect(inspect(toPlain(new Map([['__proto__', 1]])))).toBe("{ ['__proto__']: 1 }");
 });
 
 /** Whether this Node's `util.inspect` writes `value` (Node 24's copes with more throwing getters). */

@@ -36,8 +36,10 @@ function replacer(_key: string, value: unknown): unknown {
 export function toPlain(value: unknown): unknown {
   const plain = replacer('', value);
   if (!plain || typeof plain !== 'object' || plain instanceof Date) return plain;
-  const out = plain as Record<string, unknown>;
-  // What a Map or Set becomes is new, and changed in place.
+  // What a Map becomes (without a prototype, for JSON) is given one, as a plain object has, so
+  // that util.inspect (winston's prettyPrint) writes it as one; it and a Set's array are new, and
+  // changed in place.
+  const out = (value instanceof Map ? { ...plain } : plain) as Record<string, unknown>;
   let copy = out === value ? undefined : out;
   for (const key in out) {
     const item = toPlain(out[key]);
