@@ -8,7 +8,7 @@ import { type CommandFault, type FaultHandle, type FaultOptions, FaultQueue } fr
 import { decodeFormComponent } from './form.js';
 import { type Actor, integerParameter, isWriteCommand, REGISTRAR_COMMANDS, Registry } from './registrar.js';
 import { type CommandResult, descriptions, formatResponse, result } from './response-text.js';
-import { readBody } from './request-body.js';
+import { readBody } from '../read-body.js';
 import { handleRest, type RestStats } from './rest-api.js';
 import { type ApiSession, SessionStore } from './sessions.js';
 

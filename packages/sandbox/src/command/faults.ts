@@ -1,3 +1,4 @@
+import { checkCount, checkDelay, checkStatus } from '../checks.js';
 /**
  * A fault the command API plays instead of (or before) its normal answer.
  * - `slow`: wait `delayMs`, then answer normally.
@@ -47,9 +48,6 @@ interface PendingFault {
   path: string | undefined;
 }
 
-/** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days). */
-const MAX_DELAY_MS = 2_147_483_647;
-
 /** Faults in the order they were injected; the first that matches a request is played. */
 export class FaultQueue {
   #pending: PendingFault[] = [];
@@ -59,18 +57,10 @@ export class FaultQueue {
   }
 
   add(fault: CommandFault, options: FaultOptions = {}): FaultHandle {
-    const times = options.times ?? 1;
-    if (!((Number.isInteger(times) || times === Number.POSITIVE_INFINITY) && times >= 1)) {
-      throw new RangeError(`times must be a whole number of 1 or more, or Infinity, not ${times}`);
-    }
-    if (fault.type === 'slow' && !(fault.delayMs >= 0 && fault.delayMs <= MAX_DELAY_MS)) {
-      throw new RangeError(`delayMs must be from 0 to ${MAX_DELAY_MS}, not ${fault.delayMs}`);
-    }
+    const times = checkCount('times', options.times ?? 1, true);
+    if (fault.type === 'slow') checkDelay('delayMs', fault.delayMs);
     // A 1xx status is no final answer: the client would go on waiting for one.
-    const status = fault.type === 'status' ? fault.status : fault.type === 'respond' ? (fault.status ?? 200) : 200;
-    if (!(Number.isInteger(status) && status >= 200 && status <= 599)) {
-      throw new RangeError(`status must be an HTTP status from 200 to 599, not ${status}`);
-    }
+    checkStatus('status', fault.type === 'status' ? fault.status : fault.type === 'respond' ? (fault.status ?? 200) : 200, 200);
     const pending: PendingFault = {
       fault,
       remaining: times,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CommandFault } from './faults.js';
-import { readBody } from './request-body.js';
+import { readBody } from '../read-body.js';
 
 /** Counters of the JSON endpoints. */
 export interface RestStats {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { checkCount, checkDelay, checkStatus } from '../checks.js';
 import type { SandboxModule } from '../module.js';
 import { EventGenerator, type EventGeneratorOptions } from './event-generator.js';
 import { type EventFilter, type MatchTarget, matchTarget, parseFilters, subscriptionMatches } from './filters.js';
@@ -196,26 +197,6 @@ function timestamp(): string {
     millisecondPrefix = new Date(lastMillisecond).toISOString().slice(0, -1);
   }
   return `${millisecondPrefix}${String(timeCounter).padStart(4, '0')}Z`;
-}
-
-/** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days). */
-const maxDelayMs = 2_147_483_647;
-
-function checkCount(name: string, count: number, infinite: boolean): number {
-  if (!((Number.isInteger(count) || (infinite && count === Number.POSITIVE_INFINITY)) && count >= 1)) {
-    throw new RangeError(`${name} must be a whole number of 1 or more${infinite ? ', or Infinity' : ''}, not ${count}.`);
-  }
-  return count;
-}
-
-function checkErrorStatus(name: string, status: number): number {
-  if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError(`${name} must be an HTTP error status from 400 to 599, not ${status}.`);
-  return status;
-}
-
-function checkDelay(name: string, ms: number): number {
-  if (!(ms >= 0 && ms <= maxDelayMs)) throw new RangeError(`${name} must be from 0 to ${maxDelayMs} ms, not ${ms}.`);
-  return ms;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -677,7 +658,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
         throw new RangeError(`retryAfterSeconds must be a whole number of 0 or more, not ${retryAfterSeconds}.`);
       }
       refusal = {
-        status: checkErrorStatus('status', refuseOptions.status ?? 503),
+        status: checkStatus('status', refuseOptions.status ?? 503, 400),
         remaining: checkCount('count', refuseOptions.count ?? Number.POSITIVE_INFINITY, true),
         retryAfterSeconds,
       };
@@ -688,8 +669,8 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     failCommands: (failOptions = {}) => {
       failing = {
         command: failOptions.command,
-        status: checkErrorStatus('status', failOptions.status ?? 503),
-        remaining: checkCount('count', failOptions.count ?? 1, false),
+        status: checkStatus('status', failOptions.status ?? 503, 400),
+        remaining: checkCount('count', failOptions.count ?? 1),
       };
     },
     setGetStateDelay: (ms) => {

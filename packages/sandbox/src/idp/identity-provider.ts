@@ -1,7 +1,9 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxModule } from '../module.js';
-import { BodyTooLargeError, parseBasicAuthorization, readBody } from './request-body.js';
+import { checkCount, checkStatus } from '../checks.js';
+import { readBody } from '../read-body.js';
+import { MAX_BODY_BYTES, parseBasicAuthorization } from './request-body.js';
 import { bindStateFile, TokenTable } from './token-table.js';
 
 /** A grant type the sandbox's token endpoint knows. */
@@ -344,12 +346,8 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   };
 
   const injectFault = (fault: IdentityProviderFault): void => {
-    const count = fault.count ?? 1;
-    if (!Number.isInteger(count) || count < 1) throw new RangeError(`A fault's count must be a whole number of 1 or more, not ${count}.`);
-    if (fault.kind === 'error') {
-      const status = fault.status ?? 500;
-      if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError(`An error fault's status must be an HTTP error status from 400 to 599, not ${status}.`);
-    }
+    const count = checkCount("A fault's count", fault.count ?? 1);
+    if (fault.kind === 'error') checkStatus("An error fault's status", fault.status ?? 500, 400);
     faults.push({ fault, remaining: count });
   };
   for (const fault of options.faults ?? []) injectFault(fault);
@@ -603,13 +601,10 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       });
       return;
     }
-    let body: string;
-    try {
-      body = await readBody(request);
-    } catch (error) {
-      if (!(error instanceof BodyTooLargeError)) throw error;
+    const body = await readBody(request, MAX_BODY_BYTES);
+    if (body === undefined) {
       stats.refused += 1;
-      sendError(response, { status: 413, error: 'invalid_request', description: error.message, headers: { connection: 'close' } });
+      sendError(response, { status: 413, error: 'invalid_request', description: `The request body is larger than ${MAX_BODY_BYTES} bytes.`, headers: { connection: 'close' } });
       return;
     }
     const form = new URLSearchParams(body);

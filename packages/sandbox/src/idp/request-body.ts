@@ -1,28 +1,9 @@
-import type { IncomingMessage } from 'node:http';
-
-/** The largest token request body accepted; larger ones are refused with 413. */
-export const MAX_BODY_BYTES: number = 64 * 1024;
-
-/** Thrown when a body is larger than {@link MAX_BODY_BYTES}. */
-export class BodyTooLargeError extends Error {
-  override readonly name = 'BodyTooLargeError' as const;
-}
-
 /**
- * Read the whole request body as text. Token requests are form-encoded; the body is parsed as a
- * form whatever the content type says, as lenient servers do.
+ * The largest token request body accepted; larger ones are refused with 413. Token requests
+ * are form-encoded; the body is parsed as a form whatever the content type says, as lenient
+ * servers do.
  */
-export async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLargeError(`The request body is larger than ${MAX_BODY_BYTES} bytes.`);
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
+export const MAX_BODY_BYTES: number = 64 * 1024;
 
 /** Client credentials sent in an `Authorization: Basic` header (RFC 6749 section 2.3.1). */
 export interface BasicCredentials {

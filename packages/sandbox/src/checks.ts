@@ -1,0 +1,27 @@
+/** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days). */
+const MAX_DELAY_MS = 2_147_483_647;
+
+/**
+ * `count` when it is a whole number of 1 or more (or, with `infinite`, Infinity: until told
+ * otherwise); else a RangeError naming `name`. The fault controls share these checks.
+ */
+export function checkCount(name: string, count: number, infinite = false): number {
+  if (!((Number.isInteger(count) || (infinite && count === Number.POSITIVE_INFINITY)) && count >= 1)) {
+    throw new RangeError(`${name} must be a whole number of 1 or more${infinite ? ', or Infinity' : ''}, not ${count}.`);
+  }
+  return count;
+}
+
+/** `status` when it is an HTTP status from `min` to 599 (400: an error; 200: any final answer). */
+export function checkStatus(name: string, status: number, min: 200 | 400): number {
+  if (!(Number.isInteger(status) && status >= min && status <= 599)) {
+    throw new RangeError(`${name} must be an HTTP ${min === 400 ? 'error ' : ''}status from ${min} to 599, not ${status}.`);
+  }
+  return status;
+}
+
+/** `ms` when a timer can wait that long (0 to 2^31 - 1). */
+export function checkDelay(name: string, ms: number): number {
+  if (!(ms >= 0 && ms <= MAX_DELAY_MS)) throw new RangeError(`${name} must be from 0 to ${MAX_DELAY_MS} ms, not ${ms}.`);
+  return ms;
+}
