@@ -456,7 +456,7 @@ describe('the demo against a real system (--url), here a separately started sand
     const commandUrl = `${sandbox.url}/api/call.cgi?s_login=demo&s_pw=${secret}`;
     const run = await runDemo(['--url', sandbox.url, '--store-dir', join(dir, 'refused')], { ...credentials, SESSIONKIT_COMMAND_URL: commandUrl });
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('The environment variable SESSIONKIT_COMMAND_URL must not hold the secret query field s_pw');
+    expect(run.stderr).toContain('The environment variable SESSIONKIT_COMMAND_URL must not hold a secret query field such as s_pw');
     expect(run.stdout + run.stderr).not.toContain(secret);
     expect(run.stdout).not.toContain('▶');
     expect(sandbox.stats.idp.requests).toBe(before);

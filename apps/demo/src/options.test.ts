@@ -86,7 +86,7 @@ describe('parseOptions: a real system (--url)', () => {
     'refuses a SESSIONKIT_COMMAND_URL with the secret query field %s up front, as the CommandClient would only after a token request',
     (field) => {
       const error = usageError(['--url', 'https://api.example.com'], { SESSIONKIT_COMMAND_URL: `https://api.example.com/api/call.cgi?s_login=demo&${field}=Env-Secret-4` });
-      expect(error.message).toMatch(/^The environment variable SESSIONKIT_COMMAND_URL must not hold the secret query field /);
+      expect(error.message).toMatch(/^The environment variable SESSIONKIT_COMMAND_URL must not hold a secret query field such as s_pw: /);
       expect(error.message).toContain('set SESSIONKIT_ISPAPI_LOGIN and SESSIONKIT_ISPAPI_PASSWORD instead');
       expect(error.message).not.toContain('Env-Secret-4');
     },
