@@ -19,8 +19,6 @@ export { HttpClientError } from './http-client-error.js';
 export type { HttpClientErrorCode, HttpClientErrorOptions } from './http-client-error.js';
 export { ispapiSessionAuthenticator } from './session-authenticator.js';
 export type { IspapiSessionAuthenticator, IspapiSessionAuthenticatorOptions } from './session-authenticator.js';
-export { adaptLegacyCommandLogger } from './legacy-logger.js';
-export type { LegacyCommandLogger, LegacyLoggerOptions, LegacyResponseView } from './legacy-logger.js';
 export { createApiClient } from './api-client.js';
 export type { ApiClientOptions, ApiSession } from './api-client.js';
 export type { UserAgentParts } from './user-agent.js';

@@ -1,7 +1,7 @@
-import type { LogFields, Logger } from '@sessionkit/logger';
-import { COMMAND_LOG_MESSAGE } from './command-client.js';
-import { silentLogger } from './dependencies.js';
-import { optionsOf } from './transport.js';
+import { type LogFields, type Logger, silentLogger } from '@sessionkit/logger';
+// From the package's root, not its modules: this entry's bundle then imports the root's
+// (`./index.js`, external to it) instead of carrying a second copy of HttpClientError.
+import { COMMAND_LOG_MESSAGE, HttpClientError } from './index.js';
 
 /** The response object the public SDKs hand to a custom logger (the parts loggers use). */
 export interface LegacyResponseView {
@@ -97,10 +97,16 @@ const legacyLogger = (target: LegacyCommandLogger, fallback: Logger): Logger => 
  * `response.getPlain()` the response text, both with every secret masked. Other entries go to
  * `fallback`.
  *
+ * It is imported from its own entry, `@sessionkit/http-client/legacy-logger`, so that the root
+ * does not carry it for the programs that do not use it.
+ *
  * @example
+ * import { adaptLegacyCommandLogger } from '@sessionkit/http-client/legacy-logger';
  * const client = new CommandClient({ credentials, logger: adaptLegacyCommandLogger({ log: (post, r, error) => audit(post, r.getPlain(), error) }) });
  */
 export function adaptLegacyCommandLogger(target: LegacyCommandLogger, options?: LegacyLoggerOptions): Logger {
   if (typeof (target as LegacyCommandLogger | null)?.log !== 'function') throw new TypeError('adaptLegacyCommandLogger() needs an object with a log() method.');
-  return legacyLogger(target, optionsOf(options).fallback ?? silentLogger);
+  const given = options ?? {};
+  if (typeof given !== 'object') throw new HttpClientError('INVALID_ARGUMENT', `options must be an object, not ${typeof given}.`);
+  return legacyLogger(target, given.fallback ?? silentLogger);
 }

@@ -1,7 +1,11 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { adaptLegacyCommandLogger, CommandClient, COMMAND_LOG_MESSAGE, type LegacyResponseView } from '@sessionkit/http-client';
+import { CommandClient, COMMAND_LOG_MESSAGE } from '@sessionkit/http-client';
+import { adaptLegacyCommandLogger, type LegacyResponseView } from '@sessionkit/http-client/legacy-logger';
 import { thrownBy } from './testing/thrown-by.js';
 
 const PASSWORD = 'P4ss-Secret-Word';
@@ -180,6 +184,21 @@ describe('debug logging', () => {
     expect(thrownBy(() => adaptLegacyCommandLogger(target, 'fallback' as never))).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'options must be an object, not string.' });
     // A null target is refused with the same TypeError as any other target without log().
     expect(thrownBy(() => adaptLegacyCommandLogger(null as never))).toMatchObject({ name: 'TypeError', message: 'adaptLegacyCommandLogger() needs an object with a log() method.' });
+  });
+
+  it('is its own built entry, which uses the root\'s HttpClientError rather than a copy of it', async () => {
+    // Plain Node on the built files (no source condition): the package resolves itself by name.
+    const script = [
+      "import { HttpClientError } from '@sessionkit/http-client';",
+      "import * as legacy from '@sessionkit/http-client/legacy-logger';",
+      "const root = await import('@sessionkit/http-client');",
+      'let error;',
+      "try { legacy.adaptLegacyCommandLogger({ log() {} }, 'x'); } catch (caught) { error = caught; }",
+      "console.log(JSON.stringify({ exports: Object.keys(legacy), inRoot: 'adaptLegacyCommandLogger' in root, same: error instanceof HttpClientError, code: error?.code }));",
+    ].join('\n');
+    const packageDir = fileURLToPath(new URL('..', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: packageDir });
+    expect(JSON.parse(stdout)).toEqual({ exports: ['adaptLegacyCommandLogger'], inRoot: false, same: true, code: 'INVALID_ARGUMENT' });
   });
 
   it('costs nothing when the logger is off', async () => {
