@@ -284,6 +284,9 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         // Give up after a few failed attempts in a row (an unreachable gateway would otherwise be
         // retried for ever); a dropped connection that reconnects at once starts the count again.
         reconnect: { initialDelayMs: 50, maxRetries: ESS_MAX_RETRIES },
+        // A gateway that never answers getState fails the step after a minute, not the client's
+        // default five (sized for a large installation's state).
+        getStateTimeoutMs: 60_000,
       });
       closers.push(() => ess.close());
       const received: string[] = [];
