@@ -1006,6 +1006,10 @@ describe('redact: camelCase keys, Errors as text, long strings, [name, value] pa
     ['tokenType', 'token_type', false], ['passwordPolicy', 'password_policy', false], ['expiresIn', 'expires_in', false],
     ['tokenUrl', 'token_url', false], ['authorizationEndpoint', 'authorization_endpoint', false], ['passwordHint', 'password_hint', false],
     ['refreshTokenExpiresIn', 'refresh_token_expires_in', false], ['sessionCount', 'session_count', false],
+    // After a run of capitals, its last one starts the next word (`APIToken` is `API_Token`); a
+    // single capital before a word stays in it (`OAuth` is one word, not `o_auth`).
+    ['APIToken', 'API_Token', true], ['DBPassword', 'DB_Password', true], ['OAuthSecret', 'OAuth_Secret', true], ['getSSOToken', 'get_SSO_Token', true],
+    ['useOAuth', 'use_OAuth', false], ['OAuthProvider', 'OAuth_Provider', false], ['APITokenType', 'API_Token_Type', false],
   ])('takes %s as it takes %s (secret: %s)', (camel, snake, secret) => {
     expect(redactor.isSecretKey(camel)).toBe(secret);
     expect(redactor.isSecretKey(snake)).toBe(secret);
@@ -1017,10 +1021,12 @@ describe('redact: camelCase keys, Errors as text, long strings, [name, value] pa
     }
   });
 
-  it('reads a case change only between a small letter or digit and a capital, and not inside an escape', () => {
+  it('reads a case change between a small letter or digit and a capital, or before the last of a run of capitals, and not inside an escape', () => {
     for (const key of ['X-Session-Token', 'MY_API_KEY', 'user%5BdbPassword%5D', 'password%5B0%5D', 'user[authToken]', 'db.userPassword']) expect(redactor.isSecretKey(key), key).toBe(true);
-    // Capitals in a row are one word, as before: `APIToken` and `SESSIONTOKEN` are no secret keys.
-    for (const key of ['APIToken', 'SESSIONTOKEN', 'Tokenizer', 'passwordless']) expect(redactor.isSecretKey(key), key).toBe(false);
+    // The last capital of a run starts the next word when a small letter follows it.
+    for (const key of ['APIToken', 'OAuthSecret', 'DBPassword', 'JWTSecret', 'user[APIToken]', 'user%5BDBPassword%5D', 'X_APIToken']) expect(redactor.isSecretKey(key), key).toBe(true);
+    // Capitals alone are one word (`SESSIONTOKEN`), and so is a single capital before a word (`OAuth`).
+    for (const key of ['SESSIONTOKEN', 'Tokenizer', 'passwordless', 'OAuth', 'useOAuth', 'IDs', 'OTPs', 'URLSessionCount']) expect(redactor.isSecretKey(key), key).toBe(false);
   });
 
   // `String(error)` and an Error's stack start with `Name: message`; after that `Name: ` the
@@ -1159,5 +1165,70 @@ describe('redact: camelCase keys, Errors as text, long strings, [name, value] pa
     const lists = { allowedHeaders: ['Authorization', 'Content-Type'], pair: ['token', 'x'] };
     expect(redact(lists)).toEqual(lists);
     expect(redact([['token', 'a', 'b'], ['user', 'demo']])).toEqual([['token', 'a', 'b'], ['user', 'demo']]);
+  });
+});
+
+describe('redact: auth schemes, parentheses and escaped quotes after a quoted key, Error names without `Error`', () => {
+  const redactor = createRedactor();
+  const text = (input: string): string => redactor.text(input);
+  // Shorter than the eight characters a credential needs to be found without a key, and one with
+  // characters a credential pattern does not take.
+  const SHORT = 's3cr3t';
+
+  // The scheme and its credential are one value, hidden whole, as after an unquoted key
+  // (`authorization: Bearer …` is `authorization: [REDACTED]`); the rest of a literal is kept.
+  it.each([
+    [`'token': Bearer ${SHORT}`, `'token': ${REDACTED}`],
+    [`{'authorization': Basic ${SHORT}, 'user': 'bob'}`, `{'authorization': ${REDACTED}, 'user': 'bob'}`],
+    [`"authorization": Basic ${SHORT}, "user": "bob"`, `"authorization": ${REDACTED}, "user": "bob"`],
+    [`{\\"authorization\\": Bearer ${SHORT}}`, `{\\"authorization\\": ${REDACTED}}`],
+    [`Map(1) { 'authorization' => Bearer ${SHORT} }`, `Map(1) { 'authorization' => ${REDACTED} }`],
+    [`login failed: 'token': BEARER ${SHORT}`, `login failed: 'token': ${REDACTED}`],
+    [`'auth': Digest a:b@c, 'n': 1`, `'auth': ${REDACTED}, 'n': 1`],
+    [`x authorization=Bearer ${SHORT}, y=1`, `x authorization=${REDACTED}, y=1`],
+    [`'token': Bearer ${SECRET}`, `'token': ${REDACTED}`],
+    [`authorization: Bearer ${SHORT}`, `authorization: ${REDACTED}`],
+    // Not under a secret key: kept.
+    [`{'kind': Bearer ${SHORT}}`, `{'kind': Bearer ${SHORT}}`],
+  ])('hides an auth scheme\'s credential after a secret key: %s', (input, output) => {
+    expect(text(input)).toBe(output);
+  });
+
+  // `(` before a quoted value opens a bracket, as `[` and `{` do: the line is cut after the key.
+  // A value in escaped quotes (`\"…\"`: JSON inside a string) is one value, hidden whole.
+  it.each([
+    [`'password': ("${SHORT}")`, `'password': ${REDACTED}`],
+    [`x 'password': ( '${SHORT}', 'two' ), 'user': 'bob'`, `x 'password': ${REDACTED}`],
+    [`{"password": ("${SHORT}")}`, `{"password": ${REDACTED}`],
+    [`{"password": (\\"${SHORT}\\")}`, `{"password": ${REDACTED}`],
+    [`'password' => ("${SHORT}")`, `'password' => ${REDACTED}`],
+    [`'password': \\"${SHORT}\\"`, `'password': \\"${REDACTED}\\"`],
+    [`{'password': \\"${SHORT} two\\", 'user': 'bob'}`, `{'password': \\"${REDACTED}\\", 'user': 'bob'}`],
+    [`'password': \\"a\\\\\\"b ${SHORT}\\", 'n': 1`, `'password': \\"${REDACTED}\\", 'n': 1`],
+    [`x 'password': \\"${SHORT}`, `x 'password': \\"${REDACTED}\\"`],
+    [`"password"=>\\"${SHORT}\\"`, `"password"=>\\"${REDACTED}\\"`],
+    [`{"password": \\"${SHORT}\\"}`, `{"password": "${REDACTED}"}`],
+    // Not under a secret key: kept, and searched.
+    [`'name': ("bob"), 'n': 1`, `'name': ("bob"), 'n': 1`],
+    [`'msg': \\"token=${SHORT}\\" ok`, `'msg': \\"token=${REDACTED}\\" ok`],
+  ])('hides a value in parentheses or escaped quotes after a secret key: %s', (input, output) => {
+    expect(text(input)).toBe(output);
+  });
+
+  it('reads a stack logged as text as a stack whatever the Error\'s name, but no secret key as a name', () => {
+    class AuthFailure extends Error {
+      override name = 'AuthFailure';
+    }
+    for (const message of [`password => ${SHORT}`, `password = ${SHORT}`, `(password => ${SHORT}`]) {
+      const { stack } = new AuthFailure(message) as { stack: string };
+      expect(text(stack)).not.toContain(SHORT);
+      expect(text(stack)).toBe(`AuthFailure: ${text(stack.slice('AuthFailure: '.length))}`);
+      // As a name ending in `Error` is read.
+      expect(text(stack)).toBe(text(stack.replace('AuthFailure', 'AuthError')).replace('AuthError', 'AuthFailure'));
+    }
+    // A secret key starting a line is not taken for a name, frames below it or not.
+    expect(text(`Token: ${SHORT}\n    at f (a.js:1:1)`)).toBe(`Token: ${REDACTED}`);
+    // Without frames, `Name: ` is not read as an Error's (a `Status: …` line is as it was).
+    expect(text('Result: session=abc; path=/')).toBe(`Result: session=${REDACTED}; path=/`);
   });
 });

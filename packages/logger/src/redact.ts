@@ -8,8 +8,9 @@ export const UNREADABLE = '[Unreadable]';
  * Keys whose values are secret wherever they appear: object keys (any depth), URL query
  * parameters, form fields, `KEY=value` command lines and JSON text. Compared without regard
  * to case, `-`, `_` or `.`, so `client_secret`, `clientSecret` and `Client-Secret` are one key;
- * a key that ends in one after a `-`, `_` or `.`, or from a capital after a small letter or digit,
- * is secret too (`SESSIONKIT_CLIENT_SECRET`, `X-Auth-Token`, `db.password`, `sessionToken`).
+ * a key that ends in one after a `-`, `_` or `.`, or from a capital after a small letter or digit
+ * or from the last of a run of capitals, is secret too (`SESSIONKIT_CLIENT_SECRET`, `X-Auth-Token`,
+ * `db.password`, `sessionToken`, `APIToken`).
  */
 export const defaultRedactKeys: readonly string[] = (
   'password password_confirmation passwd pw s_pw newpassword secret client_secret token access_token refresh_token id_token ' +
@@ -38,7 +39,7 @@ export interface Redactor {
   text(text: string): string;
   /**
    * Whether `key` names a secret: it, or its end after a `-`, `_`, `.`, bracket (`user[password]`,
-   * `user%5Bpassword%5D`) or camelCase word break (`dbPassword`), is a secret key. An index in brackets is no name: `password[0]` is `password`.
+   * `user%5Bpassword%5D`) or camelCase word break (`dbPassword`, `APIToken`), is a secret key. An index in brackets is no name: `password[0]` is `password`.
    */
   isSecretKey(key: string): boolean;
 }
@@ -74,10 +75,14 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // that does not start with `-`, which would be the next option, and is not followed by a `:` or
 // `=>`: then the flag is a value in an object, hash or Map, and what follows it is the next key,
 // which must stay a key: `{"flag":"--password","password":"…"}`): the value is quoted (a missing closing quote
-// reads to the end), an opening bracket (under a secret key, the line is cut there; not the `[`
-// of a value already redacted), or runs to the next separator (a `&`, `,` or `;` right after the
-// separator starts the value, unless a blank, a separator or a word and a separator follows it:
-// `password=&x` is `&x`, `password=&user=bob` is empty). The key may be single-quoted, as
+// reads to the end), in escaped quotes (`\"…\"`, JSON inside a string, to the end of the text if
+// cut short, but not past a bare quote; an escape in the inner string, `\\` and what it escapes, is
+// taken whole, so a run of backslashes is read one way only), an opening bracket (`(` before a
+// quote too: `("…")`; under a secret key, the line is cut there; not the `[` of a value already
+// redacted), or runs to the next separator (a `&`, `,` or `;` right after the separator starts the
+// value, unless a blank, a separator or a word and a separator follows it: `password=&x` is `&x`,
+// `password=&user=bob` is empty; an auth scheme and the blanks after it are part of the value:
+// `Bearer …` is one, however short the credential). The key may be single-quoted, as
 // in a Python or JavaScript literal: `{'token': 'value'}`. The character before the key is looked
 // at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`) is still found.
 // That a blank follows a `--` flag is checked after the blank (the lookbehind), so the check
@@ -95,7 +100,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\{|\[(?!REDACTED])|(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"']))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // A quoted key and its value right after a separator, where INLINE took the key for the value of
 // the key before it: `Error: 'password': '…'` inside text (`login failed: ${error}`, a cause in a
 // stack or in `util.inspect` output), `x => 'token' => …`. Looked for once the key/value patterns
@@ -103,8 +108,8 @@ const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*
 // such a string as a key moved where values end: one then ran over the key after it, and a fuzz
 // found texts that kept more). A value that starts as a key and its separator is not taken, as its
 // own value may follow it (`'token': name = x`): after a blank the value is then empty, and the rest
-// of the line is cut. The groups are INLINE's first three.
-const QUOTED_KEY = /(["'](?<=[=:>][ \t]*.)([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)["'][ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\{|\[(?!REDACTED])|[^&\s,;"']*)/gi;
+// of the line is cut. The groups are INLINE's first three; its values are INLINE's.
+const QUOTED_KEY = /(["'](?<=[=:>][ \t]*.)([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)["'][ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"']))?[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -115,8 +120,10 @@ const QUOTED_KEY = /(["'](?<=[=:>][ \t]*.)([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B
 // comma, so a match never starts between two strings (`["a", ":", {"token": …}]`). In a string
 // with escaped quotes, `\\\"` is a quote inside it. Here, in TOKEN and in INLINE a loop takes a run of
 // plain characters at a time, not one (`[^"\\]*(?:\\.[^"\\]*)*`, not `(?:[^"\\]|\\.)*`): megabytes of
-// one string would exhaust the backtracking stack (a RangeError).
-const JSON_MEMBER = /((\\?)"((?=[\w.[\]-]|\\[^"])[\w.[\]-]*(?:\\[^"][\w.[\]-]*)*)\2"\s*:\s*)(\2"[^"\\]*(?:(?:\\\2\2.|\\[^"])[^"\\]*)*(?:\2")?|[{[]|(?:[^\s"{[,}\]]+|\[REDACTED])+)/g;
+// one string would exhaust the backtracking stack (a RangeError). A value in escaped quotes after
+// a key that has none, a `(` before a quote and an auth scheme before a word are read as in INLINE
+// (this pattern takes `Bearer`, `Basic` and `Digest` capitalized or not; INLINE any case).
+const JSON_MEMBER = /((\\?)"((?=[\w.[\]-]|\\[^"])[\w.[\]-]*(?:\\[^"][\w.[\]-]*)*)\2"\s*:\s*)(\2"[^"\\]*(?:(?:\\\2\2.|\\[^"])[^"\\]*)*(?:\2")?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|[{[]|(?:(?:[Bb]earer|[Bb]asic|[Dd]igest)[ \t]+(?=[^\s"{[,}\]]))?(?:[^\s"{[,}\]]+|\[REDACTED])+)/g;
 // What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
 // an opening bracket (the second group) or a closing one.
 const TOKEN = /(\\?)"[^"\\]*(?:(?:\\\1\1.|\\[^"])[^"\\]*)*(?:\1")?|([{[])|[}\]]/g;
@@ -157,8 +164,9 @@ const VALUE = /(?!\[REDACTED])[^&\r\n"'<>]+/y;
 // it (`cpu at 95%`) makes no such value.
 const PERCENT_VALUE = /(?<=^|[=\s"'])[^&\s"'<>=]*%[\da-f]{2}[^&\s"'<>=]*/gi;
 const ESCAPE = /%[\da-f]{2}/i;
-// An Error's name (a Node error's code after it) and `: `, as its text and stack start.
-const PREFIX = /^\w*Error(?: \[ERR_\w+])?: /;
+// A name (an Error's, if it ends in `Error`; a Node error's code after it) and `: `, as an
+// Error's text and stack start.
+const PREFIX = /^(\w+)(?: \[ERR_\w+])?: /;
 // The parts of a layer of encoding: runs of escapes, each decoded whole (those of ASCII characters
 // apart from the others, which may not be UTF-8); runs of the characters that encoding leaves as
 // they are (cut or not, they come out of it the same: fewer parts than one a character); and any
@@ -206,15 +214,16 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     [...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(options.keys ?? [])].map(normalizeKey),
   );
   // A key without a separator (most keys) is one lookup. One with separators (brackets too, so
-  // that a form key `user[password]` ends in `password`; and a capital after a small letter or
-  // digit, so that `dbPassword` is `db_password`) is looked up at each end after a
+  // that a form key `user[password]` ends in `password`; a capital after a small letter or
+  // digit, so that `dbPassword` is `db_password`; and the last of a run of capitals before a small
+  // letter, so that `APIToken` is `API_token`, but not a single one: `OAuth` is one word) is looked up at each end after a
   // separator, shortest first (`MY_API_KEY`: `key`, `apikey`, `myapikey`), up to the length of the
   // longest key: a long one (`a_a_a_…=` in text) is a few lookups, not one for each of its ends. An
   // index in brackets (`[0]`, `[]`, `%5B0%5D`) is one separator, so `password[0]` ends in `password`.
   const longest = Math.max(...Array.from(keys, (key) => key.length));
   const isSecretKey = (key: string): boolean => {
-    if (!/[-_.[\]]|%5[bdBD]|[a-z\d][A-Z]/.test(key)) return keys.has(key.toLowerCase());
-    const parts = key.split(/\[\d*]|%5[bB]\d*%5[dD]|[-_.[\]]|%5[bdBD]|(?<=[a-z\d])(?=[A-Z])/);
+    if (!/[-_.[\]]|%5[bdBD]|[a-z\d][A-Z]|[A-Z]{3}[a-z]/.test(key)) return keys.has(key.toLowerCase());
+    const parts = key.split(/\[\d*]|%5[bB]\d*%5[dD]|[-_.[\]]|%5[bdBD]|(?<=[a-z\d])(?=[A-Z])|(?<=[A-Z]{2})(?=[A-Z][a-z])/);
     for (let end = '', part; (part = parts.pop()) != null && (end = part.toLowerCase() + end).length <= longest; ) if (keys.has(end)) return true;
     return false;
   };
@@ -257,7 +266,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     const hide = (match: string, head: string, key: string, value: string, _flag?: unknown, next?: string): string => {
       // The opening quote, the text and the closing quote (a quoted value cut short has none);
       // the pattern matches any string.
-      const [, quote, body, closed] = /^(["']?)([^]*?)(\1?)$/.exec(value) as unknown as [string, string, string, string];
+      const [, quote, body, closed] = /^(\\?["']|)([^]*?)(\1?)$/.exec(value) as unknown as [string, string, string, string];
       return head + quote + (isSecretKey(key)
         // `key: value` reads like a header: its value may hold blanks, so the line is cut (in
         // `head`, only the separator can hold a colon); not after a quoted key (`'token': 'x'`),
@@ -270,7 +279,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
         // `password= …` outside a value takes the word after the blank). The value of a key that
         // is not secret is searched with `CUT` as its mark: a line cut in it that runs to its end
         // cuts this line too, as it would have outside the value.
-        ? REDACTED + (quote || ending(value)) + (/^[{[]$|:$/.test(value) || /[^'\s]\s*:/.test(head) || !(value || next || after) ? CUT : '')
+        ? REDACTED + (quote || ending(value)) + (/^[{[(]$|:$/.test(value) || /[^'\s]\s*:/.test(head) || !(value || next || after) ? CUT : '')
         // (A quoted value cannot run past its closing quote: a cut inside it stays inside. What
         // follows that quote does not end an empty value inside it: `msg="x token=\n  …",a=1`.)
         : inner(body, quote ? '' : CUT, quote ? '' : next) + closed);
@@ -288,7 +297,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
         const secret = isSecretKey(parse(`"${key}"`) ?? key);
         if (secret && '{['.includes(value)) pattern.lastIndex = close(json, pattern.lastIndex);
         out += json.slice(last, found.index) + (secret
-          ? head + (/^\\?["{[]/.test(value) ? escape + `"${REDACTED}` + escape + '"' : REDACTED)
+          ? head + (/^\\?["{[]/.test(value) ? escape + `"${REDACTED}` + escape + '"' : REDACTED + (value === '(' ? CUT : ''))
           // A value with a separator or an escape (`\u003d` is `=`) is JSON only as a string (a
           // number, `true`, `false` or `null` has neither): anything else is left as it is.
           : /[=:\\]|%3D/i.test(value) && (decoded = parse(value)) && (searched = inner(decoded)) !== decoded
@@ -384,8 +393,12 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     try {
       // Text that starts as an Error's does (`String(error)`, a stack: `TypeError: message`): the
       // message is searched as it would be alone, not as the value of a key `TypeError` (which
-      // `password` in `password => x` would be, and the secret after it no key's).
-      const [head = ''] = PREFIX.exec(input) ?? [];
+      // `password` in `password => x` would be, and the secret after it no key's). Another name
+      // (`AuthFailure: …`) only where stack frames follow (`\n    at `), and only a class's name
+      // (a capital first) that is no secret key (`Token: …`): without frames, such text cannot be
+      // told from a `Status: …` or `Note: …` line.
+      const [prefix = '', name = ''] = PREFIX.exec(input) ?? [];
+      const head = name.endsWith('Error') || (/^[A-Z]/.test(name) && input.includes('\n    at ') && !isSecretKey(name)) ? prefix : '';
       const out = head + text(input.slice(head.length));
       // Most text has no `%` (one `includes`), and a `%` is seldom an escape (`cpu at 95%`).
       return out.includes('%') && ESCAPE.test(out) ? out.replace(PERCENT_VALUE, redactEncoded) : out;
