@@ -6,6 +6,8 @@ export const RECORD_VERSION = 1;
 
 /** What a session keeps in its store, under its key. */
 export interface SessionRecord {
+  /** Whose record it is: `identityHashOf(authenticator.identity)`. Missing in records written before it was added. */
+  identityHash?: string | undefined;
   /** The current token, when there is one. */
   token?: Token | undefined;
   /** When the token was last used, as far as any process has recorded (lazily). */
@@ -22,7 +24,7 @@ export function optionalNumber(value: unknown): value is number | undefined {
   return value === undefined || isTime(value);
 }
 
-function optionalString(value: unknown): value is string | undefined {
+export function optionalString(value: unknown): value is string | undefined {
   return value === undefined || typeof value === 'string';
 }
 
@@ -44,18 +46,19 @@ export function parseToken(value: unknown): Token | undefined {
 }
 
 /**
- * A session record from what the store returned: undefined when there is nothing, 'invalid'
- * when the version is unknown or the fields are not what this version writes.
+ * A session record from what the store returned: undefined when there is nothing or it does not say
+ * whose it is (written before `identityHash` was added), 'invalid' when the version is unknown or the
+ * fields are not what this version writes.
  */
 export function decodeRecord(stored: StoredRecord | undefined): SessionRecord | undefined | 'invalid' {
   if (stored === undefined) return undefined;
-  const { version, token, lastUsedAt, throttledUntil } = stored;
+  const { version, identityHash, token, lastUsedAt, throttledUntil } = stored;
   const parsed = parseToken(token);
-  if (version !== RECORD_VERSION || (token !== undefined && parsed === undefined) || !optionalNumber(lastUsedAt) || !optionalNumber(throttledUntil)) return 'invalid';
-  return { token: parsed, lastUsedAt, throttledUntil };
+  if (version !== RECORD_VERSION || (token !== undefined && parsed === undefined) || !optionalString(identityHash) || !optionalNumber(lastUsedAt) || !optionalNumber(throttledUntil)) return 'invalid';
+  return identityHash === undefined ? undefined : { identityHash, token: parsed, lastUsedAt, throttledUntil };
 }
 
-/** The stored form of a session record (its token is one `parseToken` returned). */
-export function encodeRecord(record: SessionRecord): StoredRecord {
-  return { version: RECORD_VERSION, ...withoutUndefined(record) };
+/** The stored form of a session record of the identity hashed to `identityHash` (its token is one `parseToken` returned). */
+export function encodeRecord(record: SessionRecord, identityHash: string): StoredRecord {
+  return { version: RECORD_VERSION, ...withoutUndefined(record), identityHash };
 }

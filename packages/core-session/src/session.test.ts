@@ -826,7 +826,7 @@ describe('Session: Retry-After limits', () => {
       };
       const other = session({ clock, store, authenticator: throttling });
       await expect(other.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED' });
-      expect(await store.get(other.key)).toEqual({ version: 1, throttledUntil: clock() + expected });
+      expect(await store.get(other.key)).toEqual({ version: 1, identityHash: other.export().identityHash, throttledUntil: clock() + expected });
     }
   });
 
@@ -854,14 +854,14 @@ describe('Session: Retry-After limits', () => {
     };
     const other = session({ clock, store, authenticator: throttling });
     await expect(other.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED' });
-    expect(await store.get(other.key)).toEqual({ version: 1, throttledUntil: clock() + 1000 });
+    expect(await store.get(other.key)).toEqual({ version: 1, identityHash: other.export().identityHash, throttledUntil: clock() + 1000 });
   });
 
   it('ignores a stored throttle far beyond the 1-hour cap (written from a bad Retry-After by an older version)', async () => {
     const clock = manualClock();
     const store = new MemoryStore();
     const subject = session({ clock, store });
-    await store.set(subject.key, { version: 1, throttledUntil: clock() + 8432 * 86_400_000 });
+    await store.set(subject.key, { version: 1, identityHash: subject.export().identityHash, throttledUntil: clock() + 8432 * 86_400_000 });
     expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
     expect(sandbox.stats.idp.requests).toBe(1);
   });
@@ -997,7 +997,7 @@ describe('Session: faults', () => {
   it('treats an unreadable store record as missing', async () => {
     const store = new MemoryStore();
     const subject = session({ store });
-    await store.set(subject.key, { version: 1, token: { value: 42 } });
+    await store.set(subject.key, { version: 1, identityHash: subject.export().identityHash, token: { value: 42 } });
     const token = await subject.getToken();
     expect(sandbox.idp.verifyAccessToken(token.value)).toBeDefined();
     await store.set(subject.key, { version: 99, token: 'from the future' });
@@ -1018,7 +1018,7 @@ describe('Session: store lock', () => {
 
     const token = sandbox.idp.issueToken();
     const waiting = subject.getToken();
-    await store.set(subject.key, { version: 1, token: { value: token.access_token, obtainedAt: Date.now(), expiresAt: Date.now() + 3_600_000 } });
+    await store.set(subject.key, { version: 1, identityHash: subject.export().identityHash, token: { value: token.access_token, obtainedAt: Date.now(), expiresAt: Date.now() + 3_600_000 } });
     expect((await waiting).value).toBe(token.access_token);
     release();
     await held;
@@ -1404,8 +1404,9 @@ describe('Session: custom authenticators, export, end', () => {
     const clock = manualClock();
     const throttledStore = new MemoryStore();
     const throttled = session({ clock, store: throttledStore });
-    await throttledStore.set(throttled.key, { version: 1, throttledUntil: clock() + 5000 });
+    const { identityHash } = throttled.export();
+    await throttledStore.set(throttled.key, { version: 1, identityHash, throttledUntil: clock() + 5000 });
     await throttled.end();
-    expect(await throttledStore.get(throttled.key)).toEqual({ version: 1, throttledUntil: clock() + 5000 });
+    expect(await throttledStore.get(throttled.key)).toEqual({ version: 1, identityHash, throttledUntil: clock() + 5000 });
   });
 });

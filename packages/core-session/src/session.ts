@@ -5,8 +5,8 @@ import { AuthError, errorCode, errorMessage, MAX_RETRY_AFTER_MS, throttleDelay }
 import { backoffDelay, MAX_TIMER_MS, milliseconds, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
 import { oauth2, type OAuth2Options } from './oauth2.js';
 import { requireSecureUrl } from './secure-url.js';
-import { decodeRecord, encodeRecord, optionalNumber, parseToken, type SessionRecord } from './session-record.js';
-import { storeKeyFor } from './store-key.js';
+import { decodeRecord, encodeRecord, optionalNumber, optionalString, parseToken, type SessionRecord } from './session-record.js';
+import { identityHashOf, storeKeyFor } from './store-key.js';
 import type { AuthContext, Authenticator, Token } from './token.js';
 import { TypedEmitter } from './typed-emitter.js';
 
@@ -16,12 +16,16 @@ export interface SessionOptions {
   authenticator: Authenticator;
   /**
    * Where the token and the throttle record live. Share a `FileStore` (or keychain) between
-   * processes so they share one token. Sessions in one process that share a store and key
-   * also share one acquisition in flight.
+   * processes so they share one token. Sessions in one process that share a store, key and
+   * identity also share one acquisition in flight.
    * @default a new MemoryStore (this session only)
    */
   store?: TokenStore | undefined;
-  /** The store key. @default a hash of `authenticator.identity` (never a secret) */
+  /**
+   * The store key. One key per identity: a record says whose it is, and a session meeting another
+   * identity's record under its key fails with `AuthError('CONFIGURATION')`.
+   * @default a hash of `authenticator.identity` (never a secret)
+   */
   key?: string | undefined;
   /**
    * How long before expiry a background refresh starts (at a random point in the first half of
@@ -64,6 +68,8 @@ export interface SessionData {
   version: 1;
   /** The store key of the identity it belongs to. */
   key: string;
+  /** A hash of `authenticator.identity` (never the identity itself); left out in data exported before it was added. */
+  identityHash?: string | undefined;
   token: Token | undefined;
   lastUsedAt: number | undefined;
 }
@@ -126,7 +132,7 @@ interface Timings {
 
 type Mode = 'background' | 'blocking';
 
-/** What sessions in one process that share a store and key share. */
+/** What sessions in one process that share a store, key and identity share. */
 interface SharedState {
   flight: Promise<Acquired> | undefined;
   /** Token values, or authorization() strings, invalidated in this process (after a 401), newest last. */
@@ -218,6 +224,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #attemptTimeoutMs: number;
   readonly #lockOptions: { timeoutMs?: number };
   readonly #shared: SharedState;
+  /** identityHashOf(identity): written into every record and export, and checked in every one read. */
+  readonly #identityHash: string;
 
   #token: Token | undefined;
   /** The token restore() gave; see {@link #older}. */
@@ -263,7 +271,10 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#attemptTimeoutMs = milliseconds('attemptTimeoutMs', options.attemptTimeoutMs, 30_000, MAX_TIMER_MS, true);
     this.#lockOptions = options.lockTimeoutMs == null ? {} : { timeoutMs: milliseconds('lockTimeoutMs', options.lockTimeoutMs, 0, MAX_TIMER_MS) };
     this.#logger = logger.child({ component: 'session', key: this.key.slice(-8) });
-    this.#shared = sharedStateFor(this.#store, this.key);
+    this.#identityHash = identityHashOf(authenticator.identity);
+    // Never shared with a session of another identity given the same key: it would hand out its token.
+    // (The hash has a fixed length: no two pairs of key and hash give the same string.)
+    this.#shared = sharedStateFor(this.#store, this.key + this.#identityHash);
   }
 
   /**
@@ -323,20 +334,23 @@ export class Session extends TypedEmitter<SessionEvents> {
    * A session that starts with the token of `data` (from `session.export()`), for programs that
    * persist sessions themselves. Throws `AuthError('CONFIGURATION')` when `data` belongs to
    * another identity or is not session data (a `lastUsedAt` that is not a finite time included).
+   * Data without `identityHash` (exported by an older version) gives no token: the session acquires one.
    */
   static restore(data: SessionData, options: SessionOptions): Session {
     const session = new Session(options);
     const input = data as Partial<SessionData> | undefined;
     const token = parseToken(input?.token);
-    if (input?.version !== 1 || typeof input.key !== 'string' || (input.token !== undefined && !token)) {
+    const identityHash = input?.identityHash;
+    if (input?.version !== 1 || typeof input.key !== 'string' || (input.token !== undefined && !token) || !optionalString(identityHash)) {
       throw new AuthError('CONFIGURATION', 'Session.restore() needs what session.export() returned.');
     }
     // As the stored record's check: NaN would drop the token, Infinity keep it past its idle expiry.
     if (!optionalNumber(input.lastUsedAt)) throw new AuthError('CONFIGURATION', 'Session.restore() needs a lastUsedAt that is a finite time (epoch ms) or none.');
-    if (input.key !== session.key) {
+    if (input.key !== session.key || (identityHash !== undefined && identityHash !== session.#identityHash)) {
       throw new AuthError('CONFIGURATION', 'This session data belongs to another identity.');
     }
-    if (token) {
+    // Without identityHash, whose token it is cannot be told: not used.
+    if (token && identityHash) {
       const lastUsedAt = input.lastUsedAt ?? token.obtainedAt;
       session.#restored = token;
       session.#adopt({ token, lastUsedAt, persistedUsedAt: lastUsedAt }, 'restored');
@@ -476,7 +490,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         const record = await this.#read();
         try {
           const throttledUntil = record?.throttledUntil;
-          if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }));
+          if (throttledUntil !== undefined && throttledUntil > this.#clock()) await this.#store.set(this.key, encodeRecord({ throttledUntil }, this.#identityHash));
           else await this.#store.delete(this.key);
         } finally {
           // Still holding the lock: a process waiting for it would otherwise find the store empty and
@@ -513,7 +527,7 @@ export class Session extends TypedEmitter<SessionEvents> {
    */
   export(): SessionData {
     const token = this.#token;
-    return { version: 1, key: this.key, token: token && { ...token }, lastUsedAt: token && this.#lastUsedAt };
+    return { version: 1, key: this.key, identityHash: this.#identityHash, token: token && { ...token }, lastUsedAt: token && this.#lastUsedAt };
   }
 
   // ---------------------------------------------------------------------------------------
@@ -894,12 +908,16 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#logger.warn('ignoring an unreadable session record');
       return undefined;
     }
+    // Another identity's record is never used: its token (and refresh token) is not this identity's, nor its throttle.
+    if (record && record.identityHash !== this.#identityHash) {
+      throw new AuthError('CONFIGURATION', `Another identity's token or throttle is stored under the key "${this.key}": give each identity its own key.`);
+    }
     return record;
   }
 
   async #write(record: SessionRecord): Promise<void> {
     try {
-      await this.#store.set(this.key, encodeRecord(record));
+      await this.#store.set(this.key, encodeRecord(record, this.#identityHash));
     } catch (error) {
       this.#logger.warn('could not write the session record', { code: errorCode(error) });
     }

@@ -12,3 +12,11 @@ export function sha256Hex(text: string, length: number): string {
 export function storeKeyFor(identity: string): string {
   return `sessionkit-session-${sha256Hex(identity, 32)}`;
 }
+
+/**
+ * What a session writes into its records and `export()` data to say whose they are: 16 hex
+ * characters of the SHA-256 of the identity (as in its default key, which also reveals nothing of it).
+ */
+export function identityHashOf(identity: string): string {
+  return sha256Hex(identity, 16);
+}

@@ -71,7 +71,8 @@ export interface Authenticator {
   /**
    * Who the tokens belong to, without any secret: for example the token URL, client id, user
    * name and scope. Sessions with the same identity (and store) share one token; the store key
-   * is a hash of it.
+   * is a hash of it, and every stored record carries another hash of it: a session refuses the
+   * record of another identity under its key with `AuthError('CONFIGURATION')`.
    */
   readonly identity: string;
   /** Obtain a new token with the primary credentials. */
