@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { AuthError, Session } from '@sessionkit/core-session';
+import { AuthError, oauth2, Session } from '@sessionkit/core-session';
 import { EssClient, type EssEvent } from '@sessionkit/ess-client';
 import { COMMAND_LOG_MESSAGE, CommandClient } from '@sessionkit/http-client';
 import { adaptLogger, createLogger, type LogEntry, type Logger } from '@sessionkit/logger';
@@ -183,19 +183,22 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       closers.push(() => redisStore.close());
       store = redisStore;
     }
-    // Against a real system the credentials come from the environment only.
-    const sessionEnv =
+    // Against a real system the credentials come from the environment only, and the store key
+    // derives from the identity. The embedded sandbox listens on a new port each run, which is part
+    // of an oauth2 identity; its state file keeps the tokens across runs, so the demo names the
+    // identity without the port (and the stored session), so that the next run finds its token.
+    const session =
       sandbox === undefined
-        ? { ...env, SESSIONKIT_TOKEN_URL: tokenUrl }
-        : { SESSIONKIT_TOKEN_URL: tokenUrl, SESSIONKIT_CLIENT_ID: SANDBOX_DEFAULTS.clientId, SESSIONKIT_CLIENT_SECRET: SANDBOX_DEFAULTS.clientSecret };
-    const session = Session.fromEnv(sessionEnv, {
-      store,
-      logger,
-      // The embedded sandbox listens on a new port each run: name the stored session so that the
-      // next run finds it. Against a real system the key derives from the identity.
-      ...(sandbox === undefined ? {} : { key: 'sessionkit-demo-sandbox' }),
-      fetch: sessionFetch,
-    });
+        ? Session.fromEnv({ ...env, SESSIONKIT_TOKEN_URL: tokenUrl }, { store, logger, fetch: sessionFetch })
+        : new Session({
+            authenticator: {
+              ...oauth2({ tokenUrl, grant: 'client_credentials', clientId: SANDBOX_DEFAULTS.clientId, clientSecret: SANDBOX_DEFAULTS.clientSecret, fetch: sessionFetch }),
+              identity: `sessionkit demo: embedded sandbox, client ${SANDBOX_DEFAULTS.clientId}`,
+            },
+            store,
+            logger,
+            key: 'sessionkit-demo-sandbox',
+          });
     closers.push(() => session.flush());
     await session.start();
     sessionStarted = true;
