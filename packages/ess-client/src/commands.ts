@@ -18,7 +18,7 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function invalid(message: string): EssError {
+export function invalid(message: string): EssError {
   return new EssError('INVALID_COMMAND', message);
 }
 

@@ -803,7 +803,9 @@ describe('EssClient: lifecycle', () => {
       } catch (caught) {
         error = caught;
       }
-      expect(error, name).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', message: `${name} must be a number from 0 to 2147483647.` });
+      // Timeouts are at least 1 ms.
+      const min = name.endsWith('TimeoutMs') ? 1 : 0;
+      expect(error, name).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', message: `${name} must be a number from ${min} to 2147483647.` });
     }
     // Numbers that are not times may be larger: maxRetries Infinity (the default), a big maxPayload.
     expect(() => client({ reconnect: { maxRetries: Number.POSITIVE_INFINITY }, maxPayload: 2 ** 32, getStateTimeoutMs: 2 ** 31 - 1, heartbeatMs: 0 })).not.toThrow();
@@ -1026,8 +1028,10 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await second.close();
     expect(await recorded(store)).toBe('e9');
     // The next events() is an iterator of its own again.
-    const after = second.events();
-    expect(await after.next()).toEqual({ done: true, value: undefined });
+    // Made while closed, it waits for the next connect(); a close() ends it.
+    const after = second.events().next();
+    await second.close();
+    expect(await after).toEqual({ done: true, value: undefined });
   });
 
   /** A session with e0..e(taken-1) taken and recorded, then `away` more published while no client runs. */
@@ -1121,8 +1125,11 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await closed.connect(); // e1, e2 held
     await closed.close();
     expect(await recorded(store)).toBe('e0');
+    // Made while closed, it would wait for the next connect(): a close() ends it after what it holds.
+    const drain = closed.events();
+    await closed.close();
     const drained: EssEvent[] = [];
-    for await (const event of closed.events()) drained.push(event);
+    for await (const event of drain) drained.push(event);
     expect(drained.map(numberOf)).toEqual([1, 2]);
     await closed.close(); // waits for the record
     expect(await recorded(store)).toBe('e2');
@@ -1463,7 +1470,7 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
   }
 
   for (const answer of [true, false]) {
-    it(`stays offline after a close() from shouldReconnect answering ${answer}; events() then ends`, async () => {
+    it(`stays offline after a close() from shouldReconnect answering ${answer}; events() then waits for connect()`, async () => {
       let closing: Promise<void> | undefined;
       const ess = client({
         fetchState: false,
@@ -1483,7 +1490,10 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(ess.connectionState).toBe('offline');
       expect(sandbox.stats.events.connectionsTotal).toBe(1);
-      await expect(ess.events().next()).resolves.toEqual({ done: true, value: undefined });
+      const iterator = ess.events();
+      await ess.connect();
+      sandbox.publish(numbered(0, 1));
+      expect((await take(iterator, 1)).map(numberOf)).toEqual([0]);
     });
   }
 
@@ -1644,5 +1654,137 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
     expect(await settled(ess.connect())).toBe('rejected UNAUTHORIZED');
     expect(attempts()).toBe(2);
     expect(sandbox.stats.events.unauthorized).toBe(1);
+  });
+});
+
+describe('EssClient: the automatic getState, close() races, option and listener checks, iterators made while closed', () => {
+  it('tries the automatic getState again on the same connection after a 503 and a timeout, logging each failure, until it succeeds', async () => {
+    sandbox.publish(numbered(0, 4, { prefix: 'pre' }));
+    sandbox.events.failCommands({ command: 'getState', status: 503, count: 1 });
+    sandbox.events.setGetStateDelay(300);
+    let failures = 0;
+    const ess = client({
+      fetchState: true,
+      getStateTimeoutMs: 100,
+      logger: createLogger({
+        level: 'warn',
+        format: 'json',
+        write: (line) => {
+          // The first failure is the 503, the second the timeout: the next one is answered at once.
+          if (line.includes('the automatic getState failed') && ++failures === 2) sandbox.events.setGetStateDelay(0);
+        },
+      }),
+    });
+    await ess.connect();
+    // It used to keep the cache empty until the next connection.
+    await until(() => ess.state.length === 4, 3000, 'the state after two failed getStates');
+    expect(ess.state.map((state) => state.id).sort()).toEqual(['pre0', 'pre1', 'pre2', 'pre3']);
+    expect(failures).toBe(2);
+    expect(ess.stats.connections).toBe(1);
+    expect(sandbox.stats.events.connectionsTotal).toBe(1);
+  });
+
+  it('stops trying the automatic getState again once the connection goes, and on the next one starts again', async () => {
+    sandbox.publish(numbered(0, 4, { prefix: 'pre' }));
+    sandbox.events.failCommands({ command: 'getState', status: 500, count: 1000 });
+    const ess = client({ reconnect: { initialDelayMs: 200 } });
+    await ess.connect();
+    await until(() => sandbox.stats.events.failed >= 2, 3000, 'a second failed getState');
+    await ess.close();
+    const failed = sandbox.stats.events.failed;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(sandbox.stats.events.failed).toBe(failed);
+    sandbox.events.failCommands({ command: 'getState', status: 500, count: 1 });
+    await ess.connect();
+    await until(() => ess.state.length === 4, 3000, 'the state');
+  });
+
+  it('rejects subscribe() and getState() called right before close() with CLOSED, sending nothing', async () => {
+    const ess = client({ fetchState: false });
+    await ess.connect();
+    const commands = sandbox.stats.events.commands;
+    // They used to reject with a retryable CONNECTION_LOST.
+    const subscribing = expect(ess.subscribe([{ resourceTypes: ['outputs'] }])).rejects.toMatchObject({ code: 'CLOSED', retryable: false });
+    const fetching = expect(ess.getState()).rejects.toMatchObject({ code: 'CLOSED', retryable: false });
+    await ess.close();
+    await subscribing;
+    await fetching;
+    expect(sandbox.stats.events.commands).toBe(commands);
+  });
+
+  it('refuses a dedupeCapacity that is not a whole number from 1 to 1000000 and unknown dedupe and overflow values; null takes the default', () => {
+    for (const dedupeCapacity of [Number.NaN, -5, 0, 1.5, Number.POSITIVE_INFINITY, 2e9, 1e6 + 1]) {
+      expect(() => client({ dedupeCapacity }), String(dedupeCapacity)).toThrow(
+        expect.objectContaining({ name: 'EssError', code: 'INVALID_COMMAND', message: 'dedupeCapacity must be a whole number from 1 to 1000000.' }),
+      );
+    }
+    expect(() => client({ dedupe: 'Always' as 'always' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_COMMAND', message: 'dedupe must be "always" or "after-reconnect".' }),
+    );
+    expect(() => client({ overflow: 'drop' as 'error' })).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND', message: 'overflow must be "pause" or "error".' }));
+    expect(() => client({ dedupeCapacity: null, dedupe: null, overflow: null } as unknown as Partial<EssClientOptions>)).not.toThrow();
+    expect(() => client({ dedupeCapacity: 1, dedupe: 'after-reconnect', overflow: 'error' })).not.toThrow();
+    expect(() => client({ dedupeCapacity: 1e6 })).not.toThrow();
+  });
+
+  it('refuses timeouts of 0, which would time out at once (a heartbeat of 0 ms dropped every healthy connection); heartbeatMs: 0 stays off', async () => {
+    for (const name of ['heartbeatTimeoutMs', 'commandTimeoutMs', 'getStateTimeoutMs', 'connectTimeoutMs'] as const) {
+      expect(() => client({ [name]: 0 }), name).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND', message: `${name} must be a number from 1 to 2147483647.` }));
+    }
+    const ess = client({ fetchState: false, heartbeatMs: 0, heartbeatTimeoutMs: 1, commandTimeoutMs: 1000 });
+    await ess.connect();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(ess.connectionState).toBe('online');
+    expect(ess.stats.connections).toBe(1);
+  });
+
+  it('refuses unknown event names with INVALID_COMMAND; a listener added during an emit gets the next payload, not that one', async () => {
+    const ess = client({ fetchState: false });
+    for (const name of ['error', 'close', 'toString', '__proto__']) {
+      const message = `No event "${name}": event, gap, state or connection.`;
+      expect(() => ess.on(name as 'event', () => undefined), name).toThrow(expect.objectContaining({ name: 'EssError', code: 'INVALID_COMMAND', message }));
+      expect(() => ess.off(name as 'event', () => undefined), name).toThrow(expect.objectContaining({ name: 'EssError', code: 'INVALID_COMMAND', message }));
+    }
+    const late: string[] = [];
+    ess.on('event', (event) => {
+      if (event.id === 'e0') ess.on('event', (later) => late.push(later.id));
+    });
+    const changes: string[] = [];
+    ess.on('connection', (change) => {
+      if (change.state === 'online') ess.on('connection', (later) => changes.push(later.state));
+    });
+    // Removed during an emit: still called for that one (the emit goes through the listeners it began with).
+    const removed: string[] = [];
+    const once = (event: EssEvent): void => {
+      removed.push(event.id);
+    };
+    ess.on('event', (event) => {
+      if (event.id === 'e0') ess.off('event', once);
+    });
+    ess.on('event', once);
+    await ess.connect();
+    sandbox.publish(numbered(0, 2));
+    await until(() => ess.lastEventId === 'e1');
+    // They used to get e0 and the online change too.
+    expect(late).toEqual(['e1']);
+    expect(changes).toEqual([]);
+    expect(removed).toEqual(['e0']);
+  });
+
+  it('feeds an iterator made while closed (after close(), before connect()) with the events of the next connect(); close() ends it', async () => {
+    const ess = client({ fetchState: false });
+    await ess.connect();
+    await ess.close();
+    const iterator = ess.events();
+    await ess.connect();
+    sandbox.publish(numbered(0, 2));
+    // It used to be done at once.
+    expect((await take(iterator, 2)).map(numberOf)).toEqual([0, 1]);
+    await ess.close();
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+    // Made while closed and not connected again: a close() ends it.
+    const idle = ess.events().next();
+    await ess.close();
+    expect(await idle).toEqual({ done: true, value: undefined });
   });
 });

@@ -5,7 +5,7 @@ import type { TokenStore } from '@sessionkit/token-store';
 import type * as Ws from 'ws';
 import type { ClientOptions, RawData, WebSocket } from 'ws';
 import { backoffDelay } from './backoff.js';
-import { arrayOf, isRecord, toWireFilters } from './commands.js';
+import { arrayOf, invalid, isRecord, toWireFilters, type WireFilter } from './commands.js';
 import { closeError, EssError } from './ess-error.js';
 import { type Batch, EventStream, type OverflowPolicy, type StreamOwner } from './event-stream.js';
 import { type DedupeMode, RecentIds } from './recent-ids.js';
@@ -66,13 +66,13 @@ export interface EssClientOptions {
   reconnect?: boolean | ReconnectOptions | undefined;
   /** Interval of WebSocket pings; 0 turns the heartbeat off. @default 30000 */
   heartbeatMs?: number | undefined;
-  /** How long a ping may wait for its pong before the connection counts as dead. @default 10000 */
+  /** How long a ping may wait for its pong before the connection counts as dead; at least 1. @default 10000 */
   heartbeatTimeoutMs?: number | undefined;
-  /** Timeout of startSession, addSubscription and removeSubscription. @default 10000 */
+  /** Timeout of startSession, addSubscription and removeSubscription; at least 1. @default 10000 */
   commandTimeoutMs?: number | undefined;
-  /** Timeout of getState, which takes a minute or more on large systems. @default 300000 */
+  /** Timeout of getState, which takes a minute or more on large systems; at least 1. @default 300000 */
   getStateTimeoutMs?: number | undefined;
-  /** Timeout of the WebSocket handshake. @default 10000 */
+  /** Timeout of the WebSocket handshake; at least 1. @default 10000 */
   connectTimeoutMs?: number | undefined;
   /** Events buffered per `events()` iterator before the overflow policy applies. @default 1000 */
   highWaterMark?: number | undefined;
@@ -86,7 +86,7 @@ export interface EssClientOptions {
   overflow?: OverflowPolicy | undefined;
   /** Largest accepted frame in bytes (a getState answer can be megabytes). @default 67108864 */
   maxPayload?: number | undefined;
-  /** How many recent event ids are remembered to drop duplicates. @default 10000 */
+  /** How many recent event ids are remembered to drop duplicates: a whole number from 1 to 1000000. @default 10000 */
   dedupeCapacity?: number | undefined;
   /**
    * When ids are checked for duplicates: `always` checks every event against the last
@@ -231,27 +231,58 @@ class Connection {
 type Reconnect = Required<{ [K in keyof ReconnectOptions]: Exclude<ReconnectOptions[K], undefined> }>;
 
 type Settings = Required<{
-  [K in 'heartbeatMs' | 'heartbeatTimeoutMs' | 'commandTimeoutMs' | 'getStateTimeoutMs' | 'connectTimeoutMs' | 'highWaterMark' | 'overflow' | 'maxPayload' | 'fetchState']: Exclude<EssClientOptions[K], undefined>;
+  [K in
+    | 'heartbeatMs'
+    | 'heartbeatTimeoutMs'
+    | 'commandTimeoutMs'
+    | 'getStateTimeoutMs'
+    | 'connectTimeoutMs'
+    | 'highWaterMark'
+    | 'overflow'
+    | 'maxPayload'
+    | 'dedupe'
+    | 'fetchState']: Exclude<EssClientOptions[K], undefined>;
 }>;
+
+/** The values a string option may take: the first is its default. */
+const choices: Record<string, readonly string[] | undefined> = { overflow: ['pause', 'error'], dedupe: ['always', 'after-reconnect'] };
 
 /**
  * `defaults` with each value `given` holds instead (as `??`: undefined or null takes the default).
- * A number must be at least 0 (not NaN), and a timer's time (`…Ms`, but not `resumeWindowMs`, only
- * compared with elapsed time) at most 2147483647, the longest timer Node keeps (a longer one,
- * Infinity too, would fire at once): else `INVALID_COMMAND`.
+ * A number must be at least 0 (not NaN), a timeout (`…TimeoutMs`) at least 1 (0 would time out at
+ * once: a heartbeat's, every healthy connection), and a timer's time (`…Ms`, but not
+ * `resumeWindowMs`, only compared with elapsed time) at most 2147483647, the longest timer Node
+ * keeps (a longer one, Infinity too, would fire at once); a string one of its `choices`: else
+ * `INVALID_COMMAND`.
  */
 function withDefaults<T extends object>(given: { [K in keyof T]?: T[K] | undefined }, defaults: T): T {
   const result = {} as T;
   for (const key in defaults) {
-    const value = (result[key] = given[key] ?? defaults[key]);
-    if (typeof value === 'number' && !(value >= 0 && (value <= 2147483647 || !/(?<!Window)Ms$/.test(key)))) {
-      throw new EssError('INVALID_COMMAND', `${key} must be a number from 0 to 2147483647.`);
+    const value: unknown = (result[key] = given[key] ?? defaults[key]);
+    const min = key.endsWith('TimeoutMs') ? 1 : 0;
+    if (typeof value === 'number' && !(value >= min && (value <= 2147483647 || !/(?<!Window)Ms$/.test(key)))) {
+      throw invalid(`${key} must be a number from ${min} to 2147483647.`);
     }
+    const allowed = choices[key];
+    if (allowed && !allowed.includes(value as string)) throw invalid(`${key} must be "${allowed.join('" or "')}".`);
   }
   return result;
 }
 
+const reconnectDefaults: Reconnect = {
+  initialDelayMs: 500,
+  maxDelayMs: 30_000,
+  resumeWindowMs: 30_000,
+  windowMaxDelayMs: 5_000,
+  maxRetries: Infinity,
+  shouldReconnect: (error) => error.retryable,
+};
+
 const filtersSubscriptionId = 'filters';
+
+/** What makes filters equal: each as sent, but for the order within its lists. */
+const filterKey = (filters: readonly WireFilter[]): string =>
+  JSON.stringify(filters, (key, value: unknown) => (key && Array.isArray(value) ? [...(value as string[])].sort() : value));
 
 /** Whether a status refusing an upgrade or a command may pass: a server error, 429 or 408. */
 const retryableStatus = (status: number): boolean => status >= 500 || status === 429 || status === 408;
@@ -288,6 +319,8 @@ export class EssClient {
   readonly #recent: RecentIds;
   readonly #cache = new StateCache();
   readonly #subscriptions = new Map<string, RememberedSubscription>();
+  /** Subscriptions restored from the resume record that no subscribe() of this process has claimed. */
+  readonly #unclaimed = new Set<RememberedSubscription>();
   /** Server ids to remove once a session is resumed (unsubscribed while offline); saved in the resume record. */
   readonly #removals = new Set<string>();
   #streams: EventStream[] = [];
@@ -350,11 +383,11 @@ export class EssClient {
     // A URL ws cannot parse or refuses (a fragment; an empty one, a trailing `#`, it takes) is
     // refused here: ws would throw at every connect, its error showing the URL whole, credentials included.
     if (typeof options.url !== 'string' || !/^wss?:[^#]*#?$/i.test(options.url) || !URL.canParse(options.url)) {
-      throw new EssError('INVALID_COMMAND', 'EssClient needs a ws:// or wss:// url.');
+      throw invalid('EssClient needs a ws:// or wss:// url.');
     }
     // Checked at run time for callers without types.
     if (typeof options.auth !== 'function' && typeof (options.auth as Partial<EssSession> | null)?.getToken !== 'function') {
-      throw new EssError('INVALID_COMMAND', 'EssClient needs auth: a Session or a token function.');
+      throw invalid('EssClient needs auth: a Session or a token function.');
     }
     this.#url = options.url;
     this.#auth = options.auth;
@@ -363,14 +396,7 @@ export class EssClient {
     this.#reconnect =
       reconnect === false
         ? undefined
-        : withDefaults<Reconnect>(reconnect === true ? {} : reconnect, {
-            initialDelayMs: 500,
-            maxDelayMs: 30_000,
-            resumeWindowMs: 30_000,
-            windowMaxDelayMs: 5_000,
-            maxRetries: Infinity,
-            shouldReconnect: (error) => error.retryable,
-          });
+        : withDefaults<Reconnect>(reconnect === true ? {} : reconnect, reconnectDefaults);
     this.#options = withDefaults<Settings>(options, {
       heartbeatMs: 30_000,
       heartbeatTimeoutMs: 10_000,
@@ -380,10 +406,16 @@ export class EssClient {
       highWaterMark: 1000,
       overflow: 'pause',
       maxPayload: 2 ** 26,
+      dedupe: 'always',
       fetchState: true,
     });
+    const dedupeCapacity = options.dedupeCapacity ?? 10_000;
+    // Its table and ring take about 30 bytes per id (the ids aside): about 30 MB at 1000000.
+    if (!(Number.isInteger(dedupeCapacity) && dedupeCapacity > 0 && dedupeCapacity <= 1e6)) {
+      throw invalid('dedupeCapacity must be a whole number from 1 to 1000000.');
+    }
     this.#ca = options.ca;
-    this.#recent = new RecentIds(options.dedupeCapacity ?? 10_000, options.dedupe ?? 'always');
+    this.#recent = new RecentIds(dedupeCapacity, this.#options.dedupe);
     this.#writer =
       options.resumeStore === undefined ? undefined : new ResumeWriter(options.resumeStore, options.resumeKey ?? `ess-client:${options.url}`, this.#logger);
     if (options.filters !== undefined) {
@@ -520,9 +552,10 @@ export class EssClient {
   /**
    * Iterate over events as they arrive, each once and in order. The buffer holds up to
    * `highWaterMark` events; see the `overflow` option. Ends when the client is closed and
-   * throws the EssError when it halts. Called right after `connect()` resolves, it is the
-   * iterator that held the events which came while connecting with nothing to consume them (a
-   * resume's replay; see the README).
+   * throws the EssError when it halts. Called while the client is closed (before `connect()`),
+   * it waits for the events of the next `connect()`; a `close()` meanwhile ends it. Called right
+   * after `connect()` resolves, it is the iterator that held the events which came while
+   * connecting with nothing to consume them (a resume's replay; see the README).
    *
    * @example
    * for await (const event of ess.events()) console.log(event.type, event.source);
@@ -533,8 +566,8 @@ export class EssClient {
     // Held for this call, one of #streams already (its only one).
     const stream = held ?? new EventStream(this.#streamOwner, this.#options.highWaterMark, this.#options.overflow);
     // Halted (#haltError is set while halted only): it throws the error (a held one after its
-    // events); closed: it ends.
-    if (this.#haltError || this.#closed) {
+    // events). Closed, it is fed by the next connect(), as before the first one.
+    if (this.#haltError) {
       stream.fail(this.#haltError);
       this.#streams = [];
     } else if (!held) this.#streams = [...this.#streams, stream];
@@ -546,11 +579,22 @@ export class EssClient {
    * id for {@link unsubscribe}, stable across reconnects. Waits for the connection when it is
    * not online. When the connection is lost before the answer, it rejects (CONNECTION_LOST) and
    * the session, which may hold that subscription under an id the client never learned, is not
-   * resumed: the next connection starts a new one (a `gap`) without it.
+   * resumed: the next connection starts a new one (a `gap`) without it. In a restarted process,
+   * filters equal to those of a subscription restored from the resume record (the order within
+   * a list aside) get that subscription's id, once, instead of another subscription.
    */
   async subscribe(filters: readonly EssFilter[]): Promise<string> {
     const subscription: RememberedSubscription = { id: '', serverId: undefined, filters: toWireFilters(filters) };
-    await this.#addOnServer(await this.#online(), subscription);
+    const connection = await this.#online();
+    const key = filterKey(subscription.filters);
+    for (const restored of this.#unclaimed) {
+      // Not unsubscribed meanwhile (its id may have gone to another since).
+      if (this.#subscriptions.get(restored.id) === restored && filterKey(restored.filters) === key) {
+        this.#unclaimed.delete(restored);
+        return restored.id;
+      }
+    }
+    await this.#addOnServer(connection, subscription);
     // The next number not taken: a restarted process holds the restored ids already.
     do {
       subscription.id = `subscription-${this.#nextSubscriptionNumber++}`;
@@ -571,7 +615,7 @@ export class EssClient {
   async unsubscribe(id: string): Promise<void> {
     const subscription = this.#subscriptions.get(id);
     if (!subscription || id === filtersSubscriptionId) {
-      throw new EssError('INVALID_COMMAND', `No subscription "${id}" from subscribe().`);
+      throw invalid(`No subscription "${id}" from subscribe().`);
     }
     this.#subscriptions.delete(id);
     const serverId = subscription.serverId;
@@ -599,9 +643,12 @@ export class EssClient {
     return this.#loadState(await this.#online());
   }
 
-  /** Listen to `event`, `gap`, `state` or `connection`. */
+  /**
+   * Listen to `event`, `gap`, `state` or `connection` (another name: INVALID_COMMAND). A
+   * listener added or removed while an event is emitted takes effect from the next one.
+   */
   on<K extends keyof EssClientEvents>(name: K, listener: EssClientEvents[K]): this {
-    this.#listeners[name].add(listener);
+    this.#copy(name).add(listener);
     // Events held for events() are dropped (not delivered): the listener gets the next ones.
     if (name === 'event') {
       void this.#held?.return();
@@ -612,8 +659,19 @@ export class EssClient {
 
   /** Stop listening. */
   off<K extends keyof EssClientEvents>(name: K, listener: EssClientEvents[K]): this {
-    this.#listeners[name].delete(listener);
+    this.#copy(name).delete(listener);
     return this;
+  }
+
+  /**
+   * The listeners of `name`, copied and put in place of the set, to change: an emit goes through
+   * the set there was when it began (copied on change, not on every emit).
+   */
+  #copy<K extends keyof EssClientEvents>(name: K): Set<EssClientEvents[K]> {
+    if (!Object.hasOwn(this.#listeners, name)) {
+      throw invalid(`No event ${JSON.stringify(name)}: event, gap, state or connection.`);
+    }
+    return ((this.#listeners as Record<K, Set<EssClientEvents[K]>>)[name] = new Set(this.#listeners[name]));
   }
 
   #emit<K extends keyof EssClientEvents>(name: K, payload: Parameters<EssClientEvents[K]>[0]): void {
@@ -660,12 +718,14 @@ export class EssClient {
   }
 
   async #online(): Promise<Connection> {
-    for (;;) {
-      if (this.#connection && this.#state === 'online') return this.#connection;
+    // Awaited before the checks, online too: a close() right after the call (before the caller
+    // goes on) makes it CLOSED, with nothing sent.
+    for (let online: Promise<void> | undefined; ; online = this.#whenOnline()) {
+      await online;
       if (this.#closed || !this.#running) {
         throw this.#haltError ?? new EssError('CLOSED', 'Not connected: call connect() first.');
       }
-      await this.#whenOnline();
+      if (this.#connection && this.#state === 'online') return this.#connection;
     }
   }
 
@@ -780,11 +840,7 @@ export class EssClient {
           held.release(true);
         });
       }
-      if (this.#needsState) {
-        this.#loadState(connection).catch((error: unknown) => {
-          this.#logger.warn('the automatic getState failed', { error });
-        });
-      }
+      if (this.#needsState) void this.#fetchState(connection);
       const reason = await connection.ended;
       if (this.#closed) break;
       lostAt = Date.now();
@@ -814,11 +870,12 @@ export class EssClient {
         // resumed session, and the option's filters, if any, are added to it.
         const own = this.#subscriptions.get(filtersSubscriptionId);
         const serverId = subscription.serverId;
-        if (own && JSON.stringify(own.filters) === JSON.stringify(subscription.filters)) own.serverId = serverId;
+        if (own && filterKey(own.filters) === filterKey(subscription.filters)) own.serverId = serverId;
         else if (serverId !== undefined) this.#removals.add(serverId);
         continue;
       }
       this.#subscriptions.set(subscription.id, subscription);
+      this.#unclaimed.add(subscription);
     }
     this.#logger.info('restored a resume record', { sessionId: record.sessionId, lastEventId: this.#lastEventId });
   }
@@ -982,6 +1039,26 @@ export class EssClient {
       this.#logger.warn('could not remove a subscription', { error });
     }
     this.#removals.delete(serverId);
+  }
+
+  /**
+   * The automatic getState of a new session: after a retryable failure (a 5xx, COMMAND_TIMEOUT)
+   * tried again on the same connection with backoff, until it succeeds (or a getState() call
+   * does) or the connection goes; the next connection tries again.
+   */
+  async #fetchState(connection: Connection): Promise<void> {
+    for (let attempt = 0; this.#needsState && this.#connection === connection && !this.#closed; attempt += 1) {
+      try {
+        await this.#loadState(connection);
+      } catch (error) {
+        this.#logger.warn('the automatic getState failed', { error });
+        if (!(error as Partial<EssError>).retryable) return;
+        // Up to maxDelayMs (as the resume window has passed), the reconnect option's or its default.
+        // Unref'd: it is not cleared when the connection goes first.
+        const delay = backoffDelay(this.#reconnect ?? reconnectDefaults, attempt, Infinity);
+        await Promise.race([connection.ended, new Promise((resolve) => setTimeout(resolve, delay).unref())]);
+      }
+    }
   }
 
   async #loadState(connection: Connection): Promise<EssState[]> {

@@ -318,3 +318,55 @@ it("a restarted process names new subscriptions apart from its restored ones, wh
   sandbox.publish([output('o1'), { id: 'i1', type: outputActivated, source: 'inputEvents/i1' }]);
   expect(ids(await take(resumed, 1))).toEqual(['i1']);
 });
+
+it('a restarted process that subscribes again what it subscribed before gets the restored subscription back (once), not another one', async () => {
+  const store = new MemoryStore();
+  const options = { resumeStore: store, resumeKey: key };
+  const first = client(options);
+  await first.connect();
+  const iterator = first.events();
+  const restored = await first.subscribe([{ resourceTypes: ['outputs', 'inputEvents'] }]);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await recordReaches(store, 'e0');
+  await first.close();
+
+  const second = client(options);
+  const resumed = second.events();
+  await second.connect();
+  expect(second.stats.resumes).toBe(1);
+  const commands = sandbox.stats.events.commands;
+  // Equal filters, the order within a list aside: the restored id, and nothing sent.
+  expect(await second.subscribe([{ modifier: 'include', resourceTypes: ['inputEvents', 'outputs'] }])).toBe(restored);
+  expect(sandbox.stats.events.commands).toBe(commands);
+  // Claimed once: the same filters again make another subscription, and other filters too.
+  const again = await second.subscribe([{ resourceTypes: ['outputs', 'inputEvents'] }]);
+  const other = await second.subscribe([{ resourceTypes: ['hardware'] }]);
+  expect(new Set([restored, again, other]).size).toBe(3);
+  expect(sandbox.stats.events.commands).toBe(commands + 2);
+  await second.unsubscribe(again);
+  sandbox.publish([output('o1')]);
+  expect(ids(await take(resumed, 1))).toEqual(['o1']);
+  await second.close();
+  const record = await store.get(key);
+  // It used to be filters, subscription-1, subscription-2 (one more at every restart), ...
+  expect((record?.subscriptions as { id: string }[]).map((subscription) => subscription.id)).toEqual(['filters', restored, other]);
+});
+
+it('a restarted process claims no restored subscription that was unsubscribed, even when a new one took its id', async () => {
+  const store = new MemoryStore();
+  const options = { resumeStore: store, resumeKey: key };
+  const first = client(options);
+  await first.connect();
+  const restored = await first.subscribe(outputs);
+  await first.close();
+
+  const second = client(options);
+  await second.connect();
+  await second.unsubscribe(restored);
+  // The id is free again: the next subscribe() takes it, and is a subscription of its own.
+  expect(await second.subscribe(outputs)).toBe(restored);
+  const commands = sandbox.stats.events.commands;
+  expect(await second.subscribe(outputs)).not.toBe(restored);
+  expect(sandbox.stats.events.commands).toBe(commands + 1);
+});
