@@ -86,7 +86,7 @@ export interface EssClientOptions {
   overflow?: OverflowPolicy | undefined;
   /** Largest accepted frame in bytes (a getState answer can be megabytes). @default 67108864 */
   maxPayload?: number | undefined;
-  /** How many recent event ids are remembered to drop duplicates: a whole number from 1 to 1000000. @default 10000 */
+  /** How many recent event ids are remembered to drop duplicates: a number from 0 to 16777216, rounded down, at least 1. @default 10000 */
   dedupeCapacity?: number | undefined;
   /**
    * When ids are checked for duplicates: `always` checks every event against the last
@@ -410,10 +410,9 @@ export class EssClient {
       fetchState: true,
     });
     const dedupeCapacity = options.dedupeCapacity ?? 10_000;
-    // Its table and ring take about 30 bytes per id (the ids aside): about 30 MB at 1000000.
-    if (!(Number.isInteger(dedupeCapacity) && dedupeCapacity > 0 && dedupeCapacity <= 1e6)) {
-      throw invalid('dedupeCapacity must be a whole number from 1 to 1000000.');
-    }
+    // Rounded down, at least 1 (RecentIds). Its table and ring take up to about 40 bytes per id (the
+    // ids aside): about 640 MB at the largest.
+    if (!(typeof dedupeCapacity === 'number' && dedupeCapacity >= 0 && dedupeCapacity <= 2 ** 24)) throw invalid('dedupeCapacity must be a number from 0 to 16777216.');
     this.#ca = options.ca;
     this.#recent = new RecentIds(dedupeCapacity, this.#options.dedupe);
     this.#writer =
@@ -552,8 +551,8 @@ export class EssClient {
   /**
    * Iterate over events as they arrive, each once and in order. The buffer holds up to
    * `highWaterMark` events; see the `overflow` option. Ends when the client is closed and
-   * throws the EssError when it halts. Called while the client is closed (before `connect()`),
-   * it waits for the events of the next `connect()`; a `close()` meanwhile ends it. Called right
+   * throws the EssError when it halts; called after `close()` (before the next `connect()`), it
+   * hands out the held events, if any, and ends. Called right
    * after `connect()` resolves, it is the iterator that held the events which came while
    * connecting with nothing to consume them (a resume's replay; see the README).
    *
@@ -566,8 +565,8 @@ export class EssClient {
     // Held for this call, one of #streams already (its only one).
     const stream = held ?? new EventStream(this.#streamOwner, this.#options.highWaterMark, this.#options.overflow);
     // Halted (#haltError is set while halted only): it throws the error (a held one after its
-    // events). Closed, it is fed by the next connect(), as before the first one.
-    if (this.#haltError) {
+    // events); closed: it ends (after the held events).
+    if (this.#haltError || this.#closed) {
       stream.fail(this.#haltError);
       this.#streams = [];
     } else if (!held) this.#streams = [...this.#streams, stream];
@@ -1042,8 +1041,8 @@ export class EssClient {
   }
 
   /**
-   * The automatic getState of a new session: after a retryable failure (a 5xx, COMMAND_TIMEOUT)
-   * tried again on the same connection with backoff, until it succeeds (or a getState() call
+   * The automatic getState of a new session: after a retryable failure (a 5xx answer; not a
+   * timeout) tried again on the same connection with backoff, until it succeeds (or a getState() call
    * does) or the connection goes; the next connection tries again.
    */
   async #fetchState(connection: Connection): Promise<void> {
@@ -1052,7 +1051,9 @@ export class EssClient {
         await this.#loadState(connection);
       } catch (error) {
         this.#logger.warn('the automatic getState failed', { error });
-        if (!(error as Partial<EssError>).retryable) return;
+        // Not after a timeout: that getState would take as long again (its late answer is dropped).
+        const { retryable, code } = error as Partial<EssError>;
+        if (!retryable || code === 'COMMAND_TIMEOUT') return;
         // Up to maxDelayMs (as the resume window has passed), the reconnect option's or its default.
         // Unref'd: it is not cleared when the connection goes first.
         const delay = backoffDelay(this.#reconnect ?? reconnectDefaults, attempt, Infinity);
