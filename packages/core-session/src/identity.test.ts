@@ -65,7 +65,8 @@ function client(options: Partial<SessionOptions> & { revoke?: boolean } = {}): S
 const foreignRecord = {
   name: 'AuthError',
   code: 'CONFIGURATION',
-  message: 'Another identity\'s token or throttle is stored under the key "shared-key": give each identity its own key.',
+  message:
+    'The record stored under the key "shared-key" was written by another identity (another token URL, client, user or scope, say): give each identity its own key, or remove that record.',
 };
 
 describe('a stored record says whose it is', () => {
@@ -134,7 +135,7 @@ describe('a stored record says whose it is', () => {
     expect(sandbox.idp.verifyAccessToken(token.value)).toBeDefined();
   });
 
-  it.each(stores)('%s: a record without identityHash (written by an older version) counts as none: a new login, not its token or refresh token', async (_, opener) => {
+  it.each(stores)('%s: a record without identityHash (written by an older version) under the key derived from the identity is its own: reused, refreshed, rewritten with the hash', async (_, opener) => {
     const clock = manualClock();
     const open = opener();
     const store = open();
@@ -145,17 +146,45 @@ describe('a stored record says whose it is', () => {
     await store.set(earlier.key, withoutHash);
 
     const later = user({ clock, store: open() });
+    expect((await later.getToken()).value).toBe(old.value);
+    expect(sandbox.stats.idp.byGrant).toEqual({ password: 1 });
+    // Near its expiry: refreshed with its refresh token (a login after an upgrade would cost a login per process).
+    clock.advance(3_600_000 - 5_000);
+    const refreshed = await later.getToken();
+    expect(refreshed.value).not.toBe(old.value);
+    expect(sandbox.stats.idp.byGrant).toEqual({ password: 1, refresh_token: 1 });
+    expect(await store.get(later.key)).toMatchObject({ identityHash, token: { value: refreshed.value } });
+  });
+
+  it('end() revokes the token of a record without identityHash under the key derived from the identity, as before', async () => {
+    const store = new FileStore({ dir });
+    const earlier = user({ store, revoke: true });
+    const old = await earlier.getToken();
+    const { identityHash: _hash, ...withoutHash } = (await store.get(earlier.key))!;
+    await store.set(earlier.key, withoutHash);
+    await user({ store: new FileStore({ dir }), revoke: true }).end();
+    expect(await store.get(earlier.key)).toBeUndefined();
+    expect(sandbox.idp.verifyAccessToken(old.value)).toBeUndefined();
+  });
+
+  it.each(stores)('%s: under a key the program chose, a record without identityHash gives no token (whose it is cannot be told), but its throttle holds', async (_, opener) => {
+    const clock = manualClock();
+    const open = opener();
+    const store = open();
+    const earlier = user({ clock, store, key: 'chosen-key' });
+    const old = await earlier.getToken();
+    const { identityHash: _hash, ...withoutHash } = (await store.get('chosen-key'))!;
+    await store.set('chosen-key', withoutHash);
+
+    const later = user({ clock, store: open(), key: 'chosen-key' });
     const fresh = await later.getToken();
     expect(fresh.value).not.toBe(old.value);
     expect(sandbox.stats.idp.byGrant).toEqual({ password: 2 });
-    expect(await store.get(later.key)).toMatchObject({ identityHash, token: { value: fresh.value } });
 
-    // Near its expiry too: a login, not a refresh with the refresh token of the old record.
-    await store.set(later.key, withoutHash);
-    clock.advance(3_600_000 - 5_000);
-    const third = await user({ clock, store: open() }).getToken();
-    expect(third.value).not.toBe(fresh.value);
-    expect(sandbox.stats.idp.byGrant).toEqual({ password: 3 });
+    // A throttle in such a record holds no token: it is honoured.
+    await store.set('chosen-key', { version: 1, throttledUntil: clock() + 60_000 });
+    await expect(user({ clock, store: open(), key: 'chosen-key' }).getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    expect(sandbox.stats.idp.requests).toBe(2);
   });
 
   it('a token file of another identity copied to this identity\'s file: the process fails with CONFIGURATION and makes no token request', async () => {
@@ -193,14 +222,18 @@ describe('export() data says whose it is', () => {
     expect(sandbox.stats.idp.requests).toBe(1);
   });
 
-  it('Session.restore() with data without identityHash (exported by an older version) does not use its token: a new login', async () => {
+  it('Session.restore() with data without identityHash (exported by an older version) uses its token only under the key derived from the identity', async () => {
     const source = client();
     const token = await source.getToken();
     const { identityHash, ...data } = source.export();
     expect(identityHash).toBeDefined();
-    const restored = Session.restore(data, { authenticator: clientAuthenticator() });
+    expect(Session.restore(data, { authenticator: clientAuthenticator() }).export().token).toEqual(token);
+    const chosen = client({ key: 'chosen-key' });
+    await chosen.getToken();
+    const { identityHash: __, ...chosenData } = chosen.export();
+    const restored = Session.restore(chosenData, { authenticator: clientAuthenticator(), key: 'chosen-key' });
     expect(restored.export().token).toBeUndefined();
     expect((await restored.getToken()).value).not.toBe(token.value);
-    expect(sandbox.stats.idp.requests).toBe(2);
+    expect(sandbox.stats.idp.requests).toBe(3);
   });
 });

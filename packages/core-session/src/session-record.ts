@@ -46,16 +46,16 @@ export function parseToken(value: unknown): Token | undefined {
 }
 
 /**
- * A session record from what the store returned: undefined when there is nothing or it does not say
- * whose it is (written before `identityHash` was added), 'invalid' when the version is unknown or the
- * fields are not what this version writes.
+ * A session record from what the store returned: undefined when there is nothing, 'invalid' when the
+ * version is unknown or the fields are not what this version writes. `identityHash` is undefined in a
+ * record written before it was added (see Session's #read).
  */
 export function decodeRecord(stored: StoredRecord | undefined): SessionRecord | undefined | 'invalid' {
   if (stored === undefined) return undefined;
   const { version, identityHash, token, lastUsedAt, throttledUntil } = stored;
   const parsed = parseToken(token);
   if (version !== RECORD_VERSION || (token !== undefined && parsed === undefined) || !optionalString(identityHash) || !optionalNumber(lastUsedAt) || !optionalNumber(throttledUntil)) return 'invalid';
-  return identityHash === undefined ? undefined : { identityHash, token: parsed, lastUsedAt, throttledUntil };
+  return { identityHash, token: parsed, lastUsedAt, throttledUntil };
 }
 
 /** The stored form of a session record of the identity hashed to `identityHash` (its token is one `parseToken` returned). */

@@ -226,6 +226,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #shared: SharedState;
   /** identityHashOf(identity): written into every record and export, and checked in every one read. */
   readonly #identityHash: string;
+  /** Whether the key is the one derived from the identity (then only this identity writes under it). */
+  readonly #ownKey: boolean;
 
   #token: Token | undefined;
   /** The token restore() gave; see {@link #older}. */
@@ -272,6 +274,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#lockOptions = options.lockTimeoutMs == null ? {} : { timeoutMs: milliseconds('lockTimeoutMs', options.lockTimeoutMs, 0, MAX_TIMER_MS) };
     this.#logger = logger.child({ component: 'session', key: this.key.slice(-8) });
     this.#identityHash = identityHashOf(authenticator.identity);
+    this.#ownKey = this.key === storeKeyFor(authenticator.identity);
     // Never shared with a session of another identity given the same key: it would hand out its token.
     // (The hash has a fixed length: no two pairs of key and hash give the same string.)
     this.#shared = sharedStateFor(this.#store, this.key + this.#identityHash);
@@ -349,8 +352,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (input.key !== session.key || (identityHash !== undefined && identityHash !== session.#identityHash)) {
       throw new AuthError('CONFIGURATION', 'This session data belongs to another identity.');
     }
-    // Without identityHash, whose token it is cannot be told: not used.
-    if (token && identityHash) {
+    // Without identityHash (older data), whose token it is can be told only under the key derived from the identity.
+    if (token && (identityHash || session.#ownKey)) {
       const lastUsedAt = input.lastUsedAt ?? token.obtainedAt;
       session.#restored = token;
       session.#adopt({ token, lastUsedAt, persistedUsedAt: lastUsedAt }, 'restored');
@@ -908,9 +911,19 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#logger.warn('ignoring an unreadable session record');
       return undefined;
     }
+    const owner = record?.identityHash;
+    if (record && owner === undefined) {
+      // Written before records said whose they are. Under the key derived from this identity it is this
+      // identity's (rewritten with the hash at the next write); under a key the program chose, whose token
+      // it holds cannot be told: only its throttle, which holds none, is kept.
+      return this.#ownKey ? record : { throttledUntil: record.throttledUntil };
+    }
     // Another identity's record is never used: its token (and refresh token) is not this identity's, nor its throttle.
-    if (record && record.identityHash !== this.#identityHash) {
-      throw new AuthError('CONFIGURATION', `Another identity's token or throttle is stored under the key "${this.key}": give each identity its own key.`);
+    if (record && owner !== this.#identityHash) {
+      throw new AuthError(
+        'CONFIGURATION',
+        `The record stored under the key "${this.key}" was written by another identity (another token URL, client, user or scope, say): give each identity its own key, or remove that record.`,
+      );
     }
     return record;
   }
