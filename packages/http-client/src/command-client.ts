@@ -542,7 +542,8 @@ export class CommandClient {
         if (AuthError.isInstance(error)) {
           if (error.cause instanceof CommandResponse) return error.cause;
           if (error.code === 'CONFIGURATION') {
-            throw new HttpClientError('INVALID_STATE', 'The Session\'s authenticator is misconfigured.', { cause: error });
+            // Its message says what (AuthError messages hold no secret).
+            throw new HttpClientError('INVALID_STATE', `The Session is misconfigured: ${error.message}`, { cause: error });
           }
           if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(SESSION_NOT_FOUND, detail);
         }

@@ -165,6 +165,8 @@ describe('CommandClient with a core-session Session', () => {
     await expect(client.request({ COMMAND: 'StatusAccount' })).rejects.toMatchObject({
       name: 'HttpClientError',
       code: 'INVALID_STATE',
+      // It used to say only that the authenticator was misconfigured.
+      message: 'The Session is misconfigured: ISPAPI_PASSWORD is not set',
       cause: { name: 'AuthError', code: 'CONFIGURATION' },
     });
   });
