@@ -1222,13 +1222,74 @@ describe('redact: auth schemes, parentheses and escaped quotes after a quoted ke
     for (const message of [`password => ${SHORT}`, `password = ${SHORT}`, `(password => ${SHORT}`]) {
       const { stack } = new AuthFailure(message) as { stack: string };
       expect(text(stack)).not.toContain(SHORT);
-      expect(text(stack)).toBe(`AuthFailure: ${text(stack.slice('AuthFailure: '.length))}`);
-      // As a name ending in `Error` is read.
-      expect(text(stack)).toBe(text(stack.replace('AuthFailure', 'AuthError')).replace('AuthError', 'AuthFailure'));
+      // The frames are kept, searched on their own: a line cut in the message does not take them.
+      expect(text(stack)).toContain('\n    at ');
+      expect(text(stack).startsWith(`AuthFailure: ${text(message)}\n    at `)).toBe(true);
     }
     // A secret key starting a line is not taken for a name, frames below it or not.
     expect(text(`Token: ${SHORT}\n    at f (a.js:1:1)`)).toBe(`Token: ${REDACTED}`);
     // Without frames, `Name: ` is not read as an Error's (a `Status: …` line is as it was).
     expect(text('Result: session=abc; path=/')).toBe(`Result: session=${REDACTED}; path=/`);
+  });
+
+  // After any key, an auth scheme takes the word after it only when that word is not a key and its
+  // separator: `Bearer token => …` is the scheme, then the key `token`, whose value is hidden.
+  it.each([
+    [`x type=Bearer token => '${SHORT}'`, `x type=Bearer token => '${REDACTED}'`],
+    [`x type: basic token => ${SHORT}`, `x type: basic token => ${REDACTED}`],
+    [`{'scheme': Basic 'password': '${SHORT}'}`, `{'scheme': Basic 'password': '${REDACTED}'}`],
+    // Not over-redacted: the key after the scheme and its value stay.
+    ['smtp auth=basic user=alice host=mail.example.com', `smtp auth=${REDACTED} user=alice host=mail.example.com`],
+    ['proxy auth=digest realm="corp" retries=3', `proxy auth=${REDACTED} realm="corp" retries=3`],
+    [`{'auth': basic user=bob, 'id': 1}`, `{'auth': ${REDACTED} user=bob, 'id': 1}`],
+    // A credential that is no key and separator is still taken: `a:b` has no blank after the `:`.
+    [`'auth': Digest a:b@c, 'n': 1`, `'auth': ${REDACTED}, 'n': 1`],
+  ])('takes no key after an auth scheme as its credential: %s', (input, output) => {
+    expect(text(input)).toBe(output);
+  });
+
+  // A value that is itself a key and its separator, after a blank, is not taken: that key's value
+  // is looked for (`k => password => …`).
+  it.each([
+    [`user => password => ${SHORT}`, `user => password => ${REDACTED}`],
+    [`login => password = ${SHORT}`, `login => password = ${REDACTED}`],
+    [`retry => token = '${SHORT}'`, `retry => token = '${REDACTED}'`],
+  ])('looks for the value of a secret key that is the value of another key: %s', (input, output) => {
+    expect(text(input)).toBe(output);
+    // Also in a stack under a name that does not end in `Error`, the frames kept.
+    const frames = '\n    at login (/app/auth.js:10:5)\n    at main (/app/main.js:3:1)';
+    expect(text(`AuthFailure: ${input}${frames}`)).toBe(`AuthFailure: ${output}${frames}`);
+  });
+
+  it('hides in a stack what the text read whole hides, and keeps the frames a line cut in the message would take', () => {
+    const frames = '\n    at f (a.js:1:1)\n    at g (b.js:2:2)';
+    // Read whole, `token=` starts a key here, whose value runs past the `;`.
+    expect(text(`AbortSignal: x => token=;status]${SHORT}${frames}`)).not.toContain(SHORT);
+    expect(text(`HttpException: } \\",msg: token=${SHORT}Error: ${frames}`)).not.toContain(SHORT);
+    expect(text(`X: password: '${SHORT}[cause]: \n":${SHORT}(x${frames}`)).not.toContain(SHORT);
+    // A cut in the message (an empty value at the end of its line) leaves the frames.
+    expect(text(`Status: token => \n  msg${frames}`)).toBe(`Status: token =${REDACTED}${frames}`);
+  });
+
+  // A name that is a secret key only with a run of capitals read as the start of a word
+  // (`HTTPSession` as `HTTP_Session`) is a class's name in a stack: the message and frames stay.
+  it.each(['HTTPSession', 'DBSession', 'URLSession', 'JWTAuth', 'CSRFToken', 'TOTPSecret', 'APIToken'])('reads %s as an Error\'s name in a stack', (name) => {
+    const stack = `${name}: request failed (status 503)\n    at refresh (/app/session.js:10:5)\n    at run (/app/main.js:3:1)`;
+    expect(text(stack)).toBe(stack);
+    // Its message is still searched.
+    expect(text(`${name}: password = ${SHORT}\n    at f (a.js:1:1)`)).toBe(`${name}: password = ${REDACTED}\n    at f (a.js:1:1)`);
+    // Still a secret key as a line's key without frames, and as an object's key.
+    expect(text(`${name}: ${SHORT}`)).toBe(`${name}: ${REDACTED}`);
+    expect(redact({ [name]: SHORT })).toEqual({ [name]: REDACTED });
+  });
+
+  // The scheme after a double-quoted (JSON) key is matched in any case, as after other keys.
+  it.each([
+    [`{"authorization": BEARER ${SHORT}}`, `{"authorization": ${REDACTED}}`],
+    [`"token": BASIC ${SHORT}, "user": "bob"`, `"token": ${REDACTED}, "user": "bob"`],
+    [`{\\"authorization\\": DIGEST ${SHORT}}`, `{\\"authorization\\": ${REDACTED}}`],
+    [`"authorization": bEARER ${SHORT}`, `"authorization": ${REDACTED}`],
+  ])('hides the credential after a scheme in any case after a JSON key: %s', (input, output) => {
+    expect(text(input)).toBe(output);
   });
 });

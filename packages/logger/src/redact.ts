@@ -82,7 +82,11 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // redacted), or runs to the next separator (a `&`, `,` or `;` right after the separator starts the
 // value, unless a blank, a separator or a word and a separator follows it: `password=&x` is `&x`,
 // `password=&user=bob` is empty; an auth scheme and the blanks after it are part of the value:
-// `Bearer …` is one, however short the credential). The key may be single-quoted, as
+// `Bearer …` is one, however short the credential, unless the word after it is a `--` flag or a
+// key and its separator: `type=Bearer token => …` is `Bearer`, then the key `token`). After a
+// blank, a value that is a key and its separator is empty (`user => password => …`: `password`
+// is a key, whose value is looked for), unless that key's own value could not be read (a word and
+// a `: `) or it is a `key= ` whose value is the word after the blank. The key may be single-quoted, as
 // in a Python or JavaScript literal: `{'token': 'value'}`. The character before the key is looked
 // at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`) is still found.
 // That a blank follows a `--` flag is checked after the blank (the lookbehind), so the check
@@ -100,7 +104,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"']))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))((?<=[ \t])(?=[_-]*[A-Za-z][\w.-]*[ \t]*(?:=>|[=:]|%3D)(?![_-]*[A-Za-z][\w.-]*:(?!\S)))(?![_-]*[A-Za-z][\w.-]*=[ \t])|--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // A quoted key and its value right after a separator, where INLINE took the key for the value of
 // the key before it: `Error: 'password': '…'` inside text (`login failed: ${error}`, a cause in a
 // stack or in `util.inspect` output), `x => 'token' => …`. Looked for once the key/value patterns
@@ -109,7 +113,7 @@ const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*
 // found texts that kept more). A value that starts as a key and its separator is not taken, as its
 // own value may follow it (`'token': name = x`): after a blank the value is then empty, and the rest
 // of the line is cut. The groups are INLINE's first three; its values are INLINE's.
-const QUOTED_KEY = /(["'](?<=[=:>][ \t]*.)([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)["'][ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"']))?[^&\s,;"']*)/gi;
+const QUOTED_KEY = /(["'](?<=[=:>][ \t]*.)([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)["'][ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -122,8 +126,8 @@ const QUOTED_KEY = /(["'](?<=[=:>][ \t]*.)([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B
 // plain characters at a time, not one (`[^"\\]*(?:\\.[^"\\]*)*`, not `(?:[^"\\]|\\.)*`): megabytes of
 // one string would exhaust the backtracking stack (a RangeError). A value in escaped quotes after
 // a key that has none, a `(` before a quote and an auth scheme before a word are read as in INLINE
-// (this pattern takes `Bearer`, `Basic` and `Digest` capitalized or not; INLINE any case).
-const JSON_MEMBER = /((\\?)"((?=[\w.[\]-]|\\[^"])[\w.[\]-]*(?:\\[^"][\w.[\]-]*)*)\2"\s*:\s*)(\2"[^"\\]*(?:(?:\\\2\2.|\\[^"])[^"\\]*)*(?:\2")?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|[{[]|(?:(?:[Bb]earer|[Bb]asic|[Dd]igest)[ \t]+(?=[^\s"{[,}\]]))?(?:[^\s"{[,}\]]+|\[REDACTED])+)/g;
+// (the scheme in any case: `BEARER` too).
+const JSON_MEMBER = /((\\?)"((?=[\w.[\]-]|\\[^"])[\w.[\]-]*(?:\\[^"][\w.[\]-]*)*)\2"\s*:\s*)(\2"[^"\\]*(?:(?:\\\2\2.|\\[^"])[^"\\]*)*(?:\2")?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|[{[]|(?:(?:bearer|basic|digest)[ \t]+(?=[^\s"{[,}\]]))?(?:[^\s"{[,}\]]+|\[REDACTED])+)/gi;
 // What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
 // an opening bracket (the second group) or a closing one.
 const TOKEN = /(\\?)"[^"\\]*(?:(?:\\\1\1.|\\[^"])[^"\\]*)*(?:\1")?|([{[])|[}\]]/g;
@@ -395,11 +399,22 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       // message is searched as it would be alone, not as the value of a key `TypeError` (which
       // `password` in `password => x` would be, and the secret after it no key's). Another name
       // (`AuthFailure: …`) only where stack frames follow (`\n    at `), and only a class's name
-      // (a capital first) that is no secret key (`Token: …`): without frames, such text cannot be
-      // told from a `Status: …` or `Note: …` line.
+      // (a capital first) that is no secret key (`Token: …`) read as a class's name is, a run of
+      // capitals as part of the word after it (`HTTPSession`, `APIToken` are none): without
+      // frames, such text cannot be told from a `Status: …` or `Note: …` line. Up to the frames, the
+      // text is searched as before, the name a key that is not secret, and then its message alone:
+      // what either reading hides stays hidden. The frames are searched on their own, so that a
+      // line cut in the message does not take them.
       const [prefix = '', name = ''] = PREFIX.exec(input) ?? [];
-      const head = name.endsWith('Error') || (/^[A-Z]/.test(name) && input.includes('\n    at ') && !isSecretKey(name)) ? prefix : '';
-      const out = head + text(input.slice(head.length));
+      const frames = input.indexOf('\n    at ');
+      const plain = name.replace(/(?<=[A-Z])[A-Z]+(?=[a-z])/g, (run) => run.toLowerCase());
+      let out;
+      if (name.endsWith('Error')) out = prefix + text(input.slice(prefix.length));
+      else if (/^[A-Z]/.test(name) && frames > 0 && !isSecretKey(plain)) {
+        out = text(plain + input.slice(name.length, frames));
+        out = (out.startsWith(plain) ? name + out.slice(plain.length) : out);
+        out = (out.startsWith(prefix) ? prefix + text(out.slice(prefix.length)) : out) + text(input.slice(frames));
+      } else out = text(input);
       // Most text has no `%` (one `includes`), and a `%` is seldom an escape (`cpu at 95%`).
       return out.includes('%') && ESCAPE.test(out) ? out.replace(PERCENT_VALUE, redactEncoded) : out;
     } catch {
