@@ -1248,17 +1248,29 @@ describe('redact: auth schemes, parentheses and escaped quotes after a quoted ke
     expect(text(input)).toBe(output);
   });
 
-  // A value that is itself a key and its separator, after a blank, is not taken: that key's value
-  // is looked for (`k => password => …`).
+  it('takes no key and `=` after an auth scheme anywhere in text as the credential, and still takes a padded one', () => {
+    // It hid the key's name and showed its value.
+    expect(text(`x kind=Bearer Authorization=${SHORT}`)).toBe(`x kind=Bearer Authorization=${REDACTED}`);
+    expect(text(`x scheme=Basic client_secret=${SHORT}`)).toBe(`x scheme=Basic client_secret=${REDACTED}`);
+    // A credential followed by a colon is still one (a key there is left to its own reading).
+    expect(text('rejected Bearer abcdefgh12345: try again')).toBe(`rejected Bearer ${REDACTED}: try again`);
+    // Base64 padding is no separator.
+    expect(text('x: Basic dXNlcjpwYXNzd29yZA=, next')).toBe(`x: Basic ${REDACTED}, next`);
+    expect(text('x: Basic dXNlcjpwYXNzd29yZA== next')).toBe(`x: Basic ${REDACTED} next`);
+  });
+
   it.each([
-    [`user => password => ${SHORT}`, `user => password => ${REDACTED}`],
-    [`login => password = ${SHORT}`, `login => password = ${REDACTED}`],
-    [`retry => token = '${SHORT}'`, `retry => token = '${REDACTED}'`],
-  ])('looks for the value of a secret key that is the value of another key: %s', (input, output) => {
+    // A word after a secret key's `=>` or ` = ` is its value, and the rest of the line is kept.
+    ['auth flow login => password => mfa => session ok', `auth flow login => password => mfa => session ok`],
+    ['x password = changed = yes, user=bob; id=2', `x password = ${REDACTED} = yes, user=bob; id=2`],
+    ['x token => refresh => access, status=200', `x token => ${REDACTED} => access, status=200`],
+  ])('keeps the rest of a line after a secret key in a chain of separators: %s', (input, output) => {
     expect(text(input)).toBe(output);
-    // Also in a stack under a name that does not end in `Error`, the frames kept.
+  });
+
+  it('hides in a stack under a name that does not end in Error what the text read whole hides, the frames kept', () => {
     const frames = '\n    at login (/app/auth.js:10:5)\n    at main (/app/main.js:3:1)';
-    expect(text(`AuthFailure: ${input}${frames}`)).toBe(`AuthFailure: ${output}${frames}`);
+    expect(text(`AuthFailure: user => password => ${SHORT}${frames}`)).toBe(`AuthFailure: user => password => ${REDACTED}${frames}`);
   });
 
   it('hides in a stack what the text read whole hides, and keeps the frames a line cut in the message would take', () => {
