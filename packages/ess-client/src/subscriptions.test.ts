@@ -297,17 +297,23 @@ it('removes the subscription of a late answer to a subscribe() that timed out', 
   expect(ids(await take(iterator, 1))).toEqual(['e0']);
 });
 
-it("a restarted process names new subscriptions apart from its restored ones, which unsubscribe() still removes", async () => {
+/** A first process that subscribes `filters`, takes e0 (recorded in a MemoryStore) and closes: what a restart resumes. */
+async function firstRunSubscribing(filters: Parameters<EssClient['subscribe']>[0]) {
   const store = new MemoryStore();
   const options = { resumeStore: store, resumeKey: key };
   const first = client(options);
   await first.connect();
   const iterator = first.events();
-  const restored = await first.subscribe(outputs);
+  const restored = await first.subscribe(filters);
   sandbox.publish(numbered(0, 1));
   await take(iterator, 1);
   await recordReaches(store, 'e0');
   await first.close();
+  return { store, options, restored };
+}
+
+it("a restarted process names new subscriptions apart from its restored ones, which unsubscribe() still removes", async () => {
+  const { options, restored } = await firstRunSubscribing(outputs);
 
   const second = client(options);
   const resumed = second.events();
@@ -320,16 +326,7 @@ it("a restarted process names new subscriptions apart from its restored ones, wh
 });
 
 it('a restarted process that subscribes again what it subscribed before gets the restored subscription back (once), not another one', async () => {
-  const store = new MemoryStore();
-  const options = { resumeStore: store, resumeKey: key };
-  const first = client(options);
-  await first.connect();
-  const iterator = first.events();
-  const restored = await first.subscribe([{ resourceTypes: ['outputs', 'inputEvents'] }]);
-  sandbox.publish(numbered(0, 1));
-  await take(iterator, 1);
-  await recordReaches(store, 'e0');
-  await first.close();
+  const { store, options, restored } = await firstRunSubscribing([{ resourceTypes: ['outputs', 'inputEvents'] }]);
 
   const second = client(options);
   const resumed = second.events();
