@@ -337,7 +337,8 @@ export class Session extends TypedEmitter<SessionEvents> {
    * A session that starts with the token of `data` (from `session.export()`), for programs that
    * persist sessions themselves. Throws `AuthError('CONFIGURATION')` when `data` belongs to
    * another identity or is not session data (a `lastUsedAt` that is not a finite time included).
-   * Data without `identityHash` (exported by an older version) gives no token: the session acquires one.
+   * Data without `identityHash` (exported by an older version) gives its token only under the key derived
+   * from the identity; under a key the program chose, the session acquires one.
    */
   static restore(data: SessionData, options: SessionOptions): Session {
     const session = new Session(options);
