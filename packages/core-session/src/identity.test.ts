@@ -61,6 +61,13 @@ function client(options: Partial<SessionOptions> & { revoke?: boolean } = {}): S
   return new Session({ authenticator: clientAuthenticator(revoke), retry: { baseDelayMs: 1, maxDelayMs: 5 }, ...rest });
 }
 
+/** Rewrite the record under `key` as an earlier version wrote it, without `identityHash`; returns the hash it had. */
+async function asWrittenBefore(store: TokenStore, key: string): Promise<unknown> {
+  const { identityHash, ...withoutHash } = (await store.get(key))!;
+  await store.set(key, withoutHash);
+  return identityHash;
+}
+
 /** What a session of another identity meets under the key "shared-key". */
 const foreignRecord = {
   name: 'AuthError',
@@ -141,9 +148,8 @@ describe('a stored record says whose it is', () => {
     const store = open();
     const earlier = user({ clock, store });
     const old = await earlier.getToken();
-    const { identityHash, ...withoutHash } = (await store.get(earlier.key))!;
+    const identityHash = await asWrittenBefore(store, earlier.key);
     expect(identityHash).toBe(earlier.export().identityHash);
-    await store.set(earlier.key, withoutHash);
 
     const later = user({ clock, store: open() });
     expect((await later.getToken()).value).toBe(old.value);
@@ -160,8 +166,7 @@ describe('a stored record says whose it is', () => {
     const store = new FileStore({ dir });
     const earlier = user({ store, revoke: true });
     const old = await earlier.getToken();
-    const { identityHash: _hash, ...withoutHash } = (await store.get(earlier.key))!;
-    await store.set(earlier.key, withoutHash);
+    await asWrittenBefore(store, earlier.key);
     await user({ store: new FileStore({ dir }), revoke: true }).end();
     expect(await store.get(earlier.key)).toBeUndefined();
     expect(sandbox.idp.verifyAccessToken(old.value)).toBeUndefined();
@@ -173,8 +178,7 @@ describe('a stored record says whose it is', () => {
     const store = open();
     const earlier = user({ clock, store, key: 'chosen-key' });
     const old = await earlier.getToken();
-    const { identityHash: _hash, ...withoutHash } = (await store.get('chosen-key'))!;
-    await store.set('chosen-key', withoutHash);
+    await asWrittenBefore(store, 'chosen-key');
 
     const later = user({ clock, store: open(), key: 'chosen-key' });
     const fresh = await later.getToken();

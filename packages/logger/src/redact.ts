@@ -83,10 +83,10 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // value, unless a blank, a separator or a word and a separator follows it: `password=&x` is `&x`,
 // `password=&user=bob` is empty; an auth scheme and the blanks after it are part of the value:
 // `Bearer …` is one, however short the credential, unless the word after it is a `--` flag or a
-// key and its separator: `type=Bearer token => …` is `Bearer`, then the key `token`). After a
-// blank, a value that is a key and its separator is empty (`user => password => …`: `password`
-// is a key, whose value is looked for), unless that key's own value could not be read (a word and
-// a `: `) or it is a `key= ` whose value is the word after the blank. The key may be single-quoted, as
+// key and its separator: `type=Bearer token => …` is `Bearer`, then the key `token`). A key and its
+// separator after a blank is taken as the value of the key before it (`user => password => …`:
+// `password` is the value of `user`, and what follows is not read as its value: a known gap, in
+// the README). The key may be single-quoted, as
 // in a Python or JavaScript literal: `{'token': 'value'}`. The character before the key is looked
 // at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`) is still found.
 // That a blank follows a `--` flag is checked after the blank (the lookbehind), so the check
@@ -145,7 +145,8 @@ const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm
 // Credentials after an auth scheme, anywhere in text, also after a `+` (a blank in a form value:
 // `h=Bearer+…`) or on the next line, but not a header's name there (`Bearer\nSet-Cookie: …`: its
 // value is left to the header's own key). Credentials are long; requiring eight characters keeps
-// prose such as "bearer tokens expire" intact.
+// prose such as "bearer tokens expire" intact. A key, an `=` and a value after the scheme word is
+// no credential (`kind=Bearer Authorization=…`: the key is read as one); base64 padding is no `=` here.
 const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%])[\w.~+/-]{8,}=*/gi;
 // A JWT anywhere in text, under any key or none: a base64url header and payload that both
 // start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
