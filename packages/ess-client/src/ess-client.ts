@@ -141,7 +141,7 @@ interface Waiter {
 /** One WebSocket connection and what belongs to it alone. */
 class Connection {
   // Short property names: unlike #private ones, they are kept whole in the minified bundle.
-  // Declared only: set by the constructor.
+  // Declared only (no field definitions in the bundle): set by the constructor, or later.
   declare readonly ws: WebSocket;
   readonly pending = new Map<number, Pending>();
   declare readonly opened: Promise<void>;
@@ -154,9 +154,9 @@ class Connection {
   /** Why the client itself ended this connection (heartbeat), overriding the close code. */
   declare error: EssError | undefined;
   /** The heartbeat's ping interval. */
-  timer: NodeJS.Timeout | undefined;
+  declare timer: NodeJS.Timeout | undefined;
   /** The deadline of the pong to the last ping, while it is awaited. */
-  pong: NodeJS.Timeout | undefined;
+  declare pong: NodeJS.Timeout | undefined;
   /** Set once startSession has answered (the session is established). */
   started = false;
   /**
@@ -182,8 +182,8 @@ class Connection {
         const retryAfterMs = Number(response.headers['retry-after']) * 1000;
         reject(
           status === 401
-            ? new EssError('UNAUTHORIZED', 'The events gateway refused the token (401).', { status })
-            : new EssError('HANDSHAKE_FAILED', `The events gateway answered HTTP ${status}.`, {
+            ? new EssError('UNAUTHORIZED', 'The gateway refused the token (401).', { status })
+            : new EssError('HANDSHAKE_FAILED', `The gateway answered HTTP ${status}.`, {
                 status,
                 retryable: retryableStatus(status),
                 retryAfterMs: retryAfterMs > 0 && retryAfterMs < Infinity ? retryAfterMs : undefined,
@@ -198,10 +198,9 @@ class Connection {
         reject(new EssError('CONNECTION_FAILED', `Could not connect: ${error.message}`, { cause: error, retryable: true }));
       });
       ws.once('close', () => {
-        reject(new EssError('CONNECTION_FAILED', 'The connection closed during the handshake.', { retryable: true }));
+        reject(new EssError('CONNECTION_FAILED', 'Connection closed during the handshake.', { retryable: true }));
       });
     });
-    this.opened.catch(() => undefined);
   }
 
   end(error: EssError): void {
@@ -212,7 +211,7 @@ class Connection {
       pending.reject(
         error.code === 'CLOSED'
           ? error
-          : new EssError('CONNECTION_LOST', `The connection was lost before "${pending.command}" was answered.`, { cause: error, retryable: true }),
+          : new EssError('CONNECTION_LOST', `Connection lost before "${pending.command}" was answered.`, { cause: error, retryable: true }),
       );
     }
     this.pending.clear();
@@ -221,10 +220,8 @@ class Connection {
 
   /** Something arrived: the connection is alive. */
   alive(): void {
-    if (this.pong !== undefined) {
-      clearTimeout(this.pong);
-      this.pong = undefined;
-    }
+    clearTimeout(this.pong);
+    this.pong = undefined;
   }
 }
 
@@ -242,7 +239,7 @@ type Settings = Required<{
     | 'maxPayload'
     | 'dedupe'
     | 'fetchState']: Exclude<EssClientOptions[K], undefined>;
-}>;
+}> & Pick<EssClientOptions, 'ca'>;
 
 /** The values a string option may take: the first is its default. */
 const choices: Record<string, readonly string[] | undefined> = { overflow: ['pause', 'error'], dedupe: ['always', 'after-reconnect'] };
@@ -313,7 +310,6 @@ export class EssClient {
   readonly #reconnect: Reconnect | undefined;
   /** The options with their defaults filled in. */
   readonly #options: Settings;
-  readonly #ca: string | readonly string[] | undefined;
   readonly #writer: ResumeWriter | undefined;
 
   readonly #recent: RecentIds;
@@ -392,11 +388,9 @@ export class EssClient {
     this.#url = options.url;
     this.#auth = options.auth;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'ess-client' });
-    const reconnect = options.reconnect ?? true;
-    this.#reconnect =
-      reconnect === false
-        ? undefined
-        : withDefaults<Reconnect>(reconnect === true ? {} : reconnect, reconnectDefaults);
+    // An object: its settings over the defaults; true, undefined or null: the defaults.
+    const reconnect = options.reconnect;
+    this.#reconnect = reconnect === false ? undefined : withDefaults<Reconnect>(isRecord(reconnect) ? reconnect : {}, reconnectDefaults);
     this.#options = withDefaults<Settings>(options, {
       heartbeatMs: 30_000,
       heartbeatTimeoutMs: 10_000,
@@ -408,12 +402,13 @@ export class EssClient {
       maxPayload: 2 ** 26,
       dedupe: 'always',
       fetchState: true,
+      // None: the system's CAs.
+      ca: undefined,
     });
     const dedupeCapacity = options.dedupeCapacity ?? 10_000;
     // Rounded down, at least 1 (RecentIds). Its table and ring take up to about 40 bytes per id (the
     // ids aside): about 640 MB at the largest.
     if (!(typeof dedupeCapacity === 'number' && dedupeCapacity >= 0 && dedupeCapacity <= 2 ** 24)) throw invalid('dedupeCapacity must be a number from 0 to 16777216.');
-    this.#ca = options.ca;
     this.#recent = new RecentIds(dedupeCapacity, this.#options.dedupe);
     this.#writer =
       options.resumeStore === undefined ? undefined : new ResumeWriter(options.resumeStore, options.resumeKey ?? `ess-client:${options.url}`, this.#logger);
@@ -746,7 +741,7 @@ export class EssClient {
         halt = new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} retries: ${error.message}`, { cause: error });
       }
     } catch (caught) {
-      halt = new EssError(error.code, 'The shouldReconnect option threw.', { cause: caught });
+      halt = new EssError(error.code, 'shouldReconnect threw.', { cause: caught });
     }
     // Closed by shouldReconnect: the run ends, not halted.
     if (this.#closed) return;
@@ -835,7 +830,7 @@ export class EssClient {
           // Taken, or the client closed or halted meanwhile: then kept for the next events().
           if (this.#held !== held || this.#state !== 'online') return;
           this.#held = undefined;
-          this.#logger.info('let go the held events: no events() call took them right after going online', { events: held.size });
+          this.#logger.info('let go the held events: no events() call took them once online', { events: held.size });
           held.release(true);
         });
       }
@@ -919,7 +914,7 @@ export class EssClient {
       // Written out, though ws 8 follows none by default: a redirect would take the token elsewhere.
       followRedirects: false,
       // ws and tls only read the list (none: tls takes an undefined ca as absent).
-      ca: this.#ca as string | string[] | undefined,
+      ca: this.#options.ca as string | string[] | undefined,
     };
     const connection = new Connection(new WebSocket(this.#url, options));
     this.#opening = connection;

@@ -24,4 +24,11 @@ describe('EssError', () => {
     for (const code of [1000, 1001, 1006, 1011, 1012, 1013, 4000]) expect(closeError(code, '')).toMatchObject({ code: 'CONNECTION_LOST', retryable: true });
     expect(closeError(1008, 'malformed command: x').message).toContain('malformed command: x');
   });
+
+  it('says in its message which close code and reason ended the connection', () => {
+    expect(closeError(1001, 'going away').message).toBe('Connection closed with code 1001 (going away).');
+    expect(closeError(1006, '').message).toBe('Connection closed with code 1006.');
+    expect(closeError(1008, 'bad').message).toBe('Connection closed with code 1008 (bad): the gateway rejected what was sent.');
+    expect(closeError(1009, '', new RangeError('Max payload size exceeded')).message).toBe('Connection closed with code 1009: a frame exceeded maxPayload.');
+  });
 });

@@ -83,11 +83,11 @@ export class EssError extends Error {
  * client's own `maxPayload` exceeded; without, the gateway's close: it found a frame sent too large.
  */
 export function closeError(code: number, reason: string, cause?: unknown): EssError {
-  const closed = `The connection closed with code ${code}${reason && ` (${reason})`}`;
+  const closed = `Connection closed with code ${code}${reason && ` (${reason})`}`;
   const options = { closeCode: code, cause };
   if (code === 1002 || code === 1003 || code === 1007 || code === 1008 || (code === 1009 && !cause)) {
     return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, options);
   }
-  if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded the maxPayload option.`, options);
-  return new EssError('CONNECTION_LOST', `${closed}; reconnecting.`, { ...options, retryable: true });
+  if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded maxPayload.`, options);
+  return new EssError('CONNECTION_LOST', `${closed}.`, { ...options, retryable: true });
 }

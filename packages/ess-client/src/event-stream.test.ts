@@ -127,4 +127,11 @@ describe('EventStream', () => {
     stream.push(event('b'));
     await expect(stream.next()).rejects.toMatchObject({ code: 'OVERFLOW' });
   });
+
+  it('names the highWaterMark it reached in the OVERFLOW message', async () => {
+    const stream = new EventStream(owner(), 2, 'error');
+    stream.push(event('a'));
+    stream.push(event('b'));
+    await expect(stream.next()).rejects.toMatchObject({ code: 'OVERFLOW', message: 'An events() consumer fell behind (highWaterMark 2).' });
+  });
 });

@@ -95,7 +95,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       if (this.#policy === 'error') {
         // Not detached: a consumer that takes nothing more, so the resume record stays before
         // the events it never got.
-        this.fail(new EssError('OVERFLOW', `An events() consumer fell behind: highWaterMark (${this.#highWaterMark}) reached.`), true);
+        this.fail(new EssError('OVERFLOW', `An events() consumer fell behind (highWaterMark ${this.#highWaterMark}).`), true);
         return;
       }
       this.#full = true;

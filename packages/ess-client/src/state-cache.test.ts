@@ -34,6 +34,16 @@ describe('StateCache', () => {
     expect(cache.snapshot().map((entry) => entry.id).sort()).toEqual(['event', 'snap-b']);
   });
 
+  it('counts an event it refused as no change: a later snapshot still replaces that state', () => {
+    const cache = new StateCache();
+    cache.apply(state('new', '2026-01-01T00:00:05Z'));
+    const mark = cache.mark();
+    expect(cache.apply(state('old', '2026-01-01T00:00:01Z'))).toBe(false);
+    expect(cache.mark()).toBe(mark);
+    cache.replace([state('snap', '2026-01-01T00:00:03Z')], mark);
+    expect(cache.snapshot().map((entry) => entry.id)).toEqual(['snap']);
+  });
+
   it('stays right with many sources whose names end alike, and after a snapshot replaced it', () => {
     const cache = new StateCache();
     const expected = new Map<string, string>();

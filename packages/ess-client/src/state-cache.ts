@@ -69,20 +69,13 @@ export class StateCache {
     const slot = tailHash(source) & (frontSize - 1);
     let entries = this.#frontKeys[slot] === source ? this.#frontEntries[slot] : undefined;
     if (entries === undefined) {
-      entries = this.#sources.get(source);
-      if (entries === undefined) this.#sources.set(source, (entries = []));
+      entries = this.#entries(source);
       this.#frontKeys[slot] = source;
       this.#frontEntries[slot] = entries;
     }
-    for (const entry of entries) {
-      if (entry.group !== state.stategroupid) continue;
-      if (compareTimes(entry.state.time, state.time) > 0) return false;
-      entry.state = state;
-      entry.version = ++this.#version;
-      return true;
-    }
-    entries.push({ group: state.stategroupid, state, version: ++this.#version });
-    return true;
+    const changed = this.#put(entries, state, this.#version + 1, true);
+    if (changed) this.#version += 1;
+    return changed;
   }
 
   /** A mark to pass to {@link replace} for a snapshot requested now. */
@@ -99,28 +92,35 @@ export class StateCache {
     this.#sources = new Map();
     this.#frontKeys.fill(undefined);
     this.#frontEntries.fill(undefined);
-    for (const state of states) this.#put(state, mark);
+    for (const state of states) this.#put(this.#entries(state.source), state, mark);
     for (const entries of previous.values()) {
-      for (const entry of entries) {
-        if (entry.version > mark) this.#put(entry.state, entry.version, true);
+      for (const { state, version } of entries) {
+        if (version > mark) this.#put(this.#entries(state.source), state, version, true);
       }
     }
   }
 
-  /** Set the state of its source and group; with `keepNewer`, not over a newer one. */
-  #put(state: EssState, version: number, keepNewer?: boolean): void {
-    const source = state.source;
+  /** The entries of `source`, made when it has none. */
+  #entries(source: string): Entry[] {
     let entries = this.#sources.get(source);
     if (entries === undefined) this.#sources.set(source, (entries = []));
+    return entries;
+  }
+
+  /**
+   * Set `state` in the `entries` of its source, as of `version`; with `keepNewer`, not over a
+   * newer one (false then: nothing changed).
+   */
+  #put(entries: Entry[], state: EssState, version: number, keepNewer?: boolean): boolean {
     for (const entry of entries) {
       if (entry.group !== state.stategroupid) continue;
-      if (!keepNewer || compareTimes(state.time, entry.state.time) >= 0) {
-        entry.state = state;
-        entry.version = version;
-      }
-      return;
+      if (keepNewer && compareTimes(state.time, entry.state.time) < 0) return false;
+      entry.state = state;
+      entry.version = version;
+      return true;
     }
     entries.push({ group: state.stategroupid, state, version });
+    return true;
   }
 
   /** The current states, in no particular order. */
