@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { KeychainStore, type KeychainStoreOptions } from './keychain-store.js';
 import { StoreError } from './store-error.js';
+import { startBusProxy } from './testing/bus-proxy.js';
 import { spawnChild } from './testing/spawn-ts.js';
 import { deferred, describeStoreContract } from './testing/store-contract.js';
 
@@ -33,6 +35,37 @@ function keychainStore(options: ConstructorParameters<typeof KeychainStore>[0]):
   const store = new KeychainStore(options);
   onTestFinished(() => store.close());
   return store;
+}
+
+/** The state letter of a process in /proc (`Z` for a zombie), or undefined when there is none. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` runs (a zombie, dead but not yet reaped, does not). */
+function running(pid: number): boolean {
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z';
+}
+
+/** The pids of the processes whose parent is `pid` (Linux: read from /proc). */
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
 }
 
 describeStoreContract('KeychainStore (gnome-keyring over D-Bus)', async () => {
@@ -67,6 +100,116 @@ describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretServ
     expect(warnings[0]).toContain('could not be parsed');
     expect(warnings[0]).not.toContain('not json');
   });
+
+  it('a process killed by a signal while its set hangs on the bus: its helper process ends itself, and that set never lands over a newer one', async () => {
+    const dir = await temporaryDirectory();
+    // A bus that holds every byte: the killed process's set hangs in its helper (in the native call).
+    const proxy = await startBusProxy(join(dir, 'bus'), process.env.DBUS_SESSION_BUS_ADDRESS ?? '', { held: true });
+    onTestFinished(() => proxy.close());
+    const service = `sessionkit-test-${randomUUID()}`;
+    const child = spawnChild('keychain-hung-set', [dir, service, 'identity'], { ...process.env, DBUS_SESSION_BUS_ADDRESS: proxy.address });
+    onTestFinished(() => {
+      child.process.kill('SIGKILL');
+    });
+    await child.line((line) => line === 'sent');
+    await vi.waitFor(() => {
+      expect(proxy.connections).toBeGreaterThan(0);
+    }, { timeout: 10_000 });
+    // Its keychain helper (tsx's esbuild service is a child too).
+    const helpers = childrenOf(child.process.pid ?? 0).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--input-type=commonjs'));
+    expect(helpers).toHaveLength(1);
+    onTestFinished(() => {
+      for (const pid of helpers.filter(running)) process.kill(pid, 'SIGKILL');
+    });
+    // No 'exit' event in the killed process: nothing there can kill the helper.
+    child.process.kill('SIGTERM');
+    expect((await child.exited).signal).toBe('SIGTERM');
+    await vi.waitFor(() => {
+      expect(helpers.filter(running)).toEqual([]);
+    }, { timeout: 5_000 });
+    // Another process stores a newer token; then the bus answers again.
+    const store = keychainStore({ service, lockDir: dir });
+    onTestFinished(() => store.delete('identity'));
+    await store.set('identity', { version: 1, accessToken: 'new-token-of-a-later-process' });
+    proxy.release();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await expect(store.get('identity')).resolves.toEqual({ version: 1, accessToken: 'new-token-of-a-later-process' });
+  }, 30_000);
+
+  it("a burst of fast calls all succeed: each call's timeoutMs runs from when the helper gets it, not from when it was queued", async () => {
+    const service = `sessionkit-test-${randomUUID()}`;
+    const timeoutMs = 1_000;
+    const store = keychainStore({ service, lockDir: await temporaryDirectory(), timeoutMs });
+    onTestFinished(() => store.delete('burst'));
+    await store.set('burst', { version: 1 });
+    // Enough calls that the burst takes about 2.5 timeoutMs, whatever one call takes here.
+    let started = Date.now();
+    for (let index = 0; index < 10; index++) await store.get('burst');
+    const oneCallMs = Math.max(1, (Date.now() - started) / 10);
+    const count = Math.min(1_000, Math.max(100, Math.ceil((2.5 * timeoutMs) / oneCallMs)));
+    started = Date.now();
+    const outcomes = await Promise.allSettled(Array.from({ length: count }, (_, index) => (index % 10 === 0 ? store.set('burst', { version: 1, index }) : store.get('burst'))));
+    const elapsed = Date.now() - started;
+    const failures = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [(outcome.reason as Error).message] : []));
+    expect(failures.slice(0, 3), `${failures.length} of ${count} calls failed`).toEqual([]);
+    // The burst took longer than one call's timeoutMs: timed from the queue, its last calls would have timed out.
+    expect(elapsed).toBeGreaterThan(timeoutMs);
+  }, 60_000);
+
+  it('a call that times out fails alone: the calls queued behind it, which the stopped helper never got, go on in a new helper', async () => {
+    const dir = await temporaryDirectory();
+    const proxy = await startBusProxy(join(dir, 'bus'), process.env.DBUS_SESSION_BUS_ADDRESS ?? '', { held: true });
+    onTestFinished(() => proxy.close());
+    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', proxy.address);
+    onTestFinished(() => {
+      vi.unstubAllEnvs();
+    });
+    const service = `sessionkit-test-${randomUUID()}`;
+    const store = keychainStore({ service, lockDir: dir, timeoutMs: 2_000 });
+    onTestFinished(() => store.delete('identity'));
+    const hung = rejection(store.get('identity'));
+    const queued = Promise.allSettled([store.set('identity', { version: 1, accessToken: 'queued write' }), store.get('identity')]);
+    const error = await hung;
+    expect(error.code).toBe('TIMEOUT');
+    expect(error.message).toContain('did not answer a get within 2000 ms');
+    // The bus answers again: the helper that replaces the stopped one serves the queued calls.
+    proxy.release();
+    const [write, read] = await queued;
+    expect(write).toEqual({ status: 'fulfilled', value: undefined });
+    expect(read).toEqual({ status: 'fulfilled', value: { version: 1, accessToken: 'queued write' } });
+  }, 30_000);
+
+  it('get, delete and set racing with other processes deleting the same item: a vanished item is missing (get resolves undefined, delete succeeds), never UNAVAILABLE', async () => {
+    const service = `sessionkit-test-${randomUUID()}`;
+    const lockDir = await temporaryDirectory();
+    // Three stores, so three helper processes working on one item at once.
+    const writer = keychainStore({ service, lockDir });
+    const deleter = keychainStore({ service, lockDir });
+    const reader = keychainStore({ service, lockDir });
+    onTestFinished(() => writer.delete('identity'));
+    const failures: string[] = [];
+    const failed = (op: string) => (error: unknown): undefined => {
+      failures.push(`${op}: ${StoreError.isInstance(error) ? `${error.code}: ${error.message}` : String(error)}`);
+      return undefined;
+    };
+    const reads: unknown[] = [];
+    await Promise.all([
+      (async () => {
+        for (let index = 0; index < 60; index++) {
+          await writer.set('identity', { version: 1, index }).catch(failed('set'));
+          await writer.delete('identity').catch(failed('delete'));
+        }
+      })(),
+      (async () => {
+        for (let index = 0; index < 120; index++) await deleter.delete('identity').catch(failed('delete'));
+      })(),
+      (async () => {
+        for (let index = 0; index < 120; index++) reads.push(await reader.get('identity').catch(failed('get')));
+      })(),
+    ]);
+    expect(failures.slice(0, 3), `${failures.length} calls failed`).toEqual([]);
+    expect(reads.filter((record) => record !== undefined && (record as { version?: unknown }).version !== 1)).toEqual([]);
+  }, 60_000);
 });
 
 describe('KeychainStore without a Secret Service', () => {
@@ -119,12 +262,13 @@ describe('KeychainStore without a Secret Service', () => {
       });
     }));
     vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', `unix:path=${socketPath}`);
-    const store = keychainStore({ lockDir, timeoutMs: 400 });
+    // Long enough for the helper process (and its worker thread) to start and reach the bus on a busy machine.
+    const store = keychainStore({ lockDir, timeoutMs: 1_500 });
     const started = Date.now();
     const error = await rejection(store.get('key'));
     expect(error.code).toBe('TIMEOUT');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(390);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_490);
+    expect(Date.now() - started).toBeLessThan(6_000);
     expect(connections.length).toBeGreaterThan(0);
     // The helper that made the stuck call was killed, which closes its connection.
     await vi.waitFor(() => {

@@ -18,7 +18,9 @@ export interface KeychainStoreOptions {
    */
   service?: string | undefined;
   /**
-   * How long one keychain call may take before it fails with `StoreError('TIMEOUT')`.
+   * How long one keychain call may take before it fails with `StoreError('TIMEOUT')`, from when
+   * the helper process gets it (a store's calls are served one at a time: a call first waits for
+   * those queued before it).
    * @default 10000
    */
   timeoutMs?: number | undefined;
@@ -46,6 +48,17 @@ export interface KeychainStoreOptions {
 
 /** Default of {@link KeychainStoreOptions.timeoutMs}. */
 export const defaultKeychainTimeoutMs = 10_000;
+
+/**
+ * The Secret Service's answer when an item was deleted (by another process) between the
+ * native call's lookup of the item and its use of it: gnome-keyring says "No such interface
+ * “org.freedesktop.Secret.Item” on object at path …/collection/login/7" or "Object does not
+ * exist at path “…/collection/login/7”".
+ */
+const vanishedItem = /No such interface \W?org\.freedesktop\.Secret\.Item\b|Object does not exist at path \W?\/org\/freedesktop\/secrets\/collection\/[^/\s]+\/[^/\s]+/;
+
+/** How often a call is made when the item it found keeps vanishing under it (see `#call`). */
+const vanishedAttempts = 3;
 
 function classifyCallFailure(message: string): StoreError {
   if (/too long|invalid/i.test(message)) {
@@ -163,7 +176,20 @@ export class KeychainStore implements TokenStore {
       if (problem !== undefined) throw new StoreError('UNAVAILABLE', secretServiceAdvice(problem));
     }
     this.#helper ??= new KeychainHelper(resolveKeyringModule());
-    const reply: HelperReply = await this.#helper.call(request, this.#timeoutMs);
+    let reply: HelperReply = await this.#helper.call(request, this.#timeoutMs);
+    // Another process deleted the item between the native call's lookup and its use of it. For
+    // a delete that is done; a get looks again once (a newer item may be there by now) and then
+    // takes the key as missing, which it was at that moment; a set looks again (it then creates
+    // the item), up to `vanishedAttempts` times in all.
+    for (let attempt = 1; !reply.ok && reply.stage === 'call' && vanishedItem.test(reply.message); attempt++) {
+      if (request.op === 'delete') return false;
+      if (request.op === 'get' && attempt >= 2) return null;
+      if (attempt >= vanishedAttempts) {
+        throw new StoreError('IO', `A keychain ${request.op} failed: another process deleted the item under it ${vanishedAttempts} times in a row (${reply.message}). Try again.`);
+      }
+      this.#helper ??= new KeychainHelper(resolveKeyringModule());
+      reply = await this.#helper.call(request, this.#timeoutMs);
+    }
     if (reply.ok) return reply.value;
     if (reply.stage === 'load') {
       throw new StoreError('UNAVAILABLE', `Could not load the optional package @napi-rs/keyring (${reply.message}). Reinstall it for this platform: npm install @napi-rs/keyring`);

@@ -63,12 +63,13 @@ export class RedisLease {
   /**
    * Takes the lock, retrying with capped backoff until `deadline` (in ms of `process.uptime()`,
    * see clock.ts); rejects with `LOCK_TIMEOUT` then, or at once with the StoreError of a failed
-   * command (Redis unreachable).
+   * command (Redis unreachable), or with `UNAVAILABLE` before an attempt once `closed()` is true.
    */
-  async acquire(deadline: number, timeoutMs: number): Promise<void> {
+  async acquire(deadline: number, timeoutMs: number, closed: () => boolean = () => false): Promise<void> {
     const { connection, lockKey, leaseMs } = this.#options;
     let wait = firstRetryMs;
     for (;;) {
+      if (closed()) throw new StoreError('UNAVAILABLE', 'This RedisStore has been closed.');
       const sentAt = process.uptime() * 1000;
       const reply = await connection.command('take the lock', 'SET', lockKey, this.#owner, 'NX', 'PX', leaseMs);
       if (reply === 'OK') {

@@ -62,6 +62,8 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     await store.set('key', { version: 1, value: 'before' });
     await server.stop();
     await eventually(() => entries.some((entry) => entry.msg === 'lost the connection to Redis; reconnecting in the background'));
+    // The warning comes with the close; the errors name ECONNREFUSED once a reconnect has failed.
+    await eventually(async () => (await storeErrorOf(store.get('key'))).message.includes('ECONNREFUSED'));
     let ran = false;
     const started = Date.now();
     const errors = [
@@ -85,6 +87,35 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     await store.set('key', { version: 1, value: 'after' });
     await expect(store.get('key')).resolves.toEqual({ version: 1, value: 'after' });
     expect(entries.some((entry) => entry.level === 'info' && entry.msg === 'reconnected to Redis')).toBe(true);
+  }, 30_000);
+
+  it('a connection lost for less than the first reconnect delay is logged as lost (once per outage, not per retry) and as reconnected', async () => {
+    const server = await ownServer();
+    const { logger, entries } = recordingLogger();
+    const store = openStore({ url: server.url, logger });
+    await store.set('key', { version: 1 });
+    const admin = new Redis(server.url);
+    admin.on('error', () => undefined);
+    onTestFinished(() => {
+      admin.disconnect();
+    });
+    const lost = (): number => entries.filter((entry) => entry.level === 'warn' && entry.msg === 'lost the connection to Redis; reconnecting in the background').length;
+    const reconnected = (): number => entries.filter((entry) => entry.level === 'info' && entry.msg === 'reconnected to Redis').length;
+    // The server drops the store's connection and is there for the first reconnect: no 'error' event.
+    const list = (await admin.call('CLIENT', 'LIST')) as string;
+    const id = /^id=(\d+) .* name=sessionkit-token-store /m.exec(list)?.[1];
+    expect(id).toBeDefined();
+    await admin.call('CLIENT', 'KILL', 'ID', id ?? '');
+    await eventually(() => reconnected() === 1);
+    expect(lost()).toBe(1);
+    await expect(store.get('key')).resolves.toEqual({ version: 1 });
+    // A longer outage, over several reconnect attempts: one more warning, not one per attempt.
+    await server.stop();
+    await sleep(1_000);
+    await server.restart();
+    await eventually(() => reconnected() === 2);
+    expect(lost()).toBe(2);
+    expect(entries.find((entry) => entry.level === 'warn')).toMatchObject({ endpoint: server.url, message: 'the connection was closed' });
   }, 30_000);
 
   it('nothing listening at the URL: UNAVAILABLE at once, not a hang', async () => {

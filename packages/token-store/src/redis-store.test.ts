@@ -390,6 +390,79 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       await expect(store.get('key')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     });
 
+    it('close() while a withLock waits for a lock another holds (client passed in): the waiter rejects with UNAVAILABLE at once, and never takes the lock or runs fn', async () => {
+      const client = new Redis(server.url);
+      onTestFinished(() => {
+        client.disconnect();
+      });
+      const prefix = `test-${randomUUID()}:`;
+      const store = new RedisStore({ client, prefix });
+      const other = openStore({ prefix });
+      const entered = deferred();
+      const release = deferred();
+      const held = other.withLock('key', async () => {
+        entered.resolve();
+        await release.promise;
+      });
+      await entered.promise;
+      let ran = false;
+      const waiter = storeErrorOf(store.withLock('key', () => {
+        ran = true;
+        return Promise.resolve();
+      }));
+      // The waiter is retrying SET NX.
+      await sleep(100);
+      await store.close();
+      // It gives up while the other holder still holds the lock, not once the lock is free.
+      const outcome = await Promise.race([waiter, sleep(2_000).then(() => 'still waiting 2 s after close()')]);
+      release.resolve();
+      await held;
+      const error = await waiter;
+      expect(outcome).toBe(error);
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(ran).toBe(false);
+      expect(await raw.exists(store.lockKeyFor('key'))).toBe(0);
+    });
+
+    it('close() while a withLock\'s SET NX is in flight (client passed in, server frozen): the lock it takes is released and fn never runs', async () => {
+      const frozen = await startRedisServer();
+      onTestFinished(() => frozen.dispose());
+      const client = new Redis(frozen.url);
+      client.on('error', () => undefined);
+      onTestFinished(() => {
+        client.disconnect();
+      });
+      const admin = new Redis(frozen.url);
+      admin.on('error', () => undefined);
+      onTestFinished(() => {
+        admin.disconnect();
+      });
+      const store = new RedisStore({ client, prefix: `test-${randomUUID()}:`, commandTimeoutMs: 5_000 });
+      const lockKey = store.lockKeyFor('key');
+      // A foreign holder that never renews: its lease runs out while the server is frozen.
+      await admin.set(lockKey, 'someone', 'PX', 300);
+      let ran = false;
+      const waiter = storeErrorOf(store.withLock('key', () => {
+        ran = true;
+        return Promise.resolve();
+      }));
+      await sleep(50);
+      frozen.pause();
+      onTestFinished(() => {
+        frozen.resume();
+      });
+      // A SET NX is now waiting in the frozen server.
+      await sleep(100);
+      await store.close();
+      await sleep(400);
+      // The server answers that SET NX with OK (the foreign lease ran out meanwhile).
+      frozen.resume();
+      const error = await waiter;
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(ran).toBe(false);
+      expect(await admin.exists(lockKey)).toBe(0);
+    });
+
     it('a client passed in with lazyConnect is connected on first use', async () => {
       const client = new Redis(server.url, { lazyConnect: true });
       onTestFinished(() => {
@@ -465,6 +538,14 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
         }
         expect(StoreError.isInstance(error) && error.code, JSON.stringify(options)).toBe('INVALID_ARGUMENT');
       }
+    });
+
+    it('rejects a lockLeaseMs that is not a whole number of ms with INVALID_ARGUMENT (SET … PX and PEXPIRE would refuse it at every withLock)', async () => {
+      for (const lockLeaseMs of [1000.5, 3001 / 3, 30.1]) {
+        expect(() => new RedisStore({ url: server.url, lockLeaseMs }), String(lockLeaseMs)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'lockLeaseMs must be a whole number of ms from 30 to 2147483647.' }) as Error);
+      }
+      const store = openStore({ lockLeaseMs: 1000 });
+      await expect(store.withLock('key', () => Promise.resolve('ran'))).resolves.toBe('ran');
     });
 
     it('a URL with a password never appears in an error or a log line', async () => {

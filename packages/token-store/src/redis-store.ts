@@ -103,6 +103,10 @@ function orEmpty(options: unknown): RedisStoreOptions {
   return options ?? {};
 }
 
+function closedError(): StoreError {
+  return new StoreError('UNAVAILABLE', 'This RedisStore has been closed.');
+}
+
 function reconnectDelay(attempt: number): number {
   return Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
 }
@@ -169,7 +173,10 @@ export class RedisStore implements TokenStore {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? defaultRedisLockTimeoutMs;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? defaultRedisCommandTimeoutMs;
     this.#ttlGraceMs = options.ttlGraceMs ?? defaultRedisTtlGraceMs;
-    assertMilliseconds('lockLeaseMs', this.#leaseMs, 30);
+    // Sent as SET … PX and PEXPIRE, which take whole milliseconds only.
+    if (!Number.isInteger(assertMilliseconds('lockLeaseMs', this.#leaseMs, 30))) {
+      throw new StoreError('INVALID_ARGUMENT', 'lockLeaseMs must be a whole number of ms from 30 to 2147483647.');
+    }
     assertMilliseconds('lockTimeoutMs', this.#lockTimeoutMs);
     assertMilliseconds('commandTimeoutMs', this.#commandTimeoutMs, 1);
     assertMilliseconds('ttlGraceMs', this.#ttlGraceMs);
@@ -244,7 +251,14 @@ export class RedisStore implements TokenStore {
       return this.#queues.run(lockKey, async () => {
         const connection = await this.#connect();
         const lease = new RedisLease({ connection, lockKey, leaseMs: this.#leaseMs, logger: this.#logger });
-        await lease.acquire(deadline, timeoutMs);
+        // A caller still waiting when close() runs must not take the lock afterwards (with a
+        // client passed in, Redis still answers): the wait stops, and a lock taken meanwhile is
+        // released before fn could run.
+        await lease.acquire(deadline, timeoutMs, () => this.#closed);
+        if (this.#closed) {
+          await lease.release();
+          throw closedError();
+        }
         this.#leases.add(lease);
         try {
           return await fn();
@@ -288,7 +302,7 @@ export class RedisStore implements TokenStore {
   }
 
   #connect(): Promise<RedisConnection> {
-    if (this.#closed) return Promise.reject(new StoreError('UNAVAILABLE', 'This RedisStore has been closed.'));
+    if (this.#closed) return Promise.reject(closedError());
     this.#connection ??= this.#createConnection();
     return this.#connection;
   }
@@ -316,12 +330,20 @@ export class RedisStore implements TokenStore {
     const connection = new RedisConnection(client, this.#commandTimeoutMs);
     const endpoint = endpointOf(url);
     let down = false;
-    client.on?.('error', (error: unknown) => {
-      connection.lastError = error;
+    const lost = (message: string): void => {
       if (!down && !this.#closed) {
         down = true;
-        this.#logger.warn('lost the connection to Redis; reconnecting in the background', { endpoint, message: error instanceof Error ? error.message : String(error) });
+        this.#logger.warn('lost the connection to Redis; reconnecting in the background', { endpoint, message });
       }
+    };
+    client.on?.('error', (error: unknown) => {
+      connection.lastError = error;
+      lost(error instanceof Error ? error.message : String(error));
+    });
+    // A connection the server closed (restarted, killed the client, a proxy dropped it) and that
+    // comes back at the first reconnect emits no 'error': warn on the close itself, once per outage.
+    client.on?.('close', () => {
+      lost('the connection was closed');
     });
     client.on?.('ready', () => {
       if (down) this.#logger.info('reconnected to Redis', { endpoint });
