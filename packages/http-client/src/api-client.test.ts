@@ -1,3 +1,5 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTPError, type Options as KyOptions, TimeoutError } from 'ky';
@@ -359,6 +361,185 @@ describe('createApiClient', () => {
       // Not retried, and never sent.
       expect(sandbox.stats.commands.rest.requests - requests).toBe(0);
     }
+  });
+
+  it('ends a request at once with the caller’s abort while the Session gets a token, on the first request and on the replay after a 401, and leaves no listener', async () => {
+    // A timeout long enough to tell: the wait for the token used to go on until it (or the Session's attempt timeout) ended it.
+    const reason = new Error('caller gave up');
+    // Without retries: the token requests left hanging fail when the faults are cleared, and a retry would reach later tests.
+    const once = (): Session => new Session({ authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }), retry: { retries: 0 } });
+    for (const replay of [false, true]) {
+      const own = once();
+      const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: own, timeoutMs: 5000 });
+      if (replay) {
+        await api.get('v1/whoami');
+        sandbox.idp.revokeAll();
+      }
+      const requests = sandbox.stats.commands.rest.requests;
+      sandbox.idp.injectFault({ kind: 'hang', count: 10 });
+      const controller = new AbortController();
+      setTimeout(() => {
+        controller.abort(reason);
+      }, 100);
+      const started = performance.now();
+      const error = await api.get('v1/whoami', { signal: controller.signal }).catch((caught: unknown) => caught);
+      const elapsed = performance.now() - started;
+      sandbox.idp.clearFaults();
+      expect(error, replay ? 'replay' : 'first request').toBe(reason);
+      expect(elapsed).toBeLessThan(1500);
+      // The refused request only, for the replay: nothing after the abort.
+      expect(sandbox.stats.commands.rest.requests - requests).toBe(replay ? 1 : 0);
+    }
+    // ky's timeout ends that wait too, with its TimeoutError.
+    sandbox.idp.injectFault({ kind: 'hang', count: 10 });
+    const timedOut = await createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: once(), timeoutMs: 200, retry: 0 }).get('v1/whoami').catch((caught: unknown) => caught);
+    sandbox.idp.clearFaults();
+    expect(timedOut).toBeInstanceOf(TimeoutError);
+
+    // Once the token is there, the listener that waited for the abort is gone: of those on the
+    // request's signal during that wait, only the client's own (which redacts a TimeoutError's URL) stays.
+    let signal!: AbortSignal;
+    let during: unknown[] = [];
+    const own = session();
+    const watched = { authorization: () => { during = getEventListeners(signal, 'abort'); return own.authorization(); }, invalidate: (refused: string) => { own.invalidate(refused); } };
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: watched, hooks: { beforeRequest: [(request) => { signal = request.signal; }] } });
+    expect(await api.get('v1/whoami', { signal: new AbortController().signal }).json()).toEqual({ identity: 'client:sessionkit-demo' });
+    expect(getEventListeners(signal, 'abort').filter((listener) => during.includes(listener))).toHaveLength(1);
+  });
+
+  it('keeps its retry guards under a request’s or extend()’s retry: never retries a failed login, and caps Retry-After', async () => {
+    const refused = (): Session =>
+      new Session({ authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'wrong-secret' }) });
+    const consulted: unknown[] = [];
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: refused() });
+    const calls = [
+      () => api.get('v1/whoami', { retry: 3 }),
+      () => api.get('v1/whoami', { retry: { limit: 3 } }),
+      () => api.get('v1/whoami', { retry: { limit: 3, shouldRetry: ({ error }) => { consulted.push(error); return true; } } }),
+      () => api.extend({ retry: 3 }).get('v1/whoami'),
+    ];
+    for (const [index, call] of calls.entries()) {
+      const before = sandbox.stats.idp.requests;
+      // A count used to replace the client's retry options whole, the guard with them: four token requests.
+      await expect(call()).rejects.toMatchObject({ name: 'AuthError', code: 'INVALID_CREDENTIALS' });
+      expect(sandbox.stats.idp.requests - before, `call ${index}`).toBe(1);
+    }
+    expect(consulted).toEqual([]);
+
+    // The cap: a request's count keeps the client's; a request's maxRetryAfter lowers it, never raises it.
+    let seen: { maxRetryAfter?: number } | undefined;
+    const hooks = { beforeRequest: [(_request: Request, options: { retry: KyOptions['retry'] }) => { seen = options.retry as { maxRetryAfter?: number }; }] };
+    const capped = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: { maxRetryAfter: 1000 }, hooks });
+    for (const [retry, cap] of [[3, 1000], [{ limit: 1 }, 1000], [{ maxRetryAfter: 500 }, 500], [{ maxRetryAfter: 120_000 }, 1000]] as const) {
+      await capped.get('v1/whoami', { retry });
+      expect(seen?.maxRetryAfter, JSON.stringify(retry)).toBe(cap);
+    }
+    // And what it does: a Retry-After over the client's cap is not waited out (it used to be, whole, after a request's `retry: 1`).
+    const requests = sandbox.stats.commands.rest.requests;
+    sandbox.commands.injectFault({ type: 'status', status: 429, retryAfter: 3 }, { path: '/api/rest/v1/whoami' });
+    const started = performance.now();
+    const error = await capped.extend({ retry: 2 }).get('v1/whoami', { retry: 1 }).catch((caught: unknown) => caught);
+    expect((error as HTTPError).response.status).toBe(429);
+    expect(performance.now() - started).toBeLessThan(900);
+    expect(sandbox.stats.commands.rest.requests - requests).toBe(1);
+    sandbox.commands.clearFaults();
+  });
+
+  it('does not retry a failure whose Retry-After is longer than maxRetryAfter, rather than retry it early at the cap', async () => {
+    const capped = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: { maxRetryAfter: 1000 } });
+    await capped.get('v1/whoami');
+    for (const [api, retryAfter] of [[capped, 3], [createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session() }), 120]] as const) {
+      const requests = sandbox.stats.commands.rest.requests;
+      sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter }, { path: '/api/rest/v1/whoami' });
+      const started = performance.now();
+      // It used to be sent again when the cap ran out (after 1 s; after 60 s by default), before the time the server asked for.
+      const error = await api.get('v1/whoami').catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(HTTPError);
+      expect((error as HTTPError).response.status).toBe(503);
+      expect(performance.now() - started).toBeLessThan(900);
+      expect(sandbox.stats.commands.rest.requests - requests).toBe(1);
+      sandbox.commands.clearFaults();
+    }
+    // Within the cap it waits and retries.
+    const requests = sandbox.stats.commands.rest.requests;
+    sandbox.commands.injectFault({ type: 'status', status: 429, retryAfter: '0.3' }, { path: '/api/rest/v1/whoami' });
+    const started = performance.now();
+    expect(await capped.get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(sandbox.stats.commands.rest.requests - requests).toBe(2);
+  });
+
+  it('times out a whole try: the token, the 401 and the replay share one timeoutMs (as documented)', async () => {
+    const own = session();
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: own, retry: 0, timeoutMs: 600 });
+    await api.get('v1/whoami');
+    sandbox.idp.revokeAll();
+    // Two answers of 400 ms each, the 401 and the replay's: each within timeoutMs, not both.
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 400 }, { path: '/api/rest/v1/whoami', times: 2 });
+    const started = performance.now();
+    await expect(api.get('v1/whoami')).rejects.toBeInstanceOf(TimeoutError);
+    expect(performance.now() - started).toBeLessThan(790);
+    sandbox.commands.clearFaults();
+  });
+
+  it('keeps the mutual-TLS key and passphrase out of its errors (the dispatcher is no ky option)', async () => {
+    const PASSPHRASE = 'Mtls-Passphrase-Secret';
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: PASSPHRASE }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const keyLine = privateKey.split('\n')[1] ?? '';
+    // The client's own Agent, built from these options (an http: origin does not use them, so no certificate is needed).
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, tls: { key: privateKey, passphrase: PASSPHRASE } });
+    const error = await api.get('v1/missing').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HTTPError);
+    // It used to be there, four levels down: error.options.dispatcher[Symbol(options)].connect.
+    const text = inspect(error, { depth: 10, showHidden: true });
+    expect(text).not.toContain(PASSPHRASE);
+    expect(text).not.toContain(keyLine);
+    expect((error as HTTPError).options).not.toHaveProperty('dispatcher');
+    // Its own Agent still sends the requests.
+    expect(await api.get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+  });
+
+  it('refuses a request’s or extend()’s fetch, which would send without the authorization, at once and without sending', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session() });
+    await api.get('v1/whoami');
+    const tracing: typeof fetch = (input, init) => fetch(input, init);
+    const requests = sandbox.stats.commands.rest.requests;
+    const started = performance.now();
+    for (const call of [() => api.get('v1/whoami', { fetch: tracing }), () => api.extend({ fetch: tracing }).get('v1/whoami'), () => api.post('v1/echo', { fetch: tracing, json: {} })]) {
+      // It used to go out without the authorization: a 401 of the API, with no replay.
+      await expect(call()).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'fetch cannot be replaced.' });
+    }
+    // Not retried either.
+    expect(performance.now() - started).toBeLessThan(250);
+    expect(sandbox.stats.commands.rest.requests).toBe(requests);
+  });
+
+  it('masks common credential query fields in its URLs (errors and log), and leaves other fields as they are', async () => {
+    const lines: string[] = [];
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
+    const names = ['key', 'apikey', 'API-Key', 'pwd', 'sig', 'signature', 'X-Amz-Signature', 'X-Amz-Credential', 'credentials', 'bearer', 'code', 'CODE'];
+    const searchParams = Object.fromEntries(names.map((name, index) => [name, `query-secret-${index}`]));
+    const error = await api.get('v1/missing', { searchParams: { ...searchParams, page: '2', sort: 'name' } }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HTTPError);
+    const { message, stack } = error as HTTPError;
+    expect(lines.filter((line) => line.includes('v1/missing?'))).toHaveLength(1);
+    for (const text of [message, String(stack), ...lines]) expect(text).not.toMatch(/query-secret/);
+    // The rest of the message as it was: `status code 404`, the fields without a secret.
+    expect(message).toContain('Request failed with status code 404 Not Found');
+    expect(message).toContain('&page=2&sort=name');
+    expect((error as HTTPError).request.url).toContain('X-Amz-Signature=query-secret-6');
+  });
+
+  it('rejects a base URL with a query or fragment, which ky would append the request paths to', async () => {
+    const requests = sandbox.stats.commands.rest.requests;
+    for (const baseUrl of [`${sandbox.url}/api/rest/?tenant=a`, `${sandbox.url}/api/rest/#part`, `${sandbox.url}/api/rest/?`, `${sandbox.url}/api/rest/#`, new URL(`${sandbox.url}/api/rest/?tenant=a`)]) {
+      // It used to send `/api/rest/?tenant=a/v1/whoami`.
+      expect(thrownBy(() => createApiClient({ baseUrl, session: session() })), String(baseUrl)).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'baseUrl must have no query or fragment.' });
+    }
+    expect(sandbox.stats.commands.rest.requests).toBe(requests);
+    // A query per request still goes.
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest`, session: session() });
+    expect(await api.post('v1/echo', { json: {}, searchParams: { tenant: 'a' } }).json()).toMatchObject({ query: { tenant: 'a' } });
   });
 
   it('rejects a bad base URL', () => {

@@ -1,10 +1,11 @@
 import type { Session } from '@sessionkit/core-session';
 import type { Logger } from '@sessionkit/logger';
 import type * as Ky from 'ky';
-import type { HTTPError, KyInstance, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
+import type { HTTPError, KyInstance, NormalizedOptions, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
 import type { Dispatcher } from 'undici';
+import { retryAfterMs } from './command-client.js';
 import { AuthError, silentLogger } from './dependencies.js';
-import { errorSummary, redactText } from './redaction.js';
+import { errorSummary, REST_NAMES, redactText } from './redaction.js';
 import { invalidArgument } from './http-client-error.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, load, optionsOf, wholeNumber } from './transport.js';
 
@@ -18,7 +19,11 @@ export type ApiSession = Pick<Session, 'authorization' | 'invalidate'>;
  * then lack `baseUrl`); options that are not an object are `INVALID_ARGUMENT`.
  */
 export interface ApiClientOptions extends ConnectionOptions {
-  /** Base URL; request paths are relative to it (`api.get('v1/whoami')`). */
+  /**
+   * Base URL; request paths are relative to it (`api.get('v1/whoami')`). Without a query or fragment
+   * (`?` or `#`, even empty): ky appends the path to it as text, so it would end up in them
+   * (`INVALID_ARGUMENT`); give a query per request (`searchParams`).
+   */
   baseUrl: string | URL;
   /**
    * Gives the `Authorization` header of every request, and drops a token the API refused. Required:
@@ -29,20 +34,30 @@ export interface ApiClientOptions extends ConnectionOptions {
   logger?: Logger | undefined;
   /**
    * ky's retry: a limit (a whole number from 0 to 2147483647, else `INVALID_ARGUMENT`) or ky's
-   * options. It honours `Retry-After` on 413, 429 and 503. A failure to get the authorization
-   * (an `AuthError`) is never retried here: the Session has retried what it can.
+   * options. It honours `Retry-After` on 413, 429 and 503, up to `maxRetryAfter`: a failure whose
+   * `Retry-After` is longer is not retried. A failure to get the authorization (an `AuthError`) is
+   * never retried here: the Session has retried what it can. A request's or `extend()`'s `retry`
+   * is laid over this one (a count replaces it) but keeps both: its `maxRetryAfter` can lower the
+   * cap, not raise it, and its `shouldRetry` decides about the other failures only.
    * @default { limit: 2, maxRetryAfter: 60000 }, under what is given (a count alone keeps the cap)
    */
   retry?: number | KyRetryOptions | undefined;
   /** An undici dispatcher to use instead of one of the client's own (to share a pool). */
   dispatcher?: Dispatcher | undefined;
-  /** ky's timeout per attempt: whole milliseconds from 1 to 2147483647 (else `INVALID_ARGUMENT`). @default 30000 */
+  /**
+   * ky's timeout of each try (the first and each retry): whole milliseconds from 1 to 2147483647
+   * (else `INVALID_ARGUMENT`). One timer covers the whole try, until the response's headers: the
+   * wait for the authorization, the request and, after a 401, the new authorization and the
+   * replay. Reading the body is not covered (with its own pool, highPerformance, ca or tls, the
+   * client's connections time out a body that stalls as long). @default 30000
+   */
   timeoutMs?: number | undefined;
   /** Headers sent with every request. */
   headers?: Record<string, string> | undefined;
   /**
    * ky hooks. The client sets the authorization when the request is sent, after every `beforeRequest`
-   * hook. Its own `beforeError` hook, which redacts the URL in the message, runs before these.
+   * hook. Its own `beforeRequest` hook, which puts the guards of `retry` on every request's retry
+   * options, and its own `beforeError` hook, which redacts the URL in the message, run before these.
    */
   hooks?: KyOptions['hooks'];
 }
@@ -51,12 +66,15 @@ export interface ApiClientOptions extends ConnectionOptions {
  * A ky instance for a bearer-protected JSON API: every request carries
  * `await session.authorization()`; a 401 makes it call `session.invalidate()` with the refused
  * credentials and replay the request once with a fresh token (never more); 413/429/503 are
- * retried after `Retry-After`, a failed login (an `AuthError`) never: the Session has retried it;
+ * retried after `Retry-After` (one longer than `retry.maxRetryAfter` is not retried), a failed
+ * login (an `AuthError`) never: the Session has retried it;
  * every request is logged at debug level (redacted). The URL in the message (and stack) of ky's
  * `HTTPError` and `TimeoutError` is redacted the same way (a URL percent-encoded in a query value
  * too); `error.request.url` is the URL as sent. A client made by `create()` is a plain ky instance
- * (no session, no redaction), and a request whose options drop the hooks (`beforeError: undefined`)
- * drops the redaction hook with them.
+ * (no session, no redaction), and a request whose options drop the hooks (`beforeError: undefined`,
+ * `beforeRequest: undefined`) drops the redaction hook or the retry guards with them. A request's or
+ * `extend()`'s `fetch` is `INVALID_ARGUMENT`: it would replace the client's own, and with it the
+ * authorization. A caller's `signal` ends the request at once, while the Session gets a token too.
  *
  * @example
  * const api = createApiClient({ baseUrl: 'https://api.example.com/', session });
@@ -65,12 +83,17 @@ export interface ApiClientOptions extends ConnectionOptions {
 export function createApiClient(options: ApiClientOptions): KyInstance {
   options = optionsOf(options);
   const baseUrl = endpointUrl('baseUrl', options.baseUrl);
+  // ky appends each request's path to it as text: after a query or fragment (even an empty one,
+  // `?` alone) the path would end up in it.
+  if (/[?#]/.test(baseUrl.href)) throw invalidArgument('baseUrl must have no query or fragment.');
   const session = options.session;
   // Plain JavaScript: without this check every request would fail with a TypeError.
   if (typeof (session as Partial<ApiSession> | undefined)?.authorization !== 'function' || typeof session.invalidate !== 'function') {
     throw invalidArgument('session must be a Session (with authorization() and invalidate()).');
   }
   const logger = options.logger ?? silentLogger;
+  // A URL of this client with its secrets masked: those of REST_NAMES too.
+  const redact = (text: string): string => redactText(text, REST_NAMES);
   // From 1: ky's timer would end every request at 0.
   const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 30_000, 1);
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
@@ -79,7 +102,20 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // One attempt with a fresh authorization, logged (redacted) when it is over; the authorization is
   // dropped when the API refuses it (401), after the entry.
   const attempt = async (request: Request, init: RequestInit | undefined): Promise<Response> => {
-    const authorization = await session.authorization();
+    // The request's signal is the caller's and ky's timeout in one: either ends the wait for the
+    // token at once (the caller's abort with its reason; the timeout with ky's TimeoutError, which
+    // ky rejects with first), and the listener goes when the wait is over.
+    const signal = request.signal;
+    let stop!: () => void;
+    const authorization = await new Promise<string>((resolve, reject) => {
+      signal.throwIfAborted();
+      signal.addEventListener('abort', (stop = () => {
+        reject(signal.reason as Error);
+      }));
+      session.authorization().then(resolve, reject);
+    }).finally(() => {
+      signal.removeEventListener('abort', stop);
+    });
     // Sent with a copy of the headers, not set on ky's Request: that one is the `request` of a
     // TimeoutError, which util.inspect (console.error) prints with its headers.
     const headers = new Headers(request.headers);
@@ -94,7 +130,9 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // Set by the try or the catch before the finally reads it.
     let outcome!: { status?: number; error?: unknown };
     try {
-      const response = await fetch(request, { ...init, headers });
+      // The client's dispatcher goes here, not in ky's options, which every HTTPError carries
+      // (error.options): that of mutual TLS holds the private key and its passphrase.
+      const response = await fetch(request, { dispatcher, ...init, headers } as RequestInit);
       outcome = { status: response.status };
       return response;
     } catch (error) {
@@ -102,7 +140,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       throw error;
     } finally {
       if (logger.isLevelEnabled('debug')) {
-        logger.debug('rest request', { method: request.method, url: redactText(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
+        logger.debug('rest request', { method: request.method, url: redact(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
       }
       if (outcome.status === 401) session.invalidate(authorization);
     }
@@ -119,13 +157,13 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // next microtask on it is the Request's own again, so error.request.url keeps the URL as sent.
     // A caller's abort makes no error with the URL and changes nothing either.
     input.signal.addEventListener('abort', () => {
-      Object.defineProperty(input, 'url', { value: redactText(input.url), configurable: true });
+      Object.defineProperty(input, 'url', { value: redact(input.url), configurable: true });
       queueMicrotask(() => delete (input as { url?: string }).url);
     });
     const again = input.body ? input.clone() : input;
     const response = await attempt(input, init);
     const refused = response.status === 401;
-    if (refused) logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactText(input.url) });
+    if (refused) logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redact(input.url) });
     // The body not needed: the refused response's, or else the copy's (without a body, `again` is
     // `input` itself, and this does nothing).
     void (refused ? response : again).body?.cancel().catch(() => undefined);
@@ -133,34 +171,54 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     return refused ? attempt(again, init) : response;
   };
 
-  // The defaults stay for what the caller leaves out: a count alone keeps the cap on Retry-After.
-  const retry: KyRetryOptions = { limit: 2, maxRetryAfter: 60_000, ...(typeof options.retry === 'object' ? options.retry : { limit: wholeNumber('retry', options.retry, 2) }) };
-  // ky hands options it does not know to fetch: Node's fetch takes an undici dispatcher (its
-  // RequestInit type names Node's bundled undici, hence the untyped record). ky leaves out
+  // ky's defaults stay for what the caller leaves out (a limit of 2). The cap on Retry-After (60 s
+  // unless given) is put on every request's retry options by the beforeRequest hook below.
+  const retry: KyRetryOptions = { ...(typeof options.retry === 'object' ? options.retry : { limit: wholeNumber('retry', options.retry, 2) }) };
+  // ky hands options it does not know to fetch (the dispatcher goes in attempt). ky leaves out
   // headers and hooks that are undefined (null ones would throw).
   const kyOptions: Record<string, unknown> = {
     prefixUrl: baseUrl.href,
-    retry: { ...retry, shouldRetry: (state) => !AuthError.isInstance(state.error) && retry.shouldRetry?.(state) } satisfies KyRetryOptions,
+    retry,
     timeout: timeoutMs,
     fetch: send,
     headers: options.headers ?? undefined,
-    // ky's HTTPError has the request's URL in its message: redacted as in the log (a secret query
-    // field the caller put in the path or searchParams), and first, so that the caller's own hooks
-    // (these, then those of extend() and of each request) get it redacted too. The URL as sent stays
-    // in error.request.url.
     hooks: {
       ...options.hooks,
+      // First, before any hook of the caller's. ky merges a request's or extend()'s `retry` over
+      // the client's, and a count replaces it whole (ky's defaults: no cap, no guard): so the
+      // guards go on the retry options ky will use, the live object it hands to this hook, once,
+      // before the first try (and so before any wait for a retry, unlike a beforeRetry hook). An
+      // AuthError (the Session has retried it) and a failure whose Retry-After is over the cap
+      // (the client's, or the request's when lower) are never retried; the caller's shouldRetry
+      // decides the rest. A request or extend() whose `fetch` replaces the client's would send
+      // without the authorization and the 401 replay: refused, at once (not retried either).
+      beforeRequest: [
+        (_request: Request, { retry: given, fetch }: NormalizedOptions & { fetch?: unknown; retry: { maxRetryAfter: number } }, { retryCount }: { retryCount: number }) => {
+          if (!retryCount) {
+            const own = given.shouldRetry;
+            // ky's normalized options always have a number there (Infinity by default).
+            const max = (given.maxRetryAfter = Math.min(given.maxRetryAfter, retry.maxRetryAfter ?? 60_000));
+            given.shouldRetry = (state) =>
+              !(fetch !== send || AuthError.isInstance(state.error) || (retryAfterMs((state.error as Partial<HTTPError>).response?.headers.get('retry-after')) ?? 0) > max) && own?.(state);
+          }
+          if (fetch !== send) throw invalidArgument('fetch cannot be replaced.');
+        },
+        ...(options.hooks?.beforeRequest ?? []),
+      ],
+      // ky's HTTPError has the request's URL in its message: redacted as in the log (a secret query
+      // field the caller put in the path or searchParams), and first, so that the caller's own hooks
+      // (these, then those of extend() and of each request) get it redacted too. The URL as sent stays
+      // in error.request.url.
       beforeError: [
         (error: HTTPError) => {
           // V8 writes the stack (which starts with the message) when it is first read, which
           // nothing does before this hook: it will show this message.
-          error.message = redactText(error.message);
+          error.message = redact(error.message);
           return error;
         },
         ...(options.hooks?.beforeError ?? []),
       ],
     },
-    dispatcher,
   };
   // ky is loaded here, by the first client, not with this package: its module builds a Request,
   // which makes Node load its own fetch (most of ky's ~60 ms import).

@@ -238,7 +238,7 @@ const textOption = <T,>(name: string, value: T): T => {
 };
 
 /** Milliseconds to wait from a `Retry-After` header (seconds or an HTTP date); undefined when absent or unreadable. */
-export const retryAfterMs = (value: string | string[] | undefined, now: number = Date.now()): number | undefined => {
+export const retryAfterMs = (value: string | string[] | null | undefined, now: number = Date.now()): number | undefined => {
   return parseRetryAfter([value].flat()[0] ?? null, now);
 };
 

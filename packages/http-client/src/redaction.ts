@@ -3,7 +3,16 @@ import { isSecretName, MASK, normalizeName, SECRET_NAMES } from './command-respo
 import { createRedactor } from './dependencies.js';
 import { errorCode } from './transport.js';
 
-let redactor: Redactor | undefined;
+// One redactor per list of extra names ('', REST_NAMES).
+const redactors: Record<string, Redactor> = {};
+
+/**
+ * The names also masked in the URLs of the REST client, where the ISPAPI fields alone are too few:
+ * common credential query fields (`?key=`, `?sig=`, `X-Amz-Signature`, `X-Amz-Credential`, an
+ * OAuth `code`...), compared as the logger compares keys (any case, also at the end of a longer
+ * name: `api-key`). Not in ISPAPI text, whose `CODE` field must show.
+ */
+export const REST_NAMES = '|key|pwd|sig|signature|credential|credentials|bearer|code';
 
 const PROPERTY_NAME = /^\s*PROPERTY\s*\[([^\]]*)\]/i;
 // `name=value` of a secret field anywhere in text (a form echoed in an HTML page, say), plain or
@@ -32,8 +41,9 @@ export const redactResponseText = (text: string): string => {
  * members, auth headers, ...). The logger, which has our names among its keys, also finds them in
  * a value the text URL-encodes, up to four encodings deep (`next=https%3A%2F%2Fx%2Fcb%3Ftoken%3D…`),
  * after any character and with their values to the next `&`, as INLINE_SECRET reads them here.
+ * The logger's extra keys are SECRET_NAMES, and `extra` (REST_NAMES for a REST URL).
  */
-export const redactText = (text: string): string => (redactor ??= createRedactor({ keys: SECRET_NAMES.split('|') })).text(text.replace(INLINE_SECRET, `$1$2${MASK}`));
+export const redactText = (text: string, extra = ''): string => (redactors[extra] ??= createRedactor({ keys: (SECRET_NAMES + extra).split('|') })).text(text.replace(INLINE_SECRET, `$1$2${MASK}`));
 
 /** What a log entry shows of an error: its name, code and message, with secrets masked. */
 export const errorSummary = (error: unknown): Record<string, unknown> => {
