@@ -1305,3 +1305,88 @@ describe('redact: auth schemes, parentheses and escaped quotes after a quoted ke
     expect(text(input)).toBe(output);
   });
 });
+
+describe('redact: double-quoted keys before `=`, keys in escaped single quotes, secret keys right after an auth scheme word', () => {
+  const redactor = createRedactor();
+  const text = (input: string): string => redactor.text(input);
+  // Shorter than the eight characters a credential needs to be found without a key.
+  const SHORT = 's3cr3t';
+
+  it('redacts the value of a double-quoted key before `=`, as in TOML and HCL (`"password" = "…"`)', () => {
+    expect(text(`"password" = "${SHORT}"`)).toBe(`"password" = "${REDACTED}"`);
+    expect(text(`"password"= "${SHORT}"`)).toBe(`"password"= "${REDACTED}"`);
+    expect(text(`"password" ="${SHORT}"`)).toBe(`"password" ="${REDACTED}"`);
+    expect(text(`"password" = ${SHORT}`)).toBe(`"password" = ${REDACTED}`);
+    expect(text(`"client_secret" = "${SHORT} two"`)).toBe(`"client_secret" = "${REDACTED}"`);
+    expect(text(`"db.password" = "${SHORT}"`)).toBe(`"db.password" = "${REDACTED}"`);
+    // The rest of the line and the lines after it are kept.
+    expect(text(`[db]\n"password" = "${SHORT}"\n"host" = "db.internal"`)).toBe(`[db]\n"password" = "${REDACTED}"\n"host" = "db.internal"`);
+    expect(text(`"user" = "bob", "password" = "${SHORT}", "port" = 5432`)).toBe(`"user" = "bob", "password" = "${REDACTED}", "port" = 5432`);
+    // Near misses stay as they are: keys that only start with a secret key, and keys that are not secret.
+    for (const kept of ['"passwordHint" = "first pet"', '"password_hint" = "x"', '"token_type" = "bearer"', '"name" = "app"', 'variable "region" { default = "eu-west-1" }', 'msg="the password" = wrong', 'if (kind == "token") return']) {
+      expect(text(kept)).toBe(kept);
+    }
+  });
+
+  it('redacts the value of a key in escaped single quotes, as in a JavaScript string logged as it is (`\\\'password\\\': …`)', () => {
+    expect(text(`\\'password\\': ${SHORT}`)).toBe(`\\'password\\': ${REDACTED}`);
+    expect(text(`'{\\'password\\': \\'${SHORT}\\', \\'user\\': \\'bob\\'}'`)).toBe(`'{\\'password\\': \\'${REDACTED}\\', \\'user\\': \\'bob\\'}'`);
+    // A value in escaped single quotes is hidden whole, blanks included, and to the end of the text if cut short.
+    expect(text(`{\\'token\\': \\'${SHORT} two\\'}`)).toBe(`{\\'token\\': \\'${REDACTED}\\'}`);
+    expect(text(`{\\'password\\': \\'${SHORT}`)).toBe(`{\\'password\\': \\'${REDACTED}\\'`);
+    expect(text(`\\'password\\' => \\'${SHORT}\\'`)).toBe(`\\'password\\' => \\'${REDACTED}\\'`);
+    expect(text(`x \\'api_key\\':\\'${SHORT}\\',\\'n\\':1`)).toBe(`x \\'api_key\\':\\'${REDACTED}\\',\\'n\\':1`);
+    // Near misses: a key that is not secret, and a key with no escaped quote before it.
+    for (const kept of ["\\'passwordHint\\': x", "{\\'user\\': \\'bob\\', \\'id\\': 1}", "it\\'s password\\': x", "don\\'t: panic"]) {
+      expect(text(kept)).toBe(kept);
+    }
+  });
+
+  it('reads no key in these quotes whose value is a key and its separator: the key after it is found, as before', () => {
+    expect(text(`"user" = password = ${SHORT}`)).toBe(`"user" = password = ${REDACTED}`);
+    expect(text(`\\'user\\': token = ${SHORT}`)).toBe(`\\'user\\': token = ${REDACTED}`);
+    expect(text(`\\'user\\': \\'token\\': ${SHORT}`)).toBe(`\\'user\\': \\'token\\': ${REDACTED}`);
+    expect(text(`"user" = "password" = ${SHORT}`)).toBe(`"user" = "password" = ${REDACTED}`);
+  });
+
+  it('takes no secret key and `=` before a quoted value after an auth scheme word for the credential (`kind=Bearer Authorization="…"`)', () => {
+    // It hid the key's name as the credential and showed the quoted value.
+    expect(text(`kind=Bearer Authorization="${SHORT}"`)).toBe(`kind=Bearer Authorization="${REDACTED}"`);
+    expect(text(`kind=Bearer password='${SHORT}' user=bob`)).toBe(`kind=Bearer password='${REDACTED}' user=bob`);
+    expect(text(`x scheme=Basic client_secret=\\"${SHORT}\\"`)).toBe(`x scheme=Basic client_secret=\\"${REDACTED}\\"`);
+    expect(text(`scheme=Digest Authorization="${SHORT} two", n=1`)).toBe(`scheme=Digest Authorization="${REDACTED}", n=1`);
+    expect(text(`got Bearer password="${SHORT}"`)).toBe(`got Bearer password="${REDACTED}"`);
+    // Keys that are not secret stay, and a padded credential before a closing quote is still one.
+    expect(text('WWW-Authenticate: Bearer realm="example", error="invalid_token"')).toBe('WWW-Authenticate: Bearer realm="example", error="invalid_token"');
+    expect(text('h="Basic dXNlcjpwYXNzd29yZA1="')).toBe(`h="Basic ${REDACTED}"`);
+    expect(text('send "Bearer abcdefgh123=" now')).toBe(`send "Bearer ${REDACTED}" now`);
+  });
+
+  it('takes no secret --flag with a value after it after an auth scheme word for the credential (`type=Bearer --password …`)', () => {
+    // It hid the flag as the credential and showed the flag's value.
+    expect(text(`x type=Bearer --password ${SHORT}`)).toBe(`x type=Bearer --password ${REDACTED}`);
+    expect(text(`x type=Bearer --api-key ${SHORT} --user bob`)).toBe(`x type=Bearer --api-key ${REDACTED} --user bob`);
+    expect(text(`Bearer --password "${SHORT} two"`)).toBe(`Bearer --password "${REDACTED}"`);
+    expect(text(`x type=Basic --client-secret \\\n  ${SHORT}`)).toBe(`x type=Basic --client-secret \\\n  ${REDACTED}`);
+    // Still a credential: a word starting with `--` that is no secret flag, or one that no value follows.
+    expect(text('type=Bearer --verbose x')).toBe(`type=Bearer ${REDACTED} x`);
+    expect(text('Bearer --abcdefgh12')).toBe(`Bearer ${REDACTED}`);
+    expect(text('Bearer --password --host db')).toBe(`Bearer ${REDACTED} --host db`);
+  });
+
+  it('takes linear time on long runs of these shapes', () => {
+    const runs = ['"password" = "x" ', '"password" = ', '"a" = ', '"a"=', "\\'password\\': x ", "\\'password\\': \\'x\\', ", "x: \\'", "\\'a", 'kind=Bearer Authorization="x" ', 'Bearer Authorization="', 'x type=Bearer --password x ', 'Bearer --aaaaaaaa '];
+    for (const run of runs) {
+      for (const input of [run.repeat(100_000 / run.length), `x ${run.repeat(100_000 / run.length)}x`]) {
+        const started = performance.now();
+        text(input);
+        expect(performance.now() - started, JSON.stringify(run)).toBeLessThan(3_000);
+      }
+    }
+    for (const input of [`"${'a'.repeat(100_000)}" = x`, `x: \\'${'\\\\'.repeat(50_000)}`, `Bearer --${'a.'.repeat(50_000)}="x"`, ` Bearer ${'--aaaaaaaa'.repeat(10_000)} x`, `\\'${'a'.repeat(100_000)}\\': x`]) {
+      const started = performance.now();
+      text(input);
+      expect(performance.now() - started).toBeLessThan(3_000);
+    }
+  });
+});

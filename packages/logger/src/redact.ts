@@ -87,7 +87,12 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator after a blank is taken as the value of the key before it (`user => password => …`:
 // `password` is the value of `user`, and what follows is not read as its value: a known gap, in
 // the README). The key may be single-quoted, as
-// in a Python or JavaScript literal: `{'token': 'value'}`. The character before the key is looked
+// in a Python or JavaScript literal: `{'token': 'value'}`; in escaped single quotes, as in a
+// JavaScript string logged as it is (`\'password\': …`), or double-quoted before an `=` (`"password" =
+// "…"` in TOML or HCL), when one of these quotes opens it too and its value does not read as a key
+// and its separator (`"user" = token = …`, `\'a\': 'token': …`: then the key is not read so, and the
+// one after it is still found, as before; a key before `=>` needs no opening quote: `x"=>…`). A
+// value in escaped single quotes (`\'…\'`) ends at the end of its line. The character before the key is looked
 // at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`) is still found.
 // That a blank follows a `--` flag is checked after the blank (the lookbehind), so the check
 // runs once per word, not once for every shorter key a long word could be cut to, and only at the
@@ -104,7 +109,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // A quoted key and its value right after a separator, where INLINE took the key for the value of
 // the key before it: `Error: 'password': '…'` inside text (`login failed: ${error}`, a cause in a
 // stack or in `util.inspect` output), `x => 'token' => …`. Looked for once the key/value patterns
@@ -147,7 +152,11 @@ const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm
 // value is left to the header's own key). Credentials are long; requiring eight characters keeps
 // prose such as "bearer tokens expire" intact. A key, an `=` and a value after the scheme word is
 // no credential (`kind=Bearer Authorization=…`: the key is read as one); base64 padding is no `=` here.
-const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%])[\w.~+/-]{8,}=*/gi;
+// Nor, where the key/value patterns read a key (after a blank), is a secret key before an `=` and a
+// quote (`kind=Bearer Authorization="…"`) or a secret `--` flag before blanks and its value
+// (`type=Bearer --password …`): the third group marks them for the key check in `text`. Any other
+// word there is still a credential (`Bearer abc123==" …`, `type=Bearer --verbose …`).
+const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%])([\w.~+/-]{8,})=*(?=((?<=\s--[\w.-]*)[ \t]+[^-\s]|(?<=\s[\w.-]+=)\\?["'])?)/gi;
 // A JWT anywhere in text, under any key or none: a base64url header and payload that both
 // start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
 // base64url characters does, or right after a percent-escape (`%3DeyJ…` in an encoded query),
@@ -318,8 +327,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       .replace(QUOTED_KEY, (match: string, head: string, key: string, value: string) => (isSecretKey(key) ? hide(match, head, key, value) : match))
       .replace(CUT_REST, cutRest));
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
-    // even though the key/value patterns below take only `Bearer` as its value.
-    const out = input.replace(AUTH_SCHEME, `$1${REDACTED}`);
+    // even though the key/value patterns below take only `Bearer` as its value. A secret key or
+    // flag that the key/value patterns find with its value is left to them (see AUTH_SCHEME).
+    const out = input.replace(AUTH_SCHEME, (match: string, scheme: string, word: string, after?: string) => (after && isSecretKey(word) ? match : scheme + REDACTED));
     // Every key/value pattern needs a separator (a blank after a `--` flag is one: `--`, any `_`
     // and `-`, then a letter, as INLINE reads a flag); most messages have none and skip them all.
     // A flag is looked for only after a blank, so that a long run of dashes is not tried at each
