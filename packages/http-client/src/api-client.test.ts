@@ -7,7 +7,7 @@ import { Agent } from 'undici';
 import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { type ApiClientOptions, createApiClient } from '@sessionkit/http-client';
+import { type ApiClientOptions, type ApiSession, createApiClient } from '@sessionkit/http-client';
 import { thrownBy } from './testing/thrown-by.js';
 
 let sandbox: Sandbox;
@@ -469,6 +469,122 @@ describe('createApiClient', () => {
     expect(sandbox.stats.commands.rest.requests - requests).toBe(2);
   });
 
+  it('caps only the Retry-After that ky waits on: 500 and 502 are retried as before whatever their Retry-After, and so is a 503 when afterStatusCodes leaves it out', async () => {
+    const base = `${sandbox.url}/api/rest/`;
+    const fast = { backoffLimit: 10 };
+    const api = createApiClient({ baseUrl: base, session: session(), retry: fast });
+    const ignoring = createApiClient({ baseUrl: base, session: session(), retry: { ...fast, afterStatusCodes: [] } });
+    await api.get('v1/whoami');
+    await ignoring.get('v1/whoami');
+    const cases: [typeof api, number, KyOptions][] = [
+      [api, 500, {}],
+      [api, 502, {}],
+      [ignoring, 503, {}],
+      [api, 503, { retry: { limit: 2, afterStatusCodes: [] } }],
+    ];
+    for (const [client, status, requestOptions] of cases) {
+      const requests = sandbox.stats.commands.rest.requests;
+      // ky does not wait on these (not in afterStatusCodes): a Retry-After of 2 minutes, far over the
+      // 60 s cap, used to stop the retries (one request, not three).
+      sandbox.commands.injectFault({ type: 'status', status, retryAfter: 120 }, { path: '/api/rest/v1/whoami', times: 2 });
+      const started = performance.now();
+      expect(await client.get('v1/whoami', requestOptions).json(), `${status} ${JSON.stringify(requestOptions)}`).toEqual({ identity: 'client:sessionkit-demo' });
+      expect(performance.now() - started).toBeLessThan(900);
+      expect(sandbox.stats.commands.rest.requests - requests).toBe(3);
+      sandbox.commands.clearFaults();
+    }
+  });
+
+  it('reads no response but that of ky’s HTTPError: an error with another kind of response, from a hook or the session, is retried as ky does, not replaced by a TypeError', async () => {
+    // got- and superagent-style: a `response` without a fetch Headers.
+    const foreign = (): Error => Object.assign(new Error('signing service: 503'), { response: { statusCode: 503, status: 503, headers: { 'retry-after': '1' } } });
+    const thrown: unknown[] = [];
+    const hooked = createApiClient({
+      baseUrl: `${sandbox.url}/api/rest/`,
+      session: session(),
+      retry: { limit: 1, backoffLimit: 10 },
+      hooks: { beforeRequest: [() => { const error = foreign(); thrown.push(error); throw error; }] },
+    });
+    const error = await hooked.get('v1/whoami').catch((caught: unknown) => caught);
+    // It used to be `TypeError: state.error.response?.headers.get is not a function`, and not retried.
+    expect(thrown).toHaveLength(2);
+    expect(error).toBe(thrown[1]);
+    const own: ApiSession = { authorization: () => { const failed = foreign(); thrown.push(failed); return Promise.reject(failed); }, invalidate: () => undefined };
+    thrown.length = 0;
+    const failing = await createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: own, retry: { limit: 1, backoffLimit: 10 } }).get('v1/whoami').catch((caught: unknown) => caught);
+    expect(thrown).toHaveLength(2);
+    expect(failing).toBe(thrown[1]);
+  });
+
+  it('keeps the AuthError guard and the 60 s cap on a request that drops the beforeRequest hooks', async () => {
+    const base = `${sandbox.url}/api/rest/`;
+    const clientHooks = { beforeRequest: [() => undefined] };
+    // Plain JavaScript, or a cast: ky's types leave undefined out (exactOptionalPropertyTypes).
+    const dropped = { hooks: { beforeRequest: undefined } } as unknown as KyOptions;
+    const refused = createApiClient({
+      baseUrl: base,
+      session: new Session({ authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'wrong-secret' }) }),
+      hooks: clientHooks,
+    });
+    const before = sandbox.stats.idp.requests;
+    await expect(refused.get('v1/whoami', dropped)).rejects.toMatchObject({ name: 'AuthError', code: 'INVALID_CREDENTIALS' });
+    // It used to be retried twice: three token requests.
+    expect(sandbox.stats.idp.requests - before).toBe(1);
+
+    // ky hands its normalized options to afterResponse hooks too: the cap it waits by.
+    let cap: unknown;
+    const hooks = { ...clientHooks, afterResponse: [(_request: Request, options: { retry: KyOptions['retry'] }) => { cap = (options.retry as { maxRetryAfter?: number }).maxRetryAfter; }] };
+    await createApiClient({ baseUrl: base, session: session(), hooks }).get('v1/whoami', dropped);
+    expect(cap).toBe(60_000);
+    // And what it does: ky waits at most the client's cap (it used to wait the whole 3 s).
+    const capped = createApiClient({ baseUrl: base, session: session(), retry: { maxRetryAfter: 300 }, hooks: clientHooks });
+    await capped.get('v1/whoami');
+    const requests = sandbox.stats.commands.rest.requests;
+    sandbox.commands.injectFault({ type: 'status', status: 429, retryAfter: 3 }, { path: '/api/rest/v1/whoami' });
+    const started = performance.now();
+    expect(await capped.get('v1/whoami', dropped).json()).toEqual({ identity: 'client:sessionkit-demo' });
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(sandbox.stats.commands.rest.requests - requests).toBe(2);
+  });
+
+  it('reads maxRetryAfter given as null (plain JavaScript), of the client or a request, as not given: the 60 s cap', async () => {
+    const base = `${sandbox.url}/api/rest/`;
+    const nullCap = { maxRetryAfter: null } as unknown as KyOptions['retry'] & object;
+    for (const [clientRetry, requestRetry] of [[nullCap, undefined], [undefined, nullCap]]) {
+      const api = createApiClient({ baseUrl: base, session: session(), retry: clientRetry });
+      await api.get('v1/whoami');
+      const requests = sandbox.stats.commands.rest.requests;
+      sandbox.commands.injectFault({ type: 'status', status: 429, retryAfter: '0.2' }, { path: '/api/rest/v1/whoami' });
+      // It used to be a cap of 0: the 429 was returned at once instead of retried.
+      expect(await api.get('v1/whoami', requestRetry ? { retry: requestRetry } : {}).json(), clientRetry ? 'client' : 'request').toEqual({ identity: 'client:sessionkit-demo' });
+      expect(sandbox.stats.commands.rest.requests - requests).toBe(2);
+    }
+  });
+
+  it('reads a Retry-After date as ky does, ending in UTC or +0000 or in ISO form, with no limit of its own: one over the cap is not retried', async () => {
+    const base = `${sandbox.url}/api/rest/`;
+    const capped = createApiClient({ baseUrl: base, session: session(), retry: { maxRetryAfter: 1000 } });
+    await capped.get('v1/whoami');
+    const future = new Date(Date.now() + 3_600_000);
+    for (const retryAfter of [future.toUTCString().replace('GMT', 'UTC'), future.toUTCString().replace('GMT', '+0000'), future.toISOString()]) {
+      const requests = sandbox.stats.commands.rest.requests;
+      sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter }, { path: '/api/rest/v1/whoami' });
+      const started = performance.now();
+      // These read as no Retry-After: ky waited the cap (1 s) and sent it again, an hour early.
+      const error = await capped.get('v1/whoami').catch((caught: unknown) => caught);
+      expect((error as HTTPError).response.status, retryAfter).toBe(503);
+      expect(performance.now() - started).toBeLessThan(900);
+      expect(sandbox.stats.commands.rest.requests - requests).toBe(1);
+    }
+    // A cap over an hour: a Retry-After of 3 hours used to read as 1 hour, under a 2-hour cap, and
+    // the caller's shouldRetry was asked (ky would have waited 2 hours). Now it is not asked.
+    const asked: unknown[] = [];
+    const long = createApiClient({ baseUrl: base, session: session(), retry: { maxRetryAfter: 7_200_000, shouldRetry: ({ error }) => { asked.push(error); return false; } } });
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 3 * 3600 }, { path: '/api/rest/v1/whoami' });
+    expect(((await long.get('v1/whoami').catch((caught: unknown) => caught)) as HTTPError).response.status).toBe(503);
+    expect(asked).toEqual([]);
+  });
+
   it('times out a whole try: the token, the 401 and the replay share one timeoutMs (as documented)', async () => {
     const own = session();
     const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: own, retry: 0, timeoutMs: 600 });
@@ -528,6 +644,27 @@ describe('createApiClient', () => {
     expect(message).toContain('Request failed with status code 404 Not Found');
     expect(message).toContain('&page=2&sort=name');
     expect((error as HTTPError).request.url).toContain('X-Amz-Signature=query-secret-6');
+  });
+
+  it('masks key and code in its URLs only as whole query field names, or in a credential’s name, not at the end of an ordinary one', async () => {
+    const lines: string[] = [];
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
+    const ordinary = ['countryCode', 'country_code', 'sortKey', 'sort-key', 'status_code', 'errorCode', 'postal_code', 'promoCode', 'productKey', 'partitionKey', 'cacheKey', 'idempotencyKey', 'monkey', 'keyword'];
+    const secret = ['key', 'Key', 'code', 'CODE', 'api_key', 'API-Key', 'apikey', 'access_key', 'AccessKey', 'accesskey', 'secret_key', 'awsSecretKey', 'secretkey', 'X-Amz-Credential', 'X-Amz-Signature'];
+    const searchParams = {
+      ...Object.fromEntries(ordinary.map((name, index) => [name, `shown-${index}`])),
+      ...Object.fromEntries(secret.map((name, index) => [name, `query-secret-${index}`])),
+      // A URL in a query value, percent-encoded by searchParams.
+      next: 'https://app.example/cb?code=query-secret-next&state=1',
+    };
+    const error = await api.get('v1/missing', { searchParams }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HTTPError);
+    const log = lines.find((line) => line.includes('v1/missing?')) ?? '';
+    for (const text of [(error as HTTPError).message, log]) {
+      expect(text).not.toMatch(/query-secret/);
+      // They used to be masked too (`key` and `code` matched at the end of any name).
+      for (const [index, name] of ordinary.entries()) expect(text).toContain(`${name}=shown-${index}`);
+    }
   });
 
   it('rejects a base URL with a query or fragment, which ky would append the request paths to', async () => {

@@ -3,9 +3,8 @@ import type { Logger } from '@sessionkit/logger';
 import type * as Ky from 'ky';
 import type { HTTPError, KyInstance, NormalizedOptions, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
 import type { Dispatcher } from 'undici';
-import { retryAfterMs } from './command-client.js';
 import { AuthError, silentLogger } from './dependencies.js';
-import { errorSummary, REST_NAMES, redactText } from './redaction.js';
+import { errorSummary, redactUrl } from './redaction.js';
 import { invalidArgument } from './http-client-error.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, load, optionsOf, wholeNumber } from './transport.js';
 
@@ -34,11 +33,17 @@ export interface ApiClientOptions extends ConnectionOptions {
   logger?: Logger | undefined;
   /**
    * ky's retry: a limit (a whole number from 0 to 2147483647, else `INVALID_ARGUMENT`) or ky's
-   * options. It honours `Retry-After` on 413, 429 and 503, up to `maxRetryAfter`: a failure whose
-   * `Retry-After` is longer is not retried. A failure to get the authorization (an `AuthError`) is
-   * never retried here: the Session has retried what it can. A request's or `extend()`'s `retry`
-   * is laid over this one (a count replaces it) but keeps both: its `maxRetryAfter` can lower the
-   * cap, not raise it, and its `shouldRetry` decides about the other failures only.
+   * options. ky honours `Retry-After` on the statuses of `afterStatusCodes` (413, 429 and 503 by
+   * default) up to `maxRetryAfter` (null counts as not given): an `HTTPError` there whose
+   * `Retry-After` (seconds, or a date as `Date.parse` reads it) is longer is not retried; any other
+   * failure (a 500 or 502 whatever its `Retry-After`, a network error) is retried as ky does. Not
+   * refused, but waited at most `maxRetryAfter`: a `Retry-After` that is a Unix time, and the
+   * `RateLimit-Reset`, `X-RateLimit-Retry-After`, `X-RateLimit-Reset` and `X-Rate-Limit-Reset`
+   * that ky (1.14) reads when there is no `Retry-After`. A failure to get the authorization (an
+   * `AuthError`) is never retried here: the Session has retried what it can. A request's or
+   * `extend()`'s `retry` is laid over this one (a count replaces it) but keeps both: its
+   * `maxRetryAfter` can lower the cap, not raise it, and its `shouldRetry` decides about the other
+   * failures only.
    * @default { limit: 2, maxRetryAfter: 60000 }, under what is given (a count alone keeps the cap)
    */
   retry?: number | KyRetryOptions | undefined;
@@ -71,8 +76,10 @@ export interface ApiClientOptions extends ConnectionOptions {
  * every request is logged at debug level (redacted). The URL in the message (and stack) of ky's
  * `HTTPError` and `TimeoutError` is redacted the same way (a URL percent-encoded in a query value
  * too); `error.request.url` is the URL as sent. A client made by `create()` is a plain ky instance
- * (no session, no redaction), and a request whose options drop the hooks (`beforeError: undefined`,
- * `beforeRequest: undefined`) drops the redaction hook or the retry guards with them. A request's or
+ * (no session, no redaction), and a request whose options drop the hooks (`beforeError: undefined`)
+ * drops the redaction hook with them; one that drops the `beforeRequest` hooks keeps the client's
+ * own retry options (the cap, which ky then waits out at most, and the AuthError guard), unless
+ * its `retry` replaces them. A request's or
  * `extend()`'s `fetch` is `INVALID_ARGUMENT`: it would replace the client's own, and with it the
  * authorization. A caller's `signal` ends the request at once, while the Session gets a token too.
  *
@@ -92,8 +99,6 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     throw invalidArgument('session must be a Session (with authorization() and invalidate()).');
   }
   const logger = options.logger ?? silentLogger;
-  // A URL of this client with its secrets masked: those of REST_NAMES too.
-  const redact = (text: string): string => redactText(text, REST_NAMES);
   // From 1: ky's timer would end every request at 0.
   const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 30_000, 1);
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
@@ -140,7 +145,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       throw error;
     } finally {
       if (logger.isLevelEnabled('debug')) {
-        logger.debug('rest request', { method: request.method, url: redact(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
+        logger.debug('rest request', { method: request.method, url: redactUrl(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
       }
       if (outcome.status === 401) session.invalidate(authorization);
     }
@@ -157,13 +162,13 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // next microtask on it is the Request's own again, so error.request.url keeps the URL as sent.
     // A caller's abort makes no error with the URL and changes nothing either.
     input.signal.addEventListener('abort', () => {
-      Object.defineProperty(input, 'url', { value: redact(input.url), configurable: true });
+      Object.defineProperty(input, 'url', { value: redactUrl(input.url), configurable: true });
       queueMicrotask(() => delete (input as { url?: string }).url);
     });
     const again = input.body ? input.clone() : input;
     const response = await attempt(input, init);
     const refused = response.status === 401;
-    if (refused) logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redact(input.url) });
+    if (refused) logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactUrl(input.url) });
     // The body not needed: the refused response's, or else the copy's (without a body, `again` is
     // `input` itself, and this does nothing).
     void (refused ? response : again).body?.cancel().catch(() => undefined);
@@ -171,9 +176,28 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     return refused ? attempt(again, init) : response;
   };
 
-  // ky's defaults stay for what the caller leaves out (a limit of 2). The cap on Retry-After (60 s
-  // unless given) is put on every request's retry options by the beforeRequest hook below.
+  // ky's defaults stay for what the caller leaves out (a limit of 2). The cap on Retry-After is the
+  // number given, else 60 s (null counts as not given, as everywhere).
   const retry: KyRetryOptions = { ...(typeof options.retry === 'object' ? options.retry : { limit: wholeNumber('retry', options.retry, 2) }) };
+  const max = retry.maxRetryAfter ?? 60_000;
+  // Puts the cap (a lower number given stays) and the guards on retry options: the client's own, so
+  // that they stay for a request that drops the hooks, and, with `request`, those ky uses for a
+  // request (see the beforeRequest hook). A failed login (an AuthError: the Session has retried it)
+  // is never retried; with `request`, nor is an HTTPError ky would wait on longer than the cap: ky's
+  // own condition (a status in afterStatusCodes, ky's HTTPError only: no other error's `response` is
+  // read) and its reading of Retry-After: a number of seconds, else a date (`Date.parse`), with no
+  // limit; no header, or one that is neither, is never over the cap (a 0 reads as a past date).
+  // ky (1.14) also reads a number from 2024 on as a Unix time, and RateLimit-Reset and the like
+  // when there is no Retry-After: not these (it waits at most the cap for them). The given
+  // shouldRetry decides the rest.
+  const guard = (given: KyRetryOptions, request?: KyRetryOptions): void => {
+    const own = given.shouldRetry;
+    const cap = (given.maxRetryAfter = Math.min(given.maxRetryAfter ?? max, max));
+    given.shouldRetry = (state, error = state.error, header = error instanceof (load('ky') as typeof Ky).HTTPError && request?.afterStatusCodes?.includes(error.response.status) && error.response.headers.get('retry-after')) =>
+      // `* 1000` reads the header as Number() does (false and null as 0).
+      !(AuthError.isInstance(error) || ((header as unknown as number) * 1000 || Date.parse(header as string) - Date.now()) > cap) && own?.(state);
+  };
+  guard(retry);
   // ky hands options it does not know to fetch (the dispatcher goes in attempt). ky leaves out
   // headers and hooks that are undefined (null ones would throw).
   const kyOptions: Record<string, unknown> = {
@@ -185,23 +209,19 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     hooks: {
       ...options.hooks,
       // First, before any hook of the caller's. ky merges a request's or extend()'s `retry` over
-      // the client's, and a count replaces it whole (ky's defaults: no cap, no guard): so the
-      // guards go on the retry options ky will use, the live object it hands to this hook, once,
-      // before the first try (and so before any wait for a retry, unlike a beforeRetry hook). An
-      // AuthError (the Session has retried it) and a failure whose Retry-After is over the cap
-      // (the client's, or the request's when lower) are never retried; the caller's shouldRetry
-      // decides the rest. A request or extend() whose `fetch` replaces the client's would send
-      // without the authorization and the 401 replay: refused, at once (not retried either).
+      // the client's, and a count replaces it whole (ky's defaults: no cap, no guard), as a
+      // shouldRetry replaces the client's: so the cap and the guards go again on the retry options
+      // ky will use, the live object it hands to this hook, once, before the first try (and so
+      // before any wait for a retry, unlike a beforeRetry hook). A request or extend() whose
+      // `fetch` replaces the client's would send without the authorization and the 401 replay:
+      // refused, at once, and not retried (a limit of 0).
       beforeRequest: [
-        (_request: Request, { retry: given, fetch }: NormalizedOptions & { fetch?: unknown; retry: { maxRetryAfter: number } }, { retryCount }: { retryCount: number }) => {
-          if (!retryCount) {
-            const own = given.shouldRetry;
-            // ky's normalized options always have a number there (Infinity by default).
-            const max = (given.maxRetryAfter = Math.min(given.maxRetryAfter, retry.maxRetryAfter ?? 60_000));
-            given.shouldRetry = (state) =>
-              !(fetch !== send || AuthError.isInstance(state.error) || (retryAfterMs((state.error as Partial<HTTPError>).response?.headers.get('retry-after')) ?? 0) > max) && own?.(state);
+        (_request: Request, { retry: given, fetch }: NormalizedOptions & { fetch?: unknown }, state: { retryCount: number }) => {
+          if (!state.retryCount) guard(given, given);
+          if (fetch !== send) {
+            given.limit = 0;
+            throw invalidArgument('fetch cannot be replaced.');
           }
-          if (fetch !== send) throw invalidArgument('fetch cannot be replaced.');
         },
         ...(options.hooks?.beforeRequest ?? []),
       ],
@@ -213,7 +233,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
         (error: HTTPError) => {
           // V8 writes the stack (which starts with the message) when it is first read, which
           // nothing does before this hook: it will show this message.
-          error.message = redact(error.message);
+          error.message = redactUrl(error.message);
           return error;
         },
         ...(options.hooks?.beforeError ?? []),

@@ -78,13 +78,9 @@ export const maskPairs = (pairs: readonly (readonly [string, string])[]): [strin
   return pairs.map(([key, value]) => [key, isSecretName(key) ? MASK : value]);
 };
 
-const EMPTY_PROPERTIES: ReadonlyMap<string, readonly (string | undefined)[]> = new Map();
-
 /** A property name as stored: upper case, without white space. */
 export const normalizeName = (name: string): string => {
-  const upper = name.toUpperCase();
-  // Most names hold no white space: a test is cheaper than a replace (the parser calls this for every property line).
-  return /\s/.test(upper) ? upper.replace(/\s+/g, '') : upper;
+  return name.toUpperCase().replace(/\s+/g, '');
 };
 
 const integerProperty = (properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined => {
@@ -135,12 +131,10 @@ export class CommandResponse {
   constructor(init: CommandResponseInit, detail?: ResponseDetail | null) {
     // null (plain JavaScript) counts as no detail, as everywhere.
     detail ??= {};
-    this.code = init.code;
-    this.description = init.description;
-    this.runtime = init.runtime;
-    this.queuetime = init.queuetime;
+    ({ code: this.code, description: this.description, runtime: this.runtime, queuetime: this.queuetime } = init);
     this.pending = init.pending ?? false;
-    this.#properties = init.properties ?? EMPTY_PROPERTIES;
+    // A response without properties (synthetic ones) gets an empty Map of its own.
+    this.#properties = init.properties ?? new Map();
     this.#raw = init.raw;
     const columns: string[] = [];
     let hasPaging = false;

@@ -12,9 +12,6 @@ export type CommandValue = CommandScalar | readonly CommandScalar[];
  */
 export type Command = Readonly<Record<string, CommandValue>>;
 
-// Not empty, no `=`, no white space.
-const VALID_KEY = /^[^\s=]+$/;
-
 /** Finite `n` in plain decimal notation (never `1e+21` or `1e-7`). */
 export const plainDecimal = (n: number): string => {
   const text = String(n);
@@ -68,7 +65,8 @@ export const flattenCommand = (command: unknown): [key: string, value: string][]
     pairs[key === 'COMMAND' ? 0 : pairs.length] = [key, text];
   };
   for (const rawKey of Object.keys(command)) {
-    if (!VALID_KEY.test(rawKey)) throw invalidArgument(`Command parameter ${JSON.stringify(rawKey)} must not be empty or hold "=" or white space.`);
+    // Not empty, no `=`, no white space.
+    if (!/^[^\s=]+$/.test(rawKey)) throw invalidArgument(`Command parameter ${JSON.stringify(rawKey)} must not be empty or hold "=" or white space.`);
     const key = rawKey.toUpperCase();
     const value = (command as Readonly<Record<string, unknown>>)[rawKey];
     if (key === 'COMMAND' && (typeof value !== 'string' || !value.trim())) throw invalidArgument('A command needs COMMAND, a non-empty string.');

@@ -13,14 +13,6 @@ export type Synthetic = readonly [code: number, description: string];
 export const HTTP_ERROR: Synthetic = [421, 'Command failed due to HTTP communication error'];
 /** No session to end, or the Session could not log in. */
 export const SESSION_NOT_FOUND: Synthetic = [530, 'SESSION NOT FOUND'];
-const EMPTY: Synthetic = [423, 'Empty API response. Probably unreachable API end point {URL}'];
-const INVALID: Synthetic = [423, 'Invalid API response. Contact Support'];
-
-/**
- * Properties with an index above this are ignored; so are indexes that would make the columns
- * far longer than the body has lines. A hostile body cannot make the parser allocate much.
- */
-export const MAX_PROPERTY_INDEX = 1_000_000;
 
 const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d{1,7})\s*\]$/i;
 
@@ -29,7 +21,6 @@ const decimal = (value: string): number | undefined => {
 };
 
 const EOF_LINE = /^\s*EOF\s*$/i;
-const THREE_DIGITS = /^\d{3}$/;
 
 const parseText = (input: string): CommandResponseInit | undefined => {
   let code: number | undefined;
@@ -66,7 +57,9 @@ const parseText = (input: string): CommandResponseInit | undefined => {
       const index = Number(property[2]);
       let values = properties.get(name);
       const growth = index + 1 - (values?.length ?? 0);
-      if (!name || index > MAX_PROPERTY_INDEX || growth > slots) continue;
+      // Properties with an index above 1,000,000 are ignored; so are indexes that would make the
+      // columns far longer than the body has lines. A hostile body cannot make the parser allocate much.
+      if (!name || index > 1_000_000 || growth > slots) continue;
       if (growth > 0) slots -= growth;
       if (!values) properties.set(name, (values = []));
       while (values.length < index) values.push(undefined);
@@ -77,7 +70,7 @@ const parseText = (input: string): CommandResponseInit | undefined => {
     switch (key.toUpperCase()) {
       case 'CODE':
         if (code === undefined) {
-          if (!THREE_DIGITS.test(value)) return undefined;
+          if (!/^\d{3}$/.test(value)) return undefined;
           code = +value;
         }
         break;
@@ -122,7 +115,7 @@ export const syntheticResponse = ([code, template]: Synthetic, detail: ResponseD
 export function parseResponse(text: string, options?: ParseResponseOptions & ResponseDetail): CommandResponse {
   // Never throws: null (plain JavaScript) counts as no options, as everywhere.
   options ??= {};
-  if (typeof text !== 'string' || !text.trim()) return syntheticResponse(EMPTY, options);
+  if (typeof text !== 'string' || !text.trim()) return syntheticResponse([423, 'Empty API response. Probably unreachable API end point {URL}'], options);
   const parsed = parseText(text);
-  return parsed ? new CommandResponse(parsed, options) : syntheticResponse(INVALID, options);
+  return parsed ? new CommandResponse(parsed, options) : syntheticResponse([423, 'Invalid API response. Contact Support'], options);
 }

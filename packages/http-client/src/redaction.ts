@@ -3,16 +3,22 @@ import { isSecretName, MASK, normalizeName, SECRET_NAMES } from './command-respo
 import { createRedactor } from './dependencies.js';
 import { errorCode } from './transport.js';
 
-// One redactor per list of extra names ('', REST_NAMES).
+// One redactor per list of names (SECRET_NAMES, REST_NAMES).
 const redactors: Record<string, Redactor> = {};
 
 /**
- * The names also masked in the URLs of the REST client, where the ISPAPI fields alone are too few:
- * common credential query fields (`?key=`, `?sig=`, `X-Amz-Signature`, `X-Amz-Credential`, an
- * OAuth `code`...), compared as the logger compares keys (any case, also at the end of a longer
- * name: `api-key`). Not in ISPAPI text, whose `CODE` field must show.
+ * The names masked in the URLs of the REST client, where the ISPAPI fields alone are too few:
+ * those and common credential query fields (`?sig=`, `X-Amz-Signature`, `X-Amz-Credential`...),
+ * compared as the logger compares keys (any case, also at the end of a longer name: `x_pwd`).
+ * Not in ISPAPI text.
  */
-export const REST_NAMES = '|key|pwd|sig|signature|credential|credentials|bearer|code';
+const REST_NAMES = SECRET_NAMES + '|pwd|sig|signature|credential|credentials|bearer|accesskey|secretkey';
+// There also `key` and `code` (an API key, an OAuth code), but only as a whole query field name
+// (`?key=`, `&Code=`, also percent-encoded once: `%3Fkey%3D`): at the end of a longer name they are
+// mostly no secret (`sortKey`, `countryCode`, `status_code`), but for the credentials the logger's
+// `api_key` (`apikey`, `API-Key`) and REST_NAMES' `accesskey` and `secretkey` (`access_key`,
+// `AWSSecretKey`) name.
+const REST_FIELD = RegExp(`(?<=[?&#]|%3F|%26)(key|code)(\\s*(?:=|%3D)\\s*)[^&\\s"'<>]+`, 'gi');
 
 const PROPERTY_NAME = /^\s*PROPERTY\s*\[([^\]]*)\]/i;
 // `name=value` of a secret field anywhere in text (a form echoed in an HTML page, say), plain or
@@ -41,9 +47,12 @@ export const redactResponseText = (text: string): string => {
  * members, auth headers, ...). The logger, which has our names among its keys, also finds them in
  * a value the text URL-encodes, up to four encodings deep (`next=https%3A%2F%2Fx%2Fcb%3Ftoken%3D…`),
  * after any character and with their values to the next `&`, as INLINE_SECRET reads them here.
- * The logger's extra keys are SECRET_NAMES, and `extra` (REST_NAMES for a REST URL).
+ * The logger's extra keys are `extra`: SECRET_NAMES, or REST_NAMES (which holds them) for a REST URL.
  */
-export const redactText = (text: string, extra = ''): string => (redactors[extra] ??= createRedactor({ keys: (SECRET_NAMES + extra).split('|') })).text(text.replace(INLINE_SECRET, `$1$2${MASK}`));
+export const redactText = (text: string, extra: string = SECRET_NAMES): string => (redactors[extra] ??= createRedactor({ keys: extra.split('|') })).text(text.replace(INLINE_SECRET, `$1$2${MASK}`));
+
+/** A URL of the REST client (or text with one: an error message) with its secrets masked: also those of REST_NAMES and REST_FIELD. */
+export const redactUrl = (text: string): string => redactText(text.replace(REST_FIELD, `$1$2${MASK}`), REST_NAMES);
 
 /** What a log entry shows of an error: its name, code and message, with secrets masked. */
 export const errorSummary = (error: unknown): Record<string, unknown> => {

@@ -19,8 +19,6 @@ export interface ConnectionFields {
   user?: string | undefined;
 }
 
-const EXTRA = /[!'()*]/g;
-
 /**
  * Form-encode one component the way the public ISPAPI SDKs do: `encodeURIComponent` with
  * `! ' ( ) *` escaped as well.
@@ -28,7 +26,7 @@ const EXTRA = /[!'()*]/g;
 export const encodeFormComponent = (text: string): string => {
   // A lone surrogate cannot be UTF-8: U+FFFD is sent for it, as Buffer.from (and TextEncoder) would
   // (toWellFormed() is ES2024, in Node since 20).
-  return encodeURIComponent((text as string & { toWellFormed(): string }).toWellFormed()).replace(EXTRA, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent((text as string & { toWellFormed(): string }).toWellFormed()).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
 };
 
 const field = (name: string, value: string | undefined): string => {

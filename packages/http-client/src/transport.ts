@@ -110,12 +110,6 @@ export const dispatcherFactory = (origin: string, options: ConnectionOptions, co
   };
 };
 
-// Errors raised before a single byte of the request could reach the server.
-const NOT_SENT = /^(E(CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/;
-
-// Certificate and TLS problems, and arguments undici refuses (the request was never sent): retrying cannot help.
-const PERMANENT = /^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_|UND_ERR_INVALID_ARG)/;
-
 /** The code of an error or of the first of its causes that has one, such as `ECONNREFUSED`. */
 export const errorCode = (error: unknown): string | undefined => {
   if (!error || typeof error !== 'object') return undefined;
@@ -132,5 +126,8 @@ export const errorCode = (error: unknown): string | undefined => {
  */
 export const isRetryableError = (error: unknown, readOnly: boolean): boolean => {
   const code = errorCode(error) ?? '';
-  return !PERMANENT.test(code) && (readOnly || NOT_SENT.test(code));
+  // First certificate and TLS problems, and arguments undici refuses (the request was never sent):
+  // retrying cannot help. Then errors raised before a single byte of the request could reach the server.
+  return !/^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_|UND_ERR_INVALID_ARG)/.test(code) &&
+    (readOnly || /^(E(CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/.test(code));
 };
