@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Socket } from 'node:net';
-import { keychainHelperSource } from './keychain-helper-source.js';
+import { keychainHelperSource, vanishedAttempts } from './keychain-helper-source.js';
 import { StoreError } from './store-error.js';
 
 /** One request to the helper process. */
@@ -11,8 +11,11 @@ export interface HelperRequest {
   value?: string;
 }
 
-/** Where a failed request failed: loading the module, opening the store, or the call. */
-export type HelperStage = 'load' | 'open' | 'call';
+/**
+ * Where a failed request failed: loading the module, opening the store, the call, or the item
+ * vanishing under every attempt of a `set` (see keychain-helper-source.ts).
+ */
+export type HelperStage = 'load' | 'open' | 'call' | 'vanished';
 
 /** The helper's answer. */
 export type HelperReply =
@@ -27,19 +30,40 @@ interface Job {
   reject(error: StoreError): void;
 }
 
-/** The call sent to the helper: its id, its timer (started when it was sent) and its child. */
+/**
+ * The call being served: its id, its child and its timer, which starts when the call is sent
+ * (undefined while the call waits for that child to be ready).
+ */
 interface Sent {
   job: Job;
   id: number;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
   child: ChildProcess;
 }
+
+/**
+ * How long a helper process may take to start (Node.js, its worker thread and the native module)
+ * before the calls waiting for it fail: the larger of this and the call's `timeoutMs`.
+ */
+export const helperStartTimeoutMs = 10_000;
+
+/**
+ * The Secret Service's answer when an item was deleted (by another process) between the
+ * native call's lookup of the item and its use of it: gnome-keyring says "No such interface
+ * “org.freedesktop.Secret.Item” on object at path …/collection/login/7" or "Object does not
+ * exist at path “…/collection/login/7”".
+ */
+const vanishedItem = /No such interface \W?org\.freedesktop\.Secret\.Item\b|Object does not exist at path \W?\/org\/freedesktop\/secrets\/collection\/[^/\s]+\/[^/\s]+/;
 
 const liveHelpers = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 function killLiveHelpers(): void {
   for (const child of liveHelpers) child.kill('SIGKILL');
+}
+
+function isReady(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { ready?: unknown }).ready === true;
 }
 
 function isReply(value: unknown): value is HelperReply {
@@ -55,16 +79,23 @@ function isReply(value: unknown): value is HelperReply {
  * when this process is killed by a signal instead (no 'exit' event), the child ends itself
  * (see keychain-helper-source.ts).
  *
- * Calls queue here and are sent one at a time: each call's `timeoutMs` runs from when it is
- * sent, so a burst of fast calls never times out waiting for its turn. A call that times out
- * fails alone (`TIMEOUT`), its helper is killed, and the calls queued behind it, which the
- * helper never saw, go on in a new helper.
+ * Calls queue here and are sent one at a time, once the child says it is ready (its worker has
+ * loaded the native module): each call's `timeoutMs` runs from when it is sent, so neither the
+ * child's start-up nor a burst of fast calls before it counts. The start-up has its own bound,
+ * the larger of `helperStartTimeoutMs` and the call's `timeoutMs`; when it runs out, the child is
+ * killed and the calls waiting for it, none of which was sent, reject with `TIMEOUT`. A call that
+ * times out fails alone (`TIMEOUT`), its helper is killed, and the calls queued behind it, which
+ * the helper never saw, go on in a new helper.
  */
 export class KeychainHelper {
   readonly #modulePath: string;
   readonly #queue: Job[] = [];
   #current: Sent | undefined;
   #child: ChildProcess | undefined;
+  /** Whether `#child` has said it is ready. */
+  #ready = false;
+  /** Bounds `#child`'s start-up, until it is ready. */
+  #startTimer: NodeJS.Timeout | undefined;
   #nextId = 1;
 
   constructor(modulePath: string) {
@@ -72,8 +103,8 @@ export class KeychainHelper {
   }
 
   /**
-   * Queues `request` and sends it when the calls before it are done; rejects with `TIMEOUT`
-   * `timeoutMs` after it was sent, and restarts the helper.
+   * Queues `request` and sends it when the calls before it are done and the helper is ready;
+   * rejects with `TIMEOUT` `timeoutMs` after it was sent, and restarts the helper.
    */
   call(request: HelperRequest, timeoutMs: number): Promise<HelperReply> {
     return new Promise<HelperReply>((resolve, reject) => {
@@ -82,19 +113,26 @@ export class KeychainHelper {
     });
   }
 
-  /** Stops the helper process, if running; the call in progress and the queued ones reject with `UNAVAILABLE`. */
+  /**
+   * Stops the helper process, if running; the call in progress and the queued ones reject with
+   * `UNAVAILABLE` (a call already sent may still have reached the keychain).
+   */
   close(): Promise<void> {
-    const failure = new StoreError('UNAVAILABLE', 'A keychain call did not complete: the store was closed.');
+    const notMade = (job: Job): void => {
+      job.reject(new StoreError('UNAVAILABLE', `A keychain ${job.request.op} was not made: the store was closed first.`));
+    };
     const current = this.#current;
     this.#current = undefined;
-    if (current !== undefined) {
+    if (current?.timer !== undefined) {
       clearTimeout(current.timer);
-      current.job.reject(failure);
+      current.job.reject(new StoreError('UNAVAILABLE', `A keychain ${current.job.request.op} may not have completed: the store was closed while it was under way.`));
+    } else if (current !== undefined) {
+      notMade(current.job);
     }
-    for (const job of this.#queue.splice(0)) job.reject(failure);
+    for (const job of this.#queue.splice(0)) notMade(job);
     const child = this.#child;
     if (child === undefined) return Promise.resolve();
-    this.#child = undefined;
+    this.#forget(child);
     if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     // The child is unref'd: without this, a process with nothing else to do would exit before
     // the exit event, leaving an awaited close() unsettled.
@@ -104,25 +142,31 @@ export class KeychainHelper {
     return exited;
   }
 
-  /** Sends the next queued call, when none is in progress. */
+  /** Takes the next queued call, when none is in progress, and sends it once the helper is ready. */
   #next(): void {
     if (this.#current !== undefined) return;
     const job = this.#queue.shift();
     if (job === undefined) return;
     let child: ChildProcess;
     try {
-      child = this.#start();
+      child = this.#start(job.timeoutMs);
     } catch (error) {
       job.reject(new StoreError('UNAVAILABLE', `Could not start the keychain helper process: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
       this.#next();
       return;
     }
-    const id = this.#nextId++;
-    const { request, timeoutMs } = job;
-    const timer = setTimeout(() => {
+    this.#current = { job, id: this.#nextId++, timer: undefined, child };
+    if (this.#ready) this.#send();
+  }
+
+  /** Sends the call in progress to its (ready) child and starts its timer. */
+  #send(): void {
+    const current = this.#current;
+    if (current === undefined || current.timer !== undefined) return;
+    const { id, child, job: { request, timeoutMs } } = current;
+    current.timer = setTimeout(() => {
       this.#finish(id, new StoreError('TIMEOUT', `The keychain did not answer a ${request.op} within ${timeoutMs} ms. It may be waiting for an unlock prompt or a hung D-Bus service; raise timeoutMs or check the keychain. The helper process was stopped; the next call starts a new one.`));
     }, timeoutMs);
-    this.#current = { job, id, timer, child };
     child.send({ id, ...request }, (error) => {
       if (error !== null) this.#finish(id, new StoreError('UNAVAILABLE', `Could not send a request to the keychain helper process: ${error.message}`, { cause: error }));
     });
@@ -146,24 +190,51 @@ export class KeychainHelper {
     this.#next();
   }
 
-  /** Forgets `child` (killing it, if it still runs), so that the next call starts a new one. */
+  /** Forgets `child` as the helper to use, so that the next call starts a new one. */
+  #forget(child: ChildProcess): void {
+    if (this.#child !== child) return;
+    this.#child = undefined;
+    this.#ready = false;
+    clearTimeout(this.#startTimer);
+    this.#startTimer = undefined;
+  }
+
+  /** Forgets `child` and kills it, if it still runs. */
   #kill(child: ChildProcess): void {
-    if (this.#child === child) this.#child = undefined;
+    this.#forget(child);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 
-  #start(): ChildProcess {
+  /** `child` did not get ready in time: it is killed, and the calls waiting for it, none of them sent, fail. */
+  #startTimedOut(child: ChildProcess, startTimeoutMs: number): void {
+    if (this.#child !== child || this.#ready) return;
+    this.#kill(child);
+    const failure = (op: string): StoreError => new StoreError('TIMEOUT', `The keychain helper process did not start within ${startTimeoutMs} ms (starting Node.js, a worker thread and @napi-rs/keyring): the machine may be overloaded. The ${op} was not made; the next call starts a new helper.`);
+    const current = this.#current;
+    if (current?.child === child) {
+      this.#current = undefined;
+      current.job.reject(failure(current.job.request.op));
+    }
+    for (const job of this.#queue.splice(0)) job.reject(failure(job.request.op));
+  }
+
+  #start(timeoutMs: number): ChildProcess {
     if (this.#child !== undefined) return this.#child;
     const env: NodeJS.ProcessEnv = { ...process.env };
     // The helper needs none of the parent's Node.js options (an inspector port would clash).
     delete env.NODE_OPTIONS;
     if (process.versions.electron !== undefined) env.ELECTRON_RUN_AS_NODE = '1';
-    const child = spawn(process.execPath, ['--input-type=commonjs', '-e', keychainHelperSource, this.#modulePath], {
+    const child = spawn(process.execPath, ['--input-type=commonjs', '-e', keychainHelperSource, this.#modulePath, vanishedItem.source, String(vanishedAttempts)], {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       env,
       windowsHide: true,
     });
     this.#child = child;
+    this.#ready = false;
+    const startTimeoutMs = Math.max(helperStartTimeoutMs, timeoutMs);
+    this.#startTimer = setTimeout(() => {
+      this.#startTimedOut(child, startTimeoutMs);
+    }, startTimeoutMs);
     let stderr = '';
     liveHelpers.add(child);
     if (!exitHookInstalled) {
@@ -178,18 +249,27 @@ export class KeychainHelper {
       stderr = (stderr + chunk).slice(-2000);
     });
     child.on('message', (message: unknown) => {
-      if (isReply(message) && this.#current?.child === child) this.#finish(message.id, message);
+      if (isReady(message)) {
+        if (this.#child !== child) return;
+        this.#ready = true;
+        clearTimeout(this.#startTimer);
+        this.#startTimer = undefined;
+        if (this.#current?.child === child) this.#send();
+      } else if (isReply(message) && this.#current?.child === child) {
+        this.#finish(message.id, message);
+      }
     });
     child.on('error', (error) => {
       this.#kill(child);
-      if (this.#current?.child === child) this.#finish(this.#current.id, new StoreError('UNAVAILABLE', `A keychain call did not complete: the keychain helper process failed: ${error.message}.`, { cause: error }));
+      if (this.#current?.child === child) this.#finish(this.#current.id, new StoreError('UNAVAILABLE', `A keychain call may not have completed: the keychain helper process failed: ${error.message}.`, { cause: error }));
     });
     child.on('exit', (code, signal) => {
       liveHelpers.delete(child);
-      if (this.#child === child) this.#child = undefined;
+      this.#forget(child);
       if (this.#current?.child !== child) return;
       const detail = stderr.trim().split('\n').slice(-3).join(' | ');
-      this.#finish(this.#current.id, new StoreError('IO', `A keychain call did not complete: the keychain helper process exited (${signal ?? `code ${code ?? 'unknown'}`})${detail === '' ? '' : `: ${detail}`}.`));
+      const what = this.#current.timer === undefined ? 'was not made: the keychain helper process exited while starting' : 'may not have completed: the keychain helper process exited';
+      this.#finish(this.#current.id, new StoreError('IO', `A keychain call ${what} (${signal ?? `code ${code ?? 'unknown'}`})${detail === '' ? '' : `: ${detail}`}.`));
     });
     return child;
   }

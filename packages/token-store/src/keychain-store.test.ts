@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { KeychainStore, type KeychainStoreOptions } from './keychain-store.js';
 import { StoreError } from './store-error.js';
-import { startBusProxy } from './testing/bus-proxy.js';
+import { type BusProxy, startBusProxy } from './testing/bus-proxy.js';
 import { spawnChild } from './testing/spawn-ts.js';
 import { deferred, describeStoreContract } from './testing/store-contract.js';
 
@@ -66,6 +66,22 @@ function childrenOf(pid: number): number[] {
     }
   }
   return found;
+}
+
+/**
+ * Until the test ends (or `restore` is called), keychain helper processes start through `script`
+ * (a shell script given the helper's arguments) instead of the Node.js binary itself.
+ */
+async function helperStartsThrough(script: string): Promise<() => void> {
+  const path = join(await temporaryDirectory(), 'helper-node');
+  await writeFile(path, `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+  const execPath = process.execPath;
+  process.execPath = path;
+  const restore = (): void => {
+    process.execPath = execPath;
+  };
+  onTestFinished(restore);
+  return restore;
 }
 
 describeStoreContract('KeychainStore (gnome-keyring over D-Bus)', async () => {
@@ -156,6 +172,36 @@ describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretServ
     expect(elapsed).toBeGreaterThan(timeoutMs);
   }, 60_000);
 
+  it("timeoutMs does not count the helper's start-up: with a helper that takes 2.5 s to start, a store's first call succeeds with timeoutMs 1000", async () => {
+    const restore = await helperStartsThrough(`sleep 2.5; exec '${process.execPath}' "$@"`);
+    const store = keychainStore({ service: `sessionkit-test-${randomUUID()}`, lockDir: await temporaryDirectory(), timeoutMs: 1_000 });
+    const started = Date.now();
+    const first = store.get('identity');
+    restore();
+    await expect(first).resolves.toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
+  }, 30_000);
+
+  it('close() while a call is under way: it rejects with UNAVAILABLE saying it may not have completed; a call queued behind it, never made, says so', async () => {
+    const dir = await temporaryDirectory();
+    const proxy = await startBusProxy(join(dir, 'bus'), process.env.DBUS_SESSION_BUS_ADDRESS ?? '', { held: true });
+    onTestFinished(() => proxy.close());
+    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', proxy.address);
+    onTestFinished(() => {
+      vi.unstubAllEnvs();
+    });
+    const store = keychainStore({ service: `sessionkit-test-${randomUUID()}`, lockDir: dir });
+    const underWay = rejection(store.set('identity', { version: 1 }));
+    const queued = rejection(store.get('identity'));
+    // The helper was ready and sent the set, which is now held on its way to the bus.
+    await vi.waitFor(() => {
+      expect(proxy.connections).toBeGreaterThan(0);
+    }, { timeout: 10_000 });
+    await store.close();
+    expect(await underWay).toMatchObject({ code: 'UNAVAILABLE', message: 'A keychain set may not have completed: the store was closed while it was under way.' });
+    expect(await queued).toMatchObject({ code: 'UNAVAILABLE', message: 'A keychain get was not made: the store was closed first.' });
+  }, 30_000);
+
   it('a call that times out fails alone: the calls queued behind it, which the stopped helper never got, go on in a new helper', async () => {
     const dir = await temporaryDirectory();
     const proxy = await startBusProxy(join(dir, 'bus'), process.env.DBUS_SESSION_BUS_ADDRESS ?? '', { held: true });
@@ -179,37 +225,88 @@ describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretServ
     expect(read).toEqual({ status: 'fulfilled', value: { version: 1, accessToken: 'queued write' } });
   }, 30_000);
 
-  it('get, delete and set racing with other processes deleting the same item: a vanished item is missing (get resolves undefined, delete succeeds), never UNAVAILABLE', async () => {
+  /**
+   * A store whose helper talks to the Secret Service through a proxy, which can hold the helper's
+   * traffic from a given call on, and another store (another helper process) on the bus itself.
+   */
+  async function proxiedStores(): Promise<{ store: KeychainStore; other: KeychainStore; proxy: BusProxy }> {
+    const dir = await temporaryDirectory();
+    const proxy = await startBusProxy(join(dir, 'bus'), process.env.DBUS_SESSION_BUS_ADDRESS ?? '');
+    onTestFinished(() => proxy.close());
     const service = `sessionkit-test-${randomUUID()}`;
-    const lockDir = await temporaryDirectory();
-    // Three stores, so three helper processes working on one item at once.
-    const writer = keychainStore({ service, lockDir });
-    const deleter = keychainStore({ service, lockDir });
-    const reader = keychainStore({ service, lockDir });
-    onTestFinished(() => writer.delete('identity'));
-    const failures: string[] = [];
-    const failed = (op: string) => (error: unknown): undefined => {
-      failures.push(`${op}: ${StoreError.isInstance(error) ? `${error.code}: ${error.message}` : String(error)}`);
-      return undefined;
-    };
-    const reads: unknown[] = [];
-    await Promise.all([
-      (async () => {
-        for (let index = 0; index < 60; index++) {
-          await writer.set('identity', { version: 1, index }).catch(failed('set'));
-          await writer.delete('identity').catch(failed('delete'));
-        }
-      })(),
-      (async () => {
-        for (let index = 0; index < 120; index++) await deleter.delete('identity').catch(failed('delete'));
-      })(),
-      (async () => {
-        for (let index = 0; index < 120; index++) reads.push(await reader.get('identity').catch(failed('get')));
-      })(),
-    ]);
-    expect(failures.slice(0, 3), `${failures.length} calls failed`).toEqual([]);
-    expect(reads.filter((record) => record !== undefined && (record as { version?: unknown }).version !== 1)).toEqual([]);
-  }, 60_000);
+    const other = keychainStore({ service, lockDir: dir });
+    onTestFinished(() => other.delete('identity'));
+    // A helper process takes the environment it is started with: each store starts its own now.
+    await other.get('identity');
+    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', proxy.address);
+    const store = keychainStore({ service, lockDir: dir });
+    try {
+      await store.get('identity');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+    return { store, other, proxy };
+  }
+
+  /** Runs `calls` in the order given, without waiting in between; resolves with the order they settled in and their outcomes. */
+  async function inTurn(calls: Record<string, Promise<unknown>>): Promise<{ order: string[]; outcomes: Record<string, unknown> }> {
+    const order: string[] = [];
+    const outcomes: Record<string, unknown> = {};
+    await Promise.all(Object.entries(calls).map(([name, call]) => call.then(
+      (value) => {
+        outcomes[name] = value;
+      },
+      (error: unknown) => {
+        outcomes[name] = StoreError.isInstance(error) ? `${error.code}: ${error.message}` : String(error);
+      },
+    ).finally(() => order.push(name))));
+    return { order, outcomes };
+  }
+
+  it('a set whose item another process deletes under it creates the item again, in its own turn: set then delete issued back to back leave no item', async () => {
+    const { store, other, proxy } = await proxiedStores();
+    await store.set('identity', { version: 1, accessToken: 'first' });
+    // The set finds the item, and is held just before it writes to it; meanwhile another process deletes the item.
+    const callsBefore = proxy.calls.length;
+    const held = proxy.holdAt('SetSecret');
+    const calls = { set: store.set('identity', { version: 1, accessToken: 'second' }), delete: store.delete('identity') };
+    await held;
+    await other.delete('identity');
+    proxy.release();
+    const { order, outcomes } = await inTurn(calls);
+    expect(outcomes).toEqual({ set: undefined, delete: undefined });
+    expect(order).toEqual(['set', 'delete']);
+    // The token deleted last stays deleted (served delete-then-set, it would be back).
+    await expect(other.get('identity')).resolves.toBeUndefined();
+    // Its write to the vanished item failed, and it created the item again.
+    expect(proxy.calls.slice(callsBefore).filter((call) => call === 'SetSecret' || call === 'CreateItem')).toEqual(['SetSecret', 'CreateItem']);
+  }, 30_000);
+
+  it('a get whose item another process deletes under it resolves undefined, in its own turn: get then set issued back to back read nothing, then store', async () => {
+    const { store, other, proxy } = await proxiedStores();
+    await store.set('identity', { version: 1, accessToken: 'first' });
+    const held = proxy.holdAt('GetSecret');
+    const calls = { get: store.get('identity'), set: store.set('identity', { version: 1, accessToken: 'second' }) };
+    await held;
+    await other.delete('identity');
+    proxy.release();
+    const { order, outcomes } = await inTurn(calls);
+    expect(outcomes).toEqual({ get: undefined, set: undefined });
+    expect(order).toEqual(['get', 'set']);
+    await expect(other.get('identity')).resolves.toEqual({ version: 1, accessToken: 'second' });
+  }, 30_000);
+
+  it('a delete whose item another process deletes under it succeeds (never UNAVAILABLE)', async () => {
+    const { store, other, proxy } = await proxiedStores();
+    await store.set('identity', { version: 1, accessToken: 'first' });
+    const held = proxy.holdAt('Delete');
+    const deleted = store.delete('identity');
+    await held;
+    await other.delete('identity');
+    proxy.release();
+    await expect(deleted).resolves.toBeUndefined();
+    await expect(other.get('identity')).resolves.toBeUndefined();
+  }, 30_000);
 });
 
 describe('KeychainStore without a Secret Service', () => {
@@ -290,6 +387,31 @@ describe('KeychainStore without a Secret Service', () => {
     expect(outcome.remembered).toBe(true);
     expect(outcome.fromPackage).toMatch(/@napi-rs[\\/]keyring[\\/]index\.js$/);
   });
+
+  it("a helper that does not get ready within its own bound (the larger of 10 s and timeoutMs): the calls waiting for it reject with TIMEOUT saying so, none of them made; the next call starts a new helper", async () => {
+    const lockDir = await temporaryDirectory();
+    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', `unix:path=${join(lockDir, 'no-such-bus')}`);
+    const restore = await helperStartsThrough('exec sleep 60');
+    const store = keychainStore({ lockDir, service: `sessionkit-test-${randomUUID()}`, timeoutMs: 1_000 });
+    const started = Date.now();
+    const errors = await Promise.all([rejection(store.get('key')), rejection(store.set('key', { version: 1 })), rejection(store.delete('key'))]);
+    const elapsed = Date.now() - started;
+    restore();
+    expect(elapsed).toBeGreaterThanOrEqual(9_990);
+    expect(elapsed).toBeLessThan(20_000);
+    expect(errors.map((error) => [error.code, error.message])).toEqual(['get', 'set', 'delete'].map((op) => [
+      'TIMEOUT',
+      `The keychain helper process did not start within 10000 ms (starting Node.js, a worker thread and @napi-rs/keyring): the machine may be overloaded. The ${op} was not made; the next call starts a new helper.`,
+    ]));
+    // The helper that never got ready was stopped.
+    await vi.waitFor(() => {
+      expect(childrenOf(process.pid).filter((pid) => running(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep'))).toEqual([]);
+    }, { timeout: 5_000 });
+    // A new helper, which starts, answers (here: no Secret Service at that address).
+    const error = await rejection(store.get('key'));
+    expect(error.code).toBe('UNAVAILABLE');
+    expect(error.message).toContain('no-such-bus');
+  }, 30_000);
 
   it('close() resolves when nothing else keeps the process alive (child process; the helper process is unref\'d)', async () => {
     const lockDir = await temporaryDirectory();

@@ -5,6 +5,7 @@ import { defaultStoreDirectory } from './default-directory.js';
 import { directoryLocks, type RunLocked } from './directory-locks.js';
 import { defaultLockTimeoutMs, defaultStaleLockMs } from './file-store.js';
 import { type HelperReply, type HelperRequest, KeychainHelper } from './keychain-helper.js';
+import { vanishedAttempts } from './keychain-helper-source.js';
 import { missingSessionBus, resolveKeyringModule, secretServiceAdvice } from './keychain-module.js';
 import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
@@ -18,9 +19,14 @@ export interface KeychainStoreOptions {
    */
   service?: string | undefined;
   /**
-   * How long one keychain call may take before it fails with `StoreError('TIMEOUT')`, from when
-   * the helper process gets it (a store's calls are served one at a time: a call first waits for
-   * those queued before it).
+   * How long one keychain call may take before it fails with `StoreError('TIMEOUT')`, counted
+   * from when the call is sent to the helper process, which has by then started and loaded the
+   * native module: it covers opening the keychain (connecting to D-Bus on Linux), the native call
+   * and the further looks when another process deletes the item meanwhile. It does not cover the
+   * wait for the calls queued before it (a store's calls are served one at a time), nor the
+   * helper's start-up on a store's first call (or the first after a `close()` or a timeout),
+   * which has its own bound: the larger of 10 s and `timeoutMs`, then `TIMEOUT` for the calls
+   * waiting for it, none of which was made.
    * @default 10000
    */
   timeoutMs?: number | undefined;
@@ -49,17 +55,6 @@ export interface KeychainStoreOptions {
 /** Default of {@link KeychainStoreOptions.timeoutMs}. */
 export const defaultKeychainTimeoutMs = 10_000;
 
-/**
- * The Secret Service's answer when an item was deleted (by another process) between the
- * native call's lookup of the item and its use of it: gnome-keyring says "No such interface
- * “org.freedesktop.Secret.Item” on object at path …/collection/login/7" or "Object does not
- * exist at path “…/collection/login/7”".
- */
-const vanishedItem = /No such interface \W?org\.freedesktop\.Secret\.Item\b|Object does not exist at path \W?\/org\/freedesktop\/secrets\/collection\/[^/\s]+\/[^/\s]+/;
-
-/** How often a call is made when the item it found keeps vanishing under it (see `#call`). */
-const vanishedAttempts = 3;
-
 function classifyCallFailure(message: string): StoreError {
   if (/too long|invalid/i.test(message)) {
     return new StoreError('INVALID_ARGUMENT', `The keychain refused the item: ${message}. Records must fit the platform's limit (about 2.5 KB on Windows).`);
@@ -79,7 +74,8 @@ function classifyCallFailure(message: string): StoreError {
  *
  * The native module is loaded only when the store is first used, and only in a helper child
  * process, so that every call is bounded by `timeoutMs` (`StoreError('TIMEOUT')`) even when a
- * native call blocks. `withLock` uses the same lock files as FileStore, in `lockDir`.
+ * native call blocks (the helper's start-up has a bound of its own: see `timeoutMs`). `withLock`
+ * uses the same lock files as FileStore, in `lockDir`.
  *
  * @example
  * import { KeychainStore } from '@sessionkit/token-store/keychain';
@@ -161,8 +157,9 @@ export class KeychainStore implements TokenStore {
   }
 
   /**
-   * Stops the helper process now instead of at exit. The store stays usable: the next call
-   * starts a new helper.
+   * Stops the helper process now instead of at exit. The calls queued or in progress reject with
+   * `UNAVAILABLE` (one in progress may still have reached the keychain). The store stays usable:
+   * the next call starts a new helper.
    */
   close(): Promise<void> {
     const helper = this.#helper;
@@ -176,26 +173,18 @@ export class KeychainStore implements TokenStore {
       if (problem !== undefined) throw new StoreError('UNAVAILABLE', secretServiceAdvice(problem));
     }
     this.#helper ??= new KeychainHelper(resolveKeyringModule());
-    let reply: HelperReply = await this.#helper.call(request, this.#timeoutMs);
-    // Another process deleted the item between the native call's lookup and its use of it. For
-    // a delete that is done; a get looks again once (a newer item may be there by now) and then
-    // takes the key as missing, which it was at that moment; a set looks again (it then creates
-    // the item), up to `vanishedAttempts` times in all.
-    for (let attempt = 1; !reply.ok && reply.stage === 'call' && vanishedItem.test(reply.message); attempt++) {
-      if (request.op === 'delete') return false;
-      if (request.op === 'get' && attempt >= 2) return null;
-      if (attempt >= vanishedAttempts) {
-        throw new StoreError('IO', `A keychain ${request.op} failed: another process deleted the item under it ${vanishedAttempts} times in a row (${reply.message}). Try again.`);
-      }
-      this.#helper ??= new KeychainHelper(resolveKeyringModule());
-      reply = await this.#helper.call(request, this.#timeoutMs);
-    }
+    // One request, one turn in the helper's queue: an item another process deletes under the
+    // call is handled in the helper (see keychain-helper-source.ts), ahead of the calls made after it.
+    const reply: HelperReply = await this.#helper.call(request, this.#timeoutMs);
     if (reply.ok) return reply.value;
     if (reply.stage === 'load') {
       throw new StoreError('UNAVAILABLE', `Could not load the optional package @napi-rs/keyring (${reply.message}). Reinstall it for this platform: npm install @napi-rs/keyring`);
     }
     if (reply.stage === 'open') {
       throw new StoreError('UNAVAILABLE', process.platform === 'linux' ? secretServiceAdvice(reply.message) : `The OS keychain is not available: ${reply.message}.`);
+    }
+    if (reply.stage === 'vanished') {
+      throw new StoreError('IO', `A keychain ${request.op} failed: another process deleted the item under it ${vanishedAttempts} times in a row (${reply.message}). Try again.`);
     }
     throw classifyCallFailure(reply.message);
   }

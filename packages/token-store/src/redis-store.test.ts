@@ -453,14 +453,87 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       });
       // A SET NX is now waiting in the frozen server.
       await sleep(100);
-      await store.close();
+      const closing = store.close();
       await sleep(400);
       // The server answers that SET NX with OK (the foreign lease ran out meanwhile).
       frozen.resume();
+      await closing;
+      expect(await admin.exists(lockKey)).toBe(0);
       const error = await waiter;
       expect(error.code).toBe('UNAVAILABLE');
       expect(ran).toBe(false);
+    });
+
+    it('close() while a withLock\'s SET NX is in flight (client made from the URL, server frozen): close() waits for it and releases the lock it took before quitting the client, and fn never runs', async () => {
+      const frozen = await startRedisServer();
+      onTestFinished(() => frozen.dispose());
+      const admin = new Redis(frozen.url);
+      admin.on('error', () => undefined);
+      onTestFinished(() => {
+        admin.disconnect();
+      });
+      const { logger, entries } = recordingLogger();
+      const store = new RedisStore({ url: frozen.url, prefix: `test-${randomUUID()}:`, commandTimeoutMs: 5_000, logger });
+      onTestFinished(() => store.close());
+      const lockKey = store.lockKeyFor('key');
+      await store.get('key');
+      // A foreign holder that never renews: its lease runs out while the server is frozen.
+      await admin.set(lockKey, 'someone', 'PX', 300);
+      let ran = false;
+      const waiter = storeErrorOf(store.withLock('key', () => {
+        ran = true;
+        return Promise.resolve();
+      }));
+      await sleep(50);
+      frozen.pause();
+      onTestFinished(() => {
+        frozen.resume();
+      });
+      // A SET NX is now waiting in the frozen server.
+      await sleep(100);
+      const closing = store.close();
+      await sleep(400);
+      // The server answers that SET NX with OK (the foreign lease ran out meanwhile).
+      frozen.resume();
+      await closing;
+      // Released before the QUIT, not left to run out its lease.
       expect(await admin.exists(lockKey)).toBe(0);
+      expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
+      const error = await waiter;
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(ran).toBe(false);
+    });
+
+    it('close() while a withLock waits behind another caller of the same store (queued in memory): it rejects with UNAVAILABLE at once, and fn never runs', async () => {
+      const client = new Redis(server.url);
+      onTestFinished(() => {
+        client.disconnect();
+      });
+      const store = new RedisStore({ client, prefix: `test-${randomUUID()}:` });
+      const entered = deferred();
+      const release = deferred();
+      const held = store.withLock('key', async () => {
+        entered.resolve();
+        await release.promise;
+        return 'held';
+      });
+      await entered.promise;
+      let ran = false;
+      const waiter = storeErrorOf(store.withLock('key', () => {
+        ran = true;
+        return Promise.resolve();
+      }, { timeoutMs: 10_000 }));
+      await sleep(50);
+      await store.close();
+      // It gives up while the holder still runs, not once the holder is done.
+      const outcome = await Promise.race([waiter, sleep(2_000).then(() => 'still waiting 2 s after close()')]);
+      release.resolve();
+      await expect(held).resolves.toBe('held');
+      const error = await waiter;
+      expect(outcome).toBe(error);
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(ran).toBe(false);
+      expect(await raw.exists(store.lockKeyFor('key'))).toBe(0);
     });
 
     it('a client passed in with lazyConnect is connected on first use', async () => {

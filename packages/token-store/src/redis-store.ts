@@ -148,6 +148,10 @@ export class RedisStore implements TokenStore {
   readonly #logger: Logger;
   readonly #queues = new KeyedMutex();
   readonly #leases = new Set<RedisLease>();
+  /** Rejects each `withLock` queued in memory behind another caller of this store. */
+  readonly #waiting = new Set<(error: StoreError) => void>();
+  /** The lock attempts under way: their SET NX, and the release of a lock one took after close(). */
+  readonly #acquiring = new Set<Promise<void>>();
   #connection: Promise<RedisConnection> | undefined;
   #closed = false;
 
@@ -248,37 +252,67 @@ export class RedisStore implements TokenStore {
       const timeoutMs = options?.timeoutMs ?? this.#lockTimeoutMs;
       // A clock and (in the queue) timers that fake timers leave alone: see clock.ts.
       const deadline = process.uptime() * 1000 + timeoutMs;
-      return this.#queues.run(lockKey, async () => {
-        const connection = await this.#connect();
-        const lease = new RedisLease({ connection, lockKey, leaseMs: this.#leaseMs, logger: this.#logger });
-        // A caller still waiting when close() runs must not take the lock afterwards (with a
-        // client passed in, Redis still answers): the wait stops, and a lock taken meanwhile is
-        // released before fn could run.
-        await lease.acquire(deadline, timeoutMs, () => this.#closed);
-        if (this.#closed) {
-          await lease.release();
-          throw closedError();
-        }
-        this.#leases.add(lease);
-        try {
-          return await fn();
-        } finally {
-          this.#leases.delete(lease);
-          await lease.release();
-        }
-      }, timeoutMs);
+      return new Promise<T>((resolve, reject) => {
+        // Queued in memory behind another caller of this store: close() rejects it at once.
+        this.#waiting.add(reject);
+        this.#queues.run(lockKey, async () => {
+          this.#waiting.delete(reject);
+          const connection = await this.#connect();
+          const lease = new RedisLease({ connection, lockKey, leaseMs: this.#leaseMs, logger: this.#logger });
+          // A caller still waiting when close() runs must not take the lock afterwards (with a
+          // client passed in, Redis still answers): the wait stops, and a lock taken meanwhile is
+          // released before fn could run, and before close() quits a client made from the URL.
+          const acquiring = lease.acquire(deadline, timeoutMs, () => this.#closed).then(async () => {
+            if (this.#closed) {
+              await lease.release();
+              throw closedError();
+            }
+          });
+          this.#acquiring.add(acquiring);
+          try {
+            await acquiring;
+          } finally {
+            this.#acquiring.delete(acquiring);
+          }
+          this.#leases.add(lease);
+          try {
+            return await fn();
+          } finally {
+            this.#leases.delete(lease);
+            await lease.release();
+          }
+        }, timeoutMs).then(resolve, reject).finally(() => this.#waiting.delete(reject));
+      });
     });
   }
 
   /**
    * Closes the client this store created from `url` (a client passed in stays open: it is
-   * yours). Afterwards every call rejects with `UNAVAILABLE`.
+   * yours). Afterwards every call rejects with `UNAVAILABLE`; so do, at once, the `withLock`
+   * calls still waiting for a lock, whether behind a caller in this process or in Redis. A lock
+   * attempt whose `SET NX` is in flight is waited for (at most twice `commandTimeoutMs`): a lock
+   * it got is released before close() quits the client. A `withLock` whose `fn` is running keeps
+   * running; its lease is no longer renewed.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const reject of this.#waiting) reject(closedError());
+    this.#waiting.clear();
     for (const lease of this.#leases) lease.abandon();
     this.#leases.clear();
+    // A lock attempt whose SET NX is in flight may still get the lock: it then releases it. Wait
+    // for that (its SET NX, then its release: two commands) before the client is quit.
+    if (this.#acquiring.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled(this.#acquiring),
+        new Promise((resolve) => {
+          timer = timers.setTimeout(resolve, 2 * this.#commandTimeoutMs);
+        }),
+      ]);
+      timers.clearTimeout(timer);
+    }
     if (this.#client !== undefined || this.#connection === undefined) return;
     let connection: RedisConnection;
     try {
