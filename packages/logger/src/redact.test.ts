@@ -1374,8 +1374,47 @@ describe('redact: double-quoted keys before `=`, keys in escaped single quotes, 
     expect(text('Bearer --password --host db')).toBe(`Bearer ${REDACTED} --host db`);
   });
 
+  it('takes a credential that only ends like a secret key, before its padding and a closing quote, for a credential (`"Bearer …Pw=" was …`)', () => {
+    // 32 random bytes in base64: the end reads as a secret key (`…Pw`, `…_pw`, `…-auth`) before an `=` and a quote.
+    const token = 'CwtInOdTImgtXsZSfHjKLdYzPxD5exWnAoC9T1p09Pw=';
+    expect(text(`upstream said: Authorization header "Bearer ${token}" was rejected`)).toBe(`upstream said: Authorization header "Bearer ${REDACTED}" was rejected`);
+    expect(text(`{"level":"debug","msg":"retry with Bearer ${token}","attempt":2,"user":"bob"}`)).toBe(`{"level":"debug","msg":"retry with Bearer ${REDACTED}","attempt":2,"user":"bob"}`);
+    expect(text(`psql -H "X-Upstream: Bearer ${token}" --token \\\n  ${SHORT}`)).toBe(`psql -H "X-Upstream: Bearer ${REDACTED}" --token \\\n  ${REDACTED}`);
+    expect(text(`401 for 'Bearer _82K90ChLMadaZdEywtZJ5LBrsbGEoqJSWvvEdjopPw='`)).toBe(`401 for 'Bearer ${REDACTED}'`);
+    // A word is left to the key patterns only as a key name (letters, `_`, `.` and `-`, up to 32 of
+    // them) before a value that opens as one and closes on its line with no backslash before its quote.
+    for (const word of ['abc1Token', `${'Ab'.repeat(16)}Token`]) {
+      expect(text(`Bearer ${word}="q" "x"`), word).toBe(`Bearer ${REDACTED}"q" "x"`);
+    }
+    expect(text('Bearer --x2-password next')).toBe(`Bearer ${REDACTED} next`);
+    expect(text('"Bearer WnAoCgTxPw=" was rejected by "api"')).toBe(`"Bearer ${REDACTED}" was rejected by "api"`);
+    expect(text('{"msg":"Bearer WnAoCgTxPw=","n":"2"}')).toBe(`{"msg":"Bearer ${REDACTED}","n":"2"}`);
+    expect(text(`type=Bearer newpassword="x\\" private_key="${SHORT}"`)).toBe(`type=Bearer ${REDACTED}"x\\" private_key="${REDACTED}"`);
+    // Key names still are.
+    expect(text(`kind=Bearer SESSIONKIT_CLIENT_SECRET="${SHORT}" n=1`)).toBe(`kind=Bearer SESSIONKIT_CLIENT_SECRET="${REDACTED}" n=1`);
+    expect(text(`kind=Bearer X-Api-Key='${SHORT}'`)).toBe(`kind=Bearer X-Api-Key='${REDACTED}'`);
+  });
+
+  it('reads no double-quoted key before `==` or `===`, a comparison (`assert "password" == x`)', () => {
+    for (const kept of ['assert "password" == expected, "wrong field"', 'if ("token" === name) return cached', 'WHERE "api_key" == ? AND "user" = ?']) {
+      expect(text(kept)).toBe(kept);
+    }
+    expect(text(`"token" => ${SHORT}`)).toBe(`"token" => ${REDACTED}`);
+    expect(text(`"password" =${SHORT}`)).toBe(`"password" =${REDACTED}`);
+  });
+
+  it('reads a value in escaped single quotes with its own escapes escaped again (`\\\'it\\\\\\\'s\\\'`), else as escaped once', () => {
+    // A Python or JavaScript literal inside a string: `\\\'` is a quote inside the value.
+    expect(text(`log: '{\\'password\\': \\'it\\\\\\'s-${SHORT}\\', \\'user\\': \\'bob\\'}'`)).toBe(`log: '{\\'password\\': \\'${REDACTED}\\', \\'user\\': \\'bob\\'}'`);
+    expect(text(`'{\\'token\\': \\'a\\\\\\\\\\', \\'user\\': \\'bob\\'}'`)).toBe(`'{\\'token\\': \\'${REDACTED}\\', \\'user\\': \\'bob\\'}'`);
+    expect(text(`{\\'password\\': \\'${SHORT}\\\\\\'s two\\', \\'token\\': \\'${SHORT}\\'}`)).toBe(`{\\'password\\': \\'${REDACTED}\\', \\'token\\': \\'${REDACTED}\\'}`);
+    // A value escaped once that ends in a backslash: no closing quote on its line the first way.
+    expect(text(`Error: \\'api_key\\': \\'${SHORT}\\\\\\'\n    at login (/app/a.js:1:1)`)).toBe(`Error: \\'api_key\\': \\'${REDACTED}\\'\n    at login (/app/a.js:1:1)`);
+    expect(text(`'{\\'password\\': \\'${SHORT}\\\\\\'}'`)).toBe(`'{\\'password\\': \\'${REDACTED}\\'}'`);
+  });
+
   it('takes linear time on long runs of these shapes', () => {
-    const runs = ['"password" = "x" ', '"password" = ', '"a" = ', '"a"=', "\\'password\\': x ", "\\'password\\': \\'x\\', ", "x: \\'", "\\'a", 'kind=Bearer Authorization="x" ', 'Bearer Authorization="', 'x type=Bearer --password x ', 'Bearer --aaaaaaaa '];
+    const runs = ['"password" = "x" ', '"password" = ', '"a" = ', '"a"=', "\\'password\\': x ", "\\'password\\': \\'x\\', ", "x: \\'", "\\'a", 'kind=Bearer Authorization="x" ', 'Bearer Authorization="', 'x type=Bearer --password x ', 'Bearer --aaaaaaaa ', ' Bearer aaaaaaPw="a"', ' Bearer aaaaaaPw="a', "x: \\'a\\\\\\'", "\\'a\\\\\\' x: \\'", '"password" == '];
     for (const run of runs) {
       for (const input of [run.repeat(100_000 / run.length), `x ${run.repeat(100_000 / run.length)}x`]) {
         const started = performance.now();

@@ -89,10 +89,13 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // the README). The key may be single-quoted, as
 // in a Python or JavaScript literal: `{'token': 'value'}`; in escaped single quotes, as in a
 // JavaScript string logged as it is (`\'password\': …`), or double-quoted before an `=` (`"password" =
-// "…"` in TOML or HCL), when one of these quotes opens it too and its value does not read as a key
-// and its separator (`"user" = token = …`, `\'a\': 'token': …`: then the key is not read so, and the
-// one after it is still found, as before; a key before `=>` needs no opening quote: `x"=>…`). A
-// value in escaped single quotes (`\'…\'`) ends at the end of its line. The character before the key is looked
+// "…"` in TOML or HCL; not `==`, a comparison: `assert "password" == x`), when one of these quotes
+// opens it too and its value does not read as a key and its separator (`"user" = token = …`,
+// `\'a\': 'token': …`: then the key is not read so, and the one after it is still found, as before; a
+// key before `=>` needs no opening quote: `x"=>…`). A value in escaped single quotes (`\'…\'`) ends on
+// its line: it is read first as a string inside the string, whose own escapes are escaped again
+// (`\'it\\\'s\'`, `\\\\` a backslash), and where that finds no closing `\'`, as escaped once
+// (`\'a\\\'` and a line break: `a\\`, then its closing `\'`). The character before the key is looked
 // at, not taken, so a key right after a quoted value (`"a'b", 'x': "token=…`) is still found.
 // That a blank follows a `--` flag is checked after the blank (the lookbehind), so the check
 // runs once per word, not once for every shorter key a long word could be cut to, and only at the
@@ -109,7 +112,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=(?!=)))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // A quoted key and its value right after a separator, where INLINE took the key for the value of
 // the key before it: `Error: 'password': '…'` inside text (`login failed: ${error}`, a cause in a
 // stack or in `util.inspect` output), `x => 'token' => …`. Looked for once the key/value patterns
@@ -153,10 +156,16 @@ const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm
 // prose such as "bearer tokens expire" intact. A key, an `=` and a value after the scheme word is
 // no credential (`kind=Bearer Authorization=…`: the key is read as one); base64 padding is no `=` here.
 // Nor, where the key/value patterns read a key (after a blank), is a secret key before an `=` and a
-// quote (`kind=Bearer Authorization="…"`) or a secret `--` flag before blanks and its value
-// (`type=Bearer --password …`): the third group marks them for the key check in `text`. Any other
-// word there is still a credential (`Bearer abc123==" …`, `type=Bearer --verbose …`).
-const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%])([\w.~+/-]{8,})=*(?=((?<=\s--[\w.-]*)[ \t]+[^-\s]|(?<=\s[\w.-]+=)\\?["'])?)/gi;
+// quoted value (`kind=Bearer Authorization="…"`) or a secret `--` flag before blanks and its value
+// (`type=Bearer --password …`): the third group marks them for the key check in `text`. Only a word
+// that reads as a key's or flag's name: up to 32 letters, `_`, `.` and `-` (no digit), and a value
+// that opens as one (a letter, digit, `_` or `[` after the quote, the fourth group) and closes on its
+// line, no backslash before its closing quote. A credential ends like a key name often enough
+// (`…Pw`, `…_pw`, `…-auth`), and its padding and closing quote (`"Bearer …Pw=" was …`,
+// `"…Pw=","a":1`) are no key and value. The look for the closing quote stops at the next one of its
+// kind, a backslash or a line break, so no stretch of text is read by two such looks for one kind.
+// Any other word there is still a credential (`Bearer abc123==" …`, `type=Bearer --verbose …`).
+const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%])([\w.~+/-]{8,})=*(?=((?<=\s--[a-z_.-]{1,30})[ \t]+[^-\s]|(?<=\s[a-z_.-]{1,32}=)(\\?["'])[\w[][^\\\n]*?\4)?)/gi;
 // A JWT anywhere in text, under any key or none: a base64url header and payload that both
 // start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
 // base64url characters does, or right after a percent-escape (`%3DeyJ…` in an encoded query),
