@@ -202,7 +202,7 @@ describe('createApiClient', () => {
 
   it('refuses a missing or unusable session when it is built, naming it, instead of a TypeError at the first request', async () => {
     const baseUrl = `${sandbox.url}/api/rest/`;
-    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must be a Session (with authorization() and invalidate()).' };
+    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must have authorization() and invalidate().' };
     const requests = sandbox.stats.commands.rest.requests;
     expect(thrownBy(() => createApiClient({ baseUrl } as ApiClientOptions))).toMatchObject(error);
     for (const unusable of [null, 'Bearer token', {}, { authorization: () => Promise.resolve('Bearer token') }, { invalidate: () => undefined }]) {
@@ -583,6 +583,16 @@ describe('createApiClient', () => {
     sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 3 * 3600 }, { path: '/api/rest/v1/whoami' });
     expect(((await long.get('v1/whoami').catch((caught: unknown) => caught)) as HTTPError).response.status).toBe(503);
     expect(asked).toEqual([]);
+  });
+
+  it('retries a Retry-After that is a Unix time (ky reads a number from 2024 on as one): ky waits for it, at most the cap', async () => {
+    const capped = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: { maxRetryAfter: 5000 } });
+    await capped.get('v1/whoami');
+    const requests = sandbox.stats.commands.rest.requests;
+    // Two seconds from now as a Unix time: read as seconds, it would be over the cap.
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: Math.ceil(Date.now() / 1000) + 1 }, { path: '/api/rest/v1/whoami' });
+    await expect(capped.get('v1/whoami').json()).resolves.toMatchObject({});
+    expect(sandbox.stats.commands.rest.requests - requests).toBe(2);
   });
 
   it('times out a whole try: the token, the 401 and the replay share one timeoutMs (as documented)', async () => {

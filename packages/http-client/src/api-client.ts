@@ -96,7 +96,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   const session = options.session;
   // Plain JavaScript: without this check every request would fail with a TypeError.
   if (typeof (session as Partial<ApiSession> | undefined)?.authorization !== 'function' || typeof session.invalidate !== 'function') {
-    throw invalidArgument('session must be a Session (with authorization() and invalidate()).');
+    throw invalidArgument('session must have authorization() and invalidate().');
   }
   const logger = options.logger ?? silentLogger;
   // From 1: ky's timer would end every request at 0.
@@ -193,9 +193,13 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   const guard = (given: KyRetryOptions, request?: KyRetryOptions): void => {
     const own = given.shouldRetry;
     const cap = (given.maxRetryAfter = Math.min(given.maxRetryAfter ?? max, max));
-    given.shouldRetry = (state, error = state.error, header = error instanceof (load('ky') as typeof Ky).HTTPError && request?.afterStatusCodes?.includes(error.response.status) && error.response.headers.get('retry-after')) =>
-      // `* 1000` reads the header as Number() does (false and null as 0).
-      !(AuthError.isInstance(error) || ((header as unknown as number) * 1000 || Date.parse(header as string) - Date.now()) > cap) && own?.(state);
+    given.shouldRetry = (state, error = state.error, header = error instanceof (load('ky') as typeof Ky).HTTPError && request?.afterStatusCodes?.includes(error.response.status) && error.response.headers.get('retry-after')) => {
+      // `* 1000` reads the header as Number() does (false and null as 0). A number from 2024 on
+      // (1704067200 s) is a Unix time to ky: not refused (ky waits for it, at most the cap), nor is
+      // anything over 1e12 ms (31 years), which covers it.
+      const wait = (header as unknown as number) * 1000 || Date.parse(header as string) - Date.now();
+      return !(AuthError.isInstance(error) || (wait > cap && wait < 1e12)) && own?.(state);
+    };
   };
   guard(retry);
   // ky hands options it does not know to fetch (the dispatcher goes in attempt). ky leaves out
