@@ -492,10 +492,13 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       // A SET NX is now waiting in the frozen server.
       await sleep(100);
       const closing = store.close();
+      // A second close() (another shutdown hook) waits as long as the first.
+      const again = store.close();
+      expect(again).toBe(closing);
       await sleep(400);
       // The server answers that SET NX with OK (the foreign lease ran out meanwhile).
       frozen.resume();
-      await closing;
+      await again;
       // Released before the QUIT, not left to run out its lease.
       expect(await admin.exists(lockKey)).toBe(0);
       expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);

@@ -154,6 +154,8 @@ export class RedisStore implements TokenStore {
   readonly #acquiring = new Set<Promise<void>>();
   #connection: Promise<RedisConnection> | undefined;
   #closed = false;
+  /** The first close(), which every later one returns. */
+  #closing: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions) {
     // Called from JavaScript without options: a clear error below rather than a TypeError here.
@@ -292,10 +294,13 @@ export class RedisStore implements TokenStore {
    * calls still waiting for a lock, whether behind a caller in this process or in Redis. A lock
    * attempt whose `SET NX` is in flight is waited for (at most twice `commandTimeoutMs`): a lock
    * it got is released before close() quits the client. A `withLock` whose `fn` is running keeps
-   * running; its lease is no longer renewed.
+   * running; its lease is no longer renewed. Every call of close() returns the first one's promise.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    return (this.#closing ??= this.#close());
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     for (const reject of this.#waiting) reject(closedError());
     this.#waiting.clear();
