@@ -266,10 +266,21 @@ export class KeychainHelper {
     child.on('exit', (code, signal) => {
       liveHelpers.delete(child);
       this.#forget(child);
-      if (this.#current?.child !== child) return;
+      const current = this.#current;
+      if (current?.child !== child) return;
       const detail = stderr.trim().split('\n').slice(-3).join(' | ');
-      const what = this.#current.timer === undefined ? 'was not made: the keychain helper process exited while starting' : 'may not have completed: the keychain helper process exited';
-      this.#finish(this.#current.id, new StoreError('IO', `A keychain call ${what} (${signal ?? `code ${code ?? 'unknown'}`})${detail === '' ? '' : `: ${detail}`}.`));
+      const why = `(${signal ?? `code ${code ?? 'unknown'}`})${detail === '' ? '' : `: ${detail}`}.`;
+      if (current.timer !== undefined) {
+        this.#finish(current.id, new StoreError('IO', `A keychain call may not have completed: the keychain helper process exited ${why}`));
+        return;
+      }
+      // Exited while starting (before ready, so nothing was sent): the calls waiting for it fail
+      // together, as on a start-up timeout, rather than each starting a helper that would most
+      // likely exit the same way. The next call starts a new one.
+      this.#current = undefined;
+      const failure = new StoreError('IO', `A keychain call was not made: the keychain helper process exited while starting ${why}`);
+      current.job.reject(failure);
+      for (const job of this.#queue.splice(0)) job.reject(failure);
     });
     return child;
   }

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,6 +180,19 @@ describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretServ
     restore();
     await expect(first).resolves.toBeUndefined();
     expect(Date.now() - started).toBeGreaterThanOrEqual(2_500);
+  }, 30_000);
+
+  it('a helper that exits while starting fails the calls waiting for it together (one start, not one per call); the next call starts a new helper', async () => {
+    const starts = join(await temporaryDirectory(), 'starts');
+    const restore = await helperStartsThrough(`echo start >> '${starts}'; echo 'no keychain here' >&2; exit 3`);
+    const store = keychainStore({ service: `sessionkit-test-${randomUUID()}`, lockDir: await temporaryDirectory() });
+    const calls = await Promise.all([store.get('identity'), store.set('identity', { version: 1 }), store.get('other')].map((call) => rejection(call)));
+    for (const error of calls) {
+      expect(error).toMatchObject({ code: 'IO', message: 'A keychain call was not made: the keychain helper process exited while starting (code 3): no keychain here.' });
+    }
+    expect((await readFile(starts, 'utf8')).trim().split('\n')).toHaveLength(1);
+    restore();
+    await expect(store.get('identity')).resolves.toBeUndefined();
   }, 30_000);
 
   it('close() while a call is under way: it rejects with UNAVAILABLE saying it may not have completed; a call queued behind it, never made, says so', async () => {
