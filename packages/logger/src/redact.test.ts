@@ -1395,8 +1395,8 @@ describe('redact: double-quoted keys before `=`, keys in escaped single quotes, 
     expect(text(`kind=Bearer X-Api-Key='${SHORT}'`)).toBe(`kind=Bearer X-Api-Key='${REDACTED}'`);
   });
 
-  it('reads no double-quoted key before `==` or `===`, a comparison (`assert "password" == x`)', () => {
-    for (const kept of ['assert "password" == expected, "wrong field"', 'if ("token" === name) return cached', 'WHERE "api_key" == ? AND "user" = ?']) {
+  it('reads no double-quoted key before `==`, `===` or `=~`, a comparison (`assert "password" == x`)', () => {
+    for (const kept of ['assert "password" == expected, "wrong field"', 'if ("token" === name) return cached', 'WHERE "api_key" == ? AND "user" = ?', 'if "password" =~ /^[a-z]+$/ then ok']) {
       expect(text(kept)).toBe(kept);
     }
     expect(text(`"token" => ${SHORT}`)).toBe(`"token" => ${REDACTED}`);
