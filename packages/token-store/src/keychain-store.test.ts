@@ -84,6 +84,17 @@ async function helperStartsThrough(script: string): Promise<() => void> {
   return restore;
 }
 
+/** Until the test ends, helper processes started from now on reach the bus through a proxy (in `dir`) that holds every byte until released. */
+async function heldBusForThisTest(dir: string): Promise<BusProxy> {
+  const proxy = await startBusProxy(join(dir, 'bus'), process.env.DBUS_SESSION_BUS_ADDRESS ?? '', { held: true });
+  onTestFinished(() => proxy.close());
+  vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', proxy.address);
+  onTestFinished(() => {
+    vi.unstubAllEnvs();
+  });
+  return proxy;
+}
+
 describeStoreContract('KeychainStore (gnome-keyring over D-Bus)', async () => {
   const lockDir = await temporaryDirectory();
   const service = `sessionkit-test-${randomUUID()}`;
@@ -197,12 +208,7 @@ describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretServ
 
   it('close() while a call is under way: it rejects with UNAVAILABLE saying it may not have completed; a call queued behind it, never made, says so', async () => {
     const dir = await temporaryDirectory();
-    const proxy = await startBusProxy(join(dir, 'bus'), process.env.DBUS_SESSION_BUS_ADDRESS ?? '', { held: true });
-    onTestFinished(() => proxy.close());
-    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', proxy.address);
-    onTestFinished(() => {
-      vi.unstubAllEnvs();
-    });
+    const proxy = await heldBusForThisTest(dir);
     const store = keychainStore({ service: `sessionkit-test-${randomUUID()}`, lockDir: dir });
     const underWay = rejection(store.set('identity', { version: 1 }));
     const queued = rejection(store.get('identity'));
@@ -217,12 +223,7 @@ describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretServ
 
   it('a call that times out fails alone: the calls queued behind it, which the stopped helper never got, go on in a new helper', async () => {
     const dir = await temporaryDirectory();
-    const proxy = await startBusProxy(join(dir, 'bus'), process.env.DBUS_SESSION_BUS_ADDRESS ?? '', { held: true });
-    onTestFinished(() => proxy.close());
-    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', proxy.address);
-    onTestFinished(() => {
-      vi.unstubAllEnvs();
-    });
+    const proxy = await heldBusForThisTest(dir);
     const service = `sessionkit-test-${randomUUID()}`;
     const store = keychainStore({ service, lockDir: dir, timeoutMs: 2_000 });
     onTestFinished(() => store.delete('identity'));

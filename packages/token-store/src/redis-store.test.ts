@@ -424,59 +424,13 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       expect(await raw.exists(store.lockKeyFor('key'))).toBe(0);
     });
 
-    it('close() while a withLock\'s SET NX is in flight (client passed in, server frozen): the lock it takes is released and fn never runs', async () => {
-      const frozen = await startRedisServer();
-      onTestFinished(() => frozen.dispose());
-      const client = new Redis(frozen.url);
-      client.on('error', () => undefined);
-      onTestFinished(() => {
-        client.disconnect();
-      });
-      const admin = new Redis(frozen.url);
-      admin.on('error', () => undefined);
-      onTestFinished(() => {
-        admin.disconnect();
-      });
-      const store = new RedisStore({ client, prefix: `test-${randomUUID()}:`, commandTimeoutMs: 5_000 });
+    /**
+     * A withLock whose SET NX waits in a frozen server when close() is called (twice: two shutdown
+     * hooks); 400 ms later the server answers it with the lock (the foreign holder's lease ran out).
+     * Resolves once the second close() has.
+     */
+    async function closeWithSetNxInFlight(frozen: RedisServer, admin: Redis, store: RedisStore): Promise<{ error: StoreError; ran: boolean; lockKey: string }> {
       const lockKey = store.lockKeyFor('key');
-      // A foreign holder that never renews: its lease runs out while the server is frozen.
-      await admin.set(lockKey, 'someone', 'PX', 300);
-      let ran = false;
-      const waiter = storeErrorOf(store.withLock('key', () => {
-        ran = true;
-        return Promise.resolve();
-      }));
-      await sleep(50);
-      frozen.pause();
-      onTestFinished(() => {
-        frozen.resume();
-      });
-      // A SET NX is now waiting in the frozen server.
-      await sleep(100);
-      const closing = store.close();
-      await sleep(400);
-      // The server answers that SET NX with OK (the foreign lease ran out meanwhile).
-      frozen.resume();
-      await closing;
-      expect(await admin.exists(lockKey)).toBe(0);
-      const error = await waiter;
-      expect(error.code).toBe('UNAVAILABLE');
-      expect(ran).toBe(false);
-    });
-
-    it('close() while a withLock\'s SET NX is in flight (client made from the URL, server frozen): close() waits for it and releases the lock it took before quitting the client, and fn never runs', async () => {
-      const frozen = await startRedisServer();
-      onTestFinished(() => frozen.dispose());
-      const admin = new Redis(frozen.url);
-      admin.on('error', () => undefined);
-      onTestFinished(() => {
-        admin.disconnect();
-      });
-      const { logger, entries } = recordingLogger();
-      const store = new RedisStore({ url: frozen.url, prefix: `test-${randomUUID()}:`, commandTimeoutMs: 5_000, logger });
-      onTestFinished(() => store.close());
-      const lockKey = store.lockKeyFor('key');
-      await store.get('key');
       // A foreign holder that never renews: its lease runs out while the server is frozen.
       await admin.set(lockKey, 'someone', 'PX', 300);
       let ran = false;
@@ -496,13 +450,47 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       const again = store.close();
       expect(again).toBe(closing);
       await sleep(400);
-      // The server answers that SET NX with OK (the foreign lease ran out meanwhile).
+      // The server answers that SET NX with OK.
       frozen.resume();
       await again;
+      return { error: await waiter, ran, lockKey };
+    }
+
+    async function frozenServerAndAdmin(): Promise<{ frozen: RedisServer; admin: Redis }> {
+      const frozen = await startRedisServer();
+      onTestFinished(() => frozen.dispose());
+      const admin = new Redis(frozen.url);
+      admin.on('error', () => undefined);
+      onTestFinished(() => {
+        admin.disconnect();
+      });
+      return { frozen, admin };
+    }
+
+    it('close() while a withLock\'s SET NX is in flight (client passed in, server frozen): the lock it takes is released and fn never runs', async () => {
+      const { frozen, admin } = await frozenServerAndAdmin();
+      const client = new Redis(frozen.url);
+      client.on('error', () => undefined);
+      onTestFinished(() => {
+        client.disconnect();
+      });
+      const store = new RedisStore({ client, prefix: `test-${randomUUID()}:`, commandTimeoutMs: 5_000 });
+      const { error, ran, lockKey } = await closeWithSetNxInFlight(frozen, admin, store);
+      expect(await admin.exists(lockKey)).toBe(0);
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(ran).toBe(false);
+    });
+
+    it('close() while a withLock\'s SET NX is in flight (client made from the URL, server frozen): close() waits for it and releases the lock it took before quitting the client, and fn never runs', async () => {
+      const { frozen, admin } = await frozenServerAndAdmin();
+      const { logger, entries } = recordingLogger();
+      const store = new RedisStore({ url: frozen.url, prefix: `test-${randomUUID()}:`, commandTimeoutMs: 5_000, logger });
+      onTestFinished(() => store.close());
+      await store.get('key');
+      const { error, ran, lockKey } = await closeWithSetNxInFlight(frozen, admin, store);
       // Released before the QUIT, not left to run out its lease.
       expect(await admin.exists(lockKey)).toBe(0);
       expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
-      const error = await waiter;
       expect(error.code).toBe('UNAVAILABLE');
       expect(ran).toBe(false);
     });
