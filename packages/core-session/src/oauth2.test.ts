@@ -327,6 +327,23 @@ describe('oauth2 token responses', () => {
     await expect(sessionFor(endpoint.url).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('refresh_token') as unknown });
   });
 
+  it('keeps the granted scope across a refresh whose answer has none (RFC 6749 sections 5.1 and 6), with or without a new refresh token', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    const session = new Session({ authenticator: oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'c', clientSecret: 's', scope: 'read write' }), retry: { retries: 0 } });
+    // Granted narrower than requested.
+    endpoint.answer({ access_token: 'first', token_type: 'Bearer', expires_in: 3600, refresh_token: 'r1', scope: 'read' });
+    expect(await session.getToken()).toMatchObject({ value: 'first', scope: 'read' });
+    for (const [value, refreshToken] of [['kept', null], ['rotated', 'r2']] as const) {
+      session.invalidate(await session.getToken());
+      endpoint.answer({ access_token: value, token_type: 'Bearer', expires_in: 3600, refresh_token: refreshToken });
+      expect(await session.getToken()).toMatchObject({ value, scope: 'read' });
+    }
+    // A login's answer without one: the scope requested.
+    endpoint.answer({ access_token: 'login', token_type: 'Bearer', expires_in: 3600 });
+    expect(await new Session({ authenticator: oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'c', clientSecret: 's', scope: 'read write' }) }).getToken()).toMatchObject({ scope: 'read write' });
+  });
+
   it('reads an expires_in under 1 second, infinite, or too large for a Date as no known expiry; every expiresAt is a valid Date', async () => {
     const endpoint = await tokenEndpoint();
     onTestFinished(endpoint.close);

@@ -210,7 +210,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
       type: 'Bearer',
       expiresAt,
       refreshToken: typeof refreshToken === 'string' && refreshToken !== '' ? refreshToken : undefined,
-      scope: typeof json.scope === 'string' ? json.scope : scope,
+      // None in the answer: unchanged (RFC 6749 sections 5.1 and 6), the refreshed token's scope, else the one requested.
+      scope: typeof json.scope === 'string' ? json.scope : (token?.scope ?? scope),
       obtainedAt,
     };
   };
@@ -226,7 +227,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
       if (token.refreshToken === undefined) throw new AuthError('INVALID_CREDENTIALS', 'This token has no refresh token.');
       const refreshed = await request(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token.refreshToken }), context, token);
       // RFC 6749 section 6: without a new refresh token, the old one stays valid.
-      return refreshed.refreshToken === undefined ? { ...refreshed, refreshToken: token.refreshToken, scope: refreshed.scope ?? token.scope } : refreshed;
+      return refreshed.refreshToken === undefined ? { ...refreshed, refreshToken: token.refreshToken } : refreshed;
     },
     ...(revocationUrl && {
       revoke: async (token: Token, context: AuthContext): Promise<void> => {

@@ -833,7 +833,10 @@ export class Session extends TypedEmitter<SessionEvents> {
         if (token.refreshToken !== base.refreshToken) refuse(state.spent, base.refreshToken);
         return token;
       } catch (error) {
-        if (ended.aborted || (AuthError.isInstance(error) && error.code === 'RATE_LIMITED')) throw error;
+        // Throttled, or the endpoint down or unreachable (retried already): a new login would only
+        // add load (and count against a per-user login limit); the refresh token, not refused, is
+        // kept for the next acquisition.
+        if (ended.aborted || (AuthError.isInstance(error) && (error.code === 'RATE_LIMITED' || error.code === 'SERVER' || error.code === 'NETWORK'))) throw error;
         this.#logger.debug('refresh failed; falling back to the primary grant', { code: errorCode(error) });
         this.emit('refresh-failed', { error, background: mode === 'background', fallback: true });
       }
