@@ -115,6 +115,24 @@ describe('Session: refresh-failed', () => {
     expect(sandbox.stats.idp.byGrant).toEqual({ password: 1, refresh_token: 4 });
   });
 
+  it('falls back to a new login when the same refresh token fails on a server error in a second acquisition (a server that answers a refresh token it will never take with a 5xx)', async () => {
+    const clock = manualClock();
+    const subject = session({ clock, authenticator: passwordGrant() });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    await subject.getToken();
+    clock.advance(3_600_000);
+    sandbox.idp.injectFault({ kind: 'error', count: 1000, grant: 'refresh_token' });
+    // The first acquisition keeps the refresh token (an outage, for all it knows) and fails.
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'SERVER' });
+    expect(sandbox.stats.idp.byGrant).toEqual({ password: 1, refresh_token: 3 });
+    // The next one, failing on the same refresh token again, logs in.
+    const token = await subject.getToken();
+    expect(sandbox.idp.verifyAccessToken(token.value)).toBeDefined();
+    expect(sandbox.stats.idp.byGrant).toEqual({ password: 2, refresh_token: 6 });
+    expect(failures).toEqual([{ error: expect.objectContaining({ code: 'SERVER' }) as unknown, background: false, fallback: true }]);
+  });
+
   it('takes an authenticator\'s null refresh and revoke (plain JavaScript) as none: no refresh attempt, no failure reported', async () => {
     const clock = manualClock();
     let issued = 0;

@@ -142,6 +142,8 @@ interface SharedState {
    * a burst of invalidations never pushes out the one the store still holds after a failed write.
    */
   spent: Set<string>;
+  /** Refresh tokens whose last refresh failed on a server or network error, newest last. */
+  failing: Set<string>;
   /** How many invalidate() calls there were: a session whose count is behind checks its token against `invalid`. */
   invalidations: number;
   /** The latest throttle seen in this process. */
@@ -152,7 +154,7 @@ const MAX_INVALID = 32;
 const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: Infinity, idleMargin: 0, servedUntil: -Infinity };
 const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 
-/** Add `value` (a token's value, or a spent refresh token) to `refused` (a SharedState's `invalid` or `spent`) as its newest; the newest MAX_INVALID are kept. */
+/** Add `value` (a token's value, or a refresh token) to `refused` (a SharedState's `invalid`, `spent` or `failing`) as its newest; the newest MAX_INVALID are kept. */
 function refuse(refused: Set<string>, value: string): void {
   refused.delete(value);
   refused.add(value);
@@ -161,7 +163,7 @@ function refuse(refused: Set<string>, value: string): void {
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
   const byKey = shared.get(store) ?? new Map<string, SharedState>();
-  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), spent: new Set<string>(), invalidations: 0, throttledUntil: 0 };
+  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), spent: new Set<string>(), failing: new Set<string>(), invalidations: 0, throttledUntil: 0 };
   byKey.set(key, state);
   shared.set(store, byKey);
   return state;
@@ -831,12 +833,19 @@ export class Session extends TypedEmitter<SessionEvents> {
         const token = this.#checked(await this.#attempt((context) => authenticator.refresh?.(base, context), ended));
         // Rotated: the refresh token used is spent. One kept (no new one issued) stays usable.
         if (token.refreshToken !== base.refreshToken) refuse(state.spent, base.refreshToken);
+        state.failing.delete(base.refreshToken);
         return token;
       } catch (error) {
-        // Throttled, or the endpoint down or unreachable (retried already): a new login would only
-        // add load (and count against a per-user login limit); the refresh token, not refused, is
-        // kept for the next acquisition.
-        if (ended.aborted || (AuthError.isInstance(error) && (error.code === 'RATE_LIMITED' || error.code === 'SERVER' || error.code === 'NETWORK'))) throw error;
+        if (ended.aborted || (AuthError.isInstance(error) && error.code === 'RATE_LIMITED')) throw error;
+        // The endpoint down or unreachable (retried already): a new login would only add load (and
+        // count against a per-user login limit), so the refresh token, not refused, is kept for the
+        // next acquisition. Should that one fail so too, the session falls back: some servers answer
+        // a refresh token they will never take with a 5xx.
+        if (AuthError.isInstance(error) && (error.code === 'SERVER' || error.code === 'NETWORK') && !state.failing.has(base.refreshToken)) {
+          refuse(state.failing, base.refreshToken);
+          throw error;
+        }
+        state.failing.delete(base.refreshToken);
         this.#logger.debug('refresh failed; falling back to the primary grant', { code: errorCode(error) });
         this.emit('refresh-failed', { error, background: mode === 'background', fallback: true });
       }
