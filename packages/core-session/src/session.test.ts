@@ -95,16 +95,22 @@ describe('Session: events', () => {
   });
 });
 
+/** A password-grant session that has logged in and whose token has since expired, with the refresh-failed events it emits. */
+async function expiredPasswordSession(): Promise<{ subject: Session; failures: unknown[] }> {
+  const clock = manualClock();
+  const subject = session({ clock, authenticator: passwordGrant() });
+  const failures: unknown[] = [];
+  subject.on('refresh-failed', (event) => failures.push(event));
+  await subject.getToken();
+  clock.advance(3_600_000);
+  return { subject, failures };
+}
+
 describe('Session: refresh-failed', () => {
   it('leaves a failed blocking acquisition to its callers; a refresh that fails on a server error (retried) does not fall back to a new login, and its refresh token is used again', async () => {
-    const clock = manualClock();
-    const subject = session({ clock, authenticator: passwordGrant() });
-    const failures: unknown[] = [];
-    subject.on('refresh-failed', (event) => failures.push(event));
-    await subject.getToken();
-    // Expired: callers wait for the refresh-token grant, which fails (500, retried): no password
-    // login on top (it would add load, and count against a per-user login limit).
-    clock.advance(3_600_000);
+    const { subject, failures } = await expiredPasswordSession();
+    // Callers wait for the refresh-token grant, which fails (500, retried): no password login on
+    // top (it would add load, and count against a per-user login limit).
     sandbox.idp.injectFault({ kind: 'error', count: 3 });
     const outcomes = await Promise.all(Array.from({ length: 10 }, () => subject.getToken().catch((error: unknown) => error)));
     expect(outcomes).toEqual(Array.from({ length: 10 }, () => expect.objectContaining({ name: 'AuthError', code: 'SERVER' }) as unknown));
@@ -116,12 +122,7 @@ describe('Session: refresh-failed', () => {
   });
 
   it('falls back to a new login when the same refresh token fails on a server error in a second acquisition (a server that answers a refresh token it will never take with a 5xx)', async () => {
-    const clock = manualClock();
-    const subject = session({ clock, authenticator: passwordGrant() });
-    const failures: unknown[] = [];
-    subject.on('refresh-failed', (event) => failures.push(event));
-    await subject.getToken();
-    clock.advance(3_600_000);
+    const { subject, failures } = await expiredPasswordSession();
     sandbox.idp.injectFault({ kind: 'error', count: 1000, grant: 'refresh_token' });
     // The first acquisition keeps the refresh token (an outage, for all it knows) and fails.
     await expect(subject.getToken()).rejects.toMatchObject({ code: 'SERVER' });
