@@ -1,3 +1,5 @@
+import { validateHeaderValue } from 'node:http';
+
 /** The longest delay a timer can wait (2^31 - 1 ms, about 24.8 days). */
 const MAX_DELAY_MS = 2_147_483_647;
 
@@ -24,4 +26,18 @@ export function checkStatus(name: string, status: number, min: 200 | 400): numbe
 export function checkDelay(name: string, ms: number): number {
   if (!(ms >= 0 && ms <= MAX_DELAY_MS)) throw new RangeError(`${name} must be from 0 to ${MAX_DELAY_MS} ms, not ${ms}.`);
   return ms;
+}
+
+/**
+ * `value` when it can be sent as an HTTP header's value (undefined: none); else a TypeError
+ * naming `name`, when the fault is injected rather than a 500 when it is played.
+ */
+export function checkHeader(name: string, value: number | string | undefined): number | string | undefined {
+  if (value === undefined) return value;
+  try {
+    validateHeaderValue(name, String(value));
+  } catch {
+    throw new TypeError(`${name} cannot be sent as a header value: ${JSON.stringify(String(value)).slice(0, 40)}.`);
+  }
+  return value;
 }

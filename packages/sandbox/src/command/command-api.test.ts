@@ -475,6 +475,15 @@ describe('command API', () => {
       expect(await odd.text()).toBe('odd');
     });
 
+    it('throws TypeError for a Retry-After or content type that cannot be sent as a header, and queues nothing', async () => {
+      expect(() => sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: '1\nx: y' })).toThrow(TypeError);
+      expect(() => sandbox.commands.injectFault({ type: 'respond', body: '', contentType: 'text/plain\u0000' })).toThrow(TypeError);
+      expect((await call(sandbox, DEMO, { COMMAND: 'StatusAccount' })).code).toBe(200);
+      sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 'later' });
+      const refused = await fetch(sandbox.commandUrl, { method: 'POST', body: body(DEMO, { COMMAND: 'StatusAccount' }) });
+      expect([refused.status, refused.headers.get('retry-after')]).toEqual([503, 'later']);
+    });
+
     it('plays a fault for the next N requests, or only for one command', async () => {
       const handle = sandbox.commands.injectFault({ type: 'status', status: 500 }, { times: 2, command: 'querydomainlist' });
       expect((await call(sandbox, DEMO, { COMMAND: 'StatusAccount' })).code).toBe(200);

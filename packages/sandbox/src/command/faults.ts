@@ -1,4 +1,4 @@
-import { checkCount, checkDelay, checkStatus } from '../checks.js';
+import { checkCount, checkDelay, checkHeader, checkStatus } from '../checks.js';
 /**
  * A fault the command API plays instead of (or before) its normal answer.
  * - `slow`: wait `delayMs`, then answer normally.
@@ -61,6 +61,8 @@ export class FaultQueue {
     if (fault.type === 'slow') checkDelay('delayMs', fault.delayMs);
     // A 1xx status is no final answer: the client would go on waiting for one.
     checkStatus('status', fault.type === 'status' ? fault.status : fault.type === 'respond' ? (fault.status ?? 200) : 200, 200);
+    if (fault.type === 'status') checkHeader('retryAfter', fault.retryAfter);
+    if (fault.type === 'respond') checkHeader('contentType', fault.contentType);
     const pending: PendingFault = {
       fault,
       remaining: times,

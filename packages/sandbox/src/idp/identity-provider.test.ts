@@ -270,6 +270,16 @@ describe('identity provider: faults and test controls', () => {
     expect((await post(tokenUrl, clientCredentials)).status).toBe(418);
   });
 
+  it('throws TypeError for a Retry-After that cannot be sent as a header, and queues nothing', async () => {
+    const { tokenUrl, idp } = await start();
+    expect(() => { idp.injectFault({ kind: 'rate-limit', retryAfter: '2\r\nx-injected: 1' }); }).toThrow(TypeError);
+    expect((await post(tokenUrl, clientCredentials)).status).toBe(200);
+    // Unparsable but sendable values stay possible: they test a client's parsing.
+    idp.injectFault({ kind: 'rate-limit', retryAfter: 'soon' });
+    const limited = await post(tokenUrl, clientCredentials);
+    expect([limited.status, limited.headers.get('retry-after')]).toEqual([429, 'soon']);
+  });
+
   it('returns malformed JSON and 429 with a chosen Retry-After, filtered by grant', async () => {
     const { tokenUrl, idp } = await start({ faults: [{ kind: 'rate-limit', retryAfter: 7, grant: 'password' }] });
     idp.injectFault({ kind: 'malformed-json' });

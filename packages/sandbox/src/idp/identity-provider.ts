@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SandboxModule } from '../module.js';
-import { checkCount, checkStatus } from '../checks.js';
+import { checkCount, checkHeader, checkStatus } from '../checks.js';
 import { readBody } from '../read-body.js';
 import { MAX_BODY_BYTES, parseBasicAuthorization } from './request-body.js';
 import { bindStateFile, TokenTable } from './token-table.js';
@@ -348,6 +348,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   const injectFault = (fault: IdentityProviderFault): void => {
     const count = checkCount("A fault's count", fault.count ?? 1);
     if (fault.kind === 'error') checkStatus("An error fault's status", fault.status ?? 500, 400);
+    if (fault.kind === 'rate-limit') checkHeader('retryAfter', fault.retryAfter);
     faults.push({ fault, remaining: count });
   };
   for (const fault of options.faults ?? []) injectFault(fault);
