@@ -135,7 +135,10 @@ export interface EventsGateway extends SandboxModule {
   failCommands(options?: FailCommandsOptions): void;
   /** Delay each getState response by `ms` from now on (0 answers at once); pings wait meanwhile. */
   setGetStateDelay(ms: number): void;
-  /** Forget every session that has no open connection, as if its resume window had ended. */
+  /**
+   * Forget every session that has no open connection (a connection closing, as right after
+   * `dropConnections()`, counts as none), as if its resume window had ended.
+   */
   expireSessions(): void;
 }
 
@@ -635,7 +638,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     },
     publish,
     generate: (count) => {
-      publish(generator.next(count));
+      publish(generator.next(checkCount("generate()'s count", count)));
     },
     dropConnections: () => {
       for (const connection of connections) connection.ws.terminate();
@@ -678,7 +681,11 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     },
     expireSessions: () => {
       for (const session of [...sessions.values()]) {
-        if (session.connection === undefined) forget(session);
+        const connection = session.connection;
+        // A socket closing (dropConnections() just now, say) counts as gone: its close event comes later.
+        if (connection !== undefined && connection.ws.readyState < WebSocket.CLOSING) continue;
+        if (connection !== undefined) connection.session = undefined;
+        forget(session);
       }
     },
     close: async () => {
