@@ -23,11 +23,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function fileSession(clock?: () => number): Session {
+function fileSession(clock?: () => number, idleTtlMs?: number): Session {
   return new Session({
     authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
     store: new FileStore({ dir }),
     clock,
+    idleTtlMs,
     retry: { baseDelayMs: 1, maxDelayMs: 5 },
   });
 }
@@ -205,6 +206,44 @@ describe('Session across processes (FileStore)', () => {
     const stored = await storedToken(here.key);
     expect(fingerprint(stored!.value)).toBe(after.fingerprint);
     expect(sandbox.idp.verifyAccessToken(stored!.value)).toBeDefined();
+    expect(await other.close()).toBe(0);
+  });
+
+  it("touch() in a process whose own last use is idle records the use when another process kept the token alive through the store; a token idle in the store too is not revived", async () => {
+    const clock = manualClock();
+    const start = clock();
+    // A 60 s idle time: idled out 60 s after the last use (callers wait for a new token 6 s before).
+    const here = fileSession(clock, 60_000);
+    const token = await here.getToken();
+    const other = await startFileSessionChild({ TOKEN_URL: sandbox.tokenUrl, STORE_DIR: dir, IDLE_TTL_MS: '60000' });
+    expect(await other.getToken(start)).toEqual({ ok: true, fingerprint: fingerprint(token.value), events: [] });
+    // The other process keeps the token alive: its use at +50 s is in the store.
+    expect(await other.getToken(start + 50_000)).toMatchObject({ ok: true, fingerprint: fingerprint(token.value) });
+    await other.command('flush');
+    const lastUse = async (): Promise<unknown> => (await new FileStore({ dir }).get(here.key))?.lastUsedAt;
+    expect(await lastUse()).toBe(start + 50_000);
+
+    // At +100 s this process, last used at +0 s, idles it out by its own uses; the store's (+50 s) keeps it alive.
+    clock.advance(100_000);
+    here.touch();
+    await here.flush();
+    expect(await lastUse()).toBe(start + 100_000);
+    // At +150 s the use here keeps it alive for the other process (its own last use, +50 s, is idle) and here.
+    expect(await other.getToken(start + 150_000)).toMatchObject({ ok: true, fingerprint: fingerprint(token.value) });
+    clock.advance(50_000);
+    expect(await here.getToken()).toBe(token);
+    await here.flush();
+    await other.command('flush');
+    expect(sandbox.stats.idp.requests).toBe(1);
+
+    // Idle everywhere at +300 s (the last use, +150 s, is in the store): touch() does not revive it.
+    clock.advance(150_000);
+    here.touch();
+    await here.flush();
+    expect(await lastUse()).toBe(start + 150_000);
+    const fresh = await here.getToken();
+    expect(fresh.value).not.toBe(token.value);
+    expect(sandbox.stats.idp.requests).toBe(2);
     expect(await other.close()).toBe(0);
   });
 });

@@ -22,9 +22,16 @@ afterEach(async () => {
 });
 
 /** Options of a session of the sandbox's user demo (password grant, rotating refresh tokens). */
-function demo(clock: ManualClock, store: TokenStore): SessionOptions {
+function demo(clock: ManualClock, store: TokenStore, revoke = false): SessionOptions {
   return {
-    authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'password', clientId: 'GrantValidatorClient', username: 'demo', password: 'demo-password' }),
+    authenticator: oauth2({
+      tokenUrl: sandbox.tokenUrl,
+      grant: 'password',
+      clientId: 'GrantValidatorClient',
+      username: 'demo',
+      password: 'demo-password',
+      revocationUrl: revoke ? sandbox.revocationUrl : undefined,
+    }),
     store,
     clock,
     retry: { baseDelayMs: 1, maxDelayMs: 5 },
@@ -124,5 +131,79 @@ describe('Session.restore with a store', () => {
     expect(sandbox.idp.verifyAccessToken(second.value)?.identity).toBe('user:demo');
     expect(failures).toEqual([]);
     expect(sandbox.stats.idp).toMatchObject({ refused: 0, byGrant: { password: 1, client_credentials: 1, refresh_token: 1 } });
+  });
+
+  it.each(['an empty store', 'a store holding an older token'])(
+    "after a 401 on the restored token, refreshes with the restored token's refresh token, not a new login nor the older token's spent one: %s",
+    async (over) => {
+      const clock = manualClock();
+      const store = new FileStore({ dir });
+      const earlier = new Session(demo(clock, over === 'an empty store' ? new MemoryStore() : store));
+      const first = await earlier.getToken();
+      let data = earlier.export();
+      let refreshes = 0;
+      if (over !== 'an empty store') {
+        // Refreshed elsewhere (its own store): the store holds the first token, whose refresh token is spent.
+        const elsewhere = Session.restore(data, demo(clock, new MemoryStore()));
+        nearExpiryOf(first, clock);
+        await elsewhere.getToken();
+        data = elsewhere.export();
+        refreshes += 1;
+        expect((await store.get(elsewhere.key))?.token).toMatchObject({ value: first.value });
+      }
+      const { session, failures } = restored(data, demo(clock, store));
+      const token = await session.getToken();
+      expect(token).toEqual(data.token);
+      // The API answers 401 with the restored token.
+      session.invalidate(token);
+      const next = await session.getToken();
+      refreshes += 1;
+      expect([first.value, token.value]).not.toContain(next.value);
+      expect(sandbox.idp.verifyAccessToken(next.value)?.identity).toBe('user:demo');
+      expect(failures).toEqual([]);
+      expect(sandbox.stats.idp).toMatchObject({ refused: 0, byGrant: { password: 1, refresh_token: refreshes } });
+      expect((await store.get(session.key))?.token).toMatchObject({ value: next.value });
+      // A session that was not restored (the store's copy) is unchanged: a 401 refreshes with the stored refresh token.
+      const plain = new Session(demo(clock, store));
+      plain.invalidate(await plain.getToken());
+      await plain.getToken();
+      expect(sandbox.stats.idp).toMatchObject({ refused: 0, byGrant: { password: 1, refresh_token: refreshes + 1 } });
+    },
+  );
+
+  it('after a 401 on the restored token, a store holding a newer token still wins', async () => {
+    const clock = manualClock();
+    // The owner is another process: its own FileStore object on the same directory.
+    const owner = new Session(demo(clock, new FileStore({ dir })));
+    const first = await owner.getToken();
+    const data = owner.export();
+    // The owner refreshes after the export (a 401 there): the store holds the second token, the first refresh token is spent.
+    clock.advance(60_000);
+    owner.invalidate(first);
+    const second = await owner.getToken();
+    const { session, failures } = restored(data, demo(clock, new FileStore({ dir })));
+    expect(await session.getToken()).toEqual(first);
+    session.invalidate(first);
+    expect(await session.getToken()).toEqual(second);
+    expect(sandbox.stats.idp).toMatchObject({ requests: 2, refused: 0, byGrant: { password: 1, refresh_token: 1 } });
+    // Both near their end: the newer token's refresh token is the one presented.
+    nearExpiryOf(second, clock);
+    expect((await session.getToken()).value).not.toBe(second.value);
+    expect(failures).toEqual([]);
+    expect(sandbox.stats.idp).toMatchObject({ refused: 0, byGrant: { password: 1, refresh_token: 2 } });
+  });
+
+  it("after end(), a restored session logs in anew: it does not present the restored token's revoked refresh token", async () => {
+    const clock = manualClock();
+    const owner = new Session(demo(clock, new MemoryStore()));
+    await owner.getToken();
+    const { session, failures } = restored(owner.export(), demo(clock, new FileStore({ dir }), true));
+    const token = await session.getToken();
+    await session.end();
+    expect(sandbox.idp.verifyAccessToken(token.value)).toBeUndefined();
+    const next = await session.getToken();
+    expect(sandbox.idp.verifyAccessToken(next.value)?.identity).toBe('user:demo');
+    expect(failures).toEqual([]);
+    expect(sandbox.stats.idp).toMatchObject({ refused: 0, byGrant: { password: 2 } });
   });
 });

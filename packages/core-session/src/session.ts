@@ -232,7 +232,10 @@ export class Session extends TypedEmitter<SessionEvents> {
   readonly #ownKey: boolean;
 
   #token: Token | undefined;
-  /** The token restore() gave; see {@link #older}. */
+  /**
+   * The token restore() gave, while it is the latest this session knows of: held, or invalidated (a
+   * 401) with no other token adopted since; see {@link #older}. Its refresh token is then still the one to refresh with.
+   */
   #restored: Token | undefined;
   #ready: Promise<Token> | undefined;
   #readyAuthorization: Promise<string> | undefined;
@@ -358,7 +361,6 @@ export class Session extends TypedEmitter<SessionEvents> {
     // Without identityHash (older data), whose token it is can be told only under the key derived from the identity.
     if (token && (identityHash || session.#ownKey)) {
       const lastUsedAt = input.lastUsedAt ?? token.obtainedAt;
-      session.#restored = token;
       session.#adopt({ token, lastUsedAt, persistedUsedAt: lastUsedAt }, 'restored');
     }
     return session;
@@ -424,11 +426,18 @@ export class Session extends TypedEmitter<SessionEvents> {
 
   /**
    * Record a use of the token now, for sliding (idle) expiry, when it was used other than
-   * through `getToken()` (which records use itself). Written to the store lazily.
+   * through `getToken()` (which records use itself). Written to the store lazily. A token idle by
+   * this process's uses, but not expired, is checked against the store's last use (another process
+   * may have kept it alive): the use is recorded only if the store's shows it alive now.
    */
   touch(): void {
     const now = this.#clock();
-    if (this.#token && now < this.#usableUntil(this.#timing, this.#lastUsedAt, true)) this.#used(now);
+    const token = this.#token;
+    const timing = this.#timing;
+    if (!token) return;
+    if (now < this.#usableUntil(timing, this.#lastUsedAt, true)) this.#used(now);
+    // Idle by this process's uses, not expired: another process may have kept it alive (the store's last use decides).
+    else if (now < timing.expiresAt && !this.#persisting) void this.#persist(token, now, timing);
   }
 
   /** Write the last-use time to the store now instead of lazily (before a process exits, say). */
@@ -439,9 +448,25 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (token === undefined || usedAt <= this.#persistedUsedAt) return;
     this.#persistedUsedAt = usedAt;
     this.#updateFastUntil();
-    await (this.#persisting = this.#locked(async () => {
+    await this.#persist(token, usedAt);
+  }
+
+  /**
+   * Under the store's lock, bring the stored last use of `token` up to `usedAt`, as the one such write
+   * running; a failure is logged. With `idle` (the token's timings: touch() found it idle here), only
+   * when the stored last use shows it alive at `usedAt`, and the use is then recorded here too.
+   */
+  #persist(token: Token, usedAt: number, idle?: Timings): Promise<void> {
+    return (this.#persisting = this.#locked(async () => {
       const record = await this.#read();
-      if (record?.token?.value === token.value && (record.lastUsedAt ?? 0) < usedAt) await this.#write({ ...record, lastUsedAt: usedAt });
+      // NaN for another token: never written over, never alive.
+      const stored = record?.token?.value === token.value ? (record.lastUsedAt ?? token.obtainedAt) : NaN;
+      if (idle) {
+        if (token !== this.#token || !(usedAt < this.#usableUntil(idle, stored, true))) return;
+        this.#lastUsedAt = this.#persistedUsedAt = Math.max(usedAt, stored);
+        this.#updateFastUntil();
+      }
+      if (stored < usedAt) await this.#write({ ...record, lastUsedAt: usedAt });
     })
       .catch((error: unknown) => {
         this.#logger.warn('could not store the token\'s last use', { code: errorCode(error) });
@@ -473,6 +498,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (flight) endedFlights.add(flight);
     this.#ending.abort(sessionEnded());
     this.#ending = new AbortController();
+    // Revoked below: a later acquisition logs in anew rather than refresh with the restored token's refresh token.
+    this.#restored = undefined;
     const token = this.#token;
     // invalidate() forgets it (and marks it invalid for every session of this process); without a token there is nothing to forget.
     if (token) this.invalidate(token);
@@ -640,6 +667,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#backgroundRetryAt = 0;
     this.#updateFastUntil();
     if (changed) {
+      this.#restored = how === 'restored' ? token : undefined;
       this.#ready = Promise.resolve(token);
       this.#readyAuthorization = Promise.resolve(authorizationOf(token));
       this.#logger.debug(`token ${how}`, {
@@ -783,13 +811,13 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   /**
-   * True for a stored token older (by obtainedAt) than the one restore() gave, while this session
-   * holds that one: the store missed the refreshes since (made elsewhere), and with rotation its
-   * refresh token is spent. The only case where obtainedAt decides: nothing else tells them apart.
+   * True for a stored token older (by obtainedAt) than the one restore() gave, while that one is the
+   * latest this session knows of (held, or invalidated since): the store missed the refreshes since
+   * (made elsewhere), and with rotation its refresh token is spent. The only case where obtainedAt
+   * decides: nothing else tells them apart.
    */
   #older(token: Token): boolean {
-    const held = this.#token;
-    return !!held && held === this.#restored && token.obtainedAt < held.obtainedAt;
+    return token.obtainedAt < (this.#restored?.obtainedAt ?? -Infinity);
   }
 
   /** The stored token when it can be used as it is; while a throttle runs, what {@link #throttled} gives. */
@@ -824,8 +852,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     // away, and the store write failed): then the current token's, its successor. Not the later by
     // obtainedAt: other processes, a custom clock or a clock stepped back stamp it by clocks that need
     // not agree, and an older token judged newer would present a spent refresh token. Only a stored
-    // token older than a restored one held here is passed over (#older).
-    const base = [stored, this.#token].find(
+    // token older than a restored one is passed over (#older); after a 401 on the restored token, its
+    // refresh token is still the one to use (a stored newer token wins).
+    const base = [stored, this.#token ?? this.#restored].find(
       (token): token is Token & { refreshToken: string } => token?.refreshToken !== undefined && !state.spent.has(token.refreshToken) && !this.#older(token),
     );
     if (base && authenticator.refresh) {

@@ -2,13 +2,14 @@
 // Prints "ready"; then for each line:
 //   "get <epoch ms>"  sets its clock to that time, calls getToken() and prints the outcome;
 //   "invalidate"      invalidates its current token (as after a 401) and prints {"ok":true};
-//   "end"             calls end() and prints the outcome.
+//   "end"             calls end() and prints the outcome;
+//   "flush"           calls flush() (its last use written to the store) and prints the outcome.
 // Each outcome is one JSON line, with the events the session emitted since the last one
 // ("refresh-failed" with its fallback flag). Tokens appear only as fingerprints. At the end of
 // stdin it exits.
 // Environment: TOKEN_URL, STORE_DIR, GRANT ('password': the sandbox's user demo through the public
 // client GrantValidatorClient, which gets rotating refresh tokens; else client_credentials),
-// REVOCATION_URL (optional). Run with tsx and the @sessionkit/source condition.
+// REVOCATION_URL (optional), IDLE_TTL_MS (optional: the session's idleTtlMs). Run with tsx and the @sessionkit/source condition.
 import { createInterface } from 'node:readline';
 import { fingerprint } from '@sessionkit/logger';
 import { FileStore } from '@sessionkit/token-store/file';
@@ -23,6 +24,7 @@ const session = new Session({
     : oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret', revocationUrl }),
   store: new FileStore({ dir: process.env.STORE_DIR ?? '', lockTimeoutMs: 20_000 }),
   clock: () => now,
+  idleTtlMs: process.env.IDLE_TTL_MS ? Number(process.env.IDLE_TTL_MS) : undefined,
   retry: { baseDelayMs: 1, maxDelayMs: 5 },
 });
 
@@ -63,6 +65,11 @@ for await (const line of lines) {
   } else if (command === 'end') {
     result = await outcome(async () => {
       await session.end();
+      return {};
+    });
+  } else if (command === 'flush') {
+    result = await outcome(async () => {
+      await session.flush();
       return {};
     });
   }

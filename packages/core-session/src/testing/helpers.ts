@@ -123,8 +123,8 @@ export interface FileSessionChild {
   readonly lines: string[];
   /** getToken() in the child, with its clock at `at`. */
   getToken(at: number): Promise<StepResult>;
-  /** Sends a command ('invalidate', 'end') and resolves with its outcome. */
-  command(name: 'invalidate' | 'end'): Promise<StepResult>;
+  /** Sends a command ('invalidate', 'end', 'flush') and resolves with its outcome. */
+  command(name: 'invalidate' | 'end' | 'flush'): Promise<StepResult>;
   /** Ends its stdin and waits for its exit code. */
   close(): Promise<number | null>;
 }
