@@ -429,6 +429,31 @@ describe('failures and retries', () => {
     expect(sandbox.stats.commands.requests).toBe(2);
   });
 
+  it('turns a body cut off before its EOF line into 423 Invalid API response, so that pages() stops with it', async () => {
+    const created = client();
+    const full = (await created.request({ COMMAND: 'QueryDomainList', LIMIT: 100 })).raw;
+    expect(full).toMatch(/\nEOF\n$/);
+    // Cut in the middle of the DOMAIN column, as a close-delimited body cut off by a proxy is:
+    // it used to be a 200 with part of the records, and pages() stopped without an error.
+    const cutAt = full.indexOf('PROPERTY[DOMAIN][1]');
+    expect(cutAt).toBeGreaterThan(0);
+    const cut = full.slice(0, cutAt);
+    sandbox.commands.injectFault({ type: 'respond', body: cut }, { command: 'QueryDomainList' });
+    const pages: CommandResponse[] = [];
+    for await (const page of created.pages({ COMMAND: 'QueryDomainList', LIMIT: 100 })) pages.push(page);
+    expect(pages.map((page) => page.code)).toEqual([423]);
+    expect(pages[0]).toMatchObject({ synthetic: true, description: 'Invalid API response. Contact Support', httpStatus: 200, records: [] });
+    // Only the header lines, and EOF inside a value, are cut off too; the whole body is not.
+    for (const body of ['[RESPONSE]\nCODE = 200\nDESCRIPTION = Command completed successfully\n', '[RESPONSE]\nCODE = 200\nDESCRIPTION = EOF\n']) {
+      sandbox.commands.injectFault({ type: 'respond', body }, { command: 'StatusAccount' });
+      expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 423, synthetic: true });
+    }
+    sandbox.commands.injectFault({ type: 'respond', body: full }, { command: 'QueryDomainList' });
+    const whole = await created.request({ COMMAND: 'QueryDomainList', LIMIT: 100 });
+    expect(whole).toMatchObject({ code: 200, synthetic: false });
+    expect(whole.records.length).toBeGreaterThan(1);
+  });
+
   it('retries a read-only command after HTTP 5xx, honouring Retry-After, and keeps the status', async () => {
     const entries: Record<string, unknown>[] = [];
     const logger = {
@@ -534,6 +559,26 @@ describe('failures and retries', () => {
       expect(isRetryableError(refused, readOnly)).toBe(false);
       expect(isRetryableError(new TypeError('fetch failed', { cause: refused }), readOnly)).toBe(false);
     }
+  });
+
+  it('returns the first close() call’s promise from every close(): a second one waits for the requests in flight too', async () => {
+    const created = client();
+    expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 300 });
+    let done = false;
+    const inFlight = created.request({ COMMAND: 'StatusAccount' }).then((response) => {
+      done = true;
+      return response;
+    });
+    await sleep(50);
+    const first = created.close();
+    const second = created.close();
+    // The second used to resolve at once, while the request was still in flight.
+    expect(second).toBe(first);
+    await second;
+    expect(done).toBe(true);
+    expect((await inFlight).code).toBe(200);
+    expect(created.close()).toBe(first);
   });
 
   it('stops retrying once the client is closed: the retry rejects with CLOSED and is not sent', async () => {
@@ -967,6 +1012,40 @@ describe('sessions', () => {
     expect(thrownBy(() => { elsewhere.reuseSession(null as never); })).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT' });
     expect(client().saveSession()).toBeUndefined();
   });
+
+  it('lets a reuseSession() called while a login() is in flight win: the entity and session id stay a pair', async () => {
+    const live = client();
+    expect((await live.login()).code).toBe(200);
+    const saved = live.saveSession()!;
+    const ote = client({ system: 'ote' });
+    sandbox.commands.resetStats();
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 300 }, { command: 'StartSession' });
+    const login = ote.login();
+    await sleep(50);
+    ote.reuseSession(saved);
+    const started = await login;
+    expect(started.code).toBe(200);
+    // The login's session (started for entity 1234) used to replace the reused one, beside the entity
+    // 54cd: every request then got 530, and saveSession() returned that unusable pair.
+    expect(ote.saveSession()).toEqual(saved);
+    expect(ote.entity).toBe('54cd');
+    expect((await ote.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    expect(sandbox.commands.recent.at(-1)).toMatchObject({ entity: '54cd', usedSession: true });
+
+    // A login() called after the reuseSession() does not share the one before it: it starts its own, which is kept.
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
+    const before = ote.login();
+    ote.reuseSession(saved);
+    const after = ote.login();
+    const [first, second] = await Promise.all([before, after]);
+    expect([first.code, second.code]).toEqual([200, 200]);
+    expect(second.property('SESSION')).not.toBe(first.property('SESSION'));
+    expect(ote.saveSession()).toEqual({ entity: '54cd', session: second.property('SESSION') });
+    expect(commandsSent()).toEqual(['StartSession', 'StatusAccount', 'StartSession', 'StartSession']);
+    await ote.logout();
+    for (const id of [started, first].map((response) => response.property('SESSION'))) await client({ system: 'ote' }).request({ COMMAND: 'EndSession' }, { sessionId: id ?? '' });
+    await live.logout();
+  });
 });
 
 describe('secrets the server echoes in a description', () => {
@@ -1215,6 +1294,28 @@ describe('pages', () => {
   }
   const page = (first: number, last: number, total?: number, limit = 10, code = 200): string =>
     `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = x\nPROPERTY[FIRST][0] = ${first}\nPROPERTY[LAST][0] = ${last}\nPROPERTY[LIMIT][0] = ${limit}\n${total === undefined ? '' : `PROPERTY[TOTAL][0] = ${total}\n`}PROPERTY[DOMAIN][0] = a.com\nEOF\n`;
+
+  it('takes a page without FIRST and LAST for the window the request asked for, and fetches every page', async () => {
+    // COUNT, LIMIT and TOTAL only: the window used to be read as starting at 0, so the second page
+    // looked like the first one again and pages() stopped after it, without the rest.
+    const domains = (from: number): string => `PROPERTY[DOMAIN][0] = d${from}.com\nPROPERTY[DOMAIN][1] = d${from + 1}.com\n`;
+    for (const from of [0, 2, 4]) {
+      sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\nCODE = 200\nDESCRIPTION = ok\n${domains(from)}PROPERTY[COUNT][0] = 2\nPROPERTY[LIMIT][0] = 2\nPROPERTY[TOTAL][0] = 6\nEOF\n` }, { command: 'QueryDomainList' });
+    }
+    sandbox.commands.resetStats();
+    const pages: CommandResponse[] = [];
+    for await (const page of client().pages({ COMMAND: 'QueryDomainList', LIMIT: 2 })) pages.push(page);
+    expect(pages.flatMap((page) => page.records.map((record) => record.DOMAIN))).toEqual(['d0.com', 'd1.com', 'd2.com', 'd3.com', 'd4.com', 'd5.com']);
+    expect(sandbox.commands.recent.map((request) => request.command.FIRST)).toEqual(['0', '2', '4']);
+    expect(pages.map((page) => page.pagination)).toEqual([
+      { first: 0, last: 1, count: 2, limit: 2, total: 6, page: 1, pages: 3, hasNext: true, nextFirst: 2 },
+      { first: 2, last: 3, count: 2, limit: 2, total: 6, page: 2, pages: 3, hasNext: true, nextFirst: 4 },
+      { first: 4, last: 5, count: 2, limit: 2, total: 6, page: 3, pages: 3, hasNext: false, nextFirst: undefined },
+    ]);
+    // A request() too: its response's window starts at the FIRST it sent.
+    sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\nCODE = 200\nDESCRIPTION = ok\n${domains(10)}PROPERTY[COUNT][0] = 2\nPROPERTY[TOTAL][0] = 20\nEOF\n` }, { command: 'QueryDomainList' });
+    expect((await client().request({ COMMAND: 'QueryDomainList', FIRST: 10, LIMIT: 2 })).pagination).toMatchObject({ first: 10, last: 11, nextFirst: 12 });
+  });
 
   it('stops without TOTAL, with LIMIT <= 0, when the window does not advance, and on an error', async () => {
     expect(await collect(page(0, 9))).toEqual([200]);

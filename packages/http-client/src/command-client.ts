@@ -285,8 +285,10 @@ export class CommandClient {
   // The last login() or logout() called, while it is not over: its StartSession command (none for
   // a logout()), which a login() with the same one shares, its promise and its signal (see #queue).
   #last: [string | undefined, Promise<CommandResponse>, AbortSignal | undefined] | undefined;
-  // Set by close().
-  #closed: boolean | undefined;
+  // Set by close(): its promise, which every later close() returns.
+  #closed: Promise<void> | undefined;
+  // How many times reuseSession() was called: a login() in flight adopts its session only when this did not change.
+  #reuses = 0;
   // What wakes each request waiting for a retry or a login (see #wait); close() calls them.
   readonly #waiting = new Set<() => void>();
 
@@ -385,10 +387,11 @@ export class CommandClient {
     const pairs = flattenCommand(command);
     const maxPages = wholeNumber('maxPages', options.maxPages, 10_000);
     let firstIndex = pairs.findIndex(([key]) => key === 'FIRST');
-    if (firstIndex < 0) firstIndex = pairs.push(['FIRST', '0']) - 1;
-    // Found or added above.
-    const given = (pairs[firstIndex] as [string, string])[1].trim();
-    let first = /^\d+$/.test(given) ? +given : 0;
+    // Without FIRST, each page's is added at the end.
+    if (firstIndex < 0) firstIndex = pairs.length;
+    // undefined (no FIRST) reads as "undefined": 0.
+    const given: unknown = pairs[firstIndex]?.[1].trim();
+    let first = /^\d+$/.test(given as string) ? +(given as string) : 0;
     for (let page = 0; page < maxPages; page++) {
       // A copy per page: each response keeps the command it was sent with.
       const pagePairs = pairs.slice();
@@ -396,12 +399,12 @@ export class CommandClient {
       const response = await this.#send(pagePairs, options);
       // A later page whose window did not advance (a server that ignores FIRST) is not yielded:
       // its records would repeat.
-      if (page && response.isSuccess() && response.property('FIRST') !== undefined && response.pagination?.first !== first) return;
+      if (page && response.isSuccess() && (response.pagination?.first ?? first) !== first) return;
       yield response;
       // Undefined after an error, without TOTAL, and so on (see Pagination.hasNext).
       const nextFirst = response.pagination?.nextFirst ?? 0;
       // `first` is 0 or more: 0 (no next page) is not above it.
-      if (!(nextFirst > first)) return;
+      if (nextFirst <= first) return;
       first = nextFirst;
     }
   }
@@ -417,7 +420,9 @@ export class CommandClient {
    * `ABORTED` too when the first caller's `signal` fires (give the calls the same signal, or
    * none); its own `signal` and {@link close} end only its own wait. With a session in use already, a new one replaces it and
    * the old one stays open on the server until it times out (it may be shared through
-   * {@link saveSession}): call {@link logout} first to end it.
+   * {@link saveSession}): call {@link logout} first to end it. A {@link reuseSession} called while a
+   * login() is not over wins: that login's session is not adopted (it stays open on the server until
+   * it times out; its id is in the StartSession response), and a login() called after it starts its own.
    */
   async login(options?: LoginOptions): Promise<CommandResponse> {
     options = optionsOf(options);
@@ -426,7 +431,9 @@ export class CommandClient {
     const signal = options.signal;
     // The server checks the ranges of TIMEOUT and MAXTTL.
     const command = flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds });
-    const key = String(command);
+    // A reuseSession() after it wins: a login() called after that one does not share it.
+    const reuses = this.#reuses;
+    const key = String([command, reuses]);
     const last = this.#last;
     // The login just before with the same command is shared, unless its signal has fired (it is
     // doomed, and this call comes after that). close() and this call's signal end only this call's
@@ -435,7 +442,8 @@ export class CommandClient {
     return this.#queue(signal, async () => {
       // An empty session id: the credentials, even when a session is in use.
       const response = await this.#send(command, { signal, sessionId: '' });
-      this.#sessionId = startedSession(response) ?? this.#sessionId;
+      // Not when reuseSession() was called meanwhile: the entity and session id it set stay a pair.
+      if (reuses === this.#reuses) this.#sessionId = startedSession(response) ?? this.#sessionId;
       return response;
     }, key);
   }
@@ -465,8 +473,9 @@ export class CommandClient {
   }
 
   /**
-   * Use a saved session: sets both its entity and its id. Not on a client with a Session, whose
-   * token it would be sent with (as with {@link login}).
+   * Use a saved session: sets both its entity and its id, also over a {@link login} in flight (whose
+   * session is then not adopted). Not on a client with a Session, whose token it would be sent with
+   * (as with {@link login}).
    */
   reuseSession(saved: SavedSession): void {
     this.#refuseWithSession();
@@ -476,18 +485,21 @@ export class CommandClient {
     }
     this.#entity = saved.entity;
     this.#sessionId = saved.session;
+    this.#reuses++;
   }
 
   /**
    * Close the pool once the requests in flight are done. Nothing is sent after that: later
    * requests reject with `CLOSED`, and so do, at once, the requests waiting for a retry (backoff
-   * or `Retry-After`) or for their Session's login.
+   * or `Retry-After`) or for their Session's login. Every call returns the first call's promise.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  close(): Promise<void> {
+    // The pool sends nothing more, and finishes the requests in flight.
+    this.#closed ??= Promise.resolve(this.#pool?.close());
+    // Once it is set, so that they reject with CLOSED. Nothing waits after the first call (#wait
+    // refuses then), but those it woke, whose rejection is already settled.
     for (const wake of this.#waiting) wake();
-    await this.#pool?.close();
+    return this.#closed;
   }
 
   /**

@@ -1,6 +1,6 @@
 /** The paging window of a list response (`FIRST`, `LAST`, `COUNT`, `LIMIT`, `TOTAL`). */
 export interface Pagination {
-  /** Index of the first record of this page. */
+  /** Index of the first record of this page: `FIRST`, else the `FIRST` the request sent, else 0. */
   readonly first: number;
   /** Index of the last record of this page (`first - 1` for an empty page). */
   readonly last: number;
@@ -83,9 +83,9 @@ export const normalizeName = (name: string): string => {
   return name.toUpperCase().replace(/\s+/g, '');
 };
 
-const integerProperty = (properties: ReadonlyMap<string, readonly (string | undefined)[]>, name: string): number | undefined => {
-  const text = properties.get(name)?.[0];
-  return /^-?\d{1,15}$/.test(text ?? '') ? Number(text) : undefined;
+const integer = (text: unknown): number | undefined => {
+  // undefined reads as "undefined": no integer.
+  return /^-?\d{1,15}$/.test(text as string) ? +(text as string) : undefined;
 };
 
 /**
@@ -143,6 +143,8 @@ export class CommandResponse {
       else columns.push(name);
     }
     this.columns = columns;
+    // Before the pagination, which may read it.
+    this.#command = detail.command;
     this.pagination = hasPaging ? this.#paginate() : undefined;
     this.synthetic = init.synthetic ?? false;
     this.httpStatus = detail.httpStatus;
@@ -150,7 +152,6 @@ export class CommandResponse {
     this.attempt = detail.attempt ?? 1;
     this.durationMs = detail.durationMs ?? 0;
     this.url = detail.url;
-    this.#command = detail.command;
     // Last: it may look at the properties. The description keeps its place among the fields; the
     // client's own (synthetic) descriptions are left alone.
     if ((this.#unecho = detail.unecho?.(this)) && !this.synthetic) this.description = this.#unecho(this.description);
@@ -231,12 +232,13 @@ export class CommandResponse {
   }
 
   #paginate(): Pagination {
-    const properties = this.#properties;
-    const first = integerProperty(properties, 'FIRST') ?? 0;
-    const count = integerProperty(properties, 'COUNT') ?? this.#rows();
-    const last = integerProperty(properties, 'LAST') ?? first + count - 1;
-    const limit = integerProperty(properties, 'LIMIT');
-    const total = integerProperty(properties, 'TOTAL');
+    const property = (name: string): number | undefined => integer(this.property(name));
+    // Without FIRST, the FIRST the request sent.
+    const first = property('FIRST') ?? integer(this.command?.FIRST) ?? 0;
+    const count = property('COUNT') ?? this.#rows();
+    const last = property('LAST') ?? first + count - 1;
+    const limit = property('LIMIT');
+    const total = property('TOTAL');
     // Undefined unless positive (NaN for undefined).
     const pageSize = Number(limit) > 0 ? limit : undefined;
     const nextFirst = last + 1;

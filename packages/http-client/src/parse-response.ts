@@ -46,7 +46,8 @@ const parseText = (input: string): CommandResponseInit | undefined => {
     slots += 4;
     if (equals !== -1 && equals < lineStart) equals = text.indexOf('=', lineStart);
     if (equals < 0 || equals > end) {
-      if (EOF_LINE.test(text.slice(lineStart, end))) break;
+      // Only a response that ends with EOF is whole: one cut off before it is invalid.
+      if (EOF_LINE.test(text.slice(lineStart, end))) return code === undefined || description === undefined ? undefined : { code, description, runtime, queuetime, pending, properties, raw: input };
       continue;
     }
     const key = text.slice(lineStart, equals).trim();
@@ -87,8 +88,7 @@ const parseText = (input: string): CommandResponseInit | undefined => {
         pending = value === '1';
     }
   }
-  if (code === undefined || description === undefined) return undefined;
-  return { code, description, runtime, queuetime, pending, properties, raw: input };
+  return undefined;
 };
 
 /** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
@@ -103,8 +103,9 @@ export const syntheticResponse = ([code, template]: Synthetic, detail: ResponseD
 
 /**
  * Parse ISPAPI response text into a {@link CommandResponse}. Pure, and never throws: text
- * without `CODE` or `DESCRIPTION` (or with a `CODE` that is not three digits) becomes the
- * synthetic `423 Invalid API response`, and empty text `423 Empty API response`. Accepts any
+ * without `CODE` or `DESCRIPTION` before its `EOF` line, without an `EOF` line (cut off), or with a
+ * `CODE` that is not three digits becomes the synthetic `423 Invalid API response`, and empty text
+ * `423 Empty API response`. Accepts any
  * case, `\r\n` or `\n` line ends (a lone `\r` is part of its value), and blanks around `=`; places each `PROPERTY[NAME][i]` at index `i`.
  *
  * @example

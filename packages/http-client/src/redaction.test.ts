@@ -73,7 +73,7 @@ describe('redactResponseText', () => {
     // A CR before a CR LF is the value's; the CR LF ends the line.
     expect(redactResponseText('PASSWORD = a\r\r\nX = 1')).toBe('PASSWORD = [REDACTED]\r\nX = 1');
     // The parser reads `PROPERTY[AUTH]\r[0]` as AUTH: a lone CR does not start a line.
-    expect(parseResponse('CODE = 200\nDESCRIPTION = ok\nPROPERTY[AUTH]\r[0] = LEAKED\n').property('AUTH')).toBe('LEAKED');
+    expect(parseResponse('CODE = 200\nDESCRIPTION = ok\nPROPERTY[AUTH]\r[0] = LEAKED\nEOF\n').property('AUTH')).toBe('LEAKED');
     expect(redactResponseText('PROPERTY[AUTH]\r[0] = LEAKED\r\n')).toBe('PROPERTY[AUTH]\r[0] = ***\r\n');
   });
 
@@ -110,7 +110,7 @@ describe('redactResponseText', () => {
 
   it('masks all of every secret value as the parser reads lines and as a line that starts after a lone CR reads, whatever the line ends', () => {
     // A reader takes `key = value` for a secret: a secret property as the parser reads one, or a secret name.
-    const secretKey = (key: string): boolean => isSecretName(normalizeName(key)) || parseResponse(`CODE = 200\nDESCRIPTION = ok\n${key}= x`).columns.some(isSecretName);
+    const secretKey = (key: string): boolean => isSecretName(normalizeName(key)) || parseResponse(`CODE = 200\nDESCRIPTION = ok\n${key}= x\nEOF`).columns.some(isSecretName);
     // The values of the secret lines: the text after each line's first `=`, to the first `end`.
     const secretValues = (lines: string[], end: RegExp): string[] =>
       lines.flatMap((line) => {
@@ -134,7 +134,7 @@ describe('redactResponseText', () => {
           for (const marker of value.match(/L\d+K/g) ?? []) expect(redacted).not.toContain(marker);
         }
         // The parser reads those properties too.
-        const response = parseResponse(`[RESPONSE]\r\nCODE = 200\r\nDESCRIPTION = ok\r\n${body}`);
+        const response = parseResponse(`[RESPONSE]\r\nCODE = 200\r\nDESCRIPTION = ok\r\n${body}\nEOF\n`);
         for (const value of [...response.column('AUTH'), ...response.column('SESSION')]) {
           for (const marker of value?.match(/L\d+K/g) ?? []) expect(parsed.join('\n')).toContain(marker);
         }
