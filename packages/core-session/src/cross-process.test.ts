@@ -246,4 +246,43 @@ describe('Session across processes (FileStore)', () => {
     expect(sandbox.stats.idp.requests).toBe(2);
     expect(await other.close()).toBe(0);
   });
+  it('touch() on a token idle here checks the store at most once a second, and never again once the store holds another token', async () => {
+    const clock = manualClock();
+    let reads = 0;
+    class CountingStore extends FileStore {
+      override get(key: string): ReturnType<FileStore['get']> {
+        reads += 1;
+        return super.get(key);
+      }
+    }
+    const session = new Session({
+      authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
+      store: new CountingStore({ dir }),
+      clock,
+      idleTtlMs: 60_000,
+    });
+    await session.getToken();
+    // Idle here and in the store (no other process used it).
+    clock.advance(100_000);
+    const burst = async (): Promise<number> => {
+      reads = 0;
+      for (let call = 0; call < 200; call += 1) {
+        session.touch();
+        await session.flush();
+      }
+      return reads;
+    };
+    expect(await burst()).toBe(1);
+    clock.advance(1_000);
+    expect(await burst()).toBe(1);
+    // Another process replaces the token in the store: this one cannot come back.
+    const other = await startFileSessionChild({ TOKEN_URL: sandbox.tokenUrl, STORE_DIR: dir, IDLE_TTL_MS: '60000' });
+    expect(await other.getToken(clock())).toMatchObject({ ok: true });
+    clock.advance(1_000);
+    expect(await burst()).toBe(1);
+    clock.advance(5_000);
+    expect(await burst()).toBe(0);
+    expect(sandbox.stats.idp.requests).toBe(2);
+    expect(await other.close()).toBe(0);
+  });
 });

@@ -254,6 +254,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #backgroundRetryAt = 0;
   #generation = 0;
   #lastThrottleEmitted = 0;
+  /** When touch() may next check the store's last use of a token idle here (see touch()). */
+  #storeCheckAt = 0;
   /** Aborted by end(): it cancels the acquisitions this session started before. */
   #ending = new AbortController();
 
@@ -437,7 +439,12 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (!token) return;
     if (now < this.#usableUntil(timing, this.#lastUsedAt, true)) this.#used(now);
     // Idle by this process's uses, not expired: another process may have kept it alive (the store's last use decides).
-    else if (now < timing.expiresAt && !this.#persisting) void this.#persist(token, now, timing);
+    // At most once a second (a touch() per message must not lock the store for each), and not
+    // again for a token the store no longer holds.
+    else if (now < timing.expiresAt && now >= this.#storeCheckAt && !this.#persisting) {
+      this.#storeCheckAt = now + 1000;
+      void this.#persist(token, now, timing);
+    }
   }
 
   /** Write the last-use time to the store now instead of lazily (before a process exits, say). */
@@ -462,8 +469,13 @@ export class Session extends TypedEmitter<SessionEvents> {
       // NaN for another token: never written over, never alive.
       const stored = record?.token?.value === token.value ? (record.lastUsedAt ?? token.obtainedAt) : NaN;
       if (idle) {
-        if (token !== this.#token || !(usedAt < this.#usableUntil(idle, stored, true))) return;
-        this.#lastUsedAt = this.#persistedUsedAt = Math.max(usedAt, stored);
+        if (token !== this.#token) return;
+        // Replaced or removed in the store: it cannot come back.
+        if (Number.isNaN(stored)) this.#storeCheckAt = Infinity;
+        if (!(usedAt < this.#usableUntil(idle, stored, true))) return;
+        // Never back: getToken() may have recorded a later use meanwhile.
+        this.#persistedUsedAt = Math.max(this.#persistedUsedAt, usedAt, stored);
+        this.#lastUsedAt = Math.max(this.#lastUsedAt, this.#persistedUsedAt);
         this.#updateFastUntil();
       }
       if (stored < usedAt) await this.#write({ ...record, lastUsedAt: usedAt });
@@ -667,6 +679,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#backgroundRetryAt = 0;
     this.#updateFastUntil();
     if (changed) {
+      this.#storeCheckAt = 0;
       this.#restored = how === 'restored' ? token : undefined;
       this.#ready = Promise.resolve(token);
       this.#readyAuthorization = Promise.resolve(authorizationOf(token));
