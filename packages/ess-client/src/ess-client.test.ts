@@ -295,6 +295,27 @@ describe('EssClient: tokens', () => {
     expect(ess.stats.resumes).toBe(1);
   });
 
+  it('halts with AUTH_FAILED, not retryable, when the token function returns no string (undefined, or the token response object); connect() rejects', async () => {
+    const token = await fetchToken(sandbox);
+    for (const value of [undefined, { access_token: token, token_type: 'Bearer' }, '  ']) {
+      let calls = 0;
+      const ess = client({
+        auth: () => {
+          calls += 1;
+          return Promise.resolve(value as string);
+        },
+        reconnect: { initialDelayMs: 20 },
+      });
+      // It used to be retried forever: connect() never settled and the state stayed connecting.
+      const error = await ess.connect().catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ name: 'EssError', code: 'AUTH_FAILED', retryable: false });
+      expect(calls).toBe(1);
+      expect(ess.connectionState).toBe('halted');
+      expect(inspect(error, { depth: 10 })).not.toContain(token.slice(8, 40));
+    }
+    expect(sandbox.stats.events.connectionsTotal).toBe(0);
+  });
+
   it('accepts a function returning a token with or without the Bearer prefix', async () => {
     const ess = client({ auth: async () => `Bearer ${await fetchToken(sandbox)}` });
     await ess.connect();
@@ -1010,6 +1031,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await first.connect();
     sandbox.publish(numbered(0, 3));
     await take(iterator, 3);
+    await iterator.return?.(); // done with them, as a loop that breaks
     await first.close();
     expect(await recorded(store)).toBe('e2');
     sandbox.publish(numbered(3, 5)); // while no process runs, inside the resume window
@@ -1025,6 +1047,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     // The replay used to reach no consumer, and the record moved past it all the same.
     expect((await take(late, 7)).map(numberOf)).toEqual(range(3, 7));
     expect(second.stats).toMatchObject({ resumes: 1, gaps: 0 });
+    await late.return?.();
     await second.close();
     expect(await recorded(store)).toBe('e9');
     // The next events() is an iterator of its own again.
@@ -1039,6 +1062,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await first.connect();
     sandbox.publish(numbered(0, taken));
     await take(iterator, taken);
+    await iterator.return?.();
     await first.close();
     sandbox.publish(numbered(taken, away));
   }
@@ -1052,6 +1076,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     sandbox.publish(numbered(302, 2));
     // It used to drop them at highWaterMark and throw OVERFLOW, while the record passed them.
     expect((await take(iterator, 302)).map(numberOf)).toEqual(range(2, 302));
+    await iterator.return?.();
     await ess.close();
     expect(await recorded(store)).toBe('e303');
 
@@ -1085,6 +1110,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     const iterator = ess.events();
     sandbox.publish(numbered(3, 1));
     expect((await take(iterator, 1)).map(numberOf)).toEqual([3]);
+    await iterator.return?.();
     await ess.close();
     expect(await recorded(store)).toBe('e3');
   });
@@ -1096,6 +1122,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await ess.connect();
     sandbox.publish(numbered(0, 1));
     await take(iterator, 1);
+    void iterator.next(); // back for the next event, as a for-await loop: done with e0
     await recordReaches(store, 'e0');
     ess.on('state', () => void iterator.return?.());
     sandbox.publish(numbered(1, 3));
@@ -1243,6 +1270,47 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     return { store, ess, a, b };
   }
 
+  it('saves a batch once a for-await loop is done with its last event: at the next turn, at a break, or when it ends after close() from its body', async () => {
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });
+    await ess.connect();
+    const seen: string[] = [];
+    let recordWhileHandling: unknown;
+    const loop = (async () => {
+      for await (const event of ess.events()) {
+        seen.push(event.id);
+        // Handling e2, the last of its batch: not saved yet (a crash now must repeat it).
+        if (event.id === 'e2') recordWhileHandling = await recorded(store);
+        if (event.id === 'e4') break;
+      }
+    })();
+    sandbox.publish(numbered(0, 3));
+    await until(() => seen.length === 3);
+    await recordReaches(store, 'e2'); // the loop came back for e3
+    expect(recordWhileHandling).toBeUndefined();
+    sandbox.publish(numbered(3, 2));
+    await loop; // broke out at e4, the last of its batch
+    await ess.close();
+    expect(await recorded(store)).toBe('e4');
+
+    // close() from the loop body while it handles the last event of a batch: taken when the loop ends.
+    const again = client({ fetchState: false, resumeStore: store, resumeKey: key });
+    await again.connect();
+    const ending = (async () => {
+      for await (const event of again.events()) {
+        if (event.id === 'e6') {
+          await again.close();
+          recordWhileHandling = await recorded(store);
+        }
+      }
+    })();
+    sandbox.publish(numbered(5, 2));
+    await ending;
+    expect(recordWhileHandling).toBe('e4');
+    await again.close(); // waits for the record written as the loop ended
+    expect(await recorded(store)).toBe('e6');
+  });
+
   it('counts an iterator that leaves once, however often return() is called', async () => {
     const { store, ess, a, b } = await twoIterators();
     sandbox.publish(numbered(0, 5));
@@ -1250,6 +1318,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await a.return?.();
     await a.return?.();
     await take(b, 5);
+    void b.next(); // back for more: done with e4
     await ess.close();
     // A second return() used to count a's share twice: the batch then never completed.
     expect(await recorded(store)).toBe('e4');
@@ -1262,6 +1331,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await take(b, 2);
     sandbox.publish(numbered(2, 5));
     await take(b, 5);
+    void b.next(); // back for more: done with e6
     await take(a, 1);
     await a.return?.();
     // b took the whole batch: it used to stay undelivered (a's share never came).
@@ -1290,6 +1360,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await first.connect();
     sandbox.publish(numbered(0, 4));
     await take(iterator, 4);
+    await iterator.return?.();
     await until(() => first.state.length === 4);
     await first.close();
 

@@ -58,7 +58,10 @@ export interface EssClientOptions {
   auth: EssSession | (() => Promise<string>);
   /** Filters subscribed on every new session (the client restores them after a gap). */
   filters?: readonly EssFilter[] | undefined;
-  /** Where `{sessionId, lastEventId}` is saved after every delivered batch, so a restarted process resumes. */
+  /**
+   * Where `{sessionId, lastEventId}` is saved after every delivered batch (once every consumer is
+   * done with its last event), so a restarted process resumes.
+   */
   resumeStore?: TokenStore | undefined;
   /** Key of the resume record in `resumeStore`. Give each consumer its own. @default `ess-client:${url}` */
   resumeKey?: string | undefined;
@@ -346,11 +349,13 @@ export class EssClient {
   /** A new session whose state has not been fetched yet: cleared once a getState succeeds. */
   #needsState = false;
   /**
-   * An addSubscription of this session was sent and never answered with an id: the gateway may
-   * hold a subscription the client cannot name (no command lists them), so the session is not
-   * to be resumed. The next connection starts a new one; the record is saved without its last event.
+   * addSubscriptions of this session sent and not answered with an id: the gateway may hold a
+   * subscription the client cannot name (no command lists them), so while not 0 the session is
+   * not to be resumed. The next connection starts a new one; the record is saved without its last
+   * event. Only one that timed out may still be answered (late, on its connection: see #onFrame),
+   * which makes one fewer: its subscription is named and queued for removal, or it was refused.
    */
-  #abandoned = false;
+  #abandoned = 0;
   #onlineWaiters: Waiter[] = [];
   /**
    * Ends the run's backoff wait early (close(), reconnect()). Set by a reconnect() that came
@@ -549,7 +554,9 @@ export class EssClient {
    * throws the EssError when it halts; called after `close()` (before the next `connect()`), it
    * hands out the held events, if any, and ends. Called right
    * after `connect()` resolves, it is the iterator that held the events which came while
-   * connecting with nothing to consume them (a resume's replay; see the README).
+   * connecting with nothing to consume them (a resume's replay; see the README). Its consumer is
+   * done with an event when it asks for the next one or leaves (the body of a `for await` loop
+   * finished, or broke out): only then does the resume record pass the batch that event ended.
    *
    * @example
    * for await (const event of ess.events()) console.log(event.type, event.source);
@@ -573,7 +580,9 @@ export class EssClient {
    * id for {@link unsubscribe}, stable across reconnects. Waits for the connection when it is
    * not online. When the connection is lost before the answer, it rejects (CONNECTION_LOST) and
    * the session, which may hold that subscription under an id the client never learned, is not
-   * resumed: the next connection starts a new one (a `gap`) without it. In a restarted process,
+   * resumed: the next connection starts a new one (a `gap`) without it. So too when it times out
+   * (COMMAND_TIMEOUT), until its late answer comes: that subscription is then removed, and the
+   * session is resumed again. In a restarted process,
    * filters equal to those of a subscription restored from the resume record (the order within
    * a list aside) get that subscription's id, once, instead of another subscription.
    */
@@ -600,11 +609,12 @@ export class EssClient {
 
   /**
    * Remove a subscription made by {@link subscribe}. While offline, or when the connection is
-   * lost before the gateway answers, the removal is sent once the session is resumed, also by a
-   * restarted process (it is kept in the resume record); a new session after a gap has none of
-   * the old subscriptions anyway. One whose add is still in flight is removed once added. When
-   * the gateway refuses the removal (COMMAND_FAILED; 404, gone already, is no refusal), the
-   * subscription is kept, and unsubscribe() can be called again.
+   * lost before the gateway answers, the removal is queued and sent once the session is resumed,
+   * also by a restarted process (it is kept in the resume record), and again on every resume
+   * while it is lost or refused with a retryable status (5xx, 429, 408); a new session after a
+   * gap has none of the old subscriptions anyway. One whose add is still in flight is removed
+   * once added. When the gateway refuses this call's removal (COMMAND_FAILED; 404, gone already,
+   * is no refusal), the subscription is kept, and unsubscribe() can be called again.
    */
   async unsubscribe(id: string): Promise<void> {
     const subscription = this.#subscriptions.get(id);
@@ -881,7 +891,8 @@ export class EssClient {
         const value: unknown = await auth();
         // Without the whitespace around it: a token read from a file ends with a newline.
         const token = typeof value === 'string' ? value.trim() : '';
-        if (!token) throw new TypeError('the auth function returned no token');
+        // A configuration error, not worth retrying (AUTH_FAILED, not retryable: see below).
+        if (!token) throw Object.assign(new TypeError('the auth function returned no token'), { code: 'CONFIGURATION' });
         const header = /^bearer\s/i.test(token) ? token : `Bearer ${token}`;
         return { header };
       }
@@ -966,7 +977,7 @@ export class EssClient {
       // Events held from the old session are not handed out after the gap that reports their loss.
       void this.#held?.return();
       this.#held = undefined;
-      this.#abandoned = false;
+      this.#abandoned = 0;
       this.#removals.clear();
       for (const subscription of this.#subscriptions.values()) subscription.serverId = undefined;
       if (previousSessionId !== undefined) {
@@ -1003,7 +1014,7 @@ export class EssClient {
     } catch (error) {
       // Sent and not refused (COMMAND_FAILED): the gateway may have added it (see #abandoned).
       if ((error as Partial<EssError> | undefined)?.code !== 'COMMAND_FAILED') {
-        this.#abandoned = true;
+        this.#abandoned += 1;
         this.#saveRecord();
       }
       throw error;
@@ -1011,19 +1022,19 @@ export class EssClient {
   }
 
   /**
-   * Send a removal (queued, or of a late answer's subscription). Lost or unanswered, it stays
-   * queued and the error is thrown, unless `strict` (unsubscribe(), which then resolves).
-   * Answered, it is dequeued; a refusal other than 404 (gone already), a retryable one (5xx)
-   * too, is thrown when `strict`, and only logged otherwise (while a session is set up, or for
-   * a late answer: not worth ending the connection over).
+   * Send a queued removal. Lost, unanswered or refused with a retryable status (5xx, 429, 408), it
+   * stays queued for the next connection and the error is thrown (while a session is set up, that
+   * connection attempt fails and is retried with backoff), unless `strict` (unsubscribe(), which
+   * resolves then, but throws a refusal). Otherwise it is dequeued; a refusal other than 404 (gone
+   * already) is thrown when `strict`, and only logged otherwise (sending it again would not help).
    */
   async #remove(connection: Connection, serverId: string, strict?: boolean): Promise<void> {
     try {
       await this.#command(connection, 'removeSubscription', { subscriptionId: serverId });
     } catch (error) {
-      // Lost or unanswered; a refusal (COMMAND_FAILED), even a retryable one, is an answer.
       if (!EssError.isInstance(error)) throw error;
-      if (error.retryable && error.code !== 'COMMAND_FAILED') {
+      // unsubscribe() gets a refusal (COMMAND_FAILED), even a retryable one: it keeps the subscription.
+      if (error.retryable && !(strict && error.code === 'COMMAND_FAILED')) {
         if (strict) return;
         throw error;
       }
@@ -1113,11 +1124,22 @@ export class EssClient {
     const commandId = frame.commandId;
     if (typeof commandId === 'number') {
       const pending = connection.pending.get(commandId);
+      const status = typeof frame.status === 'number' ? frame.status : 0;
+      const ok = status >= 200 && status < 300;
       if (pending === undefined) {
         // A late answer to an addSubscription that timed out (subscribe() rejected): the gateway
-        // added a subscription the client does not hold, so it is removed.
-        if (connection.timedOut.delete(commandId) && typeof frame.subscriptionId === 'string') {
-          this.#remove(connection, frame.subscriptionId).catch(() => undefined);
+        // added a subscription the client does not hold, queued for removal (or it refused the
+        // add). Known again, it does not keep the session from being resumed (see #abandoned).
+        const serverId = frame.subscriptionId;
+        const named = typeof serverId === 'string';
+        if (connection.timedOut.delete(commandId) && (named || !ok)) {
+          if (named) {
+            this.#removals.add(serverId);
+            // Lost, or refused with a retryable status: left queued for the next connection.
+            this.#remove(connection, serverId).catch(() => undefined);
+          }
+          this.#abandoned -= 1;
+          this.#saveRecord();
         }
         this.#logger.debug('ignored a response to no pending command', { commandId });
         return;
@@ -1125,8 +1147,7 @@ export class EssClient {
       connection.pending.delete(commandId);
       clearTimeout(pending.timer);
       if (!connection.pending.size) this.#updateFlow();
-      const status = typeof frame.status === 'number' ? frame.status : 0;
-      if (status >= 200 && status < 300) {
+      if (ok) {
         pending.resolve(frame);
         return;
       }
@@ -1189,7 +1210,7 @@ export class EssClient {
     const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
     // Listeners took it, and so did no one when there was no consumer at all as it came;
-    // iterators take it when they hand out its last event (one that left meanwhile does not).
+    // iterators take it once their consumer is done with its last event (one that left meanwhile does not).
     this.#streamOwner.batchTaken(batch, listeners || !streams.length);
   }
 

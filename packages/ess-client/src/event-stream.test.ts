@@ -44,19 +44,60 @@ describe('EventStream', () => {
     expect(await stream.next()).toEqual({ done: true, value: undefined });
   });
 
-  it('reports a batch once the consumer takes its last event, and not before', async () => {
+  it('reports a batch once the consumer comes back after its last event (next() or return()), not when it gets it', async () => {
     const { parent, stream, batch } = batchOfTwo();
     await stream.next();
-    expect(parent.taken).toEqual([]);
     await stream.next();
+    // It has the last event, and may still be handling it (a process that dies now gets the batch again).
+    expect(parent.taken).toEqual([]);
+    const waiting = stream.next();
     expect(parent.taken).toEqual([batch]);
 
-    const waiting = stream.next();
+    // Handed straight to a waiting next(): reported at the next call too.
     const direct = event('c');
     stream.push(direct);
-    stream.endBatch({ sessionId: 's', last: direct, seq: 1, remaining: 1 });
+    const second: Batch = { sessionId: 's', last: direct, seq: 2, remaining: 1 };
+    stream.endBatch(second);
     expect((await waiting).value).toBe(direct);
-    expect(parent.taken).toHaveLength(2);
+    expect(parent.taken).toEqual([batch]);
+    const more = stream.next();
+    expect(parent.taken).toEqual([batch, second]);
+
+    // A batch that ends while the consumer waits: it is done with everything, reported at once.
+    const third: Batch = { sessionId: 's', last: event('x'), seq: 3, remaining: 1 };
+    stream.endBatch(third);
+    expect(parent.taken).toEqual([batch, second, third]);
+
+    // Ending with nothing buffered while the consumer handles an event: reported when it leaves.
+    const fourth = event('d');
+    stream.push(fourth);
+    expect((await more).value).toBe(fourth);
+    const last: Batch = { sessionId: 's', last: fourth, seq: 4, remaining: 1 };
+    stream.endBatch(last);
+    expect(parent.taken).toHaveLength(3);
+    await stream.return();
+    expect(parent.taken).toEqual([batch, second, third, last]);
+  });
+
+  it('reports a batch whose end the consumer got as taken when it leaves, and the ones it did not get as left', async () => {
+    const leaving = owner();
+    const taken: [Batch, boolean | undefined][] = [];
+    leaving.batchTaken = (batch, took) => taken.push([batch, took]);
+    const stream = new EventStream(leaving, 100, 'pause');
+    const first = event('a');
+    const second = event('b');
+    stream.push(first);
+    const got: Batch = { sessionId: 's', last: first, seq: 1, remaining: 1 };
+    stream.endBatch(got);
+    stream.push(second);
+    const missed: Batch = { sessionId: 's', last: second, seq: 2, remaining: 1 };
+    stream.endBatch(missed);
+    expect((await stream.next()).value).toBe(first);
+    await stream.return();
+    expect(taken).toEqual([
+      [got, true],
+      [missed, false],
+    ]);
   });
 
   it('keeps FIFO order while its ring wraps around and grows', async () => {
@@ -117,6 +158,9 @@ describe('EventStream', () => {
       stop(stream);
       expect(((await stream.next()).value!).id).toBe('a');
       expect(((await stream.next()).value!).id).toBe('b');
+      expect(parent.taken).toEqual([]);
+      // Back for more after the last event: it ends (or throws), and the batch is taken.
+      await stream.next().catch(() => undefined);
       expect(parent.taken).toEqual([batch]);
     }
   });

@@ -53,6 +53,16 @@ async function recordReaches(store: MemoryStore, lastEventId: string): Promise<v
   }
 }
 
+/** Wait (up to 5 s) for a resume record that passes `test`. */
+async function recordWhere(store: MemoryStore, test: (record: Record<string, unknown>) => boolean): Promise<void> {
+  for (let tries = 0; ; tries += 1) {
+    const record = await store.get(key);
+    if (record !== undefined && test(record)) return;
+    if (tries > 500) throw new Error(`the resume record never passed the test: ${JSON.stringify(record)}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Lose the connection while upgrades are refused; resolves once the client is `delayed`. */
 async function goOffline(ess: EssClient): Promise<void> {
   sandbox.events.refuseUpgrades({ retryAfterSeconds: 0 });
@@ -146,6 +156,7 @@ it('a restarted process sends the removals queued while offline: the resumed ses
   const id = await first.subscribe(outputs);
   sandbox.publish(numbered(0, 1));
   await take(iterator, 1);
+  await iterator.return?.(); // done with e0, as a loop that breaks
   await goOffline(first);
   await first.unsubscribe(id); // queued for the resume
   await first.close();
@@ -157,6 +168,40 @@ it('a restarted process sends the removals queued while offline: the resumed ses
   expect(second.stats.resumes).toBe(1);
   sandbox.publish([output('o1'), ...numbered(1, 1)]);
   expect(ids(await take(resumed, 1))).toEqual(['e1']);
+});
+
+it('sends a queued removal again after a retryable refusal (503): the resumed session drops the subscription, and its events stop', async () => {
+  const ess = client();
+  await ess.connect();
+  const iterator = ess.events();
+  const id = await ess.subscribe(outputs);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await goOffline(ess);
+  await ess.unsubscribe(id); // queued for the resume
+  sandbox.events.failCommands({ command: 'removeSubscription', status: 503 });
+  const online = next(ess, 'connection', (change) => change.state === 'online');
+  sandbox.events.acceptUpgrades();
+  await online;
+  expect(sandbox.stats.events.failed).toBe(1);
+  // It used to be forgotten after the 503: the gateway kept the subscription, and o1 came.
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e1']);
+  expect(ess.stats).toMatchObject({ gaps: 0 });
+  await expect(ess.unsubscribe(id)).rejects.toMatchObject({ code: 'INVALID_COMMAND' }); // gone for good
+});
+
+it("a restarted process whose removal of the stored filters gets a 503 sends it again: the resumed session keeps only its own filters", async () => {
+  const store = new MemoryStore();
+  await firstProcess(store);
+  sandbox.events.failCommands({ command: 'removeSubscription', status: 503 });
+  const second = client({ resumeStore: store, resumeKey: key, filters: outputs });
+  const resumed = second.events();
+  await second.connect();
+  expect(sandbox.stats.events.failed).toBe(1);
+  expect(second.stats).toMatchObject({ gaps: 0 });
+  sandbox.publish([...numbered(1, 1), output('o1')]);
+  expect(ids(await take(resumed, 1))).toEqual(['o1']);
 });
 
 it("saves the events an 'event' listener got before it closed the client: a restart repeats none and loses none", async () => {
@@ -200,12 +245,13 @@ it("with an iterator open as well, the record follows what the iterator takes of
   });
   sandbox.publish(numbered(0, 2));
   await take(iterator, 2);
+  const waiting = iterator.next(); // back for more, as a for-await loop: done with e0, e1
   await recordReaches(store, 'e1');
   sandbox.publish(numbered(2, 8)); // the iterator gets e2 and e3 of this batch, the listener e4 too
   await until(() => closing !== undefined);
   await closing;
   expect((await store.get(key))?.lastEventId).toBe('e1'); // not taken yet
-  expect(ids(await take(iterator, 10))).toEqual(['e2', 'e3']);
+  expect(ids([(await waiting).value!, ...(await take(iterator, 10))])).toEqual(['e2', 'e3']);
   await first.close(); // waits for the record written while draining
   expect((await store.get(key))?.lastEventId).toBe('e3');
 
@@ -224,6 +270,7 @@ it("a 'state' listener that closes the client leaves the record before the batch
   const iterator = first.events();
   sandbox.publish(numbered(0, 2));
   await take(iterator, 2);
+  const waiting = iterator.next(); // back for more, as a for-await loop: done with e0, e1
   await recordReaches(store, 'e1');
   let closing: Promise<void> | undefined;
   first.on('state', () => {
@@ -233,7 +280,7 @@ it("a 'state' listener that closes the client leaves the record before the batch
   await until(() => closing !== undefined);
   await closing;
   expect((await store.get(key))?.lastEventId).toBe('e1');
-  expect(ids(await take(iterator, 10))).toEqual(['e2', 'e3', 'e4', 'e5', 'e6']);
+  expect(ids([(await waiting).value!, ...(await take(iterator, 10))])).toEqual(['e2', 'e3', 'e4', 'e5', 'e6']);
   await first.close(); // waits for the record written while draining
   expect((await store.get(key))?.lastEventId).toBe('e6');
 });
@@ -245,6 +292,7 @@ async function firstProcess(store: MemoryStore): Promise<void> {
   const iterator = first.events();
   sandbox.publish(numbered(0, 1));
   await take(iterator, 1);
+  await iterator.return?.(); // done with e0, as a loop that breaks
   await recordReaches(store, 'e0');
   await first.close();
 }
@@ -258,6 +306,7 @@ it('a process restarted with other filters resumes the session with its own filt
   expect(second.stats.resumes).toBe(1);
   sandbox.publish([...numbered(1, 1), output('o1')]);
   expect(ids(await take(resumed, 1))).toEqual(['o1']);
+  await resumed.return?.(); // done with o1, as a loop that breaks
   await second.close();
 
   // Its record names the new filters' subscription: a third process with them resumes it as is.
@@ -297,6 +346,43 @@ it('removes the subscription of a late answer to a subscribe() that timed out', 
   expect(ids(await take(iterator, 1))).toEqual(['e0']);
 });
 
+it('resumes the session again once the late answer to a timed-out subscribe() named its subscription: no gap at the next drop, and a 503 to its removal is tried again', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const store = new MemoryStore();
+  const ess = client({ url: relay.url, commandTimeoutMs: 500, resumeStore: store, resumeKey: key });
+  const gaps: EssGap[] = [];
+  ess.on('gap', (gap) => gaps.push(gap));
+  await ess.connect();
+  const iterator = ess.events();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  const waiting = iterator.next(); // back for more, as a for-await loop: done with e0
+  await recordReaches(store, 'e0');
+  const { held, release } = relay.holdAnswer(isOutputsAdd);
+  const subscribing = expect(ess.subscribe(outputs)).rejects.toMatchObject({ code: 'COMMAND_TIMEOUT' });
+  await held; // the gateway has added it
+  await subscribing;
+  // Not to be resumed while the gateway may hold a subscription the client cannot name.
+  await recordWhere(store, (record) => record.lastEventId === undefined);
+  sandbox.events.failCommands({ command: 'removeSubscription', status: 503 });
+  release();
+  // The late answer names it: queued for removal, and the session may be resumed again.
+  await recordReaches(store, 'e0');
+  await until(() => sandbox.stats.events.failed === 1, 5000, 'the refused removal');
+  expect((await store.get(key))?.removals).toHaveLength(1);
+  sandbox.dropConnections();
+  sandbox.publish(numbered(1, 2)); // while reconnecting
+  // It used to start a new session: a gap, and e1, e2 lost.
+  expect(ids([(await waiting).value!, ...(await take(iterator, 1))])).toEqual(['e1', 'e2']);
+  expect(gaps).toEqual([]);
+  expect(ess.stats.resumes).toBe(1);
+  // The resume sent the queued removal again (before going online): the gateway has no outputs subscription left.
+  await until(() => ess.stats.connections === 2 && ess.connectionState === 'online', 5000, 'online again');
+  sandbox.publish([output('o1'), ...numbered(3, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e3']);
+  await recordWhere(store, (record) => Array.isArray(record.removals) && record.removals.length === 0 && record.lastEventId !== undefined);
+});
+
 /** A first process that subscribes `filters`, takes e0 (recorded in a MemoryStore) and closes: what a restart resumes. */
 async function firstRunSubscribing(filters: Parameters<EssClient['subscribe']>[0]) {
   const store = new MemoryStore();
@@ -307,6 +393,7 @@ async function firstRunSubscribing(filters: Parameters<EssClient['subscribe']>[0
   const restored = await first.subscribe(filters);
   sandbox.publish(numbered(0, 1));
   await take(iterator, 1);
+  await iterator.return?.(); // done with e0, as a loop that breaks
   await recordReaches(store, 'e0');
   await first.close();
   return { store, options, restored };

@@ -1,5 +1,6 @@
 // A consumer process for the restart test: connects with a FileStore resume record, takes
-// `consume` events, waits until its record says so, then idles until the parent kills it.
+// `consume` events and comes back for the next one (done with them), waits until its record says
+// so, then idles until the parent kills it.
 // Prints one JSON object per line on stdout.
 import { oauth2, Session } from '@sessionkit/core-session';
 import { FileStore } from '@sessionkit/token-store/file';
@@ -45,6 +46,9 @@ for (let taken = 0; taken < config.consume; taken += 1) {
   last = result.value.id;
   say({ type: 'event', n: (result.value.data as { n: number }).n });
 }
+// Back for the next event, as a for-await loop whose body finished: done with the last one taken
+// (the one this call gets is never handled: the process dies first).
+void iterator.next();
 const deadline = Date.now() + 10_000;
 for (;;) {
   const record = await store.get(config.key);
