@@ -1013,37 +1013,30 @@ describe('sessions', () => {
     expect(client().saveSession()).toBeUndefined();
   });
 
-  it('lets a reuseSession() called while a login() is in flight win: the entity and session id stay a pair', async () => {
+  it('refuses a reuseSession() while a login() or logout() is not over with INVALID_STATE, changing nothing', async () => {
     const live = client();
     expect((await live.login()).code).toBe(200);
     const saved = live.saveSession()!;
     const ote = client({ system: 'ote' });
-    sandbox.commands.resetStats();
-    sandbox.commands.injectFault({ type: 'slow', delayMs: 300 }, { command: 'StartSession' });
-    const login = ote.login();
-    await sleep(50);
-    ote.reuseSession(saved);
-    const started = await login;
-    expect(started.code).toBe(200);
-    // The login's session (started for entity 1234) used to replace the reused one, beside the entity
-    // 54cd: every request then got 530, and saveSession() returned that unusable pair.
-    expect(ote.saveSession()).toEqual(saved);
-    expect(ote.entity).toBe('54cd');
-    expect((await ote.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
-    expect(sandbox.commands.recent.at(-1)).toMatchObject({ entity: '54cd', usedSession: true });
-
-    // A login() called after the reuseSession() does not share the one before it: it starts its own, which is kept.
     sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'StartSession' });
-    const before = ote.login();
+    const login = ote.login();
+    // It used to set the entity at once, and the login then put its own session (of entity 1234)
+    // beside it: every request got 530, and saveSession() returned that unusable pair.
+    expect(thrownBy(() => { ote.reuseSession(saved); })).toMatchObject({ name: 'HttpClientError', code: 'INVALID_STATE' });
+    const started = await login;
+    expect(ote.saveSession()).toEqual({ entity: '1234', session: started.property('SESSION') });
+    expect((await ote.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    // A queued logout() would have ended the reused session (its owner's) instead.
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'EndSession' });
+    const logout = ote.logout();
+    expect(thrownBy(() => { ote.reuseSession(saved); })).toMatchObject({ name: 'HttpClientError', code: 'INVALID_STATE' });
+    expect((await logout).code).toBe(200);
+    expect(ote.loggedIn).toBe(false);
+    // Once they are over, it is used.
     ote.reuseSession(saved);
-    const after = ote.login();
-    const [first, second] = await Promise.all([before, after]);
-    expect([first.code, second.code]).toEqual([200, 200]);
-    expect(second.property('SESSION')).not.toBe(first.property('SESSION'));
-    expect(ote.saveSession()).toEqual({ entity: '54cd', session: second.property('SESSION') });
-    expect(commandsSent()).toEqual(['StartSession', 'StatusAccount', 'StartSession', 'StartSession']);
-    await ote.logout();
-    for (const id of [started, first].map((response) => response.property('SESSION'))) await client({ system: 'ote' }).request({ COMMAND: 'EndSession' }, { sessionId: id ?? '' });
+    expect(ote.saveSession()).toEqual(saved);
+    expect(await ote.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 1 });
+    expect(await live.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 1 });
     await live.logout();
   });
 });
@@ -1295,28 +1288,6 @@ describe('pages', () => {
   const page = (first: number, last: number, total?: number, limit = 10, code = 200): string =>
     `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = x\nPROPERTY[FIRST][0] = ${first}\nPROPERTY[LAST][0] = ${last}\nPROPERTY[LIMIT][0] = ${limit}\n${total === undefined ? '' : `PROPERTY[TOTAL][0] = ${total}\n`}PROPERTY[DOMAIN][0] = a.com\nEOF\n`;
 
-  it('takes a page without FIRST and LAST for the window the request asked for, and fetches every page', async () => {
-    // COUNT, LIMIT and TOTAL only: the window used to be read as starting at 0, so the second page
-    // looked like the first one again and pages() stopped after it, without the rest.
-    const domains = (from: number): string => `PROPERTY[DOMAIN][0] = d${from}.com\nPROPERTY[DOMAIN][1] = d${from + 1}.com\n`;
-    for (const from of [0, 2, 4]) {
-      sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\nCODE = 200\nDESCRIPTION = ok\n${domains(from)}PROPERTY[COUNT][0] = 2\nPROPERTY[LIMIT][0] = 2\nPROPERTY[TOTAL][0] = 6\nEOF\n` }, { command: 'QueryDomainList' });
-    }
-    sandbox.commands.resetStats();
-    const pages: CommandResponse[] = [];
-    for await (const page of client().pages({ COMMAND: 'QueryDomainList', LIMIT: 2 })) pages.push(page);
-    expect(pages.flatMap((page) => page.records.map((record) => record.DOMAIN))).toEqual(['d0.com', 'd1.com', 'd2.com', 'd3.com', 'd4.com', 'd5.com']);
-    expect(sandbox.commands.recent.map((request) => request.command.FIRST)).toEqual(['0', '2', '4']);
-    expect(pages.map((page) => page.pagination)).toEqual([
-      { first: 0, last: 1, count: 2, limit: 2, total: 6, page: 1, pages: 3, hasNext: true, nextFirst: 2 },
-      { first: 2, last: 3, count: 2, limit: 2, total: 6, page: 2, pages: 3, hasNext: true, nextFirst: 4 },
-      { first: 4, last: 5, count: 2, limit: 2, total: 6, page: 3, pages: 3, hasNext: false, nextFirst: undefined },
-    ]);
-    // A request() too: its response's window starts at the FIRST it sent.
-    sandbox.commands.injectFault({ type: 'respond', body: `[RESPONSE]\nCODE = 200\nDESCRIPTION = ok\n${domains(10)}PROPERTY[COUNT][0] = 2\nPROPERTY[TOTAL][0] = 20\nEOF\n` }, { command: 'QueryDomainList' });
-    expect((await client().request({ COMMAND: 'QueryDomainList', FIRST: 10, LIMIT: 2 })).pagination).toMatchObject({ first: 10, last: 11, nextFirst: 12 });
-  });
-
   it('stops without TOTAL, with LIMIT <= 0, when the window does not advance, and on an error', async () => {
     expect(await collect(page(0, 9))).toEqual([200]);
     expect(await collect(page(0, 9, 100, 0))).toEqual([200]);
@@ -1329,6 +1300,24 @@ describe('pages', () => {
     expect(await collect([page(0, 9, 20), withoutFirst(19)])).toEqual([200, 200]);
     expect(await collect([page(0, 9, 100), '[RESPONSE]\nCODE = 421\nDESCRIPTION = busy\nEOF\n'])).toEqual([200, 421]);
     expect(await collect([page(0, 9, 100), page(10, 19, 100), page(20, 29, 100), page(30, 39, 100), page(40, 49, 100)])).toEqual([200, 200, 200, 200, 200]);
+    sandbox.commands.clearFaults();
+  });
+
+  it('reads a page without FIRST as starting at 0, whatever FIRST was sent, so that a server ignoring FIRST ends the paging after two pages', async () => {
+    // COUNT, LIMIT and TOTAL only, and the same records whatever FIRST asked for.
+    const same = '[RESPONSE]\nCODE = 200\nDESCRIPTION = ok\nPROPERTY[DOMAIN][0] = d0.com\nPROPERTY[DOMAIN][1] = d1.com\nPROPERTY[COUNT][0] = 2\nPROPERTY[LIMIT][0] = 2\nPROPERTY[TOTAL][0] = 1000000\nEOF\n';
+    sandbox.commands.injectFault({ type: 'respond', body: same }, { command: 'QueryDomainList', times: Infinity });
+    sandbox.commands.resetStats();
+    const created = client();
+    const pages: CommandResponse[] = [];
+    for await (const each of created.pages({ COMMAND: 'QueryDomainList', LIMIT: 2 }, { maxPages: 5 })) pages.push(each);
+    // Read as starting at the FIRST sent, every page looked new: it went on up to maxPages.
+    expect(pages.map((each) => each.pagination?.first)).toEqual([0, 0]);
+    expect(sandbox.commands.recent.map((sent) => sent.command.FIRST)).toEqual(['0', '2']);
+    // request() too, however FIRST is written.
+    for (const first of [20, '20', ' 20 ']) {
+      expect((await created.request({ COMMAND: 'QueryDomainList', FIRST: first, LIMIT: 2 })).pagination).toMatchObject({ first: 0, last: 1, nextFirst: 2 });
+    }
     sandbox.commands.clearFaults();
   });
 });

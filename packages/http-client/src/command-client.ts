@@ -287,8 +287,6 @@ export class CommandClient {
   #last: [string | undefined, Promise<CommandResponse>, AbortSignal | undefined] | undefined;
   // Set by close(): its promise, which every later close() returns.
   #closed: Promise<void> | undefined;
-  // How many times reuseSession() was called: a login() in flight adopts its session only when this did not change.
-  #reuses = 0;
   // What wakes each request waiting for a retry or a login (see #wait); close() calls them.
   readonly #waiting = new Set<() => void>();
 
@@ -399,7 +397,7 @@ export class CommandClient {
       const response = await this.#send(pagePairs, options);
       // A later page whose window did not advance (a server that ignores FIRST) is not yielded:
       // its records would repeat.
-      if (page && response.isSuccess() && (response.pagination?.first ?? first) !== first) return;
+      if (page && response.isSuccess() && response.property('FIRST') !== undefined && response.pagination?.first !== first) return;
       yield response;
       // Undefined after an error, without TOTAL, and so on (see Pagination.hasNext).
       const nextFirst = response.pagination?.nextFirst ?? 0;
@@ -420,9 +418,7 @@ export class CommandClient {
    * `ABORTED` too when the first caller's `signal` fires (give the calls the same signal, or
    * none); its own `signal` and {@link close} end only its own wait. With a session in use already, a new one replaces it and
    * the old one stays open on the server until it times out (it may be shared through
-   * {@link saveSession}): call {@link logout} first to end it. A {@link reuseSession} called while a
-   * login() is not over wins: that login's session is not adopted (it stays open on the server until
-   * it times out; its id is in the StartSession response), and a login() called after it starts its own.
+   * {@link saveSession}): call {@link logout} first to end it.
    */
   async login(options?: LoginOptions): Promise<CommandResponse> {
     options = optionsOf(options);
@@ -431,9 +427,7 @@ export class CommandClient {
     const signal = options.signal;
     // The server checks the ranges of TIMEOUT and MAXTTL.
     const command = flattenCommand({ COMMAND: 'StartSession', TIMEOUT: options.timeoutSeconds, MAXTTL: options.maxTtlSeconds });
-    // A reuseSession() after it wins: a login() called after that one does not share it.
-    const reuses = this.#reuses;
-    const key = String([command, reuses]);
+    const key = String(command);
     const last = this.#last;
     // The login just before with the same command is shared, unless its signal has fired (it is
     // doomed, and this call comes after that). close() and this call's signal end only this call's
@@ -442,8 +436,7 @@ export class CommandClient {
     return this.#queue(signal, async () => {
       // An empty session id: the credentials, even when a session is in use.
       const response = await this.#send(command, { signal, sessionId: '' });
-      // Not when reuseSession() was called meanwhile: the entity and session id it set stay a pair.
-      if (reuses === this.#reuses) this.#sessionId = startedSession(response) ?? this.#sessionId;
+      this.#sessionId = startedSession(response) ?? this.#sessionId;
       return response;
     }, key);
   }
@@ -473,19 +466,19 @@ export class CommandClient {
   }
 
   /**
-   * Use a saved session: sets both its entity and its id, also over a {@link login} in flight (whose
-   * session is then not adopted). Not on a client with a Session, whose token it would be sent with
-   * (as with {@link login}).
+   * Use a saved session: sets both its entity and its id. Not on a client with a Session, whose
+   * token it would be sent with (as with {@link login}), nor while a {@link login} or {@link logout}
+   * is not over (`INVALID_STATE`): it would end or replace the session set here.
    */
   reuseSession(saved: SavedSession): void {
     this.#refuseWithSession();
+    if (this.#last) throw new HttpClientError('INVALID_STATE', 'reuseSession() cannot run while a login() or logout() is not over.');
     // null (plain JavaScript) is refused like any other bad value, not with a TypeError.
     if (!isText((saved as SavedSession | null)?.entity) || !isText(saved.session)) {
       throw invalidArgument('A saved session needs an entity and a session id.');
     }
     this.#entity = saved.entity;
     this.#sessionId = saved.session;
-    this.#reuses++;
   }
 
   /**
@@ -619,9 +612,9 @@ export class CommandClient {
         // toJSON(); the properties (a StartSession's new session id) stay as they are.
         unecho: (response) => unechoer(connection, pairs, response),
       };
-      const status = result.status ?? 0;
       let response: CommandResponse;
       let retryInMs: number | undefined;
+      const status = result.status ?? 0;
       if (status >= 200 && status < 300) {
         response = parseResponse(result.text, detail);
       } else {
@@ -653,7 +646,9 @@ export class CommandClient {
             commandTextOf(maskPairs(pairs)),
           );
           // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
-          fields.body = redactResponseText(unechoer(connection, pairs, response)(result.error === undefined ? result.text : response.raw));
+          // The response's secrets where it echoes them; a made-up response has none, so for a body that
+          // became one (cut off before its EOF line, say) those of the body read up to its end, as whole.
+          fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(result.text + '\nEOF') : response)(result.error === undefined ? result.text : response.raw));
         }
         logger.debug(COMMAND_LOG_MESSAGE, fields);
       }

@@ -1,6 +1,6 @@
 /** The paging window of a list response (`FIRST`, `LAST`, `COUNT`, `LIMIT`, `TOTAL`). */
 export interface Pagination {
-  /** Index of the first record of this page: `FIRST`, else the `FIRST` the request sent, else 0. */
+  /** Index of the first record of this page. */
   readonly first: number;
   /** Index of the last record of this page (`first - 1` for an empty page). */
   readonly last: number;
@@ -83,11 +83,6 @@ export const normalizeName = (name: string): string => {
   return name.toUpperCase().replace(/\s+/g, '');
 };
 
-const integer = (text: unknown): number | undefined => {
-  // undefined reads as "undefined": no integer.
-  return /^-?\d{1,15}$/.test(text as string) ? +(text as string) : undefined;
-};
-
 /**
  * One answer of the API, or a response the client made up for a transport failure (421/423,
  * `synthetic: true`). Check the code with the predicates: `request()` does not throw for API
@@ -143,8 +138,6 @@ export class CommandResponse {
       else columns.push(name);
     }
     this.columns = columns;
-    // Before the pagination, which may read it.
-    this.#command = detail.command;
     this.pagination = hasPaging ? this.#paginate() : undefined;
     this.synthetic = init.synthetic ?? false;
     this.httpStatus = detail.httpStatus;
@@ -152,6 +145,7 @@ export class CommandResponse {
     this.attempt = detail.attempt ?? 1;
     this.durationMs = detail.durationMs ?? 0;
     this.url = detail.url;
+    this.#command = detail.command;
     // Last: it may look at the properties. The description keeps its place among the fields; the
     // client's own (synthetic) descriptions are left alone.
     if ((this.#unecho = detail.unecho?.(this)) && !this.synthetic) this.description = this.#unecho(this.description);
@@ -232,9 +226,12 @@ export class CommandResponse {
   }
 
   #paginate(): Pagination {
-    const property = (name: string): number | undefined => integer(this.property(name));
-    // Without FIRST, the FIRST the request sent.
-    const first = property('FIRST') ?? integer(this.command?.FIRST) ?? 0;
+    const property = (name: string): number | undefined => {
+      const text: unknown = this.property(name);
+      // undefined reads as "undefined": no integer.
+      return /^-?\d{1,15}$/.test(text as string) ? +(text as string) : undefined;
+    };
+    const first = property('FIRST') ?? 0;
     const count = property('COUNT') ?? this.#rows();
     const last = property('LAST') ?? first + count - 1;
     const limit = property('LIMIT');

@@ -148,6 +148,39 @@ describe('debug logging', () => {
     expect(plain.filter((text) => text.includes('<pre>'))).toHaveLength(6);
   });
 
+  it('masks in the trace body of a body cut off before its EOF line the secrets it holds, where it echoes them, as in the whole body', async () => {
+    const json: string[] = [];
+    const plain: string[] = [];
+    const loggers = [
+      createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) }),
+      adaptLegacyCommandLogger({ log: (_post, response) => { plain.push(response.getPlain()); } }),
+    ];
+    // A StartSession answer that echoes its new session id in the description.
+    const id = 'C0ffee5e55i0n1d0123456789abcdef';
+    const whole = `[RESPONSE]\nCODE = 200\nDESCRIPTION = Session ${id} started\nPROPERTY[SESSION][0] = ${id}\nPROPERTY[TIMEOUT][0] = 600\nEOF\n`;
+    const crlf = whole.replaceAll('\n', '\r\n');
+    // Cut off after the SESSION line, and inside the TIMEOUT line of the CR LF body.
+    const bodies = [whole, whole.slice(0, whole.indexOf('PROPERTY[TIMEOUT]')), crlf.slice(0, crlf.indexOf('= 600') + 3)];
+    const codes: number[] = [];
+    for (const logger of loggers) {
+      const client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, logger });
+      try {
+        for (const body of bodies) {
+          sandbox.commands.injectFault({ type: 'respond', body }, { command: 'StartSession' });
+          codes.push((await client.login()).code);
+        }
+      } finally {
+        await client.close();
+      }
+    }
+    expect(codes).toEqual([200, 423, 423, 200, 423, 423]);
+    // A cut body is a 423 now, whose own secrets are none: the id used to show in its description.
+    expect([...json, ...plain].filter((text) => text.includes(id))).toEqual([]);
+    const masked = '[RESPONSE]\nCODE = 200\nDESCRIPTION = Session *** started\nPROPERTY[SESSION][0] = ***\n';
+    expect(plain).toEqual([`${masked}PROPERTY[TIMEOUT][0] = 600\nEOF\n`, masked, `${masked.replaceAll('\n', '\r\n')}PROPERTY[TIMEOUT][0] = 6`]);
+    expect(json.map((line) => (JSON.parse(line) as { body?: string }).body)).toEqual(plain);
+  });
+
   it('with debug: true and no logger, writes the entries to standard error', async () => {
     const written: string[] = [];
     const write = process.stderr.write.bind(process.stderr);

@@ -95,7 +95,8 @@ const parseText = (input: string): CommandResponseInit | undefined => {
 export const syntheticResponse = ([code, template]: Synthetic, detail: ResponseDetail): CommandResponse => {
   // The endpoint without user information or query.
   const description = template.replace('{URL}', () => {
-    const url = URL.parse(detail.url ?? '');
+    // undefined reads as "undefined": no URL, as ''.
+    const url = URL.parse(String(detail.url));
     return url ? url.origin + url.pathname : '(unknown URL)';
   });
   return new CommandResponse({ code, description, raw: `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, synthetic: true }, detail);
