@@ -164,23 +164,27 @@ export const startedSession = (response: CommandResponse): string | undefined =>
   return response.isSuccess() && isText(id) ? id : undefined;
 };
 
-/** One command on its way: what every attempt and replay of it shares. */
+/** One command on its way: what every attempt and replay of it shares (one-letter keys, see Attempt). */
 interface Outgoing {
   /** The command's pairs. */
-  command: [string, string][];
-  /** May be retried and replayed: the option, else whether the command only reads. */
-  idempotent: boolean;
-  options: CommandRequestOptions;
+  c: [string, string][];
+  /** Idempotent: may be retried and replayed (the option, else whether the command only reads). */
+  i: boolean;
+  /** The request's options. */
+  o: CommandRequestOptions;
   /** `performance.now()` when `request()` was called. */
-  start: number;
+  s: number;
 }
 
-/** What one attempt got: an answer (`status`, `headers`, `text`), or the transport's `error` (with empty `text`). */
+/**
+ * What one attempt got: an answer (`s` its status, `h` its headers, `t` its text), or the
+ * transport's error `e` (with empty `t`). One-letter keys: esbuild cannot shorten property names.
+ */
 interface Attempt {
-  status?: number | undefined;
-  headers?: Record<string, string | string[] | undefined> | undefined;
-  text: string;
-  error?: unknown;
+  s?: number | undefined;
+  h?: Record<string, string | string[] | undefined> | undefined;
+  t: string;
+  e?: unknown;
 }
 
 /**
@@ -324,10 +328,10 @@ export class CommandClient {
       if (retries >= maxRetries) return undefined;
       const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** retries);
       const backoff = Math.round(((1 + Math.random()) * ceiling) / 2);
-      if (result.error !== undefined) return isRetryableError(result.error, readOnly) ? backoff : undefined;
+      if (result.e !== undefined) return isRetryableError(result.e, readOnly) ? backoff : undefined;
       // 408, 429, 500, 502, 503, 504 (no status: `undefined`, none of them).
-      if (!readOnly || !/^(408|429|50[0234])$/.test(String(result.status))) return undefined;
-      const after = retryAfterMs(result.headers?.['retry-after']);
+      if (!readOnly || !/^(408|429|50[0234])$/.test(String(result.s))) return undefined;
+      const after = retryAfterMs(result.h?.['retry-after']);
       if (after === undefined) return backoff;
       return after <= maxRetryAfterMs ? after : undefined;
     };
@@ -392,9 +396,7 @@ export class CommandClient {
     let first = /^\d+$/.test(given as string) ? +(given as string) : 0;
     for (let page = 0; page < maxPages; page++) {
       // A copy per page: each response keeps the command it was sent with.
-      const pagePairs = pairs.slice();
-      pagePairs[firstIndex] = ['FIRST', String(first)];
-      const response = await this.#send(pagePairs, options);
+      const response = await this.#send(pairs.toSpliced(firstIndex, 1, ['FIRST', String(first)]), options);
       // A later page whose window did not advance (a server that ignores FIRST) is not yielded:
       // its records would repeat.
       if (page && response.isSuccess() && response.property('FIRST') !== undefined && response.pagination?.first !== first) return;
@@ -523,10 +525,10 @@ export class CommandClient {
     textOption('subuser', options.subuser);
     this.#refuse(options.signal);
     const outgoing: Outgoing = {
-      command: pairs,
-      idempotent: options.idempotent ?? READ_ONLY.test(pairs[0]?.[1] ?? ''),
-      options,
-      start: performance.now(),
+      c: pairs,
+      i: options.idempotent ?? READ_ONLY.test(pairs[0]?.[1] ?? ''),
+      o: options,
+      s: performance.now(),
     };
     const session = this.#session;
     // Straight to #exchange with the given session id or the credentials alone.
@@ -540,10 +542,10 @@ export class CommandClient {
     for (let attempt = 1, replay = false; ; replay = true) {
       let token: Token | undefined;
       if (session) try {
-        token = await this.#wait(session.getToken(), outgoing.options.signal);
+        token = await this.#wait(session.getToken(), outgoing.o.signal);
       } catch (error) {
         if (HttpClientError.isInstance(error)) throw error; // closed or aborted while waiting for the login
-        const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - outgoing.start };
+        const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - outgoing.s };
         if (AuthError.isInstance(error)) {
           if (error.cause instanceof CommandResponse) return error.cause;
           if (error.code === 'CONFIGURATION') {
@@ -566,13 +568,13 @@ export class CommandClient {
       else if (!id) return response;
       // Forgotten unless a login() or reuseSession() set another meanwhile (the replay uses that one).
       else if (this.#sessionId === id) this.#sessionId = undefined;
-      if (replay || !outgoing.idempotent || !(session || this.#sessionId || this.#credentials)) return response;
+      if (replay || !outgoing.i || !(session || this.#sessionId || this.#credentials)) return response;
       attempt = response.attempt + 1;
     }
   }
 
   async #exchange(outgoing: Outgoing, session: string | undefined, firstAttempt: number): Promise<CommandResponse> {
-    const { command: pairs, options } = outgoing;
+    const { c: pairs, o: options } = outgoing;
     const connection: ConnectionFields = {
       entity: this.#entity,
       remoteAddress: options.remoteAddress ?? this.#remoteAddress,
@@ -597,16 +599,16 @@ export class CommandClient {
           // after it costs about 3 µs to build (V8 11), a third of this client's own time per request.
           ...this.#target,
         });
-        result = { status: answer.statusCode, headers: answer.headers, text: await answer.body.text() };
+        result = { s: answer.statusCode, h: answer.headers, t: await answer.body.text() };
       } catch (error) {
-        result = { text: '', error };
+        result = { t: '', e: error };
       }
       if (options.signal?.aborted) throw aborted(options.signal);
       const detail: ResponseDetail = {
         url: this.url,
         attempt,
-        durationMs: performance.now() - outgoing.start,
-        httpStatus: result.status,
+        durationMs: performance.now() - outgoing.s,
+        httpStatus: result.s,
         command: () => Object.fromEntries(maskPairs(pairs)),
         // A secret the server echoed (`530 ... password hunter2`) is masked in the description and
         // toJSON(); the properties (a StartSession's new session id) stay as they are.
@@ -614,12 +616,12 @@ export class CommandClient {
       };
       let response: CommandResponse;
       let retryInMs: number | undefined;
-      const status = result.status ?? 0;
+      const status = result.s ?? 0;
       if (status >= 200 && status < 300) {
-        response = parseResponse(result.text, detail);
+        response = parseResponse(result.t, detail);
       } else {
-        response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.error });
-        retryInMs = this.#retryDelay(result, outgoing.idempotent, retries);
+        response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.e });
+        retryInMs = this.#retryDelay(result, outgoing.i, retries);
       }
       // One debug entry per attempt.
       const logger = this.#logger;
@@ -629,7 +631,7 @@ export class CommandClient {
           entity: connection.entity,
           url: this.url,
           command: response.command,
-          status: result.status,
+          status: result.s,
           code: response.code,
           description: response.description,
           runtime: response.runtime,
@@ -637,7 +639,7 @@ export class CommandClient {
           durationMs: Math.round(response.durationMs * 1000) / 1000,
           attempt: response.attempt,
         };
-        if (result.error !== undefined) fields.error = errorSummary(result.error);
+        if (result.e !== undefined) fields.error = errorSummary(result.e);
         if (retryInMs !== undefined) fields.retryInMs = retryInMs;
         if (logger.isLevelEnabled('trace')) {
           // The request body as it would be sent, with `s_pw`, `s_session`, `s_otp` and secret command values masked.
@@ -648,7 +650,7 @@ export class CommandClient {
           // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
           // The response's secrets where it echoes them; a made-up response has none, so for a body that
           // became one (cut off before its EOF line, say) those of the body read up to its end, as whole.
-          fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(result.text + '\nEOF') : response)(result.error === undefined ? result.text : response.raw));
+          fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(result.t + '\nEOF') : response)(result.e === undefined ? result.t : response.raw));
         }
         logger.debug(COMMAND_LOG_MESSAGE, fields);
       }

@@ -80,10 +80,7 @@ export const flattenCommand = (command: unknown): [key: string, value: string][]
 
 /** Command text from pairs: `KEY=value` lines joined by `\n`, no trailing newline. */
 export const commandTextOf = (pairs: readonly (readonly [string, string])[]): string => {
-  let text = '';
-  // A line break before each pair but the first (whose line is never empty).
-  for (const [key, value] of pairs) text += `${text && '\n'}${key}=${value}`;
-  return text;
+  return pairs.map(([key, value]) => `${key}=${value}`).join('\n');
 };
 
 /**

@@ -92,11 +92,11 @@ const parseText = (input: string): CommandResponseInit | undefined => {
 };
 
 /** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
-export const syntheticResponse = ([code, template]: Synthetic, detail: ResponseDetail): CommandResponse => {
+export const syntheticResponse = ([code, template]: Synthetic, detail?: ResponseDetail | null): CommandResponse => {
   // The endpoint without user information or query.
   const description = template.replace('{URL}', () => {
     // undefined reads as "undefined": no URL, as ''.
-    const url = URL.parse(String(detail.url));
+    const url = URL.parse(String(detail?.url));
     return url ? url.origin + url.pathname : '(unknown URL)';
   });
   return new CommandResponse({ code, description, raw: `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, synthetic: true }, detail);
@@ -115,8 +115,7 @@ export const syntheticResponse = ([code, template]: Synthetic, detail: ResponseD
  * response.property('AMOUNT');   // '12.5'
  */
 export function parseResponse(text: string, options?: ParseResponseOptions & ResponseDetail): CommandResponse {
-  // Never throws: null (plain JavaScript) counts as no options, as everywhere.
-  options ??= {};
+  // Never throws: null (plain JavaScript) counts as no options, as everywhere (see CommandResponse).
   if (typeof text !== 'string' || !text.trim()) return syntheticResponse([423, 'Empty API response. Probably unreachable API end point {URL}'], options);
   const parsed = parseText(text);
   return parsed ? new CommandResponse(parsed, options) : syntheticResponse([423, 'Invalid API response. Contact Support'], options);
