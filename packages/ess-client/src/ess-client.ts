@@ -610,9 +610,10 @@ export class EssClient {
   /**
    * Remove a subscription made by {@link subscribe}. While offline, or when the connection is
    * lost before the gateway answers, the removal is queued and sent once the session is resumed,
-   * also by a restarted process (it is kept in the resume record), and again on every resume
-   * while it is lost or refused with a retryable status (5xx, 429, 408); a new session after a
-   * gap has none of the old subscriptions anyway. One whose add is still in flight is removed
+   * also by a restarted process (it is kept in the resume record), and again by the next
+   * connection's resume while it is lost, unanswered or refused with a retryable status (5xx but
+   * 501, 429, 408), without keeping the client from coming online; a new session after a gap has
+   * none of the old subscriptions anyway. One whose add is still in flight is removed
    * once added. When the gateway refuses this call's removal (COMMAND_FAILED; 404, gone already,
    * is no refusal), the subscription is kept, and unsubscribe() can be called again.
    */
@@ -999,9 +1000,10 @@ export class EssClient {
       if (!this.#subscriptions.has(subscription.id)) this.#removals.add(serverId);
     }
     // Saved first, so a removal lost with the connection stays in the record (a sent one listed
-    // there until the next save is harmless: answered 404 next time).
+    // there until the next save is harmless: answered 404 next time). Sent together: one left
+    // unanswered costs one commandTimeoutMs, however many are queued.
     this.#saveRecord();
-    for (const serverId of this.#removals) await this.#remove(connection, serverId);
+    await Promise.all(Array.from(this.#removals, (serverId) => this.#remove(connection, serverId)));
   }
 
   async #addOnServer(connection: Connection, subscription: RememberedSubscription): Promise<string> {
@@ -1022,28 +1024,35 @@ export class EssClient {
   }
 
   /**
-   * Send a queued removal. Lost, unanswered or refused with a retryable status (5xx, 429, 408), it
-   * stays queued for the next connection and the error is thrown (while a session is set up, that
-   * connection attempt fails and is retried with backoff), unless `strict` (unsubscribe(), which
-   * resolves then, but throws a refusal). Otherwise it is dequeued; a refusal other than 404 (gone
-   * already) is thrown when `strict`, and only logged otherwise (sending it again would not help).
+   * Send a queued removal. Lost, unanswered or refused with a retryable status (5xx but 501, 429,
+   * 408), it stays queued, sent again when the next connection starts its session (not again on
+   * this one). Only a lost one is thrown (that connection attempt fails anyway), and not when
+   * `strict` (unsubscribe(), which resolves then, but throws a refusal): an unanswered or refused
+   * one is logged at warn, and the connection still comes online. Otherwise it is dequeued; a
+   * refusal other than 404 (gone already) is thrown when `strict`, and logged at warn otherwise
+   * (sending it again would not help).
    */
   async #remove(connection: Connection, serverId: string, strict?: boolean): Promise<void> {
     try {
       await this.#command(connection, 'removeSubscription', { subscriptionId: serverId });
+      this.#removals.delete(serverId);
     } catch (error) {
       if (!EssError.isInstance(error)) throw error;
-      // unsubscribe() gets a refusal (COMMAND_FAILED), even a retryable one: it keeps the subscription.
-      if (error.retryable && !(strict && error.code === 'COMMAND_FAILED')) {
+      const { code } = error;
+      // Lost, unanswered or refused for now: stays queued. unsubscribe() gets a refusal
+      // (COMMAND_FAILED), even a retryable one: it keeps the subscription. A 501 would come again.
+      const queued = error.retryable && !(code === 'COMMAND_FAILED' && (error.status === 501 || strict));
+      if (queued) {
         if (strict) return;
-        throw error;
+        // Lost with the connection: that connection attempt fails anyway.
+        if (code !== 'COMMAND_FAILED' && code !== 'COMMAND_TIMEOUT') throw error;
+      } else {
+        this.#removals.delete(serverId);
+        if (error.status === 404) return;
+        if (strict) throw error;
       }
-      this.#removals.delete(serverId);
-      if (error.status === 404) return;
-      if (strict) throw error;
-      this.#logger.warn('could not remove a subscription', { error });
+      this.#logger.warn('could not remove a subscription', { error, queued });
     }
-    this.#removals.delete(serverId);
   }
 
   /**

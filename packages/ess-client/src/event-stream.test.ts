@@ -100,6 +100,37 @@ describe('EventStream', () => {
     ]);
   });
 
+  it('reports thousands of queued batches once each and in order, while more come, and the rest right when it leaves', async () => {
+    const parent = owner();
+    const taken: [number, boolean | undefined][] = [];
+    parent.batchTaken = (batch, took) => taken.push([Number(batch.last.id), took]);
+    const stream = new EventStream(parent, 1_000_000, 'pause');
+    const lasts: number[] = [];
+    let pushed = 0;
+    const pushBatch = (size: number): void => {
+      let last = event('');
+      for (let n = 0; n < size; n += 1) stream.push((last = event(String(pushed++))));
+      lasts.push(pushed - 1);
+      stream.endBatch({ sessionId: 's', last, seq: lasts.length, remaining: 1 });
+    };
+    for (let n = 0; n < 2000; n += 1) pushBatch(1 + (n % 3));
+    // Taken in uneven rounds as more batches come: the reported batches' slots are cut off
+    // several times on the way.
+    let got = 0;
+    for (let round = 0; got < 3500; round += 1) {
+      for (let n = 0; n < 40 + (round % 13); n += 1) {
+        expect((await stream.next()).value?.id).toBe(String(got));
+        got += 1;
+      }
+      pushBatch(1 + (round % 2));
+    }
+    // Each next() reported the batches that ended at an event an earlier call handed out.
+    expect(taken).toEqual(lasts.filter((last) => last < got - 1).map((last) => [last, undefined]));
+    taken.length = 0;
+    await stream.return();
+    expect(taken).toEqual(lasts.filter((last) => last >= got - 1).map((last) => [last, last === got - 1]));
+  });
+
   it('keeps FIFO order while its ring wraps around and grows', async () => {
     const stream = new EventStream(owner(), 1_000_000, 'pause');
     const taken: string[] = [];

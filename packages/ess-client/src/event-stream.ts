@@ -51,11 +51,15 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   #head = 0;
   #size = 0;
   /**
-   * Batches not reported yet: the first `#done`, those whose last event the consumer got (or that
-   * ended with nothing buffered while it had an event), reported when it comes back (next(),
-   * return()); after them, those whose last event is still buffered.
+   * Batches not reported yet, from `#batchHead` on (the slots before it are reported ones',
+   * emptied, and cut off now and then): up to `#got`, the `#done` whose last event the consumer
+   * got (or that ended with nothing buffered while it had an event), reported when it comes back
+   * (next(), return()); after them, those whose last event is still buffered. `#done` is
+   * `#got - #batchHead`, kept apart so that next() checks one field.
    */
-  readonly #batches: Batch[] = [];
+  readonly #batches: (Batch | undefined)[] = [];
+  #batchHead = 0;
+  #got = 0;
   #done = 0;
   /** A pending `next()`: only ever waiting on an empty buffer. */
   #waiter: Waiter | undefined;
@@ -132,15 +136,27 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       return;
     }
     this.#batches.push(batch);
-    if (this.#size === 0) this.#done += 1;
+    if (this.#size === 0) {
+      this.#got += 1;
+      this.#done += 1;
+    }
   }
 
   /** The consumer came back: it is done with what it got, so the batches that ended there are taken. */
   #report(): void {
-    // Once per batch, not per event; shift() takes some 10-40 ns, however many are queued.
+    // Once per batch, not per event. By index, not shift(): that copies the whole array once
+    // some 16K batches are queued (quadratic while they drain).
+    const batches = this.#batches;
     for (; this.#done; this.#done -= 1) {
-      const batch = this.#batches.shift();
+      const batch = batches[this.#batchHead];
+      batches[this.#batchHead++] = undefined;
       if (batch) this.#owner.batchTaken(batch);
+    }
+    // The reported slots are cut off once they are most of the array: O(1) per batch on average.
+    if (this.#batchHead > 256 && this.#batchHead * 2 > batches.length) {
+      batches.splice(0, this.#batchHead);
+      this.#got -= this.#batchHead;
+      this.#batchHead = 0;
     }
   }
 
@@ -154,7 +170,10 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
       this.#head = (head + 1) & (ring.length - 1);
       this.#size -= 1;
       // The last event of the next batch not handed out yet: the consumer gets it now.
-      if (this.#batches[this.#done]?.last === event) this.#done += 1;
+      if (this.#batches[this.#got]?.last === event) {
+        this.#got += 1;
+        this.#done += 1;
+      }
       if (this.#full && this.#size <= this.#highWaterMark >> 1) {
         this.#full = false;
         this.#owner.flowChanged();
@@ -191,10 +210,10 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
    * taken, so that no consumer holds back the record).
    */
   release(taken: boolean): void {
-    // Each batch is reported once (return() may be called again).
+    // Each batch is reported once (return() may be called again); from #batchHead on, every slot holds one.
     const got = this.#done;
-    const batches = this.#batches.splice(0);
-    this.#done = 0;
+    const batches = this.#batches.splice(this.#batchHead) as Batch[];
+    this.#batches.length = this.#batchHead = this.#got = this.#done = 0;
     this.fail(undefined, true);
     this.#error = undefined;
     this.#owner.detach(this);

@@ -3,6 +3,7 @@
 // client. Real sandbox, real sockets; a relay (testing/relay.ts) holds back or cuts off answers.
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { oauth2, Session } from '@sessionkit/core-session';
+import { createLogger } from '@sessionkit/logger';
 import type { Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
 import { EssClient, type EssClientOptions, type EssEvent, type EssGap } from '@sessionkit/ess-client';
@@ -170,7 +171,7 @@ it('a restarted process sends the removals queued while offline: the resumed ses
   expect(ids(await take(resumed, 1))).toEqual(['e1']);
 });
 
-it('sends a queued removal again after a retryable refusal (503): the resumed session drops the subscription, and its events stop', async () => {
+it('keeps a queued removal refused with a 503 and sends it again on the next connection: then the gateway drops the subscription, and its events stop', async () => {
   const ess = client();
   await ess.connect();
   const iterator = ess.events();
@@ -182,16 +183,81 @@ it('sends a queued removal again after a retryable refusal (503): the resumed se
   sandbox.events.failCommands({ command: 'removeSubscription', status: 503 });
   const online = next(ess, 'connection', (change) => change.state === 'online');
   sandbox.events.acceptUpgrades();
-  await online;
+  await online; // the refusal does not keep the client offline
   expect(sandbox.stats.events.failed).toBe(1);
-  // It used to be forgotten after the 503: the gateway kept the subscription, and o1 came.
+  // Still queued: the gateway keeps the subscription on this connection.
   sandbox.publish([output('o1'), ...numbered(1, 1)]);
-  expect(ids(await take(iterator, 1))).toEqual(['e1']);
-  expect(ess.stats).toMatchObject({ gaps: 0 });
+  expect(ids(await take(iterator, 2))).toEqual(['o1', 'e1']);
+  // It used to be forgotten after the 503 (before that, the connect attempt failed): the next
+  // connection's resume sends it again, before going online.
+  const back = next(ess, 'connection', (change) => change.state === 'online');
+  sandbox.dropConnections();
+  await back;
+  sandbox.publish([output('o2'), ...numbered(2, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e2']);
+  expect(ess.stats).toMatchObject({ gaps: 0, resumes: 2 });
   await expect(ess.unsubscribe(id)).rejects.toMatchObject({ code: 'INVALID_COMMAND' }); // gone for good
 });
 
-it("a restarted process whose removal of the stored filters gets a 503 sends it again: the resumed session keeps only its own filters", async () => {
+it('comes online while the gateway refuses every queued removal with a 503: subscribe() and getState() resolve, events flow, and each connection asks again', async () => {
+  const ess = client({ fetchState: true });
+  await ess.connect();
+  const iterator = ess.events();
+  const id = await ess.subscribe(outputs);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await goOffline(ess);
+  await ess.unsubscribe(id); // queued for the resume
+  sandbox.events.failCommands({ command: 'removeSubscription', status: 503, count: 1e9 });
+  // Made while offline: they wait for the connection.
+  const subscribing = ess.subscribe([{ resourceTypes: ['inputEvents'] }]);
+  const state = ess.getState();
+  sandbox.events.acceptUpgrades();
+  // Every connect attempt used to fail on the refusal: never online, and these never settled.
+  await until(() => ess.connectionState === 'online', 3000, 'online');
+  await expect(subscribing).resolves.toEqual(expect.any(String));
+  await expect(state).resolves.toEqual(expect.any(Array));
+  sandbox.publish(numbered(1, 1));
+  expect(ids(await take(iterator, 1))).toEqual(['e1']);
+  expect(sandbox.stats.events.failed).toBe(1); // not again on the same connection
+  const back = next(ess, 'connection', (change) => change.state === 'online');
+  sandbox.dropConnections();
+  await back;
+  expect(sandbox.stats.events.failed).toBe(2); // still queued: sent again by the next resume
+  sandbox.publish(numbered(2, 1));
+  expect(ids(await take(iterator, 1))).toEqual(['e2']);
+  expect(ess.stats).toMatchObject({ gaps: 0, resumes: 2, connections: 3 });
+});
+
+it('drops a queued removal refused with a 501 (asking again would get the same answer), with a warning: the gateway keeps the subscription', async () => {
+  const logged: string[] = [];
+  const ess = client({ logger: createLogger({ level: 'warn', format: 'json', write: (line) => logged.push(line) }) });
+  await ess.connect();
+  const iterator = ess.events();
+  const id = await ess.subscribe(outputs);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await goOffline(ess);
+  await ess.unsubscribe(id); // queued for the resume
+  sandbox.events.failCommands({ command: 'removeSubscription', status: 501, count: 1e9 });
+  const online = next(ess, 'connection', (change) => change.state === 'online');
+  sandbox.events.acceptUpgrades();
+  await online;
+  expect(sandbox.stats.events.failed).toBe(1);
+  expect(logged.map((line) => JSON.parse(line) as Record<string, unknown>)).toContainEqual(
+    expect.objectContaining({ level: 'warn', msg: 'could not remove a subscription', queued: false }),
+  );
+  // Not sent again by the next connection (it used to fail that connect attempt, and the next).
+  const back = next(ess, 'connection', (change) => change.state === 'online');
+  sandbox.dropConnections();
+  await back;
+  expect(sandbox.stats.events.failed).toBe(1);
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  expect(ids(await take(iterator, 2))).toEqual(['o1', 'e1']);
+  expect(ess.stats).toMatchObject({ gaps: 0, resumes: 2 });
+});
+
+it("a restarted process whose removal of the stored filters gets a 503 comes online and sends it again on its next connection: then the session keeps only its own filters", async () => {
   const store = new MemoryStore();
   await firstProcess(store);
   sandbox.events.failCommands({ command: 'removeSubscription', status: 503 });
@@ -200,8 +266,16 @@ it("a restarted process whose removal of the stored filters gets a 503 sends it 
   await second.connect();
   expect(sandbox.stats.events.failed).toBe(1);
   expect(second.stats).toMatchObject({ gaps: 0 });
+  // Still queued, in the record too: the stored filters' subscription stays on this connection.
+  await recordWhere(store, (record) => Array.isArray(record.removals) && record.removals.length === 1);
   sandbox.publish([...numbered(1, 1), output('o1')]);
-  expect(ids(await take(resumed, 1))).toEqual(['o1']);
+  expect(ids(await take(resumed, 2))).toEqual(['e1', 'o1']);
+  const back = next(second, 'connection', (change) => change.state === 'online');
+  sandbox.dropConnections();
+  await back;
+  sandbox.publish([...numbered(2, 1), output('o2')]);
+  expect(ids(await take(resumed, 1))).toEqual(['o2']);
+  expect(second.stats).toMatchObject({ gaps: 0, resumes: 2 });
 });
 
 it("saves the events an 'event' listener got before it closed the client: a restart repeats none and loses none", async () => {
