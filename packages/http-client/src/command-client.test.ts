@@ -1032,6 +1032,16 @@ describe('sessions', () => {
     expect(thrownBy(() => { ote.reuseSession(saved); })).toMatchObject({ name: 'HttpClientError', code: 'INVALID_STATE' });
     expect((await logout).code).toBe(200);
     expect(ote.loggedIn).toBe(false);
+    // A login() stopped by its signal while it waited behind a logout() is over with that logout():
+    // right after both settle, reuseSession() is not refused.
+    expect((await ote.login()).code).toBe(200);
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 200 }, { command: 'EndSession' });
+    const controller = new AbortController();
+    const settled = Promise.allSettled([ote.logout(), ote.login({ signal: controller.signal })]);
+    controller.abort();
+    const [ended, stopped] = await settled;
+    expect([ended.status, stopped.status]).toEqual(['fulfilled', 'rejected']);
+    expect((stopped as PromiseRejectedResult).reason).toMatchObject({ code: 'ABORTED' });
     // Once they are over, it is used.
     ote.reuseSession(saved);
     expect(ote.saveSession()).toEqual(saved);

@@ -474,7 +474,7 @@ export class CommandClient {
    */
   reuseSession(saved: SavedSession): void {
     this.#refuseWithSession();
-    if (this.#last) throw new HttpClientError('INVALID_STATE', 'reuseSession() cannot run while a login() or logout() is not over.');
+    if (this.#last) throw new HttpClientError('INVALID_STATE', 'Await login() and logout() before reuseSession().');
     // null (plain JavaScript) is refused like any other bad value, not with a TypeError.
     if (!isText((saved as SavedSession | null)?.entity) || !isText(saved.session)) {
       throw invalidArgument('A saved session needs an entity and a session id.');
@@ -676,7 +676,13 @@ export class CommandClient {
     const before = this.#last?.[1];
     // At once when none is left (like a request: a close() right after it lets it finish), else
     // after the one before, however it ends, so that each settles after all those before it.
-    const call = before ? before.then(run, run) : run();
+    // One stopped by its signal while it waited sends nothing: it is over as soon as the one
+    // before it is, before the callers waiting for that one go on (reuseSession() may follow them).
+    const next = (): Promise<CommandResponse> => {
+      if (signal?.aborted) over();
+      return run();
+    };
+    const call = before ? before.then(next, next) : run();
     const over = (): void => {
       // The next login() starts a session again. This runs before the callers waiting for this one go on.
       if (this.#last?.[1] === call) this.#last = undefined;

@@ -227,7 +227,8 @@ export class CommandResponse {
 
   #paginate(): Pagination {
     const property = (name: string): number | undefined => {
-      const text: unknown = this.property(name);
+      // The map itself, not property(): a subclass may override that, and its fields do not exist yet.
+      const text: unknown = this.#properties.get(name)?.[0];
       // undefined reads as "undefined": no integer.
       return /^-?\d{1,15}$/.test(text as string) ? +(text as string) : undefined;
     };

@@ -13,6 +13,21 @@ EOF
 `;
 
 describe('parseResponse', () => {
+  it('constructs a subclass that overrides property() (the paging window reads the properties themselves)', () => {
+    class Cached extends CommandResponse {
+      readonly #cache = new Map<string, string | undefined>();
+      override property(name: string, index = 0): string | undefined {
+        const key = `${name}/${index}`;
+        if (!this.#cache.has(key)) this.#cache.set(key, super.property(name, index));
+        return this.#cache.get(key);
+      }
+    }
+    const properties = new Map([['DOMAIN', ['a.com']], ['FIRST', ['10']], ['TOTAL', ['50']], ['LIMIT', ['1']]]);
+    const response = new Cached({ code: 200, description: 'ok', raw: '', properties });
+    expect(response.pagination).toMatchObject({ first: 10, last: 10, nextFirst: 11, hasNext: true });
+    expect(response.property('DOMAIN')).toBe('a.com');
+  });
+
   it('parses the spec example', () => {
     const response = parseResponse(SPEC_EXAMPLE);
     expect(response.code).toBe(200);
