@@ -611,8 +611,9 @@ export class EssClient {
    * Remove a subscription made by {@link subscribe}. While offline, or when the connection is
    * lost before the gateway answers, the removal is queued and sent once the session is resumed,
    * also by a restarted process (it is kept in the resume record), and again by the next
-   * connection's resume while it is lost, unanswered or refused with a retryable status (5xx but
-   * 501, 429, 408), without keeping the client from coming online; a new session after a gap has
+   * connection's resume while it is lost, unanswered (that attempt fails: the connection may be
+   * dead) or refused with a retryable status (5xx but 501, 429, 408; the client still comes
+   * online), also after close() and connect() again; a new session after a gap has
    * none of the old subscriptions anyway. One whose add is still in flight is removed
    * once added. When the gateway refuses this call's removal (COMMAND_FAILED; 404, gone already,
    * is no refusal), the subscription is kept, and unsubscribe() can be called again.
@@ -1025,12 +1026,12 @@ export class EssClient {
 
   /**
    * Send a queued removal. Lost, unanswered or refused with a retryable status (5xx but 501, 429,
-   * 408), it stays queued, sent again when the next connection starts its session (not again on
-   * this one). Only a lost one is thrown (that connection attempt fails anyway), and not when
-   * `strict` (unsubscribe(), which resolves then, but throws a refusal): an unanswered or refused
-   * one is logged at warn, and the connection still comes online. Otherwise it is dequeued; a
-   * refusal other than 404 (gone already) is thrown when `strict`, and logged at warn otherwise
-   * (sending it again would not help).
+   * 408), or cut short by close(), it stays queued, sent again when the next connection starts its
+   * session (not again on this one). A refused one is logged at warn, and the connection still
+   * comes online; a lost or unanswered one is thrown (that connection attempt fails: silence may
+   * be a dead connection), unless `strict` (unsubscribe(), which resolves then, but throws a
+   * refusal). Otherwise it is dequeued; a refusal other than 404 (gone already) is thrown when
+   * `strict`, and logged at warn otherwise (sending it again would not help).
    */
   async #remove(connection: Connection, serverId: string, strict?: boolean): Promise<void> {
     try {
@@ -1039,13 +1040,14 @@ export class EssClient {
     } catch (error) {
       if (!EssError.isInstance(error)) throw error;
       const { code } = error;
+      // Kept for the next connect() after close().
+      if (code === 'CLOSED' && !strict) return;
       // Lost, unanswered or refused for now: stays queued. unsubscribe() gets a refusal
       // (COMMAND_FAILED), even a retryable one: it keeps the subscription. A 501 would come again.
       const queued = error.retryable && !(code === 'COMMAND_FAILED' && (error.status === 501 || strict));
       if (queued) {
         if (strict) return;
-        // Lost with the connection: that connection attempt fails anyway.
-        if (code !== 'COMMAND_FAILED' && code !== 'COMMAND_TIMEOUT') throw error;
+        if (code !== 'COMMAND_FAILED') throw error;
       } else {
         this.#removals.delete(serverId);
         if (error.status === 404) return;

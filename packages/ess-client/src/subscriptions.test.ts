@@ -229,6 +229,48 @@ it('comes online while the gateway refuses every queued removal with a 503: subs
   expect(ess.stats).toMatchObject({ gaps: 0, resumes: 2, connections: 3 });
 });
 
+it('fails the connect attempt when a queued removal goes unanswered (the connection may be dead), and sends it again on the next', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const ess = client({ url: relay.url, commandTimeoutMs: 300 });
+  await ess.connect();
+  const iterator = ess.events();
+  const id = await ess.subscribe(outputs);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await goOffline(ess);
+  await ess.unsubscribe(id); // queued for the resume
+  const isRemoval = (command: Record<string, unknown>): boolean => command.command === 'removeSubscription';
+  const unanswered = relay.holdAnswer(isRemoval);
+  sandbox.events.acceptUpgrades();
+  await unanswered.held;
+  // It used to go online on that connection (whose silence could have been a dead socket).
+  await until(() => relay!.commands.filter(isRemoval).length === 2, 5000, 'the removal sent again');
+  await until(() => ess.connectionState === 'online', 5000, 'online');
+  expect(ess.stats).toMatchObject({ gaps: 0, connections: 2 });
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e1']);
+});
+
+it('keeps the queued removals that close() cut short, and sends them after connect() again', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const ess = client({ url: relay.url });
+  await ess.connect();
+  const iterator = ess.events();
+  const id = await ess.subscribe(outputs);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await goOffline(ess);
+  await ess.unsubscribe(id); // queued for the resume
+  const isRemoval = (command: Record<string, unknown>): boolean => command.command === 'removeSubscription';
+  const unanswered = relay.holdAnswer(isRemoval);
+  sandbox.events.acceptUpgrades();
+  await unanswered.held;
+  await ess.close();
+  // It used to be dropped: never sent again.
+  await ess.connect();
+  expect(relay.commands.filter(isRemoval)).toHaveLength(2);
+});
+
 it('drops a queued removal refused with a 501 (asking again would get the same answer), with a warning: the gateway keeps the subscription', async () => {
   const logged: string[] = [];
   const ess = client({ logger: createLogger({ level: 'warn', format: 'json', write: (line) => logged.push(line) }) });
