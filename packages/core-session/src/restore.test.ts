@@ -24,14 +24,7 @@ afterEach(async () => {
 /** Options of a session of the sandbox's user demo (password grant, rotating refresh tokens). */
 function demo(clock: ManualClock, store: TokenStore, revoke = false): SessionOptions {
   return {
-    authenticator: oauth2({
-      tokenUrl: sandbox.tokenUrl,
-      grant: 'password',
-      clientId: 'GrantValidatorClient',
-      username: 'demo',
-      password: 'demo-password',
-      revocationUrl: revoke ? sandbox.revocationUrl : undefined,
-    }),
+    authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'password', clientId: 'GrantValidatorClient', username: 'demo', password: 'demo-password', revocationUrl: revoke ? sandbox.revocationUrl : undefined }),
     store,
     clock,
     retry: { baseDelayMs: 1, maxDelayMs: 5 },

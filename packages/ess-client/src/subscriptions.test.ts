@@ -44,6 +44,7 @@ function client(options: Partial<EssClientOptions> = {}): EssClient {
 const outputs = [{ resourceTypes: ['outputs'] }];
 const output = (id: string): Record<string, unknown> => ({ id, type: outputActivated, source: 'outputs/o1' });
 const ids = (events: EssEvent[]): string[] => events.map((event) => event.id);
+const isRemoval = (command: Record<string, unknown>): boolean => command.command === 'removeSubscription';
 const isOutputsAdd = (command: Record<string, unknown>): boolean =>
   command.command === 'addSubscription' && JSON.stringify(command.filters).includes('outputs');
 
@@ -70,6 +71,20 @@ async function goOffline(ess: EssClient): Promise<void> {
   const away = next(ess, 'connection', (change) => change.state === 'delayed');
   sandbox.dropConnections();
   await away;
+}
+
+/**
+ * Subscribe to outputs, take one event (so the session can be resumed), lose the connection and
+ * unsubscribe while offline: the removal is queued for the resume. Upgrades stay refused.
+ */
+async function unsubscribeOffline(ess: EssClient): Promise<{ iterator: AsyncIterableIterator<EssEvent>; id: string }> {
+  const iterator = ess.events();
+  const id = await ess.subscribe(outputs);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  await goOffline(ess);
+  await ess.unsubscribe(id);
+  return { iterator, id };
 }
 
 it('a subscribe() whose answer a drop cut off leaves no subscription behind: a new session, and a retry that unsubscribe() removes', async () => {
@@ -174,12 +189,7 @@ it('a restarted process sends the removals queued while offline: the resumed ses
 it('keeps a queued removal refused with a 503 and sends it again on the next connection: then the gateway drops the subscription, and its events stop', async () => {
   const ess = client();
   await ess.connect();
-  const iterator = ess.events();
-  const id = await ess.subscribe(outputs);
-  sandbox.publish(numbered(0, 1));
-  await take(iterator, 1);
-  await goOffline(ess);
-  await ess.unsubscribe(id); // queued for the resume
+  const { iterator, id } = await unsubscribeOffline(ess);
   sandbox.events.failCommands({ command: 'removeSubscription', status: 503 });
   const online = next(ess, 'connection', (change) => change.state === 'online');
   sandbox.events.acceptUpgrades();
@@ -202,12 +212,7 @@ it('keeps a queued removal refused with a 503 and sends it again on the next con
 it('comes online while the gateway refuses every queued removal with a 503: subscribe() and getState() resolve, events flow, and each connection asks again', async () => {
   const ess = client({ fetchState: true });
   await ess.connect();
-  const iterator = ess.events();
-  const id = await ess.subscribe(outputs);
-  sandbox.publish(numbered(0, 1));
-  await take(iterator, 1);
-  await goOffline(ess);
-  await ess.unsubscribe(id); // queued for the resume
+  const { iterator } = await unsubscribeOffline(ess);
   sandbox.events.failCommands({ command: 'removeSubscription', status: 503, count: 1e9 });
   // Made while offline: they wait for the connection.
   const subscribing = ess.subscribe([{ resourceTypes: ['inputEvents'] }]);
@@ -233,13 +238,7 @@ it('fails the connect attempt when a queued removal goes unanswered (the connect
   relay = await startRelay(sandbox.essUrl);
   const ess = client({ url: relay.url, commandTimeoutMs: 300 });
   await ess.connect();
-  const iterator = ess.events();
-  const id = await ess.subscribe(outputs);
-  sandbox.publish(numbered(0, 1));
-  await take(iterator, 1);
-  await goOffline(ess);
-  await ess.unsubscribe(id); // queued for the resume
-  const isRemoval = (command: Record<string, unknown>): boolean => command.command === 'removeSubscription';
+  const { iterator } = await unsubscribeOffline(ess);
   const unanswered = relay.holdAnswer(isRemoval);
   sandbox.events.acceptUpgrades();
   await unanswered.held;
@@ -255,13 +254,7 @@ it('keeps the queued removals that close() cut short, and sends them after conne
   relay = await startRelay(sandbox.essUrl);
   const ess = client({ url: relay.url });
   await ess.connect();
-  const iterator = ess.events();
-  const id = await ess.subscribe(outputs);
-  sandbox.publish(numbered(0, 1));
-  await take(iterator, 1);
-  await goOffline(ess);
-  await ess.unsubscribe(id); // queued for the resume
-  const isRemoval = (command: Record<string, unknown>): boolean => command.command === 'removeSubscription';
+  await unsubscribeOffline(ess);
   const unanswered = relay.holdAnswer(isRemoval);
   sandbox.events.acceptUpgrades();
   await unanswered.held;
@@ -275,12 +268,7 @@ it('drops a queued removal refused with a 501 (asking again would get the same a
   const logged: string[] = [];
   const ess = client({ logger: createLogger({ level: 'warn', format: 'json', write: (line) => logged.push(line) }) });
   await ess.connect();
-  const iterator = ess.events();
-  const id = await ess.subscribe(outputs);
-  sandbox.publish(numbered(0, 1));
-  await take(iterator, 1);
-  await goOffline(ess);
-  await ess.unsubscribe(id); // queued for the resume
+  const { iterator } = await unsubscribeOffline(ess);
   sandbox.events.failCommands({ command: 'removeSubscription', status: 501, count: 1e9 });
   const online = next(ess, 'connection', (change) => change.state === 'online');
   sandbox.events.acceptUpgrades();

@@ -2,39 +2,12 @@
 // `consume` events and comes back for the next one (done with them), waits until its record says
 // so, then idles until the parent kills it.
 // Prints one JSON object per line on stdout.
-import { oauth2, Session } from '@sessionkit/core-session';
-import { FileStore } from '@sessionkit/token-store/file';
-import { EssClient } from '@sessionkit/ess-client';
+import { type ChildConfig, childClient, childConfig, say } from './child-client.js';
 
-interface ChildConfig {
-  url: string;
-  tokenUrl: string;
-  dir: string;
-  key: string;
+const config = childConfig() as ChildConfig & {
   consume: number;
-}
-
-const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
-const say = (line: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
 };
-
-const store = new FileStore({ dir: config.dir });
-const session = new Session({
-  authenticator: oauth2({ tokenUrl: config.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
-  store,
-});
-const ess = new EssClient({
-  url: config.url,
-  auth: session,
-  filters: [{ resourceTypes: ['cameras'] }],
-  resumeStore: store,
-  resumeKey: config.key,
-  fetchState: false,
-});
-ess.on('gap', (gap) => {
-  say({ type: 'gap', ...gap });
-});
+const { store, ess } = childClient(config);
 const iterator = ess.events();
 await ess.connect();
 say({ type: 'online', sessionId: ess.sessionId, resumes: ess.stats.resumes, gaps: ess.stats.gaps });
