@@ -246,7 +246,7 @@ describe('Session across processes (FileStore)', () => {
     expect(sandbox.stats.idp.requests).toBe(2);
     expect(await other.close()).toBe(0);
   });
-  it('touch() on a token idle here checks the store at most once a second, and never again once the store holds another token', async () => {
+  it('touch() on a token idle here checks the store at most once a second, also once the store holds another token (it may hold this one again)', async () => {
     const clock = manualClock();
     let reads = 0;
     class CountingStore extends FileStore {
@@ -275,13 +275,14 @@ describe('Session across processes (FileStore)', () => {
     expect(await burst()).toBe(1);
     clock.advance(1_000);
     expect(await burst()).toBe(1);
-    // Another process replaces the token in the store: this one cannot come back.
+    // Another process replaces the token in the store. An authenticator that hands out the same
+    // value again could bring it back, so the store is still read, once a second.
     const other = await startFileSessionChild({ TOKEN_URL: sandbox.tokenUrl, STORE_DIR: dir, IDLE_TTL_MS: '60000' });
     expect(await other.getToken(clock())).toMatchObject({ ok: true });
     clock.advance(1_000);
     expect(await burst()).toBe(1);
     clock.advance(5_000);
-    expect(await burst()).toBe(0);
+    expect(await burst()).toBe(1);
     expect(sandbox.stats.idp.requests).toBe(2);
     expect(await other.close()).toBe(0);
   });

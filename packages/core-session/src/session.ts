@@ -439,8 +439,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     if (!token) return;
     if (now < this.#usableUntil(timing, this.#lastUsedAt, true)) this.#used(now);
     // Idle by this process's uses, not expired: another process may have kept it alive (the store's last use decides).
-    // At most once a second (a touch() per message must not lock the store for each), and not
-    // again for a token the store no longer holds.
+    // At most once a second: a touch() per message must not lock the store for each (a store that
+    // lost the token may hold it again: an authenticator can hand out the same value).
     else if (now < timing.expiresAt && now >= this.#storeCheckAt && !this.#persisting) {
       this.#storeCheckAt = now + 1000;
       void this.#persist(token, now, timing);
@@ -470,8 +470,6 @@ export class Session extends TypedEmitter<SessionEvents> {
       const stored = record?.token?.value === token.value ? (record.lastUsedAt ?? token.obtainedAt) : NaN;
       if (idle) {
         if (token !== this.#token) return;
-        // Replaced or removed in the store: it cannot come back.
-        if (Number.isNaN(stored)) this.#storeCheckAt = Infinity;
         if (!(usedAt < this.#usableUntil(idle, stored, true))) return;
         // Never back: getToken() may have recorded a later use meanwhile.
         this.#persistedUsedAt = Math.max(this.#persistedUsedAt, usedAt, stored);
@@ -677,9 +675,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     // processes holding the same token do not all refresh at once.
     this.#refreshAt = timing.refreshStart + (timing.forcedAt < Infinity ? (Math.random() * Math.max(0, timing.forcedAt - timing.refreshStart)) / 2 : 0);
     this.#backgroundRetryAt = 0;
+    this.#storeCheckAt = 0;
     this.#updateFastUntil();
     if (changed) {
-      this.#storeCheckAt = 0;
       this.#restored = how === 'restored' ? token : undefined;
       this.#ready = Promise.resolve(token);
       this.#readyAuthorization = Promise.resolve(authorizationOf(token));
