@@ -322,6 +322,11 @@ export class EssClient {
   readonly #unclaimed = new Set<RememberedSubscription>();
   /** Server ids to remove once a session is resumed (unsubscribed while offline); saved in the resume record. */
   readonly #removals = new Set<string>();
+  /**
+   * The answers of the removals in flight, by server id: a second removal of one joins the first.
+   * Emptied before another connection sends any: a lost connection's answers fail as it closes.
+   */
+  readonly #removing = new Map<string, Promise<Frame>>();
   #streams: EventStream[] = [];
   readonly #streamOwner: StreamOwner;
   readonly #listeners: { [K in keyof EssClientEvents]: Set<EssClientEvents[K]> } = {
@@ -1031,11 +1036,16 @@ export class EssClient {
    * comes online; a lost or unanswered one is thrown (that connection attempt fails: silence may
    * be a dead connection), unless `strict` (unsubscribe(), which resolves then, but throws a
    * refusal). Otherwise it is dequeued; a refusal other than 404 (gone already) is thrown when
-   * `strict`, and logged at warn otherwise (sending it again would not help).
+   * `strict`, and logged at warn otherwise (sending it again would not help). One in flight is not
+   * sent again: a second call (unsubscribe() while the set-up sends the queued ones) shares its
+   * answer; a strict refusal dequeues it, as the subscription is kept.
    */
   async #remove(connection: Connection, serverId: string, strict?: boolean): Promise<void> {
+    const removing = this.#removing;
     try {
-      await this.#command(connection, 'removeSubscription', { subscriptionId: serverId });
+      let answer = removing.get(serverId);
+      if (!answer) removing.set(serverId, (answer = this.#command(connection, 'removeSubscription', { subscriptionId: serverId })));
+      await answer;
       this.#removals.delete(serverId);
     } catch (error) {
       if (!EssError.isInstance(error)) throw error;
@@ -1054,6 +1064,9 @@ export class EssClient {
         if (strict) throw error;
       }
       this.#logger.warn('could not remove a subscription', { error, queued });
+    } finally {
+      // Answered (the callers sharing it go on one after the other): a later removal of it is sent again.
+      removing.delete(serverId);
     }
   }
 

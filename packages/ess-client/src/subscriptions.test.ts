@@ -163,6 +163,45 @@ it('removes a subscription unsubscribed while its own add is in flight on a new 
   expect(ess.stats).toMatchObject({ gaps: 1 });
 });
 
+it('sends one removal for an unsubscribe() during a new session\'s re-subscription, whose 503 keeps the subscription on both sides (in the record too)', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const store = new MemoryStore();
+  const ess = client({ url: relay.url, resumeStore: store, resumeKey: key });
+  await ess.connect();
+  const iterator = ess.events();
+  const id = await ess.subscribe(outputs);
+  await ess.subscribe([{ resourceTypes: ['inputEvents'] }]);
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+
+  await goOffline(ess);
+  sandbox.events.expireSessions();
+  const readding = relay.holdAnswer((command) => command.command === 'addSubscription' && JSON.stringify(command.filters).includes('inputEvents'));
+  const removal = relay.holdAnswer(isRemoval);
+  sandbox.events.failCommands({ command: 'removeSubscription', status: 503 });
+  const sent = relay.commands.length;
+  const back = next(ess, 'connection', (change) => change.state === 'online');
+  sandbox.events.acceptUpgrades();
+  await readding.held; // a new session: outputs is added again, inputEvents is being added
+  const unsubscribing = ess.unsubscribe(id);
+  const refused = expect(unsubscribing).rejects.toMatchObject({ code: 'COMMAND_FAILED', status: 503 });
+  await removal.held; // the gateway refused it; the answer is held
+  readding.release();
+  // The set-up goes on to the queued removals (the record is saved just before): this one is in flight.
+  await recordWhere(store, (record) => (record.subscriptions as { serverId?: string }[]).every((subscription) => subscription.serverId !== undefined));
+  removal.release();
+  await refused;
+  await back;
+  // It used to be sent again by the set-up, answered 200: the gateway dropped it while the client kept it.
+  expect(relay.commands.slice(sent).filter(isRemoval)).toHaveLength(1);
+  await recordWhere(store, (record) => (record.subscriptions as { id: string }[]).some((subscription) => subscription.id === id) && (record.removals as unknown[]).length === 0);
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  expect(ids(await take(iterator, 2))).toEqual(['o1', 'e1']);
+  await ess.unsubscribe(id);
+  sandbox.publish([output('o2'), ...numbered(2, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e2']);
+});
+
 it('a restarted process sends the removals queued while offline: the resumed session keeps no unsubscribed subscription', async () => {
   const store = new MemoryStore();
   const options = { resumeStore: store, resumeKey: key };
