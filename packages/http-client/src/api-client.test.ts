@@ -659,7 +659,8 @@ describe('createApiClient', () => {
   it('masks key and code in its URLs only as whole query field names, or in a credential’s name, not at the end of an ordinary one', async () => {
     const lines: string[] = [];
     const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
-    const ordinary = ['countryCode', 'country_code', 'sortKey', 'sort-key', 'status_code', 'errorCode', 'postal_code', 'promoCode', 'productKey', 'partitionKey', 'cacheKey', 'idempotencyKey', 'monkey', 'keyword'];
+    // `sort-key` was here too: `key` as the last word after a `-`, `_` or `.` is masked since (see the next test).
+    const ordinary = ['countryCode', 'country_code', 'sortKey', 'status_code', 'errorCode', 'postal_code', 'promoCode', 'productKey', 'partitionKey', 'cacheKey', 'idempotencyKey', 'monkey', 'keyword'];
     const secret = ['key', 'Key', 'code', 'CODE', 'api_key', 'API-Key', 'apikey', 'access_key', 'AccessKey', 'accesskey', 'secret_key', 'awsSecretKey', 'secretkey', 'X-Amz-Credential', 'X-Amz-Signature'];
     const searchParams = {
       ...Object.fromEntries(ordinary.map((name, index) => [name, `shown-${index}`])),
@@ -675,6 +676,40 @@ describe('createApiClient', () => {
       // They used to be masked too (`key` and `code` matched at the end of any name).
       for (const [index, name] of ordinary.entries()) expect(text).toContain(`${name}=shown-${index}`);
     }
+  });
+
+  it('masks names whose last word after a -, _ or . is key, and pass, jwt, assertion and hmac names, in its URLs (errors and log)', async () => {
+    const lines: string[] = [];
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
+    // Credential names that used to show their values: `key` after a separator, and the four words
+    // whole or as the last word of a name, as `password` and `token` are.
+    const secret = [
+      'subscription-key', 'Ocp-Apim-Subscription-Key', 'auth_key', 'app_key', 'client_key', 'license.key', 'sort-key', 'x-api-key', 'X_API_KEY',
+      'pass', 'PASS', 'x_pass', 'userPass', 'jwt', 'id_jwt', 'JWT', 'assertion', 'client_assertion', 'clientAssertion', 'hmac', 'X-Hmac', 'x.hmac',
+    ];
+    // Still shown: camelCase names ending in Key (as documented), and names that only start with or hold one of the words.
+    const ordinary = ['sortKey', 'subscriptionKey', 'monkey', 'keyword', 'key_id', 'client_assertion_type', 'passive', 'bypass', 'hmac_algorithm', 'jwt_type', 'status_code'];
+    const searchParams = {
+      ...Object.fromEntries(ordinary.map((name, index) => [name, `shown-${index}`])),
+      ...Object.fromEntries(secret.map((name, index) => [name, `query-secret-${index}`])),
+      // In a URL in a query value, percent-encoded by searchParams, and two encodings deep.
+      next: 'https://app.example/cb?subscription-key=query-secret-next&pass=query-secret-pass&state=1',
+      twice: encodeURIComponent('/cb?client_assertion=query-secret-twice'),
+    };
+    const error = await api.get('v1/missing', { searchParams }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HTTPError);
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 2000 }, { path: '/api/rest/v1/missing' });
+    const timedOut = await api.get('v1/missing', { searchParams, timeout: 150 }).catch((caught: unknown) => caught);
+    sandbox.commands.clearFaults();
+    expect(timedOut).toBeInstanceOf(TimeoutError);
+    const logged = lines.filter((line) => line.includes('v1/missing?'));
+    expect(logged).toHaveLength(2);
+    for (const text of [(error as HTTPError).message, String((error as HTTPError).stack), (timedOut as TimeoutError).message, String((timedOut as TimeoutError).stack), ...logged]) {
+      expect(text).not.toMatch(/query-secret/);
+      for (const [index, name] of ordinary.entries()) expect(text).toContain(`${name}=shown-${index}`);
+    }
+    // The URL as sent stays in the error.
+    expect((error as HTTPError).request.url).toContain('subscription-key=query-secret-0');
   });
 
   it('rejects a base URL with a query or fragment, which ky would append the request paths to', async () => {

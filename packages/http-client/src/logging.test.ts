@@ -176,9 +176,51 @@ describe('debug logging', () => {
     expect(codes).toEqual([200, 423, 423, 200, 423, 423]);
     // A cut body is a 423 now, whose own secrets are none: the id used to show in its description.
     expect([...json, ...plain].filter((text) => text.includes(id))).toEqual([]);
-    const masked = '[RESPONSE]\nCODE = 200\nDESCRIPTION = Session *** started\nPROPERTY[SESSION][0] = ***\n';
-    expect(plain).toEqual([`${masked}PROPERTY[TIMEOUT][0] = 600\nEOF\n`, masked, `${masked.replaceAll('\n', '\r\n')}PROPERTY[TIMEOUT][0] = 6`]);
+    // The whole body with its secrets masked; a cut one with every value masked (see the next test).
+    const whole_ = '[RESPONSE]\nCODE = 200\nDESCRIPTION = Session *** started\nPROPERTY[SESSION][0] = ***\nPROPERTY[TIMEOUT][0] = 600\nEOF\n';
+    const cut = '[RESPONSE]\nCODE = ***\nDESCRIPTION = ***\nPROPERTY[SESSION][0] = ***\n';
+    expect(plain).toEqual([whole_, cut, `${cut.replaceAll('\n', '\r\n')}PROPERTY[TIMEOUT][0] = ***`]);
     expect(json.map((line) => (JSON.parse(line) as { body?: string }).body)).toEqual(plain);
+  });
+
+  it('never shows a part of a secret in the trace body of a body cut off in or before the secret’s line, where the text before echoes it', async () => {
+    const json: string[] = [];
+    const plain: string[] = [];
+    const loggers = [
+      createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) }),
+      adaptLegacyCommandLogger({ log: (_post, response) => { plain.push(response.getPlain()); } }),
+    ];
+    // A StartSession answer whose description and message echo its new session id and an auth code
+    // given after them: cut inside or before their lines, the values are not known whole, or at all.
+    const id = 'Zq8X7wJ4kV9mT2pB6yQ';
+    const auth = 'Hj3Rk8Wd2Lp5Nc7';
+    const lines = ['[RESPONSE]', 'CODE = 200', `DESCRIPTION = Session ${id} started, auth ${auth}`, `PROPERTY[MESSAGE][0] = session=${id}`, `PROPERTY[SESSION][0] = ${id}`, `PROPERTY[AUTH][0] = ${auth}`, 'PROPERTY[TIMEOUT][0] = 600', 'EOF', ''];
+    const bodies: string[] = [];
+    for (const end of ['\n', '\r\n']) {
+      const whole = lines.join(end);
+      for (let cut = whole.indexOf('PROPERTY[SESSION]'); cut <= whole.indexOf('PROPERTY[TIMEOUT]'); cut++) bodies.push(whole.slice(0, cut));
+    }
+    for (const logger of loggers) {
+      const client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, logger });
+      try {
+        for (const body of bodies) {
+          sandbox.commands.injectFault({ type: 'respond', body }, { command: 'StartSession' });
+          expect((await client.login()).code).toBe(423);
+        }
+      } finally {
+        await client.close();
+      }
+    }
+    const logged = json.map((line) => (JSON.parse(line) as { body?: string }).body ?? '');
+    expect(logged).toEqual(plain);
+    expect(plain).toHaveLength(bodies.length);
+    // Not even three characters in a row of either value (the description used to show the id
+    // whole, or what follows the part of it that came before the cut).
+    const pieces = [id, auth].flatMap((secret) => Array.from({ length: secret.length - 2 }, (_, i) => secret.slice(i, i + 3)));
+    for (const body of plain) for (const piece of pieces) expect(body.includes(piece), `"${piece}" in ${JSON.stringify(body)}`).toBe(false);
+    // Each line's value masked, the keys and where the body was cut as they were.
+    expect(plain[2]).toBe('[RESPONSE]\nCODE = ***\nDESCRIPTION = ***\nPROPERTY[MESSAGE][0] = ***\nPR');
+    expect(plain).toContain('[RESPONSE]\nCODE = ***\nDESCRIPTION = ***\nPROPERTY[MESSAGE][0] = ***\nPROPERTY[SESSION][0] = ***\nPROPERTY[AUTH][0] = ***\n');
   });
 
   it('with debug: true and no logger, writes the entries to standard error', async () => {

@@ -8,17 +8,18 @@ const redactors: Record<string, Redactor> = {};
 
 /**
  * The names masked in the URLs of the REST client, where the ISPAPI fields alone are too few:
- * those and common credential query fields (`?sig=`, `X-Amz-Signature`, `X-Amz-Credential`...),
- * compared as the logger compares keys (any case, also at the end of a longer name: `x_pwd`).
- * Not in ISPAPI text.
+ * those and common credential query fields (`?sig=`, `X-Amz-Signature`, `X-Amz-Credential`,
+ * `?pass=`, `?jwt=`, `client_assertion`, `X-Hmac`...), compared as the logger compares keys (any
+ * case, also at the end of a longer name: `x_pwd`, `userPass`). Not in ISPAPI text.
  */
-const REST_NAMES = SECRET_NAMES + '|pwd|sig|signature|credential|credentials|bearer|accesskey|secretkey';
-// There also `key` and `code` (an API key, an OAuth code), but only as a whole query field name
-// (`?key=`, `&Code=`, also percent-encoded once: `%3Fkey%3D`): at the end of a longer name they are
-// mostly no secret (`sortKey`, `countryCode`, `status_code`), but for the credentials the logger's
-// `api_key` (`apikey`, `API-Key`) and REST_NAMES' `accesskey` and `secretkey` (`access_key`,
-// `AWSSecretKey`) name.
-const REST_FIELD = RegExp(`(?<=[?&#]|%3F|%26)(key|code)(\\s*(?:=|%3D)\\s*)[^&\\s"'<>]+`, 'gi');
+const REST_NAMES = SECRET_NAMES + '|pwd|pass|jwt|assertion|hmac|sig|signature|credential|credentials|bearer|accesskey|secretkey';
+// There also `key` and `code` (an API key, an OAuth code), but `code` only as a whole query field
+// name (`?key=`, `&Code=`, also percent-encoded once: `%3Fkey%3D`), and `key` also as the last word
+// of a name after a `-`, `_` or `.` (`subscription-key`, `app_key`, `license.key`): at the end of a
+// camelCase name they are mostly no secret (`sortKey`, `countryCode`), nor is `code` after a
+// separator (`status_code`), but for the credentials the logger's `api_key` (`apikey`, `API-Key`)
+// and REST_NAMES' `accesskey` and `secretkey` (`AccessKey`, `AWSSecretKey`) name.
+const REST_FIELD = RegExp(`(?<=[?&#]|%3F|%26)((?:[\\w.-]*[-_.])?key|code)(\\s*(?:=|%3D)\\s*)[^&\\s"'<>]+`, 'gi');
 
 const PROPERTY_NAME = /^\s*PROPERTY\s*\[([^\]]*)\]/i;
 // `name=value` of a secret field anywhere in text (a form echoed in an HTML page, say), plain or
@@ -27,10 +28,11 @@ const INLINE_SECRET = RegExp(`\\b(${SECRET_NAMES})(\\s*(?:=|%3D)\\s*)[^&\\s"'<>]
 
 /**
  * Response text with secret values masked: `PROPERTY[SESSION][0]`, `PROPERTY[AUTH][i]`,
- * `PASSWORD = ...` and the like, line by line, then anything else that looks like a secret
- * (form fields, JSON members, auth headers) in a body that is not protocol text.
+ * `PASSWORD = ...` and the like, line by line (with `all`, every line's value: see #exchange),
+ * then anything else that looks like a secret (form fields, JSON members, auth headers) in a body
+ * that is not protocol text.
  */
-export const redactResponseText = (text: string): string => {
+export const redactResponseText = (text: string, all?: unknown): string => {
   // Each line with a `=`: the key before its first one, the value to the line's end. First the lines
   // as the parser reads them: only a LF ends one (with a CR before it), so a lone CR, U+2028 or
   // U+2029 (where `.` stops) is part of the key or value. Then, on that, those that start after a CR
@@ -38,7 +40,7 @@ export const redactResponseText = (text: string): string => {
   // the lines as read before, when a CR ended one too (those after a LF are the parser's, masked
   // already). A masked line reads the same both ways. A match starts only where a line does (the
   // lookbehinds): tried from every character, a long line without `=` took quadratic time.
-  const mask = (line: string, key: string): string => (isSecretName(normalizeName(PROPERTY_NAME.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line);
+  const mask = (line: string, key: string): string => (all || isSecretName(normalizeName(PROPERTY_NAME.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line);
   return redactText(text.replace(/(?<![^\n])([^\n=]*)=(?:(?!\r\n)[^\n])*/g, mask).replace(/(?<![^\r])([^\r\n=]*)=.*/g, mask));
 };
 
