@@ -614,8 +614,8 @@ export class EssClient {
 
   /**
    * Remove a subscription made by {@link subscribe}. While offline, or when the connection is
-   * lost before the gateway answers, the removal is queued and sent once the session is resumed,
-   * also by a restarted process (it is kept in the resume record), and again by the next
+   * lost (or close() is called) before the gateway answers, the removal is queued and sent once
+   * the session is resumed, also by a restarted process (it is kept in the resume record), and again by the next
    * connection's resume while it is lost, unanswered (that attempt fails: the connection may be
    * dead) or refused with a retryable status (5xx but 501, 429, 408; the client still comes
    * online), also after close() and connect() again; a new session after a gap has
@@ -1050,8 +1050,9 @@ export class EssClient {
     } catch (error) {
       if (!EssError.isInstance(error)) throw error;
       const { code } = error;
-      // Kept for the next connect() after close().
-      if (code === 'CLOSED' && !strict) return;
+      // Kept for the next connect() after close(); unsubscribe() resolves (the gateway may have
+      // removed it already: kept, the client would list a subscription that is gone).
+      if (code === 'CLOSED') return;
       // Lost, unanswered or refused for now: stays queued. unsubscribe() gets a refusal
       // (COMMAND_FAILED), even a retryable one: it keeps the subscription. A 501 would come again.
       const queued = error.retryable && !(code === 'COMMAND_FAILED' && (error.status === 501 || strict));
@@ -1063,7 +1064,8 @@ export class EssClient {
         if (error.status === 404) return;
         if (strict) throw error;
       }
-      this.#logger.warn('could not remove a subscription', { error, queued });
+      // Queued still? A strict caller sharing this answer (unsubscribe()) may have dequeued it.
+      this.#logger.warn('could not remove a subscription', { error, queued: this.#removals.has(serverId) });
     } finally {
       // Answered (the callers sharing it go on one after the other): a later removal of it is sent again.
       removing.delete(serverId);

@@ -166,7 +166,9 @@ it('removes a subscription unsubscribed while its own add is in flight on a new 
 it('sends one removal for an unsubscribe() during a new session\'s re-subscription, whose 503 keeps the subscription on both sides (in the record too)', async () => {
   relay = await startRelay(sandbox.essUrl);
   const store = new MemoryStore();
-  const ess = client({ url: relay.url, resumeStore: store, resumeKey: key });
+  const logged: string[] = [];
+  const logger = createLogger({ level: 'warn', format: 'json', write: (line) => logged.push(line) });
+  const ess = client({ url: relay.url, resumeStore: store, resumeKey: key, logger });
   await ess.connect();
   const iterator = ess.events();
   const id = await ess.subscribe(outputs);
@@ -194,6 +196,9 @@ it('sends one removal for an unsubscribe() during a new session\'s re-subscripti
   await back;
   // It used to be sent again by the set-up, answered 200: the gateway dropped it while the client kept it.
   expect(relay.commands.slice(sent).filter(isRemoval)).toHaveLength(1);
+  // The set-up's warning says it is not queued (unsubscribe() took it off the queue); it said it was.
+  const warnings = logged.map((line) => JSON.parse(line) as { msg: string; queued?: boolean; error?: { status?: number } });
+  expect(warnings.filter((line) => line.msg === 'could not remove a subscription').map((line) => [line.queued, line.error?.status])).toEqual([[false, 503]]);
   await recordWhere(store, (record) => (record.subscriptions as { id: string }[]).some((subscription) => subscription.id === id) && (record.removals as unknown[]).length === 0);
   sandbox.publish([output('o1'), ...numbered(1, 1)]);
   expect(ids(await take(iterator, 2))).toEqual(['o1', 'e1']);
@@ -301,6 +306,32 @@ it('keeps the queued removals that close() cut short, and sends them after conne
   // It used to be dropped: never sent again.
   await ess.connect();
   expect(relay.commands.filter(isRemoval)).toHaveLength(2);
+});
+
+it("an unsubscribe() whose answer close() cuts short resolves and queues the removal: the client no longer lists a subscription the gateway may have removed", async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const store = new MemoryStore();
+  const ess = client({ url: relay.url, resumeStore: store, resumeKey: key });
+  await ess.connect();
+  const id = await ess.subscribe(outputs);
+  let iterator = ess.events();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  const removal = relay.holdAnswer(isRemoval);
+  const unsubscribing = ess.unsubscribe(id);
+  await removal.held; // the gateway removed it; its answer is held back
+  await ess.close();
+  // It used to reject with CLOSED and keep the subscription (the record too): the resumed session
+  // was then listed with a subscription the gateway no longer had.
+  await expect(unsubscribing).resolves.toBeUndefined();
+  expect((await store.get(key)) as unknown).toMatchObject({ removals: [expect.any(String)] });
+  await ess.connect();
+  iterator = ess.events();
+  expect(ess.stats).toMatchObject({ gaps: 0, resumes: 1 });
+  await until(() => relay!.commands.filter(isRemoval).length === 2, 5000, 'the removal sent again');
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  expect(ids(await take(iterator, 1))).toEqual(['e1']);
+  await expect(ess.unsubscribe(id)).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
 });
 
 it('drops a queued removal refused with a 501 (asking again would get the same answer), with a warning: the gateway keeps the subscription', async () => {
