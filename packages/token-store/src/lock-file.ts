@@ -1,7 +1,7 @@
 import type { Logger } from '@sessionkit/logger';
 import { now, timers } from './clock.js';
 import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags } from './fs-errors.js';
-import { hostname, link, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
+import { hostname, link, randomUUID, readFile, readFileSync, readlinkSync, rename, unlink } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
 
 /** What a lock file holds: who owns the lock. */
@@ -57,16 +57,22 @@ function parseOwner(text: string): LockOwner | undefined {
   return undefined;
 }
 
-function isProcessAlive(pid: number): boolean {
-  // Not a process: alive, so never broken as dead. A pid that is not an integer of 32 bits makes
-  // process.kill throw ERR_INVALID_ARG_TYPE, not ESRCH, so it counts as alive below.
-  if (pid <= 0) return true;
+/**
+ * Whether the process `pid` (a positive number) has exited. A pid that is not an integer of 32 bits
+ * makes process.kill throw ERR_INVALID_ARG_TYPE, not ESRCH: not exited, so never broken as dead;
+ * nor is a process of another user (EPERM). Linux: a process that has exited but was not yet
+ * reaped by its parent (a zombie, state Z, or X while being reaped) still takes signals; its state
+ * is the one letter after the name in /proc/<pid>/stat (the name is in parentheses and may hold
+ * spaces and parentheses too; every field after the state is a number), so a Z or X followed by
+ * no ")" is the state. Without /proc, or where it cannot be read, the read throws ENOENT or EACCES
+ * (not ESRCH): not exited, as kill said.
+ */
+function hasExited(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+    return /[ZX][^)]*$/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return errorCode(error) !== 'ESRCH';
+    return errorCode(error) === 'ESRCH';
   }
 }
 
@@ -80,10 +86,11 @@ function isProcessAlive(pid: number): boolean {
  */
 function staleReason(lock: ObservedLock, staleLockMs: number): string | undefined {
   const owner = lock.owner;
-  if (owner?.host === hostname()) {
+  // Not a process (a pid of 0 or less, which kill reads as a process group): never dead.
+  if (owner?.host === hostname() && owner.pid > 0) {
     const namespace = pidNamespace();
     const sameNamespace = owner.pidNamespace === undefined || namespace === undefined || owner.pidNamespace === namespace;
-    if (sameNamespace && !isProcessAlive(owner.pid)) return 'its owner process has exited';
+    if (sameNamespace && hasExited(owner.pid)) return 'its owner process has exited';
   }
   const ageMs = Math.round(now() - lock.mtimeMs);
   // Only a number up to the longest option: JSON may hold a string ("2000000000", which <= would
@@ -116,12 +123,12 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
  * third breaker has just linked, so two breakers may be in at once; the lock itself is then still
  * deleted only if what `breakStaleLock` moved aside is the lock judged stale, anything else being
  * put back. (Moving a guard aside and putting it back could revive a departed breaker's guard.)
- * Resolves false when there was no guard.
+ * Resolves true when there was no guard.
  */
 export async function clearStaleGuard(guard: string, staleLockMs: number): Promise<boolean> {
   const breaker = await readLock(guard);
   if (breaker && staleReason(breaker, staleLockMs)) await unlink(guard).catch(ignore);
-  return !!breaker;
+  return !breaker;
 }
 
 /**
@@ -144,7 +151,7 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
     if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', guard);
     // Another breaker's turn: wait, after clearing its guard if it died (or froze) mid-break;
     // retry at once if the guard has gone already.
-    return !(await clearStaleGuard(guard, staleLockMs));
+    return clearStaleGuard(guard, staleLockMs);
   }
   try {
     const current = await readLock(path);
@@ -192,9 +199,8 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
     let quickRetries = 0;
     for (;;) {
       // Rewritten before every attempt so the time and the file's mtime say "now" at the link.
-      const owner: LockOwner = { pid: process.pid, host: hostname(), nonce, time: now(), pidNamespace: pidNamespace(), staleLockMs };
       await handle.truncate();
-      await handle.write(JSON.stringify(owner), 0); // UTF-8, the default
+      await handle.write(JSON.stringify({ pid: process.pid, host: hostname(), nonce, time: now(), pidNamespace: pidNamespace(), staleLockMs } satisfies LockOwner), 0); // UTF-8, the default
       try {
         await link(tempPath, path);
         break;
@@ -203,13 +209,15 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
       }
       const current = await readLock(path);
       const retryNow = !current || (staleReason(current, staleLockMs) && await breakStaleLock(path, current, staleLockMs, nonce, tempPath, logger));
+      // Retried at once (up to three times in a row) before the deadline is checked: a lock just
+      // broken, or gone, is taken even with a deadline already past (timeoutMs 0: try once).
+      if (retryNow && quickRetries++ < 3) continue;
+      quickRetries = 0;
       const remaining = deadline - process.uptime() * 1000;
       if (remaining <= 0) {
         const holder = current?.owner;
         throw lockTimeout(timeoutMs, path, holder && `process ${holder.pid} on ${holder.host} since ${new Date(holder.time).toISOString()}`);
       }
-      if (retryNow && quickRetries++ < 3) continue;
-      quickRetries = 0;
       // A real timer, not the global one, which fake timers (vi.useFakeTimers() and the like)
       // replace: a test with fake timers would wait for a contended lock forever.
       await new Promise((resolve) => timers.setTimeout(resolve, Math.min(remaining, pollMs * (0.5 + Math.random()))));
