@@ -712,6 +712,27 @@ describe('createApiClient', () => {
     expect((error as HTTPError).request.url).toContain('subscription-key=query-secret-0');
   });
 
+  it('masks key and code after an encoded # or a ; too, and ends an encoded value at its encoded &', async () => {
+    const lines: string[] = [];
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
+    const searchParams = {
+      // They used to show: `%23` and `;` did not start a field.
+      redirect_uri: 'https://app.example/cb#code=query-secret-fragment&state=1',
+      next: '/list#subscription-key=query-secret-hash',
+      matrix: 'a=1;app_key=query-secret-semicolon',
+      // The fields after a masked one in an encoded value used to be masked with it (up to the next plain `&`).
+      list: '/list?sort_key=query-secret-sort&page=3&filter=open',
+    };
+    const error = await api.get('v1/missing', { searchParams }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(HTTPError);
+    const log = lines.find((line) => line.includes('v1/missing?')) ?? '';
+    for (const text of [(error as HTTPError).message, log]) {
+      expect(text).not.toMatch(/query-secret/);
+      expect(text).toContain('%26page%3D3%26filter%3Dopen');
+      expect(text).toContain('%26state%3D1');
+    }
+  });
+
   it('rejects a base URL with a query or fragment, which ky would append the request paths to', async () => {
     const requests = sandbox.stats.commands.rest.requests;
     for (const baseUrl of [`${sandbox.url}/api/rest/?tenant=a`, `${sandbox.url}/api/rest/#part`, `${sandbox.url}/api/rest/?`, `${sandbox.url}/api/rest/#`, new URL(`${sandbox.url}/api/rest/?tenant=a`)]) {

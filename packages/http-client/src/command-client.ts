@@ -617,7 +617,8 @@ export class CommandClient {
       let response: CommandResponse;
       let retryInMs: number | undefined;
       const status = result.s ?? 0;
-      if (status >= 200 && status < 300) {
+      const ok = status >= 200 && status < 300;
+      if (ok) {
         response = parseResponse(result.t, detail);
       } else {
         response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.e });
@@ -650,9 +651,9 @@ export class CommandClient {
           // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
           // The response's secrets where it echoes them; a made-up response has none, so for a body that
           // became one (cut off before its EOF line, say) those of the body read up to its end, as whole.
-          // Such a body also has every line's value masked: the secret lines it lost (a new session id,
-          // cut off in or before its line) may be echoed before the cut, in a description, unknown.
-          fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(result.t + '\nEOF') : response)(result.e === undefined ? result.t : response.raw), response.synthetic && result.t);
+          // A 2xx body that became one also has every line's value masked: the secret lines it lost (a
+          // new session id, cut off in or before its line) may be echoed before the cut, in a description.
+          fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(result.t + '\nEOF') : response)(result.e === undefined ? result.t : response.raw), ok && response.synthetic);
         }
         logger.debug(COMMAND_LOG_MESSAGE, fields);
       }

@@ -183,6 +183,27 @@ describe('debug logging', () => {
     expect(json.map((line) => (JSON.parse(line) as { body?: string }).body)).toEqual(plain);
   });
 
+  it('keeps the values of an HTTP error body in the trace body, its secrets masked: only a 2xx body that is no valid answer has every value masked', async () => {
+    const json: string[] = [];
+    const logger = createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) });
+    const client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, logger, retry: { retries: 0 } });
+    const maintenance = '[RESPONSE]\ncode = 503\ndescription = Scheduled maintenance until 14:00 UTC\nEOF\n';
+    const forbidden = '{"error":"forbidden","detail":"ip=203.0.113.7 is not on the allow list","password":"LEAKED-PASSWORD"}';
+    try {
+      for (const fault of [{ type: 'respond', status: 503, body: maintenance }, { type: 'respond', status: 403, body: forbidden }] as const) {
+        sandbox.commands.injectFault(fault, { command: 'QueryDomainList' });
+        expect((await client.request({ COMMAND: 'QueryDomainList' })).code).toBe(421);
+      }
+    } finally {
+      await client.close();
+    }
+    const bodies = json.map((line) => (JSON.parse(line) as { body?: string }).body ?? '');
+    // They used to read `description = ***` and `"detail":"ip= ***`.
+    expect(bodies.some((body) => body.includes('description = Scheduled maintenance until 14:00 UTC'))).toBe(true);
+    expect(bodies.some((body) => body.includes('"detail":"ip=203.0.113.7 is not on the allow list"'))).toBe(true);
+    expect(bodies.filter((body) => body.includes('LEAKED'))).toEqual([]);
+  });
+
   it('never shows a part of a secret in the trace body of a body cut off in or before the secret’s line, where the text before echoes it', async () => {
     const json: string[] = [];
     const plain: string[] = [];
