@@ -1,7 +1,7 @@
 import type { Logger } from '@sessionkit/logger';
 import { now, timers } from './clock.js';
 import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags } from './fs-errors.js';
-import { hostname, link, randomUUID, readFile, readFileSync, readlinkSync, rename, unlink } from './node-builtins.js';
+import { hostname, link, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
 
 /** What a lock file holds: who owns the lock. */
@@ -60,17 +60,15 @@ function parseOwner(text: string): LockOwner | undefined {
 /**
  * Whether the process `pid` (a positive number) has exited. A pid that is not an integer of 32 bits
  * makes process.kill throw ERR_INVALID_ARG_TYPE, not ESRCH: not exited, so never broken as dead;
- * nor is a process of another user (EPERM). Linux: a process that has exited but was not yet
- * reaped by its parent (a zombie, state Z, or X while being reaped) still takes signals; its state
- * is the one letter after the name in /proc/<pid>/stat (the name is in parentheses and may hold
- * spaces and parentheses too; every field after the state is a number), so a Z or X followed by
- * no ")" is the state. Without /proc, or where it cannot be read, the read throws ENOENT or EACCES
- * (not ESRCH): not exited, as kill said.
+ * nor is a process of another user (EPERM), nor one that has exited but was not yet reaped by its
+ * parent (a zombie still takes signals: its lock waits out staleLockMs). Reading its state from
+ * /proc could tell, but /proc may show another PID namespace than kill's, where that pid is another
+ * process: a live holder's lock would be broken.
  */
 function hasExited(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return /[ZX][^)]*$/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return false;
   } catch (error) {
     return errorCode(error) === 'ESRCH';
   }
@@ -123,12 +121,13 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
  * third breaker has just linked, so two breakers may be in at once; the lock itself is then still
  * deleted only if what `breakStaleLock` moved aside is the lock judged stale, anything else being
  * put back. (Moving a guard aside and putting it back could revive a departed breaker's guard.)
- * Resolves true when there was no guard.
+ * Resolves true when there was no guard, or it was stale (cleared): the lock can be tried at once.
  */
 export async function clearStaleGuard(guard: string, staleLockMs: number): Promise<boolean> {
   const breaker = await readLock(guard);
-  if (breaker && staleReason(breaker, staleLockMs)) await unlink(guard).catch(ignore);
-  return !breaker;
+  const gone = !breaker || !!staleReason(breaker, staleLockMs);
+  if (breaker && gone) await unlink(guard).catch(ignore);
+  return gone;
 }
 
 /**
@@ -150,7 +149,7 @@ async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs:
   } catch (error) {
     if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', guard);
     // Another breaker's turn: wait, after clearing its guard if it died (or froze) mid-break;
-    // retry at once if the guard has gone already.
+    // retry at once if the guard has gone already, or was stale (cleared now).
     return clearStaleGuard(guard, staleLockMs);
   }
   try {
