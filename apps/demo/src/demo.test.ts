@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -34,6 +34,31 @@ function runDemo(args: readonly string[], env: Record<string, string> = {}, { ti
         resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : error.killed ? -1 : 1, stdout, stderr });
       },
     );
+  });
+}
+
+/**
+ * Runs the demo with its standard output read up to the first chunk and then closed, as
+ * `pnpm demo | head -1` does: its next write there fails with EPIPE.
+ */
+function runDemoClosingStdout(args: readonly string[], { timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', tsx, '--conditions=@sessionkit/source', main, ...args], {
+      env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.once('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      child.stdout.destroy();
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 
@@ -169,6 +194,22 @@ describe('the demo, end to end against the embedded sandbox', () => {
     }
   });
 
+  it('stops writing quietly when the reader of its output goes away (EPIPE, as with | head -1), and still finishes and cleans up', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-epipe-'));
+    try {
+      const run = await runDemoClosingStdout(['--store-dir', dir]);
+      expect(run.stdout).toContain('\n');
+      expect(run.stderr).not.toMatch(/EPIPE|Error|at /);
+      expect(run.code).toBe(0);
+      // The run went on, and closed what it opened: its token and the sandbox's state were kept.
+      const next = await runDemo(['--json', '--store-dir', dir]);
+      expect(next.code).toBe(0);
+      expect((JSON.parse(next.stdout) as DemoSummary).token).toEqual({ reusedStoredToken: true, tokenRequests: 0, countedBy: 'sandbox' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('explains its options with --help and rejects bad ones', async () => {
     const help = await runDemo(['--help']);
     expect(help.code).toBe(0);
@@ -283,11 +324,13 @@ describe('the demo against a real system (--url), here a separately started sand
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('refuses to start without credentials in the environment (exit code 2, naming the variable)', async () => {
+  it('refuses to start without credentials in the environment (exit code 2, naming the variable), without first calling them found', async () => {
     const before = sandbox.stats.idp.requests;
     const run = await runDemo(['--url', sandbox.url, '--store-dir', join(dir, 'none')], { NODE_EXTRA_CA_CERTS: caFile, SESSIONKIT_CLIENT_ID: '', SESSIONKIT_CLIENT_SECRET: '' });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('SESSIONKIT_CLIENT_ID');
+    expect(run.stdout).toContain('▶ Using the system at');
+    expect(run.stdout).not.toContain('✔');
     expect(sandbox.stats.idp.requests).toBe(before);
   });
 
@@ -432,6 +475,60 @@ describe('the demo against a real system (--url), here a separately started sand
     }
   });
 
+  it('fails the commands step when StatusAccount fails (HTTP 500 on every attempt), instead of printing it and going on', async () => {
+    const fault = sandbox.commands.injectFault({ type: 'status', status: 500 }, { times: 3, command: 'StatusAccount' });
+    try {
+      const run = await runDemo(['--url', sandbox.url, '--json', '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials);
+      expect(run.code).toBe(1);
+      const summary = JSON.parse(run.stdout) as DemoSummary;
+      expect(summary).toMatchObject({ ok: false, error: { step: 'commands' }, commands: { skipped: 'not completed: the commands step failed' } });
+      expect(summary.error?.message).toMatch(/^StatusAccount failed: 421 /);
+      expect(run.stderr).toMatch(/✗ StatusAccount failed: 421 /);
+      expect(run.stderr).not.toContain('QueryDomainList:');
+    } finally {
+      fault.clear();
+    }
+  });
+
+  it('reports the outcome of EndSession, and fails the commands step when it failed', async () => {
+    const fault = sandbox.commands.injectFault({ type: 'status', status: 500 }, { times: 5, command: 'EndSession' });
+    try {
+      const run = await runDemo(['--url', sandbox.url, '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials);
+      expect(run.stdout).toMatch(/StartSession: 200; ModifyDomain in the session: not sent to a real system; EndSession: 421\n/);
+      expect(run.stdout).not.toContain('EndSession done');
+      expect(run.stdout).toMatch(/✗ EndSession failed: 421 /);
+      expect(run.stdout).toMatch(/result\s+FAILED in the commands step/);
+      expect(run.code).toBe(1);
+    } finally {
+      fault.clear();
+    }
+    // And when it succeeds, the line says so.
+    const ok = await runDemo(['--url', sandbox.url, '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials);
+    expect(ok.stdout).toContain('EndSession: 200\n');
+    expect(ok.code).toBe(0);
+  });
+
+  it('gives up on a command the API does not answer after its 30 s timeout and one retry, not the client\'s default 300 s (and two retries)', { timeout: 80_000 }, async () => {
+    // The first attempt is answered only after 45 s; the retry gets an HTTP 500. A third attempt
+    // (the client's default two retries) would succeed, and so would the first without a timeout.
+    const slow = sandbox.commands.injectFault({ type: 'slow', delayMs: 45_000 }, { times: 1, command: 'StatusAccount' });
+    const failed = sandbox.commands.injectFault({ type: 'status', status: 500 }, { times: 1, command: 'StatusAccount' });
+    try {
+      const started = Date.now();
+      const run = await runDemo(['--url', sandbox.url, '--json', '--listen-seconds', '0', '--store-dir', join(dir, 'store')], credentials, { timeoutMs: 70_000 });
+      const elapsed = Date.now() - started;
+      expect(run.code).toBe(1);
+      const summary = JSON.parse(run.stdout) as DemoSummary;
+      expect(summary.error?.step).toBe('commands');
+      expect(summary.error?.message).toMatch(/^StatusAccount failed: 421 /);
+      expect(elapsed).toBeGreaterThanOrEqual(29_000);
+      expect(elapsed).toBeLessThan(45_000);
+    } finally {
+      slow.clear();
+      failed.clear();
+    }
+  });
+
   it('prints the JSON summary with --json when a step fails: ok false, the step and its error, and no secret', async () => {
     const wrong = 'Wrong-Ispapi-Password-5150';
     const run = await runDemo(['--url', sandbox.url, '--json', '--listen-seconds', '0', '--store-dir', join(dir, 'store')], { ...credentials, SESSIONKIT_ISPAPI_PASSWORD: wrong });
@@ -440,13 +537,14 @@ describe('the demo against a real system (--url), here a separately started sand
     expect(summary).toMatchObject({
       mode: 'real system',
       ok: false,
-      error: { step: 'commands', message: 'QueryDomainList failed: 530 Authentication failed' },
+      // The first command is refused, and checked: the step ends there.
+      error: { step: 'commands', message: 'StatusAccount failed: 530 Authentication failed' },
       commands: { skipped: 'not completed: the commands step failed' },
       events: { skipped: 'not completed: the commands step failed' },
     });
     // The steps before it still report what they did.
     expect(summary.token.countedBy).toBe('demo');
-    expect(run.stderr).toContain('✗ QueryDomainList failed: 530 Authentication failed');
+    expect(run.stderr).toContain('✗ StatusAccount failed: 530 Authentication failed');
     expect(run.stdout + run.stderr).not.toContain(wrong);
   });
 

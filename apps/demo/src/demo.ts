@@ -69,8 +69,20 @@ export const SANDBOX_DEFAULTS = {
 /** A secret the demo sends (as a domain's auth code) to show that debug logs redact it. */
 export const DEMO_AUTH_CODE = 'Demo-Auth-Code-4711!';
 
-/** Failed connection attempts in a row after which the events step gives up (about 1.5 s in all). */
+/**
+ * Retries after a failed connection attempt, in a row, before the events step gives up: 6
+ * attempts in all. About 1.5 s when each is refused; a host that accepts the connection and never
+ * answers takes the handshake timeout for each (10 s, so about a minute, two over TLS).
+ */
 const ESS_MAX_RETRIES = 5;
+
+/**
+ * The command API's response timeout for each attempt, and the retries of a read-only command that
+ * failed (a timeout too): a command API that stops answering fails the commands step after about
+ * a minute, not the client's default five minutes for each of three attempts.
+ */
+const COMMAND_TIMEOUT_MS = 30_000;
+const COMMAND_RETRIES = 1;
 
 /** The events the demo publishes in each of its three bursts. */
 const BURST = 400;
@@ -152,6 +164,9 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       report.detail(`token endpoint ${displayUrl(tokenUrl)}`);
       report.detail(`command API    ${displayUrl(commandUrl)}`);
       report.detail(`events gateway ${essUrl === undefined ? 'not configured' : displayUrl(essUrl)}`);
+      // The credentials are checked before they are called found: missing ones are an
+      // AuthError('CONFIGURATION') naming the variable. Building a Session sends nothing.
+      Session.fromEnv({ ...env, SESSIONKIT_TOKEN_URL: tokenUrl });
       report.done('credentials from the environment; certificates verified as usual');
     }
     if (ca !== undefined) agent = new Agent({ connect: { ca } });
@@ -231,11 +246,14 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         credentials: { login: ispapiLogin, password: ispapiPassword },
         highPerformance: true,
         ca,
+        timeoutMs: COMMAND_TIMEOUT_MS,
+        retry: { retries: COMMAND_RETRIES },
         debug: true,
         logger: adaptLogger({ log: (entry: LogEntry) => debugEntries.push(entry) }, { level: 'debug' }),
       });
       closers.push(() => client.close());
       const account = await client.request({ COMMAND: 'StatusAccount' });
+      if (!account.isSuccess()) throw new Error(`StatusAccount failed: ${account.code} ${account.description}`);
       report.detail(`StatusAccount: ${account.code} ${account.description}; amount ${account.property('AMOUNT') ?? '?'} ${account.property('CURRENCY') ?? ''}`);
       let pages = 0;
       let domainsListed = 0;
@@ -255,10 +273,13 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         sandbox === undefined || firstDomain === undefined
           ? undefined
           : await client.request({ COMMAND: 'ModifyDomain', DOMAIN: firstDomain, AUTH: DEMO_AUTH_CODE });
-      await client.logout();
+      // Ended also when the write failed; the step fails after, for the first command that did.
+      const logout = await client.logout();
       report.detail(
-        `StartSession: ${login.code}; ModifyDomain in the session: ${modify?.code ?? (sandbox === undefined ? 'not sent to a real system' : 'not sent, no domain')}; EndSession done`,
+        `StartSession: ${login.code}; ModifyDomain in the session: ${modify?.code ?? (sandbox === undefined ? 'not sent to a real system' : 'not sent, no domain')}; EndSession: ${logout.code}`,
       );
+      if (modify !== undefined && !modify.isSuccess()) throw new Error(`ModifyDomain failed: ${modify.code} ${modify.description}`);
+      if (!logout.isSuccess()) throw new Error(`EndSession failed: ${logout.code} ${logout.description}`);
       const example = [...debugEntries].reverse().find((entry) => entry.msg === COMMAND_LOG_MESSAGE && JSON.stringify(entry.fields).includes('ModifyDomain'));
       let redactedExample: string | undefined;
       if (example !== undefined) {

@@ -30,6 +30,22 @@ function summaryRows(summary: DemoSummary, steps: readonly DemoStep[]): [string,
   ];
 }
 
+/**
+ * A reader that goes away (`pnpm demo | head -1`) closes the pipe: the next write fails with EPIPE,
+ * which would end the process with a stack trace, before its cleanup. The demo stops writing to
+ * that stream instead and finishes the run (closing what it opened), with the run's exit code.
+ */
+const closedStreams = new Set<NodeJS.WriteStream>();
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    closedStreams.add(stream);
+    // Anything but a reader that went away is said on standard error, while it is open.
+    if (error.code !== 'EPIPE' && stream === process.stdout && !closedStreams.has(process.stderr)) {
+      process.stderr.write(`\nThe demo stopped writing to standard output: ${error.code ?? error.message}\n`);
+    }
+  });
+}
+
 async function main(): Promise<number> {
   let options;
   try {
@@ -46,7 +62,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const progress = (text: string): void => {
-    (options.json ? process.stderr : process.stdout).write(text);
+    const stream = options.json ? process.stderr : process.stdout;
+    if (!closedStreams.has(stream)) stream.write(text);
   };
   // Loaded only now: --help and a bad option answer without loading every package.
   const [{ AuthError }, { demoLogger, runDemo, STEPS }] = await Promise.all([import('@sessionkit/core-session'), import('./demo.js')]);
