@@ -147,9 +147,6 @@ export interface SavedSession {
   session: string;
 }
 
-// The names of the commands that only read (Check…, Query…, Status…, Get…), which are safe to retry; blanks before them are allowed.
-const READ_ONLY = /^\s*(?:Check|Query|Status|Get)/i;
-
 /** The `s_login` of credentials: `login`, or `login!role` for a role user. */
 export const loginOf = (credentials: CommandCredentials): string => {
   return credentials.role ? `${credentials.login}!${credentials.role}` : credentials.login;
@@ -161,7 +158,8 @@ export const sessionEnded = (response: CommandResponse): boolean => response.isS
 /** The session id a StartSession response hands out; undefined when the login failed. */
 export const startedSession = (response: CommandResponse): string | undefined => {
   const id = response.property('SESSION');
-  return response.isSuccess() && isText(id) ? id : undefined;
+  // A missing or empty one is none (property() gives a string or undefined).
+  return response.isSuccess() && id ? id : undefined;
 };
 
 /** One command on its way: what every attempt and replay of it shares (one-letter keys, see Attempt). */
@@ -329,8 +327,8 @@ export class CommandClient {
       const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** retries);
       const backoff = Math.round(((1 + Math.random()) * ceiling) / 2);
       if (result.e !== undefined) return isRetryableError(result.e, readOnly) ? backoff : undefined;
-      // 408, 429, 500, 502, 503, 504 (no status: `undefined`, none of them).
-      if (!readOnly || !/^(408|429|50[0234])$/.test(String(result.s))) return undefined;
+      // 408, 429, 500, 502, 503, 504 (test() reads no status as "undefined", none of them).
+      if (!readOnly || !/^(408|429|50[0234])$/.test(result.s as unknown as string)) return undefined;
       const after = retryAfterMs(result.h?.['retry-after']);
       if (after === undefined) return backoff;
       return after <= maxRetryAfterMs ? after : undefined;
@@ -454,7 +452,7 @@ export class CommandClient {
     this.#refuseWithSession();
     return this.#queue(options.signal, async () => {
       const ended = this.#sessionId;
-      if (!ended) return syntheticResponse(SESSION_NOT_FOUND, { url: this.url });
+      if (!ended) return syntheticResponse(530, SESSION_NOT_FOUND, { url: this.url });
       const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
       // Not a session reuseSession() set meanwhile.
       if (sessionEnded(response) && this.#sessionId === ended) this.#sessionId = undefined;
@@ -526,7 +524,8 @@ export class CommandClient {
     this.#refuse(options.signal);
     const outgoing: Outgoing = {
       c: pairs,
-      i: options.idempotent ?? READ_ONLY.test(pairs[0]?.[1] ?? ''),
+      // The commands that only read (Check…, Query…, Status…, Get…; blanks before them allowed) are safe to retry.
+      i: options.idempotent ?? /^\s*(?:Check|Query|Status|Get)/i.test(pairs[0]?.[1] ?? ''),
       o: options,
       s: performance.now(),
     };
@@ -552,9 +551,9 @@ export class CommandClient {
             // Its message says what (AuthError messages hold no secret).
             throw new HttpClientError('INVALID_STATE', `The Session is misconfigured: ${error.message}`, { cause: error });
           }
-          if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(SESSION_NOT_FOUND, detail);
+          if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(530, SESSION_NOT_FOUND, detail);
         }
-        return syntheticResponse(HTTP_ERROR, detail);
+        return syntheticResponse(421, HTTP_ERROR, detail);
       }
       const id = token?.value ?? this.#sessionId;
       const response = await this.#exchange(outgoing, id, attempt);
@@ -616,12 +615,13 @@ export class CommandClient {
       };
       let response: CommandResponse;
       let retryInMs: number | undefined;
-      const status = result.s ?? 0;
+      // No status (undefined) compares false: not 2xx either.
+      const status = result.s as unknown as number;
       const ok = status >= 200 && status < 300;
       if (ok) {
         response = parseResponse(result.t, detail);
       } else {
-        response = syntheticResponse(HTTP_ERROR, { ...detail, cause: result.e });
+        response = syntheticResponse(421, HTTP_ERROR, { ...detail, cause: result.e });
         retryInMs = this.#retryDelay(result, outgoing.i, retries);
       }
       // One debug entry per attempt.

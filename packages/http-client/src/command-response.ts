@@ -237,10 +237,10 @@ export class CommandResponse {
     const last = property('LAST') ?? first + count - 1;
     const limit = property('LIMIT');
     const total = property('TOTAL');
-    // Undefined unless positive (NaN for undefined).
-    const pageSize = Number(limit) > 0 ? limit : undefined;
+    // Undefined unless positive (undefined compares false, as below).
+    const pageSize = (limit as unknown as number) > 0 ? limit : undefined;
     const nextFirst = last + 1;
-    const hasNext = this.isSuccess() && nextFirst < Number(total) && (limit ?? 1) > 0 && nextFirst > first;
+    const hasNext = this.isSuccess() && nextFirst < (total as unknown as number) && (limit ?? 1) > 0 && nextFirst > first;
     return {
       first,
       last,

@@ -6,21 +6,16 @@ export interface ParseResponseOptions {
   url?: string | undefined;
 }
 
-/** A response the client makes up itself: the public SDKs' code and description (`{URL}` stands for the endpoint). */
-export type Synthetic = readonly [code: number, description: string];
-
-/** A network error, a timeout, or an HTTP status that is not 2xx. */
-export const HTTP_ERROR: Synthetic = [421, 'Command failed due to HTTP communication error'];
-/** No session to end, or the Session could not log in. */
-export const SESSION_NOT_FOUND: Synthetic = [530, 'SESSION NOT FOUND'];
+/** 421: a network error, a timeout, or an HTTP status that is not 2xx. */
+export const HTTP_ERROR = 'Command failed due to HTTP communication error';
+/** 530: no session to end, or the Session could not log in. */
+export const SESSION_NOT_FOUND = 'SESSION NOT FOUND';
 
 const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d{1,7})\s*\]$/i;
 
 const decimal = (value: string): number | undefined => {
   return value && Number.isFinite(+value) ? +value : undefined;
 };
-
-const EOF_LINE = /^\s*EOF\s*$/i;
 
 const parseText = (input: string): CommandResponseInit | undefined => {
   let code: number | undefined;
@@ -47,15 +42,16 @@ const parseText = (input: string): CommandResponseInit | undefined => {
     if (equals !== -1 && equals < lineStart) equals = text.indexOf('=', lineStart);
     if (equals < 0 || equals > end) {
       // Only a response that ends with EOF is whole: one cut off before it is invalid.
-      if (EOF_LINE.test(text.slice(lineStart, end))) return code === undefined || description === undefined ? undefined : { code, description, runtime, queuetime, pending, properties, raw: input };
+      if (/^\s*EOF\s*$/i.test(text.slice(lineStart, end))) return code === undefined || description === undefined ? undefined : { code, description, runtime, queuetime, pending, properties, raw: input };
       continue;
     }
     const key = text.slice(lineStart, equals).trim();
     const value = text.slice(equals + 1, end).trim();
-    const property = PROPERTY_KEY.exec(key);
+    // Both groups always match: the name and the digits.
+    const property = PROPERTY_KEY.exec(key) as [string, string, string] | null;
     if (property) {
-      const name = normalizeName(property[1] ?? '');
-      const index = Number(property[2]);
+      const name = normalizeName(property[1]);
+      const index = +property[2];
       let values = properties.get(name);
       const growth = index + 1 - (values?.length ?? 0);
       // Properties with an index above 1,000,000 are ignored; so are indexes that would make the
@@ -92,13 +88,7 @@ const parseText = (input: string): CommandResponseInit | undefined => {
 };
 
 /** A response the client makes up: 421 (HTTP failure), 423 (empty or invalid body), 530 (no session). */
-export const syntheticResponse = ([code, template]: Synthetic, detail?: ResponseDetail | null): CommandResponse => {
-  // The endpoint without user information or query.
-  const description = template.replace('{URL}', () => {
-    // undefined reads as "undefined": no URL, as ''.
-    const url = URL.parse(String(detail?.url));
-    return url ? url.origin + url.pathname : '(unknown URL)';
-  });
+export const syntheticResponse = (code: number, description: string, detail?: ResponseDetail | null): CommandResponse => {
   return new CommandResponse({ code, description, raw: `[RESPONSE]\nCODE = ${code}\nDESCRIPTION = ${description}\nEOF\n`, synthetic: true }, detail);
 };
 
@@ -116,7 +106,11 @@ export const syntheticResponse = ([code, template]: Synthetic, detail?: Response
  */
 export function parseResponse(text: string, options?: ParseResponseOptions & ResponseDetail): CommandResponse {
   // Never throws: null (plain JavaScript) counts as no options, as everywhere (see CommandResponse).
-  if (typeof text !== 'string' || !text.trim()) return syntheticResponse([423, 'Empty API response. Probably unreachable API end point {URL}'], options);
+  if (typeof text !== 'string' || !text.trim()) {
+    // The endpoint without user information or query (undefined reads as "undefined": no URL, as '').
+    const url = URL.parse(String(options?.url));
+    return syntheticResponse(423, `Empty API response. Probably unreachable API end point ${url ? url.origin + url.pathname : '(unknown URL)'}`, options);
+  }
   const parsed = parseText(text);
-  return parsed ? new CommandResponse(parsed, options) : syntheticResponse([423, 'Invalid API response. Contact Support'], options);
+  return parsed ? new CommandResponse(parsed, options) : syntheticResponse(423, 'Invalid API response. Contact Support', options);
 }

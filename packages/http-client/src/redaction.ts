@@ -21,7 +21,6 @@ const REST_NAMES = SECRET_NAMES + '|pwd|pass|jwt|assertion|hmac|sig|signature|cr
 // and REST_NAMES' `accesskey` and `secretkey` (`AccessKey`, `AWSSecretKey`) name.
 const REST_FIELD = RegExp(`(?<=[?&#;]|%3F|%26|%23|%3B)((?:[\\w.-]*[-_.])?key|code)(\\s*(?:=|%3D)\\s*)(?:(?!%26)[^&\\s"'<>])+`, 'gi');
 
-const PROPERTY_NAME = /^\s*PROPERTY\s*\[([^\]]*)\]/i;
 // `name=value` of a secret field anywhere in text (a form echoed in an HTML page, say), plain or
 // URL-encoded, with a value (one that is the mask already stays the same).
 const INLINE_SECRET = RegExp(`\\b(${SECRET_NAMES})(\\s*(?:=|%3D)\\s*)[^&\\s"'<>]+`, 'gi');
@@ -40,7 +39,9 @@ export const redactResponseText = (text: string, all?: unknown): string => {
   // the lines as read before, when a CR ended one too (those after a LF are the parser's, masked
   // already). A masked line reads the same both ways. A match starts only where a line does (the
   // lookbehinds): tried from every character, a long line without `=` took quadratic time.
-  const mask = (line: string, key: string): string => (all || isSecretName(normalizeName(PROPERTY_NAME.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line);
+  // A `PROPERTY[NAME][i]` key is secret by its name.
+  const property = /^\s*PROPERTY\s*\[([^\]]*)\]/i;
+  const mask = (line: string, key: string): string => (all || isSecretName(normalizeName(property.exec(key)?.[1] ?? key)) ? `${key}= ${MASK}` : line);
   return redactText(text.replace(/(?<![^\n])([^\n=]*)=(?:(?!\r\n)[^\n])*/g, mask).replace(/(?<![^\r])([^\r\n=]*)=.*/g, mask));
 };
 

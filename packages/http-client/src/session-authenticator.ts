@@ -70,8 +70,8 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
       if (!id) throw failure('StartSession', response);
       // The server's TIMEOUT and MAXTTL, when it says, else the ones asked for.
       const milliseconds = (name: string, asked: number): number => {
-        // Missing: NaN, so the one asked for.
-        const seconds = Number(response.property(name));
+        // Missing: undefined reads as NaN, so the one asked for.
+        const seconds = +(response.property(name) as unknown as string);
         return (Number.isFinite(seconds) ? seconds : asked) * 1000;
       };
       return { value: id, type: 'Session', obtainedAt, expiresAt: obtainedAt + milliseconds('MAXTTL', maxTtlSeconds), idleTtlMs: milliseconds('TIMEOUT', timeoutSeconds) };

@@ -125,7 +125,8 @@ export const errorCode = (error: unknown): string | undefined => {
  * the server.
  */
 export const isRetryableError = (error: unknown, readOnly: boolean): boolean => {
-  const code = errorCode(error) ?? '';
+  // None (undefined) is read as "undefined" by test(), which neither pattern matches.
+  const code = errorCode(error) as unknown as string;
   // First certificate and TLS problems, and arguments undici refuses (the request was never sent):
   // retrying cannot help. Then errors raised before a single byte of the request could reach the server.
   return !/^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_|UND_ERR_INVALID_ARG)/.test(code) &&
