@@ -19,7 +19,7 @@ const REST_NAMES = SECRET_NAMES + '|pwd|pass|jwt|assertion|hmac|sig|signature|cr
 // camelCase name they are mostly no secret (`sortKey`, `countryCode`), nor is `code` after a
 // separator (`status_code`), but for the credentials the logger's `api_key` (`apikey`, `API-Key`)
 // and REST_NAMES' `accesskey` and `secretkey` (`AccessKey`, `AWSSecretKey`) name.
-const REST_FIELD = RegExp(`(?<=[?&#;]|%3F|%26|%23|%3B)((?:[\\w.-]*[-_.])?key|code)(\\s*(?:=|%3D)\\s*)(?:(?!%26)[^&\\s"'<>])+`, 'gi');
+const REST_FIELD = RegExp(`(?<=[?&#;]|%3F|%26|%23|%3B)((?:[\\w.-]*[-_.])?key|code)(\\s*(?:=|%3D)\\s*)[^&\\s"'<>]+`, 'gi');
 
 // `name=value` of a secret field anywhere in text (a form echoed in an HTML page, say), plain or
 // URL-encoded, with a value (one that is the mask already stays the same).
