@@ -14,6 +14,12 @@ export function checkCount(name: string, count: number, infinite = false): numbe
   return count;
 }
 
+/** `value` when it is a whole number of 0 or more (a size, a count where 0 means none); else a RangeError. */
+export function checkWhole(name: string, value: number): number {
+  if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`${name} must be a whole number of 0 or more, not ${value}.`);
+  return value;
+}
+
 /** `status` when it is an HTTP status from `min` to 599 (400: an error; 200: any final answer). */
 export function checkStatus(name: string, status: number, min: 200 | 400): number {
   if (!(Number.isInteger(status) && status >= min && status <= 599)) {
@@ -22,9 +28,9 @@ export function checkStatus(name: string, status: number, min: 200 | 400): numbe
   return status;
 }
 
-/** `ms` when a timer can wait that long (0 to 2^31 - 1). */
-export function checkDelay(name: string, ms: number): number {
-  if (!(ms >= 0 && ms <= MAX_DELAY_MS)) throw new RangeError(`${name} must be from 0 to ${MAX_DELAY_MS} ms, not ${ms}.`);
+/** `ms` when a timer can wait that long (`min`, default 0, to 2^31 - 1). */
+export function checkDelay(name: string, ms: number, min = 0): number {
+  if (!(ms >= min && ms <= MAX_DELAY_MS)) throw new RangeError(`${name} must be from ${min} to ${MAX_DELAY_MS} ms, not ${ms}.`);
   return ms;
 }
 

@@ -1,8 +1,9 @@
+import { createHook } from 'node:async_hooks';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +101,46 @@ describe('startSandbox', () => {
       expect((await fetch(`${sandbox.url}/api/call.cgi?${command}`)).status).toBe(200);
     } finally {
       await sandbox.close();
+    }
+  });
+
+  it('rejects with the listen error and leaves nothing running: the event generator\'s timer is stopped', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => holder.close(() => { resolve(); })));
+    const port = (holder.address() as { port: number }).port;
+    // Repeating timers of the generator's interval (an unusual one, to be told apart), from
+    // their creation until they are cleared.
+    const intervalMs = 4321;
+    const running = new Set<number>();
+    const hook = createHook({
+      init(asyncId, type, _trigger, resource) {
+        if (type === 'Timeout' && (resource as { _repeat?: unknown })._repeat === intervalMs) running.add(asyncId);
+      },
+      destroy(asyncId) {
+        running.delete(asyncId);
+      },
+    });
+    hook.enable();
+    try {
+      await expect(startSandbox({ port, ess: { generator: { intervalMs } } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      await expect(startSandbox({ port, ess: { generator: { intervalMs } } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      // Destroy hooks of cleared timers run shortly after, not within clearInterval.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(running.size).toBe(0);
+    } finally {
+      hook.disable();
+    }
+    // The check sees the timer of a sandbox that did start, until it is closed.
+    hook.enable();
+    try {
+      const started = await startSandbox({ ess: { generator: { intervalMs } } });
+      expect(running.size).toBe(1);
+      await started.close();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(running.size).toBe(0);
+    } finally {
+      hook.disable();
     }
   });
 

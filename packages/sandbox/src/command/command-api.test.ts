@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCommandRequestBody, type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { decodeCommandRequestBody, type Sandbox, type SandboxOptions, startSandbox } from '@sessionkit/sandbox';
 
 // These tests speak the protocol with their own small encoder and parser (URLSearchParams and a
 // regular expression), so that they check the sandbox rather than any client.
@@ -27,6 +27,14 @@ function parse(text: string): Parsed {
     else if (line.startsWith('DESCRIPTION = ')) description = line.slice(14);
   }
   return { code, description, properties, text };
+}
+
+/** The error `startSandbox(options)` rejects with, or undefined after closing a sandbox that started. */
+function startError(options: SandboxOptions): Promise<unknown> {
+  return startSandbox(options).then(async (started) => {
+    await started.close();
+    return undefined;
+  }, (error: unknown) => error);
 }
 
 const DEMO = { s_entity: '54cd', s_login: 'demo', s_pw: 'demo-password' };
@@ -264,6 +272,21 @@ describe('command API', () => {
       expect(sandbox.commands.activeSessions).toBe(0);
     });
 
+    it('refuses options it cannot carry out at start with RangeError, before listening', async () => {
+      for (const commands of [
+        { minSessionSeconds: 0.5 },
+        { defaultListLimit: 0 },
+        { maxListLimit: Number.NaN },
+        { recentRequests: -1 },
+        { recentRequests: Number.NaN },
+        { domainCount: 2.5 },
+        { subuserDomainCount: Number.NaN },
+        { users: [{ login: 'someone', password: 'pw', domains: -3 }] },
+      ]) {
+        expect(await startError({ commands, ess: { generator: false } }), JSON.stringify(commands)).toBeInstanceOf(RangeError);
+      }
+    });
+
     it('accepts shorter sessions when minSessionSeconds allows them', async () => {
       const quick = await startSandbox({ commands: { minSessionSeconds: 1, domainCount: 5 } });
       try {
@@ -484,6 +507,36 @@ describe('command API', () => {
       expect([refused.status, refused.headers.get('retry-after')]).toEqual([503, 'later']);
     });
 
+    it('throws TypeError for a fault type it does not know, and queues nothing', async () => {
+      sandbox.commands.resetStats();
+      // A misspelt type used to be queued, counted as played and answered normally.
+      expect(() => sandbox.commands.injectFault({ type: 'timeout' } as never, { command: 'StatusAccount' })).toThrow(TypeError);
+      expect(() => sandbox.commands.injectFault({ type: 'Drop' } as never)).toThrow(/type must be one of slow, drop, status/);
+      expect((await call(sandbox, DEMO, { COMMAND: 'StatusAccount' })).code).toBe(200);
+      expect(sandbox.stats.commands.faults).toBe(0);
+    });
+
+    it('throws TypeError for a body that is no string: required by respond, optional for status and invalid-body', async () => {
+      const wrong: [string, () => void][] = [
+        ['respond without body', () => sandbox.commands.injectFault({ type: 'respond' } as never, { command: 'CheckDomain' })],
+        ['respond body number', () => sandbox.commands.injectFault({ type: 'respond', body: 421 } as never)],
+        ['status body object', () => sandbox.commands.injectFault({ type: 'status', status: 503, body: { code: 421 } } as never)],
+        ['invalid-body body null', () => sandbox.commands.injectFault({ type: 'invalid-body', body: null } as never)],
+      ];
+      for (const [name, inject] of wrong) expect(inject, name).toThrow(TypeError);
+      // Nothing queued: the request is answered by the API (it used to be a 500 from Node).
+      const checked = await fetch(sandbox.commandUrl, { method: 'POST', body: body(DEMO, { COMMAND: 'CheckDomain', DOMAIN: 'free-two.com' }) });
+      expect(checked.status).toBe(200);
+      expect(parse(await checked.text()).code).toBe(210);
+      // Optional bodies may still be left out, and an empty respond body is a body.
+      sandbox.commands.injectFault({ type: 'status', status: 503, body: undefined });
+      sandbox.commands.injectFault({ type: 'respond', body: '' });
+      const post = (): Promise<Response> => fetch(sandbox.commandUrl, { method: 'POST', body: body(DEMO, { COMMAND: 'StatusAccount' }) });
+      expect(await (await post()).text()).toBe('503 Service Unavailable');
+      const empty = await post();
+      expect([empty.status, await empty.text()]).toEqual([200, '']);
+    });
+
     it('plays a fault for the next N requests, or only for one command', async () => {
       const handle = sandbox.commands.injectFault({ type: 'status', status: 500 }, { times: 2, command: 'querydomainlist' });
       expect((await call(sandbox, DEMO, { COMMAND: 'StatusAccount' })).code).toBe(200);
@@ -574,13 +627,30 @@ describe('JSON endpoints', () => {
     const missing = await fetch(`${sandbox.url}/api/rest/v1/whoami`);
     expect(missing.status).toBe(401);
     expect(missing.headers.get('www-authenticate')).toContain('Bearer');
+    await missing.text();
     const wrong = await fetch(`${sandbox.url}/api/rest/v1/whoami`, { headers: { authorization: 'Bearer made-up' } });
     expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="sessionkit-sandbox", error="invalid_token"');
     expect(await wrong.json()).toEqual({ error: 'invalid_token' });
     const ok = await fetch(`${sandbox.url}/api/rest/v1/whoami`, { headers: { authorization: `Bearer ${await token()}` } });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ identity: 'client:sessionkit-demo' });
     expect(sandbox.stats.commands.rest).toEqual({ requests: 3, unauthorized: 2 });
+  });
+
+  it('sends no error code in the challenge to a request without bearer credentials (RFC 6750 section 3.1)', async () => {
+    const challenge = async (headers: Record<string, string>): Promise<[number, string | null]> => {
+      const response = await fetch(`${sandbox.url}/api/rest/v1/whoami`, { headers });
+      await response.text();
+      return [response.status, response.headers.get('www-authenticate')];
+    };
+    const plain = 'Bearer realm="sessionkit-sandbox"';
+    expect(await challenge({})).toEqual([401, plain]);
+    expect(await challenge({ authorization: 'Basic ZGVtbzpkZW1v' })).toEqual([401, plain]);
+    // A Bearer header without a token is malformed, and a token unknown: those keep their codes.
+    expect(await challenge({ authorization: 'Bearer' })).toEqual([401, `${plain}, error="invalid_request"`]);
+    expect(await challenge({ authorization: 'Bearer a b' })).toEqual([401, `${plain}, error="invalid_request"`]);
+    expect(await challenge({ authorization: 'bearer made-up' })).toEqual([401, `${plain}, error="invalid_token"`]);
   });
 
   it('answers 413 with connection: close to a body over 256 KiB', async () => {

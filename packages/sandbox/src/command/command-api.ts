@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { checkCount, checkWhole } from '../checks.js';
 import type { SandboxModule } from '../module.js';
 import { decodeCommandRequestBody } from './command-text.js';
 import { type CommandFault, type FaultHandle, type FaultOptions, FaultQueue } from './faults.js';
@@ -118,7 +119,11 @@ export interface CommandRequestRecord {
 /** The ISPAPI command endpoint at `/api/call.cgi`, and a small bearer-protected JSON API under `/api/rest/`. */
 export interface CommandApi extends SandboxModule {
   readonly stats: CommandApiStats;
-  /** The latest requests, oldest first. */
+  /**
+   * The latest requests, oldest first. Commands are kept as decoded, so `AUTH`, `PASSWORD` and
+   * `NEWPASSWORD` values are in clear (tests check what a client really sent); the `s_pw`,
+   * `s_session` and `s_otp` fields are not kept.
+   */
   readonly recent: readonly CommandRequestRecord[];
   /** Sessions alive now. */
   readonly activeSessions: number;
@@ -172,9 +177,11 @@ function fieldNamesOf(body: string): string[] {
  */
 export function createCommandApi(options: CommandApiOptions = {}, dependencies: CommandApiDependencies = {}): CommandApi {
   const clock = options.clock ?? Date.now;
-  const minSessionSeconds = options.minSessionSeconds ?? 60;
-  const limits = { defaultListLimit: options.defaultListLimit ?? 100, maxListLimit: options.maxListLimit ?? 1000 };
-  const recentCapacity = options.recentRequests ?? 50;
+  const minSessionSeconds = checkWhole('minSessionSeconds', options.minSessionSeconds ?? 60);
+  const limits = { defaultListLimit: checkCount('defaultListLimit', options.defaultListLimit ?? 100), maxListLimit: checkCount('maxListLimit', options.maxListLimit ?? 1000) };
+  const recentCapacity = checkWhole('recentRequests', options.recentRequests ?? 50);
+  const domainCount = checkWhole('domainCount', options.domainCount ?? 3000);
+  const subuserDomainCount = checkWhole('subuserDomainCount', options.subuserDomainCount ?? 40);
   const users = new Map<string, CommandUser>();
   for (const user of [DEFAULT_USER, ...(options.users ?? [])]) users.set(user.login.toLowerCase(), user);
 
@@ -182,8 +189,8 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
   for (const user of users.values()) {
     // Logins are matched without regard to case, so a `Demo` passed in replaces the built-in one.
     const isDemo = user.login.toLowerCase() === DEFAULT_USER.login;
-    owners.set(user.login, user.domains ?? (isDemo ? options.domainCount ?? 3000 : 25));
-    for (const subuser of user.subusers ?? []) owners.set(subuser, options.subuserDomainCount ?? 40);
+    owners.set(user.login, user.domains === undefined ? (isDemo ? domainCount : 25) : checkWhole(`domains of ${user.login}`, user.domains));
+    for (const subuser of user.subusers ?? []) owners.set(subuser, subuserDomainCount);
   }
   const registries = new Map<string, Registry>();
   const registryFor = (entity: string): Registry | undefined => {

@@ -48,6 +48,8 @@ interface PendingFault {
   path: string | undefined;
 }
 
+const FAULT_TYPES: readonly string[] = ['slow', 'drop', 'status', 'empty-body', 'invalid-body', 'respond'] satisfies readonly CommandFault['type'][];
+
 /** Faults in the order they were injected; the first that matches a request is played. */
 export class FaultQueue {
   #pending: PendingFault[] = [];
@@ -57,6 +59,15 @@ export class FaultQueue {
   }
 
   add(fault: CommandFault, options: FaultOptions = {}): FaultHandle {
+    const type: unknown = fault.type;
+    if (typeof type !== 'string' || !FAULT_TYPES.includes(type)) {
+      throw new TypeError(`A command fault's type must be one of ${FAULT_TYPES.join(', ')}, not ${JSON.stringify(String(type)).slice(0, 40)}.`);
+    }
+    // `respond` needs its body; `status` and `invalid-body` take one optionally. Checked here
+    // rather than when played, where a body that is no string would be a 500 from Node.
+    if (fault.type === 'respond' ? typeof fault.body !== 'string' : 'body' in fault && fault.body !== undefined && typeof fault.body !== 'string') {
+      throw new TypeError(`The body of a ${fault.type} fault must be a string${fault.type === 'respond' ? '' : ' when given'}, not ${typeof (fault as { body?: unknown }).body}.`);
+    }
     const times = checkCount('times', options.times ?? 1, true);
     if (fault.type === 'slow') checkDelay('delayMs', fault.delayMs);
     // A 1xx status is no final answer: the client would go on waiting for one.

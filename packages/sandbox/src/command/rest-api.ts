@@ -40,12 +40,16 @@ export async function handleRest(request: IncomingMessage, response: ServerRespo
   const fault = context.takeFault();
   if (fault !== undefined && (await context.playFault(fault))) return;
 
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+  const authorization = request.headers.authorization ?? '';
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   const verified = match?.[1] === undefined ? undefined : context.verifyAccessToken?.(match[1]);
   if (verified === undefined) {
     context.stats.unauthorized += 1;
-    const error = match === null ? 'invalid_request' : 'invalid_token';
-    json(response, 401, { error }, { 'www-authenticate': `Bearer realm="sessionkit-sandbox", error="${error}"` });
+    // RFC 6750 section 3.1: a request without bearer credentials (no Authorization header, or
+    // another scheme) gets a challenge without an error code; a malformed Bearer header is
+    // invalid_request, and an unknown or expired token invalid_token.
+    const error = match !== null ? 'invalid_token' : /^Bearer(\s|$)/i.test(authorization) ? 'invalid_request' : undefined;
+    json(response, 401, { error: error ?? 'invalid_request' }, { 'www-authenticate': `Bearer realm="sessionkit-sandbox"${error === undefined ? '' : `, error="${error}"`}` });
     return;
   }
   const route = url.pathname.replace(/\/+$/, '');

@@ -387,6 +387,46 @@ describe('events gateway', () => {
     client.ws.close();
   });
 
+  it('refuses options it cannot carry out at start with RangeError (NaN frames flooded clients with empty frames)', async () => {
+    /** The start's error, or undefined after closing a sandbox that started. */
+    const startError = (ess: Record<string, unknown>): Promise<unknown> =>
+      startSandbox({ ess: { generator: false, ...ess } }).then(async (started) => {
+        await started.close();
+        return undefined;
+      }, (error: unknown) => error);
+    for (const ess of [
+      { maxEventsPerFrame: Number.NaN },
+      { maxEventsPerFrame: 0 },
+      { maxEventsPerFrame: 2.5 },
+      { replayBufferSize: Number.NaN },
+      { replayBufferSize: -1 },
+      { replayBufferSize: 1.5 },
+      { resumeWindowMs: Number.NaN },
+      { resumeWindowMs: -1 },
+      { resumeWindowMs: 2 ** 31 },
+      { authenticateTimeoutMs: Number.NaN },
+      { maxPayload: 0 },
+      { maxPayload: Number.NaN },
+      { generator: { intervalMs: Number.NaN } },
+      { generator: { intervalMs: 0 } },
+      { generator: { batchSize: 0 } },
+      { generator: { cameras: -1 } },
+      { generator: { outputs: Number.NaN } },
+    ]) {
+      expect(await startError(ess), JSON.stringify(ess)).toBeInstanceOf(RangeError);
+    }
+    // A valid maxEventsPerFrame splits a burst into frames of at most that many events.
+    await sandbox.close();
+    sandbox = await startSandbox({ ess: { generator: false, maxEventsPerFrame: 2, replayBufferSize: 0 } });
+    const client = await RawClient.open(sandbox.essUrl, { Authorization: `Bearer ${sandbox.idp.issueToken().access_token}` });
+    await client.command('startSession', { sessionId: '', eventId: '' });
+    await client.command('addSubscription', { filters: includeAll });
+    sandbox.publish(Array.from({ length: 5 }, (_, n) => motion(n)));
+    await client.untilEvents(5);
+    expect(client.frames.filter((frame) => Array.isArray(frame.events)).map((frame) => (frame.events as Frame[]).length)).toEqual([2, 2, 1]);
+    client.ws.close();
+  });
+
   it('expires a session whose connection was dropped in the same tick (its close event comes later)', async () => {
     const clients = [await RawClient.open(sandbox.essUrl, auth), await RawClient.open(sandbox.essUrl, auth)];
     const ids: string[] = [];

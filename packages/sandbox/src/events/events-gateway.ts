@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { checkCount, checkDelay, checkStatus } from '../checks.js';
+import { checkCount, checkDelay, checkStatus, checkWhole } from '../checks.js';
 import type { SandboxModule } from '../module.js';
 import { EventGenerator, type EventGeneratorOptions } from './event-generator.js';
 import { type EventFilter, type MatchTarget, matchTarget, parseFilters, subscriptionMatches } from './filters.js';
@@ -239,12 +239,21 @@ function normalize(event: Record<string, unknown>): PublishedEvent {
  * getState, an event generator, and controls for fault tests.
  */
 export function createEventsGateway(options: EventsGatewayOptions, dependencies: EventsGatewayDependencies): EventsGateway {
-  const resumeWindowMs = options.resumeWindowMs ?? 30_000;
-  const replayBufferSize = options.replayBufferSize ?? 10_000;
-  const maxEventsPerFrame = Math.max(1, options.maxEventsPerFrame ?? 100);
-  const authenticateTimeoutMs = options.authenticateTimeoutMs ?? 10_000;
+  // Checked before anything starts: NaN (say, read from an unset variable) would otherwise
+  // flood clients with empty frames, keep every event, or fire a timer at once.
+  const resumeWindowMs = checkDelay('resumeWindowMs', options.resumeWindowMs ?? 30_000);
+  const replayBufferSize = checkWhole('replayBufferSize', options.replayBufferSize ?? 10_000);
+  const maxEventsPerFrame = checkCount('maxEventsPerFrame', options.maxEventsPerFrame ?? 100);
+  const authenticateTimeoutMs = checkDelay('authenticateTimeoutMs', options.authenticateTimeoutMs ?? 10_000);
+  const maxPayload = checkCount('maxPayload', options.maxPayload ?? 1024 * 1024);
   let getStateDelayMs = checkDelay('getStateDelayMs', options.getStateDelayMs ?? 0);
   const generatorOptions = options.generator === false ? undefined : options.generator === true || options.generator === undefined ? {} : options.generator;
+  const generatorIntervalMs = checkDelay('generator.intervalMs', generatorOptions?.intervalMs ?? 1000, 1);
+  const generatorBatchSize = checkCount('generator.batchSize', generatorOptions?.batchSize ?? 5);
+  for (const name of ['cameras', 'outputs', 'inputs'] as const) {
+    const count = generatorOptions?.[name];
+    if (count !== undefined) checkWhole(`generator.${name}`, count);
+  }
   const generator = new EventGenerator(generatorOptions ?? {});
 
   const stats: EventsGatewayStats = {
@@ -263,7 +272,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
   };
   const server = new WebSocketServer({
     noServer: true,
-    maxPayload: options.maxPayload ?? 1024 * 1024,
+    maxPayload,
     perMessageDeflate: false,
     autoPong: false,
   });
@@ -592,10 +601,9 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
 
   let generatorTimer: NodeJS.Timeout | undefined;
   if (generatorOptions !== undefined) {
-    const batchSize = generatorOptions.batchSize ?? 5;
     generatorTimer = setInterval(() => {
-      publish(generator.next(batchSize));
-    }, generatorOptions.intervalMs ?? 1000);
+      publish(generator.next(generatorBatchSize));
+    }, generatorIntervalMs);
     generatorTimer.unref();
   }
 

@@ -41,6 +41,14 @@ async function post(url: string, form: Record<string, string> | string, init: { 
   return { status: response.status, headers: response.headers, text, json };
 }
 
+/** The error `startSandbox(options)` rejects with, or undefined after closing a sandbox that started. */
+function startError(options: SandboxOptions): Promise<unknown> {
+  return startSandbox(options).then(async (started) => {
+    await started.close();
+    return undefined;
+  }, (error: unknown) => error);
+}
+
 const clientCredentials = { grant_type: 'client_credentials', client_id: 'sessionkit-demo', client_secret: 'demo-secret' };
 const passwordGrant = { grant_type: 'password', client_id: 'GrantValidatorClient', username: 'demo', password: 'demo-password' };
 
@@ -278,6 +286,32 @@ describe('identity provider: faults and test controls', () => {
     idp.injectFault({ kind: 'rate-limit', retryAfter: 'soon' });
     const limited = await post(tokenUrl, clientCredentials);
     expect([limited.status, limited.headers.get('retry-after')]).toEqual([429, 'soon']);
+  });
+
+  it('throws TypeError for a fault kind it does not know, at inject and at start, and queues nothing', async () => {
+    const { tokenUrl, idp } = await start();
+    // An unknown kind used to be queued and taken by the next request, which then never got an answer.
+    expect(() => { idp.injectFault({ kind: 'bogus' } as never); }).toThrow(TypeError);
+    expect(() => { idp.injectFault({ kind: 'timeout', count: 2 } as never); }).toThrow(/kind must be one of error, hang, malformed-json, rate-limit/);
+    expect(await startError({ faults: [{ kind: 'Error' } as never] })).toBeInstanceOf(TypeError);
+    const answer = await fetch(tokenUrl, { method: 'POST', body: new URLSearchParams(clientCredentials), signal: AbortSignal.timeout(2000) });
+    expect(answer.status).toBe(200);
+    expect(idp.stats.faults).toBe(0);
+  });
+
+  it('takes token lifetimes in whole seconds only, so expires_in is always 1*DIGIT (RFC 6749 appendix A.14)', async () => {
+    for (const options of [{ tokenTtlSeconds: 0.5 }, { tokenTtlSeconds: 90.25 }, { refreshTokenTtlSeconds: 1.5 }, { tokenTtlSeconds: Number.NaN }]) {
+      expect(await startError({ ...options, ess: { generator: false } }), JSON.stringify(options)).toBeInstanceOf(RangeError);
+    }
+    const { tokenUrl, idp } = await start({ tokenTtlSeconds: 120 });
+    expect(() => { idp.setTokenTtlSeconds(90.25); }).toThrow(RangeError);
+    expect(() => { idp.setTokenTtlSeconds(-1); }).toThrow(RangeError);
+    // The refused values changed nothing; whole seconds, 0 included, are sent as they are.
+    expect((await post(tokenUrl, clientCredentials)).json.expires_in).toBe(120);
+    idp.setTokenTtlSeconds(0);
+    expect((await post(tokenUrl, clientCredentials)).text).toMatch(/"expires_in":0[,}]/);
+    idp.setTokenTtlSeconds(7);
+    expect((await post(tokenUrl, clientCredentials)).text).toMatch(/"expires_in":7[,}]/);
   });
 
   it('returns malformed JSON and 429 with a chosen Retry-After, filtered by grant', async () => {

@@ -77,9 +77,9 @@ export interface IdentityProviderOptions {
    * client `GrantValidatorClient` (password, refresh_token). A client with an existing id replaces it.
    */
   clients?: readonly IdentityProviderClient[] | undefined;
-  /** Access token lifetime in seconds (`expires_in`). @default 3600 */
+  /** Access token lifetime in whole seconds (`expires_in`). @default 3600 */
   tokenTtlSeconds?: number | undefined;
-  /** Refresh token lifetime in seconds. @default 86400 */
+  /** Refresh token lifetime in whole seconds. @default 86400 */
   refreshTokenTtlSeconds?: number | undefined;
   /**
    * Limit logins (`password` and `client_credentials` requests, right or wrong) per identity;
@@ -161,7 +161,7 @@ export interface IdentityProvider extends SandboxModule {
   revoke(token: string): boolean;
   /** Move the provider's clock forward (token expiry, refresh token expiry, rate-limit windows). */
   advanceClock(ms: number): void;
-  /** Change the lifetime of tokens issued from now on. */
+  /** Change the lifetime of tokens issued from now on, in whole seconds (a fraction throws RangeError). */
   setTokenTtlSeconds(seconds: number): void;
   /** Change or remove (undefined) the login rate limit. */
   setAuthRateLimit(limit: AuthRateLimit | undefined): void;
@@ -214,6 +214,7 @@ const GRANTS: readonly string[] = ['client_credentials', 'password', 'refresh_to
 const TOKEN_PARAMETERS = ['grant_type', 'client_id', 'client_secret', 'scope', 'username', 'password', 'refresh_token'] as const;
 const REVOCATION_PARAMETERS = ['token', 'token_type_hint', 'client_id', 'client_secret'] as const;
 const SWEEP_EVERY = 256;
+const FAULT_KINDS: readonly string[] = ['error', 'hang', 'malformed-json', 'rate-limit'] satisfies readonly IdentityProviderFault['kind'][];
 
 const defaultClients: readonly IdentityProviderClient[] = [
   { clientId: 'sessionkit-demo', clientSecret: 'demo-secret', grants: ['client_credentials'] },
@@ -267,8 +268,9 @@ function emptyCounts(): Record<string, number> {
   return Object.create(null) as Record<string, number>;
 }
 
-function positiveSeconds(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name} must be a number of seconds of 0 or more, not ${value}.`);
+/** Whole seconds of 0 or more: `expires_in` is 1*DIGIT (RFC 6749 appendix A.14). */
+function wholeSeconds(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a whole number of seconds of 0 or more, not ${value}.`);
   return value;
 }
 
@@ -319,8 +321,8 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   const users = new Map<string, IdentityProviderUser>();
   for (const user of [...defaultUsers, ...(options.users ?? [])]) users.set(user.username, user);
 
-  let tokenTtlSeconds = positiveSeconds('tokenTtlSeconds', options.tokenTtlSeconds ?? 3600);
-  const refreshTokenTtlSeconds = positiveSeconds('refreshTokenTtlSeconds', options.refreshTokenTtlSeconds ?? 86_400);
+  let tokenTtlSeconds = wholeSeconds('tokenTtlSeconds', options.tokenTtlSeconds ?? 3600);
+  const refreshTokenTtlSeconds = wholeSeconds('refreshTokenTtlSeconds', options.refreshTokenTtlSeconds ?? 86_400);
   let rateLimit = checkRateLimit(options.authRateLimit);
   let clockOffset = 0;
   const now = (): number => Date.now() + clockOffset;
@@ -346,6 +348,11 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   };
 
   const injectFault = (fault: IdentityProviderFault): void => {
+    // An unknown kind would be taken for a request and answer nothing: the client would hang.
+    const kind: unknown = fault.kind;
+    if (typeof kind !== 'string' || !FAULT_KINDS.includes(kind)) {
+      throw new TypeError(`A fault's kind must be one of ${FAULT_KINDS.join(', ')}, not ${JSON.stringify(String(kind)).slice(0, 40)}.`);
+    }
     const count = checkCount("A fault's count", fault.count ?? 1);
     if (fault.kind === 'error') checkStatus("An error fault's status", fault.status ?? 500, 400);
     if (fault.kind === 'rate-limit') checkHeader('retryAfter', fault.retryAfter);
@@ -684,7 +691,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       clockOffset += ms;
     },
     setTokenTtlSeconds: (seconds) => {
-      tokenTtlSeconds = positiveSeconds('tokenTtlSeconds', seconds);
+      tokenTtlSeconds = wholeSeconds('tokenTtlSeconds', seconds);
     },
     setAuthRateLimit: (limit) => {
       rateLimit = checkRateLimit(limit);
