@@ -615,8 +615,8 @@ export class EssClient {
   /**
    * Remove a subscription made by {@link subscribe}. While offline, or when the connection is
    * lost (or close() is called) before the gateway answers, the removal is queued and sent once
-   * the session is resumed, also by a restarted process (it is kept in the resume record), and again by the next
-   * connection's resume while it is lost, unanswered (that attempt fails: the connection may be
+   * the session is resumed, also by a restarted process (it is kept in the resume record), and
+   * again by the next connection's resume while it is lost, unanswered (that attempt fails: the connection may be
    * dead) or refused with a retryable status (5xx but 501, 429, 408; the client still comes
    * online), also after close() and connect() again; a new session after a gap has
    * none of the old subscriptions anyway. One whose add is still in flight is removed

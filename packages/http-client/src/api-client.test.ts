@@ -30,6 +30,15 @@ function session(target: Sandbox = sandbox, fetcher?: typeof fetch): Session {
   });
 }
 
+/** The message of the HTTPError a request for a missing resource with `searchParams` gets, and its debug log line. */
+async function messageAndLog(searchParams: Record<string, string>): Promise<[string, string]> {
+  const lines: string[] = [];
+  const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
+  const error = await api.get('v1/missing', { searchParams }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(HTTPError);
+  return [(error as HTTPError).message, lines.find((line) => line.includes('v1/missing?')) ?? ''];
+}
+
 describe('createApiClient', () => {
   it('adds the session’s authorization to every request', async () => {
     const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session() });
@@ -657,8 +666,6 @@ describe('createApiClient', () => {
   });
 
   it('masks key and code in its URLs only as whole query field names, or in a credential’s name, not at the end of an ordinary one', async () => {
-    const lines: string[] = [];
-    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
     // `sort-key` was here too: `key` as the last word after a `-`, `_` or `.` is masked since (see the next test).
     const ordinary = ['countryCode', 'country_code', 'sortKey', 'status_code', 'errorCode', 'postal_code', 'promoCode', 'productKey', 'partitionKey', 'cacheKey', 'idempotencyKey', 'monkey', 'keyword'];
     const secret = ['key', 'Key', 'code', 'CODE', 'api_key', 'API-Key', 'apikey', 'access_key', 'AccessKey', 'accesskey', 'secret_key', 'awsSecretKey', 'secretkey', 'X-Amz-Credential', 'X-Amz-Signature'];
@@ -668,10 +675,7 @@ describe('createApiClient', () => {
       // A URL in a query value, percent-encoded by searchParams.
       next: 'https://app.example/cb?code=query-secret-next&state=1',
     };
-    const error = await api.get('v1/missing', { searchParams }).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(HTTPError);
-    const log = lines.find((line) => line.includes('v1/missing?')) ?? '';
-    for (const text of [(error as HTTPError).message, log]) {
+    for (const text of await messageAndLog(searchParams)) {
       expect(text).not.toMatch(/query-secret/);
       // They used to be masked too (`key` and `code` matched at the end of any name).
       for (const [index, name] of ordinary.entries()) expect(text).toContain(`${name}=shown-${index}`);
@@ -713,8 +717,6 @@ describe('createApiClient', () => {
   });
 
   it('masks key and code after an encoded # or a ; too, and a value with a & in it whole', async () => {
-    const lines: string[] = [];
-    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
     const searchParams = {
       // They used to show: `%23` and `;` did not start a field.
       redirect_uri: 'https://app.example/cb#code=query-secret-fragment&state=1',
@@ -727,10 +729,7 @@ describe('createApiClient', () => {
       code: 'query-secret-c&d',
       page: '2',
     };
-    const error = await api.get('v1/missing', { searchParams }).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(HTTPError);
-    const log = lines.find((line) => line.includes('v1/missing?')) ?? '';
-    for (const text of [(error as HTTPError).message, log]) {
+    for (const text of await messageAndLog(searchParams)) {
       expect(text).not.toMatch(/query-secret/);
       expect(text).toContain('&page=2');
     }

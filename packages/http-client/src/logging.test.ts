@@ -8,6 +8,17 @@ import { CommandClient, COMMAND_LOG_MESSAGE } from '@sessionkit/http-client';
 import { adaptLegacyCommandLogger, type LegacyResponseView } from '@sessionkit/http-client/legacy-logger';
 import { thrownBy } from './testing/thrown-by.js';
 
+/** A JSON logger at trace level and a legacy logger, and what each wrote: JSON lines, plain bodies. */
+function traceLoggers(): { json: string[]; plain: string[]; loggers: [ReturnType<typeof createLogger>, ReturnType<typeof adaptLegacyCommandLogger>] } {
+  const json: string[] = [];
+  const plain: string[] = [];
+  const loggers: [ReturnType<typeof createLogger>, ReturnType<typeof adaptLegacyCommandLogger>] = [
+    createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) }),
+    adaptLegacyCommandLogger({ log: (_post, response) => { plain.push(response.getPlain()); } }),
+  ];
+  return { json, plain, loggers };
+}
+
 const PASSWORD = 'P4ss-Secret-Word';
 const OTP = '918273';
 const COMMAND_SECRETS = { PASSWORD: 'Cmd-Pw-Secret', NewPassword: 'New-Pw-Secret', auth: 'Auth-Code-Secret' };
@@ -115,12 +126,7 @@ describe('debug logging', () => {
   });
 
   it('masks a secret value with a lone CR, U+2028 or U+2029 in the trace body, past the 64 echoed secrets and in bodies that are not parsed', async () => {
-    const json: string[] = [];
-    const plain: string[] = [];
-    const loggers = [
-      createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) }),
-      adaptLegacyCommandLogger({ log: (_post, response) => { plain.push(response.getPlain()); } }),
-    ];
+    const { json, plain, loggers } = traceLoggers();
     for (const inside of ['\r', '\u2028', '\u2029']) {
       // 70 secret values: the last ones are not among the 64 masked where echoed.
       const rows = Array.from({ length: 70 }, (_, i) => `PROPERTY[AUTH][${i}] = ${i === 69 ? `Xy${inside}LEAKED-AUTH-CODE-69` : `auth-code-${i}`}\r\nPROPERTY[DOMAIN][${i}] = d${i}.com`);
@@ -149,12 +155,7 @@ describe('debug logging', () => {
   });
 
   it('masks in the trace body of a body cut off before its EOF line the secrets it holds, where it echoes them, as in the whole body', async () => {
-    const json: string[] = [];
-    const plain: string[] = [];
-    const loggers = [
-      createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) }),
-      adaptLegacyCommandLogger({ log: (_post, response) => { plain.push(response.getPlain()); } }),
-    ];
+    const { json, plain, loggers } = traceLoggers();
     // A StartSession answer that echoes its new session id in the description.
     const id = 'C0ffee5e55i0n1d0123456789abcdef';
     const whole = `[RESPONSE]\nCODE = 200\nDESCRIPTION = Session ${id} started\nPROPERTY[SESSION][0] = ${id}\nPROPERTY[TIMEOUT][0] = 600\nEOF\n`;
@@ -205,12 +206,7 @@ describe('debug logging', () => {
   });
 
   it('never shows a part of a secret in the trace body of a body cut off in or before the secret’s line, where the text before echoes it', async () => {
-    const json: string[] = [];
-    const plain: string[] = [];
-    const loggers = [
-      createLogger({ level: 'trace', format: 'json', write: (line) => json.push(line) }),
-      adaptLegacyCommandLogger({ log: (_post, response) => { plain.push(response.getPlain()); } }),
-    ];
+    const { json, plain, loggers } = traceLoggers();
     // A StartSession answer whose description and message echo its new session id and an auth code
     // given after them: cut inside or before their lines, the values are not known whole, or at all.
     const id = 'Zq8X7wJ4kV9mT2pB6yQ';

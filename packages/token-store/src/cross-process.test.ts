@@ -39,6 +39,17 @@ async function holdLock(dir: string, staleLockMs: string, holdMs: string): Promi
   return holder;
 }
 
+/** A directory, the path of its `key` lock, and the owner tag a holder left in it before it was killed (the lock file is left as it was). */
+async function deadOwnerLock(): Promise<{ dir: string; lock: string; deadTag: string }> {
+  const dir = await temporaryDirectory();
+  const holder = await holdLock(dir, '30000', '60000');
+  const lock = join(dir, lockName('key'));
+  const deadTag = await readFile(lock, 'utf8');
+  holder.process.kill('SIGKILL');
+  await holder.exited;
+  return { dir, lock, deadTag };
+}
+
 /** The real clock, taken before any test fakes it. */
 const realNow = performance.now.bind(performance);
 
@@ -83,17 +94,12 @@ describe('FileStore across processes', () => {
   }, 30_000);
 
   it('with timeoutMs 0 or 1, withLock breaks the lock of a holder that was killed and takes it (it threw LOCK_TIMEOUT naming the dead holder)', async () => {
-    const dir = await temporaryDirectory();
-    const holder = await holdLock(dir, '30000', '60000');
-    const lock = join(dir, lockName('key'));
-    const deadLock = await readFile(lock, 'utf8');
-    holder.process.kill('SIGKILL');
-    await holder.exited;
+    const { dir, lock, deadTag } = await deadOwnerLock();
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, logger });
     for (const timeoutMs of [0, 1]) {
       // The dead holder's lock, as it left it (put back for the second round).
-      await writeFile(lock, deadLock, { mode: 0o600 });
+      await writeFile(lock, deadTag, { mode: 0o600 });
       await expect(store.withLock('key', () => Promise.resolve(`acquired with ${timeoutMs}`), { timeoutMs })).resolves.toBe(`acquired with ${timeoutMs}`);
       expect(await readdir(dir)).toEqual([]);
     }
@@ -104,12 +110,7 @@ describe('FileStore across processes', () => {
   }, 30_000);
 
   it('with timeoutMs 0, withLock clears the guard of a breaker that died mid-break and takes the dead owner\'s lock (it waited, then threw LOCK_TIMEOUT)', async () => {
-    const dir = await temporaryDirectory();
-    const holder = await holdLock(dir, '30000', '60000');
-    const lock = join(dir, lockName('key'));
-    const deadTag = await readFile(lock, 'utf8');
-    holder.process.kill('SIGKILL');
-    await holder.exited;
+    const { dir, lock, deadTag } = await deadOwnerLock();
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, logger });
     // The store's one sweep of the directory is over before the breaker dies.
