@@ -52,6 +52,22 @@ describe('CommandClient with a core-session Session', () => {
     expect(token.value).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it('keeps the idle timeout and lifetime asked for when the server names an empty, zero, negative or endless one', async () => {
+    for (const value of ['', '0', '-5', 'Infinity', 'soon']) {
+      const { session } = setup({ timeoutSeconds: 120, maxTtlSeconds: 3600 });
+      const id = '0f1e2d3c4b5a69788796a5b4c3d2e1f0';
+      sandbox.commands.injectFault(
+        { type: 'respond', body: `[RESPONSE]\ncode = 200\ndescription = Command completed successfully\nproperty[session][0] = ${id}\nproperty[timeout][0] = ${value}\nproperty[maxttl][0] = ${value}\nEOF\n` },
+        { command: 'StartSession' },
+      );
+      const token = await session.getToken();
+      expect(token, value).toMatchObject({ value: id, idleTtlMs: 120_000, obtainedAt: now, expiresAt: now + 3_600_000 });
+      // Not handed out as expired: the next call reuses it.
+      expect(await session.getToken()).toBe(token);
+      sandbox.commands.clearFaults();
+    }
+  });
+
   it('after a 530 invalidates the session, logs in once more and replays a read-only command', async () => {
     const { session, client } = setup();
     await client.request({ COMMAND: 'StatusAccount' });

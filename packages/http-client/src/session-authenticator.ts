@@ -70,9 +70,10 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
       if (!id) throw failure('StartSession', response);
       // The server's TIMEOUT and MAXTTL, when it says, else the ones asked for.
       const milliseconds = (name: string, asked: number): number => {
-        // Missing: undefined reads as NaN, so the one asked for.
+        // Missing: undefined reads as NaN, so the one asked for; so do an empty value (0) and
+        // any other that is no positive number of seconds (a token that expires at once).
         const seconds = +(response.property(name) as unknown as string);
-        return (Number.isFinite(seconds) ? seconds : asked) * 1000;
+        return (seconds > 0 && seconds < 1e9 ? seconds : asked) * 1000;
       };
       return { value: id, type: 'Session', obtainedAt, expiresAt: obtainedAt + milliseconds('MAXTTL', maxTtlSeconds), idleTtlMs: milliseconds('TIMEOUT', timeoutSeconds) };
     },
