@@ -1216,9 +1216,11 @@ export class EssClient {
       if (listeners) {
         this.#emit('event', event);
         // Closed by a listener: nothing more is delivered. The batch ends at the last event
-        // every consumer got: this one, unless iterators (which got the one before) are open.
+        // every consumer got: this one, unless iterators (which got the one before) are open;
+        // then its id is forgotten, so that a resume in this process hands it to them again.
         if (this.#closed) {
           if (!streams.length) last = event;
+          else recent.forgetLast();
           break;
         }
       }

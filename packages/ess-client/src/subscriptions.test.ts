@@ -437,6 +437,31 @@ it("with an iterator open as well, the record follows what the iterator takes of
   expect(ids(await take(resumed, 7))).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10']);
 });
 
+it("with an iterator open, the event at which an 'event' listener closed the client reaches a new iterator after connect() in the same process", async () => {
+  const first = client();
+  await first.connect();
+  const iterator = first.events();
+  let closing: Promise<void> | undefined;
+  const closer = (event: EssEvent): void => {
+    if (event.id === 'e4') closing = first.close();
+  };
+  first.on('event', closer);
+  sandbox.publish(numbered(0, 10)); // one batch: the iterator gets e0 to e3, the listener e4 too
+  await until(() => closing !== undefined);
+  await closing;
+  expect(ids(await take(iterator, 10))).toEqual(['e0', 'e1', 'e2', 'e3']);
+  expect(first.lastEventId).toBe('e3');
+  first.off('event', closer);
+
+  await first.connect(); // the replay from e4 on is held for the next events() call
+  const resumed = first.events();
+  expect(first.stats.resumes).toBe(1);
+  sandbox.publish(numbered(10, 1));
+  expect(ids(await take(resumed, 6))).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9']);
+  expect(ids(await take(resumed, 1))).toEqual(['e10']);
+  expect(first.stats.duplicates).toBe(0);
+});
+
 it("a 'state' listener that closes the client leaves the record before the batch an iterator has not taken yet", async () => {
   const store = new MemoryStore();
   const first = client({ resumeStore: store, resumeKey: key });
