@@ -23,7 +23,7 @@ export type AuthErrorCode =
   | 'RATE_LIMITED'
   /** The request did not complete: connection refused or reset, DNS failure, timeout. Retried with backoff. */
   | 'NETWORK'
-  /** The server answered 5xx. Retried with backoff. */
+  /** The server answered 5xx. Retried with backoff; with a `Retry-After` (see `retryAfterMs`), waited out as a `RATE_LIMITED` is. */
   | 'SERVER'
   /** The server answered something that is not a usable token response. */
   | 'INVALID_RESPONSE'
@@ -33,7 +33,7 @@ export type AuthErrorCode =
 /** Options of {@link AuthError}. */
 export interface AuthErrorOptions {
   cause?: unknown;
-  /** For `RATE_LIMITED`: how long to wait before asking again, in milliseconds. */
+  /** For `RATE_LIMITED`, and `SERVER` from an answer with `Retry-After`: how long to wait before asking again, in milliseconds. */
   retryAfterMs?: number | undefined;
   /** The HTTP status, when the error comes from an HTTP answer. */
   status?: number | undefined;
@@ -45,7 +45,7 @@ export interface AuthErrorOptions {
 export class AuthError extends Error {
   override readonly name = 'AuthError' as const;
   declare readonly code: AuthErrorCode;
-  /** For `RATE_LIMITED`: how long to wait before asking again, in milliseconds. */
+  /** For `RATE_LIMITED`, and `SERVER` from an answer with `Retry-After`: how long to wait before asking again, in milliseconds. */
   declare readonly retryAfterMs: number | undefined;
   /** The HTTP status, when the error comes from an HTTP answer. */
   declare readonly status: number | undefined;
@@ -68,9 +68,12 @@ export class AuthError extends Error {
     return (value as Partial<Record<symbol, unknown>> | null | undefined)?.[marker] === true;
   }
 
-  /** Whether the session retries an attempt that failed with this error (`SERVER`, `NETWORK`). */
+  /**
+   * Whether the session retries an attempt that failed with this error (`SERVER`, `NETWORK`): not a
+   * `SERVER` with `retryAfterMs`, which the session waits out as it does a `RATE_LIMITED`.
+   */
   get retryable(): boolean {
-    return this.code === 'SERVER' || this.code === 'NETWORK';
+    return this.code === 'NETWORK' || (this.code === 'SERVER' && this.retryAfterMs === undefined);
   }
 }
 

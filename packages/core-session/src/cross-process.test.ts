@@ -8,7 +8,7 @@ import { fingerprint } from '@sessionkit/logger';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { FileStore } from '@sessionkit/token-store/file';
 import { oauth2, type RefreshFailedEvent, Session, type Token } from '@sessionkit/core-session';
-import { manualClock, runSessionChildren, startFileSessionChild } from './testing/helpers.js';
+import { manualClock, runSessionChildren, startFileSessionChild, startTokenServer } from './testing/helpers.js';
 
 let sandbox: Sandbox;
 let dir: string;
@@ -95,6 +95,38 @@ describe('Session across processes (FileStore)', () => {
     const [after] = await runSessionChildren(1, { TOKEN_URL: sandbox.tokenUrl, STORE_DIR: dir, CLOCK_AT_MS: String(clock()) });
     expect(after).toEqual({ ok: true, fingerprint: fingerprint(token.value) });
     expect(sandbox.stats.idp.requests).toBe(2);
+  });
+
+  it('a 503 with Retry-After: 2 is waited out by every process sharing the store, as a 429 is', async () => {
+    // The sandbox's error fault sends no Retry-After: a small real server does.
+    const server = await startTokenServer();
+    try {
+      const clock = manualClock();
+      const parent = new Session({
+        authenticator: oauth2({ tokenUrl: server.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
+        store: new FileStore({ dir }),
+        clock,
+        retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 },
+      });
+      server.token = { status: 503, headers: { 'retry-after': '2' } };
+      await expect(parent.getToken()).rejects.toMatchObject({ code: 'SERVER', status: 503, retryAfterMs: 2000 });
+      expect(server.requests).toHaveLength(1);
+
+      // Other processes stay away, at the same moment and just before the 2 s have passed, though the endpoint would answer now.
+      server.token = { status: 200 };
+      const children = await runSessionChildren([{ CLOCK_AT_MS: String(clock()) }, { CLOCK_AT_MS: String(clock() + 1999) }], { TOKEN_URL: server.tokenUrl, STORE_DIR: dir });
+      expect(children).toEqual([
+        { ok: false, code: 'RATE_LIMITED', retryAfterMs: 2000 },
+        { ok: false, code: 'RATE_LIMITED', retryAfterMs: 1 },
+      ]);
+      expect(server.requests).toHaveLength(1);
+
+      const [after] = await runSessionChildren(1, { TOKEN_URL: server.tokenUrl, STORE_DIR: dir, CLOCK_AT_MS: String(clock() + 2000) });
+      expect(after).toEqual({ ok: true, fingerprint: fingerprint('token-1') });
+      expect(server.requests).toEqual(['/token client_credentials', '/token client_credentials']);
+    } finally {
+      await server.close();
+    }
   });
 
   it('while throttled, a token that has not expired yet keeps being served, here and in other processes', async () => {

@@ -115,7 +115,13 @@ export function oauth2(options: OAuth2Options): Authenticator {
    * body, and the secrets its error texts must not show. Network failures, timeouts and
    * redirects become AuthErrors whose messages hold none of the secrets of `token` or the options.
    */
-  const post = async (what: string, url: URL, form: URLSearchParams, context: AuthContext, token?: Token): Promise<[Response, string, (string | undefined)[]]> => {
+  const post = async (
+    what: string,
+    url: URL,
+    form: URLSearchParams,
+    context: AuthContext,
+    token?: Token,
+  ): Promise<[Response, string, (string | undefined)[], number | undefined]> => {
     // The Basic credential first: base64 of client_id:client_secret, which a server may echo as it is.
     const secrets = [headers.authorization?.slice(6), clientSecret, password, token?.refreshToken, token?.value];
     if (!basic) {
@@ -147,21 +153,22 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const target = URL.canParse(location) ? ` to ${new URL(location).origin}` : '';
       throw new AuthError('INVALID_RESPONSE', `The ${what} answered HTTP ${status}, a redirect${target}, not followed: configure the final URL.`, { status });
     }
-    return [response, body, secrets];
+    // As long as the session will throttle: 1 s at least, the 5 s default for a header it cannot read.
+    const retryAfter = response.headers.get('retry-after');
+    const retryAfterMs = throttleDelay(parseRetryAfter(retryAfter, context.now()));
+    if (status === 429) throw new AuthError('RATE_LIMITED', `The ${what} is throttling this identity (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
+    // The wait a Retry-After asks for, when the answer has one (RFC 9110 allows it on a 503 too).
+    return [response, body, secrets, retryAfter ? retryAfterMs : undefined];
   };
 
   /** A token from the token endpoint for `form`, or the AuthError its answer means. */
   const request = async (form: URLSearchParams, context: AuthContext, token?: Token): Promise<Token> => {
     // expiresAt counts from the moment the request is sent, not from when the answer arrives.
     const obtainedAt = context.now();
-    const [response, body, secrets] = await post('token endpoint', tokenUrl, form, context, token);
+    const [response, body, secrets, retryAfterMs] = await post('token endpoint', tokenUrl, form, context, token);
     const { status } = response;
-    if (status === 429) {
-      // As long as the session will throttle: 1 s at least, the 5 s default without a header.
-      const retryAfterMs = throttleDelay(parseRetryAfter(response.headers.get('retry-after'), context.now()));
-      throw new AuthError('RATE_LIMITED', `The token endpoint is throttling this identity (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
-    }
-    if (status >= 500) throw new AuthError('SERVER', `The token endpoint failed with HTTP ${status}.`, { status });
+    // With a Retry-After (a 503 during maintenance, say), the session waits it out as after a 429 rather than retry sooner.
+    if (status >= 500) throw new AuthError('SERVER', `The token endpoint failed with HTTP ${status}${retryAfterMs ? `; retry after ${retryAfterMs} ms` : ''}.`, { status, retryAfterMs });
 
     let json: TokenResponse | undefined;
     try {

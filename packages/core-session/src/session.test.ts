@@ -9,7 +9,7 @@ import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore, StoreError, type LockOptions } from '@sessionkit/token-store';
 import { FileStore } from '@sessionkit/token-store/file';
 import { AuthError, type AuthContext, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionFromEnvOptions, type SessionOptions, type Token } from '@sessionkit/core-session';
-import { CountingStore, eventually, manualClock, settled } from './testing/helpers.js';
+import { CountingStore, eventually, manualClock, settled, startTokenServer, type TokenServer } from './testing/helpers.js';
 
 /** A MemoryStore whose writes fail (a full disk) while `failing` is set. */
 class FailingWritesStore extends MemoryStore {
@@ -887,6 +887,108 @@ describe('Session: Retry-After limits', () => {
     await store.set(subject.key, { version: 1, identityHash: subject.export().identityHash, throttledUntil: clock() + 8432 * 86_400_000 });
     expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
     expect(sandbox.stats.idp.requests).toBe(1);
+  });
+});
+
+describe('Session: Retry-After on a 5xx, and a 429 from the revocation endpoint', () => {
+  // The sandbox's error fault sends no Retry-After: a small real server does.
+  let server: TokenServer;
+  beforeEach(async () => {
+    server = await startTokenServer();
+  });
+  afterEach(async () => {
+    await server.close();
+  });
+
+  function serverSession(options: Partial<SessionOptions> = {}): Session {
+    return session({ authenticator: clientCredentials({ tokenUrl: server.tokenUrl, revocationUrl: server.revocationUrl }), ...options });
+  }
+
+  it('waits out a 503 with Retry-After as a 429: no retry, SERVER with status and retryAfterMs, a throttle in the store; a 5xx without it is retried as before', async () => {
+    const clock = manualClock();
+    const store = new MemoryStore();
+    const subject = serverSession({ clock, store, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 } });
+    server.token = { status: 503, headers: { 'retry-after': '2' } };
+    await expect(subject.getToken()).rejects.toMatchObject({ name: 'AuthError', code: 'SERVER', status: 503, retryAfterMs: 2000 });
+    expect(server.requests).toEqual(['/token client_credentials']);
+    expect(await store.get(subject.key)).toMatchObject({ throttledUntil: clock() + 2000 });
+
+    // Every caller waits it out, another session on the store too, whatever the endpoint would answer now.
+    server.token = { status: 200 };
+    const other = serverSession({ clock, store });
+    await expect(other.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 2000 });
+    clock.advance(1999);
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 1 });
+    expect(server.requests).toHaveLength(1);
+    clock.advance(1);
+    expect((await subject.getToken()).value).toBe('token-1');
+    expect(server.requests).toHaveLength(2);
+
+    // Without the header (or with an empty one), a 5xx is retried on the session's backoff, and no throttle is stored.
+    for (const headers of [{}, { 'retry-after': '' }]) {
+      subject.invalidate(await subject.getToken());
+      server.token = { status: 503, headers };
+      const before = server.requests.length;
+      const error = await subject.getToken().catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ code: 'SERVER', status: 503 });
+      expect((error as AuthError).retryAfterMs).toBeUndefined();
+      expect(server.requests.length - before).toBe(3);
+      expect((await store.get(subject.key))?.throttledUntil).toBeUndefined();
+      server.token = { status: 200 };
+    }
+  });
+
+  it('a background refresh met by a 503 with Retry-After keeps serving the current token, falls back to no login, and asks again only after the wait', async () => {
+    const clock = manualClock();
+    const subject = serverSession({ clock });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    const first = await subject.getToken();
+    server.token = { status: 503, headers: { 'retry-after': '30' } };
+    const failed = new Promise((resolve) => subject.once('refresh-failed', resolve));
+    clock.advance(3_600_000 - 10_001); // just before the forced margin: a background refresh starts
+    expect(await subject.getToken()).toBe(first);
+    await failed;
+    expect(failures).toEqual([{ error: expect.objectContaining({ code: 'SERVER', status: 503, retryAfterMs: 30_000 }) as unknown, background: true, fallback: false }]);
+    expect(server.requests).toEqual(['/token client_credentials', '/token refresh_token']);
+
+    // Past the forced margin, before expiry: the token is still served and the endpoint left alone.
+    server.token = { status: 200 };
+    clock.advance(10_000);
+    expect(await subject.getToken()).toBe(first);
+    expect(server.requests).toHaveLength(2);
+    // Expired, still inside the 30 s: RATE_LIMITED without a request.
+    clock.advance(1);
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 19_999 });
+    expect(server.requests).toHaveLength(2);
+    clock.advance(19_999);
+    expect((await subject.getToken()).value).toBe('token-2');
+    expect(server.requests).toEqual(['/token client_credentials', '/token refresh_token', '/token refresh_token']);
+  });
+
+  it('end() logs a 429 from the revocation endpoint as RATE_LIMITED with its Retry-After, without retrying it', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'warn', format: 'json', write: (line) => lines.push(line) });
+    const subject = serverSession({ logger, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 } });
+    const token = await subject.getToken();
+    server.revocation = { status: 429, headers: { 'retry-after': '7' } };
+    await subject.end();
+    // One request (the refresh token's), not retried: the access token's is not sent after it failed.
+    expect(server.requests).toEqual(['/token client_credentials', '/revoke refresh_token']);
+    const warning = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => entry.msg === 'could not revoke the token');
+    expect(warning).toMatchObject({ code: 'RATE_LIMITED', message: 'The revocation endpoint is throttling this identity (429); retry after 7000 ms.' });
+
+    // The error the authenticator's revoke() rejects with.
+    const authenticator = clientCredentials({ tokenUrl: server.tokenUrl, revocationUrl: server.revocationUrl });
+    const context: AuthContext = { signal: new AbortController().signal, now: Date.now, logger, attempt: 1 };
+    await expect(authenticator.revoke?.(token, context)).rejects.toMatchObject({ name: 'AuthError', code: 'RATE_LIMITED', status: 429, retryAfterMs: 7000 });
+    // Without a Retry-After, the 5 s default, as from the token endpoint; other statuses as before.
+    server.revocation = { status: 429 };
+    await expect(authenticator.revoke?.(token, context)).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 5000 });
+    server.revocation = { status: 503, headers: { 'retry-after': '7' } };
+    await expect(authenticator.revoke?.(token, context)).rejects.toMatchObject({ code: 'SERVER', status: 503, retryAfterMs: undefined });
+    server.revocation = { status: 400 };
+    await expect(authenticator.revoke?.(token, context)).rejects.toMatchObject({ code: 'INVALID_RESPONSE', status: 400 });
   });
 });
 

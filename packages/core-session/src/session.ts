@@ -49,7 +49,7 @@ export interface SessionOptions {
   logger?: Logger | undefined;
   /** The time in UTC epoch milliseconds; tests pass a controllable clock. @default Date.now */
   clock?: (() => number) | undefined;
-  /** Retries of attempts that fail with `SERVER` or `NETWORK`, with full-jitter backoff. @default { retries: 2, baseDelayMs: 200, maxDelayMs: 5000 } */
+  /** Retries of attempts that fail with `SERVER` (not one with `retryAfterMs`: waited out as a 429 is) or `NETWORK`, with full-jitter backoff. @default { retries: 2, baseDelayMs: 200, maxDelayMs: 5000 } */
   retry?: RetryOptions | undefined;
   /** Give up on one attempt of the authenticator after this long (hang protection); above 0 and at most 2147483647 (setTimeout's limit). @default 30000 */
   attemptTimeoutMs?: number | undefined;
@@ -105,7 +105,7 @@ export interface SessionEvents {
    * that `getToken()` callers wait for is not reported here: they reject with its error.
    */
   'refresh-failed': [event: RefreshFailedEvent];
-  /** The token endpoint throttles this identity (a 429 here, or a throttle record from another process). */
+  /** The token endpoint throttles this identity (a 429 or a 5xx with `Retry-After` here, or a throttle record from another process). */
   throttled: [event: ThrottledEvent];
 }
 
@@ -153,6 +153,14 @@ interface SharedState {
 const MAX_INVALID = 32;
 const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: Infinity, idleMargin: 0, servedUntil: -Infinity };
 const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
+
+/**
+ * Whether `error` asks the session to leave the token endpoint alone for a while (a throttle every
+ * process waits out): `RATE_LIMITED`, or `SERVER` with `retryAfterMs` (a 503 with `Retry-After`).
+ */
+function throttles(error: unknown): error is AuthError {
+  return AuthError.isInstance(error) && (error.code === 'RATE_LIMITED' || (error.code === 'SERVER' && !error.retryable));
+}
 
 /** Add `value` (a token's value, or a refresh token) to `refused` (a SharedState's `invalid`, `spent` or `failing`) as its newest; the newest MAX_INVALID are kept. */
 function refuse(refused: Set<string>, value: string): void {
@@ -759,7 +767,7 @@ export class Session extends TypedEmitter<SessionEvents> {
         if (endings.has(error as object) && generation === this.#generation) return this.#acquire(mode, reissued);
         // Throttled (AuthError), or the store is out (StoreError), also when the flight joined was a
         // background refresh: a blocking caller gets a token that has not expired yet rather than the error.
-        const servable = mode === 'blocking' && /^(RATE_LIMITED|UNAVAILABLE|TIMEOUT)$/.test(errorCode(error)) ? this.#reuse(undefined, mode, true) : undefined;
+        const servable = mode === 'blocking' && (throttles(error) || /^(UNAVAILABLE|TIMEOUT)$/.test(errorCode(error))) ? this.#reuse(undefined, mode, true) : undefined;
         if (!servable) throw error;
         this.#logger.warn('serving the current token until it expires', { code: errorCode(error) });
         return servable.token;
@@ -785,7 +793,8 @@ export class Session extends TypedEmitter<SessionEvents> {
         try {
           token = await this.#obtain(record?.token, mode, ended);
         } catch (error) {
-          if (!AuthError.isInstance(error) || error.code !== 'RATE_LIMITED') throw error;
+          // A 429, or a 5xx with Retry-After: recorded for every process, as the server asked.
+          if (!throttles(error)) throw error;
           const until = this.#clock() + throttleDelay(error.retryAfterMs);
           await this.#write({ ...record, throttledUntil: until });
           return this.#throttled(record, mode, until, error);
@@ -876,7 +885,8 @@ export class Session extends TypedEmitter<SessionEvents> {
         state.failing.delete(base.refreshToken);
         return token;
       } catch (error) {
-        if (ended.aborted || (AuthError.isInstance(error) && error.code === 'RATE_LIMITED')) throw error;
+        // Throttled (a 5xx with Retry-After too): a login now would ask the endpoint before it said to.
+        if (ended.aborted || throttles(error)) throw error;
         // The endpoint down or unreachable (retried already): a new login would only add load (and
         // count against a per-user login limit), so the refresh token, not refused, is kept for the
         // next acquisition. Should that one fail so too, the session falls back: some servers answer

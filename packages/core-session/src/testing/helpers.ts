@@ -1,4 +1,5 @@
 // Test helpers; not part of the published package (src/**/testing/** is excluded from files).
+import type { AddressInfo } from 'node:net';
 import { MemoryStore } from '@sessionkit/token-store';
 import type { StoredRecord } from '@sessionkit/token-store';
 
@@ -187,4 +188,59 @@ export async function startFileSessionChild(env: Record<string, string>): Promis
       return exited;
     },
   };
+}
+
+/** How a {@link TokenServer} endpoint answers: a status (200 from the token path is a token) and headers. */
+export interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A small OAuth 2.0 server on a loopback port, for answers the sandbox's identity provider cannot
+ * give (a 503 with Retry-After, a 429 from the revocation endpoint). `/token` issues `token-<n>` with
+ * `refresh-<n>` (1 hour) while its answer is 200; `/revoke` answers its own. Every request is
+ * recorded as `<path> <grant_type or token_type_hint>`.
+ */
+export interface TokenServer {
+  readonly tokenUrl: string;
+  readonly revocationUrl: string;
+  readonly requests: string[];
+  token: Answer;
+  revocation: Answer;
+  close(): Promise<void>;
+}
+
+export async function startTokenServer(): Promise<TokenServer> {
+  const { createServer } = await import('node:http');
+  let issued = 0;
+  const state = { requests: [] as string[], token: { status: 200 } as Answer, revocation: { status: 200 } as Answer };
+  const server = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
+    request.on('end', () => {
+      const form = new URLSearchParams(body);
+      const path = request.url ?? '';
+      state.requests.push(`${path} ${form.get('grant_type') ?? form.get('token_type_hint') ?? ''}`);
+      const { status, headers = {} } = path === '/token' ? state.token : state.revocation;
+      if (path === '/token' && status === 200) {
+        issued += 1;
+        const token = { access_token: `token-${issued}`, token_type: 'Bearer', expires_in: 3600, refresh_token: `refresh-${issued}` };
+        response.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(token));
+      } else {
+        response.writeHead(status, { ...headers, 'content-type': 'text/plain' }).end(status === 200 ? '' : 'unavailable (test)');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(state, {
+    tokenUrl: `http://127.0.0.1:${port}/token`,
+    revocationUrl: `http://127.0.0.1:${port}/revoke`,
+    close: async (): Promise<void> => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+    },
+  });
 }
