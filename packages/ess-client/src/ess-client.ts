@@ -316,6 +316,8 @@ export class EssClient {
   readonly #writer: ResumeWriter | undefined;
 
   readonly #recent: RecentIds;
+  /** The id of the event an 'event' listener closed the client at while iterators were open: owed to them. */
+  #owed: string | undefined;
   readonly #cache = new StateCache();
   readonly #subscriptions = new Map<string, RememberedSubscription>();
   /** Subscriptions restored from the resume record that no subscribe() of this process has claimed. */
@@ -1190,6 +1192,7 @@ export class EssClient {
     let last: EssEvent | undefined;
     let changed: EssState[] | undefined;
     let streams = this.#streams;
+    let targets = streams;
     const listeners = this.#listeners.event.size > 0;
     const collectChanges = this.#listeners.state.size > 0;
     const recent = this.#recent;
@@ -1205,23 +1208,29 @@ export class EssClient {
         continue;
       }
       const event = item as EssEvent;
-      if (!recent.accept(event.id)) {
-        stats.duplicates += 1;
-        continue;
-      }
-      stats.events += 1;
-      if (isStateful(event) && cache.apply(event) && collectChanges) (changed ??= []).push(event);
       // Read for each event, before the listeners: an iterator one of them makes gets the next ones.
-      const targets = this.#streams;
-      if (listeners) {
-        this.#emit('event', event);
-        // Closed by a listener: nothing more is delivered. The batch ends at the last event
-        // every consumer got: this one, unless iterators (which got the one before) are open;
-        // then its id is forgotten, so that a resume in this process hands it to them again.
-        if (this.#closed) {
-          if (!streams.length) last = event;
-          else recent.forgetLast();
-          break;
+      targets = this.#streams;
+      if (!recent.accept(event.id)) {
+        if (event.id !== this.#owed) {
+          stats.duplicates += 1;
+          continue;
+        }
+        // The event an 'event' listener closed the client at, which no iterator got, replayed
+        // (a resume in this process): for the iterators only, the listeners had it.
+        this.#owed = undefined;
+      } else {
+        stats.events += 1;
+        if (isStateful(event) && cache.apply(event) && collectChanges) (changed ??= []).push(event);
+        if (listeners) {
+          this.#emit('event', event);
+          // Closed by a listener: nothing more is delivered. The batch ends at the last event
+          // every consumer got: this one, unless iterators (which got the one before) are open;
+          // then it is owed to them (see above).
+          if (this.#closed) {
+            if (targets.length) this.#owed = event.id;
+            else last = event;
+            break;
+          }
         }
       }
       last = event;
@@ -1233,8 +1242,8 @@ export class EssClient {
     const sessionId = this.#sessionId;
     if (this.#writer === undefined || sessionId === undefined) return;
     // After close() (by an 'event' or a 'state' listener too) the batch still ends for the
-    // iterators it was pushed to: they hand it out.
-    const active = this.#closed ? streams : this.#streams;
+    // iterators its last event was pushed to: they hand it out.
+    const active = this.#closed ? targets : this.#streams;
     const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
     // Listeners took it, and so did no one when there was no consumer at all as it came;

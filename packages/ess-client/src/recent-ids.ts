@@ -100,16 +100,6 @@ export class RecentIds {
     });
   }
 
-  /**
-   * Forget the id the last accept() remembered (its event reached no iterator): a replay of it
-   * is taken again. Its table entry is left, stale: it names a ring slot that no longer holds it.
-   */
-  forgetLast(): void {
-    const position = (this.#next || this.#capacity) - 1;
-    this.#ids[position] = undefined;
-    this.#next = position;
-  }
-
   /** False when `id` is a duplicate of a recent one; otherwise remembers it. */
   accept(id: string): boolean {
     const position = this.#next;

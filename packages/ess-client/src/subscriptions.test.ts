@@ -437,29 +437,56 @@ it("with an iterator open as well, the record follows what the iterator takes of
   expect(ids(await take(resumed, 7))).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10']);
 });
 
-it("with an iterator open, the event at which an 'event' listener closed the client reaches a new iterator after connect() in the same process", async () => {
+it("with an iterator open, the event at which an 'event' listener closed the client reaches the next iterator after connect() in the same process, and the listeners not again", async () => {
   const first = client();
   await first.connect();
   const iterator = first.events();
+  const heard: string[] = [];
   let closing: Promise<void> | undefined;
-  const closer = (event: EssEvent): void => {
-    if (event.id === 'e4') closing = first.close();
-  };
-  first.on('event', closer);
+  first.on('event', (event) => {
+    heard.push(event.id);
+    if (event.id === 'e4' && !closing) closing = first.close();
+  });
   sandbox.publish(numbered(0, 10)); // one batch: the iterator gets e0 to e3, the listener e4 too
   await until(() => closing !== undefined);
   await closing;
   expect(ids(await take(iterator, 10))).toEqual(['e0', 'e1', 'e2', 'e3']);
   expect(first.lastEventId).toBe('e3');
-  first.off('event', closer);
 
-  await first.connect(); // the replay from e4 on is held for the next events() call
-  const resumed = first.events();
+  const connecting = first.connect();
+  const resumed = first.events(); // made while connecting: gets the replay from e4 on
+  await connecting;
   expect(first.stats.resumes).toBe(1);
   sandbox.publish(numbered(10, 1));
   expect(ids(await take(resumed, 6))).toEqual(['e4', 'e5', 'e6', 'e7', 'e8', 'e9']);
   expect(ids(await take(resumed, 1))).toEqual(['e10']);
-  expect(first.stats.duplicates).toBe(0);
+  expect(heard).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10']);
+  expect(first.stats).toMatchObject({ duplicates: 0, events: 11 });
+});
+
+it("an iterator an 'event' listener made during the batch it closed the client in: the record stays before the event it closed at, which the next iterator gets", async () => {
+  const store = new MemoryStore();
+  const first = client({ resumeStore: store, resumeKey: key });
+  await first.connect();
+  let iterator: AsyncIterableIterator<EssEvent> | undefined;
+  let closing: Promise<void> | undefined;
+  const listener = (event: EssEvent): void => {
+    if (event.id === 'e2') iterator = first.events(); // gets e3 on
+    if (event.id === 'e5') closing = first.close();
+  };
+  first.on('event', listener);
+  sandbox.publish(numbered(0, 10)); // one batch
+  await until(() => closing !== undefined);
+  await closing;
+  expect(ids(await take(iterator!, 10))).toEqual(['e3', 'e4']);
+  await first.close(); // waits for the record written once the iterator's consumer is done
+  expect(first.lastEventId).toBe('e4');
+  expect((await store.get(key))?.lastEventId).toBe('e4');
+  first.off('event', listener);
+
+  await first.connect(); // the replay from e5 on is held for the next events() call
+  const resumed = first.events();
+  expect(ids(await take(resumed, 5))).toEqual(['e5', 'e6', 'e7', 'e8', 'e9']);
 });
 
 it("a 'state' listener that closes the client leaves the record before the batch an iterator has not taken yet", async () => {
