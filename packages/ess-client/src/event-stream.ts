@@ -80,6 +80,11 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     return this.#size;
   }
 
+  /** False once its buffer is dropped for good: let go (return(), release()), or OVERFLOW thrown. */
+  get live(): boolean {
+    return this.#ring.length > 0;
+  }
+
   /** Whether the buffer is at or above the high-water mark (and has not drained to half since). */
   get full(): boolean {
     return this.#full;

@@ -489,6 +489,61 @@ it("an iterator an 'event' listener made during the batch it closed the client i
   expect(ids(await take(resumed, 5))).toEqual(['e5', 'e6', 'e7', 'e8', 'e9']);
 });
 
+it("an 'event' listener that lets go of the only iterator and closes the client at one event: the record ends there, and nothing is owed", async () => {
+  const store = new MemoryStore();
+  const options = { resumeStore: store, resumeKey: key };
+  const first = client(options);
+  await first.connect();
+  const iterator = first.events();
+  sandbox.publish(numbered(0, 1));
+  expect(ids(await take(iterator, 1))).toEqual(['e0']);
+  const waiting = iterator.next(); // done with e0
+  await recordReaches(store, 'e0');
+  let closing: Promise<void> | undefined;
+  const listener = (event: EssEvent): void => {
+    if (event.id !== 'e4') return;
+    void iterator.return?.();
+    closing = first.close();
+  };
+  first.on('event', listener);
+  sandbox.publish(numbered(1, 9)); // one batch
+  await until(() => closing !== undefined);
+  await closing;
+  await first.close();
+  expect(ids([(await waiting).value!])).toEqual(['e1']);
+  expect(first.lastEventId).toBe('e4');
+  expect((await store.get(key))?.lastEventId).toBe('e4');
+  first.off('event', listener);
+
+  await first.connect(); // nothing owed: the replay from e5 on is held for the next events() call
+  expect(ids(await take(first.events(), 5))).toEqual(['e5', 'e6', 'e7', 'e8', 'e9']);
+});
+
+it('forgets the event owed to iterators when the next connect() starts a new session: an old id repeated later is a duplicate', async () => {
+  const first = client();
+  await first.connect();
+  const iterator = first.events();
+  let closing: Promise<void> | undefined;
+  const listener = (event: EssEvent): void => {
+    if (event.id === 'e4') closing = first.close();
+  };
+  first.on('event', listener);
+  sandbox.publish(numbered(0, 10));
+  await until(() => closing !== undefined);
+  await closing;
+  expect(ids(await take(iterator, 10))).toEqual(['e0', 'e1', 'e2', 'e3']);
+  first.off('event', listener);
+  sandbox.events.expireSessions();
+  const gap = next(first, 'gap');
+  const connecting = first.connect();
+  const renewed = first.events();
+  await connecting;
+  await gap;
+  sandbox.publish([...numbered(4, 1), ...numbered(20, 1)]);
+  expect(ids(await take(renewed, 1))).toEqual(['e20']);
+  expect(first.stats.duplicates).toBe(1);
+});
+
 it("a 'state' listener that closes the client leaves the record before the batch an iterator has not taken yet", async () => {
   const store = new MemoryStore();
   const first = client({ resumeStore: store, resumeKey: key });
