@@ -1429,3 +1429,56 @@ describe('redact: double-quoted keys before `=`, keys in escaped single quotes, 
     }
   });
 });
+
+describe('redact: Digest parameters, `=>` chains, parenthesized values and escaped quoted keys after a separator', () => {
+  const redactor = createRedactor();
+  const text = (input: string): string => redactor.text(input);
+  const HASH = '6629fae49393a05397450978507c4ef1';
+  const SHORT = 's3cr3t';
+
+  it('hides the response, cnonce and nonce of Digest parameters anywhere in text, and keeps the others', () => {
+    const params = `username="bob", realm="x", nonce="dcd98b7102dd", uri="/", response="${HASH}", cnonce="0a4f113b"`;
+    const hidden = `username="bob", realm="x", nonce="${REDACTED}", uri="/", response="${REDACTED}", cnonce="${REDACTED}"`;
+    expect(text(`Digest ${params}`)).toBe(`Digest ${hidden}`);
+    expect(text(`request failed: Digest ${params}`)).toBe(`request failed: Digest ${hidden}`);
+    expect(text('WWW-Authenticate: Digest realm="x", nonce="dcd98b7102dd", qop="auth"')).toBe(`WWW-Authenticate: Digest realm="x", nonce="${REDACTED}", qop="auth"`);
+    expect(text(`Digest username=bob, response=${HASH}, nc=00000001`)).toBe(`Digest username=bob, response=${REDACTED}, nc=00000001`);
+    // An escaped quote inside a value, and the parameters in escaped quotes (JSON inside a string).
+    expect(text(`401: Digest username="a\\"b", response="${HASH}"`)).toBe(`401: Digest username="a\\"b", response="${REDACTED}"`);
+    expect(text(`{"msg":"Digest username=\\"bob\\", response=\\"${HASH}\\""}`)).toBe(`{"msg":"Digest username=\\"bob\\", response=\\"${REDACTED}\\""}`);
+    expect(text(`'authorization': Digest username="bob", response="${HASH}"`)).not.toContain(HASH);
+    expect(redact(new Error(`login failed: Digest username="bob", response="${HASH}"`)).stack).not.toContain(HASH);
+    // Not a Digest parameter list: left alone.
+    expect(text('sha256 digest is abc, response=200')).toBe('sha256 digest is abc, response=200');
+  });
+
+  it('finds a secret key after `=>` where the key before it took it for its value (`user => password => …`)', () => {
+    expect(text(`user => password => ${SHORT}`)).toBe(`user => password => ${REDACTED}`);
+    expect(text(`x { 'a' => 'b', user => token => '${SHORT}', n => 1 }`)).toBe(`x { 'a' => 'b', user => token => '${REDACTED}', n => 1 }`);
+    expect(text('auth flow login => password => mfa => session ok')).toBe('auth flow login => password => mfa => session ok');
+  });
+
+  it('hides a value in parentheses that holds a blank whole (`\'password\': (a b)`)', () => {
+    expect(text(`{'password': (${SHORT} two), 'user': 'bob'}`)).toBe(`{'password': ${REDACTED}, 'user': 'bob'}`);
+    expect(text(`login failed: Error: 'password': (${SHORT} two), n=1`)).toBe(`login failed: Error: 'password': ${REDACTED}, n=1`);
+    expect(text(`x password=(${SHORT} two) user=bob`)).toBe(`x password=${REDACTED} user=bob`);
+    expect(text('x status=(pending retry) n=1')).toBe('x status=(pending retry) n=1');
+  });
+
+  it('finds a key in escaped single quotes after another key\'s separator (`Error: \\\'password\\\': …`)', () => {
+    expect(text(`login failed: Error: \\'password\\': ${SHORT}`)).toBe(`login failed: Error: \\'password\\': ${REDACTED}`);
+    expect(text(`login failed: Error: \\'password\\': \\'${SHORT}\\', \\'user\\': \\'bob\\'`)).toBe(`login failed: Error: \\'password\\': \\'${REDACTED}\\', \\'user\\': \\'bob\\'`);
+    expect(text(`x => \\'token\\' => ${SHORT}`)).toBe(`x => \\'token\\' => ${REDACTED}`);
+  });
+
+  it('takes linear time on long runs of these shapes', () => {
+    const runs = ['=> ', ' => a', 'a => ', 'x => a => ', 'Digest a="', 'Digest a=b, ', 'Digest ', 'Digest a=\\"', 'Digest a="\\', 'a: (', 'a: (b ', ': \\\'', '=\\\'a\\\': \\\''];
+    for (const run of runs) {
+      for (const input of [run.repeat(100_000 / run.length), `x: ${run}${' '.repeat(100_000)}`, `${run}${'a'.repeat(100_000)}`]) {
+        const started = performance.now();
+        text(input);
+        expect(performance.now() - started, JSON.stringify(run)).toBeLessThan(3_000);
+      }
+    }
+  });
+});

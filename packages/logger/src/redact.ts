@@ -85,8 +85,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // `Bearer …` is one, however short the credential, unless the word after it is a `--` flag or a
 // key and its separator: `type=Bearer token => …` is `Bearer`, then the key `token`). A key and its
 // separator after a blank is taken as the value of the key before it (`user => password => …`:
-// `password` is the value of `user`, and what follows is not read as its value: a known gap, in
-// the README). The key may be single-quoted, as
+// `password` is the value of `user`; QUOTED_KEY reads it afterwards). The key may be single-quoted, as
 // in a Python or JavaScript literal: `{'token': 'value'}`; in escaped single quotes, as in a
 // JavaScript string logged as it is (`\'password\': …`), or double-quoted before an `=` (`"password" =
 // "…"` in TOML or HCL; not `==`, a comparison: `assert "password" == x`), when one of these quotes
@@ -112,16 +111,18 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=(?![=~])))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=(?![=~])))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // A quoted key and its value right after a separator, where INLINE took the key for the value of
 // the key before it: `Error: 'password': '…'` inside text (`login failed: ${error}`, a cause in a
-// stack or in `util.inspect` output), `x => 'token' => …`. Looked for once the key/value patterns
+// stack or in `util.inspect` output), `x => 'token' => …`, also in escaped quotes (`Error: \'password\': …`),
+// or unquoted between two `=>` (`user => password => …`) unless its value reads as a key and a
+// separator (`login => password => mfa => ok` is prose). Looked for once the key/value patterns
 // are done, so that a secret key's value is hidden and the rest is read as before (INLINE reading
 // such a string as a key moved where values end: one then ran over the key after it, and a fuzz
 // found texts that kept more). A value that starts as a key and its separator is not taken, as its
 // own value may follow it (`'token': name = x`): after a blank the value is then empty, and the rest
 // of the line is cut. The groups are INLINE's first three; its values are INLINE's.
-const QUOTED_KEY = /(["'](?<=[=:>][ \t]*.)([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)["'][ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\((?=[ \t]*\\?["'])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?[^&\s,;"']*)/gi;
+const QUOTED_KEY = /((?:\\?["'](?<=[=:>][ \t]*\\?.)|(?=[\w-])(?<==>[ \t]+))([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)(?:\\?["']|(?=[ \t]*=>[ \t]*(?![ \t]|[_-]*[A-Za-z][\w.-]*[ \t]*[=:])))[ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -165,7 +166,15 @@ const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm
 // `"…Pw=","a":1`) are no key and value. The look for the closing quote stops at the next one of its
 // kind, a backslash or a line break, so no stretch of text is read by two such looks for one kind.
 // Any other word there is still a credential (`Bearer abc123==" …`, `type=Bearer --verbose …`).
-const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%])([\w.~+/-]{8,})=*(?=((?<=\s--[a-z_.-]{1,30})[ \t]+[^-\s]|(?<=\s[a-z_.-]{1,32}=)(\\?["'])[\w[][^\\\n]*?\4)?)/gi;
+// A `Digest` scheme's parameters (`username="…", nonce="…"`, quoted or not) are left to DIGEST.
+const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%]|(?=[A-Za-z][\w-]*[ \t]*=[ \t]*\\?")(?<=t[ \t]+))([\w.~+/-]{8,})=*(?=((?<=\s--[a-z_.-]{1,30})[ \t]+[^-\s]|(?<=\s[a-z_.-]{1,32}=)(\\?["'])[\w[][^\\\n]*?\4)?)/gi;
+// The parameters of a `Digest` credential or challenge, anywhere in text (`Digest username="bob",
+// nonce="…", response="…"`, with its quotes escaped too): a list of `name=value` after `Digest` and
+// blanks, `,` between them (a quoted value is read with its escapes, once). In the list,
+// DIGEST_SECRET finds the values of `response`, `cnonce` and `nonce` (a hash of the password, and
+// what it was made with); the other parameters (`username`, `realm`, `uri`, `qop`) stay readable.
+const DIGEST = /\bDigest[ \t]+[A-Za-z][\w-]*[ \t]*=[ \t]*(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\\"[^"\\\n]*\\"|[^\s,"\\]*)(?:[ \t]*,[ \t]*[A-Za-z][\w-]*[ \t]*=[ \t]*(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\\"[^"\\\n]*\\"|[^\s,"\\]*))*/gi;
+const DIGEST_SECRET = /(\b(?:c?nonce|response)[ \t]*=[ \t]*\\?"?)[^\s,"\\]*/gi;
 // A JWT anywhere in text, under any key or none: a base64url header and payload that both
 // start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
 // base64url characters does, or right after a percent-escape (`%3DeyJ…` in an encoded query),
@@ -338,7 +347,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
     // even though the key/value patterns below take only `Bearer` as its value. A secret key or
     // flag that the key/value patterns find with its value is left to them (see AUTH_SCHEME).
-    const out = input.replace(AUTH_SCHEME, (match: string, scheme: string, word: string, after?: string) => (after && isSecretKey(word) ? match : scheme + REDACTED));
+    const out = input.replace(DIGEST, (list: string) => list.replace(DIGEST_SECRET, `$1${REDACTED}`)).replace(AUTH_SCHEME, (match: string, scheme: string, word: string, after?: string) => (after && isSecretKey(word) ? match : scheme + REDACTED));
     // Every key/value pattern needs a separator (a blank after a `--` flag is one: `--`, any `_`
     // and `-`, then a letter, as INLINE reads a flag); most messages have none and skip them all.
     // A flag is looked for only after a blank, so that a long run of dashes is not tried at each
