@@ -1227,8 +1227,8 @@ export class EssClient {
           // every consumer got: this one, unless iterators (which got the one before) are open;
           // then it is owed to them (see above).
           if (this.#closed) {
-            // Not one it let go of meanwhile (nor one that threw OVERFLOW: closed, it holds nothing back).
-            targets = targets.filter((stream) => stream.live);
+            // Not one it let go of meanwhile (one that threw OVERFLOW still holds the record back).
+            targets = targets.filter((stream) => !stream.left);
             if (targets.length) this.#owed = event.id;
             else last = event;
             break;
@@ -1245,7 +1245,7 @@ export class EssClient {
     if (this.#writer === undefined || sessionId === undefined) return;
     // After close() (by an 'event' or a 'state' listener too) the batch still ends for the
     // iterators its last event was pushed to and not let go of since: they hand it out.
-    const active = this.#closed ? targets.filter((stream) => stream.live) : this.#streams;
+    const active = this.#closed ? targets.filter((stream) => !stream.left) : this.#streams;
     const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1 };
     for (const stream of active) stream.endBatch(batch);
     // Listeners took it, and so did no one when there was no consumer at all as it came;

@@ -80,10 +80,8 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     return this.#size;
   }
 
-  /** False once its buffer is dropped for good: let go (return(), release()), or OVERFLOW thrown. */
-  get live(): boolean {
-    return this.#ring.length > 0;
-  }
+  /** Let go (return(), release()): it reports no batch from then on. */
+  left = false;
 
   /** Whether the buffer is at or above the high-water mark (and has not drained to half since). */
   get full(): boolean {
@@ -217,6 +215,7 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
   release(taken: boolean): void {
     // Each batch is reported once (return() may be called again); from #batchHead on, every slot holds one.
     const got = this.#done;
+    this.left = true;
     const batches = this.#batches.splice(this.#batchHead) as Batch[];
     this.#batches.length = this.#batchHead = this.#got = this.#done = 0;
     this.fail(undefined, true);

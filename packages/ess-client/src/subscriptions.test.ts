@@ -519,6 +519,32 @@ it("an 'event' listener that lets go of the only iterator and closes the client 
   expect(ids(await take(first.events(), 5))).toEqual(['e5', 'e6', 'e7', 'e8', 'e9']);
 });
 
+it("an iterator that threw OVERFLOW still holds the record back when an 'event' listener closes the client", async () => {
+  const store = new MemoryStore();
+  const first = client({ resumeStore: store, resumeKey: key, overflow: 'error', highWaterMark: 3 });
+  await first.connect();
+  const iterator = first.events();
+  sandbox.publish(numbered(0, 1));
+  expect(ids(await take(iterator, 1))).toEqual(['e0']);
+  const waiting = iterator.next(); // done with e0; gets e1 and reads no more: OVERFLOW at e4
+  await recordReaches(store, 'e0');
+  const heard: string[] = [];
+  let closing: Promise<void> | undefined;
+  first.on('event', (event) => {
+    heard.push(event.id);
+    if (event.id === 'e15') closing = first.close();
+  });
+  sandbox.publish(numbered(1, 9));
+  await until(() => heard.includes('e9'));
+  sandbox.publish(numbered(10, 10)); // a later batch: the listener closes at e15
+  await until(() => closing !== undefined);
+  await closing;
+  await first.close();
+  expect(ids([(await waiting).value!])).toEqual(['e1']);
+  await expect(iterator.next()).rejects.toMatchObject({ code: 'OVERFLOW' });
+  expect((await store.get(key))?.lastEventId).toBe('e0'); // a restart replays what the iterator missed
+});
+
 it('forgets the event owed to iterators when the next connect() starts a new session: an old id repeated later is a duplicate', async () => {
   const first = client();
   await first.connect();
