@@ -1452,6 +1452,15 @@ describe('redact: Digest parameters, `=>` chains, parenthesized values and escap
     expect(text('sha256 digest is abc, response=200')).toBe('sha256 digest is abc, response=200');
   });
 
+  it('takes no word after a blank for an empty Digest value, and leaves a credential that ends in = before a quote to the scheme', () => {
+    expect(text('auth retry: Digest realm="api", nonce= Bearer abcdef1234567890')).not.toContain('abcdef1234567890');
+    expect(text('Digest realm="api", nonce= --password hunter2pass')).not.toContain('hunter2pass');
+    expect(text('challenge Digest realm=api, nonce= password: hunter2pass')).not.toContain('hunter2pass');
+    expect(text('Digest realm=api,nonce=Bearer abcdef1234567890')).not.toContain('abcdef1234567890');
+    expect(text('upstream rejected header "Digest c2VjcmV0dG9rZW4x="')).toBe(`upstream rejected header "Digest ${REDACTED}"`);
+    expect(text('set X-Upstream-Auth to "Digest QWxhZGRpbjpvcGVuc2VzYW1lMQ=" for proxy')).toBe(`set X-Upstream-Auth to "Digest ${REDACTED}" for proxy`);
+  });
+
   it('finds a secret key after `=>` where the key before it took it for its value (`user => password => …`)', () => {
     expect(text(`user => password => ${SHORT}`)).toBe(`user => password => ${REDACTED}`);
     expect(text(`x { 'a' => 'b', user => token => '${SHORT}', n => 1 }`)).toBe(`x { 'a' => 'b', user => token => '${REDACTED}', n => 1 }`);
@@ -1463,6 +1472,11 @@ describe('redact: Digest parameters, `=>` chains, parenthesized values and escap
     expect(text(`login failed: Error: 'password': (${SHORT} two), n=1`)).toBe(`login failed: Error: 'password': ${REDACTED}, n=1`);
     expect(text(`x password=(${SHORT} two) user=bob`)).toBe(`x password=${REDACTED} user=bob`);
     expect(text('x status=(pending retry) n=1')).toBe('x status=(pending retry) n=1');
+    // Parentheses that only start a value: the whole value is hidden, as before.
+    for (const input of ['docker run -e DB_PASSWORD=(k9)Xm2pQ7 app:latest', 'GET /login?user=bob&password=(k9)Xm2pQ7&next=/', 'spawn mysql --password (k9)Xm2pQ7 --user app', 'retry with token => (a1)Xm2pQ7 ok', 'connect api_key = ()Xm2pQ7']) {
+      expect(text(input), input).not.toContain('Xm2pQ7');
+    }
+    expect(text(`{'password': (${SHORT} two)}`)).toBe(`{'password': ${REDACTED}}`);
   });
 
   it('finds a key in escaped single quotes after another key\'s separator (`Error: \\\'password\\\': …`)', () => {

@@ -111,7 +111,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=(?![=~])))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=(?![=~])))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)(?=$|[\s&,;"'})\]])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // A quoted key and its value right after a separator, where INLINE took the key for the value of
 // the key before it: `Error: 'password': '…'` inside text (`login failed: ${error}`, a cause in a
 // stack or in `util.inspect` output), `x => 'token' => …`, also in escaped quotes (`Error: \'password\': …`),
@@ -122,7 +122,7 @@ const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*
 // found texts that kept more). A value that starts as a key and its separator is not taken, as its
 // own value may follow it (`'token': name = x`): after a blank the value is then empty, and the rest
 // of the line is cut. The groups are INLINE's first three; its values are INLINE's.
-const QUOTED_KEY = /((?:\\?["'](?<=[=:>][ \t]*\\?.)|(?=[\w-])(?<==>[ \t]+))([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)(?:\\?["']|(?=[ \t]*=>[ \t]*(?![ \t]|[_-]*[A-Za-z][\w.-]*[ \t]*[=:])))[ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?[^&\s,;"']*)/gi;
+const QUOTED_KEY = /((?:\\?["'](?<=[=:>][ \t]*\\?.)|(?=[\w-])(?<==>[ \t]+))([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)(?:\\?["']|(?=[ \t]*=>[ \t]*(?![ \t]|[_-]*[A-Za-z][\w.-]*[ \t]*[=:])))[ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)(?=$|[\s&,;"'})\]])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -166,15 +166,19 @@ const CUT_REST = /^([ \t]*)(.*?)\uE000.*(?:\r?\n\1[ \t]+.*)*(?:\r?\n\1[}\]])?/gm
 // `"…Pw=","a":1`) are no key and value. The look for the closing quote stops at the next one of its
 // kind, a backslash or a line break, so no stretch of text is read by two such looks for one kind.
 // Any other word there is still a credential (`Bearer abc123==" …`, `type=Bearer --verbose …`).
-// A `Digest` scheme's parameters (`username="…", nonce="…"`, quoted or not) are left to DIGEST.
-const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%]|(?=[A-Za-z][\w-]*[ \t]*=[ \t]*\\?")(?<=t[ \t]+))([\w.~+/-]{8,})=*(?=((?<=\s--[a-z_.-]{1,30})[ \t]+[^-\s]|(?<=\s[a-z_.-]{1,32}=)(\\?["'])[\w[][^\\\n]*?\4)?)/gi;
+// A `Digest` scheme's parameters are left to DIGEST: a known parameter name and `="` after it
+// (`username="…"`; `username=bob` is a key and its value anyway). Any other word there is a
+// credential, also one that ends in `=` before a quote (`"Digest c2VjcmV0="`).
+const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*:)))(?![_-]*[A-Za-z][\w.-]*=[\w%]|(?=(?:username|realm|nonce|uri|response|algorithm|cnonce|opaque|qop|nc|userhash)[ \t]*=[ \t]*\\?")(?<=t[ \t]+))([\w.~+/-]{8,})=*(?=((?<=\s--[a-z_.-]{1,30})[ \t]+[^-\s]|(?<=\s[a-z_.-]{1,32}=)(\\?["'])[\w[][^\\\n]*?\4)?)/gi;
 // The parameters of a `Digest` credential or challenge, anywhere in text (`Digest username="bob",
 // nonce="…", response="…"`, with its quotes escaped too): a list of `name=value` after `Digest` and
-// blanks, `,` between them (a quoted value is read with its escapes, once). In the list,
+// blanks, `,` between them (a quoted value is read with its escapes, once; an unquoted one starts
+// right after the `=` and ends its item, so that the word after `nonce= ` or a value such as
+// `nonce=Bearer abc`, which goes on after a blank, is left to the other patterns). In the list,
 // DIGEST_SECRET finds the values of `response`, `cnonce` and `nonce` (a hash of the password, and
 // what it was made with); the other parameters (`username`, `realm`, `uri`, `qop`) stay readable.
-const DIGEST = /\bDigest[ \t]+[A-Za-z][\w-]*[ \t]*=[ \t]*(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\\"[^"\\\n]*\\"|[^\s,"\\]*)(?:[ \t]*,[ \t]*[A-Za-z][\w-]*[ \t]*=[ \t]*(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|\\"[^"\\\n]*\\"|[^\s,"\\]*))*/gi;
-const DIGEST_SECRET = /(\b(?:c?nonce|response)[ \t]*=[ \t]*\\?"?)[^\s,"\\]*/gi;
+const DIGEST = /\bDigest[ \t]+[A-Za-z][\w-]*[ \t]*=(?:[ \t]*"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[ \t]*\\"[^"\\\n]*\\"|[^\s,"\\]*(?=[ \t]*(?:,|$|[\r\n"'\\])))(?:[ \t]*,[ \t]*[A-Za-z][\w-]*[ \t]*=(?:[ \t]*"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[ \t]*\\"[^"\\\n]*\\"|[^\s,"\\]*(?=[ \t]*(?:,|$|[\r\n"'\\]))))*/gi;
+const DIGEST_SECRET = /(\b(?:c?nonce|response)[ \t]*=(?:[ \t]*\\?")?)[^\s,"\\]+/gi;
 // A JWT anywhere in text, under any key or none: a base64url header and payload that both
 // start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
 // base64url characters does, or right after a percent-escape (`%3DeyJ…` in an encoded query),
