@@ -1457,6 +1457,10 @@ describe('redact: Digest parameters, `=>` chains, parenthesized values and escap
     expect(text('Digest realm="api", nonce= --password hunter2pass')).not.toContain('hunter2pass');
     expect(text('challenge Digest realm=api, nonce= password: hunter2pass')).not.toContain('hunter2pass');
     expect(text('Digest realm=api,nonce=Bearer abcdef1234567890')).not.toContain('abcdef1234567890');
+    for (const input of ['Digest realm=api, nonce=abc123;password="hunter2pass" retry', 'Digest nonce=abc&token="hunter2pass"', 'auth failed: Digest nonce=password="hunter2pass"', 'Digest realm=api, response=ab12&api_key=\\"hunter2pass\\"', 'Digest nonce=--password "hunter2pass"', 'Digest realm=api, nonce=Bearer\nhunter2pass']) {
+      expect(text(input), input).not.toContain('hunter2pass');
+    }
+    expect(text('Digest realm="x", nonce="ab cd==", response=ab12=, nc=1')).toBe(`Digest realm="x", nonce="${REDACTED}", response=${REDACTED}, nc=1`);
     expect(text('upstream rejected header "Digest c2VjcmV0dG9rZW4x="')).toBe(`upstream rejected header "Digest ${REDACTED}"`);
     expect(text('set X-Upstream-Auth to "Digest QWxhZGRpbjpvcGVuc2VzYW1lMQ=" for proxy')).toBe(`set X-Upstream-Auth to "Digest ${REDACTED}" for proxy`);
   });
@@ -1477,6 +1481,9 @@ describe('redact: Digest parameters, `=>` chains, parenthesized values and escap
       expect(text(input), input).not.toContain('Xm2pQ7');
     }
     expect(text(`{'password': (${SHORT} two)}`)).toBe(`{'password': ${REDACTED}}`);
+    for (const input of ['docker run -e DB_PASSWORD=(k9)]Xm2pQ7 app:latest', 'GET /login?user=bob&password=(k9))Xm2pQ7&next=/', 'connect api_key = ()}Xm2pQ7', "login failed: Error: 'password': (k9)]Xm2pQ7"]) {
+      expect(text(input), input).not.toContain('Xm2pQ7');
+    }
   });
 
   it('finds a key in escaped single quotes after another key\'s separator (`Error: \\\'password\\\': …`)', () => {

@@ -111,7 +111,7 @@ const ENCODED = /((?:%0[AD]|s_command=)([_-]*[A-Za-z][\w.-]*)(?:%20|%09|\+)*%3D)
 // separator: a word that is itself a key (`--name token = …`) is left to be found as one. The
 // fifth group is the `&`, `,` or `;` after the value, which starts what follows as something else
 // (undefined before a blank, a quote or the end of the text, after which the value may go on).
-const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=(?![=~])))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)(?=$|[\s&,;"'})\]])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
+const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*[A-Za-z][\w.-]*(?:(?:\[[\w.-]*]|%5B[\w.-]*%5D)+(?==|%3D|["']?[ \t]*=>|(?<!\[\d*]|%5B\d*%5D)'?[ \t]*[=:]))?)(?:'|(?:\\'|"(?=[ \t]*=(?![=~])))(?<=(?:\\'|")[\w.-]+(?:\\'|"))(?![ \t]*(?:=>|[=:])[ \t]*\\?["']?[_-]*[A-Za-z][\w.-]*(?:\\?["'][ \t]*|[ \t]+)(?:=>|[=:]))|"(?=[ \t]*=>))?(?:[ \t]*(?:=>|[=:])[ \t]*|%3D|["'](?<=["']-[\w.-]*["'])\s*,\s*(?="(?!-)[^"\\]*(?:\\.[^"\\]*)*(?:"|$)(?!\s*(?::|=>))|'(?!-)[^'\\]*(?:\\.[^'\\]*)*(?:'|$)(?!\s*(?::|=>)))|[ \t]+(?:\\\r?\n[ \t]*)?(?![-\t ])(?<=(?:^|\s)--[\w.-]+[ \t]+(?:\\\r?\n[ \t]*)?)))(?![_-]*[A-Za-z][\w.-]*:(?!\S))(--[_-]*[A-Za-z][\w.-]*[ \t]+(?:\\\r?\n[ \t]*)?(?=("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|[^-\s&,;"'\\=:?#(){}[\]][^\s&,;"'\\=:?#(){}[\]]*))\4(?![ \t]*(?:[=:]|%3D))|"[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)(?=[)}\]]*(?:$|[\s&,;"']))|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?(?:[&,;](?![\s&,;]|$|[^\s&,;"'=:(]*[ \t]*(?:[=:(]|%3D)))?[^&\s,;"']*)(?=([&,;])|)/gi;
 // A quoted key and its value right after a separator, where INLINE took the key for the value of
 // the key before it: `Error: 'password': '…'` inside text (`login failed: ${error}`, a cause in a
 // stack or in `util.inspect` output), `x => 'token' => …`, also in escaped quotes (`Error: \'password\': …`),
@@ -122,7 +122,7 @@ const INLINE = /((?:(?<=^|[?&;,\s"'(])|(?<=[#:])(?=[\w.-]+(?:=|[ \t]*=>)))([_-]*
 // found texts that kept more). A value that starts as a key and its separator is not taken, as its
 // own value may follow it (`'token': name = x`): after a blank the value is then empty, and the rest
 // of the line is cut. The groups are INLINE's first three; its values are INLINE's.
-const QUOTED_KEY = /((?:\\?["'](?<=[=:>][ \t]*\\?.)|(?=[\w-])(?<==>[ \t]+))([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)(?:\\?["']|(?=[ \t]*=>[ \t]*(?![ \t]|[_-]*[A-Za-z][\w.-]*[ \t]*[=:])))[ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)(?=$|[\s&,;"'})\]])|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?[^&\s,;"']*)/gi;
+const QUOTED_KEY = /((?:\\?["'](?<=[=:>][ \t]*\\?.)|(?=[\w-])(?<==>[ \t]+))([_-]*[A-Za-z][\w.-]*(?:\[[\w.-]*]|%5B[\w.-]*%5D)*)(?:\\?["']|(?=[ \t]*=>[ \t]*(?![ \t]|[_-]*[A-Za-z][\w.-]*[ \t]*[=:])))[ \t]*(?:=>|[=:]|%3D)[ \t]*)(?![_-]*[A-Za-z][\w.-]*[ \t]*(?:[=:]|%3D))("[^"\\]*(?:\\.[^"\\]*)*"?|'[^'\\]*(?:\\.[^'\\]*)*'?|\\"[^"\\]*(?:(?:\\[^"\\]|\\\\(?:\\.|[^"\\]))[^"\\]*)*(?:\\"|$)|\\'[^'\\\n]*(?:(?:\\[^'\\]|\\\\(?:\\.|[^'\\\n]))[^'\\\n]*)*(?:\\'|$)|\\'[^'\\\n]*(?:\\[^'][^'\\\n]*)*(?:\\'|$)|\((?=[ \t]*\\?["'])|\([^()\n]*\)(?=[)}\]]*(?:$|[\s&,;"']))|\{|\[(?!REDACTED])|(?:(?:bearer|basic|digest)[ \t]+(?=[^&\s,;"'])(?!-|[_-]*[A-Za-z][\w.-]*[ \t]*(?:=|%3D|:(?!\S))))?[^&\s,;"']*)/gi;
 // "key": "value" and "key": 123 inside JSON text (a string cut short reads to the end), also with
 // its quotes escaped (`{\"key\": \"value\"}`: JSON inside a string, logged as it is), as four
 // groups: the text up to the value, the escape before each quote (none or `\`), the key and the
@@ -173,12 +173,14 @@ const AUTH_SCHEME = /\b((?:Bearer|Basic|Digest)(?:[ \t+]+|\s+(?![\w.~+/-]+[ \t]*
 // The parameters of a `Digest` credential or challenge, anywhere in text (`Digest username="bob",
 // nonce="…", response="…"`, with its quotes escaped too): a list of `name=value` after `Digest` and
 // blanks, `,` between them (a quoted value is read with its escapes, once; an unquoted one starts
-// right after the `=` and ends its item, so that the word after `nonce= ` or a value such as
-// `nonce=Bearer abc`, which goes on after a blank, is left to the other patterns). In the list,
+// right after the `=`, holds no `&`, `;` or `=` but its padding, and ends its item: before a `,`
+// or the end of the text, or right before a quote when no padding ends it; so the word after
+// `nonce= `, and `nonce=Bearer abc` or `nonce=x;password="…"`, are left to the other patterns).
+// In the list,
 // DIGEST_SECRET finds the values of `response`, `cnonce` and `nonce` (a hash of the password, and
 // what it was made with); the other parameters (`username`, `realm`, `uri`, `qop`) stay readable.
-const DIGEST = /\bDigest[ \t]+[A-Za-z][\w-]*[ \t]*=(?:[ \t]*"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[ \t]*\\"[^"\\\n]*\\"|[^\s,"\\]*(?=[ \t]*(?:,|$|[\r\n"'\\])))(?:[ \t]*,[ \t]*[A-Za-z][\w-]*[ \t]*=(?:[ \t]*"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[ \t]*\\"[^"\\\n]*\\"|[^\s,"\\]*(?=[ \t]*(?:,|$|[\r\n"'\\]))))*/gi;
-const DIGEST_SECRET = /(\b(?:c?nonce|response)[ \t]*=(?:[ \t]*\\?")?)[^\s,"\\]+/gi;
+const DIGEST = /\bDigest[ \t]+[A-Za-z][\w-]*[ \t]*=(?:[ \t]*"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[ \t]*\\"[^"\\\n]*\\"|[^\s,"\\&;=]*(?:=+(?=[ \t]*(?:,|$))|(?=\\?["']|[ \t]*(?:,|$))))(?:[ \t]*,[ \t]*[A-Za-z][\w-]*[ \t]*=(?:[ \t]*"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[ \t]*\\"[^"\\\n]*\\"|[^\s,"\\&;=]*(?:=+(?=[ \t]*(?:,|$))|(?=\\?["']|[ \t]*(?:,|$)))))*/gi;
+const DIGEST_SECRET = /(\b(?:c?nonce|response)[ \t]*=[ \t]*\\?")[^"\\\n]+|(\b(?:c?nonce|response)=)[^\s,"\\&;=]+=*/gi;
 // A JWT anywhere in text, under any key or none: a base64url header and payload that both
 // start with `{"` (`eyJ`), and a signature (empty with `alg: none`). It starts where a run of
 // base64url characters does, or right after a percent-escape (`%3DeyJ…` in an encoded query),
@@ -351,7 +353,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     // First, so that `Authorization: Bearer …` in the middle of a line loses its credentials
     // even though the key/value patterns below take only `Bearer` as its value. A secret key or
     // flag that the key/value patterns find with its value is left to them (see AUTH_SCHEME).
-    const out = input.replace(DIGEST, (list: string) => list.replace(DIGEST_SECRET, `$1${REDACTED}`)).replace(AUTH_SCHEME, (match: string, scheme: string, word: string, after?: string) => (after && isSecretKey(word) ? match : scheme + REDACTED));
+    const out = input.replace(DIGEST, (list: string) => list.replace(DIGEST_SECRET, `$1$2${REDACTED}`)).replace(AUTH_SCHEME, (match: string, scheme: string, word: string, after?: string) => (after && isSecretKey(word) ? match : scheme + REDACTED));
     // Every key/value pattern needs a separator (a blank after a `--` flag is one: `--`, any `_`
     // and `-`, then a letter, as INLINE reads a flag); most messages have none and skip them all.
     // A flag is looked for only after a blank, so that a long run of dashes is not tried at each
