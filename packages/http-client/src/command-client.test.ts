@@ -483,9 +483,11 @@ describe('failures and retries', () => {
     sandbox.commands.clearFaults();
 
     sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 120 });
-    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 421, httpStatus: 503, attempt: 1 });
+    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 421, httpStatus: 503, attempt: 1, retryAfterMs: 120_000 });
     sandbox.commands.injectFault({ type: 'status', status: 404 });
-    expect(await created.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 421, httpStatus: 404, attempt: 1 });
+    const refused = await created.request({ COMMAND: 'StatusAccount' });
+    expect(refused).toMatchObject({ code: 421, httpStatus: 404, attempt: 1 });
+    expect(refused.retryAfterMs).toBeUndefined();
   });
 
   it('never retries a write command once it may have reached the server', async () => {

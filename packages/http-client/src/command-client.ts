@@ -276,7 +276,7 @@ export class CommandClient {
   readonly #target: { path: string; method: 'POST'; headers: Record<string, string> };
   readonly #logger: Logger;
   // How long to wait before the next attempt after a failure (`retries` done so far); undefined when it must not be retried.
-  readonly #retryDelay: (result: Attempt, readOnly: boolean, retries: number) => number | undefined;
+  readonly #retryDelay: (result: Attempt, readOnly: boolean, retries: number, after: number | undefined) => number | undefined;
   readonly #session: Session | undefined;
   // login, password and otp: the client's own, sent with each request without a session.
   readonly #credentials: ConnectionFields | undefined;
@@ -322,14 +322,13 @@ export class CommandClient {
     // Not below the base, the default included: a baseDelayMs above 2000 needs a maxDelayMs too.
     const maxDelayMs = wholeNumber('retry.maxDelayMs', given.maxDelayMs, 2000, baseDelayMs);
     const maxRetryAfterMs = wholeNumber('retry.maxRetryAfterMs', given.maxRetryAfterMs, 60_000);
-    this.#retryDelay = (result, readOnly, retries) => {
+    this.#retryDelay = (result, readOnly, retries, after) => {
       if (retries >= maxRetries) return undefined;
       const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** retries);
       const backoff = Math.round(((1 + Math.random()) * ceiling) / 2);
       if (result.e !== undefined) return isRetryableError(result.e, readOnly) ? backoff : undefined;
       // 408, 429, 500, 502, 503, 504 (test() reads no status as "undefined", none of them).
       if (!readOnly || !/^(408|429|50[0234])$/.test(result.s as unknown as string)) return undefined;
-      const after = retryAfterMs(result.h?.['retry-after']);
       if (after === undefined) return backoff;
       return after <= maxRetryAfterMs ? after : undefined;
     };
@@ -621,8 +620,8 @@ export class CommandClient {
       if (ok) {
         response = parseResponse(result.t, detail);
       } else {
-        response = syntheticResponse(421, HTTP_ERROR, { ...detail, cause: result.e });
-        retryInMs = this.#retryDelay(result, outgoing.i, retries);
+        response = syntheticResponse(421, HTTP_ERROR, { ...detail, cause: result.e, retryAfterMs: retryAfterMs(result.h?.['retry-after']) });
+        retryInMs = this.#retryDelay(result, outgoing.i, retries, response.retryAfterMs);
       }
       // One debug entry per attempt.
       const logger = this.#logger;

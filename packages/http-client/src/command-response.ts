@@ -43,6 +43,8 @@ export interface ResponseDetail {
   attempt?: number | undefined;
   durationMs?: number | undefined;
   url?: string | undefined;
+  /** The wait a non-2xx answer asked for with `Retry-After` (seconds or an HTTP date), in milliseconds, at most 1 hour. */
+  retryAfterMs?: number | undefined;
   /** The command as sent, secrets masked; or a function that makes it, called when `command` is first read. */
   command?: Readonly<Record<string, string>> | (() => Readonly<Record<string, string>>) | undefined;
   /**
@@ -116,6 +118,11 @@ export class CommandResponse {
   declare readonly durationMs: number;
   /** The URL the request went to. */
   declare readonly url: string | undefined;
+  /**
+   * The wait a non-2xx HTTP answer asked for with `Retry-After`, in milliseconds (at most 1 hour);
+   * undefined without one. A 429 or 503 to a StartSession with it is waited out by a Session.
+   */
+  declare readonly retryAfterMs: number | undefined;
 
   readonly #properties: ReadonlyMap<string, readonly (string | undefined)[]>;
   readonly #raw: string;
@@ -145,6 +152,7 @@ export class CommandResponse {
     this.attempt = detail.attempt ?? 1;
     this.durationMs = detail.durationMs ?? 0;
     this.url = detail.url;
+    this.retryAfterMs = detail.retryAfterMs;
     this.#command = detail.command;
     // Last: it may look at the properties. The description keeps its place among the fields; the
     // client's own (synthetic) descriptions are left alone.

@@ -396,6 +396,46 @@ describe('CommandClient with a core-session Session', () => {
     expect(response).toMatchObject({ code: 421, synthetic: true, httpStatus: 503 });
   });
 
+  it('waits out a 429 with Retry-After to StartSession (logins too close together): one login, then RATE_LIMITED for every session sharing the store until it passes', async () => {
+    sandbox.commands.injectFault({ type: 'status', status: 429, retryAfter: 30 }, { command: 'StartSession', times: 10 });
+    const store = new MemoryStore();
+    const { session, client } = setup({}, store);
+    const before = started();
+    const error = await session.getToken().catch((error: unknown) => error);
+    expect(error).toMatchObject({ name: 'AuthError', code: 'RATE_LIMITED', status: 429, retryAfterMs: 30_000 });
+    expect(started() - before).toBe(1);
+    // Not again, by this session, a request through it, or another session on the same store.
+    expect(await session.getToken().catch((error: unknown) => error)).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(await client.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 421, synthetic: true });
+    const other = setup({}, store);
+    expect(await other.session.getToken().catch((error: unknown) => error)).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(started() - before).toBe(1);
+    sandbox.commands.clearFaults();
+    now += 31_000;
+    expect(await client.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200 });
+    expect(started() - before).toBe(2);
+  });
+
+  it('waits out a 5xx with Retry-After to StartSession instead of retrying it; one without is retried as before', async () => {
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 120 }, { command: 'StartSession', times: 10 });
+    const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' } });
+    const session = new Session({ authenticator, clock, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 1 } });
+    cleanups.push(() => authenticator.close());
+    const before = started();
+    expect(await session.getToken().catch((error: unknown) => error)).toMatchObject({ code: 'SERVER', status: 503, retryAfterMs: 120_000 });
+    expect(started() - before).toBe(1);
+    expect(await session.getToken().catch((error: unknown) => error)).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(started() - before).toBe(1);
+
+    sandbox.commands.clearFaults();
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { command: 'StartSession', times: 10 });
+    const plain = new Session({ authenticator, clock, retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 1 } });
+    const failed = await plain.getToken().catch((error: unknown) => error);
+    expect(failed).toMatchObject({ code: 'SERVER', status: 503 });
+    expect((failed as AuthError).retryAfterMs).toBeUndefined();
+    expect(started() - before).toBe(4);
+  });
+
   it('names the identity without secrets', () => {
     const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, system: 'ote', credentials: { login: 'demo', role: 'ops', password: 'ops-password' } });
     cleanups.push(() => authenticator.close());
