@@ -552,6 +552,40 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
     expect(once.stats.resumes).toBe(0); // no event yet, so nothing to resume from: a new session
   });
 
+  it('backs off further while connections are lost right after coming online, and starts over after one that lasted', async () => {
+    const logged: string[] = [];
+    const ess = client({
+      reconnect: { initialDelayMs: 4, windowMaxDelayMs: 2000, resumeWindowMs: 400 },
+      logger: createLogger({ level: 'debug', format: 'json', write: (line) => logged.push(line) }),
+    });
+    const delays = (): number[] =>
+      logged.map((line) => JSON.parse(line) as { msg: string; delayMs?: number }).flatMap((entry) => (entry.msg === 'reconnecting after a delay' ? [entry.delayMs ?? 0] : []));
+    await ess.connect();
+    // A gateway that drops every connection as soon as it is made, 9 times.
+    let drops = 0;
+    const flapping = (change: { state: string }): void => {
+      if (change.state === 'online' && drops < 9) {
+        drops += 1;
+        sandbox.dropConnections();
+      }
+    };
+    ess.on('connection', flapping);
+    sandbox.dropConnections();
+    await until(() => drops === 9 && ess.connectionState === 'online', 20_000, 'the flapping to end');
+    ess.off('connection', flapping);
+    // Full jitter under a growing ceiling (4 ms doubling, up to 2 s): at the first delay's ceiling
+    // each time, all 10 would be at most 4 ms; with the ceiling growing, that chance is 2^-36.
+    expect(Math.max(...delays())).toBeGreaterThan(4);
+    expect(Math.max(...delays())).toBeLessThanOrEqual(2000);
+    // Online longer than the resume window: the next loss waits the first delay again.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    logged.length = 0;
+    const back = next(ess, 'connection', (change) => change.state === 'online');
+    sandbox.dropConnections();
+    await back;
+    expect(Math.max(0, ...delays())).toBeLessThanOrEqual(4);
+  });
+
   it("reconnect() from a 'halted' listener starts again at once", async () => {
     const ess = client({ reconnect: false });
     let halts = 0;

@@ -140,6 +140,29 @@ it('a process that closed during an unanswered subscribe() leaves a record that 
   expect(second.stats).toMatchObject({ resumes: 0, gaps: 1 });
 });
 
+it('resumes a session whose 200 answer to the resume names no sessionId (the spec shows one only in a 201)', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const ess = client({ url: relay.url });
+  await ess.connect();
+  const sessionId = ess.sessionId;
+  const iterator = ess.events();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  relay.rewriteAnswer(
+    (command) => command.command === 'startSession' && command.sessionId !== '',
+    (answer) => ({ commandId: answer.commandId, status: answer.status }),
+  );
+  const away = next(ess, 'connection', (change) => change.state === 'delayed');
+  const back = next(ess, 'connection', (change) => change.state === 'online' || change.state === 'halted');
+  sandbox.dropConnections();
+  await away;
+  expect(await back).toMatchObject({ state: 'online' });
+  sandbox.publish(numbered(1, 1));
+  expect(ids(await take(iterator, 1))).toEqual(['e1']);
+  expect(ess.sessionId).toBe(sessionId);
+  expect(ess.stats).toMatchObject({ resumes: 1, gaps: 0 });
+});
+
 it('removes a subscription unsubscribed while its own add is in flight on a new session', async () => {
   relay = await startRelay(sandbox.essUrl);
   const ess = client({ url: relay.url });

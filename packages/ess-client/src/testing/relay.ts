@@ -21,6 +21,8 @@ export interface Relay {
    * `held` resolves once the gateway answered it (so it took effect) and the answer is held.
    */
   holdAnswer(test: (command: Command) => boolean): { held: Promise<void>; release: () => void };
+  /** The gateway's answer to the next command that passes `test` reaches the client as `rewrite` makes it. */
+  rewriteAnswer(test: (command: Command) => boolean, rewrite: (answer: Record<string, unknown>) => Record<string, unknown>): void;
   close(): Promise<void>;
 }
 
@@ -117,6 +119,15 @@ export async function startRelay(target: string): Promise<Relay> {
           release();
         },
       };
+    },
+    rewriteAnswer: (test, rewrite) => {
+      rules.push({
+        test,
+        answered: (pair, answer) => {
+          const frame = JSON.parse((answer as Buffer).toString()) as Record<string, unknown>;
+          if (pair.client.readyState === WebSocket.OPEN) pair.client.send(JSON.stringify(rewrite(frame)));
+        },
+      });
     },
     close: async () => {
       for (const { client, gateway } of pairs) {
