@@ -584,6 +584,13 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
     sandbox.dropConnections();
     await back;
     expect(Math.max(0, ...delays())).toBeLessThanOrEqual(4);
+    // Connections that reconnect() ended count for nothing: the next loss waits the first delay.
+    for (let calls = 0; calls < 8; calls += 1) await ess.reconnect();
+    logged.length = 0;
+    const again = next(ess, 'connection', (change) => change.state === 'online');
+    sandbox.dropConnections();
+    await again;
+    expect(Math.max(0, ...delays())).toBeLessThanOrEqual(4);
   });
 
   it("reconnect() from a 'halted' listener starts again at once", async () => {

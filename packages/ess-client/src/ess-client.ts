@@ -861,12 +861,11 @@ export class EssClient {
       if (this.#closed) break;
       lostAt = Date.now();
       this.#logger.warn('connection lost', { code: reason.code, closeCode: reason.closeCode });
-      // The backoff goes on growing while connections are lost within the resume window of coming
-      // online (a gateway that drops each one at once, each a new getState), not counted as retries.
-      const exponent = lostAt - onlineAt < (this.#reconnect?.resumeWindowMs ?? 0) ? flaps++ : (flaps = 0);
       // An automatic reconnect asks shouldReconnect; one that reconnect() asked for does not.
       if (!connection.forced) {
-        wait = this.#retry(reason, 0, 0, exponent);
+        // The backoff goes on growing while connections are lost within the resume window of coming
+        // online (a gateway that drops each one at once, each a new getState), not counted as retries.
+        wait = this.#retry(reason, 0, 0, lostAt - onlineAt < (this.#reconnect?.resumeWindowMs ?? 0) ? flaps++ : (flaps = 0));
         // Also when shouldReconnect closed the client and still answered yes: not delayed.
         if (wait === undefined || this.#closed) return;
       }

@@ -436,6 +436,17 @@ describe('CommandClient with a core-session Session', () => {
     expect(started() - before).toBe(4);
   });
 
+  it('has session.end() retry an EndSession answered with a 5xx and Retry-After, as one without', async () => {
+    const { session } = setup();
+    await session.getToken();
+    const active = sandbox.stats.commands.sessions.active;
+    const ended = sandbox.stats.commands.byCommand.EndSession ?? 0;
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 1 }, { command: 'EndSession' });
+    await session.end();
+    expect((sandbox.stats.commands.byCommand.EndSession ?? 0) - ended).toBe(2);
+    expect(sandbox.stats.commands.sessions.active).toBe(active - 1);
+  });
+
   it('names the identity without secrets', () => {
     const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, system: 'ote', credentials: { login: 'demo', role: 'ops', password: 'ops-password' } });
     cleanups.push(() => authenticator.close());

@@ -24,7 +24,8 @@ export interface IspapiSessionAuthenticator extends Authenticator {
   close(): Promise<void>;
 }
 
-const failure = (command: string, response: CommandResponse): AuthError => {
+/** `retryAfterMs`: the wait a StartSession's answer asked for (not an EndSession's: the Session retries its 5xx and ends the session). */
+const failure = (command: string, response: CommandResponse, retryAfterMs?: number): AuthError => {
   const status = response.httpStatus;
   return new AuthError(
     // Made up (synthetic): a 423 (empty or invalid body) came with a 2xx status, INVALID_RESPONSE.
@@ -34,7 +35,7 @@ const failure = (command: string, response: CommandResponse): AuthError => {
       ? status === undefined ? 'NETWORK' : status === 429 ? 'RATE_LIMITED' : status >= 500 || status === 408 ? 'SERVER' : 'INVALID_RESPONSE'
       : response.code === 530 || response.code === 531 ? 'INVALID_CREDENTIALS' : response.isTemporaryError() ? 'SERVER' : response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION',
     `${command} failed: ${response.code} ${response.description}`,
-    { cause: response, status, retryAfterMs: response.retryAfterMs },
+    { cause: response, status, retryAfterMs },
   );
 };
 
@@ -69,7 +70,7 @@ export function ispapiSessionAuthenticator(options: IspapiSessionAuthenticatorOp
         { signal: context.signal },
       );
       const id = startedSession(response);
-      if (!id) throw failure('StartSession', response);
+      if (!id) throw failure('StartSession', response, response.retryAfterMs);
       // The server's TIMEOUT and MAXTTL, when it says, else the ones asked for.
       const milliseconds = (name: string, asked: number): number => {
         // Missing: undefined reads as NaN, so the one asked for; so do an empty value (0) and
