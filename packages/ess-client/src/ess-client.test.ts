@@ -591,6 +591,19 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
     sandbox.dropConnections();
     await again;
     expect(Math.max(0, ...delays())).toBeLessThanOrEqual(4);
+    // Flapping again, then a connection that lasted, ended by reconnect(): that starts it over too.
+    drops = 3;
+    ess.on('connection', flapping);
+    sandbox.dropConnections();
+    await until(() => drops === 9 && ess.connectionState === 'online', 20_000, 'the second flapping to end');
+    ess.off('connection', flapping);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await ess.reconnect();
+    logged.length = 0;
+    const last = next(ess, 'connection', (change) => change.state === 'online');
+    sandbox.dropConnections();
+    await last;
+    expect(Math.max(0, ...delays())).toBeLessThanOrEqual(4);
   });
 
   it("reconnect() from a 'halted' listener starts again at once", async () => {

@@ -861,11 +861,14 @@ export class EssClient {
       if (this.#closed) break;
       lostAt = Date.now();
       this.#logger.warn('connection lost', { code: reason.code, closeCode: reason.closeCode });
-      // An automatic reconnect asks shouldReconnect; one that reconnect() asked for does not.
+      // The backoff goes on growing while connections are lost within the resume window of coming
+      // online (a gateway that drops each one at once, each a new getState), not counted as retries;
+      // one that lasted longer starts it over, also when reconnect() ended it.
+      const short = lostAt - onlineAt < (this.#reconnect?.resumeWindowMs ?? 0);
+      if (!short) flaps = 0;
+      // An automatic reconnect asks shouldReconnect; one that reconnect() asked for does not (nor counts).
       if (!connection.forced) {
-        // The backoff goes on growing while connections are lost within the resume window of coming
-        // online (a gateway that drops each one at once, each a new getState), not counted as retries.
-        wait = this.#retry(reason, 0, 0, lostAt - onlineAt < (this.#reconnect?.resumeWindowMs ?? 0) ? flaps++ : (flaps = 0));
+        wait = this.#retry(reason, 0, 0, short ? flaps++ : 0);
         // Also when shouldReconnect closed the client and still answered yes: not delayed.
         if (wait === undefined || this.#closed) return;
       }
