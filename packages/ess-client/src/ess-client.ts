@@ -748,14 +748,14 @@ export class EssClient {
    * last connection: the delay to wait first, at least the error's Retry-After (up to
    * `maxDelayMs`); or undefined after halting (also when `shouldReconnect` throws).
    */
-  #retry(error: EssError, attempt: number, sinceLostMs: number, exponent = 0): number | undefined {
+  #retry(error: EssError, attempt: number, sinceLostMs: number): number | undefined {
     const settings = this.#reconnect;
     const tries = Math.max(1, attempt);
     let halt = error;
     try {
       if (settings?.shouldReconnect(error, tries)) {
         if (attempt <= settings.maxRetries) {
-          return Math.max(backoffDelay(settings, Math.max(tries - 1, exponent), sinceLostMs), Math.min(error.retryAfterMs ?? 0, settings.maxDelayMs));
+          return Math.max(backoffDelay(settings, tries - 1, sinceLostMs), Math.min(error.retryAfterMs ?? 0, settings.maxDelayMs));
         }
         halt = new EssError('RETRIES_EXHAUSTED', `Gave up after ${settings.maxRetries} retries: ${error.message}`, { cause: error });
       }
@@ -785,8 +785,6 @@ export class EssClient {
     if (this.#closed) return;
     this.#setState(this.#state === 'offline' ? 'connecting' : 'delayed');
     let failures = 0;
-    // Connections in a row lost within the resume window of coming online.
-    let flaps = 0;
     let tokenRetried = false;
     let lostAt = Date.now();
     let wait: number | undefined = 0;
@@ -836,7 +834,6 @@ export class EssClient {
       }
       if (this.#closed) break;
       failures = 0;
-      const onlineAt = Date.now();
       // A reconnect() during this attempt got what it asked for: no wait skipped after a later loss.
       this.#wake = undefined;
       tokenRetried = false;
@@ -861,14 +858,9 @@ export class EssClient {
       if (this.#closed) break;
       lostAt = Date.now();
       this.#logger.warn('connection lost', { code: reason.code, closeCode: reason.closeCode });
-      // The backoff goes on growing while connections are lost within the resume window of coming
-      // online (a gateway that drops each one at once, each a new getState), not counted as retries;
-      // one that lasted longer starts it over, also when reconnect() ended it.
-      const short = lostAt - onlineAt < (this.#reconnect?.resumeWindowMs ?? 0);
-      if (!short) flaps = 0;
-      // An automatic reconnect asks shouldReconnect; one that reconnect() asked for does not (nor counts).
+      // An automatic reconnect asks shouldReconnect; one that reconnect() asked for does not.
       if (!connection.forced) {
-        wait = this.#retry(reason, 0, 0, short ? flaps++ : 0);
+        wait = this.#retry(reason, 0, 0);
         // Also when shouldReconnect closed the client and still answered yes: not delayed.
         if (wait === undefined || this.#closed) return;
       }
