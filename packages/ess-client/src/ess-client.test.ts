@@ -559,7 +559,7 @@ describe('EssClient: close codes, reconnect policy, subscriptions across reconne
       logger: createLogger({ level: 'debug', format: 'json', write: (line) => logged.push(line) }),
     });
     await ess.connect();
-    // A gateway that drops every connection as soon as it is made, 8 times: the protocol asks for
+    // A gateway that drops every connection as soon as it is made, 8 times: the design asks for
     // the first attempt within a second of each loss (not counted as retries), so no growth.
     let drops = 0;
     const flapping = (change: { state: string }): void => {
