@@ -4,7 +4,6 @@ import { errors as undiciErrors } from 'undici';
 import { createLogger, type LogFields, type Logger } from '@sessionkit/logger';
 import { type CommandFault, type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { CommandClient, type CommandClientOptions, type CommandRequestOptions, type CommandResponse, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
-import { retryAfterMs } from './command-client.js';
 import { errorCode, isRetryableError } from './transport.js';
 import { redactResponseText } from './redaction.js';
 import { thrownBy } from './testing/thrown-by.js';
@@ -643,12 +642,17 @@ describe('failures and retries', () => {
     expect(sandbox.stats.commands.requests).toBe(1);
   });
 
-  it('reads Retry-After as seconds or as an HTTP date', () => {
-    expect(retryAfterMs('2')).toBe(2000);
-    expect(retryAfterMs(['1.5'])).toBe(1500);
-    expect(retryAfterMs(new Date(10_000).toUTCString(), 4000)).toBe(6000);
-    expect(retryAfterMs('soon')).toBeUndefined();
-    expect(retryAfterMs(undefined)).toBeUndefined();
+  it('reads Retry-After as seconds or as an HTTP date, and not otherwise', async () => {
+    const created = client({ retry: false });
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: '1.5' });
+    expect((await created.request({ COMMAND: 'StatusAccount' })).retryAfterMs).toBe(1500);
+    // An HTTP date has whole seconds: 120 s ahead is read as 119 to 120 s.
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: new Date(Date.now() + 120_000).toUTCString() });
+    const dated = (await created.request({ COMMAND: 'StatusAccount' })).retryAfterMs;
+    expect(dated).toBeGreaterThan(118_000);
+    expect(dated).toBeLessThanOrEqual(120_000);
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 'soon' });
+    expect((await created.request({ COMMAND: 'StatusAccount' })).retryAfterMs).toBeUndefined();
   });
 });
 

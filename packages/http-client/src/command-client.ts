@@ -162,7 +162,7 @@ export const startedSession = (response: CommandResponse): string | undefined =>
   return response.isSuccess() && id ? id : undefined;
 };
 
-/** One command on its way: what every attempt and replay of it shares (one-letter keys, see Attempt). */
+/** One command on its way: what every attempt and replay of it shares (one-letter keys: esbuild cannot shorten property names). */
 interface Outgoing {
   /** The command's pairs. */
   c: [string, string][];
@@ -172,17 +172,6 @@ interface Outgoing {
   o: CommandRequestOptions;
   /** `performance.now()` when `request()` was called. */
   s: number;
-}
-
-/**
- * What one attempt got: an answer (`s` its status, `h` its headers, `t` its text), or the
- * transport's error `e` (with empty `t`). One-letter keys: esbuild cannot shorten property names.
- */
-interface Attempt {
-  s?: number | undefined;
-  h?: Record<string, string | string[] | undefined> | undefined;
-  t: string;
-  e?: unknown;
 }
 
 /**
@@ -239,15 +228,6 @@ const textOption = <T,>(name: string, value: T): T => {
   return value;
 };
 
-/** Milliseconds to wait from a `Retry-After` header (seconds or an HTTP date); undefined when absent or unreadable. */
-export const retryAfterMs = (value: string | string[] | null | undefined, now: number = Date.now()): number | undefined => {
-  return parseRetryAfter([value].flat()[0] ?? null, now);
-};
-
-const aborted = (signal: AbortSignal | undefined): HttpClientError => {
-  return new HttpClientError('ABORTED', 'Aborted by the signal.', { cause: signal?.reason });
-};
-
 /**
  * A client of the ISPAPI command protocol: form-encoded `s_command` requests over an undici
  * keep-alive pool, plain-text responses parsed into {@link CommandResponse}. `request()` never
@@ -275,8 +255,9 @@ export class CommandClient {
   // The path, method and headers of every request.
   readonly #target: { path: string; method: 'POST'; headers: Record<string, string> };
   readonly #logger: Logger;
-  // How long to wait before the next attempt after a failure (`retries` done so far); undefined when it must not be retried.
-  readonly #retryDelay: (result: Attempt, readOnly: boolean, retries: number, after: number | undefined) => number | undefined;
+  // How long to wait before the next attempt after a failure (the transport's error, else the answer's status;
+  // `retries` done so far); undefined when it must not be retried.
+  readonly #retryDelay: (error: unknown, status: number | undefined, readOnly: boolean, retries: number, after: number | undefined) => number | undefined;
   readonly #session: Session | undefined;
   // login, password and otp: the client's own, sent with each request without a session.
   readonly #credentials: ConnectionFields | undefined;
@@ -322,13 +303,13 @@ export class CommandClient {
     // Not below the base, the default included: a baseDelayMs above 2000 needs a maxDelayMs too.
     const maxDelayMs = wholeNumber('retry.maxDelayMs', given.maxDelayMs, 2000, baseDelayMs);
     const maxRetryAfterMs = wholeNumber('retry.maxRetryAfterMs', given.maxRetryAfterMs, 60_000);
-    this.#retryDelay = (result, readOnly, retries, after) => {
+    this.#retryDelay = (error, status, readOnly, retries, after) => {
       if (retries >= maxRetries) return undefined;
       const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** retries);
       const backoff = Math.round(((1 + Math.random()) * ceiling) / 2);
-      if (result.e !== undefined) return isRetryableError(result.e, readOnly) ? backoff : undefined;
+      if (error !== undefined) return isRetryableError(error, readOnly) ? backoff : undefined;
       // 408, 429, 500, 502, 503, 504 (test() reads no status as "undefined", none of them).
-      if (!readOnly || !/^(408|429|50[0234])$/.test(result.s as unknown as string)) return undefined;
+      if (!readOnly || !/^(408|429|50[0234])$/.test(status as unknown as string)) return undefined;
       if (after === undefined) return backoff;
       return after <= maxRetryAfterMs ? after : undefined;
     };
@@ -500,12 +481,8 @@ export class CommandClient {
    */
   #refuse(signal: AbortSignal | undefined): void {
     if (signal != null && !(signal instanceof AbortSignal)) throw invalidArgument('signal must be an AbortSignal.');
-    if (this.#closed || signal?.aborted) throw this.#stopped(signal);
-  }
-
-  /** Why a request stops: `CLOSED` when the client is closed, else `ABORTED`. */
-  #stopped(signal: AbortSignal | undefined): HttpClientError {
-    return this.#closed ? new HttpClientError('CLOSED', 'The client is closed.') : aborted(signal);
+    if (this.#closed) throw new HttpClientError('CLOSED', 'The client is closed.');
+    if (signal?.aborted) throw new HttpClientError('ABORTED', 'Aborted by the signal.', { cause: signal.reason });
   }
 
   #refuseWithSession(): void {
@@ -524,19 +501,20 @@ export class CommandClient {
     const outgoing: Outgoing = {
       c: pairs,
       // The commands that only read (Check…, Query…, Status…, Get…; blanks before them allowed) are safe to retry.
-      i: options.idempotent ?? /^\s*(?:Check|Query|Status|Get)/i.test(pairs[0]?.[1] ?? ''),
+      // The first pair is always COMMAND; none would read as "undefined", which is none of them either.
+      i: options.idempotent ?? /^\s*(?:Check|Query|Status|Get)/i.test(pairs[0]?.[1] as unknown as string),
       o: options,
       s: performance.now(),
     };
-    const session = this.#session;
     // Straight to #exchange with the given session id or the credentials alone.
-    if (textOption('sessionId', options.sessionId) != null || !(session || this.#sessionId)) return this.#exchange(outgoing, options.sessionId, 1);
-    return this.#sendInSession(session, outgoing);
+    if (textOption('sessionId', options.sessionId) != null || !(this.#session || this.#sessionId)) return this.#exchange(outgoing, options.sessionId, 1);
+    return this.#sendInSession(outgoing);
   }
 
   // With the Session's token, else the session login() started. After a 530 the token is invalidated
   // (the session forgotten), and a read-only command is replayed once with a new one (the credentials).
-  async #sendInSession(session: Session | undefined, outgoing: Outgoing): Promise<CommandResponse> {
+  async #sendInSession(outgoing: Outgoing): Promise<CommandResponse> {
+    const session = this.#session;
     for (let attempt = 1, replay = false; ; replay = true) {
       let token: Token | undefined;
       if (session) try {
@@ -573,6 +551,7 @@ export class CommandClient {
 
   async #exchange(outgoing: Outgoing, session: string | undefined, firstAttempt: number): Promise<CommandResponse> {
     const { c: pairs, o: options } = outgoing;
+    const signal = options.signal;
     const connection: ConnectionFields = {
       entity: this.#entity,
       remoteAddress: options.remoteAddress ?? this.#remoteAddress,
@@ -584,12 +563,17 @@ export class CommandClient {
     const body = encodeRequestBody(connection, commandTextOf(pairs));
     for (let attempt = firstAttempt, retries = 0; ; attempt++, retries++) {
       // Nothing is sent after close() or the abort (a request that waited for its login, a retry), and no new pool is made.
-      this.#refuse(options.signal);
-      let result: Attempt;
+      this.#refuse(signal);
+      // What the attempt got: the answer's status, Retry-After and text, set once its body is read;
+      // else the transport's error (and empty text).
+      let status: number | undefined;
+      let retryAfter: string | string[] | undefined;
+      let text = '';
+      let error: unknown;
       try {
         const answer = await (this.#pool ??= this.#newPool()).request({
           body,
-          signal: options.signal ?? null,
+          signal: signal ?? null,
           // A per-request timeout replaces the pool's; null keeps the pool's.
           headersTimeout: options.timeoutMs ?? null,
           bodyTimeout: options.timeoutMs ?? null,
@@ -597,16 +581,18 @@ export class CommandClient {
           // after it costs about 3 µs to build (V8 11), a third of this client's own time per request.
           ...this.#target,
         });
-        result = { s: answer.statusCode, h: answer.headers, t: await answer.body.text() };
-      } catch (error) {
-        result = { t: '', e: error };
+        text = await answer.body.text();
+        status = answer.statusCode;
+        retryAfter = answer.headers['retry-after'];
+      } catch (thrown) {
+        error = thrown;
       }
-      if (options.signal?.aborted) throw aborted(options.signal);
+      if (signal?.aborted) throw new HttpClientError('ABORTED', 'Aborted by the signal.', { cause: signal.reason });
       const detail: ResponseDetail = {
         url: this.url,
         attempt,
         durationMs: performance.now() - outgoing.s,
-        httpStatus: result.s,
+        httpStatus: status,
         command: () => Object.fromEntries(maskPairs(pairs)),
         // A secret the server echoed (`530 ... password hunter2`) is masked in the description and
         // toJSON(); the properties (a StartSession's new session id) stay as they are.
@@ -615,13 +601,12 @@ export class CommandClient {
       let response: CommandResponse;
       let retryInMs: number | undefined;
       // No status (undefined) compares false: not 2xx either.
-      const status = result.s as unknown as number;
-      const ok = status >= 200 && status < 300;
+      const ok = (status as unknown as number) >= 200 && (status as unknown as number) < 300;
       if (ok) {
-        response = parseResponse(result.t, detail);
+        response = parseResponse(text, detail);
       } else {
-        response = syntheticResponse(421, HTTP_ERROR, { ...detail, cause: result.e, retryAfterMs: retryAfterMs(result.h?.['retry-after']) });
-        retryInMs = this.#retryDelay(result, outgoing.i, retries, response.retryAfterMs);
+        response = syntheticResponse(421, HTTP_ERROR, { ...detail, cause: error, retryAfterMs: parseRetryAfter([retryAfter].flat()[0] ?? null, Date.now()) });
+        retryInMs = this.#retryDelay(error, status, outgoing.i, retries, response.retryAfterMs);
       }
       // One debug entry per attempt.
       const logger = this.#logger;
@@ -631,7 +616,7 @@ export class CommandClient {
           entity: connection.entity,
           url: this.url,
           command: response.command,
-          status: result.s,
+          status,
           code: response.code,
           description: response.description,
           runtime: response.runtime,
@@ -639,7 +624,7 @@ export class CommandClient {
           durationMs: Math.round(response.durationMs * 1000) / 1000,
           attempt: response.attempt,
         };
-        if (result.e !== undefined) fields.error = errorSummary(result.e);
+        if (error !== undefined) fields.error = errorSummary(error);
         if (retryInMs !== undefined) fields.retryInMs = retryInMs;
         if (logger.isLevelEnabled('trace')) {
           // The request body as it would be sent, with `s_pw`, `s_session`, `s_otp` and secret command values masked.
@@ -652,7 +637,7 @@ export class CommandClient {
           // became one (cut off before its EOF line, say) those of the body read up to its end, as whole.
           // A 2xx body that became one also has every line's value masked: the secret lines it lost (a
           // new session id, cut off in or before its line) may be echoed before the cut, in a description.
-          fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(result.t + '\nEOF') : response)(result.e === undefined ? result.t : response.raw), ok && response.synthetic);
+          fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(text + '\nEOF') : response)(error === undefined ? text : response.raw), ok && response.synthetic);
         }
         logger.debug(COMMAND_LOG_MESSAGE, fields);
       }
@@ -663,7 +648,7 @@ export class CommandClient {
         new Promise((resolve) => {
           timer = setTimeout(resolve, retryInMs);
         }),
-        options.signal,
+        signal,
       ).finally(() => {
         clearTimeout(timer);
       });
@@ -699,12 +684,17 @@ export class CommandClient {
   /** `promise`, or a rejection with `CLOSED` or `ABORTED` as soon as close() is called or `signal` fires (the work behind `promise` goes on). */
   #wait<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     let wake!: () => void;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<T>((resolve, reject: (error: Error) => void) => {
       promise.then(resolve, reject);
       // Closed or aborted already (by the logger, say): rejects at once.
       this.#refuse(signal);
+      // Called by close() (once it is closed) or the abort: #refuse throws CLOSED or ABORTED.
       wake = () => {
-        reject(this.#stopped(signal));
+        try {
+          this.#refuse(signal);
+        } catch (error) {
+          reject(error as Error);
+        }
       };
       this.#waiting.add(wake);
       signal?.addEventListener('abort', wake);

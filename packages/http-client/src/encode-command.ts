@@ -14,13 +14,13 @@ export type Command = Readonly<Record<string, CommandValue>>;
 
 /** Finite `n` in plain decimal notation (never `1e+21` or `1e-7`). */
 export const plainDecimal = (n: number): string => {
-  const text = String(n);
-  // Exponent notation always has one digit before the point (`1.5e-7`, `1e+21`): without the point,
-  // the digits and the exponent; the sign stays.
-  return text.includes('e') ? text.replace('.', '').replace(/(\d+)e(.+)/, (_, digits: string, exponent: string) => {
+  // Exponent notation always has one digit before the point (`1.5e-7`, `1e+21`): that digit, the
+  // others and the exponent; the sign stays. Without an exponent, nothing matches.
+  return String(n).replace(/(\d)\.?(\d*)e(.+)/, (_, first: string, others: string, exponent: string) => {
+    const digits = first + others;
     const point = 1 + +exponent;
     return point > 0 ? digits.padEnd(point, '0') : `0.${'0'.repeat(-point)}${digits}`;
-  }) : text;
+  });
 };
 
 const scalarText = (key: string, value: unknown): string | undefined => {
