@@ -198,7 +198,15 @@ class Connection {
         if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
           this.error ??= closeError(1009, '', error);
         }
-        reject(new EssError('CONNECTION_FAILED', `Could not connect: ${error.message}`, { cause: error, retryable: true }));
+        // A certificate or TLS error (the codes http-client never retries) would come again at every
+        // attempt: not retryable, so the client halts (as for a refused token) instead of retrying for ever.
+        const tls = /^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_)/.test(error.code ?? '');
+        reject(
+          new EssError('CONNECTION_FAILED', `Could not connect: ${error.message}${tls ? '; certificate not trusted or not valid: pass the ca option or fix it' : ''}`, {
+            cause: error,
+            retryable: !tls,
+          }),
+        );
       });
       ws.once('close', () => {
         reject(new EssError('CONNECTION_FAILED', 'Connection closed during the handshake.', { retryable: true }));

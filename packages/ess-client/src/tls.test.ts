@@ -1,4 +1,5 @@
 import { request } from 'node:https';
+import { connect, createServer } from 'node:net';
 import { startSandbox } from '@sessionkit/sandbox';
 import { expect, it } from 'vitest';
 import { EssClient } from '@sessionkit/ess-client';
@@ -48,4 +49,56 @@ it('connects over wss:// trusting the ca option, and halts on the self-signed ce
     await Promise.all(clients.map((client) => client.close()));
     await sandbox.close();
   }
+});
+
+it('halts at the first attempt, not retrying, when the certificate is not trusted (no ca); a refused connection stays retryable', async () => {
+  const sandbox = await startSandbox({ tls: true, ess: { generator: false } });
+  // Counts the TCP connections (attempts) and passes them on to the gateway.
+  const target = new URL(sandbox.essUrl);
+  let attempts = 0;
+  const proxy = createServer((socket) => {
+    attempts += 1;
+    const upstream = connect(Number(target.port), target.hostname);
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as { port: number };
+  const token = 'secret-token-not-shown';
+  const states: string[] = [];
+  // Default reconnect settings: maxRetries Infinity, shouldReconnect follows retryable.
+  const client = new EssClient({ url: `wss://127.0.0.1:${port}${target.pathname}`, auth: () => Promise.resolve(token), filters: everything });
+  client.on('connection', ({ state }) => states.push(state));
+  try {
+    const outcome = await Promise.race([
+      client.connect().then(() => 'resolved', (error: unknown) => error),
+      new Promise((resolve) => {
+        setTimeout(() => {
+          resolve('still pending after 5 s');
+        }, 5000);
+      }),
+    ]);
+    expect(outcome).toMatchObject({
+      name: 'EssError',
+      code: 'CONNECTION_FAILED',
+      retryable: false,
+      cause: { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' },
+      message: expect.stringMatching(/certificate not trusted or not valid: pass the ca option/) as unknown,
+    });
+    expect((outcome as Error).message).not.toContain(token);
+    expect(client.connectionState).toBe('halted');
+    expect(states).toEqual(['connecting', 'halted']);
+    // Wait a while longer: no reconnect follows the halt.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(attempts).toBe(1);
+  } finally {
+    await client.close();
+    await new Promise((resolve) => proxy.close(resolve));
+    await sandbox.close();
+  }
+  // A network error is retryable as before: nothing listens on the proxy's port now.
+  const refused = new EssClient({ url: `wss://127.0.0.1:${port}/`, auth: () => Promise.resolve(token), reconnect: false });
+  await expect(refused.connect()).rejects.toMatchObject({ code: 'CONNECTION_FAILED', retryable: true, cause: { code: 'ECONNREFUSED' } });
+  await refused.close();
 });
