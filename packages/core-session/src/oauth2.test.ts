@@ -574,3 +574,64 @@ describe('secrets never reach logs or errors', () => {
     for (const secret of secrets) expect(everything).not.toContain(secret);
   });
 });
+
+describe('oauth2 answers that do not end', () => {
+  /** A token endpoint that answers with `status` and then sends a body for ever, 64 KiB at a time (or `chunk` every `everyMs`); `closed` settles when the client lets the connection go. */
+  async function endlessEndpoint(status: number, chunk = 'x'.repeat(65_536), everyMs = 0): Promise<{ url: string; closed: Promise<void>; close: () => Promise<void> }> {
+    let letGo!: () => void;
+    const closed = new Promise<void>((resolve) => (letGo = resolve));
+    const server = createServer((request, response) => {
+      request.resume();
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.write('{"access_token":"');
+      const timer = setInterval(() => {
+        // Written only as fast as the client reads (or the socket takes it).
+        if (!response.writableNeedDrain) response.write(chunk);
+      }, everyMs);
+      response.once('close', () => {
+        clearInterval(timer);
+        letGo();
+      });
+    });
+    return { url: `${await listen(server)}/token`, closed, close: () => closeServer(server) };
+  }
+
+  it('refuses an answer of more than 1 MiB without reading it all, and lets its connection go', async () => {
+    for (const [status, code] of [[200, 'INVALID_RESPONSE'], [400, 'INVALID_RESPONSE'], [503, 'SERVER']] as const) {
+      const endpoint = await endlessEndpoint(status);
+      onTestFinished(endpoint.close);
+      const authenticator = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'endless-secret', timeoutMs: 60_000 });
+      const session = new Session({ authenticator, retry: { retries: 0 } });
+      const error = await caught(session.getToken());
+      expect(error).toMatchObject({ name: 'AuthError', code, status, message: `The token endpoint answered HTTP ${status} with more than 1 MiB.` });
+      await endpoint.closed;
+    }
+  });
+
+  it('ends the wait at timeoutMs while a body trickles, even with garbage collections meanwhile (in a child process)', async () => {
+    const endpoint = await endlessEndpoint(200, 'x', 50);
+    onTestFinished(endpoint.close);
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const script = fileURLToPath(new URL('./testing/slow-answer-child.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--conditions=@sessionkit/source', script], {
+      env: { ...process.env, TOKEN_URL: endpoint.url, TIMEOUT_MS: '500' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Without an answer in 10 s the child is stopped, and the test fails below.
+    const killer = setTimeout(() => child.kill(), 10_000);
+    onTestFinished(() => {
+      clearTimeout(killer);
+      child.kill();
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
+    const outcome = JSON.parse(stdout) as { ok: boolean; code?: string; message?: string; ms: number };
+    expect(outcome).toMatchObject({ ok: false, code: 'NETWORK', message: 'The token endpoint did not answer within timeoutMs (500 ms).' });
+    await endpoint.closed;
+  });
+});

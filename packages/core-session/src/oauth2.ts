@@ -60,6 +60,35 @@ export function parseRetryAfter(header: string | null, now: number): number | un
   return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
+/** The most an answer of a token or revocation endpoint may hold: they are a few hundred bytes. */
+const MAX_ANSWER_BYTES = 1 << 20;
+
+/**
+ * The body of `response` as text (UTF-8, as `response.text()` reads it), read until `stopped`
+ * rejects; more than {@link MAX_ANSWER_BYTES} is `AuthError('INVALID_RESPONSE')`, not held in
+ * memory. The body is cancelled when the read ends early.
+ */
+const readText = async (response: Response, stopped: Promise<never>, what: string): Promise<string> => {
+  const reader = (response.body as ReadableStream<Uint8Array> | null)?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const chunk = reader && (await Promise.race([reader.read(), stopped]));
+      if (!chunk || chunk.done) return new TextDecoder().decode(Buffer.concat(chunks));
+      size += chunk.value.byteLength;
+      if (size > MAX_ANSWER_BYTES) {
+        const { status } = response;
+        throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The ${what} answered HTTP ${status} with more than 1 MiB.`, { status });
+      }
+      chunks.push(chunk.value);
+    }
+  } finally {
+    // Nothing left to read after the end; else the connection is let go.
+    reader?.cancel().catch(() => undefined);
+  }
+};
+
 /**
  * An authenticator for an OAuth 2.0 token endpoint (RFC 6749): the `client_credentials` or
  * `password` grant, and the `refresh_token` grant whenever the server issues refresh tokens.
@@ -130,21 +159,43 @@ export function oauth2(options: OAuth2Options): Authenticator {
     }
     const http = await (client ??= import('ky').then(({ default: ky }) => ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch && { fetch: options.fetch }) })));
     const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([context.signal, timeout]);
+    // Rejects when `signal` fires. The wait for the answer and its body ends here, on `signal` itself:
+    // ky passes a signal on through one it combines with AbortSignal.any, which Node may collect
+    // while the request is under way, and its abort is then lost (a body trickled or sent without
+    // end was read on past timeoutMs, and past end()).
+    let stop!: () => void;
+    const stopped = new Promise<never>((_, reject) => {
+      stop = () => {
+        reject(signal.reason as Error);
+      };
+    });
+    stopped.catch(() => undefined);
+    signal.addEventListener('abort', stop);
     const started = Date.now();
     let response: Response;
     let body: string;
     try {
       // Never follow a redirect: a 307/308 would send the form (password, secret) to wherever
       // the Location header points, over plain http too.
-      response = await http.post(url, { body: form, headers, signal: AbortSignal.any([context.signal, timeout]), redirect: 'manual' });
-      body = await response.text();
+      const sent = http.post(url, { body: form, headers, signal, redirect: 'manual' });
+      // An answer that comes after the abort is not read: its connection is let go.
+      sent.then(async (late) => {
+        if (signal.aborted) await late.body?.cancel();
+      }).catch(() => undefined);
+      response = await Promise.race([sent, stopped]);
+      body = await readText(response, stopped, what);
     } catch (error) {
+      // The answer is too long (readText).
+      if (AuthError.isInstance(error)) throw error;
       if (timeout.aborted) throw new AuthError('NETWORK', `The ${what} did not answer within timeoutMs (${timeoutMs} ms).`);
       const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
       // The cause is a fetch TypeError: it carries no request body, so no secret.
       throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${typeof code === 'string' ? ` (${code})` : ''}: ${scrubText(errorMessage(error), secrets)}.`, {
         cause: error,
       });
+    } finally {
+      signal.removeEventListener('abort', stop);
     }
     const { status } = response;
     context.logger.debug(`${what} answered`, { grant: form.get('grant_type') ?? undefined, status, durationMs: Date.now() - started });

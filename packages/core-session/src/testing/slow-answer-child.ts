@@ -1,0 +1,20 @@
+/**
+ * A child process for oauth2.test.ts, run with --expose-gc: one oauth2() authentication against
+ * TOKEN_URL with TIMEOUT_MS, with a garbage collection every 20 ms while it waits (a signal that
+ * only a collected object held could lose its abort then). Prints the outcome as one JSON line.
+ */
+import { oauth2 } from '@sessionkit/core-session';
+import { silentLogger } from '@sessionkit/logger';
+
+const collect = (globalThis as { gc?: () => void }).gc;
+if (collect === undefined) throw new Error('run with --expose-gc');
+const collecting = setInterval(collect, 20);
+const started = performance.now();
+const authenticator = oauth2({ tokenUrl: process.env.TOKEN_URL ?? '', grant: 'client_credentials', clientId: 'client-t', clientSecret: 'child-secret', allowInsecure: true, timeoutMs: Number(process.env.TIMEOUT_MS) });
+try {
+  await authenticator.authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 });
+  process.stdout.write(`${JSON.stringify({ ok: true, ms: performance.now() - started })}\n`);
+} catch (error) {
+  process.stdout.write(`${JSON.stringify({ ok: false, code: (error as { code?: unknown }).code, message: (error as Error).message, ms: performance.now() - started })}\n`);
+}
+clearInterval(collecting);
