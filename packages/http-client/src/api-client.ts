@@ -194,11 +194,12 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     const own = given.shouldRetry;
     const cap = (given.maxRetryAfter = Math.min(given.maxRetryAfter ?? max, max));
     given.shouldRetry = (state, error = state.error, header = error instanceof (load('ky') as typeof Ky).HTTPError && request?.afterStatusCodes?.includes(error.response.status) && error.response.headers.get('retry-after')) => {
-      // `* 1000` reads the header as Number() does (false and null as 0). A number from 2024 on
-      // (1704067200 s) is a Unix time to ky: not refused (ky waits for it, at most the cap), nor is
-      // anything over 1e12 ms (31 years), which covers it.
-      const wait = (header as unknown as number) * 1000 || Date.parse(header as string) - Date.now();
-      return !(AuthError.isInstance(error) || (wait > cap && wait < 1e12)) && own?.(state);
+      // Read as ky reads it: a number of seconds, else an HTTP date. A number from 2024 on
+      // (1704067200 s) is a Unix time to ky: not refused (ky waits for it, at most the cap). Refused:
+      // a wait over the cap, and a header neither reads (ky would wait the whole cap for it).
+      const seconds = Number(header);
+      const wait = Number.isNaN(seconds) ? Date.parse(header as string) - Date.now() : seconds < 1704067200 ? seconds * 1000 : 0;
+      return !(AuthError.isInstance(error) || (header && !(wait <= cap))) && own?.(state);
     };
   };
   guard(retry);
