@@ -459,7 +459,7 @@ describe('createApiClient', () => {
     await capped.get('v1/whoami');
     const plain = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session() });
     // Unreadable, or an HTTP date past the cap (far past it too), is not waited for either: ky would wait the whole cap.
-    const cases = [[capped, 3], [plain, 120], [plain, 'soon, maybe'], [plain, 'Fri, 31 Dec 9999 23:59:59 GMT'], [capped, new Date(Date.now() + 30_000).toUTCString()]] as const;
+    const cases = [[capped, 3], [plain, 120], [plain, 'soon, maybe'], [plain, 'Infinity'], [plain, 'Fri, 31 Dec 9999 23:59:59 GMT'], [capped, new Date(Date.now() + 30_000).toUTCString()]] as const;
     for (const [api, retryAfter] of cases) {
       const requests = sandbox.stats.commands.rest.requests;
       sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter }, { path: '/api/rest/v1/whoami' });

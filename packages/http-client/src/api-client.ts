@@ -186,7 +186,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // is never retried; with `request`, nor is an HTTPError ky would wait on longer than the cap: ky's
   // own condition (a status in afterStatusCodes, ky's HTTPError only: no other error's `response` is
   // read) and its reading of Retry-After: a number of seconds, else a date (`Date.parse`), with no
-  // limit; no header, or one that is neither, is never over the cap (a 0 reads as a past date).
+  // limit; one that is neither is refused too (ky would wait the whole cap for it), no header never.
   // ky (1.14) also reads a number from 2024 on as a Unix time, and RateLimit-Reset and the like
   // when there is no Retry-After: not these (it waits at most the cap for them). The given
   // shouldRetry decides the rest.
@@ -198,7 +198,8 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       // (1704067200 s) is a Unix time to ky: not refused (ky waits for it, at most the cap). Refused:
       // a wait over the cap, and a header neither reads (ky would wait the whole cap for it).
       const seconds = Number(header);
-      const wait = Number.isNaN(seconds) ? Date.parse(header as string) - Date.now() : seconds < 1704067200 ? seconds * 1000 : 0;
+      // (`Infinity` is neither: ky would wait the whole cap for it.)
+      const wait = Number.isFinite(seconds) ? (seconds < 1704067200 ? seconds * 1000 : 0) : Date.parse(header as string) - Date.now();
       return !(AuthError.isInstance(error) || (header && !(wait <= cap))) && own?.(state);
     };
   };
