@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { getEventListeners } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { HTTPError, type Options as KyOptions, TimeoutError } from 'ky';
 import { Agent } from 'undici';
 import { oauth2, Session } from '@sessionkit/core-session';
@@ -370,6 +374,43 @@ describe('createApiClient', () => {
       // Not retried, and never sent.
       expect(sandbox.stats.commands.rest.requests - requests).toBe(0);
     }
+  });
+
+  it('ends the reading of a trickled body at the caller’s abort, with garbage collections meanwhile (in a child process)', async () => {
+    // Headers at once, then a byte every 50 ms for as long as the client reads.
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
+    const server = createServer((request, response) => {
+      request.resume();
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const timer = setInterval(() => response.write(' '), 50);
+      response.once('close', () => {
+        clearInterval(timer);
+        closed();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => { resolve(); })));
+    const script = fileURLToPath(new URL('./testing/rest-body-abort-child.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--conditions=@sessionkit/source', script], {
+      env: { ...process.env, BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Without an answer in 10 s the child is stopped, and the test fails below.
+    const killer = setTimeout(() => child.kill(), 10_000);
+    onTestFinished(() => {
+      clearTimeout(killer);
+      child.kill();
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
+    expect(JSON.parse(stdout)).toMatchObject({ ok: false, message: 'caller gave up' });
+    // And the connection was let go.
+    await connectionClosed;
   });
 
   it('ends a request at once with the caller’s abort while the Session gets a token, on the first request and on the replay after a 401, and leaves no listener', async () => {

@@ -160,7 +160,9 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // is made from this Request's url, in the same turn as ky aborts the request's signal, right
     // after. So on the abort the url reads redacted (as in the log), for that turn only: from the
     // next microtask on it is the Request's own again, so error.request.url keeps the URL as sent.
-    // A caller's abort makes no error with the URL and changes nothing either.
+    // A caller's abort makes no error with the URL and changes nothing either. This listener also
+    // keeps a caller's abort reaching the reading of the body: without one (as with plain ky), a
+    // garbage collection while the body is read can lose that abort (api-client.test.ts, child process).
     input.signal.addEventListener('abort', () => {
       Object.defineProperty(input, 'url', { value: redactUrl(input.url), configurable: true });
       queueMicrotask(() => delete (input as { url?: string }).url);
