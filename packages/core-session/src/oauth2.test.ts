@@ -1,8 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { createLogger } from '@sessionkit/logger';
+import { runChild } from '@sessionkit/vitest-config/child';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { AuthError, oauth2, type OAuth2Options, parseRetryAfter, Session, storeKeyFor, type Token } from '@sessionkit/core-session';
 import { manualClock } from './testing/helpers.js';
@@ -611,24 +613,9 @@ describe('oauth2 answers that do not end', () => {
   it('ends the wait at timeoutMs while a body trickles, even with garbage collections meanwhile (in a child process)', async () => {
     const endpoint = await endlessEndpoint(200, 'x', 50);
     onTestFinished(endpoint.close);
-    const { spawn } = await import('node:child_process');
-    const { fileURLToPath } = await import('node:url');
     const script = fileURLToPath(new URL('./testing/slow-answer-child.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--conditions=@sessionkit/source', script], {
-      env: { ...process.env, TOKEN_URL: endpoint.url, TIMEOUT_MS: '500' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     // Without an answer in 10 s the child is stopped, and the test fails below.
-    const killer = setTimeout(() => child.kill(), 10_000);
-    onTestFinished(() => {
-      clearTimeout(killer);
-      child.kill();
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { exitCode, stdout, stderr } = await runChild(script, { nodeFlags: ['--expose-gc'], env: { TOKEN_URL: endpoint.url, TIMEOUT_MS: '500' } });
     expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
     const outcome = JSON.parse(stdout) as { ok: boolean; code?: string; message?: string; ms: number };
     expect(outcome).toMatchObject({ ok: false, code: 'NETWORK', message: 'The token endpoint did not answer within timeoutMs (500 ms).' });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +9,7 @@ import { HTTPError, type Options as KyOptions, TimeoutError } from 'ky';
 import { Agent } from 'undici';
 import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
+import { runChild } from '@sessionkit/vitest-config/child';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { type ApiClientOptions, type ApiSession, createApiClient } from '@sessionkit/http-client';
 import { thrownBy } from './testing/thrown-by.js';
@@ -392,21 +392,8 @@ describe('createApiClient', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     onTestFinished(() => new Promise<void>((resolve) => server.close(() => { resolve(); })));
     const script = fileURLToPath(new URL('./testing/rest-body-abort-child.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--conditions=@sessionkit/source', script], {
-      env: { ...process.env, BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     // Without an answer in 10 s the child is stopped, and the test fails below.
-    const killer = setTimeout(() => child.kill(), 10_000);
-    onTestFinished(() => {
-      clearTimeout(killer);
-      child.kill();
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { exitCode, stdout, stderr } = await runChild(script, { nodeFlags: ['--expose-gc'], env: { BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` } });
     expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
     expect(JSON.parse(stdout)).toMatchObject({ ok: false, message: 'caller gave up' });
     // And the connection was let go.
