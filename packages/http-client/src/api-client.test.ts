@@ -1,10 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { getEventListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTPError, type Options as KyOptions, TimeoutError } from 'ky';
 import { Agent } from 'undici';
 import { oauth2, Session } from '@sessionkit/core-session';
@@ -376,28 +374,13 @@ describe('createApiClient', () => {
     }
   });
 
-  it('ends the reading of a trickled body at the caller’s abort, with garbage collections meanwhile (in a child process)', async () => {
-    // Headers at once, then a byte every 50 ms for as long as the client reads.
-    let closed!: () => void;
-    const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
-    const server = createServer((request, response) => {
-      request.resume();
-      response.writeHead(200, { 'content-type': 'application/json' });
-      const timer = setInterval(() => response.write(' '), 50);
-      response.once('close', () => {
-        clearInterval(timer);
-        closed();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => { resolve(); })));
+  it('ends the reading of a body at the caller’s abort, with garbage collections meanwhile, also after a 401 replay and a retry (in a child process)', async () => {
     const script = fileURLToPath(new URL('./testing/rest-body-abort-child.ts', import.meta.url));
-    // Without an answer in 10 s the child is stopped, and the test fails below.
-    const { exitCode, stdout, stderr } = await runChild(script, { nodeFlags: ['--expose-gc'], env: { BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` } });
+    // A lost abort gives up after 5 s in the child, which then goes on to the next path.
+    const { exitCode, stdout, stderr } = await runChild(script, { nodeFlags: ['--expose-gc'], killAfterMs: 30_000 });
     expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
-    expect(JSON.parse(stdout)).toMatchObject({ ok: false, message: 'caller gave up' });
-    // And the connection was let go.
-    await connectionClosed;
+    const outcomes = stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown);
+    expect(outcomes).toEqual(['plain', 'replay', 'retry'].map((path) => ({ path, ended: 'caller gave up', letGo: true })));
   });
 
   it('ends a request at once with the caller’s abort while the Session gets a token, on the first request and on the replay after a 401, and leaves no listener', async () => {

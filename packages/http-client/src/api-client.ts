@@ -104,13 +104,15 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
   const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory('', options, 10_000, timeoutMs)() : undefined);
 
+  // ky's signal for each Request it hands to fetch, from the client's beforeRequest hook (see send).
+  const signals = new WeakMap<Request, AbortSignal | null | undefined>();
+
   // One attempt with a fresh authorization, logged (redacted) when it is over; the authorization is
   // dropped when the API refuses it (401), after the entry.
-  const attempt = async (request: Request, init: RequestInit | undefined): Promise<Response> => {
-    // The request's signal is the caller's and ky's timeout in one: either ends the wait for the
-    // token at once (the caller's abort with its reason; the timeout with ky's TimeoutError, which
-    // ky rejects with first), and the listener goes when the wait is over.
-    const signal = request.signal;
+  const attempt = async (request: Request, init: RequestInit | undefined, signal: AbortSignal): Promise<Response> => {
+    // `signal` is the caller's and ky's timeout in one: either ends the wait for the token at once
+    // (the caller's abort with its reason; the timeout with ky's TimeoutError, which ky rejects
+    // with first), and the listener goes when the wait is over.
     let stop!: () => void;
     const authorization = await new Promise<string>((resolve, reject) => {
       signal.throwIfAborted();
@@ -137,7 +139,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     try {
       // The client's dispatcher goes here, not in ky's options, which every HTTPError carries
       // (error.options): that of mutual TLS holds the private key and its passphrase.
-      const response = await fetch(request, { dispatcher, ...init, headers } as RequestInit);
+      const response = await fetch(request, { dispatcher, ...init, headers, signal } as RequestInit);
       outcome = { status: response.status };
       return response;
     } catch (error) {
@@ -156,26 +158,30 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // than a tenth of the throughput. A request with a body is cloned before it is sent, so that it
   // can be sent again; one without a body is simply sent again.
   const send = async (input: Request, init?: RequestInit): Promise<Response> => {
+    // ky's signal (the caller's and ky's timeout in one) goes to fetch itself. undici's fetch
+    // follows a Request's signal through a weak reference to the Request's AbortController, and a
+    // copy's (the replay's, a retry's) through the original's too; ky lets go of them once the
+    // headers are in, so a garbage collection while the body is read would lose the abort. The
+    // Request's own signal when a hook of the caller's replaced it (or the hooks were dropped).
+    const signal = signals.get(input) ?? input.signal;
     // ky's TimeoutError does not go through the beforeError hooks: its message (and so its stack)
     // is made from this Request's url, in the same turn as ky aborts the request's signal, right
     // after. So on the abort the url reads redacted (as in the log), for that turn only: from the
     // next microtask on it is the Request's own again, so error.request.url keeps the URL as sent.
-    // A caller's abort makes no error with the URL and changes nothing either. This listener also
-    // keeps a caller's abort reaching the reading of the body: without one (as with plain ky), a
-    // garbage collection while the body is read can lose that abort (api-client.test.ts, child process).
+    // A caller's abort makes no error with the URL and changes nothing either.
     input.signal.addEventListener('abort', () => {
       Object.defineProperty(input, 'url', { value: redactUrl(input.url), configurable: true });
       queueMicrotask(() => delete (input as { url?: string }).url);
     });
     const again = input.body ? input.clone() : input;
-    const response = await attempt(input, init);
+    const response = await attempt(input, init, signal);
     const refused = response.status === 401;
     if (refused) logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactUrl(input.url) });
     // The body not needed: the refused response's, or else the copy's (without a body, `again` is
     // `input` itself, and this does nothing).
     void (refused ? response : again).body?.cancel().catch(() => undefined);
     // A fresh token refused too is dropped as well, and the 401 left to the caller.
-    return refused ? attempt(again, init) : response;
+    return refused ? attempt(again, init, signal) : response;
   };
 
   // ky's defaults stay for what the caller leaves out (a limit of 2). The cap on Retry-After is the
@@ -224,7 +230,8 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       // `fetch` replaces the client's would send without the authorization and the 401 replay:
       // refused, at once, and not retried (a limit of 0).
       beforeRequest: [
-        (_request: Request, { retry: given, fetch }: NormalizedOptions & { fetch?: unknown }, state: { retryCount: number }) => {
+        (request: Request, { retry: given, fetch, signal }: NormalizedOptions & { fetch?: unknown }, state: { retryCount: number }) => {
+          signals.set(request, signal);
           if (!state.retryCount) guard(given, given);
           if (fetch !== send) {
             given.limit = 0;

@@ -1,23 +1,63 @@
 /**
- * A child process for api-client.test.ts, run with --expose-gc: one REST request to BASE_URL, whose
- * body trickles, with the caller's signal aborted after 300 ms, while the body is read, and a
- * garbage collection every 20 ms (an abort that only a collected object passed on is lost then).
- * Prints the outcome as one JSON line.
+ * A child process for api-client.test.ts, run with --expose-gc: REST requests whose answers'
+ * bodies trickle (a byte every 50 ms), each aborted by the caller 200 ms after its headers came,
+ * while a garbage collection runs every 20 ms (an abort passed on only through objects nothing
+ * holds is lost then). Three paths: a plain GET, a POST with a body replayed after a 401, and a
+ * GET retried by ky after a 503. Prints, per path, what reading the body ended with and whether
+ * the server saw the connection let go; then exits.
  */
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createApiClient } from '@sessionkit/http-client';
 
 const collect = (globalThis as { gc?: () => void }).gc;
 if (collect === undefined) throw new Error('run with --expose-gc');
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
+
+// The first request of /replay is refused (401), that of /retry fails (503); the others trickle.
+const seen = new Map<string, number>();
+// The answer that trickles, per path.
+const trickling = new Map<string, ServerResponse>();
+const server = createServer((request, response) => {
+  request.resume();
+  const path = request.url ?? '';
+  const count = (seen.get(path) ?? 0) + 1;
+  seen.set(path, count);
+  if (count === 1 && path !== '/plain') {
+    response.writeHead(path === '/replay' ? 401 : 503).end();
+    return;
+  }
+  trickling.set(path, response);
+  response.writeHead(200, { 'content-type': 'application/json' });
+  const timer = setInterval(() => response.write(' '), 50);
+  response.once('close', () => {
+    clearInterval(timer);
+  });
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const collecting = setInterval(collect, 20);
-// The timer holds the controller, as a caller's own code would.
-const controller = new AbortController();
-setTimeout(() => { controller.abort(new Error('caller gave up')); }, 300);
-const api = createApiClient({ baseUrl: process.env.BASE_URL ?? '', session: { authorization: () => Promise.resolve('Bearer child-token'), invalidate: () => undefined }, retry: 0 });
-const started = performance.now();
-try {
-  const text = await api.get('trickle', { signal: controller.signal }).text();
-  process.stdout.write(`${JSON.stringify({ ok: true, length: text.length, ms: performance.now() - started })}\n`);
-} catch (error) {
-  process.stdout.write(`${JSON.stringify({ ok: false, message: (error as Error).message, ms: performance.now() - started })}\n`);
+const api = createApiClient({
+  baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+  session: { authorization: () => Promise.resolve('Bearer child-token'), invalidate: () => undefined },
+  retry: { limit: 1, backoffLimit: 50 },
+});
+for (const [path, options] of [['plain', {}], ['replay', { method: 'post', json: { a: 1 } }], ['retry', {}]] as const) {
+  const controller = new AbortController();
+  const response = await api(path, { ...options, signal: controller.signal });
+  // The timer holds the controller, as a caller's own code would.
+  setTimeout(() => {
+    controller.abort(new Error('caller gave up'));
+  }, 200);
+  // Not ky's text() shortcut (`api(...).text()`): it holds ky's request while it reads, and so
+  // the signal too. Given up after 5 s: the abort was lost.
+  const ended = await Promise.race([response.text().then(() => 'read to the end', (error: unknown) => (error as Error).message), sleep(5000).then(() => 'still reading after 5 s')]);
+  // The server sees the connection close soon after the abort.
+  const answer = trickling.get(`/${path}`);
+  for (let waited = 0; waited < 2000 && answer?.closed === false; waited += 10) await sleep(10);
+  process.stdout.write(`${JSON.stringify({ path, ended, letGo: answer?.closed === true })}\n`);
 }
 clearInterval(collecting);
+process.exit(0);
