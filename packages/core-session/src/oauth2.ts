@@ -161,9 +161,10 @@ export function oauth2(options: OAuth2Options): Authenticator {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = AbortSignal.any([context.signal, timeout]);
     // Rejects when `signal` fires. The wait for the answer and its body ends here, on `signal` itself:
-    // ky passes a signal on through one it combines with AbortSignal.any, which Node may collect
-    // while the request is under way, and its abort is then lost (a body trickled or sent without
-    // end was read on past timeoutMs, and past end()).
+    // ky hands fetch a Request that follows the signal only through a weak reference to the
+    // Request's AbortController, and lets go of the Request once the headers are in; after a garbage
+    // collection the abort was lost (a body trickled or sent without end was read on past
+    // timeoutMs, and past end()).
     let stop!: () => void;
     const stopped = new Promise<never>((_, reject) => {
       stop = () => {
