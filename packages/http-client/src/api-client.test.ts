@@ -374,13 +374,13 @@ describe('createApiClient', () => {
     }
   });
 
-  it('ends the reading of a body at the caller’s abort, with garbage collections meanwhile, also after a 401 replay and a retry (in a child process)', async () => {
+  it('ends the reading of a body at the caller’s abort, with garbage collections meanwhile: after a 401 replay, a retry, a retry after a timeout, and without the hooks (in a child process)', { timeout: 60_000 }, async () => {
     const script = fileURLToPath(new URL('./testing/rest-body-abort-child.ts', import.meta.url));
-    // A lost abort gives up after 5 s in the child, which then goes on to the next path.
-    const { exitCode, stdout, stderr } = await runChild(script, { nodeFlags: ['--expose-gc'], killAfterMs: 30_000 });
+    // A lost abort gives up after 3 s in the child, which then goes on to the next path.
+    const { exitCode, stdout, stderr } = await runChild(script, { nodeFlags: ['--expose-gc'], killAfterMs: 45_000 });
     expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
     const outcomes = stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown);
-    expect(outcomes).toEqual(['plain', 'replay', 'retry'].map((path) => ({ path, ended: 'caller gave up', letGo: true })));
+    expect(outcomes).toEqual(['plain', 'replay', 'retry', 'timeout', 'unhooked'].map((path) => ({ path, ended: 'caller gave up', letGo: true })));
   });
 
   it('ends a request at once with the caller’s abort while the Session gets a token, on the first request and on the replay after a 401, and leaves no listener', async () => {
@@ -416,13 +416,13 @@ describe('createApiClient', () => {
     sandbox.idp.clearFaults();
     expect(timedOut).toBeInstanceOf(TimeoutError);
 
-    // Once the token is there, the listener that waited for the abort is gone: of those on the
-    // request's signal during that wait, only the client's own (which redacts a TimeoutError's URL) stays.
+    // Once the token is there, the listener that waited for the abort is gone: of those on ky's
+    // signal during that wait, only the one of ky's Request (which follows it) stays.
     let signal!: AbortSignal;
     let during: unknown[] = [];
     const own = session();
     const watched = { authorization: () => { during = getEventListeners(signal, 'abort'); return own.authorization(); }, invalidate: (refused: string) => { own.invalidate(refused); } };
-    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: watched, hooks: { beforeRequest: [(request) => { signal = request.signal; }] } });
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: watched, hooks: { beforeRequest: [(_request, options) => { signal = options.signal!; }] } });
     expect(await api.get('v1/whoami', { signal: new AbortController().signal }).json()).toEqual({ identity: 'client:sessionkit-demo' });
     expect(getEventListeners(signal, 'abort').filter((listener) => during.includes(listener))).toHaveLength(1);
   });

@@ -162,13 +162,18 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // follows a Request's signal through a weak reference to the Request's AbortController, and a
     // copy's (the replay's, a retry's) through the original's too; ky lets go of them once the
     // headers are in, so a garbage collection while the body is read would lose the abort. The
-    // Request's own signal when a hook of the caller's replaced it (or the hooks were dropped).
-    const signal = signals.get(input) ?? input.signal;
+    // Request's own signal when a hook of the caller's replaced the Request, when the hooks were
+    // dropped, and on a retry after ky's timeout: ky then hands the hooks the aborted signal of
+    // the try that timed out (its options are cached), while the Request follows a fresh one.
+    const kept = signals.get(input);
+    const signal = kept && !kept.aborted ? kept : input.signal;
     // ky's TimeoutError does not go through the beforeError hooks: its message (and so its stack)
     // is made from this Request's url, in the same turn as ky aborts the request's signal, right
     // after. So on the abort the url reads redacted (as in the log), for that turn only: from the
     // next microtask on it is the Request's own again, so error.request.url keeps the URL as sent.
-    // A caller's abort makes no error with the URL and changes nothing either.
+    // A caller's abort makes no error with the URL and changes nothing either. Where fetch gets the
+    // Request's own signal (above), this listener, which holds the Request, is what keeps the abort
+    // reaching the body: without it a garbage collection while the body is read loses the abort.
     input.signal.addEventListener('abort', () => {
       Object.defineProperty(input, 'url', { value: redactUrl(input.url), configurable: true });
       queueMicrotask(() => delete (input as { url?: string }).url);
