@@ -163,10 +163,8 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // copy's (the replay's, a retry's) through the original's too; ky lets go of them once the
     // headers are in, so a garbage collection while the body is read would lose the abort. The
     // Request's own signal when a hook of the caller's replaced the Request, when the hooks were
-    // dropped, and on a retry after ky's timeout: ky then hands the hooks the aborted signal of
-    // the try that timed out (its options are cached), while the Request follows a fresh one.
-    const kept = signals.get(input);
-    const signal = kept && !kept.aborted ? kept : input.signal;
+    // dropped, and on a retry after ky's timeout (see the beforeRequest hook).
+    const signal = signals.get(input) ?? input.signal;
     // ky's TimeoutError does not go through the beforeError hooks: its message (and so its stack)
     // is made from this Request's url, in the same turn as ky aborts the request's signal, right
     // after. So on the abort the url reads redacted (as in the log), for that turn only: from the
@@ -236,7 +234,9 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       // refused, at once, and not retried (a limit of 0).
       beforeRequest: [
         (request: Request, { retry: given, fetch, signal }: NormalizedOptions & { fetch?: unknown }, state: { retryCount: number }) => {
-          signals.set(request, signal);
+          // Not an aborted one: on a retry after ky's timeout, ky hands the hooks the signal of the
+          // try that timed out (its options are cached), while the Request follows a fresh one.
+          if (!signal?.aborted) signals.set(request, signal);
           if (!state.retryCount) guard(given, given);
           if (fetch !== send) {
             given.limit = 0;
