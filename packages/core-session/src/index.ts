@@ -1,6 +1,7 @@
 export { AuthError } from './auth-error.js';
 export type { AuthErrorCode, AuthErrorOptions } from './auth-error.js';
 export type { RetryOptions } from './backoff.js';
+export { isCertificateError } from './certificate-error.js';
 export { oauth2, parseRetryAfter } from './oauth2.js';
 export type { OAuth2Options } from './oauth2.js';
 export { Session } from './session.js';

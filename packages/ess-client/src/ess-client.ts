@@ -200,6 +200,8 @@ class Connection {
         }
         // A certificate or TLS error (the codes http-client never retries) would come again at every
         // attempt: not retryable, so the client halts (as for a refused token) instead of retrying for ever.
+        // The pattern of core-session's isCertificateError, written here: ess-client loads nothing of
+        // core-session at run time (it uses its types only).
         const tls = /^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_)/.test(error.code ?? '');
         reject(
           new EssError('CONNECTION_FAILED', `Could not connect: ${error.message}${tls ? '; certificate not trusted or not valid: pass the ca option or fix it' : ''}`, {

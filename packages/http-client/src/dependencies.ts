@@ -2,5 +2,5 @@
  * The runtime imports of core-session and logger, in one place. The bundle keeps one import
  * statement per module that imports a package; importing them here once makes `dist` smaller.
  */
-export { AuthError, parseRetryAfter } from '@sessionkit/core-session';
+export { AuthError, isCertificateError, parseRetryAfter } from '@sessionkit/core-session';
 export { createLogger, createRedactor, silentLogger } from '@sessionkit/logger';

@@ -1,5 +1,6 @@
 import type * as Undici from 'undici';
 import { isSecretName } from './command-response.js';
+import { isCertificateError } from './dependencies.js';
 import { invalidArgument } from './http-client-error.js';
 
 /**
@@ -125,10 +126,10 @@ export const errorCode = (error: unknown): string | undefined => {
  * the server.
  */
 export const isRetryableError = (error: unknown, readOnly: boolean): boolean => {
-  // None (undefined) is read as "undefined" by test(), which neither pattern matches.
-  const code = errorCode(error) as unknown as string;
+  const code = errorCode(error);
   // First certificate and TLS problems, and arguments undici refuses (the request was never sent):
-  // retrying cannot help. Then errors raised before a single byte of the request could reach the server.
-  return !/^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_|UND_ERR_INVALID_ARG)/.test(code) &&
-    (readOnly || /^(E(CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/.test(code));
+  // retrying cannot help. Then errors raised before a single byte of the request could reach the
+  // server (none, undefined, is read as "undefined" by test(), which the pattern does not match).
+  return !(isCertificateError(code) || code?.startsWith('UND_ERR_INVALID_ARG')) &&
+    (readOnly || /^(E(CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/.test(code as unknown as string));
 };
