@@ -65,10 +65,10 @@ const MAX_ANSWER_BYTES = 1 << 20;
 
 /**
  * The body of `response` as text (UTF-8, as `response.text()` reads it), read until `stopped`
- * rejects; more than {@link MAX_ANSWER_BYTES} is `AuthError('INVALID_RESPONSE')`, not held in
- * memory. The body is cancelled when the read ends early.
+ * rejects; undefined when it is over {@link MAX_ANSWER_BYTES} (not held in memory). The body is
+ * cancelled when the read ends early.
  */
-const readText = async (response: Response, stopped: Promise<never>, what: string): Promise<string> => {
+const readText = async (response: Response, stopped: Promise<never>): Promise<string | undefined> => {
   const reader = (response.body as ReadableStream<Uint8Array> | null)?.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -77,10 +77,7 @@ const readText = async (response: Response, stopped: Promise<never>, what: strin
       const chunk = reader && (await Promise.race([reader.read(), stopped]));
       if (!chunk || chunk.done) return new TextDecoder().decode(Buffer.concat(chunks));
       size += chunk.value.byteLength;
-      if (size > MAX_ANSWER_BYTES) {
-        const { status } = response;
-        throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The ${what} answered HTTP ${status} with more than 1 MiB.`, { status });
-      }
+      if (size > MAX_ANSWER_BYTES) return undefined;
       chunks.push(chunk.value);
     }
   } finally {
@@ -175,7 +172,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
     signal.addEventListener('abort', stop);
     const started = Date.now();
     let response: Response;
-    let body: string;
+    let body: string | undefined;
     try {
       // Never follow a redirect: a 307/308 would send the form (password, secret) to wherever
       // the Location header points, over plain http too.
@@ -185,10 +182,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
         if (signal.aborted) await late.body?.cancel();
       }).catch(() => undefined);
       response = await Promise.race([sent, stopped]);
-      body = await readText(response, stopped, what);
+      body = await readText(response, stopped);
     } catch (error) {
-      // The answer is too long (readText).
-      if (AuthError.isInstance(error)) throw error;
       if (timeout.aborted) throw new AuthError('NETWORK', `The ${what} did not answer within timeoutMs (${timeoutMs} ms).`);
       const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
       // The cause is a fetch TypeError: it carries no request body, so no secret.
@@ -208,9 +203,14 @@ export function oauth2(options: OAuth2Options): Authenticator {
     // As long as the session will throttle: 1 s at least, the 5 s default for a header it cannot read.
     const retryAfter = response.headers.get('retry-after');
     const retryAfterMs = throttleDelay(parseRetryAfter(retryAfter, context.now()));
+    // Whatever its body (one over 1 MiB too): every process waits it out.
     if (status === 429) throw new AuthError('RATE_LIMITED', `The ${what} is throttling this identity (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
     // The wait a Retry-After asks for, when the answer has one (RFC 9110 allows it on a 503 too).
-    return [response, body, secrets, retryAfter ? retryAfterMs : undefined];
+    const wait = retryAfter ? retryAfterMs : undefined;
+    if (body === undefined) {
+      throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The ${what} answered HTTP ${status} with more than 1 MiB.`, { status, retryAfterMs: status >= 500 ? wait : undefined });
+    }
+    return [response, body, secrets, wait];
   };
 
   /** A token from the token endpoint for `form`, or the AuthError its answer means. */
