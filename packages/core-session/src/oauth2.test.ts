@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { createLogger } from '@sessionkit/logger';
+import { createLogger, silentLogger } from '@sessionkit/logger';
 import { runChild } from '@sessionkit/vitest-config/child';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { AuthError, oauth2, type OAuth2Options, parseRetryAfter, Session, storeKeyFor, type Token } from '@sessionkit/core-session';
@@ -578,13 +578,25 @@ describe('secrets never reach logs or errors', () => {
 });
 
 describe('oauth2 answers that do not end', () => {
-  /** A token endpoint that answers with `status` and then sends a body for ever, 64 KiB at a time (or `chunk` every `everyMs`); `closed` settles when the client lets the connection go. */
-  async function endlessEndpoint(status: number, chunk = 'x'.repeat(65_536), everyMs = 0): Promise<{ url: string; closed: Promise<void>; close: () => Promise<void> }> {
+  /**
+   * A token endpoint that answers with `status` (and `headers`) and then sends a body for ever, 64 KiB at a time (or `chunk`
+   * every `everyMs`); `closed` settles when the client lets the connection go. `{url}?closed` answers `closed` once it has.
+   */
+  async function endlessEndpoint(status: number, chunk = 'x'.repeat(65_536), everyMs = 0, headers: Record<string, string> = {}): Promise<{ url: string; closed: Promise<void>; close: () => Promise<void> }> {
     let letGo!: () => void;
     const closed = new Promise<void>((resolve) => (letGo = resolve));
     const server = createServer((request, response) => {
       request.resume();
-      response.writeHead(status, { 'content-type': 'application/json' });
+      // Asked by a child process: whether the token request's connection was let go (within 5 s).
+      if (request.url?.endsWith('?closed')) {
+        const timer = setTimeout(() => response.end('open'), 5000);
+        void closed.then(() => {
+          clearTimeout(timer);
+          response.end('closed');
+        });
+        return;
+      }
+      response.writeHead(status, { 'content-type': 'application/json', ...headers });
       response.write('{"access_token":"');
       const timer = setInterval(() => {
         // Written only as fast as the client reads (or the socket takes it).
@@ -610,6 +622,22 @@ describe('oauth2 answers that do not end', () => {
     }
   });
 
+  it('keeps the wait that a 429 or 503 asks for when its answer is over 1 MiB', async () => {
+    for (const [status, code, headers, retryAfterMs] of [
+      [429, 'RATE_LIMITED', { 'retry-after': '7' }, 7000],
+      [429, 'RATE_LIMITED', {}, 5000],
+      [503, 'SERVER', { 'retry-after': '7' }, 7000],
+      [503, 'SERVER', {}, undefined],
+    ] as const) {
+      const endpoint = await endlessEndpoint(status, undefined, undefined, headers);
+      onTestFinished(endpoint.close);
+      const authenticator = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'endless-secret', timeoutMs: 60_000 });
+      const error = await caught(authenticator.authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }));
+      expect(error).toMatchObject({ name: 'AuthError', code, status, retryAfterMs });
+      await endpoint.closed;
+    }
+  });
+
   it('ends the wait at timeoutMs while a body trickles, even with garbage collections meanwhile (in a child process)', async () => {
     const endpoint = await endlessEndpoint(200, 'x', 50);
     onTestFinished(endpoint.close);
@@ -617,8 +645,8 @@ describe('oauth2 answers that do not end', () => {
     // Without an answer in 10 s the child is stopped, and the test fails below.
     const { exitCode, stdout, stderr } = await runChild(script, { nodeFlags: ['--expose-gc'], env: { TOKEN_URL: endpoint.url, TIMEOUT_MS: '500' } });
     expect({ exitCode, stderr }).toEqual({ exitCode: 0, stderr: '' });
-    const outcome = JSON.parse(stdout) as { ok: boolean; code?: string; message?: string; ms: number };
-    expect(outcome).toMatchObject({ ok: false, code: 'NETWORK', message: 'The token endpoint did not answer within timeoutMs (500 ms).' });
-    await endpoint.closed;
+    const outcome = JSON.parse(stdout) as { ok: boolean; code?: string; message?: string; ms: number; connection: string };
+    // `connection`: asked by the child before it exited (its exit would close the connection anyway).
+    expect(outcome).toMatchObject({ ok: false, code: 'NETWORK', message: 'The token endpoint did not answer within timeoutMs (500 ms).', connection: 'closed' });
   });
 });
