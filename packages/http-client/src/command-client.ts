@@ -198,8 +198,11 @@ const unechoer = (connection: ConnectionFields, pairs: readonly [string, string]
   const add = (secret?: string): void => {
     if (secret && checks-- > 0) secrets.push(secret, secret.trim());
   };
-  // The connection's session, password and otp (in that order: see #exchange), then the command's.
-  for (const [key, value] of [...Object.entries(connection as Record<string, string | undefined>), ...pairs]) if (isSecretName(key)) add(value);
+  // The connection's session, password and otp, then the command's.
+  add(connection.session);
+  add(connection.password);
+  add(connection.otp);
+  for (const [key, value] of pairs) if (isSecretName(key)) add(value);
   for (const name of response.columns) if (isSecretName(name)) response.column(name).forEach(add);
   // Longest first.
   secrets.sort((a, b) => b.length - a.length);
