@@ -99,6 +99,25 @@ describe('identity provider: grants', () => {
     expect(stats.idp.byIdentity).toEqual({ 'user:demo': 2, 'client:GrantValidatorClient': 1 });
   });
 
+  it('with rotateRefreshTokens false, answers a refresh without a new refresh token and keeps the old one valid (RFC 6749 section 6)', async () => {
+    const { tokenUrl, idp } = await start({ rotateRefreshTokens: false });
+    const first = await post(tokenUrl, passwordGrant);
+    const refresh = { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: first.json.refresh_token as string };
+    for (let round = 0; round < 2; round += 1) {
+      const answer = await post(tokenUrl, refresh);
+      expect(answer.status).toBe(200);
+      expect(answer.json).not.toHaveProperty('refresh_token');
+      expect(idp.verifyAccessToken(answer.json.access_token as string)?.identity).toBe('user:demo');
+    }
+    // A login still gets a refresh token; revoked, the kept one is spent.
+    expect((await post(tokenUrl, passwordGrant)).json.refresh_token).toEqual(expect.any(String));
+    idp.revoke(refresh.refresh_token);
+    expect((await post(tokenUrl, refresh)).json.error).toBe('invalid_grant');
+    for (const rotateRefreshTokens of ['no', 0, 'false']) {
+      expect(await startError({ rotateRefreshTokens: rotateRefreshTokens as never, ess: { generator: false } }), String(rotateRefreshTokens)).toBeInstanceOf(TypeError);
+    }
+  });
+
   it('keeps the grant\'s scope on the new refresh token when a refresh asks a narrower scope (RFC 6749 section 6)', async () => {
     const { tokenUrl, idp } = await start();
     const first = await post(tokenUrl, { ...passwordGrant, scope: 'read write' });

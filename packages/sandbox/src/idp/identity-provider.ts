@@ -82,6 +82,12 @@ export interface IdentityProviderOptions {
   /** Refresh token lifetime in whole seconds. @default 86400 */
   refreshTokenTtlSeconds?: number | undefined;
   /**
+   * Whether a refresh answers a new refresh token and spends the one it used. `false`: it answers
+   * none, and the one it used stays valid (RFC 6749 section 6 allows both; a client must keep the
+   * old one then). @default true
+   */
+  rotateRefreshTokens?: boolean | undefined;
+  /**
    * Limit logins (`password` and `client_credentials` requests, right or wrong) per identity;
    * over the limit the endpoint answers 429 with `Retry-After`. Refused attempts do not count.
    * @default undefined (no limit)
@@ -323,6 +329,8 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
 
   let tokenTtlSeconds = wholeSeconds('tokenTtlSeconds', options.tokenTtlSeconds ?? 3600);
   const refreshTokenTtlSeconds = wholeSeconds('refreshTokenTtlSeconds', options.refreshTokenTtlSeconds ?? 86_400);
+  const rotate = options.rotateRefreshTokens ?? true;
+  if (typeof rotate !== 'boolean') throw new TypeError(`rotateRefreshTokens must be true or false, not ${JSON.stringify(String(rotate)).slice(0, 40)}.`);
   let rateLimit = checkRateLimit(options.authRateLimit);
   let clockOffset = 0;
   const now = (): number => Date.now() + clockOffset;
@@ -414,6 +422,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   const issue = (
     grant: { id: string; identity: string; client: IdentityProviderClient; username: string | undefined; scope: string | undefined },
     accessScope: string | undefined = grant.scope,
+    withRefreshToken = true,
   ): IssuedToken => {
     sweep();
     const time = now();
@@ -427,7 +436,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       expiresAt: time + tokenTtlSeconds * 1000,
     });
     const body: IssuedToken = { access_token: accessToken, token_type: 'Bearer', expires_in: tokenTtlSeconds };
-    if (grantsOf(grant.client).includes('refresh_token')) {
+    if (withRefreshToken && grantsOf(grant.client).includes('refresh_token')) {
       const refreshToken = newToken();
       refreshTokens.set(refreshToken, {
         grantId: grant.id,
@@ -564,10 +573,10 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
         return { status: 400, error: 'invalid_scope', description: 'The requested scope exceeds the scope originally granted.' };
       }
     }
-    // Rotation: the old refresh token is spent whatever happens next.
-    refreshTokens.delete(refreshToken);
+    // Rotation: the old refresh token is spent whatever happens next. Without, it stays valid and no new one is issued.
+    if (rotate) refreshTokens.delete(refreshToken);
     const grantRecord = { id: record.grantId ?? randomUUID(), identity: record.identity, client, username: record.username, scope: record.scope };
-    return issue(grantRecord, scope ?? record.scope);
+    return issue(grantRecord, scope ?? record.scope, rotate);
   };
 
   /** RFC 7009: the client revokes one of its own tokens; unknown tokens are answered 200 too. */
