@@ -40,6 +40,24 @@ describe('oauth2', () => {
     }
   });
 
+  it('keeps using its refresh token when refreshes answer none (a sandbox that does not rotate them)', async () => {
+    const keeping = await startSandbox({ rotateRefreshTokens: false, ess: { generator: false } });
+    onTestFinished(() => keeping.close());
+    const clock = manualClock();
+    const session = new Session({
+      authenticator: oauth2({ tokenUrl: keeping.tokenUrl, grant: 'password', clientId: 'GrantValidatorClient', username: 'demo', password: 'demo-password' }),
+      clock,
+    });
+    const first = await session.getToken();
+    for (let refresh = 0; refresh < 2; refresh += 1) {
+      clock.advance(3_600_000);
+      const next = await session.getToken();
+      expect(next.value).not.toBe(first.value);
+      expect(next.refreshToken).toBe(first.refreshToken);
+    }
+    expect(keeping.stats.idp.byGrant).toEqual({ password: 1, refresh_token: 2 });
+  });
+
   it('sends no client credential for a public client whose clientSecret is null (plain JavaScript)', async () => {
     const sent: (string | null)[] = [];
     // The real fetch, recording what it sends.
