@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -210,6 +211,19 @@ describe('the demo, end to end against the embedded sandbox', () => {
     }
   });
 
+  it.runIf(existsSync('/dev/full'))('exits 1 when its standard output cannot be written (a full disk), and says so once', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const child = spawn(process.execPath, ['--import', tsx, '--conditions=@sessionkit/source', main, '--help'], { stdio: ['ignore', full, 'pipe'] });
+      let stderr = '';
+      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect({ code, stderr }).toEqual({ code: 1, stderr: '\nThe demo stopped writing to standard output: ENOSPC\n' });
+    } finally {
+      closeSync(full);
+    }
+  });
+
   it('explains its options with --help and rejects bad ones', async () => {
     const help = await runDemo(['--help']);
     expect(help.code).toBe(0);
@@ -250,7 +264,8 @@ describe(`the demo with --store redis:// (fleet mode), against a real redis-serv
   const withPassword = (): string => `redis://:${password}@127.0.0.1:${server.port}`;
 
   it.skipIf(redisSkip !== undefined)('keeps the token in Redis: 1 token request, then 0 on the next run, and no file token', async () => {
-    const first = await runDemo(['--json', '--log-level', 'trace', '--store-dir', storeDir, '--store', withPassword()]);
+    // A URL with a password goes in the environment: --store refuses one.
+    const first = await runDemo(['--json', '--log-level', 'trace', '--store-dir', storeDir], { SESSIONKIT_REDIS_URL: withPassword() });
     expect(first.code).toBe(0);
     const summary = JSON.parse(first.stdout) as DemoSummary;
     expect(summary.ok).toBe(true);
@@ -271,7 +286,7 @@ describe(`the demo with --store redis:// (fleet mode), against a real redis-serv
     expect(output).not.toContain(password);
     expect(output).not.toContain(accessToken);
 
-    // A second run (another machine of the fleet), given the URL through the environment.
+    // A second run (another machine of the fleet).
     const second = await runDemo(['--json', '--store-dir', storeDir], { SESSIONKIT_REDIS_URL: withPassword() });
     expect(second.code).toBe(0);
     const again = JSON.parse(second.stdout) as DemoSummary;
@@ -282,7 +297,7 @@ describe(`the demo with --store redis:// (fleet mode), against a real redis-serv
   });
 
   it.skipIf(redisSkip !== undefined)('fails with exit code 1 and a StoreError message, without the password, when Redis refuses the password', async () => {
-    const run = await runDemo(['--store-dir', storeDir, '--store', `redis://:wrong-${password}@127.0.0.1:${server.port}`]);
+    const run = await runDemo(['--store-dir', storeDir], { SESSIONKIT_REDIS_URL: `redis://:wrong-${password}@127.0.0.1:${server.port}` });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('The demo failed');
     expect(run.stderr).toMatch(/Redis/);

@@ -34,15 +34,19 @@ function summaryRows(summary: DemoSummary, steps: readonly DemoStep[]): [string,
  * A reader that goes away (`pnpm demo | head -1`) closes the pipe: the next write fails with EPIPE,
  * which would end the process with a stack trace, before its cleanup. The demo stops writing to
  * that stream instead and finishes the run (closing what it opened), with the run's exit code.
+ * Standard output that fails otherwise (a full disk: ENOSPC) lost what the run reports: exit code
+ * 1 then, unless the run failed already.
  */
 const closedStreams = new Set<NodeJS.WriteStream>();
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
+    // Said once: writes made before the first error was seen fail too.
+    if (closedStreams.has(stream)) return;
     closedStreams.add(stream);
-    // Anything but a reader that went away is said on standard error, while it is open.
-    if (error.code !== 'EPIPE' && stream === process.stdout && !closedStreams.has(process.stderr)) {
-      process.stderr.write(`\nThe demo stopped writing to standard output: ${error.code ?? error.message}\n`);
-    }
+    if (error.code === 'EPIPE' || stream !== process.stdout) return;
+    // Before the run's code is set, or after it was set to 0 (the last writes).
+    if (process.exitCode === undefined || process.exitCode === 0) process.exitCode = 1;
+    if (!closedStreams.has(process.stderr)) process.stderr.write(`\nThe demo stopped writing to standard output: ${error.code ?? error.message}\n`);
   });
 }
 
@@ -84,4 +88,5 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+// 0 keeps the 1 of an output already lost (see the error listener above).
+process.exitCode = (await main()) || process.exitCode;

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { displayUrl, parseOptions, UsageError } from './options.js';
@@ -106,6 +107,11 @@ describe('parseOptions: --store-dir', () => {
     expect(parseOptions(['--store-dir', '/var/tmp/store'], { INIT_CWD: '/home/someone/work' }).storeDir).toBe(resolve('/var/tmp/store'));
   });
 
+  it('defaults to a directory of this user\'s under the temporary directory, so that users of one machine do not share one', () => {
+    const uid = process.getuid?.();
+    expect(parseOptions([], {}).storeDir).toBe(join(tmpdir(), uid === undefined ? 'sessionkit-demo' : `sessionkit-demo-${uid}`));
+  });
+
   it('refuses a blank directory rather than using the working directory', () => {
     expect(usageError(['--store-dir', '']).message).toBe('--store-dir must name a directory, not be blank.');
     expect(usageError(['--store-dir', ' ']).message).toBe('--store-dir must name a directory, not be blank.');
@@ -131,6 +137,16 @@ describe('parseOptions: SESSIONKIT_REDIS_URL', () => {
     expect(other.message).toBe('The environment variable SESSIONKIT_REDIS_URL must start with redis:// or rediss://, not memcached://.');
     // --store wins over the variable, which is then not read.
     expect(parseOptions(['--store', 'redis://127.0.0.1:6379'], { SESSIONKIT_REDIS_URL: 'localhost:6379' }).redisUrl).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('refuses a --store URL with a password, which the process list would show, without repeating it', () => {
+    for (const url of ['redis://:Cli-Secret-7@127.0.0.1:6379', 'rediss://app:Cli-Secret-7@127.0.0.1:6380/2']) {
+      const error = usageError(['--store', url]);
+      expect(error.message).toBe('--store must not hold a password: anyone on this machine can read a command line. Give a Redis URL with a password in SESSIONKIT_REDIS_URL.');
+    }
+    // A user name alone is no secret; the variable may hold a password.
+    expect(parseOptions(['--store', 'redis://app@127.0.0.1:6379'], {}).redisUrl).toBe('redis://app@127.0.0.1:6379');
+    expect(parseOptions([], { SESSIONKIT_REDIS_URL: 'redis://:Env-Secret-5@127.0.0.1:6379' }).redisUrl).toBe('redis://:Env-Secret-5@127.0.0.1:6379');
   });
 
   it('is not read with --help, which answers whatever the environment holds', () => {

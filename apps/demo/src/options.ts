@@ -5,6 +5,9 @@ import { parseArgs } from 'node:util';
 import { CommandClient } from '@sessionkit/http-client';
 import { isLogLevel, type LogLevel } from '@sessionkit/logger';
 
+/** The default --store-dir: the user's own under the temporary directory (a shared /tmp holds one per user). */
+const DEFAULT_STORE_DIR = join(tmpdir(), process.getuid ? `sessionkit-demo-${process.getuid()}` : 'sessionkit-demo');
+
 export const HELP = `sessionkit demo: every package against an embedded sandbox, or against a real system.
 
 Usage: pnpm demo [options]
@@ -15,10 +18,10 @@ Options:
                          sandbox's paths); credentials from the environment
   --system <live|ote>    ISPAPI system for the command client (default: ote)
   --store <redis-url>    keep the token in Redis (redis://host:port/db, rediss:// for TLS),
-                         shared by every machine of a fleet, instead of the FileStore; a URL
-                         with a password belongs in SESSIONKIT_REDIS_URL instead
+                         shared by every machine of a fleet, instead of the FileStore; one
+                         with a password is refused: give it in SESSIONKIT_REDIS_URL
   --store-dir <dir>      FileStore directory, and the embedded sandbox's state
-                         (default: ${join(tmpdir(), 'sessionkit-demo')})
+                         (default: ${DEFAULT_STORE_DIR})
   --listen-seconds <n>   on a real system, how long to listen for events (default: 10)
   --log-level <level>    trace, debug, info, warn, error or silent, for the packages' logs on
                          stderr (default: SESSIONKIT_LOG_LEVEL, else warn)
@@ -196,7 +199,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
         url: { type: 'string' },
         system: { type: 'string', default: 'ote' },
         store: { type: 'string' },
-        'store-dir': { type: 'string', default: join(tmpdir(), 'sessionkit-demo') },
+        'store-dir': { type: 'string', default: DEFAULT_STORE_DIR },
         'listen-seconds': { type: 'string', default: '10' },
         'log-level': { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -222,6 +225,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const storeDir = resolve(readEnv(given, 'INIT_CWD') ?? process.cwd(), values['store-dir']);
   const endpoints = values.url === undefined || values.help ? undefined : realEndpoints(values.url, env);
   const envRedisUrl = readEnv(given, 'SESSIONKIT_REDIS_URL');
+  // Like --url: no secret on the command line, which anyone on the machine can read (ps).
+  if (values.store !== undefined && URL.canParse(values.store) && new URL(values.store).password !== '') {
+    throw new UsageError('--store must not hold a password: anyone on this machine can read a command line. Give a Redis URL with a password in SESSIONKIT_REDIS_URL.');
+  }
   const redisUrl =
     values.store !== undefined
       ? checkRedisUrl(values.store, '--store')
