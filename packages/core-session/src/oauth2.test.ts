@@ -595,6 +595,19 @@ describe('secrets never reach logs or errors', () => {
   });
 });
 
+describe('oauth2 requests that fail', () => {
+  it('names why the request failed: the error code, else the reason fetch gives (a port fetch refuses to use)', async () => {
+    const server = createServer();
+    const closed = await listen(server);
+    await closeServer(server);
+    const attempt = (tokenUrl: string): Promise<unknown> =>
+      caught(oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'port-secret', allowInsecure: true }).authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }));
+    expect(await attempt(`${closed}/token`)).toMatchObject({ code: 'NETWORK', message: `The token endpoint request to ${new URL(closed).host} failed (ECONNREFUSED): fetch failed.` });
+    // Port 1 is on fetch's list of bad ports: its error has no code, only a reason.
+    expect(await attempt('http://127.0.0.1:1/token')).toMatchObject({ code: 'NETWORK', message: 'The token endpoint request to 127.0.0.1:1 failed (bad port): fetch failed.' });
+  });
+});
+
 describe('oauth2 answers that do not end', () => {
   /**
    * A token endpoint that answers with `status` (and `headers`) and then sends a body for ever, 64 KiB at a time (or `chunk`

@@ -185,9 +185,11 @@ export function oauth2(options: OAuth2Options): Authenticator {
       body = await readText(response, stopped);
     } catch (error) {
       if (timeout.aborted) throw new AuthError('NETWORK', `The ${what} did not answer within timeoutMs (${timeoutMs} ms).`);
-      const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+      const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+      // Its code (ECONNREFUSED), else its reason (fetch's "bad port" has no code).
+      const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' && cause.message ? scrubText(cause.message, secrets) : '';
       // The cause is a fetch TypeError: it carries no request body, so no secret.
-      throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${typeof code === 'string' ? ` (${code})` : ''}: ${scrubText(errorMessage(error), secrets)}.`, {
+      throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${reason && ` (${reason})`}: ${scrubText(errorMessage(error), secrets)}.`, {
         cause: error,
       });
     } finally {
