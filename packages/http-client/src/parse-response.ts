@@ -17,15 +17,15 @@ const decimal = (value: string): number | undefined => {
   return value && Number.isFinite(+value) ? +value : undefined;
 };
 
-const parseText = (input: string): CommandResponseInit | undefined => {
+const parseText = (text: string): CommandResponseInit | undefined => {
   let code: number | undefined;
   let description: string | undefined;
   let runtime: number | undefined;
   let queuetime: number | undefined;
   let pending = false;
   const properties = new Map<string, (string | undefined)[]>();
-  // A LF ends a line (with a CR before it, CRLF): a lone CR is part of a value (free text stored at a registrar).
-  const text = input.replaceAll('\r\n', '\n');
+  // A LF ends a line: a CR before it (CRLF) goes with the blanks that keys and values are trimmed
+  // of, and a lone CR elsewhere is part of a value (free text stored at a registrar).
   const length = text.length;
   // Holes cost memory too: the columns may not grow much faster than the body has lines.
   let slots = 100_000;
@@ -42,7 +42,7 @@ const parseText = (input: string): CommandResponseInit | undefined => {
     if (equals !== -1 && equals < lineStart) equals = text.indexOf('=', lineStart);
     if (equals < 0 || equals > end) {
       // Only a response that ends with EOF is whole: one cut off before it is invalid.
-      if (/^\s*EOF\s*$/i.test(text.slice(lineStart, end))) return code === undefined || description === undefined ? undefined : { code, description, runtime, queuetime, pending, properties, raw: input };
+      if (/^\s*EOF\s*$/i.test(text.slice(lineStart, end))) return code === undefined || description === undefined ? undefined : { code, description, runtime, queuetime, pending, properties, raw: text };
       continue;
     }
     const key = text.slice(lineStart, equals).trim();
