@@ -606,6 +606,32 @@ describe('oauth2 requests that fail', () => {
     // Port 1 is on fetch's list of bad ports: its error has no code, only a reason.
     expect(await attempt('http://127.0.0.1:1/token')).toMatchObject({ code: 'NETWORK', message: 'The token endpoint request to 127.0.0.1:1 failed (bad port): fetch failed.' });
   });
+
+  it('scrubs the reason of the request\'s secrets', async () => {
+    const secret = 'reason-secret-4711';
+    const echoing: typeof fetch = () => Promise.reject(new TypeError('fetch failed', { cause: new Error(`upstream refused client ${secret}`) }));
+    const authenticator = oauth2({ tokenUrl: 'http://127.0.0.1:9/token', grant: 'client_credentials', clientId: 'client-t', clientSecret: secret, allowInsecure: true, fetch: echoing });
+    const error = await caught(authenticator.authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }));
+    expect(error).toMatchObject({ code: 'NETWORK', message: expect.stringMatching(/^The token endpoint request to 127\.0\.0\.1:9 failed \(upstream refused client .+\): fetch failed\.$/) as unknown });
+    expect((error as Error).message).not.toContain(secret);
+  });
+
+  it('throws an abort\'s reason as it is when it is an AuthError (the session\'s own), while the answer is read', async () => {
+    const server = createServer((request, response) => {
+      request.resume();
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"access_token":"');
+    });
+    const url = await listen(server);
+    onTestFinished(() => closeServer(server));
+    const controller = new AbortController();
+    const reason = new AuthError('NETWORK', 'The authenticator did not answer within attemptTimeoutMs (100 ms).');
+    const pending = caught(oauth2({ tokenUrl: `${url}/token`, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'abort-secret', allowInsecure: true }).authenticate({ signal: controller.signal, now: Date.now, logger: silentLogger, attempt: 1 }));
+    setTimeout(() => {
+      controller.abort(reason);
+    }, 100);
+    expect(await pending).toBe(reason);
+  });
 });
 
 describe('oauth2 answers that do not end', () => {
@@ -665,6 +691,19 @@ describe('oauth2 answers that do not end', () => {
       const authenticator = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'endless-secret', timeoutMs: 60_000 });
       const error = await caught(authenticator.authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }));
       expect(error).toMatchObject({ name: 'AuthError', code, status, retryAfterMs });
+      await endpoint.closed;
+    }
+  });
+
+  it('refuses a revocation answer over 1 MiB; a 5xx one is retried as a short one is, its Retry-After not waited out', async () => {
+    for (const [status, code] of [[200, 'INVALID_RESPONSE'], [503, 'SERVER']] as const) {
+      const endpoint = await endlessEndpoint(status, undefined, undefined, { 'retry-after': '7' });
+      onTestFinished(endpoint.close);
+      const authenticator = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl: endpoint.url, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
+      const token = await authenticator.authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 });
+      const error = await caught(authenticator.revoke?.(token, { signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }) ?? Promise.resolve());
+      expect(error).toMatchObject({ name: 'AuthError', code, status, retryAfterMs: undefined, message: `The revocation endpoint answered HTTP ${status} with more than 1 MiB.` });
+      expect((error as AuthError).retryable).toBe(status === 503);
       await endpoint.closed;
     }
   });

@@ -147,7 +147,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
     form: URLSearchParams,
     context: AuthContext,
     token?: Token,
-  ): Promise<[Response, string, (string | undefined)[], number | undefined]> => {
+  ): Promise<[Response, string | undefined, (string | undefined)[], number | undefined]> => {
     // The Basic credential first: base64 of client_id:client_secret, which a server may echo as it is.
     const secrets = [headers.authorization?.slice(6), clientSecret, password, token?.refreshToken, token?.value];
     if (!basic) {
@@ -185,6 +185,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
       body = await readText(response, stopped);
     } catch (error) {
       if (timeout.aborted) throw new AuthError('NETWORK', `The ${what} did not answer within timeoutMs (${timeoutMs} ms).`);
+      // An abort whose reason is an AuthError (the session's attemptTimeoutMs, end()) is thrown as it is.
+      if (AuthError.isInstance(error)) throw error;
       const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
       // Its code (ECONNREFUSED), else its reason (fetch's "bad port" has no code).
       const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' && cause.message ? scrubText(cause.message, secrets) : '';
@@ -208,12 +210,12 @@ export function oauth2(options: OAuth2Options): Authenticator {
     // Whatever its body (one over 1 MiB too): every process waits it out.
     if (status === 429) throw new AuthError('RATE_LIMITED', `The ${what} is throttling this identity (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
     // The wait a Retry-After asks for, when the answer has one (RFC 9110 allows it on a 503 too).
-    const wait = retryAfter ? retryAfterMs : undefined;
-    if (body === undefined) {
-      throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The ${what} answered HTTP ${status} with more than 1 MiB.`, { status, retryAfterMs: status >= 500 ? wait : undefined });
-    }
-    return [response, body, secrets, wait];
+    return [response, body, secrets, retryAfter ? retryAfterMs : undefined];
   };
+
+  /** An answer of more than 1 MiB, not read: `SERVER` for a 5xx, else `INVALID_RESPONSE`. */
+  const tooLong = (what: string, status: number, retryAfterMs?: number): AuthError =>
+    new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The ${what} answered HTTP ${status} with more than 1 MiB.`, { status, retryAfterMs });
 
   /** A token from the token endpoint for `form`, or the AuthError its answer means. */
   const request = async (form: URLSearchParams, context: AuthContext, token?: Token): Promise<Token> => {
@@ -221,6 +223,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
     const obtainedAt = context.now();
     const [response, body, secrets, retryAfterMs] = await post('token endpoint', tokenUrl, form, context, token);
     const { status } = response;
+    // A 5xx keeps its Retry-After, waited out as below.
+    if (body === undefined) throw tooLong('token endpoint', status, status >= 500 ? retryAfterMs : undefined);
     // With a Retry-After (a 503 during maintenance, say), the session waits it out as after a 429 rather than retry sooner.
     if (status >= 500) throw new AuthError('SERVER', `The token endpoint failed with HTTP ${status}${retryAfterMs ? `; retry after ${retryAfterMs} ms` : ''}.`, { status, retryAfterMs });
 
@@ -297,7 +301,9 @@ export function oauth2(options: OAuth2Options): Authenticator {
           [token.value, 'access_token'],
         ] as const) {
           if (value === undefined) continue;
-          const [{ status }] = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
+          const [{ status }, body] = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
+          // A 5xx without retryAfterMs, as a short one below: retried with backoff.
+          if (body === undefined) throw tooLong('revocation endpoint', status);
           if (status !== 200) throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The revocation endpoint answered HTTP ${status}.`, { status });
         }
       },
