@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -485,6 +485,31 @@ describe('identity provider state file', () => {
       const third = await startSandbox();
       expect(third.idp.verifyAccessToken(body.access_token)).toBeUndefined();
       await third.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('revokes every access token a kept refresh token gave (rotateRefreshTokens false), one of a state file without grants too', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
+    const stateFile = join(dir, 'idp-state.json');
+    try {
+      const first = await startSandbox({ stateFile, rotateRefreshTokens: false, ess: { generator: false } });
+      const login = await post(first.tokenUrl, passwordGrant);
+      await first.close();
+      // As an older version wrote it: records without a grant id.
+      const content = JSON.parse(await readFile(stateFile, 'utf8')) as { accessTokens: [string, Record<string, unknown>][]; refreshTokens: [string, Record<string, unknown>][] };
+      for (const [, record] of [...content.accessTokens, ...content.refreshTokens]) delete record.grantId;
+      await writeFile(stateFile, JSON.stringify(content), { mode: 0o600 });
+
+      const second = await startSandbox({ stateFile, rotateRefreshTokens: false, ess: { generator: false } });
+      const refresh = { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: login.json.refresh_token as string };
+      const given = [await post(second.tokenUrl, refresh), await post(second.tokenUrl, refresh)].map((answer) => answer.json.access_token as string);
+      expect(given.map((token) => second.idp.verifyAccessToken(token) !== undefined)).toEqual([true, true]);
+      // Revoked by the client (RFC 7009): its grant's access tokens go with it.
+      expect((await post(second.revocationUrl, { token: refresh.refresh_token, token_type_hint: 'refresh_token', client_id: 'GrantValidatorClient' })).status).toBe(200);
+      expect(given.map((token) => second.idp.verifyAccessToken(token) !== undefined)).toEqual([false, false]);
+      await second.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -573,9 +573,13 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
         return { status: 400, error: 'invalid_scope', description: 'The requested scope exceeds the scope originally granted.' };
       }
     }
-    // Rotation: the old refresh token is spent whatever happens next. Without, it stays valid and no new one is issued.
+    // Rotation: the old refresh token is spent whatever happens next. Without, it stays valid and no
+    // new one is issued; one of an older state file, without a grant, gets one, so that revoking it
+    // revokes every access token its refreshes gave.
+    const grantId = record.grantId ?? randomUUID();
     if (rotate) refreshTokens.delete(refreshToken);
-    const grantRecord = { id: record.grantId ?? randomUUID(), identity: record.identity, client, username: record.username, scope: record.scope };
+    else if (record.grantId === undefined) refreshTokens.set(refreshToken, { ...record, grantId });
+    const grantRecord = { id: grantId, identity: record.identity, client, username: record.username, scope: record.scope };
     return issue(grantRecord, scope ?? record.scope, rotate);
   };
 
