@@ -140,7 +140,7 @@ describe('parseOptions: SESSIONKIT_REDIS_URL', () => {
   });
 
   it('refuses a --store URL with a password, which the process list would show, without repeating it', () => {
-    for (const url of ['redis://:Cli-Secret-7@127.0.0.1:6379', 'rediss://app:Cli-Secret-7@127.0.0.1:6380/2']) {
+    for (const url of ['redis://:Cli-Secret-7@127.0.0.1:6379', 'rediss://app:Cli-Secret-7@127.0.0.1:6380/2', 'redis://127.0.0.1:6379/?password=Cli-Secret-7', 'redis://127.0.0.1:6379/0?username=app&password=Cli-Secret-7']) {
       const error = usageError(['--store', url]);
       expect(error.message).toBe('--store must not hold a password: anyone on this machine can read a command line. Give a Redis URL with a password in SESSIONKIT_REDIS_URL.');
     }

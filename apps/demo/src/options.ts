@@ -226,7 +226,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const endpoints = values.url === undefined || values.help ? undefined : realEndpoints(values.url, env);
   const envRedisUrl = readEnv(given, 'SESSIONKIT_REDIS_URL');
   // Like --url: no secret on the command line, which anyone on the machine can read (ps).
-  if (values.store !== undefined && URL.canParse(values.store) && new URL(values.store).password !== '') {
+  // ioredis also reads a password from the query (`?password=`).
+  const storeUrl = values.store === undefined ? null : URL.parse(values.store);
+  if (storeUrl && (storeUrl.password !== '' || storeUrl.searchParams.has('password'))) {
     throw new UsageError('--store must not hold a password: anyone on this machine can read a command line. Give a Redis URL with a password in SESSIONKIT_REDIS_URL.');
   }
   const redisUrl =
