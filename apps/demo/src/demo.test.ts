@@ -14,6 +14,8 @@ import { DEMO_AUTH_CODE, type DemoSummary, SANDBOX_DEFAULTS } from './demo.js';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
 const tsx = import.meta.resolve('tsx');
+/** Node's arguments that run the demo from its sources with `args`. */
+const demoArgs = (args: readonly string[]): string[] => ['--import', tsx, '--conditions=@sessionkit/source', main, ...args];
 
 interface Run {
   code: number;
@@ -29,7 +31,7 @@ function runDemo(args: readonly string[], env: Record<string, string> = {}, { ti
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['--import', tsx, '--conditions=@sessionkit/source', main, ...args],
+      demoArgs(args),
       { env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '', ...env }, timeout: timeoutMs, ...(cwd === undefined ? {} : { cwd }) },
       (error, stdout, stderr) => {
         resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : error.killed ? -1 : 1, stdout, stderr });
@@ -44,7 +46,7 @@ function runDemo(args: readonly string[], env: Record<string, string> = {}, { ti
  */
 function runDemoClosingStdout(args: readonly string[], { timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', tsx, '--conditions=@sessionkit/source', main, ...args], {
+    const child = spawn(process.execPath, demoArgs(args), {
       env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -214,7 +216,7 @@ describe('the demo, end to end against the embedded sandbox', () => {
   it.runIf(existsSync('/dev/full'))('exits 1 when its standard output cannot be written (a full disk), and says so once', async () => {
     const full = openSync('/dev/full', 'w');
     try {
-      const child = spawn(process.execPath, ['--import', tsx, '--conditions=@sessionkit/source', main, '--help'], { stdio: ['ignore', full, 'pipe'] });
+      const child = spawn(process.execPath, demoArgs(['--help']), { stdio: ['ignore', full, 'pipe'] });
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
