@@ -982,8 +982,9 @@ export class EssClient {
       sessionId: resume ? previousSessionId : '',
       eventId: resume ? previousEventId : '',
     });
-    const resumed = resume && frame.status === 200;
-    // A resume's 200 need not name the session again.
+    // A resume's 200 need not name the session again; one that names another is not the session
+    // asked for (the client cannot know what it holds): a new one.
+    const resumed = resume && frame.status === 200 && (!frame.sessionId || frame.sessionId === previousSessionId);
     const sessionId = resumed ? previousSessionId : frame.sessionId;
     if (typeof sessionId !== 'string' || !sessionId) {
       throw new EssError('PROTOCOL_ERROR', 'startSession was answered without a sessionId.');

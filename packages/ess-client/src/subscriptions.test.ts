@@ -163,6 +163,36 @@ it('resumes a session whose 200 answer to the resume names no sessionId (the spe
   expect(ess.stats).toMatchObject({ resumes: 1, gaps: 0 });
 });
 
+it('reports a gap when a 200 answer to a resume names another session, and subscribes on it again', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const ess = client({ url: relay.url });
+  await ess.connect();
+  const previousSessionId = ess.sessionId;
+  const iterator = ess.events();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  relay.rewriteAnswer(
+    (command) => command.command === 'startSession' && command.sessionId !== '',
+    (answer) => ({ ...answer, status: 200, sessionId: 'another-session' }),
+  );
+  const gap = next(ess, 'gap');
+  const adds: unknown[] = [];
+  relay.rewriteAnswer(
+    (command) => {
+      if (command.command === 'addSubscription') adds.push(command.filters);
+      return false;
+    },
+    (answer) => answer,
+  );
+  sandbox.dropConnections();
+  expect(await gap).toEqual({ previousSessionId, sessionId: 'another-session', lastEventId: 'e0' });
+  await until(() => ess.connectionState === 'online');
+  expect(ess.sessionId).toBe('another-session');
+  expect(ess.stats).toMatchObject({ resumes: 0, gaps: 1 });
+  // The session it names holds none of the client's subscriptions as far as the client can know.
+  expect(adds).toEqual([[{ modifier: 'include', resourceTypes: ['cameras'], sourceIds: ['*'], eventTypes: ['*'] }]]);
+});
+
 it('removes a subscription unsubscribed while its own add is in flight on a new session', async () => {
   relay = await startRelay(sandbox.essUrl);
   const ess = client({ url: relay.url });
