@@ -84,6 +84,12 @@ describe('redact: values under secret keys', () => {
     expect(out.self).toBe('[Circular]');
   });
 
+  it('redacts a boxed string as the string it holds, not character by character', () => {
+    const boxed: unknown = new String(`token=${SECRET}`);
+    expect(redact({ q: boxed })).toEqual({ q: `token=${REDACTED}` });
+    expect(redact({ n: new Number(7), b: new Boolean(false) })).toEqual({ n: 7, b: false });
+  });
+
   it('handles Maps, Sets, Dates, URLs and binary data', () => {
     const when = new Date(0);
     const out = redact({
@@ -226,6 +232,26 @@ describe('redact: secrets inside text', () => {
     expect(text(`store redis://:${SECRET}@127.0.0.1:6379/0 ready`)).toBe(`store redis://:${REDACTED}@127.0.0.1:6379/0 ready`);
     expect(text(`https://user:${SECRET}@h.test/p`)).toBe(`https://user:${REDACTED}@h.test/p`);
     expect(redact(new URL(`https://user:${SECRET}@h.test/p`))).toBe(`https://user:${REDACTED}@h.test/p`);
+  });
+
+  it('redacts a URL\'s user name when it has no password: a token goes there (git over https, DSNs)', () => {
+    expect(text(`git clone https://${SECRET}@github.test/o/r.git`)).toBe(`git clone https://${REDACTED}@github.test/o/r.git`);
+    expect(redact({ dsn: `https://${SECRET}@o1.ingest.test/1` })).toEqual({ dsn: `https://${REDACTED}@o1.ingest.test/1` });
+    expect(redact(new URL(`https://${SECRET}@h.test/p`))).toBe(`https://${REDACTED}@h.test/p`);
+    // Not an address after a path, nor an e-mail address in a query.
+    const plain = 'see https://h.test/u/bob@h.test and https://h.test/?to=bob@h.test';
+    expect(text(plain)).toBe(plain);
+  });
+
+  it('redacts a PEM private key under any key, in any text', () => {
+    const pem = `-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw${SECRET}\nAbCdEf==\n-----END PRIVATE KEY-----`;
+    expect(redact({ tls: { key: pem, cert: 'c' } })).toEqual({ tls: { key: REDACTED, cert: 'c' } });
+    expect(text(`loaded ${pem.replace(/PRIVATE/g, 'RSA PRIVATE')}\nnext line`)).toBe(`loaded ${REDACTED}\nnext line`);
+    // Cut short: to the end of the text.
+    expect(text(`key ${pem.slice(0, 60)}`)).toBe(`key ${REDACTED}`);
+    // A certificate is public.
+    const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+    expect(text(cert)).toBe(cert);
   });
 
   it('recognises keys that start with _ or - in text, as it does object keys', () => {
@@ -415,6 +441,15 @@ describe('redact: secret keys after a prefix', () => {
     expect(redact(['--db-password', SECRET, '--db-host', 'h'])).toEqual(['--db-password', REDACTED, '--db-host', 'h']);
   });
 
+  it.each([
+    'STRIPE_SECRET_KEY', 'AWS_SECRET_ACCESS_KEY', 'SECRET_KEY_BASE', 'ENCRYPTION_KEY', 'jwt_signing_key', 'PGPASSWORD', 'MYSQL_PWD',
+    'SMTP_PASS', 'pwd', 'passwordConfirm', 'credentials', 'db credential', 'session id', 'connect.sid', 'JSESSIONID', 'cookies',
+    'X-Amz-Signature', 'sig', 'code_verifier', 'client_assertion',
+  ])('redacts %s, a common name of a secret', (key) => {
+    expect(redact({ [key]: SECRET, user: 'demo' })).toEqual({ [key]: REDACTED, user: 'demo' });
+    if (!key.includes(' ')) expect(text(`${key}=${SECRET}\nDOMAIN=example.com`)).toBe(`${key}=${REDACTED}\nDOMAIN=example.com`);
+  });
+
   it('keeps keys whose end is not a secret key, and words without a separator', () => {
     const plain = 'token_type=Bearer&expires_in=3600 session_count=3 auth_method=basic mytoken=a tokens=b passwordless=true SESSIONKIT_LOG_LEVEL=debug';
     expect(text(plain)).toBe(plain);
@@ -557,7 +592,7 @@ describe('redact: objects with a toJSON method', () => {
         return `token=${SECRET}`;
       }
     }
-    expect(redact({ credential: new Credential() })).toEqual({ credential: `token=${REDACTED}` });
+    expect(redact({ login: new Credential() })).toEqual({ login: `token=${REDACTED}` });
     // One that returns itself is copied as an object.
     const self = { user: 'bob', password: SECRET, toJSON(): unknown { return this; } };
     expect(JSON.stringify(redact(self))).toBe(`{"user":"bob","password":"${REDACTED}"}`);

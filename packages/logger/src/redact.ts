@@ -13,9 +13,10 @@ export const UNREADABLE = '[Unreadable]';
  * `db.password`, `sessionToken`, `APIToken`).
  */
 export const defaultRedactKeys: readonly string[] = (
-  'password password_confirmation passwd pw s_pw newpassword secret client_secret token access_token refresh_token id_token ' +
-  'authorization proxy-authorization cookie set-cookie session s_session sessionid otp s_otp auth ' +
-  'api_key x-api-key private_key passphrase'
+  'password password_confirmation password_confirm passwd pgpassword pw pwd pass s_pw newpassword secret client_secret ' +
+  'secret_key secret_access_key secret_key_base encryption_key signing_key credential credentials token access_token ' +
+  'refresh_token id_token code_verifier client_assertion authorization proxy-authorization cookie cookies set-cookie ' +
+  'session s_session sessionid jsessionid sid otp s_otp auth api_key x-api-key private_key passphrase signature sig'
 ).split(' ');
 
 /** Options for {@link redact} and for a logger's redaction. */
@@ -29,7 +30,7 @@ export interface RedactOptions {
   replaceDefaultKeys?: boolean | undefined;
 }
 
-const normalizeKey = (key: string): string => key.toLowerCase().replace(/[-_.]/g, '');
+const normalizeKey = (key: string): string => key.toLowerCase().replace(/[-_.\s]/g, '');
 
 /** A compiled redactor: build it once, apply it to many values. */
 export interface Redactor {
@@ -140,10 +141,14 @@ const JSON_MEMBER = /((\\?)"((?=[\w.[\]-]|\\[^"])[\w.[\]-]*(?:\\[^"][\w.[\]-]*)*
 // What `close` counts: a string (its quotes escaped or not, to the end of the text if cut short),
 // an opening bracket (the second group) or a closing one.
 const TOKEN = /(\\?)"[^"\\]*(?:(?:\\\1\1.|\\[^"])[^"\\]*)*(?:\1")?|([{[])|[}\]]/g;
-// The password in a URL's user information: `redis://user:secret@host`. The scheme starts where
-// a word does (not after a letter, digit, `+`, `.` or `-`), so that a long word is tried once,
-// not from each of its letters.
-const URL_PASSWORD = /(?<![\w+.-])([a-z][\w+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi;
+// The password in a URL's user information (`redis://user:secret@host`), or the whole of it when
+// it has none: a token goes there (`https://ghp_…@github.com/…`, a DSN's key). The scheme starts
+// where a word does (not after a letter, digit, `+`, `.` or `-`), so that a long word is tried
+// once, not from each of its letters.
+const URL_PASSWORD = /(?<![\w+.-])([a-z][\w+.-]*:\/\/(?:[^\s/:@]*:)?)[^\s/:@][^\s/@]*@/gi;
+// A PEM private key (`-----BEGIN RSA PRIVATE KEY-----` …), under any key or none, to its end line
+// or the end of the text.
+const PEM = /-----BEGIN [A-Z\d ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z\d ]*PRIVATE KEY-----|$)/g;
 // Where a secret line value starts: a private-use character, taken out of the input first.
 const CUT = '\uE000';
 // A mark and the rest of its line, and the lines right below it indented deeper than its line,
@@ -260,8 +265,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   // index in brackets (`[0]`, `[]`, `%5B0%5D`) is one separator, so `password[0]` ends in `password`.
   const longest = Math.max(...Array.from(keys, (key) => key.length));
   const isSecretKey = (key: string): boolean => {
-    if (!/[-_.[\]]|%5[bdBD]|[a-z\d][A-Z]|[A-Z]{3}[a-z]/.test(key)) return keys.has(key.toLowerCase());
-    const parts = key.split(/\[\d*]|%5[bB]\d*%5[dD]|[-_.[\]]|%5[bdBD]|(?<=[a-z\d])(?=[A-Z])|(?<=[A-Z]{2})(?=[A-Z][a-z])/);
+    if (!/[-_.[\]\s]|%5[bdBD]|[a-z\d][A-Z]|[A-Z]{3}[a-z]/.test(key)) return keys.has(key.toLowerCase());
+    const parts = key.split(/\[\d*]|%5[bB]\d*%5[dD]|[-_.[\]\s]|%5[bdBD]|(?<=[a-z\d])(?=[A-Z])|(?<=[A-Z]{2})(?=[A-Z][a-z])/);
     for (let end = '', part; (part = parts.pop()) != null && (end = part.toLowerCase() + end).length <= longest; ) if (keys.has(end)) return true;
     return false;
   };
@@ -270,7 +275,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   // (with the separators key comparison ignores taken out: `-`, `_`, `.`, brackets, `api[key]`), an auth scheme, a JWT, a
   // password in a URL, a backslash (a JSON escape: `\u0074oken`) or a U+E000 (written as U+FFFD).
   // Most values hold none (`https%3A%2F%2Fx%2Fcb%3Fstate%3D1`, `%3D`): they are not searched.
-  const searchable = new RegExp(`${Array.from(keys, (key) => key.replace(/\W/g, '\\$&')).join('|')}|bearer|basic|digest|eyj|://[^\\s/:@]*:[^\\s/@]*@|\\\\|\uE000`, 'i');
+  const searchable = new RegExp(`${Array.from(keys, (key) => key.replace(/\W/g, '\\$&')).join('|')}|bearer|basic|digest|eyj|://[^\\s/@]+@|\\\\|\uE000`, 'i');
 
   // The values of KEY_VALUE's secret keys masked. A value is read after a secret key only: the
   // search goes on in the value of another key, and no value is read once for each key in it
@@ -430,6 +435,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   };
   const redactText = (input: string): string => {
     try {
+      // A private key first, whole: its lines are no keys and values.
+      if (input.includes('PRIVATE KEY-----')) input = input.replace(PEM, REDACTED);
       // Text that starts as an Error's does (`String(error)`, a stack: `TypeError: message`): the
       // message is searched as it would be alone, not as the value of a key `TypeError` (which
       // `password` in `password => x` would be, and the secret after it no key's). Another name
@@ -470,6 +477,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       return out;
     }
     if (!input || typeof input !== 'object') return input;
+    // A boxed string, number or boolean is its value (a String's characters would be copied one by one).
+    if (input instanceof String || input instanceof Number || input instanceof Boolean) return copy(input.valueOf(), path);
     if (path.includes(input)) return '[Circular]';
     // Objects are copied twelve levels deep.
     if (path.length >= 12) return '[Truncated]';
