@@ -77,13 +77,24 @@ export class AuthError extends Error {
   }
 }
 
-/** The message of `error` when it is an Error, else its string form. */
+/**
+ * The message of `error` when it is an Error, else its string form; its type when neither can be
+ * read (an object without a prototype, a throwing getter): never throws.
+ */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return typeof error;
+  }
 }
 
-/** What to log about `error` without its message: its string `code`, else its name or type. */
+/** What to log about `error` without its message: its string `code`, else its name or type. Never throws. */
 export function errorCode(error: unknown): string {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : error instanceof Error ? error.name : typeof error;
+  try {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    return typeof code === 'string' ? code : error instanceof Error ? error.name : typeof error;
+  } catch {
+    return typeof error;
+  }
 }

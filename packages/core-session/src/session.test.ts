@@ -152,6 +152,35 @@ describe('Session: refresh-failed', () => {
     await subject.end();
     expect(failures).toEqual([]);
   });
+
+  it('reports a failure that cannot be made a string (an object without a prototype): the background refresh emits refresh-failed, end() resolves', async () => {
+    const clock = manualClock();
+    const unprintable = (): unknown => Object.assign(Object.create(null) as object, { detail: 'x' });
+    const lines: string[] = [];
+    let logins = 0;
+    const authenticator: Authenticator = {
+      identity: 'unprintable failures',
+      // The login works once; after that, it fails too.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what a custom authenticator may do
+      authenticate: ({ now }) => (logins++ ? Promise.reject(unprintable()) : Promise.resolve({ value: 'token-1', refreshToken: 'refresh', obtainedAt: now(), expiresAt: now() + 600_000 })),
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what a custom authenticator may do
+      refresh: () => Promise.reject(unprintable()),
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- likewise
+      revoke: () => Promise.reject(unprintable()),
+    };
+    const subject = session({ clock, authenticator, refreshWindowMs: 300_000, logger: createLogger({ level: 'warn', format: 'json', write: (line) => lines.push(line) }) });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    await subject.getToken();
+    clock.advance(400_000);
+    // Inside the refresh window: the current token is served and a background refresh starts. It
+    // fails, and so does the login it falls back to.
+    expect((await subject.getToken()).value).toBe('token-1');
+    await eventually(() => failures.length === 2);
+    expect(failures).toMatchObject([{ background: true, fallback: true }, { background: true, fallback: false }]);
+    await expect(subject.end()).resolves.toBeUndefined();
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string; message?: string }).message)).toEqual(['object', 'object']);
+  });
 });
 
 describe('Session: expiry and refresh', () => {
