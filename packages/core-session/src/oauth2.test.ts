@@ -116,8 +116,12 @@ describe('oauth2', () => {
     expect(() => oauth2({ ...base, tokenUrl: 'http://id.example.com/token' })).toThrow(/plain http/);
     expect(() => oauth2({ ...base, tokenUrl: 'http://id.example.com/token' })).toThrow(expect.objectContaining({ code: 'CONFIGURATION' }) as Error);
     expect(() => oauth2({ ...base, tokenUrl: 'http://id.example.com/token', allowInsecure: true })).not.toThrow();
-    for (const tokenUrl of ['https://id.example.com/token', 'http://127.0.0.1:1/t', 'http://localhost:1/t', 'http://[::1]:1/t']) {
+    for (const tokenUrl of ['https://id.example.com/token', 'http://127.0.0.1:1/t', 'http://127.1/t', 'http://LocalHost:1/t', 'http://[::1]:1/t']) {
       expect(() => oauth2({ ...base, tokenUrl })).not.toThrow();
+    }
+    // Names under localhost are looked up in DNS by Node, like any other name: not loopback for sure.
+    for (const tokenUrl of ['http://idp.localhost/t', 'http://127.0.0.1.localhost/t', 'http://localhost.example.com/t', 'http://127.0.0.1.example.com/t']) {
+      expect(() => oauth2({ ...base, tokenUrl }), tokenUrl).toThrow(/plain http/);
     }
     expect(() => oauth2({ ...base, tokenUrl: 'https://user:pw@id.example.com/token' })).toThrow(/credentials/);
     expect(() => oauth2({ grant: 'client_credentials', clientId: 'c', tokenUrl: 'https://id.example.com/t' })).toThrow(/clientSecret/);
