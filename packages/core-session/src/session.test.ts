@@ -168,13 +168,14 @@ describe('Session: refresh-failed', () => {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- likewise
       revoke: () => Promise.reject(unprintable()),
     };
-    const subject = session({ clock, authenticator, refreshWindowMs: 300_000, logger: createLogger({ level: 'warn', format: 'json', write: (line) => lines.push(line) }) });
+    const subject = session({ clock, authenticator, refreshWindowMs: 300_000, expiryMarginMs: 10_000, logger: createLogger({ level: 'warn', format: 'json', write: (line) => lines.push(line) }) });
     const failures: unknown[] = [];
     subject.on('refresh-failed', (event) => failures.push(event));
     await subject.getToken();
-    clock.advance(400_000);
-    // Inside the refresh window: the current token is served and a background refresh starts. It
-    // fails, and so does the login it falls back to.
+    // Past the first half of the refresh window (where the refresh point falls, with jitter), before
+    // the forced margin: the current token is served and a background refresh starts. It fails, and
+    // so does the login it falls back to.
+    clock.advance(500_000);
     expect((await subject.getToken()).value).toBe('token-1');
     await eventually(() => failures.length === 2);
     expect(failures).toMatchObject([{ background: true, fallback: true }, { background: true, fallback: false }]);
