@@ -589,7 +589,7 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#invalidations = this.#shared.invalidations;
     const token = this.#token;
     // While throttled, a token that has not expired yet keeps being used (and no refresh starts).
-    if (token && now < this.#usableUntil(this.#timing, this.#lastUsedAt, now < this.#shared.throttledUntil)) {
+    if (token && now < this.#usableUntil(this.#timing, this.#lastUsedAt, now < this.#throttledUntil(now))) {
       this.#used(now);
       if (now >= this.#refreshAt) this.#refreshInBackground(now);
       return token;
@@ -698,7 +698,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   #refreshInBackground(now: number): void {
-    if (this.#backgroundRunning || this.#shared.flight || now < this.#backgroundRetryAt || now < this.#shared.throttledUntil) return;
+    if (this.#backgroundRunning || this.#shared.flight || now < this.#backgroundRetryAt || now < this.#throttledUntil(now)) return;
     this.#backgroundRunning = true;
     const generation = this.#generation;
     this.#logger.debug('refreshing in the background', { expiresInMs: this.#timing.expiresAt - now });
@@ -840,12 +840,23 @@ export class Session extends TypedEmitter<SessionEvents> {
     return token.obtainedAt < (this.#restored?.obtainedAt ?? -Infinity);
   }
 
+  /**
+   * The end of this identity's throttle in this process. One more than the 1-hour cap ahead was set
+   * before the clock was set back (the server asked for less): it is dropped.
+   */
+  #throttledUntil(now: number): number {
+    const shared = this.#shared;
+    if (shared.throttledUntil - now > MAX_RETRY_AFTER_MS) shared.throttledUntil = 0;
+    return shared.throttledUntil;
+  }
+
   /** The stored token when it can be used as it is; while a throttle runs, what {@link #throttled} gives. */
   #fromRecord(record: SessionRecord | undefined, mode: Mode): Acquired | undefined {
     const now = this.#clock();
     const stored = record?.throttledUntil ?? 0;
-    // A throttle far beyond the 1-hour cap came from a bad Retry-After (an older version wrote it): ignored.
-    const until = Math.max(stored - now > 2 * MAX_RETRY_AFTER_MS ? 0 : stored, this.#shared.throttledUntil);
+    // A stored throttle beyond the 1-hour cap was written before the clock was set back, or from a
+    // bad Retry-After by an older version: ignored.
+    const until = Math.max(stored - now > MAX_RETRY_AFTER_MS ? 0 : stored, this.#throttledUntil(now));
     return this.#reuse(record, mode) ?? (until > now ? this.#throttled(record, mode, until) : undefined);
   }
 
