@@ -151,6 +151,19 @@ describe('FileStore across processes', () => {
     expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
   }, 30_000);
 
+  it('a live holder whose threadpool is busy (4 long jobs, its event loop free) keeps its lock: the heartbeat does not queue behind them', async () => {
+    const dir = await temporaryDirectory();
+    const staleLockMs = 300;
+    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '100', '1500']);
+    killOnFinish(holder);
+    await holder.line((line) => line === 'locked');
+    const store = new FileStore({ dir, staleLockMs });
+    await expect(store.withLock('key', () => Promise.resolve(), { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    const result = await holder.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+  }, 30_000);
+
   it("withLock waits out another process's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
     const dir = await temporaryDirectory();
     const holder = await holdLock(dir, '30000', '300');

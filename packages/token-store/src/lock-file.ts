@@ -1,7 +1,7 @@
 import type { Logger } from '@sessionkit/logger';
 import { now, timers } from './clock.js';
 import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags } from './fs-errors.js';
-import { hostname, link, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
+import { futimesSync, hostname, link, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
 
 /** What a lock file holds: who owns the lock. */
@@ -228,17 +228,22 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
   } finally {
     await unlink(tempPath).catch(ignore);
   }
-  let heartbeat: Promise<void> = Promise.resolve();
   // The handle is the lock file's own inode: touching it can never touch someone else's lock.
   // Every staleLockMs / 3 (a timer truncates it to whole ms), at least 33 ms (staleLockMs is at
   // least 100), on a real timer, in seconds of the real clock (see clock.ts). Two readings: only
-  // the mtime is read (staleness); the atime may be a millisecond apart from it.
+  // the mtime is read (staleness); the atime may be a millisecond apart from it. A synchronous
+  // call, one system call on this thread: an asynchronous one waits for a thread of libuv's pool
+  // (4 by default), which a slow dns.lookup, crypto or zlib can keep busy past staleLockMs, and
+  // the lock of a live holder would go stale.
   const timer = timers.setInterval(() => {
-    heartbeat = heartbeat.then(() => handle.utimes(now() / 1000, now() / 1000)).catch(ignore);
+    try {
+      futimesSync(handle.fd, now() / 1000, now() / 1000);
+    } catch {
+      // The release below finds out whether the lock is still ours.
+    }
   }, staleLockMs / 3).unref();
   return async () => {
     timers.clearInterval(timer);
-    await heartbeat;
     try {
       if ((await readLock(path))?.owner?.nonce === nonce) await unlink(path);
       else {

@@ -5,7 +5,7 @@
  * @module
  */
 export { createHash, randomUUID } from 'node:crypto';
-export { constants, readlinkSync, type Stats } from 'node:fs';
+export { constants, futimesSync, readlinkSync, type Stats } from 'node:fs';
 export { chmod, type FileHandle, link, lstat, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 export { homedir, hostname } from 'node:os';
 export { join, posix, resolve, win32 } from 'node:path';

@@ -1,15 +1,28 @@
 // Takes the lock for `key`, prints "locked", holds it for holdMs, releases, prints "released".
-// Warnings from the store are printed as "warn <message>".
-// Arguments: dir key staleLockMs holdMs
+// Warnings from the store are printed as "warn <message>". With busyMs, it also keeps libuv's
+// threadpool (4 threads) busy meanwhile, with 4 jobs of about busyMs each (as a slow dns.lookup,
+// crypto or zlib would), its event loop staying free.
+// Arguments: dir key staleLockMs holdMs [busyMs]
+import { pbkdf2, pbkdf2Sync } from 'node:crypto';
 import { FileStore } from '@sessionkit/token-store/file';
 import { warningPrinter } from './child-io.js';
 
-const [dir, key, staleLockMs, holdMs] = process.argv.slice(2);
-if (dir === undefined || key === undefined) throw new Error('usage: hold-lock dir key staleLockMs holdMs');
+const [dir, key, staleLockMs, holdMs, busyMs] = process.argv.slice(2);
+if (dir === undefined || key === undefined) throw new Error('usage: hold-lock dir key staleLockMs holdMs [busyMs]');
 const logger = warningPrinter();
 const store = new FileStore({ dir, staleLockMs: Number(staleLockMs), logger });
+// Iterations that take about busyMs on one thread, measured here.
+let iterations = 0;
+if (busyMs !== undefined) {
+  const started = performance.now();
+  pbkdf2Sync('p', 's', 20_000, 32, 'sha256');
+  iterations = Math.ceil((20_000 * Number(busyMs)) / Math.max(1, performance.now() - started));
+}
 await store.withLock(key, async () => {
   process.stdout.write('locked\n');
-  await new Promise((resolve) => setTimeout(resolve, Number(holdMs)));
+  const busy = Array.from({ length: iterations ? 4 : 0 }, () => new Promise((resolve) => {
+    pbkdf2('p', 's', iterations, 32, 'sha256', resolve);
+  }));
+  await Promise.all([...busy, new Promise((resolve) => setTimeout(resolve, Number(holdMs)))]);
 });
 process.stdout.write('released\n');
