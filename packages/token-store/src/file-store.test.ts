@@ -456,6 +456,23 @@ describe('FileStore locks (in one process)', () => {
     await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
   });
 
+  it('breaks a lock dated ahead by more than staleLockMs (written before the clock was set back, or planted): it would never go stale', async () => {
+    const dir = await temporaryDirectory();
+    const lockPath = join(dir, `${sha256('key')}.lock`);
+    const ahead = Date.now() + 3_600_000;
+    await writeFile(lockPath, JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'ahead', time: ahead, staleLockMs: 1_000 }), { mode: 0o600 });
+    await utimes(lockPath, new Date(ahead), new Date(ahead));
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs: 1_000, logger });
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
+    expect(JSON.stringify(entries)).toMatch(/dated \d+ ms ahead/);
+    // Ahead by less than staleLockMs (clocks that agree, to within it): live, waited for.
+    const near = Date.now() + 500;
+    await writeFile(lockPath, JSON.stringify({ pid: 1, host: 'another-host.example', nonce: 'near', time: near, staleLockMs: 1_000 }), { mode: 0o600 });
+    await utimes(lockPath, new Date(near), new Date(near));
+    expect((await rejection(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).code).toBe('LOCK_TIMEOUT');
+  });
+
   it('waits for a live lock from another host and breaks it only when it has gone stale', async () => {
     const dir = await temporaryDirectory();
     const lockPath = join(dir, `${sha256('key')}.lock`);

@@ -95,6 +95,9 @@ function staleReason(lock: ObservedLock, staleLockMs: number): string | undefine
   // coerce) or 1e999 (Infinity). One below the caller's changes nothing.
   const ownerMs = owner?.staleLockMs;
   const limitMs = Math.max(staleLockMs, typeof ownerMs === 'number' && ownerMs <= 2_147_483_647 ? ownerMs : 0);
+  // Dated ahead by more than the limit: written before the clock was set back (or planted); it
+  // would not go stale for as long.
+  if (-ageMs > limitMs) return `dated ${-ageMs} ms ahead (staleLockMs ${limitMs})`;
   return ageMs > limitMs ? `not refreshed for ${ageMs} ms (staleLockMs ${limitMs})` : undefined;
 }
 
