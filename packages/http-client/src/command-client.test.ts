@@ -1019,6 +1019,26 @@ describe('sessions', () => {
     expect(client().saveSession()).toBeUndefined();
   });
 
+  it('goes back to its own system\'s entity once a reused session of another ends (logout, or a 530), so its credentials are not sent to that system', async () => {
+    const ote = client({ system: 'ote' });
+    await ote.login();
+    const saved = ote.saveSession()!;
+    // A client of the live system that reuses an OT&E session, then logs out.
+    const live = client();
+    live.reuseSession(saved);
+    expect((await live.logout()).code).toBe(200);
+    expect(live.entity).toBe('54cd');
+    await live.request({ COMMAND: 'StatusAccount' });
+    expect(sandbox.commands.recent.at(-1)).toMatchObject({ entity: '54cd', usedSession: false });
+    // The same after the server forgot the session: the read-only request is replayed on the live entity.
+    await ote.login();
+    live.reuseSession(ote.saveSession()!);
+    sandbox.commands.expireSessions();
+    expect(await live.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 2 });
+    expect(live.entity).toBe('54cd');
+    expect(sandbox.commands.recent.slice(-2).map(({ entity, usedSession }) => [entity, usedSession])).toEqual([['1234', true], ['54cd', false]]);
+  });
+
   it('refuses a reuseSession() while a login() or logout() is not over with INVALID_STATE, changing nothing', async () => {
     const live = client();
     expect((await live.login()).code).toBe(200);

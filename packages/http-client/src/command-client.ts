@@ -438,9 +438,19 @@ export class CommandClient {
       if (!ended) return syntheticResponse(530, SESSION_NOT_FOUND, { url: this.url });
       const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
       // Not a session reuseSession() set meanwhile.
-      if (sessionEnded(response) && this.#sessionId === ended) this.#sessionId = undefined;
+      if (sessionEnded(response) && this.#sessionId === ended) this.#forget();
       return response;
     });
+  }
+
+  /**
+   * No session from now on, and the entity of the client's own system again: not one a reused
+   * session set, which the credentials would then be sent to (through a proxy, only the entity
+   * tells the systems apart).
+   */
+  #forget(): void {
+    this.#sessionId = undefined;
+    this.#entity = ISPAPI_SYSTEMS[this.system].entity;
   }
 
   /** `{ entity, session }` of the session in use, to reuse it later; undefined without one. */
@@ -546,7 +556,7 @@ export class CommandClient {
       // The credentials refused: nothing to replay with.
       else if (!id) return response;
       // Forgotten unless a login() or reuseSession() set another meanwhile (the replay uses that one).
-      else if (this.#sessionId === id) this.#sessionId = undefined;
+      else if (this.#sessionId === id) this.#forget();
       if (replay || !outgoing.i || !(session || this.#sessionId || this.#credentials)) return response;
       attempt = response.attempt + 1;
     }

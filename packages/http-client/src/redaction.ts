@@ -8,11 +8,12 @@ const redactors: Record<string, Redactor> = {};
 
 /**
  * The names masked in the URLs of the REST client, where the ISPAPI fields alone are too few:
- * those and common credential query fields (`?sig=`, `X-Amz-Signature`, `X-Amz-Credential`,
- * `?pass=`, `?jwt=`, `client_assertion`, `X-Hmac`...), compared as the logger compares keys (any
- * case, also at the end of a longer name: `x_pwd`, `userPass`). Not in ISPAPI text.
+ * those and common credential query fields the logger's default keys do not name already (as it
+ * does `?sig=`, `X-Amz-Signature`, `X-Amz-Credential`, `?pass=`, `x_pwd`): `?jwt=`,
+ * `client_assertion`, `X-Hmac`..., compared as the logger compares keys (any case, also at the end
+ * of a longer name). Not in ISPAPI text.
  */
-const REST_NAMES = SECRET_NAMES + '|pwd|pass|jwt|assertion|hmac|sig|signature|credential|credentials|bearer|accesskey|secretkey';
+const REST_NAMES = SECRET_NAMES + '|jwt|assertion|hmac|bearer|accesskey|secretkey';
 // There also `key` and `code` (an API key, an OAuth code), but `code` only as a whole query field
 // name (`?key=`, `&Code=`, also percent-encoded once: `%3Fkey%3D`), and `key` also as the last word
 // of a name after a `-`, `_` or `.` (`subscription-key`, `app_key`, `license.key`): at the end of a
