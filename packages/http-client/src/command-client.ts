@@ -358,7 +358,9 @@ export class CommandClient {
    * was sent (the caller's object is never changed, masked values are never re-sent). Stops
    * after the last page, on a response that is not a success, without `TOTAL`, with
    * `LIMIT <= 0`, or when the window does not advance; the failed response is yielded, but not a
-   * later page that does not start at the `FIRST` asked for (a server that ignores `FIRST`).
+   * later page whose answer names another `FIRST` than the one asked for (a server that ignores
+   * it). An answer without `FIRST` cannot be checked: a server that ignores `FIRST` without naming
+   * one has its first page yielded twice before the window is found not to advance.
    *
    * @example
    * for await (const page of client.pages({ COMMAND: 'QueryDomainList', LIMIT: 1000 })) {
