@@ -196,6 +196,16 @@ describe('createLogger', () => {
     );
   });
 
+  it('escapes the bidirectional controls that reorder what a terminal shows (U+202A-202E, U+2066-2069), in both formats', () => {
+    const { lines, write } = capture();
+    const spoof = 'report \u202egpj.exe\u202c \u2066x\u2069 \u202ay\u202b';
+    createLogger({ write }).info(spoof, { file: spoof });
+    createLogger({ format: 'json', write }).info(spoof, { file: spoof });
+    for (const line of lines) expect(line).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+    expect(lines[0]!.slice(13)).toBe('INFO  report \\u202egpj.exe\\u202c \\u2066x\\u2069 \\u202ay\\u202b file="report \\u202egpj.exe\\u202c \\u2066x\\u2069 \\u202ay\\u202b"');
+    expect(JSON.parse(lines[1]!)).toMatchObject({ msg: spoof, file: spoof });
+  });
+
   it('writes JSON lines without raw line separators, as valid JSON of the same text', () => {
     const { lines, write } = capture();
     const fields = { text: 'a\u2028b\u2029c\u0085d', 'k\u2028': 1 };

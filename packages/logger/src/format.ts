@@ -97,12 +97,13 @@ function formatValue(value: unknown): string {
 }
 
 /**
- * `line` with line breaks (CR, LF, U+2028, U+2029 and the like) and other control characters
- * but tab written as escapes (`\n`, `\u2028`), so that an entry is one line and cannot pass for
- * two (or move a terminal's cursor). In JSON text, they can only be inside strings.
+ * `line` with line breaks (CR, LF, U+2028, U+2029 and the like), the bidirectional embeddings,
+ * overrides and isolates (U+202A-202E, U+2066-2069) and other control characters but tab written
+ * as escapes (`\n`, `\u2028`), so that an entry is one line and cannot pass for two (or move a
+ * terminal's cursor, or show its text reordered). In JSON text, they can only be inside strings.
  */
 export function escapeControls(line: string): string {
-  return line.replace(/[^\t -~\xa0-\u2027\u202a-\uffff]/g, (char) =>
+  return line.replace(/[^\t -~\xa0-\u2027\u202f-\u2065\u206a-\uffff]/g, (char) =>
     char < ' ' ? safeStringify(char).slice(1, -1) : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
