@@ -84,6 +84,14 @@ describe('redact: values under secret keys', () => {
     expect(out.self).toBe('[Circular]');
   });
 
+  it('copies fetch\'s Headers as an object and URLSearchParams as [name, value] pairs, with their secrets redacted (they were {})', () => {
+    const out = redact({
+      headers: new Headers({ Authorization: `Bearer ${SECRET}`, 'Content-Type': 'text/plain', 'Set-Cookie': `sid=${SECRET}` }),
+      query: new URLSearchParams([['access_token', SECRET], ['page', '2']]),
+    });
+    expect(out).toEqual({ headers: { authorization: REDACTED, 'content-type': 'text/plain', 'set-cookie': REDACTED }, query: [['access_token', REDACTED], ['page', '2']] });
+  });
+
   it('redacts a boxed string as the string it holds, not character by character', () => {
     const boxed: unknown = new String(`token=${SECRET}`);
     expect(redact({ q: boxed })).toEqual({ q: `token=${REDACTED}` });

@@ -484,6 +484,11 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     if (path.length >= 12) return '[Truncated]';
     if (input instanceof Date) return new Date(input);
     if (input instanceof URL) return copy(input.href, path);
+    // Fetch's Headers and URLSearchParams keep their entries where a copy does not see them: copied
+    // as an object (header names in lower case) and as a list of `[name, value]` pairs (a name may
+    // come more than once).
+    if (input instanceof URLSearchParams) return copy([...input], path);
+    if (input instanceof Headers) return copy(Object.fromEntries(input), path);
     if (ArrayBuffer.isView(input)) return `[${input.constructor.name} ${input.byteLength} bytes]`;
     // What JSON would write for an object with a `toJSON` method is what it returns: that is what
     // is copied. (A copied `toJSON` would run when the copy is written and give back secrets.)
