@@ -290,6 +290,21 @@ describe('oauth2 token responses', () => {
     expect(String(error)).not.toContain('et-value');
   });
 
+  it('keeps a secret echoed by the server out of the error when HTML-escaped or in another case', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    // The type is cut to 24 characters in the message: what tells the secret apart comes first.
+    const secret = `Zq9&<wö>"it's`;
+    const html = 'Zq9&amp;&lt;wö&gt;&quot;it&#39;s';
+    for (const echoed of [html, secret.toUpperCase(), html.toUpperCase()]) {
+      endpoint.answer({ access_token: 'escaped-access-token', token_type: echoed });
+      const authenticator = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'client-t', clientSecret: secret });
+      const error = await caught(new Session({ authenticator, retry: { retries: 0 } }).getToken());
+      expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', message: expect.stringContaining('only Bearer is supported') as unknown });
+      expect(String(error).toLowerCase(), echoed).not.toContain('zq9');
+    }
+  });
+
   it('reads an expires_in that is empty, 0 or too large to be a time as no known expiry: one request, not one per call', async () => {
     const endpoint = await tokenEndpoint();
     onTestFinished(endpoint.close);
