@@ -251,6 +251,18 @@ describe('redact: secrets inside text', () => {
     expect(text(plain)).toBe(plain);
   });
 
+  it('redacts a double-quoted secret value that spans lines (a .env file) whole, to its closing quote', () => {
+    const env = `DB_PASSWORD="line1\n${SECRET}\nline3"\nPORT=8080\nNOTE="a\nb"`;
+    expect(text(env)).toBe(`DB_PASSWORD="${REDACTED}"\nPORT=8080\nNOTE="a\nb"`);
+    // After a key that is not secret, to the end of its line, as on one line.
+    expect(text(`cfg: password="first\n${SECRET}" rest\nnext: 1`)).toBe(`cfg: password=${REDACTED}\nnext: 1`);
+    expect(text(`x password="first\n${SECRET}" rest`)).toBe(`x password="${REDACTED}" rest`);
+    // Never closed: to the end of the text (closed, as a quoted value cut short on its line is).
+    expect(text(`TOKEN="a\n${SECRET}`)).toBe(`TOKEN="${REDACTED}"`);
+    // A key inside a quoted value that is not secret is still found.
+    expect(text(`NOTE="x\npassword=${SECRET}\n"`)).toBe(`NOTE="x\npassword=${REDACTED}\n"`);
+  });
+
   it('redacts a PEM private key under any key, in any text', () => {
     const pem = `-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw${SECRET}\nAbCdEf==\n-----END PRIVATE KEY-----`;
     expect(redact({ tls: { key: pem, cert: 'c' } })).toEqual({ tls: { key: REDACTED, cert: 'c' } });

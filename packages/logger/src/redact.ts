@@ -146,6 +146,11 @@ const TOKEN = /(\\?)"[^"\\]*(?:(?:\\\1\1.|\\[^"])[^"\\]*)*(?:\1")?|([{[])|[}\]]/
 // where a word does (not after a letter, digit, `+`, `.` or `-`), so that a long word is tried
 // once, not from each of its letters.
 const URL_PASSWORD = /(?<![\w+.-])([a-z][\w+.-]*:\/\/(?:[^\s/:@]*:)?)[^\s/:@][^\s/@]*@/gi;
+// A key, its `=` or `:` and a double-quoted value with a line break in it (a .env file's
+// `KEY="…\n…"`), to its closing quote or the end of the text: the line patterns below would cut
+// only its first line. The groups: the key, the separator, and the closing quote. Runs of
+// characters, not one at a time (megabytes of one value); the search goes on after a match.
+const QUOTED_LINES = /(?<![\w.-])([_-]*[A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)"[^"\\\n]*(?:\\[^][^"\\\n]*)*\n[^"\\]*(?:\\[^][^"\\]*)*("|$)/g;
 // A PEM private key (`-----BEGIN RSA PRIVATE KEY-----` …), under any key or none, to its end line
 // or the end of the text.
 const PEM = /-----BEGIN [A-Z\d ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z\d ]*PRIVATE KEY-----|$)/g;
@@ -435,8 +440,10 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   };
   const redactText = (input: string): string => {
     try {
-      // A private key first, whole: its lines are no keys and values.
+      // A private key first, whole: its lines are no keys and values; then a secret quoted value
+      // over several lines, whole.
       if (input.includes('PRIVATE KEY-----')) input = input.replace(PEM, REDACTED);
+      if (input.includes('"')) input = input.replace(QUOTED_LINES, (match: string, key: string, separator: string, close: string) => (isSecretKey(key) ? `${key}${separator}"${REDACTED}${close}` : match));
       // Text that starts as an Error's does (`String(error)`, a stack: `TypeError: message`): the
       // message is searched as it would be alone, not as the value of a key `TypeError` (which
       // `password` in `password => x` would be, and the secret after it no key's). Another name
