@@ -910,13 +910,13 @@ describe('Session: Retry-After limits', () => {
     expect(await store.get(other.key)).toEqual({ version: 1, identityHash: other.export().identityHash, throttledUntil: clock() + 1000 });
   });
 
-  it('ignores a throttle more than the 1-hour cap ahead, held or stored, once the clock is set back: the server asked for 5 s, not hours', async () => {
+  it('ignores a throttle over 2 hours ahead, held or stored, once the clock is set back: the server asked for 5 s, not hours', async () => {
     const clock = manualClock();
     const store = new MemoryStore();
     const subject = session({ clock, store });
     sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter: 5 });
     await expect(subject.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 5000 });
-    // Set back by 3 hours (and by 61 minutes for the stored throttle, another session's).
+    // Set back by 3 hours (and by 2 hours and a minute for the stored throttle, another session's).
     clock.advance(-3 * 3_600_000);
     expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
     expect(sandbox.stats.idp.requests).toBe(2);
@@ -924,9 +924,19 @@ describe('Session: Retry-After limits', () => {
     sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter: 5 });
     const other = session({ clock: later, store, key: 'other' });
     await expect(other.getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 5000 });
-    later.advance(-61 * 60_000);
+    later.advance(-121 * 60_000);
     expect(sandbox.idp.verifyAccessToken((await session({ clock: later, store, key: 'other' }).getToken()).value)).toBeDefined();
     expect(sandbox.stats.idp.requests).toBe(4);
+  });
+
+  it('honours a full 1-hour throttle stored by a host whose clock is a little ahead', async () => {
+    const clock = manualClock();
+    const store = new MemoryStore();
+    sandbox.idp.injectFault({ kind: 'rate-limit', retryAfter: 7200 });
+    await expect(session({ clock, store }).getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 3_600_000 });
+    const behind = manualClock(clock() - 60_000);
+    await expect(session({ clock: behind, store }).getToken()).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 3_660_000 });
+    expect(sandbox.stats.idp.requests).toBe(1);
   });
 
   it('ignores a stored throttle far beyond the 1-hour cap (written from a bad Retry-After by an older version)', async () => {

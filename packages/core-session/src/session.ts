@@ -841,12 +841,13 @@ export class Session extends TypedEmitter<SessionEvents> {
   }
 
   /**
-   * The end of this identity's throttle in this process. One more than the 1-hour cap ahead was set
-   * before the clock was set back (the server asked for less): it is dropped.
+   * The end of this identity's throttle in this process. One over 2 hours ahead (the 1-hour cap,
+   * and as much again for clocks of other hosts sharing the store that differ) was set before the
+   * clock was set back: it is dropped.
    */
   #throttledUntil(now: number): number {
     const shared = this.#shared;
-    if (shared.throttledUntil - now > MAX_RETRY_AFTER_MS) shared.throttledUntil = 0;
+    if (shared.throttledUntil - now > 2 * MAX_RETRY_AFTER_MS) shared.throttledUntil = 0;
     return shared.throttledUntil;
   }
 
@@ -854,9 +855,9 @@ export class Session extends TypedEmitter<SessionEvents> {
   #fromRecord(record: SessionRecord | undefined, mode: Mode): Acquired | undefined {
     const now = this.#clock();
     const stored = record?.throttledUntil ?? 0;
-    // A stored throttle beyond the 1-hour cap was written before the clock was set back, or from a
-    // bad Retry-After by an older version: ignored.
-    const until = Math.max(stored - now > MAX_RETRY_AFTER_MS ? 0 : stored, this.#throttledUntil(now));
+    // A stored throttle far beyond the 1-hour cap was written before the clock was set back, or from
+    // a bad Retry-After by an older version: ignored, as one held is (see #throttledUntil).
+    const until = Math.max(stored - now > 2 * MAX_RETRY_AFTER_MS ? 0 : stored, this.#throttledUntil(now));
     return this.#reuse(record, mode) ?? (until > now ? this.#throttled(record, mode, until) : undefined);
   }
 
