@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import { createRedactor, REDACTED, redact } from './redact.js';
 import { createLogger } from './create-logger.js';
@@ -96,6 +97,13 @@ describe('redact: values under secret keys', () => {
     const boxed: unknown = new String(`token=${SECRET}`);
     expect(redact({ q: boxed })).toEqual({ q: `token=${REDACTED}` });
     expect(redact({ n: new Number(7), b: new Boolean(false) })).toEqual({ n: 7, b: false });
+    // From another realm too; one that only has String's prototype is an object.
+    expect(redact({ q: runInNewContext(`new String('token=${SECRET}')`) as unknown })).toEqual({ q: `token=${REDACTED}` });
+    expect(redact({ fake: Object.create(String.prototype) as unknown })).toEqual({ fake: {} });
+  });
+
+  it('keeps identifiers that only end in sid: AccountSid, user_sid', () => {
+    expect(redact({ AccountSid: 'AC1', user_sid: 'S-1-5-21' })).toEqual({ AccountSid: 'AC1', user_sid: 'S-1-5-21' });
   });
 
   it('handles Maps, Sets, Dates, URLs and binary data', () => {
@@ -246,8 +254,8 @@ describe('redact: secrets inside text', () => {
     expect(text(`git clone https://${SECRET}@github.test/o/r.git`)).toBe(`git clone https://${REDACTED}@github.test/o/r.git`);
     expect(redact({ dsn: `https://${SECRET}@o1.ingest.test/1` })).toEqual({ dsn: `https://${REDACTED}@o1.ingest.test/1` });
     expect(redact(new URL(`https://${SECRET}@h.test/p`))).toBe(`https://${REDACTED}@h.test/p`);
-    // Not an address after a path, nor an e-mail address in a query.
-    const plain = 'see https://h.test/u/bob@h.test and https://h.test/?to=bob@h.test';
+    // Not an address after a path, nor an e-mail address in a query or fragment, with or without a path before it.
+    const plain = 'see https://h.test/u/bob@h.test and https://h.test/?to=bob@h.test https://h.test?to=bob@h.test http://h.test#x@y';
     expect(text(plain)).toBe(plain);
   });
 
@@ -463,7 +471,7 @@ describe('redact: secret keys after a prefix', () => {
 
   it.each([
     'STRIPE_SECRET_KEY', 'AWS_SECRET_ACCESS_KEY', 'SECRET_KEY_BASE', 'ENCRYPTION_KEY', 'jwt_signing_key', 'PGPASSWORD', 'MYSQL_PWD',
-    'SMTP_PASS', 'pwd', 'passwordConfirm', 'credentials', 'db credential', 'session id', 'connect.sid', 'JSESSIONID', 'cookies',
+    'SMTP_PASS', 'pwd', 'passwordConfirm', 'credentials', 'db credential', 'session id', 'connect.sid', 'JSESSIONID', 'PHPSESSID', 'cookies',
     'X-Amz-Signature', 'sig', 'code_verifier', 'client_assertion',
   ])('redacts %s, a common name of a secret', (key) => {
     expect(redact({ [key]: SECRET, user: 'demo' })).toEqual({ [key]: REDACTED, user: 'demo' });

@@ -16,7 +16,7 @@ export const defaultRedactKeys: readonly string[] = (
   'password password_confirmation password_confirm passwd pgpassword pw pwd pass s_pw newpassword secret client_secret ' +
   'secret_key secret_access_key secret_key_base encryption_key signing_key credential credentials token access_token ' +
   'refresh_token id_token code_verifier client_assertion authorization proxy-authorization cookie cookies set-cookie ' +
-  'session s_session sessionid jsessionid sid otp s_otp auth api_key x-api-key private_key passphrase signature sig'
+  'session s_session sessionid jsessionid phpsessid connect.sid otp s_otp auth api_key x-api-key private_key passphrase signature sig'
 ).split(' ');
 
 /** Options for {@link redact} and for a logger's redaction. */
@@ -145,12 +145,14 @@ const TOKEN = /(\\?)"[^"\\]*(?:(?:\\\1\1.|\\[^"])[^"\\]*)*(?:\1")?|([{[])|[}\]]/
 // it has none: a token goes there (`https://ghp_…@github.com/…`, a DSN's key). The scheme starts
 // where a word does (not after a letter, digit, `+`, `.` or `-`), so that a long word is tried
 // once, not from each of its letters.
-const URL_PASSWORD = /(?<![\w+.-])([a-z][\w+.-]*:\/\/(?:[^\s/:@]*:)?)[^\s/:@][^\s/@]*@/gi;
+const URL_PASSWORD = /(?<![\w+.-])([a-z][\w+.-]*:\/\/(?:[^\s/?#:@]*:)?)[^\s/?#:@][^\s/?#@]*@/gi;
 // A key, its `=` or `:` and a double-quoted value with a line break in it (a .env file's
 // `KEY="…\n…"`), to its closing quote or the end of the text: the line patterns below would cut
 // only its first line. The groups: the key, the separator, and the closing quote. Runs of
 // characters, not one at a time (megabytes of one value); the search goes on after a match.
 const QUOTED_LINES = /(?<![\w.-])([_-]*[A-Za-z][\w.-]*)([ \t]*[=:][ \t]*)"[^"\\\n]*(?:\\[^][^"\\\n]*)*\n[^"\\]*(?:\\[^][^"\\]*)*("|$)/g;
+// The boxed primitives, by the tag Object.prototype.toString gives them (from their internal slot).
+const boxes: Record<string, { prototype: { valueOf(this: unknown): unknown } } | undefined> = { '[object String]': String, '[object Number]': Number, '[object Boolean]': Boolean };
 // A PEM private key (`-----BEGIN RSA PRIVATE KEY-----` …), under any key or none, to its end line
 // or the end of the text.
 const PEM = /-----BEGIN [A-Z\d ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z\d ]*PRIVATE KEY-----|$)/g;
@@ -280,7 +282,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   // (with the separators key comparison ignores taken out: `-`, `_`, `.`, brackets, `api[key]`), an auth scheme, a JWT, a
   // password in a URL, a backslash (a JSON escape: `\u0074oken`) or a U+E000 (written as U+FFFD).
   // Most values hold none (`https%3A%2F%2Fx%2Fcb%3Fstate%3D1`, `%3D`): they are not searched.
-  const searchable = new RegExp(`${Array.from(keys, (key) => key.replace(/\W/g, '\\$&')).join('|')}|bearer|basic|digest|eyj|://[^\\s/@]+@|\\\\|\uE000`, 'i');
+  const searchable = new RegExp(`${Array.from(keys, (key) => key.replace(/\W/g, '\\$&')).join('|')}|bearer|basic|digest|eyj|://[^\\s/?#@]+@|\\\\|\uE000`, 'i');
 
   // The values of KEY_VALUE's secret keys masked. A value is read after a secret key only: the
   // search goes on in the value of another key, and no value is read once for each key in it
@@ -484,8 +486,16 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       return out;
     }
     if (!input || typeof input !== 'object') return input;
-    // A boxed string, number or boolean is its value (a String's characters would be copied one by one).
-    if (input instanceof String || input instanceof Number || input instanceof Boolean) return copy(input.valueOf(), path);
+    // A boxed string, number or boolean (of any realm) is its value: a String's characters would be
+    // copied one by one. One that only claims to be (a tag, a prototype) is copied as an object.
+    const box = boxes[Object.prototype.toString.call(input)];
+    if (box) {
+      try {
+        return copy(box.prototype.valueOf.call(input), path);
+      } catch {
+        // Not one: copied below.
+      }
+    }
     if (path.includes(input)) return '[Circular]';
     // Objects are copied twelve levels deep.
     if (path.length >= 12) return '[Truncated]';
