@@ -1,7 +1,7 @@
 // Takes the lock for `key`, prints "locked", holds it for holdMs, releases, prints "released".
 // Warnings from the store are printed as "warn <message>". With busyMs, it also keeps libuv's
-// threadpool (4 threads) busy meanwhile, with 4 jobs of about busyMs each (as a slow dns.lookup,
-// crypto or zlib would), its event loop staying free.
+// threadpool (UV_THREADPOOL_SIZE threads, 4 by default) busy meanwhile, with one job of about busyMs
+// per thread (as a slow dns.lookup, crypto or zlib would), its event loop staying free.
 // Arguments: dir key staleLockMs holdMs [busyMs]
 import { pbkdf2, pbkdf2Sync } from 'node:crypto';
 import { FileStore } from '@sessionkit/token-store/file';
@@ -20,7 +20,7 @@ if (busyMs !== undefined) {
 }
 await store.withLock(key, async () => {
   process.stdout.write('locked\n');
-  const busy = Array.from({ length: iterations ? 4 : 0 }, () => new Promise((resolve) => {
+  const busy = Array.from({ length: iterations ? Number(process.env.UV_THREADPOOL_SIZE ?? 4) : 0 }, () => new Promise((resolve) => {
     pbkdf2('p', 's', iterations, 32, 'sha256', resolve);
   }));
   await Promise.all([...busy, new Promise((resolve) => setTimeout(resolve, Number(holdMs)))]);
