@@ -1037,6 +1037,19 @@ describe('sessions', () => {
     expect(await live.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 2 });
     expect(live.entity).toBe('54cd');
     expect(sandbox.commands.recent.slice(-2).map(({ entity, usedSession }) => [entity, usedSession])).toEqual([['1234', true], ['54cd', false]]);
+    // A login() while a reused session of the other system is in use goes to this client's system,
+    // and so does the session it starts.
+    live.reuseSession(ote.saveSession()!);
+    expect((await live.login()).code).toBe(200);
+    expect(live.saveSession()?.entity).toBe('54cd');
+    await live.request({ COMMAND: 'StatusAccount' });
+    expect(sandbox.commands.recent.slice(-2).map(({ entity, usedSession }) => [entity, usedSession])).toEqual([['54cd', false], ['54cd', true]]);
+    // A failed login keeps the reused session, and its entity.
+    const failing = client({ credentials: { login: 'demo', password: 'wrong' } });
+    failing.reuseSession(ote.saveSession()!);
+    expect((await failing.login()).code).toBe(530);
+    expect(failing.saveSession()).toEqual(ote.saveSession());
+    expect(failing.entity).toBe('1234');
   });
 
   it('refuses a reuseSession() while a login() or logout() is not over with INVALID_STATE, changing nothing', async () => {

@@ -266,6 +266,9 @@ export class CommandClient {
   readonly #credentials: ConnectionFields | undefined;
   readonly #remoteAddress: string | undefined;
   readonly #subuser: string | undefined;
+  /** The entity of the client's system, which requests without a session (a login too) are sent to. */
+  readonly #systemEntity: string;
+  /** The entity of the session in use (`#sessionId`): a reused one's may be another system's. */
   #entity: string;
   #sessionId: string | undefined;
   // The last login() or logout() called, while it is not over: its StartSession command (none for
@@ -284,7 +287,7 @@ export class CommandClient {
     }
     this.system = system;
     const defaults = ISPAPI_SYSTEMS[system];
-    this.#entity = defaults.entity;
+    this.#entity = this.#systemEntity = defaults.entity;
     const url = endpointUrl('url', options.url ?? defaults.url);
     this.url = url.href;
 
@@ -328,9 +331,9 @@ export class CommandClient {
     this.#target = { path: url.pathname + url.search, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent } };
   }
 
-  /** The entity (`54cd` live, `1234` OT&E) the client sends. */
+  /** The entity (`54cd` live, `1234` OT&E) the client sends: its session's, else its system's. */
   get entity(): string {
-    return this.#entity;
+    return this.#sessionId ? this.#entity : this.#systemEntity;
   }
 
   /** Whether a session started by `login()` (or reused) is in use. */
@@ -421,7 +424,12 @@ export class CommandClient {
     return this.#queue(signal, async () => {
       // An empty session id: the credentials, even when a session is in use.
       const response = await this.#send(command, { signal, sessionId: '' });
-      this.#sessionId = startedSession(response) ?? this.#sessionId;
+      const started = startedSession(response);
+      // A session of this client's system, where the login went (not a reused session's).
+      if (started) {
+        this.#sessionId = started;
+        this.#entity = this.#systemEntity;
+      }
       return response;
     }, key);
   }
@@ -440,19 +448,9 @@ export class CommandClient {
       if (!ended) return syntheticResponse(530, SESSION_NOT_FOUND, { url: this.url });
       const response = await this.#send([['COMMAND', 'EndSession']], { signal: options.signal });
       // Not a session reuseSession() set meanwhile.
-      if (sessionEnded(response) && this.#sessionId === ended) this.#forget();
+      if (sessionEnded(response) && this.#sessionId === ended) this.#sessionId = undefined;
       return response;
     });
-  }
-
-  /**
-   * No session from now on, and the entity of the client's own system again: not one a reused
-   * session set, which the credentials would then be sent to (through a proxy, only the entity
-   * tells the systems apart).
-   */
-  #forget(): void {
-    this.#sessionId = undefined;
-    this.#entity = ISPAPI_SYSTEMS[this.system].entity;
   }
 
   /** `{ entity, session }` of the session in use, to reuse it later; undefined without one. */
@@ -558,7 +556,7 @@ export class CommandClient {
       // The credentials refused: nothing to replay with.
       else if (!id) return response;
       // Forgotten unless a login() or reuseSession() set another meanwhile (the replay uses that one).
-      else if (this.#sessionId === id) this.#forget();
+      else if (this.#sessionId === id) this.#sessionId = undefined;
       if (replay || !outgoing.i || !(session || this.#sessionId || this.#credentials)) return response;
       attempt = response.attempt + 1;
     }
@@ -568,7 +566,10 @@ export class CommandClient {
     const { c: pairs, o: options } = outgoing;
     const signal = options.signal;
     const connection: ConnectionFields = {
-      entity: this.#entity,
+      // Without a session (the credentials, a login), this client's system: not the system of a
+      // session reused and since ended, which the credentials would go to (through a proxy URL,
+      // the entity alone tells the systems apart).
+      entity: session ? this.#entity : this.#systemEntity,
       remoteAddress: options.remoteAddress ?? this.#remoteAddress,
       session,
       user: options.subuser ?? this.#subuser,
