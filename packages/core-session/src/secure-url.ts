@@ -2,8 +2,8 @@ import { AuthError } from './auth-error.js';
 
 /**
  * Whether `hostname` is a loopback address: `localhost` (not a name under it, which Node looks up
- * in DNS like any other), `[::1]`, or 127.x.x.x. Takes `URL.hostname`, which is normalized: lower case, IPv4 as four decimal
- * numbers (`127.1` reads `127.0.0.1`), IPv6 compressed and in brackets.
+ * in DNS like any other), `[::1]`, or 127.x.x.x. Takes `URL.hostname`, which is normalized: lower
+ * case, IPv4 as four decimal numbers (`127.1` reads `127.0.0.1`), IPv6 compressed and in brackets.
  */
 export function isLoopbackHost(hostname: string): boolean {
   return /^(localhost|\[::1\]|127(\.\d{1,3}){3})$/.test(hostname);
