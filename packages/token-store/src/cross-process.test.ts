@@ -151,7 +151,7 @@ describe('FileStore across processes', () => {
     expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
   }, 30_000);
 
-  it('a live holder whose threadpool is busy (4 long jobs, its event loop free) keeps its lock: the heartbeat does not queue behind them', async () => {
+  it('a live holder whose threadpool is busy (a long job on each of its threads, its event loop free) keeps its lock: the heartbeat does not queue behind them', async () => {
     const dir = await temporaryDirectory();
     const staleLockMs = 300;
     const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '100', '1500']);
