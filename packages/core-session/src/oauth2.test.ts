@@ -278,6 +278,16 @@ describe('oauth2 token responses', () => {
     }
   });
 
+  it('keeps the refresh token of the same answer out of a token_type it refuses', async () => {
+    const endpoint = await tokenEndpoint();
+    onTestFinished(endpoint.close);
+    // Short enough to fit in the 24 characters of the type shown.
+    endpoint.answer({ access_token: 'typed-access-token', refresh_token: 'rt-73920514', token_type: { e: 'rt-73920514' } });
+    const error = await caught(sessionFor(endpoint.url).getToken());
+    expect(error).toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('only Bearer is supported') as unknown });
+    expect(inspect(error, { depth: 10, showHidden: true })).not.toContain('73920514');
+  });
+
   it('keeps a secret echoed by the server out of the error in its JSON-escaped form too', async () => {
     const endpoint = await tokenEndpoint();
     onTestFinished(endpoint.close);

@@ -268,7 +268,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
     if (refreshToken != null && typeof refreshToken !== 'string') throw invalid('a refresh_token that is not a string');
     // RFC 6749 section 7.1: never use a token type this client does not understand. A missing one (lenient servers) is Bearer.
     if (type !== undefined && type !== null && type !== '' && (typeof type !== 'string' || type.toLowerCase() !== 'bearer')) {
-      throw invalid(`token_type ${scrubText(JSON.stringify(type), [...secrets, value], 24)}: only Bearer is supported`);
+      throw invalid(`token_type ${scrubText(JSON.stringify(type), [...secrets, value, refreshToken ?? undefined], 24)}: only Bearer is supported`);
     }
     return {
       value,
