@@ -636,6 +636,31 @@ describe('oauth2 requests that fail', () => {
     expect(await attempt('http://127.0.0.1:1/token')).toMatchObject({ code: 'NETWORK', message: 'The token endpoint request to 127.0.0.1:1 failed (bad port): fetch failed.' });
   });
 
+  it('fails at the first attempt with CONFIGURATION, not retryable, when the token endpoint\'s certificate is not trusted', async () => {
+    const tls = await startSandbox({ tls: true, ess: { generator: false } });
+    onTestFinished(() => tls.close());
+    let requests = 0;
+    const counting: typeof fetch = (input, init) => {
+      requests += 1;
+      return fetch(input, init);
+    };
+    const authenticator = oauth2({ tokenUrl: tls.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'cert-secret', fetch: counting });
+    const error = await caught(new Session({ authenticator, retry: { retries: 3, baseDelayMs: 1 } }).getToken());
+    expect(error).toMatchObject({ name: 'AuthError', code: 'CONFIGURATION', retryable: false });
+    // Node's code for a self-signed certificate, and what to do.
+    expect((error as Error).message).toMatch(/^The token endpoint request to 127\.0\.0\.1:\d+ failed \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\): its TLS certificate is not trusted or not valid\. Retrying cannot help: trust its CA \(see the README\) or fix the certificate\.$/);
+    expect((error as Error).message).not.toContain('cert-secret');
+    expect(requests).toBe(1);
+    // The control: a network failure (nothing listens) stays NETWORK, retried.
+    const server = createServer();
+    const closed = await listen(server);
+    await closeServer(server);
+    requests = 0;
+    const refused = oauth2({ tokenUrl: `${closed}/token`, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'cert-secret', fetch: counting });
+    expect(await caught(new Session({ authenticator: refused, retry: { retries: 3, baseDelayMs: 1 } }).getToken())).toMatchObject({ code: 'NETWORK', retryable: true });
+    expect(requests).toBe(4);
+  });
+
   it('scrubs the reason of the request\'s secrets', async () => {
     const secret = 'reason-secret-4711';
     const echoing: typeof fetch = () => Promise.reject(new TypeError('fetch failed', { cause: new Error(`upstream refused client ${secret}`) }));

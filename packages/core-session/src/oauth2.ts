@@ -1,6 +1,7 @@
 import type { KyInstance } from 'ky';
 import { AuthError, errorMessage, MAX_RETRY_AFTER_MS, throttleDelay } from './auth-error.js';
 import { MAX_TIMER_MS, milliseconds } from './backoff.js';
+import { isCertificateError } from './certificate-error.js';
 import { scrubText } from './scrub.js';
 import { requireSecureUrl } from './secure-url.js';
 import { sha256Hex } from './store-key.js';
@@ -190,6 +191,10 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
       // Its code (ECONNREFUSED), else its reason (fetch's "bad port" has no code).
       const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' && cause.message ? scrubText(cause.message, secrets) : '';
+      // A certificate the runtime does not trust (or a TLS failure) comes back at every attempt.
+      if (isCertificateError(cause?.code)) {
+        throw new AuthError('CONFIGURATION', `The ${what} request to ${url.host} failed (${reason}): its TLS certificate is not trusted or not valid. Retrying cannot help: trust its CA (see the README) or fix the certificate.`, { cause: error });
+      }
       // The cause is a fetch TypeError: it carries no request body, so no secret.
       throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${reason && ` (${reason})`}: ${scrubText(errorMessage(error), secrets)}.`, {
         cause: error,
