@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from './create-logger.js';
-import { REDACTED } from './redact.js';
+import { createRedactor, REDACTED } from './redact.js';
 import { silentLogger } from './silent-logger.js';
 import { errorWithUnreadableCause, fieldsWith, revoked, THROWN, unreadable } from './testing/unreadable-fields.js';
 
@@ -147,6 +147,24 @@ describe('createLogger', () => {
       expect(lines.join('\n')).not.toContain(secret);
       expect(lines.join('\n').split(`redirect_uri=https%3A%2F%2Fapp.test%2Fcb%3Faccess_token%3D${REDACTED}`)).toHaveLength(5);
     }
+  });
+
+  it('refuses redact keys that are not an array of strings (a string was read one character per key, leaving the secret it named in clear)', () => {
+    for (const keys of ['iban', 42, ['iban', 7], { iban: true }]) {
+      expect(() => createLogger({ redact: { keys: keys as never } }), JSON.stringify(keys)).toThrow(new TypeError('redact keys must be an array of strings.'));
+      expect(() => createRedactor({ keys: keys as never }), JSON.stringify(keys)).toThrow(new TypeError('redact keys must be an array of strings.'));
+    }
+    // null counts as not given, as for every option.
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write, redact: { keys: null as never } }).info('x', { password: 'hunter2' });
+    expect(lines[0]).not.toContain('hunter2');
+  });
+
+  it('takes options null as none, and refuses options that are not an object', () => {
+    vi.stubEnv('SESSIONKIT_LOG_LEVEL', '');
+    const logger = createLogger(null as never);
+    expect([logger.isLevelEnabled('info'), logger.isLevelEnabled('debug')]).toEqual([true, false]);
+    for (const options of ['debug', 42, true]) expect(() => createLogger(options as never), String(options)).toThrow(new TypeError('createLogger() options must be an object.'));
   });
 
   it('redacts extra keys given in options', () => {

@@ -35,7 +35,10 @@ export interface LoggerOptions {
  * const logger = createLogger({ level: 'debug', format: 'json' });
  * logger.child({ component: 'session' }).debug('token acquired', { expiresInMs: 3_600_000 });
  */
-export function createLogger(options: LoggerOptions = {}): Logger {
+export function createLogger(given?: LoggerOptions): Logger {
+  // null counts as not given; a level given alone ('debug') is not taken for options.
+  const options = given ?? {};
+  if (typeof options !== 'object') throw new TypeError('createLogger() options must be an object.');
   const format: string = options.format ?? 'pretty';
   const write = options.write ?? ((line) => process.stderr.write(`${line}\n`));
   const toLine = format === 'json' ? formatJson : formatPretty;

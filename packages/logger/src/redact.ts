@@ -260,9 +260,10 @@ const close = (json: string, from: number): number => {
 
 /** Build a redactor for a set of keys. */
 export function createRedactor(options: RedactOptions = {}): Redactor {
-  const keys = new Set(
-    [...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(options.keys ?? [])].map(normalizeKey),
-  );
+  const extra: unknown = options.keys ?? [];
+  // A string would be read one character per key, leaving the secret it names in clear.
+  if (!Array.isArray(extra) || extra.some((key) => typeof key !== 'string')) throw new TypeError('redact keys must be an array of strings.');
+  const keys = new Set([...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(extra as string[])].map(normalizeKey));
   // A key without a separator (most keys) is one lookup. One with separators (brackets too, so
   // that a form key `user[password]` ends in `password`; a capital after a small letter or
   // digit, so that `dbPassword` is `db_password`; and the last of a run of capitals before a small
