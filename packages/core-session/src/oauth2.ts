@@ -156,7 +156,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
       if (clientSecret !== undefined) form.set('client_secret', clientSecret);
     }
     const http = await (client ??= import('ky').then(({ default: ky }) => ky.create({ retry: 0, timeout: false, throwHttpErrors: false, ...(options.fetch && { fetch: options.fetch }) })));
-    const timeout = AbortSignal.timeout(timeoutMs);
+    // Rounded up: AbortSignal.timeout() takes whole milliseconds only.
+    const timeout = AbortSignal.timeout(Math.ceil(timeoutMs));
     const signal = AbortSignal.any([context.signal, timeout]);
     // Rejects when `signal` fires. The wait for the answer and its body ends here, on `signal` itself:
     // ky hands fetch a Request that follows the signal only through a weak reference to the

@@ -1065,6 +1065,18 @@ describe('Session: option limits', () => {
     expect(() => session({ idleTtlMs: 30 * 86_400_000, refreshWindowMs: 30 * 86_400_000 })).not.toThrow();
   });
 
+  it('refuses a retry that is not an object (retry: 0 made the default two retries)', () => {
+    for (const value of [0, false, 'none', 3]) {
+      expect(() => session({ retry: value as never }), String(value)).toThrow(new TypeError('retry must be an object such as { retries: 0 }.'));
+    }
+    expect(() => session({ retry: { retries: 0 } })).not.toThrow();
+  });
+
+  it('takes a fractional timeoutMs: the request times out after it, rounded up (AbortSignal.timeout refused it with a RangeError)', async () => {
+    const token = await session({ authenticator: clientCredentials({ timeoutMs: 1500.5 }) }).getToken();
+    expect(sandbox.idp.verifyAccessToken(token.value)).toBeDefined();
+  });
+
   it('rejects attemptTimeoutMs 0, which would time every attempt out at once, as oauth2 rejects timeoutMs 0', async () => {
     for (const value of [0, -1, Number.NaN]) {
       expect(() => session({ attemptTimeoutMs: value })).toThrow(new RangeError(`attemptTimeoutMs must be above 0 and at most 2147483647 milliseconds, not ${value}.`));
