@@ -185,6 +185,8 @@ describe('createApiClient', () => {
         });
       }
       expect(thrownBy(() => createApiClient({ baseUrl, session: session(), retry: value }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^retry must be a whole number from 0 /) as unknown });
+      // In the object form too: ky retried a limit of NaN without end.
+      expect(thrownBy(() => createApiClient({ baseUrl, session: session(), retry: { limit: value } }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^retry must be a whole number from 0 /) as unknown });
     }
     // 0 used to time out every request at once (ky's timer, unlike undici's, does not take 0 as none).
     expect(thrownBy(() => createApiClient({ baseUrl, session: session(), timeoutMs: 0 }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'timeoutMs must be a whole number from 1 to 2147483647, not 0.' });

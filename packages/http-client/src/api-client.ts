@@ -187,9 +187,12 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     return refused ? attempt(again, init, signal) : response;
   };
 
-  // ky's defaults stay for what the caller leaves out (a limit of 2). The cap on Retry-After is the
+  // ky's defaults stay for what the caller leaves out (a limit of 2). The limit is checked in the
+  // object form too (ky retried a limit of NaN without end). The cap on Retry-After is the
   // number given, else 60 s (null counts as not given, as everywhere).
-  const retry: KyRetryOptions = { ...(typeof options.retry === 'object' ? options.retry : { limit: wholeNumber('retry', options.retry, 2) }) };
+  // The limit is set below.
+  const retry = (typeof options.retry === 'object' ? { ...options.retry } : { limit: options.retry }) as KyRetryOptions;
+  retry.limit = wholeNumber('retry', retry.limit, 2);
   const max = retry.maxRetryAfter ?? 60_000;
   // Puts the cap (a lower number given stays) and the guards on retry options: the client's own, so
   // that they stay for a request that drops the hooks, and, with `request`, those ky uses for a

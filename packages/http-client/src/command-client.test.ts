@@ -504,6 +504,20 @@ describe('failures and retries', () => {
     expect(await created.request({ COMMAND: 'AddDomain', DOMAIN: 'write-once-c.com' }, { idempotent: true })).toMatchObject({ code: 200, attempt: 2 });
   });
 
+  it('retries a command only for idempotent true: a string such as "false" (from a config file) counts as false', async () => {
+    const created = client();
+    for (const idempotent of ['false', 'true', 1]) {
+      sandbox.commands.resetStats();
+      sandbox.commands.injectFault({ type: 'status', status: 503 });
+      const response = await created.request({ COMMAND: 'AddDomain', DOMAIN: `write-once-${String(idempotent)}.com` }, { idempotent: idempotent as never });
+      expect(response, String(idempotent)).toMatchObject({ code: 421, httpStatus: 503, attempt: 1 });
+      expect(sandbox.stats.commands.requests).toBe(1);
+    }
+    // Not given (undefined or null), a read-only command is retried as before.
+    sandbox.commands.injectFault({ type: 'status', status: 503 });
+    expect(await created.request({ COMMAND: 'CheckDomain', DOMAIN: 'retried.com' }, { idempotent: null as never })).toMatchObject({ attempt: 2 });
+  });
+
   it('retries a read-only command after a dropped connection', async () => {
     const created = client();
     sandbox.commands.resetStats();

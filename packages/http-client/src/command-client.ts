@@ -515,7 +515,8 @@ export class CommandClient {
       c: pairs,
       // The commands that only read (Check…, Query…, Status…, Get…; blanks before them allowed) are safe to retry.
       // The first pair is always COMMAND; none would read as "undefined", which is none of them either.
-      i: options.idempotent ?? /^\s*(?:Check|Query|Status|Get)/i.test(pairs[0]?.[1] as unknown as string),
+      // Given, only true retries (a string "false" from a config file is no yes).
+      i: ((options.idempotent as unknown) ?? /^\s*(?:Check|Query|Status|Get)/i.test(pairs[0]?.[1] as unknown as string)) === true,
       o: options,
       s: performance.now(),
     };
