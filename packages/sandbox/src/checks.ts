@@ -5,11 +5,13 @@ const MAX_DELAY_MS = 2_147_483_647;
 
 /**
  * `count` when it is a whole number of 1 or more (or, with `infinite`, Infinity: until told
- * otherwise); else a RangeError naming `name`. The fault controls share these checks.
+ * otherwise), and at most `max` when given; else a RangeError naming `name`. The fault controls
+ * share these checks.
  */
-export function checkCount(name: string, count: number, infinite = false): number {
-  if (!((Number.isInteger(count) || (infinite && count === Number.POSITIVE_INFINITY)) && count >= 1)) {
-    throw new RangeError(`${name} must be a whole number of 1 or more${infinite ? ', or Infinity' : ''}, not ${count}.`);
+export function checkCount(name: string, count: number, infinite = false, max: number = Number.POSITIVE_INFINITY): number {
+  if (!((Number.isInteger(count) || (infinite && count === Number.POSITIVE_INFINITY)) && count >= 1 && count <= max)) {
+    const range = max === Number.POSITIVE_INFINITY ? 'of 1 or more' : `from 1 to ${max}`;
+    throw new RangeError(`${name} must be a whole number ${range}${infinite ? ', or Infinity' : ''}, not ${count}.`);
   }
   return count;
 }

@@ -15,7 +15,8 @@ Options:
                                for clients to trust (e.g. NODE_EXTRA_CA_CERTS=<file>)
   --state-file <file>          keep issued tokens (as hashes) in this file, so that they stay
                                valid when the sandbox is started again with the same file
-  --token-ttl <seconds>        access token lifetime (default: 3600)
+  --token-ttl <seconds>        access token lifetime (default: 3600; 0 issues tokens already
+                               expired)
   --auth-rate-limit <max>/<s>  answer 429 past <max> logins per identity within <s> seconds
   --event-interval <ms>        the event generator publishes a batch every <ms> (default: 1000;
                                0 turns it off)
@@ -37,6 +38,33 @@ function wholeNumber(name: string, text: string, min: number, max: number): numb
   return value;
 }
 
+/** The flags that take a number (`--auth-rate-limit` two of them). */
+const NUMBER_FLAGS = new Set(['--port', '--token-ttl', '--auth-rate-limit', '--event-interval', '--resume-window', '--domains']);
+
+/**
+ * `args` with a negative number after a flag that takes a number joined to it (`--domains -1`
+ * as `--domains=-1`), so that the flag's range check refuses it, saying the range, where
+ * parseArgs would take it for an option and call the flag's argument ambiguous.
+ */
+function joinNegativeNumbers(args: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index] ?? '';
+    const next = args[index + 1];
+    if (arg === '--') {
+      joined.push(...args.slice(index));
+      break;
+    }
+    if (NUMBER_FLAGS.has(arg) && next !== undefined && /^-[\d.]/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      index += 1;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 interface CliOptions {
   sandbox: SandboxOptions;
   certFile: string | undefined;
@@ -47,7 +75,7 @@ function parseCli(argv: readonly string[]): CliOptions {
   let values;
   try {
     ({ values } = parseArgs({
-      args: argv[0] === '--' ? argv.slice(1) : [...argv],
+      args: joinNegativeNumbers(argv[0] === '--' ? argv.slice(1) : argv),
       options: {
         port: { type: 'string', default: '8080' },
         host: { type: 'string', default: '127.0.0.1' },
@@ -73,7 +101,7 @@ function parseCli(argv: readonly string[]): CliOptions {
     tls: values.tls,
     stateFile: values['state-file'],
   };
-  if (values['token-ttl'] !== undefined) options.tokenTtlSeconds = wholeNumber('token-ttl', values['token-ttl'], 1, 31_536_000);
+  if (values['token-ttl'] !== undefined) options.tokenTtlSeconds = wholeNumber('token-ttl', values['token-ttl'], 0, 31_536_000);
   const rateLimit = values['auth-rate-limit'];
   if (rateLimit !== undefined) {
     const [max = '', seconds = '', ...rest] = rateLimit.split('/');

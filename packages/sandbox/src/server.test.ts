@@ -65,6 +65,29 @@ describe('startSandbox', () => {
     }
   });
 
+  it('refuses a host or port it cannot listen on as meant, naming the option (host 42 listened on every interface)', async () => {
+    /** The start's error, or the url of a sandbox that started (then closed). */
+    const startError = (options: Record<string, unknown>): Promise<unknown> =>
+      startSandbox({ ...options, ess: { generator: false } }).then(async (started) => {
+        await started.close();
+        return started.url;
+      }, (error: unknown) => error);
+    for (const host of [42, '', true, {}]) {
+      const error = await startError({ host });
+      expect(error, JSON.stringify(host)).toBeInstanceOf(TypeError);
+      expect(String(error)).toContain('host must be a non-empty string');
+    }
+    for (const [port, type] of [['abc', TypeError], ['80', TypeError], [-1, RangeError], [65_536, RangeError], [1.5, RangeError], [Number.NaN, RangeError]] as const) {
+      const error = await startError({ port });
+      expect(error, String(port)).toBeInstanceOf(type);
+      expect(String(error)).toContain('port must be an integer from 0 to 65535');
+    }
+    // Not given, undefined or null: the defaults, a free port on loopback.
+    for (const given of [{}, { host: undefined, port: undefined }, { host: null, port: null }]) {
+      expect(await startError(given), JSON.stringify(given)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    }
+  });
+
   it('serves HTTPS with a self-signed certificate that a client can trust explicitly', async () => {
     const sandbox = await startSandbox({ tls: true });
     try {
@@ -301,6 +324,13 @@ describe('sessionkit-sandbox (the command)', () => {
     [['--bogus'], "Unknown option '--bogus'"],
     [['--cert-file', 'x.pem'], '--cert-file needs --tls'],
     [['--auth-rate-limit', '5'], '--auth-rate-limit seconds must be a whole number'],
+    // A negative number reaches the flag's range check (parseArgs called it "ambiguous").
+    [['--domains', '-1'], '--domains must be a whole number from 0 to 1000000, not "-1"'],
+    [['--event-interval', '-5'], '--event-interval must be a whole number from 0 to 3600000, not "-5"'],
+    [['--port', '-1'], '--port must be a whole number from 0 to 65535, not "-1"'],
+    [['--token-ttl', '-1'], '--token-ttl must be a whole number from 0 to 31536000, not "-1"'],
+    [['--auth-rate-limit', '-5/60'], '--auth-rate-limit max must be a whole number from 1 to 1000000, not "-5"'],
+    [['--resume-window=-2'], '--resume-window must be a whole number from 1 to 86400, not "-2"'],
   ])('rejects %j with exit code 2 and the usage', async (args, message) => {
     const child = spawnCli(args);
     let stderr = '';
@@ -309,6 +339,17 @@ describe('sessionkit-sandbox (the command)', () => {
     expect(await exitOf(child)).toBe(2);
     expect(stderr).toContain(message);
     expect(stderr).toContain('Usage: sessionkit-sandbox [options]');
+  });
+
+  it('takes --token-ttl 0, as tokenTtlSeconds does: tokens issued already expired', async () => {
+    const running = await startCli(['--port', '0', '--token-ttl', '0', '--event-interval', '0']);
+    const response = await fetch(running.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'sessionkit-demo', client_secret: 'demo-secret' }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toMatch(/"expires_in":0[,}]/);
+    expect(await running.stop()).toBe(0);
   });
 
   it('prints its usage with --help', async () => {

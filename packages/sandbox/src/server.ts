@@ -20,9 +20,9 @@ import { createSelfSignedCertificate, type TlsMaterial } from './tls.js';
 
 /** Options of {@link startSandbox}. The identity provider's options sit at the top level. */
 export interface SandboxOptions extends IdentityProviderOptions {
-  /** TCP port; 0 picks a free one. @default 0 */
+  /** TCP port, an integer from 0 to 65535; 0 picks a free one. @default 0 */
   port?: number | undefined;
-  /** Address to listen on. @default '127.0.0.1' */
+  /** Address to listen on, a non-empty string. @default '127.0.0.1' */
   host?: string | undefined;
   /**
    * Serve HTTPS (and WSS): `true` makes a self-signed certificate at start, exposed as
@@ -88,6 +88,20 @@ function targetUrl(target: string): URL | undefined {
   }
 }
 
+/**
+ * Where to listen, checked before anything starts: a host that is no string, or is empty, made
+ * the server listen on every interface, and a port that is no number a pipe (url
+ * `http://undefined:undefined`). Undefined and null are the defaults, as for the other options.
+ */
+function listenAddress(options: SandboxOptions): { port: number; host: string } {
+  const host: unknown = options.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host === '') throw new TypeError(`host must be a non-empty string, not ${JSON.stringify(String(host)).slice(0, 40)}.`);
+  const port: unknown = options.port ?? 0;
+  if (typeof port !== 'number') throw new TypeError(`port must be an integer from 0 to 65535, not ${JSON.stringify(String(port)).slice(0, 40)}.`);
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65_535)) throw new RangeError(`port must be an integer from 0 to 65535, not ${port}.`);
+  return { port, host };
+}
+
 /** Answer an upgrade request with an empty HTTP error and close its socket. */
 function refuseUpgrade(socket: Duplex, statusLine: string): void {
   // The HTTP server stops listening for errors on a socket it hands over for an upgrade.
@@ -107,6 +121,7 @@ function refuseUpgrade(socket: Duplex, statusLine: string): void {
  * await sandbox.close();
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const { port, host: listenHost } = listenAddress(options);
   const material = options.tls === true ? await createSelfSignedCertificate() : options.tls === false ? undefined : options.tls;
   const idp = createIdentityProvider(options);
   const commands = createCommandApi(options.commands ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
@@ -164,7 +179,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.listen(port, listenHost, () => {
         server.off('error', reject);
         resolve();
       });

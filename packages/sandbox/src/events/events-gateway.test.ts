@@ -375,8 +375,12 @@ describe('events gateway', () => {
       ['generate 1.5', () => { events.generate(1.5); }],
       ['generate -1', () => { events.generate(-1); }],
       ['generate NaN', () => { events.generate(Number.NaN); }],
+      // Past the cap: 1e9 ran the process out of heap (about 4 GB) after some 45 s.
+      ['generate 1000001', () => { events.generate(1_000_001); }],
+      ['generate 1e9', () => { events.generate(1e9); }],
     ];
     for (const [name, control] of impossible) expect(control, name).toThrow(RangeError);
+    expect(() => { events.generate(1e9); }).toThrow('from 1 to 1000000, not 1000000000');
     await expect(startSandbox({ ess: { generator: false, getStateDelayMs: -1 } })).rejects.toThrow(RangeError);
     // None of them took effect: upgrades, commands and getState are served as before.
     expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(101);

@@ -104,7 +104,10 @@ export interface EventsGateway extends SandboxModule {
    * events in the same millisecond); `type` and `source` are required.
    */
   publish(events: readonly Record<string, unknown>[]): void;
-  /** Publish `count` events from the generator now (even when its timer is off). */
+  /**
+   * Publish `count` events from the generator now (even when its timer is off): a whole number
+   * from 1 to 1000000 (a connected session holds every one of them until its socket takes them).
+   */
   generate(count: number): void;
   /** Abruptly destroy every WebSocket connection; sessions stay resumable for the window. */
   dropConnections(): void;
@@ -176,6 +179,13 @@ type Command = Record<string, unknown> & { command: string; commandId: number };
 const eventsPath = '/api/ws/events/v1';
 /** Bytes in flight per connection before the gateway waits for the socket to drain. */
 const highWaterBytes = 1 << 20;
+/**
+ * Most events one `generate()` call publishes: a subscribed session holds all of them (about
+ * 1 GB for this many) until its socket takes them, as the publish is synchronous.
+ */
+const maxGenerated = 1_000_000;
+/** Events `generate()` makes and publishes at a time, so that no session-less call holds them all at once. */
+const generateChunk = 10_000;
 
 /** The millisecond of the last time issued (may run ahead of the clock, see `timestamp`). */
 let lastMillisecond = 0;
@@ -646,7 +656,9 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     },
     publish,
     generate: (count) => {
-      publish(generator.next(checkCount("generate()'s count", count)));
+      for (let left = checkCount("generate()'s count", count, false, maxGenerated); left > 0; left -= generateChunk) {
+        publish(generator.next(Math.min(left, generateChunk)));
+      }
     },
     dropConnections: () => {
       for (const connection of connections) connection.ws.terminate();
