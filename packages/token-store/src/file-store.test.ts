@@ -274,6 +274,13 @@ describe('FileStore files', () => {
     }
   });
 
+  it('takes options given as a string (from JavaScript) as the dir, not as none (the default directory), and refuses other non-objects', () => {
+    expect(new FileStore('/tmp/sessionkit-string-dir' as never).dir).toBe('/tmp/sessionkit-string-dir');
+    for (const options of [42, true]) {
+      expect(() => new FileStore(options as never), String(options)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'dir must be a non-empty string.' }) as Error);
+    }
+  });
+
   it('rejects lockTimeoutMs and staleLockMs above 2147483647 with INVALID_ARGUMENT (Node.js would fire such timers after 1 ms)', () => {
     // staleLockMs / 3 is the heartbeat interval: 7e9 would touch the lock file every millisecond.
     for (const options of [{ lockTimeoutMs: 2 ** 31 }, { staleLockMs: 2 ** 31 }, { staleLockMs: 7e9 }]) {

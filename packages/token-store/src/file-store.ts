@@ -71,10 +71,11 @@ export class FileStore implements TokenStore {
   readonly #locks: RunLocked;
 
   constructor(options?: FileStoreOptions | null) {
-    // From JavaScript: null is no options, and a dir that is not a string an INVALID_ARGUMENT; so is ''
+    // From JavaScript: null is no options, a string the dir (it was passed over for the default
+    // directory), and a dir that is not a string an INVALID_ARGUMENT; so is ''
     // (an environment variable set but empty), which resolve() would take as the current directory.
     options ??= {};
-    const dir = options.dir ?? defaultStoreDirectory();
+    const dir: unknown = options.dir ?? (typeof options == 'object' ? defaultStoreDirectory() : options);
     if (!dir || typeof dir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'dir must be a non-empty string.');
     this.dir = resolve(dir);
     this.#settings = {
