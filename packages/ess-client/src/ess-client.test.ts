@@ -851,9 +851,10 @@ describe('EssClient: lifecycle', () => {
       } catch (caught) {
         error = caught;
       }
-      // Timeouts are at least 1 ms.
+      // Timeouts are at least 1 ms; numbers that are not times (highWaterMark, maxRetries) have no upper bound.
       const min = name.endsWith('TimeoutMs') ? 1 : 0;
-      expect(error, name).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', message: `${name} must be a number from ${min} to 2147483647.` });
+      const max = name.endsWith('Ms') ? ' to 2147483647' : '';
+      expect(error, name).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', message: `${name} must be a number from ${min}${max}.` });
     }
     // Numbers that are not times may be larger: maxRetries Infinity (the default), a big maxPayload.
     expect(() => client({ reconnect: { maxRetries: Number.POSITIVE_INFINITY }, maxPayload: 2 ** 32, getStateTimeoutMs: 2 ** 31 - 1, heartbeatMs: 0 })).not.toThrow();
@@ -1870,5 +1871,130 @@ describe('EssClient: the automatic getState, close() races, option and listener 
     expect(late).toEqual(['e1']);
     expect(changes).toEqual([]);
     expect(removed).toEqual(['e0']);
+  });
+});
+
+describe('EssClient: bad input (a token function that never answers, a frame over maxPayload while connecting, option types)', () => {
+  it('bounds a token function that never answers by connectTimeoutMs: the attempt fails, retryable, and the next call that answers connects', async () => {
+    const token = await fetchToken(sandbox);
+    let calls = 0;
+    const failures: EssError[] = [];
+    const ess = client({
+      // The first call never settles; the next ones answer.
+      auth: () => (++calls === 1 ? new Promise<string>(() => undefined) : Promise.resolve(token)),
+      // Also the handshake's bound: ample for a local gateway.
+      connectTimeoutMs: 1000,
+      reconnect: {
+        initialDelayMs: 20,
+        shouldReconnect: (error) => {
+          failures.push(error);
+          return error.retryable;
+        },
+      },
+    });
+    const connecting = ess.connect();
+    // It used to wait for the first call for ever: connecting, one call, nothing timed out.
+    await until(() => calls >= 2, 10_000, 'a second call of the token function');
+    await connecting;
+    expect(ess.connectionState).toBe('online');
+    expect(failures[0]).toMatchObject({ name: 'EssError', code: 'AUTH_FAILED', retryable: true });
+    expect(failures[0]!.message).toContain('token function did not answer within connectTimeoutMs');
+  });
+
+  it('halts with FRAME_TOO_LARGE, as online, when a frame over maxPayload comes while connecting (the startSession answer); connect() rejects with it', async () => {
+    // Stops at the third failure: it used to be a retryable CONNECTION_LOST, tried for ever (a new gateway session each time).
+    const ess = client({ maxPayload: 10, reconnect: { initialDelayMs: 20, shouldReconnect: (error, attempt) => error.retryable && attempt < 3 } });
+    const error = await ess.connect().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'EssError', code: 'FRAME_TOO_LARGE', closeCode: 1009, retryable: false });
+    expect((error as Error).message).toContain('maxPayload');
+    expect(ess.connectionState).toBe('halted');
+    expect(sandbox.stats.events.sessionsNew).toBe(1);
+  });
+
+  it("halts with PROTOCOL_ERROR, as online, when the gateway closes with 1009 while connecting (a filters subscription too large for it)", async () => {
+    await sandbox.close();
+    sandbox = await startEssSandbox({ maxPayload: 4096 });
+    // About 7 kB on the wire, over the gateway's 4096 bytes: the addSubscription of every new session.
+    const sourceIds = Array.from({ length: 500 }, (_, index) => `camera-${index}`);
+    const ess = client({ filters: [{ resourceTypes: ['cameras'], sourceIds }], reconnect: { initialDelayMs: 20, shouldReconnect: (error, attempt) => error.retryable && attempt < 3 } });
+    const error = await ess.connect().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ name: 'EssError', code: 'PROTOCOL_ERROR', closeCode: 1009, retryable: false });
+    expect(ess.connectionState).toBe('halted');
+    expect(sandbox.stats.events.sessionsNew).toBe(1);
+  });
+
+  it('refuses options of the wrong type, naming the option and what is allowed, never the value', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ heartbeatTimeoutMs: '10s' }, 'heartbeatTimeoutMs must be a number from 1 to 2147483647.'],
+      [{ connectTimeoutMs: '10000' }, 'connectTimeoutMs must be a number from 1 to 2147483647.'],
+      [{ heartbeatMs: 'S3CR3T' }, 'heartbeatMs must be a number from 0 to 2147483647.'],
+      [{ highWaterMark: 'abc' }, 'highWaterMark must be a number from 0.'],
+      [{ maxPayload: 'abc' }, 'maxPayload must be a number from 0.'],
+      [{ reconnect: { maxRetries: '3' } }, 'maxRetries must be a number from 0.'],
+      [{ reconnect: { initialDelayMs: '100' } }, 'initialDelayMs must be a number from 0 to 2147483647.'],
+      [{ reconnect: 'S3CR3T' }, 'reconnect must be true, false or an object.'],
+      [{ reconnect: ['S3CR3T'] }, 'reconnect must be true, false or an object.'],
+      [{ reconnect: { shouldReconnect: 'S3CR3T' } }, 'shouldReconnect must be a function.'],
+      [{ fetchState: 'no' }, 'fetchState must be a boolean.'],
+      [{ ca: 42 }, 'ca must be PEM text: a string or an array of them.'],
+      [{ ca: ['-----BEGIN CERTIFICATE-----', { pem: 'S3CR3T' }] }, 'ca must be PEM text: a string or an array of them.'],
+      [{ resumeStore: {} }, 'resumeStore must be a TokenStore (get and set).'],
+      [{ resumeStore: 'S3CR3T' }, 'resumeStore must be a TokenStore (get and set).'],
+      [{ resumeKey: 42 }, 'resumeKey must be a string.'],
+      [{ resumeKey: { key: 'S3CR3T' } }, 'resumeKey must be a string.'],
+    ];
+    for (const [options, message] of cases) {
+      let error: unknown;
+      try {
+        client(options);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error, message).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', message });
+      expect(inspect(error, { depth: 10 }), message).not.toContain('S3CR3T');
+    }
+    // What they may be: ca as tls takes it (a Buffer too), reconnect true or false.
+    for (const options of [{ ca: 'pem' }, { ca: ['a', 'b'] }, { ca: Buffer.from('pem') }, { reconnect: true }, { reconnect: false }, { resumeStore: new MemoryStore(), resumeKey: 'k' }]) {
+      expect(() => client(options as Partial<EssClientOptions>), inspect(options)).not.toThrow();
+    }
+  });
+
+  it('refuses a listener that is not a function, which on() took and every emit then failed to call (logged at warn)', () => {
+    const ess = client();
+    for (const name of ['event', 'gap', 'state', 'connection'] as const) {
+      expect(() => ess.on(name, 'S3CR3T' as unknown as () => void), name).toThrow(
+        expect.objectContaining({ name: 'EssError', code: 'INVALID_COMMAND', message: 'A listener must be a function.' }),
+      );
+    }
+  });
+
+  it('takes null as not given for every option but url and auth: no filters, no resumeStore, the defaults', async () => {
+    const logged: string[] = [];
+    const nulls = {
+      filters: null,
+      resumeStore: null,
+      resumeKey: null,
+      reconnect: { initialDelayMs: null, maxDelayMs: null, resumeWindowMs: null, windowMaxDelayMs: null, maxRetries: null, shouldReconnect: null },
+      heartbeatMs: null,
+      heartbeatTimeoutMs: null,
+      commandTimeoutMs: null,
+      getStateTimeoutMs: null,
+      connectTimeoutMs: null,
+      highWaterMark: null,
+      overflow: null,
+      maxPayload: null,
+      dedupeCapacity: null,
+      dedupe: null,
+      fetchState: null,
+      ca: null,
+    };
+    const ess = client({ ...nulls, logger: createLogger({ level: 'debug', format: 'json', write: (line) => logged.push(line) }) } as unknown as Partial<EssClientOptions>);
+    expect(() => client({ ...nulls, reconnect: null, logger: null } as unknown as Partial<EssClientOptions>)).not.toThrow();
+    const snapshot = next(ess, 'state');
+    await ess.connect();
+    await snapshot;
+    // No filters: nothing subscribed. A null resumeStore used to be used: reading and saving the record failed, logged at warn.
+    expect(sandbox.stats.events.commands).toBe(2); // startSession and the automatic getState
+    expect(logged.join('\n')).not.toContain('resume record');
   });
 });

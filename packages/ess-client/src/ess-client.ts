@@ -75,7 +75,11 @@ export interface EssClientOptions {
   commandTimeoutMs?: number | undefined;
   /** Timeout of getState, which takes a minute or more on large systems; at least 1. @default 300000 */
   getStateTimeoutMs?: number | undefined;
-  /** Timeout of the WebSocket handshake; at least 1. @default 10000 */
+  /**
+   * Timeout of the WebSocket handshake, and of the wait for a token function's token (an attempt
+   * it exceeds fails with a retryable AUTH_FAILED, tried again as `reconnect` says); at least 1.
+   * @default 10000
+   */
   connectTimeoutMs?: number | undefined;
   /** Events buffered per `events()` iterator before the overflow policy applies. @default 1000 */
   highWaterMark?: number | undefined;
@@ -251,30 +255,40 @@ type Settings = Required<{
     | 'overflow'
     | 'maxPayload'
     | 'dedupe'
-    | 'fetchState']: Exclude<EssClientOptions[K], undefined>;
+    | 'fetchState'
+    | 'resumeKey']: Exclude<EssClientOptions[K], undefined>;
 }> & Pick<EssClientOptions, 'ca'>;
 
 /** The values a string option may take: the first is its default. */
 const choices: Record<string, readonly string[] | undefined> = { overflow: ['pause', 'error'], dedupe: ['always', 'after-reconnect'] };
 
 /**
- * `defaults` with each value `given` holds instead (as `??`: undefined or null takes the default).
- * A number must be at least 0 (not NaN), a timeout (`…TimeoutMs`) at least 1 (0 would time out at
- * once: a heartbeat's, every healthy connection), and a timer's time (`…Ms`, but not
- * `resumeWindowMs`, only compared with elapsed time) at most 2147483647, the longest timer Node
- * keeps (a longer one, Infinity too, would fire at once); a string one of its `choices`: else
- * `INVALID_COMMAND`.
+ * `defaults` with each value `given` holds instead (as `??`: undefined or null takes the default),
+ * of its default's type (checked at run time for callers without types: `'10s'` for a time, `'no'`
+ * for fetchState; a number's `>=` took `'10000'`). A number must be at least 0 (not NaN), a timeout
+ * (`…TimeoutMs`) at least 1 (0 would time out at once: a heartbeat's, every healthy connection),
+ * and a timer's time (`…Ms`, but not `resumeWindowMs`, only compared with elapsed time) at most
+ * 2147483647, the longest timer Node keeps (a longer one, Infinity too, would fire at once); a
+ * string one of its `choices`; `ca` (no default) PEM as tls takes it: else `INVALID_COMMAND`,
+ * which names what is allowed, never the value (it may be a secret).
  */
 function withDefaults<T extends object>(given: { [K in keyof T]?: T[K] | undefined }, defaults: T): T {
   const result = {} as T;
   for (const key in defaults) {
     const value: unknown = (result[key] = given[key] ?? defaults[key]);
+    const type = typeof defaults[key];
     const min = key.endsWith('TimeoutMs') ? 1 : 0;
-    if (typeof value === 'number' && !(value >= min && (value <= 2147483647 || !/(?<!Window)Ms$/.test(key)))) {
-      throw invalid(`${key} must be a number from ${min} to 2147483647.`);
-    }
+    const timer = /(?<!Window)Ms$/.test(key);
     const allowed = choices[key];
-    if (allowed && !allowed.includes(value as string)) throw invalid(`${key} must be "${allowed.join('" or "')}".`);
+    const wanted =
+      type === 'number'
+        ? !(typeof value === 'number' && value >= min && (value <= 2147483647 || !timer)) && `a number from ${min}${timer ? ' to 2147483647' : ''}`
+        : allowed
+          ? !allowed.includes(value as string) && `"${allowed.join('" or "')}"`
+          : type === 'undefined'
+            ? value !== undefined && ![value].flat().every((pem) => typeof pem === 'string' || ArrayBuffer.isView(pem)) && 'PEM text: a string or an array of them'
+            : typeof value !== type && `a ${type}`;
+    if (wanted) throw invalid(`${key} must be ${wanted}.`);
   }
   return result;
 }
@@ -411,7 +425,8 @@ export class EssClient {
     this.#auth = options.auth;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'ess-client' });
     // An object: its settings over the defaults; true, undefined or null: the defaults.
-    const reconnect = options.reconnect;
+    const reconnect = options.reconnect ?? true;
+    if (typeof reconnect !== 'boolean' && !isRecord(reconnect)) throw invalid('reconnect must be true, false or an object.');
     this.#reconnect = reconnect === false ? undefined : withDefaults<Reconnect>(isRecord(reconnect) ? reconnect : {}, reconnectDefaults);
     this.#options = withDefaults<Settings>(options, {
       heartbeatMs: 30_000,
@@ -426,15 +441,18 @@ export class EssClient {
       fetchState: true,
       // None: the system's CAs.
       ca: undefined,
+      resumeKey: `ess-client:${options.url}`,
     });
     const dedupeCapacity = options.dedupeCapacity ?? 10_000;
     // Rounded down, at least 1 (RecentIds). Its table and ring take up to about 40 bytes per id (the
     // ids aside): about 640 MB at the largest.
     if (!(typeof dedupeCapacity === 'number' && dedupeCapacity >= 0 && dedupeCapacity <= 2 ** 24)) throw invalid('dedupeCapacity must be a number from 0 to 16777216.');
     this.#recent = new RecentIds(dedupeCapacity, this.#options.dedupe);
-    this.#writer =
-      options.resumeStore === undefined ? undefined : new ResumeWriter(options.resumeStore, options.resumeKey ?? `ess-client:${options.url}`, this.#logger);
-    if (options.filters !== undefined) {
+    const store = options.resumeStore ?? undefined;
+    // Checked at run time for callers without types: every read and save would fail, logged at warn only.
+    if (store !== undefined && !(typeof store.get === 'function' && typeof store.set === 'function')) throw invalid('resumeStore must be a TokenStore (get and set).');
+    this.#writer = store && new ResumeWriter(store, this.#options.resumeKey, this.#logger);
+    if (options.filters != null) {
       this.#subscriptions.set(filtersSubscriptionId, { id: filtersSubscriptionId, serverId: undefined, filters: toWireFilters(options.filters) });
     }
     this.#streamOwner = {
@@ -667,11 +685,15 @@ export class EssClient {
   }
 
   /**
-   * Listen to `event`, `gap`, `state` or `connection` (another name: INVALID_COMMAND). A
-   * listener added or removed while an event is emitted takes effect from the next one.
+   * Listen to `event`, `gap`, `state` or `connection` (another name, or a listener that is not a
+   * function: INVALID_COMMAND). A listener added or removed while an event is emitted takes effect
+   * from the next one.
    */
   on<K extends keyof EssClientEvents>(name: K, listener: EssClientEvents[K]): this {
-    this.#copy(name).add(listener);
+    const listeners = this.#copy(name);
+    // Checked at run time for callers without types: every emit would fail to call it, logged at warn only.
+    if (typeof listener !== 'function') throw invalid('A listener must be a function.');
+    listeners.add(listener);
     // Events held for events() are dropped (not delivered): the listener gets the next ones.
     if (name === 'event') {
       void this.#held?.return();
@@ -812,11 +834,20 @@ export class EssClient {
       this.#wake = undefined;
       let connection: Connection;
       let credential: Credential | undefined;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        // close() ends the wait for a token (a token request may take long, or never end).
+        // close() ends the wait for a token (a token request may take long, or never end). So does
+        // connectTimeoutMs for a token function, which would hold the attempt for ever; a Session
+        // bounds its own (attemptTimeoutMs, 30 s by default, more than this one).
         credential = await new Promise<Credential | undefined>((resolve, reject) => {
           this.#stopAuth = resolve;
           this.#credential().then(resolve, reject);
+          const ms = this.#options.connectTimeoutMs;
+          if (typeof this.#auth === 'function') {
+            timer = setTimeout(reject, ms, new EssError('AUTH_FAILED', `The token function did not answer within connectTimeoutMs (${ms} ms).`, { retryable: true }));
+          }
+        }).finally(() => {
+          clearTimeout(timer);
         });
         const { WebSocket } = await (wsModule ??= import('ws'));
         if (this.#closed || !credential) break;
@@ -955,7 +986,8 @@ export class EssClient {
       connection.alive();
     });
     connection.ws.once('close', (code: number, reason: Buffer) => {
-      connection.end(connection.error ?? closeError(code, reason.toString()));
+      // Kept on the connection: an attempt it ends fails with it when it halts (below).
+      connection.end((connection.error ??= closeError(code, reason.toString())));
       if (this.#connection === connection) this.#connection = undefined;
     });
     try {
@@ -968,7 +1000,11 @@ export class EssClient {
     } catch (error) {
       connection.ws.terminate();
       if (this.#connection === connection) this.#connection = undefined;
-      throw error;
+      // Lost for a reason that halts once online (a frame over maxPayload, the gateway's 1008 or
+      // 1009, ...): that reason, not the retryable CONNECTION_LOST of the command it cut short,
+      // which was tried again for ever (a new gateway session each time, connect() never settling).
+      const reason = connection.error;
+      throw reason && !reason.retryable ? reason : error;
     } finally {
       this.#opening = undefined;
     }
