@@ -369,6 +369,43 @@ describe('Session: expiry and refresh', () => {
     expect(failures).toEqual([{ error: expect.objectContaining({ code: 'INVALID_CREDENTIALS', oauthError: 'invalid_grant' }) as unknown, background: false, fallback: true }]);
   });
 
+  it('takes the successor another process stored with the refresh token it refused, instead of logging in', async () => {
+    // Another process (one that took this one's lock for stale: a paused holder, say) refreshed
+    // with the same refresh token first and stored its successor: this refresh is refused.
+    const clock = manualClock();
+    const store = new MemoryStore();
+    const inner = passwordGrant();
+    const refresh = inner.refresh?.bind(inner);
+    if (!refresh) throw new Error('oauth2() refreshes');
+    let successor: Token | undefined;
+    let race = true;
+    const authenticator: Authenticator = {
+      identity: inner.identity,
+      authenticate: (context) => inner.authenticate(context),
+      refresh: async (token, context) => {
+        if (!race) return refresh(token, context);
+        successor = await refresh(token, context);
+        await store.set(subject.key, { version: 1, identityHash: subject.export().identityHash, token: successor, lastUsedAt: clock() });
+        return refresh(token, context);
+      },
+    };
+    const subject = session({ clock, store, authenticator });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    await subject.getToken();
+    clock.advance(3_600_000);
+    const token = await subject.getToken();
+    expect(token.value).toBe(successor?.value);
+    // The login, the other process's refresh and this one's, refused: no second login.
+    expect(sandbox.stats.idp.byGrant).toEqual({ password: 1, refresh_token: 2 });
+    expect(failures).toEqual([]);
+    // The successor's refresh token is the one used next.
+    clock.advance(3_600_000);
+    race = false;
+    await subject.getToken();
+    expect(sandbox.stats.idp).toMatchObject({ refused: 1, byGrant: { password: 1, refresh_token: 3 } });
+  });
+
   it('expires idle tokens (sliding expiry) and keeps used ones alive', async () => {
     const clock = manualClock();
     const subject = session({ clock, idleTtlMs: 60_000 });

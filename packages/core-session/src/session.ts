@@ -907,6 +907,10 @@ export class Session extends TypedEmitter<SessionEvents> {
           refuse(state.failing, base.refreshToken);
           throw error;
         }
+        // Another process may have spent it first (one that took this one's lock for stale: a paused
+        // holder's, say): the successor it stored, when usable, rather than a login.
+        const successor = this.#reuse(await this.#read(), mode)?.token;
+        if (successor && successor.refreshToken !== base.refreshToken) return successor;
         state.failing.delete(base.refreshToken);
         this.#logger.debug('refresh failed; falling back to the primary grant', { code: errorCode(error) });
         this.emit('refresh-failed', { error, background: mode === 'background', fallback: true });
