@@ -5,7 +5,7 @@ import type { TokenStore } from '@sessionkit/token-store';
 import type * as Ws from 'ws';
 import type { ClientOptions, RawData, WebSocket } from 'ws';
 import { backoffDelay } from './backoff.js';
-import { arrayOf, invalid, isRecord, toWireFilters, type WireFilter } from './commands.js';
+import { invalid, isRecord, toWireFilters, type WireFilter } from './commands.js';
 import { closeError, EssError } from './ess-error.js';
 import { type Batch, EventStream, type OverflowPolicy, type StreamOwner } from './event-stream.js';
 import { type DedupeMode, RecentIds } from './recent-ids.js';
@@ -132,6 +132,8 @@ interface Pending {
   readonly resolve: (frame: Frame) => void;
   readonly reject: (error: EssError) => void;
   readonly timer: NodeJS.Timeout;
+  /** Takes in a success answer as it is routed, before any later frame (or the answer's own events); a throw rejects. */
+  readonly answered?: ((frame: Frame) => void) | undefined;
 }
 
 interface Credential {
@@ -199,8 +201,12 @@ class Connection {
         ws.terminate();
       });
       ws.on('error', (error: Error & { code?: string }) => {
-        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-          this.error ??= closeError(1009, '', error);
+        // ws refused a frame of the gateway's (WS_ERR_…: over maxPayload, or malformed: invalid UTF-8,
+        // RSV1 without compression, a close code 999, ...) and drops the connection: the close that
+        // follows (1009 for the size; 1006, as ws stops reading, for the others) is reported with
+        // ws's error as its cause, saying what happened (a plain 1006 looked like a network drop).
+        if (error.code?.startsWith('WS_ERR_')) {
+          this.error ??= closeError(error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 1009 : 1006, '', error);
         }
         // A certificate or TLS error (the codes http-client never retries) would come again at every
         // attempt: not retryable, so the client halts (as for a refused token) instead of retrying for ever.
@@ -445,7 +451,8 @@ export class EssClient {
     });
     const dedupeCapacity = options.dedupeCapacity ?? 10_000;
     // Rounded down, at least 1 (RecentIds). Its table and ring take up to about 40 bytes per id (the
-    // ids aside): about 640 MB at the largest.
+    // ids aside): about 640 MB at the largest. The ids it keeps are at most 128 characters each (a
+    // longer one is kept as its digest): about 310 bytes per id in all, 3 MB at the default.
     if (!(typeof dedupeCapacity === 'number' && dedupeCapacity >= 0 && dedupeCapacity <= 2 ** 24)) throw invalid('dedupeCapacity must be a number from 0 to 16777216.');
     this.#recent = new RecentIds(dedupeCapacity, this.#options.dedupe);
     const store = options.resumeStore ?? undefined;
@@ -1014,41 +1021,48 @@ export class EssClient {
     const previousSessionId = this.#sessionId;
     const previousEventId = this.#lastEventId;
     const resume = previousSessionId !== undefined && previousEventId !== undefined && !this.#abandoned;
-    const frame = await this.#command(connection, 'startSession', {
-      sessionId: resume ? previousSessionId : '',
-      eventId: resume ? previousEventId : '',
-    });
-    // A resume's 200 need not name the session again; one that names another is not the session
-    // asked for (the client cannot know what it holds): a new one.
-    const resumed = resume && frame.status === 200 && (!frame.sessionId || frame.sessionId === previousSessionId);
-    const sessionId = resumed ? previousSessionId : frame.sessionId;
-    if (typeof sessionId !== 'string' || !sessionId) {
-      throw new EssError('PROTOCOL_ERROR', 'startSession was answered without a sessionId.');
-    }
-    connection.started = true;
-    if (resumed) {
-      this.#stats.resumes += 1;
-      this.#logger.info('session resumed', { sessionId, lastEventId: previousEventId });
-    } else {
-      this.#sessionId = sessionId;
-      this.#lastEventId = this.#delivered = this.#owed = undefined;
-      // Events held from the old session are not handed out after the gap that reports their loss.
-      void this.#held?.return();
-      this.#held = undefined;
-      this.#abandoned = 0;
-      this.#removals.clear();
-      for (const subscription of this.#subscriptions.values()) subscription.serverId = undefined;
-      if (previousSessionId !== undefined) {
-        this.#stats.gaps += 1;
-        // Not the session ids, which the logger counts as secrets (the old one would show).
-        this.#logger.warn('the session was not resumed: events may have been lost', { lastEventId: previousEventId });
-        this.#emit('gap', { previousSessionId, sessionId, lastEventId: previousEventId });
-      } else {
-        this.#logger.info('session started', { sessionId });
-      }
-      this.#saveRecord();
-      this.#needsState = this.#options.fetchState;
-    }
+    // Taken in as the answer is routed (#onFrame), not after this await: events a gateway sends right
+    // behind a new session's answer (in the same read, or in the answer's frame) are handled after
+    // it, so the reset of a new session (the held events, lastEventId) no longer drops them.
+    await this.#command(
+      connection,
+      'startSession',
+      { sessionId: resume ? previousSessionId : '', eventId: resume ? previousEventId : '' },
+      undefined,
+      (frame) => {
+        // A resume's 200 need not name the session again; one that names another is not the session
+        // asked for (the client cannot know what it holds): a new one.
+        const resumed = resume && frame.status === 200 && (!frame.sessionId || frame.sessionId === previousSessionId);
+        const sessionId = resumed ? previousSessionId : frame.sessionId;
+        if (typeof sessionId !== 'string' || !sessionId) {
+          throw new EssError('PROTOCOL_ERROR', 'startSession was answered without a sessionId.');
+        }
+        connection.started = true;
+        if (resumed) {
+          this.#stats.resumes += 1;
+          this.#logger.info('session resumed', { sessionId, lastEventId: previousEventId });
+        } else {
+          this.#sessionId = sessionId;
+          this.#lastEventId = this.#delivered = this.#owed = undefined;
+          // Events held from the old session are not handed out after the gap that reports their loss.
+          void this.#held?.return();
+          this.#held = undefined;
+          this.#abandoned = 0;
+          this.#removals.clear();
+          for (const subscription of this.#subscriptions.values()) subscription.serverId = undefined;
+          if (previousSessionId !== undefined) {
+            this.#stats.gaps += 1;
+            // Not the session ids, which the logger counts as secrets (the old one would show).
+            this.#logger.warn('the session was not resumed: events may have been lost', { lastEventId: previousEventId });
+            this.#emit('gap', { previousSessionId, sessionId, lastEventId: previousEventId });
+          } else {
+            this.#logger.info('session started', { sessionId });
+          }
+          this.#saveRecord();
+          this.#needsState = this.#options.fetchState;
+        }
+      },
+    );
     // A resumed session lacks only what was not added to it yet.
     for (const subscription of this.#subscriptions.values()) {
       if (subscription.serverId !== undefined) continue;
@@ -1154,7 +1168,10 @@ export class EssClient {
     } finally {
       connection.loading -= 1;
     }
-    const states = arrayOf(frame.states).filter((item): item is EssState => isRecord(item) && isStateful(item as unknown as EssEvent));
+    // None (missing, null, an object) is not "no states": it would empty the cache. Refused, as an
+    // addSubscription answered without its subscriptionId is; the cache stays as it was.
+    if (!Array.isArray(frame.states)) throw new EssError('PROTOCOL_ERROR', 'getState was answered without a states array.');
+    const states = (frame.states as unknown[]).filter((item): item is EssState => isRecord(item) && isStateful(item as unknown as EssEvent));
     this.#cache.replace(states, mark);
     this.#needsState = false;
     this.#emit('state', { reason: 'snapshot', changed: this.#cache.snapshot() } satisfies EssStateChange);
@@ -1162,7 +1179,7 @@ export class EssClient {
   }
 
   /** Send a command and wait for its answer. Throws at once (not sent) when the connection is not open. */
-  #command(connection: Connection, command: string, fields: Frame, timeoutMs = this.#options.commandTimeoutMs): Promise<Frame> {
+  #command(connection: Connection, command: string, fields: Frame, timeoutMs = this.#options.commandTimeoutMs, answered?: (frame: Frame) => void): Promise<Frame> {
     if (connection.ws.readyState !== connection.ws.OPEN) {
       throw new EssError('CONNECTION_LOST', `Cannot send "${command}": not connected.`, { retryable: true });
     }
@@ -1174,7 +1191,7 @@ export class EssClient {
         this.#updateFlow();
         reject(new EssError('COMMAND_TIMEOUT', `"${command}" was not answered within ${timeoutMs} ms.`, { retryable: true }));
       }, timeoutMs);
-      connection.pending.set(commandId, { command, resolve, reject, timer });
+      connection.pending.set(commandId, { command, resolve, reject, timer, answered });
       connection.ws.send(JSON.stringify({ command, commandId, ...fields }));
       if (connection.paused) this.#updateFlow();
     });
@@ -1197,44 +1214,51 @@ export class EssClient {
       return;
     }
     const events = frame.events;
-    if (Array.isArray(events)) this.#onEvents(events as unknown[]);
     const commandId = frame.commandId;
-    if (typeof commandId === 'number') {
-      const pending = connection.pending.get(commandId);
-      const status = typeof frame.status === 'number' ? frame.status : 0;
-      const ok = status >= 200 && status < 300;
-      if (pending === undefined) {
-        // A late answer to an addSubscription that timed out (subscribe() rejected): the gateway
-        // added a subscription the client does not hold, queued for removal (or it refused the
-        // add). Known again, it does not keep the session from being resumed (see #abandoned).
-        const serverId = frame.subscriptionId;
-        const named = typeof serverId === 'string';
-        if (connection.timedOut.delete(commandId) && (named || !ok)) {
-          if (named) {
-            this.#removals.add(serverId);
-            // Lost, or refused with a retryable status: left queued for the next connection.
-            this.#remove(connection, serverId).catch(() => undefined);
-          }
-          this.#abandoned -= 1;
-          this.#saveRecord();
+    // The answer first, then the frame's events: those of a new session's answer are the new session's.
+    if (typeof commandId === 'number') this.#onAnswer(connection, frame, commandId);
+    if (Array.isArray(events)) this.#onEvents(events as unknown[]);
+    else if (typeof commandId !== 'number') this.#logger.debug('ignored a frame: neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
+  }
+
+  #onAnswer(connection: Connection, frame: Frame, commandId: number): void {
+    const pending = connection.pending.get(commandId);
+    const status = typeof frame.status === 'number' ? frame.status : 0;
+    const ok = status >= 200 && status < 300;
+    if (pending === undefined) {
+      // A late answer to an addSubscription that timed out (subscribe() rejected): the gateway
+      // added a subscription the client does not hold, queued for removal (or it refused the
+      // add). Known again, it does not keep the session from being resumed (see #abandoned).
+      const serverId = frame.subscriptionId;
+      const named = typeof serverId === 'string';
+      if (connection.timedOut.delete(commandId) && (named || !ok)) {
+        if (named) {
+          this.#removals.add(serverId);
+          // Lost, or refused with a retryable status: left queued for the next connection.
+          this.#remove(connection, serverId).catch(() => undefined);
         }
-        this.#logger.debug('ignored a response to no pending command', { commandId });
-        return;
+        this.#abandoned -= 1;
+        this.#saveRecord();
       }
-      connection.pending.delete(commandId);
-      clearTimeout(pending.timer);
-      if (!connection.pending.size) this.#updateFlow();
-      if (ok) {
-        pending.resolve(frame);
-        return;
-      }
-      const error = frame.error;
-      const text = isRecord(error) && typeof error.errorText === 'string' ? error.errorText : 'no error text';
-      // A server error (the gateway restarting, say) may pass: retryable, like one at upgrade.
-      pending.reject(new EssError('COMMAND_FAILED', `"${pending.command}" failed with status ${status}: ${text}`, { status, retryable: retryableStatus(status) }));
-    } else if (!Array.isArray(events)) {
-      this.#logger.debug('ignored a frame: neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
+      this.#logger.debug('ignored a response to no pending command', { commandId });
+      return;
     }
+    connection.pending.delete(commandId);
+    clearTimeout(pending.timer);
+    if (!connection.pending.size) this.#updateFlow();
+    if (ok) {
+      try {
+        pending.answered?.(frame);
+        pending.resolve(frame);
+      } catch (error) {
+        pending.reject(error as EssError);
+      }
+      return;
+    }
+    const error = frame.error;
+    const text = isRecord(error) && typeof error.errorText === 'string' ? error.errorText : 'no error text';
+    // A server error (the gateway restarting, say) may pass: retryable, like one at upgrade.
+    pending.reject(new EssError('COMMAND_FAILED', `"${pending.command}" failed with status ${status}: ${text}`, { status, retryable: retryableStatus(status) }));
   }
 
   #onEvents(list: readonly unknown[]): void {

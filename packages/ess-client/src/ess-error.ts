@@ -81,6 +81,7 @@ export class EssError extends Error {
 /**
  * The error an unrequested close with `code` stands for. A 1009 with a `cause` (ws's error) is the
  * client's own `maxPayload` exceeded; without, the gateway's close: it found a frame sent too large.
+ * Another code with a `cause` is ws's refusal of a malformed frame from the gateway (still retryable).
  */
 export function closeError(code: number, reason: string, cause?: unknown): EssError {
   const closed = `Connection closed with code ${code}${reason && ` (${reason})`}`;
@@ -89,5 +90,5 @@ export function closeError(code: number, reason: string, cause?: unknown): EssEr
     return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, options);
   }
   if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded maxPayload.`, options);
-  return new EssError('CONNECTION_LOST', `${closed}.`, { ...options, retryable: true });
+  return new EssError('CONNECTION_LOST', `${closed}${cause ? ': the gateway sent a malformed frame' : ''}.`, { ...options, retryable: true });
 }

@@ -1,5 +1,21 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { type DedupeMode, RecentIds } from './recent-ids.js';
+
+/** A full garbage collection (the flag taken at run time; a new context sees the `gc` it adds). */
+function collect(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+/** The hash RecentIds used before its per-instance seed, for ids under 8 characters (hashed whole). */
+function unseededHash(id: string): number {
+  let hash = 0x811c9dc5 ^ id.length;
+  for (let index = 0; index < id.length; index += 1) hash = Math.imul(hash ^ id.charCodeAt(index), 0x01000193);
+  hash = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d);
+  return hash ^ (hash >>> 12);
+}
 
 /** The obvious implementation: an array of the last `capacity` accepted ids. */
 class Reference {
@@ -117,5 +133,41 @@ describe('RecentIds', () => {
       expect(clustered.accept(id)).toBe(reference.accept(id));
     }
     expect(clustered.hashingWholeIds).toBe(true);
+  });
+
+  it('remembers ids over 128 characters by a digest: memory stays bounded whatever the id length, and they still compare whole', () => {
+    // 1 MB ids: the ring kept 64 of them whole (64 MB; at the default 10,000 ids such a gateway
+    // took the process out of heap). Made in the loop, so only the ring can keep them.
+    const long = (n: number, fill = 'x'): string => `${n}:`.padEnd(2 ** 20 - 2, fill) + `:${n}`;
+    const ids = new RecentIds(64, 'always');
+    collect();
+    const before = process.memoryUsage().heapUsed;
+    for (let n = 0; n < 64; n += 1) expect(ids.accept(long(n))).toBe(true);
+    collect();
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(8 * 2 ** 20);
+    for (let n = 0; n < 64; n += 1) expect(ids.accept(long(n)), `repeat of id ${n}`).toBe(false);
+    // Differing only in the middle: another id.
+    expect(ids.accept(long(1, 'y'))).toBe(true);
+    // Up to 128 characters, ids are kept as they are.
+    expect(ids.accept('z'.repeat(128))).toBe(true);
+    expect(ids.accept('z'.repeat(128))).toBe(false);
+  });
+
+  it('is not slowed by ids chosen to collide in a hash without its seed (ids under 8 characters, hashed whole already)', () => {
+    // 7-character ids whose unseeded hash lands in the first 64 of the 65,536 slots of the
+    // default capacity's table: every lookup probed the whole run of them (~34 µs per id at
+    // 40,000), and the switch to whole-id hashing changed nothing for them.
+    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+    const flood: string[] = [];
+    for (let candidate = 0; flood.length < 400; candidate += 1) {
+      let id = '';
+      for (let rest = candidate, position = 0; position < 7; position += 1, rest = Math.floor(rest / 62)) id += alphabet.charAt(rest % 62);
+      if ((unseededHash(id) & 0xffff) < 64) flood.push(id);
+    }
+    const ids = new RecentIds(10_000, 'always');
+    expect(flood.map((id) => ids.accept(id)).every(Boolean)).toBe(true);
+    expect(flood.some((id) => ids.accept(id))).toBe(false);
+    // No lookup probed more than 48 slots (it would have switched to whole-id hashing).
+    expect(ids.hashingWholeIds).toBe(false);
   });
 });

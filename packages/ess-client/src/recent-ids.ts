@@ -1,14 +1,16 @@
+import { createHash, randomBytes } from 'node:crypto';
+
 /** When duplicate event ids are looked for. */
 export type DedupeMode = 'after-reconnect' | 'always';
 
 /**
- * A 32-bit hash (FNV-1a, then mixed) of an id's length and its characters: its last 8, where
- * ids usually differ (the random end of a UUID or ULID, the low digits of a counter), or all of
- * it (`whole`) once tails were found to cluster. Hashing in JavaScript costs a few nanoseconds
- * per character. Only buckets depend on it: ids are always compared whole.
+ * A 32-bit hash (FNV-1a from a random `seed`, then mixed) of an id's length and its characters:
+ * its last 8, where ids usually differ (the random end of a UUID or ULID, the low digits of a
+ * counter), or all of it (`whole`) once tails were found to cluster. Hashing in JavaScript costs a
+ * few nanoseconds per character. Only buckets depend on it: ids are always compared whole.
  */
-function hashOf(id: string, whole: boolean): number {
-  let hash = 0x811c9dc5 ^ id.length;
+function hashOf(id: string, whole: boolean, seed: number): number {
+  let hash = seed ^ id.length;
   for (let index = whole || id.length < 8 ? 0 : id.length - 8; index < id.length; index += 1) hash = Math.imul(hash ^ id.charCodeAt(index), 0x01000193);
   hash = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d);
   return hash ^ (hash >>> 12);
@@ -20,7 +22,22 @@ function hashOf(id: string, whole: boolean): number {
  * and only an id's last 8 characters are hashed (its length too), which is where ids differ;
  * ids are always compared whole. Should the tails cluster (a lookup probing more than 48 slots,
  * as ids with a long common suffix would make it), the table is rebuilt hashing whole ids from
- * then on, so no input makes it slow.
+ * then on.
+ *
+ * What holds against a gateway that chooses its ids: the hash starts from a random seed of each
+ * instance (in place of FNV's fixed offset basis: no cost per id), so ids cannot be computed in
+ * advance to collide in the table, as they could against a fixed hash (ids under 8 characters,
+ * whose tail hash is the whole hash, then made every lookup probe a long run: about 34 µs per
+ * id). The seed is not a cryptographic key (FNV is no keyed hash such as SipHash): a gateway
+ * that could learn it, or search for collisions by timing the client's answers, is not ruled
+ * out; with ids of 8 characters or more, the switch to whole-id hashing still applies.
+ *
+ * Memory is bounded whatever the length of the ids: an id over 128 characters (real ones are
+ * UUIDs or similar, 36) is remembered, and compared, as its SHA-256 digest (44 characters of
+ * base64), so the ring holds at most `capacity` strings of 128 characters. A gateway sending
+ * 100 KB ids had the last 10,000 of them kept whole (1 GB; 1 MB ids ran the process out of
+ * heap). A short id equal to the digest of a long one would be taken as its duplicate: only a
+ * gateway computing SHA-256 of its own ids could make one.
  *
  * An id goes into the slot where its lookup ended, and the entry of the id it overwrites in
  * the ring is left in the table: such a stale entry names a ring index that now holds a newer
@@ -51,6 +68,8 @@ export class RecentIds {
   #guardRemaining = 0;
   /** Hashing whole ids instead of their tails, since the tails were found to cluster. */
   #whole = false;
+  /** This instance's start of the hash: random, so ids cannot be chosen to collide. */
+  readonly #seed = randomBytes(4).readInt32LE();
 
   constructor(capacity: number, mode: DedupeMode) {
     this.#capacity = Math.max(1, Math.floor(capacity));
@@ -93,7 +112,7 @@ export class RecentIds {
     this.#entries = this.#capacity;
     this.#ids.forEach((id, index) => {
       if (id === undefined) return;
-      if (rehash) hashes[index] = hashOf(id, this.#whole);
+      if (rehash) hashes[index] = hashOf(id, this.#whole, this.#seed);
       let slot = (hashes[index] ?? 0) & mask;
       while (slots[slot] !== 0) slot = (slot + 1) & mask;
       slots[slot] = index + 1;
@@ -102,10 +121,12 @@ export class RecentIds {
 
   /** False when `id` is a duplicate of a recent one; otherwise remembers it. */
   accept(id: string): boolean {
+    // Longer than any real id: its digest, so that memory stays bounded (see above). One length check for the others.
+    if (id.length > 128) id = createHash('sha256').update(id).digest('base64');
     const position = this.#next;
     const ids = this.#ids;
     if (this.#checking) {
-      const hash = hashOf(id, this.#whole);
+      const hash = hashOf(id, this.#whole, this.#seed);
       const slots = this.#slots;
       const hashes = this.#hashes;
       const mask = this.#mask;

@@ -1,0 +1,143 @@
+// Gateways that break the protocol, each a small WebSocket server of its own on a real socket.
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { EssClient, type EssClientOptions } from '@sessionkit/ess-client';
+import { next, take, until } from './testing/harness.js';
+
+interface Command {
+  command: string;
+  commandId: number;
+  sessionId?: string;
+  eventId?: string;
+}
+
+const servers: WebSocketServer[] = [];
+const clients: EssClient[] = [];
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  for (const server of servers.splice(0)) {
+    for (const socket of server.clients) socket.terminate();
+    await new Promise((resolve) => {
+      server.close(resolve);
+    });
+  }
+});
+
+/** A gateway that calls `handle` with each command, the socket it came on and that connection's number (from 1). */
+async function gateway(handle: (command: Command, socket: WebSocket, connection: number) => void): Promise<string> {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  servers.push(server);
+  await new Promise((resolve) => server.once('listening', resolve));
+  let connections = 0;
+  server.on('connection', (socket) => {
+    const connection = (connections += 1);
+    socket.on('message', (raw: Buffer) => {
+      handle(JSON.parse(raw.toString()) as Command, socket, connection);
+    });
+  });
+  return `ws://127.0.0.1:${(server.address() as { port: number }).port}/api/ws/events/v1`;
+}
+
+function reply(socket: WebSocket, command: Command, fields: Record<string, unknown>): void {
+  socket.send(JSON.stringify({ commandId: command.commandId, status: 200, ...fields }));
+}
+
+/** A server-to-client frame (unmasked) as bytes, written as is: ws would refuse to send a malformed one. */
+function frame(payload: Buffer | string, { opcode = 1, rsv1 = false } = {}): Buffer {
+  const data = Buffer.from(payload);
+  // Payloads under 64 KiB only: a length of 7 bits, or 126 and 16 bits.
+  const length = data.length < 126 ? [data.length] : [126, data.length >> 8, data.length & 0xff];
+  return Buffer.concat([Buffer.from([0x80 | (rsv1 ? 0x40 : 0) | opcode, ...length]), data]);
+}
+
+function writeRaw(socket: WebSocket, bytes: Buffer): void {
+  (socket as unknown as { _socket: Socket })._socket.write(bytes);
+}
+
+function client(url: string, options: Partial<EssClientOptions> = {}): EssClient {
+  const created = new EssClient({ url, auth: () => Promise.resolve('token'), fetchState: false, heartbeatMs: 0, reconnect: { initialDelayMs: 20 }, ...options });
+  clients.push(created);
+  return created;
+}
+
+const event = (id: string, fields: Record<string, unknown> = {}): Record<string, unknown> => ({ id, time: '2026-04-24T13:41:38.1234567Z', type: 't', source: 'cameras/1', ...fields });
+
+describe('EssClient against a gateway that breaks the protocol', () => {
+  it('rejects getState() answered without a states array with PROTOCOL_ERROR, leaving the state cache as it was', async () => {
+    const states = [event('s1', { stategroupid: 'g' }), event('s2', { source: 'cameras/2', stategroupid: 'g' })];
+    // The first getState answers the states; the others without a states array.
+    const answers: Record<string, unknown>[] = [{ states }, {}, { states: null }, { states: { 0: states[0] } }];
+    let getStates = 0;
+    const url = await gateway((command, socket) => {
+      reply(socket, command, command.command === 'startSession' ? { status: 201, sessionId: 'session-1' } : (answers[getStates++] ?? {}));
+    });
+    const ess = client(url);
+    await ess.connect();
+    expect((await ess.getState()).map((state) => state.id)).toEqual(['s1', 's2']);
+    for (let answer = 1; answer < answers.length; answer += 1) {
+      // It was read as no states: getState() resolved [] and the cache was emptied.
+      const error = await ess.getState().catch((caught: unknown) => caught);
+      expect(error, JSON.stringify(answers[answer])).toMatchObject({ name: 'EssError', code: 'PROTOCOL_ERROR' });
+      expect((error as Error).message).toContain('states');
+      expect(ess.state.map((state) => state.id).sort()).toEqual(['s1', 's2']);
+    }
+    expect(ess.connectionState).toBe('online');
+  });
+
+  it("reports a malformed frame from the gateway as a retryable CONNECTION_LOST that says so, with ws's error as its cause", async () => {
+    const malformed = [
+      ['WS_ERR_INVALID_UTF8', frame(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))],
+      ['WS_ERR_UNEXPECTED_RSV_1', frame('{"events":[]}', { rsv1: true })],
+      ['WS_ERR_INVALID_CLOSE_CODE', frame(Buffer.from([0x03, 0xe7]), { opcode: 8 })],
+    ] as const;
+    for (const [code, bytes] of malformed) {
+      const url = await gateway((command, socket, connection) => {
+        reply(socket, command, { status: connection === 1 ? 201 : 200, sessionId: 'session-1' });
+        if (connection === 1) writeRaw(socket, bytes);
+      });
+      const ess = client(url);
+      const lost = next(ess, 'connection', (change) => change.state === 'delayed');
+      await ess.connect();
+      // It was "Connection closed with code 1006." without a cause: a network drop, to all appearances.
+      const { error } = await lost;
+      expect(error, code).toMatchObject({ name: 'EssError', code: 'CONNECTION_LOST', retryable: true, closeCode: 1006, cause: { code } });
+      expect(error!.message).toContain('malformed frame');
+      await until(() => ess.connectionState === 'online', 10_000, 'the reconnect');
+      await ess.close();
+    }
+  });
+
+  it("delivers the events a gateway sends right behind a new session's answer (in the same read or frame), and resumes after them", async () => {
+    for (const mode of ['same read', 'same frame', 'iterator first'] as const) {
+      const starts: Command[] = [];
+      const url = await gateway((command, socket, connection) => {
+        starts.push(command);
+        if (connection > 1) {
+          reply(socket, command, { status: 200 });
+          return;
+        }
+        const answer = { commandId: command.commandId, status: 201, sessionId: 'session-1' };
+        const events = [event('a'), event('b')];
+        if (mode === 'same frame') socket.send(JSON.stringify({ ...answer, events }));
+        else writeRaw(socket, Buffer.concat([frame(JSON.stringify(answer)), frame(JSON.stringify({ events }))]));
+      });
+      const ess = client(url);
+      // Made before connect(), it got them, yet the record was reset behind them: a new session next time.
+      const early = mode === 'iterator first' ? ess.events() : undefined;
+      await ess.connect();
+      // They went to the iterator held for this call, which the new session's answer then dropped.
+      const iterator = early ?? ess.events();
+      expect((await take(iterator, 2)).map((received) => received.id), mode).toEqual(['a', 'b']);
+      expect(ess.lastEventId, mode).toBe('b');
+      expect(ess.stats.gaps).toBe(0);
+      for (const server of servers) for (const socket of server.clients) socket.terminate();
+      await until(() => starts.length === 2, 10_000, 'the second startSession');
+      expect(starts[1], mode).toMatchObject({ sessionId: 'session-1', eventId: 'b' });
+      await until(() => ess.connectionState === 'online', 10_000, 'the resume');
+      expect(ess.stats).toMatchObject({ resumes: 1, gaps: 0 });
+      await ess.close();
+    }
+  });
+});
