@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash as digest, randomBytes } from 'node:crypto';
 
 /** When duplicate event ids are looked for. */
 export type DedupeMode = 'after-reconnect' | 'always';
@@ -122,7 +122,7 @@ export class RecentIds {
   /** False when `id` is a duplicate of a recent one; otherwise remembers it. */
   accept(id: string): boolean {
     // Longer than any real id: its digest, so that memory stays bounded (see above). One length check for the others.
-    if (id.length > 128) id = createHash('sha256').update(id).digest('base64');
+    if (id.length > 128) id = digest('sha256', id, 'base64');
     const position = this.#next;
     const ids = this.#ids;
     if (this.#checking) {
