@@ -31,6 +31,15 @@ describe('scrubText', () => {
     }
   });
 
+  it('removes a long secret (a JWT of many claims) whole, without a pattern too large for RegExp', () => {
+    // Over 6,100 characters, a pattern per character was "too large": a SyntaxError holding the secret.
+    for (const length of [300, 10_000, 100_000]) {
+      const secret = `eyJ${'a1B2-_.'.repeat(Math.ceil(length / 7)).slice(0, length - 3)}`;
+      expect(scrubText(`refused "${secret}" here`, [secret], 1000), String(length)).toBe('refused "[REDACTED]" here');
+      expect(scrubText(`refused ${encodeURIComponent(secret).toUpperCase()}`, [secret], 1000), String(length)).toBe('refused [REDACTED]');
+    }
+  });
+
   it('leaves other text alone and cuts to maxLength', () => {
     expect(scrubText('nothing to hide here', ['absent-secret'])).toBe('nothing to hide here');
     // Secrets under 3 characters are not looked for: they would match ordinary words.

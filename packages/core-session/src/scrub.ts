@@ -23,13 +23,23 @@ function charPattern(char: string): string {
  * Make server-provided text safe for an error message: remove every known secret value,
  * whatever mix of its characters is URL-encoded (by any encoder), form-encoded, JSON-escaped
  * or HTML-escaped, in any case (a server that upper-cases what it echoes), redact
- * secret-looking assignments, and cut it to `maxLength` characters.
+ * secret-looking assignments, and cut it to `maxLength` characters. A secret over 256 characters
+ * is found by its first 256 and removed with the rest of its run (to a blank, quote, `<` or `>`).
  */
 export function scrubText(text: string, secrets: readonly (string | undefined)[], maxLength = 200): string {
   let out = text;
-  for (const secret of secrets) {
-    if (secret === undefined || secret.length < 3) continue;
-    out = out.replace(RegExp(Array.from(secret, charPattern).join(''), 'giu'), '[REDACTED]');
+  try {
+    for (const secret of secrets) {
+      if (secret === undefined || secret.length < 3) continue;
+      // A long one (a JWT of many claims) by its first 256 characters in any form and the rest of
+      // its run: a pattern per character of thousands was too large for RegExp (a SyntaxError
+      // quoting it).
+      const chars = Array.from(secret);
+      out = out.replace(RegExp(chars.slice(0, 256).map(charPattern).join('') + (chars.length > 256 ? '[^\\s"\'<>]*' : ''), 'giu'), '[REDACTED]');
+    }
+  } catch {
+    // Whatever else fails, nothing of the text: never an error that quotes a secret.
+    return '[REDACTED]';
   }
   redactor ??= createRedactor();
   out = redactor.text(out).replace(/[\r\n\t]+/g, ' ');
