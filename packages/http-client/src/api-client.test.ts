@@ -195,6 +195,20 @@ describe('createApiClient', () => {
     expect(await api.get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
   });
 
+  it('refuses a request\'s or extend()\'s retry limit that is no whole number before anything is sent, and does not retry that refusal', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: { limit: 2, delay: () => 1 } });
+    const requests = sandbox.stats.commands.rest.requests;
+    // A limit of NaN was retried without end against a failing server (the refusal too, then sent).
+    sandbox.commands.injectFault({ type: 'status', status: 503 }, { times: 5 });
+    for (const retry of [{ limit: Number.NaN }, { limit: 1.5 }, Number.POSITIVE_INFINITY]) {
+      const error = await api.get('v1/whoami', { retry }).then(() => undefined, (caught: unknown) => caught);
+      expect(error, JSON.stringify(retry)).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^retry must be a whole number from 0 /) as unknown });
+      await expect(api.extend({ retry }).get('v1/whoami')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    expect(sandbox.stats.commands.rest.requests).toBe(requests);
+    sandbox.commands.clearFaults();
+  });
+
   it('treats options given as null (plain JavaScript) like options not given', async () => {
     const nulls = { highPerformance: null, ca: null, tls: null, retry: null, timeoutMs: null, headers: null, hooks: null, logger: null, dispatcher: null };
     // highPerformance, headers and hooks given as null used to throw a TypeError.
@@ -369,7 +383,7 @@ describe('createApiClient', () => {
       for (let cause: unknown = error; cause != null; cause = (cause as Error).cause) seen.push((cause as Error).message, String((cause as Error).stack));
       for (const text of seen) expect(text).not.toContain(SECRET);
       // An AuthError: ky does not retry it.
-      expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', message: 'authorization must be Latin-1 text without control characters.' });
+      expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', message: 'authorization must be Latin-1 without control characters.' });
       expect((error as Error).cause).toBeUndefined();
       // Not retried, and never sent.
       expect(sandbox.stats.commands.rest.requests - requests).toBe(0);

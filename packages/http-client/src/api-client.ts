@@ -131,7 +131,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     } catch {
       // A CR, LF or NUL, or a character beyond Latin-1: the TypeError would quote the token. An
       // AuthError, which ky does not retry, without it.
-      throw new AuthError('INVALID_RESPONSE', 'authorization must be Latin-1 text without control characters.');
+      throw new AuthError('INVALID_RESPONSE', 'authorization must be Latin-1 without control characters.');
     }
     const started = performance.now();
     // Set by the try or the catch before the finally reads it.
@@ -192,7 +192,6 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // number given, else 60 s (null counts as not given, as everywhere).
   // The limit is set below.
   const retry = (typeof options.retry === 'object' ? { ...options.retry } : { limit: options.retry }) as KyRetryOptions;
-  retry.limit = wholeNumber('retry', retry.limit, 2);
   const max = retry.maxRetryAfter ?? 60_000;
   // Puts the cap (a lower number given stays) and the guards on retry options: the client's own, so
   // that they stay for a request that drops the hooks, and, with `request`, those ky uses for a
@@ -205,6 +204,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // when there is no Retry-After: not these (it waits at most the cap for them). The given
   // shouldRetry decides the rest.
   const guard = (given: KyRetryOptions, request?: KyRetryOptions): void => {
+    // The limit checked as a count (ky retried a limit of NaN without end). The minimum passed, 0,
+    // is set as the limit meanwhile, so that ky does not retry a request refused for it (the hook
+    // that checks runs before the first try only).
+    given.limit = wholeNumber('retry', given.limit, 2, (given.limit = 0));
     const own = given.shouldRetry;
     const cap = (given.maxRetryAfter = Math.min(given.maxRetryAfter ?? max, max));
     given.shouldRetry = (state, error = state.error, header = error instanceof (load('ky') as typeof Ky).HTTPError && request?.afterStatusCodes?.includes(error.response.status) && error.response.headers.get('retry-after')) => {

@@ -325,7 +325,7 @@ export class CommandClient {
     const userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
     // A header value: CR or LF would inject headers; undici refuses control characters and anything beyond Latin-1.
     if (/[^ -~\xa0-\xff]/.test(userAgent)) {
-      throw invalidArgument('userAgent must be Latin-1 text without control characters.');
+      throw invalidArgument('userAgent must be Latin-1 without control characters.');
     }
     this.userAgent = userAgent;
     this.#target = { path: url.pathname + url.search, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent } };
