@@ -77,13 +77,14 @@ describe('startSandbox', () => {
       expect(error, JSON.stringify(host)).toBeInstanceOf(TypeError);
       expect(String(error)).toContain('host must be a non-empty string');
     }
-    for (const [port, type] of [['abc', TypeError], ['80', TypeError], [-1, RangeError], [65_536, RangeError], [1.5, RangeError], [Number.NaN, RangeError]] as const) {
+    for (const [port, type] of [['abc', TypeError], ['0x50', TypeError], [' 80', TypeError], ['', TypeError], ['65536', RangeError], [-1, RangeError], [65_536, RangeError], [1.5, RangeError], [Number.NaN, RangeError]] as const) {
       const error = await startError({ port });
       expect(error, String(port)).toBeInstanceOf(type);
       expect(String(error)).toContain('port must be an integer from 0 to 65535');
     }
-    // Not given, undefined or null: the defaults, a free port on loopback.
-    for (const given of [{}, { host: undefined, port: undefined }, { host: null, port: null }]) {
+    // Not given, undefined or null: the defaults, a free port on loopback; a port in a string of
+    // digits (process.env.PORT), as Node's listen() takes it.
+    for (const given of [{}, { host: undefined, port: undefined }, { host: null, port: null }, { port: '0' }]) {
       expect(await startError(given), JSON.stringify(given)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     }
   });

@@ -96,7 +96,9 @@ function targetUrl(target: string): URL | undefined {
 function listenAddress(options: SandboxOptions): { port: number; host: string } {
   const host: unknown = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') throw new TypeError(`host must be a non-empty string, not ${JSON.stringify(String(host)).slice(0, 40)}.`);
-  const port: unknown = options.port ?? 0;
+  const given: unknown = options.port ?? 0;
+  // A string of digits (process.env.PORT) is a port, as to Node's listen().
+  const port = typeof given === 'string' && /^\d+$/.test(given) ? Number(given) : given;
   if (typeof port !== 'number') throw new TypeError(`port must be an integer from 0 to 65535, not ${JSON.stringify(String(port)).slice(0, 40)}.`);
   if (!(Number.isInteger(port) && port >= 0 && port <= 65_535)) throw new RangeError(`port must be an integer from 0 to 65535, not ${port}.`);
   return { port, host };
