@@ -1168,10 +1168,11 @@ export class EssClient {
     } finally {
       connection.loading -= 1;
     }
-    // None (missing, null, an object) is not "no states": it would empty the cache. Refused, as an
-    // addSubscription answered without its subscriptionId is; the cache stays as it was.
-    if (!Array.isArray(frame.states)) throw new EssError('PROTOCOL_ERROR', 'getState was answered without a states array.');
-    const states = (frame.states as unknown[]).filter((item): item is EssState => isRecord(item) && isStateful(item as unknown as EssEvent));
+    // Missing or null (as some serializers write an empty list): none. Anything else that is no array
+    // is refused, as an addSubscription answered without its subscriptionId is, and the cache stays
+    // as it was (it was read as none, and emptied the cache).
+    if (frame.states != null && !Array.isArray(frame.states)) throw new EssError('PROTOCOL_ERROR', 'getState was answered with states that are no array.');
+    const states = ((frame.states ?? []) as unknown[]).filter((item): item is EssState => isRecord(item) && isStateful(item as unknown as EssEvent));
     this.#cache.replace(states, mark);
     this.#needsState = false;
     this.#emit('state', { reason: 'snapshot', changed: this.#cache.snapshot() } satisfies EssStateChange);
