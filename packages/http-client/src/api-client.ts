@@ -187,10 +187,9 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     return refused ? attempt(again, init, signal) : response;
   };
 
-  // ky's defaults stay for what the caller leaves out (a limit of 2). The limit is checked in the
-  // object form too (ky retried a limit of NaN without end). The cap on Retry-After is the
-  // number given, else 60 s (null counts as not given, as everywhere).
-  // The limit is set below.
+  // ky's defaults stay for what the caller leaves out (a limit of 2). The limit, given as a count
+  // or in the object form, is checked and set by guard() below, as are a request's. The cap on
+  // Retry-After is the number given, else 60 s (null counts as not given, as everywhere).
   const retry = (typeof options.retry === 'object' ? { ...options.retry } : { limit: options.retry }) as KyRetryOptions;
   const max = retry.maxRetryAfter ?? 60_000;
   // Puts the cap (a lower number given stays) and the guards on retry options: the client's own, so
