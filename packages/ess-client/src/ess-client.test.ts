@@ -51,6 +51,16 @@ function client(options: Partial<EssClientOptions> = {}): EssClient {
   return created;
 }
 
+/** What `make` throws (undefined when it does not): for checks of synchronous argument errors. */
+function thrownBy(make: () => unknown): unknown {
+  try {
+    make();
+  } catch (caught) {
+    return caught;
+  }
+  return undefined;
+}
+
 function range(from: number, count: number): number[] {
   return Array.from({ length: count }, (_, index) => from + index);
 }
@@ -109,12 +119,7 @@ describe('EssClient: sessions', () => {
 
   /** What `new EssClient({ url })` throws (undefined when it does not). */
   function constructorError(url: string): unknown {
-    try {
-      new EssClient({ url, auth: () => Promise.resolve('token') });
-    } catch (caught) {
-      return caught;
-    }
-    return undefined;
+    return thrownBy(() => new EssClient({ url, auth: () => Promise.resolve('token') }));
   }
 
   it('refuses a url that is not ws:// or wss://, or that ws could not parse, without showing it', () => {
@@ -845,12 +850,7 @@ describe('EssClient: lifecycle', () => {
       [{ commandTimeoutMs: 2147483647.5 }, 'commandTimeoutMs'],
     ];
     for (const [options, name] of cases) {
-      let error: unknown;
-      try {
-        client(options);
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => client(options));
       // Timeouts are at least 1 ms; numbers that are not times (highWaterMark, maxRetries) have no upper bound.
       const min = name.endsWith('TimeoutMs') ? 1 : 0;
       const max = name.endsWith('Ms') ? ' to 2147483647' : '';
@@ -1944,12 +1944,7 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
       [{ resumeKey: { key: 'S3CR3T' } }, 'resumeKey must be a string.'],
     ];
     for (const [options, message] of cases) {
-      let error: unknown;
-      try {
-        client(options);
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => client(options));
       expect(error, message).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', message });
       expect(inspect(error, { depth: 10 }), message).not.toContain('S3CR3T');
     }
