@@ -269,32 +269,38 @@ type Settings = Required<{
 const choices: Record<string, readonly string[] | undefined> = { overflow: ['pause', 'error'], dedupe: ['always', 'after-reconnect'] };
 
 /**
+ * What the value of option `key` must be, when `value` is not that (undefined when it is), `type`
+ * being its default's (checked at run time for callers without types: `'10s'` for a time, `'no'`
+ * for fetchState; a number's `>=` took `'10000'`): one of its `choices`; a number at least 0 (not
+ * NaN), a timeout (`…TimeoutMs`) at least 1 (0 would time out at once: a heartbeat's, every healthy
+ * connection), and a timer's time (`…Ms`, but not `resumeWindowMs`, only compared with elapsed
+ * time) at most 2147483647, the longest timer Node keeps (a longer one, Infinity too, would fire at
+ * once); `ca` (the one without a default) PEM as tls takes it; else a value of its default's type.
+ */
+function wanted(key: string, value: unknown, type: string): string | undefined {
+  const allowed = choices[key];
+  if (allowed) return allowed.includes(value as string) ? undefined : `"${allowed.join('" or "')}"`;
+  if (type === 'number') {
+    const min = key.endsWith('TimeoutMs') ? 1 : 0;
+    const timer = /(?<!Window)Ms$/.test(key);
+    return typeof value === 'number' && value >= min && (value <= 2147483647 || !timer) ? undefined : `a number from ${min}${timer ? ' to 2147483647' : ''}`;
+  }
+  if (type === 'undefined') {
+    return value === undefined || [value].flat().every((pem) => typeof pem === 'string' || ArrayBuffer.isView(pem)) ? undefined : 'PEM text: a string or an array of them';
+  }
+  return typeof value === type ? undefined : `a ${type}`;
+}
+
+/**
  * `defaults` with each value `given` holds instead (as `??`: undefined or null takes the default),
- * of its default's type (checked at run time for callers without types: `'10s'` for a time, `'no'`
- * for fetchState; a number's `>=` took `'10000'`). A number must be at least 0 (not NaN), a timeout
- * (`…TimeoutMs`) at least 1 (0 would time out at once: a heartbeat's, every healthy connection),
- * and a timer's time (`…Ms`, but not `resumeWindowMs`, only compared with elapsed time) at most
- * 2147483647, the longest timer Node keeps (a longer one, Infinity too, would fire at once); a
- * string one of its `choices`; `ca` (no default) PEM as tls takes it: else `INVALID_COMMAND`,
- * which names what is allowed, never the value (it may be a secret).
+ * checked by {@link wanted}: else `INVALID_COMMAND`, which names what is allowed, never the value
+ * (it may be a secret).
  */
 function withDefaults<T extends object>(given: { [K in keyof T]?: T[K] | undefined }, defaults: T): T {
   const result = {} as T;
   for (const key in defaults) {
-    const value: unknown = (result[key] = given[key] ?? defaults[key]);
-    const type = typeof defaults[key];
-    const min = key.endsWith('TimeoutMs') ? 1 : 0;
-    const timer = /(?<!Window)Ms$/.test(key);
-    const allowed = choices[key];
-    const wanted =
-      type === 'number'
-        ? !(typeof value === 'number' && value >= min && (value <= 2147483647 || !timer)) && `a number from ${min}${timer ? ' to 2147483647' : ''}`
-        : allowed
-          ? !allowed.includes(value as string) && `"${allowed.join('" or "')}"`
-          : type === 'undefined'
-            ? value !== undefined && ![value].flat().every((pem) => typeof pem === 'string' || ArrayBuffer.isView(pem)) && 'PEM text: a string or an array of them'
-            : typeof value !== type && `a ${type}`;
-    if (wanted) throw invalid(`${key} must be ${wanted}.`);
+    const problem = wanted(key, (result[key] = given[key] ?? defaults[key]), typeof defaults[key]);
+    if (problem) throw invalid(`${key} must be ${problem}.`);
   }
   return result;
 }

@@ -263,10 +263,11 @@ export function createRedactor(given?: RedactOptions): Redactor {
   // null counts as not given.
   const options = given ?? {};
   const listed: unknown = options.keys ?? [];
-  // A string would be read one character per key, leaving the secret it names in clear; any other
-  // iterable of strings (a Set) is taken.
-  const extra = typeof listed !== 'string' && typeof (listed as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function' ? [...(listed as Iterable<unknown>)] : [0];
-  if (extra.some((key) => typeof key !== 'string')) throw new TypeError('redact keys must be an array of strings.');
+  // An array or another iterable (a Set) of strings. A string would be read one character per key,
+  // leaving the secret it names in clear.
+  const iterable = typeof listed === 'object' && typeof (listed as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function';
+  const extra = iterable ? [...(listed as Iterable<unknown>)] : [];
+  if (!iterable || extra.some((key) => typeof key !== 'string')) throw new TypeError('redact keys must be an array of strings.');
   const keys = new Set([...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(extra as string[])].map(normalizeKey));
   // A key without a separator (most keys) is one lookup. One with separators (brackets too, so
   // that a form key `user[password]` ends in `password`; a capital after a small letter or
