@@ -296,3 +296,19 @@ describe('rule 4: every @sessionkit import in shipped sources is declared', () =
     expect(breaches, `rule 4: ${name} imports an undeclared @sessionkit package`).toEqual([]);
   });
 });
+
+describe('independent releases: one copy of each package', () => {
+  // `workspace:*` is published as the exact version: a user who upgrades core-session alone
+  // would get a second copy of it under http-client: twice the code, and an error made by one
+  // copy is no `instanceof` the other's class. `workspace:^` is published as a caret range,
+  // which the newer copy meets.
+  it.each(clients)('%s names its @sessionkit dependencies as workspace:^ (published as ^version)', (name) => {
+    const manifest = readManifest(packageDir(name));
+    const breaches = runtimeFields.flatMap((field) =>
+      Object.entries(manifest[field] ?? {})
+        .filter(([dependency, range]) => isSessionkit(dependency) && range !== 'workspace:^')
+        .map(([dependency, range]) => `${where(join(packageDir(name), 'package.json'))}: ${field} has ${dependency} at ${range}`),
+    );
+    expect(breaches, 'an exact pin makes a user who upgrades one package install two copies of another').toEqual([]);
+  });
+});
