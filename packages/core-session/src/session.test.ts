@@ -1292,6 +1292,29 @@ describe('Session: custom authenticators, export, end', () => {
     await expect(session({ authenticator }).getToken()).rejects.toMatchObject({ code: 'INVALID_RESPONSE' });
   });
 
+  it('refuses a token value or type with a control character (a CR/LF would split a header), without quoting it', async () => {
+    // fetch's TypeError for such a header quotes the whole value: a program that sends the token
+    // itself would log the secret. Refused where it comes in, as INVALID_RESPONSE, not stored.
+    for (const bad of [{ value: 'secret-abc\r\nX-Injected: 1' }, { value: 'secret-abc\u0000' }, { value: 'secret\tabc' }, { value: 'secret-abc\u007f' }, { value: 'secret-abc', type: 'Bearer\nsecret-type' }]) {
+      const store = new MemoryStore();
+      const authenticator = { identity: 'control characters', authenticate: ({ now }: AuthContext) => Promise.resolve({ obtainedAt: now(), ...bad }) };
+      const subject = session({ store, authenticator });
+      const error = await subject.getToken().then(() => undefined, (caught: unknown) => caught);
+      expect(error, JSON.stringify(bad)).toMatchObject({ code: 'INVALID_RESPONSE', message: expect.stringContaining('control characters') as unknown });
+      expect((error as Error).message).not.toContain('secret');
+      expect(await store.get(subject.key)).toBeUndefined();
+    }
+    // A character beyond ASCII is no control character: taken (the clients' header guards decide).
+    const authenticator = { identity: 'printable', authenticate: ({ now }: AuthContext) => Promise.resolve({ value: 'caf\u00e9-token', obtainedAt: now() }) };
+    expect((await session({ authenticator }).getToken()).value).toBe('caf\u00e9-token');
+  });
+
+  it('names what it needs when it is given no options at all (plain JavaScript)', () => {
+    for (const options of [undefined, null, 'https://idp.example.com/token']) {
+      expect(() => new Session(options as never), String(options)).toThrow(new TypeError('Session needs an authenticator with identity and authenticate().'));
+    }
+  });
+
   it('takes an expiresAt of Infinity from an authenticator as none, and names expiresAt and idleTtlMs when they are not numbers (an idleTtlMs of Infinity included)', async () => {
     const clock = manualClock();
     for (const field of ['expiresAt'] as const) {

@@ -268,6 +268,8 @@ export class Session extends TypedEmitter<SessionEvents> {
   #ending = new AbortController();
 
   constructor(options: SessionOptions) {
+    // None at all (plain JavaScript): the TypeError below names what is needed.
+    options = Object(options) as SessionOptions;
     const logger = options.logger ?? silentLogger;
     super(logger);
     const authenticator = options.authenticator as Authenticator | undefined;
@@ -922,7 +924,7 @@ export class Session extends TypedEmitter<SessionEvents> {
   #checked(token: unknown): Token {
     const checked = parseToken(token);
     if (!checked) {
-      throw new AuthError('INVALID_RESPONSE', 'The authenticator returned no token with a string value, a numeric obtainedAt, and a numeric expiresAt and idleTtlMs or none.');
+      throw new AuthError('INVALID_RESPONSE', 'The authenticator returned no token with a string value (and type) without control characters, a numeric obtainedAt, and a numeric expiresAt and idleTtlMs or none.');
     }
     return checked;
   }
