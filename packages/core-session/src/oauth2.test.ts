@@ -513,6 +513,12 @@ describe('Session.fromEnv', () => {
     expect(new Session({ authenticator, apiUrl: 'http://127.0.0.1:8080/' }).apiUrl).toBe('http://127.0.0.1:8080/');
   });
 
+  it('names the tokenUrl it needs when it is given no options at all (plain JavaScript)', () => {
+    for (const options of [undefined, null]) {
+      expect(() => oauth2(options as never), String(options)).toThrow(expect.objectContaining({ name: 'AuthError', code: 'CONFIGURATION', message: 'tokenUrl is not a valid URL.' }));
+    }
+  });
+
   it('uses client_credentials without a user name and the password grant with one', async () => {
     const clientSession = Session.fromEnv({
       SESSIONKIT_TOKEN_URL: sandbox.tokenUrl,

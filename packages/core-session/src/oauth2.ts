@@ -102,6 +102,8 @@ const readText = async (response: Response, stopped: Promise<never>): Promise<st
  * });
  */
 export function oauth2(options: OAuth2Options): Authenticator {
+  // None at all (plain JavaScript): "tokenUrl is not a valid URL" rather than a destructuring error.
+  options = Object(options) as OAuth2Options;
   const { grant, clientId, username, password, allowInsecure } = options;
   // From plain JavaScript, a null secret is none (a public client), not the text "null".
   const clientSecret = options.clientSecret ?? undefined;
