@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Authenticator, oauth2, Session } from '@sessionkit/core-session';
+import { type Authenticator, oauth2, Session, type Token } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import type { Sandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
@@ -1664,21 +1664,28 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
     return { auth, issued: () => issued, attempts: () => attempts };
   }
 
-  it('sends a Session token without the whitespace around it: one read from a file with a trailing newline goes online at once', async () => {
+  it("sends an auth object's token without the whitespace around it: one read from a file with a trailing newline goes online at once", async () => {
     const good = await fetchToken(sandbox);
-    const logged: string[] = [];
-    const { auth, issued } = fileSession(logged, [`${good}\n`, 2_000], [good, 3_600_000]);
+    let calls = 0;
+    // Not a Session: a Session refuses a token with a control character itself (INVALID_RESPONSE).
+    const auth: EssSession = {
+      getToken: () => {
+        calls += 1;
+        return Promise.resolve({ value: `${good}\n`, obtainedAt: Date.now() });
+      },
+      invalidate: () => undefined,
+    };
     const ess = client({ auth, fetchState: false, reconnect: { initialDelayMs: 200, maxDelayMs: 500 } });
     const states: string[] = [];
     ess.on('connection', (change) => states.push(change.state));
     expect(await settled(ess.connect())).toBe('resolved');
     expect(states).toEqual(['connecting', 'online']);
-    expect(issued()).toBe(1);
+    expect(calls).toBe(1);
   });
 
   it('drops a Session token Node refuses as a header and tries the next one at once, without asking shouldReconnect; never the token in a log', async () => {
     const good = await fetchToken(sandbox);
-    const bad = `${good.slice(0, 5)}\u0001${good.slice(5)}`;
+    const bad = `${good.slice(0, 5)}\u20ac${good.slice(5)}`;
     const logged: string[] = [];
     const { auth, issued } = fileSession(logged, [bad, 2_000], [good, 3_600_000]);
     const errors: EssError[] = [];
@@ -1713,9 +1720,9 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
     for (const line of logged) expect(line).not.toContain(secret);
   });
 
-  it('halts after one retry when the Session hands out the refused token again (a token file with a control character in it)', async () => {
+  it('halts after one retry when the Session hands out the refused token again (a token file with a character beyond Latin-1 in it)', async () => {
     const good = await fetchToken(sandbox);
-    const bad = `${good.slice(0, 5)}\u0001${good.slice(5)}`;
+    const bad = `${good.slice(0, 5)}\u20ac${good.slice(5)}`;
     const logged: string[] = [];
     const { auth, issued, attempts } = fileSession(logged, [bad, 3_600_000]);
     // Retried after every backoff, this client would make about 40 attempts a second.
@@ -1740,7 +1747,7 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
   it('does not try a third token in a run: a 401 to the token that replaced a refused one halts', async () => {
     const good = await fetchToken(sandbox);
     const logged: string[] = [];
-    const { auth, attempts } = fileSession(logged, [`${good.slice(0, 5)}\u0001${good.slice(5)}`, 2_000], ['not-a-token', 3_600_000]);
+    const { auth, attempts } = fileSession(logged, [`${good.slice(0, 5)}\u20ac${good.slice(5)}`, 2_000], ['not-a-token', 3_600_000]);
     const ess = client({ auth, fetchState: false, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
     expect(await settled(ess.connect())).toBe('rejected UNAUTHORIZED');
     expect(attempts()).toBe(2);
@@ -1898,7 +1905,7 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
     await connecting;
     expect(ess.connectionState).toBe('online');
     expect(failures[0]).toMatchObject({ name: 'EssError', code: 'AUTH_FAILED', retryable: true });
-    expect(failures[0]!.message).toContain('token function did not answer within connectTimeoutMs');
+    expect(failures[0]!.message).toBe('auth did not answer within connectTimeoutMs (1000 ms).');
   });
 
   it('halts with FRAME_TOO_LARGE, as online, when a frame over maxPayload comes while connecting (the startSession answer); connect() rejects with it', async () => {
@@ -1991,5 +1998,106 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
     // No filters: nothing subscribed. A null resumeStore used to be used: reading and saving the record failed, logged at warn.
     expect(sandbox.stats.events.commands).toBe(2); // startSession and the automatic getState
     expect(logged.join('\n')).not.toContain('resume record');
+  });
+});
+
+describe('EssClient: every kind of auth bounded by connectTimeoutMs, options that are no object', () => {
+  it('bounds a custom auth object whose getToken() never answers by connectTimeoutMs, as a token function: a retryable AUTH_FAILED, tried again; never the token in an error or a log', async () => {
+    const token = await fetchToken(sandbox);
+    let calls = 0;
+    const failures: EssError[] = [];
+    const logged: string[] = [];
+    // Neither a function nor a Session: an object of the program's own. The first call never settles.
+    const auth: EssSession = {
+      getToken: () => (++calls === 1 ? new Promise<Token>(() => undefined) : Promise.resolve({ value: token, obtainedAt: Date.now() })),
+      invalidate: () => undefined,
+    };
+    const ess = client({
+      auth,
+      connectTimeoutMs: 1000,
+      reconnect: {
+        initialDelayMs: 20,
+        shouldReconnect: (error) => {
+          failures.push(error);
+          return error.retryable;
+        },
+      },
+      logger: createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) }),
+    });
+    const connecting = ess.connect();
+    // It used to wait for the first call for ever: connecting, one call, nothing timed out.
+    await until(() => calls >= 2, 10_000, 'a second getToken() call');
+    await connecting;
+    expect(ess.connectionState).toBe('online');
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ name: 'EssError', code: 'AUTH_FAILED', retryable: true, message: 'auth did not answer within connectTimeoutMs (1000 ms).' });
+    expect(logged.some((line) => line.includes('connect attempt failed') && line.includes('AUTH_FAILED'))).toBe(true);
+    const secret = token.slice(8, 40);
+    expect(inspect(failures, { depth: 10 })).not.toContain(secret);
+    for (const line of logged) expect(line).not.toContain(secret);
+  });
+
+  it('bounds a Session so too: the next attempt joins the token request in flight (one request), and connects once it answers', async () => {
+    const token = await fetchToken(sandbox);
+    let requests = 0;
+    let answer: ((token: Token) => void) | undefined;
+    const authenticator: Authenticator = {
+      identity: 'slow token endpoint',
+      authenticate: () => {
+        requests += 1;
+        return new Promise<Token>((resolve) => {
+          answer = resolve;
+        });
+      },
+    };
+    const failures: EssError[] = [];
+    const ess = client({
+      auth: new Session({ authenticator, store: new MemoryStore() }),
+      connectTimeoutMs: 300,
+      reconnect: {
+        initialDelayMs: 20,
+        shouldReconnect: (error) => {
+          failures.push(error);
+          return error.retryable;
+        },
+      },
+    });
+    const connecting = ess.connect();
+    // It used to wait for the Session's answer (up to its attemptTimeoutMs, 30 s by default, per attempt).
+    await until(() => failures.length >= 2, 10_000, 'two attempts bounded by connectTimeoutMs');
+    for (const failure of failures) {
+      expect(failure).toMatchObject({ name: 'EssError', code: 'AUTH_FAILED', retryable: true, message: 'auth did not answer within connectTimeoutMs (300 ms).' });
+    }
+    const now = Date.now();
+    answer!({ value: token, obtainedAt: now, expiresAt: now + 3_600_000 });
+    await connecting;
+    expect(ess.connectionState).toBe('online');
+    // Each attempt asked the Session again, which joined its one request in flight: none started anew.
+    expect(requests).toBe(1);
+    expect(inspect(failures, { depth: 10 })).not.toContain(token.slice(8, 40));
+  });
+
+  it('takes a 401 to an auth object without invalidate() as to a Session: a fresh token is asked for at once, and connects', async () => {
+    const token = await fetchToken(sandbox);
+    let calls = 0;
+    // getToken() only: the first token is refused, the next is good.
+    const auth: EssSession = { getToken: () => Promise.resolve({ value: ++calls === 1 ? 'not-a-token' : token, obtainedAt: Date.now() }) };
+    const ess = client({ auth, fetchState: false });
+    // auth.invalidate() threw inside the client's loop: connect() never settled, the state stayed connecting.
+    const connected = await Promise.race([ess.connect().then(() => 'resolved'), new Promise((resolve) => setTimeout(resolve, 3000, 'pending'))]);
+    expect(connected).toBe('resolved');
+    expect(calls).toBe(2);
+    expect(sandbox.stats.events.unauthorized).toBe(1);
+  });
+
+  it('refuses no options, or options that are no object, with a TypeError that says what it needs, never the value', () => {
+    const Client = EssClient as unknown as new (options?: unknown) => EssClient;
+    for (const options of [[], [undefined], [null], ['wss://user:S3CR3T@127.0.0.1/api/ws/events/v1'], [42], [[{ url: 'wss://127.0.0.1/', auth: 'S3CR3T' }]]]) {
+      const error = thrownBy(() => new Client(...options));
+      // It was "Cannot read properties of undefined (reading 'url')", or an INVALID_COMMAND about the url.
+      expect(error, inspect(options)).toBeInstanceOf(TypeError);
+      expect(error, inspect(options)).toMatchObject({ message: 'EssClient needs an options object, with url and auth.' });
+      expect(inspect(error, { depth: 10 })).not.toContain('S3CR3T');
+    }
   });
 });

@@ -22,9 +22,10 @@ import type {
 
 /**
  * What the client uses of a `Session` (`@sessionkit/core-session`): a valid token before
- * every connect, and `invalidate` after a 401. Pass the Session itself.
+ * every connect, and `invalidate`, when there is one, after a 401. Pass the Session itself, or
+ * an object of your own with `getToken()`.
  */
-export type EssSession = Pick<Session, 'getToken' | 'invalidate'>;
+export type EssSession = Pick<Session, 'getToken'> & Partial<Pick<Session, 'invalidate'>>;
 
 /** How the client reconnects. */
 export interface ReconnectOptions {
@@ -51,9 +52,10 @@ export interface EssClientOptions {
   /** The events endpoint, such as `wss://gateway/api/ws/events/v1`; without a `#fragment` (ws refuses one). */
   url: string;
   /**
-   * Where bearer tokens come from, before every connect: a `Session` (invalidated after a
-   * 401, or when Node refuses its token as a header), or a function returning an access token
-   * (with or without the `Bearer ` prefix). The whitespace around a token is dropped.
+   * Where bearer tokens come from, before every connect: a `Session` or an object of your own
+   * with `getToken()` (invalidated, when it has `invalidate()`, after a 401, or when Node refuses
+   * its token as a header), or a function returning an access token (with or without the
+   * `Bearer ` prefix). The whitespace around a token is dropped. Each is bounded by `connectTimeoutMs`.
    */
   auth: EssSession | (() => Promise<string>);
   /** Filters subscribed on every new session (the client restores them after a gap). */
@@ -76,8 +78,9 @@ export interface EssClientOptions {
   /** Timeout of getState, which takes a minute or more on large systems; at least 1. @default 300000 */
   getStateTimeoutMs?: number | undefined;
   /**
-   * Timeout of the WebSocket handshake, and of the wait for a token function's token (an attempt
-   * it exceeds fails with a retryable AUTH_FAILED, tried again as `reconnect` says); at least 1.
+   * Timeout of the WebSocket handshake, and of the wait for a token, whatever the kind of `auth`
+   * (an attempt it exceeds fails with a retryable AUTH_FAILED, tried again as `reconnect` says; a
+   * Session asked again joins its token request in flight); at least 1.
    * @default 10000
    */
   connectTimeoutMs?: number | undefined;
@@ -138,7 +141,7 @@ interface Pending {
 
 interface Credential {
   readonly header: string;
-  /** Drops a Session's token (a token function's cannot be dropped). */
+  /** Drops a Session's (or an auth object's) token (a token function's cannot be dropped). */
   invalidate?: () => void;
 }
 
@@ -320,6 +323,12 @@ const filtersSubscriptionId = 'filters';
 const filterKey = (filters: readonly WireFilter[]): string =>
   JSON.stringify(filters, (key, value: unknown) => (key && Array.isArray(value) ? [...(value as string[])].sort() : value));
 
+/**
+ * A number, or a string of digits as that number (a gateway that quotes a `status` or a `commandId`:
+ * `"201"`); else undefined. For answers only: an events frame has no commandId.
+ */
+const numeric = (value: unknown): number | undefined => (typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? +value : undefined);
+
 /** Whether a status refusing an upgrade or a command may pass: a server error, 429 or 408. */
 const retryableStatus = (status: number): boolean => status >= 500 || status === 429 || status === 408;
 
@@ -424,6 +433,8 @@ export class EssClient {
   #held: EventStream | undefined;
 
   constructor(options: EssClientOptions) {
+    // Checked at run time for callers without types: `options.url` threw "Cannot read properties of undefined".
+    if (!isRecord(options)) throw new TypeError('EssClient needs an options object, with url and auth.');
     // A URL ws cannot parse or refuses (a fragment; an empty one, a trailing `#`, it takes) is
     // refused here: ws would throw at every connect, its error showing the URL whole, credentials included.
     if (typeof options.url !== 'string' || !/^wss?:[^#]*#?$/i.test(options.url) || !URL.canParse(options.url)) {
@@ -850,15 +861,14 @@ export class EssClient {
       let timer: NodeJS.Timeout | undefined;
       try {
         // close() ends the wait for a token (a token request may take long, or never end). So does
-        // connectTimeoutMs for a token function, which would hold the attempt for ever; a Session
-        // bounds its own (attemptTimeoutMs, 30 s by default, more than this one).
+        // connectTimeoutMs, for every kind of auth: a token function or an object of the program's own
+        // would hold the attempt for ever, and a Session cannot be told from such an object (nothing of
+        // core-session is loaded). A Session's next getToken() joins its acquisition in flight.
         credential = await new Promise<Credential | undefined>((resolve, reject) => {
           this.#stopAuth = resolve;
           this.#credential().then(resolve, reject);
           const ms = this.#options.connectTimeoutMs;
-          if (typeof this.#auth === 'function') {
-            timer = setTimeout(reject, ms, new EssError('AUTH_FAILED', `The token function did not answer within connectTimeoutMs (${ms} ms).`, { retryable: true }));
-          }
+          timer = setTimeout(reject, ms, new EssError('AUTH_FAILED', `auth did not answer within connectTimeoutMs (${ms} ms).`, { retryable: true }));
         }).finally(() => {
           clearTimeout(timer);
         });
@@ -869,7 +879,7 @@ export class EssClient {
         if (this.#closed) break;
         // An error not of the client's own comes back at every attempt: not retryable, so it halts, with it as the cause.
         const error = EssError.isInstance(caught) ? caught : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught });
-        // A 401, or a Session's token that Node refuses as a header (a control character in it): the
+        // A 401, or a Session's (or auth object's) token that Node refuses as a header (a character beyond Latin-1): the
         // token is dropped and a fresh one tried at once, once a run. Not again: a Session may hand out
         // the same value (a token file's), which would retry forever. A token function's refused token
         // cannot be dropped: that halts at once.
@@ -963,8 +973,9 @@ export class EssClient {
       return {
         // Trimmed, as a function's token is (a token file's newline); invalidate() gets the token as it came.
         header: `${token.type ?? 'Bearer'} ${token.value.trim()}`,
+        // An object without invalidate() just asks for a token again.
         invalidate: () => {
-          auth.invalidate(token);
+          auth.invalidate?.(token);
         },
       };
     } catch (error) {
@@ -1038,7 +1049,7 @@ export class EssClient {
       (frame) => {
         // A resume's 200 need not name the session again; one that names another is not the session
         // asked for (the client cannot know what it holds): a new one.
-        const resumed = resume && frame.status === 200 && (!frame.sessionId || frame.sessionId === previousSessionId);
+        const resumed = resume && numeric(frame.status) === 200 && (!frame.sessionId || frame.sessionId === previousSessionId);
         const sessionId = resumed ? previousSessionId : frame.sessionId;
         if (typeof sessionId !== 'string' || !sessionId) {
           throw new EssError('PROTOCOL_ERROR', 'startSession was answered without a sessionId.');
@@ -1221,16 +1232,16 @@ export class EssClient {
       return;
     }
     const events = frame.events;
-    const commandId = frame.commandId;
+    const commandId = numeric(frame.commandId);
     // The answer first, then the frame's events: those of a new session's answer are the new session's.
-    if (typeof commandId === 'number') this.#onAnswer(connection, frame, commandId);
+    if (commandId !== undefined) this.#onAnswer(connection, frame, commandId);
     if (Array.isArray(events)) this.#onEvents(events as unknown[]);
-    else if (typeof commandId !== 'number') this.#logger.debug('ignored a frame: neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
+    else if (commandId === undefined) this.#logger.debug('ignored a frame: neither a response nor events', { keys: Object.keys(frame).slice(0, 10) });
   }
 
   #onAnswer(connection: Connection, frame: Frame, commandId: number): void {
     const pending = connection.pending.get(commandId);
-    const status = typeof frame.status === 'number' ? frame.status : 0;
+    const status = numeric(frame.status) ?? 0;
     const ok = status >= 200 && status < 300;
     if (pending === undefined) {
       // A late answer to an addSubscription that timed out (subscribe() rejected): the gateway
@@ -1283,7 +1294,8 @@ export class EssClient {
     // It pauses reading at highWaterMark whatever the overflow option: nothing held is dropped.
     if (!listeners && !streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'pause'))];
     for (const item of list) {
-      if (!isRecord(item) || typeof item.id !== 'string') {
+      // An empty id is none: as the resume point, eventId "" would start a new session.
+      if (!isRecord(item) || typeof item.id !== 'string' || !item.id) {
         this.#logger.debug('ignored an event without an id');
         continue;
       }

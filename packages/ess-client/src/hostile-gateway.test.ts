@@ -2,6 +2,7 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { createLogger } from '@sessionkit/logger';
 import { EssClient, type EssClientOptions } from '@sessionkit/ess-client';
 import { next, take, until } from './testing/harness.js';
 
@@ -144,5 +145,85 @@ describe('EssClient against a gateway that breaks the protocol', () => {
       expect(ess.stats).toMatchObject({ resumes: 1, gaps: 0 });
       await ess.close();
     }
+  });
+
+  it('takes a status sent as a string of digits as that number: "201" starts a session, "200" resumes it, "503" is a retryable COMMAND_FAILED; "200 OK" is no status', async () => {
+    const token = 'S3CR3T-token';
+    const logged: string[] = [];
+    const starts: Command[] = [];
+    const states = ['503', '200 OK', '200'];
+    const url = await gateway((command, socket, connection) => {
+      const answer = (status: string, fields: Record<string, unknown> = {}): void => {
+        socket.send(JSON.stringify({ commandId: command.commandId, status, ...fields }));
+      };
+      if (command.command === 'startSession') {
+        starts.push(command);
+        answer(connection === 1 ? '201' : '200', connection === 1 ? { sessionId: 'session-1' } : {});
+        if (connection === 1) socket.send(JSON.stringify({ events: [event('a')] }));
+      } else if (command.command === 'addSubscription') {
+        answer('201', { subscriptionId: 'server-1' });
+      } else {
+        answer(states.shift() ?? '200', { states: [] });
+      }
+    });
+    const ess = client(url, { auth: () => Promise.resolve(token), logger: createLogger({ level: 'trace', format: 'json', write: (line) => logged.push(line) }) });
+    // It halted with COMMAND_FAILED, "startSession" failed with status 0.
+    await ess.connect();
+    const iterator = ess.events();
+    expect((await take(iterator, 1)).map((received) => received.id)).toEqual(['a']);
+    expect(await ess.subscribe([{ resourceTypes: ['cameras'] }])).toBe('subscription-1');
+    await expect(ess.getState()).rejects.toMatchObject({ name: 'EssError', code: 'COMMAND_FAILED', status: 503, retryable: true });
+    await expect(ess.getState()).rejects.toMatchObject({ name: 'EssError', code: 'COMMAND_FAILED', status: 0, retryable: false });
+    expect(await ess.getState()).toEqual([]);
+    expect(ess.connectionState).toBe('online');
+    for (const server of servers) for (const socket of server.clients) socket.terminate();
+    await until(() => starts.length === 2 && ess.connectionState === 'online', 10_000, 'the resume');
+    expect(starts[1]).toMatchObject({ sessionId: 'session-1', eventId: 'a' });
+    // A "200" read as another status than 200 would have been taken as a new session: a gap.
+    expect(ess.stats).toMatchObject({ resumes: 1, gaps: 0 });
+    for (const line of logged) expect(line).not.toContain(token);
+  });
+
+  it('routes an answer whose commandId is a string of digits ("3") to that command', async () => {
+    const url = await gateway((command, socket) => {
+      const fields = command.command === 'startSession' ? { status: 201, sessionId: 'session-1' } : command.command === 'addSubscription' ? { subscriptionId: 'server-1' } : { states: [] };
+      socket.send(JSON.stringify({ status: 200, ...fields, commandId: String(command.commandId) }));
+    });
+    // It timed out (COMMAND_TIMEOUT), the startSession attempt after attempt.
+    const ess = client(url, { commandTimeoutMs: 1000, reconnect: { initialDelayMs: 20, shouldReconnect: (error, attempt) => error.retryable && attempt < 2 } });
+    await ess.connect();
+    expect(await ess.subscribe([{ resourceTypes: ['cameras'] }])).toBe('subscription-1');
+    expect(await ess.getState()).toEqual([]);
+    expect(ess.stats.connections).toBe(1);
+  });
+
+  it('ignores an event whose id is empty (logged at debug): it is not delivered and never the resume point (an eventId "" starts a new session)', async () => {
+    const logged: string[] = [];
+    const starts: Command[] = [];
+    const url = await gateway((command, socket, connection) => {
+      starts.push(command);
+      reply(socket, command, connection === 1 ? { status: 201, sessionId: 'session-1' } : {});
+      if (connection === 1) {
+        socket.send(JSON.stringify({ events: [event('a'), event('')] }));
+        socket.send(JSON.stringify({ events: [event('')] }));
+      } else {
+        socket.send(JSON.stringify({ events: [event('b')] }));
+      }
+    });
+    const ess = client(url, { logger: createLogger({ level: 'debug', format: 'json', write: (line) => logged.push(line) }) });
+    await ess.connect();
+    const iterator = ess.events();
+    expect((await take(iterator, 1)).map((received) => received.id)).toEqual(['a']);
+    // It was delivered too, and, the last of its batch, made the resume point.
+    expect(ess.lastEventId).toBe('a');
+    const ignored = (): number => logged.filter((line) => line.includes('ignored an event without an id')).length;
+    await until(() => ignored() === 2, 10_000, 'both events with an empty id ignored');
+    expect(ess.lastEventId).toBe('a');
+    for (const server of servers) for (const socket of server.clients) socket.terminate();
+    await until(() => starts.length === 2, 10_000, 'the second startSession');
+    expect(starts[1]).toMatchObject({ sessionId: 'session-1', eventId: 'a' });
+    // Next after "a": the resumed session's "b", not an event with an empty id.
+    expect((await take(iterator, 1)).map((received) => received.id)).toEqual(['b']);
+    expect(ess.stats).toMatchObject({ events: 2, resumes: 1, gaps: 0 });
   });
 });
