@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTPError, type Options as KyOptions, TimeoutError } from 'ky';
 import { Agent } from 'undici';
 import { oauth2, Session } from '@sessionkit/core-session';
-import { createLogger } from '@sessionkit/logger';
+import { createLogger, type Logger } from '@sessionkit/logger';
 import { runChild } from '@sessionkit/vitest-config/child';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { type ApiClientOptions, type ApiSession, createApiClient } from '@sessionkit/http-client';
@@ -123,6 +123,29 @@ describe('createApiClient', () => {
       expect(line).not.toContain(token.value);
       expect(line).not.toContain(stale.value);
       expect(line).not.toContain('query-secret-value');
+    }
+  });
+
+  it('changes no outcome when its logger throws: a request resolves, a refused token is dropped and the request replayed once', async () => {
+    const fail = (): never => {
+      throw new Error('the logger is down');
+    };
+    const loggers: [string, Logger][] = [
+      ['isLevelEnabled() throws', { ...createLogger({ level: 'debug', write: () => undefined }), isLevelEnabled: fail }],
+      ['debug() throws', { ...createLogger({ level: 'debug', write: () => undefined }), debug: fail }],
+    ];
+    for (const [name, logger] of loggers) {
+      const own = session();
+      const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: own, retry: 0, logger });
+      // It used to reject with the logger's error.
+      expect(await api.post('v1/echo', { json: { n: 1 } }).json(), name).toMatchObject({ body: { n: 1 } });
+      const stale = await own.getToken();
+      const unauthorized = sandbox.stats.commands.rest.unauthorized;
+      sandbox.idp.expireAll();
+      // The 401 entry and the entry of the refused attempt throw: the token is dropped all the same, and the request replayed.
+      expect(await api.post('v1/echo', { json: { n: 2 } }).json(), name).toMatchObject({ body: { n: 2 } });
+      expect(sandbox.stats.commands.rest.unauthorized - unauthorized, name).toBe(1);
+      expect((await own.getToken()).value, name).not.toBe(stale.value);
     }
   });
 
@@ -365,16 +388,19 @@ describe('createApiClient', () => {
     const SECRET = 'Tok3n-Secret-Value';
     const tokenSession = (value: string): Session =>
       new Session({ authenticator: { identity: `bad-token ${value.length}`, authenticate: (context) => Promise.resolve({ value, type: 'Bearer', obtainedAt: context.now(), expiresAt: context.now() + 60_000 }) } });
-    const sources: ApiClientOptions['session'][] = [
-      tokenSession(`${SECRET}\nX-Injected: 1`),
-      tokenSession(`${SECRET}\r\nX-Injected: 1`),
-      tokenSession(`${SECRET}\0`),
+    const ours = /^authorization must be Latin-1 without control characters\.$/;
+    // A Session (core-session) refuses a token with a control character itself, with its own message.
+    const sessions = /^The authenticator returned no token /;
+    const sources: [ApiClientOptions['session'], RegExp][] = [
+      [tokenSession(`${SECRET}\nX-Injected: 1`), sessions],
+      [tokenSession(`${SECRET}\r\nX-Injected: 1`), sessions],
+      [tokenSession(`${SECRET}\0`), sessions],
       // Beyond Latin-1: a TypeError without the token, but refused the same way.
-      tokenSession(`${SECRET}\u2603`),
+      [tokenSession(`${SECRET}\u2603`), ours],
       // A token source of the caller's own.
-      { authorization: () => Promise.resolve(`Bearer ${SECRET}\nX`), invalidate: () => undefined },
+      [{ authorization: () => Promise.resolve(`Bearer ${SECRET}\nX`), invalidate: () => undefined }, ours],
     ];
-    for (const source of sources) {
+    for (const [source, message] of sources) {
       const lines: string[] = [];
       const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: source, logger: createLogger({ level: 'debug', format: 'json', write: (line) => lines.push(line) }) });
       const requests = sandbox.stats.commands.rest.requests;
@@ -383,7 +409,8 @@ describe('createApiClient', () => {
       for (let cause: unknown = error; cause != null; cause = (cause as Error).cause) seen.push((cause as Error).message, String((cause as Error).stack));
       for (const text of seen) expect(text).not.toContain(SECRET);
       // An AuthError: ky does not retry it.
-      expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', message: 'authorization must be Latin-1 without control characters.' });
+      expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE' });
+      expect((error as Error).message).toMatch(message);
       expect((error as Error).cause).toBeUndefined();
       // Not retried, and never sent.
       expect(sandbox.stats.commands.rest.requests - requests).toBe(0);

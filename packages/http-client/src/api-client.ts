@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici';
 import { AuthError, silentLogger } from './dependencies.js';
 import { errorSummary, redactUrl } from './redaction.js';
 import { invalidArgument } from './http-client-error.js';
+import { logSafely } from './log-safely.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, load, optionsOf, wholeNumber } from './transport.js';
 
 /** The part of a core-session `Session` the REST client uses. */
@@ -29,7 +30,10 @@ export interface ApiClientOptions extends ConnectionOptions {
    * without `authorization()` and `invalidate()` it is `INVALID_ARGUMENT` when the client is built.
    */
   session: ApiSession;
-  /** Where every attempt (first, retry, replay) and every 401 replay are logged, redacted. @default silentLogger */
+  /**
+   * Where every attempt (first, retry, replay) and every 401 replay are logged, redacted. What it
+   * throws is ignored: it never changes a request's outcome. @default silentLogger
+   */
   logger?: Logger | undefined;
   /**
    * ky's retry: a limit (a whole number from 0 to 2147483647, else `INVALID_ARGUMENT`) or ky's
@@ -115,7 +119,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // with first), and the listener goes when the wait is over.
     let stop!: () => void;
     const authorization = await new Promise<string>((resolve, reject) => {
-      signal.throwIfAborted();
+      if (signal.aborted) throw signal.reason;
       signal.addEventListener('abort', (stop = () => {
         reject(signal.reason as Error);
       }));
@@ -146,9 +150,12 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       outcome = { error: errorSummary(error) };
       throw error;
     } finally {
-      if (logger.isLevelEnabled('debug')) {
-        logger.debug('rest request', { method: request.method, url: redactUrl(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
-      }
+      // What the logger throws changes nothing: the token the API refused is dropped all the same.
+      logSafely(() => {
+        if (logger.isLevelEnabled('debug')) {
+          logger.debug('rest request', { method: request.method, url: redactUrl(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
+        }
+      });
       if (outcome.status === 401) session.invalidate(authorization);
     }
   };
@@ -179,7 +186,11 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     const again = input.body ? input.clone() : input;
     const response = await attempt(input, init, signal);
     const refused = response.status === 401;
-    if (refused) logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactUrl(input.url) });
+    if (refused) {
+      logSafely(() => {
+        logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactUrl(input.url) });
+      });
+    }
     // The body not needed: the refused response's, or else the copy's (without a body, `again` is
     // `input` itself, and this does nothing).
     void (refused ? response : again).body?.cancel().catch(() => undefined);

@@ -161,6 +161,19 @@ describe('systems', () => {
     expect(await edge.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 2 });
   });
 
+  it('refuses a session that is no Session when it is built, naming the option without its value, instead of a 421 for every request', () => {
+    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must have getToken(), touch() and invalidate().' };
+    // A session id where the Session goes, a token, a half Session, ...: each used to answer every request with 421.
+    const secret = 'session-id-d41d8cd98f00b204';
+    for (const unusable of [secret, { value: secret }, 42, true, false, {}, { getToken: () => Promise.resolve({ value: secret }) }, { getToken: () => undefined, invalidate: () => undefined }]) {
+      const thrown = thrownBy(() => new CommandClient({ url: sandbox.commandUrl, session: unusable as never }));
+      expect(thrown, JSON.stringify(unusable)).toMatchObject(error);
+      expect((thrown as Error).message).not.toContain(secret);
+    }
+    // Anything with the three methods is taken, such as a wrapper of a Session; null is none.
+    clients.push(new CommandClient({ session: { getToken: () => undefined, touch: () => undefined, invalidate: () => undefined } as never }), new CommandClient({ session: null as never }));
+  });
+
   it('rejects an endpoint URL with a secret in its query, without repeating the secret', () => {
     const queries = ['s_login=demo&s_pw=hunter2-secret', 'S_SESSION=hunter2-secret', 's%5Fotp=hunter2-secret', 'lang=en&Password=hunter2-secret', 'auth0=hunter2-secret'];
     for (const query of queries) {

@@ -8,6 +8,7 @@ import { HttpClientError, invalidArgument } from './http-client-error.js';
 import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
 import { errorSummary, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeRequestBody } from './request-body.js';
+import { logSafely } from './log-safely.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError, optionsOf, wholeNumber } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
@@ -73,7 +74,9 @@ export interface CommandClientOptions extends ConnectionOptions {
   /**
    * A core-session `Session` whose authenticator logs in with StartSession (see
    * `ispapiSessionAuthenticator`). The client sends its token as `s_session`; after a 530 it
-   * invalidates the token, and replays read-only commands once with a new one.
+   * invalidates the token, and replays read-only commands once with a new one. Anything else given
+   * (not null) without `getToken()`, `touch()` and `invalidate()`, such as a session id, is
+   * `INVALID_ARGUMENT` (use `sessionId` per request, or `reuseSession()`).
    */
   session?: Session | undefined;
   /** `s_remoteaddr`: the end customer's IP address, for accounts with an IP filter. */
@@ -92,7 +95,7 @@ export interface CommandClientOptions extends ConnectionOptions {
   connectTimeoutMs?: number | undefined;
   /** Retries of transport failures that are safe to retry; `false` or `0` for none. @default { retries: 2 } */
   retry?: number | false | CommandRetryOptions | undefined;
-  /** Where the debug entries go. @default silentLogger */
+  /** Where the debug entries go. What it throws is ignored: it never changes a request's outcome. @default silentLogger */
   logger?: Logger | undefined;
   /** Without a `logger`: log every request to standard error at debug level. @default false */
   debug?: boolean | undefined;
@@ -298,8 +301,13 @@ export class CommandClient {
       }
       this.#credentials = { login: loginOf(credentials), password: credentials.password, otp: textOption('credentials.otp', credentials.otp) };
     }
-    // Tested for truthiness, so that null (plain JavaScript) counts as no Session.
-    this.#session = options.session;
+    // null (plain JavaScript) counts as no Session; anything else but one (a session id, a token)
+    // used to answer every request with a 421. Recognised by the methods this client calls.
+    const session = options.session;
+    if (session != null && (typeof session.getToken !== 'function' || typeof session.touch !== 'function' || typeof session.invalidate !== 'function')) {
+      throw invalidArgument('session must have getToken(), touch() and invalidate().');
+    }
+    this.#session = session;
     this.#remoteAddress = textOption('remoteAddress', options.remoteAddress);
     this.#subuser = textOption('subuser', options.subuser);
     const retry = options.retry ?? {};
@@ -374,7 +382,7 @@ export class CommandClient {
     options = optionsOf(options);
     const pairs = flattenCommand(command);
     const maxPages = wholeNumber('maxPages', options.maxPages, 10_000);
-    let firstIndex = pairs.findIndex(([key]) => key === 'FIRST');
+    let firstIndex = pairs.map(([key]) => key).indexOf('FIRST');
     // Without FIRST, each page's is added at the end.
     if (firstIndex < 0) firstIndex = pairs.length;
     // undefined (no FIRST) reads as "undefined": 0.
@@ -625,39 +633,41 @@ export class CommandClient {
         response = syntheticResponse(421, HTTP_ERROR, { ...detail, cause: error, retryAfterMs: parseRetryAfter([retryAfter].flat()[0] ?? null, Date.now()) });
         retryInMs = this.#retryDelay(error, status, outgoing.i, retries, response.retryAfterMs);
       }
-      // One debug entry per attempt.
+      // One debug entry per attempt. What the logger throws changes nothing (see logSafely).
       const logger = this.#logger;
-      if (logger.isLevelEnabled('debug')) {
-        const fields: Record<string, unknown> = {
-          system: this.system,
-          entity: connection.entity,
-          url: this.url,
-          command: response.command,
-          status,
-          code: response.code,
-          description: response.description,
-          runtime: response.runtime,
-          queuetime: response.queuetime,
-          durationMs: Math.round(response.durationMs * 1000) / 1000,
-          attempt: response.attempt,
-        };
-        if (error !== undefined) fields.error = errorSummary(error);
-        if (retryInMs !== undefined) fields.retryInMs = retryInMs;
-        if (logger.isLevelEnabled('trace')) {
-          // The request body as it would be sent, with `s_pw`, `s_session`, `s_otp` and secret command values masked.
-          fields.post = encodeRequestBody(
-            { ...connection, password: connection.password && MASK, session: connection.session && MASK, otp: connection.otp && MASK },
-            commandTextOf(maskPairs(pairs)),
-          );
-          // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
-          // The response's secrets where it echoes them; a made-up response has none, so for a body that
-          // became one (cut off before its EOF line, say) those of the body read up to its end, as whole.
-          // A 2xx body that became one also has every line's value masked: the secret lines it lost (a
-          // new session id, cut off in or before its line) may be echoed before the cut, in a description.
-          fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(text + '\nEOF') : response)(error === undefined ? text : response.raw), ok && response.synthetic);
+      logSafely(() => {
+        if (logger.isLevelEnabled('debug')) {
+          const fields: Record<string, unknown> = {
+            system: this.system,
+            entity: connection.entity,
+            url: this.url,
+            command: response.command,
+            status,
+            code: response.code,
+            description: response.description,
+            runtime: response.runtime,
+            queuetime: response.queuetime,
+            durationMs: Math.round(response.durationMs * 1000) / 1000,
+            attempt: response.attempt,
+          };
+          if (error !== undefined) fields.error = errorSummary(error);
+          if (retryInMs !== undefined) fields.retryInMs = retryInMs;
+          if (logger.isLevelEnabled('trace')) {
+            // The request body as it would be sent, with `s_pw`, `s_session`, `s_otp` and secret command values masked.
+            fields.post = encodeRequestBody(
+              { ...connection, password: connection.password && MASK, session: connection.session && MASK, otp: connection.otp && MASK },
+              commandTextOf(maskPairs(pairs)),
+            );
+            // Masked first: redaction may change part of a secret (`token=42` in a password), which then would not be found.
+            // The response's secrets where it echoes them; a made-up response has none, so for a body that
+            // became one (cut off before its EOF line, say) those of the body read up to its end, as whole.
+            // A 2xx body that became one also has every line's value masked: the secret lines it lost (a
+            // new session id, cut off in or before its line) may be echoed before the cut, in a description.
+            fields.body = redactResponseText(unechoer(connection, pairs, response.synthetic ? parseResponse(text + '\nEOF') : response)(error === undefined ? text : response.raw), ok && response.synthetic);
+          }
+          logger.debug(COMMAND_LOG_MESSAGE, fields);
         }
-        logger.debug(COMMAND_LOG_MESSAGE, fields);
-      }
+      });
       if (retryInMs === undefined) return response;
       // The backoff or Retry-After wait: close() and the signal end it at once.
       let timer: NodeJS.Timeout | undefined;

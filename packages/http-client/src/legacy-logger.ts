@@ -95,7 +95,8 @@ const legacyLogger = (target: LegacyCommandLogger, fallback: Logger): Logger => 
  * A {@link Logger} for a `CommandClient` that hands each request to a custom logger of the
  * public SDKs' shape, `log(post, response, error)`: `post` is the request body and
  * `response.getPlain()` the response text, both with every secret masked. Other entries go to
- * `fallback`.
+ * `fallback`. What `log()` throws is ignored by the client (a request's outcome never depends on
+ * it); a promise it returns is not awaited, so catch its rejection yourself.
  *
  * It is imported from its own entry, `@sessionkit/http-client/legacy-logger`, so that the root
  * does not carry it for the programs that do not use it.

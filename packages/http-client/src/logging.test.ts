@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@sessionkit/logger';
+import { Session } from '@sessionkit/core-session';
+import { createLogger, type Logger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { CommandClient, COMMAND_LOG_MESSAGE } from '@sessionkit/http-client';
+import { CommandClient, COMMAND_LOG_MESSAGE, ispapiSessionAuthenticator } from '@sessionkit/http-client';
 import { adaptLegacyCommandLogger, type LegacyResponseView } from '@sessionkit/http-client/legacy-logger';
 import { thrownBy } from './testing/thrown-by.js';
 
@@ -313,6 +314,66 @@ describe('debug logging', () => {
       expect(asked).toBe(1);
     } finally {
       await client.close();
+    }
+  });
+});
+
+/**
+ * A logger that throws from `isLevelEnabled()`, from `debug()`, or from `isLevelEnabled('trace')`
+ * (with debug on), and the legacy adapter of a `log()` that throws.
+ */
+function throwingLoggers(): [string, Logger][] {
+  const fail = (): never => {
+    throw new Error('the logger is down');
+  };
+  const base = (isLevelEnabled: Logger['isLevelEnabled'], debug: Logger['debug']): Logger => {
+    const logger: Logger = { trace: fail, debug, info: fail, warn: fail, error: fail, child: () => logger, isLevelEnabled };
+    return logger;
+  };
+  return [
+    ['isLevelEnabled() throws', base(fail, fail)],
+    ['debug() throws', base(() => true, fail)],
+    ['isLevelEnabled(\'trace\') throws', base((level) => level === 'debug' || fail(), () => undefined)],
+    ['a legacy log() throws', adaptLegacyCommandLogger({ log: fail })],
+  ];
+}
+
+describe('a logger that throws', () => {
+  it('changes no outcome of a CommandClient: a write the server executed resolves, sent once; a retry, a login and a logout go on', async () => {
+    for (const [index, [name, logger]] of throwingLoggers().entries()) {
+      const client = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, retry: { baseDelayMs: 1 }, logger });
+      try {
+        sandbox.commands.resetStats();
+        // It used to reject, after the server had added the domain: a caller could send the write again.
+        const added = await client.request({ COMMAND: 'AddDomain', DOMAIN: `throwing-logger-${String(index)}.com` });
+        expect(added.code, name).toBe(200);
+        expect(sandbox.stats.commands.byCommand.AddDomain, name).toBe(1);
+        // The entry of the failed attempt is logged before the retry.
+        sandbox.commands.injectFault({ type: 'status', status: 503 });
+        expect(await client.request({ COMMAND: 'StatusAccount' }), name).toMatchObject({ code: 200, attempt: 2 });
+        expect((await client.login()).code, name).toBe(200);
+        expect(client.loggedIn, name).toBe(true);
+        expect((await client.logout()).code, name).toBe(200);
+        expect(client.loggedIn, name).toBe(false);
+      } finally {
+        await client.close();
+      }
+    }
+  });
+
+  it('changes no outcome of an ispapiSessionAuthenticator and of a CommandClient with its Session', async () => {
+    for (const [name, logger] of throwingLoggers()) {
+      const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, logger });
+      const session = new Session({ authenticator });
+      const client = new CommandClient({ url: sandbox.commandUrl, session, logger });
+      try {
+        sandbox.commands.resetStats();
+        expect(await client.request({ COMMAND: 'StatusAccount' }), name).toMatchObject({ code: 200, attempt: 1 });
+        expect(sandbox.stats.commands.byCommand, name).toMatchObject({ StartSession: 1, StatusAccount: 1 });
+      } finally {
+        await session.end();
+        await Promise.all([client.close(), authenticator.close()]);
+      }
     }
   });
 });

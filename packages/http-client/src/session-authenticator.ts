@@ -14,7 +14,7 @@ export interface IspapiSessionAuthenticatorOptions
   timeoutSeconds?: number | undefined;
   /** StartSession MAXTTL: lifetime in seconds (60–86400). @default 86400 */
   maxTtlSeconds?: number | undefined;
-  /** Where the StartSession/EndSession requests are logged (masked). @default silentLogger */
+  /** Where the StartSession/EndSession requests are logged (masked); what it throws is ignored. @default silentLogger */
   logger?: Logger | undefined;
 }
 
