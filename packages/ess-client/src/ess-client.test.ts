@@ -2090,6 +2090,34 @@ describe('EssClient: every kind of auth bounded by connectTimeoutMs, options tha
     expect(sandbox.stats.events.unauthorized).toBe(1);
   });
 
+  it('halts at once, not retried, when an auth object hands out no token (a string, say), as for a token function', async () => {
+    let calls = 0;
+    for (const value of ['a-bare-token-string', { value: '   ' }, null]) {
+      const auth = { getToken: () => Promise.resolve((calls += 1, value)) } as unknown as EssSession;
+      const ess = client({ auth, fetchState: false });
+      const outcome = await Promise.race([ess.connect().then(() => 'resolved', (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, 3000, 'pending'))]);
+      // It used to be a retryable AUTH_FAILED (a TypeError from reading the token's value), tried again for ever.
+      expect(outcome, JSON.stringify(value)).toMatchObject({ name: 'EssError', code: 'AUTH_FAILED', retryable: false, message: 'Could not get a token (CONFIGURATION).' });
+      expect(inspect(outcome, { depth: 10 })).not.toContain('a-bare-token-string');
+    }
+    expect(calls).toBe(3);
+  });
+
+  it('goes on when an auth object\'s invalidate() throws after a 401: asked for a token again, it connects (no unhandled rejection)', async () => {
+    const token = await fetchToken(sandbox);
+    let calls = 0;
+    const auth: EssSession = {
+      getToken: () => Promise.resolve({ value: ++calls === 1 ? 'not-a-token' : token, obtainedAt: Date.now() }),
+      invalidate: () => {
+        throw new Error('invalidate is broken');
+      },
+    };
+    const ess = client({ auth, fetchState: false });
+    const connected = await Promise.race([ess.connect().then(() => 'resolved', (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, 3000, 'pending'))]);
+    expect(connected).toBe('resolved');
+    expect(calls).toBe(2);
+  });
+
   it('refuses no options, or options that are no object, with a TypeError that says what it needs, never the value', () => {
     const Client = EssClient as unknown as new (options?: unknown) => EssClient;
     for (const options of [[], [undefined], [null], ['wss://user:S3CR3T@127.0.0.1/api/ws/events/v1'], [42], [[{ url: 'wss://127.0.0.1/', auth: 'S3CR3T' }]]]) {

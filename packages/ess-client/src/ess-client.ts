@@ -1,5 +1,5 @@
 import { isAscii } from 'node:buffer';
-import type { Session } from '@sessionkit/core-session';
+import type { Session, Token } from '@sessionkit/core-session';
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import type { TokenStore } from '@sessionkit/token-store';
 import type * as Ws from 'ws';
@@ -960,22 +960,27 @@ export class EssClient {
   async #credential(): Promise<Credential> {
     const auth = this.#auth;
     try {
-      if (typeof auth === 'function') {
-        const value: unknown = await auth();
-        // Without the whitespace around it: a token read from a file ends with a newline.
-        const token = typeof value === 'string' ? value.trim() : '';
-        // A configuration error, not worth retrying (AUTH_FAILED, not retryable: see below).
-        if (!token) throw Object.assign(new TypeError('the auth function returned no token'), { code: 'CONFIGURATION' });
-        const header = /^bearer\s/i.test(token) ? token : `Bearer ${token}`;
-        return { header };
-      }
-      const token = await auth.getToken();
+      const session = typeof auth === 'function' ? undefined : auth;
+      // Read as it may come from plain JavaScript: an object's getToken() may hand out a string, say.
+      const token = session && ((await session.getToken()) as Token | undefined);
+      const value: unknown = session ? token?.value : await (auth as () => Promise<string>)();
+      // Without the whitespace around it: a token read from a file ends with a newline.
+      const trimmed = typeof value === 'string' ? value.trim() : '';
+      // A configuration error, not worth retrying (AUTH_FAILED, not retryable: see below): a
+      // function, or an object of the program's own, that hands out no token.
+      if (!trimmed) throw Object.assign(new TypeError('auth returned no token'), { code: 'CONFIGURATION' });
+      // A function's token (an object's came with a token: it has a value).
+      if (!session || !token) return { header: /^bearer\s/i.test(trimmed) ? trimmed : `Bearer ${trimmed}` };
       return {
-        // Trimmed, as a function's token is (a token file's newline); invalidate() gets the token as it came.
-        header: `${token.type ?? 'Bearer'} ${token.value.trim()}`,
-        // An object without invalidate() just asks for a token again.
+        header: `${token.type ?? 'Bearer'} ${trimmed}`,
+        // invalidate() gets the token as it came. An object without it just asks for a token again;
+        // so does one whose invalidate() throws (the loop goes on: the next token decides).
         invalidate: () => {
-          auth.invalidate?.(token);
+          try {
+            session.invalidate?.(token);
+          } catch {
+            // as above
+          }
         },
       };
     } catch (error) {
