@@ -40,9 +40,10 @@ export function parseToken(value: unknown): Token | undefined {
   // An expiresAt of Infinity means none (never expires by time): withoutUndefined drops it. Not an idleTtlMs of
   // Infinity: dropped, it would mean the session's idleTtlMs, not none (and JSON cannot hold it). Short or past
   // times are kept as they are: the session serves such a token for 1 s (Session's #timings).
-  // No control character in what goes into an Authorization header: a CR/LF would split it, and
-  // fetch's error for it quotes the value.
-  return typeof secret === 'string' && secret && isTime(obtainedAt) && optionalString(type) && !/[^ -~\x80-\uffff]/.test(secret + (type ?? '')) && optionalString(refreshToken) && optionalString(scope) && (expiresAt === Infinity || optionalNumber(expiresAt)) && optionalNumber(idleTtlMs)
+  // No C0 control character or DEL inside the Authorization header it makes, `<type> <value>`: a
+  // CR/LF would split it, and fetch's error for it quotes the value. Blanks, tabs and line breaks
+  // at the header's ends are no harm (a token file's newline): a header drops them.
+  return typeof secret === 'string' && secret && isTime(obtainedAt) && optionalString(type) && !/[^ -~\x80-\uffff]/.test(`${type ?? 'Bearer'} ${secret}`.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '')) && optionalString(refreshToken) && optionalString(scope) && (expiresAt === Infinity || optionalNumber(expiresAt)) && optionalNumber(idleTtlMs)
     ? withoutUndefined({ value: secret, type, expiresAt, refreshToken, idleTtlMs, scope, obtainedAt })
     : undefined;
 }
