@@ -513,9 +513,9 @@ describe('Session.fromEnv', () => {
     expect(new Session({ authenticator, apiUrl: 'http://127.0.0.1:8080/' }).apiUrl).toBe('http://127.0.0.1:8080/');
   });
 
-  it('names the tokenUrl it needs when it is given no options at all (plain JavaScript)', () => {
-    for (const options of [undefined, null]) {
-      expect(() => oauth2(options as never), String(options)).toThrow(expect.objectContaining({ name: 'AuthError', code: 'CONFIGURATION', message: 'tokenUrl is not a valid URL.' }));
+  it('says it needs an options object when it is given none, or a URL in its place (plain JavaScript)', () => {
+    for (const options of [undefined, null, 'https://idp.example.com/token', 42]) {
+      expect(() => oauth2(options as never), String(options)).toThrow(new TypeError('oauth2() needs an options object: { tokenUrl, grant, clientId, ... }.'));
     }
   });
 

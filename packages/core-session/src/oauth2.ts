@@ -102,8 +102,8 @@ const readText = async (response: Response, stopped: Promise<never>): Promise<st
  * });
  */
 export function oauth2(options: OAuth2Options): Authenticator {
-  // None at all (plain JavaScript): "tokenUrl is not a valid URL" rather than a destructuring error.
-  options = Object(options) as OAuth2Options;
+  // Plain JavaScript: none at all, or a URL where the options go.
+  if (typeof options !== 'object' || !(options as OAuth2Options | null)) throw new TypeError('oauth2() needs an options object: { tokenUrl, grant, clientId, ... }.');
   const { grant, clientId, username, password, allowInsecure } = options;
   // From plain JavaScript, a null secret is none (a public client), not the text "null".
   const clientSecret = options.clientSecret ?? undefined;
