@@ -327,7 +327,7 @@ const filterKey = (filters: readonly WireFilter[]): string =>
  * A number, or a string of digits as that number (a gateway that quotes a `status` or a `commandId`:
  * `"201"`); else undefined. For answers only: an events frame has no commandId.
  */
-const numeric = (value: unknown): number | undefined => (typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? +value : undefined);
+const numeric = (value: unknown): number | undefined => (typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,15}$/.test(value) ? +value : undefined);
 
 /** Whether a status refusing an upgrade or a command may pass: a server error, 429 or 408. */
 const retryableStatus = (status: number): boolean => status >= 500 || status === 429 || status === 408;
@@ -861,14 +861,18 @@ export class EssClient {
       let timer: NodeJS.Timeout | undefined;
       try {
         // close() ends the wait for a token (a token request may take long, or never end). So does
-        // connectTimeoutMs, for every kind of auth: a token function or an object of the program's own
-        // would hold the attempt for ever, and a Session cannot be told from such an object (nothing of
-        // core-session is loaded). A Session's next getToken() joins its acquisition in flight.
+        // connectTimeoutMs for a token function, which would hold the attempt for ever. A Session
+        // bounds its own wait (attemptTimeoutMs, 30 s by default, more than this one): failed here,
+        // a slow token endpoint would halt a client that retries little. An object cannot be told
+        // from a Session (nothing of core-session is loaded): it is waited for too, with a warning.
         credential = await new Promise<Credential | undefined>((resolve, reject) => {
           this.#stopAuth = resolve;
           this.#credential().then(resolve, reject);
           const ms = this.#options.connectTimeoutMs;
-          timer = setTimeout(reject, ms, new EssError('AUTH_FAILED', `auth did not answer within connectTimeoutMs (${ms} ms).`, { retryable: true }));
+          timer = setTimeout(() => {
+            if (typeof this.#auth === 'function') reject(new EssError('AUTH_FAILED', `The token function did not answer within connectTimeoutMs (${ms} ms).`, { retryable: true }));
+            else this.#logger.warn('auth has not answered within connectTimeoutMs: still waiting', { connectTimeoutMs: ms });
+          }, ms);
         }).finally(() => {
           clearTimeout(timer);
         });
@@ -978,8 +982,9 @@ export class EssClient {
         invalidate: () => {
           try {
             session.invalidate?.(token);
-          } catch {
-            // as above
+          } catch (error) {
+            // As above; said, for the program's own object is at fault.
+            this.#logger.warn('auth.invalidate() threw', { error: (error as Error | undefined)?.name });
           }
         },
       };
