@@ -119,7 +119,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // with first), and the listener goes when the wait is over.
     let stop!: () => void;
     const authorization = await new Promise<string>((resolve, reject) => {
-      if (signal.aborted) throw signal.reason;
+      signal.throwIfAborted();
       signal.addEventListener('abort', (stop = () => {
         reject(signal.reason as Error);
       }));

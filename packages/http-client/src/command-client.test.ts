@@ -165,13 +165,14 @@ describe('systems', () => {
     const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must have getToken(), touch() and invalidate().' };
     // A session id where the Session goes, a token, a half Session, ...: each used to answer every request with 421.
     const secret = 'session-id-d41d8cd98f00b204';
-    for (const unusable of [secret, { value: secret }, 42, true, false, {}, { getToken: () => Promise.resolve({ value: secret }) }, { getToken: () => undefined, invalidate: () => undefined }]) {
+    for (const unusable of [secret, { value: secret }, 42, true, {}, { getToken: () => Promise.resolve({ value: secret }) }, { getToken: () => undefined, invalidate: () => undefined }]) {
       const thrown = thrownBy(() => new CommandClient({ url: sandbox.commandUrl, session: unusable as never }));
       expect(thrown, JSON.stringify(unusable)).toMatchObject(error);
       expect((thrown as Error).message).not.toContain(secret);
     }
-    // Anything with the three methods is taken, such as a wrapper of a Session; null is none.
-    clients.push(new CommandClient({ session: { getToken: () => undefined, touch: () => undefined, invalidate: () => undefined } as never }), new CommandClient({ session: null as never }));
+    // Anything with the three methods is taken, such as a wrapper of a Session; null, false, '' and 0 (`useSession && session`) are none.
+    clients.push(new CommandClient({ session: { getToken: () => undefined, touch: () => undefined, invalidate: () => undefined } as never }));
+    for (const none of [null, false, '', 0]) clients.push(new CommandClient({ session: none as never }));
   });
 
   it('rejects an endpoint URL with a secret in its query, without repeating the secret', () => {

@@ -74,8 +74,8 @@ export interface CommandClientOptions extends ConnectionOptions {
   /**
    * A core-session `Session` whose authenticator logs in with StartSession (see
    * `ispapiSessionAuthenticator`). The client sends its token as `s_session`; after a 530 it
-   * invalidates the token, and replays read-only commands once with a new one. Anything else given
-   * (not null) without `getToken()`, `touch()` and `invalidate()`, such as a session id, is
+   * invalidates the token, and replays read-only commands once with a new one. Anything truthy
+   * without `getToken()`, `touch()` and `invalidate()`, such as a session id, is
    * `INVALID_ARGUMENT` (use `sessionId` per request, or `reuseSession()`).
    */
   session?: Session | undefined;
@@ -301,10 +301,11 @@ export class CommandClient {
       }
       this.#credentials = { login: loginOf(credentials), password: credentials.password, otp: textOption('credentials.otp', credentials.otp) };
     }
-    // null (plain JavaScript) counts as no Session; anything else but one (a session id, a token)
-    // used to answer every request with a 421. Recognised by the methods this client calls.
+    // Tested for truthiness: null, or false from `useSession && session`, counts as no Session.
+    // Anything else but one (a session id, a token) used to answer every request with a 421.
+    // Recognised by the methods this client calls.
     const session = options.session;
-    if (session != null && (typeof session.getToken !== 'function' || typeof session.touch !== 'function' || typeof session.invalidate !== 'function')) {
+    if (session && (typeof session.getToken !== 'function' || typeof session.touch !== 'function' || typeof session.invalidate !== 'function')) {
       throw invalidArgument('session must have getToken(), touch() and invalidate().');
     }
     this.#session = session;
@@ -382,7 +383,7 @@ export class CommandClient {
     options = optionsOf(options);
     const pairs = flattenCommand(command);
     const maxPages = wholeNumber('maxPages', options.maxPages, 10_000);
-    let firstIndex = pairs.map(([key]) => key).indexOf('FIRST');
+    let firstIndex = pairs.findIndex(([key]) => key === 'FIRST');
     // Without FIRST, each page's is added at the end.
     if (firstIndex < 0) firstIndex = pairs.length;
     // undefined (no FIRST) reads as "undefined": 0.

@@ -73,8 +73,11 @@ const legacyLogger = (target: LegacyCommandLogger, fallback: Logger): Logger => 
       fallback.trace(msg, fields);
     },
     debug: (msg, fields) => {
-      if (msg === COMMAND_LOG_MESSAGE && fields) target.log(fields.post as string, view(fields as unknown as RequestEntry), errorText(fields));
-      else fallback.debug(msg, fields);
+      if (msg === COMMAND_LOG_MESSAGE && fields) {
+        // An async log() whose promise rejects (a log database down) would be an unhandled
+        // rejection, which ends the process: ignored, as what it throws is.
+        Promise.resolve(target.log(fields.post as string, view(fields as unknown as RequestEntry), errorText(fields))).catch(() => undefined);
+      } else fallback.debug(msg, fields);
     },
     info: (msg, fields) => {
       fallback.info(msg, fields);
@@ -95,8 +98,8 @@ const legacyLogger = (target: LegacyCommandLogger, fallback: Logger): Logger => 
  * A {@link Logger} for a `CommandClient` that hands each request to a custom logger of the
  * public SDKs' shape, `log(post, response, error)`: `post` is the request body and
  * `response.getPlain()` the response text, both with every secret masked. Other entries go to
- * `fallback`. What `log()` throws is ignored by the client (a request's outcome never depends on
- * it); a promise it returns is not awaited, so catch its rejection yourself.
+ * `fallback`. What `log()` throws, or the promise it returns rejects with, is ignored (a request's
+ * outcome never depends on it, and a rejection left unhandled would end the process).
  *
  * It is imported from its own entry, `@sessionkit/http-client/legacy-logger`, so that the root
  * does not carry it for the programs that do not use it.

@@ -335,6 +335,8 @@ function throwingLoggers(): [string, Logger][] {
     ['debug() throws', base(() => true, fail)],
     ['isLevelEnabled(\'trace\') throws', base((level) => level === 'debug' || fail(), () => undefined)],
     ['a legacy log() throws', adaptLegacyCommandLogger({ log: fail })],
+    // An async log() whose promise rejects: unhandled, it would end the process (Node's default).
+    ['a legacy log() rejects', adaptLegacyCommandLogger({ log: () => Promise.reject(new Error('the audit database is down')) })],
   ];
 }
 
