@@ -106,7 +106,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // From 1: ky's timer would end every request at 0.
   const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 30_000, 1);
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
-  const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory('', options, 10_000, timeoutMs)() : undefined);
+  const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory('', options, timeoutMs, 10_000)() : undefined);
 
   // ky's signal for each Request it hands to fetch, from the client's beforeRequest hook (see send).
   const signals = new WeakMap<Request, AbortSignal | null | undefined>();
@@ -224,16 +224,18 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       // Read as ky reads it: a number of seconds, else an HTTP date. A number from 2024 on
       // (1704067200 s) is a Unix time to ky: not refused (ky waits for it, at most the cap). Refused:
       // a wait over the cap, and a header neither reads (ky would wait the whole cap for it).
-      const seconds = Number(header);
+      const seconds = +(header as string);
       // (`Infinity` is neither: ky would wait the whole cap for it.)
       const wait = Number.isFinite(seconds) ? (seconds < 1704067200 ? seconds * 1000 : 0) : Date.parse(header as string) - Date.now();
       return !(AuthError.isInstance(error) || (header && !(wait <= cap))) && own?.(state);
     };
   };
   guard(retry);
-  // ky hands options it does not know to fetch (the dispatcher goes in attempt). ky leaves out
-  // headers and hooks that are undefined (null ones would throw).
-  const kyOptions: Record<string, unknown> = {
+  // ky is loaded here, by the first client, not with this package: its module builds a Request,
+  // which makes Node load its own fetch (most of ky's ~60 ms import). ky hands options it does not
+  // know to fetch (the dispatcher goes in attempt), and leaves out headers and hooks that are
+  // undefined (null ones would throw).
+  return (load('ky') as typeof Ky).default.create({
     prefixUrl: baseUrl.href,
     retry,
     timeout: timeoutMs,
@@ -275,8 +277,5 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
         ...(options.hooks?.beforeError ?? []),
       ],
     },
-  };
-  // ky is loaded here, by the first client, not with this package: its module builds a Request,
-  // which makes Node load its own fetch (most of ky's ~60 ms import).
-  return (load('ky') as typeof Ky).default.create(kyOptions);
+  } as KyOptions);
 }

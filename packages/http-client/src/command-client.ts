@@ -196,10 +196,10 @@ interface Outgoing {
  * text.
  */
 const unechoer = (connection: ConnectionFields, pairs: readonly [string, string][], response: CommandResponse): (text: string) => string => {
+  // Each secret and its trimmed value: 128 entries for 64 secrets.
   const secrets: string[] = [];
-  let checks = 64;
   const add = (secret?: string): void => {
-    if (secret && checks-- > 0) secrets.push(secret, secret.trim());
+    if (secret && secrets.length < 128) secrets.push(secret, secret.trim());
   };
   // The connection's session, password and otp, then the command's.
   add(connection.session);
@@ -319,17 +319,20 @@ export class CommandClient {
     const maxDelayMs = wholeNumber('retry.maxDelayMs', given.maxDelayMs, 2000, baseDelayMs);
     const maxRetryAfterMs = wholeNumber('retry.maxRetryAfterMs', given.maxRetryAfterMs, 60_000);
     this.#retryDelay = (error, status, readOnly, retries, after) => {
-      if (retries >= maxRetries) return undefined;
-      const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** retries);
-      const backoff = Math.round(((1 + Math.random()) * ceiling) / 2);
-      if (error !== undefined) return isRetryableError(error, readOnly) ? backoff : undefined;
-      // 408, 429, 500, 502, 503, 504 (test() reads no status as "undefined", none of them).
-      if (!readOnly || !/^(408|429|50[0234])$/.test(status as unknown as string)) return undefined;
-      if (after === undefined) return backoff;
-      return after <= maxRetryAfterMs ? after : undefined;
+      // Retried: a transport error that is safe to retry; else, for a read-only command, 408, 429, 500,
+      // 502, 503 or 504 (test() reads no status as "undefined", none of them), unless its Retry-After is
+      // too long (none compares false).
+      if (
+        retries >= maxRetries ||
+        !(error === undefined ? readOnly && /^(408|429|50[0234])$/.test(status as unknown as string) : isRetryableError(error, readOnly)) ||
+        (after as unknown as number) > maxRetryAfterMs
+      ) {
+        return undefined;
+      }
+      // After the answer's Retry-After (a transport error has none), else the backoff.
+      return after ?? Math.round(((1 + Math.random()) * Math.min(maxDelayMs, baseDelayMs * 2 ** retries)) / 2);
     };
-    const responseTimeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 300_000);
-    this.#newPool = dispatcherFactory(url.origin, options, wholeNumber('connectTimeoutMs', options.connectTimeoutMs, 10_000), responseTimeoutMs);
+    this.#newPool = dispatcherFactory(url.origin, options, wholeNumber('timeoutMs', options.timeoutMs, 300_000), wholeNumber('connectTimeoutMs', options.connectTimeoutMs, 10_000));
     this.#logger = options.logger ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
     const userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
     // A header value: CR or LF would inject headers; undici refuses control characters and anything beyond Latin-1.
@@ -337,7 +340,7 @@ export class CommandClient {
       throw invalidArgument('userAgent must be Latin-1 without control characters.');
     }
     this.userAgent = userAgent;
-    this.#target = { path: url.pathname + url.search, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent } };
+    this.#target = { method: 'POST', path: url.pathname + url.search, headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent } };
   }
 
   /** The entity (`54cd` live, `1234` OT&E) the client sends: its session's, else its system's. */
@@ -535,41 +538,41 @@ export class CommandClient {
   }
 
   // With the Session's token, else the session login() started. After a 530 the token is invalidated
-  // (the session forgotten), and a read-only command is replayed once with a new one (the credentials).
-  async #sendInSession(outgoing: Outgoing): Promise<CommandResponse> {
+  // (the session forgotten), and a read-only command is replayed once with a new one (the credentials),
+  // its attempts numbered on from the first ones.
+  async #sendInSession(outgoing: Outgoing, attempt = 1): Promise<CommandResponse> {
     const session = this.#session;
-    for (let attempt = 1, replay = false; ; replay = true) {
-      let token: Token | undefined;
-      if (session) try {
-        token = await this.#wait(session.getToken(), outgoing.o.signal);
-      } catch (error) {
-        if (HttpClientError.isInstance(error)) throw error; // closed or aborted while waiting for the login
-        const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - outgoing.s };
-        if (AuthError.isInstance(error)) {
-          if (error.cause instanceof CommandResponse) return error.cause;
-          if (error.code === 'CONFIGURATION') {
-            // Its message says what (AuthError messages hold no secret).
-            throw new HttpClientError('INVALID_STATE', `The Session is misconfigured: ${error.message}`, { cause: error });
-          }
-          if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(530, SESSION_NOT_FOUND, detail);
+    let token: Token | undefined;
+    if (session) try {
+      token = await this.#wait(session.getToken(), outgoing.o.signal);
+    } catch (error) {
+      if (HttpClientError.isInstance(error)) throw error; // closed or aborted while waiting for the login
+      const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - outgoing.s };
+      if (AuthError.isInstance(error)) {
+        if (error.cause instanceof CommandResponse) return error.cause;
+        if (error.code === 'CONFIGURATION') {
+          // Its message says what (AuthError messages hold no secret).
+          throw new HttpClientError('INVALID_STATE', `The Session is misconfigured: ${error.message}`, { cause: error });
         }
-        return syntheticResponse(421, HTTP_ERROR, detail);
+        if (error.code === 'INVALID_CREDENTIALS') return syntheticResponse(530, SESSION_NOT_FOUND, detail);
       }
-      const id = token?.value ?? this.#sessionId;
-      const response = await this.#exchange(outgoing, id, attempt);
-      // A made-up response is never a 530 here: #exchange makes up only 421 and 423.
-      if (response.code !== 530) {
-        session?.touch();
-        return response;
-      }
-      if (token) session?.invalidate(token);
-      // The credentials refused: nothing to replay with.
-      else if (!id) return response;
-      // Forgotten unless a login() or reuseSession() set another meanwhile (the replay uses that one).
-      else if (this.#sessionId === id) this.#sessionId = undefined;
-      if (replay || !outgoing.i || !(session || this.#sessionId || this.#credentials)) return response;
-      attempt = response.attempt + 1;
+      return syntheticResponse(421, HTTP_ERROR, detail);
     }
+    const id = token?.value ?? this.#sessionId;
+    const response = await this.#exchange(outgoing, id, attempt);
+    // A made-up response is never a 530 here: #exchange makes up only 421 and 423.
+    if (response.code !== 530) {
+      session?.touch();
+      return response;
+    }
+    if (token) session?.invalidate(token);
+    // The credentials refused: nothing to replay with.
+    else if (!id) return response;
+    // Forgotten unless a login() or reuseSession() set another meanwhile (the replay uses that one).
+    else if (this.#sessionId === id) this.#sessionId = undefined;
+    // Not after a replay (whose first attempt is not the first).
+    if (attempt > 1 || !outgoing.i || !(session || this.#sessionId || this.#credentials)) return response;
+    return this.#sendInSession(outgoing, response.attempt + 1);
   }
 
   async #exchange(outgoing: Outgoing, session: string | undefined, firstAttempt: number): Promise<CommandResponse> {
@@ -587,7 +590,7 @@ export class CommandClient {
       ...this.#credentials,
     };
     const body = encodeRequestBody(connection, commandTextOf(pairs));
-    for (let attempt = firstAttempt, retries = 0; ; attempt++, retries++) {
+    for (let attempt = firstAttempt; ; attempt++) {
       // Nothing is sent after close() or the abort (a request that waited for its login, a retry), and no new pool is made.
       this.#refuse(signal);
       // What the attempt got: the answer's status, Retry-After and text, set once its body is read;
@@ -598,8 +601,8 @@ export class CommandClient {
       let error: unknown;
       try {
         const answer = await (this.#pool ??= this.#newPool()).request({
-          body,
           signal: signal ?? null,
+          body,
           // A per-request timeout replaces the pool's; null keeps the pool's.
           headersTimeout: options.timeoutMs ?? null,
           bodyTimeout: options.timeoutMs ?? null,
@@ -632,7 +635,8 @@ export class CommandClient {
         response = parseResponse(text, detail);
       } else {
         response = syntheticResponse(421, HTTP_ERROR, { ...detail, cause: error, retryAfterMs: parseRetryAfter([retryAfter].flat()[0] ?? null, Date.now()) });
-        retryInMs = this.#retryDelay(error, status, outgoing.i, retries, response.retryAfterMs);
+        // The retries so far: the attempts after the first of this call.
+        retryInMs = this.#retryDelay(error, status, outgoing.i, attempt - firstAttempt, response.retryAfterMs);
       }
       // One debug entry per attempt. What the logger throws changes nothing (see logSafely).
       const logger = this.#logger;
@@ -649,7 +653,7 @@ export class CommandClient {
             runtime: response.runtime,
             queuetime: response.queuetime,
             durationMs: Math.round(response.durationMs * 1000) / 1000,
-            attempt: response.attempt,
+            attempt,
           };
           if (error !== undefined) fields.error = errorSummary(error);
           if (retryInMs !== undefined) fields.retryInMs = retryInMs;

@@ -248,7 +248,7 @@ export class CommandResponse {
     // Undefined unless positive (undefined compares false, as below).
     const pageSize = (limit as unknown as number) > 0 ? limit : undefined;
     const nextFirst = last + 1;
-    const hasNext = this.isSuccess() && nextFirst < (total as unknown as number) && (limit ?? 1) > 0 && nextFirst > first;
+    const hasNext = this.isSuccess() && nextFirst < (total as unknown as number) && !((limit as unknown as number) <= 0) && nextFirst > first;
     return {
       first,
       last,
@@ -256,7 +256,7 @@ export class CommandResponse {
       limit,
       total,
       page: pageSize && Math.floor(first / pageSize) + 1,
-      pages: pageSize && total !== undefined ? Math.ceil(total / pageSize) : undefined,
+      pages: total === undefined ? undefined : pageSize && Math.ceil(total / pageSize),
       hasNext,
       nextFirst: hasNext ? nextFirst : undefined,
     };

@@ -30,17 +30,18 @@ const parseText = (text: string): CommandResponseInit | undefined => {
   // Holes cost memory too: the columns may not grow much faster than the body has lines.
   let slots = 100_000;
   // Line by line without splitting the text first: a response is read once, front to back.
-  // `equals` is the next `=` at or after the line's start (-1: none left), found once for all
-  // the lines before it, so that lines without one cost no second scan.
-  let equals = -2;
-  for (let start = 0; start <= length; ) {
-    let end = text.indexOf('\n', start);
+  // `equals` is the next `=` at or after the line's start (the text's length: none left), found
+  // once for all the lines before it, so that lines without one cost no second scan.
+  let equals = -1;
+  for (let lineStart = 0, end: number; lineStart <= length; lineStart = end + 1) {
+    end = text.indexOf('\n', lineStart);
     if (end < 0) end = length;
-    const lineStart = start;
-    start = end + 1;
     slots += 4;
-    if (equals !== -1 && equals < lineStart) equals = text.indexOf('=', lineStart);
-    if (equals < 0 || equals > end) {
+    if (equals < lineStart) {
+      equals = text.indexOf('=', lineStart);
+      if (equals < 0) equals = length;
+    }
+    if (equals >= end) {
       // Only a response that ends with EOF is whole: one cut off before it is invalid.
       if (/^\s*EOF\s*$/i.test(text.slice(lineStart, end))) return code === undefined || description === undefined ? undefined : { code, description, runtime, queuetime, pending, properties, raw: text };
       continue;

@@ -32,7 +32,7 @@ const failure = (command: string, response: CommandResponse, retryAfterMs?: numb
     // A 429 (logins of one user too close together) is RATE_LIMITED; it and a 5xx with
     // Retry-After carry the wait, which the Session records for every process and waits out.
     response.synthetic
-      ? status === undefined ? 'NETWORK' : status === 429 ? 'RATE_LIMITED' : status >= 500 || status === 408 ? 'SERVER' : 'INVALID_RESPONSE'
+      ? !status ? 'NETWORK' : status === 429 ? 'RATE_LIMITED' : status >= 500 || status === 408 ? 'SERVER' : 'INVALID_RESPONSE'
       : response.code === 530 || response.code === 531 ? 'INVALID_CREDENTIALS' : response.isTemporaryError() ? 'SERVER' : response.isSuccess() ? 'INVALID_RESPONSE' : 'CONFIGURATION',
     `${command} failed: ${response.code} ${response.description}`,
     { cause: response, status, retryAfterMs },

@@ -88,18 +88,17 @@ export const wholeNumber = (name: string, value: number | undefined, fallback: n
  * one origin (the command client), or an Agent for any origin (the REST client, `''`), with the same
  * settings. undici is loaded when the pool is made.
  */
-export const dispatcherFactory = (origin: string, options: ConnectionOptions, connectTimeoutMs: number, responseTimeoutMs: number): () => Undici.Dispatcher => {
+export const dispatcherFactory = (origin: string, options: ConnectionOptions, responseTimeoutMs: number, connectTimeoutMs: number): () => Undici.Dispatcher => {
   // true or an object: a bounded pool; false, null or undefined: none.
   const highPerformance = options.highPerformance;
-  // `true.connections` is undefined: the default.
-  const connections = highPerformance ? wholeNumber('highPerformance.connections', (highPerformance as { connections?: number }).connections, 16, 1) : null;
   // Only the documented TLS settings are passed on, so that nothing can turn certificate checks off.
   const { cert, key, passphrase, servername, minVersion = 'TLSv1.2' } = options.tls ?? {};
   const ca = (options.ca ?? options.tls?.ca) as string | Buffer | (string | Buffer)[] | undefined;
   // undici's defaults for the rest: one request at a time per connection (no pipelining), idle
   // connections kept at most 10 minutes whatever the server's keep-alive hint says.
   const settings: Undici.Pool.Options = {
-    connections,
+    // `true.connections` is undefined: the default.
+    connections: highPerformance ? wholeNumber('highPerformance.connections', (highPerformance as { connections?: number }).connections, 16, 1) : null,
     keepAliveTimeout: highPerformance ? 60_000 : 4000,
     headersTimeout: responseTimeoutMs,
     bodyTimeout: responseTimeoutMs,

@@ -28,7 +28,7 @@ export const formatUserAgent = (parts?: UserAgentParts): string => {
     // No package.json: the fallback below.
   }
   const version = typeof read === 'string' ? read : '0.0.0';
-  // Each module followed by a blank.
-  const modules = [...(parts?.modules ?? []), ''].join(' ');
-  return `${parts?.name ?? 'sessionkit'} (${process.platform}; ${process.arch}; rv:${parts?.version ?? version}) ${modules}sessionkit-http-client/${version} node/${process.version}`;
+  // The modules, then this package's, separated by blanks.
+  const modules = [...(parts?.modules ?? []), `sessionkit-http-client/${version}`].join(' ');
+  return `${parts?.name ?? 'sessionkit'} (${process.platform}; ${process.arch}; rv:${parts?.version ?? version}) ${modules} node/${process.version}`;
 };
