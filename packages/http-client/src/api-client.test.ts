@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { getEventListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
@@ -263,6 +264,45 @@ describe('createApiClient', () => {
     const own = session();
     const wrapper = { authorization: () => own.authorization(), invalidate: (refused: string) => { own.invalidate(refused); } };
     expect(await createApiClient({ baseUrl, session: wrapper }).get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+  });
+
+  it('drops the token and replays only for a 401 of the API’s own origin, not of another one a redirect led to', async () => {
+    // Two origins: the API, which redirects, and another one that answers 401 to everything.
+    const seen: { path: string | undefined; authorization: string | undefined }[] = [];
+    const other = createHttpServer((request, response) => {
+      seen.push({ path: request.url, authorization: request.headers.authorization });
+      response.writeHead(401).end();
+    });
+    let apiRequests = 0;
+    const api = createHttpServer((request, response) => {
+      apiRequests++;
+      if (request.url === '/api/rest/elsewhere') response.writeHead(307, { location: `${origin(other)}/refusing` }).end();
+      else if (request.url === '/api/rest/here') response.writeHead(307, { location: '/api/rest/refused' }).end();
+      else response.writeHead(401).end();
+    });
+    const origin = (server: HttpServer): string => `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    await Promise.all([other, api].map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
+    try {
+      const invalidated: string[] = [];
+      let issued = 0;
+      const counting: ApiSession = {
+        authorization: () => Promise.resolve(`Bearer token-${String(++issued)}`),
+        invalidate: (refused) => { invalidated.push(typeof refused === 'string' ? refused : refused.value); },
+      };
+      const client = createApiClient({ baseUrl: `${origin(api)}/api/rest/`, session: counting, retry: 0 });
+      // Another origin's 401: fetch sent it no token, so the token is kept and nothing is replayed.
+      const elsewhere = await client.get('elsewhere').catch((caught: unknown) => caught);
+      expect((elsewhere as HTTPError).response.status).toBe(401);
+      expect(seen).toEqual([{ path: '/refusing', authorization: undefined }]);
+      expect([invalidated, apiRequests]).toEqual([[], 1]);
+      // The API's own 401 after a redirect on its origin: the token is dropped and the request replayed.
+      const here = await client.get('here').catch((caught: unknown) => caught);
+      expect((here as HTTPError).response.status).toBe(401);
+      expect(invalidated).toEqual(['Bearer token-2', 'Bearer token-3']);
+      expect(apiRequests).toBe(5);
+    } finally {
+      await Promise.all([other, api].map((server) => new Promise<void>((resolve) => server.close(() => { resolve(); }))));
+    }
   });
 
   it('sends the client’s headers and runs its hooks, with those of each request', async () => {

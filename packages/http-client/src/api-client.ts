@@ -108,6 +108,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
   const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory('', options, timeoutMs, 10_000)() : undefined);
 
+  // A 401 refuses the token only from the API's origin (the response's url is where it came from,
+  // after redirects): after a redirect to another origin, fetch sent none (it drops the
+  // authorization there), so that origin's 401 is left to the caller, and the token kept.
+  const refusedBy = (response: Response): boolean => response.status === 401 && response.url.startsWith(`${baseUrl.origin}/`);
   // ky's signal for each Request it hands to fetch, from the client's beforeRequest hook (see send).
   const signals = new WeakMap<Request, AbortSignal | null | undefined>();
 
@@ -140,11 +144,13 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     const started = performance.now();
     // Set by the try or the catch before the finally reads it.
     let outcome!: { status?: number; error?: unknown };
+    let refused = false;
     try {
       // The client's dispatcher goes here, not in ky's options, which every HTTPError carries
       // (error.options): that of mutual TLS holds the private key and its passphrase.
       const response = await fetch(request, { dispatcher, ...init, headers, signal } as RequestInit);
       outcome = { status: response.status };
+      refused = refusedBy(response);
       return response;
     } catch (error) {
       outcome = { error: errorSummary(error) };
@@ -156,7 +162,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
           logger.debug('rest request', { method: request.method, url: redactUrl(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
         }
       });
-      if (outcome.status === 401) session.invalidate(authorization);
+      if (refused) session.invalidate(authorization);
     }
   };
 
@@ -185,7 +191,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     });
     const again = input.body ? input.clone() : input;
     const response = await attempt(input, init, signal);
-    const refused = response.status === 401;
+    const refused = refusedBy(response);
     if (refused) {
       logSafely(() => {
         logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactUrl(input.url) });

@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errors as undiciErrors } from 'undici';
@@ -577,6 +578,45 @@ describe('failures and retries', () => {
     expect((late.cause as { code?: string }).code).toBe('UND_ERR_HEADERS_TIMEOUT');
     sandbox.commands.injectFault({ type: 'slow', delayMs: 300 });
     expect((await slow.request({ COMMAND: 'StatusAccount' }, { timeoutMs: 5000 })).code).toBe(200);
+  });
+
+  it('stops reading an answer past maxResponseBytes (an endless body), as a 421 it does not retry', async () => {
+    // An HTTP server that answers 200 and sends body without end, until the client goes.
+    let requests = 0;
+    let sent = 0;
+    const endless = createHttpServer((_request, response) => {
+      requests++;
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'property[domain][0] = endless.com\n');
+      const write = (): void => {
+        while (!response.destroyed && response.write(chunk)) sent += chunk.length;
+        if (!response.destroyed) response.once('drain', write);
+      };
+      write();
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(endless.address() as { port: number }).port}/api/call.cgi`;
+      const capped = client({ url, maxResponseBytes: 1024 * 1024, retry: { retries: 2, baseDelayMs: 1 } });
+      const response = await capped.request({ COMMAND: 'QueryDomainList' });
+      expect(response).toMatchObject({ code: 421, synthetic: true, attempt: 1, httpStatus: undefined });
+      expect((response.cause as { code?: string }).code).toBe('UND_ERR_RES_EXCEEDED_MAX_SIZE');
+      // Read-only, yet not retried: the same answer would be as large again.
+      expect(requests).toBe(1);
+      // The server wrote little more than the cap before the client went (socket buffers aside).
+      expect(sent).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise<void>((resolve) => endless.close(() => { resolve(); }));
+    }
+  });
+
+  it('reads an answer up to maxResponseBytes whole, and refuses a maxResponseBytes that is no whole number of bytes', async () => {
+    const list = await client({ maxResponseBytes: 64 * 1024 }).request({ COMMAND: 'QueryDomainList', LIMIT: 5 });
+    expect(list.code).toBe(200);
+    for (const maxResponseBytes of [0, -1, 1.5, Number.NaN, '1000' as unknown as number]) {
+      expect(thrownBy(() => client({ maxResponseBytes }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('maxResponseBytes') as unknown });
+    }
   });
 
   it('never retries an argument undici refuses', () => {

@@ -93,6 +93,13 @@ export interface CommandClientOptions extends ConnectionOptions {
   timeoutMs?: number | undefined;
   /** How long connecting (TCP and TLS) may take. @default 10000 */
   connectTimeoutMs?: number | undefined;
+  /**
+   * The largest answer read, in bytes of its body, from 1: past it the client stops reading and
+   * closes the connection, and the request's answer is a `421` (not retried) whose `cause` has the
+   * code `UND_ERR_RES_EXCEEDED_MAX_SIZE`. It bounds the memory a wrong or hostile server can fill.
+   * @default 67108864 (64 MiB)
+   */
+  maxResponseBytes?: number | undefined;
   /** Retries of transport failures that are safe to retry; `false` or `0` for none. @default { retries: 2 } */
   retry?: number | false | CommandRetryOptions | undefined;
   /** Where the debug entries go. What it throws is ignored: it never changes a request's outcome. @default silentLogger */
@@ -332,7 +339,7 @@ export class CommandClient {
       // After the answer's Retry-After (a transport error has none), else the backoff.
       return after ?? Math.round(((1 + Math.random()) * Math.min(maxDelayMs, baseDelayMs * 2 ** retries)) / 2);
     };
-    this.#newPool = dispatcherFactory(url.origin, options, wholeNumber('timeoutMs', options.timeoutMs, 300_000), wholeNumber('connectTimeoutMs', options.connectTimeoutMs, 10_000));
+    this.#newPool = dispatcherFactory(url.origin, options, wholeNumber('timeoutMs', options.timeoutMs, 300_000), wholeNumber('connectTimeoutMs', options.connectTimeoutMs, 10_000), wholeNumber('maxResponseBytes', options.maxResponseBytes, 2 ** 26, 1));
     this.#logger = options.logger ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
     const userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
     // A header value: CR or LF would inject headers; undici refuses control characters and anything beyond Latin-1.

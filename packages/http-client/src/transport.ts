@@ -88,7 +88,7 @@ export const wholeNumber = (name: string, value: number | undefined, fallback: n
  * one origin (the command client), or an Agent for any origin (the REST client, `''`), with the same
  * settings. undici is loaded when the pool is made.
  */
-export const dispatcherFactory = (origin: string, options: ConnectionOptions, responseTimeoutMs: number, connectTimeoutMs: number): () => Undici.Dispatcher => {
+export const dispatcherFactory = (origin: string, options: ConnectionOptions, responseTimeoutMs: number, connectTimeoutMs: number, maxResponseSize = -1): () => Undici.Dispatcher => {
   // true or an object: a bounded pool; false, null or undefined: none.
   const highPerformance = options.highPerformance;
   // Only the documented TLS settings are passed on, so that nothing can turn certificate checks off.
@@ -103,6 +103,9 @@ export const dispatcherFactory = (origin: string, options: ConnectionOptions, re
     headersTimeout: responseTimeoutMs,
     bodyTimeout: responseTimeoutMs,
     connect: { timeout: connectTimeoutMs, ca, cert, key, passphrase, servername, minVersion },
+    // The body bytes read at most (-1: no limit); past it the request fails with
+    // UND_ERR_RES_EXCEEDED_MAX_SIZE and the connection is closed.
+    maxResponseSize,
   };
   return () => {
     const { Agent, Pool } = load('undici') as typeof Undici;
@@ -126,9 +129,9 @@ export const errorCode = (error: unknown): string | undefined => {
  */
 export const isRetryableError = (error: unknown, readOnly: boolean): boolean => {
   const code = errorCode(error);
-  // First certificate and TLS problems, and arguments undici refuses (the request was never sent):
-  // retrying cannot help. Then errors raised before a single byte of the request could reach the
+  // First certificate and TLS problems, arguments undici refuses (the request was never sent) and an
+  // answer over the size limit (it would be as large again): retrying cannot help. Then errors raised before a single byte of the request could reach the
   // server (none, undefined, is read as "undefined" by test(), which the pattern does not match).
-  return !(isCertificateError(code) || code?.startsWith('UND_ERR_INVALID_ARG')) &&
+  return !(isCertificateError(code) || /^UND_ERR_(INVALID_ARG|RES_EXCEEDED)/.test(code as unknown as string)) &&
     (readOnly || /^(E(CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/.test(code as unknown as string));
 };
