@@ -73,8 +73,9 @@ export interface ApiClientOptions extends ConnectionOptions {
 
 /**
  * A ky instance for a bearer-protected JSON API: every request carries
- * `await session.authorization()`; a 401 makes it call `session.invalidate()` with the refused
- * credentials and replay the request once with a fresh token (never more); 413/429/503 are
+ * `await session.authorization()`; a 401 from the `baseUrl`'s origin (not one from another origin
+ * a redirect led to) makes it call `session.invalidate()` with the refused credentials and replay
+ * the request once with a fresh token (never more); 413/429/503 are
  * retried after `Retry-After` (one longer than `retry.maxRetryAfter` is not retried), a failed
  * login (an `AuthError`) never: the Session has retried it;
  * every request is logged at debug level (redacted). The URL in the message (and stack) of ky's
@@ -108,16 +109,13 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
   const dispatcher = options.dispatcher ?? (options.highPerformance || options.ca || options.tls ? dispatcherFactory('', options, timeoutMs, 10_000)() : undefined);
 
-  // A 401 refuses the token only from the API's origin (the response's url is where it came from,
-  // after redirects): after a redirect to another origin, fetch sent none (it drops the
-  // authorization there), so that origin's 401 is left to the caller, and the token kept.
-  const refusedBy = (response: Response): boolean => response.status === 401 && response.url.startsWith(`${baseUrl.origin}/`);
   // ky's signal for each Request it hands to fetch, from the client's beforeRequest hook (see send).
   const signals = new WeakMap<Request, AbortSignal | null | undefined>();
 
   // One attempt with a fresh authorization, logged (redacted) when it is over; the authorization is
-  // dropped when the API refuses it (401), after the entry.
-  const attempt = async (request: Request, init: RequestInit | undefined, signal: AbortSignal): Promise<Response> => {
+  // dropped when the API refuses it (401), after the entry. The first attempt of a request is given
+  // `again`, what is sent once more after such a 401 (see send); a replay is not.
+  const attempt = async (request: Request, init: RequestInit | undefined, signal: AbortSignal, again?: Request): Promise<Response> => {
     // `signal` is the caller's and ky's timeout in one: either ends the wait for the token at once
     // (the caller's abort with its reason; the timeout with ky's TimeoutError, which ky rejects
     // with first), and the listener goes when the wait is over.
@@ -144,14 +142,18 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     const started = performance.now();
     // Set by the try or the catch before the finally reads it.
     let outcome!: { status?: number; error?: unknown };
-    let refused = false;
+    let response: Response;
+    // Undefined (no) until there is a response.
+    let refused: boolean | undefined;
     try {
       // The client's dispatcher goes here, not in ky's options, which every HTTPError carries
       // (error.options): that of mutual TLS holds the private key and its passphrase.
-      const response = await fetch(request, { dispatcher, ...init, headers, signal } as RequestInit);
+      response = await fetch(request, { dispatcher, ...init, headers, signal } as RequestInit);
       outcome = { status: response.status };
-      refused = refusedBy(response);
-      return response;
+      // A 401 refuses the token only from the API's origin (the response's url is where it came from,
+      // after redirects): after a redirect to another origin, fetch sent none (it drops the
+      // authorization there), so that origin's 401 is left to the caller, and the token kept.
+      refused = response.status === 401 && response.url.startsWith(`${baseUrl.origin}/`);
     } catch (error) {
       outcome = { error: errorSummary(error) };
       throw error;
@@ -164,6 +166,18 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       });
       if (refused) session.invalidate(authorization);
     }
+    // The replay's own attempt: its response as it is.
+    if (!again) return response;
+    if (refused) {
+      logSafely(() => {
+        logger.debug('rest 401: token invalidated, replaying once', { method: request.method, url: redactUrl(request.url) });
+      });
+    }
+    // The body not needed: the refused response's, or else the copy's (without a body, `again` is
+    // `request` itself, and this does nothing).
+    void (refused ? response : again).body?.cancel().catch(() => undefined);
+    // A fresh token refused too is dropped as well, and the 401 left to the caller.
+    return refused ? attempt(again, init, signal) : response;
   };
 
   // The authorization and the 401 replay happen here, inside ky's fetch, rather than in hooks: ky
@@ -189,19 +203,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       Object.defineProperty(input, 'url', { value: redactUrl(input.url), configurable: true });
       queueMicrotask(() => delete (input as { url?: string }).url);
     });
-    const again = input.body ? input.clone() : input;
-    const response = await attempt(input, init, signal);
-    const refused = refusedBy(response);
-    if (refused) {
-      logSafely(() => {
-        logger.debug('rest 401: token invalidated, replaying once', { method: input.method, url: redactUrl(input.url) });
-      });
-    }
-    // The body not needed: the refused response's, or else the copy's (without a body, `again` is
-    // `input` itself, and this does nothing).
-    void (refused ? response : again).body?.cancel().catch(() => undefined);
-    // A fresh token refused too is dropped as well, and the 401 left to the caller.
-    return refused ? attempt(again, init, signal) : response;
+    return attempt(input, init, signal, input.body ? input.clone() : input);
   };
 
   // ky's defaults stay for what the caller leaves out (a limit of 2). The limit, given as a count

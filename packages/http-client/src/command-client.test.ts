@@ -630,6 +630,14 @@ describe('failures and retries', () => {
     }
   });
 
+  it('never retries an answer longer than the longest string Node makes (maxResponseBytes over ~512 MiB)', () => {
+    // What body.text() throws then (a real one needs half a gigabyte: the 421 path is the one the
+    // endless-body test above takes); it would be read whole again on every retry.
+    const tooLong = Object.assign(new Error('Cannot create a string longer than 0x1fffffe8 characters'), { code: 'ERR_STRING_TOO_LONG' });
+    expect(isRetryableError(tooLong, true)).toBe(false);
+    expect(isRetryableError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), true)).toBe(true);
+  });
+
   it('returns the first close() call’s promise from every close(): a second one waits for the requests in flight too', async () => {
     const created = client();
     expect((await created.request({ COMMAND: 'StatusAccount' })).code).toBe(200);

@@ -554,7 +554,7 @@ export class CommandClient {
       token = await this.#wait(session.getToken(), outgoing.o.signal);
     } catch (error) {
       if (HttpClientError.isInstance(error)) throw error; // closed or aborted while waiting for the login
-      const detail: ResponseDetail = { url: this.url, cause: error, durationMs: performance.now() - outgoing.s };
+      const detail: ResponseDetail = { url: this.url, durationMs: performance.now() - outgoing.s, cause: error };
       if (AuthError.isInstance(error)) {
         if (error.cause instanceof CommandResponse) return error.cause;
         if (error.code === 'CONFIGURATION') {
@@ -626,8 +626,10 @@ export class CommandClient {
       if (signal?.aborted) throw new HttpClientError('ABORTED', 'Aborted by the signal.', { cause: signal.reason });
       const detail: ResponseDetail = {
         url: this.url,
-        attempt,
         durationMs: performance.now() - outgoing.s,
+        // The transport's error: none (undefined) with a 2xx answer.
+        cause: error,
+        attempt,
         httpStatus: status,
         command: () => Object.fromEntries(maskPairs(pairs)),
         // A secret the server echoed (`530 ... password hunter2`) is masked in the description and
@@ -641,7 +643,7 @@ export class CommandClient {
       if (ok) {
         response = parseResponse(text, detail);
       } else {
-        response = syntheticResponse(421, HTTP_ERROR, { ...detail, cause: error, retryAfterMs: parseRetryAfter([retryAfter].flat()[0] ?? null, Date.now()) });
+        response = syntheticResponse(421, HTTP_ERROR, { ...detail, retryAfterMs: parseRetryAfter([retryAfter].flat()[0] ?? null, Date.now()) });
         // The retries so far: the attempts after the first of this call.
         retryInMs = this.#retryDelay(error, status, outgoing.i, attempt - firstAttempt, response.retryAfterMs);
       }
@@ -684,9 +686,7 @@ export class CommandClient {
       // The backoff or Retry-After wait: close() and the signal end it at once.
       let timer: NodeJS.Timeout | undefined;
       await this.#wait(
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, retryInMs);
-        }),
+        new Promise((resolve) => (timer = setTimeout(resolve, retryInMs))),
         signal,
       ).finally(() => {
         clearTimeout(timer);

@@ -23,23 +23,6 @@ export const plainDecimal = (n: number): string => {
   });
 };
 
-const scalarText = (key: string, value: unknown): string | undefined => {
-  switch (typeof value) {
-    case 'string':
-      return value.replace(/[\r\n]/g, '');
-    case 'number':
-      if (!Number.isFinite(value)) throw invalidArgument(`Command parameter ${key} must be a finite number, not ${value}.`);
-      return plainDecimal(value);
-    case 'bigint':
-      return String(value);
-    case 'boolean':
-      return value ? '1' : '0';
-    default:
-      if (value == null) return undefined;
-      throw invalidArgument(`Command parameter ${key} must be a string, number, bigint, boolean or an array of them.`);
-  }
-};
-
 /**
  * The command as the `KEY`/`value` pairs that are sent, in order: `COMMAND` first, then the
  * others in insertion order; keys upper-cased; `null`/`undefined` left out; arrays expanded to
@@ -57,9 +40,27 @@ export const flattenCommand = (command: unknown): [key: string, value: string][]
   // COMMAND goes first, wherever it is in the object.
   const pairs: [string, string][] = [['COMMAND', '']];
   const seen = new Set<string>();
+  // A scalar as sent (null and undefined left out); anything else is INVALID_ARGUMENT.
   const add = (key: string, value: unknown): void => {
-    const text = scalarText(key, value);
-    if (text === undefined) return;
+    let text: string;
+    switch (typeof value) {
+      case 'string':
+        text = value.replace(/[\r\n]/g, '');
+        break;
+      case 'number':
+        if (!Number.isFinite(value)) throw invalidArgument(`Command parameter ${key} must be a finite number, not ${value}.`);
+        text = plainDecimal(value);
+        break;
+      case 'bigint':
+        text = String(value);
+        break;
+      case 'boolean':
+        text = value ? '1' : '0';
+        break;
+      default:
+        if (value == null) return;
+        throw invalidArgument(`Command parameter ${key} must be a string, number, bigint, boolean or an array of them.`);
+    }
     if (seen.has(key)) throw invalidArgument(`Command parameter ${key} is given twice (keys are upper-cased).`);
     seen.add(key);
     pairs[key === 'COMMAND' ? 0 : pairs.length] = [key, text];

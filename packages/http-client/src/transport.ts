@@ -129,9 +129,10 @@ export const errorCode = (error: unknown): string | undefined => {
  */
 export const isRetryableError = (error: unknown, readOnly: boolean): boolean => {
   const code = errorCode(error);
-  // First certificate and TLS problems, arguments undici refuses (the request was never sent) and an
-  // answer over the size limit (it would be as large again): retrying cannot help. Then errors raised before a single byte of the request could reach the
+  // First certificate and TLS problems, arguments undici refuses (the request was never sent), and an
+  // answer over the size limit or longer than the longest string Node makes (it would be as large
+  // again): retrying cannot help. Then errors raised before a single byte of the request could reach the
   // server (none, undefined, is read as "undefined" by test(), which the pattern does not match).
-  return !(isCertificateError(code) || /^UND_ERR_(INVALID_ARG|RES_EXCEEDED)/.test(code as unknown as string)) &&
+  return !(isCertificateError(code) || /^(UND_ERR_(INVALID_ARG|RES_EXCEEDED)|ERR_STRING_TOO_LONG)/.test(code as unknown as string)) &&
     (readOnly || /^(E(CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/.test(code as unknown as string));
 };
