@@ -85,6 +85,8 @@ export class RedisConnection {
   readonly #timeoutMs: number;
   /** The latest connection error, kept for messages (only for clients this store listens to). */
   lastError: unknown;
+  /** Why every call fails, for good (a database the server refused): set by the store. */
+  refusal: StoreError | undefined;
   /** The wait for the connection being made, while one is (see `#whenReady`). */
   #connecting: Promise<{ failure: unknown } | undefined> | undefined;
 
@@ -95,7 +97,14 @@ export class RedisConnection {
 
   /** Runs one command; rejects with a StoreError (`UNAVAILABLE`, `TIMEOUT`, `PERMISSION`, `IO`). */
   async command(action: string, command: string, ...args: RedisArgument[]): Promise<unknown> {
-    await this.#whenReady(action);
+    this.#throwRefusal();
+    await this.#whenReady(action).catch((error: unknown) => {
+      // The connection closed because of the refusal, while this call waited for it.
+      this.#throwRefusal();
+      throw error;
+    });
+    // The refusal comes before 'ready' (ioredis sends SELECT while connecting).
+    this.#throwRefusal();
     let sent: Promise<unknown> | undefined;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_resolve, reject) => {
@@ -113,6 +122,10 @@ export class RedisConnection {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  #throwRefusal(): void {
+    if (this.refusal) throw this.refusal;
   }
 
   /**

@@ -592,6 +592,11 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
         { url: 'redis://127.0.0.1', commandTimeoutMs: 2 ** 31 },
         { url: 'redis://127.0.0.1', ttl: 'always' },
         { url: 'redis://127.0.0.1', prefix: 5 },
+        // ioredis would send SELECT NaN and throw its ReplyError from the client's event loop.
+        { url: 'redis://127.0.0.1/abc' },
+        { url: 'redis://127.0.0.1/1/2' },
+        { url: 'redis://127.0.0.1?db=abc' },
+        { url: 'redis://127.0.0.1/-1' },
       ];
       for (const options of bad) {
         let error: unknown;
@@ -610,6 +615,36 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       }
       const store = openStore({ lockLeaseMs: 1000 });
       await expect(store.withLock('key', () => Promise.resolve('ran'))).resolves.toBe('ran');
+    });
+
+    it('takes a database number in the path or as ?db=', async () => {
+      const key = `db-${randomUUID()}`;
+      for (const url of [`${server.url}/3`, `${server.url}?db=3`, `${server.url}/`]) {
+        const store = new RedisStore({ url, prefix: 'db-test:' });
+        onTestFinished(() => store.close());
+        await store.set(`${key}-${url.endsWith('/') ? 0 : 3}`, { version: 1 });
+      }
+      const db3 = new Redis(`${server.url}/3`);
+      onTestFinished(() => {
+        db3.disconnect();
+      });
+      expect(await db3.exists(`db-test:record:${key}-3`)).toBe(1);
+      expect(await raw.exists(`db-test:record:${key}-0`, `db-test:record:${key}-3`)).toBe(1);
+    });
+
+    it('fails every call when the server has no such database, instead of going on in database 0 (ioredis only reports the refused SELECT)', async () => {
+      const { logger, entries } = recordingLogger();
+      const store = new RedisStore({ url: `${server.url}/99`, prefix: 'db-test:', logger });
+      onTestFinished(() => store.close());
+      const key = `missing-db-${randomUUID()}`;
+      const refused = await storeErrorOf(store.set(key, { version: 1 }));
+      expect(refused.code).toBe('INVALID_ARGUMENT');
+      expect(refused.message).toContain('database 99');
+      expect((await storeErrorOf(store.get(key))).code).toBe('INVALID_ARGUMENT');
+      expect((await storeErrorOf(store.withLock(key, () => Promise.resolve()))).code).toBe('INVALID_ARGUMENT');
+      // Nothing went to database 0, and nothing was logged as a passing outage.
+      expect(await raw.exists(`db-test:record:${key}`)).toBe(0);
+      expect(JSON.stringify(entries)).not.toContain('reconnected');
     });
 
     it('a URL with a password never appears in an error or a log line', async () => {

@@ -86,9 +86,15 @@ function checkUrl(url: unknown): string {
   if (typeof url !== 'string' || !URL.canParse(url)) {
     throw new StoreError('INVALID_ARGUMENT', 'RedisStore url must be a Redis URL such as redis://127.0.0.1:6379 (or rediss:// for TLS).');
   }
-  const { protocol } = new URL(url);
+  const { protocol, pathname, searchParams } = new URL(url);
   if (protocol !== 'redis:' && protocol !== 'rediss:') {
     throw new StoreError('INVALID_ARGUMENT', `RedisStore url must start with redis:// or rediss://, not ${protocol}//.`);
+  }
+  // The database: ioredis sends what it finds (SELECT NaN for `/abc`, whose refusal it throws
+  // from its event loop, ending the process).
+  const db = searchParams.get('db');
+  if (!/^(\/\d*)?$/.test(pathname) || (db !== null && !/^\d+$/.test(db))) {
+    throw new StoreError('INVALID_ARGUMENT', 'RedisStore url must name its database by number, if at all: redis://host:6379/2 or ?db=2.');
   }
   return url;
 }
@@ -376,6 +382,15 @@ export class RedisStore implements TokenStore {
       }
     };
     client.on?.('error', (error: unknown) => {
+      // A database the server does not have: ioredis reports the refused SELECT here and goes on
+      // in database 0, which other programs may use. Every call fails instead, and the client closes.
+      const select = (error as { command?: { name?: unknown; args?: unknown[] } } | undefined)?.command;
+      if (select?.name === 'select') {
+        const message = error instanceof Error ? error.message : String(error);
+        connection.refusal = new StoreError('INVALID_ARGUMENT', `Redis refused database ${String(select.args?.[0])} of the url: ${message}. Use a database the server has (0 to its "databases" setting minus 1).`);
+        client.disconnect?.();
+        return;
+      }
       connection.lastError = error;
       lost(error instanceof Error ? error.message : String(error));
     });
