@@ -417,6 +417,26 @@ describe('the demo against a real system (--url), here a separately started sand
     expect(run.stdout).toMatch(/result\s+ok/);
   });
 
+  it('refuses half the ISPAPI credentials (exit code 2, naming the one missing) rather than skip the command step', async () => {
+    for (const [missing, kept] of [['SESSIONKIT_ISPAPI_PASSWORD', 'SESSIONKIT_ISPAPI_LOGIN'], ['SESSIONKIT_ISPAPI_LOGIN', 'SESSIONKIT_ISPAPI_PASSWORD']] as const) {
+      const run = await runDemo(['--url', sandbox.url, '--listen-seconds', '0', '--store-dir', join(dir, 'half')], { ...credentials, [missing]: '' });
+      expect(run.code, missing).toBe(2);
+      expect(run.stderr).toContain(`${missing} is not set`);
+      expect(run.stderr).toContain(kept);
+      expect(run.stdout + run.stderr).not.toContain(SANDBOX_DEFAULTS.ispapiPassword);
+    }
+  });
+
+  it('fails the session step when the system\'s certificate is not trusted (exit code 1, the JSON document on standard output)', async () => {
+    const { NODE_EXTRA_CA_CERTS: _trusted, ...untrusted } = credentials;
+    const run = await runDemo(['--url', sandbox.url, '--json', '--listen-seconds', '0', '--store-dir', join(dir, 'untrusted')], untrusted);
+    expect(run.code).toBe(1);
+    const summary = JSON.parse(run.stdout) as DemoSummary;
+    expect(summary.ok).toBe(false);
+    expect(summary.error).toMatchObject({ step: 'session', message: expect.stringContaining('certificate') as unknown });
+    expect(run.stdout + run.stderr).not.toContain(SANDBOX_DEFAULTS.clientSecret);
+  });
+
   it('refuses an endpoint variable holding a password with exit code 2, before any request, and never prints it', async () => {
     const before = sandbox.stats.idp.requests;
     const secret = 'Url-Password-For-The-Demo-4242';

@@ -167,6 +167,12 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       // The credentials are checked before they are called found: missing ones are an
       // AuthError('CONFIGURATION') naming the variable. Building a Session sends nothing.
       Session.fromEnv({ ...env, SESSIONKIT_TOKEN_URL: tokenUrl });
+      // Both ISPAPI credentials run the command step, neither skips it; one alone is a mistake.
+      const ispapi = ['SESSIONKIT_ISPAPI_LOGIN', 'SESSIONKIT_ISPAPI_PASSWORD'];
+      const unset = ispapi.filter((name) => readEnv(env, name) === undefined);
+      if (unset.length === 1) {
+        throw new AuthError('CONFIGURATION', `${String(unset[0])} is not set: the command step needs both ${ispapi.join(' and ')} (or neither, to skip it).`);
+      }
       report.done('credentials from the environment; certificates verified as usual');
     }
     if (ca !== undefined) agent = new Agent({ connect: { ca } });
@@ -392,7 +398,9 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       report.done(result);
     }
   } catch (cause) {
-    if (AuthError.isInstance(cause) && cause.code === 'CONFIGURATION') throw cause;
+    // Configuration the demo checks before it starts (missing credentials) is a usage error (exit
+    // code 2). Met in a step (a certificate not trusted), it fails that step, with its summary.
+    if (step === 'server' && AuthError.isInstance(cause) && cause.code === 'CONFIGURATION') throw cause;
     // The packages' messages hold no secret: they are written for logs.
     error = { step, message: cause instanceof Error ? cause.message : String(cause) };
     report.fail(error.message);

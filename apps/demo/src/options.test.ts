@@ -149,6 +149,14 @@ describe('parseOptions: SESSIONKIT_REDIS_URL', () => {
     expect(parseOptions([], { SESSIONKIT_REDIS_URL: 'redis://:Env-Secret-5@127.0.0.1:6379' }).redisUrl).toBe('redis://:Env-Secret-5@127.0.0.1:6379');
   });
 
+  it('refuses a database that is no number, which ioredis would send as SELECT NaN', () => {
+    for (const url of ['redis://127.0.0.1:6379/abc', 'redis://127.0.0.1:6379/1/2', 'redis://127.0.0.1:6379?db=abc']) {
+      expect(usageError(['--store', url]).message).toBe('--store must name its Redis database by number, if at all: redis://host:6379/2 or ?db=2.');
+    }
+    expect(parseOptions(['--store', 'redis://127.0.0.1:6379/2'], {}).redisUrl).toBe('redis://127.0.0.1:6379/2');
+    expect(parseOptions(['--store', 'redis://127.0.0.1:6379/?db=2'], {}).redisUrl).toBe('redis://127.0.0.1:6379/?db=2');
+  });
+
   it('is not read with --help, which answers whatever the environment holds', () => {
     const env = { SESSIONKIT_REDIS_URL: 'localhost:6379', SESSIONKIT_LOG_LEVEL: 'loud' };
     expect(parseOptions(['--help'], env)).toMatchObject({ help: true, redisUrl: undefined });
@@ -177,5 +185,13 @@ describe('parseOptions: the log level', () => {
     expect(error.message).toContain('The environment variable SESSIONKIT_LOG_LEVEL must be trace, debug, info, warn, error or silent');
     expect(error.message).not.toContain('Env-Secret-3');
     expect(usageError(['--log-level', 'loud']).message).toContain('--log-level must be trace, debug, info, warn, error or silent, not "loud"');
+  });
+});
+
+describe('parseOptions: stray arguments', () => {
+  it('refuses one without repeating it: it may be a URL with a password', () => {
+    const error = usageError(['https://admin:Stray-Secret-9@api.example.com']);
+    expect(error.message).toBe('This command takes no arguments but options: give each value after its option, such as --url https://api.example.com.');
+    expect(error.message).not.toContain('Stray-Secret-9');
   });
 });

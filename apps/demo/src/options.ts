@@ -148,8 +148,12 @@ function checkRedisUrl(url: string, from: string): string {
   if (!URL.canParse(url) || !/^[a-z][\w+.-]*:\/\//i.test(url)) {
     throw new UsageError(`${from} must be a Redis URL starting with redis:// or rediss://, such as redis://127.0.0.1:6379.`);
   }
-  const { protocol } = new URL(url);
+  const { protocol, pathname, searchParams } = new URL(url);
   if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`${from} must start with redis:// or rediss://, not ${protocol}//.`);
+  const db = searchParams.get('db');
+  if (!/^(\/\d*)?$/.test(pathname) || (db !== null && !/^\d+$/.test(db))) {
+    throw new UsageError(`${from} must name its Redis database by number, if at all: redis://host:6379/2 or ?db=2.`);
+  }
   return url;
 }
 
@@ -207,6 +211,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       },
     }));
   } catch (error) {
+    // parseArgs quotes a stray argument, which may be a URL with a password in it.
+    if ((error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new UsageError('This command takes no arguments but options: give each value after its option, such as --url https://api.example.com.');
+    }
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   const { system } = values;
