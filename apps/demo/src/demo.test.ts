@@ -119,6 +119,14 @@ describe('the demo, end to end against the embedded sandbox', () => {
     expect(run.stderr).toContain('reused the stored token: 0 token requests');
   });
 
+  it('says on standard error that a real system\'s variables are not read without --url, and runs against the sandbox', async () => {
+    const run = await runDemo(['--json', '--listen-seconds', '0', '--store-dir', storeDir], { SESSIONKIT_TOKEN_URL: 'https://idp.example.com/token', SESSIONKIT_CLIENT_SECRET: 'Unread-Secret-31' });
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('Note: without --url the demo runs against its embedded sandbox; SESSIONKIT_TOKEN_URL, SESSIONKIT_CLIENT_SECRET are not read.');
+    expect((JSON.parse(run.stdout) as DemoSummary).mode).toBe('sandbox');
+    expect(run.stdout + run.stderr).not.toContain('Unread-Secret-31');
+  });
+
   it('prints a readable summary table without --json', async () => {
     const run = await runDemo(['--store-dir', storeDir]);
     expect(run.code).toBe(0);

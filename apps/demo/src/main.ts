@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // sessionkit demo: every package, against an embedded sandbox by default (see --help).
 import type { DemoStep, DemoSummary } from './demo.js';
-import { HELP, parseOptions, prepareStoreDir, UsageError } from './options.js';
+import { HELP, parseOptions, prepareStoreDir, readEnv, REAL_SYSTEM_VARIABLES, UsageError } from './options.js';
 import { createReporter, formatSummary } from './reporter.js';
 
 /** The rows of the summary table; `steps` in their order (demo.ts's `STEPS`). */
@@ -60,6 +60,9 @@ async function main(): Promise<number> {
     }
     // Before anything starts: a --store-dir that cannot be a directory is a usage error.
     await prepareStoreDir(options.storeDir);
+    // A run meant for a real system that forgot --url would pass without testing it: said (by name).
+    const unread = options.url === undefined ? REAL_SYSTEM_VARIABLES.filter((name) => readEnv(process.env, name) !== undefined) : [];
+    if (unread.length > 0) console.error(`Note: without --url the demo runs against its embedded sandbox; ${unread.join(', ')} ${unread.length === 1 ? 'is' : 'are'} not read.`);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(`${error.message}\n\n${HELP}`);

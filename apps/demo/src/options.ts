@@ -70,6 +70,21 @@ export class UsageError extends Error {
 }
 
 /** The variable `name`; unset or blank is undefined (as in `Session.fromEnv`). */
+/** The variables only a run against a real system (`--url`) reads. */
+export const REAL_SYSTEM_VARIABLES = [
+  'SESSIONKIT_TOKEN_URL',
+  'SESSIONKIT_COMMAND_URL',
+  'SESSIONKIT_ESS_URL',
+  'SESSIONKIT_API_URL',
+  'SESSIONKIT_CLIENT_ID',
+  'SESSIONKIT_CLIENT_SECRET',
+  'SESSIONKIT_USERNAME',
+  'SESSIONKIT_PASSWORD',
+  'SESSIONKIT_SCOPE',
+  'SESSIONKIT_ISPAPI_LOGIN',
+  'SESSIONKIT_ISPAPI_PASSWORD',
+] as const;
+
 export function readEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
   return value?.trim() ? value : undefined;
