@@ -21,8 +21,8 @@ export interface RedisClientLike {
   off?(event: string, listener: (...args: unknown[]) => void): unknown;
   /** Closes the connection gracefully. */
   quit?(): Promise<unknown>;
-  /** Closes the connection at once. */
-  disconnect?(): void;
+  /** Closes the connection at once; with `true`, ioredis connects again (its `retryStrategy`). */
+  disconnect?(reconnect?: boolean): void;
 }
 
 type Listen = (event: string, listener: (...args: unknown[]) => void) => unknown;

@@ -16,7 +16,7 @@ export interface CreatedClientOptions {
 }
 
 /** A client constructor of the shape of ioredis's `Redis`. */
-export type RedisClientConstructor = new (url: string, options: CreatedClientOptions) => RedisClientLike;
+export type RedisClientConstructor = new (options: CreatedClientOptions, url: string) => RedisClientLike;
 
 let loading: Promise<RedisClientConstructor> | undefined;
 

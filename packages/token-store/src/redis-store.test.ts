@@ -597,6 +597,10 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
         { url: 'redis://127.0.0.1/1/2' },
         { url: 'redis://127.0.0.1?db=abc' },
         { url: 'redis://127.0.0.1/-1' },
+        // ioredis takes the last of repeated parameters, and the path's database over ?db=.
+        { url: 'redis://127.0.0.1/?db=2&db=abc' },
+        { url: 'redis://127.0.0.1/?db=1&db=2' },
+        { url: 'redis://127.0.0.1/0?db=1' },
       ];
       for (const options of bad) {
         let error: unknown;
@@ -645,6 +649,63 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       // Nothing went to database 0, and nothing was logged as a passing outage.
       expect(await raw.exists(`db-test:record:${key}`)).toBe(0);
       expect(JSON.stringify(entries)).not.toContain('reconnected');
+      expect(JSON.stringify(entries)).not.toContain('lost the connection');
+    });
+
+    it("keeps its own client options over the url's query (ioredis would let ?connectionName= or ?retryStrategy= replace them, as strings)", async () => {
+      const name = `query-${randomUUID()}`;
+      const store = new RedisStore({ url: `${server.url}/?connectionName=${name}&retryStrategy=never&enableOfflineQueue=yes`, prefix: 'query-test:' });
+      onTestFinished(() => store.close());
+      const before = await connectionsNamed('sessionkit-token-store');
+      await store.set(`key-${name}`, { version: 1 });
+      expect(await connectionsNamed(name)).toBe(0);
+      expect(await connectionsNamed('sessionkit-token-store')).toBe(before + 1);
+    });
+
+    it('waits out a database refused for a passing reason (BUSY), without going on in database 0 or closing for good', async () => {
+      const busy = await startRedisServer({ args: ['--busy-reply-threshold', '10'] });
+      onTestFinished(() => busy.dispose());
+      const scriptRunner = new Redis(busy.url);
+      const other = new Redis(busy.url);
+      onTestFinished(() => {
+        scriptRunner.disconnect();
+        other.disconnect();
+      });
+      await Promise.all([scriptRunner.ping(), other.ping()]);
+      const script = scriptRunner.eval('while true do end', 0).catch(() => 'killed');
+      await eventually(() => other.ping().then(() => false, (error: unknown) => String(error).includes('BUSY')));
+      const { logger, entries } = recordingLogger();
+      const store = new RedisStore({ url: `${busy.url}/1`, prefix: 'busy-test:', logger });
+      onTestFinished(() => store.close());
+      const key = `busy-${randomUUID()}`;
+      const refused = await storeErrorOf(store.set(key, { version: 1 }));
+      expect(refused.code).toBe('UNAVAILABLE');
+      expect(refused.message).toContain('BUSY');
+      // While it waits, every call says why (ioredis's own errors as it drops the connection do not replace it).
+      for (let call = 0; call < 3; call += 1) {
+        await sleep(60);
+        expect((await storeErrorOf(store.get(key))).message).toContain('BUSY');
+      }
+      await other.call('SCRIPT', 'KILL');
+      expect(await script).toBe('killed');
+      await eventually(() => store.set(key, { version: 1 }).then(() => true, () => false), 10_000);
+      await other.select(1);
+      expect(await other.exists(`busy-test:record:${key}`)).toBe(1);
+      await other.select(0);
+      expect(await other.exists(`busy-test:record:${key}`)).toBe(0);
+      const messages = entries.map((entry) => entry.msg);
+      expect(messages.filter((message) => message.startsWith('lost the connection'))).toHaveLength(1);
+      expect(messages).toContain('reconnected to Redis');
+    });
+
+    it('reports a database refused for want of a password (NOAUTH on a RESP2 handshake) as PERMISSION, not as no such database', async () => {
+      const secured = await startRedisServer({ args: ['--requirepass', 'right-password'] });
+      onTestFinished(() => secured.dispose());
+      const store = new RedisStore({ url: `redis://127.0.0.1:${secured.port}/1?protocol=2` });
+      onTestFinished(() => store.close());
+      const error = await storeErrorOf(store.get('key'));
+      expect(error.code).toBe('PERMISSION');
+      expect(error.message).toContain('NOAUTH');
     });
 
     it('a URL with a password never appears in an error or a log line', async () => {

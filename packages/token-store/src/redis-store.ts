@@ -91,10 +91,12 @@ function checkUrl(url: unknown): string {
     throw new StoreError('INVALID_ARGUMENT', `RedisStore url must start with redis:// or rediss://, not ${protocol}//.`);
   }
   // The database: ioredis sends what it finds (SELECT NaN for `/abc`, whose refusal it throws
-  // from its event loop, ending the process).
-  const db = searchParams.get('db');
-  if (!/^(\/\d*)?$/.test(pathname) || (db !== null && !/^\d+$/.test(db))) {
-    throw new StoreError('INVALID_ARGUMENT', 'RedisStore url must name its database by number, if at all: redis://host:6379/2 or ?db=2.');
+  // from its event loop, ending the process), and quietly picks one of several (the last ?db=,
+  // the path's over ?db=): one number, in one place.
+  const named = searchParams.getAll('db');
+  if (pathname.length > 1) named.push(pathname.slice(1));
+  if (named.length > 1 || !named.every((db) => /^\d+$/.test(db))) {
+    throw new StoreError('INVALID_ARGUMENT', 'RedisStore url must name its database by number, once if at all: redis://host:6379/2 or ?db=2.');
   }
   return url;
 }
@@ -363,40 +365,55 @@ export class RedisStore implements TokenStore {
       this.#connection = undefined;
       throw error;
     }
-    const client = new Redis(url, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: this.#commandTimeoutMs,
-      connectTimeout: this.#commandTimeoutMs,
-      connectionName: 'sessionkit-token-store',
-      retryStrategy: reconnectDelay,
-    });
+    // The store's options first: ioredis lets what comes first win, and reads every query
+    // parameter of a url as an option (?retryStrategy=x would replace a function with a string).
+    const client = new Redis(
+      {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        commandTimeout: this.#commandTimeoutMs,
+        connectTimeout: this.#commandTimeoutMs,
+        connectionName: 'sessionkit-token-store',
+        retryStrategy: reconnectDelay,
+      },
+      url,
+    );
     const connection = new RedisConnection(client, this.#commandTimeoutMs);
     const endpoint = endpointOf(url);
     let down = false;
+    /** A refused SELECT is dropping the connection: ioredis's errors until it closes are about that. */
+    let dropping = false;
     const lost = (message: string): void => {
-      if (!down && !this.#closed) {
+      if (!down && !this.#closed && !connection.refusal) {
         down = true;
         this.#logger.warn('lost the connection to Redis; reconnecting in the background', { endpoint, message });
       }
     };
     client.on?.('error', (error: unknown) => {
-      // A database the server does not have: ioredis reports the refused SELECT here and goes on
-      // in database 0, which other programs may use. Every call fails instead, and the client closes.
+      if (connection.refusal || dropping) return;
+      const message = error instanceof Error ? error.message : String(error);
+      // ioredis reports a refused SELECT of the url's database here and goes on in database 0,
+      // which other programs may use. A database the server cannot have fails every call for
+      // good and closes the client; any other refusal (BUSY, NOAUTH, NOPERM) drops the
+      // connection, to select again on the next.
       const select = (error as { command?: { name?: unknown; args?: unknown[] } } | undefined)?.command;
-      if (select?.name === 'select') {
-        const message = error instanceof Error ? error.message : String(error);
-        connection.refusal = new StoreError('INVALID_ARGUMENT', `Redis refused database ${String(select.args?.[0])} of the url: ${message}. Use a database the server has (0 to its "databases" setting minus 1).`);
+      if (select?.name === 'select' && /^ERR (DB index is out of range|invalid DB index|SELECT is not allowed)/.test(message)) {
+        connection.refusal = new StoreError('INVALID_ARGUMENT', `Redis refused database ${String(select.args?.[0])} of the url: ${message}. Use a database the server has (0 to its "databases" setting minus 1; 0 on a cluster).`);
         client.disconnect?.();
         return;
       }
       connection.lastError = error;
-      lost(error instanceof Error ? error.message : String(error));
+      lost(message);
+      if (select?.name === 'select') {
+        dropping = true;
+        client.disconnect?.(true);
+      }
     });
     // A connection the server closed (restarted, killed the client, a proxy dropped it) and that
     // comes back at the first reconnect emits no 'error': warn on the close itself, once per outage.
     client.on?.('close', () => {
+      dropping = false;
       lost('the connection was closed');
     });
     client.on?.('ready', () => {
