@@ -149,10 +149,13 @@ describe('parseOptions: SESSIONKIT_REDIS_URL', () => {
     expect(parseOptions([], { SESSIONKIT_REDIS_URL: 'redis://:Env-Secret-5@127.0.0.1:6379' }).redisUrl).toBe('redis://:Env-Secret-5@127.0.0.1:6379');
   });
 
-  it('refuses a database that is no number, which ioredis would send as SELECT NaN', () => {
-    for (const url of ['redis://127.0.0.1:6379/abc', 'redis://127.0.0.1:6379/1/2', 'redis://127.0.0.1:6379?db=abc']) {
-      expect(usageError(['--store', url]).message).toBe('--store must name its Redis database by number, if at all: redis://host:6379/2 or ?db=2.');
+  it('refuses a database that is no number (ioredis would send SELECT NaN), or more than one (ioredis would pick one)', () => {
+    for (const url of ['redis://127.0.0.1:6379/abc', 'redis://127.0.0.1:6379/1/2', 'redis://127.0.0.1:6379?db=abc', 'redis://127.0.0.1:6379/?db=2&db=abc', 'redis://127.0.0.1:6379/0?db=1']) {
+      expect(usageError(['--store', url]).message, url).toBe('--store must name its Redis database by number, once if at all: redis://host:6379/2 or ?db=2.');
     }
+    expect(usageError([], { SESSIONKIT_REDIS_URL: 'redis://:Env-Secret-5@127.0.0.1:6379/?db=1&db=2' }).message).toBe(
+      'The environment variable SESSIONKIT_REDIS_URL must name its Redis database by number, once if at all: redis://host:6379/2 or ?db=2.',
+    );
     expect(parseOptions(['--store', 'redis://127.0.0.1:6379/2'], {}).redisUrl).toBe('redis://127.0.0.1:6379/2');
     expect(parseOptions(['--store', 'redis://127.0.0.1:6379/?db=2'], {}).redisUrl).toBe('redis://127.0.0.1:6379/?db=2');
   });

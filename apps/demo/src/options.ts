@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CommandClient } from '@sessionkit/http-client';
 import { isLogLevel, type LogLevel } from '@sessionkit/logger';
+import { StoreError } from '@sessionkit/token-store';
+import { RedisStore } from '@sessionkit/token-store/redis';
 
 /** The default --store-dir: the user's own under the temporary directory (a shared /tmp holds one per user). */
 const DEFAULT_STORE_DIR = join(tmpdir(), process.getuid ? `sessionkit-demo-${process.getuid()}` : 'sessionkit-demo');
@@ -69,7 +71,6 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** The variable `name`; unset or blank is undefined (as in `Session.fromEnv`). */
 /** The variables only a run against a real system (`--url`) reads. */
 export const REAL_SYSTEM_VARIABLES = [
   'SESSIONKIT_TOKEN_URL',
@@ -85,6 +86,7 @@ export const REAL_SYSTEM_VARIABLES = [
   'SESSIONKIT_ISPAPI_PASSWORD',
 ] as const;
 
+/** The variable `name`; unset or blank is undefined (as in `Session.fromEnv`). */
 export function readEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
   return value?.trim() ? value : undefined;
@@ -163,11 +165,16 @@ function checkRedisUrl(url: string, from: string): string {
   if (!URL.canParse(url) || !/^[a-z][\w+.-]*:\/\//i.test(url)) {
     throw new UsageError(`${from} must be a Redis URL starting with redis:// or rediss://, such as redis://127.0.0.1:6379.`);
   }
-  const { protocol, pathname, searchParams } = new URL(url);
+  const { protocol } = new URL(url);
   if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`${from} must start with redis:// or rediss://, not ${protocol}//.`);
-  const db = searchParams.get('db');
-  if (!/^(\/\d*)?$/.test(pathname) || (db !== null && !/^\d+$/.test(db))) {
-    throw new UsageError(`${from} must name its Redis database by number, if at all: redis://host:6379/2 or ?db=2.`);
+  // The rest is the store's own check (the database), which connects to nothing.
+  try {
+    new RedisStore({ url });
+  } catch (error) {
+    if (StoreError.isInstance(error) && error.code === 'INVALID_ARGUMENT') {
+      throw new UsageError(`${from} must name its Redis database by number, once if at all: redis://host:6379/2 or ?db=2.`);
+    }
+    throw error;
   }
   return url;
 }
