@@ -642,6 +642,18 @@ describe('oauth2 requests that fail', () => {
     expect(await attempt('http://127.0.0.1:1/token')).toMatchObject({ code: 'NETWORK', message: 'The token endpoint request to 127.0.0.1:1 failed (bad port): fetch failed.' });
   });
 
+  it('says the server does not speak TLS there, not that its certificate is not trusted, for an https:// URL to a plain http port', async () => {
+    const server = createServer((_request, response) => {
+      response.end('plain');
+    });
+    const plain = await listen(server);
+    onTestFinished(() => closeServer(server));
+    const tokenUrl = `${plain.replace('http://', 'https://')}/token`;
+    const error = await caught(oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'tls-secret' }).authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }));
+    expect(error).toMatchObject({ name: 'AuthError', code: 'CONFIGURATION', retryable: false });
+    expect((error as Error).message).toBe(`The token endpoint request to ${new URL(tokenUrl).host} failed (ERR_SSL_WRONG_VERSION_NUMBER): it does not speak TLS there (plain http?). Retrying cannot help: check the URL's scheme and port.`);
+  });
+
   it('fails at the first attempt with CONFIGURATION, not retryable, when the token endpoint\'s certificate is not trusted', async () => {
     const tls = await startSandbox({ tls: true, ess: { generator: false } });
     onTestFinished(() => tls.close());

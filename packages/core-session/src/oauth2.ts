@@ -194,9 +194,14 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
       // Its code (ECONNREFUSED), else its reason (fetch's "bad port" has no code).
       const reason = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' && cause.message ? scrubText(cause.message, secrets) : '';
-      // A certificate the runtime does not trust (or a TLS failure) comes back at every attempt.
+      // A certificate the runtime does not trust (or a TLS failure) comes back at every attempt;
+      // so does a port that answers without TLS (an https:// URL to a plain http server).
       if (isCertificateError(cause?.code)) {
-        throw new AuthError('CONFIGURATION', `The ${what} request to ${url.host} failed (${reason}): its TLS certificate is not trusted or not valid. Retrying cannot help: trust its CA (see the README) or fix the certificate.`, { cause: error });
+        throw new AuthError(
+          'CONFIGURATION',
+          `The ${what} request to ${url.host} failed (${reason}): ${reason.includes('WRONG_VERSION') ? "it does not speak TLS there (plain http?). Retrying cannot help: check the URL's scheme and port" : 'its TLS certificate is not trusted or not valid. Retrying cannot help: trust its CA (see the README) or fix the certificate'}.`,
+          { cause: error },
+        );
       }
       // The cause is a fetch TypeError: it carries no request body, so no secret.
       throw new AuthError('NETWORK', `The ${what} request to ${url.host} failed${reason && ` (${reason})`}: ${scrubText(errorMessage(error), secrets)}.`, {
