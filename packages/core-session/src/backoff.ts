@@ -28,8 +28,8 @@ export function milliseconds(name: string, value: number | undefined, fallback: 
   if (value == null) return fallback;
   if (typeof value !== 'number' || !((positive ? value > 0 : value >= 0) && value <= (max ?? Infinity))) {
     const range = max === undefined ? (positive ? 'above 0' : '0 or more') : `${positive ? 'above 0 and at most' : '0 to'} ${max}`;
-    // A string is shown quoted: "5" is not 5.
-    throw new RangeError(`${name} must be ${range} milliseconds, not ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`);
+    // Not a number: only its type ("5" is not 5, and a string given by mistake may be a secret).
+    throw new RangeError(`${name} must be ${range} milliseconds, not ${typeof value == 'number' ? value : typeof value}.`);
   }
   return value;
 }

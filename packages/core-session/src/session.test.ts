@@ -1102,6 +1102,13 @@ describe('Session: option limits', () => {
     expect(() => session({ idleTtlMs: 30 * 86_400_000, refreshWindowMs: 30 * 86_400_000 })).not.toThrow();
   });
 
+  it('names what a millisecond option is when it is no number, never its value (a string passed by mistake may be a secret)', () => {
+    for (const value of ['pw-Option-Secret-1', '5', Object.create(null) as object, Symbol('x'), 10n]) {
+      expect(() => session({ attemptTimeoutMs: value as never })).toThrow(new RangeError(`attemptTimeoutMs must be above 0 and at most 2147483647 milliseconds, not ${typeof value}.`));
+      expect(() => clientCredentials({ timeoutMs: value as never })).toThrow(new RangeError(`timeoutMs must be above 0 and at most 2147483647 milliseconds, not ${typeof value}.`));
+    }
+  });
+
   it('refuses a retry that is not an object (retry: 0 made the default two retries)', () => {
     for (const value of [0, false, 'none', 3]) {
       expect(() => session({ retry: value as never }), String(value)).toThrow(new TypeError('retry must be an object such as { retries: 0 }.'));
