@@ -112,6 +112,15 @@ describe('systems', () => {
     expect(() => new CommandClient({ highPerformance: { connections: 1.5 } })).toThrow(/^highPerformance\.connections must be a whole number from 1 /);
   });
 
+  it('names what a number option is when it is no number, never its value (a string passed by mistake may be a secret)', () => {
+    const given: unknown[] = ['pw-Option-Secret-1', Object.create(null), Symbol('x'), 10n, { toString: () => 'pw-Option-Secret-2' }];
+    for (const value of given) {
+      const error = thrownBy(() => new CommandClient({ url: sandbox.commandUrl, timeoutMs: value as number }));
+      expect(error).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: `timeoutMs must be a whole number from 0 to 2147483647, not ${typeof value}.` });
+      expect(JSON.stringify(error) + String((error as Error).stack)).not.toContain('pw-Option-Secret');
+    }
+  });
+
   it('rejects a bad timeoutMs or connectTimeoutMs when it is built, instead of a 421 for every request', async () => {
     sandbox.commands.resetStats();
     // undici's pool takes whole milliseconds only: a fractional timeoutMs used to fail every request.

@@ -78,7 +78,8 @@ export const optionsOf = <T,>(options: T | null | undefined): T => {
 export const wholeNumber = (name: string, value: number | undefined, fallback: number, min = 0): number => {
   const number = value ?? fallback;
   if (!(Number.isInteger(number) && number >= min && number < 2 ** 31)) {
-    throw invalidArgument(`${name} must be a whole number from ${min} to 2147483647, not ${String(number)}.`);
+    // Not a number: only its type (a string given by mistake may be a secret).
+    throw invalidArgument(`${name} must be a whole number from ${min} to 2147483647, not ${typeof number == 'number' ? number : typeof number}.`);
   }
   return number;
 };
