@@ -30,8 +30,9 @@ type Listen = (event: string, listener: (...args: unknown[]) => void) => unknown
 const permissionReplies = /^(NOAUTH|WRONGPASS|NOPERM)\b/;
 const unavailableReplies = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|MISCONF)\b/;
 
+/** The error's message, without a period of its own at the end: the store's sentences add one. */
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return (error instanceof Error ? error.message : String(error)).replace(/\.$/, '');
 }
 
 /**

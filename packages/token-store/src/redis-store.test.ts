@@ -708,6 +708,12 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       expect(error.message).toContain('NOAUTH');
     });
 
+    it("ends its messages with one period when the client's message has its own (ioredis's \"Connection is closed.\")", async () => {
+      const closing = new RedisStore({ client: { call: () => Promise.reject(new Error('Connection is closed.')) } });
+      const error = await storeErrorOf(closing.get('key'));
+      expect(error.message).toBe('Redis is unreachable, could not read a record: Connection is closed. Check that the Redis server is running and reachable.');
+    });
+
     it('a URL with a password never appears in an error or a log line', async () => {
       const secured = await startRedisServer({ args: ['--requirepass', 'right-password'] });
       onTestFinished(() => secured.dispose());
