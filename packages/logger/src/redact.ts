@@ -21,7 +21,7 @@ export const defaultRedactKeys: readonly string[] = (
 
 /** Options for {@link redact} and for a logger's redaction. */
 export interface RedactOptions {
-  /** Extra secret keys, added to {@link defaultRedactKeys}. */
+  /** Extra secret keys, added to {@link defaultRedactKeys}: names, at any depth; a path (`user.ssn`, `*.pin`) is also its last name. */
   keys?: readonly string[] | undefined;
   /**
    * Replace the default keys instead of adding to them. Only for callers that know their data.
@@ -142,10 +142,12 @@ const JSON_MEMBER = /((\\?)"((?=[\w.[\]-]|\\[^"])[\w.[\]-]*(?:\\[^"][\w.[\]-]*)*
 // an opening bracket (the second group) or a closing one.
 const TOKEN = /(\\?)"[^"\\]*(?:(?:\\\1\1.|\\[^"])[^"\\]*)*(?:\1")?|([{[])|[}\]]/g;
 // The password in a URL's user information (`redis://user:secret@host`), or the whole of it when
-// it has none: a token goes there (`https://ghp_…@github.com/…`, a DSN's key). The scheme starts
+// it has none: a token goes there (`https://ghp_…@github.com/…`, a DSN's key). It runs to the
+// last `@` before the path, as a URL parser reads it (`user:p@ss@host`, Azure's
+// `user@server:…@host`), but not past a quote (`"https://u:p@h","e":"a@b"`). The scheme starts
 // where a word does (not after a letter, digit, `+`, `.` or `-`), so that a long word is tried
 // once, not from each of its letters.
-const URL_PASSWORD = /(?<![\w+.-])([a-z][\w+.-]*:\/\/(?:[^\s/?#:@]*:)?)[^\s/?#:@][^\s/?#@]*@/gi;
+const URL_PASSWORD = /(?<![\w+.-])([a-z][\w+.-]*:\/\/(?:[^\s/?#:@]*:)?)[^\s/?#:@][^\s/?#@]*(?:@[^\s/?#@"']*)*@/gi;
 // A key, its `=` or `:` and a double-quoted value with a line break in it (a .env file's
 // `KEY="…\n…"`), to its closing quote or the end of the text: the line patterns below would cut
 // only its first line. The groups: the key, the separator, and the closing quote. Runs of
@@ -268,7 +270,9 @@ export function createRedactor(given?: RedactOptions): Redactor {
   const iterable = typeof listed === 'object' && typeof (listed as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function';
   const extra = iterable ? [...(listed as Iterable<unknown>)] : [];
   if (!iterable || extra.some((key) => typeof key !== 'string')) throw new TypeError('redact keys must be an array of strings.');
-  const keys = new Set([...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(extra as string[])].map(normalizeKey));
+  // A key given as a path, as pino's `redact` takes them (`user.ssn`, `*.pin`, `headers["x-key"]`),
+  // is its last name too, at any depth: a name is all a key is matched by here.
+  const keys = new Set([...(options.replaceDefaultKeys === true ? [] : defaultRedactKeys), ...(extra as string[]).flatMap((key) => [key, ...(key.match(/[^.[\]*"']+/g) ?? []).slice(-1)])].map(normalizeKey));
   // A key without a separator (most keys) is one lookup. One with separators (brackets too, so
   // that a form key `user[password]` ends in `password`; a capital after a small letter or
   // digit, so that `dbPassword` is `db_password`; and the last of a run of capitals before a small
@@ -491,7 +495,8 @@ export function createRedactor(given?: RedactOptions): Redactor {
       if (out !== input) changed++;
       return out;
     }
-    if (!input || typeof input !== 'object') return input;
+    // A function is kept as it is, unless it has a `toJSON` method: JSON writes what that returns.
+    if (!input || (typeof input !== 'object' && typeof (input as { toJSON?: unknown }).toJSON !== 'function')) return input;
     // A boxed string, number or boolean (of any realm) is its value: a String's characters would be
     // copied one by one. One that only claims to be (a tag, a prototype) is copied as an object.
     const box = boxes[Object.prototype.toString.call(input)];
