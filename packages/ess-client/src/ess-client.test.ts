@@ -458,18 +458,31 @@ describe('EssClient: faults', () => {
     expect(error?.message).toContain('maxPayload');
   });
 
-  it("reports the gateway's close 1009 (a frame the client sent was too large for it) as PROTOCOL_ERROR, not as its own maxPayload", async () => {
+  it("reports the gateway's close 1009 (a frame the client sent was too large for it) as PROTOCOL_ERROR, not as its own maxPayload, and reconnects: it does not halt", async () => {
     await sandbox.close();
+    // A gateway limit below maxCommandBytes (1 MiB): the client sends what the gateway refuses.
     sandbox = await startEssSandbox({ maxPayload: 4096 });
     const ess = client({ fetchState: false });
     await ess.connect();
-    const halted = next(ess, 'connection', (change) => change.state === 'halted');
+    const iterator = ess.events();
+    const changes: string[] = [];
+    ess.on('connection', (change) => changes.push(change.state));
+    const lost = next(ess, 'connection', (change) => change.state !== 'online');
+    const gap = next(ess, 'gap');
     // About 7 kB on the wire, over the gateway's 4096 bytes.
     const sourceIds = Array.from({ length: 500 }, (_, index) => `camera-${index}`);
     await expect(ess.subscribe([{ resourceTypes: ['cameras'], sourceIds }])).rejects.toMatchObject({ code: 'CONNECTION_LOST' });
-    const { error } = await halted;
-    expect(error).toMatchObject({ code: 'PROTOCOL_ERROR', closeCode: 1009, retryable: false });
-    expect(error?.message).not.toContain('maxPayload');
+    const { state, error } = await lost;
+    // It halted (not retryable): one bad call stopped the events of every consumer until reconnect().
+    expect(state).toBe('delayed');
+    expect(error).toMatchObject({ code: 'PROTOCOL_ERROR', closeCode: 1009, retryable: true });
+    expect(error?.message).toBe('Connection closed with code 1009: the gateway rejected what was sent.');
+    // The unanswered addSubscription may not be named: a new session (a gap), with the known subscriptions only.
+    await gap;
+    await until(() => ess.connectionState === 'online', 10_000, 'online again');
+    expect(changes).toEqual(['delayed', 'online']);
+    sandbox.publish(numbered(0, 2));
+    expect((await take(iterator, 2)).map(numberOf)).toEqual([0, 1]);
   });
 });
 
@@ -1930,6 +1943,7 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
       [{ heartbeatMs: 'S3CR3T' }, 'heartbeatMs must be a number from 0 to 2147483647.'],
       [{ highWaterMark: 'abc' }, 'highWaterMark must be a number from 0.'],
       [{ maxPayload: 'abc' }, 'maxPayload must be a number from 0.'],
+      [{ maxCommandBytes: '1MB' }, 'maxCommandBytes must be a number from 0.'],
       [{ reconnect: { maxRetries: '3' } }, 'maxRetries must be a number from 0.'],
       [{ reconnect: { initialDelayMs: '100' } }, 'initialDelayMs must be a number from 0 to 2147483647.'],
       [{ reconnect: 'S3CR3T' }, 'reconnect must be true, false or an object.'],
@@ -1978,6 +1992,7 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
       highWaterMark: null,
       overflow: null,
       maxPayload: null,
+      maxCommandBytes: null,
       dedupeCapacity: null,
       dedupe: null,
       fetchState: null,

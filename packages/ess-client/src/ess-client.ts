@@ -96,6 +96,13 @@ export interface EssClientOptions {
   overflow?: OverflowPolicy | undefined;
   /** Largest accepted frame in bytes (a getState answer can be megabytes). @default 67108864 */
   maxPayload?: number | undefined;
+  /**
+   * Largest command frame sent, in bytes (UTF-8): a larger one (a `subscribe()` with very long
+   * filters) is refused before sending, INVALID_COMMAND, as a gateway closes the connection (1009)
+   * for a frame over its own limit. The default is the sandbox's limit (protocols/ess.md names
+   * none); `Infinity` sends any. @default 1048576
+   */
+  maxCommandBytes?: number | undefined;
   /** How many recent event ids are remembered to drop duplicates: a number from 0 to 16777216, rounded down, at least 1. @default 10000 */
   dedupeCapacity?: number | undefined;
   /**
@@ -215,12 +222,24 @@ class Connection {
         // attempt: not retryable, so the client halts (as for a refused token) instead of retrying for ever.
         // The pattern of core-session's isCertificateError, written here: ess-client loads nothing of
         // core-session at run time (it uses its types only).
-        const tls = /^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_)/.test(error.code ?? '');
+        // A wss:// URL to a port that answers without TLS (a ws:// gateway, a plain HTTP server) would
+        // come again too, and is no certificate error (its message says what to check): OpenSSL reads
+        // the HTTP answer as a TLS record of a wrong version (or, in some versions, length). A TLS
+        // socket says so in its code (ERR_SSL_WRONG_VERSION_NUMBER, ERR_SSL_PACKET_LENGTH_TOO_LONG);
+        // ws's request, whose write fails first, only in its message: "write EPROTO ...:wrong version
+        // number:..." (Node 20, 22 and 24), a code that was retried for ever.
+        const code = error.code ?? '';
+        const plain = /wrong.version|packet.length/i.test(code + error.message);
+        const tls = plain || /^(ERR_(TLS|SSL)_|CERT_|DEPTH_ZERO_SELF_SIGNED|SELF_SIGNED_CERT|UNABLE_TO_)/.test(code);
         reject(
-          new EssError('CONNECTION_FAILED', `Could not connect: ${error.message}${tls ? '; certificate not trusted or not valid: pass the ca option or fix it' : ''}`, {
-            cause: error,
-            retryable: !tls,
-          }),
+          new EssError(
+            'CONNECTION_FAILED',
+            `Could not connect: ${error.message}${tls ? (plain ? "; no TLS on that port (a ws:// server?): check the URL's scheme and port" : '; certificate not trusted or not valid: pass the ca option or fix it') : ''}`,
+            {
+              cause: error,
+              retryable: !tls,
+            },
+          ),
         );
       });
       ws.once('close', () => {
@@ -263,6 +282,7 @@ type Settings = Required<{
     | 'highWaterMark'
     | 'overflow'
     | 'maxPayload'
+    | 'maxCommandBytes'
     | 'dedupe'
     | 'fetchState'
     | 'resumeKey']: Exclude<EssClientOptions[K], undefined>;
@@ -328,6 +348,12 @@ const filterKey = (filters: readonly WireFilter[]): string =>
  * `"201"`); else undefined. For answers only: an events frame has no commandId.
  */
 const numeric = (value: unknown): number | undefined => (typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,15}$/.test(value) ? +value : undefined);
+
+/**
+ * Whether `item` is an event, one of a batch or a getState's state: an object whose id is a
+ * non-empty string. An empty id is none: as the resume point, eventId "" would start a new session.
+ */
+const isEvent = (item: unknown): item is EssEvent => isRecord(item) && typeof item.id === 'string' && !!item.id;
 
 /** Whether a status refusing an upgrade or a command may pass: a server error, 429 or 408. */
 const retryableStatus = (status: number): boolean => status >= 500 || status === 429 || status === 408;
@@ -460,6 +486,7 @@ export class EssClient {
       highWaterMark: 1000,
       overflow: 'pause',
       maxPayload: 2 ** 26,
+      maxCommandBytes: 2 ** 20,
       dedupe: 'always',
       fetchState: true,
       // None: the system's CAs.
@@ -1020,8 +1047,9 @@ export class EssClient {
       connection.alive();
     });
     connection.ws.once('close', (code: number, reason: Buffer) => {
-      // Kept on the connection: an attempt it ends fails with it when it halts (below).
-      connection.end((connection.error ??= closeError(code, reason.toString())));
+      // Kept on the connection: an attempt it ends fails with it when it halts (below). Past the
+      // set-up (#opening), the gateway's 1009 is retryable (closeError).
+      connection.end((connection.error ??= closeError(code, reason.toString(), undefined, this.#opening !== connection)));
       if (this.#connection === connection) this.#connection = undefined;
     });
     try {
@@ -1199,7 +1227,8 @@ export class EssClient {
     // is refused, as an addSubscription answered without its subscriptionId is, and the cache stays
     // as it was (it was read as none, and emptied the cache).
     if (frame.states != null && !Array.isArray(frame.states)) throw new EssError('PROTOCOL_ERROR', 'getState was answered with states that are no array.');
-    const states = ((frame.states ?? []) as unknown[]).filter((item): item is EssState => isRecord(item) && isStateful(item as unknown as EssEvent));
+    // A state is taken as an event is, with an id (one with none, or "", was cached): not cached, not returned.
+    const states = ((frame.states ?? []) as unknown[]).filter((item): item is EssState => isEvent(item) && isStateful(item));
     this.#cache.replace(states, mark);
     this.#needsState = false;
     this.#emit('state', { reason: 'snapshot', changed: this.#cache.snapshot() } satisfies EssStateChange);
@@ -1212,6 +1241,13 @@ export class EssClient {
       throw new EssError('CONNECTION_LOST', `Cannot send "${command}": not connected.`, { retryable: true });
     }
     const commandId = connection.nextId++;
+    const frame = JSON.stringify({ command, commandId, ...fields });
+    // A frame over the gateway's limit makes it close the connection (1009), which every consumer
+    // would lose: refused here, at once (nothing sent, the connection kept), naming the size and the
+    // limit only (never what the frame holds).
+    const bytes = Buffer.byteLength(frame);
+    const max = this.#options.maxCommandBytes;
+    if (bytes > max) throw invalid(`"${command}" is ${bytes} bytes, over maxCommandBytes (${max}): not sent.`);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         connection.pending.delete(commandId);
@@ -1220,7 +1256,7 @@ export class EssClient {
         reject(new EssError('COMMAND_TIMEOUT', `"${command}" was not answered within ${timeoutMs} ms.`, { retryable: true }));
       }, timeoutMs);
       connection.pending.set(commandId, { command, resolve, reject, timer, answered });
-      connection.ws.send(JSON.stringify({ command, commandId, ...fields }));
+      connection.ws.send(frame);
       if (connection.paused) this.#updateFlow();
     });
   }
@@ -1304,12 +1340,11 @@ export class EssClient {
     // It pauses reading at highWaterMark whatever the overflow option: nothing held is dropped.
     if (!listeners && !streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'pause'))];
     for (const item of list) {
-      // An empty id is none: as the resume point, eventId "" would start a new session.
-      if (!isRecord(item) || typeof item.id !== 'string' || !item.id) {
+      if (!isEvent(item)) {
         this.#logger.debug('ignored an event without an id');
         continue;
       }
-      const event = item as EssEvent;
+      const event = item;
       // Read for each event, before the listeners: an iterator one of them makes gets the next ones.
       targets = this.#streams;
       if (!recent.accept(event.id)) {

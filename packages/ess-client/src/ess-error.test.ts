@@ -16,7 +16,11 @@ describe('EssError', () => {
     for (const code of [1002, 1003, 1007, 1008]) expect(closeError(code, 'malformed command')).toMatchObject({ code: 'PROTOCOL_ERROR', retryable: false, closeCode: code });
     // 1009 from the gateway: it found a frame the client sent too large; with ws's error as the
     // cause: a frame from the gateway exceeded the client's own maxPayload.
+    // Retryable once online: a command over the gateway's limit (not sent again) would halt the client
+    // for every consumer; while connecting (a filters subscription too large) it would come again.
     expect(closeError(1009, '')).toMatchObject({ code: 'PROTOCOL_ERROR', retryable: false, closeCode: 1009 });
+    expect(closeError(1009, '', undefined, true)).toMatchObject({ code: 'PROTOCOL_ERROR', retryable: true, closeCode: 1009 });
+    expect(closeError(1008, '', undefined, true)).toMatchObject({ code: 'PROTOCOL_ERROR', retryable: false });
     expect(closeError(1009, '').message).not.toContain('maxPayload');
     const tooLarge = new RangeError('Max payload size exceeded');
     expect(closeError(1009, '', tooLarge)).toMatchObject({ code: 'FRAME_TOO_LARGE', retryable: false, closeCode: 1009, cause: tooLarge });

@@ -22,7 +22,7 @@ export type EssErrorCode =
   | 'INVALID_COMMAND'
   /**
    * The gateway closed for a protocol violation (close codes 1002, 1003, 1007, 1008), or with 1009:
-   * a frame the client sent was too large for the gateway.
+   * a frame the client sent was too large for the gateway (retryable once online: see `maxCommandBytes`).
    */
   | 'PROTOCOL_ERROR'
   /** A frame from the gateway exceeded the client's `maxPayload` option (the client closes with 1009). */
@@ -81,13 +81,17 @@ export class EssError extends Error {
 /**
  * The error an unrequested close with `code` stands for. A 1009 with a `cause` (ws's error) is the
  * client's own `maxPayload` exceeded; without, the gateway's close: it found a frame sent too large.
+ * That one is retryable once `online` (past the set-up of the connection): it comes after a call's
+ * command (a `subscribe()`, which rejects) over a gateway limit lower than `maxCommandBytes`, which
+ * the next connection does not send again, and halting would stop every consumer. During the
+ * set-up (a `filters` subscription too large) it would come again at every attempt: it halts.
  * Another code with a `cause` is ws's refusal of a malformed frame from the gateway (still retryable).
  */
-export function closeError(code: number, reason: string, cause?: unknown): EssError {
+export function closeError(code: number, reason: string, cause?: unknown, online?: boolean): EssError {
   const closed = `Connection closed with code ${code}${reason && ` (${reason})`}`;
   const options = { closeCode: code, cause };
   if (code === 1002 || code === 1003 || code === 1007 || code === 1008 || (code === 1009 && !cause)) {
-    return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, options);
+    return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, { ...options, retryable: online && code > 1008 });
   }
   if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded maxPayload.`, options);
   return new EssError('CONNECTION_LOST', `${closed}${cause ? ': the gateway sent a malformed frame' : ''}.`, { ...options, retryable: true });

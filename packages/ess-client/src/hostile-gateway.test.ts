@@ -92,6 +92,26 @@ describe('EssClient against a gateway that breaks the protocol', () => {
     }
   });
 
+  it('neither caches nor returns a state whose id is empty, missing or no string, as an event without an id is ignored; the others are kept', async () => {
+    const states = [
+      event('s1', { stategroupid: 'g' }),
+      event('', { source: 'cameras/2', stategroupid: 'g' }),
+      { ...event('', { source: 'cameras/3', stategroupid: 'g' }), id: undefined },
+      { ...event('', { source: 'cameras/4', stategroupid: 'g' }), id: 4 },
+      event('s5', { source: 'cameras/5', stategroupid: 'g' }),
+    ];
+    const url = await gateway((command, socket) => {
+      reply(socket, command, command.command === 'startSession' ? { status: 201, sessionId: 'session-1' } : { states });
+    });
+    const ess = client(url);
+    await ess.connect();
+    const snapshot = next(ess, 'state');
+    // All five were returned and cached, "" and none as ids.
+    expect((await ess.getState()).map((state) => state.id)).toEqual(['s1', 's5']);
+    expect(ess.state.map((state) => state.id).sort()).toEqual(['s1', 's5']);
+    expect((await snapshot).changed.map((state) => state.id).sort()).toEqual(['s1', 's5']);
+  });
+
   it("reports a malformed frame from the gateway as a retryable CONNECTION_LOST that says so, with ws's error as its cause", async () => {
     const malformed = [
       ['WS_ERR_INVALID_UTF8', frame(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))],

@@ -804,3 +804,39 @@ it('a restarted process claims no restored subscription that was unsubscribed, e
   expect(await second.subscribe(outputs)).not.toBe(restored);
   expect(sandbox.stats.events.commands).toBe(commands + 1);
 });
+
+it("refuses a subscribe() over maxCommandBytes (by default the sandbox's 1 MiB) before sending it, INVALID_COMMAND: the connection, its session and every consumer's events go on", async () => {
+  const ess = client();
+  await ess.connect();
+  const iterator = ess.events();
+  const received: string[] = [];
+  ess.on('event', (event) => received.push(event.id));
+  const { sessionId } = ess;
+  const commands = sandbox.stats.events.commands;
+  // About 2.5 MB on the wire: 60,000 source ids, over the gateway's limit of 1 MiB.
+  const sourceIds = Array.from({ length: 60_000 }, (_, index) => `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`);
+  const error = await ess.subscribe([{ resourceTypes: ['cameras'], sourceIds }]).catch((caught: unknown) => caught);
+  // It was sent: the gateway closed with 1009, and the client halted (PROTOCOL_ERROR), for every consumer.
+  expect(error).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', retryable: false });
+  expect((error as Error).message).toMatch(/^"addSubscription" is \d{7} bytes, over maxCommandBytes \(1048576\): not sent\.$/);
+  expect(sandbox.stats.events.commands).toBe(commands);
+  sandbox.publish(numbered(0, 3));
+  expect(ids(await take(iterator, 3))).toEqual(['e0', 'e1', 'e2']);
+  expect(received).toEqual(['e0', 'e1', 'e2']);
+  expect(ess.connectionState).toBe('online');
+  expect(ess.sessionId).toBe(sessionId);
+  expect(sandbox.stats.events.connectionsTotal).toBe(1);
+  // A smaller subscription goes, on the same connection.
+  await ess.subscribe(outputs);
+  expect(sandbox.stats.events.commands).toBe(commands + 1);
+});
+
+it('halts with INVALID_COMMAND, sending nothing more, when the filters option is over maxCommandBytes: every new session would send it', async () => {
+  // The startSession (about 70 bytes) goes; the filters' addSubscription (about 130) does not.
+  const ess = client({ maxCommandBytes: 100 });
+  const error = await ess.connect().catch((caught: unknown) => caught);
+  expect(error).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', retryable: false });
+  expect((error as Error).message).toMatch(/^"addSubscription" is \d+ bytes, over maxCommandBytes \(100\): not sent\.$/);
+  expect(ess.connectionState).toBe('halted');
+  expect(sandbox.stats.events.commands).toBe(1);
+});

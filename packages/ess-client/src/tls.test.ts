@@ -102,3 +102,37 @@ it('halts at the first attempt, not retrying, when the certificate is not truste
   await expect(refused.connect()).rejects.toMatchObject({ code: 'CONNECTION_FAILED', retryable: true, cause: { code: 'ECONNREFUSED' } });
   await refused.close();
 });
+
+it('halts at the first attempt with a message that the port does not speak TLS, not that its certificate is not trusted, for a wss:// URL to a ws:// gateway', async () => {
+  // A plain ws:// gateway (an HTTP server) on loopback, asked for with wss://.
+  const sandbox = await startSandbox({ ess: { generator: false } });
+  expect(sandbox.essUrl.startsWith('ws://')).toBe(true);
+  const token = 'secret-token-not-shown';
+  const states: string[] = [];
+  const client = new EssClient({ url: sandbox.essUrl.replace('ws://', 'wss://'), auth: () => Promise.resolve(token), filters: everything });
+  client.on('connection', ({ state }) => states.push(state));
+  try {
+    const error = await Promise.race([
+      client.connect().then(() => 'resolved', (caught: unknown) => caught),
+      new Promise((resolve) => {
+        setTimeout(() => {
+          resolve('still pending after 5 s');
+        }, 5000);
+      }),
+    ]);
+    // OpenSSL reads the HTTP answer as a TLS record of a wrong version (or, in some versions, of a
+    // wrong length). Through ws's request that is the write's EPROTO, the reason in its message (Node
+    // 20 to 24); a TLS socket's own error would have ERR_SSL_WRONG_VERSION_NUMBER as its code.
+    expect(error).toMatchObject({ name: 'EssError', code: 'CONNECTION_FAILED', retryable: false });
+    expect(`${(error as { cause: { code: string } }).cause.code} ${(error as Error).message}`).toMatch(/^(EPROTO .*(wrong version number|packet length too long)|ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG) )/);
+    // It was retried for ever (EPROTO is no certificate or TLS code): connect() never settled.
+    expect((error as Error).message).toMatch(/; no TLS on that port \(a ws:\/\/ server\?\): check the URL's scheme and port$/);
+    expect((error as Error).message).not.toMatch(/certificate|token/);
+    expect(client.connectionState).toBe('halted');
+    expect(states).toEqual(['connecting', 'halted']);
+    expect(sandbox.stats.events.connectionsTotal).toBe(0);
+  } finally {
+    await client.close();
+    await sandbox.close();
+  }
+});
