@@ -1,8 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -63,6 +64,49 @@ function runDemoClosingStdout(args: readonly string[], { timeoutMs = 60_000 }: {
       resolve({ code: code ?? -1, stdout, stderr });
     });
   });
+}
+
+/** The demo running in its own process, for tests that signal it mid-run. */
+interface StartedDemo {
+  child: ReturnType<typeof spawn>;
+  /** Standard output and error so far. */
+  output(): { stdout: string; stderr: string };
+  /** Resolves once `text` shows on standard output or error (rejects after `timeoutMs`). */
+  shows(text: string, timeoutMs?: number): Promise<void>;
+  /** How it ended: `code` null when a signal ended it (`signal`). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+function startDemo(args: readonly string[], env: Record<string, string> = {}): StartedDemo {
+  const child = spawn(process.execPath, demoArgs(args), {
+    env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // Killed if a test forgets it, or it hangs: the test then fails on its exit code.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  const shows = async (text: string, timeoutMs = 20_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(stdout + stderr).includes(text)) {
+      if (Date.now() > deadline || child.exitCode !== null || child.signalCode !== null) throw new Error(`the demo did not show ${JSON.stringify(text)}:\n${stdout}${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  return { child, output: () => ({ stdout, stderr }), shows, exited };
+}
+
+/** The FileStore lock files (`<sha256(key)>.lock`) in `dir`. */
+async function lockFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.endsWith('.lock'));
 }
 
 /** A loopback port where nothing listens. */
@@ -200,6 +244,75 @@ describe('the demo, end to end against the embedded sandbox', () => {
         expect(run.stdout).toBe('');
       }
       expect(await readFile(file, 'utf8')).toBe('a file\n');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(existsSync('/proc/self'))('refuses a --store-dir that cannot be created, such as one in /proc, with exit code 2 instead of hanging', async () => {
+    // Node 20's mkdir with `recursive` never returns for these (it spins on ENOENT).
+    for (const storeDirArg of ['/proc/sessionkit-demo-test', '/proc/sessionkit-demo-test/a/b']) {
+      const run = await runDemo(['--json', `--store-dir=${storeDirArg}`], {}, { timeoutMs: 10_000 });
+      expect(run.code, storeDirArg).toBe(2);
+      expect(run.stderr).toContain(`--store-dir ${storeDirArg} cannot be created: `);
+      expect(run.stderr).not.toContain('▶');
+      expect(run.stdout).toBe('');
+    }
+  });
+
+  it('creates a new --store-dir with its missing parents, each private to the user (mode 0700)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-nested-'));
+    try {
+      const nested = join(dir, 'a', 'b', 'store');
+      const run = await runDemo(['--json', '--store-dir', nested]);
+      expect(run.code).toBe(0);
+      expect((JSON.parse(run.stdout) as DemoSummary).storeDir).toBe(nested);
+      for (const path of [join(dir, 'a'), join(dir, 'a', 'b'), nested]) expect(((await stat(path)).mode & 0o777).toString(8), path).toBe('700');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes a leading ~/ in --store-dir=~/dir (which the shell does not expand after "=") for the home directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-home-'));
+    try {
+      const home = join(dir, 'home');
+      const cwd = join(dir, 'cwd');
+      await mkdir(home);
+      await mkdir(cwd);
+      const run = await runDemo(['--json', '--store-dir=~/store'], { HOME: home, USERPROFILE: home, INIT_CWD: cwd }, { cwd });
+      expect(run.code).toBe(0);
+      expect((JSON.parse(run.stdout) as DemoSummary).storeDir).toBe(join(home, 'store'));
+      expect(await readdir(home)).toEqual(['store']);
+      // No directory named "~" where it ran.
+      expect(await readdir(cwd)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits at once on a second Ctrl-C while the first one waits for the run to stop (here for another process\'s store lock), and leaves that lock alone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-twice-'));
+    try {
+      // A live lock of this process's on the demo's key: the demo's session waits for it (up to 10 s).
+      const lockPath = join(dir, `${createHash('sha256').update('sessionkit-demo-sandbox').digest('hex')}.lock`);
+      const owner = JSON.stringify({ pid: process.pid, host: hostname(), nonce: 'the-test-holds-it', time: Date.now() });
+      await writeFile(lockPath, owner, { mode: 0o600 });
+      const demo = startDemo(['--store-dir', dir]);
+      await demo.shows('▶ Session');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      demo.child.kill('SIGINT');
+      await demo.shows('Interrupted (SIGINT)');
+      // Still stopping: the session waits for the lock, which is not the demo's to break.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(demo.child.exitCode).toBeNull();
+      const second = Date.now();
+      demo.child.kill('SIGINT');
+      const { code, signal, stdout, stderr } = await demo.exited;
+      expect({ code, signal }).toEqual({ code: 130, signal: null });
+      expect(Date.now() - second).toBeLessThan(2_000);
+      expect(stdout + stderr).not.toContain(SANDBOX_DEFAULTS.clientSecret);
+      expect(await readFile(lockPath, 'utf8')).toBe(owner);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -603,6 +716,63 @@ describe('the demo against a real system (--url), here a separately started sand
     expect(run.stdout + run.stderr).not.toContain(secret);
     expect(run.stdout).not.toContain('▶');
     expect(sandbox.stats.idp.requests).toBe(before);
+  });
+
+  it('stops cleanly on Ctrl-C (SIGINT) while its session holds the FileStore lock for a token request: exit code 130, no lock left, no secret printed', async () => {
+    // A token endpoint that takes the request and never answers: the session holds its lock meanwhile.
+    const sockets: Socket[] = [];
+    let requested: () => void = () => undefined;
+    const request = new Promise<void>((resolve) => (requested = resolve));
+    const silent = createServer((socket) => {
+      sockets.push(socket);
+      socket.once('data', requested);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const storeDir = join(dir, 'interrupted-token');
+    try {
+      const tokenUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/IDP/connect/token`;
+      const demo = startDemo(['--url', sandbox.url, '--listen-seconds', '0', '--store-dir', storeDir], { ...credentials, SESSIONKIT_TOKEN_URL: tokenUrl });
+      await request;
+      expect(await lockFiles(storeDir)).toHaveLength(1);
+      const interrupted = Date.now();
+      demo.child.kill('SIGINT');
+      const { code, signal, stdout, stderr } = await demo.exited;
+      expect({ code, signal }).toEqual({ code: 130, signal: null });
+      // The token request was ended, not waited for (its own timeout is 10 s).
+      expect(Date.now() - interrupted).toBeLessThan(5_000);
+      expect(await lockFiles(storeDir)).toEqual([]);
+      expect(stderr).toContain('Interrupted (SIGINT)');
+      expect(stdout).toMatch(/result\s+interrupted in the session step/);
+      expect(stderr).toContain('The demo was interrupted by SIGINT in the session step');
+      for (const secret of [SANDBOX_DEFAULTS.clientSecret, SANDBOX_DEFAULTS.ispapiPassword]) expect(stdout + stderr).not.toContain(secret);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('stops cleanly on SIGTERM while the events step listens: exit code 143 at once, the JSON summary says so, and the next run reuses the token', async () => {
+    const storeDir = join(dir, 'interrupted-events');
+    const demo = startDemo(['--url', sandbox.url, '--json', '--listen-seconds', '60', '--store-dir', storeDir], credentials);
+    await demo.shows('listening for 60 s');
+    const interrupted = Date.now();
+    demo.child.kill('SIGTERM');
+    const { code, signal, stdout, stderr } = await demo.exited;
+    expect({ code, signal }).toEqual({ code: 143, signal: null });
+    expect(Date.now() - interrupted).toBeLessThan(5_000);
+    const summary = JSON.parse(stdout) as DemoSummary;
+    expect(summary).toMatchObject({ ok: false, error: { step: 'events', message: 'interrupted by SIGTERM', interrupted: true }, events: { skipped: 'not completed: the events step was interrupted' } });
+    // The steps before it report what they did.
+    expect(summary.commands).toMatchObject({ sessionLogin: true, domainsListed: 3000 });
+    expect(stderr).toContain('Interrupted (SIGTERM)');
+    expect(stderr).toContain('✗ interrupted by SIGTERM');
+    expect(await lockFiles(storeDir)).toEqual([]);
+    const output = stdout + stderr;
+    for (const secret of [SANDBOX_DEFAULTS.clientSecret, SANDBOX_DEFAULTS.ispapiPassword, ...(await storedStrings(storeDir))]) expect(output).not.toContain(secret);
+    const next = await runDemo(['--url', sandbox.url, '--json', '--listen-seconds', '0', '--store-dir', storeDir], credentials);
+    expect(next.code).toBe(0);
+    expect((JSON.parse(next.stdout) as DemoSummary).token).toEqual({ reusedStoredToken: true, tokenRequests: 0, countedBy: 'demo' });
+    expect(next.stderr).not.toMatch(/stale lock|broke/);
   });
 
   it('puts a relative --store-dir under INIT_CWD, where `pnpm demo` was run, not under the demo\'s own directory', async () => {

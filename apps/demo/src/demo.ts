@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
 import { AuthError, oauth2, Session } from '@sessionkit/core-session';
 import { EssClient, type EssEvent } from '@sessionkit/ess-client';
@@ -54,8 +55,11 @@ export interface DemoSummary {
   durationMs: number;
   /** False exactly when `error` is there. */
   ok: boolean;
-  /** The step that failed and why (an error's message, or the counts that are wrong); the run ended there. */
-  error?: { step: DemoStep; message: string };
+  /**
+   * The step that failed and why (an error's message, or the counts that are wrong); the run ended
+   * there. `interrupted` when a signal (Ctrl-C) stopped it: the message is then `interrupted by SIGINT`, say.
+   */
+  error?: { step: DemoStep; message: string; interrupted?: true };
 }
 
 /** The embedded sandbox's built-in credentials (see the sandbox README) that the demo uses. */
@@ -96,34 +100,53 @@ function outputEvent(index: number): Record<string, unknown> {
   };
 }
 
-/** Resolves when `predicate` holds, checking on every `event`, or rejects after `timeoutMs`. */
-function until(client: EssClient, predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+/**
+ * Resolves with true when `predicate` holds, checking on every `event`, or with false after
+ * `timeoutMs`; rejects with the reason when `signal` fires (its timer would keep the process up).
+ */
+function until(client: EssClient, predicate: () => boolean, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  signal.throwIfAborted();
   if (predicate()) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
+  return new Promise((resolve, reject) => {
+    const end = (): void => {
+      clearTimeout(timer);
       client.off('event', check);
+      signal.removeEventListener('abort', abort);
+    };
+    const timer = setTimeout(() => {
+      end();
       resolve(false);
     }, timeoutMs);
     function check(): void {
       if (!predicate()) return;
-      clearTimeout(timer);
-      client.off('event', check);
+      end();
       resolve(true);
     }
+    function abort(): void {
+      end();
+      reject(signal.reason as Error);
+    }
     client.on('event', check);
+    signal.addEventListener('abort', abort, { once: true });
   });
 }
 
-/** The counts of a step that did not complete: it failed, or an earlier one did. */
-function notCompleted(step: DemoStep): { skipped: string } {
-  return { skipped: `not completed: the ${step} step failed` };
+/** The counts of a step that did not complete: it failed or was interrupted, or an earlier one did. */
+function notCompleted(step: DemoStep, interrupted: boolean): { skipped: string } {
+  return { skipped: `not completed: the ${step} step ${interrupted ? 'was interrupted' : 'failed'}` };
 }
 
 /**
  * Runs the steps. Throws only for configuration errors (missing credentials, say); a step that
  * fails ends the run, and the summary says which and why in `error`, with `ok` false.
+ *
+ * `signal` (Ctrl-C, in main.ts) stops the run the same way, with the signal's reason (an Error)
+ * as the message: what the step waits for is ended (requests aborted, the events client closed,
+ * the listening cut short), and what the run opened is closed as after a failure. The step is
+ * ended rather than abandoned: a token request under the FileStore's lock must end, and the lock
+ * be removed, before the process exits.
  */
-export async function runDemo(options: DemoOptions, report: Reporter, logger: Logger): Promise<DemoSummary> {
+export async function runDemo(options: DemoOptions, report: Reporter, logger: Logger, signal: AbortSignal = new AbortController().signal): Promise<DemoSummary> {
   const started = Date.now();
   const env = process.env;
   const { endpoints } = options;
@@ -141,10 +164,16 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
   let events: DemoSummary['events'] | undefined;
   let error: DemoSummary['error'];
   let durationMs = 0;
+  // Between awaits that cannot be aborted: nothing new starts once the signal fired.
+  const checkpoint = (): void => {
+    signal.throwIfAborted();
+  };
   try {
+    checkpoint();
     // 1. The server side: an embedded sandbox over HTTPS, or a real system.
     report.step(endpoints === undefined ? 'Starting the embedded sandbox (HTTPS, self-signed certificate)' : `Using the system at ${endpoints.base}`);
     await prepareStoreDir(options.storeDir);
+    checkpoint();
     let tokenUrl: string;
     let commandUrl: string;
     let essUrl: string | undefined;
@@ -156,6 +185,7 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         stateFile: join(options.storeDir, 'sandbox-idp-state.json'),
         ess: { generator: false },
       });
+      checkpoint();
       ({ tokenUrl, commandUrl, essUrl } = sandbox);
       ca = sandbox.certificate;
       report.done(`listening on ${sandbox.url}; clients trust its certificate explicitly`);
@@ -177,15 +207,21 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
     }
     if (ca !== undefined) agent = new Agent({ connect: { ca } });
     const dispatcher = agent;
-    // Every token request goes through this fetch, so the demo counts them itself as well.
+    // Every token request goes through this fetch, so the demo counts them itself as well. The
+    // signal aborts one in flight: the session holds the store's lock while it waits for the answer.
     let fetchedTokens = 0;
     const tokenEndpoint = new URL(tokenUrl).href;
     const sessionFetch = ((input: string | URL | Request, init?: RequestInit) => {
+      // Nothing is sent once interrupted (the session retries a failed token request): nor counted.
+      if (signal.aborted) return Promise.reject(signal.reason as Error);
       const target = input instanceof Request ? input.url : String(input);
       if (target === tokenEndpoint) fetchedTokens += 1;
-      if (dispatcher === undefined) return fetch(input, init);
+      // The caller's own signal (its timeout), on the Request or in init, still counts.
+      const given = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+      const withSignal: RequestInit = { ...init, signal: given ? AbortSignal.any([given, signal]) : signal };
+      if (dispatcher === undefined) return fetch(input, withSignal);
       // Node's fetch takes an undici dispatcher; its RequestInit type does not name it.
-      const withDispatcher: Record<string, unknown> = { ...init, dispatcher };
+      const withDispatcher: Record<string, unknown> = { ...withSignal, dispatcher };
       return fetch(input, withDispatcher);
     }) as typeof fetch;
     const idp = sandbox?.stats.idp;
@@ -222,6 +258,8 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
           });
     closers.push(() => session.flush());
     await session.start();
+    // Aborted while it waited for the store's lock, say, the session may still have started.
+    checkpoint();
     sessionStarted = true;
     const atStart = tokenRequests();
     report.detail(
@@ -257,14 +295,25 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         debug: true,
         logger: adaptLogger({ log: (entry: LogEntry) => debugEntries.push(entry) }, { level: 'debug' }),
       });
-      closers.push(() => client.close());
-      const account = await client.request({ COMMAND: 'StatusAccount' });
+      let endSessionSent = false;
+      closers.push(async () => {
+        try {
+          // An ISPAPI session an interrupt left open (between login and logout) is ended, given a
+          // few seconds; the server would otherwise keep it until it times out. Not again after an
+          // EndSession the interrupt cut short: a server that was slow to answer it would be again.
+          if (signal.aborted && !endSessionSent && client.saveSession() !== undefined) await client.logout({ signal: AbortSignal.timeout(5_000) });
+        } finally {
+          await client.close();
+        }
+      });
+      // Each request ends at once when the signal fires (HttpClientError ABORTED).
+      const account = await client.request({ COMMAND: 'StatusAccount' }, { signal });
       if (!account.isSuccess()) throw new Error(`StatusAccount failed: ${account.code} ${account.description}`);
       report.detail(`StatusAccount: ${account.code} ${account.description}; amount ${account.property('AMOUNT') ?? '?'} ${account.property('CURRENCY') ?? ''}`);
       let pages = 0;
       let domainsListed = 0;
       let firstDomain: string | undefined;
-      for await (const page of client.pages({ COMMAND: 'QueryDomainList', LIMIT: 500 })) {
+      for await (const page of client.pages({ COMMAND: 'QueryDomainList', LIMIT: 500 }, { signal })) {
         if (!page.isSuccess()) throw new Error(`QueryDomainList failed: ${page.code} ${page.description}`);
         pages += 1;
         domainsListed += page.records.length;
@@ -272,15 +321,16 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
       }
       // An account without domains is fine: the list is empty, and the write below is not sent.
       report.detail(`QueryDomainList: ${domainsListed} domains in ${pages} pages`);
-      const login = await client.login();
+      const login = await client.login({ signal });
       if (!login.isSuccess()) throw new Error(`StartSession failed: ${login.code} ${login.description}`);
       // A write in the session that carries a secret: the domain's transfer auth code.
       const modify =
         sandbox === undefined || firstDomain === undefined
           ? undefined
-          : await client.request({ COMMAND: 'ModifyDomain', DOMAIN: firstDomain, AUTH: DEMO_AUTH_CODE });
+          : await client.request({ COMMAND: 'ModifyDomain', DOMAIN: firstDomain, AUTH: DEMO_AUTH_CODE }, { signal });
       // Ended also when the write failed; the step fails after, for the first command that did.
-      const logout = await client.logout();
+      endSessionSent = true;
+      const logout = await client.logout({ signal });
       report.detail(
         `StartSession: ${login.code}; ModifyDomain in the session: ${modify?.code ?? (sandbox === undefined ? 'not sent to a real system' : 'not sent, no domain')}; EndSession: ${logout.code}`,
       );
@@ -319,6 +369,16 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         getStateTimeoutMs: 60_000,
       });
       closers.push(() => ess.close());
+      // connect() and getState() take no signal: closing the client ends them (EssError CLOSED).
+      signal.addEventListener(
+        'abort',
+        () => {
+          ess.close().catch((error: unknown) => {
+            logger.warn('closing failed', { error });
+          });
+        },
+        { once: true },
+      );
       const received: string[] = [];
       ess.on('event', (event: EssEvent) => received.push(event.id));
       // Give the gateway some state to report: two outputs, one on and one off.
@@ -327,13 +387,15 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         { type: '35742498-bcc5-4f0a-9800-827c9388d1cd', source: 'outputs/00000001-0000-4000-8000-000000000000', stategroupid: 'output-state' },
       ]);
       await ess.connect();
+      checkpoint();
       const state = await ess.getState();
+      checkpoint();
       report.detail(`online, session ${ess.sessionId === undefined ? '?' : 'started'}; getState: ${state.length} stateful sources`);
       let problems: string[];
       let result: string;
       if (sandbox === undefined) {
         report.detail(`listening for ${options.listenSeconds} s (a real gateway publishes on its own schedule)`);
-        await new Promise((resolve) => setTimeout(resolve, options.listenSeconds * 1000));
+        await sleep(options.listenSeconds * 1000, undefined, { signal });
         // Duplicates the client dropped (a gateway may repeat ids); one that reached the listener
         // twice would be the client's fault, and fails the run.
         const deliveredTwice = received.length - new Set(received).size;
@@ -352,7 +414,7 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
         let stalled: string | undefined;
         let dropped = false;
         const settled = async (what: string): Promise<boolean> => {
-          if (await until(ess, () => received.length >= published.length, 20_000)) return true;
+          if (await until(ess, () => received.length >= published.length, 20_000, signal)) return true;
           stalled = `timed out after 20000 ms waiting for ${what}`;
           return false;
         };
@@ -400,9 +462,11 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
   } catch (cause) {
     // Configuration the demo checks before it starts (missing credentials) is a usage error (exit
     // code 2). Met in a step (a certificate not trusted), it fails that step, with its summary.
-    if (step === 'server' && AuthError.isInstance(cause) && cause.code === 'CONFIGURATION') throw cause;
+    if (!signal.aborted && step === 'server' && AuthError.isInstance(cause) && cause.code === 'CONFIGURATION') throw cause;
+    // Interrupted: whatever the step's operation failed with then (an abort), the reason is the signal.
+    const reason: unknown = signal.aborted ? signal.reason : cause;
     // The packages' messages hold no secret: they are written for logs.
-    error = { step, message: cause instanceof Error ? cause.message : String(cause) };
+    error = { step, message: reason instanceof Error ? reason.message : String(reason), ...(signal.aborted ? { interrupted: true as const } : {}) };
     report.fail(error.message);
   } finally {
     durationMs = Date.now() - started;
@@ -417,8 +481,8 @@ export async function runDemo(options: DemoOptions, report: Reporter, logger: Lo
     storeDir: options.storeDir,
     store: storeInfo,
     token: { reusedStoredToken: sessionStarted && requests === 0, tokenRequests: requests, countedBy },
-    commands: commands ?? notCompleted(step),
-    events: events ?? notCompleted(step),
+    commands: commands ?? notCompleted(step, error?.interrupted === true),
+    events: events ?? notCompleted(step, error?.interrupted === true),
     durationMs,
     ok: error === undefined,
     ...(error === undefined ? {} : { error }),

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // sessionkit demo: every package, against an embedded sandbox by default (see --help).
+import { constants } from 'node:os';
 import type { DemoStep, DemoSummary } from './demo.js';
 import { HELP, parseOptions, prepareStoreDir, readEnv, REAL_SYSTEM_VARIABLES, UsageError } from './options.js';
 import { createReporter, formatSummary } from './reporter.js';
@@ -26,7 +27,7 @@ function summaryRows(summary: DemoSummary, steps: readonly DemoStep[]): [string,
     ],
     ['resumes / gaps', 'skipped' in events ? skipped('events') : `${events.resumes} / ${events.gaps}`],
     ['time', `${(summary.durationMs / 1000).toFixed(2)} s`],
-    ['result', summary.ok ? 'ok' : `FAILED in the ${error?.step ?? '?'} step`],
+    ['result', summary.ok ? 'ok' : `${error?.interrupted ? 'interrupted' : 'FAILED'} in the ${error?.step ?? '?'} step`],
   ];
 }
 
@@ -72,22 +73,46 @@ async function main(): Promise<number> {
     const stream = options.json ? process.stderr : process.stdout;
     if (!closedStreams.has(stream)) stream.write(text);
   };
-  // Loaded only now: --help and a bad option answer without loading every package.
-  const [{ AuthError }, { demoLogger, runDemo, STEPS }] = await Promise.all([import('@sessionkit/core-session'), import('./demo.js')]);
+  // Ctrl-C (SIGINT) or SIGTERM would end the process where it stands, leaving what it opened: a
+  // FileStore lock file held for a token request, above all, which the next run must then recover.
+  // The first one stops the run instead, which ends its step and closes everything as after a
+  // failure; the exit code is the conventional 128 + the signal's number. A second one exits at
+  // once, for a run that does not stop (a lock another process holds is waited for, up to 10 s).
+  const interrupt = new AbortController();
+  let interruptedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interruptedBy !== undefined) process.exit(128 + constants.signals[signal]);
+    interruptedBy = signal;
+    if (!closedStreams.has(process.stderr)) process.stderr.write(`\nInterrupted (${signal}): stopping the run and closing what it opened; ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again exits at once.\n`);
+    interrupt.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    // A failed step is in the summary too: with --json, stdout holds one JSON document then as well.
-    const summary = await runDemo(options, createReporter(progress), demoLogger(options.logLevel));
-    if (options.json) console.log(JSON.stringify(summary, null, 2));
-    else console.log(`\nSummary\n${formatSummary(summaryRows(summary, STEPS))}`);
-    if (summary.error !== undefined) console.error(`\nThe demo failed: ${summary.error.message}`);
-    return summary.ok ? 0 : 1;
-  } catch (error) {
-    if (AuthError.isInstance(error) && error.code === 'CONFIGURATION') {
-      console.error(`\n${error.message}`);
-      return 2;
+    // Loaded only now: --help and a bad option answer without loading every package.
+    const [{ AuthError }, { demoLogger, runDemo, STEPS }] = await Promise.all([import('@sessionkit/core-session'), import('./demo.js')]);
+    try {
+      // A failed step is in the summary too: with --json, stdout holds one JSON document then as well.
+      const summary = await runDemo(options, createReporter(progress), demoLogger(options.logLevel), interrupt.signal);
+      if (options.json) console.log(JSON.stringify(summary, null, 2));
+      else console.log(`\nSummary\n${formatSummary(summaryRows(summary, STEPS))}`);
+      if (summary.error?.interrupted) console.error(`\nThe demo was interrupted by ${interruptedBy ?? 'a signal'} in the ${summary.error.step} step; it closed what it had opened.`);
+      else if (summary.error !== undefined) console.error(`\nThe demo failed: ${summary.error.message}`);
+      // A signal that came while the run was closing, after its steps, counts too.
+      if (interruptedBy !== undefined) return 128 + constants.signals[interruptedBy];
+      return summary.ok ? 0 : 1;
+    } catch (error) {
+      if (AuthError.isInstance(error) && error.code === 'CONFIGURATION') {
+        console.error(`\n${error.message}`);
+        return 2;
+      }
+      console.error('\nThe demo failed:', error instanceof Error ? error.message : error);
+      return 1;
     }
-    console.error('\nThe demo failed:', error instanceof Error ? error.message : error);
-    return 1;
+  } finally {
+    // Once the run has closed what it opened, a signal may end the process as usual.
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

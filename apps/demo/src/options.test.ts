@@ -1,7 +1,8 @@
-import { tmpdir } from 'node:os';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { displayUrl, parseOptions, UsageError } from './options.js';
+import { displayUrl, parseOptions, prepareStoreDir, UsageError } from './options.js';
 
 /** The UsageError that parsing `argv` with `env` throws. */
 function usageError(argv: readonly string[], env: NodeJS.ProcessEnv = {}): UsageError {
@@ -112,9 +113,58 @@ describe('parseOptions: --store-dir', () => {
     expect(parseOptions([], {}).storeDir).toBe(join(tmpdir(), uid === undefined ? 'sessionkit-demo' : `sessionkit-demo-${uid}`));
   });
 
+  it('takes a leading ~ or ~/ for the home directory, as a shell would (it does not after "="), and any other ~ as it is', () => {
+    const env = { INIT_CWD: '/home/someone/work' };
+    expect(parseOptions(['--store-dir=~/mystore'], env).storeDir).toBe(join(homedir(), 'mystore'));
+    expect(parseOptions(['--store-dir=~/a/../b'], env).storeDir).toBe(join(homedir(), 'b'));
+    expect(parseOptions(['--store-dir', '~'], env).storeDir).toBe(resolve(homedir()));
+    expect(parseOptions(['--store-dir=~/'], env).storeDir).toBe(resolve(homedir()));
+    // Another user's home (~name) is not looked up; a ~ elsewhere in the path is a name like any other.
+    expect(parseOptions(['--store-dir=~someone/store'], env).storeDir).toBe(resolve('/home/someone/work', '~someone/store'));
+    expect(parseOptions(['--store-dir=store/~/x'], env).storeDir).toBe(resolve('/home/someone/work', 'store/~/x'));
+    expect(parseOptions(['--store-dir=~store'], env).storeDir).toBe(resolve('/home/someone/work', '~store'));
+  });
+
   it('refuses a blank directory rather than using the working directory', () => {
     expect(usageError(['--store-dir', '']).message).toBe('--store-dir must name a directory, not be blank.');
     expect(usageError(['--store-dir', ' ']).message).toBe('--store-dir must name a directory, not be blank.');
+  });
+});
+
+describe('prepareStoreDir', () => {
+  it('creates the directory and its missing parents, each private to the user (0700), and takes one that exists', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-prepare-'));
+    try {
+      const nested = join(dir, 'a', 'b', 'c');
+      await prepareStoreDir(nested);
+      for (const path of [join(dir, 'a'), join(dir, 'a', 'b'), nested]) expect(((await stat(path)).mode & 0o777).toString(8), path).toBe('700');
+      await prepareStoreDir(nested);
+      await prepareStoreDir(`${nested}/`);
+      // Made at once by two callers: both succeed.
+      await Promise.all([prepareStoreDir(join(dir, 'x', 'y')), prepareStoreDir(join(dir, 'x', 'y'))]);
+      expect((await stat(join(dir, 'x', 'y'))).isDirectory()).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a file, a path under a file, and one the system does not let it create, each with a UsageError', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-demo-prepare-'));
+    try {
+      const file = join(dir, 'file');
+      await writeFile(file, '');
+      await expect(prepareStoreDir(file)).rejects.toThrow(new UsageError(`--store-dir must be a directory, and ${file} is a file.`));
+      await expect(prepareStoreDir(join(file, 'sub', 'dir'))).rejects.toThrow(new UsageError(`--store-dir must be a directory, and ${join(file, 'sub', 'dir')} is under a file.`));
+      if (process.platform !== 'win32' && process.getuid?.() !== 0) {
+        const locked = join(dir, 'locked');
+        await prepareStoreDir(locked);
+        await chmod(locked, 0o500);
+        await expect(prepareStoreDir(join(locked, 'store'))).rejects.toThrow(`--store-dir ${join(locked, 'store')} cannot be created: `);
+        await chmod(locked, 0o700);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,6 +1,6 @@
-import { mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CommandClient } from '@sessionkit/http-client';
 import { isLogLevel, type LogLevel } from '@sessionkit/logger';
@@ -22,8 +22,8 @@ Options:
   --store <redis-url>    keep the token in Redis (redis://host:port/db, rediss:// for TLS),
                          shared by every machine of a fleet, instead of the FileStore; one
                          with a password is refused: give it in SESSIONKIT_REDIS_URL
-  --store-dir <dir>      FileStore directory, and the embedded sandbox's state
-                         (default: ${DEFAULT_STORE_DIR})
+  --store-dir <dir>      FileStore directory, and the embedded sandbox's state; a leading ~/
+                         is the home directory (default: ${DEFAULT_STORE_DIR})
   --listen-seconds <n>   on a real system, how long to listen for events (default: 10)
   --log-level <level>    trace, debug, info, warn, error or silent, for the packages' logs on
                          stderr (default: SESSIONKIT_LOG_LEVEL, else warn)
@@ -200,19 +200,63 @@ function logLevelOf(option: string | undefined, env: NodeJS.ProcessEnv): LogLeve
   return level;
 }
 
+/** `code` of a failed file-system call, else its message. */
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException | undefined)?.code ?? (error instanceof Error ? error.message : String(error));
+}
+
 /**
- * Creates the FileStore directory (mode 0700) unless it exists. A path that cannot be a
- * directory is a usage error (exit code 2), found before anything starts.
+ * Creates the FileStore directory (mode 0700) and its missing parents unless it exists. A path
+ * that cannot be a directory is a usage error (exit code 2), found before anything starts.
+ *
+ * One directory at a time, never `mkdir` with `recursive`: on Node 20 (sync or async) that never
+ * returns where making a directory fails with ENOENT although its parent exists (anywhere in
+ * /proc, say): it takes ENOENT for a missing parent, finds the parent there, and tries again, for
+ * ever, at full CPU. A timeout around it would not do: the call would go on
+ * spinning, and keep the process alive after the usage error. Nor would checking first that the
+ * parent exists and is writable: for root, /proc passes that check. A plain mkdir is the system
+ * call alone, which reports the ENOENT, on any Node version.
  */
 export async function prepareStoreDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new UsageError(`--store-dir must be a directory, and ${dir} is a file.`);
-    if (code === 'ENOTDIR') throw new UsageError(`--store-dir must be a directory, and ${dir} is under a file.`);
-    throw new UsageError(`--store-dir ${dir} cannot be created: ${code ?? (error instanceof Error ? error.message : String(error))}.`);
+  // The directories to make, from the deepest one that exists down to `dir`.
+  const missing: string[] = [];
+  for (let path = dir; ; path = dirname(path)) {
+    let info;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOTDIR') throw new UsageError(`--store-dir must be a directory, and ${dir} is under a file.`);
+      if (code !== 'ENOENT') throw new UsageError(`--store-dir ${dir} cannot be created: ${path} cannot be read (${code}).`);
+      missing.unshift(path);
+      // The root does not exist (a drive letter that is not there): nothing above to stop at.
+      if (dirname(path) === path) break;
+      continue;
+    }
+    if (!info.isDirectory()) throw new UsageError(path === dir ? `--store-dir must be a directory, and ${dir} is a file.` : `--store-dir must be a directory, and ${dir} is under a file.`);
+    break;
   }
+  for (const path of missing) {
+    try {
+      await mkdir(path, { mode: 0o700 });
+    } catch (error) {
+      const code = errorCode(error);
+      // Made meanwhile by another process (another run of the demo, say): as good, if a directory.
+      if (code === 'EEXIST' && (await stat(path).catch(() => undefined))?.isDirectory()) continue;
+      throw new UsageError(`--store-dir ${dir} cannot be created: making ${path} failed with ${code}.`);
+    }
+  }
+}
+
+/**
+ * `dir` with a leading `~` or `~/` (or `~\` on Windows) for the home directory. A shell expands
+ * it only at the start of a word: `--store-dir=~/x` reaches the demo as it is, and would make a
+ * directory named `~` in the working directory. Another user's home (`~name`) is not looked up.
+ */
+function expandHome(dir: string): string {
+  if (dir === '~') return homedir();
+  if (dir.startsWith('~/') || (sep === '\\' && dir.startsWith('~\\'))) return join(homedir(), dir.slice(2));
+  return dir;
 }
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): DemoOptions {
@@ -252,7 +296,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   }
   if (values['store-dir'].trim() === '') throw new UsageError('--store-dir must name a directory, not be blank.');
   // `pnpm demo` runs the demo in apps/demo; pnpm names the directory the user ran it from in INIT_CWD.
-  const storeDir = resolve(readEnv(given, 'INIT_CWD') ?? process.cwd(), values['store-dir']);
+  const storeDir = resolve(readEnv(given, 'INIT_CWD') ?? process.cwd(), expandHome(values['store-dir']));
   const endpoints = values.url === undefined || values.help ? undefined : realEndpoints(values.url, env);
   const envRedisUrl = readEnv(given, 'SESSIONKIT_REDIS_URL');
   // Like --url: no secret on the command line, which anyone on the machine can read (ps).
