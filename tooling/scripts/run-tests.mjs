@@ -35,7 +35,7 @@ if (!values['tests-only']) {
   if (status !== 0) {
     console.error('\nbuild, typecheck, lint or package checks failed: see above.');
     mkdirSync(join(root, '.test-results'), { recursive: true });
-    writeFileSync(join(root, '.test-results', `${values.label}.summary.json`), `${JSON.stringify({ label: values.label, node: process.version, passed: 0, failed: 1, skipped: 0 })}\n`);
+    writeFileSync(join(root, '.test-results', `${values.label}.summary.json`), `${JSON.stringify({ label: values.label, node: process.version, passed: 0, failed: 1, skipped: 0, failures: [{ file: '(turbo)', test: 'build, typecheck, lint or package checks', reason: 'see the log above' }] })}\n`);
     console.log('0 passed, 1 failed');
     process.exit(status);
   }
@@ -63,18 +63,30 @@ const status = existsSync(withSecretService) && process.platform === 'linux'
   ? run('bash', [withSecretService, ...vitest])
   : run(vitest[0], vitest.slice(1));
 
-let summary = { passed: 0, failed: 1, skipped: 0 };
+let summary = { passed: 0, failed: 1, skipped: 0, failures: [] };
 if (existsSync(reportFile)) {
   const report = JSON.parse(readFileSync(reportFile, 'utf8'));
   // A suite that failed to load counts as a failure even though it ran no test.
-  const failedSuites = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0).length;
+  const failedSuites = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0);
+  // What failed, named, so that the last lines of a long log say which test it was and why.
+  const firstLine = (text) => String(text ?? '').split('\n').find((line) => line.trim() !== '')?.trim().slice(0, 300) ?? '';
+  const failures = [];
+  for (const file of report.testResults) {
+    const where = file.name.startsWith(root) ? file.name.slice(root.length + 1) : file.name;
+    if (file.status === 'failed' && file.assertionResults.length === 0) failures.push({ file: where, test: '(the file did not load)', reason: firstLine(file.message) });
+    for (const test of file.assertionResults) {
+      if (test.status === 'failed') failures.push({ file: where, test: test.fullName, reason: firstLine(test.failureMessages?.[0]) });
+    }
+  }
   summary = {
     passed: report.numPassedTests,
-    failed: report.numFailedTests + failedSuites,
+    failed: report.numFailedTests + failedSuites.length,
     skipped: report.numPendingTests + report.numTodoTests,
+    failures,
   };
 }
 if (status !== 0 && summary.failed === 0) summary.failed = 1;
 writeFileSync(join(resultsDir, `${values.label}.summary.json`), `${JSON.stringify({ label: values.label, node: process.version, ...summary })}\n`);
+for (const failure of summary.failures) console.log(`FAILED ${failure.file} > ${failure.test}\n  ${failure.reason}`);
 console.log(`\n${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);
 process.exit(status === 0 && summary.failed === 0 ? 0 : 1);
