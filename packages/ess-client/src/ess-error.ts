@@ -91,7 +91,7 @@ export function closeError(code: number, reason: string, cause?: unknown, online
   const closed = `Connection closed with code ${code}${reason && ` (${reason})`}`;
   const options = { closeCode: code, cause };
   if (code === 1002 || code === 1003 || code === 1007 || code === 1008 || (code === 1009 && !cause)) {
-    return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, { ...options, retryable: online && code > 1008 });
+    return new EssError('PROTOCOL_ERROR', `${closed}: the gateway rejected what was sent.`, { ...options, retryable: online && code === 1009 });
   }
   if (code === 1009) return new EssError('FRAME_TOO_LARGE', `${closed}: a frame exceeded maxPayload.`, options);
   return new EssError('CONNECTION_LOST', `${closed}${cause ? ': the gateway sent a malformed frame' : ''}.`, { ...options, retryable: true });

@@ -522,8 +522,9 @@ describe('FileStore locks (in one process)', () => {
     // On this host, an owner that has exited is found at once, however long its staleLockMs.
     await writeFile(lockPath, JSON.stringify({ pid: deadPid(), host: hostname(), nonce: 'dead-owner', time: Date.now(), staleLockMs: 2_147_483_647 }), { mode: 0o600 });
     const started = Date.now();
-    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 2_000 })).resolves.toBe('acquired');
-    expect(Date.now() - started).toBeLessThan(1_000);
+    await expect(store.withLock('key', () => Promise.resolve('acquired'), { timeoutMs: 10_000 })).resolves.toBe('acquired');
+    // At once: far from the timeout, with room for a busy machine.
+    expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   it("judges a lock whose tag has no staleLockMs (a lock of an earlier version, or of a container whose pid cannot be checked) or one that is not a number by the waiter's own staleLockMs", async () => {
