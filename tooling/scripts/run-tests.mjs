@@ -66,26 +66,33 @@ const status = existsSync(withSecretService) && process.platform === 'linux'
 let summary = { passed: 0, failed: 1, skipped: 0, failures: [] };
 if (existsSync(reportFile)) {
   const report = JSON.parse(readFileSync(reportFile, 'utf8'));
-  // A suite that failed to load counts as a failure even though it ran no test.
-  const failedSuites = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0);
   // What failed, named, so that the last lines of a long log say which test it was and why.
   const firstLine = (text) => String(text ?? '').split('\n').find((line) => line.trim() !== '')?.trim().slice(0, 300) ?? '';
   const failures = [];
+  let failedSuites = 0;
   for (const file of report.testResults) {
     const where = file.name.startsWith(root) ? file.name.slice(root.length + 1) : file.name;
-    if (file.status === 'failed' && file.assertionResults.length === 0) failures.push({ file: where, test: '(the file did not load)', reason: firstLine(file.message) });
+    // A suite that failed to load counts as a failure even though it ran no test.
+    if (file.status === 'failed' && file.assertionResults.length === 0) {
+      failedSuites += 1;
+      failures.push({ file: where, test: '(the file did not load)', reason: firstLine(file.message) });
+    }
     for (const test of file.assertionResults) {
       if (test.status === 'failed') failures.push({ file: where, test: test.fullName, reason: firstLine(test.failureMessages?.[0]) });
     }
   }
   summary = {
     passed: report.numPassedTests,
-    failed: report.numFailedTests + failedSuites.length,
+    failed: report.numFailedTests + failedSuites,
     skipped: report.numPendingTests + report.numTodoTests,
     failures,
   };
 }
-if (status !== 0 && summary.failed === 0) summary.failed = 1;
+if (status !== 0 && summary.failed === 0) {
+  // Every test passed, yet vitest failed: an error outside the tests (unhandled), or no report.
+  summary.failed = 1;
+  summary.failures.push({ file: '(vitest)', test: `exited with status ${status} without a failed test`, reason: 'an error outside the tests: see the log above' });
+}
 writeFileSync(join(resultsDir, `${values.label}.summary.json`), `${JSON.stringify({ label: values.label, node: process.version, ...summary })}\n`);
 for (const failure of summary.failures) console.log(`FAILED ${failure.file} > ${failure.test}\n  ${failure.reason}`);
 console.log(`\n${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);
