@@ -5,7 +5,7 @@
 // Writes .test-results/<label>.json (vitest's JSON report) and <label>.summary.json, and ends
 // with the line `N passed, N failed, N skipped`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,6 +44,8 @@ if (!values['tests-only']) {
 const resultsDir = join(root, '.test-results');
 mkdirSync(resultsDir, { recursive: true });
 const reportFile = join(resultsDir, `${values.label}.json`);
+// An earlier run's report must not be read as this run's (when vitest writes none).
+rmSync(reportFile, { force: true });
 const vitest = [
   process.execPath,
   join(root, 'node_modules', 'vitest', 'vitest.mjs'),
@@ -63,7 +65,8 @@ const status = existsSync(withSecretService) && process.platform === 'linux'
   ? run('bash', [withSecretService, ...vitest])
   : run(vitest[0], vitest.slice(1));
 
-let summary = { passed: 0, failed: 1, skipped: 0, failures: [] };
+// Without a report (vitest did not start, or stopped before writing it): one failure, named.
+let summary = { passed: 0, failed: 1, skipped: 0, failures: [{ file: '(vitest)', test: `exited with status ${status} and wrote no report`, reason: 'see the log above' }] };
 if (existsSync(reportFile)) {
   const report = JSON.parse(readFileSync(reportFile, 'utf8'));
   // What failed, named, so that the last lines of a long log say which test it was and why.
@@ -89,7 +92,7 @@ if (existsSync(reportFile)) {
   };
 }
 if (status !== 0 && summary.failed === 0) {
-  // Every test passed, yet vitest failed: an error outside the tests (unhandled), or no report.
+  // Every test in the report passed, yet vitest failed: an error outside the tests (unhandled).
   summary.failed = 1;
   summary.failures.push({ file: '(vitest)', test: `exited with status ${status} without a failed test`, reason: 'an error outside the tests: see the log above' });
 }
