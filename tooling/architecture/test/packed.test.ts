@@ -1,0 +1,158 @@
+// The packages as published: each one packed with `pnpm pack` (what `pnpm publish` uploads),
+// unpacked into a project of its own whose node_modules holds the other packed @sessionkit
+// packages and, for each package, only the third-party packages its published manifest lists
+// (linked from the workspace's install). Loaded there with plain Node, without the workspace's
+// source condition, every entry point must load and export what the built workspace package
+// exports, and a program using the five clients must work against the packed sandbox: a file or
+// an import the tarball lacks, or a dependency used but not declared, fails here.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+interface Manifest {
+  name: string;
+  private?: boolean;
+  exports?: Record<string, unknown>;
+  bin?: Record<string, string>;
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+}
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const readManifest = (dir: string): Manifest => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest;
+
+/** The publishable packages: name, workspace directory, manifest. */
+const packages = readdirSync(join(root, 'packages'))
+  .map((name) => join(root, 'packages', name))
+  .filter((dir) => existsSync(join(dir, 'package.json')))
+  .map((dir) => ({ dir, manifest: readManifest(dir) }))
+  .filter(({ manifest }) => manifest.private !== true);
+
+/** Runs `command` to its end; throws with its output when it fails. */
+function run(command: string, args: string[], cwd: string, timeout = 60_000): string {
+  const result = spawnSync(command, args, { cwd, encoding: 'utf8', timeout, env: { ...process.env, NODE_OPTIONS: '' } });
+  if (result.error) throw result.error;
+  // A script given with -e is not repeated: its output says what failed.
+  const shown = args.map((arg) => (arg.includes('\n') ? '<script>' : arg)).join(' ');
+  if (result.status !== 0) throw new Error(`${command} ${shown} exited with ${String(result.status ?? result.signal)}:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+}
+
+describe('the packed packages', () => {
+  let project: string;
+  /** The manifest of each package as packed. */
+  const packed = new Map<string, Manifest>();
+
+  beforeAll(() => {
+    const unbuilt = packages.filter(({ dir }) => !existsSync(join(dir, 'dist'))).map(({ manifest }) => manifest.name);
+    if (unbuilt.length) throw new Error(`not built: ${unbuilt.join(', ')}; run pnpm build (pnpm test does) first`);
+    project = mkdtempSync(join(tmpdir(), 'sessionkit-packed-'));
+    const tarballs = join(project, 'tarballs');
+    mkdirSync(tarballs);
+    writeFileSync(join(project, 'package.json'), '{ "name": "packed-check", "private": true, "type": "module" }\n');
+    for (const { dir, manifest } of packages) {
+      const before = new Set(readdirSync(tarballs));
+      run('pnpm', ['pack', '--pack-destination', tarballs], dir);
+      const tarball = readdirSync(tarballs).find((file) => !before.has(file));
+      if (tarball === undefined) throw new Error(`pnpm pack wrote no tarball for ${manifest.name}`);
+      const target = join(project, 'node_modules', manifest.name);
+      mkdirSync(target, { recursive: true });
+      run('tar', ['-xzf', join(tarballs, tarball), '-C', target, '--strip-components=1'], project);
+      const published = readManifest(target);
+      packed.set(manifest.name, published);
+      // Only what the published manifest declares, in the package's own node_modules.
+      for (const dependency of Object.keys(published.dependencies ?? {})) {
+        if (dependency.startsWith('@sessionkit/')) continue;
+        const link = join(target, 'node_modules', dependency);
+        mkdirSync(dirname(link), { recursive: true });
+        symlinkSync(realpathSync(join(dir, 'node_modules', dependency)), link, 'dir');
+      }
+    }
+  }, 120_000);
+
+  afterAll(() => {
+    if (project) rmSync(project, { recursive: true, force: true });
+  });
+
+  it('declare their @sessionkit dependencies with version ranges, not the workspace protocol', () => {
+    const left = [...packed].flatMap(([name, manifest]) =>
+      Object.entries({ ...manifest.dependencies, ...manifest.peerDependencies })
+        .filter(([, range]) => range.startsWith('workspace:'))
+        .map(([dependency, range]) => `${name} > ${dependency}@${range}`),
+    );
+    expect(left).toEqual([]);
+    expect(packed.size).toBe(packages.length);
+  });
+
+  it('load from every entry point with what they declare, exporting what the built workspace packages export', () => {
+    const entries = packages.flatMap(({ dir, manifest }) =>
+      Object.keys(manifest.exports ?? {})
+        .filter((key) => key !== './package.json')
+        .map((key) => ({ specifier: manifest.name + key.slice(1), workspace: pathToFileURL(join(dir, (manifest.exports?.[key] as { default: string }).default)).href })),
+    );
+    expect(entries.length).toBeGreaterThanOrEqual(packages.length);
+    const script = `
+      const entries = ${JSON.stringify(entries)};
+      const out = {};
+      for (const { specifier, workspace } of entries) {
+        const keys = async (url) => { try { return Object.keys(await import(url)).sort(); } catch (error) { return 'failed: ' + (error?.code ?? '') + ' ' + error?.message; } };
+        out[specifier] = { packed: await keys(specifier), workspace: await keys(workspace) };
+      }
+      console.log(JSON.stringify(out));`;
+    const result = JSON.parse(run(process.execPath, ['--input-type=module', '-e', script], project)) as Record<string, { packed: string[] | string; workspace: string[] | string }>;
+    for (const [specifier, { packed: fromTarball, workspace }] of Object.entries(result)) {
+      expect(Array.isArray(workspace), `${specifier} (workspace): ${String(workspace)}`).toBe(true);
+      expect(fromTarball, specifier).toEqual(workspace);
+    }
+  }, 60_000);
+
+  it('work together as a user installs them: a token, a command, a REST call and an event, against the packed sandbox', () => {
+    const script = `
+      import { startSandbox } from '@sessionkit/sandbox';
+      import { oauth2, Session } from '@sessionkit/core-session';
+      import { FileStore } from '@sessionkit/token-store/file';
+      import { CommandClient, createApiClient } from '@sessionkit/http-client';
+      import { EssClient } from '@sessionkit/ess-client';
+      import { createLogger } from '@sessionkit/logger';
+      import { mkdtempSync, rmSync } from 'node:fs';
+      import { tmpdir } from 'node:os';
+      import { join } from 'node:path';
+      const lines = [];
+      const logger = createLogger({ level: 'debug', write: (line) => lines.push(line) });
+      const sandbox = await startSandbox({ ess: { generator: false } });
+      const dir = mkdtempSync(join(tmpdir(), 'sessionkit-packed-store-'));
+      const store = new FileStore({ dir, logger });
+      const session = new Session({ authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }), store, logger });
+      const commands = new CommandClient({ url: sandbox.commandUrl, credentials: { login: 'demo', password: 'demo-password' }, highPerformance: true, logger });
+      const api = createApiClient({ baseUrl: new URL('/api/rest/v1/', sandbox.url).href, session, logger });
+      const ess = new EssClient({ url: sandbox.essUrl, auth: session, logger, filters: [{ modifier: 'include', resourceTypes: ['outputs'], sourceIds: ['*'], eventTypes: ['*'] }] });
+      try {
+        const account = await commands.request({ COMMAND: 'StatusAccount' });
+        const whoami = await api.get('whoami').json();
+        await ess.connect();
+        const iterator = ess.events()[Symbol.asyncIterator]();
+        sandbox.publish({ type: '7a78f5bb-d8c3-4997-89b7-cae72713b7db', source: 'outputs/00000000-0000-4000-8000-000000000000' });
+        const event = await iterator.next();
+        await iterator.return();
+        console.log(JSON.stringify({ code: account.code, whoami: typeof whoami, event: event.value?.source, tokenRequests: sandbox.stats.idp.requests, logged: lines.length, secretLogged: lines.some((line) => line.includes('demo-password') || line.includes('demo-secret')) }));
+      } finally {
+        await Promise.all([ess.close(), commands.close()]);
+        await session.end();
+        await sandbox.close();
+        rmSync(dir, { recursive: true, force: true });
+      }`;
+    const outcome = JSON.parse(run(process.execPath, ['--input-type=module', '-e', script], project)) as Record<string, unknown>;
+    expect(outcome).toEqual({ code: 200, whoami: 'object', event: 'outputs/00000000-0000-4000-8000-000000000000', tokenRequests: 1, logged: expect.any(Number) as number, secretLogged: false });
+    expect(outcome.logged).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("run the sandbox's command from its packed bin", () => {
+    const sandbox = packed.get('@sessionkit/sandbox');
+    const bin = Object.values(sandbox?.bin ?? {})[0];
+    expect(bin).toBeDefined();
+    expect(run(process.execPath, [join(project, 'node_modules', '@sessionkit', 'sandbox', String(bin)), '--help'], project)).toMatch(/--port/);
+  });
+});
