@@ -84,7 +84,8 @@ describe('the packed packages', () => {
         .map(([dependency, range]) => `${name} > ${dependency}@${range}`),
     );
     expect(left).toEqual([]);
-    expect(packed.size).toBe(packages.length);
+    // A walk that found no package would check nothing.
+    expect([...packed.keys()].sort()).toEqual(['core-session', 'ess-client', 'http-client', 'logger', 'sandbox', 'token-store'].map((name) => `@sessionkit/${name}`));
   });
 
   it('load from every entry point with what they declare, exporting what the built workspace packages export', () => {
