@@ -150,6 +150,24 @@ describe('the packed packages', () => {
     expect(outcome.logged).toBeGreaterThan(0);
   }, 60_000);
 
+  it('link from their Markdown only to files inside the tarball (npm shows those documents on their own)', () => {
+    const broken: string[] = [];
+    for (const name of packed.keys()) {
+      const dir = join(project, 'node_modules', name);
+      const documents = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.md') && !file.startsWith('node_modules'));
+      for (const document of documents) {
+        for (const [, target] of readFileSync(join(dir, document), 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+          const path = target?.split('#')[0] ?? '';
+          if (path === '' || /^[a-z][\w+.-]*:/i.test(path)) continue;
+          const resolved = join(dir, dirname(document), decodeURIComponent(path));
+          if (!resolved.startsWith(`${dir}/`) || !existsSync(resolved)) broken.push(`${name}/${document} > ${String(target)}`);
+        }
+      }
+      expect(documents.length, name).toBeGreaterThan(0);
+    }
+    expect(broken).toEqual([]);
+  });
+
   it("run the sandbox's command from its packed bin", () => {
     const sandbox = packed.get('@sessionkit/sandbox');
     const bin = Object.values(sandbox?.bin ?? {})[0];
