@@ -7,7 +7,8 @@ import { createLogger } from './create-logger.js';
 /**
  * The CPU time, in ms, this process spends in `run`: the linear-time checks bound work, which a
  * wall clock overstates when other processes (the suite's other worker, its child processes)
- * share the cores.
+ * share the cores. One process per test file's worker (vitest's default `forks` pool); V8's own
+ * helper threads (the collector's) count too.
  */
 function cpuMs(run: () => unknown): number {
   const start = process.cpuUsage();

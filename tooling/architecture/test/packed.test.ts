@@ -42,6 +42,7 @@ function run(command: string, args: string[], cwd: string, timeout = 60_000): st
 }
 
 describe('the packed packages', () => {
+  let temp: string;
   let project: string;
   /** The manifest of each package as packed. */
   const packed = new Map<string, Manifest>();
@@ -49,32 +50,41 @@ describe('the packed packages', () => {
   beforeAll(() => {
     const unbuilt = packages.filter(({ dir }) => !existsSync(join(dir, 'dist'))).map(({ manifest }) => manifest.name);
     if (unbuilt.length) throw new Error(`not built: ${unbuilt.join(', ')}; run pnpm build (pnpm test does) first`);
-    project = mkdtempSync(join(tmpdir(), 'sessionkit-packed-'));
-    const tarballs = join(project, 'tarballs');
+    // <temp>/store/<name>: each package unpacked, with its declared dependencies (and nothing else)
+    // linked in its own node_modules; <temp>/app: the user's project, with every package linked.
+    // A package's files resolve from their real path in the store, where no other package is.
+    temp = mkdtempSync(join(tmpdir(), 'sessionkit-packed-'));
+    project = join(temp, 'app');
+    const tarballs = join(temp, 'tarballs');
     mkdirSync(tarballs);
+    mkdirSync(project);
     writeFileSync(join(project, 'package.json'), '{ "name": "packed-check", "private": true, "type": "module" }\n');
+    const unpacked = (name: string): string => join(temp, 'store', name);
+    const link = (target: string, at: string): void => {
+      mkdirSync(dirname(at), { recursive: true });
+      symlinkSync(target, at, 'dir');
+    };
     for (const { dir, manifest } of packages) {
       const before = new Set(readdirSync(tarballs));
       run('pnpm', ['pack', '--pack-destination', tarballs], dir);
       const tarball = readdirSync(tarballs).find((file) => !before.has(file));
       if (tarball === undefined) throw new Error(`pnpm pack wrote no tarball for ${manifest.name}`);
-      const target = join(project, 'node_modules', manifest.name);
-      mkdirSync(target, { recursive: true });
-      run('tar', ['-xzf', join(tarballs, tarball), '-C', target, '--strip-components=1'], project);
-      const published = readManifest(target);
-      packed.set(manifest.name, published);
-      // Only what the published manifest declares, in the package's own node_modules.
-      for (const dependency of Object.keys(published.dependencies ?? {})) {
-        if (dependency.startsWith('@sessionkit/')) continue;
-        const link = join(target, 'node_modules', dependency);
-        mkdirSync(dirname(link), { recursive: true });
-        symlinkSync(realpathSync(join(dir, 'node_modules', dependency)), link, 'dir');
+      mkdirSync(unpacked(manifest.name), { recursive: true });
+      run('tar', ['-xzf', join(tarballs, tarball), '-C', unpacked(manifest.name), '--strip-components=1'], temp);
+      packed.set(manifest.name, readManifest(unpacked(manifest.name)));
+      link(unpacked(manifest.name), join(project, 'node_modules', manifest.name));
+    }
+    for (const { dir, manifest } of packages) {
+      for (const dependency of Object.keys(packed.get(manifest.name)?.dependencies ?? {})) {
+        // Another packed package, or the third-party package the workspace installed for this one.
+        const target = packed.has(dependency) ? unpacked(dependency) : realpathSync(join(dir, 'node_modules', dependency));
+        link(target, join(unpacked(manifest.name), 'node_modules', dependency));
       }
     }
   }, 120_000);
 
   afterAll(() => {
-    if (project) rmSync(project, { recursive: true, force: true });
+    if (temp) rmSync(temp, { recursive: true, force: true });
   });
 
   it('declare their @sessionkit dependencies with version ranges, not the workspace protocol', () => {
@@ -151,13 +161,16 @@ describe('the packed packages', () => {
     expect(outcome.logged).toBeGreaterThan(0);
   }, 60_000);
 
-  it('link from their Markdown only to files inside the tarball (npm shows those documents on their own)', () => {
+  it('link from their Markdown only to files inside the tarball (read on npm or in node_modules, without the repository around it)', () => {
     const broken: string[] = [];
     for (const name of packed.keys()) {
       const dir = join(project, 'node_modules', name);
       const documents = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.md') && !file.startsWith('node_modules'));
       for (const document of documents) {
-        for (const [, target] of readFileSync(join(dir, document), 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+        // Inline links, titles and <…> included, and reference definitions (`[x]: path`).
+        const text = readFileSync(join(dir, document), 'utf8');
+        const targets = [...text.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+["'(][^)]*)?\)/g), ...text.matchAll(/^ {0,3}\[[^\]]+\]:\s*<?([^\s>]+)/gm)].map((match) => match[1]);
+        for (const target of targets) {
           const path = target?.split('#')[0] ?? '';
           if (path === '' || /^[a-z][\w+.-]*:/i.test(path)) continue;
           const resolved = join(dir, dirname(document), decodeURIComponent(path));
@@ -173,6 +186,9 @@ describe('the packed packages', () => {
     const sandbox = packed.get('@sessionkit/sandbox');
     const bin = Object.values(sandbox?.bin ?? {})[0];
     expect(bin).toBeDefined();
-    expect(run(process.execPath, [join(project, 'node_modules', '@sessionkit', 'sandbox', String(bin)), '--help'], project)).toMatch(/--port/);
+    const file = join(project, 'node_modules', '@sessionkit', 'sandbox', String(bin));
+    // npm's link to it runs it through this line.
+    expect(readFileSync(file, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    expect(run(process.execPath, [file, '--help'], project)).toMatch(/--port/);
   });
 });
