@@ -93,6 +93,8 @@ function parseCli(argv: readonly string[]): CliOptions {
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
+  // Checked here too, so that it is a usage error (exit 2), not a failure to start.
+  if (values.host === '') throw new UsageError('--host must not be empty.');
   const certFile = values['cert-file'];
   if (certFile !== undefined && !values.tls) throw new UsageError('--cert-file needs --tls.');
   const options: SandboxOptions = {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startSandbox } from '@sessionkit/sandbox';
+import { createSelfSignedCertificate } from './tls.js';
 
 /**
  * Sends `request` as it is on a new connection; resolves with all that came back once the server
@@ -128,7 +129,7 @@ describe('startSandbox', () => {
     }
   });
 
-  it('rejects with the listen error and leaves nothing running: the event generator\'s timer is stopped', async () => {
+  it('rejects with the listen error, or a key Node cannot read, and leaves nothing running: the event generator\'s timer is stopped', async () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     onTestFinished(() => new Promise<void>((resolve) => holder.close(() => { resolve(); })));
@@ -149,6 +150,8 @@ describe('startSandbox', () => {
     try {
       await expect(startSandbox({ port, ess: { generator: { intervalMs } } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
       await expect(startSandbox({ port, ess: { generator: { intervalMs } } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      // PEM text Node cannot read is refused when the HTTPS server is made, after the modules started.
+      await expect(startSandbox({ tls: { key: 'not a key', cert: 'not a certificate' }, ess: { generator: { intervalMs } } })).rejects.toThrow();
       // Destroy hooks of cleared timers run shortly after, not within clearInterval.
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(running.size).toBe(0);
@@ -165,6 +168,24 @@ describe('startSandbox', () => {
       expect(running.size).toBe(0);
     } finally {
       hook.disable();
+    }
+  });
+
+  it('takes tls null as the default, a key and certificate as strings or Buffers, and refuses anything else before listening (tls {} served handshakes that all failed)', async () => {
+    const plain = await startSandbox({ tls: null as never, ess: { generator: false } });
+    await plain.close();
+    expect(plain.url).toMatch(/^http:/);
+    expect(plain.certificate).toBeUndefined();
+    const { key, cert } = await createSelfSignedCertificate();
+    const sandbox = await startSandbox({ tls: { key: Buffer.from(key), cert: Buffer.from(cert) } as never, ess: { generator: false } });
+    try {
+      expect(sandbox.certificate).toBe(cert);
+      expect(await httpsStatus(`${sandbox.url}/nowhere`, sandbox.certificate)).toBe(404);
+    } finally {
+      await sandbox.close();
+    }
+    for (const tls of [{}, 'sandbox.pem', 42, { key }, { cert }, { key: '', cert }, { key, cert: 7 }]) {
+      await expect(startSandbox({ tls: tls as never, ess: { generator: false } }), JSON.stringify(tls)).rejects.toThrow(new TypeError('tls must be true, false or { key, cert } in PEM.'));
     }
   });
 
@@ -332,6 +353,8 @@ describe('sessionkit-sandbox (the command)', () => {
     [['--token-ttl', '-1'], '--token-ttl must be a whole number from 0 to 31536000, not "-1"'],
     [['--auth-rate-limit', '-5/60'], '--auth-rate-limit max must be a whole number from 1 to 1000000, not "-5"'],
     [['--resume-window=-2'], '--resume-window must be a whole number from 1 to 86400, not "-2"'],
+    // A usage error, not a failure to start (exit 1 without the usage).
+    [['--host', ''], '--host must not be empty'],
   ])('rejects %j with exit code 2 and the usage', async (args, message) => {
     const child = spawnCli(args);
     let stderr = '';

@@ -104,6 +104,25 @@ function listenAddress(options: SandboxOptions): { port: number; host: string } 
   return { port, host };
 }
 
+/**
+ * The key and certificate to serve TLS with, checked before anything starts: none for `false`
+ * (and undefined or null, the default), a new self-signed pair for `true`, else `{ key, cert }`
+ * in PEM (strings or Buffers). Anything else (`{}`, a path) is a TypeError: it was handed to the
+ * HTTPS server as it was, which then failed every handshake.
+ */
+async function tlsMaterial(given: SandboxOptions['tls'] | null): Promise<TlsMaterial | undefined> {
+  const tls: unknown = given ?? false;
+  if (tls === false) return undefined;
+  if (tls === true) return createSelfSignedCertificate();
+  const pem = (value: unknown): boolean => (typeof value === 'string' || Buffer.isBuffer(value)) && value.length > 0;
+  if (typeof tls !== 'object' || !pem((tls as TlsMaterial).key) || !pem((tls as TlsMaterial).cert)) {
+    throw new TypeError('tls must be true, false or { key, cert } in PEM.');
+  }
+  const { key, cert } = tls as TlsMaterial;
+  // sandbox.certificate is PEM text, from a Buffer too.
+  return { key, cert: String(cert) };
+}
+
 /** Answer an upgrade request with an empty HTTP error and close its socket. */
 function refuseUpgrade(socket: Duplex, statusLine: string): void {
   // The HTTP server stops listening for errors on a socket it hands over for an upgrade.
@@ -124,7 +143,7 @@ function refuseUpgrade(socket: Duplex, statusLine: string): void {
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const { port, host: listenHost } = listenAddress(options);
-  const material = options.tls === true ? await createSelfSignedCertificate() : options.tls === false ? undefined : options.tls;
+  const material = await tlsMaterial(options.tls);
   const idp = createIdentityProvider(options);
   const commands = createCommandApi(options.commands ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
   const events = createEventsGateway(options.ess ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
@@ -167,18 +186,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     module.upgrade(request, socket, head, url);
   };
 
-  const server: Server = material === undefined ? createHttpServer(onRequest) : createHttpsServer(material, onRequest);
-  server.keepAliveTimeout = 60_000;
   const sockets = new Set<Socket>();
-  // The TCP socket, over TLS too: from before the handshake, so that close() does not wait for
-  // a handshake that may never come. Destroying it destroys the TLS socket over it.
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('upgrade', onUpgrade);
-
+  let server: Server;
   try {
+    // A key or certificate Node cannot read throws here.
+    server = material === undefined ? createHttpServer(onRequest) : createHttpsServer(material, onRequest);
+    server.keepAliveTimeout = 60_000;
+    // The TCP socket, over TLS too: from before the handshake, so that close() does not wait for
+    // a handshake that may never come. Destroying it destroys the TLS socket over it.
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    server.on('upgrade', onUpgrade);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, listenHost, () => {

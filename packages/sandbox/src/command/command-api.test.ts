@@ -111,6 +111,10 @@ describe('command API', () => {
     expect(parse(await none.text()).code).toBe(200);
     const get = await fetch(`${sandbox.commandUrl}?${body(DEMO, { COMMAND: 'ConvertIDN', DOMAIN: 'müller.de' })}`);
     expect(parse(await get.text()).properties.get('ACE')).toEqual(['xn--mller-kva.de']);
+    // The query string's field names are recorded too, before the body's.
+    expect(sandbox.commands.recent.at(-1)?.fieldNames).toEqual(['s_entity', 's_login', 's_pw', 's_command']);
+    await fetch(`${sandbox.commandUrl}?s_entity=54cd`, { method: 'POST', body: body(DEMO, { COMMAND: 'StatusAccount' }).replace('s_entity=54cd&', '') });
+    expect(sandbox.commands.recent.at(-1)?.fieldNames).toEqual(['s_entity', 's_login', 's_pw', 's_command']);
   });
 
   it('keeps the live and OT&E systems apart', async () => {

@@ -101,7 +101,7 @@ export interface CommandRequestRecord {
   method: string;
   contentType: string | undefined;
   userAgent: string | undefined;
-  /** Form field names in the order they were sent. */
+  /** Form field names in the order they were sent: the query string's, then the body's. */
   fieldNames: string[];
   entity: string | undefined;
   login: string | undefined;
@@ -410,7 +410,7 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
       method: request.method,
       contentType: request.headers['content-type'],
       userAgent: request.headers['user-agent'],
-      fieldNames: fieldNamesOf(body),
+      fieldNames: [...fieldNamesOf(url.search.slice(1)), ...fieldNamesOf(body)],
       entity: fields.s_entity,
       login: fields.s_login,
       user: fields.s_user,

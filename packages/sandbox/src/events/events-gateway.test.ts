@@ -132,6 +132,24 @@ describe('events gateway', () => {
     expect((await wrong.closed).code).toBe(1008);
   });
 
+  it('fails the next commands with failCommands(): any but authenticate without a name, authenticate too when named', async () => {
+    const token = auth.Authorization!;
+    sandbox.events.failCommands({ status: 503 });
+    const browser = await RawClient.open(sandbox.essUrl, {}, 'http://localhost');
+    expect(await browser.command('authenticate', { token })).toMatchObject({ status: 200 });
+    expect(await browser.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 503 });
+    expect(await browser.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 201 });
+    browser.ws.close();
+
+    sandbox.events.failCommands({ command: 'authenticate', status: 500 });
+    const named = await RawClient.open(sandbox.essUrl, {}, 'http://localhost');
+    expect(await named.command('authenticate', { token })).toMatchObject({ status: 500, error: { errorText: expect.stringContaining('failCommands') as unknown } });
+    expect(await named.command('authenticate', { token })).toMatchObject({ status: 200 });
+    expect(await named.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 201 });
+    expect(sandbox.stats.events.failed).toBe(2);
+    named.ws.close();
+  });
+
   it('refuses authenticate on a connection already authenticated (by header or command) with 409, keeping the connection', async () => {
     const token = auth.Authorization!;
     const other = `Bearer ${sandbox.idp.issueToken().access_token}`;

@@ -483,18 +483,20 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     }
     connection.commandIds.add(command.commandId);
     stats.commands += 1;
-    if (command.command === 'authenticate') {
-      authenticate(connection, command);
-      return;
-    }
-    if (!connection.authenticated) {
+    const isAuthenticate = command.command === 'authenticate';
+    if (!isAuthenticate && !connection.authenticated) {
       closeMalformed(connection, 'authenticate first');
       return;
     }
-    if (failing !== undefined && failing.remaining > 0 && (failing.command === undefined || failing.command === command.command)) {
+    // failCommands() without a name fails any command but authenticate; named, that one, authenticate too.
+    if (failing !== undefined && failing.remaining > 0 && (failing.command === undefined ? !isAuthenticate : failing.command === command.command)) {
       failing.remaining -= 1;
       stats.failed += 1;
       fail(connection, command.commandId, failing.status, 'The gateway cannot carry out commands now (failCommands).');
+      return;
+    }
+    if (isAuthenticate) {
+      authenticate(connection, command);
       return;
     }
     if (command.command === 'startSession') {

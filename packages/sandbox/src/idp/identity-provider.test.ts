@@ -162,7 +162,7 @@ describe('identity provider: grants', () => {
 
 describe('identity provider: errors', () => {
   it('answers RFC 6749 error bodies with the right statuses', async () => {
-    const { tokenUrl, stats } = await start();
+    const { tokenUrl, revocationUrl, stats } = await start();
     const wrongSecret = await post(tokenUrl, { ...clientCredentials, client_secret: 'nope' });
     expect(wrongSecret.status).toBe(401);
     expect(wrongSecret.json.error).toBe('invalid_client');
@@ -200,6 +200,15 @@ describe('identity provider: errors', () => {
     expect(((await get.json()) as Record<string, unknown>).error).toBe('invalid_request');
 
     expect(stats.idp.issued).toBe(0);
+    expect(stats.idp.refused).toBe(stats.idp.requests);
+
+    // The revocation endpoint's refusals are its own: neither in requests nor in refused.
+    const refusedBefore = stats.idp.refused;
+    expect((await fetch(revocationUrl)).status).toBe(405);
+    expect((await post(revocationUrl, `token=${'x'.repeat(70_000)}`)).status).toBe(413);
+    expect((await post(revocationUrl, { token: 'x' })).status).toBe(401);
+    expect(stats.idp.revocations).toBe(3);
+    expect(stats.idp.refused).toBe(refusedBefore);
     expect(stats.idp.refused).toBe(stats.idp.requests);
   });
 });

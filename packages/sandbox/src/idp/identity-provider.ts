@@ -110,7 +110,7 @@ export interface IdentityProviderStats {
   requests: number;
   /** Access tokens issued. */
   issued: number;
-  /** Requests refused with an OAuth error (400, 401, 405, 413). */
+  /** Token endpoint requests refused with an OAuth error (400, 401, 405, 413); not the revocation endpoint's. */
   refused: number;
   /** Requests refused with 429 by `authRateLimit`. */
   rateLimited: number;
@@ -613,7 +613,8 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     else stats.requests += 1;
     if (request.method !== 'POST') {
       request.resume();
-      stats.refused += 1;
+      // `refused` counts token requests only, as `requests` does.
+      if (!revocation) stats.refused += 1;
       sendError(response, {
         status: 405,
         error: 'invalid_request',
@@ -624,7 +625,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     }
     const body = await readBody(request, MAX_BODY_BYTES);
     if (body === undefined) {
-      stats.refused += 1;
+      if (!revocation) stats.refused += 1;
       sendError(response, { status: 413, error: 'invalid_request', description: `The request body is larger than ${MAX_BODY_BYTES} bytes.`, headers: { connection: 'close' } });
       return;
     }
