@@ -110,7 +110,7 @@ function listenAddress(options: SandboxOptions): { port: number; host: string } 
  * in PEM (strings or Buffers). Anything else (`{}`, a path) is a TypeError: it was handed to the
  * HTTPS server as it was, which then failed every handshake.
  */
-async function tlsMaterial(given: SandboxOptions['tls'] | null): Promise<TlsMaterial | undefined> {
+async function tlsMaterial(given: SandboxOptions['tls'] | null): Promise<{ key: string | Buffer; cert: string } | undefined> {
   const tls: unknown = given ?? false;
   if (tls === false) return undefined;
   if (tls === true) return createSelfSignedCertificate();
@@ -118,9 +118,9 @@ async function tlsMaterial(given: SandboxOptions['tls'] | null): Promise<TlsMate
   if (typeof tls !== 'object' || !pem((tls as TlsMaterial).key) || !pem((tls as TlsMaterial).cert)) {
     throw new TypeError('tls must be true, false or { key, cert } in PEM.');
   }
-  const { key, cert } = tls as TlsMaterial;
-  // sandbox.certificate is PEM text, from a Buffer too.
-  return { key, cert: String(cert) };
+  // Buffers too (from plain JavaScript): Node takes both. sandbox.certificate is PEM text.
+  const { key, cert } = tls as { key: string | Buffer; cert: string | Buffer };
+  return { key, cert: cert.toString() };
 }
 
 /** Answer an upgrade request with an empty HTTP error and close its socket. */
