@@ -172,16 +172,16 @@ describe('systems', () => {
   });
 
   it('refuses a session that is no Session when it is built, naming the option without its value, instead of a 421 for every request', () => {
-    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must have getToken(), touch() and invalidate().' };
+    const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must have getToken() and invalidate().' };
     // A session id where the Session goes, a token, a half Session, ...: each used to answer every request with 421.
     const secret = 'session-id-d41d8cd98f00b204';
-    for (const unusable of [secret, { value: secret }, 42, true, {}, { getToken: () => Promise.resolve({ value: secret }) }, { getToken: () => undefined, invalidate: () => undefined }]) {
+    for (const unusable of [secret, { value: secret }, 42, true, {}, { getToken: () => Promise.resolve({ value: secret }) }, { getToken: () => undefined, touch: () => undefined }, { invalidate: () => undefined }]) {
       const thrown = thrownBy(() => new CommandClient({ url: sandbox.commandUrl, session: unusable as never }));
       expect(thrown, JSON.stringify(unusable)).toMatchObject(error);
       expect((thrown as Error).message).not.toContain(secret);
     }
-    // Anything with the three methods is taken, such as a wrapper of a Session; null, false, '' and 0 (`useSession && session`) are none.
-    clients.push(new CommandClient({ session: { getToken: () => undefined, touch: () => undefined, invalidate: () => undefined } as never }));
+    // Anything with the two methods is taken, such as a wrapper of a Session; null, false, '' and 0 (`useSession && session`) are none.
+    clients.push(new CommandClient({ session: { getToken: () => undefined, invalidate: () => undefined } as never }));
     for (const none of [null, false, '', 0]) clients.push(new CommandClient({ session: none as never }));
   });
 

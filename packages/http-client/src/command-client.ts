@@ -75,7 +75,7 @@ export interface CommandClientOptions extends ConnectionOptions {
    * A core-session `Session` whose authenticator logs in with StartSession (see
    * `ispapiSessionAuthenticator`). The client sends its token as `s_session`; after a 530 it
    * invalidates the token, and replays read-only commands once with a new one. Anything truthy
-   * without `getToken()`, `touch()` and `invalidate()`, such as a session id, is
+   * without `getToken()` and `invalidate()`, such as a session id, is
    * `INVALID_ARGUMENT` (use `sessionId` per request, or `reuseSession()`).
    */
   session?: Session | undefined;
@@ -312,8 +312,8 @@ export class CommandClient {
     // Anything else but one (a session id, a token) used to answer every request with a 421.
     // Recognised by the methods this client calls.
     const session = options.session;
-    if (session && (typeof session.getToken !== 'function' || typeof session.touch !== 'function' || typeof session.invalidate !== 'function')) {
-      throw invalidArgument('session must have getToken(), touch() and invalidate().');
+    if (session && (typeof session.getToken !== 'function' || typeof session.invalidate !== 'function')) {
+      throw invalidArgument('session must have getToken() and invalidate().');
     }
     this.#session = session;
     this.#remoteAddress = textOption('remoteAddress', options.remoteAddress);
@@ -568,10 +568,10 @@ export class CommandClient {
     const id = token?.value ?? this.#sessionId;
     const response = await this.#exchange(outgoing, id, attempt);
     // A made-up response is never a 530 here: #exchange makes up only 421 and 423.
-    if (response.code !== 530) {
-      session?.touch();
-      return response;
-    }
+    // No touch(): getToken() recorded the use, no later than the server saw it. A use dated when
+    // the answer came (a slow one) kept handing out a session the server had idled out since, and
+    // a failed request (a 421) is no use at all.
+    if (response.code !== 530) return response;
     if (token) session?.invalidate(token);
     // The credentials refused: nothing to replay with.
     else if (!id) return response;

@@ -1,3 +1,4 @@
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuthError, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
@@ -224,6 +225,57 @@ describe('CommandClient with a core-session Session', () => {
     // The Session knew the session had gone idle: it logged in again without a 530 round trip.
     expect(started() - before).toBe(1);
     expect(sandbox.stats.commands.byCode['530'] ?? 0).toBe(refusedBefore);
+  });
+
+  it('dates a use by when the request was sent, not by when its answer came: a slow answer does not keep a session the server idled out', async () => {
+    // A relay that moves the shared clock on by `lag` as it passes on an answer: the server used
+    // the session that long before the client sees its answer.
+    let lag = 0;
+    const target = new URL(sandbox.commandUrl);
+    const sockets = new Set<Socket>();
+    const relay = createServer((inbound) => {
+      const outbound = connect(Number(target.port), target.hostname);
+      for (const socket of [inbound, outbound]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.once('close', () => { inbound.destroy(); outbound.destroy(); });
+      }
+      inbound.pipe(outbound);
+      outbound.on('data', (chunk: Buffer) => {
+        now += lag;
+        lag = 0;
+        inbound.write(chunk);
+      });
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      relay.close(() => { resolve(); });
+    }));
+    const url = `http://127.0.0.1:${String((relay.address() as AddressInfo).port)}${target.pathname}`;
+    const authenticator = ispapiSessionAuthenticator({ url, credentials: { login: 'demo', password: 'demo-password' }, timeoutSeconds: 60 });
+    const session = new Session({ authenticator, clock });
+    const client = new CommandClient({ url, session });
+    cleanups.push(() => authenticator.close(), () => client.close());
+    expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+
+    // An answer (a transport failure too: a 503) that arrives 30 s after the request left: the use is the request's.
+    const sentAt = now;
+    sandbox.commands.injectFault({ type: 'status', status: 503 });
+    lag = 30_000;
+    expect((await client.request({ COMMAND: 'AddDomain', DOMAIN: 'slow-answer-refused.com' })).code).toBe(421);
+    expect(session.export().lastUsedAt).toBe(sentAt);
+    const usedAt = now;
+    lag = 30_000;
+    expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
+    expect(session.export().lastUsedAt).toBe(usedAt);
+
+    // 75 s after the server's last use (45 s after its answer came), past the 60 s idle timeout:
+    // a new login, not the dead session (a write is not replayed after a 530).
+    const before = started();
+    now = usedAt + 75_000;
+    expect((await client.request({ COMMAND: 'AddDomain', DOMAIN: 'slow-answer.com' })).code).toBe(200);
+    expect(started() - before).toBe(1);
   });
 
   it('ends the session with EndSession', async () => {
