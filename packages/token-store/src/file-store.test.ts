@@ -290,6 +290,27 @@ describe('FileStore files', () => {
   });
 });
 
+describe('FileStore on a file system that refuses writes', () => {
+  it('rejects withLock() with StoreError IO when the lock cannot be written (a full disk), as set() does: not with the file system\'s own error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-refused-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const child = spawnChild('refused-writes', [dir, 'key']);
+    await child.line((line) => line === 'ready');
+    // A file size limit of 0 (RLIMIT_FSIZE), set from outside: every write to a file fails with
+    // EFBIG, as writes to a full disk fail with ENOSPC (Node ignores the SIGXFSZ that comes with it).
+    const limited = spawnSync('prlimit', ['--pid', String(child.process.pid), '--fsize=0:'], { encoding: 'utf8' });
+    expect(limited.status, limited.stderr).toBe(0);
+    child.process.stdin.write('go\n');
+    const { code, stderr } = await child.exited;
+    expect(code, stderr).toBe(0);
+    expect(child.lines).toEqual([
+      'ready',
+      expect.stringMatching(/^withLock IO Could not create .*\.lock \(EFBIG\)\.$/) as unknown,
+      expect.stringMatching(/^set IO Could not write .*\.json \(EFBIG\)\.$/) as unknown,
+    ]);
+  });
+});
+
 describe('FileStore and file owners', () => {
   it('get() refuses a token file owned by another user with PERMISSION (planted in a loose directory), and leaves it alone', async (context) => {
     if (!isRoot) context.skip('needs root, to give a token file to another user (chown)');

@@ -207,7 +207,8 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
         await link(tempPath, path);
         break;
       } catch (error) {
-        if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', path);
+        // Made a StoreError below.
+        if (errorCode(error) !== 'EEXIST') throw error;
       }
       const current = await readLock(path);
       const retryNow = !current || (staleReason(current, staleLockMs) && await breakStaleLock(path, current, staleLockMs, nonce, tempPath, logger));
@@ -227,7 +228,9 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
     }
   } catch (error) {
     await handle.close().catch(ignore);
-    throw error;
+    // A StoreError (LOCK_TIMEOUT, ...) as it is; a file system's error (the disk full as the
+    // lock's owner tag is written, say) as one too.
+    throw fileSystemError(error, 'create', path);
   } finally {
     await unlink(tempPath).catch(ignore);
   }
