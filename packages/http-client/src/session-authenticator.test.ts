@@ -259,7 +259,7 @@ describe('CommandClient with a core-session Session', () => {
     cleanups.push(() => authenticator.close(), () => client.close());
     expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
 
-    // An answer (a transport failure too: a 503) that arrives 30 s after the request left: the use is the request's.
+    // An answer that arrives 30 s after the request left, a failed one too (a 503, which the client makes a 421): the use is the request's.
     const sentAt = now;
     sandbox.commands.injectFault({ type: 'status', status: 503 });
     lag = 30_000;
