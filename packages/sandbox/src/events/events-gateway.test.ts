@@ -373,6 +373,30 @@ describe('events gateway', () => {
     expect(sandbox.stats.events.refused).toBe(4);
   });
 
+  it('sends Retry-After with a refused upgrade: by default with a 503 only, when given with any status (a 429)', async () => {
+    const refusal = (): Promise<{ status: number | undefined; retryAfter: string | undefined }> => new Promise((resolve, reject) => {
+      const ws = new WebSocket(sandbox.essUrl, { headers: auth });
+      ws.on('unexpected-response', (request, response) => {
+        resolve({ status: response.statusCode, retryAfter: response.headers['retry-after'] });
+        request.destroy();
+      });
+      ws.on('open', () => {
+        ws.close();
+        reject(new Error('upgraded'));
+      });
+      ws.on('error', reject);
+    });
+    sandbox.events.refuseUpgrades({ count: 1 });
+    expect(await refusal()).toEqual({ status: 503, retryAfter: '1' });
+    sandbox.events.refuseUpgrades({ count: 1, status: 429 });
+    expect(await refusal()).toEqual({ status: 429, retryAfter: undefined });
+    sandbox.events.refuseUpgrades({ count: 1, status: 429, retryAfterSeconds: 7 });
+    expect(await refusal()).toEqual({ status: 429, retryAfter: '7' });
+    sandbox.events.refuseUpgrades({ count: 1, retryAfterSeconds: 0 });
+    expect(await refusal()).toEqual({ status: 503, retryAfter: undefined });
+    expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(101);
+  });
+
   it('throws RangeError for fault controls it cannot carry out, keeping the settings it had', async () => {
     const { events } = sandbox;
     const impossible: [string, () => void][] = [

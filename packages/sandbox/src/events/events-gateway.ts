@@ -81,7 +81,7 @@ export interface RefuseUpgradesOptions {
   status?: number | undefined;
   /** How many upgrades to refuse (1 or more); undefined or `Infinity` refuses until `acceptUpgrades()`. */
   count?: number | undefined;
-  /** `Retry-After` header of a 503, in whole seconds; 0 sends none. @default 1 */
+  /** `Retry-After` header of the refusal, in whole seconds; 0 sends none. @default 1 for a 503, 0 for any other status */
   retryAfterSeconds?: number | undefined;
 }
 
@@ -633,7 +633,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
         refusal.remaining -= 1;
         if (refusal.remaining <= 0) refusal = undefined;
         stats.refused += 1;
-        refuse(socket, status, status === 503 && retryAfterSeconds > 0 ? { 'Retry-After': String(retryAfterSeconds) } : {});
+        refuse(socket, status, retryAfterSeconds > 0 ? { 'Retry-After': String(retryAfterSeconds) } : {});
         return;
       }
       const header = request.headers.authorization;
@@ -678,12 +678,14 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       for (const connection of connections) send(connection, frame);
     },
     refuseUpgrades: (refuseOptions = {}) => {
-      const retryAfterSeconds = refuseOptions.retryAfterSeconds ?? 1;
+      const status = checkStatus('status', refuseOptions.status ?? 503, 400);
+      // Given, sent with any status (a 429 that says when to come back); by default with a 503 only.
+      const retryAfterSeconds = refuseOptions.retryAfterSeconds ?? (status === 503 ? 1 : 0);
       if (!Number.isInteger(retryAfterSeconds) || retryAfterSeconds < 0) {
         throw new RangeError(`retryAfterSeconds must be a whole number of 0 or more, not ${retryAfterSeconds}.`);
       }
       refusal = {
-        status: checkStatus('status', refuseOptions.status ?? 503, 400),
+        status,
         remaining: checkCount('count', refuseOptions.count ?? Number.POSITIVE_INFINITY, true),
         retryAfterSeconds,
       };
