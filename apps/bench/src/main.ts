@@ -1,10 +1,15 @@
-// `pnpm bench [--quick] [--only name,name]`: runs every suite (each starts the sandbox it needs),
-// prints one table per benchmark (median, min, max, ratio to the baseline, target) and writes
+// `pnpm bench [--quick] [--only name,name]`: runs every suite, each in a fresh Node process of its
+// own (run-suite.ts) that starts the sandbox it needs, so that no suite measures in a heap, a JIT
+// state or among timers and connections an earlier one left behind. It prints one table per benchmark (median, min, max, ratio to the baseline, target) and writes
 // results/latest.json and results/latest.md (results/quick.* for --quick runs, results/partial.* for
 // --only runs, so that a run of some suites never replaces the baseline).
+import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatMarkdown, formatTable, summarise } from './harness.js';
+import type { SuiteOutcome } from './run-suite.js';
 import { suites } from './suites/index.js';
 import type { Measurement } from './types.js';
 
@@ -28,6 +33,27 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
+/**
+ * Runs the suite `name` in a process of its own (with this process's Node options: tsx and the
+ * source condition under the tests) and resolves with its measurements; rejects when it fails or
+ * ends without sending them.
+ */
+function runInProcess(name: string): Promise<Measurement[]> {
+  const script = fileURLToPath(new URL(`run-suite${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+  const child = fork(script, [name, ...(values.quick ? ['--quick'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    let outcome: SuiteOutcome | undefined;
+    child.on('message', (message: SuiteOutcome) => {
+      outcome = message;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (outcome !== undefined && 'measurements' in outcome) resolve(outcome.measurements);
+      else reject(new Error(outcome?.error ?? `its process ended (${signal ?? `exit code ${String(code)}`}) without sending results`));
+    });
+  });
+}
+
 const started = Date.now();
 const measurements: Measurement[] = [];
 const failures: string[] = [];
@@ -35,10 +61,10 @@ for (const suite of suites) {
   if (only !== undefined && !only.includes(suite.name)) continue;
   console.log(`\n▶ ${suite.name}${values.quick ? ' (quick)' : ''}`);
   try {
-    measurements.push(...(await suite.run({ quick: values.quick, log: (line) => { console.log(line); } })));
+    measurements.push(...(await runInProcess(suite.name)));
   } catch (error) {
     failures.push(suite.name);
-    console.error(`  ✖ ${suite.name} failed:`, error);
+    console.error(`  ✖ ${suite.name} failed:`, error instanceof Error ? error.message : error);
   }
 }
 
