@@ -111,6 +111,16 @@ describe('oauth2', () => {
     expect(sandbox.stats.idp.requests).toBe(1);
   });
 
+  it("refuses a clientAuthentication other than 'basic' or 'body' (the secret went in the form unasked)", () => {
+    const base = { tokenUrl: 'https://id.example.com/token', grant: 'client_credentials', clientId: 'c', clientSecret: 's' } as const;
+    for (const clientAuthentication of ['client_secret_basic', 'Basic', '', 'none']) {
+      expect(() => oauth2({ ...base, clientAuthentication } as unknown as OAuth2Options), clientAuthentication).toThrow(
+        expect.objectContaining({ name: 'AuthError', code: 'CONFIGURATION', message: "clientAuthentication must be 'basic' or 'body'." }) as Error,
+      );
+    }
+    for (const clientAuthentication of ['basic', 'body', undefined] as const) expect(() => oauth2({ ...base, clientAuthentication })).not.toThrow();
+  });
+
   it('requires https except on loopback unless allowed explicitly', () => {
     const base = { grant: 'client_credentials', clientId: 'c', clientSecret: 's' } as const;
     expect(() => oauth2({ ...base, tokenUrl: 'http://id.example.com/token' })).toThrow(/plain http/);

@@ -136,7 +136,10 @@ export function oauth2(options: OAuth2Options): Authenticator {
   // fetch (undici), which took most of the package's cold-import time.
   let client: Promise<KyInstance> | undefined;
   const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
-  const basic = clientSecret !== undefined && (options.clientAuthentication ?? 'basic') === 'basic';
+  // Any other value (plain JavaScript: the RFC's 'client_secret_basic', say) sent the secret in the form unasked.
+  const authentication: string = options.clientAuthentication ?? 'basic';
+  if (authentication !== 'basic' && authentication !== 'body') throw new AuthError('CONFIGURATION', "clientAuthentication must be 'basic' or 'body'.");
+  const basic = clientSecret !== undefined && authentication === 'basic';
   if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
 
   /**

@@ -210,6 +210,7 @@ function authorizationOf(token: Token): string {
  *   authenticator: oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'reporting', clientSecret }),
  *   store: new FileStore(),
  * });
+ * const token = await session.getToken();
  * const response = await fetch(url, { headers: { authorization: await session.authorization() } });
  * if (response.status === 401) session.invalidate(token); // then get a token again and replay once
  */
