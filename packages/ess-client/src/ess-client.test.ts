@@ -960,6 +960,40 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     expect(ess.connectionState).toBe('online');
   });
 
+  it("writes a new session's resume record before subscribing: killed at the first event, a restart reports a gap", async () => {
+    // The gateway's command count when each write started and when it was done.
+    const writes: { started: number; done?: number }[] = [];
+    /** A store on a slow disk: the first write takes until the gateway gets another command, or 300 ms. */
+    class SlowStore extends MemoryStore {
+      override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
+        const write: { started: number; done?: number } = { started: sandbox.events.stats.commands };
+        writes.push(write);
+        if (writes.length === 1) await until(() => sandbox.events.stats.commands > write.started, 300).catch(() => undefined);
+        await super.set(...args);
+        write.done = sandbox.events.stats.commands;
+      }
+    }
+    const store = new SlowStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });
+    await ess.connect();
+    // Nothing (the addSubscription) was sent while the new session's record was being written.
+    expect(writes[0]?.done).toBe(writes[0]?.started);
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 5));
+    expect((await take(iterator, 1)).map(numberOf)).toEqual([0]);
+    // What the store holds as the first event is handled: what a process killed now leaves.
+    const left = await store.get(key);
+    expect(left).toMatchObject({ sessionId: ess.sessionId });
+    const restartStore = new MemoryStore();
+    if (left) await restartStore.set(key, left);
+    const restarted = client({ fetchState: false, resumeStore: restartStore, resumeKey: key });
+    const gap = next(restarted, 'gap');
+    await restarted.connect();
+    // No event finished: nothing to resume after, a new session, and the loss reported.
+    expect(await gap).toMatchObject({ previousSessionId: ess.sessionId, lastEventId: undefined });
+    expect(restarted.stats).toMatchObject({ resumes: 0, gaps: 1 });
+  });
+
   it("advances the resume record for an iterator started from an 'event' listener", async () => {
     const store = new MemoryStore();
     const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });

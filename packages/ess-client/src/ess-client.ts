@@ -1076,6 +1076,8 @@ export class EssClient {
     const previousSessionId = this.#sessionId;
     const previousEventId = this.#lastEventId;
     const resume = previousSessionId !== undefined && previousEventId !== undefined && !this.#abandoned;
+    // Set by the answer's handler below (as boolean: TypeScript cannot see the callback set it).
+    let started = false as boolean;
     // Taken in as the answer is routed (#onFrame), not after this await: events a gateway sends right
     // behind a new session's answer (in the same read, or in the answer's frame) are handled after
     // it, so the reset of a new session (the held events, lastEventId) no longer drops them.
@@ -1115,9 +1117,16 @@ export class EssClient {
           }
           this.#saveRecord();
           this.#needsState = this.#options.fetchState;
+          started = true;
         }
       },
     );
+    // A new session is in the resume record before it is subscribed to, and so before any of its
+    // events (a gateway sends none before a subscription): a process killed at its first event
+    // then restarts with a gap reported. Saved in the background, the record was not there yet,
+    // and the restart started a new session as if for the first time: the events in between were
+    // lost without a gap. One write per new session; a failed one is logged, as always.
+    if (started) await this.#writer?.flush();
     // A resumed session lacks only what was not added to it yet.
     for (const subscription of this.#subscriptions.values()) {
       if (subscription.serverId !== undefined) continue;
