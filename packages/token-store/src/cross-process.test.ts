@@ -164,6 +164,29 @@ describe('FileStore across processes', () => {
     expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
   }, 30_000);
 
+  it('a holder whose threadpool has a backlog (every file system call waits behind slow jobs) takes and releases its lock without it going stale: no second holder, no warning', async () => {
+    const dir = await temporaryDirectory();
+    const staleLockMs = 200;
+    // 12 jobs of ~100 ms on 4 threads: each file system call of the holder waits ~300 ms, longer
+    // than staleLockMs, between writing its owner tag and linking it, and again at the release.
+    const holder = spawnChild('backlog-lock', [dir, 'key', String(staleLockMs), '500', '100', '12']);
+    killOnFinish(holder);
+    // Waiting from the moment the holder's lock file is there (its tag names the holder).
+    const lock = join(dir, lockName('key'));
+    const holderPid = String(holder.process.pid);
+    while (!(await readFile(lock, 'utf8').catch(() => '')).includes(`"pid":${holderPid},`)) await sleep(2);
+    const { logger, entries } = recordingLogger();
+    const store = new FileStore({ dir, staleLockMs, logger });
+    // Its function had returned: "unlocking" comes before the release, which waits behind the jobs.
+    const holderDone = (): Promise<boolean> => Promise.race([holder.line((line) => line === 'unlocking').then(() => true), sleep(200).then(() => false)]);
+    const acquiredWhileHeld = await store.withLock('key', async () => !(await holderDone()), { timeoutMs: 20_000 });
+    const result = await holder.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(acquiredWhileHeld).toBe(false);
+    expect(entries.filter((entry) => entry.level === 'warn')).toEqual([]);
+    expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+  }, 60_000);
+
   it("withLock waits out another process's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
     const dir = await temporaryDirectory();
     const holder = await holdLock(dir, '30000', '300');

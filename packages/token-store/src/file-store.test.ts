@@ -240,7 +240,9 @@ describe('FileStore files', () => {
     const store = new FileStore({ dir });
     const uuid = '0b4c6d7e-0000-4000-8000-000000000003';
     const ownAside = `${sha256('c')}.lock.stale-${uuid}`;
-    const foreign = ['draft-report.tmp', '.draft.tmp', `notes.lock.stale-${uuid}`, `${sha256('d')}.json.tmp`, `report.${uuid}.tmp`, `${sha256('e')}.txt.${uuid}.tmp`];
+    const foreign = ['draft-report.tmp', '.draft.tmp', `notes.lock.stale-${uuid}`, `${sha256('d')}.json.tmp`, `report.${uuid}.tmp`, `${sha256('e')}.txt.${uuid}.tmp`,
+      // Shapes the package never makes: a record name with a uuid, a hidden lock aside.
+      `${sha256('f')}.json.${uuid}`, `.${sha256('g')}.lock.stale-${uuid}.tmp`, `.${sha256('h')}.lock.${uuid}.tmp`, `${sha256('i')}.json.stale-${uuid}`];
     for (const name of [ownAside, ...foreign]) await writeFile(join(dir, name), 'two hours of work');
     const hourAgo = new Date(Date.now() - 3_600_000);
     for (const name of [ownAside, ...foreign]) await utimes(join(dir, name), hourAgo, hourAgo);

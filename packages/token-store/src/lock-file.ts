@@ -196,6 +196,24 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
   const nonce = randomUUID();
   const tempPath = `${path}.${nonce}.tmp`;
   const handle = await createTempFile(tempPath, path);
+  // The heartbeat: the owner tag's file is touched from now on, so that it is never older than
+  // staleLockMs / 3 when it is linked as the lock (and while it is held), whatever the writes and
+  // the link wait for: asynchronous calls each wait for a thread of libuv's pool (4 by default),
+  // which slow dns.lookup, crypto or zlib jobs can keep busy. Started at the link, it came after such
+  // waits, and a lock taken behind a backlog appeared older than staleLockMs: a waiter broke it.
+  // The handle is the owner tag's inode, and then the lock file's own: touching it can never touch
+  // someone else's lock. Every staleLockMs / 3 (a timer truncates it to whole ms), at least 33 ms
+  // (staleLockMs is at least 100), on a real timer, in seconds of the real clock (see clock.ts).
+  // Two readings: only the mtime is read (staleness); the atime may be a millisecond apart from it.
+  // A synchronous call, one system call on this thread, for the same reason: the lock of a live
+  // holder would go stale.
+  const timer = timers.setInterval(() => {
+    try {
+      futimesSync(handle.fd, now() / 1000, now() / 1000);
+    } catch {
+      // The release below finds out whether the lock is still ours.
+    }
+  }, staleLockMs / 3).unref();
   try {
     let pollMs = 2;
     let quickRetries = 0;
@@ -227,6 +245,7 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
       pollMs = Math.min(pollMs * 1.5, 25);
     }
   } catch (error) {
+    timers.clearInterval(timer);
     await handle.close().catch(ignore);
     // A StoreError (LOCK_TIMEOUT, ...) as it is; a file system's error (the disk full as the
     // lock's owner tag is written, say) as one too.
@@ -234,39 +253,30 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
   } finally {
     await unlink(tempPath).catch(ignore);
   }
-  // The handle is the lock file's own inode: touching it can never touch someone else's lock.
-  // Every staleLockMs / 3 (a timer truncates it to whole ms), at least 33 ms (staleLockMs is at
-  // least 100), on a real timer, in seconds of the real clock (see clock.ts). Two readings: only
-  // the mtime is read (staleness); the atime may be a millisecond apart from it. A synchronous
-  // call, one system call on this thread: an asynchronous one waits for a thread of libuv's pool
-  // (4 by default), which a slow dns.lookup, crypto or zlib can keep busy past staleLockMs, and
-  // the lock of a live holder would go stale.
-  const timer = timers.setInterval(() => {
-    try {
-      futimesSync(handle.fd, now() / 1000, now() / 1000);
-    } catch {
-      // The release below finds out whether the lock is still ours.
-    }
-  }, staleLockMs / 3).unref();
+  // Refreshed until the release is done: its check and unlink may wait for a busy pool too.
   return async () => {
-    timers.clearInterval(timer);
+    // Dated stale at the end, unless the lock file was ours and is gone.
+    let stale = true;
     try {
-      if ((await readLock(path))?.owner?.nonce === nonce) await unlink(path);
-      else {
+      if ((await readLock(path))?.owner?.nonce === nonce) {
+        await unlink(path);
+        stale = false;
+      } else {
+        // Moved aside by a breaker that may yet put it back (see `breakStaleLock`): dated to 1970,
+        // this lock file (our own inode, wherever it is now, which no one else's lock can be) is
+        // stale at once for every waiter, not only after staleLockMs.
         logger.warn('the lock was broken while held', { lock: path });
-        // Moved aside by a breaker that may yet put it back (see `breakStaleLock`): dated to 1970, this
-        // lock file (our own inode, wherever it is now, which no one else's lock can be) is stale at
-        // once for every waiter, not only after staleLockMs.
-        await handle.utimes(0, 0);
       }
     } catch (error) {
-      logger.warn('could not release the lock; dated it stale', { lock: path, code: errorCode(error) });
       // Dated too: the breaker's move may have come between the check and the unlink (ENOENT), or
       // the check or the unlink failed otherwise with the lock still ours at the path. Not after an
       // unlink that succeeded: had a breaker moved our lock by then, what the unlink removed was a
       // lock another process took meanwhile, which the one put back is all that still protects.
-      await handle.utimes(0, 0).catch(ignore);
+      logger.warn('could not release the lock; dated it stale', { lock: path, code: errorCode(error) });
     } finally {
+      // The heartbeat first: it would date the file "now" again.
+      timers.clearInterval(timer);
+      if (stale) await handle.utimes(0, 0).catch(ignore);
       await handle.close().catch(ignore);
     }
   };

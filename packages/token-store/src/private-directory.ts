@@ -21,7 +21,7 @@ const swept = new Set<string>();
  * and `<sha256>.lock.stale-<uuid>` (locks being broken); and `<sha256>.lock.breaker`,
  * the guard of a lock being broken.
  */
-const leftoverName = /^(\.?\w{64}\.(json|lock)\.(stale-)?[\w-]{36}(\.tmp)?|\w{64}\.lock\.breaker)$/;
+const leftoverName = /^(\.\w{64}\.json\.[\w-]{36}\.tmp|\w{64}\.lock\.([\w-]{36}\.tmp|stale-[\w-]{36}|breaker))$/;
 
 /**
  * Creates `dir` (mode 0700) if needed, then checks that it is a directory owned by this user

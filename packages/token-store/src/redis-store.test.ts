@@ -481,6 +481,20 @@ describe.skipIf(skipReason !== undefined)(`RedisStore${skipped}`, () => {
       expect(ran).toBe(false);
     });
 
+    it('close() waits for a SET NX in flight with the longest commandTimeoutMs too (twice it is over the longest timer Node runs, which fired after 1 ms)', async () => {
+      const { frozen, admin } = await frozenServerAndAdmin();
+      // Made from the URL: the client is quit once the wait is over, and a lock taken after that stays.
+      const store = new RedisStore({ url: frozen.url, prefix: `test-${randomUUID()}:`, commandTimeoutMs: 2_147_483_647 });
+      onTestFinished(() => store.close());
+      await store.get('key');
+      const { error, ran, lockKey } = await closeWithSetNxInFlight(frozen, admin, store);
+      // Whatever the server still had to answer has been answered: a lock left now would be held for a lease.
+      await admin.ping();
+      expect(await admin.exists(lockKey)).toBe(0);
+      expect(error.code).toBe('UNAVAILABLE');
+      expect(ran).toBe(false);
+    });
+
     it('close() while a withLock\'s SET NX is in flight (client made from the URL, server frozen): close() waits for it and releases the lock it took before quitting the client, and fn never runs', async () => {
       const { frozen, admin } = await frozenServerAndAdmin();
       const { logger, entries } = recordingLogger();

@@ -321,7 +321,8 @@ export class RedisStore implements TokenStore {
       await Promise.race([
         Promise.allSettled(this.#acquiring),
         new Promise((resolve) => {
-          timer = timers.setTimeout(resolve, 2 * this.#commandTimeoutMs);
+          // At most the longest timer Node runs as it is (a longer one fires after 1 ms).
+          timer = timers.setTimeout(resolve, Math.min(2 * this.#commandTimeoutMs, 2_147_483_647));
         }),
       ]);
       timers.clearTimeout(timer);

@@ -18,7 +18,10 @@ export interface LockOptions {
  * take any of them.
  */
 export interface TokenStore {
-  /** The record under `key`, or undefined when there is none (or it could not be read). */
+  /**
+   * The record under `key`, or undefined when there is none or what is stored there is no record
+   * (it does not parse); rejects with a `StoreError` when the store cannot be read.
+   */
   get(key: string): Promise<StoredRecord | undefined>;
   /** Store `value` under `key`, replacing what was there. */
   set(key: string, value: StoredRecord): Promise<void>;
