@@ -869,8 +869,10 @@ describe('EssClient: lifecycle', () => {
       const max = name.endsWith('Ms') ? ' to 2147483647' : '';
       expect(error, name).toMatchObject({ name: 'EssError', code: 'INVALID_COMMAND', message: `${name} must be a number from ${min}${max}.` });
     }
-    // Numbers that are not times may be larger: maxRetries Infinity (the default), a big maxPayload.
-    expect(() => client({ reconnect: { maxRetries: Number.POSITIVE_INFINITY }, maxPayload: 2 ** 32, getStateTimeoutMs: 2 ** 31 - 1, heartbeatMs: 0 })).not.toThrow();
+    // Numbers that are not times may be larger: maxRetries Infinity (the default); maxPayload up to
+    // the 32-bit integer ws reads it as (2 ** 32 was a limit of none), 0 for none.
+    expect(() => client({ reconnect: { maxRetries: Number.POSITIVE_INFINITY }, maxPayload: 2 ** 31 - 1, getStateTimeoutMs: 2 ** 31 - 1, heartbeatMs: 0 })).not.toThrow();
+    expect(() => client({ maxPayload: 0 })).not.toThrow();
     // resumeWindowMs is no timer (it is compared with the time since the loss): always inside the window.
     expect(() => client({ reconnect: { resumeWindowMs: Number.POSITIVE_INFINITY } })).not.toThrow();
   });
@@ -1979,7 +1981,13 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
       [{ connectTimeoutMs: '10000' }, 'connectTimeoutMs must be a number from 1 to 2147483647.'],
       [{ heartbeatMs: 'S3CR3T' }, 'heartbeatMs must be a number from 0 to 2147483647.'],
       [{ highWaterMark: 'abc' }, 'highWaterMark must be a number from 0.'],
-      [{ maxPayload: 'abc' }, 'maxPayload must be a number from 0.'],
+      [{ maxPayload: 'abc' }, 'maxPayload must be a number from 0 to 2147483647.'],
+      // ws reads it as a 32-bit integer: this was a limit of 10 bytes, Infinity none.
+      [{ maxPayload: 2 ** 32 + 10 }, 'maxPayload must be a number from 0 to 2147483647.'],
+      [{ maxPayload: Infinity }, 'maxPayload must be a number from 0 to 2147483647.'],
+      // console (a likely mistake) and other loggers without child(): a TypeError from child() before.
+      [{ logger: console }, 'logger must be a Logger of @sessionkit/logger (createLogger() or adaptLogger()).'],
+      [{ logger: 'S3CR3T' }, 'logger must be a Logger of @sessionkit/logger (createLogger() or adaptLogger()).'],
       [{ maxCommandBytes: '1MB' }, 'maxCommandBytes must be a number from 0.'],
       [{ reconnect: { maxRetries: '3' } }, 'maxRetries must be a number from 0.'],
       [{ reconnect: { initialDelayMs: '100' } }, 'initialDelayMs must be a number from 0 to 2147483647.'],

@@ -37,7 +37,11 @@ export interface ReconnectOptions {
   resumeWindowMs?: number | undefined;
   /** Cap of the delay while the resume window is still open, so several attempts land inside it. @default 5000 */
   windowMaxDelayMs?: number | undefined;
-  /** Failed attempts in a row before halting with RETRIES_EXHAUSTED. @default Infinity */
+  /**
+   * Retries after a failed attempt: the client halts with RETRIES_EXHAUSTED at failed attempt
+   * `maxRetries + 1` in a row (a lost connection is not counted, its failed reconnect attempts are).
+   * @default Infinity
+   */
   maxRetries?: number | undefined;
   /**
    * Whether to try again after `error` (`attempt` counts failures in a row, from 1). Asked after
@@ -55,7 +59,9 @@ export interface EssClientOptions {
    * Where bearer tokens come from, before every connect: a `Session` or an object of your own
    * with `getToken()` (invalidated, when it has `invalidate()`, after a 401, or when Node refuses
    * its token as a header), or a function returning an access token (with or without the
-   * `Bearer ` prefix). The whitespace around a token is dropped. Each is bounded by `connectTimeoutMs`.
+   * `Bearer ` prefix). The whitespace around a token is dropped. A token function is bounded by
+   * `connectTimeoutMs`; a Session or an object's `getToken()` is waited for past it, with a warning
+   * (`close()` ends the wait).
    */
   auth: EssSession | (() => Promise<string>);
   /** Filters subscribed on every new session (the client restores them after a gap). */
@@ -78,9 +84,10 @@ export interface EssClientOptions {
   /** Timeout of getState, which takes a minute or more on large systems; at least 1. @default 300000 */
   getStateTimeoutMs?: number | undefined;
   /**
-   * Timeout of the WebSocket handshake, and of the wait for a token, whatever the kind of `auth`
-   * (an attempt it exceeds fails with a retryable AUTH_FAILED, tried again as `reconnect` says; a
-   * Session asked again joins its token request in flight); at least 1.
+   * Timeout of the WebSocket handshake, and of the wait for a token function's token (an attempt
+   * it exceeds fails with a retryable AUTH_FAILED, tried again as `reconnect` says). A Session or
+   * an object's `getToken()` is waited for past it, with a warning: it has its own bounds (a
+   * Session's `attemptTimeoutMs`), and an attempt given up would ask it again. At least 1.
    * @default 10000
    */
   connectTimeoutMs?: number | undefined;
@@ -305,8 +312,9 @@ function wanted(key: string, value: unknown, type: string): string | undefined {
   if (allowed) return allowed.includes(value as string) ? undefined : `"${allowed.join('" or "')}"`;
   if (type === 'number') {
     const min = key.endsWith('TimeoutMs') ? 1 : 0;
-    const timer = /(?<!Window)Ms$/.test(key);
-    return typeof value === 'number' && value >= min && (value <= 2147483647 || !timer) ? undefined : `a number from ${min}${timer ? ' to 2147483647' : ''}`;
+    // maxPayload too: ws reads it as a 32-bit integer (2 ** 32 + 10 was a limit of 10 bytes).
+    const bounded = /(?<!Window)Ms$|Payload/.test(key);
+    return typeof value === 'number' && value >= min && (value <= 2147483647 || !bounded) ? undefined : `a number from ${min}${bounded ? ' to 2147483647' : ''}`;
   }
   if (type === 'undefined') {
     return value === undefined || [value].flat().every((pem) => typeof pem === 'string' || ArrayBuffer.isView(pem)) ? undefined : 'PEM text: a string or an array of them';
@@ -472,7 +480,9 @@ export class EssClient {
     }
     this.#url = options.url;
     this.#auth = options.auth;
-    this.#logger = (options.logger ?? silentLogger).child({ component: 'ess-client' });
+    const logger: Partial<Logger> = options.logger ?? silentLogger;
+    if (typeof logger.child !== 'function') throw invalid('logger must be a Logger of @sessionkit/logger (createLogger() or adaptLogger()).');
+    this.#logger = logger.child({ component: 'ess-client' });
     // An object: its settings over the defaults; true, undefined or null: the defaults.
     const reconnect = options.reconnect ?? true;
     if (typeof reconnect !== 'boolean' && !isRecord(reconnect)) throw invalid('reconnect must be true, false or an object.');
