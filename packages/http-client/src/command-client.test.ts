@@ -431,6 +431,13 @@ describe('connections', () => {
       const refused = await untrusting.request({ COMMAND: 'StatusAccount' });
       expect(refused).toMatchObject({ code: 421, synthetic: true, attempt: 1, httpStatus: undefined });
       expect(String((refused.cause as { code?: string }).code)).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
+      // A ca of the wrong type, which Node's TLS refuses on every connection (ERR_INVALID_ARG_TYPE):
+      // a read-only command is not retried either.
+      const wrong = new CommandClient({ url: secure.commandUrl, credentials: DEMO, ca: 42 as unknown as string, retry: { baseDelayMs: 1 } });
+      clients.push(wrong);
+      const refusedCa = await wrong.request({ COMMAND: 'StatusAccount' });
+      expect(refusedCa).toMatchObject({ code: 421, synthetic: true, attempt: 1 });
+      expect((refusedCa.cause as { code?: string }).code).toBe('ERR_INVALID_ARG_TYPE');
       expect(secure.stats.commands.requests).toBe(2);
     } finally {
       await secure.close();

@@ -363,7 +363,9 @@ export class CommandClient {
   /**
    * Send one command. Resolves with the API's response, or with a synthetic 421/423 for a
    * transport failure (with `httpStatus`, `cause`, `attempt`, `durationMs`). Rejects only with
-   * `HttpClientError`: `INVALID_ARGUMENT` (a command or option that cannot be sent), `ABORTED`, `CLOSED`.
+   * `HttpClientError`: `INVALID_ARGUMENT` (a command or option that cannot be sent), `ABORTED`,
+   * `CLOSED`, `INVALID_STATE` (a Session that cannot log in: misconfigured); or with what a getter
+   * of `command` throws, as it is.
    */
   request(command: Readonly<Record<string, unknown>>, options?: CommandRequestOptions): Promise<CommandResponse> {
     try {

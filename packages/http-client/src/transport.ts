@@ -33,7 +33,8 @@ export interface TlsOptions {
 export interface ConnectionOptions {
   /**
    * One keep-alive pool of bounded size for this client, with idle connections kept for 60 s.
-   * Without it, connections are still reused but closed after 4 s idle, and not bounded.
+   * Without it, connections are still reused but closed after 4 s idle, and not bounded. A
+   * server's `Keep-Alive: timeout=N` overrides either: N - 2 s, at most 10 minutes.
    * `connections` is a whole number from 1 to 2147483647 (else `INVALID_ARGUMENT`).
    * @default false ({ connections: 16 } when true)
    */
@@ -124,16 +125,17 @@ export const errorCode = (error: unknown): string | undefined => {
 
 /**
  * Whether a request that failed with this transport error may be sent again: never after a
- * certificate or TLS error or an argument undici refused (retrying cannot help); a read-only
+ * certificate or TLS error or an argument undici or Node refused (retrying cannot help); a read-only
  * command always, any other command only when the error proves that the request never reached
  * the server.
  */
 export const isRetryableError = (error: unknown, readOnly: boolean): boolean => {
   const code = errorCode(error);
-  // First certificate and TLS problems, arguments undici refuses (the request was never sent), and an
+  // First certificate and TLS problems, arguments undici or Node's TLS refuses (a `ca` of the wrong
+  // type: ERR_INVALID_ARG_TYPE; the request was never sent), and an
   // answer over the size limit or longer than the longest string Node makes (it would be as large
   // again): retrying cannot help. Then errors raised before a single byte of the request could reach the
   // server (none, undefined, is read as "undefined" by test(), which the pattern does not match).
-  return !(isCertificateError(code) || /^(UND_ERR_(INVALID_ARG|RES_EXCEEDED)|ERR_STRING_TOO_LONG)/.test(code as unknown as string)) &&
+  return !(isCertificateError(code) || /^(UND_ERR_(INVALID_ARG|RES_EXCEEDED)|ERR_(STRING_TOO_LONG|INVALID_ARG))/.test(code as unknown as string)) &&
     (readOnly || /^(E(CONNREFUSED|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|ADDRNOTAVAIL)|UND_ERR_CONNECT_TIMEOUT)$/.test(code as unknown as string));
 };
