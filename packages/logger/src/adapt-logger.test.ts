@@ -181,6 +181,21 @@ describe('adaptLogger', () => {
     expect(messages).toEqual([`info ready ${REDACTED}`]);
   });
 
+  it('takes options null as none and refuses options that are not an object, as createLogger does (null threw a TypeError of its own, a level given alone was ignored)', () => {
+    vi.stubEnv('SESSIONKIT_LOG_LEVEL', '');
+    const entries: LogEntry[] = [];
+    const logger = adaptLogger({ log: (entry: LogEntry) => entries.push(entry) }, null as never);
+    logger.debug('below the default level');
+    logger.info('shown');
+    expect(entries.map((entry) => entry.msg)).toEqual(['shown']);
+    for (const options of ['debug', 42, true]) {
+      expect(() => adaptLogger({ log: () => undefined }, options as never), String(options)).toThrow(new TypeError('adaptLogger() options must be an object.'));
+    }
+    // A Set of redact keys, typed so.
+    adaptLogger({ log: (entry: LogEntry) => entries.push(entry) }, { redact: { keys: new Set(['iban']) } }).info('x', { iban: 'DE89370400440532013000' });
+    expect(entries.at(-1)?.fields).toEqual({ iban: REDACTED });
+  });
+
   it('gives a custom sink structured, redacted entries', () => {
     const entries: LogEntry[] = [];
     const logger = adaptLogger({ log: (entry: LogEntry) => entries.push(entry) }, { level: 'debug' }).child({ requestId: 7 });

@@ -88,7 +88,10 @@ const isObject = (value: unknown): value is object => Object(value) === value;
 export function adaptLogger(target: LogSink, options?: AdaptLoggerOptions): Logger;
 // eslint-disable-next-line @typescript-eslint/unified-signatures -- one signature taking the union is what leaves `entry` untyped
 export function adaptLogger(target: LoggerTarget, options?: AdaptLoggerOptions): Logger;
-export function adaptLogger(target: LoggerTarget, options: AdaptLoggerOptions = {}): Logger {
+export function adaptLogger(target: LoggerTarget, given?: AdaptLoggerOptions): Logger {
+  // As createLogger's: null counts as not given; a level given alone ('debug') is not taken for options.
+  const options = given ?? {};
+  if (typeof options !== 'object') throw new TypeError('adaptLogger() options must be an object.');
   const has = (method: string): boolean => typeof (target as unknown as Record<string, unknown> | undefined)?.[method] === 'function';
   const adapt = (sink: Sink, isEnabled?: (level: EntryLevel) => boolean): Logger =>
     // pino and winston apply their own level, so by default every level is passed on to them.

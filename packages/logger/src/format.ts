@@ -69,7 +69,10 @@ export function withFields<T extends object>(head: T, fields: LogFields, taken: 
   return out as T & LogFields;
 }
 
-/** One JSON object per line: `time`, `level`, `msg`, then bindings and fields, renamed as {@link withFields} does. */
+/**
+ * One JSON object per line: `time`, `level`, `msg`, then bindings and fields, renamed as
+ * {@link withFields} does (fields named like array indexes first among them, as JavaScript orders keys).
+ */
 export function formatJson(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
   // Two objects joined: in one, JavaScript would put fields named like array indexes (`200`) first.
   const rest = safeStringify(withFields({}, fields, ['time', 'level', 'msg']));

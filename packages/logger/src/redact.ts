@@ -22,7 +22,7 @@ export const defaultRedactKeys: readonly string[] = (
 /** Options for {@link redact} and for a logger's redaction. */
 export interface RedactOptions {
   /** Extra secret keys, added to {@link defaultRedactKeys}: names, at any depth; a path (`user.ssn`, `*.pin`) is also its last name. */
-  keys?: readonly string[] | undefined;
+  keys?: readonly string[] | ReadonlySet<string> | undefined;
   /**
    * Replace the default keys instead of adding to them. Only for callers that know their data.
    * @default false
