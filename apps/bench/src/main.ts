@@ -1,8 +1,9 @@
 // `pnpm bench [--quick] [--only name,name]`: runs every suite, each in a fresh Node process of its
 // own (run-suite.ts) that starts the sandbox it needs, so that no suite measures in a heap, a JIT
-// state or among timers and connections an earlier one left behind. It prints one table per benchmark (median, min, max, ratio to the baseline, target) and writes
-// results/latest.json and results/latest.md (results/quick.* for --quick runs, results/partial.* for
-// --only runs, so that a run of some suites never replaces the baseline).
+// state or among timers and connections an earlier one left behind. It prints one table per
+// benchmark (median, min, max, ratio to the baseline, target) and writes results/latest.json and
+// results/latest.md (results/quick.* for --quick runs, results/partial.* for --only runs, so that a
+// run of some suites never replaces the baseline).
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
