@@ -187,6 +187,12 @@ describe('startSandbox', () => {
     for (const tls of [{}, 'sandbox.pem', 42, { key }, { cert }, { key: '', cert }, { key, cert: 7 }]) {
       await expect(startSandbox({ tls: tls as never, ess: { generator: false } }), JSON.stringify(tls)).rejects.toThrow(new TypeError('tls must be true, false or { key, cert } in PEM.'));
     }
+    // Text Node cannot read as PEM: a TypeError too (Node's own Error, PEM routines::no start line, before).
+    for (const tls of [{ key: 'garbage', cert: 'garbage' }, { key, cert: 'garbage' }]) {
+      await expect(startSandbox({ tls, ess: { generator: false } }), JSON.stringify(tls)).rejects.toThrow(
+        new TypeError('tls key and cert must be PEM that Node can read (a key, and a certificate that matches it).'),
+      );
+    }
   });
 
   it('over TLS, closes connections that have not begun their handshake on dropConnections() and close()', async () => {

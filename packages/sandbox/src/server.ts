@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type CommandApi, type CommandApiOptions, type CommandApiStats, createCommandApi } from './command/command-api.js';
@@ -120,6 +121,12 @@ async function tlsMaterial(given: SandboxOptions['tls'] | null): Promise<{ key: 
   }
   // Buffers too (from plain JavaScript): Node takes both. sandbox.certificate is PEM text.
   const { key, cert } = tls as { key: string | Buffer; cert: string | Buffer };
+  try {
+    createSecureContext({ key, cert });
+  } catch (error) {
+    // Node's own error (PEM routines::no start line), before anything starts.
+    throw new TypeError('tls key and cert must be PEM that Node can read (a key, and a certificate that matches it).', { cause: error });
+  }
   return { key, cert: cert.toString() };
 }
 

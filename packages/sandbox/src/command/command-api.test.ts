@@ -279,6 +279,8 @@ describe('command API', () => {
     it('refuses options it cannot carry out at start with RangeError, before listening', async () => {
       for (const commands of [
         { minSessionSeconds: 0.5 },
+        // Over the largest TIMEOUT: every StartSession with a TIMEOUT would be refused.
+        { minSessionSeconds: 3601 },
         { defaultListLimit: 0 },
         { maxListLimit: Number.NaN },
         { recentRequests: -1 },
@@ -299,6 +301,16 @@ describe('command API', () => {
         expect(response.properties.get('TIMEOUT')).toEqual(['1']);
       } finally {
         await quick.close();
+      }
+    });
+
+    it('gives a StartSession without TIMEOUT no less than minSessionSeconds (the default 600 was below a higher minimum)', async () => {
+      const slow = await startSandbox({ commands: { minSessionSeconds: 1200, domainCount: 5 }, ess: { generator: false } });
+      try {
+        expect((await call(slow, DEMO, { COMMAND: 'StartSession' })).properties.get('TIMEOUT')).toEqual(['1200']);
+        expect((await call(slow, DEMO, { COMMAND: 'StartSession', TIMEOUT: 3600 })).properties.get('TIMEOUT')).toEqual(['3600']);
+      } finally {
+        await slow.close();
       }
     });
   });
@@ -586,6 +598,13 @@ describe('command API', () => {
     expect(latest).toMatchObject({ entity: '1234', login: 'demo', command: { COMMAND: 'CheckDomain', DOMAIN: 'free-one.com' }, code: 210 });
     expect(latest?.fieldNames).toEqual(['s_entity', 's_login', 's_pw', 's_command']);
     expect(sandbox.commands.recent.at(-1)?.code).toBeUndefined();
+    // Entities (and commands) are what clients send: names of Object.prototype are counted too (a
+    // plain object held strings for these, and took __proto__ for its prototype).
+    sandbox.commands.resetStats();
+    for (const entity of ['constructor', 'toString', '__proto__', 'constructor']) {
+      await fetch(sandbox.commandUrl, { method: 'POST', body: body({ ...DEMO, s_entity: entity }, { COMMAND: 'StatusAccount' }) }).then((response) => response.text());
+    }
+    expect({ ...sandbox.stats.commands.byEntity }).toEqual({ constructor: 2, toString: 1, ['__proto__']: 1 });
   });
 
   it('serves the command API over TLS with the sandbox certificate', async () => {

@@ -178,6 +178,8 @@ function fieldNamesOf(body: string): string[] {
 export function createCommandApi(options: CommandApiOptions = {}, dependencies: CommandApiDependencies = {}): CommandApi {
   const clock = options.clock ?? Date.now;
   const minSessionSeconds = checkWhole('minSessionSeconds', options.minSessionSeconds ?? 60);
+  // Above TIMEOUT's largest value (3600) every StartSession with a TIMEOUT would be refused.
+  if (minSessionSeconds > 3600) throw new RangeError(`minSessionSeconds must be at most 3600 (the largest TIMEOUT), not ${minSessionSeconds}.`);
   const limits = { defaultListLimit: checkCount('defaultListLimit', options.defaultListLimit ?? 100), maxListLimit: checkCount('maxListLimit', options.maxListLimit ?? 1000) };
   const recentCapacity = checkWhole('recentRequests', options.recentRequests ?? 50);
   const domainCount = checkWhole('domainCount', options.domainCount ?? 3000);
@@ -206,11 +208,14 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
 
   const sessions = new SessionStore(clock);
   const faults = new FaultQueue();
+  // Keyed by what clients send (s_entity, COMMAND): without a prototype, so that a key such as
+  // `constructor` or `__proto__` is counted like any other.
+  const counts = (): Record<string, number> => Object.create(null) as Record<string, number>;
   const stats: CommandApiStats = {
     requests: 0,
-    byCommand: {},
-    byEntity: {},
-    byCode: {},
+    byCommand: counts(),
+    byEntity: counts(),
+    byCode: counts(),
     faults: 0,
     connections: 0,
     sessions: {
@@ -347,7 +352,8 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
     if (upperName === '') return result(504, `${descriptions[504]}; COMMAND`);
     if (upperName === 'STARTSESSION') {
       if (auth.session !== undefined) return result(531, `${descriptions[531]}; StartSession needs login credentials`);
-      const timeout = integerParameter(command, 'TIMEOUT', 600, minSessionSeconds, 3600);
+      // The defaults no shorter than the minimum either.
+      const timeout = integerParameter(command, 'TIMEOUT', Math.max(600, minSessionSeconds), minSessionSeconds, 3600);
       if (typeof timeout !== 'number') return timeout;
       const maxTtl = integerParameter(command, 'MAXTTL', 86_400, minSessionSeconds, 86_400);
       if (typeof maxTtl !== 'number') return maxTtl;
@@ -458,9 +464,9 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
     expireSessions: () => sessions.expireAll(),
     resetStats: () => {
       stats.requests = 0;
-      stats.byCommand = {};
-      stats.byEntity = {};
-      stats.byCode = {};
+      stats.byCommand = counts();
+      stats.byEntity = counts();
+      stats.byCode = counts();
       stats.faults = 0;
       stats.connections = 0;
       stats.rest.requests = 0;

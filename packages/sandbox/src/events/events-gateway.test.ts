@@ -542,6 +542,15 @@ describe('events gateway', () => {
     expect(await again.command('startSession', { sessionId, eventId: 'e0' })).toMatchObject({ status: 200 });
     sandbox.events.closeConnections(1008, 'command rejected');
     expect((await again.closed).code).toBe(1008);
+    // Codes a server may not send and reasons over 123 bytes: a RangeError, connected or not (ws
+    // threw a TypeError for a code only with a connection open, and nothing without one).
+    for (const [code, reason] of [[999, ''], [1005, ''], [1006, ''], [2000, ''], [5000, ''], [1000.5, ''], [1000, 'x'.repeat(124)]] as const) {
+      expect(() => { sandbox.events.closeConnections(code, reason); }, `${code} ${reason.length}`).toThrow(RangeError);
+    }
+    const open = await RawClient.open(sandbox.essUrl, auth);
+    expect(() => { sandbox.events.closeConnections(1005); }).toThrow(RangeError);
+    sandbox.events.closeConnections(4000, 'x'.repeat(123));
+    expect(await open.closed).toEqual({ code: 4000, reason: 'x'.repeat(123) });
   });
 
   it('stalls connections like a half-open TCP connection: no frames, no pongs', async () => {

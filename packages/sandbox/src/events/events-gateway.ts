@@ -672,6 +672,11 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       }
     },
     closeConnections: (code, reason = '') => {
+      // Checked here, connected or not: ws throws for these only with a connection to close.
+      if (!(Number.isInteger(code) && ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999)))) {
+        throw new RangeError('closeConnections code must be a close code a server may send: 1000-1014 but 1004-1006, or 3000-4999.');
+      }
+      if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) throw new RangeError('closeConnections reason must be a string of at most 123 bytes (UTF-8).');
       for (const connection of connections) connection.ws.close(code, reason);
     },
     sendRaw: (frame) => {
