@@ -174,7 +174,11 @@ describe('FileStore across processes', () => {
     // Waiting from the moment the holder's lock file is there (its tag names the holder).
     const lock = join(dir, lockName('key'));
     const holderPid = String(holder.process.pid);
-    while (!(await readFile(lock, 'utf8').catch(() => '')).includes(`"pid":${holderPid},`)) await sleep(2);
+    while (!(await readFile(lock, 'utf8').catch(() => '')).includes(`"pid":${holderPid},`)) {
+      // A child that ended without taking the lock fails here, with its output, not at the test's timeout.
+      if (holder.process.exitCode !== null) throw new Error(`the holder exited (${holder.process.exitCode}) before taking the lock: ${holder.lines.join(' | ')}`);
+      await sleep(2);
+    }
     const { logger, entries } = recordingLogger();
     const store = new FileStore({ dir, staleLockMs, logger });
     // Its function had returned: "unlocking" comes before the release, which waits behind the jobs.
