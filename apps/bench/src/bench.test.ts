@@ -1,13 +1,24 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { Row } from './harness.js';
-import { suites } from './suites/index.js';
-import type { Measurement } from './types.js';
+import { suiteNames } from './suites/index.js';
+import type { BenchmarkSuite, Measurement } from './types.js';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
 const tsx = import.meta.resolve('tsx');
+
+describe('the list of suites', () => {
+  it('names every module in suites/ once, each by the name its suite has', async () => {
+    const files = (await readdir(new URL('suites/', import.meta.url))).filter((file) => file.endsWith('.ts') && file !== 'index.ts');
+    expect([...suiteNames].sort()).toEqual(files.map((file) => file.slice(0, -3)).sort());
+    for (const name of suiteNames) {
+      const { suite } = (await import(`./suites/${name}.ts`)) as { suite: BenchmarkSuite };
+      expect(suite.name).toBe(name);
+    }
+  });
+});
 
 describe('pnpm bench --quick (smoke test: every benchmark runs and produces numbers; targets are not checked)', () => {
   it('runs every suite and writes results/quick.json with a finite median for every row', async () => {
@@ -31,8 +42,8 @@ describe('pnpm bench --quick (smoke test: every benchmark runs and produces numb
       measurements: Measurement[];
     };
     expect(results.quick).toBe(true);
-    for (const suite of suites) expect(stdout).toContain(`▶ ${suite.name}`);
-    expect(results.rows.length).toBeGreaterThanOrEqual(suites.length);
+    for (const name of suiteNames) expect(stdout).toContain(`▶ ${name}`);
+    expect(results.rows.length).toBeGreaterThanOrEqual(suiteNames.length);
     for (const row of results.rows) {
       const name = `${row.benchmark} / ${row.contender}`;
       // A peer that cannot run here is reported with a note instead of numbers.

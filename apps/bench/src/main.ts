@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatMarkdown, formatTable, summarise } from './harness.js';
 import type { SuiteOutcome } from './run-suite.js';
-import { suites } from './suites/index.js';
+import { suiteNames } from './suites/index.js';
 import type { Measurement } from './types.js';
 
 const { values } = parseArgs({
@@ -23,14 +23,14 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`pnpm bench [--quick] [--only ${suites.map((suite) => suite.name).join(',')}]`);
+  console.log(`pnpm bench [--quick] [--only ${suiteNames.join(',')}]`);
   process.exit(0);
 }
 
 const only = values.only?.split(',').map((name) => name.trim());
-const unknown = only?.filter((name) => !suites.some((suite) => suite.name === name)) ?? [];
+const unknown = only?.filter((name) => !(suiteNames as readonly string[]).includes(name)) ?? [];
 if (unknown.length > 0) {
-  console.error(`Unknown suite(s): ${unknown.join(', ')}. Known: ${suites.map((suite) => suite.name).join(', ')}`);
+  console.error(`Unknown suite(s): ${unknown.join(', ')}. Known: ${suiteNames.join(', ')}`);
   process.exit(2);
 }
 
@@ -58,14 +58,14 @@ function runInProcess(name: string): Promise<Measurement[]> {
 const started = Date.now();
 const measurements: Measurement[] = [];
 const failures: string[] = [];
-for (const suite of suites) {
-  if (only !== undefined && !only.includes(suite.name)) continue;
-  console.log(`\n▶ ${suite.name}${values.quick ? ' (quick)' : ''}`);
+for (const suite of suiteNames) {
+  if (only !== undefined && !only.includes(suite)) continue;
+  console.log(`\n▶ ${suite}${values.quick ? ' (quick)' : ''}`);
   try {
-    measurements.push(...(await runInProcess(suite.name)));
+    measurements.push(...(await runInProcess(suite)));
   } catch (error) {
-    failures.push(suite.name);
-    console.error(`  ✖ ${suite.name} failed:`, error instanceof Error ? error.message : error);
+    failures.push(suite);
+    console.error(`  ✖ ${suite} failed:`, error instanceof Error ? error.message : error);
   }
 }
 
