@@ -11,6 +11,7 @@ import {
   type EventsGatewayStats,
 } from './events/events-gateway.js';
 import {
+  type AccessTokenInfo,
   createIdentityProvider,
   type IdentityProvider,
   type IdentityProviderOptions,
@@ -151,9 +152,18 @@ function refuseUpgrade(socket: Duplex, statusLine: string): void {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const { port, host: listenHost } = listenAddress(options);
   const material = await tlsMaterial(options.tls);
-  const idp = createIdentityProvider(options);
-  const commands = createCommandApi(options.commands ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
-  const events = createEventsGateway(options.ess ?? {}, { verifyAccessToken: (token) => idp.verifyAccessToken(token) });
+  // The identity provider last: it binds the stateFile (writes it), which no refused start should do.
+  let idp: IdentityProvider;
+  const verifyAccessToken = (token: string): AccessTokenInfo | undefined => idp.verifyAccessToken(token);
+  const commands = createCommandApi(options.commands ?? {}, { verifyAccessToken });
+  const events = createEventsGateway(options.ess ?? {}, { verifyAccessToken });
+  try {
+    idp = createIdentityProvider(options);
+  } catch (error) {
+    // The events gateway already runs (its generator's timer).
+    await Promise.all([commands.close(), events.close()]);
+    throw error;
+  }
   const modules: SandboxModule[] = [idp, commands, events];
 
   const route = (request: IncomingMessage): { module: SandboxModule | undefined; url: URL } | undefined => {
@@ -251,7 +261,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     commands,
     events,
     publish: (published) => {
-      events.publish(Array.isArray(published) ? published : [published as Record<string, unknown>]);
+      events.publish(published);
     },
     dropConnections,
     close: async () => {

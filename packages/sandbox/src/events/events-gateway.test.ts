@@ -227,6 +227,19 @@ describe('events gateway', () => {
     client.ws.close();
   });
 
+  it('publishes one event or an array, through sandbox.publish and sandbox.events.publish alike', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    await client.command('startSession', { sessionId: '', eventId: '' });
+    await client.command('addSubscription', { filters: includeAll });
+    sandbox.publish(motion(0));
+    sandbox.events.publish(motion(1));
+    sandbox.events.publish([motion(2), motion(3)]);
+    await client.untilEvents(4);
+    expect(client.events.map((event) => event.id)).toEqual(['e0', 'e1', 'e2', 'e3']);
+    expect(() => { sandbox.events.publish('e4' as unknown as Record<string, unknown>); }).toThrow(new TypeError('A published event must be an object.'));
+    client.ws.close();
+  });
+
   it('resumes a session inside the window, replaying after eventId, and starts a new one otherwise', async () => {
     const first = await RawClient.open(sandbox.essUrl, auth);
     const { sessionId } = await first.command('startSession', { sessionId: '', eventId: '' });

@@ -101,9 +101,9 @@ export interface EventsGateway extends SandboxModule {
   /**
    * Push events to every session whose subscriptions match them. Missing `id` and `time`
    * are filled in (each filled-in `time` is later than every one filled in before, even for
-   * events in the same millisecond); `type` and `source` are required.
+   * events in the same millisecond); `type` and `source` are required. One event, or an array.
    */
-  publish(events: readonly Record<string, unknown>[]): void;
+  publish(events: Record<string, unknown> | readonly Record<string, unknown>[]): void;
   /**
    * Publish `count` events from the generator now (even when its timer is off): a whole number
    * from 1 to 1000000 (a connected session holds every one of them until its socket takes them).
@@ -656,7 +656,9 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
         onConnection(ws, authenticated);
       });
     },
-    publish,
+    publish: (given) => {
+      publish(Array.isArray(given) ? given : [given as Record<string, unknown>]);
+    },
     generate: (count) => {
       for (let left = checkCount("generate()'s count", count, false, maxGenerated); left > 0; left -= generateChunk) {
         publish(generator.next(Math.min(left, generateChunk)));

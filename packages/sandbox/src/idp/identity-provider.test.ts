@@ -468,6 +468,28 @@ describe('identity provider state file', () => {
     }
   });
 
+  it('is neither created nor rewritten by a start refused for another option', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
+    try {
+      const stateFile = join(dir, 'idp-state.json');
+      const refused: SandboxOptions[] = [
+        { commands: { minSessionSeconds: 99_999 } },
+        { ess: { replayBufferSize: -1 } },
+        { faults: [{ kind: 'nope' as 'error' }] },
+      ];
+      for (const options of refused) {
+        await expect(startSandbox({ stateFile, ...options })).rejects.toThrow();
+        expect(await readdir(dir), JSON.stringify(options)).toEqual([]);
+      }
+      // One written before: left as it was (not rewritten, not swept).
+      await writeFile(stateFile, 'kept as it was', { mode: 0o600 });
+      for (const options of refused) await expect(startSandbox({ stateFile, ...options })).rejects.toThrow();
+      expect(await readFile(stateFile, 'utf8')).toBe('kept as it was');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('accepts tokens issued before a restart with the same state file, and stores only hashes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
     const stateFile = join(dir, 'idp-state.json');

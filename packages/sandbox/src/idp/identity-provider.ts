@@ -335,11 +335,6 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   let clockOffset = 0;
   const now = (): number => Date.now() + clockOffset;
 
-  const { access: accessTokens, refresh: refreshTokens } =
-    options.stateFile === undefined
-      ? { access: new TokenTable<AccessRecord>(), refresh: new TokenTable<RefreshRecord>() }
-      : bindStateFile<AccessRecord, RefreshRecord>(options.stateFile, now);
-  const loginAttempts = new Map<string, number[]>();
   const faults: QueuedFault[] = [];
   const hanging = new Set<ServerResponse>();
   let issuedSinceSweep = 0;
@@ -367,6 +362,13 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     faults.push({ fault, remaining: count });
   };
   for (const fault of options.faults ?? []) injectFault(fault);
+
+  // Bound (read, then written) once every option is checked: a start refused for one leaves the file as it was.
+  const { access: accessTokens, refresh: refreshTokens } =
+    options.stateFile === undefined
+      ? { access: new TokenTable<AccessRecord>(), refresh: new TokenTable<RefreshRecord>() }
+      : bindStateFile<AccessRecord, RefreshRecord>(options.stateFile, now);
+  const loginAttempts = new Map<string, number[]>();
 
   const takeFault = (grant: string): IdentityProviderFault | undefined => {
     const index = faults.findIndex((queued) => queued.fault.grant === undefined || queued.fault.grant === grant);
