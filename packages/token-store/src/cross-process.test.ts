@@ -394,6 +394,20 @@ describe('FileStore across processes', () => {
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
   }, 30_000);
 
+  it('under a umask without the owner search bit (0177), callers that make the same missing parents at once all succeed', async (context) => {
+    // mkdir() makes each parent 0600 and the chmod() after it 0700: a caller that found a parent
+    // made by another in between got EACCES below it (about a third of the calls here).
+    const base = await temporaryDirectory();
+    const user = unprivilegedChildUser();
+    if (typeof user === 'string') return context.skip(user);
+    if (isRoot) await chown(base, unprivilegedUser.uid, unprivilegedUser.gid);
+    const child = spawnChild('nested-race', [base, '100', '177'], process.env, user);
+    const result = await child.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(child.lines).toEqual(['failed 0']);
+    expect((await stat(join(base, 'r99', 'parent'))).mode & 0o777).toBe(0o700);
+  }, 60_000);
+
   it('under a umask without the owner read bit (0477) lock files are still 0600, so their owner reads them back and releases them', async () => {
     const dir = await temporaryDirectory();
     // Run as a user file permissions apply to (root reads any file) where possible; as root,

@@ -1,11 +1,14 @@
 import { homedir } from './node-builtins.js';
 import { posix, win32 } from './node-builtins.js';
+import { StoreError } from './store-error.js';
 
 /**
  * The directory sessionkit keeps its files in when no `dir` is given:
  * `$XDG_CONFIG_HOME/sessionkit`, else `~/.config/sessionkit`; on Windows
- * `%APPDATA%\sessionkit`, else `~\AppData\Roaming\sessionkit`.
- * Relative values of the variables are ignored, as the XDG specification asks.
+ * `%APPDATA%\\sessionkit`, else `~\\AppData\\Roaming\\sessionkit`.
+ * Relative values of the variables are ignored, as the XDG specification asks. The home directory
+ * is looked up only when needed; none, or a relative one (an empty or relative `HOME`, which
+ * would name the current directory), is an `INVALID_ARGUMENT` `StoreError`.
  *
  * @example
  * defaultStoreDirectory(); // '/home/ada/.config/sessionkit'
@@ -13,9 +16,19 @@ import { posix, win32 } from './node-builtins.js';
 export function defaultStoreDirectory(
   env: NodeJS.ProcessEnv = process.env,
   platform: NodeJS.Platform = process.platform,
-  home: string = homedir(),
+  home?: string,
 ): string {
   // win32.join turns the fallback's slash into a backslash.
-  const [path, base, fallback] = platform === 'win32' ? [win32, env.APPDATA, 'AppData/Roaming'] : [posix, env.XDG_CONFIG_HOME, '.config'];
-  return path.join(base && path.isAbsolute(base) ? base : path.join(home, fallback), 'sessionkit');
+  const [path, base, fallback, variable] = platform === 'win32' ? [win32, env.APPDATA, 'AppData/Roaming', 'APPDATA'] : [posix, env.XDG_CONFIG_HOME, '.config', 'XDG_CONFIG_HOME'];
+  if (base && path.isAbsolute(base)) return path.join(base, 'sessionkit');
+  try {
+    // Throws for a user with neither HOME nor an entry in the user database.
+    home ??= homedir();
+  } catch {
+    // none: below
+  }
+  if (!home || !path.isAbsolute(home)) {
+    throw new StoreError('INVALID_ARGUMENT', `No absolute home directory for the default store directory: set ${variable} or pass a directory.`);
+  }
+  return path.join(home, fallback, 'sessionkit');
 }

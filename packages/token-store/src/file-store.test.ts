@@ -56,6 +56,33 @@ describe('defaultStoreDirectory', () => {
     expect(defaultStoreDirectory({ XDG_CONFIG_HOME: 'relative/dir' }, 'linux', '/home/ada')).toBe('/home/ada/.config/sessionkit');
   });
 
+  it('refuses a home directory that is empty or relative (it would name the current directory)', () => {
+    for (const home of ['', 'relative/home']) {
+      expect(() => defaultStoreDirectory({}, 'linux', home)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'No absolute home directory for the default store directory: set XDG_CONFIG_HOME or pass a directory.' }));
+      expect(defaultStoreDirectory({ XDG_CONFIG_HOME: '/xdg/config' }, 'linux', home)).toBe('/xdg/config/sessionkit');
+    }
+    expect(() => defaultStoreDirectory({}, 'win32', 'ada')).toThrow('set APPDATA or pass a directory');
+    vi.stubEnv('XDG_CONFIG_HOME', '');
+    vi.stubEnv('HOME', '');
+    expect(() => new FileStore()).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('looks the home directory up only when XDG_CONFIG_HOME is not set (a user without one can still set it)', async (context) => {
+    // A uid with no entry in the user database, and no HOME: Node's homedir() throws.
+    if (!isRoot) return context.skip('needs root, to run a child as a user without a home');
+    const user = unprivilegedChildUser();
+    if (typeof user === 'string') return context.skip(user);
+    expect(spawnSync('getent', ['passwd', String(anotherUid)]).status, `uid ${String(anotherUid)} has an entry`).not.toBe(0);
+    const run = async (env: NodeJS.ProcessEnv): Promise<string[]> => {
+      const child = spawnChild('default-dir', [], { PATH: process.env.PATH, ...env }, { ...user, uid: anotherUid, gid: anotherUid });
+      const result = await child.exited;
+      expect(result.code, result.stderr).toBe(0);
+      return child.lines;
+    };
+    expect(await run({ XDG_CONFIG_HOME: '/xdg/config' })).toEqual(['dir /xdg/config/sessionkit']);
+    expect(await run({})).toEqual(['error INVALID_ARGUMENT']);
+  }, 30_000);
+
   it('uses %APPDATA%\\sessionkit on Windows', () => {
     expect(defaultStoreDirectory({ APPDATA: 'C:\\Users\\ada\\AppData\\Roaming' }, 'win32', 'C:\\Users\\ada')).toBe('C:\\Users\\ada\\AppData\\Roaming\\sessionkit');
     expect(defaultStoreDirectory({}, 'win32', 'C:\\Users\\ada')).toBe('C:\\Users\\ada\\AppData\\Roaming\\sessionkit');

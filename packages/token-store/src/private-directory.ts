@@ -1,5 +1,5 @@
 import type { Logger } from '@sessionkit/logger';
-import { now } from './clock.js';
+import { now, timers } from './clock.js';
 import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
 import { clearStaleGuard } from './lock-file.js';
 import { chmod, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
@@ -86,13 +86,47 @@ export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: Priva
  * directories made here are changed. Throws EEXIST when `dir` exists.
  */
 async function makeDirectory(dir: string): Promise<void> {
-  await mkdir(dir, { mode: 0o700 }).catch(async (error: unknown) => {
+  // join(dir, '..') is dirname(dir): `dir` is absolute and normalized (resolved).
+  const parent = join(dir, '..');
+  await makeOne(dir, parent).catch(async (error: unknown) => {
     if (errorCode(error) !== 'ENOENT') throw error;
-    // join(dir, '..') is dirname(dir): `dir` is absolute and normalized (resolved).
-    await makeDirectory(join(dir, '..')).catch((parentError: unknown) => {
+    await makeDirectory(parent).catch((parentError: unknown) => {
       if (errorCode(parentError) !== 'EEXIST') throw parentError;
     });
-    await mkdir(dir, { mode: 0o700 });
+    await makeOne(dir, parent);
   });
   await chmod(dir, 0o700);
+}
+
+/**
+ * `mkdir(dir)`, waiting out a directory above it that another caller (in this process or
+ * another) has just made and not yet given its search bit: under a umask such as 0177 a new
+ * directory is 0600 until that caller's chmod, and EACCES meanwhile. Tried again, for up to
+ * about a second, while the nearest directory above `dir` that this process can look at is ours
+ * (it may have gained the bit since; one of ours refusing for another reason, such as mode 0500,
+ * is reported a second later).
+ */
+async function makeOne(dir: string, parent: string): Promise<void> {
+  for (let waitMs = 1; ; waitMs *= 2) {
+    try {
+      await mkdir(dir, { mode: 0o700 });
+      return;
+    } catch (error) {
+      if (errorCode(error) !== 'EACCES' || waitMs > 512 || !(await nearestIsOurs(parent))) throw error;
+    }
+    await new Promise((resolve) => timers.setTimeout(resolve, waitMs));
+  }
+}
+
+async function nearestIsOurs(path: string): Promise<boolean> {
+  for (;;) {
+    try {
+      return (await stat(path)).uid === process.getuid?.();
+    } catch (error) {
+      // Not even stat()-able: a directory above it lacks the search bit.
+      const above = join(path, '..');
+      if (errorCode(error) !== 'EACCES' || above === path) return false;
+      path = above;
+    }
+  }
 }
