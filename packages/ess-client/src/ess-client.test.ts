@@ -1,4 +1,6 @@
 import { inspect } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Authenticator, oauth2, Session, type Token } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
@@ -1098,6 +1100,41 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     await expect(iterator.next()).rejects.toMatchObject({ code: 'OVERFLOW' });
     await ess.close();
     expect(await recorded(store)).toBe('e4');
+  });
+
+  it("lets go of each iterator that threw OVERFLOW (a consumer that starts a new loop after each left them all behind), the record still held back", async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let collected = 0;
+    const registry = new FinalizationRegistry(() => {
+      collected += 1;
+    });
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key, highWaterMark: 2, overflow: 'error' });
+    await ess.connect();
+    const iterator = ess.events();
+    sandbox.publish(numbered(0, 1));
+    await take(iterator, 1);
+    await iterator.return?.();
+    await recordReaches(store, 'e0');
+    for (let round = 0; round < 10; round += 1) {
+      const restarted = ess.events();
+      registry.register(restarted, round);
+      const before = ess.stats.events;
+      sandbox.publish(numbered(1 + 3 * round, 3));
+      await until(() => ess.stats.events === before + 3);
+      // Not expect().rejects, which keeps what it was given.
+      const thrown = await restarted.next().then(() => undefined, (error: unknown) => (error as EssError).code);
+      expect(thrown).toBe('OVERFLOW');
+    }
+    for (let pass = 0; pass < 3; pass += 1) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // Every one but, at most, one a pending promise still refers to.
+    expect(collected).toBeGreaterThanOrEqual(9);
+    await ess.close();
+    expect(await recorded(store)).toBe('e0'); // a restart replays what they missed
   });
 
   it('holds the events that come before the first events() call, a resume replay during connect() included, and saves them only once taken', async () => {

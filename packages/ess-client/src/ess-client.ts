@@ -457,6 +457,8 @@ export class EssClient {
   /** Batches made, and the `seq` of the last one saved: the record never moves back. */
   #batches = 0;
   #savedSeq = 0;
+  /** An iterator threw OVERFLOW: the batches made until the next connect() from offline or halted are never saved. */
+  #heldBack = false;
   /**
    * An iterator made for the events that came while connecting with no consumer (no iterator,
    * no `event` listener), so that `await connect()` and then `events()` misses nothing, a
@@ -523,7 +525,7 @@ export class EssClient {
       batchTaken: (batch, taken = true) => {
         if (taken) batch.taken = true;
         // An older batch taken late (an iterator from before a close(), drained after a connect()) is not saved.
-        if (--batch.remaining || !batch.taken || batch.sessionId !== this.#sessionId || batch.seq < this.#savedSeq) return;
+        if (--batch.remaining || !batch.taken || batch.heldBack || batch.sessionId !== this.#sessionId || batch.seq < this.#savedSeq) return;
         this.#savedSeq = batch.seq;
         // A batch is made only with a writer and a session (its own, as checked above).
         this.#delivered = batch.last.id;
@@ -532,6 +534,14 @@ export class EssClient {
       detach: (stream) => {
         this.#streams = this.#streams.filter((candidate) => candidate !== stream);
         this.#updateFlow();
+      },
+      overflowed: (stream) => {
+        // From the batch being read on, the record passes none (their events that consumer never
+        // got: a restart replays them), even taken late; the batches before it still pass as it
+        // finishes them. The stream is let go, so that no later event costs anything for it (a
+        // consumer that restarts its loop after each OVERFLOW left one per restart).
+        this.#heldBack = true;
+        this.#streamOwner.detach(stream);
       },
     };
   }
@@ -572,6 +582,8 @@ export class EssClient {
     const online = this.#whenOnline();
     if (!this.#running) {
       this.#haltError = undefined;
+      // After a close() or a halt, which ended the iterators: an OVERFLOW holds the new batches back no longer.
+      this.#heldBack = false;
       const running: Promise<void> = this.#run().finally(() => {
         if (this.#running === running) this.#running = undefined;
       });
@@ -1402,7 +1414,7 @@ export class EssClient {
     // After close() (by an 'event' or a 'state' listener too) the batch still ends for the
     // iterators its last event was pushed to and not let go of since: they hand it out.
     const active = this.#closed ? targets.filter((stream) => !stream.left) : this.#streams;
-    const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1 };
+    const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1, heldBack: this.#heldBack };
     for (const stream of active) stream.endBatch(batch);
     // Listeners took it, and so did no one when there was no consumer at all as it came;
     // iterators take it once their consumer is done with its last event (one that left meanwhile does not).

@@ -2,13 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { type Batch, EventStream, type StreamOwner } from './event-stream.js';
 import type { EssEvent } from './types.js';
 
-function owner(): StreamOwner & { flows: boolean[]; taken: Batch[]; stream?: EventStream } {
-  const record: StreamOwner & { flows: boolean[]; taken: Batch[]; stream?: EventStream } = {
+function owner(): StreamOwner & { flows: boolean[]; taken: Batch[]; overflows: EventStream[]; stream?: EventStream } {
+  const record: StreamOwner & { flows: boolean[]; taken: Batch[]; overflows: EventStream[]; stream?: EventStream } = {
     flows: [],
     taken: [],
     flowChanged: () => record.flows.push(record.stream?.full ?? false),
     batchTaken: (batch) => record.taken.push(batch),
     detach: () => undefined,
+    overflows: [],
+    overflowed: (stream) => {
+      record.overflows.push(stream);
+    },
   };
   return record;
 }
@@ -196,10 +200,13 @@ describe('EventStream', () => {
     }
   });
 
-  it("fails with OVERFLOW under 'error'", async () => {
-    const stream = new EventStream(owner(), 2, 'error');
+  it("fails with OVERFLOW under 'error', and tells its owner once", async () => {
+    const parent = owner();
+    const stream = new EventStream(parent, 2, 'error');
     stream.push(event('a'));
     stream.push(event('b'));
+    stream.push(event('c'));
+    expect(parent.overflows).toEqual([stream]);
     await expect(stream.next()).rejects.toMatchObject({ code: 'OVERFLOW' });
   });
 

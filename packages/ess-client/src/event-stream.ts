@@ -15,6 +15,8 @@ export interface Batch {
   remaining: number;
   /** A consumer took the batch (not only streams that left before its end). */
   taken?: boolean;
+  /** Made after an iterator threw OVERFLOW (it never got some of these events): never saved. */
+  readonly heldBack?: boolean;
 }
 
 /** What a stream tells its client. */
@@ -28,6 +30,11 @@ export interface StreamOwner {
   batchTaken(batch: Batch, taken?: boolean): void;
   /** The consumer stopped iterating. */
   detach(stream: EventStream): void;
+  /**
+   * The stream ended with OVERFLOW: a consumer that takes nothing more, whose events the resume
+   * record must stay before; the stream itself takes no further events.
+   */
+  overflowed(stream: EventStream): void;
 }
 
 interface Waiter {
@@ -104,9 +111,8 @@ export class EventStream implements AsyncIterableIterator<EssEvent, undefined> {
     this.#size += 1;
     if (!this.#full && this.#size >= this.#highWaterMark) {
       if (this.#policy === 'error') {
-        // Not detached: a consumer that takes nothing more, so the resume record stays before
-        // the events it never got.
         this.fail(new EssError('OVERFLOW', `An events() consumer fell behind (highWaterMark ${this.#highWaterMark}).`), true);
+        this.#owner.overflowed(this);
         return;
       }
       this.#full = true;
