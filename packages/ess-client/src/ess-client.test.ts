@@ -410,6 +410,27 @@ describe('EssClient: faults', () => {
     expect((await take(iterator, 3000)).map(numberOf)).toEqual(range(0, 3000));
   });
 
+  it('sends one getState for the calls made while not online, each caller getting an array of its own', async () => {
+    const ess = client({ fetchState: false });
+    await ess.connect();
+    sandbox.publish(numbered(0, 4));
+    await until(() => ess.stats.events === 4);
+    sandbox.events.refuseUpgrades({ count: 2 });
+    sandbox.dropConnections();
+    await until(() => ess.connectionState !== 'online');
+    const before = sandbox.stats.events.commands;
+    const calls = Array.from({ length: 20 }, () => ess.getState());
+    const answers = await Promise.all(calls);
+    // The resume's startSession, and one getState.
+    expect(sandbox.stats.events.commands - before).toBe(2);
+    expect(answers[0]?.map((state) => state.id).sort()).toEqual(['e0', 'e1', 'e2', 'e3']);
+    for (const answer of answers) expect(answer).toEqual(answers[0]);
+    expect(new Set(answers).size).toBe(20);
+    // Online, each call sends its own.
+    await Promise.all([ess.getState(), ess.getState()]);
+    expect(sandbox.stats.events.commands - before).toBe(4);
+  });
+
   it('waits for a slow getState with its own timeout; the heartbeat deadline does not kill it', async () => {
     const ess = client({ commandTimeoutMs: 150, getStateTimeoutMs: 10_000, heartbeatMs: 30, heartbeatTimeoutMs: 60 });
     await ess.connect();

@@ -457,6 +457,8 @@ export class EssClient {
   /** Batches made, and the `seq` of the last one saved: the record never moves back. */
   #batches = 0;
   #savedSeq = 0;
+  /** The getState() that calls made while not online share. */
+  #stateWaited: Promise<EssState[]> | undefined;
   /** An iterator threw OVERFLOW: the batches made until the next connect() from offline or halted are never saved. */
   #heldBack = false;
   /**
@@ -751,10 +753,24 @@ export class EssClient {
   /**
    * Fetch the current state of everything the session's subscriptions match; it also
    * replaces the state cache. Uses `getStateTimeoutMs`, and the heartbeat deadline is off
-   * while it is pending.
+   * while it is pending. Waits for the connection when it is not online; the calls made
+   * meanwhile share one getState, sent once online (each gets its own array).
    */
   async getState(): Promise<EssState[]> {
-    return this.#loadState(await this.#online());
+    if (this.#state === 'online') return this.#loadState(await this.#online());
+    // Not one command each, all sent at once (a poller that gave up on each call piled them up).
+    // Shared until sent: a call after that waits for a command of its own.
+    const shared = (this.#stateWaited ??= this.#online().then(
+      (connection) => {
+        this.#stateWaited = undefined;
+        return this.#loadState(connection);
+      },
+      (error: unknown) => {
+        this.#stateWaited = undefined;
+        throw error;
+      },
+    ));
+    return [...(await shared)];
   }
 
   /**
