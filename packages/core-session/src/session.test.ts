@@ -1602,39 +1602,6 @@ describe('Session: custom authenticators, export, end', () => {
     expect(process.memoryUsage().heapUsed - before).toBeLessThan(8 * 1024 * 1024);
   });
 
-  it('keeps no memory per identity once its sessions are gone, on one store shared by many identities', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    // Finalization callbacks run after a collection, in tasks of their own, a few at a time.
-    const collect = async (): Promise<void> => {
-      for (let round = 0; round < 3; round += 1) {
-        gc();
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      gc();
-    };
-    const store = new MemoryStore();
-    let user = 0;
-    // A server's session per user: logged in, used once, ended and dropped.
-    const users = async (count: number): Promise<void> => {
-      for (let index = 0; index < count; index += 1) {
-        const name = `user-${String((user += 1))}`;
-        const subject = new Session({
-          store,
-          authenticator: { identity: name, authenticate: ({ now }) => Promise.resolve({ value: `token-of-${name}-${'x'.repeat(200)}`, obtainedAt: now() }) },
-        });
-        await subject.getToken();
-        await subject.end();
-      }
-    };
-    await users(500);
-    await collect();
-    const before = process.memoryUsage().heapUsed;
-    await users(10_000);
-    await collect();
-    expect(process.memoryUsage().heapUsed - before).toBeLessThan(4 * 1024 * 1024);
-  });
-
   it('end() cuts a retry backoff short and makes no further attempt', async () => {
     sandbox.idp.injectFault({ kind: 'error', count: 5 });
     // Half of the 60 s backoff cap: without the abort, end() would wait 30 s for the retry, far past

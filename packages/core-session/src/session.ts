@@ -152,16 +152,7 @@ interface SharedState {
 
 const MAX_INVALID = 32;
 const NO_TOKEN: Timings = { refreshStart: Infinity, forcedAt: Infinity, expiresAt: Infinity, idleTtl: Infinity, idleMargin: 0, servedUntil: -Infinity };
-/**
- * Each store's shared states by key and identity, each held only by its sessions: a server that
- * makes a session per user on one store keeps no state (and no refused token) of a user whose
- * sessions are gone. A new session of that identity starts afresh; the throttle is in the store.
- */
-const shared = new WeakMap<TokenStore, Map<string, WeakRef<SharedState>>>();
-const forgotten = new FinalizationRegistry<[Map<string, WeakRef<SharedState>>, string]>(([byKey, key]) => {
-  // Unless a newer session has made a new one for the key since.
-  if (!byKey.get(key)?.deref()) byKey.delete(key);
-});
+const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 
 /**
  * Whether `error` asks the session to leave the token endpoint alone for a while (a throttle every
@@ -179,14 +170,10 @@ function refuse(refused: Set<string>, value: string): void {
 }
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
-  const byKey = shared.get(store) ?? new Map<string, WeakRef<SharedState>>();
+  const byKey = shared.get(store) ?? new Map<string, SharedState>();
+  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), spent: new Set<string>(), failing: new Set<string>(), invalidations: 0, throttledUntil: 0 };
+  byKey.set(key, state);
   shared.set(store, byKey);
-  let state = byKey.get(key)?.deref();
-  if (!state) {
-    state = { flight: undefined, invalid: new Set<string>(), spent: new Set<string>(), failing: new Set<string>(), invalidations: 0, throttledUntil: 0 };
-    byKey.set(key, new WeakRef(state));
-    forgotten.register(state, [byKey, key]);
-  }
   return state;
 }
 
