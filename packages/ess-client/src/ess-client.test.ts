@@ -1133,10 +1133,9 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     const store = new MemoryStore();
     const ess = client({ fetchState: false, resumeStore: store, resumeKey: key, highWaterMark: 2, overflow: 'error' });
     await ess.connect();
-    const iterator = ess.events();
+    // A listener takes every batch: only the OVERFLOW's hold keeps the record back.
+    ess.on('event', () => undefined);
     sandbox.publish(numbered(0, 1));
-    await take(iterator, 1);
-    await iterator.return?.();
     await recordReaches(store, 'e0');
     for (let round = 0; round < 10; round += 1) {
       const restarted = ess.events();
@@ -1156,6 +1155,27 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     expect(collected).toBeGreaterThanOrEqual(9);
     await ess.close();
     expect(await recorded(store)).toBe('e0'); // a restart replays what they missed
+  });
+
+  it('lets the record pass again once the consumer of an iterator that threw OVERFLOW lets go of it', async () => {
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key, highWaterMark: 2, overflow: 'error' });
+    await ess.connect();
+    ess.on('event', () => undefined);
+    sandbox.publish(numbered(0, 1));
+    await recordReaches(store, 'e0');
+    const iterator = ess.events();
+    sandbox.publish(numbered(1, 3));
+    await until(() => ess.stats.events === 4);
+    const thrown = await iterator.next().then(() => undefined, (error: unknown) => (error as EssError).code);
+    expect(thrown).toBe('OVERFLOW');
+    sandbox.publish(numbered(4, 1));
+    await until(() => ess.stats.events === 5);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // a write of e4 would be done by now
+    expect(await recorded(store)).toBe('e0'); // held back
+    await iterator.return?.();
+    sandbox.publish(numbered(5, 1));
+    await recordReaches(store, 'e5');
   });
 
   it('holds the events that come before the first events() call, a resume replay during connect() included, and saves them only once taken', async () => {

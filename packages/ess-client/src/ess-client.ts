@@ -459,8 +459,12 @@ export class EssClient {
   #savedSeq = 0;
   /** The getState() that calls made while not online share. */
   #stateWaited: Promise<EssState[]> | undefined;
-  /** An iterator threw OVERFLOW: the batches made until the next connect() from offline or halted are never saved. */
-  #heldBack = false;
+  /**
+   * Iterators that threw OVERFLOW and that their consumers have not let go of, since the last
+   * connect() from offline or halted: while there are any, the batches made are never saved.
+   */
+  #overflowed = new WeakSet<EventStream>();
+  #overflowCount = 0;
   /**
    * An iterator made for the events that came while connecting with no consumer (no iterator,
    * no `event` listener), so that `await connect()` and then `events()` misses nothing, a
@@ -535,15 +539,20 @@ export class EssClient {
       },
       detach: (stream) => {
         this.#streams = this.#streams.filter((candidate) => candidate !== stream);
+        // An overflowed iterator its consumer let go of (return(), or a break before the error)
+        // holds the record back no longer, as any consumer that leaves.
+        if (stream.left && this.#overflowed.delete(stream)) this.#overflowCount -= 1;
         this.#updateFlow();
       },
       overflowed: (stream) => {
-        // From the batch being read on, the record passes none (their events that consumer never
-        // got: a restart replays them), even taken late; the batches before it still pass as it
-        // finishes them. The stream is let go, so that no later event costs anything for it (a
-        // consumer that restarts its loop after each OVERFLOW left one per restart).
-        this.#heldBack = true;
+        // The stream is let go, so that no later event costs anything for it (a consumer that
+        // restarts its loop after each OVERFLOW left one per restart). Until its consumer lets go
+        // of it too, the batches made from the one being read on are marked and never saved
+        // (their events that consumer never got: a restart replays them), even taken late; the
+        // batches before it still pass as it finishes them.
         this.#streamOwner.detach(stream);
+        this.#overflowed.add(stream);
+        this.#overflowCount += 1;
       },
     };
   }
@@ -585,7 +594,8 @@ export class EssClient {
     if (!this.#running) {
       this.#haltError = undefined;
       // After a close() or a halt, which ended the iterators: an OVERFLOW holds the new batches back no longer.
-      this.#heldBack = false;
+      this.#overflowed = new WeakSet();
+      this.#overflowCount = 0;
       const running: Promise<void> = this.#run().finally(() => {
         if (this.#running === running) this.#running = undefined;
       });
@@ -754,7 +764,8 @@ export class EssClient {
    * Fetch the current state of everything the session's subscriptions match; it also
    * replaces the state cache. Uses `getStateTimeoutMs`, and the heartbeat deadline is off
    * while it is pending. Waits for the connection when it is not online; the calls made
-   * meanwhile share one getState, sent once online (each gets its own array).
+   * meanwhile share one getState, sent once online (each gets an array of its own, of the same
+   * states).
    */
   async getState(): Promise<EssState[]> {
     if (this.#state === 'online') return this.#loadState(await this.#online());
@@ -1411,7 +1422,7 @@ export class EssClient {
           // every consumer got: this one, unless iterators (which got the one before) are open;
           // then it is owed to them (see above).
           if (this.#closed) {
-            // Not one it let go of meanwhile (one that threw OVERFLOW still holds the record back).
+            // Not one it let go of meanwhile (nor one that threw OVERFLOW: its hold is the batch's mark).
             targets = targets.filter((stream) => !stream.left);
             if (targets.length) this.#owed = event.id;
             else last = event;
@@ -1430,7 +1441,7 @@ export class EssClient {
     // After close() (by an 'event' or a 'state' listener too) the batch still ends for the
     // iterators its last event was pushed to and not let go of since: they hand it out.
     const active = this.#closed ? targets.filter((stream) => !stream.left) : this.#streams;
-    const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1, heldBack: this.#heldBack };
+    const batch: Batch = { sessionId, last, seq: ++this.#batches, remaining: active.length + 1, heldBack: this.#overflowCount > 0 };
     for (const stream of active) stream.endBatch(batch);
     // Listeners took it, and so did no one when there was no consumer at all as it came;
     // iterators take it once their consumer is done with its last event (one that left meanwhile does not).
