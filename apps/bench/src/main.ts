@@ -58,14 +58,14 @@ function runInProcess(name: string): Promise<Measurement[]> {
 const started = Date.now();
 const measurements: Measurement[] = [];
 const failures: string[] = [];
-for (const suite of suiteNames) {
-  if (only !== undefined && !only.includes(suite)) continue;
-  console.log(`\n▶ ${suite}${values.quick ? ' (quick)' : ''}`);
+for (const suiteName of suiteNames) {
+  if (only !== undefined && !only.includes(suiteName)) continue;
+  console.log(`\n▶ ${suiteName}${values.quick ? ' (quick)' : ''}`);
   try {
-    measurements.push(...(await runInProcess(suite)));
+    measurements.push(...(await runInProcess(suiteName)));
   } catch (error) {
-    failures.push(suite);
-    console.error(`  ✖ ${suite} failed:`, error instanceof Error ? error.message : error);
+    failures.push(suiteName);
+    console.error(`  ✖ ${suiteName} failed:`, error instanceof Error ? error.message : error);
   }
 }
 

@@ -161,7 +161,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     idp = createIdentityProvider(options);
   } catch (error) {
     // The events gateway already runs (its generator's timer).
-    await Promise.all([commands.close(), events.close()]);
+    await Promise.allSettled([commands.close(), events.close()]);
     throw error;
   }
   const modules: SandboxModule[] = [idp, commands, events];

@@ -5,7 +5,7 @@ import { StoreError } from './store-error.js';
 /**
  * The directory sessionkit keeps its files in when no `dir` is given:
  * `$XDG_CONFIG_HOME/sessionkit`, else `~/.config/sessionkit`; on Windows
- * `%APPDATA%\\sessionkit`, else `~\\AppData\\Roaming\\sessionkit`.
+ * `%APPDATA%\sessionkit`, else `~\AppData\Roaming\sessionkit`.
  * Relative values of the variables are ignored, as the XDG specification asks. The home directory
  * is looked up only when needed; none, or a relative one (an empty or relative `HOME`, which
  * would name the current directory), is an `INVALID_ARGUMENT` `StoreError`.
