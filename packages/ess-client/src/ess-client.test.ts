@@ -1123,6 +1123,20 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     expect(await recorded(store)).toBe('e4');
   });
 
+  /**
+   * A client whose iterators throw OVERFLOW at their second unread event, with a listener that
+   * takes every batch (only an OVERFLOW's hold keeps the record back), its record at e0.
+   */
+  async function overflowing(): Promise<{ store: MemoryStore; ess: EssClient }> {
+    const store = new MemoryStore();
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key, highWaterMark: 2, overflow: 'error' });
+    await ess.connect();
+    ess.on('event', () => undefined);
+    sandbox.publish(numbered(0, 1));
+    await recordReaches(store, 'e0');
+    return { store, ess };
+  }
+
   it("lets go of each iterator that threw OVERFLOW (a consumer that starts a new loop after each left them all behind), the record still held back", async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
@@ -1130,13 +1144,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     const registry = new FinalizationRegistry(() => {
       collected += 1;
     });
-    const store = new MemoryStore();
-    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key, highWaterMark: 2, overflow: 'error' });
-    await ess.connect();
-    // A listener takes every batch: only the OVERFLOW's hold keeps the record back.
-    ess.on('event', () => undefined);
-    sandbox.publish(numbered(0, 1));
-    await recordReaches(store, 'e0');
+    const { store, ess } = await overflowing();
     for (let round = 0; round < 10; round += 1) {
       const restarted = ess.events();
       registry.register(restarted, round);
@@ -1158,12 +1166,7 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
   });
 
   it('lets the record pass again once the consumer of an iterator that threw OVERFLOW lets go of it', async () => {
-    const store = new MemoryStore();
-    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key, highWaterMark: 2, overflow: 'error' });
-    await ess.connect();
-    ess.on('event', () => undefined);
-    sandbox.publish(numbered(0, 1));
-    await recordReaches(store, 'e0');
+    const { store, ess } = await overflowing();
     const iterator = ess.events();
     sandbox.publish(numbered(1, 3));
     await until(() => ess.stats.events === 4);
