@@ -7,7 +7,7 @@ import { createLogger, silentLogger } from '@sessionkit/logger';
 import { runChild } from '@sessionkit/vitest-config/child';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { AuthError, oauth2, type OAuth2Options, parseRetryAfter, Session, storeKeyFor, type Token } from '@sessionkit/core-session';
-import { manualClock } from './testing/helpers.js';
+import { caught, manualClock } from './testing/helpers.js';
 
 let sandbox: Sandbox;
 
@@ -18,15 +18,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await sandbox.close();
 });
-
-function caught(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
-}
 
 describe('oauth2', () => {
   it('authenticates with HTTP Basic by default and with form fields on request', async () => {
