@@ -10,8 +10,9 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { MemoryStore } from '@sessionkit/token-store';
 import { FileStore } from '@sessionkit/token-store/file';
+import { fingerprint } from '@sessionkit/logger';
 import { AuthError, oauth2, type OAuth2Options, Session, type Token } from '@sessionkit/core-session';
-import { caught, manualClock } from './testing/helpers.js';
+import { caught, manualClock, runSessionChildren } from './testing/helpers.js';
 import { ACCESS_TTL_S, BASIC_CLIENT, type OidcServer, POST_CLIENT, startOidcServer, USER } from './testing/oidc-server.js';
 
 let server: OidcServer;
@@ -123,6 +124,28 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     expect(server.granted).toEqual({ password: 1, refresh_token: 1 });
     expect(server.refused).toEqual([]);
     expect(await server.introspect(refreshed[0].value)).toMatchObject({ active: true });
+  });
+
+  it('8 processes on one FileStore, all past the refresh point at once, refresh once between them: no spent refresh token reaches the server', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-oidc-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const clock = manualClock();
+    const first = await new Session({ authenticator: passwordGrant(), store: new FileStore({ dir }), clock }).getToken();
+    const children = await runSessionChildren(8, {
+      TOKEN_URL: server.tokenUrl,
+      STORE_DIR: dir,
+      CLIENT_ID: BASIC_CLIENT.clientId,
+      CLIENT_SECRET: BASIC_CLIENT.clientSecret,
+      GRANT_USERNAME: USER.username,
+      GRANT_PASSWORD: USER.password,
+      // Every child at the stored token's expiry, past its refresh point.
+      CLOCK_AT_MS: String(clock() + ACCESS_TTL_S * 1000),
+    });
+    expect(children.every((child) => child.ok)).toBe(true);
+    expect(new Set(children.map((child) => child.fingerprint)).size).toBe(1);
+    expect(children[0]?.fingerprint).not.toBe(fingerprint(first.value));
+    expect(server.granted).toEqual({ password: 1, refresh_token: 1 });
+    expect(server.refused).toEqual([]);
   });
 
   it('after a 401, invalidate() refreshes: the server accepts the new token, and the refresh token is spent once', async () => {

@@ -13,8 +13,11 @@ const dir = process.env.STORE_DIR ?? '';
 // however long the child took to start.
 const fixedTime = process.env.CLOCK_AT_MS === undefined ? undefined : Number(process.env.CLOCK_AT_MS);
 
+// The sandbox's client by default; another server's client, and the password grant, from the environment.
+const { CLIENT_ID: clientId = 'sessionkit-demo', CLIENT_SECRET: clientSecret = 'demo-secret', GRANT_USERNAME: username, GRANT_PASSWORD: password } = process.env;
+
 const session = new Session({
-  authenticator: oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }),
+  authenticator: oauth2({ tokenUrl, grant: username === undefined ? 'client_credentials' : 'password', clientId, clientSecret, username, password }),
   store: new FileStore({ dir, lockTimeoutMs: 20_000 }),
   clock: fixedTime === undefined ? Date.now : () => fixedTime,
   retry: { baseDelayMs: 1, maxDelayMs: 5 },
