@@ -60,6 +60,12 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     expect(server.granted).toEqual({ client_credentials: 2 });
   });
 
+  it('keeps the scope the server granted: one it does not know, it drops', async () => {
+    const token = await new Session({ authenticator: clientCredentials({ scope: 'api reports:unknown' }) }).getToken();
+    expect(token.scope).toBe('api');
+    expect(await server.introspect(token.value)).toMatchObject({ active: true, scope: 'api' });
+  });
+
   it('makes 1 token request for 200 concurrent callers', async () => {
     const session = new Session({ authenticator: clientCredentials() });
     const tokens = await Promise.all(Array.from({ length: 200 }, () => session.getToken()));
