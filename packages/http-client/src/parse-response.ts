@@ -13,6 +13,17 @@ export const SESSION_NOT_FOUND = 'SESSION NOT FOUND';
 
 const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d{1,7})\s*\]$/i;
 
+/**
+ * The value from `start` to `end` (a LF, or the text's end) without the blanks (spaces and tabs) at
+ * either end, nor the CR of a CRLF. Other white space (U+00A0, U+3000, a lone CR) is part of it.
+ */
+const valueBetween = (text: string, start: number, end: number): string => {
+  if (end < text.length && text.charAt(end - 1) === '\r') end -= 1;
+  while (start < end && ' \t'.includes(text.charAt(start))) start += 1;
+  while (end > start && ' \t'.includes(text.charAt(end - 1))) end -= 1;
+  return text.slice(start, end);
+};
+
 const decimal = (value: string): number | undefined => {
   return value && Number.isFinite(+value) ? +value : undefined;
 };
@@ -25,7 +36,8 @@ const parseText = (text: string): CommandResponseInit | undefined => {
   let pending = false;
   const properties = new Map<string, (string | undefined)[]>();
   // A LF ends a line: a CR before it (CRLF) goes with the blanks that keys and values are trimmed
-  // of, and a lone CR elsewhere is part of a value (free text stored at a registrar).
+  // of, and a lone CR elsewhere is part of a value (free text stored at a registrar), as is any
+  // other white space at its edges (valueBetween).
   const length = text.length;
   // Holes cost memory too: the columns may not grow much faster than the body has lines.
   let slots = 100_000;
@@ -47,7 +59,7 @@ const parseText = (text: string): CommandResponseInit | undefined => {
       continue;
     }
     const key = text.slice(lineStart, equals).trim();
-    const value = text.slice(equals + 1, end).trim();
+    const value = valueBetween(text, equals + 1, end);
     // Both groups always match: the name and the digits.
     const property = PROPERTY_KEY.exec(key) as [string, string, string] | null;
     if (property) {
