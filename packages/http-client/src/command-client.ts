@@ -191,7 +191,7 @@ interface Outgoing {
  * at most 64 (the request's first), so that a response with thousands of secret values cannot make
  * this slow. They are gathered once per response (its description, each record value of
  * `toJSON()` and the trace body share them). Each secret of 3 characters or more, and its trimmed
- * value when that still has 3 (the parser trims a description), longest first (a secret inside
+ * value when that still has 3 (the parser trims blanks off a description), longest first (a secret inside
  * another would leave the rest of that one unmasked), is masked where it appears as it is; in
  * text with a `%` or `+`, also URL- or form-encoded: each of its characters but an ASCII letter,
  * digit or `_` (which no encoder changes) as itself, as `+` or as `%` escapes in either case, one

@@ -72,6 +72,25 @@ describe('parseResponse', () => {
     expect(response.columns).toEqual(['REMARK', 'NOTE']);
   });
 
+  it('trims only blanks off a value, and CRs off its end: other white space at its edges is part of it', () => {
+    const response = parseResponse(
+      '[RESPONSE]\r\nCODE = 200\r\nDESCRIPTION = OK\r\nPROPERTY[ORG][0] = \u00a0Example\u3000\r\nPROPERTY[ORG][1] =\r\nPROPERTY[ORG][2] = \t \r\nPROPERTY[ORG][3] = \ufeffx\u2028\r\nEOF\r\n',
+    );
+    expect(response.column('ORG')).toEqual(['\u00a0Example\u3000', '', '', '\ufeffx\u2028']);
+  });
+
+  it('reads a body whose lines end in \\r\\r\\n (a CRLF converted once more) as it reads CRLF', () => {
+    const lines = ['[RESPONSE]', 'CODE = 200', 'DESCRIPTION = OK', 'PROPERTY[SESSION][0] = abc123', 'PROPERTY[TOTAL][0] = 42', 'PENDING = 1', 'EOF'];
+    const doubled = parseResponse(`${lines.join('\r\r\n')}\r\r\n`);
+    expect({ code: doubled.code, description: doubled.description, session: doubled.property('SESSION'), total: doubled.pagination?.total, pending: doubled.pending }).toEqual({
+      code: 200,
+      description: 'OK',
+      session: 'abc123',
+      total: 42,
+      pending: true,
+    });
+  });
+
   it('places values by their index, not in order of appearance', () => {
     const response = parseResponse(
       '[RESPONSE]\nCODE = 200\nDESCRIPTION = OK\nPROPERTY[DOMAIN][2] = c.com\nPROPERTY[DOMAIN][0] = a.com\nPROPERTY[STATUS][1] = ACTIVE\nPROPERTY[DOMAIN][1] = b.com\nEOF\n',

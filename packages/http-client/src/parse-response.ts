@@ -14,13 +14,14 @@ export const SESSION_NOT_FOUND = 'SESSION NOT FOUND';
 const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d{1,7})\s*\]$/i;
 
 /**
- * The value from `start` to `end` (a LF, or the text's end) without the blanks (spaces and tabs) at
- * either end, nor the CR of a CRLF. Other white space (U+00A0, U+3000, a lone CR) is part of it.
+ * The value from `start` to `end` (a LF, or the text's end) without the blanks (spaces and tabs)
+ * at either end, nor CRs at its end (a CRLF's, or a doubled one's: `\r\r\n`). Other white space
+ * (U+00A0, U+3000, a CR inside) is part of it.
  */
 const valueBetween = (text: string, start: number, end: number): string => {
-  if (end < text.length && text.charAt(end - 1) === '\r') end -= 1;
-  while (start < end && ' \t'.includes(text.charAt(start))) start += 1;
-  while (end > start && ' \t'.includes(text.charAt(end - 1))) end -= 1;
+  let code: number;
+  while (start < end && ((code = text.charCodeAt(start)) === 32 || code === 9)) start += 1;
+  while (end > start && ((code = text.charCodeAt(end - 1)) === 32 || code === 9 || code === 13)) end -= 1;
   return text.slice(start, end);
 };
 
@@ -36,8 +37,8 @@ const parseText = (text: string): CommandResponseInit | undefined => {
   let pending = false;
   const properties = new Map<string, (string | undefined)[]>();
   // A LF ends a line: a CR before it (CRLF) goes with the blanks that keys and values are trimmed
-  // of, and a lone CR elsewhere is part of a value (free text stored at a registrar), as is any
-  // other white space at its edges (valueBetween).
+  // of, and a lone CR elsewhere is part of a value (free text stored at a registrar), as is other
+  // white space at its edges (valueBetween).
   const length = text.length;
   // Holes cost memory too: the columns may not grow much faster than the body has lines.
   let slots = 100_000;
@@ -110,7 +111,7 @@ export const syntheticResponse = (code: number, description: string, detail?: Re
  * without `CODE` or `DESCRIPTION` before its `EOF` line, without an `EOF` line (cut off), or with a
  * `CODE` that is not three digits becomes the synthetic `423 Invalid API response`, and empty text
  * `423 Empty API response`. Accepts any
- * case, `\r\n` or `\n` line ends (a lone `\r` is part of its value), and blanks around `=`; places each `PROPERTY[NAME][i]` at index `i`.
+ * case, `\r\n` or `\n` line ends (a `\r` inside a value is part of it; CRs at its end are not), and blanks around `=`; places each `PROPERTY[NAME][i]` at index `i`.
  *
  * @example
  * const response = parseResponse('[RESPONSE]\ncode = 200\ndescription = OK\nproperty[amount][0] = 12.5\nEOF\n');
