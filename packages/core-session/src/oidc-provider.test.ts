@@ -7,33 +7,23 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { MemoryStore } from '@sessionkit/token-store';
 import { FileStore } from '@sessionkit/token-store/file';
 import { fingerprint } from '@sessionkit/logger';
 import { AuthError, oauth2, type OAuth2Options, Session, type Token } from '@sessionkit/core-session';
 import { caught, manualClock, runSessionChildren } from './testing/helpers.js';
-import { ACCESS_TTL_S, BASIC_CLIENT, type OidcServer, POST_CLIENT, startOidcServer, USER } from './testing/oidc-server.js';
+import { ACCESS_TTL_S, BASIC_CLIENT, POST_CLIENT, USER, useOidcServer } from './testing/oidc-server.js';
 
-let server: OidcServer;
-
-beforeAll(async () => {
-  server = await startOidcServer();
-});
-
-afterAll(() => server.close());
-
-beforeEach(() => {
-  server.reset();
-});
+const server = useOidcServer();
 
 const clientCredentials = (options: Partial<OAuth2Options> = {}): ReturnType<typeof oauth2> =>
-  oauth2({ tokenUrl: server.tokenUrl, grant: 'client_credentials', ...BASIC_CLIENT, scope: 'api', ...options });
+  oauth2({ tokenUrl: server().tokenUrl, grant: 'client_credentials', ...BASIC_CLIENT, scope: 'api', ...options });
 
 const passwordGrant = (options: Partial<OAuth2Options> = {}): ReturnType<typeof oauth2> =>
   oauth2({
-    tokenUrl: server.tokenUrl,
-    revocationUrl: server.revocationUrl,
+    tokenUrl: server().tokenUrl,
+    revocationUrl: server().revocationUrl,
     grant: 'password',
     ...BASIC_CLIENT,
     ...USER,
@@ -54,23 +44,25 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
       // expires_in counted from when the request was sent.
       expect(token.expiresAt).toBeGreaterThanOrEqual(before + ACCESS_TTL_S * 1000);
       expect(token.expiresAt).toBeLessThanOrEqual(Date.now() + ACCESS_TTL_S * 1000);
-      expect(await server.introspect(token.value)).toMatchObject({ active: true, client_id: index === 0 ? BASIC_CLIENT.clientId : POST_CLIENT.clientId, scope: 'api' });
+      expect(await server().introspect(token.value)).toMatchObject({ active: true, client_id: index === 0 ? BASIC_CLIENT.clientId : POST_CLIENT.clientId, scope: 'api' });
       expect(await session.getToken()).toBe(token);
     }
-    expect(server.granted).toEqual({ client_credentials: 2 });
+    expect(server().granted).toEqual({ client_credentials: 2 });
+    // As each was asked to (the server takes either from both clients).
+    expect(server().clientAuthentications).toEqual(['basic', 'body']);
   });
 
   it('keeps the scope the server granted: one it does not know, it drops', async () => {
     const token = await new Session({ authenticator: clientCredentials({ scope: 'api reports:unknown' }) }).getToken();
     expect(token.scope).toBe('api');
-    expect(await server.introspect(token.value)).toMatchObject({ active: true, scope: 'api' });
+    expect(await server().introspect(token.value)).toMatchObject({ active: true, scope: 'api' });
   });
 
   it('makes 1 token request for 200 concurrent callers', async () => {
     const session = new Session({ authenticator: clientCredentials() });
     const tokens = await Promise.all(Array.from({ length: 200 }, () => session.getToken()));
     expect(new Set(tokens.map((token) => token.value)).size).toBe(1);
-    expect(server.granted).toEqual({ client_credentials: 1 });
+    expect(server().granted).toEqual({ client_credentials: 1 });
   });
 
   it("reports the server's refusals as INVALID_CREDENTIALS with its OAuth error, and never shows a secret", async () => {
@@ -92,7 +84,7 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     const error = await caught(new Session({ authenticator: passwordGrant({ password: 'not-her-password-77' }), retry: { retries: 0 } }).getToken());
     expect(error).toMatchObject({ code: 'INVALID_CREDENTIALS', status: 400, oauthError: 'invalid_grant' });
     expect(inspect(error, { depth: 5 })).not.toContain('not-her-password-77');
-    expect(server.granted).toEqual({});
+    expect(server().granted).toEqual({});
   });
 
   it("refreshes with the server's rotated refresh tokens: each refresh uses the newest one, and the grant stays valid", async () => {
@@ -107,12 +99,12 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
       const next = await session.getToken();
       expect(next.value).not.toBe(previous.value);
       expect(next.refreshToken).not.toBe(previous.refreshToken);
-      expect(await server.introspect(next.value)).toMatchObject({ active: true, client_id: BASIC_CLIENT.clientId });
+      expect(await server().introspect(next.value)).toMatchObject({ active: true, client_id: BASIC_CLIENT.clientId });
       previous = next;
     }
     // One password login; a spent refresh token never sent (the server would have revoked the grant).
-    expect(server.granted).toEqual({ password: 1, refresh_token: 3 });
-    expect(server.refused).toEqual([]);
+    expect(server().granted).toEqual({ password: 1, refresh_token: 3 });
+    expect(server().refused).toEqual([]);
   });
 
   it('two stores over one directory (as two processes) refresh once between them: no spent refresh token reaches the server', async () => {
@@ -127,9 +119,9 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     clock.advance(ACCESS_TTL_S * 1000);
     const refreshed = await Promise.all([a.getToken(), b.getToken(), a.getToken(), b.getToken()]);
     expect(new Set(refreshed.map((token) => token.value)).size).toBe(1);
-    expect(server.granted).toEqual({ password: 1, refresh_token: 1 });
-    expect(server.refused).toEqual([]);
-    expect(await server.introspect(refreshed[0].value)).toMatchObject({ active: true });
+    expect(server().granted).toEqual({ password: 1, refresh_token: 1 });
+    expect(server().refused).toEqual([]);
+    expect(await server().introspect(refreshed[0].value)).toMatchObject({ active: true });
   });
 
   it('8 processes on one FileStore, all past the refresh point at once, refresh once between them: no spent refresh token reaches the server', async () => {
@@ -138,7 +130,7 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     const clock = manualClock();
     const first = await new Session({ authenticator: passwordGrant(), store: new FileStore({ dir }), clock }).getToken();
     const children = await runSessionChildren(8, {
-      TOKEN_URL: server.tokenUrl,
+      TOKEN_URL: server().tokenUrl,
       STORE_DIR: dir,
       CLIENT_ID: BASIC_CLIENT.clientId,
       CLIENT_SECRET: BASIC_CLIENT.clientSecret,
@@ -150,8 +142,8 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     expect(children.every((child) => child.ok)).toBe(true);
     expect(new Set(children.map((child) => child.fingerprint)).size).toBe(1);
     expect(children[0]?.fingerprint).not.toBe(fingerprint(first.value));
-    expect(server.granted).toEqual({ password: 1, refresh_token: 1 });
-    expect(server.refused).toEqual([]);
+    expect(server().granted).toEqual({ password: 1, refresh_token: 1 });
+    expect(server().refused).toEqual([]);
   });
 
   it('after a 401, invalidate() refreshes: the server accepts the new token, and the refresh token is spent once', async () => {
@@ -162,9 +154,9 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     const second = await session.getToken();
     expect(second.value).not.toBe(first.value);
     expect(second.refreshToken).not.toBe(first.refreshToken);
-    expect(await server.introspect(second.value)).toMatchObject({ active: true });
-    expect(server.granted).toEqual({ password: 1, refresh_token: 1 });
-    expect(server.refused).toEqual([]);
+    expect(await server().introspect(second.value)).toMatchObject({ active: true });
+    expect(server().granted).toEqual({ password: 1, refresh_token: 1 });
+    expect(server().refused).toEqual([]);
   });
 
   it('after a revocation that took the refresh token with it, the refused refresh falls back to one login', async () => {
@@ -173,23 +165,23 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     session.on('refresh-failed', ({ fallback }) => fallbacks.push(fallback));
     const first = await session.getToken();
     // Revoking an access token there revokes every token of its grant, refresh tokens included.
-    await server.revoke(first.value, 'access_token');
-    expect(await server.introspect(first.value)).toMatchObject({ active: false });
+    await server().revoke(first.value, 'access_token');
+    expect(await server().introspect(first.value)).toMatchObject({ active: false });
     session.invalidate(first);
     const second = await session.getToken();
-    expect(await server.introspect(second.value)).toMatchObject({ active: true });
-    expect(server.refused).toEqual(['invalid_grant']);
+    expect(await server().introspect(second.value)).toMatchObject({ active: true });
+    expect(server().refused).toEqual(['invalid_grant']);
     expect(fallbacks).toEqual([true]);
-    expect(server.granted).toEqual({ password: 2 });
+    expect(server().granted).toEqual({ password: 2 });
   });
 
   it('end() revokes at the server (RFC 7009): neither the access token nor the refresh token works afterwards', async () => {
     const session = new Session({ authenticator: passwordGrant() });
     const token: Token = await session.getToken();
-    expect(await server.introspect(token.value)).toMatchObject({ active: true });
+    expect(await server().introspect(token.value)).toMatchObject({ active: true });
     await session.end();
-    expect(await server.introspect(token.value)).toMatchObject({ active: false });
-    const response = await fetch(server.tokenUrl, {
+    expect(await server().introspect(token.value)).toMatchObject({ active: false });
+    const response = await fetch(server().tokenUrl, {
       method: 'POST',
       body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token.refreshToken ?? '', client_id: BASIC_CLIENT.clientId, client_secret: BASIC_CLIENT.clientSecret }),
     });
@@ -197,8 +189,8 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
     // A session made afterwards logs in anew.
     const next = await new Session({ authenticator: passwordGrant() }).getToken();
-    expect(await server.introspect(next.value)).toMatchObject({ active: true });
-    expect(server.granted).toEqual({ password: 2 });
+    expect(await server().introspect(next.value)).toMatchObject({ active: true });
+    expect(server().granted).toEqual({ password: 2 });
   });
 
   it('a store that another session of this process shares keeps one token for both', async () => {
@@ -206,6 +198,6 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
     const [a, b] = [new Session({ authenticator: clientCredentials(), store }), new Session({ authenticator: clientCredentials(), store })];
     const [first, second] = await Promise.all([a.getToken(), b.getToken()]);
     expect(second.value).toBe(first.value);
-    expect(server.granted).toEqual({ client_credentials: 1 });
+    expect(server().granted).toEqual({ client_credentials: 1 });
   });
 });

@@ -11,10 +11,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Adapter, type AdapterPayload, errors, type KoaContextWithOIDC } from 'oidc-provider';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 /** The confidential client that may use every grant (HTTP Basic). */
 export const BASIC_CLIENT = { clientId: 'basic-client', clientSecret: 'basic-client-secret-4f1c9e' } as const;
-/** A client registered for form-field authentication, client credentials and scope `api` only. */
+/** A client registered for form-field authentication (the server takes HTTP Basic from it too), client credentials and scope `api` only. */
 export const POST_CLIENT = { clientId: 'post-client', clientSecret: 'post-client-secret-8a27d0' } as const;
 /** The one user of the password grant. */
 export const USER = { username: 'alice', password: 'alice-password-51b3' } as const;
@@ -31,6 +32,8 @@ export interface OidcServer {
   granted: Record<string, number>;
   /** The OAuth errors of refused token endpoint requests since the last reset(). */
   refused: string[];
+  /** How each successful token request since the last reset() authenticated its client. */
+  clientAuthentications: ('basic' | 'body')[];
   reset(): void;
   /** What the server says of `token` (RFC 7662 introspection, as the Basic client). */
   introspect(token: string): Promise<{ active: boolean; client_id?: string; scope?: string }>;
@@ -85,7 +88,7 @@ export async function startOidcServer(): Promise<OidcServer> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  // Its signing key (for ID tokens, which these grants do not issue; the provider wants one).
+  // Its signing key, for the ID tokens of refreshes of a grant with `openid` (nothing here reads them).
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const provider = new Provider(issuer, {
     adapter: memoryAdapter(new Map()),
@@ -118,7 +121,7 @@ export async function startOidcServer(): Promise<OidcServer> {
       devInteractions: { enabled: false },
     },
     scopes: ['api', 'offline_access', 'openid'],
-    ttl: { AccessToken: ACCESS_TTL_S, ClientCredentials: ACCESS_TTL_S, RefreshToken: 3600, Grant: 3600 },
+    ttl: { AccessToken: ACCESS_TTL_S, ClientCredentials: ACCESS_TTL_S, IdToken: 3600, RefreshToken: 3600, Grant: 3600 },
     rotateRefreshToken: true,
     findAccount: (_ctx, accountId) => ({ accountId, claims: () => ({ sub: accountId }) }),
   });
@@ -139,10 +142,11 @@ export async function startOidcServer(): Promise<OidcServer> {
     },
     ['username', 'password', 'scope'],
   );
-  const state: Pick<OidcServer, 'granted' | 'refused'> = { granted: {}, refused: [] };
+  const state: Pick<OidcServer, 'granted' | 'refused' | 'clientAuthentications'> = { granted: {}, refused: [], clientAuthentications: [] };
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     const grantType = String((ctx.oidc.params as { grant_type?: unknown }).grant_type);
     state.granted[grantType] = (state.granted[grantType] ?? 0) + 1;
+    state.clientAuthentications.push(ctx.headers.authorization === undefined ? 'body' : 'basic');
   });
   provider.on('grant.error', (_ctx: KoaContextWithOIDC, error: { error?: string }) => {
     state.refused.push(error.error ?? 'unknown');
@@ -166,9 +170,13 @@ export async function startOidcServer(): Promise<OidcServer> {
     get refused() {
       return state.refused;
     },
+    get clientAuthentications() {
+      return state.clientAuthentications;
+    },
     reset() {
       state.granted = {};
       state.refused = [];
+      state.clientAuthentications = [];
     },
     introspect: async (token) => (await (await post('/token/introspection', { token })).json()) as { active: boolean },
     revoke: async (token, hint) => {
@@ -178,5 +186,21 @@ export async function startOidcServer(): Promise<OidcServer> {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
+  };
+}
+
+/** Start a server for the tests of this file (reset before each): the getter returns it. */
+export function useOidcServer(): () => OidcServer {
+  let server: OidcServer | undefined;
+  beforeAll(async () => {
+    server = await startOidcServer();
+  });
+  afterAll(() => server?.close());
+  beforeEach(() => {
+    server?.reset();
+  });
+  return () => {
+    if (server === undefined) throw new Error('the oidc-provider server has not started');
+    return server;
   };
 }
