@@ -21,10 +21,15 @@ afterAll(async () => {
   await sandbox.close();
 });
 
-/** openid-client's view of the sandbox (it serves no discovery document): its endpoints, and a fetch that trusts its certificate. */
-function configuration(clientId: string, clientSecret?: string): oidc.Configuration {
+/**
+ * openid-client's view of the sandbox (it serves no discovery document): its endpoints, and a fetch
+ * that trusts its certificate. A client with a secret authenticates with HTTP Basic, or with form
+ * fields (`post`); one without, not at all.
+ */
+function configuration(clientId: string, clientSecret?: string, method: 'basic' | 'post' = 'basic'): oidc.Configuration {
   const metadata = { issuer: `${sandbox.url}/IDP`, token_endpoint: sandbox.tokenUrl, revocation_endpoint: sandbox.revocationUrl };
-  const config = clientSecret === undefined ? new oidc.Configuration(metadata, clientId, undefined, oidc.None()) : new oidc.Configuration(metadata, clientId, clientSecret);
+  const authentication = clientSecret === undefined ? oidc.None() : method === 'basic' ? oidc.ClientSecretBasic(clientSecret) : oidc.ClientSecretPost(clientSecret);
+  const config = new oidc.Configuration(metadata, clientId, undefined, authentication);
   // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- undici's own Response, which openid-client reads as any fetch's
   config[oidc.customFetch] = (url, { method, headers, body, redirect, signal }) => undiciFetch(url, { method, headers, body: body ?? null, redirect, signal: signal ?? null, dispatcher: trusting });
   return config;
@@ -41,8 +46,8 @@ async function refusal(promise: Promise<unknown>): Promise<{ error?: unknown; st
 }
 
 describe('the identity provider, used by openid-client', () => {
-  it('grants client credentials (HTTP Basic), a token the sandbox accepts, and revokes it', async () => {
-    const config = configuration('sessionkit-demo', 'demo-secret');
+  it.each(['basic', 'post'] as const)('grants client credentials (client authentication: %s), a token the sandbox accepts, and revokes it', async (method) => {
+    const config = configuration('sessionkit-demo', 'demo-secret', method);
     const token = await oidc.clientCredentialsGrant(config, { scope: 'read' });
     expect(token).toMatchObject({ token_type: 'bearer', scope: 'read' });
     expect(token.expiresIn()).toBeGreaterThan(0);
@@ -63,8 +68,11 @@ describe('the identity provider, used by openid-client', () => {
   });
 
   it("answers a wrong client secret and a wrong password with RFC 6749's errors, as openid-client reads them", async () => {
-    // Section 5.2: a client that authenticated with HTTP Basic gets 401 and a Basic challenge.
-    expect(await refusal(oidc.clientCredentialsGrant(configuration('sessionkit-demo', 'not-the-secret')))).toMatchObject({ status: 401, cause: [{ scheme: 'basic' }] });
+    // Section 5.2: a client that authenticated with HTTP Basic gets 401 and a Basic challenge (one
+    // that sent form fields gets the same, which the section allows: the schemes it supports).
+    for (const method of ['basic', 'post'] as const) {
+      expect(await refusal(oidc.clientCredentialsGrant(configuration('sessionkit-demo', 'not-the-secret', method)))).toMatchObject({ status: 401, cause: [{ scheme: 'basic' }] });
+    }
     expect(await refusal(oidc.genericGrantRequest(configuration('GrantValidatorClient'), 'password', { username: 'demo', password: 'wrong' }))).toMatchObject({ error: 'invalid_grant', status: 400 });
     // A grant the client may not use.
     expect(await refusal(oidc.genericGrantRequest(configuration('sessionkit-demo', 'demo-secret'), 'password', { username: 'demo', password: 'demo-password' }))).toMatchObject({ error: 'unauthorized_client', status: 400 });
