@@ -11,6 +11,8 @@ import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The token-store package's test helper for a private redis-server (not published).
 import { type RedisServer, redisSkipReason, startRedisServer } from '../../../packages/token-store/src/testing/redis-server.js';
+// core-session's test helper for a real OAuth 2.0 server, oidc-provider (not published).
+import { BASIC_CLIENT, startOidcServer } from '../../../packages/core-session/src/testing/oidc-server.js';
 import { DEMO_AUTH_CODE, type DemoSummary, SANDBOX_DEFAULTS } from './demo.js';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
@@ -504,6 +506,38 @@ describe('the demo against a real system (--url), here a separately started sand
     expect(second.code).toBe(0);
     expect((JSON.parse(second.stdout) as DemoSummary).token).toEqual({ reusedStoredToken: true, tokenRequests: 0, countedBy: 'demo' });
     expect(sandbox.stats.idp.requests - tokensBefore).toBe(1);
+  });
+
+  it('takes its tokens from another identity provider (oidc-provider) given by SESSIONKIT_TOKEN_URL: 1 token request, then the stored token reused', async () => {
+    const idp = await startOidcServer();
+    try {
+      const storeDir = join(dir, 'oidc-provider');
+      const args = ['--url', sandbox.url, '--json', '--store-dir', storeDir];
+      const env = {
+        ...credentials,
+        SESSIONKIT_TOKEN_URL: idp.tokenUrl,
+        SESSIONKIT_CLIENT_ID: BASIC_CLIENT.clientId,
+        SESSIONKIT_CLIENT_SECRET: BASIC_CLIENT.clientSecret,
+        SESSIONKIT_SCOPE: 'api',
+      };
+      const sandboxTokens = sandbox.stats.idp.requests;
+      const first = await runDemo(args, env);
+      expect(first.code).toBe(0);
+      const summary = JSON.parse(first.stdout) as DemoSummary;
+      expect(summary).toMatchObject({ ok: true, token: { reusedStoredToken: false, tokenRequests: 1 }, commands: { sessionLogin: true, domainsListed: 3000 } });
+      // The events gateway takes only the sandbox's tokens: without SESSIONKIT_ESS_URL that step is skipped.
+      expect(summary.events).toHaveProperty('skipped');
+      expect(idp.granted).toEqual({ client_credentials: 1 });
+      expect(sandbox.stats.idp.requests).toBe(sandboxTokens);
+      for (const secret of [BASIC_CLIENT.clientSecret, ...(await storedStrings(storeDir))]) expect(first.stdout + first.stderr).not.toContain(secret);
+
+      const second = await runDemo(args, env);
+      expect(second.code).toBe(0);
+      expect((JSON.parse(second.stdout) as DemoSummary).token).toMatchObject({ reusedStoredToken: true, tokenRequests: 0 });
+      expect(idp.granted).toEqual({ client_credentials: 1 });
+    } finally {
+      await idp.close();
+    }
   });
 
   it("counts the event ids a real gateway repeats as dropped duplicates, which do not fail the run", async () => {
