@@ -81,6 +81,8 @@ const isObject = (value: unknown): value is object => Object(value) === value;
  * sessionkit {@link Logger}. Entries are redacted before they reach the target.
  *
  * @example
+ * import { pino } from 'pino';
+ *
  * const session = new Session({ authenticator, logger: adaptLogger(pino()) });
  */
 // A sink first: in the union, `log` has several signatures, so `{ log(entry) {…} }` would leave

@@ -22,7 +22,9 @@ export interface MemoryStoreOptions {
  * @example
  * const store = new MemoryStore();
  * await store.set('identity', { version: 1, accessToken: '…' });
- * await store.withLock('identity', async () => { … });
+ * await store.withLock('identity', async () => {
+ *   // read and write the record: no other caller of this store holds the lock meanwhile
+ * });
  */
 export class MemoryStore implements TokenStore {
   readonly #records = new Map<string, string>();
