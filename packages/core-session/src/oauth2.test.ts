@@ -102,6 +102,29 @@ describe('oauth2', () => {
     expect(sandbox.stats.idp.requests).toBe(1);
   });
 
+  it("names clientAuthentication: 'body' when a client whose id or secret form encoding changes is refused through HTTP Basic", async () => {
+    // Many servers compare Basic credentials without form-decoding them (RFC 6749 section 2.3.1 has them
+    // encoded): such a client is refused however right its secret is. The sandbox decodes them, so a
+    // wrong secret stands in for that refusal here.
+    const refusal = async (options: Partial<OAuth2Options>): Promise<string> => {
+      const authenticator = oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'wrong-secret', ...options });
+      const error = await caught(new Session({ authenticator }).getToken());
+      expect(error).toMatchObject({ code: 'INVALID_CREDENTIALS', oauthError: 'invalid_client' });
+      return (error as Error).message;
+    };
+    const hint = " The client id or secret has characters HTTP Basic sends form-encoded (RFC 6749 section 2.3.1), which some servers do not decode: if it is right, try clientAuthentication: 'body'.";
+    for (const clientSecret of ['wr+ng/secret=', 'wrong secret', 'wröng']) {
+      const message = await refusal({ clientSecret });
+      expect(message.endsWith(`Check the credentials.${hint}`), clientSecret).toBe(true);
+      expect(message).not.toContain(clientSecret);
+    }
+    expect(await refusal({ clientId: 'sessionkit demo' })).toContain(hint);
+    // Nothing for encoding to change, or no Basic at all: the message as before.
+    for (const options of [{}, { clientSecret: 'wr+ng/secret=', clientAuthentication: 'body' as const }, { clientSecret: "wrong-secret_(it's).~*!" }]) {
+      expect(await refusal(options)).toMatch(/\. Check the credentials\.$/);
+    }
+  });
+
   it("refuses a clientAuthentication other than 'basic' or 'body' (the secret went in the form unasked)", () => {
     const base = { tokenUrl: 'https://id.example.com/token', grant: 'client_credentials', clientId: 'c', clientSecret: 's' } as const;
     for (const clientAuthentication of ['client_secret_basic', 'Basic', '', 'none']) {

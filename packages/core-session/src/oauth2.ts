@@ -141,6 +141,9 @@ export function oauth2(options: OAuth2Options): Authenticator {
   if (authentication !== 'basic' && authentication !== 'body') throw new AuthError('CONFIGURATION', "clientAuthentication must be 'basic' or 'body'.");
   const basic = clientSecret !== undefined && authentication === 'basic';
   if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+  // Whether that encoding changed the id or the secret (a base64 secret's `+`, `/` or `=`, say): many
+  // servers compare Basic credentials without decoding them, and refuse such a client as invalid_client.
+  const basicEncoded = basic && encodeURIComponent(clientId + clientSecret) !== clientId + clientSecret;
 
   /**
    * POST `form` with the client's credentials to `url`, the `what` endpoint: the response, its
@@ -256,10 +259,14 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const oauthError = typeof json?.error === 'string' ? scrubText(json.error, secrets, 60) : undefined;
       const description = typeof json?.error_description === 'string' ? `: ${scrubText(json.error_description, secrets)}` : '';
       const refused = status === 400 || status === 401 || status === 403;
+      // The client refused, with Basic credentials that encoding changed: say how to tell whether the server decodes them.
+      const hint = basicEncoded && (status === 401 || oauthError === 'invalid_client')
+        ? " The client id or secret has characters HTTP Basic sends form-encoded (RFC 6749 section 2.3.1), which some servers do not decode: if it is right, try clientAuthentication: 'body'."
+        : '';
       throw new AuthError(
         refused ? 'INVALID_CREDENTIALS' : 'INVALID_RESPONSE',
         // One full stop after a description that ends with its own.
-        `${`The token endpoint answered HTTP ${status}${oauthError === undefined ? '' : ` (${oauthError})`}${description}`.replace(/\.?$/, '.')} ${refused ? 'Check the credentials.' : 'Check tokenUrl.'}`,
+        `${`The token endpoint answered HTTP ${status}${oauthError === undefined ? '' : ` (${oauthError})`}${description}`.replace(/\.?$/, '.')} ${refused ? 'Check the credentials.' : 'Check tokenUrl.'}${hint}`,
         { status, oauthError },
       );
     }
