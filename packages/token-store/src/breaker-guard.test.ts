@@ -27,23 +27,26 @@ vi.mock('./node-builtins.js', async (importOriginal) => {
   };
   return {
     ...builtins,
-    // The package reads lock files and guards only as `readFile(path, { encoding: 'utf8', … })`.
-    readFile: async (path: string, options: { encoding: 'utf8'; flag?: number }): Promise<string> => {
-      const text = await builtins.readFile(path, options);
-      await run(`read ${path}`);
-      return text;
-    },
-    link: async (existing: string, path: string): Promise<void> => {
-      await builtins.link(existing, path);
-      await run(`link ${path}`);
-    },
-    unlink: async (path: string): Promise<void> => {
-      await builtins.unlink(path);
-      await run(`remove ${path}`);
-    },
-    rename: async (from: string, to: string): Promise<void> => {
-      await builtins.rename(from, to);
-      await run(`remove ${from}`);
+    fs: {
+      ...builtins.fs,
+      // The package reads lock files and guards only as `fs.readFile(path, { flag })`.
+      readFile: async (path: string, options: { flag?: number }): Promise<Buffer> => {
+        const data = await builtins.fs.readFile(path, options);
+        await run(`read ${path}`);
+        return data;
+      },
+      link: async (existing: string, path: string): Promise<void> => {
+        await builtins.fs.link(existing, path);
+        await run(`link ${path}`);
+      },
+      unlink: async (path: string): Promise<void> => {
+        await builtins.fs.unlink(path);
+        await run(`remove ${path}`);
+      },
+      rename: async (from: string, to: string): Promise<void> => {
+        await builtins.fs.rename(from, to);
+        await run(`remove ${from}`);
+      },
     },
   };
 });

@@ -29,15 +29,18 @@ vi.mock('./node-builtins.js', async (importOriginal) => {
   };
   return {
     ...builtins,
-    lstat: async (path: string, options?: { bigint?: boolean }): Promise<unknown> => {
-      if (options?.bigint) await run(`before inode ${path}`);
-      const found = await builtins.lstat(path, options);
-      if (options?.bigint) await run(`after inode ${path}`);
-      return found;
-    },
-    rename: async (from: string, to: string): Promise<void> => {
-      await builtins.rename(from, to);
-      await run(`after rename ${from}`);
+    fs: {
+      ...builtins.fs,
+      lstat: async (path: string, options?: { bigint?: boolean }): Promise<unknown> => {
+        if (options?.bigint) await run(`before inode ${path}`);
+        const found = await builtins.fs.lstat(path, options);
+        if (options?.bigint) await run(`after inode ${path}`);
+        return found;
+      },
+      rename: async (from: string, to: string): Promise<void> => {
+        await builtins.fs.rename(from, to);
+        await run(`after rename ${from}`);
+      },
     },
   };
 });

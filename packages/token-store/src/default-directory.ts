@@ -1,5 +1,4 @@
-import { homedir } from './node-builtins.js';
-import { posix, win32 } from './node-builtins.js';
+import { nodePath, os } from './node-builtins.js';
 import { StoreError } from './store-error.js';
 
 /**
@@ -19,16 +18,19 @@ export function defaultStoreDirectory(
   home?: string,
 ): string {
   // win32.join turns the fallback's slash into a backslash.
-  const [path, base, fallback, variable] = platform === 'win32' ? [win32, env.APPDATA, 'AppData/Roaming', 'APPDATA'] : [posix, env.XDG_CONFIG_HOME, '.config', 'XDG_CONFIG_HOME'];
-  if (base && path.isAbsolute(base)) return path.join(base, 'sessionkit');
-  try {
-    // Throws for a user with neither HOME nor an entry in the user database.
-    home ??= homedir();
-  } catch {
-    // none: below
+  const [path, variable, fallback] = platform === 'win32' ? [nodePath.win32, 'APPDATA', 'AppData/Roaming'] : [nodePath.posix, 'XDG_CONFIG_HOME', '.config'];
+  let base = env[variable];
+  if (!base || !path.isAbsolute(base)) {
+    try {
+      // Throws for a user with neither HOME nor an entry in the user database.
+      home ??= os.homedir();
+    } catch {
+      // none: below
+    }
+    if (!home || !path.isAbsolute(home)) {
+      throw new StoreError('INVALID_ARGUMENT', `No absolute home directory for the default store directory: set ${variable} or pass a directory.`);
+    }
+    base = path.join(home, fallback);
   }
-  if (!home || !path.isAbsolute(home)) {
-    throw new StoreError('INVALID_ARGUMENT', `No absolute home directory for the default store directory: set ${variable} or pass a directory.`);
-  }
-  return path.join(home, fallback, 'sessionkit');
+  return path.join(base, 'sessionkit');
 }

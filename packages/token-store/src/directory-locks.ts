@@ -1,8 +1,8 @@
 import type { Logger } from '@sessionkit/logger';
 import { keyFileStem } from './key-file-name.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { acquireLockFile } from './lock-file.js';
-import { join } from './node-builtins.js';
+import { holdLockFile } from './lock-file.js';
+import { nodePath } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
 
 /**
@@ -11,15 +11,7 @@ import { ensurePrivateDirectory } from './private-directory.js';
  */
 const processQueues = new KeyedMutex();
 
-/**
- * The lock files this process holds now (while `fn` runs). `FileStore.get` moves a corrupt file
- * aside only under its key's lock, where no writer of another process that takes the lock can
- * replace it meanwhile. Per process, not per caller: a `get` in this process outside `withLock`
- * while another caller holds the lock counts too (its inode checks handle the holder's `set`).
- */
-export const heldLocks: Set<string> = new Set<string>();
-
-/** Options of {@link directoryLocks}. */
+/** Options of {@link runLocked}. */
 export interface DirectoryLocksOptions {
   dir: string;
   lockTimeoutMs: number;
@@ -27,28 +19,17 @@ export interface DirectoryLocksOptions {
   logger: Logger;
 }
 
-/** Runs `fn` holding the lock for `key`, waiting at most `timeoutMs` in all. */
-export type RunLocked = <T>(key: string, fn: () => Promise<T>, timeoutMs?: number) => Promise<T>;
-
 /**
- * Per-key locks exclusive across processes, as lock files `<sha256(key)>.lock` in a private
- * directory. FileStore and KeychainStore both lock through this.
+ * Runs `fn` holding the lock for `key`, exclusive across processes, as the lock file
+ * `<sha256(key)>.lock` in the private directory `options.dir`, waiting at most `timeoutMs` in all.
+ * FileStore and KeychainStore both lock through this.
  */
-export function directoryLocks(options: DirectoryLocksOptions): RunLocked {
-  return async (key, fn, timeoutMs = options.lockTimeoutMs) => {
-    // In ms of process.uptime(), which fake timers leave alone (see clock.ts).
-    const deadline = process.uptime() * 1000 + timeoutMs;
-    const path = join(options.dir, `${keyFileStem(key)}.lock`);
-    return processQueues.run(path, async () => {
-      await ensurePrivateDirectory(options);
-      const release = await acquireLockFile(path, options, deadline, timeoutMs);
-      heldLocks.add(path);
-      try {
-        return await fn();
-      } finally {
-        heldLocks.delete(path);
-        await release();
-      }
-    }, timeoutMs);
-  };
+export async function runLocked<T>(options: DirectoryLocksOptions, key: string, fn: () => Promise<T>, timeoutMs: number = options.lockTimeoutMs): Promise<T> {
+  // In ms of process.uptime(), which fake timers leave alone (see clock.ts).
+  const deadline = process.uptime() * 1000 + timeoutMs;
+  const path = nodePath.join(options.dir, `${keyFileStem(key)}.lock`);
+  return processQueues.run(path, async () => {
+    await ensurePrivateDirectory(options);
+    return holdLockFile(path, options, deadline, timeoutMs, fn);
+  }, timeoutMs);
 }

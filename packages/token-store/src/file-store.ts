@@ -1,9 +1,10 @@
-import { type Logger, silentLogger } from '@sessionkit/logger';
+import * as logging from '@sessionkit/logger';
 import { defaultStoreDirectory } from './default-directory.js';
-import { directoryLocks, type DirectoryLocksOptions, heldLocks, type RunLocked } from './directory-locks.js';
-import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, inspectFile, notPlain, readFlags } from './fs-errors.js';
+import { type DirectoryLocksOptions, runLocked } from './directory-locks.js';
+import { assertOwner, createTempFile, errorCode, fileSystemError, hasPosixModes, ignore, inspectFile, notPlain, readFlags, unlessMissing } from './fs-errors.js';
 import { keyFileStem } from './key-file-name.js';
-import { chmod, type FileHandle, join, link, lstat, open, randomUUID, rename, resolve, unlink } from './node-builtins.js';
+import { heldLocks } from './lock-file.js';
+import { crypto, type FileHandle, fs, nodePath } from './node-builtins.js';
 import { ensurePrivateDirectory } from './private-directory.js';
 import { StoreError } from './store-error.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
@@ -34,7 +35,7 @@ export interface FileStoreOptions {
    * Receives warnings (a corrupt file, a stale lock broken) and debug entries.
    * @default silentLogger
    */
-  logger?: Logger | undefined;
+  logger?: logging.Logger | undefined;
 }
 
 /** Default of {@link FileStoreOptions.lockTimeoutMs} (every store's). */
@@ -68,7 +69,6 @@ export class FileStore implements TokenStore {
   declare readonly dir: string;
   /** The lock settings and the logger; `set` hands them to the leftover sweep, which judges breaker guards by them. */
   readonly #settings: DirectoryLocksOptions;
-  readonly #locks: RunLocked;
 
   constructor(options?: FileStoreOptions | null) {
     // From JavaScript: null is no options, a string the dir (it was passed over for the default
@@ -77,20 +77,18 @@ export class FileStore implements TokenStore {
     options ??= {};
     const dir: unknown = options.dir ?? (typeof options == 'object' ? defaultStoreDirectory() : options);
     if (!dir || typeof dir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'dir must be a non-empty string.');
-    this.dir = resolve(dir);
     this.#settings = {
-      dir: this.dir,
+      dir: (this.dir = nodePath.resolve(dir)),
       lockTimeoutMs: assertMilliseconds('lockTimeoutMs', options.lockTimeoutMs ?? defaultLockTimeoutMs),
       staleLockMs: assertMilliseconds('staleLockMs', options.staleLockMs ?? defaultStaleLockMs, 100),
-      logger: options.logger ?? silentLogger,
+      logger: options.logger ?? logging.silentLogger,
     };
-    this.#locks = directoryLocks(this.#settings);
   }
 
   /** The file that holds `key`'s record. */
   pathFor(key: string): string {
     assertKey(key);
-    return join(this.dir, `${keyFileStem(key)}.json`);
+    return nodePath.join(this.dir, `${keyFileStem(key)}.json`);
   }
 
   /**
@@ -102,7 +100,7 @@ export class FileStore implements TokenStore {
   async get(key: string): Promise<StoredRecord | undefined> {
     const path = this.pathFor(key);
     let handle: FileHandle | undefined;
-    for (let repaired = false; !handle; repaired = true) {
+    for (let repaired; !handle; repaired = true) {
       const found = await inspectFile(path);
       if (!found) return undefined;
       // Never trust a file someone else wrote (into a loose directory): it would hand us their
@@ -110,21 +108,25 @@ export class FileStore implements TokenStore {
       // again on the open file, which may have been swapped since.
       assertOwner(found.uid, path);
       try {
-        handle = await open(path, readFlags);
+        handle = await fs.open(path, readFlags);
       } catch (error) {
         const code = errorCode(error);
-        if (code === 'ENOENT') return undefined;
-        if (repaired || (code !== 'EACCES' && code !== 'EPERM')) throw fileSystemError(error, 'open', path);
+        // Gone: undefined (also after a repair).
+        if (repaired || (code !== 'EACCES' && code !== 'EPERM')) {
+          unlessMissing(error, 'open', path);
+          return undefined;
+        }
         // Our own file without the owner's read bit: make it 0600 and try once more (if chmod
         // fails, so does the second open, with PERMISSION).
-        await chmod(path, 0o600).catch(ignore);
+        await fs.chmod(path, 0o600).catch(ignore);
       }
     }
     try {
       const info = await handle.stat({ bigint: true });
       if (!info.isFile()) throw notPlain(path);
       assertOwner(info.uid, path);
-      if (hasPosixModes && (info.mode & 0o777n) !== 0o600n) {
+      // Permission bits other than 0o600 (511n is 0o777n, 384n 0o600n: the shorter in the bundle).
+      if (hasPosixModes && (info.mode & 511n) !== 384n) {
         await handle.chmod(0o600);
         this.#settings.logger.debug('tightened the mode to 0600', { file: path });
       }
@@ -143,14 +145,14 @@ export class FileStore implements TokenStore {
         // error, a full disk, too many links) found the path empty, EEXIST being reported first: the
         // record is renamed back instead, and if that fails too it stays aside, named in the warning,
         // not deleted.
-        const aside = `${path}.corrupt-${Date.now()}-${randomUUID()}`;
+        const aside = `${path}.corrupt-${Date.now()}-${crypto.randomUUID()}`;
         let movedTo: string | undefined;
-        if (heldLocks.has(join(this.dir, `${keyFileStem(key)}.lock`)) && (await lstat(path, { bigint: true }).catch(ignore))?.ino === info.ino && (await rename(path, aside).then(() => 1, ignore))) {
+        if (heldLocks.has(nodePath.join(this.dir, `${keyFileStem(key)}.lock`)) && (await fs.lstat(path, { bigint: true }).catch(ignore))?.ino === info.ino && (await fs.rename(path, aside).then(() => 1, ignore))) {
           movedTo =
-            (await lstat(aside, { bigint: true }).catch(ignore))?.ino === info.ino
+            (await fs.lstat(aside, { bigint: true }).catch(ignore))?.ino === info.ino
               ? aside
-              : await link(aside, path)
-                .then(() => unlink(aside), (error: unknown) => (errorCode(error) === 'EEXIST' ? unlink(aside) : rename(aside, path)))
+              : await fs.link(aside, path)
+                .then(() => fs.unlink(aside), (error: unknown) => (errorCode(error) === 'EEXIST' ? fs.unlink(aside) : fs.rename(aside, path)))
                 .then(ignore, () => aside);
         }
         this.#settings.logger.warn('a token file could not be parsed; treated as missing', { file: path, movedTo });
@@ -172,23 +174,19 @@ export class FileStore implements TokenStore {
     const text = serializeRecord(value);
     await ensurePrivateDirectory(this.#settings);
     await inspectFile(path);
-    const tempPath = join(this.dir, `.${keyFileStem(key)}.json.${randomUUID()}.tmp`);
+    const tempPath = nodePath.join(this.dir, `.${keyFileStem(key)}.json.${crypto.randomUUID()}.tmp`);
     const handle = await createTempFile(tempPath, path);
     try {
-      try {
-        await handle.writeFile(text); // UTF-8, the default
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tempPath, path);
+      // UTF-8, the default; closed whatever happens.
+      await handle.writeFile(text).then(() => handle.sync()).finally(() => handle.close());
+      await fs.rename(tempPath, path);
     } catch (error) {
-      await unlink(tempPath).catch(ignore);
+      await fs.unlink(tempPath).catch(ignore);
       throw fileSystemError(error, 'write', path);
     }
     // Makes the rename durable. Not supported on Windows, where it is skipped.
     if (hasPosixModes) {
-      await open(this.dir).then((dir) => dir.sync().finally(() => dir.close())).catch((error: unknown) => {
+      await fs.open(this.dir).then((dir) => dir.sync().finally(() => dir.close())).catch((error: unknown) => {
         this.#settings.logger.debug('could not flush the store directory', { dir: this.dir, code: errorCode(error) });
       });
     }
@@ -198,8 +196,8 @@ export class FileStore implements TokenStore {
   async delete(key: string): Promise<void> {
     const path = this.pathFor(key);
     if (await inspectFile(path)) {
-      await unlink(path).catch((error: unknown) => {
-        if (errorCode(error) !== 'ENOENT') throw fileSystemError(error, 'delete', path);
+      await fs.unlink(path).catch((error: unknown) => {
+        unlessMissing(error, 'delete', path);
       });
     }
   }
@@ -213,6 +211,6 @@ export class FileStore implements TokenStore {
    */
   async withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     assertLockArguments(key, fn, options);
-    return this.#locks(key, fn, options?.timeoutMs);
+    return runLocked(this.#settings, key, fn, options?.timeoutMs);
   }
 }

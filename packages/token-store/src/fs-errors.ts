@@ -1,4 +1,4 @@
-import { constants, type FileHandle, lstat, open, type Stats, unlink } from './node-builtins.js';
+import { type FileHandle, fs, fsSync, type Stats } from './node-builtins.js';
 import { StoreError } from './store-error.js';
 
 /** The `code` of a Node.js system error, if it is one. */
@@ -18,6 +18,11 @@ export function fileSystemError(error: unknown, action: string, path: string): S
   return new StoreError('IO', `Could not ${action} ${path} (${code ?? 'unknown error'}).`, { cause: error });
 }
 
+/** Undefined for a missing file (`ENOENT`); throws the {@link fileSystemError} for any other error. */
+export function unlessMissing(error: unknown, action: string, path: string): undefined {
+  if (errorCode(error) !== 'ENOENT') throw fileSystemError(error, action, path);
+}
+
 /** Whether the platform has POSIX owners and modes that this package checks. */
 export const hasPosixModes: boolean = process.platform !== 'win32';
 
@@ -27,7 +32,7 @@ export const hasPosixModes: boolean = process.platform !== 'win32';
  * `O_NONBLOCK` (opening a FIFO planted at the path does not hang). Windows has neither flag
  * (both undefined there, which `|` reads as 0); there the lstat checks are what refuses a link.
  */
-export const readFlags: number = constants.O_NOFOLLOW | constants.O_NONBLOCK;
+export const readFlags: number = fsSync.constants.O_NOFOLLOW | fsSync.constants.O_NONBLOCK;
 
 /** For best-effort cleanup whose failure changes nothing for the caller. */
 export function ignore(): undefined {
@@ -57,7 +62,7 @@ export async function createTempFile(tempPath: string, path: string): Promise<Fi
   try {
     // 'wx' is O_CREAT | O_EXCL (with O_WRONLY and O_TRUNC, a no-op on a new file): it never opens
     // an existing file, and never follows a symbolic link (POSIX: EEXIST), so O_NOFOLLOW adds nothing.
-    handle = await open(tempPath, 'wx', 0o600);
+    handle = await fs.open(tempPath, 'wx', 0o600);
     // The umask can only remove bits, even the owner's read bit (umask 0477), which would leave
     // a lock file its owner cannot read back to release: chmod makes the mode exactly 0600.
     if (hasPosixModes) await handle.chmod(0o600);
@@ -65,7 +70,7 @@ export async function createTempFile(tempPath: string, path: string): Promise<Fi
   } catch (error) {
     if (handle) {
       await handle.close().catch(ignore);
-      await unlink(tempPath).catch(ignore);
+      await fs.unlink(tempPath).catch(ignore);
     }
     throw fileSystemError(error, 'create a temporary file beside', path);
   }
@@ -77,11 +82,11 @@ export async function createTempFile(tempPath: string, path: string): Promise<Fi
  */
 export async function inspectFile(path: string): Promise<Stats | undefined> {
   try {
-    const info = await lstat(path);
+    const info = await fs.lstat(path);
     if (!info.isFile()) throw notPlain(path);
     return info;
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw fileSystemError(error, 'inspect', path);
+    unlessMissing(error, 'inspect', path);
+    return undefined;
   }
 }

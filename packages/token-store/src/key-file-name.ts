@@ -1,4 +1,4 @@
-import { createHash } from './node-builtins.js';
+import { crypto } from './node-builtins.js';
 
 /**
  * The file-name stem for a key: the SHA-256 of the key in hex. A key can hold a user name or
@@ -6,5 +6,5 @@ import { createHash } from './node-builtins.js';
  */
 export function keyFileStem(key: string): string {
   // update() hashes a string as UTF-8 by default.
-  return createHash('sha256').update(key).digest('hex');
+  return crypto.createHash('sha256').update(key).digest('hex');
 }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import { callAsync } from './call-async.js';
 import { defaultStoreDirectory } from './default-directory.js';
-import { directoryLocks, type RunLocked } from './directory-locks.js';
+import { type DirectoryLocksOptions, runLocked } from './directory-locks.js';
 import { defaultLockTimeoutMs, defaultStaleLockMs } from './file-store.js';
 import { type HelperReply, type HelperRequest, KeychainHelper } from './keychain-helper.js';
 import { vanishedAttempts } from './keychain-helper-source.js';
@@ -89,7 +89,7 @@ export class KeychainStore implements TokenStore {
   readonly service: string;
   readonly #timeoutMs: number;
   readonly #logger: Logger;
-  readonly #locks: RunLocked;
+  readonly #lockOptions: DirectoryLocksOptions;
   #helper: KeychainHelper | undefined;
 
   constructor(options?: KeychainStoreOptions | null) {
@@ -113,7 +113,7 @@ export class KeychainStore implements TokenStore {
     const lockDir = options.lockDir ?? defaultStoreDirectory();
     if (!lockDir || typeof lockDir !== 'string') throw new StoreError('INVALID_ARGUMENT', 'KeychainStore lockDir must be a non-empty string.');
     const dir = resolve(lockDir);
-    this.#locks = directoryLocks({ dir, lockTimeoutMs, staleLockMs, logger: this.#logger });
+    this.#lockOptions = { dir, lockTimeoutMs, staleLockMs, logger: this.#logger };
   }
 
   /** The record under `key`, or undefined (also when the item is not a record; then a warning is logged). */
@@ -152,7 +152,7 @@ export class KeychainStore implements TokenStore {
   withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     return callAsync(() => {
       assertLockArguments(key, fn, options);
-      return this.#locks(key, fn, options?.timeoutMs);
+      return runLocked(this.#lockOptions, key, fn, options?.timeoutMs);
     });
   }
 

@@ -10,36 +10,38 @@ export type Timers = Pick<typeof globalThis, 'setTimeout' | 'clearTimeout'>;
  * instead of contending on the file system.
  */
 export class KeyedMutex {
-  /** Per key, the callers' start functions: the first one runs, the others wait. */
-  readonly #queues = new Map<string, (() => void)[]>();
+  /**
+   * Per key, the callers' start functions in the order they came (a Set keeps it): the first one
+   * runs, the others wait.
+   */
+  readonly #queues = new Map<string, Set<() => void>>();
 
   /**
    * Run `fn` once every earlier caller for `key` has finished, waiting at most `timeoutMs` on
    * `timers`: `node:timers` by default, which fake timers leave alone, for the stores whose locks
    * other processes share; MemoryStore passes the globals, so a test's fake clock times it out.
    */
-  run<T>(key: string, fn: () => Promise<T>, timeoutMs?: number, timers: Timers = realTimers): Promise<T> {
+  run<T>(key: string, fn: () => Promise<T>, timeoutMs: number, timers: Timers = realTimers): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      const queue = this.#queues.get(key) ?? new Set();
       const start = (): void => {
+        // Started: no longer waiting, so never timed out.
         timers.clearTimeout(timer);
         // The async wrapper turns a synchronous throw in `fn` into a rejection.
         (async () => fn())().then(resolve, reject).finally(() => {
-          queue.shift();
-          if (queue[0]) queue[0]();
+          queue.delete(start);
+          const [next] = queue;
+          if (next) next();
           else this.#queues.delete(key);
         });
       };
-      const queue = this.#queues.get(key) ?? [];
-      this.#queues.set(key, queue);
-      if (queue.push(start) === 1) start();
-      else if (timeoutMs !== undefined) {
+      this.#queues.set(key, queue.add(start));
+      if (queue.size === 1) start();
+      else {
         timer = timers.setTimeout(() => {
-          const index = queue.indexOf(start);
-          if (index > 0) {
-            queue.splice(index, 1);
-            reject(lockTimeout(timeoutMs, 'on a store key'));
-          }
+          // Still waiting (the timer is cleared once it starts): it leaves the queue.
+          if (queue.delete(start)) reject(lockTimeout(timeoutMs, 'on a store key'));
         }, timeoutMs);
       }
     });

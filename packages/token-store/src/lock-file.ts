@@ -1,7 +1,7 @@
 import type { Logger } from '@sessionkit/logger';
 import { now, timers } from './clock.js';
-import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags } from './fs-errors.js';
-import { futimesSync, hostname, link, randomUUID, readFile, readlinkSync, rename, unlink } from './node-builtins.js';
+import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags, unlessMissing } from './fs-errors.js';
+import { crypto, fs, fsSync, os } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
 
 /** What a lock file holds: who owns the lock. */
@@ -18,7 +18,7 @@ export interface LockOwner {
   staleLockMs?: number | undefined;
 }
 
-/** Options of {@link acquireLockFile}. */
+/** Options of {@link holdLockFile}. */
 export interface AcquireLockOptions {
   /** A lock whose file has not been touched for this long (or for its owner's, if longer) is stale. At least 100: every store refuses less. */
   staleLockMs: number;
@@ -31,17 +31,17 @@ interface ObservedLock {
   mtimeMs: number;
 }
 
-/** Cached: '' once known to be unreadable. */
-let ownPidNamespace: string | undefined;
-/** This process's PID namespace (Linux only: elsewhere there is no /proc to read it from). */
-function pidNamespace(): string | undefined {
+/**
+ * This process's PID namespace, read once as the module loads (a process never changes its own);
+ * undefined where it cannot be read (Linux only: elsewhere there is no /proc to read it from).
+ */
+const ownPidNamespace = ((): string | undefined => {
   try {
-    ownPidNamespace ??= readlinkSync('/proc/self/ns/pid');
+    return fsSync.readlinkSync('/proc/self/ns/pid');
   } catch {
-    ownPidNamespace = '';
+    return undefined;
   }
-  return ownPidNamespace || undefined;
-}
+})();
 
 /**
  * The owner tag in a lock file's text; undefined for anything else (such as a file being written,
@@ -58,37 +58,30 @@ function parseOwner(text: string): LockOwner | undefined {
 }
 
 /**
- * Whether the process `pid` (a positive number) has exited. A pid that is not an integer of 32 bits
- * makes process.kill throw ERR_INVALID_ARG_TYPE, not ESRCH: not exited, so never broken as dead;
- * nor is a process of another user (EPERM), nor one that has exited but was not yet reaped by its
- * parent (a zombie still takes signals: its lock waits out staleLockMs). Reading its state from
- * /proc could tell, but /proc may show another PID namespace than kill's, where that pid is another
- * process: a live holder's lock would be broken.
- */
-function hasExited(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return errorCode(error) === 'ESRCH';
-  }
-}
-
-/**
- * Why `lock` may be broken, or undefined while it is live, its age read on `now` (see clock.ts).
+ * Why `lock` may be broken, or '' while it is live, its age read on `now` (see clock.ts).
  * Its owner refreshes it every third of its own staleLockMs, which may be longer than the
  * caller's: it is stale only once older than the longer of the two. A tag without one (earlier
  * versions), or with one that is not a number up to the longest option (2147483647), counts as the
  * caller's, as it did before tags carried it. However long the owner's, a dead owner on this host
  * (and in this PID namespace) is found at once.
  */
-function staleReason(lock: ObservedLock, staleLockMs: number): string | undefined {
+function staleReason(lock: ObservedLock, staleLockMs: number): string {
   const owner = lock.owner;
   // Not a process (a pid of 0 or less, which kill reads as a process group): never dead.
-  if (owner?.host === hostname() && owner.pid > 0) {
-    const namespace = pidNamespace();
-    const sameNamespace = owner.pidNamespace === undefined || namespace === undefined || owner.pidNamespace === namespace;
-    if (sameNamespace && hasExited(owner.pid)) return 'its owner process has exited';
+  if (owner?.host === os.hostname() && owner.pid > 0) {
+    if (owner.pidNamespace === undefined || !ownPidNamespace || owner.pidNamespace === ownPidNamespace) {
+      // Exited: ESRCH. A pid that is not an integer of 32 bits makes process.kill throw
+      // ERR_INVALID_ARG_TYPE, not ESRCH: not exited, so never broken as dead; nor is a process of
+      // another user (EPERM), nor one that has exited but was not yet reaped by its parent (a
+      // zombie still takes signals: its lock waits out staleLockMs). Reading its state from /proc
+      // could tell, but /proc may show another PID namespace than kill's, where that pid is
+      // another process: a live holder's lock would be broken.
+      try {
+        process.kill(owner.pid, 0);
+      } catch (error) {
+        if (errorCode(error) === 'ESRCH') return 'its owner process has exited';
+      }
+    }
   }
   const ageMs = Math.round(now() - lock.mtimeMs);
   // Only a number up to the longest option: JSON may hold a string ("2000000000", which <= would
@@ -98,7 +91,7 @@ function staleReason(lock: ObservedLock, staleLockMs: number): string | undefine
   // Dated ahead by more than the limit: written before the clock was set back (or planted); it
   // would not go stale for as long.
   if (-ageMs > limitMs) return `dated ${-ageMs} ms ahead (staleLockMs ${limitMs})`;
-  return ageMs > limitMs ? `not refreshed for ${ageMs} ms (staleLockMs ${limitMs})` : undefined;
+  return ageMs > limitMs ? `not refreshed for ${ageMs} ms (staleLockMs ${limitMs})` : '';
 }
 
 /**
@@ -109,11 +102,12 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
   try {
     const info = await inspectFile(path);
     if (!info) return undefined;
-    const text = await readFile(path, { encoding: 'utf8', flag: readFlags });
+    // UTF-8, as Buffer's String() decodes it.
+    const text = String(await fs.readFile(path, { flag: readFlags }));
     return { text, owner: parseOwner(text), mtimeMs: info.mtimeMs };
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw fileSystemError(error, 'read', path);
+    unlessMissing(error, 'read', path);
+    return undefined;
   }
 }
 
@@ -129,71 +123,30 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
 export async function clearStaleGuard(guard: string, staleLockMs: number): Promise<boolean> {
   const breaker = await readLock(guard);
   const gone = !breaker || !!staleReason(breaker, staleLockMs);
-  if (breaker && gone) await unlink(guard).catch(ignore);
+  if (breaker && gone) await fs.unlink(guard).catch(ignore);
   return gone;
 }
 
 /**
- * Breaks a lock judged stale, safely against other breakers and against the lock changing
- * hands meanwhile: breakers take turns through a `.breaker` guard (not `.break`, the directory
- * earlier builds used), re-read and re-judge the lock under it, move it aside atomically
- * (rename), and delete it only if what was moved is the lock judged stale; anything else is put
- * back with `link`, which never replaces a lock a process took at the path while it was aside
- * (the put-back then fails: two holders, with a warning). A holder that releases while its lock
- * is aside dates its lock file to 1970 (see `acquireLockFile`), so a put-back lock is stale at once.
- * The guard is a hard link to the breaker's own owner tag (`tempPath`: atomic, exclusive, never
- * seen empty); one left by a breaker that died mid-break is cleared by `clearStaleGuard`.
- * Returns true when the caller should retry at once, false when it should wait.
+ * The lock files this process holds now (while `fn` runs). `FileStore.get` moves a corrupt file
+ * aside only under its key's lock, where no writer of another process that takes the lock can
+ * replace it meanwhile. Per process, not per caller: a `get` in this process outside `withLock`
+ * while another caller holds the lock counts too (its inode checks handle the holder's `set`).
  */
-async function breakStaleLock(path: string, observed: ObservedLock, staleLockMs: number, nonce: string, tempPath: string, logger: Logger): Promise<boolean> {
-  const guard = `${path}.breaker`;
-  try {
-    await link(tempPath, guard);
-  } catch (error) {
-    if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', guard);
-    // Another breaker's turn: wait, after clearing its guard if it died (or froze) mid-break;
-    // retry at once if the guard has gone already, or was stale (cleared now).
-    return clearStaleGuard(guard, staleLockMs);
-  }
-  try {
-    const current = await readLock(path);
-    if (current?.text !== observed.text) return true;
-    const reason = staleReason(current, staleLockMs);
-    if (!reason) return false;
-    const aside = `${path}.stale-${nonce}`;
-    try {
-      await rename(path, aside);
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return true;
-      throw fileSystemError(error, 'move aside', path);
-    }
-    if ((await readLock(aside).catch(ignore))?.text === current.text) {
-      logger.warn('broke a stale lock', { lock: path, ownerPid: current.owner?.pid, ownerHost: current.owner?.host, reason });
-    } else if (!(await link(aside, path).then(() => true, ignore))) {
-      // The lock changed hands between the check and the rename, and could not be given back
-      // (link never replaces a newer lock at `path`).
-      logger.warn('a stale lock changed hands while being broken; two holders are possible', { lock: path });
-    }
-    await unlink(aside).catch(ignore);
-    return true;
-  } finally {
-    // Only while it is still this breaker's own guard: a breaker stalled for longer than
-    // staleLockMs has had its guard cleared as stale, and the guard now there is a successor's.
-    if ((await readLock(guard).catch(ignore))?.owner?.nonce === nonce) await unlink(guard).catch(ignore);
-  }
-}
+export const heldLocks: Set<string> = new Set<string>();
 
 /**
- * Takes the lock file at `path`, exclusive across processes: the owner tag is written to a
- * private temporary file which is then hard-linked to `path` (atomic, fails if `path` exists,
+ * Runs `fn` holding the lock file at `path`, exclusive across processes: the owner tag is written
+ * to a private temporary file which is then hard-linked to `path` (atomic, fails if `path` exists,
  * never follows a link), so the lock file is never seen empty. While held, its modification
- * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale. The function
- * returned releases the lock (if still ours; if not, or if the check or the unlink fails, it dates
- * its own lock file to 1970, in case a breaker has it aside and puts it back) and never throws. Waiting ends in `LOCK_TIMEOUT` at
- * `deadline` (in ms of `process.uptime()`, see clock.ts); its message reports `timeoutMs`.
+ * time is refreshed every `staleLockMs / 3` so a long holder is not judged stale. Once `fn` has
+ * settled, the lock is released (if still ours; if not, or if the check or the unlink fails, its
+ * own lock file is dated to 1970, in case a breaker has it aside and puts it back); the release
+ * never throws. Waiting ends in `LOCK_TIMEOUT` at `deadline` (in ms of `process.uptime()`, see
+ * clock.ts); its message reports `timeoutMs`.
  */
-export async function acquireLockFile(path: string, { staleLockMs, logger }: AcquireLockOptions, deadline: number, timeoutMs: number): Promise<() => Promise<void>> {
-  const nonce = randomUUID();
+export async function holdLockFile<T>(path: string, { staleLockMs, logger }: AcquireLockOptions, deadline: number, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const nonce = crypto.randomUUID();
   const tempPath = `${path}.${nonce}.tmp`;
   const handle = await createTempFile(tempPath, path);
   // The heartbeat: the owner tag's file is touched from now on, so that it is never older than
@@ -209,75 +162,131 @@ export async function acquireLockFile(path: string, { staleLockMs, logger }: Acq
   // holder would go stale.
   const timer = timers.setInterval(() => {
     try {
-      futimesSync(handle.fd, now() / 1000, now() / 1000);
+      fsSync.futimesSync(handle.fd, now() / 1000, now() / 1000);
     } catch {
       // The release below finds out whether the lock is still ours.
     }
   }, staleLockMs / 3).unref();
-  try {
-    let pollMs = 2;
-    let quickRetries = 0;
-    for (;;) {
-      // Rewritten before every attempt so the time and the file's mtime say "now" at the link.
-      await handle.truncate();
-      await handle.write(JSON.stringify({ pid: process.pid, host: hostname(), nonce, time: now(), pidNamespace: pidNamespace(), staleLockMs } satisfies LockOwner), 0); // UTF-8, the default
-      try {
-        await link(tempPath, path);
-        break;
-      } catch (error) {
-        // Made a StoreError below.
-        if (errorCode(error) !== 'EEXIST') throw error;
-      }
-      const current = await readLock(path);
-      const retryNow = !current || (staleReason(current, staleLockMs) && await breakStaleLock(path, current, staleLockMs, nonce, tempPath, logger));
-      // Retried at once (up to three times in a row) before the deadline is checked: a lock just
-      // broken, or gone, is taken even with a deadline already past (timeoutMs 0: try once).
-      if (retryNow && quickRetries++ < 3) continue;
-      quickRetries = 0;
-      const remaining = deadline - process.uptime() * 1000;
-      if (remaining <= 0) {
-        const holder = current?.owner;
-        throw lockTimeout(timeoutMs, path, holder && `process ${holder.pid} on ${holder.host} since ${new Date(holder.time).toISOString()}`);
-      }
-      // A real timer, not the global one, which fake timers (vi.useFakeTimers() and the like)
-      // replace: a test with fake timers would wait for a contended lock forever.
-      await new Promise((resolve) => timers.setTimeout(resolve, Math.min(remaining, pollMs * (0.5 + Math.random()))));
-      pollMs = Math.min(pollMs * 1.5, 25);
-    }
-  } catch (error) {
-    timers.clearInterval(timer);
-    await handle.close().catch(ignore);
-    // A StoreError (LOCK_TIMEOUT, ...) as it is; a file system's error (the disk full as the
-    // lock's owner tag is written, say) as one too.
-    throw fileSystemError(error, 'create', path);
-  } finally {
-    await unlink(tempPath).catch(ignore);
-  }
-  // Refreshed until the release is done: its check and unlink may wait for a busy pool too.
-  return async () => {
-    // Dated stale at the end, unless the lock file was ours and is gone.
-    let stale = true;
+  /**
+   * Breaks a lock judged stale, safely against other breakers and against the lock changing
+   * hands meanwhile: breakers take turns through a `.breaker` guard (not `.break`, the directory
+   * earlier builds used), re-read and re-judge the lock under it, move it aside atomically
+   * (rename), and delete it only if what was moved is the lock judged stale; anything else is put
+   * back with `link`, which never replaces a lock a process took at the path while it was aside
+   * (the put-back then fails: two holders, with a warning). A holder that releases while its lock
+   * is aside dates its lock file to 1970 (see `holdLockFile`), so a put-back lock is stale at once.
+   * The guard is a hard link to the breaker's own owner tag (`tempPath`: atomic, exclusive, never
+   * seen empty); one left by a breaker that died mid-break is cleared by `clearStaleGuard`.
+   * Returns true when the caller should retry at once, false when it should wait.
+   */
+  const breakStaleLock = async (observed: ObservedLock): Promise<boolean> => {
+    const guard = `${path}.breaker`;
     try {
-      if ((await readLock(path))?.owner?.nonce === nonce) {
-        await unlink(path);
-        stale = false;
-      } else {
-        // Moved aside by a breaker that may yet put it back (see `breakStaleLock`): dated to 1970,
-        // this lock file (our own inode, wherever it is now, which no one else's lock can be) is
-        // stale at once for every waiter, not only after staleLockMs.
-        logger.warn('the lock was broken while held', { lock: path });
-      }
+      await fs.link(tempPath, guard);
     } catch (error) {
-      // Dated too: the breaker's move may have come between the check and the unlink (ENOENT), or
-      // the check or the unlink failed otherwise with the lock still ours at the path. Not after an
-      // unlink that succeeded: had a breaker moved our lock by then, what the unlink removed was a
-      // lock another process took meanwhile, which the one put back is all that still protects.
-      logger.warn('could not release the lock; dated it stale', { lock: path, code: errorCode(error) });
+      if (errorCode(error) !== 'EEXIST') throw fileSystemError(error, 'create', guard);
+      // Another breaker's turn: wait, after clearing its guard if it died (or froze) mid-break;
+      // retry at once if the guard has gone already, or was stale (cleared now).
+      return clearStaleGuard(guard, staleLockMs);
+    }
+    try {
+      const current = await readLock(path);
+      if (current?.text !== observed.text) return true;
+      const reason = staleReason(current, staleLockMs);
+      if (!reason) return false;
+      const aside = `${path}.stale-${nonce}`;
+      try {
+        await fs.rename(path, aside);
+      } catch (error) {
+        // Gone (released, or broken by another breaker): retried at once.
+        unlessMissing(error, 'move aside', path);
+        return true;
+      }
+      if ((await readLock(aside).catch(ignore))?.text === current.text) {
+        logger.warn('broke a stale lock', { lock: path, ownerPid: current.owner?.pid, ownerHost: current.owner?.host, reason });
+      } else if (!(await fs.link(aside, path).then(() => 1, ignore))) {
+        // The lock changed hands between the check and the rename, and could not be given back
+        // (link never replaces a newer lock at `path`).
+        logger.warn('a stale lock changed hands while being broken; two holders are possible', { lock: path });
+      }
+      await fs.unlink(aside).catch(ignore);
+      return true;
     } finally {
-      // The heartbeat first: it would date the file "now" again.
-      timers.clearInterval(timer);
-      if (stale) await handle.utimes(0, 0).catch(ignore);
-      await handle.close().catch(ignore);
+      // Only while it is still this breaker's own guard: a breaker stalled for longer than
+      // staleLockMs has had its guard cleared as stale, and the guard now there is a successor's.
+      if ((await readLock(guard).catch(ignore))?.owner?.nonce === nonce) await fs.unlink(guard).catch(ignore);
     }
   };
+  // Dated to 1970 at the end when the lock was taken and then found broken, or not released.
+  let stale: boolean | undefined;
+  try {
+    try {
+      let pollMs = 2;
+      let quickRetries = 0;
+      for (;;) {
+        // Rewritten before every attempt so the time and the file's mtime say "now" at the link.
+        await handle.truncate();
+        await handle.write(JSON.stringify({ pid: process.pid, host: os.hostname(), nonce, time: now(), pidNamespace: ownPidNamespace, staleLockMs } satisfies LockOwner), 0); // UTF-8, the default
+        try {
+          await fs.link(tempPath, path);
+          break;
+        } catch (error) {
+          // Made a StoreError below.
+          if (errorCode(error) !== 'EEXIST') throw error;
+        }
+        const current = await readLock(path);
+        const retryNow = !current || (staleReason(current, staleLockMs) && await breakStaleLock(current));
+        // Retried at once (up to three times in a row) before the deadline is checked: a lock just
+        // broken, or gone, is taken even with a deadline already past (timeoutMs 0: try once).
+        if (retryNow && quickRetries++ < 3) continue;
+        quickRetries = 0;
+        const remaining = deadline - process.uptime() * 1000;
+        if (remaining <= 0) {
+          const holder = current?.owner;
+          throw lockTimeout(timeoutMs, path, holder && `process ${holder.pid} on ${holder.host} since ${new Date(holder.time).toISOString()}`);
+        }
+        // A real timer, not the global one, which fake timers (vi.useFakeTimers() and the like)
+        // replace: a test with fake timers would wait for a contended lock forever.
+        await new Promise((resolve) => timers.setTimeout(resolve, Math.min(remaining, pollMs * (0.5 + Math.random()))));
+        pollMs = Math.min(pollMs * 1.5, 25);
+      }
+    } catch (error) {
+      // A StoreError (LOCK_TIMEOUT, ...) as it is; a file system's error (the disk full as the
+      // lock's owner tag is written, say) as one too.
+      throw fileSystemError(error, 'create', path);
+    } finally {
+      await fs.unlink(tempPath).catch(ignore);
+    }
+    heldLocks.add(path);
+    try {
+      return await fn();
+    } finally {
+      heldLocks.delete(path);
+      // The release. Refreshed until it is done: its check and unlink may wait for a busy pool too.
+      // Dated stale at the end, unless the lock file was ours and is gone.
+      stale = true;
+      try {
+        if ((await readLock(path))?.owner?.nonce === nonce) {
+          await fs.unlink(path);
+          stale = false;
+        } else {
+          // Moved aside by a breaker that may yet put it back (see `breakStaleLock`): dated to 1970,
+          // this lock file (our own inode, wherever it is now, which no one else's lock can be) is
+          // stale at once for every waiter, not only after staleLockMs.
+          logger.warn('the lock was broken while held', { lock: path });
+        }
+      } catch (error) {
+        // Dated too: the breaker's move may have come between the check and the unlink (ENOENT), or
+        // the check or the unlink failed otherwise with the lock still ours at the path. Not after an
+        // unlink that succeeded: had a breaker moved our lock by then, what the unlink removed was a
+        // lock another process took meanwhile, which the one put back is all that still protects.
+        logger.warn('could not release the lock; dated it stale', { lock: path, code: errorCode(error) });
+      }
+    }
+  } finally {
+    // The heartbeat first: it would date the file "now" again.
+    timers.clearInterval(timer);
+    if (stale) await handle.utimes(0, 0).catch(ignore);
+    await handle.close().catch(ignore);
+  }
 }

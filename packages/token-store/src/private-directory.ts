@@ -2,7 +2,7 @@ import type { Logger } from '@sessionkit/logger';
 import { now, timers } from './clock.js';
 import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
 import { clearStaleGuard } from './lock-file.js';
-import { chmod, join, lstat, mkdir, readdir, stat, unlink } from './node-builtins.js';
+import { fs, nodePath } from './node-builtins.js';
 
 /**
  * What {@link ensurePrivateDirectory} needs: the directory, where to log, and `staleLockMs`,
@@ -31,23 +31,21 @@ const leftoverName = /^(\.\w{64}\.json\.[\w-]{36}\.tmp|\w{64}\.lock\.([\w-]{36}\
  * breaker guards.
  */
 export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: PrivateDirectoryOptions): Promise<void> {
-  let info;
-  try {
-    await makeDirectory(dir).catch((error: unknown) => {
-      // EEXIST/ENOTDIR: something that is not a directory is in the way; the check below says so.
-      const code = errorCode(error);
-      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw error;
+  const info = await makeDirectory(dir)
+    .catch((error: unknown) => {
+      // ENOTDIR: something that is not a directory is in the way; the check below says so.
+      if (errorCode(error) !== 'ENOTDIR') throw error;
+    })
+    .then(() => fs.stat(dir))
+    .catch((error: unknown) => {
+      throw fileSystemError(error, 'create', dir);
     });
-    info = await stat(dir);
-  } catch (error) {
-    throw fileSystemError(error, 'create', dir);
-  }
   if (!info.isDirectory()) throw notPlain(dir, 'directory');
   assertOwner(info.uid, dir);
   if (hasPosixModes) {
     const mode = info.mode & 0o777;
     if (mode !== 0o700) {
-      await chmod(dir, 0o700).catch((error: unknown) => {
+      await fs.chmod(dir, 0o700).catch((error: unknown) => {
         throw fileSystemError(error, 'restrict the mode of', dir);
       });
       logger.debug('tightened the mode to 0700', { dir, previousMode: mode.toString(8) });
@@ -63,14 +61,14 @@ export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: Priva
   if (swept.has(dir)) return;
   swept.add(dir);
   const sweptAt = now();
-  for (const name of await readdir(dir).catch(() => [])) {
+  for (const name of await fs.readdir(dir).catch(() => [])) {
     if (!leftoverName.test(name)) continue;
-    const path = join(dir, name);
+    const path = nodePath.join(dir, name);
     try {
-      const leftover = await lstat(path);
+      const leftover = await fs.lstat(path);
       if (name.endsWith('.breaker')) await clearStaleGuard(path, staleLockMs);
       else if (leftover.isFile() && sweptAt - leftover.mtimeMs > 600_000) {
-        await unlink(path);
+        await fs.unlink(path);
         logger.debug('removed a leftover temporary file', { file: path });
       }
     } catch {
@@ -83,19 +81,21 @@ export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: Priva
  * Creates `dir`, and the parents it lacks, each mode 0700 whatever the umask: a umask such as
  * 0177 leaves a new directory without its owner's search bit, so nothing could be created in
  * it (`mkdir` with `recursive` would fail below a new parent, and leave that parent so). Only
- * directories made here are changed. Throws EEXIST when `dir` exists.
+ * directories made here are changed: one that exists already (EEXIST, also when another
+ * caller made it meanwhile) is left as it is, for the caller to check.
  */
 async function makeDirectory(dir: string): Promise<void> {
   // join(dir, '..') is dirname(dir): `dir` is absolute and normalized (resolved).
-  const parent = join(dir, '..');
-  await makeOne(dir, parent).catch(async (error: unknown) => {
-    if (errorCode(error) !== 'ENOENT') throw error;
-    await makeDirectory(parent).catch((parentError: unknown) => {
-      if (errorCode(parentError) !== 'EEXIST') throw parentError;
+  const parent = nodePath.join(dir, '..');
+  await makeOne(dir, parent)
+    .catch(async (error: unknown) => {
+      if (errorCode(error) !== 'ENOENT') throw error;
+      await makeDirectory(parent);
+      await makeOne(dir, parent);
+    })
+    .then(() => fs.chmod(dir, 0o700), (error: unknown) => {
+      if (errorCode(error) !== 'EEXIST') throw error;
     });
-    await makeOne(dir, parent);
-  });
-  await chmod(dir, 0o700);
 }
 
 /**
@@ -106,27 +106,16 @@ async function makeDirectory(dir: string): Promise<void> {
  * (it may have gained the bit since; one of ours refusing for another reason, such as mode 0500,
  * is reported a second later).
  */
-async function makeOne(dir: string, parent: string): Promise<void> {
-  for (let waitMs = 1; ; waitMs *= 2) {
-    try {
-      await mkdir(dir, { mode: 0o700 });
-      return;
-    } catch (error) {
-      if (errorCode(error) !== 'EACCES' || waitMs > 512 || !(await nearestIsOurs(parent))) throw error;
-    }
+async function makeOne(dir: string, parent: string, waitMs = 1): Promise<void> {
+  await fs.mkdir(dir, { mode: 0o700 }).catch(async (error: unknown) => {
+    if (errorCode(error) !== 'EACCES' || waitMs > 512 || !(await nearestIsOurs(parent))) throw error;
     await new Promise((resolve) => timers.setTimeout(resolve, waitMs));
-  }
+    await makeOne(dir, parent, waitMs * 2);
+  });
 }
 
 async function nearestIsOurs(path: string): Promise<boolean> {
-  for (;;) {
-    try {
-      return (await stat(path)).uid === process.getuid?.();
-    } catch (error) {
-      // Not even stat()-able: a directory above it lacks the search bit.
-      const above = join(path, '..');
-      if (errorCode(error) !== 'EACCES' || above === path) return false;
-      path = above;
-    }
-  }
+  const above = nodePath.join(path, '..');
+  // Not even stat()-able (EACCES): a directory above it lacks the search bit.
+  return fs.stat(path).then((info) => info.uid === process.getuid?.(), (error: unknown) => errorCode(error) === 'EACCES' && above !== path && nearestIsOurs(above));
 }
