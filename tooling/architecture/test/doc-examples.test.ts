@@ -231,6 +231,16 @@ describe('documentation examples', () => {
     }
   });
 
+  it('leaves no JavaScript or TypeScript block unchecked: every such block is tagged ts', () => {
+    // A block tagged js, tsx, mjs (or with more after the language) would be skipped above.
+    const untagged = documents.flatMap((document) =>
+      readFileSync(join(root, document), 'utf8')
+        .split('\n')
+        .flatMap((line, index) => (/^\s*```\s*(js|javascript|mjs|cjs|jsx|tsx|ts\S+|typescript\S+)\b/i.test(line) ? [`${document}:${index + 1}: ${line.trim()}`] : [])),
+    );
+    expect(untagged).toEqual([]);
+  });
+
   it('type-check against the packages', () => {
     const files = new Map(examples.map((example) => [example.file, checkedText(example)]));
     const program = programOf(files, probe);
