@@ -11,8 +11,9 @@ export type Timers = Pick<typeof globalThis, 'setTimeout' | 'clearTimeout'>;
  */
 export class KeyedMutex {
   /**
-   * Per key, the callers' start functions in the order they came (a Set keeps it): the first one
-   * runs, the others wait.
+   * Per key while a caller runs: the start functions of the callers waiting, in the order they
+   * came (a Set keeps it). A caller leaves it as it starts, so a timeout that fires late (a test's
+   * fake clearTimeout may not clear a real timer) finds it gone and does nothing.
    */
   readonly #queues = new Map<string, Set<() => void>>();
 
@@ -24,25 +25,27 @@ export class KeyedMutex {
   run<T>(key: string, fn: () => Promise<T>, timeoutMs: number, timers: Timers = realTimers): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const queue = this.#queues.get(key) ?? new Set();
+      let waiting = this.#queues.get(key);
       const start = (): void => {
-        // Started: no longer waiting, so never timed out.
         timers.clearTimeout(timer);
         // The async wrapper turns a synchronous throw in `fn` into a rejection.
         (async () => fn())().then(resolve, reject).finally(() => {
-          queue.delete(start);
-          const [next] = queue;
-          if (next) next();
-          else this.#queues.delete(key);
+          const [next] = waiting as Set<() => void>;
+          if (next) {
+            waiting?.delete(next);
+            next();
+          } else this.#queues.delete(key);
         });
       };
-      this.#queues.set(key, queue.add(start));
-      if (queue.size === 1) start();
-      else {
+      if (waiting) {
+        waiting.add(start);
         timer = timers.setTimeout(() => {
-          // Still waiting (the timer is cleared once it starts): it leaves the queue.
-          if (queue.delete(start)) reject(lockTimeout(timeoutMs, 'on a store key'));
+          // Still waiting: it leaves the queue.
+          if (waiting?.delete(start)) reject(lockTimeout(timeoutMs, 'on a store key'));
         }, timeoutMs);
+      } else {
+        this.#queues.set(key, (waiting = new Set()));
+        start();
       }
     });
   }

@@ -89,7 +89,8 @@ async function makeDirectory(dir: string): Promise<void> {
   const parent = nodePath.join(dir, '..');
   await makeOne(dir, parent)
     .catch(async (error: unknown) => {
-      if (errorCode(error) !== 'ENOENT') throw error;
+      // Not past the root: a missing drive or share on Windows (`Z:\\`) is its own parent.
+      if (errorCode(error) !== 'ENOENT' || parent === dir) throw error;
       await makeDirectory(parent);
       await makeOne(dir, parent);
     })

@@ -33,7 +33,9 @@ export class StoreError extends Error {
 
   /** True for a StoreError from any copy of this package. */
   static isInstance(value: unknown): value is StoreError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+    // Only this package's constructor sets the marker (reading it from a primitive gives undefined),
+    // as the other @sessionkit errors check theirs.
+    return (value as Partial<Record<symbol, unknown>> | null | undefined)?.[marker] === true;
   }
 }
 
