@@ -77,20 +77,37 @@ const documents = [
 let counter = 0;
 const virtualFile = (): string => join(here, `doc-example-${++counter}.ts`);
 
-function markdownExamples(document: string): Example[] {
+interface Fence {
+  /** The language of its info string, lower-cased (`ts` for "```TS title=x"); '' for none. */
+  language: string;
+  /** The line number of its first line of code. */
+  line: number;
+  /** Its code, without the opening fence's indentation. */
+  code: string;
+}
+
+/** The fenced code blocks of a Markdown document (backticks or tildes, indented or not, CommonMark's rules). */
+function fences(document: string): Fence[] {
   const lines = readFileSync(join(root, document), 'utf8').split('\n');
-  const examples: Example[] = [];
-  let start = -1;
+  const found: Fence[] = [];
   for (let index = 0; index < lines.length; index++) {
-    const line = lines[index]!;
-    if (start < 0 && /^```(ts|typescript)\s*$/.test(line)) start = index + 1;
-    else if (start >= 0 && /^```\s*$/.test(line)) {
-      const code = lines.slice(start, index).join('\n');
-      examples.push({ where: `${document}:${start + 1}`, file: virtualFile(), code, fragment: !/^\s*import\s/m.test(code) });
-      start = -1;
-    }
+    const open = /^( {0,3})(`{3,}|~{3,})\s*([^\s`]*)/.exec(lines[index]!);
+    if (!open) continue;
+    const [, indent = '', marker = '', language = ''] = open;
+    // Closed by the same character, at least as many, and nothing else; else at the end.
+    let end = index + 1;
+    while (end < lines.length && !new RegExp(`^ {0,3}${marker.startsWith('`') ? '`' : '~'}{${marker.length},}\\s*$`).test(lines[end]!)) end++;
+    const code = lines.slice(index + 1, end).map((line) => (line.startsWith(indent) ? line.slice(indent.length) : line.trimStart()));
+    found.push({ language: language.toLowerCase(), line: index + 2, code: code.join('\n') });
+    index = end;
   }
-  return examples;
+  return found;
+}
+
+function markdownExamples(document: string): Example[] {
+  return fences(document)
+    .filter(({ language }) => language === 'ts' || language === 'typescript')
+    .map(({ line, code }) => ({ where: `${document}:${line}`, file: virtualFile(), code, fragment: !/^\s*import\s/m.test(code) }));
 }
 
 const options = ((): ts.CompilerOptions => {
@@ -232,11 +249,11 @@ describe('documentation examples', () => {
   });
 
   it('leaves no JavaScript or TypeScript block unchecked: every such block is tagged ts', () => {
-    // A block tagged js, tsx, mjs (or with more after the language) would be skipped above.
+    // A block tagged js, tsx, mjs and the like would be skipped above.
     const untagged = documents.flatMap((document) =>
-      readFileSync(join(root, document), 'utf8')
-        .split('\n')
-        .flatMap((line, index) => (/^\s*```\s*(js|javascript|mjs|cjs|jsx|tsx|ts\S+|typescript\S+)\b/i.test(line) ? [`${document}:${index + 1}: ${line.trim()}`] : [])),
+      fences(document)
+        .filter(({ language }) => /^(js|javascript|[mc]js|jsx|tsx|[mc]ts|node)$/.test(language))
+        .map(({ line, language }) => `${document}:${line - 1}: ${language}`),
     );
     expect(untagged).toEqual([]);
   });
