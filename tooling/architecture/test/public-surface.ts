@@ -4,6 +4,7 @@
 // contract shows fails `pnpm typecheck`. Nothing here runs (the function is never called); the
 // tests of each package and `packed.test.ts` run the same calls.
 import {
+  type AuthContext,
   AuthError,
   type Authenticator,
   type AuthErrorCode,
@@ -12,9 +13,10 @@ import {
   type SessionData,
   type Token,
 } from '@sessionkit/core-session';
-import { type ConnectionState, EssClient, type EssEvent, type EssState } from '@sessionkit/ess-client';
+import { type ConnectionState, EssClient, type EssConnectionChange, type EssEvent, type EssState } from '@sessionkit/ess-client';
 import { type CommandResponse, CommandClient, createApiClient, encodeCommand, parseResponse } from '@sessionkit/http-client';
 import { adaptLogger, createLogger, type LogEntry, type Logger, type LogLevel, redact, silentLogger } from '@sessionkit/logger';
+import { pino } from 'pino';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { MemoryStore as RootMemoryStore, type StoredRecord, StoreError, type StoreErrorCode, type TokenStore } from '@sessionkit/token-store';
 import { FileStore } from '@sessionkit/token-store/file';
@@ -40,7 +42,9 @@ export async function contract(): Promise<void> {
   accepts<Logger>(silentLogger);
   accepts<Logger>(adaptLogger(console));
   accepts<Logger>(adaptLogger({ log: (entry: LogEntry) => { accepts<string>(entry.msg); } }));
+  accepts<Logger>(adaptLogger(pino()));
   accepts<{ password: string }>(redact({ password: 'x' }));
+  accepts<{ ssn: string }>(redact({ ssn: 'x' }, { keys: ['ssn'] }));
 
   // @sessionkit/token-store (the root re-exports MemoryStore and the types)
   const memory: TokenStore = new MemoryStore();
@@ -63,6 +67,15 @@ export async function contract(): Promise<void> {
   const authenticator: Authenticator = oauth2({ tokenUrl: 'https://id.example/token', grant: 'client_credentials', clientId: 'id', clientSecret: 'secret', scope: 'a b' });
   oauth2({ tokenUrl: 'https://id.example/token', grant: 'password', clientId: 'id', username: 'user', password: 'password' });
   accepts<string>(authenticator.identity);
+  const context: AuthContext = { signal: AbortSignal.timeout(1000), now: Date.now, logger, attempt: 1 };
+  const issued: Token = await authenticator.authenticate(context);
+  if (authenticator.refresh) accepts<Token>(await authenticator.refresh(issued, context));
+  if (authenticator.revoke) await authenticator.revoke(issued, context);
+  const custom: Authenticator = {
+    identity: 'custom login',
+    authenticate: ({ now }) => Promise.resolve({ value: 'session-id', type: 'Session', obtainedAt: now(), idleTtlMs: 600_000 }),
+  };
+  accepts<Session>(new Session({ authenticator: custom }));
   const session = new Session({ authenticator, store: memory, key: 'key', refreshWindowMs: 60_000, idleTtlMs: 600_000, logger, clock: () => Date.now() });
   accepts<Session>(Session.fromEnv(process.env, { store: memory }));
   accepts<Session>(Session.fromEnv());
@@ -87,6 +100,7 @@ export async function contract(): Promise<void> {
   const authError = new AuthError(authCodes[0] ?? 'NETWORK', 'message', { retryAfterMs: 1000 });
   accepts<Error>(authError);
   accepts<number | undefined>(authError.retryAfterMs);
+  accepts<AuthErrorCode>(authError.code);
 
   // @sessionkit/http-client
   const client = new CommandClient({
@@ -113,6 +127,7 @@ export async function contract(): Promise<void> {
   accepts<string | undefined>(response.property('DOMAIN'));
   for await (const page of client.pages({ COMMAND: 'QueryDomainList' })) accepts<CommandResponse>(page);
   accepts<CommandResponse>(await client.login());
+  accepts<CommandResponse>(await client.login({ timeoutSeconds: 600, maxTtlSeconds: 3600 }));
   accepts<CommandResponse>(await client.logout());
   await client.close();
   accepts<string>(encodeCommand({ COMMAND: 'StatusAccount' }));
@@ -134,7 +149,8 @@ export async function contract(): Promise<void> {
   });
   accepts<EssClient>(new EssClient({ url: 'ws://127.0.0.1/api/ws/events/v1', auth: () => Promise.resolve('token') }));
   await ess.connect();
-  for await (const event of ess.events()) accepts<EssEvent>(event);
+  const events: AsyncIterableIterator<EssEvent> = ess.events();
+  for await (const event of events) accepts<EssEvent>(event);
   const subscription: string = await ess.subscribe([{ modifier: 'exclude', eventTypes: ['type'] }]);
   await ess.unsubscribe(subscription);
   accepts<EssState[]>(await ess.getState());
@@ -148,7 +164,8 @@ export async function contract(): Promise<void> {
     accepts<readonly EssState[]>(change.changed);
   });
   ess.on('connection', (change) => {
-    accepts<object>(change);
+    accepts<EssConnectionChange>(change);
+    accepts<ConnectionState>(change.state);
   });
   accepts<string | undefined>(ess.sessionId ?? ess.lastEventId);
   const states: ConnectionState[] = ['connecting', 'online', 'offline', 'delayed', 'halted'];
