@@ -125,6 +125,32 @@ describe('oauth2', () => {
     }
   });
 
+  it('gives that hint for a refusal of the client only: invalid_client, or a 401 without an OAuth error', async () => {
+    let answer: [number, string] = [401, ''];
+    const server = createServer((request, response) => {
+      request.resume();
+      response.writeHead(answer[0], { 'content-type': 'application/json' }).end(answer[1]);
+    });
+    const tokenUrl = `${await listen(server)}/token`;
+    onTestFinished(() => closeServer(server));
+    const cases: [number, string, boolean][] = [
+      [401, '', true],
+      [401, JSON.stringify({ error: 'invalid_client' }), true],
+      [400, JSON.stringify({ error: 'invalid_client' }), true],
+      // A refresh token or password refused: the client was not.
+      [401, JSON.stringify({ error: 'invalid_grant' }), false],
+      [400, JSON.stringify({ error: 'invalid_grant' }), false],
+      [403, '', false],
+    ];
+    for (const [status, body, hinted] of cases) {
+      answer = [status, body];
+      const authenticator = oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'client', clientSecret: 'se+cret/=' });
+      const error = await caught(new Session({ authenticator }).getToken());
+      expect(error, `${status} ${body}`).toMatchObject({ code: 'INVALID_CREDENTIALS', status });
+      expect((error as Error).message.includes("try clientAuthentication: 'body'"), `${status} ${body}`).toBe(hinted);
+    }
+  });
+
   it("refuses a clientAuthentication other than 'basic' or 'body' (the secret went in the form unasked)", () => {
     const base = { tokenUrl: 'https://id.example.com/token', grant: 'client_credentials', clientId: 'c', clientSecret: 's' } as const;
     for (const clientAuthentication of ['client_secret_basic', 'Basic', '', 'none']) {

@@ -259,8 +259,9 @@ export function oauth2(options: OAuth2Options): Authenticator {
       const oauthError = typeof json?.error === 'string' ? scrubText(json.error, secrets, 60) : undefined;
       const description = typeof json?.error_description === 'string' ? `: ${scrubText(json.error_description, secrets)}` : '';
       const refused = status === 400 || status === 401 || status === 403;
-      // The client refused, with Basic credentials that encoding changed: say how to tell whether the server decodes them.
-      const hint = basicEncoded && (status === 401 || oauthError === 'invalid_client')
+      // The client refused (invalid_client, or a 401 without an OAuth error; not a refresh token's 401
+      // invalid_grant), with Basic credentials that encoding changed: say what to try.
+      const hint = basicEncoded && (oauthError === 'invalid_client' || (status === 401 && oauthError === undefined))
         ? " The client id or secret has characters HTTP Basic sends form-encoded (RFC 6749 section 2.3.1), which some servers do not decode: if it is right, try clientAuthentication: 'body'."
         : '';
       throw new AuthError(
