@@ -2,14 +2,25 @@ import { describe, expect, it } from 'vitest';
 import { KeyedMutex, type Timers } from './keyed-mutex.js';
 
 /**
- * Timers fired by hand, whose clearTimeout does nothing (as a test's fake clearTimeout may do with
- * a real timer): `fire()` runs every timeout set so far.
+ * Timers fired by hand, whose clearTimeout does nothing but record the timer it was given (as a
+ * test's fake clearTimeout may do with a real timer): `fire()` runs every timeout set so far.
  */
-function handTimers(): { timers: Timers; fire: () => void } {
+function handTimers(): { timers: Timers; fire: () => void; set: number[]; cleared: unknown[] } {
   const pending: (() => void)[] = [];
-  const timers = { setTimeout: (callback: () => void) => pending.push(callback), clearTimeout: () => undefined } as unknown as Timers;
+  const set: number[] = [];
+  const cleared: unknown[] = [];
+  const timers = {
+    setTimeout: (callback: () => void) => {
+      set.push(set.length + 1);
+      pending.push(callback);
+      return set.length;
+    },
+    clearTimeout: (timer: unknown) => cleared.push(timer),
+  } as unknown as Timers;
   return {
     timers,
+    set,
+    cleared,
     fire: () => {
       for (const callback of pending.splice(0)) callback();
     },
@@ -43,7 +54,7 @@ describe('KeyedMutex', () => {
 
   it('times out a caller still waiting, and never one that has started, even when its timer was not cleared', async () => {
     const mutex = new KeyedMutex();
-    const { timers, fire } = handTimers();
+    const { timers, fire, set, cleared } = handTimers();
     let running = 0;
     let most = 0;
     const hold = (until: Promise<void>) => async (): Promise<void> => {
@@ -57,8 +68,11 @@ describe('KeyedMutex', () => {
     const b = settle(mutex.run('k', hold(holdB.promise), 1000, timers));
     holdA.resolve();
     await a;
-    // B runs now; its timeout fires (its clearTimeout did nothing), then C comes.
+    // B runs now, and cleared its timer as it started (the first set: A waited for none); here
+    // that did nothing, so its timeout fires, then C comes.
     expect(running).toBe(1);
+    expect(set).toEqual([1]);
+    expect(cleared).toContain(1);
     fire();
     const c = settle(mutex.run('k', hold(Promise.resolve()), 1000, timers));
     await new Promise((resolve) => setImmediate(resolve));
@@ -74,5 +88,15 @@ describe('KeyedMutex', () => {
     holdD.resolve();
     expect(await d).toBe('resolved');
     expect(most).toBe(1);
+  });
+
+  it('rejects for an fn that throws at once, and goes on with the next caller', async () => {
+    const mutex = new KeyedMutex();
+    const failing = mutex.run('k', () => {
+      throw new Error('boom');
+    }, 1000);
+    const next = mutex.run('k', () => Promise.resolve('next'), 1000);
+    await expect(failing).rejects.toThrow('boom');
+    expect(await next).toBe('next');
   });
 });

@@ -92,7 +92,8 @@ function fences(document: string): Fence[] {
   const found: Fence[] = [];
   for (let index = 0; index < lines.length; index++) {
     const open = /^( {0,3})(`{3,}|~{3,})\s*([^\s`]*)/.exec(lines[index]!);
-    if (!open) continue;
+    // A backtick fence's info string holds no backtick: "```ts``` blocks" is text.
+    if (!open || (open[2]!.startsWith('`') && lines[index]!.slice(open[0].length).includes('`'))) continue;
     const [, indent = '', marker = '', language = ''] = open;
     // Closed by the same character, at least as many, and nothing else; else at the end.
     let end = index + 1;

@@ -74,6 +74,9 @@ export async function contract(): Promise<void> {
   const custom: Authenticator = {
     identity: 'custom login',
     authenticate: ({ now }) => Promise.resolve({ value: 'session-id', type: 'Session', obtainedAt: now(), idleTtlMs: 600_000 }),
+    refresh: (token: Token) => Promise.resolve(token),
+    // The contract's one-argument form.
+    revoke: (token: Token) => Promise.resolve(accepts<Token>(token)).then(() => undefined),
   };
   accepts<Session>(new Session({ authenticator: custom }));
   const session = new Session({ authenticator, store: memory, key: 'key', refreshWindowMs: 60_000, idleTtlMs: 600_000, logger, clock: () => Date.now() });
