@@ -3,16 +3,13 @@
 // (client authentication, grants, errors, expires_in, refresh token rotation through the model's
 // revokeToken), with the library's own Bearer check (RFC 6750) to tell whether the server still takes
 // a token. Its revocation endpoint (RFC 7009) is the helper's own: the library has none.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { FileStore } from '@sessionkit/token-store/file';
 import { fingerprint } from '@sessionkit/logger';
 import { AuthError, oauth2, type OAuth2Options, Session, type Token } from '@sessionkit/core-session';
-import { caught, eventually, manualClock, runSessionChildren } from './testing/helpers.js';
+import { refreshInProcesses } from './testing/interop.js';
+import { caught, eventually, manualClock } from './testing/helpers.js';
 import { ACCESS_TTL_S, BASIC_CLIENT, BODY_CLIENT, KEEP_CLIENT, PUBLIC_CLIENT, SHORT_CLIENT, SHORT_TTL_S, SYMBOL_CLIENT, USER, useNodeOauthServer } from './testing/node-oauth-server.js';
 
 const server = useNodeOauthServer();
@@ -278,20 +275,7 @@ describe('against @node-oauth/oauth2-server, a second real OAuth 2.0 server', ()
   });
 
   it('8 processes on one FileStore, all past the refresh point at once, refresh once between them: no spent refresh token reaches the server', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-node-oauth-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const clock = manualClock();
-    const first = await new Session({ authenticator: passwordGrant(), store: new FileStore({ dir }), clock }).getToken();
-    const children = await runSessionChildren(8, {
-      TOKEN_URL: server().tokenUrl,
-      STORE_DIR: dir,
-      CLIENT_ID: BASIC_CLIENT.clientId,
-      CLIENT_SECRET: BASIC_CLIENT.clientSecret,
-      GRANT_USERNAME: USER.username,
-      GRANT_PASSWORD: USER.password,
-      // Every child at the stored token's expiry, past its refresh point.
-      CLOCK_AT_MS: String(clock() + ACCESS_TTL_S * 1000),
-    });
+    const { first, children } = await refreshInProcesses({ tokenUrl: server().tokenUrl, client: BASIC_CLIENT, user: USER, accessTtlMs: ACCESS_TTL_S * 1000 }, passwordGrant());
     expect(children.every((child) => child.ok)).toBe(true);
     expect(new Set(children.map((child) => child.fingerprint)).size).toBe(1);
     expect(children[0]?.fingerprint).not.toBe(fingerprint(first.value));

@@ -12,7 +12,8 @@ import { MemoryStore } from '@sessionkit/token-store';
 import { FileStore } from '@sessionkit/token-store/file';
 import { fingerprint } from '@sessionkit/logger';
 import { AuthError, oauth2, type OAuth2Options, Session, type Token } from '@sessionkit/core-session';
-import { caught, manualClock, runSessionChildren } from './testing/helpers.js';
+import { refreshInProcesses } from './testing/interop.js';
+import { caught, manualClock } from './testing/helpers.js';
 import { ACCESS_TTL_S, BASIC_CLIENT, POST_CLIENT, USER, useOidcServer } from './testing/oidc-server.js';
 
 const server = useOidcServer();
@@ -125,20 +126,7 @@ describe('against oidc-provider, a real OAuth 2.0 server', () => {
   });
 
   it('8 processes on one FileStore, all past the refresh point at once, refresh once between them: no spent refresh token reaches the server', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-oidc-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const clock = manualClock();
-    const first = await new Session({ authenticator: passwordGrant(), store: new FileStore({ dir }), clock }).getToken();
-    const children = await runSessionChildren(8, {
-      TOKEN_URL: server().tokenUrl,
-      STORE_DIR: dir,
-      CLIENT_ID: BASIC_CLIENT.clientId,
-      CLIENT_SECRET: BASIC_CLIENT.clientSecret,
-      GRANT_USERNAME: USER.username,
-      GRANT_PASSWORD: USER.password,
-      // Every child at the stored token's expiry, past its refresh point.
-      CLOCK_AT_MS: String(clock() + ACCESS_TTL_S * 1000),
-    });
+    const { first, children } = await refreshInProcesses({ tokenUrl: server().tokenUrl, client: BASIC_CLIENT, user: USER, accessTtlMs: ACCESS_TTL_S * 1000 }, passwordGrant());
     expect(children.every((child) => child.ok)).toBe(true);
     expect(new Set(children.map((child) => child.fingerprint)).size).toBe(1);
     expect(children[0]?.fingerprint).not.toBe(fingerprint(first.value));

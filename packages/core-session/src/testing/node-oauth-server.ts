@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OAuth2Server from '@node-oauth/oauth2-server';
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { useServer } from './interop.js';
 
 /** A confidential client that may use every grant, scopes `api` and `reports`. */
 export const BASIC_CLIENT = { clientId: 'basic-client', clientSecret: 'basic-client-secret-3d91a7' } as const;
@@ -347,16 +347,5 @@ export async function startNodeOauthServer(): Promise<NodeOauthServer> {
 
 /** Start a server for the tests of this file (reset before each): the getter returns it. */
 export function useNodeOauthServer(): () => NodeOauthServer {
-  let server: NodeOauthServer | undefined;
-  beforeAll(async () => {
-    server = await startNodeOauthServer();
-  });
-  afterAll(() => server?.close());
-  beforeEach(() => {
-    server?.reset();
-  });
-  return () => {
-    if (server === undefined) throw new Error('the @node-oauth/oauth2-server server has not started');
-    return server;
-  };
+  return useServer('@node-oauth/oauth2-server', startNodeOauthServer);
 }

@@ -11,7 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Adapter, type AdapterPayload, errors, type KoaContextWithOIDC } from 'oidc-provider';
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { useServer } from './interop.js';
 
 /** The confidential client that may use every grant (HTTP Basic). */
 export const BASIC_CLIENT = { clientId: 'basic-client', clientSecret: 'basic-client-secret-4f1c9e' } as const;
@@ -191,16 +191,5 @@ export async function startOidcServer(): Promise<OidcServer> {
 
 /** Start a server for the tests of this file (reset before each): the getter returns it. */
 export function useOidcServer(): () => OidcServer {
-  let server: OidcServer | undefined;
-  beforeAll(async () => {
-    server = await startOidcServer();
-  });
-  afterAll(() => server?.close());
-  beforeEach(() => {
-    server?.reset();
-  });
-  return () => {
-    if (server === undefined) throw new Error('the oidc-provider server has not started');
-    return server;
-  };
+  return useServer('oidc-provider', startOidcServer);
 }
