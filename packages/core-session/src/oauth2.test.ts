@@ -716,7 +716,7 @@ describe('oauth2 requests that fail', () => {
     const error = await caught(new Session({ authenticator, retry: { retries: 3, baseDelayMs: 1 } }).getToken());
     expect(error).toMatchObject({ name: 'AuthError', code: 'CONFIGURATION', retryable: false });
     // Node's code for a self-signed certificate, and what to do.
-    expect((error as Error).message).toMatch(/^The token endpoint request to 127\.0\.0\.1:\d+ failed \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\): its TLS certificate is not trusted or not valid\. Retrying cannot help: trust its CA \(see the README\) or fix the certificate\.$/);
+    expect((error as Error).message).toMatch(/^The token endpoint request to 127\.0\.0\.1:\d+ failed \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\): its TLS certificate is not trusted or not valid\. Retrying cannot help: trust its CA \(NODE_EXTRA_CA_CERTS, or the fetch option of oauth2\(\)\) or fix the certificate\.$/);
     expect((error as Error).message).not.toContain('cert-secret');
     expect(requests).toBe(1);
     // The control: a network failure (nothing listens) stays NETWORK, retried.

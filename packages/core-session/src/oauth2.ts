@@ -205,7 +205,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
       if (isCertificateError(cause?.code)) {
         throw new AuthError(
           'CONFIGURATION',
-          `The ${what} request to ${url.host} failed (${reason}): ${reason.includes('WRONG_VERSION') ? "it does not speak TLS there (plain http?). Retrying cannot help: check the URL's scheme and port" : 'its TLS certificate is not trusted or not valid. Retrying cannot help: trust its CA (see the README) or fix the certificate'}.`,
+          `The ${what} request to ${url.host} failed (${reason}): ${reason.includes('WRONG_VERSION') ? "it does not speak TLS there (plain http?). Retrying cannot help: check the URL's scheme and port" : 'its TLS certificate is not trusted or not valid. Retrying cannot help: trust its CA (NODE_EXTRA_CA_CERTS, or the fetch option of oauth2()) or fix the certificate'}.`,
           { cause: error },
         );
       }
