@@ -106,8 +106,8 @@ export interface EssClientOptions {
   /**
    * Largest command frame sent, in bytes (UTF-8): a larger one (a `subscribe()` with very long
    * filters) is refused before sending, INVALID_COMMAND, as a gateway closes the connection (1009)
-   * for a frame over its own limit. The default is the sandbox's limit (protocols/ess.md names
-   * none); `Infinity` sends any. @default 1048576
+   * for a frame over its own limit. The default is the sandbox's limit (the protocol's documentation
+   * names none); `Infinity` sends any. @default 1048576
    */
   maxCommandBytes?: number | undefined;
   /** How many recent event ids are remembered to drop duplicates: a number from 0 to 16777216, rounded down, at least 1. @default 10000 */

@@ -3,8 +3,8 @@
 // reference reads, and for the same command the sandbox (a server that shares no code with either
 // client) must receive the same thing from both, over real sockets.
 //
-// Where the two differ, the cases below say which side follows design/protocols/ispapi.md ("the
-// spec") and assert each side's reading as written by hand from the spec, sessionkit's docs or the
+// Where the two differ, the cases below say which side follows the ISPAPI protocol as
+// documented publicly ("the spec") and assert each side's reading as written by hand from the spec, sessionkit's docs or the
 // reference's source: nothing expected here was computed by sessionkit.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';

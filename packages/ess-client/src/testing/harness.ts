@@ -3,7 +3,7 @@ import { type Sandbox, type SandboxOptions, startSandbox } from '@sessionkit/san
 import type { EssClient } from '../ess-client.js';
 import type { EssClientEvents, EssEvent, EssFilter } from '../types.js';
 
-/** Event-type ids from protocols/ess.md. */
+/** Event-type ids from the vendor's published samples. */
 export const motionStarted = '6eb95dd6-7ccc-4bce-99f8-af0d0b582d77';
 export const motionStopped = '6f55a7a7-d21c-4629-ac18-af1975e395a2';
 export const outputActivated = '7a78f5bb-d8c3-4997-89b7-cae72713b7db';

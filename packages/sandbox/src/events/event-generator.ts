@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-/** Event-type ids published in the vendor's official samples (see protocols/ess.md). */
+/** Event-type ids published in the vendor's official samples (Milestone XProtect's). */
 export const eventTypes = {
   motionStarted: '6eb95dd6-7ccc-4bce-99f8-af0d0b582d77',
   motionStopped: '6f55a7a7-d21c-4629-ac18-af1975e395a2',

@@ -244,9 +244,10 @@ function normalize(event: Record<string, unknown>): PublishedEvent {
 }
 
 /**
- * The sandbox's Events and State WebSocket gateway (protocols/ess.md): bearer tokens checked
- * at upgrade, sessions resumable for a window with replay, include/exclude subscriptions,
- * getState, an event generator, and controls for fault tests.
+ * The sandbox's Events and State WebSocket gateway (the protocol of video-management API
+ * gateways, as Milestone XProtect's public documentation and samples describe it): bearer
+ * tokens checked at upgrade, sessions resumable for a window with replay, include/exclude
+ * subscriptions, getState, an event generator, and controls for fault tests.
  */
 export function createEventsGateway(options: EventsGatewayOptions, dependencies: EventsGatewayDependencies): EventsGateway {
   // Checked before anything starts: NaN (say, read from an unset variable) would otherwise
@@ -454,7 +455,7 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       closeMalformed(connection, 'authenticate needs a token');
       return;
     }
-    // ess.md: the token is checked only when the connection is made and cannot be replaced on an
+    // The protocol: the token is checked only when the connection is made and cannot be replaced on an
     // open connection. Refused without looking at the new token; the connection keeps its own.
     if (connection.authenticated) {
       fail(connection, command.commandId, 409, 'This connection is already authenticated: the token cannot be replaced on an open connection.');
