@@ -370,6 +370,36 @@ describe('createApiClient', () => {
     sandbox.commands.clearFaults();
   });
 
+  it('redacts the URL in what util.inspect (console.error) and JSON.stringify show of an HTTPError and a TimeoutError, which keep request.url and options as sent', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0, timeoutMs: 150 });
+    await api.get('v1/whoami');
+    // The secrets in searchParams (which error.options holds) and in the path.
+    const missing = await api.get('v1/missing', { searchParams: SECRETS }).catch((caught: unknown) => caught);
+    const missingInPath = await api.post(`v1/missing${QUERY}`, { json: { a: 1 } }).catch((caught: unknown) => caught);
+    sandbox.commands.injectFault({ type: 'slow', delayMs: 2000 }, { path: '/api/rest/v1/whoami' });
+    const timedOut = await api.get(`v1/whoami${QUERY}`).catch((caught: unknown) => caught);
+    sandbox.commands.clearFaults();
+    expect([missing, missingInPath, timedOut].map((error) => (error as Error).name)).toEqual(['HTTPError', 'HTTPError', 'TimeoutError']);
+    for (const error of [missing, missingInPath, timedOut] as (HTTPError | TimeoutError)[]) {
+      // They used to print request.url, and options.searchParams, as sent.
+      const printed = [inspect(error), inspect(error, { depth: 10, showHidden: true }), inspect({ error }, { depth: 10 }), JSON.stringify(error)];
+      for (const text of printed) {
+        for (const secret of [...Object.values(SECRETS), IN_URL]) expect(text).not.toContain(secret);
+        expect(text).toContain('api_key=[REDACTED]');
+      }
+      expect(printed[0]).toContain(error.stack);
+      // The properties as they were: the URL as sent.
+      expect(error.request.url).toContain(`api_key=${SECRETS.api_key}`);
+    }
+    // What they show: the name, message and stack, the status, the method and the URL, redacted.
+    const url = `${sandbox.url}/api/rest/v1/missing?${new URLSearchParams({ ...SECRETS, api_key: '[REDACTED]', access_token: '[REDACTED]', password: '[REDACTED]', s_pw: '[REDACTED]' }).toString()}`.replaceAll('%5B', '[').replaceAll('%5D', ']');
+    expect(JSON.parse(JSON.stringify(missing)) as unknown).toEqual({ name: 'HTTPError', message: `Request failed with status code 404 Not Found: GET ${url}`, stack: (missing as Error).stack, status: 404, method: 'GET', url });
+    expect(inspect(missing)).toContain(`status: 404,\n  method: 'GET',\n  url: '${url}'`);
+    expect(JSON.parse(JSON.stringify(timedOut)) as unknown).toMatchObject({ name: 'TimeoutError', request: { method: 'GET', url: expect.stringContaining('/api/rest/v1/whoami?api_key=[REDACTED]') as unknown } });
+    expect(((missing as HTTPError).options as KyOptions).searchParams).toEqual(SECRETS);
+    expect((missingInPath as HTTPError).options).toMatchObject({ method: 'POST', json: { a: 1 } });
+  });
+
   it('runs the caller’s beforeError hooks after the redaction: of the client, of extend() and of each request', async () => {
     const seen: string[] = [];
     const hook = (name: string) => (error: HTTPError): HTTPError => {

@@ -66,10 +66,26 @@ export interface ApiClientOptions extends ConnectionOptions {
   /**
    * ky hooks. The client sets the authorization when the request is sent, after every `beforeRequest`
    * hook. Its own `beforeRequest` hook, which puts the guards of `retry` on every request's retry
-   * options, and its own `beforeError` hook, which redacts the URL in the message, run before these.
+   * options, and its own `beforeError` hook, which redacts the URL in the message and in what the
+   * error prints, run before these.
    */
   hooks?: KyOptions['hooks'];
 }
+
+/**
+ * Makes `util.inspect()` (so `console.error()`) and `JSON.stringify()` show `target` without the
+ * URL's secrets. They showed an error's own properties, which keep them as sent (`request.url`,
+ * `response.url`, `options.searchParams`): now inspect shows `head()` then `view()`, and
+ * JSON.stringify `json()`, made of the redacted message and URL. Not enumerable, as `message` and
+ * `stack` are not; configurable, so that a Request that a hook of the caller's hands ky again
+ * can get them again.
+ */
+const printRedacted = (target: object, head: () => unknown, view: () => object, json = view): void => {
+  Object.defineProperties(target, {
+    [Symbol.for('nodejs.util.inspect.custom')]: { value: (_depth: number, options: object, inspect: (value: object, options: object) => string) => `${head() as string} ${inspect(view(), options)}`, configurable: true },
+    toJSON: { value: json, configurable: true },
+  });
+};
 
 /**
  * A ky instance for a bearer-protected JSON API: every request carries
@@ -80,9 +96,11 @@ export interface ApiClientOptions extends ConnectionOptions {
  * login (an `AuthError`) never: the Session has retried it;
  * every request is logged at debug level (redacted). The URL in the message (and stack) of ky's
  * `HTTPError` and `TimeoutError` is redacted the same way (a URL percent-encoded in a query value
- * too); `error.request.url` is the URL as sent. A client made by `create()` is a plain ky instance
- * (no session, no redaction), and a request whose options drop the hooks (`beforeError: undefined`)
- * drops the redaction hook with them; one that drops the `beforeRequest` hooks keeps the client's
+ * too), and so is what `console.error()` (`util.inspect()`) and `JSON.stringify()` show of them
+ * (an `HTTPError`'s name, message, stack, status, method and URL; a `TimeoutError`'s request's
+ * method and URL); `error.request.url` is the URL as sent, and `error.options` as given. A client
+ * made by `create()` is a plain ky instance (no session, no redaction), and a request whose options
+ * drop the hooks (`beforeError: undefined`) drops the redaction hook with them; one that drops the `beforeRequest` hooks keeps the client's
  * own retry options (the cap, which ky then waits out at most, and the AuthError guard), unless
  * its `retry` replaces them. A request's or
  * `extend()`'s `fetch` is `INVALID_ARGUMENT`: it would replace the client's own, and with it the
@@ -199,9 +217,11 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // A caller's abort makes no error with the URL and changes nothing either. Where fetch gets the
     // Request's own signal (above), this listener, which holds the Request, is what keeps the abort
     // reaching the body: without it a garbage collection while the body is read loses the abort.
+    // The Request is then also the `request` of the TimeoutError: printed redacted, from then on.
     input.signal.addEventListener('abort', () => {
       Object.defineProperty(input, 'url', { value: redactUrl(input.url), configurable: true });
       queueMicrotask(() => delete (input as { url?: string }).url);
+      printRedacted(input, () => 'Request', () => ({ method: input.method, url: redactUrl(input.url) }));
     });
     return attempt(input, init, signal, input.body ? input.clone() : input);
   };
@@ -280,6 +300,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
           // V8 writes the stack (which starts with the message) when it is first read, which
           // nothing does before this hook: it will show this message.
           error.message = redactUrl(error.message);
+          // Printed: the name, message and stack, the status, method and URL (redacted); not the
+          // request, response and options.
+          const view = (): object => ({ status: error.response.status, method: error.request.method, url: redactUrl(error.request.url) });
+          printRedacted(error, () => error.stack, view, () => ({ name: error.name, message: error.message, stack: error.stack, ...view() }));
           return error;
         },
         ...(options.hooks?.beforeError ?? []),

@@ -73,10 +73,12 @@ export interface CommandClientOptions extends ConnectionOptions {
   credentials?: CommandCredentials | undefined;
   /**
    * A core-session `Session` whose authenticator logs in with StartSession (see
-   * `ispapiSessionAuthenticator`). The client sends its token as `s_session`; after a 530 it
-   * invalidates the token, and replays read-only commands once with a new one. Anything truthy
-   * without `getToken()` and `invalidate()`, such as a session id, is
-   * `INVALID_ARGUMENT` (use `sessionId` per request, or `reuseSession()`).
+   * `ispapiSessionAuthenticator`, given the same `url` and `system` as the client). The client
+   * sends its token as `s_session`; after a 530 it invalidates the token, and replays read-only
+   * commands once with a new one. `INVALID_ARGUMENT`: anything truthy without `getToken()` and
+   * `invalidate()`, such as a session id (use `sessionId` per request, or `reuseSession()`); a
+   * Session of `ispapiSessionAuthenticator` for another URL or entity (it would send the login
+   * there and the session id here); one of core-session's `oauth2()` (its token is no session id).
    */
   session?: Session | undefined;
   /** `s_remoteaddr`: the end customer's IP address, for accounts with an IP filter. */
@@ -314,6 +316,18 @@ export class CommandClient {
     const session = options.session;
     if (session && (typeof session.getToken !== 'function' || typeof session.invalidate !== 'function')) {
       throw invalidArgument('session must have getToken() and invalidate().');
+    }
+    // Its identity says where its token is from. ispapiSessionAuthenticator's names the URL and
+    // entity it logs in at, both made as this client makes its own (endpointUrl's href): another
+    // one would send the login there and its session id here. Quoted without what follows them
+    // (the login). An oauth2() token is no ISPAPI session id. Any other identity is the caller's own.
+    const identity = String(session?.identity);
+    const [, at, entity] = /^ispapi (\S+) entity=(\S+) login=/.exec(identity) ?? [];
+    if (at && (at !== this.url || entity !== defaults.entity)) {
+      throw invalidArgument(`session logs in at ${at} (entity ${entity}), but the client sends to ${this.url} (entity ${defaults.entity}): give ispapiSessionAuthenticator the same url and system.`);
+    }
+    if (identity.startsWith('oauth2 ')) {
+      throw invalidArgument('session is an OAuth 2.0 session: its token is no ISPAPI session id (use ispapiSessionAuthenticator).');
     }
     this.#session = session;
     this.#remoteAddress = textOption('remoteAddress', options.remoteAddress);

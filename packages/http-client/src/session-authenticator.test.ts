@@ -1,6 +1,6 @@
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AuthError, Session } from '@sessionkit/core-session';
+import { AuthError, oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
@@ -186,6 +186,42 @@ describe('CommandClient with a core-session Session', () => {
       message: 'The Session is misconfigured: ISPAPI_PASSWORD is not set',
       cause: { name: 'AuthError', code: 'CONFIGURATION' },
     });
+  });
+
+  it('refuses a Session that logs in at another URL or entity, or an OAuth 2.0 one, naming the URLs and entities but not the login, and sends nothing', async () => {
+    const credentials = { login: 'Login-Name-7', role: 'Role-Name-8', password: 'Password-Secret-9' };
+    const requests = sandbox.stats.commands.requests;
+    const issued = sandbox.stats.idp.issued;
+    const ote = 'https://api-ote.ispapi.net/api/call.cgi';
+    const live = 'https://api.ispapi.net/api/call.cgi';
+    const refused = [
+      // Its login went to the real OT&E system, its session id to the sandbox.
+      [{ system: 'ote' }, { url: sandbox.commandUrl }, `session logs in at ${ote} (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 54cd)`],
+      [{ system: 'live' }, { system: 'ote' }, `session logs in at ${live} (entity 54cd), but the client sends to ${ote} (entity 1234)`],
+      // The same URL, another entity (a proxy URL: the entity alone tells the systems apart).
+      [{ url: sandbox.commandUrl, system: 'ote' }, { url: sandbox.commandUrl }, `session logs in at ${sandbox.commandUrl} (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 54cd)`],
+    ] as const;
+    for (const [given, options, message] of refused) {
+      const authenticator = ispapiSessionAuthenticator({ ...given, credentials });
+      cleanups.push(() => authenticator.close());
+      const thrown = thrownBy(() => new CommandClient({ ...options, session: new Session({ authenticator }) }));
+      expect(thrown).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: `${message}: give ispapiSessionAuthenticator the same url and system.` });
+      for (const secret of Object.values(credentials)) expect((thrown as Error).message).not.toContain(secret);
+    }
+    // Its bearer token used to be sent as s_session (a 530).
+    const bearer = new Session({ authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }) });
+    expect(thrownBy(() => new CommandClient({ url: sandbox.commandUrl, session: bearer }))).toMatchObject({
+      name: 'HttpClientError',
+      code: 'INVALID_ARGUMENT',
+      message: 'session is an OAuth 2.0 session: its token is no ISPAPI session id (use ispapiSessionAuthenticator).',
+    });
+    expect(sandbox.stats.commands.requests).toBe(requests);
+    expect(sandbox.stats.idp.issued).toBe(issued);
+    // The same URL, written otherwise (both are read as the client reads its url), and the same system: accepted.
+    const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl.replace('http:', 'HTTP:'), system: 'ote', credentials: { login: 'demo', password: 'demo-password' } });
+    const client = new CommandClient({ url: sandbox.commandUrl, system: 'ote', session: new Session({ authenticator, clock }) });
+    cleanups.push(() => authenticator.close(), () => client.close());
+    expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
   });
 
   it('does not replay a write command after a 530, but the next request logs in again', async () => {

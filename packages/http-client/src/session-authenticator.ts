@@ -45,7 +45,8 @@ const failure = (command: string, response: CommandResponse, retryAfterMs?: numb
  * `idleTtlMs` so that the Session expires it after the same idle time as the server. The
  * Session then keeps one login in flight per identity, stores it, and shares it; `session.end()`
  * runs EndSession (a failure other than 530, session already gone, is an `AuthError` the Session
- * retries or warns about). Give the Session to a `CommandClient` as its `session` option.
+ * retries or warns about). Give the Session to a `CommandClient` as its `session` option: one
+ * with the same `url` and `system` (another is `INVALID_ARGUMENT`).
  *
  * @example
  * const authenticator = ispapiSessionAuthenticator({ system: 'ote', credentials: { login: 'demo', password }, timeoutSeconds: 900 });

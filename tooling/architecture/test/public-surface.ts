@@ -110,7 +110,6 @@ export async function contract(): Promise<void> {
     system: 'ote',
     url: 'https://api.example/api/call.cgi',
     credentials: { login: 'user', password: 'password', role: 'role', otp: '123456' },
-    session,
     highPerformance: { connections: 8 },
     timeoutMs: 10_000,
     logger,
@@ -118,6 +117,9 @@ export async function contract(): Promise<void> {
     userAgent: 'contract',
   });
   accepts<CommandClient>(new CommandClient({ system: 'live', highPerformance: true }));
+  // Typed as any Session; at run time it must be one of ispapiSessionAuthenticator for the same
+  // url and system (this oauth2() one would be INVALID_ARGUMENT), and excludes credentials.
+  accepts<CommandClient>(new CommandClient({ system: 'ote', session }));
   const response: CommandResponse = await client.request({ COMMAND: 'CheckDomain', DOMAIN: 'example.com' });
   accepts<number>(response.code);
   accepts<string>(response.description);
