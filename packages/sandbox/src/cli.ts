@@ -1,7 +1,7 @@
 // The `sessionkit-sandbox` command: the sandbox as a standalone server (see --help).
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { type Sandbox, type SandboxOptions, startSandbox } from './server.js';
+import { isEveryInterface, type Sandbox, type SandboxOptions, startSandbox } from './server.js';
 
 const USAGE = `sessionkit-sandbox: a local OAuth 2.0 token endpoint, ISPAPI command API and events gateway
 
@@ -9,7 +9,8 @@ Usage: sessionkit-sandbox [options]
 
 Options:
   --port <n>                   TCP port; 0 picks a free one (default: 8080)
-  --host <address>             address to listen on (default: 127.0.0.1)
+  --host <address>             address to listen on (default: 127.0.0.1); 0.0.0.0 or :: for
+                               all interfaces, the URLs printed then name 127.0.0.1 or [::1]
   --tls                        HTTPS and WSS with a new self-signed certificate
   --cert-file <file>           with --tls, also write the certificate (PEM) to this file,
                                for clients to trust (e.g. NODE_EXTRA_CA_CERTS=<file>)
@@ -106,8 +107,9 @@ function parseCli(argv: readonly string[]): CliOptions {
   if (values['token-ttl'] !== undefined) options.tokenTtlSeconds = wholeNumber('token-ttl', values['token-ttl'], 0, 31_536_000);
   const rateLimit = values['auth-rate-limit'];
   if (rateLimit !== undefined) {
+    // Not of the form (no slash, two, or a side left out): say the form, not a range of "".
     const [max = '', seconds = '', ...rest] = rateLimit.split('/');
-    if (rest.length > 0) throw new UsageError(`--auth-rate-limit must be <max>/<seconds>, such as 5/60, not "${rateLimit}".`);
+    if (max === '' || seconds === '' || rest.length > 0) throw new UsageError(`--auth-rate-limit must be <max>/<seconds> (such as 5/60), not "${rateLimit}".`);
     options.authRateLimit = { max: wholeNumber('auth-rate-limit max', max, 1, 1_000_000), windowMs: wholeNumber('auth-rate-limit seconds', seconds, 1, 86_400) * 1000 };
   }
   const ess: NonNullable<SandboxOptions['ess']> = {};
@@ -163,7 +165,13 @@ async function main(): Promise<number> {
       return cannotStart(error, 'cannot write --cert-file: ');
     }
   }
-  console.log(`sessionkit sandbox listening on ${sandbox.url}
+  // On every interface, the URLs name this machine's loopback address (0.0.0.0 is none to connect to).
+  const host = options.sandbox.host ?? '';
+  const listening = isEveryInterface(host)
+    ? `all interfaces (--host ${host}), on this machine at ${sandbox.url}
+  (from other machines, connect to this machine's address instead)`
+    : sandbox.url;
+  console.log(`sessionkit sandbox listening on ${listening}
   token endpoint : ${sandbox.tokenUrl}
   command API    : ${sandbox.commandUrl}
   events gateway : ${sandbox.essUrl}`);

@@ -90,6 +90,26 @@ describe('startSandbox', () => {
     }
   });
 
+  it('listening on every interface (0.0.0.0, ::), gives URLs a client can connect to: 127.0.0.1 or [::1], names its certificate holds', async () => {
+    for (const [host, loopback] of [['0.0.0.0', '127.0.0.1'], ['::', '[::1]']] as const) {
+      const sandbox = await startSandbox({ host, tls: true, ess: { generator: false } });
+      try {
+        const { port } = new URL(sandbox.url);
+        expect(sandbox.url, host).toBe(`https://${loopback}:${port}`);
+        expect([sandbox.tokenUrl, sandbox.revocationUrl, sandbox.commandUrl, sandbox.essUrl], host).toEqual([
+          `https://${loopback}:${port}/IDP/connect/token`,
+          `https://${loopback}:${port}/IDP/connect/revocation`,
+          `https://${loopback}:${port}/api/call.cgi`,
+          `wss://${loopback}:${port}/api/ws/events/v1`,
+        ]);
+        // Connected to as given, its certificate verified for that address.
+        expect(await httpsStatus(`${sandbox.url}/nowhere`, sandbox.certificate), host).toBe(404);
+      } finally {
+        await sandbox.close();
+      }
+    }
+  });
+
   it('serves HTTPS with a self-signed certificate that a client can trust explicitly', async () => {
     const sandbox = await startSandbox({ tls: true });
     try {
@@ -351,7 +371,14 @@ describe('sessionkit-sandbox (the command)', () => {
     [['--port', 'eighty'], '--port must be a whole number from 0 to 65535'],
     [['--bogus'], "Unknown option '--bogus'"],
     [['--cert-file', 'x.pem'], '--cert-file needs --tls'],
-    [['--auth-rate-limit', '5'], '--auth-rate-limit seconds must be a whole number'],
+    // Not of the form <max>/<seconds>: the message says the form and the value, not a range of "".
+    [['--auth-rate-limit', '5'], '--auth-rate-limit must be <max>/<seconds> (such as 5/60), not "5".'],
+    [['--auth-rate-limit', '5/'], '--auth-rate-limit must be <max>/<seconds> (such as 5/60), not "5/".'],
+    [['--auth-rate-limit', '/60'], '--auth-rate-limit must be <max>/<seconds> (such as 5/60), not "/60".'],
+    [['--auth-rate-limit', '5/60/2'], '--auth-rate-limit must be <max>/<seconds> (such as 5/60), not "5/60/2".'],
+    // Of the form: each number's range check.
+    [['--auth-rate-limit', '5/0'], '--auth-rate-limit seconds must be a whole number from 1 to 86400, not "0".'],
+    [['--auth-rate-limit', '5/ten'], '--auth-rate-limit seconds must be a whole number from 1 to 86400, not "ten".'],
     // A negative number reaches the flag's range check (parseArgs called it "ambiguous").
     [['--domains', '-1'], '--domains must be a whole number from 0 to 1000000, not "-1"'],
     [['--event-interval', '-5'], '--event-interval must be a whole number from 0 to 3600000, not "-5"'],
@@ -369,6 +396,24 @@ describe('sessionkit-sandbox (the command)', () => {
     expect(await exitOf(child)).toBe(2);
     expect(stderr).toContain(message);
     expect(stderr).toContain('Usage: sessionkit-sandbox [options]');
+  });
+
+  it.each([
+    ['0.0.0.0', '127.0.0.1'],
+    ['::', '[::1]'],
+  ])('with --host %s, says it listens on all interfaces and prints endpoints at %s, which a client can use', async (host, loopback) => {
+    const running = await startCli(['--port', '0', '--host', host, '--event-interval', '0']);
+    const at = loopback.replace(/[.[\]]/g, '\\$&');
+    expect(running.output()).toMatch(new RegExp(`^sessionkit sandbox listening on all interfaces \\(--host ${host}\\), on this machine at http://${at}:\\d+\n  \\(from other machines, connect to this machine's address instead\\)\n`));
+    expect(running.tokenUrl).toMatch(new RegExp(`^http://${at}:\\d+/IDP/connect/token$`));
+    expect(running.essUrl).toMatch(new RegExp(`^ws://${at}:\\d+/api/ws/events/v1$`));
+    expect(running.output()).toMatch(new RegExp(`command API    : http://${at}:\\d+/api/call\\.cgi\n`));
+    const response = await fetch(running.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'sessionkit-demo', client_secret: 'demo-secret' }),
+    });
+    expect(response.status).toBe(200);
+    expect(await running.stop()).toBe(0);
   });
 
   it('takes --token-ttl 0, as tokenTtlSeconds does: tokens issued already expired', async () => {

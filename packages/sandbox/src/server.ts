@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type CommandApi, type CommandApiOptions, type CommandApiStats, createCommandApi } from './command/command-api.js';
 import {
@@ -24,7 +24,10 @@ import { createSelfSignedCertificate, type TlsMaterial } from './tls.js';
 export interface SandboxOptions extends IdentityProviderOptions {
   /** TCP port, an integer from 0 to 65535; 0 picks a free one. @default 0 */
   port?: number | undefined;
-  /** Address to listen on, a non-empty string. @default '127.0.0.1' */
+  /**
+   * Address to listen on, a non-empty string; `0.0.0.0` or `::` listen on every interface (the
+   * URLs of the sandbox then name `127.0.0.1` or `[::1]`). @default '127.0.0.1'
+   */
   host?: string | undefined;
   /**
    * Serve HTTPS (and WSS): `true` makes a self-signed certificate at start, exposed as
@@ -47,7 +50,11 @@ export interface SandboxStats {
 
 /** A running sandbox. */
 export interface Sandbox {
-  /** Base URL, such as `http://127.0.0.1:54321`. */
+  /**
+   * Base URL, such as `http://127.0.0.1:54321`: where a client on this machine connects, as are
+   * the endpoints below. Listening on every interface (`host` `0.0.0.0` or `::`), they name
+   * `127.0.0.1` or `[::1]`: other machines connect to this machine's address instead.
+   */
   readonly url: string;
   /** The OAuth 2.0 token endpoint. */
   readonly tokenUrl: string;
@@ -104,6 +111,21 @@ function listenAddress(options: SandboxOptions): { port: number; host: string } 
   if (typeof port !== 'number') throw new TypeError(`port must be an integer from 0 to 65535, not ${JSON.stringify(String(port)).slice(0, 40)}.`);
   if (!(Number.isInteger(port) && port >= 0 && port <= 65_535)) throw new RangeError(`port must be an integer from 0 to 65535, not ${port}.`);
   return { port, host };
+}
+
+/** Whether `host` is an address that means every interface: `0.0.0.0`, or `::` in any spelling. */
+export function isEveryInterface(host: string): boolean {
+  return isIP(host) === 4 ? host === '0.0.0.0' : isIP(host) === 6 && /^[0:]+$/.test(host);
+}
+
+/**
+ * The host of the sandbox's URLs for the address it listens on: an address meaning every
+ * interface is none to connect to (clients refuse plain http to it, and the self-signed
+ * certificate does not name it), so this machine's loopback address of its family stands for it.
+ */
+function connectableHost(address: string): string {
+  if (isEveryInterface(address)) return isIP(address) === 4 ? '127.0.0.1' : '[::1]';
+  return isIP(address) === 6 ? `[${address}]` : address;
 }
 
 /**
@@ -230,7 +252,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   }
 
   const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const host = connectableHost(address.address);
   const scheme = material === undefined ? 'http' : 'https';
   const url = `${scheme}://${host}:${address.port}`;
 
