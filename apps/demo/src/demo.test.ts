@@ -429,6 +429,27 @@ describe(`the demo with --store redis:// (fleet mode), against a real redis-serv
     expect(run.stdout + run.stderr).not.toContain(password);
   });
 
+  it.skipIf(redisSkip !== undefined)('shows the database given as ?db=2 in the progress line, the summary table and the JSON, where it keeps the token', async () => {
+    const url = `${withPassword()}/?db=2`;
+    const endpoint = `redis://127.0.0.1:${server.port}/2`;
+    const json = await runDemo(['--json', '--store-dir', storeDir], { SESSIONKIT_REDIS_URL: url });
+    expect(json.code).toBe(0);
+    expect((JSON.parse(json.stdout) as DemoSummary).store).toEqual({ kind: 'redis', location: endpoint });
+    expect(json.stderr).toContain(`Redis at ${endpoint}: every process using it shares this token`);
+    const table = await runDemo(['--store-dir', storeDir], { SESSIONKIT_REDIS_URL: url });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`token store +RedisStore ${endpoint.replaceAll('.', '\\.')}\n`));
+    expect(json.stdout + json.stderr + table.stdout + table.stderr).not.toContain(password);
+    // The token is in database 2, where the location says.
+    const db2 = new Redis({ port: server.port, host: '127.0.0.1', password, db: 2, lazyConnect: true });
+    try {
+      await db2.connect();
+      expect(await db2.get('sessionkit:record:sessionkit-demo-sandbox')).not.toBeNull();
+    } finally {
+      db2.disconnect();
+    }
+  });
+
   it('rejects a --store that is not a Redis URL with exit code 2', async () => {
     const run = await runDemo(['--store', 'memcached://127.0.0.1:11211']);
     expect(run.code).toBe(2);

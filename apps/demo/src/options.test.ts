@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { displayUrl, parseOptions, prepareStoreDir, UsageError } from './options.js';
+import { displayUrl, parseOptions, prepareStoreDir, redisEndpoint, UsageError } from './options.js';
 
 /** The UsageError that parsing `argv` with `env` throws. */
 function usageError(argv: readonly string[], env: NodeJS.ProcessEnv = {}): UsageError {
@@ -220,6 +220,18 @@ describe('displayUrl', () => {
   it('keeps the origin and path, never a user name, password, query or fragment', () => {
     expect(displayUrl('https://user:pass@idp.example.com:8443/oauth/token?client_secret=s3#frag')).toBe('https://idp.example.com:8443/oauth/token');
     expect(displayUrl('wss://gateway.example.com/api/ws/events/v1')).toBe('wss://gateway.example.com/api/ws/events/v1');
+  });
+});
+
+describe('redisEndpoint', () => {
+  it('shows the host and the database, whether given as /2 or ?db=2, never a user name, password or other query field', () => {
+    expect(redisEndpoint('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(redisEndpoint('redis://127.0.0.1:6379/')).toBe('redis://127.0.0.1:6379');
+    expect(redisEndpoint('redis://127.0.0.1:6379/3')).toBe('redis://127.0.0.1:6379/3');
+    expect(redisEndpoint('redis://127.0.0.1:6379?db=2')).toBe('redis://127.0.0.1:6379/2');
+    expect(redisEndpoint('redis://127.0.0.1:6379/?db=0')).toBe('redis://127.0.0.1:6379/0');
+    expect(redisEndpoint('rediss://app:Env-Secret-5@redis.example.com:6380/?db=2&password=Env-Secret-6')).toBe('rediss://redis.example.com:6380/2');
+    expect(redisEndpoint('redis://[::1]:6379/?username=app&password=Env-Secret-6')).toBe('redis://[::1]:6379');
   });
 });
 

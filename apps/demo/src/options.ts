@@ -153,10 +153,15 @@ function realEndpoints(url: string, env: NodeJS.ProcessEnv): Endpoints {
   };
 }
 
-/** Where a Redis URL points, without its user name or password: for progress lines. */
+/**
+ * Where a Redis URL points, for progress lines: its host and database, given in the path (`/2`)
+ * or the query (`?db=2`), both shown as `/2`; never a user name, password or other query field
+ * (ioredis reads `?password=`).
+ */
 export function redisEndpoint(url: string): string {
-  const { protocol, host, pathname } = new URL(url);
-  return `${protocol}//${host}${pathname === '/' ? '' : pathname}`;
+  const { protocol, host, pathname, searchParams } = new URL(url);
+  const db = pathname.length > 1 ? pathname.slice(1) : searchParams.get('db');
+  return `${protocol}//${host}${db === null ? '' : `/${db}`}`;
 }
 
 function checkRedisUrl(url: string, from: string): string {

@@ -118,6 +118,30 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     expect(entries.find((entry) => entry.level === 'warn')).toMatchObject({ endpoint: server.url, message: 'the connection was closed' });
   }, 30_000);
 
+  it('the warning names the database of the url, given as ?db=2 or /3', async () => {
+    const server = await ownServer();
+    const admin = new Redis(server.url);
+    admin.on('error', () => undefined);
+    onTestFinished(() => {
+      admin.disconnect();
+    });
+    for (const [url, endpoint] of [
+      [`${server.url}?db=2`, `${server.url}/2`],
+      [`${server.url}/3`, `${server.url}/3`],
+    ] as const) {
+      const { logger, entries } = recordingLogger();
+      const store = openStore({ url, logger });
+      await store.set('key', { version: 1 });
+      const list = (await admin.call('CLIENT', 'LIST')) as string;
+      const id = /^id=(\d+) .* name=sessionkit-token-store /m.exec(list)?.[1];
+      expect(id).toBeDefined();
+      await admin.call('CLIENT', 'KILL', 'ID', id ?? '');
+      await eventually(() => entries.some((entry) => entry.level === 'info' && entry.msg === 'reconnected to Redis'));
+      expect(entries.filter((entry) => entry.level === 'warn' || entry.msg === 'reconnected to Redis').map((entry) => entry.endpoint)).toEqual([endpoint, endpoint]);
+      await store.close();
+    }
+  }, 30_000);
+
   it('nothing listening at the URL: UNAVAILABLE at once, not a hang', async () => {
     const port = await deadPort();
     const store = openStore({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: patientMs });

@@ -101,10 +101,14 @@ function checkUrl(url: unknown): string {
   return url;
 }
 
-/** Where a URL points, without its user name or password, for log lines. */
+/**
+ * Where a URL points, for log lines: its host and database (`/2` or `?db=2`, shown as `/2`),
+ * never its user name, password or other query fields.
+ */
 function endpointOf(url: string): string {
-  const { protocol, host, pathname } = new URL(url);
-  return `${protocol}//${host}${pathname === '/' ? '' : pathname}`;
+  const { protocol, host, pathname, searchParams } = new URL(url);
+  const db = pathname.slice(1) || searchParams.get('db');
+  return `${protocol}//${host}${db ? `/${db}` : ''}`;
 }
 
 function orEmpty(options: unknown): RedisStoreOptions {
