@@ -400,6 +400,34 @@ describe('createApiClient', () => {
     expect((missingInPath as HTTPError).options).toMatchObject({ method: 'POST', json: { a: 1 } });
   });
 
+  it('prints what the caller’s hooks add to an HTTPError (a body, a code, a cause), and prints one whose request, response and options a hook deleted', async () => {
+    const cause = new Error('the cause');
+    const api = createApiClient({
+      baseUrl: `${sandbox.url}/api/rest/`,
+      session: session(),
+      retry: 0,
+      hooks: { beforeError: [(error) => Object.assign(error, { code: 'E_MISSING', body: { reason: 'gone' }, cause })] },
+    });
+    const added = (await api.get('v1/missing', { searchParams: SECRETS }).catch((caught: unknown) => caught)) as HTTPError;
+    expect(JSON.parse(JSON.stringify(added)) as unknown).toMatchObject({ name: 'HTTPError', code: 'E_MISSING', body: { reason: 'gone' }, cause: {}, status: 404, method: 'GET' });
+    const printed = inspect(added, { depth: 5 });
+    expect(printed).toContain("code: 'E_MISSING'");
+    expect(printed).toContain("reason: 'gone'");
+    expect(printed).toContain('the cause');
+    for (const secret of Object.values(SECRETS)) expect(printed).not.toContain(secret);
+    // A hook that drops the heavy properties (a way to keep them out of logs before this fix):
+    // printing it must not throw, which in a catch block would replace the error.
+    const stripping = createApiClient({
+      baseUrl: `${sandbox.url}/api/rest/`,
+      session: session(),
+      retry: 0,
+      hooks: { beforeError: [(error) => Object.assign(error, { request: undefined, response: undefined, options: undefined })] },
+    });
+    const stripped = await stripping.get('v1/missing', { searchParams: SECRETS }).catch((caught: unknown) => caught);
+    expect(() => inspect(stripped)).not.toThrow();
+    expect(JSON.parse(JSON.stringify(stripped)) as unknown).toMatchObject({ name: 'HTTPError', message: expect.stringContaining('api_key=[REDACTED]') as unknown });
+  });
+
   it('runs the caller’s beforeError hooks after the redaction: of the client, of extend() and of each request', async () => {
     const seen: string[] = [];
     const hook = (name: string) => (error: HTTPError): HTTPError => {

@@ -300,9 +300,13 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
           // V8 writes the stack (which starts with the message) when it is first read, which
           // nothing does before this hook: it will show this message.
           error.message = redactUrl(error.message);
-          // Printed: the name, message and stack, the status, method and URL (redacted); not the
-          // request, response and options.
-          const view = (): object => ({ status: error.response.status, method: error.request.method, url: redactUrl(error.request.url) });
+          // Printed: the name, message and stack, what hooks added (a parsed body, a code) and a
+          // cause, the status, method and URL (redacted); not the request, response and options,
+          // which may be gone by then (a hook of the caller's can delete them).
+          const view = (): object => {
+            const { request, response, options: _options, name: _name, ...added } = error as Partial<HTTPError>;
+            return { ...added, ...('cause' in error && { cause: error.cause }), status: response?.status, method: request?.method, url: request && redactUrl(request.url) };
+          };
           printRedacted(error, () => error.stack, view, () => ({ name: error.name, message: error.message, stack: error.stack, ...view() }));
           return error;
         },

@@ -4,7 +4,7 @@ import { AuthError, oauth2, Session } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
 import { MemoryStore } from '@sessionkit/token-store';
-import { CommandClient, type CommandRequestOptions, ispapiSessionAuthenticator, type IspapiSessionAuthenticatorOptions } from '@sessionkit/http-client';
+import { CommandClient, type CommandRequestOptions, ISPAPI_PROXY_URL, ispapiSessionAuthenticator, type IspapiSessionAuthenticatorOptions } from '@sessionkit/http-client';
 import { thrownBy } from './testing/thrown-by.js';
 
 let sandbox: Sandbox;
@@ -188,15 +188,19 @@ describe('CommandClient with a core-session Session', () => {
     });
   });
 
-  it('refuses a Session that logs in at another URL or entity, or an OAuth 2.0 one, naming the URLs and entities but not the login, and sends nothing', async () => {
+  it('refuses a Session that logs in at another URL or entity, or an OAuth 2.0 one, naming the URLs and entities but not the login', async () => {
     const credentials = { login: 'Login-Name-7', role: 'Role-Name-8', password: 'Password-Secret-9' };
     const requests = sandbox.stats.commands.requests;
     const issued = sandbox.stats.idp.issued;
     const ote = 'https://api-ote.ispapi.net/api/call.cgi';
     const live = 'https://api.ispapi.net/api/call.cgi';
     const refused = [
-      // Its login went to the real OT&E system, its session id to the sandbox.
+      // Its login went to the real OT&E system, its session id to the sandbox: the same system
+      // (entity), another URL.
+      [{ system: 'ote' }, { url: sandbox.commandUrl, system: 'ote' }, `session logs in at ${ote} (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 1234)`],
       [{ system: 'ote' }, { url: sandbox.commandUrl }, `session logs in at ${ote} (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 54cd)`],
+      // Another path on the same host.
+      [{ url: sandbox.url + '/other/call.cgi', system: 'ote' }, { url: sandbox.commandUrl, system: 'ote' }, `session logs in at ${sandbox.url}/other/call.cgi (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 1234)`],
       [{ system: 'live' }, { system: 'ote' }, `session logs in at ${live} (entity 54cd), but the client sends to ${ote} (entity 1234)`],
       // The same URL, another entity (a proxy URL: the entity alone tells the systems apart).
       [{ url: sandbox.commandUrl, system: 'ote' }, { url: sandbox.commandUrl }, `session logs in at ${sandbox.commandUrl} (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 54cd)`],
@@ -217,9 +221,26 @@ describe('CommandClient with a core-session Session', () => {
     });
     expect(sandbox.stats.commands.requests).toBe(requests);
     expect(sandbox.stats.idp.issued).toBe(issued);
-    // The same URL, written otherwise (both are read as the client reads its url), and the same system: accepted.
+    // Accepted: the same URL written otherwise (both are read as the client reads its url), or with
+    // a trailing slash, a query or a fragment; the local proxy on either side, with the same entity
+    // (it forwards to that system); and identities that are not the authenticator's.
+    const same = [
+      [{ url: sandbox.commandUrl.replace('http:', 'HTTP:'), system: 'ote' }, { url: sandbox.commandUrl, system: 'ote' }],
+      [{ url: `${sandbox.commandUrl}/`, system: 'ote' }, { url: `${sandbox.commandUrl}?x=1#y`, system: 'ote' }],
+      [{ system: 'ote' }, { url: ISPAPI_PROXY_URL, system: 'ote' }],
+      [{ url: ISPAPI_PROXY_URL, system: 'live' }, {}],
+    ] as const;
+    for (const [given, options] of same) {
+      const authenticator = ispapiSessionAuthenticator({ ...given, credentials });
+      cleanups.push(() => authenticator.close());
+      expect(new CommandClient({ ...options, session: new Session({ authenticator }) })).toBeInstanceOf(CommandClient);
+    }
+    const custom = (identity: unknown): Session => ({ identity, getToken: () => Promise.reject(new Error('not used')), invalidate: () => undefined }) as unknown as Session;
+    for (const identity of [undefined, 42, Object.create(null), 'ispapi my own login', 'my-login']) {
+      expect(new CommandClient({ session: custom(identity) })).toBeInstanceOf(CommandClient);
+    }
     const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl.replace('http:', 'HTTP:'), system: 'ote', credentials: { login: 'demo', password: 'demo-password' } });
-    const client = new CommandClient({ url: sandbox.commandUrl, system: 'ote', session: new Session({ authenticator, clock }) });
+    const client = new CommandClient({ url: `${sandbox.commandUrl}#fragment`, system: 'ote', session: new Session({ authenticator, clock }) });
     cleanups.push(() => authenticator.close(), () => client.close());
     expect((await client.request({ COMMAND: 'StatusAccount' })).code).toBe(200);
   });

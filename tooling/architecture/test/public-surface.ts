@@ -118,7 +118,7 @@ export async function contract(): Promise<void> {
   });
   accepts<CommandClient>(new CommandClient({ system: 'live', highPerformance: true }));
   // Typed as any Session; at run time it must be one of ispapiSessionAuthenticator for the same
-  // url and system (this oauth2() one would be INVALID_ARGUMENT), and excludes credentials.
+  // url and system (this oauth2() one would be INVALID_ARGUMENT).
   accepts<CommandClient>(new CommandClient({ system: 'ote', session }));
   const response: CommandResponse = await client.request({ COMMAND: 'CheckDomain', DOMAIN: 'example.com' });
   accepts<number>(response.code);
