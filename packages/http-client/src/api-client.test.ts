@@ -409,12 +409,27 @@ describe('createApiClient', () => {
       hooks: { beforeError: [(error) => Object.assign(error, { code: 'E_MISSING', body: { reason: 'gone' }, cause })] },
     });
     const added = (await api.get('v1/missing', { searchParams: SECRETS }).catch((caught: unknown) => caught)) as HTTPError;
-    expect(JSON.parse(JSON.stringify(added)) as unknown).toMatchObject({ name: 'HTTPError', code: 'E_MISSING', body: { reason: 'gone' }, cause: {}, status: 404, method: 'GET' });
+    const json = JSON.stringify(added);
+    expect(JSON.parse(json) as unknown).toMatchObject({ name: 'HTTPError', code: 'E_MISSING', body: { reason: 'gone' }, cause: { name: 'Error', message: 'the cause' }, status: 404, method: 'GET' });
     const printed = inspect(added, { depth: 5 });
     expect(printed).toContain("code: 'E_MISSING'");
     expect(printed).toContain("reason: 'gone'");
     expect(printed).toContain('the cause');
-    for (const secret of Object.values(SECRETS)) expect(printed).not.toContain(secret);
+    for (const secret of Object.values(SECRETS)) {
+      expect(printed).not.toContain(secret);
+      expect(json).not.toContain(secret);
+    }
+    // A cause as `new Error(message, { cause })` makes it: not enumerable. One that is the error
+    // itself (or leads back to it) prints once, bounded, and JSON gives its name and message.
+    const plain = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0 });
+    const circular = await plain.get('v1/missing', { hooks: { beforeError: [(error) => Object.defineProperty(error, 'cause', { value: error, configurable: true })] } }).catch((caught: unknown) => caught);
+    expect(JSON.parse(JSON.stringify(circular)) as unknown).toMatchObject({ name: 'HTTPError', cause: { name: 'HTTPError', message: expect.stringContaining('404') as unknown } });
+    expect(inspect(circular).length).toBeLessThan(20_000);
+    expect(inspect(circular)).toContain('cause: [Circular]');
+    expect(inspect(circular, { depth: null }).length).toBeLessThan(20_000);
+    // A getter a hook added that throws: the error still prints (its stack).
+    const throwing = await plain.get('v1/missing', { hooks: { beforeError: [(error) => Object.defineProperty(error, 'body', { get: () => { throw new Error('unreadable'); }, enumerable: true })] } }).catch((caught: unknown) => caught);
+    expect(inspect(throwing)).toContain('HTTPError: Request failed with status code 404');
     // A hook that drops the heavy properties (a way to keep them out of logs before this fix):
     // printing it must not throw, which in a catch block would replace the error.
     const stripping = createApiClient({

@@ -80,9 +80,26 @@ export interface ApiClientOptions extends ConnectionOptions {
  * `stack` are not; configurable, so that a Request that a hook of the caller's hands ky again
  * can get them again.
  */
+const printing = new WeakSet<object>();
 const printRedacted = (target: object, head: () => unknown, view: () => object, json = view): void => {
   Object.defineProperties(target, {
-    [Symbol.for('nodejs.util.inspect.custom')]: { value: (_depth: number, options: object, inspect: (value: object, options: object) => string) => `${head() as string} ${inspect(view(), options)}`, configurable: true },
+    // With the depth left, `[Circular]` inside itself (a cause that is the error itself), and the
+    // head alone if the view cannot be made (a getter a hook added throws): printing an error must
+    // not throw.
+    [Symbol.for('nodejs.util.inspect.custom')]: {
+      value: (depth: number | null, options: object, inspect: (value: object, options: object) => string): string => {
+        if (printing.has(target)) return '[Circular]';
+        printing.add(target);
+        try {
+          return `${head() as string} ${inspect(view(), { ...options, depth })}`;
+        } catch {
+          return String(head());
+        } finally {
+          printing.delete(target);
+        }
+      },
+      configurable: true,
+    },
     toJSON: { value: json, configurable: true },
   });
 };
@@ -300,14 +317,24 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
           // V8 writes the stack (which starts with the message) when it is first read, which
           // nothing does before this hook: it will show this message.
           error.message = redactUrl(error.message);
-          // Printed: the name, message and stack, what hooks added (a parsed body, a code) and a
-          // cause, the status, method and URL (redacted); not the request, response and options,
-          // which may be gone by then (a hook of the caller's can delete them).
-          const view = (): object => {
+          // Printed: the name, message and stack, what hooks added (a parsed body, a code; as it
+          // is) and a cause, the status, method and URL (redacted); not the request, response and
+          // options, which may be gone by then (a hook of the caller's can delete them). In JSON a
+          // cause that is an Error is its name and message: one that is the error itself, or whose
+          // cause is this error, would otherwise be written for ever.
+          const view = (): Record<string, unknown> => {
             const { request, response, options: _options, name: _name, ...added } = error as Partial<HTTPError>;
-            return { ...added, ...('cause' in error && { cause: error.cause }), status: response?.status, method: request?.method, url: request && redactUrl(request.url) };
+            return {
+              ...added,
+              ...('cause' in error && { cause: error.cause }),
+              ...(response && { status: response.status }),
+              ...(request && { method: request.method, url: redactUrl(request.url) }),
+            };
           };
-          printRedacted(error, () => error.stack, view, () => ({ name: error.name, message: error.message, stack: error.stack, ...view() }));
+          printRedacted(error, () => error.stack, view, () => {
+            const { cause, ...rest } = view();
+            return { name: error.name, message: error.message, stack: error.stack, ...rest, ...(cause instanceof Error ? { cause: { name: cause.name, message: cause.message } } : cause !== undefined && { cause }) };
+          });
           return error;
         },
         ...(options.hooks?.beforeError ?? []),

@@ -78,9 +78,9 @@ export interface CommandClientOptions extends ConnectionOptions {
    * commands once with a new one. `INVALID_ARGUMENT`: anything truthy without `getToken()` and
    * `invalidate()`, such as a session id (use `sessionId` per request, or `reuseSession()`); a
    * Session of `ispapiSessionAuthenticator` for another URL or entity (it would send the login
-   * there and the session id here; URLs compared without query, fragment or trailing slash, and
-   * by entity alone through the local proxy `ISPAPI_PROXY_URL`); one of core-session's `oauth2()`
-   * (its token is no session id).
+   * there and the session id here; URLs compared without query, fragment or trailing slash, the
+   * local proxy `ISPAPI_PROXY_URL` as the system's own); one of core-session's `oauth2()` (its
+   * token is no session id).
    */
   session?: Session | undefined;
   /** `s_remoteaddr`: the end customer's IP address, for accounts with an IP filter. */
@@ -322,14 +322,19 @@ export class CommandClient {
     // Its identity says where its token is from. ispapiSessionAuthenticator's names the URL and
     // entity it logs in at, both made as this client makes its own (endpointUrl's href): another
     // one would send the login there and its session id here. The URLs are compared without query,
-    // fragment or trailing slash; the local proxy forwards to the system, so a session made there,
-    // or used there, counts by its entity alone. Quoted without what follows them (the login). An
-    // oauth2() token is no ISPAPI session id. Any other identity is the caller's own.
+    // fragment or trailing slashes; the local proxy forwards to the system, so it stands for the
+    // system's own URL (of the same entity, checked first). Quoted without what follows them (the
+    // login). An oauth2() token is no ISPAPI session id. Any other identity is the caller's own.
     const identity = typeof session?.identity === 'string' ? session.identity : '';
     const [, at = '', entity] = /^ispapi (\S+) entity=(\S+) login=/.exec(identity) ?? [];
-    const place = (href: string): string => href.replace(/[?#].*/s, '').replace(/\/+$/, '');
-    const proxied = at === ISPAPI_PROXY_URL || this.url === ISPAPI_PROXY_URL;
-    if (at && (entity !== defaults.entity || (!proxied && place(at) !== place(this.url)))) {
+    const bare = (href: string): string => {
+      const { origin, pathname } = new URL(href);
+      let end = pathname.length;
+      while (pathname[end - 1] === '/') end -= 1;
+      return origin + pathname.slice(0, end);
+    };
+    const place = (href: string): string => (bare(href) === bare(ISPAPI_PROXY_URL) ? bare(defaults.url) : bare(href));
+    if (URL.canParse(at) && (entity !== defaults.entity || place(at) !== place(this.url))) {
       throw invalidArgument(`session logs in at ${at} (entity ${entity}), but the client sends to ${this.url} (entity ${defaults.entity}): give ispapiSessionAuthenticator the same url and system.`);
     }
     if (identity.startsWith('oauth2 ')) {

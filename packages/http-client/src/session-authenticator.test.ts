@@ -199,6 +199,9 @@ describe('CommandClient with a core-session Session', () => {
       // (entity), another URL.
       [{ system: 'ote' }, { url: sandbox.commandUrl, system: 'ote' }, `session logs in at ${ote} (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 1234)`],
       [{ system: 'ote' }, { url: sandbox.commandUrl }, `session logs in at ${ote} (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 54cd)`],
+      // The local proxy stands for the system's own URL, not for any: neither side may be another host.
+      [{ url: ISPAPI_PROXY_URL, system: 'ote' }, { url: sandbox.commandUrl, system: 'ote' }, `session logs in at ${ISPAPI_PROXY_URL} (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 1234)`],
+      [{ url: sandbox.commandUrl, system: 'ote' }, { url: ISPAPI_PROXY_URL, system: 'ote' }, `session logs in at ${sandbox.commandUrl} (entity 1234), but the client sends to ${ISPAPI_PROXY_URL} (entity 1234)`],
       // Another path on the same host.
       [{ url: sandbox.url + '/other/call.cgi', system: 'ote' }, { url: sandbox.commandUrl, system: 'ote' }, `session logs in at ${sandbox.url}/other/call.cgi (entity 1234), but the client sends to ${sandbox.commandUrl} (entity 1234)`],
       [{ system: 'live' }, { system: 'ote' }, `session logs in at ${live} (entity 54cd), but the client sends to ${ote} (entity 1234)`],
@@ -229,6 +232,7 @@ describe('CommandClient with a core-session Session', () => {
       [{ url: `${sandbox.commandUrl}/`, system: 'ote' }, { url: `${sandbox.commandUrl}?x=1#y`, system: 'ote' }],
       [{ system: 'ote' }, { url: ISPAPI_PROXY_URL, system: 'ote' }],
       [{ url: ISPAPI_PROXY_URL, system: 'live' }, {}],
+      [{ url: `${ISPAPI_PROXY_URL}/?x=1`, system: 'live' }, { url: `${ISPAPI_PROXY_URL}#y` }],
     ] as const;
     for (const [given, options] of same) {
       const authenticator = ispapiSessionAuthenticator({ ...given, credentials });
@@ -236,7 +240,7 @@ describe('CommandClient with a core-session Session', () => {
       expect(new CommandClient({ ...options, session: new Session({ authenticator }) })).toBeInstanceOf(CommandClient);
     }
     const custom = (identity: unknown): Session => ({ identity, getToken: () => Promise.reject(new Error('not used')), invalidate: () => undefined }) as unknown as Session;
-    for (const identity of [undefined, 42, Object.create(null), 'ispapi my own login', 'my-login']) {
+    for (const identity of [undefined, 42, Object.create(null), 'ispapi my own login', 'ispapi not-a-url entity=1234 login=x', 'my-login']) {
       expect(new CommandClient({ session: custom(identity) })).toBeInstanceOf(CommandClient);
     }
     const authenticator = ispapiSessionAuthenticator({ url: sandbox.commandUrl.replace('http:', 'HTTP:'), system: 'ote', credentials: { login: 'demo', password: 'demo-password' } });
