@@ -10,7 +10,7 @@ Usage: sessionkit-sandbox [options]
 Options:
   --port <n>                   TCP port; 0 picks a free one (default: 8080)
   --host <address>             address to listen on (default: 127.0.0.1); 0.0.0.0 or :: for
-                               all interfaces, the URLs printed then name 127.0.0.1 or [::1]
+                               all interfaces, the URLs printed then name 127.0.0.1
   --tls                        HTTPS and WSS with a new self-signed certificate
   --cert-file <file>           with --tls, also write the certificate (PEM) to this file,
                                for clients to trust (e.g. NODE_EXTRA_CA_CERTS=<file>)

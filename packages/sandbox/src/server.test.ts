@@ -90,8 +90,8 @@ describe('startSandbox', () => {
     }
   });
 
-  it('listening on every interface (0.0.0.0, ::), gives URLs a client can connect to: 127.0.0.1 or [::1], names its certificate holds', async () => {
-    for (const [host, loopback] of [['0.0.0.0', '127.0.0.1'], ['::', '[::1]']] as const) {
+  it('listening on every interface (0.0.0.0, ::), gives URLs a client can connect to: 127.0.0.1, a name its certificate holds', async () => {
+    for (const [host, loopback] of [['0.0.0.0', '127.0.0.1'], ['::', '127.0.0.1']] as const) {
       const sandbox = await startSandbox({ host, tls: true, ess: { generator: false } });
       try {
         const { port } = new URL(sandbox.url);
@@ -400,7 +400,7 @@ describe('sessionkit-sandbox (the command)', () => {
 
   it.each([
     ['0.0.0.0', '127.0.0.1'],
-    ['::', '[::1]'],
+    ['::', '127.0.0.1'],
   ])('with --host %s, says it listens on all interfaces and prints endpoints at %s, which a client can use', async (host, loopback) => {
     const running = await startCli(['--port', '0', '--host', host, '--event-interval', '0']);
     const at = loopback.replace(/[.[\]]/g, '\\$&');

@@ -26,7 +26,7 @@ export interface SandboxOptions extends IdentityProviderOptions {
   port?: number | undefined;
   /**
    * Address to listen on, a non-empty string; `0.0.0.0` or `::` listen on every interface (the
-   * URLs of the sandbox then name `127.0.0.1` or `[::1]`). @default '127.0.0.1'
+   * URLs of the sandbox then name `127.0.0.1`). @default '127.0.0.1'
    */
   host?: string | undefined;
   /**
@@ -53,7 +53,7 @@ export interface Sandbox {
   /**
    * Base URL, such as `http://127.0.0.1:54321`: where a client on this machine connects, as are
    * the endpoints below. Listening on every interface (`host` `0.0.0.0` or `::`), they name
-   * `127.0.0.1` or `[::1]`: other machines connect to this machine's address instead.
+   * `127.0.0.1`: other machines connect to this machine's address instead.
    */
   readonly url: string;
   /** The OAuth 2.0 token endpoint. */
@@ -121,10 +121,12 @@ export function isEveryInterface(host: string): boolean {
 /**
  * The host of the sandbox's URLs for the address it listens on: an address meaning every
  * interface is none to connect to (clients refuse plain http to it, and the self-signed
- * certificate does not name it), so this machine's loopback address of its family stands for it.
+ * certificate does not name it), so this machine's IPv4 loopback address stands for it, for `::`
+ * too: Node listens there on IPv4 as well (dual-stack, unless `ipv6Only`), and Node 22.23 fails
+ * to verify a certificate's `::1` for an `https://[::1]` URL.
  */
 function connectableHost(address: string): string {
-  if (isEveryInterface(address)) return isIP(address) === 4 ? '127.0.0.1' : '[::1]';
+  if (isEveryInterface(address)) return '127.0.0.1';
   return isIP(address) === 6 ? `[${address}]` : address;
 }
 
