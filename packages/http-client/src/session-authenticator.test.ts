@@ -190,8 +190,6 @@ describe('CommandClient with a core-session Session', () => {
 
   it('refuses a Session that logs in at another URL or entity, or an OAuth 2.0 one, naming the URLs and entities but not the login', async () => {
     const credentials = { login: 'Login-Name-7', role: 'Role-Name-8', password: 'Password-Secret-9' };
-    const requests = sandbox.stats.commands.requests;
-    const issued = sandbox.stats.idp.issued;
     const ote = 'https://api-ote.ispapi.net/api/call.cgi';
     const live = 'https://api.ispapi.net/api/call.cgi';
     const refused = [
@@ -222,10 +220,8 @@ describe('CommandClient with a core-session Session', () => {
       code: 'INVALID_ARGUMENT',
       message: 'session is an OAuth 2.0 session: its token is no ISPAPI session id (use ispapiSessionAuthenticator).',
     });
-    expect(sandbox.stats.commands.requests).toBe(requests);
-    expect(sandbox.stats.idp.issued).toBe(issued);
     // Accepted: the same URL written otherwise (both are read as the client reads its url), or with
-    // a trailing slash, a query or a fragment; the local proxy on either side, with the same entity
+    // a trailing slash, a query or a fragment; the local proxy in place of the system's own URL
     // (it forwards to that system); and identities that are not the authenticator's.
     const same = [
       [{ url: sandbox.commandUrl.replace('http:', 'HTTP:'), system: 'ote' }, { url: sandbox.commandUrl, system: 'ote' }],
