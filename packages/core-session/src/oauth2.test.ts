@@ -7,6 +7,7 @@ import { createLogger, silentLogger } from '@sessionkit/logger';
 import { runChild } from '@sessionkit/vitest-config/child';
 import { startSandbox, type Sandbox } from '@sessionkit/sandbox';
 import { AuthError, oauth2, type OAuth2Options, parseRetryAfter, Session, storeKeyFor, type Token } from '@sessionkit/core-session';
+import { MemoryStore } from '@sessionkit/token-store';
 import { caught, manualClock } from './testing/helpers.js';
 
 let sandbox: Sandbox;
@@ -790,7 +791,7 @@ describe('oauth2 answers that do not end', () => {
   }
 
   it('refuses an answer of more than 1 MiB without reading it all, and lets its connection go', async () => {
-    for (const [status, code] of [[200, 'INVALID_RESPONSE'], [400, 'INVALID_RESPONSE'], [503, 'SERVER']] as const) {
+    for (const [status, code] of [[200, 'INVALID_RESPONSE'], [400, 'INVALID_RESPONSE']] as const) {
       const endpoint = await endlessEndpoint(status);
       onTestFinished(endpoint.close);
       const authenticator = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'endless-secret', timeoutMs: 60_000 });
@@ -801,30 +802,59 @@ describe('oauth2 answers that do not end', () => {
     }
   });
 
-  it('keeps the wait that a 429 or 503 asks for when its answer is over 1 MiB', async () => {
-    for (const [status, code, headers, retryAfterMs] of [
-      [429, 'RATE_LIMITED', { 'retry-after': '7' }, 7000],
-      [429, 'RATE_LIMITED', {}, 5000],
-      [503, 'SERVER', { 'retry-after': '7' }, 7000],
-      [503, 'SERVER', {}, undefined],
+  it('judges a 429 or 5xx by its status and Retry-After without reading its body, however large or slow', async () => {
+    for (const [status, code, headers, retryAfterMs, message] of [
+      [429, 'RATE_LIMITED', { 'retry-after': '7' }, 7000, 'The token endpoint is throttling this identity (429); retry after 7000 ms.'],
+      [429, 'RATE_LIMITED', {}, 5000, 'The token endpoint is throttling this identity (429); retry after 5000 ms.'],
+      [503, 'SERVER', { 'retry-after': '7' }, 7000, 'The token endpoint failed with HTTP 503; retry after 7000 ms.'],
+      [503, 'SERVER', {}, undefined, 'The token endpoint failed with HTTP 503.'],
     ] as const) {
-      const endpoint = await endlessEndpoint(status, undefined, undefined, headers);
-      onTestFinished(endpoint.close);
-      const authenticator = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'endless-secret', timeoutMs: 60_000 });
-      const error = await caught(authenticator.authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }));
-      expect(error).toMatchObject({ name: 'AuthError', code, status, retryAfterMs });
-      await endpoint.closed;
+      // Endless, and trickled: a body read until timeoutMs would make the answer a NETWORK failure.
+      for (const [chunk, everyMs] of [[undefined, undefined], ['x', 50]] as const) {
+        const endpoint = await endlessEndpoint(status, chunk, everyMs, headers);
+        onTestFinished(endpoint.close);
+        const authenticator = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'endless-secret', timeoutMs: 300 });
+        const error = await caught(authenticator.authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }));
+        expect(error).toMatchObject({ name: 'AuthError', code, status, retryAfterMs, message });
+        await endpoint.closed;
+      }
     }
   });
 
-  it('refuses a revocation answer over 1 MiB; a 5xx one is retried as a short one is, its Retry-After not waited out', async () => {
-    for (const [status, code] of [[200, 'INVALID_RESPONSE'], [503, 'SERVER']] as const) {
+  it('has every session wait out a 429 whose body trickles without end, asking once', async () => {
+    let requests = 0;
+    const server = createServer((request, response) => {
+      requests += 1;
+      request.resume();
+      response.writeHead(429, { 'retry-after': '60', 'content-type': 'application/json' });
+      const timer = setInterval(() => response.write(' '), 20);
+      response.once('close', () => { clearInterval(timer); });
+    });
+    onTestFinished(() => closeServer(server));
+    const tokenUrl = `${await listen(server)}/token`;
+    const store = new MemoryStore();
+    const options = { tokenUrl, grant: 'client_credentials', clientId: 'client-t', clientSecret: 'trickle-secret', timeoutMs: 300 } as const;
+    const first = new Session({ authenticator: oauth2(options), store });
+    const second = new Session({ authenticator: oauth2(options), store });
+    for (const session of [first, second, first]) {
+      const error = await caught(session.getToken());
+      expect(error).toMatchObject({ name: 'AuthError', code: 'RATE_LIMITED' });
+      expect((error as AuthError).retryAfterMs).toBeGreaterThan(55_000);
+    }
+    expect(requests).toBe(1);
+  });
+
+  it('refuses a revocation answer over 1 MiB; a 5xx one, unread, is retried as a short one is, its Retry-After not waited out', async () => {
+    for (const [status, code, message] of [
+      [200, 'INVALID_RESPONSE', 'The revocation endpoint answered HTTP 200 with more than 1 MiB.'],
+      [503, 'SERVER', 'The revocation endpoint answered HTTP 503.'],
+    ] as const) {
       const endpoint = await endlessEndpoint(status, undefined, undefined, { 'retry-after': '7' });
       onTestFinished(endpoint.close);
       const authenticator = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl: endpoint.url, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
       const token = await authenticator.authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 });
       const error = await caught(authenticator.revoke?.(token, { signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 }) ?? Promise.resolve());
-      expect(error).toMatchObject({ name: 'AuthError', code, status, retryAfterMs: undefined, message: `The revocation endpoint answered HTTP ${status} with more than 1 MiB.` });
+      expect(error).toMatchObject({ name: 'AuthError', code, status, retryAfterMs: undefined, message });
       expect((error as AuthError).retryable).toBe(status === 503);
       await endpoint.closed;
     }

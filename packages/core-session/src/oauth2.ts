@@ -30,7 +30,7 @@ export interface OAuth2Options {
   allowInsecure?: boolean | undefined;
   /** Give up on one request after this long (hang protection); above 0 and at most 2147483647 (setTimeout's limit). @default 10000 */
   timeoutMs?: number | undefined;
-  /** An RFC 7009 revocation endpoint, used by `session.end()`. Without it `end()` only forgets the token. */
+  /** An RFC 7009 revocation endpoint, used by `session.end()`. Without it `end()` only forgets the token (for every session of the process, and in the store): the server keeps it valid until it expires. */
   revocationUrl?: string | URL | undefined;
   /** The fetch implementation ky uses (for a custom dispatcher or CA). @default globalThis.fetch */
   fetch?: typeof fetch | undefined;
@@ -192,7 +192,12 @@ export function oauth2(options: OAuth2Options): Authenticator {
         if (signal.aborted) await late.body?.cancel();
       }).catch(() => undefined);
       response = await Promise.race([sent, stopped]);
-      body = await readText(response, stopped);
+      // A 429 or a 5xx is judged by its status and Retry-After alone. Its body is not read: one sent
+      // slowly or without end would turn the throttle into a network failure at timeoutMs, retried.
+      if (response.status === 429 || response.status >= 500) {
+        response.body?.cancel().catch(() => undefined);
+        body = '';
+      } else body = await readText(response, stopped);
     } catch (error) {
       if (timeout.aborted) throw new AuthError('NETWORK', `The ${what} did not answer within timeoutMs (${timeoutMs} ms).`);
       // An abort whose reason is an AuthError (the session's attemptTimeoutMs, end()) is thrown as it is.
@@ -226,15 +231,14 @@ export function oauth2(options: OAuth2Options): Authenticator {
     // As long as the session will throttle: 1 s at least, the 5 s default for a header it cannot read.
     const retryAfter = response.headers.get('retry-after');
     const retryAfterMs = throttleDelay(parseRetryAfter(retryAfter, context.now()));
-    // Whatever its body (one over 1 MiB too): every process waits it out.
+    // Its body unread (above): every process waits it out.
     if (status === 429) throw new AuthError('RATE_LIMITED', `The ${what} is throttling this identity (429); retry after ${retryAfterMs} ms.`, { status, retryAfterMs });
     // The wait a Retry-After asks for, when the answer has one (RFC 9110 allows it on a 503 too).
     return [response, body, secrets, retryAfter ? retryAfterMs : undefined];
   };
 
-  /** An answer of more than 1 MiB, not read: `SERVER` for a 5xx, else `INVALID_RESPONSE`. */
-  const tooLong = (what: string, status: number, retryAfterMs?: number): AuthError =>
-    new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The ${what} answered HTTP ${status} with more than 1 MiB.`, { status, retryAfterMs });
+  /** An answer of more than 1 MiB, not read (a 429 or 5xx body is never read). */
+  const tooLong = (what: string, status: number): AuthError => new AuthError('INVALID_RESPONSE', `The ${what} answered HTTP ${status} with more than 1 MiB.`, { status });
 
   /** A token from the token endpoint for `form`, or the AuthError its answer means. */
   const request = async (form: URLSearchParams, context: AuthContext, token?: Token): Promise<Token> => {
@@ -242,8 +246,7 @@ export function oauth2(options: OAuth2Options): Authenticator {
     const obtainedAt = context.now();
     const [response, body, secrets, retryAfterMs] = await post('token endpoint', tokenUrl, form, context, token);
     const { status } = response;
-    // A 5xx keeps its Retry-After, waited out as below.
-    if (body === undefined) throw tooLong('token endpoint', status, status >= 500 ? retryAfterMs : undefined);
+    if (body === undefined) throw tooLong('token endpoint', status);
     // With a Retry-After (a 503 during maintenance, say), the session waits it out as after a 429 rather than retry sooner.
     if (status >= 500) throw new AuthError('SERVER', `The token endpoint failed with HTTP ${status}${retryAfterMs ? `; retry after ${retryAfterMs} ms` : ''}.`, { status, retryAfterMs });
 
@@ -326,7 +329,6 @@ export function oauth2(options: OAuth2Options): Authenticator {
         ] as const) {
           if (value === undefined) continue;
           const [{ status }, body] = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
-          // A 5xx without retryAfterMs, as a short one below: retried with backoff.
           if (body === undefined) throw tooLong('revocation endpoint', status);
           if (status !== 200) throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The revocation endpoint answered HTTP ${status}.`, { status });
         }
