@@ -39,7 +39,7 @@ export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
   if (typeof options !== 'object') throw new TypeError('retry must be an object such as { retries: 0 }.');
   const retries = options.retries ?? 2;
   if (!Number.isInteger(retries) || retries < 0 || retries > 20) {
-    throw new RangeError(`retry.retries must be an integer from 0 to 20, not ${retries}.`);
+    throw new RangeError(`retry.retries must be an integer from 0 to 20, not ${typeof retries == 'number' ? retries : typeof retries}.`);
   }
   return {
     retries,

@@ -134,6 +134,16 @@ describe('Session: refresh-failed', () => {
     expect(failures).toEqual([{ error: expect.objectContaining({ code: 'SERVER' }) as unknown, background: false, fallback: true }]);
   });
 
+  it('presents a refused refresh token once: when the login it fell back to fails too, later acquisitions only log in', async () => {
+    const { subject, failures } = await expiredPasswordSession();
+    // The grant revoked and the password changed: the refresh token and the login are both refused.
+    sandbox.idp.revokeAll();
+    sandbox.idp.injectFault({ kind: 'error', status: 400, grant: 'password', count: 1000 });
+    for (let call = 0; call < 3; call += 1) await expect(subject.getToken()).rejects.toMatchObject({ name: 'AuthError', status: 400 });
+    expect(sandbox.stats.idp.byGrant).toEqual({ password: 4, refresh_token: 1 });
+    expect(failures).toEqual([{ error: expect.objectContaining({ code: 'INVALID_CREDENTIALS', oauthError: 'invalid_grant' }) as unknown, background: false, fallback: true }]);
+  });
+
   it('takes an authenticator\'s null refresh and revoke (plain JavaScript) as none: no refresh attempt, no failure reported', async () => {
     const clock = manualClock();
     let issued = 0;
@@ -180,7 +190,39 @@ describe('Session: refresh-failed', () => {
     await eventually(() => failures.length === 2);
     expect(failures).toMatchObject([{ background: true, fallback: true }, { background: true, fallback: false }]);
     await expect(subject.end()).resolves.toBeUndefined();
-    expect(lines.map((line) => (JSON.parse(line) as { msg: string; message?: string }).message)).toEqual(['object', 'object']);
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string; code?: string; message?: string }))).toMatchObject([
+      { msg: 'background refresh failed; serving the current token', code: 'object' },
+      { msg: 'could not revoke the token', code: 'object' },
+    ]);
+  });
+
+  it('logs the failures of a custom authenticator by their code, not their messages, which may quote a secret; an AuthError\'s message is kept', async () => {
+    const clock = manualClock();
+    const secret = 'hunter2-plain-secret';
+    const lines: string[] = [];
+    let logins = 0;
+    const authenticator: Authenticator = {
+      identity: 'custom login',
+      authenticate: ({ now }) => (logins++ ? Promise.reject(new TypeError(`login refused for demo / ${secret}`)) : Promise.resolve({ value: 'token-1', refreshToken: 'refresh', obtainedAt: now(), expiresAt: now() + 600_000 })),
+      refresh: () => Promise.reject(new Error(`refresh refused: ${secret}`)),
+      revoke: () => Promise.reject(new AuthError('SERVER', 'The logout endpoint failed with HTTP 503.')),
+    };
+    const subject = session({ clock, authenticator, refreshWindowMs: 300_000, expiryMarginMs: 10_000, logger: createLogger({ level: 'warn', format: 'json', write: (line) => lines.push(line) }) });
+    const failures: unknown[] = [];
+    subject.on('refresh-failed', (event) => failures.push(event));
+    await subject.getToken();
+    clock.advance(500_000);
+    await subject.getToken();
+    await eventually(() => failures.length === 2);
+    await subject.end();
+    expect(lines.join('\n')).not.toContain(secret);
+    expect(lines.map((line) => {
+      const { msg, code, message } = JSON.parse(line) as Record<string, unknown>;
+      return { msg, code, message };
+    })).toEqual([
+      { msg: 'background refresh failed; serving the current token', code: 'TypeError', message: undefined },
+      { msg: 'could not revoke the token', code: 'SERVER', message: 'The logout endpoint failed with HTTP 503.' },
+    ]);
   });
 });
 
@@ -1114,6 +1156,11 @@ describe('Session: option limits', () => {
       expect(() => session({ retry: value as never }), String(value)).toThrow(new TypeError('retry must be an object such as { retries: 0 }.'));
     }
     expect(() => session({ retry: { retries: 0 } })).not.toThrow();
+  });
+
+  it('names the type of a retries that is no number, not its text ("2" read as 2 in the message)', () => {
+    expect(() => session({ retry: { retries: '2' as never } })).toThrow(new RangeError('retry.retries must be an integer from 0 to 20, not string.'));
+    expect(() => session({ retry: { retries: 2.5 } })).toThrow(new RangeError('retry.retries must be an integer from 0 to 20, not 2.5.'));
   });
 
   it('takes a fractional timeoutMs: the request times out after it, rounded up (AbortSignal.timeout refused it with a RangeError)', async () => {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fingerprint, type Logger, silentLogger } from '@sessionkit/logger';
 import { MemoryStore, StoreError, type TokenStore } from '@sessionkit/token-store';
-import { AuthError, errorCode, errorMessage, MAX_RETRY_AFTER_MS, throttleDelay } from './auth-error.js';
+import { AuthError, errorCode, MAX_RETRY_AFTER_MS, throttleDelay } from './auth-error.js';
 import { backoffDelay, MAX_TIMER_MS, milliseconds, type RetryOptions, type RetryPolicy, retryPolicy } from './backoff.js';
 import { oauth2, type OAuth2Options } from './oauth2.js';
 import { requireSecureUrl } from './secure-url.js';
@@ -138,8 +138,9 @@ interface SharedState {
   /** Token values, or authorization() strings, invalidated in this process (after a 401), newest last. */
   invalid: Set<string>;
   /**
-   * Refresh tokens this process has spent (rotated away), newest last. Apart from `invalid`, so that
-   * a burst of invalidations never pushes out the one the store still holds after a failed write.
+   * Refresh tokens this process has spent (rotated away) or had refused (it fell back to a login),
+   * newest last. Apart from `invalid`, so that a burst of invalidations never pushes out the one the
+   * store still holds after a failed write.
    */
   spent: Set<string>;
   /** Refresh tokens whose last refresh failed on a server or network error, newest last. */
@@ -161,6 +162,14 @@ const shared = new WeakMap<TokenStore, Map<string, SharedState>>();
 function throttles(error: unknown): error is AuthError {
   return AuthError.isInstance(error) && (error.code === 'RATE_LIMITED' || (error.code === 'SERVER' && !error.retryable));
 }
+
+/**
+ * What a log entry says of an authenticator's failure: its code, and the message of an AuthError
+ * (sessionkit's own keep secrets out). Another error's message, a custom authenticator's, may quote
+ * one (a login URL with its password, say): it is left out.
+ */
+const described = (error: unknown): { code: string; message?: string } =>
+  AuthError.isInstance(error) ? { code: errorCode(error), message: error.message } : { code: errorCode(error) };
 
 /** Add `value` (a token's value, or a refresh token) to `refused` (a SharedState's `invalid`, `spent` or `failing`) as its newest; the newest MAX_INVALID are kept. */
 function refuse(refused: Set<string>, value: string): void {
@@ -535,7 +544,8 @@ export class Session extends TypedEmitter<SessionEvents> {
         const revoked = new Map<string, Token>();
         for (const each of [token, stored, acquired]) if (each) revoked.set(each.value, each);
         // Tokens about to be revoked are refused by every session of this process, also one that only
-        // another session held (from the store). Without revocation they stay valid, and usable there.
+        // another session held (from the store). Without revocation, only the one held here is (above):
+        // the others stay valid, and usable there.
         if (this.#authenticator.revoke) for (const each of revoked.values()) this.invalidate(each);
         for (const each of revoked.values()) await this.#revoke(each);
       })());
@@ -571,7 +581,7 @@ export class Session extends TypedEmitter<SessionEvents> {
       await this.#attempt((context) => authenticator.revoke?.(token, context));
       this.#logger.debug('token revoked', { fingerprint: fingerprint(token.value) });
     } catch (error) {
-      this.#logger.warn('could not revoke the token', { code: errorCode(error), message: errorMessage(error) });
+      this.#logger.warn('could not revoke the token', described(error));
     }
   }
 
@@ -719,7 +729,7 @@ export class Session extends TypedEmitter<SessionEvents> {
           backOff();
           // Cancelled by end(): not a failure to report.
           if (generation !== this.#generation) return;
-          this.#logger.warn('background refresh failed; serving the current token', { code: errorCode(error), message: errorMessage(error) });
+          this.#logger.warn('background refresh failed; serving the current token', described(error));
           this.emit('refresh-failed', { error, background: true, fallback: false });
         },
       )
@@ -915,6 +925,9 @@ export class Session extends TypedEmitter<SessionEvents> {
         const successor = this.#reuse(await this.#read(), mode)?.token;
         if (successor && successor.refreshToken !== base.refreshToken) return successor;
         state.failing.delete(base.refreshToken);
+        // Refused: not presented again by this process, should the login fail too (each later
+        // acquisition would otherwise ask twice, the refresh first).
+        refuse(state.spent, base.refreshToken);
         this.#logger.debug('refresh failed; falling back to the primary grant', { code: errorCode(error) });
         this.emit('refresh-failed', { error, background: mode === 'background', fallback: true });
       }
