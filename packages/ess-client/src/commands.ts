@@ -44,6 +44,10 @@ export function toWireFilters(filters: unknown): WireFilter[] {
   // Array.from visits the holes of a sparse array (as undefined, refused), which map() skips.
   return Array.from(filters, (filter: unknown, index) => {
     if (!isRecord(filter)) throw invalid(`filters[${index}] must be an object.`);
+    // A misspelled key would leave its list at ['*']: { modifier: 'exclude', eventType: [...] } excluding every event.
+    for (const key of Object.keys(filter)) {
+      if (!['modifier', 'resourceTypes', 'sourceIds', 'eventTypes'].includes(key)) throw invalid(`filters[${index}] has the unknown key "${key.slice(0, 40)}": a filter takes modifier, resourceTypes, sourceIds and eventTypes.`);
+    }
     const { modifier: given = 'include' } = filter;
     const modifier = typeof given === 'string' ? given.toLowerCase() : undefined;
     if (modifier !== 'include' && modifier !== 'exclude') throw invalid(`filters[${index}].modifier must be "include" or "exclude".`);

@@ -1721,7 +1721,7 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
     });
   }
 
-  it('refuses sparse filter lists before sending anything: the connection stays', async () => {
+  it('refuses sparse filter lists and unknown filter keys before sending anything: the connection stays', async () => {
     const ess = client({ fetchState: false });
     await ess.connect();
     const commands = sandbox.stats.events.commands;
@@ -1731,6 +1731,9 @@ describe('EssClient: close() and connect() from callbacks, sparse filters, token
     await expect(ess.subscribe([{ resourceTypes: ['cameras'] }, , {}] as EssFilter[])).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
     // eslint-disable-next-line no-sparse-arrays
     expect(() => client({ filters: [, { eventTypes: [motionStarted] }] as EssFilter[] })).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND' }));
+    // A misspelled key, as a plain JavaScript caller may write it.
+    await expect(ess.subscribe([{ modifier: 'exclude', eventType: [motionStarted] } as EssFilter])).rejects.toMatchObject({ code: 'INVALID_COMMAND' });
+    expect(() => client({ filters: [{ resourceType: ['cameras'] } as EssFilter] })).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND' }));
     expect(sandbox.stats.events.commands).toBe(commands);
     expect(sandbox.stats.events.malformed).toBe(0);
     expect(ess.connectionState).toBe('online');
@@ -2214,10 +2217,20 @@ describe('EssClient: auth objects and Sessions waited for, options that are no o
       const ess = client({ auth, fetchState: false });
       const outcome = await Promise.race([ess.connect().then(() => 'resolved', (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, 3000, 'pending'))]);
       // It used to be a retryable AUTH_FAILED (a TypeError from reading the token's value), tried again for ever.
-      expect(outcome, JSON.stringify(value)).toMatchObject({ name: 'EssError', code: 'AUTH_FAILED', retryable: false, message: 'Could not get a token (CONFIGURATION).' });
+      expect(outcome, JSON.stringify(value)).toMatchObject({
+        name: 'EssError',
+        code: 'AUTH_FAILED',
+        retryable: false,
+        message: 'Could not get a token (CONFIGURATION): auth.getToken() must resolve to a token: { value: string, type?: string }.',
+      });
       expect(inspect(outcome, { depth: 10 })).not.toContain('a-bare-token-string');
     }
     expect(calls).toBe(3);
+    // A token function that resolves to no string is told what it must resolve to.
+    const ess = client({ auth: () => Promise.resolve({ value: 'a-token-object' } as unknown as string), fetchState: false });
+    const error = await ess.connect().catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'AUTH_FAILED', retryable: false, message: 'Could not get a token (CONFIGURATION): auth() must resolve to a non-empty string.' });
+    expect(inspect(error, { depth: 10 })).not.toContain('a-token-object');
   });
 
   it('goes on when an auth object\'s invalidate() throws after a 401: asked for a token again, it connects (no unhandled rejection)', async () => {

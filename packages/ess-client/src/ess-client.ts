@@ -1048,7 +1048,9 @@ export class EssClient {
       const trimmed = typeof value === 'string' ? value.trim() : '';
       // A configuration error, not worth retrying (AUTH_FAILED, not retryable: see below): a
       // function, or an object of the program's own, that hands out no token.
-      if (!trimmed) throw Object.assign(new TypeError('auth returned no token'), { code: 'CONFIGURATION' });
+      if (!trimmed) {
+        throw Object.assign(new TypeError(session ? 'auth.getToken() must resolve to a token: { value: string, type?: string }' : 'auth() must resolve to a non-empty string'), { code: 'CONFIGURATION', own: true });
+      }
       // A function's token (an object's came with a token: it has a value).
       if (!session || !token) return { header: /^bearer\s/i.test(trimmed) ? trimmed : `Bearer ${trimmed}` };
       return {
@@ -1065,9 +1067,10 @@ export class EssClient {
         },
       };
     } catch (error) {
-      const { code, retryAfterMs } = isRecord(error) ? error : {};
+      const { code, retryAfterMs, own } = isRecord(error) ? error : {};
       const known = typeof code === 'string';
-      throw new EssError('AUTH_FAILED', `Could not get a token${known ? ` (${code})` : ''}.`, {
+      // What the program's own auth got wrong is said (never what it handed out); another error's message is not.
+      throw new EssError('AUTH_FAILED', `Could not get a token${known ? ` (${code})` : ''}${own ? `: ${(error as Error).message}` : ''}.`, {
         cause: error,
         // Not worth retrying: INVALID_CREDENTIALS, CONFIGURATION.
         retryable: !known || (code !== 'INVALID_CREDENTIALS' && code !== 'CONFIGURATION'),
