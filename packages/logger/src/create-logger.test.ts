@@ -149,6 +149,24 @@ describe('createLogger', () => {
     }
   });
 
+  it('refuses a write that is not a function when it is made (a stream threw at the first entry)', () => {
+    for (const write of [process.stdout, 'stdout', 1]) {
+      expect(() => createLogger({ write: write as never })).toThrow(new TypeError('write must be a function that takes a line, such as (line) => process.stdout.write(line + "\\n").'));
+    }
+    expect(() => createLogger({ write: null as never, level: 'silent' })).not.toThrow();
+  });
+
+  it('refuses a redact option that is not an object of keys and replaceDefaultKeys: the keys it meant were written in clear', () => {
+    const message = 'redact must be an object such as { keys: ["pin"] }, with keys and replaceDefaultKeys only.';
+    for (const redactOption of ['pin', ['pin'], { key: ['pin'] }, { keys: ['pin'], replaceDefaults: true }, 7]) {
+      expect(() => createLogger({ redact: redactOption as never }), JSON.stringify(redactOption)).toThrow(new TypeError(message));
+      expect(() => createRedactor(redactOption as never), JSON.stringify(redactOption)).toThrow(new TypeError(message));
+    }
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write, redact: { keys: ['pin'], replaceDefaultKeys: false } }).info('x', { pin: '1234' });
+    expect(lines[0]).not.toContain('1234');
+  });
+
   it('refuses redact keys that are not an array of strings (a string was read one character per key, leaving the secret it named in clear)', () => {
     for (const keys of ['iban', 42, ['iban', 7], { iban: true }]) {
       expect(() => createLogger({ redact: { keys: keys as never } }), JSON.stringify(keys)).toThrow(new TypeError('redact keys must be an array of strings.'));

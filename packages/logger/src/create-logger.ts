@@ -47,5 +47,7 @@ export function createLogger(given?: LoggerOptions): Logger {
   if (format !== 'pretty' && format !== 'json') {
     throw new TypeError(`Unknown log format "${format}". Use 'pretty' or 'json'.`);
   }
+  // A stream given for a function (`write: process.stdout`) would throw at the first entry.
+  if (typeof write != 'function') throw new TypeError('write must be a function that takes a line, such as (line) => process.stdout.write(line + "\\n").');
   return logger.child(options.bindings ?? {});
 }

@@ -1238,6 +1238,31 @@ describe('redact: camelCase keys, Errors as text, long strings, [name, value] pa
     expect(redact(lists)).toEqual(lists);
     expect(redact([['token', 'a', 'b'], ['user', 'demo']])).toEqual([['token', 'a', 'b'], ['user', 'demo']]);
   });
+
+  it('redacts the value of a { name, value } entry under a secret name: HAR headers, a Kubernetes env list, { Key, Value } tags', () => {
+    const input = {
+      headers: [{ name: 'X-Api-Key', value: SECRET }, { name: 'Cookie', value: `sid=${SECRET}` }, { name: 'Accept', value: 'application/json' }],
+      env: [{ name: 'DB_PASSWORD', value: SECRET }, { name: 'DB_HOST', value: 'db' }],
+      form: [{ key: 'password', value: SECRET, type: 'text' }],
+      tags: [{ Key: 'api_token', Value: SECRET }, { Key: 'team', Value: 'ops' }],
+      nested: { name: 'client_secret', value: { raw: SECRET } },
+    };
+    expect(redact(input)).toEqual({
+      headers: [{ name: 'X-Api-Key', value: REDACTED }, { name: 'Cookie', value: REDACTED }, { name: 'Accept', value: 'application/json' }],
+      env: [{ name: 'DB_PASSWORD', value: REDACTED }, { name: 'DB_HOST', value: 'db' }],
+      form: [{ key: 'password', value: REDACTED, type: 'text' }],
+      tags: [{ Key: 'api_token', Value: REDACTED }, { Key: 'team', Value: 'ops' }],
+      nested: { name: 'client_secret', value: REDACTED },
+    });
+    const lines: string[] = [];
+    createLogger({ format: 'json', write: (line) => lines.push(line) }).info('request', input);
+    createLogger({ format: 'pretty', write: (line) => lines.push(line) }).info('request', input);
+    expect(lines.join('\n')).not.toContain(SECRET);
+    // A name without a value, and an Error (its name is no key's), are as before.
+    const error = new Error('refused');
+    expect(redact({ name: 'password', label: 'x' })).toEqual({ name: 'password', label: 'x' });
+    expect(redact({ error })).toMatchObject({ error: { name: 'Error', message: 'refused' } });
+  });
 });
 
 describe('redact: auth schemes, parentheses and escaped quotes after a quoted key, Error names without `Error`', () => {

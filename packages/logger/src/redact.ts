@@ -262,8 +262,12 @@ const close = (json: string, from: number): number => {
 
 /** Build a redactor for a set of keys. */
 export function createRedactor(given?: RedactOptions): Redactor {
-  // null counts as not given.
+  // null counts as not given. A string or an array (`'pin'`, `['pin']`), or an object with another key
+  // (`{ key: ['pin'] }`), would leave the keys it meant in clear.
   const options = given ?? {};
+  if (typeof options != 'object' || Array.isArray(options) || Object.keys(options).some((name) => name != 'keys' && name != 'replaceDefaultKeys')) {
+    throw new TypeError('redact must be an object such as { keys: ["pin"] }, with keys and replaceDefaultKeys only.');
+  }
   const listed: unknown = options.keys ?? [];
   // An array or another iterable (a Set) of strings. A string would be read one character per key,
   // leaving the secret it names in clear.
@@ -577,6 +581,14 @@ export function createRedactor(given?: RedactOptions): Redactor {
     const out = Object.fromEntries(entries([...own, ...Object.entries(input)].map(([key, value]) => [key, head && key === 'stack' ? (stack as string).slice(head) : value]))) as Record<string, unknown>;
     // (Not when `stack` is a secret key of the options: it stays `[REDACTED]`.)
     if (head && out.stack !== REDACTED) out.stack = `${out.name as string}: ${out.message as string}${out.stack as string}`;
+    // A `{ name, value }` entry (HAR headers, a Kubernetes `env` list, `{ Key, Value }` tags): its value under a secret name.
+    for (const [label, value] of [['name', 'value'], ['key', 'value'], ['Name', 'Value'], ['Key', 'Value']] as const) {
+      const name = out[label];
+      if (value in out && typeof name === 'string' && isSecretKey(name)) {
+        changed++;
+        out[value] = REDACTED;
+      }
+    }
     return out;
   };
 
