@@ -305,6 +305,38 @@ describe('createApiClient', () => {
     }
   });
 
+  it('sends nothing to another origin than baseUrl’s, given as a URL, a Request or by a hook, and asks the session for no token; its own origin’s URLs go', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = (): HttpServer => createHttpServer((request, response) => {
+      seen.push(request.headers.authorization);
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    const [other, api] = [server(), server()];
+    const origin = (each: HttpServer): string => `http://127.0.0.1:${(each.address() as { port: number }).port}`;
+    await Promise.all([other, api].map((each) => new Promise<void>((resolve) => each.listen(0, '127.0.0.1', resolve))));
+    try {
+      let asked = 0;
+      const counting: ApiSession = { authorization: () => Promise.resolve(`Bearer token-${String(++asked)}`), invalidate: () => undefined };
+      let retries = 0;
+      const client = createApiClient({ baseUrl: `${origin(api)}/api/rest/`, session: counting, hooks: { beforeRetry: [() => { retries++; }] } });
+      const message = `A request to ${origin(other)} is not sent: the client's token is for ${origin(api)} only.`;
+      const elsewhere = `${origin(other)}/collect`;
+      for (const input of [new URL(elsewhere), new Request(elsewhere)]) {
+        await expect(client.get(input)).rejects.toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message });
+      }
+      // A hook of the caller's that points the request elsewhere.
+      const redirected = client.extend({ hooks: { beforeRequest: [() => new Request(elsewhere)] } });
+      await expect(redirected.get('v1/me')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message });
+      // Refused at once: not retried.
+      expect([seen, asked, retries]).toEqual([[], 0, 0]);
+      // The API's own URL, absolute (a `next` link), is sent with the token.
+      await expect(client.get(new URL(`${origin(api)}/api/rest/v1/items?page=2`)).json()).resolves.toEqual({});
+      expect(seen).toEqual(['Bearer token-1']);
+    } finally {
+      await Promise.all([other, api].map((each) => new Promise<void>((resolve) => each.close(() => { resolve(); }))));
+    }
+  });
+
   it('sends the client’s headers and runs its hooks, with those of each request', async () => {
     const seen: string[] = [];
     const hook = (name: string) => (request: Request) => { seen.push(`${name}: ${request.headers.get('x-client') ?? '-'} ${request.headers.get('x-request') ?? '-'}`); };

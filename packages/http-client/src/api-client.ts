@@ -5,7 +5,7 @@ import type { HTTPError, KyInstance, NormalizedOptions, Options as KyOptions, Re
 import type { Dispatcher } from 'undici';
 import { AuthError, silentLogger } from './dependencies.js';
 import { errorSummary, redactUrl } from './redaction.js';
-import { invalidArgument } from './http-client-error.js';
+import { HttpClientError, invalidArgument } from './http-client-error.js';
 import { logSafely } from './log-safely.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, load, optionsOf, wholeNumber } from './transport.js';
 
@@ -106,7 +106,8 @@ const printRedacted = (target: object, head: () => unknown, view: () => object, 
 
 /**
  * A ky instance for a bearer-protected JSON API: every request carries
- * `await session.authorization()`; a 401 from the `baseUrl`'s origin (not one from another origin
+ * `await session.authorization()`, and one to another origin than the `baseUrl`'s (a `URL` or
+ * `Request` pointing elsewhere) is refused with `INVALID_ARGUMENT`; a 401 from the `baseUrl`'s origin (not one from another origin
  * a redirect led to) makes it call `session.invalidate()` with the refused credentials and replay
  * the request once with a fresh token (never more); 413/429/503 are
  * retried after `Retry-After` (one longer than `retry.maxRetryAfter` is not retried), a failed
@@ -151,6 +152,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // dropped when the API refuses it (401), after the entry. The first attempt of a request is given
   // `again`, what is sent once more after such a 401 (see send); a replay is not.
   const attempt = async (request: Request, init: RequestInit | undefined, signal: AbortSignal, again?: Request): Promise<Response> => {
+    // The token is for the API's origin only. ky prefixes string paths with baseUrl, but sends a URL
+    // or Request (a `next` link, `new URL(...)`) or one a hook made wherever it points.
+    const origin = new URL(request.url).origin;
+    if (origin !== baseUrl.origin) throw invalidArgument(`A request to ${origin} is not sent: the client's token is for ${baseUrl.origin} only.`);
     // `signal` is the caller's and ky's timeout in one: either ends the wait for the token at once
     // (the caller's abort with its reason; the timeout with ky's TimeoutError, which ky rejects
     // with first), and the listener goes when the wait is over.
@@ -251,7 +256,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // Puts the cap (a lower number given stays) and the guards on retry options: the client's own, so
   // that they stay for a request that drops the hooks, and, with `request`, those ky uses for a
   // request (see the beforeRequest hook). A failed login (an AuthError: the Session has retried it)
-  // is never retried; with `request`, nor is an HTTPError ky would wait on longer than the cap: ky's
+  // is never retried, nor a request refused here (an HttpClientError, such as one to another origin); with `request`, nor is an HTTPError ky would wait on longer than the cap: ky's
   // own condition (a status in afterStatusCodes, ky's HTTPError only: no other error's `response` is
   // read) and its reading of Retry-After: a number of seconds, else a date (`Date.parse`), with no
   // limit; one that is neither is refused too (ky would wait the whole cap for it), no header never.
@@ -272,7 +277,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       const seconds = +(header as string);
       // (`Infinity` is neither: ky would wait the whole cap for it.)
       const wait = Number.isFinite(seconds) ? (seconds < 1704067200 ? seconds * 1000 : 0) : Date.parse(header as string) - Date.now();
-      return !(AuthError.isInstance(error) || (header && !(wait <= cap))) && own?.(state);
+      return !(AuthError.isInstance(error) || HttpClientError.isInstance(error) || (header && !(wait <= cap))) && own?.(state);
     };
   };
   guard(retry);

@@ -93,6 +93,20 @@ describe('encodeCommand', () => {
     }
   });
 
+  it('names a parameter refused for an = or white space only up to it: a value written into the key is not shown', () => {
+    for (const [key, shown] of [
+      ['PASSWORD=hunter2-secret', 'PASSWORD…'],
+      ['AUTH hunter2-secret', 'AUTH…'],
+      ['PW\nhunter2-secret', 'PW…'],
+      ['=hunter2-secret', '…'],
+      ['', ''],
+    ] as const) {
+      expect(() => encodeCommand({ COMMAND: 'ModifyDomain', [key]: '' }), key).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: `Command parameter "${shown}" must not be empty or hold "=" or white space.` }),
+      );
+    }
+  });
+
   it('never changes the command it is given', () => {
     const command = Object.freeze({ COMMAND: 'CheckDomains', DOMAIN: Object.freeze(['a.com']) });
     expect(flattenCommand(command)).toEqual([

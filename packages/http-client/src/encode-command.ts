@@ -66,8 +66,9 @@ export const flattenCommand = (command: unknown): [key: string, value: string][]
     pairs[key === 'COMMAND' ? 0 : pairs.length] = [key, text];
   };
   for (const rawKey of Object.keys(command)) {
-    // Not empty, no `=`, no white space.
-    if (!/^[^\s=]+$/.test(rawKey)) throw invalidArgument(`Command parameter ${JSON.stringify(rawKey)} must not be empty or hold "=" or white space.`);
+    // Not empty, no `=`, no white space. Named up to the first of them: what follows may be a value
+    // written into the key (`PASSWORD=hunter2`).
+    if (!/^[^\s=]+$/.test(rawKey)) throw invalidArgument(`Command parameter ${JSON.stringify(rawKey.replace(/[\s=][^]*/, '…'))} must not be empty or hold "=" or white space.`);
     const key = rawKey.toUpperCase();
     const value = (command as Readonly<Record<string, unknown>>)[rawKey];
     if (key === 'COMMAND' && (typeof value !== 'string' || !value.trim())) throw invalidArgument('A command needs COMMAND, a non-empty string.');

@@ -2,6 +2,7 @@ import type * as Undici from 'undici';
 import { isSecretName } from './command-response.js';
 import { isCertificateError } from './dependencies.js';
 import { invalidArgument } from './http-client-error.js';
+import { redactUrl } from './redaction.js';
 
 /**
  * Loads a dependency when it is first needed rather than with this package (undici alone takes
@@ -53,7 +54,8 @@ export interface ConnectionOptions {
  */
 export const endpointUrl = (name: string, value: string | URL): URL => {
   const url = URL.parse(String(value));
-  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || [...url.searchParams.keys()].some(isSecretName)) {
+  // A query field the REST client masks in its URLs (`?api_key=`, `?access_token=`) too: this URL is logged as it is.
+  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || [...url.searchParams.keys()].some(isSecretName) || redactUrl(url.search) !== url.search) {
     throw invalidArgument(`${name} must be an http: or https: URL without credentials or secret query fields (they go in options).`);
   }
   return url;
