@@ -145,6 +145,20 @@ describe('FileStore files', () => {
     expect(await modeOf(dir)).toBe(0o700);
   });
 
+  it('refuses a shared directory (the sticky bit, as /tmp has) with PERMISSION and leaves its mode, for writes and locks', async () => {
+    const dir = await temporaryDirectory();
+    await chmod(dir, 0o1777);
+    const store = new FileStore({ dir });
+    const message = `${dir} is a shared directory (its sticky bit is set, as /tmp's): give the store a directory of its own inside it.`;
+    await expect(store.set('key', { version: 1 })).rejects.toMatchObject({ name: 'StoreError', code: 'PERMISSION', message });
+    await expect(store.withLock('key', () => Promise.resolve('ran'))).rejects.toMatchObject({ code: 'PERMISSION', message });
+    expect((await stat(dir)).mode & 0o7777).toBe(0o1777);
+    // A directory of its own inside it is made and used.
+    const inside = new FileStore({ dir: join(dir, 'sessionkit') });
+    await inside.set('key', { version: 1 });
+    await expect(inside.get('key')).resolves.toEqual({ version: 1 });
+  });
+
   it('refuses a symbolic link at a token path with PERMISSION and never writes through it', async () => {
     const dir = await temporaryDirectory();
     const outside = await temporaryDirectory();

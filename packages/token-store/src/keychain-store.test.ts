@@ -442,6 +442,10 @@ describe('KeychainStore without a Secret Service', () => {
   it('rejects bad options with INVALID_ARGUMENT', () => {
     expect(() => new KeychainStore({ service: '' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
     expect(() => new KeychainStore({ timeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }) as Error);
+    // A string (FileStore takes one as its dir) would have been ignored: the locks went to the default directory.
+    for (const options of ['/some/dir', 5]) {
+      expect(() => new KeychainStore(options as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'KeychainStore options must be an object, such as { lockDir }.' }) as Error);
+    }
   });
 
   it('rejects a service with NUL or a lone surrogate with INVALID_ARGUMENT (the Secret Service cuts it at NUL and turns a lone surrogate into U+FFFD: another service\'s items)', () => {

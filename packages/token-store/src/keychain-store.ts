@@ -96,6 +96,8 @@ export class KeychainStore implements TokenStore {
     // From JavaScript: null is no options, and a lockDir that is not a string an INVALID_ARGUMENT; so is
     // '', which resolve() would take as the current directory.
     options ??= {};
+    // A string is not the lock directory, as FileStore's is its dir: it would be ignored.
+    if (typeof options != 'object') throw new StoreError('INVALID_ARGUMENT', 'KeychainStore options must be an object, such as { lockDir }.');
     const service = options.service ?? 'sessionkit';
     // The keychain cuts a name at NUL and turns a lone surrogate into U+FFFD: such a service
     // would share its items with another service (the same rule as assertKey for keys).

@@ -36,6 +36,9 @@ describe('MemoryStore', () => {
     await expect(quick.withLock('key', () => quick.withLock('key', () => Promise.resolve()))).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
     expect(() => new MemoryStore({ lockTimeoutMs: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(() => new MemoryStore(null)).not.toThrow();
+    for (const options of [5, 'fast']) {
+      expect(() => new MemoryStore(options as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: 'MemoryStore options must be an object.' }));
+    }
   });
 
   it('keeps the process alive while a caller waits for a lock, so a deadlock ends in LOCK_TIMEOUT, not a silent exit', async () => {

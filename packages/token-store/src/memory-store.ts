@@ -1,4 +1,5 @@
 import { callAsync } from './call-async.js';
+import { StoreError } from './store-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { LockOptions, StoredRecord, TokenStore } from './types.js';
 import { assertKey, assertLockArguments, assertMilliseconds, defaultLockTimeoutMs, parseRecord, serializeRecord } from './validate.js';
@@ -32,7 +33,8 @@ export class MemoryStore implements TokenStore {
   readonly #lockTimeoutMs: number;
 
   constructor(options?: MemoryStoreOptions | null) {
-    // From JavaScript: null is no options.
+    // From JavaScript: null is no options; a number or a string is none either.
+    if (options != null && typeof options != 'object') throw new StoreError('INVALID_ARGUMENT', 'MemoryStore options must be an object.');
     this.#lockTimeoutMs = assertMilliseconds('lockTimeoutMs', options?.lockTimeoutMs ?? defaultLockTimeoutMs);
   }
 

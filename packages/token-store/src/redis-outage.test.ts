@@ -118,6 +118,33 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     expect(entries.find((entry) => entry.level === 'warn')).toMatchObject({ endpoint: server.url, message: 'the connection was closed' });
   }, 30_000);
 
+  it('a command under way when the server drops the connection is UNAVAILABLE saying the connection was lost, not about maxRetriesPerRequest, which the caller never set', async () => {
+    const server = await ownServer();
+    const store = openStore({ url: server.url, commandTimeoutMs: patientMs });
+    await store.set('key', { version: 1 });
+    const admin = new Redis(server.url);
+    admin.on('error', () => undefined);
+    onTestFinished(async () => {
+      await admin.call('CLIENT', 'UNPAUSE').catch(() => undefined);
+      admin.disconnect();
+    });
+    const list = (await admin.call('CLIENT', 'LIST')) as string;
+    const id = /^id=(\d+) .* name=sessionkit-token-store /m.exec(list)?.[1];
+    expect(id).toBeDefined();
+    // Writes wait on the server meanwhile; the write is sent, then its connection dropped.
+    await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+    const writing = storeErrorOf(store.set('key', { version: 1, second: true }));
+    await sleep(200);
+    await admin.call('CLIENT', 'KILL', 'ID', id ?? '');
+    const error = await writing;
+    expect(error).toMatchObject({
+      code: 'UNAVAILABLE',
+      message: 'The connection to Redis was lost as the store tried to write a record; the client is reconnecting in the background: try again.',
+    });
+    await admin.call('CLIENT', 'UNPAUSE');
+    await eventually(async () => (await store.get('key').catch(() => undefined)) !== undefined);
+  }, 30_000);
+
   it('the warning names the database of the url, given as ?db=2 or /3', async () => {
     const server = await ownServer();
     const admin = new Redis(server.url);
