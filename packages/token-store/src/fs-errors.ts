@@ -39,9 +39,12 @@ export function ignore(): undefined {
   // Nothing to do.
 }
 
-/** `PERMISSION` for something at `path` that is not the plain file (or directory) expected there. */
+/**
+ * `PERMISSION` for something at `path` that is not the plain file (or directory) of its own expected
+ * there: a link, or a directory shared as /tmp is (the sticky bit).
+ */
 export function notPlain(path: string, expected: 'file' | 'directory' = 'file'): StoreError {
-  return new StoreError('PERMISSION', `Refusing ${path}: not a plain ${expected}. Move it away (a planted link could redirect secrets).`);
+  return new StoreError('PERMISSION', `Refusing ${path}: not a plain ${expected} of its own (a planted link, or shared as /tmp is).`);
 }
 
 /** Throws `PERMISSION` unless `owner`, the uid of `path`, is this process's user (where there are POSIX owners). */

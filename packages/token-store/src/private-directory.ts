@@ -3,7 +3,6 @@ import { now, timers } from './clock.js';
 import { assertOwner, errorCode, fileSystemError, hasPosixModes, notPlain } from './fs-errors.js';
 import { clearStaleGuard } from './lock-file.js';
 import { fs, nodePath } from './node-builtins.js';
-import { StoreError } from './store-error.js';
 
 /**
  * What {@link ensurePrivateDirectory} needs: the directory, where to log, and `staleLockMs`,
@@ -41,12 +40,11 @@ export async function ensurePrivateDirectory({ dir, logger, staleLockMs }: Priva
     .catch((error: unknown) => {
       throw fileSystemError(error, 'create', dir);
     });
-  if (!info.isDirectory()) throw notPlain(dir, 'directory');
+  // A directory with the sticky bit (0o1000) is one every user shares (/tmp): made 0700, it would be
+  // theirs no more (as root, which owns /tmp, nothing else refuses it).
+  if (!info.isDirectory() || info.mode & 0o1000) throw notPlain(dir, 'directory');
   assertOwner(info.uid, dir);
   if (hasPosixModes) {
-    // The sticky bit marks a directory shared by every user (/tmp): made 0700, it would be theirs no
-    // more (as root, which owns /tmp, nothing else refuses it).
-    if (info.mode & 0o1000) throw new StoreError('PERMISSION', `${dir} is a shared directory (its sticky bit is set, as /tmp's): give the store a directory of its own inside it.`);
     const mode = info.mode & 0o777;
     if (mode !== 0o700) {
       await fs.chmod(dir, 0o700).catch((error: unknown) => {
