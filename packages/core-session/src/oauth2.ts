@@ -30,7 +30,7 @@ export interface OAuth2Options {
   allowInsecure?: boolean | undefined;
   /** Give up on one request after this long (hang protection); above 0 and at most 2147483647 (setTimeout's limit). @default 10000 */
   timeoutMs?: number | undefined;
-  /** An RFC 7009 revocation endpoint, used by `session.end()`. Without it `end()` only forgets the token (for every session of the process, and in the store): the server keeps it valid until it expires. */
+  /** An RFC 7009 revocation endpoint, used by `session.end()`. Without it `end()` only forgets the token it holds (for every session of the process) and the stored one: the server keeps them valid until they expire. */
   revocationUrl?: string | URL | undefined;
   /** The fetch implementation ky uses (for a custom dispatcher or CA). @default globalThis.fetch */
   fetch?: typeof fetch | undefined;

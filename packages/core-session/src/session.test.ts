@@ -144,6 +144,37 @@ describe('Session: refresh-failed', () => {
     expect(failures).toEqual([{ error: expect.objectContaining({ code: 'INVALID_CREDENTIALS', oauthError: 'invalid_grant' }) as unknown, background: false, fallback: true }]);
   });
 
+  it('presents a refresh token again after an outage made it fall back to a login: only a refusal (INVALID_CREDENTIALS) marks it dead', async () => {
+    const clock = manualClock();
+    let down = false;
+    const calls: string[] = [];
+    let logins = 0;
+    const authenticator: Authenticator = {
+      identity: 'refresh after an outage',
+      // The first login works; later ones fail: with the network down, or as a login that needs a person.
+      authenticate: ({ now }) => {
+        calls.push('login');
+        if (logins++) return Promise.reject(new AuthError(down ? 'NETWORK' : 'CONFIGURATION', 'no login now'));
+        return Promise.resolve({ value: 'token-1', refreshToken: 'refresh-1', obtainedAt: now(), expiresAt: now() + 600_000 });
+      },
+      refresh: (token, { now }) => {
+        calls.push('refresh');
+        if (down) return Promise.reject(new AuthError('NETWORK', 'The token endpoint request failed (ECONNREFUSED).'));
+        return Promise.resolve({ value: 'token-2', refreshToken: token.refreshToken, obtainedAt: now(), expiresAt: now() + 600_000 });
+      },
+    };
+    const subject = session({ clock, authenticator, retry: { retries: 0 } });
+    await subject.getToken();
+    clock.advance(700_000);
+    down = true;
+    // The second failure on the same refresh token falls back to a login (which fails too).
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'NETWORK' });
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'NETWORK' });
+    down = false;
+    expect((await subject.getToken()).value).toBe('token-2');
+    expect(calls).toEqual(['login', 'refresh', 'refresh', 'login', 'refresh']);
+  });
+
   it('takes an authenticator\'s null refresh and revoke (plain JavaScript) as none: no refresh attempt, no failure reported', async () => {
     const clock = manualClock();
     let issued = 0;

@@ -138,8 +138,8 @@ interface SharedState {
   /** Token values, or authorization() strings, invalidated in this process (after a 401), newest last. */
   invalid: Set<string>;
   /**
-   * Refresh tokens this process has spent (rotated away) or had refused (it fell back to a login),
-   * newest last. Apart from `invalid`, so that a burst of invalidations never pushes out the one the
+   * Refresh tokens this process has spent (rotated away) or the server refused (INVALID_CREDENTIALS,
+   * then a login), newest last. Apart from `invalid`, so that a burst of invalidations never pushes out the one the
    * store still holds after a failed write.
    */
   spent: Set<string>;
@@ -925,9 +925,10 @@ export class Session extends TypedEmitter<SessionEvents> {
         const successor = this.#reuse(await this.#read(), mode)?.token;
         if (successor && successor.refreshToken !== base.refreshToken) return successor;
         state.failing.delete(base.refreshToken);
-        // Refused: not presented again by this process, should the login fail too (each later
-        // acquisition would otherwise ask twice, the refresh first).
-        refuse(state.spent, base.refreshToken);
+        // Refused by the server (invalid_grant): not presented again by this process, should the
+        // login fail too (each later acquisition would otherwise ask twice, the refresh first). Not
+        // after an outage or a timeout, nor another failure: the refresh token may still be good.
+        if (AuthError.isInstance(error) && error.code === 'INVALID_CREDENTIALS') refuse(state.spent, base.refreshToken);
         this.#logger.debug('refresh failed; falling back to the primary grant', { code: errorCode(error) });
         this.emit('refresh-failed', { error, background: mode === 'background', fallback: true });
       }
