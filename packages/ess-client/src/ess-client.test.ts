@@ -2231,6 +2231,10 @@ describe('EssClient: auth objects and Sessions waited for, options that are no o
     const error = await ess.connect().catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'AUTH_FAILED', retryable: false, message: 'Could not get a token (CONFIGURATION): auth() must resolve to a non-empty string.' });
     expect(inspect(error, { depth: 10 })).not.toContain('a-token-object');
+    // The message of an error the program's own auth rejects with is not taken into the EssError's, whatever it carries.
+    const rejecting = client({ auth: () => Promise.reject(Object.assign(new Error('login for demo / hunter2-secret refused'), { code: 'CONFIGURATION', own: true })), fetchState: false });
+    const refused = await rejecting.connect().catch((caught: unknown) => caught);
+    expect(refused).toMatchObject({ code: 'AUTH_FAILED', message: 'Could not get a token (CONFIGURATION).' });
   });
 
   it('goes on when an auth object\'s invalidate() throws after a 401: asked for a token again, it connects (no unhandled rejection)', async () => {

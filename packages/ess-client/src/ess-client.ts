@@ -363,6 +363,14 @@ const numeric = (value: unknown): number | undefined => (typeof value === 'numbe
  */
 const isEvent = (item: unknown): item is EssEvent => isRecord(item) && typeof item.id === 'string' && !!item.id;
 
+/** The errors #credential() makes itself (an auth that hands out no token), whose messages say what it must hand out. */
+const ownAuthErrors = new WeakSet<Error>();
+const ownAuthError = (message: string): Error => {
+  const error = Object.assign(new TypeError(message), { code: 'CONFIGURATION' });
+  ownAuthErrors.add(error);
+  return error;
+};
+
 /** Whether a status refusing an upgrade or a command may pass: a server error, 429 or 408. */
 const retryableStatus = (status: number): boolean => status >= 500 || status === 429 || status === 408;
 
@@ -1049,7 +1057,7 @@ export class EssClient {
       // A configuration error, not worth retrying (AUTH_FAILED, not retryable: see below): a
       // function, or an object of the program's own, that hands out no token.
       if (!trimmed) {
-        throw Object.assign(new TypeError(session ? 'auth.getToken() must resolve to a token: { value: string, type?: string }' : 'auth() must resolve to a non-empty string'), { code: 'CONFIGURATION', own: true });
+        throw ownAuthError(session ? 'auth.getToken() must resolve to a token: { value: string, type?: string }' : 'auth() must resolve to a non-empty string');
       }
       // A function's token (an object's came with a token: it has a value).
       if (!session || !token) return { header: /^bearer\s/i.test(trimmed) ? trimmed : `Bearer ${trimmed}` };
@@ -1067,10 +1075,10 @@ export class EssClient {
         },
       };
     } catch (error) {
-      const { code, retryAfterMs, own } = isRecord(error) ? error : {};
+      const { code, retryAfterMs } = isRecord(error) ? error : {};
       const known = typeof code === 'string';
-      // What the program's own auth got wrong is said (never what it handed out); another error's message is not.
-      throw new EssError('AUTH_FAILED', `Could not get a token${known ? ` (${code})` : ''}${own ? `: ${(error as Error).message}` : ''}.`, {
+      // What the program's own auth got wrong is said (never what it handed out); the message of an error it threw is not.
+      throw new EssError('AUTH_FAILED', `Could not get a token${known ? ` (${code})` : ''}${ownAuthErrors.has(error as Error) ? `: ${(error as Error).message}` : ''}.`, {
         cause: error,
         // Not worth retrying: INVALID_CREDENTIALS, CONFIGURATION.
         retryable: !known || (code !== 'INVALID_CREDENTIALS' && code !== 'CONFIGURATION'),
