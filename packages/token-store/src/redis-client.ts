@@ -63,10 +63,11 @@ export function redisError(error: unknown, action: string): StoreError {
   if (/timed? ?out/i.test(message)) {
     return new StoreError('TIMEOUT', `Redis did not answer in time to ${action}: ${message}.`, { cause });
   }
-  // ioredis's word for a command sent as the connection dropped (the store retries none itself):
-  // about an option the caller never set.
+  // ioredis's word for a command cut off by a dropped connection (and, with a client of the
+  // caller's that retries, not sent after that many reconnects): it names an option the store's own
+  // client sets to 0 itself.
   if (/max retries per request/i.test(message)) {
-    return new StoreError('UNAVAILABLE', `The connection to Redis was lost as the store tried to ${action}; the client is reconnecting in the background: try again.`, { cause });
+    return new StoreError('UNAVAILABLE', `The connection to Redis was lost as the store tried to ${action}; the client is reconnecting in the background: try again, and check that the Redis server is running and reachable.`, { cause });
   }
   return new StoreError('UNAVAILABLE', `Redis is unreachable, could not ${action}: ${message}. Check that the Redis server is running and reachable.`, { cause });
 }

@@ -139,7 +139,7 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     const error = await writing;
     expect(error).toMatchObject({
       code: 'UNAVAILABLE',
-      message: 'The connection to Redis was lost as the store tried to write a record; the client is reconnecting in the background: try again.',
+      message: 'The connection to Redis was lost as the store tried to write a record; the client is reconnecting in the background: try again, and check that the Redis server is running and reachable.',
     });
     await admin.call('CLIENT', 'UNPAUSE');
     await eventually(async () => (await store.get('key').catch(() => undefined)) !== undefined);
