@@ -1257,6 +1257,11 @@ describe('Session: option limits', () => {
     }
     expect(sandbox.stats.idp.requests).toBe(Object.keys(sessionOptions).length + Object.keys(fromEnvOptions).length);
   });
+
+  it('takes fromEnv() options given as null (plain JavaScript) as none, as the constructor does', async () => {
+    const subject = Session.fromEnv({ SESSIONKIT_TOKEN_URL: sandbox.tokenUrl, SESSIONKIT_CLIENT_ID: 'sessionkit-demo', SESSIONKIT_CLIENT_SECRET: 'demo-secret' }, null);
+    expect(sandbox.idp.verifyAccessToken((await subject.getToken()).value)).toBeDefined();
+  });
 });
 
 describe('Session: faults', () => {

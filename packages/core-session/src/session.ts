@@ -319,7 +319,9 @@ export class Session extends TypedEmitter<SessionEvents> {
    * @example
    * const session = Session.fromEnv(process.env, { store: new FileStore() });
    */
-  static fromEnv(env: Record<string, string | undefined> = process.env, options: SessionFromEnvOptions = {}): Session {
+  static fromEnv(env: Record<string, string | undefined> = process.env, options?: SessionFromEnvOptions | null): Session {
+    // null (plain JavaScript) counts as none, as every option given as null does.
+    options ??= {};
     /** The variable `name`; unset or blank is undefined. */
     const read = (name: string): string | undefined => (env[name]?.trim() ? env[name] : undefined);
     /** The variable `name`, or an error naming it (and `hint`: what needs it). */
