@@ -66,6 +66,21 @@ describe('startSandbox', () => {
     }
   });
 
+  it('refuses options that started a sandbox doing something else than asked: a clock that is no function, users as a string, a misspelt grant, a generator that is no boolean or object', async () => {
+    for (const [options, message] of [
+      [{ commands: { clock: 5 } }, 'commands.clock must be a function that returns the time in milliseconds.'],
+      [{ users: 'demo' }, 'users must be an array of objects.'],
+      [{ clients: { clientId: 'x' } }, 'clients must be an array of objects.'],
+      [{ clients: [{ clientId: 'x', clientSecret: 's', grants: ['client_credential'] }] }, 'A client\'s grants must be among client_credentials, password, refresh_token, not "client_credential".'],
+      [{ ess: { generator: 'yes' } }, 'ess.generator must be true, false or an object of options.'],
+    ] as const) {
+      await expect(startSandbox(options as never), JSON.stringify(options)).rejects.toThrow(new TypeError(message));
+    }
+    // null counts as not given, as everywhere.
+    const started = await startSandbox({ users: null, clients: null, ess: { generator: null } } as never);
+    await started.close();
+  });
+
   it('refuses a host or port it cannot listen on as meant, naming the option (host 42 listened on every interface)', async () => {
     /** The start's error, or the url of a sandbox that started (then closed). */
     const startError = (options: Record<string, unknown>): Promise<unknown> =>

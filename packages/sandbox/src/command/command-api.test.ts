@@ -528,6 +528,8 @@ describe('command API', () => {
       // A misspelt type used to be queued, counted as played and answered normally.
       expect(() => sandbox.commands.injectFault({ type: 'timeout' } as never, { command: 'StatusAccount' })).toThrow(TypeError);
       expect(() => sandbox.commands.injectFault({ type: 'Drop' } as never)).toThrow(/type must be one of slow, drop, status/);
+      // A path without its leading slash never matched a request: the fault never fired.
+      expect(() => sandbox.commands.injectFault({ type: 'drop' }, { path: 'api/call.cgi' })).toThrow(new TypeError('A fault\'s path must start with "/", such as "/api/call.cgi", not "api/call.cgi".'));
       expect((await call(sandbox, DEMO, { COMMAND: 'StatusAccount' })).code).toBe(200);
       expect(sandbox.stats.commands.faults).toBe(0);
     });

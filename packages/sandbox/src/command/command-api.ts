@@ -177,6 +177,8 @@ function fieldNamesOf(body: string): string[] {
  */
 export function createCommandApi(options: CommandApiOptions = {}, dependencies: CommandApiDependencies = {}): CommandApi {
   const clock = options.clock ?? Date.now;
+  // Not a function: every command would answer HTTP 500.
+  if (typeof clock !== 'function') throw new TypeError('commands.clock must be a function that returns the time in milliseconds.');
   const minSessionSeconds = checkWhole('minSessionSeconds', options.minSessionSeconds ?? 60);
   // Above TIMEOUT's largest value (3600) every StartSession with a TIMEOUT would be refused.
   if (minSessionSeconds > 3600) throw new RangeError(`minSessionSeconds must be at most 3600 (the largest TIMEOUT), not ${minSessionSeconds}.`);

@@ -68,6 +68,8 @@ export class FaultQueue {
     if (fault.type === 'respond' ? typeof fault.body !== 'string' : 'body' in fault && fault.body !== undefined && typeof fault.body !== 'string') {
       throw new TypeError(`The body of a ${fault.type} fault must be a string${fault.type === 'respond' ? '' : ' when given'}, not ${typeof (fault as { body?: unknown }).body}.`);
     }
+    // A path is matched as the request's, which starts with a slash: `api/call.cgi` would never match.
+    if (options.path !== undefined && !options.path.startsWith('/')) throw new TypeError(`A fault's path must start with "/", such as "/api/call.cgi", not ${JSON.stringify(options.path).slice(0, 40)}.`);
     const times = checkCount('times', options.times ?? 1, true);
     if (fault.type === 'slow') checkDelay('delayMs', fault.delayMs);
     // A 1xx status is no final answer: the client would go on waiting for one.

@@ -435,6 +435,10 @@ describe('events gateway', () => {
       ['generate 1e9', () => { events.generate(1e9); }],
     ];
     for (const [name, control] of impossible) expect(control, name).toThrow(RangeError);
+    // A command name the protocol does not have (in another case too) never matched: TypeError.
+    for (const command of ['getstate', 'StartSession', 'subscribe']) {
+      expect(() => { events.failCommands({ command }); }, command).toThrow(new TypeError(`failCommands() command must be one of authenticate, startSession, addSubscription, removeSubscription, getState, not "${command}".`));
+    }
     expect(() => { events.generate(1e9); }).toThrow('from 1 to 1000000, not 1000000000');
     await expect(startSandbox({ ess: { generator: false, getStateDelayMs: -1 } })).rejects.toThrow(RangeError);
     // None of them took effect: upgrades, commands and getState are served as before.

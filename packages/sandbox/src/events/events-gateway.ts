@@ -85,6 +85,9 @@ export interface RefuseUpgradesOptions {
   retryAfterSeconds?: number | undefined;
 }
 
+/** The commands of the protocol, as a client sends them. */
+const ESS_COMMANDS: readonly string[] = ['authenticate', 'startSession', 'addSubscription', 'removeSubscription', 'getState'];
+
 /** Options of {@link EventsGateway.failCommands}. */
 export interface FailCommandsOptions {
   /** Only commands of this name (such as `startSession`); undefined: any but `authenticate`. */
@@ -258,7 +261,9 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
   const authenticateTimeoutMs = checkDelay('authenticateTimeoutMs', options.authenticateTimeoutMs ?? 10_000);
   const maxPayload = checkCount('maxPayload', options.maxPayload ?? 1024 * 1024);
   let getStateDelayMs = checkDelay('getStateDelayMs', options.getStateDelayMs ?? 0);
-  const generatorOptions = options.generator === false ? undefined : options.generator === true || options.generator === undefined ? {} : options.generator;
+  // Another value ('yes') was taken as the defaults.
+  if (options.generator != null && typeof options.generator !== 'boolean' && typeof options.generator !== 'object') throw new TypeError('ess.generator must be true, false or an object of options.');
+  const generatorOptions = options.generator === false ? undefined : options.generator === true || options.generator == null ? {} : options.generator;
   const generatorIntervalMs = checkDelay('generator.intervalMs', generatorOptions?.intervalMs ?? 1000, 1);
   const generatorBatchSize = checkCount('generator.batchSize', generatorOptions?.batchSize ?? 5);
   for (const name of ['cameras', 'outputs', 'inputs'] as const) {
@@ -702,8 +707,13 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
       refusal = undefined;
     },
     failCommands: (failOptions = {}) => {
+      // The protocol's names, exactly as sent: another (getstate) would never match, and the test relying on it pass for the wrong reason.
+      const { command } = failOptions;
+      if (command !== undefined && !ESS_COMMANDS.includes(command)) {
+        throw new TypeError(`failCommands() command must be one of ${ESS_COMMANDS.join(', ')}, not ${JSON.stringify(command).slice(0, 40)}.`);
+      }
       failing = {
-        command: failOptions.command,
+        command,
         status: checkStatus('status', failOptions.status ?? 503, 400),
         remaining: checkCount('count', failOptions.count ?? 1),
       };

@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox, type SandboxOptions } from '@sessionkit/sandbox';
 
@@ -321,6 +323,8 @@ describe('identity provider: faults and test controls', () => {
     // An unknown kind used to be queued and taken by the next request, which then never got an answer.
     expect(() => { idp.injectFault({ kind: 'bogus' } as never); }).toThrow(TypeError);
     expect(() => { idp.injectFault({ kind: 'timeout', count: 2 } as never); }).toThrow(/kind must be one of error, hang, malformed-json, rate-limit/);
+    // A misspelt grant never matched a request: the fault never fired.
+    expect(() => { idp.injectFault({ kind: 'error', grant: 'passwrd' as never }); }).toThrow(new TypeError('A fault\'s grant must be one of client_credentials, password, refresh_token, not "passwrd".'));
     expect(await startError({ faults: [{ kind: 'Error' } as never] })).toBeInstanceOf(TypeError);
     const answer = await fetch(tokenUrl, { method: 'POST', body: new URLSearchParams(clientCredentials), signal: AbortSignal.timeout(2000) });
     expect(answer.status).toBe(200);
@@ -416,10 +420,14 @@ describe('identity provider: revocation (RFC 7009)', () => {
     const refused = await post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: refresh });
     expect(refused.json.error).toBe('invalid_grant');
     expect((await post(revocationUrl, { token: 'unknown', client_id: 'GrantValidatorClient' })).status).toBe(200);
-    expect((await post(revocationUrl, { token: 'x', token_type_hint: 'id_token', client_id: 'GrantValidatorClient' })).json.error).toBe('unsupported_token_type');
+    // A hint the server does not know (or a wrong one) changes nothing: every type of token is searched (RFC 7009 section 2.1).
+    expect((await post(revocationUrl, { token: 'x', token_type_hint: 'id_token', client_id: 'GrantValidatorClient' })).status).toBe(200);
+    const hinted = idp.issueToken({ clientId: 'GrantValidatorClient' }).access_token;
+    expect((await post(revocationUrl, { token: hinted, token_type_hint: 'id_token', client_id: 'GrantValidatorClient' })).status).toBe(200);
+    expect(idp.verifyAccessToken(hinted)).toBeUndefined();
     expect((await post(revocationUrl, { token: 'x', client_id: 'sessionkit-demo', client_secret: 'bad' })).status).toBe(401);
     expect(idp.verifyAccessToken(other.json.access_token as string)).toBeDefined();
-    expect(stats.idp.revocations).toBe(6);
+    expect(stats.idp.revocations).toBe(7);
     expect(stats.idp.requests).toBe(3);
   });
 });
@@ -485,6 +493,33 @@ describe('identity provider state file', () => {
       await writeFile(stateFile, 'kept as it was', { mode: 0o600 });
       for (const options of refused) await expect(startSandbox({ stateFile, ...options })).rejects.toThrow();
       expect(await readFile(stateFile, 'utf8')).toBe('kept as it was');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes the state file once for a burst of tokens, and what is pending at close() and when a process exits without closing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
+    const stateFile = join(dir, 'idp-state.json');
+    const stored = async (): Promise<number> => ((JSON.parse(await readFile(stateFile, 'utf8')) as { accessTokens: unknown[] }).accessTokens).length;
+    try {
+      const sandbox = await startSandbox({ stateFile, ess: { generator: false } });
+      const tokens = Array.from({ length: 200 }, () => sandbox.idp.issueToken().access_token);
+      // Not rewritten for each token (that grew quadratically): the burst is pending, written together.
+      expect(await stored()).toBe(0);
+      await sandbox.close();
+      expect(await stored()).toBe(200);
+      const second = await startSandbox({ stateFile, ess: { generator: false } });
+      expect(tokens.every((token) => second.idp.verifyAccessToken(token) !== undefined)).toBe(true);
+      await second.close();
+      // A process that issues a token and exits at once, never closing the sandbox.
+      const script = `import { startSandbox } from '@sessionkit/sandbox';
+        const sandbox = await startSandbox({ stateFile: process.argv[1], ess: { generator: false } });
+        sandbox.idp.issueToken();
+        process.exit(0);`;
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--conditions=@sessionkit/source', '--input-type=module', '-e', script, stateFile], { stdio: 'inherit', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+      expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0);
+      expect(await stored()).toBe(201);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

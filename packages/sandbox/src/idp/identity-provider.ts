@@ -322,6 +322,14 @@ function invalidClient(description: string): OAuthError {
  * idp.injectFault({ kind: 'rate-limit', retryAfter: 2 });
  */
 export function createIdentityProvider(options: IdentityProviderOptions): IdentityProvider {
+  // A string would be spread one character per user; a grant misspelt (client_credential) would leave the client none.
+  for (const [name, list] of [['clients', options.clients], ['users', options.users]] as const) {
+    if (list != null && !Array.isArray(list)) throw new TypeError(`${name} must be an array of objects.`);
+  }
+  for (const client of options.clients ?? []) {
+    const unknown = client.grants?.find((grant) => !GRANTS.includes(grant));
+    if (unknown !== undefined) throw new TypeError(`A client's grants must be among ${GRANTS.join(', ')}, not ${JSON.stringify(unknown).slice(0, 40)}.`);
+  }
   const clients = new Map<string, IdentityProviderClient>();
   for (const client of [...defaultClients, ...(options.clients ?? [])]) clients.set(client.clientId, client);
   const users = new Map<string, IdentityProviderUser>();
@@ -356,6 +364,11 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     if (typeof kind !== 'string' || !FAULT_KINDS.includes(kind)) {
       throw new TypeError(`A fault's kind must be one of ${FAULT_KINDS.join(', ')}, not ${JSON.stringify(String(kind)).slice(0, 40)}.`);
     }
+    // A grant it does not know (passwrd) would never match: the fault would never fire.
+    const { grant } = fault;
+    if (grant !== undefined && !GRANTS.includes(grant)) {
+      throw new TypeError(`A fault's grant must be one of ${GRANTS.join(', ')}, not ${JSON.stringify(grant).slice(0, 40)}.`);
+    }
     const count = checkCount("A fault's count", fault.count ?? 1);
     if (fault.kind === 'error') checkStatus("An error fault's status", fault.status ?? 500, 400);
     if (fault.kind === 'rate-limit') checkHeader('retryAfter', fault.retryAfter);
@@ -364,9 +377,9 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   for (const fault of options.faults ?? []) injectFault(fault);
 
   // Bound (read, then written) once every option is checked: a start refused for one leaves the file as it was.
-  const { access: accessTokens, refresh: refreshTokens } =
+  const { access: accessTokens, refresh: refreshTokens, flush: flushState } =
     options.stateFile === undefined
-      ? { access: new TokenTable<AccessRecord>(), refresh: new TokenTable<RefreshRecord>() }
+      ? { access: new TokenTable<AccessRecord>(), refresh: new TokenTable<RefreshRecord>(), flush: () => undefined }
       : bindStateFile<AccessRecord, RefreshRecord>(options.stateFile, now);
   const loginAttempts = new Map<string, number[]>();
 
@@ -591,11 +604,10 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     if ('error' in params) return params;
     const authentication = authenticateClient(params, request);
     if ('error' in authentication) return authentication;
-    const { token, token_type_hint: hint } = params;
+    const { token } = params;
     if (token === undefined) return { status: 400, error: 'invalid_request', description: 'The token parameter is missing.' };
-    if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') {
-      return { status: 400, error: 'unsupported_token_type', description: 'token_type_hint must be access_token or refresh_token.' };
-    }
+    // token_type_hint is not read: RFC 7009 section 2.1 has the server search every type of token it
+    // has when the hint does not find it, so a hint it does not know (id_token) changes nothing.
     const { clientId } = authentication.client;
     if (accessTokens.get(token)?.clientId === clientId) accessTokens.delete(token);
     const refresh = refreshTokens.get(token);
@@ -725,6 +737,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     close: () => {
       faults.length = 0;
       releaseHanging();
+      flushState();
       return Promise.resolve();
     },
   };

@@ -68,14 +68,20 @@ interface StateFileContent<A, R> {
 /**
  * Keeps the identity provider's tokens in a JSON file (mode 0600, replaced atomically) so that
  * a restarted sandbox still accepts the tokens it issued: what a demo that runs twice needs.
+ * Changes are written together, 50 ms after the first (rewriting the whole file for every token
+ * grew quadratically with the tokens issued, and blocked the event loop each time); `flush()`
+ * writes what is pending at once, as `close()` and the process's exit do.
  */
 export function bindStateFile<A extends { expiresAt: number }, R extends { expiresAt: number }>(
   path: string,
   now: () => number,
-): { access: TokenTable<A>; refresh: TokenTable<R> } {
-  let save = (): void => undefined;
-  const access = new TokenTable<A>(() => { save(); });
-  const refresh = new TokenTable<R>(() => { save(); });
+): { access: TokenTable<A>; refresh: TokenTable<R>; flush: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = (): void => {
+    timer ??= setTimeout(flush, 50).unref();
+  };
+  const access = new TokenTable<A>(schedule);
+  const refresh = new TokenTable<R>(schedule);
   if (existsSync(path)) {
     try {
       const content = JSON.parse(readFileSync(path, 'utf8')) as Partial<StateFileContent<A, R>>;
@@ -89,7 +95,7 @@ export function bindStateFile<A extends { expiresAt: number }, R extends { expir
       // An unreadable state file only means the previous tokens are forgotten.
     }
   }
-  save = () => {
+  const save = (): void => {
     const content: StateFileContent<A, R> = { version: 1, accessTokens: access.entries(), refreshTokens: refresh.entries() };
     const temporary = `${path}.${String(process.pid)}.tmp`;
     try {
@@ -100,12 +106,34 @@ export function bindStateFile<A extends { expiresAt: number }, R extends { expir
       throw error;
     }
   };
+  // Pending changes, written now: by the timer, by close(), and when the process exits (a sandbox
+  // not closed, or a process that ends within the 50 ms). A failure later than the start's is left
+  // for the next write: the tokens are still served from memory.
+  function flush(): void {
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    timer = undefined;
+    try {
+      save();
+    } catch {
+      // Written again with the next change, or at close.
+    }
+  }
+  process.once('exit', flush);
   // Written once at start, so that a file that cannot be written fails the start rather than
   // every token request after it.
   try {
     save();
   } catch (error) {
+    process.removeListener('exit', flush);
     throw new Error(`The state file ${path} cannot be written: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  return { access, refresh };
+  return {
+    access,
+    refresh,
+    flush: () => {
+      flush();
+      process.removeListener('exit', flush);
+    },
+  };
 }
