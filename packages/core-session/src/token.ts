@@ -77,7 +77,12 @@ export interface Authenticator {
   readonly identity: string;
   /** Obtain a new token with the primary credentials. */
   authenticate(context: AuthContext): Promise<Token>;
-  /** Obtain a new token from `token` (its refresh token). When it fails, the session falls back to `authenticate` once. Left out (or `null`, from plain JavaScript): none. */
+  /**
+   * Obtain a new token from `token` (its refresh token). When it fails, the session falls back to
+   * `authenticate` once. Reject with `AuthError('INVALID_CREDENTIALS')` when the server refuses the
+   * refresh token: this process then never presents it again (after another failure it does, at the
+   * next acquisition). Left out (or `null`, from plain JavaScript): none.
+   */
   refresh?(token: Token, context: AuthContext): Promise<Token>;
   /** Log out or revoke `token`; called by `session.end()`, and for a token that came after `end()` abandoned its acquisition. Left out (or `null`): none. */
   revoke?(token: Token, context: AuthContext): Promise<void>;

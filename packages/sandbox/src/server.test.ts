@@ -71,7 +71,8 @@ describe('startSandbox', () => {
       [{ commands: { clock: 5 } }, 'commands.clock must be a function that returns the time in milliseconds.'],
       [{ users: 'demo' }, 'users must be an array of objects.'],
       [{ clients: { clientId: 'x' } }, 'clients must be an array of objects.'],
-      [{ clients: [{ clientId: 'x', clientSecret: 's', grants: ['client_credential'] }] }, 'A client\'s grants must be among client_credentials, password, refresh_token, not "client_credential".'],
+      [{ clients: [{ clientId: 'x', clientSecret: 's', grants: ['client_credential'] }] }, 'A client\'s grants must be an array among client_credentials, password, refresh_token, not "client_credential".'],
+      [{ clients: [{ clientId: 'x', clientSecret: 's', grants: 'password' }] }, 'A client\'s grants must be an array among client_credentials, password, refresh_token, not "password".'],
       [{ ess: { generator: 'yes' } }, 'ess.generator must be true, false or an object of options.'],
     ] as const) {
       await expect(startSandbox(options as never), JSON.stringify(options)).rejects.toThrow(new TypeError(message));

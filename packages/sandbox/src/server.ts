@@ -291,8 +291,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => { resolve(); }));
       dropConnections();
-      await Promise.all(modules.map((module) => module.close()));
+      // Every module closed, and the server, before a module's failure is thrown (the state file's last write).
+      const results = await Promise.allSettled(modules.map((module) => module.close()));
       await closed;
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
     },
   };
 }

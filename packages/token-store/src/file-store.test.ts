@@ -149,7 +149,7 @@ describe('FileStore files', () => {
     const dir = await temporaryDirectory();
     await chmod(dir, 0o1777);
     const store = new FileStore({ dir });
-    const message = `Refusing ${dir}: not a plain directory of its own (a planted link, or shared as /tmp is).`;
+    const message = `Refusing ${dir}: not a plain directory of its own (a planted link? a shared directory?).`;
     await expect(store.set('key', { version: 1 })).rejects.toMatchObject({ name: 'StoreError', code: 'PERMISSION', message });
     await expect(store.withLock('key', () => Promise.resolve('ran'))).rejects.toMatchObject({ code: 'PERMISSION', message });
     expect((await stat(dir)).mode & 0o7777).toBe(0o1777);

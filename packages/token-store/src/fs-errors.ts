@@ -44,7 +44,7 @@ export function ignore(): undefined {
  * there: a link, or a directory shared as /tmp is (the sticky bit).
  */
 export function notPlain(path: string, expected: 'file' | 'directory' = 'file'): StoreError {
-  return new StoreError('PERMISSION', `Refusing ${path}: not a plain ${expected} of its own (a planted link, or shared as /tmp is).`);
+  return new StoreError('PERMISSION', `Refusing ${path}: not a plain ${expected} of its own (a planted link? a shared directory?).`);
 }
 
 /** Throws `PERMISSION` unless `owner`, the uid of `path`, is this process's user (where there are POSIX owners). */

@@ -709,11 +709,11 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
     failCommands: (failOptions = {}) => {
       // The protocol's names, exactly as sent: another (getstate) would never match, and the test relying on it pass for the wrong reason.
       const { command } = failOptions;
-      if (command !== undefined && !ESS_COMMANDS.includes(command)) {
+      if (command != null && !ESS_COMMANDS.includes(command)) {
         throw new TypeError(`failCommands() command must be one of ${ESS_COMMANDS.join(', ')}, not ${JSON.stringify(command).slice(0, 40)}.`);
       }
       failing = {
-        command,
+        command: command ?? undefined,
         status: checkStatus('status', failOptions.status ?? 503, 400),
         remaining: checkCount('count', failOptions.count ?? 1),
       };

@@ -318,6 +318,12 @@ describe('identity provider: faults and test controls', () => {
     expect([limited.status, limited.headers.get('retry-after')]).toEqual([429, 'soon']);
   });
 
+  it('takes a fault\'s grant given as null (plain JavaScript) as none: it fires for any grant', async () => {
+    const { tokenUrl, idp } = await start();
+    idp.injectFault({ kind: 'error', status: 503, grant: null as never });
+    expect((await fetch(tokenUrl, { method: 'POST', body: new URLSearchParams(clientCredentials) })).status).toBe(503);
+  });
+
   it('throws TypeError for a fault kind it does not know, at inject and at start, and queues nothing', async () => {
     const { tokenUrl, idp } = await start();
     // An unknown kind used to be queued and taken by the next request, which then never got an answer.
@@ -520,6 +526,44 @@ describe('identity provider state file', () => {
       const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--conditions=@sessionkit/source', '--input-type=module', '-e', script, stateFile], { stdio: 'inherit', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
       expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0);
       expect(await stored()).toBe(201);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a state-file write that failed pending: written at close(), which rejects when it fails again; a closed sandbox writes no more', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
+    const stateFile = join(dir, 'idp-state.json');
+    const blocker = `${stateFile}.${String(process.pid)}.tmp`;
+    const stored = async (): Promise<number> => ((JSON.parse(await readFile(stateFile, 'utf8')) as { accessTokens: unknown[] }).accessTokens).length;
+    try {
+      const listeners = process.listenerCount('exit');
+      const sandboxes = await Promise.all(Array.from({ length: 12 }, (_, index) => startSandbox({ stateFile: join(dir, `other-${String(index)}.json`), ess: { generator: false } })));
+      // One exit listener for every open state file (12 of their own warned MaxListenersExceeded).
+      expect(process.listenerCount('exit')).toBe(listeners + 1);
+      await Promise.all(sandboxes.map((each) => each.close()));
+      expect(process.listenerCount('exit')).toBe(listeners);
+
+      const first = await startSandbox({ stateFile, ess: { generator: false } });
+      // The timed write fails (its temporary path is taken by a directory) ...
+      await mkdir(blocker);
+      first.idp.issueToken();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await stored()).toBe(0);
+      // ... and close() writes it once it can.
+      await rm(blocker, { recursive: true });
+      await first.close();
+      expect(await stored()).toBe(1);
+
+      const second = await startSandbox({ stateFile, ess: { generator: false } });
+      second.idp.issueToken();
+      await mkdir(blocker);
+      await expect(second.close()).rejects.toThrow(/EISDIR|EEXIST|EPERM/);
+      await rm(blocker, { recursive: true });
+      // Closed: a later change writes nothing (it would overwrite a newer sandbox's file).
+      second.idp.issueToken();
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await stored()).toBe(1);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

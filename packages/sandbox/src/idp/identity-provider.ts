@@ -327,8 +327,9 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     if (list != null && !Array.isArray(list)) throw new TypeError(`${name} must be an array of objects.`);
   }
   for (const client of options.clients ?? []) {
-    const unknown = client.grants?.find((grant) => !GRANTS.includes(grant));
-    if (unknown !== undefined) throw new TypeError(`A client's grants must be among ${GRANTS.join(', ')}, not ${JSON.stringify(unknown).slice(0, 40)}.`);
+    const grants: unknown = client.grants;
+    const unknown: unknown = grants == null ? undefined : Array.isArray(grants) ? grants.find((grant) => !GRANTS.includes(grant as string)) : grants;
+    if (unknown !== undefined) throw new TypeError(`A client's grants must be an array among ${GRANTS.join(', ')}, not ${typeof unknown === 'string' ? JSON.stringify(unknown).slice(0, 40) : typeof unknown}.`);
   }
   const clients = new Map<string, IdentityProviderClient>();
   for (const client of [...defaultClients, ...(options.clients ?? [])]) clients.set(client.clientId, client);
@@ -366,7 +367,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     }
     // A grant it does not know (passwrd) would never match: the fault would never fire.
     const { grant } = fault;
-    if (grant !== undefined && !GRANTS.includes(grant)) {
+    if (grant != null && !GRANTS.includes(grant)) {
       throw new TypeError(`A fault's grant must be one of ${GRANTS.join(', ')}, not ${JSON.stringify(grant).slice(0, 40)}.`);
     }
     const count = checkCount("A fault's count", fault.count ?? 1);
@@ -377,14 +378,14 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   for (const fault of options.faults ?? []) injectFault(fault);
 
   // Bound (read, then written) once every option is checked: a start refused for one leaves the file as it was.
-  const { access: accessTokens, refresh: refreshTokens, flush: flushState } =
+  const { access: accessTokens, refresh: refreshTokens, close: closeState } =
     options.stateFile === undefined
-      ? { access: new TokenTable<AccessRecord>(), refresh: new TokenTable<RefreshRecord>(), flush: () => undefined }
+      ? { access: new TokenTable<AccessRecord>(), refresh: new TokenTable<RefreshRecord>(), close: () => undefined }
       : bindStateFile<AccessRecord, RefreshRecord>(options.stateFile, now);
   const loginAttempts = new Map<string, number[]>();
 
   const takeFault = (grant: string): IdentityProviderFault | undefined => {
-    const index = faults.findIndex((queued) => queued.fault.grant === undefined || queued.fault.grant === grant);
+    const index = faults.findIndex((queued) => queued.fault.grant == null || queued.fault.grant === grant);
     const queued = faults[index];
     if (queued === undefined) return undefined;
     queued.remaining -= 1;
@@ -737,8 +738,11 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     close: () => {
       faults.length = 0;
       releaseHanging();
-      flushState();
-      return Promise.resolve();
+      // What the state file has pending, written (a failure rejects close()).
+      return new Promise<void>((resolve) => {
+        closeState();
+        resolve();
+      });
     },
   };
 }

@@ -65,20 +65,34 @@ interface StateFileContent<A, R> {
   refreshTokens: [string, R][];
 }
 
+/** The pending writes of every open state file, made when the process exits: one listener for all. */
+const atExit = new Set<() => void>();
+const flushAtExit = (): void => {
+  for (const flush of atExit) flush();
+};
+
 /**
  * Keeps the identity provider's tokens in a JSON file (mode 0600, replaced atomically) so that
  * a restarted sandbox still accepts the tokens it issued: what a demo that runs twice needs.
  * Changes are written together, 50 ms after the first (rewriting the whole file for every token
- * grew quadratically with the tokens issued, and blocked the event loop each time); `flush()`
- * writes what is pending at once, as `close()` and the process's exit do.
+ * grew quadratically with the tokens issued, and blocked the event loop each time); `close()`
+ * writes what is pending (throwing when that fails) and stops writing, and what is pending is
+ * written when the process exits normally (not on a signal it does not handle).
  */
 export function bindStateFile<A extends { expiresAt: number }, R extends { expiresAt: number }>(
   path: string,
   now: () => number,
-): { access: TokenTable<A>; refresh: TokenTable<R>; flush: () => void } {
+): { access: TokenTable<A>; refresh: TokenTable<R>; close: () => void } {
   let timer: NodeJS.Timeout | undefined;
+  let pending = false;
+  let closed = false;
   const schedule = (): void => {
-    timer ??= setTimeout(flush, 50).unref();
+    if (closed) return;
+    pending = true;
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      write();
+    }, 50).unref();
   };
   const access = new TokenTable<A>(schedule);
   const refresh = new TokenTable<R>(schedule);
@@ -106,34 +120,35 @@ export function bindStateFile<A extends { expiresAt: number }, R extends { expir
       throw error;
     }
   };
-  // Pending changes, written now: by the timer, by close(), and when the process exits (a sandbox
-  // not closed, or a process that ends within the 50 ms). A failure later than the start's is left
-  // for the next write: the tokens are still served from memory.
-  function flush(): void {
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    timer = undefined;
+  // What is pending, written: a failure leaves it pending, for the next change's write and close().
+  const write = (): void => {
+    if (!pending) return;
     try {
       save();
+      pending = false;
     } catch {
-      // Written again with the next change, or at close.
+      // Still pending.
     }
-  }
-  process.once('exit', flush);
+  };
   // Written once at start, so that a file that cannot be written fails the start rather than
   // every token request after it.
   try {
     save();
   } catch (error) {
-    process.removeListener('exit', flush);
     throw new Error(`The state file ${path} cannot be written: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+  if (!atExit.size) process.on('exit', flushAtExit);
+  atExit.add(write);
   return {
     access,
     refresh,
-    flush: () => {
-      flush();
-      process.removeListener('exit', flush);
+    close: () => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(timer);
+      atExit.delete(write);
+      if (!atExit.size) process.removeListener('exit', flushAtExit);
+      if (pending) save();
     },
   };
 }
