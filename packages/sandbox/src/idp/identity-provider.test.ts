@@ -397,9 +397,13 @@ describe('identity provider: faults and test controls', () => {
     const refreshed = await post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: second.json.refresh_token as string });
     expect(refreshed.status).toBe(200);
 
+    expect(idp.verifyAccessToken(refreshed.json.access_token as string)).toBeDefined();
     expect(idp.revoke(refreshed.json.refresh_token as string)).toBe(true);
     const revoked = await post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: refreshed.json.refresh_token as string });
     expect(revoked.json.error).toBe('invalid_grant');
+    // As through the revocation endpoint (RFC 7009 section 2.1): the access tokens of its grant go with it.
+    expect(idp.verifyAccessToken(refreshed.json.access_token as string)).toBeUndefined();
+    expect(idp.revoke(refreshed.json.access_token as string)).toBe(false);
 
     const minted = idp.issueToken({ username: 'demo' });
     expect(idp.verifyAccessToken(minted.access_token)?.identity).toBe('user:demo');

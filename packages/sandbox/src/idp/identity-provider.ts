@@ -163,7 +163,7 @@ export interface IdentityProvider extends SandboxModule {
   expireAll(): void;
   /** Every access and refresh token issued so far becomes invalid. */
   revokeAll(): void;
-  /** Invalidate one access or refresh token; true when it was known. */
+  /** Invalidate one access or refresh token, as the revocation endpoint does (a refresh token with the access tokens of its grant); true when it was known. */
   revoke(token: string): boolean;
   /** Move the provider's clock forward (token expiry, refresh token expiry, rate-limit windows). */
   advanceClock(ms: number): void;
@@ -714,7 +714,12 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       accessTokens.clear();
       refreshTokens.clear();
     },
-    revoke: (token) => accessTokens.delete(token) || refreshTokens.delete(token),
+    // As the revocation endpoint does: a refresh token with the access tokens of its grant.
+    revoke: (token) => {
+      const grantId = refreshTokens.get(token)?.grantId;
+      if (grantId !== undefined) accessTokens.deleteWhere((access) => access.grantId === grantId);
+      return accessTokens.delete(token) || refreshTokens.delete(token);
+    },
     advanceClock: (ms) => {
       if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`advanceClock takes milliseconds of 0 or more, not ${ms}.`);
       clockOffset += ms;
