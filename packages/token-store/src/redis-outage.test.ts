@@ -52,6 +52,14 @@ async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 1
 }
 
 // Large enough that an answer before it shows the store failed fast rather than timing out.
+/** The id of the store's connection (the client name it sets), for CLIENT KILL. */
+async function storeConnectionId(admin: Redis): Promise<string> {
+  const list = (await admin.call('CLIENT', 'LIST')) as string;
+  const id = /^id=(\d+) .* name=sessionkit-token-store /m.exec(list)?.[1];
+  if (id === undefined) throw new Error(`No connection named sessionkit-token-store in CLIENT LIST:\n${list}`);
+  return id;
+}
+
 const patientMs = 8_000;
 
 describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipReason === undefined ? '' : ` SKIPPED: ${skipReason}`}`, () => {
@@ -102,10 +110,7 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     const lost = (): number => entries.filter((entry) => entry.level === 'warn' && entry.msg === 'lost the connection to Redis; reconnecting in the background').length;
     const reconnected = (): number => entries.filter((entry) => entry.level === 'info' && entry.msg === 'reconnected to Redis').length;
     // The server drops the store's connection and is there for the first reconnect: no 'error' event.
-    const list = (await admin.call('CLIENT', 'LIST')) as string;
-    const id = /^id=(\d+) .* name=sessionkit-token-store /m.exec(list)?.[1];
-    expect(id).toBeDefined();
-    await admin.call('CLIENT', 'KILL', 'ID', id ?? '');
+    await admin.call('CLIENT', 'KILL', 'ID', await storeConnectionId(admin));
     await eventually(() => reconnected() === 1);
     expect(lost()).toBe(1);
     await expect(store.get('key')).resolves.toEqual({ version: 1 });
@@ -128,14 +133,12 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
       await admin.call('CLIENT', 'UNPAUSE').catch(() => undefined);
       admin.disconnect();
     });
-    const list = (await admin.call('CLIENT', 'LIST')) as string;
-    const id = /^id=(\d+) .* name=sessionkit-token-store /m.exec(list)?.[1];
-    expect(id).toBeDefined();
+    const id = await storeConnectionId(admin);
     // Writes wait on the server meanwhile; the write is sent, then its connection dropped.
     await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
     const writing = storeErrorOf(store.set('key', { version: 1, second: true }));
     await sleep(200);
-    await admin.call('CLIENT', 'KILL', 'ID', id ?? '');
+    await admin.call('CLIENT', 'KILL', 'ID', id);
     const error = await writing;
     expect(error).toMatchObject({
       code: 'UNAVAILABLE',
@@ -159,10 +162,7 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
       const { logger, entries } = recordingLogger();
       const store = openStore({ url, logger });
       await store.set('key', { version: 1 });
-      const list = (await admin.call('CLIENT', 'LIST')) as string;
-      const id = /^id=(\d+) .* name=sessionkit-token-store /m.exec(list)?.[1];
-      expect(id).toBeDefined();
-      await admin.call('CLIENT', 'KILL', 'ID', id ?? '');
+      await admin.call('CLIENT', 'KILL', 'ID', await storeConnectionId(admin));
       await eventually(() => entries.some((entry) => entry.level === 'info' && entry.msg === 'reconnected to Redis'));
       expect(entries.filter((entry) => entry.level === 'warn' || entry.msg === 'reconnected to Redis').map((entry) => entry.endpoint)).toEqual([endpoint, endpoint]);
       await store.close();

@@ -466,6 +466,9 @@ describe('identity provider: revoking a grant (RFC 7009 section 2.1)', () => {
 });
 
 describe('identity provider state file', () => {
+  /** How many access tokens the state file holds (by their hashes). */
+  const storedAccessTokens = async (stateFile: string): Promise<number> => (JSON.parse(await readFile(stateFile, 'utf8')) as { accessTokens: unknown[] }).accessTokens.length;
+
   it('is written at start, so that one that cannot be written fails the start', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
     try {
@@ -511,14 +514,13 @@ describe('identity provider state file', () => {
   it('writes the state file once for a burst of tokens, and what is pending at close() and when a process exits without closing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
     const stateFile = join(dir, 'idp-state.json');
-    const stored = async (): Promise<number> => ((JSON.parse(await readFile(stateFile, 'utf8')) as { accessTokens: unknown[] }).accessTokens).length;
     try {
       const sandbox = await startSandbox({ stateFile, ess: { generator: false } });
       const tokens = Array.from({ length: 200 }, () => sandbox.idp.issueToken().access_token);
       // Not rewritten for each token (that grew quadratically): the burst is pending, written together.
-      expect(await stored()).toBe(0);
+      expect(await storedAccessTokens(stateFile)).toBe(0);
       await sandbox.close();
-      expect(await stored()).toBe(200);
+      expect(await storedAccessTokens(stateFile)).toBe(200);
       const second = await startSandbox({ stateFile, ess: { generator: false } });
       expect(tokens.every((token) => second.idp.verifyAccessToken(token) !== undefined)).toBe(true);
       await second.close();
@@ -529,7 +531,7 @@ describe('identity provider state file', () => {
         process.exit(0);`;
       const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--conditions=@sessionkit/source', '--input-type=module', '-e', script, stateFile], { stdio: 'inherit', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
       expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0);
-      expect(await stored()).toBe(201);
+      expect(await storedAccessTokens(stateFile)).toBe(201);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -539,7 +541,6 @@ describe('identity provider state file', () => {
     const dir = await mkdtemp(join(tmpdir(), 'sessionkit-idp-state-'));
     const stateFile = join(dir, 'idp-state.json');
     const blocker = `${stateFile}.${String(process.pid)}.tmp`;
-    const stored = async (): Promise<number> => ((JSON.parse(await readFile(stateFile, 'utf8')) as { accessTokens: unknown[] }).accessTokens).length;
     try {
       const listeners = process.listenerCount('exit');
       const sandboxes = await Promise.all(Array.from({ length: 12 }, (_, index) => startSandbox({ stateFile: join(dir, `other-${String(index)}.json`), ess: { generator: false } })));
@@ -553,11 +554,11 @@ describe('identity provider state file', () => {
       await mkdir(blocker);
       first.idp.issueToken();
       await new Promise((resolve) => setTimeout(resolve, 150));
-      expect(await stored()).toBe(0);
+      expect(await storedAccessTokens(stateFile)).toBe(0);
       // ... and close() writes it once it can.
       await rm(blocker, { recursive: true });
       await first.close();
-      expect(await stored()).toBe(1);
+      expect(await storedAccessTokens(stateFile)).toBe(1);
 
       const second = await startSandbox({ stateFile, ess: { generator: false } });
       second.idp.issueToken();
@@ -567,7 +568,7 @@ describe('identity provider state file', () => {
       // Closed: a later change writes nothing (it would overwrite a newer sandbox's file).
       second.idp.issueToken();
       await new Promise((resolve) => setTimeout(resolve, 150));
-      expect(await stored()).toBe(1);
+      expect(await storedAccessTokens(stateFile)).toBe(1);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
