@@ -298,10 +298,61 @@ describe('createApiClient', () => {
       // The API's own 401 after a redirect on its origin: the token is dropped and the request replayed.
       const here = await client.get('here').catch((caught: unknown) => caught);
       expect((here as HTTPError).response.status).toBe(401);
-      expect(invalidated).toEqual(['Bearer token-2', 'Bearer token-3']);
+      expect(invalidated).toEqual(['Bearer token-2']);
       expect(apiRequests).toBe(5);
     } finally {
       await Promise.all([other, api].map((server) => new Promise<void>((resolve) => server.close(() => { resolve(); }))));
+    }
+  });
+
+  it('drops the token and replays only for a 401 that may be about the token: not for another scheme’s challenge alone, nor a Bearer error other than invalid_token (RFC 6750)', async () => {
+    let challenge: string | undefined;
+    let requests = 0;
+    const server = createHttpServer((_request, response) => {
+      requests++;
+      response.writeHead(401, challenge === undefined ? {} : { 'www-authenticate': challenge }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const invalidated: string[] = [];
+      let issued = 0;
+      const counting: ApiSession = {
+        authorization: () => Promise.resolve(`Bearer token-${String(++issued)}`),
+        invalidate: (refused) => { invalidated.push(typeof refused === 'string' ? refused : refused.value); },
+      };
+      const client = createApiClient({ baseUrl: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, session: counting, retry: 0 });
+      const outcome = async (given: string | undefined): Promise<[number, string[]]> => {
+        challenge = given;
+        requests = 0;
+        invalidated.length = 0;
+        const error = await client.get('x').catch((caught: unknown) => caught);
+        expect((error as HTTPError).response.status).toBe(401);
+        return [requests, [...invalidated]];
+      };
+      // Not the token's: sent once, and the token kept.
+      expect(await outcome('Basic realm="corp-proxy"')).toEqual([1, []]);
+      expect(await outcome('Bearer realm="api", error="invalid_request", error_description="two tokens"')).toEqual([1, []]);
+      expect(await outcome('Bearer error="insufficient_scope"')).toEqual([1, []]);
+      // The token's, or maybe: dropped and replayed once with a new one, which is kept.
+      expect(await outcome('Bearer realm="api", error="invalid_token"')).toEqual([2, ['Bearer token-4']]);
+      expect(await outcome('Basic realm="x", Bearer error="invalid_token"')).toEqual([2, ['Bearer token-6']]);
+      expect(await outcome('Bearer realm="api"')).toEqual([2, ['Bearer token-8']]);
+      expect(await outcome(undefined)).toEqual([2, ['Bearer token-10']]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+    }
+  });
+
+  it('asks the token endpoint once per request of an API that refuses every one (the replay’s new token is kept)', async () => {
+    const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session(), retry: 0 });
+    await api.get('v1/whoami');
+    const issued = sandbox.stats.idp.issued;
+    sandbox.commands.injectFault({ type: 'status', status: 401 }, { path: '/api/rest/v1/whoami', times: 10 });
+    try {
+      for (let call = 0; call < 5; call++) expect(((await api.get('v1/whoami').catch((caught: unknown) => caught)) as HTTPError).response.status).toBe(401);
+      expect(sandbox.stats.idp.issued - issued).toBe(5);
+    } finally {
+      sandbox.commands.clearFaults();
     }
   });
 

@@ -108,8 +108,10 @@ const printRedacted = (target: object, head: () => unknown, view: () => object, 
  * A ky instance for a bearer-protected JSON API: every request carries
  * `await session.authorization()`, and one to another origin than the `baseUrl`'s (a `URL` or
  * `Request` pointing elsewhere) is refused with `INVALID_ARGUMENT`; a 401 from the `baseUrl`'s origin (not one from another origin
- * a redirect led to) makes it call `session.invalidate()` with the refused credentials and replay
- * the request once with a fresh token (never more); 413/429/503 are
+ * a redirect led to, nor one whose `WWW-Authenticate` challenges only another scheme or names a
+ * Bearer error other than `invalid_token`) makes it call `session.invalidate()` with the refused
+ * credentials and replay the request once with a fresh token (never more: the replay's 401 is
+ * returned, and its token kept); 413/429/503 are
  * retried after `Retry-After` (one longer than `retry.maxRetryAfter` is not retried), a failed
  * login (an `AuthError`) never: the Session has retried it;
  * every request is logged at debug level (redacted). The URL in the message (and stack) of ky's
@@ -192,8 +194,12 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       outcome = { status: response.status };
       // A 401 refuses the token only from the API's origin (the response's url is where it came from,
       // after redirects): after a redirect to another origin, fetch sent none (it drops the
-      // authorization there), so that origin's 401 is left to the caller, and the token kept.
-      refused = response.status === 401 && response.url.startsWith(`${baseUrl.origin}/`);
+      // authorization there), so that origin's 401 is left to the caller, and the token kept. Nor
+      // when its challenge says the token is not the problem (RFC 6750 section 3.1): another scheme's
+      // alone (a proxy's Basic), or a Bearer error other than invalid_token (invalid_request): a new
+      // token would be refused the same way. No challenge, or one without an error, may be the token's.
+      const challenge = response.headers.get('www-authenticate');
+      refused = response.status === 401 && response.url.startsWith(`${baseUrl.origin}/`) && (!challenge || /invalid_token/i.test(challenge) || (/bearer/i.test(challenge) && !/error\s*=/i.test(challenge)));
     } catch (error) {
       outcome = { error: errorSummary(error) };
       throw error;
@@ -204,7 +210,9 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
           logger.debug('rest request', { method: request.method, url: redactUrl(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
         }
       });
-      if (refused) session.invalidate(authorization);
+      // Not the replay's: a token fetched for it and refused at once was refused for another reason
+      // (dropping it too cost two logins per request of an API that refuses every one).
+      if (refused && again) session.invalidate(authorization);
     }
     // The replay's own attempt: its response as it is.
     if (!again) return response;
@@ -216,7 +224,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // The body not needed: the refused response's, or else the copy's (without a body, `again` is
     // `request` itself, and this does nothing).
     void (refused ? response : again).body?.cancel().catch(() => undefined);
-    // A fresh token refused too is dropped as well, and the 401 left to the caller.
+    // A fresh token refused too is kept, and the 401 left to the caller.
     return refused ? attempt(again, init, signal) : response;
   };
 
