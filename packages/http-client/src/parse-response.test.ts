@@ -156,11 +156,35 @@ describe('parseResponse', () => {
     }
   });
 
-  it('ignores indexes that would allocate far more than the body holds', () => {
-    const response = parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[A][999999] = far\nPROPERTY[B][1] = near\nPROPERTY[C][99999999] = too far\nEOF');
-    expect(response.column('A')).toEqual([]);
-    expect(response.column('C')).toEqual([]);
-    expect(response.column('B')).toEqual([undefined, 'near']);
+  it('answers 423 for indexes that would allocate far more than the body holds, rather than drop values', () => {
+    for (const far of ['PROPERTY[A][999999] = far', 'PROPERTY[C][99999999] = too far', `PROPERTY[D][${'9'.repeat(400)}] = far`]) {
+      const response = parseResponse(`[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[B][1] = near\n${far}\nEOF`);
+      expect(response, far).toMatchObject({ code: 423, description: 'Invalid API response. Contact Support', synthetic: true });
+    }
+    expect(parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[B][1] = near\nPROPERTY[A][99999] = far\nEOF').column('B')).toEqual([undefined, 'near']);
+  });
+
+  it('places every value of a large table whatever the order of its lines', () => {
+    const rows = 150_000;
+    const order = Array.from({ length: rows }, (_, index) => rows - 1 - index);
+    // Descending, then shuffled (a fixed seed): the far indexes come first.
+    for (const shuffled of [false, true]) {
+      if (shuffled) {
+        let seed = 7;
+        for (let index = rows - 1; index > 0; index--) {
+          seed = (Math.imul(seed, 48271) + 1) >>> 0;
+          const other = seed % (index + 1);
+          [order[index], order[other]] = [order[other]!, order[index]!];
+        }
+      }
+      const lines = order.flatMap((row) => [`PROPERTY[DOMAIN][${String(row)}] = d${String(row)}.com`, `PROPERTY[STATUS][${String(row)}] = ACTIVE`]);
+      const response = parseResponse(`[RESPONSE]\nCODE = 200\nDESCRIPTION = x\n${lines.join('\n')}\nEOF\n`);
+      expect(response.code).toBe(200);
+      const domains = response.column('DOMAIN');
+      expect(domains.length).toBe(rows);
+      expect(domains.every((domain, row) => domain === `d${String(row)}.com`)).toBe(true);
+      expect(response.column('STATUS').filter((status) => status === 'ACTIVE').length).toBe(rows);
+    }
   });
 
   it('reads a huge body of lines without "=" in one pass', () => {

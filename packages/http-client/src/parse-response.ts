@@ -11,7 +11,7 @@ export const HTTP_ERROR = 'Command failed due to HTTP communication error';
 /** 530: no session to end, or the Session could not log in. */
 export const SESSION_NOT_FOUND = 'SESSION NOT FOUND';
 
-const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d{1,7})\s*\]$/i;
+const PROPERTY_KEY = /^PROPERTY\s*\[([^\]]*)\]\s*\[\s*(\d+)\s*\]$/i;
 
 /**
  * The value from `start` to `end` (a LF, or the text's end) without the blanks (spaces and tabs)
@@ -40,8 +40,10 @@ const parseText = (text: string): CommandResponseInit | undefined => {
   // of, and a lone CR elsewhere is part of a value (free text stored at a registrar), as is other
   // white space at its edges (valueBetween).
   const length = text.length;
-  // Holes cost memory too: the columns may not grow much faster than the body has lines.
-  let slots = 100_000;
+  // Holes cost memory too: the columns may hold 100,000 slots, and one more per 4 characters of the
+  // body (a property line has 16 or more). Known from the start, so a table fits in whatever order its
+  // lines come; a body whose indexes need more is not a table but an invalid answer.
+  let slots = 100_000 + (length >> 2);
   // Line by line without splitting the text first: a response is read once, front to back.
   // `equals` is the next `=` at or after the line's start (the text's length: none left), found
   // once for all the lines before it, so that lines without one cost no second scan.
@@ -49,7 +51,6 @@ const parseText = (text: string): CommandResponseInit | undefined => {
   for (let lineStart = 0, end: number; lineStart <= length; lineStart = end + 1) {
     end = text.indexOf('\n', lineStart);
     if (end < 0) end = length;
-    slots += 4;
     if (equals < lineStart) {
       equals = text.indexOf('=', lineStart);
       if (equals < 0) equals = length;
@@ -68,9 +69,9 @@ const parseText = (text: string): CommandResponseInit | undefined => {
       const index = +property[2];
       let values = properties.get(name);
       const growth = index + 1 - (values?.length ?? 0);
-      // Properties with an index above 1,000,000 are ignored; so are indexes that would make the
-      // columns far longer than the body has lines. A hostile body cannot make the parser allocate much.
-      if (!name || index > 1_000_000 || growth > slots) continue;
+      if (!name) continue;
+      // A hostile body cannot make the parser allocate much, nor lose a value unseen.
+      if (growth > slots) return undefined;
       if (growth > 0) slots -= growth;
       if (!values) properties.set(name, (values = []));
       while (values.length < index) values.push(undefined);
@@ -109,7 +110,9 @@ export const syntheticResponse = (code: number, description: string, detail?: Re
 /**
  * Parse ISPAPI response text into a {@link CommandResponse}. Pure, and never throws: text
  * without `CODE` or `DESCRIPTION` before its `EOF` line, without an `EOF` line (cut off), or with a
- * `CODE` that is not three digits becomes the synthetic `423 Invalid API response`, and empty text
+ * `CODE` that is not three digits, or with `PROPERTY` indexes that would need more than 100,000
+ * slots and one per 4 characters of the text (no table does), becomes the synthetic
+ * `423 Invalid API response`, and empty text
  * `423 Empty API response`. Accepts any
  * case, `\r\n` or `\n` line ends (a `\r` inside a value is part of it; CRs at its end are not), and blanks around `=`; places each `PROPERTY[NAME][i]` at index `i`.
  *
