@@ -1,5 +1,4 @@
 import { isAscii } from 'node:buffer';
-import type { Session, Token } from '@sessionkit/core-session';
 import { type Logger, silentLogger } from '@sessionkit/logger';
 import type { TokenStore } from '@sessionkit/token-store';
 import type * as Ws from 'ws';
@@ -20,12 +19,26 @@ import type {
   EssStateChange,
 } from './types.js';
 
+/** What an `auth` object's `getToken()` resolves to: a core-session `Token` is one. */
+export interface EssToken {
+  readonly value: string;
+  /** The authorization scheme. @default 'Bearer' */
+  readonly type?: string | undefined;
+}
+
 /**
  * What the client uses of a `Session` (`@sessionkit/core-session`): a valid token before
  * every connect, and `invalidate`, when there is one, after a 401. Pass the Session itself, or
  * an object of your own with `getToken()`.
  */
-export type EssSession = Pick<Session, 'getToken'> & Partial<Pick<Session, 'invalidate'>>;
+export interface EssSession {
+  getToken(): Promise<EssToken>;
+  /**
+   * Called with the token `getToken()` resolved to, after the gateway refused it. (Typed `never`
+   * so that a Session's `invalidate` and one of your own, taking your token's type, both fit.)
+   */
+  invalidate?(token: never): void;
+}
 
 /** How the client reconnects. */
 export interface ReconnectOptions {
@@ -1050,7 +1063,7 @@ export class EssClient {
     try {
       const session = typeof auth === 'function' ? undefined : auth;
       // Read as it may come from plain JavaScript: an object's getToken() may hand out a string, say.
-      const token = session && ((await session.getToken()) as Token | undefined);
+      const token = session && ((await session.getToken()) as EssToken | undefined);
       const value: unknown = session ? token?.value : await (auth as () => Promise<string>)();
       // Without the whitespace around it: a token read from a file ends with a newline.
       const trimmed = typeof value === 'string' ? value.trim() : '';
@@ -1067,7 +1080,7 @@ export class EssClient {
         // so does one whose invalidate() throws (the loop goes on: the next token decides).
         invalidate: () => {
           try {
-            session.invalidate?.(token);
+            session.invalidate?.(token as never);
           } catch (error) {
             // As above; said, for the program's own object is at fault.
             this.#logger.warn('auth.invalidate() threw', { error: (error as Error | undefined)?.name });

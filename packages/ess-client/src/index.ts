@@ -1,5 +1,5 @@
 export { EssClient } from './ess-client.js';
-export type { EssClientOptions, EssClientStats, EssSession, ReconnectOptions } from './ess-client.js';
+export type { EssClientOptions, EssClientStats, EssSession, EssToken, ReconnectOptions } from './ess-client.js';
 export { EssError } from './ess-error.js';
 export type { EssErrorCode, EssErrorOptions } from './ess-error.js';
 export type { OverflowPolicy } from './event-stream.js';
