@@ -121,7 +121,7 @@ describe('oauth2', () => {
     }
     expect(await refusal({ clientId: 'sessionkit demo' })).toContain(hint);
     // Nothing for encoding to change, or no Basic at all: the message as before.
-    for (const options of [{}, { clientSecret: 'wr+ng/secret=', clientAuthentication: 'body' as const }, { clientSecret: "wrong-secret_(it's).~*!" }]) {
+    for (const options of [{}, { clientSecret: 'wr+ng/secret=', clientAuthentication: 'body' as const }, { clientSecret: 'wrong-secret_.*' }]) {
       expect(await refusal(options)).toMatch(/\. Check the credentials\.$/);
     }
   });
@@ -134,22 +134,67 @@ describe('oauth2', () => {
     });
     const tokenUrl = `${await listen(server)}/token`;
     onTestFinished(() => closeServer(server));
-    const cases: [number, string, boolean][] = [
-      [401, '', true],
-      [401, JSON.stringify({ error: 'invalid_client' }), true],
-      [400, JSON.stringify({ error: 'invalid_client' }), true],
+    const cases: [number, string, boolean, string][] = [
+      [401, '', true, 'INVALID_CREDENTIALS'],
+      [401, JSON.stringify({ error: 'invalid_client' }), true, 'INVALID_CREDENTIALS'],
+      [400, JSON.stringify({ error: 'invalid_client' }), true, 'INVALID_CREDENTIALS'],
       // A refresh token or password refused: the client was not.
-      [401, JSON.stringify({ error: 'invalid_grant' }), false],
-      [400, JSON.stringify({ error: 'invalid_grant' }), false],
-      [403, '', false],
+      [401, JSON.stringify({ error: 'invalid_grant' }), false, 'INVALID_CREDENTIALS'],
+      [400, JSON.stringify({ error: 'invalid_grant' }), false, 'INVALID_CREDENTIALS'],
+      [403, JSON.stringify({ error: 'access_denied' }), false, 'INVALID_CREDENTIALS'],
+      // No OAuth error: a proxy's or firewall's page, no refusal of the credentials.
+      [403, '', false, 'INVALID_RESPONSE'],
     ];
-    for (const [status, body, hinted] of cases) {
+    for (const [status, body, hinted, code] of cases) {
       answer = [status, body];
       const authenticator = oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'client', clientSecret: 'se+cret/=' });
       const error = await caught(new Session({ authenticator }).getToken());
-      expect(error, `${status} ${body}`).toMatchObject({ code: 'INVALID_CREDENTIALS', status });
+      expect(error, `${status} ${body}`).toMatchObject({ code, status });
       expect((error as Error).message.includes("try clientAuthentication: 'body'"), `${status} ${body}`).toBe(hinted);
     }
+  });
+
+  it('form-encodes the client id and secret in HTTP Basic as RFC 6749 section 2.3.1 (appendix B) has them: a space as +, !\'()~ escaped', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = createServer((request, response) => {
+      request.resume();
+      seen.push(request.headers.authorization);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'a', token_type: 'Bearer', expires_in: 60 }));
+    });
+    const tokenUrl = `${await listen(server)}/token`;
+    onTestFinished(() => closeServer(server));
+    // The RFC's own example, ' %&+£€', and the characters encodeURIComponent leaves as they are.
+    await oauth2({ tokenUrl, grant: 'client_credentials', clientId: 'my client', clientSecret: " %&+£€!'()~*-._" }).authenticate({ signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 });
+    const [scheme, credentials] = (seen[0] ?? '').split(' ');
+    expect(scheme).toBe('Basic');
+    expect(Buffer.from(credentials ?? '', 'base64').toString()).toBe('my+client:+%25%26%2B%C2%A3%E2%82%AC%21%27%28%29%7E*-._');
+  });
+
+  it('keeps a refresh token a proxy\'s page answered (a 400 or 403 without an OAuth error), and presents it again', async () => {
+    let answer: [number, string] = [200, ''];
+    const grants: (string | null)[] = [];
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        grants.push(new URLSearchParams(body).get('grant_type'));
+        response.writeHead(answer[0], { 'content-type': answer[0] === 200 ? 'application/json' : 'text/html' }).end(answer[1]);
+      });
+    });
+    const tokenUrl = `${await listen(server)}/token`;
+    onTestFinished(() => closeServer(server));
+    const clock = manualClock();
+    answer = [200, JSON.stringify({ access_token: 'a1', token_type: 'Bearer', expires_in: 3600, refresh_token: 'r1' })];
+    const session = new Session({ authenticator: oauth2({ tokenUrl, grant: 'password', clientId: 'c', username: 'u', password: 'p' }), clock, retry: { retries: 0 } });
+    await session.getToken();
+    clock.advance(3_600_000);
+    answer = [403, '<html><body>Request blocked by the firewall</body></html>'];
+    const blocked = await caught(session.getToken());
+    expect(blocked).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', status: 403 });
+    answer = [200, JSON.stringify({ access_token: 'a2', token_type: 'Bearer', expires_in: 3600 })];
+    expect((await session.getToken()).value).toBe('a2');
+    // The refresh, the login it fell back to (both blocked), then the refresh token again: not dropped as refused.
+    expect(grants).toEqual(['password', 'refresh_token', 'password', 'refresh_token']);
   });
 
   it("refuses a clientAuthentication other than 'basic' or 'body' (the secret went in the form unasked)", () => {
@@ -603,7 +648,8 @@ describe('secrets never reach logs or errors', () => {
     const tokenUrl = `${await listen(server)}/token`;
     onTestFinished(() => closeServer(server));
     const clientSecret = 'basic-secret+/=!';
-    const base64 = Buffer.from(`client-b:${encodeURIComponent(clientSecret)}`).toString('base64');
+    // Form-encoded inside Basic (RFC 6749 section 2.3.1), as oauth2() sends it.
+    const base64 = Buffer.from('client-b:basic-secret%2B%2F%3D%21').toString('base64');
     for (const grant of ['client_credentials', 'password'] as const) {
       const authenticator = oauth2({ tokenUrl, grant, clientId: 'client-b', clientSecret, username: 'u', password: 'basic-password' });
       const error = await caught(new Session({ authenticator }).getToken());
@@ -858,6 +904,27 @@ describe('oauth2 answers that do not end', () => {
       expect((error as AuthError).retryable).toBe(status === 503);
       await endpoint.closed;
     }
+  });
+
+  it('sends the access token for revocation when the refresh token\'s is refused, and names the OAuth error of the refusal', async () => {
+    const hints: (string | null)[] = [];
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const hint = new URLSearchParams(body).get('token_type_hint');
+        hints.push(hint);
+        if (hint === 'refresh_token') response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'unsupported_token_type' }));
+        else response.writeHead(200).end();
+      });
+    });
+    const revocationUrl = `${await listen(server)}/revoke`;
+    onTestFinished(() => closeServer(server));
+    const authenticator = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
+    const context = { signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 };
+    const error = await caught(authenticator.revoke?.({ value: 'access-1', refreshToken: 'refresh-1', obtainedAt: Date.now() }, context) ?? Promise.resolve());
+    expect(hints).toEqual(['refresh_token', 'access_token']);
+    expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', status: 400, oauthError: 'unsupported_token_type', message: 'The revocation endpoint answered HTTP 400 (unsupported_token_type).' });
   });
 
   it('ends the wait at timeoutMs while a body trickles, even with garbage collections meanwhile (in a child process)', async () => {

@@ -140,10 +140,12 @@ export function oauth2(options: OAuth2Options): Authenticator {
   const authentication: string = options.clientAuthentication ?? 'basic';
   if (authentication !== 'basic' && authentication !== 'body') throw new AuthError('CONFIGURATION', "clientAuthentication must be 'basic' or 'body'.");
   const basic = clientSecret !== undefined && authentication === 'basic';
-  if (basic) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`;
+  // application/x-www-form-urlencoded, as RFC 6749 section 2.3.1 (its appendix B) has them: a space as `+`, `!'()~` escaped.
+  const formEncoded = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2);
+  if (basic) headers.authorization = `Basic ${Buffer.from(`${formEncoded(clientId)}:${formEncoded(clientSecret)}`).toString('base64')}`;
   // Whether that encoding changed the id or the secret (a base64 secret's `+`, `/` or `=`, say): many
   // servers compare Basic credentials without decoding them, and refuse such a client as invalid_client.
-  const basicEncoded = basic && encodeURIComponent(clientId + clientSecret) !== clientId + clientSecret;
+  const basicEncoded = basic && formEncoded(clientId + clientSecret) !== clientId + clientSecret;
 
   /**
    * POST `form` with the client's credentials to `url`, the `what` endpoint: the response, its
@@ -261,7 +263,9 @@ export function oauth2(options: OAuth2Options): Authenticator {
     if (status !== 200) {
       const oauthError = typeof json?.error === 'string' ? scrubText(json.error, secrets, 60) : undefined;
       const description = typeof json?.error_description === 'string' ? `: ${scrubText(json.error_description, secrets)}` : '';
-      const refused = status === 400 || status === 401 || status === 403;
+      // A refusal: a 401, or a 400 or 403 with an OAuth error (RFC 6749 section 5.2); without one, a
+      // proxy's or firewall's page, which says nothing of the credentials (nor of a refresh token).
+      const refused = status === 401 || ((status === 400 || status === 403) && oauthError !== undefined);
       // The client refused (invalid_client, or a 401 without an OAuth error; not a refresh token's 401
       // invalid_grant), with Basic credentials that encoding changed: say what to try.
       const hint = basicEncoded && (oauthError === 'invalid_client' || (status === 401 && oauthError === undefined))
@@ -323,15 +327,29 @@ export function oauth2(options: OAuth2Options): Authenticator {
     },
     ...(revocationUrl && {
       revoke: async (token: Token, context: AuthContext): Promise<void> => {
+        // Each token is sent whatever became of the other (a server that will not revoke refresh
+        // tokens may revoke the access token); the first failure is thrown after both.
+        let failure: AuthError | undefined;
         for (const [value, hint] of [
           [token.refreshToken, 'refresh_token'],
           [token.value, 'access_token'],
         ] as const) {
           if (value === undefined) continue;
-          const [{ status }, body] = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
-          if (body === undefined) throw tooLong('revocation endpoint', status);
-          if (status !== 200) throw new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The revocation endpoint answered HTTP ${status}.`, { status });
+          const [{ status }, body, secrets] = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
+          if (body === undefined) failure ??= tooLong('revocation endpoint', status);
+          else if (status !== 200) {
+            // Its OAuth error named (RFC 7009 section 2.2.1: unsupported_token_type, say).
+            let json: TokenResponse | null = null;
+            try {
+              json = JSON.parse(body) as TokenResponse | null;
+            } catch {
+              // not JSON: no error named
+            }
+            const oauthError = typeof json?.error === 'string' ? scrubText(json.error, secrets, 60) : undefined;
+            failure ??= new AuthError(status >= 500 ? 'SERVER' : 'INVALID_RESPONSE', `The revocation endpoint answered HTTP ${status}${oauthError ? ` (${oauthError})` : ''}.`, { status, oauthError });
+          }
         }
+        if (failure) throw failure;
       },
     }),
   };
