@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { startSandbox } from '@sessionkit/sandbox';
+import { type SandboxOptions, startSandbox } from '@sessionkit/sandbox';
 import { createSelfSignedCertificate } from './tls.js';
 
 /**
@@ -104,6 +104,9 @@ describe('startSandbox', () => {
     for (const given of [{}, { host: undefined, port: undefined }, { host: null, port: null }, { port: '0' }]) {
       expect(await startError(given), JSON.stringify(given)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     }
+    // The type takes it too, as documented (it took a number only).
+    const fromEnvironment: SandboxOptions = { port: process.env.SESSIONKIT_TEST_NO_SUCH_PORT ?? '0' };
+    expect(await startError({ ...fromEnvironment })).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('listening on every interface (0.0.0.0, ::), gives URLs a client can connect to: 127.0.0.1, a name its certificate holds', async () => {

@@ -22,8 +22,8 @@ import { createSelfSignedCertificate, type TlsMaterial } from './tls.js';
 
 /** Options of {@link startSandbox}. The identity provider's options sit at the top level. */
 export interface SandboxOptions extends IdentityProviderOptions {
-  /** TCP port, an integer from 0 to 65535; 0 picks a free one. @default 0 */
-  port?: number | undefined;
+  /** TCP port, an integer from 0 to 65535 or a string of its digits (`process.env.PORT`); 0 picks a free one. @default 0 */
+  port?: number | string | undefined;
   /**
    * Address to listen on, a non-empty string; `0.0.0.0` or `::` listen on every interface (the
    * URLs of the sandbox then name `127.0.0.1`). @default '127.0.0.1'
