@@ -390,7 +390,7 @@ export class CommandClient {
    * transport failure (with `httpStatus`, `cause`, `attempt`, `durationMs`). Rejects only with
    * `HttpClientError`: `INVALID_ARGUMENT` (a command or option that cannot be sent), `ABORTED`,
    * `CLOSED`, `INVALID_STATE` (a Session that cannot log in: misconfigured); or with what a getter
-   * of `command` throws, as it is.
+   * of `command` throws: an Error as it is, anything else in an `Error` whose `cause` it is.
    */
   request(command: Readonly<Record<string, unknown>>, options?: CommandRequestOptions): Promise<CommandResponse> {
     try {
