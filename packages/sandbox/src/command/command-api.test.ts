@@ -203,6 +203,17 @@ describe('command API', () => {
       expect((await call(sandbox, { s_entity: '54cd', s_session: 'made-up' }, { COMMAND: 'StatusAccount' })).code).toBe(530);
     });
 
+    it('answers an EndSession sent without a session 530 SESSION NOT FOUND, with or without login and password', async () => {
+      const id = (await start()).properties.get('SESSION')?.[0] ?? '';
+      expect(await call(sandbox, DEMO, { COMMAND: 'EndSession' })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
+      expect(await call(sandbox, { ...DEMO, s_session: '' }, { COMMAND: 'EndSession' })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
+      expect((await call(sandbox, { s_entity: '54cd' }, { COMMAND: 'EndSession' })).code).toBe(530);
+      // The session started before is not touched; ended, it is not found.
+      expect((await call(sandbox, { s_entity: '54cd', s_session: id }, { COMMAND: 'StatusAccount' })).code).toBe(200);
+      expect((await call(sandbox, { s_entity: '54cd', s_session: id }, { COMMAND: 'EndSession' })).code).toBe(200);
+      expect(await call(sandbox, { s_entity: '54cd', s_session: id }, { COMMAND: 'EndSession' })).toMatchObject({ code: 530, description: 'SESSION NOT FOUND' });
+    });
+
     it('checks TIMEOUT and MAXTTL', async () => {
       expect((await start({ TIMEOUT: 59 })).code).toBe(541);
       expect((await start({ TIMEOUT: 3601 })).code).toBe(541);
@@ -326,6 +337,25 @@ describe('command API', () => {
       const bulk = await call(sandbox, DEMO, { COMMAND: 'CheckDomains', DOMAIN0: first, DOMAIN1: 'surely-free-name.io', DOMAIN2: '-bad-.com' });
       expect(bulk.code).toBe(200);
       expect(bulk.properties.get('DOMAINCHECK')?.map((value) => value.slice(0, 3))).toEqual(['211', '210', '505']);
+    });
+
+    it('refuses an indexed parameter beyond index 255 with 541 naming it, rather than ignoring it', async () => {
+      const indexed = (key: string, count: number, value: (index: number) => string): Record<string, string> =>
+        Object.fromEntries(Array.from({ length: count }, (_, index) => [`${key}${String(index)}`, value(index)]));
+      const tooMany = await call(sandbox, DEMO, { COMMAND: 'CheckDomains', ...indexed('DOMAIN', 300, (index) => `free-${String(index)}.com`) });
+      expect(tooMany).toMatchObject({ code: 541, description: 'Invalid attribute value; DOMAIN256: indexes go from 0 to 255' });
+      expect(tooMany.properties.size).toBe(0);
+      const most = await call(sandbox, DEMO, { COMMAND: 'CheckDomains', ...indexed('DOMAIN', 256, (index) => `free-${String(index)}.com`) });
+      expect([most.code, most.properties.get('DOMAINCHECK')?.length]).toEqual([200, 256]);
+      expect((await call(sandbox, DEMO, { COMMAND: 'ConvertIDN', DOMAIN0: 'a.com', DOMAIN999: 'b.com' })).description).toBe('Invalid attribute value; DOMAIN999: indexes go from 0 to 255');
+
+      const domain = (await call(sandbox, DEMO, { COMMAND: 'QueryDomainList', LIMIT: 1 })).properties.get('DOMAIN')?.[0] ?? '';
+      const nameservers = (await call(sandbox, DEMO, { COMMAND: 'StatusDomain', DOMAIN: domain })).properties.get('NAMESERVER');
+      const modified = await call(sandbox, DEMO, { COMMAND: 'ModifyDomain', DOMAIN: domain, NAMESERVER256: 'ns1.example.net' });
+      expect(modified).toMatchObject({ code: 541, description: 'Invalid attribute value; NAMESERVER256: indexes go from 0 to 255' });
+      expect((await call(sandbox, DEMO, { COMMAND: 'StatusDomain', DOMAIN: domain })).properties.get('NAMESERVER')).toEqual(nameservers);
+      expect((await call(sandbox, DEMO, { COMMAND: 'AddDomain', DOMAIN: 'indexes-checked.com', NAMESERVER0: 'ns1.example.net', NAMESERVER1000: 'ns2.example.net' })).code).toBe(541);
+      expect((await call(sandbox, DEMO, { COMMAND: 'CheckDomain', DOMAIN: 'indexes-checked.com' })).code).toBe(210);
     });
 
     it('adds, shows, modifies and deletes a domain, and charges the account', async () => {
@@ -673,9 +703,19 @@ describe('JSON endpoints', () => {
     expect(await challenge({})).toEqual([401, plain]);
     expect(await challenge({ authorization: 'Basic ZGVtbzpkZW1v' })).toEqual([401, plain]);
     // A Bearer header without a token is malformed, and a token unknown: those keep their codes.
-    expect(await challenge({ authorization: 'Bearer' })).toEqual([401, `${plain}, error="invalid_request"`]);
-    expect(await challenge({ authorization: 'Bearer a b' })).toEqual([401, `${plain}, error="invalid_request"`]);
     expect(await challenge({ authorization: 'bearer made-up' })).toEqual([401, `${plain}, error="invalid_token"`]);
+  });
+
+  it('answers a malformed Bearer header (no token, two tokens) 400 with error="invalid_request" in the challenge (RFC 6750 section 3.1)', async () => {
+    const plain = 'Bearer realm="sessionkit-sandbox"';
+    const unauthorized = sandbox.stats.commands.rest.unauthorized;
+    for (const authorization of ['Bearer', 'Bearer ', 'Bearer a b', `Bearer ${await token()} ${await token()}`]) {
+      const response = await fetch(`${sandbox.url}/api/rest/v1/whoami`, { headers: { authorization } });
+      expect([response.status, response.headers.get('www-authenticate')], authorization).toEqual([400, `${plain}, error="invalid_request"`]);
+      expect(await response.json()).toEqual({ error: 'invalid_request' });
+    }
+    // Still counted among the requests refused for their bearer credentials.
+    expect(sandbox.stats.commands.rest.unauthorized - unauthorized).toBe(4);
   });
 
   it('answers 413 with connection: close to a body over 256 KiB', async () => {

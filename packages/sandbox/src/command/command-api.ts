@@ -142,6 +142,8 @@ export interface CommandApi extends SandboxModule {
 }
 
 const MAX_BODY_BYTES = 1_048_576;
+/** The DESCRIPTION of a 530 for a session the sandbox does not know (ispapi.md's failure table). */
+const SESSION_NOT_FOUND = 'SESSION NOT FOUND';
 const SESSION_COMMANDS = new Map([
   ['STARTSESSION', 'StartSession'],
   ['ENDSESSION', 'EndSession'],
@@ -307,9 +309,9 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
     const sessionId = fields.s_session;
     if (sessionId !== undefined && sessionId !== '') {
       session = sessions.use(sessionId, entity);
-      if (session === undefined) return result(530, 'SESSION NOT FOUND');
+      if (session === undefined) return result(530, SESSION_NOT_FOUND);
       user = users.get(session.account.toLowerCase());
-      if (user === undefined) return result(530, 'SESSION NOT FOUND');
+      if (user === undefined) return result(530, SESSION_NOT_FOUND);
       ({ login, role, readOnly } = session);
     } else {
       login = fields.s_login ?? '';
@@ -378,7 +380,11 @@ export function createCommandApi(options: CommandApiOptions = {}, dependencies: 
       };
     }
     if (upperName === 'ENDSESSION') {
-      if (auth.session !== undefined) sessions.end(auth.session.id);
+      // ispapi.md: EndSession ends the session it is sent with, and "an unknown or expired session
+      // answers CODE = 530". Sent without one (login and password only), it has none to end: 530 as
+      // well, not a 200 that would tell the client a session was ended.
+      if (auth.session === undefined) return result(530, SESSION_NOT_FOUND);
+      sessions.end(auth.session.id);
       return result(200, descriptions[200]);
     }
     if (auth.readOnly && isWriteCommand(upperName)) {

@@ -19,6 +19,11 @@ export interface ListLimits {
 
 const DAY_MS = 86_400_000;
 const PRICE_PER_YEAR = 12;
+/**
+ * Indexed parameters (`DOMAIN0`, `NAMESERVER0`, ...) are read from index 0 to MAX_INDEXED - 1; one
+ * with a higher index is refused (541), not ignored. The protocol sets no limit: this one bounds
+ * the work of one command. Documented in GUIDE.md (Command API).
+ */
 const MAX_INDEXED = 256;
 
 /** Canonical names of the registrar commands, by upper-case name. */
@@ -70,8 +75,20 @@ export function integerParameter(
   return value < min || value > max ? badValue(key) : value;
 }
 
-/** `KEY`, `KEY0`, `KEY1`, ... in index order (for bulk parameters such as `DOMAIN0`). */
-function indexedValues(command: Record<string, string>, key: string): { key: string; value: string }[] {
+/**
+ * `KEY`, `KEY0`, `KEY1`, ... in index order (for bulk parameters such as `DOMAIN0`), or 541 naming
+ * the lowest index above the bound, which would otherwise be ignored without a word.
+ */
+function indexedValues(command: Record<string, string>, key: string): { key: string; value: string }[] | CommandResult {
+  let beyond: { name: string; index: number } | undefined;
+  for (const name of Object.keys(command)) {
+    if (name.length <= key.length || !name.startsWith(key)) continue;
+    const digits = name.slice(key.length);
+    if (!/^\d+$/.test(digits)) continue;
+    const index = Number(digits);
+    if (index >= MAX_INDEXED && (beyond === undefined || index < beyond.index)) beyond = { name, index };
+  }
+  if (beyond !== undefined) return result(541, `${descriptions[541]}; ${beyond.name}: indexes go from 0 to ${String(MAX_INDEXED - 1)}`);
   const values: { key: string; value: string }[] = [];
   const plain = command[key];
   if (plain !== undefined) values.push({ key, value: plain });
@@ -185,6 +202,7 @@ export class Registry {
 
   #checkDomains(command: Record<string, string>): CommandResult {
     const inputs = indexedValues(command, 'DOMAIN');
+    if (isResult(inputs)) return inputs;
     if (inputs.length === 0) return missing('DOMAIN0');
     const domains: string[] = [];
     const checks: string[] = [];
@@ -198,8 +216,10 @@ export class Registry {
   }
 
   #nameservers(command: Record<string, string>): string[] | CommandResult {
+    const inputs = indexedValues(command, 'NAMESERVER');
+    if (isResult(inputs)) return inputs;
     const nameservers: string[] = [];
-    for (const { key, value } of indexedValues(command, 'NAMESERVER')) {
+    for (const { key, value } of inputs) {
       if (value.trim() === '') continue;
       if (!isHostName(value)) return badSyntax(key);
       nameservers.push(toAscii(value.trim().toLowerCase()));
@@ -284,8 +304,8 @@ export class Registry {
     if (transferLock !== undefined && transferLock !== '0' && transferLock !== '1') return badValue('TRANSFERLOCK');
     const auth = command.AUTH;
     if (auth?.length === 0 || (auth !== undefined && auth.length > 64)) return badValue('AUTH');
-    const hasNameservers = indexedValues(command, 'NAMESERVER').length > 0;
-    const nameservers = hasNameservers ? this.#nameservers(command) : undefined;
+    const sent = indexedValues(command, 'NAMESERVER');
+    const nameservers = isResult(sent) || sent.length > 0 ? this.#nameservers(command) : undefined;
     if (isResult(nameservers)) return nameservers;
     if (renewalMode !== undefined) record.renewalMode = renewalMode === 'DEFAULT' ? 'AUTORENEW' : renewalMode;
     if (transferLock !== undefined) record.transferLock = transferLock === '1';
@@ -343,6 +363,7 @@ export class Registry {
 /** ConvertIDN: the ASCII and Unicode forms of each `DOMAIN`/`DOMAINn`. */
 export function convertIdn(command: Record<string, string>): CommandResult {
   const inputs = indexedValues(command, 'DOMAIN');
+  if (isResult(inputs)) return inputs;
   if (inputs.length === 0) return missing('DOMAIN');
   const ace: string[] = [];
   const idn: string[] = [];

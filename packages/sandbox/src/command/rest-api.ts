@@ -5,7 +5,10 @@ import { readBody } from '../read-body.js';
 /** Counters of the JSON endpoints. */
 export interface RestStats {
   requests: number;
-  /** Requests answered 401 because the bearer token was missing, unknown or expired. */
+  /**
+   * Requests refused for their bearer credentials: 401 when the token was missing, unknown or
+   * expired, 400 when the `Authorization: Bearer` header was malformed.
+   */
   unauthorized: number;
 }
 
@@ -46,10 +49,12 @@ export async function handleRest(request: IncomingMessage, response: ServerRespo
   if (verified === undefined) {
     context.stats.unauthorized += 1;
     // RFC 6750 section 3.1: a request without bearer credentials (no Authorization header, or
-    // another scheme) gets a challenge without an error code; a malformed Bearer header is
-    // invalid_request, and an unknown or expired token invalid_token.
+    // another scheme) gets a challenge without an error code; a malformed Bearer header (no token,
+    // two tokens) is invalid_request, for which the server "SHOULD respond with the HTTP 400 (Bad
+    // Request) status code", and an unknown or expired token invalid_token, with 401.
     const error = match !== null ? 'invalid_token' : /^Bearer(\s|$)/i.test(authorization) ? 'invalid_request' : undefined;
-    json(response, 401, { error: error ?? 'invalid_request' }, { 'www-authenticate': `Bearer realm="sessionkit-sandbox"${error === undefined ? '' : `, error="${error}"`}` });
+    const status = error === 'invalid_request' ? 400 : 401;
+    json(response, status, { error: error ?? 'invalid_request' }, { 'www-authenticate': `Bearer realm="sessionkit-sandbox"${error === undefined ? '' : `, error="${error}"`}` });
     return;
   }
   const route = url.pathname.replace(/\/+$/, '');

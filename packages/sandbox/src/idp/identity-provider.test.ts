@@ -158,7 +158,42 @@ describe('identity provider: grants', () => {
     expect((await post(tokenUrl, { ...passwordGrant, username: 'alice', password: 'alice-pw' })).status).toBe(200);
     const robot = await post(tokenUrl, { grant_type: 'client_credentials', client_id: 'robot', client_secret: 'robot-secret' });
     expect(robot.status).toBe(200);
-    expect(robot.json.refresh_token).toEqual(expect.any(String));
+  });
+
+  it('gives client_credentials no refresh token, even to a client allowed the refresh_token grant (RFC 6749 section 4.4.3)', async () => {
+    const { tokenUrl, idp } = await start({
+      clients: [{ clientId: 'robot', clientSecret: 'robot-secret', grants: ['client_credentials', 'password', 'refresh_token'] }],
+    });
+    const robot = await post(tokenUrl, { grant_type: 'client_credentials', client_id: 'robot', client_secret: 'robot-secret' });
+    expect(robot.status).toBe(200);
+    expect(robot.json).not.toHaveProperty('refresh_token');
+    expect(idp.issueToken({ clientId: 'robot' })).not.toHaveProperty('refresh_token');
+    // The same client's password logins still get one.
+    expect((await post(tokenUrl, { ...passwordGrant, client_id: 'robot', client_secret: 'robot-secret' })).json.refresh_token).toEqual(expect.any(String));
+    expect(idp.issueToken({ clientId: 'robot', username: 'demo' }).refresh_token).toEqual(expect.any(String));
+  });
+
+  it('refuses a scope token outside the RFC 6749 section 3.3 syntax with 400 invalid_scope, and drops repeated scope tokens', async () => {
+    const { tokenUrl, idp, stats } = await start();
+    for (const scope of ['a"b c\\d', 'read a"b', 'c\\d', 'read\twrite', 'lesen-\u00fc', 'x\u007f']) {
+      const refused = await post(tokenUrl, { ...clientCredentials, scope });
+      expect(refused.status, JSON.stringify(scope)).toBe(400);
+      expect(refused.json.error, JSON.stringify(scope)).toBe('invalid_scope');
+    }
+    expect(stats.idp.issued).toBe(0);
+    // Every other printable ASCII character is allowed; a repeat is dropped, the order kept.
+    const odd = await post(tokenUrl, { ...clientCredentials, scope: "!#$%&'()*+,-./:;<=>?@[]^_`{|}~" });
+    expect([odd.status, odd.json.scope]).toEqual([200, "!#$%&'()*+,-./:;<=>?@[]^_`{|}~"]);
+    const repeated = await post(tokenUrl, { ...clientCredentials, scope: 'write read read write' });
+    expect(repeated.json.scope).toBe('write read');
+    expect(idp.verifyAccessToken(repeated.json.access_token as string)?.scope).toBe('write read');
+    const login = await post(tokenUrl, { ...passwordGrant, scope: 'read read' });
+    expect(login.json.scope).toBe('read');
+    const refresh = { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: login.json.refresh_token as string };
+    expect((await post(tokenUrl, { ...refresh, scope: 'read"' })).json.error).toBe('invalid_scope');
+    expect((await post(tokenUrl, { ...refresh, scope: 'read read' })).json.scope).toBe('read');
+    expect(() => idp.issueToken({ scope: 'a"b' })).toThrow(RangeError);
+    expect(idp.issueToken({ scope: 'a b a' }).scope).toBe('a b');
   });
 });
 
@@ -420,10 +455,6 @@ describe('identity provider: revocation (RFC 7009)', () => {
     const refresh = issued.json.refresh_token as string;
     const other = await post(tokenUrl, clientCredentials);
 
-    // Another client cannot revoke this client's token (the answer is 200 all the same).
-    expect((await post(revocationUrl, { token: access, client_id: 'sessionkit-demo', client_secret: 'demo-secret' })).status).toBe(200);
-    expect(idp.verifyAccessToken(access)).toBeDefined();
-
     expect((await post(revocationUrl, { token: access, token_type_hint: 'access_token', client_id: 'GrantValidatorClient' })).status).toBe(200);
     expect(idp.verifyAccessToken(access)).toBeUndefined();
     expect((await post(revocationUrl, { token: refresh, client_id: 'GrantValidatorClient' })).status).toBe(200);
@@ -437,8 +468,38 @@ describe('identity provider: revocation (RFC 7009)', () => {
     expect(idp.verifyAccessToken(hinted)).toBeUndefined();
     expect((await post(revocationUrl, { token: 'x', client_id: 'sessionkit-demo', client_secret: 'bad' })).status).toBe(401);
     expect(idp.verifyAccessToken(other.json.access_token as string)).toBeDefined();
-    expect(stats.idp.revocations).toBe(7);
+    expect(stats.idp.revocations).toBe(6);
     expect(stats.idp.requests).toBe(3);
+  });
+
+  it('refuses to revoke a token issued to another client with 400 invalid_grant and leaves it valid; an expired one is 200 (RFC 7009 section 2.1)', async () => {
+    const { tokenUrl, revocationUrl, idp } = await start({ tokenTtlSeconds: 60 });
+    const issued = await post(tokenUrl, passwordGrant);
+    const access = issued.json.access_token as string;
+    const refresh = issued.json.refresh_token as string;
+    const otherClient = { client_id: 'sessionkit-demo', client_secret: 'demo-secret' };
+    for (const token of [access, refresh]) {
+      const refused = await post(revocationUrl, { token, ...otherClient });
+      expect(refused.status).toBe(400);
+      expect(refused.json).toEqual({ error: 'invalid_grant', error_description: expect.any(String) as unknown });
+      expect(refused.text).not.toContain(token);
+    }
+    expect(idp.verifyAccessToken(access)).toBeDefined();
+    const refreshed = await post(tokenUrl, { grant_type: 'refresh_token', client_id: 'GrantValidatorClient', refresh_token: refresh });
+    expect(refreshed.status).toBe(200);
+    // Expired, a token is invalid whoever it was issued to: 200, as for an unknown one.
+    idp.advanceClock(60_000);
+    expect((await post(revocationUrl, { token: refreshed.json.access_token as string, ...otherClient })).status).toBe(200);
+  });
+
+  it('names the endpoint that was asked in a 405', async () => {
+    const { tokenUrl, revocationUrl } = await start();
+    for (const [url, endpoint] of [[tokenUrl, 'token'], [revocationUrl, 'revocation']] as const) {
+      const answer = await fetch(url);
+      expect(answer.status).toBe(405);
+      expect(answer.headers.get('allow')).toBe('POST');
+      expect(await answer.json()).toEqual({ error: 'invalid_request', error_description: `The ${endpoint} endpoint accepts POST only.` });
+    }
   });
 });
 

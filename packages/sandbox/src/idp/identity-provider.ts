@@ -16,8 +16,9 @@ export interface IdentityProviderClient {
   clientSecret?: string | undefined;
   /**
    * The grants this client may use. A refresh token is issued only to clients allowed the
-   * `refresh_token` grant. `client_credentials` also needs a `clientSecret` (RFC 6749 section 4.4):
-   * a client without one is refused with `invalid_client`.
+   * `refresh_token` grant, and never with a `client_credentials` token (RFC 6749 section 4.4.3).
+   * `client_credentials` also needs a `clientSecret` (RFC 6749 section 4.4): a client without one
+   * is refused with `invalid_client`.
    * @default ['client_credentials'] with a secret, ['password', 'refresh_token'] without one
    */
   grants?: readonly GrantType[] | undefined;
@@ -171,7 +172,12 @@ export interface IdentityProvider extends SandboxModule {
   setTokenTtlSeconds(seconds: number): void;
   /** Change or remove (undefined) the login rate limit. */
   setAuthRateLimit(limit: AuthRateLimit | undefined): void;
-  /** Issue a token without a request, for tests of token consumers. Not counted in `requests`. */
+  /**
+   * Issue a token without a request, for tests of token consumers. Not counted in `requests`. With a
+   * `username`, as a password login (a refresh token too when the client may refresh); without, as
+   * client_credentials (no refresh token). A `scope` outside the RFC 6749 section 3.3 syntax throws
+   * RangeError.
+   */
   issueToken(options?: { clientId?: string | undefined; username?: string | undefined; scope?: string | undefined }): IssuedToken;
   /** Set every counter back to zero. */
   resetStats(): void;
@@ -252,10 +258,24 @@ function readParams(form: URLSearchParams, names: readonly ParameterName[]): Par
   return params;
 }
 
-function normalizeScope(scope: string | undefined): string | undefined {
+/** RFC 6749 section 3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`, printable ASCII but space, `"` and `\`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
+/**
+ * A requested scope as the sandbox keeps it: its scope tokens in the order sent, each once (section
+ * 3.3 gives the order no meaning, and a repeat adds nothing), or undefined when there are none (a
+ * run of spaces is read as one). A token outside the section 3.3 syntax is invalid_scope; the
+ * error does not quote it.
+ */
+function normalizeScope(scope: string | undefined): string | undefined | OAuthError {
   if (scope === undefined) return undefined;
-  const parts = scope.split(' ').filter((part) => part.length > 0);
-  return parts.length === 0 ? undefined : parts.join(' ');
+  const parts = new Set(scope.split(' ').filter((part) => part.length > 0));
+  for (const part of parts) {
+    if (!SCOPE_TOKEN.test(part)) {
+      return { status: 400, error: 'invalid_scope', description: 'A scope token holds printable ASCII characters other than " and \\ (RFC 6749 section 3.3).' };
+    }
+  }
+  return parts.size === 0 ? undefined : [...parts].join(' ');
 }
 
 function grantsOf(client: IdentityProviderClient): readonly GrantType[] {
@@ -433,7 +453,9 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
   /**
    * Issue an access token of `accessScope` under `grant`, and a refresh token of the grant's
    * whole scope: RFC 6749 section 6 has a refresh token keep the scope of the one it replaces
-   * even when the refresh asked a narrower scope for the access token.
+   * even when the refresh asked a narrower scope for the access token. The refresh token only with
+   * `withRefreshToken` (false for client_credentials and for a refresh that does not rotate) and
+   * to a client allowed the refresh_token grant.
    */
   const issue = (
     grant: { id: string; identity: string; client: IdentityProviderClient; username: string | undefined; scope: string | undefined },
@@ -556,9 +578,11 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     const refused = refuseGrant(client, grant);
     if (refused !== undefined) return refused;
     const scope = normalizeScope(params.scope);
+    if (typeof scope === 'object') return scope;
 
     if (grant === 'client_credentials') {
-      return issue({ id: randomUUID(), identity: `client:${client.clientId}`, client, username: undefined, scope });
+      // RFC 6749 section 4.4.3: "A refresh token SHOULD NOT be included", whatever grants the client has.
+      return issue({ id: randomUUID(), identity: `client:${client.clientId}`, client, username: undefined, scope }, scope, false);
     }
     if (grant === 'password') {
       const { username, password } = params;
@@ -610,8 +634,21 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
     // token_type_hint is not read: RFC 7009 section 2.1 has the server search every type of token it
     // has when the hint does not find it, so a hint it does not know (id_token) changes nothing.
     const { clientId } = authentication.client;
-    if (accessTokens.get(token)?.clientId === clientId) accessTokens.delete(token);
+    const access = accessTokens.get(token);
     const refresh = refreshTokens.get(token);
+    // Section 2.1: the server "verifies whether the token was issued to the client making the
+    // revocation request. If this validation fails, the request is refused and the client is
+    // informed of the error". RFC 7009 adds no code for it (only unsupported_token_type), so it is
+    // one of RFC 6749 section 5.2's: invalid_grant is the one whose definition names the case, a
+    // grant or refresh token that "was issued to another client"; unauthorized_client is about the
+    // grant types a client may use. An expired token is an invalid one, which section 2.2 answers
+    // 200 whoever it was issued to: only a live token of another client is refused, and left valid.
+    const time = now();
+    const owner = [access, refresh].find((record) => record !== undefined && record.expiresAt > time)?.clientId;
+    if (owner !== undefined && owner !== clientId) {
+      return { status: 400, error: 'invalid_grant', description: 'The token was issued to another client.' };
+    }
+    if (access?.clientId === clientId) accessTokens.delete(token);
     if (refresh?.clientId === clientId) {
       refreshTokens.delete(token);
       // RFC 7009 section 2.1: revoking a refresh token also invalidates the access tokens of its
@@ -633,7 +670,7 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       sendError(response, {
         status: 405,
         error: 'invalid_request',
-        description: 'The token endpoint accepts POST only.',
+        description: `The ${revocation ? 'revocation' : 'token'} endpoint accepts POST only.`,
         headers: { allow: 'POST' },
       });
       return;
@@ -736,7 +773,10 @@ export function createIdentityProvider(options: IdentityProviderOptions): Identi
       const client = clients.get(clientId) ?? { clientId };
       const username = issueOptions.username;
       const identity = username === undefined ? `client:${clientId}` : `user:${username}`;
-      return issue({ id: randomUUID(), identity, client, username, scope: normalizeScope(issueOptions.scope) });
+      const scope = normalizeScope(issueOptions.scope);
+      if (typeof scope === 'object') throw new RangeError(`issueToken: ${scope.description}`);
+      // Without a user, a client_credentials token: no refresh token (RFC 6749 section 4.4.3).
+      return issue({ id: randomUUID(), identity, client, username, scope }, scope, username !== undefined);
     },
     resetStats,
     dropConnections: releaseHanging,
