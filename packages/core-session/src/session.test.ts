@@ -962,6 +962,49 @@ describe('Session: throttles and outages met by a caller that joins a background
     expect(await failed).toMatchObject({ background: true, error: { code: 'UNAVAILABLE' } });
     expect(sandbox.stats.idp.requests).toBe(1);
   });
+
+  it('fails an acquisition with the store\'s error, asking for no token, when the store cannot be read under its lock (a keychain without a Secret Service); the current token is served until it expires', async () => {
+    class UnreadableStore extends MemoryStore {
+      down = false;
+      override get(key: string): ReturnType<MemoryStore['get']> {
+        return this.down ? Promise.reject(new StoreError('UNAVAILABLE', 'No Secret Service is reachable (test).')) : super.get(key);
+      }
+    }
+    const clock = manualClock();
+    const store = new UnreadableStore();
+    store.down = true;
+    // Acquiring anyway, every process would ask for a token of its own, and none would see a throttle.
+    await expect(session({ clock, store }).getToken()).rejects.toMatchObject({ name: 'StoreError', code: 'UNAVAILABLE' });
+    expect(sandbox.stats.idp.requests).toBe(0);
+    store.down = false;
+    const subject = session({ clock, store, refreshWindowMs: 300_000, expiryMarginMs: 10_000 });
+    const first = await subject.getToken();
+    store.down = true;
+    clock.advance(3_600_000 - 5_000); // past the forced point
+    expect(await subject.getToken()).toBe(first);
+    clock.advance(5_000);
+    await expect(subject.getToken()).rejects.toMatchObject({ name: 'StoreError', code: 'UNAVAILABLE' });
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+
+  it('serves the current token until it expires when the store\'s lock cannot be made (IO: a full or read-only disk)', async () => {
+    class FullDiskStore extends MemoryStore {
+      full = false;
+      override withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+        return this.full ? Promise.reject(new StoreError('IO', 'Could not create the lock file (ENOSPC, test).')) : super.withLock(key, fn, options);
+      }
+    }
+    const clock = manualClock();
+    const store = new FullDiskStore();
+    const subject = session({ clock, store, refreshWindowMs: 300_000, expiryMarginMs: 10_000 });
+    const first = await subject.getToken();
+    store.full = true;
+    clock.advance(3_600_000 - 1_000); // inside the forced margin
+    expect(await subject.getToken()).toBe(first);
+    clock.advance(1_000);
+    await expect(subject.getToken()).rejects.toMatchObject({ name: 'StoreError', code: 'IO' });
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
 });
 
 describe('Session: Retry-After limits', () => {

@@ -780,9 +780,10 @@ export class Session extends TypedEmitter<SessionEvents> {
         // Cancelled by the end() of a session that is not this caller's (another one sharing the store,
         // or this one before this call): start again.
         if (endings.has(error as object) && generation === this.#generation) return this.#acquire(mode, reissued);
-        // Throttled (AuthError), or the store is out (StoreError), also when the flight joined was a
-        // background refresh: a blocking caller gets a token that has not expired yet rather than the error.
-        const servable = mode === 'blocking' && (throttles(error) || /^(UNAVAILABLE|TIMEOUT)$/.test(errorCode(error))) ? this.#reuse(undefined, mode, true) : undefined;
+        // Throttled (AuthError), or the store failed (StoreError: out, or its lock or record could not
+        // be had, on a full or read-only disk too), also when the flight joined was a background refresh:
+        // a blocking caller gets a token that has not expired yet rather than the error.
+        const servable = mode === 'blocking' && (throttles(error) || StoreError.isInstance(error)) ? this.#reuse(undefined, mode, true) : undefined;
         if (!servable) throw error;
         this.#logger.warn('serving the current token until it expires', { code: errorCode(error) });
         return servable.token;
@@ -800,8 +801,11 @@ export class Session extends TypedEmitter<SessionEvents> {
     this.#logger.trace('waiting for the store lock');
     try {
       return await this.#locked(async () => {
-        // Another process may have done the work while this one waited for the lock.
-        const record = await this.#read();
+        // Another process may have done the work while this one waited for the lock. A store that
+        // cannot be read here (a keychain with no Secret Service behind it) fails the acquisition, as
+        // one whose lock fails does: acquiring without it, every process would ask for its own token,
+        // and none would see another's throttle.
+        const record = await this.#read(true);
         const found = this.#fromRecord(record, mode);
         if (found) return found;
         let token: Token;
@@ -996,11 +1000,13 @@ export class Session extends TypedEmitter<SessionEvents> {
     return this.#store.withLock(this.key, work, this.#lockOptions);
   }
 
-  async #read(): Promise<SessionRecord | undefined> {
+  /** The stored record; one the store fails to read counts as missing, or, with `strict`, throws its error. */
+  async #read(strict?: boolean): Promise<SessionRecord | undefined> {
     let stored;
     try {
       stored = await this.#store.get(this.key);
     } catch (error) {
+      if (strict) throw error;
       this.#logger.warn('could not read the session record; treating it as missing', { code: errorCode(error) });
       return undefined;
     }
