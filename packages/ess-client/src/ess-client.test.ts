@@ -1363,6 +1363,29 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
     expect(await recorded(store)).toBe('e19');
   });
 
+  it("holds a replay for events() right after connect() when an 'event' listener was there already: the listener gets it, and so does the iterator", async () => {
+    const store = new MemoryStore();
+    const heard: number[] = [];
+    const ess = client({ fetchState: false, resumeStore: store, resumeKey: key });
+    ess.on('event', (event) => heard.push(numberOf(event)));
+    const first = ess.events();
+    await ess.connect();
+    sandbox.publish(numbered(0, 2));
+    expect((await take(first, 2)).map(numberOf)).toEqual([0, 1]);
+    await first.return?.();
+    await ess.close();
+    sandbox.publish(numbered(2, 3)); // while closed: the resume's replay
+    await ess.connect();
+    const second = ess.events();
+    sandbox.publish(numbered(5, 1));
+    // The iterator used to miss e2..e4: with a listener, nothing was held for it.
+    expect((await take(second, 4)).map(numberOf)).toEqual(range(2, 4));
+    expect(heard).toEqual(range(0, 6));
+    await second.return?.();
+    await ess.close();
+    expect(await recorded(store)).toBe('e5');
+  });
+
   it("drops the held events when an 'event' listener comes first: it gets the next ones, and so does a later iterator", async () => {
     const store = new MemoryStore();
     await awayFrom(store, 1, 2);

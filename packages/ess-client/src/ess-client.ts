@@ -1215,19 +1215,31 @@ export class EssClient {
   }
 
   async #addOnServer(connection: Connection, subscription: RememberedSubscription): Promise<string> {
-    // Throws at once when nothing could be sent.
-    const answer = this.#command(connection, 'addSubscription', { filters: subscription.filters });
+    // Until it is answered the gateway may hold a subscription this client could not name: the
+    // record says so (see #abandoned) before it is sent, so that a process killed meanwhile does not
+    // resume the session with it (it was saved only after a failure, which a killed process never sees).
+    this.#abandoned += 1;
+    this.#saveRecord();
+    // From the sending on, until an answer names it or refuses it.
+    let unnamed = false;
     try {
+      await this.#writer?.flush();
+      // Throws at once when nothing could be sent.
+      const answer = this.#command(connection, 'addSubscription', { filters: subscription.filters });
+      unnamed = true;
       const { subscriptionId } = await answer;
       if (typeof subscriptionId !== 'string') throw new EssError('PROTOCOL_ERROR', 'addSubscription was answered without a subscriptionId.');
+      unnamed = false;
       return (subscription.serverId = subscriptionId);
     } catch (error) {
-      // Sent and not refused (COMMAND_FAILED): the gateway may have added it (see #abandoned).
-      if ((error as Partial<EssError> | undefined)?.code !== 'COMMAND_FAILED') {
-        this.#abandoned += 1;
+      // Refused: not added. Any other failure once sent (lost, unanswered): the gateway may have added it.
+      if ((error as Partial<EssError> | undefined)?.code === 'COMMAND_FAILED') unnamed = false;
+      throw error;
+    } finally {
+      if (!unnamed) {
+        this.#abandoned -= 1;
         this.#saveRecord();
       }
-      throw error;
     }
   }
 
@@ -1418,9 +1430,11 @@ export class EssClient {
     const cache = this.#cache;
     const stats = this.#stats;
     if (this.#closed) return;
-    // Connecting, with no consumer (a resume's replay before connect() resolves): held.
-    // It pauses reading at highWaterMark whatever the overflow option: nothing held is dropped.
-    if (!listeners && !streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'pause'))];
+    // Connecting, with no iterator (a resume's replay before connect() resolves): held for the next
+    // events(), whether or not 'event' listeners get them too (an iterator made once connect()
+    // resolves missed them). It pauses reading at highWaterMark whatever the overflow option:
+    // nothing held is dropped.
+    if (!streams.length && this.#state !== 'online') this.#streams = streams = [(this.#held = new EventStream(this.#streamOwner, this.#options.highWaterMark, 'pause'))];
     for (const item of list) {
       if (!isEvent(item)) {
         this.#logger.debug('ignored an event without an id');

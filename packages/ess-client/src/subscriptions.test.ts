@@ -140,6 +140,37 @@ it('a process that closed during an unanswered subscribe() leaves a record that 
   expect(second.stats).toMatchObject({ resumes: 0, gaps: 1 });
 });
 
+it('a process killed during an unanswered subscribe() leaves a record that does not resume that session (saved before the add is sent)', async () => {
+  relay = await startRelay(sandbox.essUrl);
+  const store = new MemoryStore();
+  const first = client({ url: relay.url, resumeStore: store, resumeKey: key });
+  await first.connect();
+  const iterator = first.events();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  void iterator.next(); // back for the next event, as a for-await loop: done with e0
+  await recordReaches(store, 'e0');
+  const { held, release } = relay.holdAnswer(isOutputsAdd);
+  const subscribing = first.subscribe(outputs);
+  await held; // the gateway has added it
+  // What a process killed now leaves (it runs no catch, no close()): read as a restart would.
+  const left = (await store.get(key))!;
+  expect(left.lastEventId).toBeUndefined();
+  const killed = new MemoryStore();
+  await killed.set(key, left);
+  const second = client({ resumeStore: killed, resumeKey: key });
+  const resumed = second.events();
+  await second.connect();
+  sandbox.publish([output('o1'), ...numbered(1, 1)]);
+  // It used to resume the session, and with it the outputs subscription it could not name.
+  expect(ids(await take(resumed, 1))).toEqual(['e1']);
+  expect(second.stats).toMatchObject({ resumes: 0, gaps: 1 });
+  // Answered: the record has its last event again.
+  release();
+  await subscribing;
+  await recordReaches(store, 'e0');
+});
+
 /**
  * A client through a relay, which has had e0 and whose next resume the relay answers as `rewrite`
  * makes the gateway's answer; then the connection drops.

@@ -25,7 +25,7 @@ export interface EssState extends EssEvent {
   readonly stategroupid: string;
 }
 
-/** A subscription filter. Lists default to `["*"]`; each holds ids or `*` patterns. */
+/** A subscription filter. Lists default to `["*"]`; each holds ids or `"*"` (the protocol's; the sandbox also takes patterns such as `abc-*`, a gateway may not). */
 export interface EssFilter {
   /** @default 'include' */
   modifier?: 'include' | 'exclude' | undefined;
