@@ -923,6 +923,25 @@ describe('Session: throttling in one process', () => {
   });
 });
 
+describe('Session: failed acquisitions in a row', () => {
+  it('waits as a retry would before the next acquisition after a failed one, so a caller that asks again at once sends no login per call; end() cuts the wait short', async () => {
+    // Full jitter made fixed: each pause is half its cap.
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    onTestFinished(() => { vi.restoreAllMocks(); });
+    const wrong = session({ authenticator: passwordGrant({ password: 'wrong-password' }), retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await expect(wrong.getToken()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    expect(sandbox.stats.idp.requests).toBe(1);
+    // Asked again at once: it waits (30 s here) instead of sending a second login now.
+    const again = wrong.getToken();
+    const outcome = await Promise.race([again.then(() => 'resolved', () => 'rejected'), new Promise((resolve) => setTimeout(resolve, 200, 'waiting'))]);
+    expect(outcome).toBe('waiting');
+    expect(sandbox.stats.idp.requests).toBe(1);
+    await wrong.end();
+    await expect(again).rejects.toMatchObject({ name: 'AuthError' });
+    expect(sandbox.stats.idp.requests).toBe(1);
+  });
+});
+
 describe('Session: throttles and outages met by a caller that joins a background refresh', () => {
   it('serves the token that has not expired yet to a caller past the forced point whose joined background refresh ends in 429', async () => {
     const clock = manualClock();

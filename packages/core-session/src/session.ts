@@ -149,6 +149,9 @@ interface SharedState {
   invalidations: number;
   /** The latest throttle seen in this process. */
   throttledUntil: number;
+  /** Acquisitions in a row whose authenticator failed here (not throttled), and when the last did (performance.now()). */
+  failures: number;
+  failedAt: number;
 }
 
 const MAX_INVALID = 32;
@@ -180,7 +183,7 @@ function refuse(refused: Set<string>, value: string): void {
 
 function sharedStateFor(store: TokenStore, key: string): SharedState {
   const byKey = shared.get(store) ?? new Map<string, SharedState>();
-  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), spent: new Set<string>(), failing: new Set<string>(), invalidations: 0, throttledUntil: 0 };
+  const state = byKey.get(key) ?? { flight: undefined, invalid: new Set<string>(), spent: new Set<string>(), failing: new Set<string>(), invalidations: 0, throttledUntil: 0, failures: 0, failedAt: 0 };
   byKey.set(key, state);
   shared.set(store, byKey);
   return state;
@@ -797,6 +800,16 @@ export class Session extends TypedEmitter<SessionEvents> {
     // Read without the lock first: when another process already holds a good token, no lock is needed.
     const early = this.#fromRecord(await this.#read(), mode);
     if (early) return early;
+    // After failed acquisitions the next one waits as a retry would (full jitter, from
+    // retry.baseDelayMs doubling to retry.maxDelayMs since the last failure), before the lock: a
+    // caller that asks again at once (a loop around a wrong password) sent a login per call.
+    const state = this.#shared;
+    const pause = state.failures && state.failedAt + backoffDelay(this.#retry, state.failures) - performance.now();
+    if (pause > 0) {
+      this.#logger.debug('pausing after failed acquisitions', { failures: state.failures, delayMs: Math.round(pause) });
+      // end() cuts the wait short (the attempt then does not start).
+      await sleep(pause, undefined, { signal: ended }).catch(() => undefined);
+    }
 
     this.#logger.trace('waiting for the store lock');
     try {
@@ -811,9 +824,16 @@ export class Session extends TypedEmitter<SessionEvents> {
         let token: Token;
         try {
           token = await this.#obtain(record?.token, mode, ended);
+          state.failures = 0;
         } catch (error) {
           // A 429, or a 5xx with Retry-After: recorded for every process, as the server asked.
-          if (!throttles(error)) throw error;
+          if (!throttles(error)) {
+            if (!ended.aborted) {
+              state.failures += 1;
+              state.failedAt = performance.now();
+            }
+            throw error;
+          }
           const until = this.#clock() + throttleDelay(error.retryAfterMs);
           await this.#write({ ...record, throttledUntil: until });
           return this.#throttled(record, mode, until, error);
