@@ -193,9 +193,9 @@ describe('the checks themselves', () => {
     expect([...packages.keys()].sort(), 'a new package needs a place in design/ARCHITECTURE.md and here').toEqual([...clients, sandbox].sort());
   });
 
-  it('the import scanner sees real imports and ignores comments (ess-client imports core-session)', () => {
-    const essImports = sessionkitImports(nonTestSources(packageDir('@sessionkit/ess-client'))).map((found) => found.name);
-    expect(essImports).toContain('@sessionkit/core-session');
+  it('the import scanner sees real imports and ignores comments (http-client imports core-session)', () => {
+    const httpImports = sessionkitImports(nonTestSources(packageDir('@sessionkit/http-client'))).map((found) => found.name);
+    expect(httpImports).toContain('@sessionkit/core-session');
     const comment = ts.preProcessFile("// import '@sessionkit/x'\nconst s = \"import '@sessionkit/y'\";", true, true);
     expect(comment.importedFiles).toEqual([]);
   });
