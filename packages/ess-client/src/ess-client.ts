@@ -463,6 +463,8 @@ export class EssClient {
    * which makes one fewer: its subscription is named and queued for removal, or it was refused.
    */
   #abandoned = 0;
+  /** addSubscription commands about to be sent (their record write pending): the record lacks its last event meanwhile. */
+  #marking = 0;
   #onlineWaiters: Waiter[] = [];
   /**
    * Ends the run's backoff wait early (close(), reconnect()). Set by a reconnect() that came
@@ -487,8 +489,8 @@ export class EssClient {
   #overflowed = new WeakSet<EventStream>();
   #overflowCount = 0;
   /**
-   * An iterator made for the events that came while connecting with no consumer (no iterator,
-   * no `event` listener), so that `await connect()` and then `events()` misses nothing, a
+   * An iterator made for the events that came while connecting with no iterator open (`event`
+   * listeners get them too), so that `await connect()` and then `events()` misses nothing, a
    * resume's replay included: the next `events()` call returns it. Let go (the record goes on)
    * when no call took it right after the client went online; dropped by close(). While it is
    * set, it is the only one of `#streams`.
@@ -695,7 +697,7 @@ export class EssClient {
    * throws the EssError when it halts; called after `close()` (before the next `connect()`), it
    * hands out the held events, if any, and ends. Called right
    * after `connect()` resolves, it is the iterator that held the events which came while
-   * connecting with nothing to consume them (a resume's replay; see the README). Its consumer is
+   * connecting with no iterator open (a resume's replay; see the README). Its consumer is
    * done with an event when it asks for the next one or leaves (the body of a `for await` loop
    * finished, or broke out): only then does the resume record pass the batch that event ended.
    *
@@ -815,11 +817,6 @@ export class EssClient {
     // Checked at run time for callers without types: every emit would fail to call it, logged at warn only.
     if (typeof listener !== 'function') throw invalid('A listener must be a function.');
     listeners.add(listener);
-    // Events held for events() are dropped (not delivered): the listener gets the next ones.
-    if (name === 'event') {
-      void this.#held?.return();
-      this.#held = undefined;
-    }
     return this;
   }
 
@@ -1199,7 +1196,7 @@ export class EssClient {
     // then restarts with a gap reported. Saved in the background, the record was not there yet,
     // and the restart started a new session as if for the first time: the events in between were
     // lost without a gap. One write per new session; a failed one is logged, as always.
-    if (started) await this.#writer?.flush();
+    if (started) await this.#writer?.written();
     // A resumed session lacks only what was not added to it yet.
     for (const subscription of this.#subscriptions.values()) {
       if (subscription.serverId !== undefined) continue;
@@ -1216,17 +1213,18 @@ export class EssClient {
 
   async #addOnServer(connection: Connection, subscription: RememberedSubscription): Promise<string> {
     // Until it is answered the gateway may hold a subscription this client could not name: the
-    // record says so (see #abandoned) before it is sent, so that a process killed meanwhile does not
-    // resume the session with it (it was saved only after a failure, which a killed process never sees).
-    this.#abandoned += 1;
-    this.#saveRecord();
-    // From the sending on, until an answer names it or refuses it.
+    // record says so, written before the add is sent (#marking), so that a process killed meanwhile
+    // does not resume the session with it (it was saved only after a failure, which a killed
+    // process never sees). Once sent, #abandoned keeps this process from resuming it too.
+    if (!this.#marking++) this.#saveRecord();
+    let sent = false;
     let unnamed = false;
     try {
-      await this.#writer?.flush();
+      await this.#writer?.written();
       // Throws at once when nothing could be sent.
       const answer = this.#command(connection, 'addSubscription', { filters: subscription.filters });
-      unnamed = true;
+      sent = unnamed = true;
+      this.#abandoned += 1;
       const { subscriptionId } = await answer;
       if (typeof subscriptionId !== 'string') throw new EssError('PROTOCOL_ERROR', 'addSubscription was answered without a subscriptionId.');
       unnamed = false;
@@ -1236,12 +1234,13 @@ export class EssClient {
       if ((error as Partial<EssError> | undefined)?.code === 'COMMAND_FAILED') unnamed = false;
       throw error;
     } finally {
-      if (!unnamed) {
-        this.#abandoned -= 1;
-        this.#saveRecord();
-      }
+      this.#marking -= 1;
+      if (sent && !unnamed) this.#abandoned -= 1;
+      this.#saveRecord();
     }
   }
+
+
 
   /**
    * Send a queued removal. Lost, unanswered or refused with a retryable status (5xx but 501, 429,
@@ -1492,7 +1491,7 @@ export class EssClient {
     if (sessionId !== undefined) {
       this.#writer?.save({
         sessionId,
-        lastEventId: this.#abandoned ? undefined : this.#delivered,
+        lastEventId: this.#abandoned || this.#marking ? undefined : this.#delivered,
         subscriptions: Array.from(this.#subscriptions.values(), (subscription) => ({ ...subscription })),
         removals: [...this.#removals],
       } satisfies ResumeRecord);

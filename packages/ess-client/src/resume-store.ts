@@ -54,6 +54,10 @@ export class ResumeWriter {
   readonly #logger: Logger;
   #next: ResumeRecord | undefined;
   #writing: Promise<void> | undefined;
+  /** Records saved so far, and how many of them finished writes have covered (written, or failed). */
+  #saved = 0;
+  #covered = 0;
+  readonly #waiting: { upTo: number; resolve: () => void }[] = [];
 
   constructor(store: TokenStore, key: string, logger: Logger) {
     this.#store = store;
@@ -72,23 +76,37 @@ export class ResumeWriter {
 
   save(record: ResumeRecord): void {
     this.#next = record;
+    this.#saved += 1;
     this.#writing ??= this.#drain();
   }
 
-  /** Resolves once every saved record is written. */
+  /** Resolves once every saved record is written (records saved meanwhile too: it waits for a pause). */
   async flush(): Promise<void> {
     await this.#writing;
+  }
+
+  /**
+   * Resolves once the record saved last, or a later one, is written (or its write failed, which is
+   * logged): at most two writes away, however many records are saved meanwhile.
+   */
+  written(): Promise<void> {
+    const upTo = this.#saved;
+    return upTo <= this.#covered ? Promise.resolve() : new Promise((resolve) => this.#waiting.push({ upTo, resolve }));
   }
 
   async #drain(): Promise<void> {
     for (let record = this.#next; record; record = this.#next) {
       this.#next = undefined;
+      const upTo = this.#saved;
       try {
         // Stored as JSON: an undefined lastEventId or serverId is left out, and read back as undefined.
         await this.#store.set(this.#key, { version: 1, ...record, savedAt: Date.now() });
       } catch (error) {
         this.#logger.warn('could not save the resume record', { error });
       }
+      this.#covered = upTo;
+      // Saved in order, so the waiters are in order of upTo.
+      while (this.#waiting[0] && this.#waiting[0].upTo <= upTo) this.#waiting.shift()?.resolve();
     }
     this.#writing = undefined;
   }

@@ -171,6 +171,66 @@ it('a process killed during an unanswered subscribe() leaves a record that does 
   await recordReaches(store, 'e0');
 });
 
+/** A MemoryStore whose writes take `delayMs`. */
+class SlowStore extends MemoryStore {
+  constructor(public delayMs: number) {
+    super();
+  }
+  override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    return super.set(...args);
+  }
+}
+
+it('subscribes while events keep the resume record busy: the add waits for its own write, not for the writes to stop', async () => {
+  const store = new SlowStore(20);
+  const ess = client({ resumeStore: store, resumeKey: key });
+  const iterator = ess.events();
+  await ess.connect();
+  let published = 0;
+  // An event every 5 ms, each its own batch: a record to save every 5 ms, four times faster than the store writes.
+  const timer = setInterval(() => { sandbox.publish(numbered(published++, 1)); }, 5);
+  const consuming = (async () => { for await (const event of iterator) if (event.id === 'stop') break; })();
+  try {
+    await until(() => published > 20);
+    const outcome = await Promise.race([ess.subscribe(outputs).then(() => 'subscribed'), new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting'))]);
+    // It waited for every write to be done, which never happened while the events came.
+    expect(outcome).toBe('subscribed');
+  } finally {
+    clearInterval(timer);
+    await iterator.return?.();
+    await consuming;
+  }
+});
+
+it('a drop while an add waits for its record write leaves the session resumable: nothing was sent', async () => {
+  const store = new SlowStore(0);
+  const ess = client({ resumeStore: store, resumeKey: key });
+  const iterator = ess.events();
+  await ess.connect();
+  sandbox.publish(numbered(0, 1));
+  await take(iterator, 1);
+  void iterator.next(); // back for the next event: done with e0
+  await recordReaches(store, 'e0');
+  store.delayMs = 300;
+  const subscribing = ess.subscribe(outputs).catch((error: unknown) => error);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // inside the add's wait for its write
+  sandbox.dropConnections();
+  expect(await subscribing).toMatchObject({ name: 'EssError' });
+  await until(() => ess.connectionState === 'online');
+  store.delayMs = 0;
+  // The count of adds in flight used to go below 0 here: every later record lacked its last event.
+  sandbox.publish(numbered(1, 1));
+  await recordReaches(store, 'e0');
+  const away = next(ess, 'connection', (change) => change.state === 'delayed');
+  const back = next(ess, 'connection', (change) => change.state === 'online');
+  sandbox.dropConnections();
+  await away;
+  await back;
+  expect(ess.stats).toMatchObject({ gaps: 0 });
+  expect(ess.stats.resumes).toBeGreaterThanOrEqual(1);
+});
+
 /**
  * A client through a relay, which has had e0 and whose next resume the relay answers as `rewrite`
  * makes the gateway's answer; then the connection drops.
