@@ -17,7 +17,7 @@ export function throttleDelay(retryAfterMs: number | undefined): number {
 
 /** What went wrong while obtaining a token. */
 export type AuthErrorCode =
-  /** The server refused the credentials or the request (invalid_client, invalid_grant, 400/401/403). */
+  /** The server refused the credentials or the request (invalid_client, invalid_grant: a 401, or a 400/403 with an OAuth error). */
   | 'INVALID_CREDENTIALS'
   /** The token endpoint answered 429, or a throttle recorded in the store is still running: see `retryAfterMs`. */
   | 'RATE_LIMITED'

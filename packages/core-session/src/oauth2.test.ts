@@ -925,6 +925,25 @@ describe('oauth2 answers that do not end', () => {
     const error = await caught(authenticator.revoke?.({ value: 'access-1', refreshToken: 'refresh-1', obtainedAt: Date.now() }, context) ?? Promise.resolve());
     expect(hints).toEqual(['refresh_token', 'access_token']);
     expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', status: 400, oauthError: 'unsupported_token_type', message: 'The revocation endpoint answered HTTP 400 (unsupported_token_type).' });
+
+    // The refresh token's revocation not answered at all (its connection cut): the access token is still sent.
+    hints.length = 0;
+    const cutting = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const hint = new URLSearchParams(body).get('token_type_hint');
+        hints.push(hint);
+        if (hint === 'refresh_token') request.socket.destroy();
+        else response.writeHead(200).end();
+      });
+    });
+    const cutUrl = `${await listen(cutting)}/revoke`;
+    onTestFinished(() => closeServer(cutting));
+    const cut = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl: cutUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
+    const lost = await caught(cut.revoke?.({ value: 'access-2', refreshToken: 'refresh-2', obtainedAt: Date.now() }, context) ?? Promise.resolve());
+    expect(hints).toEqual(['refresh_token', 'access_token']);
+    expect(lost).toMatchObject({ name: 'AuthError', code: 'NETWORK' });
   });
 
   it('ends the wait at timeoutMs while a body trickles, even with garbage collections meanwhile (in a child process)', async () => {

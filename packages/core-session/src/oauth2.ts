@@ -335,7 +335,17 @@ export function oauth2(options: OAuth2Options): Authenticator {
           [token.value, 'access_token'],
         ] as const) {
           if (value === undefined) continue;
-          const [{ status }, body, secrets] = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
+          let answer;
+          try {
+            answer = await post('revocation endpoint', revocationUrl, new URLSearchParams({ token: value, token_type_hint: hint }), context, token);
+          } catch (error) {
+            // Unreachable or timed out: the other token is still sent; not after a 429 (the endpoint
+            // asked to be left alone), nor once the session gave up.
+            if (context.signal.aborted || (error as Partial<AuthError> | undefined)?.code === 'RATE_LIMITED') throw error;
+            failure ??= error as AuthError;
+            continue;
+          }
+          const [{ status }, body, secrets] = answer;
           if (body === undefined) failure ??= tooLong('revocation endpoint', status);
           else if (status !== 200) {
             // Its OAuth error named (RFC 7009 section 2.2.1: unsupported_token_type, say).
