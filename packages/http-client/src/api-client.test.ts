@@ -305,7 +305,7 @@ describe('createApiClient', () => {
     }
   });
 
-  it('drops the token and replays only for a 401 that may be about the token: not for another scheme’s challenge alone, nor a Bearer error other than invalid_token (RFC 6750)', async () => {
+  it('drops the token and replays only for a 401 that may be about the token: not for another scheme’s challenge alone, nor a Bearer error other than invalid_token (RFC 6750); the replay’s token only for an explicit invalid_token', async () => {
     let challenge: string | undefined;
     let requests = 0;
     const server = createHttpServer((_request, response) => {
@@ -331,13 +331,15 @@ describe('createApiClient', () => {
       };
       // Not the token's: sent once, and the token kept.
       expect(await outcome('Basic realm="corp-proxy"')).toEqual([1, []]);
+      expect(await outcome('Basic realm="bearer-gateway"')).toEqual([1, []]);
       expect(await outcome('Bearer realm="api", error="invalid_request", error_description="two tokens"')).toEqual([1, []]);
-      expect(await outcome('Bearer error="insufficient_scope"')).toEqual([1, []]);
-      // The token's, or maybe: dropped and replayed once with a new one, which is kept.
-      expect(await outcome('Bearer realm="api", error="invalid_token"')).toEqual([2, ['Bearer token-4']]);
-      expect(await outcome('Basic realm="x", Bearer error="invalid_token"')).toEqual([2, ['Bearer token-6']]);
-      expect(await outcome('Bearer realm="api"')).toEqual([2, ['Bearer token-8']]);
-      expect(await outcome(undefined)).toEqual([2, ['Bearer token-10']]);
+      expect(await outcome('Bearer error="insufficient_scope", error_description="not an invalid_token"')).toEqual([1, []]);
+      // The token's: dropped and replayed once with a new one, itself dropped when refused as invalid_token too.
+      expect(await outcome('Bearer realm="api", error="invalid_token"')).toEqual([2, ['Bearer token-5', 'Bearer token-6']]);
+      expect(await outcome('Basic realm="x", Bearer error=invalid_token')).toEqual([2, ['Bearer token-7', 'Bearer token-8']]);
+      // Maybe the token's (no challenge, or a Bearer one without an error): dropped and replayed, the new one kept.
+      expect(await outcome('Bearer realm="api"')).toEqual([2, ['Bearer token-9']]);
+      expect(await outcome(undefined)).toEqual([2, ['Bearer token-11']]);
     } finally {
       await new Promise<void>((resolve) => server.close(() => { resolve(); }));
     }

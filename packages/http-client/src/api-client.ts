@@ -105,13 +105,28 @@ const printRedacted = (target: object, head: () => unknown, view: () => object, 
 };
 
 /**
+ * What a 401's `WWW-Authenticate` says of the token (RFC 6750 section 3.1): `invalid` for a Bearer
+ * challenge with `error="invalid_token"`; `maybe` for none, or a Bearer one without an error;
+ * undefined when it is not about the token (another scheme's challenge alone, another Bearer error).
+ */
+const tokenVerdict = (challenge: string | null): 'invalid' | 'maybe' | undefined => {
+  if (!challenge) return 'maybe';
+  // The Bearer challenge: its scheme starts the header or follows a comma (not `realm="bearer…"`).
+  const bearer = /(?:^|,)\s*bearer\b(.*)/is.exec(challenge);
+  if (!bearer) return undefined;
+  // Its error parameter (not error_description or error_uri).
+  const error = /(?:^|[\s,])error\s*=\s*"?([^",\s]*)/i.exec(bearer[1] ?? '')?.[1];
+  return !error ? 'maybe' : error.toLowerCase() === 'invalid_token' ? 'invalid' : undefined;
+};
+
+/**
  * A ky instance for a bearer-protected JSON API: every request carries
  * `await session.authorization()`, and one to another origin than the `baseUrl`'s (a `URL` or
  * `Request` pointing elsewhere) is refused with `INVALID_ARGUMENT`; a 401 from the `baseUrl`'s origin (not one from another origin
  * a redirect led to, nor one whose `WWW-Authenticate` challenges only another scheme or names a
  * Bearer error other than `invalid_token`) makes it call `session.invalidate()` with the refused
  * credentials and replay the request once with a fresh token (never more: the replay's 401 is
- * returned, and its token kept); 413/429/503 are
+ * returned, and its token kept unless its challenge says `invalid_token`); 413/429/503 are
  * retried after `Retry-After` (one longer than `retry.maxRetryAfter` is not retried), a failed
  * login (an `AuthError`) never: the Session has retried it;
  * every request is logged at debug level (redacted). The URL in the message (and stack) of ky's
@@ -186,7 +201,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     let outcome!: { status?: number; error?: unknown };
     let response: Response;
     // Undefined (no) until there is a response.
-    let refused: boolean | undefined;
+    let refused: 'invalid' | 'maybe' | undefined;
     try {
       // The client's dispatcher goes here, not in ky's options, which every HTTPError carries
       // (error.options): that of mutual TLS holds the private key and its passphrase.
@@ -196,10 +211,9 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       // after redirects): after a redirect to another origin, fetch sent none (it drops the
       // authorization there), so that origin's 401 is left to the caller, and the token kept. Nor
       // when its challenge says the token is not the problem (RFC 6750 section 3.1): another scheme's
-      // alone (a proxy's Basic), or a Bearer error other than invalid_token (invalid_request): a new
+      // alone (a gateway's Basic in front of the API), or a Bearer error other than invalid_token (invalid_request): a new
       // token would be refused the same way. No challenge, or one without an error, may be the token's.
-      const challenge = response.headers.get('www-authenticate');
-      refused = response.status === 401 && response.url.startsWith(`${baseUrl.origin}/`) && (!challenge || /invalid_token/i.test(challenge) || (/bearer/i.test(challenge) && !/error\s*=/i.test(challenge)));
+      refused = response.status === 401 && response.url.startsWith(`${baseUrl.origin}/`) ? tokenVerdict(response.headers.get('www-authenticate')) : undefined;
     } catch (error) {
       outcome = { error: errorSummary(error) };
       throw error;
@@ -210,9 +224,10 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
           logger.debug('rest request', { method: request.method, url: redactUrl(request.url), ...outcome, durationMs: Math.round((performance.now() - started) * 1000) / 1000 });
         }
       });
-      // Not the replay's: a token fetched for it and refused at once was refused for another reason
-      // (dropping it too cost two logins per request of an API that refuses every one).
-      if (refused && again) session.invalidate(authorization);
+      // The replay's only when its challenge says invalid_token: a token fetched for it and refused
+      // at once without saying so may have been refused for another reason (dropping it too cost two
+      // logins per request of an API that refuses every one).
+      if (again ? refused : refused === 'invalid') session.invalidate(authorization);
     }
     // The replay's own attempt: its response as it is.
     if (!again) return response;
@@ -224,7 +239,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
     // The body not needed: the refused response's, or else the copy's (without a body, `again` is
     // `request` itself, and this does nothing).
     void (refused ? response : again).body?.cancel().catch(() => undefined);
-    // A fresh token refused too is kept, and the 401 left to the caller.
+    // The 401 of the replay is left to the caller.
     return refused ? attempt(again, init, signal) : response;
   };
 
