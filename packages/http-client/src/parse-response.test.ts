@@ -157,11 +157,17 @@ describe('parseResponse', () => {
   });
 
   it('answers 423 for indexes that would allocate far more than the body holds, rather than drop values', () => {
-    for (const far of ['PROPERTY[A][999999] = far', 'PROPERTY[C][99999999] = too far', `PROPERTY[D][${'9'.repeat(400)}] = far`]) {
+    for (const far of ['PROPERTY[A][1999999] = far', 'PROPERTY[C][99999999] = too far', `PROPERTY[D][${'9'.repeat(400)}] = far`]) {
       const response = parseResponse(`[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[B][1] = near\n${far}\nEOF`);
       expect(response, far).toMatchObject({ code: 423, description: 'Invalid API response. Contact Support', synthetic: true });
     }
     expect(parseResponse('[RESPONSE]\nCODE = 200\nDESCRIPTION = x\nPROPERTY[B][1] = near\nPROPERTY[A][99999] = far\nEOF').column('B')).toEqual([undefined, 'near']);
+    // A table with sparse columns: 50,000 rows, and 20 columns with a value in the last row only.
+    const rows = Array.from({ length: 50_000 }, (_, row) => `PROPERTY[DOMAIN][${String(row)}] = d${String(row)}.com`);
+    const sparse = Array.from({ length: 20 }, (_, column) => `PROPERTY[NOTE${String(column)}][49999] = n${String(column)}`);
+    const table = parseResponse(`[RESPONSE]\nCODE = 200\nDESCRIPTION = x\n${[...rows, ...sparse].join('\n')}\nEOF`);
+    expect(table.code).toBe(200);
+    expect(table.column('NOTE19')[49_999]).toBe('n19');
   });
 
   it('places every value of a large table whatever the order of its lines', () => {

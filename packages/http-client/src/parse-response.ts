@@ -40,10 +40,12 @@ const parseText = (text: string): CommandResponseInit | undefined => {
   // of, and a lone CR elsewhere is part of a value (free text stored at a registrar), as is other
   // white space at its edges (valueBetween).
   const length = text.length;
-  // Holes cost memory too: the columns may hold 100,000 slots, and one more per 4 characters of the
-  // body (a property line has 16 or more). Known from the start, so a table fits in whatever order its
-  // lines come; a body whose indexes need more is not a table but an invalid answer.
-  let slots = 100_000 + (length >> 2);
+  // Holes cost memory too: the columns may hold 1,000,000 slots (8 MB), and one more per 4 characters
+  // of the body (a property line has 16 or more). Known from the start, so a table fits in whatever
+  // order its lines come, one with dense columns whatever its size, and one with sparse columns (a
+  // value only in a late row) unless they hold far more holes than values: a body that needs more is
+  // an invalid answer, not an allocation of its choosing.
+  let slots = 1_000_000 + (length >> 2);
   // Line by line without splitting the text first: a response is read once, front to back.
   // `equals` is the next `=` at or after the line's start (the text's length: none left), found
   // once for all the lines before it, so that lines without one cost no second scan.
@@ -110,8 +112,8 @@ export const syntheticResponse = (code: number, description: string, detail?: Re
 /**
  * Parse ISPAPI response text into a {@link CommandResponse}. Pure, and never throws: text
  * without `CODE` or `DESCRIPTION` before its `EOF` line, without an `EOF` line (cut off), or with a
- * `CODE` that is not three digits, or with `PROPERTY` indexes that would need more than 100,000
- * slots and one per 4 characters of the text (no table does), becomes the synthetic
+ * `CODE` that is not three digits, or with `PROPERTY` indexes that would need more than 1,000,000
+ * slots and one per 4 characters of the text (a table with dense columns never does), becomes the synthetic
  * `423 Invalid API response`, and empty text
  * `423 Empty API response`. Accepts any
  * case, `\r\n` or `\n` line ends (a `\r` inside a value is part of it; CRs at its end are not), and blanks around `=`; places each `PROPERTY[NAME][i]` at index `i`.

@@ -538,7 +538,7 @@ const DIFFERENT: DifferenceCase[] = [
     // the body has characters make it invalid, so that a hostile body cannot make it allocate much
     // (and no value is dropped unseen). The reference ignores indexes altogether.
     name: 'an index far beyond the body: sessionkit answers 423 (a documented cap), the reference appends it',
-    raw: text(['[RESPONSE]', 'CODE = 200', 'DESCRIPTION = OK', 'PROPERTY[A][0] = x', 'PROPERTY[A][1000001] = y', 'EOF']),
+    raw: text(['[RESPONSE]', 'CODE = 200', 'DESCRIPTION = OK', 'PROPERTY[A][0] = x', 'PROPERTY[A][10000001] = y', 'EOF']),
     sessionkit: { code: 423, description: 'Invalid API response. Contact Support', properties: {} },
     reference: { code: 200, description: 'OK', properties: { A: ['x', 'y'] } },
   },
