@@ -944,6 +944,23 @@ describe('oauth2 answers that do not end', () => {
     const lost = await caught(cut.revoke?.({ value: 'access-2', refreshToken: 'refresh-2', obtainedAt: Date.now() }, context) ?? Promise.resolve());
     expect(hints).toEqual(['refresh_token', 'access_token']);
     expect(lost).toMatchObject({ name: 'AuthError', code: 'NETWORK' });
+
+    // A 429: the endpoint asked to be left alone, so the access token is not sent after it.
+    hints.length = 0;
+    const throttling = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        hints.push(new URLSearchParams(body).get('token_type_hint'));
+        response.writeHead(429, { 'retry-after': '30' }).end();
+      });
+    });
+    const throttlingUrl = `${await listen(throttling)}/revoke`;
+    onTestFinished(() => closeServer(throttling));
+    const throttled = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl: throttlingUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
+    const limited = await caught(throttled.revoke?.({ value: 'access-3', refreshToken: 'refresh-3', obtainedAt: Date.now() }, context) ?? Promise.resolve());
+    expect(hints).toEqual(['refresh_token']);
+    expect(limited).toMatchObject({ name: 'AuthError', code: 'RATE_LIMITED' });
   });
 
   it('ends the wait at timeoutMs while a body trickles, even with garbage collections meanwhile (in a child process)', async () => {

@@ -928,7 +928,14 @@ describe('Session: failed acquisitions in a row', () => {
     // Full jitter made fixed: each pause is half its cap.
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     onTestFinished(() => { vi.restoreAllMocks(); });
-    const wrong = session({ authenticator: passwordGrant({ password: 'wrong-password' }), retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
+    let locks = 0;
+    const store = new (class extends MemoryStore {
+      override withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+        locks += 1;
+        return super.withLock(key, fn, options);
+      }
+    })();
+    const wrong = session({ store, authenticator: passwordGrant({ password: 'wrong-password' }), retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } });
     await expect(wrong.getToken()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
     expect(sandbox.stats.idp.requests).toBe(1);
     // Asked again at once: it waits (30 s here) instead of sending a second login now.
@@ -939,6 +946,49 @@ describe('Session: failed acquisitions in a row', () => {
     await wrong.end();
     await expect(again).rejects.toMatchObject({ name: 'AuthError' });
     expect(sandbox.stats.idp.requests).toBe(1);
+    // Nor was the lock taken after the pause was cut short (another process may hold it for long).
+    expect(locks).toBe(2); // the failed acquisition's, and end()'s
+  });
+
+  it('doubles the pause with each failure in a row, then sends the login; a token had (from the store too) ends the series', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    onTestFinished(() => { vi.restoreAllMocks(); });
+    const entries: Record<string, unknown>[] = [];
+    const logger = createLogger({ level: 'debug', format: 'json', write: (line) => entries.push(JSON.parse(line) as Record<string, unknown>) });
+    let failing = true;
+    let calls = 0;
+    const authenticator: Authenticator = {
+      identity: 'failing for a while',
+      authenticate: () => {
+        calls += 1;
+        return failing ? Promise.reject(new AuthError('INVALID_CREDENTIALS', 'Refused (test).')) : Promise.resolve({ value: `token-${String(calls)}`, obtainedAt: Date.now(), expiresAt: Date.now() + 3_600_000 });
+      },
+    };
+    const dir = await mkdtemp(join(tmpdir(), 'sessionkit-pause-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const retry = { baseDelayMs: 200, maxDelayMs: 5000 };
+    const subject = session({ authenticator, store: new FileStore({ dir }), logger, retry });
+    const pausing = (): Record<string, unknown>[] => entries.filter((entry) => entry.msg === 'pausing after failed acquisitions');
+    for (let call = 0; call < 3; call += 1) await expect(subject.getToken()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    // Each login went out after its pause, whose cap doubled: 200, then 400 ms (half of it here,
+    // less the moment between the failure and the next call).
+    expect(calls).toBe(3);
+    expect(pausing().map((entry) => entry.failures)).toEqual([1, 2]);
+    expect(pausing()[0]?.delayMs).toBeLessThanOrEqual(100);
+    expect(pausing()[1]?.delayMs).toBeGreaterThan(150);
+    expect(pausing()[1]?.delayMs).toBeLessThanOrEqual(200);
+    // Another process (a store object of its own on the same directory) stores a token: read from
+    // the store, it ends this process's series too.
+    failing = false;
+    await session({ authenticator, store: new FileStore({ dir }), retry }).getToken();
+    expect(await subject.getToken()).toMatchObject({ value: 'token-4' });
+    failing = true;
+    subject.invalidate(await subject.getToken());
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    await expect(subject.getToken()).rejects.toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    // The pause after that one failure is the first one's again.
+    expect(pausing().map((entry) => entry.failures)).toEqual([1, 2, 1]);
+    expect(calls).toBe(6);
   });
 });
 

@@ -763,6 +763,8 @@ export class Session extends TypedEmitter<SessionEvents> {
     const generation = this.#generation;
     return flight.then(
       (acquired) => {
+        // A token had, from the authenticator or the store: the series of failures is over.
+        state.failures = 0;
         if (endedFlights.has(flight)) {
           // An end() (of this session or another sharing the store) revokes this token: refused
           // by every session of the process, and not handed out. A caller of an ended session is
@@ -809,6 +811,8 @@ export class Session extends TypedEmitter<SessionEvents> {
       this.#logger.debug('pausing after failed acquisitions', { failures: state.failures, delayMs: Math.round(pause) });
       // end() cuts the wait short (the attempt then does not start).
       await sleep(pause, undefined, { signal: ended }).catch(() => undefined);
+      // Ended meanwhile: not the lock (another process may hold it up to lockTimeoutMs) nor an attempt.
+      ended.throwIfAborted();
     }
 
     this.#logger.trace('waiting for the store lock');
@@ -824,7 +828,6 @@ export class Session extends TypedEmitter<SessionEvents> {
         let token: Token;
         try {
           token = await this.#obtain(record?.token, mode, ended);
-          state.failures = 0;
         } catch (error) {
           // A 429, or a 5xx with Retry-After: recorded for every process, as the server asked.
           if (!throttles(error)) {
