@@ -1240,8 +1240,6 @@ export class EssClient {
     }
   }
 
-
-
   /**
    * Send a queued removal. Lost, unanswered or refused with a retryable status (5xx but 501, 429,
    * 408), or cut short by close(), it stays queued, sent again when the next connection starts its

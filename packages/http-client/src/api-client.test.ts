@@ -334,12 +334,15 @@ describe('createApiClient', () => {
       expect(await outcome('Basic realm="bearer-gateway"')).toEqual([1, []]);
       expect(await outcome('Bearer realm="api", error="invalid_request", error_description="two tokens"')).toEqual([1, []]);
       expect(await outcome('Bearer error="insufficient_scope", error_description="not an invalid_token"')).toEqual([1, []]);
+      expect(await outcome('Basic realm="corp, Bearer"')).toEqual([1, []]);
+      expect(await outcome('Bearer error_description="set error=invalid_token later", error="invalid_request"')).toEqual([1, []]);
       // The token's: dropped and replayed once with a new one, itself dropped when refused as invalid_token too.
-      expect(await outcome('Bearer realm="api", error="invalid_token"')).toEqual([2, ['Bearer token-5', 'Bearer token-6']]);
-      expect(await outcome('Basic realm="x", Bearer error=invalid_token')).toEqual([2, ['Bearer token-7', 'Bearer token-8']]);
+      expect(await outcome('Bearer realm="api", error="invalid_token"')).toEqual([2, ['Bearer token-7', 'Bearer token-8']]);
+      expect(await outcome('Basic realm="x", Bearer error=invalid_token')).toEqual([2, ['Bearer token-9', 'Bearer token-10']]);
       // Maybe the token's (no challenge, or a Bearer one without an error): dropped and replayed, the new one kept.
-      expect(await outcome('Bearer realm="api"')).toEqual([2, ['Bearer token-9']]);
-      expect(await outcome(undefined)).toEqual([2, ['Bearer token-11']]);
+      expect(await outcome('Bearer realm="api"')).toEqual([2, ['Bearer token-11']]);
+      expect(await outcome('Bearer realm="api error=invalid_token", DPoP error="invalid_token"')).toEqual([2, ['Bearer token-13']]);
+      expect(await outcome(undefined)).toEqual([2, ['Bearer token-15']]);
     } finally {
       await new Promise<void>((resolve) => server.close(() => { resolve(); }));
     }

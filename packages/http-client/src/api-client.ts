@@ -111,12 +111,18 @@ const printRedacted = (target: object, head: () => unknown, view: () => object, 
  */
 const tokenVerdict = (challenge: string | null): 'invalid' | 'maybe' | undefined => {
   if (!challenge) return 'maybe';
-  // The Bearer challenge: its scheme starts the header or follows a comma (not `realm="bearer…"`).
-  const bearer = /(?:^|,)\s*bearer\b(.*)/is.exec(challenge);
-  if (!bearer) return undefined;
-  // Its error parameter (not error_description or error_uri).
-  const error = /(?:^|[\s,])error\s*=\s*"?([^",\s]*)/i.exec(bearer[1] ?? '')?.[1];
-  return !error ? 'maybe' : error.toLowerCase() === 'invalid_token' ? 'invalid' : undefined;
+  let scheme = '';
+  let bearer = false;
+  let error: string | undefined;
+  // Read in order: a name alone is a scheme (or a token68), a name = value an auth-param of the
+  // scheme before it; a quoted value is read whole (a realm may hold commas, `Bearer` or `error=`).
+  for (const [, name = '', value] of challenge.matchAll(/([^\s,="]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?/g)) {
+    if (value === undefined) {
+      scheme = name.toLowerCase();
+      if (scheme === 'bearer') bearer = true;
+    } else if (scheme === 'bearer' && name.toLowerCase() === 'error') error = value.replace(/^"|"$/g, '');
+  }
+  return !bearer ? undefined : !error ? 'maybe' : error.toLowerCase() === 'invalid_token' ? 'invalid' : undefined;
 };
 
 /**
