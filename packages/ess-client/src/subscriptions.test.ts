@@ -118,15 +118,21 @@ it('a subscribe() whose answer a drop cut off leaves no subscription behind: a n
   expect(ess.stats).toMatchObject({ resumes: 0, gaps: 1 });
 });
 
-it('a process that closed during an unanswered subscribe() leaves a record that does not resume that session', async () => {
-  relay = await startRelay(sandbox.essUrl);
-  const store = new MemoryStore();
-  const first = client({ url: relay.url, resumeStore: store, resumeKey: key });
+/** A client through a relay, with a resume record in `store`, that has taken e0. */
+async function throughRelay(store: MemoryStore): Promise<{ first: EssClient; iterator: AsyncIterableIterator<EssEvent>; through: Relay }> {
+  const through = (relay = await startRelay(sandbox.essUrl));
+  const first = client({ url: through.url, resumeStore: store, resumeKey: key });
   await first.connect();
   const iterator = first.events();
   sandbox.publish(numbered(0, 1));
   await take(iterator, 1);
-  const { held } = relay.holdAnswer(isOutputsAdd);
+  return { first, iterator, through };
+}
+
+it('a process that closed during an unanswered subscribe() leaves a record that does not resume that session', async () => {
+  const store = new MemoryStore();
+  const { first, through } = await throughRelay(store);
+  const { held } = through.holdAnswer(isOutputsAdd);
   const subscribing = expect(first.subscribe(outputs)).rejects.toMatchObject({ code: 'CLOSED' });
   await held; // the gateway has added it
   await first.close();
@@ -141,16 +147,11 @@ it('a process that closed during an unanswered subscribe() leaves a record that 
 });
 
 it('a process killed during an unanswered subscribe() leaves a record that does not resume that session (saved before the add is sent)', async () => {
-  relay = await startRelay(sandbox.essUrl);
   const store = new MemoryStore();
-  const first = client({ url: relay.url, resumeStore: store, resumeKey: key });
-  await first.connect();
-  const iterator = first.events();
-  sandbox.publish(numbered(0, 1));
-  await take(iterator, 1);
+  const { first, iterator, through } = await throughRelay(store);
   void iterator.next(); // back for the next event, as a for-await loop: done with e0
   await recordReaches(store, 'e0');
-  const { held, release } = relay.holdAnswer(isOutputsAdd);
+  const { held, release } = through.holdAnswer(isOutputsAdd);
   const subscribing = first.subscribe(outputs);
   await held; // the gateway has added it
   // What a process killed now leaves (it runs no catch, no close()): read as a restart would.

@@ -42,6 +42,17 @@ async function messageAndLog(searchParams: Record<string, string>): Promise<[str
   return [(error as HTTPError).message, lines.find((line) => line.includes('v1/missing?')) ?? ''];
 }
 
+/** A session that hands out a new token (`Bearer token-<n>`) on every call and records what is invalidated. */
+function countingSession(): { counting: ApiSession; invalidated: string[] } {
+  const invalidated: string[] = [];
+  let issued = 0;
+  const counting: ApiSession = {
+    authorization: () => Promise.resolve(`Bearer token-${String(++issued)}`),
+    invalidate: (refused) => { invalidated.push(typeof refused === 'string' ? refused : refused.value); },
+  };
+  return { counting, invalidated };
+}
+
 describe('createApiClient', () => {
   it('adds the session’s authorization to every request', async () => {
     const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: session() });
@@ -283,12 +294,7 @@ describe('createApiClient', () => {
     const origin = (server: HttpServer): string => `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     await Promise.all([other, api].map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
     try {
-      const invalidated: string[] = [];
-      let issued = 0;
-      const counting: ApiSession = {
-        authorization: () => Promise.resolve(`Bearer token-${String(++issued)}`),
-        invalidate: (refused) => { invalidated.push(typeof refused === 'string' ? refused : refused.value); },
-      };
+      const { counting, invalidated } = countingSession();
       const client = createApiClient({ baseUrl: `${origin(api)}/api/rest/`, session: counting, retry: 0 });
       // Another origin's 401: fetch sent it no token, so the token is kept and nothing is replayed.
       const elsewhere = await client.get('elsewhere').catch((caught: unknown) => caught);
@@ -314,12 +320,7 @@ describe('createApiClient', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const invalidated: string[] = [];
-      let issued = 0;
-      const counting: ApiSession = {
-        authorization: () => Promise.resolve(`Bearer token-${String(++issued)}`),
-        invalidate: (refused) => { invalidated.push(typeof refused === 'string' ? refused : refused.value); },
-      };
+      const { counting, invalidated } = countingSession();
       const client = createApiClient({ baseUrl: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, session: counting, retry: 0 });
       const outcome = async (given: string | undefined): Promise<[number, string[]]> => {
         challenge = given;
