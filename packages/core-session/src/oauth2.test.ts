@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
@@ -906,61 +906,42 @@ describe('oauth2 answers that do not end', () => {
     }
   });
 
-  it('sends the access token for revocation when the refresh token\'s is refused, and names the OAuth error of the refusal', async () => {
-    const hints: (string | null)[] = [];
-    const server = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      request.on('end', () => {
-        const hint = new URLSearchParams(body).get('token_type_hint');
-        hints.push(hint);
-        if (hint === 'refresh_token') response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'unsupported_token_type' }));
-        else response.writeHead(200).end();
-      });
-    });
-    const revocationUrl = `${await listen(server)}/revoke`;
-    onTestFinished(() => closeServer(server));
-    const authenticator = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
+  it('sends the access token for revocation when the refresh token\'s is refused or not answered (not after a 429), and names the OAuth error of the refusal', async () => {
     const context = { signal: new AbortController().signal, now: Date.now, logger: silentLogger, attempt: 1 };
-    const error = await caught(authenticator.revoke?.({ value: 'access-1', refreshToken: 'refresh-1', obtainedAt: Date.now() }, context) ?? Promise.resolve());
-    expect(hints).toEqual(['refresh_token', 'access_token']);
-    expect(error).toMatchObject({ name: 'AuthError', code: 'INVALID_RESPONSE', status: 400, oauthError: 'unsupported_token_type', message: 'The revocation endpoint answered HTTP 400 (unsupported_token_type).' });
-
+    /** Revoke a token with both tokens at an endpoint that answers each hint as `answer` does: the hints it got, and the error. */
+    const revokeAt = async (answer: (hint: string | null, request: IncomingMessage, response: ServerResponse) => void): Promise<[(string | null)[], unknown]> => {
+      const hints: (string | null)[] = [];
+      const server = createServer((request, response) => {
+        let body = '';
+        request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        request.on('end', () => {
+          const hint = new URLSearchParams(body).get('token_type_hint');
+          hints.push(hint);
+          answer(hint, request, response);
+        });
+      });
+      const revocationUrl = `${await listen(server)}/revoke`;
+      onTestFinished(() => closeServer(server));
+      const authenticator = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
+      const error = await caught(authenticator.revoke?.({ value: 'access-1', refreshToken: 'refresh-1', obtainedAt: Date.now() }, context) ?? Promise.resolve());
+      return [hints, error];
+    };
+    const refused = await revokeAt((hint, _request, response) => {
+      if (hint === 'refresh_token') response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'unsupported_token_type' }));
+      else response.writeHead(200).end();
+    });
+    expect(refused).toEqual([['refresh_token', 'access_token'], expect.objectContaining({ name: 'AuthError', code: 'INVALID_RESPONSE', status: 400, oauthError: 'unsupported_token_type', message: 'The revocation endpoint answered HTTP 400 (unsupported_token_type).' })]);
     // The refresh token's revocation not answered at all (its connection cut): the access token is still sent.
-    hints.length = 0;
-    const cutting = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      request.on('end', () => {
-        const hint = new URLSearchParams(body).get('token_type_hint');
-        hints.push(hint);
-        if (hint === 'refresh_token') request.socket.destroy();
-        else response.writeHead(200).end();
-      });
+    const cut = await revokeAt((hint, request, response) => {
+      if (hint === 'refresh_token') request.socket.destroy();
+      else response.writeHead(200).end();
     });
-    const cutUrl = `${await listen(cutting)}/revoke`;
-    onTestFinished(() => closeServer(cutting));
-    const cut = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl: cutUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
-    const lost = await caught(cut.revoke?.({ value: 'access-2', refreshToken: 'refresh-2', obtainedAt: Date.now() }, context) ?? Promise.resolve());
-    expect(hints).toEqual(['refresh_token', 'access_token']);
-    expect(lost).toMatchObject({ name: 'AuthError', code: 'NETWORK' });
-
+    expect(cut).toEqual([['refresh_token', 'access_token'], expect.objectContaining({ name: 'AuthError', code: 'NETWORK' })]);
     // A 429: the endpoint asked to be left alone, so the access token is not sent after it.
-    hints.length = 0;
-    const throttling = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      request.on('end', () => {
-        hints.push(new URLSearchParams(body).get('token_type_hint'));
-        response.writeHead(429, { 'retry-after': '30' }).end();
-      });
+    const throttled = await revokeAt((_hint, _request, response) => {
+      response.writeHead(429, { 'retry-after': '30' }).end();
     });
-    const throttlingUrl = `${await listen(throttling)}/revoke`;
-    onTestFinished(() => closeServer(throttling));
-    const throttled = oauth2({ tokenUrl: sandbox.tokenUrl, revocationUrl: throttlingUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' });
-    const limited = await caught(throttled.revoke?.({ value: 'access-3', refreshToken: 'refresh-3', obtainedAt: Date.now() }, context) ?? Promise.resolve());
-    expect(hints).toEqual(['refresh_token']);
-    expect(limited).toMatchObject({ name: 'AuthError', code: 'RATE_LIMITED' });
+    expect(throttled).toEqual([['refresh_token'], expect.objectContaining({ name: 'AuthError', code: 'RATE_LIMITED' })]);
   });
 
   it('ends the wait at timeoutMs while a body trickles, even with garbage collections meanwhile (in a child process)', async () => {
