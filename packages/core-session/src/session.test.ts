@@ -11,15 +11,26 @@ import { FileStore } from '@sessionkit/token-store/file';
 import { AuthError, type AuthContext, type Authenticator, oauth2, type OAuth2Options, Session, type SessionData, type SessionFromEnvOptions, type SessionOptions, type Token } from '@sessionkit/core-session';
 import { CountingStore, eventually, manualClock, settled, startTokenServer, type TokenServer } from './testing/helpers.js';
 
-/** A MemoryStore whose writes fail (a full disk) while `failing` is set. */
-class FailingWritesStore extends MemoryStore {
-  failing = false;
+/** A MemoryStore whose get, set or withLock rejects with the StoreError set for it in `fail` (an outage, a full disk), while it is set. */
+class FaultyStore extends MemoryStore {
+  readonly fail: { get?: StoreError | undefined; set?: StoreError | undefined; withLock?: StoreError | undefined } = {};
+
+  override get(key: string): ReturnType<MemoryStore['get']> {
+    return this.fail.get ? Promise.reject(this.fail.get) : super.get(key);
+  }
 
   override async set(...args: Parameters<MemoryStore['set']>): Promise<void> {
-    if (this.failing) throw new StoreError('UNAVAILABLE', 'The disk is full (test).');
+    if (this.fail.set) throw this.fail.set;
     await super.set(...args);
   }
+
+  override withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+    return this.fail.withLock ? Promise.reject(this.fail.withLock) : super.withLock(key, fn, options);
+  }
 }
+
+const diskFull = new StoreError('UNAVAILABLE', 'The disk is full (test).');
+const storeDown = new StoreError('UNAVAILABLE', 'The store is down (test).');
 
 let sandbox: Sandbox;
 
@@ -366,10 +377,10 @@ describe('Session: expiry and refresh', () => {
     expect(((await replay.json()) as { error: string }).error).toBe('invalid_grant');
   });
 
-  /** A password-grant session on a manual clock and a FailingWritesStore, with its first token. */
+  /** A password-grant session on a manual clock and a FaultyStore, with its first token. */
   async function sessionWithFailingWrites() {
     const clock = manualClock();
-    const store = new FailingWritesStore();
+    const store = new FaultyStore();
     const subject = session({ clock, store, authenticator: passwordGrant() });
     const failures: unknown[] = [];
     subject.on('refresh-failed', (event) => failures.push(event));
@@ -378,13 +389,13 @@ describe('Session: expiry and refresh', () => {
 
   it('refreshes with the newer refresh token held in memory, not the spent one left in the store by a failed write', async () => {
     const { clock, store, subject, failures, first } = await sessionWithFailingWrites();
-    store.failing = true;
+    store.fail.set = diskFull;
     clock.advance(3_600_000);
     // Refreshed with the first refresh token, which the server rotates; the new one is not stored.
     const second = await subject.getToken();
     expect(second.refreshToken).not.toBe(first.refreshToken);
     expect((await store.get(subject.key))?.token).toMatchObject({ refreshToken: first.refreshToken });
-    store.failing = false;
+    store.fail.set = undefined;
     clock.advance(3_600_000);
     const third = await subject.getToken();
     expect(sandbox.idp.verifyAccessToken(third.value)?.identity).toBe('user:demo');
@@ -394,14 +405,14 @@ describe('Session: expiry and refresh', () => {
 
   it('after two failed writes in a row, refreshes with the newest refresh token, presenting no spent one', async () => {
     const { clock, store, subject, failures, first } = await sessionWithFailingWrites();
-    store.failing = true;
+    store.fail.set = diskFull;
     clock.advance(3_600_000);
     await subject.getToken();
     clock.advance(3_600_000);
     const third = await subject.getToken();
     // The store still holds the first token, whose refresh token is spent, as is the second's.
     expect((await store.get(subject.key))?.token).toMatchObject({ refreshToken: first.refreshToken });
-    store.failing = false;
+    store.fail.set = undefined;
     clock.advance(3_600_000);
     const fourth = await subject.getToken();
     expect(fourth.value).not.toBe(third.value);
@@ -411,10 +422,10 @@ describe('Session: expiry and refresh', () => {
 
   it('keeps knowing the refresh token it spent through a burst of invalidations: still presents no spent one', async () => {
     const { clock, store, subject, failures, first } = await sessionWithFailingWrites();
-    store.failing = true;
+    store.fail.set = diskFull;
     clock.advance(3_600_000);
     const second = await subject.getToken();
-    store.failing = false;
+    store.fail.set = undefined;
     // The store still holds the first token, whose refresh token the refresh above spent.
     expect((await store.get(subject.key))?.token).toMatchObject({ refreshToken: first.refreshToken });
     // 40 requests refused with as many different older tokens (their Authorization headers): each
@@ -1010,18 +1021,12 @@ describe('Session: throttles and outages met by a caller that joins a background
   });
 
   it('serves it too when the joined background refresh meets a store outage', async () => {
-    class OutageStore extends MemoryStore {
-      down = false;
-      override withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
-        return this.down ? Promise.reject(new StoreError('UNAVAILABLE', 'The store is down (test).')) : super.withLock(key, fn, options);
-      }
-    }
     const clock = manualClock();
-    const store = new OutageStore();
+    const store = new FaultyStore();
     const subject = session({ clock, store, refreshWindowMs: 300_000, expiryMarginMs: 10_000 });
     const first = await subject.getToken();
     const failed = new Promise((resolve) => subject.once('refresh-failed', resolve));
-    store.down = true;
+    store.fail.withLock = storeDown;
     clock.advance(3_600_000 - 20_000);
     const background = subject.getToken();
     clock.advance(15_000);
@@ -1033,22 +1038,17 @@ describe('Session: throttles and outages met by a caller that joins a background
   });
 
   it('fails an acquisition with the store\'s error, asking for no token, when the store cannot be read under its lock (a keychain without a Secret Service); the current token is served until it expires', async () => {
-    class UnreadableStore extends MemoryStore {
-      down = false;
-      override get(key: string): ReturnType<MemoryStore['get']> {
-        return this.down ? Promise.reject(new StoreError('UNAVAILABLE', 'No Secret Service is reachable (test).')) : super.get(key);
-      }
-    }
+    const unreadable = new StoreError('UNAVAILABLE', 'No Secret Service is reachable (test).');
     const clock = manualClock();
-    const store = new UnreadableStore();
-    store.down = true;
+    const store = new FaultyStore();
+    store.fail.get = unreadable;
     // Acquiring anyway, every process would ask for a token of its own, and none would see a throttle.
     await expect(session({ clock, store }).getToken()).rejects.toMatchObject({ name: 'StoreError', code: 'UNAVAILABLE' });
     expect(sandbox.stats.idp.requests).toBe(0);
-    store.down = false;
+    store.fail.get = undefined;
     const subject = session({ clock, store, refreshWindowMs: 300_000, expiryMarginMs: 10_000 });
     const first = await subject.getToken();
-    store.down = true;
+    store.fail.get = unreadable;
     clock.advance(3_600_000 - 5_000); // past the forced point
     expect(await subject.getToken()).toBe(first);
     clock.advance(5_000);
@@ -1057,17 +1057,11 @@ describe('Session: throttles and outages met by a caller that joins a background
   });
 
   it('serves the current token until it expires when the store\'s lock cannot be made (IO: a full or read-only disk)', async () => {
-    class FullDiskStore extends MemoryStore {
-      full = false;
-      override withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
-        return this.full ? Promise.reject(new StoreError('IO', 'Could not create the lock file (ENOSPC, test).')) : super.withLock(key, fn, options);
-      }
-    }
     const clock = manualClock();
-    const store = new FullDiskStore();
+    const store = new FaultyStore();
     const subject = session({ clock, store, refreshWindowMs: 300_000, expiryMarginMs: 10_000 });
     const first = await subject.getToken();
-    store.full = true;
+    store.fail.withLock = new StoreError('IO', 'Could not create the lock file (ENOSPC, test).');
     clock.advance(3_600_000 - 1_000); // inside the forced margin
     expect(await subject.getToken()).toBe(first);
     clock.advance(1_000);
@@ -1814,17 +1808,11 @@ describe('Session: custom authenticators, export, end', () => {
   });
 
   it('end() still revokes the token it held when the store is down or its lock cannot be had, then rejects with the store error', async () => {
-    class OutageStore extends MemoryStore {
-      down = false;
-      override withLock<T>(key: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
-        return this.down ? Promise.reject(new StoreError('UNAVAILABLE', 'The store is down (test).')) : super.withLock(key, fn, options);
-      }
-    }
     const authenticator = passwordGrant({ revocationUrl: sandbox.revocationUrl });
-    const outage = new OutageStore();
+    const outage = new FaultyStore();
     const down = session({ store: outage, authenticator });
     const first = await down.getToken();
-    outage.down = true;
+    outage.fail.withLock = storeDown;
     await expect(down.end()).rejects.toMatchObject({ name: 'StoreError', code: 'UNAVAILABLE' });
     expect(sandbox.idp.verifyAccessToken(first.value)).toBeUndefined();
     expect(sandbox.stats.idp.revocations).toBe(2); // the refresh and the access token
