@@ -327,8 +327,9 @@ export function oauth2(options: OAuth2Options): Authenticator {
     },
     ...(revocationUrl && {
       revoke: async (token: Token, context: AuthContext): Promise<void> => {
-        // Each token is sent whatever became of the other (a server that will not revoke refresh
-        // tokens may revoke the access token); the first failure is thrown after both.
+        // Each token is sent whatever became of the other's request, refused or unanswered (a server
+        // that will not revoke refresh tokens may revoke the access token), but not after a 429; the
+        // first failure is thrown after both.
         let failure: AuthError | undefined;
         for (const [value, hint] of [
           [token.refreshToken, 'refresh_token'],
