@@ -154,6 +154,10 @@ describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretServ
     await vi.waitFor(() => {
       expect(helpers.filter(running)).toEqual([]);
     }, { timeout: 5_000 });
+    // Its set, held, is dropped with its connection: never delivered for a process that is gone.
+    await vi.waitFor(() => {
+      expect(proxy.closed).toBe(proxy.connections);
+    }, { timeout: 5_000 });
     // Another process stores a newer token; then the bus answers again.
     const store = keychainStore({ service, lockDir: dir });
     onTestFinished(() => store.delete('identity'));
@@ -232,6 +236,10 @@ describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretServ
     const error = await hung;
     expect(error.code).toBe('TIMEOUT');
     expect(error.message).toContain('did not answer a get within 2000 ms');
+    // The stopped helper's get, held, is dropped with its connection, never delivered for it.
+    await vi.waitFor(() => {
+      expect(proxy.closed).toBe(1);
+    }, { timeout: 5_000 });
     // The bus answers again: the helper that replaces the stopped one serves the queued calls.
     proxy.release();
     const [write, read] = await queued;

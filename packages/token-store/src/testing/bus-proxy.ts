@@ -10,6 +10,12 @@ export interface BusProxy {
   readonly address: string;
   /** How many clients have connected so far. */
   readonly connections: number;
+  /**
+   * How many of those connections the proxy has seen end. A test that kills a client whose
+   * traffic is held waits for this before {@link release}: bytes kept back for a client that is
+   * gone are dropped then, never delivered on its behalf.
+   */
+  readonly closed: number;
   /** The members of the method calls clients sent so far, in order. */
   readonly calls: readonly string[];
   /** From now on, bytes in either direction are kept back. */
@@ -77,6 +83,7 @@ export function startBusProxy(socketPath: string, busAddress: string, options: {
   const target = socketOf(busAddress);
   let held = options.held ?? false;
   let connections = 0;
+  let closed = 0;
   const calls: string[] = [];
   let trigger: { member: string; resolve: () => void } | undefined;
   const sockets = new Set<Socket>();
@@ -88,6 +95,9 @@ export function startBusProxy(socketPath: string, busAddress: string, options: {
   const server = createServer((client) => {
     connections += 1;
     const upstream = connect(target);
+    client.once('close', () => {
+      closed += 1;
+    });
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on('error', () => undefined);
@@ -141,6 +151,9 @@ export function startBusProxy(socketPath: string, busAddress: string, options: {
         address: `unix:path=${socketPath}`,
         get connections() {
           return connections;
+        },
+        get closed() {
+          return closed;
         },
         calls,
         hold() {
