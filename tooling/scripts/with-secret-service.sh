@@ -13,7 +13,9 @@
 # 4. When any of that cannot work, runs the command anyway, without a Secret Service, with
 #    SESSIONKIT_SECRET_SERVICE_UNAVAILABLE="<reason>" exported (the keychain tests then report
 #    themselves as skipped with that reason).
-# Exits with the command's exit code and removes the temporary directory and the daemon.
+# Exits with the command's exit code and removes the temporary directory and the daemon. When the
+# daemon ended during the command, or the command failed and the daemon printed anything, the
+# daemon's exit status and log are printed to stderr.
 # Prints one line to stderr saying which case happened.
 set -u
 
@@ -118,6 +120,17 @@ if [ -z "$reason" ]; then
     : > "$base/ready"
     printf "with-secret-service: running the command with gnome-keyring as the Secret Service (SESSIONKIT_SECRET_SERVICE=1, HOME=%s)\n" "$HOME" >&3
     "$@" 2>&3 3>&-
+    status=$?
+    # A Secret Service that died under the command fails every keychain call in flight with
+    # UNAVAILABLE ("Message recipient disconnected"): say so, with what the daemon printed.
+    log_tail() { tail -c 2000 "$base/keyring.log" | tr "\n" " " | sed "s/ *$//"; }
+    if ! kill -0 "$daemon" 2>/dev/null; then
+      wait "$daemon"
+      printf "with-secret-service: gnome-keyring-daemon ended during the command (exit status %s; above 128 is 128 + a signal number); its log: %s\n" "$?" "$(log_tail)" >&3
+    elif [ "$status" -ne 0 ] && [ -s "$base/keyring.log" ]; then
+      printf "with-secret-service: the command failed; gnome-keyring-daemon is still running; its log: %s\n" "$(log_tail)" >&3
+    fi
+    exit "$status"
   '
   # fd 3 carries the command's stderr past the filter that keeps dbus-daemon's and
   # gnome-keyring's start-up chatter out of the output (it lands in "$base/session.log").
