@@ -210,6 +210,16 @@ describe('adaptLogger', () => {
     expect(typeof entries[0]!.time).toBe('string');
   });
 
+  it('passes fields that are not an object (untyped code) to every target as one field, fields, redacted', () => {
+    const entries: LogEntry[] = [];
+    adaptLogger({ log: (entry: LogEntry) => entries.push(entry) }).child({ requestId: 7 }).info('x', `token=${SECRET}` as never);
+    expect(entries[0]!.fields).toEqual({ requestId: 7, fields: `token=${REDACTED}` });
+    const { chunks, stream } = sinkStream();
+    adaptLogger(pino(stream)).info('x', 42 as never);
+    expect(JSON.parse(chunks[0]!)).toMatchObject({ msg: 'x', fields: 42 });
+    expect(() => adaptLogger(pino(stream)).child('http' as never)).toThrow(TypeError);
+  });
+
   it('takes a { log(entry) } sink that also has an add method for a sink, not for winston', () => {
     class FanOut {
       readonly sinks: ((entry: LogEntry) => void)[] = [];

@@ -50,6 +50,9 @@ export function createBaseLogger(
       return { fields: UNREADABLE };
     }
   };
+  // A copy (what `redactor.value` made) that is fields: a plain object, as the copy of any object
+  // with fields is (an Error, an instance of a class), or none.
+  const isFields = (copy: unknown): copy is LogFields | undefined => copy == null || Object.getPrototypeOf(copy) === Object.prototype;
   const make = (bindings: LogFields): Logger => {
     const methods = Object.fromEntries(
       entryLevels.map((level) => [
@@ -61,8 +64,13 @@ export function createBaseLogger(
           const time = new Date().toISOString();
           // Set once the fields are redacted: a failure after that is the sink's.
           let all: LogFields | undefined;
+          let copy: unknown;
           try {
-            sink(level, text, (all = { ...bindings, ...redactor.value(fields) }), time);
+            copy = redactor.value(fields);
+            // Anything else, from untyped code (`logger.info('saved', id)`, a URL, a Map, an
+            // array), is one field: not a field per character or item, nor nothing (a number or
+            // a Map has no keys of its own).
+            sink(level, text, (all = { ...bindings, ...(isFields(copy) ? copy : { fields: copy }) }), time);
           } catch (error) {
             // The sink failed on fields that serialize: the failure is its own (a `write` function
             // or target that throws on plain fields). It is not caught, and the sink is not called
@@ -76,7 +84,7 @@ export function createBaseLogger(
             if (all) throw error;
             // Redaction failed (the sink was not called) or a field did not serialize in the
             // sink: the entry again, with the fields that can be read.
-            sink(level, text, { ...readable(bindings, (value) => value), ...readable(fields, redactField) }, time);
+            sink(level, text, { ...readable(bindings, (value) => value), ...readable(isFields(copy) ? fields : { fields }, redactField) }, time);
           }
         },
       ]),
@@ -85,11 +93,15 @@ export function createBaseLogger(
       ...methods,
       // Bindings are redacted once here, not on every entry.
       child: (more) => {
-        let redacted: LogFields;
+        let redacted: unknown;
         try {
           redacted = redactor.value(more);
         } catch {
           redacted = readable(more, redactField);
+        }
+        // A name (`child('http')`, from untyped code) would be a field per character.
+        if (!isFields(redacted)) {
+          throw new TypeError(`Bindings must be an object of fields, such as { component: 'http' }, not ${Array.isArray(more) ? 'an array' : `a ${typeof more == 'object' ? Object.prototype.toString.call(more).slice(8, -1) : typeof more}`}.`);
         }
         return make({ ...bindings, ...redacted });
       },

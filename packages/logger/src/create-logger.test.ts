@@ -270,6 +270,64 @@ describe('createLogger', () => {
     createLogger({ format: 'json', write }).child({ attempt: 1 }).info('x', { attempt: 2 });
     expect(JSON.parse(lines[0]!)).toMatchObject({ attempt: 2 });
   });
+
+  it('writes fields that are not an object (untyped code) as one field, redacted: not a field per character or item, nor nothing', () => {
+    class Point {
+      x = 1;
+    }
+    const cases: [unknown, unknown][] = [
+      ['saved password=S3CRET-text', `saved password=${REDACTED}`],
+      [42, 42],
+      [false, false],
+      [['--password', 'S3CRET-arg', 'x'], ['--password', REDACTED, 'x']],
+      [new URL('https://api.example/v1?token=S3CRET-url'), `https://api.example/v1?token=${REDACTED}`],
+      [new Map([['a', 1]]), { a: 1 }],
+      [new Date(0), '1970-01-01T00:00:00.000Z'],
+    ];
+    for (const [given, written] of cases) {
+      const { lines, write } = capture();
+      createLogger({ format: 'json', write }).child({ component: 'c' }).info('x', given as never);
+      const entry = JSON.parse(lines[0]!) as Record<string, unknown>;
+      expect(Object.keys(entry), String(given)).toEqual(['time', 'level', 'msg', 'component', 'fields']);
+      expect(entry.fields, String(given)).toEqual(written);
+      expect(lines[0], String(given)).not.toContain('S3CRET');
+    }
+    // Objects with fields of their own are fields, as before: a plain one, an Error, an instance of a class; none is none.
+    const { lines, write } = capture();
+    const logger = createLogger({ format: 'json', write });
+    logger.info('plain', { a: 1 });
+    logger.info('error', new Error('boom') as never);
+    logger.info('instance', new Point() as never);
+    logger.info('none', null as never);
+    logger.info('none');
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries[0]).toMatchObject({ a: 1 });
+    expect(entries[1]).toMatchObject({ name: 'Error', message: 'boom' });
+    expect(entries[2]).toMatchObject({ x: 1 });
+    expect(entries.slice(3).map((entry) => Object.keys(entry))).toEqual([['time', 'level', 'msg'], ['time', 'level', 'msg']]);
+    expect(entries.some((entry) => 'fields' in entry)).toBe(false);
+  });
+
+  it('refuses bindings that are not an object of fields (untyped code): a name would be a field per character', () => {
+    const logger = createLogger({ write: () => undefined });
+    const cases: [unknown, string][] = [
+      ['http', 'a string'],
+      [42, 'a number'],
+      [['a'], 'an array'],
+      [new URL('https://api.example/?token=S3CRET'), 'a URL'],
+      [new Map(), 'a Map'],
+      [() => undefined, 'a function'],
+    ];
+    for (const [bindings, kind] of cases) {
+      const refused = new TypeError(`Bindings must be an object of fields, such as { component: 'http' }, not ${kind}.`);
+      expect(() => logger.child(bindings as never), kind).toThrow(refused);
+      expect(() => createLogger({ bindings: bindings as never }), kind).toThrow(refused);
+    }
+    // None is none, and an instance of a class is its fields.
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write }).child(null as never).child(new (class { job = 'sync'; })() as never).info('x');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ msg: 'x', job: 'sync' });
+  });
 });
 
 
