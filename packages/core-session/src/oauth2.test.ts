@@ -487,6 +487,11 @@ describe('oauth2 token responses', () => {
     // A login's answer without one: the scope requested.
     endpoint.answer({ access_token: 'login', token_type: 'Bearer', expires_in: 3600 });
     expect(await new Session({ authenticator: oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'c', clientSecret: 's', scope: 'read write' }) }).getToken()).toMatchObject({ scope: 'read write' });
+    // Given as a list, the same scope and identity (a TypeError from split() before).
+    const listed = oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'c', clientSecret: 's', scope: ['read', 'write'] });
+    expect(listed.identity).toBe(oauth2({ tokenUrl: endpoint.url, grant: 'client_credentials', clientId: 'c', clientSecret: 's', scope: 'read write' }).identity);
+    endpoint.answer({ access_token: 'listed', token_type: 'Bearer', expires_in: 3600 });
+    expect(await new Session({ authenticator: listed }).getToken()).toMatchObject({ value: 'listed', scope: 'read write' });
   });
 
   it('reads an expires_in under 1 second, infinite, or too large for a Date as no known expiry; every expiresAt is a valid Date', async () => {

@@ -18,8 +18,8 @@ export interface OAuth2Options {
   clientSecret?: string | undefined;
   username?: string | undefined;
   password?: string | undefined;
-  /** Space-separated scopes to request. */
-  scope?: string | undefined;
+  /** Scopes to request: space-separated, or a list. */
+  scope?: string | readonly string[] | undefined;
   /**
    * How a confidential client sends its secret: HTTP Basic (RFC 6749 section 2.3.1, which every
    * server must support) or `client_id`/`client_secret` form fields.
@@ -109,7 +109,8 @@ export function oauth2(options: OAuth2Options): Authenticator {
   const clientSecret = options.clientSecret ?? undefined;
   const tokenUrl = requireSecureUrl(options.tokenUrl, 'tokenUrl', allowInsecure === true);
   const revocationUrl = options.revocationUrl == null ? undefined : requireSecureUrl(options.revocationUrl, 'revocationUrl', allowInsecure === true);
-  const scope = (options.scope ?? '').split(' ').filter(Boolean).join(' ') || undefined;
+  // A list too (`['read', 'write']`, as other OAuth clients take it): a TypeError from split() before.
+  const scope = [options.scope ?? ''].flat().join(' ').split(' ').filter(Boolean).join(' ') || undefined;
   const timeoutMs = milliseconds('timeoutMs', options.timeoutMs, 10_000, MAX_TIMER_MS, true);
 
   /** `value`, or an AuthError('CONFIGURATION') saying that the grant needs the option `name`. */

@@ -1295,6 +1295,30 @@ describe('Session: option limits', () => {
     expect(() => session({ retry: { retries: 0 } })).not.toThrow();
   });
 
+  it('refuses a logger that is not a Logger of @sessionkit/logger (console had no child(), winston no trace())', async () => {
+    const winstonLike = { child: () => winstonLike, info: () => undefined, debug: () => undefined, warn: () => undefined, error: () => undefined, isLevelEnabled: () => true };
+    for (const logger of [console, winstonLike, 'debug']) {
+      expect(() => session({ logger: logger as never })).toThrow(new TypeError('logger must be a Logger of @sessionkit/logger: createLogger(), or adaptLogger(target) for console, pino or winston.'));
+    }
+    const lines: string[] = [];
+    await session({ logger: createLogger({ level: 'debug', write: (line) => lines.push(line) }) }).getToken();
+    expect(lines.some((line) => line.includes('component=session'))).toBe(true);
+    expect(() => session({ logger: null as never })).not.toThrow();
+  });
+
+  it('refuses a listener of an event there is not (on("error") was never called) and one that is not a function', () => {
+    const subject = session();
+    const unknown = new TypeError('No event "error": token, refresh-failed, throttled.');
+    expect(() => subject.on('error' as never, () => undefined)).toThrow(unknown);
+    expect(() => subject.once('error' as never, () => undefined)).toThrow(unknown);
+    expect(() => subject.off('error' as never, () => undefined)).toThrow(unknown);
+    expect(() => subject.on('refreshFailed' as never, () => undefined)).toThrow(new TypeError('No event "refreshFailed": token, refresh-failed, throttled.'));
+    for (const event of ['token', 'refresh-failed', 'throttled'] as const) {
+      expect(() => subject.on(event, 'log it' as never), event).toThrow(new TypeError('A listener must be a function.'));
+      expect(() => subject.on(event, () => undefined).off(event, () => undefined), event).not.toThrow();
+    }
+  });
+
   it('names the type of a retries that is no number, not its text ("2" read as 2 in the message)', () => {
     expect(() => session({ retry: { retries: '2' as never } })).toThrow(new RangeError('retry.retries must be an integer from 0 to 20, not string.'));
     expect(() => session({ retry: { retries: 2.5 } })).toThrow(new RangeError('retry.retries must be an integer from 0 to 20, not 2.5.'));

@@ -284,7 +284,9 @@ export class Session extends TypedEmitter<SessionEvents> {
     // None at all (plain JavaScript): the TypeError below names what is needed.
     options = Object(options) as SessionOptions;
     const logger = options.logger ?? silentLogger;
-    super(logger);
+    super(logger, ['token', 'refresh-failed', 'throttled']);
+    // console or winston itself would fail at its first entry (no child(), no trace()).
+    if (typeof logger.child != 'function' || typeof logger.trace != 'function') throw new TypeError('logger must be a Logger of @sessionkit/logger: createLogger(), or adaptLogger(target) for console, pino or winston.');
     const authenticator = options.authenticator as Authenticator | undefined;
     if (typeof authenticator?.authenticate !== 'function' || typeof authenticator.identity !== 'string') {
       throw new TypeError('Session needs an authenticator with identity and authenticate().');
