@@ -208,6 +208,23 @@ describe('createApiClient', () => {
     sandbox.commands.clearFaults();
   });
 
+  it("refuses CommandClient's retry key, in the client's options or a request's, and a logger that is not a Logger of @sessionkit/logger (each was ignored: two retries went on; console logged nothing)", async () => {
+    const baseUrl = `${sandbox.url}/api/rest/`;
+    const retries = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: "retry is ky's: { limit }, not retries (CommandClient's option)." };
+    expect(thrownBy(() => createApiClient({ baseUrl, session: session(), retry: { retries: 0 } as never }))).toMatchObject(retries);
+    await expect(createApiClient({ baseUrl, session: session() }).get('v1/whoami', { retry: { retries: 0 } as never })).rejects.toMatchObject(retries);
+    for (const logger of [console, { debug: () => undefined }, 'debug']) {
+      expect(thrownBy(() => createApiClient({ baseUrl, session: session(), logger: logger as never }))).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: 'logger must be a Logger of @sessionkit/logger: createLogger(), or adaptLogger(target) for console, pino or winston.',
+      });
+    }
+    const lines: string[] = [];
+    const api = createApiClient({ baseUrl, session: session(), retry: { limit: 0 }, logger: createLogger({ level: 'debug', write: (line) => lines.push(line) }) });
+    expect(await api.get('v1/whoami').json()).toEqual({ identity: 'client:sessionkit-demo' });
+    expect(lines.some((line) => line.includes('rest request'))).toBe(true);
+  });
+
   it('rejects a bad timeoutMs or retry count when it is built, naming the option, instead of failing every request', async () => {
     const baseUrl = `${sandbox.url}/api/rest/`;
     for (const value of [1.5, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {

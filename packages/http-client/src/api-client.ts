@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import { AuthError, silentLogger } from './dependencies.js';
 import { errorSummary, redactUrl } from './redaction.js';
 import { HttpClientError, invalidArgument } from './http-client-error.js';
-import { logSafely } from './log-safely.js';
+import { loggerOption, logSafely } from './log-safely.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, load, optionsOf, wholeNumber } from './transport.js';
 
 /** The part of a core-session `Session` the REST client uses. */
@@ -162,7 +162,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   if (typeof (session as Partial<ApiSession> | undefined)?.authorization !== 'function' || typeof session.invalidate !== 'function') {
     throw invalidArgument('session must have authorization() and invalidate().');
   }
-  const logger = options.logger ?? silentLogger;
+  const logger = loggerOption(options.logger) ?? silentLogger;
   // From 1: ky's timer would end every request at 0.
   const timeoutMs = wholeNumber('timeoutMs', options.timeoutMs, 30_000, 1);
   // Its own Agent with highPerformance, ca or tls; as everywhere, an option given as null counts as not given.
@@ -293,6 +293,8 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // when there is no Retry-After: not these (it waits at most the cap for them). The given
   // shouldRetry decides the rest.
   const guard = (given: KyRetryOptions, request?: KyRetryOptions): void => {
+    // CommandClient's key, which ky ignores: the default two retries went on.
+    if ('retries' in given) throw invalidArgument("retry is ky's: { limit }, not retries (CommandClient's option).");
     // The limit checked as a count (ky retried a limit of NaN without end). The minimum passed, 0,
     // is set as the limit meanwhile, so that ky does not retry a request refused for it (the hook
     // that checks runs before the first try only).

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errors as undiciErrors } from 'undici';
 import { createLogger, type LogFields, type Logger } from '@sessionkit/logger';
 import { type CommandFault, type Sandbox, startSandbox } from '@sessionkit/sandbox';
-import { CommandClient, type CommandClientOptions, type CommandRequestOptions, type CommandResponse, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
+import { CommandClient, type CommandClientOptions, type CommandRequestOptions, type CommandResponse, createApiClient, HttpClientError, ispapiSessionAuthenticator, ISPAPI_SYSTEMS } from '@sessionkit/http-client';
 import { errorCode, isRetryableError } from './transport.js';
 import { redactResponseText } from './redaction.js';
 import { thrownBy } from './testing/thrown-by.js';
@@ -171,6 +171,29 @@ describe('systems', () => {
     expect(await edge.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 2 });
   });
 
+  it("refuses the REST client's retry key and a logger that is not a Logger of @sessionkit/logger when it is built (each was ignored: two retries went on; console logged nothing)", () => {
+    expect(thrownBy(() => new CommandClient({ url: sandbox.commandUrl, retry: { limit: 0 } as never }))).toMatchObject({ name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: "retry takes { retries }, not limit (ky's option, for createApiClient)." });
+    for (const logger of [console, { debug: () => undefined }, 'debug']) {
+      expect(thrownBy(() => new CommandClient({ url: sandbox.commandUrl, logger: logger as never }))).toMatchObject({
+        name: 'HttpClientError',
+        code: 'INVALID_ARGUMENT',
+        message: 'logger must be a Logger of @sessionkit/logger: createLogger(), or adaptLogger(target) for console, pino or winston.',
+      });
+    }
+    expect(() => new CommandClient({ url: sandbox.commandUrl, retry: { retries: 0 }, logger: createLogger() })).not.toThrow();
+  });
+
+  it("refuses a ca that is not PEM text, such as a file's path, when it is built (Node's TLS skipped it: every request failed as untrusted)", () => {
+    const refused = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'ca must be PEM text (-----BEGIN CERTIFICATE-----), not a file path: readFileSync(path, "utf8").' };
+    const pem = '-----BEGIN CERTIFICATE-----\n';
+    for (const ca of ['/etc/ssl/ca.pem', Buffer.from('/etc/ssl/ca.pem'), [pem, '/etc/ssl/ca.pem']]) {
+      expect(thrownBy(() => new CommandClient({ ca }))).toMatchObject(refused);
+      expect(thrownBy(() => new CommandClient({ tls: { ca } }))).toMatchObject(refused);
+      expect(thrownBy(() => createApiClient({ baseUrl: 'https://api.example/', session: { authorization: () => Promise.resolve('Bearer t'), invalidate: () => undefined }, ca }))).toMatchObject(refused);
+    }
+    for (const ca of [pem, Buffer.from(pem), [pem, Buffer.from(pem)]]) expect(() => new CommandClient({ ca })).not.toThrow();
+  });
+
   it('refuses a session that is no Session when it is built, naming the option without its value, instead of a 421 for every request', () => {
     const error = { name: 'HttpClientError', code: 'INVALID_ARGUMENT', message: 'session must have getToken() and invalidate().' };
     // A session id where the Session goes, a token, a half Session, ...: each used to answer every request with 421.
@@ -216,6 +239,8 @@ describe('requests', () => {
     const named = client({ userAgent: { name: 'shop', version: '2.1.0', modules: ['billing/1.4.0', 'dns/0.3.1'] } });
     await named.request({ COMMAND: 'StatusAccount' });
     expect(sandbox.commands.recent.at(-1)?.userAgent).toMatch(/^shop \(\w+; \w+; rv:2\.1\.0\) billing\/1\.4\.0 dns\/0\.3\.1 sessionkit-http-client\/[\d.]+ node\/v[\d.]+$/);
+    // One module alone, as a string (it was spread a character per module).
+    expect(client({ userAgent: { name: 'shop', version: '2.1.0', modules: 'billing/1.4.0' } }).userAgent).toMatch(/^shop \(\w+; \w+; rv:2\.1\.0\) billing\/1\.4\.0 sessionkit-http-client\//);
     const verbatim = client({ userAgent: 'exactly this' });
     await verbatim.request({ COMMAND: 'StatusAccount' });
     expect(sandbox.commands.recent.at(-1)?.userAgent).toBe('exactly this');
@@ -433,9 +458,11 @@ describe('connections', () => {
       const refused = await untrusting.request({ COMMAND: 'StatusAccount' });
       expect(refused).toMatchObject({ code: 421, synthetic: true, attempt: 1, httpStatus: undefined });
       expect(String((refused.cause as { code?: string }).code)).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
-      // A ca of the wrong type, which Node's TLS refuses on every connection (ERR_INVALID_ARG_TYPE):
+      // A ca of the wrong type is refused when the client is built; another TLS setting of the wrong
+      // type, which Node's TLS refuses on every connection (ERR_INVALID_ARG_TYPE), fails each request:
       // a read-only command is not retried either.
-      const wrong = new CommandClient({ url: secure.commandUrl, credentials: DEMO, ca: 42 as unknown as string, retry: { baseDelayMs: 1 } });
+      expect(thrownBy(() => new CommandClient({ url: secure.commandUrl, credentials: DEMO, ca: 42 as unknown as string }))).toMatchObject({ code: 'INVALID_ARGUMENT' });
+      const wrong = new CommandClient({ url: secure.commandUrl, credentials: DEMO, tls: { ca: secure.certificate, cert: 42 as unknown as string }, retry: { baseDelayMs: 1 } });
       clients.push(wrong);
       const refusedCa = await wrong.request({ COMMAND: 'StatusAccount' });
       expect(refusedCa).toMatchObject({ code: 421, synthetic: true, attempt: 1 });

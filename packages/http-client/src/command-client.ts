@@ -8,7 +8,7 @@ import { HttpClientError, invalidArgument } from './http-client-error.js';
 import { HTTP_ERROR, parseResponse, SESSION_NOT_FOUND, syntheticResponse } from './parse-response.js';
 import { errorSummary, redactResponseText } from './redaction.js';
 import { type ConnectionFields, encodeRequestBody } from './request-body.js';
-import { logSafely } from './log-safely.js';
+import { loggerOption, logSafely } from './log-safely.js';
 import { type ConnectionOptions, dispatcherFactory, endpointUrl, isRetryableError, optionsOf, wholeNumber } from './transport.js';
 import { formatUserAgent, type UserAgentParts } from './user-agent.js';
 
@@ -345,6 +345,8 @@ export class CommandClient {
     this.#subuser = textOption('subuser', options.subuser);
     const retry = options.retry ?? {};
     const given = typeof retry === 'object' ? retry : { retries: retry === false ? 0 : retry };
+    // The REST client's key, which left the default two retries.
+    if ('limit' in given) throw invalidArgument("retry takes { retries }, not limit (ky's option, for createApiClient).");
     const baseDelayMs = wholeNumber('retry.baseDelayMs', given.baseDelayMs, 100);
     const maxRetries = wholeNumber('retry.retries', given.retries, 2);
     // Not below the base, the default included: a baseDelayMs above 2000 needs a maxDelayMs too.
@@ -365,7 +367,7 @@ export class CommandClient {
       return after ?? Math.round(((1 + Math.random()) * Math.min(maxDelayMs, baseDelayMs * 2 ** retries)) / 2);
     };
     this.#newPool = dispatcherFactory(url.origin, options, wholeNumber('timeoutMs', options.timeoutMs, 300_000), wholeNumber('connectTimeoutMs', options.connectTimeoutMs, 10_000), wholeNumber('maxResponseBytes', options.maxResponseBytes, 2 ** 26, 1));
-    this.#logger = options.logger ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
+    this.#logger = loggerOption(options.logger) ?? (options.debug === true ? createLogger({ level: 'debug' }) : silentLogger);
     const userAgent = typeof options.userAgent === 'string' ? options.userAgent : formatUserAgent(options.userAgent);
     // A header value: CR or LF would inject headers; undici refuses control characters and anything beyond Latin-1.
     if (/[^ -~\xa0-\xff]/.test(userAgent)) {

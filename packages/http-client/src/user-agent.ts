@@ -6,8 +6,8 @@ export interface UserAgentParts {
   name: string;
   /** Your application's version. */
   version: string;
-  /** Further modules, each as `name/version`. */
-  modules?: readonly string[] | undefined;
+  /** Further modules, each as `name/version` (one may be given alone). */
+  modules?: string | readonly string[] | undefined;
 }
 
 /**
@@ -29,6 +29,7 @@ export const formatUserAgent = (parts?: UserAgentParts): string => {
   }
   const version = typeof read === 'string' ? read : '0.0.0';
   // The modules, then this package's, separated by blanks.
-  const modules = [...(parts?.modules ?? []), `sessionkit-http-client/${version}`].join(' ');
+  // One module alone too: a string was spread a character per module.
+  const modules = [parts?.modules ?? [], `sessionkit-http-client/${version}`].flat().join(' ');
   return `${parts?.name ?? 'sessionkit'} (${process.platform}; ${process.arch}; rv:${parts?.version ?? version}) ${modules} node/${process.version}`;
 };
