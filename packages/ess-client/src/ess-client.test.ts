@@ -2102,8 +2102,11 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
       [{ reconnect: ['S3CR3T'] }, 'reconnect must be true, false or an object.'],
       [{ reconnect: { shouldReconnect: 'S3CR3T' } }, 'shouldReconnect must be a function.'],
       [{ fetchState: 'no' }, 'fetchState must be a boolean.'],
-      [{ ca: 42 }, 'ca must be PEM text: a string or an array of them.'],
-      [{ ca: ['-----BEGIN CERTIFICATE-----', { pem: 'S3CR3T' }] }, 'ca must be PEM text: a string or an array of them.'],
+      [{ ca: 42 }, 'ca must be PEM text (-----BEGIN CERTIFICATE-----), a string or an array of them, not a file path.'],
+      [{ ca: ['-----BEGIN CERTIFICATE-----', { pem: 'S3CR3T' }] }, 'ca must be PEM text (-----BEGIN CERTIFICATE-----), a string or an array of them, not a file path.'],
+      // A file's path for its contents: every connect failed as untrusted, told to pass ca.
+      [{ ca: '/etc/ssl/S3CR3T/ca.pem' }, 'ca must be PEM text (-----BEGIN CERTIFICATE-----), a string or an array of them, not a file path.'],
+      [{ ca: ['-----BEGIN CERTIFICATE-----', Buffer.from('S3CR3T.pem')] }, 'ca must be PEM text (-----BEGIN CERTIFICATE-----), a string or an array of them, not a file path.'],
       [{ resumeStore: {} }, 'resumeStore must be a TokenStore (get and set).'],
       [{ resumeStore: 'S3CR3T' }, 'resumeStore must be a TokenStore (get and set).'],
       [{ resumeKey: 42 }, 'resumeKey must be a string.'],
@@ -2115,7 +2118,8 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
       expect(inspect(error, { depth: 10 }), message).not.toContain('S3CR3T');
     }
     // What they may be: ca as tls takes it (a Buffer too), reconnect true or false.
-    for (const options of [{ ca: 'pem' }, { ca: ['a', 'b'] }, { ca: Buffer.from('pem') }, { reconnect: true }, { reconnect: false }, { resumeStore: new MemoryStore(), resumeKey: 'k' }]) {
+    const pem = '-----BEGIN CERTIFICATE-----\n';
+    for (const options of [{ ca: pem }, { ca: [pem, pem] }, { ca: Buffer.from(pem) }, { ca: [new TextEncoder().encode(pem)] }, { reconnect: true }, { reconnect: false }, { resumeStore: new MemoryStore(), resumeKey: 'k' }]) {
       expect(() => client(options as Partial<EssClientOptions>), inspect(options)).not.toThrow();
     }
   });

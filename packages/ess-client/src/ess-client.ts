@@ -330,7 +330,9 @@ function wanted(key: string, value: unknown, type: string): string | undefined {
     return typeof value === 'number' && value >= min && (value <= 2147483647 || !bounded) ? undefined : `a number from ${min}${bounded ? ' to 2147483647' : ''}`;
   }
   if (type === 'undefined') {
-    return value === undefined || [value].flat().every((pem) => typeof pem === 'string' || ArrayBuffer.isView(pem)) ? undefined : 'PEM text: a string or an array of them';
+    // With PEM's header: a file's path for its contents (NODE_EXTRA_CA_CERTS takes a path) is text
+    // Node's TLS skips, so nothing was trusted and every connect failed as untrusted, told to pass ca.
+    return value === undefined || [value].flat().every((pem) => (typeof pem === 'string' ? pem : ArrayBuffer.isView(pem) ? Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength) : undefined)?.includes('-----BEGIN')) ? undefined : 'PEM text (-----BEGIN CERTIFICATE-----), a string or an array of them, not a file path';
   }
   return typeof value === type ? undefined : `a ${type}`;
 }
