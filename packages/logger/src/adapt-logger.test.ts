@@ -217,7 +217,7 @@ describe('adaptLogger', () => {
     const { chunks, stream } = sinkStream();
     adaptLogger(pino(stream)).info('x', 42 as never);
     expect(JSON.parse(chunks[0]!)).toMatchObject({ msg: 'x', fields: 42 });
-    expect(() => adaptLogger(pino(stream)).child('http' as never)).toThrow(TypeError);
+    expect(() => adaptLogger(pino(stream)).child('http' as never)).toThrow(new TypeError("Bindings must be an object of fields, such as { component: 'http' }, not a string."));
   });
 
   it('takes a { log(entry) } sink that also has an add method for a sink, not for winston', () => {
