@@ -820,9 +820,34 @@ describe('redact: index and spaced bracket keys, Ruby hashes, argument arrays in
     expect(lines[1]!.endsWith(` ids=${JSON.stringify('{"id-1":"a","id-2":"b"}')} getter=${JSON.stringify('{"[object Object]":1}')}`)).toBe(true);
   });
 
+  it('hides a secret in the text of a key: a Map or an object keyed by tokens, no entry lost', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZW1vIn0.c2lnbmF0dXJl';
+    const other = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvdGhlciJ9.c2lnbmF0dXJl';
+    const tokens = new Map<unknown, unknown>([[jwt, 'session 1'], [other, 'session 2'], ['plain', 3]]);
+    const byToken = { [jwt]: 1, [other]: 2, [`password=${SECRET}`]: 3, [`token=${SECRET}`]: 4, [REDACTED]: 5, 'user.name': 'demo', 'a b': 6 };
+    const out = redact({ tokens, sessions: byToken });
+    // A Map's keys stay apart (each hidden one an object of its own, as a hidden object key is);
+    // an object's hidden keys are numbered where another key has that text, as the formats number a Map's.
+    expect([...out.tokens].map(([key, value]) => [String(key), value])).toEqual([[REDACTED, 'session 1'], [REDACTED, 'session 2'], ['plain', 3]]);
+    expect(out.sessions).toEqual({ [REDACTED]: 5, [`${REDACTED}#2`]: 1, [`${REDACTED}#3`]: 2, [`password=${REDACTED}`]: REDACTED, [`token=${REDACTED}`]: REDACTED, 'user.name': 'demo', 'a b': 6 });
+    const lines: string[] = [];
+    for (const format of ['json', 'pretty'] as const) createLogger({ format, write: (line) => lines.push(line) }).info('sessions', { tokens, byToken });
+    for (const line of lines) {
+      for (const secret of [jwt, other, SECRET]) expect(line).not.toContain(secret);
+    }
+    expect(lines[0]).toContain(`"tokens":{"${REDACTED}":"session 1","${REDACTED}#2":"session 2","plain":3}`);
+    // Linear in the number of keys that share a hidden text (each numbered from the last one).
+    const many = Object.fromEntries(Array.from({ length: 50_000 }, (_, index) => [`token=${index}`, index]));
+    let copied: Record<string, unknown> = {};
+    expect(cpuMs(() => (copied = redact(many)))).toBeLessThan(3_000);
+    expect(Object.keys(copied)).toHaveLength(50_000);
+    expect(copied[`token=${REDACTED}#50000`]).toBe(49_999);
+  });
+
   it('writes every entry of a Map in the formats, a key whose text an earlier key has with a number', () => {
     const lines: string[] = [];
-    const map = new Map<unknown, unknown>([[1, 'number'], ['1', 'string'], [{ token: SECRET }, 'a'], [{ token: SECRET }, 'b'], ['[object Object]#3', 'c'], [{}, 'd'], ['__proto__', 'p'], [Symbol('s'), 'not written']]);
+    // A Symbol key is skipped, not the end: the entries after it are written.
+    const map = new Map<unknown, unknown>([[1, 'number'], ['1', 'string'], [Symbol('s'), 'not written'], [{ token: SECRET }, 'a'], [{ token: SECRET }, 'b'], ['[object Object]#3', 'c'], [{}, 'd'], ['__proto__', 'p']]);
     for (const format of ['json', 'pretty'] as const) createLogger({ format, write: (line) => lines.push(line) }).info('x', { map });
     expect(lines[0]).not.toContain(SECRET);
     const written = '{"1":"number","1#2":"string","[object Object]":"a","[object Object]#2":"b","[object Object]#3":"c","[object Object]#4":"d","__proto__":"p"}';
@@ -1194,6 +1219,10 @@ describe('redact: camelCase keys, Errors as text, long strings, [name, value] pa
   it('keeps the frames of a stack below a message it redacts', () => {
     const out = redact(new Error(`'password': '${SECRET}'`)) as unknown as { stack: string };
     expect(out.stack.startsWith(`Error: 'password': '${REDACTED}'\n    at `)).toBe(true);
+    // Also below a secret on the message's last line, which read with the stack as one text takes
+    // the indented frames for the rest of its value.
+    const { stack } = redact(new Error(`login failed\npassword: ${SECRET}`)) as unknown as { stack: string };
+    expect(stack.startsWith(`Error: login failed\npassword: ${REDACTED}\n    at `)).toBe(true);
   });
 
   it('searches megabytes of one string without throwing (the patterns take runs of characters, not one at a time)', () => {

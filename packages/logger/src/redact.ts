@@ -544,11 +544,38 @@ export function createRedactor(given?: RedactOptions): Redactor {
         return key;
       }
     };
-    const entries = (list: [unknown, unknown][]): [unknown, unknown][] =>
-      list.map(([key, value]) => [
-        key && typeof key === 'object' ? mapKey(key) : key,
-        typeof key === 'string' && isSecretKey(key) ? (changed++, REDACTED) : copy(value, inner, key === 'rawHeaders'),
-      ]);
+    // A key whose text holds a secret (a Map or an object keyed by tokens, `{ 'token=…': 1 }`) is
+    // redacted too: in a Map as a key object of its own, as an object key above; in an object
+    // numbered (`[REDACTED]#2`) where another key has its text, as the formats number a Map's keys,
+    // so that no entry is lost. Without a separator, a blank or a `%` (`user.name`, `items[0]`), only
+    // a JWT can be found in a key: the others skip the search (~0.7 µs a key).
+    const entries = (list: [unknown, unknown][], map?: boolean): [unknown, unknown][] => {
+      let renamed: [unknown, unknown][] | undefined;
+      const out = list.map(([key, value]): [unknown, unknown] => {
+        let name = key && typeof key === 'object' ? mapKey(key) : key;
+        if (typeof key === 'string' && /[^\w$./[\]-]|eyJ/.test(key) && (name = redactText(key)) !== key) {
+          changed++;
+          if (map) name = Object(name);
+        }
+        const entry: [unknown, unknown] = [name, typeof key === 'string' && isSecretKey(key) ? (changed++, REDACTED) : copy(value, inner, key === 'rawHeaders')];
+        if (!map && name !== key) (renamed ??= []).push(entry);
+        return entry;
+      });
+      if (renamed) {
+        // Linear however many keys share a text: each text's numbering goes on from its last number.
+        const moved = new Set(renamed);
+        const names = new Set(out.filter((entry) => !moved.has(entry)).map(([key]) => key));
+        const numbers = new Map<unknown, number>();
+        for (const entry of renamed) {
+          const [text] = entry;
+          let number = numbers.get(text) ?? 1;
+          while (names.has(entry[0])) entry[0] = `${text as string}#${++number}`;
+          numbers.set(text, number);
+          names.add(entry[0]);
+        }
+      }
+      return out;
+    };
     // An argument list (`process.argv`, a `spawn()` call): the word after a secret `--flag` (or
     // `-flag`) is its value, unless it is the next option. Node's `rawHeaders` (names and values
     // in turn: `['Authorization', 'Bearer …', 'Host', 'h']`): the value after a secret name. (Only
@@ -562,7 +589,7 @@ export function createRedactor(given?: RedactOptions): Redactor {
       });
     }
     if (input instanceof Set) return new Set([...input].map(each));
-    if (input instanceof Map) return new Map(entries([...input]));
+    if (input instanceof Map) return new Map(entries([...input], true));
     // What an Error holds besides its own enumerable properties (which Object.entries() lists);
     // `errors` is an AggregateError's. Each is read on its own: one whose getter throws (a
     // `cause` getter) is UNREADABLE, and the message, name and stack are kept.
