@@ -100,6 +100,9 @@ describe('createLogger', () => {
     expect(() => createLogger()).toThrow(/SESSIONKIT_LOG_LEVEL "loud" is not a log level/);
     expect(() => createLogger({ level: 'loud' as never })).toThrow(/level "loud" is not a log level/);
     expect(() => createLogger({ level: 'info', format: 'xml' as never })).toThrow(/Unknown log format/);
+    // An empty one is no default: it is refused too.
+    expect(() => createLogger({ level: '' as never })).toThrow(/level "" is not a log level/);
+    expect(() => createLogger({ level: 'info', format: '' as never })).toThrow(/Unknown log format ""/);
   });
 
   it('does no work at all for a disabled level', () => {
@@ -150,7 +153,7 @@ describe('createLogger', () => {
   });
 
   it('refuses a write that is not a function when it is made (a stream threw at the first entry)', () => {
-    for (const write of [process.stdout, 'stdout', 1]) {
+    for (const write of [process.stdout, 'stdout', '', 1]) {
       expect(() => createLogger({ write: write as never })).toThrow(new TypeError('write must be a function that takes a line, such as (line) => process.stdout.write(line + "\\n").'));
     }
     expect(() => createLogger({ write: null as never, level: 'silent' })).not.toThrow();
@@ -312,6 +315,7 @@ describe('createLogger', () => {
     const logger = createLogger({ write: () => undefined });
     const cases: [unknown, string][] = [
       ['http', 'a string'],
+      ['', 'a string'],
       [42, 'a number'],
       [['a'], 'an array'],
       [new URL('https://api.example/?token=S3CRET'), 'a URL'],
