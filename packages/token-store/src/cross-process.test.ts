@@ -408,6 +408,20 @@ describe('FileStore across processes', () => {
     expect((await stat(join(base, 'r99', 'parent'))).mode & 0o777).toBe(0o700);
   }, 60_000);
 
+  it('under a umask without the owner search bit (0177), a caller whose mkdir() failed below a parent that gains its search bit before the next one exists still succeeds', async (context) => {
+    // The race above, one interleaving played: stat() of the parent not made yet then fails with
+    // ENOENT, which was read as a refusal (one caller in some thousands failed under load).
+    const base = await temporaryDirectory();
+    const user = unprivilegedChildUser();
+    if (typeof user === 'string') return context.skip(user);
+    if (isRoot) await chown(base, unprivilegedUser.uid, unprivilegedUser.gid);
+    const child = spawnChild('search-bit-race', [base], process.env, user);
+    const result = await child.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(child.lines).toEqual(['ok']);
+    for (const dir of ['r', 'r/parent', 'r/parent/store']) expect((await stat(join(base, dir))).mode & 0o777, dir).toBe(0o700);
+  }, 30_000);
+
   it('under a umask without the owner read bit (0477) lock files are still 0600, so their owner reads them back and releases them', async () => {
     const dir = await temporaryDirectory();
     // Run as a user file permissions apply to (root reads any file) where possible; as root,
