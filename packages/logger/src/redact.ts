@@ -547,8 +547,9 @@ export function createRedactor(given?: RedactOptions): Redactor {
     // A key whose text holds a secret (a Map or an object keyed by tokens, `{ 'token=…': 1 }`) is
     // redacted too: in a Map as a key object of its own, as an object key above; in an object
     // numbered (`[REDACTED]#2`) where another key has its text, as the formats number a Map's keys,
-    // so that no entry is lost. Without a separator, a blank or a `%` (`user.name`, `items[0]`), only
-    // a JWT can be found in a key: the others skip the search (~0.7 µs a key).
+    // so that no entry is lost. In a key of word characters, `$`, `.`, `/`, `-` and brackets alone
+    // (`user.name`, `items[0]`) the patterns can find nothing but a JWT: such a key is searched only
+    // with an `eyJ` in it (the search costs ~0.7 µs a key).
     const entries = (list: [unknown, unknown][], map?: boolean): [unknown, unknown][] => {
       let renamed: [unknown, unknown][] | undefined;
       const out = list.map(([key, value]): [unknown, unknown] => {
