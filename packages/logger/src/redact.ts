@@ -549,7 +549,7 @@ export function createRedactor(given?: RedactOptions): Redactor {
     // numbered (`[REDACTED]#2`) where another key has its text, as the formats number a Map's keys,
     // so that no entry is lost. In a key of word characters, `$`, `.`, `/`, `-` and brackets alone
     // (`user.name`, `items[0]`) the patterns can find nothing but a JWT: such a key is searched only
-    // with an `eyJ` in it (the search costs ~0.7 µs a key).
+    // with an `eyJ` in it (the search costs ~0.45 µs a short key).
     const entries = (list: [unknown, unknown][], map?: boolean): [unknown, unknown][] => {
       let renamed: [unknown, unknown][] | undefined;
       const out = list.map(([key, value]): [unknown, unknown] => {
