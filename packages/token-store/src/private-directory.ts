@@ -119,8 +119,8 @@ async function makeOne(dir: string, parent: string, waitMs = 1): Promise<void> {
 
 async function nearestIsOurs(path: string): Promise<boolean> {
   const above = nodePath.join(path, '..');
-  // Not even stat()-able: a directory above it lacks the search bit (EACCES), or had it when
-  // mkdir() failed and has it now, while `path` is not made yet (ENOENT: read as EACCES, this
-  // failed one caller in thousands under load). Whichever: the nearest one that is decides.
+  // Not even stat()-able: a directory above it lacks the search bit (EACCES), or lacked it when
+  // mkdir() failed and has it now, while `path` is not made yet (ENOENT, once read as a refusal:
+  // one caller in thousands failed under load). Either way the nearest one that is decides.
   return fs.stat(path).then((info) => info.uid === process.getuid?.(), () => above !== path && nearestIsOurs(above));
 }
