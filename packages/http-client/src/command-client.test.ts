@@ -191,7 +191,9 @@ describe('systems', () => {
       expect(thrownBy(() => new CommandClient({ tls: { ca } }))).toMatchObject(refused);
       expect(thrownBy(() => createApiClient({ baseUrl: 'https://api.example/', session: { authorization: () => Promise.resolve('Bearer t'), invalidate: () => undefined }, ca }))).toMatchObject(refused);
     }
-    for (const ca of [pem, Buffer.from(pem), [pem, Buffer.from(pem)]]) expect(() => new CommandClient({ ca })).not.toThrow();
+    // A Uint8Array that is not a Buffer too (TLS takes one), as text, not its numbers.
+    for (const ca of [pem, Buffer.from(pem), [pem, Buffer.from(pem)], new TextEncoder().encode(pem)]) expect(() => new CommandClient({ ca: ca as string })).not.toThrow();
+    expect(thrownBy(() => new CommandClient({ ca: new TextEncoder().encode('/etc/ssl/ca.pem') as never }))).toMatchObject(refused);
   });
 
   it('refuses a session that is no Session when it is built, naming the option without its value, instead of a 421 for every request', () => {

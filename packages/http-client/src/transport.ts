@@ -99,8 +99,9 @@ export const dispatcherFactory = (origin: string, options: ConnectionOptions, re
   const { cert, key, passphrase, servername, minVersion = 'TLSv1.2' } = options.tls ?? {};
   const ca = (options.ca ?? options.tls?.ca) as string | Buffer | (string | Buffer)[] | undefined;
   // A file's path for its contents (NODE_EXTRA_CA_CERTS takes a path): Node's TLS skips what is not
-  // PEM, so nothing would be trusted and every connection would fail as untrusted.
-  for (const pem of [ca ?? []].flat()) if (!String(pem).includes('-----BEGIN')) throw invalidArgument('ca must be PEM text (-----BEGIN CERTIFICATE-----), not a file path: readFileSync(path, "utf8").');
+  // PEM, so nothing would be trusted and every connection would fail as untrusted. Bytes are read as
+  // text, a Uint8Array's too (TLS takes one; String() wrote its numbers).
+  for (const pem of [ca ?? []].flat() as unknown[]) if (!String(ArrayBuffer.isView(pem) ? Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength) : pem).includes('-----BEGIN')) throw invalidArgument('ca must be PEM text (-----BEGIN CERTIFICATE-----), not a file path: readFileSync(path, "utf8").');
   // undici's defaults for the rest: one request at a time per connection (no pipelining), idle
   // connections kept at most 10 minutes whatever the server's keep-alive hint says.
   const settings: Undici.Pool.Options = {
