@@ -153,12 +153,15 @@ describe('FileStore across processes', () => {
 
   it('a live holder whose threadpool is busy (a long job on each of its threads, its event loop free) keeps its lock: the heartbeat does not queue behind them', async () => {
     const dir = await temporaryDirectory();
-    const staleLockMs = 300;
-    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '100', '1500']);
+    // A pool job three times staleLockMs: a heartbeat queued behind it lets the lock go stale while
+    // the waiter still waits. staleLockMs 1 s, not less: four busy threads on CI's two cores delay
+    // the holder's timers, and at 300 ms a heartbeat came late once (a false stale lock).
+    const staleLockMs = 1000;
+    const holder = spawnChild('hold-lock', [dir, 'key', String(staleLockMs), '100', '3000']);
     killOnFinish(holder);
     await holder.line((line) => line === 'locked');
     const store = new FileStore({ dir, staleLockMs });
-    await expect(store.withLock('key', () => Promise.resolve(), { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
+    await expect(store.withLock('key', () => Promise.resolve(), { timeoutMs: 2500 })).rejects.toMatchObject({ code: 'LOCK_TIMEOUT' });
     const result = await holder.exited;
     expect(result.code, result.stderr).toBe(0);
     expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
