@@ -5,10 +5,11 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { KeychainStore, type KeychainStoreOptions } from './keychain-store.js';
 import { StoreError } from './store-error.js';
 import { type BusProxy, startBusProxy } from './testing/bus-proxy.js';
+import { noteServingSecretService, retryWhenTheSecretServiceEnds } from './testing/secret-service.js';
 import { spawnChild } from './testing/spawn-ts.js';
 import { deferred, describeStoreContract } from './testing/store-contract.js';
 
@@ -18,6 +19,12 @@ const secretService = process.env.SESSIONKIT_SECRET_SERVICE === '1';
 const skipReason = secretService
   ? undefined
   : `no Secret Service: ${process.env.SESSIONKIT_SECRET_SERVICE_UNAVAILABLE ?? 'SESSIONKIT_SECRET_SERVICE is not 1 (run the tests through tooling/scripts/with-secret-service.sh)'}`;
+
+// A test under which gnome-keyring-daemon ended (it can crash under many connections: see
+// testing/secret-service.ts) runs again, once, on the daemon with-secret-service.sh starts again.
+beforeEach(async () => {
+  if (secretService) await noteServingSecretService();
+});
 
 async function temporaryDirectory(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'token-store-keychain-'));
@@ -100,9 +107,9 @@ describeStoreContract('KeychainStore (gnome-keyring over D-Bus)', async () => {
   const service = `sessionkit-test-${randomUUID()}`;
   const store = keychainStore({ service, lockDir });
   return { store, reopen: () => keychainStore({ service, lockDir }) };
-}, { skipReason, persistent: true });
+}, { skipReason, persistent: true, retry: retryWhenTheSecretServiceEnds });
 
-describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretService ? '' : ` SKIPPED: ${skipReason ?? ''}`}`, () => {
+describe.skipIf(!secretService)(`KeychainStore in the Secret Service${secretService ? '' : ` SKIPPED: ${skipReason ?? ''}`}`, { retry: retryWhenTheSecretServiceEnds }, () => {
   it('files records in the Secret Service itself, where secret-tool finds them', async () => {
     const service = `sessionkit-test-${randomUUID()}`;
     const store = keychainStore({ service, lockDir: await temporaryDirectory() });

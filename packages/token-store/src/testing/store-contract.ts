@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, type TestOptions } from 'vitest';
 import { StoreError } from '../store-error.js';
 import type { StoredRecord, TokenStore } from '../types.js';
 
@@ -18,6 +18,8 @@ export interface StoreContractOptions {
   skipReason?: string | undefined;
   /** The adapter keeps records outside the instance: `setup` must return `reopen`. */
   persistent?: boolean | undefined;
+  /** The suite's `retry` (the keychain's: see testing/secret-service.ts). */
+  retry?: TestOptions['retry'] | undefined;
 }
 
 /** A promise and the function that resolves it. */
@@ -62,10 +64,10 @@ async function expectStoreError(promise: Promise<unknown>, code: StoreError['cod
  * fresh store (keys are unique per test, so stores over shared storage do not collide).
  */
 export function describeStoreContract(name: string, setup: () => StoreUnderTest | Promise<StoreUnderTest>, options: StoreContractOptions = {}): void {
-  const { skipReason, persistent = false } = options;
+  const { skipReason, persistent = false, retry } = options;
   const title = skipReason === undefined ? `${name} (TokenStore contract)` : `${name} (TokenStore contract) SKIPPED: ${skipReason}`;
 
-  describe.skipIf(skipReason !== undefined)(title, () => {
+  describe.skipIf(skipReason !== undefined)(title, retry === undefined ? {} : { retry }, () => {
     async function open(): Promise<StoreUnderTest & { key: (label?: string) => string }> {
       const target = await setup();
       const used = new Set<string>();
