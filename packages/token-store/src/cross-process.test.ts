@@ -278,13 +278,15 @@ describe('FileStore across processes', () => {
   it("a holder under fake timers (the system time set an hour back) keeps its lock live for other processes: the heartbeat runs on a real timer and dates the file on the real clock", async () => {
     const dir = await temporaryDirectory();
     const { logger, entries } = recordingLogger();
-    const store = new FileStore({ dir, staleLockMs: 300, logger });
+    // staleLockMs 1 s (a heartbeat every 333 ms): a busy machine that delays the heartbeat by a
+    // few hundred ms does not make the lock stale, where a heartbeat on the fake timers would.
+    const store = new FileStore({ dir, staleLockMs: 1_000, logger });
     vi.useFakeTimers();
     onTestFinished(() => {
       vi.useRealTimers();
     });
     vi.setSystemTime(Date.now() - 3_600_000);
-    const waiter = spawnChild('hold-lock', [dir, 'key', '300', '0']);
+    const waiter = spawnChild('hold-lock', [dir, 'key', '1000', '0']);
     killOnFinish(waiter);
     await store.withLock('key', async () => {
       // Once the waiter polls (its owner tag's temporary file is there), hold for over 3 x staleLockMs.
@@ -293,7 +295,7 @@ describe('FileStore across processes', () => {
         if (realNow() > deadline) throw new Error('the waiter never started waiting');
         await sleep(10);
       }
-      await sleep(1_000);
+      await sleep(3_500);
       expect(waiter.lines).toEqual([]);
     });
     vi.useRealTimers();
