@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 
 import { KeychainStore, type KeychainStoreOptions } from './keychain-store.js';
 import { StoreError } from './store-error.js';
 import { type BusProxy, startBusProxy } from './testing/bus-proxy.js';
-import { noteServingSecretService, retryWhenTheSecretServiceEnds } from './testing/secret-service.js';
+import { retryWhenTheSecretServiceEnds, secretServiceBeforeEach } from './testing/secret-service.js';
 import { spawnChild } from './testing/spawn-ts.js';
 import { deferred, describeStoreContract } from './testing/store-contract.js';
 
@@ -22,8 +22,8 @@ const skipReason = secretService
 
 // A test under which gnome-keyring-daemon ended (it can crash under many connections: see
 // testing/secret-service.ts) runs again, once, on the daemon with-secret-service.sh starts again.
-beforeEach(async () => {
-  if (secretService) await noteServingSecretService();
+beforeEach(async (context) => {
+  if (secretService) await secretServiceBeforeEach(context);
 });
 
 async function temporaryDirectory(): Promise<string> {

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { endedSinceTheTestStarted, noteServingSecretService } from './testing/secret-service.js';
+import { describe, expect, it, onTestFinished, type TestContext, vi } from 'vitest';
+import { endedSinceTheTestStarted, markFailureUnderAnEndedSecretService, noteServingSecretService, retryWhenTheSecretServiceEnds } from './testing/secret-service.js';
 
 // The Secret Service the keychain tests run with (tooling/scripts/with-secret-service.sh): a
 // gnome-keyring-daemon that ends under the command is started again on the same keyring, and a
@@ -118,5 +118,28 @@ describe('the retry of a keychain test under which gnome-keyring-daemon ended', 
     vi.stubEnv('SESSIONKIT_SECRET_SERVICE_STATE', '');
     await noteServingSecretService(0);
     expect(endedSinceTheTestStarted()).toBe(false);
+  });
+
+  it("marks a failed test's errors only when the daemon ended under it, and the suite's retry condition matches only the marked ones", async () => {
+    const file = await stateFile();
+    await writeFile(file, `up 1 ${process.pid}\n`);
+    await noteServingSecretService(0);
+    const failed = (): { context: TestContext; messages: () => string[] } => {
+      const errors = [{ message: 'expected 1 to be 2' }, { message: 'A keychain get failed' }];
+      return { context: { task: { result: { errors } } } as unknown as TestContext, messages: () => errors.map((error) => error.message) };
+    };
+    const condition = typeof retryWhenTheSecretServiceEnds === 'object' ? retryWhenTheSecretServiceEnds.condition : undefined;
+    if (!(condition instanceof RegExp)) throw new Error('the retry condition must be a RegExp: vitest 4.1 drops a function before the tests run');
+
+    const unmarked = failed();
+    markFailureUnderAnEndedSecretService(unmarked.context);
+    expect(unmarked.messages()).toEqual(['expected 1 to be 2', 'A keychain get failed']);
+    expect(unmarked.messages().some((message) => condition.test(message))).toBe(false);
+
+    await writeFile(file, 'down 1\n');
+    const marked = failed();
+    markFailureUnderAnEndedSecretService(marked.context);
+    for (const message of marked.messages()) expect(condition.test(message), message).toBe(true);
+    expect(marked.messages()[0]).toMatch(/^expected 1 to be 2 \[gnome-keyring-daemon ended under this test/);
   });
 });

@@ -14,7 +14,7 @@
  * other failure is retried.
  */
 import { readFileSync } from 'node:fs';
-import type { TestOptions } from 'vitest';
+import type { TestContext, TestOptions } from 'vitest';
 
 interface SecretServiceState {
   status: string;
@@ -49,7 +49,7 @@ let servingAtStart: number | undefined;
 
 /**
  * Waits (at most `timeoutMs`) until a daemon serves, and remembers which, for the test about to
- * run. Call it in a `beforeEach`. Does nothing outside with-secret-service.sh.
+ * run. Does nothing outside with-secret-service.sh.
  */
 export async function noteServingSecretService(timeoutMs = 30_000): Promise<void> {
   servingAtStart = undefined;
@@ -75,12 +75,35 @@ export function endedSinceTheTestStarted(): boolean {
   return state.pid !== undefined && !running(state.pid);
 }
 
+/** What {@link markFailureUnderAnEndedSecretService} adds to the errors of such a test. */
+const endedUnderTheTest = ' [gnome-keyring-daemon ended under this test: see with-secret-service.sh in the log]';
+
 /**
- * A test's (or suite's) `retry`: once, and only when the gnome-keyring daemon ended while the test
- * ran (see {@link noteServingSecretService}). with-secret-service.sh prints each such end, with the
- * daemon's log.
+ * An `onTestFailed` handler: when the daemon that served at the test's start has ended, says so in
+ * the test's errors, which {@link retryWhenTheSecretServiceEnds} looks for. (Vitest 4.1 drops a
+ * retry condition that is a function before the tests run, so the condition is a RegExp over the
+ * error's message.)
+ */
+export function markFailureUnderAnEndedSecretService(context: TestContext): void {
+  if (!endedSinceTheTestStarted()) return;
+  for (const error of context.task.result?.errors ?? []) error.message += endedUnderTheTest;
+}
+
+/**
+ * Runs before each test: waits for a serving daemon, notes it, and marks the test's failure when it
+ * ends under the test. Use as `beforeEach(secretServiceBeforeEach)`.
+ */
+export async function secretServiceBeforeEach(context: TestContext): Promise<void> {
+  await noteServingSecretService();
+  context.onTestFailed(markFailureUnderAnEndedSecretService);
+}
+
+/**
+ * A suite's `retry`: once, and only a test whose errors say that the gnome-keyring daemon ended
+ * under it (see {@link secretServiceBeforeEach}). with-secret-service.sh prints each such end, with
+ * the daemon's log.
  */
 export const retryWhenTheSecretServiceEnds: NonNullable<TestOptions['retry']> = {
   count: 1,
-  condition: () => endedSinceTheTestStarted(),
+  condition: /\[gnome-keyring-daemon ended under this test: see with-secret-service\.sh in the log\]$/,
 };
