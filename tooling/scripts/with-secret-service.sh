@@ -102,7 +102,7 @@ EOF
   # round trip, then writes "$base/ready" and runs the command. If it ends without writing
   # "ready", the command did not run and we fall back.
   #
-  # gnome-keyring-daemon (42 to at least 50) can abort when several clients make short-lived
+  # gnome-keyring-daemon (42.1 here) can abort when several clients make short-lived
   # connections at once ("gkd_secret_service_get_pkcs11_session: assertion 'client' failed", then
   # a GLib-ERROR in g_variant_new): the native module behind KeychainStore opens a connection per
   # call. The supervisor then starts it again on the same login keyring (same password, same
