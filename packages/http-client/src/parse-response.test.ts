@@ -51,6 +51,8 @@ describe('parseResponse', () => {
     const response = new CommandResponse({ code: 200, description: 'ok', raw: '' }, null);
     expect(response).toMatchObject({ code: 200, description: 'ok', attempt: 1, durationMs: 0, httpStatus: undefined, url: undefined });
     expect(response.command).toBeUndefined();
+    // Fields the init leaves out take their documented defaults.
+    expect([response.pending, response.synthetic, response.runtime, response.queuetime, response.columns]).toEqual([false, false, undefined, undefined, []]);
   });
 
   it('accepts any case, \\r\\n or \\n, blanks around =, and keeps = inside values', () => {
