@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 
 import { KeychainStore, type KeychainStoreOptions } from './keychain-store.js';
 import { StoreError } from './store-error.js';
 import { type BusProxy, startBusProxy } from './testing/bus-proxy.js';
+import { childrenOf, running } from './testing/processes.js';
 import { retryWhenTheSecretServiceEnds, secretServiceBeforeEach } from './testing/secret-service.js';
 import { spawnChild } from './testing/spawn-ts.js';
 import { deferred, describeStoreContract } from './testing/store-contract.js';
@@ -42,37 +43,6 @@ function keychainStore(options: ConstructorParameters<typeof KeychainStore>[0]):
   const store = new KeychainStore(options);
   onTestFinished(() => store.close());
   return store;
-}
-
-/** The state letter of a process in /proc (`Z` for a zombie), or undefined when there is none. */
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether `pid` runs (a zombie, dead but not yet reaped, does not). */
-function running(pid: number): boolean {
-  const state = processState(pid);
-  return state !== undefined && state !== 'Z';
-}
-
-/** The pids of the processes whose parent is `pid` (Linux: read from /proc). */
-function childrenOf(pid: number): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(name));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
 }
 
 /**

@@ -15,6 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { TestContext, TestOptions } from 'vitest';
+import { running } from './processes.js';
 
 interface SecretServiceState {
   status: string;
@@ -33,16 +34,6 @@ function readState(): SecretServiceState | undefined {
   }
   const [status = '', generation = '', pid] = text.trim().split(' ');
   return { status, generation: Number(generation), pid: pid === undefined ? undefined : Number(pid) };
-}
-
-/** Whether `pid` runs (a zombie, ended but not yet reaped, does not). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 let servingAtStart: number | undefined;
