@@ -2,8 +2,9 @@
 // The project's test command (`pnpm test`): build, typecheck, lint and package checks through
 // turbo, then every vitest project, inside a real Secret Service session for the keychain tests.
 // `--tests-only` skips the turbo steps (CI uses it to rerun the suite under Node 22 and 24).
-// Writes .test-results/<label>.json (vitest's JSON report) and <label>.summary.json, and ends
-// with the line `N passed, N failed, N skipped`.
+// Writes .test-results/<label>.json (vitest's JSON report), <label>.retried.json (the tests that
+// passed only on a retry) and <label>.summary.json, and ends with the line
+// `N passed, N failed, N skipped`, after a line naming each test that passed on a retry.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -44,8 +45,11 @@ if (!values['tests-only']) {
 const resultsDir = join(root, '.test-results');
 mkdirSync(resultsDir, { recursive: true });
 const reportFile = join(resultsDir, `${values.label}.json`);
-// An earlier run's report must not be read as this run's (when vitest writes none).
+const retriedFile = join(resultsDir, `${values.label}.retried.json`);
+// An earlier run's reports must not be read as this run's (when vitest writes none).
 rmSync(reportFile, { force: true });
+rmSync(retriedFile, { force: true });
+process.env.SESSIONKIT_RETRIED_FILE = retriedFile;
 const vitest = [
   process.execPath,
   join(root, 'node_modules', 'vitest', 'vitest.mjs'),
@@ -53,6 +57,7 @@ const vitest = [
   '--reporter=default',
   '--reporter=json',
   `--outputFile.json=${reportFile}`,
+  `--reporter=${join(root, 'tooling', 'scripts', 'retried-reporter.mjs')}`,
   ...vitestArgs,
 ];
 // Debian packages the tests use (redis-server for the fleet store); installed when missing.
@@ -65,6 +70,7 @@ const status = existsSync(withSecretService) && process.platform === 'linux'
   ? run('bash', [withSecretService, ...vitest])
   : run(vitest[0], vitest.slice(1));
 
+const relative = (file) => (file.startsWith(root) ? file.slice(root.length + 1) : file);
 // Without a report (vitest did not start, or stopped before writing it): one failure, named.
 let summary = { passed: 0, failed: 1, skipped: 0, failures: [{ file: '(vitest)', test: `exited with status ${status} and wrote no report`, reason: 'see the log above' }] };
 if (existsSync(reportFile)) {
@@ -74,7 +80,7 @@ if (existsSync(reportFile)) {
   const failures = [];
   let failedSuites = 0;
   for (const file of report.testResults) {
-    const where = file.name.startsWith(root) ? file.name.slice(root.length + 1) : file.name;
+    const where = relative(file.name);
     // A suite that failed to load counts as a failure even though it ran no test.
     if (file.status === 'failed' && file.assertionResults.length === 0) {
       failedSuites += 1;
@@ -89,6 +95,8 @@ if (existsSync(reportFile)) {
     failed: report.numFailedTests + failedSuites,
     skipped: report.numPendingTests + report.numTodoTests,
     failures,
+    // Counted in `passed` too, as vitest counts them.
+    retried: existsSync(retriedFile) ? JSON.parse(readFileSync(retriedFile, 'utf8')).map((test) => ({ ...test, file: relative(test.file) })) : [],
   };
 }
 if (status !== 0 && summary.failed === 0) {
@@ -98,5 +106,7 @@ if (status !== 0 && summary.failed === 0) {
 }
 writeFileSync(join(resultsDir, `${values.label}.summary.json`), `${JSON.stringify({ label: values.label, node: process.version, ...summary })}\n`);
 for (const failure of summary.failures) console.log(`FAILED ${failure.file} > ${failure.test}\n  ${failure.reason}`);
+for (const { file, test, retries } of summary.retried ?? []) console.log(`PASSED AFTER ${retries} ${retries === 1 ? 'RETRY' : 'RETRIES'} ${file} > ${test}`);
+if (summary.retried?.length) console.log(`(${summary.retried.length} of the passed tests passed only on a retry)`);
 console.log(`\n${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);
 process.exit(status === 0 && summary.failed === 0 ? 0 : 1);
