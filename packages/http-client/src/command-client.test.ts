@@ -1175,6 +1175,21 @@ describe('sessions', () => {
     expect(failing.entity).toBe('1234');
   });
 
+  it('sends a per-request sessionId with the entity client.entity reports: its own system\'s once a reused session of another has ended', async () => {
+    const other = client();
+    await other.login();
+    const liveSession = other.saveSession()!.session;
+    const ote = client({ system: 'ote' });
+    await ote.login();
+    const live = client();
+    live.reuseSession(ote.saveSession()!);
+    expect((await live.logout()).code).toBe(200);
+    expect(live.entity).toBe('54cd');
+    // It was sent with the ended session's entity (1234): a live session refused with a 530.
+    expect(await live.request({ COMMAND: 'StatusAccount' }, { sessionId: liveSession })).toMatchObject({ code: 200, attempt: 1 });
+    expect(sandbox.commands.recent.at(-1)).toMatchObject({ entity: '54cd', usedSession: true });
+  });
+
   it('refuses a reuseSession() while a login() or logout() is not over with INVALID_STATE, changing nothing', async () => {
     const live = client();
     expect((await live.login()).code).toBe(200);

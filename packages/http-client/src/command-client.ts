@@ -135,7 +135,8 @@ export interface CommandRequestOptions {
   subuser?: string | undefined;
   /**
    * Send this session id (`s_session`) instead of the client's own session or credentials,
-   * without the client's core-session `Session`.
+   * without the client's core-session `Session`, with the entity that {@link CommandClient.entity}
+   * reports.
    */
   sessionId?: string | undefined;
 }
@@ -615,10 +616,10 @@ export class CommandClient {
     const { c: pairs, o: options } = outgoing;
     const signal = options.signal;
     const connection: ConnectionFields = {
-      // Without a session (the credentials, a login), this client's system: not the system of a
-      // session reused and since ended, which the credentials would go to (through a proxy URL,
-      // the entity alone tells the systems apart).
-      entity: session ? this.#entity : this.#systemEntity,
+      // What `entity` reports: the session in use's, else this client's system's. Not the system of
+      // a session reused and since ended, which the credentials (a login) or a per-request
+      // `sessionId` would go to (through a proxy URL, the entity alone tells the systems apart).
+      entity: session && this.#sessionId ? this.#entity : this.#systemEntity,
       remoteAddress: options.remoteAddress ?? this.#remoteAddress,
       session,
       user: options.subuser ?? this.#subuser,
