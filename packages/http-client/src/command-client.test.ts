@@ -551,6 +551,25 @@ describe('failures and retries', () => {
     expect(refused.retryAfterMs).toBeUndefined();
   });
 
+  it('returns a Retry-After over an hour (read as the 1-hour cap) at once, also under a maxRetryAfterMs above it', async () => {
+    const patient = client({ retry: { maxRetryAfterMs: 4 * 3_600_000 } });
+    // Three hours: it was read as one, at most maxRetryAfterMs, and retried after an hour, two before the server asked.
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 3 * 3600 });
+    const answer = patient.request({ COMMAND: 'StatusAccount' });
+    try {
+      expect(await settledWithin(answer, 5000)).toMatchObject({ code: 421, httpStatus: 503, attempt: 1, retryAfterMs: 3_600_000 });
+    } finally {
+      sandbox.commands.clearFaults();
+      // A retry still waiting rejects with CLOSED.
+      await patient.close();
+      await answer.catch(() => undefined);
+    }
+    // Under the cap, it is waited out as before: 2 s.
+    const waiting = client({ retry: { maxRetryAfterMs: 4 * 3_600_000 } });
+    sandbox.commands.injectFault({ type: 'status', status: 503, retryAfter: 2 });
+    expect(await waiting.request({ COMMAND: 'StatusAccount' })).toMatchObject({ code: 200, attempt: 2 });
+  });
+
   it('never retries a write command once it may have reached the server', async () => {
     const created = client();
     sandbox.commands.resetStats();

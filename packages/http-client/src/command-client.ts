@@ -50,7 +50,10 @@ export interface CommandRetryOptions {
   baseDelayMs?: number | undefined;
   /** The longest backoff; at least `baseDelayMs` (so a `baseDelayMs` above 2000 needs it too). @default 2000 */
   maxDelayMs?: number | undefined;
-  /** A `Retry-After` longer than this is not waited for: the failure is returned instead. @default 60000 */
+  /**
+   * A `Retry-After` longer than this is not waited for: the failure is returned instead; nor is one
+   * of an hour or more, whatever this says (`retryAfterMs` holds at most an hour). @default 60000
+   */
   maxRetryAfterMs?: number | undefined;
 }
 
@@ -356,11 +359,12 @@ export class CommandClient {
     this.#retryDelay = (error, status, readOnly, retries, after) => {
       // Retried: a transport error that is safe to retry; else, for a read-only command, 408, 429, 500,
       // 502, 503 or 504 (test() reads no status as "undefined", none of them), unless its Retry-After is
-      // too long (none compares false).
+      // too long (none compares false). One of an hour or more is read as the hour (parseRetryAfter's
+      // cap): whatever maxRetryAfterMs says, it may be longer, and a retry after the hour too early.
       if (
         retries >= maxRetries ||
         !(error === undefined ? readOnly && /^(408|429|50[0234])$/.test(status as unknown as string) : isRetryableError(error, readOnly)) ||
-        (after as unknown as number) > maxRetryAfterMs
+        (after as unknown as number) > Math.min(maxRetryAfterMs, 3_599_999)
       ) {
         return undefined;
       }
