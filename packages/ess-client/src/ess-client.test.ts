@@ -2117,8 +2117,12 @@ describe('EssClient: bad input (a token function that never answers, a frame ove
       [{ ca: ['-----BEGIN CERTIFICATE-----', Buffer.from('S3CR3T.pem')] }, 'ca must be PEM text (-----BEGIN CERTIFICATE-----), a string or an array of them, not a file path.'],
       [{ resumeStore: {} }, 'resumeStore must be a TokenStore (get and set).'],
       [{ resumeStore: 'S3CR3T' }, 'resumeStore must be a TokenStore (get and set).'],
-      [{ resumeKey: 42 }, 'resumeKey must be a string.'],
-      [{ resumeKey: { key: 'S3CR3T' } }, 'resumeKey must be a string.'],
+      [{ resumeKey: 42 }, 'resumeKey must be a non-empty string without NUL or lone surrogates.'],
+      [{ resumeKey: { key: 'S3CR3T' } }, 'resumeKey must be a non-empty string without NUL or lone surrogates.'],
+      // What no store takes as a key: every save and read failed, logged at warn only (no resume after a restart).
+      [{ resumeKey: '' }, 'resumeKey must be a non-empty string without NUL or lone surrogates.'],
+      [{ resumeKey: 'S3CR3T\0' }, 'resumeKey must be a non-empty string without NUL or lone surrogates.'],
+      [{ resumeKey: 'S3CR3T\ud800' }, 'resumeKey must be a non-empty string without NUL or lone surrogates.'],
     ];
     for (const [options, message] of cases) {
       const error = thrownBy(() => client(options));

@@ -318,7 +318,8 @@ const choices: Record<string, readonly string[] | undefined> = { overflow: ['pau
  * NaN), a timeout (`…TimeoutMs`) at least 1 (0 would time out at once: a heartbeat's, every healthy
  * connection), and a timer's time (`…Ms`, but not `resumeWindowMs`, only compared with elapsed
  * time) at most 2147483647, the longest timer Node keeps (a longer one, Infinity too, would fire at
- * once); `ca` (the one without a default) PEM as tls takes it; else a value of its default's type.
+ * once); `ca` (the one without a default) PEM as tls takes it; `resumeKey` a store key; else a value
+ * of its default's type.
  */
 function wanted(key: string, value: unknown, type: string): string | undefined {
   const allowed = choices[key];
@@ -329,6 +330,9 @@ function wanted(key: string, value: unknown, type: string): string | undefined {
     const bounded = /(?<!Window)Ms$|Payload/.test(key);
     return typeof value === 'number' && value >= min && (value <= 2147483647 || !bounded) ? undefined : `a number from ${min}${bounded ? ' to 2147483647' : ''}`;
   }
+  // What a store takes as a key: an empty one was refused at every save and read, logged at warn
+  // only, so a restarted process never resumed.
+  if (key === 'resumeKey') return typeof value === 'string' && value && !/[\0\p{Cs}]/u.test(value) ? undefined : 'a non-empty string without NUL or lone surrogates';
   if (type === 'undefined') {
     // With PEM's header: a file's path for its contents (NODE_EXTRA_CA_CERTS takes a path) is text
     // Node's TLS skips, so nothing was trusted and every connect failed as untrusted, told to pass ca.
