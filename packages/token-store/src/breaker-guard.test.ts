@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { renameSync } from 'node:fs';
 import { link, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -17,6 +18,8 @@ import { spawnChild } from './testing/spawn-ts.js';
  * package's own code runs unchanged.
  */
 const after = vi.hoisted(() => new Map<string, () => Promise<void>>());
+/** The same, synchronous, right after the package has dated a lock (`lstatSync`, after reading it). */
+const afterStat = vi.hoisted(() => new Map<string, () => void>());
 
 vi.mock('./node-builtins.js', async (importOriginal) => {
   const builtins = await importOriginal<typeof NodeBuiltins>();
@@ -27,6 +30,16 @@ vi.mock('./node-builtins.js', async (importOriginal) => {
   };
   return {
     ...builtins,
+    fsSync: {
+      ...builtins.fsSync,
+      lstatSync: (path: string) => {
+        const info = builtins.fsSync.lstatSync(path);
+        const hook = afterStat.get(path);
+        afterStat.delete(path);
+        hook?.();
+        return info;
+      },
+    },
     fs: {
       ...builtins.fs,
       // The package reads lock files and guards only as `fs.readFile(path, { flag })`.
@@ -119,6 +132,7 @@ describe('the <lock>.breaker guard', () => {
   // A hook a test's package code never reached must not fire in the next test.
   afterEach(() => {
     after.clear();
+    afterStat.clear();
   });
 
   it("a breaker clears a dead breaker's guard and breaks a dead owner's lock promptly, never reviving the guard of a breaker that has left", async () => {
@@ -199,6 +213,7 @@ describe('the <lock>.breaker guard', () => {
 describe('the put-back of a lock that changed hands while being broken', () => {
   afterEach(() => {
     after.clear();
+    afterStat.clear();
   });
 
   it('a holder that released a lock a breaker had moved aside leaves it stale at once, so its put-back does not keep others waiting for staleLockMs', async () => {
@@ -244,11 +259,13 @@ describe('the put-back of a lock that changed hands while being broken', () => {
     // Where a breaker (whose last check was of an earlier, stale lock) has the lock it moved.
     const aside = `${lockPath}.stale-breaker`;
     await store.withLock('key', () => {
-      // At release, right after this holder has read its own lock back, and before its unlink.
-      after.set(`read ${lockPath}`, () => rename(lockPath, aside));
+      // At release, right after this holder has read its own lock back (and dated it), and before its unlink.
+      afterStat.set(lockPath, () => {
+        renameSync(lockPath, aside);
+      });
       return Promise.resolve();
     });
-    expect(after.size).toBe(0);
+    expect(afterStat.size).toBe(0);
     expect(entries.filter((entry) => entry.level === 'warn').map((entry) => entry.msg)).toEqual(['could not release the lock; dated it stale']);
     // The breaker sees that it moved a lock other than the one it judged stale, and puts it back.
     await link(aside, lockPath);

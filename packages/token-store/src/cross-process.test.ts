@@ -194,6 +194,22 @@ describe('FileStore across processes', () => {
     expect(holder.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
   }, 60_000);
 
+  it("a waiter whose threadpool has a backlog judges a live holder's lock by its age when read, not after its reads queued behind the jobs: it waits, and breaks nothing", async () => {
+    const dir = await temporaryDirectory();
+    const staleLockMs = 1000;
+    const holder = await holdLock(dir, String(staleLockMs), '8000');
+    // 12 jobs of ~100 ms on 4 threads: each of the waiter's file system calls waits ~300 ms, and the
+    // four of reading the lock's text (open, stat, read, close) longer than staleLockMs's slack.
+    // Dated when its reads were done, a lock refreshed every 333 ms looked 2 s old: it was broken.
+    const waiter = spawnChild('backlog-lock', [dir, 'key', String(staleLockMs), '0', '100', '12', '3000']);
+    killOnFinish(waiter);
+    const waited = await waiter.exited;
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waiter.lines).toEqual(['timed out']);
+    // Still the holder's lock (killed at the test's end).
+    expect(await readFile(join(dir, lockName('key')), 'utf8')).toContain(`"pid":${holder.process.pid},`);
+  }, 30_000);
+
   it("withLock waits out another process's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
     const dir = await temporaryDirectory();
     const holder = await holdLock(dir, '30000', '300');

@@ -1,6 +1,6 @@
 import type { Logger } from '@sessionkit/logger';
 import { now, timers } from './clock.js';
-import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags, unlessMissing } from './fs-errors.js';
+import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, notPlain, readFlags, unlessMissing } from './fs-errors.js';
 import { crypto, fs, fsSync, os } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
 
@@ -28,7 +28,8 @@ export interface AcquireLockOptions {
 interface ObservedLock {
   text: string;
   owner: LockOwner | undefined;
-  mtimeMs: number;
+  /** The file's age when it was last seen (`now` minus its mtime): see `readLock`. */
+  ageMs: number;
 }
 
 /**
@@ -60,7 +61,7 @@ function parseOwner(text: string): LockOwner | undefined {
 }
 
 /**
- * Why `lock` may be broken, or '' while it is live, its age read on `now` (see clock.ts).
+ * Why `lock` may be broken, or '' while it is live, by its age when `readLock` read it.
  * Its owner refreshes it every third of its own staleLockMs, which may be longer than the
  * caller's: it is stale only once older than the longer of the two. A tag without one (earlier
  * versions), or with one that is not a number up to the longest option (2147483647), counts as the
@@ -85,7 +86,7 @@ function staleReason(lock: ObservedLock, staleLockMs: number): string {
       }
     }
   }
-  const ageMs = Math.round(now() - lock.mtimeMs);
+  const ageMs = lock.ageMs;
   // Only a number up to the longest option: JSON may hold a string ("2000000000", which <= would
   // coerce) or 1e999 (Infinity). One below the caller's changes nothing.
   const ownerMs = owner?.staleLockMs;
@@ -102,11 +103,17 @@ function staleReason(lock: ObservedLock, staleLockMs: number): string {
  */
 async function readLock(path: string): Promise<ObservedLock | undefined> {
   try {
-    const info = await inspectFile(path);
-    if (!info) return undefined;
+    if (!(await inspectFile(path))) return undefined;
     // UTF-8, as Buffer's String() decodes it.
     const text = String(await fs.readFile(path, { flag: readFlags }));
-    return { text, owner: parseOwner(text), mtimeMs: info.mtimeMs };
+    // Its age from an mtime read after the text, and at once: asynchronous calls each wait for a
+    // thread of libuv's pool, which slow dns.lookup, crypto or zlib jobs can keep busy, and an mtime
+    // read before the reads of the text (or dated after them) made a live holder's lock look as old
+    // as that wait: a waiter broke it. One system call on this thread, as the holder's heartbeat.
+    // Read after the text, an mtime belongs to that lock or to a newer one: never older.
+    const info = fsSync.lstatSync(path);
+    if (!info.isFile()) throw notPlain(path);
+    return { text, owner: parseOwner(text), ageMs: Math.round(now() - info.mtimeMs) };
   } catch (error) {
     unlessMissing(error, 'read', path);
     return undefined;
