@@ -24,28 +24,47 @@ export function createBaseLogger(
   const redactor = createRedactor(redact);
   const isLevelEnabled = (level: LogLevel): boolean =>
     level !== 'silent' && levelWeights[level] >= threshold && (isEnabled?.(level) ?? true);
-  // A field redacted as it is inside the whole: under its own key.
-  const redactField = (value: unknown, key: string): unknown => redactor.value({ [key]: value })[key];
   // Only after a field threw (a getter or `toJSON` that throws, a revoked Proxy; an Error whose
   // `cause` getter throws no longer does: `copy` reads that member on its own), in redaction or
-  // when the sink or its target serialized it: the fields one by one, each as `copy` makes it
-  // (redacted) and then serialized as the JSON format does.
-  // One that throws is UNREADABLE; when not even the keys can be listed, `fields` is. Nothing of
-  // the error is kept: its message may hold what the field held.
-  const readable = (fields: unknown, copy: (value: unknown, key: string) => unknown): LogFields => {
+  // when the sink or its target serialized it: each field is read, redacted and serialized alone
+  // (as the JSON format does), and one that throws is UNREADABLE; then the readable ones are
+  // redacted together, as the whole would have been: a name that holds a secret is renamed, and
+  // what depends on several fields (`{ name: 'password', value }`) is hidden. Redacted one by one
+  // under their own names, such a name was written in clear, its field lost, and such a value in
+  // clear. When not even the keys can be listed, `fields` is UNREADABLE. Nothing of the error is
+  // kept: its message may hold what the field held. Bindings, redacted already, are only read.
+  const readable = (fields: unknown, redacted?: boolean): LogFields => {
     try {
       // An array (from untyped code) is one value, whose items are redacted together (the word
       // after a `--flag`), not one by one. (Asked inside: a revoked Proxy throws even here.)
       if (Array.isArray(fields)) return { fields: UNREADABLE };
-      return Object.fromEntries(Object.keys(fields ?? {}).map((key) => {
+      const values: [string, unknown][] = [];
+      const alone: [string, unknown][] = [];
+      for (const key of Object.keys(fields ?? {})) {
+        let field: LogFields;
         try {
-          const value = copy((fields as LogFields)[key], key);
-          safeStringify(value);
-          return [key, value];
+          const value = (fields as LogFields)[key];
+          field = redacted ? { [key]: value } : redactor.value({ [key]: value });
+          // Serialized as the JSON format would: a `toJSON` may throw.
+          safeStringify(field);
+          values.push([key, value]);
         } catch {
-          return [key, UNREADABLE];
+          values.push([key, UNREADABLE]);
+          // Its name redacted too.
+          field = redacted ? { [key]: UNREADABLE } : redactor.value({ [key]: UNREADABLE });
         }
-      }));
+        alone.push(...Object.entries(field));
+      }
+      if (!redacted) {
+        try {
+          const together = redactor.value(Object.fromEntries(values));
+          safeStringify(together);
+          return together;
+        } catch {
+          // A value that copied alone threw the second time: the fields as redacted alone.
+        }
+      }
+      return Object.fromEntries(alone);
     } catch {
       return { fields: UNREADABLE };
     }
@@ -84,7 +103,7 @@ export function createBaseLogger(
             if (all) throw error;
             // Redaction failed (the sink was not called) or a field did not serialize in the
             // sink: the entry again, with the fields that can be read.
-            sink(level, text, { ...readable(bindings, (value) => value), ...readable(isFields(copy) ? fields : { fields }, redactField) }, time);
+            sink(level, text, { ...readable(bindings, true), ...readable(isFields(copy) ? fields : { fields }) }, time);
           }
         },
       ]),
@@ -97,7 +116,7 @@ export function createBaseLogger(
         try {
           redacted = redactor.value(more);
         } catch {
-          redacted = readable(more, redactField);
+          redacted = readable(more);
         }
         // A name (`child('http')`, from untyped code) would be a field per character.
         if (!isFields(redacted)) {

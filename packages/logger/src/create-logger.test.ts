@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { adaptLogger } from './adapt-logger.js';
 import { createLogger } from './create-logger.js';
 import { createRedactor, REDACTED } from './redact.js';
 import { silentLogger } from './silent-logger.js';
@@ -380,6 +381,47 @@ describe('createLogger with fields it cannot read', () => {
     expect(() => { createLogger({ write }).child({ component: 'c' }).info('x', { fn, ok: 1, primitive, password: 's3cr3t' }); }).not.toThrow();
     expect(lines).toHaveLength(1);
     expect(lines[0]!.slice(13)).toBe('INFO  x component=c fn=[Unreadable] ok=1 primitive=[Unreadable] password=[REDACTED]');
+  });
+
+  it('redacts the readable fields together when one cannot be read: a name holding a secret renamed, a { name, value } pair hidden', () => {
+    const url = 'https://api.example.com/v1/items?access_token=s3cr3t-in-a-name';
+    const entries: unknown[] = [];
+    for (const format of ['json', 'pretty'] as const) {
+      const { lines, write } = capture();
+      const logger = createLogger({ format, write });
+      // Redacted one by one under their own names, the first was dropped (JSON, pretty) and the
+      // pair's value written in clear.
+      logger.info('x', { [url]: 200, name: 'password', value: 's3cr3t-value', body: revoked() });
+      logger.child({ [url]: 1, name: 'token', value: 's3cr3t-binding', body: revoked() }).info('y');
+      expect(lines.join('\n')).not.toMatch(/s3cr3t/);
+      if (format === 'json') entries.push(...lines.map((line) => JSON.parse(line) as unknown));
+      else expect(lines[0]!.slice(13)).toBe(`INFO  x "${url.replace('s3cr3t-in-a-name', REDACTED)}"=200 name=password value=${REDACTED} body=[Unreadable]`);
+    }
+    expect(entries).toMatchObject([
+      { msg: 'x', [url.replace('s3cr3t-in-a-name', REDACTED)]: 200, name: 'password', value: REDACTED, body: '[Unreadable]' },
+      { msg: 'y', [url.replace('s3cr3t-in-a-name', REDACTED)]: 1, name: 'token', value: REDACTED, body: '[Unreadable]' },
+    ]);
+    // An adapted logger's target gets the same fields, names redacted.
+    const seen: unknown[] = [];
+    adaptLogger({ log: (entry: { fields: unknown }) => seen.push(entry.fields) }).info('z', { [url]: 200, body: revoked() });
+    expect(seen).toEqual([{ [url.replace('s3cr3t-in-a-name', REDACTED)]: 200, body: '[Unreadable]' }]);
+    // A value that reads once alone and then throws: the fields as redacted alone, names too.
+    let reads = 0;
+    const flaky = { get n(): number { if (++reads === 3) throw new Error('s3cr3t'); return reads; } };
+    const { lines, write } = capture();
+    createLogger({ format: 'json', write }).info('w', { [url]: 200, flaky, body: revoked() });
+    expect(reads).toBe(3);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ msg: 'w', [url.replace('s3cr3t-in-a-name', REDACTED)]: 200, flaky: { n: 2 }, body: '[Unreadable]' });
+    expect(lines[0]).not.toMatch(/s3cr3t/);
+  });
+
+  it.each(['json', 'pretty'] as const)('does not throw on fields whose toJSON answers itself once, then nothing (%s)', (format) => {
+    const { lines, write } = capture();
+    let calls = 0;
+    const fields = { toJSON(): unknown { return calls++ === 0 ? this : undefined; }, a: 1 };
+    expect(() => { createLogger({ format, write }).info('x', fields); }).not.toThrow();
+    expect(lines).toHaveLength(1);
+    if (format === 'json') expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', msg: 'x' });
   });
 
   it('writes fields: [Unreadable] when not even their names can be read, keeping the bindings', () => {

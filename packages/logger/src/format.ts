@@ -75,7 +75,8 @@ export function withFields<T extends object>(head: T, fields: LogFields, taken: 
  */
 export function formatJson(level: EntryLevel, msg: string, fields: LogFields, time: string): string {
   // Two objects joined: in one, JavaScript would put fields named like array indexes (`200`) first.
-  const rest = safeStringify(withFields({}, fields, ['time', 'level', 'msg']));
+  // Nothing (`undefined`) when a `toJSON` field says so, once as JSON.stringify calls it: no fields.
+  const rest = (safeStringify(withFields({}, fields, ['time', 'level', 'msg'])) as string | undefined) ?? '{}';
   return safeStringify({ time, level, msg }).slice(0, -1) + (rest.length > 2 ? `,${rest.slice(1)}` : '}');
 }
 
