@@ -1,3 +1,4 @@
+import { timers } from './clock.js';
 import { StoreError } from './store-error.js';
 
 /** An argument of a Redis command. */
@@ -114,8 +115,10 @@ export class RedisConnection {
     this.#throwRefusal();
     let sent: Promise<unknown> | undefined;
     let timer: NodeJS.Timeout | undefined;
+    // A real timer (see clock.ts): on the global one, which fake timers replace, a command to a
+    // frozen server waited for ever in a test with vi.useFakeTimers().
     const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
+      timer = timers.setTimeout(() => {
         reject(new StoreError('TIMEOUT', `Redis did not answer within ${this.#timeoutMs} ms, could not ${action}. The server may be overloaded or frozen; raise commandTimeoutMs if it is just slow.`));
       }, this.#timeoutMs);
     });
@@ -127,7 +130,7 @@ export class RedisConnection {
       sent?.catch(() => undefined);
       throw redisError(error, action);
     } finally {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
     }
   }
 
@@ -153,7 +156,7 @@ export class RedisConnection {
     const connecting = this.#connecting ?? this.#awaitConnection(client.once.bind(client), client.off.bind(client), status);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
+      timer = timers.setTimeout(() => {
         reject(new StoreError('TIMEOUT', `Could not connect to Redis within ${this.#timeoutMs} ms, could not ${action}. Check the address and the network.`));
       }, this.#timeoutMs);
     });
@@ -161,7 +164,7 @@ export class RedisConnection {
       const closed = await Promise.race([connecting, timedOut]);
       if (closed) throw unreachable('closed', closed.failure ?? this.lastError, action);
     } finally {
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
     }
   }
 

@@ -216,6 +216,24 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     expect((await storeErrorOf(store.get('key'))).code).toBe('UNAVAILABLE');
   }, 30_000);
 
+  it('a frozen server under fake timers (the clock never advancing): get() and withLock() still end after commandTimeoutMs', async () => {
+    const server = await ownServer();
+    const store = openStore({ url: server.url, commandTimeoutMs: 300 });
+    await store.set('key', { version: 1 });
+    server.pause();
+    onTestFinished(() => {
+      server.resume();
+    });
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // Real time, as above: on the global timers, the command's timeout never fired.
+    const outcome = (promise: Promise<unknown>): Promise<unknown> => Promise.race([promise.then(() => 'resolved', (error: unknown) => (error as StoreError).code), sleep(5_000).then(() => 'still waiting after 5 s')]);
+    expect(await outcome(store.get('key'))).toBe('TIMEOUT');
+    expect(await outcome(store.withLock('key', () => Promise.resolve(), { timeoutMs: 300 }))).toBe('TIMEOUT');
+  }, 30_000);
+
   it('an ioredis client passed in with its default options (offline queue on) still fails fast', async () => {
     const server = await ownServer();
     const client = new Redis(server.url);
