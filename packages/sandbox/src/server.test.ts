@@ -168,6 +168,27 @@ describe('startSandbox', () => {
     }
   });
 
+  it('answers a request with an upgrade it does not speak (h2c, as Java\'s HttpClient and curl --http2 send) as the HTTP/1.1 request it is, body and all', async () => {
+    const sandbox = await startSandbox({ ess: { generator: false } });
+    try {
+      const port = Number(new URL(sandbox.url).port);
+      const h2c = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n';
+      const post = (path: string, body: string): Promise<string> => exchange(port, `POST ${path} HTTP/1.1\r\nHost: x\r\n${h2c}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      // Each was a 404 with no body: once a WebSocket server listens, Node hands every request with an Upgrade header to it.
+      const token = await post('/IDP/connect/token', 'grant_type=client_credentials&client_id=sessionkit-demo&client_secret=demo-secret');
+      expect(token).toMatch(/^HTTP\/1\.1 200 /);
+      expect(token).toMatch(/\r\nConnection: close\r\n/i);
+      expect(token).toMatch(/"token_type":"Bearer"/);
+      const command = await post('/api/call.cgi', 's_entity=54cd&s_login=demo&s_pw=demo-password&s_command=COMMAND%3DStatusAccount');
+      expect(command).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\n\[RESPONSE\]\r?\nCODE = 200\r?\n/);
+      expect(await exchange(port, `GET /nowhere HTTP/1.1\r\nHost: x\r\n${h2c}\r\n`)).toMatch(/^HTTP\/1\.1 404 /);
+      // The server keeps serving (WebSocket upgrades stay upgrades: the events gateway's tests).
+      expect((await fetch(`${sandbox.url}/api/call.cgi?s_entity=54cd&s_login=demo&s_pw=demo-password&s_command=COMMAND%3DStatusAccount`)).status).toBe(200);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it('rejects with the listen error, or a key Node cannot read, and leaves nothing running: the event generator\'s timer is stopped', async () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));

@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { type AddressInfo, isIP, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { type CommandApi, type CommandApiOptions, type CommandApiStats, createCommandApi } from './command/command-api.js';
 import {
   createEventsGateway,
@@ -155,15 +155,6 @@ async function tlsMaterial(given: SandboxOptions['tls'] | null): Promise<{ key: 
   return { key, cert: cert.toString() };
 }
 
-/** Answer an upgrade request with an empty HTTP error and close its socket. */
-function refuseUpgrade(socket: Duplex, statusLine: string): void {
-  // The HTTP server stops listening for errors on a socket it hands over for an upgrade.
-  socket.on('error', () => undefined);
-  socket.end(`HTTP/1.1 ${statusLine}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => {
-    socket.destroy();
-  });
-}
-
 /**
  * Start a local server speaking the OAuth 2.0 token endpoint, the ISPAPI command protocol and
  * the Events and State WebSocket API, on a free port of 127.0.0.1 by default.
@@ -213,18 +204,45 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     });
   };
 
+  // Takes the requests that came with an upgrade the sandbox does not speak; never listens.
+  const plain = createHttpServer(onRequest);
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const routed = route(request);
-    if (routed === undefined) {
-      refuseUpgrade(socket, '400 Bad Request');
+    if (routed?.module?.upgrade !== undefined && /^websocket$/i.test(request.headers.upgrade ?? '')) {
+      routed.module.upgrade(request, socket, head, routed.url);
       return;
     }
-    const { module, url } = routed;
-    if (module?.upgrade === undefined) {
-      refuseUpgrade(socket, '404 Not Found');
-      return;
+    // Once an 'upgrade' listener exists, Node hands it every request with an Upgrade header, such
+    // as h2c's (Java's HttpClient on http://, curl --http2). An HTTP/1.1 server answers those as
+    // the request they are: so here, its head written again without the upgrade, then its body,
+    // read by a server of its own, on this connection, closed after the answer.
+    const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`];
+    const raw = request.rawHeaders;
+    for (let index = 0; index < raw.length; index += 2) {
+      if (!/^(upgrade|connection|http2-settings)$/i.test(raw[index] ?? '')) lines.push(`${raw[index]}: ${raw[index + 1]}`);
     }
-    module.upgrade(request, socket, head, url);
+    const replayed = new Duplex({
+      read: () => undefined,
+      write: (chunk: Buffer, _encoding, done) => {
+        socket.write(chunk, () => {
+          done();
+        });
+      },
+      final: (done) => {
+        socket.end(done);
+      },
+      destroy: (error, done) => {
+        socket.destroy();
+        done(error);
+      },
+    });
+    replayed.push(`${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`);
+    replayed.push(head);
+    socket.on('data', (chunk: Buffer) => replayed.push(chunk));
+    socket.on('end', () => replayed.push(null));
+    socket.on('error', () => replayed.destroy());
+    socket.on('close', () => replayed.destroy());
+    plain.emit('connection', replayed);
   };
 
   const sockets = new Set<Socket>();
