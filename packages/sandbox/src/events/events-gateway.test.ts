@@ -373,6 +373,17 @@ describe('events gateway', () => {
     client.ws.close();
   });
 
+  it('answers a delayed getState with 409 when a startSession on its connection came first: never leaves it unanswered', async () => {
+    const client = await RawClient.open(sandbox.essUrl, auth);
+    await client.command('startSession', { sessionId: '', eventId: '' });
+    sandbox.events.setGetStateDelay(200);
+    client.ws.send(JSON.stringify({ command: 'getState', commandId: 60 }));
+    expect(await client.command('startSession', { sessionId: '', eventId: '' })).toMatchObject({ status: 201 });
+    await client.until(() => client.frames.some((frame) => frame.commandId === 60));
+    expect(client.frames.find((frame) => frame.commandId === 60)).toMatchObject({ status: 409, error: { errorText: expect.stringContaining('startSession') as unknown } });
+    client.ws.close();
+  });
+
   it('refuses upgrades with 503 for a count, or until told to accept again', async () => {
     sandbox.events.refuseUpgrades({ count: 2 });
     expect(await upgradeStatus(sandbox.essUrl, auth)).toBe(503);

@@ -424,7 +424,12 @@ export function createEventsGateway(options: EventsGatewayOptions, dependencies:
 
   const getState = (connection: Connection, session: GatewaySession, commandId: number): void => {
     const answer = (): void => {
-      if (connection.session !== session) return;
+      // Another startSession on this connection meanwhile: the state asked for is another
+      // session's. Answered all the same, as every command is: with an error.
+      if (connection.session !== session) {
+        fail(connection, commandId, 409, 'The session changed (startSession) before the state was ready: ask again.');
+        return;
+      }
       let frame = `{"commandId":${commandId},"status":200,"states":[`;
       let first = true;
       for (const state of states.values()) {
