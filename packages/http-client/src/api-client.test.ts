@@ -10,6 +10,7 @@ import { oauth2, Session } from '@sessionkit/core-session';
 import { createLogger, type Logger } from '@sessionkit/logger';
 import { runChild } from '@sessionkit/vitest-config/child';
 import { type Sandbox, startSandbox } from '@sessionkit/sandbox';
+import { MemoryStore } from '@sessionkit/token-store';
 import { type ApiClientOptions, type ApiSession, createApiClient } from '@sessionkit/http-client';
 import { thrownBy } from './testing/thrown-by.js';
 
@@ -633,6 +634,23 @@ describe('createApiClient', () => {
       expect((error as Error).cause).toBeUndefined();
       // Not retried, and never sent.
       expect(sandbox.stats.commands.rest.requests - requests).toBe(0);
+    }
+  });
+
+  it('does not retry a request whose Session failed with a store error (its lock held too long): the Session has waited already', async () => {
+    const store = new MemoryStore();
+    const own = new Session({ store, lockTimeoutMs: 200, authenticator: oauth2({ tokenUrl: sandbox.tokenUrl, grant: 'client_credentials', clientId: 'sessionkit-demo', clientSecret: 'demo-secret' }) });
+    let release!: () => void;
+    const held = store.withLock(own.key, () => new Promise<void>((resolve) => { release = resolve; }));
+    try {
+      let retries = 0;
+      const api = createApiClient({ baseUrl: `${sandbox.url}/api/rest/`, session: own, hooks: { beforeRetry: [() => { retries += 1; }] } });
+      // A GET (which ky retries): each retry waited for the lock again, three times the lock timeout in all.
+      await expect(api.get('v1/whoami')).rejects.toMatchObject({ name: 'StoreError', code: 'LOCK_TIMEOUT' });
+      expect(retries).toBe(0);
+    } finally {
+      release();
+      await held;
     }
   });
 

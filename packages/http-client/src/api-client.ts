@@ -3,7 +3,7 @@ import type { Logger } from '@sessionkit/logger';
 import type * as Ky from 'ky';
 import type { HTTPError, KyInstance, NormalizedOptions, Options as KyOptions, RetryOptions as KyRetryOptions } from 'ky';
 import type { Dispatcher } from 'undici';
-import { AuthError, silentLogger } from './dependencies.js';
+import { AuthError, silentLogger, StoreError } from './dependencies.js';
 import { errorSummary, redactUrl } from './redaction.js';
 import { HttpClientError, invalidArgument } from './http-client-error.js';
 import { loggerOption, logSafely } from './log-safely.js';
@@ -44,7 +44,8 @@ export interface ApiClientOptions extends ConnectionOptions {
    * refused, but waited at most `maxRetryAfter`: a `Retry-After` that is a Unix time, and the
    * `RateLimit-Reset`, `X-RateLimit-Retry-After`, `X-RateLimit-Reset` and `X-Rate-Limit-Reset`
    * that ky (1.14) reads when there is no `Retry-After`. A failure to get the authorization (an
-   * `AuthError`) is never retried here: the Session has retried what it can. A request's or
+   * `AuthError`, or a `StoreError` of the Session's store) is never retried here: the Session has
+   * retried what it can, and waited for its store's lock. A request's or
    * `extend()`'s `retry` is laid over this one (a count replaces it) but keeps both: its
    * `maxRetryAfter` can lower the cap, not raise it, and its `shouldRetry` decides about the other
    * failures only.
@@ -285,7 +286,8 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
   // Puts the cap (a lower number given stays) and the guards on retry options: the client's own, so
   // that they stay for a request that drops the hooks, and, with `request`, those ky uses for a
   // request (see the beforeRequest hook). A failed login (an AuthError: the Session has retried it)
-  // is never retried, nor a request refused here (an HttpClientError, such as one to another origin); with `request`, nor is an HTTPError ky would wait on longer than the cap: ky's
+  // is never retried, nor the Session's store failing (a StoreError: a lock held too long, waited
+  // for again at every try), nor a request refused here (an HttpClientError, such as one to another origin); with `request`, nor is an HTTPError ky would wait on longer than the cap: ky's
   // own condition (a status in afterStatusCodes, ky's HTTPError only: no other error's `response` is
   // read) and its reading of Retry-After: a number of seconds, else a date (`Date.parse`), with no
   // limit; one that is neither is refused too (ky would wait the whole cap for it), no header never.
@@ -308,7 +310,7 @@ export function createApiClient(options: ApiClientOptions): KyInstance {
       const seconds = +(header as string);
       // (`Infinity` is neither: ky would wait the whole cap for it.)
       const wait = Number.isFinite(seconds) ? (seconds < 1704067200 ? seconds * 1000 : 0) : Date.parse(header as string) - Date.now();
-      return !(AuthError.isInstance(error) || HttpClientError.isInstance(error) || (header && !(wait <= cap))) && own?.(state);
+      return !(AuthError.isInstance(error) || StoreError.isInstance(error) || HttpClientError.isInstance(error) || (header && !(wait <= cap))) && own?.(state);
     };
   };
   guard(retry);
