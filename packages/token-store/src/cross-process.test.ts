@@ -197,7 +197,9 @@ describe('FileStore across processes', () => {
   it("a waiter whose threadpool has a backlog judges a live holder's lock by its age when read, not after its reads queued behind the jobs: it waits, and breaks nothing", async () => {
     const dir = await temporaryDirectory();
     const staleLockMs = 1000;
-    const holder = await holdLock(dir, String(staleLockMs), '8000');
+    // Held for longer than the waiter can take, however slow its calls on a busy machine: its
+    // lock is only ever got by breaking it.
+    const holder = await holdLock(dir, String(staleLockMs), '120000');
     // 12 jobs of ~100 ms on 4 threads: each of the waiter's file system calls waits ~300 ms, and the
     // four of reading the lock's text (open, stat, read, close) longer than staleLockMs's slack.
     // Dated when its reads were done, a lock refreshed every 333 ms looked 2 s old: it was broken.
@@ -208,7 +210,7 @@ describe('FileStore across processes', () => {
     expect(waiter.lines).toEqual(['timed out']);
     // Still the holder's lock (killed at the test's end).
     expect(await readFile(join(dir, lockName('key')), 'utf8')).toContain(`"pid":${holder.process.pid},`);
-  }, 30_000);
+  }, 90_000);
 
   it("withLock waits out another process's lock while the caller's test uses fake timers (vi.useFakeTimers())", async () => {
     const dir = await temporaryDirectory();
