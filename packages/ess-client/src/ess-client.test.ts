@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Authenticator, oauth2, Session, type Token } from '@sessionkit/core-session';
 import { createLogger } from '@sessionkit/logger';
 import type { Sandbox } from '@sessionkit/sandbox';
-import { MemoryStore } from '@sessionkit/token-store';
+import { MemoryStore, type TokenStore } from '@sessionkit/token-store';
 import { WebSocket, WebSocketServer } from 'ws';
 import { EssClient, type EssClientOptions, EssError, type EssEvent, type EssFilter, type EssGap, type EssSession } from '@sessionkit/ess-client';
 import {
@@ -269,6 +269,31 @@ describe('EssClient: tokens', () => {
     expect(sandbox.stats.idp.requests).toBe(tokenRequests + 1);
     expect(ess.stats.resumes).toBe(1);
     expect(logged.some((line) => line.includes('token refused: retrying with a fresh token') && line.includes('UNAUTHORIZED'))).toBe(true);
+  });
+
+  it('gets a fresh token again for a 401 after another failure in between (a gateway restarting twice), not halting', async () => {
+    const ess = client({
+      logger: createLogger({
+        level: 'info',
+        format: 'json',
+        write: (line) => {
+          const { msg } = JSON.parse(line) as { msg: string };
+          // The first 401's fresh token meets a 503; by the next attempt it has been revoked too.
+          if (msg === 'token refused: retrying with a fresh token' && !sandbox.stats.events.refused) sandbox.events.refuseUpgrades({ count: 1 });
+          if (msg === 'connect attempt failed') sandbox.idp.expireAll();
+        },
+      }),
+    });
+    await ess.connect();
+    const changes: string[] = [];
+    ess.on('connection', (change) => changes.push(`${change.state}${change.error ? ` ${change.error.code}` : ''}`));
+    const online = next(ess, 'connection', (change) => change.state === 'online' || change.state === 'halted');
+    sandbox.idp.expireAll();
+    sandbox.dropConnections();
+    // It used to halt with UNAUTHORIZED: one fresh token until online again, whatever came between.
+    expect((await online).state).toBe('online');
+    expect(changes).toEqual(['delayed CONNECTION_LOST', 'online']);
+    expect(sandbox.stats.events).toMatchObject({ unauthorized: 2, refused: 1 });
   });
 
   it('halts with UNAUTHORIZED when the second token is refused too; reconnect() recovers', async () => {
@@ -1573,6 +1598,41 @@ describe('EssClient: edge cases of delivery, the resume record and the lifecycle
       expect(terminate).not.toHaveBeenCalled();
     } finally {
       terminate.mockRestore();
+    }
+  });
+
+  it('does not come online on a connection lost while its new session was being recorded, nor start a heartbeat there', async () => {
+    const memory = new MemoryStore();
+    let recorded!: () => void;
+    const slow = new Promise<void>((resolve) => { recorded = resolve; });
+    // A store whose first write ends only once the connection is gone (a slow disk, Redis over a network).
+    const resumeStore: TokenStore = {
+      get: (key) => memory.get(key),
+      delete: (key) => memory.delete(key),
+      withLock: (key, fn, options) => memory.withLock(key, fn, options),
+      set: async (key, value) => {
+        await slow;
+        await memory.set(key, value);
+      },
+    };
+    const emitted = vi.spyOn(WebSocket.prototype, 'emit');
+    try {
+      // No filters: no addSubscription, whose failure would have ended the set-up.
+      const ess = client({ filters: undefined, resumeStore, heartbeatMs: 50 });
+      const states: string[] = [];
+      ess.on('connection', (change) => states.push(change.state));
+      const connected = ess.connect();
+      await until(() => sandbox.stats.events.sessionsNew >= 1);
+      sandbox.dropConnections();
+      await until(() => emitted.mock.calls.some(([name]) => name === 'close'));
+      recorded();
+      await connected;
+      // Online on a new session of a new connection: it used to come online on the dead one (whose
+      // heartbeat timer then kept the process alive after close()), and went delayed at once.
+      expect(states).toEqual(['connecting', 'online']);
+      expect(sandbox.stats.events).toMatchObject({ sessionsNew: 2, connections: 1 });
+    } finally {
+      emitted.mockRestore();
     }
   });
 

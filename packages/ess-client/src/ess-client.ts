@@ -984,9 +984,9 @@ export class EssClient {
         // An error not of the client's own comes back at every attempt: not retryable, so it halts, with it as the cause.
         const error = EssError.isInstance(caught) ? caught : new EssError('CONNECTION_FAILED', 'Connecting failed unexpectedly.', { cause: caught });
         // A 401, or a Session's (or auth object's) token that Node refuses as a header (a character beyond Latin-1): the
-        // token is dropped and a fresh one tried at once, once a run. Not again: a Session may hand out
-        // the same value (a token file's), which would retry forever. A token function's refused token
-        // cannot be dropped: that halts at once.
+        // token is dropped and a fresh one tried at once, once until online or another failure. Not
+        // twice in a row: a Session may hand out the same value (a token file's), which would retry
+        // forever. A token function's refused token cannot be dropped: that halts at once.
         const code = (caught as { code?: unknown } | undefined)?.code;
         if (!tokenRetried && (error.code === 'UNAUTHORIZED' || (code === 'ERR_INVALID_CHAR' && credential?.invalidate))) {
           tokenRetried = true;
@@ -994,6 +994,8 @@ export class EssClient {
           this.#logger.info('token refused: retrying with a fresh token', { code });
           continue;
         }
+        // Another failure between (the gateway restarting again): a later 401 gets a fresh token too.
+        if (error.code !== 'UNAUTHORIZED') tokenRetried = false;
         failures += 1;
         wait = this.#retry(error, failures, Date.now() - lostAt);
         if (wait === undefined) return;
@@ -1133,6 +1135,10 @@ export class EssClient {
       this.#connection = connection;
       this.#recent.guard();
       await this.#startSession(connection);
+      // Lost meanwhile with no command in flight to fail (the new session's record being written,
+      // with no subscription to add): not online on it, nor a heartbeat timer that nothing would
+      // clear (it kept the process alive after close()).
+      if (this.#connection !== connection) throw connection.error ?? new EssError('CONNECTION_LOST', 'The connection was lost while it was being set up.', { retryable: true });
       this.#startHeartbeat(connection);
       return connection;
     } catch (error) {
