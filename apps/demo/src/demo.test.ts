@@ -806,6 +806,33 @@ describe('the demo against a real system (--url), here a separately started sand
     }
   });
 
+  it('gets a SIGTERM sent to `pnpm demo` itself: the package script runs the demo in its own place (exec), not under a shell that leaves it running', async () => {
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const child = spawn('pnpm', ['-s', 'demo', '--', '--url', sandbox.url, '--listen-seconds', '60', '--store-dir', join(dir, 'pnpm-demo')], {
+      cwd: root,
+      env: { ...process.env, SESSIONKIT_LOG_LEVEL: '', SESSIONKIT_REDIS_URL: '', ...credentials },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const closed = new Promise<void>((resolve) => child.on('close', () => { resolve(); }));
+    try {
+      while (!output.includes('listening for 60 s')) {
+        if (child.exitCode !== null) throw new Error(`pnpm demo ended first:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      child.kill('SIGTERM');
+      await closed;
+      // The demo's own handling: it used to go on under the orphaned shell and end with "result ok".
+      expect(output).toContain('Interrupted (SIGTERM)');
+      expect(output).not.toMatch(/result\s+ok/);
+    } finally {
+      clearTimeout(timer);
+    }
+  }, 90_000);
+
   it('stops cleanly on SIGTERM while the events step listens: exit code 143 at once, the JSON summary says so, and the next run reuses the token', async () => {
     const storeDir = join(dir, 'interrupted-events');
     const demo = startDemo(['--url', sandbox.url, '--json', '--listen-seconds', '60', '--store-dir', storeDir], credentials);
