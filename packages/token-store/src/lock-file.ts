@@ -1,6 +1,6 @@
 import type { Logger } from '@sessionkit/logger';
 import { now, timers } from './clock.js';
-import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, notPlain, readFlags, unlessMissing } from './fs-errors.js';
+import { createTempFile, errorCode, fileSystemError, ignore, inspectFile, readFlags, unlessMissing } from './fs-errors.js';
 import { crypto, fs, fsSync, os } from './node-builtins.js';
 import { lockTimeout } from './store-error.js';
 
@@ -110,10 +110,9 @@ async function readLock(path: string): Promise<ObservedLock | undefined> {
     // thread of libuv's pool, which slow dns.lookup, crypto or zlib jobs can keep busy, and an mtime
     // read before the reads of the text (or dated after them) made a live holder's lock look as old
     // as that wait: a waiter broke it. One system call on this thread, as the holder's heartbeat.
-    // Read after the text, an mtime belongs to that lock or to a newer one: never older.
-    const info = fsSync.lstatSync(path);
-    if (!info.isFile()) throw notPlain(path);
-    return { text, owner: parseOwner(text), ageMs: Math.round(now() - info.mtimeMs) };
+    // Read after the text, an mtime belongs to that lock or to a newer one: never older. (Its type
+    // was checked before the read, which follows no link.)
+    return { text, owner: parseOwner(text), ageMs: Math.round(now() - fsSync.lstatSync(path).mtimeMs) };
   } catch (error) {
     unlessMissing(error, 'read', path);
     return undefined;
