@@ -197,9 +197,13 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     await expect(store.get('key')).resolves.toEqual({ version: 1 });
   }, 30_000);
 
-  it('close() with a frozen server returns after commandTimeoutMs, also under fake timers (the clock never advancing)', async () => {
+  /**
+   * A store (commandTimeoutMs 300) on a server of its own that holds `key`, then the server frozen
+   * (SIGSTOP) and the test's timers faked; both undone when the test ends.
+   */
+  async function frozenUnderFakeTimers(make: (url: string) => RedisStore): Promise<RedisStore> {
     const server = await ownServer();
-    const store = new RedisStore({ url: server.url, commandTimeoutMs: 300 });
+    const store = make(server.url);
     await store.set('key', { version: 1 });
     server.pause();
     onTestFinished(() => {
@@ -209,6 +213,11 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
     onTestFinished(() => {
       vi.useRealTimers();
     });
+    return store;
+  }
+
+  it('close() with a frozen server returns after commandTimeoutMs, also under fake timers (the clock never advancing)', async () => {
+    const store = await frozenUnderFakeTimers((url) => new RedisStore({ url, commandTimeoutMs: 300 }));
     // Real time (node:timers/promises, which fake timers leave alone): a close() that hangs loses the race.
     const outcome = await Promise.race([store.close().then(() => 'closed'), sleep(5_000).then(() => 'still closing after 5 s')]);
     vi.useRealTimers();
@@ -217,17 +226,7 @@ describe.skipIf(skipReason !== undefined)(`RedisStore while Redis is down${skipR
   }, 30_000);
 
   it('a frozen server under fake timers (the clock never advancing): get() and withLock() still end after commandTimeoutMs', async () => {
-    const server = await ownServer();
-    const store = openStore({ url: server.url, commandTimeoutMs: 300 });
-    await store.set('key', { version: 1 });
-    server.pause();
-    onTestFinished(() => {
-      server.resume();
-    });
-    vi.useFakeTimers();
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
+    const store = await frozenUnderFakeTimers((url) => openStore({ url, commandTimeoutMs: 300 }));
     // Real time, as above: on the global timers, the command's timeout never fired.
     const outcome = (promise: Promise<unknown>): Promise<unknown> => Promise.race([promise.then(() => 'resolved', (error: unknown) => (error as StoreError).code), sleep(5_000).then(() => 'still waiting after 5 s')]);
     expect(await outcome(store.get('key'))).toBe('TIMEOUT');
